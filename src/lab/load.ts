@@ -1,0 +1,187 @@
+// Reading a lab file: YAML with line:column for every value, then the schema,
+// then the semantic checks. Every problem found is reported in one go.
+import { readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import type { $ZodIssue } from 'zod/v4/core';
+import { LabInputError, type LabIssue } from '../errors.js';
+import { labSchema, type LabFile } from './schema.js';
+import { didYouMean } from './suggest.js';
+import type { Model } from './model.js';
+import { resolveLab } from './resolve.js';
+
+/** Lab files are a few kilobytes; anything near this is a mistake or an attack. */
+export const MAX_LAB_BYTES = 1024 * 1024;
+/** Aliases are fine for sharing a block; an alias bomb expands exponentially. */
+const MAX_ALIAS_COUNT = 100;
+
+export interface LoadedLab {
+  file: string;
+  lab: LabFile;
+  /** name from the file, or derived from the file name */
+  name: string;
+  model: Model;
+  locate: Locator;
+}
+
+export type PathSegment = string | number;
+export type Locator = (path: readonly PathSegment[], at?: 'key' | 'value') => { line: number; col: number };
+
+export function loadLabFile(file: string): LoadedLab {
+  let text: string;
+  try {
+    if (statSync(file).size > MAX_LAB_BYTES) throw new LabInputError([whole(file, `file is larger than ${MAX_LAB_BYTES} bytes; a lab file is a few kilobytes of YAML`)]);
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if (error instanceof LabInputError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a lab file' : code === 'EACCES' ? 'permission denied' : String((error as Error).message);
+    throw new LabInputError([whole(file, reason)]);
+  }
+  return parseLab(text, file);
+}
+
+export function parseLab(text: string, file: string): LoadedLab {
+  if (text.includes('\0')) throw new LabInputError([whole(file, 'not a text file (it contains NUL bytes); a lab file is YAML')]);
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true });
+  const position = (offset: number) => lineCounter.linePos(offset);
+  const syntax = doc.errors.map((error): LabIssue => {
+    const { line, col } = position(error.pos[0]);
+    return { file, line, col, path: '', message: `YAML: ${error.message.split('\n')[0]}` };
+  });
+  if (syntax.length > 0) throw new LabInputError(syntax);
+
+  const locate: Locator = (path, at = 'value') => position(offsetOf(doc, path, at));
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    throw new LabInputError([whole(file, `YAML: ${(error as Error).message}`)]);
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new LabInputError([{ file, ...locate([]), path: '', message: 'expected a mapping with nodes, pods, wiring and verify' }]);
+  }
+  const parsed = labSchema.safeParse(data);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.flatMap((issue) => describeSchemaIssue(issue, file, locate, data));
+    throw new LabInputError(sortIssues(issues));
+  }
+  const lab = parsed.data;
+  const name = lab.name ?? defaultLabName(file);
+  const problems: LabIssue[] = [];
+  const model = resolveLab(lab, name, file, (path, message, at) => {
+    problems.push({ file, ...locate(path, at), path: path.map(String).join('.'), message });
+  });
+  if (problems.length > 0) throw new LabInputError(sortIssues(problems));
+  return { file, lab, name, model, locate };
+}
+
+/** "labs/vxlan-3.yaml" → "vxlan-3" (validated like a name from the file). */
+export function defaultLabName(file: string): string {
+  return basename(file).replace(/\.ya?ml$/i, '').toLowerCase();
+}
+
+function whole(file: string, message: string): LabIssue {
+  return { file, line: 1, col: 1, path: '', message };
+}
+
+function sortIssues(issues: LabIssue[]): LabIssue[] {
+  return [...issues].sort((a, b) => a.line - b.line || a.col - b.col);
+}
+
+/** Source offset of the value (or key) at a path; falls back to the deepest existing parent. */
+function offsetOf(doc: Document, path: readonly PathSegment[], at: 'key' | 'value'): number {
+  let node: unknown = doc.contents;
+  let offset = (doc.contents as YamlNode | null)?.range?.[0] ?? 0;
+  for (const [index, segment] of path.entries()) {
+    const last = index === path.length - 1;
+    if (isMap(node)) {
+      const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(segment));
+      if (!pair) break;
+      const keyNode = pair.key as YamlNode;
+      const target = last && at === 'key' ? keyNode : ((pair.value as YamlNode | null) ?? keyNode);
+      node = target;
+      offset = target.range?.[0] ?? offset;
+    } else if (isSeq(node) && typeof segment === 'number') {
+      const item = node.items[segment] as YamlNode | undefined;
+      if (!item) break;
+      node = item;
+      offset = item.range?.[0] ?? offset;
+    } else break;
+  }
+  return offset;
+}
+
+function valueAt(data: unknown, path: readonly PathSegment[]): unknown {
+  let value = data;
+  for (const segment of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[segment as string];
+  }
+  return value;
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? value.slice(0, 57) + '...' : value);
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${String(value)}`;
+}
+
+/** Field names the schema allows at a path, read from the zod definitions. */
+export function allowedKeys(path: readonly PathSegment[]): string[] {
+  let def = (labSchema as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
+  const unwrap = () => {
+    while (def.type === 'optional' || def.type === 'default' || def.type === 'nullable') {
+      def = (def.innerType as { _zod: { def: Record<string, unknown> } })._zod.def;
+    }
+  };
+  unwrap();
+  for (const segment of path) {
+    if (def.type === 'object') {
+      const child = (def.shape as Record<string, { _zod: { def: Record<string, unknown> } }>)[String(segment)];
+      if (!child) return [];
+      def = child._zod.def;
+    } else if (def.type === 'record') def = (def.valueType as { _zod: { def: Record<string, unknown> } })._zod.def;
+    else if (def.type === 'array') def = (def.element as { _zod: { def: Record<string, unknown> } })._zod.def;
+    else return [];
+    unwrap();
+  }
+  return def.type === 'object' ? Object.keys(def.shape as object) : [];
+}
+
+function describeSchemaIssue(issue: $ZodIssue, file: string, locate: Locator, data: unknown): LabIssue[] {
+  const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+  const at = (p: readonly PathSegment[], message: string, where: 'key' | 'value' = 'value'): LabIssue => ({
+    file,
+    ...locate(p, where),
+    path: p.join('.'),
+    message,
+  });
+  const found = valueAt(data, path);
+  switch (issue.code) {
+    case 'unrecognized_keys': {
+      const allowed = allowedKeys(path);
+      return issue.keys.map((key) =>
+        at([...path, key], `unknown field "${key}"${didYouMean(key, allowed)}; allowed: ${allowed.join(', ')}`, 'key'),
+      );
+    }
+    case 'invalid_type':
+      if (found === undefined) return [at(path, `required field is missing (expected ${issue.expected})`)];
+      return [at(path, `expected ${issue.expected === 'record' ? 'a mapping' : issue.expected}, found ${show(found)}`)];
+    case 'invalid_value': {
+      const allowed = issue.values.map(String);
+      const typo = typeof found === 'string' ? didYouMean(found, allowed) : '';
+      return [at(path, `found ${show(found)}${typo}; allowed: ${allowed.join(', ')}`)];
+    }
+    case 'too_big':
+    case 'too_small':
+      if (typeof found === 'number') return [at(path, `found ${found}; allowed: ${issue.code === 'too_big' ? `at most ${issue.maximum}` : `at least ${issue.minimum}`}`)];
+      return [at(path, `found ${show(found)}; allowed: ${issue.message}`)];
+    default:
+      return [at(path, `found ${show(found)}; allowed: ${issue.message}`)];
+  }
+}

@@ -1,0 +1,304 @@
+// resolve: a schema-valid lab file → the Model (every name and address decided)
+// plus every semantic problem, each reported at its place in the file. Pure.
+import { contains, formatCidr, formatIp, lastAddress, nthAddress, overlaps, parseCidr, parseIp, type Cidr } from '../net/ipv4.js';
+import { IFNAME_MAX, isName, LAB_NAME_MAX, LAB_NAME_PATTERN, LAB_NAME_RULE, NAME_RULE, NODE_NAME_MAX, POD_NAME_MAX } from './grammar.js';
+import type { PathSegment } from './load.js';
+import type { Check, Endpoint, Model, ModelNode, ModelPod, VxlanSettings } from './model.js';
+import type { LabFile } from './schema.js';
+import { didYouMean } from './suggest.js';
+import { DEFAULT_CLUSTER_CIDR, DEFAULT_FLANNEL, DEFAULT_VXLAN, defaultBridge, defaultNodeSubnet, FIRST_POD_HOST, gatewayOf } from './defaults.js';
+
+export type Report = (path: readonly PathSegment[], message: string, at?: 'key' | 'value') => void;
+
+/** Above this many pods, derived checks ping a ring instead of every pair. */
+const ALL_PAIRS_LIMIT = 12;
+
+export function resolveLab(lab: LabFile, name: string, file: string, report: Report): Model {
+  if (name.length > LAB_NAME_MAX || !LAB_NAME_PATTERN.test(name)) {
+    const source = lab.name === undefined ? ` (taken from the file name; set "name:" to choose another)` : '';
+    report(lab.name === undefined ? [] : ['name'], `lab name "${name}"${source} must be ${LAB_NAME_RULE}, at most ${LAB_NAME_MAX} characters`);
+  }
+  const cluster = resolveCluster(lab, report);
+  const sameNode = lab.wiring?.['same-node'] ?? 'bridge';
+  const crossNode = lab.wiring?.['cross-node'] ?? 'none';
+  const nodes = resolveNodes(lab, cluster, report);
+  const pods = resolvePods(lab, nodes, sameNode, report);
+  checkWiring(lab, nodes, pods, sameNode, crossNode, report);
+  const vxlan = resolveVxlan(lab, crossNode, report);
+  const checks = lab.verify ? resolveChecks(lab, pods, report) : deriveChecks(pods, sameNode, crossNode);
+  return {
+    name,
+    description: lab.description ?? '',
+    file,
+    clusterCidr: formatCidr(cluster),
+    sameNode,
+    crossNode,
+    ...(vxlan ? { vxlan } : {}),
+    nodes,
+    pods,
+    checks,
+    exercises: lab.exercises ?? [],
+  };
+}
+
+function resolveCluster(lab: LabFile, report: Report): Cidr {
+  const text = lab['cluster-cidr'];
+  if (text === undefined) return parseCidr(DEFAULT_CLUSTER_CIDR)!;
+  const cidr = parseCidr(text, false);
+  if (!cidr) {
+    report(['cluster-cidr'], `found "${text}"; allowed: an IPv4 prefix such as 10.200.0.0/16`);
+    return parseCidr(DEFAULT_CLUSTER_CIDR)!;
+  }
+  if (formatCidr(cidr) !== text) report(['cluster-cidr'], `found "${text}", which has host bits set; allowed: a network address, here ${formatCidr(cidr)}`);
+  if (cidr.prefix > 24) report(['cluster-cidr'], `found /${cidr.prefix}; allowed: /24 or shorter, so that every node gets a /24 pod subnet`);
+  return cidr;
+}
+
+function resolveNodes(lab: LabFile, cluster: Cidr, report: Report): ModelNode[] {
+  const entries = Object.entries(lab.nodes);
+  if (entries.length === 0) report(['nodes'], 'found no nodes; allowed: at least one node, e.g. "node-0: {}"');
+  const nodes: ModelNode[] = [];
+  const taken: { cidr: Cidr; node: string }[] = [];
+  const underlayAddresses = new Map<string, string>();
+  entries.forEach(([nodeName, spec], index) => {
+    if (!isName(nodeName, NODE_NAME_MAX)) {
+      report(['nodes', nodeName], `node name "${nodeName}" is not allowed; allowed: ${NAME_RULE}, at most ${NODE_NAME_MAX} characters`, 'key');
+    }
+    let subnet: Cidr | undefined;
+    const text = spec['pod-subnet'];
+    if (text !== undefined) {
+      subnet = parseCidr(text, true);
+      if (!subnet) report(['nodes', nodeName, 'pod-subnet'], `found "${text}"; allowed: an IPv4 network address with prefix, such as 10.200.${index}.0/24`);
+      else if (!contains(cluster, subnet.network) || subnet.prefix < cluster.prefix) {
+        report(['nodes', nodeName, 'pod-subnet'], `${text} is outside the cluster CIDR ${formatCidr(cluster)}; allowed: a subnet of it`);
+      } else if (subnet.prefix > 29) report(['nodes', nodeName, 'pod-subnet'], `found /${subnet.prefix}; allowed: /29 or shorter (room for the gateway and pods)`);
+    } else {
+      subnet = defaultNodeSubnet(cluster, index);
+      if (!subnet) report(['nodes', nodeName], `the cluster CIDR ${formatCidr(cluster)} has no room for a default /24 pod subnet for node number ${index}; set pod-subnet`, 'key');
+    }
+    if (subnet) {
+      const clash = taken.find((other) => overlaps(other.cidr, subnet!));
+      if (clash) report(['nodes', nodeName, ...(text ? ['pod-subnet'] : [])], `pod subnet ${formatCidr(subnet)} overlaps node ${clash.node}'s ${formatCidr(clash.cidr)}; allowed: a subnet no other node uses`, text ? 'value' : 'key');
+      taken.push({ cidr: subnet, node: nodeName });
+    }
+    const address = spec.underlay?.address;
+    if (address !== undefined) {
+      if (parseIp(address) === undefined) report(['nodes', nodeName, 'underlay', 'address'], `found "${address}"; allowed: an IPv4 address such as 192.168.64.${4 + index}`);
+      else if (underlayAddresses.has(address)) report(['nodes', nodeName, 'underlay', 'address'], `${address} is already node ${underlayAddresses.get(address)}'s underlay address`);
+      else if (contains(cluster, parseIp(address)!)) report(['nodes', nodeName, 'underlay', 'address'], `${address} is inside the cluster CIDR ${formatCidr(cluster)}; allowed: an address outside it`);
+      underlayAddresses.set(address, nodeName);
+    }
+    const safeSubnet = subnet ?? { network: 0, prefix: 24 };
+    nodes.push({
+      name: nodeName,
+      index,
+      podSubnet: formatCidr(safeSubnet),
+      gateway: `${formatIp(gatewayOf(safeSubnet))}/${safeSubnet.prefix}`,
+      bridge: spec.bridge ?? defaultBridge(index),
+      underlay: { ...(address !== undefined ? { address } : {}), ...(spec.underlay?.dev ? { dev: spec.underlay.dev } : {}) },
+    });
+  });
+  return nodes;
+}
+
+function resolvePods(lab: LabFile, nodes: ModelNode[], sameNode: string, report: Report): ModelPod[] {
+  const entries = Object.entries(lab.pods);
+  if (entries.length === 0) report(['pods'], 'found no pods; allowed: at least one pod, e.g. "a0: { node: node-0 }"');
+  const nodeNames = nodes.map((n) => n.name);
+  const usedAddresses = new Map<number, string>();
+  const nextHost = new Map<string, number>();
+  // Addresses written in the file are taken first, so defaults never collide with them.
+  for (const [podName, spec] of entries) {
+    const ip = spec.ip === undefined ? undefined : parseIp(spec.ip);
+    if (ip !== undefined && !usedAddresses.has(ip)) usedAddresses.set(ip, podName);
+  }
+  const pods: ModelPod[] = [];
+  for (const [podName, spec] of entries) {
+    if (!isName(podName, POD_NAME_MAX)) {
+      report(['pods', podName], `pod name "${podName}" is not allowed; allowed: ${NAME_RULE}, at most ${POD_NAME_MAX} characters (it becomes the interface name veth-${podName}-c, and Linux allows ${IFNAME_MAX})`, 'key');
+    }
+    const node = nodes.find((n) => n.name === spec.node);
+    if (!node) report(['pods', podName, 'node'], `unknown node "${spec.node}"${didYouMean(spec.node, nodeNames)}; allowed: ${nodeNames.join(', ')}`);
+    const containers = (spec.containers ?? []).map((container) => ({ name: container }));
+    const seen = new Set<string>();
+    (spec.containers ?? []).forEach((container, i) => {
+      if (seen.has(container)) report(['pods', podName, 'containers', i], `container "${container}" appears twice in pod ${podName}`);
+      seen.add(container);
+    });
+    const pod: ModelPod = { name: podName, node: spec.node, netns: podName, containers, ...(spec.rootfs ? { rootfs: spec.rootfs } : {}) };
+    if (sameNode === 'loopback') {
+      if (spec.ip !== undefined) report(['pods', podName, 'ip'], 'a pod of a loopback lab has no address but 127.0.0.1; remove ip, or use same-node: veth or bridge');
+    } else if (node) {
+      const subnet = parseCidr(node.podSubnet)!;
+      const address = spec.ip === undefined ? allocate(subnet, node.name, usedAddresses, nextHost, podName) : checkPodAddress(spec.ip, subnet, node, podName, usedAddresses, report);
+      if (address === undefined && spec.ip === undefined) report(['pods', podName], `node ${node.name}'s pod subnet ${node.podSubnet} has no free address left for pod ${podName}`, 'key');
+      if (address !== undefined) pod.address = `${formatIp(address)}/${subnet.prefix}`;
+      if (sameNode === 'bridge') {
+        pod.hostIf = `veth-${podName}`;
+        pod.podIf = `veth-${podName}-c`;
+      } else pod.podIf = `veth-${podName}`;
+    }
+    pods.push(pod);
+  }
+  return pods;
+}
+
+function checkPodAddress(text: string, subnet: Cidr, node: ModelNode, podName: string, used: Map<number, string>, report: Report): number | undefined {
+  const ip = parseIp(text);
+  const path = ['pods', podName, 'ip'];
+  if (ip === undefined) {
+    report(path, `found "${text}"; allowed: an IPv4 address in ${node.podSubnet}`);
+    return undefined;
+  }
+  if (!contains(subnet, ip)) report(path, `${text} is outside node ${node.name}'s pod subnet ${node.podSubnet}; allowed: an address in it`);
+  else if (ip === subnet.network || ip === lastAddress(subnet)) report(path, `${text} is the network or broadcast address of ${node.podSubnet}; allowed: a host address`);
+  else if (ip === gatewayOf(subnet)) report(path, `${text} is the gateway (bridge ${node.bridge}) of ${node.podSubnet}; allowed: ${formatIp(nthAddress(subnet, FIRST_POD_HOST))} or above`);
+  else if (used.get(ip) !== podName) report(path, `${text} is already pod ${used.get(ip)}'s address; allowed: an unused address`);
+  return ip;
+}
+
+function allocate(subnet: Cidr, node: string, used: Map<number, string>, nextHost: Map<string, number>, podName: string): number | undefined {
+  let host = nextHost.get(node) ?? FIRST_POD_HOST;
+  const last = lastAddress(subnet);
+  for (let ip = nthAddress(subnet, host); ip < last; ip = nthAddress(subnet, ++host)) {
+    if (!used.has(ip)) {
+      used.set(ip, podName);
+      nextHost.set(node, host + 1);
+      return ip;
+    }
+  }
+  return undefined;
+}
+
+function checkWiring(lab: LabFile, nodes: ModelNode[], pods: ModelPod[], sameNode: string, crossNode: string, report: Report): void {
+  const path = ['wiring', 'same-node'];
+  if (sameNode === 'veth') {
+    for (const node of nodes) {
+      const count = pods.filter((p) => p.node === node.name).length;
+      if (count !== 0 && count !== 2) report(lab.wiring ? path : [], `same-node: veth joins exactly two pods with one veth pair, but node ${node.name} has ${count}; use same-node: bridge for more`);
+    }
+  }
+  if (crossNode !== 'none' && sameNode !== 'bridge') {
+    report(['wiring', 'cross-node'], `cross-node: ${crossNode} needs same-node: bridge (every node routes its pod subnet through its bridge); found same-node: ${sameNode}`);
+  }
+  if (crossNode !== 'none' && nodes.length < 2) report(['wiring', 'cross-node'], `cross-node: ${crossNode} joins nodes, but the lab has ${nodes.length}; add a node or use cross-node: none`);
+  if (lab.wiring?.vxlan && crossNode !== 'vxlan' && crossNode !== 'flannel') report(['wiring', 'vxlan'], `vxlan settings are used only with cross-node: vxlan or flannel; found cross-node: ${crossNode}`, 'key');
+  const bridges = new Set(nodes.map((n) => n.bridge));
+  for (const pod of pods) {
+    for (const ifname of [pod.hostIf, pod.podIf]) {
+      if (ifname && bridges.has(ifname)) report(['pods', pod.name], `interface ${ifname} of pod ${pod.name} has the name of a bridge`, 'key');
+    }
+  }
+}
+
+function resolveVxlan(lab: LabFile, crossNode: string, report: Report): VxlanSettings | undefined {
+  const spec = lab.wiring?.vxlan ?? {};
+  if (crossNode === 'vxlan') {
+    const group = spec.group ?? DEFAULT_VXLAN.group;
+    const ip = parseIp(group);
+    // 224.0.0.0/4 is IPv4 multicast; 224.0.0.0/24 is link-local control traffic.
+    if (ip === undefined || !contains(parseCidr('224.0.0.0/4')!, ip) || contains(parseCidr('224.0.0.0/24')!, ip)) {
+      report(['wiring', 'vxlan', 'group'], `found "${group}"; allowed: an IPv4 multicast group in 224.0.1.0-239.255.255.255, such as 239.1.1.1`);
+    }
+    return { id: spec.id ?? DEFAULT_VXLAN.id, group, port: spec.port ?? DEFAULT_VXLAN.port, device: DEFAULT_VXLAN.device, ...(spec.dev ? { dev: spec.dev } : {}) };
+  }
+  if (crossNode === 'flannel') {
+    if (spec.group !== undefined) report(['wiring', 'vxlan', 'group'], 'flannel-style VXLAN is unicast (static FDB entries); remove group, or use cross-node: vxlan');
+    return { id: spec.id ?? DEFAULT_FLANNEL.id, port: spec.port ?? DEFAULT_FLANNEL.port, device: DEFAULT_FLANNEL.device, ...(spec.dev ? { dev: spec.dev } : {}) };
+  }
+  return undefined;
+}
+
+function resolveChecks(lab: LabFile, pods: ModelPod[], report: Report): Check[] {
+  const checks: Check[] = [];
+  (lab.verify ?? []).forEach((item, index) => {
+    const kinds = (['ping', 'tcp'] as const).filter((kind) => item[kind] !== undefined);
+    if (kinds.length !== 1) {
+      report(['verify', index], `each check has exactly one of ping, tcp; found ${kinds.length === 0 ? 'none' : kinds.join(' and ')}`);
+      return;
+    }
+    const kind = kinds[0]!;
+    const spec = item[kind]!;
+    const path = ['verify', index, kind];
+    const from = resolveEndpoint(spec.from, pods, [...path, 'from'], report, false) as Endpoint | undefined;
+    const to = resolveEndpoint(spec.to, pods, [...path, 'to'], report, true);
+    if (!from || !to) return;
+    const port = 'port' in spec ? (spec.port as number) : undefined;
+    const toAddress = targetAddress(from, to, pods);
+    if (toAddress === undefined) {
+      report([...path, 'to'], `pod ${endpointLabelOf(to)} has no address (loopback lab): it is reachable only from its own pod`);
+      return;
+    }
+    checks.push({ kind, from, to, toAddress, ...(port !== undefined ? { port } : {}), expect: spec.expect ?? 'pass', derived: false });
+  });
+  return checks;
+}
+
+function endpointLabelOf(endpoint: Endpoint | { address: string }): string {
+  return 'address' in endpoint ? endpoint.address : endpoint.pod;
+}
+
+function resolveEndpoint(text: string, pods: ModelPod[], path: PathSegment[], report: Report, addressAllowed: boolean): Endpoint | { address: string } | undefined {
+  if (parseIp(text) !== undefined) {
+    if (addressAllowed) return { address: text };
+    report(path, `found the address "${text}"; allowed: a pod name (checks run from inside a pod)`);
+    return undefined;
+  }
+  const [podName, container, extra] = text.split('/');
+  const pod = pods.find((p) => p.name === podName);
+  const podNames = pods.map((p) => p.name);
+  if (!pod || extra !== undefined) {
+    report(path, `unknown pod "${text}"${didYouMean(podName ?? text, podNames)}; allowed: ${podNames.join(', ')}${addressAllowed ? ', or an IPv4 address' : ''}`);
+    return undefined;
+  }
+  if (container === undefined) return { pod: pod.name };
+  const names = pod.containers.map((c) => c.name);
+  if (!names.includes(container)) {
+    report(path, `pod ${pod.name} has no container "${container}"${didYouMean(container, names)}; allowed: ${names.length ? names.map((n) => `${pod.name}/${n}`).join(', ') : `${pod.name} (it has no containers)`}`);
+    return undefined;
+  }
+  return { pod: pod.name, container };
+}
+
+/** Within one pod the check goes over loopback; otherwise to the pod's address. */
+function targetAddress(from: Endpoint | { address: string }, to: Endpoint | { address: string }, pods: ModelPod[]): string | undefined {
+  if ('address' in to) return to.address;
+  if ('pod' in from && from.pod === to.pod) return '127.0.0.1';
+  return pods.find((p) => p.name === to.pod)?.address?.split('/')[0];
+}
+
+/** Without a verify section: every pod pings every pod it should reach, and each pod answers one TCP connection. */
+export function deriveChecks(pods: ModelPod[], sameNode: string, crossNode: string): Check[] {
+  const checks: Check[] = [];
+  const base = { expect: 'pass' as const, derived: true };
+  if (sameNode === 'loopback') {
+    for (const pod of pods) {
+      const [server, client] = pod.containers;
+      if (server && client) {
+        checks.push({ kind: 'tcp', from: { pod: pod.name, container: client.name }, to: { pod: pod.name, container: server.name }, toAddress: '127.0.0.1', port: 8080, ...base });
+      } else checks.push({ kind: 'ping', from: { pod: pod.name }, to: { address: '127.0.0.1' }, toAddress: '127.0.0.1', ...base });
+    }
+    return checks;
+  }
+  const reachable = (a: ModelPod, b: ModelPod) => a !== b && a.address && b.address && (crossNode !== 'none' || a.node === b.node);
+  const pairs: [ModelPod, ModelPod][] = [];
+  if (pods.length <= ALL_PAIRS_LIMIT) {
+    for (const a of pods) for (const b of pods) if (reachable(a, b)) pairs.push([a, b]);
+  } else {
+    pods.forEach((a, i) => {
+      const b = pods[(i + 1) % pods.length]!;
+      if (reachable(a, b)) pairs.push([a, b]);
+    });
+  }
+  for (const [a, b] of pairs) {
+    checks.push({ kind: 'ping', from: { pod: a.name }, to: { pod: b.name }, toAddress: b.address!.split('/')[0]!, ...base });
+  }
+  // One TCP connection into every pod, from the pod that pings it first.
+  const answered = new Set<string>();
+  for (const [a, b] of pairs) {
+    if (answered.has(b.name)) continue;
+    answered.add(b.name);
+    checks.push({ kind: 'tcp', from: { pod: a.name }, to: { pod: b.name }, toAddress: b.address!.split('/')[0]!, port: 8080, ...base });
+  }
+  return checks;
+}

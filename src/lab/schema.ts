@@ -1,0 +1,116 @@
+// The lab file format, written once: validation and `netlab schema` (the JSON
+// Schema editors use) are both generated from these definitions. Defaults are
+// applied later, in resolve, so that the schema describes what a person writes.
+import { z } from 'zod';
+import { LAB_NAME_MAX, LAB_NAME_PATTERN, LAB_NAME_RULE, NAME_PATTERN, NAME_RULE, NODE_NAME_MAX, POD_NAME_MAX, IFNAME_MAX } from './grammar.js';
+
+const ipv4 = z
+  .string()
+  .regex(/^\d{1,3}(\.\d{1,3}){3}$/, { error: 'an IPv4 address such as 10.200.0.2' })
+  .describe('an IPv4 address');
+const cidr = z
+  .string()
+  .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, { error: 'an IPv4 prefix such as 10.200.0.0/16' })
+  .describe('an IPv4 prefix in CIDR notation');
+const name = (max: number, what: string) =>
+  z
+    .string()
+    .max(max, { error: `at most ${max} characters` })
+    .regex(NAME_PATTERN, { error: NAME_RULE })
+    .describe(what);
+const ifname = name(IFNAME_MAX, 'a Linux interface name');
+const port = z.number().int().min(1).max(65535).describe('a TCP/UDP port, 1-65535');
+const expect = z.enum(['pass', 'fail']).describe('whether the check must succeed (pass) or must not (fail)');
+
+export const SAME_NODE_KINDS = ['loopback', 'veth', 'bridge'] as const;
+export const CROSS_NODE_KINDS = ['none', 'routes', 'ipip', 'vxlan', 'flannel'] as const;
+
+const nodeSchema = z
+  .strictObject({
+    'pod-subnet': cidr.optional().describe("this node's pod subnet; default 10.200.N.0/24 for the N-th node"),
+    bridge: ifname.optional().describe('name of the pod bridge; default brN for the N-th node'),
+    underlay: z
+      .strictObject({
+        address: ipv4.optional().describe("the node's underlay address; default: from the target"),
+        dev: ifname.optional().describe("the node's underlay interface; default: from the target"),
+      })
+      .optional()
+      .describe('how this node reaches the other nodes'),
+  })
+  .describe('a node (a VM, or a simulated node on this host)');
+
+const podSchema = z
+  .strictObject({
+    node: name(NODE_NAME_MAX, 'the node this pod runs on'),
+    ip: ipv4.optional().describe("the pod's address; default: the next free one from .2 in the node's pod subnet"),
+    containers: z
+      .array(name(IFNAME_MAX, 'a container name'))
+      .optional()
+      .describe('application containers that join the pause container namespaces'),
+    rootfs: z
+      .string()
+      .min(1)
+      .regex(/^\/[A-Za-z0-9_.+\/-]*$/, { error: "an absolute path of letters, digits and '_.+/-'" })
+      .optional()
+      .describe('a root filesystem (directory or .tar.gz) each container gets an overlay of and runs chrooted in'),
+  })
+  .describe('a pod: a pause process holding network, UTS, IPC and PID namespaces');
+
+const endpoint = z
+  .string()
+  .min(1)
+  .describe('a pod name, pod/container, or an IPv4 address');
+
+const pingCheck = z.strictObject({ from: endpoint, to: endpoint, expect: expect.optional() });
+const tcpCheck = z.strictObject({ from: endpoint, to: endpoint, port, expect: expect.optional() });
+
+export const labSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .max(LAB_NAME_MAX, { error: `at most ${LAB_NAME_MAX} characters` })
+      .regex(LAB_NAME_PATTERN, { error: LAB_NAME_RULE })
+      .optional()
+      .describe('the lab name used by status/verify/down; default: the file name'),
+    description: z.string().optional().describe('one line shown by `netlab labs`'),
+    'cluster-cidr': cidr.optional().describe('the cluster CIDR; default 10.200.0.0/16'),
+    nodes: z.record(z.string(), nodeSchema).describe('nodes by name, in order (the first is node index 0)'),
+    pods: z.record(z.string(), podSchema).describe('pods by name'),
+    wiring: z
+      .strictObject({
+        'same-node': z.enum(SAME_NODE_KINDS).optional().describe('how pods on one node are joined; default bridge'),
+        'cross-node': z.enum(CROSS_NODE_KINDS).optional().describe('how pod subnets of different nodes are joined; default none'),
+        vxlan: z
+          .strictObject({
+            id: z.number().int().min(1).max(16777215).optional(),
+            group: ipv4.optional(),
+            port: port.optional(),
+            dev: ifname.optional(),
+          })
+          .optional()
+          .describe('VXLAN settings (cross-node: vxlan or flannel)'),
+      })
+      .optional()
+      .describe('how pods are connected'),
+    verify: z
+      .array(
+        z
+          .strictObject({ ping: pingCheck.optional(), tcp: tcpCheck.optional() })
+          .describe('one check: ping or tcp'),
+      )
+      .optional()
+      .describe('connectivity checks run by `netlab verify`; derived from the wiring when absent'),
+    exercises: z.array(z.string()).optional().describe('things to try, shown by `netlab labs LAB`'),
+  })
+  .describe('a netlab lab file');
+
+export type LabFile = z.infer<typeof labSchema>;
+
+/** The JSON Schema that `netlab schema` prints, for yaml-language-server and other editors. */
+export function labJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(labSchema, { target: 'draft-7', unrepresentable: 'any' }) as Record<string, unknown>;
+  return { ...schema, $id: 'https://netlab.invalid/lab.schema.json', title: 'netlab lab file' };
+}
+
+/** Field names allowed at an object path, for "did you mean" and "allowed:" hints. */
+export { POD_NAME_MAX };

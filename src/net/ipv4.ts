@@ -1,0 +1,70 @@
+// IPv4 addresses and prefixes as 32-bit unsigned integers. netlab labs are IPv4
+// only, like the articles they follow; a dozen lines of arithmetic are clearer
+// here than a general-purpose address library.
+
+export interface Cidr {
+  /** network address (host bits cleared) */
+  network: number;
+  prefix: number;
+}
+
+const DOTTED = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** Parses a dotted-quad address; undefined when it is not one (no leading zeros, no octal). */
+export function parseIp(text: string): number | undefined {
+  if (!DOTTED.test(text)) return undefined;
+  return text.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
+}
+
+export function formatIp(value: number): string {
+  return [24, 16, 8, 0].map((shift) => (value >>> shift) & 255).join('.');
+}
+
+export function maskOf(prefix: number): number {
+  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+}
+
+/** Parses "a.b.c.d/len". `strict` requires the host bits to be zero. */
+export function parseCidr(text: string, strict = true): Cidr | undefined {
+  const match = /^([^/]+)\/(\d{1,2})$/.exec(text);
+  if (!match) return undefined;
+  const ip = parseIp(match[1]!);
+  const prefix = Number(match[2]);
+  if (ip === undefined || prefix > 32) return undefined;
+  const network = (ip & maskOf(prefix)) >>> 0;
+  if (strict && network !== ip) return undefined;
+  return { network, prefix };
+}
+
+export function formatCidr(cidr: Cidr): string {
+  return `${formatIp(cidr.network)}/${cidr.prefix}`;
+}
+
+export function contains(outer: Cidr, ip: number): boolean {
+  return ((ip & maskOf(outer.prefix)) >>> 0) === outer.network;
+}
+
+export function overlaps(a: Cidr, b: Cidr): boolean {
+  const prefix = Math.min(a.prefix, b.prefix);
+  return ((a.network & maskOf(prefix)) >>> 0) === ((b.network & maskOf(prefix)) >>> 0);
+}
+
+export function size(cidr: Cidr): number {
+  return 2 ** (32 - cidr.prefix);
+}
+
+/** The n-th address of a prefix (0 = network address). */
+export function nthAddress(cidr: Cidr, n: number): number {
+  return (cidr.network + n) >>> 0;
+}
+
+/** The n-th subnet of length `prefix` inside `outer`, or undefined when it does not fit. */
+export function nthSubnet(outer: Cidr, prefix: number, n: number): Cidr | undefined {
+  if (prefix < outer.prefix || n < 0 || n >= 2 ** (prefix - outer.prefix)) return undefined;
+  return { network: (outer.network + n * 2 ** (32 - prefix)) >>> 0, prefix };
+}
+
+/** Broadcast address of a prefix. */
+export function lastAddress(cidr: Cidr): number {
+  return (cidr.network + size(cidr) - 1) >>> 0;
+}

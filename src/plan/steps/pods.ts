@@ -1,0 +1,72 @@
+// Pods: a network namespace, a pause process holding the pod's other
+// namespaces, loopback up, and the pod's containers (article 001, section 2).
+import type { Model, ModelPod } from '../../lab/model.js';
+import { step, type StepDraft } from '../types.js';
+import { nodeStateDir } from '../paths.js';
+
+export function podSteps(model: Model, pod: ModelPod): StepDraft[] {
+  const steps: StepDraft[] = [
+    step(
+      `create pod ${pod.name}'s network namespace`,
+      `A pod is one network namespace shared by all its containers; the runtime creates it for the pause container. Named, so that \`ip netns exec ${pod.netns} …\` and \`ip -n ${pod.netns} …\` reach it.`,
+      [['ip', 'netns', 'add', pod.netns]],
+      [['ip', 'netns', 'del', pod.netns]],
+    ),
+    step(
+      `start pod ${pod.name}'s pause process`,
+      `Like the pause container (\`unshare -uipf\` in the article), it holds the pod's UTS, IPC and PID namespaces for the containers to join; hostname = pod name. Undo kills every process in the pod.`,
+      [['netlab_pause', pod.netns]],
+      [['netlab_kill_pod', pod.netns]],
+    ),
+    step(
+      `bring up loopback in pod ${pod.name}`,
+      'A new network namespace has only lo, and it is DOWN: containers of a pod talk over 127.0.0.1 only after this (containerd does the same in bringUpLoopback).',
+      [['ip', '-n', pod.netns, 'link', 'set', 'lo', 'up']],
+    ),
+  ];
+  for (const container of pod.containers) steps.push(...containerSteps(model, pod, container.name));
+  return steps;
+}
+
+function containerSteps(model: Model, pod: ModelPod, container: string): StepDraft[] {
+  if (!pod.rootfs) {
+    return [
+      step(
+        `start container ${container} in pod ${pod.name}`,
+        `A container is a process that joins the pause process's namespaces (\`nsenter -t PAUSE_PID -n -u -i -p\`): it sees the pod's interfaces, hostname and processes, and the node's filesystem (no rootfs given).`,
+        [['netlab_container', pod.netns, container]],
+        [['netlab_kill_container', pod.netns, container]],
+      ),
+    ];
+  }
+  const dir = `${nodeStateDir(model.name)}/rootfs/${pod.name}`;
+  const lower = pod.rootfs.endsWith('.tar.gz') || pod.rootfs.endsWith('.tgz') ? `${dir}/lower` : pod.rootfs;
+  const layer = `${dir}/${container}`;
+  const steps: StepDraft[] = [];
+  if (lower !== pod.rootfs && pod.containers[0]?.name === container) {
+    steps.push(
+      step(`unpack ${pod.rootfs} for pod ${pod.name}`, 'The tarball becomes the read-only lower layer that every container of the pod shares.', [
+        ['mkdir', '-p', lower],
+        ['tar', '-xzf', pod.rootfs, '-C', lower],
+      ], [['rm', '-rf', lower]]),
+    );
+  }
+  steps.push(
+    step(
+      `make container ${container}'s overlay filesystem`,
+      'Each container writes to its own upper layer over the shared lower layer (overlayfs), as in the article: changes of one container are invisible to the others.',
+      [
+        ['mkdir', '-p', `${layer}/upper`, `${layer}/work`, `${layer}/merged`],
+        ['mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${layer}/upper,workdir=${layer}/work`, `${layer}/merged`],
+      ],
+      [['umount', `${layer}/merged`], ['rm', '-rf', layer]],
+    ),
+    step(
+      `start container ${container} in pod ${pod.name}`,
+      `The container joins the pause process's namespaces and runs chrooted in its overlay (\`nsenter -t PAUSE_PID -n -u -i -p chroot ${layer}/merged\`).`,
+      [['netlab_container', pod.netns, container, `${layer}/merged`]],
+      [['netlab_kill_container', pod.netns, container]],
+    ),
+  );
+  return steps;
+}

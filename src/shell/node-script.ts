@@ -1,0 +1,75 @@
+// Building the one script a node runs for one phase, and reading its output.
+import type { Step } from '../plan/types.js';
+import { scriptPrelude } from './prelude.js';
+import { quoteArg, quoteArgv } from './quote.js';
+
+/** Applies steps in order; after each one, journals its undo commands. Stops at the first failure. */
+export function applyScript(lab: string, steps: readonly Step[]): string {
+  const lines = [scriptPrelude(lab)];
+  for (const step of steps) {
+    lines.push(`netlab_begin ${step.id}`);
+    for (const command of step.apply) lines.push(`${quoteArgv(command)} || netlab_fail ${step.id} $?`);
+    for (const command of step.undo) lines.push(`netlab_record ${quoteArg(quoteArgv(command))}`);
+    lines.push(`netlab_done ${step.id}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * Runs the node's undo journal backwards, then forgets the lab on this node.
+ * An undo that fails is reported and skipped: usually its object is already gone
+ * (deleting a pod's namespace deletes its veth, so the veth's own undo finds nothing).
+ */
+export function downScript(lab: string): string {
+  return `${scriptPrelude(lab)}
+if [ -f "$NETLAB_DIR/undo" ]; then
+  tac "$NETLAB_DIR/undo" >"$NETLAB_DIR/undo.reverse"
+  while IFS= read -r line; do
+    err=$(eval "$line" 2>&1 </dev/null) || echo "@@netlab undo-skipped $line: $err"
+  done <"$NETLAB_DIR/undo.reverse"
+fi
+rm -rf "$NETLAB_DIR"
+echo "@@netlab down-done"
+`;
+}
+
+export interface ScriptOutcome {
+  done: Set<number>;
+  failed?: { step: number; exitCode: number; stderr: string };
+  /** the step that had begun when the script ended, if it neither finished nor failed */
+  interrupted?: number;
+  warnings: string[];
+}
+
+const MARKER = /^@@netlab (begin|done|fail|undo-skipped) ?(.*)$/;
+
+export function parseScriptOutput(stdout: string, stderr: string): ScriptOutcome {
+  const outcome: ScriptOutcome = { done: new Set(), warnings: [] };
+  let current: number | undefined;
+  for (const line of stdout.split('\n')) {
+    const match = MARKER.exec(line);
+    if (!match) continue;
+    const [, kind, rest = ''] = match;
+    if (kind === 'begin') current = Number(rest);
+    else if (kind === 'done') {
+      outcome.done.add(Number(rest));
+      current = undefined;
+    } else if (kind === 'fail') {
+      const [step, code] = rest.split(' ').map(Number);
+      outcome.failed = { step: step!, exitCode: code!, stderr: stderrOfStep(stderr, step!) };
+      current = undefined;
+    } else outcome.warnings.push(rest);
+  }
+  if (current !== undefined) outcome.interrupted = current;
+  return outcome;
+}
+
+/** The stderr lines written between a step's begin marker and the next marker. */
+export function stderrOfStep(stderr: string, step: number): string {
+  const lines = stderr.split('\n');
+  const start = lines.indexOf(`@@netlab begin ${step}`);
+  if (start < 0) return stderr.trim();
+  const rest = lines.slice(start + 1);
+  const end = rest.findIndex((l) => l.startsWith('@@netlab begin '));
+  return (end < 0 ? rest : rest.slice(0, end)).join('\n').trim();
+}

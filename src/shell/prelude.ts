@@ -1,0 +1,74 @@
+// The shell functions every node script starts with. They are the only shell
+// code netlab writes by hand; everything after them is quoted argv from a plan.
+// POSIX sh (dash on Debian/Ubuntu), no bashisms.
+import { quoteArg } from './quote.js';
+import { nodeStateDir } from '../plan/paths.js';
+
+const FUNCTIONS = String.raw`
+set -u
+mkdir -p "$NETLAB_DIR/pods" || exit 1
+
+# Step markers go to stdout (progress) and stderr (to attribute error output to a step).
+netlab_begin() { echo "@@netlab begin $1"; echo "@@netlab begin $1" >&2; }
+netlab_done() { echo "@@netlab done $1"; }
+netlab_fail() { echo "@@netlab fail $1 $2"; exit 1; }
+# The node's undo journal: one command per line, run in reverse by "netlab down".
+netlab_record() { printf '%s\n' "$1" >>"$NETLAB_DIR/undo"; }
+
+# Start a pod's pause process: new UTS, IPC and PID namespaces inside the pod's
+# network namespace; hostname = pod name. Its PID is read from /proc/self/stat
+# before anything else, which shows the PID as this node sees it.
+netlab_pause() {
+  f="$NETLAB_DIR/pods/$1.fifo"; rm -f "$f"; mkfifo "$f" || return 1
+  ip netns exec "$1" unshare --uts --ipc --pid --fork --kill-child sh -c 'read -r p _ </proc/self/stat; hostname "$0"; echo "$p" >"$1"; exec sleep infinity' "$1" "$f" </dev/null >/dev/null 2>&1 &
+  p=$(timeout 10 sh -c 'read -r p <"$0" && echo "$p"' "$f"); rm -f "$f"
+  [ -n "$p" ] || { echo "pause process of pod $1 did not start" >&2; return 1; }
+  echo "$p" >"$NETLAB_DIR/pods/$1.pid"
+}
+netlab_pause_pid() {
+  cat "$NETLAB_DIR/pods/$1.pid" 2>/dev/null || { echo "pod $1 has no pause process on this node" >&2; return 1; }
+}
+# Kill every process in the pod's network namespace (pause, containers, listeners).
+netlab_kill_pod() {
+  pids=$(ip netns pids "$1" 2>/dev/null) || return 0
+  [ -z "$pids" ] || kill -KILL $pids 2>/dev/null
+  rm -f "$NETLAB_DIR/pods/$1".*
+  return 0
+}
+# A container: a process that joins the pause process's namespaces (optionally chrooted).
+netlab_container() {
+  pause=$(netlab_pause_pid "$1") || return 1
+  if [ $# -ge 3 ]; then
+    nsenter -t "$pause" -n -u -i -p chroot "$3" sleep infinity </dev/null >/dev/null 2>&1 &
+    echo "$3" >"$NETLAB_DIR/pods/$1.$2.root"
+  else
+    nsenter -t "$pause" -n -u -i -p sleep infinity </dev/null >/dev/null 2>&1 &
+  fi
+  echo $! >"$NETLAB_DIR/pods/$1.$2.pid"
+}
+netlab_kill_container() {
+  p=$(cat "$NETLAB_DIR/pods/$1.$2.pid" 2>/dev/null) || return 0
+  kill -KILL $(cat /proc/$p/task/$p/children 2>/dev/null) $p 2>/dev/null
+  rm -f "$NETLAB_DIR/pods/$1.$2.pid"
+  return 0
+}
+# Run a command inside a pod (and container): netlab_exec POD CONTAINER|- CMD...
+netlab_exec() {
+  pause=$(netlab_pause_pid "$1") || return 127
+  root=""
+  [ "$2" = "-" ] || [ ! -f "$NETLAB_DIR/pods/$1.$2.root" ] || root=$(cat "$NETLAB_DIR/pods/$1.$2.root")
+  pod=$1; shift 2
+  if [ -n "$root" ]; then exec nsenter -t "$pause" -n -u -i -p chroot "$root" "$@"; fi
+  exec nsenter -t "$pause" -n -u -i -p "$@"
+}
+# Set a sysctl and journal its previous value, so that down restores it.
+netlab_sysctl() {
+  old=$(sysctl -n "$1") || return 1
+  sysctl -qw "$1=$2" || return 1
+  netlab_record "sysctl -qw '$1=$old'"
+}
+`;
+
+export function scriptPrelude(lab: string): string {
+  return `NETLAB_LAB=${quoteArg(lab)}\nNETLAB_DIR=${quoteArg(nodeStateDir(lab))}\n${FUNCTIONS}`;
+}
