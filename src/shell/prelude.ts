@@ -52,14 +52,45 @@ netlab_kill_container() {
   rm -f "$NETLAB_DIR/pods/$1.$2.pid"
   return 0
 }
-# Run a command inside a pod (and container): netlab_exec POD CONTAINER|- CMD...
-netlab_exec() {
+# Run a command inside a pod (and container): netlab_in POD CONTAINER|- CMD...
+netlab_in() {
   pause=$(netlab_pause_pid "$1") || return 127
   root=""
   [ "$2" = "-" ] || [ ! -f "$NETLAB_DIR/pods/$1.$2.root" ] || root=$(cat "$NETLAB_DIR/pods/$1.$2.root")
-  pod=$1; shift 2
-  if [ -n "$root" ]; then exec nsenter -t "$pause" -n -u -i -p chroot "$root" "$@"; fi
-  exec nsenter -t "$pause" -n -u -i -p "$@"
+  shift 2
+  if [ -n "$root" ]; then nsenter -t "$pause" -n -u -i -p chroot "$root" "$@"; else nsenter -t "$pause" -n -u -i -p "$@"; fi
+}
+# A TCP responder for verify: answers every connection with the pod's hostname (= pod name).
+netlab_listen() {
+  pause=$(netlab_pause_pid "$1") || return 1
+  nsenter -t "$pause" -n -u -i -p socat "TCP-LISTEN:$2,fork,reuseaddr" EXEC:hostname </dev/null >/dev/null 2>&1 &
+  echo $! >"$NETLAB_DIR/pods/$1.listen-$2.pid"
+  i=0
+  until nsenter -t "$pause" -n ss -Hltn "sport = :$2" | grep -q .; do
+    i=$((i + 1))
+    [ "$i" -le 100 ] || { echo "the TCP responder on port $2 in pod $1 did not start (is socat installed?)" >&2; return 1; }
+    sleep 0.05
+  done
+}
+netlab_unlisten() {
+  p=$(cat "$NETLAB_DIR/pods/$1.listen-$2.pid" 2>/dev/null) || return 0
+  kill -KILL $(cat /proc/$p/task/$p/children 2>/dev/null) $p 2>/dev/null
+  rm -f "$NETLAB_DIR/pods/$1.listen-$2.pid"
+  return 0
+}
+# One connectivity check, run in the pod's namespaces with the node's own ping and
+# socat (a container's rootfs may have neither); prints its exit code and output.
+netlab_check() {
+  id=$1 kind=$2 pod=$3 address=$4 port="" container=-
+  [ $# -lt 5 ] || port=$5
+  case $kind in
+    ping) out=$(netlab_in "$pod" "$container" ping -c 1 -W 2 "$address" 2>&1) ;;
+    tcp) out=$(netlab_in "$pod" "$container" socat -T 3 - "TCP:$address:$port,connect-timeout=2" </dev/null 2>&1) ;;
+    *) out="unknown check $kind"; false ;;
+  esac
+  rc=$?
+  echo "@@netlab check $id $rc"
+  printf '%s\n' "$out" | sed "s/^/@@netlab out $id /"
 }
 # Set a sysctl and journal its previous value, so that down restores it.
 netlab_sysctl() {

@@ -1,0 +1,116 @@
+// The command line. Command modules are imported only when their command runs,
+// so `netlab --help` loads commander and nothing else.
+import { Command, CommanderError } from 'commander';
+
+const EXAMPLES = `
+Examples:
+  sudo netlab up labs/bridge.yaml --verify   build the bridge lab on simulated nodes and check it
+  netlab plan labs/vxlan.yaml                every command, per node and phase, with why
+  sudo netlab exec a0 -- ping -c1 10.200.0.3 run a command inside pod a0
+  sudo netlab verify bridge                  run the lab's connectivity checks again
+  sudo netlab down bridge                    remove everything the lab created
+  netlab labs                                the bundled labs`;
+
+type Action = (...args: never[]) => Promise<number> | number;
+
+/** Runs a command and maps errors to exit codes: 2 usage/input, 1 failure, else an internal error. */
+function run(load: () => Promise<Action>) {
+  return async (...args: unknown[]) => {
+    const action = await load();
+    process.exitCode = await (action as (...a: unknown[]) => Promise<number> | number)(...args);
+  };
+}
+
+export function buildCli(): Command {
+  const program = new Command('netlab')
+    .description('Kubernetes pod networking labs from plain Linux commands: build, break, inspect, tear down.')
+    .version('0.1.0')
+    .showHelpAfterError('(run netlab --help for usage)')
+    .addHelpText('after', EXAMPLES);
+
+  program
+    .command('validate')
+    .description('check lab files and report every problem with file:line:column (exit 2 if any)')
+    .argument('<lab...>', 'lab files')
+    .action(run(async () => (await import('./commands/info.js')).validateCommand as Action));
+
+  program
+    .command('plan')
+    .description('print every command the lab runs, per node and phase, each with why')
+    .argument('<lab>', 'lab file')
+    .option('--json', 'machine-readable plan')
+    .action(run(async () => (await import('./commands/info.js')).planCommand as Action));
+
+  program
+    .command('up')
+    .description('build a lab on simulated nodes (as root); rolls back on failure')
+    .argument('<lab>', 'lab file')
+    .option('--verify', 'run the checks once the lab is up')
+    .option('--keep', 'on failure keep what was created, for debugging')
+    .action(run(async () => (await import('./commands/up.js')).upCommand as Action));
+
+  program
+    .command('verify')
+    .description('run the connectivity checks of a lab that is up (exit 1 if any fails)')
+    .argument('[lab]', 'lab name or file (default: the only lab that is up)')
+    .option('--json', 'machine-readable results')
+    .action(run(async () => (await import('./commands/verify.js')).verifyCommand as Action));
+
+  program
+    .command('down')
+    .description('remove everything a lab created, from its recorded state; safe to repeat')
+    .argument('<lab>', 'lab name or file')
+    .option('-v, --verbose', 'show undo commands that found nothing to undo')
+    .action(run(async () => (await import('./commands/down.js')).downCommand as Action));
+
+  program
+    .command('status')
+    .description('labs that are up, their nodes and pods')
+    .option('--json', 'machine-readable status')
+    .action(run(async () => (await import('./commands/info.js')).statusCommand as Action));
+
+  program
+    .command('exec')
+    .description('run a command inside a pod (or pod/container), on its node')
+    .argument('<pod>', 'pod or pod/container')
+    .argument('[command...]', 'the command, after --')
+    .option('--lab <name>', 'the lab, when several labs are up')
+    .action(run(async () => (await import('./commands/exec.js')).execCommand as Action));
+
+  program
+    .command('labs')
+    .description('the bundled labs, or one lab with its exercises')
+    .argument('[lab]', 'a bundled lab name')
+    .action(run(async () => (await import('./commands/info.js')).labsCommand as Action));
+
+  program
+    .command('schema')
+    .description('print the JSON Schema of lab files (for yaml-language-server)')
+    .action(run(async () => (await import('./commands/info.js')).schemaCommand as Action));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildCli();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    process.exitCode = await reportError(error);
+  }
+}
+
+async function reportError(error: unknown): Promise<number> {
+  if (error instanceof CommanderError) {
+    // help and version also end here, with exit code 0
+    return error.exitCode === 0 ? 0 : 2;
+  }
+  const { UsageError, RunError } = await import('./errors.js');
+  if (error instanceof UsageError || error instanceof RunError) {
+    process.stderr.write(`netlab: ${error.message}\n`);
+    return error.exitCode;
+  }
+  process.stderr.write(`netlab: internal error, please report it with the lines below\n${(error as Error)?.stack ?? String(error)}\n`);
+  return 70;
+}

@@ -1,0 +1,32 @@
+// What several commands share: finding a lab (by file or by name) and reaching its nodes.
+import { existsSync } from 'node:fs';
+import { loadLabFile } from '../lab/load.js';
+import { simulatedTransport } from '../exec/simulated.js';
+import type { Transports } from '../exec/runner.js';
+import { listStates, readState, type LabState } from '../state/store.js';
+import { UsageError } from '../errors.js';
+
+export function looksLikeFile(arg: string): boolean {
+  return arg.includes('/') || /\.ya?ml$/i.test(arg) || existsSync(arg);
+}
+
+/** A lab that is up, named by its name or by its file (the file is only read for the name). */
+export function findUpLab(arg: string | undefined): LabState {
+  if (arg === undefined) {
+    const states = listStates();
+    if (states.length === 1) return states[0]!;
+    if (states.length === 0) throw new UsageError('no lab is up; start one with `netlab up labs/bridge.yaml`');
+    throw new UsageError(`several labs are up (${states.map((s) => s.lab).join(', ')}); name one`);
+  }
+  const name = looksLikeFile(arg) && existsSync(arg) ? loadLabFile(arg).name : arg;
+  const state = readState(name);
+  if (!state) {
+    const up = listStates().map((s) => s.lab);
+    throw new UsageError(`lab ${name} is not up${up.length ? ` (up: ${up.join(', ')})` : ''}; start it with \`netlab up LAB.yaml\``);
+  }
+  return state;
+}
+
+export function transportsOf(state: LabState): Transports {
+  return Object.fromEntries(Object.entries(state.target.nodes).map(([node, holder]) => [node, simulatedTransport(node, holder)]));
+}

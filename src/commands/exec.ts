@@ -1,0 +1,26 @@
+// `netlab exec POD[/CONTAINER] -- CMD...`: run a command inside a pod, on its node.
+import { listStates, type LabState } from '../state/store.js';
+import { scriptPrelude } from '../shell/prelude.js';
+import { quoteArgv } from '../shell/quote.js';
+import { findUpLab, transportsOf } from './common.js';
+import { UsageError } from '../errors.js';
+
+export async function execCommand(target: string, argv: string[], options: { lab?: string }): Promise<number> {
+  if (argv.length === 0) throw new UsageError('nothing to run: netlab exec POD -- CMD [ARGS...], e.g. netlab exec a0 -- ip addr');
+  const [podName, container] = target.split('/');
+  const state = options.lab ? findUpLab(options.lab) : labWithPod(podName!);
+  const pod = state.model.pods.find((p) => p.name === podName);
+  if (!pod) throw new UsageError(`lab ${state.lab} has no pod "${podName}"; pods: ${state.model.pods.map((p) => p.name).join(', ')}`);
+  if (container !== undefined && !pod.containers.some((c) => c.name === container)) {
+    throw new UsageError(`pod ${pod.name} has no container "${container}"; containers: ${pod.containers.map((c) => c.name).join(', ') || 'none'}`);
+  }
+  const transport = transportsOf(state)[pod.node]!;
+  return transport.interactive(`${scriptPrelude(state.lab)}\n${quoteArgv(['netlab_in', pod.name, container ?? '-', ...argv])}`);
+}
+
+function labWithPod(pod: string): LabState {
+  const states = listStates().filter((s) => s.model.pods.some((p) => p.name === pod));
+  if (states.length === 1) return states[0]!;
+  if (states.length === 0) return findUpLab(undefined);
+  throw new UsageError(`pod ${pod} is in several labs (${states.map((s) => s.lab).join(', ')}); choose one with --lab`);
+}

@@ -1,0 +1,98 @@
+// Commands that only read: validate, plan, schema, labs, status.
+import { readdirSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadLabFile } from '../lab/load.js';
+import { labJsonSchema } from '../lab/schema.js';
+import { buildPlan } from '../plan/build.js';
+import { planJson, renderPlanText } from '../plan/render.js';
+import { simulatedFacts } from '../exec/simulated.js';
+import { isAlive } from '../exec/processes.js';
+import { listStates } from '../state/store.js';
+import { LabInputError, UsageError } from '../errors.js';
+
+export function validateCommand(files: string[]): number {
+  let failed = false;
+  for (const file of files) {
+    try {
+      const { model } = loadLabFile(file);
+      console.log(`${file}: ok (lab ${model.name}: ${model.nodes.length} node(s), ${model.pods.length} pod(s), ${model.checks.length} check(s))`);
+    } catch (error) {
+      if (!(error instanceof LabInputError)) throw error;
+      console.error(error.message);
+      failed = true;
+    }
+  }
+  return failed ? 2 : 0;
+}
+
+export function planCommand(file: string, options: { json?: boolean }): number {
+  const { model } = loadLabFile(file);
+  const plan = buildPlan(model, simulatedFacts(model));
+  if (options.json) console.log(JSON.stringify(planJson(model, plan), null, 2));
+  else process.stdout.write(renderPlanText(model, plan, 'simulated nodes on this host'));
+  return 0;
+}
+
+export function schemaCommand(): number {
+  console.log(JSON.stringify(labJsonSchema(), null, 2));
+  return 0;
+}
+
+export function bundledLabsDir(): string {
+  // dist/src/commands/info.js → the package root's labs/
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'labs');
+}
+
+export function labsCommand(name: string | undefined): number {
+  const dir = bundledLabsDir();
+  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
+  if (name) {
+    const file = files.find((f) => f === name || f === `${name}.yaml`);
+    if (!file) throw new UsageError(`no bundled lab "${name}"; bundled: ${files.map((f) => f.replace(/\.yaml$/, '')).join(', ')}`);
+    const { model } = loadLabFile(join(dir, file));
+    console.log(`${model.name}: ${model.description}`);
+    console.log(`file: ${relative(process.cwd(), join(dir, file))}`);
+    console.log(`nodes: ${model.nodes.map((n) => `${n.name} (${n.podSubnet})`).join(', ')}`);
+    console.log(`pods: ${model.pods.map((p) => `${p.name}${p.address ? ` ${p.address}` : ''} on ${p.node}`).join(', ')}`);
+    if (model.exercises.length) {
+      console.log('exercises:');
+      model.exercises.forEach((e, i) => console.log(`  ${i + 1}. ${e}`));
+    }
+    return 0;
+  }
+  for (const file of files) {
+    const { model } = loadLabFile(join(dir, file));
+    console.log(`${relative(process.cwd(), join(dir, file)).padEnd(24)} ${model.description}`);
+  }
+  return 0;
+}
+
+export function statusCommand(options: { json?: boolean }): number {
+  const states = listStates();
+  const rows = states.map((s) => ({
+    lab: s.lab,
+    status: s.status,
+    file: s.file,
+    since: s.createdAt,
+    target: s.target.kind,
+    nodes: s.model.nodes.map((n) => ({ name: n.name, underlay: s.facts[n.name]?.address, running: s.target.nodes[n.name] ? isAlive(s.target.nodes[n.name]!.init) : false })),
+    pods: s.model.pods.map((p) => ({ name: p.name, node: p.node, address: p.address ?? '127.0.0.1' })),
+  }));
+  if (options.json) {
+    console.log(JSON.stringify(rows, null, 2));
+    return 0;
+  }
+  if (rows.length === 0) {
+    console.log('no lab is up');
+    return 0;
+  }
+  for (const row of rows) {
+    console.log(`${row.lab}: ${row.status} since ${row.since} (${row.target} nodes, from ${row.file})`);
+    for (const node of row.nodes) {
+      const pods = row.pods.filter((p) => p.node === node.name).map((p) => `${p.name} ${p.address}`);
+      console.log(`  ${node.name} ${node.underlay} ${node.running ? 'running' : 'NOT RUNNING'}: ${pods.join(', ') || 'no pods'}`);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,103 @@
+// `netlab up`: validate, start the nodes, preflight, apply phase by phase,
+// recording everything; on failure or Ctrl-C, roll back (unless --keep).
+import { resolve } from 'node:path';
+import { Listr } from 'listr2';
+import { loadLabFile } from '../lab/load.js';
+import { buildPlan, stepsOfPhase } from '../plan/build.js';
+import { createSimulatedNodes, simulatedFacts } from '../exec/simulated.js';
+import { applyPhase, Interrupted, phasesOf, runPreflight } from '../exec/runner.js';
+import { readState, STATE_VERSION, writeState, type LabState } from '../state/store.js';
+import { transportsOf } from './common.js';
+import { tearDown } from './down.js';
+import { printResults, verifyLab } from './verify.js';
+import { EXIT_INTERRUPTED, UsageError } from '../errors.js';
+
+export interface UpOptions {
+  verify?: boolean;
+  keep?: boolean;
+}
+
+export async function upCommand(file: string, options: UpOptions): Promise<number> {
+  const { model } = loadLabFile(file);
+  const existing = readState(model.name);
+  if (existing) {
+    const same = JSON.stringify(existing.model) === JSON.stringify(model);
+    if (same && existing.status === 'up') {
+      console.log(`lab ${model.name} is already up and unchanged; nothing to do (\`netlab down ${model.name}\` to remove it)`);
+      return 0;
+    }
+    throw new UsageError(
+      existing.status === 'up'
+        ? `lab ${model.name} is already up from a different version of ${existing.file}; run \`netlab down ${model.name}\`, then \`netlab up\` again`
+        : `lab ${model.name} was left ${existing.status} by an earlier up; run \`netlab down ${model.name}\` first`,
+    );
+  }
+  const facts = simulatedFacts(model);
+  const plan = buildPlan(model, facts);
+  const state: LabState = { version: STATE_VERSION, lab: model.name, file: resolve(file), status: 'creating', createdAt: new Date().toISOString(), target: { kind: 'simulated', nodes: {} }, facts, model };
+  writeState(state);
+
+  const abort = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    interrupts += 1;
+    if (interrupts === 1) {
+      process.stderr.write(`\ninterrupted: stopping and rolling back (press Ctrl-C again to stop the rollback)\n`);
+      abort.abort();
+    } else {
+      process.stderr.write(`\nrollback stopped: run \`netlab down ${model.name}\` to finish cleaning up\n`);
+      process.exit(EXIT_INTERRUPTED);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const tasks = new Listr(
+      [
+        {
+          title: `start ${model.nodes.length} simulated node(s) and the underlay`,
+          task: async () => {
+            await createSimulatedNodes(model, facts, (target) => {
+              state.target = target;
+              writeState(state);
+            });
+          },
+        },
+        { title: 'preflight: tools and kernel features on every node', task: () => runPreflight(model, transportsOf(state)) },
+        ...phasesOf(plan).map((phase) => ({
+          title: `phase ${phase}: ${plan.nodes.map((n) => `${n.node} (${stepsOfPhase(n.steps, phase).length} steps)`).join(', ')}`,
+          task: () => applyPhase(plan, phase, transportsOf(state), abort.signal),
+        })),
+      ],
+      { exitOnError: true, renderer: process.stdout.isTTY ? 'default' : 'simple', rendererOptions: { collapseErrors: false } as never },
+    );
+    await tasks.run();
+    if (abort.signal.aborted) throw new Interrupted();
+    state.status = 'up';
+    writeState(state);
+  } catch (error) {
+    const interrupted = abort.signal.aborted;
+    if (options.keep && !interrupted) {
+      state.status = 'failed';
+      writeState(state);
+      console.error(`up failed; kept what was created for debugging (--keep). Remove it with \`netlab down ${model.name}\``);
+    } else {
+      console.error(`up ${interrupted ? 'interrupted' : 'failed'}; rolling back what was created...`);
+      await tearDown(state);
+      console.error('rolled back: nothing is left on the nodes');
+    }
+    if (interrupted) return EXIT_INTERRUPTED;
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  console.log(`lab ${model.name} is up: ${model.nodes.length} node(s), ${model.pods.length} pod(s)`);
+  if (options.verify) {
+    const results = await verifyLab(state);
+    printResults(model.name, results);
+    return results.every((r) => r.ok) ? 0 : 1;
+  }
+  console.log(`next: \`netlab verify ${model.name}\`, \`netlab exec ${model.pods[0]?.name ?? 'POD'} -- ip addr\`, \`netlab down ${model.name}\``);
+  return 0;
+}

@@ -1,0 +1,85 @@
+// Before anything changes: every node has the tools and kernel features the lab
+// needs. Each missing piece is reported with what to install; nothing is changed.
+import type { Model } from '../lab/model.js';
+import { quoteArg } from '../shell/quote.js';
+
+interface Tool {
+  command: string;
+  package: string;
+}
+
+interface Feature {
+  name: string;
+  /** what the learner sees: "kernel IP-in-IP support" */
+  label: string;
+  module: string;
+  /** `ip link add` arguments after the device name */
+  probe: string[];
+}
+
+const TOOLS: Record<string, Tool> = {
+  ip: { command: 'ip', package: 'iproute2' },
+  bridge: { command: 'bridge', package: 'iproute2' },
+  ss: { command: 'ss', package: 'iproute2' },
+  unshare: { command: 'unshare', package: 'util-linux' },
+  nsenter: { command: 'nsenter', package: 'util-linux' },
+  sysctl: { command: 'sysctl', package: 'procps' },
+  timeout: { command: 'timeout', package: 'coreutils' },
+  tac: { command: 'tac', package: 'coreutils' },
+  ping: { command: 'ping', package: 'iputils-ping' },
+  socat: { command: 'socat', package: 'socat' },
+  tar: { command: 'tar', package: 'tar' },
+};
+
+const FEATURES: Record<string, Feature> = {
+  veth: { name: 'veth', label: 'kernel veth support', module: 'veth', probe: ['type', 'veth', 'peer', 'name', 'netlab-probe1'] },
+  bridge: { name: 'bridge', label: 'kernel bridge support', module: 'bridge', probe: ['type', 'bridge'] },
+  vxlan: { name: 'vxlan', label: 'kernel VXLAN support', module: 'vxlan', probe: ['type', 'vxlan', 'id', '1', 'dstport', '4789'] },
+  ipip: { name: 'ipip', label: 'kernel IP-in-IP support', module: 'ipip', probe: ['type', 'ipip'] },
+};
+
+export function requirements(model: Model): { tools: Tool[]; features: Feature[] } {
+  const tools = ['ip', 'ss', 'unshare', 'nsenter', 'timeout', 'tac', 'ping', 'socat'];
+  const features: string[] = [];
+  if (model.sameNode !== 'loopback') features.push('veth');
+  if (model.sameNode === 'bridge') features.push('bridge');
+  if (model.crossNode !== 'none') tools.push('sysctl');
+  if (model.crossNode === 'vxlan' || model.crossNode === 'flannel') tools.push('bridge'), features.push('vxlan');
+  if (model.crossNode === 'ipip') features.push('ipip');
+  if (model.pods.some((p) => p.rootfs?.match(/\.(tar\.gz|tgz)$/))) tools.push('tar');
+  return { tools: tools.map((t) => TOOLS[t]!), features: features.map((f) => FEATURES[f]!) };
+}
+
+/**
+ * A node script that prints one line per missing requirement. Kernel features
+ * are probed by creating a device in a throwaway network namespace, which
+ * changes nothing on the node (on a distribution kernel it may autoload the module).
+ */
+export function preflightScript(model: Model): string {
+  const { tools, features } = requirements(model);
+  const lines = ['PATH=$PATH:/usr/sbin:/sbin'];
+  for (const tool of tools) lines.push(`command -v ${quoteArg(tool.command)} >/dev/null 2>&1 || echo "@@netlab missing-tool ${tool.command} ${tool.package}"`);
+  for (const feature of features) {
+    const probe = ['ip', 'link', 'add', 'netlab-probe0', ...feature.probe].map(quoteArg).join(' ');
+    lines.push(`err=$(unshare --net ${probe} 2>&1) || echo "@@netlab missing-feature ${feature.name} $err"`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function describeMissing(model: Model, node: string, stdout: string): string[] {
+  const problems: string[] = [];
+  for (const line of stdout.split('\n')) {
+    const tool = /^@@netlab missing-tool (\S+) (\S+)$/.exec(line);
+    if (tool) problems.push(`lab ${model.name} needs the command "${tool[1]}" on ${node}: install the package ${tool[2]} (apt-get install ${tool[2]})`);
+    const feature = /^@@netlab missing-feature (\S+) ?(.*)$/.exec(line);
+    if (feature) {
+      const f = FEATURES[feature[1]!]!;
+      problems.push(
+        `lab ${model.name} needs ${f.label} (module ${f.module}) on ${node}; the kernel answered: ${feature[2] || 'error'}.` +
+          ` Load it with \`modprobe ${f.module}\`, or use a kernel that has it` +
+          (f.name === 'ipip' ? ' (the workshop VMs do: `vagrant up`, then `netlab up LAB --vagrant`)' : ''),
+      );
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,53 @@
+// Processes netlab leaves running between commands (simulated nodes) are
+// recorded with their start time, so a recycled PID is never mistaken for ours.
+import { readdirSync, readFileSync } from 'node:fs';
+
+export interface ProcessRef {
+  pid: number;
+  /** field 22 of /proc/PID/stat: start time in clock ticks since boot */
+  startTime: string;
+}
+
+export function processRef(pid: number): ProcessRef | undefined {
+  const startTime = startTimeOf(pid);
+  return startTime === undefined ? undefined : { pid, startTime };
+}
+
+function startTimeOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces; fields after it are plain.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export function isAlive(ref: ProcessRef): boolean {
+  return startTimeOf(ref.pid) === ref.startTime;
+}
+
+export function killProcess(ref: ProcessRef): void {
+  if (!isAlive(ref)) return;
+  try {
+    process.kill(ref.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** PIDs with a command-line argument matching `test` (used to find holders a killed netlab never recorded). */
+export function findProcesses(test: (arg: string) => boolean): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (cmdline.some(test)) found.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
+}
+

@@ -1,0 +1,93 @@
+// Executing a plan: one script per node per phase, nodes in parallel, phases in
+// order. A failure names the node, the step, its commands and their stderr.
+import type { Model } from '../lab/model.js';
+import { stepsOfPhase } from '../plan/build.js';
+import { PHASES, type Phase, type Plan, type Step } from '../plan/types.js';
+import { applyScript, downScript, parseScriptOutput } from '../shell/node-script.js';
+import { quoteArgv } from '../shell/quote.js';
+import { RunError } from '../errors.js';
+import { describeMissing, preflightScript } from './preflight.js';
+import type { Transport } from './transport.js';
+
+export type Transports = Record<string, Transport>;
+
+export class StepFailure extends RunError {
+  constructor(readonly node: string, readonly step: Step | undefined, readonly detail: string) {
+    super(
+      step
+        ? `step ${step.id} on ${node} failed: ${step.summary}\n  ${step.apply.map((c) => `$ ${quoteArgv(c)}`).join('\n  ')}\n  ${detail || '(no error output)'}`
+        : `${node}: ${detail}`,
+    );
+  }
+}
+
+export class Interrupted extends RunError {
+  constructor() {
+    super('interrupted');
+  }
+}
+
+/** Settles every node's work, then throws the first failure (never leaves a node's script running). */
+async function everyNode<T>(nodes: string[], work: (node: string) => Promise<T>): Promise<T[]> {
+  const results = await Promise.allSettled(nodes.map(work));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+export async function runPreflight(model: Model, transports: Transports): Promise<void> {
+  const script = preflightScript(model);
+  const problems = (
+    await everyNode(Object.keys(transports), async (node) => {
+      const result = await transports[node]!.run(script);
+      if (result.exitCode !== 0) return [`${node}: preflight failed: ${result.stderr.trim()}`];
+      return describeMissing(model, node, result.stdout);
+    })
+  ).flat();
+  if (problems.length > 0) throw new RunError(`nothing was changed; missing on the nodes:\n  ${problems.join('\n  ')}`);
+}
+
+export async function applyPhase(plan: Plan, phase: Phase, transports: Transports, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) throw new Interrupted();
+  await everyNode(
+    plan.nodes.map((n) => n.node),
+    async (node) => {
+      const steps = stepsOfPhase(plan.nodes.find((n) => n.node === node)!.steps, phase);
+      if (steps.length === 0) return;
+      const result = await transports[node]!.run(applyScript(plan.lab, steps), signal ? { signal } : {});
+      if (signal?.aborted) throw new Interrupted();
+      const outcome = parseScriptOutput(result.stdout, result.stderr);
+      if (outcome.failed) {
+        const step = steps.find((s) => s.id === outcome.failed!.step);
+        throw new StepFailure(node, step, `exit ${outcome.failed.exitCode}: ${outcome.failed.stderr}`);
+      }
+      const missing = steps.find((s) => !outcome.done.has(s.id));
+      if (result.exitCode !== 0 || missing) {
+        throw new StepFailure(node, missing, `the node script ended with exit ${result.exitCode}: ${result.stderr.trim()}`);
+      }
+    },
+  );
+}
+
+export function phasesOf(plan: Plan): Phase[] {
+  return PHASES.filter((phase) => plan.nodes.some((n) => stepsOfPhase(n.steps, phase).length > 0));
+}
+
+/** Runs every node's undo journal. Unreachable nodes are reported, not fatal. */
+export async function runDown(lab: string, transports: Transports): Promise<{ warnings: string[]; unreachable: string[] }> {
+  const warnings: string[] = [];
+  const unreachable: string[] = [];
+  await Promise.all(
+    Object.entries(transports).map(async ([node, transport]) => {
+      try {
+        const result = await transport.run(downScript(lab));
+        const outcome = parseScriptOutput(result.stdout, result.stderr);
+        warnings.push(...outcome.warnings.map((w) => `${node}: ${w}`));
+        if (!result.stdout.includes('@@netlab down-done')) unreachable.push(`${node}: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
+      } catch (error) {
+        unreachable.push(`${node}: ${(error as Error).message}`);
+      }
+    }),
+  );
+  return { warnings, unreachable };
+}

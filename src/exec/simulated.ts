@@ -1,0 +1,155 @@
+// Simulated nodes: each node of a lab is a set of namespaces on this host
+// (network, mount, UTS and PID) held by a small holder process, and all nodes
+// are joined by an underlay bridge that lives in a namespace of its own. The
+// host's root network namespace, routes, iptables and /run are never changed.
+//
+// Facts checked on this machine (see DESIGN.md): with its own mount namespace
+// and a private tmpfs on /run, a node has its own `ip netns` list and
+// /run/netlab, so node scripts are byte for byte the ones a VM runs.
+import { spawn } from 'node:child_process';
+import { execa } from 'execa';
+import type { Model } from '../lab/model.js';
+import type { NodeFacts } from '../plan/types.js';
+import { quoteArg } from '../shell/quote.js';
+import { findProcesses, isAlive, killProcess, processRef, type ProcessRef } from './processes.js';
+import type { ScriptResult, Transport } from './transport.js';
+import { RunError } from '../errors.js';
+
+export const SIMULATED_UNDERLAY = { prefix: 24, firstHost: 4, network: '192.168.64', dev: 'eth1', bridge: 'underlay' } as const;
+
+export interface Holder {
+  /** the unshare process (host PID); killing it kills the node (--kill-child) */
+  unshare: ProcessRef;
+  /** PID 1 of the node, as the host sees it: nsenter's target */
+  init: ProcessRef;
+}
+
+export interface SimulatedTargetState {
+  kind: 'simulated';
+  underlay?: Holder;
+  nodes: Record<string, Holder>;
+}
+
+/** The underlay address and interface of each simulated node: the article's 192.168.64.4, .5, ... on eth1. */
+export function simulatedFacts(model: Model): Record<string, NodeFacts> {
+  return Object.fromEntries(
+    model.nodes.map((node) => [
+      node.name,
+      {
+        address: node.underlay.address ?? `${SIMULATED_UNDERLAY.network}.${SIMULATED_UNDERLAY.firstHost + node.index}`,
+        dev: node.underlay.dev ?? SIMULATED_UNDERLAY.dev,
+      },
+    ]),
+  );
+}
+
+/** The marker in a holder's command line: lets `down` find holders that a killed `up` never recorded. */
+export function holderMarker(lab: string, node: string): string {
+  return `netlab-sim:${lab}:${node}`;
+}
+
+// Runs as PID 1 of the new PID namespace. /proc is still the host's when it
+// reads /proc/self/stat, so it reports its host PID, which nsenter needs.
+const HOLDER_SCRIPT = `read -r pid _ </proc/self/stat
+mount -t proc proc /proc && mount -t sysfs sysfs /sys && mount -t tmpfs -o mode=0755 netlab-run /run && hostname "$1" && ip link set lo up || exit 1
+echo "$pid"
+exec sleep infinity </dev/null >/dev/null 2>&1`;
+
+async function startHolder(lab: string, name: string): Promise<Holder> {
+  const child = spawn(
+    'unshare',
+    ['--net', '--mount', '--uts', '--pid', '--fork', '--kill-child', '--propagation', 'private', 'sh', '-c', HOLDER_SCRIPT, holderMarker(lab, name), name],
+    { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const initPid = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split('\n')[0];
+      if (out.includes('\n') && line && /^\d+$/.test(line)) resolve(Number(line));
+    });
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    child.on('error', (error) => reject(new RunError(`cannot start simulated node ${name}: ${error.message}`)));
+    child.on('exit', (code) => reject(new RunError(`simulated node ${name} did not start (exit ${code}): ${err.trim() || 'no message'}; netlab needs root and util-linux's unshare`)));
+  });
+  child.stdout.destroy();
+  child.stderr.destroy();
+  child.removeAllListeners('exit');
+  child.unref();
+  const unshare = processRef(child.pid!);
+  const init = processRef(initPid);
+  if (!unshare || !init) throw new RunError(`simulated node ${name} exited right after starting`);
+  return { unshare, init };
+}
+
+/**
+ * Starts the underlay and the nodes. `record` is called after each holder
+ * starts, so that state knows about it before anything else can fail.
+ */
+export async function createSimulatedNodes(
+  model: Model,
+  facts: Record<string, NodeFacts>,
+  record: (state: SimulatedTargetState) => void,
+): Promise<SimulatedTargetState> {
+  const state: SimulatedTargetState = { kind: 'simulated', nodes: {} };
+  state.underlay = await startHolder(model.name, 'underlay');
+  record(state);
+  const holders = await Promise.all(model.nodes.map((node) => startHolder(model.name, node.name)));
+  model.nodes.forEach((node, i) => (state.nodes[node.name] = holders[i]!));
+  record(state);
+
+  // Cables from the underlay bridge to each node's eth1, created inside the
+  // underlay namespace and handed to the node by PID: the host never sees them.
+  const cables = model.nodes.map((node) => {
+    const init = state.nodes[node.name]!.init.pid;
+    const dev = facts[node.name]!.dev;
+    return `ip link add ${quoteArg(node.name)} type veth peer name ${quoteArg(dev)} netns ${init} && ip link set ${quoteArg(node.name)} master ${SIMULATED_UNDERLAY.bridge} up`;
+  });
+  await runChecked(['nsenter', '-t', String(state.underlay.init.pid), '-n', '--', 'sh', '-ec', [`ip link add ${SIMULATED_UNDERLAY.bridge} type bridge`, `ip link set ${SIMULATED_UNDERLAY.bridge} up`, ...cables].join('\n')], 'underlay');
+  await Promise.all(
+    model.nodes.map(async (node) => {
+      const { address, dev } = facts[node.name]!;
+      const result = await simulatedTransport(node.name, state.nodes[node.name]!).run(`set -e\nip addr add ${quoteArg(address)}/${SIMULATED_UNDERLAY.prefix} dev ${quoteArg(dev)}\nip link set ${quoteArg(dev)} up\n`);
+      if (result.exitCode !== 0) throw new RunError(`simulated node ${node.name}: underlay setup failed: ${result.stderr.trim()}`);
+    }),
+  );
+  return state;
+}
+
+async function runChecked(argv: string[], what: string): Promise<void> {
+  const result = await execa(argv[0]!, argv.slice(1), { reject: false, stdin: 'ignore' });
+  if (result.exitCode !== 0) throw new RunError(`simulated ${what}: ${String(result.stderr).trim() || `exit ${result.exitCode}`}`);
+}
+
+/** Stops every holder of the lab: recorded ones, and any a killed `up` left unrecorded. */
+export function destroySimulatedNodes(lab: string, state?: SimulatedTargetState): void {
+  const holders = [...(state?.underlay ? [state.underlay] : []), ...Object.values(state?.nodes ?? {})];
+  for (const holder of holders) {
+    killProcess(holder.init);
+    killProcess(holder.unshare);
+  }
+  const prefix = holderMarker(lab, '');
+  for (const pid of findProcesses((arg) => arg.startsWith(prefix))) {
+    const ref = processRef(pid);
+    if (ref) killProcess(ref);
+  }
+}
+
+export function simulatedTransport(node: string, holder: Holder): Transport {
+  const enter = () => {
+    if (!isAlive(holder.init)) throw new RunError(`simulated node ${node} is not running (its holder process ${holder.init.pid} is gone); run \`netlab down\` to clean up`);
+    return ['-t', String(holder.init.pid), '-n', '-m', '-u', '-p', '--', 'sh'];
+  };
+  return {
+    node,
+    async run(script, options): Promise<ScriptResult> {
+      const result = await execa('nsenter', [...enter(), '-s'], { input: script, reject: false, ...(options?.signal ? { cancelSignal: options.signal } : {}) });
+      return { exitCode: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr) };
+    },
+    async interactive(script) {
+      const result = await execa('nsenter', [...enter(), '-c', script], { reject: false, stdio: 'inherit' });
+      return result.exitCode ?? 1;
+    },
+  };
+}

@@ -1,0 +1,41 @@
+// `netlab plan`: every command, per node and phase, each step with its reason.
+import { PHASES, type Plan } from './types.js';
+import type { Model } from '../lab/model.js';
+import { quoteArgv } from '../shell/quote.js';
+import { stepsOfPhase } from './build.js';
+
+export function renderPlanText(model: Model, plan: Plan, targetLabel: string): string {
+  const out: string[] = [];
+  out.push(`# lab ${model.name}${model.description ? `: ${model.description}` : ''}`);
+  out.push(`# target: ${targetLabel}; ${model.nodes.length} node(s), ${model.pods.length} pod(s), same-node: ${model.sameNode}, cross-node: ${model.crossNode}`);
+  out.push('# netlab_* are small shell functions netlab sends with every script (see src/shell/prelude.ts).');
+  for (const nodePlan of plan.nodes) {
+    const node = model.nodes.find((n) => n.name === nodePlan.node)!;
+    out.push('');
+    out.push(`## node ${node.name}: underlay ${nodePlan.facts.address} on ${nodePlan.facts.dev}, pod subnet ${node.podSubnet}`);
+    if (nodePlan.steps.length === 0) out.push('#   (nothing to do on this node)');
+    for (const phase of PHASES) {
+      const steps = stepsOfPhase(nodePlan.steps, phase);
+      if (steps.length === 0) continue;
+      out.push('');
+      out.push(`### ${node.name} · phase ${phase}`);
+      for (const step of steps) {
+        out.push(`# [${step.id}] ${step.summary}: ${step.why}`);
+        for (const command of step.apply) out.push(quoteArgv(command));
+      }
+    }
+  }
+  return out.join('\n') + '\n';
+}
+
+export function planJson(model: Model, plan: Plan): unknown {
+  return {
+    lab: model.name,
+    description: model.description,
+    nodes: plan.nodes.map((n) => ({
+      node: n.node,
+      facts: n.facts,
+      phases: PHASES.map((phase) => ({ phase, steps: stepsOfPhase(n.steps, phase).map(({ id, summary, why, apply, undo }) => ({ id, summary, why, apply, undo })) })).filter((p) => p.steps.length > 0),
+    })),
+  };
+}
