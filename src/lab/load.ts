@@ -63,17 +63,27 @@ export function parseLab(text: string, file: string): LoadedLab {
     throw new LabInputError([{ file, ...locate([]), path: '', message: 'expected a mapping with nodes, pods, wiring and verify' }]);
   }
   const parsed = labSchema.safeParse(data);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.flatMap((issue) => describeSchemaIssue(issue, file, locate, data));
-    throw new LabInputError(sortIssues(issues));
-  }
-  const lab = parsed.data;
-  const name = lab.name ?? defaultLabName(file);
+  const schemaIssues = parsed.success ? [] : parsed.error.issues.flatMap((issue) => describeSchemaIssue(issue, file, locate, data));
+  const lab = (parsed.success ? parsed.data : data) as LabFile;
+  const name = typeof lab.name === 'string' ? lab.name : defaultLabName(file);
   const problems: LabIssue[] = [];
-  const model = resolveLab(lab, name, file, (path, message, at) => {
-    problems.push({ file, ...locate(path, at), path: path.map(String).join('.'), message });
-  });
-  if (problems.length > 0) throw new LabInputError(sortIssues(problems));
+  let model: Model | undefined;
+  try {
+    model = resolveLab(lab, name, file, (path, message, at) => {
+      problems.push({ file, ...locate(path, at), path: path.map(String).join('.'), message });
+    });
+  } catch (error) {
+    // Semantic checks of a file that failed the schema may trip over a wrong type;
+    // the schema issues already describe that part.
+    if (parsed.success) throw error;
+  }
+  if (!parsed.success) {
+    // Also report the semantic problems of the parts the schema accepted ("all problems in one run").
+    const related = (a: string, b: string) => a === b || a.startsWith(`${b}.`) || b.startsWith(`${a}.`);
+    const extra = problems.filter((p) => p.path !== '' && !schemaIssues.some((s) => related(s.path, p.path)));
+    throw new LabInputError(sortIssues([...schemaIssues, ...extra]));
+  }
+  if (problems.length > 0 || !model) throw new LabInputError(sortIssues(problems));
   return { file, lab, name, model, locate };
 }
 
@@ -122,6 +132,8 @@ function valueAt(data: unknown, path: readonly PathSegment[]): unknown {
   return value;
 }
 
+const TYPE_NAMES: Record<string, string> = { object: 'a mapping', record: 'a mapping', array: 'a list', string: 'a string', number: 'a number', boolean: 'true or false' };
+
 function show(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
@@ -169,9 +181,15 @@ function describeSchemaIssue(issue: $ZodIssue, file: string, locate: Locator, da
         at([...path, key], `unknown field "${key}"${didYouMean(key, allowed)}; allowed: ${allowed.join(', ')}`, 'key'),
       );
     }
+    case 'invalid_key': {
+      const key = String(path[path.length - 1]);
+      const what = path[0] === 'pods' ? 'pod name' : path[0] === 'nodes' ? 'node name' : 'name';
+      const rules = [...new Set(issue.issues.map((i) => i.message))].join('; ');
+      return [at(path, `${what} ${JSON.stringify(key)} is not allowed; allowed: ${rules}`, 'key')];
+    }
     case 'invalid_type':
-      if (found === undefined) return [at(path, `required field is missing (expected ${issue.expected})`)];
-      return [at(path, `expected ${issue.expected === 'record' ? 'a mapping' : issue.expected}, found ${show(found)}`)];
+      if (found === undefined) return [at(path, `required field is missing (expected ${TYPE_NAMES[issue.expected] ?? issue.expected})`)];
+      return [at(path, `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}, found ${show(found)}`)];
     case 'invalid_value': {
       const allowed = issue.values.map(String);
       const typo = typeof found === 'string' ? didYouMean(found, allowed) : '';

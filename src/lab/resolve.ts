@@ -118,7 +118,7 @@ function resolvePods(lab: LabFile, nodes: ModelNode[], sameNode: string, report:
       report(['pods', podName], `pod name "${podName}" is not allowed; allowed: ${NAME_RULE}, at most ${POD_NAME_MAX} characters (it becomes the interface name veth-${podName}-c, and Linux allows ${IFNAME_MAX})`, 'key');
     }
     const node = nodes.find((n) => n.name === spec.node);
-    if (!node) report(['pods', podName, 'node'], `unknown node "${spec.node}"${didYouMean(spec.node, nodeNames)}; allowed: ${nodeNames.join(', ')}`);
+    if (!node && typeof spec.node === 'string') report(['pods', podName, 'node'], `unknown node "${spec.node}"${didYouMean(spec.node, nodeNames)}; allowed: ${nodeNames.join(', ')}`);
     const containers = (spec.containers ?? []).map((container) => ({ name: container }));
     const seen = new Set<string>();
     (spec.containers ?? []).forEach((container, i) => {
@@ -226,7 +226,8 @@ function resolveChecks(lab: LabFile, pods: ModelPod[], report: Report): Check[] 
     const port = 'port' in spec ? (spec.port as number) : undefined;
     const toAddress = targetAddress(from, to, pods);
     if (toAddress === undefined) {
-      report([...path, 'to'], `pod ${endpointLabelOf(to)} has no address (loopback lab): it is reachable only from its own pod`);
+      // Without an address because its node is unknown: that is reported already.
+      if (lab.wiring?.['same-node'] === 'loopback') report([...path, 'to'], `pod ${endpointLabelOf(to)} has no address (loopback lab): it is reachable only from its own pod`);
       return;
     }
     checks.push({ kind, from, to, toAddress, ...(port !== undefined ? { port } : {}), expect: spec.expect ?? 'pass', derived: false });

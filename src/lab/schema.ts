@@ -74,8 +74,10 @@ export const labSchema = z
       .describe('the lab name used by status/verify/down; default: the file name'),
     description: z.string().optional().describe('one line shown by `netlab labs`'),
     'cluster-cidr': cidr.optional().describe('the cluster CIDR; default 10.200.0.0/16'),
-    nodes: z.record(z.string(), nodeSchema).describe('nodes by name, in order (the first is node index 0)'),
-    pods: z.record(z.string(), podSchema).describe('pods by name'),
+    nodes: z.record(name(NODE_NAME_MAX, 'a node name'), nodeSchema).describe('nodes by name, in order (the first is node index 0)'),
+    pods: z
+      .record(name(POD_NAME_MAX, `a pod name (it becomes the interface name veth-<pod>-c: at most ${POD_NAME_MAX} characters)`), podSchema)
+      .describe('pods by name'),
     wiring: z
       .strictObject({
         'same-node': z.enum(SAME_NODE_KINDS).optional().describe('how pods on one node are joined; default bridge'),
@@ -111,6 +113,3 @@ export function labJsonSchema(): Record<string, unknown> {
   const schema = z.toJSONSchema(labSchema, { target: 'draft-7', unrepresentable: 'any' }) as Record<string, unknown>;
   return { ...schema, $id: 'https://netlab.invalid/lab.schema.json', title: 'netlab lab file' };
 }
-
-/** Field names allowed at an object path, for "did you mean" and "allowed:" hints. */
-export { POD_NAME_MAX };

@@ -1,0 +1,72 @@
+// Helpers for end-to-end tests: run the real CLI, and snapshot everything on
+// the host a lab could leave behind (namespaces, links, mounts, iptables, processes).
+import { execa } from 'execa';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NETLAB } from '../paths.js';
+
+export interface Run {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function stateDirForTest(): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-test-'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export async function netlab(stateDir: string, ...args: string[]): Promise<Run> {
+  const result = await execa(NETLAB, args, { reject: false, env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0' }, stdin: 'ignore', timeout: 120_000 });
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+async function text(cmd: string, args: string[]): Promise<string> {
+  const result = await execa(cmd, args, { reject: false });
+  return String(result.stdout);
+}
+
+/** Live processes that a lab could leave (zombies are already dead and are skipped). */
+function labProcesses(): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      if (/netlab-sim:|^unshare |^nsenter |^socat |sleep infinity/.test(cmdline)) found.push(`${pid} ${cmdline}`);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found.sort();
+}
+
+export interface HostSnapshot {
+  netns: string;
+  links: string;
+  addresses: string;
+  routes: string;
+  mounts: string;
+  iptables: string;
+  processes: string[];
+}
+
+export async function snapshotHost(): Promise<HostSnapshot> {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ').slice(3, 5).join(' '))
+    .sort()
+    .join('\n');
+  return {
+    netns: await text('ip', ['netns', 'list']),
+    links: await text('ip', ['-o', 'link', 'show']).then((t) => t.split('\n').map((l) => l.split(':')[1]?.trim()).join(' ')),
+    addresses: await text('ip', ['-br', 'addr']),
+    routes: await text('ip', ['route', 'show', 'table', 'all']),
+    mounts,
+    // counters change with unrelated traffic; rules and chains must not
+    iptables: await text('iptables-save', []).then((t) => t.split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '')).join('\n')),
+    processes: labProcesses(),
+  };
+}

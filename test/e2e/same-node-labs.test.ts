@@ -1,0 +1,108 @@
+// End to end, as root, on simulated nodes: the same-node labs go up, verify,
+// and go down leaving the host exactly as it was.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LABS } from '../paths.js';
+import { netlab, snapshotHost, stateDirForTest } from './host.js';
+
+const state = stateDirForTest();
+after(() => state.remove());
+
+let pristine: Awaited<ReturnType<typeof snapshotHost>>;
+before(async () => {
+  pristine = await snapshotHost();
+});
+
+for (const lab of ['loopback', 'veth', 'bridge']) {
+  test(`${lab}: up --verify passes, the host is untouched while up, and down leaves nothing`, async () => {
+    try {
+      const up = await netlab(state.dir, 'up', join(LABS, `${lab}.yaml`), '--verify');
+      assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+      assert.match(up.stdout, /all \d+ checks passed/);
+      const during = await snapshotHost();
+      const { processes: _p, ...hostWhileUp } = during;
+      const { processes: _q, ...hostBefore } = pristine;
+      assert.deepEqual(hostWhileUp, hostBefore, 'a simulated lab must not change the host namespace, its mounts or iptables');
+      assert.ok(during.processes.some((p) => p.includes(`netlab-sim:${lab}:node-0`)), 'the simulated node holder runs');
+
+      const verify = await netlab(state.dir, 'verify', lab, '--json');
+      assert.equal(verify.exitCode, 0, verify.stderr);
+      const report = JSON.parse(verify.stdout) as { passed: boolean; checks: { ok: boolean; reached: boolean }[] };
+      assert.equal(report.passed, true);
+      assert.ok(report.checks.length >= 2 && report.checks.every((c) => c.ok && c.reached));
+
+      const status = await netlab(state.dir, 'status', '--json');
+      const labs = JSON.parse(status.stdout) as { lab: string; status: string; nodes: { running: boolean }[] }[];
+      assert.deepEqual(labs.map((l) => [l.lab, l.status, l.nodes.every((n) => n.running)]), [[lab, 'up', true]]);
+    } finally {
+      const down = await netlab(state.dir, 'down', lab);
+      assert.equal(down.exitCode, 0, down.stderr);
+    }
+    assert.deepEqual(await snapshotHost(), pristine);
+    const again = await netlab(state.dir, 'down', lab);
+    assert.equal(again.exitCode, 0, 'down twice is fine');
+    assert.match(again.stdout, /not up/);
+  });
+}
+
+test('exec runs inside the pod: its hostname, its interfaces, its routes', async () => {
+  try {
+    assert.equal((await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'))).exitCode, 0);
+    const hostname = await netlab(state.dir, 'exec', 'a1', '--', 'hostname');
+    assert.equal(hostname.stdout.trim(), 'a1');
+    const addr = await netlab(state.dir, 'exec', 'a0', '--', 'ip', '-br', 'addr', 'show', 'veth-a0-c');
+    assert.match(addr.stdout, /10\.200\.0\.2\/24/);
+    const route = await netlab(state.dir, 'exec', 'a0', '--', 'ip', 'route');
+    assert.match(route.stdout, /default via 10\.200\.0\.1 dev veth-a0-c/);
+    const failing = await netlab(state.dir, 'exec', 'a0', '--', 'sh', '-c', 'exit 3');
+    assert.equal(failing.exitCode, 3, 'the command exit code is passed through');
+    const unknown = await netlab(state.dir, 'exec', 'zz', '--', 'true');
+    assert.equal(unknown.exitCode, 2);
+    assert.match(unknown.stderr, /no pod "zz"/);
+  } finally {
+    await netlab(state.dir, 'down', 'bridge');
+  }
+  assert.deepEqual(await snapshotHost(), pristine);
+});
+
+test('a check that must pass but cannot is reported as failed, with exit code 1', async () => {
+  const file = join(state.dir, 'unwired.yaml');
+  writeFileSync(
+    file,
+    [
+      'name: unwired',
+      'nodes: { node-0: {}, node-1: {} }',
+      'pods:',
+      '  a0: { node: node-0 }',
+      '  b: { node: node-1 }   # no cross-node wiring: b is not reachable from a0',
+      'verify:',
+      '  - ping: { from: a0, to: 10.200.0.1 }',
+      '  - ping: { from: a0, to: b }',
+      '  - tcp: { from: a0, to: b, port: 8080, expect: fail }',
+    ].join('\n'),
+  );
+  try {
+    const up = await netlab(state.dir, 'up', file, '--verify');
+    assert.equal(up.exitCode, 1, up.stdout + up.stderr);
+    assert.match(up.stdout, /✓ pass\s+ping a0 → 10\.200\.0\.1/);
+    assert.match(up.stdout, /✗ FAIL\s+ping a0 → b \(10\.200\.1\.2\)\s+not reached/);
+    assert.match(up.stdout, /✓ pass\s+tcp a0 → b:8080 .*not reached \(expected to fail\)/);
+    assert.match(up.stdout, /1 of 3 checks failed/);
+    const verify = await netlab(state.dir, 'verify', 'unwired');
+    assert.equal(verify.exitCode, 1);
+  } finally {
+    await netlab(state.dir, 'down', 'unwired');
+  }
+  assert.deepEqual(await snapshotHost(), pristine);
+});
+
+test('bad input: exit 2, every problem listed, nothing started', async () => {
+  const up = await netlab(state.dir, 'up', join('test', 'golden', 'invalid', 'typos.yaml'));
+  assert.equal(up.exitCode, 2);
+  assert.match(up.stderr, /typos\.yaml:3:13: nodes\.node-0\.brige: unknown field "brige" \(did you mean "bridge"\?\)/);
+  assert.doesNotMatch(up.stderr, /internal error|at .*\.js/);
+  assert.equal(existsSync(join(state.dir, 'labs', 'typos.json')), false);
+  assert.deepEqual(await snapshotHost(), pristine);
+});

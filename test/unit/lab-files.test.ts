@@ -1,0 +1,97 @@
+// Golden tests of the pure pipeline: bad lab files → exact error messages;
+// bundled labs → exact plan text. UPDATE_GOLDEN=1 rewrites the golden files.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { Ajv } from 'ajv';
+import { parse } from 'yaml';
+import { loadLabFile, parseLab } from '../../src/lab/load.js';
+import { labJsonSchema } from '../../src/lab/schema.js';
+import { LabInputError, formatIssue } from '../../src/errors.js';
+import { buildPlan } from '../../src/plan/build.js';
+import { renderPlanText } from '../../src/plan/render.js';
+import { simulatedFacts } from '../../src/exec/simulated.js';
+import { GOLDEN, LABS, ROOT, UPDATE_GOLDEN } from '../paths.js';
+
+function golden(file: string, actual: string): void {
+  if (UPDATE_GOLDEN) writeFileSync(file, actual);
+  assert.equal(actual, readFileSync(file, 'utf8'), `output differs from ${relative(ROOT, file)} (UPDATE_GOLDEN=1 to accept)`);
+}
+
+const labFiles = readdirSync(LABS).filter((f) => f.endsWith('.yaml')).sort();
+const invalidDir = join(GOLDEN, 'invalid');
+const invalidFiles = readdirSync(invalidDir).filter((f) => f.endsWith('.yaml')).sort();
+
+for (const file of invalidFiles) {
+  test(`invalid lab ${file}: every problem, with file:line:col, field and what is allowed`, () => {
+    const path = join(invalidDir, file);
+    let error: unknown;
+    try {
+      loadLabFile(relative(ROOT, path));
+    } catch (e) {
+      error = e;
+    }
+    assert.ok(error instanceof LabInputError, `expected a LabInputError, got ${String(error)}`);
+    assert.equal(error.exitCode, 2);
+    golden(path.replace(/\.yaml$/, '.errors'), error.issues.map(formatIssue).join('\n') + '\n');
+  });
+}
+
+for (const file of labFiles) {
+  test(`plan of labs/${file} matches its golden file`, () => {
+    const { model } = loadLabFile(relative(ROOT, join(LABS, file)));
+    const text = renderPlanText(model, buildPlan(model, simulatedFacts(model)), 'simulated nodes on this host');
+    golden(join(GOLDEN, 'plans', file.replace(/\.yaml$/, '.txt')), text);
+  });
+}
+
+test('every bundled lab validates against the generated JSON Schema, and a typo does not', () => {
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  const validate = ajv.compile(labJsonSchema());
+  for (const file of labFiles) {
+    const ok = validate(parse(readFileSync(join(LABS, file), 'utf8')));
+    assert.ok(ok, `${file}: ${JSON.stringify(validate.errors)}`);
+  }
+  assert.equal(validate(parse('nodes: { node-0: {} }\npods: { a0: { nod: node-0 } }\n')), false);
+  assert.equal(validate(parse('nodes: { node-0: {} }\npods: { "a;b": { node: node-0 } }\n')), false);
+});
+
+test('defaults follow the article: node N gets 10.200.N.0/24, bridge brN with .1, pods from .2', () => {
+  const { model } = parseLab('nodes: { node-0: {}, node-1: {} }\npods:\n  a0: { node: node-0 }\n  a1: { node: node-0 }\n  b: { node: node-1 }\n', 'x.yaml');
+  assert.deepEqual(
+    model.nodes.map((n) => [n.name, n.podSubnet, n.gateway, n.bridge]),
+    [
+      ['node-0', '10.200.0.0/24', '10.200.0.1/24', 'br0'],
+      ['node-1', '10.200.1.0/24', '10.200.1.1/24', 'br1'],
+    ],
+  );
+  assert.deepEqual(model.pods.map((p) => [p.name, p.address, p.hostIf, p.podIf]), [
+    ['a0', '10.200.0.2/24', 'veth-a0', 'veth-a0-c'],
+    ['a1', '10.200.0.3/24', 'veth-a1', 'veth-a1-c'],
+    ['b', '10.200.1.2/24', 'veth-b', 'veth-b-c'],
+  ]);
+  assert.equal(model.name, 'x');
+});
+
+test('an address written in the file is never handed out as a default', () => {
+  const { model } = parseLab('nodes: { node-0: {} }\npods:\n  a0: { node: node-0 }\n  a1: { node: node-0, ip: 10.200.0.2 }\n', 'y.yaml');
+  assert.deepEqual(model.pods.map((p) => p.address), ['10.200.0.3/24', '10.200.0.2/24']);
+});
+
+test('derived checks: same-node pods ping each other and each answers TCP; other nodes only with cross-node wiring', () => {
+  const text = 'nodes: { node-0: {}, node-1: {} }\npods:\n  a0: { node: node-0 }\n  a1: { node: node-0 }\n  b: { node: node-1 }\n';
+  const isolated = parseLab(text, 'iso.yaml').model.checks;
+  assert.deepEqual(isolated.filter((c) => c.kind === 'ping').map((c) => `${c.from.pod}>${c.toAddress}`), ['a0>10.200.0.3', 'a1>10.200.0.2']);
+  assert.equal(isolated.filter((c) => c.kind === 'tcp').length, 2);
+  const joined = parseLab(text + 'wiring: { cross-node: routes }\n', 'joined.yaml').model.checks;
+  assert.equal(joined.filter((c) => c.kind === 'ping').length, 6);
+  assert.ok(joined.every((c) => c.derived && c.expect === 'pass'));
+});
+
+test('YAML alias bombs, binary junk and oversized files are refused as input errors', () => {
+  const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}]`)].join('\n');
+  assert.throws(() => parseLab(bomb, 'bomb.yaml'), (e: unknown) => e instanceof LabInputError && /alias|Excessive/i.test(e.message));
+  assert.throws(() => parseLab('nodes:\0\x01\x02', 'junk.yaml'), (e: unknown) => e instanceof LabInputError && /NUL/.test(e.message));
+  assert.throws(() => parseLab('- just\n- a list\n', 'list.yaml'), (e: unknown) => e instanceof LabInputError && /expected a mapping/.test(e.message));
+});
