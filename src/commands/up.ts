@@ -1,7 +1,7 @@
 // `netlab up`: validate, start the nodes, preflight, apply phase by phase,
 // recording everything; on failure or Ctrl-C, roll back (unless --keep).
 import { resolve } from 'node:path';
-import { Listr } from 'listr2';
+import { Listr, PRESET_TIMER } from 'listr2';
 import { loadLabFile } from '../lab/load.js';
 import { buildPlan, stepsOfPhase } from '../plan/build.js';
 import { createSimulatedNodes, simulatedFacts } from '../exec/simulated.js';
@@ -51,27 +51,39 @@ export async function upCommand(file: string, options: UpOptions): Promise<numbe
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Listr prints a task's error in its title; netlab prints it once, in full, at the end.
+  let failure: unknown;
+  const guard = (work: () => Promise<unknown>) => async () => {
+    try {
+      await work();
+    } catch (error) {
+      failure = error;
+      throw new Error(error instanceof Interrupted ? 'interrupted' : 'failed (details below)');
+    }
+  };
   try {
     const tasks = new Listr(
       [
         {
           title: `start ${model.nodes.length} simulated node(s) and the underlay`,
-          task: async () => {
-            await createSimulatedNodes(model, facts, (target) => {
+          task: guard(() =>
+            createSimulatedNodes(model, facts, (target) => {
               state.target = target;
               writeState(state);
-            });
-          },
+            }),
+          ),
         },
-        { title: 'preflight: tools and kernel features on every node', task: () => runPreflight(model, transportsOf(state)) },
+        { title: 'preflight: tools and kernel features on every node', task: guard(() => runPreflight(model, transportsOf(state))) },
         ...phasesOf(plan).map((phase) => ({
           title: `phase ${phase}: ${plan.nodes.map((n) => `${n.node} (${stepsOfPhase(n.steps, phase).length} steps)`).join(', ')}`,
-          task: () => applyPhase(plan, phase, transportsOf(state), abort.signal),
+          task: guard(() => applyPhase(plan, phase, transportsOf(state), abort.signal)),
         })),
       ],
-      { exitOnError: true, renderer: process.stdout.isTTY ? 'default' : 'simple', rendererOptions: { collapseErrors: false } as never },
+      { exitOnError: true, renderer: 'default', fallbackRenderer: 'simple', rendererOptions: { timer: PRESET_TIMER }, fallbackRendererOptions: { timer: PRESET_TIMER } },
     );
-    await tasks.run();
+    await tasks.run().catch((error: unknown) => {
+      throw failure ?? error;
+    });
     if (abort.signal.aborted) throw new Interrupted();
     state.status = 'up';
     writeState(state);

@@ -55,9 +55,12 @@ export function requirements(model: Model): { tools: Tool[]; features: Feature[]
  * are probed by creating a device in a throwaway network namespace, which
  * changes nothing on the node (on a distribution kernel it may autoload the module).
  */
-export function preflightScript(model: Model): string {
+export function preflightScript(model: Model, node: string): string {
   const { tools, features } = requirements(model);
   const lines = ['PATH=$PATH:/usr/sbin:/sbin'];
+  for (const pod of model.pods.filter((p) => p.node === node && p.rootfs)) {
+    lines.push(`[ -e ${quoteArg(pod.rootfs!)} ] || echo ${quoteArg(`@@netlab missing-rootfs ${pod.name} ${pod.rootfs}`)}`);
+  }
   for (const tool of tools) lines.push(`command -v ${quoteArg(tool.command)} >/dev/null 2>&1 || echo "@@netlab missing-tool ${tool.command} ${tool.package}"`);
   for (const feature of features) {
     const probe = ['ip', 'link', 'add', 'netlab-probe0', ...feature.probe].map(quoteArg).join(' ');
@@ -71,6 +74,8 @@ export function describeMissing(model: Model, node: string, stdout: string): str
   for (const line of stdout.split('\n')) {
     const tool = /^@@netlab missing-tool (\S+) (\S+)$/.exec(line);
     if (tool) problems.push(`lab ${model.name} needs the command "${tool[1]}" on ${node}: install the package ${tool[2]} (apt-get install ${tool[2]})`);
+    const rootfs = /^@@netlab missing-rootfs (\S+) (.*)$/.exec(line);
+    if (rootfs) problems.push(`pod ${rootfs[1]}'s rootfs ${rootfs[2]} does not exist on ${node}: give a directory or a .tar.gz (such as the Alpine minirootfs) that exists there`);
     const feature = /^@@netlab missing-feature (\S+) ?(.*)$/.exec(line);
     if (feature) {
       const f = FEATURES[feature[1]!]!;

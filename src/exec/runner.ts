@@ -36,10 +36,9 @@ async function everyNode<T>(nodes: string[], work: (node: string) => Promise<T>)
 }
 
 export async function runPreflight(model: Model, transports: Transports): Promise<void> {
-  const script = preflightScript(model);
   const problems = (
     await everyNode(Object.keys(transports), async (node) => {
-      const result = await transports[node]!.run(script);
+      const result = await transports[node]!.run(preflightScript(model, node));
       if (result.exitCode !== 0) return [`${node}: preflight failed: ${result.stderr.trim()}`];
       return describeMissing(model, node, result.stdout);
     })

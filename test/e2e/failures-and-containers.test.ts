@@ -1,0 +1,88 @@
+// A failing step rolls back; --keep keeps it for debugging; down works without
+// local state; containers with a rootfs get their own overlay (article 001, 2.1).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LABS } from '../paths.js';
+import { netlab, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
+
+const state = stateDirForTest();
+let pristine: HostSnapshot;
+before(async () => {
+  pristine = await snapshotHost();
+});
+after(() => state.remove());
+
+function containerLab(name: string, rootfs: string): string {
+  const file = join(state.dir, `${name}.yaml`);
+  writeFileSync(file, `name: ${name}\nnodes: { node-0: {} }\npods:\n  pod: { node: node-0, containers: [a0, a1], rootfs: ${rootfs} }\nwiring: { same-node: loopback }\n`);
+  return file;
+}
+
+test('a step that fails rolls back everything and names the node, step, command and error', async () => {
+  const notADirectory = join(state.dir, 'not-a-dir');
+  writeFileSync(notADirectory, 'x');
+  const up = await netlab(state.dir, 'up', containerLab('broken', notADirectory));
+  assert.equal(up.exitCode, 1, up.stdout + up.stderr);
+  assert.match(up.stderr, /step 4 on node-0 failed: make container a0's overlay filesystem/);
+  assert.match(up.stderr, /\$ mount -t overlay overlay -o lowerdir=.*not-a-dir/);
+  assert.match(up.stderr, /rolled back/);
+  assert.equal(existsSync(join(state.dir, 'labs', 'broken.json')), false, 'no state is left');
+  assert.deepEqual(await snapshotHost(), pristine);
+});
+
+test('--keep keeps a failed lab for debugging; up refuses until down removes it', async () => {
+  const notADirectory = join(state.dir, 'not-a-dir');
+  writeFileSync(notADirectory, 'x');
+  const file = containerLab('kept', notADirectory);
+  try {
+    const up = await netlab(state.dir, 'up', file, '--keep');
+    assert.equal(up.exitCode, 1);
+    assert.match(up.stderr, /kept what was created/);
+    const status = JSON.parse((await netlab(state.dir, 'status', '--json')).stdout) as { lab: string; status: string }[];
+    assert.deepEqual(status.map((s) => [s.lab, s.status]), [['kept', 'failed']]);
+    const pods = await netlab(state.dir, 'exec', 'pod', '--', 'hostname');
+    assert.equal(pods.stdout.trim(), 'pod', 'the pod created before the failure is still there to inspect');
+    const again = await netlab(state.dir, 'up', file);
+    assert.equal(again.exitCode, 2);
+    assert.match(again.stderr, /left failed by an earlier up; run `netlab down kept` first/);
+  } finally {
+    assert.equal((await netlab(state.dir, 'down', 'kept')).exitCode, 0);
+  }
+  assert.deepEqual(await snapshotHost(), pristine);
+});
+
+test('down finds and removes simulated nodes even when the local state is lost', async () => {
+  const up = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'));
+  assert.equal(up.exitCode, 0, up.stderr);
+  rmSync(join(state.dir, 'labs', 'bridge.json'));
+  assert.notDeepEqual((await snapshotHost()).processes, pristine.processes);
+  const down = await netlab(state.dir, 'down', 'bridge');
+  assert.equal(down.exitCode, 0);
+  assert.deepEqual(await snapshotHost(), pristine);
+});
+
+test('containers with a rootfs run chrooted in their own overlay over the shared lower layer', async () => {
+  // A minimal rootfs: busybox and a few applets (the article uses the Alpine minirootfs).
+  const rootfs = join(state.dir, 'rootfs');
+  mkdirSync(join(rootfs, 'bin'), { recursive: true });
+  mkdirSync(join(rootfs, 'tmp'));
+  copyFileSync('/bin/busybox', join(rootfs, 'bin', 'busybox'));
+  for (const applet of ['sh', 'sleep', 'ls', 'cat', 'hostname']) symlinkSync('busybox', join(rootfs, 'bin', applet));
+  try {
+    const up = await netlab(state.dir, 'up', containerLab('rootfs', rootfs), '--verify');
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    const write = await netlab(state.dir, 'exec', 'pod/a0', '--', '/bin/sh', '-c', 'echo from-a0 > /tmp/note && cat /tmp/note && ls /');
+    assert.equal(write.exitCode, 0, write.stderr);
+    assert.match(write.stdout, /^from-a0\nbin\ntmp$/, 'a0 sees only the rootfs');
+    const other = await netlab(state.dir, 'exec', 'pod/a1', '--', '/bin/ls', '/tmp');
+    assert.equal(other.stdout.trim(), '', "a0's write is in a0's upper layer only");
+    assert.equal(existsSync(join(rootfs, 'tmp', 'note')), false, 'the lower layer is never written');
+    const host = await netlab(state.dir, 'exec', 'pod/a1', '--', 'hostname');
+    assert.equal(host.stdout.trim(), 'pod', "containers share the pod's UTS namespace");
+  } finally {
+    await netlab(state.dir, 'down', 'rootfs');
+  }
+  assert.deepEqual(await snapshotHost(), pristine);
+});
