@@ -1,4 +1,5 @@
-// `netlab exec POD[/CONTAINER] -- CMD...`: run a command inside a pod, on its node.
+// `netlab exec POD[/CONTAINER] -- CMD...`: run a command inside a pod, on its node;
+// `netlab exec NODE -- CMD...`: run it on the node itself.
 import { listStates, type LabState } from '../state/store.js';
 import { scriptPrelude } from '../shell/prelude.js';
 import { quoteArgv } from '../shell/quote.js';
@@ -9,6 +10,10 @@ export async function execCommand(target: string, argv: string[], options: { lab
   if (argv.length === 0) throw new UsageError('nothing to run: netlab exec POD -- CMD [ARGS...], e.g. netlab exec a0 -- ip addr');
   const [podName, container] = target.split('/');
   const state = options.lab ? findUpLab(options.lab) : labWithPod(podName!);
+  if (container === undefined && !state.model.pods.some((p) => p.name === podName) && state.model.nodes.some((n) => n.name === podName)) {
+    // A node name: run the command on the node itself (bridge fdb, ip route, iptables...).
+    return transportsOf(state)[podName!]!.interactive(quoteArgv(argv));
+  }
   const pod = state.model.pods.find((p) => p.name === podName);
   if (!pod) throw new UsageError(`lab ${state.lab} has no pod "${podName}"; pods: ${state.model.pods.map((p) => p.name).join(', ')}`);
   if (container !== undefined && !pod.containers.some((c) => c.name === container)) {
@@ -18,9 +23,9 @@ export async function execCommand(target: string, argv: string[], options: { lab
   return transport.interactive(`${scriptPrelude(state.lab)}\n${quoteArgv(['netlab_in', pod.name, container ?? '-', ...argv])}`);
 }
 
-function labWithPod(pod: string): LabState {
-  const states = listStates().filter((s) => s.model.pods.some((p) => p.name === pod));
+function labWithPod(name: string): LabState {
+  const states = listStates().filter((s) => s.model.pods.some((p) => p.name === name) || s.model.nodes.some((n) => n.name === name));
   if (states.length === 1) return states[0]!;
   if (states.length === 0) return findUpLab(undefined);
-  throw new UsageError(`pod ${pod} is in several labs (${states.map((s) => s.lab).join(', ')}); choose one with --lab`);
+  throw new UsageError(`${name} is in several labs (${states.map((s) => s.lab).join(', ')}); choose one with --lab`);
 }

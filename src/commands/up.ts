@@ -9,7 +9,8 @@ import { applyPhase, Interrupted, phasesOf, runPreflight } from '../exec/runner.
 import { readState, STATE_VERSION, writeState, type LabState } from '../state/store.js';
 import { transportsOf } from './common.js';
 import { tearDown } from './down.js';
-import { printResults, verifyLab } from './verify.js';
+import { printEvidence, printResults, verifyLab } from './verify.js';
+import { collectEvidence } from '../verify/evidence.js';
 import { EXIT_INTERRUPTED, UsageError } from '../errors.js';
 
 export interface UpOptions {
@@ -108,6 +109,7 @@ export async function upCommand(file: string, options: UpOptions): Promise<numbe
   if (options.verify) {
     const results = await verifyLab(state);
     printResults(model.name, results);
+    printEvidence(await collectEvidence(model, transportsOf(state)));
     return results.every((r) => r.ok) ? 0 : 1;
   }
   console.log(`next: \`netlab verify ${model.name}\`, \`netlab exec ${model.pods[0]?.name ?? 'POD'} -- ip addr\`, \`netlab down ${model.name}\``);

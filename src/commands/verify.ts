@@ -3,9 +3,17 @@ import chalk from 'chalk';
 import { describeCheck, runChecks, type CheckResult } from '../verify/run.js';
 import type { LabState } from '../state/store.js';
 import { findUpLab, transportsOf } from './common.js';
+import { collectEvidence, type NodeEvidence } from '../verify/evidence.js';
 
 export async function verifyLab(state: LabState): Promise<CheckResult[]> {
   return runChecks(state.model, transportsOf(state));
+}
+
+export function printEvidence(evidence: NodeEvidence[]): void {
+  for (const item of evidence) {
+    console.log(`${item.node}: ${item.title}`);
+    for (const line of item.lines) console.log(`    ${line}`);
+  }
 }
 
 export function printResults(lab: string, results: CheckResult[]): void {
@@ -23,8 +31,12 @@ export function printResults(lab: string, results: CheckResult[]): void {
 export async function verifyCommand(arg: string | undefined, options: { json?: boolean }): Promise<number> {
   const state = findUpLab(arg);
   const results = await verifyLab(state);
+  const evidence = await collectEvidence(state.model, transportsOf(state));
   if (options.json) {
-    console.log(JSON.stringify({ lab: state.lab, passed: results.every((r) => r.ok), checks: results.map((r) => ({ name: describeCheck(r.check), ...r })) }, null, 2));
-  } else printResults(state.lab, results);
+    console.log(JSON.stringify({ lab: state.lab, passed: results.every((r) => r.ok), checks: results.map((r) => ({ name: describeCheck(r.check), ...r })), evidence }, null, 2));
+  } else {
+    printResults(state.lab, results);
+    printEvidence(evidence);
+  }
   return results.every((r) => r.ok) ? 0 : 1;
 }

@@ -29,6 +29,7 @@ const TOOLS: Record<string, Tool> = {
   ping: { command: 'ping', package: 'iputils-ping' },
   socat: { command: 'socat', package: 'socat' },
   tar: { command: 'tar', package: 'tar' },
+  iptables: { command: 'iptables', package: 'iptables' },
 };
 
 const FEATURES: Record<string, Feature> = {
@@ -42,7 +43,7 @@ export function requirements(model: Model): { tools: Tool[]; features: Feature[]
   const tools = ['ip', 'ss', 'unshare', 'nsenter', 'timeout', 'tac', 'ping', 'socat'];
   const features: string[] = [];
   if (model.sameNode !== 'loopback') features.push('veth');
-  if (model.sameNode === 'bridge') features.push('bridge');
+  if (model.sameNode === 'bridge') features.push('bridge'), tools.push('iptables');
   if (model.crossNode !== 'none') tools.push('sysctl');
   if (model.crossNode === 'vxlan' || model.crossNode === 'flannel') tools.push('bridge'), features.push('vxlan');
   if (model.crossNode === 'ipip') features.push('ipip');
@@ -80,9 +81,9 @@ export function describeMissing(model: Model, node: string, stdout: string): str
     if (feature) {
       const f = FEATURES[feature[1]!]!;
       problems.push(
-        `lab ${model.name} needs ${f.label} (module ${f.module}) on ${node}; the kernel answered: ${feature[2] || 'error'}.` +
+        `lab ${model.name} needs ${f.label} (module ${f.module}) on ${node}; the kernel answered "${(feature[2] || 'error').replace(/\.+$/, '')}".` +
           ` Load it with \`modprobe ${f.module}\`, or use a kernel that has it` +
-          (f.name === 'ipip' ? ' (the workshop VMs do: `vagrant up`, then `netlab up LAB --vagrant`)' : ''),
+          (f.name === 'ipip' ? ' (a VM with a distribution kernel, such as the workshop Vagrant VMs, has it)' : ''),
       );
     }
   }

@@ -3,6 +3,7 @@ import type { Model } from '../lab/model.js';
 import { podSteps } from './steps/pods.js';
 import { bridgePortSteps, bridgeSteps, vethPairSteps } from './steps/same-node.js';
 import { crossNodeSteps } from './steps/cross-node.js';
+import { forwardAcceptSteps } from './steps/firewall.js';
 import { PHASES, type NodeFacts, type Phase, type Plan, type Step, type StepDraft } from './types.js';
 
 export function buildPlan(model: Model, facts: Record<string, NodeFacts>): Plan {
@@ -21,7 +22,7 @@ export function buildPlan(model: Model, facts: Record<string, NodeFacts>): Plan 
         'cross-node': crossNodeSteps(model, node, factsOf),
       };
       if (model.sameNode === 'bridge' && (pods.length > 0 || model.crossNode !== 'none')) {
-        drafts.network = [...bridgeSteps(node), ...pods.flatMap((pod) => bridgePortSteps(node, pod))];
+        drafts.network = [...bridgeSteps(node), ...pods.flatMap((pod) => bridgePortSteps(node, pod)), ...forwardAcceptSteps(model)];
       } else if (model.sameNode === 'veth' && pods.length === 2) {
         drafts.network = vethPairSteps(pods[0]!, pods[1]!);
       }

@@ -95,3 +95,20 @@ test('YAML alias bombs, binary junk and oversized files are refused as input err
   assert.throws(() => parseLab('nodes:\0\x01\x02', 'junk.yaml'), (e: unknown) => e instanceof LabInputError && /NUL/.test(e.message));
   assert.throws(() => parseLab('- just\n- a list\n', 'list.yaml'), (e: unknown) => e instanceof LabInputError && /expected a mapping/.test(e.message));
 });
+
+test('adding node-2 to the VXLAN lab changes nothing on node-0 and node-1 (article 001, 4.3.4)', () => {
+  const plan = (file: string) => {
+    const { model } = loadLabFile(relative(ROOT, join(LABS, file)));
+    return buildPlan(model, simulatedFacts(model));
+  };
+  const two = plan('vxlan.yaml');
+  const three = plan('vxlan-3.yaml');
+  const commands = (p: ReturnType<typeof plan>, node: string) => p.nodes.find((n) => n.node === node)!.steps.map((s) => [s.apply, s.undo]);
+  const strip = (c: unknown) => JSON.stringify(c).replaceAll('vxlan-3', 'LAB').replaceAll('"vxlan"', '"LAB"').replaceAll('lab vxlan', 'lab LAB').replaceAll('FWD-vxlan', 'FWD-LAB');
+  for (const node of ['node-0', 'node-1']) assert.equal(strip(commands(three, node)), strip(commands(two, node)), node);
+  // whereas with static routes every existing node gets one more route
+  const routes = (extra: string) => parseLab(`nodes: { node-0: {}, node-1: {}${extra} }\npods: { a0: { node: node-0 } }\nwiring: { cross-node: routes }\n`, 'r.yaml').model;
+  const before = buildPlan(routes(''), simulatedFacts(routes(''))).nodes[0]!.steps.length;
+  const afterAdding = buildPlan(routes(', node-2: {}'), simulatedFacts(routes(', node-2: {}'))).nodes[0]!.steps.length;
+  assert.equal(afterAdding, before + 1);
+});
