@@ -6,7 +6,7 @@ import { findUpLab, transportsOf } from './common.js';
 import { collectEvidence, type NodeEvidence } from '../verify/evidence.js';
 
 export async function verifyLab(state: LabState): Promise<CheckResult[]> {
-  return runChecks(state.model, transportsOf(state));
+  return runChecks(state.model, state.facts, transportsOf(state));
 }
 
 export function printEvidence(evidence: NodeEvidence[]): void {

@@ -30,6 +30,8 @@ const TOOLS: Record<string, Tool> = {
   socat: { command: 'socat', package: 'socat' },
   tar: { command: 'tar', package: 'tar' },
   iptables: { command: 'iptables', package: 'iptables' },
+  'iptables-restore': { command: 'iptables-restore', package: 'iptables' },
+  conntrack: { command: 'conntrack', package: 'conntrack' },
 };
 
 const FEATURES: Record<string, Feature> = {
@@ -47,6 +49,7 @@ export function requirements(model: Model): { tools: Tool[]; features: Feature[]
   if (model.crossNode !== 'none') tools.push('sysctl');
   if (model.crossNode === 'vxlan' || model.crossNode === 'flannel') tools.push('bridge'), features.push('vxlan');
   if (model.crossNode === 'ipip') features.push('ipip');
+  if (model.services.length > 0) tools.push('iptables-restore', 'conntrack', 'sysctl');
   if (model.pods.some((p) => p.rootfs?.match(/\.(tar\.gz|tgz)$/))) tools.push('tar');
   return { tools: tools.map((t) => TOOLS[t]!), features: features.map((f) => FEATURES[f]!) };
 }
@@ -63,6 +66,10 @@ export function preflightScript(model: Model, node: string): string {
     lines.push(`[ -e ${quoteArg(pod.rootfs!)} ] || echo ${quoteArg(`@@netlab missing-rootfs ${pod.name} ${pod.rootfs}`)}`);
   }
   for (const tool of tools) lines.push(`command -v ${quoteArg(tool.command)} >/dev/null 2>&1 || echo "@@netlab missing-tool ${tool.command} ${tool.package}"`);
+  if (model.services.length > 0) {
+    // br_netfilter: a module on Debian/Ubuntu kernels, built in on some others.
+    lines.push('[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ] || echo "@@netlab missing-brnf"');
+  }
   for (const feature of features) {
     const probe = ['ip', 'link', 'add', 'netlab-probe0', ...feature.probe].map(quoteArg).join(' ');
     lines.push(`err=$(unshare --net ${probe} 2>&1) || echo "@@netlab missing-feature ${feature.name} $err"`);
@@ -75,6 +82,7 @@ export function describeMissing(model: Model, node: string, stdout: string): str
   for (const line of stdout.split('\n')) {
     const tool = /^@@netlab missing-tool (\S+) (\S+)$/.exec(line);
     if (tool) problems.push(`lab ${model.name} needs the command "${tool[1]}" on ${node}: install the package ${tool[2]} (apt-get install ${tool[2]})`);
+    if (line === '@@netlab missing-brnf') problems.push(`lab ${model.name} has Services, which need br_netfilter on ${node} (net.bridge.bridge-nf-call-iptables is missing): load it with \`modprobe br_netfilter\``);
     const rootfs = /^@@netlab missing-rootfs (\S+) (.*)$/.exec(line);
     if (rootfs) problems.push(`pod ${rootfs[1]}'s rootfs ${rootfs[2]} does not exist on ${node}: give a directory or a .tar.gz (such as the Alpine minirootfs) that exists there`);
     const feature = /^@@netlab missing-feature (\S+) ?(.*)$/.exec(line);

@@ -46,24 +46,44 @@ export interface VxlanSettings {
   device: string;
 }
 
-export type CheckKind = 'ping' | 'tcp';
+export type CheckKind = 'ping' | 'tcp' | 'service';
 
 export interface Endpoint {
   pod: string;
   container?: string;
 }
 
+/** Where a check runs: inside a pod, or on a node itself (e.g. a NodePort client on the underlay). */
+export type Source = Endpoint | { node: string };
+/** What a check reaches: a pod, a node's underlay address, a bare address, or a Service. */
+export type Target = Endpoint | { node: string } | { address: string } | { service: string };
+
 export interface Check {
   kind: CheckKind;
-  from: Endpoint;
-  /** a pod (with its address) or a bare address */
-  to: Endpoint | { address: string };
-  /** the address the check sends to */
-  toAddress: string;
+  from: Source;
+  to: Target;
+  /** the address the check sends to; absent for a node, whose address is a fact of the target */
+  toAddress?: string;
   port?: number;
+  /** service checks: how many connections to spread over the backends */
+  connections?: number;
   expect: 'pass' | 'fail';
   /** derived from the wiring rather than written in the file */
   derived: boolean;
+}
+
+export interface ModelService {
+  name: string;
+  /** 1-based, as in the article's KUBE-SVC-1 */
+  index: number;
+  clusterIp: string;
+  port: number;
+  targetPort: number;
+  protocol: 'tcp' | 'udp';
+  type: 'ClusterIP' | 'NodePort';
+  nodePort?: number;
+  /** backend pod names, in order */
+  backends: string[];
 }
 
 export interface Model {
@@ -76,11 +96,19 @@ export interface Model {
   vxlan?: VxlanSettings;
   nodes: ModelNode[];
   pods: ModelPod[];
+  services: ModelService[];
   checks: Check[];
   exercises: string[];
 }
 
-export function endpointLabel(endpoint: Check['to'] | Endpoint): string {
+export function endpointLabel(endpoint: Target): string {
   if ('address' in endpoint) return endpoint.address;
+  if ('node' in endpoint) return endpoint.node;
+  if ('service' in endpoint) return `service ${endpoint.service}`;
   return endpoint.container ? `${endpoint.pod}/${endpoint.container}` : endpoint.pod;
+}
+
+/** The node a check runs on. */
+export function nodeOfSource(model: Model, source: Source): string {
+  return 'node' in source ? source.node : model.pods.find((p) => p.name === source.pod)!.node;
 }

@@ -3,12 +3,17 @@
 import { contains, formatCidr, formatIp, lastAddress, nthAddress, overlaps, parseCidr, parseIp, type Cidr } from '../net/ipv4.js';
 import { IFNAME_MAX, isName, LAB_NAME_MAX, LAB_NAME_PATTERN, LAB_NAME_RULE, NAME_RULE, NODE_NAME_MAX, POD_NAME_MAX } from './grammar.js';
 import type { PathSegment } from './load.js';
-import type { Check, Endpoint, Model, ModelNode, ModelPod, VxlanSettings } from './model.js';
+import { endpointLabel, type Check, type Model, type ModelNode, type ModelPod, type ModelService, type Source, type Target, type VxlanSettings } from './model.js';
 import type { LabFile } from './schema.js';
 import { didYouMean } from './suggest.js';
 import { DEFAULT_CLUSTER_CIDR, DEFAULT_FLANNEL, DEFAULT_VXLAN, defaultBridge, defaultNodeSubnet, FIRST_POD_HOST, gatewayOf } from './defaults.js';
 
 export type Report = (path: readonly PathSegment[], message: string, at?: 'key' | 'value') => void;
+
+const DEFAULT_SERVICE_CONNECTIONS = 60;
+/** Kubernetes' default service-cluster-ip-range, as in article 001 §5.4. */
+const SERVICE_CIDR = '10.96.0.0/12';
+const FIRST_SERVICE_HOST = 2;
 
 /** Above this many pods, derived checks ping a ring instead of every pair. */
 const ALL_PAIRS_LIMIT = 12;
@@ -25,7 +30,8 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
   const pods = resolvePods(lab, nodes, sameNode, report);
   checkWiring(lab, nodes, pods, sameNode, crossNode, report);
   const vxlan = resolveVxlan(lab, crossNode, report);
-  const checks = lab.verify ? resolveChecks(lab, pods, report) : deriveChecks(pods, sameNode, crossNode);
+  const services = resolveServices(lab, pods, cluster, report);
+  const checks = lab.verify ? resolveChecks(lab, nodes, pods, services, report) : deriveChecks(pods, sameNode, crossNode, services);
   return {
     name,
     description: lab.description ?? '',
@@ -36,6 +42,7 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
     ...(vxlan ? { vxlan } : {}),
     nodes,
     pods,
+    services,
     checks,
     exercises: lab.exercises ?? [],
   };
@@ -209,47 +216,56 @@ function resolveVxlan(lab: LabFile, crossNode: string, report: Report): VxlanSet
   return undefined;
 }
 
-function resolveChecks(lab: LabFile, pods: ModelPod[], report: Report): Check[] {
+function resolveChecks(lab: LabFile, nodes: ModelNode[], pods: ModelPod[], services: ModelService[], report: Report): Check[] {
   const checks: Check[] = [];
   (lab.verify ?? []).forEach((item, index) => {
-    const kinds = (['ping', 'tcp'] as const).filter((kind) => item[kind] !== undefined);
+    const kinds = (['ping', 'tcp', 'service'] as const).filter((kind) => item[kind] !== undefined);
     if (kinds.length !== 1) {
-      report(['verify', index], `each check has exactly one of ping, tcp; found ${kinds.length === 0 ? 'none' : kinds.join(' and ')}`);
+      report(['verify', index], `each check has exactly one of ping, tcp, service; found ${kinds.length === 0 ? 'none' : kinds.join(' and ')}`);
       return;
     }
     const kind = kinds[0]!;
-    const spec = item[kind]!;
     const path = ['verify', index, kind];
-    const from = resolveEndpoint(spec.from, pods, [...path, 'from'], report, false) as Endpoint | undefined;
-    const to = resolveEndpoint(spec.to, pods, [...path, 'to'], report, true);
-    if (!from || !to) return;
-    const port = 'port' in spec ? (spec.port as number) : undefined;
-    const toAddress = targetAddress(from, to, pods);
-    if (toAddress === undefined) {
-      // Without an address because its node is unknown: that is reported already.
-      if (lab.wiring?.['same-node'] === 'loopback') report([...path, 'to'], `pod ${endpointLabelOf(to)} has no address (loopback lab): it is reachable only from its own pod`);
+    const expect = item[kind]!.expect ?? 'pass';
+    const from = resolveEndpoint(item[kind]!.from, nodes, pods, [...path, 'from'], report, false) as Source | undefined;
+    if (kind === 'service') {
+      const spec = item.service!;
+      const service = services.find((s) => s.name === spec.to);
+      const names = services.map((s) => s.name);
+      if (!service) report([...path, 'to'], `unknown service "${spec.to}"${didYouMean(spec.to, names)}; allowed: ${names.join(', ') || 'none (the lab has no services:)'}`);
+      else if (service.protocol !== 'tcp') report([...path, 'to'], `service ${service.name} is ${service.protocol}; service checks connect over tcp`);
+      if (!from || !service || service.protocol !== 'tcp') return;
+      checks.push({ kind, from, to: { service: service.name }, toAddress: service.clusterIp, port: service.port, connections: spec.connections ?? DEFAULT_SERVICE_CONNECTIONS, expect, derived: false });
       return;
     }
-    checks.push({ kind, from, to, toAddress, ...(port !== undefined ? { port } : {}), expect: spec.expect ?? 'pass', derived: false });
+    const spec = item[kind]!;
+    const to = resolveEndpoint(spec.to, nodes, pods, [...path, 'to'], report, true);
+    if (!from || !to) return;
+    const port = kind === 'tcp' ? item.tcp!.port : undefined;
+    const toAddress = targetAddress(from, to, pods);
+    if (toAddress === undefined && !('node' in to)) {
+      // Without an address because its node is unknown: that is reported already.
+      if (lab.wiring?.['same-node'] === 'loopback') report([...path, 'to'], `pod ${endpointLabel(to)} has no address (loopback lab): it is reachable only from its own pod`);
+      return;
+    }
+    checks.push({ kind, from, to, ...(toAddress !== undefined ? { toAddress } : {}), ...(port !== undefined ? { port } : {}), expect, derived: false });
   });
   return checks;
 }
 
-function endpointLabelOf(endpoint: Endpoint | { address: string }): string {
-  return 'address' in endpoint ? endpoint.address : endpoint.pod;
-}
-
-function resolveEndpoint(text: string, pods: ModelPod[], path: PathSegment[], report: Report, addressAllowed: boolean): Endpoint | { address: string } | undefined {
+function resolveEndpoint(text: string, nodes: ModelNode[], pods: ModelPod[], path: PathSegment[], report: Report, addressAllowed: boolean): Target | undefined {
   if (parseIp(text) !== undefined) {
     if (addressAllowed) return { address: text };
-    report(path, `found the address "${text}"; allowed: a pod name (checks run from inside a pod)`);
+    report(path, `found the address "${text}"; allowed: a pod or node name (checks run from inside a pod or on a node)`);
     return undefined;
   }
   const [podName, container, extra] = text.split('/');
   const pod = pods.find((p) => p.name === podName);
+  if (!pod && container === undefined && nodes.some((n) => n.name === text)) return { node: text };
   const podNames = pods.map((p) => p.name);
   if (!pod || extra !== undefined) {
-    report(path, `unknown pod "${text}"${didYouMean(podName ?? text, podNames)}; allowed: ${podNames.join(', ')}${addressAllowed ? ', or an IPv4 address' : ''}`);
+    const candidates = [...podNames, ...nodes.map((n) => n.name)];
+    report(path, `unknown pod or node "${text}"${didYouMean(podName ?? text, candidates)}; allowed: ${candidates.join(', ')}${addressAllowed ? ', or an IPv4 address' : ''}`);
     return undefined;
   }
   if (container === undefined) return { pod: pod.name };
@@ -261,15 +277,61 @@ function resolveEndpoint(text: string, pods: ModelPod[], path: PathSegment[], re
   return { pod: pod.name, container };
 }
 
-/** Within one pod the check goes over loopback; otherwise to the pod's address. */
-function targetAddress(from: Endpoint | { address: string }, to: Endpoint | { address: string }, pods: ModelPod[]): string | undefined {
+/** Within one pod the check goes over loopback; otherwise to the pod's address. Nodes: from the target's facts. */
+function targetAddress(from: Source, to: Target, pods: ModelPod[]): string | undefined {
   if ('address' in to) return to.address;
+  if (!('pod' in to)) return undefined;
   if ('pod' in from && from.pod === to.pod) return '127.0.0.1';
   return pods.find((p) => p.name === to.pod)?.address?.split('/')[0];
 }
 
+function resolveServices(lab: LabFile, pods: ModelPod[], cluster: Cidr, report: Report): ModelService[] {
+  const range = parseCidr(SERVICE_CIDR)!;
+  const entries = Object.entries(lab.services ?? {});
+  const taken = new Set(entries.map(([, spec]) => spec['cluster-ip']).filter((ip): ip is string => ip !== undefined));
+  const usedPorts = new Map<string, string>();
+  let next = FIRST_SERVICE_HOST;
+  return entries.map(([name, spec], i) => {
+    const path = ['services', name];
+    let clusterIp = spec['cluster-ip'];
+    if (clusterIp !== undefined) {
+      const ip = parseIp(clusterIp);
+      if (ip === undefined) report([...path, 'cluster-ip'], `found "${clusterIp}"; allowed: an IPv4 address such as 10.96.0.${FIRST_SERVICE_HOST + i}`);
+      else if (contains(cluster, ip)) report([...path, 'cluster-ip'], `${clusterIp} is inside the cluster CIDR ${formatCidr(cluster)}; a Service IP is virtual and must not be a pod address (Kubernetes uses ${SERVICE_CIDR})`);
+    } else {
+      while (taken.has(formatIp(nthAddress(range, next)))) next++;
+      clusterIp = formatIp(nthAddress(range, next++));
+    }
+    const protocol = spec.protocol ?? 'tcp';
+    const key = `${clusterIp}:${protocol}:${spec.port}`;
+    if (usedPorts.has(key)) report([...path, 'port'], `${clusterIp}:${spec.port}/${protocol} is already service ${usedPorts.get(key)}`);
+    usedPorts.set(key, name);
+    const type = spec.type ?? 'ClusterIP';
+    if (type === 'NodePort' && spec['node-port'] === undefined) report([...path, 'node-port'], 'type NodePort needs node-port: a port in 30000-32767 that every node opens');
+    if (type !== 'NodePort' && spec['node-port'] !== undefined) report([...path, 'node-port'], 'node-port is used only with type: NodePort');
+    const podNames = pods.map((p) => p.name);
+    spec.backends.forEach((backend, j) => {
+      const pod = pods.find((p) => p.name === backend);
+      if (!pod) report([...path, 'backends', j], `unknown pod "${backend}"${didYouMean(backend, podNames)}; allowed: ${podNames.join(', ')}`);
+      else if (!pod.address) report([...path, 'backends', j], `pod ${backend} has no address (loopback lab); a backend needs one`);
+      if (spec.backends.indexOf(backend) !== j) report([...path, 'backends', j], `pod ${backend} is listed twice`);
+    });
+    return {
+      name,
+      index: i + 1,
+      clusterIp,
+      port: spec.port,
+      targetPort: spec['target-port'] ?? spec.port,
+      protocol,
+      type,
+      ...(spec['node-port'] !== undefined ? { nodePort: spec['node-port'] } : {}),
+      backends: spec.backends,
+    };
+  });
+}
+
 /** Without a verify section: every pod pings every pod it should reach, and each pod answers one TCP connection. */
-export function deriveChecks(pods: ModelPod[], sameNode: string, crossNode: string): Check[] {
+export function deriveChecks(pods: ModelPod[], sameNode: string, crossNode: string, services: ModelService[] = []): Check[] {
   const checks: Check[] = [];
   const base = { expect: 'pass' as const, derived: true };
   if (sameNode === 'loopback') {
@@ -300,6 +362,12 @@ export function deriveChecks(pods: ModelPod[], sameNode: string, crossNode: stri
     if (answered.has(b.name)) continue;
     answered.add(b.name);
     checks.push({ kind: 'tcp', from: { pod: a.name }, to: { pod: b.name }, toAddress: b.address!.split('/')[0]!, port: 8080, ...base });
+  }
+  // Every tcp Service, from every pod that has an address.
+  for (const service of services.filter((s) => s.protocol === 'tcp')) {
+    for (const pod of pods.filter((p) => p.address)) {
+      checks.push({ kind: 'service', from: { pod: pod.name }, to: { service: service.name }, toAddress: service.clusterIp, port: service.port, connections: DEFAULT_SERVICE_CONNECTIONS, ...base });
+    }
   }
   return checks;
 }

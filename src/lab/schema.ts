@@ -63,6 +63,25 @@ const endpoint = z
 
 const pingCheck = z.strictObject({ from: endpoint, to: endpoint, expect: expect.optional() });
 const tcpCheck = z.strictObject({ from: endpoint, to: endpoint, port, expect: expect.optional() });
+const serviceCheck = z.strictObject({
+  from: endpoint,
+  to: z.string().describe('a service name'),
+  connections: z.number().int().min(1).max(1000).optional().describe('connections to spread over the backends; default 60'),
+  expect: expect.optional(),
+});
+
+export const SERVICE_NAME_MAX = 8;
+const serviceSchema = z
+  .strictObject({
+    'cluster-ip': ipv4.optional().describe('the virtual IP; default: the next free address from 10.96.0.2 in 10.96.0.0/12'),
+    port: port.describe('the Service port'),
+    'target-port': port.optional().describe('the port the backends listen on; default: port'),
+    protocol: z.enum(['tcp', 'udp']).optional().describe('default tcp'),
+    type: z.enum(['ClusterIP', 'NodePort']).optional().describe('NodePort also opens node-port on every node address'),
+    'node-port': z.number().int().min(30000).max(32767).optional().describe('30000-32767, with type NodePort'),
+    backends: z.array(z.string()).min(1, { error: 'at least one backend pod' }).describe('backend pods'),
+  })
+  .describe('a Service: a virtual IP load-balanced over backend pods by iptables DNAT, as kube-proxy does');
 
 export const labSchema = z
   .strictObject({
@@ -94,11 +113,15 @@ export const labSchema = z
       })
       .optional()
       .describe('how pods are connected'),
+    services: z
+      .record(name(SERVICE_NAME_MAX, `a service name (part of iptables chain names: at most ${SERVICE_NAME_MAX} characters)`), serviceSchema)
+      .optional()
+      .describe('Services, programmed on every node like kube-proxy does'),
     verify: z
       .array(
         z
-          .strictObject({ ping: pingCheck.optional(), tcp: tcpCheck.optional() })
-          .describe('one check: ping or tcp'),
+          .strictObject({ ping: pingCheck.optional(), tcp: tcpCheck.optional(), service: serviceCheck.optional() })
+          .describe('one check: ping, tcp or service'),
       )
       .optional()
       .describe('connectivity checks run by `netlab verify`; derived from the wiring when absent'),

@@ -4,6 +4,7 @@ import { podSteps } from './steps/pods.js';
 import { bridgePortSteps, bridgeSteps, vethPairSteps } from './steps/same-node.js';
 import { crossNodeSteps } from './steps/cross-node.js';
 import { forwardAcceptSteps } from './steps/firewall.js';
+import { serviceSteps } from './steps/services.js';
 import { PHASES, type NodeFacts, type Phase, type Plan, type Step, type StepDraft } from './types.js';
 
 export function buildPlan(model: Model, facts: Record<string, NodeFacts>): Plan {
@@ -20,6 +21,7 @@ export function buildPlan(model: Model, facts: Record<string, NodeFacts>): Plan 
         pods: pods.flatMap((pod) => podSteps(model, pod)),
         network: [],
         'cross-node': crossNodeSteps(model, node, factsOf),
+        services: serviceSteps(model, node),
       };
       if (model.sameNode === 'bridge' && (pods.length > 0 || model.crossNode !== 'none')) {
         drafts.network = [...bridgeSteps(node), ...pods.flatMap((pod) => bridgePortSteps(node, pod)), ...forwardAcceptSteps(model)];

@@ -21,11 +21,17 @@ export function renderPlanText(model: Model, plan: Plan, targetLabel: string): s
       out.push(`### ${node.name} · phase ${phase}`);
       for (const step of steps) {
         out.push(`# [${step.id}] ${step.summary}: ${step.why}`);
-        for (const command of step.apply) out.push(quoteArgv(command));
+        for (const command of step.apply) out.push(renderCommand(command));
       }
     }
   }
   return out.join('\n') + '\n';
+}
+
+/** netlab_restore's argument is iptables-restore input: shown as the here-document it is. */
+function renderCommand(command: readonly string[]): string {
+  if (command[0] === 'netlab_restore' && command.length === 2) return `iptables-restore -w --noflush <<'EOF'\n${command[1]!.trimEnd()}\nEOF`;
+  return quoteArgv(command);
 }
 
 export function planJson(model: Model, plan: Plan): unknown {

@@ -5,7 +5,7 @@
 export type Command = readonly string[];
 
 /** Phases run in this order on every node; all nodes finish a phase before the next starts. */
-export const PHASES = ['pods', 'network', 'cross-node'] as const;
+export const PHASES = ['pods', 'network', 'cross-node', 'services'] as const;
 export type Phase = (typeof PHASES)[number];
 
 export interface Step {

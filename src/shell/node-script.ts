@@ -9,7 +9,8 @@ export function applyScript(lab: string, steps: readonly Step[]): string {
   for (const step of steps) {
     lines.push(`netlab_begin ${step.id}`);
     for (const command of step.apply) lines.push(`${quoteArgv(command)} || netlab_fail ${step.id} $?`);
-    for (const command of step.undo) lines.push(`netlab_record ${quoteArg(quoteArgv(command))}`);
+    // The journal runs backwards, so a step's undo commands are recorded last-first.
+    for (const command of [...step.undo].reverse()) lines.push(`netlab_record ${quoteArg(quoteArgv(command))}`);
     lines.push(`netlab_done ${step.id}`);
   }
   return lines.join('\n') + '\n';

@@ -78,14 +78,33 @@ netlab_unlisten() {
   rm -f "$NETLAB_DIR/pods/$1.listen-$2.pid"
   return 0
 }
-# One connectivity check, run in the pod's namespaces with the node's own ping and
-# socat (a container's rootfs may have neither); prints its exit code and output.
+# Run a command in a pod, or on the node itself when POD is "-".
+netlab_at() {
+  if [ "$1" = "-" ]; then shift; "$@"; else p=$1; shift; netlab_in "$p" - "$@"; fi
+}
+# Apply an iptables-restore input without flushing anything else (as kube-proxy does).
+netlab_restore() {
+  printf '%s' "$1" | iptables-restore -w --noflush
+}
+# N connections to a Service; one line per connection with the name of the pod that answered, or "-".
+netlab_service_check() {
+  id=$1 pod=$2 address=$3 port=$4 n=$5 i=0
+  while [ "$i" -lt "$n" ]; do
+    i=$((i + 1))
+    out=$(netlab_at "$pod" socat -T 2 - "TCP:$address:$port,connect-timeout=2" </dev/null 2>/dev/null)
+    [ -n "$out" ] || out=-
+    echo "@@netlab answer $id $out"
+  done
+  echo "@@netlab check $id 0"
+}
+# One connectivity check, run in the pod's namespaces (or on the node: POD "-") with
+# the node's own ping and socat (a container's rootfs may have neither).
 netlab_check() {
-  id=$1 kind=$2 pod=$3 address=$4 port="" container=-
+  id=$1 kind=$2 pod=$3 address=$4 port=""
   [ $# -lt 5 ] || port=$5
   case $kind in
-    ping) out=$(netlab_in "$pod" "$container" ping -c 1 -W 2 "$address" 2>&1) ;;
-    tcp) out=$(netlab_in "$pod" "$container" socat -T 3 - "TCP:$address:$port,connect-timeout=2" </dev/null 2>&1) ;;
+    ping) out=$(netlab_at "$pod" ping -c 1 -W 2 "$address" 2>&1) ;;
+    tcp) out=$(netlab_at "$pod" socat -T 3 - "TCP:$address:$port,connect-timeout=2" </dev/null 2>&1) ;;
     *) out="unknown check $kind"; false ;;
   esac
   rc=$?

@@ -5,6 +5,7 @@
 import type { Model } from '../lab/model.js';
 import type { Transports } from '../exec/runner.js';
 import { quoteArgv } from '../shell/quote.js';
+import { serviceChains } from '../plan/steps/services.js';
 
 export interface NodeEvidence {
   node: string;
@@ -13,6 +14,15 @@ export interface NodeEvidence {
 }
 
 function evidenceCommands(model: Model, node: string): { title: string; argv: string[] }[] {
+  const chains = serviceChains(model.name);
+  const services = model.services.flatMap((s) => [
+    { title: `packets sent to each endpoint of ${s.name} (iptables counters of ${chains.service(s)})`, argv: ['iptables', '-w', '-t', 'nat', '-L', chains.service(s), '-v', '-n', '-x'] },
+    { title: `a conntrack entry for ${s.name}: original tuple, then the translated reply tuple`, argv: ['sh', '-c', `conntrack -L -p ${s.protocol} --orig-dst ${s.clusterIp} 2>/dev/null | head -n 1`] },
+  ]);
+  return [...crossNodeEvidence(model, node), ...services];
+}
+
+function crossNodeEvidence(model: Model, node: string): { title: string; argv: string[] }[] {
   const remotePod = model.pods.find((p) => p.node !== node && p.address);
   switch (model.crossNode) {
     case 'vxlan':
@@ -32,7 +42,7 @@ function evidenceCommands(model: Model, node: string): { title: string; argv: st
 
 /** One script per node: the MACs of its pods and bridge, then the evidence commands. */
 export async function collectEvidence(model: Model, transports: Transports): Promise<NodeEvidence[]> {
-  if (model.crossNode === 'none') return [];
+  if (model.crossNode === 'none' && model.services.length === 0) return [];
   const perNode = await Promise.all(
     model.nodes.map(async (node) => {
       const commands = evidenceCommands(model, node.name);

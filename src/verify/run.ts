@@ -1,18 +1,22 @@
-// Running connectivity checks: start a TCP responder in every pod a check
-// connects to, run the checks from each client's node (nodes in parallel),
-// then stop the responders. Three scripts per node, whatever the number of checks.
-import { endpointLabel, type Check, type Model } from '../lab/model.js';
+// Running checks: start a TCP responder in every pod a check connects to, run
+// the checks from each client's node (nodes in parallel), then stop the
+// responders. Three scripts per node, whatever the number of checks.
+import { endpointLabel, nodeOfSource, type Check, type Model } from '../lab/model.js';
+import type { NodeFacts } from '../plan/types.js';
 import { scriptPrelude } from '../shell/prelude.js';
 import { quoteArgv } from '../shell/quote.js';
 import type { Transports } from '../exec/runner.js';
 import { RunError } from '../errors.js';
+import { isPlausibleSpread, spreadBound } from './stats.js';
 
 export interface CheckResult {
   check: Check;
-  /** did the packet or connection get through (and, for tcp to a pod, did that pod answer) */
+  /** did the packet or connection get through (tcp to a pod: did that pod answer; service: every backend, plausibly spread) */
   reached: boolean;
   ok: boolean;
   evidence: string;
+  /** service checks: answers per backend pod, and "-" for failed connections */
+  answers?: Record<string, number>;
 }
 
 interface Listener {
@@ -21,12 +25,24 @@ interface Listener {
   node: string;
 }
 
+/** Responders: the target pod of every tcp check, and every backend of every checked Service. */
 function listenersFor(model: Model, checks: readonly Check[]): Listener[] {
   const seen = new Map<string, Listener>();
+  const add = (podName: string, port: number) => {
+    const pod = model.pods.find((p) => p.name === podName)!;
+    seen.set(`${pod.name}:${port}`, { pod: pod.name, port, node: pod.node });
+  };
   for (const check of checks) {
-    if (check.kind !== 'tcp' || !('pod' in check.to)) continue;
-    const pod = model.pods.find((p) => p.name === (check.to as { pod: string }).pod)!;
-    seen.set(`${pod.name}:${check.port}`, { pod: pod.name, port: check.port!, node: pod.node });
+    if (check.kind === 'tcp' && 'pod' in check.to) add(check.to.pod, check.port!);
+    if (check.kind === 'tcp' && 'node' in check.to) {
+      // A NodePort: the backends of the Service behind it answer.
+      const service = model.services.find((s) => s.nodePort === check.port);
+      for (const backend of service?.backends ?? []) add(backend, service!.targetPort);
+    }
+    if (check.kind === 'service' && 'service' in check.to) {
+      const service = model.services.find((s) => s.name === (check.to as { service: string }).service)!;
+      for (const backend of service.backends) add(backend, service.targetPort);
+    }
   }
   return [...seen.values()];
 }
@@ -37,8 +53,20 @@ function byNode<T>(items: readonly T[], nodeOf: (item: T) => string): Map<string
   return groups;
 }
 
-export async function runChecks(model: Model, transports: Transports, checks: readonly Check[] = model.checks): Promise<CheckResult[]> {
-  const nodeOfPod = (pod: string) => model.pods.find((p) => p.name === pod)!.node;
+export function addressOf(check: Check, facts: Record<string, NodeFacts>): string {
+  if (check.toAddress !== undefined) return check.toAddress;
+  if ('node' in check.to) return facts[check.to.node]!.address;
+  throw new Error(`internal error: no address for ${endpointLabel(check.to)}`);
+}
+
+function checkCommand(check: Check, index: number, facts: Record<string, NodeFacts>): string {
+  const where = 'pod' in check.from ? check.from.pod : '-';
+  const address = addressOf(check, facts);
+  if (check.kind === 'service') return quoteArgv(['netlab_service_check', String(index), where, address, String(check.port), String(check.connections)]);
+  return quoteArgv(['netlab_check', String(index), check.kind, where, address, ...(check.port ? [String(check.port)] : [])]);
+}
+
+export async function runChecks(model: Model, facts: Record<string, NodeFacts>, transports: Transports, checks: readonly Check[] = model.checks): Promise<CheckResult[]> {
   const listeners = byNode(listenersFor(model, checks), (l) => l.node);
   const runOn = async (groups: Map<string, string[]>) =>
     Object.fromEntries(await Promise.all([...groups].map(async ([node, lines]) => [node, await transports[node]!.run(`${scriptPrelude(model.name)}\n${lines.join('\n')}\n`)] as const)));
@@ -49,54 +77,78 @@ export async function runChecks(model: Model, transports: Transports, checks: re
       if (result.exitCode !== 0) throw new RunError(`${node}: cannot start the TCP responders for verify: ${result.stderr.trim()}`);
     }
     const indexed = checks.map((check, index) => ({ check, index }));
-    const groups = byNode(indexed, ({ check }) => nodeOfPod(check.from.pod));
-    const outputs = await runOn(
-      new Map(
-        [...groups].map(([node, items]) => [
-          node,
-          items.map(({ check, index }) => quoteArgv(['netlab_check', String(index), check.kind, check.from.pod, check.toAddress, ...(check.port ? [String(check.port)] : [])])),
-        ]),
-      ),
-    );
-    const parsed = new Map<number, { rc: number; out: string[] }>();
+    const groups = byNode(indexed, ({ check }) => nodeOfSource(model, check.from));
+    const outputs = await runOn(new Map([...groups].map(([node, items]) => [node, items.map(({ check, index }) => checkCommand(check, index, facts))])));
+    const parsed = new Map<number, { rc: number; out: string[]; answers: string[] }>();
+    const entry = (id: number) => parsed.get(id) ?? parsed.set(id, { rc: -1, out: [], answers: [] }).get(id)!;
     for (const result of Object.values(outputs)) {
       for (const line of result.stdout.split('\n')) {
-        const rc = /^@@netlab check (\d+) (\d+)$/.exec(line);
-        if (rc) parsed.set(Number(rc[1]), { rc: Number(rc[2]), out: [] });
-        const out = /^@@netlab out (\d+) ?(.*)$/.exec(line);
-        if (out) parsed.get(Number(out[1]))?.out.push(out[2]!);
+        let m = /^@@netlab check (\d+) (\d+)$/.exec(line);
+        if (m) entry(Number(m[1])).rc = Number(m[2]);
+        m = /^@@netlab out (\d+) ?(.*)$/.exec(line);
+        if (m) entry(Number(m[1])).out.push(m[2]!);
+        m = /^@@netlab answer (\d+) (.*)$/.exec(line);
+        if (m) entry(Number(m[1])).answers.push(m[2]!.trim());
       }
     }
-    return indexed.map(({ check, index }) => judge(check, parsed.get(index), outputs[nodeOfPod(check.from.pod)]?.stderr ?? ''));
+    return indexed.map(({ check, index }) => {
+      const result = parsed.get(index);
+      if (!result || result.rc < 0) {
+        const stderr = outputs[nodeOfSource(model, check.from)]?.stderr ?? '';
+        return { check, reached: false, ok: false, evidence: `the check did not run: ${stderr.trim() || 'no output'}` };
+      }
+      return check.kind === 'service' ? judgeService(model, check, result.answers) : judge(check, result);
+    });
   } finally {
     await runOn(new Map([...listeners].map(([node, ls]) => [node, ls.map((l) => quoteArgv(['netlab_unlisten', l.pod, String(l.port)]))])));
   }
 }
 
-function judge(check: Check, result: { rc: number; out: string[] } | undefined, stderr: string): CheckResult {
-  if (!result) {
-    const evidence = `the check did not run: ${stderr.trim() || 'no output'}`;
-    return { check, reached: false, ok: false, evidence };
-  }
+function judge(check: Check, result: { rc: number; out: string[] }): CheckResult {
   const text = result.out.filter((l) => l.trim() !== '');
   let reached = result.rc === 0;
   let evidence: string;
   if (check.kind === 'ping') {
     const rtt = text.find((l) => l.includes('time='));
-    evidence = reached && rtt ? `reply ${/time=\S+ ms/.exec(rtt)?.[0] ?? rtt}` : text.find((l) => /loss|unreachable|Network/.test(l)) ?? text.join(' ') ?? 'no reply';
-    if (!reached && !evidence) evidence = 'no reply';
+    evidence = reached && rtt ? `reply ${/time=\S+ ms/.exec(rtt)?.[0] ?? rtt}` : text.find((l) => /loss|unreachable|Network/.test(l)) ?? (text.join(' ') || 'no reply');
   } else {
     const answer = text.join(' ').trim();
     const expected = 'pod' in check.to ? check.to.pod : undefined;
     if (reached && expected !== undefined && answer !== expected) reached = false;
-    evidence = reached ? `answered by ${answer}` : answer ? (result.rc === 0 ? `answered by ${answer}, expected ${expected}` : answer.replace(/^\S+ \S+ socat\[\d+\] E /, '')) : 'no answer';
+    if (reached && answer === '') reached = false;
+    evidence = reached ? `answered by ${answer}` : answer && result.rc === 0 ? `answered by ${answer}, expected ${expected}` : answer.replace(/^\S+ \S+ socat\[\d+\] E /, '') || 'no answer';
   }
   return { check, reached, ok: reached === (check.expect === 'pass'), evidence };
 }
 
+function judgeService(model: Model, check: Check, answers: string[]): CheckResult {
+  const service = model.services.find((s) => 'service' in check.to && s.name === check.to.service)!;
+  const counts: Record<string, number> = Object.fromEntries(service.backends.map((b) => [b, 0]));
+  let failed = 0;
+  const strangers: string[] = [];
+  for (const answer of answers) {
+    if (answer === '-') failed++;
+    else if (answer in counts) counts[answer]! += 1;
+    else strangers.push(answer);
+  }
+  const answered = service.backends.map((b) => counts[b]!);
+  const plausible = isPlausibleSpread(answered);
+  const reached = failed === 0 && strangers.length === 0 && answered.every((c) => c > 0) && plausible && answers.length === check.connections;
+  const bound = spreadBound(answers.length - failed, service.backends.length);
+  const spread = service.backends.map((b) => `${b} ${counts[b]}`).join(', ');
+  const problems = [
+    failed ? `${failed} failed` : '',
+    strangers.length ? `unexpected answers from ${[...new Set(strangers)].join(', ')}` : '',
+    answered.some((c) => c === 0) ? `not answered by ${service.backends.filter((b) => counts[b] === 0).join(', ')}` : '',
+    !plausible ? `spread outside ${bound.low.toFixed(1)}-${bound.high.toFixed(1)} per backend` : '',
+  ].filter(Boolean);
+  const evidence = `${answers.length} connections: ${spread}${problems.length ? `; ${problems.join('; ')}` : ` (each within ${bound.low.toFixed(1)}-${bound.high.toFixed(1)})`}`;
+  return { check, reached, ok: reached === (check.expect === 'pass'), evidence, answers: { ...counts, '-': failed } };
+}
+
 export function describeCheck(check: Check): string {
   const to = endpointLabel(check.to);
-  const target = check.kind === 'tcp' ? `${to}:${check.port}` : to;
-  const address = 'address' in check.to ? '' : ` (${check.toAddress})`;
+  const target = check.kind === 'tcp' ? `${to}:${check.port}` : check.kind === 'service' ? `${to} (${check.toAddress}:${check.port})` : to;
+  const address = check.kind !== 'service' && 'pod' in check.to ? ` (${check.toAddress})` : '';
   return `${check.kind} ${endpointLabel(check.from)} → ${target}${address}`;
 }

@@ -82,7 +82,7 @@ test('an address written in the file is never handed out as a default', () => {
 test('derived checks: same-node pods ping each other and each answers TCP; other nodes only with cross-node wiring', () => {
   const text = 'nodes: { node-0: {}, node-1: {} }\npods:\n  a0: { node: node-0 }\n  a1: { node: node-0 }\n  b: { node: node-1 }\n';
   const isolated = parseLab(text, 'iso.yaml').model.checks;
-  assert.deepEqual(isolated.filter((c) => c.kind === 'ping').map((c) => `${c.from.pod}>${c.toAddress}`), ['a0>10.200.0.3', 'a1>10.200.0.2']);
+  assert.deepEqual(isolated.filter((c) => c.kind === 'ping').map((c) => `${'pod' in c.from ? c.from.pod : c.from.node}>${c.toAddress}`), ['a0>10.200.0.3', 'a1>10.200.0.2']);
   assert.equal(isolated.filter((c) => c.kind === 'tcp').length, 2);
   const joined = parseLab(text + 'wiring: { cross-node: routes }\n', 'joined.yaml').model.checks;
   assert.equal(joined.filter((c) => c.kind === 'ping').length, 6);

@@ -1,0 +1,129 @@
+// Services the way kube-proxy's iptables mode writes them (article 001 §5.4,
+// article 002): in the nat table, a dispatch chain jumped to from PREROUTING
+// and OUTPUT, one chain per Service that picks an endpoint with a cascade of
+// `statistic --mode random` rules, and one chain per endpoint that DNATs.
+// Every node gets the same rules, written by one iptables-restore --noflush.
+import type { Model, ModelNode, ModelService } from '../../lab/model.js';
+import { step, type Command, type StepDraft } from '../types.js';
+
+/** kube-proxy's masquerade mark bit. */
+export const MASQ_MARK = '0x4000';
+
+export function serviceChains(lab: string) {
+  return {
+    services: `NL-SERVICES-${lab}`,
+    nodePorts: `NL-NODEPORTS-${lab}`,
+    markMasq: `NL-MARK-MASQ-${lab}`,
+    postrouting: `NL-POSTROUTING-${lab}`,
+    service: (s: ModelService) => `NL-SVC-${lab}-${s.index}`,
+    endpoint: (s: ModelService, i: number) => `NL-SEP-${lab}-${s.index}-${i + 1}`,
+  };
+}
+
+/**
+ * Probability for rule i (0-based) of n: 1/(n-i). The first rule takes 1/n of
+ * all connections, the second 1/(n-1) of the rest, ... the last takes what is
+ * left (probability 1, so no statistic match): every endpoint gets 1/n.
+ */
+export function cascadeProbabilities(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => 1 / (n - i));
+}
+
+/** kube-proxy prints probabilities with ten decimals. */
+export function formatProbability(p: number): string {
+  return p.toFixed(10);
+}
+
+const comment = (lab: string) => ['-m', 'comment', '--comment', `netlab lab ${lab}`];
+
+/** The jumps from built-in chains into netlab's chains: the only rules netlab adds to chains it does not own. */
+function jumps(model: Model): { chain: string; rule: string[] }[] {
+  const c = serviceChains(model.name);
+  return [
+    { chain: 'PREROUTING', rule: [...comment(model.name), '-j', c.services] },
+    { chain: 'OUTPUT', rule: [...comment(model.name), '-j', c.services] },
+    { chain: 'POSTROUTING', rule: [...comment(model.name), '-j', c.postrouting] },
+  ];
+}
+
+function quoteRestore(args: string[]): string {
+  // iptables-restore splits on spaces and honours double quotes; our values have neither.
+  return args.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
+}
+
+/** The iptables-restore input for one node: every chain and rule, each with a comment line saying why. */
+export function servicesRestoreInput(model: Model): string {
+  const c = serviceChains(model.name);
+  const pods = new Map(model.pods.map((p) => [p.name, p]));
+  const chains = [c.services, c.nodePorts, c.markMasq, c.postrouting, ...model.services.flatMap((s) => [c.service(s), ...s.backends.map((_, i) => c.endpoint(s, i))])];
+  const lines: string[] = ['*nat', ...chains.map((chain) => `:${chain} - [0:0]`)];
+  const rule = (why: string, args: string[]) => lines.push(`# ${why}`, quoteRestore(args));
+  for (const { chain, rule: args } of jumps(model)) {
+    rule(chain === 'POSTROUTING' ? 'after routing: masquerade what was marked, and pod traffic leaving the cluster' : `${chain === 'PREROUTING' ? 'packets arriving (from pods, other nodes)' : 'packets this node sends'} look for a Service first`, ['-A', chain, ...args]);
+  }
+  for (const s of model.services) {
+    rule(`${s.name}: ${s.clusterIp}:${s.port}/${s.protocol} is a virtual IP: no interface has it, only this rule`, ['-A', c.services, '-d', `${s.clusterIp}/32`, '-p', s.protocol, '--dport', String(s.port), '-j', c.service(s)]);
+  }
+  rule('NodePorts: any connection to one of this node\'s own addresses', ['-A', c.services, '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', c.nodePorts]);
+  for (const s of model.services.filter((s) => s.type === 'NodePort')) {
+    rule(`${s.name}: NodePort ${s.nodePort} is masqueraded, so the reply comes back through this node to be un-DNATed`, ['-A', c.nodePorts, '-p', s.protocol, '--dport', String(s.nodePort), '-j', c.markMasq]);
+    rule(`${s.name}: NodePort ${s.nodePort} is load-balanced like the cluster IP`, ['-A', c.nodePorts, '-p', s.protocol, '--dport', String(s.nodePort), '-j', c.service(s)]);
+  }
+  for (const s of model.services) {
+    const probabilities = cascadeProbabilities(s.backends.length);
+    s.backends.forEach((backend, i) => {
+      const p = probabilities[i]!;
+      const random = p < 1 ? ['-m', 'statistic', '--mode', 'random', '--probability', formatProbability(p)] : [];
+      rule(
+        p < 1 ? `${s.name}: endpoint ${i + 1} of ${s.backends.length} (${backend}) takes 1/${s.backends.length - i} of the connections still unchosen` : `${s.name}: the last endpoint (${backend}) takes all that is left`,
+        ['-A', c.service(s), ...random, '-j', c.endpoint(s, i)],
+      );
+    });
+    s.backends.forEach((backend, i) => {
+      const ip = pods.get(backend)!.address!.split('/')[0]!;
+      rule(`${s.name} → ${backend}: a connection from ${backend} to itself (hairpin) is masqueraded, or ${backend} would answer itself directly and drop the reply`, ['-A', c.endpoint(s, i), '-s', `${ip}/32`, '-j', c.markMasq]);
+      rule(`${s.name} → ${backend}: rewrite the destination; conntrack rewrites the replies back`, ['-A', c.endpoint(s, i), '-p', s.protocol, '-j', 'DNAT', '--to-destination', `${ip}:${s.targetPort}`]);
+    });
+  }
+  rule('mark a connection for masquerade (kube-proxy uses the same bit)', ['-A', c.markMasq, '-j', 'MARK', '--set-xmark', `${MASQ_MARK}/${MASQ_MARK}`]);
+  rule('egress: pods reaching outside the cluster CIDR leave with the node address (article 002)', ['-A', c.postrouting, '-s', model.clusterCidr, '!', '-d', model.clusterCidr, '-j', 'MASQUERADE']);
+  rule('only marked connections are masqueraded below', ['-A', c.postrouting, '-m', 'mark', '!', '--mark', `${MASQ_MARK}/${MASQ_MARK}`, '-j', 'RETURN']);
+  rule('masquerade marked connections (hairpin, NodePort) to the address of the outgoing interface', ['-A', c.postrouting, '-j', 'MASQUERADE']);
+  lines.push('COMMIT');
+  return lines.join('\n') + '\n';
+}
+
+function undoServices(model: Model): Command[] {
+  const c = serviceChains(model.name);
+  const chains = [c.services, c.nodePorts, c.markMasq, c.postrouting, ...model.services.flatMap((s) => [c.service(s), ...s.backends.map((_, i) => c.endpoint(s, i))])];
+  return [
+    ...jumps(model).map(({ chain, rule }) => ['iptables', '-w', '-t', 'nat', '-D', chain, ...rule]),
+    ...chains.map((chain) => ['iptables', '-w', '-t', 'nat', '-F', chain]),
+    ...chains.map((chain) => ['iptables', '-w', '-t', 'nat', '-X', chain]),
+  ];
+}
+
+export function serviceSteps(model: Model, node: ModelNode): StepDraft[] {
+  if (model.services.length === 0) return [];
+  const backendsHere = [...new Set(model.services.flatMap((s) => s.backends))].map((name) => model.pods.find((p) => p.name === name)!).filter((p) => p.node === node.name && p.hostIf);
+  return [
+    step(
+      'send bridged traffic through iptables (br_netfilter)',
+      "A client on the same bridge as the chosen backend gets the reply bridged straight back, never seen by conntrack, so it is never un-DNATed and the client drops it. net.bridge.bridge-nf-call-iptables=1 makes bridged frames pass iptables; Kubernetes requires it.",
+      [['netlab_sysctl', 'net.bridge.bridge-nf-call-iptables', '1']],
+    ),
+    ...backendsHere.map((pod) =>
+      step(
+        `hairpin mode on ${pod.hostIf}`,
+        `When ${pod.name} connects to a Service and is chosen itself, the packet must go back out of the bridge port it came in by; a bridge never does that unless the port is in hairpin mode (what kubelet's hairpin-veth does).`,
+        [['bridge', 'link', 'set', 'dev', pod.hostIf!, 'hairpin', 'on']],
+      ),
+    ),
+    step(
+      `program ${model.services.length} Service(s) in the nat table, in one iptables-restore`,
+      'All chains and rules in one transaction, as kube-proxy does: --noflush leaves every rule that is not netlab\'s alone.',
+      [['netlab_restore', servicesRestoreInput(model)]],
+      undoServices(model),
+    ),
+  ];
+}

@@ -1,0 +1,25 @@
+// Is a spread of connections over a Service's endpoints plausible for the
+// probabilities iptables uses? Each of n connections picks one of k endpoints
+// with probability 1/k, so each endpoint's count is Binomial(n, 1/k). A count
+// outside mean ± Z standard deviations happens by chance with probability
+// below 1e-4 per endpoint (normal approximation), so a failure means a real skew.
+export const SPREAD_Z = 4;
+
+export interface SpreadBound {
+  mean: number;
+  low: number;
+  high: number;
+}
+
+export function spreadBound(connections: number, endpoints: number, z = SPREAD_Z): SpreadBound {
+  const p = 1 / endpoints;
+  const mean = connections * p;
+  const sd = Math.sqrt(connections * p * (1 - p));
+  return { mean, low: Math.max(0, mean - z * sd), high: Math.min(connections, mean + z * sd) };
+}
+
+export function isPlausibleSpread(counts: number[], z = SPREAD_Z): boolean {
+  const n = counts.reduce((a, b) => a + b, 0);
+  const { low, high } = spreadBound(n, counts.length, z);
+  return counts.every((c) => c >= low && c <= high);
+}

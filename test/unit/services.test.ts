@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cascadeProbabilities, formatProbability, servicesRestoreInput } from '../../src/plan/steps/services.js';
+import { isPlausibleSpread, spreadBound } from '../../src/verify/stats.js';
+import { parseLab } from '../../src/lab/load.js';
+
+test('the probability cascade gives every endpoint an equal share, N = 1..10', () => {
+  for (let n = 1; n <= 10; n++) {
+    const p = cascadeProbabilities(n);
+    assert.equal(p.length, n);
+    assert.equal(p[n - 1], 1, 'the last rule takes all that is left');
+    let unchosen = 1;
+    for (const probability of p) {
+      const share = unchosen * probability;
+      assert.ok(Math.abs(share - 1 / n) < 1e-12, `N=${n}: share ${share}`);
+      unchosen -= share;
+    }
+    assert.ok(Math.abs(unchosen) < 1e-12);
+  }
+  assert.deepEqual(cascadeProbabilities(3).map(formatProbability), ['0.3333333333', '0.5000000000', '1.0000000000']);
+});
+
+test('the binomial bound accepts fair spreads and rejects skewed ones', () => {
+  const bound = spreadBound(60, 2);
+  assert.equal(bound.mean, 30);
+  assert.ok(bound.low > 14 && bound.low < 15 && bound.high > 45 && bound.high < 46);
+  assert.ok(isPlausibleSpread([27, 33]));
+  assert.ok(!isPlausibleSpread([60, 0]), 'everything to one backend');
+  assert.ok(!isPlausibleSpread([50, 10]));
+  // A seeded fair simulation stays inside the bound almost always (z = 4: < 1e-4 per endpoint).
+  let seed = 42;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  let outside = 0;
+  for (let run = 0; run < 2000; run++) {
+    const counts = [0, 0, 0];
+    for (let i = 0; i < 60; i++) counts[Math.floor(random() * 3)]! += 1;
+    if (!isPlausibleSpread(counts)) outside++;
+  }
+  assert.ok(outside <= 2, `${outside} of 2000 fair runs rejected`);
+  // ...and a real skew (2/3 to one of two backends) is caught most of the time at 300 connections.
+  let caught = 0;
+  for (let run = 0; run < 200; run++) {
+    const counts = [0, 0];
+    for (let i = 0; i < 300; i++) counts[random() < 2 / 3 ? 0 : 1]! += 1;
+    if (!isPlausibleSpread(counts)) caught++;
+  }
+  assert.ok(caught > 150, `caught ${caught} of 200`);
+});
+
+test('service rules: a cascade per Service, a DNAT and a hairpin mark per endpoint', () => {
+  const { model } = parseLab(
+    'nodes: { node-0: {}, node-1: {} }\npods: { a: { node: node-0 }, b: { node: node-0 }, c: { node: node-1 } }\nwiring: { cross-node: routes }\nservices:\n  s: { port: 80, target-port: 8080, backends: [a, b, c] }\n',
+    'lb.yaml',
+  );
+  assert.equal(model.services[0]!.clusterIp, '10.96.0.2', 'the first free address of 10.96.0.0/12');
+  const rules = servicesRestoreInput(model).split('\n').filter((l) => l.startsWith('-A NL-SVC-lb-1'));
+  assert.deepEqual(rules, [
+    '-A NL-SVC-lb-1 -m statistic --mode random --probability 0.3333333333 -j NL-SEP-lb-1-1',
+    '-A NL-SVC-lb-1 -m statistic --mode random --probability 0.5000000000 -j NL-SEP-lb-1-2',
+    '-A NL-SVC-lb-1 -j NL-SEP-lb-1-3',
+  ]);
+  const input = servicesRestoreInput(model);
+  assert.match(input, /-A NL-SEP-lb-1-3 -s 10\.200\.1\.2\/32 -j NL-MARK-MASQ-lb\n/);
+  assert.match(input, /-A NL-SEP-lb-1-3 -p tcp -j DNAT --to-destination 10\.200\.1\.2:8080\n/);
+  assert.match(input, /^\*nat\n/);
+  assert.match(input, /COMMIT\n$/);
+});
