@@ -1,0 +1,103 @@
+// End to end, as root, on simulated nodes: the article's three Service cases,
+// what each of br_netfilter, hairpin and masquerade is for, NodePort from the
+// underlay, egress masquerade in conntrack, and exact removal of the rules.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { LABS } from '../paths.js';
+import { netlab, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
+import { readState } from '../../src/state/store.js';
+import { transportsOf } from '../../src/commands/common.js';
+import { runDown } from '../../src/exec/runner.js';
+
+const state = stateDirForTest();
+let pristine: HostSnapshot;
+before(async () => {
+  process.env.NETLAB_STATE_DIR = state.dir;
+  pristine = await snapshotHost();
+});
+after(() => state.remove());
+
+interface Report {
+  passed: boolean;
+  checks: { name: string; ok: boolean; answers?: Record<string, number> }[];
+}
+
+async function verify(lab: string): Promise<{ exitCode: number; report: Report }> {
+  const run = await netlab(state.dir, 'verify', lab, '--json');
+  return { exitCode: run.exitCode, report: JSON.parse(run.stdout) as Report };
+}
+
+const normalise = (save: string) =>
+  save
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.replace(/\[\d+:\d+\]/g, ''))
+    .join('\n');
+
+test('service: the three cases of article 001 §5.4 reach every backend; hairpin and br_netfilter are what make cases 2 and 3 work', async () => {
+  try {
+    const up = await netlab(state.dir, 'up', join(LABS, 'service.yaml'));
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    const { exitCode, report } = await verify('service');
+    assert.equal(exitCode, 0, JSON.stringify(report, null, 1));
+    const cases = report.checks.filter((c) => c.name.startsWith('service'));
+    assert.deepEqual(cases.map((c) => c.name.split(' ')[1]), ['c', 'a1', 'a0']);
+    for (const c of cases) {
+      assert.ok(c.ok, c.name);
+      assert.ok(c.answers!.a0! > 0 && c.answers!.b! > 0, `${c.name}: every backend answered ${JSON.stringify(c.answers)}`);
+      assert.equal(c.answers!['-'], 0, `${c.name}: no connection failed`);
+    }
+
+    // Egress: pod c reaching a node address leaves masqueraded to node-2's address.
+    assert.equal((await netlab(state.dir, 'exec', 'c', '--', 'ping', '-c', '1', '-W', '2', '192.168.64.4')).exitCode, 0);
+    const conntrack = await netlab(state.dir, 'exec', 'node-2', '--', 'conntrack', '-L', '-p', 'icmp');
+    assert.match(conntrack.stdout, /src=10\.200\.2\.2 dst=192\.168\.64\.4 .* src=192\.168\.64\.4 dst=192\.168\.64\.6 /);
+
+    // Without hairpin mode on a0's port, the connections from a0 that pick a0 fail.
+    await netlab(state.dir, 'exec', 'node-0', '--', 'bridge', 'link', 'set', 'dev', 'veth-a0', 'hairpin', 'off');
+    let result = await verify('service');
+    assert.equal(result.exitCode, 1);
+    const hairpin = result.report.checks.find((c) => c.name.startsWith('service a0 '))!;
+    assert.ok(!hairpin.ok && hairpin.answers!['-']! > 0 && hairpin.answers!.a0 === 0, JSON.stringify(hairpin));
+    await netlab(state.dir, 'exec', 'node-0', '--', 'bridge', 'link', 'set', 'dev', 'veth-a0', 'hairpin', 'on');
+
+    // Without br_netfilter, a1 (same bridge as a0) loses the connections that pick a0.
+    await netlab(state.dir, 'exec', 'node-0', '--', 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=0');
+    result = await verify('service');
+    const sameBridge = result.report.checks.find((c) => c.name.startsWith('service a1 '))!;
+    assert.ok(!sameBridge.ok && sameBridge.answers!['-']! > 0, JSON.stringify(sameBridge));
+    await netlab(state.dir, 'exec', 'node-0', '--', 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1');
+
+    // A rule and a chain that were not netlab's survive; netlab's are removed exactly.
+    await netlab(state.dir, 'exec', 'node-0', '--', 'iptables', '-t', 'nat', '-N', 'USER-CHAIN');
+    await netlab(state.dir, 'exec', 'node-0', '--', 'iptables', '-t', 'nat', '-A', 'PREROUTING', '-p', 'tcp', '--dport', '9999', '-j', 'USER-CHAIN');
+    const withOurs = normalise((await netlab(state.dir, 'exec', 'node-0', '--', 'iptables-save')).stdout);
+    const expected = withOurs.split('\n').filter((l) => !/NL-|NETLAB-/.test(l)).join('\n');
+    assert.notEqual(withOurs, expected);
+    const { unreachable } = await runDown('service', transportsOf(readState('service')!));
+    assert.deepEqual(unreachable, []);
+    const afterDown = normalise((await netlab(state.dir, 'exec', 'node-0', '--', 'iptables-save')).stdout);
+    assert.equal(afterDown, expected);
+    assert.match(afterDown, /-A PREROUTING -p tcp -m tcp --dport 9999 -j USER-CHAIN/);
+  } finally {
+    await netlab(state.dir, 'down', 'service');
+  }
+  assert.deepEqual(await snapshotHost(), pristine);
+});
+
+test('nodeport: reached from the underlay on every node', async () => {
+  try {
+    const up = await netlab(state.dir, 'up', join(LABS, 'nodeport.yaml'), '--verify');
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    assert.match(up.stdout, /✓ pass\s+tcp node-1 → node-0:30080\s+reached: answered by (a0|b)/);
+    assert.match(up.stdout, /✓ pass\s+tcp node-0 → node-1:30080\s+reached: answered by (a0|b)/);
+    assert.match(up.stdout, /✓ pass\s+service a0 → service web \(10\.96\.0\.2:80\)\s+reached/);
+    // The responders run only during verify: afterwards the NodePort has no one to answer.
+    const closed = await netlab(state.dir, 'exec', 'node-1', '--', 'socat', '-T', '2', '-', 'TCP:192.168.64.4:30080,connect-timeout=2');
+    assert.notEqual(closed.exitCode, 0);
+  } finally {
+    await netlab(state.dir, 'down', 'nodeport');
+  }
+  assert.deepEqual(await snapshotHost(), pristine);
+});
