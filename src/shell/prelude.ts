@@ -15,12 +15,14 @@ netlab_fail() { echo "@@netlab fail $1 $2"; exit 1; }
 # The node's undo journal: one command per line, run in reverse by "netlab down".
 netlab_record() { printf '%s\n' "$1" >>"$NETLAB_DIR/undo"; }
 
-# Start a pod's pause process: new UTS, IPC and PID namespaces inside the pod's
-# network namespace; hostname = pod name. Its PID is read from /proc/self/stat
-# before anything else, which shows the PID as this node sees it.
+# Start a pod's pause process: new UTS, IPC and PID namespaces (and a mount
+# namespace with "netlab_pause POD mount", for pods with a rootfs) inside the
+# pod's network namespace; hostname = pod name. Its PID is read from
+# /proc/self/stat before anything else, which shows the PID as this node sees it.
 netlab_pause() {
   f="$NETLAB_DIR/pods/$1.fifo"; rm -f "$f"; mkfifo "$f" || return 1
-  ip netns exec "$1" unshare --uts --ipc --pid --fork --kill-child sh -c 'read -r p _ </proc/self/stat; hostname "$0"; echo "$p" >"$1"; exec sleep infinity' "$1" "$f" </dev/null >/dev/null 2>&1 &
+  mnt=""; [ $# -lt 2 ] || mnt="--mount"
+  ip netns exec "$1" unshare --uts --ipc --pid $mnt --fork --kill-child sh -c 'read -r p _ </proc/self/stat; hostname "$0"; echo "$p" >"$1"; exec sleep infinity' "$1" "$f" </dev/null >/dev/null 2>&1 &
   p=$(timeout 10 sh -c 'read -r p <"$0" && echo "$p"' "$f"); rm -f "$f"
   [ -n "$p" ] || { echo "pause process of pod $1 did not start" >&2; return 1; }
   echo "$p" >"$NETLAB_DIR/pods/$1.pid"
@@ -39,12 +41,18 @@ netlab_kill_pod() {
 netlab_container() {
   pause=$(netlab_pause_pid "$1") || return 1
   if [ $# -ge 3 ]; then
-    nsenter -t "$pause" -n -u -i -p chroot "$3" sleep infinity </dev/null >/dev/null 2>&1 &
+    nsenter -t "$pause" -n -u -i -p -m chroot "$3" sleep infinity </dev/null >/dev/null 2>&1 &
     echo "$3" >"$NETLAB_DIR/pods/$1.$2.root"
   else
     nsenter -t "$pause" -n -u -i -p sleep infinity </dev/null >/dev/null 2>&1 &
   fi
   echo $! >"$NETLAB_DIR/pods/$1.$2.pid"
+}
+# Mount inside the pod's own mount namespace: the mount lives and dies with the pod.
+netlab_pod_mount() {
+  pause=$(netlab_pause_pid "$1") || return 1
+  shift
+  nsenter -t "$pause" -m mount "$@"
 }
 netlab_kill_container() {
   p=$(cat "$NETLAB_DIR/pods/$1.$2.pid" 2>/dev/null) || return 0
@@ -58,7 +66,7 @@ netlab_in() {
   root=""
   [ "$2" = "-" ] || [ ! -f "$NETLAB_DIR/pods/$1.$2.root" ] || root=$(cat "$NETLAB_DIR/pods/$1.$2.root")
   shift 2
-  if [ -n "$root" ]; then nsenter -t "$pause" -n -u -i -p chroot "$root" "$@"; else nsenter -t "$pause" -n -u -i -p "$@"; fi
+  if [ -n "$root" ]; then nsenter -t "$pause" -n -u -i -p -m chroot "$root" "$@"; else nsenter -t "$pause" -n -u -i -p "$@"; fi
 }
 # A TCP responder for verify: answers every connection with the pod's hostname (= pod name).
 netlab_listen() {

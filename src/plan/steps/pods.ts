@@ -14,8 +14,8 @@ export function podSteps(model: Model, pod: ModelPod): StepDraft[] {
     ),
     step(
       `start pod ${pod.name}'s pause process`,
-      `Like the pause container (\`unshare -uipf\` in the article), it holds the pod's UTS, IPC and PID namespaces for the containers to join; hostname = pod name. Undo kills every process in the pod.`,
-      [['netlab_pause', pod.netns]],
+      `Like the pause container (\`unshare -uipf\` in the article), it holds the pod's UTS, IPC and PID namespaces${pod.rootfs ? ', and a mount namespace for the containers\' overlays,' : ''} for the containers to join; hostname = pod name. Undo kills every process in the pod.`,
+      [['netlab_pause', pod.netns, ...(pod.rootfs ? ['mount'] : [])]],
       [['netlab_kill_pod', pod.netns]],
     ),
     step(
@@ -54,16 +54,16 @@ function containerSteps(model: Model, pod: ModelPod, container: string): StepDra
   steps.push(
     step(
       `make container ${container}'s overlay filesystem`,
-      'Each container writes to its own upper layer over the shared lower layer (overlayfs), as in the article: changes of one container are invisible to the others.',
+      'Each container writes to its own upper layer over the shared lower layer (overlayfs), as in the article: changes of one container are invisible to the others. Mounted in the pod\'s mount namespace, it disappears with the pod.',
       [
         ['mkdir', '-p', `${layer}/upper`, `${layer}/work`, `${layer}/merged`],
-        ['mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${layer}/upper,workdir=${layer}/work`, `${layer}/merged`],
+        ['netlab_pod_mount', pod.netns, '-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${layer}/upper,workdir=${layer}/work`, `${layer}/merged`],
       ],
-      [['umount', `${layer}/merged`], ['rm', '-rf', layer]],
+      [['rm', '-rf', layer]],
     ),
     step(
       `start container ${container} in pod ${pod.name}`,
-      `The container joins the pause process's namespaces and runs chrooted in its overlay (\`nsenter -t PAUSE_PID -n -u -i -p chroot ${layer}/merged\`).`,
+      `The container joins the pause process's namespaces and runs chrooted in its overlay (\`nsenter -t PAUSE_PID -n -u -i -p -m chroot ${layer}/merged\`).`,
       [['netlab_container', pod.netns, container, `${layer}/merged`]],
       [['netlab_kill_container', pod.netns, container]],
     ),
