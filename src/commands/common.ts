@@ -30,3 +30,10 @@ export function findUpLab(arg: string | undefined): LabState {
 export function transportsOf(state: LabState): Transports {
   return Object.fromEntries(Object.entries(state.target.nodes).map(([node, holder]) => [node, simulatedTransport(node, holder)]));
 }
+
+/** Simulated nodes need root: namespaces, interfaces and mounts all need CAP_SYS_ADMIN / CAP_NET_ADMIN. */
+export function requireRoot(command: string): void {
+  if (process.getuid?.() !== 0) {
+    throw new UsageError(`netlab ${command} needs root to create namespaces and interfaces: run it with sudo (sudo netlab ${command} ...)`);
+  }
+}

@@ -3,7 +3,8 @@
 import { destroySimulatedNodes } from '../exec/simulated.js';
 import { runDown } from '../exec/runner.js';
 import { readState, removeState, type LabState } from '../state/store.js';
-import { looksLikeFile, transportsOf } from './common.js';
+import { looksLikeFile, requireRoot, transportsOf } from './common.js';
+import { acquireLock } from '../state/lock.js';
 import { existsSync } from 'node:fs';
 import { loadLabFile, defaultLabName } from '../lab/load.js';
 import { isAlive } from '../exec/processes.js';
@@ -19,6 +20,16 @@ export async function tearDown(state: LabState, log: (line: string) => void = ()
 
 export async function downCommand(arg: string, options: { verbose?: boolean }): Promise<number> {
   const name = looksLikeFile(arg) && existsSync(arg) ? safeName(arg) : arg;
+  requireRoot('down');
+  const release = acquireLock(name, `netlab down ${arg}`);
+  try {
+    return await downLocked(name, options);
+  } finally {
+    release();
+  }
+}
+
+async function downLocked(name: string, options: { verbose?: boolean }): Promise<number> {
   const state = readState(name);
   if (!state) {
     // Nothing recorded: still stop any simulated node a killed `up` may have left.

@@ -12,6 +12,10 @@ import { tearDown } from './down.js';
 import { printEvidence, printResults, verifyLab } from './verify.js';
 import { collectEvidence } from '../verify/evidence.js';
 import { EXIT_INTERRUPTED, UsageError } from '../errors.js';
+import { acquireLock } from '../state/lock.js';
+import { requireRoot } from './common.js';
+import type { Model } from '../lab/model.js';
+import type { NodeFacts, Plan } from '../plan/types.js';
 
 export interface UpOptions {
   verify?: boolean;
@@ -20,22 +24,41 @@ export interface UpOptions {
 
 export async function upCommand(file: string, options: UpOptions): Promise<number> {
   const { model } = loadLabFile(file);
-  const existing = readState(model.name);
-  if (existing) {
-    const same = JSON.stringify(existing.model) === JSON.stringify(model);
-    if (same && existing.status === 'up') {
-      console.log(`lab ${model.name} is already up and unchanged; nothing to do (\`netlab down ${model.name}\` to remove it)`);
-      return 0;
+  requireRoot('up');
+  const release = acquireLock(model.name, `netlab up ${file}`);
+  try {
+    const existing = readState(model.name);
+    if (existing) {
+      const same = JSON.stringify(existing.model) === JSON.stringify(model);
+      if (same && existing.status === 'up') {
+        console.log(`lab ${model.name} is already up and unchanged; nothing to do (\`netlab down ${model.name}\` to remove it)`);
+        return 0;
+      }
+      throw new UsageError(
+        existing.status === 'up'
+          ? `lab ${model.name} is already up from a different version of ${existing.file}; run \`netlab down ${model.name}\`, then \`netlab up\` again`
+          : `lab ${model.name} was left ${existing.status} by an earlier up; run \`netlab down ${model.name}\` first`,
+      );
     }
-    throw new UsageError(
-      existing.status === 'up'
-        ? `lab ${model.name} is already up from a different version of ${existing.file}; run \`netlab down ${model.name}\`, then \`netlab up\` again`
-        : `lab ${model.name} was left ${existing.status} by an earlier up; run \`netlab down ${model.name}\` first`,
-    );
+    const facts = simulatedFacts(model);
+    const code = await bringUp(model, resolve(file), buildPlan(model, facts), facts, options);
+    if (code !== 0 || !options.verify) return code;
+    const state = readState(model.name)!;
+    const results = await verifyLab(state);
+    printResults(model.name, results);
+    printEvidence(await collectEvidence(model, transportsOf(state)));
+    return results.every((r) => r.ok) ? 0 : 1;
+  } finally {
+    release();
   }
-  const facts = simulatedFacts(model);
-  const plan = buildPlan(model, facts);
-  const state: LabState = { version: STATE_VERSION, lab: model.name, file: resolve(file), status: 'creating', createdAt: new Date().toISOString(), target: { kind: 'simulated', nodes: {} }, facts, model };
+}
+
+/**
+ * Starts the nodes and applies a plan, recording state as it goes; rolls back on
+ * failure or interrupt unless keep is set. Exported for fault-injection tests.
+ */
+export async function bringUp(model: Model, file: string, plan: Plan, facts: Record<string, NodeFacts>, options: UpOptions & { silent?: boolean }): Promise<number> {
+  const state: LabState = { version: STATE_VERSION, lab: model.name, file, status: 'creating', createdAt: new Date().toISOString(), target: { kind: 'simulated', nodes: {} }, facts, model };
   writeState(state);
 
   const abort = new AbortController();
@@ -80,7 +103,7 @@ export async function upCommand(file: string, options: UpOptions): Promise<numbe
           task: guard(() => applyPhase(plan, phase, transportsOf(state), abort.signal)),
         })),
       ],
-      { exitOnError: true, renderer: 'default', fallbackRenderer: 'simple', rendererOptions: { timer: PRESET_TIMER }, fallbackRendererOptions: { timer: PRESET_TIMER } },
+      { exitOnError: true, registerSignalListeners: false, renderer: options.silent ? 'silent' : 'default', fallbackRenderer: options.silent ? 'silent' : 'simple', rendererOptions: { timer: PRESET_TIMER }, fallbackRendererOptions: { timer: PRESET_TIMER } },
     );
     await tasks.run().catch((error: unknown) => {
       throw failure ?? error;
@@ -93,11 +116,11 @@ export async function upCommand(file: string, options: UpOptions): Promise<numbe
     if (options.keep && !interrupted) {
       state.status = 'failed';
       writeState(state);
-      console.error(`up failed; kept what was created for debugging (--keep). Remove it with \`netlab down ${model.name}\``);
+      if (!options.silent) console.error(`up failed; kept what was created for debugging (--keep). Remove it with \`netlab down ${model.name}\``);
     } else {
-      console.error(`up ${interrupted ? 'interrupted' : 'failed'}; rolling back what was created...`);
+      if (!options.silent) console.error(`up ${interrupted ? 'interrupted' : 'failed'}; rolling back what was created...`);
       await tearDown(state);
-      console.error('rolled back: nothing is left on the nodes');
+      if (!options.silent) console.error('rolled back: nothing is left on the nodes');
     }
     if (interrupted) return EXIT_INTERRUPTED;
     throw error;
@@ -105,13 +128,9 @@ export async function upCommand(file: string, options: UpOptions): Promise<numbe
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  console.log(`lab ${model.name} is up: ${model.nodes.length} node(s), ${model.pods.length} pod(s)`);
-  if (options.verify) {
-    const results = await verifyLab(state);
-    printResults(model.name, results);
-    printEvidence(await collectEvidence(model, transportsOf(state)));
-    return results.every((r) => r.ok) ? 0 : 1;
+  if (!options.silent) {
+    console.log(`lab ${model.name} is up: ${model.nodes.length} node(s), ${model.pods.length} pod(s)`);
+    if (!options.verify) console.log(`next: \`netlab verify ${model.name}\`, \`netlab exec ${model.pods[0]?.name ?? 'POD'} -- ip addr\`, \`netlab down ${model.name}\``);
   }
-  console.log(`next: \`netlab verify ${model.name}\`, \`netlab exec ${model.pods[0]?.name ?? 'POD'} -- ip addr\`, \`netlab down ${model.name}\``);
   return 0;
 }

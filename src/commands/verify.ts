@@ -2,7 +2,7 @@
 import chalk from 'chalk';
 import { describeCheck, runChecks, type CheckResult } from '../verify/run.js';
 import type { LabState } from '../state/store.js';
-import { findUpLab, transportsOf } from './common.js';
+import { findUpLab, requireRoot, transportsOf } from './common.js';
 import { collectEvidence, type NodeEvidence } from '../verify/evidence.js';
 
 export async function verifyLab(state: LabState): Promise<CheckResult[]> {
@@ -30,6 +30,7 @@ export function printResults(lab: string, results: CheckResult[]): void {
 
 export async function verifyCommand(arg: string | undefined, options: { json?: boolean }): Promise<number> {
   const state = findUpLab(arg);
+  requireRoot('verify');
   const results = await verifyLab(state);
   const evidence = await collectEvidence(state.model, transportsOf(state));
   if (options.json) {

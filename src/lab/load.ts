@@ -30,7 +30,7 @@ export type Locator = (path: readonly PathSegment[], at?: 'key' | 'value') => { 
 export function loadLabFile(file: string): LoadedLab {
   let text: string;
   try {
-    if (statSync(file).size > MAX_LAB_BYTES) throw new LabInputError([whole(file, `file is larger than ${MAX_LAB_BYTES} bytes; a lab file is a few kilobytes of YAML`)]);
+    if (statSync(file).size > MAX_LAB_BYTES) throw new LabInputError([tooLarge(file)]);
     text = readFileSync(file, 'utf8');
   } catch (error) {
     if (error instanceof LabInputError) throw error;
@@ -42,6 +42,7 @@ export function loadLabFile(file: string): LoadedLab {
 }
 
 export function parseLab(text: string, file: string): LoadedLab {
+  if (text.length > MAX_LAB_BYTES) throw new LabInputError([tooLarge(file)]);
   if (text.includes('\0')) throw new LabInputError([whole(file, 'not a text file (it contains NUL bytes); a lab file is YAML')]);
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true });
@@ -90,6 +91,10 @@ export function parseLab(text: string, file: string): LoadedLab {
 /** "labs/vxlan-3.yaml" → "vxlan-3" (validated like a name from the file). */
 export function defaultLabName(file: string): string {
   return basename(file).replace(/\.ya?ml$/i, '').toLowerCase();
+}
+
+function tooLarge(file: string): LabIssue {
+  return whole(file, `file is larger than ${MAX_LAB_BYTES} bytes; a lab file is a few kilobytes of YAML`);
 }
 
 function whole(file: string, message: string): LabIssue {

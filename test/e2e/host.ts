@@ -70,3 +70,21 @@ export async function snapshotHost(): Promise<HostSnapshot> {
     processes: labProcesses(),
   };
 }
+
+/**
+ * What a lab left inside a simulated node after its undo journal ran: pod
+ * namespaces, links other than lo and eth1, netlab's iptables chains, files in
+ * /run/netlab, and live processes other than the node's own init.
+ */
+export async function nodeLeftovers(transport: { run(script: string): Promise<{ stdout: string }> }): Promise<string[]> {
+  const script = [
+    'ip netns list | sed "s/^/netns /"',
+    'ip -o link show | awk -F": " \'{print $2}\' | sed "s/@.*//" | grep -vxE "lo|eth1" | sed "s/^/link /"',
+    'iptables-save | grep -E "NL-|NETLAB" | sed "s/^/iptables /"',
+    'ls -A /run/netlab 2>/dev/null | sed "s/^/file /"',
+    // processes: skip PID 1 (the node), zombies, and this script's own shell and tools
+    'for p in /proc/[0-9]*; do pid=${p#/proc/}; [ "$pid" = 1 ] && continue; [ "$pid" = $$ ] && continue; s=$(cut -d" " -f3 $p/stat 2>/dev/null); [ "$s" = Z ] && continue; c=$(tr "\\0" " " <$p/cmdline 2>/dev/null); case "$c" in ""|*"/proc/"*|"sh -s"*|cut*|tr*) continue;; esac; echo "process $pid $c"; done',
+  ].join('\n');
+  const { stdout } = await transport.run(script + '\n');
+  return stdout.split('\n').filter((l) => l.trim() !== '');
+}

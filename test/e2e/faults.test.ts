@@ -1,0 +1,129 @@
+// Faults, as root, on simulated nodes: a failure injected at every step of a
+// two-node lab, Ctrl-C and kill -9 at several points of `up`, and two `up`s
+// racing. Afterwards the nodes' undo journals must have removed everything
+// (checked inside the nodes before they are stopped) and the host must be as before.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { LABS, NETLAB, ROOT } from '../paths.js';
+import { netlab, nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
+import { loadLabFile } from '../../src/lab/load.js';
+import { buildPlan } from '../../src/plan/build.js';
+import { simulatedFacts } from '../../src/exec/simulated.js';
+import { bringUp } from '../../src/commands/up.js';
+import { tearDown } from '../../src/commands/down.js';
+import { transportsOf } from '../../src/commands/common.js';
+import { runDown, StepFailure } from '../../src/exec/runner.js';
+import { readState } from '../../src/state/store.js';
+
+const state = stateDirForTest();
+let pristine: HostSnapshot;
+before(async () => {
+  process.env.NETLAB_STATE_DIR = state.dir;
+  pristine = await snapshotHost();
+});
+after(() => state.remove());
+
+test('a failure injected at every step of the vxlan lab: the undo journal leaves every node clean', async () => {
+  const file = relative(ROOT, join(LABS, 'vxlan.yaml'));
+  const { model } = loadLabFile(file);
+  const facts = simulatedFacts(model);
+  const plan = buildPlan(model, facts);
+  let runs = 0;
+  for (const nodePlan of plan.nodes) {
+    for (const target of nodePlan.steps) {
+      const injected = structuredClone(plan);
+      const victim = injected.nodes.find((n) => n.node === nodePlan.node)!.steps.find((s) => s.id === target.id)!;
+      victim.apply = [['sh', '-c', 'echo injected failure >&2; exit 7']];
+      await assert.rejects(bringUp(model, file, injected, facts, { keep: true, silent: true }), (error: unknown) => {
+        assert.ok(error instanceof StepFailure, String(error));
+        assert.match(error.message, new RegExp(`^step ${target.id} on ${nodePlan.node} failed: `));
+        assert.match(error.message, /exit 7: injected failure/);
+        return true;
+      });
+      const kept = readState(model.name)!;
+      assert.equal(kept.status, 'failed');
+      const transports = transportsOf(kept);
+      const { unreachable } = await runDown(model.name, transports);
+      assert.deepEqual(unreachable, []);
+      for (const [node, transport] of Object.entries(transports)) {
+        assert.deepEqual(await nodeLeftovers(transport), [], `failure at step ${target.id} on ${nodePlan.node}: leftovers on ${node}`);
+      }
+      await tearDown(kept);
+      runs++;
+    }
+  }
+  console.log(`# injected a failure at each of ${runs} steps`);
+  assert.ok(runs >= 40);
+  assert.deepEqual(await snapshotHost(), pristine);
+});
+
+/** A lab big enough (3 nodes × 25 pods, about 2-3 s to bring up) to be interrupted in the middle. */
+function bigLab(): string {
+  const file = join(state.dir, 'big.yaml');
+  const pods = [0, 1, 2].flatMap((n) => Array.from({ length: 25 }, (_, i) => `  p${n}-${i}: { node: node-${n} }`));
+  writeFileSync(file, ['name: big', 'nodes: { node-0: {}, node-1: {}, node-2: {} }', 'pods:', ...pods, 'wiring: { cross-node: vxlan }', ''].join('\n'));
+  return file;
+}
+
+function spawnUp(file: string): { child: ReturnType<typeof spawn>; done: Promise<{ code: number | null; signal: string | null; stderr: string }> } {
+  const child = spawn(NETLAB, ['up', file], { env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const done = new Promise<{ code: number | null; signal: string | null; stderr: string }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stderr })));
+  return { child, done };
+}
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('Ctrl-C during up rolls back and exits 130; kill -9 during up is cleaned by down', async () => {
+  const file = bigLab();
+  let interrupted = 0;
+  for (const ms of [400, 900, 1400, 1900]) {
+    const { child, done } = spawnUp(file);
+    await delay(ms);
+    child.kill('SIGINT');
+    const result = await done;
+    if (result.code === 130) {
+      interrupted++;
+      assert.match(result.stderr, /interrupted/);
+      assert.equal(existsSync(join(state.dir, 'labs', 'big.json')), false, `after SIGINT at ${ms} ms the rollback removed the state`);
+      assert.deepEqual(await snapshotHost(), pristine, `after SIGINT at ${ms} ms`);
+    } else {
+      // Too early (before netlab installed its handler) or too late (already up): down cleans up.
+      assert.equal((await netlab(state.dir, 'down', 'big')).exitCode, 0);
+    }
+    assert.deepEqual(await snapshotHost(), pristine);
+  }
+  console.log(`# ${interrupted} of 4 SIGINTs landed during up`);
+  assert.ok(interrupted >= 2, 'SIGINTs arrived while up was working');
+
+  for (const ms of [150, 400, 900, 1400, 1900]) {
+    const { child, done } = spawnUp(file);
+    await delay(ms);
+    child.kill('SIGKILL');
+    await done;
+    const down = await netlab(state.dir, 'down', 'big');
+    assert.equal(down.exitCode, 0, down.stderr);
+    assert.deepEqual(await snapshotHost(), pristine, `kill -9 at ${ms} ms, then down`);
+  }
+});
+
+test('two concurrent ups of the same lab: one wins, the other refuses', async () => {
+  try {
+    const [a, b] = await Promise.all([netlab(state.dir, 'up', join(LABS, 'bridge.yaml')), netlab(state.dir, 'up', join(LABS, 'bridge.yaml'))]);
+    const codes = [a.exitCode, b.exitCode].sort();
+    const loser = a.exitCode === 0 ? b : a;
+    // The loser either found the lock taken or, if it came second, the lab already up and unchanged.
+    if (codes[1] === 2) assert.match(loser.stderr, /being changed by another netlab/);
+    else assert.match(loser.stdout, /already up and unchanged/);
+    assert.equal(codes[0], 0);
+    const status = JSON.parse((await netlab(state.dir, 'status', '--json')).stdout) as { lab: string }[];
+    assert.deepEqual(status.map((s) => s.lab), ['bridge']);
+  } finally {
+    await netlab(state.dir, 'down', 'bridge');
+  }
+  assert.deepEqual(await snapshotHost(), pristine);
+});
