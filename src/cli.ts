@@ -54,6 +54,8 @@ export function buildCli(): Command {
     .description('run the connectivity checks of a lab that is up (exit 1 if any fails)')
     .argument('[lab]', 'lab name or file (default: the only lab that is up)')
     .option('--json', 'machine-readable results')
+    .option('--check <n...>', 'run only these checks (numbers as listed by verify)')
+    .option('--connections <n>', 'connections per service check (default 60)')
     .action(run(async () => (await import('./commands/verify.js')).verifyCommand as Action));
 
   program

@@ -1,12 +1,39 @@
 // `netlab verify`: run the lab's checks and show each with its evidence.
 import chalk from 'chalk';
+import { UsageError } from '../errors.js';
 import { describeCheck, runChecks, type CheckResult } from '../verify/run.js';
 import type { LabState } from '../state/store.js';
 import { findUpLab, requireRoot, transportsOf } from './common.js';
 import { collectEvidence, type NodeEvidence } from '../verify/evidence.js';
 
-export async function verifyLab(state: LabState): Promise<CheckResult[]> {
-  return runChecks(state.model, state.facts, transportsOf(state));
+export interface VerifyOptions {
+  json?: boolean;
+  /** 1-based numbers of the checks to run (default: all) */
+  check?: string[];
+  /** override the number of connections of service checks */
+  connections?: string;
+}
+
+export async function verifyLab(state: LabState, options: VerifyOptions = {}): Promise<CheckResult[]> {
+  let checks = state.model.checks;
+  const numbers = new Map(checks.map((c, i) => [c, i + 1]));
+  if (options.check?.length) {
+    const wanted = options.check.map(Number);
+    const bad = wanted.filter((n) => !Number.isInteger(n) || n < 1 || n > checks.length);
+    if (bad.length) throw new UsageError(`--check takes check numbers 1-${checks.length}; found ${options.check.join(', ')}`);
+    checks = checks.filter((_, i) => wanted.includes(i + 1));
+  }
+  if (options.connections !== undefined) {
+    const n = Number(options.connections);
+    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UsageError(`--connections takes a number 1-1000; found ${options.connections}`);
+    checks = checks.map((c) => {
+      const changed = c.kind === 'service' ? { ...c, connections: n } : c;
+      numbers.set(changed, numbers.get(c)!);
+      return changed;
+    });
+  }
+  const results = await runChecks(state.model, state.facts, transportsOf(state), checks);
+  return results.map((r) => ({ ...r, number: numbers.get(r.check)! }));
 }
 
 export function printEvidence(evidence: NodeEvidence[]): void {
@@ -22,16 +49,16 @@ export function printResults(lab: string, results: CheckResult[]): void {
   for (const r of results) {
     const mark = r.ok ? chalk.green('✓ pass') : chalk.red('✗ FAIL');
     const expectation = r.check.expect === 'fail' ? ' (expected to fail)' : '';
-    console.log(`  ${mark}  ${describeCheck(r.check).padEnd(width)}  ${r.reached ? 'reached' : 'not reached'}${expectation}: ${r.evidence}`);
+    console.log(`  ${String(r.number ?? '').padStart(2)} ${mark}  ${describeCheck(r.check).padEnd(width)}  ${r.reached ? 'reached' : 'not reached'}${expectation}: ${r.evidence}`);
   }
   const failed = results.filter((r) => !r.ok).length;
   console.log(failed === 0 ? chalk.green(`all ${results.length} checks passed`) : chalk.red(`${failed} of ${results.length} checks failed`));
 }
 
-export async function verifyCommand(arg: string | undefined, options: { json?: boolean }): Promise<number> {
+export async function verifyCommand(arg: string | undefined, options: VerifyOptions): Promise<number> {
   const state = findUpLab(arg);
   requireRoot('verify');
-  const results = await verifyLab(state);
+  const results = await verifyLab(state, options);
   const evidence = await collectEvidence(state.model, transportsOf(state));
   if (options.json) {
     console.log(JSON.stringify({ lab: state.lab, passed: results.every((r) => r.ok), checks: results.map((r) => ({ name: describeCheck(r.check), ...r })), evidence }, null, 2));

@@ -99,7 +99,7 @@ netlab_service_check() {
   id=$1 pod=$2 address=$3 port=$4 n=$5 i=0
   while [ "$i" -lt "$n" ]; do
     i=$((i + 1))
-    out=$(netlab_at "$pod" socat -T 2 - "TCP:$address:$port,connect-timeout=2" </dev/null 2>/dev/null)
+    out=$(netlab_at "$pod" socat -T 2 - "TCP:$address:$port,connect-timeout=1" </dev/null 2>/dev/null)
     [ -n "$out" ] || out=-
     echo "@@netlab answer $id $out"
   done

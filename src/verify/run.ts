@@ -17,6 +17,8 @@ export interface CheckResult {
   evidence: string;
   /** service checks: answers per backend pod, and "-" for failed connections */
   answers?: Record<string, number>;
+  /** the check's number in the lab (1-based), for `verify --check N` */
+  number?: number;
 }
 
 interface Listener {
