@@ -34,19 +34,25 @@ export function buildCli(): Command {
     .argument('<lab...>', 'lab files')
     .action(run(async () => (await import('./commands/info.js')).validateCommand as Action));
 
-  program
+  const targetOptions = (command: Command) =>
+    command
+      .option('--ssh-config <file>', 'run on machines over SSH: the lab nodes are Host aliases of this OpenSSH config (`vagrant ssh-config > file`)')
+      .option('--vagrant [dir]', 'run on the Vagrant VMs of DIR (default .), via `vagrant ssh-config`')
+      .option('--inventory <file>', "run on machines listed in netlab's inventory file (node → host, port, user, identity, underlay)");
+
+  targetOptions(program
     .command('plan')
     .description('print every command the lab runs, per node and phase, each with why')
     .argument('<lab>', 'lab file')
-    .option('--json', 'machine-readable plan')
+    .option('--json', 'machine-readable plan'))
     .action(run(async () => (await import('./commands/info.js')).planCommand as Action));
 
-  program
+  targetOptions(program
     .command('up')
-    .description('build a lab on simulated nodes (as root); rolls back on failure')
+    .description('build a lab on simulated nodes (as root) or on machines over SSH; rolls back on failure')
     .argument('<lab>', 'lab file')
     .option('--verify', 'run the checks once the lab is up')
-    .option('--keep', 'on failure keep what was created, for debugging')
+    .option('--keep', 'on failure keep what was created, for debugging'))
     .action(run(async () => (await import('./commands/up.js')).upCommand as Action));
 
   program
@@ -58,11 +64,11 @@ export function buildCli(): Command {
     .option('--connections <n>', 'connections per service check (default 60)')
     .action(run(async () => (await import('./commands/verify.js')).verifyCommand as Action));
 
-  program
+  targetOptions(program
     .command('down')
     .description('remove everything a lab created, from its recorded state; safe to repeat')
     .argument('<lab>', 'lab name or file')
-    .option('-v, --verbose', 'show undo commands that found nothing to undo')
+    .option('-v, --verbose', 'show undo commands that found nothing to undo'))
     .action(run(async () => (await import('./commands/down.js')).downCommand as Action));
 
   program

@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { loadLabFile } from '../lab/load.js';
 import { simulatedTransport } from '../exec/simulated.js';
+import { sshTransport } from '../exec/ssh.js';
 import type { Transports } from '../exec/runner.js';
 import { listStates, readState, type LabState } from '../state/store.js';
 import { UsageError } from '../errors.js';
@@ -27,8 +28,10 @@ export function findUpLab(arg: string | undefined): LabState {
   return state;
 }
 
-export function transportsOf(state: LabState): Transports {
-  return Object.fromEntries(Object.entries(state.target.nodes).map(([node, holder]) => [node, simulatedTransport(node, holder)]));
+export function transportsOf(state: Pick<LabState, 'target'>): Transports {
+  const target = state.target;
+  if (target.kind === 'ssh') return Object.fromEntries(Object.keys(target.hosts).map((node) => [node, sshTransport(target, node)]));
+  return Object.fromEntries(Object.entries(target.nodes).map(([node, holder]) => [node, simulatedTransport(node, holder)]));
 }
 
 /** Simulated nodes need root: namespaces, interfaces and mounts all need CAP_SYS_ADMIN / CAP_NET_ADMIN. */

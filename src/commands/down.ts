@@ -8,17 +8,28 @@ import { acquireLock } from '../state/lock.js';
 import { existsSync } from 'node:fs';
 import { loadLabFile, defaultLabName } from '../lab/load.js';
 import { isAlive } from '../exec/processes.js';
+import { RunError } from '../errors.js';
+import { closeMasters } from '../exec/ssh.js';
+import { sshTargetForHosts, wantsSsh, type TargetOptions } from '../exec/targets.js';
 
 export async function tearDown(state: LabState, log: (line: string) => void = () => {}): Promise<void> {
-  const alive = Object.fromEntries(Object.entries(transportsOf(state)).filter(([node]) => isAlive(state.target.nodes[node]!.init)));
-  const { warnings, unreachable } = await runDown(state.lab, alive);
+  const target = state.target;
+  const transports = transportsOf(state);
+  // A simulated node whose holder is gone has taken everything with it.
+  const reachable = target.kind === 'simulated' ? Object.fromEntries(Object.entries(transports).filter(([node]) => isAlive(target.nodes[node]!.init))) : transports;
+  const { warnings, unreachable } = await runDown(state.lab, reachable);
   for (const warning of warnings) log(`  skipped (already gone): ${warning}`);
+  if (target.kind === 'simulated') destroySimulatedNodes(state.lab, target);
+  else if (unreachable.length) {
+    // Keep the state: down must be run again once the nodes are reachable.
+    throw new RunError(`could not undo on every node; the lab's state is kept, run \`netlab down ${state.lab}\` again:\n  ${unreachable.join('\n  ')}`);
+  }
   for (const node of unreachable) log(`  could not undo on ${node}`);
-  destroySimulatedNodes(state.lab, state.target);
+  if (target.kind === 'ssh') await closeMasters(target);
   removeState(state.lab);
 }
 
-export async function downCommand(arg: string, options: { verbose?: boolean }): Promise<number> {
+export async function downCommand(arg: string, options: { verbose?: boolean } & TargetOptions): Promise<number> {
   const name = looksLikeFile(arg) && existsSync(arg) ? safeName(arg) : arg;
   requireRoot('down');
   const release = acquireLock(name, `netlab down ${arg}`);
@@ -29,8 +40,18 @@ export async function downCommand(arg: string, options: { verbose?: boolean }): 
   }
 }
 
-async function downLocked(name: string, options: { verbose?: boolean }): Promise<number> {
+async function downLocked(name: string, options: { verbose?: boolean } & TargetOptions): Promise<number> {
   const state = readState(name);
+  if (!state && wantsSsh(options)) {
+    // The local state is lost: every node's own journal still says what to undo.
+    const target = await sshTargetForHosts(options);
+    const { warnings, unreachable } = await runDown(name, transportsOf({ target }));
+    if (options.verbose) for (const w of warnings) console.log(`  skipped (already gone): ${w}`);
+    await closeMasters(target);
+    if (unreachable.length) throw new RunError(`could not undo on every node:\n  ${unreachable.join('\n  ')}`);
+    console.log(`lab ${name} is down on ${Object.keys(target.hosts).length} node(s) (from the nodes' own records)`);
+    return 0;
+  }
   if (!state) {
     // Nothing recorded: still stop any simulated node a killed `up` may have left.
     destroySimulatedNodes(name);
@@ -38,7 +59,7 @@ async function downLocked(name: string, options: { verbose?: boolean }): Promise
     return 0;
   }
   await tearDown(state, options.verbose ? console.log : () => {});
-  console.log(`lab ${name} is down: ${Object.keys(state.target.nodes).length} node(s) cleaned up`);
+  console.log(`lab ${name} is down: ${state.model.nodes.length} node(s) cleaned up`);
   return 0;
 }
 

@@ -8,8 +8,9 @@ import { buildPlan } from '../plan/build.js';
 import { planJson, renderPlanText } from '../plan/render.js';
 import { simulatedFacts } from '../exec/simulated.js';
 import { isAlive } from '../exec/processes.js';
-import { listStates } from '../state/store.js';
+import { listStates, type LabState } from '../state/store.js';
 import { LabInputError, UsageError } from '../errors.js';
+import { wantsSsh, type TargetOptions } from '../exec/targets.js';
 
 export function validateCommand(files: string[]): number {
   let failed = false;
@@ -26,11 +27,20 @@ export function validateCommand(files: string[]): number {
   return failed ? 2 : 0;
 }
 
-export function planCommand(file: string, options: { json?: boolean }): number {
-  const { model } = loadLabFile(file);
-  const plan = buildPlan(model, simulatedFacts(model));
+export async function planCommand(file: string, options: { json?: boolean } & TargetOptions): Promise<number> {
+  const loaded = loadLabFile(file).model;
+  let model = loaded;
+  let facts = simulatedFacts(model);
+  let label = 'simulated nodes on this host';
+  if (wantsSsh(options)) {
+    // Real nodes: the plan shows the facts discovered on them (underlay interface and address).
+    const { prepareSsh } = await import('./up.js');
+    const prepared = await prepareSsh(loaded, options);
+    [model, facts, label] = [prepared.model, prepared.facts, 'machines over SSH (facts discovered on them)'];
+  }
+  const plan = buildPlan(model, facts);
   if (options.json) console.log(JSON.stringify(planJson(model, plan), null, 2));
-  else process.stdout.write(renderPlanText(model, plan, 'simulated nodes on this host'));
+  else process.stdout.write(renderPlanText(model, plan, label));
   return 0;
 }
 
@@ -68,6 +78,14 @@ export function labsCommand(name: string | undefined): number {
   return 0;
 }
 
+/** Simulated nodes: is the holder alive. SSH nodes: not probed here (null). */
+function nodeRunning(state: LabState, node: string): boolean | null {
+  const target = state.target;
+  if (target.kind === 'ssh') return null;
+  const holder = target.nodes[node];
+  return holder ? isAlive(holder.init) : false;
+}
+
 export function statusCommand(options: { json?: boolean }): number {
   const states = listStates();
   const rows = states.map((s) => ({
@@ -76,7 +94,7 @@ export function statusCommand(options: { json?: boolean }): number {
     file: s.file,
     since: s.createdAt,
     target: s.target.kind,
-    nodes: s.model.nodes.map((n) => ({ name: n.name, underlay: s.facts[n.name]?.address, running: s.target.nodes[n.name] ? isAlive(s.target.nodes[n.name]!.init) : false })),
+    nodes: s.model.nodes.map((n) => ({ name: n.name, underlay: s.facts[n.name]?.address, running: nodeRunning(s, n.name) })),
     pods: s.model.pods.map((p) => ({ name: p.name, node: p.node, address: p.address ?? '127.0.0.1' })),
   }));
   if (options.json) {
@@ -91,7 +109,8 @@ export function statusCommand(options: { json?: boolean }): number {
     console.log(`${row.lab}: ${row.status} since ${row.since} (${row.target} nodes, from ${row.file})`);
     for (const node of row.nodes) {
       const pods = row.pods.filter((p) => p.node === node.name).map((p) => `${p.name} ${p.address}`);
-      console.log(`  ${node.name} ${node.underlay} ${node.running ? 'running' : 'NOT RUNNING'}: ${pods.join(', ') || 'no pods'}`);
+      const running = node.running === null ? 'over ssh' : node.running ? 'running' : 'NOT RUNNING';
+      console.log(`  ${node.name} ${node.underlay} ${running}: ${pods.join(', ') || 'no pods'}`);
     }
   }
   return 0;

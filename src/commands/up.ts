@@ -13,11 +13,14 @@ import { printEvidence, printResults, verifyLab } from './verify.js';
 import { collectEvidence } from '../verify/evidence.js';
 import { EXIT_INTERRUPTED, UsageError } from '../errors.js';
 import { acquireLock } from '../state/lock.js';
+import { sshTarget, wantsSsh, type TargetOptions } from '../exec/targets.js';
+import { checkReachable, type SshTargetState } from '../exec/ssh.js';
+import { discoverFacts } from '../exec/facts.js';
 import { requireRoot } from './common.js';
 import type { Model } from '../lab/model.js';
 import type { NodeFacts, Plan } from '../plan/types.js';
 
-export interface UpOptions {
+export interface UpOptions extends TargetOptions {
   verify?: boolean;
   keep?: boolean;
 }
@@ -40,13 +43,14 @@ export async function upCommand(file: string, options: UpOptions): Promise<numbe
           : `lab ${model.name} was left ${existing.status} by an earlier up; run \`netlab down ${model.name}\` first`,
       );
     }
-    const facts = simulatedFacts(model);
-    const code = await bringUp(model, resolve(file), buildPlan(model, facts), facts, options);
+    const prepared = wantsSsh(options) ? await prepareSsh(model, options) : { model, facts: simulatedFacts(model), target: undefined };
+    const target = prepared.target ? { target: prepared.target } : {};
+    const code = await bringUp(prepared.model, resolve(file), buildPlan(prepared.model, prepared.facts), prepared.facts, { ...options, ...target });
     if (code !== 0 || !options.verify) return code;
     const state = readState(model.name)!;
     const results = await verifyLab(state);
     printResults(model.name, results);
-    printEvidence(await collectEvidence(model, transportsOf(state)));
+    printEvidence(await collectEvidence(state.model, transportsOf(state)));
     return results.every((r) => r.ok) ? 0 : 1;
   } finally {
     release();
@@ -54,11 +58,24 @@ export async function upCommand(file: string, options: UpOptions): Promise<numbe
 }
 
 /**
+ * Real nodes: connect to every node first (failing fast, before anything
+ * changes), then read the facts the plan needs from them.
+ */
+export async function prepareSsh(model: Model, options: TargetOptions): Promise<{ target: SshTargetState; facts: Record<string, NodeFacts>; model: Model }> {
+  const { target, underlay } = await sshTarget(model, options);
+  // The inventory may say which interface is the underlay; the lab file, where it says so, wins.
+  const onNodes: Model = { ...model, nodes: model.nodes.map((n) => ({ ...n, underlay: { ...underlay[n.name], ...n.underlay } })) };
+  await checkReachable(target);
+  const facts = await discoverFacts(onNodes, transportsOf({ target }));
+  return { target, facts, model: onNodes };
+}
+
+/**
  * Starts the nodes and applies a plan, recording state as it goes; rolls back on
  * failure or interrupt unless keep is set. Exported for fault-injection tests.
  */
-export async function bringUp(model: Model, file: string, plan: Plan, facts: Record<string, NodeFacts>, options: UpOptions & { silent?: boolean }): Promise<number> {
-  const state: LabState = { version: STATE_VERSION, lab: model.name, file, status: 'creating', createdAt: new Date().toISOString(), target: { kind: 'simulated', nodes: {} }, facts, model };
+export async function bringUp(model: Model, file: string, plan: Plan, facts: Record<string, NodeFacts>, options: UpOptions & { silent?: boolean; target?: SshTargetState }): Promise<number> {
+  const state: LabState = { version: STATE_VERSION, lab: model.name, file, status: 'creating', createdAt: new Date().toISOString(), target: options.target ?? { kind: 'simulated', nodes: {} }, facts, model };
   writeState(state);
 
   const abort = new AbortController();
@@ -88,15 +105,19 @@ export async function bringUp(model: Model, file: string, plan: Plan, facts: Rec
   try {
     const tasks = new Listr(
       [
-        {
-          title: `start ${model.nodes.length} simulated node(s) and the underlay`,
-          task: guard(() =>
-            createSimulatedNodes(model, facts, (target) => {
-              state.target = target;
-              writeState(state);
-            }),
-          ),
-        },
+        ...(options.target
+          ? []
+          : [
+              {
+                title: `start ${model.nodes.length} simulated node(s) and the underlay`,
+                task: guard(() =>
+                  createSimulatedNodes(model, facts, (target) => {
+                    state.target = target;
+                    writeState(state);
+                  }),
+                ),
+              },
+            ]),
         { title: 'preflight: tools and kernel features on every node', task: guard(() => runPreflight(model, transportsOf(state))) },
         ...phasesOf(plan).map((phase) => ({
           title: `phase ${phase}: ${plan.nodes.map((n) => `${n.node} (${stepsOfPhase(n.steps, phase).length} steps)`).join(', ')}`,

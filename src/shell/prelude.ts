@@ -6,6 +6,8 @@ import { nodeStateDir } from '../plan/paths.js';
 
 const FUNCTIONS = String.raw`
 set -u
+# sudo and non-login shells may leave the sbin directories out of PATH.
+PATH=$PATH:/usr/sbin:/sbin
 mkdir -p "$NETLAB_DIR/pods" || exit 1
 
 # Step markers go to stdout (progress) and stderr (to attribute error output to a step).

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Model } from '../lab/model.js';
 import type { NodeFacts } from '../plan/types.js';
 import type { SimulatedTargetState } from '../exec/simulated.js';
+import type { SshTargetState } from '../exec/ssh.js';
 import { UsageError } from '../errors.js';
 
 export const STATE_VERSION = 1;
@@ -16,7 +17,7 @@ export interface LabState {
   file: string;
   status: 'creating' | 'up' | 'failed';
   createdAt: string;
-  target: SimulatedTargetState;
+  target: SimulatedTargetState | SshTargetState;
   facts: Record<string, NodeFacts>;
   model: Model;
 }

@@ -1,0 +1,82 @@
+// Facts a lab needs from a real node, discovered on the node before planning:
+// which interface and address reach the other nodes. On a Vagrant VM that is
+// the private network (eth1, 192.168.56.x), not the NAT interface (eth0,
+// 10.0.2.15 on every VM alike).
+import type { Model } from '../lab/model.js';
+import type { NodeFacts } from '../plan/types.js';
+import type { Transports } from './runner.js';
+import { RunError } from '../errors.js';
+import { formatCidr, parseCidr } from '../net/ipv4.js';
+
+export const DISCOVERY_SCRIPT = `ip -4 -o addr show scope global | awk '{print "@@addr", $2, $4}'
+ip -4 route show default | awk '{for (i = 1; i < NF; i++) if ($i == "dev") print "@@default", $(i + 1)}'
+ip -o link show | awk -F': ' '{sub(/@.*/, "", $2); print "@@link", $2}'
+`;
+
+export interface NodeInterfaces {
+  node: string;
+  /** dev → address/prefix (first global IPv4 address) */
+  addresses: Map<string, string>;
+  defaultDev?: string;
+  links: string[];
+}
+
+export function parseDiscovery(node: string, stdout: string): NodeInterfaces {
+  const result: NodeInterfaces = { node, addresses: new Map(), links: [] };
+  for (const line of stdout.split('\n')) {
+    const [tag, a, b] = line.trim().split(/\s+/);
+    if (tag === '@@addr' && a && b && !result.addresses.has(a)) result.addresses.set(a, b);
+    if (tag === '@@default' && a) result.defaultDev ??= a;
+    if (tag === '@@link' && a) result.links.push(a);
+  }
+  return result;
+}
+
+/**
+ * Picks each node's underlay: the lab's choice where it names one; otherwise an
+ * interface that every node has, whose addresses differ between nodes and share
+ * one subnet, preferring one that is not the default route (the NAT interface).
+ */
+export function chooseUnderlay(model: Model, interfaces: NodeInterfaces[]): Record<string, NodeFacts> {
+  const problems: string[] = [];
+  const byNode = new Map(interfaces.map((i) => [i.node, i]));
+  const common = [...(interfaces[0]?.addresses.keys() ?? [])].filter((dev) => interfaces.every((i) => i.addresses.has(dev)));
+  const subnetOf = (cidr: string) => { const parsed = parseCidr(cidr, false); return parsed ? formatCidr(parsed) : cidr; };
+  const usable = common.filter((dev) => {
+    const addrs = interfaces.map((i) => i.addresses.get(dev)!);
+    return new Set(addrs.map((a) => a.split('/')[0])).size === addrs.length && new Set(addrs.map(subnetOf)).size === 1;
+  });
+  const preferred = [...usable.filter((dev) => !interfaces.some((i) => i.defaultDev === dev)), ...usable.filter((dev) => interfaces.some((i) => i.defaultDev === dev))];
+  const facts: Record<string, NodeFacts> = {};
+  for (const node of model.nodes) {
+    const found = byNode.get(node.name)!;
+    const dev = node.underlay.dev ?? preferred[0];
+    if (node.underlay.dev && !found.links.includes(node.underlay.dev)) {
+      problems.push(`${node.name} has no interface ${node.underlay.dev} (nodes.${node.name}.underlay.dev); its interfaces: ${found.links.join(', ')}`);
+      continue;
+    }
+    if (!dev) {
+      problems.push(`cannot tell which interface of ${node.name} reaches the other nodes (interfaces with addresses: ${[...found.addresses].map(([d, a]) => `${d} ${a}`).join(', ') || 'none'}); set nodes.${node.name}.underlay.dev in the lab or the inventory`);
+      continue;
+    }
+    const address = node.underlay.address ?? found.addresses.get(dev)?.split('/')[0];
+    if (!address) {
+      problems.push(`${node.name}'s interface ${dev} has no IPv4 address; set nodes.${node.name}.underlay.address`);
+      continue;
+    }
+    facts[node.name] = { address, dev };
+  }
+  if (problems.length) throw new RunError(`node facts:\n  ${problems.join('\n  ')}`);
+  return facts;
+}
+
+export async function discoverFacts(model: Model, transports: Transports): Promise<Record<string, NodeFacts>> {
+  const interfaces = await Promise.all(
+    model.nodes.map(async (node) => {
+      const result = await transports[node.name]!.run(DISCOVERY_SCRIPT);
+      if (result.exitCode !== 0) throw new RunError(`${node.name}: cannot read its interfaces: ${result.stderr.trim()}`);
+      return parseDiscovery(node.name, result.stdout);
+    }),
+  );
+  return chooseUnderlay(model, interfaces);
+}

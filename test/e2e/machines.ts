@@ -1,0 +1,104 @@
+// Test machines for the SSH transport: simulated nodes with nothing of a lab
+// in them, each running its own sshd on its underlay address, plus a "client"
+// machine on the same underlay from which netlab runs. To netlab they are
+// real machines reached over SSH, like Vagrant VMs.
+import { execa } from 'execa';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createSimulatedNodes, destroySimulatedNodes, simulatedFacts, simulatedTransport, type SimulatedTargetState } from '../../src/exec/simulated.js';
+import type { Model } from '../../src/lab/model.js';
+import { findProcesses, killProcess, processRef } from '../../src/exec/processes.js';
+import type { Transport } from '../../src/exec/transport.js';
+import { NETLAB } from '../paths.js';
+import type { Run } from './host.js';
+
+export interface Machines {
+  names: string[];
+  addresses: Record<string, string>;
+  sshConfig: string;
+  dir: string;
+  transport(name: string): Transport;
+  /** runs bin/netlab on the client machine (its network namespace, this host's files) */
+  netlab(stateDir: string, ...args: string[]): Promise<Run>;
+  stop(): void;
+}
+
+export interface MachineOptions {
+  /** programs that are missing on a machine: /dev/null is bind-mounted over them in its mount namespace */
+  hide?: Record<string, string[]>;
+}
+
+export async function startMachines(label: string, names: string[], dir: string, options: MachineOptions = {}): Promise<Machines> {
+  const all = [...names, 'client'];
+  const model = { name: label, nodes: all.map((name, index) => ({ name, index, underlay: {} })) } as unknown as Model;
+  const facts = simulatedFacts(model);
+  let state: SimulatedTargetState = { kind: 'simulated', nodes: {} };
+  try {
+    state = await createSimulatedNodes(model, facts, (s) => (state = s));
+    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'id_ed25519')]);
+    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
+    await execa('cp', [join(dir, 'id_ed25519.pub'), join(dir, 'authorized_keys')]);
+    const clientConfig: string[] = [];
+    for (const name of names) {
+      const address = facts[name]!.address;
+      const sshd = [
+        `ListenAddress ${address}`,
+        `HostKey ${join(dir, 'host_key')}`,
+        `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+        'PidFile /run/sshd.pid',
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'StrictModes no',
+        'MaxSessions 50',
+        'MaxStartups 50',
+      ];
+      writeFileSync(join(dir, `sshd-${name}.conf`), sshd.join('\n') + '\n');
+      const hide = (options.hide?.[name] ?? []).map((program) => `mount --bind /dev/null ${program}\n`).join('');
+      const result = await simulatedTransport(name, state.nodes[name]!).run(`${hide}mkdir -p /run/sshd && /usr/sbin/sshd -f ${join(dir, `sshd-${name}.conf`)}\n`);
+      if (result.exitCode !== 0) throw new Error(`sshd on ${name}: ${result.stderr}`);
+      clientConfig.push(
+        `Host ${name}`,
+        `  HostName ${address}`,
+        '  User root',
+        `  IdentityFile ${join(dir, 'id_ed25519')}`,
+        '  IdentitiesOnly yes',
+        '  StrictHostKeyChecking no',
+        '  UserKnownHostsFile /dev/null',
+        '  LogLevel ERROR',
+        '',
+      );
+    }
+    const sshConfig = join(dir, 'ssh_config');
+    writeFileSync(sshConfig, clientConfig.join('\n'));
+    const client = state.nodes.client!.init.pid;
+    return {
+      names,
+      addresses: Object.fromEntries(names.map((n) => [n, facts[n]!.address])),
+      sshConfig,
+      dir,
+      transport: (name) => simulatedTransport(name, state.nodes[name]!),
+      async netlab(stateDir, ...args) {
+        const result = await execa('nsenter', ['-t', String(client), '-n', '--', NETLAB, ...args], {
+          reject: false,
+          stdin: 'ignore',
+          timeout: 180_000,
+          env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: dir },
+        });
+        return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+      },
+      stop: () => {
+        destroySimulatedNodes(label, state);
+        // ssh master connections netlab left for later commands (ControlPersist) to these machines
+        for (const pid of findProcesses((arg) => arg.includes(dir))) {
+          const ref = processRef(pid);
+          if (ref) killProcess(ref);
+        }
+      },
+    };
+  } catch (error) {
+    destroySimulatedNodes(label, state);
+    throw error;
+  }
+}

@@ -1,0 +1,109 @@
+// The SSH transport end to end, as root: every lab goes up, verifies and goes
+// down over SSH against sshd running inside simulated machines, with netlab
+// itself running on a client machine of the same underlay. Nothing is left on
+// the machines afterwards; unreachable machines, wrong keys and missing tools
+// fail before anything changes.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LABS } from '../paths.js';
+import { nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
+import { startMachines, type Machines } from './machines.js';
+
+const work = stateDirForTest();
+const stateDir = join(work.dir, 'state');
+let machines: Machines;
+let pristine: HostSnapshot;
+
+before(async () => {
+  pristine = await snapshotHost();
+  mkdirSync(stateDir);
+  machines = await startMachines('ssh-e2e', ['node-0', 'node-1', 'node-2', 'spare'], work.dir, {
+    // socat and unshare are missing on the spare machine
+    hide: { spare: ['/usr/bin/socat', '/usr/bin/unshare'] },
+  });
+});
+
+after(async () => {
+  machines?.stop();
+  work.remove();
+  assert.deepEqual(await snapshotHost(), pristine, 'the machines and their ssh connections are gone');
+});
+
+/** Leftovers on a machine, ignoring its own sshd. */
+async function leftovers(name: string): Promise<string[]> {
+  return (await nodeLeftovers(machines.transport(name))).filter((l) => !/process \d+ sshd/.test(l));
+}
+
+const labs = readdirSync(LABS).filter((f) => f.endsWith('.yaml') && f !== 'ipip.yaml').map((f) => f.replace(/\.yaml$/, ''));
+for (const lab of labs) {
+  test(`over ssh: ${lab} goes up, verifies and goes down, leaving nothing on the machines`, async (t) => {
+    const file = join(LABS, `${lab}.yaml`);
+    try {
+      const up = await machines.netlab(stateDir, 'up', file, '--ssh-config', machines.sshConfig, '--verify');
+      assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+      assert.match(up.stdout, /all \d+ checks passed/);
+      const verify = await machines.netlab(stateDir, 'verify', lab);
+      assert.equal(verify.exitCode, 0, 'later commands need only the lab name: the target is remembered');
+    } finally {
+      const down = await machines.netlab(stateDir, 'down', lab);
+      assert.equal(down.exitCode, 0, down.stderr);
+    }
+    for (const name of machines.names) assert.deepEqual(await leftovers(name), [], `${lab}: leftovers on ${name}`);
+    t.diagnostic(`${lab}: clean on ${machines.names.join(', ')}`);
+  });
+}
+
+test('over ssh: the plan shows the facts discovered on the machines', async () => {
+  const plan = await machines.netlab(stateDir, 'plan', join(LABS, 'vxlan.yaml'), '--ssh-config', machines.sshConfig);
+  assert.equal(plan.exitCode, 0, plan.stderr);
+  assert.match(plan.stdout, /## node node-0: underlay 192\.168\.64\.4 on eth1/);
+  assert.match(plan.stdout, /ip link add vxlan0 type vxlan id 100 group 239\.1\.1\.1 local 192\.168\.64\.5 dstport 4789 dev eth1/);
+});
+
+test('over ssh: a lab naming an interface a machine lacks is refused, listing its interfaces', async () => {
+  const file = join(work.dir, 'wrong-dev.yaml');
+  writeFileSync(file, 'name: wrongdev\nnodes:\n  node-0: { underlay: { dev: enp0s8 } }\n  node-1: {}\npods: { a0: { node: node-0 }, a1: { node: node-1 } }\nwiring: { cross-node: routes }\n');
+  const up = await machines.netlab(stateDir, 'up', file, '--ssh-config', machines.sshConfig);
+  assert.equal(up.exitCode, 1, up.stdout + up.stderr);
+  assert.match(up.stderr, /node-0 has no interface enp0s8 \(nodes\.node-0\.underlay\.dev\); its interfaces: lo, eth1/);
+  for (const name of machines.names) assert.deepEqual(await leftovers(name), []);
+});
+
+test('over ssh: a refused connection, a wrong key and a missing tool fail before anything changes', async () => {
+  const config = (extra: string) => {
+    const file = join(work.dir, `ssh_config_${Math.random().toString(36).slice(2)}`);
+    writeFileSync(file, extra + '\n');
+    return file;
+  };
+  const base = (name: string, address: string, key: string, port = 22) =>
+    `Host ${name}\n  HostName ${address}\n  Port ${port}\n  User root\n  IdentityFile ${key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n`;
+  const key = join(work.dir, 'id_ed25519');
+  const lab = join(LABS, 'routes.yaml');
+
+  const refused = config(base('node-0', machines.addresses['node-0']!, key) + base('node-1', machines.addresses['node-1']!, key, 2222));
+  let up = await machines.netlab(stateDir, 'up', lab, '--ssh-config', refused);
+  assert.equal(up.exitCode, 1);
+  assert.match(up.stderr, /cannot reach every node over SSH; nothing was changed:\n  node-1: .*Connection refused/);
+
+  const strangerKey = join(work.dir, 'stranger');
+  const { execa } = await import('execa');
+  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', strangerKey]);
+  const wrongKey = config(base('node-0', machines.addresses['node-0']!, strangerKey) + base('node-1', machines.addresses['node-1']!, key));
+  up = await machines.netlab(stateDir, 'up', lab, '--ssh-config', wrongKey);
+  assert.equal(up.exitCode, 1);
+  assert.match(up.stderr, /node-0: .*Permission denied \(publickey\)/);
+
+  // socat and unshare are missing on the spare machine: the preflight reports each with its package.
+  const crippled = config(base('node-0', machines.addresses['node-0']!, key) + base('node-1', machines.addresses.spare!, key));
+  up = await machines.netlab(stateDir, 'up', lab, '--ssh-config', crippled);
+  assert.equal(up.exitCode, 1, up.stdout + up.stderr);
+  assert.match(up.stderr, /nothing was changed; missing on the nodes:/);
+  assert.match(up.stderr, /lab routes needs the command "socat" on node-1: install the package socat/);
+  assert.match(up.stderr, /lab routes needs the command "unshare" on node-1: install the package util-linux/);
+
+  for (const name of machines.names) assert.deepEqual(await leftovers(name), [], `leftovers on ${name}`);
+  const status = await machines.netlab(stateDir, 'status', '--json');
+  assert.deepEqual(JSON.parse(status.stdout), [], 'no lab is recorded');
+});
