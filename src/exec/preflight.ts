@@ -38,7 +38,8 @@ const FEATURES: Record<string, Feature> = {
   veth: { name: 'veth', label: 'kernel veth support', module: 'veth', probe: ['type', 'veth', 'peer', 'name', 'netlab-probe1'] },
   bridge: { name: 'bridge', label: 'kernel bridge support', module: 'bridge', probe: ['type', 'bridge'] },
   vxlan: { name: 'vxlan', label: 'kernel VXLAN support', module: 'vxlan', probe: ['type', 'vxlan', 'id', '1', 'dstport', '4789'] },
-  ipip: { name: 'ipip', label: 'kernel IP-in-IP support', module: 'ipip', probe: ['type', 'ipip'] },
+  // A bare "type ipip" clashes with the fallback device tunl0 that the module makes in every namespace.
+  ipip: { name: 'ipip', label: 'kernel IP-in-IP support', module: 'ipip', probe: ['type', 'ipip', 'local', '192.0.2.1', 'remote', '192.0.2.2'] },
 };
 
 export function requirements(model: Model): { tools: Tool[]; features: Feature[] } {

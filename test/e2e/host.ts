@@ -76,10 +76,10 @@ export async function snapshotHost(): Promise<HostSnapshot> {
  * namespaces, links other than lo and eth1, netlab's iptables chains, files in
  * /run/netlab, and live processes other than the node's own init.
  */
-export async function nodeLeftovers(transport: { run(script: string): Promise<{ stdout: string }> }): Promise<string[]> {
+export async function nodeLeftovers(transport: { run(script: string): Promise<{ stdout: string }> }, ownLinks = ['lo', 'eth1']): Promise<string[]> {
   const script = [
     'ip netns list | sed "s/^/netns /"',
-    'ip -o link show | awk -F": " \'{print $2}\' | sed "s/@.*//" | grep -vxE "lo|eth1" | sed "s/^/link /"',
+    `ip -o link show | awk -F": " '{print $2}' | sed "s/@.*//" | grep -vxE "${ownLinks.join('|')}" | sed "s/^/link /"`,
     'iptables-save | grep -E "NL-|NETLAB" | sed "s/^/iptables /"',
     'ls -A /run/netlab 2>/dev/null | sed "s/^/file /"',
     // processes: skip PID 1 (the node), zombies, and this script's own shell and tools
