@@ -5,6 +5,7 @@ import { describeCheck, runChecks, type CheckResult } from '../verify/run.js';
 import type { LabState } from '../state/store.js';
 import { findUpLab, requireRoot, transportsOf } from './common.js';
 import { collectEvidence, type NodeEvidence } from '../verify/evidence.js';
+import { describeFindings, diagnose } from '../verify/diagnose.js';
 
 export interface VerifyOptions {
   json?: boolean;
@@ -58,13 +59,24 @@ export function printResults(lab: string, results: CheckResult[]): void {
 export async function verifyCommand(arg: string | undefined, options: VerifyOptions): Promise<number> {
   const state = findUpLab(arg);
   requireRoot('verify');
+  const transports = transportsOf(state);
+  // VXLAN learns from traffic: show the FDB before the checks too.
+  const before = state.model.crossNode === 'vxlan' ? await collectEvidence(state.model, transports) : [];
   const results = await verifyLab(state, options);
-  const evidence = await collectEvidence(state.model, transportsOf(state));
+  const evidence = await collectEvidence(state.model, transports);
+  const passed = results.every((r) => r.ok);
+  const findings = passed ? [] : await diagnose(state.model, state.facts, transports);
   if (options.json) {
-    console.log(JSON.stringify({ lab: state.lab, passed: results.every((r) => r.ok), checks: results.map((r) => ({ name: describeCheck(r.check), ...r })), evidence }, null, 2));
+    console.log(JSON.stringify({ lab: state.lab, passed, checks: results.map((r) => ({ name: describeCheck(r.check), ...r })), evidence, ...(before.length ? { evidenceBefore: before } : {}), findings }, null, 2));
   } else {
     printResults(state.lab, results);
+    if (before.length) {
+      console.log('before the checks:');
+      printEvidence(before);
+      console.log('after the checks:');
+    }
     printEvidence(evidence);
+    if (!passed) for (const line of describeFindings(findings)) console.log(line);
   }
-  return results.every((r) => r.ok) ? 0 : 1;
+  return passed ? 0 : 1;
 }

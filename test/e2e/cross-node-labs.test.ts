@@ -130,3 +130,34 @@ test('ipip on a kernel without IP-in-IP: the preflight says so and changes nothi
   assert.match(up.stderr, /nothing was changed/);
   assert.deepEqual(await snapshotHost(), pristine);
 });
+
+test('a failing check is diagnosed: the node and the setting that differ from the plan', async () => {
+  try {
+    assert.equal((await netlab(state.dir, 'up', join(LABS, 'routes.yaml'))).exitCode, 0);
+    await netlab(state.dir, 'exec', 'node-1', '--', 'sysctl', '-qw', 'net.ipv4.ip_forward=0');
+    const verify = await netlab(state.dir, 'verify', 'routes');
+    assert.equal(verify.exitCode, 1);
+    assert.match(verify.stdout, /diagnosis:\n  node-1: net\.ipv4\.ip_forward is 0, but the lab sets it to 1 \(step \d+: turn on IPv4 forwarding\)$/m);
+    assert.doesNotMatch(verify.stdout, /  node-0: .*is (missing|down|0)/, "node-0 is as planned");
+    await netlab(state.dir, 'exec', 'node-1', '--', 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
+    await netlab(state.dir, 'exec', 'node-0', '--', 'ip', 'route', 'del', '10.200.1.0/24');
+    const json = JSON.parse((await netlab(state.dir, 'verify', 'routes', '--json')).stdout) as { findings: { node: string; what: string }[] };
+    assert.deepEqual(json.findings.map((f) => [f.node, f.what]), [['node-0', 'route 10.200.1.0/24 is missing']]);
+  } finally {
+    await netlab(state.dir, 'down', 'routes');
+  }
+  assert.deepEqual(await snapshotHost(), pristine);
+});
+
+test('vxlan verify shows the FDB before and after the checks', async () => {
+  try {
+    assert.equal((await netlab(state.dir, 'up', join(LABS, 'vxlan.yaml'))).exitCode, 0);
+    const verify = await netlab(state.dir, 'verify', 'vxlan');
+    assert.equal(verify.exitCode, 0);
+    const [before, after] = verify.stdout.split('after the checks:');
+    assert.match(before!, /before the checks:\nnode-0: VXLAN FDB of vxlan0/);
+    assert.match(after!, /\(pod a1\) dst 192\.168\.64\.5 self/);
+  } finally {
+    await netlab(state.dir, 'down', 'vxlan');
+  }
+});
