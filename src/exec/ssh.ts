@@ -23,6 +23,8 @@ export interface SshTargetState {
   /** an OpenSSH config file (e.g. from `vagrant ssh-config`) */
   configFile?: string;
   hosts: Record<string, SshHost>;
+  /** extra `-o Key=Value` options (from an inventory's ssh-options) */
+  options?: Record<string, string>;
 }
 
 function loginHash(target: SshTargetState, host: SshHost): string {
@@ -42,6 +44,7 @@ export function sshArgs(target: SshTargetState, node: string): string[] {
   if (!host) throw new RunError(`no SSH host for node ${node}`);
   return [
     ...(target.configFile ? ['-F', target.configFile] : []),
+    ...Object.entries(target.options ?? {}).flatMap(([key, value]) => ['-o', `${key}=${value}`]),
     '-o', 'BatchMode=yes',
     '-o', 'ConnectTimeout=10',
     '-o', 'ControlMaster=auto',

@@ -35,6 +35,9 @@ export function sshConfigHosts(text: string): string[] {
 }
 
 const inventorySchema = z.strictObject({
+  'ssh-options': z
+    .record(z.string().regex(/^[A-Za-z]+$/, { error: 'an ssh option name such as StrictHostKeyChecking' }), z.string().regex(/^[A-Za-z0-9_.\/=:@,+-]+$/, { error: 'an ssh option value' }))
+    .optional(),
   nodes: z.record(
     z.string().regex(NAME_PATTERN),
     z.strictObject({
@@ -86,7 +89,7 @@ export async function sshTarget(model: Model, options: TargetOptions): Promise<{
       }),
     );
     const underlay = Object.fromEntries(model.nodes.map((n) => [n.name, inventory.nodes[n.name]!.underlay ?? {}]));
-    return { target: { kind: 'ssh', hosts }, underlay };
+    return { target: { kind: 'ssh', hosts, ...(inventory['ssh-options'] ? { options: inventory['ssh-options'] } : {}) }, underlay };
   }
   let configFile = options.sshConfig;
   if (options.vagrant) {

@@ -3,7 +3,7 @@
 // machine on the same underlay from which netlab runs. To netlab they are
 // real machines reached over SSH, like Vagrant VMs.
 import { execa } from 'execa';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSimulatedNodes, destroySimulatedNodes, simulatedFacts, simulatedTransport, type SimulatedTargetState } from '../../src/exec/simulated.js';
 import type { Model } from '../../src/lab/model.js';
@@ -26,6 +26,23 @@ export interface Machines {
 export interface MachineOptions {
   /** programs that are missing on a machine: /dev/null is bind-mounted over them in its mount namespace */
   hide?: Record<string, string[]>;
+  /**
+   * Non-root users on every machine, with or without passwordless sudo (as Vagrant's
+   * vagrant user has). The account files are bind-mounted in each machine's own
+   * mount namespace: this host's /etc is not changed.
+   */
+  users?: Record<string, { sudo: boolean }>;
+}
+
+function userFiles(dir: string, users: Record<string, { sudo: boolean }>): string {
+  const names = Object.keys(users);
+  if (names.length === 0) return '';
+  const read = (file: string) => readFileSync(file, 'utf8').replace(/\n?$/, '\n');
+  writeFileSync(join(dir, 'passwd'), read('/etc/passwd') + names.map((n, i) => `${n}:x:${2001 + i}:${2001 + i}::/tmp:/bin/sh`).join('\n') + '\n');
+  writeFileSync(join(dir, 'group'), read('/etc/group') + names.map((n, i) => `${n}:x:${2001 + i}:`).join('\n') + '\n');
+  writeFileSync(join(dir, 'shadow'), read('/etc/shadow') + names.map((n) => `${n}:*:19000:0:99999:7:::`).join('\n') + '\n', { mode: 0o640 });
+  writeFileSync(join(dir, 'sudoers'), 'Defaults env_reset\nroot ALL=(ALL:ALL) ALL\n' + names.filter((n) => users[n]!.sudo).map((n) => `${n} ALL=(ALL) NOPASSWD: ALL`).join('\n') + '\n', { mode: 0o440 });
+  return ['passwd', 'group', 'shadow', 'sudoers'].map((f) => `mount --bind ${join(dir, f)} /etc/${f}\n`).join('');
 }
 
 export async function startMachines(label: string, names: string[], dir: string, options: MachineOptions = {}): Promise<Machines> {
@@ -39,6 +56,7 @@ export async function startMachines(label: string, names: string[], dir: string,
     await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
     await execa('cp', [join(dir, 'id_ed25519.pub'), join(dir, 'authorized_keys')]);
     const clientConfig: string[] = [];
+    const accounts = userFiles(dir, options.users ?? {});
     for (const name of names) {
       const address = facts[name]!.address;
       const sshd = [
@@ -56,7 +74,7 @@ export async function startMachines(label: string, names: string[], dir: string,
       ];
       writeFileSync(join(dir, `sshd-${name}.conf`), sshd.join('\n') + '\n');
       const hide = (options.hide?.[name] ?? []).map((program) => `mount --bind /dev/null ${program}\n`).join('');
-      const result = await simulatedTransport(name, state.nodes[name]!).run(`${hide}mkdir -p /run/sshd && /usr/sbin/sshd -f ${join(dir, `sshd-${name}.conf`)}\n`);
+      const result = await simulatedTransport(name, state.nodes[name]!).run(`${hide}${accounts}mkdir -p /run/sshd && /usr/sbin/sshd -f ${join(dir, `sshd-${name}.conf`)}\n`);
       if (result.exitCode !== 0) throw new Error(`sshd on ${name}: ${result.stderr}`);
       clientConfig.push(
         `Host ${name}`,

@@ -5,7 +5,7 @@
 // fail before anything changes.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LABS } from '../paths.js';
 import { nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
@@ -19,9 +19,12 @@ let pristine: HostSnapshot;
 before(async () => {
   pristine = await snapshotHost();
   mkdirSync(stateDir);
+  // Non-root users must be able to read the shared authorized_keys file.
+  chmodSync(work.dir, 0o755);
   machines = await startMachines('ssh-e2e', ['node-0', 'node-1', 'node-2', 'spare'], work.dir, {
     // socat and unshare are missing on the spare machine
     hide: { spare: ['/usr/bin/socat', '/usr/bin/unshare'] },
+    users: { labuser: { sudo: true }, nosudo: { sudo: false } },
   });
 });
 
@@ -106,4 +109,62 @@ test('over ssh: a refused connection, a wrong key and a missing tool fail before
   for (const name of machines.names) assert.deepEqual(await leftovers(name), [], `leftovers on ${name}`);
   const status = await machines.netlab(stateDir, 'status', '--json');
   assert.deepEqual(JSON.parse(status.stdout), [], 'no lab is recorded');
+});
+
+function sshConfigFor(hosts: Record<string, string>, user: string): string {
+  const key = join(work.dir, 'id_ed25519');
+  const file = join(work.dir, `ssh_config_${user}`);
+  writeFileSync(
+    file,
+    Object.entries(hosts)
+      .map(([name, address]) => `Host ${name}\n  HostName ${address}\n  User ${user}\n  IdentityFile ${key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n`)
+      .join('\n'),
+  );
+  return file;
+}
+
+test('over ssh as a non-root user: through sudo -n when allowed, a plain refusal when not', async () => {
+  const hosts = { 'node-0': machines.addresses['node-0']!, 'node-1': machines.addresses['node-1']! };
+  try {
+    const up = await machines.netlab(stateDir, 'up', join(LABS, 'routes.yaml'), '--ssh-config', sshConfigFor(hosts, 'labuser'), '--verify');
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+  } finally {
+    assert.equal((await machines.netlab(stateDir, 'down', 'routes')).exitCode, 0);
+  }
+  for (const name of machines.names) assert.deepEqual(await leftovers(name), []);
+  const refused = await machines.netlab(stateDir, 'up', join(LABS, 'routes.yaml'), '--ssh-config', sshConfigFor(hosts, 'nosudo'));
+  assert.equal(refused.exitCode, 1);
+  assert.match(refused.stderr, /node-0: user nosudo is not root and may not run sudo without a password/);
+  assert.match(refused.stderr, /nothing was changed/);
+});
+
+test('over ssh with an inventory, on machines with a FORWARD DROP policy and rules of their own: all of it is left as it was', async () => {
+  const own = [
+    'iptables -P FORWARD DROP',
+    'iptables -A FORWARD -p tcp --dport 9 -j DROP',
+    'iptables -t nat -N USER-CHAIN',
+    'iptables -t nat -A PREROUTING -p tcp --dport 9999 -j USER-CHAIN',
+  ].join(' && ');
+  const snapshot = 'iptables-save | grep -v "^#" | sed "s/\\[[0-9]*:[0-9]*\\]//"; sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables';
+  const before: Record<string, string> = {};
+  for (const name of ['node-0', 'node-1']) {
+    assert.equal((await machines.transport(name).run(own + '\n')).exitCode, 0);
+    before[name] = (await machines.transport(name).run(snapshot + '\n')).stdout;
+  }
+  const inventory = join(work.dir, 'inventory.yaml');
+  writeFileSync(
+    inventory,
+    ['ssh-options: { StrictHostKeyChecking: "no", UserKnownHostsFile: /dev/null, LogLevel: ERROR }', 'nodes:', ...['node-0', 'node-1'].map((n) => `  ${n}: { host: ${machines.addresses[n]}, user: root, identity: ${join(work.dir, 'id_ed25519')}, underlay: { dev: eth1 } }`)].join('\n') + '\n',
+  );
+  try {
+    const up = await machines.netlab(stateDir, 'up', join(LABS, 'nodeport.yaml'), '--inventory', inventory, '--verify');
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+  } finally {
+    assert.equal((await machines.netlab(stateDir, 'down', 'nodeport')).exitCode, 0);
+    for (const name of ['node-0', 'node-1']) {
+      const after = (await machines.transport(name).run(snapshot + '\n')).stdout;
+      assert.equal(after, before[name], `${name}: iptables and sysctls exactly as before`);
+      await machines.transport(name).run('iptables -P FORWARD ACCEPT; iptables -F FORWARD; iptables -t nat -F PREROUTING; iptables -t nat -X USER-CHAIN\n');
+    }
+  }
 });
