@@ -34,9 +34,12 @@ export function transportsOf(state: Pick<LabState, 'target'>): Transports {
   return Object.fromEntries(Object.entries(target.nodes).map(([node, holder]) => [node, simulatedTransport(node, holder)]));
 }
 
-/** Simulated nodes need root: namespaces, interfaces and mounts all need CAP_SYS_ADMIN / CAP_NET_ADMIN. */
-export function requireRoot(command: string): void {
-  if (process.getuid?.() !== 0) {
+/**
+ * Simulated nodes need root here: namespaces, interfaces and mounts all need
+ * CAP_SYS_ADMIN / CAP_NET_ADMIN. Machines over SSH do not (root or sudo is needed there).
+ */
+export function requireRoot(command: string, target: { kind: string } = { kind: 'simulated' }): void {
+  if (target.kind === 'simulated' && process.getuid?.() !== 0) {
     throw new UsageError(`netlab ${command} needs root to create namespaces and interfaces: run it with sudo (sudo netlab ${command} ...)`);
   }
 }

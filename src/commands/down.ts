@@ -31,7 +31,8 @@ export async function tearDown(state: LabState, log: (line: string) => void = ()
 
 export async function downCommand(arg: string, options: { verbose?: boolean } & TargetOptions): Promise<number> {
   const name = looksLikeFile(arg) && existsSync(arg) ? safeName(arg) : arg;
-  requireRoot('down');
+  const recorded = readState(name);
+  if (recorded ? recorded.target.kind === 'simulated' : !wantsSsh(options)) requireRoot('down');
   const release = acquireLock(name, `netlab down ${arg}`);
   try {
     return await downLocked(name, options);

@@ -9,8 +9,8 @@ import { UsageError } from '../errors.js';
 export async function execCommand(target: string, argv: string[], options: { lab?: string }): Promise<number> {
   if (argv.length === 0) throw new UsageError('nothing to run: netlab exec POD -- CMD [ARGS...], e.g. netlab exec a0 -- ip addr');
   const [podName, container] = target.split('/');
-  requireRoot('exec');
   const state = options.lab ? findUpLab(options.lab) : labWithPod(podName!);
+  requireRoot('exec', state.target);
   if (container === undefined && !state.model.pods.some((p) => p.name === podName) && state.model.nodes.some((n) => n.name === podName)) {
     // A node name: run the command on the node itself (bridge fdb, ip route, iptables...).
     return transportsOf(state)[podName!]!.interactive(quoteArgv(argv));

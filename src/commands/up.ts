@@ -27,7 +27,7 @@ export interface UpOptions extends TargetOptions {
 
 export async function upCommand(file: string, options: UpOptions): Promise<number> {
   const { model } = loadLabFile(file);
-  requireRoot('up');
+  if (!wantsSsh(options)) requireRoot('up');
   const release = acquireLock(model.name, `netlab up ${file}`);
   try {
     const existing = readState(model.name);

@@ -58,7 +58,7 @@ export function printResults(lab: string, results: CheckResult[]): void {
 
 export async function verifyCommand(arg: string | undefined, options: VerifyOptions): Promise<number> {
   const state = findUpLab(arg);
-  requireRoot('verify');
+  requireRoot('verify', state.target);
   const transports = transportsOf(state);
   // VXLAN learns from traffic: show the FDB before the checks too.
   const before = state.model.crossNode === 'vxlan' ? await collectEvidence(state.model, transports) : [];
