@@ -17,6 +17,8 @@ export interface Machines {
   addresses: Record<string, string>;
   sshConfig: string;
   dir: string;
+  /** PID (on this host) of the client machine's init: nsenter's target to run commands from it */
+  clientPid: number;
   transport(name: string): Transport;
   /** runs bin/netlab on the client machine (its network namespace, this host's files) */
   netlab(stateDir: string, ...args: string[]): Promise<Run>;
@@ -32,6 +34,8 @@ export interface MachineOptions {
    * mount namespace: this host's /etc is not changed.
    */
   users?: Record<string, { sudo: boolean }>;
+  /** sshd logs every accepted login to DIR/sshd-NAME.log (for counting connections) */
+  logLogins?: boolean;
 }
 
 function userFiles(dir: string, users: Record<string, { sudo: boolean }>): string {
@@ -74,7 +78,8 @@ export async function startMachines(label: string, names: string[], dir: string,
       ];
       writeFileSync(join(dir, `sshd-${name}.conf`), sshd.join('\n') + '\n');
       const hide = (options.hide?.[name] ?? []).map((program) => `mount --bind /dev/null ${program}\n`).join('');
-      const result = await simulatedTransport(name, state.nodes[name]!).run(`${hide}${accounts}mkdir -p /run/sshd && /usr/sbin/sshd -f ${join(dir, `sshd-${name}.conf`)}\n`);
+      const log = options.logLogins ? ` -E ${join(dir, `sshd-${name}.log`)} -o LogLevel=VERBOSE` : '';
+      const result = await simulatedTransport(name, state.nodes[name]!).run(`${hide}${accounts}mkdir -p /run/sshd && /usr/sbin/sshd -f ${join(dir, `sshd-${name}.conf`)}${log}\n`);
       if (result.exitCode !== 0) throw new Error(`sshd on ${name}: ${result.stderr}`);
       clientConfig.push(
         `Host ${name}`,
@@ -96,6 +101,7 @@ export async function startMachines(label: string, names: string[], dir: string,
       addresses: Object.fromEntries(names.map((n) => [n, facts[n]!.address])),
       sshConfig,
       dir,
+      clientPid: client,
       transport: (name) => simulatedTransport(name, state.nodes[name]!),
       async netlab(stateDir, ...args) {
         const result = await execa('nsenter', ['-t', String(client), '-n', '--', NETLAB, ...args], {

@@ -1,0 +1,197 @@
+#!/usr/bin/env node
+// `npm run bench` (as root): measures netlab against the floor and writes BENCHMARKS.md.
+// Figures are medians of RUNS runs with min-max; nothing here is a test.
+//  - up/down of bundled labs on simulated nodes, next to the same kernel operations
+//    run as one `ip -batch` per namespace (the floor) and as one process per command;
+//  - the same labs over SSH (sshd in simulated machines), cold and with the master
+//    connection reused, with the SSH logins each command opened (from sshd's log);
+//  - scaling of up with pods per node; CLI start-up; peak RSS.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = (p) => import(join(ROOT, 'dist', p));
+const { loadLabFile } = await dist('src/lab/load.js');
+const { buildPlan } = await dist('src/plan/build.js');
+const { createSimulatedNodes, destroySimulatedNodes, simulatedFacts, simulatedTransport } = await dist('src/exec/simulated.js');
+const { quoteArgv } = await dist('src/shell/quote.js');
+const { startMachines } = await dist('test/e2e/machines.js');
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const NETLAB = join(ROOT, 'bin', 'netlab');
+const work = mkdtempSync(join(tmpdir(), 'netlab-bench-'));
+const stateDir = join(work, 'state');
+mkdirSync(stateDir);
+const env = { ...process.env, NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: work };
+
+const now = () => Number(process.hrtime.bigint()) / 1e9;
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (xs) => `${median(xs).toFixed(2)} s (${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)})`;
+const log = (m) => process.stderr.write(`bench: ${m}\n`);
+
+function netlab(args, extraEnv = {}) {
+  const start = now();
+  const r = spawnSync(NETLAB, args, { env: { ...env, ...extraEnv }, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`netlab ${args.join(' ')}: ${r.stderr}`);
+  return now() - start;
+}
+
+// --- the floor: the plan's kernel operations without netlab -------------------
+// Helpers become their plain equivalents; consecutive `ip` commands for one
+// namespace become one `ip -batch` (floor) or stay one process each (naive).
+function plainCommand(c) {
+  if (c[0] === 'netlab_pause') return `ip netns exec ${c[1]} unshare --uts --ipc --pid --fork --kill-child sleep infinity </dev/null >/dev/null 2>&1 &`;
+  if (c[0] === 'netlab_sysctl') return `sysctl -qw ${c[1]}=${c[2]}`;
+  if (c[0] === 'netlab_restore') return `iptables-restore -w --noflush <<'EOF'\n${c[1]}EOF`;
+  return quoteArgv(c);
+}
+function ipTarget(c) {
+  if (c[0] !== 'ip' || c[1] === 'netns') return undefined;
+  return c[1] === '-n' ? c[2] : '';
+}
+function floorScript(steps, batched) {
+  const lines = [];
+  let batch = [];
+  let target;
+  const flush = () => {
+    if (batch.length) lines.push(`ip ${target ? `-n ${target} ` : ''}-batch - <<'EOF'\n${batch.join('\n')}\nEOF`);
+    batch = [];
+  };
+  for (const c of steps.flatMap((s) => s.apply)) {
+    const t = ipTarget(c);
+    if (batched && t !== undefined) {
+      if (t !== target) flush();
+      target = t;
+      batch.push(quoteArgv(t ? c.slice(3) : c.slice(1)));
+    } else {
+      flush();
+      lines.push(plainCommand(c));
+    }
+  }
+  flush();
+  return `set -e\n${lines.join('\n')}\n`;
+}
+const FLOOR_DOWN = `for p in $(ip netns list | cut -d' ' -f1); do kill -9 $(ip netns pids $p) 2>/dev/null; ip netns del $p; done
+ip -o link show type bridge | cut -d: -f2 | xargs -r -n1 ip link del
+iptables-save | grep -q NETLAB && { iptables -F; iptables -X; iptables -t nat -F; iptables -t nat -X; }
+true
+`;
+
+async function floorRun(file, batched) {
+  const { model } = loadLabFile(file);
+  const facts = simulatedFacts(model);
+  const plan = buildPlan(model, facts);
+  const start = now();
+  const target = await createSimulatedNodes({ ...model, name: `floor-${model.name}`.slice(0, 12) }, facts, () => {});
+  await Promise.all(plan.nodes.map(async (n) => {
+    const r = await simulatedTransport(n.node, target.nodes[n.node]).run(floorScript(n.steps, batched));
+    if (r.exitCode !== 0) throw new Error(`floor ${model.name} ${n.node}: ${r.stderr}`);
+  }));
+  const up = now() - start;
+  const downStart = now();
+  await Promise.all(plan.nodes.map((n) => simulatedTransport(n.node, target.nodes[n.node]).run(FLOOR_DOWN)));
+  destroySimulatedNodes(`floor-${model.name}`.slice(0, 12), target);
+  return { up, down: now() - downStart };
+}
+
+function scaleLab(nodes, pods) {
+  const file = join(work, `scale-${nodes}x${pods}.yaml`);
+  const lines = [`name: s${nodes}x${pods}`, `nodes: { ${Array.from({ length: nodes }, (_, n) => `node-${n}: {}`).join(', ')} }`, 'pods:'];
+  for (let n = 0; n < nodes; n++) for (let i = 0; i < pods; i++) lines.push(`  p${n}-${i}: { node: node-${n} }`);
+  lines.push(`wiring: { cross-node: ${nodes > 1 ? 'vxlan' : 'none'} }`, 'verify: []', '');
+  writeFileSync(file, lines.join('\n'));
+  return file;
+}
+
+const out = [];
+const section = (title, header, rows) => out.push(`\n## ${title}\n`, `| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`));
+
+try {
+  // 1. simulated nodes: netlab vs floor vs one process per command
+  const labs = [['labs/bridge.yaml', 'bridge'], ['labs/vxlan.yaml', 'vxlan'], ['labs/service.yaml', 'service'], [scaleLab(3, 250), 's3x250']];
+  const rows = [];
+  for (const [file, name] of labs) {
+    log(`simulated ${name}`);
+    const t = { up: [], down: [], fup: [], fdown: [], nup: [], ndown: [] };
+    for (let i = 0; i < RUNS; i++) {
+      t.up.push(netlab(['up', resolve(ROOT, file)]));
+      t.down.push(netlab(['down', name]));
+      const f = await floorRun(resolve(ROOT, file), true);
+      t.fup.push(f.up); t.fdown.push(f.down);
+      if (i < 3) { const n = await floorRun(resolve(ROOT, file), false); t.nup.push(n.up); t.ndown.push(n.down); }
+    }
+    rows.push([name, fmt(t.up), fmt(t.fup), fmt(t.nup), (median(t.up) / median(t.fup)).toFixed(2), fmt(t.down), fmt(t.fdown), (median(t.down) / median(t.fdown)).toFixed(2)]);
+  }
+  section('Simulated nodes: netlab and the floor', ['lab', 'netlab up', 'floor up (ip -batch)', 'one process per command', 'up ratio', 'netlab down', 'floor down', 'down ratio'], rows);
+
+  // 2. scaling
+  const scaling = [];
+  for (const pods of [10, 50, 100, 250]) {
+    log(`scaling ${pods}`);
+    const file = scaleLab(1, pods);
+    const ups = [];
+    for (let i = 0; i < Math.min(RUNS, 3); i++) { ups.push(netlab(['up', file])); netlab(['down', `s1x${pods}`]); }
+    scaling.push([pods, fmt(ups), `${((median(ups) / pods) * 1000).toFixed(1)} ms`]);
+  }
+  section('Scaling: up of one node with N pods on a bridge', ['pods', 'up', 'per pod'], scaling);
+
+  // 3. over SSH
+  log('ssh machines');
+  const machines = await startMachines('bench-ssh', ['node-0', 'node-1', 'node-2'], work, { logLogins: true });
+  const logins = () => machines.names.reduce((sum, n) => sum + (existsSync(join(work, `sshd-${n}.log`)) ? (readFileSync(join(work, `sshd-${n}.log`), 'utf8').match(/Accepted publickey/g) ?? []).length : 0), 0);
+  const closeMasters = () => spawnSync('pkill', ['-f', `${work}/netlab-ssh`]);
+  const ssh = [];
+  try {
+    for (const [file, name] of [['labs/bridge.yaml', 'bridge'], ['labs/vxlan.yaml', 'vxlan']]) {
+      for (const mode of ['cold', 'warm']) {
+        const t = { up: [], down: [], cup: [], cdown: [] };
+        for (let i = 0; i < RUNS; i++) {
+          if (mode === 'cold') closeMasters();
+          let before = logins();
+          const s = now();
+          const up = spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'up', join(ROOT, file), '--ssh-config', machines.sshConfig], { env, encoding: 'utf8' });
+          if (up.status !== 0) throw new Error(up.stderr);
+          t.up.push(now() - s);
+          t.cup.push(logins() - before);
+          if (mode === 'warm') {
+            // warm: the masters of up are still there; keep them for down (no closing)
+          } else closeMasters();
+          before = logins();
+          const d = now();
+          const down = spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'down', name], { env, encoding: 'utf8' });
+          if (down.status !== 0) throw new Error(down.stderr);
+          t.down.push(now() - d);
+          t.cdown.push(logins() - before);
+        }
+        ssh.push([`${name} (${mode})`, fmt(t.up), median(t.cup), fmt(t.down), median(t.cdown)]);
+      }
+    }
+  } finally {
+    machines.stop();
+  }
+  section('Over SSH (sshd in simulated machines)', ['lab', 'up', 'SSH logins during up', 'down', 'SSH logins during down'], ssh);
+
+  // 4. start-up and memory
+  const time = (cmd, args) => { const s = now(); spawnSync(cmd, args); return now() - s; };
+  const help = [], bare = [];
+  for (let i = 0; i < 10; i++) { help.push(time(NETLAB, ['--help'])); bare.push(time(process.execPath, ['-e', '0'])); }
+  const rss = spawnSync('/usr/bin/time', ['-f', '%M', NETLAB, 'up', join(work, 'scale-3x250.yaml')], { env, encoding: 'utf8' });
+  const peak = rss.stderr.trim().split('\n').pop();
+  netlab(['down', 's3x250']);
+  section('Start-up and memory', ['what', 'figure'], [
+    ['`netlab --help`', fmt(help)],
+    ['`node -e 0`', fmt(bare)],
+    ['peak RSS of `netlab up` (3 nodes × 250 pods)', `${(Number(peak) / 1024).toFixed(0)} MB`],
+  ]);
+
+  const text = readFileSync(join(ROOT, 'BENCHMARKS.md'), 'utf8');
+  const marker = '<!-- results -->';
+  const head = text.includes(marker) ? text.slice(0, text.indexOf(marker) + marker.length) : `${text}\n${marker}`;
+  writeFileSync(join(ROOT, 'BENCHMARKS.md'), `${head}\n\nMeasured ${new Date().toISOString().slice(0, 10)} on this machine (${execFileSync('nproc').toString().trim()} cores), ${RUNS} runs, median (min-max).\n${out.join('\n')}\n`);
+  log('wrote BENCHMARKS.md');
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
