@@ -150,6 +150,8 @@ try {
         const t = { up: [], down: [], cup: [], cdown: [] };
         for (let i = 0; i < RUNS; i++) {
           if (mode === 'cold') closeMasters();
+          // warm: `netlab plan` on the machines leaves the master connections up opens for itself
+          else spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'plan', join(ROOT, file), '--ssh-config', machines.sshConfig], { env });
           let before = logins();
           const s = now();
           const up = spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'up', join(ROOT, file), '--ssh-config', machines.sshConfig], { env, encoding: 'utf8' });

@@ -25,8 +25,9 @@ export function downScript(lab: string): string {
   return `${scriptPrelude(lab)}
 if [ -f "$NETLAB_DIR/undo" ]; then
   tac "$NETLAB_DIR/undo" >"$NETLAB_DIR/undo.reverse"
+  # no subshell per line: errors go to a file, the line is reported
   while IFS= read -r line; do
-    err=$(eval "$line" 2>&1 </dev/null) || echo "@@netlab undo-skipped $line: $err"
+    eval "$line" </dev/null 2>>"$NETLAB_DIR/undo.err" || echo "@@netlab undo-skipped $line"
   done <"$NETLAB_DIR/undo.reverse"
 fi
 rm -rf "$NETLAB_DIR"
