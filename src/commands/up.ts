@@ -118,7 +118,7 @@ export async function bringUp(model: Model, file: string, plan: Plan, facts: Rec
                 ),
               },
             ]),
-        { title: 'preflight: tools and kernel features on every node', task: guard(() => runPreflight(model, transportsOf(state))) },
+        { title: 'preflight: tools, kernel features and conflicts on every node', task: guard(() => runPreflight(model, transportsOf(state), plan)) },
         ...phasesOf(plan).map((phase) => ({
           title: `phase ${phase}: ${plan.nodes.map((n) => `${n.node} (${stepsOfPhase(n.steps, phase).length} steps)`).join(', ')}`,
           task: guard(() => applyPhase(plan, phase, transportsOf(state), abort.signal)),

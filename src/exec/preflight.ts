@@ -1,7 +1,8 @@
 // Before anything changes: every node has the tools and kernel features the lab
 // needs. Each missing piece is reported with what to install; nothing is changed.
 import type { Model } from '../lab/model.js';
-import { quoteArg } from '../shell/quote.js';
+import { quoteArg, quoteArgv } from '../shell/quote.js';
+import type { Step } from '../plan/types.js';
 
 interface Tool {
   command: string;
@@ -60,9 +61,42 @@ export function requirements(model: Model): { tools: Tool[]; features: Feature[]
  * are probed by creating a device in a throwaway network namespace, which
  * changes nothing on the node (on a distribution kernel it may autoload the module).
  */
-export function preflightScript(model: Model, node: string): string {
+/**
+ * Ownership: every object the plan would create on the node must not exist yet.
+ * A bridge br0 the user made, a pod namespace or chain of another lab, a route
+ * already there: netlab refuses before changing anything, rather than fail
+ * half-way or, worse, later delete what is not its own.
+ */
+export function conflictProbes(steps: readonly Step[]): string[] {
+  const probes: string[] = [];
+  const say = (step: Step, what: string) => `echo ${quoteArg(`@@netlab conflict ${step.id} ${what}`)}`;
+  for (const step of steps) {
+    for (const c of step.apply) {
+      if (c[0] === 'ip' && c[1] === 'link' && c[2] === 'add') {
+        const names = [c[3] === 'name' ? c[4]! : c[3]!, ...(c.includes('peer') ? [c[c.indexOf('peer') + 2]!] : [])];
+        for (const name of names) probes.push(`! ip link show ${quoteArg(name)} >/dev/null 2>&1 || ${say(step, `a link named ${name}`)}`);
+      } else if (c[0] === 'ip' && c[1] === 'tunnel' && c[2] === 'add') {
+        probes.push(`! ip link show ${quoteArg(c[3]!)} >/dev/null 2>&1 || ${say(step, `a link named ${c[3]}`)}`);
+      } else if (c[0] === 'ip' && c[1] === 'netns' && c[2] === 'add') {
+        probes.push(`[ ! -e /run/netns/${quoteArg(c[3]!)} ] || ${say(step, `a network namespace named ${c[3]}`)}`);
+      } else if (c[0] === 'ip' && c[1] === 'route' && c[2] === 'add') {
+        probes.push(`[ -z "$(ip route show exact ${quoteArg(c[3]!)} 2>/dev/null)" ] || ${say(step, `a route to ${c[3]}`)}`);
+      } else if (c[0] === 'iptables' && c.includes('-N')) {
+        const chain = c[c.indexOf('-N') + 1]!;
+        probes.push(`! ${quoteArgv(['iptables', '-w', '-S', chain])} >/dev/null 2>&1 || ${say(step, `an iptables chain ${chain}`)}`);
+      } else if (c[0] === 'netlab_restore') {
+        for (const chain of c[1]!.split('\n').filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]!)) {
+          probes.push(`! ${quoteArgv(['iptables', '-w', '-t', 'nat', '-S', chain])} >/dev/null 2>&1 || ${say(step, `an iptables nat chain ${chain}`)}`);
+        }
+      }
+    }
+  }
+  return probes;
+}
+
+export function preflightScript(model: Model, node: string, steps: readonly Step[] = []): string {
   const { tools, features } = requirements(model);
-  const lines = ['PATH=$PATH:/usr/sbin:/sbin'];
+  const lines = ['PATH=$PATH:/usr/sbin:/sbin', ...conflictProbes(steps)];
   for (const pod of model.pods.filter((p) => p.node === node && p.rootfs)) {
     lines.push(`[ -e ${quoteArg(pod.rootfs!)} ] || echo ${quoteArg(`@@netlab missing-rootfs ${pod.name} ${pod.rootfs}`)}`);
   }
@@ -84,6 +118,8 @@ export function describeMissing(model: Model, node: string, stdout: string): str
     const tool = /^@@netlab missing-tool (\S+) (\S+)$/.exec(line);
     if (tool) problems.push(`lab ${model.name} needs the command "${tool[1]}" on ${node}: install the package ${tool[2]} (apt-get install ${tool[2]})`);
     if (line === '@@netlab missing-brnf') problems.push(`lab ${model.name} has Services, which need br_netfilter on ${node} (net.bridge.bridge-nf-call-iptables is missing): load it with \`modprobe br_netfilter\``);
+    const conflict = /^@@netlab conflict (\d+) (.*)$/.exec(line);
+    if (conflict) problems.push(`${node} already has ${conflict[2]}, which step ${conflict[1]} of lab ${model.name} would create: netlab never changes what it did not create; remove it, or rename it in the lab file`);
     const rootfs = /^@@netlab missing-rootfs (\S+) (.*)$/.exec(line);
     if (rootfs) problems.push(`pod ${rootfs[1]}'s rootfs ${rootfs[2]} does not exist on ${node}: give a directory or a .tar.gz (such as the Alpine minirootfs) that exists there`);
     const feature = /^@@netlab missing-feature (\S+) ?(.*)$/.exec(line);

@@ -35,15 +35,16 @@ async function everyNode<T>(nodes: string[], work: (node: string) => Promise<T>)
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
-export async function runPreflight(model: Model, transports: Transports): Promise<void> {
+export async function runPreflight(model: Model, transports: Transports, plan?: Plan): Promise<void> {
   const problems = (
     await everyNode(Object.keys(transports), async (node) => {
-      const result = await transports[node]!.run(preflightScript(model, node));
+      const steps = plan?.nodes.find((n) => n.node === node)?.steps ?? [];
+      const result = await transports[node]!.run(preflightScript(model, node, steps));
       if (result.exitCode !== 0) return [`${node}: preflight failed: ${result.stderr.trim()}`];
       return describeMissing(model, node, result.stdout);
     })
   ).flat();
-  if (problems.length > 0) throw new RunError(`nothing was changed; missing on the nodes:\n  ${problems.join('\n  ')}`);
+  if (problems.length > 0) throw new RunError(`nothing was changed; on the nodes:\n  ${problems.join('\n  ')}`);
 }
 
 export async function applyPhase(plan: Plan, phase: Phase, transports: Transports, signal?: AbortSignal): Promise<void> {

@@ -102,7 +102,7 @@ test('over ssh: a refused connection, a wrong key and a missing tool fail before
   const crippled = config(base('node-0', machines.addresses['node-0']!, key) + base('node-1', machines.addresses.spare!, key));
   up = await machines.netlab(stateDir, 'up', lab, '--ssh-config', crippled);
   assert.equal(up.exitCode, 1, up.stdout + up.stderr);
-  assert.match(up.stderr, /nothing was changed; missing on the nodes:/);
+  assert.match(up.stderr, /nothing was changed; on the nodes:/);
   assert.match(up.stderr, /lab routes needs the command "socat" on node-1: install the package socat/);
   assert.match(up.stderr, /lab routes needs the command "unshare" on node-1: install the package util-linux/);
 
@@ -167,4 +167,29 @@ test('over ssh with an inventory, on machines with a FORWARD DROP policy and rul
       await machines.transport(name).run('iptables -P FORWARD ACCEPT; iptables -F FORWARD; iptables -t nat -F PREROUTING; iptables -t nat -X USER-CHAIN\n');
     }
   }
+});
+
+test('over ssh: objects that are not the lab\'s are never touched: a user\'s br0, another lab\'s pods', async () => {
+  const file = join(LABS, 'bridge.yaml');
+  await machines.transport('node-0').run('ip link add br0 type bridge && ip link set br0 up\n');
+  try {
+    const up = await machines.netlab(stateDir, 'up', file, '--ssh-config', machines.sshConfig);
+    assert.equal(up.exitCode, 1, up.stdout + up.stderr);
+    assert.match(up.stderr, /nothing was changed; on the nodes:\n  node-0 already has a link named br0, which step \d+ of lab bridge would create: netlab never changes what it did not create/);
+    const br0 = await machines.transport('node-0').run('ip -br link show br0\n');
+    assert.match(br0.stdout, /^br0 .*<[A-Z,]*\bUP\b/, "the user's br0 is still there, up");
+  } finally {
+    await machines.transport('node-0').run('ip link del br0\n');
+  }
+  // Two labs whose pods share names on one node: the second refuses, the first is untouched.
+  try {
+    assert.equal((await machines.netlab(stateDir, 'up', file, '--ssh-config', machines.sshConfig)).exitCode, 0);
+    const second = await machines.netlab(stateDir, 'up', join(LABS, 'veth.yaml'), '--ssh-config', machines.sshConfig);
+    assert.equal(second.exitCode, 1);
+    assert.match(second.stderr, /node-0 already has a network namespace named a0, which step 1 of lab veth would create/);
+    assert.equal((await machines.netlab(stateDir, 'verify', 'bridge')).exitCode, 0, 'the first lab still works');
+  } finally {
+    await machines.netlab(stateDir, 'down', 'bridge');
+  }
+  for (const name of machines.names) assert.deepEqual(await leftovers(name), []);
 });
