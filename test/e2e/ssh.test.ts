@@ -5,7 +5,7 @@
 // fail before anything changes.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LABS } from '../paths.js';
 import { nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
@@ -191,5 +191,15 @@ test('over ssh: objects that are not the lab\'s are never touched: a user\'s br0
   } finally {
     await machines.netlab(stateDir, 'down', 'bridge');
   }
+  for (const name of machines.names) assert.deepEqual(await leftovers(name), []);
+});
+
+test('over ssh: down works from the nodes\' own records when the local state is lost', async () => {
+  const up = await machines.netlab(stateDir, 'up', join(LABS, 'vxlan.yaml'), '--ssh-config', machines.sshConfig);
+  assert.equal(up.exitCode, 0, up.stderr);
+  rmSync(join(stateDir, 'labs', 'vxlan.json'));
+  const down = await machines.netlab(stateDir, 'down', 'vxlan', '--ssh-config', machines.sshConfig);
+  assert.equal(down.exitCode, 0, down.stderr);
+  assert.match(down.stdout, /from the nodes' own records/);
   for (const name of machines.names) assert.deepEqual(await leftovers(name), []);
 });
