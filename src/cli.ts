@@ -52,7 +52,8 @@ export function buildCli(): Command {
     .description('build a lab on simulated nodes (as root) or on machines over SSH; rolls back on failure')
     .argument('<lab>', 'lab file')
     .option('--verify', 'run the checks once the lab is up')
-    .option('--keep', 'on failure keep what was created, for debugging'))
+    .option('--keep', 'on failure keep what was created, for debugging')
+    .option('--recreate', 'if the lab is already up, take it down first'))
     .action(run(async () => (await import('./commands/up.js')).upCommand as Action));
 
   program
@@ -73,7 +74,7 @@ export function buildCli(): Command {
 
   program
     .command('status')
-    .description('labs that are up, their nodes and pods')
+    .description('labs that are up, their nodes and pods, and any drift of the live kernel state from what netlab made')
     .option('--json', 'machine-readable status')
     .action(run(async () => (await import('./commands/info.js')).statusCommand as Action));
 

@@ -9,6 +9,10 @@ import { planJson, renderPlanText } from '../plan/render.js';
 import { simulatedFacts } from '../exec/simulated.js';
 import { isAlive } from '../exec/processes.js';
 import { listStates, type LabState } from '../state/store.js';
+import { diagnose, type Finding } from '../verify/diagnose.js';
+import { transportsOf } from './common.js';
+import { checkReachable } from '../exec/ssh.js';
+import type { Transports } from '../exec/runner.js';
 import { LabInputError, UsageError } from '../errors.js';
 import { wantsSsh, type TargetOptions } from '../exec/targets.js';
 
@@ -86,17 +90,48 @@ function nodeRunning(state: LabState, node: string): boolean | null {
   return holder ? isAlive(holder.init) : false;
 }
 
-export function statusCommand(options: { json?: boolean }): number {
+/**
+ * Drift: what the plan made on each node, compared with the live kernel state
+ * (links, routes, sysctls, pod namespaces and pause processes, the FORWARD jump).
+ * Unreachable nodes are reported as such.
+ */
+async function driftOf(state: LabState): Promise<{ findings: Finding[]; unreachable: string[]; checked: boolean }> {
+  if (state.target.kind === 'simulated' && process.getuid?.() !== 0) return { findings: [], unreachable: [], checked: false };
+  const transports = transportsOf(state);
+  const unreachable: string[] = [];
+  const reachable: Transports = {};
+  for (const node of state.model.nodes) {
+    if (nodeRunning(state, node.name) === false) unreachable.push(`${node.name}: the simulated node is not running`);
+    else reachable[node.name] = transports[node.name]!;
+  }
+  if (state.target.kind === 'ssh') {
+    try {
+      await checkReachable({ ...state.target, hosts: Object.fromEntries(Object.entries(state.target.hosts).filter(([n]) => reachable[n])) });
+    } catch (error) {
+      return { findings: [], unreachable: [(error as Error).message], checked: true };
+    }
+  }
+  const model = { ...state.model, nodes: state.model.nodes.filter((n) => reachable[n.name]) };
+  return { findings: await diagnose(model, state.facts, reachable), unreachable, checked: true };
+}
+
+export async function statusCommand(options: { json?: boolean }): Promise<number> {
   const states = listStates();
-  const rows = states.map((s) => ({
-    lab: s.lab,
-    status: s.status,
-    file: s.file,
-    since: s.createdAt,
-    target: s.target.kind,
-    nodes: s.model.nodes.map((n) => ({ name: n.name, underlay: s.facts[n.name]?.address, running: nodeRunning(s, n.name) })),
-    pods: s.model.pods.map((p) => ({ name: p.name, node: p.node, address: p.address ?? '127.0.0.1' })),
-  }));
+  const rows = await Promise.all(
+    states.map(async (s) => {
+      const drift = s.status === 'creating' ? { findings: [], unreachable: [], checked: false } : await driftOf(s);
+      return {
+        lab: s.lab,
+        status: s.status,
+        file: s.file,
+        since: s.createdAt,
+        target: s.target.kind,
+        nodes: s.model.nodes.map((n) => ({ name: n.name, underlay: s.facts[n.name]?.address, running: nodeRunning(s, n.name) })),
+        pods: s.model.pods.map((p) => ({ name: p.name, node: p.node, address: p.address ?? '127.0.0.1' })),
+        drift: drift.checked ? { findings: drift.findings, unreachable: drift.unreachable } : null,
+      };
+    }),
+  );
   if (options.json) {
     console.log(JSON.stringify(rows, null, 2));
     return 0;
@@ -111,6 +146,13 @@ export function statusCommand(options: { json?: boolean }): number {
       const pods = row.pods.filter((p) => p.node === node.name).map((p) => `${p.name} ${p.address}`);
       const running = node.running === null ? 'over ssh' : node.running ? 'running' : 'NOT RUNNING';
       console.log(`  ${node.name} ${node.underlay} ${running}: ${pods.join(', ') || 'no pods'}`);
+    }
+    if (!row.drift) console.log('  (live state not compared: run as root)');
+    else if (row.drift.findings.length === 0 && row.drift.unreachable.length === 0) console.log('  live state matches what netlab made');
+    else {
+      console.log('  drift from what netlab made:');
+      for (const u of row.drift.unreachable) console.log(`    unreachable: ${u}`);
+      for (const f of row.drift.findings) console.log(`    ${f.node}: ${f.what} (step ${f.step}: ${f.summary})`);
     }
   }
   return 0;

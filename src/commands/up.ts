@@ -13,6 +13,7 @@ import { printEvidence, printResults, verifyLab } from './verify.js';
 import { collectEvidence } from '../verify/evidence.js';
 import { EXIT_INTERRUPTED, UsageError } from '../errors.js';
 import { acquireLock } from '../state/lock.js';
+import { diffModels } from '../lab/diff.js';
 import { sshTarget, wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { checkReachable, type SshTargetState } from '../exec/ssh.js';
 import { discoverFacts } from '../exec/facts.js';
@@ -23,6 +24,8 @@ import type { NodeFacts, Plan } from '../plan/types.js';
 export interface UpOptions extends TargetOptions {
   verify?: boolean;
   keep?: boolean;
+  /** the lab is up from another version of the file: take it down first */
+  recreate?: boolean;
 }
 
 export async function upCommand(file: string, options: UpOptions): Promise<number> {
@@ -32,16 +35,21 @@ export async function upCommand(file: string, options: UpOptions): Promise<numbe
   try {
     const existing = readState(model.name);
     if (existing) {
-      const same = JSON.stringify(existing.model) === JSON.stringify(model);
-      if (same && existing.status === 'up') {
-        console.log(`lab ${model.name} is already up and unchanged; nothing to do (\`netlab down ${model.name}\` to remove it)`);
+      // Underlay facts come from the target, so compare what the file says.
+      const changes = diffModels({ ...existing.model, nodes: existing.model.nodes.map((n) => ({ ...n, underlay: model.nodes.find((m) => m.name === n.name)?.underlay ?? n.underlay })) }, model);
+      if (changes.length === 0 && existing.status === 'up' && !options.recreate) {
+        console.log(`lab ${model.name} is already up and unchanged; nothing to do (\`netlab down ${model.name}\` to remove it, \`--recreate\` to build it again)`);
         return 0;
       }
-      throw new UsageError(
-        existing.status === 'up'
-          ? `lab ${model.name} is already up from a different version of ${existing.file}; run \`netlab down ${model.name}\`, then \`netlab up\` again`
-          : `lab ${model.name} was left ${existing.status} by an earlier up; run \`netlab down ${model.name}\` first`,
-      );
+      if (!options.recreate) {
+        throw new UsageError(
+          existing.status === 'up'
+            ? `lab ${model.name} is already up from a different version of ${existing.file}: ${changes.join('; ')}. Run \`netlab up ${file} --recreate\` to take it down and build it again, or \`netlab down ${model.name}\``
+            : `lab ${model.name} was left ${existing.status} by an earlier up; run \`netlab down ${model.name}\` first (or \`netlab up ${file} --recreate\`)`,
+        );
+      }
+      console.log(`lab ${model.name}: taking down the version that is up (${changes.join('; ') || 'unchanged'})`);
+      await tearDown(existing);
     }
     const prepared = wantsSsh(options) ? await prepareSsh(model, options) : { model, facts: simulatedFacts(model), target: undefined };
     const target = prepared.target ? { target: prepared.target } : {};

@@ -127,3 +127,16 @@ test('two concurrent ups of the same lab: one wins, the other refuses', async ()
   }
   assert.deepEqual(await snapshotHost(), pristine);
 });
+
+test('a second Ctrl-C stops the rollback and says to run netlab down, which finishes it', async () => {
+  const { child, done } = spawnUp(bigLab());
+  await delay(1200);
+  child.kill('SIGINT');
+  await delay(150);
+  child.kill('SIGINT');
+  const result = await done;
+  assert.equal(result.code, 130, result.stderr);
+  assert.match(result.stderr, /rollback stopped: run `netlab down big` to finish cleaning up/);
+  assert.equal((await netlab(state.dir, 'down', 'big')).exitCode, 0);
+  assert.deepEqual(await snapshotHost(), pristine);
+});

@@ -119,3 +119,29 @@ test('not root, or a state directory that cannot be written: a clear message, ex
   assert.doesNotMatch(readOnly.stderr + String(asNobody.stderr), /internal error|    at /);
   assert.deepEqual(await snapshotHost(), pristine);
 });
+
+test('status reports drift from what netlab made; up says what changed in the file and --recreate rebuilds', async () => {
+  const file = join(state.dir, 'drift.yaml');
+  writeFileSync(file, 'name: drift\nnodes: { node-0: {} }\npods: { a0: { node: node-0 }, a1: { node: node-0 } }\n');
+  try {
+    assert.equal((await netlab(state.dir, 'up', file)).exitCode, 0);
+    type Status = { drift: { findings: { node: string; what: string }[] } }[];
+    const clean = JSON.parse((await netlab(state.dir, 'status', '--json')).stdout) as Status;
+    assert.equal(clean[0]!.drift.findings.length, 0);
+    await netlab(state.dir, 'exec', 'node-0', '--', 'ip', 'link', 'del', 'veth-a1');
+    const drifted = JSON.parse((await netlab(state.dir, 'status', '--json')).stdout) as Status;
+    assert.deepEqual(drifted[0]!.drift.findings.map((f) => [f.node, f.what]), [['node-0', 'link veth-a1 is missing']]);
+
+    assert.match((await netlab(state.dir, 'up', file)).stdout, /already up and unchanged/);
+    writeFileSync(file, 'name: drift\nnodes: { node-0: {} }\npods: { a0: { node: node-0 }, a1: { node: node-0, ip: 10.200.0.9 }, a2: { node: node-0 } }\n');
+    const changed = await netlab(state.dir, 'up', file);
+    assert.equal(changed.exitCode, 2);
+    assert.match(changed.stderr, /already up from a different version of .*drift\.yaml: pod a2 added; pod a1 changed; verify checks changed\. Run `netlab up .* --recreate`/);
+    const recreated = await netlab(state.dir, 'up', file, '--recreate', '--verify');
+    assert.equal(recreated.exitCode, 0, recreated.stdout + recreated.stderr);
+    assert.match((await netlab(state.dir, 'exec', 'a1', '--', 'ip', '-br', 'addr', 'show', 'veth-a1-c')).stdout, /10\.200\.0\.9\/24/);
+  } finally {
+    await netlab(state.dir, 'down', 'drift');
+  }
+  assert.deepEqual(await snapshotHost(), pristine);
+});
