@@ -79,6 +79,9 @@ export function conflictProbes(steps: readonly Step[]): string[] {
         probes.push(`! ip link show ${quoteArg(c[3]!)} >/dev/null 2>&1 || ${say(step, `a link named ${c[3]}`)}`);
       } else if (c[0] === 'ip' && c[1] === 'netns' && c[2] === 'add') {
         probes.push(`[ ! -e /run/netns/${quoteArg(c[3]!)} ] || ${say(step, `a network namespace named ${c[3]}`)}`);
+      } else if (c[0] === 'ip' && c[1] === 'addr' && c[2] === 'add') {
+        const ip = c[3]!.split('/')[0]!;
+        probes.push(`[ -z "$(ip -o -4 addr show to ${quoteArg(ip)}/32 2>/dev/null)" ] || ${say(step, `the address ${ip}`)}`);
       } else if (c[0] === 'ip' && c[1] === 'route' && c[2] === 'add') {
         probes.push(`[ -z "$(ip route show exact ${quoteArg(c[3]!)} 2>/dev/null)" ] || ${say(step, `a route to ${c[3]}`)}`);
       } else if (c[0] === 'iptables' && c.includes('-N')) {

@@ -3,14 +3,20 @@ import type { Step } from '../plan/types.js';
 import { scriptPrelude } from './prelude.js';
 import { quoteArg, quoteArgv } from './quote.js';
 
-/** Applies steps in order; after each one, journals its undo commands. Stops at the first failure. */
+/**
+ * Applies steps in order, stopping at the first failure. Write-ahead: a step's
+ * undo commands are journalled before the step runs, so that a kill -9 at any
+ * instant leaves nothing `down` does not know of. This is safe because the
+ * preflight has refused every object the plan creates that already existed: an
+ * undo can only ever meet the lab's own object, or nothing (then it is skipped).
+ */
 export function applyScript(lab: string, steps: readonly Step[]): string {
   const lines = [scriptPrelude(lab)];
   for (const step of steps) {
     lines.push(`netlab_begin ${step.id}`);
-    for (const command of step.apply) lines.push(`${quoteArgv(command)} || netlab_fail ${step.id} $?`);
     // The journal runs backwards, so a step's undo commands are recorded last-first.
     for (const command of [...step.undo].reverse()) lines.push(`netlab_record ${quoteArg(quoteArgv(command))}`);
+    for (const command of step.apply) lines.push(`${quoteArgv(command)} || netlab_fail ${step.id} $?`);
     lines.push(`netlab_done ${step.id}`);
   }
   return lines.join('\n') + '\n';

@@ -121,11 +121,11 @@ netlab_check() {
   echo "@@netlab check $id $rc"
   printf '%s\n' "$out" | sed "s/^/@@netlab out $id /"
 }
-# Set a sysctl and journal its previous value, so that down restores it.
+# Journal a sysctl's value, then set it: down restores the value it had.
 netlab_sysctl() {
   old=$(sysctl -n "$1") || return 1
-  sysctl -qw "$1=$2" || return 1
   netlab_record "sysctl -qw '$1=$old'"
+  sysctl -qw "$1=$2"
 }
 `;
 

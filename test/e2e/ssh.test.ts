@@ -34,15 +34,30 @@ after(async () => {
   assert.deepEqual(await snapshotHost(), pristine, 'the machines and their ssh connections are gone');
 });
 
-/** Leftovers on a machine, ignoring its own sshd. */
+/** Leftovers on a machine, ignoring its own sshd and the objects a user made (below). */
 async function leftovers(name: string): Promise<string[]> {
-  return (await nodeLeftovers(machines.transport(name))).filter((l) => !/process \d+ sshd/.test(l));
+  return (await nodeLeftovers(machines.transport(name), ['lo', 'eth1', 'user-br', 'br0'])).filter((l) => !/process \d+ sshd/.test(l));
 }
+
+/**
+ * Objects of the machine's own user, which no lab may touch: a bridge with an
+ * address (br0 on node-2, where no lab makes one; user-br elsewhere), a nat rule
+ * and a filter rule.
+ */
+const userBridge = (name: string) => (name === 'node-2' ? 'br0' : 'user-br');
+const USER_OBJECTS = (name: string) =>
+  `ip link add ${userBridge(name)} type bridge && ip addr add 10.99.0.1/24 dev ${userBridge(name)} && iptables -t nat -A PREROUTING -p tcp --dport 9999 -j RETURN && iptables -A FORWARD -p tcp --dport 9 -j DROP\n`;
+const USER_SNAPSHOT = (name: string) => `ip -br addr show ${userBridge(name)}; iptables-save | grep -v "^#" | grep -vE "NL-|NETLAB" | sed "s/\\[[0-9]*:[0-9]*\\]//"\n`;
 
 const labs = readdirSync(LABS).filter((f) => f.endsWith('.yaml') && f !== 'ipip.yaml').map((f) => f.replace(/\.yaml$/, ''));
 for (const lab of labs) {
-  test(`over ssh: ${lab} goes up, verifies and goes down, leaving nothing on the machines`, async (t) => {
+  test(`over ssh: ${lab} goes up, verifies and goes down, leaving nothing on the machines and the user's objects as they were`, async (t) => {
     const file = join(LABS, `${lab}.yaml`);
+    const before: Record<string, string> = {};
+    for (const name of machines.names) {
+      await machines.transport(name).run(USER_OBJECTS(name));
+      before[name] = (await machines.transport(name).run(USER_SNAPSHOT(name))).stdout;
+    }
     try {
       const up = await machines.netlab(stateDir, 'up', file, '--ssh-config', machines.sshConfig, '--verify');
       assert.equal(up.exitCode, 0, up.stdout + up.stderr);
@@ -53,7 +68,11 @@ for (const lab of labs) {
       const down = await machines.netlab(stateDir, 'down', lab);
       assert.equal(down.exitCode, 0, down.stderr);
     }
-    for (const name of machines.names) assert.deepEqual(await leftovers(name), [], `${lab}: leftovers on ${name}`);
+    for (const name of machines.names) {
+      assert.deepEqual(await leftovers(name), [], `${lab}: leftovers on ${name}`);
+      assert.equal((await machines.transport(name).run(USER_SNAPSHOT(name))).stdout, before[name], `${lab}: the user's bridge, address and rules on ${name}`);
+      await machines.transport(name).run(`ip link del ${userBridge(name)}; iptables -t nat -F PREROUTING; iptables -F FORWARD\n`);
+    }
     t.diagnostic(`${lab}: clean on ${machines.names.join(', ')}`);
   });
 }
@@ -201,5 +220,17 @@ test('over ssh: down works from the nodes\' own records when the local state is 
   const down = await machines.netlab(stateDir, 'down', 'vxlan', '--ssh-config', machines.sshConfig);
   assert.equal(down.exitCode, 0, down.stderr);
   assert.match(down.stdout, /from the nodes' own records/);
+  for (const name of machines.names) assert.deepEqual(await leftovers(name), []);
+});
+
+test('over ssh: after a reboot of the nodes (objects and records gone), down has nothing to do and says so without error', async () => {
+  const up = await machines.netlab(stateDir, 'up', join(LABS, 'routes.yaml'), '--ssh-config', machines.sshConfig);
+  assert.equal(up.exitCode, 0, up.stderr);
+  // What a reboot does: processes, namespaces, links, routes, rules and the tmpfs /run are gone.
+  const reboot = 'for p in $(ip netns list | cut -d" " -f1); do kill -9 $(ip netns pids $p) 2>/dev/null; ip netns del $p; done; ip link del br0 2>/dev/null; ip link del br1 2>/dev/null; iptables -F; iptables -X; sysctl -qw net.ipv4.ip_forward=0; ip route flush proto boot; rm -rf /run/netlab\n';
+  for (const name of ['node-0', 'node-1']) await machines.transport(name).run(reboot);
+  const down = await machines.netlab(stateDir, 'down', 'routes');
+  assert.equal(down.exitCode, 0, down.stderr);
+  assert.equal(down.stderr, '');
   for (const name of machines.names) assert.deepEqual(await leftovers(name), []);
 });
