@@ -101,7 +101,7 @@ function scaleLab(nodes, pods) {
   const file = join(work, `scale-${nodes}x${pods}.yaml`);
   const lines = [`name: s${nodes}x${pods}`, `nodes: { ${Array.from({ length: nodes }, (_, n) => `node-${n}: {}`).join(', ')} }`, 'pods:'];
   for (let n = 0; n < nodes; n++) for (let i = 0; i < pods; i++) lines.push(`  p${n}-${i}: { node: node-${n} }`);
-  lines.push(`wiring: { cross-node: ${nodes > 1 ? 'vxlan' : 'none'} }`, 'verify: []', '');
+  lines.push(`wiring: { cross-node: ${nodes > 1 ? 'vxlan' : 'none'}, veth-peer: in-pod }`, 'verify: []', '');
   writeFileSync(file, lines.join('\n'));
   return file;
 }
@@ -111,7 +111,7 @@ const section = (title, header, rows) => out.push(`\n## ${title}\n`, `| ${header
 
 try {
   // 1. simulated nodes: netlab vs floor vs one process per command
-  const labs = [['labs/bridge.yaml', 'bridge'], ['labs/vxlan.yaml', 'vxlan'], ['labs/service.yaml', 'service'], [scaleLab(3, 250), 's3x250']];
+  const labs = [['labs/bridge.yaml', 'bridge'], ['labs/vxlan.yaml', 'vxlan'], ['labs/service.yaml', 'service'], ['labs/scale.yaml', 'scale']];
   const rows = [];
   for (const [file, name] of labs) {
     log(`simulated ${name}`);
@@ -180,13 +180,13 @@ try {
   const time = (cmd, args) => { const s = now(); spawnSync(cmd, args); return now() - s; };
   const help = [], bare = [];
   for (let i = 0; i < 10; i++) { help.push(time(NETLAB, ['--help'])); bare.push(time(process.execPath, ['-e', '0'])); }
-  const rss = spawnSync('/usr/bin/time', ['-f', '%M', NETLAB, 'up', join(work, 'scale-3x250.yaml')], { env, encoding: 'utf8' });
+  const rss = spawnSync('/usr/bin/time', ['-f', '%M', NETLAB, 'up', join(ROOT, 'labs', 'scale.yaml')], { env, encoding: 'utf8' });
   const peak = rss.stderr.trim().split('\n').pop();
-  netlab(['down', 's3x250']);
+  netlab(['down', 'scale']);
   section('Start-up and memory', ['what', 'figure'], [
     ['`netlab --help`', fmt(help)],
     ['`node -e 0`', fmt(bare)],
-    ['peak RSS of `netlab up` (3 nodes × 250 pods)', `${(Number(peak) / 1024).toFixed(0)} MB`],
+    ['peak RSS of `netlab up labs/scale.yaml` (3 nodes × 250 pods)', `${(Number(peak) / 1024).toFixed(0)} MB`],
   ]);
 
   const text = readFileSync(join(ROOT, 'BENCHMARKS.md'), 'utf8');

@@ -143,7 +143,8 @@ export async function statusCommand(options: { json?: boolean }): Promise<number
   for (const row of rows) {
     console.log(`${row.lab}: ${row.status} since ${row.since} (${row.target} nodes, from ${row.file})`);
     for (const node of row.nodes) {
-      const pods = row.pods.filter((p) => p.node === node.name).map((p) => `${p.name} ${p.address}`);
+      const onNode = row.pods.filter((p) => p.node === node.name);
+      const pods = onNode.length > 8 ? [`${onNode.length} pods: ${onNode[0]!.name} ${onNode[0]!.address} … ${onNode.at(-1)!.name} ${onNode.at(-1)!.address}`] : onNode.map((p) => `${p.name} ${p.address}`);
       const running = node.running === null ? 'over ssh' : node.running ? 'running' : 'NOT RUNNING';
       console.log(`  ${node.name} ${node.underlay} ${running}: ${pods.join(', ') || 'no pods'}`);
     }

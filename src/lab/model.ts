@@ -92,6 +92,8 @@ export interface Model {
   file: string;
   clusterCidr: string;
   sameNode: SameNodeKind;
+  /** bridge wiring: create the pod end of a veth pair in the node and move it (the article), or in the pod */
+  vethPeer: 'move' | 'in-pod';
   crossNode: CrossNodeKind;
   vxlan?: VxlanSettings;
   nodes: ModelNode[];

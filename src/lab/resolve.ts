@@ -27,7 +27,7 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
   const sameNode = lab.wiring?.['same-node'] ?? 'bridge';
   const crossNode = lab.wiring?.['cross-node'] ?? 'none';
   const nodes = resolveNodes(lab, cluster, report);
-  const pods = resolvePods(lab, nodes, sameNode, report);
+  const pods = resolvePods(withCountedPods(lab, report), nodes, sameNode, report);
   checkWiring(lab, nodes, pods, sameNode, crossNode, report);
   const vxlan = resolveVxlan(lab, crossNode, report);
   const services = resolveServices(lab, pods, cluster, report);
@@ -38,6 +38,7 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
     file,
     clusterCidr: formatCidr(cluster),
     sameNode,
+    vethPeer: lab.wiring?.['veth-peer'] ?? 'move',
     crossNode,
     ...(vxlan ? { vxlan } : {}),
     nodes,
@@ -106,6 +107,19 @@ function resolveNodes(lab: LabFile, cluster: Cidr, report: Report): ModelNode[] 
     });
   });
   return nodes;
+}
+
+/** `nodes.X.pods: N` adds pods pI-0 … pI-(N-1) on the I-th node, as if each were listed under pods:. */
+function withCountedPods(lab: LabFile, report: Report): LabFile {
+  const extra: LabFile['pods'] = {};
+  Object.entries(lab.nodes).forEach(([node, spec], index) => {
+    for (let i = 0; i < (spec.pods ?? 0); i++) {
+      const name = `p${index}-${i}`;
+      if (lab.pods?.[name]) report(['pods', name], `pod ${name} is also made by nodes.${node}.pods; rename it`, 'key');
+      else extra[name] = { node };
+    }
+  });
+  return Object.keys(extra).length ? { ...lab, pods: { ...lab.pods, ...extra } } : lab;
 }
 
 function resolvePods(lab: LabFile, nodes: ModelNode[], sameNode: string, report: Report): ModelPod[] {

@@ -28,6 +28,7 @@ export const CROSS_NODE_KINDS = ['none', 'routes', 'ipip', 'vxlan', 'flannel'] a
 const nodeSchema = z
   .strictObject({
     'pod-subnet': cidr.optional().describe("this node's pod subnet; default 10.200.N.0/24 for the N-th node"),
+    pods: z.number().int().min(1).max(1000).optional().describe('this many more pods on the node, named pN-0, pN-1, ... with addresses from its pod subnet'),
     bridge: ifname.optional().describe('name of the pod bridge; default brN for the N-th node'),
     underlay: z
       .strictObject({
@@ -100,6 +101,10 @@ export const labSchema = z
     wiring: z
       .strictObject({
         'same-node': z.enum(SAME_NODE_KINDS).optional().describe('how pods on one node are joined; default bridge'),
+        'veth-peer': z
+          .enum(['move', 'in-pod'])
+          .optional()
+          .describe("bridge wiring: create each pod's veth in the node and move one end into the pod, as the article does (move, the default), or create that end directly in the pod (in-pod: one step, and far faster with hundreds of pods)"),
         'cross-node': z.enum(CROSS_NODE_KINDS).optional().describe('how pod subnets of different nodes are joined; default none'),
         vxlan: z
           .strictObject({

@@ -12,14 +12,50 @@ import { quoteArg, quoteArgv } from './quote.js';
  */
 export function applyScript(lab: string, steps: readonly Step[]): string {
   const lines = [scriptPrelude(lab)];
-  for (const step of steps) {
-    lines.push(`netlab_begin ${step.id}`);
+  for (const run of batchRuns(steps)) {
     // The journal runs backwards, so a step's undo commands are recorded last-first.
-    for (const command of [...step.undo].reverse()) lines.push(`netlab_record ${quoteArg(quoteArgv(command))}`);
-    for (const command of step.apply) lines.push(`${quoteArgv(command)} || netlab_fail ${step.id} $?`);
-    lines.push(`netlab_done ${step.id}`);
+    const journal = (step: Step) => [...step.undo].reverse().map((command) => `netlab_record ${quoteArg(quoteArgv(command))}`);
+    if (run.target === undefined) {
+      const step = run.steps[0]!;
+      lines.push(`netlab_begin ${step.id}`, ...journal(step));
+      for (const command of step.apply) lines.push(`${quoteArgv(command)} || netlab_fail ${step.id} $?`);
+      lines.push(`netlab_done ${step.id}`);
+    } else {
+      lines.push(`netlab_begin ${run.steps[0]!.id}`, ...run.steps.flatMap(journal));
+      lines.push(`netlab_batch ${quoteArg(run.target)} ${run.steps.map((s) => s.id).join(',')} <<'NETLAB_BATCH'`);
+      lines.push(...run.steps.map((s) => batchLine(s.apply[0]!)), 'NETLAB_BATCH');
+    }
   }
   return lines.join('\n') + '\n';
+}
+
+/** Words ip's batch parser takes as they are: the grammar every netlab value obeys. */
+const PLAIN_WORD = /^[A-Za-z0-9_@%+=:,.\/-]+$/;
+
+/** The namespace an `ip` command acts in ("-" for the node itself), if it can go into an `ip -batch`. */
+function batchTarget(step: Step): string | undefined {
+  if (step.apply.length !== 1) return undefined;
+  const command = step.apply[0]!;
+  if (command[0] !== 'ip' || !command.every((arg) => PLAIN_WORD.test(arg))) return undefined;
+  if (command[1] === '-n') return command[3] === 'netns' ? undefined : command[2];
+  return command[1] === 'netns' && command[2] === 'exec' ? undefined : '-';
+}
+
+function batchLine(command: readonly string[]): string {
+  return (command[1] === '-n' ? command.slice(3) : command.slice(1)).join(' ');
+}
+
+/** Consecutive steps that are one `ip` command each for the same namespace form a batch. */
+function batchRuns(steps: readonly Step[]): { target?: string; steps: Step[] }[] {
+  const runs: { target?: string; steps: Step[] }[] = [];
+  for (const step of steps) {
+    const target = batchTarget(step);
+    const last = runs[runs.length - 1];
+    if (target !== undefined && last?.target === target) last.steps.push(step);
+    else runs.push(target !== undefined ? { target, steps: [step] } : { steps: [step] });
+  }
+  // A batch of one is just a command.
+  return runs.map((run) => (run.steps.length === 1 ? { steps: run.steps } : run));
 }
 
 /**

@@ -14,23 +14,48 @@ mkdir -p "$NETLAB_DIR/pods" || exit 1
 netlab_begin() { echo "@@netlab begin $1"; echo "@@netlab begin $1" >&2; }
 netlab_done() { echo "@@netlab done $1"; }
 netlab_fail() { echo "@@netlab fail $1 $2"; exit 1; }
+# Several consecutive steps that are each one \`ip\` command for the same namespace
+# run as one \`ip -batch\` (one process instead of one per step): netlab_batch
+# NAMESPACE|- ID,ID,... with the commands on stdin. On failure, ip names the
+# failing line, which names the step.
+netlab_batch() {
+  ids=$(echo "$2" | tr , ' ')
+  if [ "$1" = "-" ]; then out=$(ip -batch - 2>&1); else out=$(ip -n "$1" -batch - 2>&1); fi
+  rc=$?
+  if [ "$rc" -eq 0 ]; then
+    for id in $ids; do echo "@@netlab done $id"; done
+    return 0
+  fi
+  n=$(printf '%s\n' "$out" | sed -n 's/.*Command failed -:\([0-9]*\).*/\1/p' | head -n 1)
+  [ -n "$n" ] || n=1
+  i=1
+  for id in $ids; do
+    if [ "$i" -lt "$n" ]; then echo "@@netlab done $id"; elif [ "$i" -eq "$n" ]; then failed=$id; fi
+    i=$((i + 1))
+  done
+  echo "@@netlab begin $failed" >&2
+  printf '%s\n' "$out" >&2
+  echo "@@netlab fail $failed $rc"
+  exit 1
+}
 # The node's undo journal: one command per line, run in reverse by "netlab down".
 netlab_record() { printf '%s\n' "$1" >>"$NETLAB_DIR/undo"; }
 
 # Start a pod's pause process: new UTS, IPC and PID namespaces (and a mount
 # namespace with "netlab_pause POD mount", for pods with a rootfs) inside the
-# pod's network namespace; hostname = pod name. Its PID is read from
-# /proc/self/stat before anything else, which shows the PID as this node sees it.
+# pod's network namespace; hostname = pod name (written by the shell builtin,
+# no extra process). Nothing waits for it: the file records unshare's PID, and
+# the pause process is unshare's only child (netlab_pause_pid).
 netlab_pause() {
-  f="$NETLAB_DIR/pods/$1.fifo"; rm -f "$f"; mkfifo "$f" || return 1
   mnt=""; [ $# -lt 2 ] || mnt="--mount"
-  ip netns exec "$1" unshare --uts --ipc --pid $mnt --fork --kill-child sh -c 'read -r p _ </proc/self/stat; hostname "$0"; echo "$p" >"$1"; exec sleep infinity' "$1" "$f" </dev/null >/dev/null 2>&1 &
-  p=$(timeout 10 sh -c 'read -r p <"$0" && echo "$p"' "$f"); rm -f "$f"
-  [ -n "$p" ] || { echo "pause process of pod $1 did not start" >&2; return 1; }
-  echo "$p" >"$NETLAB_DIR/pods/$1.pid"
+  nsenter --net="/run/netns/$1" unshare --uts --ipc --pid $mnt --fork --kill-child sh -c 'echo "$0" >/proc/sys/kernel/hostname && exec sleep infinity' "$1" </dev/null >/dev/null 2>&1 &
+  echo $! >"$NETLAB_DIR/pods/$1.pid"
 }
 netlab_pause_pid() {
-  cat "$NETLAB_DIR/pods/$1.pid" 2>/dev/null || { echo "pod $1 has no pause process on this node" >&2; return 1; }
+  u=$(cat "$NETLAB_DIR/pods/$1.pid" 2>/dev/null) || { echo "pod $1 has no pause process on this node" >&2; return 1; }
+  p=$(cat "/proc/$u/task/$u/children" 2>/dev/null)
+  [ -n "$p" ] || { echo "the pause process of pod $1 is not running" >&2; return 1; }
+  echo $p
 }
 # Kill every process in the pod's network namespace (pause, containers, listeners).
 netlab_kill_pod() {
@@ -120,6 +145,12 @@ netlab_check() {
   rc=$?
   echo "@@netlab check $id $rc"
   printf '%s\n' "$out" | sed "s/^/@@netlab out $id /"
+}
+# Delete a veth pair whose pod end never left the node (a failed up); once that end
+# is in a pod, deleting the pod's namespace deletes the pair. /sys/class/net lists
+# the interfaces of this node's own namespace.
+netlab_del_unmoved() {
+  [ ! -e "/sys/class/net/$2" ] || ip link del "$1"
 }
 # Journal a sysctl's value, then set it: down restores the value it had.
 netlab_sysctl() {

@@ -44,7 +44,8 @@ async function leftovers(name: string): Promise<string[]> {
   return (await nodeLeftovers(transport, ['lo', 'eth0', 'eth1', 'tunl0'])).filter((l) => !/process \d+ (sshd|sleep infinity)/.test(l));
 }
 
-const labs = readdirSync(LABS).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, ''));
+// scale.yaml (750 pods) is for simulated nodes and SSH machines: the test VMs have 384 MB each.
+const labs = readdirSync(LABS).filter((f) => f.endsWith('.yaml') && f !== 'scale.yaml').map((f) => f.replace(/\.yaml$/, ''));
 
 for (const lab of labs) {
   test(`real kernels: ${lab} goes up, verifies and goes down, leaving nothing on the VMs`, async (t) => {

@@ -34,22 +34,32 @@ export function bridgeSteps(node: ModelNode): StepDraft[] {
   ];
 }
 
-export function bridgePortSteps(node: ModelNode, pod: ModelPod): StepDraft[] {
+export function bridgePortSteps(node: ModelNode, pod: ModelPod, vethPeer: 'move' | 'in-pod' = 'move'): StepDraft[] {
   const [hostIf, podIf] = [pod.hostIf!, pod.podIf!];
+  const create =
+    vethPeer === 'in-pod'
+      ? step(
+          `create the veth pair ${hostIf} <-> ${podIf}, ${podIf} directly in pod ${pod.name}`,
+          `One end (${hostIf}) in the node as a bridge port, the other (${podIf}) created right inside the pod: the same result as creating both in the node and moving one (the article's way), in one step and without the kernel's slow per-interface move between namespaces. Deleting the pod's namespace deletes the pair.`,
+          [['ip', 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', podIf, 'netns', pod.netns]],
+        )
+      : step(
+          `create the veth pair ${hostIf} <-> ${podIf} for pod ${pod.name}`,
+          `One end (${hostIf}) stays in the node as a bridge port, the other (${podIf}) goes into the pod: the pod's cable to the switch (what the CNI bridge plugin's setupVeth does).`,
+          [['ip', 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', podIf]],
+          // Once the pod end is in the pod, deleting the pod's namespace deletes the pair
+          // (cheaply, batched by the kernel); only a pair still in the node needs deleting.
+          [['netlab_del_unmoved', hostIf, podIf]],
+        );
   return [
-    step(
-      `create the veth pair ${hostIf} <-> ${podIf} for pod ${pod.name}`,
-      `One end (${hostIf}) stays in the node as a bridge port, the other (${podIf}) goes into the pod: the pod's cable to the switch (what the CNI bridge plugin's setupVeth does).`,
-      [['ip', 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', podIf]],
-      [['ip', 'link', 'del', hostIf]],
-    ),
+    create,
     step(
       `attach ${hostIf} to ${node.bridge}`,
       `"master ${node.bridge}" makes ${hostIf} a port of the bridge: frames entering ${hostIf} are switched by ${node.bridge}.`,
       [['ip', 'link', 'set', hostIf, 'master', node.bridge]],
     ),
     step(`bring up ${hostIf}`, 'The node end carries no address: it is only a bridge port, a cable end.', [['ip', 'link', 'set', hostIf, 'up']]),
-    ...podEndSteps(pod),
+    ...podEndSteps(pod, vethPeer === 'move'),
     step(
       `route pod ${pod.name}'s other traffic via ${node.gateway.split('/')[0]}`,
       `The pod knows only its own subnet (the connected route); the default route sends everything else to the bridge address, where the node routes it on.`,
@@ -58,15 +68,19 @@ export function bridgePortSteps(node: ModelNode, pod: ModelPod): StepDraft[] {
   ];
 }
 
-/** Move a pod's end of a veth pair into the pod, address it and bring it up. */
-function podEndSteps(pod: ModelPod): StepDraft[] {
+/** Move a pod's end of a veth pair into the pod (unless it was made there), address it and bring it up. */
+function podEndSteps(pod: ModelPod, move = true): StepDraft[] {
   const podIf = pod.podIf!;
   return [
-    step(
-      `move ${podIf} into pod ${pod.name}`,
-      `The interface leaves the node's namespace and appears only inside pod ${pod.name} (\`ip link\` in the node no longer shows it).`,
-      [['ip', 'link', 'set', podIf, 'netns', pod.netns]],
-    ),
+    ...(move
+      ? [
+          step(
+            `move ${podIf} into pod ${pod.name}`,
+            `The interface leaves the node's namespace and appears only inside pod ${pod.name} (\`ip link\` in the node no longer shows it).`,
+            [['ip', 'link', 'set', podIf, 'netns', pod.netns]],
+          ),
+        ]
+      : []),
     step(
       `give pod ${pod.name} the address ${pod.address}`,
       `The prefix /${pod.address!.split('/')[1]} also installs the connected route: the rest of the subnet is reached directly on ${podIf}.`,
