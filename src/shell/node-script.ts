@@ -71,6 +71,13 @@ if [ -f "$NETLAB_DIR/undo" ]; then
   while IFS= read -r line; do
     eval "$line" </dev/null 2>>"$NETLAB_DIR/undo.err" || echo "@@netlab undo-skipped $line"
   done <"$NETLAB_DIR/undo.reverse"
+  # The kernel tears a deleted namespace down asynchronously: the node ends of the
+  # pods' veth pairs vanish a moment after \`ip netns del\`. Wait for them (no event
+  # tells when), so that down returns with the node as it was.
+  for dev in $(awk '$1 == "netlab_del_unmoved" { print $2 }' "$NETLAB_DIR/undo.reverse"); do
+    n=0
+    while [ -e "/sys/class/net/$dev" ] && [ "$n" -lt 250 ]; do sleep 0.02; n=$((n + 1)); done
+  done
 fi
 rm -rf "$NETLAB_DIR"
 echo "@@netlab down-done"
