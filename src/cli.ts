@@ -44,7 +44,8 @@ export function buildCli(): Command {
     .command('plan')
     .description('print every command the lab runs, per node and phase, each with why')
     .argument('<lab>', 'lab file')
-    .option('--json', 'machine-readable plan'))
+    .option('--json', 'machine-readable plan')
+    .option('--explain', 'also explain every command, part by part'))
     .action(run(async () => (await import('./commands/info.js')).planCommand as Action));
 
   targetOptions(program
@@ -85,6 +86,32 @@ export function buildCli(): Command {
     .argument('[command...]', 'the command, after --')
     .option('--lab <name>', 'the lab, when several labs are up')
     .action(run(async () => (await import('./commands/exec.js')).execCommand as Action));
+
+  program
+    .command('graph')
+    .description('the topology: nodes, pods, veth pairs, bridges, tunnels, underlay (live interface names when up)')
+    .argument('<lab>', 'lab name or file')
+    .option('--format <format>', 'text (default), mermaid, dot or svg')
+    .action(run(async () => (await import('./commands/workshop.js')).graphCommand as Action));
+
+  program
+    .command('show')
+    .description("a node's or pod's tables, with netlab's objects highlighted")
+    .argument('<target>', 'node or pod')
+    .argument('[table]', 'links (default), routes, neigh, fdb, iptables, conntrack')
+    .option('--lab <name>', 'the lab, when several labs are up')
+    .action(run(async () => (await import('./commands/workshop.js')).showCommand as Action));
+
+  program
+    .command('capture')
+    .description('tcpdump on a node or pod while you send traffic; VXLAN and IP-in-IP are decoded (outer and inner headers)')
+    .argument('<target>', 'node or pod')
+    .argument('[iface]', 'interface (default: the node underlay, or the pod interface)')
+    .option('--count <n>', 'stop after N packets (default 10)')
+    .option('--seconds <n>', 'stop after N seconds (default 15)')
+    .option('--filter <expr>', 'a tcpdump filter, e.g. "icmp"')
+    .option('--lab <name>', 'the lab, when several labs are up')
+    .action(run(async () => (await import('./commands/workshop.js')).captureCommand as Action));
 
   program
     .command('labs')

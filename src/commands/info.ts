@@ -31,7 +31,7 @@ export function validateCommand(files: string[]): number {
   return failed ? 2 : 0;
 }
 
-export async function planCommand(file: string, options: { json?: boolean } & TargetOptions): Promise<number> {
+export async function planCommand(file: string, options: { json?: boolean; explain?: boolean } & TargetOptions): Promise<number> {
   const loaded = loadLabFile(file).model;
   let model = loaded;
   let facts = simulatedFacts(model);
@@ -44,7 +44,7 @@ export async function planCommand(file: string, options: { json?: boolean } & Ta
   }
   const plan = buildPlan(model, facts);
   if (options.json) console.log(JSON.stringify(planJson(model, plan), null, 2));
-  else process.stdout.write(renderPlanText(model, plan, label));
+  else process.stdout.write(renderPlanText(model, plan, label, options.explain));
   return 0;
 }
 

@@ -3,8 +3,9 @@ import { PHASES, type Plan } from './types.js';
 import type { Model } from '../lab/model.js';
 import { quoteArgv } from '../shell/quote.js';
 import { stepsOfPhase } from './build.js';
+import { explainCommand } from './explain.js';
 
-export function renderPlanText(model: Model, plan: Plan, targetLabel: string): string {
+export function renderPlanText(model: Model, plan: Plan, targetLabel: string, explain = false): string {
   const out: string[] = [];
   out.push(`# lab ${model.name}${model.description ? `: ${model.description}` : ''}`);
   out.push(`# target: ${targetLabel}; ${model.nodes.length} node(s), ${model.pods.length} pod(s), same-node: ${model.sameNode}, cross-node: ${model.crossNode}`);
@@ -21,7 +22,10 @@ export function renderPlanText(model: Model, plan: Plan, targetLabel: string): s
       out.push(`### ${node.name} · phase ${phase}`);
       for (const step of steps) {
         out.push(`# [${step.id}] ${step.summary}: ${step.why}`);
-        for (const command of step.apply) out.push(renderCommand(command));
+        for (const command of step.apply) {
+          out.push(renderCommand(command));
+          if (explain) out.push(`#   ↳ ${explainCommand(command) ?? '(no explanation yet)'}`);
+        }
       }
     }
   }

@@ -53,8 +53,12 @@ netlab_pause() {
 }
 netlab_pause_pid() {
   u=$(cat "$NETLAB_DIR/pods/$1.pid" 2>/dev/null) || { echo "pod $1 has no pause process on this node" >&2; return 1; }
-  p=$(cat "/proc/$u/task/$u/children" 2>/dev/null)
-  [ -n "$p" ] || { echo "the pause process of pod $1 is not running" >&2; return 1; }
+  # Right after netlab_pause, unshare may not have forked yet (no event says when): wait up to 5 s.
+  i=0
+  while p=$(cat "/proc/$u/task/$u/children" 2>/dev/null); [ -z "$p" ]; do
+    [ -d "/proc/$u" ] && [ "$i" -lt 500 ] || { echo "the pause process of pod $1 is not running" >&2; return 1; }
+    i=$((i + 1)); sleep 0.01
+  done
   echo $p
 }
 # Kill every process in the pod's network namespace (pause, containers, listeners).

@@ -112,3 +112,15 @@ test('adding node-2 to the VXLAN lab changes nothing on node-0 and node-1 (artic
   const afterAdding = buildPlan(routes(', node-2: {}'), simulatedFacts(routes(', node-2: {}'))).nodes[0]!.steps.length;
   assert.equal(afterAdding, before + 1);
 });
+
+test('plan --explain: every command of every bundled lab has an explanation', async () => {
+  const { explainCommand } = await import('../../src/plan/explain.js');
+  for (const file of labFiles) {
+    const { model } = loadLabFile(relative(ROOT, join(LABS, file)));
+    for (const node of buildPlan(model, simulatedFacts(model)).nodes) {
+      for (const step of node.steps) {
+        for (const command of step.apply) assert.ok(explainCommand(command), `${file} ${node.node} step ${step.id}: no explanation for ${command.join(' ')}`);
+      }
+    }
+  }
+});

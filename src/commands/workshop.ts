@@ -1,0 +1,127 @@
+// The commands a learner uses to look inside: graph, show, capture.
+import { existsSync } from 'node:fs';
+import chalk from 'chalk';
+import { execa } from 'execa';
+import { loadLabFile } from '../lab/load.js';
+import type { Model } from '../lab/model.js';
+import { simulatedFacts } from '../exec/simulated.js';
+import { listStates, readState, type LabState } from '../state/store.js';
+import { renderDot, renderMermaid, renderText, type LiveNames } from '../workshop/graph.js';
+import { scriptPrelude } from '../shell/prelude.js';
+import { quoteArgv } from '../shell/quote.js';
+import { findUpLab, looksLikeFile, requireRoot, transportsOf } from './common.js';
+import { serviceChains } from '../plan/steps/services.js';
+import { forwardChain } from '../plan/steps/firewall.js';
+import { UsageError } from '../errors.js';
+import type { NodeFacts } from '../plan/types.js';
+
+/** Interface names as the kernel shows them (veth-a0@if4), for every node and pod of a lab that is up. */
+async function liveNames(state: LabState): Promise<LiveNames> {
+  const names: LiveNames = {};
+  const transports = transportsOf(state);
+  await Promise.all(
+    state.model.nodes.map(async (node) => {
+      const pods = state.model.pods.filter((p) => p.node === node.name && p.podIf);
+      const script = ['echo "@@scope -"', 'ip -br link', ...pods.map((p) => `echo "@@scope ${p.name}"; ip -n ${p.netns} -br link show ${p.podIf}`)].join('\n');
+      const result = await transports[node.name]!.run(script + '\n');
+      let scope = node.name;
+      for (const line of result.stdout.split('\n')) {
+        const marker = /^@@scope (\S+)$/.exec(line);
+        if (marker) scope = marker[1] === '-' ? node.name : marker[1]!;
+        else if (line.trim()) {
+          const shown = line.split(/\s+/)[0]!;
+          names[`${scope}/${shown.split('@')[0]}`] = shown;
+        }
+      }
+    }),
+  );
+  return names;
+}
+
+function labFor(arg: string): { model: Model; facts: Record<string, NodeFacts>; state?: LabState } {
+  if (looksLikeFile(arg) && existsSync(arg)) {
+    const { model } = loadLabFile(arg);
+    const state = readState(model.name);
+    return state ? { model: state.model, facts: state.facts, state } : { model, facts: simulatedFacts(model) };
+  }
+  const state = findUpLab(arg);
+  return { model: state.model, facts: state.facts, state };
+}
+
+export async function graphCommand(arg: string, options: { format?: string; output?: string }): Promise<number> {
+  const format = options.format ?? 'text';
+  if (!['text', 'mermaid', 'dot', 'svg'].includes(format)) throw new UsageError(`--format takes text, mermaid, dot or svg; found ${format}`);
+  const { model, facts, state } = labFor(arg);
+  const canLook = state && (state.target.kind === 'ssh' || process.getuid?.() === 0);
+  const names = canLook ? await liveNames(state!) : {};
+  if (format === 'text') process.stdout.write(renderText(model, facts, names));
+  else if (format === 'mermaid') process.stdout.write(renderMermaid(model, facts, names));
+  else if (format === 'dot') process.stdout.write(renderDot(model, facts, names));
+  else {
+    const result = await execa('dot', ['-Tsvg'], { input: renderDot(model, facts, names), reject: false });
+    if (result.exitCode !== 0) throw new UsageError(`rendering SVG needs Graphviz's dot (apt-get install graphviz): ${String(result.stderr).trim() || 'not found'}`);
+    process.stdout.write(String(result.stdout));
+  }
+  return 0;
+}
+
+const TABLES: Record<string, { node: string[][]; pod: string[][] }> = {
+  links: { node: [['ip', '-d', '-br', 'link'], ['ip', '-br', 'addr']], pod: [['ip', '-br', 'link'], ['ip', '-br', 'addr']] },
+  routes: { node: [['ip', 'route']], pod: [['ip', 'route']] },
+  neigh: { node: [['ip', 'neigh']], pod: [['ip', 'neigh']] },
+  fdb: { node: [['bridge', 'fdb', 'show']], pod: [] },
+  iptables: { node: [['iptables-save']], pod: [['iptables-save']] },
+  conntrack: { node: [['conntrack', '-L']], pod: [] },
+};
+
+/** Names of netlab's objects on a node, to highlight them in tables. */
+function ownNames(model: Model, node: string): string[] {
+  const n = model.nodes.find((x) => x.name === node);
+  const names = model.pods.filter((p) => p.node === node).flatMap((p) => [p.hostIf, p.podIf, p.address?.split('/')[0]]);
+  const chains = serviceChains(model.name);
+  return [n?.bridge, model.vxlan?.device, model.crossNode === 'ipip' ? 'ipip0' : undefined, forwardChain(model.name), chains.services, ...names].filter((x): x is string => Boolean(x));
+}
+
+export async function showCommand(target: string, table: string | undefined, options: { lab?: string }): Promise<number> {
+  const kind = table ?? 'links';
+  if (!TABLES[kind]) throw new UsageError(`unknown table "${kind}"; tables: ${Object.keys(TABLES).join(', ')}`);
+  const state = options.lab ? findUpLab(options.lab) : (listStates().find((s) => s.model.pods.some((p) => p.name === target) || s.model.nodes.some((n) => n.name === target)) ?? findUpLab(undefined));
+  requireRoot('show', state.target);
+  const pod = state.model.pods.find((p) => p.name === target);
+  const node = pod ? pod.node : state.model.nodes.find((n) => n.name === target)?.name;
+  if (!node) throw new UsageError(`lab ${state.lab} has no pod or node "${target}"`);
+  const commands = pod ? TABLES[kind]!.pod : TABLES[kind]!.node;
+  if (commands.length === 0) throw new UsageError(`the ${kind} table is a node's; try \`netlab show ${pod!.node} ${kind}\``);
+  const script = [scriptPrelude(state.lab), ...commands.map((c) => `echo ${quoteArgv([`$ ${c.join(' ')}`])}; ${quoteArgv(pod ? ['netlab_in', pod.name, '-', ...c] : c)} 2>&1`)].join('\n');
+  const result = await transportsOf(state)[node]!.run(script + '\n');
+  const own = ownNames(state.model, node);
+  const highlight = (line: string) => (own.some((name) => new RegExp(`(^|[^\\w.-])${name.replace(/[.]/g, '\\.')}([^\\w.-]|$)`).test(line)) ? chalk.bold.cyan(line) : line);
+  console.log(`${pod ? `pod ${pod.name} on ${node}` : node}: ${kind} (netlab's objects highlighted)`);
+  for (const line of result.stdout.split('\n')) if (line) console.log(line.startsWith('$ ') ? chalk.dim(line) : highlight(line));
+  return result.exitCode;
+}
+
+const FILTER = /^[A-Za-z0-9 .:/_()!&|<>=-]*$/;
+
+export async function captureCommand(target: string, iface: string | undefined, options: { count?: string; seconds?: string; filter?: string; lab?: string }): Promise<number> {
+  const state = options.lab ? findUpLab(options.lab) : (listStates().find((s) => s.model.pods.some((p) => p.name === target) || s.model.nodes.some((n) => n.name === target)) ?? findUpLab(undefined));
+  requireRoot('capture', state.target);
+  const count = Number(options.count ?? 10);
+  const seconds = Number(options.seconds ?? 15);
+  if (!Number.isInteger(count) || count < 1 || count > 10000) throw new UsageError(`--count takes 1-10000; found ${options.count}`);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600) throw new UsageError(`--seconds takes 1-3600; found ${options.seconds}`);
+  if (options.filter !== undefined && !FILTER.test(options.filter)) throw new UsageError(`--filter takes a tcpdump expression of letters, digits, spaces and . : / _ ( ) ! & | < > = -; found ${JSON.stringify(options.filter)}`);
+  const pod = state.model.pods.find((p) => p.name === target);
+  const node = pod ? pod.node : state.model.nodes.find((n) => n.name === target)?.name;
+  if (!node) throw new UsageError(`lab ${state.lab} has no pod or node "${target}"`);
+  const dev = iface ?? (pod ? (pod.podIf ?? 'lo') : state.facts[node]!.dev);
+  if (!/^[A-Za-z0-9_.@-]{1,15}$/.test(dev)) throw new UsageError(`not an interface name: ${dev}`);
+  // Flannel's port 8472 is not VXLAN's registered 4789: tell tcpdump to decode it as VXLAN.
+  const flannelUnderlay = !pod && state.model.crossNode === 'flannel' && dev === state.facts[node]!.dev;
+  const filter = options.filter ?? (flannelUnderlay ? `udp port ${state.model.vxlan!.port}` : '');
+  const tcpdump = ['timeout', String(seconds), 'tcpdump', '-n', '-e', '-l', '-c', String(count), '-i', dev, ...(flannelUnderlay ? ['-T', 'vxlan'] : []), ...filter.split(' ').filter(Boolean)];
+  const command = pod ? ['netlab_in', pod.name, '-', ...tcpdump] : tcpdump;
+  console.error(`capturing on ${pod ? `pod ${pod.name}` : node} ${dev} (${count} packets or ${seconds} s${filter ? `, filter: ${filter}` : ''}); now send some traffic, e.g. \`netlab verify ${state.lab}\``);
+  const code = await transportsOf(state)[node]!.interactive(`${scriptPrelude(state.lab)}\ncommand -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }\n${quoteArgv(command)}`);
+  return code === 124 ? 0 : code;
+}

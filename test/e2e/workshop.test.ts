@@ -1,0 +1,68 @@
+// The workshop tools on a live VXLAN lab: graph (valid DOT with every pod and
+// link, live interface names), capture (the encapsulated ping on the underlay),
+// show (tables with netlab's objects).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { LABS, NETLAB } from '../paths.js';
+import { netlab, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
+
+const state = stateDirForTest();
+let pristine: HostSnapshot;
+before(async () => {
+  pristine = await snapshotHost();
+  const up = await netlab(state.dir, 'up', join(LABS, 'vxlan.yaml'));
+  assert.equal(up.exitCode, 0, up.stderr);
+});
+after(async () => {
+  await netlab(state.dir, 'down', 'vxlan');
+  state.remove();
+  assert.deepEqual(await snapshotHost(), pristine);
+});
+
+test('graph --format dot is valid DOT (rendered by dot) with every pod, link and live interface name', async () => {
+  const dot = await netlab(state.dir, 'graph', 'vxlan', '--format', 'dot');
+  assert.equal(dot.exitCode, 0, dot.stderr);
+  const rendered = await execa('dot', ['-Tsvg'], { input: dot.stdout, reject: false });
+  assert.equal(rendered.exitCode, 0, String(rendered.stderr));
+  assert.match(String(rendered.stdout), /<svg/);
+  for (const name of ['pod a0', 'pod a1', 'br0', 'br1', 'vxlan0', '192.168.64.4', '192.168.64.5', 'underlay']) assert.ok(dot.stdout.includes(name), name);
+  // both ends of each veth pair, with the kernel's peer index as `ip link` shows it
+  assert.match(dot.stdout, /veth-a0-c@if\d+ ⇄ veth-a0@if\d+/);
+  assert.match(dot.stdout, /veth-a1-c@if\d+ ⇄ veth-a1@if\d+/);
+  const text = await netlab(state.dir, 'graph', join(LABS, 'vxlan-3.yaml'));
+  assert.match(text.stdout, /└─ node-2  eth1 192\.168\.64\.6/);
+  const mermaid = await netlab(state.dir, 'graph', 'vxlan', '--format', 'mermaid');
+  assert.match(mermaid.stdout, /^graph TB\n/);
+});
+
+test('capture on the underlay shows the VXLAN packet (UDP 4789, VNI 100) around the ping between the pods', async () => {
+  const capture = spawn(NETLAB, ['capture', 'node-0', '--count', '4', '--seconds', '15', '--filter', 'udp port 4789 and not dst host 239.1.1.1'], { env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => capture.on('exit', resolve));
+  let out = '';
+  let ready = false;
+  capture.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  capture.stderr.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+    if (out.includes('listening on')) ready = true;
+  });
+  for (let i = 0; i < 100 && !ready; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(ready, `tcpdump started: ${out}`);
+  await netlab(state.dir, 'exec', 'a0', '--', 'ping', '-c', '3', '-i', '0.2', '10.200.1.2');
+  const code = await exited;
+  assert.equal(code, 0, out);
+  assert.match(out, /192\.168\.64\.\d\.\d+ > 192\.168\.64\.\d\.4789: VXLAN, flags \[I\] \(0x08\), vni 100\n.*10\.200\.0\.2 > 10\.200\.1\.2: ICMP echo request/);
+});
+
+test('show: a node\'s routes with the lab\'s one cluster route, a pod\'s links', async () => {
+  const routes = await netlab(state.dir, 'show', 'node-0', 'routes');
+  assert.equal(routes.exitCode, 0, routes.stderr);
+  assert.match(routes.stdout, /10\.200\.0\.0\/16 dev br0/);
+  const links = await netlab(state.dir, 'show', 'a1', 'links');
+  assert.match(links.stdout, /veth-a1-c@if\d+ +UP/);
+  const bad = await netlab(state.dir, 'show', 'a1', 'fdb');
+  assert.equal(bad.exitCode, 2);
+  assert.match(bad.stderr, /the fdb table is a node's; try `netlab show node-1 fdb`/);
+});
