@@ -54,7 +54,10 @@ export function buildCli(): Command {
     .argument('<lab>', 'lab file')
     .option('--verify', 'run the checks once the lab is up')
     .option('--keep', 'on failure keep what was created, for debugging')
-    .option('--recreate', 'if the lab is already up, take it down first'))
+    .option('--recreate', 'if the lab is already up, take it down first')
+    .option('--explain', 'print the plan with every command explained first')
+    .option('--step', 'one phase at a time: show it, wait for Enter, then show what changed')
+    .option('--yes', 'with --step: do not wait for Enter'))
     .action(run(async () => (await import('./commands/up.js')).upCommand as Action));
 
   program

@@ -14,6 +14,10 @@ import { collectEvidence } from '../verify/evidence.js';
 import { EXIT_INTERRUPTED, UsageError } from '../errors.js';
 import { acquireLock } from '../state/lock.js';
 import { diffModels } from '../lab/diff.js';
+import { createInterface } from 'node:readline';
+import { renderPlanText } from '../plan/render.js';
+import { describeChanges, snapshotNode } from '../workshop/changes.js';
+import type { Transports } from '../exec/runner.js';
 import { sshTarget, wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { checkReachable, type SshTargetState } from '../exec/ssh.js';
 import { discoverFacts } from '../exec/facts.js';
@@ -26,11 +30,17 @@ export interface UpOptions extends TargetOptions {
   keep?: boolean;
   /** the lab is up from another version of the file: take it down first */
   recreate?: boolean;
+  /** print the plan with an explanation of every command first */
+  explain?: boolean;
+  /** apply one phase at a time: show it, wait for Enter (or --yes), then show what changed */
+  step?: boolean;
+  yes?: boolean;
 }
 
 export async function upCommand(file: string, options: UpOptions): Promise<number> {
   const { model } = loadLabFile(file);
   if (!wantsSsh(options)) requireRoot('up');
+  if (options.step && !options.yes && !process.stdin.isTTY) throw new UsageError('--step waits for Enter before each phase: run it in a terminal, or add --yes to go on by itself');
   const release = acquireLock(model.name, `netlab up ${file}`);
   try {
     const existing = readState(model.name);
@@ -53,6 +63,7 @@ export async function upCommand(file: string, options: UpOptions): Promise<numbe
     }
     const prepared = wantsSsh(options) ? await prepareSsh(model, options) : { model, facts: simulatedFacts(model), target: undefined };
     const target = prepared.target ? { target: prepared.target } : {};
+    if (options.explain) process.stdout.write(renderPlanText(prepared.model, buildPlan(prepared.model, prepared.facts), prepared.target ? 'machines over SSH' : 'simulated nodes on this host', true));
     const code = await bringUp(prepared.model, resolve(file), buildPlan(prepared.model, prepared.facts), prepared.facts, { ...options, ...target });
     if (code !== 0 || !options.verify) return code;
     const state = readState(model.name)!;
@@ -63,6 +74,29 @@ export async function upCommand(file: string, options: UpOptions): Promise<numbe
   } finally {
     release();
   }
+}
+
+/** --step: each phase shown with its reasons, applied on Enter, followed by what it changed on every node. */
+async function stepThrough(model: Model, plan: Plan, transports: Transports, options: UpOptions, signal: AbortSignal): Promise<void> {
+  for (const phase of phasesOf(plan)) {
+    process.stdout.write(`\n${renderPlanText(model, plan, '', options.explain, phase).split('\n').filter((l) => l.startsWith('###') || !l.startsWith('#') || l.startsWith('# [')).join('\n')}`);
+    if (!options.yes) await waitForEnter(`press Enter to apply phase ${phase} (Ctrl-C to stop and roll back) `);
+    if (signal.aborted) throw new Interrupted();
+    const before = await Promise.all(plan.nodes.map((n) => snapshotNode(transports[n.node]!)));
+    await applyPhase(plan, phase, transports, signal);
+    const after = await Promise.all(plan.nodes.map((n) => snapshotNode(transports[n.node]!)));
+    console.log(`phase ${phase} changed:`);
+    plan.nodes.forEach((n, i) => {
+      const changes = describeChanges(before[i]!, after[i]!);
+      console.log(`  ${n.node}: ${changes.length ? '' : 'nothing visible in the node itself (the changes are inside the pods)'}`);
+      for (const change of changes) console.log(`    ${change}`);
+    });
+  }
+}
+
+function waitForEnter(prompt: string): Promise<void> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  return new Promise((resolve) => rl.question(prompt, () => (rl.close(), resolve())));
 }
 
 /**
@@ -127,7 +161,7 @@ export async function bringUp(model: Model, file: string, plan: Plan, facts: Rec
               },
             ]),
         { title: 'preflight: tools, kernel features and conflicts on every node', task: guard(() => runPreflight(model, transportsOf(state), plan)) },
-        ...phasesOf(plan).map((phase) => ({
+        ...(options.step ? [] : phasesOf(plan)).map((phase) => ({
           title: `phase ${phase}: ${plan.nodes.map((n) => `${n.node} (${stepsOfPhase(n.steps, phase).length} steps)`).join(', ')}`,
           task: guard(() => applyPhase(plan, phase, transportsOf(state), abort.signal)),
         })),
@@ -137,6 +171,7 @@ export async function bringUp(model: Model, file: string, plan: Plan, facts: Rec
     await tasks.run().catch((error: unknown) => {
       throw failure ?? error;
     });
+    if (options.step) await stepThrough(model, plan, transportsOf(state), options, abort.signal);
     if (abort.signal.aborted) throw new Interrupted();
     state.status = 'up';
     writeState(state);

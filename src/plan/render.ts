@@ -5,7 +5,7 @@ import { quoteArgv } from '../shell/quote.js';
 import { stepsOfPhase } from './build.js';
 import { explainCommand } from './explain.js';
 
-export function renderPlanText(model: Model, plan: Plan, targetLabel: string, explain = false): string {
+export function renderPlanText(model: Model, plan: Plan, targetLabel: string, explain = false, onlyPhase?: string): string {
   const out: string[] = [];
   out.push(`# lab ${model.name}${model.description ? `: ${model.description}` : ''}`);
   out.push(`# target: ${targetLabel}; ${model.nodes.length} node(s), ${model.pods.length} pod(s), same-node: ${model.sameNode}, cross-node: ${model.crossNode}`);
@@ -15,7 +15,7 @@ export function renderPlanText(model: Model, plan: Plan, targetLabel: string, ex
     out.push('');
     out.push(`## node ${node.name}: underlay ${nodePlan.facts.address} on ${nodePlan.facts.dev}, pod subnet ${node.podSubnet}`);
     if (nodePlan.steps.length === 0) out.push('#   (nothing to do on this node)');
-    for (const phase of PHASES) {
+    for (const phase of PHASES.filter((p) => onlyPhase === undefined || p === onlyPhase)) {
       const steps = stepsOfPhase(nodePlan.steps, phase);
       if (steps.length === 0) continue;
       out.push('');

@@ -66,3 +66,26 @@ test('show: a node\'s routes with the lab\'s one cluster route, a pod\'s links',
   assert.equal(bad.exitCode, 2);
   assert.match(bad.stderr, /the fdb table is a node's; try `netlab show node-1 fdb`/);
 });
+
+test('up --step --yes shows each phase and what it changed on the node; --step without a terminal or --yes is refused', async () => {
+  try {
+    const up = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'), '--step', '--yes');
+    assert.equal(up.exitCode, 0, up.stderr);
+    assert.match(up.stdout, /### node-0 · phase network\n# \[\d+\] create the bridge br0: /);
+    assert.match(up.stdout, /phase network changed:\n  node-0: \n(    [+-] .*\n)*    \+ link br0\n/);
+    assert.match(up.stdout, /\+ address 10\.200\.0\.1\/24 on br0/);
+    assert.match(up.stdout, /phase pods changed:\n  node-0: \n(    .*\n)*    \+ netns a0\n/);
+  } finally {
+    await netlab(state.dir, 'down', 'bridge');
+  }
+  const refused = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'), '--step');
+  assert.equal(refused.exitCode, 2);
+  assert.match(refused.stderr, /--step waits for Enter before each phase: run it in a terminal, or add --yes/);
+});
+
+test('plan --explain explains the commands part by part', async () => {
+  const plan = await netlab(state.dir, 'plan', join(LABS, 'vxlan.yaml'), '--explain');
+  assert.equal(plan.exitCode, 0);
+  assert.match(plan.stdout, /ip link add vxlan0 type vxlan id 100 group 239\.1\.1\.1 local 192\.168\.64\.4 dstport 4789 dev eth1\n#   ↳ `ip link add vxlan0 type vxlan` creates a VXLAN tunnel endpoint: VNI 100 .*group 239\.1\.1\.1 \(unknown destinations are flooded/);
+  assert.match(plan.stdout, /#   ↳ `master br0` plugs veth-a0 into the bridge br0 as a port\./);
+});
