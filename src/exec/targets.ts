@@ -75,6 +75,17 @@ function checkNodesCovered(model: Model, available: string[], source: string): v
   }
 }
 
+/** Runs `vagrant ssh-config` in DIR (--vagrant [DIR]) and keeps its output as an SSH config file. */
+async function vagrantSshConfig(vagrant: string | boolean, name: string): Promise<string> {
+  const dir = typeof vagrant === 'string' ? vagrant : '.';
+  const result = await execa('vagrant', ['ssh-config'], { cwd: dir, reject: false });
+  if (result.exitCode !== 0) throw new UsageError(`\`vagrant ssh-config\` in ${resolve(dir)} failed: ${String(result.stderr).trim() || `exit ${result.exitCode}`} (are the VMs up? \`vagrant up\`)`);
+  mkdirSync(join(stateDir(), 'ssh'), { recursive: true, mode: 0o700 });
+  const file = join(stateDir(), 'ssh', `${name}.config`);
+  writeFileSync(file, String(result.stdout), { mode: 0o600 });
+  return file;
+}
+
 /** Builds the SSH target for a lab from the command-line options; the lab's node names are the host names. */
 export async function sshTarget(model: Model, options: TargetOptions): Promise<{ target: SshTargetState; underlay: Record<string, { dev?: string; address?: string }> }> {
   if ([options.sshConfig, options.inventory, options.vagrant].filter(Boolean).length > 1) throw new UsageError('give one of --ssh-config, --inventory, --vagrant');
@@ -91,15 +102,7 @@ export async function sshTarget(model: Model, options: TargetOptions): Promise<{
     const underlay = Object.fromEntries(model.nodes.map((n) => [n.name, inventory.nodes[n.name]!.underlay ?? {}]));
     return { target: { kind: 'ssh', hosts, ...(inventory['ssh-options'] ? { options: inventory['ssh-options'] } : {}) }, underlay };
   }
-  let configFile = options.sshConfig;
-  if (options.vagrant) {
-    const dir = typeof options.vagrant === 'string' ? options.vagrant : '.';
-    const result = await execa('vagrant', ['ssh-config'], { cwd: dir, reject: false });
-    if (result.exitCode !== 0) throw new UsageError(`\`vagrant ssh-config\` in ${resolve(dir)} failed: ${String(result.stderr).trim() || `exit ${result.exitCode}`} (are the VMs up? \`vagrant up\`)`);
-    mkdirSync(join(stateDir(), 'ssh'), { recursive: true, mode: 0o700 });
-    configFile = join(stateDir(), 'ssh', `${model.name}.config`);
-    writeFileSync(configFile, String(result.stdout), { mode: 0o600 });
-  }
+  const configFile = options.vagrant ? await vagrantSshConfig(options.vagrant, model.name) : options.sshConfig;
   if (!configFile || !existsSync(configFile)) throw new UsageError(`${configFile}: no such SSH config file (make one with \`vagrant ssh-config > ${configFile}\`)`);
   const absolute = resolve(configFile);
   checkNodesCovered(model, sshConfigHosts(readFileSync(absolute, 'utf8')), absolute);
@@ -113,15 +116,7 @@ export async function sshTargetForHosts(options: TargetOptions): Promise<SshTarg
     const nodes = Object.keys(inventory.nodes).map((name) => ({ name, underlay: {} }));
     return (await sshTarget({ nodes } as unknown as Model, options)).target;
   }
-  let configFile = options.sshConfig;
-  if (options.vagrant) {
-    const dir = typeof options.vagrant === 'string' ? options.vagrant : '.';
-    const result = await execa('vagrant', ['ssh-config'], { cwd: dir, reject: false });
-    if (result.exitCode !== 0) throw new UsageError(`\`vagrant ssh-config\` in ${resolve(dir)} failed: ${String(result.stderr).trim()}`);
-    mkdirSync(join(stateDir(), 'ssh'), { recursive: true, mode: 0o700 });
-    configFile = join(stateDir(), 'ssh', 'down.config');
-    writeFileSync(configFile, String(result.stdout), { mode: 0o600 });
-  }
+  const configFile = options.vagrant ? await vagrantSshConfig(options.vagrant, 'down') : options.sshConfig;
   if (!configFile || !existsSync(configFile)) throw new UsageError(`${configFile}: no such SSH config file`);
   const hosts = sshConfigHosts(readFileSync(configFile, 'utf8'));
   return { kind: 'ssh', configFile: resolve(configFile), hosts: Object.fromEntries(hosts.map((h) => [h, { host: h }])) };
