@@ -1,22 +1,16 @@
 // End to end, as root, on simulated nodes: pods on different nodes reach each
 // other by static routes, VXLAN (2 and 3 nodes) and flannel-style VXLAN; the
 // state that makes it work is what the articles show; down restores everything.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { LABS } from '../paths.js';
-import { netlab, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
+import { labTestContext, netlab, snapshotHost } from './host.js';
 import { readState } from '../../src/state/store.js';
 import { transportsOf } from '../../src/commands/common.js';
 import { runDown } from '../../src/exec/runner.js';
 
-const state = stateDirForTest();
-let pristine: HostSnapshot;
-before(async () => {
-  process.env.NETLAB_STATE_DIR = state.dir;
-  pristine = await snapshotHost();
-});
-after(() => state.remove());
+const state = labTestContext();
 
 interface VerifyReport {
   passed: boolean;
@@ -47,7 +41,7 @@ test('routes: each node routes the other pod subnet via the other node address',
   } finally {
     await netlab(state.dir, 'down', 'routes');
   }
-  assert.deepEqual(await snapshotHost(), pristine);
+  assert.deepEqual(await snapshotHost(), state.pristine());
 });
 
 test('vxlan: the remote pod MAC is learned in the FDB with the remote node underlay address', async () => {
@@ -65,7 +59,7 @@ test('vxlan: the remote pod MAC is learned in the FDB with the remote node under
   } finally {
     await netlab(state.dir, 'down', 'vxlan');
   }
-  assert.deepEqual(await snapshotHost(), pristine);
+  assert.deepEqual(await snapshotHost(), state.pristine());
 });
 
 test('vxlan with three nodes: every pod reaches every other', async () => {
@@ -77,7 +71,7 @@ test('vxlan with three nodes: every pod reaches every other', async () => {
   } finally {
     await netlab(state.dir, 'down', 'vxlan-3');
   }
-  assert.deepEqual(await snapshotHost(), pristine);
+  assert.deepEqual(await snapshotHost(), state.pristine());
 });
 
 test('flannel: static neighbour and FDB entries, nothing learned', async () => {
@@ -91,7 +85,7 @@ test('flannel: static neighbour and FDB entries, nothing learned', async () => {
   } finally {
     await netlab(state.dir, 'down', 'flannel');
   }
-  assert.deepEqual(await snapshotHost(), pristine);
+  assert.deepEqual(await snapshotHost(), state.pristine());
 });
 
 test('forwarding survives a FORWARD policy of DROP through the lab chain; down restores ip_forward', async () => {
@@ -119,7 +113,7 @@ test('forwarding survives a FORWARD policy of DROP through the lab chain; down r
   } finally {
     await netlab(state.dir, 'down', 'routes');
   }
-  assert.deepEqual(await snapshotHost(), pristine);
+  assert.deepEqual(await snapshotHost(), state.pristine());
 });
 
 test('ipip on a kernel without IP-in-IP: the preflight says so and changes nothing', async () => {
@@ -128,7 +122,7 @@ test('ipip on a kernel without IP-in-IP: the preflight says so and changes nothi
   assert.equal(up.exitCode, 1, up.stdout + up.stderr);
   assert.match(up.stderr, /lab ipip needs kernel IP-in-IP support \(module ipip\) on node-0/);
   assert.match(up.stderr, /nothing was changed/);
-  assert.deepEqual(await snapshotHost(), pristine);
+  assert.deepEqual(await snapshotHost(), state.pristine());
 });
 
 test('a failing check is diagnosed: the node and the setting that differ from the plan', async () => {
@@ -146,7 +140,7 @@ test('a failing check is diagnosed: the node and the setting that differ from th
   } finally {
     await netlab(state.dir, 'down', 'routes');
   }
-  assert.deepEqual(await snapshotHost(), pristine);
+  assert.deepEqual(await snapshotHost(), state.pristine());
 });
 
 test('vxlan verify shows the FDB before and after the checks', async () => {

@@ -2,13 +2,13 @@
 // two-node lab, Ctrl-C and kill -9 at several points of `up`, and two `up`s
 // racing. Afterwards the nodes' undo journals must have removed everything
 // (checked inside the nodes before they are stopped) and the host must be as before.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { LABS, NETLAB, ROOT } from '../paths.js';
-import { netlab, nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
+import { labTestContext, netlab, nodeLeftovers, snapshotHost } from './host.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
@@ -18,13 +18,7 @@ import { transportsOf } from '../../src/commands/common.js';
 import { runDown, StepFailure } from '../../src/exec/runner.js';
 import { readState } from '../../src/state/store.js';
 
-const state = stateDirForTest();
-let pristine: HostSnapshot;
-before(async () => {
-  process.env.NETLAB_STATE_DIR = state.dir;
-  pristine = await snapshotHost();
-});
-after(() => state.remove());
+const state = labTestContext();
 
 test('a failure injected at every step of the vxlan lab: the undo journal leaves every node clean', async () => {
   const file = relative(ROOT, join(LABS, 'vxlan.yaml'));
@@ -62,7 +56,7 @@ test('a failure injected at every step of the vxlan lab: the undo journal leaves
   }
   console.log(`# injected a failure at each of ${runs} steps`);
   assert.ok(runs >= 40);
-  assert.deepEqual(await snapshotHost(), pristine);
+  assert.deepEqual(await snapshotHost(), state.pristine());
 });
 
 /** A lab big enough (3 nodes × 60 pods, moved veths: about 3-4 s to bring up) to be interrupted in the middle. */
@@ -95,12 +89,12 @@ test('Ctrl-C during up rolls back and exits 130; kill -9 during up is cleaned by
       interrupted++;
       assert.match(result.stderr, /interrupted/);
       assert.equal(existsSync(join(state.dir, 'labs', 'big.json')), false, `after SIGINT at ${ms} ms the rollback removed the state`);
-      assert.deepEqual(await snapshotHost(), pristine, `after SIGINT at ${ms} ms`);
+      assert.deepEqual(await snapshotHost(), state.pristine(), `after SIGINT at ${ms} ms`);
     } else {
       // Too early (before netlab installed its handler) or too late (already up): down cleans up.
       assert.equal((await netlab(state.dir, 'down', 'big')).exitCode, 0);
     }
-    assert.deepEqual(await snapshotHost(), pristine);
+    assert.deepEqual(await snapshotHost(), state.pristine());
   }
   console.log(`# ${interrupted} of 4 SIGINTs landed during up`);
   assert.ok(interrupted >= 2, 'SIGINTs arrived while up was working');
@@ -112,7 +106,7 @@ test('Ctrl-C during up rolls back and exits 130; kill -9 during up is cleaned by
     await done;
     const down = await netlab(state.dir, 'down', 'big');
     assert.equal(down.exitCode, 0, down.stderr);
-    assert.deepEqual(await snapshotHost(), pristine, `kill -9 at ${ms} ms, then down`);
+    assert.deepEqual(await snapshotHost(), state.pristine(), `kill -9 at ${ms} ms, then down`);
   }
 });
 
@@ -130,7 +124,7 @@ test('two concurrent ups of the same lab: one wins, the other refuses', async ()
   } finally {
     await netlab(state.dir, 'down', 'bridge');
   }
-  assert.deepEqual(await snapshotHost(), pristine);
+  assert.deepEqual(await snapshotHost(), state.pristine());
 });
 
 test('a second Ctrl-C stops the rollback and says to run netlab down, which finishes it', async () => {
@@ -143,5 +137,5 @@ test('a second Ctrl-C stops the rollback and says to run netlab down, which fini
   assert.equal(result.code, 130, result.stderr);
   assert.match(result.stderr, /rollback stopped: run `netlab down big` to finish cleaning up/);
   assert.equal((await netlab(state.dir, 'down', 'big')).exitCode, 0);
-  assert.deepEqual(await snapshotHost(), pristine);
+  assert.deepEqual(await snapshotHost(), state.pristine());
 });

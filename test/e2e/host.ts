@@ -1,5 +1,6 @@
 // Helpers for end-to-end tests: run the real CLI, and snapshot everything on
 // the host a lab could leave behind (namespaces, links, mounts, iptables, processes).
+import { after, before } from 'node:test';
 import { execa } from 'execa';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,6 +42,28 @@ function labProcesses(): string[] {
     }
   }
   return found.sort();
+}
+
+/**
+ * The usual frame of an end-to-end test file: a private state directory for
+ * netlab (also in NETLAB_STATE_DIR, for code called in-process), removed at the
+ * end, and the host as it was before the first test, to compare with.
+ */
+export function labTestContext(): { dir: string; pristine: () => HostSnapshot } {
+  const state = stateDirForTest();
+  let pristine: HostSnapshot | undefined;
+  before(async () => {
+    process.env.NETLAB_STATE_DIR = state.dir;
+    pristine = await snapshotHost();
+  });
+  after(() => state.remove());
+  return {
+    dir: state.dir,
+    pristine: () => {
+      if (!pristine) throw new Error('the host snapshot is taken in before()');
+      return pristine;
+    },
+  };
 }
 
 export interface HostSnapshot {

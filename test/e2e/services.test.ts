@@ -1,22 +1,16 @@
 // End to end, as root, on simulated nodes: the article's three Service cases,
 // what each of br_netfilter, hairpin and masquerade is for, NodePort from the
 // underlay, egress masquerade in conntrack, and exact removal of the rules.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { LABS } from '../paths.js';
-import { netlab, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
+import { labTestContext, netlab, snapshotHost } from './host.js';
 import { readState } from '../../src/state/store.js';
 import { transportsOf } from '../../src/commands/common.js';
 import { runDown } from '../../src/exec/runner.js';
 
-const state = stateDirForTest();
-let pristine: HostSnapshot;
-before(async () => {
-  process.env.NETLAB_STATE_DIR = state.dir;
-  pristine = await snapshotHost();
-});
-after(() => state.remove());
+const state = labTestContext();
 
 interface Report {
   passed: boolean;
@@ -84,7 +78,7 @@ test('service: the three cases of article 001 §5.4 reach every backend; hairpin
   } finally {
     await netlab(state.dir, 'down', 'service');
   }
-  assert.deepEqual(await snapshotHost(), pristine);
+  assert.deepEqual(await snapshotHost(), state.pristine());
 });
 
 test('nodeport: reached from the underlay on every node', async () => {
@@ -100,5 +94,5 @@ test('nodeport: reached from the underlay on every node', async () => {
   } finally {
     await netlab(state.dir, 'down', 'nodeport');
   }
-  assert.deepEqual(await snapshotHost(), pristine);
+  assert.deepEqual(await snapshotHost(), state.pristine());
 });
