@@ -9,8 +9,7 @@ import { applyPhase, Interrupted, phasesOf, runPreflight } from '../exec/runner.
 import { readState, STATE_VERSION, writeState, type LabState } from '../state/store.js';
 import { transportsOf } from './common.js';
 import { tearDown } from './down.js';
-import { printEvidence, printResults, verifyLab } from './verify.js';
-import { collectEvidence } from '../verify/evidence.js';
+import { verifyAndReport } from './verify.js';
 import { EXIT_INTERRUPTED, UsageError } from '../errors.js';
 import { acquireLock } from '../state/lock.js';
 import { diffModels } from '../lab/diff.js';
@@ -66,11 +65,7 @@ export async function upCommand(file: string, options: UpOptions): Promise<numbe
     if (options.explain) process.stdout.write(renderPlanText(prepared.model, buildPlan(prepared.model, prepared.facts), prepared.target ? 'machines over SSH' : 'simulated nodes on this host', true));
     const code = await bringUp(prepared.model, resolve(file), buildPlan(prepared.model, prepared.facts), prepared.facts, { ...options, ...target });
     if (code !== 0 || !options.verify) return code;
-    const state = readState(model.name)!;
-    const results = await verifyLab(state);
-    printResults(model.name, results);
-    printEvidence(await collectEvidence(state.model, transportsOf(state)));
-    return results.every((r) => r.ok) ? 0 : 1;
+    return await verifyAndReport(readState(model.name)!);
   } finally {
     release();
   }

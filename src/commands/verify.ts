@@ -59,6 +59,11 @@ export function printResults(lab: string, results: CheckResult[]): void {
 export async function verifyCommand(arg: string | undefined, options: VerifyOptions): Promise<number> {
   const state = findUpLab(arg);
   requireRoot('verify', state.target);
+  return verifyAndReport(state, options);
+}
+
+/** Runs the checks and prints them with their evidence (and a diagnosis when one fails): for verify and up --verify alike. */
+export async function verifyAndReport(state: LabState, options: VerifyOptions = {}): Promise<number> {
   const transports = transportsOf(state);
   // VXLAN learns from traffic: show the FDB before the checks too.
   const before = state.model.crossNode === 'vxlan' ? await collectEvidence(state.model, transports) : [];

@@ -1,7 +1,7 @@
 // The article's addressing, as defaults. One place decides them, for both
 // validation and resolution. (Article 001: cluster 10.200.0.0/16, node N has
 // 10.200.N.0/24, its bridge brN holds .1, pods get .2, .3, ...)
-import { formatCidr, nthAddress, nthSubnet, parseCidr, type Cidr } from '../net/ipv4.js';
+import { nthAddress, nthSubnet, type Cidr } from '../net/ipv4.js';
 
 export const DEFAULT_CLUSTER_CIDR = '10.200.0.0/16';
 export const NODE_SUBNET_PREFIX = 24;
@@ -24,4 +24,3 @@ export function gatewayOf(subnet: Cidr): number {
   return nthAddress(subnet, GATEWAY_HOST);
 }
 
-export { formatCidr, parseCidr };

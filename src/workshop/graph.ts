@@ -2,7 +2,7 @@
 // ends' names, bridges, VXLAN/IP-in-IP devices and the underlay — as text, as
 // Mermaid or as Graphviz DOT. Pure: live interface names (veth-a0@if4) are
 // passed in when the lab is up.
-import type { Model, ModelNode, ModelPod } from '../lab/model.js';
+import type { Model, ModelPod } from '../lab/model.js';
 import type { NodeFacts } from '../plan/types.js';
 
 /** Live names of interfaces, e.g. "node-0/veth-a0" → "veth-a0@if4". */
@@ -130,4 +130,3 @@ export function renderMermaid(model: Model, facts: Record<string, NodeFacts>, na
   return out.join('\n') + '\n';
 }
 
-export type { ModelNode };
