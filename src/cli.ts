@@ -117,6 +117,22 @@ export function buildCli(): Command {
     .action(run(async () => (await import('./commands/workshop.js')).captureCommand as Action));
 
   program
+    .command('trace')
+    .description('the hop-by-hop path of a packet from the live tables: routes, neighbours, bridge FDB, VXLAN/IPIP outer headers, Service DNAT; where it breaks and why')
+    .argument('<from>', 'pod, pod/container or node')
+    .argument('<to>', 'pod, node, Service name or IPv4 address')
+    .option('--port <port>', 'trace a TCP connection to this port (default: ICMP; a Service: its port)')
+    .option('--no-send', 'do not send one packet first (by default trace sends one, so the kernel learns ARP and FDB entries)')
+    .option('--json', 'machine-readable hops')
+    .option('--lab <name>', 'the lab, when several labs are up')
+    .addHelpText('after', `
+Examples:
+  sudo netlab trace a0 a1                 pod to pod (vxlan lab: veth, bridge, vxlan0, outer header, remote node)
+  sudo netlab trace a0 web                pod to a Service: which endpoint DNAT picked
+  sudo netlab trace node-1 node-0 --port 30080   a NodePort from another node`)
+    .action(run(async () => (await import('./commands/workshop.js')).traceCommand as Action));
+
+  program
     .command('labs')
     .description('the bundled labs, or one lab with its exercises')
     .argument('[lab]', 'a bundled lab name')

@@ -6,6 +6,23 @@ import type { LabState } from '../state/store.js';
 import { findUpLab, requireRoot, transportsOf } from './common.js';
 import { collectEvidence, type NodeEvidence } from '../verify/evidence.js';
 import { describeFindings, diagnose } from '../verify/diagnose.js';
+import { describeOutcome, requestOfCheck, traceRequest, type TraceRequest } from '../trace/trace.js';
+import type { Trace } from '../trace/walk.js';
+
+/** At most this many failed checks are traced: enough to see the pattern, quick on a large lab. */
+const TRACED_FAILURES = 3;
+
+/** Each failed check that should have passed, traced from the live tables (the check already sent its packets). */
+async function traceFailures(state: LabState, results: CheckResult[]): Promise<{ number: number; request: TraceRequest; trace: Trace }[]> {
+  const failed = results.filter((r) => !r.ok && r.check.expect === 'pass').slice(0, TRACED_FAILURES);
+  const transports = transportsOf(state);
+  return Promise.all(
+    failed.map(async (r) => {
+      const request = requestOfCheck(state.model, state.facts, r.check);
+      return { number: r.number!, request, trace: await traceRequest(state.model, state.facts, transports, request) };
+    }),
+  );
+}
 
 export interface VerifyOptions {
   json?: boolean;
@@ -71,8 +88,9 @@ export async function verifyAndReport(state: LabState, options: VerifyOptions = 
   const evidence = await collectEvidence(state.model, transports);
   const passed = results.every((r) => r.ok);
   const findings = passed ? [] : await diagnose(state.model, state.facts, transports);
+  const traces = passed ? [] : await traceFailures(state, results);
   if (options.json) {
-    console.log(JSON.stringify({ lab: state.lab, passed, checks: results.map((r) => ({ name: describeCheck(r.check), ...r })), evidence, ...(before.length ? { evidenceBefore: before } : {}), findings }, null, 2));
+    console.log(JSON.stringify({ lab: state.lab, passed, checks: results.map((r) => ({ name: describeCheck(r.check), ...r })), evidence, ...(before.length ? { evidenceBefore: before } : {}), findings, traces: traces.map(({ number, trace }) => ({ check: number, ...trace })) }, null, 2));
   } else {
     printResults(state.lab, results);
     if (before.length) {
@@ -81,7 +99,14 @@ export async function verifyAndReport(state: LabState, options: VerifyOptions = 
       console.log('after the checks:');
     }
     printEvidence(evidence);
-    if (!passed) for (const line of describeFindings(findings)) console.log(line);
+    if (!passed) {
+      for (const line of describeFindings(findings)) console.log(line);
+      for (const { number, request, trace } of traces) {
+        const [first, ...rest] = describeOutcome(trace);
+        console.log(`  trace of check ${number} (${request.fromLabel} → ${request.packet.dst}${request.packet.port ? `:${request.packet.port}` : ''}, \`netlab trace\` shows every hop): ${first}`);
+        for (const line of rest) console.log(`  ${line}`);
+      }
+    }
   }
   return passed ? 0 : 1;
 }

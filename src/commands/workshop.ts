@@ -125,3 +125,19 @@ export async function captureCommand(target: string, iface: string | undefined, 
   const code = await transportsOf(state)[node]!.interactive(`${scriptPrelude(state.lab)}\ncommand -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }\n${quoteArgv(command)}`);
   return code === 124 ? 0 : code;
 }
+
+export async function traceCommand(from: string, to: string, options: { port?: string; lab?: string; send?: boolean; json?: boolean }): Promise<number> {
+  const state = options.lab ? findUpLab(options.lab) : (listStates().find((s) => s.model.pods.some((p) => p.name === from.split('/')[0]) || s.model.nodes.some((n) => n.name === from)) ?? findUpLab(undefined));
+  requireRoot('trace', state.target);
+  const { resolveRequest, sendFirst, traceRequest, renderTrace } = await import('../trace/trace.js');
+  const request = resolveRequest(state.model, state.facts, from, to, options.port);
+  const transports = transportsOf(state);
+  const sent = options.send === false ? undefined : await sendFirst(state.model, state.facts, transports, request);
+  const trace = await traceRequest(state.model, state.facts, transports, request);
+  if (options.json) console.log(JSON.stringify({ lab: state.lab, from: request.from, packet: request.packet, sent, ...trace }, null, 2));
+  else {
+    if (sent) console.log(chalk.dim(sent));
+    for (const line of renderTrace(request, trace, state.lab)) console.log(line);
+  }
+  return trace.outcome === 'delivered' && (!trace.reply || trace.reply.outcome === 'delivered') ? 0 : 1;
+}

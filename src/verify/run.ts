@@ -41,7 +41,7 @@ function listenersFor(model: Model, checks: readonly Check[]): Listener[] {
       const service = model.services.find((s) => s.nodePort === check.port);
       for (const backend of service?.backends ?? []) add(backend, service!.targetPort);
     }
-    if (check.kind === 'service' && 'service' in check.to) {
+    if ((check.kind === 'service' || check.kind === 'tcp') && 'service' in check.to) {
       const service = model.services.find((s) => s.name === (check.to as { service: string }).service)!;
       for (const backend of service.backends) add(backend, service.targetPort);
     }
