@@ -70,6 +70,15 @@ export type RouteLookup =
     }
   | { ok: false; error: string };
 
+export interface Connection {
+  src: string;
+  /** the reply's source: the endpoint DNAT chose */
+  replySrc: string;
+  replyPort?: number;
+  /** seconds the entry has left */
+  timeout: number;
+}
+
 export interface Kernel {
   tables(place: Place): Promise<Tables>;
   routeGet(place: Place, dst: string): Promise<RouteLookup>;
@@ -78,7 +87,7 @@ export interface Kernel {
   /** `iptables -S FORWARD` lines of a node */
   forwardRules(node: string): Promise<string[]>;
   /** conntrack entries of a node for connections to dst:port: who sent them and where DNAT sent them */
-  connections(node: string, protocol: string, dst: string, port: number): Promise<{ src: string; replySrc: string; replyPort?: number }[]>;
+  connections(node: string, protocol: string, dst: string, port: number): Promise<Connection[]>;
 }
 
 const SYSCTLS = ['net.ipv4.ip_forward', 'net.bridge.bridge-nf-call-iptables'];
@@ -215,13 +224,14 @@ export class LiveKernel implements Kernel {
     return this.once(`forward ${node}`, async () => ((await this.sections(node, ['iptables -w -S FORWARD']))[0] ?? '').split('\n').filter(Boolean));
   }
 
-  async connections(node: string, protocol: string, dst: string, port: number): Promise<{ src: string; replySrc: string; replyPort?: number }[]> {
+  async connections(node: string, protocol: string, dst: string, port: number): Promise<Connection[]> {
     const [text] = await this.sections(node, [quoteArgv(['conntrack', '-L', '-p', protocol, '--orig-dst', dst, '--dport', String(port)])]);
     // tcp 6 117 TIME_WAIT src=10.200.0.2 dst=10.96.0.10 sport=4 dport=80 src=10.200.0.3 dst=10.200.0.2 sport=8080 dport=4 ...
     return (text ?? '').split('\n').flatMap((line) => {
       const src = [...line.matchAll(/\bsrc=(\S+)/g)].map((m) => m[1]!);
       const sport = [...line.matchAll(/\bsport=(\d+)/g)].map((m) => Number(m[1]));
-      return src.length >= 2 ? [{ src: src[0]!, replySrc: src[1]!, ...(sport[1] ? { replyPort: sport[1] } : {}) }] : [];
+      const timeout = Number(line.trim().split(/\s+/)[2]);
+      return src.length >= 2 ? [{ src: src[0]!, replySrc: src[1]!, ...(sport[1] ? { replyPort: sport[1] } : {}), timeout: Number.isFinite(timeout) ? timeout : 0 }] : [];
     });
   }
 }

@@ -89,7 +89,7 @@ export async function sendFirst(model: Model, facts: Record<string, NodeFacts>, 
   const check: Check = { kind: packet.protocol === 'icmp' ? 'ping' : 'tcp', from: source, to: request.to, toAddress: packet.dst, ...(packet.port ? { port: packet.port } : {}), expect: 'pass', derived: false };
   const [result] = await runChecks(model, facts, transports, [check]);
   const what = packet.protocol === 'icmp' ? `one ping to ${packet.dst}` : `one TCP connection to ${packet.dst}:${packet.port}`;
-  return `sent ${what} first, so that ARP, the FDBs and conntrack hold this path: ${result!.reached ? '' : 'no answer: '}${result!.evidence}`;
+  return `sent ${what} first, so that ARP, the FDBs and conntrack hold this path: ${result!.reached ? 'answered' : 'no answer'} (${result!.evidence})`;
 }
 
 /**

@@ -196,7 +196,7 @@ export class TraceWalk {
       if (blocked) return blocked;
     }
     // A node that forwards a packet back out of the interface it came in by sends the sender an ICMP redirect; the sender's kernel caches it.
-    const redirect = route.redirected ? ` (a cached ICMP redirect: the gateway told ${this.label(place)} that ${route.via ?? packet.dst} is on its own link, so it skips the gateway for a few minutes)` : '';
+    const redirect = route.redirected ? ` (a cached ICMP redirect: the gateway told ${this.label(place)} that ${route.via ?? packet.dst} is on its own link, so it skips the gateway for a few minutes; \`ip route flush cache\` there forgets it)` : '';
     this.hop(place, 'route', `${packet.dst}${route.via ? ` via ${route.via}` : ''} dev ${route.dev}${route.src ? ` src ${route.src}` : ''}${redirect}`, route.entry);
     const out = tables.links.find((l) => l.ifname === route.dev);
     if (!out) return this.end('broken', place, `the route points to ${route.dev}, which does not exist`);
@@ -316,7 +316,7 @@ export class TraceWalk {
     const remote = chosen.dst!;
     const local = vx.local ?? this.facts[place.node]?.address;
     this.hop(place, 'vxlan', `${device.ifname} (VNI ${vx.id}) wraps the frame: outer ${local} → ${remote}, UDP port ${vx.port}; inner ${packet.src ?? '?'} → ${packet.dst}`, `${chosen.mac} dev ${device.ifname} dst ${remote} self`);
-    return this.tunnel(place, remote, `UDP ${vx.port}`, (link) => link.kind === 'vxlan' && link.vxlan!.id === vx.id && link.vxlan!.port === vx.port, `a VXLAN device with VNI ${vx.id} on UDP port ${vx.port}`, (next, link): Promise<End> => {
+    return this.tunnel(place, remote, `UDP ${vx.port}`, (link) => link.kind === 'vxlan' && link.vxlan!.id === vx.id && link.vxlan!.port === vx.port, `VXLAN device with VNI ${vx.id} on UDP port ${vx.port}`, (next, link): Promise<End> => {
       this.hop(next, 'vxlan', `${link.ifname} (VNI ${vx.id}) unwraps the frame for ${mac}`);
       return this.l2(next, link, mac, packet);
     });
@@ -327,7 +327,7 @@ export class TraceWalk {
     const remote = device.ipip?.remote ?? nextHop;
     const local = device.ipip?.local ?? this.facts[place.node]?.address;
     this.hop(place, 'ipip', `${device.ifname} wraps the packet in another IP header (protocol 4): outer ${local} → ${remote}; inner ${packet.src ?? '?'} → ${packet.dst}`);
-    return this.tunnel(place, remote, 'IP protocol 4', (link) => link.kind === 'ipip', 'an ipip tunnel device', (next, link): Promise<End> => {
+    return this.tunnel(place, remote, 'IP protocol 4', (link) => link.kind === 'ipip', 'ipip tunnel device', (next, link): Promise<End> => {
       this.hop(next, 'ipip', `${link.ifname} unwraps the packet: inner ${packet.src ?? '?'} → ${packet.dst}`);
       return this.ip(next, packet, { ifname: link.ifname });
     });
@@ -390,11 +390,12 @@ export class TraceWalk {
         return { chain, probability: probability ? Number(probability) : 1, target: /--to-destination (\S+)/.exec(dnatRule ?? '')?.[1], dnatRule };
       });
     if (endpoints.length === 0 || endpoints.some((e) => !e.target)) return this.end('broken', place, `${chains.service(service)} has no endpoint to DNAT to`, restoreHint);
-    const connections = packet.src ? (await this.kernel.connections(place.node, service.protocol, packet.dst, packet.port!)).filter((c) => c.src === packet.src) : [];
+    // The newest connection from this source has the longest time left (e.g. TIME_WAIT starts at 120 s).
+    const connections = packet.src ? (await this.kernel.connections(place.node, service.protocol, packet.dst, packet.port!)).filter((c) => c.src === packet.src).sort((a, b) => b.timeout - a.timeout) : [];
     const seen = connections.map((c) => `${c.replySrc}:${c.replyPort}`).find((t) => endpoints.some((e) => e.target === t));
     const chosen = endpoints.find((e) => e.target === seen) ?? endpoints[0]!;
     const cascade = endpoints.map((e) => (e.probability >= 1 ? '1' : `1/${Math.round(1 / e.probability)}`)).join(', ');
-    const how = seen ? 'conntrack shows this connection went there' : 'no connection from this source in conntrack: the kernel picks at random; following the first';
+    const how = seen ? 'the newest connection from this source in conntrack went there' : 'no connection from this source in conntrack: the kernel picks at random; following the first';
     this.hop(place, 'dnat', `${hook} → ${chains.services} → ${isNodePort ? `${chains.nodePorts} → ` : ''}${chains.service(service)} picks one of ${endpoints.length} endpoint(s) (probabilities ${cascade}): ${chosen.chain} rewrites ${packet.dst}:${packet.port} to ${chosen.target} (${how})`, chosen.dnatRule);
     const [address, port] = chosen.target!.split(':');
     const translated: Packet = { ...packet, dst: address!, port: Number(port), translated: true };

@@ -29,6 +29,13 @@ const normalise = (save: string) =>
     .map((l) => l.replace(/\[\d+:\d+\]/g, ''))
     .join('\n');
 
+interface Traced {
+  outcome: string;
+  sent?: string;
+  hops: { where: string; kind: string; text: string }[];
+  problem?: { node: string; reason: string; hint?: string };
+}
+
 test('service: the three cases of article 001 §5.4 reach every backend; hairpin and br_netfilter are what make cases 2 and 3 work', async () => {
   try {
     const up = await netlab(state.dir, 'up', join(LABS, 'service.yaml'));
@@ -55,6 +62,12 @@ test('service: the three cases of article 001 §5.4 reach every backend; hairpin
     assert.equal(result.exitCode, 1);
     const hairpin = result.report.checks.find((c) => c.name.startsWith('service a0 '))!;
     assert.ok(!hairpin.ok && hairpin.answers!['-']! > 0 && hairpin.answers!.a0 === 0, JSON.stringify(hairpin));
+    // trace, with conntrack empty, follows the first endpoint (a0 itself) and stops at the hairpin.
+    await netlab(state.dir, 'exec', 'node-0', '--', 'conntrack', '-F');
+    let trace = JSON.parse((await netlab(state.dir, 'trace', 'a0', 'svc-1', '--no-send', '--json')).stdout) as Traced;
+    assert.equal(trace.outcome, 'broken', JSON.stringify(trace));
+    assert.equal(trace.problem!.node, 'node-0');
+    assert.match(trace.problem!.reason, /br0 would send the frame back out of veth-a0, the port it came in by; .* hairpin mode, which is off on veth-a0/);
     await netlab(state.dir, 'exec', 'node-0', '--', 'bridge', 'link', 'set', 'dev', 'veth-a0', 'hairpin', 'on');
 
     // Without br_netfilter, a1 (same bridge as a0) loses the connections that pick a0.
@@ -62,7 +75,20 @@ test('service: the three cases of article 001 §5.4 reach every backend; hairpin
     result = await verify('service', '--check', '2', '--connections', '16');
     const sameBridge = result.report.checks.find((c) => c.name.startsWith('service a1 '))!;
     assert.ok(!sameBridge.ok && sameBridge.answers!['-']! > 0, JSON.stringify(sameBridge));
+    await netlab(state.dir, 'exec', 'node-0', '--', 'conntrack', '-F');
+    trace = JSON.parse((await netlab(state.dir, 'trace', 'a1', 'svc-1', '--no-send', '--json')).stdout) as Traced;
+    assert.equal(trace.outcome, 'broken', JSON.stringify(trace));
+    assert.match(trace.problem!.reason, /the reply from 10\.200\.0\.2 to 10\.200\.0\.3 stays on the bridge: with net\.bridge\.bridge-nf-call-iptables=0/);
+    assert.match(trace.problem!.hint!, /netlab_sysctl net\.bridge\.bridge-nf-call-iptables 1/);
     await netlab(state.dir, 'exec', 'node-0', '--', 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1');
+
+    // A connection from c: trace follows the endpoint conntrack says it got, and ends in the pod that answered.
+    const traced = await netlab(state.dir, 'trace', 'c', 'svc-1', '--json');
+    assert.equal(traced.exitCode, 0, traced.stdout + traced.stderr);
+    trace = JSON.parse(traced.stdout) as Traced;
+    const answeredBy = /answered by (\S+)\)$/.exec(trace.sent!)![1];
+    assert.match(trace.hops.find((h) => h.kind === 'dnat')!.text, /PREROUTING → NL-SERVICES-service → NL-SVC-service-1 picks one of 2 endpoint\(s\).*\(the newest connection from this source in conntrack went there\)/);
+    assert.equal(trace.hops.at(-1)!.where, `pod ${answeredBy}`);
 
     // A rule and a chain that were not netlab's survive; netlab's are removed exactly.
     await netlab(state.dir, 'exec', 'node-0', '--', 'iptables', '-t', 'nat', '-N', 'USER-CHAIN');

@@ -54,6 +54,14 @@ for (const lab of labs) {
       const up = await netlab('up', join(LABS, `${lab}.yaml`), '--ssh-config', vms.sshConfig, '--verify');
       assert.equal(up.exitCode, 0, up.stdout + up.stderr);
       assert.match(up.stdout, /all \d+ checks passed/);
+      if (!['loopback', 'nodeport'].includes(lab)) {
+        // trace on real kernels over SSH: a0 reaches a1 and the reply comes back
+        const trace = await netlab('trace', 'a0', 'a1', '--json');
+        assert.equal(trace.exitCode, 0, trace.stdout + trace.stderr);
+        const hops = (JSON.parse(trace.stdout) as { hops: { kind: string; text: string }[] }).hops;
+        if (lab === 'ipip') assert.match(hops.find((h) => h.kind === 'ipip')!.text, /outer 192\.168\.56\.10 → 192\.168\.56\.11/);
+        if (lab === 'vxlan') assert.match(hops.find((h) => h.kind === 'vxlan')!.text, /outer 192\.168\.56\.10 → 192\.168\.56\.11, UDP port 4789/);
+      }
       if (lab === 'ipip') {
         // The underlay is Vagrant-like (192.168.56.x), discovered on the VMs, not the simulated default.
         assert.match(up.stdout, /10\.200\.1\.2 via 192\.168\.56\.11 dev ipip0/);
