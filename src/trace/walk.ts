@@ -227,18 +227,18 @@ export class TraceWalk {
       return this.end('broken', place, `the FORWARD policy is ${policy} and no rule jumps to ${chain}, which accepts the cluster CIDR`,
         this.planned(place, (c) => c[0] === 'iptables' && c.includes('FORWARD') && c.includes('-I'), `jumps to ${chain}`));
     }
-    this.hop(place, 'forward', `forwarded from ${ingress.ifname} to ${outDev} (net.ipv4.ip_forward=1, FORWARD policy ${policy}${accepted ? `, accepted by ${chain}` : ''})`);
+    const hairpinRoute = ingress.ifname === outDev ? `; in and out by the same interface, so the node also sends the sender an ICMP redirect ("next time, go directly")` : '';
+    this.hop(place, 'forward', `forwarded from ${ingress.ifname} to ${outDev} (net.ipv4.ip_forward=1, FORWARD policy ${policy}${accepted ? `, accepted by ${chain}` : ''})${hairpinRoute}`);
     return undefined;
   }
 
-  private neighbour(place: Place, tables: Tables, dev: string, address: string): { mac?: string } | { outcome: Outcome; problem: Problem } {
+  private neighbour(place: Place, tables: Tables, dev: string, address: string): { mac: string } | { outcome: Outcome; problem: Problem } {
     const entry = tables.neighbours.find((n) => n.dst === address && n.dev === dev);
     if (!entry || !entry.mac) {
       if (entry && entry.state.some((s) => s === 'FAILED' || s === 'INCOMPLETE')) {
         return this.end('broken', place, `no ARP reply from ${address} on ${dev} (neighbour entry ${entry.state.join(',')}): nothing answered for that address`);
       }
-      this.hop(place, 'neigh', `no neighbour entry for ${address} on ${dev} yet: the kernel sends an ARP request first`);
-      return {};
+      return this.end('unknown', place, `no neighbour entry for ${address} on ${dev} yet: the kernel first asks by ARP (a broadcast) who has ${address}, and only the answer decides where the packet goes`, 'send traffic first (trace does, unless --no-send) and trace again');
     }
     this.hop(place, 'neigh', `${address} is at ${entry.mac}`, `${address} dev ${dev} lladdr ${entry.mac} ${entry.state.join(',')}`);
     return { mac: entry.mac };
