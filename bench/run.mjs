@@ -6,7 +6,7 @@
 //  - the same labs over SSH (sshd in simulated machines), cold and with the master
 //    connection reused, with the SSH logins each command opened (from sshd's log);
 //  - scaling of up with pods per node; CLI start-up; peak RSS.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
@@ -144,7 +144,34 @@ try {
   const logins = () => machines.names.reduce((sum, n) => sum + (existsSync(join(work, `sshd-${n}.log`)) ? (readFileSync(join(work, `sshd-${n}.log`), 'utf8').match(/Accepted publickey/g) ?? []).length : 0), 0);
   const closeMasters = () => spawnSync('pkill', ['-f', `${work}/netlab-ssh`]);
   const ssh = [];
+  const sshHand = [];
   try {
+    // The hand-written comparison: the plan's kernel operations (as the floor
+    // above, ip -batch per namespace) sent as one script per node over one new
+    // SSH connection per node, nodes in parallel; no preflight, no facts, no journal.
+    const inClient = (cmd, args, opts = {}) => spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', cmd, ...args], { env, encoding: 'utf8', ...opts });
+    const sshPlan = JSON.parse(inClient(NETLAB, ['plan', join(ROOT, 'labs/vxlan.yaml'), '--ssh-config', machines.sshConfig, '--json']).stdout);
+    closeMasters();
+    const overSsh = (node, script) => new Promise((done, fail) => {
+      const child = spawn('nsenter', ['-t', String(machines.clientPid), '-n', '--', 'ssh', '-F', machines.sshConfig, '-o', 'ControlMaster=no', '-o', 'ControlPath=none', node, 'sh -s'], { stdio: ['pipe', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d) => (err += d));
+      child.on('close', (code) => (code === 0 ? done() : fail(new Error(`hand-written script on ${node}: ${err}`))));
+      child.stdin.end(script);
+    });
+    const hand = { up: [], down: [], logins: [] };
+    for (let i = 0; i < RUNS; i++) {
+      const before = logins();
+      const s = now();
+      await Promise.all(sshPlan.nodes.map((n) => overSsh(n.node, floorScript(n.phases.flatMap((p) => p.steps), true))));
+      hand.up.push(now() - s);
+      hand.logins.push(logins() - before);
+      const d = now();
+      await Promise.all(sshPlan.nodes.map((n) => overSsh(n.node, FLOOR_DOWN)));
+      hand.down.push(now() - d);
+    }
+    sshHand.push(['vxlan: hand-written, one new SSH connection per node', fmt(hand.up), median(hand.logins), fmt(hand.down), median(hand.logins)]);
+
     for (const [file, name] of [['labs/bridge.yaml', 'bridge'], ['labs/vxlan.yaml', 'vxlan']]) {
       for (const mode of ['cold', 'warm']) {
         const t = { up: [], down: [], cup: [], cdown: [] };
@@ -174,9 +201,30 @@ try {
   } finally {
     machines.stop();
   }
-  section('Over SSH (sshd in simulated machines)', ['lab', 'up', 'SSH logins during up', 'down', 'SSH logins during down'], ssh);
+  section('Over SSH (sshd in simulated machines)', ['lab', 'up', 'SSH logins during up', 'down', 'SSH logins during down'], [...ssh, ...sshHand]);
+  const netlabVxlanCold = ssh.find((r) => r[0] === 'vxlan (cold)');
+  if (netlabVxlanCold && sshHand.length) out.push('', `netlab vxlan up over SSH (cold) / hand-written one-connection-per-node script: ${(parseFloat(netlabVxlanCold[1]) / parseFloat(sshHand[0][1])).toFixed(2)} (target 1.3)`);
 
-  // 4. start-up and memory
+  // 4. where the time goes: netlab's own marks (NETLAB_PROFILE), median per segment
+  const profile = join(work, 'profile.jsonl');
+  const profiled = [];
+  for (const [file, name] of [['labs/vxlan.yaml', 'vxlan'], ['labs/scale.yaml', 'scale']]) {
+    rmSync(profile, { force: true });
+    for (let i = 0; i < Math.min(RUNS, 3); i++) {
+      netlab(['up', resolve(ROOT, file)], { NETLAB_PROFILE: profile });
+      netlab(['down', name], { NETLAB_PROFILE: profile });
+    }
+    const runs = readFileSync(profile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    for (const command of ['up', 'down']) {
+      const mine = runs.filter((r) => r.argv[0] === command);
+      const segments = mine[0].marks.map(([label], i) => [label, median(mine.map((r) => (r.marks[i][1] - (i ? r.marks[i - 1][1] : 0)) / 1000))]);
+      const total = median(mine.map((r) => r.marks.at(-1)[1] / 1000));
+      profiled.push([`${name} ${command}`, segments.map(([label, t]) => `${label} ${(t * 1000).toFixed(0)} ms`).join('; '), `${total.toFixed(2)} s`]);
+    }
+  }
+  section('Where the time goes (NETLAB_PROFILE marks, median; before the process exits)', ['command', 'segments, in order', 'total'], profiled);
+
+  // 5. start-up and memory
   const time = (cmd, args) => { const s = now(); spawnSync(cmd, args); return now() - s; };
   const help = [], bare = [];
   for (let i = 0; i < 10; i++) { help.push(time(NETLAB, ['--help'])); bare.push(time(process.execPath, ['-e', '0'])); }

@@ -147,6 +147,7 @@ Examples:
 }
 
 export async function main(argv: string[]): Promise<void> {
+  if (process.env.NETLAB_PROFILE) (await import('./profile.js')).mark('load the command line');
   const program = buildCli();
   program.exitOverride();
   try {

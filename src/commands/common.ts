@@ -1,6 +1,5 @@
 // What several commands share: finding a lab (by file or by name) and reaching its nodes.
 import { existsSync } from 'node:fs';
-import { loadLabFile } from '../lab/load.js';
 import { simulatedTransport } from '../exec/simulated.js';
 import { sshTransport } from '../exec/ssh.js';
 import type { Transports } from '../exec/runner.js';
@@ -12,14 +11,15 @@ export function looksLikeFile(arg: string): boolean {
 }
 
 /** A lab that is up, named by its name or by its file (the file is only read for the name). */
-export function findUpLab(arg: string | undefined): LabState {
+export async function findUpLab(arg: string | undefined): Promise<LabState> {
   if (arg === undefined) {
     const states = listStates();
     if (states.length === 1) return states[0]!;
     if (states.length === 0) throw new UsageError('no lab is up; start one with `netlab up labs/bridge.yaml`');
     throw new UsageError(`several labs are up (${states.map((s) => s.lab).join(', ')}); name one`);
   }
-  const name = looksLikeFile(arg) && existsSync(arg) ? loadLabFile(arg).name : arg;
+  // The lab file is read (and validated: zod and yaml, loaded only then) just for its name.
+  const name = looksLikeFile(arg) && existsSync(arg) ? (await import('../lab/load.js')).loadLabFile(arg).name : arg;
   const state = readState(name);
   if (!state) {
     const up = listStates().map((s) => s.lab);

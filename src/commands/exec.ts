@@ -9,7 +9,7 @@ import { UsageError } from '../errors.js';
 export async function execCommand(target: string, argv: string[], options: { lab?: string }): Promise<number> {
   if (argv.length === 0) throw new UsageError('nothing to run: netlab exec POD -- CMD [ARGS...], e.g. netlab exec a0 -- ip addr');
   const [podName, container] = target.split('/');
-  const state = options.lab ? findUpLab(options.lab) : labWithPod(podName!);
+  const state = options.lab ? await findUpLab(options.lab) : await labWithPod(podName!);
   requireRoot('exec', state.target);
   if (container === undefined && !state.model.pods.some((p) => p.name === podName) && state.model.nodes.some((n) => n.name === podName)) {
     // A node name: run the command on the node itself (bridge fdb, ip route, iptables...).
@@ -24,9 +24,9 @@ export async function execCommand(target: string, argv: string[], options: { lab
   return transport.interactive(`${scriptPrelude(state.lab)}\n${quoteArgv(['netlab_in', pod.name, container ?? '-', ...argv])}`);
 }
 
-function labWithPod(name: string): LabState {
+async function labWithPod(name: string): Promise<LabState> {
   const states = listStates().filter((s) => s.model.pods.some((p) => p.name === name) || s.model.nodes.some((n) => n.name === name));
   if (states.length === 1) return states[0]!;
-  if (states.length === 0) return findUpLab(undefined);
+  if (states.length === 0) return await findUpLab(undefined);
   throw new UsageError(`${name} is in several labs (${states.map((s) => s.lab).join(', ')}); choose one with --lab`);
 }

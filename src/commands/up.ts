@@ -23,6 +23,7 @@ import { discoverFacts } from '../exec/facts.js';
 import { requireRoot } from './common.js';
 import type { Model } from '../lab/model.js';
 import type { NodeFacts, Plan } from '../plan/types.js';
+import { mark } from '../profile.js';
 
 export interface UpOptions extends TargetOptions {
   verify?: boolean;
@@ -60,7 +61,9 @@ export async function upCommand(file: string, options: UpOptions): Promise<numbe
       console.log(`lab ${model.name}: taking down the version that is up (${changes.join('; ') || 'unchanged'})`);
       await tearDown(existing);
     }
+    mark('read and validate the lab');
     const prepared = wantsSsh(options) ? await prepareSsh(model, options) : { model, facts: simulatedFacts(model), target: undefined };
+    if (prepared.target) mark('connect and read the facts (SSH)');
     const target = prepared.target ? { target: prepared.target } : {};
     if (options.explain) process.stdout.write(renderPlanText(prepared.model, buildPlan(prepared.model, prepared.facts), prepared.target ? 'machines over SSH' : 'simulated nodes on this host', true));
     const code = await bringUp(prepared.model, resolve(file), buildPlan(prepared.model, prepared.facts), prepared.facts, { ...options, ...target });
@@ -112,6 +115,7 @@ export async function prepareSsh(model: Model, options: TargetOptions): Promise<
  * failure or interrupt unless keep is set. Exported for fault-injection tests.
  */
 export async function bringUp(model: Model, file: string, plan: Plan, facts: Record<string, NodeFacts>, options: UpOptions & { silent?: boolean; target?: SshTargetState }): Promise<number> {
+  mark('plan');
   const state: LabState = { version: STATE_VERSION, lab: model.name, file, status: 'creating', createdAt: new Date().toISOString(), target: options.target ?? { kind: 'simulated', nodes: {} }, facts, model };
   writeState(state);
 
@@ -131,9 +135,10 @@ export async function bringUp(model: Model, file: string, plan: Plan, facts: Rec
   process.on('SIGTERM', onSignal);
   // Listr prints a task's error in its title; netlab prints it once, in full, at the end.
   let failure: unknown;
-  const guard = (work: () => Promise<unknown>) => async () => {
+  const guard = (work: () => Promise<unknown>, label: string) => async () => {
     try {
       await work();
+      mark(label);
     } catch (error) {
       failure = error;
       throw new Error(error instanceof Interrupted ? 'interrupted' : 'failed (details below)');
@@ -147,18 +152,20 @@ export async function bringUp(model: Model, file: string, plan: Plan, facts: Rec
           : [
               {
                 title: `start ${model.nodes.length} simulated node(s) and the underlay`,
-                task: guard(() =>
-                  createSimulatedNodes(model, facts, (target) => {
-                    state.target = target;
-                    writeState(state);
-                  }),
+                task: guard(
+                  () =>
+                    createSimulatedNodes(model, facts, (target) => {
+                      state.target = target;
+                      writeState(state);
+                    }),
+                  'start the simulated nodes',
                 ),
               },
             ]),
-        { title: 'preflight: tools, kernel features and conflicts on every node', task: guard(() => runPreflight(model, transportsOf(state), plan)) },
+        { title: 'preflight: tools, kernel features and conflicts on every node', task: guard(() => runPreflight(model, transportsOf(state), plan), 'preflight') },
         ...(options.step ? [] : phasesOf(plan)).map((phase) => ({
           title: `phase ${phase}: ${plan.nodes.map((n) => `${n.node} (${stepsOfPhase(n.steps, phase).length} steps)`).join(', ')}`,
-          task: guard(() => applyPhase(plan, phase, transportsOf(state), abort.signal)),
+          task: guard(() => applyPhase(plan, phase, transportsOf(state), abort.signal), `phase ${phase}`),
         })),
       ],
       { exitOnError: true, registerSignalListeners: false, renderer: options.silent ? 'silent' : 'default', fallbackRenderer: options.silent ? 'silent' : 'simple', rendererOptions: { timer: PRESET_TIMER }, fallbackRendererOptions: { timer: PRESET_TIMER } },
@@ -170,6 +177,7 @@ export async function bringUp(model: Model, file: string, plan: Plan, facts: Rec
     if (abort.signal.aborted) throw new Interrupted();
     state.status = 'up';
     writeState(state);
+    mark('record the state');
   } catch (error) {
     const interrupted = abort.signal.aborted;
     if (options.keep && !interrupted) {

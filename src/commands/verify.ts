@@ -74,7 +74,7 @@ export function printResults(lab: string, results: CheckResult[]): void {
 }
 
 export async function verifyCommand(arg: string | undefined, options: VerifyOptions): Promise<number> {
-  const state = findUpLab(arg);
+  const state = await findUpLab(arg);
   requireRoot('verify', state.target);
   return verifyAndReport(state, options);
 }

@@ -1,7 +1,7 @@
 // The commands a learner uses to look inside: graph, show, capture.
 import { existsSync } from 'node:fs';
 import chalk from 'chalk';
-import { execa } from 'execa';
+import { run } from '../exec/spawn.js';
 import { loadLabFile } from '../lab/load.js';
 import type { Model } from '../lab/model.js';
 import { simulatedFacts } from '../exec/simulated.js';
@@ -38,27 +38,27 @@ async function liveNames(state: LabState): Promise<LiveNames> {
   return names;
 }
 
-function labFor(arg: string): { model: Model; facts: Record<string, NodeFacts>; state?: LabState } {
+async function labFor(arg: string): Promise<{ model: Model; facts: Record<string, NodeFacts>; state?: LabState }> {
   if (looksLikeFile(arg) && existsSync(arg)) {
     const { model } = loadLabFile(arg);
     const state = readState(model.name);
     return state ? { model: state.model, facts: state.facts, state } : { model, facts: simulatedFacts(model) };
   }
-  const state = findUpLab(arg);
+  const state = await findUpLab(arg);
   return { model: state.model, facts: state.facts, state };
 }
 
 export async function graphCommand(arg: string, options: { format?: string; output?: string }): Promise<number> {
   const format = options.format ?? 'text';
   if (!['text', 'mermaid', 'dot', 'svg'].includes(format)) throw new UsageError(`--format takes text, mermaid, dot or svg; found ${format}`);
-  const { model, facts, state } = labFor(arg);
+  const { model, facts, state } = await labFor(arg);
   const canLook = state && (state.target.kind === 'ssh' || process.getuid?.() === 0);
   const names = canLook ? await liveNames(state!) : {};
   if (format === 'text') process.stdout.write(renderText(model, facts, names));
   else if (format === 'mermaid') process.stdout.write(renderMermaid(model, facts, names));
   else if (format === 'dot') process.stdout.write(renderDot(model, facts, names));
   else {
-    const result = await execa('dot', ['-Tsvg'], { input: renderDot(model, facts, names), reject: false });
+    const result = await run('dot', ['-Tsvg'], { input: renderDot(model, facts, names) });
     if (result.exitCode !== 0) throw new UsageError(`rendering SVG needs Graphviz's dot (apt-get install graphviz): ${String(result.stderr).trim() || 'not found'}`);
     process.stdout.write(String(result.stdout));
   }
@@ -85,7 +85,7 @@ function ownNames(model: Model, node: string): string[] {
 export async function showCommand(target: string, table: string | undefined, options: { lab?: string }): Promise<number> {
   const kind = table ?? 'links';
   if (!TABLES[kind]) throw new UsageError(`unknown table "${kind}"; tables: ${Object.keys(TABLES).join(', ')}`);
-  const state = options.lab ? findUpLab(options.lab) : (listStates().find((s) => s.model.pods.some((p) => p.name === target) || s.model.nodes.some((n) => n.name === target)) ?? findUpLab(undefined));
+  const state = options.lab ? await findUpLab(options.lab) : (listStates().find((s) => s.model.pods.some((p) => p.name === target) || s.model.nodes.some((n) => n.name === target)) ?? (await findUpLab(undefined)));
   requireRoot('show', state.target);
   const pod = state.model.pods.find((p) => p.name === target);
   const node = pod ? pod.node : state.model.nodes.find((n) => n.name === target)?.name;
@@ -104,7 +104,7 @@ export async function showCommand(target: string, table: string | undefined, opt
 const FILTER = /^[A-Za-z0-9 .:/_()!&|<>=-]*$/;
 
 export async function captureCommand(target: string, iface: string | undefined, options: { count?: string; seconds?: string; filter?: string; lab?: string }): Promise<number> {
-  const state = options.lab ? findUpLab(options.lab) : (listStates().find((s) => s.model.pods.some((p) => p.name === target) || s.model.nodes.some((n) => n.name === target)) ?? findUpLab(undefined));
+  const state = options.lab ? await findUpLab(options.lab) : (listStates().find((s) => s.model.pods.some((p) => p.name === target) || s.model.nodes.some((n) => n.name === target)) ?? (await findUpLab(undefined)));
   requireRoot('capture', state.target);
   const count = Number(options.count ?? 10);
   const seconds = Number(options.seconds ?? 15);
@@ -127,7 +127,7 @@ export async function captureCommand(target: string, iface: string | undefined, 
 }
 
 export async function traceCommand(from: string, to: string, options: { port?: string; lab?: string; send?: boolean; json?: boolean }): Promise<number> {
-  const state = options.lab ? findUpLab(options.lab) : (listStates().find((s) => s.model.pods.some((p) => p.name === from.split('/')[0]) || s.model.nodes.some((n) => n.name === from)) ?? findUpLab(undefined));
+  const state = options.lab ? await findUpLab(options.lab) : (listStates().find((s) => s.model.pods.some((p) => p.name === from.split('/')[0]) || s.model.nodes.some((n) => n.name === from)) ?? (await findUpLab(undefined)));
   requireRoot('trace', state.target);
   const { resolveRequest, sendFirst, traceRequest, renderTrace } = await import('../trace/trace.js');
   const request = resolveRequest(state.model, state.facts, from, to, options.port);

@@ -7,7 +7,7 @@
 // and a private tmpfs on /run, a node has its own `ip netns` list and
 // /run/netlab, so node scripts are byte for byte the ones a VM runs.
 import { spawn } from 'node:child_process';
-import { execa } from 'execa';
+import { run } from './spawn.js';
 import type { Model } from '../lab/model.js';
 import type { NodeFacts } from '../plan/types.js';
 import { quoteArg } from '../shell/quote.js';
@@ -118,7 +118,7 @@ export async function createSimulatedNodes(
 }
 
 async function runChecked(argv: string[], what: string): Promise<void> {
-  const result = await execa(argv[0]!, argv.slice(1), { reject: false, stdin: 'ignore' });
+  const result = await run(argv[0]!, argv.slice(1));
   if (result.exitCode !== 0) throw new RunError(`simulated ${what}: ${String(result.stderr).trim() || `exit ${result.exitCode}`}`);
 }
 
@@ -144,12 +144,10 @@ export function simulatedTransport(node: string, holder: Holder): Transport {
   return {
     node,
     async run(script, options): Promise<ScriptResult> {
-      const result = await execa('nsenter', [...enter(), '-s'], { input: script, reject: false, ...(options?.signal ? { cancelSignal: options.signal } : {}) });
-      return { exitCode: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr) };
+      return run('nsenter', [...enter(), '-s'], { input: script, ...(options?.signal ? { signal: options.signal } : {}) });
     },
     async interactive(script) {
-      const result = await execa('nsenter', [...enter(), '-c', script], { reject: false, stdio: 'inherit' });
-      return result.exitCode ?? 1;
+      return (await run('nsenter', [...enter(), '-c', script], { inherit: true })).exitCode;
     },
   };
 }

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { run } from './spawn.js';
 import type { ScriptResult, Transport } from './transport.js';
 import { RunError } from '../errors.js';
 
@@ -74,14 +74,12 @@ export function sshTransport(target: SshTargetState, node: string): Transport {
   return {
     node,
     async run(script, options): Promise<ScriptResult> {
-      const result = await execa('ssh', [...sshArgs(target, node), AS_ROOT], { input: script, reject: false, ...(options?.signal ? { cancelSignal: options.signal } : {}) });
-      return explain(node, { exitCode: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr) });
+      return explain(node, await run('ssh', [...sshArgs(target, node), AS_ROOT], { input: script, ...(options?.signal ? { signal: options.signal } : {}) }));
     },
     async interactive(script) {
       const tty = process.stdin.isTTY ? ['-t'] : [];
       const sudo = `if [ "$(id -u)" -eq 0 ]; then exec sh -c "$0"; fi; exec sudo -n sh -c "$0"`;
-      const result = await execa('ssh', [...tty, ...sshArgs(target, node), `sh -c ${shellWord(sudo)} ${shellWord(script)}`], { reject: false, stdio: 'inherit' });
-      return result.exitCode ?? 1;
+      return (await run('ssh', [...tty, ...sshArgs(target, node), `sh -c ${shellWord(sudo)} ${shellWord(script)}`], { inherit: true })).exitCode;
     },
   };
 }
@@ -95,7 +93,7 @@ export async function checkReachable(target: SshTargetState): Promise<void> {
   const problems: string[] = [];
   await Promise.all(
     Object.keys(target.hosts).map(async (node) => {
-      const result = await execa('ssh', [...sshArgs(target, node), AS_ROOT], { input: 'true\n', reject: false, timeout: 30_000 });
+      const result = await run('ssh', [...sshArgs(target, node), AS_ROOT], { input: 'true\n', timeout: 30_000 });
       if (result.exitCode === 126 && String(result.stderr).includes('@@netlab no-sudo')) {
         problems.push(`${node}: user ${/@@netlab no-sudo (\S+)/.exec(String(result.stderr))?.[1]} is not root and may not run sudo without a password`);
       } else if (result.exitCode !== 0) problems.push(`${node}: ${String(result.stderr).trim() || `ssh exit ${result.exitCode}`}`);
@@ -109,5 +107,5 @@ export async function checkReachable(target: SshTargetState): Promise<void> {
 
 /** Closes the master connections (after down: nothing more to say to these nodes). */
 export async function closeMasters(target: SshTargetState): Promise<void> {
-  await Promise.all(Object.keys(target.hosts).map((node) => execa('ssh', [...sshArgs(target, node).slice(0, -1), '-O', 'exit', target.hosts[node]!.host], { reject: false, stdin: 'ignore' })));
+  await Promise.all(Object.keys(target.hosts).map((node) => run('ssh', [...sshArgs(target, node).slice(0, -1), '-O', 'exit', target.hosts[node]!.host])));
 }

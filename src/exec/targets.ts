@@ -3,7 +3,7 @@
 // `vagrant ssh-config` run for you, or by netlab's own inventory file.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { execa } from 'execa';
+import { run } from './spawn.js';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import type { Model } from '../lab/model.js';
@@ -78,7 +78,7 @@ function checkNodesCovered(model: Model, available: string[], source: string): v
 /** Runs `vagrant ssh-config` in DIR (--vagrant [DIR]) and keeps its output as an SSH config file. */
 async function vagrantSshConfig(vagrant: string | boolean, name: string): Promise<string> {
   const dir = typeof vagrant === 'string' ? vagrant : '.';
-  const result = await execa('vagrant', ['ssh-config'], { cwd: dir, reject: false });
+  const result = await run('vagrant', ['ssh-config'], { cwd: dir });
   if (result.exitCode !== 0) throw new UsageError(`\`vagrant ssh-config\` in ${resolve(dir)} failed: ${String(result.stderr).trim() || `exit ${result.exitCode}`} (are the VMs up? \`vagrant up\`)`);
   mkdirSync(join(stateDir(), 'ssh'), { recursive: true, mode: 0o700 });
   const file = join(stateDir(), 'ssh', `${name}.config`);

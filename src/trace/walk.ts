@@ -95,6 +95,22 @@ function describePlanned(found: { command: Command; step: { id: number; summary:
   return `the lab ${what} with \`${quoteArgv(found.command)}\` (step ${found.step.id}: ${found.step.summary})`;
 }
 
+/**
+ * The ipip device that receives an outer packet from `from` to `to`, as the
+ * kernel picks it: a tunnel whose fixed ends match exactly wins over one that
+ * leaves an end open ("any"); the fallback device tunl0, which the ipip module
+ * creates with both ends open, gets only what no other tunnel takes.
+ */
+export function receivingTunnel(links: Link[], from: string | undefined, to: string): Link | undefined {
+  const score = (link: Link): number => {
+    const { local, remote } = link.ipip ?? {};
+    if ((local && local !== to) || (remote && remote !== from)) return -1;
+    return (remote ? 2 : 0) + (local ? 1 : 0);
+  };
+  const candidates = links.filter((l) => l.kind === 'ipip' && score(l) >= 0);
+  return candidates.sort((a, b) => score(b) - score(a))[0];
+}
+
 export class TraceWalk {
   private readonly hops: Hop[] = [];
   private namespacesVisited = 0;
@@ -316,7 +332,7 @@ export class TraceWalk {
     const remote = chosen.dst!;
     const local = vx.local ?? this.facts[place.node]?.address;
     this.hop(place, 'vxlan', `${device.ifname} (VNI ${vx.id}) wraps the frame: outer ${local} → ${remote}, UDP port ${vx.port}; inner ${packet.src ?? '?'} → ${packet.dst}`, `${chosen.mac} dev ${device.ifname} dst ${remote} self`);
-    return this.tunnel(place, remote, `UDP ${vx.port}`, (link) => link.kind === 'vxlan' && link.vxlan!.id === vx.id && link.vxlan!.port === vx.port, `VXLAN device with VNI ${vx.id} on UDP port ${vx.port}`, (next, link): Promise<End> => {
+    return this.tunnel(place, remote, `UDP ${vx.port}`, (links) => links.find((link) => link.kind === 'vxlan' && link.vxlan!.id === vx.id && link.vxlan!.port === vx.port), `VXLAN device with VNI ${vx.id} on UDP port ${vx.port}`, (next, link): Promise<End> => {
       this.hop(next, 'vxlan', `${link.ifname} (VNI ${vx.id}) unwraps the frame for ${mac}`);
       return this.l2(next, link, mac, packet);
     });
@@ -327,14 +343,14 @@ export class TraceWalk {
     const remote = device.ipip?.remote ?? nextHop;
     const local = device.ipip?.local ?? this.facts[place.node]?.address;
     this.hop(place, 'ipip', `${device.ifname} wraps the packet in another IP header (protocol 4): outer ${local} → ${remote}; inner ${packet.src ?? '?'} → ${packet.dst}`);
-    return this.tunnel(place, remote, 'IP protocol 4', (link) => link.kind === 'ipip', 'ipip tunnel device', (next, link): Promise<End> => {
+    return this.tunnel(place, remote, 'IP protocol 4', (links) => receivingTunnel(links, local, remote), 'ipip tunnel device', (next, link): Promise<End> => {
       this.hop(next, 'ipip', `${link.ifname} unwraps the packet: inner ${packet.src ?? '?'} → ${packet.dst}`);
       return this.ip(next, packet, { ifname: link.ifname });
     });
   }
 
   /** The outer packet of a tunnel over the underlay, to the node that has the remote address and a device to unwrap it. */
-  private async tunnel(place: Place, remote: string, outer: string, unwraps: (link: Link) => boolean, what: string, arrive: (next: Place, link: Link) => Promise<End>): Promise<End> {
+  private async tunnel(place: Place, remote: string, outer: string, receiver: (links: Link[]) => Link | undefined, what: string, arrive: (next: Place, link: Link) => Promise<End>): Promise<End> {
     const root = { node: place.node };
     const route = await this.kernel.routeGet(root, remote);
     if (!route.ok) return this.end('broken', root, `no route to the tunnel's remote end ${remote} on the underlay (${route.error})`);
@@ -342,7 +358,7 @@ export class TraceWalk {
     this.hop(root, 'underlay', `outer packet (${outer}) to ${remote}${route.via ? ` via ${route.via}` : ''} dev ${route.dev}${nextNode ? `: ${nextNode}'s underlay address` : ''}`, route.entry);
     if (!nextNode) return this.end('broken', root, `${remote} is not the underlay address of any node of the lab`);
     const next = { node: nextNode };
-    const link = (await this.tables(next)).links.find(unwraps);
+    const link = receiver((await this.tables(next)).links);
     if (!link) return this.end('broken', next, `${nextNode} has no ${what}: the outer packet is dropped`);
     if (!link.up) return this.end('broken', next, `${link.ifname} on ${nextNode} is down: the outer packet is dropped`, this.upHint(next, link.ifname));
     return arrive(next, link);

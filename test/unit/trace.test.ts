@@ -77,6 +77,17 @@ test('trace ipip: veth, bridge up to the node, the tunnel with its outer header 
   assert.match(trace.hops[12]!.text, /0a:00:00:00:00:a1 \(pod a1's veth-a1-c\) to port veth-a1/);
 });
 
+test('trace ipip: the tunnel with the matching local address receives, not the fallback tunl0 (down) the module creates', async () => {
+  const { world, kernel } = ipipWorld();
+  world.tables['node-1/']!.links.unshift({ ifname: 'tunl0', ifindex: 4, kind: 'ipip', up: false, ipip: {} });
+  const trace = await walk('ipip', kernel);
+  assert.equal(trace.outcome, 'delivered', JSON.stringify(trace.problem));
+  assert.match(trace.hops.find((h) => h.kind === 'ipip' && h.node === 'node-1')!.text, /^ipip0 unwraps/);
+  world.tables['node-1/']!.links = world.tables['node-1/']!.links.filter((l) => l.ifname !== 'ipip0');
+  const fallback = await walk('ipip', kernel);
+  assert.match(fallback.problem!.reason, /tunl0 on node-1 is down/);
+});
+
 test('trace names the first missing entry and the step of the lab that made it', async () => {
   const cases: { name: string; breakIt: (w: ReturnType<typeof ipipWorld>['world']) => void; where: string; reason: RegExp; hint?: RegExp }[] = [
     { name: 'no route', breakIt: (w) => delete w.routes['node-0/ 10.200.1.2'], where: 'node-0', reason: /no route to 10\.200\.1\.2 in node-0's routing table/, hint: /`ip route add 10\.200\.1\.0\/24 via 192\.168\.64\.5 dev ipip0 onlink` \(step \d+/ },

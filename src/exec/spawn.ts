@@ -1,0 +1,50 @@
+// Running a program and collecting its output: the one place netlab starts
+// processes (node:child_process directly; a process library cost more start-up
+// time than all of netlab's own code, see BENCHMARKS.md).
+import { spawn } from 'node:child_process';
+import type { ScriptResult } from './transport.js';
+
+export interface SpawnOptions {
+  /** fed on stdin (stdin is /dev/null otherwise) */
+  input?: string;
+  /** the user's terminal attached (interactive commands): nothing is collected */
+  inherit?: boolean;
+  cwd?: string;
+  /** SIGTERM when this aborts (Ctrl-C during up) */
+  signal?: AbortSignal;
+  /** SIGTERM after this many milliseconds */
+  timeout?: number;
+}
+
+/** Never rejects: a program that cannot start gives exit code 127 and the reason on stderr. */
+export function run(command: string, args: readonly string[], options: SpawnOptions = {}): Promise<ScriptResult> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      stdio: options.inherit ? 'inherit' : [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.timeout ? { timeout: options.timeout } : {}),
+    });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+    let startError: Error | undefined;
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      // ENOENT: the program is missing; AbortError: killed on purpose (the close event follows).
+      if (error.name !== 'AbortError') startError = error;
+    });
+    if (options.input !== undefined && child.stdin) {
+      child.stdin.on('error', () => {}); // the program may exit without reading all of it
+      child.stdin.end(options.input);
+    }
+    child.on('close', (code, signal) => {
+      const err = Buffer.concat(stderr).toString();
+      resolve({
+        exitCode: startError ? 127 : (code ?? 128 + (signal ? 15 : 0)),
+        stdout: Buffer.concat(stdout).toString(),
+        stderr: startError ? `${err}${command}: ${startError.message}` : err,
+      });
+    });
+  });
+}
