@@ -75,7 +75,7 @@ function floorScript(steps, batched) {
   return `set -e\n${lines.join('\n')}\n`;
 }
 const FLOOR_DOWN = `for p in $(ip netns list | cut -d' ' -f1); do kill -9 $(ip netns pids $p) 2>/dev/null; ip netns del $p; done
-ip -o link show type bridge | cut -d: -f2 | xargs -r -n1 ip link del
+for type in vxlan bridge; do ip -o link show type $type | awk -F': ' '{print $2}' | cut -d@ -f1 | xargs -r -n1 ip link del; done
 iptables-save | grep -q NETLAB && { iptables -F; iptables -X; iptables -t nat -F; iptables -t nat -X; }
 true
 `;
