@@ -43,3 +43,12 @@ export function requireRoot(command: string, target: { kind: string } = { kind: 
     throw new UsageError(`netlab ${command} needs root to create namespaces and interfaces: run it with sudo (sudo netlab ${command} ...)`);
   }
 }
+
+/** The lab that has a pod or node of this name (--lab when several have one; the only lab up when none has). */
+export async function findLabWith(name: string, lab?: string): Promise<LabState> {
+  if (lab) return findUpLab(lab);
+  const states = listStates().filter((s) => s.model.pods.some((p) => p.name === name) || s.model.nodes.some((n) => n.name === name));
+  if (states.length === 1) return states[0]!;
+  if (states.length === 0) return findUpLab(undefined);
+  throw new UsageError(`${name} is in several labs (${states.map((s) => s.lab).join(', ')}); choose one with --lab`);
+}

@@ -1,15 +1,14 @@
 // `netlab exec POD[/CONTAINER] -- CMD...`: run a command inside a pod, on its node;
 // `netlab exec NODE -- CMD...`: run it on the node itself.
-import { listStates, type LabState } from '../state/store.js';
 import { scriptPrelude } from '../shell/prelude.js';
 import { quoteArgv } from '../shell/quote.js';
-import { findUpLab, requireRoot, transportsOf } from './common.js';
+import { findLabWith, requireRoot, transportsOf } from './common.js';
 import { UsageError } from '../errors.js';
 
 export async function execCommand(target: string, argv: string[], options: { lab?: string }): Promise<number> {
   if (argv.length === 0) throw new UsageError('nothing to run: netlab exec POD -- CMD [ARGS...], e.g. netlab exec a0 -- ip addr');
   const [podName, container] = target.split('/');
-  const state = options.lab ? await findUpLab(options.lab) : await labWithPod(podName!);
+  const state = await findLabWith(podName!, options.lab);
   requireRoot('exec', state.target);
   if (container === undefined && !state.model.pods.some((p) => p.name === podName) && state.model.nodes.some((n) => n.name === podName)) {
     // A node name: run the command on the node itself (bridge fdb, ip route, iptables...).
@@ -22,11 +21,4 @@ export async function execCommand(target: string, argv: string[], options: { lab
   }
   const transport = transportsOf(state)[pod.node]!;
   return transport.interactive(`${scriptPrelude(state.lab)}\n${quoteArgv(['netlab_in', pod.name, container ?? '-', ...argv])}`);
-}
-
-async function labWithPod(name: string): Promise<LabState> {
-  const states = listStates().filter((s) => s.model.pods.some((p) => p.name === name) || s.model.nodes.some((n) => n.name === name));
-  if (states.length === 1) return states[0]!;
-  if (states.length === 0) return await findUpLab(undefined);
-  throw new UsageError(`${name} is in several labs (${states.map((s) => s.lab).join(', ')}); choose one with --lab`);
 }

@@ -5,11 +5,11 @@ import { run } from '../exec/spawn.js';
 import { loadLabFile } from '../lab/load.js';
 import type { Model } from '../lab/model.js';
 import { simulatedFacts } from '../exec/simulated.js';
-import { listStates, readState, type LabState } from '../state/store.js';
+import { readState, type LabState } from '../state/store.js';
 import { renderDot, renderMermaid, renderText, type LiveNames } from '../workshop/graph.js';
 import { scriptPrelude } from '../shell/prelude.js';
 import { quoteArgv } from '../shell/quote.js';
-import { findUpLab, looksLikeFile, requireRoot, transportsOf } from './common.js';
+import { findLabWith, findUpLab, looksLikeFile, requireRoot, transportsOf } from './common.js';
 import { serviceChains } from '../plan/steps/services.js';
 import { forwardChain } from '../plan/steps/firewall.js';
 import { UsageError } from '../errors.js';
@@ -85,7 +85,7 @@ function ownNames(model: Model, node: string): string[] {
 export async function showCommand(target: string, table: string | undefined, options: { lab?: string }): Promise<number> {
   const kind = table ?? 'links';
   if (!TABLES[kind]) throw new UsageError(`unknown table "${kind}"; tables: ${Object.keys(TABLES).join(', ')}`);
-  const state = options.lab ? await findUpLab(options.lab) : (listStates().find((s) => s.model.pods.some((p) => p.name === target) || s.model.nodes.some((n) => n.name === target)) ?? (await findUpLab(undefined)));
+  const state = await findLabWith(target, options.lab);
   requireRoot('show', state.target);
   const pod = state.model.pods.find((p) => p.name === target);
   const node = pod ? pod.node : state.model.nodes.find((n) => n.name === target)?.name;
@@ -104,7 +104,7 @@ export async function showCommand(target: string, table: string | undefined, opt
 const FILTER = /^[A-Za-z0-9 .:/_()!&|<>=-]*$/;
 
 export async function captureCommand(target: string, iface: string | undefined, options: { count?: string; seconds?: string; filter?: string; lab?: string }): Promise<number> {
-  const state = options.lab ? await findUpLab(options.lab) : (listStates().find((s) => s.model.pods.some((p) => p.name === target) || s.model.nodes.some((n) => n.name === target)) ?? (await findUpLab(undefined)));
+  const state = await findLabWith(target, options.lab);
   requireRoot('capture', state.target);
   const count = Number(options.count ?? 10);
   const seconds = Number(options.seconds ?? 15);
@@ -127,7 +127,7 @@ export async function captureCommand(target: string, iface: string | undefined, 
 }
 
 export async function traceCommand(from: string, to: string, options: { port?: string; lab?: string; send?: boolean; json?: boolean }): Promise<number> {
-  const state = options.lab ? await findUpLab(options.lab) : (listStates().find((s) => s.model.pods.some((p) => p.name === from.split('/')[0]) || s.model.nodes.some((n) => n.name === from)) ?? (await findUpLab(undefined)));
+  const state = await findLabWith(from.split('/')[0]!, options.lab);
   requireRoot('trace', state.target);
   const { resolveRequest, sendFirst, traceRequest, renderTrace } = await import('../trace/trace.js');
   const request = resolveRequest(state.model, state.facts, from, to, options.port);
