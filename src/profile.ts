@@ -19,9 +19,3 @@ export function mark(label: string): void {
   marks.push([label, performance.now()]);
 }
 
-/** Runs work and marks its end. */
-export async function timed<T>(label: string, work: () => Promise<T>): Promise<T> {
-  const result = await work();
-  mark(label);
-  return result;
-}

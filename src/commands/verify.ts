@@ -8,6 +8,7 @@ import { collectEvidence, type NodeEvidence } from '../verify/evidence.js';
 import { describeFindings, diagnose } from '../verify/diagnose.js';
 import { describeOutcome, requestOfCheck, traceRequest, type TraceRequest } from '../trace/trace.js';
 import type { Trace } from '../trace/walk.js';
+import { LiveKernel } from '../trace/kernel.js';
 
 /** At most this many failed checks are traced: enough to see the pattern, quick on a large lab. */
 const TRACED_FAILURES = 3;
@@ -16,10 +17,12 @@ const TRACED_FAILURES = 3;
 async function traceFailures(state: LabState, results: CheckResult[]): Promise<{ number: number; request: TraceRequest; trace: Trace }[]> {
   const failed = results.filter((r) => !r.ok && r.check.expect === 'pass').slice(0, TRACED_FAILURES);
   const transports = transportsOf(state);
+  // One reader for all the traces: each namespace's tables are read once.
+  const kernel = new LiveKernel(state.model, transports);
   return Promise.all(
     failed.map(async (r) => {
       const request = requestOfCheck(state.model, state.facts, r.check);
-      return { number: r.number!, request, trace: await traceRequest(state.model, state.facts, transports, request) };
+      return { number: r.number!, request, trace: await traceRequest(state.model, state.facts, transports, request, kernel) };
     }),
   );
 }

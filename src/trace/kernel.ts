@@ -6,6 +6,7 @@
 import type { Model } from '../lab/model.js';
 import type { Transports } from '../exec/runner.js';
 import { quoteArgv } from '../shell/quote.js';
+import { runSections } from '../exec/sections.js';
 
 /** A network namespace: a node's own (pod undefined) or a pod's on that node. */
 export interface Place {
@@ -188,9 +189,7 @@ export class LiveKernel implements Kernel {
   }
 
   private async sections(node: string, commands: string[]): Promise<string[]> {
-    const script = ['PATH=$PATH:/usr/sbin:/sbin', ...commands.flatMap((c, i) => [`echo "@@netlab section ${i}"`, `${c} 2>&1`])].join('\n') + '\n';
-    const result = await this.transports[node]!.run(script);
-    return result.stdout.split(/^@@netlab section \d+$/m).slice(1);
+    return (await runSections(this.transports[node]!, commands)).sections;
   }
 
   private once<T>(key: string, read: () => Promise<T>): Promise<T> {

@@ -9,7 +9,7 @@ import type { Transports } from '../exec/runner.js';
 import { parseIp } from '../net/ipv4.js';
 import { UsageError } from '../errors.js';
 import { addressOf, runChecks } from '../verify/run.js';
-import { LiveKernel, type Place } from './kernel.js';
+import { LiveKernel, type Kernel, type Place } from './kernel.js';
 import { TraceWalk, type Packet, type Trace } from './walk.js';
 
 export interface TraceRequest {
@@ -97,9 +97,8 @@ export async function sendFirst(model: Model, facts: Record<string, NodeFacts>, 
  * Service's reply is left out: conntrack un-DNATs it, and the DNAT hop already
  * checks what the reply needs (br_netfilter when it stays on one bridge).
  */
-export async function traceRequest(model: Model, facts: Record<string, NodeFacts>, transports: Transports, request: TraceRequest): Promise<Trace> {
+export async function traceRequest(model: Model, facts: Record<string, NodeFacts>, transports: Transports, request: TraceRequest, kernel: Kernel = new LiveKernel(model, transports)): Promise<Trace> {
   const plan = buildPlan(model, facts);
-  const kernel = new LiveKernel(model, transports);
   const trace = await new TraceWalk(model, facts, plan, kernel).run(request.from, request.packet);
   const translated = trace.hops.some((h) => h.kind === 'dnat');
   const { src, dst, protocol } = request.packet;

@@ -6,6 +6,7 @@ import type { Model } from '../lab/model.js';
 import type { Transports } from '../exec/runner.js';
 import { quoteArgv } from '../shell/quote.js';
 import { serviceChains } from '../plan/steps/services.js';
+import { runSections } from '../exec/sections.js';
 
 export interface NodeEvidence {
   node: string;
@@ -50,21 +51,19 @@ export async function collectEvidence(model: Model, transports: Transports): Pro
         `echo "@@netlab mac bridge:${node.bridge}@${node.name} $(ip -br link show ${node.bridge} | awk '{print $3}')"`,
         ...model.pods.filter((p) => p.node === node.name && p.podIf).map((p) => `echo "@@netlab mac pod:${p.name} $(ip -n ${p.netns} -br link show ${p.podIf} | awk '{print $3}')"`),
       ];
-      const body = commands.map((c, i) => `echo "@@netlab section ${i}"; ${quoteArgv(c.argv)} 2>&1`);
-      const result = await transports[node.name]!.run([...macLines, ...body].join('\n') + '\n');
-      return { node: node.name, commands, stdout: result.stdout };
+      const { head, sections } = await runSections(transports[node.name]!, commands.map((c) => quoteArgv(c.argv)), macLines);
+      return { node: node.name, commands, head, sections };
     }),
   );
   const macs = new Map<string, string>();
-  for (const { stdout } of perNode) {
-    for (const line of stdout.split('\n')) {
+  for (const { head } of perNode) {
+    for (const line of head.split('\n')) {
       const m = /^@@netlab mac (\S+) (\S+)$/.exec(line);
       if (m) macs.set(m[2]!, m[1]!.replace(/^pod:/, 'pod ').replace(/^bridge:(.*)@(.*)$/, 'bridge $1 of $2'));
     }
   }
   const label = (line: string) => line.replace(/\b([0-9a-f]{2}(?::[0-9a-f]{2}){5})\b/g, (mac) => (macs.has(mac) ? `${mac} (${macs.get(mac)})` : mac));
-  return perNode.flatMap(({ node, commands, stdout }) => {
-    const sections = stdout.split(/^@@netlab section \d+$/m).slice(1);
+  return perNode.flatMap(({ node, commands, sections }) => {
     return commands.map((c, i) => ({
       node,
       title: c.title,
