@@ -1,7 +1,7 @@
 // One netlab process changes a lab at a time. The lock file holds the holder's
 // PID, start time and host; a lock whose process is gone (kill -9, reboot) is
 // stale and taken over.
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { isAlive, processRef, type ProcessRef } from '../exec/processes.js';
@@ -28,19 +28,24 @@ export function acquireLock(lab: string, command: string): () => void {
   }
   const record: LockRecord = { process: processRef(process.pid)!, host: hostname(), command, since: new Date().toISOString() };
   for (let attempt = 0; attempt < 2; attempt++) {
+    // The record is written to a file of our own, then linked into place: link()
+    // fails if the lock exists and is atomic, so no one ever reads a half-written
+    // lock (and mistakes it for a stale one, as two racing ups once did).
+    const mine = `${file}.${process.pid}`;
     try {
-      const fd = openSync(file, 'wx', 0o600);
-      writeSync(fd, JSON.stringify(record));
-      closeSync(fd);
+      writeFileSync(mine, JSON.stringify(record), { mode: 0o600 });
+      linkSync(mine, file);
       return () => rmSync(file, { force: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new UsageError(`cannot lock lab ${lab} (${file}): ${(error as Error).message}`);
+    } finally {
+      rmSync(mine, { force: true });
     }
     let holder: LockRecord | undefined;
     try {
       holder = JSON.parse(readFileSync(file, 'utf8')) as LockRecord;
     } catch {
-      holder = undefined; // half-written by a process that died: stale
+      holder = undefined; // unreadable (a lock from an older netlab, cut short): stale
     }
     if (holder && holder.host === record.host && isAlive(holder.process)) {
       throw new UsageError(`lab ${lab} is being changed by another netlab (\`${holder.command}\`, PID ${holder.process.pid}, since ${holder.since}); wait for it to finish`);
