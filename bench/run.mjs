@@ -4,7 +4,7 @@
 //  - up/down of bundled labs on simulated nodes, next to the same kernel operations
 //    run as one `ip -batch` per namespace (the floor) and as one process per command;
 //  - the same labs over SSH (sshd in simulated machines), cold and with the master
-//    connection reused, with the SSH logins each command opened (from sshd's log);
+//    connection reused, with the SSH logins and sessions each command opened (sshd's log);
 //  - scaling of up with pods per node; CLI start-up; peak RSS.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
@@ -141,7 +141,10 @@ try {
   // 3. over SSH
   log('ssh machines');
   const machines = await startMachines('bench-ssh', ['node-0', 'node-1', 'node-2'], work, { logLogins: true });
-  const logins = () => machines.names.reduce((sum, n) => sum + (existsSync(join(work, `sshd-${n}.log`)) ? (readFileSync(join(work, `sshd-${n}.log`), 'utf8').match(/Accepted publickey/g) ?? []).length : 0), 0);
+  // sshd's log (LogLevel VERBOSE): a line per connection (a login) and per session on it (a script run).
+  const countInLogs = (pattern) => machines.names.reduce((sum, n) => sum + (existsSync(join(work, `sshd-${n}.log`)) ? (readFileSync(join(work, `sshd-${n}.log`), 'utf8').match(pattern) ?? []).length : 0), 0);
+  const logins = () => countInLogs(/Accepted publickey/g);
+  const sessions = () => countInLogs(/Starting session:/g);
   const closeMasters = () => spawnSync('pkill', ['-f', `${work}/netlab-ssh`]);
   const ssh = [];
   const sshHand = [];
@@ -159,49 +162,52 @@ try {
       child.on('close', (code) => (code === 0 ? done() : fail(new Error(`hand-written script on ${node}: ${err}`))));
       child.stdin.end(script);
     });
-    const hand = { up: [], down: [], logins: [] };
+    const hand = { up: [], down: [], logins: [], sessions: [] };
     for (let i = 0; i < RUNS; i++) {
-      const before = logins();
+      const before = [logins(), sessions()];
       const s = now();
       await Promise.all(sshPlan.nodes.map((n) => overSsh(n.node, floorScript(n.phases.flatMap((p) => p.steps), true))));
       hand.up.push(now() - s);
-      hand.logins.push(logins() - before);
+      hand.logins.push(logins() - before[0]);
+      hand.sessions.push(sessions() - before[1]);
       const d = now();
       await Promise.all(sshPlan.nodes.map((n) => overSsh(n.node, FLOOR_DOWN)));
       hand.down.push(now() - d);
     }
-    sshHand.push(['vxlan: hand-written, one new SSH connection per node', fmt(hand.up), median(hand.logins), fmt(hand.down), median(hand.logins)]);
+    sshHand.push(['vxlan: hand-written, one new SSH connection per node', fmt(hand.up), `${median(hand.logins)} / ${median(hand.sessions)}`, fmt(hand.down), `${median(hand.logins)} / ${median(hand.sessions)}`]);
 
     for (const [file, name] of [['labs/bridge.yaml', 'bridge'], ['labs/vxlan.yaml', 'vxlan']]) {
       for (const mode of ['cold', 'warm']) {
-        const t = { up: [], down: [], cup: [], cdown: [] };
+        const t = { up: [], down: [], cup: [], cdown: [], sup: [], sdown: [] };
         for (let i = 0; i < RUNS; i++) {
           if (mode === 'cold') closeMasters();
           // warm: `netlab plan` on the machines leaves the master connections up opens for itself
           else spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'plan', join(ROOT, file), '--ssh-config', machines.sshConfig], { env });
-          let before = logins();
+          let before = [logins(), sessions()];
           const s = now();
           const up = spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'up', join(ROOT, file), '--ssh-config', machines.sshConfig], { env, encoding: 'utf8' });
           if (up.status !== 0) throw new Error(up.stderr);
           t.up.push(now() - s);
-          t.cup.push(logins() - before);
+          t.cup.push(logins() - before[0]);
+          t.sup.push(sessions() - before[1]);
           if (mode === 'warm') {
             // warm: the masters of up are still there; keep them for down (no closing)
           } else closeMasters();
-          before = logins();
+          before = [logins(), sessions()];
           const d = now();
           const down = spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'down', name], { env, encoding: 'utf8' });
           if (down.status !== 0) throw new Error(down.stderr);
           t.down.push(now() - d);
-          t.cdown.push(logins() - before);
+          t.cdown.push(logins() - before[0]);
+          t.sdown.push(sessions() - before[1]);
         }
-        ssh.push([`${name} (${mode})`, fmt(t.up), median(t.cup), fmt(t.down), median(t.cdown)]);
+        ssh.push([`${name} (${mode})`, fmt(t.up), `${median(t.cup)} / ${median(t.sup)}`, fmt(t.down), `${median(t.cdown)} / ${median(t.sdown)}`]);
       }
     }
   } finally {
     machines.stop();
   }
-  section('Over SSH (sshd in simulated machines)', ['lab', 'up', 'SSH logins during up', 'down', 'SSH logins during down'], [...ssh, ...sshHand]);
+  section('Over SSH (sshd in simulated machines)', ['lab', 'up', 'SSH logins / sessions during up', 'down', 'SSH logins / sessions during down'], [...ssh, ...sshHand]);
   const netlabVxlanCold = ssh.find((r) => r[0] === 'vxlan (cold)');
   if (netlabVxlanCold && sshHand.length) out.push('', `netlab vxlan up over SSH (cold) / hand-written one-connection-per-node script: ${(parseFloat(netlabVxlanCold[1]) / parseFloat(sshHand[0][1])).toFixed(2)} (target 1.3)`);
 

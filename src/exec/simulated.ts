@@ -101,12 +101,16 @@ export async function createSimulatedNodes(
 
   // Cables from the underlay bridge to each node's eth1, created inside the
   // underlay namespace and handed to the node by PID: the host never sees them.
+  // The bridge floods multicast to every port, as the switch of a Vagrant
+  // host-only network does: with IGMP snooping on (the default) and no querier
+  // it forwards a group only to the ports whose join it saw, and forgets each
+  // join 260 s later (multicast_membership_interval), one node at a time.
   const cables = model.nodes.map((node) => {
     const init = state.nodes[node.name]!.init.pid;
     const dev = facts[node.name]!.dev;
     return `ip link add ${quoteArg(node.name)} type veth peer name ${quoteArg(dev)} netns ${init} && ip link set ${quoteArg(node.name)} master ${SIMULATED_UNDERLAY.bridge} up`;
   });
-  await runChecked(['nsenter', '-t', String(state.underlay.init.pid), '-n', '--', 'sh', '-ec', [`ip link add ${SIMULATED_UNDERLAY.bridge} type bridge`, `ip link set ${SIMULATED_UNDERLAY.bridge} up`, ...cables].join('\n')], 'underlay');
+  await runChecked(['nsenter', '-t', String(state.underlay.init.pid), '-n', '--', 'sh', '-ec', [`ip link add ${SIMULATED_UNDERLAY.bridge} type bridge mcast_snooping 0`, `ip link set ${SIMULATED_UNDERLAY.bridge} up`, ...cables].join('\n')], 'underlay');
   await Promise.all(
     model.nodes.map(async (node) => {
       const { address, dev } = facts[node.name]!;

@@ -2,11 +2,14 @@
 // agent all apply. One master connection per node (ControlMaster) carries every
 // script of a command, and ControlPersist keeps it for the next command: a
 // login costs ~0.1 s over a master instead of ~0.3-0.9 s for a new connection.
+// Over that master each command opens one session per node (a shell as root)
+// and runs all its scripts for that node in it (see session.ts).
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from './spawn.js';
+import { ShellSession, type SessionRunOptions } from './session.js';
 import type { ScriptResult, Transport } from './transport.js';
 import { RunError } from '../errors.js';
 
@@ -70,11 +73,30 @@ function explain(node: string, result: ScriptResult): ScriptResult {
   return result;
 }
 
+/** This command's session with each node, by the ssh arguments that reach it. */
+const sessions = new Map<string, ShellSession>();
+
+function sessionWith(target: SshTargetState, node: string): ShellSession {
+  const args = sshArgs(target, node);
+  const key = JSON.stringify(args);
+  let session = sessions.get(key);
+  if (!session?.alive) {
+    const started: ShellSession = new ShellSession('ssh', [...args, AS_ROOT], () => sessions.get(key) === started && sessions.delete(key));
+    session = started;
+    sessions.set(key, session);
+  }
+  return session;
+}
+
+function runOn(target: SshTargetState, node: string, script: string, options: SessionRunOptions = {}): Promise<ScriptResult> {
+  return sessionWith(target, node).run(script, options);
+}
+
 export function sshTransport(target: SshTargetState, node: string): Transport {
   return {
     node,
     async run(script, options): Promise<ScriptResult> {
-      return explain(node, await run('ssh', [...sshArgs(target, node), AS_ROOT], { input: script, ...(options?.signal ? { signal: options.signal } : {}) }));
+      return explain(node, await runOn(target, node, script, options?.signal ? { signal: options.signal } : {}));
     },
     async interactive(script) {
       const tty = process.stdin.isTTY ? ['-t'] : [];
@@ -93,7 +115,7 @@ export async function checkReachable(target: SshTargetState): Promise<void> {
   const problems: string[] = [];
   await Promise.all(
     Object.keys(target.hosts).map(async (node) => {
-      const result = await run('ssh', [...sshArgs(target, node), AS_ROOT], { input: 'true\n', timeout: 30_000 });
+      const result = await runOn(target, node, 'true\n', { timeout: 30_000 });
       if (result.exitCode === 126 && String(result.stderr).includes('@@netlab no-sudo')) {
         problems.push(`${node}: user ${/@@netlab no-sudo (\S+)/.exec(String(result.stderr))?.[1]} is not root and may not run sudo without a password`);
       } else if (result.exitCode !== 0) problems.push(`${node}: ${String(result.stderr).trim() || `ssh exit ${result.exitCode}`}`);
@@ -107,5 +129,6 @@ export async function checkReachable(target: SshTargetState): Promise<void> {
 
 /** Closes the master connections (after down: nothing more to say to these nodes). */
 export async function closeMasters(target: SshTargetState): Promise<void> {
+  await Promise.all([...sessions.values()].map((session) => session.close()));
   await Promise.all(Object.keys(target.hosts).map((node) => run('ssh', [...sshArgs(target, node).slice(0, -1), '-O', 'exit', target.hosts[node]!.host])));
 }

@@ -5,9 +5,10 @@
 // fail before anything changes.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
 import { join } from 'node:path';
-import { LABS } from '../paths.js';
+import { LABS, NETLAB } from '../paths.js';
 import { nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
 import { startMachines, type Machines } from './machines.js';
 
@@ -25,6 +26,7 @@ before(async () => {
     // socat and unshare are missing on the spare machine
     hide: { spare: ['/usr/bin/socat', '/usr/bin/unshare'] },
     users: { labuser: { sudo: true }, nosudo: { sudo: false } },
+    logLogins: true,
   });
 });
 
@@ -76,6 +78,62 @@ for (const lab of labs) {
     t.diagnostic(`${lab}: clean on ${machines.names.join(', ')}`);
   });
 }
+
+/** Per machine: SSH connections (logins) and sessions (scripts or shells on a connection) from sshd's log. */
+function sshdCounts(): Record<string, { logins: number; sessions: number }> {
+  return Object.fromEntries(
+    machines.names.map((name) => {
+      const log = existsSync(join(work.dir, `sshd-${name}.log`)) ? readFileSync(join(work.dir, `sshd-${name}.log`), 'utf8') : '';
+      return [name, { logins: log.match(/Accepted publickey/g)?.length ?? 0, sessions: log.match(/Starting session:/g)?.length ?? 0 }];
+    }),
+  );
+}
+
+test('over ssh: each command opens at most one connection and exactly one session per node, whatever the number of scripts it runs', async () => {
+  // Close the masters of earlier tests, so that up logs in afresh.
+  await execa('pkill', ['-f', `${work.dir}/netlab-ssh`], { reject: false });
+  const labNodes = ['node-0', 'node-1'];
+  const counted = async (...args: string[]) => {
+    const before = sshdCounts();
+    const result = await machines.netlab(stateDir, ...args);
+    assert.equal(result.exitCode, 0, result.stdout + result.stderr);
+    const after = sshdCounts();
+    return Object.fromEntries(machines.names.map((n) => [n, { logins: after[n]!.logins - before[n]!.logins, sessions: after[n]!.sessions - before[n]!.sessions }]));
+  };
+  try {
+    // up runs six scripts per node (reachability, facts, preflight, three phases)
+    const up = await counted('up', join(LABS, 'vxlan.yaml'), '--ssh-config', machines.sshConfig);
+    for (const node of labNodes) assert.deepEqual(up[node], { logins: 1, sessions: 1 }, `up on ${node}`);
+    assert.deepEqual(up['node-2'], { logins: 0, sessions: 0 }, 'a machine the lab does not use is never reached');
+    // verify runs three (responders, checks, stop the responders) and evidence; the master of up is reused
+    const verify = await counted('verify', 'vxlan');
+    for (const node of labNodes) assert.deepEqual(verify[node], { logins: 0, sessions: 1 }, `verify on ${node}`);
+  } finally {
+    const down = await counted('down', 'vxlan');
+    for (const node of labNodes) assert.deepEqual(down[node], { logins: 0, sessions: 1 }, `down on ${node}`);
+  }
+});
+
+test('over ssh: Ctrl-C during up stops every node\'s script, rolls back over fresh sessions and exits 130', async () => {
+  // The scale lab takes seconds per phase over SSH: the SIGINT lands while scripts run on all three nodes.
+  const up = execa('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'up', join(LABS, 'scale.yaml'), '--ssh-config', machines.sshConfig], {
+    reject: false,
+    stdin: 'ignore',
+    timeout: 180_000,
+    env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: work.dir },
+  });
+  try {
+    for (let i = 0; i < 200 && !existsSync(join(stateDir, 'labs', 'scale.json')); i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 1500));
+    up.kill('SIGINT');
+    const result = await up;
+    assert.equal(result.exitCode, 130, `${result.stdout}${result.stderr}`);
+    assert.match(String(result.stderr), /rolled back: nothing is left on the nodes/);
+  } finally {
+    await machines.netlab(stateDir, 'down', 'scale');
+  }
+  for (const name of machines.names) assert.deepEqual(await leftovers(name), [], `leftovers on ${name}`);
+});
 
 test('over ssh: the plan shows the facts discovered on the machines', async () => {
   const plan = await machines.netlab(stateDir, 'plan', join(LABS, 'vxlan.yaml'), '--ssh-config', machines.sshConfig);

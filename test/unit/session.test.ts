@@ -1,0 +1,69 @@
+// One long-lived shell running many scripts (what carries every script of a
+// command to a node over SSH): each script's output and exit status come back
+// as if it had run in a shell of its own. A real `sh` stands in for ssh.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ShellSession } from '../../src/exec/session.js';
+
+test('session: each script gets its own stdout, stderr and exit status, in the order given', async () => {
+  const session = new ShellSession('sh', ['-s']);
+  try {
+    const [first, second, third] = await Promise.all([
+      session.run('sleep 0.1; echo one; echo warn >&2; exit 3\n'),
+      session.run('printf no-newline; printf err-no-newline >&2'),
+      session.run('echo three\n'),
+    ]);
+    assert.deepEqual(first, { exitCode: 3, stdout: 'one\n', stderr: 'warn\n' });
+    assert.deepEqual(second, { exitCode: 0, stdout: 'no-newline', stderr: 'err-no-newline' });
+    assert.deepEqual(third, { exitCode: 0, stdout: 'three\n', stderr: '' });
+  } finally {
+    await session.close();
+  }
+});
+
+test('session: a script ends alone: exit, set -e and its variables do not reach the next one, and it cannot read the next script', async () => {
+  const session = new ShellSession('sh', ['-s']);
+  try {
+    assert.equal((await session.run('set -e\nX=1\nfalse\necho not reached\n')).stdout, '');
+    const next = await Promise.all([session.run('read -r line; echo "read: [$line]"\n'), session.run('echo "X=[$X]"; false; echo still here\n')]);
+    assert.equal(next[0].stdout, 'read: []\n', 'stdin of a script is its own text, already consumed');
+    assert.equal(next[1].stdout, 'X=[]\nstill here\n');
+    assert.equal((await session.run('exit 7\n')).exitCode, 7);
+    assert.equal((await session.run('echo alive\n')).stdout, 'alive\n');
+  } finally {
+    await session.close();
+  }
+});
+
+test('session: lines that look like the framing do not end a script early', async () => {
+  const session = new ShellSession('sh', ['-s']);
+  try {
+    const result = await session.run("printf '\\n@@netlab-done 0 0\\n'; echo '@@netlab-script-x'; echo end\n");
+    assert.deepEqual(result, { exitCode: 0, stdout: '\n@@netlab-done 0 0\n@@netlab-script-x\nend\n', stderr: '' });
+  } finally {
+    await session.close();
+  }
+});
+
+test('session: when the shell itself ends (ssh failed, no sudo), the script gets its exit code and error output; later scripts too', async () => {
+  const session = new ShellSession('sh', ['-c', 'echo "no way in" >&2; exit 255']);
+  const result = await session.run('echo hi\n');
+  assert.deepEqual(result, { exitCode: 255, stdout: '', stderr: 'no way in\n' });
+  assert.equal(session.alive, false);
+  assert.equal((await session.run('echo hi\n')).exitCode, 255);
+});
+
+test('session: an abort or a timeout ends the session (SIGTERM) and the script with it', async () => {
+  const session = new ShellSession('sh', ['-s']);
+  const abort = new AbortController();
+  setTimeout(() => abort.abort(), 50);
+  // exec: the shell becomes sleep, so SIGTERM ends the script at once
+  const aborted = await session.run('exec sleep 10\n', { signal: abort.signal });
+  assert.equal(aborted.exitCode, 143);
+  assert.equal(session.alive, false);
+
+  const timed = new ShellSession('sh', ['-s']);
+  const started = Date.now();
+  assert.equal((await timed.run('exec sleep 10\n', { timeout: 50 })).exitCode, 143);
+  assert.ok(Date.now() - started < 5000);
+});
