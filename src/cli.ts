@@ -58,7 +58,11 @@ export function buildCli(): Command {
     .option('--explain', 'print the plan with every command explained first')
     .option('--step', 'one phase at a time: show it, wait for Enter, then show what changed')
     .option('--yes', 'with --step: do not wait for Enter'))
-    .action(run(async () => (await import('./commands/up.js')).upCommand as Action));
+    .action(async (file: string, options: Record<string, unknown>) => {
+      // Over SSH the login to the nodes starts first, while `up` loads.
+      const early = (await import('./commands/connect-early.js')).connectEarly(file, options);
+      process.exitCode = await (await import('./commands/up.js')).upCommand(file, options, early);
+    });
 
   program
     .command('verify')

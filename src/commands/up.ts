@@ -2,7 +2,6 @@
 // recording everything; on failure or Ctrl-C, roll back (unless --keep).
 import { resolve } from 'node:path';
 import { Listr, PRESET_TIMER } from 'listr2';
-import { loadLabFile } from '../lab/load.js';
 import { buildPlan, stepsOfPhase } from '../plan/build.js';
 import { createSimulatedNodes, simulatedFacts } from '../exec/simulated.js';
 import { applyPhase, Interrupted, phasesOf, runPreflight } from '../exec/runner.js';
@@ -18,12 +17,13 @@ import { renderPlanText } from '../plan/render.js';
 import { describeChanges, snapshotNode } from '../workshop/changes.js';
 import type { Transports } from '../exec/runner.js';
 import { sshTarget, wantsSsh, type TargetOptions } from '../exec/targets.js';
-import { checkReachable, type SshTargetState } from '../exec/ssh.js';
+import { checkReachable, endSessions, type SshTargetState } from '../exec/ssh.js';
 import { discoverFacts } from '../exec/facts.js';
 import { requireRoot } from './common.js';
 import type { Model } from '../lab/model.js';
 import type { NodeFacts, Plan } from '../plan/types.js';
 import { mark } from '../profile.js';
+import { connectEarly, type EarlyConnection } from './connect-early.js';
 
 export interface UpOptions extends TargetOptions {
   verify?: boolean;
@@ -37,8 +37,20 @@ export interface UpOptions extends TargetOptions {
   yes?: boolean;
 }
 
-export async function upCommand(file: string, options: UpOptions): Promise<number> {
-  const { model } = loadLabFile(file);
+/** early: the login to the nodes, started by the command line before this module loaded (see connect-early.ts). */
+export async function upCommand(file: string, options: UpOptions, early = connectEarly(file, options)): Promise<number> {
+  try {
+    return await up(file, options, early);
+  } finally {
+    // Nothing more to run on the nodes; a login still under way is stopped (an error came first).
+    await early;
+    endSessions();
+  }
+}
+
+async function up(file: string, options: UpOptions, early: Promise<EarlyConnection | undefined>): Promise<number> {
+  // The lab parser (yaml, zod: about 60 ms of imports) loads while an early SSH login is under way.
+  const { model } = (await import('../lab/load.js')).loadLabFile(file);
   if (!wantsSsh(options)) requireRoot('up');
   if (options.step && !options.yes && !process.stdin.isTTY) throw new UsageError('--step waits for Enter before each phase: run it in a terminal, or add --yes to go on by itself');
   const release = acquireLock(model.name, `netlab up ${file}`);
@@ -62,7 +74,7 @@ export async function upCommand(file: string, options: UpOptions): Promise<numbe
       await tearDown(existing);
     }
     mark('read and validate the lab');
-    const prepared = wantsSsh(options) ? await prepareSsh(model, options) : { model, facts: simulatedFacts(model), target: undefined };
+    const prepared = wantsSsh(options) ? await prepareSsh(model, options, await early) : { model, facts: simulatedFacts(model), target: undefined };
     if (prepared.target) mark('connect and read the facts (SSH)');
     const target = prepared.target ? { target: prepared.target } : {};
     if (options.explain) process.stdout.write(renderPlanText(prepared.model, buildPlan(prepared.model, prepared.facts), prepared.target ? 'machines over SSH' : 'simulated nodes on this host', true));
@@ -101,11 +113,15 @@ function waitForEnter(prompt: string): Promise<void> {
  * Real nodes: connect to every node first (failing fast, before anything
  * changes), then read the facts the plan needs from them.
  */
-export async function prepareSsh(model: Model, options: TargetOptions): Promise<{ target: SshTargetState; facts: Record<string, NodeFacts>; model: Model }> {
-  const { target, underlay } = await sshTarget(model, options);
+export async function prepareSsh(model: Model, options: TargetOptions, early?: EarlyConnection): Promise<{ target: SshTargetState; facts: Record<string, NodeFacts>; model: Model }> {
+  const adopted = early && early.name === model.name && early.nodes.join() === model.nodes.map((n) => n.name).join() ? early : undefined;
+  const { target, underlay } = adopted ?? (await sshTarget(model, options));
   // The inventory may say which interface is the underlay; the lab file, where it says so, wins.
   const onNodes: Model = { ...model, nodes: model.nodes.map((n) => ({ ...n, underlay: { ...underlay[n.name], ...n.underlay } })) };
-  await checkReachable(target);
+  if (adopted) {
+    const unreachable = await adopted.reachable;
+    if (unreachable) throw unreachable;
+  } else await checkReachable(target);
   const facts = await discoverFacts(onNodes, transportsOf({ target }));
   return { target, facts, model: onNodes };
 }

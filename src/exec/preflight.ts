@@ -57,49 +57,104 @@ export function requirements(model: Model): { tools: Tool[]; features: Feature[]
 }
 
 /**
- * A node script that prints one line per missing requirement. Kernel features
- * are probed by creating a device in a throwaway network namespace, which
- * changes nothing on the node (on a distribution kernel it may autoload the module).
+ * What already exists on a node, for the ownership check below: one listing
+ * of each kind (links, network namespaces, addresses, main-table routes,
+ * iptables chains) instead of a probe per object, so the check costs the
+ * same for 2 pods as for 250.
  */
+export interface NodeInventory {
+  links: Set<string>;
+  netns: Set<string>;
+  addresses: Set<string>;
+  /** destinations of the main table, as prefixes: "10.200.1.0/24", "10.0.0.5/32", "0.0.0.0/0" */
+  routes: Set<string>;
+  /** "filter NAME" and "nat NAME" */
+  chains: Set<string>;
+}
+
+// Types that `ip route` prints before the destination of a route that is not unicast.
+const ROUTE_TYPES = new Set(['unicast', 'unreachable', 'blackhole', 'prohibit', 'throw', 'local', 'broadcast', 'multicast', 'anycast', 'nat']);
+
+function routeKey(destination: string): string {
+  if (destination === 'default') return '0.0.0.0/0';
+  return destination.includes('/') ? destination : `${destination}/32`;
+}
+
+/** Lines of "@@netlab have KIND NAME" for everything a plan could clash with. */
+function inventoryScript(chains: boolean): string[] {
+  return [
+    `ip -o link show | awk -F': ' '{sub(/@.*/, "", $2); print "@@netlab have link", $2}'`,
+    `ls /run/netns 2>/dev/null | sed 's/^/@@netlab have netns /'`,
+    `ip -o -4 addr show | awk '{sub("/.*", "", $4); print "@@netlab have addr", $4}'`,
+    `ip -4 route show table main | awk '{print "@@netlab have route", $1, $2}'`,
+    ...(chains ? [`for table in filter nat; do iptables-save -t "$table" 2>/dev/null | sed -n "s/^:\\([^ ]*\\) .*/@@netlab have chain $table \\1/p"; done`] : []),
+  ];
+}
+
+export function parseInventory(stdout: string): NodeInventory {
+  const have: NodeInventory = { links: new Set(), netns: new Set(), addresses: new Set(), routes: new Set(), chains: new Set() };
+  for (const line of stdout.split('\n')) {
+    const [tag, verb, kind, first, second] = line.trim().split(/\s+/);
+    if (tag !== '@@netlab' || verb !== 'have' || !first) continue;
+    if (kind === 'link') have.links.add(first);
+    else if (kind === 'netns') have.netns.add(first);
+    else if (kind === 'addr') have.addresses.add(first);
+    else if (kind === 'route') have.routes.add(routeKey(ROUTE_TYPES.has(first) && second ? second : first));
+    else if (kind === 'chain' && second) have.chains.add(`${first} ${second}`);
+  }
+  return have;
+}
+
+/** Does any step create an iptables chain (so the node's chains need listing)? */
+function createsChains(steps: readonly Step[]): boolean {
+  return steps.some((step) => step.apply.some((c) => (c[0] === 'iptables' && c.includes('-N')) || c[0] === 'netlab_restore'));
+}
+
 /**
  * Ownership: every object the plan would create on the node must not exist yet.
  * A bridge br0 the user made, a pod namespace or chain of another lab, a route
  * already there: netlab refuses before changing anything, rather than fail
  * half-way or, worse, later delete what is not its own.
  */
-export function conflictProbes(steps: readonly Step[]): string[] {
-  const probes: string[] = [];
-  const say = (step: Step, what: string) => `echo ${quoteArg(`@@netlab conflict ${step.id} ${what}`)}`;
+export function findConflicts(steps: readonly Step[], have: NodeInventory): { step: number; what: string }[] {
+  const conflicts: { step: number; what: string }[] = [];
+  const clash = (step: Step, found: boolean, what: string) => found && conflicts.push({ step: step.id, what });
   for (const step of steps) {
     for (const c of step.apply) {
       if (c[0] === 'ip' && c[1] === 'link' && c[2] === 'add') {
         const names = [c[3] === 'name' ? c[4]! : c[3]!, ...(c.includes('peer') ? [c[c.indexOf('peer') + 2]!] : [])];
-        for (const name of names) probes.push(`! ip link show ${quoteArg(name)} >/dev/null 2>&1 || ${say(step, `a link named ${name}`)}`);
+        for (const name of names) clash(step, have.links.has(name), `a link named ${name}`);
       } else if (c[0] === 'ip' && c[1] === 'tunnel' && c[2] === 'add') {
-        probes.push(`! ip link show ${quoteArg(c[3]!)} >/dev/null 2>&1 || ${say(step, `a link named ${c[3]}`)}`);
+        clash(step, have.links.has(c[3]!), `a link named ${c[3]}`);
       } else if (c[0] === 'ip' && c[1] === 'netns' && c[2] === 'add') {
-        probes.push(`[ ! -e /run/netns/${quoteArg(c[3]!)} ] || ${say(step, `a network namespace named ${c[3]}`)}`);
+        clash(step, have.netns.has(c[3]!), `a network namespace named ${c[3]}`);
       } else if (c[0] === 'ip' && c[1] === 'addr' && c[2] === 'add') {
         const ip = c[3]!.split('/')[0]!;
-        probes.push(`[ -z "$(ip -o -4 addr show to ${quoteArg(ip)}/32 2>/dev/null)" ] || ${say(step, `the address ${ip}`)}`);
+        clash(step, have.addresses.has(ip), `the address ${ip}`);
       } else if (c[0] === 'ip' && c[1] === 'route' && c[2] === 'add') {
-        probes.push(`[ -z "$(ip route show exact ${quoteArg(c[3]!)} 2>/dev/null)" ] || ${say(step, `a route to ${c[3]}`)}`);
+        clash(step, have.routes.has(routeKey(c[3]!)), `a route to ${c[3]}`);
       } else if (c[0] === 'iptables' && c.includes('-N')) {
         const chain = c[c.indexOf('-N') + 1]!;
-        probes.push(`! ${quoteArgv(['iptables', '-w', '-S', chain])} >/dev/null 2>&1 || ${say(step, `an iptables chain ${chain}`)}`);
+        clash(step, have.chains.has(`filter ${chain}`), `an iptables chain ${chain}`);
       } else if (c[0] === 'netlab_restore') {
         for (const chain of c[1]!.split('\n').filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]!)) {
-          probes.push(`! ${quoteArgv(['iptables', '-w', '-t', 'nat', '-S', chain])} >/dev/null 2>&1 || ${say(step, `an iptables nat chain ${chain}`)}`);
+          clash(step, have.chains.has(`nat ${chain}`), `an iptables nat chain ${chain}`);
         }
       }
     }
   }
-  return probes;
+  return conflicts;
 }
 
+/**
+ * A node script that prints one line per missing requirement and the node's
+ * inventory (for findConflicts). Kernel features are probed by creating a
+ * device in a throwaway network namespace, which changes nothing on the node
+ * (on a distribution kernel it may autoload the module).
+ */
 export function preflightScript(model: Model, node: string, steps: readonly Step[] = []): string {
   const { tools, features } = requirements(model);
-  const lines = ['PATH=$PATH:/usr/sbin:/sbin', ...conflictProbes(steps)];
+  const lines = ['PATH=$PATH:/usr/sbin:/sbin', ...inventoryScript(createsChains(steps))];
   for (const pod of model.pods.filter((p) => p.node === node && p.rootfs)) {
     lines.push(`[ -e ${quoteArg(pod.rootfs!)} ] || echo ${quoteArg(`@@netlab missing-rootfs ${pod.name} ${pod.rootfs}`)}`);
   }
@@ -115,14 +170,15 @@ export function preflightScript(model: Model, node: string, steps: readonly Step
   return lines.join('\n') + '\n';
 }
 
-export function describeMissing(model: Model, node: string, stdout: string): string[] {
-  const problems: string[] = [];
+/** Everything the preflight output says is wrong on a node, each with what to do about it. */
+export function describeProblems(model: Model, node: string, steps: readonly Step[], stdout: string): string[] {
+  const problems = findConflicts(steps, parseInventory(stdout)).map(
+    (c) => `${node} already has ${c.what}, which step ${c.step} of lab ${model.name} would create: netlab never changes what it did not create; remove it, or rename it in the lab file`,
+  );
   for (const line of stdout.split('\n')) {
     const tool = /^@@netlab missing-tool (\S+) (\S+)$/.exec(line);
     if (tool) problems.push(`lab ${model.name} needs the command "${tool[1]}" on ${node}: install the package ${tool[2]} (apt-get install ${tool[2]})`);
     if (line === '@@netlab missing-brnf') problems.push(`lab ${model.name} has Services, which need br_netfilter on ${node} (net.bridge.bridge-nf-call-iptables is missing): load it with \`modprobe br_netfilter\``);
-    const conflict = /^@@netlab conflict (\d+) (.*)$/.exec(line);
-    if (conflict) problems.push(`${node} already has ${conflict[2]}, which step ${conflict[1]} of lab ${model.name} would create: netlab never changes what it did not create; remove it, or rename it in the lab file`);
     const rootfs = /^@@netlab missing-rootfs (\S+) (.*)$/.exec(line);
     if (rootfs) problems.push(`pod ${rootfs[1]}'s rootfs ${rootfs[2]} does not exist on ${node}: give a directory or a .tar.gz (such as the Alpine minirootfs) that exists there`);
     const feature = /^@@netlab missing-feature (\S+) ?(.*)$/.exec(line);

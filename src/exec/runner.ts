@@ -6,7 +6,7 @@ import { PHASES, type Phase, type Plan, type Step } from '../plan/types.js';
 import { applyScript, downScript, parseScriptOutput } from '../shell/node-script.js';
 import { quoteArgv } from '../shell/quote.js';
 import { RunError } from '../errors.js';
-import { describeMissing, preflightScript } from './preflight.js';
+import { describeProblems, preflightScript } from './preflight.js';
 import type { Transport } from './transport.js';
 
 export type Transports = Record<string, Transport>;
@@ -41,7 +41,7 @@ export async function runPreflight(model: Model, transports: Transports, plan?: 
       const steps = plan?.nodes.find((n) => n.node === node)?.steps ?? [];
       const result = await transports[node]!.run(preflightScript(model, node, steps));
       if (result.exitCode !== 0) return [`${node}: preflight failed: ${result.stderr.trim()}`];
-      return describeMissing(model, node, result.stdout);
+      return describeProblems(model, node, steps, result.stdout);
     })
   ).flat();
   if (problems.length > 0) throw new RunError(`nothing was changed; on the nodes:\n  ${problems.join('\n  ')}`);

@@ -32,6 +32,8 @@ export class ShellSession {
   private ended: number | undefined;
   private wake: (() => void) | undefined;
   private queue: Promise<unknown> = Promise.resolve();
+  /** scripts queued or running */
+  private pending = 0;
 
   /** command and args start a POSIX shell that reads commands on stdin */
   constructor(command: string, args: readonly string[], private readonly onEnd: () => void = () => {}) {
@@ -55,9 +57,17 @@ export class ShellSession {
 
   /** Runs one script after those already queued; never rejects. */
   run(script: string, options: SessionRunOptions = {}): Promise<ScriptResult> {
-    const result = this.queue.then(() => this.runNow(script, options));
+    this.pending += 1;
+    const result = this.queue.then(() => this.runNow(script, options)).finally(() => (this.pending -= 1));
     this.queue = result;
     return result;
+  }
+
+  /** Lets the session go without waiting: an idle shell reads end of input; one still running a script is stopped. */
+  end(): void {
+    if (this.ended !== undefined) return;
+    if (this.pending > 0) this.stop();
+    else this.child.stdin!.end();
   }
 
   /** Ends the session: the shell reads end of input and exits. */

@@ -88,6 +88,15 @@ function sessionWith(target: SshTargetState, node: string): ShellSession {
   return session;
 }
 
+/**
+ * At the end of a command: idle sessions end (their shells read end of input);
+ * one still running a script (a login that an early error made unneeded) is stopped.
+ */
+export function endSessions(): void {
+  for (const session of sessions.values()) session.end();
+  sessions.clear();
+}
+
 function runOn(target: SshTargetState, node: string, script: string, options: SessionRunOptions = {}): Promise<ScriptResult> {
   return sessionWith(target, node).run(script, options);
 }

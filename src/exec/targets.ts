@@ -4,14 +4,16 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { run } from './spawn.js';
-import { parse } from 'yaml';
-import { z } from 'zod';
 import type { Model } from '../lab/model.js';
 import { didYouMean } from '../lab/suggest.js';
-import { NAME_PATTERN } from '../lab/grammar.js';
 import { stateDir } from '../state/store.js';
 import type { SshTargetState } from './ssh.js';
 import { UsageError } from '../errors.js';
+
+/** netlab's inventory file; its reader (yaml, zod) is loaded only for --inventory. */
+async function readInventory(file: string) {
+  return (await import('./inventory.js')).readInventory(file);
+}
 
 export interface TargetOptions {
   sshConfig?: string;
@@ -32,38 +34,6 @@ export function sshConfigHosts(text: string): string[] {
     .filter((v): v is string => v !== undefined)
     .flatMap((v) => v.trim().split(/\s+/))
     .filter((h) => !/[*?!]/.test(h));
-}
-
-const inventorySchema = z.strictObject({
-  'ssh-options': z
-    .record(z.string().regex(/^[A-Za-z]+$/, { error: 'an ssh option name such as StrictHostKeyChecking' }), z.string().regex(/^[A-Za-z0-9_.\/=:@,+-]+$/, { error: 'an ssh option value' }))
-    .optional(),
-  nodes: z.record(
-    z.string().regex(NAME_PATTERN),
-    z.strictObject({
-      host: z.string().regex(/^[A-Za-z0-9_.:-]+$/, { error: 'a host name or address' }),
-      port: z.number().int().min(1).max(65535).optional(),
-      user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, { error: 'a user name' }).optional(),
-      identity: z.string().optional(),
-      underlay: z.strictObject({ dev: z.string().regex(NAME_PATTERN).max(15).optional(), address: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/).optional() }).optional(),
-    }),
-  ),
-});
-
-export type Inventory = z.infer<typeof inventorySchema>;
-
-export function readInventory(file: string): Inventory {
-  let data: unknown;
-  try {
-    data = parse(readFileSync(file, 'utf8'), { maxAliasCount: 10 });
-  } catch (error) {
-    throw new UsageError(`${file}: ${(error as Error).message.split('\n')[0]}`);
-  }
-  const parsed = inventorySchema.safeParse(data);
-  if (!parsed.success) {
-    throw new UsageError(parsed.error.issues.map((i) => `${file}: ${i.path.join('.') || '(top)'}: ${i.message}`).join('\n') + '\n(an inventory is `nodes: { node-0: { host: 192.168.56.10, user: vagrant, identity: ~/.ssh/key } }`)');
-  }
-  return parsed.data;
 }
 
 function checkNodesCovered(model: Model, available: string[], source: string): void {
@@ -91,7 +61,7 @@ export async function sshTarget(model: Model, options: TargetOptions): Promise<{
   if ([options.sshConfig, options.inventory, options.vagrant].filter(Boolean).length > 1) throw new UsageError('give one of --ssh-config, --inventory, --vagrant');
   if (options.inventory) {
     if (!existsSync(options.inventory)) throw new UsageError(`${options.inventory}: no such inventory file`);
-    const inventory = readInventory(options.inventory);
+    const inventory = await readInventory(options.inventory);
     checkNodesCovered(model, Object.keys(inventory.nodes), options.inventory);
     const hosts = Object.fromEntries(
       model.nodes.map((n) => {
@@ -112,7 +82,7 @@ export async function sshTarget(model: Model, options: TargetOptions): Promise<{
 /** Without a lab: every host of the config or inventory (for `down` when the local state is lost). */
 export async function sshTargetForHosts(options: TargetOptions): Promise<SshTargetState> {
   if (options.inventory) {
-    const inventory = readInventory(options.inventory);
+    const inventory = await readInventory(options.inventory);
     const nodes = Object.keys(inventory.nodes).map((name) => ({ name, underlay: {} }));
     return (await sshTarget({ nodes } as unknown as Model, options)).target;
   }

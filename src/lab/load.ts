@@ -1,11 +1,13 @@
 // Reading a lab file: YAML with line:column for every value, then the schema,
 // then the semantic checks. Every problem found is reported in one go.
 import { readFileSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { $ZodIssue } from 'zod/v4/core';
 import { LabInputError, type LabIssue } from '../errors.js';
 import { labSchema, type LabFile } from './schema.js';
+import { defaultLabName } from './grammar.js';
+
+export { defaultLabName };
 import { didYouMean } from './suggest.js';
 import type { Model } from './model.js';
 import { resolveLab } from './resolve.js';
@@ -86,11 +88,6 @@ export function parseLab(text: string, file: string): LoadedLab {
   }
   if (problems.length > 0 || !model) throw new LabInputError(sortIssues(problems));
   return { file, lab, name, model, locate };
-}
-
-/** "labs/vxlan-3.yaml" → "vxlan-3" (validated like a name from the file). */
-export function defaultLabName(file: string): string {
-  return basename(file).replace(/\.ya?ml$/i, '').toLowerCase();
 }
 
 function tooLarge(file: string): LabIssue {

@@ -200,6 +200,21 @@ function sshConfigFor(hosts: Record<string, string>, user: string): string {
   return file;
 }
 
+test('over ssh: a lab file with an error is refused with exit 2 at once, even while a node does not answer (the early login is stopped)', async () => {
+  // 192.168.64.99 is on the machines' underlay but nothing has it: a login there would hang until ARP gives up.
+  const file = join(work.dir, 'ssh_config_silent');
+  writeFileSync(file, `Host node-0\n  HostName 192.168.64.99\n  User root\n  IdentityFile ${join(work.dir, 'id_ed25519')}\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\nHost node-1\n  HostName ${machines.addresses['node-1']}\n  User root\n  IdentityFile ${join(work.dir, 'id_ed25519')}\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n`);
+  const lab = join(work.dir, 'broken.yaml');
+  writeFileSync(lab, readFileSync(join(LABS, 'routes.yaml'), 'utf8').replace('same-node: bridge', 'same-node: hub'));
+  const started = Date.now();
+  const up = await machines.netlab(stateDir, 'up', lab, '--ssh-config', file);
+  const took = Date.now() - started;
+  assert.equal(up.exitCode, 2, up.stdout + up.stderr);
+  assert.match(up.stderr, /broken\.yaml:\d+:\d+: wiring\.same-node/);
+  assert.ok(took < 2500, `exit after ${took} ms: the login to the silent node was waited for`);
+  for (const name of machines.names) assert.deepEqual(await leftovers(name), [], `leftovers on ${name}`);
+});
+
 test('over ssh as a non-root user: through sudo -n when allowed, a plain refusal when not', async () => {
   const hosts = { 'node-0': machines.addresses['node-0']!, 'node-1': machines.addresses['node-1']! };
   try {

@@ -1,0 +1,43 @@
+// Over SSH, most of the wall time of a short command is the login to the
+// nodes: key exchange and login, about 0.3-0.4 s with the nodes in parallel
+// (BENCHMARKS.md). `netlab up` starts it as soon as the lab file names its
+// nodes, before the rest of netlab loads and validates the lab.
+import { readFileSync, statSync } from 'node:fs';
+import type { Model } from '../lab/model.js';
+import { defaultLabName, LAB_NAME_PATTERN, NAME_PATTERN } from '../lab/grammar.js';
+import { sshTarget, wantsSsh, type TargetOptions } from '../exec/targets.js';
+import { checkReachable, type SshTargetState } from '../exec/ssh.js';
+
+/** The SSH target of a lab and the login to its nodes, started before the lab was validated. */
+export interface EarlyConnection {
+  name: string;
+  nodes: string[];
+  target: SshTargetState;
+  underlay: Record<string, { dev?: string; address?: string }>;
+  /** settles when every node answered (undefined) or not (the error) */
+  reachable: Promise<unknown>;
+}
+
+/**
+ * Starts logging in to the nodes the lab file names (over SSH; undefined on
+ * simulated nodes). `up` adopts the login if the validated lab has the same
+ * name and nodes. Only names that pass the name rules and are hosts of the SSH
+ * config or inventory are used, and nothing runs on a node but `true` until
+ * the lab is valid. Best effort: anything wrong here is left to the validation
+ * and the normal path to report, in their order.
+ */
+export async function connectEarly(file: string, options: TargetOptions): Promise<EarlyConnection | undefined> {
+  if (!wantsSsh(options)) return undefined;
+  try {
+    if (statSync(file).size > 1024 * 1024) return undefined;
+    const data: unknown = (await import('yaml')).parse(readFileSync(file, 'utf8'), { maxAliasCount: 100 });
+    const { name = defaultLabName(file), nodes } = (data ?? {}) as { name?: unknown; nodes?: unknown };
+    if (typeof name !== 'string' || !LAB_NAME_PATTERN.test(name) || typeof nodes !== 'object' || nodes === null) return undefined;
+    const names = Object.keys(nodes);
+    if (names.length === 0 || !names.every((n) => NAME_PATTERN.test(n))) return undefined;
+    const { target, underlay } = await sshTarget({ name, nodes: names.map((n) => ({ name: n, underlay: {} })) } as unknown as Model, options);
+    return { name, nodes: names, target, underlay, reachable: checkReachable(target).then(() => undefined, (error: unknown) => error) };
+  } catch {
+    return undefined;
+  }
+}
