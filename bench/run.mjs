@@ -21,6 +21,10 @@ const { quoteArgv } = await dist('src/shell/quote.js');
 const { startMachines } = await dist('test/e2e/machines.js');
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+// BENCH_ONLY=ssh (or simulated, scaling, profile, startup; comma-separated): only those parts,
+// printed instead of written to BENCHMARKS.md (for working on one figure).
+const ONLY = process.env.BENCH_ONLY?.split(',');
+const part = (name) => !ONLY || ONLY.includes(name);
 const NETLAB = join(ROOT, 'bin', 'netlab');
 const work = mkdtempSync(join(tmpdir(), 'netlab-bench-'));
 const stateDir = join(work, 'state');
@@ -111,143 +115,163 @@ const section = (title, header, rows) => out.push(`\n## ${title}\n`, `| ${header
 
 try {
   // 1. simulated nodes: netlab vs floor vs one process per command
-  const labs = [['labs/bridge.yaml', 'bridge'], ['labs/vxlan.yaml', 'vxlan'], ['labs/service.yaml', 'service'], ['labs/scale.yaml', 'scale']];
-  const rows = [];
-  for (const [file, name] of labs) {
-    log(`simulated ${name}`);
-    const t = { up: [], down: [], fup: [], fdown: [], nup: [], ndown: [] };
-    for (let i = 0; i < RUNS; i++) {
-      t.up.push(netlab(['up', resolve(ROOT, file)]));
-      t.down.push(netlab(['down', name]));
-      const f = await floorRun(resolve(ROOT, file), true);
-      t.fup.push(f.up); t.fdown.push(f.down);
-      if (i < 3) { const n = await floorRun(resolve(ROOT, file), false); t.nup.push(n.up); t.ndown.push(n.down); }
+  if (part('simulated')) {
+    const labs = [['labs/bridge.yaml', 'bridge'], ['labs/vxlan.yaml', 'vxlan'], ['labs/service.yaml', 'service'], ['labs/scale.yaml', 'scale']];
+    const rows = [];
+    for (const [file, name] of labs) {
+      log(`simulated ${name}`);
+      const t = { up: [], down: [], fup: [], fdown: [], nup: [], ndown: [] };
+      for (let i = 0; i < RUNS; i++) {
+        t.up.push(netlab(['up', resolve(ROOT, file)]));
+        t.down.push(netlab(['down', name]));
+        const f = await floorRun(resolve(ROOT, file), true);
+        t.fup.push(f.up); t.fdown.push(f.down);
+        if (i < 3) { const n = await floorRun(resolve(ROOT, file), false); t.nup.push(n.up); t.ndown.push(n.down); }
+      }
+      rows.push([name, fmt(t.up), fmt(t.fup), fmt(t.nup), (median(t.up) / median(t.fup)).toFixed(2), fmt(t.down), fmt(t.fdown), (median(t.down) / median(t.fdown)).toFixed(2)]);
     }
-    rows.push([name, fmt(t.up), fmt(t.fup), fmt(t.nup), (median(t.up) / median(t.fup)).toFixed(2), fmt(t.down), fmt(t.fdown), (median(t.down) / median(t.fdown)).toFixed(2)]);
+    section('Simulated nodes: netlab and the floor', ['lab', 'netlab up', 'floor up (ip -batch)', 'one process per command', 'up ratio', 'netlab down', 'floor down', 'down ratio'], rows);
   }
-  section('Simulated nodes: netlab and the floor', ['lab', 'netlab up', 'floor up (ip -batch)', 'one process per command', 'up ratio', 'netlab down', 'floor down', 'down ratio'], rows);
 
   // 2. scaling
-  const scaling = [];
-  for (const pods of [10, 50, 100, 250]) {
-    log(`scaling ${pods}`);
-    const file = scaleLab(1, pods);
-    const ups = [];
-    for (let i = 0; i < Math.min(RUNS, 3); i++) { ups.push(netlab(['up', file])); netlab(['down', `s1x${pods}`]); }
-    scaling.push([pods, fmt(ups), `${((median(ups) / pods) * 1000).toFixed(1)} ms`]);
+  if (part('scaling')) {
+    const scaling = [];
+    for (const pods of [10, 50, 100, 250]) {
+      log(`scaling ${pods}`);
+      const file = scaleLab(1, pods);
+      const ups = [];
+      for (let i = 0; i < Math.min(RUNS, 3); i++) { ups.push(netlab(['up', file])); netlab(['down', `s1x${pods}`]); }
+      scaling.push([pods, fmt(ups), `${((median(ups) / pods) * 1000).toFixed(1)} ms`]);
+    }
+    section('Scaling: up of one node with N pods on a bridge', ['pods', 'up', 'per pod'], scaling);
   }
-  section('Scaling: up of one node with N pods on a bridge', ['pods', 'up', 'per pod'], scaling);
 
   // 3. over SSH
-  log('ssh machines');
-  const machines = await startMachines('bench-ssh', ['node-0', 'node-1', 'node-2'], work, { logLogins: true });
-  // sshd's log (LogLevel VERBOSE): a line per connection (a login) and per session on it (a script run).
-  const countInLogs = (pattern) => machines.names.reduce((sum, n) => sum + (existsSync(join(work, `sshd-${n}.log`)) ? (readFileSync(join(work, `sshd-${n}.log`), 'utf8').match(pattern) ?? []).length : 0), 0);
-  const logins = () => countInLogs(/Accepted publickey/g);
-  const sessions = () => countInLogs(/Starting session:/g);
-  const closeMasters = () => spawnSync('pkill', ['-f', `${work}/netlab-ssh`]);
-  const ssh = [];
-  const sshHand = [];
-  try {
-    // The hand-written comparison: the plan's kernel operations (as the floor
-    // above, ip -batch per namespace) sent as one script per node over one new
-    // SSH connection per node, nodes in parallel; no preflight, no facts, no journal.
-    const inClient = (cmd, args, opts = {}) => spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', cmd, ...args], { env, encoding: 'utf8', ...opts });
-    const sshPlan = JSON.parse(inClient(NETLAB, ['plan', join(ROOT, 'labs/vxlan.yaml'), '--ssh-config', machines.sshConfig, '--json']).stdout);
-    closeMasters();
-    const overSsh = (node, script) => new Promise((done, fail) => {
-      const child = spawn('nsenter', ['-t', String(machines.clientPid), '-n', '--', 'ssh', '-F', machines.sshConfig, '-o', 'ControlMaster=no', '-o', 'ControlPath=none', node, 'sh -s'], { stdio: ['pipe', 'ignore', 'pipe'] });
-      let err = '';
-      child.stderr.on('data', (d) => (err += d));
-      child.on('close', (code) => (code === 0 ? done() : fail(new Error(`hand-written script on ${node}: ${err}`))));
-      child.stdin.end(script);
-    });
-    const hand = { up: [], down: [], logins: [], sessions: [] };
-    for (let i = 0; i < RUNS; i++) {
-      const before = [logins(), sessions()];
-      const s = now();
-      await Promise.all(sshPlan.nodes.map((n) => overSsh(n.node, floorScript(n.phases.flatMap((p) => p.steps), true))));
-      hand.up.push(now() - s);
-      hand.logins.push(logins() - before[0]);
-      hand.sessions.push(sessions() - before[1]);
-      const d = now();
-      await Promise.all(sshPlan.nodes.map((n) => overSsh(n.node, FLOOR_DOWN)));
-      hand.down.push(now() - d);
-    }
-    sshHand.push(['vxlan: hand-written, one new SSH connection per node', fmt(hand.up), `${median(hand.logins)} / ${median(hand.sessions)}`, fmt(hand.down), `${median(hand.logins)} / ${median(hand.sessions)}`]);
-
-    for (const [file, name] of [['labs/bridge.yaml', 'bridge'], ['labs/vxlan.yaml', 'vxlan']]) {
-      for (const mode of ['cold', 'warm']) {
-        const t = { up: [], down: [], cup: [], cdown: [], sup: [], sdown: [] };
-        for (let i = 0; i < RUNS; i++) {
-          if (mode === 'cold') closeMasters();
-          // warm: `netlab plan` on the machines leaves the master connections up opens for itself
-          else spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'plan', join(ROOT, file), '--ssh-config', machines.sshConfig], { env });
-          let before = [logins(), sessions()];
-          const s = now();
-          const up = spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'up', join(ROOT, file), '--ssh-config', machines.sshConfig], { env, encoding: 'utf8' });
-          if (up.status !== 0) throw new Error(up.stderr);
-          t.up.push(now() - s);
-          t.cup.push(logins() - before[0]);
-          t.sup.push(sessions() - before[1]);
-          if (mode === 'warm') {
-            // warm: the masters of up are still there; keep them for down (no closing)
-          } else closeMasters();
-          before = [logins(), sessions()];
-          const d = now();
-          const down = spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'down', name], { env, encoding: 'utf8' });
-          if (down.status !== 0) throw new Error(down.stderr);
-          t.down.push(now() - d);
-          t.cdown.push(logins() - before[0]);
-          t.sdown.push(sessions() - before[1]);
-        }
-        ssh.push([`${name} (${mode})`, fmt(t.up), `${median(t.cup)} / ${median(t.sup)}`, fmt(t.down), `${median(t.cdown)} / ${median(t.sdown)}`]);
+  // the cold runs of the VXLAN lab also write their marks, for "where the time goes"
+  const sshProfile = join(work, 'profile-ssh.jsonl');
+  if (part('ssh')) {
+    log('ssh machines');
+    const machines = await startMachines('bench-ssh', ['node-0', 'node-1', 'node-2'], work, { logLogins: true });
+    // sshd's log (LogLevel VERBOSE): a line per connection (a login) and per session on it (a script run).
+    const countInLogs = (pattern) => machines.names.reduce((sum, n) => sum + (existsSync(join(work, `sshd-${n}.log`)) ? (readFileSync(join(work, `sshd-${n}.log`), 'utf8').match(pattern) ?? []).length : 0), 0);
+    const logins = () => countInLogs(/Accepted publickey/g);
+    const sessions = () => countInLogs(/Starting session:/g);
+    const closeMasters = () => spawnSync('pkill', ['-f', `${work}/netlab-ssh`]);
+    const ssh = [];
+    const sshHand = [];
+    try {
+      // The hand-written comparison: the plan's kernel operations (as the floor
+      // above, ip -batch per namespace) sent as one script per node over one new
+      // SSH connection per node, nodes in parallel; no preflight, no facts, no journal.
+      const inClient = (cmd, args, opts = {}) => spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', cmd, ...args], { env, encoding: 'utf8', ...opts });
+      const sshPlan = JSON.parse(inClient(NETLAB, ['plan', join(ROOT, 'labs/vxlan.yaml'), '--ssh-config', machines.sshConfig, '--json']).stdout);
+      closeMasters();
+      const overSsh = (node, script) => new Promise((done, fail) => {
+        const child = spawn('nsenter', ['-t', String(machines.clientPid), '-n', '--', 'ssh', '-F', machines.sshConfig, '-o', 'ControlMaster=no', '-o', 'ControlPath=none', node, 'sh -s'], { stdio: ['pipe', 'ignore', 'pipe'] });
+        let err = '';
+        child.stderr.on('data', (d) => (err += d));
+        child.on('close', (code) => (code === 0 ? done() : fail(new Error(`hand-written script on ${node}: ${err}`))));
+        child.stdin.end(script);
+      });
+      const hand = { up: [], down: [], logins: [], sessions: [] };
+      for (let i = 0; i < RUNS; i++) {
+        const before = [logins(), sessions()];
+        const s = now();
+        await Promise.all(sshPlan.nodes.map((n) => overSsh(n.node, floorScript(n.phases.flatMap((p) => p.steps), true))));
+        hand.up.push(now() - s);
+        hand.logins.push(logins() - before[0]);
+        hand.sessions.push(sessions() - before[1]);
+        const d = now();
+        await Promise.all(sshPlan.nodes.map((n) => overSsh(n.node, FLOOR_DOWN)));
+        hand.down.push(now() - d);
       }
+      sshHand.push(['vxlan: hand-written, one new SSH connection per node', fmt(hand.up), `${median(hand.logins)} / ${median(hand.sessions)}`, fmt(hand.down), `${median(hand.logins)} / ${median(hand.sessions)}`]);
+
+      for (const [file, name] of [['labs/bridge.yaml', 'bridge'], ['labs/vxlan.yaml', 'vxlan']]) {
+        for (const mode of ['cold', 'warm']) {
+          const t = { up: [], down: [], cup: [], cdown: [], sup: [], sdown: [] };
+          for (let i = 0; i < RUNS; i++) {
+            if (mode === 'cold') closeMasters();
+            // warm: `netlab plan` on the machines leaves the master connections up opens for itself
+            else spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'plan', join(ROOT, file), '--ssh-config', machines.sshConfig], { env });
+            let before = [logins(), sessions()];
+            const s = now();
+            const profiling = mode === 'cold' && name === 'vxlan' ? { NETLAB_PROFILE: sshProfile } : {};
+            const up = spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'up', join(ROOT, file), '--ssh-config', machines.sshConfig], { env: { ...env, ...profiling }, encoding: 'utf8' });
+            if (up.status !== 0) throw new Error(up.stderr);
+            t.up.push(now() - s);
+            t.cup.push(logins() - before[0]);
+            t.sup.push(sessions() - before[1]);
+            if (mode === 'warm') {
+              // warm: the masters of up are still there; keep them for down (no closing)
+            } else closeMasters();
+            before = [logins(), sessions()];
+            const d = now();
+            const down = spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'down', name], { env: { ...env, ...profiling }, encoding: 'utf8' });
+            if (down.status !== 0) throw new Error(down.stderr);
+            t.down.push(now() - d);
+            t.cdown.push(logins() - before[0]);
+            t.sdown.push(sessions() - before[1]);
+          }
+          ssh.push([`${name} (${mode})`, fmt(t.up), `${median(t.cup)} / ${median(t.sup)}`, fmt(t.down), `${median(t.cdown)} / ${median(t.sdown)}`]);
+        }
+      }
+    } finally {
+      machines.stop();
     }
-  } finally {
-    machines.stop();
+    section('Over SSH (sshd in simulated machines)', ['lab', 'up', 'SSH logins / sessions during up', 'down', 'SSH logins / sessions during down'], [...ssh, ...sshHand]);
+    const netlabVxlanCold = ssh.find((r) => r[0] === 'vxlan (cold)');
+    if (netlabVxlanCold && sshHand.length) out.push('', `netlab vxlan up over SSH (cold) / hand-written one-connection-per-node script: ${(parseFloat(netlabVxlanCold[1]) / parseFloat(sshHand[0][1])).toFixed(2)} (target 1.3)`);
   }
-  section('Over SSH (sshd in simulated machines)', ['lab', 'up', 'SSH logins / sessions during up', 'down', 'SSH logins / sessions during down'], [...ssh, ...sshHand]);
-  const netlabVxlanCold = ssh.find((r) => r[0] === 'vxlan (cold)');
-  if (netlabVxlanCold && sshHand.length) out.push('', `netlab vxlan up over SSH (cold) / hand-written one-connection-per-node script: ${(parseFloat(netlabVxlanCold[1]) / parseFloat(sshHand[0][1])).toFixed(2)} (target 1.3)`);
 
   // 4. where the time goes: netlab's own marks (NETLAB_PROFILE), median per segment
-  const profile = join(work, 'profile.jsonl');
-  const profiled = [];
-  for (const [file, name] of [['labs/vxlan.yaml', 'vxlan'], ['labs/scale.yaml', 'scale']]) {
-    rmSync(profile, { force: true });
-    for (let i = 0; i < Math.min(RUNS, 3); i++) {
-      netlab(['up', resolve(ROOT, file)], { NETLAB_PROFILE: profile });
-      netlab(['down', name], { NETLAB_PROFILE: profile });
+  if (part('profile') || part('ssh')) {
+    function profileRows(file, name) {
+      const runs = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      return ['up', 'down'].map((command) => {
+        const mine = runs.filter((r) => r.argv[0] === command);
+        const segments = mine[0].marks.map(([label], i) => [label, median(mine.map((r) => (r.marks[i][1] - (i ? r.marks[i - 1][1] : 0)) / 1000))]);
+        const total = median(mine.map((r) => r.marks.at(-1)[1] / 1000));
+        return [`${name} ${command}`, segments.map(([label, t]) => `${label} ${(t * 1000).toFixed(0)} ms`).join('; '), `${total.toFixed(2)} s`];
+      });
     }
-    const runs = readFileSync(profile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    for (const command of ['up', 'down']) {
-      const mine = runs.filter((r) => r.argv[0] === command);
-      const segments = mine[0].marks.map(([label], i) => [label, median(mine.map((r) => (r.marks[i][1] - (i ? r.marks[i - 1][1] : 0)) / 1000))]);
-      const total = median(mine.map((r) => r.marks.at(-1)[1] / 1000));
-      profiled.push([`${name} ${command}`, segments.map(([label, t]) => `${label} ${(t * 1000).toFixed(0)} ms`).join('; '), `${total.toFixed(2)} s`]);
+    const profile = join(work, 'profile.jsonl');
+    const profiled = [];
+    for (const [file, name] of part('profile') ? [['labs/vxlan.yaml', 'vxlan'], ['labs/scale.yaml', 'scale']] : []) {
+      rmSync(profile, { force: true });
+      for (let i = 0; i < Math.min(RUNS, 3); i++) {
+        netlab(['up', resolve(ROOT, file)], { NETLAB_PROFILE: profile });
+        netlab(['down', name], { NETLAB_PROFILE: profile });
+      }
+      profiled.push(...profileRows(profile, name));
     }
+    if (existsSync(sshProfile)) profiled.push(...profileRows(sshProfile, 'vxlan over SSH (cold)'));
+    section('Where the time goes (NETLAB_PROFILE marks, median; before the process exits)', ['command', 'segments, in order', 'total'], profiled);
   }
-  section('Where the time goes (NETLAB_PROFILE marks, median; before the process exits)', ['command', 'segments, in order', 'total'], profiled);
 
   // 5. start-up and memory
-  const time = (cmd, args) => { const s = now(); spawnSync(cmd, args); return now() - s; };
-  const help = [], bare = [];
-  for (let i = 0; i < 10; i++) { help.push(time(NETLAB, ['--help'])); bare.push(time(process.execPath, ['-e', '0'])); }
-  const rss = spawnSync('/usr/bin/time', ['-f', '%M', NETLAB, 'up', join(ROOT, 'labs', 'scale.yaml')], { env, encoding: 'utf8' });
-  const peak = rss.stderr.trim().split('\n').pop();
-  netlab(['down', 'scale']);
-  section('Start-up and memory', ['what', 'figure'], [
-    ['`netlab --help`', fmt(help)],
-    ['`node -e 0`', fmt(bare)],
-    ['peak RSS of `netlab up labs/scale.yaml` (3 nodes × 250 pods)', `${(Number(peak) / 1024).toFixed(0)} MB`],
-  ]);
+  if (part('startup')) {
+    const time = (cmd, args) => { const s = now(); spawnSync(cmd, args); return now() - s; };
+    const help = [], bare = [];
+    for (let i = 0; i < 10; i++) { help.push(time(NETLAB, ['--help'])); bare.push(time(process.execPath, ['-e', '0'])); }
+    const rss = spawnSync('/usr/bin/time', ['-f', '%M', NETLAB, 'up', join(ROOT, 'labs', 'scale.yaml')], { env, encoding: 'utf8' });
+    const peak = rss.stderr.trim().split('\n').pop();
+    netlab(['down', 'scale']);
+    section('Start-up and memory', ['what', 'figure'], [
+      ['`netlab --help`', fmt(help)],
+      ['`node -e 0`', fmt(bare)],
+      ['peak RSS of `netlab up labs/scale.yaml` (3 nodes × 250 pods)', `${(Number(peak) / 1024).toFixed(0)} MB`],
+    ]);
+  }
 
-  const text = readFileSync(join(ROOT, 'BENCHMARKS.md'), 'utf8');
-  const marker = '<!-- results -->';
-  const head = text.includes(marker) ? text.slice(0, text.indexOf(marker) + marker.length) : `${text}\n${marker}`;
-  writeFileSync(join(ROOT, 'BENCHMARKS.md'), `${head}\n\nMeasured ${new Date().toISOString().slice(0, 10)} on this machine (${execFileSync('nproc').toString().trim()} cores), ${RUNS} runs, median (min-max).\n${out.join('\n')}\n`);
-  log('wrote BENCHMARKS.md');
+  if (ONLY) console.log(out.join('\n'));
+  else {
+    const text = readFileSync(join(ROOT, 'BENCHMARKS.md'), 'utf8');
+    const marker = '<!-- results -->';
+    const head = text.includes(marker) ? text.slice(0, text.indexOf(marker) + marker.length) : `${text}\n${marker}`;
+    writeFileSync(join(ROOT, 'BENCHMARKS.md'), `${head}\n\nMeasured ${new Date().toISOString().slice(0, 10)} on this machine (${execFileSync('nproc').toString().trim()} cores), ${RUNS} runs, median (min-max).\n${out.join('\n')}\n`);
+    log('wrote BENCHMARKS.md');
+  }
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
