@@ -163,9 +163,12 @@ export function preflightScript(model: Model, node: string, steps: readonly Step
     // br_netfilter: a module on Debian/Ubuntu kernels, built in on some others.
     lines.push('[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ] || echo "@@netlab missing-brnf"');
   }
-  for (const feature of features) {
-    const probe = ['ip', 'link', 'add', 'netlab-probe0', ...feature.probe].map(quoteArg).join(' ');
-    lines.push(`err=$(unshare --net ${probe} 2>&1) || echo "@@netlab missing-feature ${feature.name} $err"`);
+  if (features.length > 0) {
+    // One throwaway namespace for every probe: the kernel tears a namespace down
+    // in the background, holding the locks that the phases' `ip` commands need next.
+    const probes = features.map((f) => `err=$(${['ip', 'link', 'add', `netlab-p-${f.name}`, ...f.probe].map(quoteArg).join(' ')} 2>&1) || echo "@@netlab missing-feature ${f.name} $err"`);
+    // Its exit status is no verdict: a probe that could not run lacks the "probed" line.
+    lines.push(`unshare --net sh -c ${quoteArg([...probes, 'echo "@@netlab probed"'].join('\n'))} 2>&1 || true`);
   }
   return lines.join('\n') + '\n';
 }
@@ -175,6 +178,12 @@ export function describeProblems(model: Model, node: string, steps: readonly Ste
   const problems = findConflicts(steps, parseInventory(stdout)).map(
     (c) => `${node} already has ${c.what}, which step ${c.step} of lab ${model.name} would create: netlab never changes what it did not create; remove it, or rename it in the lab file`,
   );
+  const lines = stdout.split('\n');
+  // Without unshare (reported below as a missing tool) nothing could be probed.
+  if (requirements(model).features.length > 0 && !lines.includes('@@netlab probed') && !lines.some((l) => l.startsWith('@@netlab missing-tool unshare '))) {
+    const said = lines.filter((l) => l.trim() !== '' && !l.startsWith('@@netlab')).join(' ').trim();
+    problems.push(`cannot probe the kernel features lab ${model.name} needs on ${node}: \`unshare --net\` failed${said ? `: ${said}` : ''} (netlab needs root there, and util-linux's unshare)`);
+  }
   for (const line of stdout.split('\n')) {
     const tool = /^@@netlab missing-tool (\S+) (\S+)$/.exec(line);
     if (tool) problems.push(`lab ${model.name} needs the command "${tool[1]}" on ${node}: install the package ${tool[2]} (apt-get install ${tool[2]})`);

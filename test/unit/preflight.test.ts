@@ -2,7 +2,7 @@
 // of object, as the preflight script prints it) against what the plan creates.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { findConflicts, parseInventory } from '../../src/exec/preflight.js';
+import { describeProblems, findConflicts, parseInventory, preflightScript } from '../../src/exec/preflight.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
@@ -75,4 +75,22 @@ test('preflight: routes are compared by destination prefix, whatever their type 
   assert.deepEqual(clashes('10.200.1.0/25 dev'), [], 'a longer prefix is another route');
   assert.deepEqual(clashes('10.200.0.0/16 dev'), [], 'a covering prefix is another route');
   assert.deepEqual(clashes('10.9.9.9 dev'), [8], 'a host route prints without /32');
+});
+
+test('preflight: kernel features are probed in one throwaway namespace; a failed probe and a probe that could not run are told apart', () => {
+  const { model } = loadLabFile(join(LABS, 'ipip.yaml'));
+  const steps = stepsOf('ipip');
+  const script = preflightScript(model, 'node-0', steps);
+  assert.equal(script.match(/unshare --net/g)?.length, 1, 'one namespace for every probe');
+  assert.match(script, /ip link add netlab-p-ipip type ipip local 192\.0\.2\.1 remote 192\.0\.2\.2/);
+
+  const missing = describeProblems(model, 'node-0', steps, `${FRESH}@@netlab missing-feature ipip Error: Unknown device type.\n@@netlab probed\n`);
+  assert.deepEqual(missing.length, 1);
+  assert.match(missing[0]!, /^lab ipip needs kernel IP-in-IP support \(module ipip\) on node-0; the kernel answered "Error: Unknown device type"\. Load it with `modprobe ipip`/);
+
+  assert.deepEqual(describeProblems(model, 'node-0', steps, `${FRESH}@@netlab probed\n`), [], 'every probe passed');
+  const noProbe = describeProblems(model, 'node-0', steps, `${FRESH}unshare: unshare failed: Operation not permitted\n`);
+  assert.deepEqual(noProbe, ['cannot probe the kernel features lab ipip needs on node-0: `unshare --net` failed: unshare: unshare failed: Operation not permitted (netlab needs root there, and util-linux\'s unshare)']);
+  const noUnshare = describeProblems(model, 'node-0', steps, `${FRESH}@@netlab missing-tool unshare util-linux\n`);
+  assert.deepEqual(noUnshare, ['lab ipip needs the command "unshare" on node-0: install the package util-linux (apt-get install util-linux)']);
 });
