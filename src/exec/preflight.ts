@@ -35,13 +35,23 @@ const TOOLS: Record<string, Tool> = {
   conntrack: { command: 'conntrack', package: 'conntrack' },
 };
 
+// Each probe asks the kernel, in a throwaway namespace, for a device of the
+// type with a 2-byte Ethernet address: a kernel that knows the type (loading
+// its module if need be) refuses the address and creates nothing; one that
+// does not answers "Unknown device type". Creating real devices would cost
+// their teardown: the kernel unregisters them with the namespace, in the
+// background, holding the lock that the next phase's `ip` commands wait for.
 const FEATURES: Record<string, Feature> = {
-  veth: { name: 'veth', label: 'kernel veth support', module: 'veth', probe: ['type', 'veth', 'peer', 'name', 'netlab-probe1'] },
-  bridge: { name: 'bridge', label: 'kernel bridge support', module: 'bridge', probe: ['type', 'bridge'] },
-  vxlan: { name: 'vxlan', label: 'kernel VXLAN support', module: 'vxlan', probe: ['type', 'vxlan', 'id', '1', 'dstport', '4789'] },
-  // A bare "type ipip" clashes with the fallback device tunl0 that the module makes in every namespace.
+  veth: { name: 'veth', label: 'kernel veth support', module: 'veth', probe: ['address', '00:00', 'type', 'veth', 'peer', 'name', 'netlab-p-peer'] },
+  bridge: { name: 'bridge', label: 'kernel bridge support', module: 'bridge', probe: ['address', '00:00', 'type', 'bridge'] },
+  vxlan: { name: 'vxlan', label: 'kernel VXLAN support', module: 'vxlan', probe: ['address', '00:00', 'type', 'vxlan', 'id', '1', 'dstport', '4789'] },
+  // IP-in-IP devices have no Ethernet address: this one is created. (A bare "type ipip"
+  // clashes with the fallback device tunl0 that the module makes in every namespace.)
   ipip: { name: 'ipip', label: 'kernel IP-in-IP support', module: 'ipip', probe: ['type', 'ipip', 'local', '192.0.2.1', 'remote', '192.0.2.2'] },
 };
+
+/** What `ip link add` answers for a type the kernel lacks (EOPNOTSUPP; an iproute2 too old to know it). */
+const UNKNOWN_TYPE = ['Unknown device type', 'Operation not supported', 'Garbage instead of arguments'];
 
 export function requirements(model: Model): { tools: Tool[]; features: Feature[] } {
   const tools = ['ip', 'ss', 'unshare', 'nsenter', 'timeout', 'tac', 'ping', 'socat'];
@@ -164,9 +174,11 @@ export function preflightScript(model: Model, node: string, steps: readonly Step
     lines.push('[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ] || echo "@@netlab missing-brnf"');
   }
   if (features.length > 0) {
-    // One throwaway namespace for every probe: the kernel tears a namespace down
-    // in the background, holding the locks that the phases' `ip` commands need next.
-    const probes = features.map((f) => `err=$(${['ip', 'link', 'add', `netlab-p-${f.name}`, ...f.probe].map(quoteArg).join(' ')} 2>&1) || echo "@@netlab missing-feature ${f.name} $err"`);
+    // One throwaway namespace for every probe.
+    const unknown = UNKNOWN_TYPE.map((m) => `*${quoteArg(m)}*`).join('|');
+    const probes = features.map(
+      (f) => `err=$(${['ip', 'link', 'add', `netlab-p-${f.name}`, ...f.probe].map(quoteArg).join(' ')} 2>&1) || case $err in ${unknown}) echo "@@netlab missing-feature ${f.name} $err" ;; esac`,
+    );
     // Its exit status is no verdict: a probe that could not run lacks the "probed" line.
     lines.push(`unshare --net sh -c ${quoteArg([...probes, 'echo "@@netlab probed"'].join('\n'))} 2>&1 || true`);
   }
