@@ -230,7 +230,9 @@ try {
       const runs = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
       return ['up', 'down'].map((command) => {
         const mine = runs.filter((r) => r.argv[0] === command);
-        const segments = mine[0].marks.map(([label], i) => [label, median(mine.map((r) => (r.marks[i][1] - (i ? r.marks[i - 1][1] : 0)) / 1000))]);
+        // each segment: from the previous mark of the same run to this one, matched by label
+        const deltas = mine.map((r) => new Map(r.marks.map(([label, t], i) => [label, (t - (i ? r.marks[i - 1][1] : 0)) / 1000])));
+        const segments = mine[0].marks.map(([label]) => [label, median(deltas.map((d) => d.get(label)).filter((v) => v !== undefined))]);
         const total = median(mine.map((r) => r.marks.at(-1)[1] / 1000));
         return [`${name} ${command}`, segments.map(([label, t]) => `${label} ${(t * 1000).toFixed(0)} ms`).join('; '), `${total.toFixed(2)} s`];
       });

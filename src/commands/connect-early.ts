@@ -7,6 +7,7 @@ import type { Model } from '../lab/model.js';
 import { defaultLabName, LAB_NAME_PATTERN, NAME_PATTERN } from '../lab/grammar.js';
 import { sshTarget, wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { checkReachable, type SshTargetState } from '../exec/ssh.js';
+import { mark } from '../profile.js';
 
 /** The SSH target of a lab and the login to its nodes, started before the lab was validated. */
 export interface EarlyConnection {
@@ -36,6 +37,7 @@ export async function connectEarly(file: string, options: TargetOptions): Promis
     const names = Object.keys(nodes);
     if (names.length === 0 || !names.every((n) => NAME_PATTERN.test(n))) return undefined;
     const { target, underlay } = await sshTarget({ name, nodes: names.map((n) => ({ name: n, underlay: {} })) } as unknown as Model, options);
+    mark('start the SSH login');
     return { name, nodes: names, target, underlay, reachable: checkReachable(target).then(() => undefined, (error: unknown) => error) };
   } catch {
     return undefined;

@@ -42,9 +42,14 @@ export class ShellSession {
     this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => ((this.stdout += chunk), this.wake?.()));
     this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => ((this.stderr += chunk), this.wake?.()));
     this.child.stdin!.on('error', () => {}); // the shell may be gone; its exit code tells why
-    this.child.on('error', (error) => (this.stderr += `${command}: ${error.message}\n`));
+    let startError = false;
+    this.child.on('error', (error) => {
+      startError = true;
+      this.stderr += `${command}: ${error.message}\n`;
+    });
     this.child.on('close', (code, signal) => {
-      this.ended = code ?? (signal ? 143 : 1);
+      // 127 for a program that could not start, as a shell says for a missing command
+      this.ended = startError ? 127 : (code ?? (signal ? 143 : 1));
       this.onEnd();
       this.wake?.();
     });

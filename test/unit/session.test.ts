@@ -51,6 +51,10 @@ test('session: when the shell itself ends (ssh failed, no sudo), the script gets
   assert.deepEqual(result, { exitCode: 255, stdout: '', stderr: 'no way in\n' });
   assert.equal(session.alive, false);
   assert.equal((await session.run('echo hi\n')).exitCode, 255);
+
+  const missing = await new ShellSession('no-such-program-netlab', []).run('echo hi\n');
+  assert.equal(missing.exitCode, 127, 'a program that cannot start: 127, as a shell says');
+  assert.match(missing.stderr, /no-such-program-netlab: spawn no-such-program-netlab ENOENT/);
 });
 
 test('session: an abort or a timeout ends the session (SIGTERM) and the script with it', async () => {
