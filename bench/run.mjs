@@ -174,8 +174,12 @@ try {
         child.stdin.end(script);
       });
       // One run of it; interleaved with netlab's cold runs of the same lab, so both see the machine alike.
-      const hand = { up: [], down: [], logins: [], sessions: [] };
+      const hand = { up: [], down: [], logins: [], sessions: [], login: [] };
       const handRun = async () => {
+        // the login alone (a shell that runs `true`): what any command over SSH pays first
+        const l = now();
+        await Promise.all(sshPlan.nodes.map((n) => overSsh(n.node, 'true\n')));
+        hand.login.push(now() - l);
         const before = [logins(), sessions()];
         const s = now();
         await Promise.all(sshPlan.nodes.map((n) => overSsh(n.node, floorScript(n.phases.flatMap((p) => p.steps), true))));
@@ -217,13 +221,14 @@ try {
           ssh.push([`${name} (${mode})`, fmt(t.up), `${median(t.cup)} / ${median(t.sup)}`, fmt(t.down), `${median(t.cdown)} / ${median(t.sdown)}`]);
         }
       }
+      sshHand.push(['vxlan nodes: the login alone (`true`), one new SSH connection per node', fmt(hand.login), '2 / 2', '', '']);
       sshHand.push(['vxlan: hand-written, one new SSH connection per node', fmt(hand.up), `${median(hand.logins)} / ${median(hand.sessions)}`, fmt(hand.down), `${median(hand.logins)} / ${median(hand.sessions)}`]);
     } finally {
       machines.stop();
     }
     section('Over SSH (sshd in simulated machines)', ['lab', 'up', 'SSH logins / sessions during up', 'down', 'SSH logins / sessions during down'], [...ssh, ...sshHand]);
     const netlabVxlanCold = ssh.find((r) => r[0] === 'vxlan (cold)');
-    if (netlabVxlanCold && sshHand.length) out.push('', `netlab vxlan up over SSH (cold) / hand-written one-connection-per-node script: ${(parseFloat(netlabVxlanCold[1]) / parseFloat(sshHand[0][1])).toFixed(2)} (target 1.3)`);
+    if (netlabVxlanCold && sshHand.length) out.push('', `netlab vxlan up over SSH (cold) / hand-written one-connection-per-node script: ${(parseFloat(netlabVxlanCold[1]) / parseFloat(sshHand[1][1])).toFixed(2)} (target 1.3)`);
   }
 
   // 4. where the time goes: netlab's own marks (NETLAB_PROFILE), median per segment

@@ -148,7 +148,8 @@ export async function statusCommand(options: { json?: boolean }): Promise<number
       const running = node.running === null ? 'over ssh' : node.running ? 'running' : 'NOT RUNNING';
       console.log(`  ${node.name} ${node.underlay} ${running}: ${pods.join(', ') || 'no pods'}`);
     }
-    if (!row.drift) console.log('  (live state not compared: run as root)');
+    if (!row.drift && row.status === 'creating') console.log(`  (live state not compared while the lab is being created; if no \`netlab up\` is running, \`netlab down ${row.lab}\` removes what it left)`);
+    else if (!row.drift) console.log('  (live state not compared: run as root)');
     else if (row.drift.findings.length === 0 && row.drift.unreachable.length === 0) console.log('  live state matches what netlab made');
     else {
       console.log('  drift from what netlab made:');

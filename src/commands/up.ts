@@ -75,7 +75,7 @@ async function up(file: string, options: UpOptions, early: Promise<EarlyConnecti
     }
     mark('read and validate the lab');
     const prepared = wantsSsh(options) ? await prepareSsh(model, options, await early) : { model, facts: simulatedFacts(model), target: undefined };
-    if (prepared.target) mark('connect and read the facts (SSH)');
+    if (prepared.target) mark('read the facts (SSH)');
     const target = prepared.target ? { target: prepared.target } : {};
     if (options.explain) process.stdout.write(renderPlanText(prepared.model, buildPlan(prepared.model, prepared.facts), prepared.target ? 'machines over SSH' : 'simulated nodes on this host', true));
     const code = await bringUp(prepared.model, resolve(file), buildPlan(prepared.model, prepared.facts), prepared.facts, { ...options, ...target });
@@ -122,6 +122,7 @@ export async function prepareSsh(model: Model, options: TargetOptions, early?: E
     const unreachable = await adopted.reachable;
     if (unreachable) throw unreachable;
   } else await checkReachable(target);
+  mark('wait for the SSH login');
   const facts = await discoverFacts(onNodes, transportsOf({ target }));
   return { target, facts, model: onNodes };
 }

@@ -104,6 +104,11 @@ test('Ctrl-C during up rolls back and exits 130; kill -9 during up is cleaned by
     await delay(ms);
     child.kill('SIGKILL');
     await done;
+    if (existsSync(join(state.dir, 'labs', 'big.json'))) {
+      // The record says "creating" and no up is running: status says how to clean up.
+      const status = await netlab(state.dir, 'status');
+      assert.match(status.stdout, /big: creating since .*\n[\s\S]*if no `netlab up` is running, `netlab down big` removes what it left/, status.stdout);
+    }
     const down = await netlab(state.dir, 'down', 'big');
     assert.equal(down.exitCode, 0, down.stderr);
     assert.deepEqual(await snapshotHost(), state.pristine(), `kill -9 at ${ms} ms, then down`);
