@@ -10,9 +10,11 @@ import { execa } from 'execa';
 import { LABS, NETLAB } from '../paths.js';
 import { nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from '../e2e/host.js';
 import { bootVMs, type VMs } from './vms.js';
-import { sshTransport } from '../../src/exec/ssh.js';
+import { endSessions, sshTransport } from '../../src/exec/ssh.js';
 
 const work = stateDirForTest();
+// This process reaches the VMs too (leftovers below): its SSH master sockets go with the test's files.
+process.env.XDG_RUNTIME_DIR = work.dir;
 const stateDir = join(work.dir, 'state');
 let vms: VMs;
 let pristine: HostSnapshot;
@@ -28,6 +30,7 @@ before(async () => {
 });
 
 after(async () => {
+  endSessions();
   vms?.stop();
   work.remove();
   assert.deepEqual(await snapshotHost(), pristine, 'no VM, ssh connection or host change is left');
