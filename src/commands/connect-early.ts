@@ -4,7 +4,7 @@
 // nodes, before the rest of netlab loads and validates the lab.
 import { readFileSync, statSync } from 'node:fs';
 import type { Model } from '../lab/model.js';
-import { defaultLabName, LAB_NAME_PATTERN, NAME_PATTERN } from '../lab/grammar.js';
+import { defaultLabName, LAB_NAME_PATTERN, MAX_LAB_BYTES, NAME_PATTERN } from '../lab/grammar.js';
 import { sshTarget, wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { checkReachable, type SshTargetState } from '../exec/ssh.js';
 import { mark } from '../profile.js';
@@ -30,7 +30,7 @@ export interface EarlyConnection {
 export async function connectEarly(file: string, options: TargetOptions): Promise<EarlyConnection | undefined> {
   if (!wantsSsh(options)) return undefined;
   try {
-    if (statSync(file).size > 1024 * 1024) return undefined;
+    if (statSync(file).size > MAX_LAB_BYTES) return undefined;
     const data: unknown = (await import('yaml')).parse(readFileSync(file, 'utf8'), { maxAliasCount: 100 });
     const { name = defaultLabName(file), nodes } = (data ?? {}) as { name?: unknown; nodes?: unknown };
     if (typeof name !== 'string' || !LAB_NAME_PATTERN.test(name) || typeof nodes !== 'object' || nodes === null) return undefined;

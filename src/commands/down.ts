@@ -1,5 +1,6 @@
 // `netlab down`: undo what up recorded, on every node, then stop simulated nodes.
 // Works from state alone: the lab file may have changed or be gone.
+import { defaultLabName } from '../lab/grammar.js';
 import { destroySimulatedNodes } from '../exec/simulated.js';
 import { runDown } from '../exec/runner.js';
 import { readState, removeState, type LabState } from '../state/store.js';
@@ -72,7 +73,7 @@ async function downLocked(name: string, options: { verbose?: boolean } & TargetO
 /** The lab's name from its file; a file that no longer parses still names a lab by its file name. */
 async function safeName(file: string): Promise<string> {
   // Loaded only here: reading a lab file needs yaml and zod, a name does not.
-  const { loadLabFile, defaultLabName } = await import('../lab/load.js');
+  const { loadLabFile } = await import('../lab/load.js');
   try {
     return loadLabFile(file).name;
   } catch {

@@ -196,7 +196,7 @@ export function describeProblems(model: Model, node: string, steps: readonly Ste
     const said = lines.filter((l) => l.trim() !== '' && !l.startsWith('@@netlab')).join(' ').trim();
     problems.push(`cannot probe the kernel features lab ${model.name} needs on ${node}: \`unshare --net\` failed${said ? `: ${said}` : ''} (netlab needs root there, and util-linux's unshare)`);
   }
-  for (const line of stdout.split('\n')) {
+  for (const line of lines) {
     const tool = /^@@netlab missing-tool (\S+) (\S+)$/.exec(line);
     if (tool) problems.push(`lab ${model.name} needs the command "${tool[1]}" on ${node}: install the package ${tool[2]} (apt-get install ${tool[2]})`);
     if (line === '@@netlab missing-brnf') problems.push(`lab ${model.name} has Services, which need br_netfilter on ${node} (net.bridge.bridge-nf-call-iptables is missing): load it with \`modprobe br_netfilter\``);

@@ -16,6 +16,9 @@ export const NAME_RULE = "letters, digits, '_', '.' and '-', not starting with '
 export const LAB_NAME_PATTERN = /^[a-z0-9][a-z0-9-]*$/;
 export const LAB_NAME_RULE = "lower-case letters, digits and '-', starting with a letter or digit";
 
+/** Lab files are a few kilobytes; anything near this is a mistake or an attack. */
+export const MAX_LAB_BYTES = 1024 * 1024;
+
 /** "labs/vxlan-3.yaml" → "vxlan-3", the name of a lab file that gives none (validated like a name from the file). */
 export function defaultLabName(file: string): string {
   return (file.split('/').pop() ?? file).replace(/\.ya?ml$/i, '').toLowerCase();

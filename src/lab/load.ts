@@ -5,15 +5,11 @@ import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Docume
 import type { $ZodIssue } from 'zod/v4/core';
 import { LabInputError, type LabIssue } from '../errors.js';
 import { labSchema, type LabFile } from './schema.js';
-import { defaultLabName } from './grammar.js';
-
-export { defaultLabName };
+import { defaultLabName, MAX_LAB_BYTES } from './grammar.js';
 import { didYouMean } from './suggest.js';
 import type { Model } from './model.js';
 import { resolveLab } from './resolve.js';
 
-/** Lab files are a few kilobytes; anything near this is a mistake or an attack. */
-export const MAX_LAB_BYTES = 1024 * 1024;
 /** Aliases are fine for sharing a block; an alias bomb expands exponentially. */
 const MAX_ALIAS_COUNT = 100;
 
