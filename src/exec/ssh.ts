@@ -34,11 +34,17 @@ function loginHash(target: SshTargetState, host: SshHost): string {
   return createHash('sha256').update(JSON.stringify([target.configFile ?? '', host])).digest('hex').slice(0, 10);
 }
 
+/** Directories already made: every script of a command asks for its session's arguments. */
+const madeDirs = new Set<string>();
+
 /** Per-user directory for master sockets: private, since a socket grants the login. */
 export function controlDir(): string {
   const base = process.env.XDG_RUNTIME_DIR ?? tmpdir();
   const dir = join(base, `netlab-ssh-${process.getuid?.() ?? 'user'}`);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (!madeDirs.has(dir)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    madeDirs.add(dir);
+  }
   return dir;
 }
 
