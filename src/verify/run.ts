@@ -112,7 +112,9 @@ function judge(check: Check, result: { rc: number; out: string[] }): CheckResult
   let evidence: string;
   if (check.kind === 'ping') {
     const rtt = text.find((l) => l.includes('time='));
-    evidence = reached && rtt ? `reply ${/time=\S+ ms/.exec(rtt)?.[0] ?? rtt}` : text.find((l) => /loss|unreachable|Network/.test(l)) ?? (text.join(' ') || 'no reply');
+    const lost = /(\d+) packets transmitted, (\d+) received/.exec(text.join('\n'));
+    const unanswered = lost && lost[1] !== lost[2] ? ` (${Number(lost[1]) - Number(lost[2])} of ${lost[1]} unanswered)` : '';
+    evidence = reached && rtt ? `reply ${/time=\S+ ms/.exec(rtt)?.[0] ?? rtt}${unanswered}` : text.find((l) => /loss|unreachable|Network/.test(l)) ?? (text.join(' ') || 'no reply');
   } else {
     const answer = text.join(' ').trim();
     const expected = 'pod' in check.to ? check.to.pod : undefined;
