@@ -26,7 +26,9 @@ export function buildCli(): Command {
     .description('Kubernetes pod networking labs from plain Linux commands: build, break, inspect, tear down.')
     .version('0.1.0')
     .showHelpAfterError('(run netlab --help for usage)')
-    .addHelpText('after', EXAMPLES);
+    .addHelpText('after', EXAMPLES)
+    // Before the subcommands are made: they copy it, so their usage errors exit 2 too.
+    .exitOverride();
 
   program
     .command('validate')
@@ -71,6 +73,7 @@ export function buildCli(): Command {
     .option('--json', 'machine-readable results')
     .option('--check <n...>', 'run only these checks (numbers as listed by verify)')
     .option('--connections <n>', 'connections per service check (default 60)')
+    .option('--timeout <seconds>', 'stop the checks after this long; those not run are reported (default 120)')
     .action(run(async () => (await import('./commands/verify.js')).verifyCommand as Action));
 
   targetOptions(program
@@ -153,7 +156,6 @@ Examples:
 export async function main(argv: string[]): Promise<void> {
   if (process.env.NETLAB_PROFILE) (await import('./profile.js')).mark('load the command line');
   const program = buildCli();
-  program.exitOverride();
   try {
     await program.parseAsync(argv);
   } catch (error) {
@@ -166,9 +168,9 @@ async function reportError(error: unknown): Promise<number> {
     // help and version also end here, with exit code 0
     return error.exitCode === 0 ? 0 : 2;
   }
-  const { UsageError, RunError } = await import('./errors.js');
+  const { UsageError, RunError, escapeControls } = await import('./errors.js');
   if (error instanceof UsageError || error instanceof RunError) {
-    process.stderr.write(`netlab: ${error.message}\n`);
+    process.stderr.write(`netlab: ${escapeControls(error.message)}\n`);
     return error.exitCode;
   }
   process.stderr.write(`netlab: internal error, please report it with the lines below\n${(error as Error)?.stack ?? String(error)}\n`);

@@ -2,9 +2,9 @@
 // nodes: key exchange and login, about 0.3-0.4 s with the nodes in parallel
 // (BENCHMARKS.md). `netlab up` starts it as soon as the lab file names its
 // nodes, before the rest of netlab loads and validates the lab.
-import { readFileSync, statSync } from 'node:fs';
 import type { Model } from '../lab/model.js';
-import { defaultLabName, LAB_NAME_PATTERN, MAX_LAB_BYTES, NAME_PATTERN } from '../lab/grammar.js';
+import { defaultLabName, LAB_LIMITS, labNameProblem, NAME_PATTERN } from '../lab/grammar.js';
+import { readLabText } from '../lab/read.js';
 import { sshTarget, wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { checkReachable, type SshTargetState } from '../exec/ssh.js';
 import { mark } from '../profile.js';
@@ -30,12 +30,11 @@ export interface EarlyConnection {
 export async function connectEarly(file: string, options: TargetOptions): Promise<EarlyConnection | undefined> {
   if (!wantsSsh(options)) return undefined;
   try {
-    if (statSync(file).size > MAX_LAB_BYTES) return undefined;
-    const data: unknown = (await import('yaml')).parse(readFileSync(file, 'utf8'), { maxAliasCount: 100 });
+    const data: unknown = (await import('yaml')).parse(readLabText(file), { maxAliasCount: 100 });
     const { name = defaultLabName(file), nodes } = (data ?? {}) as { name?: unknown; nodes?: unknown };
-    if (typeof name !== 'string' || !LAB_NAME_PATTERN.test(name) || typeof nodes !== 'object' || nodes === null) return undefined;
+    if (typeof name !== 'string' || labNameProblem(name) || typeof nodes !== 'object' || nodes === null) return undefined;
     const names = Object.keys(nodes);
-    if (names.length === 0 || !names.every((n) => NAME_PATTERN.test(n))) return undefined;
+    if (names.length === 0 || names.length > LAB_LIMITS.nodes || !names.every((n) => NAME_PATTERN.test(n))) return undefined;
     const { target, underlay } = await sshTarget({ name, nodes: names.map((n) => ({ name: n, underlay: {} })) } as unknown as Model, options);
     mark('start the SSH login');
     return { name, nodes: names, target, underlay, reachable: checkReachable(target).then(() => undefined, (error: unknown) => error) };

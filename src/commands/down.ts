@@ -1,43 +1,70 @@
 // `netlab down`: undo what up recorded, on every node, then stop simulated nodes.
-// Works from state alone: the lab file may have changed or be gone.
-import { defaultLabName } from '../lab/grammar.js';
+// Works from state alone: the lab file may have changed or be gone. With the
+// local state lost (or unreadable), the nodes' own records say what to undo.
+import { renameSync } from 'node:fs';
 import { destroySimulatedNodes } from '../exec/simulated.js';
-import { runDown } from '../exec/runner.js';
-import { readState, removeState, type LabState } from '../state/store.js';
-import { looksLikeFile, requireRoot, transportsOf } from './common.js';
+import { describeDown, runDown, type NodeDown, type Transports } from '../exec/runner.js';
+import { CorruptState, describeRun, readState, removeState, type LabState } from '../state/store.js';
+import { labNameOf, requireRoot, transportsOf } from './common.js';
 import { acquireLock } from '../state/lock.js';
-import { existsSync } from 'node:fs';
 import { isAlive } from '../exec/processes.js';
-import { RunError } from '../errors.js';
+import { RunError, UsageError } from '../errors.js';
 import { closeMasters } from '../exec/ssh.js';
+import { lockNodes } from '../exec/node-lock.js';
 import { sshTargetForHosts, wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { mark } from '../profile.js';
+import type { ScriptRun } from '../shell/prelude.js';
 
-export async function tearDown(state: LabState, log: (line: string) => void = () => {}): Promise<void> {
+/** The run as the node scripts carry it. */
+export function scriptRunOf(state: Pick<LabState, 'run'>): ScriptRun | undefined {
+  return state.run ? { id: state.run.id, from: `${state.run.host}:${state.run.stateDir}` } : undefined;
+}
+
+/** What the node lock says of a netlab that holds it. */
+export function lockHolder(command: string, lab: string, run?: LabState['run']): string {
+  return `netlab ${command} of lab ${lab}${run ? `, ${describeRun(run)}` : ''}, PID ${process.pid}`;
+}
+
+/**
+ * Undoes the lab on its nodes (each node's journal of this run only) and
+ * forgets it. `touchNodes: false` (a rollback of an up that never started a
+ * phase) changes nothing on machines over SSH: nothing there is this run's.
+ */
+export async function tearDown(state: LabState, options: { touchNodes?: boolean; command?: string } = {}): Promise<Record<string, NodeDown>> {
   const target = state.target;
   const transports = transportsOf(state);
   // A simulated node whose holder is gone has taken everything with it.
-  const reachable = target.kind === 'simulated' ? Object.fromEntries(Object.entries(transports).filter(([node]) => isAlive(target.nodes[node]!.init))) : transports;
+  const reachable: Transports = target.kind === 'simulated' ? Object.fromEntries(Object.entries(transports).filter(([node]) => isAlive(target.nodes[node]!.init))) : transports;
   mark('read the state');
-  const { warnings, unreachable } = await runDown(state.lab, reachable);
-  mark('undo journals on the nodes');
-  for (const warning of warnings) log(`  skipped (already gone): ${warning}`);
+  let outcomes: Record<string, NodeDown> = {};
+  if (options.touchNodes !== false) {
+    await lockNodes(reachable, lockHolder(options.command ?? 'down', state.lab, state.run));
+    outcomes = await runDown(state.lab, reachable, scriptRunOf(state));
+    await Promise.all(Object.values(reachable).map((t) => t.unlock()));
+    mark('undo journals on the nodes');
+  }
+  const unreachable = Object.entries(outcomes).filter(([, o]) => o.found === 'unreachable');
   if (target.kind === 'simulated') {
     destroySimulatedNodes(state.lab, target);
     mark('stop the simulated nodes');
   } else if (unreachable.length) {
     // Keep the state: down must be run again once the nodes are reachable.
-    throw new RunError(`could not undo on every node; the lab's state is kept, run \`netlab down ${state.lab}\` again:\n  ${unreachable.join('\n  ')}`);
+    throw new RunError(`could not undo on every node; the lab's state is kept, run \`netlab down ${state.lab}\` again:\n  ${describeDown(state.lab, outcomes).join('\n  ')}`);
   }
-  for (const node of unreachable) log(`  could not undo on ${node}`);
   if (target.kind === 'ssh') await closeMasters(target);
   removeState(state.lab);
   mark('remove the state');
+  return outcomes;
 }
 
 export async function downCommand(arg: string, options: { verbose?: boolean } & TargetOptions): Promise<number> {
-  const name = looksLikeFile(arg) && existsSync(arg) ? await safeName(arg) : arg;
-  const recorded = readState(name);
+  const name = await labNameOf(arg);
+  let recorded: LabState | undefined;
+  try {
+    recorded = readState(name);
+  } catch (error) {
+    if (!(error instanceof CorruptState)) throw error;
+  }
   if (recorded ? recorded.target.kind === 'simulated' : !wantsSsh(options)) requireRoot('down');
   const release = acquireLock(name, `netlab down ${arg}`);
   try {
@@ -48,35 +75,52 @@ export async function downCommand(arg: string, options: { verbose?: boolean } & 
 }
 
 async function downLocked(name: string, options: { verbose?: boolean } & TargetOptions): Promise<number> {
-  const state = readState(name);
+  let state: LabState | undefined;
+  let corrupt: CorruptState | undefined;
+  try {
+    state = readState(name);
+  } catch (error) {
+    if (!(error instanceof CorruptState)) throw error;
+    corrupt = error;
+  }
   if (!state && wantsSsh(options)) {
-    // The local state is lost: every node's own journal still says what to undo.
+    // The local state is lost or unreadable: every node's own record says what to undo.
     const target = await sshTargetForHosts(options);
-    const { warnings, unreachable } = await runDown(name, transportsOf({ target }));
-    if (options.verbose) for (const w of warnings) console.log(`  skipped (already gone): ${w}`);
+    const transports = transportsOf({ target });
+    await lockNodes(transports, lockHolder('down', name));
+    const outcomes = await runDown(name, transports);
     await closeMasters(target);
-    if (unreachable.length) throw new RunError(`could not undo on every node:\n  ${unreachable.join('\n  ')}`);
-    console.log(`lab ${name} is down on ${Object.keys(target.hosts).length} node(s) (from the nodes' own records)`);
+    for (const line of describeDown(name, outcomes, options.verbose)) console.log(`  ${line}`);
+    if (Object.values(outcomes).some((o) => o.found === 'unreachable')) throw new RunError(`could not undo lab ${name} on every node`);
+    if (corrupt) setAside(corrupt);
+    const found = Object.values(outcomes).filter((o) => o.found === 'undone').length;
+    console.log(found ? `lab ${name} is down on ${found} node(s) (from the nodes' own records)` : `lab ${name}: no node has a record of it; nothing to do`);
     return 0;
+  }
+  if (corrupt) {
+    // A simulated lab's nodes are found by their holders' marker; anything else needs the nodes' records.
+    if (destroySimulatedNodes(name) > 0) {
+      setAside(corrupt);
+      console.log(`lab ${name}: its state file was unreadable; stopped its simulated nodes (everything the lab made lived in them)`);
+      return 0;
+    }
+    throw new UsageError(`${corrupt.message}. If the lab ran on machines over SSH, \`netlab down ${name} --ssh-config FILE\` (or --inventory, --vagrant) takes it down from the nodes' own records; otherwise remove ${corrupt.file}`);
   }
   if (!state) {
     // Nothing recorded: still stop any simulated node a killed `up` may have left.
-    destroySimulatedNodes(name);
-    console.log(`lab ${name} is not up; nothing to do`);
+    const stopped = destroySimulatedNodes(name);
+    console.log(stopped ? `lab ${name} had no state; stopped ${stopped} simulated node process(es) a killed \`netlab up\` left` : `lab ${name} is not up; nothing to do`);
     return 0;
   }
-  await tearDown(state, options.verbose ? console.log : () => {});
-  console.log(`lab ${name} is down: ${state.model.nodes.length} node(s) cleaned up`);
+  const outcomes = await tearDown(state);
+  const lines = describeDown(name, outcomes, options.verbose);
+  console.log(`lab ${name} is down${state.target.kind === 'simulated' ? ` (its ${state.model.nodes.length} simulated node(s) stopped)` : ''}:`);
+  for (const line of lines) console.log(`  ${line}`);
   return 0;
 }
 
-/** The lab's name from its file; a file that no longer parses still names a lab by its file name. */
-async function safeName(file: string): Promise<string> {
-  // Loaded only here: reading a lab file needs yaml and zod, a name does not.
-  const { loadLabFile } = await import('../lab/load.js');
-  try {
-    return loadLabFile(file).name;
-  } catch {
-    return defaultLabName(file);
-  }
+/** An unreadable state file, once its lab is down: kept beside, for whoever wants to look at it. */
+function setAside(corrupt: CorruptState): void {
+  renameSync(corrupt.file, `${corrupt.file}.unreadable`);
+  console.log(`  (the unreadable state file is kept as ${corrupt.file}.unreadable)`);
 }

@@ -8,7 +8,7 @@ import { buildPlan } from '../plan/build.js';
 import { planJson, renderPlanText } from '../plan/render.js';
 import { simulatedFacts } from '../exec/simulated.js';
 import { isAlive } from '../exec/processes.js';
-import { listStates, type LabState } from '../state/store.js';
+import { describeRun, readStates, type LabState } from '../state/store.js';
 import { diagnose, type Finding } from '../verify/diagnose.js';
 import { transportsOf } from './common.js';
 import { checkReachable } from '../exec/ssh.js';
@@ -116,7 +116,7 @@ async function driftOf(state: LabState): Promise<{ findings: Finding[]; unreacha
 }
 
 export async function statusCommand(options: { json?: boolean }): Promise<number> {
-  const states = listStates();
+  const { states, corrupt } = readStates();
   const rows = await Promise.all(
     states.map(async (s) => {
       const drift = s.status === 'creating' ? { findings: [], unreachable: [], checked: false } : await driftOf(s);
@@ -125,6 +125,7 @@ export async function statusCommand(options: { json?: boolean }): Promise<number
         status: s.status,
         file: s.file,
         since: s.createdAt,
+        run: s.run ? describeRun(s.run) : undefined,
         target: s.target.kind,
         nodes: s.model.nodes.map((n) => ({ name: n.name, underlay: s.facts[n.name]?.address, running: nodeRunning(s, n.name) })),
         pods: s.model.pods.map((p) => ({ name: p.name, node: p.node, address: p.address ?? '127.0.0.1' })),
@@ -132,16 +133,18 @@ export async function statusCommand(options: { json?: boolean }): Promise<number
       };
     }),
   );
+  const unreadable = corrupt.map((c) => ({ lab: c.lab, status: 'unreadable' as const, file: c.file, reason: c.reason }));
   if (options.json) {
-    console.log(JSON.stringify(rows, null, 2));
+    console.log(JSON.stringify([...rows, ...unreadable], null, 2));
     return 0;
   }
+  for (const u of unreadable) console.log(`${u.lab}: state file ${u.file} is unreadable (${u.reason}); \`netlab down ${u.lab}\` takes the lab down (add --ssh-config FILE for machines over SSH)`);
   if (rows.length === 0) {
-    console.log('no lab is up');
+    if (unreadable.length === 0) console.log('no lab is up');
     return 0;
   }
   for (const row of rows) {
-    console.log(`${row.lab}: ${row.status} since ${row.since} (${row.target} nodes, from ${row.file})`);
+    console.log(`${row.lab}: ${row.status} since ${row.since} (${row.target} nodes, from ${row.file}${row.run ? `, ${row.run}` : ''})`);
     for (const node of row.nodes) {
       const onNode = row.pods.filter((p) => p.node === node.name);
       const pods = onNode.length > 8 ? [`${onNode.length} pods: ${onNode[0]!.name} ${onNode[0]!.address} … ${onNode.at(-1)!.name} ${onNode.at(-1)!.address}`] : onNode.map((p) => `${p.name} ${p.address}`);

@@ -5,9 +5,10 @@ import { Listr, PRESET_TIMER } from 'listr2';
 import { buildPlan, stepsOfPhase } from '../plan/build.js';
 import { createSimulatedNodes, simulatedFacts } from '../exec/simulated.js';
 import { applyPhase, Interrupted, phasesOf, runPreflight } from '../exec/runner.js';
-import { readState, STATE_VERSION, writeState, type LabState } from '../state/store.js';
+import { newRunIdentity, readState, STATE_VERSION, writeState, type LabState } from '../state/store.js';
 import { transportsOf } from './common.js';
-import { tearDown } from './down.js';
+import { lockHolder, scriptRunOf, tearDown } from './down.js';
+import { lockNodes } from '../exec/node-lock.js';
 import { verifyAndReport } from './verify.js';
 import { EXIT_INTERRUPTED, UsageError } from '../errors.js';
 import { acquireLock } from '../state/lock.js';
@@ -23,6 +24,7 @@ import { requireRoot } from './common.js';
 import type { Model } from '../lab/model.js';
 import type { NodeFacts, Plan } from '../plan/types.js';
 import { mark } from '../profile.js';
+import type { ScriptRun } from '../shell/prelude.js';
 import { connectEarly, type EarlyConnection } from './connect-early.js';
 
 export interface UpOptions extends TargetOptions {
@@ -87,13 +89,13 @@ async function up(file: string, options: UpOptions, early: Promise<EarlyConnecti
 }
 
 /** --step: each phase shown with its reasons, applied on Enter, followed by what it changed on every node. */
-async function stepThrough(model: Model, plan: Plan, transports: Transports, options: UpOptions, signal: AbortSignal): Promise<void> {
+async function stepThrough(model: Model, plan: Plan, transports: Transports, run: ScriptRun, options: UpOptions, signal: AbortSignal): Promise<void> {
   for (const phase of phasesOf(plan)) {
     process.stdout.write(`\n${renderPlanText(model, plan, '', options.explain, phase).split('\n').filter((l) => l.startsWith('###') || !l.startsWith('#') || l.startsWith('# [')).join('\n')}`);
     if (!options.yes) await waitForEnter(`press Enter to apply phase ${phase} (Ctrl-C to stop and roll back) `);
     if (signal.aborted) throw new Interrupted();
     const before = await Promise.all(plan.nodes.map((n) => snapshotNode(transports[n.node]!)));
-    await applyPhase(plan, phase, transports, signal);
+    await applyPhase(plan, phase, transports, run, signal);
     const after = await Promise.all(plan.nodes.map((n) => snapshotNode(transports[n.node]!)));
     console.log(`phase ${phase} changed:`);
     plan.nodes.forEach((n, i) => {
@@ -133,8 +135,11 @@ export async function prepareSsh(model: Model, options: TargetOptions, early?: E
  */
 export async function bringUp(model: Model, file: string, plan: Plan, facts: Record<string, NodeFacts>, options: UpOptions & { silent?: boolean; target?: SshTargetState }): Promise<number> {
   mark('plan');
-  const state: LabState = { version: STATE_VERSION, lab: model.name, file, status: 'creating', createdAt: new Date().toISOString(), target: options.target ?? { kind: 'simulated', nodes: {} }, facts, model };
+  const state: LabState = { version: STATE_VERSION, lab: model.name, file, status: 'creating', createdAt: new Date().toISOString(), run: newRunIdentity(), target: options.target ?? { kind: 'simulated', nodes: {} }, facts, model };
   writeState(state);
+  const run = scriptRunOf(state)!;
+  /** set once a phase script may have run on a node: before that, nothing on the nodes is this run's */
+  let applied = false;
 
   const abort = new AbortController();
   let interrupts = 0;
@@ -179,10 +184,18 @@ export async function bringUp(model: Model, file: string, plan: Plan, facts: Rec
                 ),
               },
             ]),
-        { title: 'preflight: tools, kernel features and conflicts on every node', task: guard(() => runPreflight(model, transportsOf(state), plan), 'preflight') },
+        {
+          title: 'preflight: tools, kernel features and conflicts on every node',
+          task: (_context: unknown, task: { output: string }) =>
+            guard(async () => {
+              // The nodes stay locked until the last phase: no other netlab changes them in between.
+              await lockNodes(transportsOf(state), lockHolder('up', model.name, state.run), { waiting: (line) => (task.output = line) });
+              await runPreflight(model, transportsOf(state), plan);
+            }, 'preflight')(),
+        },
         ...(options.step ? [] : phasesOf(plan)).map((phase) => ({
           title: `phase ${phase}: ${plan.nodes.map((n) => `${n.node} (${stepsOfPhase(n.steps, phase).length} steps)`).join(', ')}`,
-          task: guard(() => applyPhase(plan, phase, transportsOf(state), abort.signal), `phase ${phase}`),
+          task: guard(() => ((applied = true), applyPhase(plan, phase, transportsOf(state), run, abort.signal)), `phase ${phase}`),
         })),
       ],
       { exitOnError: true, registerSignalListeners: false, renderer: options.silent ? 'silent' : 'default', fallbackRenderer: options.silent ? 'silent' : 'simple', rendererOptions: { timer: PRESET_TIMER }, fallbackRendererOptions: { timer: PRESET_TIMER } },
@@ -190,10 +203,14 @@ export async function bringUp(model: Model, file: string, plan: Plan, facts: Rec
     await tasks.run().catch((error: unknown) => {
       throw failure ?? error;
     });
-    if (options.step) await stepThrough(model, plan, transportsOf(state), options, abort.signal);
+    if (options.step) {
+      applied = true;
+      await stepThrough(model, plan, transportsOf(state), run, options, abort.signal);
+    }
     if (abort.signal.aborted) throw new Interrupted();
     state.status = 'up';
     writeState(state);
+    await Promise.all(Object.values(transportsOf(state)).map((t) => t.unlock()));
     mark('record the state');
   } catch (error) {
     const interrupted = abort.signal.aborted;
@@ -202,9 +219,11 @@ export async function bringUp(model: Model, file: string, plan: Plan, facts: Rec
       writeState(state);
       if (!options.silent) console.error(`up failed; kept what was created for debugging (--keep). Remove it with \`netlab down ${model.name}\``);
     } else {
-      if (!options.silent) console.error(`up ${interrupted ? 'interrupted' : 'failed'}; rolling back what was created...`);
-      await tearDown(state);
-      if (!options.silent) console.error('rolled back: nothing is left on the nodes');
+      // Before the first phase, nothing on machines over SSH is this run's: the rollback leaves them alone.
+      const touchNodes = applied || state.target.kind === 'simulated';
+      if (!options.silent) console.error(touchNodes ? `up ${interrupted ? 'interrupted' : 'failed'}; rolling back what was created...` : `up ${interrupted ? 'interrupted' : 'failed'} before changing anything on the nodes`);
+      await tearDown(state, { touchNodes, command: 'up (rolling back)' });
+      if (!options.silent && touchNodes) console.error('rolled back: nothing is left on the nodes');
     }
     if (interrupted) return EXIT_INTERRUPTED;
     throw error;

@@ -1,7 +1,7 @@
 // `netlab verify`: run the lab's checks and show each with its evidence.
 import chalk from 'chalk';
-import { UsageError } from '../errors.js';
-import { describeCheck, runChecks, type CheckResult } from '../verify/run.js';
+import { shown, UsageError } from '../errors.js';
+import { DEFAULT_VERIFY_TIMEOUT, describeCheck, runChecks, type CheckResult } from '../verify/run.js';
 import type { LabState } from '../state/store.js';
 import { findUpLab, requireRoot, transportsOf } from './common.js';
 import { collectEvidence, type NodeEvidence } from '../verify/evidence.js';
@@ -33,6 +33,8 @@ export interface VerifyOptions {
   check?: string[];
   /** override the number of connections of service checks */
   connections?: string;
+  /** seconds for all the checks together (default DEFAULT_VERIFY_TIMEOUT) */
+  timeout?: string;
 }
 
 export async function verifyLab(state: LabState, options: VerifyOptions = {}): Promise<CheckResult[]> {
@@ -53,7 +55,9 @@ export async function verifyLab(state: LabState, options: VerifyOptions = {}): P
       return changed;
     });
   }
-  const results = await runChecks(state.model, state.facts, transportsOf(state), checks);
+  const timeout = options.timeout === undefined ? DEFAULT_VERIFY_TIMEOUT : Number(options.timeout);
+  if (!Number.isInteger(timeout) || timeout < 1 || timeout > 3600) throw new UsageError(`--timeout takes seconds, 1-3600; found ${shown(String(options.timeout))}`);
+  const results = await runChecks(state.model, state.facts, transportsOf(state), checks, timeout);
   return results.map((r) => ({ ...r, number: numbers.get(r.check)! }));
 }
 
@@ -73,7 +77,8 @@ export function printResults(lab: string, results: CheckResult[]): void {
     console.log(`  ${String(r.number ?? '').padStart(2)} ${mark}  ${describeCheck(r.check).padEnd(width)}  ${r.reached ? 'reached' : 'not reached'}${expectation}: ${r.evidence}`);
   }
   const failed = results.filter((r) => !r.ok).length;
-  console.log(failed === 0 ? chalk.green(`all ${results.length} checks passed`) : chalk.red(`${failed} of ${results.length} checks failed`));
+  const late = results.filter((r) => r.timedOut).length;
+  console.log(failed === 0 ? chalk.green(`all ${results.length} checks passed`) : chalk.red(`${failed} of ${results.length} checks failed${late ? ` (${late} stopped by the deadline: --timeout)` : ''}`));
 }
 
 export async function verifyCommand(arg: string | undefined, options: VerifyOptions): Promise<number> {

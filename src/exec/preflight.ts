@@ -3,6 +3,13 @@
 import type { Model } from '../lab/model.js';
 import { quoteArg, quoteArgv } from '../shell/quote.js';
 import type { Step } from '../plan/types.js';
+import { NODE_STATE_ROOT } from '../plan/paths.js';
+
+/** A node's run record "ID HOST:DIR" as a person reads it. */
+export function describeRecordedRun(record: string): string {
+  const space = record.indexOf(' ');
+  return space < 0 ? `run ${record}` : `run ${record.slice(0, space)} from ${record.slice(space + 1)}`;
+}
 
 interface Tool {
   command: string;
@@ -80,6 +87,8 @@ export interface NodeInventory {
   routes: Set<string>;
   /** "filter NAME" and "nat NAME" */
   chains: Set<string>;
+  /** labs recorded on the node (by any controller): lab name → "RUN-ID HOST:STATEDIR" */
+  runs: Map<string, string>;
 }
 
 // Types that `ip route` prints before the destination of a route that is not unicast.
@@ -98,11 +107,12 @@ function inventoryScript(chains: boolean): string[] {
     `ip -o -4 addr show | awk '{sub("/.*", "", $4); print "@@netlab have addr", $4}'`,
     `ip -4 route show table main | awk '{print "@@netlab have route", $1, $2}'`,
     ...(chains ? [`for table in filter nat; do iptables-save -t "$table" 2>/dev/null | sed -n "s/^:\\([^ ]*\\) .*/@@netlab have chain $table \\1/p"; done`] : []),
+    `for f in ${NODE_STATE_ROOT}/*/run; do [ ! -f "$f" ] || echo "@@netlab have run $(basename "$(dirname "$f")") $(cat "$f")"; done`,
   ];
 }
 
 export function parseInventory(stdout: string): NodeInventory {
-  const have: NodeInventory = { links: new Set(), netns: new Set(), addresses: new Set(), routes: new Set(), chains: new Set() };
+  const have: NodeInventory = { links: new Set(), netns: new Set(), addresses: new Set(), routes: new Set(), chains: new Set(), runs: new Map() };
   for (const line of stdout.split('\n')) {
     const [tag, verb, kind, first, second] = line.trim().split(/\s+/);
     if (tag !== '@@netlab' || verb !== 'have' || !first) continue;
@@ -111,6 +121,7 @@ export function parseInventory(stdout: string): NodeInventory {
     else if (kind === 'addr') have.addresses.add(first);
     else if (kind === 'route') have.routes.add(routeKey(ROUTE_TYPES.has(first) && second ? second : first));
     else if (kind === 'chain' && second) have.chains.add(`${first} ${second}`);
+    else if (kind === 'run' && second) have.runs.set(first, line.trim().split(/\s+/).slice(4).join(' '));
   }
   return have;
 }
@@ -187,8 +198,13 @@ export function preflightScript(model: Model, node: string, steps: readonly Step
 
 /** Everything the preflight output says is wrong on a node, each with what to do about it. */
 export function describeProblems(model: Model, node: string, steps: readonly Step[], stdout: string): string[] {
-  const problems = findConflicts(steps, parseInventory(stdout)).map(
-    (c) => `${node} already has ${c.what}, which step ${c.step} of lab ${model.name} would create: netlab never changes what it did not create; remove it, or rename it in the lab file`,
+  const have = parseInventory(stdout);
+  const own = have.runs.get(model.name);
+  // The lab itself is up there (another controller, another state directory): say so, not which of its objects clash.
+  if (own) return [`lab ${model.name} is already up on ${node}, ${describeRecordedRun(own)}; take it down there (\`netlab down ${model.name}\`), or see \`netlab status\``];
+  const others = [...have.runs].map(([lab, run]) => `lab ${lab} (${describeRecordedRun(run)})`);
+  const problems = findConflicts(steps, have).map(
+    (c) => `${node} already has ${c.what}, which step ${c.step} of lab ${model.name} would create: netlab never changes what it did not create; remove it, or rename it in the lab file${others.length ? `; up on ${node}: ${others.join(', ')}` : ''}`,
   );
   const lines = stdout.split('\n');
   // Without unshare (reported below as a missing tool) nothing could be probed.

@@ -3,10 +3,11 @@
 import type { Model } from '../lab/model.js';
 import { stepsOfPhase } from '../plan/build.js';
 import { PHASES, type Phase, type Plan, type Step } from '../plan/types.js';
-import { applyScript, downScript, parseScriptOutput } from '../shell/node-script.js';
+import { applyScript, downScript, parseDownOutput, parseScriptOutput, type DownOutcome } from '../shell/node-script.js';
+import type { ScriptRun } from '../shell/prelude.js';
 import { quoteArgv } from '../shell/quote.js';
 import { RunError } from '../errors.js';
-import { describeProblems, preflightScript } from './preflight.js';
+import { describeProblems, describeRecordedRun, preflightScript } from './preflight.js';
 import type { Transport } from './transport.js';
 
 export type Transports = Record<string, Transport>;
@@ -47,15 +48,17 @@ export async function runPreflight(model: Model, transports: Transports, plan?: 
   if (problems.length > 0) throw new RunError(`nothing was changed; on the nodes:\n  ${problems.join('\n  ')}`);
 }
 
-export async function applyPhase(plan: Plan, phase: Phase, transports: Transports, signal?: AbortSignal): Promise<void> {
+export async function applyPhase(plan: Plan, phase: Phase, transports: Transports, run: ScriptRun, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) throw new Interrupted();
   await everyNode(
     plan.nodes.map((n) => n.node),
     async (node) => {
       const steps = stepsOfPhase(plan.nodes.find((n) => n.node === node)!.steps, phase);
       if (steps.length === 0) return;
-      const result = await transports[node]!.run(applyScript(plan.lab, steps), signal ? { signal } : {});
+      const result = await transports[node]!.run(applyScript(plan.lab, steps, run), signal ? { signal } : {});
       if (signal?.aborted) throw new Interrupted();
+      const other = /^@@netlab other-run (.*)$/m.exec(result.stdout);
+      if (other) throw new StepFailure(node, undefined, `lab ${plan.lab} on this node belongs to ${describeRecordedRun(other[1]!)}, not to this up; nothing was changed on it`);
       const outcome = parseScriptOutput(result.stdout, result.stderr);
       if (outcome.failed) {
         const step = steps.find((s) => s.id === outcome.failed!.step);
@@ -73,21 +76,38 @@ export function phasesOf(plan: Plan): Phase[] {
   return PHASES.filter((phase) => plan.nodes.some((n) => stepsOfPhase(n.steps, phase).length > 0));
 }
 
-/** Runs every node's undo journal. Unreachable nodes are reported, not fatal. */
-export async function runDown(lab: string, transports: Transports): Promise<{ warnings: string[]; unreachable: string[] }> {
-  const warnings: string[] = [];
-  const unreachable: string[] = [];
-  await Promise.all(
-    Object.entries(transports).map(async ([node, transport]) => {
+export type NodeDown = DownOutcome | { found: 'unreachable'; reason: string };
+
+/**
+ * Runs every node's undo journal: of this run only (run given), or of whatever
+ * run each node recorded (the local state is lost). Unreachable nodes are
+ * reported, not fatal.
+ */
+export async function runDown(lab: string, transports: Transports, run?: ScriptRun): Promise<Record<string, NodeDown>> {
+  const entries = await Promise.all(
+    Object.entries(transports).map(async ([node, transport]): Promise<[string, NodeDown]> => {
       try {
-        const result = await transport.run(downScript(lab));
-        const outcome = parseScriptOutput(result.stdout, result.stderr);
-        warnings.push(...outcome.warnings.map((w) => `${node}: ${w}`));
-        if (!result.stdout.includes('@@netlab down-done')) unreachable.push(`${node}: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
+        const result = await transport.run(downScript(lab, run));
+        const outcome = parseDownOutput(result.stdout);
+        return [node, outcome.finished ? outcome : { found: 'unreachable', reason: result.stderr.trim() || `exit ${result.exitCode}` }];
       } catch (error) {
-        unreachable.push(`${node}: ${(error as Error).message}`);
+        return [node, { found: 'unreachable', reason: (error as Error).message }];
       }
     }),
   );
-  return { warnings, unreachable };
+  return Object.fromEntries(entries);
+}
+
+/** One line per node: what down found there and did. */
+export function describeDown(lab: string, outcomes: Record<string, NodeDown>, verbose = false): string[] {
+  return Object.entries(outcomes).flatMap(([node, o]) => {
+    if (o.found === 'unreachable') return [`${node}: could not undo: ${o.reason}`];
+    if (o.found === 'nothing') return [`${node}: nothing recorded for lab ${lab}`];
+    if (o.found === 'other-run') return [`${node}: left alone: lab ${lab} there is ${describeRecordedRun(o.run ?? '?')}, not the run this state knows`];
+    return [
+      `${node}: removed what ${o.run ? describeRecordedRun(o.run) : 'the lab'} made (${o.undone} undo command(s)${o.skipped.length ? `, ${o.skipped.length} found nothing left to undo` : ''})`,
+      ...o.kept.map((k) => `  ${node}: ${k}`),
+      ...(verbose ? o.skipped.map((w) => `  ${node}: skipped (already gone): ${w}`) : []),
+    ];
+  });
 }

@@ -7,6 +7,8 @@
 // and a private tmpfs on /run, a node has its own `ip netns` list and
 // /run/netlab, so node scripts are byte for byte the ones a VM runs.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { stateDir } from '../state/store.js';
 import { run } from './spawn.js';
 import type { Model } from '../lab/model.js';
 import type { NodeFacts } from '../plan/types.js';
@@ -43,9 +45,15 @@ export function simulatedFacts(model: Model): Record<string, NodeFacts> {
   );
 }
 
-/** The marker in a holder's command line: lets `down` find holders that a killed `up` never recorded. */
+/**
+ * The marker in a holder's command line: lets `down` find holders that a killed
+ * `up` never recorded. It names the state directory too (by a hash), so that a
+ * netlab with another state directory (another user, NETLAB_STATE_DIR) never
+ * stops the nodes of a lab of the same name that is not its own.
+ */
 export function holderMarker(lab: string, node: string): string {
-  return `netlab-sim:${lab}:${node}`;
+  const owner = createHash('sha256').update(stateDir()).digest('hex').slice(0, 8);
+  return `netlab-sim:${lab}:${owner}:${node}`;
 }
 
 // Runs as PID 1 of the new PID namespace. /proc is still the host's when it
@@ -126,18 +134,19 @@ async function runChecked(argv: string[], what: string): Promise<void> {
   if (result.exitCode !== 0) throw new RunError(`simulated ${what}: ${String(result.stderr).trim() || `exit ${result.exitCode}`}`);
 }
 
-/** Stops every holder of the lab: recorded ones, and any a killed `up` left unrecorded. */
-export function destroySimulatedNodes(lab: string, state?: SimulatedTargetState): void {
-  const holders = [...(state?.underlay ? [state.underlay] : []), ...Object.values(state?.nodes ?? {})];
-  for (const holder of holders) {
-    killProcess(holder.init);
-    killProcess(holder.unshare);
+/** Stops every holder of the lab: recorded ones, and any a killed `up` left unrecorded; returns how many processes it stopped. */
+export function destroySimulatedNodes(lab: string, state?: SimulatedTargetState): number {
+  let stopped = 0;
+  const stop = (ref: ProcessRef | undefined) => {
+    if (ref && isAlive(ref)) (killProcess(ref), (stopped += 1));
+  };
+  for (const holder of [...(state?.underlay ? [state.underlay] : []), ...Object.values(state?.nodes ?? {})]) {
+    stop(holder.init);
+    stop(holder.unshare);
   }
   const prefix = holderMarker(lab, '');
-  for (const pid of findProcesses((arg) => arg.startsWith(prefix))) {
-    const ref = processRef(pid);
-    if (ref) killProcess(ref);
-  }
+  for (const pid of findProcesses((arg) => arg.startsWith(prefix))) stop(processRef(pid));
+  return stopped;
 }
 
 export function simulatedTransport(node: string, holder: Holder): Transport {
@@ -153,5 +162,11 @@ export function simulatedTransport(node: string, holder: Holder): Transport {
     async interactive(script) {
       return (await run('nsenter', [...enter(), '-c', script], { inherit: true })).exitCode;
     },
+    // A simulated node exists for one run of one lab (its namespaces are made by
+    // that up and die with its down): no other netlab changes it.
+    async lock() {
+      return undefined;
+    },
+    async unlock() {},
   };
 }

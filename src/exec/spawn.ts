@@ -2,7 +2,7 @@
 // processes (node:child_process directly; a process library cost more start-up
 // time than all of netlab's own code, see BENCHMARKS.md).
 import { spawn } from 'node:child_process';
-import type { ScriptResult } from './transport.js';
+import { MAX_SCRIPT_OUTPUT, outputTooLarge, type ScriptResult } from './transport.js';
 
 export interface SpawnOptions {
   /** fed on stdin (stdin is /dev/null otherwise) */
@@ -27,8 +27,17 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
     });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
-    child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+    let collected = 0;
+    let overflow = false;
+    const collect = (into: Buffer[]) => (chunk: Buffer) => {
+      collected += chunk.length;
+      if (collected > MAX_SCRIPT_OUTPUT) {
+        if (!overflow) child.kill('SIGKILL');
+        overflow = true;
+      } else into.push(chunk);
+    };
+    child.stdout?.on('data', collect(stdout));
+    child.stderr?.on('data', collect(stderr));
     let startError: Error | undefined;
     child.on('error', (error: NodeJS.ErrnoException) => {
       // ENOENT: the program is missing; AbortError: killed on purpose (the close event follows).
@@ -43,7 +52,7 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
       resolve({
         exitCode: startError ? 127 : (code ?? 128 + (signal ? 15 : 0)),
         stdout: Buffer.concat(stdout).toString(),
-        stderr: startError ? `${err}${command}: ${startError.message}` : err,
+        stderr: startError ? `${err}${command}: ${startError.message}` : overflow ? `${err}${outputTooLarge()}` : err,
       });
     });
   });

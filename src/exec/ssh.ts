@@ -5,13 +5,14 @@
 // Over that master each command opens one session per node (a shell as root)
 // and runs all its scripts for that node in it (see session.ts).
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { lstatSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from './spawn.js';
 import { ShellSession, type SessionRunOptions } from './session.js';
 import type { ScriptResult, Transport } from './transport.js';
-import { RunError } from '../errors.js';
+import { lockLines, parseLockOutput, UNLOCK_LINES } from './node-lock.js';
+import { RunError, UsageError } from '../errors.js';
 
 export interface SshHost {
   /** what ssh connects to: a Host alias of the config file, or a host name/address */
@@ -34,35 +35,72 @@ function loginHash(target: SshTargetState, host: SshHost): string {
   return createHash('sha256').update(JSON.stringify([target.configFile ?? '', host])).digest('hex').slice(0, 10);
 }
 
-/** Directories already made: every script of a command asks for its session's arguments. */
-const madeDirs = new Set<string>();
+/** The control directory, once checked: every script of a command asks for its session's arguments. */
+let checkedControlDir: string | undefined;
 
-/** Per-user directory for master sockets: private, since a socket grants the login. */
+/**
+ * Per-user directory for master sockets. A master socket grants the login (and
+ * OpenSSH's client does not check who owns the master it talks to), so the
+ * directory must be ours alone: made with mode 0700, or, if it exists, a real
+ * directory (not a symlink) owned by us that no one else can enter. Root's is
+ * under /run, where no other user can create it first.
+ */
 export function controlDir(): string {
-  const base = process.env.XDG_RUNTIME_DIR ?? tmpdir();
-  const dir = join(base, `netlab-ssh-${process.getuid?.() ?? 'user'}`);
-  if (!madeDirs.has(dir)) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    madeDirs.add(dir);
+  if (checkedControlDir) return checkedControlDir;
+  const uid = process.getuid?.() ?? -1;
+  const base = process.env.XDG_RUNTIME_DIR ?? (uid === 0 ? '/run' : tmpdir());
+  const dir = join(base, `netlab-ssh-${uid}`);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new UsageError(`cannot make the SSH control directory ${dir}: ${(error as Error).message}`);
   }
+  const problem = controlDirProblem(dir, uid);
+  if (problem) throw new UsageError(`refusing the SSH control directory ${dir}: ${problem}; its sockets would let others use netlab's logins. Remove it, or set XDG_RUNTIME_DIR to a private directory`);
+  checkedControlDir = dir;
   return dir;
+}
+
+/** Why a directory is not private to the user uid (undefined: it is). */
+export function controlDirProblem(dir: string, uid: number): string | undefined {
+  const stat = lstatSync(dir);
+  if (stat.isSymbolicLink()) return 'it is a symbolic link';
+  if (!stat.isDirectory()) return 'it is not a directory';
+  if (stat.uid !== uid) return `it belongs to user ${stat.uid}, not to ${uid}`;
+  if ((stat.mode & 0o077) !== 0) return `others may use it (mode ${(stat.mode & 0o777).toString(8)}, not 700)`;
+  return undefined;
+}
+
+/**
+ * netlab's own options. OpenSSH takes the first value it is given for an option,
+ * so these come before the inventory's (which may not name them anyway) and
+ * before the config file's: batch mode (never a prompt), and the control
+ * socket in the private directory above.
+ */
+function ownOptions(target: SshTargetState, host: SshHost): string[] {
+  return [
+    '-o', 'BatchMode=yes',
+    '-o', 'ControlMaster=auto',
+    // One master per node and per way of logging in: another config or key never borrows it.
+    '-o', `ControlPath=${controlDir()}/${loginHash(target, host)}-%C`,
+    '-o', 'ControlPersist=120',
+  ];
 }
 
 export function sshArgs(target: SshTargetState, node: string): string[] {
   const host = target.hosts[node];
   if (!host) throw new RunError(`no SSH host for node ${node}`);
+  // A host or user that ssh would read as an option never gets that far.
+  if (host.host.startsWith('-') || host.user?.startsWith('-')) throw new UsageError(`node ${node}: an SSH host or user may not start with "-"`);
   return [
+    ...ownOptions(target, host),
     ...(target.configFile ? ['-F', target.configFile] : []),
     ...Object.entries(target.options ?? {}).flatMap(([key, value]) => ['-o', `${key}=${value}`]),
-    '-o', 'BatchMode=yes',
     '-o', 'ConnectTimeout=10',
-    '-o', 'ControlMaster=auto',
-    // One master per node and per way of logging in: another config or key never borrows it.
-    '-o', `ControlPath=${controlDir()}/${loginHash(target, host)}-%C`,
-    '-o', 'ControlPersist=120',
     ...(host.port ? ['-p', String(host.port)] : []),
     ...(host.user ? ['-l', host.user] : []),
     ...(host.identity ? ['-i', host.identity, '-o', 'IdentitiesOnly=yes'] : []),
+    '--',
     host.host,
   ];
 }
@@ -107,9 +145,26 @@ function runOn(target: SshTargetState, node: string, script: string, options: Se
   return sessionWith(target, node).run(script, options);
 }
 
+/** Sessions that hold their node's lock (it lives as long as the session's shell). */
+const lockedSessions = new WeakSet<ShellSession>();
+
 export function sshTransport(target: SshTargetState, node: string): Transport {
   return {
     node,
+    async lock(holder) {
+      const session = sessionWith(target, node);
+      if (lockedSessions.has(session)) return undefined;
+      const result = explain(node, await session.runInShell(lockLines(holder)));
+      const busy = parseLockOutput(node, result.stdout, result.stderr);
+      if (busy === undefined) lockedSessions.add(session);
+      return busy;
+    },
+    async unlock() {
+      const session = sessions.get(JSON.stringify(sshArgs(target, node)));
+      if (!session || !lockedSessions.has(session)) return;
+      lockedSessions.delete(session);
+      await session.runInShell(UNLOCK_LINES);
+    },
     async run(script, options): Promise<ScriptResult> {
       return explain(node, await runOn(target, node, script, options?.signal ? { signal: options.signal } : {}));
     },
@@ -145,5 +200,5 @@ export async function checkReachable(target: SshTargetState): Promise<void> {
 /** Closes the master connections (after down: nothing more to say to these nodes). */
 export async function closeMasters(target: SshTargetState): Promise<void> {
   await Promise.all([...sessions.values()].map((session) => session.close()));
-  await Promise.all(Object.keys(target.hosts).map((node) => run('ssh', [...sshArgs(target, node).slice(0, -1), '-O', 'exit', target.hosts[node]!.host])));
+  await Promise.all(Object.keys(target.hosts).map((node) => run('ssh', [...sshArgs(target, node).slice(0, -2), '-O', 'exit', '--', target.hosts[node]!.host])));
 }

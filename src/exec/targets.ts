@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { run } from './spawn.js';
 import type { Model } from '../lab/model.js';
 import { didYouMean } from '../lab/suggest.js';
+import { NAME_PATTERN } from '../lab/grammar.js';
 import { stateDir } from '../state/store.js';
 import type { SshTargetState } from './ssh.js';
 import { UsageError } from '../errors.js';
@@ -88,6 +89,7 @@ export async function sshTargetForHosts(options: TargetOptions): Promise<SshTarg
   }
   const configFile = options.vagrant ? await vagrantSshConfig(options.vagrant, 'down') : options.sshConfig;
   if (!configFile || !existsSync(configFile)) throw new UsageError(`${configFile}: no such SSH config file`);
-  const hosts = sshConfigHosts(readFileSync(configFile, 'utf8'));
+  // Only aliases that could be lab node names: never one ssh would read as an option.
+  const hosts = sshConfigHosts(readFileSync(configFile, 'utf8')).filter((h) => NAME_PATTERN.test(h));
   return { kind: 'ssh', configFile: resolve(configFile), hosts: Object.fromEntries(hosts.map((h) => [h, { host: h }])) };
 }

@@ -1,6 +1,17 @@
 // A transport runs a shell script on one node. Only transports touch the
 // outside world; everything before them is pure.
 
+/**
+ * The most output netlab collects from one node script. The largest real one
+ * (verify evidence of the scale lab) is a few hundred kilobytes; past this the
+ * script is stopped and reported, instead of netlab's memory filling up.
+ */
+export const MAX_SCRIPT_OUTPUT = 64 * 1024 * 1024;
+
+export function outputTooLarge(): string {
+  return `netlab: the node script's output passed ${MAX_SCRIPT_OUTPUT / 1024 / 1024} MiB; it was stopped\n`;
+}
+
 export interface ScriptResult {
   exitCode: number;
   stdout: string;
@@ -13,4 +24,11 @@ export interface Transport {
   run(script: string, options?: { signal?: AbortSignal }): Promise<ScriptResult>;
   /** Runs a script with the user's terminal attached (for `netlab exec`); resolves to its exit code. */
   interactive(script: string): Promise<number>;
+  /**
+   * Takes the node's lock (see node-lock.ts) for as long as this command talks
+   * to the node, or until unlock(); resolves to undefined once held, or to what
+   * the node says of the netlab that holds it.
+   */
+  lock(holder: string): Promise<string | undefined>;
+  unlock(): Promise<void>;
 }

@@ -16,6 +16,39 @@ export const NAME_RULE = "letters, digits, '_', '.' and '-', not starting with '
 export const LAB_NAME_PATTERN = /^[a-z0-9][a-z0-9-]*$/;
 export const LAB_NAME_RULE = "lower-case letters, digits and '-', starting with a letter or digit";
 
+/** Why a text is not a lab name (undefined: it is one). Lab names become paths on the nodes and chain names. */
+export function labNameProblem(name: string): string | undefined {
+  if (name.length <= LAB_NAME_MAX && LAB_NAME_PATTERN.test(name)) return undefined;
+  return `a lab name is ${LAB_NAME_RULE}, at most ${LAB_NAME_MAX} characters`;
+}
+
+/**
+ * Bounds on what one lab may ask for: what the bundled scale lab needs (3 nodes
+ * × 250 pods, 4 checks), with room to spare. Past them a lab file is a mistake
+ * or an attack: a 50 KB file asking for 1000 nodes × 1000 pods would take
+ * minutes to validate and gigabytes to plan. Checked before anything else.
+ */
+export const LAB_LIMITS = {
+  nodes: 32,
+  /** pods in the whole lab, listed and counted (nodes.X.pods) */
+  pods: 2000,
+  services: 64,
+  /** backends of one Service */
+  backends: 64,
+  checks: 256,
+  exercises: 64,
+  /** characters of a description or an exercise */
+  text: 1000,
+} as const;
+
+/**
+ * Free text (description, exercises) is printed as it is by plan and labs:
+ * control characters (which could fake lines or drive the terminal) and the
+ * Unicode controls that reorder text are refused.
+ */
+export const FREE_TEXT_PATTERN = /^[^\p{Cc}\u202a-\u202e\u2066-\u2069]*$/u;
+export const FREE_TEXT_RULE = 'text without control characters (no newlines, tabs or escape sequences)';
+
 /** Lab files are a few kilobytes; anything near this is a mistake or an attack. */
 export const MAX_LAB_BYTES = 1024 * 1024;
 

@@ -1,11 +1,11 @@
 // Reading a lab file: YAML with line:column for every value, then the schema,
 // then the semantic checks. Every problem found is reported in one go.
-import { readFileSync, statSync } from 'node:fs';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { $ZodIssue } from 'zod/v4/core';
 import { LabInputError, type LabIssue } from '../errors.js';
 import { labSchema, type LabFile } from './schema.js';
-import { defaultLabName, MAX_LAB_BYTES } from './grammar.js';
+import { defaultLabName, LAB_LIMITS, MAX_LAB_BYTES } from './grammar.js';
+import { readLabText, TOO_LARGE, whole } from './read.js';
 import { didYouMean } from './suggest.js';
 import type { Model } from './model.js';
 import { resolveLab } from './resolve.js';
@@ -28,8 +28,7 @@ export type Locator = (path: readonly PathSegment[], at?: 'key' | 'value') => { 
 export function loadLabFile(file: string): LoadedLab {
   let text: string;
   try {
-    if (statSync(file).size > MAX_LAB_BYTES) throw new LabInputError([tooLarge(file)]);
-    text = readFileSync(file, 'utf8');
+    text = readLabText(file);
   } catch (error) {
     if (error instanceof LabInputError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
@@ -40,7 +39,7 @@ export function loadLabFile(file: string): LoadedLab {
 }
 
 export function parseLab(text: string, file: string): LoadedLab {
-  if (text.length > MAX_LAB_BYTES) throw new LabInputError([tooLarge(file)]);
+  if (text.length > MAX_LAB_BYTES) throw new LabInputError([whole(file, TOO_LARGE)]);
   if (text.includes('\0')) throw new LabInputError([whole(file, 'not a text file (it contains NUL bytes); a lab file is YAML')]);
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true });
@@ -61,6 +60,9 @@ export function parseLab(text: string, file: string): LoadedLab {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new LabInputError([{ file, ...locate([]), path: '', message: 'expected a mapping with nodes, pods, wiring and verify' }]);
   }
+  // Size first: a small file can ask for a million pods, and everything after this would pay for them.
+  const oversized = checkBounds(data as Record<string, unknown>, file, locate);
+  if (oversized.length > 0) throw new LabInputError(oversized);
   const parsed = labSchema.safeParse(data);
   const schemaIssues = parsed.success ? [] : parsed.error.issues.flatMap((issue) => describeSchemaIssue(issue, file, locate, data));
   const lab = (parsed.success ? parsed.data : data) as LabFile;
@@ -86,13 +88,25 @@ export function parseLab(text: string, file: string): LoadedLab {
   return { file, lab, name, model, locate };
 }
 
-function tooLarge(file: string): LabIssue {
-  return whole(file, `file is larger than ${MAX_LAB_BYTES} bytes; a lab file is a few kilobytes of YAML`);
+/** The lab's size against LAB_LIMITS, read from the raw data (before the schema, whatever its types). */
+function checkBounds(data: Record<string, unknown>, file: string, locate: Locator): LabIssue[] {
+  const count = (value: unknown) => (Array.isArray(value) ? value.length : value !== null && typeof value === 'object' ? Object.keys(value).length : 0);
+  const nodes = data.nodes !== null && typeof data.nodes === 'object' ? Object.values(data.nodes as object) : [];
+  const counted = nodes.reduce((sum: number, node: unknown) => {
+    const pods = (node as { pods?: unknown } | null)?.pods;
+    return sum + (typeof pods === 'number' && Number.isFinite(pods) && pods > 0 ? pods : 0);
+  }, 0);
+  const limits: [string, number, number, string][] = [
+    ['nodes', count(data.nodes), LAB_LIMITS.nodes, 'nodes'],
+    ['pods', count(data.pods) + counted, LAB_LIMITS.pods, 'pods (listed under pods: and counted by nodes.X.pods)'],
+    ['services', count(data.services), LAB_LIMITS.services, 'services'],
+    ['verify', count(data.verify), LAB_LIMITS.checks, 'checks'],
+  ];
+  return limits
+    .filter(([, found, max]) => found > max)
+    .map(([field, found, max, what]) => ({ file, ...locate([field], 'key'), path: field, message: `found ${found} ${what}; allowed: at most ${max} (netlab's limit for one lab)` }));
 }
 
-function whole(file: string, message: string): LabIssue {
-  return { file, line: 1, col: 1, path: '', message };
-}
 
 function sortIssues(issues: LabIssue[]): LabIssue[] {
   return [...issues].sort((a, b) => a.line - b.line || a.col - b.col);

@@ -1,7 +1,7 @@
 // resolve: a schema-valid lab file → the Model (every name and address decided)
 // plus every semantic problem, each reported at its place in the file. Pure.
 import { contains, formatCidr, formatIp, lastAddress, nthAddress, overlaps, parseCidr, parseIp, type Cidr } from '../net/ipv4.js';
-import { IFNAME_MAX, isName, LAB_NAME_MAX, LAB_NAME_PATTERN, LAB_NAME_RULE, NAME_RULE, NODE_NAME_MAX, POD_NAME_MAX } from './grammar.js';
+import { IFNAME_MAX, isName, labNameProblem, LAB_NAME_MAX, LAB_NAME_RULE, NAME_RULE, NODE_NAME_MAX, POD_NAME_MAX } from './grammar.js';
 import type { PathSegment } from './load.js';
 import { endpointLabel, type Check, type Model, type ModelNode, type ModelPod, type ModelService, type Source, type Target, type VxlanSettings } from './model.js';
 import type { LabFile } from './schema.js';
@@ -19,7 +19,7 @@ const FIRST_SERVICE_HOST = 2;
 const ALL_PAIRS_LIMIT = 12;
 
 export function resolveLab(lab: LabFile, name: string, file: string, report: Report): Model {
-  if (name.length > LAB_NAME_MAX || !LAB_NAME_PATTERN.test(name)) {
+  if (labNameProblem(name)) {
     const source = lab.name === undefined ? ` (taken from the file name; set "name:" to choose another)` : '';
     report(lab.name === undefined ? [] : ['name'], `lab name "${name}"${source} must be ${LAB_NAME_RULE}, at most ${LAB_NAME_MAX} characters`);
   }

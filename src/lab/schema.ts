@@ -2,7 +2,7 @@
 // Schema editors use) are both generated from these definitions. Defaults are
 // applied later, in resolve, so that the schema describes what a person writes.
 import { z } from 'zod';
-import { LAB_NAME_MAX, LAB_NAME_PATTERN, LAB_NAME_RULE, NAME_PATTERN, NAME_RULE, NODE_NAME_MAX, POD_NAME_MAX, IFNAME_MAX } from './grammar.js';
+import { FREE_TEXT_PATTERN, FREE_TEXT_RULE, LAB_LIMITS, LAB_NAME_MAX, LAB_NAME_PATTERN, LAB_NAME_RULE, NAME_PATTERN, NAME_RULE, NODE_NAME_MAX, POD_NAME_MAX, IFNAME_MAX } from './grammar.js';
 
 const ipv4 = z
   .string()
@@ -19,6 +19,10 @@ const name = (max: number, what: string) =>
     .regex(NAME_PATTERN, { error: NAME_RULE })
     .describe(what);
 const ifname = name(IFNAME_MAX, 'a Linux interface name');
+const freeText = z
+  .string()
+  .max(LAB_LIMITS.text, { error: `at most ${LAB_LIMITS.text} characters` })
+  .regex(FREE_TEXT_PATTERN, { error: FREE_TEXT_RULE });
 const port = z.number().int().min(1).max(65535).describe('a TCP/UDP port, 1-65535');
 const expect = z.enum(['pass', 'fail']).describe('whether the check must succeed (pass) or must not (fail)');
 
@@ -80,7 +84,7 @@ const serviceSchema = z
     protocol: z.enum(['tcp', 'udp']).optional().describe('default tcp'),
     type: z.enum(['ClusterIP', 'NodePort']).optional().describe('NodePort also opens node-port on every node address'),
     'node-port': z.number().int().min(30000).max(32767).optional().describe('30000-32767, with type NodePort'),
-    backends: z.array(z.string()).min(1, { error: 'at least one backend pod' }).describe('backend pods'),
+    backends: z.array(z.string()).min(1, { error: 'at least one backend pod' }).max(LAB_LIMITS.backends, { error: `at most ${LAB_LIMITS.backends} backends` }).describe('backend pods'),
   })
   .describe('a Service: a virtual IP load-balanced over backend pods by iptables DNAT, as kube-proxy does');
 
@@ -92,7 +96,7 @@ export const labSchema = z
       .regex(LAB_NAME_PATTERN, { error: LAB_NAME_RULE })
       .optional()
       .describe('the lab name used by status/verify/down; default: the file name'),
-    description: z.string().optional().describe('one line shown by `netlab labs`'),
+    description: freeText.optional().describe('one line shown by `netlab labs`'),
     'cluster-cidr': cidr.optional().describe('the cluster CIDR; default 10.200.0.0/16'),
     nodes: z.record(name(NODE_NAME_MAX, 'a node name'), nodeSchema).describe('nodes by name, in order (the first is node index 0)'),
     pods: z
@@ -130,7 +134,7 @@ export const labSchema = z
       )
       .optional()
       .describe('connectivity checks run by `netlab verify`; derived from the wiring when absent'),
-    exercises: z.array(z.string()).optional().describe('things to try, shown by `netlab labs LAB`'),
+    exercises: z.array(freeText).max(LAB_LIMITS.exercises).optional().describe('things to try, shown by `netlab labs LAB`'),
   })
   .describe('a netlab lab file');
 

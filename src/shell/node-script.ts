@@ -1,6 +1,6 @@
 // Building the one script a node runs for one phase, and reading its output.
 import type { Step } from '../plan/types.js';
-import { scriptPrelude } from './prelude.js';
+import { scriptPrelude, type ScriptRun } from './prelude.js';
 import { quoteArg, quoteArgv } from './quote.js';
 
 /**
@@ -10,8 +10,8 @@ import { quoteArg, quoteArgv } from './quote.js';
  * preflight has refused every object the plan creates that already existed: an
  * undo can only ever meet the lab's own object, or nothing (then it is skipped).
  */
-export function applyScript(lab: string, steps: readonly Step[]): string {
-  const lines = [scriptPrelude(lab)];
+export function applyScript(lab: string, steps: readonly Step[], run: ScriptRun): string {
+  const lines = [scriptPrelude(lab, run), 'netlab_claim || exit 1'];
   for (const run of batchRuns(steps)) {
     // The journal runs backwards, so a step's undo commands are recorded last-first.
     const journal = (step: Step) => [...step.undo].reverse().map((command) => `netlab_record ${quoteArg(quoteArgv(command))}`);
@@ -60,16 +60,33 @@ function batchRuns(steps: readonly Step[]): { target?: string; steps: Step[] }[]
 
 /**
  * Runs the node's undo journal backwards, then forgets the lab on this node.
+ * With a run, only that run's journal: a lab of the same name that another
+ * controller (or a later up) made on this node is left alone and named. Without
+ * one (the local state is lost), whatever run the node recorded.
  * An undo that fails is reported and skipped: usually its object is already gone
  * (deleting a pod's namespace deletes its veth, so the veth's own undo finds nothing).
+ * Only the files netlab writes there are removed, never the directory's other contents.
  */
-export function downScript(lab: string): string {
-  return `${scriptPrelude(lab)}
+export function downScript(lab: string, run?: ScriptRun): string {
+  return `${scriptPrelude(lab, run)}
+if [ ! -f "$NETLAB_DIR/run" ] && [ ! -f "$NETLAB_DIR/undo" ]; then
+  echo "@@netlab nothing-recorded"
+  exit 0
+fi
+if [ -f "$NETLAB_DIR/run" ]; then
+  read -r id from <"$NETLAB_DIR/run"
+  if [ -n "$NETLAB_RUN" ] && [ "$id" != "$NETLAB_RUN" ]; then
+    echo "@@netlab other-run $id $from"
+    exit 0
+  fi
+  echo "@@netlab run $id $from"
+fi
+undone=0
 if [ -f "$NETLAB_DIR/undo" ]; then
   tac "$NETLAB_DIR/undo" >"$NETLAB_DIR/undo.reverse"
   # no subshell per line: errors go to a file, the line is reported
   while IFS= read -r line; do
-    eval "$line" </dev/null 2>>"$NETLAB_DIR/undo.err" || echo "@@netlab undo-skipped $line"
+    if eval "$line" </dev/null 2>>"$NETLAB_DIR/undo.err"; then undone=$((undone + 1)); else echo "@@netlab undo-skipped $line"; fi
   done <"$NETLAB_DIR/undo.reverse"
   # The kernel tears a deleted namespace down asynchronously: the node ends of the
   # pods' veth pairs vanish a moment after \`ip netns del\`. Wait for them (no event
@@ -79,9 +96,42 @@ if [ -f "$NETLAB_DIR/undo" ]; then
     while [ -e "/sys/class/net/$dev" ] && [ "$n" -lt 250 ]; do sleep 0.02; n=$((n + 1)); done
   done
 fi
-rm -rf "$NETLAB_DIR"
+echo "@@netlab undone $undone"
+rm -rf "$NETLAB_DIR/pods" "$NETLAB_DIR/rootfs"
+rm -f "$NETLAB_DIR/undo" "$NETLAB_DIR/undo.reverse" "$NETLAB_DIR/undo.err" "$NETLAB_DIR/run"
+rmdir "$NETLAB_DIR" 2>/dev/null
 echo "@@netlab down-done"
 `;
+}
+
+/** What a down script found and did on one node. */
+export interface DownOutcome {
+  /** undone: the journal ran; nothing: no record of the lab; other-run: the lab there is another run's, left alone */
+  found: 'undone' | 'nothing' | 'other-run';
+  /** the run the node recorded: "ID HOST:DIR" */
+  run?: string;
+  undone: number;
+  /** undo lines that found nothing to undo */
+  skipped: string[];
+  /** shared settings left as they were, and why */
+  kept: string[];
+  finished: boolean;
+}
+
+export function parseDownOutput(stdout: string): DownOutcome {
+  const outcome: DownOutcome = { found: 'undone', undone: 0, skipped: [], kept: [], finished: false };
+  for (const line of stdout.split('\n')) {
+    const [, kind, rest = ''] = /^@@netlab (\S+) ?(.*)$/.exec(line) ?? [];
+    if (kind === 'nothing-recorded') outcome.found = 'nothing';
+    else if (kind === 'other-run') [outcome.found, outcome.run] = ['other-run', rest];
+    else if (kind === 'run') outcome.run = rest;
+    else if (kind === 'undone') outcome.undone = Number(rest);
+    else if (kind === 'undo-skipped') outcome.skipped.push(rest);
+    else if (kind === 'kept') outcome.kept.push(rest);
+    else if (kind === 'down-done') outcome.finished = true;
+  }
+  if (outcome.found !== 'undone') outcome.finished = true;
+  return outcome;
 }
 
 export interface ScriptOutcome {
@@ -89,13 +139,12 @@ export interface ScriptOutcome {
   failed?: { step: number; exitCode: number; stderr: string };
   /** the step that had begun when the script ended, if it neither finished nor failed */
   interrupted?: number;
-  warnings: string[];
 }
 
-const MARKER = /^@@netlab (begin|done|fail|undo-skipped) ?(.*)$/;
+const MARKER = /^@@netlab (begin|done|fail) ?(.*)$/;
 
 export function parseScriptOutput(stdout: string, stderr: string): ScriptOutcome {
-  const outcome: ScriptOutcome = { done: new Set(), warnings: [] };
+  const outcome: ScriptOutcome = { done: new Set() };
   let current: number | undefined;
   for (const line of stdout.split('\n')) {
     const match = MARKER.exec(line);
@@ -109,7 +158,7 @@ export function parseScriptOutput(stdout: string, stderr: string): ScriptOutcome
       const [step, code] = rest.split(' ').map(Number);
       outcome.failed = { step: step!, exitCode: code!, stderr: stderrOfStep(stderr, step!) };
       current = undefined;
-    } else outcome.warnings.push(rest);
+    }
   }
   if (current !== undefined) outcome.interrupted = current;
   return outcome;

@@ -2,13 +2,26 @@
 // code netlab writes by hand; everything after them is quoted argv from a plan.
 // POSIX sh (dash on Debian/Ubuntu), no bashisms.
 import { quoteArg } from './quote.js';
-import { nodeStateDir } from '../plan/paths.js';
+import { NODE_STATE_ROOT, nodeStateDir } from '../plan/paths.js';
 
 const FUNCTIONS = String.raw`
 set -u
 # sudo and non-login shells may leave the sbin directories out of PATH.
 PATH=$PATH:/usr/sbin:/sbin
-mkdir -p "$NETLAB_DIR/pods" || exit 1
+# The lab name was checked before this script was made; never act on another directory.
+case $NETLAB_LAB in ''|.*|*/*) echo "netlab: bad lab name" >&2; exit 2 ;; esac
+
+# The lab's directory on this node belongs to one run of netlab up: its first
+# script records the run; a script of any other run stops here, changing nothing.
+netlab_claim() {
+  if [ -f "$NETLAB_DIR/run" ]; then
+    read -r id from <"$NETLAB_DIR/run"
+    [ "$id" = "$NETLAB_RUN" ] && return 0
+    echo "@@netlab other-run $id $from"
+    return 1
+  fi
+  mkdir -p "$NETLAB_DIR/pods" && printf '%s %s\n' "$NETLAB_RUN" "$NETLAB_RUN_FROM" >"$NETLAB_DIR/run"
+}
 
 # Step markers go to stdout (progress) and stderr (to attribute error output to a step).
 netlab_begin() { echo "@@netlab begin $1"; echo "@@netlab begin $1" >&2; }
@@ -41,6 +54,24 @@ netlab_batch() {
 # The node's undo journal: one command per line, run in reverse by "netlab down".
 netlab_record() { printf '%s\n' "$1" >>"$NETLAB_DIR/undo"; }
 
+# Processes netlab starts are recorded as "PID START", START being the process's
+# start time (field 22 of /proc/PID/stat): a PID the kernel has since given to
+# another process is never killed or entered. Each pod has a directory of its own.
+netlab_started() {
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  s=${'$'}{s##*) }
+  # shellcheck disable=SC2086
+  set -- $s
+  shift 19
+  echo "$1"
+}
+netlab_pid_write() { t=$(netlab_started "$2") || t=gone; echo "$2 $t" >"$1"; }
+netlab_pid_read() {
+  [ -f "$1" ] || return 1
+  read -r p t <"$1"
+  [ -n "$p" ] && [ "$(netlab_started "$p")" = "$t" ] && echo "$p"
+}
+
 # Start a pod's pause process: new UTS, IPC and PID namespaces (and a mount
 # namespace with "netlab_pause POD mount", for pods with a rootfs) inside the
 # pod's network namespace; hostname = pod name (written by the shell builtin,
@@ -48,11 +79,12 @@ netlab_record() { printf '%s\n' "$1" >>"$NETLAB_DIR/undo"; }
 # the pause process is unshare's only child (netlab_pause_pid).
 netlab_pause() {
   mnt=""; [ $# -lt 2 ] || mnt="--mount"
+  mkdir -p "$NETLAB_DIR/pods/$1" || return 1
   nsenter --net="/run/netns/$1" unshare --uts --ipc --pid $mnt --fork --kill-child sh -c 'echo "$0" >/proc/sys/kernel/hostname && exec sleep infinity' "$1" </dev/null >/dev/null 2>&1 &
-  echo $! >"$NETLAB_DIR/pods/$1.pid"
+  netlab_pid_write "$NETLAB_DIR/pods/$1/pause.pid" $!
 }
 netlab_pause_pid() {
-  u=$(cat "$NETLAB_DIR/pods/$1.pid" 2>/dev/null) || { echo "pod $1 has no pause process on this node" >&2; return 1; }
+  u=$(netlab_pid_read "$NETLAB_DIR/pods/$1/pause.pid") || { echo "pod $1 has no pause process on this node" >&2; return 1; }
   # Right after netlab_pause, unshare may not have forked yet (no event says when): wait up to 5 s.
   i=0
   while p=$(cat "/proc/$u/task/$u/children" 2>/dev/null); [ -z "$p" ]; do
@@ -63,9 +95,14 @@ netlab_pause_pid() {
 }
 # Kill every process in the pod's network namespace (pause, containers, listeners).
 netlab_kill_pod() {
-  pids=$(ip netns pids "$1" 2>/dev/null) || return 0
-  [ -z "$pids" ] || kill -KILL $pids 2>/dev/null
-  rm -f "$NETLAB_DIR/pods/$1".*
+  pids=$(ip netns pids "$1" 2>/dev/null) && [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+  rm -rf "$NETLAB_DIR/pods/$1"
+  return 0
+}
+# Kill a process recorded in FILE (and its children: nsenter's and socat's), if it is still the one recorded.
+netlab_kill_recorded() {
+  if p=$(netlab_pid_read "$1"); then kill -KILL $(cat /proc/$p/task/$p/children 2>/dev/null) $p 2>/dev/null; fi
+  rm -f "$1"
   return 0
 }
 # A container: a process that joins the pause process's namespaces (optionally chrooted).
@@ -73,11 +110,11 @@ netlab_container() {
   pause=$(netlab_pause_pid "$1") || return 1
   if [ $# -ge 3 ]; then
     nsenter -t "$pause" -n -u -i -p -m chroot "$3" sleep infinity </dev/null >/dev/null 2>&1 &
-    echo "$3" >"$NETLAB_DIR/pods/$1.$2.root"
+    echo "$3" >"$NETLAB_DIR/pods/$1/c-$2.root"
   else
     nsenter -t "$pause" -n -u -i -p sleep infinity </dev/null >/dev/null 2>&1 &
   fi
-  echo $! >"$NETLAB_DIR/pods/$1.$2.pid"
+  netlab_pid_write "$NETLAB_DIR/pods/$1/c-$2.pid" $!
 }
 # Mount inside the pod's own mount namespace: the mount lives and dies with the pod.
 netlab_pod_mount() {
@@ -85,17 +122,12 @@ netlab_pod_mount() {
   shift
   nsenter -t "$pause" -m mount "$@"
 }
-netlab_kill_container() {
-  p=$(cat "$NETLAB_DIR/pods/$1.$2.pid" 2>/dev/null) || return 0
-  kill -KILL $(cat /proc/$p/task/$p/children 2>/dev/null) $p 2>/dev/null
-  rm -f "$NETLAB_DIR/pods/$1.$2.pid"
-  return 0
-}
+netlab_kill_container() { netlab_kill_recorded "$NETLAB_DIR/pods/$1/c-$2.pid"; }
 # Run a command inside a pod (and container): netlab_in POD CONTAINER|- CMD...
 netlab_in() {
   pause=$(netlab_pause_pid "$1") || return 127
   root=""
-  [ "$2" = "-" ] || [ ! -f "$NETLAB_DIR/pods/$1.$2.root" ] || root=$(cat "$NETLAB_DIR/pods/$1.$2.root")
+  [ "$2" = "-" ] || [ ! -f "$NETLAB_DIR/pods/$1/c-$2.root" ] || root=$(cat "$NETLAB_DIR/pods/$1/c-$2.root")
   shift 2
   if [ -n "$root" ]; then nsenter -t "$pause" -n -u -i -p -m chroot "$root" "$@"; else nsenter -t "$pause" -n -u -i -p "$@"; fi
 }
@@ -103,7 +135,7 @@ netlab_in() {
 netlab_listen() {
   pause=$(netlab_pause_pid "$1") || return 1
   nsenter -t "$pause" -n -u -i -p socat "TCP-LISTEN:$2,fork,reuseaddr" EXEC:hostname </dev/null >/dev/null 2>&1 &
-  echo $! >"$NETLAB_DIR/pods/$1.listen-$2.pid"
+  netlab_pid_write "$NETLAB_DIR/pods/$1/listen-$2.pid" $!
   i=0
   until nsenter -t "$pause" -n ss -Hltn "sport = :$2" | grep -q .; do
     i=$((i + 1))
@@ -111,12 +143,7 @@ netlab_listen() {
     sleep 0.05
   done
 }
-netlab_unlisten() {
-  p=$(cat "$NETLAB_DIR/pods/$1.listen-$2.pid" 2>/dev/null) || return 0
-  kill -KILL $(cat /proc/$p/task/$p/children 2>/dev/null) $p 2>/dev/null
-  rm -f "$NETLAB_DIR/pods/$1.listen-$2.pid"
-  return 0
-}
+netlab_unlisten() { netlab_kill_recorded "$NETLAB_DIR/pods/$1/listen-$2.pid"; }
 # Run a command in a pod, or on the node itself when POD is "-".
 netlab_at() {
   if [ "$1" = "-" ]; then shift; "$@"; else p=$1; shift; netlab_in "$p" - "$@"; fi
@@ -125,22 +152,26 @@ netlab_at() {
 netlab_restore() {
   printf '%s' "$1" | iptables-restore -w --noflush
 }
+# verify's deadline (seconds since the epoch on this node; empty: none): checks not
+# started by then are reported as such ("@@netlab check ID timeout") instead of run.
+netlab_in_time() { [ -z "$NETLAB_DEADLINE" ] || [ "$(date +%s)" -lt "$NETLAB_DEADLINE" ]; }
 # N connections to a Service; one line per connection with the name of the pod that answered, or "-".
 netlab_service_check() {
   id=$1 pod=$2 address=$3 port=$4 n=$5 i=0
-  while [ "$i" -lt "$n" ]; do
+  while [ "$i" -lt "$n" ] && netlab_in_time; do
     i=$((i + 1))
     out=$(netlab_at "$pod" socat -T 2 - "TCP:$address:$port,connect-timeout=1" </dev/null 2>/dev/null)
     [ -n "$out" ] || out=-
     echo "@@netlab answer $id $out"
   done
-  echo "@@netlab check $id 0"
+  if [ "$i" -lt "$n" ]; then echo "@@netlab check $id timeout"; else echo "@@netlab check $id 0"; fi
 }
 # One connectivity check, run in the pod's namespaces (or on the node: POD "-") with
 # the node's own ping and socat (a container's rootfs may have neither).
 netlab_check() {
   id=$1 kind=$2 pod=$3 address=$4 port=""
   [ $# -lt 5 ] || port=$5
+  netlab_in_time || { echo "@@netlab check $id timeout"; return 0; }
   case $kind in
     # Two echo requests 0.2 s apart; ping exits 0 if either is answered. The first
     # packet to a pod behind VXLAN waits on ARP flooded over multicast, which a busy
@@ -162,11 +193,40 @@ netlab_del_unmoved() {
 # Journal a sysctl's value, then set it: down restores the value it had.
 netlab_sysctl() {
   old=$(sysctl -n "$1") || return 1
-  netlab_record "sysctl -qw '$1=$old'"
+  netlab_record "netlab_sysctl_restore $1 '$old' $2"
   sysctl -qw "$1=$2"
+}
+# A sysctl is shared by everything on the node. down puts back the old value only
+# if the sysctl still holds the one the lab set (whoever changed it since, Docker
+# or a user, depends on the new value) and no other lab on the node set it too.
+netlab_sysctl_restore() {
+  now=$(sysctl -n "$1") || return 1
+  if [ "$now" != "$3" ]; then
+    echo "@@netlab kept sysctl $1 is $now: the lab set it to $3 and something changed it since, so it is left as it is"
+    return 0
+  fi
+  for journal in "$NETLAB_ROOT"/*/undo; do
+    [ "$journal" != "$NETLAB_DIR/undo" ] && [ -f "$journal" ] || continue
+    if grep -q "^netlab_sysctl_restore $1 " "$journal"; then
+      # That lab needs it now; it also takes over the value from before this one,
+      # to put back when it goes (it found the value this lab had set).
+      sed -i "s|^netlab_sysctl_restore $1 .*|netlab_sysctl_restore $1 '$2' $3|" "$journal"
+      echo "@@netlab kept sysctl $1 is left at $now: lab $(basename "$(dirname "$journal")") on this node needs it too, and will put back $2 when it goes"
+      return 0
+    fi
+  done
+  [ "$2" = "$3" ] || sysctl -qw "$1=$2"
 }
 `;
 
-export function scriptPrelude(lab: string): string {
-  return `NETLAB_LAB=${quoteArg(lab)}\nNETLAB_DIR=${quoteArg(nodeStateDir(lab))}\n${FUNCTIONS}`;
+/** The run a script acts for (apply and down scripts of an up); other scripts only read. */
+export interface ScriptRun {
+  id: string;
+  /** "HOST:STATEDIR" of the controller, recorded on the node for whoever meets the lab there */
+  from: string;
+}
+
+export function scriptPrelude(lab: string, run?: ScriptRun): string {
+  const vars = [`NETLAB_ROOT=${NODE_STATE_ROOT}`, `NETLAB_LAB=${quoteArg(lab)}`, `NETLAB_DIR=${quoteArg(nodeStateDir(lab))}`, `NETLAB_RUN=${quoteArg(run?.id ?? '')}`, `NETLAB_RUN_FROM=${quoteArg(run?.from ?? '')}`, 'NETLAB_DEADLINE='];
+  return `${vars.join('\n')}\n${FUNCTIONS}`;
 }

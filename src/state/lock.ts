@@ -1,11 +1,13 @@
 // One netlab process changes a lab at a time. The lock file holds the holder's
 // PID, start time and host; a lock whose process is gone (kill -9, reboot) is
-// stale and taken over.
+// stale and taken over, by exactly one of the processes that find it stale.
+import { createHash } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { isAlive, processRef, type ProcessRef } from '../exec/processes.js';
 import { stateDir } from './store.js';
+import { checkedLabName } from '../plan/paths.js';
 import { UsageError } from '../errors.js';
 
 interface LockRecord {
@@ -16,7 +18,68 @@ interface LockRecord {
 }
 
 function lockFile(lab: string): string {
-  return join(stateDir(), 'locks', `${lab}.lock`);
+  return join(stateDir(), 'locks', `${checkedLabName(lab)}.lock`);
+}
+
+/** Creates `file` holding `text`, atomically and only if it does not exist (link() fails with EEXIST). */
+function createExclusive(file: string, text: string): boolean {
+  // Written to a file of our own first, then linked into place, so no one ever
+  // reads a half-written lock (and mistakes it for a stale one).
+  const mine = `${file}.${process.pid}`;
+  try {
+    writeFileSync(mine, text, { mode: 0o600 });
+    linkSync(mine, file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    rmSync(mine, { force: true });
+  }
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function parseRecord(text: string): LockRecord | undefined {
+  try {
+    return JSON.parse(text) as LockRecord;
+  } catch {
+    return undefined; // unreadable (a lock from an older netlab, cut short): stale
+  }
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Removes a stale lock whose text was `stale`, if no other process is doing so.
+ * The processes that found the same stale lock race to create one takeover file
+ * named after it; only the one that creates it may remove the lock, and only
+ * while the lock still holds that same stale text (a late racer finds the
+ * winner's fresh lock there, or none, and removes nothing). Then every racer
+ * tries to create the lock again, and link() lets exactly one succeed.
+ */
+function removeStale(file: string, stale: string, mine: string): boolean {
+  const takeover = `${file}.takeover-${createHash('sha256').update(stale).digest('hex').slice(0, 16)}`;
+  if (!createExclusive(takeover, mine)) {
+    // Another process is removing it. If that process died in between, its file goes.
+    const other = parseRecord(readText(takeover) ?? '');
+    if (other && !isAlive(other.process)) rmSync(takeover, { force: true });
+    return false;
+  }
+  try {
+    if (readText(file) === stale) rmSync(file, { force: true });
+    return true;
+  } finally {
+    rmSync(takeover, { force: true });
+  }
 }
 
 export function acquireLock(lab: string, command: string): () => void {
@@ -27,33 +90,24 @@ export function acquireLock(lab: string, command: string): () => void {
     throw new UsageError(`cannot create ${join(stateDir(), 'locks')}: ${(error as Error).message} (set NETLAB_STATE_DIR to a writable directory)`);
   }
   const record: LockRecord = { process: processRef(process.pid)!, host: hostname(), command, since: new Date().toISOString() };
-  for (let attempt = 0; attempt < 2; attempt++) {
-    // The record is written to a file of our own, then linked into place: link()
-    // fails if the lock exists and is atomic, so no one ever reads a half-written
-    // lock (and mistakes it for a stale one, as two racing ups once did).
-    const mine = `${file}.${process.pid}`;
+  const text = JSON.stringify(record);
+  for (let attempt = 0; attempt < 100; attempt++) {
     try {
-      writeFileSync(mine, JSON.stringify(record), { mode: 0o600 });
-      linkSync(mine, file);
-      return () => rmSync(file, { force: true });
+      if (createExclusive(file, text)) return () => rmSync(file, { force: true });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new UsageError(`cannot lock lab ${lab} (${file}): ${(error as Error).message}`);
-    } finally {
-      rmSync(mine, { force: true });
+      throw new UsageError(`cannot lock lab ${lab} (${file}): ${(error as Error).message}`);
     }
-    let holder: LockRecord | undefined;
-    try {
-      holder = JSON.parse(readFileSync(file, 'utf8')) as LockRecord;
-    } catch {
-      holder = undefined; // unreadable (a lock from an older netlab, cut short): stale
-    }
+    const seen = readText(file);
+    if (seen === undefined) continue; // released meanwhile
+    const holder = parseRecord(seen);
     if (holder && holder.host === record.host && isAlive(holder.process)) {
       throw new UsageError(`lab ${lab} is being changed by another netlab (\`${holder.command}\`, PID ${holder.process.pid}, since ${holder.since}); wait for it to finish`);
     }
     if (holder && holder.host !== record.host) {
       throw new UsageError(`lab ${lab} is locked by netlab on host ${holder.host} (PID ${holder.process.pid}); if that process is gone, remove ${file}`);
     }
-    rmSync(file, { force: true }); // stale: its process is gone
+    // Stale. Whoever removes it, every racer then tries to create the lock anew.
+    if (!removeStale(file, seen, text)) sleepSync(5);
   }
-  throw new UsageError(`cannot lock lab ${lab}: another netlab keeps taking the lock`);
+  throw new UsageError(`cannot lock lab ${lab}: another netlab keeps taking the lock (${file})`);
 }

@@ -1,15 +1,33 @@
 // Local state: one JSON file per lab that is up (or was being brought up).
-// Written atomically (temp file + rename) before each change it describes, so
-// `down` can always find what a previous command started.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+// Written atomically (temp file, fsync, rename) before each change it describes,
+// so `down` can always find what a previous command started, even after a crash.
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Model } from '../lab/model.js';
 import type { NodeFacts } from '../plan/types.js';
 import type { SimulatedTargetState } from '../exec/simulated.js';
 import type { SshTargetState } from '../exec/ssh.js';
+import { checkedLabName } from '../plan/paths.js';
+import { labNameProblem } from '../lab/grammar.js';
 import { UsageError } from '../errors.js';
 
-export const STATE_VERSION = 1;
+/** 2: runs have an identity (run). Version 1 files (no run) are still read. */
+export const STATE_VERSION = 2;
+const READABLE_VERSIONS = [1, 2];
+
+/**
+ * Which `up` made a lab: recorded here and on every node it changes. `down` and
+ * a rollback act only on the nodes' journals of this run, never on another
+ * controller's run of a lab with the same name on the same machines.
+ */
+export interface RunIdentity {
+  id: string;
+  /** the controller: where netlab ran, and its state directory */
+  host: string;
+  stateDir: string;
+}
 
 export interface LabState {
   version: number;
@@ -17,6 +35,8 @@ export interface LabState {
   file: string;
   status: 'creating' | 'up' | 'failed';
   createdAt: string;
+  /** missing in version 1 files */
+  run?: RunIdentity;
   target: SimulatedTargetState | SshTargetState;
   facts: Record<string, NodeFacts>;
   model: Model;
@@ -26,35 +46,72 @@ export function stateDir(): string {
   return process.env.NETLAB_STATE_DIR ?? '/var/lib/netlab';
 }
 
+export function newRunIdentity(): RunIdentity {
+  return { id: randomBytes(6).toString('hex'), host: hostname(), stateDir: stateDir() };
+}
+
+/** How a run is named to a person: "run 3f2a9c01d4e7 from HOST:/var/lib/netlab". */
+export function describeRun(run: RunIdentity): string {
+  return `run ${run.id} from ${run.host}:${run.stateDir}`;
+}
+
 function labsDir(): string {
   return join(stateDir(), 'labs');
 }
 
-function stateFile(lab: string): string {
-  return join(labsDir(), `${lab}.json`);
+export function stateFile(lab: string): string {
+  return join(labsDir(), `${checkedLabName(lab)}.json`);
+}
+
+/** A state file that cannot be read as one: named, with why; it breaks no other lab. */
+export class CorruptState extends UsageError {
+  constructor(readonly lab: string, readonly file: string, readonly reason: string) {
+    super(`the state of lab ${lab} (${file}) is unreadable: ${reason}`);
+  }
+}
+
+/** Writes a file so that a crash leaves the old version or the new one, never a part: temp file, fsync, rename. */
+export function writeFileAtomic(file: string, text: string): void {
+  const temp = `${file}.${process.pid}.tmp`;
+  const fd = openSync(temp, 'w', 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, file);
 }
 
 export function writeState(state: LabState): void {
   try {
     mkdirSync(labsDir(), { recursive: true, mode: 0o700 });
-    const file = stateFile(state.lab);
-    const temp = `${file}.${process.pid}.tmp`;
-    writeFileSync(temp, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
-    renameSync(temp, file);
+    writeFileAtomic(stateFile(state.lab), JSON.stringify(state, null, 2) + '\n');
   } catch (error) {
     throw new UsageError(`cannot write netlab state in ${labsDir()}: ${(error as Error).message} (set NETLAB_STATE_DIR to a writable directory)`);
   }
 }
 
+/** The lab's state; undefined if it has none; CorruptState if its file is not a state. */
 export function readState(lab: string): LabState | undefined {
+  const file = stateFile(lab);
   let text: string;
   try {
-    text = readFileSync(stateFile(lab), 'utf8');
-  } catch {
-    return undefined;
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new CorruptState(lab, file, (error as Error).message);
   }
-  const state = JSON.parse(text) as LabState;
-  if (state.version !== STATE_VERSION) throw new UsageError(`state of lab ${lab} (${stateFile(lab)}) has format version ${state.version}; this netlab reads version ${STATE_VERSION}`);
+  let state: LabState;
+  try {
+    state = JSON.parse(text) as LabState;
+  } catch (error) {
+    throw new CorruptState(lab, file, text.trim() === '' ? 'the file is empty' : `not JSON (${(error as Error).message})`);
+  }
+  if (typeof state !== 'object' || state === null || !READABLE_VERSIONS.includes(state.version)) {
+    throw new CorruptState(lab, file, `format version ${JSON.stringify((state as Partial<LabState> | null)?.version)}; this netlab reads versions ${READABLE_VERSIONS.join(' and ')}`);
+  }
+  if (state.lab !== lab || typeof state.model !== 'object' || typeof state.target !== 'object') throw new CorruptState(lab, file, 'it does not describe this lab');
   return state;
 }
 
@@ -62,15 +119,30 @@ export function removeState(lab: string): void {
   rmSync(stateFile(lab), { force: true });
 }
 
-export function listStates(): LabState[] {
+/** Every lab's state, and the state files that could not be read (each one breaks nothing but its own lab). */
+export function readStates(): { states: LabState[]; corrupt: CorruptState[] } {
   let names: string[];
   try {
     names = readdirSync(labsDir()).filter((n) => n.endsWith('.json'));
   } catch {
-    return [];
+    return { states: [], corrupt: [] };
   }
-  return names.flatMap((name) => {
-    const state = readState(name.slice(0, -'.json'.length));
-    return state ? [state] : [];
-  });
+  const states: LabState[] = [];
+  const corrupt: CorruptState[] = [];
+  for (const lab of names.map((n) => n.slice(0, -'.json'.length))) {
+    // A file whose name is no lab name was not written by netlab.
+    if (labNameProblem(lab)) continue;
+    try {
+      const state = readState(lab);
+      if (state) states.push(state);
+    } catch (error) {
+      if (!(error instanceof CorruptState)) throw error;
+      corrupt.push(error);
+    }
+  }
+  return { states, corrupt };
+}
+
+export function listStates(): LabState[] {
+  return readStates().states;
 }

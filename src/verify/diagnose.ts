@@ -30,7 +30,7 @@ function expectationsOf(step: Step, command: Command): Expectation[] {
     return [{ step, probe: `[ -e /run/netns/${quoteArgv([c!])} ] || ${say(`the network namespace of pod ${c} is missing`)}` }];
   }
   if (tool === 'netlab_pause') {
-    return [{ step, probe: `u=$(cat "$NETLAB_DIR/pods/"${quoteArgv([a!])}.pid 2>/dev/null) && [ -n "$(cat /proc/$u/task/$u/children 2>/dev/null)" ] || ${say(`the pause process of pod ${a} is gone`)}` }];
+    return [{ step, probe: `u=$(cut -d' ' -f1 "$NETLAB_DIR/pods/"${quoteArgv([a!])}/pause.pid 2>/dev/null) && [ -n "$(cat /proc/$u/task/$u/children 2>/dev/null)" ] || ${say(`the pause process of pod ${a} is gone`)}` }];
   }
   if (tool === 'ip' && a === 'tunnel' && b === 'add') {
     return [{ step, probe: `ip -o link show ${quoteArgv([c!])} >/dev/null 2>&1 || ${say(`tunnel ${c} is missing`)}` }];

@@ -19,6 +19,8 @@ export interface CheckResult {
   answers?: Record<string, number>;
   /** the check's number in the lab (1-based), for `verify --check N` */
   number?: number;
+  /** verify's deadline passed before the check ran (or finished) */
+  timedOut?: boolean;
 }
 
 interface Listener {
@@ -68,10 +70,14 @@ function checkCommand(check: Check, index: number, facts: Record<string, NodeFac
   return quoteArgv(['netlab_check', String(index), check.kind, where, address, ...(check.port ? [String(check.port)] : [])]);
 }
 
-export async function runChecks(model: Model, facts: Record<string, NodeFacts>, transports: Transports, checks: readonly Check[] = model.checks): Promise<CheckResult[]> {
+/** verify's overall deadline when none is given: a broken Service on a large lab must not run for hours. */
+export const DEFAULT_VERIFY_TIMEOUT = 120;
+
+export async function runChecks(model: Model, facts: Record<string, NodeFacts>, transports: Transports, checks: readonly Check[] = model.checks, timeoutSeconds = DEFAULT_VERIFY_TIMEOUT): Promise<CheckResult[]> {
   const listeners = byNode(listenersFor(model, checks), (l) => l.node);
-  const runOn = async (groups: Map<string, string[]>) =>
-    Object.fromEntries(await Promise.all([...groups].map(async ([node, lines]) => [node, await transports[node]!.run(`${scriptPrelude(model.name)}\n${lines.join('\n')}\n`)] as const)));
+  const runOn = async (groups: Map<string, string[]>, options: { signal?: AbortSignal } = {}) =>
+    Object.fromEntries(await Promise.all([...groups].map(async ([node, lines]) => [node, await transports[node]!.run(`${scriptPrelude(model.name)}\n${lines.join('\n')}\n`, options)] as const)));
+  const startedAt = Date.now();
 
   try {
     const started = await runOn(new Map([...listeners].map(([node, ls]) => [node, ls.map((l) => `${quoteArgv(['netlab_listen', l.pod, String(l.port)])} || exit 1`)])));
@@ -80,13 +86,20 @@ export async function runChecks(model: Model, facts: Record<string, NodeFacts>, 
     }
     const indexed = checks.map((check, index) => ({ check, index }));
     const groups = byNode(indexed, ({ check }) => nodeOfSource(model, check.from));
-    const outputs = await runOn(new Map([...groups].map(([node, items]) => [node, items.map(({ check, index }) => checkCommand(check, index, facts))])));
-    const parsed = new Map<number, { rc: number; out: string[]; answers: string[] }>();
+    // Each node checks the deadline before every check (its own clock: the seconds that are left);
+    // a node script that still runs well past it is stopped here.
+    const left = Math.max(1, Math.ceil(timeoutSeconds - (Date.now() - startedAt) / 1000));
+    const deadline = `NETLAB_DEADLINE=$(($(date +%s) + ${left}))`;
+    const outputs = await runOn(
+      new Map([...groups].map(([node, items]) => [node, [deadline, ...items.map(({ check, index }) => checkCommand(check, index, facts))]])),
+      { signal: AbortSignal.timeout((left + 15) * 1000) },
+    );
+    const parsed = new Map<number, { rc: number; out: string[]; answers: string[]; timedOut?: boolean }>();
     const entry = (id: number) => parsed.get(id) ?? parsed.set(id, { rc: -1, out: [], answers: [] }).get(id)!;
     for (const result of Object.values(outputs)) {
       for (const line of result.stdout.split('\n')) {
-        let m = /^@@netlab check (\d+) (\d+)$/.exec(line);
-        if (m) entry(Number(m[1])).rc = Number(m[2]);
+        let m = /^@@netlab check (\d+) (\d+|timeout)$/.exec(line);
+        if (m) Object.assign(entry(Number(m[1])), m[2] === 'timeout' ? { rc: 0, timedOut: true } : { rc: Number(m[2]) });
         m = /^@@netlab out (\d+) ?(.*)$/.exec(line);
         if (m) entry(Number(m[1])).out.push(m[2]!);
         m = /^@@netlab answer (\d+) (.*)$/.exec(line);
@@ -98,6 +111,10 @@ export async function runChecks(model: Model, facts: Record<string, NodeFacts>, 
       if (!result || result.rc < 0) {
         const stderr = outputs[nodeOfSource(model, check.from)]?.stderr ?? '';
         return { check, reached: false, ok: false, evidence: `the check did not run: ${stderr.trim() || 'no output'}` };
+      }
+      if (result.timedOut) {
+        const done = result.answers.length ? ` after ${result.answers.length} of ${check.connections} connections` : '';
+        return { check, reached: false, ok: false, timedOut: true, evidence: `stopped by verify's deadline (${timeoutSeconds} s, --timeout)${done}` };
       }
       return check.kind === 'service' ? judgeService(model, check, result.answers) : judge(check, result);
     });

@@ -25,7 +25,7 @@ for (const lab of ['loopback', 'veth', 'bridge']) {
       const { processes: _p, ...hostWhileUp } = during;
       const { processes: _q, ...hostBefore } = pristine;
       assert.deepEqual(hostWhileUp, hostBefore, 'a simulated lab must not change the host namespace, its mounts or iptables');
-      assert.ok(during.processes.some((p) => p.includes(`netlab-sim:${lab}:node-0`)), 'the simulated node holder runs');
+      assert.ok(during.processes.some((p) => new RegExp(`netlab-sim:${lab}:[0-9a-f]{8}:node-0`).test(p)), 'the simulated node holder runs');
 
       const verify = await netlab(state.dir, 'verify', lab, '--json');
       assert.equal(verify.exitCode, 0, verify.stderr);

@@ -102,7 +102,7 @@ test('fuzz: thousands of mutated labs give a lab or an input error, never an int
         assert.match(name, NAME_PATTERN, `seed ${seed} run ${run}: accepted name ${JSON.stringify(name)}`);
       }
       const plan = buildPlan(model, simulatedFacts(model));
-      for (const node of plan.nodes) applyScript(model.name, node.steps);
+      for (const node of plan.nodes) applyScript(model.name, node.steps, { id: 'run', from: 'host:/state' });
     } catch (error) {
       if (!(error instanceof LabInputError)) {
         assert.fail(`seed ${seed} run ${run}: ${(error as Error).stack}\n--- input ---\n${text}`);

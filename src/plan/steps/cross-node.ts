@@ -26,7 +26,7 @@ export function crossNodeSteps(model: Model, node: ModelNode, factsOf: FactsOf):
 function forwardingStep(): StepDraft {
   return step(
     'turn on IPv4 forwarding',
-    'Without net.ipv4.ip_forward=1 the node drops packets that are not addressed to itself, such as a pod packet passing from the bridge to the underlay. The previous value is restored by down.',
+    'Without net.ipv4.ip_forward=1 the node drops packets that are not addressed to itself, such as a pod packet passing from the bridge to the underlay. down puts the previous value back, unless something else has changed it since or another lab on the node needs it.',
     [['netlab_sysctl', 'net.ipv4.ip_forward', '1']],
   );
 }

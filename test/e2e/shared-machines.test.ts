@@ -1,0 +1,241 @@
+// Many netlabs on the same machines (a workshop's shared VMs): two controllers
+// (two state directories), two labs at once, slips of the keyboard, a sysctl
+// two labs need, a corrupt state file. Every lab that is up stays intact and
+// working, and whatever is refused is refused before anything changes. Over
+// SSH against sshd in simulated machines, as in test/e2e/ssh.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { join } from 'node:path';
+import { LABS, NETLAB } from '../paths.js';
+import { netlab, nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
+import { startMachines, type Machines } from './machines.js';
+
+const work = stateDirForTest();
+/** Two controllers: two state directories (another user, another terminal with NETLAB_STATE_DIR). */
+const controllerA = join(work.dir, 'state-a');
+const controllerB = join(work.dir, 'state-b');
+let machines: Machines;
+let pristine: HostSnapshot;
+
+before(async () => {
+  pristine = await snapshotHost();
+  mkdirSync(controllerA);
+  mkdirSync(controllerB);
+  chmodSync(work.dir, 0o755);
+  machines = await startMachines('shared-e2e', ['node-0', 'node-1'], work.dir);
+});
+
+after(async () => {
+  machines?.stop();
+  work.remove();
+  assert.deepEqual(await snapshotHost(), pristine, 'the machines and their ssh connections are gone');
+});
+
+const A = (...args: string[]) => machines.netlab(controllerA, ...args);
+const B = (...args: string[]) => machines.netlab(controllerB, ...args);
+const vxlan = join(LABS, 'vxlan.yaml');
+
+async function leftovers(): Promise<string[]> {
+  const found: string[] = [];
+  for (const name of machines.names) found.push(...(await nodeLeftovers(machines.transport(name))).filter((l) => !/process \d+ sshd/.test(l)).map((l) => `${name}: ${l}`));
+  return found;
+}
+
+async function journals(): Promise<string> {
+  const lines: string[] = [];
+  for (const name of machines.names) lines.push((await machines.transport(name).run('for f in /run/netlab/*/undo /run/netlab/*/run; do [ ! -f "$f" ] || echo "$f $(wc -l <"$f")"; done\n')).stdout.trim());
+  return lines.join('\n');
+}
+
+test('a slip of the keyboard never reaches a node: down of a directory, an empty name or a path exits 2 and the lab that is up keeps working', async () => {
+  const up = await A('up', vxlan, '--ssh-config', machines.sshConfig);
+  assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+  try {
+    const before = await journals();
+    assert.match(before, /\/run\/netlab\/vxlan\/undo \d+/);
+    mkdirSync(join(work.dir, 'labs'));
+    for (const arg of [join(work.dir, 'labs') + '/', '', '../x', '../../etc']) {
+      const down = await A('down', '--ssh-config', machines.sshConfig, '--', arg);
+      assert.equal(down.exitCode, 2, `down ${JSON.stringify(arg)}: ${down.stdout}${down.stderr}`);
+      assert.match(down.stderr, /is a directory|not a lab name/);
+    }
+    assert.equal(await journals(), before, "every node's records of the lab are as they were");
+    const verify = await A('verify', 'vxlan');
+    assert.equal(verify.exitCode, 0, verify.stdout + verify.stderr);
+  } finally {
+    assert.equal((await A('down', 'vxlan')).exitCode, 0);
+  }
+  assert.deepEqual(await leftovers(), []);
+});
+
+test("a second controller's up of a lab that is up is refused, naming the run and where it came from; the lab stays intact", async () => {
+  const up = await A('up', vxlan, '--ssh-config', machines.sshConfig);
+  assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+  try {
+    const before = await journals();
+    const second = await B('up', vxlan, '--ssh-config', machines.sshConfig);
+    assert.equal(second.exitCode, 1, second.stdout + second.stderr);
+    assert.match(second.stderr, new RegExp(`lab vxlan is already up on node-0, run [0-9a-f]{12} from [^:]+:${controllerA}; take it down there`));
+    assert.doesNotMatch(second.stderr, /already has a link/, 'the lab is named, not its objects');
+    assert.match(second.stderr, /before changing anything on the nodes/);
+    assert.equal(await journals(), before);
+    // The other controller has no state of it: down says so and touches nothing.
+    const down = await B('down', 'vxlan');
+    assert.equal(down.exitCode, 0);
+    assert.match(down.stdout, /lab vxlan is not up; nothing to do/);
+    const verify = await A('verify', 'vxlan');
+    assert.equal(verify.exitCode, 0, 'the first controller\'s lab still works: ' + verify.stdout + verify.stderr);
+    const status = await A('status');
+    assert.match(status.stdout, new RegExp(`vxlan: up since .*run [0-9a-f]{12} from [^:]+:${controllerA}`));
+  } finally {
+    assert.equal((await A('down', 'vxlan')).exitCode, 0);
+  }
+  assert.deepEqual(await leftovers(), []);
+});
+
+test('two different labs started at once on the same machines: one is built, the other refuses before changing anything, and neither is damaged', async (t) => {
+  for (let round = 1; round <= 3; round++) {
+    const [bridge, vx] = await Promise.all([A('up', join(LABS, 'bridge.yaml'), '--ssh-config', machines.sshConfig), B('up', vxlan, '--ssh-config', machines.sshConfig)]);
+    const winners = [bridge, vx].filter((r) => r.exitCode === 0);
+    t.diagnostic(`round ${round}: bridge exit ${bridge.exitCode}, vxlan exit ${vx.exitCode}`);
+    try {
+      assert.equal(winners.length, 1, `exactly one lab is built:\n${bridge.stdout}${bridge.stderr}\n${vx.stdout}${vx.stderr}`);
+      const loser = bridge.exitCode === 0 ? vx : bridge;
+      assert.equal(loser.exitCode, 1, loser.stdout + loser.stderr);
+      assert.match(loser.stderr, /nothing was changed|before changing anything/);
+      const verify = bridge.exitCode === 0 ? await A('verify', 'bridge') : await B('verify', 'vxlan');
+      assert.equal(verify.exitCode, 0, `the winner works: ${verify.stdout}${verify.stderr}`);
+    } finally {
+      await A('down', 'bridge');
+      await B('down', 'vxlan');
+    }
+    assert.deepEqual(await leftovers(), [], `round ${round}`);
+  }
+});
+
+test('up waits while another netlab holds a node, then goes on', async () => {
+  // Another netlab's hold on node-1, as the node lock takes it: flock on /run/netlab/.lock.
+  await machines.transport('node-1').run('mkdir -p /run/netlab && echo "netlab up of lab other, run x from elsewhere" >/run/netlab/.lock-holder && (flock /run/netlab/.lock sleep 3 </dev/null >/dev/null 2>&1 &) && sleep 0.2\n');
+  const started = Date.now();
+  const up = await A('up', vxlan, '--ssh-config', machines.sshConfig);
+  const waited = (Date.now() - started) / 1000;
+  try {
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    assert.ok(waited >= 2.5, `up went on only once the lock was free (took ${waited.toFixed(1)} s)`);
+  } finally {
+    assert.equal((await A('down', 'vxlan')).exitCode, 0);
+  }
+});
+
+test('down on nodes with no record of the lab says so, node by node, and claims to have cleaned nothing', async () => {
+  const down = await B('down', 'vxlan', '--ssh-config', machines.sshConfig);
+  assert.equal(down.exitCode, 0, down.stdout + down.stderr);
+  assert.match(down.stdout, /node-0: nothing recorded for lab vxlan/);
+  assert.match(down.stdout, /node-1: nothing recorded for lab vxlan/);
+  assert.match(down.stdout, /no node has a record of it; nothing to do/);
+  assert.doesNotMatch(down.stdout, /cleaned up|is down/);
+});
+
+test('a sysctl two labs need: taking one down leaves forwarding on for the other, and the last one puts back the value from before', async () => {
+  const second = join(work.dir, 'routes2.yaml');
+  writeFileSync(
+    second,
+    [
+      'name: routes2',
+      'cluster-cidr: 10.201.0.0/16',
+      'nodes:',
+      '  node-0: { pod-subnet: 10.201.0.0/24, bridge: brx0 }',
+      '  node-1: { pod-subnet: 10.201.1.0/24, bridge: brx1 }',
+      'pods:',
+      '  x0: { node: node-0 }',
+      '  x1: { node: node-1 }',
+      'wiring: { cross-node: routes }',
+    ].join('\n') + '\n',
+  );
+  const forwarding = async () => (await Promise.all(machines.names.map(async (n) => (await machines.transport(n).run('sysctl -n net.ipv4.ip_forward\n')).stdout.trim()))).join(',');
+  assert.equal(await forwarding(), '0,0');
+  try {
+    assert.equal((await A('up', join(LABS, 'routes.yaml'), '--ssh-config', machines.sshConfig)).exitCode, 0);
+    const up2 = await B('up', second, '--ssh-config', machines.sshConfig);
+    assert.equal(up2.exitCode, 0, up2.stdout + up2.stderr);
+    const down = await A('down', 'routes');
+    assert.equal(down.exitCode, 0);
+    assert.match(down.stdout, /net\.ipv4\.ip_forward is left at 1: lab routes2 on this node needs it too/);
+    assert.equal(await forwarding(), '1,1', 'forwarding stays on for routes2');
+    const verify = await B('verify', 'routes2');
+    assert.equal(verify.exitCode, 0, verify.stdout + verify.stderr);
+  } finally {
+    await A('down', 'routes');
+    await B('down', 'routes2');
+  }
+  assert.equal(await forwarding(), '0,0', 'the last lab put back the value from before the first');
+  assert.deepEqual(await leftovers(), []);
+});
+
+test('a corrupt state file is named, breaks no other lab, and down still works from the nodes\' records', async () => {
+  assert.equal((await A('up', vxlan, '--ssh-config', machines.sshConfig)).exitCode, 0);
+  const file = join(controllerA, 'labs', 'vxlan.json');
+  writeFileSync(file, '{"version": 2, "lab": "vx');
+  try {
+    const status = await A('status');
+    assert.equal(status.exitCode, 0, status.stderr);
+    assert.match(status.stdout, new RegExp(`vxlan: state file ${file} is unreadable \\(not JSON`));
+    const json = JSON.parse((await A('status', '--json')).stdout) as { lab: string; status: string }[];
+    assert.deepEqual(json.map((r) => [r.lab, r.status]), [['vxlan', 'unreadable']]);
+    const verify = await A('verify', 'vxlan');
+    assert.equal(verify.exitCode, 2);
+    assert.match(verify.stderr, /the state of lab vxlan .* is unreadable/);
+    const plain = await A('down', 'vxlan');
+    assert.equal(plain.exitCode, 2);
+    assert.match(plain.stderr, /--ssh-config FILE.* takes it down from the nodes' own records/);
+    const down = await A('down', 'vxlan', '--ssh-config', machines.sshConfig);
+    assert.equal(down.exitCode, 0, down.stdout + down.stderr);
+    assert.match(down.stdout, /node-0: removed what run [0-9a-f]{12} from .* made/);
+    assert.ok(existsSync(`${file}.unreadable`), 'the unreadable file is kept aside');
+  } finally {
+    await A('down', 'vxlan', '--ssh-config', machines.sshConfig);
+  }
+  assert.deepEqual(await leftovers(), []);
+});
+
+test('simulated nodes: a corrupt state file, and down still stops the lab\'s nodes; another state directory\'s lab of the same name is never stopped', async () => {
+  const other = join(work.dir, 'state-c');
+  mkdirSync(other);
+  const upA = await netlab(controllerA, 'up', join(LABS, 'bridge.yaml'));
+  const upC = await netlab(other, 'up', join(LABS, 'bridge.yaml'));
+  assert.equal(upA.exitCode, 0, upA.stderr);
+  assert.equal(upC.exitCode, 0, upC.stderr);
+  try {
+    writeFileSync(join(controllerA, 'labs', 'bridge.json'), '');
+    const down = await netlab(controllerA, 'down', 'bridge');
+    assert.equal(down.exitCode, 0, down.stdout + down.stderr);
+    assert.match(down.stdout, /state file was unreadable; stopped its simulated nodes/);
+    const verify = await netlab(other, 'verify', 'bridge');
+    assert.equal(verify.exitCode, 0, `the other state directory's bridge lab still runs: ${verify.stdout}${verify.stderr}`);
+  } finally {
+    await netlab(other, 'down', 'bridge');
+  }
+  assert.deepEqual(readdirSync(join(other, 'labs')), []);
+});
+
+test('verify --timeout stops the checks at the deadline and says which did not run', async () => {
+  assert.equal((await A('up', vxlan, '--ssh-config', machines.sshConfig)).exitCode, 0);
+  try {
+    // Break the path so that every check waits for its own timeout.
+    await machines.transport('node-0').run('ip link set vxlan0 down\n');
+    const started = Date.now();
+    const verify = await execa('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'verify', 'vxlan', '--timeout', '2'], { reject: false, env: { NETLAB_STATE_DIR: controllerA, FORCE_COLOR: '0', XDG_RUNTIME_DIR: work.dir } });
+    const took = (Date.now() - started) / 1000;
+    assert.equal(verify.exitCode, 1, String(verify.stdout) + String(verify.stderr));
+    assert.match(String(verify.stdout), /stopped by verify's deadline \(2 s, --timeout\)/);
+    assert.match(String(verify.stdout), /checks failed \(\d+ stopped by the deadline: --timeout\)/);
+    assert.ok(took < 30, `verify stopped (took ${took.toFixed(1)} s)`);
+    const bad = await A('verify', 'vxlan', '--timeout', 'soon');
+    assert.equal(bad.exitCode, 2);
+  } finally {
+    assert.equal((await A('down', 'vxlan')).exitCode, 0);
+  }
+  assert.deepEqual(await leftovers(), []);
+});

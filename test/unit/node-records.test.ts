@@ -1,0 +1,152 @@
+// The records netlab keeps on a node and on the controller, exercised for real:
+// the prelude's shell functions in a real sh (a stub stands in for sysctl, so
+// no kernel setting is touched), and the lab lock raced by real processes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { scriptPrelude } from '../../src/shell/prelude.js';
+
+function scratch(): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-records-'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Runs the prelude then `body` in sh, with the node's /run/netlab moved to `root`. */
+function sh(root: string, lab: string, body: string, env: Record<string, string> = {}): { status: number; stdout: string; stderr: string } {
+  const script = `${scriptPrelude(lab)}\nNETLAB_ROOT=${root}\nNETLAB_DIR=${root}/${lab}\nmkdir -p "$NETLAB_DIR/pods"\n${body}\n`;
+  const result = spawnSync('sh', ['-s'], { input: script, encoding: 'utf8', env: { ...process.env, ...env } });
+  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
+test('pid files hold the start time: a PID that now names another process is neither killed nor entered', async () => {
+  const work = scratch();
+  const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+  try {
+    const pid = sleeper.pid!;
+    // A record of "the same PID" from another process's life: same number, another start time.
+    writeFileSync(join(work.dir, 'reused.pid'), `${pid} 1\n`);
+    const reused = sh(work.dir, 'lab', `netlab_pid_read ${work.dir}/reused.pid && echo read; netlab_kill_recorded ${work.dir}/reused.pid; echo done`);
+    assert.equal(reused.stdout, 'done\n', reused.stderr);
+    assert.ok(alive(pid), 'the process that now has that PID is alive');
+    assert.equal(existsSync(join(work.dir, 'reused.pid')), false, 'the stale record is gone');
+
+    const own = sh(work.dir, 'lab', `netlab_pid_write ${work.dir}/own.pid ${pid}; netlab_pid_read ${work.dir}/own.pid; netlab_kill_recorded ${work.dir}/own.pid`);
+    assert.equal(own.stdout.trim(), String(pid), own.stderr);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.ok(!alive(pid), 'the recorded process itself is killed');
+  } finally {
+    sleeper.kill('SIGKILL');
+    work.remove();
+  }
+});
+
+test('each pod has a directory of its own: pod "a" with container "b.c" and pod "a.b" with container "c" never share or remove each other\'s files', () => {
+  const work = scratch();
+  try {
+    const result = sh(
+      work.dir,
+      'lab',
+      [
+        'mkdir -p "$NETLAB_DIR/pods/a" "$NETLAB_DIR/pods/a.b"',
+        'netlab_pid_write "$NETLAB_DIR/pods/a/c-b.c.pid" $$',
+        'netlab_pid_write "$NETLAB_DIR/pods/a.b/c-c.pid" $$',
+        'netlab_kill_pod a',
+        'ls "$NETLAB_DIR/pods"; ls "$NETLAB_DIR/pods/a.b"',
+      ].join('\n'),
+    );
+    assert.equal(result.stdout, 'a.b\nc-c.pid\n', result.stderr);
+  } finally {
+    work.remove();
+  }
+});
+
+test('a shared sysctl: down puts it back only if it still holds what the lab set, and the last lab that needs it puts back the value from before the first', () => {
+  const work = scratch();
+  try {
+    // sysctl, as far as the prelude can tell: values kept in files.
+    const bin = join(work.dir, 'bin');
+    const values = join(work.dir, 'values');
+    mkdirSync(bin);
+    mkdirSync(values);
+    writeFileSync(join(bin, 'sysctl'), `#!/bin/sh\nif [ "$1" = -n ]; then cat "${values}/$2"; else kv=$2; echo "\${kv#*=}" >"${values}/\${kv%%=*}"; fi\n`, { mode: 0o755 });
+    const env = { PATH: `${bin}:${process.env.PATH}` };
+    const value = () => readFileSync(join(values, 'net.ipv4.ip_forward'), 'utf8').trim();
+    const set = (v: string) => writeFileSync(join(values, 'net.ipv4.ip_forward'), `${v}\n`);
+    const up = (lab: string) => sh(work.dir, lab, 'netlab_sysctl net.ipv4.ip_forward 1', env);
+    const down = (lab: string) => sh(work.dir, lab, 'tac "$NETLAB_DIR/undo" | while IFS= read -r line; do eval "$line"; done; rm -f "$NETLAB_DIR/undo"', env);
+
+    set('0');
+    up('a');
+    assert.equal(value(), '1');
+    assert.equal(down('a').stdout, '');
+    assert.equal(value(), '0', 'unchanged since: the old value is put back');
+
+    set('0');
+    up('a');
+    set('7'); // someone else set it since
+    assert.match(down('a').stdout, /@@netlab kept sysctl net\.ipv4\.ip_forward is 7: the lab set it to 1 and something changed it since/);
+    assert.equal(value(), '7', 'what someone else set is left as it is');
+
+    set('0');
+    up('a');
+    up('b'); // b finds 1 (a set it)
+    assert.match(down('a').stdout, /lab b on this node needs it too, and will put back 0 when it goes/);
+    assert.equal(value(), '1', 'b still has forwarding');
+    assert.equal(down('b').stdout, '');
+    assert.equal(value(), '0', 'the last lab to go puts back the value from before the first');
+  } finally {
+    work.remove();
+  }
+});
+
+test('a stale lab lock taken over by several processes at once: exactly one wins, every time', async () => {
+  const work = scratch();
+  try {
+    const rounds = 40;
+    const racers = 4;
+    const locks = join(work.dir, 'locks');
+    mkdirSync(locks);
+    // A lock of a process that is gone: its PID's start time no longer matches.
+    const stale = JSON.stringify({ process: { pid: 1, startTime: 'gone' }, host: hostname(), command: 'netlab up (killed)', since: new Date(0).toISOString() });
+    for (let r = 0; r < rounds; r++) writeFileSync(join(locks, `race-${r}.lock`), stale);
+    const lockModule = new URL('../../src/state/lock.js', import.meta.url).href;
+    const start = Date.now() + 2000;
+    // Each racer tries every round at the same instant as the others, and never lets go of what it wins.
+    const racer = `
+      const { acquireLock } = await import(${JSON.stringify(lockModule)});
+      for (let r = 0; r < ${rounds}; r++) {
+        const at = ${start} + r * 60;
+        while (Date.now() < at) {}
+        try { acquireLock('race-' + r, 'test'); console.log(r, 'won'); } catch { console.log(r, 'lost'); }
+      }`;
+    const outputs = await Promise.all(
+      Array.from({ length: racers }, () => {
+        const child = spawn(process.execPath, ['--input-type=module', '-e', racer], { env: { ...process.env, NETLAB_STATE_DIR: work.dir }, stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        return new Promise<string>((resolve) => child.on('close', () => resolve(out)));
+      }),
+    );
+    const winners = new Map<number, number>();
+    for (const line of outputs.join('').split('\n').filter(Boolean)) {
+      const [round, result] = line.split(' ');
+      if (result === 'won') winners.set(Number(round), (winners.get(Number(round)) ?? 0) + 1);
+    }
+    const wrong = Array.from({ length: rounds }, (_, r) => r).filter((r) => winners.get(r) !== 1);
+    assert.deepEqual(wrong.map((r) => `round ${r}: ${winners.get(r) ?? 0} winners`), [], `${racers} processes raced over ${rounds} stale locks`);
+  } finally {
+    work.remove();
+  }
+});

@@ -1,0 +1,151 @@
+// What a shared machine needs from netlab's input handling before anything
+// reaches a node: lab names checked wherever they enter, inventories that cannot
+// make ssh run programs, a private SSH control directory, bounded lab files, and
+// control characters never echoed raw. Run through the real CLI; nothing here
+// connects anywhere or needs root.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execa } from 'execa';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LABS, NETLAB } from '../paths.js';
+import { controlDirProblem } from '../../src/exec/ssh.js';
+import { sshOptionProblem } from '../../src/exec/inventory.js';
+
+async function cli(env: Record<string, string>, ...args: string[]) {
+  const result = await execa(NETLAB, args, { reject: false, env: { FORCE_COLOR: '0', ...env }, stdin: 'ignore', timeout: 60_000 });
+  return { exitCode: result.exitCode, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+function scratch(): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-input-'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+test('a lab name is checked wherever it enters: down, verify, exec and graph refuse "", ".", "..", a directory, paths and long names with exit 2, writing nothing', async () => {
+  const work = scratch();
+  try {
+    const state = join(work.dir, 'state');
+    mkdirSync(join(work.dir, 'labs'));
+    const env = { NETLAB_STATE_DIR: state };
+    const bad = ['', '.', '..', join(work.dir, 'labs') + '/', join(work.dir, 'labs'), '../x', '../../etc', 'a/b', 'UPPER', 'x'.repeat(13), '-rf'];
+    for (const name of bad) {
+      for (const args of [['down', name], ['verify', name], ['graph', name], ['exec', 'a0', '--lab', name, '--', 'true']]) {
+        const run = await cli(env, ...(args[0] === 'down' || args[0] === 'verify' || args[0] === 'graph' ? [args[0]!, '--', ...args.slice(1)] : args));
+        assert.equal(run.exitCode, 2, `${args.join(' ')}: ${run.stdout}${run.stderr}`);
+        assert.match(run.stderr, /lab name|is a directory|argument missing/, `${JSON.stringify(args)}: ${run.stderr}`);
+      }
+    }
+    assert.equal(existsSync(state), false, 'no state, lock or anything else was written');
+  } finally {
+    work.remove();
+  }
+});
+
+test('inventory ssh-options: only connection, timeout and host-key options; options that run a program, and hosts or values starting with "-", exit 2 before any connection', async () => {
+  for (const name of ['ProxyCommand', 'proxycommand', 'LocalCommand', 'PermitLocalCommand', 'KnownHostsCommand', 'PKCS11Provider', 'SecurityKeyProvider', 'Include', 'Match']) {
+    assert.match(sshOptionProblem(name, 'x') ?? '', /runs? a program|run a program/, name);
+  }
+  for (const name of ['ControlPath', 'BatchMode', 'ControlMaster', 'RemoteForward', 'SendEnv']) assert.match(sshOptionProblem(name, 'x') ?? '', /not an ssh option an inventory may set/, name);
+  assert.equal(sshOptionProblem('StrictHostKeyChecking', 'accept-new'), undefined);
+  assert.equal(sshOptionProblem('proxyjump', 'jump@10.0.0.1:2222'), undefined, 'names are case-insensitive, as OpenSSH reads them');
+  assert.match(sshOptionProblem('ProxyJump', '-oProxyCommand=x') ?? '', /not starting with "-"/);
+
+  const work = scratch();
+  try {
+    // If ssh ever ran this "proxy", the marker file would appear.
+    const marker = join(work.dir, 'ran');
+    const proxy = join(work.dir, 'proxy.sh');
+    writeFileSync(proxy, `#!/bin/sh\ntouch ${marker}\n`, { mode: 0o755 });
+    const cases: [string, RegExp][] = [
+      [`ssh-options: { ProxyCommand: ${proxy} }\nnodes:\n  node-0: { host: 127.0.0.1 }\n  node-1: { host: 127.0.0.1 }\n`, /ProxyCommand makes ssh run a program .*--ssh-config/],
+      [`ssh-options: { KnownHostsCommand: ${proxy} }\nnodes:\n  node-0: { host: 127.0.0.1 }\n  node-1: { host: 127.0.0.1 }\n`, /KnownHostsCommand makes ssh run a program/],
+      [`nodes:\n  node-0: { host: "-oProxyCommand=${proxy}" }\n  node-1: { host: 127.0.0.1 }\n`, /nodes\.node-0\.host: a host name or address \(not starting with "-"\)/],
+    ];
+    for (const [inventory, message] of cases) {
+      const file = join(work.dir, 'inventory.yaml');
+      writeFileSync(file, inventory);
+      for (const command of ['plan', 'up']) {
+        const run = await cli({ NETLAB_STATE_DIR: join(work.dir, 'state'), XDG_RUNTIME_DIR: work.dir }, command, join(LABS, 'vxlan.yaml'), '--inventory', file);
+        assert.equal(run.exitCode, 2, `${command}: ${run.stdout}${run.stderr}`);
+        assert.match(run.stderr, message);
+      }
+    }
+    assert.equal(existsSync(marker), false, 'ssh never ran the program');
+    assert.equal(existsSync(join(work.dir, `netlab-ssh-${process.getuid!()}`)), false, 'no SSH connection was even prepared');
+  } finally {
+    work.remove();
+  }
+});
+
+test('the SSH control directory must be private: a symlink, a directory others can enter or one of another user is refused with exit 2', async (t) => {
+  const work = scratch();
+  try {
+    const uid = process.getuid!();
+    const config = join(work.dir, 'ssh_config');
+    writeFileSync(config, 'Host node-0\n  HostName 127.0.0.1\nHost node-1\n  HostName 127.0.0.1\n');
+    const runtime = (name: string) => {
+      const dir = join(work.dir, name);
+      mkdirSync(dir);
+      return dir;
+    };
+    const cases: [string, (control: string) => void, RegExp][] = [
+      ['symlink', (control) => symlinkSync(runtime('elsewhere'), control), /it is a symbolic link/],
+      ['open', (control) => (mkdirSync(control), chmodSync(control, 0o755)), /others may use it \(mode 755/],
+    ];
+    if (uid === 0) cases.push(['foreign', (control) => (mkdirSync(control, { mode: 0o700 }), chownSync(control, 65534, 65534)), /it belongs to user 65534/]);
+    else t.diagnostic('not root: the foreign-owner case needs chown and runs in CI (as root)');
+    for (const [label, make, message] of cases) {
+      const xdg = runtime(`xdg-${label}`);
+      const control = join(xdg, `netlab-ssh-${uid}`);
+      make(control);
+      assert.match(controlDirProblem(control, uid) ?? '', message, label);
+      const run = await cli({ NETLAB_STATE_DIR: join(work.dir, 'state'), XDG_RUNTIME_DIR: xdg }, 'plan', join(LABS, 'vxlan.yaml'), '--ssh-config', config);
+      assert.equal(run.exitCode, 2, `${label}: ${run.stdout}${run.stderr}`);
+      assert.match(run.stderr, /refusing the SSH control directory/);
+      assert.match(run.stderr, message);
+    }
+    const fresh = runtime('xdg-fresh');
+    mkdirSync(join(fresh, `netlab-ssh-${uid}`), { mode: 0o700 });
+    assert.equal(controlDirProblem(join(fresh, `netlab-ssh-${uid}`), uid), undefined, 'a private directory of our own is fine');
+  } finally {
+    work.remove();
+  }
+});
+
+test('bounds: an oversized lab is refused at once, before it is planned; /dev/zero and a FIFO are not lab files', async (t) => {
+  const work = scratch();
+  try {
+    const nodes = Array.from({ length: 1000 }, (_, i) => `  n${i}: { pods: 1000 }`).join('\n');
+    const huge = join(work.dir, 'huge.yaml');
+    writeFileSync(huge, `name: huge\nnodes:\n${nodes}\npods: {}\n`);
+    const started = Date.now();
+    const run = await cli({}, 'validate', huge);
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(run.exitCode, 2, run.stdout + run.stderr);
+    assert.match(run.stderr, /huge\.yaml:2:1: nodes: found 1000 nodes; allowed: at most 32/);
+    assert.match(run.stderr, /pods: found 1000000 pods .*; allowed: at most 2000/);
+    t.diagnostic(`a ${Math.round(nodes.length / 1024)} KB lab asking for 1000 nodes × 1000 pods refused in ${seconds.toFixed(2)} s (the whole command)`);
+
+    const fifo = join(work.dir, 'fifo.yaml');
+    await execa('mkfifo', [fifo]);
+    for (const file of ['/dev/zero', fifo]) {
+      const special = await cli({}, 'validate', file);
+      assert.equal(special.exitCode, 2, `${file}: ${special.stdout}${special.stderr}`);
+      assert.match(special.stderr, /not a regular file/);
+    }
+  } finally {
+    work.remove();
+  }
+});
+
+test('control characters: refused in free text, and escaped when input is echoed in a message', async () => {
+  const run = await cli({}, 'validate', 'test/golden/invalid/text.yaml');
+  assert.equal(run.exitCode, 2);
+  assert.doesNotMatch(run.stderr, /\x1b/, 'no raw escape character reaches the terminal');
+  assert.match(run.stderr, /description: found .*; allowed: text without control characters/);
+  assert.match(run.stderr, /exercises\.0: found .*; allowed: text without control characters/);
+  assert.match(run.stderr, /unknown field "bad\\u001b\[31mkey"/);
+  assert.equal(run.stderr.split('\n').filter((l) => l.startsWith('node-0: everything')).length, 0, 'no line is faked');
+});
