@@ -20,6 +20,8 @@ export function looksLikeFile(arg: string): boolean {
 export async function labNameOf(arg: string): Promise<string> {
   let name = arg;
   if (looksLikeFile(arg) && existsSync(arg)) {
+    // A directory that happens to have a lab's name (run next to a `vxlan/`) is not what was meant.
+    if (statSync(arg).isDirectory() && !labNameProblem(arg)) return arg;
     if (statSync(arg).isDirectory()) throw new UsageError(`${shown(arg)} is a directory; name a lab file (such as labs/vxlan.yaml) or a lab (such as vxlan)`);
     // Loaded only here: reading a lab file needs yaml and zod, a name does not.
     const { loadLabFile } = await import('../lab/load.js');

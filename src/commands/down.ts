@@ -4,7 +4,7 @@
 import { renameSync } from 'node:fs';
 import { destroySimulatedNodes } from '../exec/simulated.js';
 import { describeDown, runDown, type NodeDown, type Transports } from '../exec/runner.js';
-import { CorruptState, describeRun, readState, removeState, type LabState } from '../state/store.js';
+import { CorruptState, describeRun, readState, removeState, scriptRunOf, type LabState } from '../state/store.js';
 import { labNameOf, requireRoot, transportsOf } from './common.js';
 import { acquireLock } from '../state/lock.js';
 import { isAlive } from '../exec/processes.js';
@@ -13,12 +13,6 @@ import { closeMasters } from '../exec/ssh.js';
 import { lockNodes } from '../exec/node-lock.js';
 import { sshTargetForHosts, wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { mark } from '../profile.js';
-import type { ScriptRun } from '../shell/prelude.js';
-
-/** The run as the node scripts carry it. */
-export function scriptRunOf(state: Pick<LabState, 'run'>): ScriptRun | undefined {
-  return state.run ? { id: state.run.id, from: `${state.run.host}:${state.run.stateDir}` } : undefined;
-}
 
 /** What the node lock says of a netlab that holds it. */
 export function lockHolder(command: string, lab: string, run?: LabState['run']): string {
@@ -38,9 +32,17 @@ export async function tearDown(state: LabState, options: { touchNodes?: boolean;
   mark('read the state');
   let outcomes: Record<string, NodeDown> = {};
   if (options.touchNodes !== false) {
-    await lockNodes(reachable, lockHolder(options.command ?? 'down', state.lab, state.run));
-    outcomes = await runDown(state.lab, reachable, scriptRunOf(state));
-    await Promise.all(Object.values(reachable).map((t) => t.unlock()));
+    let unreachable: Record<string, string>;
+    try {
+      // An unreachable node is reported below; every other node is undone all the same.
+      unreachable = await lockNodes(reachable, lockHolder(options.command ?? 'down', state.lab, state.run), { skipUnreachable: true });
+    } catch (error) {
+      throw new RunError(`${(error as Error).message}\nthe lab's state is kept: run \`netlab down ${state.lab}\` again`);
+    }
+    const locked = Object.fromEntries(Object.entries(reachable).filter(([node]) => !(node in unreachable)));
+    outcomes = await runDown(state.lab, locked, scriptRunOf(state));
+    for (const [node, reason] of Object.entries(unreachable)) outcomes[node] = { found: 'unreachable', reason };
+    await Promise.all(Object.values(locked).map((t) => t.unlock()));
     mark('undo journals on the nodes');
   }
   const unreachable = Object.entries(outcomes).filter(([, o]) => o.found === 'unreachable');
@@ -87,8 +89,9 @@ async function downLocked(name: string, options: { verbose?: boolean } & TargetO
     // The local state is lost or unreadable: every node's own record says what to undo.
     const target = await sshTargetForHosts(options);
     const transports = transportsOf({ target });
-    await lockNodes(transports, lockHolder('down', name));
-    const outcomes = await runDown(name, transports);
+    const unreachable = await lockNodes(transports, lockHolder('down', name), { skipUnreachable: true });
+    const outcomes = await runDown(name, Object.fromEntries(Object.entries(transports).filter(([node]) => !(node in unreachable))));
+    for (const [node, reason] of Object.entries(unreachable)) outcomes[node] = { found: 'unreachable', reason };
     await closeMasters(target);
     for (const line of describeDown(name, outcomes, options.verbose)) console.log(`  ${line}`);
     if (Object.values(outcomes).some((o) => o.found === 'unreachable')) throw new RunError(`could not undo lab ${name} on every node`);

@@ -5,9 +5,9 @@ import { Listr, PRESET_TIMER } from 'listr2';
 import { buildPlan, stepsOfPhase } from '../plan/build.js';
 import { createSimulatedNodes, simulatedFacts } from '../exec/simulated.js';
 import { applyPhase, Interrupted, phasesOf, runPreflight } from '../exec/runner.js';
-import { newRunIdentity, readState, STATE_VERSION, writeState, type LabState } from '../state/store.js';
+import { newRunIdentity, readState, scriptRunOf, STATE_VERSION, writeState, type LabState } from '../state/store.js';
 import { transportsOf } from './common.js';
-import { lockHolder, scriptRunOf, tearDown } from './down.js';
+import { lockHolder, tearDown } from './down.js';
 import { lockNodes } from '../exec/node-lock.js';
 import { verifyAndReport } from './verify.js';
 import { EXIT_INTERRUPTED, UsageError } from '../errors.js';
@@ -189,7 +189,7 @@ export async function bringUp(model: Model, file: string, plan: Plan, facts: Rec
           task: (_context: unknown, task: { output: string }) =>
             guard(async () => {
               // The nodes stay locked until the last phase: no other netlab changes them in between.
-              await lockNodes(transportsOf(state), lockHolder('up', model.name, state.run), { waiting: (line) => (task.output = line) });
+              await lockNodes(transportsOf(state), lockHolder('up', model.name, state.run), { waiting: (line) => (task.output = line), signal: abort.signal });
               await runPreflight(model, transportsOf(state), plan);
             }, 'preflight')(),
         },

@@ -24,7 +24,7 @@ export const ALLOWED_SSH_OPTIONS = [
 ] as const;
 
 /** Options that make ssh run a program (or read more config) on this machine. */
-const RUNS_A_PROGRAM = ['ProxyCommand', 'LocalCommand', 'PermitLocalCommand', 'KnownHostsCommand', 'PKCS11Provider', 'SecurityKeyProvider', 'RemoteCommand', 'Match', 'Include'];
+const RUNS_A_PROGRAM = ['ProxyCommand', 'LocalCommand', 'PermitLocalCommand', 'KnownHostsCommand', 'PKCS11Provider', 'SecurityKeyProvider'];
 
 const allowedByLowerName = new Map(ALLOWED_SSH_OPTIONS.map((o) => [o.toLowerCase(), o]));
 

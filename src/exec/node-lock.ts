@@ -15,17 +15,16 @@ import { quoteArg } from '../shell/quote.js';
 import type { Transport } from './transport.js';
 import { RunError } from '../errors.js';
 
-const LOCK_FILE = `${NODE_STATE_ROOT}/.lock`;
-/** who holds the lock, written by the holder once it has it: for the message of whoever waits */
-const HOLDER_FILE = `${NODE_STATE_ROOT}/.lock-holder`;
-
-/** Lines for the session's own shell: open fd 9 on the lock file and try to lock it. */
-export function lockLines(holder: string): string {
+/** Lines for the session's own shell: open fd 9 on the lock file (under root) and try to lock it. */
+export function lockLines(holder: string, root = NODE_STATE_ROOT): string {
+  const [lock, holderFile] = [quoteArg(`${root}/.lock`), quoteArg(`${root}/.lock-holder`)];
   return [
-    `mkdir -p ${NODE_STATE_ROOT} && command exec 9>>${LOCK_FILE} || { echo "@@netlab lock-failed"; false; }`,
-    `if ! command -v flock >/dev/null 2>&1; then echo "@@netlab no-flock"; command exec 9>&-`,
-    `elif flock -n 9; then printf '%s\\n' ${quoteArg(holder.replace(/[\r\n]/g, ' '))} >${HOLDER_FILE}; echo "@@netlab locked"`,
-    `else echo "@@netlab busy $(cat ${HOLDER_FILE} 2>/dev/null)"; command exec 9>&-; fi`,
+    `if mkdir -p ${quoteArg(root)} && command exec 9>>${lock}; then`,
+    `  if ! command -v flock >/dev/null 2>&1; then echo "@@netlab no-flock"; command exec 9>&-`,
+    // .lock-holder says who holds it, for the message of whoever waits
+    `  elif flock -n 9; then printf '%s\n' ${quoteArg(holder.replace(/[\r\n]/g, ' '))} >${holderFile}; echo "@@netlab locked"`,
+    `  else echo "@@netlab busy $(cat ${holderFile} 2>/dev/null)"; command exec 9>&-; fi`,
+    `else echo "@@netlab lock-failed"; fi`,
   ].join('\n');
 }
 
@@ -34,27 +33,36 @@ export const UNLOCK_LINES = 'flock -u 9 2>/dev/null; command exec 9>&-';
 /** undefined: locked; otherwise who holds it. Throws what cannot be waited out. */
 export function parseLockOutput(node: string, stdout: string, stderr: string): string | undefined {
   if (stdout.includes('@@netlab locked')) return undefined;
+  if (stdout.includes('@@netlab no-flock')) throw new RunError(`${node} has no flock command, which netlab needs to lock the node while it changes it: install util-linux (apt-get install util-linux); nothing was changed`);
   const busy = /@@netlab busy ?(.*)/.exec(stdout);
   if (busy) return busy[1] || 'another netlab';
-  if (stdout.includes('@@netlab no-flock')) throw new RunError(`${node} has no flock command, which netlab needs to lock the node while it changes it: install util-linux (apt-get install util-linux); nothing was changed`);
-  throw new RunError(`${node}: cannot lock ${LOCK_FILE}: ${stderr.trim() || 'no message'}; nothing was changed`);
+  throw new RunError(`${node}: cannot open the node lock ${NODE_STATE_ROOT}/.lock: ${stderr.trim() || 'no message'}; nothing was changed`);
 }
 
 /**
  * Locks every node, all or nothing, retrying for up to `waitMs`; says once
  * (through `waiting`) who holds a busy node. On timeout, nothing is held and the
- * error names the holder.
+ * error names the holder. With `skipUnreachable` (down), a node that cannot be
+ * reached is left out and returned, and the others are locked.
  */
-export async function lockNodes(transports: Record<string, Transport>, holder: string, options: { waitMs?: number; waiting?: (line: string) => void } = {}): Promise<void> {
+export async function lockNodes(
+  transports: Record<string, Transport>,
+  holder: string,
+  options: { waitMs?: number; waiting?: (line: string) => void; signal?: AbortSignal; skipUnreachable?: boolean } = {},
+): Promise<Record<string, string>> {
   const deadline = Date.now() + (options.waitMs ?? 60_000);
+  const unreachable: Record<string, string> = {};
   let told = false;
   for (;;) {
-    const results = await Promise.allSettled(Object.entries(transports).map(async ([node, t]) => [node, await t.lock(holder)] as const));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const nodes = Object.entries(transports).filter(([node]) => !(node in unreachable));
+    const results = await Promise.allSettled(nodes.map(async ([node, t]) => [node, await t.lock(holder)] as const));
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [[nodes[i]![0], r.reason as Error] as const] : []));
     const busy = results.flatMap((r) => (r.status === 'fulfilled' && r.value[1] !== undefined ? [`${r.value[0]}: ${r.value[1]}`] : []));
-    if (!failed && busy.length === 0) return;
+    if (options.skipUnreachable) for (const [node, error] of failed) unreachable[node] = error.message;
+    if ((options.skipUnreachable || failed.length === 0) && busy.length === 0) return unreachable;
     await Promise.all(Object.values(transports).map((t) => t.unlock()));
-    if (failed) throw failed.reason;
+    if (failed.length && !options.skipUnreachable) throw failed[0]![1];
+    if (options.signal?.aborted) throw new RunError('interrupted while waiting for another netlab; nothing was changed');
     if (Date.now() > deadline) throw new RunError(`another netlab is changing these machines; nothing was changed:\n  ${busy.join('\n  ')}\nwait for it to finish (or ask who runs it), then try again`);
     if (!told) options.waiting?.(`waiting for another netlab to finish on ${busy.join('; ')}`);
     told = true;

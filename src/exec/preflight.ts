@@ -4,12 +4,8 @@ import type { Model } from '../lab/model.js';
 import { quoteArg, quoteArgv } from '../shell/quote.js';
 import type { Step } from '../plan/types.js';
 import { NODE_STATE_ROOT } from '../plan/paths.js';
+import { describeRun } from '../state/store.js';
 
-/** A node's run record "ID HOST:DIR" as a person reads it. */
-export function describeRecordedRun(record: string): string {
-  const space = record.indexOf(' ');
-  return space < 0 ? `run ${record}` : `run ${record.slice(0, space)} from ${record.slice(space + 1)}`;
-}
 
 interface Tool {
   command: string;
@@ -201,8 +197,8 @@ export function describeProblems(model: Model, node: string, steps: readonly Ste
   const have = parseInventory(stdout);
   const own = have.runs.get(model.name);
   // The lab itself is up there (another controller, another state directory): say so, not which of its objects clash.
-  if (own) return [`lab ${model.name} is already up on ${node}, ${describeRecordedRun(own)}; take it down there (\`netlab down ${model.name}\`), or see \`netlab status\``];
-  const others = [...have.runs].map(([lab, run]) => `lab ${lab} (${describeRecordedRun(run)})`);
+  if (own) return [`lab ${model.name} is already up on ${node}, ${describeRun(own)}; take it down there (\`netlab down ${model.name}\`), or see \`netlab status\``];
+  const others = [...have.runs].map(([lab, run]) => `lab ${lab} (${describeRun(run)})`);
   const problems = findConflicts(steps, have).map(
     (c) => `${node} already has ${c.what}, which step ${c.step} of lab ${model.name} would create: netlab never changes what it did not create; remove it, or rename it in the lab file${others.length ? `; up on ${node}: ${others.join(', ')}` : ''}`,
   );

@@ -7,7 +7,8 @@ import { applyScript, downScript, parseDownOutput, parseScriptOutput, type DownO
 import type { ScriptRun } from '../shell/prelude.js';
 import { quoteArgv } from '../shell/quote.js';
 import { RunError } from '../errors.js';
-import { describeProblems, describeRecordedRun, preflightScript } from './preflight.js';
+import { describeProblems, preflightScript } from './preflight.js';
+import { describeRun } from '../state/store.js';
 import type { Transport } from './transport.js';
 
 export type Transports = Record<string, Transport>;
@@ -58,7 +59,7 @@ export async function applyPhase(plan: Plan, phase: Phase, transports: Transport
       const result = await transports[node]!.run(applyScript(plan.lab, steps, run), signal ? { signal } : {});
       if (signal?.aborted) throw new Interrupted();
       const other = /^@@netlab other-run (.*)$/m.exec(result.stdout);
-      if (other) throw new StepFailure(node, undefined, `lab ${plan.lab} on this node belongs to ${describeRecordedRun(other[1]!)}, not to this up; nothing was changed on it`);
+      if (other) throw new StepFailure(node, undefined, `lab ${plan.lab} on this node belongs to ${describeRun(other[1]!)}, not to this up; nothing was changed on it`);
       const outcome = parseScriptOutput(result.stdout, result.stderr);
       if (outcome.failed) {
         const step = steps.find((s) => s.id === outcome.failed!.step);
@@ -103,9 +104,9 @@ export function describeDown(lab: string, outcomes: Record<string, NodeDown>, ve
   return Object.entries(outcomes).flatMap(([node, o]) => {
     if (o.found === 'unreachable') return [`${node}: could not undo: ${o.reason}`];
     if (o.found === 'nothing') return [`${node}: nothing recorded for lab ${lab}`];
-    if (o.found === 'other-run') return [`${node}: left alone: lab ${lab} there is ${describeRecordedRun(o.run ?? '?')}, not the run this state knows`];
+    if (o.found === 'other-run') return [`${node}: left alone: lab ${lab} there is ${describeRun(o.run ?? '?')}, not the run this state knows`];
     return [
-      `${node}: removed what ${o.run ? describeRecordedRun(o.run) : 'the lab'} made (${o.undone} undo command(s)${o.skipped.length ? `, ${o.skipped.length} found nothing left to undo` : ''})`,
+      `${node}: removed what ${o.run ? describeRun(o.run) : 'the lab'} made (${o.undone} undo command(s)${o.skipped.length ? `, ${o.skipped.length} found nothing left to undo` : ''})`,
       ...o.kept.map((k) => `  ${node}: ${k}`),
       ...(verbose ? o.skipped.map((w) => `  ${node}: skipped (already gone): ${w}`) : []),
     ];

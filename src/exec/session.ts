@@ -21,6 +21,68 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { MAX_SCRIPT_OUTPUT, outputTooLarge, type ScriptResult } from './transport.js';
 
+/**
+ * One stream's output, searched once as it arrives. Text already searched is
+ * kept as chunks (joined once, when a script ends); only the new text, and the
+ * few characters before it where a marker could begin, is searched again. A
+ * string grown by += and searched each time would be copied whole on every
+ * chunk: 32 MB of output took over a minute that way.
+ */
+class Output {
+  private searched: string[] = [];
+  private searchedLength = 0;
+  private recent = '';
+
+  get length(): number {
+    return this.searchedLength + this.recent.length;
+  }
+
+  append(chunk: string): void {
+    this.recent += chunk;
+  }
+
+  /**
+   * Where `marker` starts and where its line ends (after the newline, with
+   * toLineEnd), as offsets into the whole output; undefined if it has not come
+   * (complete) yet. Text before a possible start is not searched again.
+   */
+  find(marker: string, toLineEnd: boolean): { start: number; end: number } | undefined {
+    const at = this.recent.indexOf(marker);
+    if (at < 0) {
+      this.setAside(this.recent.length - marker.length + 1);
+      return undefined;
+    }
+    const end = toLineEnd ? this.recent.indexOf('\n', at + marker.length) + 1 : at + marker.length;
+    if (end === 0) {
+      this.setAside(at); // its line has not ended yet
+      return undefined;
+    }
+    return { start: this.searchedLength + at, end: this.searchedLength + end };
+  }
+
+  /** The output before `start`; what follows `end` stays for the next script. */
+  cut(start: number, end: number): { before: string; marker: string } {
+    const all = this.takeAll();
+    this.recent = all.slice(end);
+    return { before: all.slice(0, start), marker: all.slice(start, end) };
+  }
+
+  takeAll(): string {
+    const all = this.searched.join('') + this.recent;
+    this.searched = [];
+    this.searchedLength = 0;
+    this.recent = '';
+    return all;
+  }
+
+  private setAside(count: number): void {
+    if (count <= 0) return;
+    this.searched.push(this.recent.slice(0, count));
+    this.searchedLength += count;
+    this.recent = this.recent.slice(count);
+  }
+}
+
 export interface SessionRunOptions {
   /** ends the session (SIGTERM) when this aborts: Ctrl-C during up */
   signal?: AbortSignal;
@@ -32,11 +94,8 @@ export class ShellSession {
   private readonly child: ChildProcess;
   private readonly token = randomBytes(8).toString('hex');
   private scripts = 0;
-  private stdout = '';
-  private stderr = '';
-  /** where the search for the current script's end markers goes on from */
-  private outScanned = 0;
-  private errScanned = 0;
+  private readonly stdout = new Output();
+  private readonly stderr = new Output();
   private overflow = false;
   /** set once the session's process has ended: its exit code */
   private ended: number | undefined;
@@ -45,8 +104,8 @@ export class ShellSession {
   /** scripts queued or running */
   private pending = 0;
 
-  /** command and args start a POSIX shell that reads commands on stdin */
-  constructor(command: string, args: readonly string[], private readonly onEnd: () => void = () => {}) {
+  /** command and args start a POSIX shell that reads commands on stdin; maxOutput: see MAX_SCRIPT_OUTPUT */
+  constructor(command: string, args: readonly string[], private readonly onEnd: () => void = () => {}, private readonly maxOutput = MAX_SCRIPT_OUTPUT) {
     // A process group of its own: stopping the session stops everything it started here.
     this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => this.collect('stdout', chunk));
@@ -55,7 +114,7 @@ export class ShellSession {
     let startError = false;
     this.child.on('error', (error) => {
       startError = true;
-      this.stderr += `${command}: ${error.message}\n`;
+      this.stderr.append(`${command}: ${error.message}\n`);
     });
     this.child.on('close', (code, signal) => {
       // 127 for a program that could not start, as a shell says for a missing command
@@ -88,10 +147,10 @@ export class ShellSession {
   }
 
   private collect(stream: 'stdout' | 'stderr', chunk: string): void {
-    if (this.stdout.length + this.stderr.length + chunk.length > MAX_SCRIPT_OUTPUT) {
+    if (this.stdout.length + this.stderr.length + chunk.length > this.maxOutput) {
       if (!this.overflow) this.stop();
       this.overflow = true;
-    } else this[stream] += chunk;
+    } else this[stream].append(chunk);
     this.wake?.();
   }
 
@@ -126,24 +185,16 @@ export class ShellSession {
     options.signal?.addEventListener('abort', stop);
     const timer = options.timeout ? setTimeout(stop, options.timeout) : undefined;
     if (options.signal?.aborted) stop();
+    let outAt: { start: number; end: number } | undefined;
+    let errAt: { start: number; end: number } | undefined;
     try {
       for (;;) {
-        // Only what arrived since the last look is searched (less a marker's length, which may straddle).
-        const outAt = this.stdout.indexOf(doneOut, Math.max(0, this.outScanned - doneOut.length));
-        const outEnd = outAt >= 0 ? this.stdout.indexOf('\n', outAt + doneOut.length) : -1;
-        this.outScanned = this.stdout.length;
-        const errAt = this.stderr.indexOf(doneErr, Math.max(0, this.errScanned - doneErr.length));
-        this.errScanned = this.stderr.length;
-        if (outEnd >= 0 && errAt >= 0) {
-          const result = { exitCode: Number(this.stdout.slice(outAt + doneOut.length, outEnd)), stdout: this.stdout.slice(0, outAt), stderr: this.stderr.slice(0, errAt) };
-          this.stdout = this.stdout.slice(outEnd + 1);
-          this.stderr = this.stderr.slice(errAt + doneErr.length);
-          this.outScanned = this.errScanned = 0;
-          return result;
+        outAt ??= this.stdout.find(doneOut, true);
+        errAt ??= this.stderr.find(doneErr, false);
+        if (outAt && errAt) {
+          const out = this.stdout.cut(outAt.start, outAt.end);
+          return { exitCode: Number(out.marker.slice(doneOut.length)), stdout: out.before, stderr: this.stderr.cut(errAt.start, errAt.end).before };
         }
-        // A marker already found is found again next time (the other stream's may still be on its way).
-        if (outAt >= 0) this.outScanned = outAt;
-        if (errAt >= 0) this.errScanned = errAt;
         // The shell ended before the script did: ssh failed (255), no sudo (126), or it was stopped.
         if (this.ended !== undefined) return this.takeAll();
         await new Promise<void>((resolve) => (this.wake = resolve));
@@ -165,11 +216,8 @@ export class ShellSession {
   }
 
   private takeAll(): ScriptResult {
-    const result = { exitCode: this.ended!, stdout: this.stdout, stderr: this.overflow ? `${this.stderr}${outputTooLarge()}` : this.stderr };
-    this.stdout = '';
-    this.stderr = '';
-    this.outScanned = this.errScanned = 0;
-    return result;
+    const stderr = this.stderr.takeAll();
+    return { exitCode: this.ended!, stdout: this.stdout.takeAll(), stderr: this.overflow ? `${stderr}${outputTooLarge(this.maxOutput)}` : stderr };
   }
 
   /**

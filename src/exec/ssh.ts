@@ -147,25 +147,49 @@ function runOn(target: SshTargetState, node: string, script: string, options: Se
 
 /** Sessions that hold their node's lock (it lives as long as the session's shell). */
 const lockedSessions = new WeakSet<ShellSession>();
+/**
+ * The nodes this command has locked (by the ssh arguments that reach them), with
+ * the holder's text. A session that ends (a dropped connection, an idle
+ * timeout while `up --step` waits for Enter) takes its lock with it: the next
+ * script on that node takes the lock again first, or fails if another netlab
+ * has it by then, instead of running unlocked.
+ */
+const wantedLocks = new Map<string, string>();
+
+async function takeLock(node: string, session: ShellSession, holder: string): Promise<string | undefined> {
+  const result = explain(node, await session.runInShell(lockLines(holder)));
+  const busy = parseLockOutput(node, result.stdout, result.stderr);
+  if (busy === undefined) lockedSessions.add(session);
+  return busy;
+}
 
 export function sshTransport(target: SshTargetState, node: string): Transport {
+  const key = () => JSON.stringify(sshArgs(target, node));
   return {
     node,
     async lock(holder) {
       const session = sessionWith(target, node);
       if (lockedSessions.has(session)) return undefined;
-      const result = explain(node, await session.runInShell(lockLines(holder)));
-      const busy = parseLockOutput(node, result.stdout, result.stderr);
-      if (busy === undefined) lockedSessions.add(session);
+      const busy = await takeLock(node, session, holder);
+      if (busy === undefined) wantedLocks.set(key(), holder);
       return busy;
     },
     async unlock() {
-      const session = sessions.get(JSON.stringify(sshArgs(target, node)));
+      wantedLocks.delete(key());
+      const session = sessions.get(key());
       if (!session || !lockedSessions.has(session)) return;
       lockedSessions.delete(session);
       await session.runInShell(UNLOCK_LINES);
     },
     async run(script, options): Promise<ScriptResult> {
+      const holder = wantedLocks.get(key());
+      if (holder !== undefined && !options?.signal?.aborted) {
+        const session = sessionWith(target, node);
+        if (!lockedSessions.has(session)) {
+          const busy = await takeLock(node, session, holder);
+          if (busy !== undefined) throw new RunError(`${node}: the connection ended and with it netlab's lock on the node, which another netlab holds now (${busy}); stopping here`);
+        }
+      }
       return explain(node, await runOn(target, node, script, options?.signal ? { signal: options.signal } : {}));
     },
     async interactive(script) {

@@ -8,8 +8,8 @@
  */
 export const MAX_SCRIPT_OUTPUT = 64 * 1024 * 1024;
 
-export function outputTooLarge(): string {
-  return `netlab: the node script's output passed ${MAX_SCRIPT_OUTPUT / 1024 / 1024} MiB; it was stopped\n`;
+export function outputTooLarge(limit = MAX_SCRIPT_OUTPUT): string {
+  return `netlab: the node script's output passed ${limit / 1024 / 1024} MiB; it was stopped\n`;
 }
 
 export interface ScriptResult {

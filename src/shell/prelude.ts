@@ -207,13 +207,17 @@ netlab_sysctl_restore() {
   fi
   for journal in "$NETLAB_ROOT"/*/undo; do
     [ "$journal" != "$NETLAB_DIR/undo" ] && [ -f "$journal" ] || continue
-    if grep -q "^netlab_sysctl_restore $1 " "$journal"; then
-      # That lab needs it now; it also takes over the value from before this one,
-      # to put back when it goes (it found the value this lab had set).
-      sed -i "s|^netlab_sysctl_restore $1 .*|netlab_sysctl_restore $1 '$2' $3|" "$journal"
-      echo "@@netlab kept sysctl $1 is left at $now: lab $(basename "$(dirname "$journal")") on this node needs it too, and will put back $2 when it goes"
-      return 0
+    grep -q "^netlab_sysctl_restore $1 " "$journal" || continue
+    other=$(basename "$(dirname "$journal")")
+    # That lab needs it. If it came after this one (it found the value this lab
+    # set), it takes over the value from before this lab, to put back when it goes.
+    if grep -q "^netlab_sysctl_restore $1 '$3' " "$journal"; then
+      sed -i "s|^netlab_sysctl_restore $1 '$3' |netlab_sysctl_restore $1 '$2' |" "$journal"
+      echo "@@netlab kept sysctl $1 is left at $now: lab $other on this node needs it too, and will put back $2 when it goes"
+    else
+      echo "@@netlab kept sysctl $1 is left at $now: lab $other on this node needs it too"
     fi
+    return 0
   done
   [ "$2" = "$3" ] || sysctl -qw "$1=$2"
 }

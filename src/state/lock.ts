@@ -68,12 +68,10 @@ function sleepSync(ms: number): void {
  */
 function removeStale(file: string, stale: string, mine: string): boolean {
   const takeover = `${file}.takeover-${createHash('sha256').update(stale).digest('hex').slice(0, 16)}`;
-  if (!createExclusive(takeover, mine)) {
-    // Another process is removing it. If that process died in between, its file goes.
-    const other = parseRecord(readText(takeover) ?? '');
-    if (other && !isAlive(other.process)) rmSync(takeover, { force: true });
-    return false;
-  }
+  // Another process is removing it. (Should that process die in the microseconds it
+  // holds the takeover file, the file stays and locking fails below, naming it:
+  // removing it here could let two processes in.)
+  if (!createExclusive(takeover, mine)) return false;
   try {
     if (readText(file) === stale) rmSync(file, { force: true });
     return true;
@@ -109,5 +107,5 @@ export function acquireLock(lab: string, command: string): () => void {
     // Stale. Whoever removes it, every racer then tries to create the lock anew.
     if (!removeStale(file, seen, text)) sleepSync(5);
   }
-  throw new UsageError(`cannot lock lab ${lab}: another netlab keeps taking the lock (${file})`);
+  throw new UsageError(`cannot lock lab ${lab}: another netlab keeps taking the lock (${file}; if no netlab is running, remove it and any ${file}.takeover-* beside it)`);
 }

@@ -11,6 +11,7 @@ import type { SimulatedTargetState } from '../exec/simulated.js';
 import type { SshTargetState } from '../exec/ssh.js';
 import { checkedLabName } from '../plan/paths.js';
 import { labNameProblem } from '../lab/grammar.js';
+import type { ScriptRun } from '../shell/prelude.js';
 import { UsageError } from '../errors.js';
 
 /** 2: runs have an identity (run). Version 1 files (no run) are still read. */
@@ -50,9 +51,16 @@ export function newRunIdentity(): RunIdentity {
   return { id: randomBytes(6).toString('hex'), host: hostname(), stateDir: stateDir() };
 }
 
-/** How a run is named to a person: "run 3f2a9c01d4e7 from HOST:/var/lib/netlab". */
-export function describeRun(run: RunIdentity): string {
-  return `run ${run.id} from ${run.host}:${run.stateDir}`;
+/** The run as node scripts carry it and nodes record it ("ID HOST:STATEDIR" in /run/netlab/LAB/run). */
+export function scriptRunOf(state: Pick<LabState, 'run'>): ScriptRun | undefined {
+  return state.run ? { id: state.run.id, from: `${state.run.host}:${state.run.stateDir}` } : undefined;
+}
+
+/** A run, or a node's record of one, as a person reads it: "run 3f2a9c01d4e7 from HOST:/var/lib/netlab". */
+export function describeRun(run: RunIdentity | string): string {
+  const record = typeof run === 'string' ? run : `${run.id} ${run.host}:${run.stateDir}`;
+  const space = record.indexOf(' ');
+  return space < 0 ? `run ${record}` : `run ${record.slice(0, space)} from ${record.slice(space + 1)}`;
 }
 
 function labsDir(): string {

@@ -7,7 +7,7 @@ import type { Command, NodeFacts, Step } from '../plan/types.js';
 import { buildPlan } from '../plan/build.js';
 import { quoteArgv } from '../shell/quote.js';
 import type { Transports } from '../exec/runner.js';
-import { nodeStateDir } from '../plan/paths.js';
+import { scriptPrelude } from '../shell/prelude.js';
 
 interface Expectation {
   step: Step;
@@ -30,7 +30,7 @@ function expectationsOf(step: Step, command: Command): Expectation[] {
     return [{ step, probe: `[ -e /run/netns/${quoteArgv([c!])} ] || ${say(`the network namespace of pod ${c} is missing`)}` }];
   }
   if (tool === 'netlab_pause') {
-    return [{ step, probe: `u=$(cut -d' ' -f1 "$NETLAB_DIR/pods/"${quoteArgv([a!])}/pause.pid 2>/dev/null) && [ -n "$(cat /proc/$u/task/$u/children 2>/dev/null)" ] || ${say(`the pause process of pod ${a} is gone`)}` }];
+    return [{ step, probe: `netlab_pause_pid ${quoteArgv([a!])} >/dev/null 2>&1 || ${say(`the pause process of pod ${a} is gone`)}` }];
   }
   if (tool === 'ip' && a === 'tunnel' && b === 'add') {
     return [{ step, probe: `ip -o link show ${quoteArgv([c!])} >/dev/null 2>&1 || ${say(`tunnel ${c} is missing`)}` }];
@@ -64,7 +64,7 @@ export async function diagnose(model: Model, facts: Record<string, NodeFacts>, t
       const moved = new Set(nodePlan.steps.flatMap((s) => s.apply.filter((c) => c[0] === 'ip' && c[1] === 'link' && c[2] === 'set' && c[4] === 'netns').map((c) => c[3]!)));
       const probes = nodePlan.steps.flatMap((step) => step.apply.filter((command) => !(command[1] === 'link' && command[2] === 'add' && moved.has(command[3] === 'name' ? command[4]! : command[3]!))).flatMap((command) => expectationsOf(step, command)));
       if (probes.length === 0) return [];
-      const result = await transports[nodePlan.node]!.run(['PATH=$PATH:/usr/sbin:/sbin', `NETLAB_DIR=${quoteArgv([nodeStateDir(model.name)])}`, ...probes.map((p) => p.probe)].join('\n') + '\n');
+      const result = await transports[nodePlan.node]!.run([scriptPrelude(model.name), ...probes.map((p) => p.probe)].join('\n') + '\n');
       return result.stdout
         .split('\n')
         .map((line) => /^@@netlab finding (\d+) (.*)$/.exec(line))

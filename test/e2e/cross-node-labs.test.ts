@@ -9,6 +9,7 @@ import { labTestContext, netlab, snapshotHost } from './host.js';
 import { readState } from '../../src/state/store.js';
 import { transportsOf } from '../../src/commands/common.js';
 import { runDown } from '../../src/exec/runner.js';
+import { scriptRunOf } from '../../src/state/store.js';
 
 const state = labTestContext();
 
@@ -104,8 +105,8 @@ test('forwarding survives a FORWARD policy of DROP through the lab chain; down r
     // The undo journal restores the sysctl it changed (a fresh namespace has forwarding off).
     const live = readState('routes')!;
     assert.equal((await netlab(state.dir, 'exec', 'node-0', '--', 'sysctl', '-n', 'net.ipv4.ip_forward')).stdout.trim(), '1');
-    const { unreachable } = await runDown('routes', transportsOf(live));
-    assert.deepEqual(unreachable, []);
+    const outcomes = await runDown('routes', transportsOf(live), scriptRunOf(live));
+    assert.deepEqual(Object.values(outcomes).map((o) => o.found), ['undone', 'undone'], 'both nodes ran this run\'s journal');
     assert.equal((await netlab(state.dir, 'exec', 'node-0', '--', 'sysctl', '-n', 'net.ipv4.ip_forward')).stdout.trim(), '0');
     const rules = await netlab(state.dir, 'exec', 'node-0', '--', 'iptables', '-S');
     assert.doesNotMatch(rules.stdout, /NETLAB/, 'the chain and its jump are gone');

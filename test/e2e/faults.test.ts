@@ -14,6 +14,7 @@ import { buildPlan } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { bringUp } from '../../src/commands/up.js';
 import { tearDown } from '../../src/commands/down.js';
+import { scriptRunOf } from '../../src/state/store.js';
 import { transportsOf } from '../../src/commands/common.js';
 import { runDown, StepFailure } from '../../src/exec/runner.js';
 import { readState } from '../../src/state/store.js';
@@ -41,8 +42,8 @@ test('a failure injected at every step of the vxlan lab: the undo journal leaves
       const kept = readState(model.name)!;
       assert.equal(kept.status, 'failed');
       const transports = transportsOf(kept);
-      const { unreachable } = await runDown(model.name, transports);
-      assert.deepEqual(unreachable, []);
+      const outcomes = await runDown(model.name, transports, scriptRunOf(kept));
+      assert.deepEqual(Object.values(outcomes).filter((o) => o.found === 'unreachable' || o.found === 'other-run'), []);
       for (const [node, transport] of Object.entries(transports)) {
         assert.deepEqual(await nodeLeftovers(transport), [], `failure at step ${target.id} on ${nodePlan.node}: leftovers on ${node}`);
       }

@@ -13,8 +13,16 @@ export interface Run {
   stderr: string;
 }
 
+/**
+ * Test files run in parallel (test/run.mjs), each in a process of its own: every
+ * process a file starts (netlab, simulated nodes, their scripts) inherits this
+ * variable, so the file's snapshot of the host counts its own processes only.
+ */
+const SCOPE = 'NETLAB_TEST_SCOPE';
+
 export function stateDirForTest(): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'netlab-test-'));
+  process.env[SCOPE] ??= dir;
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -28,13 +36,15 @@ async function text(cmd: string, args: string[]): Promise<string> {
   return String(result.stdout);
 }
 
-/** Live processes that a lab could leave (zombies are already dead and are skipped). */
+/** Live processes of this test file that a lab could leave (zombies are already dead and are skipped). */
 function labProcesses(): string[] {
   const found: string[] = [];
+  const mine = `${SCOPE}=${process.env[SCOPE]}`;
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+      if (!readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(mine)) continue;
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
       if (/netlab-sim:|^unshare |^nsenter |^socat |sleep infinity/.test(cmdline)) found.push(`${pid} ${cmdline}`);
     } catch {

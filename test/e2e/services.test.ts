@@ -9,6 +9,7 @@ import { labTestContext, netlab, snapshotHost } from './host.js';
 import { readState } from '../../src/state/store.js';
 import { transportsOf } from '../../src/commands/common.js';
 import { runDown } from '../../src/exec/runner.js';
+import { scriptRunOf } from '../../src/state/store.js';
 
 const state = labTestContext();
 
@@ -96,8 +97,9 @@ test('service: the three cases of article 001 §5.4 reach every backend; hairpin
     const withOurs = normalise((await netlab(state.dir, 'exec', 'node-0', '--', 'iptables-save')).stdout);
     const expected = withOurs.split('\n').filter((l) => !/NL-|NETLAB-/.test(l)).join('\n');
     assert.notEqual(withOurs, expected);
-    const { unreachable } = await runDown('service', transportsOf(readState('service')!));
-    assert.deepEqual(unreachable, []);
+    const live = readState('service')!;
+    const outcomes = await runDown('service', transportsOf(live), scriptRunOf(live));
+    assert.deepEqual(Object.values(outcomes).map((o) => o.found), ['undone', 'undone', 'undone']);
     const afterDown = normalise((await netlab(state.dir, 'exec', 'node-0', '--', 'iptables-save')).stdout);
     assert.equal(afterDown, expected);
     assert.match(afterDown, /-A PREROUTING -p tcp -m tcp --dport 9999 -j USER-CHAIN/);

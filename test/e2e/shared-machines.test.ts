@@ -5,7 +5,7 @@
 // SSH against sshd in simulated machines, as in test/e2e/ssh.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
@@ -127,6 +127,26 @@ test('up waits while another netlab holds a node, then goes on', async () => {
   } finally {
     assert.equal((await A('down', 'vxlan')).exitCode, 0);
   }
+});
+
+test('down acts only on its own run: a state whose run is not the one on the nodes leaves the lab there alone, naming its run', async () => {
+  assert.equal((await A('up', vxlan, '--ssh-config', machines.sshConfig)).exitCode, 0);
+  try {
+    // Controller B believes it made vxlan (an old state file, a copied directory): another run.
+    const state = JSON.parse(readFileSync(join(controllerA, 'labs', 'vxlan.json'), 'utf8')) as { run: { id: string; stateDir: string } };
+    state.run = { ...state.run, id: 'feedfacecafe', stateDir: controllerB };
+    mkdirSync(join(controllerB, 'labs'), { recursive: true });
+    writeFileSync(join(controllerB, 'labs', 'vxlan.json'), JSON.stringify(state));
+    const before = await journals();
+    const down = await B('down', 'vxlan');
+    assert.equal(down.exitCode, 0, down.stdout + down.stderr);
+    assert.match(down.stdout, new RegExp(`node-0: left alone: lab vxlan there is run [0-9a-f]{12} from [^:]+:${controllerA}, not the run this state knows`));
+    assert.equal(await journals(), before);
+    assert.equal((await A('verify', 'vxlan')).exitCode, 0, 'the lab is intact');
+  } finally {
+    assert.equal((await A('down', 'vxlan')).exitCode, 0);
+  }
+  assert.deepEqual(await leftovers(), []);
 });
 
 test('down on nodes with no record of the lab says so, node by node, and claims to have cleaned nothing', async () => {

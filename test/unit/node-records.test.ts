@@ -52,7 +52,7 @@ test('pid files hold the start time: a PID that now names another process is nei
   }
 });
 
-test('each pod has a directory of its own: pod "a" with container "b.c" and pod "a.b" with container "c" never share or remove each other\'s files', () => {
+test('each pod has a directory of its own: netlab_kill_pod a leaves pod a.b\'s files (the old pods/a.* files would have matched)', () => {
   const work = scratch();
   try {
     const result = sh(
@@ -106,6 +106,15 @@ test('a shared sysctl: down puts it back only if it still holds what the lab set
     assert.equal(value(), '1', 'b still has forwarding');
     assert.equal(down('b').stdout, '');
     assert.equal(value(), '0', 'the last lab to go puts back the value from before the first');
+
+    // The other order: the lab that came last goes first.
+    set('0');
+    up('a');
+    up('b');
+    assert.match(down('b').stdout, /is left at 1: lab a on this node needs it too\n/);
+    assert.equal(value(), '1', 'a still has forwarding');
+    assert.equal(down('a').stdout, '');
+    assert.equal(value(), '0', 'a, the first, puts back the value from before it');
   } finally {
     work.remove();
   }

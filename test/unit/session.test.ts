@@ -71,3 +71,32 @@ test('session: an abort or a timeout ends the session (SIGTERM) and the script w
   assert.equal((await timed.run('exec sleep 10\n', { timeout: 50 })).exitCode, 143);
   assert.ok(Date.now() - started < 5000);
 });
+
+test('session: megabytes of output in many chunks, with lines like the framing, come back whole (output is scanned as it arrives)', async () => {
+  const session = new ShellSession('sh', ['-s']);
+  try {
+    const lines = 200_000;
+    const script = `seq 1 ${lines} | sed 's/$/ @@netlab-done 1 0 padding padding/'; seq 1 1000 | sed 's/^/err /' >&2\n`;
+    const [big, after] = await Promise.all([session.run(script), session.run('echo next\n')]);
+    const expected = Array.from({ length: lines }, (_, i) => `${i + 1} @@netlab-done 1 0 padding padding\n`).join('');
+    assert.equal(big.exitCode, 0);
+    assert.equal(big.stdout.length, expected.length);
+    assert.equal(big.stdout, expected);
+    assert.equal(big.stderr.split('\n').filter(Boolean).length, 1000);
+    assert.deepEqual(after, { exitCode: 0, stdout: 'next\n', stderr: '' });
+  } finally {
+    await session.close();
+  }
+});
+
+test('session: a script whose output passes the limit is stopped and said to be, instead of filling memory', async () => {
+  const session = new ShellSession('sh', ['-s'], () => {}, 1024 * 1024);
+  try {
+    const result = await session.run('yes 0123456789abcdef\n');
+    assert.notEqual(result.exitCode, 0);
+    assert.ok(result.stdout.length <= 1024 * 1024, `collected ${result.stdout.length} characters`);
+    assert.match(result.stderr, /the node script's output passed 1 MiB; it was stopped/);
+  } finally {
+    await session.close();
+  }
+});

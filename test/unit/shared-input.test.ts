@@ -31,23 +31,28 @@ test('a lab name is checked wherever it enters: down, verify, exec and graph ref
     const env = { NETLAB_STATE_DIR: state };
     const bad = ['', '.', '..', join(work.dir, 'labs') + '/', join(work.dir, 'labs'), '../x', '../../etc', 'a/b', 'UPPER', 'x'.repeat(13), '-rf'];
     for (const name of bad) {
-      for (const args of [['down', name], ['verify', name], ['graph', name], ['exec', 'a0', '--lab', name, '--', 'true']]) {
-        const run = await cli(env, ...(args[0] === 'down' || args[0] === 'verify' || args[0] === 'graph' ? [args[0]!, '--', ...args.slice(1)] : args));
+      for (const args of [['down', '--', name], ['verify', '--', name], ['graph', '--', name], ['exec', 'a0', `--lab=${name}`, '--', 'true'], ['show', 'a0', `--lab=${name}`]]) {
+        const run = await cli(env, ...args);
         assert.equal(run.exitCode, 2, `${args.join(' ')}: ${run.stdout}${run.stderr}`);
-        assert.match(run.stderr, /lab name|is a directory|argument missing/, `${JSON.stringify(args)}: ${run.stderr}`);
+        assert.match(run.stderr, /not a lab name|is a directory/, `${JSON.stringify(args)}: ${run.stderr}`);
       }
     }
     assert.equal(existsSync(state), false, 'no state, lock or anything else was written');
+    // A directory that happens to have a lab's name (run next to a vxlan/) still names the lab.
+    mkdirSync(join(work.dir, 'vxlan'));
+    const named = await execa(NETLAB, ['verify', 'vxlan'], { cwd: work.dir, reject: false, env: env });
+    assert.equal(named.exitCode, 2);
+    assert.match(String(named.stderr), /lab vxlan is not up/);
   } finally {
     work.remove();
   }
 });
 
 test('inventory ssh-options: only connection, timeout and host-key options; options that run a program, and hosts or values starting with "-", exit 2 before any connection', async () => {
-  for (const name of ['ProxyCommand', 'proxycommand', 'LocalCommand', 'PermitLocalCommand', 'KnownHostsCommand', 'PKCS11Provider', 'SecurityKeyProvider', 'Include', 'Match']) {
-    assert.match(sshOptionProblem(name, 'x') ?? '', /runs? a program|run a program/, name);
+  for (const name of ['ProxyCommand', 'proxycommand', 'LocalCommand', 'PermitLocalCommand', 'KnownHostsCommand', 'PKCS11Provider', 'SecurityKeyProvider']) {
+    assert.match(sshOptionProblem(name, 'x') ?? '', /makes ssh run a program on this machine/, name);
   }
-  for (const name of ['ControlPath', 'BatchMode', 'ControlMaster', 'RemoteForward', 'SendEnv']) assert.match(sshOptionProblem(name, 'x') ?? '', /not an ssh option an inventory may set/, name);
+  for (const name of ['ControlPath', 'BatchMode', 'ControlMaster', 'RemoteForward', 'SendEnv', 'RemoteCommand', 'Include']) assert.match(sshOptionProblem(name, 'x') ?? '', /not an ssh option an inventory may set/, name);
   assert.equal(sshOptionProblem('StrictHostKeyChecking', 'accept-new'), undefined);
   assert.equal(sshOptionProblem('proxyjump', 'jump@10.0.0.1:2222'), undefined, 'names are case-insensitive, as OpenSSH reads them');
   assert.match(sshOptionProblem('ProxyJump', '-oProxyCommand=x') ?? '', /not starting with "-"/);
