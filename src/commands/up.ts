@@ -62,8 +62,9 @@ async function up(file: string, options: UpOptions, early: Promise<EarlyConnecti
       // Underlay facts come from the target, so compare what the file says.
       const changes = diffModels({ ...existing.model, nodes: existing.model.nodes.map((n) => ({ ...n, underlay: model.nodes.find((m) => m.name === n.name)?.underlay ?? n.underlay })) }, model);
       if (changes.length === 0 && existing.status === 'up' && !options.recreate) {
-        console.log(`lab ${model.name} is already up and unchanged; nothing to do (\`netlab down ${model.name}\` to remove it, \`--recreate\` to build it again)`);
-        return 0;
+        // "Unchanged" is said of the file; whether the lab still works is for the checks to say.
+        console.log(`lab ${model.name} is already up and its file is unchanged; nothing to build (\`netlab down ${model.name}\` to remove it, \`--recreate\` to build it again)`);
+        return options.verify ? await verifyAndReport(existing) : 0;
       }
       if (!options.recreate) {
         throw new UsageError(

@@ -129,15 +129,19 @@ export async function captureCommand(target: string, iface: string | undefined, 
 export async function traceCommand(from: string, to: string, options: { port?: string; lab?: string; send?: boolean; json?: boolean }): Promise<number> {
   const state = await findLabWith(from.split('/')[0]!, options.lab);
   requireRoot('trace', state.target);
-  const { resolveRequest, sendFirst, traceRequest, renderTrace } = await import('../trace/trace.js');
+  const { probeDisagrees, resolveRequest, sendFirst, traceRequest, renderTrace } = await import('../trace/trace.js');
   const request = resolveRequest(state.model, state.facts, from, to, options.port);
   const transports = transportsOf(state);
-  const sent = options.send === false ? undefined : await sendFirst(state.model, state.facts, transports, request);
-  const trace = await traceRequest(state.model, state.facts, transports, request);
-  if (options.json) console.log(JSON.stringify({ lab: state.lab, from: request.from, packet: request.packet, sent, ...trace }, null, 2));
+  const probe = options.send === false ? undefined : await sendFirst(state.model, state.facts, transports, request);
+  const probed = probe?.sourcePort ? { ...request, packet: { ...request.packet, sport: probe.sourcePort } } : request;
+  const trace = await traceRequest(state.model, state.facts, transports, probed);
+  const disagreement = probeDisagrees(trace, probe);
+  const delivered = trace.outcome === 'delivered' && (!trace.reply || trace.reply.outcome === 'delivered') && disagreement.length === 0;
+  if (options.json) console.log(JSON.stringify({ lab: state.lab, from: probed.from, packet: probed.packet, sent: probe?.text, probe, delivered, ...trace }, null, 2));
   else {
-    if (sent) console.log(chalk.dim(sent));
-    for (const line of renderTrace(request, trace, state.lab)) console.log(line);
+    if (probe) console.log(chalk.dim(probe.text));
+    for (const line of renderTrace(probed, trace, state.lab)) console.log(line);
+    for (const line of disagreement) console.log(line);
   }
-  return trace.outcome === 'delivered' && (!trace.reply || trace.reply.outcome === 'delivered') ? 0 : 1;
+  return delivered ? 0 : 1;
 }

@@ -103,7 +103,7 @@ function inventoryScript(chains: boolean): string[] {
     `ip -o -4 addr show | awk '{sub("/.*", "", $4); print "@@netlab have addr", $4}'`,
     `ip -4 route show table main | awk '{print "@@netlab have route", $1, $2}'`,
     ...(chains ? [`for table in filter nat; do iptables-save -t "$table" 2>/dev/null | sed -n "s/^:\\([^ ]*\\) .*/@@netlab have chain $table \\1/p"; done`] : []),
-    `for f in ${NODE_STATE_ROOT}/*/run; do [ ! -f "$f" ] || echo "@@netlab have run $(basename "$(dirname "$f")") $(cat "$f")"; done`,
+    `for f in ${NODE_STATE_ROOT}/*/run; do [ ! -f "$f" ] || { d=\${f%/run}; echo "@@netlab have run \${d##*/} $(cat "$f")"; }; done`,
   ];
 }
 

@@ -70,6 +70,8 @@ export interface Check {
   expect: 'pass' | 'fail';
   /** derived from the wiring rather than written in the file */
   derived: boolean;
+  /** trace's probe only: the TCP source port, so that conntrack's entry of this very connection can be found */
+  sourcePort?: number;
 }
 
 export interface ModelService {

@@ -169,15 +169,16 @@ netlab_service_check() {
 # One connectivity check, run in the pod's namespaces (or on the node: POD "-") with
 # the node's own ping and socat (a container's rootfs may have neither).
 netlab_check() {
-  id=$1 kind=$2 pod=$3 address=$4 port=""
+  id=$1 kind=$2 pod=$3 address=$4 port="" bind=""
   [ $# -lt 5 ] || port=$5
+  [ $# -lt 6 ] || bind=",sourceport=$6"
   netlab_in_time || { echo "@@netlab check $id timeout"; return 0; }
   case $kind in
     # Two echo requests 0.2 s apart; ping exits 0 if either is answered. The first
     # packet to a pod behind VXLAN waits on ARP flooded over multicast, which a busy
     # underlay may drop once (seen on the QEMU VMs); a broken path answers neither.
     ping) out=$(netlab_at "$pod" ping -c 2 -i 0.2 -W 2 "$address" 2>&1) ;;
-    tcp) out=$(netlab_at "$pod" socat -T 3 - "TCP:$address:$port,connect-timeout=2" </dev/null 2>&1) ;;
+    tcp) out=$(netlab_at "$pod" socat -T 3 - "TCP:$address:$port,connect-timeout=2$bind" </dev/null 2>&1) ;;
     *) out="unknown check $kind"; false ;;
   esac
   rc=$?
@@ -208,7 +209,8 @@ netlab_sysctl_restore() {
   for journal in "$NETLAB_ROOT"/*/undo; do
     [ "$journal" != "$NETLAB_DIR/undo" ] && [ -f "$journal" ] || continue
     grep -q "^netlab_sysctl_restore $1 " "$journal" || continue
-    other=$(basename "$(dirname "$journal")")
+    other=${'$'}{journal%/undo}
+    other=${'$'}{other##*/}
     # That lab needs it. If it came after this one (it found the value this lab
     # set), it takes over the value from before this lab, to put back when it goes.
     if grep -q "^netlab_sysctl_restore $1 '$3' " "$journal"; then

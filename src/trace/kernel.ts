@@ -73,11 +73,11 @@ export type RouteLookup =
 
 export interface Connection {
   src: string;
+  /** the original direction's source port */
+  sport?: number;
   /** the reply's source: the endpoint DNAT chose */
   replySrc: string;
   replyPort?: number;
-  /** seconds the entry has left */
-  timeout: number;
 }
 
 export interface Kernel {
@@ -229,8 +229,7 @@ export class LiveKernel implements Kernel {
     return (text ?? '').split('\n').flatMap((line) => {
       const src = [...line.matchAll(/\bsrc=(\S+)/g)].map((m) => m[1]!);
       const sport = [...line.matchAll(/\bsport=(\d+)/g)].map((m) => Number(m[1]));
-      const timeout = Number(line.trim().split(/\s+/)[2]);
-      return src.length >= 2 ? [{ src: src[0]!, replySrc: src[1]!, ...(sport[1] ? { replyPort: sport[1] } : {}), timeout: Number.isFinite(timeout) ? timeout : 0 }] : [];
+      return src.length >= 2 ? [{ src: src[0]!, replySrc: src[1]!, ...(sport[0] ? { sport: sport[0] } : {}), ...(sport[1] ? { replyPort: sport[1] } : {}) }] : [];
     });
   }
 }

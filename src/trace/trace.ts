@@ -83,13 +83,32 @@ export function requestOfCheck(model: Model, facts: Record<string, NodeFacts>, c
  * the Service's endpoints (a refused connection would leave no conntrack entry
  * to show the DNAT choice), so that ARP, the FDBs and conntrack hold this path.
  */
-export async function sendFirst(model: Model, facts: Record<string, NodeFacts>, transports: Transports, request: TraceRequest): Promise<string> {
+export interface Probe {
+  text: string;
+  answered: boolean;
+  /** the TCP connection's source port: its conntrack entry is the one the walk follows */
+  sourcePort?: number;
+}
+
+export async function sendFirst(model: Model, facts: Record<string, NodeFacts>, transports: Transports, request: TraceRequest): Promise<Probe> {
   const { packet, from } = request;
   const source: Source = from.pod ? { pod: from.pod } : { node: from.node };
-  const check: Check = { kind: packet.protocol === 'icmp' ? 'ping' : 'tcp', from: source, to: request.to, toAddress: packet.dst, ...(packet.port ? { port: packet.port } : {}), expect: 'pass', derived: false };
+  // A port below Linux's ephemeral range (32768-60999), so the kernel has given it to no other socket.
+  const sourcePort = packet.protocol === 'tcp' ? 20000 + Math.floor(Math.random() * 10000) : undefined;
+  const check: Check = { kind: packet.protocol === 'icmp' ? 'ping' : 'tcp', from: source, to: request.to, toAddress: packet.dst, ...(packet.port ? { port: packet.port } : {}), ...(sourcePort ? { sourcePort } : {}), expect: 'pass', derived: false };
   const [result] = await runChecks(model, facts, transports, [check]);
-  const what = packet.protocol === 'icmp' ? `one ping to ${packet.dst}` : `one TCP connection to ${packet.dst}:${packet.port}`;
-  return `sent ${what} first, so that ARP, the FDBs and conntrack hold this path: ${result!.reached ? 'answered' : 'no answer'} (${result!.evidence})`;
+  const what = packet.protocol === 'icmp' ? `a ping (two echo requests) to ${packet.dst}` : `one TCP connection to ${packet.dst}:${packet.port} from source port ${sourcePort}`;
+  return { text: `sent ${what} first, so that ARP, the FDBs and conntrack hold this path: ${result!.reached ? 'answered' : 'no answer'} (${result!.evidence})`, answered: result!.reached, ...(sourcePort ? { sourcePort } : {}) };
+}
+
+/** When the walk through the tables says the packet gets there but the probe got no answer, the two disagree: say so. */
+export function probeDisagrees(trace: Trace, probe: Probe | undefined): string[] {
+  const walked = trace.outcome === 'delivered' && (!trace.reply || trace.reply.outcome === 'delivered');
+  if (!probe || probe.answered || !walked) return [];
+  return [
+    chalk.red('✗ but the probe got no answer:') + ' the tables say this path works, yet nothing came back.',
+    '  What the walk does not read is where to look: the program that should answer (is it listening?), a filter rule outside the lab\'s chains, an MTU.',
+  ];
 }
 
 /**

@@ -23,6 +23,8 @@ export interface Packet {
   dst: string;
   protocol: 'icmp' | 'tcp' | 'udp';
   port?: number;
+  /** the source port of trace's own probe (TCP): conntrack's entry of that connection says where DNAT sent it */
+  sport?: number;
   /** DNAT already applied (a packet is translated once) */
   translated?: boolean;
   /** set when DNAT happened on a bridged frame (br_netfilter): the bridge port it came in by */
@@ -406,12 +408,20 @@ export class TraceWalk {
         return { chain, probability: probability ? Number(probability) : 1, target: /--to-destination (\S+)/.exec(dnatRule ?? '')?.[1], dnatRule };
       });
     if (endpoints.length === 0 || endpoints.some((e) => !e.target)) return this.end('broken', place, `${chains.service(service)} has no endpoint to DNAT to`, restoreHint);
-    // The newest connection from this source has the longest time left (e.g. TIME_WAIT starts at 120 s).
-    const connections = packet.src ? (await this.kernel.connections(place.node, service.protocol, packet.dst, packet.port!)).filter((c) => c.src === packet.src).sort((a, b) => b.timeout - a.timeout) : [];
-    const seen = connections.map((c) => `${c.replySrc}:${c.replyPort}`).find((t) => endpoints.some((e) => e.target === t));
+    // Only the entry of trace's own probe says where this packet goes: an older
+    // connection from the same source (a verify's) may have got another endpoint.
+    const own =
+      packet.src && packet.sport !== undefined
+        ? (await this.kernel.connections(place.node, service.protocol, packet.dst, packet.port!)).find((c) => c.src === packet.src && c.sport === packet.sport)
+        : undefined;
+    const seen = own && `${own.replySrc}:${own.replyPort}`;
     const chosen = endpoints.find((e) => e.target === seen) ?? endpoints[0]!;
     const cascade = endpoints.map((e) => (e.probability >= 1 ? '1' : `1/${Math.round(1 / e.probability)}`)).join(', ');
-    const how = seen ? 'the newest connection from this source in conntrack went there' : 'no connection from this source in conntrack: the kernel picks at random; following the first';
+    const how = own
+      ? `conntrack's entry of the probe's own connection, source port ${packet.sport}, went there`
+      : packet.sport !== undefined
+        ? `conntrack has no entry of the probe's connection (source port ${packet.sport}): the kernel picks at random; following the first`
+        : 'no probe was sent: the kernel picks at random; following the first';
     this.hop(place, 'dnat', `${hook} → ${chains.services} → ${isNodePort ? `${chains.nodePorts} → ` : ''}${chains.service(service)} picks one of ${endpoints.length} endpoint(s) (probabilities ${cascade}): ${chosen.chain} rewrites ${packet.dst}:${packet.port} to ${chosen.target} (${how})`, chosen.dnatRule);
     const [address, port] = chosen.target!.split(':');
     const translated: Packet = { ...packet, dst: address!, port: Number(port), translated: true };

@@ -67,7 +67,7 @@ function checkCommand(check: Check, index: number, facts: Record<string, NodeFac
   const where = 'pod' in check.from ? check.from.pod : '-';
   const address = addressOf(check, facts);
   if (check.kind === 'service') return quoteArgv(['netlab_service_check', String(index), where, address, String(check.port), String(check.connections)]);
-  return quoteArgv(['netlab_check', String(index), check.kind, where, address, ...(check.port ? [String(check.port)] : [])]);
+  return quoteArgv(['netlab_check', String(index), check.kind, where, address, ...(check.port ? [String(check.port), ...(check.sourcePort ? [String(check.sourcePort)] : [])] : [])]);
 }
 
 /** verify's overall deadline when none is given: a broken Service on a large lab must not run for hours. */

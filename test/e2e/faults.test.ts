@@ -123,7 +123,7 @@ test('two concurrent ups of the same lab: one wins, the other refuses', async ()
     // The loser either found the lock taken or, if it came second, the lab already up and unchanged
     // (then both exit 0, and either of them may be the one that came second).
     if (codes[1] === 2) assert.match((a.exitCode === 2 ? a : b).stderr, /being changed by another netlab/);
-    else assert.ok([a, b].some((r) => /already up and unchanged/.test(r.stdout)) && [a, b].some((r) => /lab bridge is up/.test(r.stdout)), a.stdout + b.stdout);
+    else assert.ok([a, b].some((r) => /already up and its file is unchanged/.test(r.stdout)) && [a, b].some((r) => /lab bridge is up/.test(r.stdout)), a.stdout + b.stdout);
     assert.equal(codes[0], 0);
     const status = JSON.parse((await netlab(state.dir, 'status', '--json')).stdout) as { lab: string }[];
     assert.deepEqual(status.map((s) => s.lab), ['bridge']);

@@ -132,7 +132,11 @@ test('status reports drift from what netlab made; up says what changed in the fi
     const drifted = JSON.parse((await netlab(state.dir, 'status', '--json')).stdout) as Status;
     assert.deepEqual(drifted[0]!.drift.findings.map((f) => [f.node, f.what]), [['node-0', 'link veth-a1 is missing']]);
 
-    assert.match((await netlab(state.dir, 'up', file)).stdout, /already up and unchanged/);
+    assert.match((await netlab(state.dir, 'up', file)).stdout, /already up and its file is unchanged/);
+    // The file is unchanged but the lab is broken (veth-a1 deleted above): --verify still runs the checks, and they decide.
+    const again = await netlab(state.dir, 'up', file, '--verify');
+    assert.equal(again.exitCode, 1, again.stdout + again.stderr);
+    assert.match(again.stdout, /its file is unchanged; nothing to build[^]*checks failed/);
     writeFileSync(file, 'name: drift\nnodes: { node-0: {} }\npods: { a0: { node: node-0 }, a1: { node: node-0, ip: 10.200.0.9 }, a2: { node: node-0 } }\n');
     const changed = await netlab(state.dir, 'up', file);
     assert.equal(changed.exitCode, 2);

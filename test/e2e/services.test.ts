@@ -83,13 +83,17 @@ test('service: the three cases of article 001 §5.4 reach every backend; hairpin
     assert.match(trace.problem!.hint!, /netlab_sysctl net\.bridge\.bridge-nf-call-iptables 1/);
     await netlab(state.dir, 'exec', 'node-0', '--', 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1');
 
-    // A connection from c: trace follows the endpoint conntrack says it got, and ends in the pod that answered.
-    const traced = await netlab(state.dir, 'trace', 'c', 'svc-1', '--json');
-    assert.equal(traced.exitCode, 0, traced.stdout + traced.stderr);
-    trace = JSON.parse(traced.stdout) as Traced;
-    const answeredBy = /answered by (\S+)\)$/.exec(trace.sent!)![1];
-    assert.match(trace.hops.find((h) => h.kind === 'dnat')!.text, /PREROUTING → NL-SERVICES-service → NL-SVC-service-1 picks one of 2 endpoint\(s\).*\(the newest connection from this source in conntrack went there\)/);
-    assert.equal(trace.hops.at(-1)!.where, `pod ${answeredBy}`);
+    // A connection from c: trace follows the endpoint conntrack gave its own probe, never an older
+    // connection's (verify above left many from c, to both endpoints), and ends in the pod that answered.
+    await verify('service', '--check', '1', '--connections', '16');
+    for (let i = 0; i < 6; i++) {
+      const traced = await netlab(state.dir, 'trace', 'c', 'svc-1', '--json');
+      assert.equal(traced.exitCode, 0, traced.stdout + traced.stderr);
+      trace = JSON.parse(traced.stdout) as Traced;
+      const answeredBy = /answered by (\S+)\)$/.exec(trace.sent!)![1];
+      assert.match(trace.hops.find((h) => h.kind === 'dnat')!.text, /PREROUTING → NL-SERVICES-service → NL-SVC-service-1 picks one of 2 endpoint\(s\).*\(conntrack's entry of the probe's own connection, source port \d+, went there\)/);
+      assert.equal(trace.hops.at(-1)!.where, `pod ${answeredBy}`, `trace ${i + 1}: the walk ends where the probe was answered`);
+    }
 
     // A rule and a chain that were not netlab's survive; netlab's are removed exactly.
     await netlab(state.dir, 'exec', 'node-0', '--', 'iptables', '-t', 'nat', '-N', 'USER-CHAIN');

@@ -70,7 +70,7 @@ test('trace a0 → a1: the veth, the bridge, vxlan0 with node-1\'s underlay addr
   const trace = JSON.parse(run.stdout) as TraceJson;
   assert.equal(trace.outcome, 'delivered');
   assert.equal(trace.reply?.outcome, 'delivered');
-  assert.match(trace.sent ?? '', /one ping to 10\.200\.1\.2 first.*: answered \(reply time=/);
+  assert.match(trace.sent ?? '', /a ping \(two echo requests\) to 10\.200\.1\.2 first.*: answered \(reply time=/);
   const hop = (kind: string, where: string) => trace.hops.find((h) => h.kind === kind && h.where === where);
   assert.match(hop('veth', 'pod a0')!.text, /out by veth-a0-c, the veth pair's other end is veth-a0 in node-0/);
   assert.match(hop('bridge', 'node-0')!.entry!, /dev vxlan0 master br0/);
@@ -80,6 +80,16 @@ test('trace a0 → a1: the veth, the bridge, vxlan0 with node-1\'s underlay addr
   assert.equal(trace.hops.at(-1)!.where, 'pod a1');
   const text = await netlab(state.dir, 'trace', 'a0', 'a1', '--no-send');
   assert.match(text.stdout, /✓ delivered, and the reply comes back \(pod a1 → node-1 → node-0 → pod a0\)/);
+  // a1 drops pings with a rule of its own, which the walk does not read: the probe and the walk disagree, and trace says so.
+  assert.equal((await netlab(state.dir, 'exec', 'a1', '--', 'iptables', '-A', 'INPUT', '-p', 'icmp', '-j', 'DROP')).exitCode, 0);
+  try {
+    const dropped = await netlab(state.dir, 'trace', 'a0', 'a1');
+    assert.equal(dropped.exitCode, 1, dropped.stdout + dropped.stderr);
+    assert.match(dropped.stdout, /: no answer/);
+    assert.match(dropped.stdout, /✗ but the probe got no answer: the tables say this path works, yet nothing came back/);
+  } finally {
+    await netlab(state.dir, 'exec', 'a1', '--', 'iptables', '-D', 'INPUT', '-p', 'icmp', '-j', 'DROP');
+  }
   for (const [args, message] of [
     [['nosuch', 'a1'], /FROM is a pod, pod\/container or node of lab vxlan; found "nosuch"/],
     [['a0', 'nosuch'], /TO is a pod, node, Service or IPv4 address of lab vxlan; found "nosuch"/],

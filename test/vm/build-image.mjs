@@ -27,7 +27,7 @@ const MODULES = [
 ];
 // dash is /bin/sh: busybox's shell would run its own applets (ip, unshare, ping...) instead of the real tools.
 const BINARIES = ['/usr/bin/dash', '/usr/sbin/ip', '/usr/sbin/bridge', '/usr/bin/ss', '/usr/sbin/xtables-nft-multi', '/usr/sbin/conntrack', '/usr/bin/socat', '/usr/bin/ping', '/usr/bin/unshare', '/usr/bin/nsenter', '/usr/bin/flock', '/usr/sbin/sysctl', '/usr/sbin/sshd', '/usr/bin/tcpdump'];
-const APPLETS = ['mount', 'umount', 'mkdir', 'cat', 'echo', 'ls', 'sleep', 'hostname', 'insmod', 'tac', 'timeout', 'mkfifo', 'awk', 'sed', 'grep', 'cut', 'tr', 'head', 'tail', 'ps', 'kill', 'xargs', 'rm', 'cp', 'ln', 'chmod', 'id', 'sort', 'uniq', 'wc', 'env', 'true', 'false', 'printf', 'test', '[', 'readlink', 'stat', 'tar', 'find', 'dmesg', 'date', 'poweroff', 'chroot', 'seq', 'touch', 'mv', 'uname', 'whoami', 'pidof'];
+const APPLETS = ['mount', 'umount', 'mkdir', 'cat', 'echo', 'ls', 'sleep', 'hostname', 'insmod', 'tac', 'timeout', 'mkfifo', 'awk', 'sed', 'grep', 'cut', 'tr', 'head', 'tail', 'ps', 'kill', 'xargs', 'rm', 'cp', 'ln', 'chmod', 'id', 'sort', 'uniq', 'wc', 'env', 'true', 'false', 'printf', 'test', '[', 'readlink', 'stat', 'tar', 'find', 'dmesg', 'date', 'poweroff', 'chroot', 'seq', 'touch', 'mv', 'uname', 'whoami', 'pidof', 'basename', 'dirname', 'rmdir'];
 
 const here = dirname(fileURLToPath(import.meta.url));
 const kernelPackage = run('apt-cache', ['depends', 'linux-image-cloud-amd64']).split('\n').map((l) => /Depends: (linux-image-\S+)/.exec(l)?.[1]).find(Boolean);
