@@ -79,13 +79,13 @@ export function buildCli(): Command {
   targetOptions(program
     .command('down')
     .description('remove everything a lab created, from its recorded state; safe to repeat')
-    .argument('<lab>', 'lab name or file')
+    .argument('[lab]', 'lab name or file (default: the only lab that is up)')
     .option('-v, --verbose', 'show undo commands that found nothing to undo'))
     .action(run(async () => (await import('./commands/down.js')).downCommand as Action));
 
   program
     .command('status')
-    .description('labs that are up, their nodes and pods, and any drift of the live kernel state from what netlab made')
+    .description('labs that are up, their nodes and pods, and any drift of the live kernel state from what netlab made (exit 1 on drift)')
     .option('--json', 'machine-readable status')
     .action(run(async () => (await import('./commands/info.js')).statusCommand as Action));
 

@@ -4,8 +4,8 @@
 import { renameSync } from 'node:fs';
 import { destroySimulatedNodes } from '../exec/simulated.js';
 import { describeDown, runDown, type NodeDown, type Transports } from '../exec/runner.js';
-import { CorruptState, describeRun, readState, removeState, scriptRunOf, type LabState } from '../state/store.js';
-import { labNameOf, requireRoot, transportsOf } from './common.js';
+import { CorruptState, describeRun, listStates, readState, removeState, scriptRunOf, type LabState } from '../state/store.js';
+import { findUpLab, labNameOf, requireRoot, transportsOf } from './common.js';
 import { acquireLock } from '../state/lock.js';
 import { isAlive } from '../exec/processes.js';
 import { RunError, UsageError } from '../errors.js';
@@ -59,7 +59,9 @@ export async function tearDown(state: LabState, options: { touchNodes?: boolean;
   return outcomes;
 }
 
-export async function downCommand(arg: string, options: { verbose?: boolean } & TargetOptions): Promise<number> {
+export async function downCommand(given: string | undefined, options: { verbose?: boolean } & TargetOptions): Promise<number> {
+  // Without a name, the only lab that is up (as verify does).
+  const arg = given ?? (await findUpLab(undefined)).lab;
   const name = await labNameOf(arg);
   let recorded: LabState | undefined;
   try {
@@ -112,7 +114,8 @@ async function downLocked(name: string, options: { verbose?: boolean } & TargetO
   if (!state) {
     // Nothing recorded: still stop any simulated node a killed `up` may have left.
     const stopped = destroySimulatedNodes(name);
-    console.log(stopped ? `lab ${name} had no state; stopped ${stopped} simulated node process(es) a killed \`netlab up\` left` : `lab ${name} is not up; nothing to do`);
+    const up = listStates().map((s) => s.lab);
+    console.log(stopped ? `lab ${name} had no state; stopped ${stopped} simulated node process(es) a killed \`netlab up\` left` : `lab ${name} is not up; nothing to do${up.length ? ` (up: ${up.join(', ')})` : ''}`);
     return 0;
   }
   const outcomes = await tearDown(state);

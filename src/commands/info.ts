@@ -134,9 +134,11 @@ export async function statusCommand(options: { json?: boolean }): Promise<number
     }),
   );
   const unreadable = corrupt.map((c) => ({ lab: c.lab, status: 'unreadable' as const, file: c.file, reason: c.reason }));
+  // Exit 1 when what netlab made has drifted (or a node could not be asked): a script can rely on it.
+  const drifted = rows.some((r) => r.drift && (r.drift.findings.length > 0 || r.drift.unreachable.length > 0)) ? 1 : 0;
   if (options.json) {
     console.log(JSON.stringify([...rows, ...unreadable], null, 2));
-    return 0;
+    return drifted;
   }
   for (const u of unreadable) console.log(`${u.lab}: state file ${u.file} is unreadable (${u.reason}); \`netlab down ${u.lab}\` takes the lab down (add --ssh-config FILE for machines over SSH)`);
   if (rows.length === 0) {
@@ -160,5 +162,5 @@ export async function statusCommand(options: { json?: boolean }): Promise<number
       for (const f of row.drift.findings) console.log(`    ${f.node}: ${f.what} (step ${f.step}: ${f.summary})`);
     }
   }
-  return 0;
+  return drifted;
 }

@@ -95,7 +95,10 @@ export async function verifyAndReport(state: LabState, options: VerifyOptions = 
   const results = await verifyLab(state, options);
   const evidence = await collectEvidence(state.model, transports);
   const passed = results.every((r) => r.ok);
-  const findings = passed ? [] : await diagnose(state.model, state.facts, transports);
+  // Compared even when every check passes: a check can pass through what the kernel still
+  // remembers (an ICMP redirect in a pod's route cache, a learned FDB entry) after what the
+  // plan made is gone, and fail when that memory expires.
+  const findings = await diagnose(state.model, state.facts, transports);
   const traces = passed ? [] : await traceFailures(state, results);
   if (options.json) {
     console.log(JSON.stringify({ lab: state.lab, passed, checks: results.map((r) => ({ name: describeCheck(r.check), ...r })), evidence, ...(before.length ? { evidenceBefore: before } : {}), findings, traces: traces.map(({ number, trace }) => ({ check: number, ...trace })) }, null, 2));
@@ -107,6 +110,10 @@ export async function verifyAndReport(state: LabState, options: VerifyOptions = 
       console.log('after the checks:');
     }
     printEvidence(evidence);
+    if (passed && findings.length > 0) {
+      console.log(chalk.yellow('the checks pass now, but what the plan made has changed; they may pass only through what the kernel still remembers (a cached ICMP redirect, a learned entry) and fail when it expires:'));
+      for (const line of describeFindings(findings).slice(1)) console.log(line);
+    }
     if (!passed) {
       for (const line of describeFindings(findings)) console.log(line);
       for (const { number, request, trace } of traces) {

@@ -32,6 +32,22 @@ function expectationsOf(step: Step, command: Command): Expectation[] {
   if (tool === 'netlab_pause') {
     return [{ step, probe: `netlab_pause_pid ${quoteArgv([a!])} >/dev/null 2>&1 || ${say(`the pause process of pod ${a} is gone`)}` }];
   }
+  if (tool === 'bridge' && a === 'link' && b === 'set' && command.includes('hairpin')) {
+    // `bridge link set dev PORT hairpin on`: the port's flag, as `bridge -d link` prints it.
+    const port = command[command.indexOf('dev') + 1]!;
+    const wanted = command[command.indexOf('hairpin') + 1]!;
+    return [{ step, probe: `bridge -d link show dev ${quoteArgv([port])} 2>/dev/null | grep -q ${quoteArgv([`hairpin ${wanted}`])} || ${say(`hairpin is ${wanted === 'on' ? 'off' : 'on'} on ${port}`)}` }];
+  }
+  if (tool === 'ip' && a === 'neigh' && b === 'add') {
+    // `ip neigh add ADDRESS lladdr MAC dev DEV nud permanent`
+    const [address, mac, dev] = [c!, command[command.indexOf('lladdr') + 1]!, command[command.indexOf('dev') + 1]!];
+    return [{ step, probe: `ip neigh show ${quoteArgv([address])} dev ${quoteArgv([dev])} 2>/dev/null | grep -qi ${quoteArgv([`lladdr ${mac} `])} || ${say(`the neighbour entry ${address} → ${mac} on ${dev} is missing or changed`)}` }];
+  }
+  if (tool === 'bridge' && a === 'fdb' && (b === 'append' || b === 'add')) {
+    // `bridge fdb append MAC dev DEV dst ADDRESS`
+    const [mac, dev, dst] = [c!, command[command.indexOf('dev') + 1]!, command[command.indexOf('dst') + 1]!];
+    return [{ step, probe: `bridge fdb show dev ${quoteArgv([dev])} 2>/dev/null | grep -qi ${quoteArgv([`^${mac} dst ${dst} `])} || ${say(`the FDB entry ${mac} → ${dst} on ${dev} is missing or changed`)}` }];
+  }
   if (tool === 'ip' && a === 'tunnel' && b === 'add') {
     return [{ step, probe: `ip -o link show ${quoteArgv([c!])} >/dev/null 2>&1 || ${say(`tunnel ${c} is missing`)}` }];
   }
@@ -79,6 +95,6 @@ export async function diagnose(model: Model, facts: Record<string, NodeFacts>, t
 }
 
 export function describeFindings(findings: Finding[]): string[] {
-  if (findings.length === 0) return ['diagnosis: every node still has what the plan made (sysctls, links, routes, FORWARD jump); look at the pods and the path (netlab exec)'];
+  if (findings.length === 0) return ['diagnosis: every node still has what the plan made (sysctls, links, routes, hairpin, static neighbour and FDB entries, FORWARD jump); look at the pods and the path (netlab exec)'];
   return ['diagnosis:', ...findings.map((f) => `  ${f.node}: ${f.what} (step ${f.step}: ${f.summary})`)];
 }

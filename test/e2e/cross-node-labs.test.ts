@@ -83,6 +83,11 @@ test('flannel: static neighbour and FDB entries, nothing learned', async () => {
     assert.match(lines, /0a:58:0a:c8:01:00 dst 192\.168\.64\.5 self permanent/);
     const fdb = await netlab(state.dir, 'exec', 'node-0', '--', 'bridge', 'fdb', 'show', 'dev', 'flannel.1');
     assert.equal(fdb.stdout.trim().split('\n').length, 1, `nolearning: only the static entry\n${fdb.stdout}`);
+    // The control plane's entries are what the plan made: status notices one removed (and exits 1).
+    assert.equal((await netlab(state.dir, 'exec', 'node-0', '--', 'bridge', 'fdb', 'del', '0a:58:0a:c8:01:00', 'dev', 'flannel.1', 'dst', '192.168.64.5')).exitCode, 0);
+    const status = await netlab(state.dir, 'status');
+    assert.equal(status.exitCode, 1, status.stdout);
+    assert.match(status.stdout, /node-0: the FDB entry 0a:58:0a:c8:01:00 → 192\.168\.64\.5 on flannel\.1 is missing or changed \(step \d+/);
   } finally {
     await netlab(state.dir, 'down', 'flannel');
   }

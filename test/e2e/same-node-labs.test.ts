@@ -126,10 +126,14 @@ test('status reports drift from what netlab made; up says what changed in the fi
   try {
     assert.equal((await netlab(state.dir, 'up', file)).exitCode, 0);
     type Status = { drift: { findings: { node: string; what: string }[] } }[];
-    const clean = JSON.parse((await netlab(state.dir, 'status', '--json')).stdout) as Status;
+    const cleanRun = await netlab(state.dir, 'status', '--json');
+    assert.equal(cleanRun.exitCode, 0);
+    const clean = JSON.parse(cleanRun.stdout) as Status;
     assert.equal(clean[0]!.drift.findings.length, 0);
     await netlab(state.dir, 'exec', 'node-0', '--', 'ip', 'link', 'del', 'veth-a1');
-    const drifted = JSON.parse((await netlab(state.dir, 'status', '--json')).stdout) as Status;
+    const driftRun = await netlab(state.dir, 'status', '--json');
+    assert.equal(driftRun.exitCode, 1, 'status exits 1 on drift');
+    const drifted = JSON.parse(driftRun.stdout) as Status;
     assert.deepEqual(drifted[0]!.drift.findings.map((f) => [f.node, f.what]), [['node-0', 'link veth-a1 is missing']]);
 
     assert.match((await netlab(state.dir, 'up', file)).stdout, /already up and its file is unchanged/);
@@ -144,6 +148,11 @@ test('status reports drift from what netlab made; up says what changed in the fi
     const recreated = await netlab(state.dir, 'up', file, '--recreate', '--verify');
     assert.equal(recreated.exitCode, 0, recreated.stdout + recreated.stderr);
     assert.match((await netlab(state.dir, 'exec', 'a1', '--', 'ip', '-br', 'addr', 'show', 'veth-a1-c')).stdout, /10\.200\.0\.9\/24/);
+    assert.match((await netlab(state.dir, 'down', 'nosuch')).stdout, /lab nosuch is not up; nothing to do \(up: drift\)/);
+    // With one lab up, down needs no name.
+    const down = await netlab(state.dir, 'down');
+    assert.equal(down.exitCode, 0, down.stderr);
+    assert.match(down.stdout, /lab drift is down/);
   } finally {
     await netlab(state.dir, 'down', 'drift');
   }

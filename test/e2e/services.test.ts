@@ -61,6 +61,13 @@ test('service: the three cases of article 001 §5.4 reach every backend; hairpin
     // (only the case that matters, with fewer connections: each one that fails waits for its timeout)
     let result = await verify('service', '--check', '3', '--connections', '16');
     assert.equal(result.exitCode, 1);
+    // status and verify's diagnosis both name the setting: a bridge-port flag, not only links and routes.
+    const hairpinFinding = (text: string) => new RegExp(`node-0: hairpin is off on veth-a0 \\(step \\d+: hairpin mode on veth-a0\\)`).test(text);
+    const status = await netlab(state.dir, 'status');
+    assert.equal(status.exitCode, 1, status.stdout + status.stderr);
+    assert.ok(hairpinFinding(status.stdout), status.stdout);
+    const diagnosed = await netlab(state.dir, 'verify', 'service', '--check', '3', '--connections', '4');
+    assert.ok(hairpinFinding(diagnosed.stdout), diagnosed.stdout);
     const hairpin = result.report.checks.find((c) => c.name.startsWith('service a0 '))!;
     assert.ok(!hairpin.ok && hairpin.answers!['-']! > 0 && hairpin.answers!.a0 === 0, JSON.stringify(hairpin));
     // trace, with conntrack empty, follows the first endpoint (a0 itself) and stops at the hairpin.

@@ -52,9 +52,22 @@ const USER_OBJECTS = (name: string) =>
 const USER_SNAPSHOT = (name: string) => `ip -br addr show ${userBridge(name)}; iptables-save | grep -v "^#" | grep -vE "NL-|NETLAB" | sed "s/\\[[0-9]*:[0-9]*\\]//"\n`;
 
 const labs = readdirSync(LABS).filter((f) => f.endsWith('.yaml') && f !== 'ipip.yaml').map((f) => f.replace(/\.yaml$/, ''));
+/**
+ * The scale lab runs here with 40 pods per node instead of 250: the same code
+ * paths (counted pods, veths made in the pod, one ip -batch per namespace) in a
+ * sixth of the time (the full lab took 140-160 s of CI here); its full size is
+ * measured by the benchmark, over SSH too.
+ */
+const SCALE_PODS = 40;
+function labFile(lab: string): string {
+  if (lab !== 'scale') return join(LABS, `${lab}.yaml`);
+  const file = join(work.dir, 'scale.yaml');
+  writeFileSync(file, readFileSync(join(LABS, 'scale.yaml'), 'utf8').replace(/pods: 250/g, `pods: ${SCALE_PODS}`).replace(/p(\d)-249/g, `p$1-${SCALE_PODS - 1}`).replace(/p2-123/g, `p2-${SCALE_PODS - 3}`));
+  return file;
+}
 for (const lab of labs) {
-  test(`over ssh: ${lab} goes up, verifies and goes down, leaving nothing on the machines and the user's objects as they were`, async (t) => {
-    const file = join(LABS, `${lab}.yaml`);
+  test(`over ssh: ${lab}${lab === 'scale' ? ` (${SCALE_PODS} pods per node)` : ''} goes up, verifies and goes down, leaving nothing on the machines and the user's objects as they were`, async (t) => {
+    const file = labFile(lab);
     const before: Record<string, string> = {};
     for (const name of machines.names) {
       await machines.transport(name).run(USER_OBJECTS(name));
