@@ -156,3 +156,15 @@ test('control characters: refused in free text, and escaped when input is echoed
   assert.match(run.stderr, /unknown field "bad\\u001b\[31mkey"/);
   assert.equal(run.stderr.split('\n').filter((l) => l.startsWith('node-0: everything')).length, 0, 'no line is faked');
 });
+
+test('usage errors exit 2 from every subcommand (an unknown option, a missing argument), as they do from netlab itself', async () => {
+  const commands = ['validate', 'plan', 'up', 'verify', 'down', 'status', 'exec', 'graph', 'show', 'capture', 'trace', 'labs', 'schema'];
+  for (const command of commands) {
+    const run = await cli({}, command, '--bogus');
+    assert.equal(run.exitCode, 2, `netlab ${command} --bogus: ${run.stdout}${run.stderr}`);
+    assert.match(run.stderr, /unknown option '--bogus'/);
+  }
+  const missing = await cli({}, 'validate');
+  assert.equal(missing.exitCode, 2, missing.stderr);
+  assert.match(missing.stderr, /missing required argument/);
+});
