@@ -67,7 +67,7 @@ function labsDir(): string {
   return join(stateDir(), 'labs');
 }
 
-export function stateFile(lab: string): string {
+function stateFile(lab: string): string {
   return join(labsDir(), `${checkedLabName(lab)}.json`);
 }
 
@@ -79,7 +79,7 @@ export class CorruptState extends UsageError {
 }
 
 /** Writes a file so that a crash leaves the old version or the new one, never a part: temp file, fsync, rename. */
-export function writeFileAtomic(file: string, text: string): void {
+function writeFileAtomic(file: string, text: string): void {
   const temp = `${file}.${process.pid}.tmp`;
   const fd = openSync(temp, 'w', 0o600);
   try {
