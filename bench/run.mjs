@@ -16,7 +16,8 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(join(ROOT, 'dist', p));
 const { loadLabFile } = await dist('src/lab/load.js');
 const { buildPlan } = await dist('src/plan/build.js');
-const { createSimulatedNodes, destroySimulatedNodes, simulatedFacts, simulatedTransport } = await dist('src/exec/simulated.js');
+const { createSimulatedNodes, destroySimulatedNodes, simulatedFacts, simulatedTransport } =
+  await dist('src/exec/simulated.js');
 const { quoteArgv } = await dist('src/shell/quote.js');
 const { startMachines } = await dist('test/e2e/machines.js');
 
@@ -47,7 +48,8 @@ function netlab(args, extraEnv = {}) {
 // Helpers become their plain equivalents; consecutive `ip` commands for one
 // namespace become one `ip -batch` (floor) or stay one process each (naive).
 function plainCommand(c) {
-  if (c[0] === 'netlab_pause') return `ip netns exec ${c[1]} unshare --uts --ipc --pid --fork --kill-child sleep infinity </dev/null >/dev/null 2>&1 &`;
+  if (c[0] === 'netlab_pause')
+    return `ip netns exec ${c[1]} unshare --uts --ipc --pid --fork --kill-child sleep infinity </dev/null >/dev/null 2>&1 &`;
   if (c[0] === 'netlab_sysctl') return `sysctl -qw ${c[1]}=${c[2]}`;
   if (c[0] === 'netlab_restore') return `iptables-restore -w --noflush <<'EOF'\n${c[1]}EOF`;
   return quoteArgv(c);
@@ -90,10 +92,12 @@ async function floorRun(file, batched) {
   const plan = buildPlan(model, facts);
   const start = now();
   const target = await createSimulatedNodes({ ...model, name: `floor-${model.name}`.slice(0, 12) }, facts, () => {});
-  await Promise.all(plan.nodes.map(async (n) => {
-    const r = await simulatedTransport(n.node, target.nodes[n.node]).run(floorScript(n.steps, batched));
-    if (r.exitCode !== 0) throw new Error(`floor ${model.name} ${n.node}: ${r.stderr}`);
-  }));
+  await Promise.all(
+    plan.nodes.map(async (n) => {
+      const r = await simulatedTransport(n.node, target.nodes[n.node]).run(floorScript(n.steps, batched));
+      if (r.exitCode !== 0) throw new Error(`floor ${model.name} ${n.node}: ${r.stderr}`);
+    }),
+  );
   const up = now() - start;
   const downStart = now();
   await Promise.all(plan.nodes.map((n) => simulatedTransport(n.node, target.nodes[n.node]).run(FLOOR_DOWN)));
@@ -103,7 +107,11 @@ async function floorRun(file, batched) {
 
 function scaleLab(nodes, pods) {
   const file = join(work, `scale-${nodes}x${pods}.yaml`);
-  const lines = [`name: s${nodes}x${pods}`, `nodes: { ${Array.from({ length: nodes }, (_, n) => `node-${n}: {}`).join(', ')} }`, 'pods:'];
+  const lines = [
+    `name: s${nodes}x${pods}`,
+    `nodes: { ${Array.from({ length: nodes }, (_, n) => `node-${n}: {}`).join(', ')} }`,
+    'pods:',
+  ];
   for (let n = 0; n < nodes; n++) for (let i = 0; i < pods; i++) lines.push(`  p${n}-${i}: { node: node-${n} }`);
   lines.push(`wiring: { cross-node: ${nodes > 1 ? 'vxlan' : 'none'}, veth-peer: in-pod }`, 'verify: []', '');
   writeFileSync(file, lines.join('\n'));
@@ -111,12 +119,23 @@ function scaleLab(nodes, pods) {
 }
 
 const out = [];
-const section = (title, header, rows) => out.push(`\n## ${title}\n`, `| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`));
+const section = (title, header, rows) =>
+  out.push(
+    `\n## ${title}\n`,
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  );
 
 try {
   // 1. simulated nodes: netlab vs floor vs one process per command
   if (part('simulated')) {
-    const labs = [['labs/bridge.yaml', 'bridge'], ['labs/vxlan.yaml', 'vxlan'], ['labs/service.yaml', 'service'], ['labs/scale.yaml', 'scale']];
+    const labs = [
+      ['labs/bridge.yaml', 'bridge'],
+      ['labs/vxlan.yaml', 'vxlan'],
+      ['labs/service.yaml', 'service'],
+      ['labs/scale.yaml', 'scale'],
+    ];
     const rows = [];
     for (const [file, name] of labs) {
       log(`simulated ${name}`);
@@ -125,12 +144,39 @@ try {
         t.up.push(netlab(['up', resolve(ROOT, file)]));
         t.down.push(netlab(['down', name]));
         const f = await floorRun(resolve(ROOT, file), true);
-        t.fup.push(f.up); t.fdown.push(f.down);
-        if (i < 3) { const n = await floorRun(resolve(ROOT, file), false); t.nup.push(n.up); t.ndown.push(n.down); }
+        t.fup.push(f.up);
+        t.fdown.push(f.down);
+        if (i < 3) {
+          const n = await floorRun(resolve(ROOT, file), false);
+          t.nup.push(n.up);
+          t.ndown.push(n.down);
+        }
       }
-      rows.push([name, fmt(t.up), fmt(t.fup), fmt(t.nup), (median(t.up) / median(t.fup)).toFixed(2), fmt(t.down), fmt(t.fdown), (median(t.down) / median(t.fdown)).toFixed(2)]);
+      rows.push([
+        name,
+        fmt(t.up),
+        fmt(t.fup),
+        fmt(t.nup),
+        (median(t.up) / median(t.fup)).toFixed(2),
+        fmt(t.down),
+        fmt(t.fdown),
+        (median(t.down) / median(t.fdown)).toFixed(2),
+      ]);
     }
-    section('Simulated nodes: netlab and the floor', ['lab', 'netlab up', 'floor up (ip -batch)', 'one process per command', 'up ratio', 'netlab down', 'floor down', 'down ratio'], rows);
+    section(
+      'Simulated nodes: netlab and the floor',
+      [
+        'lab',
+        'netlab up',
+        'floor up (ip -batch)',
+        'one process per command',
+        'up ratio',
+        'netlab down',
+        'floor down',
+        'down ratio',
+      ],
+      rows,
+    );
   }
 
   // 2. scaling
@@ -140,7 +186,10 @@ try {
       log(`scaling ${pods}`);
       const file = scaleLab(1, pods);
       const ups = [];
-      for (let i = 0; i < Math.min(RUNS, 3); i++) { ups.push(netlab(['up', file])); netlab(['down', `s1x${pods}`]); }
+      for (let i = 0; i < Math.min(RUNS, 3); i++) {
+        ups.push(netlab(['up', file]));
+        netlab(['down', `s1x${pods}`]);
+      }
       scaling.push([pods, fmt(ups), `${((median(ups) / pods) * 1000).toFixed(1)} ms`]);
     }
     section('Scaling: up of one node with N pods on a bridge', ['pods', 'up', 'per pod'], scaling);
@@ -153,7 +202,15 @@ try {
     log('ssh machines');
     const machines = await startMachines('bench-ssh', ['node-0', 'node-1', 'node-2'], work, { logLogins: true });
     // sshd's log (LogLevel VERBOSE): a line per connection (a login) and per session on it (a script run).
-    const countInLogs = (pattern) => machines.names.reduce((sum, n) => sum + (existsSync(join(work, `sshd-${n}.log`)) ? (readFileSync(join(work, `sshd-${n}.log`), 'utf8').match(pattern) ?? []).length : 0), 0);
+    const countInLogs = (pattern) =>
+      machines.names.reduce(
+        (sum, n) =>
+          sum +
+          (existsSync(join(work, `sshd-${n}.log`))
+            ? (readFileSync(join(work, `sshd-${n}.log`), 'utf8').match(pattern) ?? []).length
+            : 0),
+        0,
+      );
     const logins = () => countInLogs(/Accepted publickey/g);
     const sessions = () => countInLogs(/Starting session:/g);
     const closeMasters = () => spawnSync('pkill', ['-f', `${work}/netlab-ssh`]);
@@ -163,16 +220,44 @@ try {
       // The hand-written comparison: the plan's kernel operations (as the floor
       // above, ip -batch per namespace) sent as one script per node over one new
       // SSH connection per node, nodes in parallel; no preflight, no facts, no journal.
-      const inClient = (cmd, args, opts = {}) => spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', cmd, ...args], { env, encoding: 'utf8', ...opts });
-      const sshPlan = JSON.parse(inClient(NETLAB, ['plan', join(ROOT, 'labs/vxlan.yaml'), '--ssh-config', machines.sshConfig, '--json']).stdout);
+      const inClient = (cmd, args, opts = {}) =>
+        spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', cmd, ...args], {
+          env,
+          encoding: 'utf8',
+          ...opts,
+        });
+      const sshPlan = JSON.parse(
+        inClient(NETLAB, ['plan', join(ROOT, 'labs/vxlan.yaml'), '--ssh-config', machines.sshConfig, '--json']).stdout,
+      );
       closeMasters();
-      const overSsh = (node, script) => new Promise((done, fail) => {
-        const child = spawn('nsenter', ['-t', String(machines.clientPid), '-n', '--', 'ssh', '-F', machines.sshConfig, '-o', 'ControlMaster=no', '-o', 'ControlPath=none', node, 'sh -s'], { stdio: ['pipe', 'ignore', 'pipe'] });
-        let err = '';
-        child.stderr.on('data', (d) => (err += d));
-        child.on('close', (code) => (code === 0 ? done() : fail(new Error(`hand-written script on ${node}: ${err}`))));
-        child.stdin.end(script);
-      });
+      const overSsh = (node, script) =>
+        new Promise((done, fail) => {
+          const child = spawn(
+            'nsenter',
+            [
+              '-t',
+              String(machines.clientPid),
+              '-n',
+              '--',
+              'ssh',
+              '-F',
+              machines.sshConfig,
+              '-o',
+              'ControlMaster=no',
+              '-o',
+              'ControlPath=none',
+              node,
+              'sh -s',
+            ],
+            { stdio: ['pipe', 'ignore', 'pipe'] },
+          );
+          let err = '';
+          child.stderr.on('data', (d) => (err += d));
+          child.on('close', (code) =>
+            code === 0 ? done() : fail(new Error(`hand-written script on ${node}: ${err}`)),
+          );
+          child.stdin.end(script);
+        });
       // One run of it; interleaved with netlab's cold runs of the same lab, so both see the machine alike.
       const hand = { up: [], down: [], logins: [], sessions: [], login: [] };
       const handRun = async () => {
@@ -182,7 +267,17 @@ try {
         hand.login.push(now() - l);
         const before = [logins(), sessions()];
         const s = now();
-        await Promise.all(sshPlan.nodes.map((n) => overSsh(n.node, floorScript(n.phases.flatMap((p) => p.steps), true))));
+        await Promise.all(
+          sshPlan.nodes.map((n) =>
+            overSsh(
+              n.node,
+              floorScript(
+                n.phases.flatMap((p) => p.steps),
+                true,
+              ),
+            ),
+          ),
+        );
         hand.up.push(now() - s);
         hand.logins.push(logins() - before[0]);
         hand.sessions.push(sessions() - before[1]);
@@ -191,18 +286,50 @@ try {
         hand.down.push(now() - d);
       };
 
-      for (const [file, name] of [['labs/bridge.yaml', 'bridge'], ['labs/vxlan.yaml', 'vxlan']]) {
+      for (const [file, name] of [
+        ['labs/bridge.yaml', 'bridge'],
+        ['labs/vxlan.yaml', 'vxlan'],
+      ]) {
         for (const mode of ['cold', 'warm']) {
           const t = { up: [], down: [], cup: [], cdown: [], sup: [], sdown: [] };
           for (let i = 0; i < RUNS; i++) {
             if (mode === 'cold' && name === 'vxlan') await handRun();
             if (mode === 'cold') closeMasters();
             // warm: `netlab plan` against the machines first; up reuses its master connections
-            else spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'plan', join(ROOT, file), '--ssh-config', machines.sshConfig], { env });
+            else
+              spawnSync(
+                'nsenter',
+                [
+                  '-t',
+                  String(machines.clientPid),
+                  '-n',
+                  '--',
+                  NETLAB,
+                  'plan',
+                  join(ROOT, file),
+                  '--ssh-config',
+                  machines.sshConfig,
+                ],
+                { env },
+              );
             let before = [logins(), sessions()];
             const s = now();
             const profiling = mode === 'cold' && name === 'vxlan' ? { NETLAB_PROFILE: sshProfile } : {};
-            const up = spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'up', join(ROOT, file), '--ssh-config', machines.sshConfig], { env: { ...env, ...profiling }, encoding: 'utf8' });
+            const up = spawnSync(
+              'nsenter',
+              [
+                '-t',
+                String(machines.clientPid),
+                '-n',
+                '--',
+                NETLAB,
+                'up',
+                join(ROOT, file),
+                '--ssh-config',
+                machines.sshConfig,
+              ],
+              { env: { ...env, ...profiling }, encoding: 'utf8' },
+            );
             if (up.status !== 0) throw new Error(up.stderr);
             t.up.push(now() - s);
             t.cup.push(logins() - before[0]);
@@ -212,41 +339,87 @@ try {
             } else closeMasters();
             before = [logins(), sessions()];
             const d = now();
-            const down = spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'down', name], { env: { ...env, ...profiling }, encoding: 'utf8' });
+            const down = spawnSync('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'down', name], {
+              env: { ...env, ...profiling },
+              encoding: 'utf8',
+            });
             if (down.status !== 0) throw new Error(down.stderr);
             t.down.push(now() - d);
             t.cdown.push(logins() - before[0]);
             t.sdown.push(sessions() - before[1]);
           }
-          ssh.push([`${name} (${mode})`, fmt(t.up), `${median(t.cup)} / ${median(t.sup)}`, fmt(t.down), `${median(t.cdown)} / ${median(t.sdown)}`]);
+          ssh.push([
+            `${name} (${mode})`,
+            fmt(t.up),
+            `${median(t.cup)} / ${median(t.sup)}`,
+            fmt(t.down),
+            `${median(t.cdown)} / ${median(t.sdown)}`,
+          ]);
         }
       }
-      sshHand.push(['vxlan nodes: the login alone (`true`), one new SSH connection per node', fmt(hand.login), '2 / 2', '', '']);
-      sshHand.push(['vxlan: hand-written, one new SSH connection per node', fmt(hand.up), `${median(hand.logins)} / ${median(hand.sessions)}`, fmt(hand.down), `${median(hand.logins)} / ${median(hand.sessions)}`]);
+      sshHand.push([
+        'vxlan nodes: the login alone (`true`), one new SSH connection per node',
+        fmt(hand.login),
+        '2 / 2',
+        '',
+        '',
+      ]);
+      sshHand.push([
+        'vxlan: hand-written, one new SSH connection per node',
+        fmt(hand.up),
+        `${median(hand.logins)} / ${median(hand.sessions)}`,
+        fmt(hand.down),
+        `${median(hand.logins)} / ${median(hand.sessions)}`,
+      ]);
     } finally {
       machines.stop();
     }
-    section('Over SSH (sshd in simulated machines)', ['lab', 'up', 'SSH logins / sessions during up', 'down', 'SSH logins / sessions during down'], [...ssh, ...sshHand]);
+    section(
+      'Over SSH (sshd in simulated machines)',
+      ['lab', 'up', 'SSH logins / sessions during up', 'down', 'SSH logins / sessions during down'],
+      [...ssh, ...sshHand],
+    );
     const netlabVxlanCold = ssh.find((r) => r[0] === 'vxlan (cold)');
-    if (netlabVxlanCold && sshHand.length) out.push('', `netlab vxlan up over SSH (cold) / hand-written one-connection-per-node script: ${(parseFloat(netlabVxlanCold[1]) / parseFloat(sshHand[1][1])).toFixed(2)} (target 1.3)`);
+    if (netlabVxlanCold && sshHand.length)
+      out.push(
+        '',
+        `netlab vxlan up over SSH (cold) / hand-written one-connection-per-node script: ${(parseFloat(netlabVxlanCold[1]) / parseFloat(sshHand[1][1])).toFixed(2)} (target 1.3)`,
+      );
   }
 
   // 4. where the time goes: netlab's own marks (NETLAB_PROFILE), median per segment
   if (part('profile') || part('ssh')) {
     function profileRows(file, name) {
-      const runs = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const runs = readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       return ['up', 'down'].map((command) => {
         const mine = runs.filter((r) => r.argv[0] === command);
         // each segment: from the previous mark of the same run to this one, matched by label
-        const deltas = mine.map((r) => new Map(r.marks.map(([label, t], i) => [label, (t - (i ? r.marks[i - 1][1] : 0)) / 1000])));
-        const segments = mine[0].marks.map(([label]) => [label, median(deltas.map((d) => d.get(label)).filter((v) => v !== undefined))]);
+        const deltas = mine.map(
+          (r) => new Map(r.marks.map(([label, t], i) => [label, (t - (i ? r.marks[i - 1][1] : 0)) / 1000])),
+        );
+        const segments = mine[0].marks.map(([label]) => [
+          label,
+          median(deltas.map((d) => d.get(label)).filter((v) => v !== undefined)),
+        ]);
         const total = median(mine.map((r) => r.marks.at(-1)[1] / 1000));
-        return [`${name} ${command}`, segments.map(([label, t]) => `${label} ${(t * 1000).toFixed(0)} ms`).join('; '), `${total.toFixed(2)} s`];
+        return [
+          `${name} ${command}`,
+          segments.map(([label, t]) => `${label} ${(t * 1000).toFixed(0)} ms`).join('; '),
+          `${total.toFixed(2)} s`,
+        ];
       });
     }
     const profile = join(work, 'profile.jsonl');
     const profiled = [];
-    for (const [file, name] of part('profile') ? [['labs/vxlan.yaml', 'vxlan'], ['labs/scale.yaml', 'scale']] : []) {
+    for (const [file, name] of part('profile')
+      ? [
+          ['labs/vxlan.yaml', 'vxlan'],
+          ['labs/scale.yaml', 'scale'],
+        ]
+      : []) {
       rmSync(profile, { force: true });
       for (let i = 0; i < Math.min(RUNS, 3); i++) {
         netlab(['up', resolve(ROOT, file)], { NETLAB_PROFILE: profile });
@@ -255,22 +428,41 @@ try {
       profiled.push(...profileRows(profile, name));
     }
     if (existsSync(sshProfile)) profiled.push(...profileRows(sshProfile, 'vxlan over SSH (cold)'));
-    section('Where the time goes (NETLAB_PROFILE marks, median; before the process exits)', ['command', 'segments, in order', 'total'], profiled);
+    section(
+      'Where the time goes (NETLAB_PROFILE marks, median; before the process exits)',
+      ['command', 'segments, in order', 'total'],
+      profiled,
+    );
   }
 
   // 5. start-up and memory
   if (part('startup')) {
-    const time = (cmd, args) => { const s = now(); spawnSync(cmd, args); return now() - s; };
-    const help = [], bare = [];
-    for (let i = 0; i < 10; i++) { help.push(time(NETLAB, ['--help'])); bare.push(time(process.execPath, ['-e', '0'])); }
-    const rss = spawnSync('/usr/bin/time', ['-f', '%M', NETLAB, 'up', join(ROOT, 'labs', 'scale.yaml')], { env, encoding: 'utf8' });
+    const time = (cmd, args) => {
+      const s = now();
+      spawnSync(cmd, args);
+      return now() - s;
+    };
+    const help = [],
+      bare = [];
+    for (let i = 0; i < 10; i++) {
+      help.push(time(NETLAB, ['--help']));
+      bare.push(time(process.execPath, ['-e', '0']));
+    }
+    const rss = spawnSync('/usr/bin/time', ['-f', '%M', NETLAB, 'up', join(ROOT, 'labs', 'scale.yaml')], {
+      env,
+      encoding: 'utf8',
+    });
     const peak = rss.stderr.trim().split('\n').pop();
     netlab(['down', 'scale']);
-    section('Start-up and memory', ['what', 'figure'], [
-      ['`netlab --help`', fmt(help)],
-      ['`node -e 0`', fmt(bare)],
-      ['peak RSS of `netlab up labs/scale.yaml` (3 nodes × 250 pods)', `${(Number(peak) / 1024).toFixed(0)} MB`],
-    ]);
+    section(
+      'Start-up and memory',
+      ['what', 'figure'],
+      [
+        ['`netlab --help`', fmt(help)],
+        ['`node -e 0`', fmt(bare)],
+        ['peak RSS of `netlab up labs/scale.yaml` (3 nodes × 250 pods)', `${(Number(peak) / 1024).toFixed(0)} MB`],
+      ],
+    );
   }
 
   if (ONLY) console.log(out.join('\n'));
@@ -278,7 +470,10 @@ try {
     const text = readFileSync(join(ROOT, 'BENCHMARKS.md'), 'utf8');
     const marker = '<!-- results -->';
     const head = text.includes(marker) ? text.slice(0, text.indexOf(marker) + marker.length) : `${text}\n${marker}`;
-    writeFileSync(join(ROOT, 'BENCHMARKS.md'), `${head}\n\nMeasured ${new Date().toISOString().slice(0, 10)} on this machine (${execFileSync('nproc').toString().trim()} cores), ${RUNS} runs, median (min-max).\n${out.join('\n')}\n`);
+    writeFileSync(
+      join(ROOT, 'BENCHMARKS.md'),
+      `${head}\n\nMeasured ${new Date().toISOString().slice(0, 10)} on this machine (${execFileSync('nproc').toString().trim()} cores), ${RUNS} runs, median (min-max).\n${out.join('\n')}\n`,
+    );
     log('wrote BENCHMARKS.md');
   }
 } finally {

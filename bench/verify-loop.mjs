@@ -14,7 +14,14 @@ import { parseArgs } from 'node:util';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const NETLAB = join(ROOT, 'bin', 'netlab');
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' }, labs: { type: 'string', default: 'vxlan,vxlan-3' }, load: { type: 'boolean', default: false }, vm: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '20' },
+    labs: { type: 'string', default: 'vxlan,vxlan-3' },
+    load: { type: 'boolean', default: false },
+    vm: { type: 'boolean', default: false },
+  },
+});
 const runs = Number(values.runs);
 const labs = values.labs.split(',');
 const work = mkdtempSync(join(tmpdir(), 'netlab-soak-'));
@@ -23,7 +30,9 @@ mkdirSync(stateDir);
 const env = { ...process.env, NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: work };
 
 // CPU load: one busy loop per core, for as long as the soak runs.
-const burners = values.load ? Array.from({ length: 2 }, () => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' })) : [];
+const burners = values.load
+  ? Array.from({ length: 2 }, () => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }))
+  : [];
 let vms;
 const stop = () => {
   for (const b of burners) b.kill('SIGKILL');
@@ -34,7 +43,10 @@ process.on('SIGINT', () => process.exit(130));
 
 let target = [];
 if (values.vm) {
-  const image = spawnSync(process.execPath, [join(ROOT, 'test/vm/build-image.mjs')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).stdout.trim();
+  const image = spawnSync(process.execPath, [join(ROOT, 'test/vm/build-image.mjs')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).stdout.trim();
   const { bootVMs } = await import(join(ROOT, 'dist/test/vm/vms.js'));
   vms = await bootVMs(['node-0', 'node-1', 'node-2'], image, work);
   target = ['--ssh-config', vms.sshConfig];
@@ -73,5 +85,10 @@ try {
   stop();
   rmSync(work, { recursive: true, force: true });
 }
-console.log(`soak: ${runs} runs of ${labs.join(', ')} on ${values.vm ? 'the QEMU VMs over SSH' : 'simulated nodes'}${values.load ? ', under CPU load' : ''}, ${((Date.now() - started) / 1000).toFixed(0)} s`);
-for (const [lab, t] of Object.entries(tally)) console.log(`  ${lab}: ${t.runs} up --verify, ${t.upFailed} up failed, ${t.verifyFailed} verify failed, ${t.reverifyFailed} second verify failed`);
+console.log(
+  `soak: ${runs} runs of ${labs.join(', ')} on ${values.vm ? 'the QEMU VMs over SSH' : 'simulated nodes'}${values.load ? ', under CPU load' : ''}, ${((Date.now() - started) / 1000).toFixed(0)} s`,
+);
+for (const [lab, t] of Object.entries(tally))
+  console.log(
+    `  ${lab}: ${t.runs} up --verify, ${t.upFailed} up failed, ${t.verifyFailed} verify failed, ${t.reverifyFailed} second verify failed`,
+  );

@@ -38,33 +38,41 @@ export function buildCli(): Command {
 
   const targetOptions = (command: Command) =>
     command
-      .option('--ssh-config <file>', 'run on machines over SSH: the lab nodes are Host aliases of this OpenSSH config (`vagrant ssh-config > file`)')
+      .option(
+        '--ssh-config <file>',
+        'run on machines over SSH: the lab nodes are Host aliases of this OpenSSH config (`vagrant ssh-config > file`)',
+      )
       .option('--vagrant [dir]', 'run on the Vagrant VMs of DIR (default .), via `vagrant ssh-config`')
-      .option('--inventory <file>', "run on machines listed in netlab's inventory file (node → host, port, user, identity, underlay)");
+      .option(
+        '--inventory <file>',
+        "run on machines listed in netlab's inventory file (node → host, port, user, identity, underlay)",
+      );
 
-  targetOptions(program
-    .command('plan')
-    .description('print every command the lab runs, per node and phase, each with why')
-    .argument('<lab>', 'lab file')
-    .option('--json', 'machine-readable plan')
-    .option('--explain', 'also explain every command, part by part'))
-    .action(run(async () => (await import('./commands/info.js')).planCommand as Action));
+  targetOptions(
+    program
+      .command('plan')
+      .description('print every command the lab runs, per node and phase, each with why')
+      .argument('<lab>', 'lab file')
+      .option('--json', 'machine-readable plan')
+      .option('--explain', 'also explain every command, part by part'),
+  ).action(run(async () => (await import('./commands/info.js')).planCommand as Action));
 
-  targetOptions(program
-    .command('up')
-    .description('build a lab on simulated nodes (as root) or on machines over SSH; rolls back on failure')
-    .argument('<lab>', 'lab file')
-    .option('--verify', 'run the checks once the lab is up')
-    .option('--keep', 'on failure keep what was created, for debugging')
-    .option('--recreate', 'if the lab is already up, take it down first')
-    .option('--explain', 'print the plan with every command explained first')
-    .option('--step', 'one phase at a time: show it, wait for Enter, then show what changed')
-    .option('--yes', 'with --step: do not wait for Enter'))
-    .action(async (file: string, options: Record<string, unknown>) => {
-      // Over SSH the login to the nodes starts first, while `up` loads.
-      const early = (await import('./commands/connect-early.js')).connectEarly(file, options);
-      process.exitCode = await (await import('./commands/up.js')).upCommand(file, options, early);
-    });
+  targetOptions(
+    program
+      .command('up')
+      .description('build a lab on simulated nodes (as root) or on machines over SSH; rolls back on failure')
+      .argument('<lab>', 'lab file')
+      .option('--verify', 'run the checks once the lab is up')
+      .option('--keep', 'on failure keep what was created, for debugging')
+      .option('--recreate', 'if the lab is already up, take it down first')
+      .option('--explain', 'print the plan with every command explained first')
+      .option('--step', 'one phase at a time: show it, wait for Enter, then show what changed')
+      .option('--yes', 'with --step: do not wait for Enter'),
+  ).action(async (file: string, options: Record<string, unknown>) => {
+    // Over SSH the login to the nodes starts first, while `up` loads.
+    const early = (await import('./commands/connect-early.js')).connectEarly(file, options);
+    process.exitCode = await (await import('./commands/up.js')).upCommand(file, options, early);
+  });
 
   program
     .command('verify')
@@ -76,16 +84,19 @@ export function buildCli(): Command {
     .option('--timeout <seconds>', 'stop the checks after this long; those not run are reported (default 120)')
     .action(run(async () => (await import('./commands/verify.js')).verifyCommand as Action));
 
-  targetOptions(program
-    .command('down')
-    .description('remove everything a lab created, from its recorded state; safe to repeat')
-    .argument('[lab]', 'lab name or file (default: the only lab that is up)')
-    .option('-v, --verbose', 'show undo commands that found nothing to undo'))
-    .action(run(async () => (await import('./commands/down.js')).downCommand as Action));
+  targetOptions(
+    program
+      .command('down')
+      .description('remove everything a lab created, from its recorded state; safe to repeat')
+      .argument('[lab]', 'lab name or file (default: the only lab that is up)')
+      .option('-v, --verbose', 'show undo commands that found nothing to undo'),
+  ).action(run(async () => (await import('./commands/down.js')).downCommand as Action));
 
   program
     .command('status')
-    .description('labs that are up, their nodes and pods, and any drift of the live kernel state from what netlab made (exit 1 on drift)')
+    .description(
+      'labs that are up, their nodes and pods, and any drift of the live kernel state from what netlab made (exit 1 on drift)',
+    )
     .option('--json', 'machine-readable status')
     .action(run(async () => (await import('./commands/info.js')).statusCommand as Action));
 
@@ -114,7 +125,9 @@ export function buildCli(): Command {
 
   program
     .command('capture')
-    .description('tcpdump on a node or pod while you send traffic; VXLAN and IP-in-IP are decoded (outer and inner headers)')
+    .description(
+      'tcpdump on a node or pod while you send traffic; VXLAN and IP-in-IP are decoded (outer and inner headers)',
+    )
     .argument('<target>', 'node or pod')
     .argument('[iface]', 'interface (default: the node underlay, or the pod interface)')
     .option('--count <n>', 'stop after N packets (default 10)')
@@ -125,18 +138,26 @@ export function buildCli(): Command {
 
   program
     .command('trace')
-    .description('the hop-by-hop path of a packet from the live tables: routes, neighbours, bridge FDB, VXLAN/IPIP outer headers, Service DNAT; where it breaks and why')
+    .description(
+      'the hop-by-hop path of a packet from the live tables: routes, neighbours, bridge FDB, VXLAN/IPIP outer headers, Service DNAT; where it breaks and why',
+    )
     .argument('<from>', 'pod, pod/container or node')
     .argument('<to>', 'pod, node, Service name or IPv4 address')
     .option('--port <port>', 'trace a TCP connection to this port (default: ICMP; a Service: its port)')
-    .option('--no-send', 'do not send one packet first (by default trace sends one, so the kernel learns ARP and FDB entries)')
+    .option(
+      '--no-send',
+      'do not send one packet first (by default trace sends one, so the kernel learns ARP and FDB entries)',
+    )
     .option('--json', 'machine-readable hops')
     .option('--lab <name>', 'the lab, when several labs are up')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   sudo netlab trace a0 a1                 pod to pod (vxlan lab: veth, bridge, vxlan0, outer header, remote node)
   sudo netlab trace a0 web                pod to a Service: which endpoint DNAT picked
-  sudo netlab trace node-1 node-0 --port 30080   a NodePort from another node`)
+  sudo netlab trace node-1 node-0 --port 30080   a NodePort from another node`,
+    )
     .action(run(async () => (await import('./commands/workshop.js')).traceCommand as Action));
 
   program
@@ -173,6 +194,8 @@ async function reportError(error: unknown): Promise<number> {
     process.stderr.write(`netlab: ${escapeControls(error.message)}\n`);
     return error.exitCode;
   }
-  process.stderr.write(`netlab: internal error, please report it with the lines below\n${(error as Error)?.stack ?? String(error)}\n`);
+  process.stderr.write(
+    `netlab: internal error, please report it with the lines below\n${(error as Error)?.stack ?? String(error)}\n`,
+  );
   return 70;
 }

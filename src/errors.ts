@@ -24,7 +24,9 @@ export interface LabIssue {
 
 export function formatIssue(issue: LabIssue): string {
   const where = `${issue.file}:${issue.line}:${issue.col}`;
-  return escapeControls(issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`).replace(/\n/g, '\\n');
+  return escapeControls(
+    issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`,
+  ).replace(/\n/g, '\\n');
 }
 
 /**
@@ -33,7 +35,9 @@ export function formatIssue(issue: LabIssue): string {
  * escaped, so no lab file, name or option can fake lines or drive the terminal.
  */
 export function escapeControls(text: string): string {
-  return text.replace(/[\p{Cc}\u202a-\u202e\u2066-\u2069]/gu, (c) => (c === '\n' || c === '\t' ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+  return text.replace(/[\p{Cc}\u202a-\u202e\u2066-\u2069]/gu, (c) =>
+    c === '\n' || c === '\t' ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** A user's mistake: printed without a stack trace, exit code 2. */

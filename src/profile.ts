@@ -18,4 +18,3 @@ export function mark(label: string): void {
   }
   marks.push([label, performance.now()]);
 }
-

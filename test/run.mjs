@@ -18,16 +18,24 @@ const tiers = process.argv[2] ? [process.argv[2]] : ['unit', 'e2e', 'vm'];
 const filesOf = (tier) => {
   const dir = join('dist', 'test', tier);
   if (!existsSync(dir)) throw new Error(`${dir} is missing: run npm run build first`);
-  return readdirSync(dir).filter((f) => f.endsWith('.test.js')).sort().map((f) => join(dir, f));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.test.js'))
+    .sort()
+    .map((f) => join(dir, f));
 };
 if ((tiers.includes('e2e') || tiers.includes('vm')) && process.getuid?.() !== 0) {
-  console.error('the end-to-end and VM tests need root (they create namespaces): run `sudo npm test`, or `npm run test:unit` for the unit tests only');
+  console.error(
+    'the end-to-end and VM tests need root (they create namespaces): run `sudo npm test`, or `npm run test:unit` for the unit tests only',
+  );
   process.exit(1);
 }
 const env = { ...process.env };
 if (tiers.includes('vm')) {
   // The VM image is built once and cached outside the repository.
-  const build = spawnSync(process.execPath, ['test/vm/build-image.mjs'], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  const build = spawnSync(process.execPath, ['test/vm/build-image.mjs'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+  });
   if (build.status !== 0) process.exit(build.status ?? 1);
   env.NETLAB_VM_IMAGE = build.stdout.trim();
 }
@@ -56,7 +64,9 @@ let code = 0;
 for (const tier of tiers) {
   const tierStarted = Date.now();
   const result = await runTier(tier);
-  console.log(`# tier ${tier}: ${result.passed} passed, ${result.failed} failed in ${((Date.now() - tierStarted) / 1000).toFixed(0)} s`);
+  console.log(
+    `# tier ${tier}: ${result.passed} passed, ${result.failed} failed in ${((Date.now() - tierStarted) / 1000).toFixed(0)} s`,
+  );
   passed += result.passed;
   failed += result.failed;
   if (result.code !== 0) code = result.code;

@@ -22,7 +22,10 @@ export async function labNameOf(arg: string): Promise<string> {
   if (looksLikeFile(arg) && existsSync(arg)) {
     // A directory that happens to have a lab's name (run next to a `vxlan/`) is not what was meant.
     if (statSync(arg).isDirectory() && !labNameProblem(arg)) return arg;
-    if (statSync(arg).isDirectory()) throw new UsageError(`${shown(arg)} is a directory; name a lab file (such as labs/vxlan.yaml) or a lab (such as vxlan)`);
+    if (statSync(arg).isDirectory())
+      throw new UsageError(
+        `${shown(arg)} is a directory; name a lab file (such as labs/vxlan.yaml) or a lab (such as vxlan)`,
+      );
     // Loaded only here: reading a lab file needs yaml and zod, a name does not.
     const { loadLabFile } = await import('../lab/load.js');
     try {
@@ -33,7 +36,12 @@ export async function labNameOf(arg: string): Promise<string> {
   }
   const problem = labNameProblem(name);
   if (problem) {
-    const what = name === arg ? (looksLikeFile(arg) ? `no lab file ${shown(arg)}, and it is not a lab name` : `${shown(arg)} is not a lab name`) : `the lab file ${shown(arg)} gives the lab name ${shown(name)}, which is not one`;
+    const what =
+      name === arg
+        ? looksLikeFile(arg)
+          ? `no lab file ${shown(arg)}, and it is not a lab name`
+          : `${shown(arg)} is not a lab name`
+        : `the lab file ${shown(arg)} gives the lab name ${shown(name)}, which is not one`;
     throw new UsageError(`${what}: ${problem}`);
   }
   return name;
@@ -51,15 +59,20 @@ export async function findUpLab(arg: string | undefined): Promise<LabState> {
   const state = readState(name);
   if (!state) {
     const up = listStates().map((s) => s.lab);
-    throw new UsageError(`lab ${name} is not up${up.length ? ` (up: ${up.join(', ')})` : ''}; start it with \`netlab up LAB.yaml\``);
+    throw new UsageError(
+      `lab ${name} is not up${up.length ? ` (up: ${up.join(', ')})` : ''}; start it with \`netlab up LAB.yaml\``,
+    );
   }
   return state;
 }
 
 export function transportsOf(state: Pick<LabState, 'target'>): Transports {
   const target = state.target;
-  if (target.kind === 'ssh') return Object.fromEntries(Object.keys(target.hosts).map((node) => [node, sshTransport(target, node)]));
-  return Object.fromEntries(Object.entries(target.nodes).map(([node, holder]) => [node, simulatedTransport(node, holder)]));
+  if (target.kind === 'ssh')
+    return Object.fromEntries(Object.keys(target.hosts).map((node) => [node, sshTransport(target, node)]));
+  return Object.fromEntries(
+    Object.entries(target.nodes).map(([node, holder]) => [node, simulatedTransport(node, holder)]),
+  );
 }
 
 /**
@@ -68,14 +81,18 @@ export function transportsOf(state: Pick<LabState, 'target'>): Transports {
  */
 export function requireRoot(command: string, target: { kind: string } = { kind: 'simulated' }): void {
   if (target.kind === 'simulated' && process.getuid?.() !== 0) {
-    throw new UsageError(`netlab ${command} needs root to create namespaces and interfaces: run it with sudo (sudo netlab ${command} ...)`);
+    throw new UsageError(
+      `netlab ${command} needs root to create namespaces and interfaces: run it with sudo (sudo netlab ${command} ...)`,
+    );
   }
 }
 
 /** The lab that has a pod or node of this name (--lab when several have one; the only lab up when none has). */
 export async function findLabWith(name: string, lab?: string): Promise<LabState> {
   if (lab !== undefined) return findUpLab(lab);
-  const states = listStates().filter((s) => s.model.pods.some((p) => p.name === name) || s.model.nodes.some((n) => n.name === name));
+  const states = listStates().filter(
+    (s) => s.model.pods.some((p) => p.name === name) || s.model.nodes.some((n) => n.name === name),
+  );
   if (states.length === 1) return states[0]!;
   if (states.length === 0) return findUpLab(undefined);
   throw new UsageError(`${name} is in several labs (${states.map((s) => s.lab).join(', ')}); choose one with --lab`);

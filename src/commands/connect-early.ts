@@ -32,12 +32,26 @@ export async function connectEarly(file: string, options: TargetOptions): Promis
   try {
     const data: unknown = (await import('yaml')).parse(readLabText(file), { maxAliasCount: 100 });
     const { name = defaultLabName(file), nodes } = (data ?? {}) as { name?: unknown; nodes?: unknown };
-    if (typeof name !== 'string' || labNameProblem(name) || typeof nodes !== 'object' || nodes === null) return undefined;
+    if (typeof name !== 'string' || labNameProblem(name) || typeof nodes !== 'object' || nodes === null)
+      return undefined;
     const names = Object.keys(nodes);
-    if (names.length === 0 || names.length > LAB_LIMITS.nodes || !names.every((n) => NAME_PATTERN.test(n))) return undefined;
-    const { target, underlay } = await sshTarget({ name, nodes: names.map((n) => ({ name: n, underlay: {} })) } as unknown as Model, options);
+    if (names.length === 0 || names.length > LAB_LIMITS.nodes || !names.every((n) => NAME_PATTERN.test(n)))
+      return undefined;
+    const { target, underlay } = await sshTarget(
+      { name, nodes: names.map((n) => ({ name: n, underlay: {} })) } as unknown as Model,
+      options,
+    );
     mark('start the SSH login');
-    return { name, nodes: names, target, underlay, reachable: checkReachable(target).then(() => undefined, (error: unknown) => error) };
+    return {
+      name,
+      nodes: names,
+      target,
+      underlay,
+      reachable: checkReachable(target).then(
+        () => undefined,
+        (error: unknown) => error,
+      ),
+    };
   } catch {
     return undefined;
   }

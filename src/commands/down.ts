@@ -4,7 +4,15 @@
 import { renameSync } from 'node:fs';
 import { destroySimulatedNodes } from '../exec/simulated.js';
 import { describeDown, runDown, type NodeDown, type Transports } from '../exec/runner.js';
-import { CorruptState, describeRun, listStates, readState, removeState, scriptRunOf, type LabState } from '../state/store.js';
+import {
+  CorruptState,
+  describeRun,
+  listStates,
+  readState,
+  removeState,
+  scriptRunOf,
+  type LabState,
+} from '../state/store.js';
 import { findUpLab, labNameOf, requireRoot, transportsOf } from './common.js';
 import { acquireLock } from '../state/lock.js';
 import { isAlive } from '../exec/processes.js';
@@ -24,20 +32,30 @@ export function lockHolder(command: string, lab: string, run?: LabState['run']):
  * forgets it. `touchNodes: false` (a rollback of an up that never started a
  * phase) changes nothing on machines over SSH: nothing there is this run's.
  */
-export async function tearDown(state: LabState, options: { touchNodes?: boolean; command?: string } = {}): Promise<Record<string, NodeDown>> {
+export async function tearDown(
+  state: LabState,
+  options: { touchNodes?: boolean; command?: string } = {},
+): Promise<Record<string, NodeDown>> {
   const target = state.target;
   const transports = transportsOf(state);
   // A simulated node whose holder is gone has taken everything with it.
-  const reachable: Transports = target.kind === 'simulated' ? Object.fromEntries(Object.entries(transports).filter(([node]) => isAlive(target.nodes[node]!.init))) : transports;
+  const reachable: Transports =
+    target.kind === 'simulated'
+      ? Object.fromEntries(Object.entries(transports).filter(([node]) => isAlive(target.nodes[node]!.init)))
+      : transports;
   mark('read the state');
   let outcomes: Record<string, NodeDown> = {};
   if (options.touchNodes !== false) {
     let unreachable: Record<string, string>;
     try {
       // An unreachable node is reported below; every other node is undone all the same.
-      unreachable = await lockNodes(reachable, lockHolder(options.command ?? 'down', state.lab, state.run), { skipUnreachable: true });
+      unreachable = await lockNodes(reachable, lockHolder(options.command ?? 'down', state.lab, state.run), {
+        skipUnreachable: true,
+      });
     } catch (error) {
-      throw new RunError(`${(error as Error).message}\nthe lab's state is kept: run \`netlab down ${state.lab}\` again`);
+      throw new RunError(
+        `${(error as Error).message}\nthe lab's state is kept: run \`netlab down ${state.lab}\` again`,
+      );
     }
     const locked = Object.fromEntries(Object.entries(reachable).filter(([node]) => !(node in unreachable)));
     outcomes = await runDown(state.lab, locked, scriptRunOf(state));
@@ -51,7 +69,9 @@ export async function tearDown(state: LabState, options: { touchNodes?: boolean;
     mark('stop the simulated nodes');
   } else if (unreachable.length) {
     // Keep the state: down must be run again once the nodes are reachable.
-    throw new RunError(`could not undo on every node; the lab's state is kept, run \`netlab down ${state.lab}\` again:\n  ${describeDown(state.lab, outcomes).join('\n  ')}`);
+    throw new RunError(
+      `could not undo on every node; the lab's state is kept, run \`netlab down ${state.lab}\` again:\n  ${describeDown(state.lab, outcomes).join('\n  ')}`,
+    );
   }
   if (target.kind === 'ssh') await closeMasters(target);
   removeState(state.lab);
@@ -59,7 +79,10 @@ export async function tearDown(state: LabState, options: { touchNodes?: boolean;
   return outcomes;
 }
 
-export async function downCommand(given: string | undefined, options: { verbose?: boolean } & TargetOptions): Promise<number> {
+export async function downCommand(
+  given: string | undefined,
+  options: { verbose?: boolean } & TargetOptions,
+): Promise<number> {
   // Without a name, the only lab that is up (as verify does).
   const arg = given ?? (await findUpLab(undefined)).lab;
   const name = await labNameOf(arg);
@@ -92,35 +115,53 @@ async function downLocked(name: string, options: { verbose?: boolean } & TargetO
     const target = await sshTargetForHosts(options);
     const transports = transportsOf({ target });
     const unreachable = await lockNodes(transports, lockHolder('down', name), { skipUnreachable: true });
-    const outcomes = await runDown(name, Object.fromEntries(Object.entries(transports).filter(([node]) => !(node in unreachable))));
+    const outcomes = await runDown(
+      name,
+      Object.fromEntries(Object.entries(transports).filter(([node]) => !(node in unreachable))),
+    );
     for (const [node, reason] of Object.entries(unreachable)) outcomes[node] = { found: 'unreachable', reason };
     await closeMasters(target);
     for (const line of describeDown(name, outcomes, options.verbose)) console.log(`  ${line}`);
-    if (Object.values(outcomes).some((o) => o.found === 'unreachable')) throw new RunError(`could not undo lab ${name} on every node`);
+    if (Object.values(outcomes).some((o) => o.found === 'unreachable'))
+      throw new RunError(`could not undo lab ${name} on every node`);
     if (corrupt) setAside(corrupt);
     const found = Object.values(outcomes).filter((o) => o.found === 'undone').length;
-    console.log(found ? `lab ${name} is down on ${found} node(s) (from the nodes' own records)` : `lab ${name}: no node has a record of it; nothing to do`);
+    console.log(
+      found
+        ? `lab ${name} is down on ${found} node(s) (from the nodes' own records)`
+        : `lab ${name}: no node has a record of it; nothing to do`,
+    );
     return 0;
   }
   if (corrupt) {
     // A simulated lab's nodes are found by their holders' marker; anything else needs the nodes' records.
     if (destroySimulatedNodes(name) > 0) {
       setAside(corrupt);
-      console.log(`lab ${name}: its state file was unreadable; stopped its simulated nodes (everything the lab made lived in them)`);
+      console.log(
+        `lab ${name}: its state file was unreadable; stopped its simulated nodes (everything the lab made lived in them)`,
+      );
       return 0;
     }
-    throw new UsageError(`${corrupt.message}. If the lab ran on machines over SSH, \`netlab down ${name} --ssh-config FILE\` (or --inventory, --vagrant) takes it down from the nodes' own records; otherwise remove ${corrupt.file}`);
+    throw new UsageError(
+      `${corrupt.message}. If the lab ran on machines over SSH, \`netlab down ${name} --ssh-config FILE\` (or --inventory, --vagrant) takes it down from the nodes' own records; otherwise remove ${corrupt.file}`,
+    );
   }
   if (!state) {
     // Nothing recorded: still stop any simulated node a killed `up` may have left.
     const stopped = destroySimulatedNodes(name);
     const up = listStates().map((s) => s.lab);
-    console.log(stopped ? `lab ${name} had no state; stopped ${stopped} simulated node process(es) a killed \`netlab up\` left` : `lab ${name} is not up; nothing to do${up.length ? ` (up: ${up.join(', ')})` : ''}`);
+    console.log(
+      stopped
+        ? `lab ${name} had no state; stopped ${stopped} simulated node process(es) a killed \`netlab up\` left`
+        : `lab ${name} is not up; nothing to do${up.length ? ` (up: ${up.join(', ')})` : ''}`,
+    );
     return 0;
   }
   const outcomes = await tearDown(state);
   const lines = describeDown(name, outcomes, options.verbose);
-  console.log(`lab ${name} is down${state.target.kind === 'simulated' ? ` (its ${state.model.nodes.length} simulated node(s) stopped)` : ''}:`);
+  console.log(
+    `lab ${name} is down${state.target.kind === 'simulated' ? ` (its ${state.model.nodes.length} simulated node(s) stopped)` : ''}:`,
+  );
   for (const line of lines) console.log(`  ${line}`);
   return 0;
 }

@@ -6,19 +6,31 @@ import { findLabWith, requireRoot, transportsOf } from './common.js';
 import { UsageError } from '../errors.js';
 
 export async function execCommand(target: string, argv: string[], options: { lab?: string }): Promise<number> {
-  if (argv.length === 0) throw new UsageError('nothing to run: netlab exec POD -- CMD [ARGS...], e.g. netlab exec a0 -- ip addr');
+  if (argv.length === 0)
+    throw new UsageError('nothing to run: netlab exec POD -- CMD [ARGS...], e.g. netlab exec a0 -- ip addr');
   const [podName, container] = target.split('/');
   const state = await findLabWith(podName!, options.lab);
   requireRoot('exec', state.target);
-  if (container === undefined && !state.model.pods.some((p) => p.name === podName) && state.model.nodes.some((n) => n.name === podName)) {
+  if (
+    container === undefined &&
+    !state.model.pods.some((p) => p.name === podName) &&
+    state.model.nodes.some((n) => n.name === podName)
+  ) {
     // A node name: run the command on the node itself (bridge fdb, ip route, iptables...).
     return transportsOf(state)[podName!]!.interactive(quoteArgv(argv));
   }
   const pod = state.model.pods.find((p) => p.name === podName);
-  if (!pod) throw new UsageError(`lab ${state.lab} has no pod "${podName}"; pods: ${state.model.pods.map((p) => p.name).join(', ')}`);
+  if (!pod)
+    throw new UsageError(
+      `lab ${state.lab} has no pod "${podName}"; pods: ${state.model.pods.map((p) => p.name).join(', ')}`,
+    );
   if (container !== undefined && !pod.containers.some((c) => c.name === container)) {
-    throw new UsageError(`pod ${pod.name} has no container "${container}"; containers: ${pod.containers.map((c) => c.name).join(', ') || 'none'}`);
+    throw new UsageError(
+      `pod ${pod.name} has no container "${container}"; containers: ${pod.containers.map((c) => c.name).join(', ') || 'none'}`,
+    );
   }
   const transport = transportsOf(state)[pod.node]!;
-  return transport.interactive(`${scriptPrelude(state.lab)}\n${quoteArgv(['netlab_in', pod.name, container ?? '-', ...argv])}`);
+  return transport.interactive(
+    `${scriptPrelude(state.lab)}\n${quoteArgv(['netlab_in', pod.name, container ?? '-', ...argv])}`,
+  );
 }

@@ -21,7 +21,9 @@ export function validateCommand(files: string[]): number {
   for (const file of files) {
     try {
       const { model } = loadLabFile(file);
-      console.log(`${file}: ok (lab ${model.name}: ${model.nodes.length} node(s), ${model.pods.length} pod(s), ${model.checks.length} check(s))`);
+      console.log(
+        `${file}: ok (lab ${model.name}: ${model.nodes.length} node(s), ${model.pods.length} pod(s), ${model.checks.length} check(s))`,
+      );
     } catch (error) {
       if (!(error instanceof LabInputError)) throw error;
       console.error(error.message);
@@ -31,7 +33,10 @@ export function validateCommand(files: string[]): number {
   return failed ? 2 : 0;
 }
 
-export async function planCommand(file: string, options: { json?: boolean; explain?: boolean } & TargetOptions): Promise<number> {
+export async function planCommand(
+  file: string,
+  options: { json?: boolean; explain?: boolean } & TargetOptions,
+): Promise<number> {
   const loaded = loadLabFile(file).model;
   let model = loaded;
   let facts = simulatedFacts(model);
@@ -60,15 +65,22 @@ export function bundledLabsDir(): string {
 
 export function labsCommand(name: string | undefined): number {
   const dir = bundledLabsDir();
-  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
   if (name) {
     const file = files.find((f) => f === name || f === `${name}.yaml`);
-    if (!file) throw new UsageError(`no bundled lab "${name}"; bundled: ${files.map((f) => f.replace(/\.yaml$/, '')).join(', ')}`);
+    if (!file)
+      throw new UsageError(
+        `no bundled lab "${name}"; bundled: ${files.map((f) => f.replace(/\.yaml$/, '')).join(', ')}`,
+      );
     const { model } = loadLabFile(join(dir, file));
     console.log(`${model.name}: ${model.description}`);
     console.log(`file: ${relative(process.cwd(), join(dir, file))}`);
     console.log(`nodes: ${model.nodes.map((n) => `${n.name} (${n.podSubnet})`).join(', ')}`);
-    console.log(`pods: ${model.pods.map((p) => `${p.name}${p.address ? ` ${p.address}` : ''} on ${p.node}`).join(', ')}`);
+    console.log(
+      `pods: ${model.pods.map((p) => `${p.name}${p.address ? ` ${p.address}` : ''} on ${p.node}`).join(', ')}`,
+    );
     if (model.exercises.length) {
       console.log('exercises:');
       model.exercises.forEach((e, i) => console.log(`  ${i + 1}. ${e}`));
@@ -96,7 +108,8 @@ function nodeRunning(state: LabState, node: string): boolean | null {
  * Unreachable nodes are reported as such.
  */
 async function driftOf(state: LabState): Promise<{ findings: Finding[]; unreachable: string[]; checked: boolean }> {
-  if (state.target.kind === 'simulated' && process.getuid?.() !== 0) return { findings: [], unreachable: [], checked: false };
+  if (state.target.kind === 'simulated' && process.getuid?.() !== 0)
+    return { findings: [], unreachable: [], checked: false };
   const transports = transportsOf(state);
   const unreachable: string[] = [];
   const reachable: Transports = {};
@@ -106,7 +119,10 @@ async function driftOf(state: LabState): Promise<{ findings: Finding[]; unreacha
   }
   if (state.target.kind === 'ssh') {
     try {
-      await checkReachable({ ...state.target, hosts: Object.fromEntries(Object.entries(state.target.hosts).filter(([n]) => reachable[n])) });
+      await checkReachable({
+        ...state.target,
+        hosts: Object.fromEntries(Object.entries(state.target.hosts).filter(([n]) => reachable[n])),
+      });
     } catch (error) {
       return { findings: [], unreachable: [(error as Error).message], checked: true };
     }
@@ -127,35 +143,58 @@ export async function statusCommand(options: { json?: boolean }): Promise<number
         since: s.createdAt,
         run: s.run ? describeRun(s.run) : undefined,
         target: s.target.kind,
-        nodes: s.model.nodes.map((n) => ({ name: n.name, underlay: s.facts[n.name]?.address, running: nodeRunning(s, n.name) })),
+        nodes: s.model.nodes.map((n) => ({
+          name: n.name,
+          underlay: s.facts[n.name]?.address,
+          running: nodeRunning(s, n.name),
+        })),
         pods: s.model.pods.map((p) => ({ name: p.name, node: p.node, address: p.address ?? '127.0.0.1' })),
         drift: drift.checked ? { findings: drift.findings, unreachable: drift.unreachable } : null,
       };
     }),
   );
-  const unreadable = corrupt.map((c) => ({ lab: c.lab, status: 'unreadable' as const, file: c.file, reason: c.reason }));
+  const unreadable = corrupt.map((c) => ({
+    lab: c.lab,
+    status: 'unreadable' as const,
+    file: c.file,
+    reason: c.reason,
+  }));
   // Exit 1 when what netlab made has drifted (or a node could not be asked): a script can rely on it.
   const drifted = rows.some((r) => r.drift && (r.drift.findings.length > 0 || r.drift.unreachable.length > 0)) ? 1 : 0;
   if (options.json) {
     console.log(JSON.stringify([...rows, ...unreadable], null, 2));
     return drifted;
   }
-  for (const u of unreadable) console.log(`${u.lab}: state file ${u.file} is unreadable (${u.reason}); \`netlab down ${u.lab}\` takes the lab down (add --ssh-config FILE for machines over SSH)`);
+  for (const u of unreadable)
+    console.log(
+      `${u.lab}: state file ${u.file} is unreadable (${u.reason}); \`netlab down ${u.lab}\` takes the lab down (add --ssh-config FILE for machines over SSH)`,
+    );
   if (rows.length === 0) {
     if (unreadable.length === 0) console.log('no lab is up');
     return 0;
   }
   for (const row of rows) {
-    console.log(`${row.lab}: ${row.status} since ${row.since} (${row.target} nodes, from ${row.file}${row.run ? `, ${row.run}` : ''})`);
+    console.log(
+      `${row.lab}: ${row.status} since ${row.since} (${row.target} nodes, from ${row.file}${row.run ? `, ${row.run}` : ''})`,
+    );
     for (const node of row.nodes) {
       const onNode = row.pods.filter((p) => p.node === node.name);
-      const pods = onNode.length > 8 ? [`${onNode.length} pods: ${onNode[0]!.name} ${onNode[0]!.address} … ${onNode.at(-1)!.name} ${onNode.at(-1)!.address}`] : onNode.map((p) => `${p.name} ${p.address}`);
+      const pods =
+        onNode.length > 8
+          ? [
+              `${onNode.length} pods: ${onNode[0]!.name} ${onNode[0]!.address} … ${onNode.at(-1)!.name} ${onNode.at(-1)!.address}`,
+            ]
+          : onNode.map((p) => `${p.name} ${p.address}`);
       const running = node.running === null ? 'over ssh' : node.running ? 'running' : 'NOT RUNNING';
       console.log(`  ${node.name} ${node.underlay} ${running}: ${pods.join(', ') || 'no pods'}`);
     }
-    if (!row.drift && row.status === 'creating') console.log(`  (live state not compared while the lab is being created; if no \`netlab up\` is running, \`netlab down ${row.lab}\` removes what it left)`);
+    if (!row.drift && row.status === 'creating')
+      console.log(
+        `  (live state not compared while the lab is being created; if no \`netlab up\` is running, \`netlab down ${row.lab}\` removes what it left)`,
+      );
     else if (!row.drift) console.log('  (live state not compared: run as root)');
-    else if (row.drift.findings.length === 0 && row.drift.unreachable.length === 0) console.log('  live state matches what netlab made');
+    else if (row.drift.findings.length === 0 && row.drift.unreachable.length === 0)
+      console.log('  live state matches what netlab made');
     else {
       console.log('  drift from what netlab made:');
       for (const u of row.drift.unreachable) console.log(`    unreachable: ${u}`);

@@ -40,7 +40,11 @@ export interface UpOptions extends TargetOptions {
 }
 
 /** early: the login to the nodes, started by the command line before this module loaded (see connect-early.ts). */
-export async function upCommand(file: string, options: UpOptions, early = connectEarly(file, options)): Promise<number> {
+export async function upCommand(
+  file: string,
+  options: UpOptions,
+  early = connectEarly(file, options),
+): Promise<number> {
   try {
     return await up(file, options, early);
   } finally {
@@ -54,16 +58,30 @@ async function up(file: string, options: UpOptions, early: Promise<EarlyConnecti
   // The lab parser (yaml, zod: about 60 ms of imports) loads while an early SSH login is under way.
   const { model } = (await import('../lab/load.js')).loadLabFile(file);
   if (!wantsSsh(options)) requireRoot('up');
-  if (options.step && !options.yes && !process.stdin.isTTY) throw new UsageError('--step waits for Enter before each phase: run it in a terminal, or add --yes to go on by itself');
+  if (options.step && !options.yes && !process.stdin.isTTY)
+    throw new UsageError(
+      '--step waits for Enter before each phase: run it in a terminal, or add --yes to go on by itself',
+    );
   const release = acquireLock(model.name, `netlab up ${file}`);
   try {
     const existing = readState(model.name);
     if (existing) {
       // Underlay facts come from the target, so compare what the file says.
-      const changes = diffModels({ ...existing.model, nodes: existing.model.nodes.map((n) => ({ ...n, underlay: model.nodes.find((m) => m.name === n.name)?.underlay ?? n.underlay })) }, model);
+      const changes = diffModels(
+        {
+          ...existing.model,
+          nodes: existing.model.nodes.map((n) => ({
+            ...n,
+            underlay: model.nodes.find((m) => m.name === n.name)?.underlay ?? n.underlay,
+          })),
+        },
+        model,
+      );
       if (changes.length === 0 && existing.status === 'up' && !options.recreate) {
         // "Unchanged" is said of the file; whether the lab still works is for the checks to say.
-        console.log(`lab ${model.name} is already up and its file is unchanged; nothing to build (\`netlab down ${model.name}\` to remove it, \`--recreate\` to build it again)`);
+        console.log(
+          `lab ${model.name} is already up and its file is unchanged; nothing to build (\`netlab down ${model.name}\` to remove it, \`--recreate\` to build it again)`,
+        );
         return options.verify ? await verifyAndReport(existing) : 0;
       }
       if (!options.recreate) {
@@ -77,11 +95,27 @@ async function up(file: string, options: UpOptions, early: Promise<EarlyConnecti
       await tearDown(existing);
     }
     mark('read and validate the lab');
-    const prepared = wantsSsh(options) ? await prepareSsh(model, options, await early) : { model, facts: simulatedFacts(model), target: undefined };
+    const prepared = wantsSsh(options)
+      ? await prepareSsh(model, options, await early)
+      : { model, facts: simulatedFacts(model), target: undefined };
     if (prepared.target) mark('read the facts (SSH)');
     const target = prepared.target ? { target: prepared.target } : {};
-    if (options.explain) process.stdout.write(renderPlanText(prepared.model, buildPlan(prepared.model, prepared.facts), prepared.target ? 'machines over SSH' : 'simulated nodes on this host', true));
-    const code = await bringUp(prepared.model, resolve(file), buildPlan(prepared.model, prepared.facts), prepared.facts, { ...options, ...target });
+    if (options.explain)
+      process.stdout.write(
+        renderPlanText(
+          prepared.model,
+          buildPlan(prepared.model, prepared.facts),
+          prepared.target ? 'machines over SSH' : 'simulated nodes on this host',
+          true,
+        ),
+      );
+    const code = await bringUp(
+      prepared.model,
+      resolve(file),
+      buildPlan(prepared.model, prepared.facts),
+      prepared.facts,
+      { ...options, ...target },
+    );
     if (code !== 0 || !options.verify) return code;
     return await verifyAndReport(readState(model.name)!);
   } finally {
@@ -90,9 +124,21 @@ async function up(file: string, options: UpOptions, early: Promise<EarlyConnecti
 }
 
 /** --step: each phase shown with its reasons, applied on Enter, followed by what it changed on every node. */
-async function stepThrough(model: Model, plan: Plan, transports: Transports, run: ScriptRun, options: UpOptions, signal: AbortSignal): Promise<void> {
+async function stepThrough(
+  model: Model,
+  plan: Plan,
+  transports: Transports,
+  run: ScriptRun,
+  options: UpOptions,
+  signal: AbortSignal,
+): Promise<void> {
   for (const phase of phasesOf(plan)) {
-    process.stdout.write(`\n${renderPlanText(model, plan, '', options.explain, phase).split('\n').filter((l) => l.startsWith('###') || !l.startsWith('#') || l.startsWith('# [')).join('\n')}`);
+    process.stdout.write(
+      `\n${renderPlanText(model, plan, '', options.explain, phase)
+        .split('\n')
+        .filter((l) => l.startsWith('###') || !l.startsWith('#') || l.startsWith('# ['))
+        .join('\n')}`,
+    );
     if (!options.yes) await waitForEnter(`press Enter to apply phase ${phase} (Ctrl-C to stop and roll back) `);
     if (signal.aborted) throw new Interrupted();
     const before = await Promise.all(plan.nodes.map((n) => snapshotNode(transports[n.node]!)));
@@ -101,7 +147,9 @@ async function stepThrough(model: Model, plan: Plan, transports: Transports, run
     console.log(`phase ${phase} changed:`);
     plan.nodes.forEach((n, i) => {
       const changes = describeChanges(before[i]!, after[i]!);
-      console.log(`  ${n.node}: ${changes.length ? '' : 'nothing visible in the node itself (the changes are inside the pods)'}`);
+      console.log(
+        `  ${n.node}: ${changes.length ? '' : 'nothing visible in the node itself (the changes are inside the pods)'}`,
+      );
       for (const change of changes) console.log(`    ${change}`);
     });
   }
@@ -116,11 +164,21 @@ function waitForEnter(prompt: string): Promise<void> {
  * Real nodes: connect to every node first (failing fast, before anything
  * changes), then read the facts the plan needs from them.
  */
-export async function prepareSsh(model: Model, options: TargetOptions, early?: EarlyConnection): Promise<{ target: SshTargetState; facts: Record<string, NodeFacts>; model: Model }> {
-  const adopted = early && early.name === model.name && early.nodes.join() === model.nodes.map((n) => n.name).join() ? early : undefined;
+export async function prepareSsh(
+  model: Model,
+  options: TargetOptions,
+  early?: EarlyConnection,
+): Promise<{ target: SshTargetState; facts: Record<string, NodeFacts>; model: Model }> {
+  const adopted =
+    early && early.name === model.name && early.nodes.join() === model.nodes.map((n) => n.name).join()
+      ? early
+      : undefined;
   const { target, underlay } = adopted ?? (await sshTarget(model, options));
   // The inventory may say which interface is the underlay; the lab file, where it says so, wins.
-  const onNodes: Model = { ...model, nodes: model.nodes.map((n) => ({ ...n, underlay: { ...underlay[n.name], ...n.underlay } })) };
+  const onNodes: Model = {
+    ...model,
+    nodes: model.nodes.map((n) => ({ ...n, underlay: { ...underlay[n.name], ...n.underlay } })),
+  };
   if (adopted) {
     const unreachable = await adopted.reachable;
     if (unreachable) throw unreachable;
@@ -134,9 +192,25 @@ export async function prepareSsh(model: Model, options: TargetOptions, early?: E
  * Starts the nodes and applies a plan, recording state as it goes; rolls back on
  * failure or interrupt unless keep is set. Exported for fault-injection tests.
  */
-export async function bringUp(model: Model, file: string, plan: Plan, facts: Record<string, NodeFacts>, options: UpOptions & { silent?: boolean; target?: SshTargetState }): Promise<number> {
+export async function bringUp(
+  model: Model,
+  file: string,
+  plan: Plan,
+  facts: Record<string, NodeFacts>,
+  options: UpOptions & { silent?: boolean; target?: SshTargetState },
+): Promise<number> {
   mark('plan');
-  const state: LabState = { version: STATE_VERSION, lab: model.name, file, status: 'creating', createdAt: new Date().toISOString(), run: newRunIdentity(), target: options.target ?? { kind: 'simulated', nodes: {} }, facts, model };
+  const state: LabState = {
+    version: STATE_VERSION,
+    lab: model.name,
+    file,
+    status: 'creating',
+    createdAt: new Date().toISOString(),
+    run: newRunIdentity(),
+    target: options.target ?? { kind: 'simulated', nodes: {} },
+    facts,
+    model,
+  };
   writeState(state);
   const run = scriptRunOf(state)!;
   /** set once a phase script may have run on a node: before that, nothing on the nodes is this run's */
@@ -190,16 +264,29 @@ export async function bringUp(model: Model, file: string, plan: Plan, facts: Rec
           task: (_context: unknown, task: { output: string }) =>
             guard(async () => {
               // The nodes stay locked until the last phase: no other netlab changes them in between.
-              await lockNodes(transportsOf(state), lockHolder('up', model.name, state.run), { waiting: (line) => (task.output = line), signal: abort.signal });
+              await lockNodes(transportsOf(state), lockHolder('up', model.name, state.run), {
+                waiting: (line) => (task.output = line),
+                signal: abort.signal,
+              });
               await runPreflight(model, transportsOf(state), plan);
             }, 'preflight')(),
         },
         ...(options.step ? [] : phasesOf(plan)).map((phase) => ({
           title: `phase ${phase}: ${plan.nodes.map((n) => `${n.node} (${stepsOfPhase(n.steps, phase).length} steps)`).join(', ')}`,
-          task: guard(() => ((applied = true), applyPhase(plan, phase, transportsOf(state), run, abort.signal)), `phase ${phase}`),
+          task: guard(
+            () => ((applied = true), applyPhase(plan, phase, transportsOf(state), run, abort.signal)),
+            `phase ${phase}`,
+          ),
         })),
       ],
-      { exitOnError: true, registerSignalListeners: false, renderer: options.silent ? 'silent' : 'default', fallbackRenderer: options.silent ? 'silent' : 'simple', rendererOptions: { timer: PRESET_TIMER }, fallbackRendererOptions: { timer: PRESET_TIMER } },
+      {
+        exitOnError: true,
+        registerSignalListeners: false,
+        renderer: options.silent ? 'silent' : 'default',
+        fallbackRenderer: options.silent ? 'silent' : 'simple',
+        rendererOptions: { timer: PRESET_TIMER },
+        fallbackRendererOptions: { timer: PRESET_TIMER },
+      },
     );
     await tasks.run().catch((error: unknown) => {
       throw failure ?? error;
@@ -218,11 +305,19 @@ export async function bringUp(model: Model, file: string, plan: Plan, facts: Rec
     if (options.keep && !interrupted) {
       state.status = 'failed';
       writeState(state);
-      if (!options.silent) console.error(`up failed; kept what was created for debugging (--keep). Remove it with \`netlab down ${model.name}\``);
+      if (!options.silent)
+        console.error(
+          `up failed; kept what was created for debugging (--keep). Remove it with \`netlab down ${model.name}\``,
+        );
     } else {
       // Before the first phase, nothing on machines over SSH is this run's: the rollback leaves them alone.
       const touchNodes = applied || state.target.kind === 'simulated';
-      if (!options.silent) console.error(touchNodes ? `up ${interrupted ? 'interrupted' : 'failed'}; rolling back what was created...` : `up ${interrupted ? 'interrupted' : 'failed'} before changing anything on the nodes`);
+      if (!options.silent)
+        console.error(
+          touchNodes
+            ? `up ${interrupted ? 'interrupted' : 'failed'}; rolling back what was created...`
+            : `up ${interrupted ? 'interrupted' : 'failed'} before changing anything on the nodes`,
+        );
       await tearDown(state, { touchNodes, command: 'up (rolling back)' });
       if (!options.silent && touchNodes) console.error('rolled back: nothing is left on the nodes');
     }
@@ -234,7 +329,10 @@ export async function bringUp(model: Model, file: string, plan: Plan, facts: Rec
   }
   if (!options.silent) {
     console.log(`lab ${model.name} is up: ${model.nodes.length} node(s), ${model.pods.length} pod(s)`);
-    if (!options.verify) console.log(`next: \`netlab verify ${model.name}\`, \`netlab exec ${model.pods[0]?.name ?? 'POD'} -- ip addr\`, \`netlab down ${model.name}\``);
+    if (!options.verify)
+      console.log(
+        `next: \`netlab verify ${model.name}\`, \`netlab exec ${model.pods[0]?.name ?? 'POD'} -- ip addr\`, \`netlab down ${model.name}\``,
+      );
   }
   return 0;
 }

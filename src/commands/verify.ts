@@ -14,7 +14,10 @@ import { LiveKernel } from '../trace/kernel.js';
 const TRACED_FAILURES = 3;
 
 /** Each failed check that should have passed, traced from the live tables (the check already sent its packets). */
-async function traceFailures(state: LabState, results: CheckResult[]): Promise<{ number: number; request: TraceRequest; trace: Trace }[]> {
+async function traceFailures(
+  state: LabState,
+  results: CheckResult[],
+): Promise<{ number: number; request: TraceRequest; trace: Trace }[]> {
   const failed = results.filter((r) => !r.ok && r.check.expect === 'pass').slice(0, TRACED_FAILURES);
   const transports = transportsOf(state);
   // One reader for all the traces: each namespace's tables are read once.
@@ -22,7 +25,11 @@ async function traceFailures(state: LabState, results: CheckResult[]): Promise<{
   return Promise.all(
     failed.map(async (r) => {
       const request = requestOfCheck(state.model, state.facts, r.check);
-      return { number: r.number!, request, trace: await traceRequest(state.model, state.facts, transports, request, kernel) };
+      return {
+        number: r.number!,
+        request,
+        trace: await traceRequest(state.model, state.facts, transports, request, kernel),
+      };
     }),
   );
 }
@@ -43,12 +50,14 @@ export async function verifyLab(state: LabState, options: VerifyOptions = {}): P
   if (options.check?.length) {
     const wanted = options.check.map(Number);
     const bad = wanted.filter((n) => !Number.isInteger(n) || n < 1 || n > checks.length);
-    if (bad.length) throw new UsageError(`--check takes check numbers 1-${checks.length}; found ${options.check.join(', ')}`);
+    if (bad.length)
+      throw new UsageError(`--check takes check numbers 1-${checks.length}; found ${options.check.join(', ')}`);
     checks = checks.filter((_, i) => wanted.includes(i + 1));
   }
   if (options.connections !== undefined) {
     const n = Number(options.connections);
-    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UsageError(`--connections takes a number 1-1000; found ${options.connections}`);
+    if (!Number.isInteger(n) || n < 1 || n > 1000)
+      throw new UsageError(`--connections takes a number 1-1000; found ${options.connections}`);
     checks = checks.map((c) => {
       const changed = c.kind === 'service' ? { ...c, connections: n } : c;
       numbers.set(changed, numbers.get(c)!);
@@ -56,7 +65,8 @@ export async function verifyLab(state: LabState, options: VerifyOptions = {}): P
     });
   }
   const timeout = options.timeout === undefined ? DEFAULT_VERIFY_TIMEOUT : Number(options.timeout);
-  if (!Number.isInteger(timeout) || timeout < 1 || timeout > 3600) throw new UsageError(`--timeout takes seconds, 1-3600; found ${shown(String(options.timeout))}`);
+  if (!Number.isInteger(timeout) || timeout < 1 || timeout > 3600)
+    throw new UsageError(`--timeout takes seconds, 1-3600; found ${shown(String(options.timeout))}`);
   const results = await runChecks(state.model, state.facts, transportsOf(state), checks, timeout);
   return results.map((r) => ({ ...r, number: numbers.get(r.check)! }));
 }
@@ -74,11 +84,19 @@ export function printResults(lab: string, results: CheckResult[]): void {
   for (const r of results) {
     const mark = r.ok ? chalk.green('✓ pass') : chalk.red('✗ FAIL');
     const expectation = r.check.expect === 'fail' ? ' (expected to fail)' : '';
-    console.log(`  ${String(r.number ?? '').padStart(2)} ${mark}  ${describeCheck(r.check).padEnd(width)}  ${r.reached ? 'reached' : 'not reached'}${expectation}: ${r.evidence}`);
+    console.log(
+      `  ${String(r.number ?? '').padStart(2)} ${mark}  ${describeCheck(r.check).padEnd(width)}  ${r.reached ? 'reached' : 'not reached'}${expectation}: ${r.evidence}`,
+    );
   }
   const failed = results.filter((r) => !r.ok).length;
   const late = results.filter((r) => r.timedOut).length;
-  console.log(failed === 0 ? chalk.green(`all ${results.length} checks passed`) : chalk.red(`${failed} of ${results.length} checks failed${late ? ` (${late} stopped by the deadline: --timeout)` : ''}`));
+  console.log(
+    failed === 0
+      ? chalk.green(`all ${results.length} checks passed`)
+      : chalk.red(
+          `${failed} of ${results.length} checks failed${late ? ` (${late} stopped by the deadline: --timeout)` : ''}`,
+        ),
+  );
 }
 
 export async function verifyCommand(arg: string | undefined, options: VerifyOptions): Promise<number> {
@@ -101,7 +119,21 @@ export async function verifyAndReport(state: LabState, options: VerifyOptions = 
   const findings = await diagnose(state.model, state.facts, transports);
   const traces = passed ? [] : await traceFailures(state, results);
   if (options.json) {
-    console.log(JSON.stringify({ lab: state.lab, passed, checks: results.map((r) => ({ name: describeCheck(r.check), ...r })), evidence, ...(before.length ? { evidenceBefore: before } : {}), findings, traces: traces.map(({ number, trace }) => ({ check: number, ...trace })) }, null, 2));
+    console.log(
+      JSON.stringify(
+        {
+          lab: state.lab,
+          passed,
+          checks: results.map((r) => ({ name: describeCheck(r.check), ...r })),
+          evidence,
+          ...(before.length ? { evidenceBefore: before } : {}),
+          findings,
+          traces: traces.map(({ number, trace }) => ({ check: number, ...trace })),
+        },
+        null,
+        2,
+      ),
+    );
   } else {
     printResults(state.lab, results);
     if (before.length) {
@@ -111,14 +143,20 @@ export async function verifyAndReport(state: LabState, options: VerifyOptions = 
     }
     printEvidence(evidence);
     if (passed && findings.length > 0) {
-      console.log(chalk.yellow('the checks pass now, but what the plan made has changed; they may pass only through what the kernel still remembers (a cached ICMP redirect, a learned entry) and fail when it expires:'));
+      console.log(
+        chalk.yellow(
+          'the checks pass now, but what the plan made has changed; they may pass only through what the kernel still remembers (a cached ICMP redirect, a learned entry) and fail when it expires:',
+        ),
+      );
       for (const line of describeFindings(findings).slice(1)) console.log(line);
     }
     if (!passed) {
       for (const line of describeFindings(findings)) console.log(line);
       for (const { number, request, trace } of traces) {
         const [first, ...rest] = describeOutcome(trace);
-        console.log(`  trace of check ${number} (${request.fromLabel} → ${request.packet.dst}${request.packet.port ? `:${request.packet.port}` : ''}, \`netlab trace\` shows every hop): ${first}`);
+        console.log(
+          `  trace of check ${number} (${request.fromLabel} → ${request.packet.dst}${request.packet.port ? `:${request.packet.port}` : ''}, \`netlab trace\` shows every hop): ${first}`,
+        );
         for (const line of rest) console.log(`  ${line}`);
       }
     }

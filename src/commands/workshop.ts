@@ -22,7 +22,11 @@ async function liveNames(state: LabState): Promise<LiveNames> {
   await Promise.all(
     state.model.nodes.map(async (node) => {
       const pods = state.model.pods.filter((p) => p.node === node.name && p.podIf);
-      const script = ['echo "@@scope -"', 'ip -br link', ...pods.map((p) => `echo "@@scope ${p.name}"; ip -n ${p.netns} -br link show ${p.podIf}`)].join('\n');
+      const script = [
+        'echo "@@scope -"',
+        'ip -br link',
+        ...pods.map((p) => `echo "@@scope ${p.name}"; ip -n ${p.netns} -br link show ${p.podIf}`),
+      ].join('\n');
       const result = await transports[node.name]!.run(script + '\n');
       let scope = node.name;
       for (const line of result.stdout.split('\n')) {
@@ -50,7 +54,8 @@ async function labFor(arg: string): Promise<{ model: Model; facts: Record<string
 
 export async function graphCommand(arg: string, options: { format?: string; output?: string }): Promise<number> {
   const format = options.format ?? 'text';
-  if (!['text', 'mermaid', 'dot', 'svg'].includes(format)) throw new UsageError(`--format takes text, mermaid, dot or svg; found ${format}`);
+  if (!['text', 'mermaid', 'dot', 'svg'].includes(format))
+    throw new UsageError(`--format takes text, mermaid, dot or svg; found ${format}`);
   const { model, facts, state } = await labFor(arg);
   const canLook = state && (state.target.kind === 'ssh' || process.getuid?.() === 0);
   const names = canLook ? await liveNames(state!) : {};
@@ -59,14 +64,26 @@ export async function graphCommand(arg: string, options: { format?: string; outp
   else if (format === 'dot') process.stdout.write(renderDot(model, facts, names));
   else {
     const result = await run('dot', ['-Tsvg'], { input: renderDot(model, facts, names) });
-    if (result.exitCode !== 0) throw new UsageError(`rendering SVG needs Graphviz's dot (apt-get install graphviz): ${String(result.stderr).trim() || 'not found'}`);
+    if (result.exitCode !== 0)
+      throw new UsageError(
+        `rendering SVG needs Graphviz's dot (apt-get install graphviz): ${String(result.stderr).trim() || 'not found'}`,
+      );
     process.stdout.write(String(result.stdout));
   }
   return 0;
 }
 
 const TABLES: Record<string, { node: string[][]; pod: string[][] }> = {
-  links: { node: [['ip', '-d', '-br', 'link'], ['ip', '-br', 'addr']], pod: [['ip', '-br', 'link'], ['ip', '-br', 'addr']] },
+  links: {
+    node: [
+      ['ip', '-d', '-br', 'link'],
+      ['ip', '-br', 'addr'],
+    ],
+    pod: [
+      ['ip', '-br', 'link'],
+      ['ip', '-br', 'addr'],
+    ],
+  },
   routes: { node: [['ip', 'route']], pod: [['ip', 'route']] },
   neigh: { node: [['ip', 'neigh']], pod: [['ip', 'neigh']] },
   fdb: { node: [['bridge', 'fdb', 'show']], pod: [] },
@@ -79,10 +96,21 @@ function ownNames(model: Model, node: string): string[] {
   const n = model.nodes.find((x) => x.name === node);
   const names = model.pods.filter((p) => p.node === node).flatMap((p) => [p.hostIf, p.podIf, p.address?.split('/')[0]]);
   const chains = serviceChains(model.name);
-  return [n?.bridge, model.vxlan?.device, model.crossNode === 'ipip' ? 'ipip0' : undefined, forwardChain(model.name), chains.services, ...names].filter((x): x is string => Boolean(x));
+  return [
+    n?.bridge,
+    model.vxlan?.device,
+    model.crossNode === 'ipip' ? 'ipip0' : undefined,
+    forwardChain(model.name),
+    chains.services,
+    ...names,
+  ].filter((x): x is string => Boolean(x));
 }
 
-export async function showCommand(target: string, table: string | undefined, options: { lab?: string }): Promise<number> {
+export async function showCommand(
+  target: string,
+  table: string | undefined,
+  options: { lab?: string },
+): Promise<number> {
   const kind = table ?? 'links';
   if (!TABLES[kind]) throw new UsageError(`unknown table "${kind}"; tables: ${Object.keys(TABLES).join(', ')}`);
   const state = await findLabWith(target, options.lab);
@@ -91,26 +119,45 @@ export async function showCommand(target: string, table: string | undefined, opt
   const node = pod ? pod.node : state.model.nodes.find((n) => n.name === target)?.name;
   if (!node) throw new UsageError(`lab ${state.lab} has no pod or node "${target}"`);
   const commands = pod ? TABLES[kind]!.pod : TABLES[kind]!.node;
-  if (commands.length === 0) throw new UsageError(`the ${kind} table is a node's; try \`netlab show ${pod!.node} ${kind}\``);
-  const script = [scriptPrelude(state.lab), ...commands.map((c) => `echo ${quoteArgv([`$ ${c.join(' ')}`])}; ${quoteArgv(pod ? ['netlab_in', pod.name, '-', ...c] : c)} 2>&1`)].join('\n');
+  if (commands.length === 0)
+    throw new UsageError(`the ${kind} table is a node's; try \`netlab show ${pod!.node} ${kind}\``);
+  const script = [
+    scriptPrelude(state.lab),
+    ...commands.map(
+      (c) => `echo ${quoteArgv([`$ ${c.join(' ')}`])}; ${quoteArgv(pod ? ['netlab_in', pod.name, '-', ...c] : c)} 2>&1`,
+    ),
+  ].join('\n');
   const result = await transportsOf(state)[node]!.run(script + '\n');
   const own = ownNames(state.model, node);
-  const highlight = (line: string) => (own.some((name) => new RegExp(`(^|[^\\w.-])${name.replace(/[.]/g, '\\.')}([^\\w.-]|$)`).test(line)) ? chalk.bold.cyan(line) : line);
+  const highlight = (line: string) =>
+    own.some((name) => new RegExp(`(^|[^\\w.-])${name.replace(/[.]/g, '\\.')}([^\\w.-]|$)`).test(line))
+      ? chalk.bold.cyan(line)
+      : line;
   console.log(`${pod ? `pod ${pod.name} on ${node}` : node}: ${kind} (netlab's objects highlighted)`);
-  for (const line of result.stdout.split('\n')) if (line) console.log(line.startsWith('$ ') ? chalk.dim(line) : highlight(line));
+  for (const line of result.stdout.split('\n'))
+    if (line) console.log(line.startsWith('$ ') ? chalk.dim(line) : highlight(line));
   return result.exitCode;
 }
 
 const FILTER = /^[A-Za-z0-9 .:/_()!&|<>=-]*$/;
 
-export async function captureCommand(target: string, iface: string | undefined, options: { count?: string; seconds?: string; filter?: string; lab?: string }): Promise<number> {
+export async function captureCommand(
+  target: string,
+  iface: string | undefined,
+  options: { count?: string; seconds?: string; filter?: string; lab?: string },
+): Promise<number> {
   const state = await findLabWith(target, options.lab);
   requireRoot('capture', state.target);
   const count = Number(options.count ?? 10);
   const seconds = Number(options.seconds ?? 15);
-  if (!Number.isInteger(count) || count < 1 || count > 10000) throw new UsageError(`--count takes 1-10000; found ${options.count}`);
-  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600) throw new UsageError(`--seconds takes 1-3600; found ${options.seconds}`);
-  if (options.filter !== undefined && !FILTER.test(options.filter)) throw new UsageError(`--filter takes a tcpdump expression of letters, digits, spaces and . : / _ ( ) ! & | < > = -; found ${JSON.stringify(options.filter)}`);
+  if (!Number.isInteger(count) || count < 1 || count > 10000)
+    throw new UsageError(`--count takes 1-10000; found ${options.count}`);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600)
+    throw new UsageError(`--seconds takes 1-3600; found ${options.seconds}`);
+  if (options.filter !== undefined && !FILTER.test(options.filter))
+    throw new UsageError(
+      `--filter takes a tcpdump expression of letters, digits, spaces and . : / _ ( ) ! & | < > = -; found ${JSON.stringify(options.filter)}`,
+    );
   const pod = state.model.pods.find((p) => p.name === target);
   const node = pod ? pod.node : state.model.nodes.find((n) => n.name === target)?.name;
   if (!node) throw new UsageError(`lab ${state.lab} has no pod or node "${target}"`);
@@ -119,14 +166,35 @@ export async function captureCommand(target: string, iface: string | undefined, 
   // Flannel's port 8472 is not VXLAN's registered 4789: tell tcpdump to decode it as VXLAN.
   const flannelUnderlay = !pod && state.model.crossNode === 'flannel' && dev === state.facts[node]!.dev;
   const filter = options.filter ?? (flannelUnderlay ? `udp port ${state.model.vxlan!.port}` : '');
-  const tcpdump = ['timeout', String(seconds), 'tcpdump', '-n', '-e', '-l', '-c', String(count), '-i', dev, ...(flannelUnderlay ? ['-T', 'vxlan'] : []), ...filter.split(' ').filter(Boolean)];
+  const tcpdump = [
+    'timeout',
+    String(seconds),
+    'tcpdump',
+    '-n',
+    '-e',
+    '-l',
+    '-c',
+    String(count),
+    '-i',
+    dev,
+    ...(flannelUnderlay ? ['-T', 'vxlan'] : []),
+    ...filter.split(' ').filter(Boolean),
+  ];
   const command = pod ? ['netlab_in', pod.name, '-', ...tcpdump] : tcpdump;
-  console.error(`capturing on ${pod ? `pod ${pod.name}` : node} ${dev} (${count} packets or ${seconds} s${filter ? `, filter: ${filter}` : ''}); now send some traffic, e.g. \`netlab verify ${state.lab}\``);
-  const code = await transportsOf(state)[node]!.interactive(`${scriptPrelude(state.lab)}\ncommand -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }\n${quoteArgv(command)}`);
+  console.error(
+    `capturing on ${pod ? `pod ${pod.name}` : node} ${dev} (${count} packets or ${seconds} s${filter ? `, filter: ${filter}` : ''}); now send some traffic, e.g. \`netlab verify ${state.lab}\``,
+  );
+  const code = await transportsOf(state)[node]!.interactive(
+    `${scriptPrelude(state.lab)}\ncommand -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }\n${quoteArgv(command)}`,
+  );
   return code === 124 ? 0 : code;
 }
 
-export async function traceCommand(from: string, to: string, options: { port?: string; lab?: string; send?: boolean; json?: boolean }): Promise<number> {
+export async function traceCommand(
+  from: string,
+  to: string,
+  options: { port?: string; lab?: string; send?: boolean; json?: boolean },
+): Promise<number> {
   const state = await findLabWith(from.split('/')[0]!, options.lab);
   requireRoot('trace', state.target);
   const { probeDisagrees, resolveRequest, sendFirst, traceRequest, renderTrace } = await import('../trace/trace.js');
@@ -136,8 +204,16 @@ export async function traceCommand(from: string, to: string, options: { port?: s
   const probed = probe?.sourcePort ? { ...request, packet: { ...request.packet, sport: probe.sourcePort } } : request;
   const trace = await traceRequest(state.model, state.facts, transports, probed);
   const disagreement = probeDisagrees(trace, probe);
-  const delivered = trace.outcome === 'delivered' && (!trace.reply || trace.reply.outcome === 'delivered') && disagreement.length === 0;
-  if (options.json) console.log(JSON.stringify({ lab: state.lab, from: probed.from, packet: probed.packet, sent: probe?.text, probe, delivered, ...trace }, null, 2));
+  const delivered =
+    trace.outcome === 'delivered' && (!trace.reply || trace.reply.outcome === 'delivered') && disagreement.length === 0;
+  if (options.json)
+    console.log(
+      JSON.stringify(
+        { lab: state.lab, from: probed.from, packet: probed.packet, sent: probe?.text, probe, delivered, ...trace },
+        null,
+        2,
+      ),
+    );
   else {
     if (probe) console.log(chalk.dim(probe.text));
     for (const line of renderTrace(probed, trace, state.lab)) console.log(line);

@@ -40,23 +40,35 @@ export function parseDiscovery(node: string, stdout: string): NodeInterfaces {
 export function chooseUnderlay(model: Model, interfaces: NodeInterfaces[]): Record<string, NodeFacts> {
   const problems: string[] = [];
   const byNode = new Map(interfaces.map((i) => [i.node, i]));
-  const common = [...(interfaces[0]?.addresses.keys() ?? [])].filter((dev) => interfaces.every((i) => i.addresses.has(dev)));
-  const subnetOf = (cidr: string) => { const parsed = parseCidr(cidr, false); return parsed ? formatCidr(parsed) : cidr; };
+  const common = [...(interfaces[0]?.addresses.keys() ?? [])].filter((dev) =>
+    interfaces.every((i) => i.addresses.has(dev)),
+  );
+  const subnetOf = (cidr: string) => {
+    const parsed = parseCidr(cidr, false);
+    return parsed ? formatCidr(parsed) : cidr;
+  };
   const usable = common.filter((dev) => {
     const addrs = interfaces.map((i) => i.addresses.get(dev)!);
     return new Set(addrs.map((a) => a.split('/')[0])).size === addrs.length && new Set(addrs.map(subnetOf)).size === 1;
   });
-  const preferred = [...usable.filter((dev) => !interfaces.some((i) => i.defaultDev === dev)), ...usable.filter((dev) => interfaces.some((i) => i.defaultDev === dev))];
+  const preferred = [
+    ...usable.filter((dev) => !interfaces.some((i) => i.defaultDev === dev)),
+    ...usable.filter((dev) => interfaces.some((i) => i.defaultDev === dev)),
+  ];
   const facts: Record<string, NodeFacts> = {};
   for (const node of model.nodes) {
     const found = byNode.get(node.name)!;
     const dev = node.underlay.dev ?? preferred[0];
     if (node.underlay.dev && !found.links.includes(node.underlay.dev)) {
-      problems.push(`${node.name} has no interface ${node.underlay.dev} (nodes.${node.name}.underlay.dev); its interfaces: ${found.links.join(', ')}`);
+      problems.push(
+        `${node.name} has no interface ${node.underlay.dev} (nodes.${node.name}.underlay.dev); its interfaces: ${found.links.join(', ')}`,
+      );
       continue;
     }
     if (!dev) {
-      problems.push(`cannot tell which interface of ${node.name} reaches the other nodes (interfaces with addresses: ${[...found.addresses].map(([d, a]) => `${d} ${a}`).join(', ') || 'none'}); set nodes.${node.name}.underlay.dev in the lab or the inventory`);
+      problems.push(
+        `cannot tell which interface of ${node.name} reaches the other nodes (interfaces with addresses: ${[...found.addresses].map(([d, a]) => `${d} ${a}`).join(', ') || 'none'}); set nodes.${node.name}.underlay.dev in the lab or the inventory`,
+      );
       continue;
     }
     const address = node.underlay.address ?? found.addresses.get(dev)?.split('/')[0];
@@ -74,7 +86,8 @@ export async function discoverFacts(model: Model, transports: Transports): Promi
   const interfaces = await Promise.all(
     model.nodes.map(async (node) => {
       const result = await transports[node.name]!.run(DISCOVERY_SCRIPT);
-      if (result.exitCode !== 0) throw new RunError(`${node.name}: cannot read its interfaces: ${result.stderr.trim()}`);
+      if (result.exitCode !== 0)
+        throw new RunError(`${node.name}: cannot read its interfaces: ${result.stderr.trim()}`);
       return parseDiscovery(node.name, result.stdout);
     }),
   );

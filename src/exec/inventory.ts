@@ -14,26 +14,55 @@ import { shown, UsageError } from '../errors.js';
 /** ssh options an inventory may set (OpenSSH option names are case-insensitive). */
 export const ALLOWED_SSH_OPTIONS = [
   // connection and timeouts
-  'AddressFamily', 'Compression', 'ConnectTimeout', 'ConnectionAttempts', 'ServerAliveInterval', 'ServerAliveCountMax', 'TCPKeepAlive', 'LogLevel',
+  'AddressFamily',
+  'Compression',
+  'ConnectTimeout',
+  'ConnectionAttempts',
+  'ServerAliveInterval',
+  'ServerAliveCountMax',
+  'TCPKeepAlive',
+  'LogLevel',
   // host keys
-  'StrictHostKeyChecking', 'UserKnownHostsFile', 'GlobalKnownHostsFile', 'HostKeyAlias', 'HostKeyAlgorithms', 'CheckHostIP', 'UpdateHostKeys', 'HashKnownHosts',
+  'StrictHostKeyChecking',
+  'UserKnownHostsFile',
+  'GlobalKnownHostsFile',
+  'HostKeyAlias',
+  'HostKeyAlgorithms',
+  'CheckHostIP',
+  'UpdateHostKeys',
+  'HashKnownHosts',
   // authentication and ciphers
-  'IdentitiesOnly', 'PreferredAuthentications', 'PubkeyAcceptedAlgorithms', 'Ciphers', 'KexAlgorithms', 'MACs',
+  'IdentitiesOnly',
+  'PreferredAuthentications',
+  'PubkeyAcceptedAlgorithms',
+  'Ciphers',
+  'KexAlgorithms',
+  'MACs',
   // jump hosts: ssh itself connects through them
   'ProxyJump',
 ] as const;
 
 /** Options that make ssh run a program (or read more config) on this machine. */
-const RUNS_A_PROGRAM = ['ProxyCommand', 'LocalCommand', 'PermitLocalCommand', 'KnownHostsCommand', 'PKCS11Provider', 'SecurityKeyProvider'];
+const RUNS_A_PROGRAM = [
+  'ProxyCommand',
+  'LocalCommand',
+  'PermitLocalCommand',
+  'KnownHostsCommand',
+  'PKCS11Provider',
+  'SecurityKeyProvider',
+];
 
 const allowedByLowerName = new Map(ALLOWED_SSH_OPTIONS.map((o) => [o.toLowerCase(), o]));
 
 /** Why an inventory may not set this ssh option (undefined: it may). */
 export function sshOptionProblem(name: string, value: string): string | undefined {
   const runs = RUNS_A_PROGRAM.find((o) => o.toLowerCase() === name.toLowerCase());
-  if (runs) return `${runs} makes ssh run a program on this machine, which an inventory may not do; put it in your own OpenSSH config and use --ssh-config FILE`;
-  if (!allowedByLowerName.has(name.toLowerCase())) return `${shown(name)} is not an ssh option an inventory may set; allowed: ${ALLOWED_SSH_OPTIONS.join(', ')} (others go in your own OpenSSH config, with --ssh-config FILE)`;
-  if (!/^[A-Za-z0-9_.\/=:@,+~\[\]-]+$/.test(value) || value.startsWith('-')) return `${shown(value)} is not a value for ${name}: letters, digits and _ . / = : @ , + ~ [ ] -, not starting with "-"`;
+  if (runs)
+    return `${runs} makes ssh run a program on this machine, which an inventory may not do; put it in your own OpenSSH config and use --ssh-config FILE`;
+  if (!allowedByLowerName.has(name.toLowerCase()))
+    return `${shown(name)} is not an ssh option an inventory may set; allowed: ${ALLOWED_SSH_OPTIONS.join(', ')} (others go in your own OpenSSH config, with --ssh-config FILE)`;
+  if (!/^[A-Za-z0-9_.\/=:@,+~\[\]-]+$/.test(value) || value.startsWith('-'))
+    return `${shown(value)} is not a value for ${name}: letters, digits and _ . / = : @ , + ~ [ ] -, not starting with "-"`;
   return undefined;
 }
 
@@ -55,12 +84,23 @@ const inventorySchema = z.strictObject({
     z.strictObject({
       host: z.string().regex(HOST_PATTERN, { error: 'a host name or address (not starting with "-")' }),
       port: z.number().int().min(1).max(65535).optional(),
-      user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, { error: 'a user name' }).optional(),
+      user: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_-]*$/, { error: 'a user name' })
+        .optional(),
       identity: z
         .string()
         .regex(/^[A-Za-z0-9_.\/~+@:-]+$/, { error: 'a path to a private key' })
         .optional(),
-      underlay: z.strictObject({ dev: z.string().regex(NAME_PATTERN).max(15).optional(), address: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/).optional() }).optional(),
+      underlay: z
+        .strictObject({
+          dev: z.string().regex(NAME_PATTERN).max(15).optional(),
+          address: z
+            .string()
+            .regex(/^\d{1,3}(\.\d{1,3}){3}$/)
+            .optional(),
+        })
+        .optional(),
     }),
   ),
 });
@@ -76,7 +116,15 @@ export function readInventory(file: string): Inventory {
   }
   const parsed = inventorySchema.safeParse(data);
   if (!parsed.success) {
-    throw new UsageError(parsed.error.issues.map((i) => `${file}: ${i.path.map((p) => (/^[\w.-]+$/.test(String(p)) ? String(p) : shown(String(p)))).join('.') || '(top)'}: ${i.message}`).join('\n') + '\n(an inventory is `nodes: { node-0: { host: 192.168.56.10, user: vagrant, identity: ~/.ssh/key } }`)');
+    throw new UsageError(
+      parsed.error.issues
+        .map(
+          (i) =>
+            `${file}: ${i.path.map((p) => (/^[\w.-]+$/.test(String(p)) ? String(p) : shown(String(p)))).join('.') || '(top)'}: ${i.message}`,
+        )
+        .join('\n') +
+        '\n(an inventory is `nodes: { node-0: { host: 192.168.56.10, user: vagrant, identity: ~/.ssh/key } }`)',
+    );
   }
   return parsed.data;
 }

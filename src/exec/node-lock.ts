@@ -33,10 +33,15 @@ export const UNLOCK_LINES = 'flock -u 9 2>/dev/null; command exec 9>&-';
 /** undefined: locked; otherwise who holds it. Throws what cannot be waited out. */
 export function parseLockOutput(node: string, stdout: string, stderr: string): string | undefined {
   if (stdout.includes('@@netlab locked')) return undefined;
-  if (stdout.includes('@@netlab no-flock')) throw new RunError(`${node} has no flock command, which netlab needs to lock the node while it changes it: install util-linux (apt-get install util-linux); nothing was changed`);
+  if (stdout.includes('@@netlab no-flock'))
+    throw new RunError(
+      `${node} has no flock command, which netlab needs to lock the node while it changes it: install util-linux (apt-get install util-linux); nothing was changed`,
+    );
   const busy = /@@netlab busy ?(.*)/.exec(stdout);
   if (busy) return busy[1] || 'another netlab';
-  throw new RunError(`${node}: cannot open the node lock ${NODE_STATE_ROOT}/.lock: ${stderr.trim() || 'no message'}; nothing was changed`);
+  throw new RunError(
+    `${node}: cannot open the node lock ${NODE_STATE_ROOT}/.lock: ${stderr.trim() || 'no message'}; nothing was changed`,
+  );
 }
 
 /**
@@ -56,14 +61,22 @@ export async function lockNodes(
   for (;;) {
     const nodes = Object.entries(transports).filter(([node]) => !(node in unreachable));
     const results = await Promise.allSettled(nodes.map(async ([node, t]) => [node, await t.lock(holder)] as const));
-    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [[nodes[i]![0], r.reason as Error] as const] : []));
-    const busy = results.flatMap((r) => (r.status === 'fulfilled' && r.value[1] !== undefined ? [`${r.value[0]}: ${r.value[1]}`] : []));
+    const failed = results.flatMap((r, i) =>
+      r.status === 'rejected' ? [[nodes[i]![0], r.reason as Error] as const] : [],
+    );
+    const busy = results.flatMap((r) =>
+      r.status === 'fulfilled' && r.value[1] !== undefined ? [`${r.value[0]}: ${r.value[1]}`] : [],
+    );
     if (options.skipUnreachable) for (const [node, error] of failed) unreachable[node] = error.message;
     if ((options.skipUnreachable || failed.length === 0) && busy.length === 0) return unreachable;
     await Promise.all(Object.values(transports).map((t) => t.unlock()));
     if (failed.length && !options.skipUnreachable) throw failed[0]![1];
-    if (options.signal?.aborted) throw new RunError('interrupted while waiting for another netlab; nothing was changed');
-    if (Date.now() > deadline) throw new RunError(`another netlab is changing these machines; nothing was changed:\n  ${busy.join('\n  ')}\nwait for it to finish (or ask who runs it), then try again`);
+    if (options.signal?.aborted)
+      throw new RunError('interrupted while waiting for another netlab; nothing was changed');
+    if (Date.now() > deadline)
+      throw new RunError(
+        `another netlab is changing these machines; nothing was changed:\n  ${busy.join('\n  ')}\nwait for it to finish (or ask who runs it), then try again`,
+      );
     if (!told) options.waiting?.(`waiting for another netlab to finish on ${busy.join('; ')}`);
     told = true;
     await new Promise((resolve) => setTimeout(resolve, 200 + Math.random() * 300));

@@ -6,7 +6,6 @@ import type { Step } from '../plan/types.js';
 import { NODE_STATE_ROOT } from '../plan/paths.js';
 import { describeRun } from '../state/store.js';
 
-
 interface Tool {
   command: string;
   package: string;
@@ -45,12 +44,32 @@ const TOOLS: Record<string, Tool> = {
 // their teardown: the kernel unregisters them with the namespace, in the
 // background, holding the lock that the next phase's `ip` commands wait for.
 const FEATURES: Record<string, Feature> = {
-  veth: { name: 'veth', label: 'kernel veth support', module: 'veth', probe: ['address', '00:00', 'type', 'veth', 'peer', 'name', 'netlab-p-peer'] },
-  bridge: { name: 'bridge', label: 'kernel bridge support', module: 'bridge', probe: ['address', '00:00', 'type', 'bridge'] },
-  vxlan: { name: 'vxlan', label: 'kernel VXLAN support', module: 'vxlan', probe: ['address', '00:00', 'type', 'vxlan', 'id', '1', 'dstport', '4789'] },
+  veth: {
+    name: 'veth',
+    label: 'kernel veth support',
+    module: 'veth',
+    probe: ['address', '00:00', 'type', 'veth', 'peer', 'name', 'netlab-p-peer'],
+  },
+  bridge: {
+    name: 'bridge',
+    label: 'kernel bridge support',
+    module: 'bridge',
+    probe: ['address', '00:00', 'type', 'bridge'],
+  },
+  vxlan: {
+    name: 'vxlan',
+    label: 'kernel VXLAN support',
+    module: 'vxlan',
+    probe: ['address', '00:00', 'type', 'vxlan', 'id', '1', 'dstport', '4789'],
+  },
   // IP-in-IP devices have no Ethernet address: this one is created. (A bare "type ipip"
   // clashes with the fallback device tunl0 that the module makes in every namespace.)
-  ipip: { name: 'ipip', label: 'kernel IP-in-IP support', module: 'ipip', probe: ['type', 'ipip', 'local', '192.0.2.1', 'remote', '192.0.2.2'] },
+  ipip: {
+    name: 'ipip',
+    label: 'kernel IP-in-IP support',
+    module: 'ipip',
+    probe: ['type', 'ipip', 'local', '192.0.2.1', 'remote', '192.0.2.2'],
+  },
 };
 
 /** What `ip link add` answers for a type the kernel lacks (EOPNOTSUPP; an iproute2 too old to know it). */
@@ -88,7 +107,18 @@ export interface NodeInventory {
 }
 
 // Types that `ip route` prints before the destination of a route that is not unicast.
-const ROUTE_TYPES = new Set(['unicast', 'unreachable', 'blackhole', 'prohibit', 'throw', 'local', 'broadcast', 'multicast', 'anycast', 'nat']);
+const ROUTE_TYPES = new Set([
+  'unicast',
+  'unreachable',
+  'blackhole',
+  'prohibit',
+  'throw',
+  'local',
+  'broadcast',
+  'multicast',
+  'anycast',
+  'nat',
+]);
 
 function routeKey(destination: string): string {
   if (destination === 'default') return '0.0.0.0/0';
@@ -102,13 +132,24 @@ function inventoryScript(chains: boolean): string[] {
     `ls /run/netns 2>/dev/null | sed 's/^/@@netlab have netns /'`,
     `ip -o -4 addr show | awk '{sub("/.*", "", $4); print "@@netlab have addr", $4}'`,
     `ip -4 route show table main | awk '{print "@@netlab have route", $1, $2}'`,
-    ...(chains ? [`for table in filter nat; do iptables-save -t "$table" 2>/dev/null | sed -n "s/^:\\([^ ]*\\) .*/@@netlab have chain $table \\1/p"; done`] : []),
+    ...(chains
+      ? [
+          `for table in filter nat; do iptables-save -t "$table" 2>/dev/null | sed -n "s/^:\\([^ ]*\\) .*/@@netlab have chain $table \\1/p"; done`,
+        ]
+      : []),
     `for f in ${NODE_STATE_ROOT}/*/run; do [ ! -f "$f" ] || { d=\${f%/run}; echo "@@netlab have run \${d##*/} $(cat "$f")"; }; done`,
   ];
 }
 
 export function parseInventory(stdout: string): NodeInventory {
-  const have: NodeInventory = { links: new Set(), netns: new Set(), addresses: new Set(), routes: new Set(), chains: new Set(), runs: new Map() };
+  const have: NodeInventory = {
+    links: new Set(),
+    netns: new Set(),
+    addresses: new Set(),
+    routes: new Set(),
+    chains: new Set(),
+    runs: new Map(),
+  };
   for (const line of stdout.split('\n')) {
     const [tag, verb, kind, first, second] = line.trim().split(/\s+/);
     if (tag !== '@@netlab' || verb !== 'have' || !first) continue;
@@ -124,7 +165,9 @@ export function parseInventory(stdout: string): NodeInventory {
 
 /** Does any step create an iptables chain (so the node's chains need listing)? */
 function createsChains(steps: readonly Step[]): boolean {
-  return steps.some((step) => step.apply.some((c) => (c[0] === 'iptables' && c.includes('-N')) || c[0] === 'netlab_restore'));
+  return steps.some((step) =>
+    step.apply.some((c) => (c[0] === 'iptables' && c.includes('-N')) || c[0] === 'netlab_restore'),
+  );
 }
 
 /**
@@ -154,7 +197,10 @@ export function findConflicts(steps: readonly Step[], have: NodeInventory): { st
         const chain = c[c.indexOf('-N') + 1]!;
         clash(step, have.chains.has(`filter ${chain}`), `an iptables chain ${chain}`);
       } else if (c[0] === 'netlab_restore') {
-        for (const chain of c[1]!.split('\n').filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]!)) {
+        for (const chain of c[1]!
+          .split('\n')
+          .filter((l) => l.startsWith(':'))
+          .map((l) => l.slice(1).split(' ')[0]!)) {
           clash(step, have.chains.has(`nat ${chain}`), `an iptables nat chain ${chain}`);
         }
       }
@@ -173,9 +219,14 @@ export function preflightScript(model: Model, node: string, steps: readonly Step
   const { tools, features } = requirements(model);
   const lines = ['PATH=$PATH:/usr/sbin:/sbin', ...inventoryScript(createsChains(steps))];
   for (const pod of model.pods.filter((p) => p.node === node && p.rootfs)) {
-    lines.push(`[ -e ${quoteArg(pod.rootfs!)} ] || echo ${quoteArg(`@@netlab missing-rootfs ${pod.name} ${pod.rootfs}`)}`);
+    lines.push(
+      `[ -e ${quoteArg(pod.rootfs!)} ] || echo ${quoteArg(`@@netlab missing-rootfs ${pod.name} ${pod.rootfs}`)}`,
+    );
   }
-  for (const tool of tools) lines.push(`command -v ${quoteArg(tool.command)} >/dev/null 2>&1 || echo "@@netlab missing-tool ${tool.command} ${tool.package}"`);
+  for (const tool of tools)
+    lines.push(
+      `command -v ${quoteArg(tool.command)} >/dev/null 2>&1 || echo "@@netlab missing-tool ${tool.command} ${tool.package}"`,
+    );
   if (model.services.length > 0) {
     // br_netfilter: a module on Debian/Ubuntu kernels, built in on some others.
     lines.push('[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ] || echo "@@netlab missing-brnf"');
@@ -184,7 +235,8 @@ export function preflightScript(model: Model, node: string, steps: readonly Step
     // One throwaway namespace for every probe.
     const unknown = UNKNOWN_TYPE.map((m) => `*${quoteArg(m)}*`).join('|');
     const probes = features.map(
-      (f) => `err=$(${['ip', 'link', 'add', `netlab-p-${f.name}`, ...f.probe].map(quoteArg).join(' ')} 2>&1) || case $err in ${unknown}) echo "@@netlab missing-feature ${f.name} $err" ;; esac`,
+      (f) =>
+        `err=$(${['ip', 'link', 'add', `netlab-p-${f.name}`, ...f.probe].map(quoteArg).join(' ')} 2>&1) || case $err in ${unknown}) echo "@@netlab missing-feature ${f.name} $err" ;; esac`,
     );
     // Its exit status is no verdict: a probe that could not run lacks the "probed" line.
     lines.push(`unshare --net sh -c ${quoteArg([...probes, 'echo "@@netlab probed"'].join('\n'))} 2>&1 || true`);
@@ -197,23 +249,45 @@ export function describeProblems(model: Model, node: string, steps: readonly Ste
   const have = parseInventory(stdout);
   const own = have.runs.get(model.name);
   // The lab itself is up there (another controller, another state directory): say so, not which of its objects clash.
-  if (own) return [`lab ${model.name} is already up on ${node}, ${describeRun(own)}; take it down there (\`netlab down ${model.name}\`), or see \`netlab status\``];
+  if (own)
+    return [
+      `lab ${model.name} is already up on ${node}, ${describeRun(own)}; take it down there (\`netlab down ${model.name}\`), or see \`netlab status\``,
+    ];
   const others = [...have.runs].map(([lab, run]) => `lab ${lab} (${describeRun(run)})`);
   const problems = findConflicts(steps, have).map(
-    (c) => `${node} already has ${c.what}, which step ${c.step} of lab ${model.name} would create: netlab never changes what it did not create; remove it, or rename it in the lab file${others.length ? `; up on ${node}: ${others.join(', ')}` : ''}`,
+    (c) =>
+      `${node} already has ${c.what}, which step ${c.step} of lab ${model.name} would create: netlab never changes what it did not create; remove it, or rename it in the lab file${others.length ? `; up on ${node}: ${others.join(', ')}` : ''}`,
   );
   const lines = stdout.split('\n');
   // Without unshare (reported below as a missing tool) nothing could be probed.
-  if (requirements(model).features.length > 0 && !lines.includes('@@netlab probed') && !lines.some((l) => l.startsWith('@@netlab missing-tool unshare '))) {
-    const said = lines.filter((l) => l.trim() !== '' && !l.startsWith('@@netlab')).join(' ').trim();
-    problems.push(`cannot probe the kernel features lab ${model.name} needs on ${node}: \`unshare --net\` failed${said ? `: ${said}` : ''} (netlab needs root there, and util-linux's unshare)`);
+  if (
+    requirements(model).features.length > 0 &&
+    !lines.includes('@@netlab probed') &&
+    !lines.some((l) => l.startsWith('@@netlab missing-tool unshare '))
+  ) {
+    const said = lines
+      .filter((l) => l.trim() !== '' && !l.startsWith('@@netlab'))
+      .join(' ')
+      .trim();
+    problems.push(
+      `cannot probe the kernel features lab ${model.name} needs on ${node}: \`unshare --net\` failed${said ? `: ${said}` : ''} (netlab needs root there, and util-linux's unshare)`,
+    );
   }
   for (const line of lines) {
     const tool = /^@@netlab missing-tool (\S+) (\S+)$/.exec(line);
-    if (tool) problems.push(`lab ${model.name} needs the command "${tool[1]}" on ${node}: install the package ${tool[2]} (apt-get install ${tool[2]})`);
-    if (line === '@@netlab missing-brnf') problems.push(`lab ${model.name} has Services, which need br_netfilter on ${node} (net.bridge.bridge-nf-call-iptables is missing): load it with \`modprobe br_netfilter\``);
+    if (tool)
+      problems.push(
+        `lab ${model.name} needs the command "${tool[1]}" on ${node}: install the package ${tool[2]} (apt-get install ${tool[2]})`,
+      );
+    if (line === '@@netlab missing-brnf')
+      problems.push(
+        `lab ${model.name} has Services, which need br_netfilter on ${node} (net.bridge.bridge-nf-call-iptables is missing): load it with \`modprobe br_netfilter\``,
+      );
     const rootfs = /^@@netlab missing-rootfs (\S+) (.*)$/.exec(line);
-    if (rootfs) problems.push(`pod ${rootfs[1]}'s rootfs ${rootfs[2]} does not exist on ${node}: give a directory or a .tar.gz (such as the Alpine minirootfs) that exists there`);
+    if (rootfs)
+      problems.push(
+        `pod ${rootfs[1]}'s rootfs ${rootfs[2]} does not exist on ${node}: give a directory or a .tar.gz (such as the Alpine minirootfs) that exists there`,
+      );
     const feature = /^@@netlab missing-feature (\S+) ?(.*)$/.exec(line);
     if (feature) {
       const f = FEATURES[feature[1]!]!;

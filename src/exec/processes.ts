@@ -50,4 +50,3 @@ export function findProcesses(test: (arg: string) => boolean): number[] {
   }
   return found;
 }
-

@@ -14,7 +14,11 @@ import type { Transport } from './transport.js';
 export type Transports = Record<string, Transport>;
 
 export class StepFailure extends RunError {
-  constructor(readonly node: string, readonly step: Step | undefined, readonly detail: string) {
+  constructor(
+    readonly node: string,
+    readonly step: Step | undefined,
+    readonly detail: string,
+  ) {
     super(
       step
         ? `step ${step.id} on ${node} failed: ${step.summary}\n  ${step.apply.map((c) => `$ ${quoteArgv(c)}`).join('\n  ')}\n  ${detail || '(no error output)'}`
@@ -49,7 +53,13 @@ export async function runPreflight(model: Model, transports: Transports, plan?: 
   if (problems.length > 0) throw new RunError(`nothing was changed; on the nodes:\n  ${problems.join('\n  ')}`);
 }
 
-export async function applyPhase(plan: Plan, phase: Phase, transports: Transports, run: ScriptRun, signal?: AbortSignal): Promise<void> {
+export async function applyPhase(
+  plan: Plan,
+  phase: Phase,
+  transports: Transports,
+  run: ScriptRun,
+  signal?: AbortSignal,
+): Promise<void> {
   if (signal?.aborted) throw new Interrupted();
   await everyNode(
     plan.nodes.map((n) => n.node),
@@ -59,7 +69,12 @@ export async function applyPhase(plan: Plan, phase: Phase, transports: Transport
       const result = await transports[node]!.run(applyScript(plan.lab, steps, run), signal ? { signal } : {});
       if (signal?.aborted) throw new Interrupted();
       const other = /^@@netlab other-run (.*)$/m.exec(result.stdout);
-      if (other) throw new StepFailure(node, undefined, `lab ${plan.lab} on this node belongs to ${describeRun(other[1]!)}, not to this up; nothing was changed on it`);
+      if (other)
+        throw new StepFailure(
+          node,
+          undefined,
+          `lab ${plan.lab} on this node belongs to ${describeRun(other[1]!)}, not to this up; nothing was changed on it`,
+        );
       const outcome = parseScriptOutput(result.stdout, result.stderr);
       if (outcome.failed) {
         const step = steps.find((s) => s.id === outcome.failed!.step);
@@ -67,7 +82,11 @@ export async function applyPhase(plan: Plan, phase: Phase, transports: Transport
       }
       const missing = steps.find((s) => !outcome.done.has(s.id));
       if (result.exitCode !== 0 || missing) {
-        throw new StepFailure(node, missing, `the node script ended with exit ${result.exitCode}: ${result.stderr.trim()}`);
+        throw new StepFailure(
+          node,
+          missing,
+          `the node script ended with exit ${result.exitCode}: ${result.stderr.trim()}`,
+        );
       }
     },
   );
@@ -90,7 +109,12 @@ export async function runDown(lab: string, transports: Transports, run?: ScriptR
       try {
         const result = await transport.run(downScript(lab, run));
         const outcome = parseDownOutput(result.stdout);
-        return [node, outcome.finished ? outcome : { found: 'unreachable', reason: result.stderr.trim() || `exit ${result.exitCode}` }];
+        return [
+          node,
+          outcome.finished
+            ? outcome
+            : { found: 'unreachable', reason: result.stderr.trim() || `exit ${result.exitCode}` },
+        ];
       } catch (error) {
         return [node, { found: 'unreachable', reason: (error as Error).message }];
       }
@@ -104,7 +128,8 @@ export function describeDown(lab: string, outcomes: Record<string, NodeDown>, ve
   return Object.entries(outcomes).flatMap(([node, o]) => {
     if (o.found === 'unreachable') return [`${node}: could not undo: ${o.reason}`];
     if (o.found === 'nothing') return [`${node}: nothing recorded for lab ${lab}`];
-    if (o.found === 'other-run') return [`${node}: left alone: lab ${lab} there is ${describeRun(o.run ?? '?')}, not the run this state knows`];
+    if (o.found === 'other-run')
+      return [`${node}: left alone: lab ${lab} there is ${describeRun(o.run ?? '?')}, not the run this state knows`];
     return [
       `${node}: removed what ${o.run ? describeRun(o.run) : 'the lab'} made (${o.undone} undo command(s)${o.skipped.length ? `, ${o.skipped.length} found nothing left to undo` : ''})`,
       ...o.kept.map((k) => `  ${node}: ${k}`),

@@ -105,7 +105,12 @@ export class ShellSession {
   private pending = 0;
 
   /** command and args start a POSIX shell that reads commands on stdin; maxOutput: see MAX_SCRIPT_OUTPUT */
-  constructor(command: string, args: readonly string[], private readonly onEnd: () => void = () => {}, private readonly maxOutput = MAX_SCRIPT_OUTPUT) {
+  constructor(
+    command: string,
+    args: readonly string[],
+    private readonly onEnd: () => void = () => {},
+    private readonly maxOutput = MAX_SCRIPT_OUTPUT,
+  ) {
     // A process group of its own: stopping the session stops everything it started here.
     this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => this.collect('stdout', chunk));
@@ -193,7 +198,11 @@ export class ShellSession {
         errAt ??= this.stderr.find(doneErr, false);
         if (outAt && errAt) {
           const out = this.stdout.cut(outAt.start, outAt.end);
-          return { exitCode: Number(out.marker.slice(doneOut.length)), stdout: out.before, stderr: this.stderr.cut(errAt.start, errAt.end).before };
+          return {
+            exitCode: Number(out.marker.slice(doneOut.length)),
+            stdout: out.before,
+            stderr: this.stderr.cut(errAt.start, errAt.end).before,
+          };
         }
         // The shell ended before the script did: ssh failed (255), no sudo (126), or it was stopped.
         if (this.ended !== undefined) return this.takeAll();
@@ -217,7 +226,11 @@ export class ShellSession {
 
   private takeAll(): ScriptResult {
     const stderr = this.stderr.takeAll();
-    return { exitCode: this.ended!, stdout: this.stdout.takeAll(), stderr: this.overflow ? `${stderr}${outputTooLarge(this.maxOutput)}` : stderr };
+    return {
+      exitCode: this.ended!,
+      stdout: this.stdout.takeAll(),
+      stderr: this.overflow ? `${stderr}${outputTooLarge(this.maxOutput)}` : stderr,
+    };
   }
 
   /**
@@ -225,7 +238,12 @@ export class ShellSession {
    * shell reads end of input and exits too. A script in flight does.
    */
   private idle(idle: boolean): void {
-    const handles = [this.child, this.child.stdin, this.child.stdout, this.child.stderr] as unknown as (Socket | null)[];
+    const handles = [
+      this.child,
+      this.child.stdin,
+      this.child.stdout,
+      this.child.stderr,
+    ] as unknown as (Socket | null)[];
     for (const handle of handles) {
       if (idle) handle?.unref();
       else handle?.ref();

@@ -17,7 +17,13 @@ import { findProcesses, isAlive, killProcess, processRef, type ProcessRef } from
 import type { ScriptResult, Transport } from './transport.js';
 import { RunError } from '../errors.js';
 
-export const SIMULATED_UNDERLAY = { prefix: 24, firstHost: 4, network: '192.168.64', dev: 'eth1', bridge: 'underlay' } as const;
+export const SIMULATED_UNDERLAY = {
+  prefix: 24,
+  firstHost: 4,
+  network: '192.168.64',
+  dev: 'eth1',
+  bridge: 'underlay',
+} as const;
 
 export interface Holder {
   /** the unshare process (host PID); killing it kills the node (--kill-child) */
@@ -66,7 +72,21 @@ exec sleep infinity </dev/null >/dev/null 2>&1`;
 async function startHolder(lab: string, name: string): Promise<Holder> {
   const child = spawn(
     'unshare',
-    ['--net', '--mount', '--uts', '--pid', '--fork', '--kill-child', '--propagation', 'private', 'sh', '-c', HOLDER_SCRIPT, holderMarker(lab, name), name],
+    [
+      '--net',
+      '--mount',
+      '--uts',
+      '--pid',
+      '--fork',
+      '--kill-child',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      HOLDER_SCRIPT,
+      holderMarker(lab, name),
+      name,
+    ],
     { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const initPid = await new Promise<number>((resolve, reject) => {
@@ -79,7 +99,13 @@ async function startHolder(lab: string, name: string): Promise<Holder> {
     });
     child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
     child.on('error', (error) => reject(new RunError(`cannot start simulated node ${name}: ${error.message}`)));
-    child.on('exit', (code) => reject(new RunError(`simulated node ${name} did not start (exit ${code}): ${err.trim() || 'no message'}; netlab needs root and util-linux's unshare`)));
+    child.on('exit', (code) =>
+      reject(
+        new RunError(
+          `simulated node ${name} did not start (exit ${code}): ${err.trim() || 'no message'}; netlab needs root and util-linux's unshare`,
+        ),
+      ),
+    );
   });
   child.stdout.destroy();
   child.stderr.destroy();
@@ -118,12 +144,31 @@ export async function createSimulatedNodes(
     const dev = facts[node.name]!.dev;
     return `ip link add ${quoteArg(node.name)} type veth peer name ${quoteArg(dev)} netns ${init} && ip link set ${quoteArg(node.name)} master ${SIMULATED_UNDERLAY.bridge} up`;
   });
-  await runChecked(['nsenter', '-t', String(state.underlay.init.pid), '-n', '--', 'sh', '-ec', [`ip link add ${SIMULATED_UNDERLAY.bridge} type bridge mcast_snooping 0`, `ip link set ${SIMULATED_UNDERLAY.bridge} up`, ...cables].join('\n')], 'underlay');
+  await runChecked(
+    [
+      'nsenter',
+      '-t',
+      String(state.underlay.init.pid),
+      '-n',
+      '--',
+      'sh',
+      '-ec',
+      [
+        `ip link add ${SIMULATED_UNDERLAY.bridge} type bridge mcast_snooping 0`,
+        `ip link set ${SIMULATED_UNDERLAY.bridge} up`,
+        ...cables,
+      ].join('\n'),
+    ],
+    'underlay',
+  );
   await Promise.all(
     model.nodes.map(async (node) => {
       const { address, dev } = facts[node.name]!;
-      const result = await simulatedTransport(node.name, state.nodes[node.name]!).run(`set -e\nip addr add ${quoteArg(address)}/${SIMULATED_UNDERLAY.prefix} dev ${quoteArg(dev)}\nip link set ${quoteArg(dev)} up\n`);
-      if (result.exitCode !== 0) throw new RunError(`simulated node ${node.name}: underlay setup failed: ${result.stderr.trim()}`);
+      const result = await simulatedTransport(node.name, state.nodes[node.name]!).run(
+        `set -e\nip addr add ${quoteArg(address)}/${SIMULATED_UNDERLAY.prefix} dev ${quoteArg(dev)}\nip link set ${quoteArg(dev)} up\n`,
+      );
+      if (result.exitCode !== 0)
+        throw new RunError(`simulated node ${node.name}: underlay setup failed: ${result.stderr.trim()}`);
     }),
   );
   return state;
@@ -131,14 +176,15 @@ export async function createSimulatedNodes(
 
 async function runChecked(argv: string[], what: string): Promise<void> {
   const result = await run(argv[0]!, argv.slice(1));
-  if (result.exitCode !== 0) throw new RunError(`simulated ${what}: ${String(result.stderr).trim() || `exit ${result.exitCode}`}`);
+  if (result.exitCode !== 0)
+    throw new RunError(`simulated ${what}: ${String(result.stderr).trim() || `exit ${result.exitCode}`}`);
 }
 
 /** Stops every holder of the lab: recorded ones, and any a killed `up` left unrecorded; returns how many processes it stopped. */
 export function destroySimulatedNodes(lab: string, state?: SimulatedTargetState): number {
   let stopped = 0;
   const stop = (ref: ProcessRef | undefined) => {
-    if (ref && isAlive(ref)) (killProcess(ref), (stopped += 1));
+    if (ref && isAlive(ref)) killProcess(ref), (stopped += 1);
   };
   for (const holder of [...(state?.underlay ? [state.underlay] : []), ...Object.values(state?.nodes ?? {})]) {
     stop(holder.init);
@@ -151,13 +197,19 @@ export function destroySimulatedNodes(lab: string, state?: SimulatedTargetState)
 
 export function simulatedTransport(node: string, holder: Holder): Transport {
   const enter = () => {
-    if (!isAlive(holder.init)) throw new RunError(`simulated node ${node} is not running (its holder process ${holder.init.pid} is gone); run \`netlab down\` to clean up`);
+    if (!isAlive(holder.init))
+      throw new RunError(
+        `simulated node ${node} is not running (its holder process ${holder.init.pid} is gone); run \`netlab down\` to clean up`,
+      );
     return ['-t', String(holder.init.pid), '-n', '-m', '-u', '-p', '--', 'sh'];
   };
   return {
     node,
     async run(script, options): Promise<ScriptResult> {
-      return run('nsenter', [...enter(), '-s'], { input: script, ...(options?.signal ? { signal: options.signal } : {}) });
+      return run('nsenter', [...enter(), '-s'], {
+        input: script,
+        ...(options?.signal ? { signal: options.signal } : {}),
+      });
     },
     async interactive(script) {
       return (await run('nsenter', [...enter(), '-c', script], { inherit: true })).exitCode;

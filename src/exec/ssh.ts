@@ -32,7 +32,10 @@ export interface SshTargetState {
 }
 
 function loginHash(target: SshTargetState, host: SshHost): string {
-  return createHash('sha256').update(JSON.stringify([target.configFile ?? '', host])).digest('hex').slice(0, 10);
+  return createHash('sha256')
+    .update(JSON.stringify([target.configFile ?? '', host]))
+    .digest('hex')
+    .slice(0, 10);
 }
 
 /** The control directory, once checked: every script of a command asks for its session's arguments. */
@@ -53,10 +56,14 @@ export function controlDir(): string {
   try {
     mkdirSync(dir, { mode: 0o700 });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new UsageError(`cannot make the SSH control directory ${dir}: ${(error as Error).message}`);
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST')
+      throw new UsageError(`cannot make the SSH control directory ${dir}: ${(error as Error).message}`);
   }
   const problem = controlDirProblem(dir, uid);
-  if (problem) throw new UsageError(`refusing the SSH control directory ${dir}: ${problem}; its sockets would let others use netlab's logins. Remove it, or set XDG_RUNTIME_DIR to a private directory`);
+  if (problem)
+    throw new UsageError(
+      `refusing the SSH control directory ${dir}: ${problem}; its sockets would let others use netlab's logins. Remove it, or set XDG_RUNTIME_DIR to a private directory`,
+    );
   checkedControlDir = dir;
   return dir;
 }
@@ -79,11 +86,15 @@ export function controlDirProblem(dir: string, uid: number): string | undefined 
  */
 function ownOptions(target: SshTargetState, host: SshHost): string[] {
   return [
-    '-o', 'BatchMode=yes',
-    '-o', 'ControlMaster=auto',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'ControlMaster=auto',
     // One master per node and per way of logging in: another config or key never borrows it.
-    '-o', `ControlPath=${controlDir()}/${loginHash(target, host)}-%C`,
-    '-o', 'ControlPersist=120',
+    '-o',
+    `ControlPath=${controlDir()}/${loginHash(target, host)}-%C`,
+    '-o',
+    'ControlPersist=120',
   ];
 }
 
@@ -91,12 +102,14 @@ export function sshArgs(target: SshTargetState, node: string): string[] {
   const host = target.hosts[node];
   if (!host) throw new RunError(`no SSH host for node ${node}`);
   // A host or user that ssh would read as an option never gets that far.
-  if (host.host.startsWith('-') || host.user?.startsWith('-')) throw new UsageError(`node ${node}: an SSH host or user may not start with "-"`);
+  if (host.host.startsWith('-') || host.user?.startsWith('-'))
+    throw new UsageError(`node ${node}: an SSH host or user may not start with "-"`);
   return [
     ...ownOptions(target, host),
     ...(target.configFile ? ['-F', target.configFile] : []),
     ...Object.entries(target.options ?? {}).flatMap(([key, value]) => ['-o', `${key}=${value}`]),
-    '-o', 'ConnectTimeout=10',
+    '-o',
+    'ConnectTimeout=10',
     ...(host.port ? ['-p', String(host.port)] : []),
     ...(host.user ? ['-l', host.user] : []),
     ...(host.identity ? ['-i', host.identity, '-o', 'IdentitiesOnly=yes'] : []),
@@ -111,7 +124,9 @@ const AS_ROOT = `PATH=$PATH:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin; if [ "
 function explain(node: string, result: ScriptResult): ScriptResult {
   if (result.stderr.includes('@@netlab no-sudo')) {
     const user = /@@netlab no-sudo (\S+)/.exec(result.stderr)?.[1];
-    throw new RunError(`${node}: user ${user} is not root and may not run sudo without a password; give it passwordless sudo (as Vagrant does) or log in as root`);
+    throw new RunError(
+      `${node}: user ${user} is not root and may not run sudo without a password; give it passwordless sudo (as Vagrant does) or log in as root`,
+    );
   }
   if (result.exitCode === 255) throw new RunError(`${node}: ssh failed: ${result.stderr.trim() || 'no message'}`);
   return result;
@@ -125,7 +140,11 @@ function sessionWith(target: SshTargetState, node: string): ShellSession {
   const key = JSON.stringify(args);
   let session = sessions.get(key);
   if (!session?.alive) {
-    const started: ShellSession = new ShellSession('ssh', [...args, AS_ROOT], () => sessions.get(key) === started && sessions.delete(key));
+    const started: ShellSession = new ShellSession(
+      'ssh',
+      [...args, AS_ROOT],
+      () => sessions.get(key) === started && sessions.delete(key),
+    );
     session = started;
     sessions.set(key, session);
   }
@@ -141,7 +160,12 @@ export function endSessions(): void {
   sessions.clear();
 }
 
-function runOn(target: SshTargetState, node: string, script: string, options: SessionRunOptions = {}): Promise<ScriptResult> {
+function runOn(
+  target: SshTargetState,
+  node: string,
+  script: string,
+  options: SessionRunOptions = {},
+): Promise<ScriptResult> {
   return sessionWith(target, node).run(script, options);
 }
 
@@ -187,7 +211,10 @@ export function sshTransport(target: SshTargetState, node: string): Transport {
         const session = sessionWith(target, node);
         if (!lockedSessions.has(session)) {
           const busy = await takeLock(node, session, holder);
-          if (busy !== undefined) throw new RunError(`${node}: the connection ended and with it netlab's lock on the node, which another netlab holds now (${busy}); stopping here`);
+          if (busy !== undefined)
+            throw new RunError(
+              `${node}: the connection ended and with it netlab's lock on the node, which another netlab holds now (${busy}); stopping here`,
+            );
         }
       }
       return explain(node, await runOn(target, node, script, options?.signal ? { signal: options.signal } : {}));
@@ -195,7 +222,11 @@ export function sshTransport(target: SshTargetState, node: string): Transport {
     async interactive(script) {
       const tty = process.stdin.isTTY ? ['-t'] : [];
       const sudo = `if [ "$(id -u)" -eq 0 ]; then exec sh -c "$0"; fi; exec sudo -n sh -c "$0"`;
-      return (await run('ssh', [...tty, ...sshArgs(target, node), `sh -c ${shellWord(sudo)} ${shellWord(script)}`], { inherit: true })).exitCode;
+      return (
+        await run('ssh', [...tty, ...sshArgs(target, node), `sh -c ${shellWord(sudo)} ${shellWord(script)}`], {
+          inherit: true,
+        })
+      ).exitCode;
     },
   };
 }
@@ -211,18 +242,26 @@ export async function checkReachable(target: SshTargetState): Promise<void> {
     Object.keys(target.hosts).map(async (node) => {
       const result = await runOn(target, node, 'true\n', { timeout: 30_000 });
       if (result.exitCode === 126 && String(result.stderr).includes('@@netlab no-sudo')) {
-        problems.push(`${node}: user ${/@@netlab no-sudo (\S+)/.exec(String(result.stderr))?.[1]} is not root and may not run sudo without a password`);
-      } else if (result.exitCode !== 0) problems.push(`${node}: ${String(result.stderr).trim() || `ssh exit ${result.exitCode}`}`);
+        problems.push(
+          `${node}: user ${/@@netlab no-sudo (\S+)/.exec(String(result.stderr))?.[1]} is not root and may not run sudo without a password`,
+        );
+      } else if (result.exitCode !== 0)
+        problems.push(`${node}: ${String(result.stderr).trim() || `ssh exit ${result.exitCode}`}`);
     }),
   );
   if (problems.length) {
     await closeMasters(target);
   }
-  if (problems.length) throw new RunError(`cannot reach every node over SSH; nothing was changed:\n  ${problems.sort().join('\n  ')}`);
+  if (problems.length)
+    throw new RunError(`cannot reach every node over SSH; nothing was changed:\n  ${problems.sort().join('\n  ')}`);
 }
 
 /** Closes the master connections (after down: nothing more to say to these nodes). */
 export async function closeMasters(target: SshTargetState): Promise<void> {
   await Promise.all([...sessions.values()].map((session) => session.close()));
-  await Promise.all(Object.keys(target.hosts).map((node) => run('ssh', [...sshArgs(target, node).slice(0, -2), '-O', 'exit', '--', target.hosts[node]!.host])));
+  await Promise.all(
+    Object.keys(target.hosts).map((node) =>
+      run('ssh', [...sshArgs(target, node).slice(0, -2), '-O', 'exit', '--', target.hosts[node]!.host]),
+    ),
+  );
 }

@@ -41,7 +41,12 @@ function checkNodesCovered(model: Model, available: string[], source: string): v
   const missing = model.nodes.filter((n) => !available.includes(n.name));
   if (missing.length) {
     throw new UsageError(
-      missing.map((n) => `lab node ${n.name} is not in ${source}${didYouMean(n.name, available)}; it has: ${available.join(', ') || 'no hosts'}`).join('\n'),
+      missing
+        .map(
+          (n) =>
+            `lab node ${n.name} is not in ${source}${didYouMean(n.name, available)}; it has: ${available.join(', ') || 'no hosts'}`,
+        )
+        .join('\n'),
     );
   }
 }
@@ -50,7 +55,10 @@ function checkNodesCovered(model: Model, available: string[], source: string): v
 async function vagrantSshConfig(vagrant: string | boolean, name: string): Promise<string> {
   const dir = typeof vagrant === 'string' ? vagrant : '.';
   const result = await run('vagrant', ['ssh-config'], { cwd: dir });
-  if (result.exitCode !== 0) throw new UsageError(`\`vagrant ssh-config\` in ${resolve(dir)} failed: ${String(result.stderr).trim() || `exit ${result.exitCode}`} (are the VMs up? \`vagrant up\`)`);
+  if (result.exitCode !== 0)
+    throw new UsageError(
+      `\`vagrant ssh-config\` in ${resolve(dir)} failed: ${String(result.stderr).trim() || `exit ${result.exitCode}`} (are the VMs up? \`vagrant up\`)`,
+    );
   mkdirSync(join(stateDir(), 'ssh'), { recursive: true, mode: 0o700 });
   const file = join(stateDir(), 'ssh', `${name}.config`);
   writeFileSync(file, String(result.stdout), { mode: 0o600 });
@@ -58,8 +66,12 @@ async function vagrantSshConfig(vagrant: string | boolean, name: string): Promis
 }
 
 /** Builds the SSH target for a lab from the command-line options; the lab's node names are the host names. */
-export async function sshTarget(model: Model, options: TargetOptions): Promise<{ target: SshTargetState; underlay: Record<string, { dev?: string; address?: string }> }> {
-  if ([options.sshConfig, options.inventory, options.vagrant].filter(Boolean).length > 1) throw new UsageError('give one of --ssh-config, --inventory, --vagrant');
+export async function sshTarget(
+  model: Model,
+  options: TargetOptions,
+): Promise<{ target: SshTargetState; underlay: Record<string, { dev?: string; address?: string }> }> {
+  if ([options.sshConfig, options.inventory, options.vagrant].filter(Boolean).length > 1)
+    throw new UsageError('give one of --ssh-config, --inventory, --vagrant');
   if (options.inventory) {
     if (!existsSync(options.inventory)) throw new UsageError(`${options.inventory}: no such inventory file`);
     const inventory = await readInventory(options.inventory);
@@ -67,17 +79,38 @@ export async function sshTarget(model: Model, options: TargetOptions): Promise<{
     const hosts = Object.fromEntries(
       model.nodes.map((n) => {
         const entry = inventory.nodes[n.name]!;
-        return [n.name, { host: entry.host, ...(entry.port ? { port: entry.port } : {}), ...(entry.user ? { user: entry.user } : {}), ...(entry.identity ? { identity: entry.identity.replace(/^~(?=\/)/, process.env.HOME ?? '~') } : {}) }];
+        return [
+          n.name,
+          {
+            host: entry.host,
+            ...(entry.port ? { port: entry.port } : {}),
+            ...(entry.user ? { user: entry.user } : {}),
+            ...(entry.identity ? { identity: entry.identity.replace(/^~(?=\/)/, process.env.HOME ?? '~') } : {}),
+          },
+        ];
       }),
     );
     const underlay = Object.fromEntries(model.nodes.map((n) => [n.name, inventory.nodes[n.name]!.underlay ?? {}]));
-    return { target: { kind: 'ssh', hosts, ...(inventory['ssh-options'] ? { options: inventory['ssh-options'] } : {}) }, underlay };
+    return {
+      target: { kind: 'ssh', hosts, ...(inventory['ssh-options'] ? { options: inventory['ssh-options'] } : {}) },
+      underlay,
+    };
   }
   const configFile = options.vagrant ? await vagrantSshConfig(options.vagrant, model.name) : options.sshConfig;
-  if (!configFile || !existsSync(configFile)) throw new UsageError(`${configFile}: no such SSH config file (make one with \`vagrant ssh-config > ${configFile}\`)`);
+  if (!configFile || !existsSync(configFile))
+    throw new UsageError(
+      `${configFile}: no such SSH config file (make one with \`vagrant ssh-config > ${configFile}\`)`,
+    );
   const absolute = resolve(configFile);
   checkNodesCovered(model, sshConfigHosts(readFileSync(absolute, 'utf8')), absolute);
-  return { target: { kind: 'ssh', configFile: absolute, hosts: Object.fromEntries(model.nodes.map((n) => [n.name, { host: n.name }])) }, underlay: {} };
+  return {
+    target: {
+      kind: 'ssh',
+      configFile: absolute,
+      hosts: Object.fromEntries(model.nodes.map((n) => [n.name, { host: n.name }])),
+    },
+    underlay: {},
+  };
 }
 
 /** Without a lab: every host of the config or inventory (for `down` when the local state is lost). */
@@ -91,5 +124,9 @@ export async function sshTargetForHosts(options: TargetOptions): Promise<SshTarg
   if (!configFile || !existsSync(configFile)) throw new UsageError(`${configFile}: no such SSH config file`);
   // Only aliases that could be lab node names: never one ssh would read as an option.
   const hosts = sshConfigHosts(readFileSync(configFile, 'utf8')).filter((h) => NAME_PATTERN.test(h));
-  return { kind: 'ssh', configFile: resolve(configFile), hosts: Object.fromEntries(hosts.map((h) => [h, { host: h }])) };
+  return {
+    kind: 'ssh',
+    configFile: resolve(configFile),
+    hosts: Object.fromEntries(hosts.map((h) => [h, { host: h }])),
+  };
 }

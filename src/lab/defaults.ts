@@ -23,4 +23,3 @@ export function defaultBridge(index: number): string {
 export function gatewayOf(subnet: Cidr): number {
   return nthAddress(subnet, GATEWAY_HOST);
 }
-

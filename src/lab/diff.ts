@@ -11,7 +11,8 @@ function compare(kind: string, before: Map<string, string>, after: Map<string, s
   const changes: string[] = [];
   for (const name of after.keys()) if (!before.has(name)) changes.push(`${kind} ${name} added`);
   for (const name of before.keys()) if (!after.has(name)) changes.push(`${kind} ${name} removed`);
-  for (const [name, value] of after) if (before.has(name) && before.get(name) !== value) changes.push(`${kind} ${name} changed`);
+  for (const [name, value] of after)
+    if (before.has(name) && before.get(name) !== value) changes.push(`${kind} ${name} changed`);
   return changes;
 }
 
@@ -24,8 +25,10 @@ export function diffModels(before: Model, after: Model): string[] {
   if (before.sameNode !== after.sameNode) changes.push(`same-node wiring ${before.sameNode} → ${after.sameNode}`);
   if (before.crossNode !== after.crossNode) changes.push(`cross-node wiring ${before.crossNode} → ${after.crossNode}`);
   if (JSON.stringify(before.vxlan) !== JSON.stringify(after.vxlan)) changes.push('vxlan settings changed');
-  if (before.clusterCidr !== after.clusterCidr) changes.push(`cluster CIDR ${before.clusterCidr} → ${after.clusterCidr}`);
+  if (before.clusterCidr !== after.clusterCidr)
+    changes.push(`cluster CIDR ${before.clusterCidr} → ${after.clusterCidr}`);
   if (JSON.stringify(before.checks) !== JSON.stringify(after.checks)) changes.push('verify checks changed');
-  if (changes.length === 0 && JSON.stringify(before) !== JSON.stringify(after)) changes.push('description or exercises changed');
+  if (changes.length === 0 && JSON.stringify(before) !== JSON.stringify(after))
+    changes.push('description or exercises changed');
   return changes;
 }

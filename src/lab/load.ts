@@ -32,7 +32,14 @@ export function loadLabFile(file: string): LoadedLab {
   } catch (error) {
     if (error instanceof LabInputError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a lab file' : code === 'EACCES' ? 'permission denied' : String((error as Error).message);
+    const reason =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a directory, not a lab file'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : String((error as Error).message);
     throw new LabInputError([whole(file, reason)]);
   }
   return parseLab(text, file);
@@ -40,7 +47,8 @@ export function loadLabFile(file: string): LoadedLab {
 
 export function parseLab(text: string, file: string): LoadedLab {
   if (text.length > MAX_LAB_BYTES) throw new LabInputError([whole(file, TOO_LARGE)]);
-  if (text.includes('\0')) throw new LabInputError([whole(file, 'not a text file (it contains NUL bytes); a lab file is YAML')]);
+  if (text.includes('\0'))
+    throw new LabInputError([whole(file, 'not a text file (it contains NUL bytes); a lab file is YAML')]);
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true });
   const position = (offset: number) => lineCounter.linePos(offset);
@@ -58,13 +66,17 @@ export function parseLab(text: string, file: string): LoadedLab {
     throw new LabInputError([whole(file, `YAML: ${(error as Error).message}`)]);
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    throw new LabInputError([{ file, ...locate([]), path: '', message: 'expected a mapping with nodes, pods, wiring and verify' }]);
+    throw new LabInputError([
+      { file, ...locate([]), path: '', message: 'expected a mapping with nodes, pods, wiring and verify' },
+    ]);
   }
   // Size first: a small file can ask for a million pods, and everything after this would pay for them.
   const oversized = checkBounds(data as Record<string, unknown>, file, locate);
   if (oversized.length > 0) throw new LabInputError(oversized);
   const parsed = labSchema.safeParse(data);
-  const schemaIssues = parsed.success ? [] : parsed.error.issues.flatMap((issue) => describeSchemaIssue(issue, file, locate, data));
+  const schemaIssues = parsed.success
+    ? []
+    : parsed.error.issues.flatMap((issue) => describeSchemaIssue(issue, file, locate, data));
   const lab = (parsed.success ? parsed.data : data) as LabFile;
   const name = typeof lab.name === 'string' ? lab.name : defaultLabName(file);
   const problems: LabIssue[] = [];
@@ -90,7 +102,8 @@ export function parseLab(text: string, file: string): LoadedLab {
 
 /** The lab's size against LAB_LIMITS, read from the raw data (before the schema, whatever its types). */
 function checkBounds(data: Record<string, unknown>, file: string, locate: Locator): LabIssue[] {
-  const count = (value: unknown) => (Array.isArray(value) ? value.length : value !== null && typeof value === 'object' ? Object.keys(value).length : 0);
+  const count = (value: unknown) =>
+    Array.isArray(value) ? value.length : value !== null && typeof value === 'object' ? Object.keys(value).length : 0;
   const nodes = data.nodes !== null && typeof data.nodes === 'object' ? Object.values(data.nodes as object) : [];
   const counted = nodes.reduce((sum: number, node: unknown) => {
     const pods = (node as { pods?: unknown } | null)?.pods;
@@ -104,9 +117,13 @@ function checkBounds(data: Record<string, unknown>, file: string, locate: Locato
   ];
   return limits
     .filter(([, found, max]) => found > max)
-    .map(([field, found, max, what]) => ({ file, ...locate([field], 'key'), path: field, message: `found ${found} ${what}; allowed: at most ${max} (netlab's limit for one lab)` }));
+    .map(([field, found, max, what]) => ({
+      file,
+      ...locate([field], 'key'),
+      path: field,
+      message: `found ${found} ${what}; allowed: at most ${max} (netlab's limit for one lab)`,
+    }));
 }
-
 
 function sortIssues(issues: LabIssue[]): LabIssue[] {
   return [...issues].sort((a, b) => a.line - b.line || a.col - b.col);
@@ -119,7 +136,9 @@ function offsetOf(doc: Document, path: readonly PathSegment[], at: 'key' | 'valu
   for (const [index, segment] of path.entries()) {
     const last = index === path.length - 1;
     if (isMap(node)) {
-      const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(segment));
+      const pair = node.items.find(
+        (item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(segment),
+      );
       if (!pair) break;
       const keyNode = pair.key as YamlNode;
       const target = last && at === 'key' ? keyNode : ((pair.value as YamlNode | null) ?? keyNode);
@@ -144,7 +163,14 @@ function valueAt(data: unknown, path: readonly PathSegment[]): unknown {
   return value;
 }
 
-const TYPE_NAMES: Record<string, string> = { object: 'a mapping', record: 'a mapping', array: 'a list', string: 'a string', number: 'a number', boolean: 'true or false' };
+const TYPE_NAMES: Record<string, string> = {
+  object: 'a mapping',
+  record: 'a mapping',
+  array: 'a list',
+  string: 'a string',
+  number: 'a number',
+  boolean: 'true or false',
+};
 
 function show(value: unknown): string {
   if (value === undefined) return 'nothing';
@@ -200,7 +226,8 @@ function describeSchemaIssue(issue: $ZodIssue, file: string, locate: Locator, da
       return [at(path, `${what} ${JSON.stringify(key)} is not allowed; allowed: ${rules}`, 'key')];
     }
     case 'invalid_type':
-      if (found === undefined) return [at(path, `required field is missing (expected ${TYPE_NAMES[issue.expected] ?? issue.expected})`)];
+      if (found === undefined)
+        return [at(path, `required field is missing (expected ${TYPE_NAMES[issue.expected] ?? issue.expected})`)];
       return [at(path, `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}, found ${show(found)}`)];
     case 'invalid_value': {
       const allowed = issue.values.map(String);
@@ -209,7 +236,13 @@ function describeSchemaIssue(issue: $ZodIssue, file: string, locate: Locator, da
     }
     case 'too_big':
     case 'too_small':
-      if (typeof found === 'number') return [at(path, `found ${found}; allowed: ${issue.code === 'too_big' ? `at most ${issue.maximum}` : `at least ${issue.minimum}`}`)];
+      if (typeof found === 'number')
+        return [
+          at(
+            path,
+            `found ${found}; allowed: ${issue.code === 'too_big' ? `at most ${issue.maximum}` : `at least ${issue.minimum}`}`,
+          ),
+        ];
       return [at(path, `found ${show(found)}; allowed: ${issue.message}`)];
     default:
       return [at(path, `found ${show(found)}; allowed: ${issue.message}`)];

@@ -19,15 +19,16 @@ export function readLabText(file: string): string {
   try {
     const stat = fstatSync(fd);
     if (stat.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    if (!stat.isFile()) throw new LabInputError([whole(file, 'not a regular file (a device, FIFO or socket); a lab file is YAML')]);
+    if (!stat.isFile())
+      throw new LabInputError([whole(file, 'not a regular file (a device, FIFO or socket); a lab file is YAML')]);
     if (stat.size > MAX_LAB_BYTES) throw new LabInputError([whole(file, TOO_LARGE)]);
     const buffer = Buffer.allocUnsafe(MAX_LAB_BYTES + 1);
     let length = 0;
-    for (let n; length < buffer.length && (n = readSync(fd, buffer, length, buffer.length - length, null)) > 0; ) length += n;
+    for (let n; length < buffer.length && (n = readSync(fd, buffer, length, buffer.length - length, null)) > 0; )
+      length += n;
     if (length > MAX_LAB_BYTES) throw new LabInputError([whole(file, TOO_LARGE)]);
     return buffer.toString('utf8', 0, length);
   } finally {
     closeSync(fd);
   }
 }
-

@@ -1,12 +1,49 @@
 // resolve: a schema-valid lab file → the Model (every name and address decided)
 // plus every semantic problem, each reported at its place in the file. Pure.
-import { contains, formatCidr, formatIp, lastAddress, nthAddress, overlaps, parseCidr, parseIp, type Cidr } from '../net/ipv4.js';
-import { IFNAME_MAX, isName, labNameProblem, LAB_NAME_MAX, LAB_NAME_RULE, NAME_RULE, NODE_NAME_MAX, POD_NAME_MAX } from './grammar.js';
+import {
+  contains,
+  formatCidr,
+  formatIp,
+  lastAddress,
+  nthAddress,
+  overlaps,
+  parseCidr,
+  parseIp,
+  type Cidr,
+} from '../net/ipv4.js';
+import {
+  IFNAME_MAX,
+  isName,
+  labNameProblem,
+  LAB_NAME_MAX,
+  LAB_NAME_RULE,
+  NAME_RULE,
+  NODE_NAME_MAX,
+  POD_NAME_MAX,
+} from './grammar.js';
 import type { PathSegment } from './load.js';
-import { endpointLabel, type Check, type Model, type ModelNode, type ModelPod, type ModelService, type Source, type Target, type VxlanSettings } from './model.js';
+import {
+  endpointLabel,
+  type Check,
+  type Model,
+  type ModelNode,
+  type ModelPod,
+  type ModelService,
+  type Source,
+  type Target,
+  type VxlanSettings,
+} from './model.js';
 import type { LabFile } from './schema.js';
 import { didYouMean } from './suggest.js';
-import { DEFAULT_CLUSTER_CIDR, DEFAULT_FLANNEL, DEFAULT_VXLAN, defaultBridge, defaultNodeSubnet, FIRST_POD_HOST, gatewayOf } from './defaults.js';
+import {
+  DEFAULT_CLUSTER_CIDR,
+  DEFAULT_FLANNEL,
+  DEFAULT_VXLAN,
+  defaultBridge,
+  defaultNodeSubnet,
+  FIRST_POD_HOST,
+  gatewayOf,
+} from './defaults.js';
 
 export type Report = (path: readonly PathSegment[], message: string, at?: 'key' | 'value') => void;
 
@@ -21,7 +58,10 @@ const ALL_PAIRS_LIMIT = 12;
 export function resolveLab(lab: LabFile, name: string, file: string, report: Report): Model {
   if (labNameProblem(name)) {
     const source = lab.name === undefined ? ` (taken from the file name; set "name:" to choose another)` : '';
-    report(lab.name === undefined ? [] : ['name'], `lab name "${name}"${source} must be ${LAB_NAME_RULE}, at most ${LAB_NAME_MAX} characters`);
+    report(
+      lab.name === undefined ? [] : ['name'],
+      `lab name "${name}"${source} must be ${LAB_NAME_RULE}, at most ${LAB_NAME_MAX} characters`,
+    );
   }
   const cluster = resolveCluster(lab, report);
   const sameNode = lab.wiring?.['same-node'] ?? 'bridge';
@@ -31,7 +71,9 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
   checkWiring(lab, nodes, pods, sameNode, crossNode, report);
   const vxlan = resolveVxlan(lab, crossNode, report);
   const services = resolveServices(lab, pods, cluster, report);
-  const checks = lab.verify ? resolveChecks(lab, nodes, pods, services, report) : deriveChecks(pods, sameNode, crossNode, services);
+  const checks = lab.verify
+    ? resolveChecks(lab, nodes, pods, services, report)
+    : deriveChecks(pods, sameNode, crossNode, services);
   return {
     name,
     description: lab.description ?? '',
@@ -57,8 +99,16 @@ function resolveCluster(lab: LabFile, report: Report): Cidr {
     report(['cluster-cidr'], `found "${text}"; allowed: an IPv4 prefix such as 10.200.0.0/16`);
     return parseCidr(DEFAULT_CLUSTER_CIDR)!;
   }
-  if (formatCidr(cidr) !== text) report(['cluster-cidr'], `found "${text}", which has host bits set; allowed: a network address, here ${formatCidr(cidr)}`);
-  if (cidr.prefix > 24) report(['cluster-cidr'], `found /${cidr.prefix}; allowed: /24 or shorter, so that every node gets a /24 pod subnet`);
+  if (formatCidr(cidr) !== text)
+    report(
+      ['cluster-cidr'],
+      `found "${text}", which has host bits set; allowed: a network address, here ${formatCidr(cidr)}`,
+    );
+  if (cidr.prefix > 24)
+    report(
+      ['cluster-cidr'],
+      `found /${cidr.prefix}; allowed: /24 or shorter, so that every node gets a /24 pod subnet`,
+    );
   return cidr;
 }
 
@@ -70,30 +120,67 @@ function resolveNodes(lab: LabFile, cluster: Cidr, report: Report): ModelNode[] 
   const underlayAddresses = new Map<string, string>();
   entries.forEach(([nodeName, spec], index) => {
     if (!isName(nodeName, NODE_NAME_MAX)) {
-      report(['nodes', nodeName], `node name "${nodeName}" is not allowed; allowed: ${NAME_RULE}, at most ${NODE_NAME_MAX} characters`, 'key');
+      report(
+        ['nodes', nodeName],
+        `node name "${nodeName}" is not allowed; allowed: ${NAME_RULE}, at most ${NODE_NAME_MAX} characters`,
+        'key',
+      );
     }
     let subnet: Cidr | undefined;
     const text = spec['pod-subnet'];
     if (text !== undefined) {
       subnet = parseCidr(text, true);
-      if (!subnet) report(['nodes', nodeName, 'pod-subnet'], `found "${text}"; allowed: an IPv4 network address with prefix, such as 10.200.${index}.0/24`);
+      if (!subnet)
+        report(
+          ['nodes', nodeName, 'pod-subnet'],
+          `found "${text}"; allowed: an IPv4 network address with prefix, such as 10.200.${index}.0/24`,
+        );
       else if (!contains(cluster, subnet.network) || subnet.prefix < cluster.prefix) {
-        report(['nodes', nodeName, 'pod-subnet'], `${text} is outside the cluster CIDR ${formatCidr(cluster)}; allowed: a subnet of it`);
-      } else if (subnet.prefix > 29) report(['nodes', nodeName, 'pod-subnet'], `found /${subnet.prefix}; allowed: /29 or shorter (room for the gateway and pods)`);
+        report(
+          ['nodes', nodeName, 'pod-subnet'],
+          `${text} is outside the cluster CIDR ${formatCidr(cluster)}; allowed: a subnet of it`,
+        );
+      } else if (subnet.prefix > 29)
+        report(
+          ['nodes', nodeName, 'pod-subnet'],
+          `found /${subnet.prefix}; allowed: /29 or shorter (room for the gateway and pods)`,
+        );
     } else {
       subnet = defaultNodeSubnet(cluster, index);
-      if (!subnet) report(['nodes', nodeName], `the cluster CIDR ${formatCidr(cluster)} has no room for a default /24 pod subnet for node number ${index}; set pod-subnet`, 'key');
+      if (!subnet)
+        report(
+          ['nodes', nodeName],
+          `the cluster CIDR ${formatCidr(cluster)} has no room for a default /24 pod subnet for node number ${index}; set pod-subnet`,
+          'key',
+        );
     }
     if (subnet) {
       const clash = taken.find((other) => overlaps(other.cidr, subnet!));
-      if (clash) report(['nodes', nodeName, ...(text ? ['pod-subnet'] : [])], `pod subnet ${formatCidr(subnet)} overlaps node ${clash.node}'s ${formatCidr(clash.cidr)}; allowed: a subnet no other node uses`, text ? 'value' : 'key');
+      if (clash)
+        report(
+          ['nodes', nodeName, ...(text ? ['pod-subnet'] : [])],
+          `pod subnet ${formatCidr(subnet)} overlaps node ${clash.node}'s ${formatCidr(clash.cidr)}; allowed: a subnet no other node uses`,
+          text ? 'value' : 'key',
+        );
       taken.push({ cidr: subnet, node: nodeName });
     }
     const address = spec.underlay?.address;
     if (address !== undefined) {
-      if (parseIp(address) === undefined) report(['nodes', nodeName, 'underlay', 'address'], `found "${address}"; allowed: an IPv4 address such as 192.168.64.${4 + index}`);
-      else if (underlayAddresses.has(address)) report(['nodes', nodeName, 'underlay', 'address'], `${address} is already node ${underlayAddresses.get(address)}'s underlay address`);
-      else if (contains(cluster, parseIp(address)!)) report(['nodes', nodeName, 'underlay', 'address'], `${address} is inside the cluster CIDR ${formatCidr(cluster)}; allowed: an address outside it`);
+      if (parseIp(address) === undefined)
+        report(
+          ['nodes', nodeName, 'underlay', 'address'],
+          `found "${address}"; allowed: an IPv4 address such as 192.168.64.${4 + index}`,
+        );
+      else if (underlayAddresses.has(address))
+        report(
+          ['nodes', nodeName, 'underlay', 'address'],
+          `${address} is already node ${underlayAddresses.get(address)}'s underlay address`,
+        );
+      else if (contains(cluster, parseIp(address)!))
+        report(
+          ['nodes', nodeName, 'underlay', 'address'],
+          `${address} is inside the cluster CIDR ${formatCidr(cluster)}; allowed: an address outside it`,
+        );
       underlayAddresses.set(address, nodeName);
     }
     const safeSubnet = subnet ?? { network: 0, prefix: 24 };
@@ -103,7 +190,10 @@ function resolveNodes(lab: LabFile, cluster: Cidr, report: Report): ModelNode[] 
       podSubnet: formatCidr(safeSubnet),
       gateway: `${formatIp(gatewayOf(safeSubnet))}/${safeSubnet.prefix}`,
       bridge: spec.bridge ?? defaultBridge(index),
-      underlay: { ...(address !== undefined ? { address } : {}), ...(spec.underlay?.dev ? { dev: spec.underlay.dev } : {}) },
+      underlay: {
+        ...(address !== undefined ? { address } : {}),
+        ...(spec.underlay?.dev ? { dev: spec.underlay.dev } : {}),
+      },
     });
   });
   return nodes;
@@ -136,23 +226,50 @@ function resolvePods(lab: LabFile, nodes: ModelNode[], sameNode: string, report:
   const pods: ModelPod[] = [];
   for (const [podName, spec] of entries) {
     if (!isName(podName, POD_NAME_MAX)) {
-      report(['pods', podName], `pod name "${podName}" is not allowed; allowed: ${NAME_RULE}, at most ${POD_NAME_MAX} characters (it becomes the interface name veth-${podName}-c, and Linux allows ${IFNAME_MAX})`, 'key');
+      report(
+        ['pods', podName],
+        `pod name "${podName}" is not allowed; allowed: ${NAME_RULE}, at most ${POD_NAME_MAX} characters (it becomes the interface name veth-${podName}-c, and Linux allows ${IFNAME_MAX})`,
+        'key',
+      );
     }
     const node = nodes.find((n) => n.name === spec.node);
-    if (!node && typeof spec.node === 'string') report(['pods', podName, 'node'], `unknown node "${spec.node}"${didYouMean(spec.node, nodeNames)}; allowed: ${nodeNames.join(', ')}`);
+    if (!node && typeof spec.node === 'string')
+      report(
+        ['pods', podName, 'node'],
+        `unknown node "${spec.node}"${didYouMean(spec.node, nodeNames)}; allowed: ${nodeNames.join(', ')}`,
+      );
     const containers = (spec.containers ?? []).map((container) => ({ name: container }));
     const seen = new Set<string>();
     (spec.containers ?? []).forEach((container, i) => {
-      if (seen.has(container)) report(['pods', podName, 'containers', i], `container "${container}" appears twice in pod ${podName}`);
+      if (seen.has(container))
+        report(['pods', podName, 'containers', i], `container "${container}" appears twice in pod ${podName}`);
       seen.add(container);
     });
-    const pod: ModelPod = { name: podName, node: spec.node, netns: podName, containers, ...(spec.rootfs ? { rootfs: spec.rootfs } : {}) };
+    const pod: ModelPod = {
+      name: podName,
+      node: spec.node,
+      netns: podName,
+      containers,
+      ...(spec.rootfs ? { rootfs: spec.rootfs } : {}),
+    };
     if (sameNode === 'loopback') {
-      if (spec.ip !== undefined) report(['pods', podName, 'ip'], 'a pod of a loopback lab has no address but 127.0.0.1; remove ip, or use same-node: veth or bridge');
+      if (spec.ip !== undefined)
+        report(
+          ['pods', podName, 'ip'],
+          'a pod of a loopback lab has no address but 127.0.0.1; remove ip, or use same-node: veth or bridge',
+        );
     } else if (node) {
       const subnet = parseCidr(node.podSubnet)!;
-      const address = spec.ip === undefined ? allocate(subnet, node.name, usedAddresses, nextHost, podName) : checkPodAddress(spec.ip, subnet, node, podName, usedAddresses, report);
-      if (address === undefined && spec.ip === undefined) report(['pods', podName], `node ${node.name}'s pod subnet ${node.podSubnet} has no free address left for pod ${podName}`, 'key');
+      const address =
+        spec.ip === undefined
+          ? allocate(subnet, node.name, usedAddresses, nextHost, podName)
+          : checkPodAddress(spec.ip, subnet, node, podName, usedAddresses, report);
+      if (address === undefined && spec.ip === undefined)
+        report(
+          ['pods', podName],
+          `node ${node.name}'s pod subnet ${node.podSubnet} has no free address left for pod ${podName}`,
+          'key',
+        );
       if (address !== undefined) pod.address = `${formatIp(address)}/${subnet.prefix}`;
       if (sameNode === 'bridge') {
         pod.hostIf = `veth-${podName}`;
@@ -164,21 +281,41 @@ function resolvePods(lab: LabFile, nodes: ModelNode[], sameNode: string, report:
   return pods;
 }
 
-function checkPodAddress(text: string, subnet: Cidr, node: ModelNode, podName: string, used: Map<number, string>, report: Report): number | undefined {
+function checkPodAddress(
+  text: string,
+  subnet: Cidr,
+  node: ModelNode,
+  podName: string,
+  used: Map<number, string>,
+  report: Report,
+): number | undefined {
   const ip = parseIp(text);
   const path = ['pods', podName, 'ip'];
   if (ip === undefined) {
     report(path, `found "${text}"; allowed: an IPv4 address in ${node.podSubnet}`);
     return undefined;
   }
-  if (!contains(subnet, ip)) report(path, `${text} is outside node ${node.name}'s pod subnet ${node.podSubnet}; allowed: an address in it`);
-  else if (ip === subnet.network || ip === lastAddress(subnet)) report(path, `${text} is the network or broadcast address of ${node.podSubnet}; allowed: a host address`);
-  else if (ip === gatewayOf(subnet)) report(path, `${text} is the gateway (bridge ${node.bridge}) of ${node.podSubnet}; allowed: ${formatIp(nthAddress(subnet, FIRST_POD_HOST))} or above`);
-  else if (used.get(ip) !== podName) report(path, `${text} is already pod ${used.get(ip)}'s address; allowed: an unused address`);
+  if (!contains(subnet, ip))
+    report(path, `${text} is outside node ${node.name}'s pod subnet ${node.podSubnet}; allowed: an address in it`);
+  else if (ip === subnet.network || ip === lastAddress(subnet))
+    report(path, `${text} is the network or broadcast address of ${node.podSubnet}; allowed: a host address`);
+  else if (ip === gatewayOf(subnet))
+    report(
+      path,
+      `${text} is the gateway (bridge ${node.bridge}) of ${node.podSubnet}; allowed: ${formatIp(nthAddress(subnet, FIRST_POD_HOST))} or above`,
+    );
+  else if (used.get(ip) !== podName)
+    report(path, `${text} is already pod ${used.get(ip)}'s address; allowed: an unused address`);
   return ip;
 }
 
-function allocate(subnet: Cidr, node: string, used: Map<number, string>, nextHost: Map<string, number>, podName: string): number | undefined {
+function allocate(
+  subnet: Cidr,
+  node: string,
+  used: Map<number, string>,
+  nextHost: Map<string, number>,
+  podName: string,
+): number | undefined {
   let host = nextHost.get(node) ?? FIRST_POD_HOST;
   const last = lastAddress(subnet);
   for (let ip = nthAddress(subnet, host); ip < last; ip = nthAddress(subnet, ++host)) {
@@ -191,23 +328,47 @@ function allocate(subnet: Cidr, node: string, used: Map<number, string>, nextHos
   return undefined;
 }
 
-function checkWiring(lab: LabFile, nodes: ModelNode[], pods: ModelPod[], sameNode: string, crossNode: string, report: Report): void {
+function checkWiring(
+  lab: LabFile,
+  nodes: ModelNode[],
+  pods: ModelPod[],
+  sameNode: string,
+  crossNode: string,
+  report: Report,
+): void {
   const path = ['wiring', 'same-node'];
   if (sameNode === 'veth') {
     for (const node of nodes) {
       const count = pods.filter((p) => p.node === node.name).length;
-      if (count !== 0 && count !== 2) report(lab.wiring ? path : [], `same-node: veth joins exactly two pods with one veth pair, but node ${node.name} has ${count}; use same-node: bridge for more`);
+      if (count !== 0 && count !== 2)
+        report(
+          lab.wiring ? path : [],
+          `same-node: veth joins exactly two pods with one veth pair, but node ${node.name} has ${count}; use same-node: bridge for more`,
+        );
     }
   }
   if (crossNode !== 'none' && sameNode !== 'bridge') {
-    report(['wiring', 'cross-node'], `cross-node: ${crossNode} needs same-node: bridge (every node routes its pod subnet through its bridge); found same-node: ${sameNode}`);
+    report(
+      ['wiring', 'cross-node'],
+      `cross-node: ${crossNode} needs same-node: bridge (every node routes its pod subnet through its bridge); found same-node: ${sameNode}`,
+    );
   }
-  if (crossNode !== 'none' && nodes.length < 2) report(['wiring', 'cross-node'], `cross-node: ${crossNode} joins nodes, but the lab has ${nodes.length}; add a node or use cross-node: none`);
-  if (lab.wiring?.vxlan && crossNode !== 'vxlan' && crossNode !== 'flannel') report(['wiring', 'vxlan'], `vxlan settings are used only with cross-node: vxlan or flannel; found cross-node: ${crossNode}`, 'key');
+  if (crossNode !== 'none' && nodes.length < 2)
+    report(
+      ['wiring', 'cross-node'],
+      `cross-node: ${crossNode} joins nodes, but the lab has ${nodes.length}; add a node or use cross-node: none`,
+    );
+  if (lab.wiring?.vxlan && crossNode !== 'vxlan' && crossNode !== 'flannel')
+    report(
+      ['wiring', 'vxlan'],
+      `vxlan settings are used only with cross-node: vxlan or flannel; found cross-node: ${crossNode}`,
+      'key',
+    );
   const bridges = new Set(nodes.map((n) => n.bridge));
   for (const pod of pods) {
     for (const ifname of [pod.hostIf, pod.podIf]) {
-      if (ifname && bridges.has(ifname)) report(['pods', pod.name], `interface ${ifname} of pod ${pod.name} has the name of a bridge`, 'key');
+      if (ifname && bridges.has(ifname))
+        report(['pods', pod.name], `interface ${ifname} of pod ${pod.name} has the name of a bridge`, 'key');
     }
   }
 }
@@ -219,23 +380,50 @@ function resolveVxlan(lab: LabFile, crossNode: string, report: Report): VxlanSet
     const ip = parseIp(group);
     // 224.0.0.0/4 is IPv4 multicast; 224.0.0.0/24 is link-local control traffic.
     if (ip === undefined || !contains(parseCidr('224.0.0.0/4')!, ip) || contains(parseCidr('224.0.0.0/24')!, ip)) {
-      report(['wiring', 'vxlan', 'group'], `found "${group}"; allowed: an IPv4 multicast group in 224.0.1.0-239.255.255.255, such as 239.1.1.1`);
+      report(
+        ['wiring', 'vxlan', 'group'],
+        `found "${group}"; allowed: an IPv4 multicast group in 224.0.1.0-239.255.255.255, such as 239.1.1.1`,
+      );
     }
-    return { id: spec.id ?? DEFAULT_VXLAN.id, group, port: spec.port ?? DEFAULT_VXLAN.port, device: DEFAULT_VXLAN.device, ...(spec.dev ? { dev: spec.dev } : {}) };
+    return {
+      id: spec.id ?? DEFAULT_VXLAN.id,
+      group,
+      port: spec.port ?? DEFAULT_VXLAN.port,
+      device: DEFAULT_VXLAN.device,
+      ...(spec.dev ? { dev: spec.dev } : {}),
+    };
   }
   if (crossNode === 'flannel') {
-    if (spec.group !== undefined) report(['wiring', 'vxlan', 'group'], 'flannel-style VXLAN is unicast (static FDB entries); remove group, or use cross-node: vxlan');
-    return { id: spec.id ?? DEFAULT_FLANNEL.id, port: spec.port ?? DEFAULT_FLANNEL.port, device: DEFAULT_FLANNEL.device, ...(spec.dev ? { dev: spec.dev } : {}) };
+    if (spec.group !== undefined)
+      report(
+        ['wiring', 'vxlan', 'group'],
+        'flannel-style VXLAN is unicast (static FDB entries); remove group, or use cross-node: vxlan',
+      );
+    return {
+      id: spec.id ?? DEFAULT_FLANNEL.id,
+      port: spec.port ?? DEFAULT_FLANNEL.port,
+      device: DEFAULT_FLANNEL.device,
+      ...(spec.dev ? { dev: spec.dev } : {}),
+    };
   }
   return undefined;
 }
 
-function resolveChecks(lab: LabFile, nodes: ModelNode[], pods: ModelPod[], services: ModelService[], report: Report): Check[] {
+function resolveChecks(
+  lab: LabFile,
+  nodes: ModelNode[],
+  pods: ModelPod[],
+  services: ModelService[],
+  report: Report,
+): Check[] {
   const checks: Check[] = [];
   (lab.verify ?? []).forEach((item, index) => {
     const kinds = (['ping', 'tcp', 'service'] as const).filter((kind) => item[kind] !== undefined);
     if (kinds.length !== 1) {
-      report(['verify', index], `each check has exactly one of ping, tcp, service; found ${kinds.length === 0 ? 'none' : kinds.join(' and ')}`);
+      report(
+        ['verify', index],
+        `each check has exactly one of ping, tcp, service; found ${kinds.length === 0 ? 'none' : kinds.join(' and ')}`,
+      );
       return;
     }
     const kind = kinds[0]!;
@@ -246,10 +434,24 @@ function resolveChecks(lab: LabFile, nodes: ModelNode[], pods: ModelPod[], servi
       const spec = item.service!;
       const service = services.find((s) => s.name === spec.to);
       const names = services.map((s) => s.name);
-      if (!service) report([...path, 'to'], `unknown service "${spec.to}"${didYouMean(spec.to, names)}; allowed: ${names.join(', ') || 'none (the lab has no services:)'}`);
-      else if (service.protocol !== 'tcp') report([...path, 'to'], `service ${service.name} is ${service.protocol}; service checks connect over tcp`);
+      if (!service)
+        report(
+          [...path, 'to'],
+          `unknown service "${spec.to}"${didYouMean(spec.to, names)}; allowed: ${names.join(', ') || 'none (the lab has no services:)'}`,
+        );
+      else if (service.protocol !== 'tcp')
+        report([...path, 'to'], `service ${service.name} is ${service.protocol}; service checks connect over tcp`);
       if (!from || !service || service.protocol !== 'tcp') return;
-      checks.push({ kind, from, to: { service: service.name }, toAddress: service.clusterIp, port: service.port, connections: spec.connections ?? DEFAULT_SERVICE_CONNECTIONS, expect, derived: false });
+      checks.push({
+        kind,
+        from,
+        to: { service: service.name },
+        toAddress: service.clusterIp,
+        port: service.port,
+        connections: spec.connections ?? DEFAULT_SERVICE_CONNECTIONS,
+        expect,
+        derived: false,
+      });
       return;
     }
     const spec = item[kind]!;
@@ -259,18 +461,40 @@ function resolveChecks(lab: LabFile, nodes: ModelNode[], pods: ModelPod[], servi
     const toAddress = targetAddress(from, to, pods);
     if (toAddress === undefined && !('node' in to)) {
       // Without an address because its node is unknown: that is reported already.
-      if (lab.wiring?.['same-node'] === 'loopback') report([...path, 'to'], `pod ${endpointLabel(to)} has no address (loopback lab): it is reachable only from its own pod`);
+      if (lab.wiring?.['same-node'] === 'loopback')
+        report(
+          [...path, 'to'],
+          `pod ${endpointLabel(to)} has no address (loopback lab): it is reachable only from its own pod`,
+        );
       return;
     }
-    checks.push({ kind, from, to, ...(toAddress !== undefined ? { toAddress } : {}), ...(port !== undefined ? { port } : {}), expect, derived: false });
+    checks.push({
+      kind,
+      from,
+      to,
+      ...(toAddress !== undefined ? { toAddress } : {}),
+      ...(port !== undefined ? { port } : {}),
+      expect,
+      derived: false,
+    });
   });
   return checks;
 }
 
-function resolveEndpoint(text: string, nodes: ModelNode[], pods: ModelPod[], path: PathSegment[], report: Report, addressAllowed: boolean): Target | undefined {
+function resolveEndpoint(
+  text: string,
+  nodes: ModelNode[],
+  pods: ModelPod[],
+  path: PathSegment[],
+  report: Report,
+  addressAllowed: boolean,
+): Target | undefined {
   if (parseIp(text) !== undefined) {
     if (addressAllowed) return { address: text };
-    report(path, `found the address "${text}"; allowed: a pod or node name (checks run from inside a pod or on a node)`);
+    report(
+      path,
+      `found the address "${text}"; allowed: a pod or node name (checks run from inside a pod or on a node)`,
+    );
     return undefined;
   }
   const [podName, container, extra] = text.split('/');
@@ -279,13 +503,19 @@ function resolveEndpoint(text: string, nodes: ModelNode[], pods: ModelPod[], pat
   const podNames = pods.map((p) => p.name);
   if (!pod || extra !== undefined) {
     const candidates = [...podNames, ...nodes.map((n) => n.name)];
-    report(path, `unknown pod or node "${text}"${didYouMean(podName ?? text, candidates)}; allowed: ${candidates.join(', ')}${addressAllowed ? ', or an IPv4 address' : ''}`);
+    report(
+      path,
+      `unknown pod or node "${text}"${didYouMean(podName ?? text, candidates)}; allowed: ${candidates.join(', ')}${addressAllowed ? ', or an IPv4 address' : ''}`,
+    );
     return undefined;
   }
   if (container === undefined) return { pod: pod.name };
   const names = pod.containers.map((c) => c.name);
   if (!names.includes(container)) {
-    report(path, `pod ${pod.name} has no container "${container}"${didYouMean(container, names)}; allowed: ${names.length ? names.map((n) => `${pod.name}/${n}`).join(', ') : `${pod.name} (it has no containers)`}`);
+    report(
+      path,
+      `pod ${pod.name} has no container "${container}"${didYouMean(container, names)}; allowed: ${names.length ? names.map((n) => `${pod.name}/${n}`).join(', ') : `${pod.name} (it has no containers)`}`,
+    );
     return undefined;
   }
   return { pod: pod.name, container };
@@ -310,24 +540,40 @@ function resolveServices(lab: LabFile, pods: ModelPod[], cluster: Cidr, report: 
     let clusterIp = spec['cluster-ip'];
     if (clusterIp !== undefined) {
       const ip = parseIp(clusterIp);
-      if (ip === undefined) report([...path, 'cluster-ip'], `found "${clusterIp}"; allowed: an IPv4 address such as 10.96.0.${FIRST_SERVICE_HOST + i}`);
-      else if (contains(cluster, ip)) report([...path, 'cluster-ip'], `${clusterIp} is inside the cluster CIDR ${formatCidr(cluster)}; a Service IP is virtual and must not be a pod address (Kubernetes uses ${SERVICE_CIDR})`);
+      if (ip === undefined)
+        report(
+          [...path, 'cluster-ip'],
+          `found "${clusterIp}"; allowed: an IPv4 address such as 10.96.0.${FIRST_SERVICE_HOST + i}`,
+        );
+      else if (contains(cluster, ip))
+        report(
+          [...path, 'cluster-ip'],
+          `${clusterIp} is inside the cluster CIDR ${formatCidr(cluster)}; a Service IP is virtual and must not be a pod address (Kubernetes uses ${SERVICE_CIDR})`,
+        );
     } else {
       while (taken.has(formatIp(nthAddress(range, next)))) next++;
       clusterIp = formatIp(nthAddress(range, next++));
     }
     const protocol = spec.protocol ?? 'tcp';
     const key = `${clusterIp}:${protocol}:${spec.port}`;
-    if (usedPorts.has(key)) report([...path, 'port'], `${clusterIp}:${spec.port}/${protocol} is already service ${usedPorts.get(key)}`);
+    if (usedPorts.has(key))
+      report([...path, 'port'], `${clusterIp}:${spec.port}/${protocol} is already service ${usedPorts.get(key)}`);
     usedPorts.set(key, name);
     const type = spec.type ?? 'ClusterIP';
-    if (type === 'NodePort' && spec['node-port'] === undefined) report([...path, 'node-port'], 'type NodePort needs node-port: a port in 30000-32767 that every node opens');
-    if (type !== 'NodePort' && spec['node-port'] !== undefined) report([...path, 'node-port'], 'node-port is used only with type: NodePort');
+    if (type === 'NodePort' && spec['node-port'] === undefined)
+      report([...path, 'node-port'], 'type NodePort needs node-port: a port in 30000-32767 that every node opens');
+    if (type !== 'NodePort' && spec['node-port'] !== undefined)
+      report([...path, 'node-port'], 'node-port is used only with type: NodePort');
     const podNames = pods.map((p) => p.name);
     spec.backends.forEach((backend, j) => {
       const pod = pods.find((p) => p.name === backend);
-      if (!pod) report([...path, 'backends', j], `unknown pod "${backend}"${didYouMean(backend, podNames)}; allowed: ${podNames.join(', ')}`);
-      else if (!pod.address) report([...path, 'backends', j], `pod ${backend} has no address (loopback lab); a backend needs one`);
+      if (!pod)
+        report(
+          [...path, 'backends', j],
+          `unknown pod "${backend}"${didYouMean(backend, podNames)}; allowed: ${podNames.join(', ')}`,
+        );
+      else if (!pod.address)
+        report([...path, 'backends', j], `pod ${backend} has no address (loopback lab); a backend needs one`);
       if (spec.backends.indexOf(backend) !== j) report([...path, 'backends', j], `pod ${backend} is listed twice`);
     });
     return {
@@ -345,19 +591,39 @@ function resolveServices(lab: LabFile, pods: ModelPod[], cluster: Cidr, report: 
 }
 
 /** Without a verify section: every pod pings every pod it should reach, and each pod answers one TCP connection. */
-export function deriveChecks(pods: ModelPod[], sameNode: string, crossNode: string, services: ModelService[] = []): Check[] {
+export function deriveChecks(
+  pods: ModelPod[],
+  sameNode: string,
+  crossNode: string,
+  services: ModelService[] = [],
+): Check[] {
   const checks: Check[] = [];
   const base = { expect: 'pass' as const, derived: true };
   if (sameNode === 'loopback') {
     for (const pod of pods) {
       const [server, client] = pod.containers;
       if (server && client) {
-        checks.push({ kind: 'tcp', from: { pod: pod.name, container: client.name }, to: { pod: pod.name, container: server.name }, toAddress: '127.0.0.1', port: 8080, ...base });
-      } else checks.push({ kind: 'ping', from: { pod: pod.name }, to: { address: '127.0.0.1' }, toAddress: '127.0.0.1', ...base });
+        checks.push({
+          kind: 'tcp',
+          from: { pod: pod.name, container: client.name },
+          to: { pod: pod.name, container: server.name },
+          toAddress: '127.0.0.1',
+          port: 8080,
+          ...base,
+        });
+      } else
+        checks.push({
+          kind: 'ping',
+          from: { pod: pod.name },
+          to: { address: '127.0.0.1' },
+          toAddress: '127.0.0.1',
+          ...base,
+        });
     }
     return checks;
   }
-  const reachable = (a: ModelPod, b: ModelPod) => a !== b && a.address && b.address && (crossNode !== 'none' || a.node === b.node);
+  const reachable = (a: ModelPod, b: ModelPod) =>
+    a !== b && a.address && b.address && (crossNode !== 'none' || a.node === b.node);
   const pairs: [ModelPod, ModelPod][] = [];
   if (pods.length <= ALL_PAIRS_LIMIT) {
     for (const a of pods) for (const b of pods) if (reachable(a, b)) pairs.push([a, b]);
@@ -368,19 +634,40 @@ export function deriveChecks(pods: ModelPod[], sameNode: string, crossNode: stri
     });
   }
   for (const [a, b] of pairs) {
-    checks.push({ kind: 'ping', from: { pod: a.name }, to: { pod: b.name }, toAddress: b.address!.split('/')[0]!, ...base });
+    checks.push({
+      kind: 'ping',
+      from: { pod: a.name },
+      to: { pod: b.name },
+      toAddress: b.address!.split('/')[0]!,
+      ...base,
+    });
   }
   // One TCP connection into every pod, from the pod that pings it first.
   const answered = new Set<string>();
   for (const [a, b] of pairs) {
     if (answered.has(b.name)) continue;
     answered.add(b.name);
-    checks.push({ kind: 'tcp', from: { pod: a.name }, to: { pod: b.name }, toAddress: b.address!.split('/')[0]!, port: 8080, ...base });
+    checks.push({
+      kind: 'tcp',
+      from: { pod: a.name },
+      to: { pod: b.name },
+      toAddress: b.address!.split('/')[0]!,
+      port: 8080,
+      ...base,
+    });
   }
   // Every tcp Service, from every pod that has an address.
   for (const service of services.filter((s) => s.protocol === 'tcp')) {
     for (const pod of pods.filter((p) => p.address)) {
-      checks.push({ kind: 'service', from: { pod: pod.name }, to: { service: service.name }, toAddress: service.clusterIp, port: service.port, connections: DEFAULT_SERVICE_CONNECTIONS, ...base });
+      checks.push({
+        kind: 'service',
+        from: { pod: pod.name },
+        to: { service: service.name },
+        toAddress: service.clusterIp,
+        port: service.port,
+        connections: DEFAULT_SERVICE_CONNECTIONS,
+        ...base,
+      });
     }
   }
   return checks;

@@ -2,7 +2,19 @@
 // Schema editors use) are both generated from these definitions. Defaults are
 // applied later, in resolve, so that the schema describes what a person writes.
 import { z } from 'zod';
-import { FREE_TEXT_PATTERN, FREE_TEXT_RULE, LAB_LIMITS, LAB_NAME_MAX, LAB_NAME_PATTERN, LAB_NAME_RULE, NAME_PATTERN, NAME_RULE, NODE_NAME_MAX, POD_NAME_MAX, IFNAME_MAX } from './grammar.js';
+import {
+  FREE_TEXT_PATTERN,
+  FREE_TEXT_RULE,
+  LAB_LIMITS,
+  LAB_NAME_MAX,
+  LAB_NAME_PATTERN,
+  LAB_NAME_RULE,
+  NAME_PATTERN,
+  NAME_RULE,
+  NODE_NAME_MAX,
+  POD_NAME_MAX,
+  IFNAME_MAX,
+} from './grammar.js';
 
 const ipv4 = z
   .string()
@@ -32,7 +44,13 @@ export const CROSS_NODE_KINDS = ['none', 'routes', 'ipip', 'vxlan', 'flannel'] a
 const nodeSchema = z
   .strictObject({
     'pod-subnet': cidr.optional().describe("this node's pod subnet; default 10.200.N.0/24 for the N-th node"),
-    pods: z.number().int().min(1).max(1000).optional().describe('this many more pods on the node, named pN-0, pN-1, ... with addresses from its pod subnet'),
+    pods: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .optional()
+      .describe('this many more pods on the node, named pN-0, pN-1, ... with addresses from its pod subnet'),
     bridge: ifname.optional().describe('name of the pod bridge; default brN for the N-th node'),
     underlay: z
       .strictObject({
@@ -61,30 +79,39 @@ const podSchema = z
   })
   .describe('a pod: a pause process holding network, UTS, IPC and PID namespaces');
 
-const endpoint = z
-  .string()
-  .min(1)
-  .describe('a pod name, pod/container, or an IPv4 address');
+const endpoint = z.string().min(1).describe('a pod name, pod/container, or an IPv4 address');
 
 const pingCheck = z.strictObject({ from: endpoint, to: endpoint, expect: expect.optional() });
 const tcpCheck = z.strictObject({ from: endpoint, to: endpoint, port, expect: expect.optional() });
 const serviceCheck = z.strictObject({
   from: endpoint,
   to: z.string().describe('a service name'),
-  connections: z.number().int().min(1).max(1000).optional().describe('connections to spread over the backends; default 60'),
+  connections: z
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .optional()
+    .describe('connections to spread over the backends; default 60'),
   expect: expect.optional(),
 });
 
 export const SERVICE_NAME_MAX = 8;
 const serviceSchema = z
   .strictObject({
-    'cluster-ip': ipv4.optional().describe('the virtual IP; default: the next free address from 10.96.0.2 in 10.96.0.0/12'),
+    'cluster-ip': ipv4
+      .optional()
+      .describe('the virtual IP; default: the next free address from 10.96.0.2 in 10.96.0.0/12'),
     port: port.describe('the Service port'),
     'target-port': port.optional().describe('the port the backends listen on; default: port'),
     protocol: z.enum(['tcp', 'udp']).optional().describe('default tcp'),
     type: z.enum(['ClusterIP', 'NodePort']).optional().describe('NodePort also opens node-port on every node address'),
     'node-port': z.number().int().min(30000).max(32767).optional().describe('30000-32767, with type NodePort'),
-    backends: z.array(z.string()).min(1, { error: 'at least one backend pod' }).max(LAB_LIMITS.backends, { error: `at most ${LAB_LIMITS.backends} backends` }).describe('backend pods'),
+    backends: z
+      .array(z.string())
+      .min(1, { error: 'at least one backend pod' })
+      .max(LAB_LIMITS.backends, { error: `at most ${LAB_LIMITS.backends} backends` })
+      .describe('backend pods'),
   })
   .describe('a Service: a virtual IP load-balanced over backend pods by iptables DNAT, as kube-proxy does');
 
@@ -98,9 +125,17 @@ export const labSchema = z
       .describe('the lab name used by status/verify/down; default: the file name'),
     description: freeText.optional().describe('one line shown by `netlab labs`'),
     'cluster-cidr': cidr.optional().describe('the cluster CIDR; default 10.200.0.0/16'),
-    nodes: z.record(name(NODE_NAME_MAX, 'a node name'), nodeSchema).describe('nodes by name, in order (the first is node index 0)'),
+    nodes: z
+      .record(name(NODE_NAME_MAX, 'a node name'), nodeSchema)
+      .describe('nodes by name, in order (the first is node index 0)'),
     pods: z
-      .record(name(POD_NAME_MAX, `a pod name (it becomes the interface name veth-<pod>-c: at most ${POD_NAME_MAX} characters)`), podSchema)
+      .record(
+        name(
+          POD_NAME_MAX,
+          `a pod name (it becomes the interface name veth-<pod>-c: at most ${POD_NAME_MAX} characters)`,
+        ),
+        podSchema,
+      )
       .describe('pods by name'),
     wiring: z
       .strictObject({
@@ -108,8 +143,13 @@ export const labSchema = z
         'veth-peer': z
           .enum(['move', 'in-pod'])
           .optional()
-          .describe("bridge wiring: create each pod's veth in the node and move one end into the pod, as the article does (move, the default), or create that end directly in the pod (in-pod: one step, and far faster with hundreds of pods)"),
-        'cross-node': z.enum(CROSS_NODE_KINDS).optional().describe('how pod subnets of different nodes are joined; default none'),
+          .describe(
+            "bridge wiring: create each pod's veth in the node and move one end into the pod, as the article does (move, the default), or create that end directly in the pod (in-pod: one step, and far faster with hundreds of pods)",
+          ),
+        'cross-node': z
+          .enum(CROSS_NODE_KINDS)
+          .optional()
+          .describe('how pod subnets of different nodes are joined; default none'),
         vxlan: z
           .strictObject({
             id: z.number().int().min(1).max(16777215).optional(),
@@ -123,7 +163,10 @@ export const labSchema = z
       .optional()
       .describe('how pods are connected'),
     services: z
-      .record(name(SERVICE_NAME_MAX, `a service name (part of iptables chain names: at most ${SERVICE_NAME_MAX} characters)`), serviceSchema)
+      .record(
+        name(SERVICE_NAME_MAX, `a service name (part of iptables chain names: at most ${SERVICE_NAME_MAX} characters)`),
+        serviceSchema,
+      )
       .optional()
       .describe('Services, programmed on every node like kube-proxy does'),
     verify: z
@@ -134,7 +177,11 @@ export const labSchema = z
       )
       .optional()
       .describe('connectivity checks run by `netlab verify`; derived from the wiring when absent'),
-    exercises: z.array(freeText).max(LAB_LIMITS.exercises).optional().describe('things to try, shown by `netlab labs LAB`'),
+    exercises: z
+      .array(freeText)
+      .max(LAB_LIMITS.exercises)
+      .optional()
+      .describe('things to try, shown by `netlab labs LAB`'),
   })
   .describe('a netlab lab file');
 

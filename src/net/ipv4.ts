@@ -41,12 +41,12 @@ export function formatCidr(cidr: Cidr): string {
 }
 
 export function contains(outer: Cidr, ip: number): boolean {
-  return ((ip & maskOf(outer.prefix)) >>> 0) === outer.network;
+  return (ip & maskOf(outer.prefix)) >>> 0 === outer.network;
 }
 
 export function overlaps(a: Cidr, b: Cidr): boolean {
   const prefix = Math.min(a.prefix, b.prefix);
-  return ((a.network & maskOf(prefix)) >>> 0) === ((b.network & maskOf(prefix)) >>> 0);
+  return (a.network & maskOf(prefix)) >>> 0 === (b.network & maskOf(prefix)) >>> 0;
 }
 
 export function size(cidr: Cidr): number {

@@ -24,12 +24,18 @@ export function buildPlan(model: Model, facts: Record<string, NodeFacts>): Plan 
         services: serviceSteps(model, node),
       };
       if (model.sameNode === 'bridge' && (pods.length > 0 || model.crossNode !== 'none')) {
-        drafts.network = [...bridgeSteps(node), ...pods.flatMap((pod) => bridgePortSteps(node, pod, model.vethPeer)), ...forwardAcceptSteps(model)];
+        drafts.network = [
+          ...bridgeSteps(node),
+          ...pods.flatMap((pod) => bridgePortSteps(node, pod, model.vethPeer)),
+          ...forwardAcceptSteps(model),
+        ];
       } else if (model.sameNode === 'veth' && pods.length === 2) {
         drafts.network = vethPairSteps(pods[0]!, pods[1]!);
       }
       let id = 0;
-      const steps: Step[] = PHASES.flatMap((phase) => drafts[phase].map((draft) => ({ id: ++id, node: node.name, phase, ...draft })));
+      const steps: Step[] = PHASES.flatMap((phase) =>
+        drafts[phase].map((draft) => ({ id: ++id, node: node.name, phase, ...draft })),
+      );
       return { node: node.name, facts: factsOf(node.name), steps };
     }),
   };

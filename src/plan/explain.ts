@@ -9,26 +9,67 @@ const has = (c: Command, word: string) => c.includes(word);
 const after = (c: Command, word: string) => c[c.indexOf(word) + 1];
 
 const EXPLAINERS: Explainer[] = [
-  (c) => (c[0] === 'ip' && c[1] === 'netns' && c[2] === 'add' ? `\`ip netns add ${c[3]}\` creates a network namespace and pins it as /run/netns/${c[3]}: its own interfaces, addresses, routes and iptables, starting with a lone, down lo.` : undefined),
-  (c) => (c[0] === 'netlab_pause' ? `netlab_pause runs \`ip netns exec ${c[1]} unshare --uts --ipc --pid${c[2] ? ' --mount' : ''} --fork sleep infinity\` in the background: a process that only holds the pod's namespaces, like Kubernetes' pause container. Its PID and start time are kept in /run/netlab/LAB/pods/${c[1]}/pause.pid (a PID the kernel reuses is never mistaken for it).` : undefined),
-  (c) => (c[0] === 'netlab_container' ? `netlab_container starts \`nsenter -t PAUSE_PID -n -u -i -p${c[3] ? ` -m chroot ${c[3]}` : ''} sleep infinity\`: a process in the pod's namespaces, i.e. a container of pod ${c[1]}.` : undefined),
-  (c) => (c[0] === 'netlab_pod_mount' ? `netlab_pod_mount runs \`nsenter -t PAUSE_PID -m mount …\`: the overlay is mounted inside pod ${c[1]}'s own mount namespace (lowerdir read-only and shared, upperdir per container, workdir for overlayfs' bookkeeping).` : undefined),
-  (c) => (c[0] === 'mkdir' ? 'mkdir -p makes the directories for the container layers (under /run/netlab/LAB on the node).' : undefined),
+  (c) =>
+    c[0] === 'ip' && c[1] === 'netns' && c[2] === 'add'
+      ? `\`ip netns add ${c[3]}\` creates a network namespace and pins it as /run/netns/${c[3]}: its own interfaces, addresses, routes and iptables, starting with a lone, down lo.`
+      : undefined,
+  (c) =>
+    c[0] === 'netlab_pause'
+      ? `netlab_pause runs \`ip netns exec ${c[1]} unshare --uts --ipc --pid${c[2] ? ' --mount' : ''} --fork sleep infinity\` in the background: a process that only holds the pod's namespaces, like Kubernetes' pause container. Its PID and start time are kept in /run/netlab/LAB/pods/${c[1]}/pause.pid (a PID the kernel reuses is never mistaken for it).`
+      : undefined,
+  (c) =>
+    c[0] === 'netlab_container'
+      ? `netlab_container starts \`nsenter -t PAUSE_PID -n -u -i -p${c[3] ? ` -m chroot ${c[3]}` : ''} sleep infinity\`: a process in the pod's namespaces, i.e. a container of pod ${c[1]}.`
+      : undefined,
+  (c) =>
+    c[0] === 'netlab_pod_mount'
+      ? `netlab_pod_mount runs \`nsenter -t PAUSE_PID -m mount …\`: the overlay is mounted inside pod ${c[1]}'s own mount namespace (lowerdir read-only and shared, upperdir per container, workdir for overlayfs' bookkeeping).`
+      : undefined,
+  (c) =>
+    c[0] === 'mkdir'
+      ? 'mkdir -p makes the directories for the container layers (under /run/netlab/LAB on the node).'
+      : undefined,
   (c) => (c[0] === 'tar' ? 'tar unpacks the root filesystem once, as the shared read-only lower layer.' : undefined),
-  (c) => (c[0] === 'ip' && c[1] === '-n' ? `\`ip -n ${c[2]} …\` runs the ip command inside pod ${c[2]}'s network namespace (short for \`ip netns exec ${c[2]} ip …\`). ${explainIp(c.slice(3), `pod ${c[2]}`) ?? ''}`.trim() : undefined),
+  (c) =>
+    c[0] === 'ip' && c[1] === '-n'
+      ? `\`ip -n ${c[2]} …\` runs the ip command inside pod ${c[2]}'s network namespace (short for \`ip netns exec ${c[2]} ip …\`). ${explainIp(c.slice(3), `pod ${c[2]}`) ?? ''}`.trim()
+      : undefined,
   (c) => (c[0] === 'ip' && c[1] !== '-n' ? explainIp(c.slice(1), 'the node') : undefined),
-  (c) => (c[0] === 'bridge' && c[1] === 'fdb' ? `\`bridge fdb append ${c[3]} dev ${c[5]} dst ${after(c, 'dst')}\`: in ${c[5]}'s own forwarding table (not the bridge's), frames for MAC ${c[3]} are sent in VXLAN to ${after(c, 'dst')}. "append" allows several destinations per MAC; this is what flanneld writes from etcd.` : undefined),
-  (c) => (c[0] === 'bridge' && c[1] === 'link' && has(c, 'hairpin') ? `\`bridge link set dev ${after(c, 'dev')} hairpin on\` lets the bridge send a frame back out of the port it came in by; normally a bridge never does that (it would be a loop).` : undefined),
-  (c) => (c[0] === 'netlab_sysctl' ? `netlab_sysctl records the current ${c[1]} for down, then runs \`sysctl -w ${c[1]}=${c[2]}\` (down puts the old value back only if the sysctl still holds ${c[2]} and no other lab on the node set it too). ${SYSCTLS[c[1]!] ?? ''}`.trim() : undefined),
-  (c) => (c[0] === 'iptables' && has(c, '-N') ? `\`iptables -N ${after(c, '-N')}\` creates an empty chain of the filter table: a list of rules that only runs when another chain jumps to it.` : undefined),
-  (c) => (c[0] === 'iptables' && has(c, '-A') ? `\`iptables -A ${after(c, '-A')} … -j ${after(c, '-j')}\` appends a rule: packets matching ${has(c, '-s') ? `source ${after(c, '-s')}` : `destination ${after(c, '-d')}`} go to ${after(c, '-j')}.` : undefined),
-  (c) => (c[0] === 'iptables' && has(c, '-I') ? `\`iptables -I ${after(c, '-I')} 1 … -j ${after(c, '-j')}\` inserts a jump at the top of the built-in ${after(c, '-I')} chain, so netlab's chain is consulted before any rule already there; the comment marks it as netlab's.` : undefined),
-  (c) => (c[0] === 'netlab_restore' ? 'iptables-restore --noflush reads the whole ruleset above in one go and applies it as one transaction (what kube-proxy does); --noflush keeps every rule that is not in it. ":CHAIN - [0:0]" declares a chain, "-A" appends a rule; each rule is preceded by a comment saying why.' : undefined),
+  (c) =>
+    c[0] === 'bridge' && c[1] === 'fdb'
+      ? `\`bridge fdb append ${c[3]} dev ${c[5]} dst ${after(c, 'dst')}\`: in ${c[5]}'s own forwarding table (not the bridge's), frames for MAC ${c[3]} are sent in VXLAN to ${after(c, 'dst')}. "append" allows several destinations per MAC; this is what flanneld writes from etcd.`
+      : undefined,
+  (c) =>
+    c[0] === 'bridge' && c[1] === 'link' && has(c, 'hairpin')
+      ? `\`bridge link set dev ${after(c, 'dev')} hairpin on\` lets the bridge send a frame back out of the port it came in by; normally a bridge never does that (it would be a loop).`
+      : undefined,
+  (c) =>
+    c[0] === 'netlab_sysctl'
+      ? `netlab_sysctl records the current ${c[1]} for down, then runs \`sysctl -w ${c[1]}=${c[2]}\` (down puts the old value back only if the sysctl still holds ${c[2]} and no other lab on the node set it too). ${SYSCTLS[c[1]!] ?? ''}`.trim()
+      : undefined,
+  (c) =>
+    c[0] === 'iptables' && has(c, '-N')
+      ? `\`iptables -N ${after(c, '-N')}\` creates an empty chain of the filter table: a list of rules that only runs when another chain jumps to it.`
+      : undefined,
+  (c) =>
+    c[0] === 'iptables' && has(c, '-A')
+      ? `\`iptables -A ${after(c, '-A')} … -j ${after(c, '-j')}\` appends a rule: packets matching ${has(c, '-s') ? `source ${after(c, '-s')}` : `destination ${after(c, '-d')}`} go to ${after(c, '-j')}.`
+      : undefined,
+  (c) =>
+    c[0] === 'iptables' && has(c, '-I')
+      ? `\`iptables -I ${after(c, '-I')} 1 … -j ${after(c, '-j')}\` inserts a jump at the top of the built-in ${after(c, '-I')} chain, so netlab's chain is consulted before any rule already there; the comment marks it as netlab's.`
+      : undefined,
+  (c) =>
+    c[0] === 'netlab_restore'
+      ? 'iptables-restore --noflush reads the whole ruleset above in one go and applies it as one transaction (what kube-proxy does); --noflush keeps every rule that is not in it. ":CHAIN - [0:0]" declares a chain, "-A" appends a rule; each rule is preceded by a comment saying why.'
+      : undefined,
 ];
 
 const SYSCTLS: Record<string, string> = {
-  'net.ipv4.ip_forward': 'With it, the node routes packets that are not for itself (from a bridge to the underlay, and back) instead of dropping them.',
-  'net.bridge.bridge-nf-call-iptables': 'With it (module br_netfilter), frames switched by a bridge also pass iptables and conntrack, so replies from a pod on the same bridge are un-DNATed too.',
+  'net.ipv4.ip_forward':
+    'With it, the node routes packets that are not for itself (from a bridge to the underlay, and back) instead of dropping them.',
+  'net.bridge.bridge-nf-call-iptables':
+    'With it (module br_netfilter), frames switched by a bridge also pass iptables and conntrack, so replies from a pod on the same bridge are un-DNATed too.',
 };
 
 function explainIp(args: readonly string[], where: string): string | undefined {
@@ -37,22 +78,37 @@ function explainIp(args: readonly string[], where: string): string | undefined {
     const name = args[2] === 'name' ? args[3] : args[2];
     const type = after(args, 'type');
     if (type === 'bridge') return `\`ip link add ${name} type bridge\` creates a virtual switch in ${where}.`;
-    if (type === 'veth') return `\`ip link add ${name} type veth peer name ${after(args, 'name')}${has(args, 'netns') ? ` netns ${after(args, 'netns')}` : ''}\` creates a veth pair: two interfaces joined like the ends of a cable${has(args, 'netns') ? `, the second one directly inside ${after(args, 'netns')}` : ''}.`;
+    if (type === 'veth')
+      return `\`ip link add ${name} type veth peer name ${after(args, 'name')}${has(args, 'netns') ? ` netns ${after(args, 'netns')}` : ''}\` creates a veth pair: two interfaces joined like the ends of a cable${has(args, 'netns') ? `, the second one directly inside ${after(args, 'netns')}` : ''}.`;
     if (type === 'vxlan') {
-      const parts = [`VNI ${after(args, 'id')} (the virtual network's number in every packet)`, `local ${after(args, 'local')} (the outer source address)`, `dstport ${after(args, 'dstport')} (the UDP port)`, `dev ${after(args, 'dev')} (the underlay interface)`];
-      if (has(args, 'group')) parts.push(`group ${after(args, 'group')} (unknown destinations are flooded to this multicast group; the device learns MAC → node from replies)`);
-      if (has(args, 'nolearning')) parts.push('nolearning (nothing is learned from traffic: every entry comes from the control plane)');
-      if (has(args, 'address')) parts.push(`address ${after(args, 'address')} (a fixed MAC that the other nodes are told)`);
+      const parts = [
+        `VNI ${after(args, 'id')} (the virtual network's number in every packet)`,
+        `local ${after(args, 'local')} (the outer source address)`,
+        `dstport ${after(args, 'dstport')} (the UDP port)`,
+        `dev ${after(args, 'dev')} (the underlay interface)`,
+      ];
+      if (has(args, 'group'))
+        parts.push(
+          `group ${after(args, 'group')} (unknown destinations are flooded to this multicast group; the device learns MAC → node from replies)`,
+        );
+      if (has(args, 'nolearning'))
+        parts.push('nolearning (nothing is learned from traffic: every entry comes from the control plane)');
+      if (has(args, 'address'))
+        parts.push(`address ${after(args, 'address')} (a fixed MAC that the other nodes are told)`);
       return `\`ip link add ${name} type vxlan\` creates a VXLAN tunnel endpoint: ${parts.join(', ')}.`;
     }
     return `\`ip link add ${name}\` creates an interface of type ${type} in ${where}.`;
   }
-  if (object === 'tunnel' && verb === 'add') return `\`ip tunnel add ${args[2]} mode ipip local ${after(args, 'local')}\` creates an IP-in-IP device: packets routed into it get an outer IP header (protocol 4) from ${after(args, 'local')}; with no fixed remote, the outer destination is the route's gateway.`;
+  if (object === 'tunnel' && verb === 'add')
+    return `\`ip tunnel add ${args[2]} mode ipip local ${after(args, 'local')}\` creates an IP-in-IP device: packets routed into it get an outer IP header (protocol 4) from ${after(args, 'local')}; with no fixed remote, the outer destination is the route's gateway.`;
   if (object === 'link' && verb === 'set') {
     const dev = args[2];
-    if (has(args, 'master')) return `\`master ${after(args, 'master')}\` plugs ${dev} into the bridge ${after(args, 'master')} as a port.`;
-    if (has(args, 'netns')) return `\`ip link set ${dev} netns ${after(args, 'netns')}\` moves ${dev} into the namespace ${after(args, 'netns')}: it disappears from ${where}.`;
-    if (has(args, 'up')) return `\`ip link set ${dev} up\` brings ${dev} up in ${where}: a down interface sends and receives nothing.`;
+    if (has(args, 'master'))
+      return `\`master ${after(args, 'master')}\` plugs ${dev} into the bridge ${after(args, 'master')} as a port.`;
+    if (has(args, 'netns'))
+      return `\`ip link set ${dev} netns ${after(args, 'netns')}\` moves ${dev} into the namespace ${after(args, 'netns')}: it disappears from ${where}.`;
+    if (has(args, 'up'))
+      return `\`ip link set ${dev} up\` brings ${dev} up in ${where}: a down interface sends and receives nothing.`;
   }
   if (object === 'addr' && verb === 'add') {
     const [address, prefix] = args[2]!.split('/');
@@ -61,10 +117,13 @@ function explainIp(args: readonly string[], where: string): string | undefined {
   if (object === 'route' && verb === 'add') {
     const via = has(args, 'via') ? ` via the gateway ${after(args, 'via')}` : '';
     const dev = has(args, 'dev') ? ` out of ${after(args, 'dev')}` : '';
-    const onlink = has(args, 'onlink') ? '; onlink: the gateway is reachable on that device even though no subnet of it contains the address' : '';
+    const onlink = has(args, 'onlink')
+      ? '; onlink: the gateway is reachable on that device even though no subnet of it contains the address'
+      : '';
     return `\`ip route add ${args[2]}\` adds a route in ${where}: packets for ${args[2]} go${via}${dev}${onlink}.`;
   }
-  if (object === 'neigh' && verb === 'add') return `\`ip neigh add ${args[2]} lladdr ${after(args, 'lladdr')} dev ${after(args, 'dev')} nud permanent\`: a static ARP entry, so ${args[2]}'s MAC is known without asking.`;
+  if (object === 'neigh' && verb === 'add')
+    return `\`ip neigh add ${args[2]} lladdr ${after(args, 'lladdr')} dev ${after(args, 'dev')} nud permanent\`: a static ARP entry, so ${args[2]}'s MAC is known without asking.`;
   return undefined;
 }
 

@@ -5,15 +5,25 @@ import { quoteArgv } from '../shell/quote.js';
 import { stepsOfPhase } from './build.js';
 import { explainCommand } from './explain.js';
 
-export function renderPlanText(model: Model, plan: Plan, targetLabel: string, explain = false, onlyPhase?: string): string {
+export function renderPlanText(
+  model: Model,
+  plan: Plan,
+  targetLabel: string,
+  explain = false,
+  onlyPhase?: string,
+): string {
   const out: string[] = [];
   out.push(`# lab ${model.name}${model.description ? `: ${model.description}` : ''}`);
-  out.push(`# target: ${targetLabel}; ${model.nodes.length} node(s), ${model.pods.length} pod(s), same-node: ${model.sameNode}, cross-node: ${model.crossNode}`);
+  out.push(
+    `# target: ${targetLabel}; ${model.nodes.length} node(s), ${model.pods.length} pod(s), same-node: ${model.sameNode}, cross-node: ${model.crossNode}`,
+  );
   out.push('# netlab_* are small shell functions netlab sends with every script (see src/shell/prelude.ts).');
   for (const nodePlan of plan.nodes) {
     const node = model.nodes.find((n) => n.name === nodePlan.node)!;
     out.push('');
-    out.push(`## node ${node.name}: underlay ${nodePlan.facts.address} on ${nodePlan.facts.dev}, pod subnet ${node.podSubnet}`);
+    out.push(
+      `## node ${node.name}: underlay ${nodePlan.facts.address} on ${nodePlan.facts.dev}, pod subnet ${node.podSubnet}`,
+    );
     if (nodePlan.steps.length === 0) out.push('#   (nothing to do on this node)');
     for (const phase of PHASES.filter((p) => onlyPhase === undefined || p === onlyPhase)) {
       const steps = stepsOfPhase(nodePlan.steps, phase);
@@ -34,7 +44,8 @@ export function renderPlanText(model: Model, plan: Plan, targetLabel: string, ex
 
 /** netlab_restore's argument is iptables-restore input: shown as the here-document it is. */
 function renderCommand(command: readonly string[]): string {
-  if (command[0] === 'netlab_restore' && command.length === 2) return `iptables-restore -w --noflush <<'EOF'\n${command[1]!.trimEnd()}\nEOF`;
+  if (command[0] === 'netlab_restore' && command.length === 2)
+    return `iptables-restore -w --noflush <<'EOF'\n${command[1]!.trimEnd()}\nEOF`;
   return quoteArgv(command);
 }
 
@@ -45,7 +56,16 @@ export function planJson(model: Model, plan: Plan): unknown {
     nodes: plan.nodes.map((n) => ({
       node: n.node,
       facts: n.facts,
-      phases: PHASES.map((phase) => ({ phase, steps: stepsOfPhase(n.steps, phase).map(({ id, summary, why, apply, undo }) => ({ id, summary, why, apply, undo })) })).filter((p) => p.steps.length > 0),
+      phases: PHASES.map((phase) => ({
+        phase,
+        steps: stepsOfPhase(n.steps, phase).map(({ id, summary, why, apply, undo }) => ({
+          id,
+          summary,
+          why,
+          apply,
+          undo,
+        })),
+      })).filter((p) => p.steps.length > 0),
     })),
   };
 }

@@ -14,7 +14,8 @@ export function applyScript(lab: string, steps: readonly Step[], run: ScriptRun)
   const lines = [scriptPrelude(lab, run), 'netlab_claim || exit 1'];
   for (const run of batchRuns(steps)) {
     // The journal runs backwards, so a step's undo commands are recorded last-first.
-    const journal = (step: Step) => [...step.undo].reverse().map((command) => `netlab_record ${quoteArg(quoteArgv(command))}`);
+    const journal = (step: Step) =>
+      [...step.undo].reverse().map((command) => `netlab_record ${quoteArg(quoteArgv(command))}`);
     if (run.target === undefined) {
       const step = run.steps[0]!;
       lines.push(`netlab_begin ${step.id}`, ...journal(step));

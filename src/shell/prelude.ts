@@ -233,6 +233,13 @@ export interface ScriptRun {
 }
 
 export function scriptPrelude(lab: string, run?: ScriptRun): string {
-  const vars = [`NETLAB_ROOT=${NODE_STATE_ROOT}`, `NETLAB_LAB=${quoteArg(lab)}`, `NETLAB_DIR=${quoteArg(nodeStateDir(lab))}`, `NETLAB_RUN=${quoteArg(run?.id ?? '')}`, `NETLAB_RUN_FROM=${quoteArg(run?.from ?? '')}`, 'NETLAB_DEADLINE='];
+  const vars = [
+    `NETLAB_ROOT=${NODE_STATE_ROOT}`,
+    `NETLAB_LAB=${quoteArg(lab)}`,
+    `NETLAB_DIR=${quoteArg(nodeStateDir(lab))}`,
+    `NETLAB_RUN=${quoteArg(run?.id ?? '')}`,
+    `NETLAB_RUN_FROM=${quoteArg(run?.from ?? '')}`,
+    'NETLAB_DEADLINE=',
+  ];
   return `${vars.join('\n')}\n${FUNCTIONS}`;
 }

@@ -85,9 +85,16 @@ export function acquireLock(lab: string, command: string): () => void {
   try {
     mkdirSync(join(stateDir(), 'locks'), { recursive: true, mode: 0o700 });
   } catch (error) {
-    throw new UsageError(`cannot create ${join(stateDir(), 'locks')}: ${(error as Error).message} (set NETLAB_STATE_DIR to a writable directory)`);
+    throw new UsageError(
+      `cannot create ${join(stateDir(), 'locks')}: ${(error as Error).message} (set NETLAB_STATE_DIR to a writable directory)`,
+    );
   }
-  const record: LockRecord = { process: processRef(process.pid)!, host: hostname(), command, since: new Date().toISOString() };
+  const record: LockRecord = {
+    process: processRef(process.pid)!,
+    host: hostname(),
+    command,
+    since: new Date().toISOString(),
+  };
   const text = JSON.stringify(record);
   for (let attempt = 0; attempt < 100; attempt++) {
     try {
@@ -99,13 +106,19 @@ export function acquireLock(lab: string, command: string): () => void {
     if (seen === undefined) continue; // released meanwhile
     const holder = parseRecord(seen);
     if (holder && holder.host === record.host && isAlive(holder.process)) {
-      throw new UsageError(`lab ${lab} is being changed by another netlab (\`${holder.command}\`, PID ${holder.process.pid}, since ${holder.since}); wait for it to finish`);
+      throw new UsageError(
+        `lab ${lab} is being changed by another netlab (\`${holder.command}\`, PID ${holder.process.pid}, since ${holder.since}); wait for it to finish`,
+      );
     }
     if (holder && holder.host !== record.host) {
-      throw new UsageError(`lab ${lab} is locked by netlab on host ${holder.host} (PID ${holder.process.pid}); if that process is gone, remove ${file}`);
+      throw new UsageError(
+        `lab ${lab} is locked by netlab on host ${holder.host} (PID ${holder.process.pid}); if that process is gone, remove ${file}`,
+      );
     }
     // Stale. Whoever removes it, every racer then tries to create the lock anew.
     if (!removeStale(file, seen, text)) sleepSync(5);
   }
-  throw new UsageError(`cannot lock lab ${lab}: another netlab keeps taking the lock (${file}; if no netlab is running, remove it and any ${file}.takeover-* beside it)`);
+  throw new UsageError(
+    `cannot lock lab ${lab}: another netlab keeps taking the lock (${file}; if no netlab is running, remove it and any ${file}.takeover-* beside it)`,
+  );
 }

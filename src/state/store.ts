@@ -1,7 +1,17 @@
 // Local state: one JSON file per lab that is up (or was being brought up).
 // Written atomically (temp file, fsync, rename) before each change it describes,
 // so `down` can always find what a previous command started, even after a crash.
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -73,7 +83,11 @@ function stateFile(lab: string): string {
 
 /** A state file that cannot be read as one: named, with why; it breaks no other lab. */
 export class CorruptState extends UsageError {
-  constructor(readonly lab: string, readonly file: string, readonly reason: string) {
+  constructor(
+    readonly lab: string,
+    readonly file: string,
+    readonly reason: string,
+  ) {
     super(`the state of lab ${lab} (${file}) is unreadable: ${reason}`);
   }
 }
@@ -96,7 +110,9 @@ export function writeState(state: LabState): void {
     mkdirSync(labsDir(), { recursive: true, mode: 0o700 });
     writeFileAtomic(stateFile(state.lab), JSON.stringify(state, null, 2) + '\n');
   } catch (error) {
-    throw new UsageError(`cannot write netlab state in ${labsDir()}: ${(error as Error).message} (set NETLAB_STATE_DIR to a writable directory)`);
+    throw new UsageError(
+      `cannot write netlab state in ${labsDir()}: ${(error as Error).message} (set NETLAB_STATE_DIR to a writable directory)`,
+    );
   }
 }
 
@@ -114,12 +130,21 @@ export function readState(lab: string): LabState | undefined {
   try {
     state = JSON.parse(text) as LabState;
   } catch (error) {
-    throw new CorruptState(lab, file, text.trim() === '' ? 'the file is empty' : `not JSON (${(error as Error).message})`);
+    throw new CorruptState(
+      lab,
+      file,
+      text.trim() === '' ? 'the file is empty' : `not JSON (${(error as Error).message})`,
+    );
   }
   if (typeof state !== 'object' || state === null || !READABLE_VERSIONS.includes(state.version)) {
-    throw new CorruptState(lab, file, `format version ${JSON.stringify((state as Partial<LabState> | null)?.version)}; this netlab reads versions ${READABLE_VERSIONS.join(' and ')}`);
+    throw new CorruptState(
+      lab,
+      file,
+      `format version ${JSON.stringify((state as Partial<LabState> | null)?.version)}; this netlab reads versions ${READABLE_VERSIONS.join(' and ')}`,
+    );
   }
-  if (state.lab !== lab || typeof state.model !== 'object' || typeof state.target !== 'object') throw new CorruptState(lab, file, 'it does not describe this lab');
+  if (state.lab !== lab || typeof state.model !== 'object' || typeof state.target !== 'object')
+    throw new CorruptState(lab, file, 'it does not describe this lab');
   return state;
 }
 

@@ -124,11 +124,13 @@ export function parseLinks(text: string): Link[] {
     if (l.linkinfo?.info_slave_data?.hairpin !== undefined) link.hairpin = l.linkinfo.info_slave_data.hairpin;
     if (kind === 'vxlan') {
       link.vxlan = { id: Number(data.id), port: Number(data.port ?? 8472) };
-      for (const key of ['group', 'remote', 'local'] as const) if (typeof data[key] === 'string') link.vxlan[key] = data[key] as string;
+      for (const key of ['group', 'remote', 'local'] as const)
+        if (typeof data[key] === 'string') link.vxlan[key] = data[key] as string;
     }
     if (kind === 'ipip') {
       link.ipip = {};
-      for (const key of ['local', 'remote'] as const) if (typeof data[key] === 'string' && data[key] !== 'any') link.ipip[key] = data[key] as string;
+      for (const key of ['local', 'remote'] as const)
+        if (typeof data[key] === 'string' && data[key] !== 'any') link.ipip[key] = data[key] as string;
     }
     return link;
   });
@@ -141,8 +143,15 @@ export function parseTables(sections: string[]): Tables {
     addresses: parseJson<{ ifname: string; addr_info?: { family: string; local: string }[] }>(addrs).flatMap((a) =>
       (a.addr_info ?? []).filter((i) => i.family === 'inet').map((i) => ({ ifname: a.ifname, address: i.local })),
     ),
-    neighbours: parseJson<{ dst: string; dev: string; lladdr?: string; state?: string[] }>(neigh).map((n) => ({ dst: n.dst, dev: n.dev, ...(n.lladdr ? { mac: n.lladdr } : {}), state: n.state ?? [] })),
-    fdb: parseJson<{ mac: string; ifname: string; master?: string; dst?: string; flags?: string[]; state?: string }>(fdb).map((f) => ({
+    neighbours: parseJson<{ dst: string; dev: string; lladdr?: string; state?: string[] }>(neigh).map((n) => ({
+      dst: n.dst,
+      dev: n.dev,
+      ...(n.lladdr ? { mac: n.lladdr } : {}),
+      state: n.state ?? [],
+    })),
+    fdb: parseJson<{ mac: string; ifname: string; master?: string; dst?: string; flags?: string[]; state?: string }>(
+      fdb,
+    ).map((f) => ({
       mac: f.mac,
       ifname: f.ifname,
       ...(f.master ? { master: f.master } : {}),
@@ -150,7 +159,13 @@ export function parseTables(sections: string[]): Tables {
       self: (f.flags ?? []).includes('self'),
       permanent: f.state === 'permanent',
     })),
-    sysctls: Object.fromEntries((sysctls ?? '').split('\n').map((l) => l.split('=')).filter((kv) => kv.length === 2).map(([k, v]) => [k!.trim(), v!.trim()])),
+    sysctls: Object.fromEntries(
+      (sysctls ?? '')
+        .split('\n')
+        .map((l) => l.split('='))
+        .filter((kv) => kv.length === 2)
+        .map(([k, v]) => [k!.trim(), v!.trim()]),
+    ),
   };
 }
 
@@ -167,21 +182,34 @@ interface JsonRoute {
 function matchedEntry(text: string): string | undefined {
   const prefix = (r: JsonRoute) => (r.dst === 'default' ? 0 : Number(r.dst.split('/')[1] ?? 32));
   const best = parseJson<JsonRoute>(text).sort((a, b) => prefix(b) - prefix(a))[0];
-  return best ? [best.dst, ...(best.gateway ? ['via', best.gateway] : []), ...(best.dev ? ['dev', best.dev] : [])].join(' ') : undefined;
+  return best
+    ? [best.dst, ...(best.gateway ? ['via', best.gateway] : []), ...(best.dev ? ['dev', best.dev] : [])].join(' ')
+    : undefined;
 }
 
 export function parseRouteGet(text: string, matched: string, error: string): RouteLookup {
   const route = parseJson<JsonRoute>(text)[0];
   if (!route || !route.dev) return { ok: false, error: error.trim().replace(/^RTNETLINK answers: /, '') || 'no route' };
   const entry = matchedEntry(matched);
-  return { ok: true, type: route.type ?? 'unicast', dev: route.dev, ...(route.gateway ? { via: route.gateway } : {}), ...(route.prefsrc ? { src: route.prefsrc } : {}), ...(entry ? { entry } : {}), ...(route.cache?.includes('redirected') ? { redirected: true } : {}) };
+  return {
+    ok: true,
+    type: route.type ?? 'unicast',
+    dev: route.dev,
+    ...(route.gateway ? { via: route.gateway } : {}),
+    ...(route.prefsrc ? { src: route.prefsrc } : {}),
+    ...(entry ? { entry } : {}),
+    ...(route.cache?.includes('redirected') ? { redirected: true } : {}),
+  };
 }
 
 /** Reads the tables over the lab's transports (one script per question, answers cached: a trace asks each namespace once). */
 export class LiveKernel implements Kernel {
   private readonly cache = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly model: Model, private readonly transports: Transports) {}
+  constructor(
+    private readonly model: Model,
+    private readonly transports: Transports,
+  ) {}
 
   private netnsOf(place: Place): string[] {
     if (!place.pod) return [];
@@ -200,8 +228,18 @@ export class LiveKernel implements Kernel {
   tables(place: Place): Promise<Tables> {
     return this.once(`tables ${place.node} ${place.pod ?? ''}`, async () => {
       const n = quoteArgv(this.netnsOf(place));
-      const sysctls = place.pod ? 'true' : SYSCTLS.map((k) => `echo "${k}=$(sysctl -n ${k} 2>/dev/null || echo -)"`).join('; ');
-      return parseTables(await this.sections(place.node, [`ip ${n} -j -d link show`, `ip ${n} -j addr show`, `ip ${n} -j neigh show`, place.pod ? 'echo []' : 'bridge -j fdb show', sysctls]));
+      const sysctls = place.pod
+        ? 'true'
+        : SYSCTLS.map((k) => `echo "${k}=$(sysctl -n ${k} 2>/dev/null || echo -)"`).join('; ');
+      return parseTables(
+        await this.sections(place.node, [
+          `ip ${n} -j -d link show`,
+          `ip ${n} -j addr show`,
+          `ip ${n} -j neigh show`,
+          place.pod ? 'echo []' : 'bridge -j fdb show',
+          sysctls,
+        ]),
+      );
     });
   }
 
@@ -209,28 +247,45 @@ export class LiveKernel implements Kernel {
     return this.once(`route ${place.node} ${place.pod ?? ''} ${dst}`, async () => {
       const n = quoteArgv(this.netnsOf(place));
       const d = quoteArgv([dst]);
-      const [got, matched] = await this.sections(place.node, [`ip ${n} -j route get ${d}`, `ip ${n} -j route show match ${d}`]);
+      const [got, matched] = await this.sections(place.node, [
+        `ip ${n} -j route get ${d}`,
+        `ip ${n} -j route show match ${d}`,
+      ]);
       const json = got?.trim().startsWith('[') ? got : '';
       return parseRouteGet(json ?? '', matched ?? '', json ? '' : (got ?? ''));
     });
   }
 
   natRules(node: string): Promise<string[]> {
-    return this.once(`nat ${node}`, async () => ((await this.sections(node, ['iptables-save -t nat']))[0] ?? '').split('\n').filter(Boolean));
+    return this.once(`nat ${node}`, async () =>
+      ((await this.sections(node, ['iptables-save -t nat']))[0] ?? '').split('\n').filter(Boolean),
+    );
   }
 
   forwardRules(node: string): Promise<string[]> {
-    return this.once(`forward ${node}`, async () => ((await this.sections(node, ['iptables -w -S FORWARD']))[0] ?? '').split('\n').filter(Boolean));
+    return this.once(`forward ${node}`, async () =>
+      ((await this.sections(node, ['iptables -w -S FORWARD']))[0] ?? '').split('\n').filter(Boolean),
+    );
   }
 
   async connections(node: string, protocol: string, dst: string, port: number): Promise<Connection[]> {
-    const [text] = await this.sections(node, [quoteArgv(['conntrack', '-L', '-p', protocol, '--orig-dst', dst, '--dport', String(port)])]);
+    const [text] = await this.sections(node, [
+      quoteArgv(['conntrack', '-L', '-p', protocol, '--orig-dst', dst, '--dport', String(port)]),
+    ]);
     // tcp 6 117 TIME_WAIT src=10.200.0.2 dst=10.96.0.10 sport=4 dport=80 src=10.200.0.3 dst=10.200.0.2 sport=8080 dport=4 ...
     return (text ?? '').split('\n').flatMap((line) => {
       const src = [...line.matchAll(/\bsrc=(\S+)/g)].map((m) => m[1]!);
       const sport = [...line.matchAll(/\bsport=(\d+)/g)].map((m) => Number(m[1]));
-      return src.length >= 2 ? [{ src: src[0]!, replySrc: src[1]!, ...(sport[0] ? { sport: sport[0] } : {}), ...(sport[1] ? { replyPort: sport[1] } : {}) }] : [];
+      return src.length >= 2
+        ? [
+            {
+              src: src[0]!,
+              replySrc: src[1]!,
+              ...(sport[0] ? { sport: sport[0] } : {}),
+              ...(sport[1] ? { replyPort: sport[1] } : {}),
+            },
+          ]
+        : [];
     });
   }
 }
-

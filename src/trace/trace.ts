@@ -32,20 +32,35 @@ export function resolveSource(model: Model, from: string): Place {
   const pod = model.pods.find((p) => p.name === podName);
   if (pod) {
     const container = from.split('/')[1];
-    if (container !== undefined && !pod.containers.some((c) => c.name === container)) throw new UsageError(`pod ${pod.name} has no container "${container}" (containers: ${pod.containers.map((c) => c.name).join(', ') || 'none'})`);
+    if (container !== undefined && !pod.containers.some((c) => c.name === container))
+      throw new UsageError(
+        `pod ${pod.name} has no container "${container}" (containers: ${pod.containers.map((c) => c.name).join(', ') || 'none'})`,
+      );
     return { node: pod.node, pod: pod.name };
   }
   if (model.nodes.some((n) => n.name === from)) return { node: from };
-  throw new UsageError(`FROM is a pod, pod/container or node of lab ${model.name}; found "${from}" (pods: ${model.pods.slice(0, 8).map((p) => p.name).join(', ')}${model.pods.length > 8 ? ', …' : ''}; nodes: ${model.nodes.map((n) => n.name).join(', ')})`);
+  throw new UsageError(
+    `FROM is a pod, pod/container or node of lab ${model.name}; found "${from}" (pods: ${model.pods
+      .slice(0, 8)
+      .map((p) => p.name)
+      .join(', ')}${model.pods.length > 8 ? ', …' : ''}; nodes: ${model.nodes.map((n) => n.name).join(', ')})`,
+  );
 }
 
 /** TO: a pod, pod/container, node, Service (by name) or IPv4 address; --port makes it TCP. */
-export function resolveRequest(model: Model, facts: Record<string, NodeFacts>, from: string, to: string, port?: string): TraceRequest {
+export function resolveRequest(
+  model: Model,
+  facts: Record<string, NodeFacts>,
+  from: string,
+  to: string,
+  port?: string,
+): TraceRequest {
   const source = resolveSource(model, from);
   let portNumber: number | undefined;
   if (port !== undefined) {
     portNumber = Number(port);
-    if (!Number.isInteger(portNumber) || portNumber < 1 || portNumber > 65535) throw new UsageError(`--port takes 1-65535; found ${port}`);
+    if (!Number.isInteger(portNumber) || portNumber < 1 || portNumber > 65535)
+      throw new UsageError(`--port takes 1-65535; found ${port}`);
   }
   const src = source.pod ? podAddress(model, source.pod) : facts[source.node]?.address;
   const service = model.services.find((s) => s.name === to || s.clusterIp === to);
@@ -57,25 +72,58 @@ export function resolveRequest(model: Model, facts: Record<string, NodeFacts>, f
   } else if (toPod) {
     // Containers of one pod share its namespace: between them, the pod's loopback.
     dst = toPod.name === source.pod || !toPod.address ? '127.0.0.1' : podAddress(model, toPod.name);
-    if (toPod.node !== source.node && !toPod.address) throw new UsageError(`pod ${toPod.name} has only a loopback interface: it is reachable only from inside itself`);
+    if (toPod.node !== source.node && !toPod.address)
+      throw new UsageError(`pod ${toPod.name} has only a loopback interface: it is reachable only from inside itself`);
   } else if (model.nodes.some((n) => n.name === to)) dst = facts[to]!.address;
   else if (parseIp(to) !== undefined) dst = to;
   if (dst === undefined) {
-    throw new UsageError(`TO is a pod, node, Service or IPv4 address of lab ${model.name}; found "${to}"${model.services.length ? ` (services: ${model.services.map((s) => s.name).join(', ')})` : ''}`);
+    throw new UsageError(
+      `TO is a pod, node, Service or IPv4 address of lab ${model.name}; found "${to}"${model.services.length ? ` (services: ${model.services.map((s) => s.name).join(', ')})` : ''}`,
+    );
   }
   const protocol = portNumber === undefined ? 'icmp' : (service?.protocol ?? 'tcp');
-  const packet: Packet = { dst, protocol, ...(src ? { src } : {}), ...(portNumber !== undefined ? { port: portNumber } : {}) };
+  const packet: Packet = {
+    dst,
+    protocol,
+    ...(src ? { src } : {}),
+    ...(portNumber !== undefined ? { port: portNumber } : {}),
+  };
   const toNode = !service && !toPod && model.nodes.some((n) => n.name === to);
-  const target: Target = service && !toPod ? { service: service.name } : toPod ? { pod: toPod.name } : toNode ? { node: to } : { address: dst };
-  return { from: source, to: target, fromLabel: from, toLabel: service && !toPod ? `service ${service.name}` : to, packet };
+  const target: Target =
+    service && !toPod
+      ? { service: service.name }
+      : toPod
+        ? { pod: toPod.name }
+        : toNode
+          ? { node: to }
+          : { address: dst };
+  return {
+    from: source,
+    to: target,
+    fromLabel: from,
+    toLabel: service && !toPod ? `service ${service.name}` : to,
+    packet,
+  };
 }
 
 /** The packet a verify check sends. */
 export function requestOfCheck(model: Model, facts: Record<string, NodeFacts>, check: Check): TraceRequest {
-  const from: Place = 'pod' in check.from ? { node: nodeOfSource(model, check.from), pod: check.from.pod } : { node: check.from.node };
+  const from: Place =
+    'pod' in check.from ? { node: nodeOfSource(model, check.from), pod: check.from.pod } : { node: check.from.node };
   const src = from.pod ? podAddress(model, from.pod) : facts[from.node]?.address;
-  const packet: Packet = { dst: addressOf(check, facts), protocol: check.port ? 'tcp' : 'icmp', ...(src ? { src } : {}), ...(check.port ? { port: check.port } : {}) };
-  return { from, to: check.to, fromLabel: 'pod' in check.from ? check.from.pod : check.from.node, toLabel: packet.dst, packet };
+  const packet: Packet = {
+    dst: addressOf(check, facts),
+    protocol: check.port ? 'tcp' : 'icmp',
+    ...(src ? { src } : {}),
+    ...(check.port ? { port: check.port } : {}),
+  };
+  return {
+    from,
+    to: check.to,
+    fromLabel: 'pod' in check.from ? check.from.pod : check.from.node,
+    toLabel: packet.dst,
+    packet,
+  };
 }
 
 /**
@@ -90,15 +138,36 @@ export interface Probe {
   sourcePort?: number;
 }
 
-export async function sendFirst(model: Model, facts: Record<string, NodeFacts>, transports: Transports, request: TraceRequest): Promise<Probe> {
+export async function sendFirst(
+  model: Model,
+  facts: Record<string, NodeFacts>,
+  transports: Transports,
+  request: TraceRequest,
+): Promise<Probe> {
   const { packet, from } = request;
   const source: Source = from.pod ? { pod: from.pod } : { node: from.node };
   // A port below Linux's ephemeral range (32768-60999), so the kernel has given it to no other socket.
   const sourcePort = packet.protocol === 'tcp' ? 20000 + Math.floor(Math.random() * 10000) : undefined;
-  const check: Check = { kind: packet.protocol === 'icmp' ? 'ping' : 'tcp', from: source, to: request.to, toAddress: packet.dst, ...(packet.port ? { port: packet.port } : {}), ...(sourcePort ? { sourcePort } : {}), expect: 'pass', derived: false };
+  const check: Check = {
+    kind: packet.protocol === 'icmp' ? 'ping' : 'tcp',
+    from: source,
+    to: request.to,
+    toAddress: packet.dst,
+    ...(packet.port ? { port: packet.port } : {}),
+    ...(sourcePort ? { sourcePort } : {}),
+    expect: 'pass',
+    derived: false,
+  };
   const [result] = await runChecks(model, facts, transports, [check]);
-  const what = packet.protocol === 'icmp' ? `a ping (two echo requests) to ${packet.dst}` : `one TCP connection to ${packet.dst}:${packet.port} from source port ${sourcePort}`;
-  return { text: `sent ${what} first, so that ARP, the FDBs and conntrack hold this path: ${result!.reached ? 'answered' : 'no answer'} (${result!.evidence})`, answered: result!.reached, ...(sourcePort ? { sourcePort } : {}) };
+  const what =
+    packet.protocol === 'icmp'
+      ? `a ping (two echo requests) to ${packet.dst}`
+      : `one TCP connection to ${packet.dst}:${packet.port} from source port ${sourcePort}`;
+  return {
+    text: `sent ${what} first, so that ARP, the FDBs and conntrack hold this path: ${result!.reached ? 'answered' : 'no answer'} (${result!.evidence})`,
+    answered: result!.reached,
+    ...(sourcePort ? { sourcePort } : {}),
+  };
 }
 
 /** When the walk through the tables says the packet gets there but the probe got no answer, the two disagree: say so. */
@@ -107,7 +176,7 @@ export function probeDisagrees(trace: Trace, probe: Probe | undefined): string[]
   if (!probe || probe.answered || !walked) return [];
   return [
     chalk.red('✗ but the probe got no answer:') + ' the tables say this path works, yet nothing came back.',
-    '  What the walk does not read is where to look: the program that should answer (is it listening?), a filter rule outside the lab\'s chains, an MTU.',
+    "  What the walk does not read is where to look: the program that should answer (is it listening?), a filter rule outside the lab's chains, an MTU.",
   ];
 }
 
@@ -116,41 +185,72 @@ export function probeDisagrees(trace: Trace, probe: Probe | undefined): string[]
  * Service's reply is left out: conntrack un-DNATs it, and the DNAT hop already
  * checks what the reply needs (br_netfilter when it stays on one bridge).
  */
-export async function traceRequest(model: Model, facts: Record<string, NodeFacts>, transports: Transports, request: TraceRequest, kernel: Kernel = new LiveKernel(model, transports)): Promise<Trace> {
+export async function traceRequest(
+  model: Model,
+  facts: Record<string, NodeFacts>,
+  transports: Transports,
+  request: TraceRequest,
+  kernel: Kernel = new LiveKernel(model, transports),
+): Promise<Trace> {
   const plan = buildPlan(model, facts);
   const trace = await new TraceWalk(model, facts, plan, kernel).run(request.from, request.packet);
   const translated = trace.hops.some((h) => h.kind === 'dnat');
   const { src, dst, protocol } = request.packet;
   if (trace.outcome !== 'delivered' || translated || !src || src === dst || dst.startsWith('127.')) return trace;
-  const reply = await new TraceWalk(model, facts, plan, kernel).run(trace.at!, { src: dst, dst: src, protocol, translated: true });
+  const reply = await new TraceWalk(model, facts, plan, kernel).run(trace.at!, {
+    src: dst,
+    dst: src,
+    protocol,
+    translated: true,
+  });
   return { ...trace, reply };
 }
 
 export function renderTrace(request: TraceRequest, trace: Trace, lab: string): string[] {
   const { packet } = request;
   const what = packet.protocol === 'icmp' ? 'ICMP' : `${packet.protocol.toUpperCase()} port ${packet.port}`;
-  const lines = [`trace ${request.fromLabel} → ${request.toLabel} (${packet.src ?? '?'} → ${packet.dst}, ${what}) in lab ${lab}`];
+  const lines = [
+    `trace ${request.fromLabel} → ${request.toLabel} (${packet.src ?? '?'} → ${packet.dst}, ${what}) in lab ${lab}`,
+  ];
   const whereWidth = Math.max(...trace.hops.map((h) => h.where.length), 6);
   const kindWidth = Math.max(...trace.hops.map((h) => h.kind.length), 5);
   trace.hops.forEach((hop, i) => {
-    lines.push(`${String(i + 1).padStart(3)}  ${hop.where.padEnd(whereWidth)}  ${chalk.cyan(hop.kind.padEnd(kindWidth))}  ${hop.text}`);
-    if (hop.entry) lines.push(`${' '.repeat(3 + 2 + whereWidth + 2 + kindWidth + 2)}${chalk.dim(`entry: ${hop.entry}`)}`);
+    lines.push(
+      `${String(i + 1).padStart(3)}  ${hop.where.padEnd(whereWidth)}  ${chalk.cyan(hop.kind.padEnd(kindWidth))}  ${hop.text}`,
+    );
+    if (hop.entry)
+      lines.push(`${' '.repeat(3 + 2 + whereWidth + 2 + kindWidth + 2)}${chalk.dim(`entry: ${hop.entry}`)}`);
   });
   lines.push(...describeOutcome(trace));
   return lines;
 }
 
 function pathOf(trace: Trace): string {
-  return trace.hops.map((h) => h.where).filter((where, i, all) => where !== all[i - 1]).join(' → ');
+  return trace.hops
+    .map((h) => h.where)
+    .filter((where, i, all) => where !== all[i - 1])
+    .join(' → ');
 }
 
 export function describeOutcome(trace: Trace): string[] {
   const problem = trace.problem;
   if (trace.outcome === 'delivered') {
     if (!trace.reply) return [chalk.green('✓ delivered')];
-    if (trace.reply.outcome === 'delivered') return [chalk.green(`✓ delivered, and the reply comes back (${pathOf(trace.reply)})`)];
-    return [chalk.yellow('✓ delivered, but the reply does not come back:'), ...describeOutcome(trace.reply).map((l) => `  ${l}`)];
+    if (trace.reply.outcome === 'delivered')
+      return [chalk.green(`✓ delivered, and the reply comes back (${pathOf(trace.reply)})`)];
+    return [
+      chalk.yellow('✓ delivered, but the reply does not come back:'),
+      ...describeOutcome(trace.reply).map((l) => `  ${l}`),
+    ];
   }
-  const mark = trace.outcome === 'broken' ? chalk.red('✗ broken') : trace.outcome === 'unknown' ? chalk.yellow('? not learned yet') : chalk.yellow('→ leaves the lab');
-  return [`${mark} at ${problem!.where}${problem!.where === problem!.node ? '' : ` on ${problem!.node}`}: ${problem!.reason}`, ...(problem!.hint ? [`  ${problem!.hint}`] : [])];
+  const mark =
+    trace.outcome === 'broken'
+      ? chalk.red('✗ broken')
+      : trace.outcome === 'unknown'
+        ? chalk.yellow('? not learned yet')
+        : chalk.yellow('→ leaves the lab');
+  return [
+    `${mark} at ${problem!.where}${problem!.where === problem!.node ? '' : ` on ${problem!.node}`}: ${problem!.reason}`,
+    ...(problem!.hint ? [`  ${problem!.hint}`] : []),
+  ];
 }

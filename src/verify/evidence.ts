@@ -17,8 +17,14 @@ export interface NodeEvidence {
 function evidenceCommands(model: Model, node: string): { title: string; argv: string[] }[] {
   const chains = serviceChains(model.name);
   const services = model.services.flatMap((s) => [
-    { title: `packets sent to each endpoint of ${s.name} (iptables counters of ${chains.service(s)})`, argv: ['iptables', '-w', '-t', 'nat', '-L', chains.service(s), '-v', '-n', '-x'] },
-    { title: `a conntrack entry for ${s.name}: original tuple, then the translated reply tuple`, argv: ['sh', '-c', `conntrack -L -p ${s.protocol} --orig-dst ${s.clusterIp} 2>/dev/null | head -n 1`] },
+    {
+      title: `packets sent to each endpoint of ${s.name} (iptables counters of ${chains.service(s)})`,
+      argv: ['iptables', '-w', '-t', 'nat', '-L', chains.service(s), '-v', '-n', '-x'],
+    },
+    {
+      title: `a conntrack entry for ${s.name}: original tuple, then the translated reply tuple`,
+      argv: ['sh', '-c', `conntrack -L -p ${s.protocol} --orig-dst ${s.clusterIp} 2>/dev/null | head -n 1`],
+    },
   ]);
   return [...crossNodeEvidence(model, node), ...services];
 }
@@ -27,15 +33,28 @@ function crossNodeEvidence(model: Model, node: string): { title: string; argv: s
   const remotePod = model.pods.find((p) => p.node !== node && p.address);
   switch (model.crossNode) {
     case 'vxlan':
-      return [{ title: `VXLAN FDB of ${model.vxlan!.device} (learned: MAC → remote node)`, argv: ['bridge', 'fdb', 'show', 'dev', model.vxlan!.device] }];
+      return [
+        {
+          title: `VXLAN FDB of ${model.vxlan!.device} (learned: MAC → remote node)`,
+          argv: ['bridge', 'fdb', 'show', 'dev', model.vxlan!.device],
+        },
+      ];
     case 'flannel':
       return [
-        { title: `static neighbour entries on ${model.vxlan!.device}`, argv: ['ip', 'neigh', 'show', 'dev', model.vxlan!.device] },
-        { title: `static FDB entries on ${model.vxlan!.device}`, argv: ['bridge', 'fdb', 'show', 'dev', model.vxlan!.device] },
+        {
+          title: `static neighbour entries on ${model.vxlan!.device}`,
+          argv: ['ip', 'neigh', 'show', 'dev', model.vxlan!.device],
+        },
+        {
+          title: `static FDB entries on ${model.vxlan!.device}`,
+          argv: ['bridge', 'fdb', 'show', 'dev', model.vxlan!.device],
+        },
       ];
     case 'routes':
     case 'ipip':
-      return remotePod ? [{ title: `route to pod ${remotePod.name}`, argv: ['ip', 'route', 'get', remotePod.address!.split('/')[0]!] }] : [];
+      return remotePod
+        ? [{ title: `route to pod ${remotePod.name}`, argv: ['ip', 'route', 'get', remotePod.address!.split('/')[0]!] }]
+        : [];
     default:
       return [];
   }
@@ -49,9 +68,17 @@ export async function collectEvidence(model: Model, transports: Transports): Pro
       const commands = evidenceCommands(model, node.name);
       const macLines = [
         `echo "@@netlab mac bridge:${node.bridge}@${node.name} $(ip -br link show ${node.bridge} | awk '{print $3}')"`,
-        ...model.pods.filter((p) => p.node === node.name && p.podIf).map((p) => `echo "@@netlab mac pod:${p.name} $(ip -n ${p.netns} -br link show ${p.podIf} | awk '{print $3}')"`),
+        ...model.pods
+          .filter((p) => p.node === node.name && p.podIf)
+          .map(
+            (p) => `echo "@@netlab mac pod:${p.name} $(ip -n ${p.netns} -br link show ${p.podIf} | awk '{print $3}')"`,
+          ),
       ];
-      const { head, sections } = await runSections(transports[node.name]!, commands.map((c) => quoteArgv(c.argv)), macLines);
+      const { head, sections } = await runSections(
+        transports[node.name]!,
+        commands.map((c) => quoteArgv(c.argv)),
+        macLines,
+      );
       return { node: node.name, commands, head, sections };
     }),
   );
@@ -62,12 +89,16 @@ export async function collectEvidence(model: Model, transports: Transports): Pro
       if (m) macs.set(m[2]!, m[1]!.replace(/^pod:/, 'pod ').replace(/^bridge:(.*)@(.*)$/, 'bridge $1 of $2'));
     }
   }
-  const label = (line: string) => line.replace(/\b([0-9a-f]{2}(?::[0-9a-f]{2}){5})\b/g, (mac) => (macs.has(mac) ? `${mac} (${macs.get(mac)})` : mac));
+  const label = (line: string) =>
+    line.replace(/\b([0-9a-f]{2}(?::[0-9a-f]{2}){5})\b/g, (mac) => (macs.has(mac) ? `${mac} (${macs.get(mac)})` : mac));
   return perNode.flatMap(({ node, commands, sections }) => {
     return commands.map((c, i) => ({
       node,
       title: c.title,
-      lines: (sections[i] ?? '').split('\n').filter((l) => l.trim() !== '').map(label),
+      lines: (sections[i] ?? '')
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map(label),
     }));
   });
 }

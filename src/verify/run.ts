@@ -66,23 +66,62 @@ export function addressOf(check: Check, facts: Record<string, NodeFacts>): strin
 function checkCommand(check: Check, index: number, facts: Record<string, NodeFacts>): string {
   const where = 'pod' in check.from ? check.from.pod : '-';
   const address = addressOf(check, facts);
-  if (check.kind === 'service') return quoteArgv(['netlab_service_check', String(index), where, address, String(check.port), String(check.connections)]);
-  return quoteArgv(['netlab_check', String(index), check.kind, where, address, ...(check.port ? [String(check.port), ...(check.sourcePort ? [String(check.sourcePort)] : [])] : [])]);
+  if (check.kind === 'service')
+    return quoteArgv([
+      'netlab_service_check',
+      String(index),
+      where,
+      address,
+      String(check.port),
+      String(check.connections),
+    ]);
+  return quoteArgv([
+    'netlab_check',
+    String(index),
+    check.kind,
+    where,
+    address,
+    ...(check.port ? [String(check.port), ...(check.sourcePort ? [String(check.sourcePort)] : [])] : []),
+  ]);
 }
 
 /** verify's overall deadline when none is given: a broken Service on a large lab must not run for hours. */
 export const DEFAULT_VERIFY_TIMEOUT = 120;
 
-export async function runChecks(model: Model, facts: Record<string, NodeFacts>, transports: Transports, checks: readonly Check[] = model.checks, timeoutSeconds = DEFAULT_VERIFY_TIMEOUT): Promise<CheckResult[]> {
+export async function runChecks(
+  model: Model,
+  facts: Record<string, NodeFacts>,
+  transports: Transports,
+  checks: readonly Check[] = model.checks,
+  timeoutSeconds = DEFAULT_VERIFY_TIMEOUT,
+): Promise<CheckResult[]> {
   const listeners = byNode(listenersFor(model, checks), (l) => l.node);
   const runOn = async (groups: Map<string, string[]>, options: { signal?: AbortSignal } = {}) =>
-    Object.fromEntries(await Promise.all([...groups].map(async ([node, lines]) => [node, await transports[node]!.run(`${scriptPrelude(model.name)}\n${lines.join('\n')}\n`, options)] as const)));
+    Object.fromEntries(
+      await Promise.all(
+        [...groups].map(
+          async ([node, lines]) =>
+            [
+              node,
+              await transports[node]!.run(`${scriptPrelude(model.name)}\n${lines.join('\n')}\n`, options),
+            ] as const,
+        ),
+      ),
+    );
   const startedAt = Date.now();
 
   try {
-    const started = await runOn(new Map([...listeners].map(([node, ls]) => [node, ls.map((l) => `${quoteArgv(['netlab_listen', l.pod, String(l.port)])} || exit 1`)])));
+    const started = await runOn(
+      new Map(
+        [...listeners].map(([node, ls]) => [
+          node,
+          ls.map((l) => `${quoteArgv(['netlab_listen', l.pod, String(l.port)])} || exit 1`),
+        ]),
+      ),
+    );
     for (const [node, result] of Object.entries(started)) {
-      if (result.exitCode !== 0) throw new RunError(`${node}: cannot start the TCP responders for verify: ${result.stderr.trim()}`);
+      if (result.exitCode !== 0)
+        throw new RunError(`${node}: cannot start the TCP responders for verify: ${result.stderr.trim()}`);
     }
     const indexed = checks.map((check, index) => ({ check, index }));
     const groups = byNode(indexed, ({ check }) => nodeOfSource(model, check.from));
@@ -91,7 +130,12 @@ export async function runChecks(model: Model, facts: Record<string, NodeFacts>, 
     const left = Math.max(1, Math.ceil(timeoutSeconds - (Date.now() - startedAt) / 1000));
     const deadline = `NETLAB_DEADLINE=$(($(date +%s) + ${left}))`;
     const outputs = await runOn(
-      new Map([...groups].map(([node, items]) => [node, [deadline, ...items.map(({ check, index }) => checkCommand(check, index, facts))]])),
+      new Map(
+        [...groups].map(([node, items]) => [
+          node,
+          [deadline, ...items.map(({ check, index }) => checkCommand(check, index, facts))],
+        ]),
+      ),
       { signal: AbortSignal.timeout((left + 15) * 1000) },
     );
     const parsed = new Map<number, { rc: number; out: string[]; answers: string[]; timedOut?: boolean }>();
@@ -99,7 +143,8 @@ export async function runChecks(model: Model, facts: Record<string, NodeFacts>, 
     for (const result of Object.values(outputs)) {
       for (const line of result.stdout.split('\n')) {
         let m = /^@@netlab check (\d+) (\d+|timeout)$/.exec(line);
-        if (m) Object.assign(entry(Number(m[1])), m[2] === 'timeout' ? { rc: 0, timedOut: true } : { rc: Number(m[2]) });
+        if (m)
+          Object.assign(entry(Number(m[1])), m[2] === 'timeout' ? { rc: 0, timedOut: true } : { rc: Number(m[2]) });
         m = /^@@netlab out (\d+) ?(.*)$/.exec(line);
         if (m) entry(Number(m[1])).out.push(m[2]!);
         m = /^@@netlab answer (\d+) (.*)$/.exec(line);
@@ -114,12 +159,25 @@ export async function runChecks(model: Model, facts: Record<string, NodeFacts>, 
       }
       if (result.timedOut) {
         const done = result.answers.length ? ` after ${result.answers.length} of ${check.connections} connections` : '';
-        return { check, reached: false, ok: false, timedOut: true, evidence: `stopped by verify's deadline (${timeoutSeconds} s, --timeout)${done}` };
+        return {
+          check,
+          reached: false,
+          ok: false,
+          timedOut: true,
+          evidence: `stopped by verify's deadline (${timeoutSeconds} s, --timeout)${done}`,
+        };
       }
       return check.kind === 'service' ? judgeService(model, check, result.answers) : judge(check, result);
     });
   } finally {
-    await runOn(new Map([...listeners].map(([node, ls]) => [node, ls.map((l) => quoteArgv(['netlab_unlisten', l.pod, String(l.port)]))])));
+    await runOn(
+      new Map(
+        [...listeners].map(([node, ls]) => [
+          node,
+          ls.map((l) => quoteArgv(['netlab_unlisten', l.pod, String(l.port)])),
+        ]),
+      ),
+    );
   }
 }
 
@@ -130,14 +188,22 @@ function judge(check: Check, result: { rc: number; out: string[] }): CheckResult
   if (check.kind === 'ping') {
     const rtt = text.find((l) => l.includes('time='));
     const lost = /(\d+) packets transmitted, (\d+) received/.exec(text.join('\n'));
-    const unanswered = lost && lost[1] !== lost[2] ? ` (${Number(lost[1]) - Number(lost[2])} of ${lost[1]} unanswered)` : '';
-    evidence = reached && rtt ? `reply ${/time=\S+ ms/.exec(rtt)?.[0] ?? rtt}${unanswered}` : text.find((l) => /loss|unreachable|Network/.test(l)) ?? (text.join(' ') || 'no reply');
+    const unanswered =
+      lost && lost[1] !== lost[2] ? ` (${Number(lost[1]) - Number(lost[2])} of ${lost[1]} unanswered)` : '';
+    evidence =
+      reached && rtt
+        ? `reply ${/time=\S+ ms/.exec(rtt)?.[0] ?? rtt}${unanswered}`
+        : (text.find((l) => /loss|unreachable|Network/.test(l)) ?? (text.join(' ') || 'no reply'));
   } else {
     const answer = text.join(' ').trim();
     const expected = 'pod' in check.to ? check.to.pod : undefined;
     if (reached && expected !== undefined && answer !== expected) reached = false;
     if (reached && answer === '') reached = false;
-    evidence = reached ? `answered by ${answer}` : answer && result.rc === 0 ? `answered by ${answer}, expected ${expected}` : answer.replace(/^\S+ \S+ socat\[\d+\] E /, '') || 'no answer';
+    evidence = reached
+      ? `answered by ${answer}`
+      : answer && result.rc === 0
+        ? `answered by ${answer}, expected ${expected}`
+        : answer.replace(/^\S+ \S+ socat\[\d+\] E /, '') || 'no answer';
   }
   return { check, reached, ok: reached === (check.expect === 'pass'), evidence };
 }
@@ -154,13 +220,20 @@ function judgeService(model: Model, check: Check, answers: string[]): CheckResul
   }
   const answered = service.backends.map((b) => counts[b]!);
   const plausible = isPlausibleSpread(answered);
-  const reached = failed === 0 && strangers.length === 0 && answered.every((c) => c > 0) && plausible && answers.length === check.connections;
+  const reached =
+    failed === 0 &&
+    strangers.length === 0 &&
+    answered.every((c) => c > 0) &&
+    plausible &&
+    answers.length === check.connections;
   const bound = spreadBound(answers.length - failed, service.backends.length);
   const spread = service.backends.map((b) => `${b} ${counts[b]}`).join(', ');
   const problems = [
     failed ? `${failed} failed` : '',
     strangers.length ? `unexpected answers from ${[...new Set(strangers)].join(', ')}` : '',
-    answered.some((c) => c === 0) ? `not answered by ${service.backends.filter((b) => counts[b] === 0).join(', ')}` : '',
+    answered.some((c) => c === 0)
+      ? `not answered by ${service.backends.filter((b) => counts[b] === 0).join(', ')}`
+      : '',
     !plausible ? `spread outside ${bound.low.toFixed(1)}-${bound.high.toFixed(1)} per backend` : '',
   ].filter(Boolean);
   const evidence = `${answers.length} connections: ${spread}${problems.length ? `; ${problems.join('; ')}` : ` (each within ${bound.low.toFixed(1)}-${bound.high.toFixed(1)})`}`;
@@ -169,7 +242,12 @@ function judgeService(model: Model, check: Check, answers: string[]): CheckResul
 
 export function describeCheck(check: Check): string {
   const to = endpointLabel(check.to);
-  const target = check.kind === 'tcp' ? `${to}:${check.port}` : check.kind === 'service' ? `${to} (${check.toAddress}:${check.port})` : to;
+  const target =
+    check.kind === 'tcp'
+      ? `${to}:${check.port}`
+      : check.kind === 'service'
+        ? `${to} (${check.toAddress}:${check.port})`
+        : to;
   const address = check.kind !== 'service' && 'pod' in check.to ? ` (${check.toAddress})` : '';
   return `${check.kind} ${endpointLabel(check.from)} → ${target}${address}`;
 }

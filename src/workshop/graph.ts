@@ -9,8 +9,10 @@ import type { NodeFacts } from '../plan/types.js';
 export type LiveNames = Record<string, string>;
 
 function tunnelOf(model: Model): string | undefined {
-  if (model.crossNode === 'vxlan') return `${model.vxlan!.device} (VXLAN VNI ${model.vxlan!.id}, group ${model.vxlan!.group}, port ${model.vxlan!.port})`;
-  if (model.crossNode === 'flannel') return `${model.vxlan!.device} (VXLAN VNI ${model.vxlan!.id}, port ${model.vxlan!.port}, static FDB)`;
+  if (model.crossNode === 'vxlan')
+    return `${model.vxlan!.device} (VXLAN VNI ${model.vxlan!.id}, group ${model.vxlan!.group}, port ${model.vxlan!.port})`;
+  if (model.crossNode === 'flannel')
+    return `${model.vxlan!.device} (VXLAN VNI ${model.vxlan!.id}, port ${model.vxlan!.port}, static FDB)`;
   if (model.crossNode === 'ipip') return 'ipip0 (IP-in-IP, protocol 4)';
   return undefined;
 }
@@ -26,7 +28,9 @@ function podLine(model: Model, pod: ModelPod, names: LiveNames): string {
 }
 
 export function renderText(model: Model, facts: Record<string, NodeFacts>, names: LiveNames = {}): string {
-  const out = [`lab ${model.name}: cluster ${model.clusterCidr}, same-node ${model.sameNode}, cross-node ${model.crossNode}`];
+  const out = [
+    `lab ${model.name}: cluster ${model.clusterCidr}, same-node ${model.sameNode}, cross-node ${model.crossNode}`,
+  ];
   const tunnel = tunnelOf(model);
   out.push('underlay');
   model.nodes.forEach((node, i) => {
@@ -38,18 +42,26 @@ export function renderText(model: Model, facts: Record<string, NodeFacts>, names
     const children: string[] = [];
     if (model.sameNode === 'bridge' && (pods.length || model.crossNode !== 'none')) {
       children.push(`${node.bridge} ${node.gateway} (bridge)`);
-      const ports = [...pods.map((p) => podLine(model, p, names)), ...(model.crossNode === 'vxlan' && tunnel ? [`${tunnel} → ${f.dev}`] : [])];
+      const ports = [
+        ...pods.map((p) => podLine(model, p, names)),
+        ...(model.crossNode === 'vxlan' && tunnel ? [`${tunnel} → ${f.dev}`] : []),
+      ];
       ports.forEach((port, j) => children.push(`${j === ports.length - 1 ? '└─' : '├─'} ${port}`));
       if (tunnel && model.crossNode !== 'vxlan') children.push(`${tunnel} → ${f.dev}`);
     } else if (model.sameNode === 'veth' && pods.length === 2) {
-      children.push(`pod ${pods[0]!.name} ${pods[0]!.address} ${live(names, pods[0]!.name, pods[0]!.podIf!)} ⇄ ${live(names, pods[1]!.name, pods[1]!.podIf!)} pod ${pods[1]!.name} ${pods[1]!.address}`);
+      children.push(
+        `pod ${pods[0]!.name} ${pods[0]!.address} ${live(names, pods[0]!.name, pods[0]!.podIf!)} ⇄ ${live(names, pods[1]!.name, pods[1]!.podIf!)} pod ${pods[1]!.name} ${pods[1]!.address}`,
+      );
     } else {
       for (const pod of pods) children.push(podLine(model, pod, names));
     }
     children.forEach((child) => out.push(`${stem}   ${child}`));
   });
   if (model.services.length) {
-    for (const s of model.services) out.push(`service ${s.name} ${s.clusterIp}:${s.port}/${s.protocol} → ${s.backends.join(', ')}${s.nodePort ? ` (NodePort ${s.nodePort})` : ''}`);
+    for (const s of model.services)
+      out.push(
+        `service ${s.name} ${s.clusterIp}:${s.port}/${s.protocol} → ${s.backends.join(', ')}${s.nodePort ? ` (NodePort ${s.nodePort})` : ''}`,
+      );
   }
   return out.join('\n') + '\n';
 }
@@ -81,20 +93,34 @@ function graphOf(model: Model, facts: Record<string, NodeFacts>, names: LiveName
     edges.push({ from: nic, to: underlay.id });
     const bridge = id(node.name, node.bridge);
     const pods = model.pods.filter((p) => p.node === node.name);
-    if (model.sameNode === 'bridge' && (pods.length || model.crossNode !== 'none')) boxes.push({ id: bridge, label: `${node.bridge}\\n${node.gateway}`, shape: 'box' });
+    if (model.sameNode === 'bridge' && (pods.length || model.crossNode !== 'none'))
+      boxes.push({ id: bridge, label: `${node.bridge}\\n${node.gateway}`, shape: 'box' });
     for (const pod of pods) {
       const podBox = id('pod', pod.name);
       boxes.push({ id: podBox, label: `pod ${pod.name}\\n${pod.address ?? 'lo only'}`, shape: 'ellipse' });
-      if (model.sameNode === 'bridge' && pod.hostIf) edges.push({ from: podBox, to: bridge, label: `${live(names, pod.name, pod.podIf!)} ⇄ ${live(names, pod.node, pod.hostIf)}` });
+      if (model.sameNode === 'bridge' && pod.hostIf)
+        edges.push({
+          from: podBox,
+          to: bridge,
+          label: `${live(names, pod.name, pod.podIf!)} ⇄ ${live(names, pod.node, pod.hostIf)}`,
+        });
     }
     if (model.sameNode === 'veth' && pods.length === 2) {
-      edges.push({ from: id('pod', pods[0]!.name), to: id('pod', pods[1]!.name), label: `${live(names, pods[0]!.name, pods[0]!.podIf!)} ⇄ ${live(names, pods[1]!.name, pods[1]!.podIf!)}` });
+      edges.push({
+        from: id('pod', pods[0]!.name),
+        to: id('pod', pods[1]!.name),
+        label: `${live(names, pods[0]!.name, pods[0]!.podIf!)} ⇄ ${live(names, pods[1]!.name, pods[1]!.podIf!)}`,
+      });
     }
     const tunnel = tunnelOf(model);
     if (tunnel) {
       const dev = id(node.name, 'tunnel');
       boxes.push({ id: dev, label: tunnel.replace(' (', '\\n('), shape: 'box' });
-      edges.push({ from: dev, to: model.crossNode === 'vxlan' ? bridge : nic, label: model.crossNode === 'vxlan' ? 'bridge port' : 'route' });
+      edges.push({
+        from: dev,
+        to: model.crossNode === 'vxlan' ? bridge : nic,
+        label: model.crossNode === 'vxlan' ? 'bridge port' : 'route',
+      });
       edges.push({ from: dev, to: nic, label: 'encapsulates over' });
     } else if (model.crossNode === 'routes') edges.push({ from: bridge, to: nic, label: 'routes' });
     clusters.push({ id: id('node', node.name), label: node.name, boxes });
@@ -105,13 +131,19 @@ function graphOf(model: Model, facts: Record<string, NodeFacts>, names: LiveName
 export function renderDot(model: Model, facts: Record<string, NodeFacts>, names: LiveNames = {}): string {
   const { clusters, edges, underlay } = graphOf(model, facts, names);
   const quote = (text: string) => `"${text.replace(/"/g, '\\"')}"`;
-  const out = [`digraph ${quote(`netlab ${model.name}`)} {`, '  rankdir=TB;', '  node [fontname="monospace"];', `  ${underlay.id} [label=${quote(underlay.label)}, shape=${underlay.shape}];`];
+  const out = [
+    `digraph ${quote(`netlab ${model.name}`)} {`,
+    '  rankdir=TB;',
+    '  node [fontname="monospace"];',
+    `  ${underlay.id} [label=${quote(underlay.label)}, shape=${underlay.shape}];`,
+  ];
   for (const cluster of clusters) {
     out.push(`  subgraph cluster_${cluster.id} {`, `    label=${quote(cluster.label)};`);
     for (const box of cluster.boxes) out.push(`    ${box.id} [label=${quote(box.label)}, shape=${box.shape}];`);
     out.push('  }');
   }
-  for (const edge of edges) out.push(`  ${edge.from} -> ${edge.to} [dir=none${edge.label ? `, label=${quote(edge.label)}` : ''}];`);
+  for (const edge of edges)
+    out.push(`  ${edge.from} -> ${edge.to} [dir=none${edge.label ? `, label=${quote(edge.label)}` : ''}];`);
   out.push('}');
   return out.join('\n') + '\n';
 }
@@ -119,7 +151,12 @@ export function renderDot(model: Model, facts: Record<string, NodeFacts>, names:
 export function renderMermaid(model: Model, facts: Record<string, NodeFacts>, names: LiveNames = {}): string {
   const { clusters, edges, underlay } = graphOf(model, facts, names);
   const text = (t: string) => `"${t.replace(/\\n/g, '<br/>').replace(/"/g, "'")}"`;
-  const shape = (box: Box) => (box.shape === 'ellipse' ? `(${text(box.label)})` : box.shape === 'cylinder' ? `[(${text(box.label)})]` : `[${text(box.label)}]`);
+  const shape = (box: Box) =>
+    box.shape === 'ellipse'
+      ? `(${text(box.label)})`
+      : box.shape === 'cylinder'
+        ? `[(${text(box.label)})]`
+        : `[${text(box.label)}]`;
   const out = ['graph TB', `  ${underlay.id}${shape(underlay)}`];
   for (const cluster of clusters) {
     out.push(`  subgraph ${cluster.id}[${text(cluster.label)}]`);
@@ -129,4 +166,3 @@ export function renderMermaid(model: Model, facts: Record<string, NodeFacts>, na
   for (const edge of edges) out.push(`  ${edge.from} ---${edge.label ? `|${text(edge.label)}|` : ''} ${edge.to}`);
   return out.join('\n') + '\n';
 }
-

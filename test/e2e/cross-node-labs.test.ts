@@ -51,8 +51,14 @@ test('vxlan: the remote pod MAC is learned in the FDB with the remote node under
     const a1 = await macOf('a1', 'veth-a1-c');
     assert.match(a1, /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
     const fdb = await netlab(state.dir, 'exec', 'node-0', '--', 'bridge', 'fdb', 'show', 'dev', 'vxlan0');
-    assert.ok(fdb.stdout.split('\n').some((l) => l.startsWith(`${a1} dst 192.168.64.5 self`)), fdb.stdout);
-    assert.ok(fdb.stdout.includes('00:00:00:00:00:00 dst 239.1.1.1 via eth1 self permanent'), 'the multicast flood entry');
+    assert.ok(
+      fdb.stdout.split('\n').some((l) => l.startsWith(`${a1} dst 192.168.64.5 self`)),
+      fdb.stdout,
+    );
+    assert.ok(
+      fdb.stdout.includes('00:00:00:00:00:00 dst 239.1.1.1 via eth1 self permanent'),
+      'the multicast flood entry',
+    );
     const evidence = report.evidence.find((e) => e.node === 'node-0')!.lines.join('\n');
     assert.ok(evidence.includes(`${a1} (pod a1) dst 192.168.64.5`), evidence);
     const routes = await netlab(state.dir, 'exec', 'node-0', '--', 'ip', 'route', 'show', '10.200.0.0/16');
@@ -78,16 +84,40 @@ test('vxlan with three nodes: every pod reaches every other', async () => {
 test('flannel: static neighbour and FDB entries, nothing learned', async () => {
   try {
     const report = await upAndVerify('flannel');
-    const lines = report.evidence.filter((e) => e.node === 'node-0').flatMap((e) => e.lines).join('\n');
+    const lines = report.evidence
+      .filter((e) => e.node === 'node-0')
+      .flatMap((e) => e.lines)
+      .join('\n');
     assert.match(lines, /10\.200\.1\.0 lladdr 0a:58:0a:c8:01:00 PERMANENT/);
     assert.match(lines, /0a:58:0a:c8:01:00 dst 192\.168\.64\.5 self permanent/);
     const fdb = await netlab(state.dir, 'exec', 'node-0', '--', 'bridge', 'fdb', 'show', 'dev', 'flannel.1');
     assert.equal(fdb.stdout.trim().split('\n').length, 1, `nolearning: only the static entry\n${fdb.stdout}`);
     // The control plane's entries are what the plan made: status notices one removed (and exits 1).
-    assert.equal((await netlab(state.dir, 'exec', 'node-0', '--', 'bridge', 'fdb', 'del', '0a:58:0a:c8:01:00', 'dev', 'flannel.1', 'dst', '192.168.64.5')).exitCode, 0);
+    assert.equal(
+      (
+        await netlab(
+          state.dir,
+          'exec',
+          'node-0',
+          '--',
+          'bridge',
+          'fdb',
+          'del',
+          '0a:58:0a:c8:01:00',
+          'dev',
+          'flannel.1',
+          'dst',
+          '192.168.64.5',
+        )
+      ).exitCode,
+      0,
+    );
     const status = await netlab(state.dir, 'status');
     assert.equal(status.exitCode, 1, status.stdout);
-    assert.match(status.stdout, /node-0: the FDB entry 0a:58:0a:c8:01:00 → 192\.168\.64\.5 on flannel\.1 is missing or changed \(step \d+/);
+    assert.match(
+      status.stdout,
+      /node-0: the FDB entry 0a:58:0a:c8:01:00 → 192\.168\.64\.5 on flannel\.1 is missing or changed \(step \d+/,
+    );
   } finally {
     await netlab(state.dir, 'down', 'flannel');
   }
@@ -101,18 +131,46 @@ test('forwarding survives a FORWARD policy of DROP through the lab chain; down r
     for (const node of ['node-0', 'node-1']) {
       assert.equal((await netlab(state.dir, 'exec', node, '--', 'iptables', '-P', 'FORWARD', 'DROP')).exitCode, 0);
     }
-    assert.equal((await netlab(state.dir, 'verify', 'routes')).exitCode, 0, 'the NETLAB-FWD chain accepts the cluster CIDR');
+    assert.equal(
+      (await netlab(state.dir, 'verify', 'routes')).exitCode,
+      0,
+      'the NETLAB-FWD chain accepts the cluster CIDR',
+    );
     // Without the jump to netlab's chain, the DROP policy wins: the chain is what made it work.
-    await netlab(state.dir, 'exec', 'node-1', '--', 'iptables', '-D', 'FORWARD', '-m', 'comment', '--comment', 'netlab lab routes', '-j', 'NETLAB-FWD-routes');
+    await netlab(
+      state.dir,
+      'exec',
+      'node-1',
+      '--',
+      'iptables',
+      '-D',
+      'FORWARD',
+      '-m',
+      'comment',
+      '--comment',
+      'netlab lab routes',
+      '-j',
+      'NETLAB-FWD-routes',
+    );
     const broken = await netlab(state.dir, 'verify', 'routes');
     assert.equal(broken.exitCode, 1);
 
     // The undo journal restores the sysctl it changed (a fresh namespace has forwarding off).
     const live = readState('routes')!;
-    assert.equal((await netlab(state.dir, 'exec', 'node-0', '--', 'sysctl', '-n', 'net.ipv4.ip_forward')).stdout.trim(), '1');
+    assert.equal(
+      (await netlab(state.dir, 'exec', 'node-0', '--', 'sysctl', '-n', 'net.ipv4.ip_forward')).stdout.trim(),
+      '1',
+    );
     const outcomes = await runDown('routes', transportsOf(live), scriptRunOf(live));
-    assert.deepEqual(Object.values(outcomes).map((o) => o.found), ['undone', 'undone'], 'both nodes ran this run\'s journal');
-    assert.equal((await netlab(state.dir, 'exec', 'node-0', '--', 'sysctl', '-n', 'net.ipv4.ip_forward')).stdout.trim(), '0');
+    assert.deepEqual(
+      Object.values(outcomes).map((o) => o.found),
+      ['undone', 'undone'],
+      "both nodes ran this run's journal",
+    );
+    assert.equal(
+      (await netlab(state.dir, 'exec', 'node-0', '--', 'sysctl', '-n', 'net.ipv4.ip_forward')).stdout.trim(),
+      '0',
+    );
     const rules = await netlab(state.dir, 'exec', 'node-0', '--', 'iptables', '-S');
     assert.doesNotMatch(rules.stdout, /NETLAB/, 'the chain and its jump are gone');
     assert.match(rules.stdout, /-P FORWARD DROP/, 'a policy netlab did not set is left alone');
@@ -137,12 +195,20 @@ test('a failing check is diagnosed: the node and the setting that differ from th
     await netlab(state.dir, 'exec', 'node-1', '--', 'sysctl', '-qw', 'net.ipv4.ip_forward=0');
     const verify = await netlab(state.dir, 'verify', 'routes');
     assert.equal(verify.exitCode, 1);
-    assert.match(verify.stdout, /diagnosis:\n  node-1: net\.ipv4\.ip_forward is 0, but the lab sets it to 1 \(step \d+: turn on IPv4 forwarding\)$/m);
-    assert.doesNotMatch(verify.stdout, /  node-0: .*is (missing|down|0)/, "node-0 is as planned");
+    assert.match(
+      verify.stdout,
+      /diagnosis:\n  node-1: net\.ipv4\.ip_forward is 0, but the lab sets it to 1 \(step \d+: turn on IPv4 forwarding\)$/m,
+    );
+    assert.doesNotMatch(verify.stdout, /  node-0: .*is (missing|down|0)/, 'node-0 is as planned');
     await netlab(state.dir, 'exec', 'node-1', '--', 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
     await netlab(state.dir, 'exec', 'node-0', '--', 'ip', 'route', 'del', '10.200.1.0/24');
-    const json = JSON.parse((await netlab(state.dir, 'verify', 'routes', '--json')).stdout) as { findings: { node: string; what: string }[] };
-    assert.deepEqual(json.findings.map((f) => [f.node, f.what]), [['node-0', 'route 10.200.1.0/24 is missing']]);
+    const json = JSON.parse((await netlab(state.dir, 'verify', 'routes', '--json')).stdout) as {
+      findings: { node: string; what: string }[];
+    };
+    assert.deepEqual(
+      json.findings.map((f) => [f.node, f.what]),
+      [['node-0', 'route 10.200.1.0/24 is missing']],
+    );
   } finally {
     await netlab(state.dir, 'down', 'routes');
   }

@@ -16,7 +16,10 @@ after(() => state.remove());
 
 function containerLab(name: string, rootfs: string): string {
   const file = join(state.dir, `${name}.yaml`);
-  writeFileSync(file, `name: ${name}\nnodes: { node-0: {} }\npods:\n  pod: { node: node-0, containers: [a0, a1], rootfs: ${rootfs} }\nwiring: { same-node: loopback }\n`);
+  writeFileSync(
+    file,
+    `name: ${name}\nnodes: { node-0: {} }\npods:\n  pod: { node: node-0, containers: [a0, a1], rootfs: ${rootfs} }\nwiring: { same-node: loopback }\n`,
+  );
   return file;
 }
 
@@ -40,8 +43,14 @@ test('--keep keeps a failed lab for debugging; up refuses until down removes it'
     const up = await netlab(state.dir, 'up', file, '--keep');
     assert.equal(up.exitCode, 1);
     assert.match(up.stderr, /kept what was created/);
-    const status = JSON.parse((await netlab(state.dir, 'status', '--json')).stdout) as { lab: string; status: string }[];
-    assert.deepEqual(status.map((s) => [s.lab, s.status]), [['kept', 'failed']]);
+    const status = JSON.parse((await netlab(state.dir, 'status', '--json')).stdout) as {
+      lab: string;
+      status: string;
+    }[];
+    assert.deepEqual(
+      status.map((s) => [s.lab, s.status]),
+      [['kept', 'failed']],
+    );
     const pods = await netlab(state.dir, 'exec', 'pod', '--', 'hostname');
     assert.equal(pods.stdout.trim(), 'pod', 'the pod created before the failure is still there to inspect');
     const again = await netlab(state.dir, 'up', file);
@@ -73,7 +82,15 @@ test('containers with a rootfs run chrooted in their own overlay over the shared
   try {
     const up = await netlab(state.dir, 'up', containerLab('rootfs', rootfs), '--verify');
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
-    const write = await netlab(state.dir, 'exec', 'pod/a0', '--', '/bin/sh', '-c', 'echo from-a0 > /tmp/note && cat /tmp/note && ls /');
+    const write = await netlab(
+      state.dir,
+      'exec',
+      'pod/a0',
+      '--',
+      '/bin/sh',
+      '-c',
+      'echo from-a0 > /tmp/note && cat /tmp/note && ls /',
+    );
     assert.equal(write.exitCode, 0, write.stderr);
     assert.match(write.stdout, /^from-a0\nbin\ntmp$/, 'a0 sees only the rootfs');
     const other = await netlab(state.dir, 'exec', 'pod/a1', '--', '/bin/ls', '/tmp');

@@ -33,20 +33,27 @@ test('a failure injected at every step of the vxlan lab: the undo journal leaves
       const victim = injected.nodes.find((n) => n.node === nodePlan.node)!.steps.find((s) => s.id === target.id)!;
       victim.apply = [['sh', '-c', 'echo injected failure >&2; exit 7']];
       try {
-      await assert.rejects(bringUp(model, file, injected, facts, { keep: true, silent: true }), (error: unknown) => {
-        assert.ok(error instanceof StepFailure, String(error));
-        assert.match(error.message, new RegExp(`^step ${target.id} on ${nodePlan.node} failed: `));
-        assert.match(error.message, /exit 7: injected failure/);
-        return true;
-      });
-      const kept = readState(model.name)!;
-      assert.equal(kept.status, 'failed');
-      const transports = transportsOf(kept);
-      const outcomes = await runDown(model.name, transports, scriptRunOf(kept));
-      assert.deepEqual(Object.values(outcomes).filter((o) => o.found === 'unreachable' || o.found === 'other-run'), []);
-      for (const [node, transport] of Object.entries(transports)) {
-        assert.deepEqual(await nodeLeftovers(transport), [], `failure at step ${target.id} on ${nodePlan.node}: leftovers on ${node}`);
-      }
+        await assert.rejects(bringUp(model, file, injected, facts, { keep: true, silent: true }), (error: unknown) => {
+          assert.ok(error instanceof StepFailure, String(error));
+          assert.match(error.message, new RegExp(`^step ${target.id} on ${nodePlan.node} failed: `));
+          assert.match(error.message, /exit 7: injected failure/);
+          return true;
+        });
+        const kept = readState(model.name)!;
+        assert.equal(kept.status, 'failed');
+        const transports = transportsOf(kept);
+        const outcomes = await runDown(model.name, transports, scriptRunOf(kept));
+        assert.deepEqual(
+          Object.values(outcomes).filter((o) => o.found === 'unreachable' || o.found === 'other-run'),
+          [],
+        );
+        for (const [node, transport] of Object.entries(transports)) {
+          assert.deepEqual(
+            await nodeLeftovers(transport),
+            [],
+            `failure at step ${target.id} on ${nodePlan.node}: leftovers on ${node}`,
+          );
+        }
       } finally {
         // a failed assertion must not leave the lab behind for the next tests
         const left = readState(model.name);
@@ -64,15 +71,33 @@ test('a failure injected at every step of the vxlan lab: the undo journal leaves
 function bigLab(): string {
   const file = join(state.dir, 'big.yaml');
   const pods = [0, 1, 2].flatMap((n) => Array.from({ length: 60 }, (_, i) => `  p${n}-${i}: { node: node-${n} }`));
-  writeFileSync(file, ['name: big', 'nodes: { node-0: {}, node-1: {}, node-2: {} }', 'pods:', ...pods, 'wiring: { cross-node: vxlan }', ''].join('\n'));
+  writeFileSync(
+    file,
+    [
+      'name: big',
+      'nodes: { node-0: {}, node-1: {}, node-2: {} }',
+      'pods:',
+      ...pods,
+      'wiring: { cross-node: vxlan }',
+      '',
+    ].join('\n'),
+  );
   return file;
 }
 
-function spawnUp(file: string): { child: ReturnType<typeof spawn>; done: Promise<{ code: number | null; signal: string | null; stderr: string }> } {
-  const child = spawn(NETLAB, ['up', file], { env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' }, stdio: ['ignore', 'ignore', 'pipe'] });
+function spawnUp(file: string): {
+  child: ReturnType<typeof spawn>;
+  done: Promise<{ code: number | null; signal: string | null; stderr: string }>;
+} {
+  const child = spawn(NETLAB, ['up', file], {
+    env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const done = new Promise<{ code: number | null; signal: string | null; stderr: string }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stderr })));
+  const done = new Promise<{ code: number | null; signal: string | null; stderr: string }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal, stderr })),
+  );
   return { child, done };
 }
 
@@ -89,7 +114,11 @@ test('Ctrl-C during up rolls back and exits 130; kill -9 during up is cleaned by
     if (result.code === 130) {
       interrupted++;
       assert.match(result.stderr, /interrupted/);
-      assert.equal(existsSync(join(state.dir, 'labs', 'big.json')), false, `after SIGINT at ${ms} ms the rollback removed the state`);
+      assert.equal(
+        existsSync(join(state.dir, 'labs', 'big.json')),
+        false,
+        `after SIGINT at ${ms} ms the rollback removed the state`,
+      );
       assert.deepEqual(await snapshotHost(), state.pristine(), `after SIGINT at ${ms} ms`);
     } else {
       // Too early (before netlab installed its handler) or too late (already up): down cleans up.
@@ -108,7 +137,11 @@ test('Ctrl-C during up rolls back and exits 130; kill -9 during up is cleaned by
     if (existsSync(join(state.dir, 'labs', 'big.json'))) {
       // The record says "creating" and no up is running: status says how to clean up.
       const status = await netlab(state.dir, 'status');
-      assert.match(status.stdout, /big: creating since .*\n[\s\S]*if no `netlab up` is running, `netlab down big` removes what it left/, status.stdout);
+      assert.match(
+        status.stdout,
+        /big: creating since .*\n[\s\S]*if no `netlab up` is running, `netlab down big` removes what it left/,
+        status.stdout,
+      );
     }
     const down = await netlab(state.dir, 'down', 'big');
     assert.equal(down.exitCode, 0, down.stderr);
@@ -118,15 +151,26 @@ test('Ctrl-C during up rolls back and exits 130; kill -9 during up is cleaned by
 
 test('two concurrent ups of the same lab: one wins, the other refuses', async () => {
   try {
-    const [a, b] = await Promise.all([netlab(state.dir, 'up', join(LABS, 'bridge.yaml')), netlab(state.dir, 'up', join(LABS, 'bridge.yaml'))]);
+    const [a, b] = await Promise.all([
+      netlab(state.dir, 'up', join(LABS, 'bridge.yaml')),
+      netlab(state.dir, 'up', join(LABS, 'bridge.yaml')),
+    ]);
     const codes = [a.exitCode, b.exitCode].sort();
     // The loser either found the lock taken or, if it came second, the lab already up and unchanged
     // (then both exit 0, and either of them may be the one that came second).
     if (codes[1] === 2) assert.match((a.exitCode === 2 ? a : b).stderr, /being changed by another netlab/);
-    else assert.ok([a, b].some((r) => /already up and its file is unchanged/.test(r.stdout)) && [a, b].some((r) => /lab bridge is up/.test(r.stdout)), a.stdout + b.stdout);
+    else
+      assert.ok(
+        [a, b].some((r) => /already up and its file is unchanged/.test(r.stdout)) &&
+          [a, b].some((r) => /lab bridge is up/.test(r.stdout)),
+        a.stdout + b.stdout,
+      );
     assert.equal(codes[0], 0);
     const status = JSON.parse((await netlab(state.dir, 'status', '--json')).stdout) as { lab: string }[];
-    assert.deepEqual(status.map((s) => s.lab), ['bridge']);
+    assert.deepEqual(
+      status.map((s) => s.lab),
+      ['bridge'],
+    );
   } finally {
     await netlab(state.dir, 'down', 'bridge');
   }

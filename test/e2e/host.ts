@@ -27,7 +27,12 @@ export function stateDirForTest(): { dir: string; remove: () => void } {
 }
 
 export async function netlab(stateDir: string, ...args: string[]): Promise<Run> {
-  const result = await execa(NETLAB, args, { reject: false, env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0' }, stdin: 'ignore', timeout: 120_000 });
+  const result = await execa(NETLAB, args, {
+    reject: false,
+    env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0' },
+    stdin: 'ignore',
+    timeout: 120_000,
+  });
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
@@ -94,12 +99,23 @@ export async function snapshotHost(): Promise<HostSnapshot> {
     .join('\n');
   return {
     netns: await text('ip', ['netns', 'list']),
-    links: await text('ip', ['-o', 'link', 'show']).then((t) => t.split('\n').map((l) => l.split(':')[1]?.trim()).join(' ')),
+    links: await text('ip', ['-o', 'link', 'show']).then((t) =>
+      t
+        .split('\n')
+        .map((l) => l.split(':')[1]?.trim())
+        .join(' '),
+    ),
     addresses: await text('ip', ['-br', 'addr']),
     routes: await text('ip', ['route', 'show', 'table', 'all']),
     mounts,
     // counters change with unrelated traffic; rules and chains must not
-    iptables: await text('iptables-save', []).then((t) => t.split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '')).join('\n')),
+    iptables: await text('iptables-save', []).then((t) =>
+      t
+        .split('\n')
+        .filter((l) => !l.startsWith('#'))
+        .map((l) => l.replace(/\[\d+:\d+\]/g, ''))
+        .join('\n'),
+    ),
     processes: labProcesses(),
   };
 }
@@ -109,7 +125,10 @@ export async function snapshotHost(): Promise<HostSnapshot> {
  * namespaces, links other than lo and eth1, netlab's iptables chains, files in
  * /run/netlab, and live processes other than the node's own init.
  */
-export async function nodeLeftovers(transport: { run(script: string): Promise<{ stdout: string }> }, ownLinks = ['lo', 'eth1']): Promise<string[]> {
+export async function nodeLeftovers(
+  transport: { run(script: string): Promise<{ stdout: string }> },
+  ownLinks = ['lo', 'eth1'],
+): Promise<string[]> {
   const script = [
     'ip netns list | sed "s/^/netns /"',
     `ip -o link show | awk -F": " '{print $2}' | sed "s/@.*//" | grep -vxE "${ownLinks.join('|')}" | sed "s/^/link /"`,

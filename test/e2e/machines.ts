@@ -5,7 +5,13 @@
 import { execa } from 'execa';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createSimulatedNodes, destroySimulatedNodes, simulatedFacts, simulatedTransport, type SimulatedTargetState } from '../../src/exec/simulated.js';
+import {
+  createSimulatedNodes,
+  destroySimulatedNodes,
+  simulatedFacts,
+  simulatedTransport,
+  type SimulatedTargetState,
+} from '../../src/exec/simulated.js';
 import type { Model } from '../../src/lab/model.js';
 import { findProcesses, killProcess, processRef } from '../../src/exec/processes.js';
 import type { Transport } from '../../src/exec/transport.js';
@@ -42,14 +48,35 @@ function userFiles(dir: string, users: Record<string, { sudo: boolean }>): strin
   const names = Object.keys(users);
   if (names.length === 0) return '';
   const read = (file: string) => readFileSync(file, 'utf8').replace(/\n?$/, '\n');
-  writeFileSync(join(dir, 'passwd'), read('/etc/passwd') + names.map((n, i) => `${n}:x:${2001 + i}:${2001 + i}::/tmp:/bin/sh`).join('\n') + '\n');
+  writeFileSync(
+    join(dir, 'passwd'),
+    read('/etc/passwd') + names.map((n, i) => `${n}:x:${2001 + i}:${2001 + i}::/tmp:/bin/sh`).join('\n') + '\n',
+  );
   writeFileSync(join(dir, 'group'), read('/etc/group') + names.map((n, i) => `${n}:x:${2001 + i}:`).join('\n') + '\n');
-  writeFileSync(join(dir, 'shadow'), read('/etc/shadow') + names.map((n) => `${n}:*:19000:0:99999:7:::`).join('\n') + '\n', { mode: 0o640 });
-  writeFileSync(join(dir, 'sudoers'), 'Defaults env_reset\nroot ALL=(ALL:ALL) ALL\n' + names.filter((n) => users[n]!.sudo).map((n) => `${n} ALL=(ALL) NOPASSWD: ALL`).join('\n') + '\n', { mode: 0o440 });
+  writeFileSync(
+    join(dir, 'shadow'),
+    read('/etc/shadow') + names.map((n) => `${n}:*:19000:0:99999:7:::`).join('\n') + '\n',
+    { mode: 0o640 },
+  );
+  writeFileSync(
+    join(dir, 'sudoers'),
+    'Defaults env_reset\nroot ALL=(ALL:ALL) ALL\n' +
+      names
+        .filter((n) => users[n]!.sudo)
+        .map((n) => `${n} ALL=(ALL) NOPASSWD: ALL`)
+        .join('\n') +
+      '\n',
+    { mode: 0o440 },
+  );
   return ['passwd', 'group', 'shadow', 'sudoers'].map((f) => `mount --bind ${join(dir, f)} /etc/${f}\n`).join('');
 }
 
-export async function startMachines(label: string, names: string[], dir: string, options: MachineOptions = {}): Promise<Machines> {
+export async function startMachines(
+  label: string,
+  names: string[],
+  dir: string,
+  options: MachineOptions = {},
+): Promise<Machines> {
   const all = [...names, 'client'];
   const model = { name: label, nodes: all.map((name, index) => ({ name, index, underlay: {} })) } as unknown as Model;
   const facts = simulatedFacts(model);
@@ -79,7 +106,9 @@ export async function startMachines(label: string, names: string[], dir: string,
       writeFileSync(join(dir, `sshd-${name}.conf`), sshd.join('\n') + '\n');
       const hide = (options.hide?.[name] ?? []).map((program) => `mount --bind /dev/null ${program}\n`).join('');
       const log = options.logLogins ? ` -E ${join(dir, `sshd-${name}.log`)} -o LogLevel=VERBOSE` : '';
-      const result = await simulatedTransport(name, state.nodes[name]!).run(`${hide}${accounts}mkdir -p /run/sshd && /usr/sbin/sshd -f ${join(dir, `sshd-${name}.conf`)}${log}\n`);
+      const result = await simulatedTransport(name, state.nodes[name]!).run(
+        `${hide}${accounts}mkdir -p /run/sshd && /usr/sbin/sshd -f ${join(dir, `sshd-${name}.conf`)}${log}\n`,
+      );
       if (result.exitCode !== 0) throw new Error(`sshd on ${name}: ${result.stderr}`);
       clientConfig.push(
         `Host ${name}`,

@@ -24,8 +24,15 @@ for (const lab of ['loopback', 'veth', 'bridge']) {
       const during = await snapshotHost();
       const { processes: _p, ...hostWhileUp } = during;
       const { processes: _q, ...hostBefore } = pristine;
-      assert.deepEqual(hostWhileUp, hostBefore, 'a simulated lab must not change the host namespace, its mounts or iptables');
-      assert.ok(during.processes.some((p) => new RegExp(`netlab-sim:${lab}:[0-9a-f]{8}:node-0`).test(p)), 'the simulated node holder runs');
+      assert.deepEqual(
+        hostWhileUp,
+        hostBefore,
+        'a simulated lab must not change the host namespace, its mounts or iptables',
+      );
+      assert.ok(
+        during.processes.some((p) => new RegExp(`netlab-sim:${lab}:[0-9a-f]{8}:node-0`).test(p)),
+        'the simulated node holder runs',
+      );
 
       const verify = await netlab(state.dir, 'verify', lab, '--json');
       assert.equal(verify.exitCode, 0, verify.stderr);
@@ -35,7 +42,10 @@ for (const lab of ['loopback', 'veth', 'bridge']) {
 
       const status = await netlab(state.dir, 'status', '--json');
       const labs = JSON.parse(status.stdout) as { lab: string; status: string; nodes: { running: boolean }[] }[];
-      assert.deepEqual(labs.map((l) => [l.lab, l.status, l.nodes.every((n) => n.running)]), [[lab, 'up', true]]);
+      assert.deepEqual(
+        labs.map((l) => [l.lab, l.status, l.nodes.every((n) => n.running)]),
+        [[lab, 'up', true]],
+      );
     } finally {
       const down = await netlab(state.dir, 'down', lab);
       assert.equal(down.exitCode, 0, down.stderr);
@@ -109,13 +119,26 @@ test('bad input: exit 2, every problem listed, nothing started', async () => {
 
 test('not root, or a state directory that cannot be written: a clear message, exit 2, nothing started', async () => {
   const { execa } = await import('execa');
-  const asNobody = await execa('su', ['nobody', '-s', '/bin/sh', '-c', `NETLAB_STATE_DIR=${state.dir}/nobody ${join(LABS, '..', 'bin', 'netlab')} up ${join(LABS, 'bridge.yaml')}`], { reject: false });
+  const asNobody = await execa(
+    'su',
+    [
+      'nobody',
+      '-s',
+      '/bin/sh',
+      '-c',
+      `NETLAB_STATE_DIR=${state.dir}/nobody ${join(LABS, '..', 'bin', 'netlab')} up ${join(LABS, 'bridge.yaml')}`,
+    ],
+    { reject: false },
+  );
   assert.equal(asNobody.exitCode, 2);
   assert.match(String(asNobody.stderr), /netlab up needs root to create namespaces and interfaces: run it with sudo/);
   // (root may write anywhere that is writable at all: a path under a file cannot be)
   const readOnly = await netlab('/etc/hostname/netlab', 'up', join(LABS, 'bridge.yaml'));
   assert.equal(readOnly.exitCode, 2);
-  assert.match(readOnly.stderr, /cannot create \/etc\/hostname\/netlab\/locks: .*\(set NETLAB_STATE_DIR to a writable directory\)/);
+  assert.match(
+    readOnly.stderr,
+    /cannot create \/etc\/hostname\/netlab\/locks: .*\(set NETLAB_STATE_DIR to a writable directory\)/,
+  );
   assert.doesNotMatch(readOnly.stderr + String(asNobody.stderr), /internal error|    at /);
   assert.deepEqual(await snapshotHost(), pristine);
 });
@@ -134,21 +157,36 @@ test('status reports drift from what netlab made; up says what changed in the fi
     const driftRun = await netlab(state.dir, 'status', '--json');
     assert.equal(driftRun.exitCode, 1, 'status exits 1 on drift');
     const drifted = JSON.parse(driftRun.stdout) as Status;
-    assert.deepEqual(drifted[0]!.drift.findings.map((f) => [f.node, f.what]), [['node-0', 'link veth-a1 is missing']]);
+    assert.deepEqual(
+      drifted[0]!.drift.findings.map((f) => [f.node, f.what]),
+      [['node-0', 'link veth-a1 is missing']],
+    );
 
     assert.match((await netlab(state.dir, 'up', file)).stdout, /already up and its file is unchanged/);
     // The file is unchanged but the lab is broken (veth-a1 deleted above): --verify still runs the checks, and they decide.
     const again = await netlab(state.dir, 'up', file, '--verify');
     assert.equal(again.exitCode, 1, again.stdout + again.stderr);
     assert.match(again.stdout, /its file is unchanged; nothing to build[^]*checks failed/);
-    writeFileSync(file, 'name: drift\nnodes: { node-0: {} }\npods: { a0: { node: node-0 }, a1: { node: node-0, ip: 10.200.0.9 }, a2: { node: node-0 } }\n');
+    writeFileSync(
+      file,
+      'name: drift\nnodes: { node-0: {} }\npods: { a0: { node: node-0 }, a1: { node: node-0, ip: 10.200.0.9 }, a2: { node: node-0 } }\n',
+    );
     const changed = await netlab(state.dir, 'up', file);
     assert.equal(changed.exitCode, 2);
-    assert.match(changed.stderr, /already up from a different version of .*drift\.yaml: pod a2 added; pod a1 changed; verify checks changed\. Run `netlab up .* --recreate`/);
+    assert.match(
+      changed.stderr,
+      /already up from a different version of .*drift\.yaml: pod a2 added; pod a1 changed; verify checks changed\. Run `netlab up .* --recreate`/,
+    );
     const recreated = await netlab(state.dir, 'up', file, '--recreate', '--verify');
     assert.equal(recreated.exitCode, 0, recreated.stdout + recreated.stderr);
-    assert.match((await netlab(state.dir, 'exec', 'a1', '--', 'ip', '-br', 'addr', 'show', 'veth-a1-c')).stdout, /10\.200\.0\.9\/24/);
-    assert.match((await netlab(state.dir, 'down', 'nosuch')).stdout, /lab nosuch is not up; nothing to do \(up: drift\)/);
+    assert.match(
+      (await netlab(state.dir, 'exec', 'a1', '--', 'ip', '-br', 'addr', 'show', 'veth-a1-c')).stdout,
+      /10\.200\.0\.9\/24/,
+    );
+    assert.match(
+      (await netlab(state.dir, 'down', 'nosuch')).stdout,
+      /lab nosuch is not up; nothing to do \(up: drift\)/,
+    );
     // With one lab up, down needs no name.
     const down = await netlab(state.dir, 'down');
     assert.equal(down.exitCode, 0, down.stderr);

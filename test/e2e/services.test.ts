@@ -44,15 +44,24 @@ test('service: the three cases of article 001 §5.4 reach every backend; hairpin
     const { exitCode, report } = await verify('service');
     assert.equal(exitCode, 0, JSON.stringify(report, null, 1));
     const cases = report.checks.filter((c) => c.name.startsWith('service'));
-    assert.deepEqual(cases.map((c) => c.name.split(' ')[1]), ['c', 'a1', 'a0']);
+    assert.deepEqual(
+      cases.map((c) => c.name.split(' ')[1]),
+      ['c', 'a1', 'a0'],
+    );
     for (const c of cases) {
       assert.ok(c.ok, c.name);
-      assert.ok(c.answers!.a0! > 0 && c.answers!.b! > 0, `${c.name}: every backend answered ${JSON.stringify(c.answers)}`);
+      assert.ok(
+        c.answers!.a0! > 0 && c.answers!.b! > 0,
+        `${c.name}: every backend answered ${JSON.stringify(c.answers)}`,
+      );
       assert.equal(c.answers!['-'], 0, `${c.name}: no connection failed`);
     }
 
     // Egress: pod c reaching a node address leaves masqueraded to node-2's address.
-    assert.equal((await netlab(state.dir, 'exec', 'c', '--', 'ping', '-c', '1', '-W', '2', '192.168.64.4')).exitCode, 0);
+    assert.equal(
+      (await netlab(state.dir, 'exec', 'c', '--', 'ping', '-c', '1', '-W', '2', '192.168.64.4')).exitCode,
+      0,
+    );
     const conntrack = await netlab(state.dir, 'exec', 'node-2', '--', 'conntrack', '-L', '-p', 'icmp');
     assert.match(conntrack.stdout, /src=10\.200\.2\.2 dst=192\.168\.64\.4 .* src=192\.168\.64\.4 dst=192\.168\.64\.6 /);
 
@@ -62,7 +71,8 @@ test('service: the three cases of article 001 §5.4 reach every backend; hairpin
     let result = await verify('service', '--check', '3', '--connections', '16');
     assert.equal(result.exitCode, 1);
     // status and verify's diagnosis both name the setting: a bridge-port flag, not only links and routes.
-    const hairpinFinding = (text: string) => new RegExp(`node-0: hairpin is off on veth-a0 \\(step \\d+: hairpin mode on veth-a0\\)`).test(text);
+    const hairpinFinding = (text: string) =>
+      new RegExp(`node-0: hairpin is off on veth-a0 \\(step \\d+: hairpin mode on veth-a0\\)`).test(text);
     const status = await netlab(state.dir, 'status');
     assert.equal(status.exitCode, 1, status.stdout + status.stderr);
     assert.ok(hairpinFinding(status.stdout), status.stdout);
@@ -75,7 +85,10 @@ test('service: the three cases of article 001 §5.4 reach every backend; hairpin
     let trace = JSON.parse((await netlab(state.dir, 'trace', 'a0', 'svc-1', '--no-send', '--json')).stdout) as Traced;
     assert.equal(trace.outcome, 'broken', JSON.stringify(trace));
     assert.equal(trace.problem!.node, 'node-0');
-    assert.match(trace.problem!.reason, /br0 would send the frame back out of veth-a0, the port it came in by; .* hairpin mode, which is off on veth-a0/);
+    assert.match(
+      trace.problem!.reason,
+      /br0 would send the frame back out of veth-a0, the port it came in by; .* hairpin mode, which is off on veth-a0/,
+    );
     await netlab(state.dir, 'exec', 'node-0', '--', 'bridge', 'link', 'set', 'dev', 'veth-a0', 'hairpin', 'on');
 
     // Without br_netfilter, a1 (same bridge as a0) loses the connections that pick a0.
@@ -86,7 +99,10 @@ test('service: the three cases of article 001 §5.4 reach every backend; hairpin
     await netlab(state.dir, 'exec', 'node-0', '--', 'conntrack', '-F');
     trace = JSON.parse((await netlab(state.dir, 'trace', 'a1', 'svc-1', '--no-send', '--json')).stdout) as Traced;
     assert.equal(trace.outcome, 'broken', JSON.stringify(trace));
-    assert.match(trace.problem!.reason, /the reply from 10\.200\.0\.2 to 10\.200\.0\.3 stays on the bridge: with net\.bridge\.bridge-nf-call-iptables=0/);
+    assert.match(
+      trace.problem!.reason,
+      /the reply from 10\.200\.0\.2 to 10\.200\.0\.3 stays on the bridge: with net\.bridge\.bridge-nf-call-iptables=0/,
+    );
     assert.match(trace.problem!.hint!, /netlab_sysctl net\.bridge\.bridge-nf-call-iptables 1/);
     await netlab(state.dir, 'exec', 'node-0', '--', 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1');
 
@@ -98,19 +114,48 @@ test('service: the three cases of article 001 §5.4 reach every backend; hairpin
       assert.equal(traced.exitCode, 0, traced.stdout + traced.stderr);
       trace = JSON.parse(traced.stdout) as Traced;
       const answeredBy = /answered by (\S+)\)$/.exec(trace.sent!)![1];
-      assert.match(trace.hops.find((h) => h.kind === 'dnat')!.text, /PREROUTING → NL-SERVICES-service → NL-SVC-service-1 picks one of 2 endpoint\(s\).*\(conntrack's entry of the probe's own connection, source port \d+, went there\)/);
-      assert.equal(trace.hops.at(-1)!.where, `pod ${answeredBy}`, `trace ${i + 1}: the walk ends where the probe was answered`);
+      assert.match(
+        trace.hops.find((h) => h.kind === 'dnat')!.text,
+        /PREROUTING → NL-SERVICES-service → NL-SVC-service-1 picks one of 2 endpoint\(s\).*\(conntrack's entry of the probe's own connection, source port \d+, went there\)/,
+      );
+      assert.equal(
+        trace.hops.at(-1)!.where,
+        `pod ${answeredBy}`,
+        `trace ${i + 1}: the walk ends where the probe was answered`,
+      );
     }
 
     // A rule and a chain that were not netlab's survive; netlab's are removed exactly.
     await netlab(state.dir, 'exec', 'node-0', '--', 'iptables', '-t', 'nat', '-N', 'USER-CHAIN');
-    await netlab(state.dir, 'exec', 'node-0', '--', 'iptables', '-t', 'nat', '-A', 'PREROUTING', '-p', 'tcp', '--dport', '9999', '-j', 'USER-CHAIN');
+    await netlab(
+      state.dir,
+      'exec',
+      'node-0',
+      '--',
+      'iptables',
+      '-t',
+      'nat',
+      '-A',
+      'PREROUTING',
+      '-p',
+      'tcp',
+      '--dport',
+      '9999',
+      '-j',
+      'USER-CHAIN',
+    );
     const withOurs = normalise((await netlab(state.dir, 'exec', 'node-0', '--', 'iptables-save')).stdout);
-    const expected = withOurs.split('\n').filter((l) => !/NL-|NETLAB-/.test(l)).join('\n');
+    const expected = withOurs
+      .split('\n')
+      .filter((l) => !/NL-|NETLAB-/.test(l))
+      .join('\n');
     assert.notEqual(withOurs, expected);
     const live = readState('service')!;
     const outcomes = await runDown('service', transportsOf(live), scriptRunOf(live));
-    assert.deepEqual(Object.values(outcomes).map((o) => o.found), ['undone', 'undone', 'undone']);
+    assert.deepEqual(
+      Object.values(outcomes).map((o) => o.found),
+      ['undone', 'undone', 'undone'],
+    );
     const afterDown = normalise((await netlab(state.dir, 'exec', 'node-0', '--', 'iptables-save')).stdout);
     assert.equal(afterDown, expected);
     assert.match(afterDown, /-A PREROUTING -p tcp -m tcp --dport 9999 -j USER-CHAIN/);
@@ -128,7 +173,17 @@ test('nodeport: reached from the underlay on every node', async () => {
     assert.match(up.stdout, /✓ pass\s+tcp node-0 → node-1:30080\s+reached: answered by (a0|b)/);
     assert.match(up.stdout, /✓ pass\s+service a0 → service web \(10\.96\.0\.2:80\)\s+reached/);
     // The responders run only during verify: afterwards the NodePort has no one to answer.
-    const closed = await netlab(state.dir, 'exec', 'node-1', '--', 'socat', '-T', '2', '-', 'TCP:192.168.64.4:30080,connect-timeout=2');
+    const closed = await netlab(
+      state.dir,
+      'exec',
+      'node-1',
+      '--',
+      'socat',
+      '-T',
+      '2',
+      '-',
+      'TCP:192.168.64.4:30080,connect-timeout=2',
+    );
     assert.notEqual(closed.exitCode, 0);
   } finally {
     await netlab(state.dir, 'down', 'nodeport');

@@ -39,13 +39,25 @@ const vxlan = join(LABS, 'vxlan.yaml');
 
 async function leftovers(): Promise<string[]> {
   const found: string[] = [];
-  for (const name of machines.names) found.push(...(await nodeLeftovers(machines.transport(name))).filter((l) => !/process \d+ sshd/.test(l)).map((l) => `${name}: ${l}`));
+  for (const name of machines.names)
+    found.push(
+      ...(await nodeLeftovers(machines.transport(name)))
+        .filter((l) => !/process \d+ sshd/.test(l))
+        .map((l) => `${name}: ${l}`),
+    );
   return found;
 }
 
 async function journals(): Promise<string> {
   const lines: string[] = [];
-  for (const name of machines.names) lines.push((await machines.transport(name).run('for f in /run/netlab/*/undo /run/netlab/*/run; do [ ! -f "$f" ] || echo "$f $(wc -l <"$f")"; done\n')).stdout.trim());
+  for (const name of machines.names)
+    lines.push(
+      (
+        await machines
+          .transport(name)
+          .run('for f in /run/netlab/*/undo /run/netlab/*/run; do [ ! -f "$f" ] || echo "$f $(wc -l <"$f")"; done\n')
+      ).stdout.trim(),
+    );
   return lines.join('\n');
 }
 
@@ -77,7 +89,10 @@ test("a second controller's up of a lab that is up is refused, naming the run an
     const before = await journals();
     const second = await B('up', vxlan, '--ssh-config', machines.sshConfig);
     assert.equal(second.exitCode, 1, second.stdout + second.stderr);
-    assert.match(second.stderr, new RegExp(`lab vxlan is already up on node-0, run [0-9a-f]{12} from [^:]+:${controllerA}; take it down there`));
+    assert.match(
+      second.stderr,
+      new RegExp(`lab vxlan is already up on node-0, run [0-9a-f]{12} from [^:]+:${controllerA}; take it down there`),
+    );
     assert.doesNotMatch(second.stderr, /already has a link/, 'the lab is named, not its objects');
     assert.match(second.stderr, /before changing anything on the nodes/);
     assert.equal(await journals(), before);
@@ -86,7 +101,7 @@ test("a second controller's up of a lab that is up is refused, naming the run an
     assert.equal(down.exitCode, 0);
     assert.match(down.stdout, /lab vxlan is not up; nothing to do/);
     const verify = await A('verify', 'vxlan');
-    assert.equal(verify.exitCode, 0, 'the first controller\'s lab still works: ' + verify.stdout + verify.stderr);
+    assert.equal(verify.exitCode, 0, "the first controller's lab still works: " + verify.stdout + verify.stderr);
     const status = await A('status');
     assert.match(status.stdout, new RegExp(`vxlan: up since .*run [0-9a-f]{12} from [^:]+:${controllerA}`));
   } finally {
@@ -97,11 +112,18 @@ test("a second controller's up of a lab that is up is refused, naming the run an
 
 test('two different labs started at once on the same machines: one is built, the other refuses before changing anything, and neither is damaged', async (t) => {
   for (let round = 1; round <= 2; round++) {
-    const [bridge, vx] = await Promise.all([A('up', join(LABS, 'bridge.yaml'), '--ssh-config', machines.sshConfig), B('up', vxlan, '--ssh-config', machines.sshConfig)]);
+    const [bridge, vx] = await Promise.all([
+      A('up', join(LABS, 'bridge.yaml'), '--ssh-config', machines.sshConfig),
+      B('up', vxlan, '--ssh-config', machines.sshConfig),
+    ]);
     const winners = [bridge, vx].filter((r) => r.exitCode === 0);
     t.diagnostic(`round ${round}: bridge exit ${bridge.exitCode}, vxlan exit ${vx.exitCode}`);
     try {
-      assert.equal(winners.length, 1, `exactly one lab is built:\n${bridge.stdout}${bridge.stderr}\n${vx.stdout}${vx.stderr}`);
+      assert.equal(
+        winners.length,
+        1,
+        `exactly one lab is built:\n${bridge.stdout}${bridge.stderr}\n${vx.stdout}${vx.stderr}`,
+      );
       const loser = bridge.exitCode === 0 ? vx : bridge;
       assert.equal(loser.exitCode, 1, loser.stdout + loser.stderr);
       assert.match(loser.stderr, /nothing was changed|before changing anything/);
@@ -117,7 +139,11 @@ test('two different labs started at once on the same machines: one is built, the
 
 test('up waits while another netlab holds a node, then goes on', async () => {
   // Another netlab's hold on node-1, as the node lock takes it: flock on /run/netlab/.lock.
-  await machines.transport('node-1').run('mkdir -p /run/netlab && echo "netlab up of lab other, run x from elsewhere" >/run/netlab/.lock-holder && (flock /run/netlab/.lock sleep 3 </dev/null >/dev/null 2>&1 &) && sleep 0.2\n');
+  await machines
+    .transport('node-1')
+    .run(
+      'mkdir -p /run/netlab && echo "netlab up of lab other, run x from elsewhere" >/run/netlab/.lock-holder && (flock /run/netlab/.lock sleep 3 </dev/null >/dev/null 2>&1 &) && sleep 0.2\n',
+    );
   const started = Date.now();
   const up = await A('up', vxlan, '--ssh-config', machines.sshConfig);
   const waited = (Date.now() - started) / 1000;
@@ -133,14 +159,21 @@ test('down acts only on its own run: a state whose run is not the one on the nod
   assert.equal((await A('up', vxlan, '--ssh-config', machines.sshConfig)).exitCode, 0);
   try {
     // Controller B believes it made vxlan (an old state file, a copied directory): another run.
-    const state = JSON.parse(readFileSync(join(controllerA, 'labs', 'vxlan.json'), 'utf8')) as { run: { id: string; stateDir: string } };
+    const state = JSON.parse(readFileSync(join(controllerA, 'labs', 'vxlan.json'), 'utf8')) as {
+      run: { id: string; stateDir: string };
+    };
     state.run = { ...state.run, id: 'feedfacecafe', stateDir: controllerB };
     mkdirSync(join(controllerB, 'labs'), { recursive: true });
     writeFileSync(join(controllerB, 'labs', 'vxlan.json'), JSON.stringify(state));
     const before = await journals();
     const down = await B('down', 'vxlan');
     assert.equal(down.exitCode, 0, down.stdout + down.stderr);
-    assert.match(down.stdout, new RegExp(`node-0: left alone: lab vxlan there is run [0-9a-f]{12} from [^:]+:${controllerA}, not the run this state knows`));
+    assert.match(
+      down.stdout,
+      new RegExp(
+        `node-0: left alone: lab vxlan there is run [0-9a-f]{12} from [^:]+:${controllerA}, not the run this state knows`,
+      ),
+    );
     assert.equal(await journals(), before);
     assert.equal((await A('verify', 'vxlan')).exitCode, 0, 'the lab is intact');
   } finally {
@@ -174,7 +207,14 @@ test('a sysctl two labs need: taking one down leaves forwarding on for the other
       'wiring: { cross-node: routes }',
     ].join('\n') + '\n',
   );
-  const forwarding = async () => (await Promise.all(machines.names.map(async (n) => (await machines.transport(n).run('sysctl -n net.ipv4.ip_forward\n')).stdout.trim()))).join(',');
+  const forwarding = async () =>
+    (
+      await Promise.all(
+        machines.names.map(async (n) =>
+          (await machines.transport(n).run('sysctl -n net.ipv4.ip_forward\n')).stdout.trim(),
+        ),
+      )
+    ).join(',');
   assert.equal(await forwarding(), '0,0');
   try {
     assert.equal((await A('up', join(LABS, 'routes.yaml'), '--ssh-config', machines.sshConfig)).exitCode, 0);
@@ -194,7 +234,7 @@ test('a sysctl two labs need: taking one down leaves forwarding on for the other
   assert.deepEqual(await leftovers(), []);
 });
 
-test('a corrupt state file is named, breaks no other lab, and down still works from the nodes\' records', async () => {
+test("a corrupt state file is named, breaks no other lab, and down still works from the nodes' records", async () => {
   assert.equal((await A('up', vxlan, '--ssh-config', machines.sshConfig)).exitCode, 0);
   const file = join(controllerA, 'labs', 'vxlan.json');
   writeFileSync(file, '{"version": 2, "lab": "vx');
@@ -203,7 +243,10 @@ test('a corrupt state file is named, breaks no other lab, and down still works f
     assert.equal(status.exitCode, 0, status.stderr);
     assert.match(status.stdout, new RegExp(`vxlan: state file ${file} is unreadable \\(not JSON`));
     const json = JSON.parse((await A('status', '--json')).stdout) as { lab: string; status: string }[];
-    assert.deepEqual(json.map((r) => [r.lab, r.status]), [['vxlan', 'unreadable']]);
+    assert.deepEqual(
+      json.map((r) => [r.lab, r.status]),
+      [['vxlan', 'unreadable']],
+    );
     const verify = await A('verify', 'vxlan');
     assert.equal(verify.exitCode, 2);
     assert.match(verify.stderr, /the state of lab vxlan .* is unreadable/);
@@ -220,7 +263,7 @@ test('a corrupt state file is named, breaks no other lab, and down still works f
   assert.deepEqual(await leftovers(), []);
 });
 
-test('simulated nodes: a corrupt state file, and down still stops the lab\'s nodes; another state directory\'s lab of the same name is never stopped', async () => {
+test("simulated nodes: a corrupt state file, and down still stops the lab's nodes; another state directory's lab of the same name is never stopped", async () => {
   const other = join(work.dir, 'state-c');
   mkdirSync(other);
   const upA = await netlab(controllerA, 'up', join(LABS, 'bridge.yaml'));
@@ -233,7 +276,11 @@ test('simulated nodes: a corrupt state file, and down still stops the lab\'s nod
     assert.equal(down.exitCode, 0, down.stdout + down.stderr);
     assert.match(down.stdout, /state file was unreadable; stopped its simulated nodes/);
     const verify = await netlab(other, 'verify', 'bridge');
-    assert.equal(verify.exitCode, 0, `the other state directory's bridge lab still runs: ${verify.stdout}${verify.stderr}`);
+    assert.equal(
+      verify.exitCode,
+      0,
+      `the other state directory's bridge lab still runs: ${verify.stdout}${verify.stderr}`,
+    );
   } finally {
     await netlab(other, 'down', 'bridge');
   }
@@ -246,7 +293,11 @@ test('verify --timeout stops the checks at the deadline and says which did not r
     // Break the path so that every check waits for its own timeout.
     await machines.transport('node-0').run('ip link set vxlan0 down\n');
     const started = Date.now();
-    const verify = await execa('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'verify', 'vxlan', '--timeout', '2'], { reject: false, env: { NETLAB_STATE_DIR: controllerA, FORCE_COLOR: '0', XDG_RUNTIME_DIR: work.dir } });
+    const verify = await execa(
+      'nsenter',
+      ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'verify', 'vxlan', '--timeout', '2'],
+      { reject: false, env: { NETLAB_STATE_DIR: controllerA, FORCE_COLOR: '0', XDG_RUNTIME_DIR: work.dir } },
+    );
     const took = (Date.now() - started) / 1000;
     assert.equal(verify.exitCode, 1, String(verify.stdout) + String(verify.stderr));
     assert.match(String(verify.stdout), /stopped by verify's deadline \(2 s, --timeout\)/);

@@ -38,7 +38,9 @@ after(async () => {
 
 /** Leftovers on a machine, ignoring its own sshd and the objects a user made (below). */
 async function leftovers(name: string): Promise<string[]> {
-  return (await nodeLeftovers(machines.transport(name), ['lo', 'eth1', 'user-br', 'br0'])).filter((l) => !/process \d+ sshd/.test(l));
+  return (await nodeLeftovers(machines.transport(name), ['lo', 'eth1', 'user-br', 'br0'])).filter(
+    (l) => !/process \d+ sshd/.test(l),
+  );
 }
 
 /**
@@ -49,9 +51,12 @@ async function leftovers(name: string): Promise<string[]> {
 const userBridge = (name: string) => (name === 'node-2' ? 'br0' : 'user-br');
 const USER_OBJECTS = (name: string) =>
   `ip link add ${userBridge(name)} type bridge && ip addr add 10.99.0.1/24 dev ${userBridge(name)} && iptables -t nat -A PREROUTING -p tcp --dport 9999 -j RETURN && iptables -A FORWARD -p tcp --dport 9 -j DROP\n`;
-const USER_SNAPSHOT = (name: string) => `ip -br addr show ${userBridge(name)}; iptables-save | grep -v "^#" | grep -vE "NL-|NETLAB" | sed "s/\\[[0-9]*:[0-9]*\\]//"\n`;
+const USER_SNAPSHOT = (name: string) =>
+  `ip -br addr show ${userBridge(name)}; iptables-save | grep -v "^#" | grep -vE "NL-|NETLAB" | sed "s/\\[[0-9]*:[0-9]*\\]//"\n`;
 
-const labs = readdirSync(LABS).filter((f) => f.endsWith('.yaml') && f !== 'ipip.yaml').map((f) => f.replace(/\.yaml$/, ''));
+const labs = readdirSync(LABS)
+  .filter((f) => f.endsWith('.yaml') && f !== 'ipip.yaml')
+  .map((f) => f.replace(/\.yaml$/, ''));
 /**
  * The scale lab runs here with 40 pods per node instead of 250: the same code
  * paths (counted pods, veths made in the pod, one ip -batch per namespace) in a
@@ -62,7 +67,13 @@ const SCALE_PODS = 40;
 function labFile(lab: string): string {
   if (lab !== 'scale') return join(LABS, `${lab}.yaml`);
   const file = join(work.dir, 'scale.yaml');
-  writeFileSync(file, readFileSync(join(LABS, 'scale.yaml'), 'utf8').replace(/pods: 250/g, `pods: ${SCALE_PODS}`).replace(/p(\d)-249/g, `p$1-${SCALE_PODS - 1}`).replace(/p2-123/g, `p2-${SCALE_PODS - 3}`));
+  writeFileSync(
+    file,
+    readFileSync(join(LABS, 'scale.yaml'), 'utf8')
+      .replace(/pods: 250/g, `pods: ${SCALE_PODS}`)
+      .replace(/p(\d)-249/g, `p$1-${SCALE_PODS - 1}`)
+      .replace(/p2-123/g, `p2-${SCALE_PODS - 3}`),
+  );
   return file;
 }
 for (const lab of labs) {
@@ -85,8 +96,14 @@ for (const lab of labs) {
     }
     for (const name of machines.names) {
       assert.deepEqual(await leftovers(name), [], `${lab}: leftovers on ${name}`);
-      assert.equal((await machines.transport(name).run(USER_SNAPSHOT(name))).stdout, before[name], `${lab}: the user's bridge, address and rules on ${name}`);
-      await machines.transport(name).run(`ip link del ${userBridge(name)}; iptables -t nat -F PREROUTING; iptables -F FORWARD\n`);
+      assert.equal(
+        (await machines.transport(name).run(USER_SNAPSHOT(name))).stdout,
+        before[name],
+        `${lab}: the user's bridge, address and rules on ${name}`,
+      );
+      await machines
+        .transport(name)
+        .run(`ip link del ${userBridge(name)}; iptables -t nat -F PREROUTING; iptables -F FORWARD\n`);
     }
     t.diagnostic(`${lab}: clean on ${machines.names.join(', ')}`);
   });
@@ -96,8 +113,16 @@ for (const lab of labs) {
 function sshdCounts(): Record<string, { logins: number; sessions: number }> {
   return Object.fromEntries(
     machines.names.map((name) => {
-      const log = existsSync(join(work.dir, `sshd-${name}.log`)) ? readFileSync(join(work.dir, `sshd-${name}.log`), 'utf8') : '';
-      return [name, { logins: log.match(/Accepted publickey/g)?.length ?? 0, sessions: log.match(/Starting session:/g)?.length ?? 0 }];
+      const log = existsSync(join(work.dir, `sshd-${name}.log`))
+        ? readFileSync(join(work.dir, `sshd-${name}.log`), 'utf8')
+        : '';
+      return [
+        name,
+        {
+          logins: log.match(/Accepted publickey/g)?.length ?? 0,
+          sessions: log.match(/Starting session:/g)?.length ?? 0,
+        },
+      ];
     }),
   );
 }
@@ -111,7 +136,12 @@ test('over ssh: each command opens at most one connection and exactly one sessio
     const result = await machines.netlab(stateDir, ...args);
     assert.equal(result.exitCode, 0, result.stdout + result.stderr);
     const after = sshdCounts();
-    return Object.fromEntries(machines.names.map((n) => [n, { logins: after[n]!.logins - before[n]!.logins, sessions: after[n]!.sessions - before[n]!.sessions }]));
+    return Object.fromEntries(
+      machines.names.map((n) => [
+        n,
+        { logins: after[n]!.logins - before[n]!.logins, sessions: after[n]!.sessions - before[n]!.sessions },
+      ]),
+    );
   };
   try {
     // up runs six scripts per node (reachability, facts, preflight, three phases)
@@ -127,16 +157,31 @@ test('over ssh: each command opens at most one connection and exactly one sessio
   }
 });
 
-test('over ssh: Ctrl-C during up stops every node\'s script, rolls back over fresh sessions and exits 130', async () => {
+test("over ssh: Ctrl-C during up stops every node's script, rolls back over fresh sessions and exits 130", async () => {
   // The scale lab takes seconds per phase over SSH: the SIGINT lands while scripts run on all three nodes.
-  const up = execa('nsenter', ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'up', join(LABS, 'scale.yaml'), '--ssh-config', machines.sshConfig], {
-    reject: false,
-    stdin: 'ignore',
-    timeout: 180_000,
-    env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: work.dir },
-  });
+  const up = execa(
+    'nsenter',
+    [
+      '-t',
+      String(machines.clientPid),
+      '-n',
+      '--',
+      NETLAB,
+      'up',
+      join(LABS, 'scale.yaml'),
+      '--ssh-config',
+      machines.sshConfig,
+    ],
+    {
+      reject: false,
+      stdin: 'ignore',
+      timeout: 180_000,
+      env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: work.dir },
+    },
+  );
   try {
-    for (let i = 0; i < 200 && !existsSync(join(stateDir, 'labs', 'scale.json')); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && !existsSync(join(stateDir, 'labs', 'scale.json')); i++)
+      await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 1500));
     up.kill('SIGINT');
     const result = await up;
@@ -152,12 +197,18 @@ test('over ssh: the plan shows the facts discovered on the machines', async () =
   const plan = await machines.netlab(stateDir, 'plan', join(LABS, 'vxlan.yaml'), '--ssh-config', machines.sshConfig);
   assert.equal(plan.exitCode, 0, plan.stderr);
   assert.match(plan.stdout, /## node node-0: underlay 192\.168\.64\.4 on eth1/);
-  assert.match(plan.stdout, /ip link add vxlan0 type vxlan id 100 group 239\.1\.1\.1 local 192\.168\.64\.5 dstport 4789 dev eth1/);
+  assert.match(
+    plan.stdout,
+    /ip link add vxlan0 type vxlan id 100 group 239\.1\.1\.1 local 192\.168\.64\.5 dstport 4789 dev eth1/,
+  );
 });
 
 test('over ssh: a lab naming an interface a machine lacks is refused, listing its interfaces', async () => {
   const file = join(work.dir, 'wrong-dev.yaml');
-  writeFileSync(file, 'name: wrongdev\nnodes:\n  node-0: { underlay: { dev: enp0s8 } }\n  node-1: {}\npods: { a0: { node: node-0 }, a1: { node: node-1 } }\nwiring: { cross-node: routes }\n');
+  writeFileSync(
+    file,
+    'name: wrongdev\nnodes:\n  node-0: { underlay: { dev: enp0s8 } }\n  node-1: {}\npods: { a0: { node: node-0 }, a1: { node: node-1 } }\nwiring: { cross-node: routes }\n',
+  );
   const up = await machines.netlab(stateDir, 'up', file, '--ssh-config', machines.sshConfig);
   assert.equal(up.exitCode, 1, up.stdout + up.stderr);
   assert.match(up.stderr, /node-0 has no interface enp0s8 \(nodes\.node-0\.underlay\.dev\); its interfaces: lo, eth1/);
@@ -175,7 +226,9 @@ test('over ssh: a refused connection, a wrong key and a missing tool fail before
   const key = join(work.dir, 'id_ed25519');
   const lab = join(LABS, 'routes.yaml');
 
-  const refused = config(base('node-0', machines.addresses['node-0']!, key) + base('node-1', machines.addresses['node-1']!, key, 2222));
+  const refused = config(
+    base('node-0', machines.addresses['node-0']!, key) + base('node-1', machines.addresses['node-1']!, key, 2222),
+  );
   let up = await machines.netlab(stateDir, 'up', lab, '--ssh-config', refused);
   assert.equal(up.exitCode, 1);
   assert.match(up.stderr, /cannot reach every node over SSH; nothing was changed:\n  node-1: .*Connection refused/);
@@ -183,13 +236,17 @@ test('over ssh: a refused connection, a wrong key and a missing tool fail before
   const strangerKey = join(work.dir, 'stranger');
   const { execa } = await import('execa');
   await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', strangerKey]);
-  const wrongKey = config(base('node-0', machines.addresses['node-0']!, strangerKey) + base('node-1', machines.addresses['node-1']!, key));
+  const wrongKey = config(
+    base('node-0', machines.addresses['node-0']!, strangerKey) + base('node-1', machines.addresses['node-1']!, key),
+  );
   up = await machines.netlab(stateDir, 'up', lab, '--ssh-config', wrongKey);
   assert.equal(up.exitCode, 1);
   assert.match(up.stderr, /node-0: .*Permission denied \(publickey\)/);
 
   // socat and unshare are missing on the spare machine: the preflight reports each with its package.
-  const crippled = config(base('node-0', machines.addresses['node-0']!, key) + base('node-1', machines.addresses.spare!, key));
+  const crippled = config(
+    base('node-0', machines.addresses['node-0']!, key) + base('node-1', machines.addresses.spare!, key),
+  );
   up = await machines.netlab(stateDir, 'up', lab, '--ssh-config', crippled);
   assert.equal(up.exitCode, 1, up.stdout + up.stderr);
   assert.match(up.stderr, /nothing was changed; on the nodes:/);
@@ -207,7 +264,10 @@ function sshConfigFor(hosts: Record<string, string>, user: string): string {
   writeFileSync(
     file,
     Object.entries(hosts)
-      .map(([name, address]) => `Host ${name}\n  HostName ${address}\n  User ${user}\n  IdentityFile ${key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n`)
+      .map(
+        ([name, address]) =>
+          `Host ${name}\n  HostName ${address}\n  User ${user}\n  IdentityFile ${key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n`,
+      )
       .join('\n'),
   );
   return file;
@@ -216,8 +276,12 @@ function sshConfigFor(hosts: Record<string, string>, user: string): string {
 test('over ssh: a lab file with an error is refused with exit 2 at once, even while a node does not answer (the early login is stopped)', async () => {
   // node-0's "connection" is a proxy that never answers: a login there waits for ssh's ConnectTimeout (10 s).
   const file = join(work.dir, 'ssh_config_silent');
-  const host = (name: string, how: string) => `Host ${name}\n  ${how}\n  User root\n  IdentityFile ${join(work.dir, 'id_ed25519')}\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n`;
-  writeFileSync(file, host('node-0', 'ProxyCommand sleep 60') + host('node-1', `HostName ${machines.addresses['node-1']}`));
+  const host = (name: string, how: string) =>
+    `Host ${name}\n  ${how}\n  User root\n  IdentityFile ${join(work.dir, 'id_ed25519')}\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n`;
+  writeFileSync(
+    file,
+    host('node-0', 'ProxyCommand sleep 60') + host('node-1', `HostName ${machines.addresses['node-1']}`),
+  );
   const lab = join(work.dir, 'broken.yaml');
   writeFileSync(lab, readFileSync(join(LABS, 'routes.yaml'), 'utf8').replace('same-node: bridge', 'same-node: hub'));
   const started = Date.now();
@@ -234,13 +298,26 @@ test('over ssh: a lab file with an error is refused with exit 2 at once, even wh
 test('over ssh as a non-root user: through sudo -n when allowed, a plain refusal when not', async () => {
   const hosts = { 'node-0': machines.addresses['node-0']!, 'node-1': machines.addresses['node-1']! };
   try {
-    const up = await machines.netlab(stateDir, 'up', join(LABS, 'routes.yaml'), '--ssh-config', sshConfigFor(hosts, 'labuser'), '--verify');
+    const up = await machines.netlab(
+      stateDir,
+      'up',
+      join(LABS, 'routes.yaml'),
+      '--ssh-config',
+      sshConfigFor(hosts, 'labuser'),
+      '--verify',
+    );
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
   } finally {
     assert.equal((await machines.netlab(stateDir, 'down', 'routes')).exitCode, 0);
   }
   for (const name of machines.names) assert.deepEqual(await leftovers(name), []);
-  const refused = await machines.netlab(stateDir, 'up', join(LABS, 'routes.yaml'), '--ssh-config', sshConfigFor(hosts, 'nosudo'));
+  const refused = await machines.netlab(
+    stateDir,
+    'up',
+    join(LABS, 'routes.yaml'),
+    '--ssh-config',
+    sshConfigFor(hosts, 'nosudo'),
+  );
   assert.equal(refused.exitCode, 1);
   assert.match(refused.stderr, /node-0: user nosudo is not root and may not run sudo without a password/);
   assert.match(refused.stderr, /nothing was changed/);
@@ -253,7 +330,8 @@ test('over ssh with an inventory, on machines with a FORWARD DROP policy and rul
     'iptables -t nat -N USER-CHAIN',
     'iptables -t nat -A PREROUTING -p tcp --dport 9999 -j USER-CHAIN',
   ].join(' && ');
-  const snapshot = 'iptables-save | grep -v "^#" | sed "s/\\[[0-9]*:[0-9]*\\]//"; sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables';
+  const snapshot =
+    'iptables-save | grep -v "^#" | sed "s/\\[[0-9]*:[0-9]*\\]//"; sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables';
   const before: Record<string, string> = {};
   for (const name of ['node-0', 'node-1']) {
     assert.equal((await machines.transport(name).run(own + '\n')).exitCode, 0);
@@ -262,7 +340,14 @@ test('over ssh with an inventory, on machines with a FORWARD DROP policy and rul
   const inventory = join(work.dir, 'inventory.yaml');
   writeFileSync(
     inventory,
-    ['ssh-options: { StrictHostKeyChecking: "no", UserKnownHostsFile: /dev/null, LogLevel: ERROR }', 'nodes:', ...['node-0', 'node-1'].map((n) => `  ${n}: { host: ${machines.addresses[n]}, user: root, identity: ${join(work.dir, 'id_ed25519')}, underlay: { dev: eth1 } }`)].join('\n') + '\n',
+    [
+      'ssh-options: { StrictHostKeyChecking: "no", UserKnownHostsFile: /dev/null, LogLevel: ERROR }',
+      'nodes:',
+      ...['node-0', 'node-1'].map(
+        (n) =>
+          `  ${n}: { host: ${machines.addresses[n]}, user: root, identity: ${join(work.dir, 'id_ed25519')}, underlay: { dev: eth1 } }`,
+      ),
+    ].join('\n') + '\n',
   );
   try {
     const up = await machines.netlab(stateDir, 'up', join(LABS, 'nodeport.yaml'), '--inventory', inventory, '--verify');
@@ -272,18 +357,25 @@ test('over ssh with an inventory, on machines with a FORWARD DROP policy and rul
     for (const name of ['node-0', 'node-1']) {
       const after = (await machines.transport(name).run(snapshot + '\n')).stdout;
       assert.equal(after, before[name], `${name}: iptables and sysctls exactly as before`);
-      await machines.transport(name).run('iptables -P FORWARD ACCEPT; iptables -F FORWARD; iptables -t nat -F PREROUTING; iptables -t nat -X USER-CHAIN\n');
+      await machines
+        .transport(name)
+        .run(
+          'iptables -P FORWARD ACCEPT; iptables -F FORWARD; iptables -t nat -F PREROUTING; iptables -t nat -X USER-CHAIN\n',
+        );
     }
   }
 });
 
-test('over ssh: objects that are not the lab\'s are never touched: a user\'s br0, another lab\'s pods', async () => {
+test("over ssh: objects that are not the lab's are never touched: a user's br0, another lab's pods", async () => {
   const file = join(LABS, 'bridge.yaml');
   await machines.transport('node-0').run('ip link add br0 type bridge && ip link set br0 up\n');
   try {
     const up = await machines.netlab(stateDir, 'up', file, '--ssh-config', machines.sshConfig);
     assert.equal(up.exitCode, 1, up.stdout + up.stderr);
-    assert.match(up.stderr, /nothing was changed; on the nodes:\n  node-0 already has a link named br0, which step \d+ of lab bridge would create: netlab never changes what it did not create/);
+    assert.match(
+      up.stderr,
+      /nothing was changed; on the nodes:\n  node-0 already has a link named br0, which step \d+ of lab bridge would create: netlab never changes what it did not create/,
+    );
     const br0 = await machines.transport('node-0').run('ip -br link show br0\n');
     assert.match(br0.stdout, /^br0 .*<[A-Z,]*\bUP\b/, "the user's br0 is still there, up");
   } finally {
@@ -294,7 +386,10 @@ test('over ssh: objects that are not the lab\'s are never touched: a user\'s br0
     assert.equal((await machines.netlab(stateDir, 'up', file, '--ssh-config', machines.sshConfig)).exitCode, 0);
     const second = await machines.netlab(stateDir, 'up', join(LABS, 'veth.yaml'), '--ssh-config', machines.sshConfig);
     assert.equal(second.exitCode, 1);
-    assert.match(second.stderr, /node-0 already has a network namespace named a0, which step 1 of lab veth would create/);
+    assert.match(
+      second.stderr,
+      /node-0 already has a network namespace named a0, which step 1 of lab veth would create/,
+    );
     assert.equal((await machines.netlab(stateDir, 'verify', 'bridge')).exitCode, 0, 'the first lab still works');
   } finally {
     await machines.netlab(stateDir, 'down', 'bridge');
@@ -302,7 +397,7 @@ test('over ssh: objects that are not the lab\'s are never touched: a user\'s br0
   for (const name of machines.names) assert.deepEqual(await leftovers(name), []);
 });
 
-test('over ssh: down works from the nodes\' own records when the local state is lost', async () => {
+test("over ssh: down works from the nodes' own records when the local state is lost", async () => {
   const up = await machines.netlab(stateDir, 'up', join(LABS, 'vxlan.yaml'), '--ssh-config', machines.sshConfig);
   assert.equal(up.exitCode, 0, up.stderr);
   rmSync(join(stateDir, 'labs', 'vxlan.json'));
@@ -316,7 +411,8 @@ test('over ssh: after a reboot of the nodes (objects and records gone), down has
   const up = await machines.netlab(stateDir, 'up', join(LABS, 'routes.yaml'), '--ssh-config', machines.sshConfig);
   assert.equal(up.exitCode, 0, up.stderr);
   // What a reboot does: processes, namespaces, links, routes, rules and the tmpfs /run are gone.
-  const reboot = 'for p in $(ip netns list | cut -d" " -f1); do kill -9 $(ip netns pids $p) 2>/dev/null; ip netns del $p; done; ip link del br0 2>/dev/null; ip link del br1 2>/dev/null; iptables -F; iptables -X; sysctl -qw net.ipv4.ip_forward=0; ip route flush proto boot; rm -rf /run/netlab\n';
+  const reboot =
+    'for p in $(ip netns list | cut -d" " -f1); do kill -9 $(ip netns pids $p) 2>/dev/null; ip netns del $p; done; ip link del br0 2>/dev/null; ip link del br1 2>/dev/null; iptables -F; iptables -X; sysctl -qw net.ipv4.ip_forward=0; ip route flush proto boot; rm -rf /run/netlab\n';
   for (const name of ['node-0', 'node-1']) await machines.transport(name).run(reboot);
   const down = await machines.netlab(stateDir, 'down', 'routes');
   assert.equal(down.exitCode, 0, down.stderr);

@@ -9,7 +9,11 @@ import { execa } from 'execa';
 import { ROOT } from '../paths.js';
 
 async function validate(dir: string) {
-  return execa('vagrant', ['validate', '--ignore-provider'], { cwd: dir, reject: false, env: { VAGRANT_HOME: join(dir, '.vagrant.d'), VAGRANT_CHECKPOINT_DISABLE: '1' } });
+  return execa('vagrant', ['validate', '--ignore-provider'], {
+    cwd: dir,
+    reject: false,
+    env: { VAGRANT_HOME: join(dir, '.vagrant.d'), VAGRANT_CHECKPOINT_DISABLE: '1' },
+  });
 }
 
 test('vagrant validate accepts the Vagrantfile: three nodes on 192.168.56.0/21', async () => {
@@ -17,11 +21,18 @@ test('vagrant validate accepts the Vagrantfile: three nodes on 192.168.56.0/21',
   try {
     copyFileSync(join(ROOT, 'Vagrantfile'), join(dir, 'Vagrantfile'));
     const result = await validate(dir);
-    assert.equal(result.exitCode, 0, `${String(result.stdout)}${String(result.stderr)} (is Debian's vagrant package installed? .ci/run installs it)`);
+    assert.equal(
+      result.exitCode,
+      0,
+      `${String(result.stdout)}${String(result.stderr)} (is Debian's vagrant package installed? .ci/run installs it)`,
+    );
     assert.match(String(result.stdout), /Vagrantfile validated successfully/);
     assert.deepEqual(String(result.stdout).match(/==> node-\d/g), ['==> node-0', '==> node-1', '==> node-2']);
     // ...and it is not a validator that accepts anything:
-    writeFileSync(join(dir, 'Vagrantfile'), readFileSync(join(ROOT, 'Vagrantfile'), 'utf8').replace('node.vm.hostname =', 'node.vm.hostnam ='));
+    writeFileSync(
+      join(dir, 'Vagrantfile'),
+      readFileSync(join(ROOT, 'Vagrantfile'), 'utf8').replace('node.vm.hostname =', 'node.vm.hostnam ='),
+    );
     assert.notEqual((await validate(dir)).exitCode, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });

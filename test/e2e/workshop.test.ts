@@ -28,7 +28,8 @@ test('graph --format dot is valid DOT (rendered by dot) with every pod, link and
   const rendered = await execa('dot', ['-Tsvg'], { input: dot.stdout, reject: false });
   assert.equal(rendered.exitCode, 0, String(rendered.stderr));
   assert.match(String(rendered.stdout), /<svg/);
-  for (const name of ['pod a0', 'pod a1', 'br0', 'br1', 'vxlan0', '192.168.64.4', '192.168.64.5', 'underlay']) assert.ok(dot.stdout.includes(name), name);
+  for (const name of ['pod a0', 'pod a1', 'br0', 'br1', 'vxlan0', '192.168.64.4', '192.168.64.5', 'underlay'])
+    assert.ok(dot.stdout.includes(name), name);
   // both ends of each veth pair, with the kernel's peer index as `ip link` shows it
   assert.match(dot.stdout, /veth-a0-c@if\d+ ⇄ veth-a0@if\d+/);
   assert.match(dot.stdout, /veth-a1-c@if\d+ ⇄ veth-a1@if\d+/);
@@ -39,7 +40,11 @@ test('graph --format dot is valid DOT (rendered by dot) with every pod, link and
 });
 
 test('capture on the underlay shows the VXLAN packet (UDP 4789, VNI 100) around the ping between the pods', async () => {
-  const capture = spawn(NETLAB, ['capture', 'node-0', '--count', '4', '--seconds', '15', '--filter', 'udp port 4789 and not dst host 239.1.1.1'], { env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const capture = spawn(
+    NETLAB,
+    ['capture', 'node-0', '--count', '4', '--seconds', '15', '--filter', 'udp port 4789 and not dst host 239.1.1.1'],
+    { env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const exited = new Promise<number | null>((resolve) => capture.on('exit', resolve));
   let out = '';
   let ready = false;
@@ -53,7 +58,10 @@ test('capture on the underlay shows the VXLAN packet (UDP 4789, VNI 100) around 
   await netlab(state.dir, 'exec', 'a0', '--', 'ping', '-c', '3', '-i', '0.2', '10.200.1.2');
   const code = await exited;
   assert.equal(code, 0, out);
-  assert.match(out, /192\.168\.64\.\d\.\d+ > 192\.168\.64\.\d\.4789: VXLAN, flags \[I\] \(0x08\), vni 100\n.*10\.200\.0\.2 > 10\.200\.1\.2: ICMP echo request/);
+  assert.match(
+    out,
+    /192\.168\.64\.\d\.\d+ > 192\.168\.64\.\d\.4789: VXLAN, flags \[I\] \(0x08\), vni 100\n.*10\.200\.0\.2 > 10\.200\.1\.2: ICMP echo request/,
+  );
 });
 
 interface TraceJson {
@@ -64,7 +72,7 @@ interface TraceJson {
   reply?: { outcome: string };
 }
 
-test('trace a0 → a1: the veth, the bridge, vxlan0 with node-1\'s underlay address as outer destination, and the reply', async () => {
+test("trace a0 → a1: the veth, the bridge, vxlan0 with node-1's underlay address as outer destination, and the reply", async () => {
   const run = await netlab(state.dir, 'trace', 'a0', 'a1', '--json');
   assert.equal(run.exitCode, 0, run.stdout + run.stderr);
   const trace = JSON.parse(run.stdout) as TraceJson;
@@ -74,19 +82,28 @@ test('trace a0 → a1: the veth, the bridge, vxlan0 with node-1\'s underlay addr
   const hop = (kind: string, where: string) => trace.hops.find((h) => h.kind === kind && h.where === where);
   assert.match(hop('veth', 'pod a0')!.text, /out by veth-a0-c, the veth pair's other end is veth-a0 in node-0/);
   assert.match(hop('bridge', 'node-0')!.entry!, /dev vxlan0 master br0/);
-  assert.match(hop('vxlan', 'node-0')!.text, /vxlan0 \(VNI 100\) wraps the frame: outer 192\.168\.64\.4 → 192\.168\.64\.5, UDP port 4789/);
+  assert.match(
+    hop('vxlan', 'node-0')!.text,
+    /vxlan0 \(VNI 100\) wraps the frame: outer 192\.168\.64\.4 → 192\.168\.64\.5, UDP port 4789/,
+  );
   assert.match(hop('underlay', 'node-0')!.text, /to 192\.168\.64\.5 dev eth1: node-1's underlay address/);
   assert.match(hop('bridge', 'node-1')!.text, /br1's FDB sends .* \(pod a1's veth-a1-c\) to port veth-a1/);
   assert.equal(trace.hops.at(-1)!.where, 'pod a1');
   const text = await netlab(state.dir, 'trace', 'a0', 'a1', '--no-send');
   assert.match(text.stdout, /✓ delivered, and the reply comes back \(pod a1 → node-1 → node-0 → pod a0\)/);
   // a1 drops pings with a rule of its own, which the walk does not read: the probe and the walk disagree, and trace says so.
-  assert.equal((await netlab(state.dir, 'exec', 'a1', '--', 'iptables', '-A', 'INPUT', '-p', 'icmp', '-j', 'DROP')).exitCode, 0);
+  assert.equal(
+    (await netlab(state.dir, 'exec', 'a1', '--', 'iptables', '-A', 'INPUT', '-p', 'icmp', '-j', 'DROP')).exitCode,
+    0,
+  );
   try {
     const dropped = await netlab(state.dir, 'trace', 'a0', 'a1');
     assert.equal(dropped.exitCode, 1, dropped.stdout + dropped.stderr);
     assert.match(dropped.stdout, /: no answer/);
-    assert.match(dropped.stdout, /✗ but the probe got no answer: the tables say this path works, yet nothing came back/);
+    assert.match(
+      dropped.stdout,
+      /✗ but the probe got no answer: the tables say this path works, yet nothing came back/,
+    );
   } finally {
     await netlab(state.dir, 'exec', 'a1', '--', 'iptables', '-D', 'INPUT', '-p', 'icmp', '-j', 'DROP');
   }
@@ -108,7 +125,11 @@ test('with the cluster route deleted on node-0, trace and the failed verify both
   // verify then passes, but says that what the plan made is gone.
   const cached = await netlab(state.dir, 'verify', 'vxlan');
   assert.match(cached.stdout, /node-0: route 10\.200\.0\.0\/16 is missing \(step \d+/);
-  if (cached.exitCode === 0) assert.match(cached.stdout, /the checks pass now, but what the plan made has changed; they may pass only through what the kernel still remembers/);
+  if (cached.exitCode === 0)
+    assert.match(
+      cached.stdout,
+      /the checks pass now, but what the plan made has changed; they may pass only through what the kernel still remembers/,
+    );
   // Earlier pings made node-0 and node-1 send ICMP redirects (in and out by the same bridge):
   // the pods would now skip the gateways. Forget them, as after a few minutes.
   for (const pod of ['a0', 'a1']) await netlab(state.dir, 'exec', pod, '--', 'ip', 'route', 'flush', 'cache');
@@ -119,9 +140,14 @@ test('with the cluster route deleted on node-0, trace and the failed verify both
     assert.equal(trace.outcome, 'broken');
     assert.equal(trace.problem!.node, 'node-0');
     assert.match(trace.problem!.reason, /no route to 10\.200\.1\.2 in node-0's routing table/);
-    assert.match(trace.problem!.hint!, /`ip route add 10\.200\.0\.0\/16 dev br0` \(step \d+: route the whole cluster CIDR/);
+    assert.match(
+      trace.problem!.hint!,
+      /`ip route add 10\.200\.0\.0\/16 dev br0` \(step \d+: route the whole cluster CIDR/,
+    );
     // a1 → a0 arrives, but its reply has no way back from node-0
-    const back = JSON.parse((await netlab(state.dir, 'trace', 'a1', 'a0', '--json')).stdout) as TraceJson & { reply: TraceJson };
+    const back = JSON.parse((await netlab(state.dir, 'trace', 'a1', 'a0', '--json')).stdout) as TraceJson & {
+      reply: TraceJson;
+    };
     assert.equal(back.outcome, 'delivered');
     assert.equal(back.reply.outcome, 'broken');
     assert.equal(back.reply.problem!.node, 'node-0');
@@ -135,7 +161,7 @@ test('with the cluster route deleted on node-0, trace and the failed verify both
   }
 });
 
-test('show: a node\'s routes with the lab\'s one cluster route, a pod\'s links', async () => {
+test("show: a node's routes with the lab's one cluster route, a pod's links", async () => {
   const routes = await netlab(state.dir, 'show', 'node-0', 'routes');
   assert.equal(routes.exitCode, 0, routes.stderr);
   assert.match(routes.stdout, /10\.200\.0\.0\/16 dev br0/);
@@ -165,6 +191,9 @@ test('up --step --yes shows each phase and what it changed on the node; --step w
 test('plan --explain explains the commands part by part', async () => {
   const plan = await netlab(state.dir, 'plan', join(LABS, 'vxlan.yaml'), '--explain');
   assert.equal(plan.exitCode, 0);
-  assert.match(plan.stdout, /ip link add vxlan0 type vxlan id 100 group 239\.1\.1\.1 local 192\.168\.64\.4 dstport 4789 dev eth1\n#   ↳ `ip link add vxlan0 type vxlan` creates a VXLAN tunnel endpoint: VNI 100 .*group 239\.1\.1\.1 \(unknown destinations are flooded/);
+  assert.match(
+    plan.stdout,
+    /ip link add vxlan0 type vxlan id 100 group 239\.1\.1\.1 local 192\.168\.64\.4 dstport 4789 dev eth1\n#   ↳ `ip link add vxlan0 type vxlan` creates a VXLAN tunnel endpoint: VNI 100 .*group 239\.1\.1\.1 \(unknown destinations are flooded/,
+  );
   assert.match(plan.stdout, /#   ↳ `master br0` plugs veth-a0 into the bridge br0 as a port\./);
 });

@@ -21,19 +21,31 @@ const HOSTILE: [string, string][] = [
   ['semicolon in a node reference', base('  a0: { node: "node-0; rm -rf /" }')],
   ['newline in a pod name', base('  "a\\nb": { node: node-0 }')],
   ['option injection: a pod name starting with -', base('  "-rf": { node: node-0 }')],
-  ['option injection: a bridge named --help', 'nodes: { node-0: { bridge: "--help" } }\npods: { a0: { node: node-0 } }\n'],
-  ['an interface name over 15 characters', 'nodes: { node-0: { bridge: br-0123456789abc } }\npods: { a0: { node: node-0 } }\n'],
+  [
+    'option injection: a bridge named --help',
+    'nodes: { node-0: { bridge: "--help" } }\npods: { a0: { node: node-0 } }\n',
+  ],
+  [
+    'an interface name over 15 characters',
+    'nodes: { node-0: { bridge: br-0123456789abc } }\npods: { a0: { node: node-0 } }\n',
+  ],
   ['a pod name over 8 characters', base('  abcdefghi: { node: node-0 }')],
   ['a Cyrillic look-alike in a pod name', base('  "а0": { node: node-0 }')],
   ['shell in an address', base('  a0: { node: node-0, ip: "10.200.0.2; reboot" }')],
   ['shell in a rootfs path', base('  a0: { node: node-0, rootfs: "/tmp/x;reboot" }')],
   ['a relative rootfs path', base('  a0: { node: node-0, rootfs: "../../etc" }')],
   ['shell in a cluster CIDR', base('  a0: { node: node-0 }', 'cluster-cidr: "10.0.0.0/8 $(id)"\n')],
-  ['a port that is a string', base('  a0: { node: node-0 }', 'verify:\n  - tcp: { from: a0, to: a0, port: "80; id" }\n')],
+  [
+    'a port that is a string',
+    base('  a0: { node: node-0 }', 'verify:\n  - tcp: { from: a0, to: a0, port: "80; id" }\n'),
+  ],
   ['a lab name with shell', base('  a0: { node: node-0 }', 'name: "x$(id)"\n')],
   ['a service name with shell', base('  a0: { node: node-0 }', 'services:\n  "s;id": { port: 80, backends: [a0] }\n')],
   ['wrong types everywhere', 'nodes: 7\npods: "a0"\nwiring: [bridge]\n'],
-  ['an alias bomb', `a: &a [x,x,x,x,x,x,x,x,x,x]\n${Array.from({ length: 9 }, (_, i) => `${'bcdefghij'[i]}: &${'bcdefghij'[i]} [${Array(10).fill(`*${'abcdefghi'[i]}`).join(',')}]`).join('\n')}\nnodes: { node-0: {} }\npods: { a0: { node: node-0 } }\n`],
+  [
+    'an alias bomb',
+    `a: &a [x,x,x,x,x,x,x,x,x,x]\n${Array.from({ length: 9 }, (_, i) => `${'bcdefghij'[i]}: &${'bcdefghij'[i]} [${Array(10).fill(`*${'abcdefghi'[i]}`).join(',')}]`).join('\n')}\nnodes: { node-0: {} }\npods: { a0: { node: node-0 } }\n`,
+  ],
   ['binary junk', '\x7fELF\x02\x01\x01\0\0\0\0'],
   ['a huge file', `nodes: { node-0: {} }\npods: { a0: { node: node-0 } }\ndescription: "${'x'.repeat(1_100_000)}"\n`],
   ['an empty file', ''],
@@ -44,7 +56,8 @@ for (const [what, text] of HOSTILE) {
   test(`hostile input is refused: ${what}`, () => {
     assert.throws(
       () => parseLab(text, 'hostile.yaml'),
-      (error: unknown) => error instanceof LabInputError && error.exitCode === 2 && !/internal error/.test(error.message),
+      (error: unknown) =>
+        error instanceof LabInputError && error.exitCode === 2 && !/internal error/.test(error.message),
     );
   });
 }
@@ -61,7 +74,38 @@ function prng(seed: number): () => number {
   };
 }
 
-const JUNK = ['$(id)', '`id`', ';', '\n', '-', '--', ':', '{', '}', '[', ']', '&a', '*a', '"', "'", '\\', '0', '999999', '10.200.0.1', '-1', 'null', '~', '\t', 'ü', '\u0430', ' ', '#', '!!str', '256.1.1.1', '/'];
+const JUNK = [
+  '$(id)',
+  '`id`',
+  ';',
+  '\n',
+  '-',
+  '--',
+  ':',
+  '{',
+  '}',
+  '[',
+  ']',
+  '&a',
+  '*a',
+  '"',
+  "'",
+  '\\',
+  '0',
+  '999999',
+  '10.200.0.1',
+  '-1',
+  'null',
+  '~',
+  '\t',
+  'ü',
+  '\u0430',
+  ' ',
+  '#',
+  '!!str',
+  '256.1.1.1',
+  '/',
+];
 
 function mutate(text: string, random: () => number): string {
   let out = text;
@@ -80,7 +124,11 @@ function mutate(text: string, random: () => number): string {
       const lines = out.split('\n');
       lines.splice(Math.floor(random() * lines.length), 1);
       out = lines.join('\n');
-    } else out = out.replace(/\b(a0|a1|node-0|br0|10\.200\.0\.\d|8080|bridge|vxlan)\b/, JUNK[Math.floor(random() * JUNK.length)]!);
+    } else
+      out = out.replace(
+        /\b(a0|a1|node-0|br0|10\.200\.0\.\d|8080|bridge|vxlan)\b/,
+        JUNK[Math.floor(random() * JUNK.length)]!,
+      );
   }
   return out;
 }
@@ -90,7 +138,9 @@ test('fuzz: thousands of mutated labs give a lab or an input error, never an int
   const runs = Number(process.env.NETLAB_FUZZ_RUNS ?? 3000);
   console.log(`# fuzz: ${runs} runs, seed ${seed} (replay with NETLAB_FUZZ_SEED=${seed})`);
   const random = prng(seed);
-  const sources = readdirSync(LABS).filter((f) => f.endsWith('.yaml')).map((f) => readFileSync(join(LABS, f), 'utf8'));
+  const sources = readdirSync(LABS)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => readFileSync(join(LABS, f), 'utf8'));
   let accepted = 0;
   for (let run = 0; run < runs; run++) {
     const text = mutate(sources[run % sources.length]!, random);
@@ -98,7 +148,11 @@ test('fuzz: thousands of mutated labs give a lab or an input error, never an int
       const { model } = parseLab(text, 'fuzz.yaml');
       accepted++;
       // Whatever is accepted is safe to plan and script: every name obeys the grammar.
-      for (const name of [...model.nodes.map((n) => n.name), ...model.pods.map((p) => p.name), ...model.nodes.map((n) => n.bridge)]) {
+      for (const name of [
+        ...model.nodes.map((n) => n.name),
+        ...model.pods.map((p) => p.name),
+        ...model.nodes.map((n) => n.bridge),
+      ]) {
         assert.match(name, NAME_PATTERN, `seed ${seed} run ${run}: accepted name ${JSON.stringify(name)}`);
       }
       const plan = buildPlan(model, simulatedFacts(model));

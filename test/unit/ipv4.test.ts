@@ -5,7 +5,8 @@ import { contains, formatCidr, formatIp, nthSubnet, overlaps, parseCidr, parseIp
 test('parses dotted quads strictly', () => {
   assert.equal(parseIp('10.200.0.2'), 0x0ac80002);
   assert.equal(formatIp(0x0ac80002), '10.200.0.2');
-  for (const bad of ['10.200.0.256', '10.200.0', '010.1.1.1', '1.2.3.4 ', '1.2.3.4.5', 'a.b.c.d', '']) assert.equal(parseIp(bad), undefined, bad);
+  for (const bad of ['10.200.0.256', '10.200.0', '010.1.1.1', '1.2.3.4 ', '1.2.3.4.5', 'a.b.c.d', ''])
+    assert.equal(parseIp(bad), undefined, bad);
 });
 
 test('CIDR parsing, containment, overlap and subnetting', () => {

@@ -16,12 +16,20 @@ import { GOLDEN, LABS, ROOT, UPDATE_GOLDEN } from '../paths.js';
 
 function golden(file: string, actual: string): void {
   if (UPDATE_GOLDEN) writeFileSync(file, actual);
-  assert.equal(actual, readFileSync(file, 'utf8'), `output differs from ${relative(ROOT, file)} (UPDATE_GOLDEN=1 to accept)`);
+  assert.equal(
+    actual,
+    readFileSync(file, 'utf8'),
+    `output differs from ${relative(ROOT, file)} (UPDATE_GOLDEN=1 to accept)`,
+  );
 }
 
-const labFiles = readdirSync(LABS).filter((f) => f.endsWith('.yaml')).sort();
+const labFiles = readdirSync(LABS)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 const invalidDir = join(GOLDEN, 'invalid');
-const invalidFiles = readdirSync(invalidDir).filter((f) => f.endsWith('.yaml')).sort();
+const invalidFiles = readdirSync(invalidDir)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 
 for (const file of invalidFiles) {
   test(`invalid lab ${file}: every problem, with file:line:col, field and what is allowed`, () => {
@@ -58,7 +66,10 @@ test('every bundled lab validates against the generated JSON Schema, and a typo 
 });
 
 test('defaults follow the article: node N gets 10.200.N.0/24, bridge brN with .1, pods from .2', () => {
-  const { model } = parseLab('nodes: { node-0: {}, node-1: {} }\npods:\n  a0: { node: node-0 }\n  a1: { node: node-0 }\n  b: { node: node-1 }\n', 'x.yaml');
+  const { model } = parseLab(
+    'nodes: { node-0: {}, node-1: {} }\npods:\n  a0: { node: node-0 }\n  a1: { node: node-0 }\n  b: { node: node-1 }\n',
+    'x.yaml',
+  );
   assert.deepEqual(
     model.nodes.map((n) => [n.name, n.podSubnet, n.gateway, n.bridge]),
     [
@@ -66,23 +77,38 @@ test('defaults follow the article: node N gets 10.200.N.0/24, bridge brN with .1
       ['node-1', '10.200.1.0/24', '10.200.1.1/24', 'br1'],
     ],
   );
-  assert.deepEqual(model.pods.map((p) => [p.name, p.address, p.hostIf, p.podIf]), [
-    ['a0', '10.200.0.2/24', 'veth-a0', 'veth-a0-c'],
-    ['a1', '10.200.0.3/24', 'veth-a1', 'veth-a1-c'],
-    ['b', '10.200.1.2/24', 'veth-b', 'veth-b-c'],
-  ]);
+  assert.deepEqual(
+    model.pods.map((p) => [p.name, p.address, p.hostIf, p.podIf]),
+    [
+      ['a0', '10.200.0.2/24', 'veth-a0', 'veth-a0-c'],
+      ['a1', '10.200.0.3/24', 'veth-a1', 'veth-a1-c'],
+      ['b', '10.200.1.2/24', 'veth-b', 'veth-b-c'],
+    ],
+  );
   assert.equal(model.name, 'x');
 });
 
 test('an address written in the file is never handed out as a default', () => {
-  const { model } = parseLab('nodes: { node-0: {} }\npods:\n  a0: { node: node-0 }\n  a1: { node: node-0, ip: 10.200.0.2 }\n', 'y.yaml');
-  assert.deepEqual(model.pods.map((p) => p.address), ['10.200.0.3/24', '10.200.0.2/24']);
+  const { model } = parseLab(
+    'nodes: { node-0: {} }\npods:\n  a0: { node: node-0 }\n  a1: { node: node-0, ip: 10.200.0.2 }\n',
+    'y.yaml',
+  );
+  assert.deepEqual(
+    model.pods.map((p) => p.address),
+    ['10.200.0.3/24', '10.200.0.2/24'],
+  );
 });
 
 test('derived checks: same-node pods ping each other and each answers TCP; other nodes only with cross-node wiring', () => {
-  const text = 'nodes: { node-0: {}, node-1: {} }\npods:\n  a0: { node: node-0 }\n  a1: { node: node-0 }\n  b: { node: node-1 }\n';
+  const text =
+    'nodes: { node-0: {}, node-1: {} }\npods:\n  a0: { node: node-0 }\n  a1: { node: node-0 }\n  b: { node: node-1 }\n';
   const isolated = parseLab(text, 'iso.yaml').model.checks;
-  assert.deepEqual(isolated.filter((c) => c.kind === 'ping').map((c) => `${'pod' in c.from ? c.from.pod : c.from.node}>${c.toAddress}`), ['a0>10.200.0.3', 'a1>10.200.0.2']);
+  assert.deepEqual(
+    isolated
+      .filter((c) => c.kind === 'ping')
+      .map((c) => `${'pod' in c.from ? c.from.pod : c.from.node}>${c.toAddress}`),
+    ['a0>10.200.0.3', 'a1>10.200.0.2'],
+  );
   assert.equal(isolated.filter((c) => c.kind === 'tcp').length, 2);
   const joined = parseLab(text + 'wiring: { cross-node: routes }\n', 'joined.yaml').model.checks;
   assert.equal(joined.filter((c) => c.kind === 'ping').length, 6);
@@ -90,10 +116,26 @@ test('derived checks: same-node pods ping each other and each answers TCP; other
 });
 
 test('YAML alias bombs, binary junk and oversized files are refused as input errors', () => {
-  const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}]`)].join('\n');
-  assert.throws(() => parseLab(bomb, 'bomb.yaml'), (e: unknown) => e instanceof LabInputError && /alias|Excessive/i.test(e.message));
-  assert.throws(() => parseLab('nodes:\0\x01\x02', 'junk.yaml'), (e: unknown) => e instanceof LabInputError && /NUL/.test(e.message));
-  assert.throws(() => parseLab('- just\n- a list\n', 'list.yaml'), (e: unknown) => e instanceof LabInputError && /expected a mapping/.test(e.message));
+  const bomb = [
+    'a: &a [x, x, x, x, x, x, x, x, x]',
+    ...Array.from(
+      { length: 8 },
+      (_, i) =>
+        `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}]`,
+    ),
+  ].join('\n');
+  assert.throws(
+    () => parseLab(bomb, 'bomb.yaml'),
+    (e: unknown) => e instanceof LabInputError && /alias|Excessive/i.test(e.message),
+  );
+  assert.throws(
+    () => parseLab('nodes:\0\x01\x02', 'junk.yaml'),
+    (e: unknown) => e instanceof LabInputError && /NUL/.test(e.message),
+  );
+  assert.throws(
+    () => parseLab('- just\n- a list\n', 'list.yaml'),
+    (e: unknown) => e instanceof LabInputError && /expected a mapping/.test(e.message),
+  );
 });
 
 test('adding node-2 to the VXLAN lab changes nothing on node-0 and node-1 (article 001, 4.3.4)', () => {
@@ -103,11 +145,21 @@ test('adding node-2 to the VXLAN lab changes nothing on node-0 and node-1 (artic
   };
   const two = plan('vxlan.yaml');
   const three = plan('vxlan-3.yaml');
-  const commands = (p: ReturnType<typeof plan>, node: string) => p.nodes.find((n) => n.node === node)!.steps.map((s) => [s.apply, s.undo]);
-  const strip = (c: unknown) => JSON.stringify(c).replaceAll('vxlan-3', 'LAB').replaceAll('"vxlan"', '"LAB"').replaceAll('lab vxlan', 'lab LAB').replaceAll('FWD-vxlan', 'FWD-LAB');
+  const commands = (p: ReturnType<typeof plan>, node: string) =>
+    p.nodes.find((n) => n.node === node)!.steps.map((s) => [s.apply, s.undo]);
+  const strip = (c: unknown) =>
+    JSON.stringify(c)
+      .replaceAll('vxlan-3', 'LAB')
+      .replaceAll('"vxlan"', '"LAB"')
+      .replaceAll('lab vxlan', 'lab LAB')
+      .replaceAll('FWD-vxlan', 'FWD-LAB');
   for (const node of ['node-0', 'node-1']) assert.equal(strip(commands(three, node)), strip(commands(two, node)), node);
   // whereas with static routes every existing node gets one more route
-  const routes = (extra: string) => parseLab(`nodes: { node-0: {}, node-1: {}${extra} }\npods: { a0: { node: node-0 } }\nwiring: { cross-node: routes }\n`, 'r.yaml').model;
+  const routes = (extra: string) =>
+    parseLab(
+      `nodes: { node-0: {}, node-1: {}${extra} }\npods: { a0: { node: node-0 } }\nwiring: { cross-node: routes }\n`,
+      'r.yaml',
+    ).model;
   const before = buildPlan(routes(''), simulatedFacts(routes(''))).nodes[0]!.steps.length;
   const afterAdding = buildPlan(routes(', node-2: {}'), simulatedFacts(routes(', node-2: {}'))).nodes[0]!.steps.length;
   assert.equal(afterAdding, before + 1);
@@ -119,7 +171,11 @@ test('plan --explain: every command of every bundled lab has an explanation', as
     const { model } = loadLabFile(relative(ROOT, join(LABS, file)));
     for (const node of buildPlan(model, simulatedFacts(model)).nodes) {
       for (const step of node.steps) {
-        for (const command of step.apply) assert.ok(explainCommand(command), `${file} ${node.node} step ${step.id}: no explanation for ${command.join(' ')}`);
+        for (const command of step.apply)
+          assert.ok(
+            explainCommand(command),
+            `${file} ${node.node} step ${step.id}: no explanation for ${command.join(' ')}`,
+          );
       }
     }
   }

@@ -24,7 +24,11 @@ test('node lock: one holder at a time; the other is told who holds it; unlock or
     // Scripts run in their own sh without the lock's descriptor: a process they leave running does not hold it.
     child = Number((await a.run('sleep 30 </dev/null >/dev/null 2>&1 & echo $!\n')).stdout);
     await a.runInShell(UNLOCK_LINES);
-    assert.equal(await take(b, 'netlab up of lab bridge, run bbb'), undefined, 'free once unlocked, although a child of the holder still runs');
+    assert.equal(
+      await take(b, 'netlab up of lab bridge, run bbb'),
+      undefined,
+      'free once unlocked, although a child of the holder still runs',
+    );
     assert.equal(await take(a, 'again'), 'netlab up of lab bridge, run bbb');
     await b.close();
     assert.equal(await take(a, 'again'), undefined, "the holder's shell ended: the kernel let go of the lock");
@@ -42,7 +46,10 @@ test('node lock: a lock file that cannot be opened is an error that names it, no
     writeFileSync(join(work, 'file'), '');
     // The lock's directory would have to be inside a regular file.
     const result = await session.runInShell(lockLines('holder', join(work, 'file', 'netlab')));
-    assert.throws(() => parseLockOutput('node-0', result.stdout, result.stderr), /node-0: cannot open the node lock .*nothing was changed/);
+    assert.throws(
+      () => parseLockOutput('node-0', result.stdout, result.stderr),
+      /node-0: cannot open the node lock .*nothing was changed/,
+    );
     assert.equal((await session.run('echo alive\n')).stdout, 'alive\n', 'the session goes on');
   } finally {
     await session.close();

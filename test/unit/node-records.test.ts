@@ -15,7 +15,12 @@ function scratch(): { dir: string; remove: () => void } {
 }
 
 /** Runs the prelude then `body` in sh, with the node's /run/netlab moved to `root`. */
-function sh(root: string, lab: string, body: string, env: Record<string, string> = {}): { status: number; stdout: string; stderr: string } {
+function sh(
+  root: string,
+  lab: string,
+  body: string,
+  env: Record<string, string> = {},
+): { status: number; stdout: string; stderr: string } {
   const script = `${scriptPrelude(lab)}\nNETLAB_ROOT=${root}\nNETLAB_DIR=${root}/${lab}\nmkdir -p "$NETLAB_DIR/pods"\n${body}\n`;
   const result = spawnSync('sh', ['-s'], { input: script, encoding: 'utf8', env: { ...process.env, ...env } });
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
@@ -37,12 +42,20 @@ test('pid files hold the start time: a PID that now names another process is nei
     const pid = sleeper.pid!;
     // A record of "the same PID" from another process's life: same number, another start time.
     writeFileSync(join(work.dir, 'reused.pid'), `${pid} 1\n`);
-    const reused = sh(work.dir, 'lab', `netlab_pid_read ${work.dir}/reused.pid && echo read; netlab_kill_recorded ${work.dir}/reused.pid; echo done`);
+    const reused = sh(
+      work.dir,
+      'lab',
+      `netlab_pid_read ${work.dir}/reused.pid && echo read; netlab_kill_recorded ${work.dir}/reused.pid; echo done`,
+    );
     assert.equal(reused.stdout, 'done\n', reused.stderr);
     assert.ok(alive(pid), 'the process that now has that PID is alive');
     assert.equal(existsSync(join(work.dir, 'reused.pid')), false, 'the stale record is gone');
 
-    const own = sh(work.dir, 'lab', `netlab_pid_write ${work.dir}/own.pid ${pid}; netlab_pid_read ${work.dir}/own.pid; netlab_kill_recorded ${work.dir}/own.pid`);
+    const own = sh(
+      work.dir,
+      'lab',
+      `netlab_pid_write ${work.dir}/own.pid ${pid}; netlab_pid_read ${work.dir}/own.pid; netlab_kill_recorded ${work.dir}/own.pid`,
+    );
     assert.equal(own.stdout.trim(), String(pid), own.stderr);
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.ok(!alive(pid), 'the recorded process itself is killed');
@@ -52,7 +65,7 @@ test('pid files hold the start time: a PID that now names another process is nei
   }
 });
 
-test('each pod has a directory of its own: netlab_kill_pod a leaves pod a.b\'s files (the old pods/a.* files would have matched)', () => {
+test("each pod has a directory of its own: netlab_kill_pod a leaves pod a.b's files (the old pods/a.* files would have matched)", () => {
   const work = scratch();
   try {
     const result = sh(
@@ -80,12 +93,22 @@ test('a shared sysctl: down puts it back only if it still holds what the lab set
     const values = join(work.dir, 'values');
     mkdirSync(bin);
     mkdirSync(values);
-    writeFileSync(join(bin, 'sysctl'), `#!/bin/sh\nif [ "$1" = -n ]; then cat "${values}/$2"; else kv=$2; echo "\${kv#*=}" >"${values}/\${kv%%=*}"; fi\n`, { mode: 0o755 });
+    writeFileSync(
+      join(bin, 'sysctl'),
+      `#!/bin/sh\nif [ "$1" = -n ]; then cat "${values}/$2"; else kv=$2; echo "\${kv#*=}" >"${values}/\${kv%%=*}"; fi\n`,
+      { mode: 0o755 },
+    );
     const env = { PATH: `${bin}:${process.env.PATH}` };
     const value = () => readFileSync(join(values, 'net.ipv4.ip_forward'), 'utf8').trim();
     const set = (v: string) => writeFileSync(join(values, 'net.ipv4.ip_forward'), `${v}\n`);
     const up = (lab: string) => sh(work.dir, lab, 'netlab_sysctl net.ipv4.ip_forward 1', env);
-    const down = (lab: string) => sh(work.dir, lab, 'tac "$NETLAB_DIR/undo" | while IFS= read -r line; do eval "$line"; done; rm -f "$NETLAB_DIR/undo"', env);
+    const down = (lab: string) =>
+      sh(
+        work.dir,
+        lab,
+        'tac "$NETLAB_DIR/undo" | while IFS= read -r line; do eval "$line"; done; rm -f "$NETLAB_DIR/undo"',
+        env,
+      );
 
     set('0');
     up('a');
@@ -96,7 +119,10 @@ test('a shared sysctl: down puts it back only if it still holds what the lab set
     set('0');
     up('a');
     set('7'); // someone else set it since
-    assert.match(down('a').stdout, /@@netlab kept sysctl net\.ipv4\.ip_forward is 7: the lab set it to 1 and something changed it since/);
+    assert.match(
+      down('a').stdout,
+      /@@netlab kept sysctl net\.ipv4\.ip_forward is 7: the lab set it to 1 and something changed it since/,
+    );
     assert.equal(value(), '7', 'what someone else set is left as it is');
 
     set('0');
@@ -128,7 +154,12 @@ test('a stale lab lock taken over by several processes at once: exactly one wins
     const locks = join(work.dir, 'locks');
     mkdirSync(locks);
     // A lock of a process that is gone: its PID's start time no longer matches.
-    const stale = JSON.stringify({ process: { pid: 1, startTime: 'gone' }, host: hostname(), command: 'netlab up (killed)', since: new Date(0).toISOString() });
+    const stale = JSON.stringify({
+      process: { pid: 1, startTime: 'gone' },
+      host: hostname(),
+      command: 'netlab up (killed)',
+      since: new Date(0).toISOString(),
+    });
     for (let r = 0; r < rounds; r++) writeFileSync(join(locks, `race-${r}.lock`), stale);
     const lockModule = new URL('../../src/state/lock.js', import.meta.url).href;
     const start = Date.now() + 2000;
@@ -142,7 +173,10 @@ test('a stale lab lock taken over by several processes at once: exactly one wins
       }`;
     const outputs = await Promise.all(
       Array.from({ length: racers }, () => {
-        const child = spawn(process.execPath, ['--input-type=module', '-e', racer], { env: { ...process.env, NETLAB_STATE_DIR: work.dir }, stdio: ['ignore', 'pipe', 'inherit'] });
+        const child = spawn(process.execPath, ['--input-type=module', '-e', racer], {
+          env: { ...process.env, NETLAB_STATE_DIR: work.dir },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
         let out = '';
         child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
         return new Promise<string>((resolve) => child.on('close', () => resolve(out)));
@@ -154,7 +188,11 @@ test('a stale lab lock taken over by several processes at once: exactly one wins
       if (result === 'won') winners.set(Number(round), (winners.get(Number(round)) ?? 0) + 1);
     }
     const wrong = Array.from({ length: rounds }, (_, r) => r).filter((r) => winners.get(r) !== 1);
-    assert.deepEqual(wrong.map((r) => `round ${r}: ${winners.get(r) ?? 0} winners`), [], `${racers} processes raced over ${rounds} stale locks`);
+    assert.deepEqual(
+      wrong.map((r) => `round ${r}: ${winners.get(r) ?? 0} winners`),
+      [],
+      `${racers} processes raced over ${rounds} stale locks`,
+    );
   } finally {
     work.remove();
   }

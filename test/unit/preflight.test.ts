@@ -61,15 +61,28 @@ test('preflight: each kind of object the plan would create is found when it is a
     { step: stepOf(/^netlab_restore /), what: 'an iptables nat chain NL-SERVICES-service' },
   ];
   assert.equal(found.length, expect.length, JSON.stringify(found));
-  for (const e of expect) assert.ok(found.some((f) => f.step === e.step && f.what === e.what), `${JSON.stringify(e)} in ${JSON.stringify(found)}`);
+  for (const e of expect)
+    assert.ok(
+      found.some((f) => f.step === e.step && f.what === e.what),
+      `${JSON.stringify(e)} in ${JSON.stringify(found)}`,
+    );
   // A chain of that name in the other table is no clash.
   assert.deepEqual(findConflicts(steps, parseInventory(FRESH + '@@netlab have chain nat NETLAB-FWD-service\n')), []);
 });
 
 test('preflight: routes are compared by destination prefix, whatever their type or form', () => {
-  const routeStep: Step = { id: 7, node: 'node-0', phase: 'cross-node', summary: '', why: '', apply: [['ip', 'route', 'add', '10.200.1.0/24', 'via', '192.168.64.5']], undo: [] };
+  const routeStep: Step = {
+    id: 7,
+    node: 'node-0',
+    phase: 'cross-node',
+    summary: '',
+    why: '',
+    apply: [['ip', 'route', 'add', '10.200.1.0/24', 'via', '192.168.64.5']],
+    undo: [],
+  };
   const hostRoute: Step = { ...routeStep, id: 8, apply: [['ip', 'route', 'add', '10.9.9.9/32', 'dev', 'eth1']] };
-  const clashes = (line: string) => findConflicts([routeStep, hostRoute], parseInventory(`@@netlab have route ${line}\n`)).map((c) => c.step);
+  const clashes = (line: string) =>
+    findConflicts([routeStep, hostRoute], parseInventory(`@@netlab have route ${line}\n`)).map((c) => c.step);
   assert.deepEqual(clashes('10.200.1.0/24 via'), [7]);
   assert.deepEqual(clashes('unreachable 10.200.1.0/24'), [7], 'a typed route prints its type first');
   assert.deepEqual(clashes('10.200.1.0/25 dev'), [], 'a longer prefix is another route');
@@ -84,13 +97,30 @@ test('preflight: kernel features are probed in one throwaway namespace; a failed
   assert.equal(script.match(/unshare --net/g)?.length, 1, 'one namespace for every probe');
   assert.match(script, /ip link add netlab-p-ipip type ipip local 192\.0\.2\.1 remote 192\.0\.2\.2/);
 
-  const missing = describeProblems(model, 'node-0', steps, `${FRESH}@@netlab missing-feature ipip Error: Unknown device type.\n@@netlab probed\n`);
+  const missing = describeProblems(
+    model,
+    'node-0',
+    steps,
+    `${FRESH}@@netlab missing-feature ipip Error: Unknown device type.\n@@netlab probed\n`,
+  );
   assert.deepEqual(missing.length, 1);
-  assert.match(missing[0]!, /^lab ipip needs kernel IP-in-IP support \(module ipip\) on node-0; the kernel answered "Error: Unknown device type"\. Load it with `modprobe ipip`/);
+  assert.match(
+    missing[0]!,
+    /^lab ipip needs kernel IP-in-IP support \(module ipip\) on node-0; the kernel answered "Error: Unknown device type"\. Load it with `modprobe ipip`/,
+  );
 
   assert.deepEqual(describeProblems(model, 'node-0', steps, `${FRESH}@@netlab probed\n`), [], 'every probe passed');
-  const noProbe = describeProblems(model, 'node-0', steps, `${FRESH}unshare: unshare failed: Operation not permitted\n`);
-  assert.deepEqual(noProbe, ['cannot probe the kernel features lab ipip needs on node-0: `unshare --net` failed: unshare: unshare failed: Operation not permitted (netlab needs root there, and util-linux\'s unshare)']);
+  const noProbe = describeProblems(
+    model,
+    'node-0',
+    steps,
+    `${FRESH}unshare: unshare failed: Operation not permitted\n`,
+  );
+  assert.deepEqual(noProbe, [
+    "cannot probe the kernel features lab ipip needs on node-0: `unshare --net` failed: unshare: unshare failed: Operation not permitted (netlab needs root there, and util-linux's unshare)",
+  ]);
   const noUnshare = describeProblems(model, 'node-0', steps, `${FRESH}@@netlab missing-tool unshare util-linux\n`);
-  assert.deepEqual(noUnshare, ['lab ipip needs the command "unshare" on node-0: install the package util-linux (apt-get install util-linux)']);
+  assert.deepEqual(noUnshare, [
+    'lab ipip needs the command "unshare" on node-0: install the package util-linux (apt-get install util-linux)',
+  ]);
 });

@@ -3,7 +3,25 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { quoteArg, quoteArgv } from '../../src/shell/quote.js';
 
-const HOSTILE = ['plain', '', 'two words', "it's", '$(touch /tmp/pwned)', '`id`', 'a;b', 'a\nb', '-rf', '"dq"', '\\', '*', '~root', '$HOME', 'ünïcødé', "'", "''"];
+const HOSTILE = [
+  'plain',
+  '',
+  'two words',
+  "it's",
+  '$(touch /tmp/pwned)',
+  '`id`',
+  'a;b',
+  'a\nb',
+  '-rf',
+  '"dq"',
+  '\\',
+  '*',
+  '~root',
+  '$HOME',
+  'ünïcødé',
+  "'",
+  "''",
+];
 
 test('quoted arguments reach a real shell as exactly the same words', () => {
   const script = `printf '%s\\0' ${quoteArgv(HOSTILE)}`;

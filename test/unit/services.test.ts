@@ -29,7 +29,7 @@ test('the binomial bound accepts fair spreads and rejects skewed ones', () => {
   assert.ok(!isPlausibleSpread([50, 10]));
   // A seeded fair simulation stays inside the bound almost always (z = 4: < 1e-4 per endpoint).
   let seed = 42;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   let outside = 0;
   for (let run = 0; run < 2000; run++) {
     const counts = [0, 0, 0];
@@ -53,7 +53,9 @@ test('service rules: a cascade per Service, a DNAT and a hairpin mark per endpoi
     'lb.yaml',
   );
   assert.equal(model.services[0]!.clusterIp, '10.96.0.2', 'the first free address of 10.96.0.0/12');
-  const rules = servicesRestoreInput(model).split('\n').filter((l) => l.startsWith('-A NL-SVC-lb-1'));
+  const rules = servicesRestoreInput(model)
+    .split('\n')
+    .filter((l) => l.startsWith('-A NL-SVC-lb-1'));
   assert.deepEqual(rules, [
     '-A NL-SVC-lb-1 -m statistic --mode random --probability 0.3333333333 -j NL-SEP-lb-1-1',
     '-A NL-SVC-lb-1 -m statistic --mode random --probability 0.5000000000 -j NL-SEP-lb-1-2',

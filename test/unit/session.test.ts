@@ -25,7 +25,10 @@ test('session: a script ends alone: exit, set -e and its variables do not reach 
   const session = new ShellSession('sh', ['-s']);
   try {
     assert.equal((await session.run('set -e\nX=1\nfalse\necho not reached\n')).stdout, '');
-    const next = await Promise.all([session.run('read -r line; echo "read: [$line]"\n'), session.run('echo "X=[$X]"; false; echo still here\n')]);
+    const next = await Promise.all([
+      session.run('read -r line; echo "read: [$line]"\n'),
+      session.run('echo "X=[$X]"; false; echo still here\n'),
+    ]);
     assert.equal(next[0].stdout, 'read: []\n', 'stdin of a script is its own text, already consumed');
     assert.equal(next[1].stdout, 'X=[]\nstill here\n');
     assert.equal((await session.run('exit 7\n')).exitCode, 7);

@@ -14,7 +14,12 @@ import { controlDirProblem } from '../../src/exec/ssh.js';
 import { sshOptionProblem } from '../../src/exec/inventory.js';
 
 async function cli(env: Record<string, string>, ...args: string[]) {
-  const result = await execa(NETLAB, args, { reject: false, env: { FORCE_COLOR: '0', ...env }, stdin: 'ignore', timeout: 60_000 });
+  const result = await execa(NETLAB, args, {
+    reject: false,
+    env: { FORCE_COLOR: '0', ...env },
+    stdin: 'ignore',
+    timeout: 60_000,
+  });
   return { exitCode: result.exitCode, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
@@ -29,9 +34,31 @@ test('a lab name is checked wherever it enters: down, verify, exec and graph ref
     const state = join(work.dir, 'state');
     mkdirSync(join(work.dir, 'labs'));
     const env = { NETLAB_STATE_DIR: state };
-    const bad = ['', '.', '..', join(work.dir, 'labs') + '/', join(work.dir, 'labs'), '../x', '../../etc', 'a/b', 'UPPER', 'x'.repeat(13), '-rf'];
+    const bad = [
+      '',
+      '.',
+      '..',
+      join(work.dir, 'labs') + '/',
+      join(work.dir, 'labs'),
+      '../x',
+      '../../etc',
+      'a/b',
+      'UPPER',
+      'x'.repeat(13),
+      '-rf',
+    ];
     // Every bad name through down (the command that deletes); a few through each other command that takes one.
-    const commands = (name: string) => [['down', '--', name], ...(['', '..', '../x'].includes(name) ? [['verify', '--', name], ['graph', '--', name], ['exec', 'a0', `--lab=${name}`, '--', 'true'], ['show', 'a0', `--lab=${name}`]] : [])];
+    const commands = (name: string) => [
+      ['down', '--', name],
+      ...(['', '..', '../x'].includes(name)
+        ? [
+            ['verify', '--', name],
+            ['graph', '--', name],
+            ['exec', 'a0', `--lab=${name}`, '--', 'true'],
+            ['show', 'a0', `--lab=${name}`],
+          ]
+        : []),
+    ];
     for (const name of bad) {
       for (const args of commands(name)) {
         const run = await cli(env, ...args);
@@ -51,12 +78,33 @@ test('a lab name is checked wherever it enters: down, verify, exec and graph ref
 });
 
 test('inventory ssh-options: only connection, timeout and host-key options; options that run a program, and hosts or values starting with "-", exit 2 before any connection', async () => {
-  for (const name of ['ProxyCommand', 'proxycommand', 'LocalCommand', 'PermitLocalCommand', 'KnownHostsCommand', 'PKCS11Provider', 'SecurityKeyProvider']) {
+  for (const name of [
+    'ProxyCommand',
+    'proxycommand',
+    'LocalCommand',
+    'PermitLocalCommand',
+    'KnownHostsCommand',
+    'PKCS11Provider',
+    'SecurityKeyProvider',
+  ]) {
     assert.match(sshOptionProblem(name, 'x') ?? '', /makes ssh run a program on this machine/, name);
   }
-  for (const name of ['ControlPath', 'BatchMode', 'ControlMaster', 'RemoteForward', 'SendEnv', 'RemoteCommand', 'Include']) assert.match(sshOptionProblem(name, 'x') ?? '', /not an ssh option an inventory may set/, name);
+  for (const name of [
+    'ControlPath',
+    'BatchMode',
+    'ControlMaster',
+    'RemoteForward',
+    'SendEnv',
+    'RemoteCommand',
+    'Include',
+  ])
+    assert.match(sshOptionProblem(name, 'x') ?? '', /not an ssh option an inventory may set/, name);
   assert.equal(sshOptionProblem('StrictHostKeyChecking', 'accept-new'), undefined);
-  assert.equal(sshOptionProblem('proxyjump', 'jump@10.0.0.1:2222'), undefined, 'names are case-insensitive, as OpenSSH reads them');
+  assert.equal(
+    sshOptionProblem('proxyjump', 'jump@10.0.0.1:2222'),
+    undefined,
+    'names are case-insensitive, as OpenSSH reads them',
+  );
   assert.match(sshOptionProblem('ProxyJump', '-oProxyCommand=x') ?? '', /not starting with "-"/);
 
   const work = scratch();
@@ -66,21 +114,40 @@ test('inventory ssh-options: only connection, timeout and host-key options; opti
     const proxy = join(work.dir, 'proxy.sh');
     writeFileSync(proxy, `#!/bin/sh\ntouch ${marker}\n`, { mode: 0o755 });
     const cases: [string, RegExp][] = [
-      [`ssh-options: { ProxyCommand: ${proxy} }\nnodes:\n  node-0: { host: 127.0.0.1 }\n  node-1: { host: 127.0.0.1 }\n`, /ProxyCommand makes ssh run a program .*--ssh-config/],
-      [`ssh-options: { KnownHostsCommand: ${proxy} }\nnodes:\n  node-0: { host: 127.0.0.1 }\n  node-1: { host: 127.0.0.1 }\n`, /KnownHostsCommand makes ssh run a program/],
-      [`nodes:\n  node-0: { host: "-oProxyCommand=${proxy}" }\n  node-1: { host: 127.0.0.1 }\n`, /nodes\.node-0\.host: a host name or address \(not starting with "-"\)/],
+      [
+        `ssh-options: { ProxyCommand: ${proxy} }\nnodes:\n  node-0: { host: 127.0.0.1 }\n  node-1: { host: 127.0.0.1 }\n`,
+        /ProxyCommand makes ssh run a program .*--ssh-config/,
+      ],
+      [
+        `ssh-options: { KnownHostsCommand: ${proxy} }\nnodes:\n  node-0: { host: 127.0.0.1 }\n  node-1: { host: 127.0.0.1 }\n`,
+        /KnownHostsCommand makes ssh run a program/,
+      ],
+      [
+        `nodes:\n  node-0: { host: "-oProxyCommand=${proxy}" }\n  node-1: { host: 127.0.0.1 }\n`,
+        /nodes\.node-0\.host: a host name or address \(not starting with "-"\)/,
+      ],
     ];
     for (const [inventory, message] of cases) {
       const file = join(work.dir, 'inventory.yaml');
       writeFileSync(file, inventory);
       for (const command of ['plan', 'up']) {
-        const run = await cli({ NETLAB_STATE_DIR: join(work.dir, 'state'), XDG_RUNTIME_DIR: work.dir }, command, join(LABS, 'vxlan.yaml'), '--inventory', file);
+        const run = await cli(
+          { NETLAB_STATE_DIR: join(work.dir, 'state'), XDG_RUNTIME_DIR: work.dir },
+          command,
+          join(LABS, 'vxlan.yaml'),
+          '--inventory',
+          file,
+        );
         assert.equal(run.exitCode, 2, `${command}: ${run.stdout}${run.stderr}`);
         assert.match(run.stderr, message);
       }
     }
     assert.equal(existsSync(marker), false, 'ssh never ran the program');
-    assert.equal(existsSync(join(work.dir, `netlab-ssh-${process.getuid!()}`)), false, 'no SSH connection was even prepared');
+    assert.equal(
+      existsSync(join(work.dir, `netlab-ssh-${process.getuid!()}`)),
+      false,
+      'no SSH connection was even prepared',
+    );
   } finally {
     work.remove();
   }
@@ -101,21 +168,36 @@ test('the SSH control directory must be private: a symlink, a directory others c
       ['symlink', (control) => symlinkSync(runtime('elsewhere'), control), /it is a symbolic link/],
       ['open', (control) => (mkdirSync(control), chmodSync(control, 0o755)), /others may use it \(mode 755/],
     ];
-    if (uid === 0) cases.push(['foreign', (control) => (mkdirSync(control, { mode: 0o700 }), chownSync(control, 65534, 65534)), /it belongs to user 65534/]);
+    if (uid === 0)
+      cases.push([
+        'foreign',
+        (control) => (mkdirSync(control, { mode: 0o700 }), chownSync(control, 65534, 65534)),
+        /it belongs to user 65534/,
+      ]);
     else t.diagnostic('not root: the foreign-owner case needs chown and runs in CI (as root)');
     for (const [label, make, message] of cases) {
       const xdg = runtime(`xdg-${label}`);
       const control = join(xdg, `netlab-ssh-${uid}`);
       make(control);
       assert.match(controlDirProblem(control, uid) ?? '', message, label);
-      const run = await cli({ NETLAB_STATE_DIR: join(work.dir, 'state'), XDG_RUNTIME_DIR: xdg }, 'plan', join(LABS, 'vxlan.yaml'), '--ssh-config', config);
+      const run = await cli(
+        { NETLAB_STATE_DIR: join(work.dir, 'state'), XDG_RUNTIME_DIR: xdg },
+        'plan',
+        join(LABS, 'vxlan.yaml'),
+        '--ssh-config',
+        config,
+      );
       assert.equal(run.exitCode, 2, `${label}: ${run.stdout}${run.stderr}`);
       assert.match(run.stderr, /refusing the SSH control directory/);
       assert.match(run.stderr, message);
     }
     const fresh = runtime('xdg-fresh');
     mkdirSync(join(fresh, `netlab-ssh-${uid}`), { mode: 0o700 });
-    assert.equal(controlDirProblem(join(fresh, `netlab-ssh-${uid}`), uid), undefined, 'a private directory of our own is fine');
+    assert.equal(
+      controlDirProblem(join(fresh, `netlab-ssh-${uid}`), uid),
+      undefined,
+      'a private directory of our own is fine',
+    );
   } finally {
     work.remove();
   }
@@ -133,7 +215,9 @@ test('bounds: an oversized lab is refused at once, before it is planned; /dev/ze
     assert.equal(run.exitCode, 2, run.stdout + run.stderr);
     assert.match(run.stderr, /huge\.yaml:2:1: nodes: found 1000 nodes; allowed: at most 32/);
     assert.match(run.stderr, /pods: found 1000000 pods .*; allowed: at most 2000/);
-    t.diagnostic(`a ${Math.round(nodes.length / 1024)} KB lab asking for 1000 nodes × 1000 pods refused in ${seconds.toFixed(2)} s (the whole command)`);
+    t.diagnostic(
+      `a ${Math.round(nodes.length / 1024)} KB lab asking for 1000 nodes × 1000 pods refused in ${seconds.toFixed(2)} s (the whole command)`,
+    );
 
     const fifo = join(work.dir, 'fifo.yaml');
     await execa('mkfifo', [fifo]);
@@ -158,7 +242,21 @@ test('control characters: refused in free text, and escaped when input is echoed
 });
 
 test('usage errors exit 2 from every subcommand (an unknown option, a missing argument), as they do from netlab itself', async () => {
-  const commands = ['validate', 'plan', 'up', 'verify', 'down', 'status', 'exec', 'graph', 'show', 'capture', 'trace', 'labs', 'schema'];
+  const commands = [
+    'validate',
+    'plan',
+    'up',
+    'verify',
+    'down',
+    'status',
+    'exec',
+    'graph',
+    'show',
+    'capture',
+    'trace',
+    'labs',
+    'schema',
+  ];
   for (const command of commands) {
     const run = await cli({}, command, '--bogus');
     assert.equal(run.exitCode, 2, `netlab ${command} --bogus: ${run.stdout}${run.stderr}`);

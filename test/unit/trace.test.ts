@@ -8,29 +8,64 @@ import { loadLabFile } from '../../src/lab/load.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { TraceWalk } from '../../src/trace/walk.js';
-import { parseLinks, parseRouteGet, type Kernel, type Link, type Place, type RouteLookup, type Tables } from '../../src/trace/kernel.js';
+import {
+  parseLinks,
+  parseRouteGet,
+  type Kernel,
+  type Link,
+  type Place,
+  type RouteLookup,
+  type Tables,
+} from '../../src/trace/kernel.js';
 import { LABS } from '../paths.js';
 
-const MAC = { a0: '0a:00:00:00:00:a0', a1: '0a:00:00:00:00:a1', br0: '0a:00:00:00:0b:00', br1: '0a:00:00:00:0b:01', h0: '0a:00:00:00:00:f0', h1: '0a:00:00:00:00:f1' };
+const MAC = {
+  a0: '0a:00:00:00:00:a0',
+  a1: '0a:00:00:00:00:a1',
+  br0: '0a:00:00:00:0b:00',
+  br1: '0a:00:00:00:0b:01',
+  h0: '0a:00:00:00:00:f0',
+  h1: '0a:00:00:00:00:f1',
+};
 
 function tables(links: Link[], extra: Partial<Tables> = {}): Tables {
   return { links, addresses: [], neighbours: [], fdb: [], sysctls: {}, ...extra };
 }
 
-const veth = (ifname: string, ifindex: number, peerIndex: number, mac: string, master?: string): Link => ({ ifname, ifindex, peerIndex, mac, kind: 'veth', up: true, ...(master ? { master } : {}) });
+const veth = (ifname: string, ifindex: number, peerIndex: number, mac: string, master?: string): Link => ({
+  ifname,
+  ifindex,
+  peerIndex,
+  mac,
+  kind: 'veth',
+  up: true,
+  ...(master ? { master } : {}),
+});
 const key = (place: Place) => `${place.node}/${place.pod ?? ''}`;
 
 /** Two nodes of the ipip lab, healthy; tests break one thing each. */
 function ipipWorld() {
   const world = {
     tables: {
-      'node-0/a0': tables([veth('veth-a0-c', 2, 5, MAC.a0)], { neighbours: [{ dst: '10.200.0.1', dev: 'veth-a0-c', mac: MAC.br0, state: ['REACHABLE'] }] }),
+      'node-0/a0': tables([veth('veth-a0-c', 2, 5, MAC.a0)], {
+        neighbours: [{ dst: '10.200.0.1', dev: 'veth-a0-c', mac: MAC.br0, state: ['REACHABLE'] }],
+      }),
       'node-0/': tables(
-        [veth('eth1', 2, 9, '0a:00:00:00:e0:00'), { ifname: 'br0', ifindex: 3, kind: 'bridge', mac: MAC.br0, up: true }, veth('veth-a0', 5, 2, MAC.h0, 'br0'), { ifname: 'ipip0', ifindex: 6, kind: 'ipip', up: true, ipip: { local: '192.168.64.4' } }],
+        [
+          veth('eth1', 2, 9, '0a:00:00:00:e0:00'),
+          { ifname: 'br0', ifindex: 3, kind: 'bridge', mac: MAC.br0, up: true },
+          veth('veth-a0', 5, 2, MAC.h0, 'br0'),
+          { ifname: 'ipip0', ifindex: 6, kind: 'ipip', up: true, ipip: { local: '192.168.64.4' } },
+        ],
         { sysctls: { 'net.ipv4.ip_forward': '1' } },
       ),
       'node-1/': tables(
-        [veth('eth1', 2, 8, '0a:00:00:00:e0:01'), { ifname: 'br1', ifindex: 3, kind: 'bridge', mac: MAC.br1, up: true }, veth('veth-a1', 5, 2, MAC.h1, 'br1'), { ifname: 'ipip0', ifindex: 6, kind: 'ipip', up: true, ipip: { local: '192.168.64.5' } }],
+        [
+          veth('eth1', 2, 8, '0a:00:00:00:e0:01'),
+          { ifname: 'br1', ifindex: 3, kind: 'bridge', mac: MAC.br1, up: true },
+          veth('veth-a1', 5, 2, MAC.h1, 'br1'),
+          { ifname: 'ipip0', ifindex: 6, kind: 'ipip', up: true, ipip: { local: '192.168.64.5' } },
+        ],
         {
           sysctls: { 'net.ipv4.ip_forward': '1' },
           neighbours: [{ dst: '10.200.1.2', dev: 'br1', mac: MAC.a1, state: ['REACHABLE'] }],
@@ -40,8 +75,20 @@ function ipipWorld() {
       'node-1/a1': tables([veth('veth-a1-c', 2, 5, MAC.a1)]),
     } as Record<string, Tables>,
     routes: {
-      'node-0/a0 10.200.1.2': { ok: true, type: 'unicast', dev: 'veth-a0-c', via: '10.200.0.1', entry: 'default via 10.200.0.1 dev veth-a0-c' },
-      'node-0/ 10.200.1.2': { ok: true, type: 'unicast', dev: 'ipip0', via: '192.168.64.5', entry: '10.200.1.0/24 via 192.168.64.5 dev ipip0' },
+      'node-0/a0 10.200.1.2': {
+        ok: true,
+        type: 'unicast',
+        dev: 'veth-a0-c',
+        via: '10.200.0.1',
+        entry: 'default via 10.200.0.1 dev veth-a0-c',
+      },
+      'node-0/ 10.200.1.2': {
+        ok: true,
+        type: 'unicast',
+        dev: 'ipip0',
+        via: '192.168.64.5',
+        entry: '10.200.1.0/24 via 192.168.64.5 dev ipip0',
+      },
       'node-0/ 192.168.64.5': { ok: true, type: 'unicast', dev: 'eth1', entry: '192.168.64.0/24 dev eth1' },
       'node-1/ 10.200.1.2': { ok: true, type: 'unicast', dev: 'br1', entry: '10.200.1.0/24 dev br1' },
       'node-1/a1 10.200.1.2': { ok: true, type: 'local', dev: 'lo' },
@@ -50,7 +97,8 @@ function ipipWorld() {
   };
   const kernel: Kernel = {
     tables: async (place) => world.tables[key(place)] ?? tables([]),
-    routeGet: async (place, dst) => world.routes[`${key(place)} ${dst}`] ?? { ok: false, error: 'Network is unreachable' },
+    routeGet: async (place, dst) =>
+      world.routes[`${key(place)} ${dst}`] ?? { ok: false, error: 'Network is unreachable' },
     natRules: async () => [],
     forwardRules: async () => world.forward,
     connections: async () => [],
@@ -61,17 +109,36 @@ function ipipWorld() {
 async function walk(lab: string, kernel: Kernel) {
   const { model } = loadLabFile(join(LABS, `${lab}.yaml`));
   const facts = simulatedFacts(model);
-  return new TraceWalk(model, facts, buildPlan(model, facts), kernel).run({ node: 'node-0', pod: 'a0' }, { src: '10.200.0.2', dst: '10.200.1.2', protocol: 'icmp' });
+  return new TraceWalk(model, facts, buildPlan(model, facts), kernel).run(
+    { node: 'node-0', pod: 'a0' },
+    { src: '10.200.0.2', dst: '10.200.1.2', protocol: 'icmp' },
+  );
 }
 
 test('trace ipip: veth, bridge up to the node, the tunnel with its outer header to the other node, unwrapped, bridged to a1', async () => {
   const trace = await walk('ipip', ipipWorld().kernel);
   assert.equal(trace.outcome, 'delivered', JSON.stringify(trace.problem));
   assert.deepEqual(trace.at, { node: 'node-1', pod: 'a1' });
-  assert.deepEqual(trace.hops.map((h) => `${h.where} ${h.kind}`), [
-    'pod a0 route', 'pod a0 neigh', 'pod a0 veth', 'node-0 bridge', 'node-0 forward', 'node-0 route', 'node-0 ipip', 'node-0 underlay',
-    'node-1 ipip', 'node-1 forward', 'node-1 route', 'node-1 neigh', 'node-1 bridge', 'node-1 veth', 'pod a1 deliver',
-  ]);
+  assert.deepEqual(
+    trace.hops.map((h) => `${h.where} ${h.kind}`),
+    [
+      'pod a0 route',
+      'pod a0 neigh',
+      'pod a0 veth',
+      'node-0 bridge',
+      'node-0 forward',
+      'node-0 route',
+      'node-0 ipip',
+      'node-0 underlay',
+      'node-1 ipip',
+      'node-1 forward',
+      'node-1 route',
+      'node-1 neigh',
+      'node-1 bridge',
+      'node-1 veth',
+      'pod a1 deliver',
+    ],
+  );
   assert.match(trace.hops[6]!.text, /outer 192\.168\.64\.4 → 192\.168\.64\.5; inner 10\.200\.0\.2 → 10\.200\.1\.2/);
   assert.match(trace.hops[7]!.text, /node-1's underlay address/);
   assert.match(trace.hops[12]!.text, /0a:00:00:00:00:a1 \(pod a1's veth-a1-c\) to port veth-a1/);
@@ -89,13 +156,53 @@ test('trace ipip: the tunnel with the matching local address receives, not the f
 });
 
 test('trace names the first missing entry and the step of the lab that made it', async () => {
-  const cases: { name: string; breakIt: (w: ReturnType<typeof ipipWorld>['world']) => void; where: string; reason: RegExp; hint?: RegExp }[] = [
-    { name: 'no route', breakIt: (w) => delete w.routes['node-0/ 10.200.1.2'], where: 'node-0', reason: /no route to 10\.200\.1\.2 in node-0's routing table/, hint: /`ip route add 10\.200\.1\.0\/24 via 192\.168\.64\.5 dev ipip0 onlink` \(step \d+/ },
-    { name: 'forwarding off', breakIt: (w) => (w.tables['node-1/']!.sysctls['net.ipv4.ip_forward'] = '0'), where: 'node-1', reason: /net\.ipv4\.ip_forward is 0: node-1 does not forward packets from ipip0 to br1/, hint: /`netlab_sysctl net\.ipv4\.ip_forward 1`/ },
-    { name: 'FORWARD DROP without the jump', breakIt: (w) => (w.forward = ['-P FORWARD DROP']), where: 'node-0', reason: /FORWARD policy is DROP and no rule jumps to NETLAB-FWD-ipip/, hint: /-I FORWARD 1/ },
-    { name: 'no tunnel on the other node', breakIt: (w) => (w.tables['node-1/']!.links = w.tables['node-1/']!.links.filter((l) => l.kind !== 'ipip')), where: 'node-1', reason: /node-1 has no ipip tunnel device: the outer packet is dropped/ },
-    { name: 'a veth end down', breakIt: (w) => (w.tables['node-1/a1']!.links[0]!.up = false), where: 'pod a1', reason: /veth-a1-c is down/, hint: /ip link set veth-a1-c up/ },
-    { name: 'no ARP reply', breakIt: (w) => (w.tables['node-1/']!.neighbours = [{ dst: '10.200.1.2', dev: 'br1', state: ['FAILED'] }]), where: 'node-1', reason: /no ARP reply from 10\.200\.1\.2 on br1/ },
+  const cases: {
+    name: string;
+    breakIt: (w: ReturnType<typeof ipipWorld>['world']) => void;
+    where: string;
+    reason: RegExp;
+    hint?: RegExp;
+  }[] = [
+    {
+      name: 'no route',
+      breakIt: (w) => delete w.routes['node-0/ 10.200.1.2'],
+      where: 'node-0',
+      reason: /no route to 10\.200\.1\.2 in node-0's routing table/,
+      hint: /`ip route add 10\.200\.1\.0\/24 via 192\.168\.64\.5 dev ipip0 onlink` \(step \d+/,
+    },
+    {
+      name: 'forwarding off',
+      breakIt: (w) => (w.tables['node-1/']!.sysctls['net.ipv4.ip_forward'] = '0'),
+      where: 'node-1',
+      reason: /net\.ipv4\.ip_forward is 0: node-1 does not forward packets from ipip0 to br1/,
+      hint: /`netlab_sysctl net\.ipv4\.ip_forward 1`/,
+    },
+    {
+      name: 'FORWARD DROP without the jump',
+      breakIt: (w) => (w.forward = ['-P FORWARD DROP']),
+      where: 'node-0',
+      reason: /FORWARD policy is DROP and no rule jumps to NETLAB-FWD-ipip/,
+      hint: /-I FORWARD 1/,
+    },
+    {
+      name: 'no tunnel on the other node',
+      breakIt: (w) => (w.tables['node-1/']!.links = w.tables['node-1/']!.links.filter((l) => l.kind !== 'ipip')),
+      where: 'node-1',
+      reason: /node-1 has no ipip tunnel device: the outer packet is dropped/,
+    },
+    {
+      name: 'a veth end down',
+      breakIt: (w) => (w.tables['node-1/a1']!.links[0]!.up = false),
+      where: 'pod a1',
+      reason: /veth-a1-c is down/,
+      hint: /ip link set veth-a1-c up/,
+    },
+    {
+      name: 'no ARP reply',
+      breakIt: (w) => (w.tables['node-1/']!.neighbours = [{ dst: '10.200.1.2', dev: 'br1', state: ['FAILED'] }]),
+      where: 'node-1',
+      reason: /no ARP reply from 10\.200\.1\.2 on br1/,
+    },
   ];
   for (const c of cases) {
     const { world, kernel } = ipipWorld();
@@ -111,7 +218,16 @@ test('trace names the first missing entry and the step of the lab that made it',
 test('trace vxlan: an unlearned MAC goes to the multicast group (not learned yet); a learned one to its node', async () => {
   const { world, kernel } = ipipWorld();
   const node0 = world.tables['node-0/']!;
-  node0.links = node0.links.filter((l) => l.kind !== 'ipip').concat({ ifname: 'vxlan0', ifindex: 7, kind: 'vxlan', master: 'br0', up: true, vxlan: { id: 100, group: '239.1.1.1', port: 4789 } });
+  node0.links = node0.links
+    .filter((l) => l.kind !== 'ipip')
+    .concat({
+      ifname: 'vxlan0',
+      ifindex: 7,
+      kind: 'vxlan',
+      master: 'br0',
+      up: true,
+      vxlan: { id: 100, group: '239.1.1.1', port: 4789 },
+    });
   node0.neighbours = [{ dst: '10.200.1.2', dev: 'br0', mac: MAC.a1, state: ['REACHABLE'] }];
   node0.fdb = [
     { mac: MAC.a1, ifname: 'vxlan0', master: 'br0', self: false, permanent: false },
@@ -124,7 +240,16 @@ test('trace vxlan: an unlearned MAC goes to the multicast group (not learned yet
 
   node0.fdb.push({ mac: MAC.a1, ifname: 'vxlan0', dst: '192.168.64.5', self: true, permanent: false });
   const node1 = world.tables['node-1/']!;
-  node1.links = node1.links.filter((l) => l.kind !== 'ipip').concat({ ifname: 'vxlan0', ifindex: 7, kind: 'vxlan', master: 'br1', up: true, vxlan: { id: 100, group: '239.1.1.1', port: 4789 } });
+  node1.links = node1.links
+    .filter((l) => l.kind !== 'ipip')
+    .concat({
+      ifname: 'vxlan0',
+      ifindex: 7,
+      kind: 'vxlan',
+      master: 'br1',
+      up: true,
+      vxlan: { id: 100, group: '239.1.1.1', port: 4789 },
+    });
   trace = await walk('vxlan', kernel);
   assert.equal(trace.outcome, 'delivered', JSON.stringify(trace.problem));
   const wrap = trace.hops.find((h) => h.kind === 'vxlan')!;
@@ -137,13 +262,42 @@ test('trace vxlan: an unlearned MAC goes to the multicast group (not learned yet
 });
 
 test('LiveKernel parsing: iproute2 JSON of links and route lookups', () => {
-  const [link] = parseLinks('[{"ifindex":3,"link_index":2,"ifname":"v1","flags":["BROADCAST","UP"],"master":"br9","address":"ca:18:45:98:05:32","linkinfo":{"info_kind":"veth","info_slave_kind":"bridge","info_slave_data":{"hairpin":true}}}]');
-  assert.deepEqual(link, { ifindex: 3, ifname: 'v1', up: true, peerIndex: 2, master: 'br9', kind: 'veth', mac: 'ca:18:45:98:05:32', hairpin: true });
-  const [vx] = parseLinks('[{"ifindex":4,"ifname":"vx9","flags":["BROADCAST"],"linkinfo":{"info_kind":"vxlan","info_data":{"id":7,"group":"239.1.1.1","link":"br9","port":4789}}}]');
+  const [link] = parseLinks(
+    '[{"ifindex":3,"link_index":2,"ifname":"v1","flags":["BROADCAST","UP"],"master":"br9","address":"ca:18:45:98:05:32","linkinfo":{"info_kind":"veth","info_slave_kind":"bridge","info_slave_data":{"hairpin":true}}}]',
+  );
+  assert.deepEqual(link, {
+    ifindex: 3,
+    ifname: 'v1',
+    up: true,
+    peerIndex: 2,
+    master: 'br9',
+    kind: 'veth',
+    mac: 'ca:18:45:98:05:32',
+    hairpin: true,
+  });
+  const [vx] = parseLinks(
+    '[{"ifindex":4,"ifname":"vx9","flags":["BROADCAST"],"linkinfo":{"info_kind":"vxlan","info_data":{"id":7,"group":"239.1.1.1","link":"br9","port":4789}}}]',
+  );
   assert.deepEqual(vx!.vxlan, { id: 7, group: '239.1.1.1', port: 4789 });
   assert.equal(vx!.up, false);
-  assert.deepEqual(parseRouteGet('[{"dst":"10.200.1.2","gateway":"10.200.1.2","dev":"veth-a0-c","prefsrc":"10.200.0.2","cache":["redirected"]}]', '[{"dst":"default","gateway":"10.200.0.1","dev":"veth-a0-c"},{"dst":"10.200.0.0/16","dev":"br0"}]', ''), {
-    ok: true, type: 'unicast', dev: 'veth-a0-c', via: '10.200.1.2', src: '10.200.0.2', entry: '10.200.0.0/16 dev br0', redirected: true,
+  assert.deepEqual(
+    parseRouteGet(
+      '[{"dst":"10.200.1.2","gateway":"10.200.1.2","dev":"veth-a0-c","prefsrc":"10.200.0.2","cache":["redirected"]}]',
+      '[{"dst":"default","gateway":"10.200.0.1","dev":"veth-a0-c"},{"dst":"10.200.0.0/16","dev":"br0"}]',
+      '',
+    ),
+    {
+      ok: true,
+      type: 'unicast',
+      dev: 'veth-a0-c',
+      via: '10.200.1.2',
+      src: '10.200.0.2',
+      entry: '10.200.0.0/16 dev br0',
+      redirected: true,
+    },
+  );
+  assert.deepEqual(parseRouteGet('', '', '\nRTNETLINK answers: Network is unreachable\n'), {
+    ok: false,
+    error: 'Network is unreachable',
   });
-  assert.deepEqual(parseRouteGet('', '', '\nRTNETLINK answers: Network is unreachable\n'), { ok: false, error: 'Network is unreachable' });
 });

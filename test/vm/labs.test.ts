@@ -37,18 +37,27 @@ after(async () => {
 });
 
 async function netlab(...args: string[]): Promise<Run> {
-  const result = await execa(NETLAB, args, { reject: false, stdin: 'ignore', timeout: 300_000, env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: work.dir } });
+  const result = await execa(NETLAB, args, {
+    reject: false,
+    stdin: 'ignore',
+    timeout: 300_000,
+    env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: work.dir },
+  });
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
 async function leftovers(name: string): Promise<string[]> {
   const transport = sshTransport({ kind: 'ssh', configFile: vms.sshConfig, hosts: { [name]: { host: name } } }, name);
   // eth0 (NAT) and tunl0 (made by the ipip module when it loads) belong to the VM.
-  return (await nodeLeftovers(transport, ['lo', 'eth0', 'eth1', 'tunl0'])).filter((l) => !/process \d+ (sshd|sleep infinity)/.test(l));
+  return (await nodeLeftovers(transport, ['lo', 'eth0', 'eth1', 'tunl0'])).filter(
+    (l) => !/process \d+ (sshd|sleep infinity)/.test(l),
+  );
 }
 
 // scale.yaml (750 pods) is for simulated nodes and SSH machines: the test VMs have 384 MB each.
-const labs = readdirSync(LABS).filter((f) => f.endsWith('.yaml') && f !== 'scale.yaml').map((f) => f.replace(/\.yaml$/, ''));
+const labs = readdirSync(LABS)
+  .filter((f) => f.endsWith('.yaml') && f !== 'scale.yaml')
+  .map((f) => f.replace(/\.yaml$/, ''));
 
 for (const lab of labs) {
   test(`real kernels: ${lab} goes up, verifies and goes down, leaving nothing on the VMs`, async (t) => {
@@ -62,8 +71,13 @@ for (const lab of labs) {
         const trace = await netlab('trace', 'a0', 'a1', '--json');
         assert.equal(trace.exitCode, 0, trace.stdout + trace.stderr);
         const hops = (JSON.parse(trace.stdout) as { hops: { kind: string; text: string }[] }).hops;
-        if (lab === 'ipip') assert.match(hops.find((h) => h.kind === 'ipip')!.text, /outer 192\.168\.56\.10 → 192\.168\.56\.11/);
-        if (lab === 'vxlan') assert.match(hops.find((h) => h.kind === 'vxlan')!.text, /outer 192\.168\.56\.10 → 192\.168\.56\.11, UDP port 4789/);
+        if (lab === 'ipip')
+          assert.match(hops.find((h) => h.kind === 'ipip')!.text, /outer 192\.168\.56\.10 → 192\.168\.56\.11/);
+        if (lab === 'vxlan')
+          assert.match(
+            hops.find((h) => h.kind === 'vxlan')!.text,
+            /outer 192\.168\.56\.10 → 192\.168\.56\.11, UDP port 4789/,
+          );
       }
       if (lab === 'ipip') {
         // The underlay is Vagrant-like (192.168.56.x), discovered on the VMs, not the simulated default.

@@ -51,19 +51,51 @@ export async function bootVMs(names: string[], image: string, dir: string): Prom
       addresses[name] = `192.168.56.${10 + i}`;
       const log = openSync(join(dir, `${name}.console`), 'w');
       const args = [
-        '-machine', 'q35', '-accel', 'tcg', '-cpu', 'max', '-m', '384', '-smp', '1',
-        '-display', 'none', '-serial', 'stdio', '-no-reboot',
-        '-kernel', join(image, 'vmlinuz'), '-initrd', join(image, 'initrd.gz'),
-        '-append', `console=ttyS0 panic=-1 quiet netlab.node=${name} netlab.address=${addresses[name]}/24`,
-        '-netdev', `user,id=nat,restrict=on,hostfwd=tcp:127.0.0.1:${port}-:22`, '-device', 'virtio-net-pci,netdev=nat',
+        '-machine',
+        'q35',
+        '-accel',
+        'tcg',
+        '-cpu',
+        'max',
+        '-m',
+        '384',
+        '-smp',
+        '1',
+        '-display',
+        'none',
+        '-serial',
+        'stdio',
+        '-no-reboot',
+        '-kernel',
+        join(image, 'vmlinuz'),
+        '-initrd',
+        join(image, 'initrd.gz'),
+        '-append',
+        `console=ttyS0 panic=-1 quiet netlab.node=${name} netlab.address=${addresses[name]}/24`,
+        '-netdev',
+        `user,id=nat,restrict=on,hostfwd=tcp:127.0.0.1:${port}-:22`,
+        '-device',
+        'virtio-net-pci,netdev=nat',
         // every VM needs its own MAC on the shared segment, or the segment breaks
-        '-netdev', `socket,id=underlay,mcast=${group}:${segmentPort},localaddr=127.0.0.1`, '-device', `virtio-net-pci,netdev=underlay,mac=52:54:00:56:00:${(10 + i).toString(16).padStart(2, '0')}`,
-        '-name', `netlab-vm-${name},process=netlab-vm:${dir}`,
+        '-netdev',
+        `socket,id=underlay,mcast=${group}:${segmentPort},localaddr=127.0.0.1`,
+        '-device',
+        `virtio-net-pci,netdev=underlay,mac=52:54:00:56:00:${(10 + i).toString(16).padStart(2, '0')}`,
+        '-name',
+        `netlab-vm-${name},process=netlab-vm:${dir}`,
       ];
       children.push(spawn('qemu-system-x86_64', args, { stdio: ['ignore', log, log] }));
       hosts.push(
-        `Host ${name}`, '  HostName 127.0.0.1', `  Port ${port}`, '  User root', `  IdentityFile ${join(image, 'id_ed25519')}`,
-        '  IdentitiesOnly yes', '  StrictHostKeyChecking no', '  UserKnownHostsFile /dev/null', '  LogLevel ERROR', '',
+        `Host ${name}`,
+        '  HostName 127.0.0.1',
+        `  Port ${port}`,
+        '  User root',
+        `  IdentityFile ${join(image, 'id_ed25519')}`,
+        '  IdentitiesOnly yes',
+        '  StrictHostKeyChecking no',
+        '  UserKnownHostsFile /dev/null',
+        '  LogLevel ERROR',
+        '',
       );
     }
     const sshConfig = join(dir, 'ssh_config');
@@ -73,9 +105,16 @@ export async function bootVMs(names: string[], image: string, dir: string): Prom
       names.map(async (name) => {
         const deadline = Date.now() + 180_000;
         for (;;) {
-          const result = await execa('ssh', ['-F', sshConfig, '-o', 'ConnectTimeout=5', '-o', 'BatchMode=yes', name, 'true'], { reject: false, stdin: 'ignore' });
+          const result = await execa(
+            'ssh',
+            ['-F', sshConfig, '-o', 'ConnectTimeout=5', '-o', 'BatchMode=yes', name, 'true'],
+            { reject: false, stdin: 'ignore' },
+          );
           if (result.exitCode === 0) return;
-          if (Date.now() > deadline) throw new Error(`VM ${name} did not answer SSH within 180 s: ${String(result.stderr)} (console log: ${join(dir, `${name}.console`)})`);
+          if (Date.now() > deadline)
+            throw new Error(
+              `VM ${name} did not answer SSH within 180 s: ${String(result.stderr)} (console log: ${join(dir, `${name}.console`)})`,
+            );
           await delay(1000);
         }
       }),

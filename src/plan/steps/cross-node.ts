@@ -81,7 +81,26 @@ function vxlanSteps(model: Model, node: ModelNode, facts: NodeFacts): StepDraft[
     step(
       `create the VXLAN device ${vx.device} (VNI ${vx.id}, group ${vx.group})`,
       `VXLAN carries Ethernet frames in UDP port ${vx.port} between nodes; frames for unknown MACs go to the multicast group ${vx.group} on ${dev}, and the device learns "MAC → node address" from what comes back (flood and learn).`,
-      [['ip', 'link', 'add', vx.device, 'type', 'vxlan', 'id', String(vx.id), 'group', vx.group!, 'local', facts.address, 'dstport', String(vx.port), 'dev', dev]],
+      [
+        [
+          'ip',
+          'link',
+          'add',
+          vx.device,
+          'type',
+          'vxlan',
+          'id',
+          String(vx.id),
+          'group',
+          vx.group!,
+          'local',
+          facts.address,
+          'dstport',
+          String(vx.port),
+          'dev',
+          dev,
+        ],
+      ],
       [['ip', 'link', 'del', vx.device]],
     ),
     step(
@@ -89,7 +108,9 @@ function vxlanSteps(model: Model, node: ModelNode, facts: NodeFacts): StepDraft[
       `As a bridge port, ${vx.device} extends the bridge's L2 segment to every node: all nodes' bridges form one virtual switch.`,
       [['ip', 'link', 'set', vx.device, 'master', node.bridge]],
     ),
-    step(`bring up ${vx.device}`, 'Bringing it up joins the multicast group on the underlay interface.', [['ip', 'link', 'set', vx.device, 'up']]),
+    step(`bring up ${vx.device}`, 'Bringing it up joins the multicast group on the underlay interface.', [
+      ['ip', 'link', 'set', vx.device, 'up'],
+    ]),
     step(
       `route the whole cluster CIDR ${model.clusterCidr} to ${node.bridge}`,
       'One route for all nodes, O(1): every pod address is on the shared L2 segment, found by ARP across the VXLAN. Adding a node changes nothing here.',
@@ -108,7 +129,13 @@ export function flannelVtep(node: ModelNode): { address: string; mac: string } {
   return { address: formatIp(network), mac: ['0a', '58', ...bytes].join(':') };
 }
 
-function flannelSteps(model: Model, node: ModelNode, facts: NodeFacts, others: ModelNode[], factsOf: FactsOf): StepDraft[] {
+function flannelSteps(
+  model: Model,
+  node: ModelNode,
+  facts: NodeFacts,
+  others: ModelNode[],
+  factsOf: FactsOf,
+): StepDraft[] {
   const vx = model.vxlan!;
   const dev = vx.dev ?? facts.dev;
   const vtep = flannelVtep(node);
@@ -116,7 +143,27 @@ function flannelSteps(model: Model, node: ModelNode, facts: NodeFacts, others: M
     step(
       `create the VXLAN device ${vx.device} (VNI ${vx.id}, port ${vx.port}, nolearning)`,
       `Flannel's device: unicast only, no multicast group, and "nolearning": every remote MAC comes from the control plane, not from traffic. MAC ${vtep.mac} is fixed so other nodes can be told it.`,
-      [['ip', 'link', 'add', vx.device, 'address', vtep.mac, 'type', 'vxlan', 'id', String(vx.id), 'local', facts.address, 'dev', dev, 'dstport', String(vx.port), 'nolearning']],
+      [
+        [
+          'ip',
+          'link',
+          'add',
+          vx.device,
+          'address',
+          vtep.mac,
+          'type',
+          'vxlan',
+          'id',
+          String(vx.id),
+          'local',
+          facts.address,
+          'dev',
+          dev,
+          'dstport',
+          String(vx.port),
+          'nolearning',
+        ],
+      ],
       [['ip', 'link', 'del', vx.device]],
     ),
     step(
@@ -124,7 +171,9 @@ function flannelSteps(model: Model, node: ModelNode, facts: NodeFacts, others: M
       `Flannel gives the VTEP the network address of the node's pod subnet; /32 adds no route, routes below do.`,
       [['ip', 'addr', 'add', `${vtep.address}/32`, 'dev', vx.device]],
     ),
-    step(`bring up ${vx.device}`, 'A VXLAN device that is down sends and receives nothing.', [['ip', 'link', 'set', vx.device, 'up']]),
+    step(`bring up ${vx.device}`, 'A VXLAN device that is down sends and receives nothing.', [
+      ['ip', 'link', 'set', vx.device, 'up'],
+    ]),
     forwardingStep(),
   ];
   for (const other of others) {

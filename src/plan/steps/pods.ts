@@ -14,7 +14,7 @@ export function podSteps(model: Model, pod: ModelPod): StepDraft[] {
     ),
     step(
       `start pod ${pod.name}'s pause process`,
-      `Like the pause container (\`unshare -uipf\` in the article), it holds the pod's UTS, IPC and PID namespaces${pod.rootfs ? ', and a mount namespace for the containers\' overlays,' : ''} for the containers to join; hostname = pod name. Undo kills every process in the pod.`,
+      `Like the pause container (\`unshare -uipf\` in the article), it holds the pod's UTS, IPC and PID namespaces${pod.rootfs ? ", and a mount namespace for the containers' overlays," : ''} for the containers to join; hostname = pod name. Undo kills every process in the pod.`,
       [['netlab_pause', pod.netns, ...(pod.rootfs ? ['mount'] : [])]],
       [['netlab_kill_pod', pod.netns]],
     ),
@@ -45,19 +45,33 @@ function containerSteps(model: Model, pod: ModelPod, container: string): StepDra
   const steps: StepDraft[] = [];
   if (lower !== pod.rootfs && pod.containers[0]?.name === container) {
     steps.push(
-      step(`unpack ${pod.rootfs} for pod ${pod.name}`, 'The tarball becomes the read-only lower layer that every container of the pod shares.', [
-        ['mkdir', '-p', lower],
-        ['tar', '-xzf', pod.rootfs, '-C', lower],
-      ], [['rm', '-rf', lower]]),
+      step(
+        `unpack ${pod.rootfs} for pod ${pod.name}`,
+        'The tarball becomes the read-only lower layer that every container of the pod shares.',
+        [
+          ['mkdir', '-p', lower],
+          ['tar', '-xzf', pod.rootfs, '-C', lower],
+        ],
+        [['rm', '-rf', lower]],
+      ),
     );
   }
   steps.push(
     step(
       `make container ${container}'s overlay filesystem`,
-      'Each container writes to its own upper layer over the shared lower layer (overlayfs), as in the article: changes of one container are invisible to the others. Mounted in the pod\'s mount namespace, it disappears with the pod.',
+      "Each container writes to its own upper layer over the shared lower layer (overlayfs), as in the article: changes of one container are invisible to the others. Mounted in the pod's mount namespace, it disappears with the pod.",
       [
         ['mkdir', '-p', `${layer}/upper`, `${layer}/work`, `${layer}/merged`],
-        ['netlab_pod_mount', pod.netns, '-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${layer}/upper,workdir=${layer}/work`, `${layer}/merged`],
+        [
+          'netlab_pod_mount',
+          pod.netns,
+          '-t',
+          'overlay',
+          'overlay',
+          '-o',
+          `lowerdir=${lower},upperdir=${layer}/upper,workdir=${layer}/work`,
+          `${layer}/merged`,
+        ],
       ],
       [['rm', '-rf', layer]],
     ),

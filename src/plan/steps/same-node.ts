@@ -30,7 +30,9 @@ export function bridgeSteps(node: ModelNode): StepDraft[] {
       `With an address, the bridge is also the node's interface into the pod subnet: pods use it as their default gateway, and the node routes ${node.podSubnet} through it.`,
       [['ip', 'addr', 'add', node.gateway, 'dev', node.bridge]],
     ),
-    step(`bring up ${node.bridge}`, 'Interfaces start DOWN; a bridge that is down forwards nothing.', [['ip', 'link', 'set', node.bridge, 'up']]),
+    step(`bring up ${node.bridge}`, 'Interfaces start DOWN; a bridge that is down forwards nothing.', [
+      ['ip', 'link', 'set', node.bridge, 'up'],
+    ]),
   ];
 }
 
@@ -58,7 +60,9 @@ export function bridgePortSteps(node: ModelNode, pod: ModelPod, vethPeer: 'move'
       `"master ${node.bridge}" makes ${hostIf} a port of the bridge: frames entering ${hostIf} are switched by ${node.bridge}.`,
       [['ip', 'link', 'set', hostIf, 'master', node.bridge]],
     ),
-    step(`bring up ${hostIf}`, 'The node end carries no address: it is only a bridge port, a cable end.', [['ip', 'link', 'set', hostIf, 'up']]),
+    step(`bring up ${hostIf}`, 'The node end carries no address: it is only a bridge port, a cable end.', [
+      ['ip', 'link', 'set', hostIf, 'up'],
+    ]),
     ...podEndSteps(pod, vethPeer === 'move'),
     step(
       `route pod ${pod.name}'s other traffic via ${node.gateway.split('/')[0]}`,
@@ -86,6 +90,8 @@ function podEndSteps(pod: ModelPod, move = true): StepDraft[] {
       `The prefix /${pod.address!.split('/')[1]} also installs the connected route: the rest of the subnet is reached directly on ${podIf}.`,
       [['ip', '-n', pod.netns, 'addr', 'add', pod.address!, 'dev', podIf]],
     ),
-    step(`bring up ${podIf} in pod ${pod.name}`, 'Both ends of a veth pair must be up for frames to pass.', [['ip', '-n', pod.netns, 'link', 'set', podIf, 'up']]),
+    step(`bring up ${podIf} in pod ${pod.name}`, 'Both ends of a veth pair must be up for frames to pass.', [
+      ['ip', '-n', pod.netns, 'link', 'set', podIf, 'up'],
+    ]),
   ];
 }

@@ -55,19 +55,62 @@ function quoteRestore(args: string[]): string {
 export function servicesRestoreInput(model: Model): string {
   const c = serviceChains(model.name);
   const pods = new Map(model.pods.map((p) => [p.name, p]));
-  const chains = [c.services, c.nodePorts, c.markMasq, c.postrouting, ...model.services.flatMap((s) => [c.service(s), ...s.backends.map((_, i) => c.endpoint(s, i))])];
+  const chains = [
+    c.services,
+    c.nodePorts,
+    c.markMasq,
+    c.postrouting,
+    ...model.services.flatMap((s) => [c.service(s), ...s.backends.map((_, i) => c.endpoint(s, i))]),
+  ];
   const lines: string[] = ['*nat', ...chains.map((chain) => `:${chain} - [0:0]`)];
   const rule = (why: string, args: string[]) => lines.push(`# ${why}`, quoteRestore(args));
   for (const { chain, rule: args } of jumps(model)) {
-    rule(chain === 'POSTROUTING' ? 'after routing: masquerade what was marked, and pod traffic leaving the cluster' : `${chain === 'PREROUTING' ? 'packets arriving (from pods, other nodes)' : 'packets this node sends'} look for a Service first`, ['-A', chain, ...args]);
+    rule(
+      chain === 'POSTROUTING'
+        ? 'after routing: masquerade what was marked, and pod traffic leaving the cluster'
+        : `${chain === 'PREROUTING' ? 'packets arriving (from pods, other nodes)' : 'packets this node sends'} look for a Service first`,
+      ['-A', chain, ...args],
+    );
   }
   for (const s of model.services) {
-    rule(`${s.name}: ${s.clusterIp}:${s.port}/${s.protocol} is a virtual IP: no interface has it, only this rule`, ['-A', c.services, '-d', `${s.clusterIp}/32`, '-p', s.protocol, '--dport', String(s.port), '-j', c.service(s)]);
+    rule(`${s.name}: ${s.clusterIp}:${s.port}/${s.protocol} is a virtual IP: no interface has it, only this rule`, [
+      '-A',
+      c.services,
+      '-d',
+      `${s.clusterIp}/32`,
+      '-p',
+      s.protocol,
+      '--dport',
+      String(s.port),
+      '-j',
+      c.service(s),
+    ]);
   }
-  rule('NodePorts: any connection to one of this node\'s own addresses', ['-A', c.services, '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', c.nodePorts]);
+  rule("NodePorts: any connection to one of this node's own addresses", [
+    '-A',
+    c.services,
+    '-m',
+    'addrtype',
+    '--dst-type',
+    'LOCAL',
+    '-j',
+    c.nodePorts,
+  ]);
   for (const s of model.services.filter((s) => s.type === 'NodePort')) {
-    rule(`${s.name}: NodePort ${s.nodePort} is masqueraded, so the reply comes back through this node to be un-DNATed`, ['-A', c.nodePorts, '-p', s.protocol, '--dport', String(s.nodePort), '-j', c.markMasq]);
-    rule(`${s.name}: NodePort ${s.nodePort} is load-balanced like the cluster IP`, ['-A', c.nodePorts, '-p', s.protocol, '--dport', String(s.nodePort), '-j', c.service(s)]);
+    rule(
+      `${s.name}: NodePort ${s.nodePort} is masqueraded, so the reply comes back through this node to be un-DNATed`,
+      ['-A', c.nodePorts, '-p', s.protocol, '--dport', String(s.nodePort), '-j', c.markMasq],
+    );
+    rule(`${s.name}: NodePort ${s.nodePort} is load-balanced like the cluster IP`, [
+      '-A',
+      c.nodePorts,
+      '-p',
+      s.protocol,
+      '--dport',
+      String(s.nodePort),
+      '-j',
+      c.service(s),
+    ]);
   }
   for (const s of model.services) {
     const probabilities = cascadeProbabilities(s.backends.length);
@@ -75,27 +118,79 @@ export function servicesRestoreInput(model: Model): string {
       const p = probabilities[i]!;
       const random = p < 1 ? ['-m', 'statistic', '--mode', 'random', '--probability', formatProbability(p)] : [];
       rule(
-        p < 1 ? `${s.name}: endpoint ${i + 1} of ${s.backends.length} (${backend}) takes 1/${s.backends.length - i} of the connections still unchosen` : `${s.name}: the last endpoint (${backend}) takes all that is left`,
+        p < 1
+          ? `${s.name}: endpoint ${i + 1} of ${s.backends.length} (${backend}) takes 1/${s.backends.length - i} of the connections still unchosen`
+          : `${s.name}: the last endpoint (${backend}) takes all that is left`,
         ['-A', c.service(s), ...random, '-j', c.endpoint(s, i)],
       );
     });
     s.backends.forEach((backend, i) => {
       const ip = pods.get(backend)!.address!.split('/')[0]!;
-      rule(`${s.name} → ${backend}: a connection from ${backend} to itself (hairpin) is masqueraded, or ${backend} would answer itself directly and drop the reply`, ['-A', c.endpoint(s, i), '-s', `${ip}/32`, '-j', c.markMasq]);
-      rule(`${s.name} → ${backend}: rewrite the destination; conntrack rewrites the replies back`, ['-A', c.endpoint(s, i), '-p', s.protocol, '-j', 'DNAT', '--to-destination', `${ip}:${s.targetPort}`]);
+      rule(
+        `${s.name} → ${backend}: a connection from ${backend} to itself (hairpin) is masqueraded, or ${backend} would answer itself directly and drop the reply`,
+        ['-A', c.endpoint(s, i), '-s', `${ip}/32`, '-j', c.markMasq],
+      );
+      rule(`${s.name} → ${backend}: rewrite the destination; conntrack rewrites the replies back`, [
+        '-A',
+        c.endpoint(s, i),
+        '-p',
+        s.protocol,
+        '-j',
+        'DNAT',
+        '--to-destination',
+        `${ip}:${s.targetPort}`,
+      ]);
     });
   }
-  rule('mark a connection for masquerade (kube-proxy uses the same bit)', ['-A', c.markMasq, '-j', 'MARK', '--set-xmark', `${MASQ_MARK}/${MASQ_MARK}`]);
-  rule('egress: pods reaching outside the cluster CIDR leave with the node address (article 002)', ['-A', c.postrouting, '-s', model.clusterCidr, '!', '-d', model.clusterCidr, '-j', 'MASQUERADE']);
-  rule('only marked connections are masqueraded below', ['-A', c.postrouting, '-m', 'mark', '!', '--mark', `${MASQ_MARK}/${MASQ_MARK}`, '-j', 'RETURN']);
-  rule('masquerade marked connections (hairpin, NodePort) to the address of the outgoing interface', ['-A', c.postrouting, '-j', 'MASQUERADE']);
+  rule('mark a connection for masquerade (kube-proxy uses the same bit)', [
+    '-A',
+    c.markMasq,
+    '-j',
+    'MARK',
+    '--set-xmark',
+    `${MASQ_MARK}/${MASQ_MARK}`,
+  ]);
+  rule('egress: pods reaching outside the cluster CIDR leave with the node address (article 002)', [
+    '-A',
+    c.postrouting,
+    '-s',
+    model.clusterCidr,
+    '!',
+    '-d',
+    model.clusterCidr,
+    '-j',
+    'MASQUERADE',
+  ]);
+  rule('only marked connections are masqueraded below', [
+    '-A',
+    c.postrouting,
+    '-m',
+    'mark',
+    '!',
+    '--mark',
+    `${MASQ_MARK}/${MASQ_MARK}`,
+    '-j',
+    'RETURN',
+  ]);
+  rule('masquerade marked connections (hairpin, NodePort) to the address of the outgoing interface', [
+    '-A',
+    c.postrouting,
+    '-j',
+    'MASQUERADE',
+  ]);
   lines.push('COMMIT');
   return lines.join('\n') + '\n';
 }
 
 function undoServices(model: Model): Command[] {
   const c = serviceChains(model.name);
-  const chains = [c.services, c.nodePorts, c.markMasq, c.postrouting, ...model.services.flatMap((s) => [c.service(s), ...s.backends.map((_, i) => c.endpoint(s, i))])];
+  const chains = [
+    c.services,
+    c.nodePorts,
+    c.markMasq,
+    c.postrouting,
+    ...model.services.flatMap((s) => [c.service(s), ...s.backends.map((_, i) => c.endpoint(s, i))]),
+  ];
   return [
     ...jumps(model).map(({ chain, rule }) => ['iptables', '-w', '-t', 'nat', '-D', chain, ...rule]),
     ...chains.map((chain) => ['iptables', '-w', '-t', 'nat', '-F', chain]),
@@ -105,11 +200,13 @@ function undoServices(model: Model): Command[] {
 
 export function serviceSteps(model: Model, node: ModelNode): StepDraft[] {
   if (model.services.length === 0) return [];
-  const backendsHere = [...new Set(model.services.flatMap((s) => s.backends))].map((name) => model.pods.find((p) => p.name === name)!).filter((p) => p.node === node.name && p.hostIf);
+  const backendsHere = [...new Set(model.services.flatMap((s) => s.backends))]
+    .map((name) => model.pods.find((p) => p.name === name)!)
+    .filter((p) => p.node === node.name && p.hostIf);
   return [
     step(
       'send bridged traffic through iptables (br_netfilter)',
-      "A client on the same bridge as the chosen backend gets the reply bridged straight back, never seen by conntrack, so it is never un-DNATed and the client drops it. net.bridge.bridge-nf-call-iptables=1 makes bridged frames pass iptables; Kubernetes requires it.",
+      'A client on the same bridge as the chosen backend gets the reply bridged straight back, never seen by conntrack, so it is never un-DNATed and the client drops it. net.bridge.bridge-nf-call-iptables=1 makes bridged frames pass iptables; Kubernetes requires it.',
       [['netlab_sysctl', 'net.bridge.bridge-nf-call-iptables', '1']],
     ),
     ...backendsHere.map((pod) =>
@@ -121,7 +218,7 @@ export function serviceSteps(model: Model, node: ModelNode): StepDraft[] {
     ),
     step(
       `program ${model.services.length} Service(s) in the nat table, in one iptables-restore`,
-      'All chains and rules in one transaction, as kube-proxy does: --noflush leaves every rule that is not netlab\'s alone.',
+      "All chains and rules in one transaction, as kube-proxy does: --noflush leaves every rule that is not netlab's alone.",
       [['netlab_restore', servicesRestoreInput(model)]],
       undoServices(model),
     ),
