@@ -70,7 +70,7 @@ export function buildCli(): Command {
       .option('--yes', 'with --step: do not wait for Enter'),
   ).action(async (file: string, options: Record<string, unknown>) => {
     // Over SSH the login to the nodes starts first, while `up` loads.
-    const early = (await import('./commands/connect-early.js')).connectEarly(file, options);
+    const early = (await import('./lifecycle/connect-early.js')).connectEarly(file, options);
     process.exitCode = await (await import('./commands/up.js')).upCommand(file, options, early);
   });
 

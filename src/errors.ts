@@ -13,6 +13,9 @@ export function shown(value: string): string {
 }
 
 /** One problem in a lab file, located in the file. */
+/** One step of a path into the lab file: a key, or an index into a list. */
+export type PathSegment = string | number;
+
 export interface LabIssue {
   file: string;
   line: number;

@@ -1,8 +1,5 @@
 // What several commands share: finding a lab (by file or by name) and reaching its nodes.
 import { existsSync, statSync } from 'node:fs';
-import { simulatedTransport } from '../exec/simulated.js';
-import { sshTransport } from '../exec/ssh.js';
-import type { Transports } from '../exec/runner.js';
 import { listStates, readState, type LabState } from '../state/store.js';
 import { shown, UsageError } from '../errors.js';
 import { defaultLabName, labNameProblem } from '../lab/grammar.js';
@@ -64,15 +61,6 @@ export async function findUpLab(arg: string | undefined): Promise<LabState> {
     );
   }
   return state;
-}
-
-export function transportsOf(state: Pick<LabState, 'target'>): Transports {
-  const target = state.target;
-  if (target.kind === 'ssh')
-    return Object.fromEntries(Object.keys(target.hosts).map((node) => [node, sshTransport(target, node)]));
-  return Object.fromEntries(
-    Object.entries(target.nodes).map(([node, holder]) => [node, simulatedTransport(node, holder)]),
-  );
 }
 
 /**

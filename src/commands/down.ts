@@ -1,84 +1,18 @@
 // `netlab down`: undo what up recorded, on every node, then stop simulated nodes.
 // Works from state alone: the lab file may have changed or be gone. With the
 // local state lost (or unreadable), the nodes' own records say what to undo.
+import { lockHolder, tearDown } from '../lifecycle/down.js';
 import { renameSync } from 'node:fs';
 import { destroySimulatedNodes } from '../exec/simulated.js';
-import { describeDown, runDown, type NodeDown, type Transports } from '../exec/runner.js';
-import {
-  CorruptState,
-  describeRun,
-  listStates,
-  readState,
-  removeState,
-  scriptRunOf,
-  type LabState,
-} from '../state/store.js';
-import { findUpLab, labNameOf, requireRoot, transportsOf } from './common.js';
+import { describeDown, runDown } from '../exec/runner.js';
+import { CorruptState, listStates, readState, type LabState } from '../state/store.js';
+import { findUpLab, labNameOf, requireRoot } from './common.js';
+import { transportsOf } from '../exec/transports.js';
 import { acquireLock } from '../state/lock.js';
-import { isAlive } from '../exec/processes.js';
 import { RunError, UsageError } from '../errors.js';
 import { closeMasters } from '../exec/ssh.js';
 import { lockNodes } from '../exec/node-lock.js';
 import { sshTargetForHosts, wantsSsh, type TargetOptions } from '../exec/targets.js';
-import { mark } from '../profile.js';
-
-/** What the node lock says of a netlab that holds it. */
-export function lockHolder(command: string, lab: string, run?: LabState['run']): string {
-  return `netlab ${command} of lab ${lab}${run ? `, ${describeRun(run)}` : ''}, PID ${process.pid}`;
-}
-
-/**
- * Undoes the lab on its nodes (each node's journal of this run only) and
- * forgets it. `touchNodes: false` (a rollback of an up that never started a
- * phase) changes nothing on machines over SSH: nothing there is this run's.
- */
-export async function tearDown(
-  state: LabState,
-  options: { touchNodes?: boolean; command?: string } = {},
-): Promise<Record<string, NodeDown>> {
-  const target = state.target;
-  const transports = transportsOf(state);
-  // A simulated node whose holder is gone has taken everything with it.
-  const reachable: Transports =
-    target.kind === 'simulated'
-      ? Object.fromEntries(Object.entries(transports).filter(([node]) => isAlive(target.nodes[node]!.init)))
-      : transports;
-  mark('read the state');
-  let outcomes: Record<string, NodeDown> = {};
-  if (options.touchNodes !== false) {
-    let unreachable: Record<string, string>;
-    try {
-      // An unreachable node is reported below; every other node is undone all the same.
-      unreachable = await lockNodes(reachable, lockHolder(options.command ?? 'down', state.lab, state.run), {
-        skipUnreachable: true,
-      });
-    } catch (error) {
-      throw new RunError(
-        `${(error as Error).message}\nthe lab's state is kept: run \`netlab down ${state.lab}\` again`,
-      );
-    }
-    const locked = Object.fromEntries(Object.entries(reachable).filter(([node]) => !(node in unreachable)));
-    outcomes = await runDown(state.lab, locked, scriptRunOf(state));
-    for (const [node, reason] of Object.entries(unreachable)) outcomes[node] = { found: 'unreachable', reason };
-    await Promise.all(Object.values(locked).map((t) => t.unlock()));
-    mark('undo journals on the nodes');
-  }
-  const unreachable = Object.entries(outcomes).filter(([, o]) => o.found === 'unreachable');
-  if (target.kind === 'simulated') {
-    destroySimulatedNodes(state.lab, target);
-    mark('stop the simulated nodes');
-  } else if (unreachable.length) {
-    // Keep the state: down must be run again once the nodes are reachable.
-    throw new RunError(
-      `could not undo on every node; the lab's state is kept, run \`netlab down ${state.lab}\` again:\n  ${describeDown(state.lab, outcomes).join('\n  ')}`,
-    );
-  }
-  if (target.kind === 'ssh') await closeMasters(target);
-  removeState(state.lab);
-  mark('remove the state');
-  return outcomes;
-}
-
 export async function downCommand(
   given: string | undefined,
   options: { verbose?: boolean } & TargetOptions,

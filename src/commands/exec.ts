@@ -2,7 +2,8 @@
 // `netlab exec NODE -- CMD...`: run it on the node itself.
 import { scriptPrelude } from '../shell/prelude.js';
 import { quoteArgv } from '../shell/quote.js';
-import { findLabWith, requireRoot, transportsOf } from './common.js';
+import { findLabWith, requireRoot } from './common.js';
+import { transportsOf } from '../exec/transports.js';
 import { UsageError } from '../errors.js';
 
 export async function execCommand(target: string, argv: string[], options: { lab?: string }): Promise<number> {

@@ -5,14 +5,14 @@ import { fileURLToPath } from 'node:url';
 import { loadLabFile } from '../lab/load.js';
 import { labJsonSchema } from '../lab/schema.js';
 import { buildPlan } from '../plan/build.js';
-import { planJson, renderPlanText } from '../plan/render.js';
+import { planJson, renderPlanText } from '../shell/render.js';
 import { simulatedFacts } from '../exec/simulated.js';
-import { isAlive } from '../exec/processes.js';
+import { isAlive } from '../os/processes.js';
 import { describeRun, readStates, type LabState } from '../state/store.js';
 import { diagnose, type Finding } from '../verify/diagnose.js';
-import { transportsOf } from './common.js';
+import { transportsOf } from '../exec/transports.js';
 import { checkReachable } from '../exec/ssh.js';
-import type { Transports } from '../exec/runner.js';
+import type { Transports } from '../exec/transports.js';
 import { LabInputError, UsageError } from '../errors.js';
 import { wantsSsh, type TargetOptions } from '../exec/targets.js';
 
@@ -43,7 +43,7 @@ export async function planCommand(
   let label = 'simulated nodes on this host';
   if (wantsSsh(options)) {
     // Real nodes: the plan shows the facts discovered on them (underlay interface and address).
-    const { prepareSsh } = await import('./up.js');
+    const { prepareSsh } = await import('../lifecycle/up.js');
     const prepared = await prepareSsh(loaded, options);
     [model, facts, label] = [prepared.model, prepared.facts, 'machines over SSH (facts discovered on them)'];
   }
@@ -83,7 +83,7 @@ export function labsCommand(name: string | undefined): number {
     );
     if (model.exercises.length) {
       console.log('exercises:');
-      model.exercises.forEach((e, i) => console.log(`  ${i + 1}. ${e}`));
+      for (const [i, e] of model.exercises.entries()) console.log(`  ${i + 1}. ${e}`);
     }
     return 0;
   }

@@ -9,7 +9,8 @@ import { readState, type LabState } from '../state/store.js';
 import { renderDot, renderMermaid, renderText, type LiveNames } from '../workshop/graph.js';
 import { scriptPrelude } from '../shell/prelude.js';
 import { quoteArgv } from '../shell/quote.js';
-import { findLabWith, findUpLab, looksLikeFile, requireRoot, transportsOf } from './common.js';
+import { findLabWith, findUpLab, looksLikeFile, requireRoot } from './common.js';
+import { transportsOf } from '../exec/transports.js';
 import { serviceChains } from '../plan/steps/services.js';
 import { forwardChain } from '../plan/steps/firewall.js';
 import { UsageError } from '../errors.js';
@@ -27,7 +28,7 @@ async function liveNames(state: LabState): Promise<LiveNames> {
         'ip -br link',
         ...pods.map((p) => `echo "@@scope ${p.name}"; ip -n ${p.netns} -br link show ${p.podIf}`),
       ].join('\n');
-      const result = await transports[node.name]!.run(script + '\n');
+      const result = await transports[node.name]!.run(`${script}\n`);
       let scope = node.name;
       for (const line of result.stdout.split('\n')) {
         const marker = /^@@scope (\S+)$/.exec(line);
@@ -127,7 +128,7 @@ export async function showCommand(
       (c) => `echo ${quoteArgv([`$ ${c.join(' ')}`])}; ${quoteArgv(pod ? ['netlab_in', pod.name, '-', ...c] : c)} 2>&1`,
     ),
   ].join('\n');
-  const result = await transportsOf(state)[node]!.run(script + '\n');
+  const result = await transportsOf(state)[node]!.run(`${script}\n`);
   const own = ownNames(state.model, node);
   const highlight = (line: string) =>
     own.some((name) => new RegExp(`(^|[^\\w.-])${name.replace(/[.]/g, '\\.')}([^\\w.-]|$)`).test(line))

@@ -4,7 +4,7 @@
 // 10.0.2.15 on every VM alike).
 import type { Model } from '../lab/model.js';
 import type { NodeFacts } from '../plan/types.js';
-import type { Transports } from './runner.js';
+import type { Transports } from './transports.js';
 import { RunError } from '../errors.js';
 import { formatCidr, parseCidr } from '../net/ipv4.js';
 

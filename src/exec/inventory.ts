@@ -61,7 +61,7 @@ export function sshOptionProblem(name: string, value: string): string | undefine
     return `${runs} makes ssh run a program on this machine, which an inventory may not do; put it in your own OpenSSH config and use --ssh-config FILE`;
   if (!allowedByLowerName.has(name.toLowerCase()))
     return `${shown(name)} is not an ssh option an inventory may set; allowed: ${ALLOWED_SSH_OPTIONS.join(', ')} (others go in your own OpenSSH config, with --ssh-config FILE)`;
-  if (!/^[A-Za-z0-9_.\/=:@,+~\[\]-]+$/.test(value) || value.startsWith('-'))
+  if (!/^[A-Za-z0-9_./=:@,+~[\]-]+$/.test(value) || value.startsWith('-'))
     return `${shown(value)} is not a value for ${name}: letters, digits and _ . / = : @ , + ~ [ ] -, not starting with "-"`;
   return undefined;
 }
@@ -90,7 +90,7 @@ const inventorySchema = z.strictObject({
         .optional(),
       identity: z
         .string()
-        .regex(/^[A-Za-z0-9_.\/~+@:-]+$/, { error: 'a path to a private key' })
+        .regex(/^[A-Za-z0-9_./~+@:-]+$/, { error: 'a path to a private key' })
         .optional(),
       underlay: z
         .strictObject({

@@ -1,7 +1,7 @@
 // Before anything changes: every node has the tools and kernel features the lab
 // needs. Each missing piece is reported with what to install; nothing is changed.
 import type { Model } from '../lab/model.js';
-import { quoteArg, quoteArgv } from '../shell/quote.js';
+import { quoteArg } from '../shell/quote.js';
 import type { Step } from '../plan/types.js';
 import { NODE_STATE_ROOT } from '../plan/paths.js';
 import { describeRun } from '../state/store.js';
@@ -79,9 +79,15 @@ export function requirements(model: Model): { tools: Tool[]; features: Feature[]
   const tools = ['ip', 'ss', 'unshare', 'nsenter', 'timeout', 'tac', 'ping', 'socat'];
   const features: string[] = [];
   if (model.sameNode !== 'loopback') features.push('veth');
-  if (model.sameNode === 'bridge') features.push('bridge'), tools.push('iptables');
+  if (model.sameNode === 'bridge') {
+    features.push('bridge');
+    tools.push('iptables');
+  }
   if (model.crossNode !== 'none') tools.push('sysctl');
-  if (model.crossNode === 'vxlan' || model.crossNode === 'flannel') tools.push('bridge'), features.push('vxlan');
+  if (model.crossNode === 'vxlan' || model.crossNode === 'flannel') {
+    tools.push('bridge');
+    features.push('vxlan');
+  }
   if (model.crossNode === 'ipip') features.push('ipip');
   if (model.services.length > 0) tools.push('iptables-restore', 'conntrack', 'sysctl');
   if (model.pods.some((p) => p.rootfs?.match(/\.(tar\.gz|tgz)$/))) tools.push('tar');
@@ -241,7 +247,7 @@ export function preflightScript(model: Model, node: string, steps: readonly Step
     // Its exit status is no verdict: a probe that could not run lacks the "probed" line.
     lines.push(`unshare --net sh -c ${quoteArg([...probes, 'echo "@@netlab probed"'].join('\n'))} 2>&1 || true`);
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** Everything the preflight output says is wrong on a node, each with what to do about it. */

@@ -9,9 +9,7 @@ import { quoteArgv } from '../shell/quote.js';
 import { RunError } from '../errors.js';
 import { describeProblems, preflightScript } from './preflight.js';
 import { describeRun } from '../state/store.js';
-import type { Transport } from './transport.js';
-
-export type Transports = Record<string, Transport>;
+import type { Transports } from './transports.js';
 
 export class StepFailure extends RunError {
   constructor(

@@ -8,12 +8,11 @@ export async function runSections(
   commands: readonly string[],
   head: readonly string[] = [],
 ): Promise<{ head: string; sections: string[] }> {
-  const script =
-    [
-      'PATH=$PATH:/usr/sbin:/sbin',
-      ...head,
-      ...commands.flatMap((c, i) => [`echo "@@netlab section ${i}"`, `${c} 2>&1`]),
-    ].join('\n') + '\n';
+  const script = `${[
+    'PATH=$PATH:/usr/sbin:/sbin',
+    ...head,
+    ...commands.flatMap((c, i) => [`echo "@@netlab section ${i}"`, `${c} 2>&1`]),
+  ].join('\n')}\n`;
   const [first, ...sections] = (await transport.run(script)).stdout.split(/^@@netlab section \d+$/m);
   return { head: first ?? '', sections };
 }

@@ -13,8 +13,9 @@ import { run } from './spawn.js';
 import type { Model } from '../lab/model.js';
 import type { NodeFacts } from '../plan/types.js';
 import { quoteArg } from '../shell/quote.js';
-import { findProcesses, isAlive, killProcess, processRef, type ProcessRef } from './processes.js';
+import { findProcesses, isAlive, killProcess, processRef, type ProcessRef } from '../os/processes.js';
 import type { ScriptResult, Transport } from './transport.js';
+import type { Holder, SimulatedTargetState } from '../state/targets.js';
 import { RunError } from '../errors.js';
 
 export const SIMULATED_UNDERLAY = {
@@ -24,19 +25,6 @@ export const SIMULATED_UNDERLAY = {
   dev: 'eth1',
   bridge: 'underlay',
 } as const;
-
-export interface Holder {
-  /** the unshare process (host PID); killing it kills the node (--kill-child) */
-  unshare: ProcessRef;
-  /** PID 1 of the node, as the host sees it: nsenter's target */
-  init: ProcessRef;
-}
-
-export interface SimulatedTargetState {
-  kind: 'simulated';
-  underlay?: Holder;
-  nodes: Record<string, Holder>;
-}
 
 /** The underlay address and interface of each simulated node: the article's 192.168.64.4, .5, ... on eth1. */
 export function simulatedFacts(model: Model): Record<string, NodeFacts> {
@@ -130,7 +118,7 @@ export async function createSimulatedNodes(
   state.underlay = await startHolder(model.name, 'underlay');
   record(state);
   const holders = await Promise.all(model.nodes.map((node) => startHolder(model.name, node.name)));
-  model.nodes.forEach((node, i) => (state.nodes[node.name] = holders[i]!));
+  for (const [i, node] of model.nodes.entries()) state.nodes[node.name] = holders[i]!;
   record(state);
 
   // Cables from the underlay bridge to each node's eth1, created inside the
@@ -184,7 +172,9 @@ async function runChecked(argv: string[], what: string): Promise<void> {
 export function destroySimulatedNodes(lab: string, state?: SimulatedTargetState): number {
   let stopped = 0;
   const stop = (ref: ProcessRef | undefined) => {
-    if (ref && isAlive(ref)) killProcess(ref), (stopped += 1);
+    if (!ref || !isAlive(ref)) return;
+    killProcess(ref);
+    stopped += 1;
   };
   for (const holder of [...(state?.underlay ? [state.underlay] : []), ...Object.values(state?.nodes ?? {})]) {
     stop(holder.init);

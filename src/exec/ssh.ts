@@ -11,25 +11,9 @@ import { join } from 'node:path';
 import { run } from './spawn.js';
 import { ShellSession, type SessionRunOptions } from './session.js';
 import type { ScriptResult, Transport } from './transport.js';
+import type { SshHost, SshTargetState } from '../state/targets.js';
 import { lockLines, parseLockOutput, UNLOCK_LINES } from './node-lock.js';
 import { RunError, UsageError } from '../errors.js';
-
-export interface SshHost {
-  /** what ssh connects to: a Host alias of the config file, or a host name/address */
-  host: string;
-  user?: string;
-  port?: number;
-  identity?: string;
-}
-
-export interface SshTargetState {
-  kind: 'ssh';
-  /** an OpenSSH config file (e.g. from `vagrant ssh-config`) */
-  configFile?: string;
-  hosts: Record<string, SshHost>;
-  /** extra `-o Key=Value` options (from an inventory's ssh-options) */
-  options?: Record<string, string>;
-}
 
 function loginHash(target: SshTargetState, host: SshHost): string {
   return createHash('sha256')

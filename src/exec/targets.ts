@@ -8,7 +8,7 @@ import type { Model } from '../lab/model.js';
 import { didYouMean } from '../lab/suggest.js';
 import { NAME_PATTERN } from '../lab/grammar.js';
 import { stateDir } from '../state/store.js';
-import type { SshTargetState } from './ssh.js';
+import type { SshTargetState } from '../state/targets.js';
 import { UsageError } from '../errors.js';
 
 /** netlab's inventory file; its reader (yaml, zod) is loaded only for --inventory. */

@@ -2,7 +2,7 @@
 // then the semantic checks. Every problem found is reported in one go.
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { $ZodIssue } from 'zod/v4/core';
-import { LabInputError, type LabIssue } from '../errors.js';
+import { LabInputError, type LabIssue, type PathSegment } from '../errors.js';
 import { labSchema, type LabFile } from './schema.js';
 import { defaultLabName, LAB_LIMITS, MAX_LAB_BYTES } from './grammar.js';
 import { readLabText, TOO_LARGE, whole } from './read.js';
@@ -22,7 +22,6 @@ export interface LoadedLab {
   locate: Locator;
 }
 
-export type PathSegment = string | number;
 export type Locator = (path: readonly PathSegment[], at?: 'key' | 'value') => { line: number; col: number };
 
 export function loadLabFile(file: string): LoadedLab {
@@ -175,7 +174,7 @@ const TYPE_NAMES: Record<string, string> = {
 function show(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? value.slice(0, 57) + '...' : value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
   return `${typeof value} ${String(value)}`;

@@ -24,8 +24,11 @@ export function readLabText(file: string): string {
     if (stat.size > MAX_LAB_BYTES) throw new LabInputError([whole(file, TOO_LARGE)]);
     const buffer = Buffer.allocUnsafe(MAX_LAB_BYTES + 1);
     let length = 0;
-    for (let n; length < buffer.length && (n = readSync(fd, buffer, length, buffer.length - length, null)) > 0; )
+    while (length < buffer.length) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) break;
       length += n;
+    }
     if (length > MAX_LAB_BYTES) throw new LabInputError([whole(file, TOO_LARGE)]);
     return buffer.toString('utf8', 0, length);
   } finally {

@@ -21,7 +21,7 @@ import {
   NODE_NAME_MAX,
   POD_NAME_MAX,
 } from './grammar.js';
-import type { PathSegment } from './load.js';
+import type { PathSegment } from '../errors.js';
 import {
   endpointLabel,
   type Check,

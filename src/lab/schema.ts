@@ -73,7 +73,7 @@ const podSchema = z
     rootfs: z
       .string()
       .min(1)
-      .regex(/^\/[A-Za-z0-9_.+\/-]*$/, { error: "an absolute path of letters, digits and '_.+/-'" })
+      .regex(/^\/[A-Za-z0-9_.+/-]*$/, { error: "an absolute path of letters, digits and '_.+/-'" })
       .optional()
       .describe('a root filesystem (directory or .tar.gz) each container gets an overlay of and runs chrooted in'),
   })

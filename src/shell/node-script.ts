@@ -27,11 +27,11 @@ export function applyScript(lab: string, steps: readonly Step[], run: ScriptRun)
       lines.push(...run.steps.map((s) => batchLine(s.apply[0]!)), 'NETLAB_BATCH');
     }
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** Words ip's batch parser takes as they are: the grammar every netlab value obeys. */
-const PLAIN_WORD = /^[A-Za-z0-9_@%+=:,.\/-]+$/;
+const PLAIN_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
 
 /** The namespace an `ip` command acts in ("-" for the node itself), if it can go into an `ip -batch`. */
 function batchTarget(step: Step): string | undefined {

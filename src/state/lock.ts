@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { isAlive, processRef, type ProcessRef } from '../exec/processes.js';
+import { isAlive, processRef, type ProcessRef } from '../os/processes.js';
 import { stateDir } from './store.js';
 import { checkedLabName } from '../plan/paths.js';
 import { UsageError } from '../errors.js';

@@ -17,8 +17,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Model } from '../lab/model.js';
 import type { NodeFacts } from '../plan/types.js';
-import type { SimulatedTargetState } from '../exec/simulated.js';
-import type { SshTargetState } from '../exec/ssh.js';
+import type { SimulatedTargetState, SshTargetState } from './targets.js';
 import { checkedLabName } from '../plan/paths.js';
 import { labNameProblem } from '../lab/grammar.js';
 import type { ScriptRun } from '../shell/prelude.js';
@@ -108,7 +107,7 @@ function writeFileAtomic(file: string, text: string): void {
 export function writeState(state: LabState): void {
   try {
     mkdirSync(labsDir(), { recursive: true, mode: 0o700 });
-    writeFileAtomic(stateFile(state.lab), JSON.stringify(state, null, 2) + '\n');
+    writeFileAtomic(stateFile(state.lab), `${JSON.stringify(state, null, 2)}\n`);
   } catch (error) {
     throw new UsageError(
       `cannot write netlab state in ${labsDir()}: ${(error as Error).message} (set NETLAB_STATE_DIR to a writable directory)`,

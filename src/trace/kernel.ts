@@ -4,7 +4,7 @@
 // walk.ts sees only this interface, so its logic is testable with tables
 // written by hand; LiveKernel reads them with iproute2's JSON output.
 import type { Model } from '../lab/model.js';
-import type { Transports } from '../exec/runner.js';
+import type { Transports } from '../exec/transports.js';
 import { quoteArgv } from '../shell/quote.js';
 import { runSections } from '../exec/sections.js';
 
@@ -189,7 +189,7 @@ function matchedEntry(text: string): string | undefined {
 
 export function parseRouteGet(text: string, matched: string, error: string): RouteLookup {
   const route = parseJson<JsonRoute>(text)[0];
-  if (!route || !route.dev) return { ok: false, error: error.trim().replace(/^RTNETLINK answers: /, '') || 'no route' };
+  if (!route?.dev) return { ok: false, error: error.trim().replace(/^RTNETLINK answers: /, '') || 'no route' };
   const entry = matchedEntry(matched);
   return {
     ok: true,

@@ -5,7 +5,7 @@ import type { Check, Model, Source, Target } from '../lab/model.js';
 import { nodeOfSource } from '../lab/model.js';
 import type { NodeFacts } from '../plan/types.js';
 import { buildPlan } from '../plan/build.js';
-import type { Transports } from '../exec/runner.js';
+import type { Transports } from '../exec/transports.js';
 import { parseIp } from '../net/ipv4.js';
 import { UsageError } from '../errors.js';
 import { addressOf, runChecks } from '../verify/run.js';
@@ -175,7 +175,7 @@ export function probeDisagrees(trace: Trace, probe: Probe | undefined): string[]
   const walked = trace.outcome === 'delivered' && (!trace.reply || trace.reply.outcome === 'delivered');
   if (!probe || probe.answered || !walked) return [];
   return [
-    chalk.red('✗ but the probe got no answer:') + ' the tables say this path works, yet nothing came back.',
+    `${chalk.red('✗ but the probe got no answer:')} the tables say this path works, yet nothing came back.`,
     "  What the walk does not read is where to look: the program that should answer (is it listening?), a filter rule outside the lab's chains, an MTU.",
   ];
 }

@@ -333,8 +333,8 @@ export class TraceWalk {
     address: string,
   ): { mac: string } | { outcome: Outcome; problem: Problem } {
     const entry = tables.neighbours.find((n) => n.dst === address && n.dev === dev);
-    if (!entry || !entry.mac) {
-      if (entry && entry.state.some((s) => s === 'FAILED' || s === 'INCOMPLETE')) {
+    if (!entry?.mac) {
+      if (entry?.state.some((s) => s === 'FAILED' || s === 'INCOMPLETE')) {
         return this.end(
           'broken',
           place,

@@ -6,7 +6,7 @@ import type { Model } from '../lab/model.js';
 import type { Command, NodeFacts, Step } from '../plan/types.js';
 import { buildPlan } from '../plan/build.js';
 import { quoteArgv } from '../shell/quote.js';
-import type { Transports } from '../exec/runner.js';
+import type { Transports } from '../exec/transports.js';
 import { scriptPrelude } from '../shell/prelude.js';
 
 interface Expectation {
@@ -149,7 +149,7 @@ export async function diagnose(
       );
       if (probes.length === 0) return [];
       const result = await transports[nodePlan.node]!.run(
-        [scriptPrelude(model.name), ...probes.map((p) => p.probe)].join('\n') + '\n',
+        `${[scriptPrelude(model.name), ...probes.map((p) => p.probe)].join('\n')}\n`,
       );
       return result.stdout
         .split('\n')

@@ -3,7 +3,7 @@
 // route a packet takes. MAC addresses are labelled with the pod or bridge they
 // belong to, so "8e:f9:… dst 192.168.64.5" reads "pod a1's MAC is behind node-1".
 import type { Model } from '../lab/model.js';
-import type { Transports } from '../exec/runner.js';
+import type { Transports } from '../exec/transports.js';
 import { quoteArgv } from '../shell/quote.js';
 import { serviceChains } from '../plan/steps/services.js';
 import { runSections } from '../exec/sections.js';

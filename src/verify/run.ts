@@ -5,7 +5,7 @@ import { endpointLabel, nodeOfSource, type Check, type Model } from '../lab/mode
 import type { NodeFacts } from '../plan/types.js';
 import { scriptPrelude } from '../shell/prelude.js';
 import { quoteArgv } from '../shell/quote.js';
-import type { Transports } from '../exec/runner.js';
+import type { Transports } from '../exec/transports.js';
 import { RunError } from '../errors.js';
 import { isPlausibleSpread, spreadBound } from './stats.js';
 

@@ -20,8 +20,10 @@ export async function snapshotNode(transport: Transport): Promise<NodeSnapshot> 
   let current = '';
   for (const line of result.stdout.split('\n')) {
     const marker = /^@@section (\S+)$/.exec(line);
-    if (marker) sections.set((current = marker[1]!), []);
-    else if (line.trim() && current) sections.get(current)!.push(line.trim());
+    if (marker) {
+      current = marker[1]!;
+      sections.set(current, []);
+    } else if (line.trim() && current) sections.get(current)!.push(line.trim());
   }
   return sections;
 }

@@ -19,7 +19,7 @@ function tunnelOf(model: Model): string | undefined {
 
 const live = (names: LiveNames, scope: string, name: string) => names[`${scope}/${name}`] ?? name;
 
-function podLine(model: Model, pod: ModelPod, names: LiveNames): string {
+function podLine(pod: ModelPod, names: LiveNames): string {
   const address = pod.address ?? '127.0.0.1 only';
   const containers = pod.containers.length ? ` [containers ${pod.containers.map((c) => c.name).join(', ')}]` : '';
   if (!pod.podIf) return `pod ${pod.name}: lo ${address}${containers}`;
@@ -43,19 +43,19 @@ export function renderText(model: Model, facts: Record<string, NodeFacts>, names
     if (model.sameNode === 'bridge' && (pods.length || model.crossNode !== 'none')) {
       children.push(`${node.bridge} ${node.gateway} (bridge)`);
       const ports = [
-        ...pods.map((p) => podLine(model, p, names)),
+        ...pods.map((p) => podLine(p, names)),
         ...(model.crossNode === 'vxlan' && tunnel ? [`${tunnel} → ${f.dev}`] : []),
       ];
-      ports.forEach((port, j) => children.push(`${j === ports.length - 1 ? '└─' : '├─'} ${port}`));
+      for (const [j, port] of ports.entries()) children.push(`${j === ports.length - 1 ? '└─' : '├─'} ${port}`);
       if (tunnel && model.crossNode !== 'vxlan') children.push(`${tunnel} → ${f.dev}`);
     } else if (model.sameNode === 'veth' && pods.length === 2) {
       children.push(
         `pod ${pods[0]!.name} ${pods[0]!.address} ${live(names, pods[0]!.name, pods[0]!.podIf!)} ⇄ ${live(names, pods[1]!.name, pods[1]!.podIf!)} pod ${pods[1]!.name} ${pods[1]!.address}`,
       );
     } else {
-      for (const pod of pods) children.push(podLine(model, pod, names));
+      for (const pod of pods) children.push(podLine(pod, names));
     }
-    children.forEach((child) => out.push(`${stem}   ${child}`));
+    for (const child of children) out.push(`${stem}   ${child}`);
   });
   if (model.services.length) {
     for (const s of model.services)
@@ -63,7 +63,7 @@ export function renderText(model: Model, facts: Record<string, NodeFacts>, names
         `service ${s.name} ${s.clusterIp}:${s.port}/${s.protocol} → ${s.backends.join(', ')}${s.nodePort ? ` (NodePort ${s.nodePort})` : ''}`,
       );
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 /** Graphviz / Mermaid identifiers: letters, digits and _ only. */
@@ -145,7 +145,7 @@ export function renderDot(model: Model, facts: Record<string, NodeFacts>, names:
   for (const edge of edges)
     out.push(`  ${edge.from} -> ${edge.to} [dir=none${edge.label ? `, label=${quote(edge.label)}` : ''}];`);
   out.push('}');
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 export function renderMermaid(model: Model, facts: Record<string, NodeFacts>, names: LiveNames = {}): string {
@@ -164,5 +164,5 @@ export function renderMermaid(model: Model, facts: Record<string, NodeFacts>, na
     out.push('  end');
   }
   for (const edge of edges) out.push(`  ${edge.from} ---${edge.label ? `|${text(edge.label)}|` : ''} ${edge.to}`);
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { LABS } from '../paths.js';
 import { labTestContext, netlab, snapshotHost } from './host.js';
 import { readState } from '../../src/state/store.js';
-import { transportsOf } from '../../src/commands/common.js';
+import { transportsOf } from '../../src/exec/transports.js';
 import { runDown } from '../../src/exec/runner.js';
 import { scriptRunOf } from '../../src/state/store.js';
 
@@ -197,9 +197,9 @@ test('a failing check is diagnosed: the node and the setting that differ from th
     assert.equal(verify.exitCode, 1);
     assert.match(
       verify.stdout,
-      /diagnosis:\n  node-1: net\.ipv4\.ip_forward is 0, but the lab sets it to 1 \(step \d+: turn on IPv4 forwarding\)$/m,
+      /diagnosis:\n {2}node-1: net\.ipv4\.ip_forward is 0, but the lab sets it to 1 \(step \d+: turn on IPv4 forwarding\)$/m,
     );
-    assert.doesNotMatch(verify.stdout, /  node-0: .*is (missing|down|0)/, 'node-0 is as planned');
+    assert.doesNotMatch(verify.stdout, / {2}node-0: .*is (missing|down|0)/, 'node-0 is as planned');
     await netlab(state.dir, 'exec', 'node-1', '--', 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
     await netlab(state.dir, 'exec', 'node-0', '--', 'ip', 'route', 'del', '10.200.1.0/24');
     const json = JSON.parse((await netlab(state.dir, 'verify', 'routes', '--json')).stdout) as {

@@ -12,10 +12,10 @@ import { labTestContext, netlab, nodeLeftovers, snapshotHost } from './host.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
-import { bringUp } from '../../src/commands/up.js';
-import { tearDown } from '../../src/commands/down.js';
+import { bringUp } from '../../src/lifecycle/up.js';
+import { tearDown } from '../../src/lifecycle/down.js';
 import { scriptRunOf } from '../../src/state/store.js';
-import { transportsOf } from '../../src/commands/common.js';
+import { transportsOf } from '../../src/exec/transports.js';
 import { runDown, StepFailure } from '../../src/exec/runner.js';
 import { readState } from '../../src/state/store.js';
 
@@ -186,7 +186,9 @@ test('a second Ctrl-C stops the rollback and says to run netlab down, which fini
     const { child, done } = spawnUp(bigLab());
     let second = false;
     child.stderr!.on('data', (chunk: Buffer) => {
-      if (!second && chunk.toString().includes('rolling back')) (second = true), child.kill('SIGINT');
+      if (second || !chunk.toString().includes('rolling back')) return;
+      second = true;
+      child.kill('SIGINT');
     });
     await delay(1200);
     child.kill('SIGINT');

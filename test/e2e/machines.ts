@@ -10,10 +10,10 @@ import {
   destroySimulatedNodes,
   simulatedFacts,
   simulatedTransport,
-  type SimulatedTargetState,
 } from '../../src/exec/simulated.js';
+import type { SimulatedTargetState } from '../../src/state/targets.js';
 import type { Model } from '../../src/lab/model.js';
-import { findProcesses, killProcess, processRef } from '../../src/exec/processes.js';
+import { findProcesses, killProcess, processRef } from '../../src/os/processes.js';
 import type { Transport } from '../../src/exec/transport.js';
 import { NETLAB } from '../paths.js';
 import type { Run } from './host.js';
@@ -50,12 +50,12 @@ function userFiles(dir: string, users: Record<string, { sudo: boolean }>): strin
   const read = (file: string) => readFileSync(file, 'utf8').replace(/\n?$/, '\n');
   writeFileSync(
     join(dir, 'passwd'),
-    read('/etc/passwd') + names.map((n, i) => `${n}:x:${2001 + i}:${2001 + i}::/tmp:/bin/sh`).join('\n') + '\n',
+    `${read('/etc/passwd') + names.map((n, i) => `${n}:x:${2001 + i}:${2001 + i}::/tmp:/bin/sh`).join('\n')}\n`,
   );
-  writeFileSync(join(dir, 'group'), read('/etc/group') + names.map((n, i) => `${n}:x:${2001 + i}:`).join('\n') + '\n');
+  writeFileSync(join(dir, 'group'), `${read('/etc/group') + names.map((n, i) => `${n}:x:${2001 + i}:`).join('\n')}\n`);
   writeFileSync(
     join(dir, 'shadow'),
-    read('/etc/shadow') + names.map((n) => `${n}:*:19000:0:99999:7:::`).join('\n') + '\n',
+    `${read('/etc/shadow') + names.map((n) => `${n}:*:19000:0:99999:7:::`).join('\n')}\n`,
     { mode: 0o640 },
   );
   writeFileSync(
@@ -103,7 +103,7 @@ export async function startMachines(
         'MaxSessions 50',
         'MaxStartups 50',
       ];
-      writeFileSync(join(dir, `sshd-${name}.conf`), sshd.join('\n') + '\n');
+      writeFileSync(join(dir, `sshd-${name}.conf`), `${sshd.join('\n')}\n`);
       const hide = (options.hide?.[name] ?? []).map((program) => `mount --bind /dev/null ${program}\n`).join('');
       const log = options.logLogins ? ` -E ${join(dir, `sshd-${name}.log`)} -o LogLevel=VERBOSE` : '';
       const result = await simulatedTransport(name, state.nodes[name]!).run(

@@ -139,7 +139,7 @@ test('not root, or a state directory that cannot be written: a clear message, ex
     readOnly.stderr,
     /cannot create \/etc\/hostname\/netlab\/locks: .*\(set NETLAB_STATE_DIR to a writable directory\)/,
   );
-  assert.doesNotMatch(readOnly.stderr + String(asNobody.stderr), /internal error|    at /);
+  assert.doesNotMatch(readOnly.stderr + String(asNobody.stderr), /internal error| {4}at /);
   assert.deepEqual(await snapshotHost(), pristine);
 });
 
@@ -166,7 +166,7 @@ test('status reports drift from what netlab made; up says what changed in the fi
     // The file is unchanged but the lab is broken (veth-a1 deleted above): --verify still runs the checks, and they decide.
     const again = await netlab(state.dir, 'up', file, '--verify');
     assert.equal(again.exitCode, 1, again.stdout + again.stderr);
-    assert.match(again.stdout, /its file is unchanged; nothing to build[^]*checks failed/);
+    assert.match(again.stdout, /its file is unchanged; nothing to build[\s\S]*checks failed/);
     writeFileSync(
       file,
       'name: drift\nnodes: { node-0: {} }\npods: { a0: { node: node-0 }, a1: { node: node-0, ip: 10.200.0.9 }, a2: { node: node-0 } }\n',

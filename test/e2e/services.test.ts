@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { LABS } from '../paths.js';
 import { labTestContext, netlab, snapshotHost } from './host.js';
 import { readState } from '../../src/state/store.js';
-import { transportsOf } from '../../src/commands/common.js';
+import { transportsOf } from '../../src/exec/transports.js';
 import { runDown } from '../../src/exec/runner.js';
 import { scriptRunOf } from '../../src/state/store.js';
 
@@ -72,7 +72,7 @@ test('service: the three cases of article 001 §5.4 reach every backend; hairpin
     assert.equal(result.exitCode, 1);
     // status and verify's diagnosis both name the setting: a bridge-port flag, not only links and routes.
     const hairpinFinding = (text: string) =>
-      new RegExp(`node-0: hairpin is off on veth-a0 \\(step \\d+: hairpin mode on veth-a0\\)`).test(text);
+      /node-0: hairpin is off on veth-a0 \(step \d+: hairpin mode on veth-a0\)/.test(text);
     const status = await netlab(state.dir, 'status');
     assert.equal(status.exitCode, 1, status.stdout + status.stderr);
     assert.ok(hairpinFinding(status.stdout), status.stdout);

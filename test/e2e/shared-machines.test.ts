@@ -68,7 +68,7 @@ test('a slip of the keyboard never reaches a node: down of a directory, an empty
     const before = await journals();
     assert.match(before, /\/run\/netlab\/vxlan\/undo \d+/);
     mkdirSync(join(work.dir, 'labs'));
-    for (const arg of [join(work.dir, 'labs') + '/', '', '../x', '../../etc']) {
+    for (const arg of [`${join(work.dir, 'labs')}/`, '', '../x', '../../etc']) {
       const down = await A('down', '--ssh-config', machines.sshConfig, '--', arg);
       assert.equal(down.exitCode, 2, `down ${JSON.stringify(arg)}: ${down.stdout}${down.stderr}`);
       assert.match(down.stderr, /is a directory|not a lab name/);
@@ -101,7 +101,7 @@ test("a second controller's up of a lab that is up is refused, naming the run an
     assert.equal(down.exitCode, 0);
     assert.match(down.stdout, /lab vxlan is not up; nothing to do/);
     const verify = await A('verify', 'vxlan');
-    assert.equal(verify.exitCode, 0, "the first controller's lab still works: " + verify.stdout + verify.stderr);
+    assert.equal(verify.exitCode, 0, `the first controller's lab still works: ${verify.stdout}${verify.stderr}`);
     const status = await A('status');
     assert.match(status.stdout, new RegExp(`vxlan: up since .*run [0-9a-f]{12} from [^:]+:${controllerA}`));
   } finally {
@@ -195,7 +195,7 @@ test('a sysctl two labs need: taking one down leaves forwarding on for the other
   const second = join(work.dir, 'routes2.yaml');
   writeFileSync(
     second,
-    [
+    `${[
       'name: routes2',
       'cluster-cidr: 10.201.0.0/16',
       'nodes:',
@@ -205,7 +205,7 @@ test('a sysctl two labs need: taking one down leaves forwarding on for the other
       '  x0: { node: node-0 }',
       '  x1: { node: node-1 }',
       'wiring: { cross-node: routes }',
-    ].join('\n') + '\n',
+    ].join('\n')}\n`,
   );
   const forwarding = async () =>
     (

@@ -218,7 +218,7 @@ test('over ssh: a lab naming an interface a machine lacks is refused, listing it
 test('over ssh: a refused connection, a wrong key and a missing tool fail before anything changes', async () => {
   const config = (extra: string) => {
     const file = join(work.dir, `ssh_config_${Math.random().toString(36).slice(2)}`);
-    writeFileSync(file, extra + '\n');
+    writeFileSync(file, `${extra}\n`);
     return file;
   };
   const base = (name: string, address: string, key: string, port = 22) =>
@@ -231,7 +231,7 @@ test('over ssh: a refused connection, a wrong key and a missing tool fail before
   );
   let up = await machines.netlab(stateDir, 'up', lab, '--ssh-config', refused);
   assert.equal(up.exitCode, 1);
-  assert.match(up.stderr, /cannot reach every node over SSH; nothing was changed:\n  node-1: .*Connection refused/);
+  assert.match(up.stderr, /cannot reach every node over SSH; nothing was changed:\n {2}node-1: .*Connection refused/);
 
   const strangerKey = join(work.dir, 'stranger');
   const { execa } = await import('execa');
@@ -334,20 +334,20 @@ test('over ssh with an inventory, on machines with a FORWARD DROP policy and rul
     'iptables-save | grep -v "^#" | sed "s/\\[[0-9]*:[0-9]*\\]//"; sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables';
   const before: Record<string, string> = {};
   for (const name of ['node-0', 'node-1']) {
-    assert.equal((await machines.transport(name).run(own + '\n')).exitCode, 0);
-    before[name] = (await machines.transport(name).run(snapshot + '\n')).stdout;
+    assert.equal((await machines.transport(name).run(`${own}\n`)).exitCode, 0);
+    before[name] = (await machines.transport(name).run(`${snapshot}\n`)).stdout;
   }
   const inventory = join(work.dir, 'inventory.yaml');
   writeFileSync(
     inventory,
-    [
+    `${[
       'ssh-options: { StrictHostKeyChecking: "no", UserKnownHostsFile: /dev/null, LogLevel: ERROR }',
       'nodes:',
       ...['node-0', 'node-1'].map(
         (n) =>
           `  ${n}: { host: ${machines.addresses[n]}, user: root, identity: ${join(work.dir, 'id_ed25519')}, underlay: { dev: eth1 } }`,
       ),
-    ].join('\n') + '\n',
+    ].join('\n')}\n`,
   );
   try {
     const up = await machines.netlab(stateDir, 'up', join(LABS, 'nodeport.yaml'), '--inventory', inventory, '--verify');
@@ -355,7 +355,7 @@ test('over ssh with an inventory, on machines with a FORWARD DROP policy and rul
   } finally {
     assert.equal((await machines.netlab(stateDir, 'down', 'nodeport')).exitCode, 0);
     for (const name of ['node-0', 'node-1']) {
-      const after = (await machines.transport(name).run(snapshot + '\n')).stdout;
+      const after = (await machines.transport(name).run(`${snapshot}\n`)).stdout;
       assert.equal(after, before[name], `${name}: iptables and sysctls exactly as before`);
       await machines
         .transport(name)
@@ -374,7 +374,7 @@ test("over ssh: objects that are not the lab's are never touched: a user's br0, 
     assert.equal(up.exitCode, 1, up.stdout + up.stderr);
     assert.match(
       up.stderr,
-      /nothing was changed; on the nodes:\n  node-0 already has a link named br0, which step \d+ of lab bridge would create: netlab never changes what it did not create/,
+      /nothing was changed; on the nodes:\n {2}node-0 already has a link named br0, which step \d+ of lab bridge would create: netlab never changes what it did not create/,
     );
     const br0 = await machines.transport('node-0').run('ip -br link show br0\n');
     assert.match(br0.stdout, /^br0 .*<[A-Z,]*\bUP\b/, "the user's br0 is still there, up");

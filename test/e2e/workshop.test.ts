@@ -34,7 +34,7 @@ test('graph --format dot is valid DOT (rendered by dot) with every pod, link and
   assert.match(dot.stdout, /veth-a0-c@if\d+ ⇄ veth-a0@if\d+/);
   assert.match(dot.stdout, /veth-a1-c@if\d+ ⇄ veth-a1@if\d+/);
   const text = await netlab(state.dir, 'graph', join(LABS, 'vxlan-3.yaml'));
-  assert.match(text.stdout, /└─ node-2  eth1 192\.168\.64\.6/);
+  assert.match(text.stdout, /└─ node-2 {2}eth1 192\.168\.64\.6/);
   const mermaid = await netlab(state.dir, 'graph', 'vxlan', '--format', 'mermaid');
   assert.match(mermaid.stdout, /^graph TB\n/);
 });
@@ -177,9 +177,9 @@ test('up --step --yes shows each phase and what it changed on the node; --step w
     const up = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'), '--step', '--yes');
     assert.equal(up.exitCode, 0, up.stderr);
     assert.match(up.stdout, /### node-0 · phase network\n# \[\d+\] create the bridge br0: /);
-    assert.match(up.stdout, /phase network changed:\n  node-0: \n(    [+-] .*\n)*    \+ link br0\n/);
+    assert.match(up.stdout, /phase network changed:\n {2}node-0: \n( {4}[+-] .*\n)* {4}\+ link br0\n/);
     assert.match(up.stdout, /\+ address 10\.200\.0\.1\/24 on br0/);
-    assert.match(up.stdout, /phase pods changed:\n  node-0: \n(    .*\n)*    \+ netns a0\n/);
+    assert.match(up.stdout, /phase pods changed:\n {2}node-0: \n( {4}.*\n)* {4}\+ netns a0\n/);
   } finally {
     await netlab(state.dir, 'down', 'bridge');
   }
@@ -193,7 +193,7 @@ test('plan --explain explains the commands part by part', async () => {
   assert.equal(plan.exitCode, 0);
   assert.match(
     plan.stdout,
-    /ip link add vxlan0 type vxlan id 100 group 239\.1\.1\.1 local 192\.168\.64\.4 dstport 4789 dev eth1\n#   ↳ `ip link add vxlan0 type vxlan` creates a VXLAN tunnel endpoint: VNI 100 .*group 239\.1\.1\.1 \(unknown destinations are flooded/,
+    /ip link add vxlan0 type vxlan id 100 group 239\.1\.1\.1 local 192\.168\.64\.4 dstport 4789 dev eth1\n# {3}↳ `ip link add vxlan0 type vxlan` creates a VXLAN tunnel endpoint: VNI 100 .*group 239\.1\.1\.1 \(unknown destinations are flooded/,
   );
-  assert.match(plan.stdout, /#   ↳ `master br0` plugs veth-a0 into the bridge br0 as a port\./);
+  assert.match(plan.stdout, /# {3}↳ `master br0` plugs veth-a0 into the bridge br0 as a port\./);
 });

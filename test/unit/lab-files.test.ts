@@ -10,7 +10,7 @@ import { loadLabFile, parseLab } from '../../src/lab/load.js';
 import { labJsonSchema } from '../../src/lab/schema.js';
 import { LabInputError, formatIssue } from '../../src/errors.js';
 import { buildPlan } from '../../src/plan/build.js';
-import { renderPlanText } from '../../src/plan/render.js';
+import { renderPlanText } from '../../src/shell/render.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { GOLDEN, LABS, ROOT, UPDATE_GOLDEN } from '../paths.js';
 
@@ -42,7 +42,7 @@ for (const file of invalidFiles) {
     }
     assert.ok(error instanceof LabInputError, `expected a LabInputError, got ${String(error)}`);
     assert.equal(error.exitCode, 2);
-    golden(path.replace(/\.yaml$/, '.errors'), error.issues.map(formatIssue).join('\n') + '\n');
+    golden(path.replace(/\.yaml$/, '.errors'), `${error.issues.map(formatIssue).join('\n')}\n`);
   });
 }
 
@@ -110,7 +110,7 @@ test('derived checks: same-node pods ping each other and each answers TCP; other
     ['a0>10.200.0.3', 'a1>10.200.0.2'],
   );
   assert.equal(isolated.filter((c) => c.kind === 'tcp').length, 2);
-  const joined = parseLab(text + 'wiring: { cross-node: routes }\n', 'joined.yaml').model.checks;
+  const joined = parseLab(`${text}wiring: { cross-node: routes }\n`, 'joined.yaml').model.checks;
   assert.equal(joined.filter((c) => c.kind === 'ping').length, 6);
   assert.ok(joined.every((c) => c.derived && c.expect === 'pass'));
 });

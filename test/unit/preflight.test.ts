@@ -67,7 +67,7 @@ test('preflight: each kind of object the plan would create is found when it is a
       `${JSON.stringify(e)} in ${JSON.stringify(found)}`,
     );
   // A chain of that name in the other table is no clash.
-  assert.deepEqual(findConflicts(steps, parseInventory(FRESH + '@@netlab have chain nat NETLAB-FWD-service\n')), []);
+  assert.deepEqual(findConflicts(steps, parseInventory(`${FRESH}@@netlab have chain nat NETLAB-FWD-service\n`)), []);
 });
 
 test('preflight: routes are compared by destination prefix, whatever their type or form', () => {

@@ -29,7 +29,10 @@ test('the binomial bound accepts fair spreads and rejects skewed ones', () => {
   assert.ok(!isPlausibleSpread([50, 10]));
   // A seeded fair simulation stays inside the bound almost always (z = 4: < 1e-4 per endpoint).
   let seed = 42;
-  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
   let outside = 0;
   for (let run = 0; run < 2000; run++) {
     const counts = [0, 0, 0];

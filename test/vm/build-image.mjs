@@ -20,7 +20,6 @@ import {
   rmSync,
   symlinkSync,
   writeFileSync,
-  lstatSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -201,7 +200,7 @@ for (const name of MODULES) {
   visit(path);
 }
 for (const path of order) cpSync(join(moduleDir, path), join(root, 'lib', 'modules', version, path));
-writeFileSync(join(root, 'etc', 'netlab-modules'), order.map((p) => `/lib/modules/${version}/${p}`).join('\n') + '\n');
+writeFileSync(join(root, 'etc', 'netlab-modules'), `${order.map((p) => `/lib/modules/${version}/${p}`).join('\n')}\n`);
 
 // Tools, with every library they load.
 const libraries = new Set();

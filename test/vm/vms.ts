@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { findProcesses, killProcess, processRef } from '../../src/exec/processes.js';
+import { findProcesses, killProcess, processRef } from '../../src/os/processes.js';
 
 export interface VMs {
   names: string[];

@@ -179,7 +179,7 @@ export function servicesRestoreInput(model: Model): string {
     'MASQUERADE',
   ]);
   lines.push('COMMIT');
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 function undoServices(model: Model): Command[] {

@@ -6,7 +6,8 @@ import type { Model } from '../lab/model.js';
 import { defaultLabName, LAB_LIMITS, labNameProblem, NAME_PATTERN } from '../lab/grammar.js';
 import { readLabText } from '../lab/read.js';
 import { sshTarget, wantsSsh, type TargetOptions } from '../exec/targets.js';
-import { checkReachable, type SshTargetState } from '../exec/ssh.js';
+import { checkReachable } from '../exec/ssh.js';
+import type { SshTargetState } from '../state/targets.js';
 import { mark } from '../profile.js';
 
 /** The SSH target of a lab and the login to its nodes, started before the lab was validated. */

@@ -1,9 +1,9 @@
 // `netlab plan`: every command, per node and phase, each step with its reason.
-import { PHASES, type Plan } from './types.js';
+import { PHASES, type Plan } from '../plan/types.js';
 import type { Model } from '../lab/model.js';
-import { quoteArgv } from '../shell/quote.js';
-import { stepsOfPhase } from './build.js';
-import { explainCommand } from './explain.js';
+import { quoteArgv } from './quote.js';
+import { stepsOfPhase } from '../plan/build.js';
+import { explainCommand } from '../plan/explain.js';
 
 export function renderPlanText(
   model: Model,
@@ -39,7 +39,7 @@ export function renderPlanText(
       }
     }
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 /** netlab_restore's argument is iptables-restore input: shown as the here-document it is. */

@@ -1,0 +1,255 @@
+// Bringing a lab up: the SSH nodes' facts, the plan applied phase by phase
+// (with state recorded as it goes), --step's pauses, and the rollback on failure.
+import { Listr, PRESET_TIMER } from 'listr2';
+import { stepsOfPhase } from '../plan/build.js';
+import { createSimulatedNodes } from '../exec/simulated.js';
+import { applyPhase, Interrupted, phasesOf, runPreflight } from '../exec/runner.js';
+import { newRunIdentity, scriptRunOf, STATE_VERSION, writeState, type LabState } from '../state/store.js';
+import { transportsOf } from '../exec/transports.js';
+import { lockHolder, tearDown } from './down.js';
+import { lockNodes } from '../exec/node-lock.js';
+import { EXIT_INTERRUPTED } from '../errors.js';
+import { createInterface } from 'node:readline';
+import { renderPlanText } from '../shell/render.js';
+import { describeChanges, snapshotNode } from '../workshop/changes.js';
+import type { Transports } from '../exec/transports.js';
+import { sshTarget, type TargetOptions } from '../exec/targets.js';
+import { checkReachable } from '../exec/ssh.js';
+import type { SshTargetState } from '../state/targets.js';
+import { discoverFacts } from '../exec/facts.js';
+import type { Model } from '../lab/model.js';
+import type { NodeFacts, Plan } from '../plan/types.js';
+import { mark } from '../profile.js';
+import type { ScriptRun } from '../shell/prelude.js';
+import type { EarlyConnection } from './connect-early.js';
+
+export interface UpOptions extends TargetOptions {
+  verify?: boolean;
+  keep?: boolean;
+  /** the lab is up from another version of the file: take it down first */
+  recreate?: boolean;
+  /** print the plan with an explanation of every command first */
+  explain?: boolean;
+  /** apply one phase at a time: show it, wait for Enter (or --yes), then show what changed */
+  step?: boolean;
+  yes?: boolean;
+}
+
+/** --step: each phase shown with its reasons, applied on Enter, followed by what it changed on every node. */
+async function stepThrough(
+  model: Model,
+  plan: Plan,
+  transports: Transports,
+  run: ScriptRun,
+  options: UpOptions,
+  signal: AbortSignal,
+): Promise<void> {
+  for (const phase of phasesOf(plan)) {
+    process.stdout.write(
+      `\n${renderPlanText(model, plan, '', options.explain, phase)
+        .split('\n')
+        .filter((l) => l.startsWith('###') || !l.startsWith('#') || l.startsWith('# ['))
+        .join('\n')}`,
+    );
+    if (!options.yes) await waitForEnter(`press Enter to apply phase ${phase} (Ctrl-C to stop and roll back) `);
+    if (signal.aborted) throw new Interrupted();
+    const before = await Promise.all(plan.nodes.map((n) => snapshotNode(transports[n.node]!)));
+    await applyPhase(plan, phase, transports, run, signal);
+    const after = await Promise.all(plan.nodes.map((n) => snapshotNode(transports[n.node]!)));
+    console.log(`phase ${phase} changed:`);
+    plan.nodes.forEach((n, i) => {
+      const changes = describeChanges(before[i]!, after[i]!);
+      console.log(
+        `  ${n.node}: ${changes.length ? '' : 'nothing visible in the node itself (the changes are inside the pods)'}`,
+      );
+      for (const change of changes) console.log(`    ${change}`);
+    });
+  }
+}
+
+function waitForEnter(prompt: string): Promise<void> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  return new Promise((resolve) =>
+    rl.question(prompt, () => {
+      rl.close();
+      resolve();
+    }),
+  );
+}
+
+/**
+ * Real nodes: connect to every node first (failing fast, before anything
+ * changes), then read the facts the plan needs from them.
+ */
+export async function prepareSsh(
+  model: Model,
+  options: TargetOptions,
+  early?: EarlyConnection,
+): Promise<{ target: SshTargetState; facts: Record<string, NodeFacts>; model: Model }> {
+  const adopted =
+    early && early.name === model.name && early.nodes.join() === model.nodes.map((n) => n.name).join()
+      ? early
+      : undefined;
+  const { target, underlay } = adopted ?? (await sshTarget(model, options));
+  // The inventory may say which interface is the underlay; the lab file, where it says so, wins.
+  const onNodes: Model = {
+    ...model,
+    nodes: model.nodes.map((n) => ({ ...n, underlay: { ...underlay[n.name], ...n.underlay } })),
+  };
+  if (adopted) {
+    const unreachable = await adopted.reachable;
+    if (unreachable) throw unreachable;
+  } else await checkReachable(target);
+  mark('wait for the SSH login');
+  const facts = await discoverFacts(onNodes, transportsOf({ target }));
+  return { target, facts, model: onNodes };
+}
+
+/**
+ * Starts the nodes and applies a plan, recording state as it goes; rolls back on
+ * failure or interrupt unless keep is set. Exported for fault-injection tests.
+ */
+export async function bringUp(
+  model: Model,
+  file: string,
+  plan: Plan,
+  facts: Record<string, NodeFacts>,
+  options: UpOptions & { silent?: boolean; target?: SshTargetState },
+): Promise<number> {
+  mark('plan');
+  const state: LabState = {
+    version: STATE_VERSION,
+    lab: model.name,
+    file,
+    status: 'creating',
+    createdAt: new Date().toISOString(),
+    run: newRunIdentity(),
+    target: options.target ?? { kind: 'simulated', nodes: {} },
+    facts,
+    model,
+  };
+  writeState(state);
+  const run = scriptRunOf(state)!;
+  /** set once a phase script may have run on a node: before that, nothing on the nodes is this run's */
+  let applied = false;
+
+  const abort = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    interrupts += 1;
+    if (interrupts === 1) {
+      process.stderr.write(`\ninterrupted: stopping and rolling back (press Ctrl-C again to stop the rollback)\n`);
+      abort.abort();
+    } else {
+      process.stderr.write(`\nrollback stopped: run \`netlab down ${model.name}\` to finish cleaning up\n`);
+      process.exit(EXIT_INTERRUPTED);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  // Listr prints a task's error in its title; netlab prints it once, in full, at the end.
+  let failure: unknown;
+  const guard = (work: () => Promise<unknown>, label: string) => async () => {
+    try {
+      await work();
+      mark(label);
+    } catch (error) {
+      failure = error;
+      throw new Error(error instanceof Interrupted ? 'interrupted' : 'failed (details below)');
+    }
+  };
+  try {
+    const tasks = new Listr(
+      [
+        ...(options.target
+          ? []
+          : [
+              {
+                title: `start ${model.nodes.length} simulated node(s) and the underlay`,
+                task: guard(
+                  () =>
+                    createSimulatedNodes(model, facts, (target) => {
+                      state.target = target;
+                      writeState(state);
+                    }),
+                  'start the simulated nodes',
+                ),
+              },
+            ]),
+        {
+          title: 'preflight: tools, kernel features and conflicts on every node',
+          task: (_context: unknown, task: { output: string }) =>
+            guard(async () => {
+              // The nodes stay locked until the last phase: no other netlab changes them in between.
+              await lockNodes(transportsOf(state), lockHolder('up', model.name, state.run), {
+                waiting: (line) => (task.output = line),
+                signal: abort.signal,
+              });
+              await runPreflight(model, transportsOf(state), plan);
+            }, 'preflight')(),
+        },
+        ...(options.step ? [] : phasesOf(plan)).map((phase) => ({
+          title: `phase ${phase}: ${plan.nodes.map((n) => `${n.node} (${stepsOfPhase(n.steps, phase).length} steps)`).join(', ')}`,
+          task: guard(() => {
+            applied = true;
+            return applyPhase(plan, phase, transportsOf(state), run, abort.signal);
+          }, `phase ${phase}`),
+        })),
+      ],
+      {
+        exitOnError: true,
+        registerSignalListeners: false,
+        renderer: options.silent ? 'silent' : 'default',
+        fallbackRenderer: options.silent ? 'silent' : 'simple',
+        rendererOptions: { timer: PRESET_TIMER },
+        fallbackRendererOptions: { timer: PRESET_TIMER },
+      },
+    );
+    await tasks.run().catch((error: unknown) => {
+      throw failure ?? error;
+    });
+    if (options.step) {
+      applied = true;
+      await stepThrough(model, plan, transportsOf(state), run, options, abort.signal);
+    }
+    if (abort.signal.aborted) throw new Interrupted();
+    state.status = 'up';
+    writeState(state);
+    await Promise.all(Object.values(transportsOf(state)).map((t) => t.unlock()));
+    mark('record the state');
+  } catch (error) {
+    const interrupted = abort.signal.aborted;
+    if (options.keep && !interrupted) {
+      state.status = 'failed';
+      writeState(state);
+      if (!options.silent)
+        console.error(
+          `up failed; kept what was created for debugging (--keep). Remove it with \`netlab down ${model.name}\``,
+        );
+    } else {
+      // Before the first phase, nothing on machines over SSH is this run's: the rollback leaves them alone.
+      const touchNodes = applied || state.target.kind === 'simulated';
+      if (!options.silent)
+        console.error(
+          touchNodes
+            ? `up ${interrupted ? 'interrupted' : 'failed'}; rolling back what was created...`
+            : `up ${interrupted ? 'interrupted' : 'failed'} before changing anything on the nodes`,
+        );
+      await tearDown(state, { touchNodes, command: 'up (rolling back)' });
+      if (!options.silent && touchNodes) console.error('rolled back: nothing is left on the nodes');
+    }
+    if (interrupted) return EXIT_INTERRUPTED;
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (!options.silent) {
+    console.log(`lab ${model.name} is up: ${model.nodes.length} node(s), ${model.pods.length} pod(s)`);
+    if (!options.verify)
+      console.log(
+        `next: \`netlab verify ${model.name}\`, \`netlab exec ${model.pods[0]?.name ?? 'POD'} -- ip addr\`, \`netlab down ${model.name}\``,
+      );
+  }
+  return 0;
+}

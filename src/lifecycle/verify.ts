@@ -1,0 +1,160 @@
+// Verifying a lab that is up: its checks, the evidence, the diagnosis of drift,
+// and a trace of what failed; used by `verify` and by `up --verify`.
+import chalk from 'chalk';
+import { shown, UsageError } from '../errors.js';
+import { DEFAULT_VERIFY_TIMEOUT, describeCheck, runChecks, type CheckResult } from '../verify/run.js';
+import type { LabState } from '../state/store.js';
+import { transportsOf } from '../exec/transports.js';
+import { collectEvidence, type NodeEvidence } from '../verify/evidence.js';
+import { describeFindings, diagnose } from '../verify/diagnose.js';
+import { describeOutcome, requestOfCheck, traceRequest, type TraceRequest } from '../trace/trace.js';
+import type { Trace } from '../trace/walk.js';
+import { LiveKernel } from '../trace/kernel.js';
+
+/** At most this many failed checks are traced: enough to see the pattern, quick on a large lab. */
+const TRACED_FAILURES = 3;
+
+/** Each failed check that should have passed, traced from the live tables (the check already sent its packets). */
+async function traceFailures(
+  state: LabState,
+  results: CheckResult[],
+): Promise<{ number: number; request: TraceRequest; trace: Trace }[]> {
+  const failed = results.filter((r) => !r.ok && r.check.expect === 'pass').slice(0, TRACED_FAILURES);
+  const transports = transportsOf(state);
+  // One reader for all the traces: each namespace's tables are read once.
+  const kernel = new LiveKernel(state.model, transports);
+  return Promise.all(
+    failed.map(async (r) => {
+      const request = requestOfCheck(state.model, state.facts, r.check);
+      return {
+        number: r.number!,
+        request,
+        trace: await traceRequest(state.model, state.facts, transports, request, kernel),
+      };
+    }),
+  );
+}
+
+export interface VerifyOptions {
+  json?: boolean;
+  /** 1-based numbers of the checks to run (default: all) */
+  check?: string[];
+  /** override the number of connections of service checks */
+  connections?: string;
+  /** seconds for all the checks together (default DEFAULT_VERIFY_TIMEOUT) */
+  timeout?: string;
+}
+
+export async function verifyLab(state: LabState, options: VerifyOptions = {}): Promise<CheckResult[]> {
+  let checks = state.model.checks;
+  const numbers = new Map(checks.map((c, i) => [c, i + 1]));
+  if (options.check?.length) {
+    const wanted = options.check.map(Number);
+    const bad = wanted.filter((n) => !Number.isInteger(n) || n < 1 || n > checks.length);
+    if (bad.length)
+      throw new UsageError(`--check takes check numbers 1-${checks.length}; found ${options.check.join(', ')}`);
+    checks = checks.filter((_, i) => wanted.includes(i + 1));
+  }
+  if (options.connections !== undefined) {
+    const n = Number(options.connections);
+    if (!Number.isInteger(n) || n < 1 || n > 1000)
+      throw new UsageError(`--connections takes a number 1-1000; found ${options.connections}`);
+    checks = checks.map((c) => {
+      const changed = c.kind === 'service' ? { ...c, connections: n } : c;
+      numbers.set(changed, numbers.get(c)!);
+      return changed;
+    });
+  }
+  const timeout = options.timeout === undefined ? DEFAULT_VERIFY_TIMEOUT : Number(options.timeout);
+  if (!Number.isInteger(timeout) || timeout < 1 || timeout > 3600)
+    throw new UsageError(`--timeout takes seconds, 1-3600; found ${shown(String(options.timeout))}`);
+  const results = await runChecks(state.model, state.facts, transportsOf(state), checks, timeout);
+  return results.map((r) => ({ ...r, number: numbers.get(r.check)! }));
+}
+
+export function printEvidence(evidence: NodeEvidence[]): void {
+  for (const item of evidence) {
+    console.log(`${item.node}: ${item.title}`);
+    for (const line of item.lines) console.log(`    ${line}`);
+  }
+}
+
+export function printResults(lab: string, results: CheckResult[]): void {
+  const width = Math.max(...results.map((r) => describeCheck(r.check).length), 10);
+  console.log(`verify ${lab}: ${results.length} check(s)`);
+  for (const r of results) {
+    const mark = r.ok ? chalk.green('✓ pass') : chalk.red('✗ FAIL');
+    const expectation = r.check.expect === 'fail' ? ' (expected to fail)' : '';
+    console.log(
+      `  ${String(r.number ?? '').padStart(2)} ${mark}  ${describeCheck(r.check).padEnd(width)}  ${r.reached ? 'reached' : 'not reached'}${expectation}: ${r.evidence}`,
+    );
+  }
+  const failed = results.filter((r) => !r.ok).length;
+  const late = results.filter((r) => r.timedOut).length;
+  console.log(
+    failed === 0
+      ? chalk.green(`all ${results.length} checks passed`)
+      : chalk.red(
+          `${failed} of ${results.length} checks failed${late ? ` (${late} stopped by the deadline: --timeout)` : ''}`,
+        ),
+  );
+}
+
+/** Runs the checks and prints them with their evidence (and a diagnosis when one fails): for verify and up --verify alike. */
+export async function verifyAndReport(state: LabState, options: VerifyOptions = {}): Promise<number> {
+  const transports = transportsOf(state);
+  // VXLAN learns from traffic: show the FDB before the checks too.
+  const before = state.model.crossNode === 'vxlan' ? await collectEvidence(state.model, transports) : [];
+  const results = await verifyLab(state, options);
+  const evidence = await collectEvidence(state.model, transports);
+  const passed = results.every((r) => r.ok);
+  // Compared even when every check passes: a check can pass through what the kernel still
+  // remembers (an ICMP redirect in a pod's route cache, a learned FDB entry) after what the
+  // plan made is gone, and fail when that memory expires.
+  const findings = await diagnose(state.model, state.facts, transports);
+  const traces = passed ? [] : await traceFailures(state, results);
+  if (options.json) {
+    console.log(
+      JSON.stringify(
+        {
+          lab: state.lab,
+          passed,
+          checks: results.map((r) => ({ name: describeCheck(r.check), ...r })),
+          evidence,
+          ...(before.length ? { evidenceBefore: before } : {}),
+          findings,
+          traces: traces.map(({ number, trace }) => ({ check: number, ...trace })),
+        },
+        null,
+        2,
+      ),
+    );
+  } else {
+    printResults(state.lab, results);
+    if (before.length) {
+      console.log('before the checks:');
+      printEvidence(before);
+      console.log('after the checks:');
+    }
+    printEvidence(evidence);
+    if (passed && findings.length > 0) {
+      console.log(
+        chalk.yellow(
+          'the checks pass now, but what the plan made has changed; they may pass only through what the kernel still remembers (a cached ICMP redirect, a learned entry) and fail when it expires:',
+        ),
+      );
+      for (const line of describeFindings(findings).slice(1)) console.log(line);
+    }
+    if (!passed) {
+      for (const line of describeFindings(findings)) console.log(line);
+      for (const { number, request, trace } of traces) {
+        const [first, ...rest] = describeOutcome(trace);
+        console.log(
+          `  trace of check ${number} (${request.fromLabel} → ${request.packet.dst}${request.packet.port ? `:${request.packet.port}` : ''}, \`netlab trace\` shows every hop): ${first}`,
+        );
+        for (const line of rest) console.log(`  ${line}`);
+      }
+    }
+  }
+  return passed ? 0 : 1;
+}

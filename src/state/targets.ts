@@ -1,0 +1,35 @@
+// What state records about where a lab runs: enough for a later command (down,
+// verify, exec) to reach the same nodes. The transports in exec/ read these
+// records; state/ never needs exec/ to read or write them.
+import type { ProcessRef } from '../os/processes.js';
+
+/** A simulated node on this host: the processes that hold its namespaces. */
+export interface Holder {
+  /** the unshare process (host PID); killing it kills the node (--kill-child) */
+  unshare: ProcessRef;
+  /** PID 1 of the node, as the host sees it: nsenter's target */
+  init: ProcessRef;
+}
+
+export interface SimulatedTargetState {
+  kind: 'simulated';
+  underlay?: Holder;
+  nodes: Record<string, Holder>;
+}
+
+export interface SshHost {
+  /** what ssh connects to: a Host alias of the config file, or a host name/address */
+  host: string;
+  user?: string;
+  port?: number;
+  identity?: string;
+}
+
+export interface SshTargetState {
+  kind: 'ssh';
+  /** an OpenSSH config file (e.g. from `vagrant ssh-config`) */
+  configFile?: string;
+  hosts: Record<string, SshHost>;
+  /** extra `-o Key=Value` options (from an inventory's ssh-options) */
+  options?: Record<string, string>;
+}
