@@ -2,7 +2,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { listStates, readState, type LabState } from '../state/store.js';
 import { shown, UsageError } from '../errors.js';
-import { defaultLabName, labNameProblem } from '../lab/grammar.js';
+import { defaultLabName, labNameProblem } from '../model/grammar.js';
 
 export function looksLikeFile(arg: string): boolean {
   return arg.includes('/') || /\.ya?ml$/i.test(arg) || existsSync(arg);

@@ -1,7 +1,7 @@
 // `netlab exec POD[/CONTAINER] -- CMD...`: run a command inside a pod, on its node;
 // `netlab exec NODE -- CMD...`: run it on the node itself.
 import { scriptPrelude } from '../shell/prelude.js';
-import { quoteArgv } from '../shell/quote.js';
+import { quoteArgv } from '../os/quote.js';
 import { findLabWith, requireRoot } from './common.js';
 import { transportsOf } from '../exec/transports.js';
 import { UsageError } from '../errors.js';

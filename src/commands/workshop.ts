@@ -3,18 +3,18 @@ import { existsSync } from 'node:fs';
 import chalk from 'chalk';
 import { run } from '../exec/spawn.js';
 import { loadLabFile } from '../lab/load.js';
-import type { Model } from '../lab/model.js';
+import type { Model } from '../model/lab.js';
 import { simulatedFacts } from '../exec/simulated.js';
 import { readState, type LabState } from '../state/store.js';
 import { renderDot, renderMermaid, renderText, type LiveNames } from '../workshop/graph.js';
 import { scriptPrelude } from '../shell/prelude.js';
-import { quoteArgv } from '../shell/quote.js';
+import { quoteArgv } from '../os/quote.js';
 import { findLabWith, findUpLab, looksLikeFile, requireRoot } from './common.js';
 import { transportsOf } from '../exec/transports.js';
-import { serviceChains } from '../plan/steps/services.js';
-import { forwardChain } from '../plan/steps/firewall.js';
+import { crossNodeWiring, wiringOf } from '../wiring/registry.js';
+import { askNode } from '../node/query.js';
 import { UsageError } from '../errors.js';
-import type { NodeFacts } from '../plan/types.js';
+import type { NodeFacts } from '../model/plan.js';
 
 /** Interface names as the kernel shows them (veth-a0@if4), for every node and pod of a lab that is up. */
 async function liveNames(state: LabState): Promise<LiveNames> {
@@ -23,21 +23,17 @@ async function liveNames(state: LabState): Promise<LiveNames> {
   await Promise.all(
     state.model.nodes.map(async (node) => {
       const pods = state.model.pods.filter((p) => p.node === node.name && p.podIf);
-      const script = [
-        'echo "@@scope -"',
-        'ip -br link',
-        ...pods.map((p) => `echo "@@scope ${p.name}"; ip -n ${p.netns} -br link show ${p.podIf}`),
-      ].join('\n');
-      const result = await transports[node.name]!.run(`${script}\n`);
-      let scope = node.name;
-      for (const line of result.stdout.split('\n')) {
-        const marker = /^@@scope (\S+)$/.exec(line);
-        if (marker) scope = marker[1] === '-' ? node.name : marker[1]!;
-        else if (line.trim()) {
-          const shown = line.split(/\s+/)[0]!;
-          names[`${scope}/${shown.split('@')[0]}`] = shown;
-        }
-      }
+      const { answers } = await askNode(transports[node.name]!, [
+        { links: true },
+        ...pods.map((p) => ({ netns: p.netns, links: true })),
+      ]);
+      const scopes = [node.name, ...pods.map((p) => p.name)];
+      answers.forEach((answer, i) => {
+        // `ip link` shows a link with a peer (a veth end) as NAME@ifPEER.
+        for (const link of answer.links ?? [])
+          names[`${scopes[i]}/${link.ifname}`] =
+            link.peerIndex !== undefined ? `${link.ifname}@if${link.peerIndex}` : link.ifname;
+      });
     }),
   );
   return names;
@@ -94,17 +90,9 @@ const TABLES: Record<string, { node: string[][]; pod: string[][] }> = {
 
 /** Names of netlab's objects on a node, to highlight them in tables. */
 function ownNames(model: Model, node: string): string[] {
-  const n = model.nodes.find((x) => x.name === node);
-  const names = model.pods.filter((p) => p.node === node).flatMap((p) => [p.hostIf, p.podIf, p.address?.split('/')[0]]);
-  const chains = serviceChains(model.name);
-  return [
-    n?.bridge,
-    model.vxlan?.device,
-    model.crossNode === 'ipip' ? 'ipip0' : undefined,
-    forwardChain(model.name),
-    chains.services,
-    ...names,
-  ].filter((x): x is string => Boolean(x));
+  const n = model.nodes.find((x) => x.name === node)!;
+  const pods = model.pods.filter((p) => p.node === node).flatMap((p) => [p.hostIf, p.podIf, p.address?.split('/')[0]]);
+  return [...wiringOf(model).flatMap((w) => w.names?.(model, n) ?? []), ...pods].filter((x): x is string => Boolean(x));
 }
 
 export async function showCommand(
@@ -164,9 +152,12 @@ export async function captureCommand(
   if (!node) throw new UsageError(`lab ${state.lab} has no pod or node "${target}"`);
   const dev = iface ?? (pod ? (pod.podIf ?? 'lo') : state.facts[node]!.dev);
   if (!/^[A-Za-z0-9_.@-]{1,15}$/.test(dev)) throw new UsageError(`not an interface name: ${dev}`);
-  // Flannel's port 8472 is not VXLAN's registered 4789: tell tcpdump to decode it as VXLAN.
-  const flannelUnderlay = !pod && state.model.crossNode === 'flannel' && dev === state.facts[node]!.dev;
-  const filter = options.filter ?? (flannelUnderlay ? `udp port ${state.model.vxlan!.port}` : '');
+  // On the underlay, the cross-node kind may tell tcpdump how to decode its encapsulation.
+  const underlay =
+    !pod && dev === state.facts[node]!.dev
+      ? crossNodeWiring(state.model.crossNode).captureUnderlay?.(state.model)
+      : undefined;
+  const filter = options.filter ?? underlay?.filter ?? '';
   const tcpdump = [
     'timeout',
     String(seconds),
@@ -178,7 +169,7 @@ export async function captureCommand(
     String(count),
     '-i',
     dev,
-    ...(flannelUnderlay ? ['-T', 'vxlan'] : []),
+    ...(underlay?.options ?? []),
     ...filter.split(' ').filter(Boolean),
   ];
   const command = pod ? ['netlab_in', pod.name, '-', ...tcpdump] : tcpdump;

@@ -2,16 +2,12 @@
 // which interface and address reach the other nodes. On a Vagrant VM that is
 // the private network (eth1, 192.168.56.x), not the NAT interface (eth0,
 // 10.0.2.15 on every VM alike).
-import type { Model } from '../lab/model.js';
-import type { NodeFacts } from '../plan/types.js';
+import type { Model } from '../model/lab.js';
+import type { NodeFacts } from '../model/plan.js';
 import type { Transports } from './transports.js';
 import { RunError } from '../errors.js';
 import { formatCidr, parseCidr } from '../net/ipv4.js';
-
-export const DISCOVERY_SCRIPT = `ip -4 -o addr show scope global | awk '{print "@@addr", $2, $4}'
-ip -4 route show default | awk '{for (i = 1; i < NF; i++) if ($i == "dev") print "@@default", $(i + 1)}'
-ip -o link show | awk -F': ' '{sub(/@.*/, "", $2); print "@@link", $2}'
-`;
+import { type Answers, askNode } from '../node/query.js';
 
 export interface NodeInterfaces {
   node: string;
@@ -21,14 +17,15 @@ export interface NodeInterfaces {
   links: string[];
 }
 
-export function parseDiscovery(node: string, stdout: string): NodeInterfaces {
-  const result: NodeInterfaces = { node, addresses: new Map(), links: [] };
-  for (const line of stdout.split('\n')) {
-    const [tag, a, b] = line.trim().split(/\s+/);
-    if (tag === '@@addr' && a && b && !result.addresses.has(a)) result.addresses.set(a, b);
-    if (tag === '@@default' && a) result.defaultDev ??= a;
-    if (tag === '@@link' && a) result.links.push(a);
+/** A node's interfaces as node/query.ts answers: its global IPv4 addresses, the default route's device, its links. */
+export function interfacesOf(node: string, a: Partial<Answers>): NodeInterfaces {
+  const result: NodeInterfaces = { node, addresses: new Map(), links: (a.links ?? []).map((l) => l.ifname) };
+  for (const x of a.addresses ?? []) {
+    if (x.scope === 'global' && !result.addresses.has(x.ifname))
+      result.addresses.set(x.ifname, `${x.address}/${x.prefix}`);
   }
+  const defaultDev = (a.routes ?? []).find((r) => r.dst === 'default' && r.dev)?.dev;
+  if (defaultDev) result.defaultDev = defaultDev;
   return result;
 }
 
@@ -85,10 +82,9 @@ export function chooseUnderlay(model: Model, interfaces: NodeInterfaces[]): Reco
 export async function discoverFacts(model: Model, transports: Transports): Promise<Record<string, NodeFacts>> {
   const interfaces = await Promise.all(
     model.nodes.map(async (node) => {
-      const result = await transports[node.name]!.run(DISCOVERY_SCRIPT);
-      if (result.exitCode !== 0)
-        throw new RunError(`${node.name}: cannot read its interfaces: ${result.stderr.trim()}`);
-      return parseDiscovery(node.name, result.stdout);
+      const { answers } = await askNode(transports[node.name]!, [{ addresses: true, routes: true, links: true }]);
+      if (!answers[0]!.links?.length) throw new RunError(`${node.name}: cannot read its interfaces (ip -j link show)`);
+      return interfacesOf(node.name, answers[0]!);
     }),
   );
   return chooseUnderlay(model, interfaces);

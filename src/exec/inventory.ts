@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { NAME_PATTERN } from '../lab/grammar.js';
+import { NAME_PATTERN } from '../model/grammar.js';
 import { shown, UsageError } from '../errors.js';
 
 /** ssh options an inventory may set (OpenSSH option names are case-insensitive). */

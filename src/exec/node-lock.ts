@@ -10,8 +10,8 @@
 // if one is busy the ones taken are let go and the whole set is tried again a
 // moment later; two netlabs that lock the same nodes in another order never wait
 // for each other forever.
-import { NODE_STATE_ROOT } from '../plan/paths.js';
-import { quoteArg } from '../shell/quote.js';
+import { NODE_STATE_ROOT } from '../node/paths.js';
+import { quoteArg } from '../os/quote.js';
 import type { Transport } from './transport.js';
 import { RunError } from '../errors.js';
 

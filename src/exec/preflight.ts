@@ -1,23 +1,17 @@
 // Before anything changes: every node has the tools and kernel features the lab
 // needs. Each missing piece is reported with what to install; nothing is changed.
-import type { Model } from '../lab/model.js';
-import { quoteArg } from '../shell/quote.js';
-import type { Step } from '../plan/types.js';
-import { NODE_STATE_ROOT } from '../plan/paths.js';
+import type { Model } from '../model/lab.js';
+import type { Step } from '../model/plan.js';
+import { type Answers, parseAnswers, type Questions, questionLines } from '../node/query.js';
+import { routeKey } from '../node/tables.js';
+import { quoteArg } from '../os/quote.js';
 import { describeRun } from '../state/store.js';
+import { wiringOf } from '../wiring/registry.js';
+import type { Feature, NeededSysctl } from '../wiring/types.js';
 
 interface Tool {
   command: string;
   package: string;
-}
-
-interface Feature {
-  name: string;
-  /** what the learner sees: "kernel IP-in-IP support" */
-  label: string;
-  module: string;
-  /** `ip link add` arguments after the device name */
-  probe: string[];
 }
 
 const TOOLS: Record<string, Tool> = {
@@ -37,61 +31,22 @@ const TOOLS: Record<string, Tool> = {
   conntrack: { command: 'conntrack', package: 'conntrack' },
 };
 
-// Each probe asks the kernel, in a throwaway namespace, for a device of the
-// type with a 2-byte Ethernet address: a kernel that knows the type (loading
-// its module if need be) refuses the address and creates nothing; one that
-// does not answers "Unknown device type". Creating real devices would cost
-// their teardown: the kernel unregisters them with the namespace, in the
-// background, holding the lock that the next phase's `ip` commands wait for.
-const FEATURES: Record<string, Feature> = {
-  veth: {
-    name: 'veth',
-    label: 'kernel veth support',
-    module: 'veth',
-    probe: ['address', '00:00', 'type', 'veth', 'peer', 'name', 'netlab-p-peer'],
-  },
-  bridge: {
-    name: 'bridge',
-    label: 'kernel bridge support',
-    module: 'bridge',
-    probe: ['address', '00:00', 'type', 'bridge'],
-  },
-  vxlan: {
-    name: 'vxlan',
-    label: 'kernel VXLAN support',
-    module: 'vxlan',
-    probe: ['address', '00:00', 'type', 'vxlan', 'id', '1', 'dstport', '4789'],
-  },
-  // IP-in-IP devices have no Ethernet address: this one is created. (A bare "type ipip"
-  // clashes with the fallback device tunl0 that the module makes in every namespace.)
-  ipip: {
-    name: 'ipip',
-    label: 'kernel IP-in-IP support',
-    module: 'ipip',
-    probe: ['type', 'ipip', 'local', '192.0.2.1', 'remote', '192.0.2.2'],
-  },
-};
-
 /** What `ip link add` answers for a type the kernel lacks (EOPNOTSUPP; an iproute2 too old to know it). */
 const UNKNOWN_TYPE = ['Unknown device type', 'Operation not supported', 'Garbage instead of arguments'];
 
-export function requirements(model: Model): { tools: Tool[]; features: Feature[] } {
-  const tools = ['ip', 'ss', 'unshare', 'nsenter', 'timeout', 'tac', 'ping', 'socat'];
-  const features: string[] = [];
-  if (model.sameNode !== 'loopback') features.push('veth');
-  if (model.sameNode === 'bridge') {
-    features.push('bridge');
-    tools.push('iptables');
-  }
-  if (model.crossNode !== 'none') tools.push('sysctl');
-  if (model.crossNode === 'vxlan' || model.crossNode === 'flannel') {
-    tools.push('bridge');
-    features.push('vxlan');
-  }
-  if (model.crossNode === 'ipip') features.push('ipip');
-  if (model.services.length > 0) tools.push('iptables-restore', 'conntrack', 'sysctl');
-  if (model.pods.some((p) => p.rootfs?.match(/\.(tar\.gz|tgz)$/))) tools.push('tar');
-  return { tools: tools.map((t) => TOOLS[t]!), features: features.map((f) => FEATURES[f]!) };
+/** Every lab runs pods and checks: these, plus what its wiring modules need. */
+const BASE_TOOLS = ['ip', 'ss', 'unshare', 'nsenter', 'timeout', 'tac', 'ping', 'socat'];
+
+export function requirements(model: Model): { tools: Tool[]; features: Feature[]; sysctls: NeededSysctl[] } {
+  const parts = wiringOf(model);
+  const tools = new Set([...BASE_TOOLS, ...parts.flatMap((p) => p.tools ?? [])]);
+  if (model.pods.some((p) => p.rootfs?.match(/\.(tar\.gz|tgz)$/))) tools.add('tar');
+  const features = new Map(parts.flatMap((p) => p.features ?? []).map((f) => [f.name, f]));
+  return {
+    tools: [...tools].map((t) => TOOLS[t]!),
+    features: [...features.values()],
+    sysctls: parts.flatMap((p) => p.sysctls ?? []),
+  };
 }
 
 /**
@@ -112,68 +67,26 @@ export interface NodeInventory {
   runs: Map<string, string>;
 }
 
-// Types that `ip route` prints before the destination of a route that is not unicast.
-const ROUTE_TYPES = new Set([
-  'unicast',
-  'unreachable',
-  'blackhole',
-  'prohibit',
-  'throw',
-  'local',
-  'broadcast',
-  'multicast',
-  'anycast',
-  'nat',
-]);
-
-function routeKey(destination: string): string {
-  if (destination === 'default') return '0.0.0.0/0';
-  return destination.includes('/') ? destination : `${destination}/32`;
+/** The questions preflight asks a node (see node/query.ts). */
+function inventoryQuestions(steps: readonly Step[]): Questions {
+  const chains = steps.some((step) => step.creates.some((c) => c.kind === 'chain'));
+  return { links: true, namespaces: true, addresses: true, routes: true, iptables: chains, runs: true };
 }
 
-/** Lines of "@@netlab have KIND NAME" for everything a plan could clash with. */
-function inventoryScript(chains: boolean): string[] {
-  return [
-    `ip -o link show | awk -F': ' '{sub(/@.*/, "", $2); print "@@netlab have link", $2}'`,
-    `ls /run/netns 2>/dev/null | sed 's/^/@@netlab have netns /'`,
-    `ip -o -4 addr show | awk '{sub("/.*", "", $4); print "@@netlab have addr", $4}'`,
-    `ip -4 route show table main | awk '{print "@@netlab have route", $1, $2}'`,
-    ...(chains
-      ? [
-          `for table in filter nat; do iptables-save -t "$table" 2>/dev/null | sed -n "s/^:\\([^ ]*\\) .*/@@netlab have chain $table \\1/p"; done`,
-        ]
-      : []),
-    `for f in ${NODE_STATE_ROOT}/*/run; do [ ! -f "$f" ] || { d=\${f%/run}; echo "@@netlab have run \${d##*/} $(cat "$f")"; }; done`,
-  ];
-}
-
-export function parseInventory(stdout: string): NodeInventory {
-  const have: NodeInventory = {
-    links: new Set(),
-    netns: new Set(),
-    addresses: new Set(),
-    routes: new Set(),
-    chains: new Set(),
-    runs: new Map(),
-  };
-  for (const line of stdout.split('\n')) {
-    const [tag, verb, kind, first, second] = line.trim().split(/\s+/);
-    if (tag !== '@@netlab' || verb !== 'have' || !first) continue;
-    if (kind === 'link') have.links.add(first);
-    else if (kind === 'netns') have.netns.add(first);
-    else if (kind === 'addr') have.addresses.add(first);
-    else if (kind === 'route') have.routes.add(routeKey(ROUTE_TYPES.has(first) && second ? second : first));
-    else if (kind === 'chain' && second) have.chains.add(`${first} ${second}`);
-    else if (kind === 'run' && second) have.runs.set(first, line.trim().split(/\s+/).slice(4).join(' '));
+export function inventoryOf(answers: Partial<Answers>): NodeInventory {
+  const chains = new Set<string>();
+  for (const table of ['filter', 'nat'] as const) {
+    for (const line of answers.iptables?.[table] ?? [])
+      if (line.startsWith(':')) chains.add(`${table} ${line.slice(1).split(' ')[0]}`);
   }
-  return have;
-}
-
-/** Does any step create an iptables chain (so the node's chains need listing)? */
-function createsChains(steps: readonly Step[]): boolean {
-  return steps.some((step) =>
-    step.apply.some((c) => (c[0] === 'iptables' && c.includes('-N')) || c[0] === 'netlab_restore'),
-  );
+  return {
+    links: new Set((answers.links ?? []).map((l) => l.ifname)),
+    netns: new Set(answers.namespaces ?? []),
+    addresses: new Set((answers.addresses ?? []).map((a) => a.address)),
+    routes: new Set((answers.routes ?? []).map((r) => routeKey(r.dst))),
+    chains,
+    runs: answers.runs ?? new Map(),
+  };
 }
 
 /**
@@ -184,32 +97,23 @@ function createsChains(steps: readonly Step[]): boolean {
  */
 export function findConflicts(steps: readonly Step[], have: NodeInventory): { step: number; what: string }[] {
   const conflicts: { step: number; what: string }[] = [];
-  const clash = (step: Step, found: boolean, what: string) => found && conflicts.push({ step: step.id, what });
   for (const step of steps) {
-    for (const c of step.apply) {
-      if (c[0] === 'ip' && c[1] === 'link' && c[2] === 'add') {
-        const names = [c[3] === 'name' ? c[4]! : c[3]!, ...(c.includes('peer') ? [c[c.indexOf('peer') + 2]!] : [])];
-        for (const name of names) clash(step, have.links.has(name), `a link named ${name}`);
-      } else if (c[0] === 'ip' && c[1] === 'tunnel' && c[2] === 'add') {
-        clash(step, have.links.has(c[3]!), `a link named ${c[3]}`);
-      } else if (c[0] === 'ip' && c[1] === 'netns' && c[2] === 'add') {
-        clash(step, have.netns.has(c[3]!), `a network namespace named ${c[3]}`);
-      } else if (c[0] === 'ip' && c[1] === 'addr' && c[2] === 'add') {
-        const ip = c[3]!.split('/')[0]!;
-        clash(step, have.addresses.has(ip), `the address ${ip}`);
-      } else if (c[0] === 'ip' && c[1] === 'route' && c[2] === 'add') {
-        clash(step, have.routes.has(routeKey(c[3]!)), `a route to ${c[3]}`);
-      } else if (c[0] === 'iptables' && c.includes('-N')) {
-        const chain = c[c.indexOf('-N') + 1]!;
-        clash(step, have.chains.has(`filter ${chain}`), `an iptables chain ${chain}`);
-      } else if (c[0] === 'netlab_restore') {
-        for (const chain of c[1]!
-          .split('\n')
-          .filter((l) => l.startsWith(':'))
-          .map((l) => l.slice(1).split(' ')[0]!)) {
-          clash(step, have.chains.has(`nat ${chain}`), `an iptables nat chain ${chain}`);
-        }
-      }
+    for (const created of step.creates) {
+      const clash = (found: boolean, what: string) => found && conflicts.push({ step: step.id, what });
+      // What lives in a pod's namespace is made there, after the namespace: nothing to clash with yet.
+      if ('netns' in created && created.netns) continue;
+      if (created.kind === 'link') clash(have.links.has(created.name), `a link named ${created.name}`);
+      else if (created.kind === 'netns')
+        clash(have.netns.has(created.name), `a network namespace named ${created.name}`);
+      else if (created.kind === 'address') {
+        const ip = created.address.split('/')[0]!;
+        clash(have.addresses.has(ip), `the address ${ip}`);
+      } else if (created.kind === 'route') clash(have.routes.has(routeKey(created.dst)), `a route to ${created.dst}`);
+      else if (created.kind === 'chain')
+        clash(
+          have.chains.has(`${created.table} ${created.name}`),
+          `an iptables ${created.table === 'nat' ? 'nat ' : ''}chain ${created.name}`,
+        );
     }
   }
   return conflicts;
@@ -222,8 +126,8 @@ export function findConflicts(steps: readonly Step[], have: NodeInventory): { st
  * (on a distribution kernel it may autoload the module).
  */
 export function preflightScript(model: Model, node: string, steps: readonly Step[] = []): string {
-  const { tools, features } = requirements(model);
-  const lines = ['PATH=$PATH:/usr/sbin:/sbin', ...inventoryScript(createsChains(steps))];
+  const { tools, features, sysctls } = requirements(model);
+  const lines: string[] = [];
   for (const pod of model.pods.filter((p) => p.node === node && p.rootfs)) {
     lines.push(
       `[ -e ${quoteArg(pod.rootfs!)} ] || echo ${quoteArg(`@@netlab missing-rootfs ${pod.name} ${pod.rootfs}`)}`,
@@ -233,9 +137,8 @@ export function preflightScript(model: Model, node: string, steps: readonly Step
     lines.push(
       `command -v ${quoteArg(tool.command)} >/dev/null 2>&1 || echo "@@netlab missing-tool ${tool.command} ${tool.package}"`,
     );
-  if (model.services.length > 0) {
-    // br_netfilter: a module on Debian/Ubuntu kernels, built in on some others.
-    lines.push('[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ] || echo "@@netlab missing-brnf"');
+  for (const sysctl of sysctls) {
+    lines.push(`[ -e /proc/sys/${sysctl.key.replaceAll('.', '/')} ] || echo "@@netlab missing-sysctl ${sysctl.key}"`);
   }
   if (features.length > 0) {
     // One throwaway namespace for every probe.
@@ -247,12 +150,14 @@ export function preflightScript(model: Model, node: string, steps: readonly Step
     // Its exit status is no verdict: a probe that could not run lacks the "probed" line.
     lines.push(`unshare --net sh -c ${quoteArg([...probes, 'echo "@@netlab probed"'].join('\n'))} 2>&1 || true`);
   }
-  return `${lines.join('\n')}\n`;
+  return `${['PATH=$PATH:/usr/sbin:/sbin', ...lines, ...questionLines([inventoryQuestions(steps)])].join('\n')}\n`;
 }
 
 /** Everything the preflight output says is wrong on a node, each with what to do about it. */
 export function describeProblems(model: Model, node: string, steps: readonly Step[], stdout: string): string[] {
-  const have = parseInventory(stdout);
+  const { head, answers } = parseAnswers(stdout, [inventoryQuestions(steps)]);
+  const have = inventoryOf(answers[0]!);
+  const { features, sysctls } = requirements(model);
   const own = have.runs.get(model.name);
   // The lab itself is up there (another controller, another state directory): say so, not which of its objects clash.
   if (own)
@@ -264,10 +169,10 @@ export function describeProblems(model: Model, node: string, steps: readonly Ste
     (c) =>
       `${node} already has ${c.what}, which step ${c.step} of lab ${model.name} would create: netlab never changes what it did not create; remove it, or rename it in the lab file${others.length ? `; up on ${node}: ${others.join(', ')}` : ''}`,
   );
-  const lines = stdout.split('\n');
+  const lines = head.split('\n');
   // Without unshare (reported below as a missing tool) nothing could be probed.
   if (
-    requirements(model).features.length > 0 &&
+    features.length > 0 &&
     !lines.includes('@@netlab probed') &&
     !lines.some((l) => l.startsWith('@@netlab missing-tool unshare '))
   ) {
@@ -285,9 +190,10 @@ export function describeProblems(model: Model, node: string, steps: readonly Ste
       problems.push(
         `lab ${model.name} needs the command "${tool[1]}" on ${node}: install the package ${tool[2]} (apt-get install ${tool[2]})`,
       );
-    if (line === '@@netlab missing-brnf')
+    const sysctl = sysctls.find((s) => line === `@@netlab missing-sysctl ${s.key}`);
+    if (sysctl)
       problems.push(
-        `lab ${model.name} has Services, which need br_netfilter on ${node} (net.bridge.bridge-nf-call-iptables is missing): load it with \`modprobe br_netfilter\``,
+        `lab ${model.name} ${sysctl.why} ${sysctl.module} on ${node} (${sysctl.key} is missing): load it with \`modprobe ${sysctl.module}\``,
       );
     const rootfs = /^@@netlab missing-rootfs (\S+) (.*)$/.exec(line);
     if (rootfs)
@@ -296,11 +202,11 @@ export function describeProblems(model: Model, node: string, steps: readonly Ste
       );
     const feature = /^@@netlab missing-feature (\S+) ?(.*)$/.exec(line);
     if (feature) {
-      const f = FEATURES[feature[1]!]!;
+      const f = features.find((known) => known.name === feature[1])!;
       problems.push(
         `lab ${model.name} needs ${f.label} (module ${f.module}) on ${node}; the kernel answered "${(feature[2] || 'error').replace(/\.+$/, '')}".` +
           ` Load it with \`modprobe ${f.module}\`, or use a kernel that has it` +
-          (f.name === 'ipip' ? ' (a VM with a distribution kernel, such as the workshop Vagrant VMs, has it)' : ''),
+          (f.hint ? ` (${f.hint})` : ''),
       );
     }
   }

@@ -1,11 +1,11 @@
 // Executing a plan: one script per node per phase, nodes in parallel, phases in
 // order. A failure names the node, the step, its commands and their stderr.
-import type { Model } from '../lab/model.js';
+import type { Model } from '../model/lab.js';
 import { stepsOfPhase } from '../plan/build.js';
-import { PHASES, type Phase, type Plan, type Step } from '../plan/types.js';
+import { PHASES, type Phase, type Plan, type Step } from '../model/plan.js';
 import { applyScript, downScript, parseDownOutput, parseScriptOutput, type DownOutcome } from '../shell/node-script.js';
 import type { ScriptRun } from '../shell/prelude.js';
-import { quoteArgv } from '../shell/quote.js';
+import { quoteArgv } from '../os/quote.js';
 import { RunError } from '../errors.js';
 import { describeProblems, preflightScript } from './preflight.js';
 import { describeRun } from '../state/store.js';

@@ -4,9 +4,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { run } from './spawn.js';
-import type { Model } from '../lab/model.js';
+import type { Model } from '../model/lab.js';
 import { didYouMean } from '../lab/suggest.js';
-import { NAME_PATTERN } from '../lab/grammar.js';
+import { NAME_PATTERN } from '../model/grammar.js';
 import { stateDir } from '../state/store.js';
 import type { SshTargetState } from '../state/targets.js';
 import { UsageError } from '../errors.js';

@@ -1,7 +1,8 @@
 // What differs between the lab that is up and the lab file now: said in the
 // learner's terms (pods, nodes, wiring, services, checks), so that they can
 // decide between `up --recreate` and leaving it.
-import type { Model } from './model.js';
+import type { Model } from '../model/lab.js';
+import { crossNodeWiring } from '../wiring/registry.js';
 
 function byName<T extends { name: string }>(items: readonly T[]): Map<string, string> {
   return new Map(items.map((item) => [item.name, JSON.stringify(item)]));
@@ -24,7 +25,8 @@ export function diffModels(before: Model, after: Model): string[] {
   ];
   if (before.sameNode !== after.sameNode) changes.push(`same-node wiring ${before.sameNode} → ${after.sameNode}`);
   if (before.crossNode !== after.crossNode) changes.push(`cross-node wiring ${before.crossNode} → ${after.crossNode}`);
-  if (JSON.stringify(before.vxlan) !== JSON.stringify(after.vxlan)) changes.push('vxlan settings changed');
+  if (JSON.stringify(before.tunnel) !== JSON.stringify(after.tunnel))
+    changes.push(`${crossNodeWiring(after.crossNode).settings?.key ?? 'tunnel'} settings changed`);
   if (before.clusterCidr !== after.clusterCidr)
     changes.push(`cluster CIDR ${before.clusterCidr} → ${after.clusterCidr}`);
   if (JSON.stringify(before.checks) !== JSON.stringify(after.checks)) changes.push('verify checks changed');

@@ -4,10 +4,10 @@ import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Docume
 import type { $ZodIssue } from 'zod/v4/core';
 import { LabInputError, type LabIssue, type PathSegment } from '../errors.js';
 import { labSchema, type LabFile } from './schema.js';
-import { defaultLabName, LAB_LIMITS, MAX_LAB_BYTES } from './grammar.js';
+import { defaultLabName, LAB_LIMITS, MAX_LAB_BYTES } from '../model/grammar.js';
 import { readLabText, TOO_LARGE, whole } from './read.js';
 import { didYouMean } from './suggest.js';
-import type { Model } from './model.js';
+import type { Model } from '../model/lab.js';
 import { resolveLab } from './resolve.js';
 
 /** Aliases are fine for sharing a block; an alias bomb expands exponentially. */

@@ -2,7 +2,7 @@
 // parser (yaml, zod) so that the early SSH login can use it too.
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { LabInputError, type LabIssue } from '../errors.js';
-import { MAX_LAB_BYTES } from './grammar.js';
+import { MAX_LAB_BYTES } from '../model/grammar.js';
 
 export const TOO_LARGE = `file is larger than ${MAX_LAB_BYTES} bytes; a lab file is a few kilobytes of YAML`;
 

@@ -20,7 +20,7 @@ import {
   NAME_RULE,
   NODE_NAME_MAX,
   POD_NAME_MAX,
-} from './grammar.js';
+} from '../model/grammar.js';
 import type { PathSegment } from '../errors.js';
 import {
   endpointLabel,
@@ -31,19 +31,21 @@ import {
   type ModelService,
   type Source,
   type Target,
-  type VxlanSettings,
-} from './model.js';
+  type TunnelSettings,
+} from '../model/lab.js';
+import {
+  CROSS_NODE,
+  crossNodeWiring,
+  DEFAULT_CROSS_NODE,
+  DEFAULT_SAME_NODE,
+  joinsNodes,
+  SAME_NODE,
+  sameNodeWiring,
+} from '../wiring/registry.js';
+import type { SameNodeWiring } from '../wiring/types.js';
 import type { LabFile } from './schema.js';
 import { didYouMean } from './suggest.js';
-import {
-  DEFAULT_CLUSTER_CIDR,
-  DEFAULT_FLANNEL,
-  DEFAULT_VXLAN,
-  defaultBridge,
-  defaultNodeSubnet,
-  FIRST_POD_HOST,
-  gatewayOf,
-} from './defaults.js';
+import { DEFAULT_CLUSTER_CIDR, defaultBridge, defaultNodeSubnet, FIRST_POD_HOST, gatewayOf } from './defaults.js';
 
 export type Report = (path: readonly PathSegment[], message: string, at?: 'key' | 'value') => void;
 
@@ -64,12 +66,14 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
     );
   }
   const cluster = resolveCluster(lab, report);
-  const sameNode = lab.wiring?.['same-node'] ?? 'bridge';
-  const crossNode = lab.wiring?.['cross-node'] ?? 'none';
+  // A kind the registry does not know was reported by the schema: resolve the rest as if it were the default.
+  const known = (list: readonly { kind: string }[], kind: unknown) => list.some((w) => w.kind === kind);
+  const sameNode = known(SAME_NODE, lab.wiring?.['same-node']) ? lab.wiring!['same-node']! : DEFAULT_SAME_NODE;
+  const crossNode = known(CROSS_NODE, lab.wiring?.['cross-node']) ? lab.wiring!['cross-node']! : DEFAULT_CROSS_NODE;
   const nodes = resolveNodes(lab, cluster, report);
-  const pods = resolvePods(withCountedPods(lab, report), nodes, sameNode, report);
+  const pods = resolvePods(withCountedPods(lab, report), nodes, sameNodeWiring(sameNode), report);
   checkWiring(lab, nodes, pods, sameNode, crossNode, report);
-  const vxlan = resolveVxlan(lab, crossNode, report);
+  const tunnel = resolveTunnel(lab, crossNode, report);
   const services = resolveServices(lab, pods, cluster, report);
   const checks = lab.verify
     ? resolveChecks(lab, nodes, pods, services, report)
@@ -82,7 +86,7 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
     sameNode,
     vethPeer: lab.wiring?.['veth-peer'] ?? 'move',
     crossNode,
-    ...(vxlan ? { vxlan } : {}),
+    ...(tunnel ? { tunnel } : {}),
     nodes,
     pods,
     services,
@@ -212,7 +216,7 @@ function withCountedPods(lab: LabFile, report: Report): LabFile {
   return Object.keys(extra).length ? { ...lab, pods: { ...lab.pods, ...extra } } : lab;
 }
 
-function resolvePods(lab: LabFile, nodes: ModelNode[], sameNode: string, report: Report): ModelPod[] {
+function resolvePods(lab: LabFile, nodes: ModelNode[], sameNode: SameNodeWiring, report: Report): ModelPod[] {
   const entries = Object.entries(lab.pods);
   if (entries.length === 0) report(['pods'], 'found no pods; allowed: at least one pod, e.g. "a0: { node: node-0 }"');
   const nodeNames = nodes.map((n) => n.name);
@@ -252,12 +256,9 @@ function resolvePods(lab: LabFile, nodes: ModelNode[], sameNode: string, report:
       containers,
       ...(spec.rootfs ? { rootfs: spec.rootfs } : {}),
     };
-    if (sameNode === 'loopback') {
-      if (spec.ip !== undefined)
-        report(
-          ['pods', podName, 'ip'],
-          'a pod of a loopback lab has no address but 127.0.0.1; remove ip, or use same-node: veth or bridge',
-        );
+    const interfaces = sameNode.podInterfaces?.(podName);
+    if (!interfaces) {
+      if (spec.ip !== undefined) report(['pods', podName, 'ip'], sameNode.noAddress!);
     } else if (node) {
       const subnet = parseCidr(node.podSubnet)!;
       const address =
@@ -271,10 +272,8 @@ function resolvePods(lab: LabFile, nodes: ModelNode[], sameNode: string, report:
           'key',
         );
       if (address !== undefined) pod.address = `${formatIp(address)}/${subnet.prefix}`;
-      if (sameNode === 'bridge') {
-        pod.hostIf = `veth-${podName}`;
-        pod.podIf = `veth-${podName}-c`;
-      } else pod.podIf = `veth-${podName}`;
+      if (interfaces.hostIf) pod.hostIf = interfaces.hostIf;
+      pod.podIf = interfaces.podIf;
     }
     pods.push(pod);
   }
@@ -336,34 +335,32 @@ function checkWiring(
   crossNode: string,
   report: Report,
 ): void {
-  const path = ['wiring', 'same-node'];
-  if (sameNode === 'veth') {
-    for (const node of nodes) {
-      const count = pods.filter((p) => p.node === node.name).length;
-      if (count !== 0 && count !== 2)
-        report(
-          lab.wiring ? path : [],
-          `same-node: veth joins exactly two pods with one veth pair, but node ${node.name} has ${count}; use same-node: bridge for more`,
-        );
-    }
-  }
-  if (crossNode !== 'none' && sameNode !== 'bridge') {
+  const same = sameNodeWiring(sameNode);
+  for (const problem of same.problems?.(nodes, pods) ?? []) report(lab.wiring ? ['wiring', 'same-node'] : [], problem);
+  if (joinsNodes(crossNode) && !same.routesPodSubnet) {
     report(
       ['wiring', 'cross-node'],
       `cross-node: ${crossNode} needs same-node: bridge (every node routes its pod subnet through its bridge); found same-node: ${sameNode}`,
     );
   }
-  if (crossNode !== 'none' && nodes.length < 2)
+  if (joinsNodes(crossNode) && nodes.length < 2)
     report(
       ['wiring', 'cross-node'],
       `cross-node: ${crossNode} joins nodes, but the lab has ${nodes.length}; add a node or use cross-node: none`,
     );
-  if (lab.wiring?.vxlan && crossNode !== 'vxlan' && crossNode !== 'flannel')
+  // Settings of another kind than the lab's (wiring.vxlan with cross-node: ipip).
+  const key = crossNodeWiring(crossNode).settings?.key;
+  for (const wiring of CROSS_NODE) {
+    const other = wiring.settings?.key;
+    if (!other || other === key || lab.wiring?.[other as keyof NonNullable<LabFile['wiring']>] === undefined) continue;
+    const users = CROSS_NODE.filter((w) => w.settings?.key === other).map((w) => w.kind);
     report(
-      ['wiring', 'vxlan'],
-      `vxlan settings are used only with cross-node: vxlan or flannel; found cross-node: ${crossNode}`,
+      ['wiring', other],
+      `${other} settings are used only with cross-node: ${users.join(' or ')}; found cross-node: ${crossNode}`,
       'key',
     );
+    break;
+  }
   const bridges = new Set(nodes.map((n) => n.bridge));
   for (const pod of pods) {
     for (const ifname of [pod.hostIf, pod.podIf]) {
@@ -373,40 +370,13 @@ function checkWiring(
   }
 }
 
-function resolveVxlan(lab: LabFile, crossNode: string, report: Report): VxlanSettings | undefined {
-  const spec = lab.wiring?.vxlan ?? {};
-  if (crossNode === 'vxlan') {
-    const group = spec.group ?? DEFAULT_VXLAN.group;
-    const ip = parseIp(group);
-    // 224.0.0.0/4 is IPv4 multicast; 224.0.0.0/24 is link-local control traffic.
-    if (ip === undefined || !contains(parseCidr('224.0.0.0/4')!, ip) || contains(parseCidr('224.0.0.0/24')!, ip)) {
-      report(
-        ['wiring', 'vxlan', 'group'],
-        `found "${group}"; allowed: an IPv4 multicast group in 224.0.1.0-239.255.255.255, such as 239.1.1.1`,
-      );
-    }
-    return {
-      id: spec.id ?? DEFAULT_VXLAN.id,
-      group,
-      port: spec.port ?? DEFAULT_VXLAN.port,
-      device: DEFAULT_VXLAN.device,
-      ...(spec.dev ? { dev: spec.dev } : {}),
-    };
-  }
-  if (crossNode === 'flannel') {
-    if (spec.group !== undefined)
-      report(
-        ['wiring', 'vxlan', 'group'],
-        'flannel-style VXLAN is unicast (static FDB entries); remove group, or use cross-node: vxlan',
-      );
-    return {
-      id: spec.id ?? DEFAULT_FLANNEL.id,
-      port: spec.port ?? DEFAULT_FLANNEL.port,
-      device: DEFAULT_FLANNEL.device,
-      ...(spec.dev ? { dev: spec.dev } : {}),
-    };
-  }
-  return undefined;
+/** The cross-node kind's own settings (wiring.vxlan for vxlan and flannel), checked and completed by its module. */
+function resolveTunnel(lab: LabFile, crossNode: string, report: Report): TunnelSettings | undefined {
+  const wiring = crossNodeWiring(crossNode);
+  if (!wiring.resolve || !wiring.settings) return undefined;
+  const key = wiring.settings.key;
+  const spec = (lab.wiring?.[key as keyof NonNullable<LabFile['wiring']>] ?? {}) as Record<string, unknown>;
+  return wiring.resolve(spec, (field, message) => report(['wiring', key, field], message));
 }
 
 function resolveChecks(
@@ -461,10 +431,11 @@ function resolveChecks(
     const toAddress = targetAddress(from, to, pods);
     if (toAddress === undefined && !('node' in to)) {
       // Without an address because its node is unknown: that is reported already.
-      if (lab.wiring?.['same-node'] === 'loopback')
+      const same = SAME_NODE.find((w) => w.kind === lab.wiring?.['same-node']);
+      if (same && !same.podInterfaces)
         report(
           [...path, 'to'],
-          `pod ${endpointLabel(to)} has no address (loopback lab): it is reachable only from its own pod`,
+          `pod ${endpointLabel(to)} has no address (${same.kind} lab): it is reachable only from its own pod`,
         );
       return;
     }
@@ -599,31 +570,10 @@ export function deriveChecks(
 ): Check[] {
   const checks: Check[] = [];
   const base = { expect: 'pass' as const, derived: true };
-  if (sameNode === 'loopback') {
-    for (const pod of pods) {
-      const [server, client] = pod.containers;
-      if (server && client) {
-        checks.push({
-          kind: 'tcp',
-          from: { pod: pod.name, container: client.name },
-          to: { pod: pod.name, container: server.name },
-          toAddress: '127.0.0.1',
-          port: 8080,
-          ...base,
-        });
-      } else
-        checks.push({
-          kind: 'ping',
-          from: { pod: pod.name },
-          to: { address: '127.0.0.1' },
-          toAddress: '127.0.0.1',
-          ...base,
-        });
-    }
-    return checks;
-  }
+  const own = sameNodeWiring(sameNode).deriveChecks;
+  if (own) return own(pods);
   const reachable = (a: ModelPod, b: ModelPod) =>
-    a !== b && a.address && b.address && (crossNode !== 'none' || a.node === b.node);
+    a !== b && a.address && b.address && (joinsNodes(crossNode) || a.node === b.node);
   const pairs: [ModelPod, ModelPod][] = [];
   if (pods.length <= ALL_PAIRS_LIMIT) {
     for (const a of pods) for (const b of pods) if (reachable(a, b)) pairs.push([a, b]);

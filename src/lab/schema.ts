@@ -2,6 +2,8 @@
 // Schema editors use) are both generated from these definitions. Defaults are
 // applied later, in resolve, so that the schema describes what a person writes.
 import { z } from 'zod';
+import { CROSS_NODE, SAME_NODE } from '../wiring/registry.js';
+import type { SettingType } from '../wiring/types.js';
 import {
   FREE_TEXT_PATTERN,
   FREE_TEXT_RULE,
@@ -14,7 +16,7 @@ import {
   NODE_NAME_MAX,
   POD_NAME_MAX,
   IFNAME_MAX,
-} from './grammar.js';
+} from '../model/grammar.js';
 
 const ipv4 = z
   .string()
@@ -38,8 +40,26 @@ const freeText = z
 const port = z.number().int().min(1).max(65535).describe('a TCP/UDP port, 1-65535');
 const expect = z.enum(['pass', 'fail']).describe('whether the check must succeed (pass) or must not (fail)');
 
-export const SAME_NODE_KINDS = ['loopback', 'veth', 'bridge'] as const;
-export const CROSS_NODE_KINDS = ['none', 'routes', 'ipip', 'vxlan', 'flannel'] as const;
+const kinds = (list: readonly { kind: string }[]) => list.map((w) => w.kind) as [string, ...string[]];
+
+/** The lab-file types of the wiring modules' settings fields. */
+const SETTING_TYPES: Record<SettingType, z.ZodType> = {
+  vni: z.number().int().min(1).max(16777215).describe('a VXLAN/GENEVE network identifier, 1-16777215'),
+  ipv4,
+  port,
+  ifname,
+};
+
+/** One entry under `wiring:` per settings key of the cross-node kinds (vxlan for vxlan and flannel, ...). */
+function wiringSettings(): Record<string, z.ZodType> {
+  const schemas: Record<string, z.ZodType> = {};
+  for (const { settings } of CROSS_NODE) {
+    if (!settings || schemas[settings.key]) continue;
+    const fields = Object.entries(settings.fields).map(([field, type]) => [field, SETTING_TYPES[type].optional()]);
+    schemas[settings.key] = z.strictObject(Object.fromEntries(fields)).optional().describe(settings.describe);
+  }
+  return schemas;
+}
 
 const nodeSchema = z
   .strictObject({
@@ -139,7 +159,7 @@ export const labSchema = z
       .describe('pods by name'),
     wiring: z
       .strictObject({
-        'same-node': z.enum(SAME_NODE_KINDS).optional().describe('how pods on one node are joined; default bridge'),
+        'same-node': z.enum(kinds(SAME_NODE)).optional().describe('how pods on one node are joined; default bridge'),
         'veth-peer': z
           .enum(['move', 'in-pod'])
           .optional()
@@ -147,18 +167,10 @@ export const labSchema = z
             "bridge wiring: create each pod's veth in the node and move one end into the pod, as the article does (move, the default), or create that end directly in the pod (in-pod: one step, and far faster with hundreds of pods)",
           ),
         'cross-node': z
-          .enum(CROSS_NODE_KINDS)
+          .enum(kinds(CROSS_NODE))
           .optional()
           .describe('how pod subnets of different nodes are joined; default none'),
-        vxlan: z
-          .strictObject({
-            id: z.number().int().min(1).max(16777215).optional(),
-            group: ipv4.optional(),
-            port: port.optional(),
-            dev: ifname.optional(),
-          })
-          .optional()
-          .describe('VXLAN settings (cross-node: vxlan or flannel)'),
+        ...wiringSettings(),
       })
       .optional()
       .describe('how pods are connected'),

@@ -2,8 +2,8 @@
 // nodes: key exchange and login, about 0.3-0.4 s with the nodes in parallel
 // (BENCHMARKS.md). `netlab up` starts it as soon as the lab file names its
 // nodes, before the rest of netlab loads and validates the lab.
-import type { Model } from '../lab/model.js';
-import { defaultLabName, LAB_LIMITS, labNameProblem, NAME_PATTERN } from '../lab/grammar.js';
+import type { Model } from '../model/lab.js';
+import { defaultLabName, LAB_LIMITS, labNameProblem, NAME_PATTERN } from '../model/grammar.js';
 import { readLabText } from '../lab/read.js';
 import { sshTarget, wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { checkReachable } from '../exec/ssh.js';

@@ -1,5 +1,6 @@
 // Verifying a lab that is up: its checks, the evidence, the diagnosis of drift,
 // and a trace of what failed; used by `verify` and by `up --verify`.
+import { crossNodeWiring } from '../wiring/registry.js';
 import chalk from 'chalk';
 import { shown, UsageError } from '../errors.js';
 import { DEFAULT_VERIFY_TIMEOUT, describeCheck, runChecks, type CheckResult } from '../verify/run.js';
@@ -103,8 +104,8 @@ export function printResults(lab: string, results: CheckResult[]): void {
 /** Runs the checks and prints them with their evidence (and a diagnosis when one fails): for verify and up --verify alike. */
 export async function verifyAndReport(state: LabState, options: VerifyOptions = {}): Promise<number> {
   const transports = transportsOf(state);
-  // VXLAN learns from traffic: show the FDB before the checks too.
-  const before = state.model.crossNode === 'vxlan' ? await collectEvidence(state.model, transports) : [];
+  // A kind that learns from traffic (VXLAN's FDB): show its evidence before the checks too.
+  const before = crossNodeWiring(state.model.crossNode).learns ? await collectEvidence(state.model, transports) : [];
   const results = await verifyLab(state, options);
   const evidence = await collectEvidence(state.model, transports);
   const passed = results.every((r) => r.ok);

@@ -1,11 +1,10 @@
-// buildPlan: Model + node facts → Plan. Pure.
-import type { Model } from '../lab/model.js';
+// buildPlan: Model + node facts → Plan. Pure. Each phase's steps come from the
+// lab's wiring modules (src/wiring/); pods are the same for every lab.
+import type { Model } from '../model/lab.js';
+import { type NodeFacts, PHASES, type Phase, type Plan, type Step, type StepDraft } from '../model/plan.js';
+import { crossNodeWiring, sameNodeWiring } from '../wiring/registry.js';
+import { services } from '../wiring/services.js';
 import { podSteps } from './steps/pods.js';
-import { bridgePortSteps, bridgeSteps, vethPairSteps } from './steps/same-node.js';
-import { crossNodeSteps } from './steps/cross-node.js';
-import { forwardAcceptSteps } from './steps/firewall.js';
-import { serviceSteps } from './steps/services.js';
-import { PHASES, type NodeFacts, type Phase, type Plan, type Step, type StepDraft } from './types.js';
 
 export function buildPlan(model: Model, facts: Record<string, NodeFacts>): Plan {
   const factsOf = (node: string) => {
@@ -13,25 +12,17 @@ export function buildPlan(model: Model, facts: Record<string, NodeFacts>): Plan 
     if (!found) throw new Error(`internal error: no facts for node ${node}`);
     return found;
   };
+  const sameNode = sameNodeWiring(model.sameNode);
+  const crossNode = crossNodeWiring(model.crossNode);
   return {
     lab: model.name,
     nodes: model.nodes.map((node) => {
-      const pods = model.pods.filter((p) => p.node === node.name);
       const drafts: Record<Phase, StepDraft[]> = {
-        pods: pods.flatMap((pod) => podSteps(model, pod)),
-        network: [],
-        'cross-node': crossNodeSteps(model, node, factsOf),
-        services: serviceSteps(model, node),
+        pods: model.pods.filter((p) => p.node === node.name).flatMap((pod) => podSteps(model, pod)),
+        network: sameNode.steps(model, node),
+        'cross-node': crossNode.steps(model, node, factsOf),
+        services: services.steps(model, node),
       };
-      if (model.sameNode === 'bridge' && (pods.length > 0 || model.crossNode !== 'none')) {
-        drafts.network = [
-          ...bridgeSteps(node),
-          ...pods.flatMap((pod) => bridgePortSteps(node, pod, model.vethPeer)),
-          ...forwardAcceptSteps(model),
-        ];
-      } else if (model.sameNode === 'veth' && pods.length === 2) {
-        drafts.network = vethPairSteps(pods[0]!, pods[1]!);
-      }
       let id = 0;
       const steps: Step[] = PHASES.flatMap((phase) =>
         drafts[phase].map((draft) => ({ id: ++id, node: node.name, phase, ...draft })),

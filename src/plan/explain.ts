@@ -1,7 +1,10 @@
 // `netlab plan --explain`: what each kind of command does, in a learner's
-// terms, one entry per kind of command the step builders emit. A test checks
-// that every command of every bundled lab has an explanation.
-import type { Command } from './types.js';
+// terms. A wiring module explains its own commands (a VXLAN device, an IP-in-IP
+// tunnel, flannel's FDB entries, the Services' ruleset); the commands every
+// kind uses (ip addr, ip route, iptables chains, sysctls) are explained here.
+// A test checks that every command of every bundled lab has an explanation.
+import type { Command } from '../model/plan.js';
+import { ALL_WIRING } from '../wiring/registry.js';
 
 type Explainer = (c: Command) => string | undefined;
 
@@ -36,14 +39,6 @@ const EXPLAINERS: Explainer[] = [
       : undefined,
   (c) => (c[0] === 'ip' && c[1] !== '-n' ? explainIp(c.slice(1), 'the node') : undefined),
   (c) =>
-    c[0] === 'bridge' && c[1] === 'fdb'
-      ? `\`bridge fdb append ${c[3]} dev ${c[5]} dst ${after(c, 'dst')}\`: in ${c[5]}'s own forwarding table (not the bridge's), frames for MAC ${c[3]} are sent in VXLAN to ${after(c, 'dst')}. "append" allows several destinations per MAC; this is what flanneld writes from etcd.`
-      : undefined,
-  (c) =>
-    c[0] === 'bridge' && c[1] === 'link' && has(c, 'hairpin')
-      ? `\`bridge link set dev ${after(c, 'dev')} hairpin on\` lets the bridge send a frame back out of the port it came in by; normally a bridge never does that (it would be a loop).`
-      : undefined,
-  (c) =>
     c[0] === 'netlab_sysctl'
       ? `netlab_sysctl records the current ${c[1]} for down, then runs \`sysctl -w ${c[1]}=${c[2]}\` (down puts the old value back only if the sysctl still holds ${c[2]} and no other lab on the node set it too). ${SYSCTLS[c[1]!] ?? ''}`.trim()
       : undefined,
@@ -59,10 +54,6 @@ const EXPLAINERS: Explainer[] = [
     c[0] === 'iptables' && has(c, '-I')
       ? `\`iptables -I ${after(c, '-I')} 1 … -j ${after(c, '-j')}\` inserts a jump at the top of the built-in ${after(c, '-I')} chain, so netlab's chain is consulted before any rule already there; the comment marks it as netlab's.`
       : undefined,
-  (c) =>
-    c[0] === 'netlab_restore'
-      ? 'iptables-restore --noflush reads the whole ruleset above in one go and applies it as one transaction (what kube-proxy does); --noflush keeps every rule that is not in it. ":CHAIN - [0:0]" declares a chain, "-A" appends a rule; each rule is preceded by a comment saying why.'
-      : undefined,
 ];
 
 const SYSCTLS: Record<string, string> = {
@@ -77,30 +68,8 @@ function explainIp(args: readonly string[], where: string): string | undefined {
   if (object === 'link' && verb === 'add') {
     const name = args[2] === 'name' ? args[3] : args[2];
     const type = after(args, 'type');
-    if (type === 'bridge') return `\`ip link add ${name} type bridge\` creates a virtual switch in ${where}.`;
-    if (type === 'veth')
-      return `\`ip link add ${name} type veth peer name ${after(args, 'name')}${has(args, 'netns') ? ` netns ${after(args, 'netns')}` : ''}\` creates a veth pair: two interfaces joined like the ends of a cable${has(args, 'netns') ? `, the second one directly inside ${after(args, 'netns')}` : ''}.`;
-    if (type === 'vxlan') {
-      const parts = [
-        `VNI ${after(args, 'id')} (the virtual network's number in every packet)`,
-        `local ${after(args, 'local')} (the outer source address)`,
-        `dstport ${after(args, 'dstport')} (the UDP port)`,
-        `dev ${after(args, 'dev')} (the underlay interface)`,
-      ];
-      if (has(args, 'group'))
-        parts.push(
-          `group ${after(args, 'group')} (unknown destinations are flooded to this multicast group; the device learns MAC → node from replies)`,
-        );
-      if (has(args, 'nolearning'))
-        parts.push('nolearning (nothing is learned from traffic: every entry comes from the control plane)');
-      if (has(args, 'address'))
-        parts.push(`address ${after(args, 'address')} (a fixed MAC that the other nodes are told)`);
-      return `\`ip link add ${name} type vxlan\` creates a VXLAN tunnel endpoint: ${parts.join(', ')}.`;
-    }
     return `\`ip link add ${name}\` creates an interface of type ${type} in ${where}.`;
   }
-  if (object === 'tunnel' && verb === 'add')
-    return `\`ip tunnel add ${args[2]} mode ipip local ${after(args, 'local')}\` creates an IP-in-IP device: packets routed into it get an outer IP header (protocol 4) from ${after(args, 'local')}; with no fixed remote, the outer destination is the route's gateway.`;
   if (object === 'link' && verb === 'set') {
     const dev = args[2];
     if (has(args, 'master'))
@@ -128,6 +97,10 @@ function explainIp(args: readonly string[], where: string): string | undefined {
 }
 
 export function explainCommand(command: Command): string | undefined {
+  for (const wiring of ALL_WIRING) {
+    const text = wiring.explain?.(command);
+    if (text) return text;
+  }
   for (const explain of EXPLAINERS) {
     const text = explain(command);
     if (text) return text;

@@ -1,7 +1,7 @@
 // Building the one script a node runs for one phase, and reading its output.
-import type { Step } from '../plan/types.js';
+import type { Step } from '../model/plan.js';
 import { scriptPrelude, type ScriptRun } from './prelude.js';
-import { quoteArg, quoteArgv } from './quote.js';
+import { quoteArg, quoteArgv } from '../os/quote.js';
 
 /**
  * Applies steps in order, stopping at the first failure. Write-ahead: a step's

@@ -1,8 +1,8 @@
 // The shell functions every node script starts with. They are the only shell
 // code netlab writes by hand; everything after them is quoted argv from a plan.
 // POSIX sh (dash on Debian/Ubuntu), no bashisms.
-import { quoteArg } from './quote.js';
-import { NODE_STATE_ROOT, nodeStateDir } from '../plan/paths.js';
+import { quoteArg } from '../os/quote.js';
+import { NODE_STATE_ROOT, nodeStateDir } from '../node/paths.js';
 
 const FUNCTIONS = String.raw`
 set -u

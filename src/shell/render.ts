@@ -1,7 +1,7 @@
 // `netlab plan`: every command, per node and phase, each step with its reason.
-import { PHASES, type Plan } from '../plan/types.js';
-import type { Model } from '../lab/model.js';
-import { quoteArgv } from './quote.js';
+import { PHASES, type Plan } from '../model/plan.js';
+import type { Model } from '../model/lab.js';
+import { quoteArgv } from '../os/quote.js';
 import { stepsOfPhase } from '../plan/build.js';
 import { explainCommand } from '../plan/explain.js';
 

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { isAlive, processRef, type ProcessRef } from '../os/processes.js';
 import { stateDir } from './store.js';
-import { checkedLabName } from '../plan/paths.js';
+import { checkedLabName } from '../node/paths.js';
 import { UsageError } from '../errors.js';
 
 interface LockRecord {

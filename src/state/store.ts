@@ -15,17 +15,17 @@ import {
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { Model } from '../lab/model.js';
-import type { NodeFacts } from '../plan/types.js';
+import type { Model } from '../model/lab.js';
+import type { NodeFacts } from '../model/plan.js';
 import type { SimulatedTargetState, SshTargetState } from './targets.js';
-import { checkedLabName } from '../plan/paths.js';
-import { labNameProblem } from '../lab/grammar.js';
+import { checkedLabName } from '../node/paths.js';
+import { labNameProblem } from '../model/grammar.js';
 import type { ScriptRun } from '../shell/prelude.js';
 import { UsageError } from '../errors.js';
 
 /** 2: runs have an identity (run). Version 1 files (no run) are still read. */
-export const STATE_VERSION = 2;
-const READABLE_VERSIONS = [1, 2];
+export const STATE_VERSION = 3;
+const READABLE_VERSIONS = [1, 2, 3];
 
 /**
  * Which `up` made a lab: recorded here and on every node it changes. `down` and
@@ -139,11 +139,21 @@ export function readState(lab: string): LabState | undefined {
     throw new CorruptState(
       lab,
       file,
-      `format version ${JSON.stringify((state as Partial<LabState> | null)?.version)}; this netlab reads versions ${READABLE_VERSIONS.join(' and ')}`,
+      `format version ${JSON.stringify((state as Partial<LabState> | null)?.version)}; this netlab reads versions ${READABLE_VERSIONS.join(', ')}`,
     );
   }
   if (state.lab !== lab || typeof state.model !== 'object' || typeof state.target !== 'object')
     throw new CorruptState(lab, file, 'it does not describe this lab');
+  return upgrade(state);
+}
+
+/** Versions 1 and 2 called the cross-node kind's tunnel settings `vxlan` (only vxlan and flannel had any). */
+function upgrade(state: LabState): LabState {
+  const model = state.model as LabState['model'] & { vxlan?: LabState['model']['tunnel'] };
+  if (model.vxlan && !model.tunnel) {
+    const { vxlan, ...rest } = model;
+    return { ...state, model: { ...rest, tunnel: vxlan } };
+  }
   return state;
 }
 

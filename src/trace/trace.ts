@@ -1,9 +1,9 @@
 // `netlab trace FROM TO`: name resolution, the optional first packet that
 // makes the kernel learn ARP and FDB entries, the walk, and its rendering.
 import chalk from 'chalk';
-import type { Check, Model, Source, Target } from '../lab/model.js';
-import { nodeOfSource } from '../lab/model.js';
-import type { NodeFacts } from '../plan/types.js';
+import type { Check, Model, Source, Target } from '../model/lab.js';
+import { nodeOfSource } from '../model/lab.js';
+import type { NodeFacts } from '../model/plan.js';
 import { buildPlan } from '../plan/build.js';
 import type { Transports } from '../exec/transports.js';
 import { parseIp } from '../net/ipv4.js';

@@ -1,115 +1,18 @@
-// When a check fails: compare each node's live state with what the plan made
-// there (sysctls, links, routes, the FORWARD jump) and say which node lacks
-// what, naming the step that made it. Driven by the plan's commands alone, so
-// every lab gets it without special cases.
-import type { Model } from '../lab/model.js';
-import type { Command, NodeFacts, Step } from '../plan/types.js';
-import { buildPlan } from '../plan/build.js';
-import { quoteArgv } from '../shell/quote.js';
+// When a check fails (and whenever status asks): compare each node's live
+// state with what the plan declares it made there (sysctls, links and whether
+// they are up, routes, hairpin, static neighbour and FDB entries, iptables
+// chains and jumps, pause processes) and say which node lacks what, naming the
+// step that made it. Driven by the steps' declarations alone, so every lab
+// and every wiring kind gets it without special cases; the node is asked once
+// (node/query.ts), the comparison is pure.
 import type { Transports } from '../exec/transports.js';
+import type { Model } from '../model/lab.js';
+import type { NodeFacts, Step } from '../model/plan.js';
+import { type Answers, askNode, type Questions } from '../node/query.js';
+import { routeKey } from '../node/tables.js';
+import { quoteArgv } from '../os/quote.js';
+import { buildPlan } from '../plan/build.js';
 import { scriptPrelude } from '../shell/prelude.js';
-
-interface Expectation {
-  step: Step;
-  /** shell that prints one line when the expectation does not hold */
-  probe: string;
-}
-
-function expectationsOf(step: Step, command: Command): Expectation[] {
-  const [tool, a, b, c, d] = command;
-  const say = (text: string) => `echo ${quoteArgv([`@@netlab finding ${step.id} ${text}`])}`;
-  if (tool === 'netlab_sysctl') {
-    const [, key, value] = command as [string, string, string];
-    return [
-      {
-        step,
-        probe: `v=$(sysctl -n ${quoteArgv([key])} 2>/dev/null); [ "$v" = ${quoteArgv([value])} ] || echo "@@netlab finding ${step.id} ${key} is $v, but the lab sets it to ${value}"`,
-      },
-    ];
-  }
-  if (tool === 'ip' && a === 'link' && b === 'add') {
-    const name = c === 'name' ? d! : c!;
-    return [
-      {
-        step,
-        probe: `ip -o link show ${quoteArgv([name])} 2>/dev/null | grep -q ',UP' || { ip -o link show ${quoteArgv([name])} >/dev/null 2>&1 && ${say(`link ${name} is down`)} || ${say(`link ${name} is missing`)}; }`,
-      },
-    ];
-  }
-  if (tool === 'ip' && a === 'netns' && b === 'add') {
-    return [
-      { step, probe: `[ -e /run/netns/${quoteArgv([c!])} ] || ${say(`the network namespace of pod ${c} is missing`)}` },
-    ];
-  }
-  if (tool === 'netlab_pause') {
-    return [
-      {
-        step,
-        probe: `netlab_pause_pid ${quoteArgv([a!])} >/dev/null 2>&1 || ${say(`the pause process of pod ${a} is gone`)}`,
-      },
-    ];
-  }
-  if (tool === 'bridge' && a === 'link' && b === 'set' && command.includes('hairpin')) {
-    // `bridge link set dev PORT hairpin on`: the port's flag, as `bridge -d link` prints it.
-    const port = command[command.indexOf('dev') + 1]!;
-    const wanted = command[command.indexOf('hairpin') + 1]!;
-    return [
-      {
-        step,
-        probe: `bridge -d link show dev ${quoteArgv([port])} 2>/dev/null | grep -q ${quoteArgv([`hairpin ${wanted}`])} || ${say(`hairpin is ${wanted === 'on' ? 'off' : 'on'} on ${port}`)}`,
-      },
-    ];
-  }
-  if (tool === 'ip' && a === 'neigh' && b === 'add') {
-    // `ip neigh add ADDRESS lladdr MAC dev DEV nud permanent`
-    const [address, mac, dev] = [c!, command[command.indexOf('lladdr') + 1]!, command[command.indexOf('dev') + 1]!];
-    return [
-      {
-        step,
-        probe: `ip neigh show ${quoteArgv([address])} dev ${quoteArgv([dev])} 2>/dev/null | grep -qi ${quoteArgv([`lladdr ${mac} `])} || ${say(`the neighbour entry ${address} → ${mac} on ${dev} is missing or changed`)}`,
-      },
-    ];
-  }
-  if (tool === 'bridge' && a === 'fdb' && (b === 'append' || b === 'add')) {
-    // `bridge fdb append MAC dev DEV dst ADDRESS`
-    const [mac, dev, dst] = [c!, command[command.indexOf('dev') + 1]!, command[command.indexOf('dst') + 1]!];
-    return [
-      {
-        step,
-        probe: `bridge fdb show dev ${quoteArgv([dev])} 2>/dev/null | grep -qi ${quoteArgv([`^${mac} dst ${dst} `])} || ${say(`the FDB entry ${mac} → ${dst} on ${dev} is missing or changed`)}`,
-      },
-    ];
-  }
-  if (tool === 'ip' && a === 'tunnel' && b === 'add') {
-    return [{ step, probe: `ip -o link show ${quoteArgv([c!])} >/dev/null 2>&1 || ${say(`tunnel ${c} is missing`)}` }];
-  }
-  if (tool === 'ip' && a === 'route' && b === 'add') {
-    return [
-      {
-        step,
-        probe: `[ -n "$(ip route show exact ${quoteArgv([c!])} 2>/dev/null)" ] || ${say(`route ${c} is missing`)}`,
-      },
-    ];
-  }
-  if (tool === 'iptables' && command.includes('-I')) {
-    // `iptables -I CHAIN [POS] RULE` was applied: `iptables -C CHAIN RULE` checks it is still there.
-    const i = command.indexOf('-I');
-    const rest = command.slice(i + 2);
-    const check = [
-      ...command.slice(0, i),
-      '-C',
-      command[i + 1]!,
-      ...(/^\d+$/.test(rest[0] ?? '') ? rest.slice(1) : rest),
-    ];
-    return [
-      {
-        step,
-        probe: `${quoteArgv(check)} 2>/dev/null || ${say(`the jump from ${command[i + 1]} to the lab chain is missing`)}`,
-      },
-    ];
-  }
-  return [];
-}
 
 export interface Finding {
   node: string;
@@ -117,6 +20,78 @@ export interface Finding {
   what: string;
   /** the step's summary: what it was for */
   summary: string;
+}
+
+/** What to ask a node to compare it with these steps. */
+export function questionsFor(steps: readonly Step[]): Questions {
+  const sets = steps.flatMap((s) => s.sets);
+  const creates = steps.flatMap((s) => s.creates);
+  return {
+    links: true,
+    routes: true,
+    namespaces: true,
+    neighbours: creates.some((c) => c.kind === 'neighbour'),
+    fdb: creates.some((c) => c.kind === 'fdb'),
+    sysctls: sets.flatMap((c) => (c.kind === 'sysctl' ? [c.key] : [])),
+    iptables: creates.some((c) => c.kind === 'chain') || sets.some((c) => c.kind === 'jump'),
+  };
+}
+
+/**
+ * What differs between the steps' declarations and a node's answers. Objects
+ * inside pods are not compared (the pod's namespace and pause process are),
+ * nor links that a step moves into a pod.
+ */
+export function findingsOf(steps: readonly Step[], have: Partial<Answers>, pausesGone: ReadonlySet<string>) {
+  const findings: { step: Step; what: string }[] = [];
+  const links = new Map((have.links ?? []).map((l) => [l.ifname, l]));
+  const routes = new Set((have.routes ?? []).map((r) => routeKey(r.dst)));
+  const namespaces = new Set(have.namespaces ?? []);
+  const rules = [...(have.iptables?.filter ?? []), ...(have.iptables?.nat ?? [])];
+  const chains = {
+    filter: new Set(
+      (have.iptables?.filter ?? []).filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]),
+    ),
+    nat: new Set((have.iptables?.nat ?? []).filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0])),
+  };
+  const moved = new Set(steps.flatMap((s) => s.sets.flatMap((c) => (c.kind === 'moved' ? [c.link] : []))));
+  for (const step of steps) {
+    const lacks = (what: string) => findings.push({ step, what });
+    for (const c of step.creates) {
+      if ('netns' in c && c.netns) continue;
+      if (c.kind === 'link' && !moved.has(c.name) && !links.has(c.name)) lacks(`link ${c.name} is missing`);
+      else if (c.kind === 'netns' && !namespaces.has(c.name))
+        lacks(`the network namespace of pod ${c.name} is missing`);
+      else if (c.kind === 'pause' && pausesGone.has(c.pod)) lacks(`the pause process of pod ${c.pod} is gone`);
+      else if (c.kind === 'route' && !routes.has(routeKey(c.dst))) lacks(`route ${c.dst} is missing`);
+      else if (
+        c.kind === 'neighbour' &&
+        !(have.neighbours ?? []).some((n) => n.dst === c.address && n.dev === c.dev && n.mac === c.mac)
+      )
+        lacks(`the neighbour entry ${c.address} → ${c.mac} on ${c.dev} is missing or changed`);
+      else if (
+        c.kind === 'fdb' &&
+        !(have.fdb ?? []).some((f) => f.mac === c.mac && f.ifname === c.dev && f.dst === c.dst)
+      )
+        lacks(`the FDB entry ${c.mac} → ${c.dst} on ${c.dev} is missing or changed`);
+      else if (c.kind === 'chain' && !chains[c.table].has(c.name))
+        lacks(`the iptables ${c.table === 'nat' ? 'nat ' : ''}chain ${c.name} is missing`);
+    }
+    for (const c of step.sets) {
+      if ('netns' in c && c.netns && c.kind !== 'moved') continue;
+      if (c.kind === 'sysctl') {
+        const value = have.sysctls?.[c.key];
+        if (value !== c.value)
+          lacks(`${c.key} is ${value === '-' ? 'unset' : value}, but the lab sets it to ${c.value}`);
+      } else if (c.kind === 'up' && !moved.has(c.link) && links.has(c.link) && !links.get(c.link)!.up)
+        lacks(`link ${c.link} is down`);
+      else if (c.kind === 'hairpin' && links.has(c.port) && links.get(c.port)!.hairpin !== c.on)
+        lacks(`hairpin is ${c.on ? 'off' : 'on'} on ${c.port}`);
+      else if (c.kind === 'jump' && !rules.some((r) => r.startsWith(`-A ${c.from} `) && r.endsWith(`-j ${c.to}`)))
+        lacks(`the jump from ${c.from} to the lab chain ${c.to} is missing`);
+    }
+  }
+  return findings;
 }
 
 export async function diagnose(
@@ -127,38 +102,22 @@ export async function diagnose(
   const plan = buildPlan(model, facts);
   const perNode = await Promise.all(
     plan.nodes.map(async (nodePlan) => {
-      // Links moved into a pod (`ip link set X netns POD`) are not the node's to check.
-      const moved = new Set(
-        nodePlan.steps.flatMap((s) =>
-          s.apply
-            .filter((c) => c[0] === 'ip' && c[1] === 'link' && c[2] === 'set' && c[4] === 'netns')
-            .map((c) => c[3]!),
-        ),
-      );
-      const probes = nodePlan.steps.flatMap((step) =>
-        step.apply
-          .filter(
-            (command) =>
-              !(
-                command[1] === 'link' &&
-                command[2] === 'add' &&
-                moved.has(command[3] === 'name' ? command[4]! : command[3]!)
-              ),
-          )
-          .flatMap((command) => expectationsOf(step, command)),
-      );
-      if (probes.length === 0) return [];
-      const result = await transports[nodePlan.node]!.run(
-        `${[scriptPrelude(model.name), ...probes.map((p) => p.probe)].join('\n')}\n`,
-      );
-      return result.stdout
-        .split('\n')
-        .map((line) => /^@@netlab finding (\d+) (.*)$/.exec(line))
-        .filter((m): m is RegExpExecArray => m !== null)
-        .map((m) => {
-          const step = nodePlan.steps.find((s) => s.id === Number(m[1]))!;
-          return { node: nodePlan.node, step: step.id, what: m[2]!, summary: step.summary };
-        });
+      const pods = nodePlan.steps.flatMap((s) => s.creates.flatMap((c) => (c.kind === 'pause' ? [c.pod] : [])));
+      // A pause process is asked after by the prelude's own reader (PID and start time).
+      const pauses = pods.length
+        ? [
+            scriptPrelude(model.name),
+            `for pod in ${quoteArgv(pods)}; do netlab_pause_pid "$pod" >/dev/null 2>&1 || echo "@@netlab pause-gone $pod"; done`,
+          ]
+        : [];
+      const { head, answers } = await askNode(transports[nodePlan.node]!, [questionsFor(nodePlan.steps)], pauses);
+      const gone = new Set([...head.matchAll(/^@@netlab pause-gone (\S+)$/gm)].map((m) => m[1]!));
+      return findingsOf(nodePlan.steps, answers[0]!, gone).map(({ step, what }) => ({
+        node: nodePlan.node,
+        step: step.id,
+        what,
+        summary: step.summary,
+      }));
     }),
   );
   return perNode.flat();
@@ -167,7 +126,7 @@ export async function diagnose(
 export function describeFindings(findings: Finding[]): string[] {
   if (findings.length === 0)
     return [
-      'diagnosis: every node still has what the plan made (sysctls, links, routes, hairpin, static neighbour and FDB entries, FORWARD jump); look at the pods and the path (netlab exec)',
+      'diagnosis: every node still has what the plan made (sysctls, links, routes, hairpin, static neighbour and FDB entries, iptables chains and jumps); look at the pods and the path (netlab exec)',
     ];
   return ['diagnosis:', ...findings.map((f) => `  ${f.node}: ${f.what} (step ${f.step}: ${f.summary})`)];
 }

@@ -1,10 +1,10 @@
 // Running checks: start a TCP responder in every pod a check connects to, run
 // the checks from each client's node (nodes in parallel), then stop the
 // responders. Three scripts per node, whatever the number of checks.
-import { endpointLabel, nodeOfSource, type Check, type Model } from '../lab/model.js';
-import type { NodeFacts } from '../plan/types.js';
+import { endpointLabel, nodeOfSource, type Check, type Model } from '../model/lab.js';
+import type { NodeFacts } from '../model/plan.js';
 import { scriptPrelude } from '../shell/prelude.js';
-import { quoteArgv } from '../shell/quote.js';
+import { quoteArgv } from '../os/quote.js';
 import type { Transports } from '../exec/transports.js';
 import { RunError } from '../errors.js';
 import { isPlausibleSpread, spreadBound } from './stats.js';

@@ -1,31 +1,79 @@
 // `netlab up --step`: what a phase changed on a node, as the learner would see
 // it with ip, bridge and iptables: lines that appeared (+) or went away (-).
-import type { Transport } from '../exec/transport.js';
-
-const SNAPSHOT = `echo "@@section netns"; ip netns list | cut -d' ' -f1
-echo "@@section link"; ip -o link show | awk -F': ' '{sub(/@.*/, "", $2); print $2}'
-echo "@@section address"; ip -o -4 addr show | awk '{print $4, "on", $2}'
-echo "@@section route"; ip route show
-echo "@@section fdb"; bridge fdb show 2>/dev/null | grep -v -e '^33:33:' -e '^01:00:5e:'
-echo "@@section neighbour"; ip neigh show nud permanent
-echo "@@section sysctl"; sysctl net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables 2>/dev/null
-echo "@@section iptables"; iptables-save 2>/dev/null | grep -e '^-A' -e '^:[A-Z]' | grep -v -e '^:INPUT' -e '^:OUTPUT' -e '^:FORWARD' -e '^:PREROUTING' -e '^:POSTROUTING' | sed 's/ \\[[0-9]*:[0-9]*\\]//'
-`;
+// The node is asked through node/query.ts, once before and once after.
+import { type Answers, askNode, type Runs } from '../node/query.js';
 
 export type NodeSnapshot = Map<string, string[]>;
 
-export async function snapshotNode(transport: Transport): Promise<NodeSnapshot> {
-  const result = await transport.run(SNAPSHOT);
-  const sections: NodeSnapshot = new Map();
-  let current = '';
-  for (const line of result.stdout.split('\n')) {
-    const marker = /^@@section (\S+)$/.exec(line);
-    if (marker) {
-      current = marker[1]!;
-      sections.set(current, []);
-    } else if (line.trim() && current) sections.get(current)!.push(line.trim());
-  }
-  return sections;
+const SYSCTLS = ['net.ipv4.ip_forward', 'net.bridge.bridge-nf-call-iptables'];
+const BUILT_IN_CHAINS = /^:(INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) /;
+/** IPv6 and IPv4 multicast MACs: the kernel's own entries on every port. */
+const MULTICAST_MAC = /^(33:33:|01:00:5e:)/;
+
+/** The answers, one line per object, in the words of ip, bridge and iptables. */
+export function snapshotOf(a: Partial<Answers>): NodeSnapshot {
+  return new Map([
+    ['netns', a.namespaces ?? []],
+    ['link', (a.links ?? []).map((l) => l.ifname)],
+    ['address', (a.addresses ?? []).map((x) => `${x.address}/${x.prefix} on ${x.ifname}`)],
+    [
+      'route',
+      (a.routes ?? []).map((r) =>
+        [
+          r.type && r.type !== 'unicast' ? r.type : '',
+          r.dst,
+          r.gateway ? `via ${r.gateway}` : '',
+          r.dev ? `dev ${r.dev}` : '',
+        ]
+          .filter(Boolean)
+          .join(' '),
+      ),
+    ],
+    [
+      'fdb',
+      (a.fdb ?? [])
+        .filter((f) => !MULTICAST_MAC.test(f.mac))
+        .map((f) =>
+          [f.mac, `dev ${f.ifname}`, f.dst ? `dst ${f.dst}` : '', f.master ? `master ${f.master}` : '']
+            .filter(Boolean)
+            .join(' '),
+        ),
+    ],
+    [
+      'neighbour',
+      (a.neighbours ?? [])
+        .filter((n) => n.state.includes('PERMANENT'))
+        .map((n) => `${n.dst} dev ${n.dev} lladdr ${n.mac}`),
+    ],
+    [
+      'sysctl',
+      Object.entries(a.sysctls ?? {})
+        .filter(([, v]) => v !== '-')
+        .map(([k, v]) => `${k} = ${v}`),
+    ],
+    [
+      'iptables',
+      [...(a.iptables?.filter ?? []), ...(a.iptables?.nat ?? [])]
+        .filter((l) => l.startsWith('-A') || (l.startsWith(':') && !BUILT_IN_CHAINS.test(l)))
+        .map((l) => l.replace(/ \[\d+:\d+\]/, '')),
+    ],
+  ]);
+}
+
+export async function snapshotNode(node: Runs): Promise<NodeSnapshot> {
+  const { answers } = await askNode(node, [
+    {
+      namespaces: true,
+      links: true,
+      addresses: true,
+      routes: true,
+      fdb: true,
+      neighbours: true,
+      sysctls: SYSCTLS,
+      iptables: true,
+    },
+  ]);
+  return snapshotOf(answers[0]!);
 }
 
 export function describeChanges(before: NodeSnapshot, after: NodeSnapshot): string[] {

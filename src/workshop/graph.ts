@@ -2,19 +2,22 @@
 // ends' names, bridges, VXLAN/IP-in-IP devices and the underlay — as text, as
 // Mermaid or as Graphviz DOT. Pure: live interface names (veth-a0@if4) are
 // passed in when the lab is up.
-import type { Model, ModelPod } from '../lab/model.js';
-import type { NodeFacts } from '../plan/types.js';
+import type { Model, ModelPod } from '../model/lab.js';
+import type { NodeFacts } from '../model/plan.js';
+import { crossNodeWiring, joinsNodes, sameNodeWiring } from '../wiring/registry.js';
+import type { GraphDevice } from '../wiring/types.js';
 
 /** Live names of interfaces, e.g. "node-0/veth-a0" → "veth-a0@if4". */
 export type LiveNames = Record<string, string>;
 
-function tunnelOf(model: Model): string | undefined {
-  if (model.crossNode === 'vxlan')
-    return `${model.vxlan!.device} (VXLAN VNI ${model.vxlan!.id}, group ${model.vxlan!.group}, port ${model.vxlan!.port})`;
-  if (model.crossNode === 'flannel')
-    return `${model.vxlan!.device} (VXLAN VNI ${model.vxlan!.id}, port ${model.vxlan!.port}, static FDB)`;
-  if (model.crossNode === 'ipip') return 'ipip0 (IP-in-IP, protocol 4)';
-  return undefined;
+/** The cross-node kind's device, as graph draws it. */
+function tunnelOf(model: Model): GraphDevice | undefined {
+  return crossNodeWiring(model.crossNode).graph?.(model);
+}
+
+/** A node draws its bridge when its pods are joined by one, or when the bridge joins other nodes' pods. */
+function hasBridge(model: Model, pods: ModelPod[]): boolean {
+  return sameNodeWiring(model.sameNode).graph === 'bridge' && (pods.length > 0 || joinsNodes(model.crossNode));
 }
 
 const live = (names: LiveNames, scope: string, name: string) => names[`${scope}/${name}`] ?? name;
@@ -40,15 +43,15 @@ export function renderText(model: Model, facts: Record<string, NodeFacts>, names
     out.push(`${branch} ${node.name}  ${live(names, node.name, f.dev)} ${f.address}`);
     const pods = model.pods.filter((p) => p.node === node.name);
     const children: string[] = [];
-    if (model.sameNode === 'bridge' && (pods.length || model.crossNode !== 'none')) {
+    if (hasBridge(model, pods)) {
       children.push(`${node.bridge} ${node.gateway} (bridge)`);
       const ports = [
         ...pods.map((p) => podLine(p, names)),
-        ...(model.crossNode === 'vxlan' && tunnel ? [`${tunnel} → ${f.dev}`] : []),
+        ...(tunnel?.bridgePort ? [`${tunnel.label} → ${f.dev}`] : []),
       ];
       for (const [j, port] of ports.entries()) children.push(`${j === ports.length - 1 ? '└─' : '├─'} ${port}`);
-      if (tunnel && model.crossNode !== 'vxlan') children.push(`${tunnel} → ${f.dev}`);
-    } else if (model.sameNode === 'veth' && pods.length === 2) {
+      if (tunnel && !tunnel.bridgePort) children.push(`${tunnel.label} → ${f.dev}`);
+    } else if (sameNodeWiring(model.sameNode).graph === 'pair' && pods.length === 2) {
       children.push(
         `pod ${pods[0]!.name} ${pods[0]!.address} ${live(names, pods[0]!.name, pods[0]!.podIf!)} ⇄ ${live(names, pods[1]!.name, pods[1]!.podIf!)} pod ${pods[1]!.name} ${pods[1]!.address}`,
       );
@@ -93,19 +96,18 @@ function graphOf(model: Model, facts: Record<string, NodeFacts>, names: LiveName
     edges.push({ from: nic, to: underlay.id });
     const bridge = id(node.name, node.bridge);
     const pods = model.pods.filter((p) => p.node === node.name);
-    if (model.sameNode === 'bridge' && (pods.length || model.crossNode !== 'none'))
-      boxes.push({ id: bridge, label: `${node.bridge}\\n${node.gateway}`, shape: 'box' });
+    if (hasBridge(model, pods)) boxes.push({ id: bridge, label: `${node.bridge}\\n${node.gateway}`, shape: 'box' });
     for (const pod of pods) {
       const podBox = id('pod', pod.name);
       boxes.push({ id: podBox, label: `pod ${pod.name}\\n${pod.address ?? 'lo only'}`, shape: 'ellipse' });
-      if (model.sameNode === 'bridge' && pod.hostIf)
+      if (pod.hostIf && hasBridge(model, pods))
         edges.push({
           from: podBox,
           to: bridge,
           label: `${live(names, pod.name, pod.podIf!)} ⇄ ${live(names, pod.node, pod.hostIf)}`,
         });
     }
-    if (model.sameNode === 'veth' && pods.length === 2) {
+    if (sameNodeWiring(model.sameNode).graph === 'pair' && pods.length === 2) {
       edges.push({
         from: id('pod', pods[0]!.name),
         to: id('pod', pods[1]!.name),
@@ -115,14 +117,15 @@ function graphOf(model: Model, facts: Record<string, NodeFacts>, names: LiveName
     const tunnel = tunnelOf(model);
     if (tunnel) {
       const dev = id(node.name, 'tunnel');
-      boxes.push({ id: dev, label: tunnel.replace(' (', '\\n('), shape: 'box' });
+      boxes.push({ id: dev, label: tunnel.label.replace(' (', '\\n('), shape: 'box' });
       edges.push({
         from: dev,
-        to: model.crossNode === 'vxlan' ? bridge : nic,
-        label: model.crossNode === 'vxlan' ? 'bridge port' : 'route',
+        to: tunnel.bridgePort ? bridge : nic,
+        label: tunnel.bridgePort ? 'bridge port' : 'route',
       });
       edges.push({ from: dev, to: nic, label: 'encapsulates over' });
-    } else if (model.crossNode === 'routes') edges.push({ from: bridge, to: nic, label: 'routes' });
+    } else if (crossNodeWiring(model.crossNode).routesOverUnderlay)
+      edges.push({ from: bridge, to: nic, label: 'routes' });
     clusters.push({ id: id('node', node.name), label: node.name, boxes });
   }
   return { clusters, edges, underlay };

@@ -12,7 +12,7 @@ import {
   simulatedTransport,
 } from '../../src/exec/simulated.js';
 import type { SimulatedTargetState } from '../../src/state/targets.js';
-import type { Model } from '../../src/lab/model.js';
+import type { Model } from '../../src/model/lab.js';
 import { findProcesses, killProcess, processRef } from '../../src/os/processes.js';
 import type { Transport } from '../../src/exec/transport.js';
 import { NETLAB } from '../paths.js';

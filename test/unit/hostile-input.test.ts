@@ -10,7 +10,7 @@ import { LabInputError } from '../../src/errors.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { applyScript } from '../../src/shell/node-script.js';
-import { NAME_PATTERN } from '../../src/lab/grammar.js';
+import { NAME_PATTERN } from '../../src/model/grammar.js';
 import { LABS } from '../paths.js';
 
 const base = (pods: string, extra = '') => `nodes: { node-0: {} }\npods:\n${pods}\n${extra}`;

@@ -1,12 +1,14 @@
 // The ownership check of preflight: the node's inventory (one listing per kind
-// of object, as the preflight script prints it) against what the plan creates.
+// of object, as node/query.ts asks for it) against what the plan's steps
+// declare they create.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeProblems, findConflicts, parseInventory, preflightScript } from '../../src/exec/preflight.js';
+import { describeProblems, findConflicts, inventoryOf, preflightScript } from '../../src/exec/preflight.js';
+import type { Answers } from '../../src/node/query.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
-import type { Step } from '../../src/plan/types.js';
+import type { Step } from '../../src/model/plan.js';
 import { LABS } from '../paths.js';
 import { join } from 'node:path';
 
@@ -15,40 +17,89 @@ function stepsOf(lab: string, node = 'node-0'): Step[] {
   return buildPlan(model, simulatedFacts(model)).nodes.find((n) => n.node === node)!.steps;
 }
 
-/** What a fresh node prints: loopback, its underlay, a default route and the built-in chains. */
-const FRESH = `@@netlab have link lo
-@@netlab have link eth1
-@@netlab have addr 127.0.0.1
-@@netlab have addr 192.168.64.4
-@@netlab have route default via
-@@netlab have route 192.168.64.0/24 dev
-@@netlab have chain filter INPUT
-@@netlab have chain filter FORWARD
-@@netlab have chain nat PREROUTING
-`;
+interface Have {
+  links?: string[];
+  netns?: string[];
+  addresses?: string[];
+  /** `ip -j route` entries */
+  routes?: { dst: string; type?: string }[];
+  chains?: { filter?: string[]; nat?: string[] };
+}
+
+/** A fresh node: loopback, its underlay, a default route and the built-in chains. */
+const FRESH: Have = {
+  links: ['lo', 'eth1'],
+  addresses: ['127.0.0.1', '192.168.64.4'],
+  routes: [{ dst: 'default' }, { dst: '192.168.64.0/24' }],
+  chains: { filter: ['INPUT', 'FORWARD'], nat: ['PREROUTING'] },
+};
+
+const more = (a: Have, b: Have): Have => ({
+  links: [...(a.links ?? []), ...(b.links ?? [])],
+  netns: [...(a.netns ?? []), ...(b.netns ?? [])],
+  addresses: [...(a.addresses ?? []), ...(b.addresses ?? [])],
+  routes: [...(a.routes ?? []), ...(b.routes ?? [])],
+  chains: {
+    filter: [...(a.chains?.filter ?? []), ...(b.chains?.filter ?? [])],
+    nat: [...(a.chains?.nat ?? []), ...(b.chains?.nat ?? [])],
+  },
+});
+
+/** What the node answers, as node/query.ts parses it. */
+function answersOf(have: Have): Partial<Answers> {
+  return {
+    links: (have.links ?? []).map((ifname, i) => ({ ifindex: i + 1, ifname, up: true })),
+    namespaces: have.netns ?? [],
+    addresses: (have.addresses ?? []).map((address) => ({ ifname: 'eth1', address, prefix: 24 })),
+    routes: have.routes ?? [],
+    iptables: {
+      filter: (have.chains?.filter ?? []).map((c) => `:${c} ACCEPT [0:0]`),
+      nat: (have.chains?.nat ?? []).map((c) => `:${c} ACCEPT [0:0]`),
+    },
+    runs: new Map(),
+  };
+}
+
+const inventory = (have: Have) => inventoryOf(answersOf(have));
+
+/** The preflight script's output: its own lines first, then the answers in node/query.ts's sections. */
+function printed(have: Have, head = ''): string {
+  const section = (name: string, text: string) => `@@netlab answer 0 ${name}\n${text}\n`;
+  const a = answersOf(have);
+  return (
+    head +
+    section('links', JSON.stringify(a.links!.map((l) => ({ ifindex: l.ifindex, ifname: l.ifname, flags: ['UP'] })))) +
+    section('namespaces', a.namespaces!.join('\n')) +
+    section(
+      'addresses',
+      JSON.stringify([
+        { ifname: 'eth1', addr_info: a.addresses!.map((x) => ({ family: 'inet', local: x.address, prefixlen: 24 })) },
+      ]),
+    ) +
+    section('routes', JSON.stringify(a.routes)) +
+    section('iptables', `*filter\n${a.iptables!.filter.join('\n')}\n*nat\n${a.iptables!.nat.join('\n')}`) +
+    section('runs', '')
+  );
+}
 
 test('preflight: a fresh node has nothing any lab would create', () => {
   for (const lab of ['bridge', 'vxlan', 'routes', 'ipip', 'service', 'nodeport', 'flannel', 'scale']) {
-    assert.deepEqual(findConflicts(stepsOf(lab), parseInventory(FRESH)), [], lab);
+    assert.deepEqual(findConflicts(stepsOf(lab), inventory(FRESH)), [], lab);
   }
 });
 
 test('preflight: each kind of object the plan would create is found when it is already there, naming the step', () => {
   const steps = stepsOf('service');
   const stepOf = (pattern: RegExp) => steps.find((s) => s.apply.some((c) => pattern.test(c.join(' '))))!.id;
-  const have = parseInventory(
-    FRESH +
-      [
-        '@@netlab have link br0', // the node's bridge
-        '@@netlab have link veth-a0-c', // the pod end of a veth pair (the peer name)
-        '@@netlab have netns a0',
-        '@@netlab have addr 10.200.0.1',
-        '@@netlab have route 10.200.1.0/24 via', // a route to another node's pods, made by hand
-        '@@netlab have route 10.200.0.0/16 dev', // a covering route of the user's: no clash
-        '@@netlab have chain filter NETLAB-FWD-service',
-        '@@netlab have chain nat NL-SERVICES-service',
-        'some other output that is not inventory',
-      ].join('\n'),
+  const have = inventory(
+    more(FRESH, {
+      links: ['br0', 'veth-a0-c'], // the node's bridge; the pod end of a veth pair (the peer name)
+      netns: ['a0'],
+      addresses: ['10.200.0.1'],
+      // a route to another node's pods, made by hand; a covering route of the user's: no clash
+      routes: [{ dst: '10.200.1.0/24' }, { dst: '10.200.0.0/16' }],
+      chains: { filter: ['NETLAB-FWD-service'], nat: ['NL-SERVICES-service'] },
+    }),
   );
   const found = findConflicts(steps, have);
   const expect = [
@@ -67,7 +118,7 @@ test('preflight: each kind of object the plan would create is found when it is a
       `${JSON.stringify(e)} in ${JSON.stringify(found)}`,
     );
   // A chain of that name in the other table is no clash.
-  assert.deepEqual(findConflicts(steps, parseInventory(`${FRESH}@@netlab have chain nat NETLAB-FWD-service\n`)), []);
+  assert.deepEqual(findConflicts(steps, inventory(more(FRESH, { chains: { nat: ['NETLAB-FWD-service'] } }))), []);
 });
 
 test('preflight: routes are compared by destination prefix, whatever their type or form', () => {
@@ -79,15 +130,22 @@ test('preflight: routes are compared by destination prefix, whatever their type 
     why: '',
     apply: [['ip', 'route', 'add', '10.200.1.0/24', 'via', '192.168.64.5']],
     undo: [],
+    creates: [{ kind: 'route', dst: '10.200.1.0/24', via: '192.168.64.5' }],
+    sets: [],
   };
-  const hostRoute: Step = { ...routeStep, id: 8, apply: [['ip', 'route', 'add', '10.9.9.9/32', 'dev', 'eth1']] };
-  const clashes = (line: string) =>
-    findConflicts([routeStep, hostRoute], parseInventory(`@@netlab have route ${line}\n`)).map((c) => c.step);
-  assert.deepEqual(clashes('10.200.1.0/24 via'), [7]);
-  assert.deepEqual(clashes('unreachable 10.200.1.0/24'), [7], 'a typed route prints its type first');
-  assert.deepEqual(clashes('10.200.1.0/25 dev'), [], 'a longer prefix is another route');
-  assert.deepEqual(clashes('10.200.0.0/16 dev'), [], 'a covering prefix is another route');
-  assert.deepEqual(clashes('10.9.9.9 dev'), [8], 'a host route prints without /32');
+  const hostRoute: Step = {
+    ...routeStep,
+    id: 8,
+    apply: [['ip', 'route', 'add', '10.9.9.9/32', 'dev', 'eth1']],
+    creates: [{ kind: 'route', dst: '10.9.9.9/32', dev: 'eth1' }],
+  };
+  const clashes = (route: { dst: string; type?: string }) =>
+    findConflicts([routeStep, hostRoute], inventory({ routes: [route] })).map((c) => c.step);
+  assert.deepEqual(clashes({ dst: '10.200.1.0/24' }), [7]);
+  assert.deepEqual(clashes({ type: 'unreachable', dst: '10.200.1.0/24' }), [7], 'a typed route is the same prefix');
+  assert.deepEqual(clashes({ dst: '10.200.1.0/25' }), [], 'a longer prefix is another route');
+  assert.deepEqual(clashes({ dst: '10.200.0.0/16' }), [], 'a covering prefix is another route');
+  assert.deepEqual(clashes({ dst: '10.9.9.9' }), [8], 'a host route prints without /32');
 });
 
 test('preflight: kernel features are probed in one throwaway namespace; a failed probe and a probe that could not run are told apart', () => {
@@ -101,7 +159,7 @@ test('preflight: kernel features are probed in one throwaway namespace; a failed
     model,
     'node-0',
     steps,
-    `${FRESH}@@netlab missing-feature ipip Error: Unknown device type.\n@@netlab probed\n`,
+    printed(FRESH, '@@netlab missing-feature ipip Error: Unknown device type.\n@@netlab probed\n'),
   );
   assert.deepEqual(missing.length, 1);
   assert.match(
@@ -109,17 +167,26 @@ test('preflight: kernel features are probed in one throwaway namespace; a failed
     /^lab ipip needs kernel IP-in-IP support \(module ipip\) on node-0; the kernel answered "Error: Unknown device type"\. Load it with `modprobe ipip`/,
   );
 
-  assert.deepEqual(describeProblems(model, 'node-0', steps, `${FRESH}@@netlab probed\n`), [], 'every probe passed');
+  assert.deepEqual(
+    describeProblems(model, 'node-0', steps, printed(FRESH, '@@netlab probed\n')),
+    [],
+    'every probe passed',
+  );
   const noProbe = describeProblems(
     model,
     'node-0',
     steps,
-    `${FRESH}unshare: unshare failed: Operation not permitted\n`,
+    printed(FRESH, 'unshare: unshare failed: Operation not permitted\n'),
   );
   assert.deepEqual(noProbe, [
     "cannot probe the kernel features lab ipip needs on node-0: `unshare --net` failed: unshare: unshare failed: Operation not permitted (netlab needs root there, and util-linux's unshare)",
   ]);
-  const noUnshare = describeProblems(model, 'node-0', steps, `${FRESH}@@netlab missing-tool unshare util-linux\n`);
+  const noUnshare = describeProblems(
+    model,
+    'node-0',
+    steps,
+    printed(FRESH, '@@netlab missing-tool unshare util-linux\n'),
+  );
   assert.deepEqual(noUnshare, [
     'lab ipip needs the command "unshare" on node-0: install the package util-linux (apt-get install util-linux)',
   ]);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { quoteArg, quoteArgv } from '../../src/shell/quote.js';
+import { quoteArg, quoteArgv } from '../../src/os/quote.js';
 
 const HOSTILE = [
   'plain',

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cascadeProbabilities, formatProbability, servicesRestoreInput } from '../../src/plan/steps/services.js';
+import { cascadeProbabilities, formatProbability, servicesRestoreInput } from '../../src/wiring/services.js';
 import { isPlausibleSpread, spreadBound } from '../../src/verify/stats.js';
 import { parseLab } from '../../src/lab/load.js';
 

@@ -8,15 +8,8 @@ import { loadLabFile } from '../../src/lab/load.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { TraceWalk } from '../../src/trace/walk.js';
-import {
-  parseLinks,
-  parseRouteGet,
-  type Kernel,
-  type Link,
-  type Place,
-  type RouteLookup,
-  type Tables,
-} from '../../src/trace/kernel.js';
+import type { Kernel, Link, Place, RouteLookup, Tables } from '../../src/trace/kernel.js';
+import { parseLinks, parseRouteGet } from '../../src/node/tables.js';
 import { LABS } from '../paths.js';
 
 const MAC = {
@@ -55,7 +48,7 @@ function ipipWorld() {
           veth('eth1', 2, 9, '0a:00:00:00:e0:00'),
           { ifname: 'br0', ifindex: 3, kind: 'bridge', mac: MAC.br0, up: true },
           veth('veth-a0', 5, 2, MAC.h0, 'br0'),
-          { ifname: 'ipip0', ifindex: 6, kind: 'ipip', up: true, ipip: { local: '192.168.64.4' } },
+          { ifname: 'ipip0', ifindex: 6, kind: 'ipip', up: true, data: { local: '192.168.64.4', remote: 'any' } },
         ],
         { sysctls: { 'net.ipv4.ip_forward': '1' } },
       ),
@@ -64,7 +57,7 @@ function ipipWorld() {
           veth('eth1', 2, 8, '0a:00:00:00:e0:01'),
           { ifname: 'br1', ifindex: 3, kind: 'bridge', mac: MAC.br1, up: true },
           veth('veth-a1', 5, 2, MAC.h1, 'br1'),
-          { ifname: 'ipip0', ifindex: 6, kind: 'ipip', up: true, ipip: { local: '192.168.64.5' } },
+          { ifname: 'ipip0', ifindex: 6, kind: 'ipip', up: true, data: { local: '192.168.64.5', remote: 'any' } },
         ],
         {
           sysctls: { 'net.ipv4.ip_forward': '1' },
@@ -146,7 +139,13 @@ test('trace ipip: veth, bridge up to the node, the tunnel with its outer header 
 
 test('trace ipip: the tunnel with the matching local address receives, not the fallback tunl0 (down) the module creates', async () => {
   const { world, kernel } = ipipWorld();
-  world.tables['node-1/']!.links.unshift({ ifname: 'tunl0', ifindex: 4, kind: 'ipip', up: false, ipip: {} });
+  world.tables['node-1/']!.links.unshift({
+    ifname: 'tunl0',
+    ifindex: 4,
+    kind: 'ipip',
+    up: false,
+    data: { local: 'any', remote: 'any' },
+  });
   const trace = await walk('ipip', kernel);
   assert.equal(trace.outcome, 'delivered', JSON.stringify(trace.problem));
   assert.match(trace.hops.find((h) => h.kind === 'ipip' && h.node === 'node-1')!.text, /^ipip0 unwraps/);
@@ -226,7 +225,7 @@ test('trace vxlan: an unlearned MAC goes to the multicast group (not learned yet
       kind: 'vxlan',
       master: 'br0',
       up: true,
-      vxlan: { id: 100, group: '239.1.1.1', port: 4789 },
+      data: { id: 100, group: '239.1.1.1', port: 4789 },
     });
   node0.neighbours = [{ dst: '10.200.1.2', dev: 'br0', mac: MAC.a1, state: ['REACHABLE'] }];
   node0.fdb = [
@@ -248,7 +247,7 @@ test('trace vxlan: an unlearned MAC goes to the multicast group (not learned yet
       kind: 'vxlan',
       master: 'br1',
       up: true,
-      vxlan: { id: 100, group: '239.1.1.1', port: 4789 },
+      data: { id: 100, group: '239.1.1.1', port: 4789 },
     });
   trace = await walk('vxlan', kernel);
   assert.equal(trace.outcome, 'delivered', JSON.stringify(trace.problem));
@@ -256,7 +255,7 @@ test('trace vxlan: an unlearned MAC goes to the multicast group (not learned yet
   assert.match(wrap.text, /vxlan0 \(VNI 100\) wraps the frame: outer 192\.168\.64\.4 → 192\.168\.64\.5, UDP port 4789/);
   assert.equal(wrap.entry, `${MAC.a1} dev vxlan0 dst 192.168.64.5 self`);
 
-  node1.links = node1.links.map((l) => (l.kind === 'vxlan' ? { ...l, vxlan: { ...l.vxlan!, id: 200 } } : l));
+  node1.links = node1.links.map((l) => (l.kind === 'vxlan' ? { ...l, data: { ...l.data!, id: 200 } } : l));
   trace = await walk('vxlan', kernel);
   assert.match(trace.problem!.reason, /node-1 has no VXLAN device with VNI 100 on UDP port 4789/);
 });
@@ -278,7 +277,11 @@ test('LiveKernel parsing: iproute2 JSON of links and route lookups', () => {
   const [vx] = parseLinks(
     '[{"ifindex":4,"ifname":"vx9","flags":["BROADCAST"],"linkinfo":{"info_kind":"vxlan","info_data":{"id":7,"group":"239.1.1.1","link":"br9","port":4789}}}]',
   );
-  assert.deepEqual(vx!.vxlan, { id: 7, group: '239.1.1.1', port: 4789 });
+  assert.deepEqual(
+    vx!.data,
+    { id: 7, group: '239.1.1.1', link: 'br9', port: 4789 },
+    "the kind's own parameters, for its wiring module",
+  );
   assert.equal(vx!.up, false);
   assert.deepEqual(
     parseRouteGet(
@@ -301,3 +304,4 @@ test('LiveKernel parsing: iproute2 JSON of links and route lookups', () => {
     error: 'Network is unreachable',
   });
 });
+

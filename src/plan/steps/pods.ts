@@ -1,8 +1,8 @@
 // Pods: a network namespace, a pause process holding the pod's other
 // namespaces, loopback up, and the pod's containers (article 001, section 2).
-import type { Model, ModelPod } from '../../lab/model.js';
-import { step, type StepDraft } from '../types.js';
-import { nodeStateDir } from '../paths.js';
+import type { Model, ModelPod } from '../../model/lab.js';
+import { step, type StepDraft } from '../../model/plan.js';
+import { nodeStateDir } from '../../node/paths.js';
 
 export function podSteps(model: Model, pod: ModelPod): StepDraft[] {
   const steps: StepDraft[] = [
@@ -11,17 +11,21 @@ export function podSteps(model: Model, pod: ModelPod): StepDraft[] {
       `A pod is one network namespace shared by all its containers; the runtime creates it for the pause container. Named, so that \`ip netns exec ${pod.netns} …\` and \`ip -n ${pod.netns} …\` reach it.`,
       [['ip', 'netns', 'add', pod.netns]],
       [['ip', 'netns', 'del', pod.netns]],
+      { creates: [{ kind: 'netns', name: pod.netns }] },
     ),
     step(
       `start pod ${pod.name}'s pause process`,
       `Like the pause container (\`unshare -uipf\` in the article), it holds the pod's UTS, IPC and PID namespaces${pod.rootfs ? ", and a mount namespace for the containers' overlays," : ''} for the containers to join; hostname = pod name. Undo kills every process in the pod.`,
       [['netlab_pause', pod.netns, ...(pod.rootfs ? ['mount'] : [])]],
       [['netlab_kill_pod', pod.netns]],
+      { creates: [{ kind: 'pause', pod: pod.netns }] },
     ),
     step(
       `bring up loopback in pod ${pod.name}`,
       'A new network namespace has only lo, and it is DOWN: containers of a pod talk over 127.0.0.1 only after this (containerd does the same in bringUpLoopback).',
       [['ip', '-n', pod.netns, 'link', 'set', 'lo', 'up']],
+      [],
+      { sets: [{ kind: 'up', link: 'lo', netns: pod.netns }] },
     ),
   ];
   for (const container of pod.containers) steps.push(...containerSteps(model, pod, container.name));

@@ -1,6 +1,6 @@
 // Where netlab keeps its per-lab files on a node. /run is a tmpfs: the records
 // vanish at reboot together with the kernel objects they describe.
-import { labNameProblem } from '../lab/grammar.js';
+import { labNameProblem } from '../model/grammar.js';
 
 export const NODE_STATE_ROOT = '/run/netlab';
 

@@ -1,10 +1,11 @@
 // The resolved lab: every name and address decided, defaults applied. Pure data,
 // JSON-serialisable, recorded in state so that verify/down work after the lab
 // file changed or was deleted.
-import type { CROSS_NODE_KINDS, SAME_NODE_KINDS } from './schema.js';
 
-export type SameNodeKind = (typeof SAME_NODE_KINDS)[number];
-export type CrossNodeKind = (typeof CROSS_NODE_KINDS)[number];
+/** A same-node kind of the wiring registry (src/wiring/registry.ts): loopback, veth, bridge. */
+export type SameNodeKind = string;
+/** A cross-node kind of the wiring registry: none, routes, ipip, vxlan, flannel, geneve. */
+export type CrossNodeKind = string;
 
 export interface ModelNode {
   name: string;
@@ -37,12 +38,17 @@ export interface ModelPod {
   rootfs?: string;
 }
 
-export interface VxlanSettings {
+/** A tunnel kind's resolved settings (vxlan, flannel, geneve), decided by its wiring module. */
+export interface TunnelSettings {
+  /** the virtual network identifier */
   id: number;
+  /** multicast group (vxlan) */
   group?: string;
+  /** UDP port */
   port: number;
+  /** the underlay interface, when the lab names one */
   dev?: string;
-  /** the VXLAN device name: vxlan0 (multicast) or flannel.1 */
+  /** the device name (vxlan0, flannel.1), or the prefix of one device per peer (gnv: gnv1, gnv2) */
   device: string;
 }
 
@@ -97,7 +103,8 @@ export interface Model {
   /** bridge wiring: create the pod end of a veth pair in the node and move it (the article), or in the pod */
   vethPeer: 'move' | 'in-pod';
   crossNode: CrossNodeKind;
-  vxlan?: VxlanSettings;
+  /** the cross-node kind's tunnel settings (state files of version 2 called them vxlan) */
+  tunnel?: TunnelSettings;
   nodes: ModelNode[];
   pods: ModelPod[];
   services: ModelService[];

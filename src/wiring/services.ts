@@ -3,8 +3,9 @@
 // and OUTPUT, one chain per Service that picks an endpoint with a cascade of
 // `statistic --mode random` rules, and one chain per endpoint that DNATs.
 // Every node gets the same rules, written by one iptables-restore --noflush.
-import type { Model, ModelNode, ModelService } from '../../lab/model.js';
-import { step, type Command, type StepDraft } from '../types.js';
+import type { Model, ModelService } from '../model/lab.js';
+import { type Command, type Created, type StepDraft, step } from '../model/plan.js';
+import type { ServicesWiring } from './types.js';
 
 /** kube-proxy's masquerade mark bit. */
 export const MASQ_MARK = '0x4000';
@@ -55,14 +56,7 @@ function quoteRestore(args: string[]): string {
 export function servicesRestoreInput(model: Model): string {
   const c = serviceChains(model.name);
   const pods = new Map(model.pods.map((p) => [p.name, p]));
-  const chains = [
-    c.services,
-    c.nodePorts,
-    c.markMasq,
-    c.postrouting,
-    ...model.services.flatMap((s) => [c.service(s), ...s.backends.map((_, i) => c.endpoint(s, i))]),
-  ];
-  const lines: string[] = ['*nat', ...chains.map((chain) => `:${chain} - [0:0]`)];
+  const lines: string[] = ['*nat', ...ownChains(model).map((chain) => `:${chain} - [0:0]`)];
   const rule = (why: string, args: string[]) => lines.push(`# ${why}`, quoteRestore(args));
   for (const { chain, rule: args } of jumps(model)) {
     rule(
@@ -182,15 +176,20 @@ export function servicesRestoreInput(model: Model): string {
   return `${lines.join('\n')}\n`;
 }
 
-function undoServices(model: Model): Command[] {
+/** Every nat chain the Services own. */
+function ownChains(model: Model): string[] {
   const c = serviceChains(model.name);
-  const chains = [
+  return [
     c.services,
     c.nodePorts,
     c.markMasq,
     c.postrouting,
     ...model.services.flatMap((s) => [c.service(s), ...s.backends.map((_, i) => c.endpoint(s, i))]),
   ];
+}
+
+function undoServices(model: Model): Command[] {
+  const chains = ownChains(model);
   return [
     ...jumps(model).map(({ chain, rule }) => ['iptables', '-w', '-t', 'nat', '-D', chain, ...rule]),
     ...chains.map((chain) => ['iptables', '-w', '-t', 'nat', '-F', chain]),
@@ -198,7 +197,7 @@ function undoServices(model: Model): Command[] {
   ];
 }
 
-export function serviceSteps(model: Model, node: ModelNode): StepDraft[] {
+function serviceSteps(model: Model, node: { name: string }): StepDraft[] {
   if (model.services.length === 0) return [];
   const backendsHere = [...new Set(model.services.flatMap((s) => s.backends))]
     .map((name) => model.pods.find((p) => p.name === name)!)
@@ -208,12 +207,16 @@ export function serviceSteps(model: Model, node: ModelNode): StepDraft[] {
       'send bridged traffic through iptables (br_netfilter)',
       'A client on the same bridge as the chosen backend gets the reply bridged straight back, never seen by conntrack, so it is never un-DNATed and the client drops it. net.bridge.bridge-nf-call-iptables=1 makes bridged frames pass iptables; Kubernetes requires it.',
       [['netlab_sysctl', 'net.bridge.bridge-nf-call-iptables', '1']],
+      [],
+      { sets: [{ kind: 'sysctl', key: 'net.bridge.bridge-nf-call-iptables', value: '1' }] },
     ),
     ...backendsHere.map((pod) =>
       step(
         `hairpin mode on ${pod.hostIf}`,
         `When ${pod.name} connects to a Service and is chosen itself, the packet must go back out of the bridge port it came in by; a bridge never does that unless the port is in hairpin mode (what kubelet's hairpin-veth does).`,
         [['bridge', 'link', 'set', 'dev', pod.hostIf!, 'hairpin', 'on']],
+        [],
+        { sets: [{ kind: 'hairpin', port: pod.hostIf!, on: true }] },
       ),
     ),
     step(
@@ -221,6 +224,37 @@ export function serviceSteps(model: Model, node: ModelNode): StepDraft[] {
       "All chains and rules in one transaction, as kube-proxy does: --noflush leaves every rule that is not netlab's alone.",
       [['netlab_restore', servicesRestoreInput(model)]],
       undoServices(model),
+      {
+        creates: ownChains(model).map((name): Created => ({ kind: 'chain', table: 'nat', name })),
+        sets: jumps(model).map(({ chain, rule }) => ({ kind: 'jump', table: 'nat', from: chain, to: rule.at(-1)! })),
+      },
     ),
   ];
 }
+
+export const services: ServicesWiring = {
+  tools: ['iptables-restore', 'conntrack', 'sysctl'],
+  // br_netfilter: a module on Debian/Ubuntu kernels, built in on some others.
+  sysctls: [{ key: 'net.bridge.bridge-nf-call-iptables', module: 'br_netfilter', why: 'has Services, which need' }],
+  steps: serviceSteps,
+  names: (model) => (model.services.length ? ownChains(model) : []),
+  evidence(model) {
+    const chains = serviceChains(model.name);
+    return model.services.flatMap((s) => [
+      {
+        title: `packets sent to each endpoint of ${s.name} (iptables counters of ${chains.service(s)})`,
+        argv: ['iptables', '-w', '-t', 'nat', '-L', chains.service(s), '-v', '-n', '-x'],
+      },
+      {
+        title: `a conntrack entry for ${s.name}: original tuple, then the translated reply tuple`,
+        argv: ['sh', '-c', `conntrack -L -p ${s.protocol} --orig-dst ${s.clusterIp} 2>/dev/null | head -n 1`],
+      },
+    ]);
+  },
+  explain: (c) =>
+    c[0] === 'netlab_restore'
+      ? 'iptables-restore --noflush reads the whole ruleset above in one go and applies it as one transaction (what kube-proxy does); --noflush keeps every rule that is not in it. ":CHAIN - [0:0]" declares a chain, "-A" appends a rule; each rule is preceded by a comment saying why.'
+      : c[0] === 'bridge' && c[1] === 'link' && c.includes('hairpin')
+        ? `\`bridge link set dev ${c[c.indexOf('dev') + 1]} hairpin on\` lets the bridge send a frame back out of the port it came in by; normally a bridge never does that (it would be a loop).`
+        : undefined,
+};

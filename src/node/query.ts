@@ -1,0 +1,212 @@
+// The one way netlab asks a node what it has: a single script per node answers
+// every question (iproute2's JSON, sysctls, iptables, namespaces, the labs
+// recorded there), each answer in its own section, parsed by tables.ts.
+// Preflight's ownership check, facts, diagnosis, evidence, `up --step` and
+// trace all ask through here.
+import { quoteArg, quoteArgv } from '../os/quote.js';
+import { NODE_STATE_ROOT } from './paths.js';
+import {
+  type Address,
+  type Connection,
+  type FdbEntry,
+  type Link,
+  type Neighbour,
+  parseAddresses,
+  parseConnections,
+  parseFdb,
+  parseLinks,
+  parseNeighbours,
+  parseRouteGet,
+  parseRoutes,
+  parseSysctls,
+  type Route,
+  type RouteLookup,
+} from './tables.js';
+
+/** What to ask about one namespace: the node's own (netns undefined) or a pod's. */
+export interface Questions {
+  netns?: string;
+  links?: boolean;
+  addresses?: boolean;
+  routes?: boolean;
+  neighbours?: boolean;
+  /** the bridge and VXLAN forwarding databases (the node's namespace only) */
+  fdb?: boolean;
+  /** these sysctls ("-" when the node has no such key) */
+  sysctls?: readonly string[];
+  /** named network namespaces (ip netns) */
+  namespaces?: boolean;
+  /** `iptables-save` of the filter and nat tables */
+  iptables?: boolean;
+  /** the labs recorded on the node: lab name → "RUN-ID HOST:STATEDIR" */
+  runs?: boolean;
+  /** route lookups (`ip route get`), with the table entry that matched */
+  lookups?: readonly string[];
+  /** conntrack's entries for connections to an address and port */
+  connections?: { protocol: string; dst: string; port: number };
+  /** commands whose output (stdout and stderr) is wanted as it is, for a learner to read */
+  outputs?: readonly (readonly string[])[];
+}
+
+export interface Answers {
+  links: Link[];
+  addresses: Address[];
+  routes: Route[];
+  neighbours: Neighbour[];
+  fdb: FdbEntry[];
+  sysctls: Record<string, string>;
+  namespaces: string[];
+  /** iptables-save lines by table */
+  iptables: { filter: string[]; nat: string[] };
+  runs: Map<string, string>;
+  /** by destination */
+  lookups: Record<string, RouteLookup>;
+  connections: Connection[];
+  /** one per command of `outputs`, in order */
+  outputs: string[];
+}
+
+/** Something that runs a script on a node: a transport. */
+export interface Runs {
+  run(script: string): Promise<{ stdout: string; exitCode: number; stderr: string }>;
+}
+
+const MARK = '@@netlab answer';
+
+/** A section's name: an answer, one half of a route lookup of destination N, or the output of command N. */
+type Section = keyof Answers | `get${number}` | `match${number}` | `out${number}`;
+
+function commandsOf(q: Questions): [Section, string][] {
+  const ip = (args: string) => `ip ${q.netns ? `-n ${quoteArg(q.netns)} ` : ''}${args}`;
+  const asked: [Section, string][] = [];
+  if (q.links) asked.push(['links', ip('-j -d link show')]);
+  if (q.addresses) asked.push(['addresses', ip('-j addr show')]);
+  if (q.routes) asked.push(['routes', ip('-j route show table main')]);
+  if (q.neighbours) asked.push(['neighbours', ip('-j neigh show')]);
+  if (q.fdb) asked.push(['fdb', 'bridge -j fdb show']);
+  if (q.sysctls?.length) {
+    const keys = quoteArgv([...q.sysctls]);
+    asked.push(['sysctls', `for k in ${keys}; do echo "$k=$(sysctl -n "$k" 2>/dev/null || echo -)"; done`]);
+  }
+  if (q.namespaces) asked.push(['namespaces', 'ls /run/netns 2>/dev/null']);
+  if (q.iptables)
+    asked.push([
+      'iptables',
+      'for t in filter nat; do echo "*$t"; iptables-save -t "$t" 2>/dev/null | grep -v "^\\*"; done',
+    ]);
+  if (q.runs)
+    asked.push([
+      'runs',
+      `for f in ${NODE_STATE_ROOT}/*/run; do [ ! -f "$f" ] || { d=\${f%/run}; echo "\${d##*/} $(cat "$f")"; }; done`,
+    ]);
+  (q.lookups ?? []).forEach((dst, i) => {
+    asked.push(
+      [`get${i}`, ip(`-j route get ${quoteArg(dst)}`)],
+      [`match${i}`, ip(`-j route show match ${quoteArg(dst)}`)],
+    );
+  });
+  if (q.connections) {
+    const { protocol, dst, port } = q.connections;
+    asked.push([
+      'connections',
+      quoteArgv(['conntrack', '-L', '-p', protocol, '--orig-dst', dst, '--dport', String(port)]),
+    ]);
+  }
+  (q.outputs ?? []).forEach((argv, i) => {
+    asked.push([`out${i}`, quoteArgv([...argv])]);
+  });
+  return asked;
+}
+
+/** Shell lines that print the answers to each set of questions, each in its own section. */
+export function questionLines(asks: readonly Questions[]): string[] {
+  // Route lookups keep stderr ("RTNETLINK answers: Network is unreachable" is the answer), and so do outputs.
+  return asks.flatMap((q, i) =>
+    commandsOf(q).flatMap(([name, command]) => [
+      `echo "${MARK} ${i} ${name}"`,
+      `${command} 2>${name.startsWith('get') || name.startsWith('out') ? '&1' : '/dev/null'}`,
+    ]),
+  );
+}
+
+function parseAnswer(
+  name: Section,
+  text: string,
+  answers: Partial<Answers>,
+  q: Questions,
+  raw: Map<string, string>,
+): void {
+  const lookup = /^(get|match)(\d+)$/.exec(name);
+  const output = /^out(\d+)$/.exec(name);
+  if (output) {
+    answers.outputs = answers.outputs ?? [];
+    answers.outputs[Number(output[1])] = text;
+    return;
+  }
+  if (lookup) {
+    raw.set(name, text);
+    const i = Number(lookup[2]);
+    if (raw.has(`get${i}`) && raw.has(`match${i}`)) {
+      const got = raw.get(`get${i}`)!;
+      const json = got.trim().startsWith('[') ? got : '';
+      answers.lookups = {
+        ...answers.lookups,
+        [q.lookups![i]!]: parseRouteGet(json, raw.get(`match${i}`)!, json ? '' : got),
+      };
+    }
+    return;
+  }
+  if (name === 'connections') answers.connections = parseConnections(text);
+  else if (name === 'links') answers.links = parseLinks(text);
+  else if (name === 'addresses') answers.addresses = parseAddresses(text);
+  else if (name === 'routes') answers.routes = parseRoutes(text);
+  else if (name === 'neighbours') answers.neighbours = parseNeighbours(text);
+  else if (name === 'fdb') answers.fdb = parseFdb(text);
+  else if (name === 'sysctls') answers.sysctls = parseSysctls(text);
+  else if (name === 'namespaces') answers.namespaces = text.split('\n').filter(Boolean);
+  else if (name === 'iptables') {
+    const tables = { filter: [] as string[], nat: [] as string[] };
+    let table: string[] | undefined;
+    for (const line of text.split('\n')) {
+      if (line === '*filter' || line === '*nat') table = tables[line.slice(1) as 'filter' | 'nat'];
+      else if (line && table) table.push(line);
+    }
+    answers.iptables = tables;
+  } else if (name === 'runs') {
+    answers.runs = new Map(
+      text
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => [line.split(' ')[0]!, line.split(' ').slice(1).join(' ')]),
+    );
+  }
+}
+
+/** The output of questionLines, parsed: one Answers per set of questions, and what came before the first answer. */
+export function parseAnswers(
+  stdout: string,
+  asks: readonly Questions[],
+): { head: string; answers: Partial<Answers>[] } {
+  const answers: Partial<Answers>[] = asks.map(() => ({}));
+  const raw = asks.map(() => new Map<string, string>());
+  const parts = stdout.split(new RegExp(`^${MARK} (\\d+) (\\w+)\n?`, 'm'));
+  for (let i = 1; i + 2 <= parts.length; i += 3) {
+    const index = Number(parts[i]);
+    if (answers[index])
+      parseAnswer(parts[i + 1] as Section, parts[i + 2] ?? '', answers[index], asks[index]!, raw[index]!);
+  }
+  return { head: parts[0] ?? '', answers };
+}
+
+/**
+ * Asks a node every question in one script. `head` runs first (a prelude, a
+ * caller's own checks); its output comes back as `head`.
+ */
+export async function askNode(
+  node: Runs,
+  asks: readonly Questions[],
+  head: readonly string[] = [],
+): Promise<{ head: string; answers: Partial<Answers>[] }> {
+  const script = `${['PATH=$PATH:/usr/sbin:/sbin', ...head, ...questionLines(asks)].join('\n')}\n`;
+  return parseAnswers((await node.run(script)).stdout, asks);
+}

@@ -1,0 +1,240 @@
+// A node's kernel tables as netlab reads them: iproute2's JSON output (`ip -j`,
+// `bridge -j`), sysctls and iptables-save, parsed into plain data. Pure: the
+// script that asks for them is in query.ts; preflight, diagnosis, trace,
+// evidence, facts and `up --step` all read these same shapes.
+
+export type { Place } from '../model/trace.js';
+
+export interface Link {
+  ifindex: number;
+  ifname: string;
+  /** veth: the peer's ifindex (in whatever namespace the peer is) */
+  peerIndex?: number;
+  /** administratively up (`ip link set X up`) */
+  up: boolean;
+  /** the bridge this link is a port of */
+  master?: string;
+  /** `ip -d link`'s info_kind: veth, bridge, vxlan, ipip, geneve, ... */
+  kind?: string;
+  mac?: string;
+  mtu?: number;
+  /** bridge port: hairpin mode (may send a frame back out the port it came in on) */
+  hairpin?: boolean;
+  /** the kind's own parameters, as `ip -d -j link` prints them (info_data): VNI, port, local, remote, group... */
+  data?: Record<string, unknown>;
+}
+
+export interface Address {
+  ifname: string;
+  /** without prefix */
+  address: string;
+  prefix: number;
+  scope?: string;
+}
+
+export interface Route {
+  /** "default", "10.200.1.0/24", "10.0.0.5" */
+  dst: string;
+  type?: string;
+  gateway?: string;
+  dev?: string;
+}
+
+export interface Neighbour {
+  dst: string;
+  dev: string;
+  mac?: string;
+  state: string[];
+}
+
+export interface FdbEntry {
+  mac: string;
+  ifname: string;
+  master?: string;
+  /** VXLAN entries: the remote VTEP (or multicast group) */
+  dst?: string;
+  self: boolean;
+  permanent: boolean;
+}
+
+export interface Tables {
+  links: Link[];
+  addresses: Address[];
+  neighbours: Neighbour[];
+  fdb: FdbEntry[];
+  /** node namespaces only: net.ipv4.ip_forward and net.bridge.bridge-nf-call-iptables ("-" when absent) */
+  sysctls: Record<string, string>;
+}
+
+export type RouteLookup =
+  | {
+      ok: true;
+      type: string;
+      dev: string;
+      via?: string;
+      src?: string;
+      /** the routing table entry that matched, as `ip route` prints it */
+      entry?: string;
+      /** the route cache holds an ICMP redirect for this destination: the gateway said to go elsewhere */
+      redirected?: boolean;
+    }
+  | { ok: false; error: string };
+
+export interface Connection {
+  src: string;
+  /** the original direction's source port */
+  sport?: number;
+  /** the reply's source: the endpoint DNAT chose */
+  replySrc: string;
+  replyPort?: number;
+}
+
+interface JsonLink {
+  ifindex: number;
+  ifname: string;
+  link_index?: number;
+  flags?: string[];
+  master?: string;
+  address?: string;
+  mtu?: number;
+  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown>; info_slave_data?: { hairpin?: boolean } };
+}
+
+/** A JSON array, or [] for anything else (a tool that failed printed no JSON). */
+export function parseJson<T>(text: string | undefined): T[] {
+  try {
+    const value = JSON.parse(text?.trim() || '[]') as unknown;
+    return Array.isArray(value) ? (value as T[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+export function parseLinks(text: string): Link[] {
+  return parseJson<JsonLink>(text).map((l) => {
+    const link: Link = { ifindex: l.ifindex, ifname: l.ifname, up: (l.flags ?? []).includes('UP') };
+    if (l.link_index !== undefined) link.peerIndex = l.link_index;
+    if (l.master) link.master = l.master;
+    if (l.linkinfo?.info_kind) link.kind = l.linkinfo.info_kind;
+    if (l.address) link.mac = l.address;
+    if (l.mtu !== undefined) link.mtu = l.mtu;
+    if (l.linkinfo?.info_slave_data?.hairpin !== undefined) link.hairpin = l.linkinfo.info_slave_data.hairpin;
+    if (l.linkinfo?.info_data) link.data = l.linkinfo.info_data;
+    return link;
+  });
+}
+
+export function parseAddresses(text: string): Address[] {
+  return parseJson<{
+    ifname: string;
+    addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[];
+  }>(text).flatMap((a) =>
+    (a.addr_info ?? [])
+      .filter((i) => i.family === 'inet')
+      .map((i) => ({
+        ifname: a.ifname,
+        address: i.local,
+        prefix: i.prefixlen,
+        ...(i.scope ? { scope: i.scope } : {}),
+      })),
+  );
+}
+
+export function parseRoutes(text: string): Route[] {
+  return parseJson<{ dst: string; type?: string; gateway?: string; dev?: string }>(text).map((r) => ({
+    dst: r.dst,
+    ...(r.type ? { type: r.type } : {}),
+    ...(r.gateway ? { gateway: r.gateway } : {}),
+    ...(r.dev ? { dev: r.dev } : {}),
+  }));
+}
+
+export function parseNeighbours(text: string): Neighbour[] {
+  return parseJson<{ dst: string; dev: string; lladdr?: string; state?: string[] }>(text).map((n) => ({
+    dst: n.dst,
+    dev: n.dev,
+    ...(n.lladdr ? { mac: n.lladdr } : {}),
+    state: n.state ?? [],
+  }));
+}
+
+export function parseFdb(text: string): FdbEntry[] {
+  return parseJson<{ mac: string; ifname: string; master?: string; dst?: string; flags?: string[]; state?: string }>(
+    text,
+  ).map((f) => ({
+    mac: f.mac,
+    ifname: f.ifname,
+    ...(f.master ? { master: f.master } : {}),
+    ...(f.dst ? { dst: f.dst } : {}),
+    self: (f.flags ?? []).includes('self'),
+    permanent: f.state === 'permanent',
+  }));
+}
+
+/** "key=value" lines. */
+export function parseSysctls(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .map((l) => l.split('='))
+      .filter((kv) => kv.length === 2)
+      .map(([k, v]) => [k!.trim(), v!.trim()]),
+  );
+}
+
+/** A route's destination as a prefix: "default" is 0.0.0.0/0, a bare address a /32. */
+export function routeKey(destination: string): string {
+  if (destination === 'default') return '0.0.0.0/0';
+  return destination.includes('/') ? destination : `${destination}/32`;
+}
+
+interface JsonRoute {
+  type?: string;
+  cache?: string[];
+  dst: string;
+  dev?: string;
+  gateway?: string;
+  prefsrc?: string;
+}
+
+/** The routing entry that matched: `ip route show match DST` lists every entry containing DST; the longest prefix wins. */
+function matchedEntry(text: string): string | undefined {
+  const prefix = (r: JsonRoute) => (r.dst === 'default' ? 0 : Number(r.dst.split('/')[1] ?? 32));
+  const best = parseJson<JsonRoute>(text).sort((a, b) => prefix(b) - prefix(a))[0];
+  return best
+    ? [best.dst, ...(best.gateway ? ['via', best.gateway] : []), ...(best.dev ? ['dev', best.dev] : [])].join(' ')
+    : undefined;
+}
+
+export function parseRouteGet(text: string, matched: string, error: string): RouteLookup {
+  const route = parseJson<JsonRoute>(text)[0];
+  if (!route?.dev) return { ok: false, error: error.trim().replace(/^RTNETLINK answers: /, '') || 'no route' };
+  const entry = matchedEntry(matched);
+  return {
+    ok: true,
+    type: route.type ?? 'unicast',
+    dev: route.dev,
+    ...(route.gateway ? { via: route.gateway } : {}),
+    ...(route.prefsrc ? { src: route.prefsrc } : {}),
+    ...(entry ? { entry } : {}),
+    ...(route.cache?.includes('redirected') ? { redirected: true } : {}),
+  };
+}
+
+/** `conntrack -L` lines: tcp 6 117 TIME_WAIT src=10.200.0.2 dst=10.96.0.10 sport=4 dport=80 src=10.200.0.3 dst=10.200.0.2 sport=8080 dport=4 ... */
+export function parseConnections(text: string): Connection[] {
+  return text.split('\n').flatMap((line) => {
+    const src = [...line.matchAll(/\bsrc=(\S+)/g)].map((m) => m[1]!);
+    const sport = [...line.matchAll(/\bsport=(\d+)/g)].map((m) => Number(m[1]));
+    return src.length >= 2
+      ? [
+          {
+            src: src[0]!,
+            replySrc: src[1]!,
+            ...(sport[0] ? { sport: sport[0] } : {}),
+            ...(sport[1] ? { replyPort: sport[1] } : {}),
+          },
+        ]
+      : [];
+  });
+}

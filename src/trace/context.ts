@@ -1,0 +1,27 @@
+// What the trace's device hops (devices.ts) and NAT (nat.ts) see of the walk
+// (walk.ts implements it): the wiring modules' view, plus the lab and the kernel.
+import type { Model } from '../model/lab.js';
+import type { End, Packet } from '../model/trace.js';
+import type { Place } from '../node/tables.js';
+import type { WalkContext } from '../wiring/types.js';
+import type { Kernel } from './kernel.js';
+
+export interface Ingress {
+  /** the interface the packet came in by */
+  ifname: string;
+  /** when it came up from a bridge: the bridge port the frame came in by */
+  bridgePort?: string;
+}
+
+export interface TraceContext extends WalkContext {
+  readonly model: Model;
+  readonly kernel: Kernel;
+  /** "pod a0" or the node's name */
+  label(place: Place): string;
+  /** the step that brings ifname up in place */
+  upHint(place: Place, ifname: string): string | undefined;
+  /** the last hop's MACs are labelled already: the final labelling leaves it alone */
+  keepMacs(): void;
+  /** bridgePort: it came up from a bridge, by this port */
+  packetArrives(place: Place, packet: Packet, ifname: string, bridgePort?: string): Promise<End>;
+}

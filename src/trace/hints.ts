@@ -1,0 +1,39 @@
+// Where a trace ends at something missing, the hint names the step of the
+// lab's plan that makes it, with its command: found by the step's declarations
+// (what it creates and sets), never by reading its argv.
+import type { Model } from '../model/lab.js';
+import type { Change, Command, Created, Plan, Step } from '../model/plan.js';
+import type { Place } from '../node/tables.js';
+import { quoteArgv } from '../os/quote.js';
+
+type Declared = Created | Change;
+
+/** The pod namespace a declaration lives in (undefined: the node's own). */
+function netnsOf(declared: Declared): string | undefined {
+  return 'netns' in declared && declared.kind !== 'moved' ? declared.netns : undefined;
+}
+
+/** A step's commands as run in the place: a pod's `ip -n NETNS …` reads `ip …`. */
+function commandsIn(step: Step, netns: string | undefined): Command[] {
+  return step.apply.flatMap((c) => {
+    const inPod = c[0] === 'ip' && c[1] === '-n';
+    if (netns ? !(inPod && c[2] === netns) : inPod) return [];
+    return [inPod ? ['ip', ...c.slice(3)] : c];
+  });
+}
+
+/** "the lab WHAT with `command` (step N: summary)" for the first step whose declaration in `place` matches. */
+export function plannedHint(
+  model: Model,
+  plan: Plan,
+  place: Place,
+  matches: (declared: Declared) => boolean,
+  what: string,
+): string | undefined {
+  const netns = place.pod ? model.pods.find((p) => p.name === place.pod)?.netns : undefined;
+  const steps = plan.nodes.find((n) => n.node === place.node)?.steps ?? [];
+  const step = steps.find((s) => [...s.creates, ...s.sets].some((d) => netnsOf(d) === netns && matches(d)));
+  if (!step) return undefined;
+  const shown = commandsIn(step, netns).map(quoteArgv).join('; ');
+  return `the lab ${what} with \`${shown}\` (step ${step.id}: ${step.summary})`;
+}

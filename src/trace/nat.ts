@@ -1,0 +1,133 @@
+// kube-proxy's DNAT in a trace: a packet for a Service's cluster IP (or a
+// NodePort on a node's address) is rewritten to one endpoint, as the node's nat
+// table and conntrack's entry of the probe's own connection say.
+import type { ModelService } from '../model/lab.js';
+import type { End, Packet } from '../model/trace.js';
+import type { Place } from '../node/tables.js';
+import { serviceChains } from '../wiring/services.js';
+import type { Ingress, TraceContext } from './context.js';
+
+/** A Service this packet is addressed to, seen from a node: its cluster IP and port, or a NodePort on this node's own address. */
+export function serviceFor(walk: TraceContext, node: string, packet: Packet): ModelService | undefined {
+  if (packet.protocol === 'icmp') return undefined;
+  return walk.model.services.find(
+    (s) =>
+      s.protocol === packet.protocol &&
+      ((s.clusterIp === packet.dst && s.port === packet.port) ||
+        (s.nodePort !== undefined && s.nodePort === packet.port && walk.facts[node]?.address === packet.dst)),
+  );
+}
+
+/** kube-proxy's DNAT, read from the node's nat table; conntrack says which endpoint this connection got. */
+export async function dnat(
+  walk: TraceContext,
+  place: Place,
+  packet: Packet,
+  service: ModelService,
+  ingress?: Ingress,
+): Promise<Packet | End> {
+  const chains = serviceChains(walk.model.name);
+  const rules = await walk.kernel.natRules(place.node);
+  const hook = ingress ? 'PREROUTING' : 'OUTPUT';
+  const restoreHint = walk.hint(
+    place,
+    (d) => d.kind === 'chain' && d.table === 'nat' && d.name === chains.services,
+    'programs the Services',
+  );
+  if (!rules.some((r) => r.startsWith(`-A ${hook} `) && r.endsWith(`-j ${chains.services}`))) {
+    return walk.end(
+      'broken',
+      place,
+      `${hook} in ${place.node}'s nat table does not jump to ${chains.services}: no Service rule is consulted`,
+      restoreHint,
+    );
+  }
+  const isNodePort = packet.dst !== service.clusterIp;
+  const dispatch = isNodePort
+    ? rules.find(
+        (r) =>
+          r.startsWith(`-A ${chains.nodePorts} `) &&
+          r.includes(`--dport ${packet.port} `) &&
+          r.endsWith(`-j ${chains.service(service)}`),
+      )
+    : rules.find(
+        (r) =>
+          r.startsWith(`-A ${chains.services} `) &&
+          r.includes(`-d ${service.clusterIp}/32`) &&
+          r.includes(`--dport ${packet.port} `) &&
+          r.endsWith(`-j ${chains.service(service)}`),
+      );
+  if (!dispatch)
+    return walk.end(
+      'broken',
+      place,
+      `no rule in ${isNodePort ? chains.nodePorts : chains.services} sends ${packet.dst}:${packet.port} to ${chains.service(service)}`,
+      restoreHint,
+    );
+  const endpoints = rules
+    .filter((r) => r.startsWith(`-A ${chains.service(service)} `))
+    .map((r) => {
+      const chain = /-j (\S+)$/.exec(r)![1]!;
+      const probability = /--probability (\S+)/.exec(r)?.[1];
+      const dnatRule = rules.find((d) => d.startsWith(`-A ${chain} `) && d.includes('-j DNAT'));
+      return {
+        chain,
+        probability: probability ? Number(probability) : 1,
+        target: /--to-destination (\S+)/.exec(dnatRule ?? '')?.[1],
+        dnatRule,
+      };
+    });
+  if (endpoints.length === 0 || endpoints.some((e) => !e.target))
+    return walk.end('broken', place, `${chains.service(service)} has no endpoint to DNAT to`, restoreHint);
+  // Only the entry of trace's own probe says where this packet goes: an older
+  // connection from the same source (a verify's) may have got another endpoint.
+  const own =
+    packet.src && packet.sport !== undefined
+      ? (await walk.kernel.connections(place.node, service.protocol, packet.dst, packet.port!)).find(
+          (c) => c.src === packet.src && c.sport === packet.sport,
+        )
+      : undefined;
+  const seen = own && `${own.replySrc}:${own.replyPort}`;
+  const chosen = endpoints.find((e) => e.target === seen) ?? endpoints[0]!;
+  const cascade = endpoints.map((e) => (e.probability >= 1 ? '1' : `1/${Math.round(1 / e.probability)}`)).join(', ');
+  const how = own
+    ? `conntrack's entry of the probe's own connection, source port ${packet.sport}, went there`
+    : packet.sport !== undefined
+      ? `conntrack has no entry of the probe's connection (source port ${packet.sport}): the kernel picks at random; following the first`
+      : 'no probe was sent: the kernel picks at random; following the first';
+  walk.hop(
+    place,
+    'dnat',
+    `${hook} → ${chains.services} → ${isNodePort ? `${chains.nodePorts} → ` : ''}${chains.service(service)} picks one of ${endpoints.length} endpoint(s) (probabilities ${cascade}): ${chosen.chain} rewrites ${packet.dst}:${packet.port} to ${chosen.target} (${how})`,
+    chosen.dnatRule,
+  );
+  const [address, port] = chosen.target!.split(':');
+  const translated: Packet = { ...packet, dst: address!, port: Number(port), translated: true };
+  const bridgePort = ingress?.bridgePort;
+  if (bridgePort) {
+    // The client came from this node's bridge. With br_netfilter the frame was
+    // DNATed in the bridge's own hook and, if the endpoint is on the same
+    // bridge, is bridged back (maybe out of the port it came in by: hairpin).
+    // Without br_netfilter the reply of an endpoint on the same bridge is
+    // bridged straight to the client, never un-DNATed.
+    const brNetfilter = (await walk.tables(place)).sysctls['net.bridge.bridge-nf-call-iptables'];
+    const backend = walk.model.pods.find((p) => p.address?.split('/')[0] === address);
+    const client = walk.model.pods.find((p) => p.address?.split('/')[0] === packet.src);
+    const sameBridge =
+      backend && client && backend.node === place.node && client.node === place.node && backend.hostIf && client.hostIf;
+    if (brNetfilter !== '1' && sameBridge && backend !== client) {
+      return walk.end(
+        'broken',
+        place,
+        `the reply from ${address} to ${packet.src} stays on the bridge: with net.bridge.bridge-nf-call-iptables=${brNetfilter} bridged frames skip iptables, so conntrack never rewrites its source back to ${service.clusterIp} and ${client.name} drops it`,
+        walk.hint(
+          place,
+          (d) => d.kind === 'sysctl' && d.key === 'net.bridge.bridge-nf-call-iptables',
+          'turns br_netfilter on',
+        ),
+      );
+    }
+    if (brNetfilter === '1') translated.bridgedFrom = bridgePort;
+  }
+  return translated;
+}

@@ -1,0 +1,153 @@
+// same-node: bridge — article 001 §3.3: each pod's veth pair has its node end
+// plugged into the node's bridge, which holds the pod subnet's gateway address.
+// The cross-node kinds build on it: every node routes its pod subnet through
+// its bridge.
+import type { Model, ModelNode, ModelPod } from '../model/lab.js';
+import { type StepDraft, step } from '../model/plan.js';
+import { none } from './none.js';
+import type { SameNodeWiring } from './types.js';
+import { explainVethPair, podEndSteps, VETH_FEATURE } from './veth.js';
+
+export const bridge: SameNodeWiring = {
+  kind: 'bridge',
+  describe: "pods plugged into the node's bridge by veth pairs",
+  tools: ['iptables'],
+  features: [
+    VETH_FEATURE,
+    { name: 'bridge', label: 'kernel bridge support', module: 'bridge', probe: ['address', '00:00', 'type', 'bridge'] },
+  ],
+  routesPodSubnet: true,
+  graph: 'bridge',
+  podInterfaces: (pod) => ({ hostIf: `veth-${pod}`, podIf: `veth-${pod}-c` }),
+  names: (model, node) => [node.bridge, forwardChain(model.name)],
+  explain: (c) =>
+    c[0] === 'ip' && c[1] === 'link' && c[2] === 'add' && c[c.indexOf('type') + 1] === 'bridge'
+      ? `\`ip link add ${c[3] === 'name' ? c[4] : c[3]} type bridge\` creates a virtual switch in the node.`
+      : explainVethPair(c),
+  steps(model, node) {
+    const pods = model.pods.filter((p) => p.node === node.name);
+    // A node with no pods still needs its bridge when it joins other nodes' pods.
+    if (pods.length === 0 && model.crossNode === none.kind) return [];
+    return [
+      ...bridgeSteps(node),
+      ...pods.flatMap((pod) => bridgePortSteps(node, pod, model.vethPeer)),
+      ...forwardAcceptSteps(model),
+    ];
+  },
+};
+
+function bridgeSteps(node: ModelNode): StepDraft[] {
+  return [
+    step(
+      `create the bridge ${node.bridge}`,
+      'A Linux bridge is a virtual switch: it forwards Ethernet frames between its ports by MAC address, learning them in its forwarding database (FDB).',
+      [['ip', 'link', 'add', 'name', node.bridge, 'type', 'bridge']],
+      [['ip', 'link', 'del', node.bridge]],
+      { creates: [{ kind: 'link', name: node.bridge }] },
+    ),
+    step(
+      `give ${node.bridge} the gateway address ${node.gateway}`,
+      `With an address, the bridge is also the node's interface into the pod subnet: pods use it as their default gateway, and the node routes ${node.podSubnet} through it.`,
+      [['ip', 'addr', 'add', node.gateway, 'dev', node.bridge]],
+      [],
+      { creates: [{ kind: 'address', address: node.gateway, dev: node.bridge }] },
+    ),
+    step(
+      `bring up ${node.bridge}`,
+      'Interfaces start DOWN; a bridge that is down forwards nothing.',
+      [['ip', 'link', 'set', node.bridge, 'up']],
+      [],
+      { sets: [{ kind: 'up', link: node.bridge }] },
+    ),
+  ];
+}
+
+function bridgePortSteps(node: ModelNode, pod: ModelPod, vethPeer: 'move' | 'in-pod'): StepDraft[] {
+  const [hostIf, podIf] = [pod.hostIf!, pod.podIf!];
+  const gateway = node.gateway.split('/')[0]!;
+  const create =
+    vethPeer === 'in-pod'
+      ? step(
+          `create the veth pair ${hostIf} <-> ${podIf}, ${podIf} directly in pod ${pod.name}`,
+          `One end (${hostIf}) in the node as a bridge port, the other (${podIf}) created right inside the pod: the same result as creating both in the node and moving one (the article's way), in one step and without the kernel's slow per-interface move between namespaces. Deleting the pod's namespace deletes the pair.`,
+          [['ip', 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', podIf, 'netns', pod.netns]],
+          [],
+          {
+            creates: [
+              { kind: 'link', name: hostIf },
+              { kind: 'link', name: podIf, netns: pod.netns },
+            ],
+          },
+        )
+      : step(
+          `create the veth pair ${hostIf} <-> ${podIf} for pod ${pod.name}`,
+          `One end (${hostIf}) stays in the node as a bridge port, the other (${podIf}) goes into the pod: the pod's cable to the switch (what the CNI bridge plugin's setupVeth does).`,
+          [['ip', 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', podIf]],
+          [['netlab_del_unmoved', hostIf, podIf]],
+          {
+            creates: [
+              { kind: 'link', name: hostIf },
+              { kind: 'link', name: podIf },
+            ],
+          },
+        );
+  return [
+    create,
+    step(
+      `attach ${hostIf} to ${node.bridge}`,
+      `"master ${node.bridge}" makes ${hostIf} a port of the bridge: frames entering ${hostIf} are switched by ${node.bridge}.`,
+      [['ip', 'link', 'set', hostIf, 'master', node.bridge]],
+      [],
+      { sets: [{ kind: 'master', link: hostIf, bridge: node.bridge }] },
+    ),
+    step(
+      `bring up ${hostIf}`,
+      'The node end carries no address: it is only a bridge port, a cable end.',
+      [['ip', 'link', 'set', hostIf, 'up']],
+      [],
+      { sets: [{ kind: 'up', link: hostIf }] },
+    ),
+    ...podEndSteps(pod, vethPeer === 'move'),
+    step(
+      `route pod ${pod.name}'s other traffic via ${gateway}`,
+      `The pod knows only its own subnet (the connected route); the default route sends everything else to the bridge address, where the node routes it on.`,
+      [['ip', '-n', pod.netns, 'route', 'add', 'default', 'via', gateway]],
+      [],
+      { creates: [{ kind: 'route', dst: 'default', via: gateway, netns: pod.netns }] },
+    ),
+  ];
+}
+
+/** The lab's own chain in the filter table, accepting the cluster's forwarded traffic. */
+export function forwardChain(lab: string): string {
+  return `NETLAB-FWD-${lab}`;
+}
+
+function forwardAcceptSteps(model: Model): StepDraft[] {
+  const chain = forwardChain(model.name);
+  return [
+    step(
+      `create the iptables chain ${chain}`,
+      "netlab's rules live in a chain of their own: removing the chain removes exactly them, and nothing that was there before is touched.",
+      [['iptables', '-w', '-N', chain]],
+      [['iptables', '-w', '-X', chain]],
+      { creates: [{ kind: 'chain', table: 'filter', name: chain }] },
+    ),
+    step(
+      `accept forwarded traffic from and to the cluster CIDR ${model.clusterCidr}`,
+      'Pod traffic is forwarded by the node (and, with br_netfilter, even bridged traffic passes FORWARD): if the FORWARD policy is DROP, these ACCEPT rules let it through, as flannel does.',
+      [
+        ['iptables', '-w', '-A', chain, '-s', model.clusterCidr, '-j', 'ACCEPT'],
+        ['iptables', '-w', '-A', chain, '-d', model.clusterCidr, '-j', 'ACCEPT'],
+      ],
+      [['iptables', '-w', '-F', chain]],
+    ),
+    step(
+      `jump from FORWARD to ${chain}`,
+      'Inserted first in FORWARD so that it is consulted before any DROP rule; removed exactly by down.',
+      [['iptables', '-w', '-I', 'FORWARD', '1', '-m', 'comment', '--comment', `netlab lab ${model.name}`, '-j', chain]],
+      [['iptables', '-w', '-D', 'FORWARD', '-m', 'comment', '--comment', `netlab lab ${model.name}`, '-j', chain]],
+      { sets: [{ kind: 'jump', table: 'filter', from: 'FORWARD', to: chain }] },
+    ),
+  ];
+}

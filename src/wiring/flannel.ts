@@ -1,0 +1,140 @@
+// cross-node: flannel — articles 000 and 003: flannel's VXLAN backend. One
+// unicast VXLAN device per node (flannel.1, "nolearning"), and for each other
+// node what flanneld writes from etcd: a permanent ARP entry for its VTEP, an
+// FDB entry saying which node has that MAC, and a route to its pod subnet.
+import type { ModelNode } from '../model/lab.js';
+import { step, type StepDraft } from '../model/plan.js';
+import { formatIp, parseCidr } from '../net/ipv4.js';
+import { forwardingStep, podRoute } from './shared.js';
+import type { CrossNodeWiring } from './types.js';
+import { explainVxlanDevice, VXLAN_FEATURE, VXLAN_SETTINGS, vxlanHops } from './vxlan.js';
+
+/** Flannel's defaults: VNI 1, the Linux kernel's historical VXLAN port 8472, device flannel.1. */
+const DEFAULTS = { id: 1, port: 8472, device: 'flannel.1' } as const;
+
+/** flannel.1 gets the .0 address of the node's subnet and a MAC derived from it, as flanneld records in etcd. */
+export function flannelVtep(node: ModelNode): { address: string; mac: string } {
+  const network = parseCidr(node.podSubnet)!.network;
+  const bytes = [24, 16, 8, 0].map((shift) => ((network >>> shift) & 255).toString(16).padStart(2, '0'));
+  // 0a:58 is a locally administered unicast prefix (the one Kubernetes uses for pod MACs).
+  return { address: formatIp(network), mac: ['0a', '58', ...bytes].join(':') };
+}
+
+export const flannel: CrossNodeWiring = {
+  kind: 'flannel',
+  describe: "flannel's VXLAN backend: unicast VXLAN with static ARP and FDB entries per node",
+  settings: VXLAN_SETTINGS,
+  tools: ['sysctl', 'bridge'],
+  features: [VXLAN_FEATURE],
+  resolve(spec, report) {
+    if (spec.group !== undefined)
+      report('group', 'flannel-style VXLAN is unicast (static FDB entries); remove group, or use cross-node: vxlan');
+    return {
+      id: (spec.id as number | undefined) ?? DEFAULTS.id,
+      port: (spec.port as number | undefined) ?? DEFAULTS.port,
+      device: DEFAULTS.device,
+      ...(spec.dev ? { dev: spec.dev as string } : {}),
+    };
+  },
+  steps(model, node, factsOf) {
+    const vx = model.tunnel!;
+    const facts = factsOf(node.name);
+    const dev = vx.dev ?? facts.dev;
+    const vtep = flannelVtep(node);
+    const steps: StepDraft[] = [
+      step(
+        `create the VXLAN device ${vx.device} (VNI ${vx.id}, port ${vx.port}, nolearning)`,
+        `Flannel's device: unicast only, no multicast group, and "nolearning": every remote MAC comes from the control plane, not from traffic. MAC ${vtep.mac} is fixed so other nodes can be told it.`,
+        [
+          [
+            'ip',
+            'link',
+            'add',
+            vx.device,
+            'address',
+            vtep.mac,
+            'type',
+            'vxlan',
+            'id',
+            String(vx.id),
+            'local',
+            facts.address,
+            'dev',
+            dev,
+            'dstport',
+            String(vx.port),
+            'nolearning',
+          ],
+        ],
+        [['ip', 'link', 'del', vx.device]],
+        { creates: [{ kind: 'link', name: vx.device }] },
+      ),
+      step(
+        `give ${vx.device} the address ${vtep.address}/32`,
+        `Flannel gives the VTEP the network address of the node's pod subnet; /32 adds no route, routes below do.`,
+        [['ip', 'addr', 'add', `${vtep.address}/32`, 'dev', vx.device]],
+        [],
+        { creates: [{ kind: 'address', address: `${vtep.address}/32`, dev: vx.device }] },
+      ),
+      step(
+        `bring up ${vx.device}`,
+        'A VXLAN device that is down sends and receives nothing.',
+        [['ip', 'link', 'set', vx.device, 'up']],
+        [],
+        { sets: [{ kind: 'up', link: vx.device }] },
+      ),
+      forwardingStep(),
+    ];
+    for (const other of model.nodes.filter((n) => n !== node)) {
+      const remote = flannelVtep(other);
+      const address = factsOf(other.name).address;
+      steps.push(
+        step(
+          `neighbour: ${other.name}'s VTEP ${remote.address} is ${remote.mac}`,
+          'A permanent ARP entry written by the control plane (flanneld), so no ARP request ever crosses the VXLAN.',
+          [['ip', 'neigh', 'add', remote.address, 'lladdr', remote.mac, 'dev', vx.device, 'nud', 'permanent']],
+          [],
+          { creates: [{ kind: 'neighbour', address: remote.address, mac: remote.mac, dev: vx.device }] },
+        ),
+        step(
+          `FDB: ${remote.mac} is behind ${address}`,
+          `Tells ${vx.device} which node to send frames for that MAC to: the outer IP destination of the VXLAN packet.`,
+          [['bridge', 'fdb', 'append', remote.mac, 'dev', vx.device, 'dst', address]],
+          [],
+          { creates: [{ kind: 'fdb', mac: remote.mac, dev: vx.device, dst: address }] },
+        ),
+        step(
+          `route ${other.podSubnet} via ${remote.address} on ${vx.device}`,
+          `"onlink": the gateway ${remote.address} is not in any subnet of ${vx.device}, but is declared reachable on it; its MAC comes from the neighbour entry above.`,
+          [['ip', 'route', 'add', other.podSubnet, 'via', remote.address, 'dev', vx.device, 'onlink']],
+          [['ip', 'route', 'del', other.podSubnet, 'via', remote.address, 'dev', vx.device, 'onlink']],
+          { creates: [podRoute(other.podSubnet, remote.address, vx.device)] },
+        ),
+      );
+    }
+    return steps;
+  },
+  names: (model) => [model.tunnel!.device],
+  graph: (model) => {
+    const vx = model.tunnel!;
+    return { label: `${vx.device} (VXLAN VNI ${vx.id}, port ${vx.port}, static FDB)`, bridgePort: false };
+  },
+  // Flannel's port 8472 is not VXLAN's registered 4789: tell tcpdump to decode it as VXLAN.
+  captureUnderlay: (model) => ({ options: ['-T', 'vxlan'], filter: `udp port ${model.tunnel!.port}` }),
+  evidence: (model) => [
+    {
+      title: `static neighbour entries on ${model.tunnel!.device}`,
+      argv: ['ip', 'neigh', 'show', 'dev', model.tunnel!.device],
+    },
+    {
+      title: `static FDB entries on ${model.tunnel!.device}`,
+      argv: ['bridge', 'fdb', 'show', 'dev', model.tunnel!.device],
+    },
+  ],
+  explain: (c) =>
+    explainVxlanDevice(c) ??
+    (c[0] === 'bridge' && c[1] === 'fdb'
+      ? `\`bridge fdb append ${c[3]} dev ${c[5]} dst ${c[c.indexOf('dst') + 1]}\`: in ${c[5]}'s own forwarding table (not the bridge's), frames for MAC ${c[3]} are sent in VXLAN to ${c[c.indexOf('dst') + 1]}. "append" allows several destinations per MAC; this is what flanneld writes from etcd.`
+      : undefined),
+  trace: vxlanHops(),
+};

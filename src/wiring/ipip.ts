@@ -1,0 +1,123 @@
+// cross-node: ipip — article 001 §4.2: each pod packet bound for another node
+// gets a second IP header (protocol 4) from this node to that node. One tunnel
+// device with no fixed remote (like Calico's tunl0), and per peer a route whose
+// gateway is the peer's underlay address: the kernel uses that gateway as the
+// outer destination. Works for any number of nodes, where the article's
+// point-to-point `ip tunnel add … remote` needs one device per peer.
+import { step } from '../model/plan.js';
+import type { Link } from '../node/tables.js';
+import { forwardingStep, podRoute, remotePodRoute } from './shared.js';
+import type { CrossNodeWiring } from './types.js';
+
+const DEVICE = 'ipip0';
+
+export const ipip: CrossNodeWiring = {
+  kind: 'ipip',
+  describe: 'IP-in-IP: pod packets wrapped in an IP header from node to node (protocol 4)',
+  tools: ['sysctl'],
+  features: [
+    // IP-in-IP devices have no Ethernet address: this one is created. (A bare "type ipip"
+    // clashes with the fallback device tunl0 that the module makes in every namespace.)
+    {
+      name: 'ipip',
+      label: 'kernel IP-in-IP support',
+      module: 'ipip',
+      probe: ['type', 'ipip', 'local', '192.0.2.1', 'remote', '192.0.2.2'],
+      hint: 'a VM with a distribution kernel, such as the workshop Vagrant VMs, has it',
+    },
+  ],
+  steps(model, node, factsOf) {
+    const facts = factsOf(node.name);
+    const gateway = node.gateway.split('/')[0]!;
+    return [
+      step(
+        `create the IP-in-IP tunnel ${DEVICE}`,
+        `An ipip device wraps each IP packet in another IP header (protocol 4) from ${facts.address}; with no fixed remote, each route says which node to send to.`,
+        [['ip', 'tunnel', 'add', DEVICE, 'mode', 'ipip', 'local', facts.address, 'dev', facts.dev]],
+        [['ip', 'tunnel', 'del', DEVICE]],
+        { creates: [{ kind: 'link', name: DEVICE }] },
+      ),
+      step(
+        `give ${DEVICE} the address ${gateway}/32`,
+        'A /32 on a point-to-point device adds no connected route: it only gives the tunnel a source address. Routes decide what enters the tunnel.',
+        [['ip', 'addr', 'add', `${gateway}/32`, 'dev', DEVICE]],
+        [],
+        { creates: [{ kind: 'address', address: `${gateway}/32`, dev: DEVICE }] },
+      ),
+      step(`bring up ${DEVICE}`, 'A tunnel that is down takes no routes.', [['ip', 'link', 'set', DEVICE, 'up']], [], {
+        sets: [{ kind: 'up', link: DEVICE }],
+      }),
+      forwardingStep(),
+      ...model.nodes
+        .filter((other) => other !== node)
+        .map((other) => {
+          const address = factsOf(other.name).address;
+          return step(
+            `route ${other.podSubnet} through ${DEVICE} to ${other.name} (${address})`,
+            `"onlink" lets the gateway ${address} be used on ${DEVICE} although no subnet on ${DEVICE} contains it; the outer IP header goes to ${address}. Still one route per node, O(N).`,
+            [['ip', 'route', 'add', other.podSubnet, 'via', address, 'dev', DEVICE, 'onlink']],
+            [['ip', 'route', 'del', other.podSubnet, 'via', address, 'dev', DEVICE, 'onlink']],
+            { creates: [podRoute(other.podSubnet, address, DEVICE)] },
+          );
+        }),
+    ];
+  },
+  names: () => [DEVICE],
+  graph: () => ({ label: `${DEVICE} (IP-in-IP, protocol 4)`, bridgePort: false }),
+  evidence: remotePodRoute,
+  explain: (c) =>
+    c[0] === 'ip' && c[1] === 'tunnel' && c[2] === 'add'
+      ? `\`ip tunnel add ${c[3]} mode ipip local ${c[c.indexOf('local') + 1]}\` creates an IP-in-IP device: packets routed into it get an outer IP header (protocol 4) from ${c[c.indexOf('local') + 1]}; with no fixed remote, the outer destination is the route's gateway.`
+      : undefined,
+  trace: {
+    linkKind: 'ipip',
+    carries: 'ip',
+    send(walk, place, device, to, packet) {
+      const ends = tunnelEnds(device);
+      const remote = ends.remote ?? to.nextHop!;
+      const local = ends.local ?? walk.facts[place.node]?.address;
+      walk.hop(
+        place,
+        'ipip',
+        `${device.ifname} wraps the packet in another IP header (protocol 4): outer ${local} → ${remote}; inner ${packet.src ?? '?'} → ${packet.dst}`,
+      );
+      return walk.tunnel(
+        place,
+        remote,
+        'IP protocol 4',
+        (links) => receivingTunnel(links, local, remote),
+        'ipip tunnel device',
+        (next, link) => {
+          walk.hop(next, 'ipip', `${link.ifname} unwraps the packet: inner ${packet.src ?? '?'} → ${packet.dst}`);
+          return walk.packetArrives(next, packet, link.ifname);
+        },
+      );
+    },
+  },
+};
+
+/** An ipip device's fixed ends; "any" (iproute2's word for none) is left out. */
+function tunnelEnds(link: Link): { local?: string; remote?: string } {
+  const ends: { local?: string; remote?: string } = {};
+  for (const key of ['local', 'remote'] as const) {
+    const value = link.data?.[key];
+    if (typeof value === 'string' && value !== 'any') ends[key] = value;
+  }
+  return ends;
+}
+
+/**
+ * The ipip device that receives an outer packet from `from` to `to`, as the
+ * kernel picks it: a tunnel whose fixed ends match exactly wins over one that
+ * leaves an end open ("any"); the fallback device tunl0, which the ipip module
+ * creates with both ends open, gets only what no other tunnel takes.
+ */
+export function receivingTunnel(links: Link[], from: string | undefined, to: string): Link | undefined {
+  const score = (link: Link): number => {
+    const { local, remote } = tunnelEnds(link);
+    if ((local && local !== to) || (remote && remote !== from)) return -1;
+    return (remote ? 2 : 0) + (local ? 1 : 0);
+  };
+  const candidates = links.filter((l) => l.kind === 'ipip' && score(l) >= 0);
+  return candidates.sort((a, b) => score(b) - score(a))[0];
+}

@@ -1,0 +1,29 @@
+// What several cross-node kinds share: forwarding, the route of a pod subnet,
+// and the evidence of a routed kind.
+import type { Model } from '../model/lab.js';
+import { type StepDraft, step } from '../model/plan.js';
+import type { EvidenceCommand } from './types.js';
+
+/** A node that joins pod subnets routes packets that are not its own: every cross-node kind turns forwarding on. */
+export function forwardingStep(): StepDraft {
+  return step(
+    'turn on IPv4 forwarding',
+    'Without net.ipv4.ip_forward=1 the node drops packets that are not addressed to itself, such as a pod packet passing from the bridge to the underlay. down puts the previous value back, unless something else has changed it since or another lab on the node needs it.',
+    [['netlab_sysctl', 'net.ipv4.ip_forward', '1']],
+    [],
+    { sets: [{ kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '1' }] },
+  );
+}
+
+/** The route of one node's pod subnet, as the other nodes' steps declare and trace hints look for. */
+export function podRoute(dst: string, via: string, dev?: string) {
+  return { kind: 'route' as const, dst, via, ...(dev ? { dev } : {}) };
+}
+
+/** The route a packet to a pod on another node takes (the evidence of a routed kind: routes, ipip, geneve). */
+export function remotePodRoute(model: Model, node: string): EvidenceCommand[] {
+  const remotePod = model.pods.find((p) => p.node !== node && p.address);
+  return remotePod
+    ? [{ title: `route to pod ${remotePod.name}`, argv: ['ip', 'route', 'get', remotePod.address!.split('/')[0]!] }]
+    : [];
+}

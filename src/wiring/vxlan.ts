@@ -1,0 +1,216 @@
+// cross-node: vxlan — article 001 §4.3: one VXLAN device per node, a port of
+// the node's bridge, joins every node's bridge into one L2 segment. Frames for
+// unknown MACs go to a multicast group; the device learns "MAC → node" from
+// what comes back (flood and learn).
+import { step } from '../model/plan.js';
+import { contains, parseCidr, parseIp } from '../net/ipv4.js';
+import type { Link } from '../node/tables.js';
+import { forwardingStep } from './shared.js';
+import type { CrossNodeWiring, Feature, TunnelHops } from './types.js';
+
+export const DEFAULTS = { id: 100, group: '239.1.1.1', port: 4789, device: 'vxlan0' } as const;
+
+export const VXLAN_FEATURE: Feature = {
+  name: 'vxlan',
+  label: 'kernel VXLAN support',
+  module: 'vxlan',
+  probe: ['address', '00:00', 'type', 'vxlan', 'id', '1', 'dstport', '4789'],
+};
+
+/** The `wiring.vxlan` settings, shared with flannel. */
+export const VXLAN_SETTINGS = {
+  key: 'vxlan',
+  fields: { id: 'vni', group: 'ipv4', port: 'port', dev: 'ifname' },
+  describe: 'VXLAN settings (cross-node: vxlan or flannel)',
+} as const;
+
+export const vxlan: CrossNodeWiring = {
+  kind: 'vxlan',
+  describe: 'VXLAN with multicast: every node bridge joined into one L2 segment (flood and learn)',
+  settings: VXLAN_SETTINGS,
+  tools: ['sysctl', 'bridge'],
+  features: [VXLAN_FEATURE],
+  learns: true,
+  resolve(spec, report) {
+    const group = (spec.group as string | undefined) ?? DEFAULTS.group;
+    const ip = parseIp(group);
+    // 224.0.0.0/4 is IPv4 multicast; 224.0.0.0/24 is link-local control traffic.
+    if (ip === undefined || !contains(parseCidr('224.0.0.0/4')!, ip) || contains(parseCidr('224.0.0.0/24')!, ip)) {
+      report(
+        'group',
+        `found "${group}"; allowed: an IPv4 multicast group in 224.0.1.0-239.255.255.255, such as 239.1.1.1`,
+      );
+    }
+    return {
+      id: (spec.id as number | undefined) ?? DEFAULTS.id,
+      group,
+      port: (spec.port as number | undefined) ?? DEFAULTS.port,
+      device: DEFAULTS.device,
+      ...(spec.dev ? { dev: spec.dev as string } : {}),
+    };
+  },
+  steps(model, node, factsOf) {
+    const vx = model.tunnel!;
+    const facts = factsOf(node.name);
+    const dev = vx.dev ?? facts.dev;
+    return [
+      step(
+        `create the VXLAN device ${vx.device} (VNI ${vx.id}, group ${vx.group})`,
+        `VXLAN carries Ethernet frames in UDP port ${vx.port} between nodes; frames for unknown MACs go to the multicast group ${vx.group} on ${dev}, and the device learns "MAC → node address" from what comes back (flood and learn).`,
+        [
+          [
+            'ip',
+            'link',
+            'add',
+            vx.device,
+            'type',
+            'vxlan',
+            'id',
+            String(vx.id),
+            'group',
+            vx.group!,
+            'local',
+            facts.address,
+            'dstport',
+            String(vx.port),
+            'dev',
+            dev,
+          ],
+        ],
+        [['ip', 'link', 'del', vx.device]],
+        { creates: [{ kind: 'link', name: vx.device }] },
+      ),
+      step(
+        `attach ${vx.device} to ${node.bridge}`,
+        `As a bridge port, ${vx.device} extends the bridge's L2 segment to every node: all nodes' bridges form one virtual switch.`,
+        [['ip', 'link', 'set', vx.device, 'master', node.bridge]],
+        [],
+        { sets: [{ kind: 'master', link: vx.device, bridge: node.bridge }] },
+      ),
+      step(
+        `bring up ${vx.device}`,
+        'Bringing it up joins the multicast group on the underlay interface.',
+        [['ip', 'link', 'set', vx.device, 'up']],
+        [],
+        { sets: [{ kind: 'up', link: vx.device }] },
+      ),
+      step(
+        `route the whole cluster CIDR ${model.clusterCidr} to ${node.bridge}`,
+        'One route for all nodes, O(1): every pod address is on the shared L2 segment, found by ARP across the VXLAN. Adding a node changes nothing here.',
+        [['ip', 'route', 'add', model.clusterCidr, 'dev', node.bridge]],
+        [['ip', 'route', 'del', model.clusterCidr, 'dev', node.bridge]],
+        { creates: [{ kind: 'route', dst: model.clusterCidr, dev: node.bridge }] },
+      ),
+      forwardingStep(),
+    ];
+  },
+  names: (model) => [model.tunnel!.device],
+  graph: (model) => {
+    const vx = model.tunnel!;
+    return { label: `${vx.device} (VXLAN VNI ${vx.id}, group ${vx.group}, port ${vx.port})`, bridgePort: true };
+  },
+  evidence: (model) => [
+    {
+      title: `VXLAN FDB of ${model.tunnel!.device} (learned: MAC → remote node)`,
+      argv: ['bridge', 'fdb', 'show', 'dev', model.tunnel!.device],
+    },
+  ],
+  explain: explainVxlanDevice,
+  trace: vxlanHops(),
+};
+
+/** `ip link add NAME [address MAC] type vxlan …`, for vxlan and flannel alike. */
+export function explainVxlanDevice(command: readonly string[]): string | undefined {
+  const at = (word: string) => command[command.indexOf(word) + 1];
+  if (command[0] !== 'ip' || command[1] !== 'link' || command[2] !== 'add' || at('type') !== 'vxlan') return undefined;
+  const parts = [
+    `VNI ${at('id')} (the virtual network's number in every packet)`,
+    `local ${at('local')} (the outer source address)`,
+    `dstport ${at('dstport')} (the UDP port)`,
+    `dev ${at('dev')} (the underlay interface)`,
+  ];
+  if (command.includes('group'))
+    parts.push(
+      `group ${at('group')} (unknown destinations are flooded to this multicast group; the device learns MAC → node from replies)`,
+    );
+  if (command.includes('nolearning'))
+    parts.push('nolearning (nothing is learned from traffic: every entry comes from the control plane)');
+  if (command.includes('address')) parts.push(`address ${at('address')} (a fixed MAC that the other nodes are told)`);
+  return `\`ip link add ${command[3]} type vxlan\` creates a VXLAN tunnel endpoint: ${parts.join(', ')}.`;
+}
+
+const ZERO_MAC = '00:00:00:00:00:00';
+
+function isMulticast(address: string): boolean {
+  const first = Number(address.split('.')[0]);
+  return first >= 224 && first <= 239;
+}
+
+function vxlanParams(link: Link): { id: number; port: number; local?: string } {
+  const data = link.data ?? {};
+  return {
+    id: Number(data.id),
+    port: Number(data.port ?? 8472),
+    ...(typeof data.local === 'string' ? { local: data.local } : {}),
+  };
+}
+
+/** A VXLAN device in a trace: its own FDB maps the inner destination MAC to a remote VTEP; the frame travels in UDP to it. */
+export function vxlanHops(): TunnelHops {
+  return {
+    linkKind: 'vxlan',
+    carries: 'ethernet',
+    async send(walk, place, device, { mac }, packet) {
+      const tables = await walk.tables(place);
+      const vx = vxlanParams(device);
+      const entries = tables.fdb.filter((f) => f.ifname === device.ifname && f.dst);
+      const exact = mac ? entries.find((f) => f.mac === mac) : undefined;
+      const fallback = entries.find((f) => f.mac === ZERO_MAC);
+      if (!exact && fallback && isMulticast(fallback.dst!)) {
+        return walk.end(
+          'unknown',
+          place,
+          `${mac ?? 'the destination MAC'} is not in ${device.ifname}'s FDB yet: the frame goes to multicast group ${fallback.dst}, which every node's ${device.ifname} joined; the answer teaches the FDB where the MAC is`,
+          'send traffic first (trace does, unless --no-send) and trace again',
+        );
+      }
+      const chosen = exact ?? fallback;
+      if (!chosen) {
+        return walk.end(
+          'broken',
+          place,
+          `${device.ifname} has no FDB entry for ${mac ?? 'the destination MAC'}: the frame has no VTEP to go to and is dropped`,
+          walk.hint(
+            place,
+            (d) => d.kind === 'fdb' && d.dev === device.ifname && (!mac || d.mac === mac),
+            'adds the FDB entry',
+          ),
+        );
+      }
+      const remote = chosen.dst!;
+      const local = vx.local ?? walk.facts[place.node]?.address;
+      walk.hop(
+        place,
+        'vxlan',
+        `${device.ifname} (VNI ${vx.id}) wraps the frame: outer ${local} → ${remote}, UDP port ${vx.port}; inner ${packet.src ?? '?'} → ${packet.dst}`,
+        `${chosen.mac} dev ${device.ifname} dst ${remote} self`,
+      );
+      return walk.tunnel(
+        place,
+        remote,
+        `UDP ${vx.port}`,
+        (links) =>
+          links.find((link) => {
+            if (link.kind !== 'vxlan') return false;
+            const other = vxlanParams(link);
+            return other.id === vx.id && other.port === vx.port;
+          }),
+        `VXLAN device with VNI ${vx.id} on UDP port ${vx.port}`,
+        (next, link) => {
+          walk.hop(next, 'vxlan', `${link.ifname} (VNI ${vx.id}) unwraps the frame for ${mac}`);
+          return walk.frameArrives(next, link, mac, packet);
+        },
+      );
+    },
+  };
+}
