@@ -4,6 +4,7 @@
 import type { Model } from '../model/lab.js';
 import { bridge } from './bridge.js';
 import { flannel } from './flannel.js';
+import { geneve } from './geneve.js';
 import { ipip } from './ipip.js';
 import { loopback } from './loopback.js';
 import { none } from './none.js';
@@ -14,7 +15,7 @@ import { veth } from './veth.js';
 import { vxlan } from './vxlan.js';
 
 export const SAME_NODE: readonly SameNodeWiring[] = [loopback, veth, bridge];
-export const CROSS_NODE: readonly CrossNodeWiring[] = [none, routes, ipip, vxlan, flannel];
+export const CROSS_NODE: readonly CrossNodeWiring[] = [none, routes, ipip, vxlan, flannel, geneve];
 
 export const DEFAULT_SAME_NODE = bridge.kind;
 export const DEFAULT_CROSS_NODE = none.kind;

@@ -180,14 +180,24 @@ test('forwarding survives a FORWARD policy of DROP through the lab chain; down r
   assert.deepEqual(await snapshotHost(), state.pristine());
 });
 
-test('ipip on a kernel without IP-in-IP: the preflight says so and changes nothing', async () => {
-  const up = await netlab(state.dir, 'up', join(LABS, 'ipip.yaml'));
-  // This machine's kernel has no ipip (DESIGN.md); on one that has it the lab would come up.
-  assert.equal(up.exitCode, 1, up.stdout + up.stderr);
-  assert.match(up.stderr, /lab ipip needs kernel IP-in-IP support \(module ipip\) on node-0/);
-  assert.match(up.stderr, /nothing was changed/);
-  assert.deepEqual(await snapshotHost(), state.pristine());
-});
+// This machine's kernel has no ipip and no geneve module (DESIGN.md); on one that has them the
+// labs come up (the VM tier runs them on Debian's cloud kernel).
+for (const [lab, feature] of [
+  ['ipip', 'IP-in-IP'],
+  ['geneve', 'GENEVE'],
+] as const) {
+  test(`${lab} on a kernel without ${feature}: the preflight says so, says where to get it, and changes nothing`, async () => {
+    const up = await netlab(state.dir, 'up', join(LABS, `${lab}.yaml`));
+    assert.equal(up.exitCode, 1, up.stdout + up.stderr);
+    assert.match(up.stderr, new RegExp(`lab ${lab} needs kernel ${feature} support \\(module ${lab}\\) on node-0`));
+    assert.match(
+      up.stderr,
+      new RegExp(`modprobe ${lab}\`, or use a kernel that has it \\(a VM with a distribution kernel`),
+    );
+    assert.match(up.stderr, /nothing was changed/);
+    assert.deepEqual(await snapshotHost(), state.pristine());
+  });
+}
 
 test('a failing check is diagnosed: the node and the setting that differ from the plan', async () => {
   try {

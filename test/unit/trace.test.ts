@@ -305,3 +305,70 @@ test('LiveKernel parsing: iproute2 JSON of links and route lookups', () => {
   });
 });
 
+/** node-0 and node-1 of the geneve lab (this kernel has no geneve: the VM tier traces it live). */
+function geneveWorld() {
+  const { world, kernel } = ipipWorld();
+  const GNV = { n0: '0a:00:00:00:0e:00', n1: '0a:00:00:00:0e:01' };
+  const device = (ifname: string, mac: string, remote: string): Link => ({
+    ifname,
+    ifindex: 7,
+    kind: 'geneve',
+    mac,
+    up: true,
+    data: { id: 100, remote, port: 6081 },
+  });
+  const node0 = world.tables['node-0/']!;
+  node0.links = [...node0.links.filter((l) => l.kind !== 'ipip'), device('gnv1', GNV.n0, '192.168.64.5')];
+  node0.neighbours.push({ dst: '10.200.1.1', dev: 'gnv1', mac: GNV.n1, state: ['REACHABLE'] });
+  const node1 = world.tables['node-1/']!;
+  node1.links = [...node1.links.filter((l) => l.kind !== 'ipip'), device('gnv0', GNV.n1, '192.168.64.4')];
+  world.routes['node-0/ 10.200.1.2'] = {
+    ok: true,
+    type: 'unicast',
+    dev: 'gnv1',
+    via: '10.200.1.1',
+    entry: '10.200.1.0/24 via 10.200.1.1 dev gnv1',
+  };
+  world.forward = ['-P FORWARD ACCEPT'];
+  return { world, kernel, GNV };
+}
+
+test('trace geneve: routed into the peer device, its neighbour over the tunnel, wrapped to its one remote, unwrapped by the device whose remote is this node', async () => {
+  const { world, kernel, GNV } = geneveWorld();
+  const trace = await walk('geneve', kernel);
+  assert.equal(trace.outcome, 'delivered', JSON.stringify(trace.problem));
+  assert.deepEqual(trace.at, { node: 'node-1', pod: 'a1' });
+  const hops = trace.hops.map((h) => `${h.where} ${h.kind}`);
+  assert.deepEqual(hops.slice(5, 10), [
+    'node-0 route',
+    'node-0 neigh',
+    'node-0 geneve',
+    'node-0 underlay',
+    'node-1 geneve',
+  ]);
+  assert.match(
+    trace.hops[7]!.text,
+    /^gnv1 \(VNI 100\) wraps the frame: outer 192\.168\.64\.4 → 192\.168\.64\.5, UDP port 6081; inner 10\.200\.0\.2 → 10\.200\.1\.2/,
+  );
+  assert.match(trace.hops[9]!.text, new RegExp(`^gnv0 \\(VNI 100\\) unwraps the frame for ${GNV.n1}`));
+  assert.match(trace.hops[10]!.text, /forwarded from gnv0 to br1/);
+
+  // A device on node-1 whose remote is another node does not take node-0's packets.
+  world.tables['node-1/']!.links = world.tables['node-1/']!.links.map((l) =>
+    l.kind === 'geneve' ? { ...l, data: { ...l.data, remote: '192.168.64.6' } } : l,
+  );
+  const wrongRemote = await walk('geneve', kernel);
+  assert.equal(wrongRemote.outcome, 'broken');
+  assert.match(wrongRemote.problem!.reason, /node-1 has no GENEVE device with VNI 100 whose remote is 192\.168\.64\.4/);
+});
+
+test('trace geneve: a missing route names the step that adds it, found by its declaration', async () => {
+  const { world, kernel } = geneveWorld();
+  delete world.routes['node-0/ 10.200.1.2'];
+  const trace = await walk('geneve', kernel);
+  assert.equal(trace.outcome, 'broken');
+  assert.match(
+    trace.problem!.hint!,
+    /`ip route add 10\.200\.1\.0\/24 via 10\.200\.1\.1 dev gnv1 onlink` \(step \d+: route 10\.200\.1\.0\/24 via 10\.200\.1\.1 on gnv1\)/,
+  );
+});

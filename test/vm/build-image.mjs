@@ -29,7 +29,8 @@ const run = (cmd, args, opts = {}) =>
 const log = (m) => process.stderr.write(`vm-image: ${m}\n`);
 
 // Modules loaded at boot, with their dependencies. ipip, vxlan and br_netfilter
-// are what the Vagrant provisioning loads; the netfilter ones back iptables-nft.
+// are what the Vagrant provisioning loads, geneve what the geneve lab needs;
+// the netfilter ones back iptables-nft.
 const MODULES = [
   'virtio_pci',
   'virtio_net',
@@ -37,6 +38,7 @@ const MODULES = [
   'bridge',
   'vxlan',
   'ipip',
+  'geneve',
   'br_netfilter',
   'overlay',
   'nf_tables',

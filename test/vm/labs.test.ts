@@ -73,6 +73,11 @@ for (const lab of labs) {
         const hops = (JSON.parse(trace.stdout) as { hops: { kind: string; text: string }[] }).hops;
         if (lab === 'ipip')
           assert.match(hops.find((h) => h.kind === 'ipip')!.text, /outer 192\.168\.56\.10 → 192\.168\.56\.11/);
+        if (lab === 'geneve')
+          assert.match(
+            hops.find((h) => h.kind === 'geneve')!.text,
+            /^gnv1 \(VNI 100\) wraps the frame: outer 192\.168\.56\.10 → 192\.168\.56\.11, UDP port 6081/,
+          );
         if (lab === 'vxlan')
           assert.match(
             hops.find((h) => h.kind === 'vxlan')!.text,
