@@ -10,14 +10,13 @@
 // which endpoint DNAT picks. The first entry that is missing (no route,
 // forwarding off, a link down, no FDB entry, no ARP reply) ends the walk with
 // the reason, and, where the lab made that entry, the step that made it.
-import type { Model, ModelService } from '../model/lab.js';
+import type { Model } from '../model/lab.js';
 import type { Change, Created, NodeFacts, Plan } from '../model/plan.js';
 import type { End, Hop, Outcome, Packet, Problem, Trace } from '../model/trace.js';
 import type { Link, Place, Tables } from '../node/tables.js';
 import { contains, parseCidr, parseIp } from '../net/ipv4.js';
 import { forwardChain } from '../wiring/bridge.js';
 import { tunnelHops } from '../wiring/registry.js';
-import { serviceChains } from '../wiring/services.js';
 import type { Ingress, TraceContext } from './context.js';
 import { bridge, veth } from './devices.js';
 import { plannedHint } from './hints.js';

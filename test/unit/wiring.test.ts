@@ -100,6 +100,8 @@ function declared(step: Step): string[] {
         return `hairpin ${d.port} ${d.on ? 'on' : 'off'}`;
       case 'jump':
         return `jump ${d.table} ${d.from} ${d.to}`;
+      default:
+        return JSON.stringify(d);
     }
   });
 }
