@@ -18,7 +18,7 @@ const { loadLabFile } = await dist('src/lab/load.js');
 const { buildPlan } = await dist('src/plan/build.js');
 const { createSimulatedNodes, destroySimulatedNodes, simulatedFacts, simulatedTransport } =
   await dist('src/exec/simulated.js');
-const { quoteArgv } = await dist('src/shell/quote.js');
+const { quoteArgv } = await dist('src/os/quote.js');
 const { startMachines } = await dist('test/e2e/machines.js');
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);

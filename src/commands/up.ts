@@ -16,7 +16,7 @@ import { endSessions } from '../exec/ssh.js';
 import { requireRoot } from './common.js';
 import { mark } from '../profile.js';
 import { connectEarly, type EarlyConnection } from '../lifecycle/connect-early.js';
-/** early: the login to the nodes, started by the command line before this module loaded (see connect-early.ts). */
+/** early: the login to the nodes, started by the command line before this module loaded (see lifecycle/connect-early.ts). */
 export async function upCommand(
   file: string,
   options: UpOptions,

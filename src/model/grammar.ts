@@ -1,5 +1,5 @@
 // Grammars for every value that ends up in a command on a node. Validation
-// checks them before anything runs; quoteArg (src/shell/quote.ts) then quotes
+// checks them before anything runs; quoteArg (src/os/quote.ts) then quotes
 // them anyway. Linux limits interface names to IFNAMSIZ-1 = 15 bytes.
 
 export const IFNAME_MAX = 15;
