@@ -5,7 +5,7 @@
 import type { ModelNode } from '../model/lab.js';
 import { step, type StepDraft } from '../model/plan.js';
 import { formatIp, parseCidr } from '../net/ipv4.js';
-import { forwardingStep, podRoute } from './shared.js';
+import { forwardingStep, podRoute, tunnelSettings } from './shared.js';
 import type { CrossNodeWiring } from './types.js';
 import { explainVxlanDevice, VXLAN_FEATURE, VXLAN_SETTINGS, vxlanHops } from './vxlan.js';
 
@@ -29,12 +29,7 @@ export const flannel: CrossNodeWiring = {
   resolve(spec, report) {
     if (spec.group !== undefined)
       report('group', 'flannel-style VXLAN is unicast (static FDB entries); remove group, or use cross-node: vxlan');
-    return {
-      id: (spec.id as number | undefined) ?? DEFAULTS.id,
-      port: (spec.port as number | undefined) ?? DEFAULTS.port,
-      device: DEFAULTS.device,
-      ...(spec.dev ? { dev: spec.dev as string } : {}),
-    };
+    return tunnelSettings(spec, DEFAULTS);
   },
   steps(model, node, factsOf) {
     const vx = model.tunnel!;

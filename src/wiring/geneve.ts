@@ -7,7 +7,7 @@
 // the peer's bridge address as the gateway; ARP across the tunnel finds its MAC.
 import { step } from '../model/plan.js';
 import type { Link } from '../node/tables.js';
-import { forwardingStep, podRoute, remotePodRoute } from './shared.js';
+import { forwardingStep, podRoute, remotePodRoute, tunnelSettings } from './shared.js';
 import type { CrossNodeWiring } from './types.js';
 
 /** The IANA port of GENEVE; VNI 100 as in the vxlan lab; devices gnv0, gnv1, ... */
@@ -31,11 +31,7 @@ export const geneve: CrossNodeWiring = {
       hint: 'a VM with a distribution kernel, such as the workshop Vagrant VMs, has it',
     },
   ],
-  resolve: (spec) => ({
-    id: (spec.id as number | undefined) ?? DEFAULTS.id,
-    port: (spec.port as number | undefined) ?? DEFAULTS.port,
-    device: DEFAULTS.device,
-  }),
+  resolve: (spec) => tunnelSettings(spec, DEFAULTS),
   steps(model, node, factsOf) {
     const { id, port, device } = model.tunnel!;
     const source = node.gateway.split('/')[0]!;

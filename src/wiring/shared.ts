@@ -1,6 +1,6 @@
 // What several cross-node kinds share: forwarding, the route of a pod subnet,
 // and the evidence of a routed kind.
-import type { Model } from '../model/lab.js';
+import type { Model, TunnelSettings } from '../model/lab.js';
 import { type StepDraft, step } from '../model/plan.js';
 import type { EvidenceCommand } from './types.js';
 
@@ -26,4 +26,19 @@ export function remotePodRoute(model: Model, node: string): EvidenceCommand[] {
   return remotePod
     ? [{ title: `route to pod ${remotePod.name}`, argv: ['ip', 'route', 'get', remotePod.address!.split('/')[0]!] }]
     : [];
+}
+
+/** A tunnel kind's settings: what the lab file gives, the kind's defaults for the rest (in the order state files keep). */
+export function tunnelSettings(
+  spec: Record<string, unknown>,
+  defaults: { id: number; port: number; device: string },
+  group?: string,
+): TunnelSettings {
+  return {
+    id: (spec.id as number | undefined) ?? defaults.id,
+    ...(group ? { group } : {}),
+    port: (spec.port as number | undefined) ?? defaults.port,
+    device: defaults.device,
+    ...(typeof spec.dev === 'string' ? { dev: spec.dev } : {}),
+  };
 }

@@ -5,7 +5,7 @@
 import { step } from '../model/plan.js';
 import { contains, parseCidr, parseIp } from '../net/ipv4.js';
 import type { Link } from '../node/tables.js';
-import { forwardingStep } from './shared.js';
+import { forwardingStep, tunnelSettings } from './shared.js';
 import type { CrossNodeWiring, Feature, TunnelHops } from './types.js';
 
 export const DEFAULTS = { id: 100, group: '239.1.1.1', port: 4789, device: 'vxlan0' } as const;
@@ -41,13 +41,7 @@ export const vxlan: CrossNodeWiring = {
         `found "${group}"; allowed: an IPv4 multicast group in 224.0.1.0-239.255.255.255, such as 239.1.1.1`,
       );
     }
-    return {
-      id: (spec.id as number | undefined) ?? DEFAULTS.id,
-      group,
-      port: (spec.port as number | undefined) ?? DEFAULTS.port,
-      device: DEFAULTS.device,
-      ...(spec.dev ? { dev: spec.dev as string } : {}),
-    };
+    return tunnelSettings(spec, DEFAULTS, group);
   },
   steps(model, node, factsOf) {
     const vx = model.tunnel!;
