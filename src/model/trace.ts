@@ -49,6 +49,8 @@ export interface Trace {
   at?: Place;
   /** the reply's path back (pings and connections need both ways) */
   reply?: Trace;
+  /** delivered now, but only through what the kernel still remembers (a cached ICMP redirect) whose route is gone */
+  caveat?: { reason: string; hint?: string };
 }
 
 /** How a part of the walk ended (the walk goes on only through calls). */

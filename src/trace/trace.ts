@@ -233,6 +233,13 @@ function pathOf(trace: Trace): string {
 }
 
 export function describeOutcome(trace: Trace): string[] {
+  const caveats = [trace, ...(trace.reply ? [trace.reply] : [])].flatMap((t) =>
+    t.caveat ? [chalk.yellow(`⚠ ${t.caveat.reason}`), ...(t.caveat.hint ? [`  ${t.caveat.hint}`] : [])] : [],
+  );
+  return [...outcomeLines(trace), ...caveats];
+}
+
+function outcomeLines(trace: Trace): string[] {
   const problem = trace.problem;
   if (trace.outcome === 'delivered') {
     if (!trace.reply) return [chalk.green('✓ delivered')];
@@ -240,7 +247,7 @@ export function describeOutcome(trace: Trace): string[] {
       return [chalk.green(`✓ delivered, and the reply comes back (${pathOf(trace.reply)})`)];
     return [
       chalk.yellow('✓ delivered, but the reply does not come back:'),
-      ...describeOutcome(trace.reply).map((l) => `  ${l}`),
+      ...outcomeLines(trace.reply).map((l) => `  ${l}`),
     ];
   }
   const mark =

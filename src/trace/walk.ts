@@ -34,6 +34,7 @@ export class TraceWalk implements TraceContext {
   private namespacesVisited = 0;
   private deliveredAt: Place | undefined;
   private readonly visited = new Map<string, Place>();
+  private caveat: Trace['caveat'];
 
   constructor(
     readonly model: Model,
@@ -45,7 +46,12 @@ export class TraceWalk implements TraceContext {
   async run(from: Place, packet: Packet): Promise<Trace> {
     const end = await this.ip(from, packet);
     await this.labelMacs();
-    return { hops: this.hops, ...end, ...(end.outcome === 'delivered' ? { at: this.deliveredAt! } : {}) };
+    return {
+      hops: this.hops,
+      ...end,
+      ...(end.outcome === 'delivered' ? { at: this.deliveredAt! } : {}),
+      ...(this.caveat ? { caveat: this.caveat } : {}),
+    };
   }
 
   /** "f2:02:…" reads "f2:02:… (pod a1's veth-a1-c)": the owners of MACs, from the namespaces the walk read. */
@@ -165,6 +171,7 @@ export class TraceWalk implements TraceContext {
       `${packet.dst}${route.via ? ` via ${route.via}` : ''} dev ${route.dev}${route.src ? ` src ${route.src}` : ''}${redirect}`,
       route.entry,
     );
+    if (route.redirected && place.pod) await this.behindRedirect(place, packet.dst);
     const out = tables.links.find((l) => l.ifname === route.dev);
     if (!out) return this.end('broken', place, `the route points to ${route.dev}, which does not exist`);
     if (!out.up)
@@ -255,6 +262,22 @@ export class TraceWalk implements TraceContext {
   }
 
   /** A frame arriving on a link: a bridge port hands it to the bridge, any other link to the namespace's IP layer. */
+  /**
+   * A pod's cached redirect skips its gateway, the node: if the node itself has
+   * no route to the destination any more, the path works only until the cache
+   * expires. Said as the trace's caveat, with the step that adds the route.
+   */
+  private async behindRedirect(place: Place, dst: string): Promise<void> {
+    const node = { node: place.node };
+    const route = await this.kernel.routeGet(node, dst);
+    if (route.ok || this.caveat) return;
+    const hint = this.routeHint(node, dst);
+    this.caveat = {
+      reason: `${this.label(place)} reaches ${dst} only through a cached ICMP redirect: its gateway ${place.node} has no route to ${dst} (${route.error}), so the path breaks when the cache expires`,
+      ...(hint ? { hint } : {}),
+    };
+  }
+
   /** bridgePort: it came up from a bridge, by this port (DNAT of a bridged frame sends it back there). */
   packetArrives(place: Place, packet: Packet, ifname: string, bridgePort?: string): Promise<End> {
     return this.ip(place, packet, { ifname, ...(bridgePort ? { bridgePort } : {}) });

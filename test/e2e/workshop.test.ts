@@ -130,6 +130,15 @@ test('with the cluster route deleted on node-0, trace and the failed verify both
       cached.stdout,
       /the checks pass now, but what the plan made has changed; they may pass only through what the kernel still remembers/,
     );
+  // Through a cached redirect, trace is delivered but says which route is gone behind it.
+  const throughCache = JSON.parse((await netlab(state.dir, 'trace', 'a0', 'a1', '--json')).stdout) as TraceJson & {
+    hops: { text: string }[];
+    caveat?: { reason: string; hint?: string };
+  };
+  if (/cached ICMP redirect/.test(throughCache.hops[0]!.text)) {
+    assert.match(throughCache.caveat!.reason, /its gateway node-0 has no route to 10\.200\.1\.2/);
+    assert.match(throughCache.caveat!.hint!, /`ip route add 10\.200\.0\.0\/16 dev br0`/);
+  } else assert.equal(throughCache.outcome, 'broken', 'without a cached redirect the path is broken at node-0');
   // Earlier pings made node-0 and node-1 send ICMP redirects (in and out by the same bridge):
   // the pods would now skip the gateways. Forget them, as after a few minutes.
   for (const pod of ['a0', 'a1']) await netlab(state.dir, 'exec', pod, '--', 'ip', 'route', 'flush', 'cache');

@@ -372,3 +372,54 @@ test('trace geneve: a missing route names the step that adds it, found by its de
     /`ip route add 10\.200\.1\.0\/24 via 10\.200\.1\.1 dev gnv1 onlink` \(step \d+: route 10\.200\.1\.0\/24 via 10\.200\.1\.1 on gnv1\)/,
   );
 });
+
+test('trace: a pod that skips its gateway by a cached redirect is delivered, with a caveat naming the route its node lost and the step that adds it', async () => {
+  // The vxlan lab: a0 and a1 on one L2 segment; node-0 redirected a0 to a1 directly, then lost its cluster route.
+  const world: Record<string, Tables> = {
+    'node-0/a0': tables([veth('veth-a0-c', 2, 5, MAC.a0)], {
+      neighbours: [{ dst: '10.200.1.2', dev: 'veth-a0-c', mac: MAC.a1, state: ['REACHABLE'] }],
+    }),
+    'node-0/': tables(
+      [
+        { ifname: 'br0', ifindex: 3, kind: 'bridge', mac: MAC.br0, up: true },
+        veth('veth-a0', 5, 2, MAC.h0, 'br0'),
+        {
+          ifname: 'vxlan0',
+          ifindex: 6,
+          kind: 'vxlan',
+          mac: MAC.h1,
+          up: true,
+          master: 'br0',
+          data: { id: 100, port: 4789 },
+        },
+      ],
+      { fdb: [{ mac: MAC.a1, ifname: 'vxlan0', master: 'br0', self: false, permanent: false }] },
+    ),
+  };
+  const kernel: Kernel = {
+    tables: async (place) => world[key(place)] ?? tables([]),
+    routeGet: async (place, dst) =>
+      key(place) === 'node-0/a0' && dst === '10.200.1.2'
+        ? {
+            ok: true,
+            type: 'unicast',
+            dev: 'veth-a0-c',
+            entry: 'default via 10.200.0.1 dev veth-a0-c',
+            redirected: true,
+          }
+        : { ok: false, error: 'Network is unreachable' },
+    natRules: async () => [],
+    forwardRules: async () => [],
+    connections: async () => [],
+  };
+  const trace = await walk('vxlan', kernel);
+  assert.match(trace.hops[0]!.text, /a cached ICMP redirect/);
+  assert.match(
+    trace.caveat!.reason,
+    /^pod a0 reaches 10\.200\.1\.2 only through a cached ICMP redirect: its gateway node-0 has no route to 10\.200\.1\.2 \(Network is unreachable\)/,
+  );
+  assert.match(
+    trace.caveat!.hint!,
+    /`ip route add 10\.200\.0\.0\/16 dev br0` \(step \d+: route the whole cluster CIDR/,
+  );
+});
