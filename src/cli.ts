@@ -102,10 +102,12 @@ export function buildCli(): Command {
 
   program
     .command('exec')
-    .description('run a command inside a pod (or pod/container), on its node')
-    .argument('<pod>', 'pod or pod/container')
+    .description('run a command inside a pod (or pod/container), on its node, or on a node itself')
+    .argument('<target>', 'pod, pod/container or node')
     .argument('[command...]', 'the command, after --')
     .option('--lab <name>', 'the lab, when several labs are up')
+    // `netlab exec a0 ping -c1 X` reads -c1 as netlab's own option: say where the command's options go.
+    .showHelpAfterError('(the command and its options go after --: netlab exec a0 -- ping -c1 10.200.0.3)')
     .action(run(async () => (await import('./commands/exec.js')).execCommand as Action));
 
   program

@@ -110,22 +110,24 @@ export async function showCommand(
   const commands = pod ? TABLES[kind]!.pod : TABLES[kind]!.node;
   if (commands.length === 0)
     throw new UsageError(`the ${kind} table is a node's; try \`netlab show ${pod!.node} ${kind}\``);
-  const script = [
-    scriptPrelude(state.lab),
-    ...commands.map(
-      (c) => `echo ${quoteArgv([`$ ${c.join(' ')}`])}; ${quoteArgv(pod ? ['netlab_in', pod.name, '-', ...c] : c)} 2>&1`,
-    ),
-  ].join('\n');
-  const result = await transportsOf(state)[node]!.run(`${script}\n`);
+  // The tables as the tools print them, asked in one script (a pod's run in its namespaces by the prelude's netlab_in).
+  const { answers } = await askNode(
+    transportsOf(state)[node]!,
+    [{ outputs: commands.map((c) => (pod ? ['netlab_in', pod.name, '-', ...c] : c)) }],
+    pod ? [scriptPrelude(state.lab)] : [],
+  );
   const own = ownNames(state.model, node);
   const highlight = (line: string) =>
     own.some((name) => new RegExp(`(^|[^\\w.-])${name.replace(/[.]/g, '\\.')}([^\\w.-]|$)`).test(line))
       ? chalk.bold.cyan(line)
       : line;
   console.log(`${pod ? `pod ${pod.name} on ${node}` : node}: ${kind} (netlab's objects highlighted)`);
-  for (const line of result.stdout.split('\n'))
-    if (line) console.log(line.startsWith('$ ') ? chalk.dim(line) : highlight(line));
-  return result.exitCode;
+  const outputs = answers[0]!.outputs ?? [];
+  commands.forEach((c, i) => {
+    console.log(chalk.dim(`$ ${c.join(' ')}`));
+    for (const line of (outputs[i] ?? '').split('\n')) if (line) console.log(highlight(line));
+  });
+  return outputs.length === commands.length ? 0 : 1;
 }
 
 const FILTER = /^[A-Za-z0-9 .:/_()!&|<>=-]*$/;

@@ -132,7 +132,8 @@ export async function verifyAndReport(state: LabState, options: VerifyOptions = 
     );
   } else {
     printResults(state.lab, results);
-    if (before.length) {
+    // Shown before and after only when the checks changed it (a VXLAN device learned MACs).
+    if (before.length && JSON.stringify(before) !== JSON.stringify(evidence)) {
       console.log('before the checks:');
       printEvidence(before);
       console.log('after the checks:');

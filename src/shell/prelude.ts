@@ -156,13 +156,17 @@ netlab_restore() {
 # started by then are reported as such ("@@netlab check ID timeout") instead of run.
 netlab_in_time() { [ -z "$NETLAB_DEADLINE" ] || [ "$(date +%s)" -lt "$NETLAB_DEADLINE" ]; }
 # N connections to a Service; one line per connection with the name of the pod that answered, or "-".
+# When the first NETLAB_GIVE_UP connections all fail, the Service is not there at all: stop
+# (each failure can cost its connect timeout, a minute for 60); a partial failure goes on.
+NETLAB_GIVE_UP=5
 netlab_service_check() {
-  id=$1 pod=$2 address=$3 port=$4 n=$5 i=0
+  id=$1 pod=$2 address=$3 port=$4 n=$5 i=0 answered=0
   while [ "$i" -lt "$n" ] && netlab_in_time; do
     i=$((i + 1))
     out=$(netlab_at "$pod" socat -T 2 - "TCP:$address:$port,connect-timeout=1" </dev/null 2>/dev/null)
-    [ -n "$out" ] || out=-
+    if [ -n "$out" ]; then answered=$((answered + 1)); else out=-; fi
     echo "@@netlab answer $id $out"
+    [ "$answered" -gt 0 ] || [ "$i" -lt "$NETLAB_GIVE_UP" ] || { echo "@@netlab check $id 0"; return 0; }
   done
   if [ "$i" -lt "$n" ]; then echo "@@netlab check $id timeout"; else echo "@@netlab check $id 0"; fi
 }

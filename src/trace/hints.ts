@@ -34,6 +34,9 @@ export function plannedHint(
   const steps = plan.nodes.find((n) => n.node === place.node)?.steps ?? [];
   const step = steps.find((s) => [...s.creates, ...s.sets].some((d) => netnsOf(d) === netns && matches(d)));
   if (!step) return undefined;
-  const shown = commandsIn(step, netns).map(quoteArgv).join('; ');
+  // A whole ruleset (netlab_restore's input) would fill the screen: `plan` shows it.
+  const shown = commandsIn(step, netns)
+    .map((c) => quoteArgv(c.map((arg) => (arg.includes('\n') ? '…' : arg))))
+    .join('; ');
   return `the lab ${what} with \`${shown}\` (step ${step.id}: ${step.summary})`;
 }

@@ -29,8 +29,14 @@ export async function collectEvidence(model: Model, transports: Transports): Pro
       ];
       const { answers } = await askNode(transports[node.name]!, asks);
       const macs: [string, string][] = [];
-      const bridgeMac = answers[0]!.links?.find((l) => l.ifname === node.bridge)?.mac;
-      if (bridgeMac) macs.push([bridgeMac, `bridge ${node.bridge} of ${node.name}`]);
+      const own = new Set(parts.flatMap((p) => p.names?.(model, node) ?? []));
+      for (const link of answers[0]!.links ?? []) {
+        if (!link.mac || !own.has(link.ifname)) continue;
+        macs.push([
+          link.mac,
+          link.ifname === node.bridge ? `bridge ${node.bridge} of ${node.name}` : `${link.ifname} of ${node.name}`,
+        ]);
+      }
       pods.forEach((pod, i) => {
         const mac = answers[i + 1]!.links?.find((l) => l.ifname === pod.podIf)?.mac;
         if (mac) macs.push([mac, `pod ${pod.name}`]);

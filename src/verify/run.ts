@@ -228,8 +228,9 @@ function judgeService(model: Model, check: Check, answers: string[]): CheckResul
     answers.length === check.connections;
   const bound = spreadBound(answers.length - failed, service.backends.length);
   const spread = service.backends.map((b) => `${b} ${counts[b]}`).join(', ');
+  const gaveUp = answers.length < (check.connections ?? 0) && failed === answers.length;
   const problems = [
-    failed ? `${failed} failed` : '',
+    failed ? `${failed} failed${gaveUp ? ' (the first ones all failed: the rest were not tried)' : ''}` : '',
     strangers.length ? `unexpected answers from ${[...new Set(strangers)].join(', ')}` : '',
     answered.some((c) => c === 0)
       ? `not answered by ${service.backends.filter((b) => counts[b] === 0).join(', ')}`

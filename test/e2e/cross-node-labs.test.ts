@@ -88,8 +88,8 @@ test('flannel: static neighbour and FDB entries, nothing learned', async () => {
       .filter((e) => e.node === 'node-0')
       .flatMap((e) => e.lines)
       .join('\n');
-    assert.match(lines, /10\.200\.1\.0 lladdr 0a:58:0a:c8:01:00 PERMANENT/);
-    assert.match(lines, /0a:58:0a:c8:01:00 dst 192\.168\.64\.5 self permanent/);
+    assert.match(lines, /10\.200\.1\.0 lladdr 0a:58:0a:c8:01:00 \(flannel\.1 of node-1\) PERMANENT/);
+    assert.match(lines, /0a:58:0a:c8:01:00 \(flannel\.1 of node-1\) dst 192\.168\.64\.5 self permanent/);
     const fdb = await netlab(state.dir, 'exec', 'node-0', '--', 'bridge', 'fdb', 'show', 'dev', 'flannel.1');
     assert.equal(fdb.stdout.trim().split('\n').length, 1, `nolearning: only the static entry\n${fdb.stdout}`);
     // The control plane's entries are what the plan made: status notices one removed (and exits 1).
@@ -225,7 +225,7 @@ test('a failing check is diagnosed: the node and the setting that differ from th
   assert.deepEqual(await snapshotHost(), state.pristine());
 });
 
-test('vxlan verify shows the FDB before and after the checks', async () => {
+test('vxlan verify shows the FDB before and after the checks when they changed it, once when not; vxlan0 own MAC is named', async () => {
   try {
     assert.equal((await netlab(state.dir, 'up', join(LABS, 'vxlan.yaml'))).exitCode, 0);
     const verify = await netlab(state.dir, 'verify', 'vxlan');
@@ -233,6 +233,12 @@ test('vxlan verify shows the FDB before and after the checks', async () => {
     const [before, after] = verify.stdout.split('after the checks:');
     assert.match(before!, /before the checks:\nnode-0: VXLAN FDB of vxlan0/);
     assert.match(after!, /\(pod a1\) dst 192\.168\.64\.5 self/);
+    assert.match(after!, /\(vxlan0 of node-0\) master br0 permanent/);
+    // Learned already: a second verify leaves the FDB as it was, shown once.
+    const again = await netlab(state.dir, 'verify', 'vxlan');
+    assert.equal(again.exitCode, 0);
+    assert.doesNotMatch(again.stdout, /before the checks:/);
+    assert.match(again.stdout, /node-0: VXLAN FDB of vxlan0/);
   } finally {
     await netlab(state.dir, 'down', 'vxlan');
   }

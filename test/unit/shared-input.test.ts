@@ -272,6 +272,9 @@ test('usage errors exit 2 from every subcommand (an unknown option, a missing ar
     assert.equal(run.exitCode, 2, `netlab ${command} --bogus: ${run.stdout}${run.stderr}`);
     assert.match(run.stderr, /unknown option '--bogus'/);
   }
+  const command = await cli({}, 'exec', 'a0', 'ping', '-c1', '10.200.0.3');
+  assert.equal(command.exitCode, 2, command.stderr);
+  assert.match(command.stderr, /the command and its options go after --: netlab exec a0 -- ping -c1/);
   const missing = await cli({}, 'validate');
   assert.equal(missing.exitCode, 2, missing.stderr);
   assert.match(missing.stderr, /missing required argument/);
