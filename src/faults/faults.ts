@@ -8,13 +8,7 @@
 import type { Change, Command, Created, Plan, Step } from '../model/plan.js';
 
 export type FaultKind =
-  | 'route-deleted'
-  | 'link-down'
-  | 'sysctl-off'
-  | 'hairpin-off'
-  | 'fdb-removed'
-  | 'neighbour-removed'
-  | 'jump-removed';
+  'route-deleted' | 'link-down' | 'sysctl-off' | 'hairpin-off' | 'fdb-removed' | 'neighbour-removed' | 'jump-removed';
 
 export interface Fault {
   /** stable and unique in a lab: "link-down:node-1:vxlan0" */
@@ -126,7 +120,8 @@ export function faultsOf(plan: Plan): Fault[] {
       for (const declared of [...step.creates, ...step.sets]) {
         const fault = faultOf(declared);
         if (!fault) continue;
-        let { apply, mend, subject, ...rest } = fault;
+        const { subject, ...rest } = fault;
+        let { apply, mend } = fault;
         if (declared.kind === 'route') {
           const made = step.apply.find((c) => c.includes('route') && c.includes('add') && c.includes(declared.dst));
           if (!made) continue;

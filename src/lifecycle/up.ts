@@ -155,7 +155,7 @@ export async function bringUp(
       mark(label);
     } catch (error) {
       failure = error;
-      throw new Error(error instanceof Interrupted ? 'interrupted' : 'failed (details below)');
+      throw new Error(error instanceof Interrupted ? 'interrupted' : 'failed (details below)', { cause: error });
     }
   };
   try {

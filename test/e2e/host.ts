@@ -136,7 +136,6 @@ export async function nodeLeftovers(
     // The node lock (.lock, .lock-holder) stays: removing a lock file that others may be waiting on would let two holders in.
     'ls -A /run/netlab 2>/dev/null | grep -vxE "\\.lock|\\.lock-holder" | sed "s/^/file /"',
     // processes: skip PID 1 (the node), zombies, and this script's own shell and tools
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
     'for p in /proc/[0-9]*; do pid=${p#/proc/}; [ "$pid" = 1 ] && continue; [ "$pid" = $$ ] && continue; s=$(cut -d" " -f3 $p/stat 2>/dev/null); [ "$s" = Z ] && continue; c=$(tr "\\0" " " <$p/cmdline 2>/dev/null); case "$c" in ""|*"/proc/"*|"sh -s"*|cut*|tr*) continue;; esac; echo "process $pid $c"; done',
   ].join('\n');
   const { stdout } = await transport.run(`${script}\n`);
