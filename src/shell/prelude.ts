@@ -163,7 +163,8 @@ netlab_service_check() {
   id=$1 pod=$2 address=$3 port=$4 n=$5 i=0 answered=0
   while [ "$i" -lt "$n" ] && netlab_in_time; do
     i=$((i + 1))
-    out=$(netlab_at "$pod" socat -T 2 - "TCP:$address:$port,connect-timeout=1" </dev/null 2>/dev/null)
+    # connect-timeout above the kernel's 1 s first SYN retransmission: one lost or slow SYN is retried, not failed.
+    out=$(netlab_at "$pod" socat -T 2 - "TCP:$address:$port,connect-timeout=3" </dev/null 2>/dev/null)
     if [ -n "$out" ]; then answered=$((answered + 1)); else out=-; fi
     echo "@@netlab answer $id $out"
     [ "$answered" -gt 0 ] || [ "$i" -lt "$NETLAB_GIVE_UP" ] || { echo "@@netlab check $id 0"; return 0; }

@@ -230,10 +230,12 @@ test('vxlan verify shows the FDB before and after the checks when they changed i
     assert.equal((await netlab(state.dir, 'up', join(LABS, 'vxlan.yaml'))).exitCode, 0);
     const verify = await netlab(state.dir, 'verify', 'vxlan');
     assert.equal(verify.exitCode, 0);
+    // After the checks, vxlan0 knows a1 is behind node-1. (The pods' own IPv6 link-local traffic,
+    // flooded to the group when their links came up, may have taught it before the checks already.)
     const [before, after] = verify.stdout.split('after the checks:');
-    assert.match(before!, /before the checks:\nnode-0: VXLAN FDB of vxlan0/);
-    assert.match(after!, /\(pod a1\) dst 192\.168\.64\.5 self/);
-    assert.match(after!, /\(vxlan0 of node-0\) master br0 permanent/);
+    assert.match(after ?? before!, /\(pod a1\) dst 192\.168\.64\.5 self/);
+    assert.match(after ?? before!, /\(vxlan0 of node-0\) master br0 permanent/);
+    if (after !== undefined) assert.match(before!, /before the checks:\nnode-0: VXLAN FDB of vxlan0/);
     // Learned already: a second verify leaves the FDB as it was, shown once.
     const again = await netlab(state.dir, 'verify', 'vxlan');
     assert.equal(again.exitCode, 0);
