@@ -21,6 +21,22 @@ function run(load: () => Promise<Action>) {
   };
 }
 
+/**
+ * For a subcommand whose parent has the same option (`challenge --json` and
+ * `challenge check --json`): commander gives it to the parent, so the action
+ * gets the parent's options merged into its own.
+ */
+function withParentOptions(load: () => Promise<Action>) {
+  return run(async () => {
+    const action = (await load()) as (...a: unknown[]) => Promise<number> | number;
+    return ((...args: unknown[]) => {
+      const command = args.at(-1) as Command;
+      const options = { ...command.parent?.opts(), ...command.opts() };
+      return action(...args.slice(0, -2), options, command);
+    }) as Action;
+  });
+}
+
 export function buildCli(): Command {
   const program = new Command('netlab')
     .description('Kubernetes pod networking labs from plain Linux commands: build, break, inspect, tear down.')
@@ -66,7 +82,10 @@ export function buildCli(): Command {
       .option('--keep', 'on failure keep what was created, for debugging')
       .option('--recreate', 'if the lab is already up, take it down first')
       .option('--explain', 'print the plan with every command explained first')
-      .option('--step', 'one phase at a time: show it, wait for Enter, then show what changed')
+      .option(
+        '--step [unit]',
+        'one phase (--step, --step=phase) or one command (--step=command) at a time: show it, wait for Enter, then show what changed',
+      )
       .option('--yes', 'with --step: do not wait for Enter'),
   ).action(async (file: string, options: Record<string, unknown>) => {
     // Over SSH the login to the nodes starts first, while `up` loads.
@@ -83,6 +102,69 @@ export function buildCli(): Command {
     .option('--connections <n>', 'connections per service check (default 60)')
     .option('--timeout <seconds>', 'stop the checks after this long; those not run are reported (default 120)')
     .action(run(async () => (await import('./commands/verify.js')).verifyCommand as Action));
+
+  const challenge = program
+    .command('challenge')
+    .description("graded break-and-fix exercises: list a lab's challenges, or start, check, hint, reveal, stop one")
+    .argument('[lab]', 'lab file, lab that is up, or bundled lab: list its challenges')
+    .option('--json', 'machine-readable list')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  netlab challenge vxlan                     the vxlan lab's challenges
+  sudo netlab challenge start vxlan lost-route   break the lab (the fault is not shown)
+  sudo netlab challenge start vxlan --random --seed 7   a random one, the same for the same seed
+  sudo netlab challenge check                grade the fix: the goal checks must pass again
+  netlab challenge hint                      the next hint
+  netlab challenge reveal                    the fault, and the commands that mend it
+  sudo netlab challenge stop                 mend the fault and end the challenge
+  netlab challenge faults labs/vxlan.yaml    every fault a challenge of the lab may name`,
+    )
+    .action(async (lab: string | undefined, options: { json?: boolean }) => {
+      if (lab === undefined) {
+        challenge.help();
+        return;
+      }
+      process.exitCode = await (await import('./commands/challenge.js')).challengeListCommand(lab, options);
+    });
+  challenge
+    .command('start')
+    .description('break a lab that is up with one of its challenges, without saying how')
+    .argument('<lab>', 'lab name or file')
+    .argument('[id]', 'the challenge (see `netlab challenge LAB`)')
+    .option('--random', 'pick one at random')
+    .option('--seed <n>', 'with --random: the same seed picks the same challenge')
+    .option('--json', 'machine-readable output')
+    .action(withParentOptions(async () => (await import('./commands/challenge.js')).challengeStartCommand as Action));
+  challenge
+    .command('check')
+    .description("run the challenge's goal checks: solved or not (exit 1 if not)")
+    .argument('[lab]', 'lab name or file (default: the lab with an active challenge)')
+    .option('--connections <n>', "connections per service check (default: the lab's)")
+    .option('--json', 'machine-readable output')
+    .action(withParentOptions(async () => (await import('./commands/challenge.js')).challengeCheckCommand as Action));
+  for (const [name, description, action] of [
+    ['hint', 'the next hint of the active challenge', 'challengeHintCommand'],
+    ['reveal', 'the fault of the active challenge, and the commands that mend it', 'challengeRevealCommand'],
+  ] as const)
+    challenge
+      .command(name)
+      .description(description)
+      .argument('[lab]', 'lab name or file (default: the lab with an active challenge)')
+      .option('--json', 'machine-readable output')
+      .action(withParentOptions(async () => (await import('./commands/challenge.js'))[action] as Action));
+  challenge
+    .command('stop')
+    .description('mend the fault of the active challenge and end it')
+    .argument('[lab]', 'lab name or file (default: the lab with an active challenge)')
+    .action(run(async () => (await import('./commands/challenge.js')).challengeStopCommand as Action));
+  challenge
+    .command('faults')
+    .description('every fault a challenge of this lab may name (kind:node:subject)')
+    .argument('<lab>', 'lab file, lab that is up, or bundled lab')
+    .option('--json', 'machine-readable list')
+    .action(withParentOptions(async () => (await import('./commands/challenge.js')).challengeFaultsCommand as Action));
 
   targetOptions(
     program

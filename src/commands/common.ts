@@ -1,5 +1,7 @@
 // What several commands share: finding a lab (by file or by name) and reaching its nodes.
 import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { listStates, readState, type LabState } from '../state/store.js';
 import { shown, UsageError } from '../errors.js';
 import { defaultLabName, labNameProblem } from '../model/grammar.js';
@@ -84,4 +86,9 @@ export async function findLabWith(name: string, lab?: string): Promise<LabState>
   if (states.length === 1) return states[0]!;
   if (states.length === 0) return findUpLab(undefined);
   throw new UsageError(`${name} is in several labs (${states.map((s) => s.lab).join(', ')}); choose one with --lab`);
+}
+
+export function bundledLabsDir(): string {
+  // dist/src/commands/common.js → the package root's labs/
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'labs');
 }

@@ -2,6 +2,7 @@
 // Works from state alone: the lab file may have changed or be gone. With the
 // local state lost (or unreadable), the nodes' own records say what to undo.
 import { lockHolder, tearDown } from '../lifecycle/down.js';
+import { mendActiveChallenge } from '../lifecycle/challenge.js';
 import { renameSync } from 'node:fs';
 import { destroySimulatedNodes } from '../exec/simulated.js';
 import { describeDown, runDown } from '../exec/runner.js';
@@ -91,6 +92,8 @@ async function downLocked(name: string, options: { verbose?: boolean } & TargetO
     );
     return 0;
   }
+  const mended = await mendActiveChallenge(state);
+  if (mended) console.log(`challenge ${mended} was active: its fault is mended first`);
   const outcomes = await tearDown(state);
   const lines = describeDown(name, outcomes, options.verbose);
   console.log(

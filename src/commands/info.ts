@@ -1,7 +1,6 @@
 // Commands that only read: validate, plan, schema, labs, status.
 import { readdirSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
 import { loadLabFile } from '../lab/load.js';
 import { labJsonSchema } from '../lab/schema.js';
 import { buildPlan } from '../plan/build.js';
@@ -9,12 +8,14 @@ import { planJson, renderPlanText } from '../shell/render.js';
 import { simulatedFacts } from '../exec/simulated.js';
 import { isAlive } from '../os/processes.js';
 import { describeRun, readStates, type LabState } from '../state/store.js';
-import { diagnose, type Finding } from '../verify/diagnose.js';
+import { cachedRedirectCaveat, diagnose, type Finding } from '../verify/diagnose.js';
 import { transportsOf } from '../exec/transports.js';
 import { checkReachable } from '../exec/ssh.js';
 import type { Transports } from '../exec/transports.js';
 import { LabInputError, UsageError } from '../errors.js';
 import { wantsSsh, type TargetOptions } from '../exec/targets.js';
+import { bundledLabsDir } from './common.js';
+import { readChallenge } from '../state/challenges.js';
 
 export function validateCommand(files: string[]): number {
   let failed = false;
@@ -58,11 +59,6 @@ export function schemaCommand(): number {
   return 0;
 }
 
-export function bundledLabsDir(): string {
-  // dist/src/commands/info.js → the package root's labs/
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'labs');
-}
-
 export function labsCommand(name: string | undefined): number {
   const dir = bundledLabsDir();
   const files = readdirSync(dir)
@@ -85,6 +81,10 @@ export function labsCommand(name: string | undefined): number {
       console.log('exercises:');
       for (const [i, e] of model.exercises.entries()) console.log(`  ${i + 1}. ${e}`);
     }
+    if (model.challenges?.length)
+      console.log(
+        `challenges: ${model.challenges.map((c) => c.id).join(', ')} (\`netlab challenge ${model.name}\` lists them)`,
+      );
     return 0;
   }
   for (const file of files) {
@@ -131,11 +131,20 @@ async function driftOf(state: LabState): Promise<{ findings: Finding[]; unreacha
   return { findings: await diagnose(model, state.facts, reachable), unreachable, checked: true };
 }
 
+/** The id of the challenge active on a lab that is up (started in this run of it), if any. */
+function activeChallengeOf(state: LabState): string | undefined {
+  const record = readChallenge(state.lab);
+  return record && record.run === (state.run?.id ?? '') ? record.id : undefined;
+}
+
 export async function statusCommand(options: { json?: boolean }): Promise<number> {
   const { states, corrupt } = readStates();
   const rows = await Promise.all(
     states.map(async (s) => {
       const drift = s.status === 'creating' ? { findings: [], unreachable: [], checked: false } : await driftOf(s);
+      // What drifted would give the challenge's fault away: said only as "hidden".
+      const challenge = activeChallengeOf(s);
+      if (challenge && drift.findings.length) drift.findings = [];
       return {
         lab: s.lab,
         status: s.status,
@@ -150,6 +159,7 @@ export async function statusCommand(options: { json?: boolean }): Promise<number
         })),
         pods: s.model.pods.map((p) => ({ name: p.name, node: p.node, address: p.address ?? '127.0.0.1' })),
         drift: drift.checked ? { findings: drift.findings, unreachable: drift.unreachable } : null,
+        ...(challenge ? { challenge } : {}),
       };
     }),
   );
@@ -160,7 +170,11 @@ export async function statusCommand(options: { json?: boolean }): Promise<number
     reason: c.reason,
   }));
   // Exit 1 when what netlab made has drifted (or a node could not be asked): a script can rely on it.
-  const drifted = rows.some((r) => r.drift && (r.drift.findings.length > 0 || r.drift.unreachable.length > 0)) ? 1 : 0;
+  const drifted = rows.some(
+    (r) => r.challenge || (r.drift && (r.drift.findings.length > 0 || r.drift.unreachable.length > 0)),
+  )
+    ? 1
+    : 0;
   if (options.json) {
     console.log(JSON.stringify([...rows, ...unreadable], null, 2));
     return drifted;
@@ -188,7 +202,11 @@ export async function statusCommand(options: { json?: boolean }): Promise<number
       const running = node.running === null ? 'over ssh' : node.running ? 'running' : 'NOT RUNNING';
       console.log(`  ${node.name} ${node.underlay} ${running}: ${pods.join(', ') || 'no pods'}`);
     }
-    if (!row.drift && row.status === 'creating')
+    if (row.challenge)
+      console.log(
+        `  challenge ${row.challenge} is active: what differs from the plan is not shown (it would give the fault away); \`netlab challenge check\` grades the fix`,
+      );
+    else if (!row.drift && row.status === 'creating')
       console.log(
         `  (live state not compared while the lab is being created; if no \`netlab up\` is running, \`netlab down ${row.lab}\` removes what it left)`,
       );
@@ -199,6 +217,7 @@ export async function statusCommand(options: { json?: boolean }): Promise<number
       console.log('  drift from what netlab made:');
       for (const u of row.drift.unreachable) console.log(`    unreachable: ${u}`);
       for (const f of row.drift.findings) console.log(`    ${f.node}: ${f.what} (step ${f.step}: ${f.summary})`);
+      for (const line of cachedRedirectCaveat(row.drift.findings)) console.log(`  ${line}`);
     }
   }
   return drifted;

@@ -7,7 +7,7 @@ import { simulatedFacts } from '../exec/simulated.js';
 import { readState } from '../state/store.js';
 import { tearDown } from '../lifecycle/down.js';
 import { verifyAndReport } from '../lifecycle/verify.js';
-import { UsageError } from '../errors.js';
+import { shown, UsageError } from '../errors.js';
 import { acquireLock } from '../state/lock.js';
 import { diffModels } from '../lab/diff.js';
 import { renderPlanText } from '../shell/render.js';
@@ -35,6 +35,8 @@ async function up(file: string, options: UpOptions, early: Promise<EarlyConnecti
   // The lab parser (yaml, zod: about 60 ms of imports) loads while an early SSH login is under way.
   const { model } = (await import('../lab/load.js')).loadLabFile(file);
   if (!wantsSsh(options)) requireRoot('up');
+  if (options.step !== undefined && ![true, 'phase', 'command'].includes(options.step))
+    throw new UsageError(`--step takes phase or command; found ${shown(String(options.step))}`);
   if (options.step && !options.yes && !process.stdin.isTTY)
     throw new UsageError(
       '--step waits for Enter before each phase: run it in a terminal, or add --yes to go on by itself',

@@ -1,14 +1,35 @@
-// The faults a learner can make in a lab that is up, each the undoing of one
-// thing a step declares it made (model/plan.ts: creates and sets): a route
-// deleted, a link down, forwarding or br_netfilter off, hairpin off, a static
-// FDB or neighbour entry removed, the jump into one of the lab's chains
-// removed. Each fault names the step it breaks, the commands that make it on
-// the node, and the commands that mend it. Pure: the fault-matrix test applies
-// them, and graded challenges will too.
-import type { Change, Command, Created, Plan, Step } from '../model/plan.js';
+// The faults a learner can make in a lab that is up, each the undoing or the
+// corruption of one thing a step declares it made (model/plan.ts: creates and
+// sets): a route deleted, a link down or deleted, a tunnel's VNI changed,
+// forwarding or br_netfilter off, hairpin off, a static FDB or neighbour entry
+// removed or pointing at the wrong node, a rule of the lab's chains removed,
+// a DNAT pointing at a dead port, the jump into one of the lab's chains
+// removed (with FORWARD's policy DROP, for the filter chain). Each fault
+// names the step it breaks, the commands that make it on the node, and the
+// commands that mend it. Pure: the fault-matrix test applies them, and graded
+// challenges will too.
+import type { Model } from '../model/lab.js';
+import type { Change, Command, Created, NodeFacts, NodePlan, Plan, Step } from '../model/plan.js';
+import { buildPlan } from '../plan/build.js';
 
 export type FaultKind =
-  'route-deleted' | 'link-down' | 'sysctl-off' | 'hairpin-off' | 'fdb-removed' | 'neighbour-removed' | 'jump-removed';
+  | 'route-deleted'
+  | 'link-down'
+  | 'link-deleted'
+  | 'veth-moved'
+  | 'vni-changed'
+  | 'port-changed'
+  | 'sysctl-off'
+  | 'hairpin-off'
+  | 'fdb-removed'
+  | 'fdb-wrong-node'
+  | 'neighbour-removed'
+  | 'neighbour-wrong-mac'
+  | 'rule-removed'
+  | 'dnat-dead-port'
+  | 'jump-removed'
+  | 'forward-drop'
+  | 'drop-rule';
 
 export interface Fault {
   /** stable and unique in a lab: "link-down:node-1:vxlan0" */
@@ -25,82 +46,274 @@ export interface Fault {
   mend: Command[];
 }
 
+type Draft = Pick<Fault, 'kind' | 'describe' | 'apply' | 'mend'> & { subject: string };
+
+/** What a fault may need to know besides the declaration itself. */
+interface Around {
+  plan: Plan;
+  node: NodePlan;
+  step: Step;
+  index: StepIndex;
+}
+
+/**
+ * A node's steps by what they touch, made in one pass: a fault looks up the
+ * steps that remake a link instead of reading the whole plan again (the scale
+ * lab has 3,000 faults over 3,000 steps per node).
+ */
+class StepIndex {
+  private readonly byKey = new Map<string, Step[]>();
+  /** bridges the node's steps attach ports to */
+  readonly bridges = new Set<string>();
+
+  constructor(node: NodePlan) {
+    for (const step of node.steps)
+      for (const d of [...step.creates, ...step.sets]) for (const key of StepIndex.keysOf(d)) this.add(key, step);
+    for (const step of node.steps) for (const c of step.sets) if (c.kind === 'master') this.bridges.add(c.bridge);
+  }
+
+  /** What a declaration touches: a link of the node, a route through one, a pod's link or routes. */
+  private static keysOf(d: Created | Change): string[] {
+    const netns = 'netns' in d && d.kind !== 'moved' ? d.netns : undefined;
+    if (netns) {
+      if (d.kind === 'route') return [`pod-route:${netns}`];
+      if (d.kind === 'address') return [`pod-link:${netns}/${d.dev}`];
+      if (d.kind === 'up') return [`pod-link:${netns}/${d.link}`];
+      return [];
+    }
+    switch (d.kind) {
+      case 'link':
+        return [`link:${d.name}`];
+      case 'route':
+        return d.dev ? [`link:${d.dev}`, `route-via:${d.dev}`] : [];
+      case 'address':
+      case 'neighbour':
+      case 'fdb':
+        return [`link:${d.dev}`];
+      case 'up':
+      case 'master':
+        return [`link:${d.link}`];
+      case 'hairpin':
+        return [`link:${d.port}`];
+      default:
+        return [];
+    }
+  }
+
+  private add(key: string, step: Step): void {
+    const steps = this.byKey.get(key) ?? [];
+    if (steps.at(-1) !== step) steps.push(step);
+    this.byKey.set(key, steps);
+  }
+
+  /** The steps with any of these keys, in plan order. */
+  steps(...keys: string[]): Step[] {
+    const found = new Set(keys.flatMap((k) => this.byKey.get(k) ?? []));
+    return [...found].sort((a, b) => a.id - b.id);
+  }
+}
+
 /** `ip …` in the pod's namespace when there is one. */
 const ip = (netns: string | undefined, ...args: string[]): Command => ['ip', ...(netns ? ['-n', netns] : []), ...args];
 const where = (netns: string | undefined) => (netns ? ` in pod namespace ${netns}` : '');
+const inPod = (netns: string | undefined, name: string) => `${netns ? `${netns}/` : ''}${name}`;
+const iptables = (table: 'filter' | 'nat', ...args: string[]): Command => [
+  'iptables',
+  '-w',
+  ...(table === 'nat' ? ['-t', 'nat'] : []),
+  ...args,
+];
 
-function faultOf(declared: Created | Change): (Omit<Fault, 'id' | 'node' | 'step'> & { subject: string }) | undefined {
-  switch (declared.kind) {
-    case 'route': {
-      const { dst, via, dev, netns } = declared;
-      const spec = [dst, ...(via ? ['via', via] : []), ...(dev ? ['dev', dev] : [])];
-      return {
-        kind: 'route-deleted',
-        subject: `${netns ? `${netns}/` : ''}${dst}`,
-        describe: `the route to ${dst}${where(netns)} is deleted`,
-        apply: [ip(netns, 'route', 'del', ...spec)],
-        // Mended by the step's own command (with its onlink, if any): see faultsOf.
-        mend: [['@STEP-ROUTE', dst]],
-      };
-    }
-    case 'up':
-      return declared.link === 'lo'
-        ? undefined
-        : {
-            kind: 'link-down',
-            subject: `${declared.netns ? `${declared.netns}/` : ''}${declared.link}`,
-            describe: `${declared.link}${where(declared.netns)} is set down`,
-            apply: [ip(declared.netns, 'link', 'set', declared.link, 'down')],
-            mend: [ip(declared.netns, 'link', 'set', declared.link, 'up')],
-          };
-    case 'sysctl':
-      return {
-        kind: 'sysctl-off',
-        subject: declared.key,
-        describe: `${declared.key} is set to 0`,
-        apply: [['sysctl', '-qw', `${declared.key}=0`]],
-        mend: [['sysctl', '-qw', `${declared.key}=${declared.value}`]],
-      };
-    case 'hairpin':
-      return {
-        kind: 'hairpin-off',
-        subject: declared.port,
-        describe: `hairpin mode is turned off on ${declared.port}`,
-        apply: [['bridge', 'link', 'set', 'dev', declared.port, 'hairpin', 'off']],
-        mend: [['bridge', 'link', 'set', 'dev', declared.port, 'hairpin', 'on']],
-      };
-    case 'fdb':
-      return {
-        kind: 'fdb-removed',
-        subject: `${declared.dev}/${declared.mac}`,
-        describe: `the FDB entry ${declared.mac} → ${declared.dst} on ${declared.dev} is removed`,
-        apply: [['bridge', 'fdb', 'del', declared.mac, 'dev', declared.dev, 'dst', declared.dst]],
-        mend: [['bridge', 'fdb', 'append', declared.mac, 'dev', declared.dev, 'dst', declared.dst]],
-      };
-    case 'neighbour':
-      return {
-        kind: 'neighbour-removed',
-        subject: `${declared.dev}/${declared.address}`,
-        describe: `the neighbour entry ${declared.address} → ${declared.mac} on ${declared.dev} is removed`,
-        apply: [['ip', 'neigh', 'del', declared.address, 'dev', declared.dev]],
-        mend: [
-          ['ip', 'neigh', 'add', declared.address, 'lladdr', declared.mac, 'dev', declared.dev, 'nud', 'permanent'],
-        ],
-      };
-    case 'jump': {
-      const table = declared.table === 'nat' ? ['-t', 'nat'] : [];
-      // The lab's jumps carry its comment; -D needs the rule exactly as it was added.
-      return {
-        kind: 'jump-removed',
-        subject: declared.from,
-        describe: `the jump from ${declared.from} to ${declared.to} is removed`,
-        apply: [['iptables', '-w', ...table, '-D', declared.from, '@RULE']],
-        mend: [['iptables', '-w', ...table, '-I', declared.from, '1', '@RULE']],
-      };
-    }
-    default:
-      return undefined;
+/** Every apply command, in plan order, of the steps that make or set something on a link of the node. */
+function remake(index: StepIndex, link: string): Command[] {
+  return index.steps(`link:${link}`).flatMap((s) => s.apply);
+}
+
+/**
+ * The commands that add the routes through a link again. The kernel deletes
+ * an IPv4 route when the link its next hop leaves by goes down, and does not
+ * put it back when the link comes up (only the connected routes of its
+ * addresses come back). In a pod, that is every route the steps add there.
+ */
+function routesThrough(index: StepIndex, link: string, netns: string | undefined): Command[] {
+  // A pod's routes leave by its veth, never by lo (in the loopback lab, its only link).
+  if (link === 'lo') return [];
+  return index.steps(netns ? `pod-route:${netns}` : `route-via:${link}`).flatMap((s) => s.apply);
+}
+
+/**
+ * Links a learner can delete and netlab can remake by its own steps: made in
+ * the node by a step that makes no other link (not a veth pair, whose other
+ * end lives in a pod) and no bridge (its ports would have to be re-attached).
+ */
+function deletable(index: StepIndex, step: Step, name: string): boolean {
+  return step.creates.filter((c) => c.kind === 'link').length === 1 && !index.bridges.has(name);
+}
+
+/** Replace the value after `option` in a command (`id 42` → `id 43`). */
+function withOption(command: Command, option: string, value: string): Command {
+  const at = command.indexOf(option);
+  return command.map((word, i) => (i === at + 1 ? value : word));
+}
+
+/**
+ * A pod's end of its veth moved out of the pod into the node (`netns 1`: the
+ * namespace of the node's PID 1, on a VM and on a simulated node alike). The
+ * pod loses its address and routes with it; mending moves it back and gives
+ * them again, by the steps that gave them.
+ */
+function vethMoved(index: StepIndex, link: string, netns: string): Draft {
+  const inPod = index.steps(`pod-link:${netns}/${link}`, `pod-route:${netns}`);
+  return {
+    kind: 'veth-moved',
+    subject: `${netns}/${link}`,
+    describe: `${link} is moved out of pod namespace ${netns} into the node`,
+    apply: [ip(netns, 'link', 'set', link, 'netns', '1')],
+    mend: [['ip', 'link', 'set', link, 'netns', netns], ...inPod.flatMap((s) => s.apply)],
+  };
+}
+
+function linkFaults(declared: Extract<Created, { kind: 'link' }>, { index, step }: Around): Draft[] {
+  if (declared.netns) return [vethMoved(index, declared.name, declared.netns)];
+  if (!deletable(index, step, declared.name)) return [];
+  const { name } = declared;
+  const again = remake(index, name);
+  const drafts: Draft[] = [
+    {
+      kind: 'link-deleted',
+      subject: name,
+      describe: `${name} is deleted`,
+      apply: [['ip', 'link', 'del', name]],
+      mend: again,
+    },
+  ];
+  const create = step.apply.find((c) => c.includes('add') && c.includes(name));
+  if (!declared.tunnel || !create) return drafts;
+  // The kernel cannot change a VXLAN's VNI or port in place ("Cannot change VNI"): the device is made again.
+  const { vni, port } = declared.tunnel;
+  for (const [kind, option, right, wrong] of [
+    ['vni-changed', 'id', vni, vni + 1],
+    ['port-changed', 'dstport', port, port + 1],
+  ] as const) {
+    if (!create.includes(option)) continue;
+    drafts.push({
+      kind,
+      subject: name,
+      describe: `${name} is made again with ${kind === 'vni-changed' ? 'VNI' : 'UDP port'} ${wrong} instead of ${right}`,
+      apply: [
+        ['ip', 'link', 'del', name],
+        ...again.map((c) => (c === create ? withOption(c, option, String(wrong)) : c)),
+      ],
+      mend: [['ip', 'link', 'del', name], ...again],
+    });
   }
+  return drafts;
+}
+
+/**
+ * Where a wrong FDB entry points: another node than the right one, as a stale
+ * control plane would leave it; in a lab of two nodes, the node itself.
+ */
+function wrongNode({ plan, node }: Around, right: string): string {
+  const others = plan.nodes.map((n) => n.facts.address).filter((a) => a !== right);
+  return others.find((a) => a !== node.facts.address) ?? node.facts.address;
+}
+
+/** A MAC next to the right one that no VTEP has (the last byte plus one). */
+function otherMac(mac: string): string {
+  const bytes = mac.split(':');
+  bytes[5] = ((parseInt(bytes[5]!, 16) + 1) % 256).toString(16).padStart(2, '0');
+  return bytes.join(':');
+}
+
+function neighbourFaults(declared: Extract<Created, { kind: 'neighbour' }>, { node }: Around): Draft[] {
+  const { address, mac, dev } = declared;
+  const entry = (lladdr: string): Command => [
+    'ip',
+    'neigh',
+    'replace',
+    address,
+    'lladdr',
+    lladdr,
+    'dev',
+    dev,
+    'nud',
+    'permanent',
+  ];
+  const drafts: Draft[] = [
+    {
+      kind: 'neighbour-removed',
+      subject: `${dev}/${address}`,
+      describe: `the neighbour entry ${address} → ${mac} on ${dev} is removed`,
+      apply: [['ip', 'neigh', 'del', address, 'dev', dev]],
+      mend: [['ip', 'neigh', 'add', address, 'lladdr', mac, 'dev', dev, 'nud', 'permanent']],
+    },
+  ];
+  // The wrong MAC is another VTEP's, as a stale control plane would leave it, or one no VTEP has.
+  const other = node.steps
+    .flatMap((s) => s.creates)
+    .find((c): c is typeof declared => c.kind === 'neighbour' && c.dev === dev && c.mac !== mac);
+  const wrong = other?.mac ?? otherMac(mac);
+  drafts.push({
+    kind: 'neighbour-wrong-mac',
+    subject: `${dev}/${address}`,
+    describe: `the neighbour entry for ${address} on ${dev} says ${wrong} instead of ${mac}`,
+    apply: [entry(wrong)],
+    mend: [entry(mac)],
+  });
+  return drafts;
+}
+
+function fdbFaults(declared: Extract<Created, { kind: 'fdb' }>, around: Around): Draft[] {
+  const { mac, dev, dst } = declared;
+  const entry = (verb: string, to: string): Command => ['bridge', 'fdb', verb, mac, 'dev', dev, 'dst', to];
+  const drafts: Draft[] = [
+    {
+      kind: 'fdb-removed',
+      subject: `${dev}/${mac}`,
+      describe: `the FDB entry ${mac} → ${dst} on ${dev} is removed`,
+      apply: [entry('del', dst)],
+      mend: [entry('append', dst)],
+    },
+  ];
+  const wrong = wrongNode(around, dst);
+  drafts.push({
+    kind: 'fdb-wrong-node',
+    subject: `${dev}/${mac}`,
+    describe: `the FDB entry for ${mac} on ${dev} sends to ${wrong} instead of ${dst}`,
+    apply: [entry('del', dst), entry('append', wrong)],
+    mend: [entry('del', wrong), entry('append', dst)],
+  });
+  return drafts;
+}
+
+function ruleFaults(declared: Extract<Created, { kind: 'rule' }>, position: number): Draft[] {
+  const { table, chain, rule } = declared;
+  const text = `${chain} ${rule.join(' ')}`;
+  const drafts: Draft[] = [
+    {
+      kind: 'rule-removed',
+      subject: `${chain}#${position}`,
+      describe: `the rule "${text}" is removed`,
+      apply: [iptables(table, '-D', chain, ...rule)],
+      mend: [iptables(table, '-I', chain, String(position), ...rule)],
+    },
+  ];
+  const to = rule.indexOf('--to-destination');
+  const target = to >= 0 ? /^(.+):(\d+)$/.exec(rule[to + 1]!) : null;
+  if (rule[rule.indexOf('-j') + 1] === 'DNAT' && target) {
+    // Nothing listens on the port after the one the backend listens on (verify's listeners use targetPort).
+    const dead = [...rule];
+    dead[to + 1] = `${target[1]}:${Number(target[2]) + 1}`;
+    drafts.push({
+      kind: 'dnat-dead-port',
+      subject: `${chain}#${position}`,
+      describe: `the DNAT in ${chain} sends to ${dead[to + 1]}, where nothing listens, instead of ${rule[to + 1]}`,
+      apply: [iptables(table, '-R', chain, String(position), ...dead)],
+      mend: [iptables(table, '-R', chain, String(position), ...rule)],
+    });
+  }
+  return drafts;
 }
 
 /** The rule of a jump as the step's own undo deletes it: `-m comment --comment … -j CHAIN`. */
@@ -112,37 +325,150 @@ function jumpRule(step: Step, from: string, to: string): string[] | undefined {
   return undefined;
 }
 
-/** Every fault a plan allows: one per thing its steps make that a learner can undo by hand. */
+function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { step }: Around): Draft[] {
+  const { table, from, to } = declared;
+  // The lab's jumps carry its comment; -D needs the rule exactly as it was added.
+  const rule = jumpRule(step, from, to);
+  if (!rule) return [];
+  const drafts: Draft[] = [
+    {
+      kind: 'jump-removed',
+      subject: from,
+      describe: `the jump from ${from} to ${to} is removed`,
+      apply: [iptables(table, '-D', from, ...rule)],
+      mend: [iptables(table, '-I', from, '1', ...rule)],
+    },
+  ];
+  // With FORWARD's policy ACCEPT (the default) the lab's ACCEPT chain changes nothing; with DROP
+  // (what Docker sets, and hardened hosts) the jump to it is what lets pod traffic through.
+  // Mended to ACCEPT, the policy of a fresh node: on a machine whose policy was DROP before,
+  // that is a change, so no bundled challenge uses this fault (the matrix runs it on simulated nodes).
+  // A DROP rule put first in FORWARD is mended by deleting it: nothing else is touched.
+  if (table === 'filter' && from === 'FORWARD')
+    drafts.push(
+      {
+        kind: 'drop-rule',
+        subject: from,
+        describe: `a rule that drops everything is put first in FORWARD, before the jump to ${to}`,
+        apply: [iptables(table, '-I', from, '1', '-j', 'DROP')],
+        mend: [iptables(table, '-D', from, '-j', 'DROP')],
+      },
+      {
+        kind: 'forward-drop',
+        subject: from,
+        describe: `FORWARD's policy is DROP and the jump to ${to} is removed`,
+        apply: [iptables(table, '-P', 'FORWARD', 'DROP'), iptables(table, '-D', from, ...rule)],
+        mend: [iptables(table, '-I', from, '1', ...rule), iptables(table, '-P', 'FORWARD', 'ACCEPT')],
+      },
+    );
+  return drafts;
+}
+
+function faultsFor(declared: Created | Change, around: Around, rulePosition: number): Draft[] {
+  const { step } = around;
+  switch (declared.kind) {
+    case 'route': {
+      const { dst, via, dev, netns } = declared;
+      // Mended by the step's own command (with its onlink, if any).
+      const made = step.apply.find((c) => c.includes('route') && c.includes('add') && c.includes(dst));
+      if (!made) return [];
+      const spec = [dst, ...(via ? ['via', via] : []), ...(dev ? ['dev', dev] : [])];
+      return [
+        {
+          kind: 'route-deleted',
+          subject: inPod(netns, dst),
+          describe: `the route to ${dst}${where(netns)} is deleted`,
+          apply: [ip(netns, 'route', 'del', ...spec)],
+          mend: [made],
+        },
+      ];
+    }
+    case 'link':
+      return linkFaults(declared, around);
+    case 'moved':
+      return [vethMoved(around.index, declared.link, declared.netns)];
+    case 'up':
+      return [
+        {
+          kind: 'link-down',
+          subject: inPod(declared.netns, declared.link),
+          describe: `${declared.link}${where(declared.netns)} is set down`,
+          apply: [ip(declared.netns, 'link', 'set', declared.link, 'down')],
+          mend: [
+            ip(declared.netns, 'link', 'set', declared.link, 'up'),
+            ...routesThrough(around.index, declared.link, declared.netns),
+          ],
+        },
+      ];
+    case 'sysctl':
+      return [
+        {
+          kind: 'sysctl-off',
+          subject: declared.key,
+          describe: `${declared.key} is set to 0`,
+          apply: [['sysctl', '-qw', `${declared.key}=0`]],
+          mend: [['sysctl', '-qw', `${declared.key}=${declared.value}`]],
+        },
+      ];
+    case 'hairpin':
+      return [
+        {
+          kind: 'hairpin-off',
+          subject: declared.port,
+          describe: `hairpin mode is turned off on ${declared.port}`,
+          apply: [['bridge', 'link', 'set', 'dev', declared.port, 'hairpin', 'off']],
+          mend: [['bridge', 'link', 'set', 'dev', declared.port, 'hairpin', 'on']],
+        },
+      ];
+    case 'fdb':
+      return fdbFaults(declared, around);
+    case 'neighbour':
+      return neighbourFaults(declared, around);
+    case 'rule':
+      return ruleFaults(declared, rulePosition);
+    case 'jump':
+      return jumpFaults(declared, around);
+    default:
+      return [];
+  }
+}
+
+/** Every fault a plan allows: those of each thing its steps make that a learner can undo or corrupt by hand. */
 export function faultsOf(plan: Plan): Fault[] {
   const faults: Fault[] = [];
   for (const node of plan.nodes) {
+    // A rule's position in its chain (1-based), counted as the steps append them.
+    const appended = new Map<string, number>();
+    const index = new StepIndex(node);
     for (const step of node.steps) {
       for (const declared of [...step.creates, ...step.sets]) {
-        const fault = faultOf(declared);
-        if (!fault) continue;
-        const { subject, ...rest } = fault;
-        let { apply, mend } = fault;
-        if (declared.kind === 'route') {
-          const made = step.apply.find((c) => c.includes('route') && c.includes('add') && c.includes(declared.dst));
-          if (!made) continue;
-          mend = [made];
+        let position = 0;
+        if (declared.kind === 'rule') {
+          const chain = `${declared.table} ${declared.chain}`;
+          position = (appended.get(chain) ?? 0) + 1;
+          appended.set(chain, position);
         }
-        if (declared.kind === 'jump') {
-          const rule = jumpRule(step, declared.from, declared.to);
-          if (!rule) continue;
-          const expand = (c: Command) => c.flatMap((word) => (word === '@RULE' ? rule : [word]));
-          [apply, mend] = [apply.map(expand), mend.map(expand)];
-        }
-        faults.push({
-          id: `${fault.kind}:${node.node}:${subject}`,
-          node: node.node,
-          step: { id: step.id, summary: step.summary },
-          ...rest,
-          apply,
-          mend,
-        });
+        for (const { subject, ...fault } of faultsFor(declared, { plan, node, step, index }, position))
+          faults.push({
+            id: `${fault.kind}:${node.node}:${subject}`,
+            node: node.node,
+            step: { id: step.id, summary: step.summary },
+            ...fault,
+          });
       }
     }
   }
   return faults;
+}
+
+/**
+ * The ids of a lab's faults, planned with stand-in facts: an id names a node,
+ * a kind and what the lab's steps make (a route's prefix, a device, a chain's
+ * rule), never a node's underlay address, so it is the same on every target.
+ */
+export function faultIdsOf(model: Model): string[] {
+  const standIn: Record<string, NodeFacts> = Object.fromEntries(
+    model.nodes.map((n, i) => [n.name, { address: `192.0.2.${i + 1}`, dev: 'eth1' }]),
+  );
+  return faultsOf(buildPlan(model, standIn)).map((f) => f.id);
 }

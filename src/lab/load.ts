@@ -2,13 +2,14 @@
 // then the semantic checks. Every problem found is reported in one go.
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { $ZodIssue } from 'zod/v4/core';
-import { LabInputError, type LabIssue, type PathSegment } from '../errors.js';
+import { LabInputError, type LabIssue, type PathSegment, shown } from '../errors.js';
 import { labSchema, type LabFile } from './schema.js';
 import { defaultLabName, LAB_LIMITS, MAX_LAB_BYTES } from '../model/grammar.js';
 import { readLabText, TOO_LARGE, whole } from './read.js';
 import { didYouMean } from './suggest.js';
 import type { Model } from '../model/lab.js';
 import { resolveLab } from './resolve.js';
+import { faultIdsOf } from '../faults/faults.js';
 
 /** Aliases are fine for sharing a block; an alias bomb expands exponentially. */
 const MAX_ALIAS_COUNT = 100;
@@ -89,6 +90,15 @@ export function parseLab(text: string, file: string): LoadedLab {
     // the schema issues already describe that part.
     if (parsed.success) throw error;
   }
+  // Planned even when the lab has other problems, so that every problem is listed; a model too
+  // broken to plan has its problems reported already.
+  if (model?.challenges?.length) {
+    try {
+      problems.push(...checkFaults(model, file, locate));
+    } catch {
+      if (parsed.success && problems.length === 0) throw new Error('a lab without problems could not be planned');
+    }
+  }
   if (!parsed.success) {
     // Also report the semantic problems of the parts the schema accepted ("all problems in one run").
     const related = (a: string, b: string) => a === b || a.startsWith(`${b}.`) || b.startsWith(`${a}.`);
@@ -97,6 +107,27 @@ export function parseLab(text: string, file: string): LoadedLab {
   }
   if (problems.length > 0 || !model) throw new LabInputError(sortIssues(problems));
   return { file, lab, name, model, locate };
+}
+
+/** Each challenge's fault is one the lab's plan allows (faults/faults.ts). */
+function checkFaults(model: Model, file: string, locate: Locator): LabIssue[] {
+  const ids = faultIdsOf(model);
+  const known = new Set(ids);
+  return (model.challenges ?? []).flatMap((c, index) => {
+    if (known.has(c.fault)) return [];
+    const kind = c.fault.split(':')[0]!;
+    const sameKind = ids.filter((id) => id.startsWith(`${kind}:`));
+    const examples = (sameKind.length ? sameKind : ids).slice(0, 3).join(', ');
+    const path = ['challenges', index, 'fault'];
+    return [
+      {
+        file,
+        ...locate(path),
+        path: path.join('.'),
+        message: `found ${shown(c.fault)}, which is no fault of this lab${didYouMean(c.fault, ids)}; allowed: one of its ${ids.length} faults, such as ${examples || 'none'} (\`netlab challenge faults ${file}\` lists them)`,
+      },
+    ];
+  });
 }
 
 /** The lab's size against LAB_LIMITS, read from the raw data (before the schema, whatever its types). */

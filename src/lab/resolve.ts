@@ -28,6 +28,7 @@ import {
   type Model,
   type ModelNode,
   type ModelPod,
+  type ModelChallenge,
   type ModelService,
   type Source,
   type Target,
@@ -92,7 +93,31 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
     services,
     checks,
     exercises: lab.exercises ?? [],
+    challenges: resolveChallenges(lab, checks.length, report),
   };
+}
+
+/** Ids unique, goals among the lab's checks (the faults are checked against the plan: lab/load.ts). */
+function resolveChallenges(lab: LabFile, checks: number, report: Report): ModelChallenge[] {
+  const seen = new Set<string>();
+  return (lab.challenges ?? []).map((c, index) => {
+    if (seen.has(c.id)) report(['challenges', index, 'id'], `found "${c.id}" twice; allowed: an id unique in the lab`);
+    seen.add(c.id);
+    (c.goal ?? []).forEach((n, i) => {
+      if (n > checks)
+        report(
+          ['challenges', index, 'goal', i],
+          `found check ${n}; allowed: 1-${checks} (the lab has ${checks} check${checks === 1 ? '' : 's'})`,
+        );
+    });
+    return {
+      id: c.id,
+      title: c.title,
+      fault: c.fault,
+      goal: c.goal ?? Array.from({ length: checks }, (_, i) => i + 1),
+      hints: c.hints ?? [],
+    };
+  });
 }
 
 function resolveCluster(lab: LabFile, report: Report): Cidr {

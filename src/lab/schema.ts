@@ -194,6 +194,29 @@ export const labSchema = z
       .max(LAB_LIMITS.exercises)
       .optional()
       .describe('things to try, shown by `netlab labs LAB`'),
+    challenges: z
+      .array(
+        z
+          .strictObject({
+            id: name(32, 'a challenge id, unique in the lab'),
+            title: freeText.describe('what the learner sees: the symptom, not the fault'),
+            fault: z
+              .string()
+              .max(200, { error: 'at most 200 characters' })
+              .describe(
+                'the fault netlab makes, by its id kind:node:subject (such as route-deleted:node-0:10.200.1.0/24); `netlab challenge faults LAB` lists them',
+              ),
+            goal: z
+              .array(z.number().int().min(1))
+              .optional()
+              .describe("the lab's checks (numbers as verify lists them) that must pass again; default: all"),
+            hints: z.array(freeText).max(LAB_LIMITS.hints).optional().describe('hints, given one at a time in order'),
+          })
+          .describe('a break-and-fix challenge'),
+      )
+      .max(LAB_LIMITS.challenges)
+      .optional()
+      .describe('graded challenges: `netlab challenge start LAB ID` breaks the lab, `check` grades the fix'),
   })
   .describe('a netlab lab file');
 

@@ -11,6 +11,7 @@ import { lockNodes } from '../exec/node-lock.js';
 import { EXIT_INTERRUPTED } from '../errors.js';
 import { createInterface } from 'node:readline';
 import { renderPlanText } from '../shell/render.js';
+import { quoteArgv } from '../os/quote.js';
 import { describeChanges, snapshotNode } from '../workshop/changes.js';
 import type { Transports } from '../exec/transports.js';
 import { sshTarget, type TargetOptions } from '../exec/targets.js';
@@ -30,9 +31,48 @@ export interface UpOptions extends TargetOptions {
   recreate?: boolean;
   /** print the plan with an explanation of every command first */
   explain?: boolean;
-  /** apply one phase at a time: show it, wait for Enter (or --yes), then show what changed */
-  step?: boolean;
+  /**
+   * apply one phase (true, 'phase') or one step of one node ('command') at a
+   * time: show it, wait for Enter (or --yes), then show what changed
+   */
+  step?: boolean | 'phase' | 'command';
   yes?: boolean;
+}
+
+/** `q` at a --step=command pause: stop where it is, leaving what is there (down removes it). */
+export class StoppedHere extends Error {}
+
+/**
+ * --step=command: each step of each node, one at a time: its commands and why,
+ * applied on Enter, followed by what it changed on the node. The states the
+ * article walks through are seen as they happen: the veth pair in the node
+ * before one end moves into the pod, br0 DOWN before it is brought up.
+ */
+async function stepThroughCommands(
+  plan: Plan,
+  transports: Transports,
+  run: ScriptRun,
+  options: UpOptions,
+  signal: AbortSignal,
+): Promise<void> {
+  for (const phase of phasesOf(plan))
+    for (const node of plan.nodes)
+      for (const step of stepsOfPhase(node.steps, phase)) {
+        console.log(`\n${node.node} step ${step.id} (${phase}): ${step.summary}`);
+        console.log(`  why: ${step.why}`);
+        for (const c of step.apply) console.log(`  $ ${quoteArgv(c.map((a) => (a.includes('\n') ? '…' : a)))}`);
+        if (!options.yes) {
+          const answer = await waitForEnter('press Enter to run it, q to stop here leaving what is there ');
+          if (answer.trim() === 'q') throw new StoppedHere();
+        }
+        if (signal.aborted) throw new Interrupted();
+        const transport = transports[node.node]!;
+        const before = await snapshotNode(transport);
+        await applyPhase({ ...plan, nodes: [{ ...node, steps: [step] }] }, phase, transports, run, signal);
+        const changes = describeChanges(before, await snapshotNode(transport));
+        console.log(`  changed on ${node.node}${changes.length ? ':' : ': nothing visible in the node itself'}`);
+        for (const change of changes) console.log(`    ${change}`);
+      }
 }
 
 /** --step: each phase shown with its reasons, applied on Enter, followed by what it changed on every node. */
@@ -67,12 +107,12 @@ async function stepThrough(
   }
 }
 
-function waitForEnter(prompt: string): Promise<void> {
+function waitForEnter(prompt: string): Promise<string> {
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   return new Promise((resolve) =>
-    rl.question(prompt, () => {
+    rl.question(prompt, (answer) => {
       rl.close();
-      resolve();
+      resolve(answer);
     }),
   );
 }
@@ -210,7 +250,8 @@ export async function bringUp(
     });
     if (options.step) {
       applied = true;
-      await stepThrough(model, plan, transportsOf(state), run, options, abort.signal);
+      if (options.step === 'command') await stepThroughCommands(plan, transportsOf(state), run, options, abort.signal);
+      else await stepThrough(model, plan, transportsOf(state), run, options, abort.signal);
     }
     if (abort.signal.aborted) throw new Interrupted();
     state.status = 'up';
@@ -218,6 +259,12 @@ export async function bringUp(
     await Promise.all(Object.values(transportsOf(state)).map((t) => t.unlock()));
     mark('record the state');
   } catch (error) {
+    if (error instanceof StoppedHere) {
+      // Recorded as being created: status says so, and down removes what the steps made.
+      if (!options.silent)
+        console.log(`stopped here; what the steps made so far stays: \`netlab down ${model.name}\` removes it`);
+      return 0;
+    }
     const interrupted = abort.signal.aborted;
     if (options.keep && !interrupted) {
       state.status = 'failed';

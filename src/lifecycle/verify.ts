@@ -5,9 +5,10 @@ import chalk from 'chalk';
 import { shown, UsageError } from '../errors.js';
 import { DEFAULT_VERIFY_TIMEOUT, describeCheck, runChecks, type CheckResult } from '../verify/run.js';
 import type { LabState } from '../state/store.js';
+import { readChallenge } from '../state/challenges.js';
 import { transportsOf } from '../exec/transports.js';
 import { collectEvidence, type NodeEvidence } from '../verify/evidence.js';
-import { describeFindings, diagnose } from '../verify/diagnose.js';
+import { cachedRedirectCaveat, describeFindings, diagnose } from '../verify/diagnose.js';
 import { describeOutcome, requestOfCheck, traceRequest, type TraceRequest } from '../trace/trace.js';
 import type { Trace } from '../trace/walk.js';
 import { LiveKernel } from '../trace/kernel.js';
@@ -112,7 +113,10 @@ export async function verifyAndReport(state: LabState, options: VerifyOptions = 
   // Compared even when every check passes: a check can pass through what the kernel still
   // remembers (an ICMP redirect in a pod's route cache, a learned FDB entry) after what the
   // plan made is gone, and fail when that memory expires.
-  const findings = await diagnose(state.model, state.facts, transports);
+  // While a challenge is active, what drifted is its fault: not shown (and not needed to fail: its checks fail).
+  const challenge = readChallenge(state.lab);
+  const hidden = challenge !== undefined && challenge.run === (state.run?.id ?? '');
+  const findings = hidden ? [] : await diagnose(state.model, state.facts, transports);
   const traces = passed ? [] : await traceFailures(state, results);
   if (options.json) {
     console.log(
@@ -124,6 +128,7 @@ export async function verifyAndReport(state: LabState, options: VerifyOptions = 
           evidence,
           ...(before.length ? { evidenceBefore: before } : {}),
           findings,
+          ...(hidden ? { challenge: challenge!.id } : {}),
           traces: traces.map(({ number, trace }) => ({ check: number, ...trace })),
         },
         null,
@@ -142,12 +147,15 @@ export async function verifyAndReport(state: LabState, options: VerifyOptions = 
     if (passed && findings.length > 0) {
       console.log(
         chalk.yellow(
-          'the checks pass now, but what the plan made has changed; they may pass only through what the kernel still remembers (a cached ICMP redirect, a learned entry) and fail when it expires:',
+          'the checks pass now, but what the plan made has changed (so verify fails): they may pass only through what the kernel still remembers, and fail when it forgets',
         ),
       );
       for (const line of describeFindings(findings).slice(1)) console.log(line);
+      for (const line of cachedRedirectCaveat(findings)) console.log(line);
     }
-    if (!passed) {
+    if (!passed && hidden)
+      console.log(`diagnosis: not shown while challenge ${challenge!.id} is active (\`netlab challenge hint\`)`);
+    else if (!passed) {
       for (const line of describeFindings(findings)) console.log(line);
       for (const { number, request, trace } of traces) {
         const [first, ...rest] = describeOutcome(trace);
@@ -158,5 +166,6 @@ export async function verifyAndReport(state: LabState, options: VerifyOptions = 
       }
     }
   }
-  return passed ? 0 : 1;
+  // A lab that has drifted is not reported as working, even while its checks pass.
+  return passed && findings.length === 0 ? 0 : 1;
 }

@@ -37,6 +37,9 @@ export const LAB_LIMITS = {
   backends: 64,
   checks: 256,
   exercises: 64,
+  challenges: 32,
+  /** hints of one challenge */
+  hints: 10,
   /** characters of a description or an exercise */
   text: 1000,
 } as const;

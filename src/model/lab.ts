@@ -110,6 +110,19 @@ export interface Model {
   services: ModelService[];
   checks: Check[];
   exercises: string[];
+  /** graded break-and-fix exercises (`netlab challenge`); absent in state files before them */
+  challenges?: ModelChallenge[];
+}
+
+/** A fault netlab makes on purpose, and what must work again once the learner has fixed it. */
+export interface ModelChallenge {
+  id: string;
+  title: string;
+  /** a fault of the lab's vocabulary, by its id: kind:node:subject (src/faults/faults.ts) */
+  fault: string;
+  /** the checks (1-based numbers of the lab's checks) that must pass again */
+  goal: number[];
+  hints: string[];
 }
 
 export function endpointLabel(endpoint: Target): string {

@@ -18,13 +18,25 @@ export type Created =
   | { kind: 'netns'; name: string }
   /** the pause process holding a pod's namespaces (netlab_pause) */
   | { kind: 'pause'; pod: string }
-  | { kind: 'link'; name: string; netns?: string }
+  | {
+      kind: 'link';
+      name: string;
+      netns?: string;
+      /** a tunnel's VNI and UDP port, which must be the same on every node (ip -d link's id and port) */
+      tunnel?: { vni: number; port: number };
+    }
   /** address with prefix, e.g. 10.200.0.1/24 */
   | { kind: 'address'; address: string; dev: string; netns?: string }
   | { kind: 'route'; dst: string; via?: string; dev?: string; netns?: string }
   | { kind: 'neighbour'; address: string; mac: string; dev: string }
   | { kind: 'fdb'; mac: string; dev: string; dst: string }
-  | { kind: 'chain'; table: 'filter' | 'nat'; name: string };
+  | { kind: 'chain'; table: 'filter' | 'nat'; name: string }
+  /**
+   * a rule appended to one of the lab's own chains, as written after
+   * `-A CHAIN` (iptables-save prints it in its own words: node/tables.ts
+   * ruleKey compares the two)
+   */
+  | { kind: 'rule'; table: 'filter' | 'nat'; chain: string; rule: string[] };
 
 /** What a step changes on something (its own or the node's). */
 export type Change =

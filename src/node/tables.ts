@@ -238,3 +238,54 @@ export function parseConnections(text: string): Connection[] {
       : [];
   });
 }
+
+/** A rule as `iptables-save` prints it: `-A CHAIN args…`. */
+export interface SavedRule {
+  chain: string;
+  args: string[];
+}
+
+/** Split an iptables-save line into words; iptables-save double-quotes a word with spaces. */
+function ruleWords(line: string): string[] {
+  return [...line.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+}
+
+/** The `-A` rules of one table's iptables-save lines, by chain in order. */
+export function parseSavedRules(lines: readonly string[]): SavedRule[] {
+  return lines
+    .filter((l) => l.startsWith('-A '))
+    .map((l) => {
+      const [, chain, ...args] = ruleWords(l);
+      return { chain: chain!, args };
+    });
+}
+
+/**
+ * A rule in words both iptables and iptables-save agree on. iptables-save
+ * writes a rule in its own words: it adds the protocol's match module
+ * (`-p tcp --dport 80` comes back as `-p tcp -m tcp --dport 80`), a /32 to a
+ * bare address, and the statistic match's probability as the kernel keeps it
+ * (a 32-bit fraction: 0.3333333333 comes back as 0.33333333349).
+ */
+export function ruleKey(args: readonly string[]): string {
+  const words: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const [word, next] = [args[i]!, args[i + 1]];
+    if (word === '-m' && (next === 'tcp' || next === 'udp')) {
+      i++;
+      continue;
+    }
+    if (word === '--probability' && next !== undefined) {
+      words.push(word, Number(next).toFixed(4));
+      i++;
+      continue;
+    }
+    if ((word === '-s' || word === '-d') && next !== undefined) {
+      words.push(word, routeKey(next));
+      i++;
+      continue;
+    }
+    words.push(word);
+  }
+  return words.join(' ');
+}

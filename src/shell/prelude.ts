@@ -4,6 +4,9 @@
 import { quoteArg } from '../os/quote.js';
 import { NODE_STATE_ROOT, nodeStateDir } from '../node/paths.js';
 
+/** A Service check stops after this many failed connections: it has failed. */
+export const SERVICE_GIVE_UP = 5;
+
 const FUNCTIONS = String.raw`
 set -u
 # sudo and non-login shells may leave the sbin directories out of PATH.
@@ -156,9 +159,10 @@ netlab_restore() {
 # started by then are reported as such ("@@netlab check ID timeout") instead of run.
 netlab_in_time() { [ -z "$NETLAB_DEADLINE" ] || [ "$(date +%s)" -lt "$NETLAB_DEADLINE" ]; }
 # N connections to a Service; one line per connection with the name of the pod that answered, or "-".
-# When the first NETLAB_GIVE_UP connections all fail, the Service is not there at all: stop
-# (each failure can cost its connect timeout, a minute for 60); a partial failure goes on.
-NETLAB_GIVE_UP=5
+# After NETLAB_GIVE_UP failed connections the check has failed (a Service that works
+# answers every one): stop there. Each failure may wait for its connect timeout, and a
+# Service with one dead endpoint would otherwise take half a minute of them.
+NETLAB_GIVE_UP=${SERVICE_GIVE_UP}
 netlab_service_check() {
   id=$1 pod=$2 address=$3 port=$4 n=$5 i=0 answered=0
   while [ "$i" -lt "$n" ] && netlab_in_time; do
@@ -167,7 +171,7 @@ netlab_service_check() {
     out=$(netlab_at "$pod" socat -T 2 - "TCP:$address:$port,connect-timeout=3" </dev/null 2>/dev/null)
     if [ -n "$out" ]; then answered=$((answered + 1)); else out=-; fi
     echo "@@netlab answer $id $out"
-    [ "$answered" -gt 0 ] || [ "$i" -lt "$NETLAB_GIVE_UP" ] || { echo "@@netlab check $id 0"; return 0; }
+    [ "$((i - answered))" -lt "$NETLAB_GIVE_UP" ] || { echo "@@netlab check $id 0"; return 0; }
   done
   if [ "$i" -lt "$n" ]; then echo "@@netlab check $id timeout"; else echo "@@netlab check $id 0"; fi
 }

@@ -72,7 +72,7 @@ export function describeRun(run: RunIdentity | string): string {
   return space < 0 ? `run ${record}` : `run ${record.slice(0, space)} from ${record.slice(space + 1)}`;
 }
 
-function labsDir(): string {
+export function labsDir(): string {
   return join(stateDir(), 'labs');
 }
 
@@ -92,7 +92,7 @@ export class CorruptState extends UsageError {
 }
 
 /** Writes a file so that a crash leaves the old version or the new one, never a part: temp file, fsync, rename. */
-function writeFileAtomic(file: string, text: string): void {
+export function writeFileAtomic(file: string, text: string): void {
   const temp = `${file}.${process.pid}.tmp`;
   const fd = openSync(temp, 'w', 0o600);
   try {

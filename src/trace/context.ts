@@ -20,6 +20,8 @@ export interface TraceContext extends WalkContext {
   label(place: Place): string;
   /** the step that brings ifname up in place */
   upHint(place: Place, ifname: string): string | undefined;
+  /** the path works now but will not always: said once, as the trace's caveat (the first one wins) */
+  warn(reason: string, hint?: string): void;
   /** the last hop's MACs are labelled already: the final labelling leaves it alone */
   keepMacs(): void;
   /** bridgePort: it came up from a bridge, by this port */

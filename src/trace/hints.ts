@@ -22,6 +22,20 @@ function commandsIn(step: Step, netns: string | undefined): Command[] {
   });
 }
 
+/** The first step in `place`, and its declaration there, that matches. */
+export function planned(
+  model: Model,
+  plan: Plan,
+  place: Place,
+  matches: (declared: Declared) => boolean,
+): { step: Step; declared: Declared; netns: string | undefined } | undefined {
+  const netns = place.pod ? model.pods.find((p) => p.name === place.pod)?.netns : undefined;
+  for (const step of plan.nodes.find((n) => n.node === place.node)?.steps ?? [])
+    for (const declared of [...step.creates, ...step.sets])
+      if (netnsOf(declared) === netns && matches(declared)) return { step, declared, netns };
+  return undefined;
+}
+
 /** "the lab WHAT with `command` (step N: summary)" for the first step whose declaration in `place` matches. */
 export function plannedHint(
   model: Model,
@@ -30,10 +44,9 @@ export function plannedHint(
   matches: (declared: Declared) => boolean,
   what: string,
 ): string | undefined {
-  const netns = place.pod ? model.pods.find((p) => p.name === place.pod)?.netns : undefined;
-  const steps = plan.nodes.find((n) => n.node === place.node)?.steps ?? [];
-  const step = steps.find((s) => [...s.creates, ...s.sets].some((d) => netnsOf(d) === netns && matches(d)));
-  if (!step) return undefined;
+  const found = planned(model, plan, place, matches);
+  if (!found) return undefined;
+  const { step, netns } = found;
   // A whole ruleset (netlab_restore's input) would fill the screen: `plan` shows it.
   const shown = commandsIn(step, netns)
     .map((c) => quoteArgv(c.map((arg) => (arg.includes('\n') ? '…' : arg))))

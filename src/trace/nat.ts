@@ -101,7 +101,34 @@ export async function dnat(
     `${hook} → ${chains.services} → ${isNodePort ? `${chains.nodePorts} → ` : ''}${chains.service(service)} picks one of ${endpoints.length} endpoint(s) (probabilities ${cascade}): ${chosen.chain} rewrites ${packet.dst}:${packet.port} to ${chosen.target} (${how})`,
     chosen.dnatRule,
   );
+  // Where the Service's endpoints listen: each backend's address and the targetPort.
+  const pods = new Map(walk.model.pods.map((p) => [p.name, p.address?.split('/')[0]]));
+  const served = new Set(service.backends.map((b) => `${pods.get(b)}:${service.targetPort}`));
+  const stray = endpoints.filter((e) => !served.has(e.target!));
+  if (stray.includes(chosen))
+    return walk.end(
+      'broken',
+      place,
+      `${chosen.chain} rewrites the destination to ${chosen.target}, where no backend of ${service.name} listens (its backends: ${[...served].join(', ')}): the connection is refused or unanswered`,
+      restoreHint,
+    );
+  if (stray.length)
+    walk.warn(
+      `${stray.length} of ${endpoints.length} endpoints of ${service.name} send where no backend listens (${stray.map((e) => `${e.chain} → ${e.target}`).join(', ')}): connections that pick ${stray.length > 1 ? 'them' : 'it'} fail`,
+      restoreHint,
+    );
   const [address, port] = chosen.target!.split(':');
+  if (address && address === packet.src) {
+    const unmasked = hairpinUnmasked(rules, chains, chosen.chain, address);
+    const self = walk.model.pods.find((p) => p.address?.split('/')[0] === address)?.name ?? address;
+    if (unmasked)
+      return walk.end(
+        'broken',
+        place,
+        `${self} connects to itself through ${service.name}, and the connection is not masqueraded (${unmasked}): ${self} answers its own address ${address} directly, from ${address} instead of ${service.clusterIp}, and drops the reply`,
+        restoreHint,
+      );
+  }
   const translated: Packet = { ...packet, dst: address!, port: Number(port), translated: true };
   const bridgePort = ingress?.bridgePort;
   if (bridgePort) {
@@ -130,4 +157,24 @@ export async function dnat(
     if (brNetfilter === '1') translated.bridgedFrom = bridgePort;
   }
   return translated;
+}
+
+/**
+ * An endpoint chosen for its own connection (hairpin) must be masqueraded:
+ * the endpoint chain marks it, the mark chain sets kube-proxy's bit, and the
+ * lab's POSTROUTING chain masquerades what carries it. What is missing, if any.
+ */
+function hairpinUnmasked(
+  rules: readonly string[],
+  chains: ReturnType<typeof serviceChains>,
+  endpoint: string,
+  address: string,
+): string | undefined {
+  if (!rules.includes(`-A ${endpoint} -s ${address}/32 -j ${chains.markMasq}`))
+    return `${endpoint} has no rule marking connections from ${address}`;
+  if (!rules.some((r) => r.startsWith(`-A ${chains.markMasq} `) && r.includes('-j MARK --set-xmark')))
+    return `${chains.markMasq} marks nothing`;
+  if (!rules.includes(`-A ${chains.postrouting} -j MASQUERADE`))
+    return `${chains.postrouting} has no MASQUERADE for marked connections`;
+  return undefined;
 }

@@ -19,7 +19,7 @@ import { forwardChain } from '../wiring/bridge.js';
 import { tunnelHops } from '../wiring/registry.js';
 import type { Ingress, TraceContext } from './context.js';
 import { bridge, veth } from './devices.js';
-import { plannedHint } from './hints.js';
+import { planned, plannedHint } from './hints.js';
 import { dnat, serviceFor } from './nat.js';
 import type { Kernel } from './kernel.js';
 
@@ -95,6 +95,10 @@ export class TraceWalk implements TraceContext {
     return plannedHint(this.model, this.plan, place, matches, what);
   }
 
+  planned(place: Place, matches: (declared: Created | Change) => boolean): Created | Change | undefined {
+    return planned(this.model, this.plan, place, matches)?.declared;
+  }
+
   private routeHint(place: Place, dst: string): string | undefined {
     const ip = parseIp(dst)!;
     return this.hint(
@@ -158,7 +162,7 @@ export class TraceWalk implements TraceContext {
       return { outcome: 'delivered' };
     }
     if (ingress && !place.pod) {
-      const blocked = await this.forwarding(place, tables, ingress, route.dev);
+      const blocked = await this.forwarding(place, tables, ingress, route.dev, packet);
       if (blocked) return blocked;
     }
     // A node that forwards a packet back out of the interface it came in by sends the sender an ICMP redirect; the sender's kernel caches it.
@@ -195,7 +199,13 @@ export class TraceWalk implements TraceContext {
   }
 
   /** A node forwards only with ip_forward on, and only what its FORWARD chain lets through. */
-  private async forwarding(place: Place, tables: Tables, ingress: Ingress, outDev: string): Promise<End | undefined> {
+  private async forwarding(
+    place: Place,
+    tables: Tables,
+    ingress: Ingress,
+    outDev: string,
+    packet: Packet,
+  ): Promise<End | undefined> {
     const forward = tables.sysctls['net.ipv4.ip_forward'];
     if (forward !== '1') {
       return this.end(
@@ -209,7 +219,20 @@ export class TraceWalk implements TraceContext {
     const rules = await this.kernel.forwardRules(place.node);
     const policy = /^-P FORWARD (\S+)/m.exec(rules.join('\n'))?.[1] ?? 'ACCEPT';
     const chain = forwardChain(this.model.name);
-    const accepted = rules.some((r) => r.startsWith('-A FORWARD') && r.endsWith(`-j ${chain}`));
+    const appended = rules.filter((r) => r.startsWith('-A FORWARD '));
+    const jump = appended.findIndex((r) => r.endsWith(`-j ${chain}`));
+    const accepted = jump >= 0;
+    // A DROP or REJECT that the packet meets first, before the lab's chain is consulted.
+    const dropped = appended
+      .slice(0, accepted ? jump : undefined)
+      .find((r) => /-j (DROP|REJECT)\b/.test(r) && forwardRuleMatches(r, packet, ingress.ifname, outDev));
+    if (dropped)
+      return this.end(
+        'broken',
+        place,
+        `a rule in ${place.node}'s FORWARD chain drops it before the lab's chain ${chain} is consulted: ${dropped}`,
+        `the lab puts its jump first in FORWARD (\`iptables -S FORWARD\` on ${place.node}); that rule is not the lab's`,
+      );
     if (policy !== 'ACCEPT' && !accepted) {
       return this.end(
         'broken',
@@ -271,11 +294,14 @@ export class TraceWalk implements TraceContext {
     const node = { node: place.node };
     const route = await this.kernel.routeGet(node, dst);
     if (route.ok || this.caveat) return;
-    const hint = this.routeHint(node, dst);
-    this.caveat = {
-      reason: `${this.label(place)} reaches ${dst} only through a cached ICMP redirect: its gateway ${place.node} has no route to ${dst} (${route.error}), so the path breaks when the cache expires`,
-      ...(hint ? { hint } : {}),
-    };
+    this.warn(
+      `${this.label(place)} reaches ${dst} only through a cached ICMP redirect: its gateway ${place.node} has no route to ${dst} (${route.error}), so the path breaks when the cache expires`,
+      this.routeHint(node, dst),
+    );
+  }
+
+  warn(reason: string, hint?: string): void {
+    this.caveat ??= { reason, ...(hint ? { hint } : {}) };
   }
 
   /** bridgePort: it came up from a bridge, by this port (DNAT of a bridged frame sends it back there). */
@@ -347,4 +373,41 @@ export class TraceWalk implements TraceContext {
     );
     return this.ip({ node: nextNode }, packet, { ifname: this.facts[nextNode]!.dev });
   }
+}
+
+/**
+ * Whether a FORWARD rule (as iptables -S prints it) matches the packet: its
+ * -s, -d, -i, -o, -p and --dport are compared (an interface name ending in +
+ * is a prefix, ! negates); a rule with any other match is taken to match, as
+ * it may.
+ */
+export function forwardRuleMatches(rule: string, packet: Packet, inDev: string, outDev: string): boolean {
+  const words = rule.split(/\s+/).slice(2);
+  const target = words.indexOf('-j');
+  const matches = target >= 0 ? words.slice(0, target) : words;
+  const device = (pattern: string, dev: string) =>
+    pattern.endsWith('+') ? dev.startsWith(pattern.slice(0, -1)) : dev === pattern;
+  const inCidr = (cidr: string, address: string | undefined) => {
+    const parsed = parseCidr(cidr.includes('/') ? cidr : `${cidr}/32`, false);
+    const ip = address ? parseIp(address) : undefined;
+    return parsed !== undefined && ip !== undefined && contains(parsed, ip);
+  };
+  for (let i = 0; i < matches.length; i++) {
+    const negated = matches[i] === '!';
+    if (negated) i++;
+    const [option, value] = [matches[i], matches[i + 1] ?? ''];
+    i++;
+    let hit: boolean;
+    if (option === '-s') hit = inCidr(value, packet.src);
+    else if (option === '-d') hit = inCidr(value, packet.dst);
+    else if (option === '-i') hit = device(value, inDev);
+    else if (option === '-o') hit = device(value, outDev);
+    else if (option === '-p') hit = value === packet.protocol;
+    else if (option === '--dport') hit = packet.port !== undefined && String(packet.port) === value;
+    // A match module's name (its options follow), or a comment: neither restricts.
+    else if (option === '-m' || option === '--comment') continue;
+    else return true;
+    if (hit === negated) return false;
+  }
+  return true;
 }

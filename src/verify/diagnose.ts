@@ -7,9 +7,9 @@
 // (node/query.ts), the comparison is pure.
 import type { Transports } from '../exec/transports.js';
 import type { Model } from '../model/lab.js';
-import type { NodeFacts, Step } from '../model/plan.js';
+import type { Created, NodeFacts, Step } from '../model/plan.js';
 import { type Answers, askNode, type Questions } from '../node/query.js';
-import { routeKey } from '../node/tables.js';
+import { parseSavedRules, routeKey, ruleKey } from '../node/tables.js';
 import { quoteArgv } from '../os/quote.js';
 import { buildPlan } from '../plan/build.js';
 import { scriptPrelude } from '../shell/prelude.js';
@@ -20,6 +20,8 @@ export interface Finding {
   what: string;
   /** the step's summary: what it was for */
   summary: string;
+  /** the destination, when what is missing is a route of the node out of a pod bridge (a redirect may hide it) */
+  route?: string;
 }
 
 /** What to ask a node to compare it with these steps. */
@@ -33,37 +35,51 @@ export function questionsFor(steps: readonly Step[]): Questions {
     neighbours: creates.some((c) => c.kind === 'neighbour'),
     fdb: creates.some((c) => c.kind === 'fdb'),
     sysctls: sets.flatMap((c) => (c.kind === 'sysctl' ? [c.key] : [])),
-    iptables: creates.some((c) => c.kind === 'chain') || sets.some((c) => c.kind === 'jump'),
+    iptables: creates.some((c) => c.kind === 'chain' || c.kind === 'rule') || sets.some((c) => c.kind === 'jump'),
   };
 }
 
 /**
- * What differs between the steps' declarations and a node's answers. Objects
- * inside pods are not compared (the pod's namespace and pause process are),
- * nor links that a step moves into a pod.
+ * What differs between the steps' declarations and a node's answers, and the
+ * answers of the pods' namespaces that were asked (podFindings).
  */
-export function findingsOf(steps: readonly Step[], have: Partial<Answers>, pausesGone: ReadonlySet<string>) {
-  const findings: { step: Step; what: string }[] = [];
+export function findingsOf(
+  steps: readonly Step[],
+  have: Partial<Answers>,
+  pausesGone: ReadonlySet<string>,
+  inPods: ReadonlyMap<string, Partial<Answers>> = new Map(),
+) {
+  const findings: { step: Step; what: string; route?: string }[] = [];
   const links = new Map((have.links ?? []).map((l) => [l.ifname, l]));
   const routes = new Set((have.routes ?? []).map((r) => routeKey(r.dst)));
   const namespaces = new Set(have.namespaces ?? []);
   const rules = [...(have.iptables?.filter ?? []), ...(have.iptables?.nat ?? [])];
   const chains = {
     filter: new Set(
-      (have.iptables?.filter ?? []).filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]),
+      (have.iptables?.filter ?? []).filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]!),
     ),
-    nat: new Set((have.iptables?.nat ?? []).filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0])),
+    nat: new Set((have.iptables?.nat ?? []).filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]!)),
   };
+  // A pod's packet leaves such a route by the bridge it came in by: the node may have sent the pod an ICMP redirect.
+  const bridges = new Set(steps.flatMap((s) => s.sets.flatMap((c) => (c.kind === 'master' ? [c.bridge] : []))));
   const moved = new Set(steps.flatMap((s) => s.sets.flatMap((c) => (c.kind === 'moved' ? [c.link] : []))));
   for (const step of steps) {
-    const lacks = (what: string) => findings.push({ step, what });
+    const lacks = (what: string, route?: string) => findings.push({ step, what, ...(route ? { route } : {}) });
     for (const c of step.creates) {
       if ('netns' in c && c.netns) continue;
       if (c.kind === 'link' && !moved.has(c.name) && !links.has(c.name)) lacks(`link ${c.name} is missing`);
-      else if (c.kind === 'netns' && !namespaces.has(c.name))
+      else if (c.kind === 'link' && c.tunnel) {
+        // ip -d link's info_data: the VNI as "id", the UDP port as "port".
+        const data = links.get(c.name)?.data ?? {};
+        if (typeof data.id === 'number' && data.id !== c.tunnel.vni)
+          lacks(`${c.name} has VNI ${data.id}, but the lab makes it with VNI ${c.tunnel.vni}`);
+        if (typeof data.port === 'number' && data.port !== c.tunnel.port)
+          lacks(`${c.name} sends to UDP port ${data.port}, but the lab makes it with port ${c.tunnel.port}`);
+      } else if (c.kind === 'netns' && !namespaces.has(c.name))
         lacks(`the network namespace of pod ${c.name} is missing`);
       else if (c.kind === 'pause' && pausesGone.has(c.pod)) lacks(`the pause process of pod ${c.pod} is gone`);
-      else if (c.kind === 'route' && !routes.has(routeKey(c.dst))) lacks(`route ${c.dst} is missing`);
+      else if (c.kind === 'route' && !routes.has(routeKey(c.dst)))
+        lacks(`route ${c.dst} is missing`, c.dev && bridges.has(c.dev) ? c.dst : undefined);
       else if (
         c.kind === 'neighbour' &&
         !(have.neighbours ?? []).some((n) => n.dst === c.address && n.dev === c.dev && n.mac === c.mac)
@@ -89,10 +105,103 @@ export function findingsOf(steps: readonly Step[], have: Partial<Answers>, pause
         lacks(`hairpin is ${c.on ? 'off' : 'on'} on ${c.port}`);
       else if (c.kind === 'jump' && !rules.some((r) => r.startsWith(`-A ${c.from} `) && r.endsWith(`-j ${c.to}`)))
         lacks(`the jump from ${c.from} to the lab chain ${c.to} is missing`);
+      else if (c.kind === 'jump' && c.table === 'filter') {
+        // The lab inserts its jump first: a DROP or REJECT before it is met before the lab's ACCEPTs.
+        const chain = (have.iptables?.filter ?? []).filter((r) => r.startsWith(`-A ${c.from} `));
+        const first = chain.slice(
+          0,
+          chain.findIndex((r) => r.endsWith(`-j ${c.to}`)),
+        );
+        const drop = first.find((r) => /-j (DROP|REJECT)\b/.test(r));
+        if (drop)
+          lacks(`a rule the lab did not make drops or rejects in ${c.from} before the jump to ${c.to}: \`${drop}\``);
+      }
+    }
+  }
+  findings.push(...ruleFindings(steps, have, chains), ...podFindings(steps, inPods));
+  return findings.sort((a, b) => a.step.id - b.step.id);
+}
+
+/**
+ * Inside each pod that was asked (its namespace is there): the links the
+ * steps make or move there, whether they are up, and the routes they add (the
+ * pod's default route). Addresses are not compared: a pod without its address
+ * has lost its connected route too, which is.
+ */
+function podFindings(steps: readonly Step[], inPods: ReadonlyMap<string, Partial<Answers>>) {
+  const findings: { step: Step; what: string }[] = [];
+  for (const step of steps) {
+    for (const c of [...step.creates, ...step.sets]) {
+      const netns = 'netns' in c ? c.netns : undefined;
+      const pod = netns === undefined ? undefined : inPods.get(netns);
+      if (!pod) continue;
+      const lacks = (what: string) => findings.push({ step, what: `in pod namespace ${netns}: ${what}` });
+      const link = (name: string) => pod.links?.find((l) => l.ifname === name);
+      if ((c.kind === 'link' || c.kind === 'moved') && !link(c.kind === 'link' ? c.name : c.link))
+        lacks(`link ${c.kind === 'link' ? c.name : c.link} is missing`);
+      else if (c.kind === 'up' && link(c.link) && !link(c.link)!.up) lacks(`link ${c.link} is down`);
+      else if (c.kind === 'route' && !pod.routes?.some((r) => routeKey(r.dst) === routeKey(c.dst)))
+        lacks(`route ${c.dst} is missing`);
     }
   }
   return findings;
 }
+
+type RuleDeclared = Extract<Created, { kind: 'rule' }>;
+const ruleText = (chain: string, args: readonly string[]) =>
+  `\`-A ${chain} ${args.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ')}\``;
+
+/**
+ * The rules in each of the lab's own chains against the rules the steps
+ * append there, compared in iptables' own words (ruleKey): a rule missing, one
+ * the lab did not make (a rule changed is both), or the same rules in another
+ * order (which matters: the Services' cascade and a DROP before an ACCEPT).
+ */
+function ruleFindings(
+  steps: readonly Step[],
+  have: Partial<Answers>,
+  chains: Record<'filter' | 'nat', Set<string>>,
+): { step: Step; what: string }[] {
+  const findings: { step: Step; what: string }[] = [];
+  const byChain = new Map<string, { step: Step; rule: RuleDeclared }[]>();
+  for (const step of steps)
+    for (const c of step.creates)
+      if (c.kind === 'rule') {
+        const key = `${c.table} ${c.chain}`;
+        byChain.set(key, [...(byChain.get(key) ?? []), { step, rule: c }]);
+      }
+  for (const declared of byChain.values()) {
+    const { table, chain } = declared[0]!.rule;
+    if (!chains[table].has(chain)) continue; // said above: the chain is missing
+    const where = `the iptables ${table === 'nat' ? 'nat ' : ''}chain ${chain}`;
+    const live = parseSavedRules(have.iptables?.[table] ?? []).filter((r) => r.chain === chain);
+    const liveKeys = live.map((r) => ruleKey(r.args));
+    const unmatched = [...liveKeys];
+    const before = findings.length;
+    for (const { step, rule } of declared) {
+      const at = unmatched.indexOf(ruleKey(rule.rule));
+      if (at >= 0) unmatched.splice(at, 1);
+      else findings.push({ step, what: `${where} lacks the rule ${ruleText(chain, rule.rule)}` });
+    }
+    for (const key of unmatched) {
+      const extra = live[liveKeys.indexOf(key)]!;
+      findings.push({
+        step: declared[0]!.step,
+        what: `${where} has a rule the lab did not make: ${ruleText(chain, extra.args)}`,
+      });
+    }
+    const inOrder = declared.map((d) => ruleKey(d.rule.rule)).join('\n') === liveKeys.join('\n');
+    if (!inOrder && findings.length === before && liveKeys.length === declared.length)
+      findings.push({ step: declared[0]!.step, what: `the rules of ${where} are not in the order the lab made them` });
+  }
+  return findings;
+}
+
+/**
+ * Up to this many pods per node are looked inside (two `ip` commands each);
+ * on a node with more (the scale lab), only the node's own objects are compared.
+ */
+const POD_DRIFT_LIMIT = 100;
 
 export async function diagnose(
   model: Model,
@@ -110,13 +219,24 @@ export async function diagnose(
             `for pod in ${quoteArgv(pods)}; do netlab_pause_pid "$pod" >/dev/null 2>&1 || echo "@@netlab pause-gone $pod"; done`,
           ]
         : [];
-      const { head, answers } = await askNode(transports[nodePlan.node]!, [questionsFor(nodePlan.steps)], pauses);
+      const namespaces = nodePlan.steps.flatMap((s) => s.creates.flatMap((c) => (c.kind === 'netns' ? [c.name] : [])));
+      const asked = namespaces.length <= POD_DRIFT_LIMIT ? namespaces : [];
+      const { head, answers } = await askNode(
+        transports[nodePlan.node]!,
+        [questionsFor(nodePlan.steps), ...asked.map((netns) => ({ netns, links: true, routes: true }))],
+        pauses,
+      );
       const gone = new Set([...head.matchAll(/^@@netlab pause-gone (\S+)$/gm)].map((m) => m[1]!));
-      return findingsOf(nodePlan.steps, answers[0]!, gone).map(({ step, what }) => ({
+      const [node, ...inside] = answers;
+      // A namespace that is gone answers nothing: its finding is the namespace's own.
+      const present = new Set(node!.namespaces ?? []);
+      const inPods = new Map(asked.flatMap((netns, i) => (present.has(netns) ? [[netns, inside[i]!] as const] : [])));
+      return findingsOf(nodePlan.steps, node!, gone, inPods).map(({ step, what, route }) => ({
         node: nodePlan.node,
         step: step.id,
         what,
         summary: step.summary,
+        ...(route ? { route } : {}),
       }));
     }),
   );
@@ -129,4 +249,18 @@ export function describeFindings(findings: Finding[]): string[] {
       'diagnosis: every node still has what the plan made (sysctls, links, routes, hairpin, static neighbour and FDB entries, iptables chains and jumps); look at the pods and the path (netlab exec)',
     ];
   return ['diagnosis:', ...findings.map((f) => `  ${f.node}: ${f.what} (step ${f.step}: ${f.summary})`)];
+}
+
+/**
+ * What to add when a node lacks a route: a pod that was sent an ICMP redirect
+ * (on a segment its gateway shares with the next hop) keeps it in its route
+ * cache for about 5 minutes (net.ipv4.route.gc_timeout) and still gets through.
+ */
+export function cachedRedirectCaveat(findings: readonly Finding[]): string[] {
+  const missing = findings.filter((f) => f.route);
+  if (missing.length === 0) return [];
+  const routes = missing.map((f) => `${f.node} has no route to ${f.route}`).join(', ');
+  return [
+    `  a check may pass now through a cached ICMP redirect and fail when the cache expires (about 5 minutes), because ${routes}; \`netlab trace\` says when a path works only through the cache`,
+  ];
 }

@@ -3,7 +3,7 @@
 // responders. Three scripts per node, whatever the number of checks.
 import { endpointLabel, nodeOfSource, type Check, type Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
-import { scriptPrelude } from '../shell/prelude.js';
+import { scriptPrelude, SERVICE_GIVE_UP } from '../shell/prelude.js';
 import { quoteArgv } from '../os/quote.js';
 import type { Transports } from '../exec/transports.js';
 import { RunError } from '../errors.js';
@@ -228,9 +228,11 @@ function judgeService(model: Model, check: Check, answers: string[]): CheckResul
     answers.length === check.connections;
   const bound = spreadBound(answers.length - failed, service.backends.length);
   const spread = service.backends.map((b) => `${b} ${counts[b]}`).join(', ');
-  const gaveUp = answers.length < (check.connections ?? 0) && failed === answers.length;
+  const gaveUp = answers.length < (check.connections ?? 0) && failed >= SERVICE_GIVE_UP;
   const problems = [
-    failed ? `${failed} failed${gaveUp ? ' (the first ones all failed: the rest were not tried)' : ''}` : '',
+    failed
+      ? `${failed} failed${gaveUp ? ` (stopped there: the other ${check.connections! - answers.length} were not tried)` : ''}`
+      : '',
     strangers.length ? `unexpected answers from ${[...new Set(strangers)].join(', ')}` : '',
     answered.some((c) => c === 0)
       ? `not answered by ${service.backends.filter((b) => counts[b] === 0).join(', ')}`

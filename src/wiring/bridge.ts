@@ -125,6 +125,10 @@ export function forwardChain(lab: string): string {
 
 function forwardAcceptSteps(model: Model): StepDraft[] {
   const chain = forwardChain(model.name);
+  const accepts = [
+    ['-s', model.clusterCidr, '-j', 'ACCEPT'],
+    ['-d', model.clusterCidr, '-j', 'ACCEPT'],
+  ];
   return [
     step(
       `create the iptables chain ${chain}`,
@@ -136,11 +140,9 @@ function forwardAcceptSteps(model: Model): StepDraft[] {
     step(
       `accept forwarded traffic from and to the cluster CIDR ${model.clusterCidr}`,
       'Pod traffic is forwarded by the node (and, with br_netfilter, even bridged traffic passes FORWARD): if the FORWARD policy is DROP, these ACCEPT rules let it through, as flannel does.',
-      [
-        ['iptables', '-w', '-A', chain, '-s', model.clusterCidr, '-j', 'ACCEPT'],
-        ['iptables', '-w', '-A', chain, '-d', model.clusterCidr, '-j', 'ACCEPT'],
-      ],
+      accepts.map((rule) => ['iptables', '-w', '-A', chain, ...rule]),
       [['iptables', '-w', '-F', chain]],
+      { creates: accepts.map((rule) => ({ kind: 'rule', table: 'filter', chain, rule })) },
     ),
     step(
       `jump from FORWARD to ${chain}`,

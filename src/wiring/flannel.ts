@@ -62,7 +62,7 @@ export const flannel: CrossNodeWiring = {
           ],
         ],
         [['ip', 'link', 'del', vx.device]],
-        { creates: [{ kind: 'link', name: vx.device }] },
+        { creates: [{ kind: 'link', name: vx.device, tunnel: { vni: vx.id, port: vx.port } }] },
       ),
       step(
         `give ${vx.device} the address ${vtep.address}/32`,

@@ -64,7 +64,7 @@ export const geneve: CrossNodeWiring = {
                 ],
               ],
               [['ip', 'link', 'del', dev]],
-              { creates: [{ kind: 'link', name: dev }] },
+              { creates: [{ kind: 'link', name: dev, tunnel: { vni: id, port } }] },
             ),
             step(
               `give ${dev} the address ${source}/32`,

@@ -52,37 +52,27 @@ function quoteRestore(args: string[]): string {
   return args.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
 }
 
-/** The iptables-restore input for one node: every chain and rule, each with a comment line saying why. */
-export function servicesRestoreInput(model: Model): string {
+/** A rule the Services append to one of their own chains, and why. */
+interface OwnRule {
+  chain: string;
+  rule: string[];
+  why: string;
+}
+
+/** Every rule in the Services' own chains, in the order iptables-restore appends them. */
+function ownRules(model: Model): OwnRule[] {
   const c = serviceChains(model.name);
   const pods = new Map(model.pods.map((p) => [p.name, p]));
-  const lines: string[] = ['*nat', ...ownChains(model).map((chain) => `:${chain} - [0:0]`)];
-  const rule = (why: string, args: string[]) => lines.push(`# ${why}`, quoteRestore(args));
-  for (const { chain, rule: args } of jumps(model)) {
+  const rules: OwnRule[] = [];
+  const rule = (why: string, chain: string, args: string[]) => rules.push({ chain, rule: args, why });
+  for (const s of model.services) {
     rule(
-      chain === 'POSTROUTING'
-        ? 'after routing: masquerade what was marked, and pod traffic leaving the cluster'
-        : `${chain === 'PREROUTING' ? 'packets arriving (from pods, other nodes)' : 'packets this node sends'} look for a Service first`,
-      ['-A', chain, ...args],
+      `${s.name}: ${s.clusterIp}:${s.port}/${s.protocol} is a virtual IP: no interface has it, only this rule`,
+      c.services,
+      ['-d', `${s.clusterIp}/32`, '-p', s.protocol, '--dport', String(s.port), '-j', c.service(s)],
     );
   }
-  for (const s of model.services) {
-    rule(`${s.name}: ${s.clusterIp}:${s.port}/${s.protocol} is a virtual IP: no interface has it, only this rule`, [
-      '-A',
-      c.services,
-      '-d',
-      `${s.clusterIp}/32`,
-      '-p',
-      s.protocol,
-      '--dport',
-      String(s.port),
-      '-j',
-      c.service(s),
-    ]);
-  }
-  rule("NodePorts: any connection to one of this node's own addresses", [
-    '-A',
-    c.services,
+  rule("NodePorts: any connection to one of this node's own addresses", c.services, [
     '-m',
     'addrtype',
     '--dst-type',
@@ -93,11 +83,10 @@ export function servicesRestoreInput(model: Model): string {
   for (const s of model.services.filter((s) => s.type === 'NodePort')) {
     rule(
       `${s.name}: NodePort ${s.nodePort} is masqueraded, so the reply comes back through this node to be un-DNATed`,
-      ['-A', c.nodePorts, '-p', s.protocol, '--dport', String(s.nodePort), '-j', c.markMasq],
-    );
-    rule(`${s.name}: NodePort ${s.nodePort} is load-balanced like the cluster IP`, [
-      '-A',
       c.nodePorts,
+      ['-p', s.protocol, '--dport', String(s.nodePort), '-j', c.markMasq],
+    );
+    rule(`${s.name}: NodePort ${s.nodePort} is load-balanced like the cluster IP`, c.nodePorts, [
       '-p',
       s.protocol,
       '--dport',
@@ -115,18 +104,18 @@ export function servicesRestoreInput(model: Model): string {
         p < 1
           ? `${s.name}: endpoint ${i + 1} of ${s.backends.length} (${backend}) takes 1/${s.backends.length - i} of the connections still unchosen`
           : `${s.name}: the last endpoint (${backend}) takes all that is left`,
-        ['-A', c.service(s), ...random, '-j', c.endpoint(s, i)],
+        c.service(s),
+        [...random, '-j', c.endpoint(s, i)],
       );
     });
     s.backends.forEach((backend, i) => {
       const ip = pods.get(backend)!.address!.split('/')[0]!;
       rule(
         `${s.name} → ${backend}: a connection from ${backend} to itself (hairpin) is masqueraded, or ${backend} would answer itself directly and drop the reply`,
-        ['-A', c.endpoint(s, i), '-s', `${ip}/32`, '-j', c.markMasq],
-      );
-      rule(`${s.name} → ${backend}: rewrite the destination; conntrack rewrites the replies back`, [
-        '-A',
         c.endpoint(s, i),
+        ['-s', `${ip}/32`, '-j', c.markMasq],
+      );
+      rule(`${s.name} → ${backend}: rewrite the destination; conntrack rewrites the replies back`, c.endpoint(s, i), [
         '-p',
         s.protocol,
         '-j',
@@ -136,17 +125,13 @@ export function servicesRestoreInput(model: Model): string {
       ]);
     });
   }
-  rule('mark a connection for masquerade (kube-proxy uses the same bit)', [
-    '-A',
-    c.markMasq,
+  rule('mark a connection for masquerade (kube-proxy uses the same bit)', c.markMasq, [
     '-j',
     'MARK',
     '--set-xmark',
     `${MASQ_MARK}/${MASQ_MARK}`,
   ]);
-  rule('egress: pods reaching outside the cluster CIDR leave with the node address (article 002)', [
-    '-A',
-    c.postrouting,
+  rule('egress: pods reaching outside the cluster CIDR leave with the node address (article 002)', c.postrouting, [
     '-s',
     model.clusterCidr,
     '!',
@@ -155,9 +140,7 @@ export function servicesRestoreInput(model: Model): string {
     '-j',
     'MASQUERADE',
   ]);
-  rule('only marked connections are masqueraded below', [
-    '-A',
-    c.postrouting,
+  rule('only marked connections are masqueraded below', c.postrouting, [
     '-m',
     'mark',
     '!',
@@ -166,12 +149,26 @@ export function servicesRestoreInput(model: Model): string {
     '-j',
     'RETURN',
   ]);
-  rule('masquerade marked connections (hairpin, NodePort) to the address of the outgoing interface', [
-    '-A',
-    c.postrouting,
+  rule('masquerade marked connections (hairpin, NodePort) to the address of the outgoing interface', c.postrouting, [
     '-j',
     'MASQUERADE',
   ]);
+  return rules;
+}
+
+/** The iptables-restore input for one node: every chain and rule, each with a comment line saying why. */
+export function servicesRestoreInput(model: Model): string {
+  const lines: string[] = ['*nat', ...ownChains(model).map((chain) => `:${chain} - [0:0]`)];
+  const rule = (why: string, args: string[]) => lines.push(`# ${why}`, quoteRestore(args));
+  for (const { chain, rule: args } of jumps(model)) {
+    rule(
+      chain === 'POSTROUTING'
+        ? 'after routing: masquerade what was marked, and pod traffic leaving the cluster'
+        : `${chain === 'PREROUTING' ? 'packets arriving (from pods, other nodes)' : 'packets this node sends'} look for a Service first`,
+      ['-A', chain, ...args],
+    );
+  }
+  for (const { chain, rule: args, why } of ownRules(model)) rule(why, ['-A', chain, ...args]);
   lines.push('COMMIT');
   return `${lines.join('\n')}\n`;
 }
@@ -225,7 +222,10 @@ function serviceSteps(model: Model, node: { name: string }): StepDraft[] {
       [['netlab_restore', servicesRestoreInput(model)]],
       undoServices(model),
       {
-        creates: ownChains(model).map((name): Created => ({ kind: 'chain', table: 'nat', name })),
+        creates: [
+          ...ownChains(model).map((name): Created => ({ kind: 'chain', table: 'nat', name })),
+          ...ownRules(model).map(({ chain, rule }): Created => ({ kind: 'rule', table: 'nat', chain, rule })),
+        ],
         sets: jumps(model).map(({ chain, rule }) => ({ kind: 'jump', table: 'nat', from: chain, to: rule.at(-1)! })),
       },
     ),

@@ -78,6 +78,8 @@ export interface WalkContext {
   end(outcome: End['outcome'], place: Place, reason: string, hint?: string): End;
   /** "the lab … with `command` (step N: …)": the step that created or set what matches */
   hint(place: Place, matches: (declared: Created | Change) => boolean, what: string): string | undefined;
+  /** what the plan declares in the place that matches (the first), if anything */
+  planned(place: Place, matches: (declared: Created | Change) => boolean): Created | Change | undefined;
   /** the outer packet of a tunnel crosses the underlay to the node with address `remote`, whose device `receiver` picks takes it */
   tunnel(
     place: Place,

@@ -72,7 +72,7 @@ export const vxlan: CrossNodeWiring = {
           ],
         ],
         [['ip', 'link', 'del', vx.device]],
-        { creates: [{ kind: 'link', name: vx.device }] },
+        { creates: [{ kind: 'link', name: vx.device, tunnel: { vni: vx.id, port: vx.port } }] },
       ),
       step(
         `attach ${vx.device} to ${node.bridge}`,
@@ -182,6 +182,18 @@ export function vxlanHops(): TunnelHops {
         );
       }
       const remote = chosen.dst!;
+      // A static entry (flannel's control plane) must send the MAC to the node the lab put it on.
+      const meant = walk.planned(place, (d) => d.kind === 'fdb' && d.dev === device.ifname && d.mac === chosen.mac);
+      if (meant?.kind === 'fdb' && meant.dst !== remote) {
+        const owner = (address: string) =>
+          Object.entries(walk.facts).find(([, f]) => f.address === address)?.[0] ?? 'no node';
+        return walk.end(
+          'broken',
+          place,
+          `${device.ifname}'s FDB sends frames for ${chosen.mac} to ${remote} (${owner(remote)}), but that MAC is the VTEP behind ${meant.dst} (${owner(meant.dst)})`,
+          walk.hint(place, (d) => d === meant, 'adds the FDB entry'),
+        );
+      }
       const local = vx.local ?? walk.facts[place.node]?.address;
       walk.hop(
         place,

@@ -14,7 +14,8 @@ const MULTICAST_MAC = /^(33:33:|01:00:5e:)/;
 export function snapshotOf(a: Partial<Answers>): NodeSnapshot {
   return new Map([
     ['netns', a.namespaces ?? []],
-    ['link', (a.links ?? []).map((l) => l.ifname)],
+    // Administratively up or down, and the bridge it is a port of: a link set up reads "- br0 DOWN, + br0 UP".
+    ['link', (a.links ?? []).map((l) => `${l.ifname} ${l.up ? 'UP' : 'DOWN'}${l.master ? ` master ${l.master}` : ''}`)],
     ['address', (a.addresses ?? []).map((x) => `${x.address}/${x.prefix} on ${x.ifname}`)],
     [
       'route',

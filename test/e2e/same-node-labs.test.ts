@@ -157,9 +157,14 @@ test('status reports drift from what netlab made; up says what changed in the fi
     const driftRun = await netlab(state.dir, 'status', '--json');
     assert.equal(driftRun.exitCode, 1, 'status exits 1 on drift');
     const drifted = JSON.parse(driftRun.stdout) as Status;
+    // Deleting one end of a veth pair deletes the other, in pod a1, and the pod's routes through it.
     assert.deepEqual(
       drifted[0]!.drift.findings.map((f) => [f.node, f.what]),
-      [['node-0', 'link veth-a1 is missing']],
+      [
+        ['node-0', 'link veth-a1 is missing'],
+        ['node-0', 'in pod namespace a1: link veth-a1-c is missing'],
+        ['node-0', 'in pod namespace a1: route default is missing'],
+      ],
     );
 
     assert.match((await netlab(state.dir, 'up', file)).stdout, /already up and its file is unchanged/);

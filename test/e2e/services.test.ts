@@ -37,7 +37,7 @@ interface Traced {
   problem?: { node: string; reason: string; hint?: string };
 }
 
-test('service: the three cases of article 001 §5.4 reach every backend; hairpin and br_netfilter are what make cases 2 and 3 work', async () => {
+test('service: the three cases of article 001 §5.4 reach every backend, and trace follows its own probe', async () => {
   try {
     const up = await netlab(state.dir, 'up', join(LABS, 'service.yaml'));
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
@@ -65,46 +65,7 @@ test('service: the three cases of article 001 §5.4 reach every backend; hairpin
     const conntrack = await netlab(state.dir, 'exec', 'node-2', '--', 'conntrack', '-L', '-p', 'icmp');
     assert.match(conntrack.stdout, /src=10\.200\.2\.2 dst=192\.168\.64\.4 .* src=192\.168\.64\.4 dst=192\.168\.64\.6 /);
 
-    // Without hairpin mode on a0's port, the connections from a0 that pick a0 fail.
-    await netlab(state.dir, 'exec', 'node-0', '--', 'bridge', 'link', 'set', 'dev', 'veth-a0', 'hairpin', 'off');
-    // (only the case that matters, with fewer connections: each one that fails waits for its timeout)
-    let result = await verify('service', '--check', '3', '--connections', '16');
-    assert.equal(result.exitCode, 1);
-    // status and verify's diagnosis both name the setting: a bridge-port flag, not only links and routes.
-    const hairpinFinding = (text: string) =>
-      /node-0: hairpin is off on veth-a0 \(step \d+: hairpin mode on veth-a0\)/.test(text);
-    const status = await netlab(state.dir, 'status');
-    assert.equal(status.exitCode, 1, status.stdout + status.stderr);
-    assert.ok(hairpinFinding(status.stdout), status.stdout);
-    const diagnosed = await netlab(state.dir, 'verify', 'service', '--check', '3', '--connections', '4');
-    assert.ok(hairpinFinding(diagnosed.stdout), diagnosed.stdout);
-    const hairpin = result.report.checks.find((c) => c.name.startsWith('service a0 '))!;
-    assert.ok(!hairpin.ok && hairpin.answers!['-']! > 0 && hairpin.answers!.a0 === 0, JSON.stringify(hairpin));
-    // trace, with conntrack empty, follows the first endpoint (a0 itself) and stops at the hairpin.
-    await netlab(state.dir, 'exec', 'node-0', '--', 'conntrack', '-F');
-    let trace = JSON.parse((await netlab(state.dir, 'trace', 'a0', 'svc-1', '--no-send', '--json')).stdout) as Traced;
-    assert.equal(trace.outcome, 'broken', JSON.stringify(trace));
-    assert.equal(trace.problem!.node, 'node-0');
-    assert.match(
-      trace.problem!.reason,
-      /br0 would send the frame back out of veth-a0, the port it came in by; .* hairpin mode, which is off on veth-a0/,
-    );
-    await netlab(state.dir, 'exec', 'node-0', '--', 'bridge', 'link', 'set', 'dev', 'veth-a0', 'hairpin', 'on');
-
-    // Without br_netfilter, a1 (same bridge as a0) loses the connections that pick a0.
-    await netlab(state.dir, 'exec', 'node-0', '--', 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=0');
-    result = await verify('service', '--check', '2', '--connections', '16');
-    const sameBridge = result.report.checks.find((c) => c.name.startsWith('service a1 '))!;
-    assert.ok(!sameBridge.ok && sameBridge.answers!['-']! > 0, JSON.stringify(sameBridge));
-    await netlab(state.dir, 'exec', 'node-0', '--', 'conntrack', '-F');
-    trace = JSON.parse((await netlab(state.dir, 'trace', 'a1', 'svc-1', '--no-send', '--json')).stdout) as Traced;
-    assert.equal(trace.outcome, 'broken', JSON.stringify(trace));
-    assert.match(
-      trace.problem!.reason,
-      /the reply from 10\.200\.0\.2 to 10\.200\.0\.3 stays on the bridge: with net\.bridge\.bridge-nf-call-iptables=0/,
-    );
-    assert.match(trace.problem!.hint!, /netlab_sysctl net\.bridge\.bridge-nf-call-iptables 1/);
-    await netlab(state.dir, 'exec', 'node-0', '--', 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1');
+    // Hairpin off, br_netfilter off, the hairpin masquerade removed: the fault matrix (fault-matrix.test.ts).
 
     // A connection from c: trace follows the endpoint conntrack gave its own probe, never an older
     // connection's (verify above left many from c, to both endpoints), and ends in the pod that answered.
@@ -112,7 +73,7 @@ test('service: the three cases of article 001 §5.4 reach every backend; hairpin
     for (let i = 0; i < 6; i++) {
       const traced = await netlab(state.dir, 'trace', 'c', 'svc-1', '--json');
       assert.equal(traced.exitCode, 0, traced.stdout + traced.stderr);
-      trace = JSON.parse(traced.stdout) as Traced;
+      const trace = JSON.parse(traced.stdout) as Traced;
       const answeredBy = /answered by (\S+)\)$/.exec(trace.sent!)![1];
       assert.match(
         trace.hops.find((h) => h.kind === 'dnat')!.text,

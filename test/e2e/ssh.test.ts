@@ -5,11 +5,11 @@
 // fail before anything changes.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
-import { nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
+import { nodeLeftovers, smallScaleLab, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
 import { startMachines, type Machines } from './machines.js';
 
 const work = stateDirForTest();
@@ -54,29 +54,18 @@ const USER_OBJECTS = (name: string) =>
 const USER_SNAPSHOT = (name: string) =>
   `ip -br addr show ${userBridge(name)}; iptables-save | grep -v "^#" | grep -vE "NL-|NETLAB" | sed "s/\\[[0-9]*:[0-9]*\\]//"\n`;
 
-// ipip and geneve need kernel modules this machine lacks: the VM tier runs them.
-const labs = readdirSync(LABS)
-  .filter((f) => f.endsWith('.yaml') && f !== 'ipip.yaml' && f !== 'geneve.yaml')
-  .map((f) => f.replace(/\.yaml$/, ''));
 /**
- * The scale lab runs here with 40 pods per node instead of 250: the same code
- * paths (counted pods, veths made in the pod, one ip -batch per namespace) in a
- * sixth of the time (the full lab took 140-160 s of CI here); its full size is
- * measured by the benchmark, over SSH too.
+ * Over SSH, one lab of each kind of wiring that runs on this kernel (and the
+ * Services): the node scripts are the same on every target, so what SSH adds
+ * (sessions, sudo, the user's own objects, facts read from the machines) is
+ * proven by these; loopback, veth and vxlan-3 run on simulated nodes (and
+ * vxlan-3 on the VM tier). ipip and geneve need modules this machine lacks: the
+ * VM tier runs them.
  */
+const labs = ['bridge', 'routes', 'vxlan', 'flannel', 'service', 'nodeport', 'scale'];
+/** The scale lab runs here with 40 pods per node instead of 250 (it took 140-160 s of CI here). */
 const SCALE_PODS = 40;
-function labFile(lab: string): string {
-  if (lab !== 'scale') return join(LABS, `${lab}.yaml`);
-  const file = join(work.dir, 'scale.yaml');
-  writeFileSync(
-    file,
-    readFileSync(join(LABS, 'scale.yaml'), 'utf8')
-      .replace(/pods: 250/g, `pods: ${SCALE_PODS}`)
-      .replace(/p(\d)-249/g, `p$1-${SCALE_PODS - 1}`)
-      .replace(/p2-123/g, `p2-${SCALE_PODS - 3}`),
-  );
-  return file;
-}
+const labFile = (lab: string) => (lab === 'scale' ? smallScaleLab(work.dir, SCALE_PODS) : join(LABS, `${lab}.yaml`));
 for (const lab of labs) {
   test(`over ssh: ${lab}${lab === 'scale' ? ` (${SCALE_PODS} pods per node)` : ''} goes up, verifies and goes down, leaving nothing on the machines and the user's objects as they were`, async (t) => {
     const file = labFile(lab);
@@ -91,9 +80,16 @@ for (const lab of labs) {
       assert.match(up.stdout, /all \d+ checks passed/);
       const verify = await machines.netlab(stateDir, 'verify', lab);
       assert.equal(verify.exitCode, 0, 'later commands need only the lab name: the target is remembered');
+      if (lab === 'routes') {
+        // Left unsolved, a challenge that puts a DROP rule first in FORWARD, which the lab's journal
+        // does not know: down mends it first, so the machines' rules are as before (compared below).
+        const started = await machines.netlab(stateDir, 'challenge', 'start', lab, 'drop-first');
+        assert.equal(started.exitCode, 0, started.stderr);
+      }
     } finally {
       const down = await machines.netlab(stateDir, 'down', lab);
       assert.equal(down.exitCode, 0, down.stderr);
+      if (lab === 'routes') assert.match(down.stdout, /challenge drop-first was active: its fault is mended first/);
     }
     for (const name of machines.names) {
       assert.deepEqual(await leftovers(name), [], `${lab}: leftovers on ${name}`);

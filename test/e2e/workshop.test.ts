@@ -186,7 +186,7 @@ test('up --step --yes shows each phase and what it changed on the node; --step w
     const up = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'), '--step', '--yes');
     assert.equal(up.exitCode, 0, up.stderr);
     assert.match(up.stdout, /### node-0 · phase network\n# \[\d+\] create the bridge br0: /);
-    assert.match(up.stdout, /phase network changed:\n {2}node-0: \n( {4}[+-] .*\n)* {4}\+ link br0\n/);
+    assert.match(up.stdout, /phase network changed:\n {2}node-0: \n( {4}[+-] .*\n)* {4}\+ link br0 UP\n/);
     assert.match(up.stdout, /\+ address 10\.200\.0\.1\/24 on br0/);
     assert.match(up.stdout, /phase pods changed:\n {2}node-0: \n( {4}.*\n)* {4}\+ netns a0\n/);
   } finally {
@@ -195,6 +195,36 @@ test('up --step --yes shows each phase and what it changed on the node; --step w
   const refused = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'), '--step');
   assert.equal(refused.exitCode, 2);
   assert.match(refused.stderr, /--step waits for Enter before each phase: run it in a terminal, or add --yes/);
+  const unknown = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'), '--step=everything', '--yes');
+  assert.equal(unknown.exitCode, 2);
+  assert.match(unknown.stderr, /--step takes phase or command; found "everything"/);
+});
+
+test("up --step=command --yes: one step at a time, with the article's states in between (the veth in the node before it moves, br0 DOWN until brought up)", async () => {
+  try {
+    const up = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'), '--step=command', '--yes');
+    assert.equal(up.exitCode, 0, up.stderr);
+    const after = (summary: string) => {
+      const at = up.stdout.indexOf(`: ${summary}\n`);
+      assert.ok(at >= 0, `no step "${summary}" in ${up.stdout}`);
+      return up.stdout.slice(at, up.stdout.indexOf('\nnode-', at + 1));
+    };
+    assert.match(
+      after('create the bridge br0'),
+      /\$ ip link add name br0 type bridge\n {2}changed on node-0:\n {4}\+ link br0 DOWN\n/,
+    );
+    assert.match(after('bring up br0'), /- link br0 DOWN\n/);
+    assert.match(after('bring up br0'), /\+ link br0 UP\n/);
+    const pair = after('create the veth pair veth-a0 <-> veth-a0-c for pod a0');
+    assert.match(pair, /\+ link veth-a0 DOWN\n/);
+    assert.match(pair, /\+ link veth-a0-c DOWN\n/, 'both ends are in the node before one moves');
+    assert.match(after('move veth-a0-c into pod a0'), /- link veth-a0-c DOWN\n/);
+    assert.match(after('attach veth-a0 to br0'), /\+ link veth-a0 DOWN master br0/);
+    const verify = await netlab(state.dir, 'verify', 'bridge');
+    assert.equal(verify.exitCode, 0, 'stepping builds the same lab');
+  } finally {
+    await netlab(state.dir, 'down', 'bridge');
+  }
 });
 
 test('plan --explain explains the commands part by part', async () => {

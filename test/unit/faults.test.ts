@@ -39,7 +39,8 @@ test('faults: each kind makes and mends what its step made, exactly as the step 
   assert.deepEqual(flannel.get('route-deleted:node-0:a0/default')!.apply, [
     ['ip', '-n', 'a0', 'route', 'del', 'default', 'via', '10.200.0.1'],
   ]);
-  assert.equal(flannel.get('link-down:node-0:a0/lo'), undefined, "a pod's lo is no fault of the lab's wiring");
+  // A pod's lo set down (the loopback lab's lesson) is mended by bringing it up: no route leaves by it.
+  assert.deepEqual(flannel.get('link-down:node-0:a0/lo')!.mend, [['ip', '-n', 'a0', 'link', 'set', 'lo', 'up']]);
 
   const service = byId('service');
   const jump = service.get('jump-removed:node-0:PREROUTING')!;
@@ -53,4 +54,60 @@ test('faults: each kind makes and mends what its step made, exactly as the step 
     ['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=0'],
   ]);
   assert.ok(service.has('jump-removed:node-0:FORWARD'));
+});
+
+test('faults: a deleted tunnel device, or one made again with another VNI or port, is mended by its steps in plan order', () => {
+  const flannel = new Map(faults('flannel').map((f) => [f.id, f]));
+  const deleted = flannel.get('link-deleted:node-1:flannel.1')!;
+  assert.deepEqual(deleted.apply, [['ip', 'link', 'del', 'flannel.1']]);
+  // The device, its address, up, the neighbour and FDB entries, and the route through it.
+  assert.deepEqual(
+    deleted.mend.map((c) => c.slice(0, 3).join(' ')),
+    ['ip link add', 'ip addr add', 'ip link set', 'ip neigh add', 'bridge fdb append', 'ip route add'],
+  );
+  const vni = flannel.get('vni-changed:node-1:flannel.1')!;
+  const made = vni.apply[1]!;
+  assert.equal(made[made.indexOf('id') + 1], '2');
+  assert.deepEqual(vni.apply.slice(2), deleted.mend.slice(1), 'the rest made again as the plan makes it');
+  assert.deepEqual(vni.mend, [['ip', 'link', 'del', 'flannel.1'], ...deleted.mend]);
+  const port = flannel.get('port-changed:node-1:flannel.1')!.apply[1]!;
+  assert.equal(port[port.indexOf('dstport') + 1], '8473');
+  // A veth pair's end (its peer is in a pod) and a bridge (its ports) are not deleted this way.
+  assert.ok(!flannel.has('link-deleted:node-0:veth-a0'));
+  assert.ok(!flannel.has('link-deleted:node-0:br0'));
+});
+
+test('faults: an FDB entry sent to the wrong node, a neighbour entry with the wrong MAC, FORWARD DROP without the jump', () => {
+  const flannel = new Map(faults('flannel').map((f) => [f.id, f]));
+  assert.deepEqual(flannel.get('fdb-wrong-node:node-0:flannel.1/0a:58:0a:c8:01:00')!.apply, [
+    ['bridge', 'fdb', 'del', '0a:58:0a:c8:01:00', 'dev', 'flannel.1', 'dst', '192.168.64.5'],
+    // two nodes: the wrong node is node-0 itself
+    ['bridge', 'fdb', 'append', '0a:58:0a:c8:01:00', 'dev', 'flannel.1', 'dst', '192.168.64.4'],
+  ]);
+  assert.deepEqual(flannel.get('neighbour-wrong-mac:node-0:flannel.1/10.200.1.0')!.apply, [
+    ['ip', 'neigh', 'replace', '10.200.1.0', 'lladdr', '0a:58:0a:c8:01:01', 'dev', 'flannel.1', 'nud', 'permanent'],
+  ]);
+  const drop = flannel.get('forward-drop:node-0:FORWARD')!;
+  assert.deepEqual(drop.apply[0], ['iptables', '-w', '-P', 'FORWARD', 'DROP']);
+  assert.deepEqual(drop.mend.at(-1), ['iptables', '-w', '-P', 'FORWARD', 'ACCEPT']);
+});
+
+test("faults: a rule of the lab's chains removed is put back at its place; a DNAT sent to a dead port is replaced in place", () => {
+  const service = new Map(faults('service').map((f) => [f.id, f]));
+  const masquerade = service.get('rule-removed:node-0:NL-POSTROUTING-service#3')!;
+  assert.deepEqual(masquerade.apply, [
+    ['iptables', '-w', '-t', 'nat', '-D', 'NL-POSTROUTING-service', '-j', 'MASQUERADE'],
+  ]);
+  assert.deepEqual(masquerade.mend, [
+    ['iptables', '-w', '-t', 'nat', '-I', 'NL-POSTROUTING-service', '3', '-j', 'MASQUERADE'],
+  ]);
+  const dead = service.get('dnat-dead-port:node-2:NL-SEP-service-1-2#2')!;
+  const rule = ['-p', 'tcp', '-j', 'DNAT', '--to-destination'];
+  assert.deepEqual(dead.apply, [
+    ['iptables', '-w', '-t', 'nat', '-R', 'NL-SEP-service-1-2', '2', ...rule, '10.200.1.2:8081'],
+  ]);
+  assert.deepEqual(dead.mend, [
+    ['iptables', '-w', '-t', 'nat', '-R', 'NL-SEP-service-1-2', '2', ...rule, '10.200.1.2:8080'],
+  ]);
+  assert.ok(!service.has('dnat-dead-port:node-2:NL-SEP-service-1-2#1'), 'only DNAT rules');
 });

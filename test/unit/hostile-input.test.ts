@@ -12,6 +12,7 @@ import { simulatedFacts } from '../../src/exec/simulated.js';
 import { applyScript } from '../../src/shell/node-script.js';
 import { NAME_PATTERN } from '../../src/model/grammar.js';
 import { LABS } from '../paths.js';
+import { seededRandom } from '../../src/os/random.js';
 
 const base = (pods: string, extra = '') => `nodes: { node-0: {} }\npods:\n${pods}\n${extra}`;
 
@@ -60,18 +61,6 @@ for (const [what, text] of HOSTILE) {
         error instanceof LabInputError && error.exitCode === 2 && !/internal error/.test(error.message),
     );
   });
-}
-
-/** A small deterministic PRNG, so that a failing fuzz case can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const JUNK = [
@@ -137,7 +126,7 @@ test('fuzz: thousands of mutated labs give a lab or an input error, never an int
   const seed = Number(process.env.NETLAB_FUZZ_SEED ?? Date.now() % 1_000_000);
   const runs = Number(process.env.NETLAB_FUZZ_RUNS ?? 3000);
   console.log(`# fuzz: ${runs} runs, seed ${seed} (replay with NETLAB_FUZZ_SEED=${seed})`);
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const sources = readdirSync(LABS)
     .filter((f) => f.endsWith('.yaml'))
     .map((f) => readFileSync(join(LABS, f), 'utf8'));

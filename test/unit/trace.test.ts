@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { loadLabFile } from '../../src/lab/load.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { buildPlan } from '../../src/plan/build.js';
-import { TraceWalk } from '../../src/trace/walk.js';
+import { forwardRuleMatches, TraceWalk } from '../../src/trace/walk.js';
 import type { Kernel, Link, Place, RouteLookup, Tables } from '../../src/trace/kernel.js';
 import { parseLinks, parseRouteGet } from '../../src/node/tables.js';
 import { LABS } from '../paths.js';
@@ -422,4 +422,17 @@ test('trace: a pod that skips its gateway by a cached redirect is delivered, wit
     trace.caveat!.hint!,
     /`ip route add 10\.200\.0\.0\/16 dev br0` \(step \d+: route the whole cluster CIDR/,
   );
+});
+
+test("trace: a FORWARD rule before the lab's jump matches on -s, -d, -i, -o, -p and --dport, negated with !", () => {
+  const packet = { src: '10.200.0.2', dst: '10.200.1.2', protocol: 'tcp', port: 8080 } as const;
+  const matches = (rule: string) => forwardRuleMatches(rule, packet, 'br0', 'eth1');
+  assert.ok(matches('-A FORWARD -j DROP'));
+  assert.ok(matches('-A FORWARD -s 10.200.0.0/16 -o eth+ -j DROP'));
+  assert.ok(matches('-A FORWARD -p tcp -m tcp --dport 8080 -m comment --comment "no web" -j REJECT'));
+  assert.ok(!matches('-A FORWARD -d 10.9.0.0/16 -j DROP'));
+  assert.ok(!matches('-A FORWARD -i eth1 -j DROP'));
+  assert.ok(!matches('-A FORWARD ! -s 10.200.0.2/32 -j DROP'));
+  assert.ok(!matches('-A FORWARD -p udp -j DROP'));
+  assert.ok(matches('-A FORWARD -m conntrack --ctstate INVALID -j DROP'), 'a match it cannot judge may match');
 });

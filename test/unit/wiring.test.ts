@@ -56,6 +56,8 @@ function fromArgv(c: Command): string[] {
   if (tool === 'netlab_pause') return [`pause ${object}`];
   if (tool === 'iptables' && rest.includes('-N')) return [`chain filter ${at('-N')}`];
   if (tool === 'iptables' && rest.includes('-I')) return [`jump filter ${at('-I')} ${at('-j')}`];
+  if (tool === 'iptables' && rest.includes('-A'))
+    return [`rule filter ${at('-A')} ${rest.slice(rest.indexOf('-A') + 2).join(' ')}`];
   if (tool === 'netlab_restore') {
     const lines = object!.split('\n');
     return [
@@ -63,6 +65,9 @@ function fromArgv(c: Command): string[] {
       ...lines
         .filter((l) => /^-A (PREROUTING|OUTPUT|POSTROUTING) /.test(l))
         .map((l) => `jump nat ${l.split(' ')[1]} ${l.split(' ').at(-1)}`),
+      ...lines
+        .filter((l) => l.startsWith('-A ') && !/^-A (PREROUTING|OUTPUT|POSTROUTING) /.test(l))
+        .map((l) => `rule nat ${l.slice(3)}`),
     ];
   }
   return [];
@@ -88,6 +93,8 @@ function declared(step: Step): string[] {
         return `fdb ${d.mac} on ${d.dev} to ${d.dst}`;
       case 'chain':
         return `chain ${d.table} ${d.name}`;
+      case 'rule':
+        return `rule ${d.table} ${d.chain} ${d.rule.join(' ')}`;
       case 'sysctl':
         return `sysctl ${d.key} ${d.value}`;
       case 'up':
@@ -173,11 +180,23 @@ test("drift: each declaration the node lacks is one finding on the step that mad
         ':FORWARD DROP [0:0]',
         ':NETLAB-FWD-flannel - [0:0]',
         '-A FORWARD -m comment --comment "netlab lab flannel" -j NETLAB-FWD-flannel',
+        '-A NETLAB-FWD-flannel -s 10.200.0.0/16 -j ACCEPT',
+        '-A NETLAB-FWD-flannel -d 10.200.0.0/16 -j ACCEPT',
       ],
       nat: [],
     },
   };
   assert.deepEqual(findingsOf(steps, healthy, new Set()), [], 'a node with everything has no finding');
+  const dropFirst = {
+    ...healthy,
+    iptables: { ...healthy.iptables, filter: ['-A FORWARD -s 10.200.0.0/16 -j DROP', ...healthy.iptables.filter] },
+  };
+  assert.deepEqual(
+    findingsOf(steps, dropFirst, new Set()).map((f) => f.what),
+    [
+      'a rule the lab did not make drops or rejects in FORWARD before the jump to NETLAB-FWD-flannel: `-A FORWARD -s 10.200.0.0/16 -j DROP`',
+    ],
+  );
 
   const broken = {
     ...healthy,
@@ -259,4 +278,104 @@ test('node questions: one script, each answer in its own section, parsed back pe
     answers[1]!.links!.map((l) => [l.ifname, l.up, l.peerIndex]),
     [['veth-a0-c', false, 5]],
   );
+});
+
+test("drift of the lab's rules: compared in iptables-save's own words; a rule missing, changed, added or out of order is named", () => {
+  const steps = planOf('service.yaml').nodes[0]!.steps;
+  // iptables-save of node-0's nat table with the lab up (on this kernel): it adds `-m tcp`, and
+  // prints the statistic probability as the kernel keeps it.
+  const saved = [
+    ':PREROUTING ACCEPT [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    ':POSTROUTING ACCEPT [0:0]',
+    ...[
+      'NL-MARK-MASQ-service',
+      'NL-NODEPORTS-service',
+      'NL-POSTROUTING-service',
+      'NL-SEP-service-1-1',
+      'NL-SEP-service-1-2',
+      'NL-SERVICES-service',
+      'NL-SVC-service-1',
+    ].map((c) => `:${c} - [0:0]`),
+    '-A PREROUTING -m comment --comment "netlab lab service" -j NL-SERVICES-service',
+    '-A OUTPUT -m comment --comment "netlab lab service" -j NL-SERVICES-service',
+    '-A POSTROUTING -m comment --comment "netlab lab service" -j NL-POSTROUTING-service',
+    '-A NL-MARK-MASQ-service -j MARK --set-xmark 0x4000/0x4000',
+    '-A NL-POSTROUTING-service -s 10.200.0.0/16 ! -d 10.200.0.0/16 -j MASQUERADE',
+    '-A NL-POSTROUTING-service -m mark ! --mark 0x4000/0x4000 -j RETURN',
+    '-A NL-POSTROUTING-service -j MASQUERADE',
+    '-A NL-SEP-service-1-1 -s 10.200.0.2/32 -j NL-MARK-MASQ-service',
+    '-A NL-SEP-service-1-1 -p tcp -j DNAT --to-destination 10.200.0.2:8080',
+    '-A NL-SEP-service-1-2 -s 10.200.1.2/32 -j NL-MARK-MASQ-service',
+    '-A NL-SEP-service-1-2 -p tcp -j DNAT --to-destination 10.200.1.2:8080',
+    '-A NL-SERVICES-service -d 10.96.0.2/32 -p tcp -m tcp --dport 8080 -j NL-SVC-service-1',
+    '-A NL-SERVICES-service -m addrtype --dst-type LOCAL -j NL-NODEPORTS-service',
+    '-A NL-SVC-service-1 -m statistic --mode random --probability 0.50000000000 -j NL-SEP-service-1-1',
+    '-A NL-SVC-service-1 -j NL-SEP-service-1-2',
+  ];
+  const natFindings = (nat: string[]) =>
+    findingsOf(steps, { iptables: { filter: [], nat } }, new Set())
+      .map((f) => f.what)
+      .filter((what) => what.includes('nat chain'));
+  assert.deepEqual(natFindings(saved), [], 'the rules as iptables-save prints them are the rules the lab made');
+
+  const changed = saved
+    .filter((l) => l !== '-A NL-POSTROUTING-service -j MASQUERADE')
+    .map((l) => l.replace('10.200.0.2:8080', '10.200.0.2:8081'));
+  assert.deepEqual(natFindings(changed), [
+    'the iptables nat chain NL-SEP-service-1-1 lacks the rule `-A NL-SEP-service-1-1 -p tcp -j DNAT --to-destination 10.200.0.2:8080`',
+    'the iptables nat chain NL-SEP-service-1-1 has a rule the lab did not make: `-A NL-SEP-service-1-1 -p tcp -j DNAT --to-destination 10.200.0.2:8081`',
+    'the iptables nat chain NL-POSTROUTING-service lacks the rule `-A NL-POSTROUTING-service -j MASQUERADE`',
+  ]);
+  const swapped = saved.map((l) =>
+    l.startsWith('-A NL-SVC-service-1 -m')
+      ? '-A NL-SVC-service-1 -j NL-SEP-service-1-2'
+      : l === '-A NL-SVC-service-1 -j NL-SEP-service-1-2'
+        ? saved.find((x) => x.startsWith('-A NL-SVC-service-1 -m'))!
+        : l,
+  );
+  assert.deepEqual(natFindings(swapped), [
+    'the rules of the iptables nat chain NL-SVC-service-1 are not in the order the lab made them',
+  ]);
+  const added = [...saved, '-A NL-SVC-service-1 -j DROP'];
+  assert.deepEqual(natFindings(added), [
+    'the iptables nat chain NL-SVC-service-1 has a rule the lab did not make: `-A NL-SVC-service-1 -j DROP`',
+  ]);
+});
+
+test("drift of a tunnel's VNI and port: read from ip -d link's info_data", () => {
+  const steps = planOf('vxlan.yaml').nodes[1]!.steps;
+  const vxlan0 = (data: Record<string, unknown>) =>
+    findingsOf(steps, { links: [{ ifindex: 5, ifname: 'vxlan0', up: true, kind: 'vxlan', data }] }, new Set())
+      .map((f) => f.what)
+      .filter((what) => what.startsWith('vxlan0 '));
+  assert.deepEqual(vxlan0({ id: 100, port: 4789 }), []);
+  assert.deepEqual(vxlan0({ id: 101, port: 4790 }), [
+    'vxlan0 has VNI 101, but the lab makes it with VNI 100',
+    'vxlan0 sends to UDP port 4790, but the lab makes it with port 4789',
+  ]);
+});
+
+test('drift inside a pod: the links the steps make or move there, whether they are up, and its routes', () => {
+  const steps = planOf('flannel.yaml').nodes[0]!.steps;
+  const stepOf = (summary: RegExp) => steps.find((s) => summary.test(s.summary))!.id;
+  const pod = (up: boolean, routes: string[]) => ({
+    links: [
+      { ifindex: 1, ifname: 'lo', up: true },
+      { ifindex: 2, ifname: 'veth-a0-c', up },
+    ],
+    routes: routes.map((dst) => ({ dst })),
+  });
+  const inPod = (answers: ReturnType<typeof pod>) =>
+    findingsOf(steps, {}, new Set(), new Map([['a0', answers]]))
+      .filter((f) => f.what.startsWith('in pod'))
+      .map((f) => `${f.step.id} ${f.what}`);
+  assert.deepEqual(inPod(pod(true, ['default', '10.200.0.0/24'])), []);
+  assert.deepEqual(inPod(pod(false, ['10.200.0.0/24'])), [
+    `${stepOf(/^bring up veth-a0-c in pod a0/)} in pod namespace a0: link veth-a0-c is down`,
+    `${stepOf(/^route pod a0's other traffic/)} in pod namespace a0: route default is missing`,
+  ]);
+  assert.deepEqual(inPod({ links: [{ ifindex: 1, ifname: 'lo', up: true }], routes: [] }).slice(0, 1), [
+    `${stepOf(/^move veth-a0-c into pod a0/)} in pod namespace a0: link veth-a0-c is missing`,
+  ]);
 });

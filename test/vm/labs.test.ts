@@ -10,12 +10,19 @@ import { execa } from 'execa';
 import { LABS, NETLAB } from '../paths.js';
 import { nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from '../e2e/host.js';
 import { bootVMs, type VMs } from './vms.js';
+import { faultRow, MATRIX_HEADER } from '../e2e/fault-case.js';
+import { everyChallenge } from '../e2e/challenge-case.js';
+import { faultsOf } from '../../src/faults/faults.js';
+import { buildPlan } from '../../src/plan/build.js';
+import { readState } from '../../src/state/store.js';
 import { endSessions, sshTransport } from '../../src/exec/ssh.js';
 
 const work = stateDirForTest();
 // This process reaches the VMs too (leftovers below): its SSH master sockets go with the test's files.
 process.env.XDG_RUNTIME_DIR = work.dir;
 const stateDir = join(work.dir, 'state');
+// This process reads the labs' state too (the fault matrix's row plans with the VMs' facts).
+process.env.NETLAB_STATE_DIR = stateDir;
 let vms: VMs;
 let pristine: HostSnapshot;
 
@@ -92,6 +99,30 @@ for (const lab of labs) {
       if (lab === 'ipip') {
         // The underlay is Vagrant-like (192.168.56.x), discovered on the VMs, not the simulated default.
         assert.match(up.stdout, /10\.200\.1\.2 via 192\.168\.56\.11 dev ipip0/);
+        // The row of the fault matrix that needs IP-in-IP: node-1's ipip0 deleted, made again by the plan's steps.
+        const state = readState(lab)!;
+        const id = 'link-deleted:node-1:ipip0';
+        const fault = faultsOf(buildPlan(state.model, state.facts)).find((f) => f.id === id)!;
+        const row = await faultRow(
+          netlab,
+          {
+            lab,
+            fault: id,
+            check: 1,
+            trace: ['a0', 'a1'],
+            finding: /node-1: link ipip0 is missing \(step \d+: create the IP-in-IP tunnel ipip0/,
+            // The module's fallback device takes what no tunnel of the lab does, and it is down.
+            stops: { node: 'node-1', reason: /tunl0 on node-1 is down: the outer packet is dropped/ },
+          },
+          fault,
+          true,
+        );
+        t.diagnostic(MATRIX_HEADER);
+        t.diagnostic(row);
+      }
+      if (lab === 'ipip' || lab === 'geneve') {
+        // Their challenges need the modules this host's kernel lacks: here, as on simulated nodes (challenges.test.ts).
+        for (const row of await everyChallenge(netlab, lab)) t.diagnostic(row);
       }
     } finally {
       const down = await netlab('down', lab);

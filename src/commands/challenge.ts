@@ -1,0 +1,302 @@
+// `netlab challenge`: graded break-and-fix exercises. A challenge of the lab
+// file names a fault of the lab's vocabulary (src/faults/faults.ts); `start`
+// makes it on the node without saying what it is, `check` runs the goal checks
+// and grades the fix, `hint` gives the hints in order, `reveal` shows the fault
+// and the commands that mend it, `stop` mends it and ends the challenge. A lab
+// taken down and up again is another run: `check` says that does not count.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import chalk from 'chalk';
+import { shown, UsageError } from '../errors.js';
+import type { Model, ModelChallenge } from '../model/lab.js';
+import { quoteArgv } from '../os/quote.js';
+import { seededRandom } from '../os/random.js';
+import { clearChallenge, readChallenge, writeChallenge, type ChallengeRecord } from '../state/challenges.js';
+import { listStates, readState, type LabState } from '../state/store.js';
+import { describeCheck } from '../verify/run.js';
+import { printResults, verifyLab } from '../lifecycle/verify.js';
+import { faultOf, runOnNode } from '../lifecycle/challenge.js';
+import { bundledLabsDir, findUpLab, labNameOf, looksLikeFile, requireRoot } from './common.js';
+
+interface JsonOption {
+  json?: boolean;
+}
+
+/** The model of a lab file, of a lab that is up, or of a bundled lab, by name. */
+async function modelOf(arg: string): Promise<Model> {
+  const { loadLabFile } = await import('../lab/load.js');
+  if (looksLikeFile(arg) && existsSync(arg)) return loadLabFile(arg).model;
+  const state = readState(await labNameOf(arg));
+  if (state) return state.model;
+  const bundled = join(bundledLabsDir(), `${arg}.yaml`);
+  if (existsSync(bundled)) return loadLabFile(bundled).model;
+  throw new UsageError(`${shown(arg)} is neither a lab file, nor a lab that is up, nor a bundled lab`);
+}
+
+/** `netlab challenge LAB`: the lab's challenges. */
+export async function challengeListCommand(arg: string, options: JsonOption): Promise<number> {
+  const model = await modelOf(arg);
+  const challenges = model.challenges ?? [];
+  if (options.json) {
+    console.log(
+      JSON.stringify(
+        challenges.map(({ id, title, goal, hints }) => ({ id, title, goal, hints: hints.length })),
+        null,
+        2,
+      ),
+    );
+    return 0;
+  }
+  if (challenges.length === 0) {
+    console.log(`lab ${model.name} has no challenges`);
+    return 0;
+  }
+  console.log(`challenges of lab ${model.name} (\`netlab challenge start ${model.name} ID\`, or --random):`);
+  for (const c of challenges) console.log(`  ${c.id.padEnd(20)} ${c.title}`);
+  return 0;
+}
+
+/** `netlab challenge faults LAB`: every fault a challenge of this lab may name. */
+export async function challengeFaultsCommand(arg: string, options: JsonOption): Promise<number> {
+  const model = await modelOf(arg);
+  const { faultIdsOf } = await import('../faults/faults.js');
+  const ids = faultIdsOf(model);
+  if (options.json) console.log(JSON.stringify(ids, null, 2));
+  else for (const id of ids) console.log(id);
+  return 0;
+}
+
+/** The lab a challenge command acts on: the one named, else the only lab with an active challenge, else the only lab up. */
+async function labWithChallenge(arg: string | undefined): Promise<LabState> {
+  if (arg !== undefined) return findUpLab(arg);
+  const active = listStates().filter((s) => readChallenge(s.lab));
+  if (active.length === 1) return active[0]!;
+  if (active.length > 1)
+    throw new UsageError(`challenges are active on several labs (${active.map((s) => s.lab).join(', ')}); name one`);
+  return findUpLab(undefined);
+}
+
+function challengeOf(state: LabState, id: string): ModelChallenge {
+  const challenges = state.model.challenges ?? [];
+  const challenge = challenges.find((c) => c.id === id);
+  if (!challenge)
+    throw new UsageError(
+      `lab ${state.lab} has no challenge ${shown(id)}; it has ${challenges.map((c) => c.id).join(', ') || 'none'}`,
+    );
+  return challenge;
+}
+
+/** The active challenge of a lab: its record, and whether the lab was rebuilt since it started. */
+function activeChallenge(state: LabState): { record: ChallengeRecord; challenge: ModelChallenge; rebuilt: boolean } {
+  const record = readChallenge(state.lab);
+  if (!record)
+    throw new UsageError(
+      `no challenge is active on lab ${state.lab}; \`netlab challenge ${state.lab}\` lists them, \`netlab challenge start ${state.lab} ID\` starts one`,
+    );
+  return { record, challenge: challengeOf(state, record.id), rebuilt: record.run !== (state.run?.id ?? '') };
+}
+
+/** The challenge `--random [--seed N]` picks: the same for the same seed and list. */
+export function pickChallenge<T>(challenges: readonly T[], seed: number): T {
+  return challenges[Math.floor(seededRandom(seed)() * challenges.length)]!;
+}
+
+export async function challengeStartCommand(
+  arg: string,
+  id: string | undefined,
+  options: JsonOption & { random?: boolean; seed?: string },
+): Promise<number> {
+  const state = await findUpLab(arg);
+  requireRoot('challenge start', state.target);
+  const challenges = state.model.challenges ?? [];
+  if (challenges.length === 0) throw new UsageError(`lab ${state.lab} has no challenges`);
+  if ((id === undefined) === !options.random)
+    throw new UsageError(
+      `name one challenge (${challenges.map((c) => c.id).join(', ')}) or --random, not ${id ? 'both' : 'neither'}`,
+    );
+  if (options.seed !== undefined && !options.random) throw new UsageError('--seed goes with --random');
+  const seed = options.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(options.seed);
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32)
+    throw new UsageError(`--seed takes a whole number 0-4294967295; found ${shown(String(options.seed))}`);
+  const active = readChallenge(state.lab);
+  if (active && active.run === state.run?.id)
+    throw new UsageError(
+      `challenge ${active.id} is active on lab ${state.lab}: \`netlab challenge check\` grades it, \`netlab challenge stop\` mends the lab and ends it`,
+    );
+  const challenge = id === undefined ? pickChallenge(challenges, seed) : challengeOf(state, id);
+  const fault = faultOf(state, challenge.fault);
+  await runOnNode(state, fault.node, fault.apply);
+  writeChallenge({
+    lab: state.lab,
+    id: challenge.id,
+    run: state.run?.id ?? '',
+    started: new Date().toISOString(),
+    hints: 0,
+    revealed: false,
+    ...(options.random ? { seed } : {}),
+  });
+  if (options.json) {
+    console.log(
+      JSON.stringify(
+        {
+          lab: state.lab,
+          challenge: challenge.id,
+          title: challenge.title,
+          goal: challenge.goal,
+          ...(options.random ? { seed } : {}),
+        },
+        null,
+        2,
+      ),
+    );
+    return 0;
+  }
+  console.log(`challenge ${challenge.id} on lab ${state.lab}${options.random ? ` (--random --seed ${seed})` : ''}:`);
+  console.log(`  ${challenge.title}`);
+  console.log(
+    `netlab broke one thing in the lab and does not say what. Find it (verify, trace, show, exec) and fix it by hand;`,
+  );
+  console.log(
+    `\`netlab challenge check\` grades the fix (checks ${challenge.goal.join(', ')} must pass), \`netlab challenge hint\` helps.`,
+  );
+  return 0;
+}
+
+export async function challengeCheckCommand(
+  arg: string | undefined,
+  options: JsonOption & { connections?: string },
+): Promise<number> {
+  const state = await labWithChallenge(arg);
+  requireRoot('challenge check', state.target);
+  const { record, challenge, rebuilt } = activeChallenge(state);
+  if (rebuilt) {
+    const why = `lab ${state.lab} was rebuilt since challenge ${challenge.id} started (run ${record.run || '?'}, now ${state.run?.id ?? '?'}): a new lab has no fault to find, so that does not count`;
+    if (options.json)
+      console.log(
+        JSON.stringify({ lab: state.lab, challenge: challenge.id, solved: false, rebuilt: true, why }, null, 2),
+      );
+    else console.log(chalk.red(`✗ not solved: ${why}; \`netlab challenge start ${state.lab} ${challenge.id}\` again`));
+    clearChallenge(state.lab);
+    return 1;
+  }
+  const results = await verifyLab(state, {
+    check: challenge.goal.map(String),
+    ...(options.connections !== undefined ? { connections: options.connections } : {}),
+  });
+  const solved = results.every((r) => r.ok);
+  const minutes = (Date.now() - Date.parse(record.started)) / 60_000;
+  if (solved) clearChallenge(state.lab);
+  if (options.json) {
+    console.log(
+      JSON.stringify(
+        {
+          lab: state.lab,
+          challenge: challenge.id,
+          solved,
+          rebuilt: false,
+          minutes: Number(minutes.toFixed(1)),
+          hints: record.hints,
+          revealed: record.revealed,
+          checks: results.map((r) => ({
+            number: r.number,
+            name: describeCheck(r.check),
+            ok: r.ok,
+            evidence: r.evidence,
+          })),
+        },
+        null,
+        2,
+      ),
+    );
+    return solved ? 0 : 1;
+  }
+  printResults(state.lab, results);
+  if (solved) {
+    const help = [`${record.hints} hint${record.hints === 1 ? '' : 's'}`, ...(record.revealed ? ['revealed'] : [])];
+    console.log(chalk.green(`✓ solved: challenge ${challenge.id} in ${minutes.toFixed(1)} min (${help.join(', ')})`));
+    return 0;
+  }
+  const failed = results.filter((r) => !r.ok);
+  console.log(chalk.red(`✗ not solved yet: ${failed.length} of ${results.length} goal checks fail`));
+  console.log('  `netlab trace FROM TO` walks a failing pair hop by hop; `netlab challenge hint` gives the next hint');
+  return 1;
+}
+
+export async function challengeHintCommand(arg: string | undefined, options: JsonOption): Promise<number> {
+  const state = await labWithChallenge(arg);
+  const { record, challenge } = activeChallenge(state);
+  const next = challenge.hints[record.hints];
+  if (next !== undefined) writeChallenge({ ...record, hints: record.hints + 1 });
+  if (options.json) {
+    console.log(
+      JSON.stringify(
+        {
+          lab: state.lab,
+          challenge: challenge.id,
+          hint: next ?? null,
+          number: next === undefined ? null : record.hints + 1,
+          of: challenge.hints.length,
+        },
+        null,
+        2,
+      ),
+    );
+    return 0;
+  }
+  if (next === undefined)
+    console.log(
+      `no more hints for ${challenge.id} (${challenge.hints.length} given); \`netlab challenge reveal\` shows the fault and how to mend it`,
+    );
+  else console.log(`hint ${record.hints + 1} of ${challenge.hints.length}: ${next}`);
+  return 0;
+}
+
+export async function challengeRevealCommand(arg: string | undefined, options: JsonOption): Promise<number> {
+  const state = await labWithChallenge(arg);
+  const { record, challenge } = activeChallenge(state);
+  const fault = faultOf(state, challenge.fault);
+  writeChallenge({ ...record, revealed: true });
+  if (options.json) {
+    console.log(
+      JSON.stringify(
+        {
+          lab: state.lab,
+          challenge: challenge.id,
+          fault: fault.id,
+          node: fault.node,
+          describe: fault.describe,
+          step: fault.step,
+          made: fault.apply,
+          mend: fault.mend,
+        },
+        null,
+        2,
+      ),
+    );
+    return 0;
+  }
+  console.log(`challenge ${challenge.id}: on ${fault.node}, ${fault.describe}`);
+  console.log(`  it undoes step ${fault.step.id} of ${fault.node}'s plan: ${fault.step.summary}`);
+  console.log(`  netlab made it with:`);
+  for (const c of fault.apply) console.log(`    ${quoteArgv(c)}`);
+  console.log(`  this mends it (on ${fault.node}: \`netlab exec ${fault.node} -- …\`):`);
+  for (const c of fault.mend) console.log(`    ${quoteArgv(c)}`);
+  return 0;
+}
+
+export async function challengeStopCommand(arg: string | undefined): Promise<number> {
+  const state = await labWithChallenge(arg);
+  requireRoot('challenge stop', state.target);
+  const { challenge, rebuilt } = activeChallenge(state);
+  if (!rebuilt) {
+    const fault = faultOf(state, challenge.fault);
+    await runOnNode(state, fault.node, fault.mend, true);
+  }
+  clearChallenge(state.lab);
+  console.log(
+    rebuilt
+      ? `challenge ${challenge.id} ended (lab ${state.lab} was rebuilt since it started: nothing to mend)`
+      : `challenge ${challenge.id} ended: the fault is mended`,
+  );
+  return 0;
+}

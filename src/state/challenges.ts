@@ -1,0 +1,58 @@
+// The challenge a learner is working on, per lab: which one, since when, for
+// which run of the lab, and how many hints were given. Kept beside the labs'
+// state but not in it: `down` removes a lab's state, and a challenge "solved"
+// by taking the lab down and up again must be noticed, not forgotten.
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { UsageError } from '../errors.js';
+import { checkedLabName } from '../node/paths.js';
+import { stateDir, writeFileAtomic } from './store.js';
+
+export interface ChallengeRecord {
+  lab: string;
+  id: string;
+  /** the run of the lab the fault was made in: another run is the lab rebuilt */
+  run: string;
+  started: string;
+  /** hints given so far */
+  hints: number;
+  revealed: boolean;
+  /** the seed a random choice was made with (--random) */
+  seed?: number;
+}
+
+function challengesDir(): string {
+  return join(stateDir(), 'challenges');
+}
+
+function recordFile(lab: string): string {
+  return join(challengesDir(), `${checkedLabName(lab)}.json`);
+}
+
+export function readChallenge(lab: string): ChallengeRecord | undefined {
+  let text: string;
+  try {
+    text = readFileSync(recordFile(lab), 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const record = JSON.parse(text) as ChallengeRecord;
+    return record.lab === lab && typeof record.id === 'string' ? record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeChallenge(record: ChallengeRecord): void {
+  try {
+    mkdirSync(challengesDir(), { recursive: true, mode: 0o700 });
+    writeFileAtomic(recordFile(record.lab), `${JSON.stringify(record, null, 2)}\n`);
+  } catch (error) {
+    throw new UsageError(`cannot write netlab state in ${challengesDir()}: ${(error as Error).message}`);
+  }
+}
+
+export function clearChallenge(lab: string): void {
+  rmSync(recordFile(lab), { force: true });
+}

@@ -1,0 +1,130 @@
+// End to end, as root, on simulated nodes: graded challenges. A whole session
+// on the vxlan lab (start, the fault hidden from status and verify, check not
+// solved, hints in order, reveal, the revealed fix by hand, check solved), a
+// lab rebuilt during a challenge does not count, --random --seed picks the same
+// challenge again; and every bundled challenge of the labs that run on this
+// kernel: start → check fails → the revealed fix → check passes (ipip's and
+// geneve's run on the VM tier: this kernel lacks their modules).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { LABS } from '../paths.js';
+import { applyRevealed, everyChallenge, json, type Checked, type Netlab } from './challenge-case.js';
+import { labTestContext, netlab, smallScaleLab, snapshotHost, stateDirForTest } from './host.js';
+
+const state = labTestContext();
+
+test('a challenge session: the fault hidden, not solved, hints in order, reveal, fixed by hand, solved', async () => {
+  const run: Netlab = (...args) => netlab(state.dir, ...args);
+  try {
+    assert.equal((await run('up', join(LABS, 'vxlan.yaml'), '--verify')).exitCode, 0);
+    const listed = json<{ id: string; title: string; hints: number }[]>(await run('challenge', 'vxlan', '--json'));
+    assert.deepEqual(
+      listed.map((c) => c.id),
+      ['wrong-vni', 'vtep-down', 'wrong-port'],
+    );
+
+    const started = await run('challenge', 'start', 'vxlan', 'wrong-vni');
+    assert.equal(started.exitCode, 0, started.stderr);
+    assert.match(started.stdout, /challenge wrong-vni on lab vxlan:\n {2}a0 and a1 cannot reach each other/);
+    assert.doesNotMatch(started.stdout, /VNI \d|vxlan0|node-1/, 'start does not say what it broke');
+    const again = await run('challenge', 'start', 'vxlan', 'vtep-down');
+    assert.equal(again.exitCode, 2, 'one challenge at a time');
+    assert.match(again.stderr, /challenge wrong-vni is active on lab vxlan/);
+
+    // status and verify say a challenge is active, and do not give the fault away.
+    const status = await run('status');
+    assert.equal(status.exitCode, 1);
+    assert.match(status.stdout, /challenge wrong-vni is active: what differs from the plan is not shown/);
+    assert.doesNotMatch(status.stdout, /VNI 101|vxlan0 has/);
+    const verify = await run('verify', 'vxlan');
+    assert.equal(verify.exitCode, 1);
+    assert.match(verify.stdout, /diagnosis: not shown while challenge wrong-vni is active/);
+    assert.doesNotMatch(verify.stdout, /VNI 101|vxlan0 has/);
+
+    const notYet = await run('challenge', 'check', '--json');
+    assert.equal(notYet.exitCode, 1);
+    assert.deepEqual([json<Checked>(notYet).solved, json<Checked>(notYet).rebuilt], [false, false]);
+
+    // Hints one at a time, in the lab file's order; then none left.
+    const hints: (string | null)[] = [];
+    for (let i = 0; i < 4; i++)
+      hints.push(json<{ hint: string | null }>(await run('challenge', 'hint', '--json')).hint);
+    assert.match(hints[0]!, /^`netlab trace a0 a1` walks the path/);
+    assert.match(hints[1]!, /^Compare `ip -d link show vxlan0`/);
+    assert.match(hints[2]!, /^The kernel cannot change a VNI in place/);
+    assert.equal(hints[3], null);
+    assert.match((await run('challenge', 'hint')).stdout, /no more hints for wrong-vni \(3 given\)/);
+
+    const revealed = await applyRevealed(run, 'vxlan');
+    assert.equal(revealed.fault, 'vni-changed:node-1:vxlan0');
+    const solved = await run('challenge', 'check', '--json');
+    assert.equal(solved.exitCode, 0, solved.stdout);
+    assert.deepEqual(
+      [json<Checked>(solved).solved, json<Checked>(solved).hints, json<Checked>(solved).revealed],
+      [true, 3, true],
+    );
+    assert.equal((await run('challenge', 'hint')).exitCode, 2, 'a solved challenge is over');
+    assert.equal((await run('status')).exitCode, 0);
+
+    // Rebuilding the lab does not solve a challenge.
+    assert.equal((await run('challenge', 'start', 'vxlan', 'vtep-down')).exitCode, 0);
+    assert.equal((await run('up', join(LABS, 'vxlan.yaml'), '--recreate')).exitCode, 0);
+    const rebuilt = await run('challenge', 'check', '--json');
+    assert.equal(rebuilt.exitCode, 1);
+    assert.deepEqual([json<Checked>(rebuilt).solved, json<Checked>(rebuilt).rebuilt], [false, true]);
+
+    // --random --seed picks the same challenge each time; stop mends the lab.
+    const picks: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      picks.push(
+        json<{ challenge: string }>(await run('challenge', 'start', 'vxlan', '--random', '--seed', '7', '--json'))
+          .challenge,
+      );
+      const stop = await run('challenge', 'stop');
+      assert.equal(stop.exitCode, 0, stop.stderr);
+    }
+    assert.equal(picks[0], picks[1]);
+    assert.equal((await run('verify', 'vxlan')).exitCode, 0, 'stop mended the lab');
+  } finally {
+    await run('down', 'vxlan');
+  }
+  assert.deepEqual(await snapshotHost(), state.pristine());
+});
+
+/**
+ * The labs whose challenges run here, at once (each with a state directory of
+ * its own, like the fault matrix), the longest first. The scale lab runs with
+ * 40 pods per node: its challenges break a node's devices, whatever the pods.
+ */
+const LABS_HERE = ['service', 'nodeport', 'flannel', 'vxlan-3', 'scale', 'bridge', 'routes', 'veth', 'loopback'];
+const SCALE_PODS = 40;
+
+const labFile = (lab: string, dir: string) =>
+  lab === 'scale' ? smallScaleLab(dir, SCALE_PODS) : join(LABS, `${lab}.yaml`);
+
+// Four labs at once (more only queue for the two cores); node:test runs subtests one at a time
+// unless the parent test says how many may run together.
+test(
+  'every bundled challenge that runs on this kernel: start, check fails, the revealed fix, check passes',
+  { concurrency: 4 },
+  async (t) => {
+    const rows: string[] = [];
+    const oneLab = (lab: string) =>
+      t.test(`lab ${lab}`, async () => {
+        const dir = stateDirForTest();
+        const run: Netlab = (...args) => netlab(dir.dir, ...args);
+        try {
+          const up = await run('up', labFile(lab, dir.dir), '--verify');
+          assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+          rows.push(...(await everyChallenge(run, lab)));
+        } finally {
+          await run('down', lab);
+          dir.remove();
+        }
+      });
+    await Promise.all(LABS_HERE.map(oneLab));
+    for (const row of rows.sort()) t.diagnostic(row);
+    assert.deepEqual(await snapshotHost(), state.pristine());
+  },
+);
