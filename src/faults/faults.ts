@@ -1,10 +1,12 @@
 // The faults a learner can make in a lab that is up, each the undoing or the
 // corruption of one thing a step declares it made (model/plan.ts: creates and
-// sets): a route deleted, a link down or deleted, a tunnel's VNI changed,
+// sets): a route deleted, a link down or deleted, an address removed, a
+// tunnel's VNI changed,
 // forwarding or br_netfilter off, hairpin off, a static FDB or neighbour entry
 // removed or pointing at the wrong node, a rule of the lab's chains removed,
 // a DNAT pointing at a dead port, the jump into one of the lab's chains
-// removed (with FORWARD's policy DROP, for the filter chain). Each fault
+// removed (with FORWARD's policy DROP, for the filter chain), a rule that
+// drops everything put first in FORWARD or in a pod's INPUT. Each fault
 // names the step it breaks, the commands that make it on the node, and the
 // commands that mend it. Pure: the fault-matrix test applies them, and graded
 // challenges will too.
@@ -16,6 +18,7 @@ export type FaultKind =
   | 'route-deleted'
   | 'link-down'
   | 'link-deleted'
+  | 'address-removed'
   | 'veth-moved'
   | 'vni-changed'
   | 'port-changed'
@@ -170,6 +173,38 @@ function vethMoved(index: StepIndex, link: string, netns: string): Draft {
     describe: `${link} is moved out of pod namespace ${netns} into the node`,
     apply: [ip(netns, 'link', 'set', link, 'netns', '1')],
     mend: [['ip', 'link', 'set', link, 'netns', netns], ...inPod.flatMap((s) => s.apply)],
+  };
+}
+
+/**
+ * An address removed from a link. With a link's last IPv4 address the kernel
+ * also flushes every route through it (fib_disable_ip), and adding the
+ * address back brings only its connected route: mending adds the others again
+ * by the steps that added them.
+ */
+function addressRemoved(index: StepIndex, address: string, dev: string, netns: string | undefined): Draft {
+  return {
+    kind: 'address-removed',
+    subject: inPod(netns, `${dev}/${address.split('/')[0]}`),
+    describe: `the address ${address} is removed from ${dev}${where(netns)}`,
+    apply: [ip(netns, 'address', 'del', address, 'dev', dev)],
+    mend: [ip(netns, 'address', 'add', address, 'dev', dev), ...routesThrough(index, dev, netns)],
+  };
+}
+
+/**
+ * A rule that drops every packet put first in a pod's INPUT chain, as a
+ * firewall inside the container would: the pod's links, addresses and routes
+ * are all there, and nothing gets in, not even over its loopback.
+ */
+function podInputDrop(netns: string): Draft {
+  const inNs = (...args: string[]): Command => ['ip', 'netns', 'exec', netns, 'iptables', '-w', ...args];
+  return {
+    kind: 'drop-rule',
+    subject: inPod(netns, 'INPUT'),
+    describe: `a rule that drops everything is put first in the INPUT chain of pod namespace ${netns}`,
+    apply: [inNs('-I', 'INPUT', '1', '-j', 'DROP')],
+    mend: [inNs('-D', 'INPUT', '-j', 'DROP')],
   };
 }
 
@@ -383,12 +418,18 @@ function faultsFor(declared: Created | Change, around: Around, rulePosition: num
         },
       ];
     }
+    case 'netns':
+      return [podInputDrop(declared.name)];
     case 'link':
       return linkFaults(declared, around);
+    case 'address':
+      return [addressRemoved(around.index, declared.address, declared.dev, declared.netns)];
     case 'moved':
       return [vethMoved(around.index, declared.link, declared.netns)];
     case 'up':
       return [
+        // The kernel gives lo 127.0.0.1/8 when it comes up: the address the loopback lab's containers talk over.
+        ...(declared.link === 'lo' ? [addressRemoved(around.index, '127.0.0.1/8', 'lo', declared.netns)] : []),
         {
           kind: 'link-down',
           subject: inPod(declared.netns, declared.link),
