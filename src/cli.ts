@@ -228,6 +228,7 @@ Examples:
     .argument('<from>', 'pod, pod/container or node')
     .argument('<to>', 'pod, node, Service name or IPv4 address')
     .option('--port <port>', 'trace a TCP connection to this port (default: ICMP; a Service: its port)')
+    .option('--size <bytes>', 'the IP packet size (68-65535): says where a packet that large meets too small an MTU')
     .option(
       '--no-send',
       'do not send one packet first (by default trace sends one, so the kernel learns ARP and FDB entries)',
@@ -240,7 +241,8 @@ Examples:
 Examples:
   sudo netlab trace a0 a1                 pod to pod (vxlan lab: veth, bridge, vxlan0, outer header, remote node)
   sudo netlab trace a0 web                pod to a Service: which endpoint DNAT picked
-  sudo netlab trace node-1 node-0 --port 30080   a NodePort from another node`,
+  sudo netlab trace node-1 node-0 --port 30080   a NodePort from another node
+  sudo netlab trace a0 a1 --size 1450     does a full-size packet fit every link on the way? (MTU)`,
     )
     .action(run(async () => (await import('./commands/workshop.js')).traceCommand as Action));
 

@@ -187,12 +187,12 @@ export async function captureCommand(
 export async function traceCommand(
   from: string,
   to: string,
-  options: { port?: string; lab?: string; send?: boolean; json?: boolean },
+  options: { port?: string; size?: string; lab?: string; send?: boolean; json?: boolean },
 ): Promise<number> {
   const state = await findLabWith(from.split('/')[0]!, options.lab);
   requireRoot('trace', state.target);
   const { probeDisagrees, resolveRequest, sendFirst, traceRequest, renderTrace } = await import('../trace/trace.js');
-  const request = resolveRequest(state.model, state.facts, from, to, options.port);
+  const request = resolveRequest(state.model, state.facts, from, to, options.port, options.size);
   const transports = transportsOf(state);
   const probe = options.send === false ? undefined : await sendFirst(state.model, state.facts, transports, request);
   const probed = probe?.sourcePort ? { ...request, packet: { ...request.packet, sport: probe.sourcePort } } : request;

@@ -15,11 +15,19 @@ export interface NodeInterfaces {
   addresses: Map<string, string>;
   defaultDev?: string;
   links: string[];
+  /** dev → MTU */
+  mtus: Map<string, number>;
 }
 
 /** A node's interfaces as node/query.ts answers: its global IPv4 addresses, the default route's device, its links. */
 export function interfacesOf(node: string, a: Partial<Answers>): NodeInterfaces {
-  const result: NodeInterfaces = { node, addresses: new Map(), links: (a.links ?? []).map((l) => l.ifname) };
+  const links = a.links ?? [];
+  const result: NodeInterfaces = {
+    node,
+    addresses: new Map(),
+    links: links.map((l) => l.ifname),
+    mtus: new Map(links.flatMap((l) => (l.mtu ? [[l.ifname, l.mtu] as const] : []))),
+  };
   for (const x of a.addresses ?? []) {
     if (x.scope === 'global' && !result.addresses.has(x.ifname))
       result.addresses.set(x.ifname, `${x.address}/${x.prefix}`);
@@ -73,7 +81,8 @@ export function chooseUnderlay(model: Model, interfaces: NodeInterfaces[]): Reco
       problems.push(`${node.name}'s interface ${dev} has no IPv4 address; set nodes.${node.name}.underlay.address`);
       continue;
     }
-    facts[node.name] = { address, dev };
+    const mtu = found.mtus.get(dev);
+    facts[node.name] = { address, dev, ...(mtu ? { mtu } : {}) };
   }
   if (problems.length) throw new RunError(`node facts:\n  ${problems.join('\n  ')}`);
   return facts;

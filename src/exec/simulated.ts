@@ -24,6 +24,8 @@ export const SIMULATED_UNDERLAY = {
   network: '192.168.64',
   dev: 'eth1',
   bridge: 'underlay',
+  /** the veths of the underlay keep the kernel's default, Ethernet's 1500 */
+  mtu: 1500,
 } as const;
 
 /** The underlay address and interface of each simulated node: the article's 192.168.64.4, .5, ... on eth1. */
@@ -34,6 +36,7 @@ export function simulatedFacts(model: Model): Record<string, NodeFacts> {
       {
         address: node.underlay.address ?? `${SIMULATED_UNDERLAY.network}.${SIMULATED_UNDERLAY.firstHost + node.index}`,
         dev: node.underlay.dev ?? SIMULATED_UNDERLAY.dev,
+        mtu: SIMULATED_UNDERLAY.mtu,
       },
     ]),
   );

@@ -1,7 +1,7 @@
 // The faults a learner can make in a lab that is up, each the undoing or the
 // corruption of one thing a step declares it made (model/plan.ts: creates and
 // sets): a route deleted, a link down or deleted, an address removed, a
-// tunnel's VNI changed,
+// link's MTU too small, a tunnel's VNI changed,
 // forwarding or br_netfilter off, hairpin off, a static FDB or neighbour entry
 // removed or pointing at the wrong node, a rule of the lab's chains removed,
 // a DNAT pointing at a dead port, the jump into one of the lab's chains
@@ -24,6 +24,7 @@ export type FaultKind =
   | 'port-changed'
   | 'sysctl-off'
   | 'hairpin-off'
+  | 'mtu-wrong'
   | 'fdb-removed'
   | 'fdb-wrong-node'
   | 'neighbour-removed'
@@ -360,15 +361,21 @@ function jumpRule(step: Step, from: string, to: string): string[] | undefined {
   return undefined;
 }
 
-function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { step }: Around): Draft[] {
+function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { step, node }: Around): Draft[] {
   const { table, from, to } = declared;
+  // The lab's jumps out of the same built-in chain, in plan order (FORWARD: its ACCEPT chain, then its policies).
+  const siblings = node.steps.flatMap((s) =>
+    s.sets.filter((c): c is typeof declared => c.kind === 'jump' && c.table === table && c.from === from),
+  );
+  const first = siblings[0]?.to === to;
   // The lab's jumps carry its comment; -D needs the rule exactly as it was added.
   const rule = jumpRule(step, from, to);
   if (!rule) return [];
   const drafts: Draft[] = [
     {
       kind: 'jump-removed',
-      subject: from,
+      // Named by its chain alone where it is the only one, as in every lab without policies.
+      subject: siblings.length > 1 && !first ? `${from}/${to}` : from,
       describe: `the jump from ${from} to ${to} is removed`,
       apply: [iptables(table, '-D', from, ...rule)],
       mend: [iptables(table, '-I', from, '1', ...rule)],
@@ -379,7 +386,7 @@ function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { step }: Aroun
   // Mended to ACCEPT, the policy of a fresh node: on a machine whose policy was DROP before,
   // that is a change, so no bundled challenge uses this fault (the matrix runs it on simulated nodes).
   // A DROP rule put first in FORWARD is mended by deleting it: nothing else is touched.
-  if (table === 'filter' && from === 'FORWARD')
+  if (table === 'filter' && from === 'FORWARD' && first)
     drafts.push(
       {
         kind: 'drop-rule',
@@ -461,6 +468,24 @@ function faultsFor(declared: Created | Change, around: Around, rulePosition: num
           mend: [['bridge', 'link', 'set', 'dev', declared.port, 'hairpin', 'on']],
         },
       ];
+    case 'mtu': {
+      // A node end of a pod's veth 50 bytes short of what the pods send: the kernel drops every
+      // full-size packet that would cross it, in both directions, and tells nobody. (A pod's own
+      // end set lower only makes its TCP pick smaller segments; a bridge's own MTU is not what
+      // its ports forward by.)
+      const { link, mtu, netns } = declared;
+      if (netns || around.index.bridges.has(link)) return [];
+      const wrong = mtu - 50;
+      return [
+        {
+          kind: 'mtu-wrong',
+          subject: link,
+          describe: `${link}'s MTU is ${wrong} instead of ${mtu}: full-size packets of its pod are dropped there`,
+          apply: [['ip', 'link', 'set', link, 'mtu', String(wrong)]],
+          mend: [['ip', 'link', 'set', link, 'mtu', String(mtu)]],
+        },
+      ];
+    }
     case 'fdb':
       return fdbFaults(declared, around);
     case 'neighbour':

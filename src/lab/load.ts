@@ -143,6 +143,7 @@ function checkBounds(data: Record<string, unknown>, file: string, locate: Locato
     ['nodes', count(data.nodes), LAB_LIMITS.nodes, 'nodes'],
     ['pods', count(data.pods) + counted, LAB_LIMITS.pods, 'pods (listed under pods: and counted by nodes.X.pods)'],
     ['services', count(data.services), LAB_LIMITS.services, 'services'],
+    ['policies', count(data.policies), LAB_LIMITS.policies, 'policies'],
     ['verify', count(data.verify), LAB_LIMITS.checks, 'checks'],
   ];
   return limits

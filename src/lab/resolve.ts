@@ -1,5 +1,6 @@
 // resolve: a schema-valid lab file → the Model (every name and address decided)
 // plus every semantic problem, each reported at its place in the file. Pure.
+import { resolvePolicies } from '../wiring/policies.js';
 import {
   contains,
   formatCidr,
@@ -76,6 +77,13 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
   checkWiring(lab, nodes, pods, sameNode, crossNode, report);
   const tunnel = resolveTunnel(lab, crossNode, report);
   const services = resolveServices(lab, pods, cluster, report);
+  const policies = resolvePolicies(lab.policies, pods, report);
+  if (policies.length && !sameNodeWiring(sameNode).routesPodSubnet)
+    report(
+      ['policies'],
+      `policies are enforced in the FORWARD chain of a node that routes or bridges its pods' traffic: they need same-node: bridge; found same-node: ${sameNode}`,
+      'key',
+    );
   const checks = lab.verify
     ? resolveChecks(lab, nodes, pods, services, report)
     : deriveChecks(pods, sameNode, crossNode, services);
@@ -88,9 +96,11 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
     vethPeer: lab.wiring?.['veth-peer'] ?? 'move',
     crossNode,
     ...(tunnel ? { tunnel } : {}),
+    ...(lab.wiring?.mtu !== undefined ? { mtu: lab.wiring.mtu } : {}),
     nodes,
     pods,
     services,
+    ...(policies.length ? { policies } : {}),
     checks,
     exercises: lab.exercises ?? [],
     challenges: resolveChallenges(lab, checks.length, report),
@@ -280,6 +290,7 @@ function resolvePods(lab: LabFile, nodes: ModelNode[], sameNode: SameNodeWiring,
       netns: podName,
       containers,
       ...(spec.rootfs ? { rootfs: spec.rootfs } : {}),
+      ...(spec.labels ? { labels: spec.labels } : {}),
     };
     const interfaces = sameNode.podInterfaces?.(podName);
     if (!interfaces) {
@@ -368,6 +379,11 @@ function checkWiring(
       `cross-node: ${crossNode} needs same-node: bridge (every node routes its pod subnet through its bridge); found same-node: ${sameNode}`,
     );
   }
+  if (lab.wiring?.mtu !== undefined && !same.podInterfaces)
+    report(
+      ['wiring', 'mtu'],
+      `same-node: ${sameNode} pods have only lo, whose MTU netlab does not set; found mtu: ${lab.wiring.mtu}`,
+    );
   if (joinsNodes(crossNode) && nodes.length < 2)
     report(
       ['wiring', 'cross-node'],
@@ -453,6 +469,7 @@ function resolveChecks(
     const to = resolveEndpoint(spec.to, nodes, pods, [...path, 'to'], report, true);
     if (!from || !to) return;
     const port = kind === 'tcp' ? item.tcp!.port : undefined;
+    const bytes = kind === 'tcp' ? item.tcp!.bytes : undefined;
     const toAddress = targetAddress(from, to, pods);
     if (toAddress === undefined && !('node' in to)) {
       // Without an address because its node is unknown: that is reported already.
@@ -470,6 +487,7 @@ function resolveChecks(
       to,
       ...(toAddress !== undefined ? { toAddress } : {}),
       ...(port !== undefined ? { port } : {}),
+      ...(bytes !== undefined ? { bytes } : {}),
       expect,
       derived: false,
     });
@@ -587,6 +605,9 @@ function resolveServices(lab: LabFile, pods: ModelPod[], cluster: Cidr, report: 
 }
 
 /** Without a verify section: every pod pings every pod it should reach, and each pod answers one TCP connection. */
+/** What a derived TCP check between pods on two nodes sends: about 700 full-size packets. */
+export const DERIVED_BULK_BYTES = 1_000_000;
+
 export function deriveChecks(
   pods: ModelPod[],
   sameNode: string,
@@ -617,7 +638,8 @@ export function deriveChecks(
       ...base,
     });
   }
-  // One TCP connection into every pod, from the pod that pings it first.
+  // One TCP connection into every pod, from the pod that pings it first; between nodes, a bulk
+  // transfer, whose full-size packets must fit every link of the path (a wrong MTU fails it).
   const answered = new Set<string>();
   for (const [a, b] of pairs) {
     if (answered.has(b.name)) continue;
@@ -628,6 +650,7 @@ export function deriveChecks(
       to: { pod: b.name },
       toAddress: b.address!.split('/')[0]!,
       port: 8080,
+      ...(a.node !== b.node ? { bytes: DERIVED_BULK_BYTES } : {}),
       ...base,
     });
   }

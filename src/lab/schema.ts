@@ -2,6 +2,7 @@
 // Schema editors use) are both generated from these definitions. Defaults are
 // applied later, in resolve, so that the schema describes what a person writes.
 import { z } from 'zod';
+import { MTU_RANGE } from '../wiring/mtu.js';
 import { CROSS_NODE, SAME_NODE } from '../wiring/registry.js';
 import type { SettingType } from '../wiring/types.js';
 import {
@@ -82,8 +83,19 @@ const nodeSchema = z
   })
   .describe('a node (a VM, or a simulated node on this host)');
 
+/** Kubernetes' label syntax, without a key's optional prefix/ (63 characters, alphanumeric at both ends). */
+const LABEL_PATTERN = /^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$/;
+const LABEL_RULE = "at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit";
+const labels = z
+  .record(
+    z.string().regex(LABEL_PATTERN, { error: LABEL_RULE }).min(1),
+    z.string().regex(LABEL_PATTERN, { error: LABEL_RULE }),
+  )
+  .describe('labels, key: value, as Kubernetes writes them');
+
 const podSchema = z
   .strictObject({
+    labels: labels.optional().describe("the pod's labels, which policies select it by"),
     node: name(NODE_NAME_MAX, 'the node this pod runs on'),
     ip: ipv4.optional().describe("the pod's address; default: the next free one from .2 in the node's pod subnet"),
     containers: z
@@ -102,7 +114,21 @@ const podSchema = z
 const endpoint = z.string().min(1).describe('a pod name, pod/container, or an IPv4 address');
 
 const pingCheck = z.strictObject({ from: endpoint, to: endpoint, expect: expect.optional() });
-const tcpCheck = z.strictObject({ from: endpoint, to: endpoint, port, expect: expect.optional() });
+const tcpCheck = z.strictObject({
+  from: endpoint,
+  to: endpoint,
+  port,
+  bytes: z
+    .number()
+    .int()
+    .min(1)
+    .max(100_000_000)
+    .optional()
+    .describe(
+      'send this many bytes first (a bulk transfer, in full-size packets: a wrong MTU fails it); at most 100000000',
+    ),
+  expect: expect.optional(),
+});
 const serviceCheck = z.strictObject({
   from: endpoint,
   to: z.string().describe('a service name'),
@@ -116,6 +142,52 @@ const serviceCheck = z.strictObject({
   expect: expect.optional(),
 });
 
+const policyPeer = z
+  .strictObject({
+    'pod-selector': labels.optional().describe('the pods whose labels include all of these ({}: every pod of the lab)'),
+    'ip-block': cidr.optional().describe('the addresses of an IPv4 prefix'),
+  })
+  .describe('a peer: exactly one of pod-selector, ip-block');
+const policyPort = z
+  .strictObject({ port, protocol: z.enum(['tcp', 'udp']).optional().describe('default tcp') })
+  .describe('a destination port');
+const policyRule = (peers: 'from' | 'to') =>
+  z
+    .strictObject({
+      [peers]: z
+        .array(policyPeer)
+        .max(LAB_LIMITS.policyRules)
+        .optional()
+        .describe(`${peers === 'from' ? 'sources' : 'destinations'} allowed; absent: any`),
+      ports: z.array(policyPort).max(LAB_LIMITS.policyRules).optional().describe('ports allowed; absent: every port'),
+    })
+    .describe(`one rule: traffic ${peers} any of the peers, to any of the ports`);
+const policySchema = z
+  .strictObject({
+    'pod-selector': labels.describe(
+      'the pods this policy isolates: those whose labels include all of these ({}: every pod)',
+    ),
+    'policy-types': z
+      .array(z.enum(['Ingress', 'Egress']))
+      .min(1)
+      .optional()
+      .describe('the directions it isolates; default Ingress, and Egress when it has egress rules (as Kubernetes)'),
+    ingress: z
+      .array(policyRule('from'))
+      .max(LAB_LIMITS.policyRules)
+      .optional()
+      .describe('what may come in; [] or absent: nothing'),
+    egress: z
+      .array(policyRule('to'))
+      .max(LAB_LIMITS.policyRules)
+      .optional()
+      .describe('what may go out; [] or absent: nothing'),
+  })
+  .describe(
+    "a NetworkPolicy, in Kubernetes' terms: the pods it selects accept (ingress) or send (egress) only what its rules allow; replies of allowed connections always pass",
+  );
+
+export const POLICY_NAME_MAX = 32;
 export const SERVICE_NAME_MAX = 8;
 const serviceSchema = z
   .strictObject({
@@ -170,6 +242,15 @@ export const labSchema = z
           .enum(kinds(CROSS_NODE))
           .optional()
           .describe('how pod subnets of different nodes are joined; default none'),
+        mtu: z
+          .number()
+          .int()
+          .min(MTU_RANGE.min)
+          .max(MTU_RANGE.max)
+          .optional()
+          .describe(
+            `the MTU of the pods, their veths and the bridge (${MTU_RANGE.min}-${MTU_RANGE.max}); default: on an overlay, the underlay interface's MTU less the tunnel's headers (1450 for VXLAN over 1500), elsewhere left as it is`,
+          ),
         ...wiringSettings(),
       })
       .optional()
@@ -181,6 +262,10 @@ export const labSchema = z
       )
       .optional()
       .describe('Services, programmed on every node like kube-proxy does'),
+    policies: z
+      .record(name(POLICY_NAME_MAX, 'a policy name'), policySchema)
+      .optional()
+      .describe('NetworkPolicies, applied as iptables filter chains on every node, as policy engines do'),
     verify: z
       .array(
         z

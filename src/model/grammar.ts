@@ -33,6 +33,9 @@ export const LAB_LIMITS = {
   /** pods in the whole lab, listed and counted (nodes.X.pods) */
   pods: 2000,
   services: 64,
+  policies: 64,
+  /** rules of one policy, and peers or ports of one rule */
+  policyRules: 32,
   /** backends of one Service */
   backends: 64,
   checks: 256,

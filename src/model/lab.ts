@@ -36,6 +36,29 @@ export interface ModelPod {
   hostIf?: string;
   containers: ModelContainer[];
   rootfs?: string;
+  /** Kubernetes-style labels, which NetworkPolicies select pods by */
+  labels?: Record<string, string>;
+}
+
+/** Who a NetworkPolicy rule allows: pods (by their labels, resolved to names) or an IPv4 block. */
+export type PolicyPeer = { pods: string[]; selector: Record<string, string> } | { cidr: string };
+
+/** One ingress or egress rule: from/to any of the peers (none: anyone), on any of the ports (none: all). */
+export interface PolicyRule {
+  peers: PolicyPeer[];
+  ports: { port: number; protocol: 'tcp' | 'udp' }[];
+}
+
+/** A NetworkPolicy: the pods it selects are isolated in each direction of its types, but for what its rules allow. */
+export interface ModelPolicy {
+  name: string;
+  /** podSelector's labels ({}: every pod) */
+  selector: Record<string, string>;
+  /** the pods selected, by name */
+  pods: string[];
+  types: ('ingress' | 'egress')[];
+  ingress: PolicyRule[];
+  egress: PolicyRule[];
 }
 
 /** A tunnel kind's resolved settings (vxlan, flannel, geneve), decided by its wiring module. */
@@ -73,6 +96,8 @@ export interface Check {
   port?: number;
   /** service checks: how many connections to spread over the backends */
   connections?: number;
+  /** tcp checks: bytes the client sends before the responder answers (a bulk transfer: full-size packets) */
+  bytes?: number;
   expect: 'pass' | 'fail';
   /** derived from the wiring rather than written in the file */
   derived: boolean;
@@ -105,9 +130,13 @@ export interface Model {
   crossNode: CrossNodeKind;
   /** the cross-node kind's tunnel settings (state files of version 2 called them vxlan) */
   tunnel?: TunnelSettings;
+  /** `wiring.mtu`: the pods' MTU the lab asks for, instead of the one computed from the underlay and the overlay */
+  mtu?: number;
   nodes: ModelNode[];
   pods: ModelPod[];
   services: ModelService[];
+  /** NetworkPolicies; absent in state files before them */
+  policies?: ModelPolicy[];
   checks: Check[];
   exercises: string[];
   /** graded break-and-fix exercises (`netlab challenge`); absent in state files before them */

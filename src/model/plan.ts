@@ -5,7 +5,7 @@
 export type Command = readonly string[];
 
 /** Phases run in this order on every node; all nodes finish a phase before the next starts. */
-export const PHASES = ['pods', 'network', 'cross-node', 'services'] as const;
+export const PHASES = ['pods', 'network', 'cross-node', 'services', 'policies'] as const;
 export type Phase = (typeof PHASES)[number];
 
 /**
@@ -46,6 +46,8 @@ export type Change =
   /** the link leaves the node for this pod namespace */
   | { kind: 'moved'; link: string; netns: string }
   | { kind: 'hairpin'; port: string; on: boolean }
+  /** the link's MTU (the largest packet it carries, without its Ethernet header) */
+  | { kind: 'mtu'; link: string; netns?: string; mtu: number }
   /** a rule in a built-in chain that jumps to one of the lab's chains */
   | { kind: 'jump'; table: 'filter' | 'nat'; from: string; to: string };
 
@@ -73,6 +75,8 @@ export interface NodeFacts {
   address: string;
   /** underlay interface, e.g. eth1 */
   dev: string;
+  /** the underlay interface's MTU; absent in state files before it: 1500, Ethernet's */
+  mtu?: number;
 }
 
 export interface NodePlan {

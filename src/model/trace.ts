@@ -14,6 +14,8 @@ export interface Packet {
   port?: number;
   /** the source port of trace's own probe (TCP): conntrack's entry of that connection says where DNAT sent it */
   sport?: number;
+  /** the IP packet's size in bytes (`trace --size`, a bulk check's full-size segment): checked against each link's MTU */
+  size?: number;
   /** DNAT already applied (a packet is translated once) */
   translated?: boolean;
   /** set when DNAT happened on a bridged frame (br_netfilter): the bridge port it came in by */

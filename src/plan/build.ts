@@ -2,7 +2,9 @@
 // lab's wiring modules (src/wiring/); pods are the same for every lab.
 import type { Model } from '../model/lab.js';
 import { type NodeFacts, PHASES, type Phase, type Plan, type Step, type StepDraft } from '../model/plan.js';
+import { mtuSteps } from '../wiring/mtu.js';
 import { crossNodeWiring, sameNodeWiring } from '../wiring/registry.js';
+import { policies } from '../wiring/policies.js';
 import { services } from '../wiring/services.js';
 import { podSteps } from './steps/pods.js';
 
@@ -20,8 +22,13 @@ export function buildPlan(model: Model, facts: Record<string, NodeFacts>): Plan 
       const drafts: Record<Phase, StepDraft[]> = {
         pods: model.pods.filter((p) => p.node === node.name).flatMap((pod) => podSteps(model, pod)),
         network: sameNode.steps(model, node),
-        'cross-node': crossNode.steps(model, node, factsOf),
+        // Last, the pods' MTU: what the overlay's headers leave of the underlay's (wiring/mtu.ts).
+        'cross-node': [
+          ...crossNode.steps(model, node, factsOf),
+          ...mtuSteps(model, node, { sameNode, crossNode }, factsOf(node.name)),
+        ],
         services: services.steps(model, node),
+        policies: policies.steps(model, node),
       };
       let id = 0;
       const steps: Step[] = PHASES.flatMap((phase) =>

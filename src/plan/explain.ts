@@ -76,6 +76,10 @@ function explainIp(args: readonly string[], where: string): string | undefined {
       return `\`master ${after(args, 'master')}\` plugs ${dev} into the bridge ${after(args, 'master')} as a port.`;
     if (has(args, 'netns'))
       return `\`ip link set ${dev} netns ${after(args, 'netns')}\` moves ${dev} into the namespace ${after(args, 'netns')}: it disappears from ${where}.`;
+    if (has(args, 'mtu'))
+      return `\`mtu ${after(args, 'mtu')}\`: ${dev} carries packets of at most ${after(args, 'mtu')} bytes (not counting the Ethernet header); a larger one is dropped where it would leave by ${dev}, or fragmented by a router that may.${has(args, 'gso_max_segs') ? ` \`gso_max_segs ${after(args, 'gso_max_segs')}\`: the kernel hands ${dev} one TCP segment at a time, with no segmentation offload.` : ''}`;
+    if (has(args, 'gso_max_segs'))
+      return `\`gso_max_segs ${after(args, 'gso_max_segs')}\`: the kernel hands ${dev} one TCP segment at a time, with no segmentation offload, as a NIC without offload would get them.`;
     if (has(args, 'up'))
       return `\`ip link set ${dev} up\` brings ${dev} up in ${where}: a down interface sends and receives nothing.`;
   }

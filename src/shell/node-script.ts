@@ -95,6 +95,10 @@ if [ -f "$NETLAB_DIR/undo" ]; then
   for dev in $(awk '$1 == "netlab_del_unmoved" { print $2 }' "$NETLAB_DIR/undo.reverse"); do
     n=0
     while [ -e "/sys/class/net/$dev" ] && [ "$n" -lt 250 ]; do sleep 0.02; n=$((n + 1)); done
+    # A namespace lives on while a socket in it is still closing (a TCP connection
+    # retransmitting into a path that drops it, as under a wrong MTU): deleting the
+    # node end deletes the pair, and the namespace goes when its socket does.
+    [ ! -e "/sys/class/net/$dev" ] || ip link del "$dev" 2>/dev/null || true
   done
 fi
 echo "@@netlab undone $undone"

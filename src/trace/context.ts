@@ -24,6 +24,8 @@ export interface TraceContext extends WalkContext {
   warn(reason: string, hint?: string): void;
   /** the last hop's MACs are labelled already: the final labelling leaves it alone */
   keepMacs(): void;
+  /** where a NetworkPolicy of the lab drops a forwarded (or, with br_netfilter, bridged) packet; undefined: it passes */
+  policyVerdict(place: Place, packet: Packet, inDev: string, outDev: string): Promise<End | undefined>;
   /** bridgePort: it came up from a bridge, by this port */
   packetArrives(place: Place, packet: Packet, ifname: string, bridgePort?: string): Promise<End>;
 }

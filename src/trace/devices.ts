@@ -7,6 +7,37 @@ import type { Link, Place } from '../node/tables.js';
 import { tunnelHops } from '../wiring/registry.js';
 import type { TraceContext } from './context.js';
 
+/**
+ * Where a packet of a given size (trace --size) meets a link too small for
+ * it, and what the kernel does there: a router (the IP layer) fragments it, or
+ * drops it and tells the sender (ICMP "fragmentation needed", when DF is set,
+ * as TCP and `ping -M do` set it); a veth or a bridge drops the frame and tells
+ * nobody, the black hole of a wrong overlay MTU.
+ */
+export function tooBig(
+  walk: TraceContext,
+  place: Place,
+  link: Link,
+  packet: Packet,
+  at: 'routed' | 'veth' | 'bridge',
+): End | undefined {
+  if (!packet.size || !link.mtu || packet.size <= link.mtu) return undefined;
+  const what = {
+    routed: `the IP layer fragments it, or, with DF set (TCP, \`ping -M do\`), drops it and answers the sender ICMP "fragmentation needed"`,
+    veth: 'a veth drops a frame larger than the MTU of the end it arrives at, and tells nobody',
+    bridge: 'a bridge drops a frame larger than the MTU of the port it would leave by, and tells nobody',
+  }[at];
+  return walk.end(
+    'broken',
+    place,
+    `a ${packet.size}-byte packet does not fit ${link.ifname}'s MTU of ${link.mtu}: ${what}`,
+    walk.hint(place, (d) => d.kind === 'mtu' && d.link === link.ifname, `sets ${link.ifname}'s MTU`),
+  );
+}
+
+/** ", MTU 1450" where the walk checks a packet's size. */
+export const mtuOf = (link: Link, packet: Packet) => (packet.size && link.mtu ? ` (MTU ${link.mtu})` : '');
+
 /** The other end of a veth pair: in the node's namespace or one of its pods', found by ifindex both ways. */
 export async function veth(
   walk: TraceContext,
@@ -30,9 +61,11 @@ export async function veth(
     walk.hop(
       place,
       'veth',
-      `out by ${link.ifname}, the veth pair's other end is ${peer.ifname} in ${walk.label(candidate)}`,
+      `out by ${link.ifname}, the veth pair's other end is ${peer.ifname}${mtuOf(peer, packet)} in ${walk.label(candidate)}`,
       `${link.ifname}@if${link.peerIndex}`,
     );
+    const dropped = tooBig(walk, candidate, peer, packet, 'veth');
+    if (dropped) return dropped;
     if (!peer.up)
       return walk.end(
         'broken',
@@ -104,10 +137,17 @@ export async function bridge(
   walk.hop(
     place,
     'bridge',
-    `${from}${bridge.ifname}'s FDB sends ${mac} to port ${entry.ifname}${entry.ifname === inPort ? ' (hairpin)' : ''}`,
+    `${from}${bridge.ifname}'s FDB sends ${mac} to port ${entry.ifname}${mtuOf(port, packet)}${entry.ifname === inPort ? ' (hairpin)' : ''}`,
     `${mac} dev ${entry.ifname} master ${bridge.ifname}`,
   );
   if (!port.up) return walk.end('broken', place, `${port.ifname} is down`, walk.upHint(place, port.ifname));
+  const dropped = tooBig(walk, place, port, packet, 'bridge');
+  if (dropped) return dropped;
+  // With br_netfilter a bridged IP packet passes the FORWARD chain too, policies and all.
+  if (tables.sysctls['net.bridge.bridge-nf-call-iptables'] === '1') {
+    const denied = await walk.policyVerdict(place, packet, bridge.ifname, bridge.ifname);
+    if (denied) return denied;
+  }
   const tunnel = tunnelHops(port.kind);
   if (tunnel?.carries === 'ethernet') return tunnel.send(walk, place, port, { mac }, packet);
   if (port.kind === 'veth') return veth(walk, place, port, mac, packet);

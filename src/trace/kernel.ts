@@ -17,6 +17,8 @@ export interface Kernel {
   natRules(node: string): Promise<string[]>;
   /** `iptables -S FORWARD` lines of a node: the policy (-P) and the rules (-A) */
   forwardRules(node: string): Promise<string[]>;
+  /** every `-A` line of a node's filter table (a lab's policy chains); absent: none to read */
+  filterRules?(node: string): Promise<string[]>;
   /** conntrack entries of a node for connections to dst:port: who sent them and where DNAT sent them */
   connections(node: string, protocol: string, dst: string, port: number): Promise<Connection[]>;
 }
@@ -87,6 +89,10 @@ export class LiveKernel implements Kernel {
 
   async forwardRules(node: string): Promise<string[]> {
     return forwardRulesOf((await this.iptables(node)).filter);
+  }
+
+  async filterRules(node: string): Promise<string[]> {
+    return (await this.iptables(node)).filter.filter((line) => line.startsWith('-A '));
   }
 
   async connections(node: string, protocol: string, dst: string, port: number): Promise<Connection[]> {

@@ -9,6 +9,8 @@ import type { Transports } from '../exec/transports.js';
 import { parseIp } from '../net/ipv4.js';
 import { UsageError } from '../errors.js';
 import { addressOf, runChecks } from '../verify/run.js';
+import { ETHERNET_MTU, podMtu } from '../wiring/mtu.js';
+import { crossNodeWiring } from '../wiring/registry.js';
 import { LiveKernel, type Kernel, type Place } from './kernel.js';
 import { TraceWalk, type Packet, type Trace } from './walk.js';
 
@@ -54,8 +56,13 @@ export function resolveRequest(
   from: string,
   to: string,
   port?: string,
+  size?: string,
 ): TraceRequest {
   const source = resolveSource(model, from);
+  const bytes = size === undefined ? undefined : Number(size);
+  // 68: the smallest MTU IPv4 allows a link (RFC 791); 65535: the largest IPv4 packet.
+  if (bytes !== undefined && (!Number.isInteger(bytes) || bytes < 68 || bytes > 65535))
+    throw new UsageError(`--size takes an IP packet size of 68-65535 bytes; found ${size}`);
   let portNumber: number | undefined;
   if (port !== undefined) {
     portNumber = Number(port);
@@ -87,6 +94,7 @@ export function resolveRequest(
     protocol,
     ...(src ? { src } : {}),
     ...(portNumber !== undefined ? { port: portNumber } : {}),
+    ...(bytes !== undefined ? { size: bytes } : {}),
   };
   const toNode = !service && !toPod && model.nodes.some((n) => n.name === to);
   const target: Target =
@@ -116,6 +124,10 @@ export function requestOfCheck(model: Model, facts: Record<string, NodeFacts>, c
     protocol: check.port ? 'tcp' : 'icmp',
     ...(src ? { src } : {}),
     ...(check.port ? { port: check.port } : {}),
+    // A bulk transfer sends full-size segments: as large as the sender's MTU.
+    ...(check.bytes
+      ? { size: podMtu(model, crossNodeWiring(model.crossNode), facts[from.node]!)?.mtu ?? ETHERNET_MTU }
+      : {}),
   };
   return {
     from,

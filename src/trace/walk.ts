@@ -16,9 +16,10 @@ import type { End, Hop, Outcome, Packet, Problem, Trace } from '../model/trace.j
 import type { Link, Place, Tables } from '../node/tables.js';
 import { contains, parseCidr, parseIp } from '../net/ipv4.js';
 import { forwardChain } from '../wiring/bridge.js';
+import { policiesOfChain, policyDrop } from '../wiring/policies.js';
 import { tunnelHops } from '../wiring/registry.js';
 import type { Ingress, TraceContext } from './context.js';
-import { bridge, veth } from './devices.js';
+import { bridge, mtuOf, tooBig, veth } from './devices.js';
 import { planned, plannedHint } from './hints.js';
 import { dnat, serviceFor } from './nat.js';
 import type { Kernel } from './kernel.js';
@@ -169,17 +170,20 @@ export class TraceWalk implements TraceContext {
     const redirect = route.redirected
       ? ` (a cached ICMP redirect: the gateway told ${this.label(place)} that ${route.via ?? packet.dst} is on its own link, so it skips the gateway for a few minutes; \`ip route flush cache\` there forgets it)`
       : '';
+    const out = tables.links.find((l) => l.ifname === route.dev);
+    const outMtu = out ? mtuOf(out, packet) : '';
     this.hop(
       place,
       'route',
-      `${packet.dst}${route.via ? ` via ${route.via}` : ''} dev ${route.dev}${route.src ? ` src ${route.src}` : ''}${redirect}`,
+      `${packet.dst}${route.via ? ` via ${route.via}` : ''} dev ${route.dev}${outMtu}${route.src ? ` src ${route.src}` : ''}${redirect}`,
       route.entry,
     );
     if (route.redirected && place.pod) await this.behindRedirect(place, packet.dst);
-    const out = tables.links.find((l) => l.ifname === route.dev);
     if (!out) return this.end('broken', place, `the route points to ${route.dev}, which does not exist`);
     if (!out.up)
       return this.end('broken', place, `${out.ifname} is down: nothing leaves by it`, this.upHint(place, out.ifname));
+    const tooLarge = tooBig(this, place, out, packet, 'routed');
+    if (tooLarge) return tooLarge;
     const nextHop = route.via ?? packet.dst;
     const tunnel = tunnelHops(out.kind);
     if (tunnel?.carries === 'ip') return tunnel.send(this, place, out, { nextHop }, plain);
@@ -195,6 +199,19 @@ export class TraceWalk implements TraceContext {
       'left',
       place,
       `the packet leaves ${this.label(place)} by ${out.ifname}, which is not one of the lab's interfaces`,
+    );
+  }
+
+  async policyVerdict(place: Place, packet: Packet, inDev: string, outDev: string): Promise<End | undefined> {
+    if (place.pod || !this.model.policies?.length || !this.kernel.filterRules) return undefined;
+    const rules = await this.kernel.filterRules(place.node);
+    const dropped = policyDrop(this.model, rules, packet, (r) => forwardRuleMatches(r, packet, inDev, outDev));
+    if (!dropped) return undefined;
+    return this.end(
+      'broken',
+      place,
+      `a NetworkPolicy drops it on ${place.node}: \`${dropped.rule}\``,
+      policiesOfChain(this.model, dropped.chain),
     );
   }
 
@@ -216,6 +233,8 @@ export class TraceWalk implements TraceContext {
           'sysctl -w net.ipv4.ip_forward=1',
       );
     }
+    const denied = await this.policyVerdict(place, packet, ingress.ifname, outDev);
+    if (denied) return denied;
     const rules = await this.kernel.forwardRules(place.node);
     const policy = /^-P FORWARD (\S+)/m.exec(rules.join('\n'))?.[1] ?? 'ACCEPT';
     const chain = forwardChain(this.model.name);

@@ -1,6 +1,6 @@
 // When a check fails (and whenever status asks): compare each node's live
 // state with what the plan declares it made there (sysctls, links and whether
-// they are up, routes, hairpin, static neighbour and FDB entries, iptables
+// they are up, their MTU, addresses, routes, hairpin, static neighbour and FDB entries, iptables
 // chains and jumps, pause processes) and say which node lacks what, naming the
 // step that made it. Driven by the steps' declarations alone, so every lab
 // and every wiring kind gets it without special cases; the node is asked once
@@ -30,6 +30,7 @@ export function questionsFor(steps: readonly Step[]): Questions {
   const creates = steps.flatMap((s) => s.creates);
   return {
     links: true,
+    addresses: creates.some((c) => c.kind === 'address' && !c.netns),
     routes: true,
     namespaces: true,
     neighbours: creates.some((c) => c.kind === 'neighbour'),
@@ -52,6 +53,7 @@ export function findingsOf(
   const findings: { step: Step; what: string; route?: string }[] = [];
   const links = new Map((have.links ?? []).map((l) => [l.ifname, l]));
   const routes = new Set((have.routes ?? []).map((r) => routeKey(r.dst)));
+  const addresses = have.addresses && new Set(have.addresses.map((a) => `${a.ifname} ${a.address}/${a.prefix}`));
   const namespaces = new Set(have.namespaces ?? []);
   const rules = [...(have.iptables?.filter ?? []), ...(have.iptables?.nat ?? [])];
   const chains = {
@@ -80,6 +82,8 @@ export function findingsOf(
       else if (c.kind === 'pause' && pausesGone.has(c.pod)) lacks(`the pause process of pod ${c.pod} is gone`);
       else if (c.kind === 'route' && !routes.has(routeKey(c.dst)))
         lacks(`route ${c.dst} is missing`, c.dev && bridges.has(c.dev) ? c.dst : undefined);
+      else if (c.kind === 'address' && addresses && links.has(c.dev) && !addresses.has(`${c.dev} ${c.address}`))
+        lacks(`${c.dev} lacks the address ${c.address}`);
       else if (
         c.kind === 'neighbour' &&
         !(have.neighbours ?? []).some((n) => n.dst === c.address && n.dev === c.dev && n.mac === c.mac)
@@ -103,6 +107,8 @@ export function findingsOf(
         lacks(`link ${c.link} is down`);
       else if (c.kind === 'hairpin' && links.has(c.port) && links.get(c.port)!.hairpin !== c.on)
         lacks(`hairpin is ${c.on ? 'off' : 'on'} on ${c.port}`);
+      else if (c.kind === 'mtu' && !moved.has(c.link) && links.get(c.link)?.mtu && links.get(c.link)!.mtu !== c.mtu)
+        lacks(`${c.link}'s MTU is ${links.get(c.link)!.mtu}, but the lab sets ${c.mtu}`);
       else if (c.kind === 'jump' && !rules.some((r) => r.startsWith(`-A ${c.from} `) && r.endsWith(`-j ${c.to}`)))
         lacks(`the jump from ${c.from} to the lab chain ${c.to} is missing`);
       else if (c.kind === 'jump' && c.table === 'filter') {
@@ -125,7 +131,7 @@ export function findingsOf(
 /**
  * Inside each pod that was asked (its namespace is there): the links the
  * steps make or move there, whether they are up, and the routes they add (the
- * pod's default route). Addresses are not compared: a pod without its address
+ * pod's default route), and their MTU. Addresses are not compared: a pod without its address
  * has lost its connected route too, which is.
  */
 function podFindings(steps: readonly Step[], inPods: ReadonlyMap<string, Partial<Answers>>) {
@@ -140,6 +146,8 @@ function podFindings(steps: readonly Step[], inPods: ReadonlyMap<string, Partial
       if ((c.kind === 'link' || c.kind === 'moved') && !link(c.kind === 'link' ? c.name : c.link))
         lacks(`link ${c.kind === 'link' ? c.name : c.link} is missing`);
       else if (c.kind === 'up' && link(c.link) && !link(c.link)!.up) lacks(`link ${c.link} is down`);
+      else if (c.kind === 'mtu' && link(c.link)?.mtu && link(c.link)!.mtu !== c.mtu)
+        lacks(`${c.link}'s MTU is ${link(c.link)!.mtu}, but the lab sets ${c.mtu}`);
       else if (c.kind === 'route' && !pod.routes?.some((r) => routeKey(r.dst) === routeKey(c.dst)))
         lacks(`route ${c.dst} is missing`);
     }

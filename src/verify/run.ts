@@ -81,7 +81,8 @@ function checkCommand(check: Check, index: number, facts: Record<string, NodeFac
     check.kind,
     where,
     address,
-    ...(check.port ? [String(check.port), ...(check.sourcePort ? [String(check.sourcePort)] : [])] : []),
+    ...(check.port ? [String(check.port), check.sourcePort ? String(check.sourcePort) : '-'] : []),
+    ...(check.port && check.bytes ? [String(check.bytes)] : []),
   ]);
 }
 
@@ -200,10 +201,13 @@ function judge(check: Check, result: { rc: number; out: string[] }): CheckResult
     if (reached && expected !== undefined && answer !== expected) reached = false;
     if (reached && answer === '') reached = false;
     evidence = reached
-      ? `answered by ${answer}`
+      ? `${check.bytes ? `took ${check.bytes} bytes, then ` : ''}answered by ${answer}`
       : answer && result.rc === 0
         ? `answered by ${answer}, expected ${expected}`
-        : answer.replace(/^\S+ \S+ socat\[\d+\] E /, '') || 'no answer';
+        : answer.replace(/^\S+ \S+ socat\[\d+\] E /, '') ||
+          (check.bytes
+            ? `no answer after sending ${check.bytes} bytes (stalled: are full-size packets dropped?)`
+            : 'no answer');
   }
   return { check, reached, ok: reached === (check.expect === 'pass'), evidence };
 }
@@ -252,5 +256,6 @@ export function describeCheck(check: Check): string {
         ? `${to} (${check.toAddress}:${check.port})`
         : to;
   const address = check.kind !== 'service' && 'pod' in check.to ? ` (${check.toAddress})` : '';
-  return `${check.kind} ${endpointLabel(check.from)} → ${target}${address}`;
+  const bulk = check.bytes ? `, ${check.bytes} bytes` : '';
+  return `${check.kind} ${endpointLabel(check.from)} → ${target}${address}${bulk}`;
 }

@@ -7,7 +7,7 @@ import { step, type StepDraft } from '../model/plan.js';
 import { formatIp, parseCidr } from '../net/ipv4.js';
 import { forwardingStep, podRoute, tunnelSettings } from './shared.js';
 import type { CrossNodeWiring } from './types.js';
-import { explainVxlanDevice, VXLAN_FEATURE, VXLAN_SETTINGS, vxlanHops } from './vxlan.js';
+import { explainVxlanDevice, VXLAN_ENCAPSULATION, VXLAN_FEATURE, VXLAN_SETTINGS, vxlanHops } from './vxlan.js';
 
 /** Flannel's defaults: VNI 1, the Linux kernel's historical VXLAN port 8472, device flannel.1. */
 const DEFAULTS = { id: 1, port: 8472, device: 'flannel.1' } as const;
@@ -22,6 +22,7 @@ export function flannelVtep(node: ModelNode): { address: string; mac: string } {
 
 export const flannel: CrossNodeWiring = {
   kind: 'flannel',
+  encapsulation: VXLAN_ENCAPSULATION,
   describe: "flannel's VXLAN backend: unicast VXLAN with static ARP and FDB entries per node",
   settings: VXLAN_SETTINGS,
   tools: ['sysctl', 'bridge'],

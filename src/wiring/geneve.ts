@@ -15,6 +15,11 @@ const DEFAULTS = { id: 100, port: 6081, device: 'gnv' } as const;
 
 export const geneve: CrossNodeWiring = {
   kind: 'geneve',
+  // RFC 8926: an 8-byte header (netlab's devices carry no options) in UDP, around an Ethernet frame.
+  encapsulation: {
+    bytes: 50,
+    headers: 'outer IPv4 20 + UDP 8 + GENEVE 8 + the Ethernet header of the frame inside 14',
+  },
   describe: 'GENEVE: pod frames in UDP port 6081, one point-to-point device per peer node',
   settings: {
     key: 'geneve',

@@ -13,6 +13,8 @@ const DEVICE = 'ipip0';
 
 export const ipip: CrossNodeWiring = {
   kind: 'ipip',
+  // The pod's IP packet itself is the payload: no Ethernet header travels inside.
+  encapsulation: { bytes: 20, headers: 'an outer IPv4 header 20' },
   describe: 'IP-in-IP: pod packets wrapped in an IP header from node to node (protocol 4)',
   tools: ['sysctl'],
   features: [

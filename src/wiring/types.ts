@@ -111,11 +111,20 @@ export interface TunnelHops {
   ): Promise<End>;
 }
 
+/** The headers a tunnel wraps each pod packet in, which must fit the underlay's MTU with it. */
+export interface Encapsulation {
+  bytes: number;
+  /** the headers, counted: "outer IPv4 20 + UDP 8 + VXLAN 8 + the inner Ethernet header 14" */
+  headers: string;
+}
+
 /** How pod subnets of different nodes are joined: none, routes, ipip, vxlan, flannel, geneve. */
 export interface CrossNodeWiring extends WiringParts {
   kind: string;
   /** one line for the lab-file schema: what this kind is */
   describe: string;
+  /** an overlay's headers: the pods' MTU is the underlay's less these (wiring/mtu.ts) */
+  encapsulation?: Encapsulation;
   settings?: SettingsSpec;
   /** validates the kind's settings (already of the right types) and applies its defaults */
   resolve?(spec: Record<string, unknown>, report: SettingsReport): TunnelSettings;

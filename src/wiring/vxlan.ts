@@ -24,8 +24,15 @@ export const VXLAN_SETTINGS = {
   describe: 'VXLAN settings (cross-node: vxlan or flannel)',
 } as const;
 
+/** VXLAN's headers, for vxlan and flannel alike (RFC 7348: an 8-byte header in UDP). */
+export const VXLAN_ENCAPSULATION = {
+  bytes: 50,
+  headers: 'outer IPv4 20 + UDP 8 + VXLAN 8 + the Ethernet header of the frame inside 14',
+};
+
 export const vxlan: CrossNodeWiring = {
   kind: 'vxlan',
+  encapsulation: VXLAN_ENCAPSULATION,
   describe: 'VXLAN with multicast: every node bridge joined into one L2 segment (flood and learn)',
   settings: VXLAN_SETTINGS,
   tools: ['sysctl', 'bridge'],

@@ -21,7 +21,7 @@ test('a challenge session: the fault hidden, not solved, hints in order, reveal,
     const listed = json<{ id: string; title: string; hints: number }[]>(await run('challenge', 'vxlan', '--json'));
     assert.deepEqual(
       listed.map((c) => c.id),
-      ['wrong-vni', 'vtep-down', 'wrong-port'],
+      ['wrong-vni', 'vtep-down', 'wrong-port', 'mtu'],
     );
 
     const started = await run('challenge', 'start', 'vxlan', 'wrong-vni');
@@ -97,7 +97,19 @@ test('a challenge session: the fault hidden, not solved, hints in order, reveal,
  * its own, like the fault matrix), the longest first. The scale lab runs with
  * 40 pods per node: its challenges break a node's devices, whatever the pods.
  */
-const LABS_HERE = ['service', 'nodeport', 'flannel', 'vxlan-3', 'scale', 'bridge', 'routes', 'veth', 'loopback'];
+const LABS_HERE = [
+  'service',
+  'nodeport',
+  'flannel',
+  'vxlan-3',
+  'vxlan',
+  'scale',
+  'policy',
+  'bridge',
+  'routes',
+  'veth',
+  'loopback',
+];
 const SCALE_PODS = 40;
 
 const labFile = (lab: string, dir: string) =>

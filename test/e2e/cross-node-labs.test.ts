@@ -3,6 +3,7 @@
 // state that makes it work is what the articles show; down restores everything.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LABS } from '../paths.js';
 import { labTestContext, netlab, snapshotHost } from './host.js';
@@ -220,4 +221,52 @@ test('vxlan verify shows the FDB before and after the checks when they changed i
   } finally {
     await netlab(state.dir, 'down', 'vxlan');
   }
+});
+
+/** The MTU of a link in a pod or on a node, as the kernel has it. */
+async function mtuOf(where: string, ifname: string): Promise<number> {
+  const link = await netlab(state.dir, 'exec', where, '--', 'ip', '-o', 'link', 'show', ifname);
+  return Number(/ mtu (\d+) /.exec(link.stdout)?.[1]);
+}
+
+test('MTU: an overlay gives the bridge and pods 1450; a bulk transfer passes, and fails with the pods left at 1500', async () => {
+  const dir = state.dir;
+  try {
+    await upAndVerify('flannel');
+    assert.deepEqual(
+      [await mtuOf('a0', 'veth-a0-c'), await mtuOf('node-0', 'veth-a0'), await mtuOf('node-0', 'br0')],
+      [1450, 1450, 1450],
+      'flannel: what VXLAN leaves of the underlay 1500',
+    );
+    assert.equal((await netlab(dir, 'down', 'flannel')).exitCode, 0);
+
+    // The vxlan lab with wiring.mtu: 1500, as if the overlay cost nothing: pings pass, bulk transfers stall.
+    const file = join(dir, 'vxlan-1500.yaml');
+    const text = readFileSync(join(LABS, 'vxlan.yaml'), 'utf8').replace('name: vxlan', 'name: mtu1500');
+    writeFileSync(file, text.replace(/^wiring:\n/m, 'wiring:\n  mtu: 1500\n'));
+    const up = await netlab(dir, 'up', file, '--verify');
+    assert.equal(up.exitCode, 1, up.stdout + up.stderr);
+    assert.equal(await mtuOf('a0', 'veth-a0-c'), 1500);
+    for (const line of [
+      /1 ✓ pass {2}ping a0 → a1/,
+      /2 ✓ pass {2}ping a1 → a0/,
+      /3 ✗ FAIL {2}tcp a0 → a1:8080 .*, 1000000 bytes/,
+    ])
+      assert.match(up.stdout, line);
+    assert.match(up.stdout, /4 ✗ FAIL {2}tcp a1 → a0:8080 .*no answer after sending 1000000 bytes/);
+    // trace --size says where a full-size packet is dropped: at vxlan0, the bridge port with the overlay's MTU.
+    const trace = await netlab(dir, 'trace', 'a0', 'a1', '--size', '1500', '--json');
+    const walked = JSON.parse(trace.stdout) as { outcome: string; problem: { node: string; reason: string } };
+    assert.equal(trace.exitCode, 1);
+    assert.equal(walked.outcome, 'broken');
+    assert.equal(walked.problem.node, 'node-0');
+    assert.match(walked.problem.reason, /a 1500-byte packet does not fit vxlan0's MTU of 1450: a bridge drops/);
+    const small = await netlab(dir, 'trace', 'a0', 'a1', '--size', '1400', '--no-send');
+    assert.equal(small.exitCode, 0, small.stdout);
+    assert.match(small.stdout, /to port vxlan0 \(MTU 1450\)/);
+  } finally {
+    await netlab(dir, 'down', 'flannel');
+    await netlab(dir, 'down', 'mtu1500');
+  }
+  assert.deepEqual(await snapshotHost(), state.pristine());
 });

@@ -65,6 +65,15 @@ const CASES: FaultCase[] = [
     stops: { node: 'node-0', reason: /no route to 10\.200\.1\.2 in pod a0's routing table/ },
   },
   {
+    lab: 'vxlan',
+    // Pings pass; the bulk transfer's full-size packets are dropped by node-1's bridge (and veth).
+    fault: 'mtu-wrong:node-1:veth-a1',
+    check: 3,
+    trace: ['a0', 'a1', '--size', '1450'],
+    finding: /node-1: veth-a1's MTU is 1400, but the lab sets 1450 \(step \d+: give pod a1's veth the MTU 1450\)/,
+    stops: { node: 'node-1', reason: /a 1450-byte packet does not fit veth-a1's MTU of 1400/ },
+  },
+  {
     lab: 'flannel',
     fault: 'fdb-removed:node-0:flannel.1/0a:58:0a:c8:01:00',
     check: 1,

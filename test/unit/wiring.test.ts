@@ -46,6 +46,7 @@ function fromArgv(c: Command): string[] {
     return [`neighbour ${first} ${at('lladdr')} on ${at('dev')}`];
   if (tool === 'ip' && object === 'link' && verb === 'set') {
     if (rest.includes('master')) return [`master ${first} ${at('master')}`];
+    if (rest.includes('mtu')) return [`mtu ${first}${where} ${at('mtu')}`];
     if (rest.includes('netns')) return [`moved ${first} ${at('netns')}`];
     if (rest.includes('up')) return [`up ${first}${where}`];
   }
@@ -105,6 +106,8 @@ function declared(step: Step): string[] {
         return `moved ${d.link} ${d.netns}`;
       case 'hairpin':
         return `hairpin ${d.port} ${d.on ? 'on' : 'off'}`;
+      case 'mtu':
+        return `mtu ${d.link}${where(d.netns)} ${d.mtu}`;
       case 'jump':
         return `jump ${d.table} ${d.from} ${d.to}`;
       default:

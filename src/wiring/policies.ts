@@ -1,0 +1,312 @@
+// NetworkPolicies (article 002: "most of them just use iptables"), the way
+// policy engines program them: in the filter table, a chain of the lab's
+// jumped to first from FORWARD sends each packet of a pod that a policy
+// selects to that pod's chain, one for what it may receive (ingress) and one
+// for what it may send (egress). A pod chain returns what a rule allows and
+// drops the rest: a pod selected by any policy is isolated in that direction,
+// and the policies' rules add up. Replies of allowed connections are let
+// through first (conntrack ESTABLISHED). Bridged traffic between pods of one
+// node passes FORWARD only with br_netfilter; routed traffic between nodes
+// passes FORWARD on both nodes: each node enforces the policies of its own pods.
+import type { Model, ModelNode, ModelPod, ModelPolicy, PolicyPeer, PolicyRule } from '../model/lab.js';
+import { type Command, type Created, type StepDraft, step } from '../model/plan.js';
+import type { Packet } from '../model/trace.js';
+import { formatCidr, parseCidr } from '../net/ipv4.js';
+import type { WiringParts } from './types.js';
+
+type Direction = 'ingress' | 'egress';
+
+export function policyChains(lab: string) {
+  return {
+    main: `NL-POL-${lab}`,
+    pod: (direction: Direction, pod: string) => `NL-P${direction === 'ingress' ? 'I' : 'E'}-${lab}-${pod}`,
+  };
+}
+
+// ---- the lab file: resolve
+
+/** `policies:` as the schema has checked it. */
+export interface PolicySpec {
+  'pod-selector': Record<string, string>;
+  'policy-types'?: ('Ingress' | 'Egress')[];
+  ingress?: RuleSpec[];
+  egress?: RuleSpec[];
+}
+interface RuleSpec {
+  from?: PeerSpec[];
+  to?: PeerSpec[];
+  ports?: { port: number; protocol?: 'tcp' | 'udp' }[];
+}
+interface PeerSpec {
+  'pod-selector'?: Record<string, string>;
+  'ip-block'?: string;
+}
+type PolicyReport = (path: (string | number)[], message: string) => void;
+
+/** Kubernetes' matchLabels: every label of the selector, with its value ({} selects every pod). */
+export function selects(selector: Record<string, string>, pod: ModelPod): boolean {
+  return Object.entries(selector).every(([key, value]) => pod.labels?.[key] === value);
+}
+
+function resolvePeer(spec: PeerSpec, pods: ModelPod[], path: (string | number)[], report: PolicyReport) {
+  const selector = spec['pod-selector'];
+  const block = spec['ip-block'];
+  if ((selector === undefined) === (block === undefined)) {
+    report(path, 'a peer has exactly one of pod-selector, ip-block');
+    return undefined;
+  }
+  if (selector !== undefined)
+    return { selector, pods: pods.filter((p) => p.address && selects(selector, p)).map((p) => p.name) };
+  const cidr = parseCidr(block!, false);
+  if (!cidr) {
+    report([...path, 'ip-block'], `found "${block}"; allowed: an IPv4 prefix such as 10.200.1.0/24`);
+    return undefined;
+  }
+  // As iptables prints it: the network address of the prefix.
+  return { cidr: formatCidr(cidr) };
+}
+
+/** The policies of a lab, resolved against its pods; problems reported at the field. */
+export function resolvePolicies(
+  specs: Record<string, PolicySpec> | undefined,
+  pods: ModelPod[],
+  report: PolicyReport,
+): ModelPolicy[] {
+  return Object.entries(specs ?? {}).map(([name, spec]) => {
+    const path = ['policies', name];
+    const rules = (direction: Direction): PolicyRule[] =>
+      (spec[direction] ?? []).map((rule, i) => {
+        const peersKey = direction === 'ingress' ? 'from' : 'to';
+        const peers = (rule[peersKey] ?? []).flatMap((peer, j) => {
+          const resolved = resolvePeer(peer, pods, [...path, direction, i, peersKey, j], report);
+          return resolved ? [resolved] : [];
+        });
+        return {
+          peers,
+          ports: (rule.ports ?? []).map((p) => ({ port: p.port, protocol: p.protocol ?? 'tcp' })),
+        };
+      });
+    // Kubernetes' default: Ingress always, Egress when the policy has egress rules.
+    const types = spec['policy-types']
+      ? [...new Set(spec['policy-types'].map((t) => t.toLowerCase() as Direction))]
+      : (['ingress', ...(spec.egress ? ['egress' as const] : [])] as Direction[]);
+    for (const direction of ['ingress', 'egress'] as const)
+      if (spec[direction]?.length && !types.includes(direction))
+        report(
+          [...path, direction],
+          `${direction} rules count only with ${direction === 'ingress' ? 'Ingress' : 'Egress'} in policy-types; found policy-types: [${spec['policy-types']!.join(', ')}]`,
+        );
+    return {
+      name,
+      selector: spec['pod-selector'],
+      pods: pods.filter((p) => p.address && selects(spec['pod-selector'], p)).map((p) => p.name),
+      types,
+      ingress: rules('ingress'),
+      egress: rules('egress'),
+    };
+  });
+}
+
+// ---- the plan
+
+/** The addresses a peer stands for, as iptables matches them. */
+function peerSources(model: Model, peer: PolicyPeer): string[] {
+  if ('cidr' in peer) return [peer.cidr];
+  return peer.pods.map((name) => `${model.pods.find((p) => p.name === name)!.address!.split('/')[0]}/32`);
+}
+
+/** The policies that isolate a pod in a direction. */
+function isolating(model: Model, pod: ModelPod, direction: Direction): ModelPolicy[] {
+  return (model.policies ?? []).filter((p) => p.types.includes(direction) && p.pods.includes(pod.name));
+}
+
+/** The rules of a pod's chain: one RETURN per peer address and port each allowing rule names, then DROP. */
+function podRules(model: Model, policies: ModelPolicy[], direction: Direction): string[][] {
+  const peerFlag = direction === 'ingress' ? '-s' : '-d';
+  const rules = policies.flatMap((policy) =>
+    policy[direction].flatMap((rule) => {
+      // No peers: from (to) anywhere. A selector that matches no pod allows nothing.
+      const peers = rule.peers.length ? rule.peers.flatMap((peer) => peerSources(model, peer)) : [undefined];
+      const ports = rule.ports.length ? rule.ports : [undefined];
+      return peers.flatMap((peer) =>
+        ports.map((port) => [
+          ...(peer ? [peerFlag, peer] : []),
+          ...(port ? ['-p', port.protocol, '--dport', String(port.port)] : []),
+          '-j',
+          'RETURN',
+        ]),
+      );
+    }),
+  );
+  return [...rules, ['-j', 'DROP']];
+}
+
+const comment = (lab: string) => ['-m', 'comment', '--comment', `netlab lab ${lab}`];
+const ESTABLISHED = ['-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'RETURN'];
+
+function describeRule(rule: PolicyRule, direction: Direction): string {
+  const peers = rule.peers.length
+    ? rule.peers
+        .map((p) =>
+          'cidr' in p
+            ? p.cidr
+            : `pods ${
+                Object.entries(p.selector)
+                  .map(([k, v]) => `${k}=${v}`)
+                  .join(',') || '(all)'
+              }`,
+        )
+        .join(' or ')
+    : 'anywhere';
+  const ports = rule.ports.length ? ` on ${rule.ports.map((p) => `${p.protocol}/${p.port}`).join(', ')}` : '';
+  return `${direction === 'ingress' ? 'from' : 'to'} ${peers}${ports}`;
+}
+
+function policySteps(model: Model, node: ModelNode): StepDraft[] {
+  if (!model.policies?.length) return [];
+  const chains = policyChains(model.name);
+  const here = model.pods.filter((p) => p.node === node.name && p.address);
+  const podChains = (['egress', 'ingress'] as const).flatMap((direction) =>
+    here.flatMap((pod) => {
+      const policies = isolating(model, pod, direction);
+      return policies.length ? [{ pod, direction, policies, chain: chains.pod(direction, pod.name) }] : [];
+    }),
+  );
+  const all = [chains.main, ...podChains.map((c) => c.chain)];
+  const append = (chain: string, rule: string[]): Command => ['iptables', '-w', '-A', chain, ...rule];
+  const dispatch = [
+    ESTABLISHED,
+    ...podChains.map(({ pod, direction, chain }) => [
+      direction === 'ingress' ? '-d' : '-s',
+      `${pod.address!.split('/')[0]}/32`,
+      '-j',
+      chain,
+    ]),
+  ];
+  const jump = [...comment(model.name), '-j', chains.main];
+  return [
+    // Services turn it on already; one step per sysctl, so that down puts it back once.
+    ...(model.services.length
+      ? []
+      : [
+          step(
+            'send bridged traffic through iptables (br_netfilter)',
+            'Pods on the same bridge reach each other without routing: their frames are switched, and pass the FORWARD chain (and so the policies) only with net.bridge.bridge-nf-call-iptables=1, which Kubernetes requires.',
+            [['netlab_sysctl', 'net.bridge.bridge-nf-call-iptables', '1']],
+            [],
+            { sets: [{ kind: 'sysctl', key: 'net.bridge.bridge-nf-call-iptables', value: '1' }] },
+          ),
+        ]),
+    step(
+      `create the policy chains of ${node.name}'s pods`,
+      `${chains.main} sends each packet of a pod a policy selects to that pod's own chain; netlab's rules live in chains of their own, so that removing the chains removes exactly them.`,
+      all.map((chain) => ['iptables', '-w', '-N', chain]),
+      all.map((chain) => ['iptables', '-w', '-X', chain]),
+      { creates: all.map((name): Created => ({ kind: 'chain', table: 'filter', name })) },
+    ),
+    ...podChains.map(({ pod, direction, policies, chain }) => {
+      const rules = podRules(model, policies, direction);
+      const allowed = policies.flatMap((p) => p[direction].map((r) => `${p.name}: ${describeRule(r, direction)}`));
+      return step(
+        `${direction}: what pod ${pod.name} may ${direction === 'ingress' ? 'receive' : 'send'} (${policies.map((p) => p.name).join(', ')})`,
+        `Selected by ${policies.length === 1 ? 'policy' : 'policies'} ${policies.map((p) => p.name).join(', ')}, ${pod.name} is isolated for ${direction}: ${chain} lets through only what a rule allows (${allowed.join('; ') || 'nothing'}) and drops the rest. Each allowing rule returns, so that the other direction's chain is still consulted.`,
+        rules.map((rule) => append(chain, rule)),
+        [['iptables', '-w', '-F', chain]],
+        { creates: rules.map((rule): Created => ({ kind: 'rule', table: 'filter', chain, rule })) },
+      );
+    }),
+    step(
+      `send the packets of ${node.name}'s isolated pods to their chains`,
+      `First, replies of connections that were allowed (conntrack ESTABLISHED) go on untouched, as policy engines let them; then each packet to (ingress) or from (egress) a pod with a chain goes there. Packets of other pods are not selected: they pass.`,
+      dispatch.map((rule) => append(chains.main, rule)),
+      [['iptables', '-w', '-F', chains.main]],
+      { creates: dispatch.map((rule): Created => ({ kind: 'rule', table: 'filter', chain: chains.main, rule })) },
+    ),
+    step(
+      `jump from FORWARD to ${chains.main}`,
+      `Inserted first in FORWARD, before the lab's ACCEPT of the cluster CIDR, so that the policies are consulted for every forwarded packet (routed between nodes, or bridged on one with br_netfilter); removed exactly by down.`,
+      [['iptables', '-w', '-I', 'FORWARD', '1', ...jump]],
+      [['iptables', '-w', '-D', 'FORWARD', ...jump]],
+      { sets: [{ kind: 'jump', table: 'filter', from: 'FORWARD', to: chains.main }] },
+    ),
+  ];
+}
+
+// ---- trace
+
+/**
+ * Walks the lab's policy chains (iptables -S of the filter table) for the
+ * first packet of a connection: the rule that drops it, or undefined when it
+ * passes. `matches` is the walk's own test of a rule's -s, -d, -i, -o, -p and
+ * --dport; a conntrack state match never matches a new connection.
+ */
+export function policyDrop(
+  model: Model,
+  rules: readonly string[],
+  packet: Packet,
+  matches: (rule: string) => boolean,
+): { rule: string; chain: string } | undefined {
+  if (!model.policies?.length) return undefined;
+  const walk = (chain: string, depth: number): { rule: string; chain: string } | 'return' | 'accept' => {
+    for (const rule of rules.filter((r) => r.startsWith(`-A ${chain} `))) {
+      if (/--ctstate\s+\S*/.test(rule) && !/--ctstate\s+\S*NEW/.test(rule)) continue;
+      if (!matches(rule)) continue;
+      const target = /-j (\S+)/.exec(rule)?.[1];
+      if (target === 'DROP' || target === 'REJECT') return { rule, chain };
+      if (target === 'RETURN') return 'return';
+      if (target === 'ACCEPT') return 'accept';
+      if (target && depth < 4) {
+        const inner = walk(target, depth + 1);
+        if (inner !== 'return') return inner;
+      }
+    }
+    return 'return';
+  };
+  const verdict = walk(policyChains(model.name).main, 0);
+  return typeof verdict === 'object' ? verdict : undefined;
+}
+
+/** The policies behind a pod chain, for trace's hint: "pod db is isolated for ingress by db-from-web". */
+export function policiesOfChain(model: Model, chain: string): string | undefined {
+  const chains = policyChains(model.name);
+  for (const pod of model.pods)
+    for (const direction of ['ingress', 'egress'] as const)
+      if (chains.pod(direction, pod.name) === chain) {
+        const names = isolating(model, pod, direction).map((p) => p.name);
+        return `pod ${pod.name} is isolated for ${direction} by ${names.join(', ')}: only what their rules allow passes (\`netlab plan\` lists them)`;
+      }
+  return undefined;
+}
+
+// ---- the module
+
+export const policies: WiringParts & { steps: typeof policySteps } = {
+  tools: ['iptables', 'sysctl'],
+  sysctls: [
+    { key: 'net.bridge.bridge-nf-call-iptables', module: 'br_netfilter', why: 'has NetworkPolicies, which need' },
+  ],
+  features: [],
+  steps: policySteps,
+  names: (model, node) => {
+    if (!model.policies?.length) return [];
+    const chains = policyChains(model.name);
+    const here = model.pods.filter((p) => p.node === node.name);
+    return [chains.main, ...here.flatMap((p) => (['ingress', 'egress'] as const).map((d) => chains.pod(d, p.name)))];
+  },
+  explain(c) {
+    if (c[0] !== 'iptables') return undefined;
+    const at = (w: string) => c[c.indexOf(w) + 1];
+    const chain = c.includes('-A') ? at('-A') : undefined;
+    if (!chain?.startsWith('NL-P')) return undefined;
+    if (c.includes('--ctstate'))
+      return `\`-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN\`: a packet of a connection conntrack has seen both ways (a reply) leaves ${chain} at once, so that an allowed connection works both ways.`;
+    const target = at('-j');
+    if (target === 'DROP')
+      return `\`-A ${chain} -j DROP\`: the last rule of a pod's chain drops what no rule before it allowed (an isolated pod's default deny).`;
+    const peer = c.includes('-s') ? `from ${at('-s')}` : c.includes('-d') ? `to ${at('-d')}` : 'from anywhere';
+    const port = c.includes('--dport') ? `, ${at('-p')} port ${at('--dport')}` : '';
+    if (target === 'RETURN')
+      return `\`-A ${chain} … -j RETURN\`: a packet ${peer}${port} is allowed: it returns from the chain and goes on.`;
+    return `\`-A ${chain} ${c.includes('-d') ? '-d' : '-s'} … -j ${target}\`: packets ${c.includes('-d') ? 'to' : 'from'} that pod go to its own chain, ${target}.`;
+  },
+};

@@ -1,0 +1,147 @@
+// NetworkPolicies (wiring/policies.ts): selectors resolved to pods, the
+// chains and rules each node gets for its own pods, Kubernetes' defaults and
+// the lab file's mistakes, trace's walk through the chains, and the faults.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { simulatedFacts } from '../../src/exec/simulated.js';
+import { LabInputError } from '../../src/errors.js';
+import { faultIdsOf } from '../../src/faults/faults.js';
+import { loadLabFile, parseLab } from '../../src/lab/load.js';
+import type { Packet } from '../../src/model/trace.js';
+import { buildPlan } from '../../src/plan/build.js';
+import { forwardRuleMatches } from '../../src/trace/walk.js';
+import { policyDrop } from '../../src/wiring/policies.js';
+import { LABS } from '../paths.js';
+
+const { model } = loadLabFile(join(LABS, 'policy.yaml'));
+const plan = buildPlan(model, simulatedFacts(model));
+
+/** A node's policy rules as `iptables -S` prints them. */
+function rulesOf(node: number): string[] {
+  return plan.nodes[node]!.steps.flatMap((s) =>
+    s.creates.flatMap((c) =>
+      c.kind === 'rule' && c.table === 'filter' && c.chain.startsWith('NL-P')
+        ? [`-A ${c.chain} ${c.rule.join(' ')}`]
+        : [],
+    ),
+  );
+}
+
+test('selectors resolve to pods by their labels; {} selects every pod; Kubernetes picks the policy types', () => {
+  const byName = new Map(model.policies!.map((p) => [p.name, p]));
+  assert.deepEqual(byName.get('default-deny')!.pods, ['web', 'rogue', 'db', 'cache', 'stats']);
+  assert.deepEqual(byName.get('db-from-web')!.pods, ['db']);
+  assert.deepEqual(byName.get('db-from-web')!.types, ['ingress']);
+  assert.deepEqual(byName.get('rogue-stays-home')!.types, ['egress']);
+  assert.deepEqual(byName.get('db-from-web')!.ingress, [
+    { peers: [{ selector: { app: 'web' }, pods: ['web'] }], ports: [{ port: 5432, protocol: 'tcp' }] },
+  ]);
+});
+
+test('each node gets chains for its own isolated pods: allows return, the rest is dropped, replies pass first', () => {
+  assert.deepEqual(rulesOf(1), [
+    '-A NL-PI-policy-db -s 10.200.0.2/32 -p tcp --dport 5432 -j RETURN',
+    '-A NL-PI-policy-db -j DROP',
+    '-A NL-PI-policy-cache -s 10.200.1.2/32 -p tcp --dport 6379 -j RETURN',
+    '-A NL-PI-policy-cache -j DROP',
+    '-A NL-PI-policy-stats -s 10.200.0.0/16 -j RETURN',
+    '-A NL-PI-policy-stats -j DROP',
+    '-A NL-POL-policy -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN',
+    '-A NL-POL-policy -d 10.200.1.2/32 -j NL-PI-policy-db',
+    '-A NL-POL-policy -d 10.200.1.3/32 -j NL-PI-policy-cache',
+    '-A NL-POL-policy -d 10.200.1.4/32 -j NL-PI-policy-stats',
+  ]);
+  // node-0: rogue's egress before the ingress chains; web allows everything in; rogue nothing.
+  assert.ok(rulesOf(0).includes('-A NL-PE-policy-rogue -d 10.200.0.0/24 -j RETURN'));
+  assert.ok(rulesOf(0).includes('-A NL-PI-policy-web -j RETURN'));
+  assert.deepEqual(
+    rulesOf(0).filter((r) => r.startsWith('-A NL-PI-policy-rogue')),
+    ['-A NL-PI-policy-rogue -j DROP'],
+  );
+  const dispatch = rulesOf(0).filter((r) => r.startsWith('-A NL-POL-policy '));
+  assert.ok(
+    dispatch.indexOf('-A NL-POL-policy -s 10.200.0.3/32 -j NL-PE-policy-rogue') <
+      dispatch.findIndex((r) => r.includes('NL-PI')),
+  );
+  // The jump comes last in the plan, so inserted first in FORWARD: before the lab's ACCEPT of the cluster CIDR.
+  const last = plan.nodes[1]!.steps.at(-1)!;
+  assert.deepEqual(last.sets, [{ kind: 'jump', table: 'filter', from: 'FORWARD', to: 'NL-POL-policy' }]);
+  assert.equal(last.phase, 'policies');
+  // br_netfilter, for the pods on one bridge.
+  assert.ok(
+    plan.nodes[1]!.steps.some((s) =>
+      s.sets.some((c) => c.kind === 'sysctl' && c.key === 'net.bridge.bridge-nf-call-iptables'),
+    ),
+  );
+});
+
+test("trace's walk through the policy chains: the rule that drops a packet, or none", () => {
+  const rules = rulesOf(1);
+  const verdict = (src: string, dst: string, port?: number) => {
+    const packet: Packet = { src, dst, protocol: port ? 'tcp' : 'icmp', ...(port ? { port } : {}) };
+    return policyDrop(model, rules, packet, (r) => forwardRuleMatches(r, packet, 'eth1', 'br1'))?.rule;
+  };
+  assert.equal(verdict('10.200.0.2', '10.200.1.2', 5432), undefined, 'web → db:5432 is allowed');
+  assert.equal(verdict('10.200.0.3', '10.200.1.2', 5432), '-A NL-PI-policy-db -j DROP', 'rogue → db is not');
+  assert.equal(verdict('10.200.0.2', '10.200.1.2', 8080), '-A NL-PI-policy-db -j DROP', 'nor another port');
+  assert.equal(verdict('10.200.0.2', '10.200.1.4'), undefined, 'stats takes the cluster');
+  assert.equal(verdict('192.168.64.9', '10.200.1.4'), '-A NL-PI-policy-stats -j DROP', 'and only the cluster');
+});
+
+test('faults: the policy jump is named with its chain beside the lab ACCEPT jump; a pod chain rule can be removed', () => {
+  const ids = new Set(faultIdsOf(model));
+  for (const id of [
+    'jump-removed:node-1:FORWARD',
+    'jump-removed:node-1:FORWARD/NL-POL-policy',
+    'rule-removed:node-1:NL-PI-policy-db#1',
+    'drop-rule:node-1:FORWARD',
+  ])
+    assert.ok(ids.has(id), id);
+  assert.equal(
+    [...ids].filter((id) => id.startsWith('drop-rule:node-1:FORWARD')).length,
+    1,
+    'one drop-rule per FORWARD',
+  );
+  assert.equal(faultIdsOf(model).length, ids.size, 'fault ids are unique');
+});
+
+function problems(text: string): string[] {
+  try {
+    parseLab(text, 'p.yaml');
+  } catch (error) {
+    if (error instanceof LabInputError) return error.issues.map((i) => `${i.path}: ${i.message}`);
+    throw error;
+  }
+  return [];
+}
+
+test('policy mistakes are named at their field', () => {
+  const base = 'nodes: { node-0: {} }\npods: { a: { node: node-0, labels: { app: a } }, b: { node: node-0 } }\n';
+  assert.deepEqual(
+    problems(
+      `${base}policies: { p: { pod-selector: {}, ingress: [{ from: [{ pod-selector: {}, ip-block: 10.0.0.0/8 }] }] } }\n`,
+    ),
+    ['policies.p.ingress.0.from.0: a peer has exactly one of pod-selector, ip-block'],
+  );
+  assert.match(
+    problems(`${base}policies: { p: { pod-selector: {}, policy-types: [Ingress], egress: [{}] } }\n`).join('\n'),
+    /policies\.p\.egress: egress rules count only with Egress in policy-types/,
+  );
+  assert.match(
+    problems(`${base}policies: { p: { pod-selector: { "-x": y } } }\n`).join('\n'),
+    /policies\.p\.pod-selector/,
+  );
+  assert.match(
+    problems(
+      `nodes: { node-0: {} }\npods: { a: { node: node-0 }, b: { node: node-0 } }\nwiring: { same-node: veth }\npolicies: { p: { pod-selector: {} } }\n`,
+    ).join('\n'),
+    /policies: .*need same-node: bridge/,
+  );
+  // The network address of a block, as iptables prints it.
+  const { model: m } = parseLab(
+    `${base}policies: { p: { pod-selector: {}, ingress: [{ from: [{ ip-block: 10.200.0.9/24 }] }] } }\n`,
+    'p.yaml',
+  );
+  assert.deepEqual(m.policies![0]!.ingress[0]!.peers, [{ cidr: '10.200.0.0/24' }]);
+});
