@@ -260,11 +260,22 @@ Examples:
   return program;
 }
 
+/**
+ * `--step` takes an optional unit (--step=command); written bare before the
+ * lab file (`up --step labs/x.yaml`), commander would take the file for the
+ * unit. A bare --step not followed by a unit is --step=phase.
+ */
+export function withStepUnit(argv: readonly string[]): string[] {
+  return argv.map((arg, i) =>
+    arg === '--step' && !['phase', 'command'].includes(argv[i + 1] ?? '') ? '--step=phase' : arg,
+  );
+}
+
 export async function main(argv: string[]): Promise<void> {
   if (process.env.NETLAB_PROFILE) (await import('./profile.js')).mark('load the command line');
   const program = buildCli();
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(withStepUnit(argv));
   } catch (error) {
     process.exitCode = await reportError(error);
   }

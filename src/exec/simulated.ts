@@ -16,7 +16,8 @@ import { quoteArg } from '../os/quote.js';
 import { findProcesses, isAlive, killProcess, processRef, type ProcessRef } from '../os/processes.js';
 import type { ScriptResult, Transport } from './transport.js';
 import type { Holder, SimulatedTargetState } from '../state/targets.js';
-import { RunError } from '../errors.js';
+import { RunError, UsageError } from '../errors.js';
+import { outsideAddress } from '../wiring/egress.js';
 
 export const SIMULATED_UNDERLAY = {
   prefix: 24,
@@ -118,8 +119,17 @@ export async function createSimulatedNodes(
   record: (state: SimulatedTargetState) => void,
 ): Promise<SimulatedTargetState> {
   const state: SimulatedTargetState = { kind: 'simulated', nodes: {} };
+  const outside = model.outside ? outsideAddress(model, facts) : undefined;
+  if (outside && !outside.startsWith(`${SIMULATED_UNDERLAY.network}.`))
+    throw new UsageError(
+      `outside.address: found ${outside}; on simulated nodes the outside host is on the underlay ${SIMULATED_UNDERLAY.network}.0/${SIMULATED_UNDERLAY.prefix} (leave the address out: ${SIMULATED_UNDERLAY.network}.1)`,
+    );
   state.underlay = await startHolder(model.name, 'underlay');
   record(state);
+  if (outside) {
+    state.outside = await startHolder(model.name, OUTSIDE_HOLDER);
+    record(state);
+  }
   const holders = await Promise.all(model.nodes.map((node) => startHolder(model.name, node.name)));
   for (const [i, node] of model.nodes.entries()) state.nodes[node.name] = holders[i]!;
   record(state);
@@ -148,6 +158,11 @@ export async function createSimulatedNodes(
         `ip link add ${SIMULATED_UNDERLAY.bridge} type bridge mcast_snooping 0`,
         `ip link set ${SIMULATED_UNDERLAY.bridge} up`,
         ...cables,
+        ...(state.outside
+          ? [
+              `ip link add ${OUTSIDE_HOLDER} type veth peer name eth0 netns ${state.outside.init.pid} && ip link set ${OUTSIDE_HOLDER} master ${SIMULATED_UNDERLAY.bridge} up`,
+            ]
+          : []),
       ].join('\n'),
     ],
     'underlay',
@@ -162,8 +177,18 @@ export async function createSimulatedNodes(
         throw new RunError(`simulated node ${node.name}: underlay setup failed: ${result.stderr.trim()}`);
     }),
   );
+  if (state.outside) {
+    // It knows the underlay only: no route to a pod address, as a router outside the cluster.
+    const result = await simulatedTransport(OUTSIDE_HOLDER, state.outside).run(
+      `set -e\nip addr add ${quoteArg(outside!)}/${SIMULATED_UNDERLAY.prefix} dev eth0\nip link set eth0 up\n`,
+    );
+    if (result.exitCode !== 0) throw new RunError(`simulated outside host: setup failed: ${result.stderr.trim()}`);
+  }
   return state;
 }
+
+/** The outside host's holder (a node of that name would share its marker: resolve refuses one with outside:). */
+const OUTSIDE_HOLDER = 'outside';
 
 async function runChecked(argv: string[], what: string): Promise<void> {
   const result = await run(argv[0]!, argv.slice(1));
@@ -179,7 +204,8 @@ export function destroySimulatedNodes(lab: string, state?: SimulatedTargetState)
     killProcess(ref);
     stopped += 1;
   };
-  for (const holder of [...(state?.underlay ? [state.underlay] : []), ...Object.values(state?.nodes ?? {})]) {
+  const extra = [state?.underlay, state?.outside].filter((h): h is Holder => h !== undefined);
+  for (const holder of [...extra, ...Object.values(state?.nodes ?? {})]) {
     stop(holder.init);
     stop(holder.unshare);
   }

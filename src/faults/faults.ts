@@ -371,6 +371,9 @@ function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { step, node }:
   // The lab's jumps carry its comment; -D needs the rule exactly as it was added.
   const rule = jumpRule(step, from, to);
   if (!rule) return [];
+  // Each is inserted first when its step runs, so the ones after it in the plan stand before it:
+  // mended, it goes back to that place (the ACCEPT chain's jump after the policies' jump).
+  const place = String(1 + siblings.length - 1 - siblings.indexOf(declared));
   const drafts: Draft[] = [
     {
       kind: 'jump-removed',
@@ -378,7 +381,7 @@ function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { step, node }:
       subject: siblings.length > 1 && !first ? `${from}/${to}` : from,
       describe: `the jump from ${from} to ${to} is removed`,
       apply: [iptables(table, '-D', from, ...rule)],
-      mend: [iptables(table, '-I', from, '1', ...rule)],
+      mend: [iptables(table, '-I', from, place, ...rule)],
     },
   ];
   // With FORWARD's policy ACCEPT (the default) the lab's ACCEPT chain changes nothing; with DROP
@@ -400,7 +403,7 @@ function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { step, node }:
         subject: from,
         describe: `FORWARD's policy is DROP and the jump to ${to} is removed`,
         apply: [iptables(table, '-P', 'FORWARD', 'DROP'), iptables(table, '-D', from, ...rule)],
-        mend: [iptables(table, '-I', from, '1', ...rule), iptables(table, '-P', 'FORWARD', 'ACCEPT')],
+        mend: [iptables(table, '-I', from, place, ...rule), iptables(table, '-P', 'FORWARD', 'ACCEPT')],
       },
     );
   return drafts;
@@ -534,7 +537,7 @@ export function faultsOf(plan: Plan): Fault[] {
  */
 export function faultIdsOf(model: Model): string[] {
   const standIn: Record<string, NodeFacts> = Object.fromEntries(
-    model.nodes.map((n, i) => [n.name, { address: `192.0.2.${i + 1}`, dev: 'eth1' }]),
+    model.nodes.map((n, i) => [n.name, { address: `192.0.2.${i + 1}`, dev: 'eth1', mtu: 1500 }]),
   );
   return faultsOf(buildPlan(model, standIn)).map((f) => f.id);
 }

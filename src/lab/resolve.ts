@@ -78,6 +78,8 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
   const tunnel = resolveTunnel(lab, crossNode, report);
   const services = resolveServices(lab, pods, cluster, report);
   const policies = resolvePolicies(lab.policies, pods, report);
+  if (lab.outside && nodes.some((n) => n.name === 'outside'))
+    report(['nodes', 'outside'], 'a node named "outside" in a lab with an outside host; allowed: another name', 'key');
   if (policies.length && !sameNodeWiring(sameNode).routesPodSubnet)
     report(
       ['policies'],
@@ -101,6 +103,7 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
     pods,
     services,
     ...(policies.length ? { policies } : {}),
+    ...(lab.outside ? { outside: lab.outside.address ? { address: lab.outside.address } : {} } : {}),
     checks,
     exercises: lab.exercises ?? [],
     challenges: resolveChallenges(lab, checks.length, report),
@@ -466,12 +469,25 @@ function resolveChecks(
       return;
     }
     const spec = item[kind]!;
-    const to = resolveEndpoint(spec.to, nodes, pods, [...path, 'to'], report, true);
+    const outside =
+      spec.to === OUTSIDE && !pods.some((p) => p.name === OUTSIDE) && !nodes.some((n) => n.name === OUTSIDE);
+    if (outside && !lab.outside) {
+      report([...path, 'to'], 'found "outside"; the lab has no outside host: add `outside: {}` to it');
+      return;
+    }
+    // netlab starts no responder there: on machines over SSH the outside host is one the lab only names.
+    if (outside && kind === 'tcp') {
+      report([...path, 'to'], 'found "outside" in a tcp check; allowed: ping checks to the outside host');
+      return;
+    }
+    const to: Target | undefined = outside
+      ? { outside: true }
+      : resolveEndpoint(spec.to, nodes, pods, [...path, 'to'], report, true);
     if (!from || !to) return;
     const port = kind === 'tcp' ? item.tcp!.port : undefined;
     const bytes = kind === 'tcp' ? item.tcp!.bytes : undefined;
-    const toAddress = targetAddress(from, to, pods);
-    if (toAddress === undefined && !('node' in to)) {
+    const toAddress = targetAddress(from, to, pods, lab.outside?.address);
+    if (toAddress === undefined && !('node' in to) && !('outside' in to)) {
       // Without an address because its node is unknown: that is reported already.
       const same = SAME_NODE.find((w) => w.kind === lab.wiring?.['same-node']);
       if (same && !same.podInterfaces)
@@ -494,6 +510,9 @@ function resolveChecks(
   });
   return checks;
 }
+
+/** What a check names the lab's outside host by (a pod or node of that name is that pod or node). */
+const OUTSIDE = 'outside';
 
 function resolveEndpoint(
   text: string,
@@ -536,8 +555,9 @@ function resolveEndpoint(
 }
 
 /** Within one pod the check goes over loopback; otherwise to the pod's address. Nodes: from the target's facts. */
-function targetAddress(from: Source, to: Target, pods: ModelPod[]): string | undefined {
+function targetAddress(from: Source, to: Target, pods: ModelPod[], outside?: string): string | undefined {
   if ('address' in to) return to.address;
+  if ('outside' in to) return outside;
   if (!('pod' in to)) return undefined;
   if ('pod' in from && from.pod === to.pod) return '127.0.0.1';
   return pods.find((p) => p.name === to.pod)?.address?.split('/')[0];

@@ -176,12 +176,14 @@ const policySchema = z
       .array(policyRule('from'))
       .max(LAB_LIMITS.policyRules)
       .optional()
-      .describe('what may come in; [] or absent: nothing'),
+      .describe('what may come in (with Ingress in policy-types); [] or absent: nothing'),
     egress: z
       .array(policyRule('to'))
       .max(LAB_LIMITS.policyRules)
       .optional()
-      .describe('what may go out; [] or absent: nothing'),
+      .describe(
+        'what may go out (with Egress in policy-types, which it adds when it has a rule); [] or absent: nothing',
+      ),
   })
   .describe(
     "a NetworkPolicy, in Kubernetes' terms: the pods it selects accept (ingress) or send (egress) only what its rules allow; replies of allowed connections always pass",
@@ -262,6 +264,18 @@ export const labSchema = z
       )
       .optional()
       .describe('Services, programmed on every node like kube-proxy does'),
+    outside: z
+      .strictObject({
+        address: ipv4
+          .optional()
+          .describe(
+            "its address on the underlay; default: the underlay's .1 (on simulated nodes netlab starts it there)",
+          ),
+      })
+      .optional()
+      .describe(
+        'a host outside the cluster that pods reach through their node\'s MASQUERADE; checks name it as "outside"',
+      ),
     policies: z
       .record(name(POLICY_NAME_MAX, 'a policy name'), policySchema)
       .optional()

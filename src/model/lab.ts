@@ -84,8 +84,8 @@ export interface Endpoint {
 
 /** Where a check runs: inside a pod, or on a node itself (e.g. a NodePort client on the underlay). */
 export type Source = Endpoint | { node: string };
-/** What a check reaches: a pod, a node's underlay address, a bare address, or a Service. */
-export type Target = Endpoint | { node: string } | { address: string } | { service: string };
+/** What a check reaches: a pod, a node's underlay address, a bare address, a Service, or the outside host. */
+export type Target = Endpoint | { node: string } | { address: string } | { service: string } | { outside: true };
 
 export interface Check {
   kind: CheckKind;
@@ -135,6 +135,8 @@ export interface Model {
   nodes: ModelNode[];
   pods: ModelPod[];
   services: ModelService[];
+  /** a host outside the cluster on the underlay (wiring/egress.ts); address absent: the underlay's .1 */
+  outside?: { address?: string };
   /** NetworkPolicies; absent in state files before them */
   policies?: ModelPolicy[];
   checks: Check[];
@@ -158,6 +160,7 @@ export function endpointLabel(endpoint: Target): string {
   if ('address' in endpoint) return endpoint.address;
   if ('node' in endpoint) return endpoint.node;
   if ('service' in endpoint) return `service ${endpoint.service}`;
+  if ('outside' in endpoint) return 'outside';
   return endpoint.container ? `${endpoint.pod}/${endpoint.container}` : endpoint.pod;
 }
 

@@ -246,7 +246,8 @@ export interface SavedRule {
 }
 
 /** Split an iptables-save line into words; iptables-save double-quotes a word with spaces. */
-function ruleWords(line: string): string[] {
+/** The words of an iptables rule as iptables-save prints it, a quoted comment being one word. */
+export function ruleWords(line: string): string[] {
   return [...line.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
 }
 

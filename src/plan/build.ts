@@ -4,6 +4,7 @@ import type { Model } from '../model/lab.js';
 import { type NodeFacts, PHASES, type Phase, type Plan, type Step, type StepDraft } from '../model/plan.js';
 import { mtuSteps } from '../wiring/mtu.js';
 import { crossNodeWiring, sameNodeWiring } from '../wiring/registry.js';
+import { egress } from '../wiring/egress.js';
 import { policies } from '../wiring/policies.js';
 import { services } from '../wiring/services.js';
 import { podSteps } from './steps/pods.js';
@@ -25,9 +26,9 @@ export function buildPlan(model: Model, facts: Record<string, NodeFacts>): Plan 
         // Last, the pods' MTU: what the overlay's headers leave of the underlay's (wiring/mtu.ts).
         'cross-node': [
           ...crossNode.steps(model, node, factsOf),
-          ...mtuSteps(model, node, { sameNode, crossNode }, factsOf(node.name)),
+          ...mtuSteps(model, node, { sameNode, crossNode }, facts),
         ],
-        services: services.steps(model, node),
+        services: [...services.steps(model, node), ...egress.steps(model, node)],
         policies: policies.steps(model, node),
       };
       let id = 0;

@@ -134,11 +134,12 @@ netlab_in() {
   shift 2
   if [ -n "$root" ]; then nsenter -t "$pause" -n -u -i -p -m chroot "$root" "$@"; else nsenter -t "$pause" -n -u -i -p "$@"; fi
 }
-# A TCP responder for verify: reads what the client sends to its end, then answers with the
-# pod's hostname (= pod name), so that an answer also says a bulk transfer arrived whole.
+# A TCP responder for verify: answers every connection at once with the pod's hostname
+# (= pod name, read by the shell itself: no process of its own on a slow machine), then
+# counts what the client sends until it closes its end, and says how many bytes came.
 netlab_listen() {
   pause=$(netlab_pause_pid "$1") || return 1
-  nsenter -t "$pause" -n -u -i -p socat "TCP-LISTEN:$2,fork,reuseaddr" 'SYSTEM:cat >/dev/null; hostname' </dev/null >/dev/null 2>&1 &
+  nsenter -t "$pause" -n -u -i -p socat "TCP-LISTEN:$2,fork,reuseaddr" 'SYSTEM:read -r h </proc/sys/kernel/hostname; echo $h; exec wc -c' </dev/null >/dev/null 2>&1 &
   netlab_pid_write "$NETLAB_DIR/pods/$1/listen-$2.pid" $!
   i=0
   until nsenter -t "$pause" -n ss -Hltn "sport = :$2" | grep -q .; do
@@ -169,7 +170,9 @@ netlab_service_check() {
   while [ "$i" -lt "$n" ] && netlab_in_time; do
     i=$((i + 1))
     # connect-timeout above the kernel's 1 s first SYN retransmission: one lost or slow SYN is retried, not failed.
-    out=$(netlab_at "$pod" socat -T 2 -t 2 - "TCP:$address:$port,connect-timeout=3" </dev/null 2>/dev/null)
+    out=$(netlab_at "$pod" socat -T 2 - "TCP:$address:$port,connect-timeout=3" </dev/null 2>/dev/null)
+    # the answer's first line: the pod's name (a byte count may follow)
+    out=${'$'}{out%%[!A-Za-z0-9_.-]*}
     if [ -n "$out" ]; then answered=$((answered + 1)); else out=-; fi
     echo "@@netlab answer $id $out"
     [ "$((i - answered))" -lt "$NETLAB_GIVE_UP" ] || { echo "@@netlab check $id 0"; return 0; }
@@ -177,26 +180,30 @@ netlab_service_check() {
   if [ "$i" -lt "$n" ]; then echo "@@netlab check $id timeout"; else echo "@@netlab check $id 0"; fi
 }
 # One connectivity check, run in the pod's namespaces (or on the node: POD "-") with
-# the node's own ping and socat (a container's rootfs may have neither).
-# netlab_check ID ping|tcp POD ADDRESS [PORT [SOURCE_PORT|- [BYTES]]]
+# the node's own ping and socat (a container's rootfs may have neither); WAIT: seconds
+# for an answer (or a connection).
+# netlab_check ID ping|tcp POD ADDRESS WAIT [PORT [SOURCE_PORT|- [BYTES]]]
 netlab_check() {
-  id=$1 kind=$2 pod=$3 address=$4 port="" bind="" bytes=0
-  [ $# -lt 5 ] || port=$5
-  [ $# -lt 6 ] || [ "$6" = - ] || bind=",sourceport=$6"
-  [ $# -lt 7 ] || bytes=$7
+  id=$1 kind=$2 pod=$3 address=$4 wait=$5 port="" bind="" bytes=0
+  [ $# -lt 6 ] || port=$6
+  [ $# -lt 7 ] || [ "$7" = - ] || bind=",sourceport=$7"
+  [ $# -lt 8 ] || bytes=$8
   netlab_in_time || { echo "@@netlab check $id timeout"; return 0; }
   case $kind in
     # Two echo requests 0.2 s apart; ping exits 0 if either is answered. The first
     # packet to a pod behind VXLAN waits on ARP flooded over multicast, which a busy
     # underlay may drop once (seen on the QEMU VMs); a broken path answers neither.
-    ping) out=$(netlab_at "$pod" ping -c 2 -i 0.2 -W 2 "$address" 2>&1) ;;
-    # The client sends BYTES (none: it closes its sending side at once), and waits up to 3 s
-    # (-t) for the answer the responder gives once it has read them all. A bulk transfer
-    # whose full-size packets are dropped stalls: nothing moves for 5 s (-T), no answer;
-    # it ends with a reset (linger=0), not a close that would retransmit for minutes.
+    ping) out=$(netlab_at "$pod" ping -c 2 -i 0.2 -W "$wait" "$address" 2>&1) ;;
+    # The answer is the pod's name, then the bytes the responder counted. A bulk client
+    # sends BYTES and waits up to 5 s (-t) for the count after closing its side; if its
+    # full-size packets are dropped, nothing moves for 5 s (-T) and no count comes. It
+    # ends with a reset (linger=0), not a close that would retransmit for minutes.
     tcp)
-      [ "$bytes" = 0 ] || bind="$bind,linger=0"
-      out=$(head -c "$bytes" /dev/zero | netlab_at "$pod" socat -T 5 -t 3 - "TCP:$address:$port,connect-timeout=2$bind" 2>&1) ;;
+      if [ "$bytes" = 0 ]; then
+        out=$(netlab_at "$pod" socat -T 3 - "TCP:$address:$port,connect-timeout=$wait$bind" </dev/null 2>&1)
+      else
+        out=$(head -c "$bytes" /dev/zero | netlab_at "$pod" socat -T 5 -t 5 - "TCP:$address:$port,connect-timeout=$wait$bind,linger=0" 2>&1)
+      fi ;;
     *) out="unknown check $kind"; false ;;
   esac
   rc=$?

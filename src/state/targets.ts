@@ -14,6 +14,8 @@ export interface Holder {
 export interface SimulatedTargetState {
   kind: 'simulated';
   underlay?: Holder;
+  /** the lab's outside host (wiring/egress.ts), on the underlay */
+  outside?: Holder;
   nodes: Record<string, Holder>;
 }
 

@@ -143,8 +143,9 @@ export async function bridge(
   if (!port.up) return walk.end('broken', place, `${port.ifname} is down`, walk.upHint(place, port.ifname));
   const dropped = tooBig(walk, place, port, packet, 'bridge');
   if (dropped) return dropped;
-  // With br_netfilter a bridged IP packet passes the FORWARD chain too, policies and all.
-  if (tables.sysctls['net.bridge.bridge-nf-call-iptables'] === '1') {
+  // With br_netfilter an IP packet switched from one port to another passes the FORWARD chain
+  // too, policies and all (one the node routes out of the bridge passed its own FORWARD already).
+  if (inPort && tables.sysctls['net.bridge.bridge-nf-call-iptables'] === '1') {
     const denied = await walk.policyVerdict(place, packet, bridge.ifname, bridge.ifname);
     if (denied) return denied;
   }

@@ -9,6 +9,7 @@ import type { Transports } from '../exec/transports.js';
 import { parseIp } from '../net/ipv4.js';
 import { UsageError } from '../errors.js';
 import { addressOf, runChecks } from '../verify/run.js';
+import { outsideAddress } from '../wiring/egress.js';
 import { ETHERNET_MTU, podMtu } from '../wiring/mtu.js';
 import { crossNodeWiring } from '../wiring/registry.js';
 import { LiveKernel, type Kernel, type Place } from './kernel.js';
@@ -82,6 +83,7 @@ export function resolveRequest(
     if (toPod.node !== source.node && !toPod.address)
       throw new UsageError(`pod ${toPod.name} has only a loopback interface: it is reachable only from inside itself`);
   } else if (model.nodes.some((n) => n.name === to)) dst = facts[to]!.address;
+  else if (to === 'outside' && model.outside) dst = outsideAddress(model, facts);
   else if (parseIp(to) !== undefined) dst = to;
   if (dst === undefined) {
     throw new UsageError(
@@ -125,9 +127,7 @@ export function requestOfCheck(model: Model, facts: Record<string, NodeFacts>, c
     ...(src ? { src } : {}),
     ...(check.port ? { port: check.port } : {}),
     // A bulk transfer sends full-size segments: as large as the sender's MTU.
-    ...(check.bytes
-      ? { size: podMtu(model, crossNodeWiring(model.crossNode), facts[from.node]!)?.mtu ?? ETHERNET_MTU }
-      : {}),
+    ...(check.bytes ? { size: podMtu(model, crossNodeWiring(model.crossNode), facts)?.mtu ?? ETHERNET_MTU } : {}),
   };
   return {
     from,
@@ -206,7 +206,8 @@ export async function traceRequest(
 ): Promise<Trace> {
   const plan = buildPlan(model, facts);
   const trace = await new TraceWalk(model, facts, plan, kernel).run(request.from, request.packet);
-  const translated = trace.hops.some((h) => h.kind === 'dnat');
+  // Translated on the way (DNAT to a Service's endpoint, SNAT to the outside): conntrack carries the reply back.
+  const translated = trace.hops.some((h) => h.kind === 'dnat' || h.kind === 'snat' || h.kind === 'outside');
   const { src, dst, protocol } = request.packet;
   if (trace.outcome !== 'delivered' || translated || !src || src === dst || dst.startsWith('127.')) return trace;
   const reply = await new TraceWalk(model, facts, plan, kernel).run(trace.at!, {

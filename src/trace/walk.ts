@@ -10,13 +10,15 @@
 // which endpoint DNAT picks. The first entry that is missing (no route,
 // forwarding off, a link down, no FDB entry, no ARP reply) ends the walk with
 // the reason, and, where the lab made that entry, the step that made it.
+import { ruleWords } from '../node/tables.js';
 import type { Model } from '../model/lab.js';
 import type { Change, Created, NodeFacts, Plan } from '../model/plan.js';
 import type { End, Hop, Outcome, Packet, Problem, Trace } from '../model/trace.js';
 import type { Link, Place, Tables } from '../node/tables.js';
 import { contains, parseCidr, parseIp } from '../net/ipv4.js';
 import { forwardChain } from '../wiring/bridge.js';
-import { policiesOfChain, policyDrop } from '../wiring/policies.js';
+import { outsideAddress } from '../wiring/egress.js';
+import { policiesOfChain, policyChains, policyDrop } from '../wiring/policies.js';
 import { tunnelHops } from '../wiring/registry.js';
 import type { Ingress, TraceContext } from './context.js';
 import { bridge, mtuOf, tooBig, veth } from './devices.js';
@@ -204,6 +206,11 @@ export class TraceWalk implements TraceContext {
 
   async policyVerdict(place: Place, packet: Packet, inDev: string, outDev: string): Promise<End | undefined> {
     if (place.pod || !this.model.policies?.length || !this.kernel.filterRules) return undefined;
+    // Consulted only if FORWARD jumps to the policies before the lab's ACCEPT of the cluster CIDR.
+    const forward = (await this.kernel.forwardRules(place.node)).filter((r) => r.startsWith('-A FORWARD '));
+    const policiesAt = forward.findIndex((r) => r.endsWith(`-j ${policyChains(this.model.name).main}`));
+    const acceptAt = forward.findIndex((r) => r.endsWith(`-j ${forwardChain(this.model.name)}`));
+    if (policiesAt < 0 || (acceptAt >= 0 && acceptAt < policiesAt)) return undefined;
     const rules = await this.kernel.filterRules(place.node);
     const dropped = policyDrop(this.model, rules, packet, (r) => forwardRuleMatches(r, packet, inDev, outDev));
     if (!dropped) return undefined;
@@ -373,11 +380,56 @@ export class TraceWalk implements TraceContext {
     return arrive(next, link);
   }
 
+  /**
+   * To the lab's outside host: it knows the underlay, never a pod address, so
+   * the packet must leave with the node's address (a MASQUERADE in nat
+   * POSTROUTING, or a chain it jumps to); conntrack gives the reply back.
+   */
+  private async toOutside(place: Place, out: Link, packet: Packet): Promise<End> {
+    const node = this.facts[place.node]!.address;
+    const fromPod = packet.src !== undefined && packet.src !== node;
+    if (fromPod) {
+      const nat = await this.kernel.natRules(place.node);
+      const postrouting = new Set(
+        nat.filter((l) => l.startsWith('-A POSTROUTING ')).map((l) => /-j (\S+)/.exec(l)?.[1] ?? ''),
+      );
+      const masquerade = nat.find(
+        (l) =>
+          / -j MASQUERADE\b/.test(l) &&
+          !l.includes('--mark') &&
+          (l.startsWith('-A POSTROUTING ') || postrouting.has(l.split(' ')[1]!)) &&
+          forwardRuleMatches(l, packet, '', out.ifname),
+      );
+      if (!masquerade)
+        return this.end(
+          'broken',
+          place,
+          `the packet leaves for the outside host ${packet.dst} with its pod source ${packet.src}, and nothing outside the cluster has a route to a pod address: the reply never comes back (no MASQUERADE in ${place.node}'s nat POSTROUTING matches it)`,
+          this.hint(
+            place,
+            (d) => d.kind === 'rule' && d.rule.includes('MASQUERADE'),
+            'masquerades pod traffic leaving the cluster',
+          ),
+        );
+      this.hop(
+        place,
+        'snat',
+        `source ${packet.src} becomes ${node}, ${out.ifname}'s address (MASQUERADE); conntrack keeps the translation and undoes it on the reply`,
+        masquerade,
+      );
+    }
+    this.hop(place, 'outside', `over the underlay to the outside host ${packet.dst}, which answers ${node}`);
+    this.deliveredAt = place;
+    return { outcome: 'delivered' };
+  }
+
   /** Plain IP over the underlay (the routes lab): the gateway is another node's underlay address. */
   private async underlay(place: Place, tables: Tables, out: Link, nextHop: string, packet: Packet): Promise<End> {
     const neighbour = this.neighbour(place, tables, out.ifname, nextHop);
     if ('outcome' in neighbour) return neighbour;
     const nextNode = this.nodeWithAddress(nextHop);
+    if (!nextNode && this.model.outside && packet.dst === outsideAddress(this.model, this.facts))
+      return this.toOutside(place, out, packet);
     if (!nextNode)
       return this.end(
         'left',
@@ -401,7 +453,7 @@ export class TraceWalk implements TraceContext {
  * it may.
  */
 export function forwardRuleMatches(rule: string, packet: Packet, inDev: string, outDev: string): boolean {
-  const words = rule.split(/\s+/).slice(2);
+  const words = ruleWords(rule).slice(2);
   const target = words.indexOf('-j');
   const matches = target >= 0 ? words.slice(0, target) : words;
   const device = (pattern: string, dev: string) =>

@@ -124,7 +124,7 @@ export function findingsOf(
       }
     }
   }
-  findings.push(...ruleFindings(steps, have, chains), ...podFindings(steps, inPods));
+  findings.push(...jumpOrderFindings(steps, have), ...ruleFindings(steps, have, chains), ...podFindings(steps, inPods));
   return findings.sort((a, b) => a.step.id - b.step.id);
 }
 
@@ -151,6 +151,32 @@ function podFindings(steps: readonly Step[], inPods: ReadonlyMap<string, Partial
       else if (c.kind === 'route' && !pod.routes?.some((r) => routeKey(r.dst) === routeKey(c.dst)))
         lacks(`route ${c.dst} is missing`);
     }
+  }
+  return findings;
+}
+
+/**
+ * The lab's jumps out of one filter chain stand in the order its steps put
+ * them: each is inserted first, so a later step's jump stands before an
+ * earlier one's (the policies before the ACCEPT of the cluster CIDR, which
+ * would otherwise accept everything before a policy is consulted).
+ */
+function jumpOrderFindings(steps: readonly Step[], have: Partial<Answers>): { step: Step; what: string }[] {
+  const jumps = steps.flatMap((step) =>
+    step.sets.flatMap((c) => (c.kind === 'jump' && c.table === 'filter' ? [{ step, from: c.from, to: c.to }] : [])),
+  );
+  const findings: { step: Step; what: string }[] = [];
+  for (const from of new Set(jumps.map((j) => j.from))) {
+    const ours = jumps.filter((j) => j.from === from).reverse();
+    const live = (have.iptables?.filter ?? []).filter((r) => r.startsWith(`-A ${from} `));
+    const at = ours.map((j) => live.findIndex((r) => r.endsWith(`-j ${j.to}`)));
+    if (ours.length < 2 || at.some((i) => i < 0)) continue;
+    for (let i = 1; i < ours.length; i++)
+      if (at[i]! < at[i - 1]!)
+        findings.push({
+          step: ours[i - 1]!.step,
+          what: `the jump from ${from} to ${ours[i - 1]!.to} stands after the jump to ${ours[i]!.to}, but the lab puts it before`,
+        });
   }
   return findings;
 }

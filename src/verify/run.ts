@@ -1,6 +1,7 @@
 // Running checks: start a TCP responder in every pod a check connects to, run
 // the checks from each client's node (nodes in parallel), then stop the
 // responders. Three scripts per node, whatever the number of checks.
+import { outsideAddress } from '../wiring/egress.js';
 import { endpointLabel, nodeOfSource, type Check, type Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import { scriptPrelude, SERVICE_GIVE_UP } from '../shell/prelude.js';
@@ -60,6 +61,7 @@ function byNode<T>(items: readonly T[], nodeOf: (item: T) => string): Map<string
 export function addressOf(check: Check, facts: Record<string, NodeFacts>): string {
   if (check.toAddress !== undefined) return check.toAddress;
   if ('node' in check.to) return facts[check.to.node]!.address;
+  if ('outside' in check.to) return outsideAddress({}, facts);
   throw new Error(`internal error: no address for ${endpointLabel(check.to)}`);
 }
 
@@ -81,6 +83,9 @@ function checkCommand(check: Check, index: number, facts: Record<string, NodeFac
     check.kind,
     where,
     address,
+    // A path that works answers within milliseconds: a check that must fail waits 1 s for
+    // what gets through (a denied pair of the policy lab), one that must pass 2 s (slow VMs).
+    check.expect === 'fail' ? '1' : '2',
     ...(check.port ? [String(check.port), check.sourcePort ? String(check.sourcePort) : '-'] : []),
     ...(check.port && check.bytes ? [String(check.bytes)] : []),
   ]);
@@ -196,18 +201,20 @@ function judge(check: Check, result: { rc: number; out: string[] }): CheckResult
         ? `reply ${/time=\S+ ms/.exec(rtt)?.[0] ?? rtt}${unanswered}`
         : (text.find((l) => /loss|unreachable|Network/.test(l)) ?? (text.join(' ') || 'no reply'));
   } else {
-    const answer = text.join(' ').trim();
+    // The responder's answer: its pod's name, then the bytes it took (a bulk check needs them all).
+    const [answer = '', took] = result.rc === 0 ? text.map((l) => l.trim()) : [text.join(' ').trim()];
     const expected = 'pod' in check.to ? check.to.pod : undefined;
     if (reached && expected !== undefined && answer !== expected) reached = false;
     if (reached && answer === '') reached = false;
-    evidence = reached
-      ? `${check.bytes ? `took ${check.bytes} bytes, then ` : ''}answered by ${answer}`
-      : answer && result.rc === 0
+    const whole = !check.bytes || took === String(check.bytes);
+    evidence = !reached
+      ? answer && result.rc === 0
         ? `answered by ${answer}, expected ${expected}`
-        : answer.replace(/^\S+ \S+ socat\[\d+\] E /, '') ||
-          (check.bytes
-            ? `no answer after sending ${check.bytes} bytes (stalled: are full-size packets dropped?)`
-            : 'no answer');
+        : answer.replace(/^\S+ \S+ socat\[\d+\] E /, '') || 'no answer'
+      : whole
+        ? `${check.bytes ? `took ${check.bytes} bytes, ` : ''}answered by ${answer}`
+        : `answered by ${answer}, but took ${took ?? 'nothing'} of ${check.bytes} bytes (stalled: are full-size packets dropped?)`;
+    reached &&= whole;
   }
   return { check, reached, ok: reached === (check.expect === 'pass'), evidence };
 }

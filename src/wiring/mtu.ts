@@ -21,14 +21,27 @@ export interface PodMtu {
   why: string;
 }
 
-/** The MTU of the pods' links on a node, and why; undefined where nothing sets one (no overlay, no wiring.mtu). */
-export function podMtu(model: Model, crossNode: CrossNodeWiring, facts: NodeFacts): PodMtu | undefined {
-  const underlay = facts.mtu ?? ETHERNET_MTU;
+/**
+ * The MTU of the lab's pods, and why; undefined where nothing sets one (no
+ * overlay and no wiring.mtu, or a lab that went up before netlab read the
+ * underlay's MTU: its state has none, and its pods were given none). One for
+ * every node, from the smallest underlay: a packet from a pod on a node with
+ * jumbo frames must fit the other nodes' underlay too.
+ */
+export function podMtu(model: Model, crossNode: CrossNodeWiring, facts: Record<string, NodeFacts>): PodMtu | undefined {
+  const known = Object.values(facts);
+  if (model.mtu === undefined && known.some((f) => f.mtu === undefined)) return undefined;
+  const smallest = known.reduce<NodeFacts | undefined>(
+    (a, f) => (!a || (f.mtu ?? ETHERNET_MTU) < (a.mtu ?? ETHERNET_MTU) ? f : a),
+    undefined,
+  );
+  if (!smallest) return undefined;
+  const underlay = smallest.mtu ?? ETHERNET_MTU;
   const wrap = crossNode.encapsulation;
   const fits = wrap ? underlay - wrap.bytes : underlay;
   const sum = wrap
-    ? `cross-node: ${crossNode.kind} wraps every pod packet in ${wrap.bytes} bytes (${wrap.headers}), and the outer packet must fit ${facts.dev}'s MTU of ${underlay}: a pod packet may be at most ${underlay} - ${wrap.bytes} = ${fits} bytes.`
-    : `${facts.dev}'s MTU is ${underlay}.`;
+    ? `cross-node: ${crossNode.kind} wraps every pod packet in ${wrap.bytes} bytes (${wrap.headers}), and the outer packet must fit ${smallest.dev}'s MTU of ${underlay}: a pod packet may be at most ${underlay} - ${wrap.bytes} = ${fits} bytes.`
+    : `${smallest.dev}'s MTU is ${underlay}.`;
   if (model.mtu !== undefined)
     return {
       mtu: model.mtu,
@@ -82,7 +95,7 @@ export function mtuSteps(
   model: Model,
   node: ModelNode,
   wiring: { sameNode: SameNodeWiring; crossNode: CrossNodeWiring },
-  facts: NodeFacts,
+  facts: Record<string, NodeFacts>,
 ): StepDraft[] {
   const { sameNode, crossNode } = wiring;
   const found = podMtu(model, crossNode, facts);

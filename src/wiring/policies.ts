@@ -19,7 +19,8 @@ type Direction = 'ingress' | 'egress';
 export function policyChains(lab: string) {
   return {
     main: `NL-POL-${lab}`,
-    pod: (direction: Direction, pod: string) => `NL-P${direction === 'ingress' ? 'I' : 'E'}-${lab}-${pod}`,
+    // '_' parts lab from pod: a lab name has none, so lab a's pod b-c and lab a-b's pod c never meet.
+    pod: (direction: Direction, pod: string) => `NL-P${direction === 'ingress' ? 'I' : 'E'}-${lab}_${pod}`,
   };
 }
 
@@ -48,6 +49,13 @@ export function selects(selector: Record<string, string>, pod: ModelPod): boolea
   return Object.entries(selector).every(([key, value]) => pod.labels?.[key] === value);
 }
 
+/** The pods (with an address) a selector picks, by name. */
+const selected = (selector: Record<string, string>, pods: ModelPod[]) =>
+  pods.filter((p) => p.address && selects(selector, p)).map((p) => p.name);
+
+/** A pod's address as iptables matches one host: 10.200.0.2/32. */
+const hostOf = (pod: ModelPod) => `${pod.address!.split('/')[0]}/32`;
+
 function resolvePeer(spec: PeerSpec, pods: ModelPod[], path: (string | number)[], report: PolicyReport) {
   const selector = spec['pod-selector'];
   const block = spec['ip-block'];
@@ -55,8 +63,7 @@ function resolvePeer(spec: PeerSpec, pods: ModelPod[], path: (string | number)[]
     report(path, 'a peer has exactly one of pod-selector, ip-block');
     return undefined;
   }
-  if (selector !== undefined)
-    return { selector, pods: pods.filter((p) => p.address && selects(selector, p)).map((p) => p.name) };
+  if (selector !== undefined) return { selector, pods: selected(selector, pods) };
   const cidr = parseCidr(block!, false);
   if (!cidr) {
     report([...path, 'ip-block'], `found "${block}"; allowed: an IPv4 prefix such as 10.200.1.0/24`);
@@ -89,7 +96,7 @@ export function resolvePolicies(
     // Kubernetes' default: Ingress always, Egress when the policy has egress rules.
     const types = spec['policy-types']
       ? [...new Set(spec['policy-types'].map((t) => t.toLowerCase() as Direction))]
-      : (['ingress', ...(spec.egress ? ['egress' as const] : [])] as Direction[]);
+      : (['ingress', ...(spec.egress?.length ? ['egress' as const] : [])] as Direction[]);
     for (const direction of ['ingress', 'egress'] as const)
       if (spec[direction]?.length && !types.includes(direction))
         report(
@@ -99,7 +106,7 @@ export function resolvePolicies(
     return {
       name,
       selector: spec['pod-selector'],
-      pods: pods.filter((p) => p.address && selects(spec['pod-selector'], p)).map((p) => p.name),
+      pods: selected(spec['pod-selector'], pods),
       types,
       ingress: rules('ingress'),
       egress: rules('egress'),
@@ -112,7 +119,7 @@ export function resolvePolicies(
 /** The addresses a peer stands for, as iptables matches them. */
 function peerSources(model: Model, peer: PolicyPeer): string[] {
   if ('cidr' in peer) return [peer.cidr];
-  return peer.pods.map((name) => `${model.pods.find((p) => p.name === name)!.address!.split('/')[0]}/32`);
+  return peer.pods.map((name) => hostOf(model.pods.find((p) => p.name === name)!));
 }
 
 /** The policies that isolate a pod in a direction. */
@@ -176,12 +183,7 @@ function policySteps(model: Model, node: ModelNode): StepDraft[] {
   const append = (chain: string, rule: string[]): Command => ['iptables', '-w', '-A', chain, ...rule];
   const dispatch = [
     ESTABLISHED,
-    ...podChains.map(({ pod, direction, chain }) => [
-      direction === 'ingress' ? '-d' : '-s',
-      `${pod.address!.split('/')[0]}/32`,
-      '-j',
-      chain,
-    ]),
+    ...podChains.map(({ pod, direction, chain }) => [direction === 'ingress' ? '-d' : '-s', hostOf(pod), '-j', chain]),
   ];
   const jump = [...comment(model.name), '-j', chains.main];
   return [

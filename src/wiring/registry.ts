@@ -9,6 +9,7 @@ import { ipip } from './ipip.js';
 import { loopback } from './loopback.js';
 import { none } from './none.js';
 import { routes } from './routes.js';
+import { egress } from './egress.js';
 import { policies } from './policies.js';
 import { services } from './services.js';
 import type { CrossNodeWiring, SameNodeWiring, TunnelHops, WiringParts } from './types.js';
@@ -39,12 +40,15 @@ export function crossNodeWiring(kind: string): CrossNodeWiring {
 }
 
 /** The modules a lab uses: its same-node kind, its cross-node kind, and Services and policies when it has any. */
-export function wiringOf(model: Pick<Model, 'sameNode' | 'crossNode' | 'services' | 'policies'>): WiringParts[] {
+export function wiringOf(
+  model: Pick<Model, 'sameNode' | 'crossNode' | 'services' | 'policies' | 'outside'>,
+): WiringParts[] {
   return [
     sameNodeWiring(model.sameNode),
     crossNodeWiring(model.crossNode),
     ...(model.services.length ? [services] : []),
     ...(model.policies?.length ? [policies] : []),
+    ...(model.outside ? [egress] : []),
   ];
 }
 
@@ -54,4 +58,4 @@ export function tunnelHops(linkKind: string | undefined): TunnelHops | undefined
 }
 
 /** Every module, for what all of them may contribute (the explanation of a command). */
-export const ALL_WIRING: readonly WiringParts[] = [...SAME_NODE, ...CROSS_NODE, services, policies];
+export const ALL_WIRING: readonly WiringParts[] = [...SAME_NODE, ...CROSS_NODE, services, policies, egress];

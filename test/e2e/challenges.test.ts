@@ -105,6 +105,7 @@ const LABS_HERE = [
   'vxlan',
   'scale',
   'policy',
+  'egress',
   'bridge',
   'routes',
   'veth',

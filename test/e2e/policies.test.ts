@@ -1,4 +1,4 @@
-// End to end, as root, on simulated nodes: the policy lab's NetworkPolicies as
+// End to end, as root, on simulated nodes: egress to an outside host, and the policy lab's NetworkPolicies as
 // iptables. Allowed and denied pairs hold across nodes and on one bridge,
 // replies of allowed connections come back (conntrack ESTABLISHED), trace
 // names the rule that drops a denied packet, br_netfilter is what enforces
@@ -31,10 +31,10 @@ test('policy: default deny and allow rules across nodes and on one bridge, repli
     );
 
     // The chain of db on node-1, as iptables keeps it, with counters: web's connections were let in.
-    const chain = await run('exec', 'node-1', '--', 'iptables', '-S', 'NL-PI-policy-db');
+    const chain = await run('exec', 'node-1', '--', 'iptables', '-S', 'NL-PI-policy_db');
     assert.match(
       chain.stdout,
-      /-A NL-PI-policy-db -s 10\.200\.0\.2\/32 -p tcp -m tcp --dport 5432 -j RETURN\n-A NL-PI-policy-db -j DROP/,
+      /-A NL-PI-policy_db -s 10\.200\.0\.2\/32 -p tcp -m tcp --dport 5432 -j RETURN\n-A NL-PI-policy_db -j DROP/,
     );
     // The reply of web's allowed connection is ESTABLISHED in node-1's conntrack.
     const tracked = await run(
@@ -65,13 +65,22 @@ test('policy: default deny and allow rules across nodes and on one bridge, repli
     assert.equal(walked.outcome, 'broken');
     // rogue's own egress chain on node-0 drops it first.
     assert.equal(walked.problem.node, 'node-0');
-    assert.match(walked.problem.reason, /a NetworkPolicy drops it on node-0: `-A NL-PE-policy-rogue -j DROP`/);
+    assert.match(walked.problem.reason, /a NetworkPolicy drops it on node-0: `-A NL-PE-policy_rogue -j DROP`/);
     assert.match(walked.problem.hint ?? '', /pod rogue is isolated for egress by rogue-stays-home/);
     const sameBridge = await run('trace', 'cache', 'db', '--port', '5432', '--json');
     const bridged = JSON.parse(sameBridge.stdout) as { problem: { node: string; reason: string } };
-    assert.match(bridged.problem.reason, /drops it on node-1: `-A NL-PI-policy-db -j DROP`/);
+    assert.match(bridged.problem.reason, /drops it on node-1: `-A NL-PI-policy_db -j DROP`/);
     const allowed = await run('trace', 'web', 'db', '--port', '5432');
     assert.equal(allowed.exitCode, 0, allowed.stdout);
+    // Without node-0's jump to the policies, rogue's egress chain is never consulted: db's ingress on node-1 drops it.
+    const jump = ['-m', 'comment', '--comment', 'netlab lab policy', '-j', 'NL-POL-policy'];
+    assert.equal((await run('exec', 'node-0', '--', 'iptables', '-D', 'FORWARD', ...jump)).exitCode, 0);
+    const past = JSON.parse((await run('trace', 'rogue', 'db', '--port', '5432', '--no-send', '--json')).stdout) as {
+      problem: { node: string; reason: string };
+    };
+    assert.equal(past.problem.node, 'node-1', past.problem.reason);
+    assert.match(past.problem.reason, /`-A NL-PI-policy_db -j DROP`/);
+    assert.equal((await run('exec', 'node-0', '--', 'iptables', '-I', 'FORWARD', '1', ...jump)).exitCode, 0);
 
     // Between pods on one bridge, the policies hold only while bridged frames pass iptables.
     const off = await run('exec', 'node-1', '--', 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=0');
@@ -86,4 +95,42 @@ test('policy: default deny and allow rules across nodes and on one bridge, repli
     await run('down', 'policy');
   }
   assert.deepEqual(await snapshotHost(), state.pristine(), 'no chain, rule or namespace is left');
+});
+
+test('egress: pods on every node reach the outside host through MASQUERADE; without the rule the reply does not come back', async () => {
+  try {
+    const up = await run('up', join(LABS, 'egress.yaml'), '--verify');
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    assert.match(up.stdout, /ping a0 → outside +reached/);
+    assert.match(up.stdout, /ping a1 → outside +reached/);
+    assert.match(
+      up.stdout,
+      /node-1: connections conntrack translated.*\n.*src=10\.200\.1\.2 dst=192\.168\.64\.1 .*dst=192\.168\.64\.5/,
+    );
+    // conntrack shows the source translation: from the pod, the reply to the node.
+    const tracked = await run('exec', 'node-1', '--', 'conntrack', '-L', '--src-nat', '-p', 'icmp');
+    assert.match(tracked.stdout, /src=10\.200\.1\.2 dst=192\.168\.64\.1 .*src=192\.168\.64\.1 dst=192\.168\.64\.5/);
+    const trace = await run('trace', 'a0', 'outside', '--json');
+    const walked = JSON.parse(trace.stdout) as { outcome: string; hops: { kind: string; text: string }[] };
+    assert.equal(trace.exitCode, 0, trace.stdout);
+    assert.match(walked.hops.find((h) => h.kind === 'snat')!.text, /source 10\.200\.0\.2 becomes 192\.168\.64\.4/);
+
+    // Without node-0's rule, a0's requests leave with their pod source and nothing answers them.
+    assert.equal((await run('exec', 'node-0', '--', 'iptables', '-t', 'nat', '-F', 'NL-EGRESS-egress')).exitCode, 0);
+    const broken = JSON.parse((await run('verify', 'egress', '--json')).stdout) as Report;
+    assert.deepEqual(
+      broken.checks.map((c) => c.ok),
+      [false, true, true],
+    );
+    const stops = JSON.parse((await run('trace', 'a0', 'outside', '--no-send', '--json')).stdout) as {
+      outcome: string;
+      problem: { node: string; reason: string; hint?: string };
+    };
+    assert.equal(stops.outcome, 'broken');
+    assert.match(stops.problem.reason, /with its pod source 10\.200\.0\.2.*the reply never comes back/);
+    assert.match(stops.problem.hint ?? '', /MASQUERADE/);
+  } finally {
+    await run('down', 'egress');
+  }
+  assert.deepEqual(await snapshotHost(), state.pristine());
 });

@@ -57,15 +57,24 @@ test('on an overlay the bridge and both ends of every pod veth get the underlay 
   }
 });
 
-test("the MTU follows the node's underlay: jumbo frames give 8950 over VXLAN, and each node its own", () => {
+test("the MTU follows the underlay: jumbo frames give 8950 over VXLAN; the smallest node's decides; none known, none set", () => {
   const m = model('vxlan.yaml');
-  const facts: Record<string, NodeFacts> = {
-    'node-0': { address: '192.168.56.10', dev: 'eth1', mtu: 9000 },
-    'node-1': { address: '192.168.56.11', dev: 'eth1' },
-  };
-  const [n0, n1] = buildPlan(m, facts).nodes;
-  assert.deepEqual(mtusOf(n0!.steps), ['br0 8950', 'veth-a0 8950', 'a0/veth-a0-c 8950']);
-  assert.deepEqual(mtusOf(n1!.steps), ['br1 1450', 'veth-a1 1450', 'a1/veth-a1-c 1450'], 'no MTU known: 1500');
+  const facts = (mtu0?: number, mtu1?: number): Record<string, NodeFacts> => ({
+    'node-0': { address: '192.168.56.10', dev: 'eth1', ...(mtu0 ? { mtu: mtu0 } : {}) },
+    'node-1': { address: '192.168.56.11', dev: 'eth1', ...(mtu1 ? { mtu: mtu1 } : {}) },
+  });
+  const mtus = (f: Record<string, NodeFacts>) => buildPlan(m, f).nodes.map((n) => mtusOf(n.steps));
+  assert.deepEqual(mtus(facts(9000, 9000)), [
+    ['br0 8950', 'veth-a0 8950', 'a0/veth-a0-c 8950'],
+    ['br1 8950', 'veth-a1 8950', 'a1/veth-a1-c 8950'],
+  ]);
+  // A pod's packet on node-0 must fit node-1's underlay too: one MTU for the lab.
+  assert.deepEqual(mtus(facts(9000, 1500)), [
+    ['br0 1450', 'veth-a0 1450', 'a0/veth-a0-c 1450'],
+    ['br1 1450', 'veth-a1 1450', 'a1/veth-a1-c 1450'],
+  ]);
+  // A lab that went up before netlab read the underlay's MTU (its state has none) set none.
+  assert.deepEqual(mtus(facts(undefined, 1500)), [[], []]);
 });
 
 function withMtu(mtu: number, sameNode = 'bridge'): Model {

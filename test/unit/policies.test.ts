@@ -41,27 +41,27 @@ test('selectors resolve to pods by their labels; {} selects every pod; Kubernete
 
 test('each node gets chains for its own isolated pods: allows return, the rest is dropped, replies pass first', () => {
   assert.deepEqual(rulesOf(1), [
-    '-A NL-PI-policy-db -s 10.200.0.2/32 -p tcp --dport 5432 -j RETURN',
-    '-A NL-PI-policy-db -j DROP',
-    '-A NL-PI-policy-cache -s 10.200.1.2/32 -p tcp --dport 6379 -j RETURN',
-    '-A NL-PI-policy-cache -j DROP',
-    '-A NL-PI-policy-stats -s 10.200.0.0/16 -j RETURN',
-    '-A NL-PI-policy-stats -j DROP',
+    '-A NL-PI-policy_db -s 10.200.0.2/32 -p tcp --dport 5432 -j RETURN',
+    '-A NL-PI-policy_db -j DROP',
+    '-A NL-PI-policy_cache -s 10.200.1.2/32 -p tcp --dport 6379 -j RETURN',
+    '-A NL-PI-policy_cache -j DROP',
+    '-A NL-PI-policy_stats -s 10.200.0.0/16 -j RETURN',
+    '-A NL-PI-policy_stats -j DROP',
     '-A NL-POL-policy -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN',
-    '-A NL-POL-policy -d 10.200.1.2/32 -j NL-PI-policy-db',
-    '-A NL-POL-policy -d 10.200.1.3/32 -j NL-PI-policy-cache',
-    '-A NL-POL-policy -d 10.200.1.4/32 -j NL-PI-policy-stats',
+    '-A NL-POL-policy -d 10.200.1.2/32 -j NL-PI-policy_db',
+    '-A NL-POL-policy -d 10.200.1.3/32 -j NL-PI-policy_cache',
+    '-A NL-POL-policy -d 10.200.1.4/32 -j NL-PI-policy_stats',
   ]);
   // node-0: rogue's egress before the ingress chains; web allows everything in; rogue nothing.
-  assert.ok(rulesOf(0).includes('-A NL-PE-policy-rogue -d 10.200.0.0/24 -j RETURN'));
-  assert.ok(rulesOf(0).includes('-A NL-PI-policy-web -j RETURN'));
+  assert.ok(rulesOf(0).includes('-A NL-PE-policy_rogue -d 10.200.0.0/24 -j RETURN'));
+  assert.ok(rulesOf(0).includes('-A NL-PI-policy_web -j RETURN'));
   assert.deepEqual(
-    rulesOf(0).filter((r) => r.startsWith('-A NL-PI-policy-rogue')),
-    ['-A NL-PI-policy-rogue -j DROP'],
+    rulesOf(0).filter((r) => r.startsWith('-A NL-PI-policy_rogue')),
+    ['-A NL-PI-policy_rogue -j DROP'],
   );
   const dispatch = rulesOf(0).filter((r) => r.startsWith('-A NL-POL-policy '));
   assert.ok(
-    dispatch.indexOf('-A NL-POL-policy -s 10.200.0.3/32 -j NL-PE-policy-rogue') <
+    dispatch.indexOf('-A NL-POL-policy -s 10.200.0.3/32 -j NL-PE-policy_rogue') <
       dispatch.findIndex((r) => r.includes('NL-PI')),
   );
   // The jump comes last in the plan, so inserted first in FORWARD: before the lab's ACCEPT of the cluster CIDR.
@@ -83,10 +83,10 @@ test("trace's walk through the policy chains: the rule that drops a packet, or n
     return policyDrop(model, rules, packet, (r) => forwardRuleMatches(r, packet, 'eth1', 'br1'))?.rule;
   };
   assert.equal(verdict('10.200.0.2', '10.200.1.2', 5432), undefined, 'web → db:5432 is allowed');
-  assert.equal(verdict('10.200.0.3', '10.200.1.2', 5432), '-A NL-PI-policy-db -j DROP', 'rogue → db is not');
-  assert.equal(verdict('10.200.0.2', '10.200.1.2', 8080), '-A NL-PI-policy-db -j DROP', 'nor another port');
+  assert.equal(verdict('10.200.0.3', '10.200.1.2', 5432), '-A NL-PI-policy_db -j DROP', 'rogue → db is not');
+  assert.equal(verdict('10.200.0.2', '10.200.1.2', 8080), '-A NL-PI-policy_db -j DROP', 'nor another port');
   assert.equal(verdict('10.200.0.2', '10.200.1.4'), undefined, 'stats takes the cluster');
-  assert.equal(verdict('192.168.64.9', '10.200.1.4'), '-A NL-PI-policy-stats -j DROP', 'and only the cluster');
+  assert.equal(verdict('192.168.64.9', '10.200.1.4'), '-A NL-PI-policy_stats -j DROP', 'and only the cluster');
 });
 
 test('faults: the policy jump is named with its chain beside the lab ACCEPT jump; a pod chain rule can be removed', () => {
@@ -94,7 +94,7 @@ test('faults: the policy jump is named with its chain beside the lab ACCEPT jump
   for (const id of [
     'jump-removed:node-1:FORWARD',
     'jump-removed:node-1:FORWARD/NL-POL-policy',
-    'rule-removed:node-1:NL-PI-policy-db#1',
+    'rule-removed:node-1:NL-PI-policy_db#1',
     'drop-rule:node-1:FORWARD',
   ])
     assert.ok(ids.has(id), id);
@@ -144,4 +144,55 @@ test('policy mistakes are named at their field', () => {
     'p.yaml',
   );
   assert.deepEqual(m.policies![0]!.ingress[0]!.peers, [{ cidr: '10.200.0.0/24' }]);
+});
+
+test('mended, the lab ACCEPT jump goes back after the policies; drift names the two in the wrong order', async () => {
+  const { faultsOf } = await import('../../src/faults/faults.js');
+  const { findingsOf } = await import('../../src/verify/diagnose.js');
+  const faults = new Map(faultsOf(plan).map((f) => [f.id, f]));
+  assert.deepEqual(faults.get('jump-removed:node-1:FORWARD')!.mend[0]!.slice(0, 6), [
+    'iptables',
+    '-w',
+    '-I',
+    'FORWARD',
+    '2',
+    '-m',
+  ]);
+  assert.deepEqual(faults.get('jump-removed:node-1:FORWARD/NL-POL-policy')!.mend[0]!.slice(0, 5), [
+    'iptables',
+    '-w',
+    '-I',
+    'FORWARD',
+    '1',
+  ]);
+  const steps = plan.nodes[1]!.steps;
+  const forward = (first: string, second: string) => ({
+    iptables: {
+      filter: [
+        `-A FORWARD -m comment --comment "netlab lab policy" -j ${first}`,
+        `-A FORWARD -m comment --comment "netlab lab policy" -j ${second}`,
+      ],
+      nat: [],
+    },
+  });
+  const order = (have: ReturnType<typeof forward>) =>
+    findingsOf(steps, have, new Set())
+      .map((f) => f.what)
+      .filter((w) => w.includes('stands after'));
+  assert.deepEqual(order(forward('NL-POL-policy', 'NETLAB-FWD-policy')), []);
+  assert.deepEqual(order(forward('NETLAB-FWD-policy', 'NL-POL-policy')), [
+    'the jump from FORWARD to NL-POL-policy stands after the jump to NETLAB-FWD-policy, but the lab puts it before',
+  ]);
+});
+
+test('a bare --step before the lab file is --step=phase, never the file', async () => {
+  const { withStepUnit } = await import('../../src/cli.js');
+  assert.deepEqual(withStepUnit(['up', '--step', 'labs/x.yaml']), ['up', '--step=phase', 'labs/x.yaml']);
+  assert.deepEqual(withStepUnit(['up', '--step', 'command', 'labs/x.yaml']), [
+    'up',
+    '--step',
+    'command',
+    'labs/x.yaml',
+  ]);
+  assert.deepEqual(withStepUnit(['up', 'labs/x.yaml', '--step']), ['up', 'labs/x.yaml', '--step=phase']);
 });

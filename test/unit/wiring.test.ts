@@ -55,10 +55,14 @@ function fromArgv(c: Command): string[] {
   if (tool === 'bridge' && rest.includes('hairpin')) return [`hairpin ${at('dev')} ${at('hairpin')}`];
   if (tool === 'netlab_sysctl') return [`sysctl ${object} ${verb}`];
   if (tool === 'netlab_pause') return [`pause ${object}`];
-  if (tool === 'iptables' && rest.includes('-N')) return [`chain filter ${at('-N')}`];
-  if (tool === 'iptables' && rest.includes('-I')) return [`jump filter ${at('-I')} ${at('-j')}`];
+  const table = rest.includes('-t') ? at('-t') : 'filter';
+  if (tool === 'iptables' && rest.includes('-N')) return [`chain ${table} ${at('-N')}`];
+  if (tool === 'iptables' && rest.includes('-I')) return [`jump ${table} ${at('-I')} ${at('-j')}`];
+  // A rule appended to a built-in chain is a jump into the lab's own chain.
+  if (tool === 'iptables' && rest.includes('-A') && /^[A-Z]+$/.test(at('-A')))
+    return [`jump ${table} ${at('-A')} ${at('-j')}`];
   if (tool === 'iptables' && rest.includes('-A'))
-    return [`rule filter ${at('-A')} ${rest.slice(rest.indexOf('-A') + 2).join(' ')}`];
+    return [`rule ${table} ${at('-A')} ${rest.slice(rest.indexOf('-A') + 2).join(' ')}`];
   if (tool === 'netlab_restore') {
     const lines = object!.split('\n');
     return [

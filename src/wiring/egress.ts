@@ -1,0 +1,94 @@
+// Egress to a host outside the cluster (article 002): a pod's packet for an
+// address outside the cluster CIDR leaves its node with the node's own address
+// as its source (MASQUERADE in nat POSTROUTING), because nothing outside the
+// cluster has a route back to a pod address; conntrack remembers the
+// translation and undoes it on the reply. The outside host sits on the
+// underlay and knows the nodes' subnet only, like the router of a real
+// cluster: on simulated nodes netlab starts it (at the underlay's .1, the
+// article's gateway 192.168.64.1), on machines over SSH the lab names one
+// (a Vagrant host is 192.168.56.1 on its host-only network).
+import type { Model, ModelNode } from '../model/lab.js';
+import { type NodeFacts, type StepDraft, step } from '../model/plan.js';
+import type { WiringParts } from './types.js';
+
+export const egressChain = (lab: string) => `NL-EGRESS-${lab}`;
+
+/** The outside host's address: the lab's, or the .1 of the first node's underlay /24. */
+export function outsideAddress(model: Pick<Model, 'outside'>, facts: Record<string, NodeFacts>): string {
+  if (model.outside?.address) return model.outside.address;
+  const first = Object.values(facts)[0];
+  if (!first) throw new Error('internal error: no node facts for the outside host');
+  return `${first.address.split('.').slice(0, 3).join('.')}.1`;
+}
+
+/** The rule every node masquerades with (the Services program the same one in their own chain). */
+export const masqueradeRule = (model: Model) => [
+  '-s',
+  model.clusterCidr,
+  '!',
+  '-d',
+  model.clusterCidr,
+  '-j',
+  'MASQUERADE',
+];
+
+function egressSteps(model: Model, _node: ModelNode): StepDraft[] {
+  // A lab with Services masquerades egress already, in its NL-POSTROUTING chain.
+  if (!model.outside || model.services.length) return [];
+  const chain = egressChain(model.name);
+  const rule = masqueradeRule(model);
+  const jump = ['-m', 'comment', '--comment', `netlab lab ${model.name}`, '-j', chain];
+  return [
+    step(
+      `create the nat chain ${chain}`,
+      "The lab's egress rule lives in a chain of its own: removing the chain removes exactly it.",
+      [['iptables', '-w', '-t', 'nat', '-N', chain]],
+      [['iptables', '-w', '-t', 'nat', '-X', chain]],
+      { creates: [{ kind: 'chain', table: 'nat', name: chain }] },
+    ),
+    step(
+      `masquerade what pods send outside the cluster CIDR ${model.clusterCidr}`,
+      "Nothing outside the cluster has a route back to a pod address: a packet leaving for the outside gets the node's own address as its source (MASQUERADE: the address of the interface it leaves by), and conntrack gives the reply back to the pod. Traffic between pods keeps its addresses.",
+      [['iptables', '-w', '-t', 'nat', '-A', chain, ...rule]],
+      [['iptables', '-w', '-t', 'nat', '-F', chain]],
+      { creates: [{ kind: 'rule', table: 'nat', chain, rule }] },
+    ),
+    step(
+      `jump from POSTROUTING to ${chain}`,
+      'POSTROUTING runs last, once the route (and so the interface a packet leaves by) is known: where source NAT belongs.',
+      [['iptables', '-w', '-t', 'nat', '-A', 'POSTROUTING', ...jump]],
+      [['iptables', '-w', '-t', 'nat', '-D', 'POSTROUTING', ...jump]],
+      { sets: [{ kind: 'jump', table: 'nat', from: 'POSTROUTING', to: chain }] },
+    ),
+  ];
+}
+
+export const egress: WiringParts & { steps: typeof egressSteps } = {
+  tools: ['iptables', 'conntrack'],
+  steps: egressSteps,
+  names: (model) => (model.outside && !model.services.length ? [egressChain(model.name)] : []),
+  evidence: (model) =>
+    model.outside
+      ? [
+          {
+            title: 'connections conntrack translated: the original came from the pod, the reply goes to the node',
+            // The entries whose reply goes to another address than the original came from: translated.
+            argv: [
+              'sh',
+              '-c',
+              `conntrack -L 2>/dev/null | awk '{ s = ""; n = 0; for (i = 1; i <= NF; i++) { if ($i ~ /^src=/ && s == "") s = substr($i, 5); if ($i ~ /^dst=/ && ++n == 2) d = substr($i, 5) } if (s != d) print }' | head -n 4`,
+            ],
+          },
+        ]
+      : [],
+  explain(c) {
+    if (c[0] !== 'iptables' || !c.includes('nat')) return undefined;
+    const at = (w: string) => c[c.indexOf(w) + 1];
+    if (c.includes('-N')) return `\`iptables -t nat -N ${at('-N')}\` creates an empty chain of the nat table.`;
+    if (c.includes('MASQUERADE'))
+      return `\`-s ${at('-s')} ! -d ${at('-d')} -j MASQUERADE\`: a packet from a pod to an address outside the cluster leaves with the address of the interface it leaves by as its source; conntrack undoes it on the reply.`;
+    if (c.includes('POSTROUTING'))
+      return `\`iptables -t nat -A POSTROUTING … -j ${at('-j')}\` sends every packet about to leave the node through the lab's chain; the comment marks the rule as netlab's.`;
+    return undefined;
+  },
+};
