@@ -21,7 +21,7 @@ export function outsideAddress(model: Pick<Model, 'outside'>, facts: Record<stri
   return `${first.address.split('.').slice(0, 3).join('.')}.1`;
 }
 
-/** The rule every node masquerades with (the Services program the same one in their own chain). */
+/** The rule every node masquerades egress with: in the egress chain, or in the Services' own when the lab has them. */
 export const masqueradeRule = (model: Model) => [
   '-s',
   model.clusterCidr,

@@ -5,6 +5,7 @@
 // Every node gets the same rules, written by one iptables-restore --noflush.
 import type { Model, ModelService } from '../model/lab.js';
 import { type Command, type Created, type StepDraft, step } from '../model/plan.js';
+import { masqueradeRule } from './egress.js';
 import type { ServicesWiring } from './types.js';
 
 /** kube-proxy's masquerade mark bit. */
@@ -131,15 +132,11 @@ function ownRules(model: Model): OwnRule[] {
     '--set-xmark',
     `${MASQ_MARK}/${MASQ_MARK}`,
   ]);
-  rule('egress: pods reaching outside the cluster CIDR leave with the node address (article 002)', c.postrouting, [
-    '-s',
-    model.clusterCidr,
-    '!',
-    '-d',
-    model.clusterCidr,
-    '-j',
-    'MASQUERADE',
-  ]);
+  rule(
+    'egress: pods reaching outside the cluster CIDR leave with the node address (article 002)',
+    c.postrouting,
+    masqueradeRule(model),
+  );
   rule('only marked connections are masqueraded below', c.postrouting, [
     '-m',
     'mark',
