@@ -62,7 +62,7 @@ const USER_SNAPSHOT = (name: string) =>
  * vxlan-3 on the VM tier). ipip and geneve need modules this machine lacks: the
  * VM tier runs them.
  */
-const labs = ['bridge', 'routes', 'vxlan', 'flannel', 'service', 'nodeport', 'policy', 'scale'];
+const labs = ['bridge', 'routes', 'vxlan', 'flannel', 'service', 'nodeport', 'scale'];
 /** The scale lab runs here with 40 pods per node instead of 250 (it took 140-160 s of CI here). */
 const SCALE_PODS = 40;
 const labFile = (lab: string) => (lab === 'scale' ? smallScaleLab(work.dir, SCALE_PODS) : join(LABS, `${lab}.yaml`));
