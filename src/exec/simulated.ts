@@ -18,6 +18,7 @@ import type { ScriptResult, Transport } from './transport.js';
 import type { Holder, SimulatedTargetState } from '../state/targets.js';
 import { RunError, UsageError } from '../errors.js';
 import { outsideAddress } from '../wiring/egress.js';
+import { ETHERNET_MTU } from '../wiring/mtu.js';
 
 export const SIMULATED_UNDERLAY = {
   prefix: 24,
@@ -25,8 +26,8 @@ export const SIMULATED_UNDERLAY = {
   network: '192.168.64',
   dev: 'eth1',
   bridge: 'underlay',
-  /** the veths of the underlay keep the kernel's default, Ethernet's 1500 */
-  mtu: 1500,
+  /** the veths of the underlay keep the kernel's default, Ethernet's */
+  mtu: ETHERNET_MTU,
 } as const;
 
 /** The underlay address and interface of each simulated node: the article's 192.168.64.4, .5, ... on eth1. */

@@ -245,10 +245,20 @@ export interface SavedRule {
   args: string[];
 }
 
-/** Split an iptables-save line into words; iptables-save double-quotes a word with spaces. */
-/** The words of an iptables rule as iptables-save prints it, a quoted comment being one word. */
+/** The words of an iptables rule as iptables-save prints it (it double-quotes a word with spaces: a comment). */
 export function ruleWords(line: string): string[] {
   return [...line.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+}
+
+/**
+ * The rules of a built-in chain that a packet meets before the lab's jump to
+ * `to` (every rule of the chain when the jump is gone), and among them the
+ * ones that drop: what stops a packet before the lab's chain is consulted.
+ */
+export function dropsBeforeJump(rules: readonly string[], from: string, to: string): string[] {
+  const chain = rules.filter((r) => r.startsWith(`-A ${from} `));
+  const jump = chain.findIndex((r) => r.endsWith(`-j ${to}`));
+  return chain.slice(0, jump >= 0 ? jump : undefined).filter((r) => /-j (DROP|REJECT)\b/.test(r));
 }
 
 /** The `-A` rules of one table's iptables-save lines, by chain in order. */

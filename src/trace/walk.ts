@@ -10,7 +10,7 @@
 // which endpoint DNAT picks. The first entry that is missing (no route,
 // forwarding off, a link down, no FDB entry, no ARP reply) ends the walk with
 // the reason, and, where the lab made that entry, the step that made it.
-import { ruleWords } from '../node/tables.js';
+import { dropsBeforeJump, ruleWords } from '../node/tables.js';
 import type { Model } from '../model/lab.js';
 import type { Change, Created, NodeFacts, Plan } from '../model/plan.js';
 import type { End, Hop, Outcome, Packet, Problem, Trace } from '../model/trace.js';
@@ -245,13 +245,11 @@ export class TraceWalk implements TraceContext {
     const rules = await this.kernel.forwardRules(place.node);
     const policy = /^-P FORWARD (\S+)/m.exec(rules.join('\n'))?.[1] ?? 'ACCEPT';
     const chain = forwardChain(this.model.name);
-    const appended = rules.filter((r) => r.startsWith('-A FORWARD '));
-    const jump = appended.findIndex((r) => r.endsWith(`-j ${chain}`));
-    const accepted = jump >= 0;
+    const accepted = rules.some((r) => r.startsWith('-A FORWARD ') && r.endsWith(`-j ${chain}`));
     // A DROP or REJECT that the packet meets first, before the lab's chain is consulted.
-    const dropped = appended
-      .slice(0, accepted ? jump : undefined)
-      .find((r) => /-j (DROP|REJECT)\b/.test(r) && forwardRuleMatches(r, packet, ingress.ifname, outDev));
+    const dropped = dropsBeforeJump(rules, 'FORWARD', chain).find((r) =>
+      forwardRuleMatches(r, packet, ingress.ifname, outDev),
+    );
     if (dropped)
       return this.end(
         'broken',

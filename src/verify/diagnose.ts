@@ -9,7 +9,7 @@ import type { Transports } from '../exec/transports.js';
 import type { Model } from '../model/lab.js';
 import type { Created, NodeFacts, Step } from '../model/plan.js';
 import { type Answers, askNode, type Questions } from '../node/query.js';
-import { parseSavedRules, routeKey, ruleKey } from '../node/tables.js';
+import { dropsBeforeJump, parseSavedRules, routeKey, ruleKey } from '../node/tables.js';
 import { quoteArgv } from '../os/quote.js';
 import { buildPlan } from '../plan/build.js';
 import { scriptPrelude } from '../shell/prelude.js';
@@ -113,12 +113,7 @@ export function findingsOf(
         lacks(`the jump from ${c.from} to the lab chain ${c.to} is missing`);
       else if (c.kind === 'jump' && c.table === 'filter') {
         // The lab inserts its jump first: a DROP or REJECT before it is met before the lab's ACCEPTs.
-        const chain = (have.iptables?.filter ?? []).filter((r) => r.startsWith(`-A ${c.from} `));
-        const first = chain.slice(
-          0,
-          chain.findIndex((r) => r.endsWith(`-j ${c.to}`)),
-        );
-        const drop = first.find((r) => /-j (DROP|REJECT)\b/.test(r));
+        const drop = dropsBeforeJump(have.iptables?.filter ?? [], c.from, c.to)[0];
         if (drop)
           lacks(`a rule the lab did not make drops or rejects in ${c.from} before the jump to ${c.to}: \`${drop}\``);
       }

@@ -287,7 +287,6 @@ export const policies: WiringParts & { steps: typeof policySteps } = {
   sysctls: [
     { key: 'net.bridge.bridge-nf-call-iptables', module: 'br_netfilter', why: 'has NetworkPolicies, which need' },
   ],
-  features: [],
   steps: policySteps,
   names: (model, node) => {
     if (!model.policies?.length) return [];

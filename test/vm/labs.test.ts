@@ -2,7 +2,7 @@
 // reached over SSH exactly like Vagrant VMs. The labs that need what only a
 // distribution kernel has here (IP-in-IP and GENEVE among them) go up, verify,
 // trace and go down, and leave nothing behind on the VMs.
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { LABS, NETLAB } from '../paths.js';
 import { nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from '../e2e/host.js';
 import { bootVMs, type VMs } from './vms.js';
-import { faultRow, MATRIX_HEADER } from '../e2e/fault-case.js';
+import { faultRow, type FaultCase, MATRIX_HEADER } from '../e2e/fault-case.js';
 import { everyChallenge } from '../e2e/challenge-case.js';
 import { faultsOf } from '../../src/faults/faults.js';
 import { buildPlan } from '../../src/plan/build.js';
@@ -69,6 +69,15 @@ async function leftovers(name: string): Promise<string[]> {
  * costs 20-50 s of CI here.
  */
 const labs = ['ipip', 'geneve', 'service', 'vxlan-3', 'policy'];
+/** A row of the fault matrix on the VMs, on the lab that is up (its check passed just before), printed. */
+async function matrixRow(t: TestContext, c: FaultCase): Promise<void> {
+  const state = readState(c.lab)!;
+  const fault = faultsOf(buildPlan(state.model, state.facts)).find((f) => f.id === c.fault)!;
+  const row = await faultRow(netlab, c, fault, true);
+  t.diagnostic(MATRIX_HEADER);
+  t.diagnostic(row);
+}
+
 /** The pods' MTU each overlay lab gives over the VMs' 1500-byte underlay (wiring/mtu.ts). */
 const OVERLAY_MTU: Record<string, number> = { ipip: 1480, geneve: 1450, 'vxlan-3': 1450 };
 for (const lab of labs) assert.ok(existsSync(join(LABS, `${lab}.yaml`)), `labs/${lab}.yaml`);
@@ -102,25 +111,15 @@ for (const lab of labs) {
         // The underlay is Vagrant-like (192.168.56.x), discovered on the VMs, not the simulated default.
         assert.match(up.stdout, /10\.200\.1\.2 via 192\.168\.56\.11 dev ipip0/);
         // The row of the fault matrix that needs IP-in-IP: node-1's ipip0 deleted, made again by the plan's steps.
-        const state = readState(lab)!;
-        const id = 'link-deleted:node-1:ipip0';
-        const fault = faultsOf(buildPlan(state.model, state.facts)).find((f) => f.id === id)!;
-        const row = await faultRow(
-          netlab,
-          {
-            lab,
-            fault: id,
-            check: 1,
-            trace: ['a0', 'a1'],
-            finding: /node-1: link ipip0 is missing \(step \d+: create the IP-in-IP tunnel ipip0/,
-            // The module's fallback device takes what no tunnel of the lab does, and it is down.
-            stops: { node: 'node-1', reason: /tunl0 on node-1 is down: the outer packet is dropped/ },
-          },
-          fault,
-          true,
-        );
-        t.diagnostic(MATRIX_HEADER);
-        t.diagnostic(row);
+        await matrixRow(t, {
+          lab,
+          fault: 'link-deleted:node-1:ipip0',
+          check: 1,
+          trace: ['a0', 'a1'],
+          finding: /node-1: link ipip0 is missing \(step \d+: create the IP-in-IP tunnel ipip0/,
+          // The module's fallback device takes what no tunnel of the lab does, and it is down.
+          stops: { node: 'node-1', reason: /tunl0 on node-1 is down: the outer packet is dropped/ },
+        });
       }
       if (OVERLAY_MTU[lab]) {
         // What the overlay's headers leave of the VMs' 1500-byte underlay; the derived bulk checks passed with it.
@@ -132,25 +131,14 @@ for (const lab of labs) {
         // A wrong MTU on a real kernel: node-1's end of a1's veth 50 bytes short. a1's full-size
         // segments are dropped as they enter it (the other way, GRO on the VMs' NICs may merge
         // them into one large packet that passes: the check is the one a1 sends from).
-        const state = readState(lab)!;
-        const id = 'mtu-wrong:node-1:veth-a1';
-        const fault = faultsOf(buildPlan(state.model, state.facts)).find((f) => f.id === id)!;
-        const row = await faultRow(
-          netlab,
-          {
-            lab,
-            fault: id,
-            check: 9,
-            trace: ['a1', 'a0', '--size', '1450'],
-            finding:
-              /node-1: veth-a1's MTU is 1400, but the lab sets 1450 \(step \d+: give pod a1's veth the MTU 1450\)/,
-            stops: { node: 'node-1', reason: /a 1450-byte packet does not fit veth-a1's MTU of 1400: a veth drops/ },
-          },
-          fault,
-          true,
-        );
-        t.diagnostic(MATRIX_HEADER);
-        t.diagnostic(row);
+        await matrixRow(t, {
+          lab,
+          fault: 'mtu-wrong:node-1:veth-a1',
+          check: 9,
+          trace: ['a1', 'a0', '--size', '1450'],
+          finding: /node-1: veth-a1's MTU is 1400, but the lab sets 1450 \(step \d+: give pod a1's veth the MTU 1450\)/,
+          stops: { node: 'node-1', reason: /a 1450-byte packet does not fit veth-a1's MTU of 1400: a veth drops/ },
+        });
       }
       if (lab === 'ipip' || lab === 'geneve') {
         // Their challenges need the modules this host's kernel lacks: here, as on simulated nodes (challenges.test.ts).
