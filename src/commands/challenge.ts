@@ -11,7 +11,13 @@ import { shown, UsageError } from '../errors.js';
 import type { Model, ModelChallenge } from '../model/lab.js';
 import { quoteArgv } from '../os/quote.js';
 import { seededRandom } from '../os/random.js';
-import { clearChallenge, readChallenge, writeChallenge, type ChallengeRecord } from '../state/challenges.js';
+import {
+  challengeOfRun,
+  clearChallenge,
+  readChallenge,
+  writeChallenge,
+  type ChallengeRecord,
+} from '../state/challenges.js';
 import { listStates, readState, type LabState } from '../state/store.js';
 import { describeCheck } from '../verify/run.js';
 import { printResults, verifyLab } from '../lifecycle/verify.js';
@@ -118,8 +124,8 @@ export async function challengeStartCommand(
   const seed = options.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(options.seed);
   if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32)
     throw new UsageError(`--seed takes a whole number 0-4294967295; found ${shown(String(options.seed))}`);
-  const active = readChallenge(state.lab);
-  if (active && active.run === state.run?.id)
+  const active = challengeOfRun(state);
+  if (active)
     throw new UsageError(
       `challenge ${active.id} is active on lab ${state.lab}: \`netlab challenge check\` grades it, \`netlab challenge stop\` mends the lab and ends it`,
     );

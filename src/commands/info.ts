@@ -15,7 +15,7 @@ import type { Transports } from '../exec/transports.js';
 import { LabInputError, UsageError } from '../errors.js';
 import { wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { bundledLabsDir } from './common.js';
-import { readChallenge } from '../state/challenges.js';
+import { challengeOfRun } from '../state/challenges.js';
 
 export function validateCommand(files: string[]): number {
   let failed = false;
@@ -131,19 +131,13 @@ async function driftOf(state: LabState): Promise<{ findings: Finding[]; unreacha
   return { findings: await diagnose(model, state.facts, reachable), unreachable, checked: true };
 }
 
-/** The id of the challenge active on a lab that is up (started in this run of it), if any. */
-function activeChallengeOf(state: LabState): string | undefined {
-  const record = readChallenge(state.lab);
-  return record && record.run === (state.run?.id ?? '') ? record.id : undefined;
-}
-
 export async function statusCommand(options: { json?: boolean }): Promise<number> {
   const { states, corrupt } = readStates();
   const rows = await Promise.all(
     states.map(async (s) => {
       const drift = s.status === 'creating' ? { findings: [], unreachable: [], checked: false } : await driftOf(s);
       // What drifted would give the challenge's fault away: said only as "hidden".
-      const challenge = activeChallengeOf(s);
+      const challenge = challengeOfRun(s)?.id;
       if (challenge && drift.findings.length) drift.findings = [];
       return {
         lab: s.lab,

@@ -6,7 +6,7 @@ import { transportsOf } from '../exec/transports.js';
 import { faultsOf, type Fault } from '../faults/faults.js';
 import { quoteArgv } from '../os/quote.js';
 import { buildPlan } from '../plan/build.js';
-import { readChallenge } from '../state/challenges.js';
+import { challengeOfRun } from '../state/challenges.js';
 import type { LabState } from '../state/store.js';
 
 export function faultOf(state: LabState, id: string): Fault {
@@ -44,8 +44,8 @@ export async function runOnNode(
  * Simulated nodes go away whole: nothing to mend there.
  */
 export async function mendActiveChallenge(state: LabState): Promise<string | undefined> {
-  const record = readChallenge(state.lab);
-  if (!record || record.run !== (state.run?.id ?? '') || state.target.kind === 'simulated') return undefined;
+  const record = challengeOfRun(state);
+  if (!record || state.target.kind === 'simulated') return undefined;
   const challenge = state.model.challenges?.find((c) => c.id === record.id);
   if (!challenge) return undefined;
   const fault = faultOf(state, challenge.fault);

@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { checkedLabName } from '../node/paths.js';
-import { stateDir, writeFileAtomic } from './store.js';
+import { stateDir, type LabState, writeFileAtomic } from './store.js';
 
 export interface ChallengeRecord {
   lab: string;
@@ -42,6 +42,15 @@ export function readChallenge(lab: string): ChallengeRecord | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The challenge started in this run of a lab that is up. A record of another
+ * run is a challenge the lab was rebuilt under: its fault is gone with it.
+ */
+export function challengeOfRun(state: Pick<LabState, 'lab' | 'run'>): ChallengeRecord | undefined {
+  const record = readChallenge(state.lab);
+  return record && record.run === (state.run?.id ?? '') ? record : undefined;
 }
 
 export function writeChallenge(record: ChallengeRecord): void {
