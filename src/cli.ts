@@ -49,7 +49,8 @@ export function buildCli(): Command {
   program
     .command('validate')
     .description('check lab files and report every problem with file:line:column (exit 2 if any)')
-    .argument('<lab...>', 'lab files')
+    .argument('<lab...>', 'lab files or bundled lab names')
+    .option('--json', 'machine-readable results')
     .action(run(async () => (await import('./commands/info.js')).validateCommand as Action));
 
   const targetOptions = (command: Command) =>
@@ -58,7 +59,8 @@ export function buildCli(): Command {
         '--ssh-config <file>',
         'run on machines over SSH: the lab nodes are Host aliases of this OpenSSH config (`vagrant ssh-config > file`)',
       )
-      .option('--vagrant [dir]', 'run on the Vagrant VMs of DIR (default .), via `vagrant ssh-config`')
+      .option('--vagrant', 'run on the Vagrant VMs of this directory, via `vagrant ssh-config`')
+      .option('--vagrant-dir <dir>', 'run on the Vagrant VMs of DIR (implies --vagrant)')
       .option(
         '--inventory <file>',
         "run on machines listed in netlab's inventory file (node → host, port, user, identity, underlay)",
@@ -68,7 +70,7 @@ export function buildCli(): Command {
     program
       .command('plan')
       .description('print every command the lab runs, per node and phase, each with why')
-      .argument('<lab>', 'lab file')
+      .argument('<lab>', 'lab file, lab that is up, or bundled lab name')
       .option('--json', 'machine-readable plan')
       .option('--explain', 'also explain every command, part by part'),
   ).action(run(async () => (await import('./commands/info.js')).planCommand as Action));
@@ -77,7 +79,7 @@ export function buildCli(): Command {
     program
       .command('up')
       .description('build a lab on simulated nodes (as root) or on machines over SSH; rolls back on failure')
-      .argument('<lab>', 'lab file')
+      .argument('<lab>', 'lab file, or bundled lab name (netlab labs)')
       .option('--verify', 'run the checks once the lab is up')
       .option('--keep', 'on failure keep what was created, for debugging')
       .option('--recreate', 'if the lab is already up, take it down first')
@@ -86,22 +88,25 @@ export function buildCli(): Command {
         '--step [unit]',
         'one phase (--step, --step=phase) or one command (--step=command) at a time: show it, wait for Enter, then show what changed',
       )
-      .option('--yes', 'with --step: do not wait for Enter'),
-  ).action(async (file: string, options: Record<string, unknown>) => {
+      .option('--yes', 'with --step: do not wait for Enter')
+      .option('--json', 'at the end, the lab as it is up (and the checks, with --verify) as JSON; progress on stderr'),
+  ).action(async (lab: string, options: Record<string, unknown>) => {
+    const file = (await import('./commands/common.js')).labFileOf(lab);
     // Over SSH the login to the nodes starts first, while `up` loads.
     const early = (await import('./lifecycle/connect-early.js')).connectEarly(file, options);
     process.exitCode = await (await import('./commands/up.js')).upCommand(file, options, early);
   });
 
-  program
-    .command('verify')
-    .description('run the connectivity checks of a lab that is up (exit 1 if any fails)')
-    .argument('[lab]', 'lab name or file (default: the only lab that is up)')
-    .option('--json', 'machine-readable results')
-    .option('--check <n...>', 'run only these checks (numbers as listed by verify)')
-    .option('--connections <n>', 'connections per service check (default 60)')
-    .option('--timeout <seconds>', 'stop the checks after this long; those not run are reported (default 120)')
-    .action(run(async () => (await import('./commands/verify.js')).verifyCommand as Action));
+  targetOptions(
+    program
+      .command('verify')
+      .description('run the connectivity checks of a lab that is up (exit 1 if any fails)')
+      .argument('[lab]', 'lab name or file (default: the only lab that is up)')
+      .option('--json', 'machine-readable results')
+      .option('--check <n...>', 'run only these checks (numbers as listed by verify)')
+      .option('--connections <n>', 'connections per service check (default 60)')
+      .option('--timeout <seconds>', 'stop the checks after this long; those not run are reported (default 120)'),
+  ).action(run(async () => (await import('./commands/verify.js')).verifyCommand as Action));
 
   const challenge = program
     .command('challenge')
@@ -171,7 +176,8 @@ Examples:
       .command('down')
       .description('remove everything a lab created, from its recorded state; safe to repeat')
       .argument('[lab]', 'lab name or file (default: the only lab that is up)')
-      .option('-v, --verbose', 'show undo commands that found nothing to undo'),
+      .option('-v, --verbose', 'show undo commands that found nothing to undo')
+      .option('--json', 'what was found and removed on each node, as JSON; progress on stderr'),
   ).action(run(async () => (await import('./commands/down.js')).downCommand as Action));
 
   program
@@ -182,74 +188,82 @@ Examples:
     .option('--json', 'machine-readable status')
     .action(run(async () => (await import('./commands/info.js')).statusCommand as Action));
 
-  program
-    .command('exec')
-    .description('run a command inside a pod (or pod/container), on its node, or on a node itself')
-    .argument('<target>', 'pod, pod/container or node')
-    .argument('[command...]', 'the command, after --')
-    .option('--lab <name>', 'the lab, when several labs are up')
-    // `netlab exec a0 ping -c1 X` reads -c1 as netlab's own option: say where the command's options go.
-    .showHelpAfterError('(the command and its options go after --: netlab exec a0 -- ping -c1 10.200.0.3)')
-    .action(run(async () => (await import('./commands/exec.js')).execCommand as Action));
+  targetOptions(
+    program
+      .command('exec')
+      .description('run a command inside a pod (or pod/container), on its node, or on a node itself')
+      .argument('<target>', 'pod, pod/container or node')
+      .argument('[command...]', 'the command, after --')
+      .option('--lab <name>', 'the lab, when several labs are up')
+      // `netlab exec a0 ping -c1 X` reads -c1 as netlab's own option: say where the command's options go.
+      .showHelpAfterError('(the command and its options go after --: netlab exec a0 -- ping -c1 10.200.0.3)'),
+  ).action(run(async () => (await import('./commands/exec.js')).execCommand as Action));
 
-  program
-    .command('graph')
-    .description('the topology: nodes, pods, veth pairs, bridges, tunnels, underlay (live interface names when up)')
-    .argument('<lab>', 'lab name or file')
-    .option('--format <format>', 'text (default), mermaid, dot or svg')
-    .action(run(async () => (await import('./commands/workshop.js')).graphCommand as Action));
+  targetOptions(
+    program
+      .command('graph')
+      .description('the topology: nodes, pods, veth pairs, bridges, tunnels, underlay (live interface names when up)')
+      .argument('<lab>', 'lab that is up, lab file, or bundled lab name')
+      .option('--format <format>', 'text (default), mermaid, dot, svg or json')
+      .option('--json', 'the same as --format json: boxes and edges as data'),
+  ).action(run(async () => (await import('./commands/workshop.js')).graphCommand as Action));
 
-  program
-    .command('show')
-    .description("a node's or pod's tables, with netlab's objects highlighted")
-    .argument('<target>', 'node or pod')
-    .argument('[table]', 'links (default), routes, neigh, fdb, iptables, conntrack')
-    .option('--lab <name>', 'the lab, when several labs are up')
-    .action(run(async () => (await import('./commands/workshop.js')).showCommand as Action));
+  targetOptions(
+    program
+      .command('show')
+      .description("a node's or pod's tables, with netlab's objects highlighted")
+      .argument('<target>', 'node or pod')
+      .argument('[table]', 'links (default), routes, neigh, fdb, iptables, conntrack')
+      .option('--lab <name>', 'the lab, when several labs are up')
+      .option('--json', "the tables as data (iproute2's own JSON where it has one)"),
+  ).action(run(async () => (await import('./commands/workshop.js')).showCommand as Action));
 
-  program
-    .command('capture')
-    .description(
-      'tcpdump on a node or pod while you send traffic; VXLAN and IP-in-IP are decoded (outer and inner headers)',
-    )
-    .argument('<target>', 'node or pod')
-    .argument('[iface]', 'interface (default: the node underlay, or the pod interface)')
-    .option('--count <n>', 'stop after N packets (default 10)')
-    .option('--seconds <n>', 'stop after N seconds (default 15)')
-    .option('--filter <expr>', 'a tcpdump filter, e.g. "icmp"')
-    .option('--lab <name>', 'the lab, when several labs are up')
-    .action(run(async () => (await import('./commands/workshop.js')).captureCommand as Action));
+  targetOptions(
+    program
+      .command('capture')
+      .description(
+        'tcpdump on a node or pod while you send traffic; VXLAN and IP-in-IP are decoded (outer and inner headers)',
+      )
+      .argument('<target>', 'node or pod')
+      .argument('[iface]', 'interface (default: the node underlay, or the pod interface)')
+      .option('--count <n>', 'stop after N packets (default 10)')
+      .option('--seconds <n>', 'stop after N seconds (default 15)')
+      .option('--filter <expr>', 'a tcpdump filter, e.g. "icmp"')
+      .option('--lab <name>', 'the lab, when several labs are up'),
+  ).action(run(async () => (await import('./commands/workshop.js')).captureCommand as Action));
 
-  program
-    .command('trace')
-    .description(
-      'the hop-by-hop path of a packet from the live tables: routes, neighbours, bridge FDB, VXLAN/IPIP outer headers, Service DNAT; where it breaks and why',
-    )
-    .argument('<from>', 'pod, pod/container or node')
-    .argument('<to>', 'pod, node, Service name or IPv4 address')
-    .option('--port <port>', 'trace a TCP connection to this port (default: ICMP; a Service: its port)')
-    .option('--size <bytes>', 'the IP packet size (68-65535): says where a packet that large meets too small an MTU')
-    .option(
-      '--no-send',
-      'do not send one packet first (by default trace sends one, so the kernel learns ARP and FDB entries)',
-    )
-    .option('--json', 'machine-readable hops')
-    .option('--lab <name>', 'the lab, when several labs are up')
-    .addHelpText(
-      'after',
-      `
+  targetOptions(
+    program
+      .command('trace')
+      .description(
+        'the hop-by-hop path of a packet from the live tables: routes, neighbours, bridge FDB, VXLAN/IPIP outer headers, Service DNAT; where it breaks and why',
+      )
+      .argument('<from>', 'pod, pod/container or node')
+      .argument('<to>', 'pod, node, Service name or IPv4 address')
+      .option('--port <port>', 'trace a TCP connection to this port (default: ICMP; a Service: its port)')
+      .option('--size <bytes>', 'the IP packet size (68-65535): says where a packet that large meets too small an MTU')
+      .option(
+        '--no-send',
+        'do not send one packet first (by default trace sends one, so the kernel learns ARP and FDB entries)',
+      )
+      .option('--json', 'machine-readable hops')
+      .option('--lab <name>', 'the lab, when several labs are up')
+      .addHelpText(
+        'after',
+        `
 Examples:
   sudo netlab trace a0 a1                 pod to pod (vxlan lab: veth, bridge, vxlan0, outer header, remote node)
   sudo netlab trace a0 web                pod to a Service: which endpoint DNAT picked
   sudo netlab trace node-1 node-0 --port 30080   a NodePort from another node
   sudo netlab trace a0 a1 --size 1450     does a full-size packet fit every link on the way? (MTU)`,
-    )
-    .action(run(async () => (await import('./commands/workshop.js')).traceCommand as Action));
+      ),
+  ).action(run(async () => (await import('./commands/workshop.js')).traceCommand as Action));
 
   program
     .command('labs')
     .description('the bundled labs, or one lab with its exercises')
-    .argument('[lab]', 'a bundled lab name')
+    .argument('[lab]', 'a bundled lab name, or a lab file')
+    .option('--json', 'machine-readable list')
     .action(run(async () => (await import('./commands/info.js')).labsCommand as Action));
 
   program

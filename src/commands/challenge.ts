@@ -4,8 +4,6 @@
 // and grades the fix, `hint` gives the hints in order, `reveal` shows the fault
 // and the commands that mend it, `stop` mends it and ends the challenge. A lab
 // taken down and up again is another run: `check` says that does not count.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import chalk from 'chalk';
 import { shown, UsageError } from '../errors.js';
 import type { Model, ModelChallenge } from '../model/lab.js';
@@ -18,25 +16,16 @@ import {
   writeChallenge,
   type ChallengeRecord,
 } from '../state/challenges.js';
-import { listStates, readState, type LabState } from '../state/store.js';
+import { listStates, type LabState } from '../state/store.js';
 import { describeCheck } from '../verify/run.js';
 import { printResults, verifyLab } from '../lifecycle/verify.js';
 import { faultOf, runOnNode } from '../lifecycle/challenge.js';
-import { bundledLabsDir, findUpLab, labNameOf, looksLikeFile, requireRoot } from './common.js';
+import { findUpLab, labModelOf, requireRoot } from './common.js';
+import { printJson, type JsonOption } from '../json-output.js';
 
-interface JsonOption {
-  json?: boolean;
-}
-
-/** The model of a lab file, of a lab that is up, or of a bundled lab, by name. */
+/** The model of a lab that is up, of a lab file, or of a bundled lab, by name. */
 async function modelOf(arg: string): Promise<Model> {
-  const { loadLabFile } = await import('../lab/load.js');
-  if (looksLikeFile(arg) && existsSync(arg)) return loadLabFile(arg).model;
-  const state = readState(await labNameOf(arg));
-  if (state) return state.model;
-  const bundled = join(bundledLabsDir(), `${arg}.yaml`);
-  if (existsSync(bundled)) return loadLabFile(bundled).model;
-  throw new UsageError(`${shown(arg)} is neither a lab file, nor a lab that is up, nor a bundled lab`);
+  return (await labModelOf(arg)).model;
 }
 
 /** `netlab challenge LAB`: the lab's challenges. */
@@ -44,13 +33,10 @@ export async function challengeListCommand(arg: string, options: JsonOption): Pr
   const model = await modelOf(arg);
   const challenges = model.challenges ?? [];
   if (options.json) {
-    console.log(
-      JSON.stringify(
-        challenges.map(({ id, title, goal, hints }) => ({ id, title, goal, hints: hints.length })),
-        null,
-        2,
-      ),
-    );
+    printJson({
+      lab: model.name,
+      challenges: challenges.map(({ id, title, goal, hints }) => ({ id, title, goal, hints: hints.length })),
+    });
     return 0;
   }
   if (challenges.length === 0) {
@@ -67,7 +53,7 @@ export async function challengeFaultsCommand(arg: string, options: JsonOption): 
   const model = await modelOf(arg);
   const { faultIdsOf } = await import('../faults/faults.js');
   const ids = faultIdsOf(model);
-  if (options.json) console.log(JSON.stringify(ids, null, 2));
+  if (options.json) printJson({ lab: model.name, faults: ids });
   else for (const id of ids) console.log(id);
   return 0;
 }
@@ -142,19 +128,13 @@ export async function challengeStartCommand(
     ...(options.random ? { seed } : {}),
   });
   if (options.json) {
-    console.log(
-      JSON.stringify(
-        {
-          lab: state.lab,
-          challenge: challenge.id,
-          title: challenge.title,
-          goal: challenge.goal,
-          ...(options.random ? { seed } : {}),
-        },
-        null,
-        2,
-      ),
-    );
+    printJson({
+      lab: state.lab,
+      challenge: challenge.id,
+      title: challenge.title,
+      goal: challenge.goal,
+      ...(options.random ? { seed } : {}),
+    });
     return 0;
   }
   console.log(`challenge ${challenge.id} on lab ${state.lab}${options.random ? ` (--random --seed ${seed})` : ''}:`);
@@ -177,10 +157,7 @@ export async function challengeCheckCommand(
   const { record, challenge, rebuilt } = activeChallenge(state);
   if (rebuilt) {
     const why = `lab ${state.lab} was rebuilt since challenge ${challenge.id} started (run ${record.run || '?'}, now ${state.run?.id ?? '?'}): a new lab has no fault to find, so that does not count`;
-    if (options.json)
-      console.log(
-        JSON.stringify({ lab: state.lab, challenge: challenge.id, solved: false, rebuilt: true, why }, null, 2),
-      );
+    if (options.json) printJson({ lab: state.lab, challenge: challenge.id, solved: false, rebuilt: true, why });
     else console.log(chalk.red(`✗ not solved: ${why}; \`netlab challenge start ${state.lab} ${challenge.id}\` again`));
     clearChallenge(state.lab);
     return 1;
@@ -193,27 +170,21 @@ export async function challengeCheckCommand(
   const minutes = (Date.now() - Date.parse(record.started)) / 60_000;
   if (solved) clearChallenge(state.lab);
   if (options.json) {
-    console.log(
-      JSON.stringify(
-        {
-          lab: state.lab,
-          challenge: challenge.id,
-          solved,
-          rebuilt: false,
-          minutes: Number(minutes.toFixed(1)),
-          hints: record.hints,
-          revealed: record.revealed,
-          checks: results.map((r) => ({
-            number: r.number,
-            name: describeCheck(r.check),
-            ok: r.ok,
-            evidence: r.evidence,
-          })),
-        },
-        null,
-        2,
-      ),
-    );
+    printJson({
+      lab: state.lab,
+      challenge: challenge.id,
+      solved,
+      rebuilt: false,
+      minutes: Number(minutes.toFixed(1)),
+      hints: record.hints,
+      revealed: record.revealed,
+      checks: results.map((r) => ({
+        number: r.number,
+        name: describeCheck(r.check),
+        ok: r.ok,
+        evidence: r.evidence,
+      })),
+    });
     return solved ? 0 : 1;
   }
   printResults(state.lab, results);
@@ -234,19 +205,13 @@ export async function challengeHintCommand(arg: string | undefined, options: Jso
   const next = challenge.hints[record.hints];
   if (next !== undefined) writeChallenge({ ...record, hints: record.hints + 1 });
   if (options.json) {
-    console.log(
-      JSON.stringify(
-        {
-          lab: state.lab,
-          challenge: challenge.id,
-          hint: next ?? null,
-          number: next === undefined ? null : record.hints + 1,
-          of: challenge.hints.length,
-        },
-        null,
-        2,
-      ),
-    );
+    printJson({
+      lab: state.lab,
+      challenge: challenge.id,
+      hint: next ?? null,
+      number: next === undefined ? null : record.hints + 1,
+      of: challenge.hints.length,
+    });
     return 0;
   }
   if (next === undefined)
@@ -263,22 +228,16 @@ export async function challengeRevealCommand(arg: string | undefined, options: J
   const fault = faultOf(state, challenge.fault);
   writeChallenge({ ...record, revealed: true });
   if (options.json) {
-    console.log(
-      JSON.stringify(
-        {
-          lab: state.lab,
-          challenge: challenge.id,
-          fault: fault.id,
-          node: fault.node,
-          describe: fault.describe,
-          step: fault.step,
-          made: fault.apply,
-          mend: fault.mend,
-        },
-        null,
-        2,
-      ),
-    );
+    printJson({
+      lab: state.lab,
+      challenge: challenge.id,
+      fault: fault.id,
+      node: fault.node,
+      describe: fault.describe,
+      step: fault.step,
+      made: fault.apply,
+      mend: fault.mend,
+    });
     return 0;
   }
   console.log(`challenge ${challenge.id}: on ${fault.node}, ${fault.describe}`);

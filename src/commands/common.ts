@@ -1,10 +1,13 @@
 // What several commands share: finding a lab (by file or by name) and reaching its nodes.
-import { existsSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { fileURLToPath } from 'node:url';
 import { listStates, readState, type LabState } from '../state/store.js';
 import { shown, UsageError } from '../errors.js';
 import { defaultLabName, labNameProblem } from '../model/grammar.js';
+import type { Model } from '../model/lab.js';
+import type { NodeFacts } from '../model/plan.js';
 
 export function looksLikeFile(arg: string): boolean {
   return arg.includes('/') || /\.ya?ml$/i.test(arg) || existsSync(arg);
@@ -46,8 +49,36 @@ export async function labNameOf(arg: string): Promise<string> {
   return name;
 }
 
+/**
+ * A lab's target is recorded when it goes up: every later command finds its
+ * nodes there. The same target flags are taken by every command that acts on
+ * a lab, and one naming another target than the recorded one is refused.
+ */
+export function refuseOtherTarget(state: LabState, options: TargetOptions): LabState {
+  if (!wantsSsh(options)) return state;
+  const given = options.sshConfig
+    ? `--ssh-config ${shown(options.sshConfig)}`
+    : options.inventory
+      ? `--inventory ${shown(options.inventory)}`
+      : '--vagrant';
+  const recorded = state.target;
+  if (recorded.kind === 'simulated')
+    throw new UsageError(
+      `lab ${state.lab} is up on simulated nodes on this host, not on the machines of ${given}; leave the target flags out (the target is recorded when the lab goes up)`,
+    );
+  if (options.sshConfig && recorded.configFile && resolve(options.sshConfig) !== recorded.configFile)
+    throw new UsageError(
+      `lab ${state.lab} is up on the machines of ${shown(recorded.configFile)}, not ${given}; leave the target flags out, or take it down and up again there`,
+    );
+  return state;
+}
+
 /** A lab that is up, named by its name or by its file (the file is only read for the name). */
-export async function findUpLab(arg: string | undefined): Promise<LabState> {
+export async function findUpLab(arg: string | undefined, target: TargetOptions = {}): Promise<LabState> {
+  return refuseOtherTarget(await findUpLabByName(arg), target);
+}
+
+async function findUpLabByName(arg: string | undefined): Promise<LabState> {
   if (arg === undefined) {
     const states = listStates();
     if (states.length === 1) return states[0]!;
@@ -78,7 +109,11 @@ export function requireRoot(command: string, target: { kind: string } = { kind: 
 }
 
 /** The lab that has a pod or node of this name (--lab when several have one; the only lab up when none has). */
-export async function findLabWith(name: string, lab?: string): Promise<LabState> {
+export async function findLabWith(name: string, options: { lab?: string } & TargetOptions = {}): Promise<LabState> {
+  return refuseOtherTarget(await findLabWithByName(name, options.lab), options);
+}
+
+async function findLabWithByName(name: string, lab?: string): Promise<LabState> {
   if (lab !== undefined) return findUpLab(lab);
   const states = listStates().filter(
     (s) => s.model.pods.some((p) => p.name === name) || s.model.nodes.some((n) => n.name === name),
@@ -91,4 +126,49 @@ export async function findLabWith(name: string, lab?: string): Promise<LabState>
 export function bundledLabsDir(): string {
   // dist/src/commands/common.js → the package root's labs/
   return join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'labs');
+}
+
+/** The bundled labs' names (the files in labs/, without .yaml), sorted. */
+export function bundledLabNames(): string[] {
+  return readdirSync(bundledLabsDir())
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => f.slice(0, -'.yaml'.length))
+    .sort();
+}
+
+/**
+ * The lab file a lab argument names, the same way for every command: a path
+ * that exists; else, by name, the file of the lab that is up under that name
+ * (while that file still exists), or the bundled lab of that name, so that
+ * `netlab up vxlan` works from any directory. A missing file is "no such
+ * file: X", naming the bundled labs.
+ */
+export function labFileOf(arg: string): string {
+  if (existsSync(arg) && !statSync(arg).isDirectory()) return arg;
+  if (!labNameProblem(arg)) {
+    const upFrom = readState(arg)?.model.file;
+    if (upFrom && existsSync(upFrom)) return upFrom;
+    const bundled = join(bundledLabsDir(), `${arg}.yaml`);
+    if (existsSync(bundled)) return bundled;
+  }
+  throw new UsageError(
+    `no such file: ${shown(arg)}${looksLikeFile(arg) ? '' : `, and no lab of that name is up or bundled (bundled: ${bundledLabNames().join(', ')})`}`,
+  );
+}
+
+/**
+ * The lab a lab argument names, as the commands that read a lab (graph,
+ * challenge) want it: the lab that is up when it is (its recorded model and
+ * facts: what is really there), else the lab file's, on simulated nodes.
+ */
+export async function labModelOf(
+  arg: string,
+  target: TargetOptions = {},
+): Promise<{ model: Model; facts: Record<string, NodeFacts>; state?: LabState }> {
+  const state = readState(await labNameOf(existsSync(arg) || !labNameProblem(arg) ? arg : labFileOf(arg)));
+  if (state) return { model: state.model, facts: state.facts, state: refuseOtherTarget(state, target) };
+  const { loadLabFile } = await import('../lab/load.js');
+  const { model } = loadLabFile(labFileOf(arg));
+  const { simulatedFacts } = await import('../exec/simulated.js');
+  return { model, facts: simulatedFacts(model) };
 }

@@ -5,7 +5,8 @@ import { lockHolder, tearDown } from '../lifecycle/down.js';
 import { mendActiveChallenge } from '../lifecycle/challenge.js';
 import { renameSync } from 'node:fs';
 import { destroySimulatedNodes } from '../exec/simulated.js';
-import { describeDown, runDown } from '../exec/runner.js';
+import { describeDown, runDown, type NodeDown } from '../exec/runner.js';
+import { printJson, withHumanOutputOnStderr } from '../json-output.js';
 import { CorruptState, listStates, readState, type LabState } from '../state/store.js';
 import { findUpLab, labNameOf, requireRoot } from './common.js';
 import { transportsOf } from '../exec/transports.js';
@@ -14,13 +15,28 @@ import { RunError, UsageError } from '../errors.js';
 import { closeMasters } from '../exec/ssh.js';
 import { lockNodes } from '../exec/node-lock.js';
 import { sshTargetForHosts, wantsSsh, type TargetOptions } from '../exec/targets.js';
-export async function downCommand(
-  given: string | undefined,
-  options: { verbose?: boolean } & TargetOptions,
-): Promise<number> {
+type DownOptions = { verbose?: boolean; json?: boolean } & TargetOptions;
+
+/** What down found and did, for --json: per node, and the line it said. */
+interface DownReport {
+  lab?: string;
+  nodes?: Record<string, NodeDown>;
+  said?: string;
+}
+
+export async function downCommand(given: string | undefined, options: DownOptions): Promise<number> {
+  if (!options.json) return down(given, options, {});
+  const report: DownReport = {};
+  const code = await withHumanOutputOnStderr(() => down(given, options, report));
+  printJson({ lab: report.lab, exitCode: code, said: report.said, nodes: report.nodes ?? {} });
+  return code;
+}
+
+async function down(given: string | undefined, options: DownOptions, report: DownReport) {
   // Without a name, the only lab that is up (as verify does).
   const arg = given ?? (await findUpLab(undefined)).lab;
   const name = await labNameOf(arg);
+  report.lab = name;
   let recorded: LabState | undefined;
   try {
     recorded = readState(name);
@@ -30,13 +46,17 @@ export async function downCommand(
   if (recorded ? recorded.target.kind === 'simulated' : !wantsSsh(options)) requireRoot('down');
   const release = acquireLock(name, `netlab down ${arg}`);
   try {
-    return await downLocked(name, options);
+    return await downLocked(name, options, report);
   } finally {
     release();
   }
 }
 
-async function downLocked(name: string, options: { verbose?: boolean } & TargetOptions): Promise<number> {
+async function downLocked(name: string, options: DownOptions, report: DownReport): Promise<number> {
+  const say = (line: string) => {
+    report.said = line;
+    console.log(line);
+  };
   let state: LabState | undefined;
   let corrupt: CorruptState | undefined;
   try {
@@ -55,13 +75,14 @@ async function downLocked(name: string, options: { verbose?: boolean } & TargetO
       Object.fromEntries(Object.entries(transports).filter(([node]) => !(node in unreachable))),
     );
     for (const [node, reason] of Object.entries(unreachable)) outcomes[node] = { found: 'unreachable', reason };
+    report.nodes = outcomes;
     await closeMasters(target);
     for (const line of describeDown(name, outcomes, options.verbose)) console.log(`  ${line}`);
     if (Object.values(outcomes).some((o) => o.found === 'unreachable'))
       throw new RunError(`could not undo lab ${name} on every node`);
     if (corrupt) setAside(corrupt);
     const found = Object.values(outcomes).filter((o) => o.found === 'undone').length;
-    console.log(
+    say(
       found
         ? `lab ${name} is down on ${found} node(s) (from the nodes' own records)`
         : `lab ${name}: no node has a record of it; nothing to do`,
@@ -72,7 +93,7 @@ async function downLocked(name: string, options: { verbose?: boolean } & TargetO
     // A simulated lab's nodes are found by their holders' marker; anything else needs the nodes' records.
     if (destroySimulatedNodes(name) > 0) {
       setAside(corrupt);
-      console.log(
+      say(
         `lab ${name}: its state file was unreadable; stopped its simulated nodes (everything the lab made lived in them)`,
       );
       return 0;
@@ -85,7 +106,7 @@ async function downLocked(name: string, options: { verbose?: boolean } & TargetO
     // Nothing recorded: still stop any simulated node a killed `up` may have left.
     const stopped = destroySimulatedNodes(name);
     const up = listStates().map((s) => s.lab);
-    console.log(
+    say(
       stopped
         ? `lab ${name} had no state; stopped ${stopped} simulated node process(es) a killed \`netlab up\` left`
         : `lab ${name} is not up; nothing to do${up.length ? ` (up: ${up.join(', ')})` : ''}`,
@@ -95,8 +116,9 @@ async function downLocked(name: string, options: { verbose?: boolean } & TargetO
   const mended = await mendActiveChallenge(state);
   if (mended) console.log(`challenge ${mended} was active: its fault is mended first`);
   const outcomes = await tearDown(state);
+  report.nodes = outcomes;
   const lines = describeDown(name, outcomes, options.verbose);
-  console.log(
+  say(
     `lab ${name} is down${state.target.kind === 'simulated' ? ` (its ${state.model.nodes.length} simulated node(s) stopped)` : ''}:`,
   );
   for (const line of lines) console.log(`  ${line}`);

@@ -10,7 +10,7 @@ export async function execCommand(target: string, argv: string[], options: { lab
   if (argv.length === 0)
     throw new UsageError('nothing to run: netlab exec POD -- CMD [ARGS...], e.g. netlab exec a0 -- ip addr');
   const [podName, container] = target.split('/');
-  const state = await findLabWith(podName!, options.lab);
+  const state = await findLabWith(podName!, options);
   requireRoot('exec', state.target);
   if (
     container === undefined &&

@@ -1,6 +1,5 @@
 // Commands that only read: validate, plan, schema, labs, status.
-import { readdirSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { loadLabFile } from '../lab/load.js';
 import { labJsonSchema } from '../lab/schema.js';
 import { buildPlan } from '../plan/build.js';
@@ -12,33 +11,39 @@ import { cachedRedirectCaveat, diagnose, type Finding } from '../verify/diagnose
 import { transportsOf } from '../exec/transports.js';
 import { checkReachable } from '../exec/ssh.js';
 import type { Transports } from '../exec/transports.js';
-import { LabInputError, UsageError } from '../errors.js';
+import { formatIssue, LabInputError, UsageError } from '../errors.js';
 import { wantsSsh, type TargetOptions } from '../exec/targets.js';
-import { bundledLabsDir } from './common.js';
+import { bundledLabNames, bundledLabsDir, labFileOf } from './common.js';
+import { printJson, type JsonOption } from '../json-output.js';
 import { challengeOfRun } from '../state/challenges.js';
 
-export function validateCommand(files: string[]): number {
-  let failed = false;
-  for (const file of files) {
+export function validateCommand(args: string[], options: JsonOption = {}): number {
+  const results: { lab: string; file?: string; ok: boolean; name?: string; problems: string[] }[] = [];
+  for (const arg of args) {
     try {
+      const file = labFileOf(arg);
       const { model } = loadLabFile(file);
-      console.log(
-        `${file}: ok (lab ${model.name}: ${model.nodes.length} node(s), ${model.pods.length} pod(s), ${model.checks.length} check(s))`,
-      );
+      results.push({ lab: arg, file, ok: true, name: model.name, problems: [] });
+      if (!options.json)
+        console.log(
+          `${arg}: ok (lab ${model.name}: ${model.nodes.length} node(s), ${model.pods.length} pod(s), ${model.checks.length} check(s))`,
+        );
     } catch (error) {
-      if (!(error instanceof LabInputError)) throw error;
-      console.error(error.message);
-      failed = true;
+      if (!(error instanceof UsageError)) throw error;
+      const problems = error instanceof LabInputError ? error.issues.map(formatIssue) : [error.message];
+      results.push({ lab: arg, ok: false, problems });
+      if (!options.json) console.error(problems.join('\n'));
     }
   }
-  return failed ? 2 : 0;
+  if (options.json) printJson({ labs: results });
+  return results.every((r) => r.ok) ? 0 : 2;
 }
 
 export async function planCommand(
   file: string,
   options: { json?: boolean; explain?: boolean } & TargetOptions,
 ): Promise<number> {
-  const loaded = loadLabFile(file).model;
+  const loaded = loadLabFile(labFileOf(file)).model;
   let model = loaded;
   let facts = simulatedFacts(model);
   let label = 'simulated nodes on this host';
@@ -49,7 +54,7 @@ export async function planCommand(
     [model, facts, label] = [prepared.model, prepared.facts, 'machines over SSH (facts discovered on them)'];
   }
   const plan = buildPlan(model, facts);
-  if (options.json) console.log(JSON.stringify(planJson(model, plan), null, 2));
+  if (options.json) printJson(planJson(model, plan));
   else process.stdout.write(renderPlanText(model, plan, label, options.explain));
   return 0;
 }
@@ -59,20 +64,26 @@ export function schemaCommand(): number {
   return 0;
 }
 
-export function labsCommand(name: string | undefined): number {
-  const dir = bundledLabsDir();
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.yaml'))
-    .sort();
-  if (name) {
-    const file = files.find((f) => f === name || f === `${name}.yaml`);
-    if (!file)
-      throw new UsageError(
-        `no bundled lab "${name}"; bundled: ${files.map((f) => f.replace(/\.yaml$/, '')).join(', ')}`,
-      );
-    const { model } = loadLabFile(join(dir, file));
+/** `netlab labs [LAB]`: the bundled labs, or one lab (bundled, or any lab file) with its exercises. */
+export function labsCommand(arg: string | undefined, options: JsonOption = {}): number {
+  if (arg) {
+    const file = labFileOf(arg);
+    const { model } = loadLabFile(file);
+    const about = {
+      name: model.name,
+      description: model.description,
+      file: resolve(file),
+      nodes: model.nodes.map((n) => ({ name: n.name, podSubnet: n.podSubnet })),
+      pods: model.pods.map((p) => ({ name: p.name, node: p.node, ...(p.address ? { address: p.address } : {}) })),
+      exercises: model.exercises,
+      challenges: (model.challenges ?? []).map((c) => c.id),
+    };
+    if (options.json) {
+      printJson(about);
+      return 0;
+    }
     console.log(`${model.name}: ${model.description}`);
-    console.log(`file: ${relative(process.cwd(), join(dir, file))}`);
+    console.log(`file: ${shownPath(file)}`);
     console.log(`nodes: ${model.nodes.map((n) => `${n.name} (${n.podSubnet})`).join(', ')}`);
     console.log(
       `pods: ${model.pods.map((p) => `${p.name}${p.address ? ` ${p.address}` : ''} on ${p.node}`).join(', ')}`,
@@ -81,17 +92,29 @@ export function labsCommand(name: string | undefined): number {
       console.log('exercises:');
       for (const [i, e] of model.exercises.entries()) console.log(`  ${i + 1}. ${e}`);
     }
-    if (model.challenges?.length)
-      console.log(
-        `challenges: ${model.challenges.map((c) => c.id).join(', ')} (\`netlab challenge ${model.name}\` lists them)`,
-      );
+    if (about.challenges.length)
+      console.log(`challenges: ${about.challenges.join(', ')} (\`netlab challenge ${model.name}\` lists them)`);
     return 0;
   }
-  for (const file of files) {
-    const { model } = loadLabFile(join(dir, file));
-    console.log(`${relative(process.cwd(), join(dir, file)).padEnd(24)} ${model.description}`);
+  const labs = bundledLabNames().map((name) => {
+    const file = join(bundledLabsDir(), `${name}.yaml`);
+    return { name, description: loadLabFile(file).model.description, file };
+  });
+  if (options.json) {
+    printJson({ labs });
+    return 0;
   }
+  // Names, not paths: a bundled lab is named the same from any directory (`netlab up vxlan`).
+  const width = Math.max(...labs.map((l) => l.name.length)) + 2;
+  console.log(`bundled labs (in ${shownPath(bundledLabsDir())}; \`netlab up NAME\`, \`netlab labs NAME\` for one):`);
+  for (const lab of labs) console.log(`  ${lab.name.padEnd(width)}${lab.description}`);
   return 0;
+}
+
+/** A path as a user would type it from here: relative when it is below this directory, else absolute. */
+function shownPath(path: string): string {
+  const rel = relative(process.cwd(), resolve(path));
+  return rel.startsWith('..') || rel === '' ? resolve(path) : rel;
 }
 
 /** Simulated nodes: is the holder alive. SSH nodes: not probed here (null). */
@@ -170,7 +193,7 @@ export async function statusCommand(options: { json?: boolean }): Promise<number
     ? 1
     : 0;
   if (options.json) {
-    console.log(JSON.stringify([...rows, ...unreadable], null, 2));
+    printJson({ labs: [...rows, ...unreadable] });
     return drifted;
   }
   for (const u of unreadable)

@@ -7,7 +7,8 @@ import { simulatedFacts } from '../exec/simulated.js';
 import { readState } from '../state/store.js';
 import { tearDown } from '../lifecycle/down.js';
 import { verifyAndReport } from '../lifecycle/verify.js';
-import { shown, UsageError } from '../errors.js';
+import { RunError, shown, UsageError } from '../errors.js';
+import { printJson, withHumanOutputOnStderr } from '../json-output.js';
 import { acquireLock } from '../state/lock.js';
 import { diffModels } from '../lab/diff.js';
 import { renderPlanText } from '../shell/render.js';
@@ -23,7 +24,7 @@ export async function upCommand(
   early = connectEarly(file, options),
 ): Promise<number> {
   try {
-    return await up(file, options, early);
+    return options.json ? await upAsJson(file, options, early) : await up(file, options, early);
   } finally {
     // Nothing more to run on the nodes; a login still under way is stopped (an error came first).
     await early;
@@ -31,7 +32,51 @@ export async function upCommand(
   }
 }
 
-async function up(file: string, options: UpOptions, early: Promise<EarlyConnection | undefined>): Promise<number> {
+/** `up --json`: progress on stderr, then one document: the lab as it is up (and the checks' report, with --verify). */
+async function upAsJson(
+  file: string,
+  options: UpOptions,
+  early: Promise<EarlyConnection | undefined>,
+): Promise<number> {
+  let verify: object | undefined;
+  const report = (v: object) => (verify = v);
+  let code: number;
+  try {
+    code = await withHumanOutputOnStderr(() => up(file, { ...options, onJson: report }, early));
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof RunError)
+      printJson({ file, status: 'failed', exitCode: error.exitCode, error: error.message });
+    throw error;
+  }
+  const name = (await import('../lab/load.js')).loadLabFile(file).model.name;
+  const state = readState(name);
+  printJson({
+    lab: name,
+    file: resolve(file),
+    status: state?.status ?? 'down',
+    exitCode: code,
+    ...(state
+      ? {
+          run: state.run?.id,
+          target: state.target.kind,
+          nodes: state.model.nodes.map((n) => ({ name: n.name, underlay: state.facts[n.name] })),
+          pods: state.model.pods.map((p) => ({
+            name: p.name,
+            node: p.node,
+            ...(p.address ? { address: p.address } : {}),
+          })),
+        }
+      : {}),
+    ...(verify ? { verify } : {}),
+  });
+  return code;
+}
+
+async function up(
+  file: string,
+  options: UpOptions & { onJson?: (report: object) => void },
+  early: Promise<EarlyConnection | undefined>,
+): Promise<number> {
   // The lab parser (yaml, zod: about 60 ms of imports) loads while an early SSH login is under way.
   const { model } = (await import('../lab/load.js')).loadLabFile(file);
   if (!wantsSsh(options)) requireRoot('up');
@@ -61,7 +106,7 @@ async function up(file: string, options: UpOptions, early: Promise<EarlyConnecti
         console.log(
           `lab ${model.name} is already up and its file is unchanged; nothing to build (\`netlab down ${model.name}\` to remove it, \`--recreate\` to build it again)`,
         );
-        return options.verify ? await verifyAndReport(existing) : 0;
+        return options.verify ? await verifyAndReport(existing, verifyOptions(options)) : 0;
       }
       if (!options.recreate) {
         throw new UsageError(
@@ -96,8 +141,13 @@ async function up(file: string, options: UpOptions, early: Promise<EarlyConnecti
       { ...options, ...target },
     );
     if (code !== 0 || !options.verify) return code;
-    return await verifyAndReport(readState(model.name)!);
+    return await verifyAndReport(readState(model.name)!, verifyOptions(options));
   } finally {
     release();
   }
+}
+
+/** up --verify --json: the checks' report goes into up's document. */
+function verifyOptions(options: { json?: boolean; onJson?: (report: object) => void }) {
+  return options.json && options.onJson ? { json: true, onJson: options.onJson } : {};
 }

@@ -1,20 +1,18 @@
 // The commands a learner uses to look inside: graph, show, capture.
-import { existsSync } from 'node:fs';
+import { printJson } from '../json-output.js';
+import type { TargetOptions } from '../exec/targets.js';
 import chalk from 'chalk';
 import { run } from '../exec/spawn.js';
-import { loadLabFile } from '../lab/load.js';
 import type { Model } from '../model/lab.js';
-import { simulatedFacts } from '../exec/simulated.js';
-import { readState, type LabState } from '../state/store.js';
-import { renderDot, renderMermaid, renderText, type LiveNames } from '../workshop/graph.js';
+import type { LabState } from '../state/store.js';
+import { graphData, renderDot, renderMermaid, renderText, type LiveNames } from '../workshop/graph.js';
 import { scriptPrelude } from '../shell/prelude.js';
 import { quoteArgv } from '../os/quote.js';
-import { findLabWith, findUpLab, looksLikeFile, requireRoot } from './common.js';
+import { findLabWith, labModelOf, requireRoot } from './common.js';
 import { transportsOf } from '../exec/transports.js';
 import { crossNodeWiring, wiringOf } from '../wiring/registry.js';
 import { askNode } from '../node/query.js';
-import { UsageError } from '../errors.js';
-import type { NodeFacts } from '../model/plan.js';
+import { shown, UsageError } from '../errors.js';
 
 /** Interface names as the kernel shows them (veth-a0@if4), for every node and pod of a lab that is up. */
 async function liveNames(state: LabState): Promise<LiveNames> {
@@ -39,24 +37,18 @@ async function liveNames(state: LabState): Promise<LiveNames> {
   return names;
 }
 
-async function labFor(arg: string): Promise<{ model: Model; facts: Record<string, NodeFacts>; state?: LabState }> {
-  if (looksLikeFile(arg) && existsSync(arg)) {
-    const { model } = loadLabFile(arg);
-    const state = readState(model.name);
-    return state ? { model: state.model, facts: state.facts, state } : { model, facts: simulatedFacts(model) };
-  }
-  const state = await findUpLab(arg);
-  return { model: state.model, facts: state.facts, state };
-}
-
-export async function graphCommand(arg: string, options: { format?: string; output?: string }): Promise<number> {
-  const format = options.format ?? 'text';
-  if (!['text', 'mermaid', 'dot', 'svg'].includes(format))
-    throw new UsageError(`--format takes text, mermaid, dot or svg; found ${format}`);
-  const { model, facts, state } = await labFor(arg);
+export async function graphCommand(
+  arg: string,
+  options: { format?: string; output?: string; json?: boolean } & TargetOptions,
+): Promise<number> {
+  const format = options.json ? 'json' : (options.format ?? 'text');
+  if (!['text', 'mermaid', 'dot', 'svg', 'json'].includes(format))
+    throw new UsageError(`--format takes text, mermaid, dot, svg or json; found ${shown(format)}`);
+  const { model, facts, state } = await labModelOf(arg, options);
   const canLook = state && (state.target.kind === 'ssh' || process.getuid?.() === 0);
   const names = canLook ? await liveNames(state!) : {};
-  if (format === 'text') process.stdout.write(renderText(model, facts, names));
+  if (format === 'json') printJson({ lab: model.name, ...graphData(model, facts, names) });
+  else if (format === 'text') process.stdout.write(renderText(model, facts, names));
   else if (format === 'mermaid') process.stdout.write(renderMermaid(model, facts, names));
   else if (format === 'dot') process.stdout.write(renderDot(model, facts, names));
   else {
@@ -88,6 +80,13 @@ const TABLES: Record<string, { node: string[][]; pod: string[][] }> = {
   conntrack: { node: [['conntrack', '-L']], pod: [] },
 };
 
+/** For --json: the same table in the tool's own JSON where it has one (iproute2's -j), else its lines. */
+function jsonCommand(command: string[]): string[] {
+  if (command[0] === 'ip') return ['ip', '-j', ...command.slice(1).filter((a) => a !== '-br')];
+  if (command[0] === 'bridge') return ['bridge', '-j', ...command.slice(1)];
+  return command;
+}
+
 /** Names of netlab's objects on a node, to highlight them in tables. */
 function ownNames(model: Model, node: string): string[] {
   const n = model.nodes.find((x) => x.name === node)!;
@@ -98,18 +97,19 @@ function ownNames(model: Model, node: string): string[] {
 export async function showCommand(
   target: string,
   table: string | undefined,
-  options: { lab?: string },
+  options: { lab?: string; json?: boolean },
 ): Promise<number> {
   const kind = table ?? 'links';
   if (!TABLES[kind]) throw new UsageError(`unknown table "${kind}"; tables: ${Object.keys(TABLES).join(', ')}`);
-  const state = await findLabWith(target, options.lab);
+  const state = await findLabWith(target, options);
   requireRoot('show', state.target);
   const pod = state.model.pods.find((p) => p.name === target);
   const node = pod ? pod.node : state.model.nodes.find((n) => n.name === target)?.name;
   if (!node) throw new UsageError(`lab ${state.lab} has no pod or node "${target}"`);
-  const commands = pod ? TABLES[kind]!.pod : TABLES[kind]!.node;
-  if (commands.length === 0)
+  const shownCommands = pod ? TABLES[kind]!.pod : TABLES[kind]!.node;
+  if (shownCommands.length === 0)
     throw new UsageError(`the ${kind} table is a node's; try \`netlab show ${pod!.node} ${kind}\``);
+  const commands = options.json ? shownCommands.map(jsonCommand) : shownCommands;
   // The tables as the tools print them, asked in one script (a pod's run in its namespaces by the prelude's netlab_in).
   const { answers } = await askNode(
     transportsOf(state)[node]!,
@@ -117,12 +117,30 @@ export async function showCommand(
     pod ? [scriptPrelude(state.lab)] : [],
   );
   const own = ownNames(state.model, node);
+  const outputs = answers[0]!.outputs ?? [];
+  if (options.json) {
+    const parse = (text: string) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        return text.split('\n').filter(Boolean);
+      }
+    };
+    printJson({
+      lab: state.lab,
+      node,
+      ...(pod ? { pod: pod.name } : {}),
+      table: kind,
+      own,
+      outputs: commands.map((command, i) => ({ command, output: parse(outputs[i] ?? '') })),
+    });
+    return outputs.length === commands.length ? 0 : 1;
+  }
   const highlight = (line: string) =>
     own.some((name) => new RegExp(`(^|[^\\w.-])${name.replace(/[.]/g, '\\.')}([^\\w.-]|$)`).test(line))
       ? chalk.bold.cyan(line)
       : line;
   console.log(`${pod ? `pod ${pod.name} on ${node}` : node}: ${kind} (netlab's objects highlighted)`);
-  const outputs = answers[0]!.outputs ?? [];
   commands.forEach((c, i) => {
     console.log(chalk.dim(`$ ${c.join(' ')}`));
     for (const line of (outputs[i] ?? '').split('\n')) if (line) console.log(highlight(line));
@@ -137,7 +155,7 @@ export async function captureCommand(
   iface: string | undefined,
   options: { count?: string; seconds?: string; filter?: string; lab?: string },
 ): Promise<number> {
-  const state = await findLabWith(target, options.lab);
+  const state = await findLabWith(target, options);
   requireRoot('capture', state.target);
   const count = Number(options.count ?? 10);
   const seconds = Number(options.seconds ?? 15);
@@ -189,7 +207,7 @@ export async function traceCommand(
   to: string,
   options: { port?: string; size?: string; lab?: string; send?: boolean; json?: boolean },
 ): Promise<number> {
-  const state = await findLabWith(from.split('/')[0]!, options.lab);
+  const state = await findLabWith(from.split('/')[0]!, options);
   requireRoot('trace', state.target);
   const { probeDisagrees, resolveRequest, sendFirst, traceRequest, renderTrace } = await import('../trace/trace.js');
   const request = resolveRequest(state.model, state.facts, from, to, options.port, options.size);
@@ -201,13 +219,15 @@ export async function traceCommand(
   const delivered =
     trace.outcome === 'delivered' && (!trace.reply || trace.reply.outcome === 'delivered') && disagreement.length === 0;
   if (options.json)
-    console.log(
-      JSON.stringify(
-        { lab: state.lab, from: probed.from, packet: probed.packet, sent: probe?.text, probe, delivered, ...trace },
-        null,
-        2,
-      ),
-    );
+    printJson({
+      lab: state.lab,
+      from: probed.from,
+      packet: probed.packet,
+      sent: probe?.text,
+      probe,
+      delivered,
+      ...trace,
+    });
   else {
     if (probe) console.log(chalk.dim(probe.text));
     for (const line of renderTrace(probed, trace, state.lab)) console.log(line);

@@ -19,12 +19,19 @@ async function readInventory(file: string) {
 export interface TargetOptions {
   sshConfig?: string;
   inventory?: string;
-  /** --vagrant [DIR]: true when given without a directory */
-  vagrant?: string | boolean;
+  /** --vagrant: the Vagrant VMs of this directory */
+  vagrant?: boolean;
+  /** --vagrant-dir DIR: the Vagrant VMs of DIR */
+  vagrantDir?: string;
 }
 
 export function wantsSsh(options: TargetOptions): boolean {
-  return Boolean(options.sshConfig || options.inventory || options.vagrant);
+  return Boolean(options.sshConfig || options.inventory || options.vagrant || options.vagrantDir);
+}
+
+/** --vagrant or --vagrant-dir: the directory whose Vagrantfile has the VMs. */
+function vagrantDirOf(options: TargetOptions): string | undefined {
+  return options.vagrantDir ?? (options.vagrant ? '.' : undefined);
 }
 
 /** Host aliases of an OpenSSH config file (patterns with * or ? are not node names). */
@@ -51,9 +58,8 @@ function checkNodesCovered(model: Model, available: string[], source: string): v
   }
 }
 
-/** Runs `vagrant ssh-config` in DIR (--vagrant [DIR]) and keeps its output as an SSH config file. */
-async function vagrantSshConfig(vagrant: string | boolean, name: string): Promise<string> {
-  const dir = typeof vagrant === 'string' ? vagrant : '.';
+/** Runs `vagrant ssh-config` in DIR (--vagrant, --vagrant-dir DIR) and keeps its output as an SSH config file. */
+async function vagrantSshConfig(dir: string, name: string): Promise<string> {
   const result = await run('vagrant', ['ssh-config'], { cwd: dir });
   if (result.exitCode !== 0)
     throw new UsageError(
@@ -70,8 +76,8 @@ export async function sshTarget(
   model: Model,
   options: TargetOptions,
 ): Promise<{ target: SshTargetState; underlay: Record<string, { dev?: string; address?: string }> }> {
-  if ([options.sshConfig, options.inventory, options.vagrant].filter(Boolean).length > 1)
-    throw new UsageError('give one of --ssh-config, --inventory, --vagrant');
+  if ([options.sshConfig, options.inventory, vagrantDirOf(options)].filter(Boolean).length > 1)
+    throw new UsageError('give one of --ssh-config, --inventory, --vagrant (--vagrant-dir)');
   if (options.inventory) {
     if (!existsSync(options.inventory)) throw new UsageError(`${options.inventory}: no such inventory file`);
     const inventory = await readInventory(options.inventory);
@@ -96,7 +102,8 @@ export async function sshTarget(
       underlay,
     };
   }
-  const configFile = options.vagrant ? await vagrantSshConfig(options.vagrant, model.name) : options.sshConfig;
+  const vagrantDir = vagrantDirOf(options);
+  const configFile = vagrantDir ? await vagrantSshConfig(vagrantDir, model.name) : options.sshConfig;
   if (!configFile || !existsSync(configFile))
     throw new UsageError(
       `${configFile}: no such SSH config file (make one with \`vagrant ssh-config > ${configFile}\`)`,
@@ -120,7 +127,8 @@ export async function sshTargetForHosts(options: TargetOptions): Promise<SshTarg
     const nodes = Object.keys(inventory.nodes).map((name) => ({ name, underlay: {} }));
     return (await sshTarget({ nodes } as unknown as Model, options)).target;
   }
-  const configFile = options.vagrant ? await vagrantSshConfig(options.vagrant, 'down') : options.sshConfig;
+  const vagrantDir = vagrantDirOf(options);
+  const configFile = vagrantDir ? await vagrantSshConfig(vagrantDir, 'down') : options.sshConfig;
   if (!configFile || !existsSync(configFile)) throw new UsageError(`${configFile}: no such SSH config file`);
   // Only aliases that could be lab node names: never one ssh would read as an option.
   const hosts = sshConfigHosts(readFileSync(configFile, 'utf8')).filter((h) => NAME_PATTERN.test(h));

@@ -1,6 +1,6 @@
 // Bringing a lab up: the SSH nodes' facts, the plan applied phase by phase
 // (with state recorded as it goes), --step's pauses, and the rollback on failure.
-import { Listr, PRESET_TIMER } from 'listr2';
+import { Listr, ListrLogger, ListrLogLevels, PRESET_TIMER, ProcessOutput } from 'listr2';
 import { stepsOfPhase } from '../plan/build.js';
 import { createSimulatedNodes } from '../exec/simulated.js';
 import { applyPhase, Interrupted, phasesOf, runPreflight } from '../exec/runner.js';
@@ -37,6 +37,8 @@ export interface UpOptions extends TargetOptions {
    */
   step?: boolean | 'phase' | 'command';
   yes?: boolean;
+  /** a JSON document on stdout at the end; progress goes to stderr */
+  json?: boolean;
 }
 
 /** `q` at a --step=command pause: stop where it is, leaving what is there (down removes it). */
@@ -198,6 +200,12 @@ export async function bringUp(
       throw new Error(error instanceof Interrupted ? 'interrupted' : 'failed (details below)', { cause: error });
     }
   };
+  // With --json, stdout carries the JSON document alone: the progress goes to stderr.
+  // (The default renderer writes through its processOutput, the simple one, without a terminal, through its logger.)
+  const processOutput = options.json ? { processOutput: new ProcessOutput(process.stderr, process.stderr) } : {};
+  const logger = options.json
+    ? { logger: new ListrLogger({ useIcons: true, toStderr: Object.values(ListrLogLevels) }) }
+    : {};
   try {
     const tasks = new Listr(
       [
@@ -241,8 +249,8 @@ export async function bringUp(
         registerSignalListeners: false,
         renderer: options.silent ? 'silent' : 'default',
         fallbackRenderer: options.silent ? 'silent' : 'simple',
-        rendererOptions: { timer: PRESET_TIMER },
-        fallbackRendererOptions: { timer: PRESET_TIMER },
+        rendererOptions: { timer: PRESET_TIMER, ...processOutput },
+        fallbackRendererOptions: { timer: PRESET_TIMER, ...processOutput, ...logger },
       },
     );
     await tasks.run().catch((error: unknown) => {

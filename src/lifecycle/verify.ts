@@ -1,5 +1,6 @@
 // Verifying a lab that is up: its checks, the evidence, the diagnosis of drift,
 // and a trace of what failed; used by `verify` and by `up --verify`.
+import { printJson } from '../json-output.js';
 import { crossNodeWiring } from '../wiring/registry.js';
 import chalk from 'chalk';
 import { shown, UsageError } from '../errors.js';
@@ -45,6 +46,8 @@ export interface VerifyOptions {
   connections?: string;
   /** seconds for all the checks together (default DEFAULT_VERIFY_TIMEOUT) */
   timeout?: string;
+  /** with json: hand the report to this (up --verify --json puts it in its own document) instead of printing it */
+  onJson?: (report: object) => void;
 }
 
 export async function verifyLab(state: LabState, options: VerifyOptions = {}): Promise<CheckResult[]> {
@@ -119,22 +122,16 @@ export async function verifyAndReport(state: LabState, options: VerifyOptions = 
   const findings = hidden ? [] : await diagnose(state.model, state.facts, transports);
   const traces = passed ? [] : await traceFailures(state, results);
   if (options.json) {
-    console.log(
-      JSON.stringify(
-        {
-          lab: state.lab,
-          passed,
-          checks: results.map((r) => ({ name: describeCheck(r.check), ...r })),
-          evidence,
-          ...(before.length ? { evidenceBefore: before } : {}),
-          findings,
-          ...(hidden ? { challenge: challenge!.id } : {}),
-          traces: traces.map(({ number, trace }) => ({ check: number, ...trace })),
-        },
-        null,
-        2,
-      ),
-    );
+    (options.onJson ?? printJson)({
+      lab: state.lab,
+      passed,
+      checks: results.map((r) => ({ name: describeCheck(r.check), ...r })),
+      evidence,
+      ...(before.length ? { evidenceBefore: before } : {}),
+      findings,
+      ...(hidden ? { challenge: challenge!.id } : {}),
+      traces: traces.map(({ number, trace }) => ({ check: number, ...trace })),
+    });
   } else {
     printResults(state.lab, results);
     // Shown before and after only when the checks changed it (a VXLAN device learned MACs).

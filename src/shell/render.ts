@@ -49,7 +49,7 @@ function renderCommand(command: readonly string[]): string {
   return quoteArgv(command);
 }
 
-export function planJson(model: Model, plan: Plan): unknown {
+export function planJson(model: Model, plan: Plan): object {
   return {
     lab: model.name,
     description: model.description,

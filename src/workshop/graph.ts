@@ -131,6 +131,25 @@ function graphOf(model: Model, facts: Record<string, NodeFacts>, names: LiveName
   return { clusters, edges, underlay };
 }
 
+/** The topology as data (`graph --format json`): each node's boxes (interfaces, bridge, pods, tunnel) and the edges between them. */
+export function graphData(model: Model, facts: Record<string, NodeFacts>, names: LiveNames = {}) {
+  const { clusters, edges, underlay } = graphOf(model, facts, names);
+  const text = (label: string) => label.replace(/\\n/g, '\n');
+  return {
+    underlay: { ...underlay, label: text(underlay.label) },
+    nodes: clusters.map((c) => ({ ...c, boxes: c.boxes.map((b) => ({ ...b, label: text(b.label) })) })),
+    edges,
+    services: model.services.map((s) => ({
+      name: s.name,
+      clusterIp: s.clusterIp,
+      port: s.port,
+      protocol: s.protocol,
+      backends: s.backends,
+      ...(s.nodePort ? { nodePort: s.nodePort } : {}),
+    })),
+  };
+}
+
 export function renderDot(model: Model, facts: Record<string, NodeFacts>, names: LiveNames = {}): string {
   const { clusters, edges, underlay } = graphOf(model, facts, names);
   const quote = (text: string) => `"${text.replace(/"/g, '\\"')}"`;

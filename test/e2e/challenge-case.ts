@@ -38,7 +38,7 @@ export async function applyRevealed(run: Netlab, lab: string): Promise<Revealed>
 /** Every challenge of a lab that is up, one after another: start, check fails, the revealed fix, check passes. */
 export async function everyChallenge(run: Netlab, lab: string): Promise<string[]> {
   const rows: string[] = [];
-  const listed = json<{ id: string }[]>(await run('challenge', lab, '--json'));
+  const listed = json<{ challenges: { id: string }[] }>(await run('challenge', lab, '--json')).challenges;
   assert.ok(listed.length >= 3, `${lab} has ${listed.length} challenges`);
   for (const { id } of listed) {
     assert.equal((await run('challenge', 'start', lab, id)).exitCode, 0, `${lab} ${id}`);

@@ -18,7 +18,9 @@ test('a challenge session: the fault hidden, not solved, hints in order, reveal,
   const run: Netlab = (...args) => netlab(state.dir, ...args);
   try {
     assert.equal((await run('up', join(LABS, 'vxlan.yaml'), '--verify')).exitCode, 0);
-    const listed = json<{ id: string; title: string; hints: number }[]>(await run('challenge', 'vxlan', '--json'));
+    const listed = json<{ challenges: { id: string; title: string; hints: number }[] }>(
+      await run('challenge', 'vxlan', '--json'),
+    ).challenges;
     assert.deepEqual(
       listed.map((c) => c.id),
       ['wrong-vni', 'vtep-down', 'wrong-port', 'mtu'],

@@ -43,10 +43,9 @@ test('--keep keeps a failed lab for debugging; up refuses until down removes it'
     const up = await netlab(state.dir, 'up', file, '--keep');
     assert.equal(up.exitCode, 1);
     assert.match(up.stderr, /kept what was created/);
-    const status = JSON.parse((await netlab(state.dir, 'status', '--json')).stdout) as {
-      lab: string;
-      status: string;
-    }[];
+    const status = (
+      JSON.parse((await netlab(state.dir, 'status', '--json')).stdout) as { labs: { lab: string; status: string }[] }
+    ).labs;
     assert.deepEqual(
       status.map((s) => [s.lab, s.status]),
       [['kept', 'failed']],

@@ -166,7 +166,8 @@ test('two concurrent ups of the same lab: one wins, the other refuses', async ()
         a.stdout + b.stdout,
       );
     assert.equal(codes[0], 0);
-    const status = JSON.parse((await netlab(state.dir, 'status', '--json')).stdout) as { lab: string }[];
+    const status = (JSON.parse((await netlab(state.dir, 'status', '--json')).stdout) as { labs: { lab: string }[] })
+      .labs;
     assert.deepEqual(
       status.map((s) => s.lab),
       ['bridge'],

@@ -2,9 +2,11 @@
 // and go down leaving the host exactly as it was.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LABS } from '../paths.js';
+import { execa } from 'execa';
+import { LABS, NETLAB } from '../paths.js';
 import { netlab, snapshotHost, stateDirForTest } from './host.js';
 
 const state = stateDirForTest();
@@ -41,7 +43,9 @@ for (const lab of ['loopback', 'veth', 'bridge']) {
       assert.ok(report.checks.length >= 2 && report.checks.every((c) => c.ok && c.reached));
 
       const status = await netlab(state.dir, 'status', '--json');
-      const labs = JSON.parse(status.stdout) as { lab: string; status: string; nodes: { running: boolean }[] }[];
+      const { labs } = JSON.parse(status.stdout) as {
+        labs: { lab: string; status: string; nodes: { running: boolean }[] }[];
+      };
       assert.deepEqual(
         labs.map((l) => [l.lab, l.status, l.nodes.every((n) => n.running)]),
         [[lab, 'up', true]],
@@ -148,18 +152,18 @@ test('status reports drift from what netlab made; up says what changed in the fi
   writeFileSync(file, 'name: drift\nnodes: { node-0: {} }\npods: { a0: { node: node-0 }, a1: { node: node-0 } }\n');
   try {
     assert.equal((await netlab(state.dir, 'up', file)).exitCode, 0);
-    type Status = { drift: { findings: { node: string; what: string }[] } }[];
+    type Status = { labs: { drift: { findings: { node: string; what: string }[] } }[] };
     const cleanRun = await netlab(state.dir, 'status', '--json');
     assert.equal(cleanRun.exitCode, 0);
     const clean = JSON.parse(cleanRun.stdout) as Status;
-    assert.equal(clean[0]!.drift.findings.length, 0);
+    assert.equal(clean.labs[0]!.drift.findings.length, 0);
     await netlab(state.dir, 'exec', 'node-0', '--', 'ip', 'link', 'del', 'veth-a1');
     const driftRun = await netlab(state.dir, 'status', '--json');
     assert.equal(driftRun.exitCode, 1, 'status exits 1 on drift');
     const drifted = JSON.parse(driftRun.stdout) as Status;
     // Deleting one end of a veth pair deletes the other, in pod a1, and the pod's routes through it.
     assert.deepEqual(
-      drifted[0]!.drift.findings.map((f) => [f.node, f.what]),
+      drifted.labs[0]!.drift.findings.map((f) => [f.node, f.what]),
       [
         ['node-0', 'link veth-a1 is missing'],
         ['node-0', 'in pod namespace a1: link veth-a1-c is missing'],
@@ -198,6 +202,64 @@ test('status reports drift from what netlab made; up says what changed in the fi
     assert.match(down.stdout, /lab drift is down/);
   } finally {
     await netlab(state.dir, 'down', 'drift');
+  }
+  assert.deepEqual(await snapshotHost(), pristine);
+});
+
+test('a bundled lab by name from any directory, and --json (with its version) from every command that reports', async () => {
+  // Run from a directory with no labs/ in it: `veth` can only be the bundled lab.
+  const elsewhere = mkdtempSync(join(tmpdir(), 'netlab-cwd-'));
+  const run = async (...args: string[]) => {
+    const result = await execa(NETLAB, args, {
+      cwd: elsewhere,
+      reject: false,
+      stdin: 'ignore',
+      env: { NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
+    });
+    return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+  };
+  const json = <T>(r: { stdout: string; stderr: string }, what: string): T & { version: number } => {
+    const parsed = JSON.parse(r.stdout) as T & { version: number };
+    assert.equal(parsed.version, 1, `${what}: the output format's version`);
+    return parsed;
+  };
+  try {
+    const up = await run('up', 'veth', '--verify', '--json');
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    const upped = json<{
+      lab: string;
+      status: string;
+      file: string;
+      pods: { name: string }[];
+      verify: { passed: boolean };
+    }>(up, 'up');
+    assert.deepEqual([upped.lab, upped.status, upped.file], ['veth', 'up', join(LABS, 'veth.yaml')]);
+    assert.equal(upped.verify.passed, true);
+    assert.match(up.stderr, /phase/, 'the progress goes to stderr');
+    assert.equal(json<{ labs: { lab: string }[] }>(await run('status', '--json'), 'status').labs[0]!.lab, 'veth');
+    const routes = json<{ outputs: { output: { dst: string }[] }[] }>(
+      await run('show', 'a0', 'routes', '--json'),
+      'show',
+    );
+    assert.ok(
+      routes.outputs[0]!.output.some((r) => r.dst === '10.200.0.0/24' || r.dst === '10.200.0.3'),
+      up.stdout,
+    );
+    const graph = json<{ nodes: { boxes: { label: string }[] }[] }>(await run('graph', 'veth', '--json'), 'graph');
+    assert.ok(graph.nodes[0]!.boxes.some((b) => /^pod a0\n/.test(b.label)));
+    const verify = json<{ passed: boolean }>(await run('verify', 'veth', '--json'), 'verify');
+    assert.equal(verify.passed, true);
+    // The target was recorded by up: another one is refused, naming what the lab is up on.
+    const other = await run('verify', 'veth', '--ssh-config', '/nonexistent/config');
+    assert.equal(other.exitCode, 2);
+    assert.match(other.stderr, /lab veth is up on simulated nodes on this host, not on the machines of --ssh-config/);
+    const down = await run('down', 'veth', '--json');
+    assert.equal(down.exitCode, 0, down.stderr);
+    const downed = json<{ lab: string; nodes: Record<string, { found: string }> }>(down, 'down');
+    assert.deepEqual([downed.lab, downed.nodes['node-0']?.found], ['veth', 'undone']);
+  } finally {
+    await netlab(state.dir, 'down', 'veth');
+    rmSync(elsewhere, { recursive: true, force: true });
   }
   assert.deepEqual(await snapshotHost(), pristine);
 });

@@ -242,7 +242,7 @@ test("a corrupt state file is named, breaks no other lab, and down still works f
     const status = await A('status');
     assert.equal(status.exitCode, 0, status.stderr);
     assert.match(status.stdout, new RegExp(`vxlan: state file ${file} is unreadable \\(not JSON`));
-    const json = JSON.parse((await A('status', '--json')).stdout) as { lab: string; status: string }[];
+    const json = (JSON.parse((await A('status', '--json')).stdout) as { labs: { lab: string; status: string }[] }).labs;
     assert.deepEqual(
       json.map((r) => [r.lab, r.status]),
       [['vxlan', 'unreadable']],

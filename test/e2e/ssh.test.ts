@@ -252,7 +252,7 @@ test('over ssh: a refused connection, a wrong key and a missing tool fail before
 
   for (const name of machines.names) assert.deepEqual(await leftovers(name), [], `leftovers on ${name}`);
   const status = await machines.netlab(stateDir, 'status', '--json');
-  assert.deepEqual(JSON.parse(status.stdout), [], 'no lab is recorded');
+  assert.deepEqual(JSON.parse(status.stdout), { version: 1, labs: [] }, 'no lab is recorded');
 });
 
 function sshConfigFor(hosts: Record<string, string>, user: string): string {
