@@ -266,6 +266,27 @@ Examples:
     .option('--json', 'machine-readable list')
     .action(run(async () => (await import('./commands/info.js')).labsCommand as Action));
 
+  targetOptions(
+    program
+      .command('doctor')
+      .description(
+        'is this host (or are the machines of a target) ready? every tool, kernel feature and iptables extension the labs need, and what to install',
+      )
+      .argument('[lab...]', 'labs to check for (default: every bundled lab)')
+      .option('--install', 'install the missing packages with apt-get (says what it runs first)')
+      .option('--tests', "also what the test tiers need (`sudo npm test`; CI's setup)")
+      .option('--json', 'machine-readable findings')
+      .addHelpText(
+        'after',
+        `
+Examples:
+  netlab doctor                              is this host ready for every bundled lab?
+  sudo netlab doctor --install bridge        install what the bridge lab needs, then: sudo netlab up bridge --verify
+  netlab doctor vxlan --vagrant              are the workshop's Vagrant VMs ready for the vxlan lab?
+  sudo netlab doctor --install --tests       everything \`sudo npm test\` needs`,
+      ),
+  ).action(run(async () => (await import('./commands/doctor.js')).doctorCommand as Action));
+
   program
     .command('schema')
     .description('print the JSON Schema of lab files (for yaml-language-server)')

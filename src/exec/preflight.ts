@@ -7,7 +7,7 @@ import { routeKey } from '../node/tables.js';
 import { quoteArg } from '../os/quote.js';
 import { describeRun } from '../state/store.js';
 import { wiringOf } from '../wiring/registry.js';
-import type { Feature, NeededSysctl } from '../wiring/types.js';
+import type { Feature, NeededSysctl, NetfilterExtension } from '../wiring/types.js';
 
 interface Tool {
   command: string;
@@ -37,16 +37,142 @@ const UNKNOWN_TYPE = ['Unknown device type', 'Operation not supported', 'Garbage
 /** Every lab runs pods and checks: these, plus what its wiring modules need. */
 const BASE_TOOLS = ['ip', 'ss', 'unshare', 'nsenter', 'timeout', 'tac', 'ping', 'socat'];
 
-export function requirements(model: Model): { tools: Tool[]; features: Feature[]; sysctls: NeededSysctl[] } {
+/** What a lab needs on every node: commands, kernel features, iptables extensions, module-provided sysctls. */
+export interface Requirements {
+  tools: Tool[];
+  features: Feature[];
+  extensions: NetfilterExtension[];
+  sysctls: NeededSysctl[];
+}
+
+export function requirements(model: Model): Requirements {
   const parts = wiringOf(model);
   const tools = new Set([...BASE_TOOLS, ...parts.flatMap((p) => p.tools ?? [])]);
   if (model.pods.some((p) => p.rootfs?.match(/\.(tar\.gz|tgz)$/))) tools.add('tar');
-  const features = new Map(parts.flatMap((p) => p.features ?? []).map((f) => [f.name, f]));
+  const byName = <T extends { name: string }>(items: T[]) => [...new Map(items.map((i) => [i.name, i])).values()];
   return {
     tools: [...tools].map((t) => TOOLS[t]!),
-    features: [...features.values()],
+    features: byName(parts.flatMap((p) => p.features ?? [])),
+    extensions: byName(parts.flatMap((p) => p.extensions ?? [])),
     sysctls: parts.flatMap((p) => p.sysctls ?? []),
   };
+}
+
+/** The package of each command netlab may run on a node (for `netlab doctor`). */
+export function toolPackage(command: string): string | undefined {
+  return TOOLS[command]?.package;
+}
+
+/** What the kernel or iptables answers when an extension is missing (nf_tables' and legacy's words). */
+const NO_EXTENSION = ['not supported', "Couldn't load", 'No chain/target/match by that name'];
+
+/**
+ * Shell lines that print one "@@netlab missing-…" line per requirement the
+ * node lacks. Kernel features are probed by creating a device, and iptables
+ * extensions by adding a rule that uses each, all in one throwaway network
+ * namespace: nothing on the node changes (a distribution kernel may autoload
+ * the module, as it would for the lab).
+ */
+export function requirementChecks(needs: Requirements): string[] {
+  const lines: string[] = [];
+  for (const tool of needs.tools)
+    lines.push(
+      `command -v ${quoteArg(tool.command)} >/dev/null 2>&1 || echo "@@netlab missing-tool ${tool.command} ${tool.package}"`,
+    );
+  for (const sysctl of needs.sysctls) {
+    lines.push(`[ -e /proc/sys/${sysctl.key.replaceAll('.', '/')} ] || echo "@@netlab missing-sysctl ${sysctl.key}"`);
+  }
+  if (needs.features.length > 0 || needs.extensions.length > 0) {
+    const cases = (messages: string[]) => messages.map((m) => `*${quoteArg(m)}*`).join('|');
+    // One line per answer, whatever the tool printed over several.
+    const said = `$(printf %s "$err" | tr '\n' ' ')`;
+    const probes = [
+      ...needs.features.map(
+        (f) =>
+          `err=$(${['ip', 'link', 'add', `netlab-p-${f.name}`, ...f.probe].map(quoteArg).join(' ')} 2>&1) || case $err in ${cases(UNKNOWN_TYPE)}) echo "@@netlab missing-feature ${f.name} ${said}" ;; esac`,
+      ),
+      ...needs.extensions.map(
+        (x) =>
+          `err=$(${['iptables', '-w', '-t', x.probe.table, '-A', x.probe.chain, ...x.probe.rule].map(quoteArg).join(' ')} 2>&1) || case $err in ${cases(NO_EXTENSION)}) echo "@@netlab missing-extension ${x.name} ${said}" ;; esac`,
+      ),
+    ];
+    // Its exit status is no verdict: a probe that could not run lacks the "probed" line.
+    lines.push(`unshare --net sh -c ${quoteArg([...probes, 'echo "@@netlab probed"'].join('\n'))} 2>&1 || true`);
+  }
+  return lines;
+}
+
+/** One thing a node lacks, as its requirementChecks lines say. */
+export type Missing =
+  | { kind: 'tool'; command: string; package: string }
+  | { kind: 'sysctl'; key: string }
+  | { kind: 'feature' | 'extension'; name: string; said: string };
+
+export function missingOf(lines: readonly string[]): Missing[] {
+  return lines.flatMap((line): Missing[] => {
+    const tool = /^@@netlab missing-tool (\S+) (\S+)$/.exec(line);
+    if (tool) return [{ kind: 'tool', command: tool[1]!, package: tool[2]! }];
+    const sysctl = /^@@netlab missing-sysctl (\S+)$/.exec(line);
+    if (sysctl) return [{ kind: 'sysctl', key: sysctl[1]! }];
+    const probed = /^@@netlab missing-(feature|extension) (\S+) ?(.*)$/.exec(line);
+    if (probed)
+      return [
+        {
+          kind: probed[1] as 'feature' | 'extension',
+          name: probed[2]!,
+          said: (probed[3]!.trim() || 'error').replace(/\.+$/, ''),
+        },
+      ];
+    return [];
+  });
+}
+
+/** When the probes could not run at all: the kernel features and extensions are unknown. */
+export function probeProblem(
+  lines: readonly string[],
+  needs: Requirements,
+  who: string,
+  where: string,
+): string | undefined {
+  // Without unshare (reported as a missing tool) nothing could be probed.
+  if (
+    (needs.features.length === 0 && needs.extensions.length === 0) ||
+    lines.includes('@@netlab probed') ||
+    lines.some((l) => l.startsWith('@@netlab missing-tool unshare '))
+  )
+    return undefined;
+  const said = lines
+    .filter((l) => l.trim() !== '' && !l.startsWith('@@netlab'))
+    .join(' ')
+    .trim();
+  return `cannot probe the kernel features ${who} needs on ${where}: \`unshare --net\` failed${said ? `: ${said}` : ''} (netlab needs root there, and util-linux's unshare)`;
+}
+
+/** What to tell a user about something missing, and what to do about it. */
+export function describeMissing(missing: Missing, needs: Requirements, who: string, where: string): string {
+  switch (missing.kind) {
+    case 'tool':
+      return `${who} needs the command "${missing.command}" on ${where}: install the package ${missing.package} (apt-get install ${missing.package})`;
+    case 'sysctl': {
+      const sysctl = needs.sysctls.find((s) => s.key === missing.key)!;
+      return `${who} ${sysctl.why} ${sysctl.module} on ${where} (${sysctl.key} is missing): load it with \`modprobe ${sysctl.module}\``;
+    }
+    case 'feature': {
+      const f = needs.features.find((known) => known.name === missing.name)!;
+      return (
+        `${who} needs ${f.label} (module ${f.module}) on ${where}; the kernel answered "${missing.said}".` +
+        ` Load it with \`modprobe ${f.module}\`, or use a kernel that has it` +
+        (f.hint ? ` (${f.hint})` : '')
+      );
+    }
+    case 'extension': {
+      const x = needs.extensions.find((known) => known.name === missing.name)!;
+      return (
+        `${who} needs the iptables extension ${x.name} (kernel module ${x.module}) on ${where}; iptables answered "${missing.said}".` +
+        ` Load it with \`modprobe ${x.module}\`, or use a kernel built with it: minimal and custom kernels (WSL2's among them) may lack it`
+      );
+    }
+  }
 }
 
 /**
@@ -126,30 +252,13 @@ export function findConflicts(steps: readonly Step[], have: NodeInventory): { st
  * (on a distribution kernel it may autoload the module).
  */
 export function preflightScript(model: Model, node: string, steps: readonly Step[] = []): string {
-  const { tools, features, sysctls } = requirements(model);
   const lines: string[] = [];
   for (const pod of model.pods.filter((p) => p.node === node && p.rootfs)) {
     lines.push(
       `[ -e ${quoteArg(pod.rootfs!)} ] || echo ${quoteArg(`@@netlab missing-rootfs ${pod.name} ${pod.rootfs}`)}`,
     );
   }
-  for (const tool of tools)
-    lines.push(
-      `command -v ${quoteArg(tool.command)} >/dev/null 2>&1 || echo "@@netlab missing-tool ${tool.command} ${tool.package}"`,
-    );
-  for (const sysctl of sysctls) {
-    lines.push(`[ -e /proc/sys/${sysctl.key.replaceAll('.', '/')} ] || echo "@@netlab missing-sysctl ${sysctl.key}"`);
-  }
-  if (features.length > 0) {
-    // One throwaway namespace for every probe.
-    const unknown = UNKNOWN_TYPE.map((m) => `*${quoteArg(m)}*`).join('|');
-    const probes = features.map(
-      (f) =>
-        `err=$(${['ip', 'link', 'add', `netlab-p-${f.name}`, ...f.probe].map(quoteArg).join(' ')} 2>&1) || case $err in ${unknown}) echo "@@netlab missing-feature ${f.name} $err" ;; esac`,
-    );
-    // Its exit status is no verdict: a probe that could not run lacks the "probed" line.
-    lines.push(`unshare --net sh -c ${quoteArg([...probes, 'echo "@@netlab probed"'].join('\n'))} 2>&1 || true`);
-  }
+  lines.push(...requirementChecks(requirements(model)));
   return `${['PATH=$PATH:/usr/sbin:/sbin', ...lines, ...questionLines([inventoryQuestions(steps)])].join('\n')}\n`;
 }
 
@@ -157,7 +266,7 @@ export function preflightScript(model: Model, node: string, steps: readonly Step
 export function describeProblems(model: Model, node: string, steps: readonly Step[], stdout: string): string[] {
   const { head, answers } = parseAnswers(stdout, [inventoryQuestions(steps)]);
   const have = inventoryOf(answers[0]!);
-  const { features, sysctls } = requirements(model);
+  const needs = requirements(model);
   const own = have.runs.get(model.name);
   // The lab itself is up there (another controller, another state directory): say so, not which of its objects clash.
   if (own)
@@ -170,45 +279,15 @@ export function describeProblems(model: Model, node: string, steps: readonly Ste
       `${node} already has ${c.what}, which step ${c.step} of lab ${model.name} would create: netlab never changes what it did not create; remove it, or rename it in the lab file${others.length ? `; up on ${node}: ${others.join(', ')}` : ''}`,
   );
   const lines = head.split('\n');
-  // Without unshare (reported below as a missing tool) nothing could be probed.
-  if (
-    features.length > 0 &&
-    !lines.includes('@@netlab probed') &&
-    !lines.some((l) => l.startsWith('@@netlab missing-tool unshare '))
-  ) {
-    const said = lines
-      .filter((l) => l.trim() !== '' && !l.startsWith('@@netlab'))
-      .join(' ')
-      .trim();
-    problems.push(
-      `cannot probe the kernel features lab ${model.name} needs on ${node}: \`unshare --net\` failed${said ? `: ${said}` : ''} (netlab needs root there, and util-linux's unshare)`,
-    );
-  }
+  const unprobed = probeProblem(lines, needs, `lab ${model.name}`, node);
+  if (unprobed) problems.push(unprobed);
   for (const line of lines) {
-    const tool = /^@@netlab missing-tool (\S+) (\S+)$/.exec(line);
-    if (tool)
-      problems.push(
-        `lab ${model.name} needs the command "${tool[1]}" on ${node}: install the package ${tool[2]} (apt-get install ${tool[2]})`,
-      );
-    const sysctl = sysctls.find((s) => line === `@@netlab missing-sysctl ${s.key}`);
-    if (sysctl)
-      problems.push(
-        `lab ${model.name} ${sysctl.why} ${sysctl.module} on ${node} (${sysctl.key} is missing): load it with \`modprobe ${sysctl.module}\``,
-      );
     const rootfs = /^@@netlab missing-rootfs (\S+) (.*)$/.exec(line);
     if (rootfs)
       problems.push(
         `pod ${rootfs[1]}'s rootfs ${rootfs[2]} does not exist on ${node}: give a directory or a .tar.gz (such as the Alpine minirootfs) that exists there`,
       );
-    const feature = /^@@netlab missing-feature (\S+) ?(.*)$/.exec(line);
-    if (feature) {
-      const f = features.find((known) => known.name === feature[1])!;
-      problems.push(
-        `lab ${model.name} needs ${f.label} (module ${f.module}) on ${node}; the kernel answered "${(feature[2] || 'error').replace(/\.+$/, '')}".` +
-          ` Load it with \`modprobe ${f.module}\`, or use a kernel that has it` +
-          (f.hint ? ` (${f.hint})` : ''),
-      );
-    }
   }
+  problems.push(...missingOf(lines).map((m) => describeMissing(m, needs, `lab ${model.name}`, node)));
   return problems;
 }

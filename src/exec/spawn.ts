@@ -7,8 +7,9 @@ import { MAX_SCRIPT_OUTPUT, outputTooLarge, type ScriptResult } from './transpor
 export interface SpawnOptions {
   /** fed on stdin (stdin is /dev/null otherwise) */
   input?: string;
-  /** the user's terminal attached (interactive commands): nothing is collected */
-  inherit?: boolean;
+  /** the user's terminal attached (interactive commands): nothing is collected; 'stderr': its output goes to netlab's stderr */
+  inherit?: boolean | 'stderr';
+  env?: NodeJS.ProcessEnv;
   cwd?: string;
   /** SIGTERM when this aborts (Ctrl-C during up) */
   signal?: AbortSignal;
@@ -21,7 +22,13 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
   return new Promise((resolve) => {
     const child = spawn(command, args, {
       cwd: options.cwd,
-      stdio: options.inherit ? 'inherit' : [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio:
+        options.inherit === 'stderr'
+          ? ['ignore', 2, 2]
+          : options.inherit
+            ? 'inherit'
+            : [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      ...(options.env ? { env: options.env } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.timeout ? { timeout: options.timeout } : {}),
     });

@@ -2,6 +2,7 @@
 // plugged into the node's bridge, which holds the pod subnet's gateway address.
 // The cross-node kinds build on it: every node routes its pod subnet through
 // its bridge.
+import { EXTENSIONS } from './netfilter.js';
 import type { Model, ModelNode, ModelPod } from '../model/lab.js';
 import { type StepDraft, step } from '../model/plan.js';
 import { none } from './none.js';
@@ -12,6 +13,7 @@ export const bridge: SameNodeWiring = {
   kind: 'bridge',
   describe: "pods plugged into the node's bridge by veth pairs",
   tools: ['iptables'],
+  extensions: [EXTENSIONS.comment],
   features: [
     VETH_FEATURE,
     { name: 'bridge', label: 'kernel bridge support', module: 'bridge', probe: ['address', '00:00', 'type', 'bridge'] },

@@ -7,6 +7,7 @@
 // cluster: on simulated nodes netlab starts it (at the underlay's .1, the
 // article's gateway 192.168.64.1), on machines over SSH the lab names one
 // (a Vagrant host is 192.168.56.1 on its host-only network).
+import { EXTENSIONS } from './netfilter.js';
 import type { Model, ModelNode } from '../model/lab.js';
 import { type NodeFacts, type StepDraft, step } from '../model/plan.js';
 import type { WiringParts } from './types.js';
@@ -65,6 +66,7 @@ function egressSteps(model: Model, _node: ModelNode): StepDraft[] {
 
 export const egress: WiringParts & { steps: typeof egressSteps } = {
   tools: ['iptables', 'conntrack'],
+  extensions: [EXTENSIONS.MASQUERADE, EXTENSIONS.comment],
   steps: egressSteps,
   names: (model) => (model.outside && !model.services.length ? [egressChain(model.name)] : []),
   evidence: (model) =>

@@ -8,6 +8,7 @@
 // through first (conntrack ESTABLISHED). Bridged traffic between pods of one
 // node passes FORWARD only with br_netfilter; routed traffic between nodes
 // passes FORWARD on both nodes: each node enforces the policies of its own pods.
+import { EXTENSIONS } from './netfilter.js';
 import type { Model, ModelNode, ModelPod, ModelPolicy, PolicyPeer, PolicyRule } from '../model/lab.js';
 import { type Command, type Created, type StepDraft, step } from '../model/plan.js';
 import type { Packet } from '../model/trace.js';
@@ -284,6 +285,7 @@ export function policiesOfChain(model: Model, chain: string): string | undefined
 
 export const policies: WiringParts & { steps: typeof policySteps } = {
   tools: ['iptables', 'sysctl'],
+  extensions: [EXTENSIONS.conntrack, EXTENSIONS.comment],
   sysctls: [
     { key: 'net.bridge.bridge-nf-call-iptables', module: 'br_netfilter', why: 'has NetworkPolicies, which need' },
   ],

@@ -3,6 +3,7 @@
 // and OUTPUT, one chain per Service that picks an endpoint with a cascade of
 // `statistic --mode random` rules, and one chain per endpoint that DNATs.
 // Every node gets the same rules, written by one iptables-restore --noflush.
+import { EXTENSIONS } from './netfilter.js';
 import type { Model, ModelService } from '../model/lab.js';
 import { type Command, type Created, type StepDraft, step } from '../model/plan.js';
 import { masqueradeRule } from './egress.js';
@@ -231,6 +232,14 @@ function serviceSteps(model: Model, node: { name: string }): StepDraft[] {
 
 export const services: ServicesWiring = {
   tools: ['iptables-restore', 'conntrack', 'sysctl'],
+  extensions: [
+    EXTENSIONS.statistic,
+    EXTENSIONS.DNAT,
+    EXTENSIONS.MARK,
+    EXTENSIONS.mark,
+    EXTENSIONS.MASQUERADE,
+    EXTENSIONS.comment,
+  ],
   // br_netfilter: a module on Debian/Ubuntu kernels, built in on some others.
   sysctls: [{ key: 'net.bridge.bridge-nf-call-iptables', module: 'br_netfilter', why: 'has Services, which need' }],
   steps: serviceSteps,

@@ -22,6 +22,16 @@ export interface Feature {
   hint?: string;
 }
 
+/** An iptables match or target a kind's rules use, probed before anything changes (see wiring/netfilter.ts). */
+export interface NetfilterExtension {
+  /** iptables' name of it: "statistic", "DNAT" */
+  name: string;
+  /** the kernel module that provides it */
+  module: string;
+  /** a rule that uses it (added in a throwaway network namespace): its table, chain and arguments */
+  probe: { table: 'filter' | 'nat'; chain: string; rule: string[] };
+}
+
 /** A command verify runs on a node to show the state a kind relies on. */
 export interface EvidenceCommand {
   title: string;
@@ -55,6 +65,8 @@ export interface WiringParts {
   /** commands it runs on the nodes (exec/preflight.ts says which package has each) */
   tools?: string[];
   features?: Feature[];
+  /** the iptables matches and targets its rules use */
+  extensions?: NetfilterExtension[];
   /** explains one of its own commands for `plan --explain`; undefined for the others */
   explain?: (command: Command) => string | undefined;
   /** commands verify runs on a node to show the state the kind relies on */

@@ -12,6 +12,8 @@ import { LABS, NETLAB } from '../paths.js';
 import { nodeLeftovers, smallScaleLab, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
 import { startMachines, type Machines } from './machines.js';
 
+/** Where Debian's iptables keeps its statistic match (hidden on the spare machine). */
+const STATISTIC_EXTENSION = '/usr/lib/x86_64-linux-gnu/xtables/libxt_statistic.so';
 const work = stateDirForTest();
 const stateDir = join(work.dir, 'state');
 let machines: Machines;
@@ -23,8 +25,8 @@ before(async () => {
   // Non-root users must be able to read the shared authorized_keys file.
   chmodSync(work.dir, 0o755);
   machines = await startMachines('ssh-e2e', ['node-0', 'node-1', 'node-2', 'spare'], work.dir, {
-    // socat and unshare are missing on the spare machine
-    hide: { spare: ['/usr/bin/socat', '/usr/bin/unshare'] },
+    // socat, and the iptables extension a Service's random choice uses, are missing on the spare machine
+    hide: { spare: ['/usr/bin/socat', STATISTIC_EXTENSION] },
     users: { labuser: { sudo: true }, nosudo: { sudo: false } },
     logLogins: true,
   });
@@ -240,15 +242,41 @@ test('over ssh: a refused connection, a wrong key and a missing tool fail before
   assert.equal(up.exitCode, 1);
   assert.match(up.stderr, /node-0: .*Permission denied \(publickey\)/);
 
-  // socat and unshare are missing on the spare machine: the preflight reports each with its package.
+  // socat and the statistic extension are missing on the spare machine: the preflight reports each with what brings it,
+  // instead of iptables-restore failing in the last phase; doctor says the same of the machines.
   const crippled = config(
-    base('node-0', machines.addresses['node-0']!, key) + base('node-1', machines.addresses.spare!, key),
+    base('node-0', machines.addresses['node-0']!, key) +
+      base('node-1', machines.addresses.spare!, key) +
+      base('node-2', machines.addresses['node-2']!, key),
   );
-  up = await machines.netlab(stateDir, 'up', lab, '--ssh-config', crippled);
+  up = await machines.netlab(stateDir, 'up', join(LABS, 'service.yaml'), '--ssh-config', crippled);
   assert.equal(up.exitCode, 1, up.stdout + up.stderr);
   assert.match(up.stderr, /nothing was changed; on the nodes:/);
-  assert.match(up.stderr, /lab routes needs the command "socat" on node-1: install the package socat/);
-  assert.match(up.stderr, /lab routes needs the command "unshare" on node-1: install the package util-linux/);
+  assert.match(up.stderr, /lab service needs the command "socat" on node-1: install the package socat/);
+  assert.match(
+    up.stderr,
+    /lab service needs the iptables extension statistic \(kernel module xt_statistic\) on node-1; iptables answered "[^"]*Couldn't load match `statistic'/,
+  );
+  const doctor = await machines.netlab(stateDir, 'doctor', 'routes', 'service', '--ssh-config', crippled, '--json');
+  assert.equal(doctor.exitCode, 1, doctor.stdout + doctor.stderr);
+  const found = JSON.parse(doctor.stdout) as {
+    nodes: { node: string; missing: { kind: string; name?: string; command?: string; labs: string[] }[] }[];
+    missingPackages: string[];
+  };
+  assert.deepEqual(found.missingPackages, ['socat']);
+  assert.deepEqual(
+    found.nodes.map((n) => [n.node, n.missing.map((m) => `${m.kind} ${m.command ?? m.name} for ${m.labs.join(',')}`)]),
+    [
+      ['node-0', []],
+      ['node-1', ['tool socat for routes,service', 'extension statistic for service']],
+      ['node-2', []],
+    ],
+  );
+  const said = await machines.netlab(stateDir, 'doctor', 'service', '--ssh-config', crippled);
+  assert.match(
+    said.stdout,
+    /✗ node-1:\n {2}lab service needs the command "socat" on node-1: install the package socat/,
+  );
 
   for (const name of machines.names) assert.deepEqual(await leftovers(name), [], `leftovers on ${name}`);
   const status = await machines.netlab(stateDir, 'status', '--json');
