@@ -30,7 +30,12 @@ export function diffModels(before: Model, after: Model): string[] {
   if (before.clusterCidr !== after.clusterCidr)
     changes.push(`cluster CIDR ${before.clusterCidr} → ${after.clusterCidr}`);
   if (JSON.stringify(before.checks) !== JSON.stringify(after.checks)) changes.push('verify checks changed');
-  if (changes.length === 0 && JSON.stringify(before) !== JSON.stringify(after))
-    changes.push('description or exercises changed');
+  if (changes.length === 0) {
+    // Where the file is does not matter: a byte-identical copy elsewhere is the same lab.
+    const { file: _before, ...rest } = before;
+    const { file: _after, ...now } = after;
+    for (const key of new Set([...Object.keys(rest), ...Object.keys(now)]) as Set<keyof typeof rest>)
+      if (JSON.stringify(rest[key]) !== JSON.stringify(now[key])) changes.push(`${key} changed`);
+  }
   return changes;
 }

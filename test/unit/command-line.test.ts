@@ -1,0 +1,151 @@
+// The command line as a new user meets it: bundled labs by name from any
+// directory, one message for a missing lab, --json with its version, netlab on
+// the PATH after an npm install, and what `up` says of a lab file moved.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { LABS, NETLAB, ROOT } from '../paths.js';
+import { loadLabFile } from '../../src/lab/load.js';
+import { diffModels } from '../../src/lab/diff.js';
+
+function scratch(): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-cli-'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+async function netlabIn(cwd: string, ...args: string[]) {
+  const result = await execa(NETLAB, args, {
+    cwd,
+    reject: false,
+    stdin: 'ignore',
+    env: { FORCE_COLOR: '0', NETLAB_STATE_DIR: join(cwd, 'state') },
+  });
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+test('a bundled lab by name from another directory: plan, validate, labs, graph and challenge take it', async () => {
+  const work = scratch();
+  try {
+    const plan = await netlabIn(work.dir, 'plan', 'vxlan');
+    assert.equal(plan.exitCode, 0, plan.stderr);
+    assert.match(plan.stdout, /^# lab vxlan: /);
+    const validated = await netlabIn(work.dir, 'validate', 'vxlan', 'service', '--json');
+    assert.equal(validated.exitCode, 0, validated.stderr);
+    const report = JSON.parse(validated.stdout) as { version: number; labs: { ok: boolean; file: string }[] };
+    assert.equal(report.version, 1);
+    assert.deepEqual(
+      report.labs.map((l) => [l.ok, l.file]),
+      [
+        [true, join(LABS, 'vxlan.yaml')],
+        [true, join(LABS, 'service.yaml')],
+      ],
+    );
+    const labs = JSON.parse((await netlabIn(work.dir, 'labs', '--json')).stdout) as { labs: { name: string }[] };
+    assert.ok(labs.labs.some((l) => l.name === 'vxlan'));
+    // The listing names labs, aligned, whatever the directory: every description starts in one column.
+    const listed = (await netlabIn(work.dir, 'labs')).stdout.split('\n').slice(1).filter(Boolean);
+    const column = (line: string) => line.search(/\S+ {2,}\S/) + (/^\s*\S+\s+/.exec(line)?.[0].length ?? 0);
+    assert.equal(new Set(listed.map(column)).size, 1, listed.join('\n'));
+    // `netlab labs` prints paths; a path works as well as a name.
+    assert.equal((await netlabIn(work.dir, 'labs', join(LABS, 'service.yaml'))).exitCode, 0);
+    const graph = JSON.parse((await netlabIn(work.dir, 'graph', 'flannel', '--format', 'json')).stdout) as {
+      version: number;
+      lab: string;
+      nodes: unknown[];
+    };
+    assert.deepEqual([graph.version, graph.lab, graph.nodes.length], [1, 'flannel', 2]);
+    const challenges = JSON.parse((await netlabIn(work.dir, 'challenge', 'vxlan', '--json')).stdout) as {
+      challenges: { id: string }[];
+    };
+    assert.ok(challenges.challenges.length >= 3);
+    const faults = JSON.parse((await netlabIn(work.dir, 'challenge', 'faults', 'vxlan', '--json')).stdout) as {
+      faults: string[];
+    };
+    assert.ok(faults.faults.includes('vni-changed:node-1:vxlan0'), faults.faults.join(' '));
+  } finally {
+    work.remove();
+  }
+});
+
+test('a lab that is neither a file nor bundled: "no such file: X", no line:column, naming the bundled labs, exit 2', async () => {
+  const work = scratch();
+  try {
+    for (const command of ['plan', 'up', 'validate', 'graph', 'labs']) {
+      const run = await netlabIn(work.dir, command, 'vxlam');
+      assert.equal(run.exitCode, 2, `${command}: ${run.stdout}${run.stderr}`);
+      assert.match(
+        run.stdout + run.stderr,
+        /no such file: "vxlam", and no lab of that name is up or bundled \(bundled: .*vxlan/,
+      );
+      assert.doesNotMatch(run.stdout + run.stderr, /:1:1/);
+    }
+    const path = await netlabIn(work.dir, 'plan', 'labs/vxlam.yaml');
+    assert.equal(path.exitCode, 2);
+    assert.equal(path.stderr, `netlab: no such file: "labs/vxlam.yaml"`);
+  } finally {
+    work.remove();
+  }
+});
+
+test('--vagrant takes no directory (--vagrant-dir does): written before the lab file it no longer swallows it', async () => {
+  const work = scratch();
+  try {
+    // No Vagrantfile here: what fails is `vagrant ssh-config`, after the lab file was read.
+    const run = await netlabIn(work.dir, 'plan', '--vagrant', 'vxlan');
+    assert.equal(run.exitCode, 2, run.stdout + run.stderr);
+    assert.match(run.stderr, /`vagrant ssh-config` in .* failed/);
+    const dir = await netlabIn(work.dir, 'plan', 'vxlan', '--vagrant-dir', join(work.dir, 'vms'));
+    assert.equal(dir.exitCode, 2, dir.stdout + dir.stderr);
+    assert.match(dir.stderr, new RegExp(`\`vagrant ssh-config\` in ${join(work.dir, 'vms')} failed`));
+  } finally {
+    work.remove();
+  }
+});
+
+test('exec without -- says where the command and its options go', async () => {
+  const run = await netlabIn(tmpdir(), 'exec', 'a0', 'ping', '-c1', '10.200.0.3');
+  assert.equal(run.exitCode, 2);
+  assert.match(run.stderr, /unknown option '-c1'\n\(the command and its options go after --: netlab exec a0 -- ping/);
+});
+
+test('a byte-identical copy of a lab file at another path is the same lab; a changed description is named', () => {
+  const work = scratch();
+  try {
+    const copy = join(work.dir, 'my-vxlan.yaml');
+    copyFileSync(join(LABS, 'vxlan.yaml'), copy);
+    const original = loadLabFile(join(LABS, 'vxlan.yaml')).model;
+    const moved = loadLabFile(copy).model;
+    assert.notEqual(original.file, moved.file);
+    assert.deepEqual(diffModels(original, moved), []);
+    assert.deepEqual(diffModels(original, { ...moved, description: 'another' }), ['description changed']);
+  } finally {
+    work.remove();
+  }
+});
+
+test('installed with npm (npm install -g), netlab is on the PATH and finds its bundled labs', async () => {
+  const work = scratch();
+  try {
+    // A global install into a prefix of its own: what `sudo npm install -g .` does, without touching the system's.
+    const install = await execa(
+      'npm',
+      ['install', '-g', '--prefix', work.dir, '--ignore-scripts', '--no-audit', '--no-fund', ROOT],
+      {
+        reject: false,
+        env: { ...process.env, npm_config_update_notifier: 'false' },
+      },
+    );
+    assert.equal(install.exitCode, 0, String(install.stderr));
+    const netlab = join(work.dir, 'bin', 'netlab');
+    const version = await execa(netlab, ['--version'], { cwd: work.dir, reject: false });
+    assert.equal(String(version.stdout).trim(), '0.1.0');
+    const plan = await execa(netlab, ['plan', 'bridge'], { cwd: work.dir, reject: false });
+    assert.equal(plan.exitCode, 0, String(plan.stderr));
+    assert.match(String(plan.stdout), /^# lab bridge: /);
+  } finally {
+    work.remove();
+  }
+});
