@@ -105,7 +105,8 @@ export function buildCli(): Command {
       .option('--json', 'machine-readable results')
       .option('--check <n...>', 'run only these checks (numbers as listed by verify)')
       .option('--connections <n>', 'connections per service check (default 60)')
-      .option('--timeout <seconds>', 'stop the checks after this long; those not run are reported (default 120)'),
+      .option('--timeout <seconds>', 'stop the checks after this long; those not run are reported (default 120)')
+      .option('--evidence <amount>', 'summary (default: a long table is counted and sampled) or full'),
   ).action(run(async () => (await import('./commands/verify.js')).verifyCommand as Action));
 
   const challenge = program

@@ -57,6 +57,7 @@ export async function applyPhase(
   transports: Transports,
   run: ScriptRun,
   signal?: AbortSignal,
+  onProgress?: (node: string, done: number) => void,
 ): Promise<void> {
   if (signal?.aborted) throw new Interrupted();
   await everyNode(
@@ -64,7 +65,10 @@ export async function applyPhase(
     async (node) => {
       const steps = stepsOfPhase(plan.nodes.find((n) => n.node === node)!.steps, phase);
       if (steps.length === 0) return;
-      const result = await transports[node]!.run(applyScript(plan.lab, steps, run), signal ? { signal } : {});
+      const result = await transports[node]!.run(applyScript(plan.lab, steps, run), {
+        ...(signal ? { signal } : {}),
+        ...(onProgress ? { onStdout: countSteps((done) => onProgress(node, done)) } : {}),
+      });
       if (signal?.aborted) throw new Interrupted();
       const other = /^@@netlab other-run (.*)$/m.exec(result.stdout);
       if (other)
@@ -88,6 +92,19 @@ export async function applyPhase(
       }
     },
   );
+}
+
+/** A listener for a node script's stdout that counts its finished steps (their done markers) as they come. */
+export function countSteps(onDone: (done: number) => void): (chunk: string) => void {
+  let done = 0;
+  let partial = '';
+  return (chunk) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop()!;
+    const before = done;
+    done += lines.filter((line) => line.startsWith('@@netlab done ')).length;
+    if (done !== before) onDone(done);
+  };
 }
 
 export function phasesOf(plan: Plan): Phase[] {

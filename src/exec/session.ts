@@ -88,6 +88,8 @@ export interface SessionRunOptions {
   signal?: AbortSignal;
   /** ends the session after this many milliseconds */
   timeout?: number;
+  /** the script's stdout as it comes */
+  onStdout?: (chunk: string) => void;
 }
 
 export class ShellSession {
@@ -100,6 +102,8 @@ export class ShellSession {
   /** set once the session's process has ended: its exit code */
   private ended: number | undefined;
   private wake: (() => void) | undefined;
+  /** the running script's listener for its stdout */
+  private onStdout: ((chunk: string) => void) | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   /** scripts queued or running */
   private pending = 0;
@@ -156,6 +160,7 @@ export class ShellSession {
       if (!this.overflow) this.stop();
       this.overflow = true;
     } else this[stream].append(chunk);
+    if (stream === 'stdout') this.onStdout?.(chunk);
     this.wake?.();
   }
 
@@ -187,6 +192,7 @@ export class ShellSession {
         `printf '\\n@@netlab-done ${id} %d\\n' "$?"; printf '\\n@@netlab-done ${id}\\n' >&2\n`,
     );
     const stop = () => this.stop();
+    this.onStdout = options.onStdout;
     options.signal?.addEventListener('abort', stop);
     const timer = options.timeout ? setTimeout(stop, options.timeout) : undefined;
     if (options.signal?.aborted) stop();
@@ -210,6 +216,7 @@ export class ShellSession {
       }
     } finally {
       this.wake = undefined;
+      this.onStdout = undefined;
       options.signal?.removeEventListener('abort', stop);
       if (timer) clearTimeout(timer);
       this.idle(true);

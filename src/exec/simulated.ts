@@ -229,6 +229,7 @@ export function simulatedTransport(node: string, holder: Holder): Transport {
       return run('nsenter', [...enter(), '-s'], {
         input: script,
         ...(options?.signal ? { signal: options.signal } : {}),
+        ...(options?.onStdout ? { onStdout: options.onStdout } : {}),
       });
     },
     async interactive(script) {

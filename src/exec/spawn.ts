@@ -15,6 +15,8 @@ export interface SpawnOptions {
   signal?: AbortSignal;
   /** SIGTERM after this many milliseconds */
   timeout?: number;
+  /** stdout as it comes */
+  onStdout?: (chunk: string) => void;
 }
 
 /** Never rejects: a program that cannot start gives exit code 127 and the reason on stderr. */
@@ -44,6 +46,7 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
       } else into.push(chunk);
     };
     child.stdout?.on('data', collect(stdout));
+    if (options.onStdout) child.stdout?.on('data', (chunk: Buffer) => options.onStdout!(chunk.toString()));
     child.stderr?.on('data', collect(stderr));
     let startError: Error | undefined;
     child.on('error', (error: NodeJS.ErrnoException) => {

@@ -201,7 +201,7 @@ export function sshTransport(target: SshTargetState, node: string): Transport {
             );
         }
       }
-      return explain(node, await runOn(target, node, script, options?.signal ? { signal: options.signal } : {}));
+      return explain(node, await runOn(target, node, script, options ?? {}));
     },
     async interactive(script) {
       const tty = process.stdin.isTTY ? ['-t'] : [];

@@ -18,10 +18,17 @@ export interface ScriptResult {
   stderr: string;
 }
 
+export interface RunOptions {
+  /** stops the script (SIGTERM) when this aborts: Ctrl-C during up */
+  signal?: AbortSignal;
+  /** the script's stdout as it comes, chunk by chunk (progress of a long phase) */
+  onStdout?: (chunk: string) => void;
+}
+
 export interface Transport {
   readonly node: string;
   /** Runs a script (fed on stdin) on the node and collects its output. */
-  run(script: string, options?: { signal?: AbortSignal }): Promise<ScriptResult>;
+  run(script: string, options?: RunOptions): Promise<ScriptResult>;
   /** Runs a script with the user's terminal attached (for `netlab exec`); resolves to its exit code. */
   interactive(script: string): Promise<number>;
   /**

@@ -202,6 +202,9 @@ export async function bringUp(
   };
   // With --json, stdout carries the JSON document alone: the progress goes to stderr.
   // (The default renderer writes through its processOutput, the simple one, without a terminal, through its logger.)
+  // The live display needs a terminal that says how wide it is: under one that reports 0 columns it drew one
+  // character per line. Elsewhere a line per task, and no per-node counts (a line each, thousands in a phase).
+  const live = liveProgress(options.json ? process.stderr : process.stdout);
   const processOutput = options.json ? { processOutput: new ProcessOutput(process.stderr, process.stderr) } : {};
   const logger = options.json
     ? { logger: new ListrLogger({ useIcons: true, toStderr: Object.values(ListrLogLevels) }) }
@@ -238,15 +241,28 @@ export async function bringUp(
         },
         ...(options.step ? [] : phasesOf(plan)).map((phase) => ({
           title: `phase ${phase}: ${plan.nodes.map((n) => `${n.node} (${stepsOfPhase(n.steps, phase).length} steps)`).join(', ')}`,
-          task: guard(() => {
-            applied = true;
-            return applyPhase(plan, phase, transportsOf(state), run, abort.signal);
-          }, `phase ${phase}`),
+          task: (_context: unknown, task: { output: string }) =>
+            guard(() => {
+              applied = true;
+              // Each node's steps done so far, shown under the phase while it runs: `node-0 312/750  node-1 300/750`.
+              const totals = plan.nodes.map((n) => [n.node, stepsOfPhase(n.steps, phase).length] as const);
+              const done = new Map<string, number>();
+              const progress = (node: string, count: number) => {
+                if (!live) return;
+                done.set(node, count);
+                task.output = totals
+                  .filter(([, total]) => total > 0)
+                  .map(([node, total]) => `${node} ${done.get(node) ?? 0}/${total}`)
+                  .join('  ');
+              };
+              return applyPhase(plan, phase, transportsOf(state), run, abort.signal, progress);
+            }, `phase ${phase}`)(),
         })),
       ],
       {
         exitOnError: true,
         registerSignalListeners: false,
+        fallbackRendererCondition: !live,
         renderer: options.silent ? 'silent' : 'default',
         fallbackRenderer: options.silent ? 'silent' : 'simple',
         rendererOptions: { timer: PRESET_TIMER, ...processOutput },
@@ -307,4 +323,9 @@ export async function bringUp(
       );
   }
   return 0;
+}
+
+/** Whether up draws its live progress display (listr's default renderer) on this stream: a terminal with a width. */
+export function liveProgress(stream: { isTTY?: boolean; columns?: number }): boolean {
+  return Boolean(stream.isTTY && stream.columns && stream.columns > 0);
 }

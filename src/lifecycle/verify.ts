@@ -46,6 +46,8 @@ export interface VerifyOptions {
   connections?: string;
   /** seconds for all the checks together (default DEFAULT_VERIFY_TIMEOUT) */
   timeout?: string;
+  /** summary (default: long evidence is summarized) or full */
+  evidence?: string;
   /** with json: hand the report to this (up --verify --json puts it in its own document) instead of printing it */
   onJson?: (report: object) => void;
 }
@@ -77,10 +79,35 @@ export async function verifyLab(state: LabState, options: VerifyOptions = {}): P
   return results.map((r) => ({ ...r, number: numbers.get(r.check)! }));
 }
 
-export function printEvidence(evidence: NodeEvidence[]): void {
+/** Past this many lines, a node's evidence is summarized (the scale lab's FDB has 580 entries per node). */
+export const EVIDENCE_LINES = 8;
+
+/**
+ * A node's evidence as verify prints it: whole when short; when long, its
+ * count, the static entries and a sample of the rest, so that the report fits
+ * a screen (`--evidence full` and --json give everything).
+ */
+export function evidenceLines(item: NodeEvidence, full = false): string[] {
+  if (full || item.lines.length <= EVIDENCE_LINES) return item.lines;
+  // What the lab made (permanent entries) first, then what names a remote node (dst), then the rest.
+  const rank = (line: string) => (/\bpermanent\b/.test(line) ? 0 : /\bdst\b/.test(line) ? 1 : 2);
+  const chosen = new Set(
+    item.lines
+      .map((line, i) => ({ line, i, rank: rank(line) }))
+      .sort((a, b) => a.rank - b.rank || a.i - b.i)
+      .slice(0, EVIDENCE_LINES)
+      .map((c) => c.i),
+  );
+  return [
+    ...item.lines.filter((_, i) => chosen.has(i)),
+    `… and ${item.lines.length - chosen.size} more (${item.lines.length} in all: \`netlab verify --evidence full\`, or --json)`,
+  ];
+}
+
+export function printEvidence(evidence: NodeEvidence[], full = false): void {
   for (const item of evidence) {
     console.log(`${item.node}: ${item.title}`);
-    for (const line of item.lines) console.log(`    ${line}`);
+    for (const line of evidenceLines(item, full)) console.log(`    ${line}`);
   }
 }
 
@@ -110,6 +137,9 @@ export async function verifyAndReport(state: LabState, options: VerifyOptions = 
   const transports = transportsOf(state);
   // A kind that learns from traffic (VXLAN's FDB): show its evidence before the checks too.
   const before = crossNodeWiring(state.model.crossNode).learns ? await collectEvidence(state.model, transports) : [];
+  if (options.evidence !== undefined && !['summary', 'full'].includes(options.evidence))
+    throw new UsageError(`--evidence takes summary or full; found ${shown(options.evidence)}`);
+  const full = options.evidence === 'full';
   const results = await verifyLab(state, options);
   const evidence = await collectEvidence(state.model, transports);
   const passed = results.every((r) => r.ok);
@@ -137,10 +167,10 @@ export async function verifyAndReport(state: LabState, options: VerifyOptions = 
     // Shown before and after only when the checks changed it (a VXLAN device learned MACs).
     if (before.length && JSON.stringify(before) !== JSON.stringify(evidence)) {
       console.log('before the checks:');
-      printEvidence(before);
+      printEvidence(before, full);
       console.log('after the checks:');
     }
-    printEvidence(evidence);
+    printEvidence(evidence, full);
     if (passed && findings.length > 0) {
       console.log(
         chalk.yellow(

@@ -1,0 +1,51 @@
+// Output that fits a screen: long evidence summarized, per-node progress of a
+// long phase counted from the node script's markers, and the live display only
+// on a terminal that says how wide it is.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EVIDENCE_LINES, evidenceLines } from '../../src/lifecycle/verify.js';
+import { countSteps } from '../../src/exec/runner.js';
+import { liveProgress } from '../../src/lifecycle/up.js';
+
+test('evidence of a few lines is printed whole; a long table is counted, with its static entries and a sample', () => {
+  const short = { node: 'node-0', title: 'FDB', lines: ['a dst 192.168.64.5 self', 'b master br0'] };
+  assert.deepEqual(evidenceLines(short), short.lines);
+  const learned = Array.from({ length: 580 }, (_, i) => `02:00:00:00:${String(i % 100).padStart(2, '0')} master br0`);
+  const long = {
+    node: 'node-0',
+    title: 'FDB',
+    lines: [
+      ...learned,
+      '02:00:00:00:00:aa dst 192.168.64.5 self',
+      '00:00:00:00:00:00 dst 239.1.1.1 via eth1 self permanent',
+    ],
+  };
+  const summary = evidenceLines(long);
+  assert.equal(summary.length, EVIDENCE_LINES + 1);
+  assert.ok(summary.includes('00:00:00:00:00:00 dst 239.1.1.1 via eth1 self permanent'), 'the entry the lab made');
+  assert.ok(summary.includes('02:00:00:00:00:aa dst 192.168.64.5 self'), 'an entry naming a remote node');
+  assert.equal(
+    summary.at(-1),
+    `… and ${582 - EVIDENCE_LINES} more (582 in all: \`netlab verify --evidence full\`, or --json)`,
+  );
+  // In the order the kernel listed them.
+  assert.ok(summary.indexOf(learned[0]!) < summary.indexOf('02:00:00:00:00:aa dst 192.168.64.5 self'));
+  assert.deepEqual(evidenceLines(long, true), long.lines);
+});
+
+test("a phase's progress counts each node's finished steps as the output arrives, markers split across chunks", () => {
+  const seen: number[] = [];
+  const feed = countSteps((done) => seen.push(done));
+  feed('@@netlab begin 1\n@@netlab done 1\n@@netlab begin 2\n@@netl');
+  feed('ab done 2\n@@netlab done 3');
+  assert.deepEqual(seen, [1, 2]);
+  feed('\nnoise\n');
+  assert.deepEqual(seen, [1, 2, 3]);
+});
+
+test('the live progress display is drawn only on a terminal that reports a width (0 columns drew one character per line)', () => {
+  assert.equal(liveProgress({ isTTY: true, columns: 120 }), true);
+  assert.equal(liveProgress({ isTTY: true, columns: 0 }), false);
+  assert.equal(liveProgress({ isTTY: false }), false);
+  assert.equal(liveProgress({}), false);
+});
