@@ -187,7 +187,7 @@ Examples:
       'labs that are up, their nodes and pods, and any drift of the live kernel state from what netlab made (exit 1 on drift)',
     )
     .option('--json', 'machine-readable status')
-    .action(run(async () => (await import('./commands/info.js')).statusCommand as Action));
+    .action(run(async () => (await import('./commands/status.js')).statusCommand as Action));
 
   targetOptions(
     program

@@ -124,8 +124,10 @@ async function findLabWithByName(name: string, lab?: string): Promise<LabState> 
 }
 
 export function bundledLabsDir(): string {
-  // dist/src/commands/common.js → the package root's labs/
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'labs');
+  // The package root's labs/, from dist/bundle/*.js (what bin/netlab runs) or dist/src/commands/common.js (tests).
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return join(dir, 'labs');
 }
 
 /** The bundled labs' names (the files in labs/, without .yaml), sorted. */

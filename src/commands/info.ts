@@ -1,21 +1,14 @@
-// Commands that only read: validate, plan, schema, labs, status.
+// Commands that only read lab files: validate, plan, schema, labs.
 import { join, relative, resolve } from 'node:path';
 import { loadLabFile } from '../lab/load.js';
 import { labJsonSchema } from '../lab/schema.js';
 import { buildPlan } from '../plan/build.js';
 import { planJson, renderPlanText } from '../shell/render.js';
 import { simulatedFacts } from '../exec/simulated.js';
-import { isAlive } from '../os/processes.js';
-import { describeRun, readStates, type LabState } from '../state/store.js';
-import { cachedRedirectCaveat, diagnose, type Finding } from '../verify/diagnose.js';
-import { transportsOf } from '../exec/transports.js';
-import { checkReachable } from '../exec/ssh.js';
-import type { Transports } from '../exec/transports.js';
 import { formatIssue, LabInputError, UsageError } from '../errors.js';
 import { wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { bundledLabNames, bundledLabsDir, labFileOf } from './common.js';
 import { printJson, type JsonOption } from '../json-output.js';
-import { challengeOfRun } from '../state/challenges.js';
 
 export function validateCommand(args: string[], options: JsonOption = {}): number {
   const results: { lab: string; file?: string; ok: boolean; name?: string; problems: string[] }[] = [];
@@ -115,127 +108,4 @@ export function labsCommand(arg: string | undefined, options: JsonOption = {}): 
 function shownPath(path: string): string {
   const rel = relative(process.cwd(), resolve(path));
   return rel.startsWith('..') || rel === '' ? resolve(path) : rel;
-}
-
-/** Simulated nodes: is the holder alive. SSH nodes: not probed here (null). */
-function nodeRunning(state: LabState, node: string): boolean | null {
-  const target = state.target;
-  if (target.kind === 'ssh') return null;
-  const holder = target.nodes[node];
-  return holder ? isAlive(holder.init) : false;
-}
-
-/**
- * Drift: what the plan made on each node, compared with the live kernel state
- * (links, routes, sysctls, pod namespaces and pause processes, the FORWARD jump).
- * Unreachable nodes are reported as such.
- */
-async function driftOf(state: LabState): Promise<{ findings: Finding[]; unreachable: string[]; checked: boolean }> {
-  if (state.target.kind === 'simulated' && process.getuid?.() !== 0)
-    return { findings: [], unreachable: [], checked: false };
-  const transports = transportsOf(state);
-  const unreachable: string[] = [];
-  const reachable: Transports = {};
-  for (const node of state.model.nodes) {
-    if (nodeRunning(state, node.name) === false) unreachable.push(`${node.name}: the simulated node is not running`);
-    else reachable[node.name] = transports[node.name]!;
-  }
-  if (state.target.kind === 'ssh') {
-    try {
-      await checkReachable({
-        ...state.target,
-        hosts: Object.fromEntries(Object.entries(state.target.hosts).filter(([n]) => reachable[n])),
-      });
-    } catch (error) {
-      return { findings: [], unreachable: [(error as Error).message], checked: true };
-    }
-  }
-  const model = { ...state.model, nodes: state.model.nodes.filter((n) => reachable[n.name]) };
-  return { findings: await diagnose(model, state.facts, reachable), unreachable, checked: true };
-}
-
-export async function statusCommand(options: { json?: boolean }): Promise<number> {
-  const { states, corrupt } = readStates();
-  const rows = await Promise.all(
-    states.map(async (s) => {
-      const drift = s.status === 'creating' ? { findings: [], unreachable: [], checked: false } : await driftOf(s);
-      // What drifted would give the challenge's fault away: said only as "hidden".
-      const challenge = challengeOfRun(s)?.id;
-      if (challenge && drift.findings.length) drift.findings = [];
-      return {
-        lab: s.lab,
-        status: s.status,
-        file: s.file,
-        since: s.createdAt,
-        run: s.run ? describeRun(s.run) : undefined,
-        target: s.target.kind,
-        nodes: s.model.nodes.map((n) => ({
-          name: n.name,
-          underlay: s.facts[n.name]?.address,
-          running: nodeRunning(s, n.name),
-        })),
-        pods: s.model.pods.map((p) => ({ name: p.name, node: p.node, address: p.address ?? '127.0.0.1' })),
-        drift: drift.checked ? { findings: drift.findings, unreachable: drift.unreachable } : null,
-        ...(challenge ? { challenge } : {}),
-      };
-    }),
-  );
-  const unreadable = corrupt.map((c) => ({
-    lab: c.lab,
-    status: 'unreadable' as const,
-    file: c.file,
-    reason: c.reason,
-  }));
-  // Exit 1 when what netlab made has drifted (or a node could not be asked): a script can rely on it.
-  const drifted = rows.some(
-    (r) => r.challenge || (r.drift && (r.drift.findings.length > 0 || r.drift.unreachable.length > 0)),
-  )
-    ? 1
-    : 0;
-  if (options.json) {
-    printJson({ labs: [...rows, ...unreadable] });
-    return drifted;
-  }
-  for (const u of unreadable)
-    console.log(
-      `${u.lab}: state file ${u.file} is unreadable (${u.reason}); \`netlab down ${u.lab}\` takes the lab down (add --ssh-config FILE for machines over SSH)`,
-    );
-  if (rows.length === 0) {
-    if (unreadable.length === 0) console.log('no lab is up');
-    return 0;
-  }
-  for (const row of rows) {
-    console.log(
-      `${row.lab}: ${row.status} since ${row.since} (${row.target} nodes, from ${row.file}${row.run ? `, ${row.run}` : ''})`,
-    );
-    for (const node of row.nodes) {
-      const onNode = row.pods.filter((p) => p.node === node.name);
-      const pods =
-        onNode.length > 8
-          ? [
-              `${onNode.length} pods: ${onNode[0]!.name} ${onNode[0]!.address} … ${onNode.at(-1)!.name} ${onNode.at(-1)!.address}`,
-            ]
-          : onNode.map((p) => `${p.name} ${p.address}`);
-      const running = node.running === null ? 'over ssh' : node.running ? 'running' : 'NOT RUNNING';
-      console.log(`  ${node.name} ${node.underlay} ${running}: ${pods.join(', ') || 'no pods'}`);
-    }
-    if (row.challenge)
-      console.log(
-        `  challenge ${row.challenge} is active: what differs from the plan is not shown (it would give the fault away); \`netlab challenge check\` grades the fix`,
-      );
-    else if (!row.drift && row.status === 'creating')
-      console.log(
-        `  (live state not compared while the lab is being created; if no \`netlab up\` is running, \`netlab down ${row.lab}\` removes what it left)`,
-      );
-    else if (!row.drift) console.log('  (live state not compared: run as root)');
-    else if (row.drift.findings.length === 0 && row.drift.unreachable.length === 0)
-      console.log('  live state matches what netlab made');
-    else {
-      console.log('  drift from what netlab made:');
-      for (const u of row.drift.unreachable) console.log(`    unreachable: ${u}`);
-      for (const f of row.drift.findings) console.log(`    ${f.node}: ${f.what} (step ${f.step}: ${f.summary})`);
-      for (const line of cachedRedirectCaveat(row.drift.findings)) console.log(`  ${line}`);
-    }
-  }
-  return drifted;
 }
