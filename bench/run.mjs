@@ -198,6 +198,7 @@ try {
   // 3. over SSH
   // the cold runs of the VXLAN lab also write their marks, for "where the time goes"
   const sshProfile = join(work, 'profile-ssh.jsonl');
+  const sshScaleProfile = join(work, 'profile-ssh-scale.jsonl');
   if (part('ssh')) {
     log('ssh machines');
     const machines = await startMachines('bench-ssh', ['node-0', 'node-1', 'node-2'], work, { logLogins: true });
@@ -286,11 +287,13 @@ try {
         hand.down.push(now() - d);
       };
 
-      for (const [file, name] of [
-        ['labs/bridge.yaml', 'bridge'],
-        ['labs/vxlan.yaml', 'vxlan'],
+      for (const [file, name, modes] of [
+        ['labs/bridge.yaml', 'bridge', ['cold', 'warm']],
+        ['labs/vxlan.yaml', 'vxlan', ['cold', 'warm']],
+        // the full scale lab (3 nodes × 250 pods) over SSH: its phases are long scripts, not logins
+        ['labs/scale.yaml', 'scale', ['cold']],
       ]) {
-        for (const mode of ['cold', 'warm']) {
+        for (const mode of modes) {
           const t = { up: [], down: [], cup: [], cdown: [], sup: [], sdown: [] };
           for (let i = 0; i < RUNS; i++) {
             if (mode === 'cold' && name === 'vxlan') await handRun();
@@ -314,7 +317,8 @@ try {
               );
             let before = [logins(), sessions()];
             const s = now();
-            const profiling = mode === 'cold' && name === 'vxlan' ? { NETLAB_PROFILE: sshProfile } : {};
+            const profiling =
+              mode === 'cold' && name !== 'bridge' ? { NETLAB_PROFILE: name === 'vxlan' ? sshProfile : sshScaleProfile } : {};
             const up = spawnSync(
               'nsenter',
               [
@@ -428,6 +432,7 @@ try {
       profiled.push(...profileRows(profile, name));
     }
     if (existsSync(sshProfile)) profiled.push(...profileRows(sshProfile, 'vxlan over SSH (cold)'));
+    if (existsSync(sshScaleProfile)) profiled.push(...profileRows(sshScaleProfile, 'scale over SSH (cold)'));
     section(
       'Where the time goes (NETLAB_PROFILE marks, median; before the process exits)',
       ['command', 'segments, in order', 'total'],

@@ -230,6 +230,10 @@ Examples:
       .option('--count <n>', 'stop after N packets (default 10)')
       .option('--seconds <n>', 'stop after N seconds (default 15)')
       .option('--filter <expr>', 'a tcpdump filter, e.g. "icmp"')
+      .option(
+        '-w, --write <file>',
+        'write the packets as pcap to FILE (yours when run with sudo), or to stdout with -w - (| wireshark -k -i -)',
+      )
       .option('--lab <name>', 'the lab, when several labs are up'),
   ).action(run(async () => (await import('./commands/workshop.js')).captureCommand as Action));
 

@@ -1,6 +1,7 @@
 // The commands a learner uses to look inside: graph, show, capture.
 import { printJson } from '../json-output.js';
 import type { TargetOptions } from '../exec/targets.js';
+import { closeSync, constants, fchownSync, openSync } from 'node:fs';
 import chalk from 'chalk';
 import { run } from '../exec/spawn.js';
 import type { Model } from '../model/lab.js';
@@ -153,10 +154,14 @@ const FILTER = /^[A-Za-z0-9 .:/_()!&|<>=-]*$/;
 export async function captureCommand(
   target: string,
   iface: string | undefined,
-  options: { count?: string; seconds?: string; filter?: string; lab?: string },
+  options: { count?: string; seconds?: string; filter?: string; lab?: string; write?: string },
 ): Promise<number> {
   const state = await findLabWith(target, options);
   requireRoot('capture', state.target);
+  if (options.write === '-' && process.stdout.isTTY)
+    throw new UsageError(
+      'capture -w - writes pcap to stdout, which is a terminal here: pipe it (`netlab capture node-0 -w - | wireshark -k -i -`), or --write FILE',
+    );
   const count = Number(options.count ?? 10);
   const seconds = Number(options.seconds ?? 15);
   if (!Number.isInteger(count) || count < 1 || count > 10000)
@@ -178,28 +183,66 @@ export async function captureCommand(
       ? crossNodeWiring(state.model.crossNode).captureUnderlay?.(state.model)
       : undefined;
   const filter = options.filter ?? underlay?.filter ?? '';
+  const write = options.write;
   const tcpdump = [
     'timeout',
     String(seconds),
     'tcpdump',
-    '-n',
-    '-e',
-    '-l',
+    // pcap (-w -, each packet as it comes: -U), or text with the Ethernet headers and the decoding
+    ...(write !== undefined ? ['-U', '-w', '-'] : ['-n', '-e', '-l']),
     '-c',
     String(count),
     '-i',
     dev,
-    ...(underlay?.options ?? []),
+    ...(write !== undefined ? [] : (underlay?.options ?? [])),
     ...filter.split(' ').filter(Boolean),
   ];
   const command = pod ? ['netlab_in', pod.name, '-', ...tcpdump] : tcpdump;
   console.error(
     `capturing on ${pod ? `pod ${pod.name}` : node} ${dev} (${count} packets or ${seconds} s${filter ? `, filter: ${filter}` : ''}); now send some traffic, e.g. \`netlab verify ${state.lab}\``,
   );
-  const code = await transportsOf(state)[node]!.interactive(
-    `${scriptPrelude(state.lab)}\ncommand -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }\n${quoteArgv(command)}`,
-  );
+  const file = write !== undefined && write !== '-' ? openPcapFile(write) : undefined;
+  let code: number;
+  try {
+    code = await transportsOf(state)[node]!.interactive(
+      `${scriptPrelude(state.lab)}\ncommand -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }\n${quoteArgv(command)}`,
+      write === undefined ? {} : { stdout: file ?? 1 },
+    );
+  } finally {
+    if (file !== undefined) closeSync(file);
+  }
+  if (write !== undefined && write !== '-')
+    console.error(`pcap written to ${write}: ${readingHint(write, underlay?.options ?? [], state.model.tunnel?.port)}`);
   return code === 124 ? 0 : code;
+}
+
+/**
+ * The pcap file, opened here (not by a shell): never through a symbolic link
+ * (netlab runs as root, and a link planted in /tmp would redirect the write),
+ * and, when run through sudo, given to the user who ran sudo.
+ */
+function openPcapFile(path: string): number {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+  } catch (error) {
+    throw new UsageError(`cannot write the pcap file ${shown(path)}: ${(error as Error).message}`);
+  }
+  const uid = Number(process.env.SUDO_UID);
+  const gid = Number(process.env.SUDO_GID);
+  if (process.getuid?.() === 0 && Number.isInteger(uid) && Number.isInteger(gid) && uid > 0) fchownSync(fd, uid, gid);
+  return fd;
+}
+
+/** How to read the capture back with its tunnel decoded. */
+function readingHint(file: string, decode: string[], port: number | undefined): string {
+  const tcpdump = `tcpdump -n -e -r ${quoteArgv([file])}${decode.length ? ` ${decode.join(' ')}` : ''}`;
+  // Wireshark decodes VXLAN on its IANA port, 4789, by itself; flannel's 8472 it must be told.
+  const wireshark =
+    decode.includes('vxlan') && port !== undefined && port !== 4789
+      ? `; in Wireshark, Decode As… UDP port ${port} → VXLAN (flannel's port; Wireshark knows VXLAN on 4789 only)`
+      : '; or open it in Wireshark';
+  return `read it with \`${tcpdump}\`${wireshark}`;
 }
 
 export async function traceCommand(

@@ -232,8 +232,8 @@ export function simulatedTransport(node: string, holder: Holder): Transport {
         ...(options?.onStdout ? { onStdout: options.onStdout } : {}),
       });
     },
-    async interactive(script) {
-      return (await run('nsenter', [...enter(), '-c', script], { inherit: true })).exitCode;
+    async interactive(script, options) {
+      return (await run('nsenter', [...enter(), '-c', script], { inherit: true, ...options })).exitCode;
     },
     // A simulated node exists for one run of one lab (its namespaces are made by
     // that up and die with its down): no other netlab changes it.

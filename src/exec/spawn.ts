@@ -9,6 +9,8 @@ export interface SpawnOptions {
   input?: string;
   /** the user's terminal attached (interactive commands): nothing is collected; 'stderr': its output goes to netlab's stderr */
   inherit?: boolean | 'stderr';
+  /** with inherit: stdout goes to this file descriptor instead */
+  stdout?: number;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   /** SIGTERM when this aborts (Ctrl-C during up) */
@@ -28,7 +30,7 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
         options.inherit === 'stderr'
           ? ['ignore', 2, 2]
           : options.inherit
-            ? 'inherit'
+            ? ['inherit', options.stdout ?? 'inherit', 'inherit']
             : [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       ...(options.env ? { env: options.env } : {}),
       ...(options.signal ? { signal: options.signal } : {}),

@@ -203,12 +203,13 @@ export function sshTransport(target: SshTargetState, node: string): Transport {
       }
       return explain(node, await runOn(target, node, script, options ?? {}));
     },
-    async interactive(script) {
-      const tty = process.stdin.isTTY ? ['-t'] : [];
+    async interactive(script, options) {
+      const tty = process.stdin.isTTY && options?.stdout === undefined ? ['-t'] : [];
       const sudo = `if [ "$(id -u)" -eq 0 ]; then exec sh -c "$0"; fi; exec sudo -n sh -c "$0"`;
       return (
         await run('ssh', [...tty, ...sshArgs(target, node), `sh -c ${shellWord(sudo)} ${shellWord(script)}`], {
           inherit: true,
+          ...options,
         })
       ).exitCode;
     },

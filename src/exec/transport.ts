@@ -25,12 +25,21 @@ export interface RunOptions {
   onStdout?: (chunk: string) => void;
 }
 
+export interface InteractiveOptions {
+  /**
+   * The script's stdout goes to this file descriptor (a pcap file, or netlab's
+   * own stdout for a pipe), byte for byte: over SSH without a terminal, which
+   * would turn its line ends into CR LF.
+   */
+  stdout?: number;
+}
+
 export interface Transport {
   readonly node: string;
   /** Runs a script (fed on stdin) on the node and collects its output. */
   run(script: string, options?: RunOptions): Promise<ScriptResult>;
   /** Runs a script with the user's terminal attached (for `netlab exec`); resolves to its exit code. */
-  interactive(script: string): Promise<number>;
+  interactive(script: string, options?: InteractiveOptions): Promise<number>;
   /**
    * Takes the node's lock (see node-lock.ts) for as long as this command talks
    * to the node, or until unlock(); resolves to undefined once held, or to what

@@ -4,6 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { LABS, NETLAB } from '../paths.js';
@@ -62,6 +63,55 @@ test('capture on the underlay shows the VXLAN packet (UDP 4789, VNI 100) around 
     out,
     /192\.168\.64\.\d\.\d+ > 192\.168\.64\.\d\.4789: VXLAN, flags \[I\] \(0x08\), vni 100\n.*10\.200\.0\.2 > 10\.200\.1\.2: ICMP echo request/,
   );
+});
+
+test('capture --write: a pcap file for Wireshark, owned by the user who ran sudo, with the outer and the inner headers', async () => {
+  const file = join(state.dir, 'vxlan.pcap');
+  // As run by `sudo` for the user nobody: the file is theirs, not root's.
+  const capture = spawn(
+    NETLAB,
+    [
+      'capture',
+      'node-0',
+      '--count',
+      '4',
+      '--seconds',
+      '15',
+      '--filter',
+      'udp port 4789 and not dst host 239.1.1.1',
+      '--write',
+      file,
+    ],
+    {
+      env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0', SUDO_UID: '65534', SUDO_GID: '65534' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const exited = new Promise<number | null>((resolve) => capture.on('exit', resolve));
+  let said = '';
+  capture.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
+  capture.stderr.on('data', (chunk: Buffer) => (said += chunk.toString()));
+  for (let i = 0; i < 100 && !said.includes('listening on'); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.match(said, /listening on/);
+  await netlab(state.dir, 'exec', 'a0', '--', 'ping', '-c', '3', '-i', '0.2', '10.200.1.2');
+  assert.equal(await exited, 0, said);
+  assert.match(said, /pcap written to .*vxlan\.pcap: read it with `tcpdump -n -e -r /);
+  const { uid, gid } = statSync(file);
+  assert.deepEqual([uid, gid], [65534, 65534]);
+  // Read back by tcpdump, as Wireshark would: the outer UDP 4789 between the nodes, then the pods' ICMP inside.
+  const read = await execa('tcpdump', ['-n', '-r', file], { reject: false });
+  assert.equal(read.exitCode, 0, String(read.stderr));
+  assert.match(
+    String(read.stdout),
+    /192\.168\.64\.\d\.\d+ > 192\.168\.64\.\d\.4789: VXLAN, flags \[I\] \(0x08\), vni 100\n.*10\.200\.0\.2 > 10\.200\.1\.2: ICMP echo request/,
+  );
+  // A symbolic link is never written through (netlab runs as root).
+  const link = join(state.dir, 'link.pcap');
+  symlinkSync('/etc/netlab-must-not-exist', link);
+  const refused = await netlab(state.dir, 'capture', 'node-0', '--count', '1', '--seconds', '1', '--write', link);
+  assert.equal(refused.exitCode, 2);
+  assert.match(refused.stderr, /cannot write the pcap file .*link\.pcap/);
+  assert.equal(existsSync('/etc/netlab-must-not-exist'), false);
 });
 
 interface TraceJson {
