@@ -318,7 +318,9 @@ try {
             let before = [logins(), sessions()];
             const s = now();
             const profiling =
-              mode === 'cold' && name !== 'bridge' ? { NETLAB_PROFILE: name === 'vxlan' ? sshProfile : sshScaleProfile } : {};
+              mode === 'cold' && name !== 'bridge'
+                ? { NETLAB_PROFILE: name === 'vxlan' ? sshProfile : sshScaleProfile }
+                : {};
             const up = spawnSync(
               'nsenter',
               [
