@@ -29,6 +29,7 @@ const TOOLS: Record<string, Tool> = {
   iptables: { command: 'iptables', package: 'iptables' },
   'iptables-restore': { command: 'iptables-restore', package: 'iptables' },
   conntrack: { command: 'conntrack', package: 'conntrack' },
+  traceroute: { command: 'traceroute', package: 'traceroute' },
 };
 
 /** What `ip link add` answers for a type the kernel lacks (EOPNOTSUPP; an iproute2 too old to know it). */
@@ -49,6 +50,7 @@ export function requirements(model: Model): Requirements {
   const parts = wiringOf(model);
   const tools = new Set([...BASE_TOOLS, ...parts.flatMap((p) => p.tools ?? [])]);
   if (model.pods.some((p) => p.rootfs?.match(/\.(tar\.gz|tgz)$/))) tools.add('tar');
+  if (model.checks.some((c) => c.kind === 'traceroute')) tools.add('traceroute');
   const byName = <T extends { name: string }>(items: T[]) => [...new Map(items.map((i) => [i.name, i])).values()];
   return {
     tools: [...tools].map((t) => TOOLS[t]!),

@@ -432,11 +432,11 @@ function resolveChecks(
 ): Check[] {
   const checks: Check[] = [];
   (lab.verify ?? []).forEach((item, index) => {
-    const kinds = (['ping', 'tcp', 'service'] as const).filter((kind) => item[kind] !== undefined);
+    const kinds = (['ping', 'tcp', 'service', 'traceroute'] as const).filter((kind) => item[kind] !== undefined);
     if (kinds.length !== 1) {
       report(
         ['verify', index],
-        `each check has exactly one of ping, tcp, service; found ${kinds.length === 0 ? 'none' : kinds.join(' and ')}`,
+        `each check has exactly one of ping, tcp, service, traceroute; found ${kinds.length === 0 ? 'none' : kinds.join(' and ')}`,
       );
       return;
     }
@@ -486,6 +486,14 @@ function resolveChecks(
     if (!from || !to) return;
     const port = kind === 'tcp' ? item.tcp!.port : undefined;
     const bytes = kind === 'tcp' ? item.tcp!.bytes : undefined;
+    const via = kind === 'traceroute' ? item.traceroute!.via : undefined;
+    const nodeNames = nodes.map((n) => n.name);
+    for (const [i, hop] of (via ?? []).entries())
+      if (!nodeNames.includes(hop))
+        report(
+          [...path, 'via', i],
+          `unknown node "${hop}"${didYouMean(hop, nodeNames)}; allowed: ${nodeNames.join(', ')} (a hop of traceroute is a node that routes the packet)`,
+        );
     const toAddress = targetAddress(from, to, pods, lab.outside?.address);
     if (toAddress === undefined && !('node' in to) && !('outside' in to)) {
       // Without an address because its node is unknown: that is reported already.
@@ -504,6 +512,7 @@ function resolveChecks(
       ...(toAddress !== undefined ? { toAddress } : {}),
       ...(port !== undefined ? { port } : {}),
       ...(bytes !== undefined ? { bytes } : {}),
+      ...(via !== undefined ? { via } : {}),
       expect,
       derived: false,
     });

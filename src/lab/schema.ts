@@ -114,6 +114,18 @@ const podSchema = z
 const endpoint = z.string().min(1).describe('a pod name, pod/container, or an IPv4 address');
 
 const pingCheck = z.strictObject({ from: endpoint, to: endpoint, expect: expect.optional() });
+const tracerouteCheck = z.strictObject({
+  from: endpoint,
+  to: endpoint,
+  via: z
+    .array(name(NODE_NAME_MAX, 'a node name'))
+    .max(16)
+    .optional()
+    .describe(
+      "the nodes that answer as traceroute's hops before the target, in order: every router on the way, and no other (a node that only bridges or tunnels the packet is no hop)",
+    ),
+  expect: expect.optional(),
+});
 const tcpCheck = z.strictObject({
   from: endpoint,
   to: endpoint,
@@ -283,8 +295,13 @@ export const labSchema = z
     verify: z
       .array(
         z
-          .strictObject({ ping: pingCheck.optional(), tcp: tcpCheck.optional(), service: serviceCheck.optional() })
-          .describe('one check: ping, tcp or service'),
+          .strictObject({
+            ping: pingCheck.optional(),
+            tcp: tcpCheck.optional(),
+            service: serviceCheck.optional(),
+            traceroute: tracerouteCheck.optional(),
+          })
+          .describe('one check: ping, tcp, service or traceroute'),
       )
       .optional()
       .describe('connectivity checks run by `netlab verify`; derived from the wiring when absent'),

@@ -75,7 +75,7 @@ export interface TunnelSettings {
   device: string;
 }
 
-export type CheckKind = 'ping' | 'tcp' | 'service';
+export type CheckKind = 'ping' | 'tcp' | 'service' | 'traceroute';
 
 export interface Endpoint {
   pod: string;
@@ -101,6 +101,8 @@ export interface Check {
   expect: 'pass' | 'fail';
   /** derived from the wiring rather than written in the file */
   derived: boolean;
+  /** traceroute checks: the nodes that must answer as the hops before the target, in order (every router on the way) */
+  via?: string[];
   /** trace's probe only: the TCP source port, so that conntrack's entry of this very connection can be found */
   sourcePort?: number;
 }

@@ -8,6 +8,7 @@ import { scriptPrelude, SERVICE_GIVE_UP } from '../shell/prelude.js';
 import { quoteArgv } from '../os/quote.js';
 import type { Transports } from '../exec/transports.js';
 import { RunError } from '../errors.js';
+import { buildPlan } from '../plan/build.js';
 import { isPlausibleSpread, spreadBound } from './stats.js';
 
 export interface CheckResult {
@@ -173,7 +174,9 @@ export async function runChecks(
           evidence: `stopped by verify's deadline (${timeoutSeconds} s, --timeout)${done}`,
         };
       }
-      return check.kind === 'service' ? judgeService(model, check, result.answers) : judge(check, result);
+      if (check.kind === 'service') return judgeService(model, check, result.answers);
+      if (check.kind === 'traceroute') return judgeTraceroute(check, result.out, hopAddresses(model, facts));
+      return judge(check, result);
     });
   } finally {
     await runOn(
@@ -216,6 +219,48 @@ function judge(check: Check, result: { rc: number; out: string[] }): CheckResult
         : `answered by ${answer}, but took ${took ?? 'nothing'} of ${check.bytes} bytes (stalled: are full-size packets dropped?)`;
     reached &&= whole;
   }
+  return { check, reached, ok: reached === (check.expect === 'pass'), evidence };
+}
+
+/** Every IPv4 address of each node (its underlay address, and what the plan gives its bridge and tunnels). */
+export function hopAddresses(model: Model, facts: Record<string, NodeFacts>): Record<string, string[]> {
+  const plan = buildPlan(model, facts);
+  return Object.fromEntries(
+    plan.nodes.map((n) => [
+      n.node,
+      [
+        facts[n.node]!.address,
+        ...n.steps.flatMap((s) =>
+          s.creates.flatMap((c) => (c.kind === 'address' && !c.netns ? [c.address.split('/')[0]!] : [])),
+        ),
+      ],
+    ]),
+  );
+}
+
+/**
+ * A traceroute check: the target answers last, and the hops before it are the
+ * nodes of `via`, in order (each answers from one of its addresses: Linux
+ * sends "time exceeded" from the address of the interface back towards the
+ * sender). A hop that does not answer is "*".
+ */
+export function judgeTraceroute(check: Check, out: string[], addresses: Record<string, string[]>): CheckResult {
+  const hops = out.flatMap((line) => {
+    const m = /^\s*(\d+)\s+(\S+)/.exec(line);
+    return m ? [m[2]!] : [];
+  });
+  const ownerOf = (address: string) => Object.entries(addresses).find(([, list]) => list.includes(address))?.[0];
+  const named = hops.map((h) => (h === '*' ? '*' : ownerOf(h) ? `${h} (${ownerOf(h)})` : h));
+  const arrived = hops.at(-1) === check.toAddress;
+  const routers = hops.slice(0, -1).map((h) => ownerOf(h) ?? h);
+  const viaOk = check.via === undefined || JSON.stringify(routers) === JSON.stringify(check.via);
+  const reached = arrived && viaOk;
+  const path = named.length ? named.join(' → ') : out.join(' ').trim() || 'no hops';
+  const evidence = !arrived
+    ? `did not arrive: ${path}`
+    : viaOk
+      ? `hops: ${path}`
+      : `arrived by another way: ${path}; expected via ${check.via!.join(', ') || 'no router'}`;
   return { check, reached, ok: reached === (check.expect === 'pass'), evidence };
 }
 
@@ -264,5 +309,6 @@ export function describeCheck(check: Check): string {
         : to;
   const address = check.kind !== 'service' && 'pod' in check.to ? ` (${check.toAddress})` : '';
   const bulk = check.bytes ? `, ${check.bytes} bytes` : '';
-  return `${check.kind} ${endpointLabel(check.from)} → ${target}${address}${bulk}`;
+  const via = check.via ? ` via ${check.via.join(', ') || 'no router'}` : '';
+  return `${check.kind} ${endpointLabel(check.from)} → ${target}${address}${bulk}${via}`;
 }
