@@ -234,8 +234,32 @@ export function renderTrace(request: TraceRequest, trace: Trace, lab: string): s
     if (hop.entry)
       lines.push(`${' '.repeat(3 + 2 + whereWidth + 2 + kindWidth + 2)}${chalk.dim(`entry: ${hop.entry}`)}`);
   });
+  const view = tracerouteView(trace);
+  if (view) lines.push(chalk.dim(view));
   lines.push(...describeOutcome(trace));
   return lines;
+}
+
+/** The kinds of hop that carry a packet inside a tunnel: the underlay between its ends is hidden from traceroute. */
+const TUNNEL_KINDS = new Set(['vxlan', 'ipip', 'geneve']);
+
+/**
+ * What traceroute shows of a walk. Only a node that routes the packet (a
+ * `forward` hop) decrements its TTL, so TTL n expires at the nth of them,
+ * which answers "time exceeded"; a bridge, a veth, the hops inside one node
+ * and a tunnel's underlay cost no TTL and never show (the outer packet has a
+ * TTL of its own, and only the tunnel's ends see the inner one).
+ */
+export function tracerouteView(trace: Trace): string | undefined {
+  const forwards = trace.hops.flatMap((hop, i) => (hop.kind === 'forward' ? [{ node: hop.node, hop: i + 1 }] : []));
+  const parts = forwards.map((f, i) => `TTL ${i + 1} expires at ${f.node} (hop ${f.hop})`);
+  if (trace.outcome === 'delivered' && trace.at)
+    parts.push(`TTL ${forwards.length + 1} reaches ${trace.hops.at(-1)?.where ?? 'the destination'}`);
+  if (parts.length === 0) return undefined;
+  const tunnel = trace.hops.some((h) => TUNNEL_KINDS.has(h.kind))
+    ? '; the underlay inside the tunnel is no hop of it'
+    : '';
+  return `traceroute's view: ${parts.join(', ')}${tunnel}`;
 }
 
 function pathOf(trace: Trace): string {

@@ -16,7 +16,7 @@ const state = labTestContext();
 
 interface VerifyReport {
   passed: boolean;
-  checks: { ok: boolean }[];
+  checks: { ok: boolean; evidence: string; check: { kind: string } }[];
   evidence: { node: string; title: string; lines: string[] }[];
 }
 
@@ -35,11 +35,24 @@ async function macOf(pod: string, ifname: string): Promise<string> {
   return link.stdout.trim().split(/\s+/)[2]!;
 }
 
-test('routes: each node routes the other pod subnet via the other node address', async () => {
+test('routes: each node routes the other pod subnet via the other node address; traceroute and trace agree on the routers', async () => {
   try {
     const report = await upAndVerify('routes');
     const node0 = report.evidence.find((e) => e.node === 'node-0')!;
     assert.match(node0.lines.join('\n'), /10\.200\.1\.2 via 192\.168\.64\.5 dev eth1/);
+    // The real traceroute (check 5): node-0 answers from the pods' gateway, node-1 from its underlay address.
+    const traceroute = report.checks.find((c) => c.check.kind === 'traceroute')!;
+    assert.equal(
+      traceroute.evidence,
+      'hops: 10.200.0.1 (node-0) → 192.168.64.5 (node-1) → 10.200.1.2',
+      'traceroute from a pod on node-0 to a pod on node-1 shows both nodes as routers',
+    );
+    // trace's walk puts the same two routers where the TTL runs out.
+    const trace = await netlab(state.dir, 'trace', 'a0', 'a1', '--no-send');
+    assert.match(
+      trace.stdout,
+      /traceroute's view: TTL 1 expires at node-0 \(hop \d+\), TTL 2 expires at node-1 \(hop \d+\), TTL 3 reaches pod a1\n/,
+    );
   } finally {
     await netlab(state.dir, 'down', 'routes');
   }

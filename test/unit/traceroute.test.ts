@@ -7,6 +7,8 @@ import { parseLab } from '../../src/lab/load.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { LabInputError } from '../../src/errors.js';
 import type { Check } from '../../src/model/lab.js';
+import type { Trace } from '../../src/model/trace.js';
+import { tracerouteView } from '../../src/trace/trace.js';
 
 const lab = (verify: string) =>
   `name: tr\nnodes: { node-0: {}, node-1: {} }\npods: { a0: { node: node-0 }, a1: { node: node-1 } }\nwiring: { same-node: bridge, cross-node: routes }\nverify:\n${verify}\n`;
@@ -49,4 +51,34 @@ test('a traceroute check naming a node the lab lacks is refused with the nodes i
         error.message,
       ),
   );
+});
+
+test("trace's traceroute view: TTL runs out only where a node routes the packet; bridges, veths and a tunnel's underlay cost none", () => {
+  const hop = (node: string, kind: string) => ({ node, where: node, kind, text: '' });
+  const routed: Trace = {
+    hops: [
+      hop('pod a0', 'route'),
+      hop('node-0', 'bridge'),
+      hop('node-0', 'forward'),
+      hop('node-0', 'vxlan'),
+      hop('node-1', 'forward'),
+      hop('pod a1', 'deliver'),
+    ],
+    outcome: 'delivered',
+    at: { node: 'node-1', pod: 'a1' },
+  };
+  assert.equal(
+    tracerouteView(routed),
+    "traceroute's view: TTL 1 expires at node-0 (hop 3), TTL 2 expires at node-1 (hop 5), TTL 3 reaches pod a1; the underlay inside the tunnel is no hop of it",
+  );
+  // Bridged all the way (a redirect put the target on the sender's link): the target is the first hop.
+  const bridged: Trace = {
+    hops: [hop('pod a0', 'route'), hop('node-0', 'bridge'), hop('pod a1', 'deliver')],
+    outcome: 'delivered',
+    at: { node: 'node-0', pod: 'a1' },
+  };
+  assert.equal(tracerouteView(bridged), "traceroute's view: TTL 1 reaches pod a1");
+  // Broken after node-0: traceroute shows node-0 and then nothing.
+  const broken: Trace = { hops: [hop('pod a0', 'route'), hop('node-0', 'forward')], outcome: 'broken' };
+  assert.equal(tracerouteView(broken), "traceroute's view: TTL 1 expires at node-0 (hop 2)");
 });
