@@ -3,7 +3,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { fileURLToPath } from 'node:url';
-import { listStates, readState, type LabState } from '../state/store.js';
+import { listStates, readState, stateDir, type LabState } from '../state/store.js';
 import { shown, UsageError } from '../errors.js';
 import { defaultLabName, labNameProblem } from '../model/grammar.js';
 import type { Model } from '../model/lab.js';
@@ -57,18 +57,34 @@ export async function labNameOf(arg: string): Promise<string> {
 export function refuseOtherTarget(state: LabState, options: TargetOptions): LabState {
   if (!wantsSsh(options)) return state;
   const given = options.sshConfig
-    ? `--ssh-config ${shown(options.sshConfig)}`
+    ? { kind: 'ssh-config', flag: `--ssh-config ${shown(options.sshConfig)}` }
     : options.inventory
-      ? `--inventory ${shown(options.inventory)}`
-      : '--vagrant';
+      ? { kind: 'inventory', flag: `--inventory ${shown(options.inventory)}` }
+      : { kind: 'vagrant', flag: options.vagrantDir ? `--vagrant-dir ${shown(options.vagrantDir)}` : '--vagrant' };
   const recorded = state.target;
-  if (recorded.kind === 'simulated')
+  // `--vagrant` keeps what `vagrant ssh-config` printed in the state directory (exec/targets.ts).
+  const recordedKind =
+    recorded.kind === 'simulated'
+      ? 'simulated'
+      : !recorded.configFile
+        ? 'inventory'
+        : dirname(recorded.configFile) === join(stateDir(), 'ssh')
+          ? 'vagrant'
+          : 'ssh-config';
+  const upOn =
+    recordedKind === 'simulated'
+      ? 'simulated nodes on this host'
+      : recordedKind === 'inventory'
+        ? 'the machines of an inventory file'
+        : recordedKind === 'vagrant'
+          ? 'Vagrant VMs (`vagrant ssh-config`)'
+          : `the machines of ${shown(recorded.kind === 'ssh' ? recorded.configFile! : '')}`;
+  const same =
+    given.kind === recordedKind &&
+    (given.kind !== 'ssh-config' || (recorded.kind === 'ssh' && resolve(options.sshConfig!) === recorded.configFile));
+  if (!same)
     throw new UsageError(
-      `lab ${state.lab} is up on simulated nodes on this host, not on the machines of ${given}; leave the target flags out (the target is recorded when the lab goes up)`,
-    );
-  if (options.sshConfig && recorded.configFile && resolve(options.sshConfig) !== recorded.configFile)
-    throw new UsageError(
-      `lab ${state.lab} is up on the machines of ${shown(recorded.configFile)}, not ${given}; leave the target flags out, or take it down and up again there`,
+      `lab ${state.lab} is up on ${upOn}, not on the machines of ${given.flag}; leave the target flags out (the target is recorded when the lab goes up)`,
     );
   return state;
 }
@@ -139,6 +155,19 @@ export function bundledLabNames(): string[] {
 }
 
 /**
+ * The lab of that name that is up, for a command that can do without it: a
+ * state this user cannot read (root's, to a user running `netlab plan vxlan`)
+ * or one that is corrupt is none here (status and down name those).
+ */
+function upLabIfReadable(name: string): LabState | undefined {
+  try {
+    return readState(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * The lab file a lab argument names, the same way for every command: a path
  * that exists; else, by name, the file of the lab that is up under that name
  * (while that file still exists), or the bundled lab of that name, so that
@@ -148,7 +177,7 @@ export function bundledLabNames(): string[] {
 export function labFileOf(arg: string): string {
   if (existsSync(arg) && !statSync(arg).isDirectory()) return arg;
   if (!labNameProblem(arg)) {
-    const upFrom = readState(arg)?.model.file;
+    const upFrom = upLabIfReadable(arg)?.model.file;
     if (upFrom && existsSync(upFrom)) return upFrom;
     const bundled = join(bundledLabsDir(), `${arg}.yaml`);
     if (existsSync(bundled)) return bundled;
@@ -167,10 +196,20 @@ export async function labModelOf(
   arg: string,
   target: TargetOptions = {},
 ): Promise<{ model: Model; facts: Record<string, NodeFacts>; state?: LabState }> {
-  const state = readState(await labNameOf(existsSync(arg) || !labNameProblem(arg) ? arg : labFileOf(arg)));
-  if (state) return { model: state.model, facts: state.facts, state: refuseOtherTarget(state, target) };
+  const upAs = (state: LabState) => ({
+    model: state.model,
+    facts: state.facts,
+    state: refuseOtherTarget(state, target),
+  });
+  // A name: the lab that is up under it, else its file (the one it came from, or the bundled lab).
+  const named = !labNameProblem(arg) && !(existsSync(arg) && statSync(arg).isFile());
+  const upByName = named ? upLabIfReadable(arg) : undefined;
+  if (upByName) return upAs(upByName);
   const { loadLabFile } = await import('../lab/load.js');
   const { model } = loadLabFile(labFileOf(arg));
+  // A file: the lab it names, as it is up when it is (what is really there), else as the file says.
+  const up = named ? undefined : upLabIfReadable(model.name);
+  if (up) return upAs(up);
   const { simulatedFacts } = await import('../exec/simulated.js');
   return { model, facts: simulatedFacts(model) };
 }

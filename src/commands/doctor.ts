@@ -12,6 +12,7 @@ import {
   describeMissing,
   missingOf,
   probeProblem,
+  uniqueBy,
   requirementChecks,
   requirements,
   type Missing,
@@ -74,7 +75,12 @@ export async function doctorCommand(args: string[], options: DoctorOptions): Pro
   const labs: Model[] = names.map(
     (arg) => loadLabFile(named ? labFileOf(arg) : join(bundledLabsDir(), `${arg}.yaml`)).model,
   );
-  const needs = labs.map((model) => ({ lab: model.name, needs: requirements(model) }));
+  // The kernel is probed in a throwaway network namespace, which needs root here (over SSH, netlab is root there).
+  const probing = wantsSsh(options) || process.getuid?.() === 0;
+  const needs = labs.map((model) => {
+    const all = requirements(model);
+    return { lab: model.name, needs: probing ? all : { ...all, features: [], extensions: [] } };
+  });
   const all = mergeRequirements(needs.map((n) => n.needs));
   const hostTools = wantsSsh(options) ? [] : [...WORKSHOP_TOOLS, ...(options.tests ? TEST_TOOLS : [])];
   const script = doctorScript(all, hostTools, options.tests && !wantsSsh(options));
@@ -102,8 +108,20 @@ export async function doctorCommand(args: string[], options: DoctorOptions): Pro
       ]),
     ),
   ].sort();
-  // A missing kernel feature is no package: a lab that needs it cannot run on this kernel.
-  const kernel = reports.flatMap((r) => r.missing.filter((m) => m.what.kind !== 'tool'));
+  // A module that provides a sysctl (br_netfilter) is loaded by hand: nothing loads it on demand.
+  const modules = [
+    ...new Set(
+      reports.flatMap((r) =>
+        r.missing.flatMap((m) =>
+          m.what.kind === 'sysctl' ? [all.sysctls.find((s) => s.key === (m.what as { key: string }).key)!.module] : [],
+        ),
+      ),
+    ),
+  ].sort();
+  // A kernel feature or extension the kernel did not load when asked is no package: a lab that needs it cannot run here.
+  const kernel = reports.flatMap((r) =>
+    r.missing.filter((m) => m.what.kind === 'feature' || m.what.kind === 'extension'),
+  );
   const cannotRun = [...new Set(kernel.flatMap((m) => m.labs))].sort();
   if (options.json)
     printJson({
@@ -116,9 +134,15 @@ export async function doctorCommand(args: string[], options: DoctorOptions): Pro
         hostTools: r.hostTools.map((t) => ({ ...t.tool, present: t.present })),
       })),
       missingPackages: packages,
+      modulesToLoad: modules,
       labsThatCannotRunHere: cannotRun,
+      probedKernel: probing,
     });
   else printReport(reports, labs, packages, cannotRun, options, args);
+  if (!probing && !options.json)
+    console.log(
+      'the kernel features and iptables extensions were not probed: that needs root (sudo netlab doctor); tools and modules were checked',
+    );
   if (staleLists && !options.json)
     console.log(
       `the package lists do not know ${VM_KERNEL_PACKAGE}, which the VM tier downloads: ${options.install ? 'updating them' : 'run apt-get update (--install does)'}`,
@@ -132,29 +156,41 @@ export async function doctorCommand(args: string[], options: DoctorOptions): Pro
     await installPackages(packages, staleLists);
     installed = true;
   }
+  let loaded = false;
+  if (options.install && modules.length > 0 && !wantsSsh(options)) {
+    for (const module of modules) {
+      console.error(`$ modprobe ${module}`);
+      const result = await run('modprobe', [module], { inherit: 'stderr' });
+      if (result.exitCode !== 0) throw new RunError(`modprobe ${module} failed (see above)`);
+    }
+    loaded = true;
+  }
   // Packages missing (and not installed now) fail it; so does a kernel a lab named on the command line cannot run on.
   const unprobed = reports.some((r) => r.unprobed);
-  const failed = ((packages.length > 0 || staleLists) && !installed) || (named && cannotRun.length > 0) || unprobed;
+  const failed =
+    ((packages.length > 0 || staleLists) && !installed) ||
+    (named && modules.length > 0 && !loaded) ||
+    (named && cannotRun.length > 0) ||
+    unprobed;
   return failed ? 1 : 0;
 }
 
 /** The union of several labs' requirements, each piece once. */
 function mergeRequirements(all: Requirements[]): Requirements {
-  const once = <T>(items: T[], key: (item: T) => string) => [...new Map(items.map((i) => [key(i), i])).values()];
   return {
-    tools: once(
+    tools: uniqueBy(
       all.flatMap((r) => r.tools),
       (t) => t.command,
     ),
-    features: once(
+    features: uniqueBy(
       all.flatMap((r) => r.features),
       (f) => f.name,
     ),
-    extensions: once(
+    extensions: uniqueBy(
       all.flatMap((r) => r.extensions),
       (x) => x.name,
     ),
-    sysctls: once(
+    sysctls: uniqueBy(
       all.flatMap((r) => r.sysctls),
       (s) => s.key,
     ),
@@ -204,7 +240,11 @@ function reportOf(
         labs.length === needs.length && needs.length > 1
           ? 'every lab'
           : `lab${labs.length > 1 ? 's' : ''} ${labs.join(', ')}`;
-      return { what, labs, message: describeMissing(what, all, who, node) };
+      const message =
+        what.kind === 'sysctl'
+          ? `${who} need${labs.length === 1 ? 's' : ''} the kernel module ${all.sysctls.find((s) => s.key === what.key)!.module} on ${node} (${what.key} is missing): load it with \`modprobe ${all.sysctls.find((s) => s.key === what.key)!.module}\` (--install does)`
+          : describeMissing(what, all, who, node);
+      return { what, labs, message };
     }),
     hostTools: hostTools.map((tool) => ({
       tool,

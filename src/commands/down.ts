@@ -27,7 +27,14 @@ interface DownReport {
 export async function downCommand(given: string | undefined, options: DownOptions): Promise<number> {
   if (!options.json) return down(given, options, {});
   const report: DownReport = {};
-  const code = await withHumanOutputOnStderr(() => down(given, options, report));
+  let code: number;
+  try {
+    code = await withHumanOutputOnStderr(() => down(given, options, report));
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof RunError)
+      printJson({ lab: report.lab, exitCode: error.exitCode, error: error.message, nodes: report.nodes ?? {} });
+    throw error;
+  }
   printJson({ lab: report.lab, exitCode: code, said: report.said, nodes: report.nodes ?? {} });
   return code;
 }

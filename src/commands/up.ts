@@ -79,6 +79,10 @@ async function up(
 ): Promise<number> {
   // The lab parser (yaml, zod: about 60 ms of imports) loads while an early SSH login is under way.
   const { model } = (await import('../lab/load.js')).loadLabFile(file);
+  if (options.json && (options.step !== undefined || options.explain))
+    throw new UsageError(
+      '--json gives one JSON document on stdout; --step and --explain print for a person: use one or the other',
+    );
   if (!wantsSsh(options)) requireRoot('up');
   if (options.step !== undefined && ![true, 'phase', 'command'].includes(options.step))
     throw new UsageError(`--step takes phase or command; found ${shown(String(options.step))}`);

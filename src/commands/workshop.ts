@@ -1,7 +1,7 @@
 // The commands a learner uses to look inside: graph, show, capture.
 import { printJson } from '../json-output.js';
 import type { TargetOptions } from '../exec/targets.js';
-import { closeSync, constants, fchownSync, openSync } from 'node:fs';
+import { closeSync, constants, fchownSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import chalk from 'chalk';
 import { run } from '../exec/spawn.js';
 import type { Model } from '../model/lab.js';
@@ -212,7 +212,7 @@ export async function captureCommand(
     if (file !== undefined) closeSync(file);
   }
   if (write !== undefined && write !== '-')
-    console.error(`pcap written to ${write}: ${readingHint(write, underlay?.options ?? [], state.model.tunnel?.port)}`);
+    console.error(`pcap written to ${write}: ${readingHint(write, underlay?.options ?? [], underlay?.wireshark)}`);
   return code === 124 ? 0 : code;
 }
 
@@ -222,27 +222,42 @@ export async function captureCommand(
  * and, when run through sudo, given to the user who ran sudo.
  */
 function openPcapFile(path: string): number {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
-  } catch (error) {
-    throw new UsageError(`cannot write the pcap file ${shown(path)}: ${(error as Error).message}`);
-  }
   const uid = Number(process.env.SUDO_UID);
   const gid = Number(process.env.SUDO_GID);
-  if (process.getuid?.() === 0 && Number.isInteger(uid) && Number.isInteger(gid) && uid > 0) fchownSync(fd, uid, gid);
+  const forUser = process.getuid?.() === 0 && Number.isInteger(uid) && Number.isInteger(gid) && uid > 0;
+  const refuse = (why: string) => new UsageError(`cannot write the pcap file ${shown(path)}: ${why}`);
+  const flags = constants.O_WRONLY | constants.O_NOFOLLOW;
+  let fd: number;
+  let created = true;
+  try {
+    fd = openSync(path, flags | constants.O_CREAT | constants.O_EXCL, 0o644);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw refuse((error as Error).message);
+    created = false;
+    try {
+      fd = openSync(path, flags);
+    } catch (again) {
+      throw refuse((again as Error).message);
+    }
+  }
+  // An existing file is overwritten only if it is a plain file (not a device) of the user's own.
+  const stat = fstatSync(fd);
+  if (!created && (!stat.isFile() || stat.nlink !== 1 || (forUser && stat.uid !== uid))) {
+    closeSync(fd);
+    throw refuse(
+      `it exists and is ${stat.isFile() ? 'not yours (or has other names)' : 'not a plain file'}; name a new file`,
+    );
+  }
+  if (!created) ftruncateSync(fd, 0);
+  // Only a file netlab made is given away: never one that was there.
+  if (created && forUser) fchownSync(fd, uid, gid);
   return fd;
 }
 
 /** How to read the capture back with its tunnel decoded. */
-function readingHint(file: string, decode: string[], port: number | undefined): string {
+function readingHint(file: string, decode: string[], wireshark: string | undefined): string {
   const tcpdump = `tcpdump -n -e -r ${quoteArgv([file])}${decode.length ? ` ${decode.join(' ')}` : ''}`;
-  // Wireshark decodes VXLAN on its IANA port, 4789, by itself; flannel's 8472 it must be told.
-  const wireshark =
-    decode.includes('vxlan') && port !== undefined && port !== 4789
-      ? `; in Wireshark, Decode As… UDP port ${port} → VXLAN (flannel's port; Wireshark knows VXLAN on 4789 only)`
-      : '; or open it in Wireshark';
-  return `read it with \`${tcpdump}\`${wireshark}`;
+  return `read it with \`${tcpdump}\`${wireshark ? `; in Wireshark, ${wireshark}` : '; or open it in Wireshark'}`;
 }
 
 export async function traceCommand(

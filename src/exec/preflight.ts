@@ -51,22 +51,29 @@ export function requirements(model: Model): Requirements {
   const tools = new Set([...BASE_TOOLS, ...parts.flatMap((p) => p.tools ?? [])]);
   if (model.pods.some((p) => p.rootfs?.match(/\.(tar\.gz|tgz)$/))) tools.add('tar');
   if (model.checks.some((c) => c.kind === 'traceroute')) tools.add('traceroute');
-  const byName = <T extends { name: string }>(items: T[]) => [...new Map(items.map((i) => [i.name, i])).values()];
   return {
     tools: [...tools].map((t) => TOOLS[t]!),
-    features: byName(parts.flatMap((p) => p.features ?? [])),
-    extensions: byName(parts.flatMap((p) => p.extensions ?? [])),
+    features: uniqueBy(
+      parts.flatMap((p) => p.features ?? []),
+      (f) => f.name,
+    ),
+    extensions: uniqueBy(
+      parts.flatMap((p) => p.extensions ?? []),
+      (x) => x.name,
+    ),
     sysctls: parts.flatMap((p) => p.sysctls ?? []),
   };
 }
 
-/** The package of each command netlab may run on a node (for `netlab doctor`). */
-export function toolPackage(command: string): string | undefined {
-  return TOOLS[command]?.package;
+/** Each item once, by its key (the first of those that share one). */
+export function uniqueBy<T>(items: readonly T[], key: (item: T) => string): T[] {
+  const seen = new Map<string, T>();
+  for (const item of items) if (!seen.has(key(item))) seen.set(key(item), item);
+  return [...seen.values()];
 }
 
 /** What the kernel or iptables answers when an extension is missing (nf_tables' and legacy's words). */
-const NO_EXTENSION = ['not supported', "Couldn't load", 'No chain/target/match by that name'];
+const NO_EXTENSION = ['not supported', "Couldn't load", 'No chain/target/match by that name', 'Table does not exist'];
 
 /**
  * Shell lines that print one "@@netlab missing-…" line per requirement the
@@ -129,7 +136,7 @@ export function missingOf(lines: readonly string[]): Missing[] {
   });
 }
 
-/** When the probes could not run at all: the kernel features and extensions are unknown. */
+/** When the probes could not run at all: the kernel features and iptables extensions are unknown. */
 export function probeProblem(
   lines: readonly string[],
   needs: Requirements,
@@ -147,7 +154,7 @@ export function probeProblem(
     .filter((l) => l.trim() !== '' && !l.startsWith('@@netlab'))
     .join(' ')
     .trim();
-  return `cannot probe the kernel features ${who} needs on ${where}: \`unshare --net\` failed${said ? `: ${said}` : ''} (netlab needs root there, and util-linux's unshare)`;
+  return `cannot probe the kernel features and iptables extensions ${who} needs on ${where}: \`unshare --net\` failed${said ? `: ${said}` : ''} (netlab needs root there, and util-linux's unshare)`;
 }
 
 /** What to tell a user about something missing, and what to do about it. */

@@ -11,7 +11,7 @@ import { UsageError } from '../errors.js';
 import { addressOf, runChecks } from '../verify/run.js';
 import { outsideAddress } from '../wiring/egress.js';
 import { ETHERNET_MTU, podMtu } from '../wiring/mtu.js';
-import { crossNodeWiring } from '../wiring/registry.js';
+import { crossNodeWiring, tunnelHops } from '../wiring/registry.js';
 import { LiveKernel, type Kernel, type Place } from './kernel.js';
 import { TraceWalk, type Packet, type Trace } from './walk.js';
 
@@ -240,9 +240,6 @@ export function renderTrace(request: TraceRequest, trace: Trace, lab: string): s
   return lines;
 }
 
-/** The kinds of hop that carry a packet inside a tunnel: the underlay between its ends is hidden from traceroute. */
-const TUNNEL_KINDS = new Set(['vxlan', 'ipip', 'geneve']);
-
 /**
  * What traceroute shows of a walk. Only a node that routes the packet (a
  * `forward` hop) decrements its TTL, so TTL n expires at the nth of them,
@@ -256,7 +253,8 @@ export function tracerouteView(trace: Trace): string | undefined {
   if (trace.outcome === 'delivered' && trace.at)
     parts.push(`TTL ${forwards.length + 1} reaches ${trace.hops.at(-1)?.where ?? 'the destination'}`);
   if (parts.length === 0) return undefined;
-  const tunnel = trace.hops.some((h) => TUNNEL_KINDS.has(h.kind))
+  // A tunnel's hops are named by its devices' kind (wiring modules' trace.linkKind).
+  const tunnel = trace.hops.some((h) => tunnelHops(h.kind) !== undefined)
     ? '; the underlay inside the tunnel is no hop of it'
     : '';
   return `traceroute's view: ${parts.join(', ')}${tunnel}`;

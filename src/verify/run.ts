@@ -158,6 +158,7 @@ export async function runChecks(
         if (m) entry(Number(m[1])).answers.push(m[2]!.trim());
       }
     }
+    let addresses: Record<string, string[]> | undefined;
     return indexed.map(({ check, index }) => {
       const result = parsed.get(index);
       if (!result || result.rc < 0) {
@@ -175,7 +176,8 @@ export async function runChecks(
         };
       }
       if (check.kind === 'service') return judgeService(model, check, result.answers);
-      if (check.kind === 'traceroute') return judgeTraceroute(check, result.out, hopAddresses(model, facts));
+      if (check.kind === 'traceroute')
+        return judgeTraceroute(check, addressOf(check, facts), result.out, (addresses ??= hopAddresses(model, facts)));
       return judge(check, result);
     });
   } finally {
@@ -244,14 +246,19 @@ export function hopAddresses(model: Model, facts: Record<string, NodeFacts>): Re
  * sends "time exceeded" from the address of the interface back towards the
  * sender). A hop that does not answer is "*".
  */
-export function judgeTraceroute(check: Check, out: string[], addresses: Record<string, string[]>): CheckResult {
+export function judgeTraceroute(
+  check: Check,
+  target: string,
+  out: string[],
+  addresses: Record<string, string[]>,
+): CheckResult {
   const hops = out.flatMap((line) => {
     const m = /^\s*(\d+)\s+(\S+)/.exec(line);
     return m ? [m[2]!] : [];
   });
   const ownerOf = (address: string) => Object.entries(addresses).find(([, list]) => list.includes(address))?.[0];
   const named = hops.map((h) => (h === '*' ? '*' : ownerOf(h) ? `${h} (${ownerOf(h)})` : h));
-  const arrived = hops.at(-1) === check.toAddress;
+  const arrived = hops.at(-1) === target;
   const routers = hops.slice(0, -1).map((h) => ownerOf(h) ?? h);
   const viaOk = check.via === undefined || JSON.stringify(routers) === JSON.stringify(check.via);
   const reached = arrived && viaOk;

@@ -116,7 +116,12 @@ export const flannel: CrossNodeWiring = {
     return { label: `${vx.device} (VXLAN VNI ${vx.id}, port ${vx.port}, static FDB)`, bridgePort: false };
   },
   // Flannel's port 8472 is not VXLAN's registered 4789: tell tcpdump to decode it as VXLAN.
-  captureUnderlay: (model) => ({ options: ['-T', 'vxlan'], filter: `udp port ${model.tunnel!.port}` }),
+  captureUnderlay: (model) => ({
+    options: ['-T', 'vxlan'],
+    filter: `udp port ${model.tunnel!.port}`,
+    // Wireshark decodes VXLAN on its IANA port, 4789, by itself; flannel's it must be told.
+    wireshark: `Decode As… UDP port ${model.tunnel!.port} → VXLAN (flannel's port; Wireshark knows VXLAN on 4789 only)`,
+  }),
   evidence: (model) => [
     {
       title: `static neighbour entries on ${model.tunnel!.device}`,

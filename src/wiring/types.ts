@@ -147,7 +147,8 @@ export interface CrossNodeWiring extends WiringParts {
   /** packets cross the underlay unencapsulated: graph draws the bridge routed to the underlay NIC */
   routesOverUnderlay?: boolean;
   /** tcpdump options and default filter for a capture on the node's underlay interface */
-  captureUnderlay?(model: Model): { options: string[]; filter: string };
+  /** how tcpdump decodes the kind's packets on the underlay, and what to tell Wireshark when it does not by itself */
+  captureUnderlay?(model: Model): { options: string[]; filter: string; wireshark?: string };
   trace?: TunnelHops;
 }
 

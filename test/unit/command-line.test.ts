@@ -49,7 +49,7 @@ test('a bundled lab by name from another directory: plan, validate, labs, graph 
     const listed = (await netlabIn(work.dir, 'labs')).stdout.split('\n').slice(1).filter(Boolean);
     const column = (line: string) => line.search(/\S+ {2,}\S/) + (/^\s*\S+\s+/.exec(line)?.[0].length ?? 0);
     assert.equal(new Set(listed.map(column)).size, 1, listed.join('\n'));
-    // `netlab labs` prints paths; a path works as well as a name.
+    // A lab file's path works as well as a bundled lab's name.
     assert.equal((await netlabIn(work.dir, 'labs', join(LABS, 'service.yaml'))).exitCode, 0);
     const graph = JSON.parse((await netlabIn(work.dir, 'graph', 'flannel', '--format', 'json')).stdout) as {
       version: number;
@@ -100,6 +100,24 @@ test('--vagrant takes no directory (--vagrant-dir does): written before the lab 
     const dir = await netlabIn(work.dir, 'plan', 'vxlan', '--vagrant-dir', join(work.dir, 'vms'));
     assert.equal(dir.exitCode, 2, dir.stdout + dir.stderr);
     assert.match(dir.stderr, new RegExp(`\`vagrant ssh-config\` in ${join(work.dir, 'vms')} failed`));
+  } finally {
+    work.remove();
+  }
+});
+
+test('--json is one document on stdout: up refuses it with --step or --explain, and down says why it failed in JSON', async () => {
+  const work = scratch();
+  try {
+    for (const extra of [['--step', '--yes'], ['--explain']]) {
+      const up = await netlabIn(work.dir, 'up', 'bridge', '--json', ...extra);
+      assert.equal(up.exitCode, 2, up.stdout + up.stderr);
+      assert.match(up.stderr, /--json gives one JSON document on stdout; --step and --explain print for a person/);
+    }
+    const down = await netlabIn(work.dir, 'down', '--json');
+    assert.equal(down.exitCode, 2, down.stderr);
+    const said = JSON.parse(down.stdout) as { version: number; exitCode: number; error: string };
+    assert.deepEqual([said.version, said.exitCode], [1, 2]);
+    assert.match(said.error, /no lab is up/);
   } finally {
     work.remove();
   }

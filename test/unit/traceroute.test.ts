@@ -2,7 +2,7 @@
 // each address, against the routers the lab says are on the way.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hopAddresses, judgeTraceroute } from '../../src/verify/run.js';
+import { addressOf, hopAddresses, judgeTraceroute } from '../../src/verify/run.js';
 import { parseLab } from '../../src/lab/load.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { LabInputError } from '../../src/errors.js';
@@ -27,19 +27,34 @@ test('a traceroute check names each hop by its node and passes when the routers 
     ' 2  192.168.64.5  0.090 ms',
     ' 3  10.200.1.2  0.101 ms',
   ];
-  const passed = judgeTraceroute(check, out, addresses);
+  const passed = judgeTraceroute(check, '10.200.1.2', out, addresses);
   assert.equal(passed.ok, true, passed.evidence);
   assert.equal(passed.evidence, 'hops: 10.200.0.1 (node-0) → 192.168.64.5 (node-1) → 10.200.1.2');
   // Over a shared L2 segment node-1 only bridges: one router, not the two the check names.
-  const bridged = judgeTraceroute(check, [' 1  10.200.0.1  0.05 ms', ' 2  10.200.1.2  0.07 ms'], addresses);
+  const bridged = judgeTraceroute(
+    check,
+    '10.200.1.2',
+    [' 1  10.200.0.1  0.05 ms', ' 2  10.200.1.2  0.07 ms'],
+    addresses,
+  );
   assert.equal(bridged.ok, false);
   assert.match(bridged.evidence, /^arrived by another way: .*; expected via node-0, node-1$/);
   // A path that stops: the probes past node-0 are never answered.
-  const stopped = judgeTraceroute(check, [' 1  10.200.0.1  0.05 ms', ' 2  *', ' 3  *'], addresses);
+  const stopped = judgeTraceroute(check, '10.200.1.2', [' 1  10.200.0.1  0.05 ms', ' 2  *', ' 3  *'], addresses);
   assert.deepEqual([stopped.ok, stopped.reached], [false, false]);
   assert.equal(stopped.evidence, 'did not arrive: 10.200.0.1 (node-0) → * → *');
   const mustFail: Check = { ...check, expect: 'fail' };
-  assert.equal(judgeTraceroute(mustFail, [' 1  10.200.0.1  0.05 ms', ' 2  *'], addresses).ok, true);
+  assert.equal(judgeTraceroute(mustFail, '10.200.1.2', [' 1  10.200.0.1  0.05 ms', ' 2  *'], addresses).ok, true);
+});
+
+test("a traceroute check to a node: the node's underlay address (a fact of the target) is where it arrives", () => {
+  const { model } = parseLab(lab('  - traceroute: { from: a0, to: node-1, via: [node-0] }'), 'tr.yaml');
+  const check = model.checks[0]!;
+  assert.equal(check.toAddress, undefined, 'a node has no address in the lab file: it is a fact of the target');
+  const facts = simulatedFacts(model);
+  const addresses = hopAddresses(model, facts);
+  const out = [' 1  10.200.0.1  0.05 ms', ' 2  192.168.64.5  0.08 ms'];
+  assert.equal(judgeTraceroute(check, addressOf(check, facts), out, addresses).ok, true);
 });
 
 test('a traceroute check naming a node the lab lacks is refused with the nodes it has', () => {
