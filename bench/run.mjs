@@ -91,7 +91,11 @@ async function floorRun(file, batched) {
   const facts = simulatedFacts(model);
   const plan = buildPlan(model, facts);
   const start = now();
-  const target = await createSimulatedNodes({ ...model, name: `floor-${model.name}`.slice(0, 12) }, facts, () => {});
+  const { target } = await createSimulatedNodes(
+    { ...model, name: `floor-${model.name}`.slice(0, 12) },
+    facts,
+    () => {},
+  );
   await Promise.all(
     plan.nodes.map(async (n) => {
       const r = await simulatedTransport(n.node, target.nodes[n.node]).run(floorScript(n.steps, batched));

@@ -243,7 +243,7 @@ function reportOf(
       const message =
         what.kind === 'sysctl'
           ? `${who} need${labs.length === 1 ? 's' : ''} the kernel module ${all.sysctls.find((s) => s.key === what.key)!.module} on ${node} (${what.key} is missing): load it with \`modprobe ${all.sysctls.find((s) => s.key === what.key)!.module}\` (--install does)`
-          : describeMissing(what, all, who, node);
+          : describeMissing(what, all, who, node, labs.length > 1 && who !== 'every lab');
       return { what, labs, message };
     }),
     hostTools: hostTools.map((tool) => ({

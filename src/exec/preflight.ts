@@ -158,10 +158,17 @@ export function probeProblem(
 }
 
 /** What to tell a user about something missing, and what to do about it. */
-export function describeMissing(missing: Missing, needs: Requirements, who: string, where: string): string {
+export function describeMissing(
+  missing: Missing,
+  needs: Requirements,
+  who: string,
+  where: string,
+  plural = false,
+): string {
+  const need = plural ? 'need' : 'needs';
   switch (missing.kind) {
     case 'tool':
-      return `${who} needs the command "${missing.command}" on ${where}: install the package ${missing.package} (apt-get install ${missing.package})`;
+      return `${who} ${need} the command "${missing.command}" on ${where}: install the package ${missing.package} (apt-get install ${missing.package})`;
     case 'sysctl': {
       const sysctl = needs.sysctls.find((s) => s.key === missing.key)!;
       return `${who} ${sysctl.why} ${sysctl.module} on ${where} (${sysctl.key} is missing): load it with \`modprobe ${sysctl.module}\``;
@@ -169,7 +176,7 @@ export function describeMissing(missing: Missing, needs: Requirements, who: stri
     case 'feature': {
       const f = needs.features.find((known) => known.name === missing.name)!;
       return (
-        `${who} needs ${f.label} (module ${f.module}) on ${where}; the kernel answered "${missing.said}".` +
+        `${who} ${need} ${f.label} (module ${f.module}) on ${where}; the kernel answered "${missing.said}".` +
         ` Load it with \`modprobe ${f.module}\`, or use a kernel that has it` +
         (f.hint ? ` (${f.hint})` : '')
       );
@@ -177,7 +184,7 @@ export function describeMissing(missing: Missing, needs: Requirements, who: stri
     case 'extension': {
       const x = needs.extensions.find((known) => known.name === missing.name)!;
       return (
-        `${who} needs the iptables extension ${x.name} (kernel module ${x.module}) on ${where}; iptables answered "${missing.said}".` +
+        `${who} ${need} the iptables extension ${x.name} (kernel module ${x.module}) on ${where}; iptables answered "${missing.said}".` +
         ` Load it with \`modprobe ${x.module}\`, or use a kernel built with it: minimal and custom kernels (WSL2's among them) may lack it`
       );
     }

@@ -1,5 +1,6 @@
 // Executing a plan: one script per node per phase, nodes in parallel, phases in
 // order. A failure names the node, the step, its commands and their stderr.
+import type { ScriptResult } from './transport.js';
 import type { Model } from '../model/lab.js';
 import { stepsOfPhase } from '../plan/build.js';
 import { PHASES, type Phase, type Plan, type Step } from '../model/plan.js';
@@ -39,11 +40,21 @@ async function everyNode<T>(nodes: string[], work: (node: string) => Promise<T>)
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
-export async function runPreflight(model: Model, transports: Transports, plan?: Plan): Promise<void> {
+/**
+ * Runs the preflight on every node, or judges what it printed already (simulated
+ * nodes run it in the same script that gives them their underlay address: one
+ * round per node, exec/simulated.ts), and throws with every problem found.
+ */
+export async function runPreflight(
+  model: Model,
+  transports: Transports,
+  plan?: Plan,
+  answered: Record<string, ScriptResult> = {},
+): Promise<void> {
   const problems = (
     await everyNode(Object.keys(transports), async (node) => {
       const steps = plan?.nodes.find((n) => n.node === node)?.steps ?? [];
-      const result = await transports[node]!.run(preflightScript(model, node, steps));
+      const result = answered[node] ?? (await transports[node]!.run(preflightScript(model, node, steps)));
       if (result.exitCode !== 0) return [`${node}: preflight failed: ${result.stderr.trim()}`];
       return describeProblems(model, node, steps, result.stdout);
     })

@@ -118,7 +118,9 @@ export async function createSimulatedNodes(
   model: Model,
   facts: Record<string, NodeFacts>,
   record: (state: SimulatedTargetState) => void,
-): Promise<SimulatedTargetState> {
+  /** a script each node runs once its underlay is up, in the same round (up's preflight); its results are returned */
+  then?: (node: string) => string,
+): Promise<{ target: SimulatedTargetState; answered: Record<string, ScriptResult> }> {
   const state: SimulatedTargetState = { kind: 'simulated', nodes: {} };
   const outside = model.outside ? outsideAddress(model, facts) : undefined;
   if (outside && !outside.startsWith(`${SIMULATED_UNDERLAY.network}.`))
@@ -168,14 +170,18 @@ export async function createSimulatedNodes(
     ],
     'underlay',
   );
+  const answered: Record<string, ScriptResult> = {};
   await Promise.all(
     model.nodes.map(async (node) => {
       const { address, dev } = facts[node.name]!;
+      // The underlay in a subshell of its own (set -e); a failure there ends the script with 99, before `then`.
+      const underlay = `(set -e\nip addr add ${quoteArg(address)}/${SIMULATED_UNDERLAY.prefix} dev ${quoteArg(dev)}\nip link set ${quoteArg(dev)} up\n) || exit ${UNDERLAY_FAILED}\n`;
       const result = await simulatedTransport(node.name, state.nodes[node.name]!).run(
-        `set -e\nip addr add ${quoteArg(address)}/${SIMULATED_UNDERLAY.prefix} dev ${quoteArg(dev)}\nip link set ${quoteArg(dev)} up\n`,
+        `${underlay}${then ? then(node.name) : ''}`,
       );
-      if (result.exitCode !== 0)
+      if (result.exitCode === UNDERLAY_FAILED || (!then && result.exitCode !== 0))
         throw new RunError(`simulated node ${node.name}: underlay setup failed: ${result.stderr.trim()}`);
+      answered[node.name] = result;
     }),
   );
   if (state.outside) {
@@ -185,8 +191,11 @@ export async function createSimulatedNodes(
     );
     if (result.exitCode !== 0) throw new RunError(`simulated outside host: setup failed: ${result.stderr.trim()}`);
   }
-  return state;
+  return { target: state, answered: then ? answered : {} };
 }
+
+/** The exit code of a node's first script when its underlay could not be set up. */
+const UNDERLAY_FAILED = 99;
 
 /** The outside host's holder (a node of that name would share its marker: resolve refuses one with outside:). */
 const OUTSIDE_HOLDER = 'outside';

@@ -1,5 +1,7 @@
 // Bringing a lab up: the SSH nodes' facts, the plan applied phase by phase
 // (with state recorded as it goes), --step's pauses, and the rollback on failure.
+import type { ScriptResult } from '../exec/transport.js';
+import { preflightScript } from '../exec/preflight.js';
 import { Listr, ListrLogger, ListrLogLevels, PRESET_TIMER, ProcessOutput } from 'listr2';
 import { stepsOfPhase } from '../plan/build.js';
 import { createSimulatedNodes } from '../exec/simulated.js';
@@ -189,6 +191,8 @@ export async function bringUp(
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  /** what the preflight printed on simulated nodes, run as they started */
+  let preflighted: Record<string, ScriptResult> = {};
   // Listr prints a task's error in its title; netlab prints it once, in full, at the end.
   let failure: unknown;
   const guard = (work: () => Promise<unknown>, label: string) => async () => {
@@ -217,14 +221,19 @@ export async function bringUp(
           : [
               {
                 title: `start ${model.nodes.length} simulated node(s) and the underlay`,
-                task: guard(
-                  () =>
-                    createSimulatedNodes(model, facts, (target) => {
+                // Each node runs the preflight in the script that gives it its underlay address: one round per node.
+                task: guard(async () => {
+                  const started = await createSimulatedNodes(
+                    model,
+                    facts,
+                    (target) => {
                       state.target = target;
                       writeState(state);
-                    }),
-                  'start the simulated nodes',
-                ),
+                    },
+                    (node) => preflightScript(model, node, plan.nodes.find((n) => n.node === node)?.steps ?? []),
+                  );
+                  preflighted = started.answered;
+                }, 'start the simulated nodes'),
               },
             ]),
         {
@@ -236,7 +245,7 @@ export async function bringUp(
                 waiting: (line) => (task.output = line),
                 signal: abort.signal,
               });
-              await runPreflight(model, transportsOf(state), plan);
+              await runPreflight(model, transportsOf(state), plan, preflighted);
             }, 'preflight')(),
         },
         ...(options.step ? [] : phasesOf(plan)).map((phase) => ({

@@ -82,7 +82,7 @@ export async function startMachines(
   const facts = simulatedFacts(model);
   let state: SimulatedTargetState = { kind: 'simulated', nodes: {} };
   try {
-    state = await createSimulatedNodes(model, facts, (s) => (state = s));
+    state = (await createSimulatedNodes(model, facts, (s) => (state = s))).target;
     await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'id_ed25519')]);
     await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
     await execa('cp', [join(dir, 'id_ed25519.pub'), join(dir, 'authorized_keys')]);
