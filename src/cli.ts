@@ -134,37 +134,41 @@ Examples:
       }
       process.exitCode = await (await import('./commands/challenge.js')).challengeListCommand(lab, options);
     });
-  challenge
-    .command('start')
-    .description('break a lab that is up with one of its challenges, without saying how')
-    .argument('<lab>', 'lab name or file')
-    .argument('[id]', 'the challenge (see `netlab challenge LAB`)')
-    .option('--random', 'pick one at random')
-    .option('--seed <n>', 'with --random: the same seed picks the same challenge')
-    .option('--json', 'machine-readable output')
-    .action(withParentOptions(async () => (await import('./commands/challenge.js')).challengeStartCommand as Action));
-  challenge
-    .command('check')
-    .description("run the challenge's goal checks: solved or not (exit 1 if not)")
-    .argument('[lab]', 'lab name or file (default: the lab with an active challenge)')
-    .option('--connections <n>', "connections per service check (default: the lab's)")
-    .option('--json', 'machine-readable output')
-    .action(withParentOptions(async () => (await import('./commands/challenge.js')).challengeCheckCommand as Action));
+  targetOptions(
+    challenge
+      .command('start')
+      .description('break a lab that is up with one of its challenges, without saying how')
+      .argument('<lab>', 'lab name or file')
+      .argument('[id]', 'the challenge (see `netlab challenge LAB`)')
+      .option('--random', 'pick one at random')
+      .option('--seed <n>', 'with --random: the same seed picks the same challenge')
+      .option('--json', 'machine-readable output'),
+  ).action(withParentOptions(async () => (await import('./commands/challenge.js')).challengeStartCommand as Action));
+  targetOptions(
+    challenge
+      .command('check')
+      .description("run the challenge's goal checks: solved or not (exit 1 if not)")
+      .argument('[lab]', 'lab name or file (default: the lab with an active challenge)')
+      .option('--connections <n>', "connections per service check (default: the lab's)")
+      .option('--json', 'machine-readable output'),
+  ).action(withParentOptions(async () => (await import('./commands/challenge.js')).challengeCheckCommand as Action));
   for (const [name, description, action] of [
     ['hint', 'the next hint of the active challenge', 'challengeHintCommand'],
     ['reveal', 'the fault of the active challenge, and the commands that mend it', 'challengeRevealCommand'],
   ] as const)
+    targetOptions(
+      challenge
+        .command(name)
+        .description(description)
+        .argument('[lab]', 'lab name or file (default: the lab with an active challenge)')
+        .option('--json', 'machine-readable output'),
+    ).action(withParentOptions(async () => (await import('./commands/challenge.js'))[action] as Action));
+  targetOptions(
     challenge
-      .command(name)
-      .description(description)
-      .argument('[lab]', 'lab name or file (default: the lab with an active challenge)')
-      .option('--json', 'machine-readable output')
-      .action(withParentOptions(async () => (await import('./commands/challenge.js'))[action] as Action));
-  challenge
-    .command('stop')
-    .description('mend the fault of the active challenge and end it')
-    .argument('[lab]', 'lab name or file (default: the lab with an active challenge)')
-    .action(run(async () => (await import('./commands/challenge.js')).challengeStopCommand as Action));
+      .command('stop')
+      .description('mend the fault of the active challenge and end it')
+      .argument('[lab]', 'lab name or file (default: the lab with an active challenge)'),
+  ).action(run(async () => (await import('./commands/challenge.js')).challengeStopCommand as Action));
   challenge
     .command('faults')
     .description('every fault a challenge of this lab may name (kind:node:subject)')

@@ -20,7 +20,8 @@ import { listStates, type LabState } from '../state/store.js';
 import { describeCheck } from '../verify/run.js';
 import { printResults, verifyLab } from '../lifecycle/verify.js';
 import { faultOf, runOnNode } from '../lifecycle/challenge.js';
-import { findUpLab, labModelOf, requireRoot } from './common.js';
+import { findUpLab, labModelOf, refuseOtherTarget, requireRoot } from './common.js';
+import type { TargetOptions } from '../exec/targets.js';
 import { printJson, type JsonOption } from '../json-output.js';
 
 /** The model of a lab that is up, of a lab file, or of a bundled lab, by name. */
@@ -59,13 +60,13 @@ export async function challengeFaultsCommand(arg: string, options: JsonOption): 
 }
 
 /** The lab a challenge command acts on: the one named, else the only lab with an active challenge, else the only lab up. */
-async function labWithChallenge(arg: string | undefined): Promise<LabState> {
-  if (arg !== undefined) return findUpLab(arg);
+async function labWithChallenge(arg: string | undefined, target: TargetOptions = {}): Promise<LabState> {
+  if (arg !== undefined) return findUpLab(arg, target);
   const active = listStates().filter((s) => readChallenge(s.lab));
-  if (active.length === 1) return active[0]!;
+  if (active.length === 1) return refuseOtherTarget(active[0]!, target);
   if (active.length > 1)
     throw new UsageError(`challenges are active on several labs (${active.map((s) => s.lab).join(', ')}); name one`);
-  return findUpLab(undefined);
+  return findUpLab(undefined, target);
 }
 
 function challengeOf(state: LabState, id: string): ModelChallenge {
@@ -96,9 +97,9 @@ export function pickChallenge<T>(challenges: readonly T[], seed: number): T {
 export async function challengeStartCommand(
   arg: string,
   id: string | undefined,
-  options: JsonOption & { random?: boolean; seed?: string },
+  options: JsonOption & TargetOptions & { random?: boolean; seed?: string },
 ): Promise<number> {
-  const state = await findUpLab(arg);
+  const state = await findUpLab(arg, options);
   requireRoot('challenge start', state.target);
   const challenges = state.model.challenges ?? [];
   if (challenges.length === 0) throw new UsageError(`lab ${state.lab} has no challenges`);
@@ -150,9 +151,9 @@ export async function challengeStartCommand(
 
 export async function challengeCheckCommand(
   arg: string | undefined,
-  options: JsonOption & { connections?: string },
+  options: JsonOption & TargetOptions & { connections?: string },
 ): Promise<number> {
-  const state = await labWithChallenge(arg);
+  const state = await labWithChallenge(arg, options);
   requireRoot('challenge check', state.target);
   const { record, challenge, rebuilt } = activeChallenge(state);
   if (rebuilt) {
@@ -199,8 +200,11 @@ export async function challengeCheckCommand(
   return 1;
 }
 
-export async function challengeHintCommand(arg: string | undefined, options: JsonOption): Promise<number> {
-  const state = await labWithChallenge(arg);
+export async function challengeHintCommand(
+  arg: string | undefined,
+  options: JsonOption & TargetOptions,
+): Promise<number> {
+  const state = await labWithChallenge(arg, options);
   const { record, challenge } = activeChallenge(state);
   const next = challenge.hints[record.hints];
   if (next !== undefined) writeChallenge({ ...record, hints: record.hints + 1 });
@@ -222,8 +226,11 @@ export async function challengeHintCommand(arg: string | undefined, options: Jso
   return 0;
 }
 
-export async function challengeRevealCommand(arg: string | undefined, options: JsonOption): Promise<number> {
-  const state = await labWithChallenge(arg);
+export async function challengeRevealCommand(
+  arg: string | undefined,
+  options: JsonOption & TargetOptions,
+): Promise<number> {
+  const state = await labWithChallenge(arg, options);
   const { record, challenge } = activeChallenge(state);
   const fault = faultOf(state, challenge.fault);
   writeChallenge({ ...record, revealed: true });
@@ -249,8 +256,8 @@ export async function challengeRevealCommand(arg: string | undefined, options: J
   return 0;
 }
 
-export async function challengeStopCommand(arg: string | undefined): Promise<number> {
-  const state = await labWithChallenge(arg);
+export async function challengeStopCommand(arg: string | undefined, options: TargetOptions = {}): Promise<number> {
+  const state = await labWithChallenge(arg, options);
   requireRoot('challenge stop', state.target);
   const { challenge, rebuilt } = activeChallenge(state);
   if (!rebuilt) {

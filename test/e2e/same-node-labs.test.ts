@@ -250,9 +250,17 @@ test('a bundled lab by name from any directory, and --json (with its version) fr
     const verify = json<{ passed: boolean }>(await run('verify', 'veth', '--json'), 'verify');
     assert.equal(verify.passed, true);
     // The target was recorded by up: another one is refused, naming what the lab is up on.
-    const other = await run('verify', 'veth', '--ssh-config', '/nonexistent/config');
-    assert.equal(other.exitCode, 2);
-    assert.match(other.stderr, /lab veth is up on simulated nodes on this host, not on the machines of --ssh-config/);
+    for (const command of [['verify'], ['challenge', 'check'], ['exec', 'a0', '--lab']]) {
+      const other = await run(
+        ...command,
+        'veth',
+        '--ssh-config',
+        '/nonexistent/config',
+        ...(command[0] === 'exec' ? ['--', 'true'] : []),
+      );
+      assert.equal(other.exitCode, 2, `${command.join(' ')}: ${other.stdout}${other.stderr}`);
+      assert.match(other.stderr, /lab veth is up on simulated nodes on this host, not on the machines of --ssh-config/);
+    }
     const down = await run('down', 'veth', '--json');
     assert.equal(down.exitCode, 0, down.stderr);
     const downed = json<{ lab: string; nodes: Record<string, { found: string }> }>(down, 'down');
