@@ -112,9 +112,7 @@ export async function doctorCommand(args: string[], options: DoctorOptions): Pro
   const modules = [
     ...new Set(
       reports.flatMap((r) =>
-        r.missing.flatMap((m) =>
-          m.what.kind === 'sysctl' ? [all.sysctls.find((s) => s.key === (m.what as { key: string }).key)!.module] : [],
-        ),
+        r.missing.flatMap((m) => (m.what.kind === 'sysctl' ? [moduleOfSysctl(all, m.what.key)] : [])),
       ),
     ),
   ].sort();
@@ -173,6 +171,11 @@ export async function doctorCommand(args: string[], options: DoctorOptions): Pro
     (named && cannotRun.length > 0) ||
     unprobed;
   return failed ? 1 : 0;
+}
+
+/** The kernel module that provides a sysctl the labs need (br_netfilter's). */
+function moduleOfSysctl(needs: Requirements, key: string): string {
+  return needs.sysctls.find((s) => s.key === key)!.module;
 }
 
 /** The union of several labs' requirements, each piece once. */
@@ -242,7 +245,7 @@ function reportOf(
           : `lab${labs.length > 1 ? 's' : ''} ${labs.join(', ')}`;
       const message =
         what.kind === 'sysctl'
-          ? `${who} need${labs.length === 1 ? 's' : ''} the kernel module ${all.sysctls.find((s) => s.key === what.key)!.module} on ${node} (${what.key} is missing): load it with \`modprobe ${all.sysctls.find((s) => s.key === what.key)!.module}\` (--install does)`
+          ? `${who} need${labs.length === 1 ? 's' : ''} the kernel module ${moduleOfSysctl(all, what.key)} on ${node} (${what.key} is missing): load it with \`modprobe ${moduleOfSysctl(all, what.key)}\` (--install does)`
           : describeMissing(what, all, who, node, labs.length > 1 && who !== 'every lab');
       return { what, labs, message };
     }),
