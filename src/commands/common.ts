@@ -124,7 +124,7 @@ export function requireRoot(command: string, target: { kind: string } = { kind: 
   }
 }
 
-/** The lab that has a pod or node of this name (--lab when several have one; the only lab up when none has). */
+/** The lab that has a pod, node or router of this name (--lab when several have one; the only lab up when none has). */
 export async function findLabWith(name: string, options: { lab?: string } & TargetOptions = {}): Promise<LabState> {
   return refuseOtherTarget(await findLabWithByName(name, options.lab), options);
 }
@@ -132,7 +132,10 @@ export async function findLabWith(name: string, options: { lab?: string } & Targ
 async function findLabWithByName(name: string, lab?: string): Promise<LabState> {
   if (lab !== undefined) return findUpLab(lab);
   const states = listStates().filter(
-    (s) => s.model.pods.some((p) => p.name === name) || s.model.nodes.some((n) => n.name === name),
+    (s) =>
+      s.model.pods.some((p) => p.name === name) ||
+      s.model.nodes.some((n) => n.name === name) ||
+      (s.model.underlay?.routers.some((r) => r.name === name) ?? false),
   );
   if (states.length === 1) return states[0]!;
   if (states.length === 0) return findUpLab(undefined);

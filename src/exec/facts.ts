@@ -63,7 +63,16 @@ export function chooseUnderlay(model: Model, interfaces: NodeInterfaces[]): Reco
   const facts: Record<string, NodeFacts> = {};
   for (const node of model.nodes) {
     const found = byNode.get(node.name)!;
-    const dev = node.underlay.dev ?? preferred[0];
+    // On a routed underlay the nodes' subnets differ: each node's is the network the lab puts it on.
+    const network = model.underlay?.networks.find((n) => n.name === node.underlay.network);
+    const inNetwork = network && [...found.addresses].find(([, a]) => subnetOf(`${a.split('/')[0]}/${parseCidr(network.cidr)!.prefix}`) === network.cidr)?.[0];
+    if (network && !node.underlay.dev && !inNetwork) {
+      problems.push(
+        `${node.name} has no address in network ${network.name} (${network.cidr}), where the lab puts it (interfaces with addresses: ${[...found.addresses].map(([d, a]) => `${d} ${a}`).join(', ') || 'none'}); the machines' own network setup must put it there (see the README's routed underlay)`,
+      );
+      continue;
+    }
+    const dev = node.underlay.dev ?? (network ? inNetwork : preferred[0]);
     if (node.underlay.dev && !found.links.includes(node.underlay.dev)) {
       problems.push(
         `${node.name} has no interface ${node.underlay.dev} (nodes.${node.name}.underlay.dev); its interfaces: ${found.links.join(', ')}`,

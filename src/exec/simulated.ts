@@ -10,7 +10,9 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { stateDir } from '../state/store.js';
 import { run } from './spawn.js';
-import type { Model } from '../model/lab.js';
+import type { Model, ModelRouter } from '../model/lab.js';
+import { networkOf, routerPodRoutes, underlayRoutes } from '../model/underlay.js';
+import { type Cidr, formatIp, nthAddress, parseCidr } from '../net/ipv4.js';
 import type { NodeFacts } from '../model/plan.js';
 import { quoteArg } from '../os/quote.js';
 import { findProcesses, isAlive, killProcess, processRef, type ProcessRef } from '../os/processes.js';
@@ -30,13 +32,35 @@ export const SIMULATED_UNDERLAY = {
   mtu: ETHERNET_MTU,
 } as const;
 
-/** The underlay address and interface of each simulated node: the article's 192.168.64.4, .5, ... on eth1. */
+/**
+ * The networks of the simulated underlay, each a bridge in the underlay's
+ * namespace: the lab's own (a routed underlay), or the article's one segment.
+ * (The bridges' names have a '+', which no node name has: node cables there
+ * are named after their nodes.)
+ */
+function simulatedNetworks(model: Model): { name?: string; cidr: Cidr; bridge: string }[] {
+  if (model.underlay)
+    return model.underlay.networks.map((n, i) => ({ name: n.name, cidr: parseCidr(n.cidr)!, bridge: `net+${i}` }));
+  const cidr = parseCidr(`${SIMULATED_UNDERLAY.network}.0/${SIMULATED_UNDERLAY.prefix}`)!;
+  return [{ cidr, bridge: SIMULATED_UNDERLAY.bridge }];
+}
+
+/** The simulated network a node is on. */
+function networkOfNode(model: Model, node: string) {
+  const networks = simulatedNetworks(model);
+  const name = networkOf(model, node);
+  return networks.find((n) => n.name === name) ?? networks[0]!;
+}
+
+/** The underlay address and interface of each simulated node: the article's 192.168.64.4, .5, ... on eth1 (on a routed underlay, the same host numbers in each node's network). */
 export function simulatedFacts(model: Model): Record<string, NodeFacts> {
   return Object.fromEntries(
     model.nodes.map((node) => [
       node.name,
       {
-        address: node.underlay.address ?? `${SIMULATED_UNDERLAY.network}.${SIMULATED_UNDERLAY.firstHost + node.index}`,
+        address:
+          node.underlay.address ??
+          formatIp(nthAddress(networkOfNode(model, node.name).cidr, SIMULATED_UNDERLAY.firstHost + node.index)),
         dev: node.underlay.dev ?? SIMULATED_UNDERLAY.dev,
         mtu: SIMULATED_UNDERLAY.mtu,
       },
@@ -133,9 +157,16 @@ export async function createSimulatedNodes(
     state.outside = await startHolder(model.name, OUTSIDE_HOLDER);
     record(state);
   }
-  const holders = await Promise.all(model.nodes.map((node) => startHolder(model.name, node.name)));
+  const routers = model.underlay?.routers ?? [];
+  const holders = await Promise.all(
+    [...model.nodes, ...routers].map((host) => startHolder(model.name, host.name)),
+  );
   for (const [i, node] of model.nodes.entries()) state.nodes[node.name] = holders[i]!;
+  if (routers.length)
+    state.routers = Object.fromEntries(routers.map((r, i) => [r.name, holders[model.nodes.length + i]!]));
   record(state);
+  const networks = simulatedNetworks(model);
+  const bridgeOf = (network: string) => networks.find((n) => n.name === network)!.bridge;
 
   // Cables from the underlay bridge to each node's eth1, created inside the
   // underlay namespace and handed to the node by PID: the host never sees them.
@@ -146,8 +177,15 @@ export async function createSimulatedNodes(
   const cables = model.nodes.map((node) => {
     const init = state.nodes[node.name]!.init.pid;
     const dev = facts[node.name]!.dev;
-    return `ip link add ${quoteArg(node.name)} type veth peer name ${quoteArg(dev)} netns ${init} && ip link set ${quoteArg(node.name)} master ${SIMULATED_UNDERLAY.bridge} up`;
+    return `ip link add ${quoteArg(node.name)} type veth peer name ${quoteArg(dev)} netns ${init} && ip link set ${quoteArg(node.name)} master ${quoteArg(networkOfNode(model, node.name).bridge)} up`;
   });
+  // A router's cable to its i-th network is its eth(i+1), as on a router VM with one NIC per network.
+  const routerCables = routers.flatMap((router, r) =>
+    router.networks.map((network, i) => {
+      const cable = quoteArg(`rt+${r}+${i}`);
+      return `ip link add ${cable} type veth peer name eth${i + 1} netns ${state.routers![router.name]!.init.pid} && ip link set ${cable} master ${quoteArg(bridgeOf(network))} up`;
+    }),
+  );
   await runChecked(
     [
       'nsenter',
@@ -158,9 +196,12 @@ export async function createSimulatedNodes(
       'sh',
       '-ec',
       [
-        `ip link add ${SIMULATED_UNDERLAY.bridge} type bridge mcast_snooping 0`,
-        `ip link set ${SIMULATED_UNDERLAY.bridge} up`,
+        ...networks.flatMap(({ bridge }) => [
+          `ip link add ${quoteArg(bridge)} type bridge mcast_snooping 0`,
+          `ip link set ${quoteArg(bridge)} up`,
+        ]),
         ...cables,
+        ...routerCables,
         ...(state.outside
           ? [
               `ip link add ${OUTSIDE_HOLDER} type veth peer name eth0 netns ${state.outside.init.pid} && ip link set ${OUTSIDE_HOLDER} master ${SIMULATED_UNDERLAY.bridge} up`,
@@ -174,14 +215,27 @@ export async function createSimulatedNodes(
   await Promise.all(
     model.nodes.map(async (node) => {
       const { address, dev } = facts[node.name]!;
+      // A node of a routed underlay reaches the other networks through their routers, as its DHCP or the VM's setup would say.
+      const routes = underlayRoutes(model, [networkOf(model, node.name)!]).map(
+        (r) => `ip route add ${quoteArg(r.dst)} via ${quoteArg(r.via)}`,
+      );
       // The underlay in a subshell of its own (set -e); a failure there ends the script with 99, before `then`.
-      const underlay = `(set -e\nip addr add ${quoteArg(address)}/${SIMULATED_UNDERLAY.prefix} dev ${quoteArg(dev)}\nip link set ${quoteArg(dev)} up\n) || exit ${UNDERLAY_FAILED}\n`;
+      const underlay = `(set -e\nip addr add ${quoteArg(address)}/${networkOfNode(model, node.name).cidr.prefix} dev ${quoteArg(dev)}\nip link set ${quoteArg(dev)} up\n${routes.map((r) => `${r}\n`).join('')}) || exit ${UNDERLAY_FAILED}\n`;
       const result = await simulatedTransport(node.name, state.nodes[node.name]!).run(
         `${underlay}${then ? then(node.name) : ''}`,
       );
       if (result.exitCode === UNDERLAY_FAILED || (!then && result.exitCode !== 0))
         throw new RunError(`simulated node ${node.name}: underlay setup failed: ${result.stderr.trim()}`);
       answered[node.name] = result;
+    }),
+  );
+  await Promise.all(
+    routers.map(async (router) => {
+      const result = await simulatedTransport(router.name, state.routers![router.name]!).run(
+        routerScript(model, router, (node) => facts[node]!.address),
+      );
+      if (result.exitCode !== 0)
+        throw new RunError(`simulated router ${router.name}: setup failed: ${result.stderr.trim()}`);
     }),
   );
   if (state.outside) {
@@ -192,6 +246,29 @@ export async function createSimulatedNodes(
     if (result.exitCode !== 0) throw new RunError(`simulated outside host: setup failed: ${result.stderr.trim()}`);
   }
   return { target: state, answered: then ? answered : {} };
+}
+
+/**
+ * A router of the underlay: an address on each of its networks, forwarding on
+ * (its own namespace: the host's setting is not touched), routes to the
+ * networks it is not on, and no default route: a packet for an address no
+ * network has, such as a pod's, is answered with ICMP "net unreachable" —
+ * unless the lab gives it routes to the pod subnets (pod-routes).
+ */
+function routerScript(model: Model, router: ModelRouter, addressOf: (node: string) => string): string {
+  const networks = simulatedNetworks(model);
+  const lines = router.networks.flatMap((name, i) => {
+    const prefix = networks.find((n) => n.name === name)!.cidr.prefix;
+    return [`ip addr add ${quoteArg(router.addresses[name]!)}/${prefix} dev eth${i + 1}`, `ip link set eth${i + 1} up`];
+  });
+  const routes = [...underlayRoutes(model, router.networks, router.name), ...routerPodRoutes(model, router, addressOf)];
+  return [
+    'set -e',
+    ...lines,
+    'sysctl -qw net.ipv4.ip_forward=1',
+    ...routes.map((r) => `ip route add ${quoteArg(r.dst)} via ${quoteArg(r.via)}`),
+    '',
+  ].join('\n');
 }
 
 /** The exit code of a node's first script when its underlay could not be set up. */
@@ -214,7 +291,9 @@ export function destroySimulatedNodes(lab: string, state?: SimulatedTargetState)
     killProcess(ref);
     stopped += 1;
   };
-  const extra = [state?.underlay, state?.outside].filter((h): h is Holder => h !== undefined);
+  const extra = [state?.underlay, state?.outside, ...Object.values(state?.routers ?? {})].filter(
+    (h): h is Holder => h !== undefined,
+  );
   for (const holder of [...extra, ...Object.values(state?.nodes ?? {})]) {
     stop(holder.init);
     stop(holder.unshare);

@@ -15,3 +15,16 @@ export function transportsOf(state: Pick<LabState, 'target'>): Transports {
     Object.entries(target.nodes).map(([node, holder]) => [node, simulatedTransport(node, holder)]),
   );
 }
+
+/**
+ * The routers of a routed underlay, where netlab made them (simulated nodes):
+ * trace walks through them and `exec` enters them. On machines over SSH the
+ * routers are the network's own, which netlab neither changes nor reads.
+ */
+export function routerTransportsOf(state: Pick<LabState, 'target'>): Transports {
+  const target = state.target;
+  if (target.kind === 'ssh') return {};
+  return Object.fromEntries(
+    Object.entries(target.routers ?? {}).map(([router, holder]) => [router, simulatedTransport(router, holder)]),
+  );
+}

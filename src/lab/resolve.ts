@@ -29,6 +29,7 @@ import {
   type Model,
   type ModelNode,
   type ModelPod,
+  type ModelRouter,
   type ModelChallenge,
   type ModelService,
   type Source,
@@ -45,6 +46,7 @@ import {
   sameNodeWiring,
 } from '../wiring/registry.js';
 import type { SameNodeWiring } from '../wiring/types.js';
+import { gatewayTowards } from '../model/underlay.js';
 import type { LabFile } from './schema.js';
 import { didYouMean } from './suggest.js';
 import { DEFAULT_CLUSTER_CIDR, defaultBridge, defaultNodeSubnet, FIRST_POD_HOST, gatewayOf } from './defaults.js';
@@ -73,6 +75,7 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
   const sameNode = known(SAME_NODE, lab.wiring?.['same-node']) ? lab.wiring!['same-node']! : DEFAULT_SAME_NODE;
   const crossNode = known(CROSS_NODE, lab.wiring?.['cross-node']) ? lab.wiring!['cross-node']! : DEFAULT_CROSS_NODE;
   const nodes = resolveNodes(lab, cluster, report);
+  const underlay = resolveUnderlay(lab, cluster, nodes, report);
   const pods = resolvePods(withCountedPods(lab, report), nodes, sameNodeWiring(sameNode), report);
   checkWiring(lab, nodes, pods, sameNode, crossNode, report);
   const tunnel = resolveTunnel(lab, crossNode, report);
@@ -103,6 +106,7 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
     pods,
     services,
     ...(policies.length ? { policies } : {}),
+    ...(underlay ? { underlay } : {}),
     ...(lab.outside ? { outside: lab.outside.address ? { address: lab.outside.address } : {} } : {}),
     checks,
     exercises: lab.exercises ?? [],
@@ -235,10 +239,119 @@ function resolveNodes(lab: LabFile, cluster: Cidr, report: Report): ModelNode[] 
       underlay: {
         ...(address !== undefined ? { address } : {}),
         ...(spec.underlay?.dev ? { dev: spec.underlay.dev } : {}),
+        ...(spec.underlay?.network ? { network: spec.underlay.network } : {}),
       },
     });
   });
   return nodes;
+}
+
+/**
+ * A routed underlay: networks that neither overlap each other nor the cluster
+ * CIDR, routers on at least two of them with names no node has, every node on
+ * one of them (its address, if the lab gives one, inside it), and every
+ * network with nodes reachable from every other through the routers.
+ */
+function resolveUnderlay(lab: LabFile, cluster: Cidr, nodes: ModelNode[], report: Report) {
+  const spec = lab.underlay;
+  for (const node of nodes) {
+    if (!spec && node.underlay.network !== undefined)
+      report(
+        ['nodes', node.name, 'underlay', 'network'],
+        `found "${node.underlay.network}", but the lab has no underlay.networks; allowed: leave it out (every node on one L2 segment), or declare the networks under underlay:`,
+      );
+  }
+  if (!spec) return undefined;
+  const networks: { name: string; cidr: string; parsed: Cidr }[] = [];
+  for (const [name, text] of Object.entries(spec.networks)) {
+    const parsed = parseCidr(text, true);
+    if (!parsed || parsed.prefix > 29) {
+      report(
+        ['underlay', 'networks', name],
+        `found "${text}"; allowed: an IPv4 network address with a prefix of /29 or shorter, such as 192.168.57.0/24`,
+      );
+      continue;
+    }
+    const clash = networks.find((n) => overlaps(n.parsed, parsed));
+    if (clash) report(['underlay', 'networks', name], `${text} overlaps network ${clash.name}'s ${clash.cidr}`);
+    else if (overlaps(cluster, parsed))
+      report(
+        ['underlay', 'networks', name],
+        `${text} overlaps the cluster CIDR ${formatCidr(cluster)}; allowed: a subnet outside it (pod and node addresses must differ)`,
+      );
+    networks.push({ name, cidr: text, parsed });
+  }
+  const networkNames = Object.keys(spec.networks);
+  const allowed = `allowed: ${networkNames.join(', ') || 'a network of underlay.networks'}`;
+  const taken = new Set([...nodes.map((n) => n.name), 'outside', 'underlay']);
+  const routers: ModelRouter[] = [];
+  for (const [name, router] of Object.entries(spec.routers ?? {})) {
+    if (taken.has(name))
+      report(
+        ['underlay', 'routers', name],
+        `router name "${name}" is taken (${name === 'outside' || name === 'underlay' ? 'netlab uses it' : 'a node has it'}); allowed: another name`,
+        'key',
+      );
+    taken.add(name);
+    router.networks.forEach((network, i) => {
+      if (!networkNames.includes(network))
+        report(['underlay', 'routers', name, 'networks', i], `found "${network}"; ${allowed}`);
+    });
+    const own = [...new Set(router.networks.filter((n) => networkNames.includes(n)))];
+    if (own.length < 2)
+      report(
+        ['underlay', 'routers', name, 'networks'],
+        `found ${own.length} network${own.length === 1 ? '' : 's'}; allowed: at least two different networks (a router joins networks)`,
+      );
+    routers.push({ name, networks: own, addresses: {}, podRoutes: router['pod-routes'] ?? false });
+  }
+  // Each router's address on a network: its last host for the first router there, one less for each next.
+  for (const network of networks) {
+    routers
+      .filter((r) => r.networks.includes(network.name))
+      .forEach((r, i) => (r.addresses[network.name] = formatIp(lastAddress(network.parsed) - 1 - i)));
+  }
+  for (const node of nodes) {
+    const network = node.underlay.network;
+    const found = networks.find((n) => n.name === network);
+    if (network === undefined)
+      report(
+        ['nodes', node.name],
+        `node ${node.name} names no underlay network, and the lab has underlay.networks; set nodes.${node.name}.underlay.network (${allowed})`,
+        'key',
+      );
+    else if (!networkNames.includes(network))
+      report(['nodes', node.name, 'underlay', 'network'], `found "${network}"; ${allowed}`);
+    else if (found && node.underlay.address && !contains(found.parsed, parseIp(node.underlay.address) ?? 0))
+      report(
+        ['nodes', node.name, 'underlay', 'address'],
+        `${node.underlay.address} is not in network ${network} (${found.cidr}); allowed: an address in it`,
+      );
+    else if (found && routers.some((r) => r.addresses[network] === node.underlay.address))
+      report(
+        ['nodes', node.name, 'underlay', 'address'],
+        `${node.underlay.address} is a router's address on ${network}; allowed: another address in ${found.cidr}`,
+      );
+  }
+  const used = [...new Set(nodes.flatMap((n) => (networkNames.includes(n.underlay.network ?? '') ? [n.underlay.network!] : [])))];
+  for (const from of used) {
+    const unreachable = used.find((to) => to !== from && !gatewayTowards(routers, from, to));
+    if (unreachable) {
+      report(
+        ['underlay', ...(spec.routers ? ['routers'] : [])],
+        `no router joins network ${from} to network ${unreachable}, and both have nodes; allowed: routers that join every network with nodes to every other`,
+        'key',
+      );
+      break;
+    }
+  }
+  if (lab.outside)
+    report(
+      ['outside'],
+      'an outside host on a routed underlay is not supported yet; allowed: leave out outside: or underlay:',
+      'key',
+    );
+  return { networks: networks.map(({ name, cidr }) => ({ name, cidr })), routers };
 }
 
 /** `nodes.X.pods: N` adds pods pI-0 … pI-(N-1) on the I-th node, as if each were listed under pods:. */
@@ -487,12 +600,12 @@ function resolveChecks(
     const port = kind === 'tcp' ? item.tcp!.port : undefined;
     const bytes = kind === 'tcp' ? item.tcp!.bytes : undefined;
     const via = kind === 'traceroute' ? item.traceroute!.via : undefined;
-    const nodeNames = nodes.map((n) => n.name);
+    const hopNames = [...nodes.map((n) => n.name), ...Object.keys(lab.underlay?.routers ?? {})];
     for (const [i, hop] of (via ?? []).entries())
-      if (!nodeNames.includes(hop))
+      if (!hopNames.includes(hop))
         report(
           [...path, 'via', i],
-          `unknown node "${hop}"${didYouMean(hop, nodeNames)}; allowed: ${nodeNames.join(', ')} (a hop of traceroute is a node that routes the packet)`,
+          `unknown node "${hop}"${didYouMean(hop, hopNames)}; allowed: ${hopNames.join(', ')} (a hop of traceroute is a node or router that routes the packet)`,
         );
     const toAddress = targetAddress(from, to, pods, lab.outside?.address);
     if (toAddress === undefined && !('node' in to) && !('outside' in to)) {

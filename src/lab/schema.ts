@@ -77,6 +77,9 @@ const nodeSchema = z
       .strictObject({
         address: ipv4.optional().describe("the node's underlay address; default: from the target"),
         dev: ifname.optional().describe("the node's underlay interface; default: from the target"),
+        network: name(NODE_NAME_MAX, 'a network of underlay.networks')
+          .optional()
+          .describe('the network of a routed underlay the node is on (required when the lab has underlay.networks)'),
       })
       .optional()
       .describe('how this node reaches the other nodes'),
@@ -276,6 +279,33 @@ export const labSchema = z
       )
       .optional()
       .describe('Services, programmed on every node like kube-proxy does'),
+    underlay: z
+      .strictObject({
+        networks: z
+          .record(name(NODE_NAME_MAX, 'a network name'), cidr)
+          .describe('the networks (subnets, each one L2 segment) the nodes are on, by name: left: 192.168.57.0/24'),
+        routers: z
+          .record(
+            name(NODE_NAME_MAX, 'a router name'),
+            z.strictObject({
+              networks: z
+                .array(name(NODE_NAME_MAX, 'a network name'))
+                .describe('the networks it joins (at least two); its address on each is the network\'s last host (.254 of a /24)'),
+              'pod-routes': z
+                .boolean()
+                .optional()
+                .describe(
+                  "it also routes each node's pod subnet to that node, as if the cluster told the network (BGP peering); default false: it knows the node networks only, as a real underlay",
+                ),
+            }),
+          )
+          .optional()
+          .describe('routers between the networks: forwarding on, an address on each of their networks'),
+      })
+      .optional()
+      .describe(
+        'a routed underlay: nodes on several networks joined by routers (default: every node on one L2 segment)',
+      ),
     outside: z
       .strictObject({
         address: ipv4

@@ -16,7 +16,31 @@ export interface ModelNode {
   gateway: string;
   bridge: string;
   /** underlay overrides from the lab file; the rest comes from the target's facts */
-  underlay: { address?: string; dev?: string };
+  underlay: { address?: string; dev?: string; network?: string };
+}
+
+/** One network of a routed underlay: a subnet (an L2 segment) some nodes and routers are on. */
+export interface ModelNetwork {
+  name: string;
+  /** e.g. 192.168.57.0/24 */
+  cidr: string;
+}
+
+/** A router of the underlay: forwards between its networks, knows the underlay only (unless podRoutes). */
+export interface ModelRouter {
+  name: string;
+  /** its networks, in the lab file's order: on a simulated router, network i is on eth(i+1) */
+  networks: string[];
+  /** its address on each of its networks (without prefix): the network's last host, less one per router before it there */
+  addresses: Record<string, string>;
+  /** it also routes each node's pod subnet to that node (as if the cluster told the network, like BGP peering) */
+  podRoutes: boolean;
+}
+
+/** A routed underlay: the nodes on several networks joined by routers (lab file `underlay:`). */
+export interface ModelUnderlay {
+  networks: ModelNetwork[];
+  routers: ModelRouter[];
 }
 
 export interface ModelContainer {
@@ -137,6 +161,8 @@ export interface Model {
   nodes: ModelNode[];
   pods: ModelPod[];
   services: ModelService[];
+  /** a routed underlay; absent: every node on one L2 segment */
+  underlay?: ModelUnderlay;
   /** a host outside the cluster on the underlay (wiring/egress.ts); address absent: the underlay's .1 */
   outside?: { address?: string };
   /** NetworkPolicies; absent in state files before them */

@@ -16,6 +16,8 @@ export interface SimulatedTargetState {
   underlay?: Holder;
   /** the lab's outside host (wiring/egress.ts), on the underlay */
   outside?: Holder;
+  /** the routers of a routed underlay (model/underlay.ts) */
+  routers?: Record<string, Holder>;
   nodes: Record<string, Holder>;
 }
 

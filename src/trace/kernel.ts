@@ -11,6 +11,8 @@ import type { Connection, Place, RouteLookup, Tables } from '../node/tables.js';
 export type { Connection, FdbEntry, Link, Neighbour, Place, RouteLookup, Tables } from '../node/tables.js';
 
 export interface Kernel {
+  /** whether netlab can read this node's or router's tables (not a router of machines over SSH) */
+  reads(node: string): boolean;
   tables(place: Place): Promise<Tables>;
   routeGet(place: Place, dst: string): Promise<RouteLookup>;
   /** `iptables-save -t nat` lines of a node */
@@ -52,6 +54,10 @@ export class LiveKernel implements Kernel {
     const netns = place.pod ? this.model.pods.find((p) => p.name === place.pod)!.netns : undefined;
     const { answers } = await askNode(this.transports[place.node]!, [{ ...questions, ...(netns ? { netns } : {}) }]);
     return answers[0]!;
+  }
+
+  reads(node: string): boolean {
+    return node in this.transports;
   }
 
   tables(place: Place): Promise<Tables> {

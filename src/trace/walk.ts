@@ -18,6 +18,7 @@ import type { Link, Place, Tables } from '../node/tables.js';
 import { contains, parseCidr, parseIp } from '../net/ipv4.js';
 import { forwardChain } from '../wiring/bridge.js';
 import { outsideAddress } from '../wiring/egress.js';
+import { routerWithAddress } from '../model/underlay.js';
 import { policiesOfChain, policyChains, policyDrop } from '../wiring/policies.js';
 import { tunnelHops } from '../wiring/registry.js';
 import type { Ingress, TraceContext } from './context.js';
@@ -147,6 +148,14 @@ export class TraceWalk implements TraceContext {
         service && packet.port !== service.port
           ? `${packet.dst} is Service ${service.name}'s cluster IP: only DNAT of ${service.protocol} port ${service.port} makes it reachable (trace --port ${service.port})`
           : this.routeHint(place, packet.dst);
+      const router = this.routerOf(place);
+      if (router && contains(parseCidr(this.model.clusterCidr)!, parseIp(packet.dst)!))
+        return this.end(
+          'broken',
+          place,
+          `no route to ${packet.dst} in router ${router.name}'s routing table (${route.error}): a router of the underlay knows the node networks, not the pod subnets, so a pod address crossing it unencapsulated goes no further`,
+          `an overlay wraps pod packets in node addresses, which ${router.name} routes (cross-node: ipip or vxlan); or the network learns the pod subnets (underlay.routers.${router.name}.pod-routes: true)`,
+        );
       return this.end(
         'broken',
         place,
@@ -189,7 +198,7 @@ export class TraceWalk implements TraceContext {
     const nextHop = route.via ?? packet.dst;
     const tunnel = tunnelHops(out.kind);
     if (tunnel?.carries === 'ip') return tunnel.send(this, place, out, { nextHop }, plain);
-    if (!place.pod && out.ifname === this.facts[place.node]?.dev)
+    if (!place.pod && (out.ifname === this.facts[place.node]?.dev || this.routerOf(place)))
       return this.underlay(place, tables, out, nextHop, plain);
     const neighbour = this.neighbour(place, tables, out.ifname, nextHop);
     if ('outcome' in neighbour) return neighbour;
@@ -365,6 +374,8 @@ export class TraceWalk implements TraceContext {
       route.entry,
     );
     if (!nextNode) return this.end('broken', root, `${remote} is not the underlay address of any node of the lab`);
+    const routed = await this.outerThroughRouters(route.via, remote, outer);
+    if (routed) return routed;
     const next = { node: nextNode };
     const link = receiver((await this.tables(next)).links);
     if (!link) return this.end('broken', next, `${nextNode} has no ${what}: the outer packet is dropped`);
@@ -376,6 +387,45 @@ export class TraceWalk implements TraceContext {
         this.upHint(next, link.ifname),
       );
     return arrive(next, link);
+  }
+
+  /** The router of a routed underlay that this place is, if it is one. */
+  private routerOf(place: Place) {
+    return place.pod ? undefined : this.model.underlay?.routers.find((r) => r.name === place.node);
+  }
+
+  /** The interface of a namespace that has this address (a router's on the network a packet arrives from). */
+  private async ifnameWith(place: Place, address: string): Promise<string> {
+    return (await this.tables(place)).addresses.find((a) => a.address === address)?.ifname ?? '?';
+  }
+
+  /**
+   * A tunnel's outer packet through the routers of a routed underlay: each
+   * forwards it by its own route to the remote node's network (node addresses
+   * only, which a router knows). The inner packet's TTL is untouched: these
+   * hops are invisible to traceroute. Returns an end only where it stops.
+   */
+  private async outerThroughRouters(via: string | undefined, remote: string, outer: string): Promise<End | undefined> {
+    for (let gateway = via, count = 0; gateway && count < MAX_NAMESPACES; count++) {
+      const router = routerWithAddress(this.model, gateway);
+      if (!router) return undefined;
+      const place = { node: router.name };
+      if (!this.kernel.reads(router.name)) {
+        this.hop(place, 'underlay', `router ${router.name} (${gateway}) forwards the outer packet (${outer}) to ${remote}`);
+        return undefined;
+      }
+      const route = await this.kernel.routeGet(place, remote);
+      if (!route.ok)
+        return this.end('broken', place, `router ${router.name} has no route to the tunnel's remote end ${remote} (${route.error})`);
+      this.hop(
+        place,
+        'underlay',
+        `router ${router.name} forwards the outer packet (${outer}) to ${remote}${route.via ? ` via ${route.via}` : ''} dev ${route.dev}; the pod packet inside is not looked at`,
+        route.entry,
+      );
+      gateway = route.via;
+    }
+    return undefined;
   }
 
   /**
@@ -428,6 +478,18 @@ export class TraceWalk implements TraceContext {
     const nextNode = this.nodeWithAddress(nextHop);
     if (!nextNode && this.model.outside && packet.dst === outsideAddress(this.model, this.facts))
       return this.toOutside(place, out, packet);
+    const router = routerWithAddress(this.model, nextHop);
+    if (router) {
+      const next = { node: router.name };
+      this.hop(place, 'underlay', `over the underlay to router ${router.name} (${nextHop}) as plain IP`);
+      if (!this.kernel.reads(router.name))
+        return this.end(
+          'left',
+          next,
+          `the packet goes on to router ${router.name} (${nextHop}), a router of the machines' own network, which netlab does not read`,
+        );
+      return this.ip(next, packet, { ifname: await this.ifnameWith(next, nextHop) });
+    }
     if (!nextNode)
       return this.end(
         'left',

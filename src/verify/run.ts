@@ -224,11 +224,11 @@ function judge(check: Check, result: { rc: number; out: string[] }): CheckResult
   return { check, reached, ok: reached === (check.expect === 'pass'), evidence };
 }
 
-/** Every IPv4 address of each node (its underlay address, and what the plan gives its bridge and tunnels). */
+/** Every IPv4 address of each node (its underlay address, and what the plan gives its bridge and tunnels) and router. */
 export function hopAddresses(model: Model, facts: Record<string, NodeFacts>): Record<string, string[]> {
   const plan = buildPlan(model, facts);
-  return Object.fromEntries(
-    plan.nodes.map((n) => [
+  return Object.fromEntries([
+    ...plan.nodes.map((n) => [
       n.node,
       [
         facts[n.node]!.address,
@@ -237,7 +237,8 @@ export function hopAddresses(model: Model, facts: Record<string, NodeFacts>): Re
         ),
       ],
     ]),
-  );
+    ...(model.underlay?.routers ?? []).map((r) => [r.name, Object.values(r.addresses)]),
+  ]);
 }
 
 /**

@@ -1,8 +1,11 @@
 // cross-node: routes — article 001 §4.1: each node routes the other nodes' pod
 // subnets to their underlay addresses, as plain, unencapsulated IP. Works only
 // where the underlay carries pod addresses (one L2 segment, or routers that
-// know the pod routes).
+// know the pod routes). On a routed underlay, a node on another network is
+// reached through the first router on the way, which must then know the pod
+// subnets: a real underlay's routers do not (model/underlay.ts).
 import { step } from '../model/plan.js';
+import { underlayNextHop } from '../model/underlay.js';
 import { forwardingStep, podRoute, remotePodRoute } from './shared.js';
 import type { CrossNodeWiring } from './types.js';
 
@@ -16,10 +19,14 @@ export const routes: CrossNodeWiring = {
     return [
       forwardingStep(),
       ...others.map((other) => {
-        const address = factsOf(other.name).address;
+        const { address, router } = underlayNextHop(model, node.name, other.name, (n) => factsOf(n).address);
         return step(
-          `route ${other.podSubnet} via ${other.name} (${address})`,
-          `Packets for ${other.name}'s pods go to ${other.name}'s underlay address as plain, unencapsulated IP: the underlay must accept pod addresses (one route per node, O(N)).`,
+          router
+            ? `route ${other.podSubnet} via router ${router} (${address}) towards ${other.name}`
+            : `route ${other.podSubnet} via ${other.name} (${address})`,
+          router
+            ? `${other.name} is on another network of the underlay: packets for its pods go to the router ${router} as plain, unencapsulated IP, and get further only if ${router} has a route to ${other.podSubnet} (a real underlay's routers know node networks, not pod subnets: why overlays exist).`
+            : `Packets for ${other.name}'s pods go to ${other.name}'s underlay address as plain, unencapsulated IP: the underlay must accept pod addresses (one route per node, O(N)).`,
           [['ip', 'route', 'add', other.podSubnet, 'via', address]],
           [['ip', 'route', 'del', other.podSubnet, 'via', address]],
           { creates: [podRoute(other.podSubnet, address)] },

@@ -1,8 +1,11 @@
 // cross-node: vxlan — article 001 §4.3: one VXLAN device per node, a port of
 // the node's bridge, joins every node's bridge into one L2 segment. Frames for
 // unknown MACs go to a multicast group; the device learns "MAC → node" from
-// what comes back (flood and learn).
+// what comes back (flood and learn). Multicast does not cross a router: on a
+// routed underlay each node floods to every other node by unicast instead
+// (head-end replication: one all-zero FDB entry per peer), and learns the same.
 import { step } from '../model/plan.js';
+import { isRouted } from '../model/underlay.js';
 import { contains, parseCidr, parseIp } from '../net/ipv4.js';
 import type { Link } from '../node/tables.js';
 import { forwardingStep, tunnelSettings } from './shared.js';
@@ -54,10 +57,14 @@ export const vxlan: CrossNodeWiring = {
     const vx = model.tunnel!;
     const facts = factsOf(node.name);
     const dev = vx.dev ?? facts.dev;
+    const unicast = isRouted(model);
+    const peers = model.nodes.filter((n) => n !== node).map((n) => ({ name: n.name, address: factsOf(n.name).address }));
     return [
       step(
-        `create the VXLAN device ${vx.device} (VNI ${vx.id}, group ${vx.group})`,
-        `VXLAN carries Ethernet frames in UDP port ${vx.port} between nodes; frames for unknown MACs go to the multicast group ${vx.group} on ${dev}, and the device learns "MAC → node address" from what comes back (flood and learn).`,
+        `create the VXLAN device ${vx.device} (VNI ${vx.id}, ${unicast ? 'unicast to the other nodes' : `group ${vx.group}`})`,
+        unicast
+          ? `VXLAN carries Ethernet frames in UDP port ${vx.port} between nodes. The nodes are on different networks, and a router does not forward multicast: frames for unknown MACs are copied to every other node by unicast (the next steps list them), and the device learns "MAC → node address" from what comes back.`
+          : `VXLAN carries Ethernet frames in UDP port ${vx.port} between nodes; frames for unknown MACs go to the multicast group ${vx.group} on ${dev}, and the device learns "MAC → node address" from what comes back (flood and learn).`,
         [
           [
             'ip',
@@ -68,8 +75,7 @@ export const vxlan: CrossNodeWiring = {
             'vxlan',
             'id',
             String(vx.id),
-            'group',
-            vx.group!,
+            ...(unicast ? [] : ['group', vx.group!]),
             'local',
             facts.address,
             'dstport',
@@ -81,6 +87,17 @@ export const vxlan: CrossNodeWiring = {
         [['ip', 'link', 'del', vx.device]],
         { creates: [{ kind: 'link', name: vx.device, tunnel: { vni: vx.id, port: vx.port } }] },
       ),
+      ...(unicast
+        ? peers.map((peer) =>
+            step(
+              `add ${peer.name} (${peer.address}) to ${vx.device}'s flood list`,
+              `An all-zero MAC entry is the flood list: a frame for a MAC ${vx.device} has not learned goes to every such destination (head-end replication), where multicast would have reached all nodes at once.`,
+              [['bridge', 'fdb', 'append', ZERO_MAC, 'dev', vx.device, 'dst', peer.address]],
+              [],
+              { creates: [{ kind: 'fdb', mac: ZERO_MAC, dev: vx.device, dst: peer.address }] },
+            ),
+          )
+        : []),
       step(
         `attach ${vx.device} to ${node.bridge}`,
         `As a bridge port, ${vx.device} extends the bridge's L2 segment to every node: all nodes' bridges form one virtual switch.`,
@@ -108,7 +125,8 @@ export const vxlan: CrossNodeWiring = {
   names: (model) => [model.tunnel!.device],
   graph: (model) => {
     const vx = model.tunnel!;
-    return { label: `${vx.device} (VXLAN VNI ${vx.id}, group ${vx.group}, port ${vx.port})`, bridgePort: true };
+    const flood = isRouted(model) ? 'unicast flood list' : `group ${vx.group}`;
+    return { label: `${vx.device} (VXLAN VNI ${vx.id}, ${flood}, port ${vx.port})`, bridgePort: true };
   },
   evidence: (model) => [
     {
@@ -116,7 +134,10 @@ export const vxlan: CrossNodeWiring = {
       argv: ['bridge', 'fdb', 'show', 'dev', model.tunnel!.device],
     },
   ],
-  explain: explainVxlanDevice,
+  explain: (c) =>
+    c[0] === 'bridge' && c[1] === 'fdb' && c[3] === ZERO_MAC
+      ? `\`bridge fdb append ${ZERO_MAC} dev ${c[5]} dst ${c[c.indexOf('dst') + 1]}\`: the all-zero MAC is ${c[5]}'s default destination; with several (append), a frame for a MAC the device has not learned is copied to each of them (head-end replication, what multicast does on one segment).`
+      : explainVxlanDevice(c),
   trace: vxlanHops(),
 };
 
@@ -166,7 +187,16 @@ export function vxlanHops(): TunnelHops {
       const vx = vxlanParams(device);
       const entries = tables.fdb.filter((f) => f.ifname === device.ifname && f.dst);
       const exact = mac ? entries.find((f) => f.mac === mac) : undefined;
-      const fallback = entries.find((f) => f.mac === ZERO_MAC);
+      const flood = entries.filter((f) => f.mac === ZERO_MAC);
+      const fallback = flood[0];
+      if (!exact && flood.length > 1) {
+        return walk.end(
+          'unknown',
+          place,
+          `${mac ?? 'the destination MAC'} is not in ${device.ifname}'s FDB yet: the frame is copied to every node of its flood list (${flood.map((f) => f.dst).join(', ')}); the answer teaches the FDB where the MAC is`,
+          'send traffic first (trace does, unless --no-send) and trace again',
+        );
+      }
       if (!exact && fallback && isMulticast(fallback.dst!)) {
         return walk.end(
           'unknown',

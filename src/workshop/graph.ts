@@ -35,12 +35,19 @@ export function renderText(model: Model, facts: Record<string, NodeFacts>, names
     `lab ${model.name}: cluster ${model.clusterCidr}, same-node ${model.sameNode}, cross-node ${model.crossNode}`,
   ];
   const tunnel = tunnelOf(model);
-  out.push('underlay');
+  if (model.underlay) {
+    out.push(`underlay: ${model.underlay.networks.map((n) => `network ${n.name} ${n.cidr}`).join(', ')}`);
+    for (const router of model.underlay.routers)
+      out.push(
+        `router ${router.name}: ${router.networks.map((n) => `${router.addresses[n]} on ${n}`).join(', ')}${router.podRoutes ? ', with routes to the pod subnets' : ', no pod subnet known'}`,
+      );
+  } else out.push('underlay');
   model.nodes.forEach((node, i) => {
     const lastNode = i === model.nodes.length - 1;
     const [branch, stem] = lastNode ? ['└─', '   '] : ['├─', '│  '];
     const f = facts[node.name]!;
-    out.push(`${branch} ${node.name}  ${live(names, node.name, f.dev)} ${f.address}`);
+    const network = node.underlay.network && model.underlay ? ` (network ${node.underlay.network})` : '';
+    out.push(`${branch} ${node.name}  ${live(names, node.name, f.dev)} ${f.address}${network}`);
     const pods = model.pods.filter((p) => p.node === node.name);
     const children: string[] = [];
     if (hasBridge(model, pods)) {
@@ -87,13 +94,24 @@ interface Box {
 function graphOf(model: Model, facts: Record<string, NodeFacts>, names: LiveNames) {
   const clusters: { id: string; label: string; boxes: Box[] }[] = [];
   const edges: Edge[] = [];
-  const underlay: Box = { id: 'underlay', label: 'underlay', shape: 'cylinder' };
+  // One segment, or the networks of a routed underlay with their routers between them.
+  const networks: Box[] = model.underlay
+    ? model.underlay.networks.map((n) => ({ id: id('network', n.name), label: `${n.name}\\n${n.cidr}`, shape: 'cylinder' }))
+    : [{ id: 'underlay', label: 'underlay', shape: 'cylinder' }];
+  const routers: Box[] = (model.underlay?.routers ?? []).map((r) => ({
+    id: id('router', r.name),
+    label: `router ${r.name}${r.podRoutes ? '\\n(pod routes)' : ''}`,
+    shape: 'box',
+  }));
+  for (const router of model.underlay?.routers ?? [])
+    for (const network of router.networks)
+      edges.push({ from: id('router', router.name), to: id('network', network), label: router.addresses[network]! });
   for (const node of model.nodes) {
     const f = facts[node.name]!;
     const boxes: Box[] = [];
     const nic = id(node.name, f.dev);
     boxes.push({ id: nic, label: `${live(names, node.name, f.dev)}\\n${f.address}`, shape: 'box' });
-    edges.push({ from: nic, to: underlay.id });
+    edges.push({ from: nic, to: model.underlay ? id('network', node.underlay.network!) : networks[0]!.id });
     const bridge = id(node.name, node.bridge);
     const pods = model.pods.filter((p) => p.node === node.name);
     if (hasBridge(model, pods)) boxes.push({ id: bridge, label: `${node.bridge}\\n${node.gateway}`, shape: 'box' });
@@ -128,15 +146,19 @@ function graphOf(model: Model, facts: Record<string, NodeFacts>, names: LiveName
       edges.push({ from: bridge, to: nic, label: 'routes' });
     clusters.push({ id: id('node', node.name), label: node.name, boxes });
   }
-  return { clusters, edges, underlay };
+  return { clusters, edges, networks, routers };
 }
 
 /** The topology as data (`graph --format json`): each node's boxes (interfaces, bridge, pods, tunnel) and the edges between them. */
 export function graphData(model: Model, facts: Record<string, NodeFacts>, names: LiveNames = {}) {
-  const { clusters, edges, underlay } = graphOf(model, facts, names);
+  const { clusters, edges, networks, routers } = graphOf(model, facts, names);
   const text = (label: string) => label.replace(/\\n/g, '\n');
+  const plain = (box: Box) => ({ ...box, label: text(box.label) });
   return {
-    underlay: { ...underlay, label: text(underlay.label) },
+    // A flat underlay is one box; a routed one, its networks and routers.
+    ...(model.underlay
+      ? { networks: networks.map(plain), routers: routers.map(plain) }
+      : { underlay: plain(networks[0]!) }),
     nodes: clusters.map((c) => ({ ...c, boxes: c.boxes.map((b) => ({ ...b, label: text(b.label) })) })),
     edges,
     services: model.services.map((s) => ({
@@ -151,13 +173,13 @@ export function graphData(model: Model, facts: Record<string, NodeFacts>, names:
 }
 
 export function renderDot(model: Model, facts: Record<string, NodeFacts>, names: LiveNames = {}): string {
-  const { clusters, edges, underlay } = graphOf(model, facts, names);
+  const { clusters, edges, networks, routers } = graphOf(model, facts, names);
   const quote = (text: string) => `"${text.replace(/"/g, '\\"')}"`;
   const out = [
     `digraph ${quote(`netlab ${model.name}`)} {`,
     '  rankdir=TB;',
     '  node [fontname="monospace"];',
-    `  ${underlay.id} [label=${quote(underlay.label)}, shape=${underlay.shape}];`,
+    ...[...networks, ...routers].map((box) => `  ${box.id} [label=${quote(box.label)}, shape=${box.shape}];`),
   ];
   for (const cluster of clusters) {
     out.push(`  subgraph cluster_${cluster.id} {`, `    label=${quote(cluster.label)};`);
@@ -171,7 +193,7 @@ export function renderDot(model: Model, facts: Record<string, NodeFacts>, names:
 }
 
 export function renderMermaid(model: Model, facts: Record<string, NodeFacts>, names: LiveNames = {}): string {
-  const { clusters, edges, underlay } = graphOf(model, facts, names);
+  const { clusters, edges, networks, routers } = graphOf(model, facts, names);
   const text = (t: string) => `"${t.replace(/\\n/g, '<br/>').replace(/"/g, "'")}"`;
   const shape = (box: Box) =>
     box.shape === 'ellipse'
@@ -179,7 +201,7 @@ export function renderMermaid(model: Model, facts: Record<string, NodeFacts>, na
       : box.shape === 'cylinder'
         ? `[(${text(box.label)})]`
         : `[${text(box.label)}]`;
-  const out = ['graph TB', `  ${underlay.id}${shape(underlay)}`];
+  const out = ['graph TB', ...[...networks, ...routers].map((box) => `  ${box.id}${shape(box)}`)];
   for (const cluster of clusters) {
     out.push(`  subgraph ${cluster.id}[${text(cluster.label)}]`);
     for (const box of cluster.boxes) out.push(`    ${box.id}${shape(box)}`);

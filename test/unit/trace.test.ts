@@ -89,6 +89,7 @@ function ipipWorld() {
     forward: ['-P FORWARD ACCEPT', '-A FORWARD -m comment --comment "netlab lab ipip" -j NETLAB-FWD-ipip'],
   };
   const kernel: Kernel = {
+    reads: () => true,
     tables: async (place) => world.tables[key(place)] ?? tables([]),
     routeGet: async (place, dst) =>
       world.routes[`${key(place)} ${dst}`] ?? { ok: false, error: 'Network is unreachable' },
@@ -397,6 +398,7 @@ test('trace: a pod that skips its gateway by a cached redirect is delivered, wit
     ),
   };
   const kernel: Kernel = {
+    reads: () => true,
     tables: async (place) => world[key(place)] ?? tables([]),
     routeGet: async (place, dst) =>
       key(place) === 'node-0/a0' && dst === '10.200.1.2'
