@@ -173,13 +173,17 @@ export async function captureCommand(
       `--filter takes a tcpdump expression of letters, digits, spaces and . : / _ ( ) ! & | < > = -; found ${JSON.stringify(options.filter)}`,
     );
   const pod = state.model.pods.find((p) => p.name === target);
-  const node = pod ? pod.node : state.model.nodes.find((n) => n.name === target)?.name;
-  if (!node) throw new UsageError(`lab ${state.lab} has no pod or node "${target}"`);
-  const dev = iface ?? (pod ? (pod.podIf ?? 'lo') : state.facts[node]!.dev);
+  // A router of a routed underlay that netlab made (simulated): every interface of it is on the underlay.
+  const router = routerTransportsOf(state)[target];
+  const node = pod
+    ? pod.node
+    : (state.model.nodes.find((n) => n.name === target)?.name ?? (router ? target : undefined));
+  if (!node) throw new UsageError(`lab ${state.lab} has no pod, node or router "${target}"`);
+  const dev = iface ?? (pod ? (pod.podIf ?? 'lo') : router ? 'eth1' : state.facts[node]!.dev);
   if (!/^[A-Za-z0-9_.@-]{1,15}$/.test(dev)) throw new UsageError(`not an interface name: ${dev}`);
   // On the underlay, the cross-node kind may tell tcpdump how to decode its encapsulation.
   const underlay =
-    !pod && dev === state.facts[node]!.dev
+    !pod && (router || dev === state.facts[node]!.dev)
       ? crossNodeWiring(state.model.crossNode).captureUnderlay?.(state.model)
       : undefined;
   const filter = options.filter ?? underlay?.filter ?? '';
@@ -204,7 +208,7 @@ export async function captureCommand(
   const file = write !== undefined && write !== '-' ? openPcapFile(write) : undefined;
   let code: number;
   try {
-    code = await transportsOf(state)[node]!.interactive(
+    code = await (router ?? transportsOf(state)[node]!).interactive(
       `${scriptPrelude(state.lab)}\ncommand -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }\n${quoteArgv(command)}`,
       write === undefined ? {} : { stdout: file ?? 1 },
     );

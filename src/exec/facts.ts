@@ -65,7 +65,11 @@ export function chooseUnderlay(model: Model, interfaces: NodeInterfaces[]): Reco
     const found = byNode.get(node.name)!;
     // On a routed underlay the nodes' subnets differ: each node's is the network the lab puts it on.
     const network = model.underlay?.networks.find((n) => n.name === node.underlay.network);
-    const inNetwork = network && [...found.addresses].find(([, a]) => subnetOf(`${a.split('/')[0]}/${parseCidr(network.cidr)!.prefix}`) === network.cidr)?.[0];
+    const inNetwork =
+      network &&
+      [...found.addresses].find(
+        ([, a]) => subnetOf(`${a.split('/')[0]}/${parseCidr(network.cidr)!.prefix}`) === network.cidr,
+      )?.[0];
     if (network && !node.underlay.dev && !inNetwork) {
       problems.push(
         `${node.name} has no address in network ${network.name} (${network.cidr}), where the lab puts it (interfaces with addresses: ${[...found.addresses].map(([d, a]) => `${d} ${a}`).join(', ') || 'none'}); the machines' own network setup must put it there (see the README's routed underlay)`,

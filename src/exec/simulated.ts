@@ -158,9 +158,7 @@ export async function createSimulatedNodes(
     record(state);
   }
   const routers = model.underlay?.routers ?? [];
-  const holders = await Promise.all(
-    [...model.nodes, ...routers].map((host) => startHolder(model.name, host.name)),
-  );
+  const holders = await Promise.all([...model.nodes, ...routers].map((host) => startHolder(model.name, host.name)));
   for (const [i, node] of model.nodes.entries()) state.nodes[node.name] = holders[i]!;
   if (routers.length)
     state.routers = Object.fromEntries(routers.map((r, i) => [r.name, holders[model.nodes.length + i]!]));

@@ -268,7 +268,7 @@ function resolveUnderlay(lab: LabFile, cluster: Cidr, nodes: ModelNode[], report
     if (!parsed || parsed.prefix > 29) {
       report(
         ['underlay', 'networks', name],
-        `found "${text}"; allowed: an IPv4 network address with a prefix of /29 or shorter, such as 192.168.57.0/24`,
+        `found "${text}"; allowed: an IPv4 network address with a prefix of /29 or shorter, such as 192.168.64.0/24`,
       );
       continue;
     }
@@ -327,13 +327,15 @@ function resolveUnderlay(lab: LabFile, cluster: Cidr, nodes: ModelNode[], report
         ['nodes', node.name, 'underlay', 'address'],
         `${node.underlay.address} is not in network ${network} (${found.cidr}); allowed: an address in it`,
       );
-    else if (found && routers.some((r) => r.addresses[network] === node.underlay.address))
+    else if (node.underlay.address && routers.some((r) => r.addresses[network] === node.underlay.address))
       report(
         ['nodes', node.name, 'underlay', 'address'],
         `${node.underlay.address} is a router's address on ${network}; allowed: another address in ${found.cidr}`,
       );
   }
-  const used = [...new Set(nodes.flatMap((n) => (networkNames.includes(n.underlay.network ?? '') ? [n.underlay.network!] : [])))];
+  const used = [
+    ...new Set(nodes.flatMap((n) => (networkNames.includes(n.underlay.network ?? '') ? [n.underlay.network!] : []))),
+  ];
   for (const from of used) {
     const unreachable = used.find((to) => to !== from && !gatewayTowards(routers, from, to));
     if (unreachable) {
@@ -600,7 +602,7 @@ function resolveChecks(
     const port = kind === 'tcp' ? item.tcp!.port : undefined;
     const bytes = kind === 'tcp' ? item.tcp!.bytes : undefined;
     const via = kind === 'traceroute' ? item.traceroute!.via : undefined;
-    const hopNames = [...nodes.map((n) => n.name), ...Object.keys(lab.underlay?.routers ?? {})];
+    const hopNames = [...new Set([...nodes.map((n) => n.name), ...Object.keys(lab.underlay?.routers ?? {})])];
     for (const [i, hop] of (via ?? []).entries())
       if (!hopNames.includes(hop))
         report(

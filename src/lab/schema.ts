@@ -290,7 +290,9 @@ export const labSchema = z
             z.strictObject({
               networks: z
                 .array(name(NODE_NAME_MAX, 'a network name'))
-                .describe('the networks it joins (at least two); its address on each is the network\'s last host (.254 of a /24)'),
+                .describe(
+                  "the networks it joins (at least two); its address on each is the network's last host (.254 of a /24)",
+                ),
               'pod-routes': z
                 .boolean()
                 .optional()

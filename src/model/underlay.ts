@@ -18,7 +18,7 @@ export function isRouted(model: Pick<Model, 'nodes' | 'underlay'>): boolean {
 /** How many routers a packet crosses from each network to `to` (absent: it cannot get there). */
 function distancesTo(routers: readonly ModelRouter[], to: string): Map<string, number> {
   const distance = new Map([[to, 0]]);
-  for (let frontier = [to]; frontier.length; ) {
+  for (let frontier = [to]; frontier.length;) {
     const next: string[] = [];
     for (const network of frontier) {
       for (const router of routers.filter((r) => r.networks.includes(network))) {
@@ -67,7 +67,11 @@ export interface UnderlayRoute {
 }
 
 /** The routes of a host on `networks` (a node: one; a router: its own) to every other network of the underlay. */
-export function underlayRoutes(model: Pick<Model, 'underlay'>, networks: readonly string[], self?: string): UnderlayRoute[] {
+export function underlayRoutes(
+  model: Pick<Model, 'underlay'>,
+  networks: readonly string[],
+  self?: string,
+): UnderlayRoute[] {
   const underlay = model.underlay;
   if (!underlay) return [];
   return underlay.networks.flatMap((target) => {

@@ -411,12 +411,20 @@ export class TraceWalk implements TraceContext {
       if (!router) return undefined;
       const place = { node: router.name };
       if (!this.kernel.reads(router.name)) {
-        this.hop(place, 'underlay', `router ${router.name} (${gateway}) forwards the outer packet (${outer}) to ${remote}`);
+        this.hop(
+          place,
+          'underlay',
+          `router ${router.name} (${gateway}) forwards the outer packet (${outer}) to ${remote}`,
+        );
         return undefined;
       }
       const route = await this.kernel.routeGet(place, remote);
       if (!route.ok)
-        return this.end('broken', place, `router ${router.name} has no route to the tunnel's remote end ${remote} (${route.error})`);
+        return this.end(
+          'broken',
+          place,
+          `router ${router.name} has no route to the tunnel's remote end ${remote} (${route.error})`,
+        );
       this.hop(
         place,
         'underlay',

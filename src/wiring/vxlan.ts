@@ -58,7 +58,9 @@ export const vxlan: CrossNodeWiring = {
     const facts = factsOf(node.name);
     const dev = vx.dev ?? facts.dev;
     const unicast = isRouted(model);
-    const peers = model.nodes.filter((n) => n !== node).map((n) => ({ name: n.name, address: factsOf(n.name).address }));
+    const peers = model.nodes
+      .filter((n) => n !== node)
+      .map((n) => ({ name: n.name, address: factsOf(n.name).address }));
     return [
       step(
         `create the VXLAN device ${vx.device} (VNI ${vx.id}, ${unicast ? 'unicast to the other nodes' : `group ${vx.group}`})`,

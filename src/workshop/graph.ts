@@ -96,7 +96,11 @@ function graphOf(model: Model, facts: Record<string, NodeFacts>, names: LiveName
   const edges: Edge[] = [];
   // One segment, or the networks of a routed underlay with their routers between them.
   const networks: Box[] = model.underlay
-    ? model.underlay.networks.map((n) => ({ id: id('network', n.name), label: `${n.name}\\n${n.cidr}`, shape: 'cylinder' }))
+    ? model.underlay.networks.map((n) => ({
+        id: id('network', n.name),
+        label: `${n.name}\\n${n.cidr}`,
+        shape: 'cylinder',
+      }))
     : [{ id: 'underlay', label: 'underlay', shape: 'cylinder' }];
   const routers: Box[] = (model.underlay?.routers ?? []).map((r) => ({
     id: id('router', r.name),

@@ -105,6 +105,7 @@ const LABS_HERE = [
   'flannel',
   'vxlan-3',
   'vxlan',
+  'router-vxlan',
   'scale',
   'policy',
   'egress',

@@ -1,0 +1,119 @@
+// A routed underlay (model/underlay.ts and the wiring that uses it): which
+// router each node and router sends another network's packets to, the
+// routes kind's next hop, VXLAN's unicast flood list, and the text graph.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { simulatedFacts } from '../../src/exec/simulated.js';
+import { loadLabFile, parseLab } from '../../src/lab/load.js';
+import { isRouted, routerPodRoutes, underlayNextHop, underlayRoutes } from '../../src/model/underlay.js';
+import { buildPlan } from '../../src/plan/build.js';
+import { renderText } from '../../src/workshop/graph.js';
+import { LABS } from '../paths.js';
+
+/** left – r0 – mid – r1 – right, and a shortcut r2 from mid to far: a node on each end network. */
+const CHAIN = `
+name: chain
+underlay:
+  networks: { left: 192.168.10.0/24, mid: 192.168.20.0/24, right: 192.168.30.0/24, far: 192.168.40.0/24 }
+  routers:
+    r0: { networks: [left, mid], pod-routes: true }
+    r1: { networks: [mid, right] }
+    r2: { networks: [mid, far] }
+nodes:
+  node-0: { underlay: { network: left } }
+  node-1: { underlay: { network: right } }
+  node-2: { underlay: { network: far } }
+pods:
+  a0: { node: node-0 }
+wiring: { cross-node: routes }
+`;
+
+test('each network is reached through the first router on the shortest way; a router never sends to itself', () => {
+  const { model } = parseLab(CHAIN, 'chain.yaml');
+  const router = (name: string) => model.underlay!.routers.find((r) => r.name === name)!;
+  assert.deepEqual(router('r0').addresses, { left: '192.168.10.254', mid: '192.168.20.254' });
+  // The second router on mid gets the next address down.
+  assert.deepEqual(router('r1').addresses, { mid: '192.168.20.253', right: '192.168.30.254' });
+  const routes = (networks: string[], self?: string) =>
+    underlayRoutes(model, networks, self).map((r) => `${r.dst} via ${r.via}`);
+  assert.deepEqual(routes(['left']), [
+    '192.168.20.0/24 via 192.168.10.254',
+    '192.168.30.0/24 via 192.168.10.254',
+    '192.168.40.0/24 via 192.168.10.254',
+  ]);
+  assert.deepEqual(routes(['left', 'mid'], 'r0'), [
+    '192.168.30.0/24 via 192.168.20.253',
+    '192.168.40.0/24 via 192.168.20.252',
+  ]);
+  assert.deepEqual(routes(['mid', 'right'], 'r1'), [
+    '192.168.10.0/24 via 192.168.20.254',
+    '192.168.40.0/24 via 192.168.20.252',
+  ]);
+  // r0 knows the pod subnets (pod-routes): node-0's directly, the others' through the next router.
+  const facts = simulatedFacts(model);
+  assert.deepEqual(
+    routerPodRoutes(model, router('r0'), (n) => facts[n]!.address),
+    [
+      { dst: '10.200.0.0/24', via: '192.168.10.4' },
+      { dst: '10.200.1.0/24', via: '192.168.20.253' },
+      { dst: '10.200.2.0/24', via: '192.168.20.252' },
+    ],
+  );
+  assert.deepEqual(
+    routerPodRoutes(model, router('r1'), (n) => facts[n]!.address),
+    [],
+  );
+  assert.ok(isRouted(model));
+});
+
+test("the routes kind sends another network's pods to the router; the simulated nodes keep the article's host numbers", () => {
+  const { model } = loadLabFile(join(LABS, 'router.yaml'));
+  const facts = simulatedFacts(model);
+  assert.deepEqual(
+    Object.values(facts).map((f) => f.address),
+    ['192.168.64.4', '192.168.65.5'],
+  );
+  assert.deepEqual(
+    underlayNextHop(model, 'node-0', 'node-1', (n) => facts[n]!.address),
+    {
+      address: '192.168.64.254',
+      router: 'router-0',
+    },
+  );
+  const commands = buildPlan(model, facts)
+    .nodes.flatMap((n) => n.steps.filter((s) => s.phase === 'cross-node').flatMap((s) => s.apply))
+    .map((c) => c.join(' '));
+  assert.deepEqual(
+    commands.filter((c) => c.startsWith('ip route')),
+    ['ip route add 10.200.1.0/24 via 192.168.64.254', 'ip route add 10.200.0.0/24 via 192.168.65.254'],
+  );
+  // On one segment (the routes lab) the next hop is the other node itself.
+  const flat = loadLabFile(join(LABS, 'routes.yaml')).model;
+  assert.ok(!isRouted(flat));
+  assert.deepEqual(
+    underlayNextHop(flat, 'node-0', 'node-1', () => '192.168.64.5'),
+    { address: '192.168.64.5' },
+  );
+});
+
+test('VXLAN across a router floods by unicast to every other node (no group); on one segment it keeps the group', () => {
+  const vxlan = (file: string) => {
+    const { model } = loadLabFile(join(LABS, file));
+    const node = buildPlan(model, simulatedFacts(model)).nodes[0]!;
+    return node.steps.filter((s) => s.phase === 'cross-node').flatMap((s) => s.apply.map((c) => c.join(' ')));
+  };
+  const routed = vxlan('router-vxlan.yaml');
+  assert.equal(routed[0], 'ip link add vxlan0 type vxlan id 100 local 192.168.64.4 dstport 4789 dev eth1');
+  assert.equal(routed[1], 'bridge fdb append 00:00:00:00:00:00 dev vxlan0 dst 192.168.65.5');
+  assert.match(vxlan('vxlan.yaml')[0]!, / group 239\.1\.1\.1 /);
+  assert.ok(!vxlan('vxlan.yaml').some((c) => c.startsWith('bridge fdb')));
+});
+
+test('graph draws the networks and the routers, and says which router knows no pod subnet', () => {
+  const { model } = loadLabFile(join(LABS, 'router.yaml'));
+  const text = renderText(model, simulatedFacts(model));
+  assert.match(text, /^underlay: network left 192\.168\.64\.0\/24, network right 192\.168\.65\.0\/24$/m);
+  assert.match(text, /^router router-0: 192\.168\.64\.254 on left, 192\.168\.65\.254 on right, no pod subnet known$/m);
+  assert.match(text, /node-1 {2}eth1 192\.168\.65\.5 \(network right\)/);
+});
