@@ -286,3 +286,82 @@ test('MTU: an overlay gives the bridge and pods 1450; a bulk transfer passes, an
   }
   assert.deepEqual(await snapshotHost(), state.pristine());
 });
+
+interface TraceReport {
+  outcome: string;
+  problem?: { node: string; reason: string };
+  hops: { node: string; kind: string; text: string }[];
+}
+
+test('across a router: plain routes stop at the router (verify and trace name it), with pod routes traceroute shows it, VXLAN crosses it by unicast; down leaves nothing, routers included', async () => {
+  const dir = state.dir;
+  try {
+    const up = await netlab(dir, 'up', join(LABS, 'router.yaml'), '--verify');
+    assert.equal(up.exitCode, 1, up.stdout + up.stderr);
+    assert.match(up.stdout, /1 ✓ pass {2}ping node-0 → node-1/, 'the nodes reach each other through router-0');
+    assert.match(up.stdout, /2 ✗ FAIL {2}ping a0 → a1/);
+    assert.match(
+      up.stdout,
+      /trace of check 2 \(a0 → 10\.200\.1\.2.*✗ broken at router-0: no route to 10\.200\.1\.2 in router router-0's routing table/,
+    );
+    const trace = JSON.parse((await netlab(dir, 'trace', 'a0', 'a1', '--json')).stdout) as TraceReport;
+    assert.equal(trace.outcome, 'broken');
+    assert.equal(trace.problem?.node, 'router-0');
+    assert.match(trace.hops.at(-1)!.text, /^over the underlay to router router-0 \(192\.168\.64\.254\) as plain IP/);
+    // The router's own table, entered like a node: the two networks, no pod subnet.
+    const routes = await netlab(dir, 'exec', 'router-0', '--', 'ip', 'route');
+    assert.deepEqual(
+      routes.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')[0]),
+      ['192.168.64.0/24', '192.168.65.0/24'],
+    );
+  } finally {
+    await netlab(dir, 'down', 'router');
+  }
+
+  // The network learns the pod subnets (pod-routes): the real traceroute shows router-0 between the nodes, as trace does.
+  const file = join(dir, 'router-pr.yaml');
+  writeFileSync(
+    file,
+    readFileSync(join(LABS, 'router.yaml'), 'utf8')
+      .replace('name: router', 'name: router-pr')
+      .replace('router-0: { networks: [left, right] }', 'router-0: { networks: [left, right], pod-routes: true }')
+      .replace(/^exercises:/m, '  - traceroute: { from: a0, to: a1, via: [node-0, router-0, node-1] }\nexercises:'),
+  );
+  try {
+    const up = await netlab(dir, 'up', file, '--verify');
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    assert.match(
+      up.stdout,
+      /hops: 10\.200\.0\.1 \(node-0\) → 192\.168\.64\.254 \(router-0\) → 192\.168\.65\.5 \(node-1\) → 10\.200\.1\.2/,
+    );
+    const trace = await netlab(dir, 'trace', 'a0', 'a1', '--no-send');
+    assert.match(
+      trace.stdout,
+      /traceroute's view: TTL 1 expires at node-0 \(hop \d+\), TTL 2 expires at router-0 \(hop \d+\), TTL 3 expires at node-1 \(hop \d+\), TTL 4 reaches pod a1\n/,
+    );
+  } finally {
+    await netlab(dir, 'down', 'router-pr');
+  }
+
+  // VXLAN: the same router carries the pods' frames in UDP between node addresses; no router hop for traceroute.
+  try {
+    const up = await netlab(dir, 'up', join(LABS, 'router-vxlan.yaml'), '--verify');
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    assert.match(up.stdout, /traceroute a0 → a1 .*reached: hops: (10\.200\.0\.1 \(node-0\) → )?10\.200\.1\.2\n/);
+    const fdb = await netlab(dir, 'exec', 'node-0', '--', 'bridge', 'fdb', 'show', 'dev', 'vxlan0');
+    assert.ok(fdb.stdout.includes('00:00:00:00:00:00 dst 192.168.65.5 self permanent'), fdb.stdout);
+    assert.ok(!fdb.stdout.includes('239.'), 'no multicast group');
+    const trace = JSON.parse((await netlab(dir, 'trace', 'a0', 'a1', '--json')).stdout) as TraceReport;
+    assert.equal(trace.outcome, 'delivered');
+    assert.match(
+      trace.hops.find((h) => h.node === 'router-0')!.text,
+      /^router router-0 forwards the outer packet \(UDP 4789\) to 192\.168\.65\.5 dev eth2/,
+    );
+  } finally {
+    await netlab(dir, 'down', 'router-vxlan');
+  }
+  assert.deepEqual(await snapshotHost(), state.pristine());
+});
