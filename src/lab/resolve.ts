@@ -327,7 +327,7 @@ function resolveUnderlay(lab: LabFile, cluster: Cidr, nodes: ModelNode[], report
         ['nodes', node.name, 'underlay', 'address'],
         `${node.underlay.address} is not in network ${network} (${found.cidr}); allowed: an address in it`,
       );
-    else if (node.underlay.address && routers.some((r) => r.addresses[network] === node.underlay.address))
+    else if (found && node.underlay.address && routers.some((r) => r.addresses[network] === node.underlay.address))
       report(
         ['nodes', node.name, 'underlay', 'address'],
         `${node.underlay.address} is a router's address on ${network}; allowed: another address in ${found.cidr}`,

@@ -10,6 +10,8 @@ import { forwardingStep, podRoute, remotePodRoute } from './shared.js';
 import type { CrossNodeWiring } from './types.js';
 
 const DEVICE = 'ipip0';
+/** The outer header's TTL, as an IP stack gives its own packets (net.ipv4.ip_default_ttl); 0 would copy the inner one. */
+const OUTER_TTL = 64;
 
 export const ipip: CrossNodeWiring = {
   kind: 'ipip',
@@ -34,8 +36,23 @@ export const ipip: CrossNodeWiring = {
     return [
       step(
         `create the IP-in-IP tunnel ${DEVICE}`,
-        `An ipip device wraps each IP packet in another IP header (protocol 4) from ${facts.address}; with no fixed remote, each route says which node to send to.`,
-        [['ip', 'tunnel', 'add', DEVICE, 'mode', 'ipip', 'local', facts.address, 'dev', facts.dev]],
+        `An ipip device wraps each IP packet in another IP header (protocol 4) from ${facts.address}; with no fixed remote, each route says which node to send to. The outer header gets a TTL of its own (ttl ${OUTER_TTL}): by default it copies the pod packet's, and a router of the underlay would then drop the probes of a pod's traceroute that should reach the next node, a hop of '*'.`,
+        [
+          [
+            'ip',
+            'tunnel',
+            'add',
+            DEVICE,
+            'mode',
+            'ipip',
+            'local',
+            facts.address,
+            'dev',
+            facts.dev,
+            'ttl',
+            String(OUTER_TTL),
+          ],
+        ],
         [['ip', 'tunnel', 'del', DEVICE]],
         { creates: [{ kind: 'link', name: DEVICE }] },
       ),
@@ -69,7 +86,7 @@ export const ipip: CrossNodeWiring = {
   evidence: remotePodRoute,
   explain: (c) =>
     c[0] === 'ip' && c[1] === 'tunnel' && c[2] === 'add'
-      ? `\`ip tunnel add ${c[3]} mode ipip local ${c[c.indexOf('local') + 1]}\` creates an IP-in-IP device: packets routed into it get an outer IP header (protocol 4) from ${c[c.indexOf('local') + 1]}; with no fixed remote, the outer destination is the route's gateway.`
+      ? `\`ip tunnel add ${c[3]} mode ipip local ${c[c.indexOf('local') + 1]}\` creates an IP-in-IP device: packets routed into it get an outer IP header (protocol 4) from ${c[c.indexOf('local') + 1]}; with no fixed remote, the outer destination is the route's gateway${c.includes('ttl') ? `; ttl ${c[c.indexOf('ttl') + 1]} is the outer header's TTL (the default, inherit, copies the inner packet's)` : ''}.`
       : undefined,
   trace: {
     linkKind: 'ipip',

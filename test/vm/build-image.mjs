@@ -2,7 +2,7 @@
 // Builds the real-kernel VM image for `npm run test:vm`: Debian's cloud kernel
 // (fetched with apt-get download, unpacked with dpkg -x) and a busybox
 // initramfs holding the kernel modules the labs need and the tools netlab runs
-// on a node (iproute2, iptables, conntrack, socat, ping, util-linux, sshd),
+// on a node (iproute2, iptables, conntrack, socat, ping, traceroute, util-linux, sshd),
 // copied from this machine with their libraries. The result is cached outside
 // the repository (NETLAB_VM_CACHE, default /var/cache/netlab/vm) and reused
 // while this script and the kernel version are unchanged.
@@ -77,6 +77,8 @@ const BINARIES = [
   '/usr/sbin/sysctl',
   '/usr/sbin/sshd',
   '/usr/bin/tcpdump',
+  // the traceroute checks (labs router-ipip, routes)
+  '/usr/bin/traceroute',
 ];
 const APPLETS = [
   'mount',

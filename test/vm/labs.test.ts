@@ -192,3 +192,49 @@ test('real kernels: egress to a host outside the cluster (the third VM, which kn
   }
   for (const name of vms.names) assert.deepEqual(await leftovers(name), [], `egress: leftovers on ${name}`);
 });
+
+/** A shell script run as root on a VM. */
+async function onVM(name: string, script: string): Promise<void> {
+  const result = await execa('ssh', ['-F', vms.sshConfig, '-o', 'BatchMode=yes', name, script], {
+    reject: false,
+    stdin: 'ignore',
+  });
+  assert.equal(result.exitCode, 0, `${name}: ${script}: ${String(result.stderr)}`);
+}
+
+test('real kernels: IP-in-IP across a router (the third VM) that knows no pod subnet; traceroute sees the nodes only', async () => {
+  // The routed underlay of labs/router-ipip.yaml, as a workshop's network gives it: node-0 on
+  // 192.168.64.0/24, node-1 on 192.168.65.0/24, each with a route to the other network via node-2,
+  // a router with an address on both (one NIC on the shared segment: no ICMP redirects from it).
+  const setup: Record<string, string> = {
+    'node-0':
+      'ip addr flush dev eth1 && ip addr add 192.168.64.10/24 dev eth1 && ip route add 192.168.65.0/24 via 192.168.64.254',
+    'node-1':
+      'ip addr flush dev eth1 && ip addr add 192.168.65.11/24 dev eth1 && ip route add 192.168.64.0/24 via 192.168.65.254',
+    'node-2':
+      'ip addr flush dev eth1 && ip addr add 192.168.64.254/24 dev eth1 && ip addr add 192.168.65.254/24 dev eth1 && sysctl -qw net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth1.send_redirects=0 net.ipv4.ip_forward=1',
+  };
+  const restore = (name: string) =>
+    `ip addr flush dev eth1 && ip addr add ${vms.addresses[name]}/24 dev eth1 && sysctl -qw net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.eth1.send_redirects=1 net.ipv4.ip_forward=0`;
+  try {
+    for (const [name, script] of Object.entries(setup)) await onVM(name, script);
+    const up = await netlab('up', join(LABS, 'router-ipip.yaml'), '--ssh-config', vms.sshConfig, '--verify');
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    assert.match(up.stdout, /all 4 checks passed/);
+    // node-0 and node-1 route the pods' packets; node-2 routes only the outer ones, invisible to traceroute.
+    assert.match(up.stdout, /hops: 10\.200\.0\.1 \(node-0\) → [\d.]+ \(node-1\) → 10\.200\.1\.2\n/);
+    const trace = await netlab('trace', 'a0', 'a1', '--json');
+    assert.equal(trace.exitCode, 0, trace.stdout + trace.stderr);
+    const hops = (JSON.parse(trace.stdout) as { hops: { kind: string; text: string }[] }).hops;
+    assert.match(hops.find((h) => h.kind === 'ipip')!.text, /outer 192\.168\.64\.10 → 192\.168\.65\.11/);
+    assert.ok(
+      hops.some((h) => /^router router-0 \(192\.168\.64\.254\) forwards the outer packet/.test(h.text)),
+      JSON.stringify(hops),
+    );
+  } finally {
+    const down = await netlab('down', 'router-ipip');
+    assert.equal(down.exitCode, 0, down.stderr);
+    for (const name of Object.keys(setup)) await onVM(name, restore(name));
+  }
+  for (const name of vms.names) assert.deepEqual(await leftovers(name), [], `router-ipip: leftovers on ${name}`);
+});
