@@ -72,12 +72,12 @@ test("the routes kind sends another network's pods to the router; the simulated 
   const facts = simulatedFacts(model);
   assert.deepEqual(
     Object.values(facts).map((f) => f.address),
-    ['192.168.64.4', '192.168.65.5'],
+    ['192.168.60.4', '192.168.61.5'],
   );
   assert.deepEqual(
     underlayNextHop(model, 'node-0', 'node-1', (n) => facts[n]!.address),
     {
-      address: '192.168.64.254',
+      address: '192.168.60.254',
       router: 'router-0',
     },
   );
@@ -86,7 +86,7 @@ test("the routes kind sends another network's pods to the router; the simulated 
     .map((c) => c.join(' '));
   assert.deepEqual(
     commands.filter((c) => c.startsWith('ip route')),
-    ['ip route add 10.200.1.0/24 via 192.168.64.254', 'ip route add 10.200.0.0/24 via 192.168.65.254'],
+    ['ip route add 10.200.1.0/24 via 192.168.60.254', 'ip route add 10.200.0.0/24 via 192.168.61.254'],
   );
   // On one segment (the routes lab) the next hop is the other node itself.
   const flat = loadLabFile(join(LABS, 'routes.yaml')).model;
@@ -104,8 +104,8 @@ test('VXLAN across a router floods by unicast to every other node (no group); on
     return node.steps.filter((s) => s.phase === 'cross-node').flatMap((s) => s.apply.map((c) => c.join(' ')));
   };
   const routed = vxlan('router-vxlan.yaml');
-  assert.equal(routed[0], 'ip link add vxlan0 type vxlan id 100 local 192.168.64.4 dstport 4789 dev eth1');
-  assert.equal(routed[1], 'bridge fdb append 00:00:00:00:00:00 dev vxlan0 dst 192.168.65.5');
+  assert.equal(routed[0], 'ip link add vxlan0 type vxlan id 100 local 192.168.60.4 dstport 4789 dev eth1');
+  assert.equal(routed[1], 'bridge fdb append 00:00:00:00:00:00 dev vxlan0 dst 192.168.61.5');
   assert.match(vxlan('vxlan.yaml')[0]!, / group 239\.1\.1\.1 /);
   assert.ok(!vxlan('vxlan.yaml').some((c) => c.startsWith('bridge fdb')));
 });
@@ -113,7 +113,7 @@ test('VXLAN across a router floods by unicast to every other node (no group); on
 test('graph draws the networks and the routers, and says which router knows no pod subnet', () => {
   const { model } = loadLabFile(join(LABS, 'router.yaml'));
   const text = renderText(model, simulatedFacts(model));
-  assert.match(text, /^underlay: network left 192\.168\.64\.0\/24, network right 192\.168\.65\.0\/24$/m);
-  assert.match(text, /^router router-0: 192\.168\.64\.254 on left, 192\.168\.65\.254 on right, no pod subnet known$/m);
-  assert.match(text, /node-1 {2}eth1 192\.168\.65\.5 \(network right\)/);
+  assert.match(text, /^underlay: network left 192\.168\.60\.0\/24, network right 192\.168\.61\.0\/24$/m);
+  assert.match(text, /^router router-0: 192\.168\.60\.254 on left, 192\.168\.61\.254 on right, no pod subnet known$/m);
+  assert.match(text, /node-1 {2}eth1 192\.168\.61\.5 \(network right\)/);
 });

@@ -204,15 +204,15 @@ async function onVM(name: string, script: string): Promise<void> {
 
 test('real kernels: IP-in-IP across a router (the third VM) that knows no pod subnet; traceroute sees the nodes only', async () => {
   // The routed underlay of labs/router-ipip.yaml, as a workshop's network gives it: node-0 on
-  // 192.168.64.0/24, node-1 on 192.168.65.0/24, each with a route to the other network via node-2,
+  // 192.168.60.0/24, node-1 on 192.168.61.0/24, each with a route to the other network via node-2,
   // a router with an address on both (one NIC on the shared segment: no ICMP redirects from it).
   const setup: Record<string, string> = {
     'node-0':
-      'ip addr flush dev eth1 && ip addr add 192.168.64.10/24 dev eth1 && ip route add 192.168.65.0/24 via 192.168.64.254',
+      'ip addr flush dev eth1 && ip addr add 192.168.60.10/24 dev eth1 && ip route add 192.168.61.0/24 via 192.168.60.254',
     'node-1':
-      'ip addr flush dev eth1 && ip addr add 192.168.65.11/24 dev eth1 && ip route add 192.168.64.0/24 via 192.168.65.254',
+      'ip addr flush dev eth1 && ip addr add 192.168.61.11/24 dev eth1 && ip route add 192.168.60.0/24 via 192.168.61.254',
     'node-2':
-      'ip addr flush dev eth1 && ip addr add 192.168.64.254/24 dev eth1 && ip addr add 192.168.65.254/24 dev eth1 && sysctl -qw net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth1.send_redirects=0 net.ipv4.ip_forward=1',
+      'ip addr flush dev eth1 && ip addr add 192.168.60.254/24 dev eth1 && ip addr add 192.168.61.254/24 dev eth1 && sysctl -qw net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth1.send_redirects=0 net.ipv4.ip_forward=1',
   };
   const restore = (name: string) =>
     `ip addr flush dev eth1 && ip addr add ${vms.addresses[name]}/24 dev eth1 && sysctl -qw net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.eth1.send_redirects=1 net.ipv4.ip_forward=0`;
@@ -226,9 +226,9 @@ test('real kernels: IP-in-IP across a router (the third VM) that knows no pod su
     const trace = await netlab('trace', 'a0', 'a1', '--json');
     assert.equal(trace.exitCode, 0, trace.stdout + trace.stderr);
     const hops = (JSON.parse(trace.stdout) as { hops: { kind: string; text: string }[] }).hops;
-    assert.match(hops.find((h) => h.kind === 'ipip')!.text, /outer 192\.168\.64\.10 → 192\.168\.65\.11/);
+    assert.match(hops.find((h) => h.kind === 'ipip')!.text, /outer 192\.168\.60\.10 → 192\.168\.61\.11/);
     assert.ok(
-      hops.some((h) => /^router router-0 \(192\.168\.64\.254\) forwards the outer packet/.test(h.text)),
+      hops.some((h) => /^router router-0 \(192\.168\.60\.254\) forwards the outer packet/.test(h.text)),
       JSON.stringify(hops),
     );
   } finally {
