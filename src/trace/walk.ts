@@ -494,7 +494,7 @@ export class TraceWalk implements TraceContext {
         return this.end(
           'left',
           next,
-          `the packet goes on to router ${router.name} (${nextHop}), a router of the machines' own network, which netlab does not read`,
+          `the packet goes on to router ${router.name} (${nextHop}), a router of the machines' own network, which netlab does not read: unless it has a route to ${packet.dst}, it goes no further (a real underlay's routers know no pod subnet)`,
         );
       return this.ip(next, packet, { ifname: await this.ifnameWith(next, nextHop) });
     }

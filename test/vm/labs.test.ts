@@ -202,7 +202,7 @@ async function onVM(name: string, script: string): Promise<void> {
   assert.equal(result.exitCode, 0, `${name}: ${script}: ${String(result.stderr)}`);
 }
 
-test('real kernels: IP-in-IP across a router (the third VM) that knows no pod subnet; traceroute sees the nodes only', async () => {
+test('real kernels: across a router (the third VM) that knows no pod subnet, plain routes stop at it and IP-in-IP crosses it; traceroute sees the nodes only', async () => {
   // The routed underlay of labs/router-ipip.yaml, as a workshop's network gives it: node-0 on
   // 192.168.60.0/24, node-1 on 192.168.61.0/24, each with a route to the other network via node-2,
   // a router with an address on both (one NIC on the shared segment: no ICMP redirects from it).
@@ -218,6 +218,16 @@ test('real kernels: IP-in-IP across a router (the third VM) that knows no pod su
     `ip addr flush dev eth1 && ip addr add ${vms.addresses[name]}/24 dev eth1 && sysctl -qw net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.eth1.send_redirects=1 net.ipv4.ip_forward=0`;
   try {
     for (const [name, script] of Object.entries(setup)) await onVM(name, script);
+    // Plain routes first: the nodes reach each other, the pods do not, and verify names the router.
+    const routes = await netlab('up', join(LABS, 'router.yaml'), '--ssh-config', vms.sshConfig, '--verify');
+    assert.equal(routes.exitCode, 1, routes.stdout + routes.stderr);
+    assert.match(routes.stdout, /1 ✓ pass {2}ping node-0 → node-1/);
+    assert.match(
+      routes.stdout,
+      /trace of check 2 .*: → leaves the lab at router-0: the packet goes on to router router-0 \(192\.168\.60\.254\)/,
+    );
+    const down = await netlab('down', 'router');
+    assert.equal(down.exitCode, 0, down.stderr);
     const up = await netlab('up', join(LABS, 'router-ipip.yaml'), '--ssh-config', vms.sshConfig, '--verify');
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
     assert.match(up.stdout, /all 4 checks passed/);
@@ -232,8 +242,7 @@ test('real kernels: IP-in-IP across a router (the third VM) that knows no pod su
       JSON.stringify(hops),
     );
   } finally {
-    const down = await netlab('down', 'router-ipip');
-    assert.equal(down.exitCode, 0, down.stderr);
+    for (const lab of ['router', 'router-ipip']) await netlab('down', lab);
     for (const name of Object.keys(setup)) await onVM(name, restore(name));
   }
   for (const name of vms.names) assert.deepEqual(await leftovers(name), [], `router-ipip: leftovers on ${name}`);
