@@ -3,7 +3,7 @@
 import { scriptPrelude } from '../shell/prelude.js';
 import { quoteArgv } from '../os/quote.js';
 import { findLabWith, requireRoot } from './common.js';
-import { routerTransportsOf, transportsOf } from '../exec/transports.js';
+import { routerTransport, transportsOf } from '../exec/transports.js';
 import { UsageError } from '../errors.js';
 
 export async function execCommand(target: string, argv: string[], options: { lab?: string }): Promise<number> {
@@ -21,7 +21,7 @@ export async function execCommand(target: string, argv: string[], options: { lab
     return transportsOf(state)[podName!]!.interactive(quoteArgv(argv));
   }
   // A router of a routed underlay (simulated: netlab made it): ip route, traceroute, tcpdump there.
-  const router = container === undefined ? routerTransportsOf(state)[podName!] : undefined;
+  const router = container === undefined ? routerTransport(state, podName!) : undefined;
   if (router) return router.interactive(quoteArgv(argv));
   const pod = state.model.pods.find((p) => p.name === podName);
   if (!pod)

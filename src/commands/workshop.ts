@@ -10,7 +10,7 @@ import { graphData, renderDot, renderMermaid, renderText, type LiveNames } from 
 import { scriptPrelude } from '../shell/prelude.js';
 import { quoteArgv } from '../os/quote.js';
 import { findLabWith, labModelOf, requireRoot } from './common.js';
-import { routerTransportsOf, transportsOf } from '../exec/transports.js';
+import { routerTransport, traceTransportsOf, transportsOf } from '../exec/transports.js';
 import { crossNodeWiring, wiringOf } from '../wiring/registry.js';
 import { askNode } from '../node/query.js';
 import { shown, UsageError } from '../errors.js';
@@ -174,7 +174,7 @@ export async function captureCommand(
     );
   const pod = state.model.pods.find((p) => p.name === target);
   // A router of a routed underlay that netlab made (simulated): every interface of it is on the underlay.
-  const router = routerTransportsOf(state)[target];
+  const router = pod ? undefined : routerTransport(state, target);
   const node = pod
     ? pod.node
     : (state.model.nodes.find((n) => n.name === target)?.name ?? (router ? target : undefined));
@@ -276,7 +276,7 @@ export async function traceCommand(
   const transports = transportsOf(state);
   const probe = options.send === false ? undefined : await sendFirst(state.model, state.facts, transports, request);
   const probed = probe?.sourcePort ? { ...request, packet: { ...request.packet, sport: probe.sourcePort } } : request;
-  const trace = await traceRequest(state.model, state.facts, { ...transports, ...routerTransportsOf(state) }, probed);
+  const trace = await traceRequest(state.model, state.facts, traceTransportsOf(state), probed);
   const disagreement = probeDisagrees(trace, probe);
   const delivered =
     trace.outcome === 'delivered' && (!trace.reply || trace.reply.outcome === 'delivered') && disagreement.length === 0;

@@ -6,7 +6,8 @@ import type { Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import type { Transports } from './transports.js';
 import { RunError } from '../errors.js';
-import { formatCidr, parseCidr } from '../net/ipv4.js';
+import { contains, formatCidr, parseCidr, parseIp } from '../net/ipv4.js';
+import { underlayRoutes } from '../model/underlay.js';
 import { type Answers, askNode } from '../node/query.js';
 
 export interface NodeInterfaces {
@@ -17,6 +18,8 @@ export interface NodeInterfaces {
   links: string[];
   /** dev → MTU */
   mtus: Map<string, number>;
+  /** its routes that go through a gateway: destination → gateway */
+  gateways: { dst: string; via: string }[];
 }
 
 /** A node's interfaces as node/query.ts answers: its global IPv4 addresses, the default route's device, its links. */
@@ -27,6 +30,7 @@ export function interfacesOf(node: string, a: Partial<Answers>): NodeInterfaces 
     addresses: new Map(),
     links: links.map((l) => l.ifname),
     mtus: new Map(links.flatMap((l) => (l.mtu ? [[l.ifname, l.mtu] as const] : []))),
+    gateways: (a.routes ?? []).flatMap((r) => (r.gateway ? [{ dst: r.dst, via: r.gateway }] : [])),
   };
   for (const x of a.addresses ?? []) {
     if (x.scope === 'global' && !result.addresses.has(x.ifname))
@@ -65,11 +69,9 @@ export function chooseUnderlay(model: Model, interfaces: NodeInterfaces[]): Reco
     const found = byNode.get(node.name)!;
     // On a routed underlay the nodes' subnets differ: each node's is the network the lab puts it on.
     const network = model.underlay?.networks.find((n) => n.name === node.underlay.network);
-    const inNetwork =
-      network &&
-      [...found.addresses].find(
-        ([, a]) => subnetOf(`${a.split('/')[0]}/${parseCidr(network.cidr)!.prefix}`) === network.cidr,
-      )?.[0];
+    const inside = (address: string) =>
+      network !== undefined && contains(parseCidr(network.cidr)!, parseIp(address.split('/')[0]!) ?? 0);
+    const inNetwork = network && [...found.addresses].find(([, a]) => inside(a))?.[0];
     if (network && !node.underlay.dev && !inNetwork) {
       problems.push(
         `${node.name} has no address in network ${network.name} (${network.cidr}), where the lab puts it (interfaces with addresses: ${[...found.addresses].map(([d, a]) => `${d} ${a}`).join(', ') || 'none'}); the machines' own network setup must put it there (see the README's routed underlay)`,
@@ -92,6 +94,24 @@ export function chooseUnderlay(model: Model, interfaces: NodeInterfaces[]): Reco
     const address = node.underlay.address ?? found.addresses.get(dev)?.split('/')[0];
     if (!address) {
       problems.push(`${node.name}'s interface ${dev} has no IPv4 address; set nodes.${node.name}.underlay.address`);
+      continue;
+    }
+    if (network && !inside(address)) {
+      problems.push(
+        `${node.name}'s underlay address ${address} is not in network ${network.name} (${network.cidr}), where the lab puts it`,
+      );
+      continue;
+    }
+    // The machines' own routers: the lab says where they are (model/underlay.ts), and each node must route through them.
+    const missing = network
+      ? underlayRoutes(model, [network.name]).filter(
+          (r) => !found.gateways.some((g) => (g.dst === r.dst || g.dst === 'default') && g.via === r.via),
+        )
+      : [];
+    if (missing.length) {
+      problems.push(
+        `${node.name} has no route ${missing.map((r) => `to ${r.dst} via ${r.via} (router ${r.router})`).join(', ')}, which the lab's routed underlay needs; the machines' network setup must give it (\`NETLAB_UNDERLAY=routed vagrant up\` does, see the README)`,
+      );
       continue;
     }
     const mtu = found.mtus.get(dev);

@@ -10,7 +10,8 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { stateDir } from '../state/store.js';
 import { run } from './spawn.js';
-import type { Model, ModelRouter } from '../model/lab.js';
+import type { Model, ModelNode, ModelRouter } from '../model/lab.js';
+import { FIRST_SIMULATED_HOST } from '../lab/defaults.js';
 import { networkOf, routerPodRoutes, underlayRoutes } from '../model/underlay.js';
 import { type Cidr, formatIp, nthAddress, parseCidr } from '../net/ipv4.js';
 import type { NodeFacts } from '../model/plan.js';
@@ -24,7 +25,7 @@ import { ETHERNET_MTU } from '../wiring/mtu.js';
 
 export const SIMULATED_UNDERLAY = {
   prefix: 24,
-  firstHost: 4,
+  firstHost: FIRST_SIMULATED_HOST,
   network: '192.168.64',
   dev: 'eth1',
   bridge: 'underlay',
@@ -46,21 +47,22 @@ function simulatedNetworks(model: Model): { name?: string; cidr: Cidr; bridge: s
 }
 
 /** The simulated network a node is on. */
-function networkOfNode(model: Model, node: string) {
+function simulatedNetworkOf(model: Model, node: string) {
   const networks = simulatedNetworks(model);
-  const name = networkOf(model, node);
-  return networks.find((n) => n.name === name) ?? networks[0]!;
+  return networks.find((n) => n.name === networkOf(model, node)) ?? networks[0]!;
 }
 
-/** The underlay address and interface of each simulated node: the article's 192.168.64.4, .5, ... on eth1 (on a routed underlay, the same host numbers in each node's network). */
+/** The underlay address and interface of each simulated node: the article's 192.168.64.4, .5, ... on eth1 (on a routed underlay, numbered so in each network). */
 export function simulatedFacts(model: Model): Record<string, NodeFacts> {
+  // Its place among the nodes of its network (all of them on a flat underlay).
+  const hostOf = (node: ModelNode) =>
+    SIMULATED_UNDERLAY.firstHost +
+    model.nodes.filter((n) => networkOf(model, n.name) === networkOf(model, node.name)).indexOf(node);
   return Object.fromEntries(
     model.nodes.map((node) => [
       node.name,
       {
-        address:
-          node.underlay.address ??
-          formatIp(nthAddress(networkOfNode(model, node.name).cidr, SIMULATED_UNDERLAY.firstHost + node.index)),
+        address: node.underlay.address ?? formatIp(nthAddress(simulatedNetworkOf(model, node.name).cidr, hostOf(node))),
         dev: node.underlay.dev ?? SIMULATED_UNDERLAY.dev,
         mtu: SIMULATED_UNDERLAY.mtu,
       },
@@ -175,7 +177,7 @@ export async function createSimulatedNodes(
   const cables = model.nodes.map((node) => {
     const init = state.nodes[node.name]!.init.pid;
     const dev = facts[node.name]!.dev;
-    return `ip link add ${quoteArg(node.name)} type veth peer name ${quoteArg(dev)} netns ${init} && ip link set ${quoteArg(node.name)} master ${quoteArg(networkOfNode(model, node.name).bridge)} up`;
+    return `ip link add ${quoteArg(node.name)} type veth peer name ${quoteArg(dev)} netns ${init} && ip link set ${quoteArg(node.name)} master ${quoteArg(simulatedNetworkOf(model, node.name).bridge)} up`;
   });
   // A router's cable to its i-th network is its eth(i+1), as on a router VM with one NIC per network.
   const routerCables = routers.flatMap((router, r) =>
@@ -218,7 +220,7 @@ export async function createSimulatedNodes(
         (r) => `ip route add ${quoteArg(r.dst)} via ${quoteArg(r.via)}`,
       );
       // The underlay in a subshell of its own (set -e); a failure there ends the script with 99, before `then`.
-      const underlay = `(set -e\nip addr add ${quoteArg(address)}/${networkOfNode(model, node.name).cidr.prefix} dev ${quoteArg(dev)}\nip link set ${quoteArg(dev)} up\n${routes.map((r) => `${r}\n`).join('')}) || exit ${UNDERLAY_FAILED}\n`;
+      const underlay = `(set -e\nip addr add ${quoteArg(address)}/${simulatedNetworkOf(model, node.name).cidr.prefix} dev ${quoteArg(dev)}\nip link set ${quoteArg(dev)} up\n${routes.map((r) => `${r}\n`).join('')}) || exit ${UNDERLAY_FAILED}\n`;
       const result = await simulatedTransport(node.name, state.nodes[node.name]!).run(
         `${underlay}${then ? then(node.name) : ''}`,
       );

@@ -4,6 +4,7 @@ import type { LabState } from '../state/store.js';
 import { simulatedTransport } from './simulated.js';
 import { sshTransport } from './ssh.js';
 import type { Transport } from './transport.js';
+import { UsageError } from '../errors.js';
 
 export type Transports = Record<string, Transport>;
 
@@ -22,9 +23,26 @@ export function transportsOf(state: Pick<LabState, 'target'>): Transports {
  * routers are the network's own, which netlab neither changes nor reads.
  */
 export function routerTransportsOf(state: Pick<LabState, 'target'>): Transports {
+  // (a router of machines over SSH has none: routerTransport says why)
   const target = state.target;
   if (target.kind === 'ssh') return {};
   return Object.fromEntries(
     Object.entries(target.routers ?? {}).map(([router, holder]) => [router, simulatedTransport(router, holder)]),
   );
+}
+
+/** The transport of the lab's router of this name; undefined when it has none of that name; refused over SSH. */
+export function routerTransport(state: Pick<LabState, 'target' | 'model'>, name: string): Transport | undefined {
+  if (!state.model.underlay?.routers.some((r) => r.name === name)) return undefined;
+  const transport = routerTransportsOf(state)[name];
+  if (!transport)
+    throw new UsageError(
+      `${name} is a router of the machines' own network: netlab neither changes nor enters it over SSH (ssh to it yourself)`,
+    );
+  return transport;
+}
+
+/** What trace reads: the nodes, and the routers netlab made (a packet may stop at one). */
+export function traceTransportsOf(state: Pick<LabState, 'target'>): Transports {
+  return { ...transportsOf(state), ...routerTransportsOf(state) };
 }

@@ -303,10 +303,12 @@ function neighbourFaults(declared: Extract<Created, { kind: 'neighbour' }>, { no
 function fdbFaults(declared: Extract<Created, { kind: 'fdb' }>, around: Around): Draft[] {
   const { mac, dev, dst } = declared;
   const entry = (verb: string, to: string): Command => ['bridge', 'fdb', verb, mac, 'dev', dev, 'dst', to];
+  // The all-zero MAC is a flood list, one entry per peer (VXLAN across a router): its destination tells them apart.
+  const subject = mac === '00:00:00:00:00:00' ? `${dev}/${mac}@${dst}` : `${dev}/${mac}`;
   const drafts: Draft[] = [
     {
       kind: 'fdb-removed',
-      subject: `${dev}/${mac}`,
+      subject,
       describe: `the FDB entry ${mac} → ${dst} on ${dev} is removed`,
       apply: [entry('del', dst)],
       mend: [entry('append', dst)],
@@ -315,7 +317,7 @@ function fdbFaults(declared: Extract<Created, { kind: 'fdb' }>, around: Around):
   const wrong = wrongNode(around, dst);
   drafts.push({
     kind: 'fdb-wrong-node',
-    subject: `${dev}/${mac}`,
+    subject,
     describe: `the FDB entry for ${mac} on ${dev} sends to ${wrong} instead of ${dst}`,
     apply: [entry('del', dst), entry('append', wrong)],
     mend: [entry('del', wrong), entry('append', dst)],

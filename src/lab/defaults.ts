@@ -23,3 +23,6 @@ export function defaultBridge(index: number): string {
 export function gatewayOf(subnet: Cidr): number {
   return nthAddress(subnet, GATEWAY_HOST);
 }
+
+/** The host number of the first simulated node on a network (the article's 192.168.64.4); the next ones follow. */
+export const FIRST_SIMULATED_HOST = 4;

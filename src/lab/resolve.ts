@@ -10,6 +10,7 @@ import {
   overlaps,
   parseCidr,
   parseIp,
+  size,
   type Cidr,
 } from '../net/ipv4.js';
 import {
@@ -49,7 +50,14 @@ import type { SameNodeWiring } from '../wiring/types.js';
 import { gatewayTowards } from '../model/underlay.js';
 import type { LabFile } from './schema.js';
 import { didYouMean } from './suggest.js';
-import { DEFAULT_CLUSTER_CIDR, defaultBridge, defaultNodeSubnet, FIRST_POD_HOST, gatewayOf } from './defaults.js';
+import {
+  DEFAULT_CLUSTER_CIDR,
+  defaultBridge,
+  defaultNodeSubnet,
+  FIRST_POD_HOST,
+  FIRST_SIMULATED_HOST,
+  gatewayOf,
+} from './defaults.js';
 
 export type Report = (path: readonly PathSegment[], message: string, at?: 'key' | 'value') => void;
 
@@ -75,8 +83,8 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
   const sameNode = known(SAME_NODE, lab.wiring?.['same-node']) ? lab.wiring!['same-node']! : DEFAULT_SAME_NODE;
   const crossNode = known(CROSS_NODE, lab.wiring?.['cross-node']) ? lab.wiring!['cross-node']! : DEFAULT_CROSS_NODE;
   const nodes = resolveNodes(lab, cluster, report);
-  const underlay = resolveUnderlay(lab, cluster, nodes, report);
   const pods = resolvePods(withCountedPods(lab, report), nodes, sameNodeWiring(sameNode), report);
+  const underlay = resolveUnderlay(lab, cluster, nodes, pods, report);
   checkWiring(lab, nodes, pods, sameNode, crossNode, report);
   const tunnel = resolveTunnel(lab, crossNode, report);
   const services = resolveServices(lab, pods, cluster, report);
@@ -252,7 +260,7 @@ function resolveNodes(lab: LabFile, cluster: Cidr, report: Report): ModelNode[] 
  * one of them (its address, if the lab gives one, inside it), and every
  * network with nodes reachable from every other through the routers.
  */
-function resolveUnderlay(lab: LabFile, cluster: Cidr, nodes: ModelNode[], report: Report) {
+function resolveUnderlay(lab: LabFile, cluster: Cidr, nodes: ModelNode[], pods: ModelPod[], report: Report) {
   const spec = lab.underlay;
   for (const node of nodes) {
     if (!spec && node.underlay.network !== undefined)
@@ -262,6 +270,8 @@ function resolveUnderlay(lab: LabFile, cluster: Cidr, nodes: ModelNode[], report
       );
   }
   if (!spec) return undefined;
+  if (Object.keys(spec.networks).length === 0)
+    report(['underlay', 'networks'], 'found none; allowed: at least one network, such as "left: 192.168.60.0/24"');
   const networks: { name: string; cidr: string; parsed: Cidr }[] = [];
   for (const [name, text] of Object.entries(spec.networks)) {
     const parsed = parseCidr(text, true);
@@ -279,17 +289,22 @@ function resolveUnderlay(lab: LabFile, cluster: Cidr, nodes: ModelNode[], report
         ['underlay', 'networks', name],
         `${text} overlaps the cluster CIDR ${formatCidr(cluster)}; allowed: a subnet outside it (pod and node addresses must differ)`,
       );
+    else if (overlaps(parseCidr(SERVICE_CIDR)!, parsed))
+      report(
+        ['underlay', 'networks', name],
+        `${text} overlaps the Services' range ${SERVICE_CIDR}; allowed: a subnet outside it`,
+      );
     networks.push({ name, cidr: text, parsed });
   }
   const networkNames = Object.keys(spec.networks);
   const allowed = `allowed: ${networkNames.join(', ') || 'a network of underlay.networks'}`;
-  const taken = new Set([...nodes.map((n) => n.name), 'outside', 'underlay']);
+  const taken = new Set([...nodes.map((n) => n.name), ...pods.map((p) => p.name), 'outside', 'underlay']);
   const routers: ModelRouter[] = [];
   for (const [name, router] of Object.entries(spec.routers ?? {})) {
     if (taken.has(name))
       report(
         ['underlay', 'routers', name],
-        `router name "${name}" is taken (${name === 'outside' || name === 'underlay' ? 'netlab uses it' : 'a node has it'}); allowed: another name`,
+        `router name "${name}" is taken (${name === 'outside' || name === 'underlay' ? 'netlab uses it' : 'a node or pod has it'}); allowed: another name`,
         'key',
       );
     taken.add(name);
@@ -310,6 +325,17 @@ function resolveUnderlay(lab: LabFile, cluster: Cidr, nodes: ModelNode[], report
     routers
       .filter((r) => r.networks.includes(network.name))
       .forEach((r, i) => (r.addresses[network.name] = formatIp(lastAddress(network.parsed) - 1 - i)));
+  }
+  // Simulated nodes number their hosts from .4 up, routers from the last host down: both must fit.
+  for (const network of networks) {
+    const hosts =
+      nodes.filter((n) => n.underlay.network === network.name).length +
+      routers.filter((r) => r.networks.includes(network.name)).length;
+    if (FIRST_SIMULATED_HOST + hosts > size(network.parsed) - 1)
+      report(
+        ['underlay', 'networks', network.name],
+        `${network.cidr} is too small for its ${hosts} nodes and routers (simulated nodes start at host ${FIRST_SIMULATED_HOST}); allowed: a shorter prefix`,
+      );
   }
   for (const node of nodes) {
     const network = node.underlay.network;
@@ -607,7 +633,7 @@ function resolveChecks(
       if (!hopNames.includes(hop))
         report(
           [...path, 'via', i],
-          `unknown node "${hop}"${didYouMean(hop, hopNames)}; allowed: ${hopNames.join(', ')} (a hop of traceroute is a node or router that routes the packet)`,
+          `unknown node or router "${hop}"${didYouMean(hop, hopNames)}; allowed: ${hopNames.join(', ')} (a hop of traceroute is a node or router that routes the packet)`,
         );
     const toAddress = targetAddress(from, to, pods, lab.outside?.address);
     if (toAddress === undefined && !('node' in to) && !('outside' in to)) {

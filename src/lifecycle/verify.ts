@@ -7,7 +7,7 @@ import { shown, UsageError } from '../errors.js';
 import { DEFAULT_VERIFY_TIMEOUT, describeCheck, runChecks, type CheckResult } from '../verify/run.js';
 import type { LabState } from '../state/store.js';
 import { challengeOfRun } from '../state/challenges.js';
-import { routerTransportsOf, transportsOf } from '../exec/transports.js';
+import { traceTransportsOf, transportsOf } from '../exec/transports.js';
 import { collectEvidence, type NodeEvidence } from '../verify/evidence.js';
 import { cachedRedirectCaveat, describeFindings, diagnose } from '../verify/diagnose.js';
 import { describeOutcome, requestOfCheck, traceRequest, type TraceRequest } from '../trace/trace.js';
@@ -24,7 +24,7 @@ async function traceFailures(
 ): Promise<{ number: number; request: TraceRequest; trace: Trace }[]> {
   const failed = results.filter((r) => !r.ok && r.check.expect === 'pass').slice(0, TRACED_FAILURES);
   // The routers of a routed underlay too: a packet may stop at one.
-  const transports = { ...transportsOf(state), ...routerTransportsOf(state) };
+  const transports = traceTransportsOf(state);
   // One reader for all the traces: each namespace's tables are read once.
   const kernel = new LiveKernel(state.model, transports);
   return Promise.all(

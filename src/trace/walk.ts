@@ -490,13 +490,20 @@ export class TraceWalk implements TraceContext {
     if (router) {
       const next = { node: router.name };
       this.hop(place, 'underlay', `over the underlay to router ${router.name} (${nextHop}) as plain IP`);
-      if (!this.kernel.reads(router.name))
-        return this.end(
-          'left',
-          next,
-          `the packet goes on to router ${router.name} (${nextHop}), a router of the machines' own network, which netlab does not read: unless it has a route to ${packet.dst}, it goes no further (a real underlay's routers know no pod subnet)`,
-        );
-      return this.ip(next, packet, { ifname: await this.ifnameWith(next, nextHop) });
+      if (this.kernel.reads(router.name))
+        return this.ip(next, packet, { ifname: await this.ifnameWith(next, nextHop) });
+      // The machines' own router (over SSH): netlab cannot read it; it routes node addresses, and no pod address.
+      const node = this.nodeWithAddress(packet.dst);
+      if (node) {
+        this.hop(next, 'underlay', `router ${router.name} forwards it to ${node} (${packet.dst}), a node address`);
+        return this.ip({ node }, packet, { ifname: this.facts[node]!.dev });
+      }
+      const pod = contains(parseCidr(this.model.clusterCidr)!, parseIp(packet.dst)!);
+      return this.end(
+        'left',
+        next,
+        `the packet goes on to router ${router.name} (${nextHop}), a router of the machines' own network, which netlab does not read${pod ? `: unless it has a route to ${packet.dst}, it goes no further (a real underlay's routers know no pod subnet)` : ''}`,
+      );
     }
     if (!nextNode)
       return this.end(

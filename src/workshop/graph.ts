@@ -102,20 +102,23 @@ function graphOf(model: Model, facts: Record<string, NodeFacts>, names: LiveName
         shape: 'cylinder',
       }))
     : [{ id: 'underlay', label: 'underlay', shape: 'cylinder' }];
+  // By position: names that differ only in '.' and '-' would make one identifier.
+  const networkId = (name: string) => id('network', String(model.underlay!.networks.findIndex((n) => n.name === name)));
+  const routerId = (name: string) => id('router', String(model.underlay!.routers.findIndex((r) => r.name === name)));
   const routers: Box[] = (model.underlay?.routers ?? []).map((r) => ({
-    id: id('router', r.name),
+    id: routerId(r.name),
     label: `router ${r.name}${r.podRoutes ? '\\n(pod routes)' : ''}`,
     shape: 'box',
   }));
   for (const router of model.underlay?.routers ?? [])
     for (const network of router.networks)
-      edges.push({ from: id('router', router.name), to: id('network', network), label: router.addresses[network]! });
+      edges.push({ from: routerId(router.name), to: networkId(network), label: router.addresses[network]! });
   for (const node of model.nodes) {
     const f = facts[node.name]!;
     const boxes: Box[] = [];
     const nic = id(node.name, f.dev);
     boxes.push({ id: nic, label: `${live(names, node.name, f.dev)}\\n${f.address}`, shape: 'box' });
-    edges.push({ from: nic, to: model.underlay ? id('network', node.underlay.network!) : networks[0]!.id });
+    edges.push({ from: nic, to: model.underlay ? networkId(node.underlay.network!) : networks[0]!.id });
     const bridge = id(node.name, node.bridge);
     const pods = model.pods.filter((p) => p.node === node.name);
     if (hasBridge(model, pods)) boxes.push({ id: bridge, label: `${node.bridge}\\n${node.gateway}`, shape: 'box' });

@@ -335,7 +335,7 @@ test('across a router: plain routes stop at the router (verify and trace name it
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
     assert.match(
       up.stdout,
-      /hops: 10\.200\.0\.1 \(node-0\) → 192\.168\.60\.254 \(router-0\) → 192\.168\.61\.5 \(node-1\) → 10\.200\.1\.2/,
+      /hops: 10\.200\.0\.1 \(node-0\) → 192\.168\.60\.254 \(router-0\) → 192\.168\.61\.4 \(node-1\) → 10\.200\.1\.2/,
     );
     const trace = await netlab(dir, 'trace', 'a0', 'a1', '--no-send');
     assert.match(
@@ -352,13 +352,13 @@ test('across a router: plain routes stop at the router (verify and trace name it
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
     assert.match(up.stdout, /traceroute a0 → a1 .*reached: hops: (10\.200\.0\.1 \(node-0\) → )?10\.200\.1\.2\n/);
     const fdb = await netlab(dir, 'exec', 'node-0', '--', 'bridge', 'fdb', 'show', 'dev', 'vxlan0');
-    assert.ok(fdb.stdout.includes('00:00:00:00:00:00 dst 192.168.61.5 self permanent'), fdb.stdout);
+    assert.ok(fdb.stdout.includes('00:00:00:00:00:00 dst 192.168.61.4 self permanent'), fdb.stdout);
     assert.ok(!fdb.stdout.includes('239.'), 'no multicast group');
     const trace = JSON.parse((await netlab(dir, 'trace', 'a0', 'a1', '--json')).stdout) as TraceReport;
     assert.equal(trace.outcome, 'delivered');
     assert.match(
       trace.hops.find((h) => h.node === 'router-0')!.text,
-      /^router router-0 forwards the outer packet \(UDP 4789\) to 192\.168\.61\.5 dev eth2/,
+      /^router router-0 forwards the outer packet \(UDP 4789\) to 192\.168\.61\.4 dev eth2/,
     );
   } finally {
     await netlab(dir, 'down', 'router-vxlan');

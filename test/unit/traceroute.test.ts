@@ -62,7 +62,7 @@ test('a traceroute check naming a node the lab lacks is refused with the nodes i
     () => parseLab(lab('  - traceroute: { from: a0, to: a1, via: [node-0, node-9] }'), 'tr.yaml'),
     (error: unknown) =>
       error instanceof LabInputError &&
-      /tr\.yaml:\d+:\d+: verify\.0\.traceroute\.via\.1: unknown node "node-9" .*allowed: node-0, node-1/.test(
+      /tr\.yaml:\d+:\d+: verify\.0\.traceroute\.via\.1: unknown node or router "node-9" .*allowed: node-0, node-1/.test(
         error.message,
       ),
   );

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { chooseUnderlay, interfacesOf } from '../../src/exec/facts.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';
 import { isRouted, routerPodRoutes, underlayNextHop, underlayRoutes } from '../../src/model/underlay.js';
@@ -72,7 +73,7 @@ test("the routes kind sends another network's pods to the router; the simulated 
   const facts = simulatedFacts(model);
   assert.deepEqual(
     Object.values(facts).map((f) => f.address),
-    ['192.168.60.4', '192.168.61.5'],
+    ['192.168.60.4', '192.168.61.4'],
   );
   assert.deepEqual(
     underlayNextHop(model, 'node-0', 'node-1', (n) => facts[n]!.address),
@@ -105,7 +106,7 @@ test('VXLAN across a router floods by unicast to every other node (no group); on
   };
   const routed = vxlan('router-vxlan.yaml');
   assert.equal(routed[0], 'ip link add vxlan0 type vxlan id 100 local 192.168.60.4 dstport 4789 dev eth1');
-  assert.equal(routed[1], 'bridge fdb append 00:00:00:00:00:00 dev vxlan0 dst 192.168.61.5');
+  assert.equal(routed[1], 'bridge fdb append 00:00:00:00:00:00 dev vxlan0 dst 192.168.61.4');
   assert.match(vxlan('vxlan.yaml')[0]!, / group 239\.1\.1\.1 /);
   assert.ok(!vxlan('vxlan.yaml').some((c) => c.startsWith('bridge fdb')));
 });
@@ -115,5 +116,35 @@ test('graph draws the networks and the routers, and says which router knows no p
   const text = renderText(model, simulatedFacts(model));
   assert.match(text, /^underlay: network left 192\.168\.60\.0\/24, network right 192\.168\.61\.0\/24$/m);
   assert.match(text, /^router router-0: 192\.168\.60\.254 on left, 192\.168\.61\.254 on right, no pod subnet known$/m);
-  assert.match(text, /node-1 {2}eth1 192\.168\.61\.5 \(network right\)/);
+  assert.match(text, /node-1 {2}eth1 192\.168\.61\.4 \(network right\)/);
+});
+
+test("over SSH the machines' network must be the lab's: each node's address in its network, its route via the router", () => {
+  const { model } = loadLabFile(join(LABS, 'router-ipip.yaml'));
+  const machine = (node: string, address: string, routes: { dst: string; gateway: string }[]) =>
+    interfacesOf(node, {
+      links: [{ ifname: 'eth0' }, { ifname: 'eth1' }] as never,
+      addresses: [
+        { ifname: 'eth0', address: '10.0.2.15', prefix: 24, scope: 'global' },
+        { ifname: 'eth1', address, prefix: 24, scope: 'global' },
+      ] as never,
+      routes: [{ dst: 'default', gateway: '10.0.2.2', dev: 'eth0' }, ...routes] as never,
+    });
+  const node0 = machine('node-0', '192.168.60.10', [{ dst: '192.168.61.0/24', gateway: '192.168.60.254' }]);
+  // node-1 is on its network, but nothing routes the other network through router-0.
+  const node1 = machine('node-1', '192.168.61.11', []);
+  assert.throws(
+    () => chooseUnderlay(model, [node0, node1]),
+    /node-1 has no route to 192\.168\.60\.0\/24 via 192\.168\.61\.254 \(router router-0\)/,
+  );
+  const routed = machine('node-1', '192.168.61.11', [{ dst: '192.168.60.0/24', gateway: '192.168.61.254' }]);
+  assert.deepEqual(
+    Object.values(chooseUnderlay(model, [node0, routed])).map((f) => `${f.dev} ${f.address}`),
+    ['eth1 192.168.60.10', 'eth1 192.168.61.11'],
+  );
+  // A machine on the flat Vagrant network is not where the lab puts it.
+  assert.throws(
+    () => chooseUnderlay(model, [machine('node-0', '192.168.56.10', []), routed]),
+    /node-0 has no address in network left \(192\.168\.60\.0\/24\)/,
+  );
 });
