@@ -17,6 +17,10 @@ const EXPLAINERS: Explainer[] = [
       ? `\`ip netns add ${c[3]}\` creates a network namespace and pins it as /run/netns/${c[3]}: its own interfaces, addresses, routes and iptables, starting with a lone, down lo.`
       : undefined,
   (c) =>
+    c[0] === 'netlab_ipv4_only'
+      ? `netlab_ipv4_only writes 1 to net.ipv6.conf.all.disable_ipv6 and net.ipv6.conf.default.disable_ipv6 inside pod ${c[1]}'s network namespace (\`nsenter --net=/run/netns/${c[1]}\`): lo loses ::1, and no interface that arrives gets an IPv6 address or sends IPv6.`
+      : undefined,
+  (c) =>
     c[0] === 'netlab_pause'
       ? `netlab_pause runs \`ip netns exec ${c[1]} unshare --uts --ipc --pid${c[2] ? ' --mount' : ''} --fork sleep infinity\` in the background: a process that only holds the pod's namespaces, like Kubernetes' pause container. Its PID and start time are kept in /run/netlab/LAB/pods/${c[1]}/pause.pid (a PID the kernel reuses is never mistaken for it).`
       : undefined,

@@ -80,6 +80,13 @@ netlab_pid_read() {
 # pod's network namespace; hostname = pod name (written by the shell builtin,
 # no extra process). Nothing waits for it: the file records unshare's PID, and
 # the pause process is unshare's only child (netlab_pause_pid).
+# IPv6 off in a pod's network namespace: for lo (all) and for every interface that
+# arrives later (default: a device moved in takes the settings of the namespace it
+# lands in). Written by a shell in the namespace: /proc/sys/net is the reader's own.
+# A kernel without IPv6 (ipv6.disable=1) has nothing to turn off.
+netlab_ipv4_only() {
+  nsenter --net="/run/netns/$1" sh -c '[ ! -d /proc/sys/net/ipv6 ] || { echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6; }'
+}
 netlab_pause() {
   mnt=""; [ $# -lt 2 ] || mnt="--mount"
   mkdir -p "$NETLAB_DIR/pods/$1" || return 1

@@ -170,21 +170,41 @@ test('a stale lab lock taken over by several processes at once: exactly one wins
         const at = ${start} + r * 60;
         while (Date.now() < at) {}
         try { acquireLock('race-' + r, 'test'); console.log(r, 'won'); } catch { console.log(r, 'lost'); }
-      }`;
-    const outputs = await Promise.all(
-      Array.from({ length: racers }, () => {
-        const child = spawn(process.execPath, ['--input-type=module', '-e', racer], {
-          env: { ...process.env, NETLAB_STATE_DIR: work.dir },
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
-        let out = '';
-        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-        return new Promise<string>((resolve) => child.on('close', () => resolve(out)));
+      }
+      console.log('done');
+      // Alive until every racer is done: a winner that exited would leave a stale lock that a late racer (one
+      // that started after its rounds' instants, on a loaded machine) could rightly take over.
+      process.stdin.resume();`;
+    const children = Array.from({ length: racers }, () =>
+      spawn(process.execPath, ['--input-type=module', '-e', racer], {
+        env: { ...process.env, NETLAB_STATE_DIR: work.dir },
+        stdio: ['pipe', 'pipe', 'inherit'],
       }),
+    );
+    const outputs = await Promise.all(
+      children.map((child) => {
+        let out = '';
+        return new Promise<string>((resolve) => {
+          child.stdout.on('data', (chunk: Buffer) => {
+            out += chunk.toString();
+            if (out.includes('done\n')) resolve(out);
+          });
+          child.on('close', () => resolve(out));
+        });
+      }),
+    );
+    for (const child of children) child.stdin.end();
+    await Promise.all(
+      children.map((child) =>
+        child.exitCode !== null || child.signalCode !== null
+          ? undefined
+          : new Promise((resolve) => child.on('close', resolve)),
+      ),
     );
     const winners = new Map<number, number>();
     for (const line of outputs.join('').split('\n').filter(Boolean)) {
       const [round, result] = line.split(' ');
+      if (round === 'done') continue;
       if (result === 'won') winners.set(Number(round), (winners.get(Number(round)) ?? 0) + 1);
     }
     const wrong = Array.from({ length: rounds }, (_, r) => r).filter((r) => winners.get(r) !== 1);

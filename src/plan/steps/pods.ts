@@ -14,6 +14,13 @@ export function podSteps(model: Model, pod: ModelPod): StepDraft[] {
       { creates: [{ kind: 'netns', name: pod.netns }] },
     ),
     step(
+      `turn IPv6 off in pod ${pod.name}`,
+      "The articles' pods speak IPv4 only. With IPv6 on, every interface that comes up sends IPv6 duplicate-address probes, router solicitations and multicast listener reports, which a bridge floods to every port and VXLAN to every node: with hundreds of pods the copies overflow the kernel's per-CPU input queue (net.core.netdev_max_backlog) and the checks' ARP requests are dropped with them. Set as the namespace's default before its interface arrives: a device takes the settings of the namespace it lands in.",
+      // Nothing declared: no check depends on it, so the drift check and the faults leave it alone.
+      [['netlab_ipv4_only', pod.netns]],
+      [],
+    ),
+    step(
       `start pod ${pod.name}'s pause process`,
       `Like the pause container (\`unshare -uipf\` in the article), it holds the pod's UTS, IPC and PID namespaces${pod.rootfs ? ", and a mount namespace for the containers' overlays," : ''} for the containers to join; hostname = pod name. Undo kills every process in the pod.`,
       [['netlab_pause', pod.netns, ...(pod.rootfs ? ['mount'] : [])]],
