@@ -120,3 +120,9 @@ export function routerPodRoutes(
     return route ? [{ dst: node.podSubnet, via: route.via }] : [];
   });
 }
+
+/** "router-0: 192.168.60.254 on left, 192.168.61.254 on right, no pod subnet known", as plan and graph say it. */
+export function describeRouter(router: ModelRouter): string {
+  const addresses = router.networks.map((n) => `${router.addresses[n]} on ${n}`).join(', ');
+  return `router ${router.name}: ${addresses}, ${router.podRoutes ? 'with a route to every pod subnet' : 'no pod subnet known'}`;
+}

@@ -1,6 +1,7 @@
 // `netlab plan`: every command, per node and phase, each step with its reason.
 import { PHASES, type Plan } from '../model/plan.js';
 import type { Model } from '../model/lab.js';
+import { describeRouter } from '../model/underlay.js';
 import { quoteArgv } from '../os/quote.js';
 import { stepsOfPhase } from '../plan/build.js';
 import { explainCommand } from '../plan/explain.js';
@@ -18,11 +19,13 @@ export function renderPlanText(
     `# target: ${targetLabel}; ${model.nodes.length} node(s), ${model.pods.length} pod(s), same-node: ${model.sameNode}, cross-node: ${model.crossNode}`,
   );
   out.push('# netlab_* are small shell functions netlab sends with every script (see src/shell/prelude.ts).');
+  out.push(...routedUnderlayLines(model));
   for (const nodePlan of plan.nodes) {
     const node = model.nodes.find((n) => n.name === nodePlan.node)!;
     out.push('');
+    const network = model.underlay && node.underlay.network ? ` (network ${node.underlay.network})` : '';
     out.push(
-      `## node ${node.name}: underlay ${nodePlan.facts.address} on ${nodePlan.facts.dev}, pod subnet ${node.podSubnet}`,
+      `## node ${node.name}: underlay ${nodePlan.facts.address} on ${nodePlan.facts.dev}${network}, pod subnet ${node.podSubnet}`,
     );
     if (nodePlan.steps.length === 0) out.push('#   (nothing to do on this node)');
     for (const phase of PHASES.filter((p) => onlyPhase === undefined || p === onlyPhase)) {
@@ -68,4 +71,15 @@ export function planJson(model: Model, plan: Plan): object {
       })).filter((p) => p.steps.length > 0),
     })),
   };
+}
+
+/** A routed underlay is the target's, not the lab's steps: said once, above the nodes' plans. */
+function routedUnderlayLines(model: Model): string[] {
+  if (!model.underlay) return [];
+  return [
+    `# underlay: ${model.underlay.networks.map((n) => `network ${n.name} ${n.cidr}`).join(', ')}; on simulated nodes netlab makes them, the routers and each node's routes to the other networks; over SSH they are the machines' own`,
+    ...model.underlay.routers.map(
+      (r) => `# ${describeRouter(r)}${r.podRoutes ? '' : ' (a real underlay knows node networks only)'}`,
+    ),
+  ];
 }

@@ -2,6 +2,7 @@
 // ends' names, bridges, VXLAN/IP-in-IP devices and the underlay — as text, as
 // Mermaid or as Graphviz DOT. Pure: live interface names (veth-a0@if4) are
 // passed in when the lab is up.
+import { describeRouter } from '../model/underlay.js';
 import type { Model, ModelPod } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import { crossNodeWiring, joinsNodes, sameNodeWiring } from '../wiring/registry.js';
@@ -37,10 +38,7 @@ export function renderText(model: Model, facts: Record<string, NodeFacts>, names
   const tunnel = tunnelOf(model);
   if (model.underlay) {
     out.push(`underlay: ${model.underlay.networks.map((n) => `network ${n.name} ${n.cidr}`).join(', ')}`);
-    for (const router of model.underlay.routers)
-      out.push(
-        `router ${router.name}: ${router.networks.map((n) => `${router.addresses[n]} on ${n}`).join(', ')}${router.podRoutes ? ', with routes to the pod subnets' : ', no pod subnet known'}`,
-      );
+    for (const router of model.underlay.routers) out.push(describeRouter(router));
   } else out.push('underlay');
   model.nodes.forEach((node, i) => {
     const lastNode = i === model.nodes.length - 1;

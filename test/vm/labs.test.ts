@@ -202,7 +202,7 @@ async function onVM(name: string, script: string): Promise<void> {
   assert.equal(result.exitCode, 0, `${name}: ${script}: ${String(result.stderr)}`);
 }
 
-test('real kernels: across a router (the third VM) that knows no pod subnet, plain routes stop at it and IP-in-IP crosses it; traceroute sees the nodes only', async () => {
+test('real kernels: across a router (the third VM) that knows no pod subnet, plain routes stop at it, IP-in-IP and VXLAN cross it; traceroute sees the nodes only', async () => {
   // The routed underlay of labs/router-ipip.yaml, as a workshop's network gives it: node-0 on
   // 192.168.60.0/24, node-1 on 192.168.61.0/24, each with a route to the other network via node-2,
   // a router with an address on both (one NIC on the shared segment: no ICMP redirects from it).
@@ -241,9 +241,15 @@ test('real kernels: across a router (the third VM) that knows no pod subnet, pla
       hops.some((h) => /^router router-0 \(192\.168\.60\.254\) forwards the outer packet/.test(h.text)),
       JSON.stringify(hops),
     );
+    assert.equal((await netlab('down', 'router-ipip')).exitCode, 0);
+    // VXLAN across the same router: no multicast crosses it, the flood list does (unicast to node-1).
+    const vxlan = await netlab('up', join(LABS, 'router-vxlan.yaml'), '--ssh-config', vms.sshConfig, '--verify');
+    assert.equal(vxlan.exitCode, 0, vxlan.stdout + vxlan.stderr);
+    assert.match(vxlan.stdout, /all 4 checks passed/);
+    assert.match(vxlan.stdout, /00:00:00:00:00:00 dst 192\.168\.61\.11 self permanent/);
   } finally {
-    for (const lab of ['router', 'router-ipip']) await netlab('down', lab);
+    for (const lab of ['router', 'router-ipip', 'router-vxlan']) await netlab('down', lab);
     for (const name of Object.keys(setup)) await onVM(name, restore(name));
   }
-  for (const name of vms.names) assert.deepEqual(await leftovers(name), [], `router-ipip: leftovers on ${name}`);
+  for (const name of vms.names) assert.deepEqual(await leftovers(name), [], `router labs: leftovers on ${name}`);
 });
