@@ -51,6 +51,8 @@ function plainCommand(c) {
   if (c[0] === 'netlab_pause')
     return `ip netns exec ${c[1]} unshare --uts --ipc --pid --fork --kill-child sleep infinity </dev/null >/dev/null 2>&1 &`;
   if (c[0] === 'netlab_sysctl') return `sysctl -qw ${c[1]}=${c[2]}`;
+  if (c[0] === 'netlab_ipv4_only')
+    return `nsenter --net=/run/netns/${c[1]} sh -c 'echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6'`;
   if (c[0] === 'netlab_restore') return `iptables-restore -w --noflush <<'EOF'\n${c[1]}EOF`;
   return quoteArgv(c);
 }
@@ -96,17 +98,21 @@ async function floorRun(file, batched) {
     facts,
     () => {},
   );
-  await Promise.all(
-    plan.nodes.map(async (n) => {
-      const r = await simulatedTransport(n.node, target.nodes[n.node]).run(floorScript(n.steps, batched));
-      if (r.exitCode !== 0) throw new Error(`floor ${model.name} ${n.node}: ${r.stderr}`);
-    }),
-  );
-  const up = now() - start;
-  const downStart = now();
-  await Promise.all(plan.nodes.map((n) => simulatedTransport(n.node, target.nodes[n.node]).run(FLOOR_DOWN)));
-  destroySimulatedNodes(`floor-${model.name}`.slice(0, 12), target);
-  return { up, down: now() - downStart };
+  try {
+    await Promise.all(
+      plan.nodes.map(async (n) => {
+        const r = await simulatedTransport(n.node, target.nodes[n.node]).run(floorScript(n.steps, batched));
+        if (r.exitCode !== 0) throw new Error(`floor ${model.name} ${n.node}: ${r.stderr}`);
+      }),
+    );
+    const up = now() - start;
+    const downStart = now();
+    await Promise.all(plan.nodes.map((n) => simulatedTransport(n.node, target.nodes[n.node]).run(FLOOR_DOWN)));
+    return { up, down: now() - downStart };
+  } finally {
+    // Also when a floor script fails: no simulated node is left behind.
+    destroySimulatedNodes(`floor-${model.name}`.slice(0, 12), target);
+  }
 }
 
 function scaleLab(nodes, pods) {

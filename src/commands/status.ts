@@ -33,6 +33,10 @@ async function driftOf(state: LabState): Promise<{ findings: Finding[]; unreacha
     if (nodeRunning(state, node.name) === false) unreachable.push(`${node.name}: the simulated node is not running`);
     else reachable[node.name] = transports[node.name]!;
   }
+  // The routers of a routed underlay that netlab made: a packet between networks needs them.
+  if (state.target.kind === 'simulated')
+    for (const [router, holder] of Object.entries(state.target.routers ?? {}))
+      if (!isAlive(holder.init)) unreachable.push(`${router}: the simulated router is not running`);
   if (state.target.kind === 'ssh') {
     try {
       await checkReachable({

@@ -317,6 +317,13 @@ test('across a router: plain routes stop at the router (verify and trace name it
         .map((l) => l.split(' ')[0]),
       ['192.168.60.0/24', '192.168.61.0/24'],
     );
+    // A router that died is a broken lab: status says which, and exits 1.
+    const target = readState('router')!.target;
+    assert.equal(target.kind, 'simulated');
+    process.kill(target.kind === 'simulated' ? target.routers!['router-0']!.init.pid : 0, 'SIGKILL');
+    const status = await netlab(dir, 'status');
+    assert.equal(status.exitCode, 1, status.stdout + status.stderr);
+    assert.match(status.stdout, /unreachable: router-0: the simulated router is not running/);
   } finally {
     await netlab(dir, 'down', 'router');
   }
