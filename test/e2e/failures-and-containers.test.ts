@@ -28,7 +28,7 @@ test('a step that fails rolls back everything and names the node, step, command 
   writeFileSync(notADirectory, 'x');
   const up = await netlab(state.dir, 'up', containerLab('broken', notADirectory));
   assert.equal(up.exitCode, 1, up.stdout + up.stderr);
-  assert.match(up.stderr, /step 4 on node-0 failed: make container a0's overlay filesystem/);
+  assert.match(up.stderr, /step 5 on node-0 failed: make container a0's overlay filesystem/);
   assert.match(up.stderr, /\$ netlab_pod_mount pod -t overlay overlay -o lowerdir=.*not-a-dir/);
   assert.match(up.stderr, /rolled back/);
   assert.equal(existsSync(join(state.dir, 'labs', 'broken.json')), false, 'no state is left');
