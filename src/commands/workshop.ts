@@ -105,19 +105,22 @@ export async function showCommand(
   const state = await findLabWith(target, options);
   requireRoot('show', state.target);
   const pod = state.model.pods.find((p) => p.name === target);
-  const node = pod ? pod.node : state.model.nodes.find((n) => n.name === target)?.name;
-  if (!node) throw new UsageError(`lab ${state.lab} has no pod or node "${target}"`);
+  const onNode = pod ? pod.node : state.model.nodes.find((n) => n.name === target)?.name;
+  // A router of a routed underlay that netlab made: shown as a node (netlab made nothing in it to highlight).
+  const router = onNode ? undefined : routerTransport(state, target);
+  const node = onNode ?? (router ? target : undefined);
+  if (!node) throw new UsageError(`lab ${state.lab} has no pod, node or router "${target}"`);
   const shownCommands = pod ? TABLES[kind]!.pod : TABLES[kind]!.node;
   if (shownCommands.length === 0)
     throw new UsageError(`the ${kind} table is a node's; try \`netlab show ${pod!.node} ${kind}\``);
   const commands = options.json ? shownCommands.map(jsonCommand) : shownCommands;
   // The tables as the tools print them, asked in one script (a pod's run in its namespaces by the prelude's netlab_in).
   const { answers } = await askNode(
-    transportsOf(state)[node]!,
+    router ?? transportsOf(state)[node]!,
     [{ outputs: commands.map((c) => (pod ? ['netlab_in', pod.name, '-', ...c] : c)) }],
     pod ? [scriptPrelude(state.lab)] : [],
   );
-  const own = ownNames(state.model, node);
+  const own = router ? [] : ownNames(state.model, node);
   const outputs = answers[0]!.outputs ?? [];
   if (options.json) {
     const parse = (text: string) => {

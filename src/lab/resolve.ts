@@ -47,7 +47,7 @@ import {
   sameNodeWiring,
 } from '../wiring/registry.js';
 import type { SameNodeWiring } from '../wiring/types.js';
-import { gatewayTowards } from '../model/underlay.js';
+import { gatewayTowards, isRouted } from '../model/underlay.js';
 import type { LabFile } from './schema.js';
 import { didYouMean } from './suggest.js';
 import {
@@ -86,7 +86,7 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
   const pods = resolvePods(withCountedPods(lab, report), nodes, sameNodeWiring(sameNode), report);
   const underlay = resolveUnderlay(lab, cluster, nodes, pods, report);
   checkWiring(lab, nodes, pods, sameNode, crossNode, report);
-  const tunnel = resolveTunnel(lab, crossNode, report);
+  const tunnel = resolveTunnel(lab, crossNode, isRouted({ nodes, ...(underlay ? { underlay } : {}) }), report);
   const services = resolveServices(lab, pods, cluster, report);
   const policies = resolvePolicies(lab.policies, pods, report);
   if (lab.outside && nodes.some((n) => n.name === 'outside'))
@@ -556,12 +556,12 @@ function checkWiring(
 }
 
 /** The cross-node kind's own settings (wiring.vxlan for vxlan and flannel), checked and completed by its module. */
-function resolveTunnel(lab: LabFile, crossNode: string, report: Report): TunnelSettings | undefined {
+function resolveTunnel(lab: LabFile, crossNode: string, routed: boolean, report: Report): TunnelSettings | undefined {
   const wiring = crossNodeWiring(crossNode);
   if (!wiring.resolve || !wiring.settings) return undefined;
   const key = wiring.settings.key;
   const spec = (lab.wiring?.[key as keyof NonNullable<LabFile['wiring']>] ?? {}) as Record<string, unknown>;
-  return wiring.resolve(spec, (field, message) => report(['wiring', key, field], message));
+  return wiring.resolve(spec, (field, message) => report(['wiring', key, field], message), { routed });
 }
 
 function resolveChecks(

@@ -139,7 +139,7 @@ export interface CrossNodeWiring extends WiringParts {
   encapsulation?: Encapsulation;
   settings?: SettingsSpec;
   /** validates the kind's settings (already of the right types) and applies its defaults */
-  resolve?(spec: Record<string, unknown>, report: SettingsReport): TunnelSettings;
+  resolve?(spec: Record<string, unknown>, report: SettingsReport, underlay: { routed: boolean }): TunnelSettings;
   steps(model: Model, node: ModelNode, factsOf: FactsOf): StepDraft[];
   graph?(model: Model): GraphDevice;
   /** its evidence changes with traffic (a learned FDB): verify shows it before the checks too */

@@ -41,7 +41,13 @@ export const vxlan: CrossNodeWiring = {
   tools: ['sysctl', 'bridge'],
   features: [VXLAN_FEATURE],
   learns: true,
-  resolve(spec, report) {
+  resolve(spec, report, underlay) {
+    // Across a router the flood list replaces the group (steps below): a group the lab names would go unused.
+    if (underlay.routed && spec.group !== undefined)
+      report(
+        'group',
+        `found "${String(spec.group)}", but the nodes are on different networks and multicast does not cross a router: vxlan floods to the other nodes by unicast there; allowed: leave group out`,
+      );
     const group = (spec.group as string | undefined) ?? DEFAULTS.group;
     const ip = parseIp(group);
     // 224.0.0.0/4 is IPv4 multicast; 224.0.0.0/24 is link-local control traffic.

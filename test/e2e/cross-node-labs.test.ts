@@ -317,6 +317,8 @@ test('across a router: plain routes stop at the router (verify and trace name it
         .map((l) => l.split(' ')[0]),
       ['192.168.60.0/24', '192.168.61.0/24'],
     );
+    const shown = await netlab(dir, 'show', 'router-0', 'routes');
+    assert.match(shown.stdout, /^192\.168\.61\.0\/24 dev eth2 /m, shown.stdout + shown.stderr);
     // A router that died is a broken lab: status says which, and exits 1.
     const target = readState('router')!.target;
     assert.equal(target.kind, 'simulated');
