@@ -4,7 +4,8 @@ import type { TargetOptions } from '../exec/targets.js';
 import { closeSync, constants, fchownSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import chalk from 'chalk';
 import { run } from '../exec/spawn.js';
-import type { Model } from '../model/lab.js';
+import type { Model, ModelPod } from '../model/lab.js';
+import type { Transport } from '../exec/transport.js';
 import type { LabState } from '../state/store.js';
 import { graphData, renderDot, renderMermaid, renderText, type LiveNames } from '../workshop/graph.js';
 import { scriptPrelude } from '../shell/prelude.js';
@@ -95,6 +96,19 @@ function ownNames(model: Model, node: string): string[] {
   return [...wiringOf(model).flatMap((w) => w.names?.(model, n) ?? []), ...pods].filter((x): x is string => Boolean(x));
 }
 
+/** A pod, a node or (on simulated nodes) a router of the lab, by name, and the transport that reaches it. */
+function placeNamed(
+  state: LabState,
+  name: string,
+): { pod?: ModelPod; node: string; transport: Transport; router: boolean } {
+  const pod = state.model.pods.find((p) => p.name === name);
+  const node = pod?.node ?? state.model.nodes.find((n) => n.name === name)?.name;
+  if (node) return { ...(pod ? { pod } : {}), node, transport: transportsOf(state)[node]!, router: false };
+  const router = routerTransport(state, name);
+  if (router) return { node: name, transport: router, router: true };
+  throw new UsageError(`lab ${state.lab} has no pod, node or router "${name}"`);
+}
+
 export async function showCommand(
   target: string,
   table: string | undefined,
@@ -104,22 +118,18 @@ export async function showCommand(
   if (!TABLES[kind]) throw new UsageError(`unknown table "${kind}"; tables: ${Object.keys(TABLES).join(', ')}`);
   const state = await findLabWith(target, options);
   requireRoot('show', state.target);
-  const pod = state.model.pods.find((p) => p.name === target);
-  const onNode = pod ? pod.node : state.model.nodes.find((n) => n.name === target)?.name;
-  // A router of a routed underlay that netlab made: shown as a node (netlab made nothing in it to highlight).
-  const router = onNode ? undefined : routerTransport(state, target);
-  const node = onNode ?? (router ? target : undefined);
-  if (!node) throw new UsageError(`lab ${state.lab} has no pod, node or router "${target}"`);
+  const { pod, node, transport, router } = placeNamed(state, target);
   const shownCommands = pod ? TABLES[kind]!.pod : TABLES[kind]!.node;
   if (shownCommands.length === 0)
     throw new UsageError(`the ${kind} table is a node's; try \`netlab show ${pod!.node} ${kind}\``);
   const commands = options.json ? shownCommands.map(jsonCommand) : shownCommands;
   // The tables as the tools print them, asked in one script (a pod's run in its namespaces by the prelude's netlab_in).
   const { answers } = await askNode(
-    router ?? transportsOf(state)[node]!,
+    transport,
     [{ outputs: commands.map((c) => (pod ? ['netlab_in', pod.name, '-', ...c] : c)) }],
     pod ? [scriptPrelude(state.lab)] : [],
   );
+  // netlab made nothing in a router to highlight.
   const own = router ? [] : ownNames(state.model, node);
   const outputs = answers[0]!.outputs ?? [];
   if (options.json) {
@@ -175,13 +185,8 @@ export async function captureCommand(
     throw new UsageError(
       `--filter takes a tcpdump expression of letters, digits, spaces and . : / _ ( ) ! & | < > = -; found ${JSON.stringify(options.filter)}`,
     );
-  const pod = state.model.pods.find((p) => p.name === target);
-  // A router of a routed underlay that netlab made (simulated): every interface of it is on the underlay.
-  const router = pod ? undefined : routerTransport(state, target);
-  const node = pod
-    ? pod.node
-    : (state.model.nodes.find((n) => n.name === target)?.name ?? (router ? target : undefined));
-  if (!node) throw new UsageError(`lab ${state.lab} has no pod, node or router "${target}"`);
+  // Every interface of a router is on the underlay.
+  const { pod, node, transport, router } = placeNamed(state, target);
   const dev = iface ?? (pod ? (pod.podIf ?? 'lo') : router ? 'eth1' : state.facts[node]!.dev);
   if (!/^[A-Za-z0-9_.@-]{1,15}$/.test(dev)) throw new UsageError(`not an interface name: ${dev}`);
   // On the underlay, the cross-node kind may tell tcpdump how to decode its encapsulation.
@@ -211,7 +216,7 @@ export async function captureCommand(
   const file = write !== undefined && write !== '-' ? openPcapFile(write) : undefined;
   let code: number;
   try {
-    code = await (router ?? transportsOf(state)[node]!).interactive(
+    code = await transport.interactive(
       `${scriptPrelude(state.lab)}\ncommand -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }\n${quoteArgv(command)}`,
       write === undefined ? {} : { stdout: file ?? 1 },
     );

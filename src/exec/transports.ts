@@ -23,7 +23,6 @@ export function transportsOf(state: Pick<LabState, 'target'>): Transports {
  * routers are the network's own, which netlab neither changes nor reads.
  */
 export function routerTransportsOf(state: Pick<LabState, 'target'>): Transports {
-  // (a router of machines over SSH has none: routerTransport says why)
   const target = state.target;
   if (target.kind === 'ssh') return {};
   return Object.fromEntries(
