@@ -182,6 +182,10 @@ Examples:
       .description('remove everything a lab created, from its recorded state; safe to repeat')
       .argument('[lab]', 'lab name or file (default: the only lab that is up)')
       .option('-v, --verbose', 'show undo commands that found nothing to undo')
+      .option(
+        '--run <id>',
+        "with no state here: take down this run of the lab from the nodes' own records (the id a refusal names)",
+      )
       .option('--json', 'what was found and removed on each node, as JSON; progress on stderr'),
   ).action(run(async () => (await import('./commands/down.js')).downCommand as Action));
 

@@ -19,7 +19,7 @@ import {
 import { listStates, type LabState } from '../state/store.js';
 import { describeCheck } from '../verify/run.js';
 import { printResults, verifyLab } from '../lifecycle/verify.js';
-import { faultOf, runOnNode } from '../lifecycle/challenge.js';
+import { faultOf, makeFault, mendFault } from '../lifecycle/challenge.js';
 import { findUpLab, labModelOf, refuseOtherTarget, requireRoot } from './common.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { printJson, type JsonOption } from '../json-output.js';
@@ -117,8 +117,7 @@ export async function challengeStartCommand(
       `challenge ${active.id} is active on lab ${state.lab}: \`netlab challenge check\` grades it, \`netlab challenge stop\` mends the lab and ends it`,
     );
   const challenge = id === undefined ? pickChallenge(challenges, seed) : challengeOf(state, id);
-  const fault = faultOf(state, challenge.fault);
-  await runOnNode(state, fault.node, fault.apply);
+  await makeFault(state, faultOf(state, challenge.fault));
   writeChallenge({
     lab: state.lab,
     id: challenge.id,
@@ -260,11 +259,9 @@ export async function challengeStopCommand(arg: string | undefined, options: Tar
   const state = await labWithChallenge(arg, options);
   requireRoot('challenge stop', state.target);
   const { challenge, rebuilt } = activeChallenge(state);
-  if (!rebuilt) {
-    const fault = faultOf(state, challenge.fault);
-    await runOnNode(state, fault.node, fault.mend, true);
-  }
+  const kept = rebuilt ? [] : await mendFault(state, faultOf(state, challenge.fault));
   clearChallenge(state.lab);
+  for (const line of kept) console.log(`  ${line}`);
   console.log(
     rebuilt
       ? `challenge ${challenge.id} ended (lab ${state.lab} was rebuilt since it started: nothing to mend)`

@@ -5,17 +5,33 @@ import { lockHolder, tearDown } from '../lifecycle/down.js';
 import { mendActiveChallenge } from '../lifecycle/challenge.js';
 import { renameSync } from 'node:fs';
 import { destroySimulatedNodes } from '../exec/simulated.js';
-import { describeDown, runDown, type NodeDown } from '../exec/runner.js';
+import { describeDown, nodesWithFailedUndo, runDown, type NodeDown } from '../exec/runner.js';
+import { quoteArg } from '../os/quote.js';
 import { printJson, withHumanOutputOnStderr } from '../json-output.js';
-import { CorruptState, listStates, readState, type LabState } from '../state/store.js';
+import { CorruptState, describeRun, listStates, readState, type LabState } from '../state/store.js';
 import { findUpLab, labNameOf, requireRoot } from './common.js';
 import { transportsOf } from '../exec/transports.js';
 import { acquireLock } from '../state/lock.js';
-import { RunError, UsageError } from '../errors.js';
+import { RunError, shown, UsageError } from '../errors.js';
 import { closeMasters } from '../exec/ssh.js';
 import { lockNodes } from '../exec/node-lock.js';
 import { sshTargetForHosts, wantsSsh, type TargetOptions } from '../exec/targets.js';
-type DownOptions = { verbose?: boolean; json?: boolean } & TargetOptions;
+type DownOptions = { verbose?: boolean; json?: boolean; run?: string } & TargetOptions;
+
+/** The runs the nodes recorded (other than the one asked for), each with the nodes that have it. */
+function recordedRuns(outcomes: Record<string, NodeDown>): [string, string[]][] {
+  const runs = new Map<string, string[]>();
+  for (const [node, o] of Object.entries(outcomes))
+    if (o.found === 'other-run' && o.run) runs.set(o.run, [...(runs.get(o.run) ?? []), node]);
+  return [...runs];
+}
+
+/** The target flags of this command line, as a command to copy says them. */
+function targetFlagsOf(options: TargetOptions): string {
+  if (options.sshConfig) return `--ssh-config ${quoteArg(options.sshConfig)}`;
+  if (options.inventory) return `--inventory ${quoteArg(options.inventory)}`;
+  return `--vagrant${options.vagrantDir ? ` --vagrant-dir ${quoteArg(options.vagrantDir)}` : ''}`;
+}
 
 /** What down found and did, for --json: per node, and the line it said. */
 interface DownReport {
@@ -39,7 +55,14 @@ export async function downCommand(given: string | undefined, options: DownOption
   return code;
 }
 
+/** A run's id, as netlab makes them (state/store.ts newRunIdentity): 12 hexadecimal digits. */
+const RUN_ID = /^[0-9a-f]{12}$/;
+
 async function down(given: string | undefined, options: DownOptions, report: DownReport) {
+  if (options.run !== undefined && !RUN_ID.test(options.run))
+    throw new UsageError(
+      `--run takes a run id of 12 hexadecimal digits (as status and down name it); found ${shown(options.run)}`,
+    );
   // Without a name, the only lab that is up (as verify does).
   const arg = given ?? (await findUpLab(undefined)).lab;
   const name = await labNameOf(arg);
@@ -72,21 +95,38 @@ async function downLocked(name: string, options: DownOptions, report: DownReport
     if (!(error instanceof CorruptState)) throw error;
     corrupt = error;
   }
+  if (state && options.run !== undefined && options.run !== state.run?.id)
+    throw new UsageError(
+      `lab ${name} is ${state.run ? describeRun(state.run) : 'up'} here, not run ${shown(options.run)}: \`netlab down ${name}\` takes down the run this state knows`,
+    );
   if (!state && wantsSsh(options)) {
-    // The local state is lost or unreadable: every node's own record says what to undo.
+    // The local state is lost or unreadable: the nodes' own records name the run
+    // they have, and only a run named by its id (--run) is undone: a controller
+    // never removes another controller's live lab by accident.
     const target = await sshTargetForHosts(options);
     const transports = transportsOf({ target });
     const unreachable = await lockNodes(transports, lockHolder('down', name), { skipUnreachable: true });
     const outcomes = await runDown(
       name,
       Object.fromEntries(Object.entries(transports).filter(([node]) => !(node in unreachable))),
+      options.run === undefined ? undefined : { id: options.run, from: '' },
     );
     for (const [node, reason] of Object.entries(unreachable)) outcomes[node] = { found: 'unreachable', reason };
     report.nodes = outcomes;
     await closeMasters(target);
+    const runs = recordedRuns(outcomes);
+    if (options.run === undefined && runs.length > 0)
+      throw new UsageError(
+        `lab ${name} has no state in this state directory; on the nodes it is ${runs.map(([run, nodes]) => `${describeRun(run)} (${nodes.join(', ')})`).join('; ')}. Nothing was changed: to take that run down from here, name it: \`netlab down ${name} ${targetFlagsOf(options)} --run ${runs[0]![0].split(' ')[0]}\``,
+      );
     for (const line of describeDown(name, outcomes, options.verbose)) console.log(`  ${line}`);
     if (Object.values(outcomes).some((o) => o.found === 'unreachable'))
       throw new RunError(`could not undo lab ${name} on every node`);
+    const failed = nodesWithFailedUndo(outcomes);
+    if (failed.length)
+      throw new RunError(
+        `could not undo everything on ${failed.join(', ')}: fix what is named, then run this down again (the failed commands are tried again)`,
+      );
     if (corrupt) setAside(corrupt);
     const found = Object.values(outcomes).filter((o) => o.found === 'undone').length;
     say(

@@ -125,9 +125,9 @@ export function phasesOf(plan: Plan): Phase[] {
 export type NodeDown = DownOutcome | { found: 'unreachable'; reason: string };
 
 /**
- * Runs every node's undo journal: of this run only (run given), or of whatever
- * run each node recorded (the local state is lost). Unreachable nodes are
- * reported, not fatal.
+ * Runs every node's undo journal of this run. Without a run (the local state is
+ * lost) nothing is undone: each node names the run it has. Unreachable nodes
+ * are reported, not fatal.
  */
 export async function runDown(lab: string, transports: Transports, run?: ScriptRun): Promise<Record<string, NodeDown>> {
   const entries = await Promise.all(
@@ -149,6 +149,11 @@ export async function runDown(lab: string, transports: Transports, run?: ScriptR
   return Object.fromEntries(entries);
 }
 
+/** The nodes whose journal had undo commands that failed: their objects are still there. */
+export function nodesWithFailedUndo(outcomes: Record<string, NodeDown>): string[] {
+  return Object.entries(outcomes).flatMap(([node, o]) => ('failed' in o && o.failed.length ? [node] : []));
+}
+
 /** One line per node: what down found there and did. */
 export function describeDown(lab: string, outcomes: Record<string, NodeDown>, verbose = false): string[] {
   return Object.entries(outcomes).flatMap(([node, o]) => {
@@ -156,8 +161,14 @@ export function describeDown(lab: string, outcomes: Record<string, NodeDown>, ve
     if (o.found === 'nothing') return [`${node}: nothing recorded for lab ${lab}`];
     if (o.found === 'other-run')
       return [`${node}: left alone: lab ${lab} there is ${describeRun(o.run ?? '?')}, not the run this state knows`];
+    const counts = [
+      `${o.undone} undo command(s)`,
+      ...(o.skipped.length ? [`${o.skipped.length} found nothing left to undo`] : []),
+      ...(o.failed.length ? [`${o.failed.length} failed`] : []),
+    ];
     return [
-      `${node}: removed what ${o.run ? describeRun(o.run) : 'the lab'} made (${o.undone} undo command(s)${o.skipped.length ? `, ${o.skipped.length} found nothing left to undo` : ''})`,
+      `${node}: ${o.failed.length ? 'could not remove all' : 'removed what'} ${o.run ? describeRun(o.run) : 'the lab'} made (${counts.join(', ')})`,
+      ...o.failed.map((f) => `  ${node}: failed: ${f.line}: ${f.said || 'no message'}`),
       ...o.kept.map((k) => `  ${node}: ${k}`),
       ...(verbose ? o.skipped.map((w) => `  ${node}: skipped (already gone): ${w}`) : []),
     ];

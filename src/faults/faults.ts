@@ -48,13 +48,58 @@ export interface Fault {
   apply: Command[];
   /** run on the node to mend it */
   mend: Command[];
+  /**
+   * A node-wide setting the fault changes, not an object of the lab (FORWARD's
+   * policy, a sysctl): its command is the first of apply and the last of mend.
+   * netlab saves the value it replaces on the node when it makes the fault, and
+   * puts that value back only if the setting still holds the fault's value
+   * (lifecycle/challenge.ts), as a lab's own sysctls are put back.
+   */
+  setting?: NodeSetting;
 }
 
-type Draft = Pick<Fault, 'kind' | 'describe' | 'apply' | 'mend'> & { subject: string };
+/**
+ * A setting of the whole node that a fault may change: the value the fault
+ * gives it, and the value its shown mend gives it (put back where netlab saved
+ * no value of its own).
+ */
+export type NodeSetting =
+  | { kind: 'policy'; chain: 'FORWARD'; value: 'DROP'; mended: 'ACCEPT' }
+  | { kind: 'sysctl'; key: string; value: '0'; mended: string };
+
+/** The command that gives a node-wide setting a value, as a learner types it. */
+export function settingCommand(setting: NodeSetting, value: string): Command {
+  return setting.kind === 'policy'
+    ? ['iptables', '-w', '-P', setting.chain, value]
+    : ['sysctl', '-qw', `${setting.key}=${value}`];
+}
+
+/** A fault made of a node-wide setting (first of apply) and commands on the lab's objects (mended first). */
+function withSetting(draft: Omit<Draft, 'setting'>, setting: NodeSetting): Draft {
+  return {
+    ...draft,
+    apply: [settingCommand(setting, setting.value), ...draft.apply],
+    mend: [...draft.mend, settingCommand(setting, setting.mended)],
+    setting,
+  };
+}
+
+/**
+ * The comment on every rule a fault adds: a mend or a down deletes only rules
+ * that carry it, never a rule of the machine's own that looks the same (a bare
+ * \`-j DROP\` in FORWARD). It names the lab, and the run the fault was made in.
+ */
+export function faultComment(lab: string, run?: string): string {
+  return `netlab fault of lab ${lab}${run ? ` run ${run}` : ''}`;
+}
+
+type Draft = Pick<Fault, 'kind' | 'describe' | 'apply' | 'mend' | 'setting'> & { subject: string };
 
 /** What a fault may need to know besides the declaration itself. */
 interface Around {
   plan: Plan;
+  /** the comment on the rules a fault adds */
+  comment: string;
   node: NodePlan;
   step: Step;
   index: StepIndex;
@@ -198,16 +243,19 @@ function addressRemoved(index: StepIndex, address: string, dev: string, netns: s
  * firewall inside the container would: the pod's links, addresses and routes
  * are all there, and nothing gets in, not even over its loopback.
  */
-function podInputDrop(netns: string): Draft {
+function podInputDrop(netns: string, comment: string): Draft {
   const inNs = (...args: string[]): Command => ['ip', 'netns', 'exec', netns, 'iptables', '-w', ...args];
   return {
     kind: 'drop-rule',
     subject: inPod(netns, 'INPUT'),
     describe: `a rule that drops everything is put first in the INPUT chain of pod namespace ${netns}`,
-    apply: [inNs('-I', 'INPUT', '1', '-j', 'DROP')],
-    mend: [inNs('-D', 'INPUT', '-j', 'DROP')],
+    apply: [inNs('-I', 'INPUT', '1', ...dropRule(comment))],
+    mend: [inNs('-D', 'INPUT', ...dropRule(comment))],
   };
 }
+
+/** A rule that drops everything, marked as a fault's: deleting it can only ever delete this very rule. */
+const dropRule = (comment: string) => ['-m', 'comment', '--comment', comment, '-j', 'DROP'];
 
 function linkFaults(declared: Extract<Created, { kind: 'link' }>, { index, step }: Around): Draft[] {
   if (declared.netns) return [vethMoved(index, declared.name, declared.netns)];
@@ -363,7 +411,7 @@ function jumpRule(step: Step, from: string, to: string): string[] | undefined {
   return undefined;
 }
 
-function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { step, node }: Around): Draft[] {
+function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { step, node, comment }: Around): Draft[] {
   const { table, from, to } = declared;
   // The lab's jumps out of the same built-in chain, in plan order (FORWARD: its ACCEPT chain, then its policies).
   const siblings = node.steps.flatMap((s) =>
@@ -388,25 +436,29 @@ function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { step, node }:
   ];
   // With FORWARD's policy ACCEPT (the default) the lab's ACCEPT chain changes nothing; with DROP
   // (what Docker sets, and hardened hosts) the jump to it is what lets pod traffic through.
-  // Mended to ACCEPT, the policy of a fresh node: on a machine whose policy was DROP before,
-  // that is a change, so no bundled challenge uses this fault (the matrix runs it on simulated nodes).
-  // A DROP rule put first in FORWARD is mended by deleting it: nothing else is touched.
+  // The mend shown says ACCEPT, the policy of a fresh node; netlab itself puts back the
+  // policy the fault replaced (setting), and only while it is still the fault's DROP.
+  // A DROP rule put first in FORWARD carries the fault's comment: its mend deletes that
+  // rule and nothing else, whatever DROP rules the machine has of its own.
   if (table === 'filter' && from === 'FORWARD' && first)
     drafts.push(
       {
         kind: 'drop-rule',
         subject: from,
         describe: `a rule that drops everything is put first in FORWARD, before the jump to ${to}`,
-        apply: [iptables(table, '-I', from, '1', '-j', 'DROP')],
-        mend: [iptables(table, '-D', from, '-j', 'DROP')],
+        apply: [iptables(table, '-I', from, '1', ...dropRule(comment))],
+        mend: [iptables(table, '-D', from, ...dropRule(comment))],
       },
-      {
-        kind: 'forward-drop',
-        subject: from,
-        describe: `FORWARD's policy is DROP and the jump to ${to} is removed`,
-        apply: [iptables(table, '-P', 'FORWARD', 'DROP'), iptables(table, '-D', from, ...rule)],
-        mend: [iptables(table, '-I', from, place, ...rule), iptables(table, '-P', 'FORWARD', 'ACCEPT')],
-      },
+      withSetting(
+        {
+          kind: 'forward-drop',
+          subject: from,
+          describe: `FORWARD's policy is DROP and the jump to ${to} is removed`,
+          apply: [iptables(table, '-D', from, ...rule)],
+          mend: [iptables(table, '-I', from, place, ...rule)],
+        },
+        { kind: 'policy', chain: 'FORWARD', value: 'DROP', mended: 'ACCEPT' },
+      ),
     );
   return drafts;
 }
@@ -431,7 +483,7 @@ function faultsFor(declared: Created | Change, around: Around, rulePosition: num
       ];
     }
     case 'netns':
-      return [podInputDrop(declared.name)];
+      return [podInputDrop(declared.name, around.comment)];
     case 'link':
       return linkFaults(declared, around);
     case 'address':
@@ -455,13 +507,10 @@ function faultsFor(declared: Created | Change, around: Around, rulePosition: num
       ];
     case 'sysctl':
       return [
-        {
-          kind: 'sysctl-off',
-          subject: declared.key,
-          describe: `${declared.key} is set to 0`,
-          apply: [['sysctl', '-qw', `${declared.key}=0`]],
-          mend: [['sysctl', '-qw', `${declared.key}=${declared.value}`]],
-        },
+        withSetting(
+          { kind: 'sysctl-off', subject: declared.key, describe: `${declared.key} is set to 0`, apply: [], mend: [] },
+          { kind: 'sysctl', key: declared.key, value: '0', mended: declared.value },
+        ),
       ];
     case 'hairpin':
       return [
@@ -504,9 +553,14 @@ function faultsFor(declared: Created | Change, around: Around, rulePosition: num
   }
 }
 
-/** Every fault a plan allows: those of each thing its steps make that a learner can undo or corrupt by hand. */
-export function faultsOf(plan: Plan): Fault[] {
+/**
+ * Every fault a plan allows: those of each thing its steps make that a learner
+ * can undo or corrupt by hand. `run`: the run of the lab the faults are made in
+ * (named in the comment of the rules they add).
+ */
+export function faultsOf(plan: Plan, run?: string): Fault[] {
   const faults: Fault[] = [];
+  const comment = faultComment(plan.lab, run);
   for (const node of plan.nodes) {
     // A rule's position in its chain (1-based), counted as the steps append them.
     const appended = new Map<string, number>();
@@ -519,7 +573,7 @@ export function faultsOf(plan: Plan): Fault[] {
           position = (appended.get(chain) ?? 0) + 1;
           appended.set(chain, position);
         }
-        for (const { subject, ...fault } of faultsFor(declared, { plan, node, step, index }, position))
+        for (const { subject, ...fault } of faultsFor(declared, { plan, comment, node, step, index }, position))
           faults.push({
             id: `${fault.kind}:${node.node}:${subject}`,
             node: node.node,

@@ -3,37 +3,72 @@
 // commands (to make it, or to mend it) on its node.
 import { RunError } from '../errors.js';
 import { transportsOf } from '../exec/transports.js';
-import { faultsOf, type Fault } from '../faults/faults.js';
+import { faultsOf, type Fault, type NodeSetting } from '../faults/faults.js';
+import { lockNodes } from '../exec/node-lock.js';
+import { scriptPrelude } from '../shell/prelude.js';
+import { lockHolder } from './down.js';
 import { quoteArgv } from '../os/quote.js';
 import { buildPlan } from '../plan/build.js';
 import { challengeOfRun } from '../state/challenges.js';
 import type { LabState } from '../state/store.js';
 
 export function faultOf(state: LabState, id: string): Fault {
-  const fault = faultsOf(buildPlan(state.model, state.facts)).find((f) => f.id === id);
+  const fault = faultsOf(buildPlan(state.model, state.facts), state.run?.id).find((f) => f.id === id);
   // The lab file was checked when the lab went up; a state file edited by hand is the only way here.
   if (!fault) throw new RunError(`lab ${state.lab} has no fault ${id}`);
   return fault;
 }
 
+/** The node-wide setting's arguments for the prelude's netlab_setting_* helpers. */
+function settingArgs(setting: NodeSetting): string[] {
+  return setting.kind === 'policy' ? ['policy', setting.chain] : ['sysctl', setting.key];
+}
+
 /**
- * Runs commands on a node as one script that stops at the first that fails;
- * `whatever` runs them all and ignores failures (mending what a learner may
- * have mended already: `ip route add` of a route that is back fails).
+ * Runs a script on a fault's node with the node locked, as `up` and `down` do:
+ * a challenge never changes a node while another netlab is changing it.
  */
-export async function runOnNode(
-  state: LabState,
-  node: string,
-  commands: readonly (readonly string[])[],
-  whatever = false,
-): Promise<void> {
+async function runLocked(state: LabState, node: string, command: string, script: string): Promise<string> {
   const transport = transportsOf(state)[node]!;
-  const lines = commands.map((c) => (whatever ? `${quoteArgv(c)} 2>/dev/null || true` : quoteArgv(c)));
-  const result = await transport.run(`${whatever ? '' : 'set -e\n'}${lines.join('\n')}\n`);
-  if (result.exitCode !== 0)
-    throw new RunError(
-      `on ${node}: ${result.stderr.trim() || `exit ${result.exitCode}`} (running ${quoteArgv(commands[0]!)} …)`,
-    );
+  await lockNodes({ [node]: transport }, lockHolder(command, state.lab, state.run));
+  try {
+    const result = await transport.run(`${scriptPrelude(state.lab)}\n${script}`);
+    if (result.exitCode !== 0) throw new RunError(`on ${node}: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
+    return result.stdout;
+  } finally {
+    await transport.unlock();
+  }
+}
+
+/**
+ * Makes a fault on its node, stopping at the first command that fails. A
+ * node-wide setting it changes is saved first, for the mend to put back.
+ */
+export async function makeFault(state: LabState, fault: Fault): Promise<void> {
+  const lines = [
+    'set -e',
+    ...(fault.setting ? [quoteArgv(['netlab_setting_save', ...settingArgs(fault.setting)])] : []),
+    ...fault.apply.map((c) => quoteArgv(c)),
+  ];
+  await runLocked(state, fault.node, 'challenge start', `${lines.join('\n')}\n`);
+}
+
+/**
+ * Mends a fault on its node, running every command whatever the others did (a
+ * learner may have mended part of it already: `ip route add` of a route that is
+ * back fails). The node-wide setting goes back to the value the fault replaced,
+ * and only if it still holds the fault's value. Returns what was left as it was.
+ */
+export async function mendFault(state: LabState, fault: Fault): Promise<string[]> {
+  const { setting } = fault;
+  // By construction the setting's own command is the last of mend (faults.ts).
+  const objects = setting ? fault.mend.slice(0, -1) : fault.mend;
+
+  const lines = objects.map((c) => `${quoteArgv(c)} 2>/dev/null || true`);
+  if (setting)
+    lines.push(quoteArgv(['netlab_setting_restore', ...settingArgs(setting), setting.value, setting.mended]));
+  const stdout = await runLocked(state, fault.node, 'challenge stop', `${lines.join('\n')}\n`);
+  return [...stdout.matchAll(/^@@netlab kept (.*)$/gm)].map((m) => m[1]!);
 }
 
 /**
@@ -48,7 +83,6 @@ export async function mendActiveChallenge(state: LabState): Promise<string | und
   if (!record || state.target.kind === 'simulated') return undefined;
   const challenge = state.model.challenges?.find((c) => c.id === record.id);
   if (!challenge) return undefined;
-  const fault = faultOf(state, challenge.fault);
-  await runOnNode(state, fault.node, fault.mend, true);
+  await mendFault(state, faultOf(state, challenge.fault));
   return challenge.id;
 }

@@ -1,7 +1,7 @@
 // Taking a lab down on its nodes: every node locked, its recorded steps undone,
 // simulated nodes stopped; used by `down` and by `up` (--recreate, rollback).
 import { destroySimulatedNodes } from '../exec/simulated.js';
-import { describeDown, runDown, type NodeDown } from '../exec/runner.js';
+import { describeDown, nodesWithFailedUndo, runDown, type NodeDown } from '../exec/runner.js';
 import type { Transports } from '../exec/transports.js';
 import { describeRun, removeState, scriptRunOf, type LabState } from '../state/store.js';
 import { transportsOf } from '../exec/transports.js';
@@ -53,13 +53,16 @@ export async function tearDown(
     mark('undo journals on the nodes');
   }
   const unreachable = Object.entries(outcomes).filter(([, o]) => o.found === 'unreachable');
+  const failed = nodesWithFailedUndo(outcomes);
   if (target.kind === 'simulated') {
+    // Stopping a simulated node removes everything in it, what an undo failed to remove too.
     destroySimulatedNodes(state.lab, target);
     mark('stop the simulated nodes');
-  } else if (unreachable.length) {
-    // Keep the state: down must be run again once the nodes are reachable.
+  } else if (unreachable.length || failed.length) {
+    // Keep the state: down must be run again once the nodes are reachable, or what
+    // blocked an undo is fixed (each node kept the journal lines that failed).
     throw new RunError(
-      `could not undo on every node; the lab's state is kept, run \`netlab down ${state.lab}\` again:\n  ${describeDown(state.lab, outcomes).join('\n  ')}`,
+      `could not undo ${unreachable.length ? 'on every node' : `everything on ${failed.join(', ')}`}; the lab's state is kept, run \`netlab down ${state.lab}\` again${failed.length ? ' once what is named is fixed (the failed commands are tried again)' : ''}:\n  ${describeDown(state.lab, outcomes).join('\n  ')}`,
     );
   }
   if (target.kind === 'ssh') await closeMasters(target);

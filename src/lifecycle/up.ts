@@ -315,7 +315,14 @@ export async function bringUp(
             ? `up ${interrupted ? 'interrupted' : 'failed'}; rolling back what was created...`
             : `up ${interrupted ? 'interrupted' : 'failed'} before changing anything on the nodes`,
         );
-      await tearDown(state, { touchNodes, command: 'up (rolling back)' });
+      try {
+        await tearDown(state, { touchNodes, command: 'up (rolling back)' });
+      } catch (rollback) {
+        // The rollback's own failure is said; the error of up stays the one that made it roll back.
+        console.error(`the rollback did not finish: ${(rollback as Error).message}`);
+        if (interrupted) return EXIT_INTERRUPTED;
+        throw error;
+      }
       if (!options.silent && touchNodes) console.error('rolled back: nothing is left on the nodes');
     }
     if (interrupted) return EXIT_INTERRUPTED;

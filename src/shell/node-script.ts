@@ -60,12 +60,31 @@ function batchRuns(steps: readonly Step[]): { target?: string; steps: Step[] }[]
 }
 
 /**
+ * What \`ip\`, \`bridge\`, \`iptables\` and \`sysctl\` say when the object an undo
+ * removes is not there (any more): a link, namespace, route, address, neighbour
+ * or FDB entry, rule or chain. Anything else an undo says is a failure.
+ */
+export const ALREADY_GONE = [
+  'Cannot find device',
+  'No such file or directory',
+  'No such process',
+  'Cannot assign requested address',
+  'does a matching rule exist',
+  'No chain/target/match by that name',
+  'does not exist',
+].join('|');
+
+/**
  * Runs the node's undo journal backwards, then forgets the lab on this node.
- * With a run, only that run's journal: a lab of the same name that another
- * controller (or a later up) made on this node is left alone and named. Without
- * one (the local state is lost), whatever run the node recorded.
- * An undo that fails is reported and skipped: usually its object is already gone
- * (deleting a pod's namespace deletes its veth, so the veth's own undo finds nothing).
+ * Only the named run's journal: a lab of the same name that another controller
+ * (or a later up) made on this node is left alone and named. Without a run (the
+ * local state is lost), the node only names the run it has: a controller never
+ * removes a run it was not asked for by its id.
+ * An undo that fails is told apart by what the command said: its object already
+ * gone (deleting a pod's namespace deletes its veth, so the veth's own undo finds
+ * "Cannot find device") is skipped; anything else ("Device or resource busy") has
+ * failed: its line stays in the journal, with the run, so that the next down
+ * tries it again, and the node says so.
  * Only the files netlab writes there are removed, never the directory's other contents.
  */
 export function downScript(lab: string, run?: ScriptRun): string {
@@ -76,18 +95,29 @@ if [ ! -f "$NETLAB_DIR/run" ] && [ ! -f "$NETLAB_DIR/undo" ]; then
 fi
 if [ -f "$NETLAB_DIR/run" ]; then
   read -r id from <"$NETLAB_DIR/run"
-  if [ -n "$NETLAB_RUN" ] && [ "$id" != "$NETLAB_RUN" ]; then
+  if [ "$id" != "$NETLAB_RUN" ]; then
     echo "@@netlab other-run $id $from"
     exit 0
   fi
   echo "@@netlab run $id $from"
 fi
 undone=0
+failed=0
 if [ -f "$NETLAB_DIR/undo" ]; then
   tac "$NETLAB_DIR/undo" >"$NETLAB_DIR/undo.reverse"
-  # no subshell per line: errors go to a file, the line is reported
+  : >"$NETLAB_DIR/undo.failed"
+  # no subshell per line: errors go to a file, read only when the line failed
   while IFS= read -r line; do
-    if eval "$line" </dev/null 2>>"$NETLAB_DIR/undo.err"; then undone=$((undone + 1)); else echo "@@netlab undo-skipped $line"; fi
+    if eval "$line" </dev/null 2>"$NETLAB_DIR/undo.err"; then
+      undone=$((undone + 1))
+    elif grep -qE ${quoteArg(ALREADY_GONE)} "$NETLAB_DIR/undo.err"; then
+      echo "@@netlab undo-skipped $line"
+    else
+      failed=$((failed + 1))
+      printf '%s\n' "$line" >>"$NETLAB_DIR/undo.failed"
+      echo "@@netlab undo-failed $line"
+      head -n 3 "$NETLAB_DIR/undo.err" | sed 's/^/@@netlab undo-said /'
+    fi
   done <"$NETLAB_DIR/undo.reverse"
   # The kernel tears a deleted namespace down asynchronously: the node ends of the
   # pods' veth pairs vanish a moment after \`ip netns del\`. Wait for them (no event
@@ -102,8 +132,15 @@ if [ -f "$NETLAB_DIR/undo" ]; then
   done
 fi
 echo "@@netlab undone $undone"
+if [ "$failed" -gt 0 ]; then
+  # What failed stays journalled (in the order it is to be undone again), and the run with it.
+  tac "$NETLAB_DIR/undo.failed" >"$NETLAB_DIR/undo"
+  rm -f "$NETLAB_DIR/undo.reverse" "$NETLAB_DIR/undo.err" "$NETLAB_DIR/undo.failed"
+  echo "@@netlab down-done"
+  exit 0
+fi
 rm -rf "$NETLAB_DIR/pods" "$NETLAB_DIR/rootfs"
-rm -f "$NETLAB_DIR/undo" "$NETLAB_DIR/undo.reverse" "$NETLAB_DIR/undo.err" "$NETLAB_DIR/run"
+rm -f "$NETLAB_DIR/undo" "$NETLAB_DIR/undo.reverse" "$NETLAB_DIR/undo.err" "$NETLAB_DIR/undo.failed" "$NETLAB_DIR/run"
 rmdir "$NETLAB_DIR" 2>/dev/null
 echo "@@netlab down-done"
 `;
@@ -118,13 +155,15 @@ export interface DownOutcome {
   undone: number;
   /** undo lines that found nothing to undo */
   skipped: string[];
+  /** undo lines that failed (their object is still there), with what they said: kept in the node's journal */
+  failed: { line: string; said: string }[];
   /** shared settings left as they were, and why */
   kept: string[];
   finished: boolean;
 }
 
 export function parseDownOutput(stdout: string): DownOutcome {
-  const outcome: DownOutcome = { found: 'undone', undone: 0, skipped: [], kept: [], finished: false };
+  const outcome: DownOutcome = { found: 'undone', undone: 0, skipped: [], failed: [], kept: [], finished: false };
   for (const line of stdout.split('\n')) {
     const [, kind, rest = ''] = /^@@netlab (\S+) ?(.*)$/.exec(line) ?? [];
     if (kind === 'nothing-recorded') outcome.found = 'nothing';
@@ -132,7 +171,11 @@ export function parseDownOutput(stdout: string): DownOutcome {
     else if (kind === 'run') outcome.run = rest;
     else if (kind === 'undone') outcome.undone = Number(rest);
     else if (kind === 'undo-skipped') outcome.skipped.push(rest);
-    else if (kind === 'kept') outcome.kept.push(rest);
+    else if (kind === 'undo-failed') outcome.failed.push({ line: rest, said: '' });
+    else if (kind === 'undo-said' && outcome.failed.length) {
+      const last = outcome.failed.at(-1)!;
+      last.said = last.said ? `${last.said}; ${rest}` : rest;
+    } else if (kind === 'kept') outcome.kept.push(rest);
     else if (kind === 'down-done') outcome.finished = true;
   }
   if (outcome.found !== 'undone') outcome.finished = true;

@@ -260,6 +260,40 @@ netlab_sysctl_restore() {
   done
   [ "$2" = "$3" ] || sysctl -qw "$1=$2"
 }
+# A challenge's fault that changes a node-wide setting (FORWARD's policy, a sysctl)
+# saves the value it replaces: netlab_setting_save policy|sysctl NAME.
+netlab_setting_get() {
+  case $1 in
+    policy) iptables -w -S "$2" | sed -n "s/^-P $2 //p" ;;
+    sysctl) sysctl -n "$2" ;;
+    *) return 2 ;;
+  esac
+}
+netlab_setting_set() {
+  case $1 in
+    policy) iptables -w -P "$2" "$3" ;;
+    sysctl) sysctl -qw "$2=$3" ;;
+    *) return 2 ;;
+  esac
+}
+netlab_setting_save() {
+  v=$(netlab_setting_get "$1" "$2") && [ -n "$v" ] || { echo "cannot read $1 $2" >&2; return 1; }
+  mkdir -p "$NETLAB_DIR" && printf '%s\n' "$v" >"$NETLAB_DIR/fault-$1-$2"
+}
+# Mending it: the saved value goes back (DEFAULT if none was saved) only while the
+# setting still holds the fault's value; if a learner or anything else changed it
+# since, it is left as it is and said: netlab_setting_restore KIND NAME FAULT DEFAULT.
+netlab_setting_restore() {
+  saved=$4
+  [ ! -f "$NETLAB_DIR/fault-$1-$2" ] || read -r saved <"$NETLAB_DIR/fault-$1-$2"
+  now=$(netlab_setting_get "$1" "$2") || return 1
+  if [ "$now" = "$3" ]; then
+    netlab_setting_set "$1" "$2" "$saved" || return 1
+  else
+    echo "@@netlab kept $1 $2 is $now, not the fault's $3: left as it is"
+  fi
+  rm -f "$NETLAB_DIR/fault-$1-$2"
+}
 `;
 
 /** The run a script acts for (apply and down scripts of an up); other scripts only read. */

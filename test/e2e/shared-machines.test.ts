@@ -253,12 +253,17 @@ test("a corrupt state file is named, breaks no other lab, and down still works f
     const plain = await A('down', 'vxlan');
     assert.equal(plain.exitCode, 2);
     assert.match(plain.stderr, /--ssh-config FILE.* takes it down from the nodes' own records/);
-    const down = await A('down', 'vxlan', '--ssh-config', machines.sshConfig);
+    const named = await A('down', 'vxlan', '--ssh-config', machines.sshConfig);
+    assert.equal(named.exitCode, 2, named.stdout + named.stderr);
+    const run = /--run ([0-9a-f]{12})/.exec(named.stderr)?.[1];
+    assert.ok(run, named.stderr);
+    const down = await A('down', 'vxlan', '--ssh-config', machines.sshConfig, '--run', run);
     assert.equal(down.exitCode, 0, down.stdout + down.stderr);
-    assert.match(down.stdout, /node-0: removed what run [0-9a-f]{12} from .* made/);
+    assert.match(down.stdout, new RegExp(`node-0: removed what run ${run} from .* made`));
     assert.ok(existsSync(`${file}.unreadable`), 'the unreadable file is kept aside');
   } finally {
-    await A('down', 'vxlan', '--ssh-config', machines.sshConfig);
+    const left = /--run ([0-9a-f]{12})/.exec((await A('down', 'vxlan', '--ssh-config', machines.sshConfig)).stderr);
+    if (left) await A('down', 'vxlan', '--ssh-config', machines.sshConfig, '--run', left[1]!);
   }
   assert.deepEqual(await leftovers(), []);
 });
@@ -307,6 +312,113 @@ test('verify --timeout stops the checks at the deadline and says which did not r
     assert.equal(bad.exitCode, 2);
   } finally {
     assert.equal((await A('down', 'vxlan')).exitCode, 0);
+  }
+  assert.deepEqual(await leftovers(), []);
+});
+
+test("a controller without the lab's state never removes another controller's live lab: down names the run, and removes it only when asked for that run", async () => {
+  assert.equal((await A('up', vxlan, '--ssh-config', machines.sshConfig)).exitCode, 0);
+  const { run } = JSON.parse(readFileSync(join(controllerA, 'labs', 'vxlan.json'), 'utf8')) as { run: { id: string } };
+  try {
+    const before = await journals();
+    const refused = await B('down', 'vxlan', '--ssh-config', machines.sshConfig);
+    assert.equal(refused.exitCode, 2, refused.stdout + refused.stderr);
+    assert.match(
+      refused.stderr,
+      new RegExp(
+        `lab vxlan has no state in this state directory; on the nodes it is run ${run.id} from [^:]+:${controllerA} \\(node-0, node-1\\)\\. Nothing was changed: .*--run ${run.id}`,
+      ),
+    );
+    assert.equal(await journals(), before, 'nothing changed on the nodes');
+    assert.equal((await A('verify', 'vxlan')).exitCode, 0, "A's lab still works");
+    const wrong = await B('down', 'vxlan', '--ssh-config', machines.sshConfig, '--run', 'feedfacecafe');
+    assert.equal(wrong.exitCode, 0, wrong.stdout + wrong.stderr);
+    assert.match(wrong.stdout, /node-0: left alone: lab vxlan there is run/);
+    assert.equal((await A('verify', 'vxlan')).exitCode, 0, 'another run id leaves it alone too');
+    const bad = await B('down', 'vxlan', '--ssh-config', machines.sshConfig, '--run', '$(reboot)');
+    assert.equal(bad.exitCode, 2);
+    assert.match(bad.stderr, /--run takes a run id of 12 hexadecimal digits/);
+    const named = await B('down', 'vxlan', '--ssh-config', machines.sshConfig, '--run', run.id);
+    assert.equal(named.exitCode, 0, named.stdout + named.stderr);
+    assert.match(named.stdout, new RegExp(`node-0: removed what run ${run.id} from .* made`));
+  } finally {
+    await A('down', 'vxlan');
+  }
+  assert.deepEqual(await leftovers(), []);
+});
+
+test('an undo that fails is not "nothing left": down exits 1 naming it, keeps the state and the failed journal lines, and a second down finishes', async () => {
+  assert.equal((await A('up', vxlan, '--ssh-config', machines.sshConfig)).exitCode, 0);
+  // Something of the machine's own refers to the lab's chain: the kernel refuses to delete a chain in use.
+  const node0 = machines.transport('node-0');
+  await node0.run('iptables -w -I INPUT -j NETLAB-FWD-vxlan\n');
+  let released = false;
+  try {
+    const down = await A('down', 'vxlan');
+    assert.equal(down.exitCode, 1, down.stdout + down.stderr);
+    assert.match(down.stderr, /could not undo everything on node-0; the lab's state is kept/);
+    assert.match(
+      down.stderr,
+      /node-0: could not remove all run [0-9a-f]{12} .* made \(\d+ undo command\(s\)(, \d+ found nothing left to undo)?, 1 failed\)/,
+    );
+    assert.match(down.stderr, /node-0: failed: iptables -w -X NETLAB-FWD-vxlan: .*(busy|in use|Too many links)/i);
+    assert.doesNotMatch(down.stderr, /node-1: could not remove all/);
+    assert.ok(existsSync(join(controllerA, 'labs', 'vxlan.json')), 'the state is kept for the next down');
+    const journal = await node0.run('cat /run/netlab/vxlan/undo; cat /run/netlab/vxlan/run\n');
+    assert.match(
+      journal.stdout,
+      /^iptables -w -X NETLAB-FWD-vxlan\n[0-9a-f]{12} /,
+      'the failed line stays journalled, with the run',
+    );
+    await node0.run('iptables -w -D INPUT -j NETLAB-FWD-vxlan\n');
+    released = true;
+    const again = await A('down', 'vxlan');
+    assert.equal(again.exitCode, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, /node-0: removed what run [0-9a-f]{12} .* made \(1 undo command\(s\)\)/);
+  } finally {
+    if (!released) await node0.run('iptables -w -D INPUT -j NETLAB-FWD-vxlan\n');
+    await A('down', 'vxlan');
+  }
+  assert.deepEqual(await leftovers(), []);
+});
+
+test("a challenge's fault touches only what the lab owns: a mend never deletes the machine's own DROP rule, and puts back the FORWARD policy the fault replaced", async () => {
+  const lab = join(work.dir, 'routes-faults.yaml');
+  writeFileSync(
+    lab,
+    readFileSync(join(LABS, 'routes.yaml'), 'utf8').replace(
+      /challenges:\n/,
+      'challenges:\n  - id: policy-drop\n    title: "FORWARD drops"\n    fault: "forward-drop:node-0:FORWARD"\n    hints: ["look at FORWARD"]\n',
+    ),
+  );
+  const node0 = machines.transport('node-0');
+  // The machine's own firewall: a DROP rule at the end of FORWARD, and the policy DROP (as Docker leaves it).
+  await node0.run('iptables -w -A FORWARD -j DROP && iptables -w -P FORWARD DROP\n');
+  const forward = async () => (await node0.run('iptables -w -S FORWARD\n')).stdout;
+  try {
+    const up = await A('up', lab, '--ssh-config', machines.sshConfig);
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    assert.equal((await A('challenge', 'start', 'routes', 'drop-first')).exitCode, 0);
+    assert.match(
+      await forward(),
+      /^-A FORWARD -m comment --comment "netlab fault of lab routes run [0-9a-f]{12}" -j DROP$/m,
+    );
+    // The learner removes the fault's rule by hand; stopping the challenge then finds nothing of its own to delete.
+    await node0.run('iptables -w -D FORWARD 1\n');
+    const stop = await A('challenge', 'stop', 'routes');
+    assert.equal(stop.exitCode, 0, stop.stdout + stop.stderr);
+    assert.match(await forward(), /^-A FORWARD -j DROP$/m, "the machine's own DROP rule is still there");
+    assert.equal((await A('challenge', 'start', 'routes', 'policy-drop')).exitCode, 0);
+    const stopped = await A('challenge', 'stop', 'routes');
+    assert.equal(stopped.exitCode, 0, stopped.stdout + stopped.stderr);
+    assert.match(await forward(), /^-P FORWARD DROP$/m, 'the policy the fault replaced is back: DROP, not ACCEPT');
+    const down = await A('down', 'routes');
+    assert.equal(down.exitCode, 0, down.stdout + down.stderr);
+    const after = await forward();
+    assert.match(after, /^-P FORWARD DROP\n-A FORWARD -j DROP\n$/, 'the machine as it was');
+  } finally {
+    await A('down', 'routes');
+    await node0.run('iptables -w -D FORWARD -j DROP; iptables -w -P FORWARD ACCEPT\n');
   }
   assert.deepEqual(await leftovers(), []);
 });

@@ -431,8 +431,13 @@ test("over ssh: objects that are not the lab's are never touched: a user's br0, 
 test("over ssh: down works from the nodes' own records when the local state is lost", async () => {
   const up = await machines.netlab(stateDir, 'up', join(LABS, 'vxlan.yaml'), '--ssh-config', machines.sshConfig);
   assert.equal(up.exitCode, 0, up.stderr);
+  const { run } = JSON.parse(readFileSync(join(stateDir, 'labs', 'vxlan.json'), 'utf8')) as { run: { id: string } };
   rmSync(join(stateDir, 'labs', 'vxlan.json'));
-  const down = await machines.netlab(stateDir, 'down', 'vxlan', '--ssh-config', machines.sshConfig);
+  // The nodes name the run they have; it is removed once named by its id.
+  const refused = await machines.netlab(stateDir, 'down', 'vxlan', '--ssh-config', machines.sshConfig);
+  assert.equal(refused.exitCode, 2, refused.stdout + refused.stderr);
+  assert.match(refused.stderr, new RegExp(`on the nodes it is run ${run.id} .*--run ${run.id}`));
+  const down = await machines.netlab(stateDir, 'down', 'vxlan', '--ssh-config', machines.sshConfig, '--run', run.id);
   assert.equal(down.exitCode, 0, down.stderr);
   assert.match(down.stdout, /from the nodes' own records/);
   for (const name of machines.names) assert.deepEqual(await leftovers(name), []);

@@ -111,3 +111,37 @@ test("faults: a rule of the lab's chains removed is put back at its place; a DNA
   ]);
   assert.ok(!service.has('dnat-dead-port:node-2:NL-SEP-service-1-2#1'), 'only DNAT rules');
 });
+
+test("faults: every rule a fault adds carries the lab's and the run's comment, and its mend deletes only a rule with that comment", () => {
+  const { model } = loadLabFile(join(LABS, 'routes.yaml'));
+  const byId = new Map(faultsOf(buildPlan(model, simulatedFacts(model)), 'a1b2c3d4e5f6').map((f) => [f.id, f]));
+  const marked = ['-m', 'comment', '--comment', 'netlab fault of lab routes run a1b2c3d4e5f6', '-j', 'DROP'];
+  const forward = byId.get('drop-rule:node-0:FORWARD')!;
+  assert.deepEqual(forward.apply, [['iptables', '-w', '-I', 'FORWARD', '1', ...marked]]);
+  assert.deepEqual(forward.mend, [['iptables', '-w', '-D', 'FORWARD', ...marked]]);
+  const pod = byId.get('drop-rule:node-0:a0/INPUT')!;
+  assert.deepEqual(pod.apply, [['ip', 'netns', 'exec', 'a0', 'iptables', '-w', '-I', 'INPUT', '1', ...marked]]);
+  assert.deepEqual(pod.mend, [['ip', 'netns', 'exec', 'a0', 'iptables', '-w', '-D', 'INPUT', ...marked]]);
+  // No fault, of any bundled lab, adds or deletes a rule without a comment in a built-in chain.
+  for (const file of readdirSync(LABS).filter((f) => f.endsWith('.yaml'))) {
+    for (const f of faults(file.replace(/\.yaml$/, '')))
+      for (const c of [...f.apply, ...f.mend]) {
+        const at = c.findIndex((w) => w === '-I' || w === '-D' || w === '-A');
+        if (c.includes('iptables') && at >= 0 && /^[A-Z]+$/.test(c[at + 1]!) && c.at(-1) === 'DROP')
+          assert.ok(c.includes('--comment'), `${f.id}: ${c.join(' ')}`);
+      }
+  }
+});
+
+test('faults: a node-wide setting a fault changes is declared, with the fault value and the mend value, first in apply and last in mend', () => {
+  const byId = new Map(faults('routes').map((f) => [f.id, f]));
+  const policy = byId.get('forward-drop:node-0:FORWARD')!;
+  assert.deepEqual(policy.setting, { kind: 'policy', chain: 'FORWARD', value: 'DROP', mended: 'ACCEPT' });
+  assert.deepEqual(policy.apply[0], ['iptables', '-w', '-P', 'FORWARD', 'DROP']);
+  assert.deepEqual(policy.mend.at(-1), ['iptables', '-w', '-P', 'FORWARD', 'ACCEPT']);
+  const sysctl = byId.get('sysctl-off:node-1:net.ipv4.ip_forward')!;
+  assert.deepEqual(sysctl.setting, { kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '0', mended: '1' });
+  assert.deepEqual(sysctl.apply, [['sysctl', '-qw', 'net.ipv4.ip_forward=0']]);
+  assert.deepEqual(sysctl.mend, [['sysctl', '-qw', 'net.ipv4.ip_forward=1']]);
+  assert.equal(byId.get('route-deleted:node-0:10.200.1.0/24')!.setting, undefined, 'a route is the lab’s own');
+});

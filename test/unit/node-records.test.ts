@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { scriptPrelude } from '../../src/shell/prelude.js';
+import { downScript, parseDownOutput } from '../../src/shell/node-script.js';
 
 function scratch(): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'netlab-records-'));
@@ -213,6 +214,114 @@ test('a stale lab lock taken over by several processes at once: exactly one wins
       [],
       `${racers} processes raced over ${rounds} stale locks`,
     );
+  } finally {
+    work.remove();
+  }
+});
+
+test('down tells an undo whose object is gone from one that failed: the failed lines stay journalled with the run, and the next down runs only them', () => {
+  const work = scratch();
+  try {
+    const dir = join(work.dir, 'lab1');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'run'), 'a1b2c3d4e5f6 host:/state\n');
+    const said = (message: string) => `sh -c 'echo "${message}" >&2; exit 1'`;
+    // The journal as up writes it: run backwards by down, so the last line runs first.
+    const journal = [
+      'true',
+      said('iptables v1.8.9 (nf_tables): CHAIN_USER_DEL failed (Device or resource busy): chain NETLAB-FWD-lab1'),
+      said('Cannot find device "veth-a0"'),
+      said('RTNETLINK answers: No such process'),
+      'true',
+    ];
+    writeFileSync(join(dir, 'undo'), `${journal.join('\n')}\n`);
+    const down = () => {
+      const script = downScript('lab1', { id: 'a1b2c3d4e5f6', from: 'host:/state' }).replaceAll(
+        '/run/netlab',
+        work.dir,
+      );
+      const result = spawnSync('sh', ['-s'], { input: script, encoding: 'utf8' });
+      assert.equal(result.status, 0, result.stderr);
+      return parseDownOutput(result.stdout);
+    };
+    const first = down();
+    assert.equal(first.undone, 2);
+    assert.deepEqual(first.skipped, [said('RTNETLINK answers: No such process'), said('Cannot find device "veth-a0"')]);
+    assert.deepEqual(first.failed, [
+      {
+        line: journal[1],
+        said: 'iptables v1.8.9 (nf_tables): CHAIN_USER_DEL failed (Device or resource busy): chain NETLAB-FWD-lab1',
+      },
+    ]);
+    assert.equal(readFileSync(join(dir, 'undo'), 'utf8'), `${journal[1]}\n`, 'only the failed line stays');
+    assert.ok(existsSync(join(dir, 'run')), 'and the run with it');
+    writeFileSync(join(dir, 'undo'), 'true\n');
+    const second = down();
+    assert.deepEqual([second.undone, second.failed], [1, []]);
+    assert.ok(!existsSync(dir), 'all undone: the lab is forgotten on the node');
+  } finally {
+    work.remove();
+  }
+});
+
+test("down without a run (the local state is lost) only names the run the node has; the named run's journal is undone, another's never", () => {
+  const work = scratch();
+  try {
+    const dir = join(work.dir, 'lab1');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'run'), 'a1b2c3d4e5f6 host:/state\n');
+    writeFileSync(join(dir, 'undo'), `touch ${join(work.dir, 'undone')}\n`);
+    const down = (run?: string) =>
+      parseDownOutput(
+        spawnSync('sh', ['-s'], {
+          input: downScript('lab1', run ? { id: run, from: '' } : undefined).replaceAll('/run/netlab', work.dir),
+          encoding: 'utf8',
+        }).stdout,
+      );
+    assert.deepEqual([down().found, down().run], ['other-run', 'a1b2c3d4e5f6 host:/state']);
+    assert.equal(down('feedfacecafe').found, 'other-run');
+    assert.ok(!existsSync(join(work.dir, 'undone')), 'nothing undone');
+    assert.equal(down('a1b2c3d4e5f6').found, 'undone');
+    assert.ok(existsSync(join(work.dir, 'undone')));
+  } finally {
+    work.remove();
+  }
+});
+
+test("a fault's node-wide setting: saved when the fault is made, put back only while it still holds the fault's value", () => {
+  const work = scratch();
+  try {
+    const bin = join(work.dir, 'bin');
+    const values = join(work.dir, 'values');
+    mkdirSync(bin);
+    mkdirSync(values);
+    writeFileSync(
+      join(bin, 'sysctl'),
+      `#!/bin/sh\nif [ "$1" = -n ]; then cat "${values}/$2"; else kv=$2; echo "\${kv#*=}" >"${values}/\${kv%%=*}"; fi\n`,
+      { mode: 0o755 },
+    );
+    const env = { PATH: `${bin}:${process.env.PATH}` };
+    const key = 'net.bridge.bridge-nf-call-iptables';
+    const set = (v: string) => writeFileSync(join(values, key), `${v}\n`);
+    const value = () => readFileSync(join(values, key), 'utf8').trim();
+    const make = () => sh(work.dir, 'lab1', `netlab_setting_save sysctl ${key} && sysctl -qw ${key}=0`, env);
+    const mend = () => sh(work.dir, 'lab1', `netlab_setting_restore sysctl ${key} 0 1`, env);
+
+    set('2'); // a value the machine had of its own (not the mend's 1)
+    assert.equal(make().status, 0);
+    assert.equal(value(), '0');
+    assert.equal(mend().stdout, '');
+    assert.equal(value(), '2', 'the value the fault replaced, not the one the mend shows');
+
+    set('2');
+    make();
+    set('5'); // changed since the fault by someone else
+    assert.match(mend().stdout, /@@netlab kept sysctl net\.bridge\.bridge-nf-call-iptables is 5, not the fault's 0/);
+    assert.equal(value(), '5');
+
+    set('0'); // nothing saved (a fault made by an older netlab): the mend's value
+    assert.equal(mend().status, 0);
+    assert.equal(value(), '1');
   } finally {
     work.remove();
   }
