@@ -261,11 +261,11 @@ export async function challengeStopCommand(arg: string | undefined, options: Tar
   const { challenge, rebuilt } = activeChallenge(state);
   const kept = rebuilt ? [] : await mendFault(state, faultOf(state, challenge.fault));
   clearChallenge(state.lab);
-  for (const line of kept) console.log(`  ${line}`);
   console.log(
     rebuilt
       ? `challenge ${challenge.id} ended (lab ${state.lab} was rebuilt since it started: nothing to mend)`
       : `challenge ${challenge.id} ended: the fault is mended`,
   );
+  for (const line of kept) console.log(`  ${line}`);
   return 0;
 }

@@ -1,7 +1,10 @@
 // Challenges as a learner works them, for the simulated nodes
 // (challenges.test.ts) and the VM tier alike.
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { quoteArgv } from '../../src/os/quote.js';
+import { LABS } from '../paths.js';
 import type { Run } from './host.js';
 
 export type Netlab = (...args: string[]) => Promise<Run>;
@@ -51,4 +54,53 @@ export async function everyChallenge(run: Netlab, lab: string): Promise<string[]
     rows.push(`${lab.padEnd(9)} ${id.padEnd(16)} ${fault}`);
   }
   return rows;
+}
+
+/**
+ * A machine with a firewall of its own (a DROP rule at the end of FORWARD, and
+ * FORWARD's policy DROP, as Docker leaves it): the routes lab's faults that
+ * add a DROP rule or set the policy are made and mended, by netlab and by a
+ * learner who mended first, and the machine's own rule and policy are as they
+ * were after each, and after down. node-0 of the lab is `node`.
+ */
+export async function faultsLeaveTheMachinesFirewall(
+  run: Netlab,
+  node: { run(script: string): Promise<{ stdout: string }> },
+  dir: string,
+  target: string[] = [],
+): Promise<void> {
+  const lab = join(dir, 'routes-faults.yaml');
+  writeFileSync(
+    lab,
+    readFileSync(join(LABS, 'routes.yaml'), 'utf8').replace(
+      /challenges:\n/,
+      'challenges:\n  - id: policy-drop\n    title: "FORWARD drops"\n    fault: "forward-drop:node-0:FORWARD"\n    hints: ["look at FORWARD"]\n',
+    ),
+  );
+  await node.run('iptables -w -A FORWARD -j DROP && iptables -w -P FORWARD DROP\n');
+  const forward = async () => (await node.run('iptables -w -S FORWARD\n')).stdout;
+  try {
+    const up = await run('up', lab, ...target);
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    assert.equal((await run('challenge', 'start', 'routes', 'drop-first')).exitCode, 0);
+    assert.match(
+      await forward(),
+      /^-A FORWARD -m comment --comment "netlab fault of lab routes run [0-9a-f]{12}" -j DROP$/m,
+    );
+    // The learner removes the fault's rule by hand; stopping the challenge then finds nothing of its own to delete.
+    await node.run('iptables -w -D FORWARD 1\n');
+    const stop = await run('challenge', 'stop', 'routes');
+    assert.equal(stop.exitCode, 0, stop.stdout + stop.stderr);
+    assert.match(await forward(), /^-A FORWARD -j DROP$/m, "the machine's own DROP rule is still there");
+    assert.equal((await run('challenge', 'start', 'routes', 'policy-drop')).exitCode, 0);
+    const stopped = await run('challenge', 'stop', 'routes');
+    assert.equal(stopped.exitCode, 0, stopped.stdout + stopped.stderr);
+    assert.match(await forward(), /^-P FORWARD DROP$/m, 'the policy the fault replaced is back: DROP, not ACCEPT');
+    const down = await run('down', 'routes');
+    assert.equal(down.exitCode, 0, down.stdout + down.stderr);
+    assert.equal(await forward(), '-P FORWARD DROP\n-A FORWARD -j DROP\n', 'the machine as it was');
+  } finally {
+    await run('down', 'routes');
+    await node.run('iptables -w -D FORWARD -j DROP; iptables -w -P FORWARD ACCEPT\n');
+  }
 }

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
 import { netlab, nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
 import { startMachines, type Machines } from './machines.js';
+import { faultsLeaveTheMachinesFirewall } from './challenge-case.js';
 
 const work = stateDirForTest();
 /** Two controllers: two state directories (another user, another terminal with NETLAB_STATE_DIR). */
@@ -383,42 +384,6 @@ test('an undo that fails is not "nothing left": down exits 1 naming it, keeps th
 });
 
 test("a challenge's fault touches only what the lab owns: a mend never deletes the machine's own DROP rule, and puts back the FORWARD policy the fault replaced", async () => {
-  const lab = join(work.dir, 'routes-faults.yaml');
-  writeFileSync(
-    lab,
-    readFileSync(join(LABS, 'routes.yaml'), 'utf8').replace(
-      /challenges:\n/,
-      'challenges:\n  - id: policy-drop\n    title: "FORWARD drops"\n    fault: "forward-drop:node-0:FORWARD"\n    hints: ["look at FORWARD"]\n',
-    ),
-  );
-  const node0 = machines.transport('node-0');
-  // The machine's own firewall: a DROP rule at the end of FORWARD, and the policy DROP (as Docker leaves it).
-  await node0.run('iptables -w -A FORWARD -j DROP && iptables -w -P FORWARD DROP\n');
-  const forward = async () => (await node0.run('iptables -w -S FORWARD\n')).stdout;
-  try {
-    const up = await A('up', lab, '--ssh-config', machines.sshConfig);
-    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
-    assert.equal((await A('challenge', 'start', 'routes', 'drop-first')).exitCode, 0);
-    assert.match(
-      await forward(),
-      /^-A FORWARD -m comment --comment "netlab fault of lab routes run [0-9a-f]{12}" -j DROP$/m,
-    );
-    // The learner removes the fault's rule by hand; stopping the challenge then finds nothing of its own to delete.
-    await node0.run('iptables -w -D FORWARD 1\n');
-    const stop = await A('challenge', 'stop', 'routes');
-    assert.equal(stop.exitCode, 0, stop.stdout + stop.stderr);
-    assert.match(await forward(), /^-A FORWARD -j DROP$/m, "the machine's own DROP rule is still there");
-    assert.equal((await A('challenge', 'start', 'routes', 'policy-drop')).exitCode, 0);
-    const stopped = await A('challenge', 'stop', 'routes');
-    assert.equal(stopped.exitCode, 0, stopped.stdout + stopped.stderr);
-    assert.match(await forward(), /^-P FORWARD DROP$/m, 'the policy the fault replaced is back: DROP, not ACCEPT');
-    const down = await A('down', 'routes');
-    assert.equal(down.exitCode, 0, down.stdout + down.stderr);
-    const after = await forward();
-    assert.match(after, /^-P FORWARD DROP\n-A FORWARD -j DROP\n$/, 'the machine as it was');
-  } finally {
-    await A('down', 'routes');
-    await node0.run('iptables -w -D FORWARD -j DROP; iptables -w -P FORWARD ACCEPT\n');
-  }
+  await faultsLeaveTheMachinesFirewall(A, machines.transport('node-0'), work.dir, ['--ssh-config', machines.sshConfig]);
   assert.deepEqual(await leftovers(), []);
 });

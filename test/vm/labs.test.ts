@@ -11,7 +11,7 @@ import { LABS, NETLAB } from '../paths.js';
 import { nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from '../e2e/host.js';
 import { bootVMs, type VMs } from './vms.js';
 import { faultRow, type FaultCase, MATRIX_HEADER } from '../e2e/fault-case.js';
-import { everyChallenge } from '../e2e/challenge-case.js';
+import { everyChallenge, faultsLeaveTheMachinesFirewall } from '../e2e/challenge-case.js';
 import { faultsOf } from '../../src/faults/faults.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { readState } from '../../src/state/store.js';
@@ -163,6 +163,15 @@ for (const lab of labs) {
     t.diagnostic(`${lab}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
   });
 }
+
+test("real kernels: a challenge's fault on a VM with a firewall of its own (a DROP rule in FORWARD, policy DROP) leaves both as they were", async () => {
+  const node0 = sshTransport(
+    { kind: 'ssh', configFile: vms.sshConfig, hosts: { 'node-0': { host: 'node-0' } } },
+    'node-0',
+  );
+  await faultsLeaveTheMachinesFirewall(netlab, node0, work.dir, ['--ssh-config', vms.sshConfig]);
+  for (const name of vms.names) assert.deepEqual(await leftovers(name), []);
+});
 
 test('real kernels: egress to a host outside the cluster (the third VM, which knows no pod address) through MASQUERADE', async () => {
   // The lab names the outside host, as a lab for machines over SSH does; node-2 is not in it.
