@@ -105,15 +105,29 @@ export async function applyPhase(
   );
 }
 
-/** A listener for a node script's stdout that counts its finished steps (their done markers) as they come. */
+const DONE_MARKER = '@@netlab done ';
+
+/**
+ * A listener for a node script's stdout that counts its finished steps (their
+ * done markers) as they come. Only the new chunk is scanned, and of the line
+ * still open only as many characters as the marker has are kept: joining the
+ * open line again on every chunk made one long line quadratic (32 MiB: 10 s).
+ */
 export function countSteps(onDone: (done: number) => void): (chunk: string) => void {
   let done = 0;
-  let partial = '';
+  let head = ''; // the first characters of the line not yet ended
   return (chunk) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop()!;
     const before = done;
-    done += lines.filter((line) => line.startsWith('@@netlab done ')).length;
+    for (let start = 0; ;) {
+      const newline = chunk.indexOf('\n', start);
+      const end = newline < 0 ? chunk.length : newline;
+      if (head.length < DONE_MARKER.length)
+        head += chunk.slice(start, Math.min(end, start + DONE_MARKER.length - head.length));
+      if (newline < 0) break;
+      if (head === DONE_MARKER) done++;
+      head = '';
+      start = newline + 1;
+    }
     if (done !== before) onDone(done);
   };
 }
