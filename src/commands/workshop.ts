@@ -1,7 +1,7 @@
 // The commands a learner uses to look inside: graph, show, capture.
 import { printJson } from '../json-output.js';
 import type { TargetOptions } from '../exec/targets.js';
-import { closeSync, constants, fchownSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import chalk from 'chalk';
 import { run } from '../exec/spawn.js';
 import type { Model, ModelPod } from '../model/lab.js';
@@ -14,6 +14,7 @@ import { findLabWith, labModelOf, requireRoot } from './common.js';
 import { routerTransport, traceTransportsOf, transportsOf } from '../exec/transports.js';
 import { crossNodeWiring, wiringOf } from '../wiring/registry.js';
 import { askNode } from '../node/query.js';
+import { openOutputFile } from '../os/output-file.js';
 import { shown, UsageError } from '../errors.js';
 
 /** Interface names as the kernel shows them (veth-a0@if4), for every node and pod of a lab that is up. */
@@ -213,7 +214,7 @@ export async function captureCommand(
   console.error(
     `capturing on ${pod ? `pod ${pod.name}` : node} ${dev} (${count} packets or ${seconds} s${filter ? `, filter: ${filter}` : ''}); now send some traffic, e.g. \`netlab verify ${state.lab}\``,
   );
-  const file = write !== undefined && write !== '-' ? openPcapFile(write) : undefined;
+  const file = write !== undefined && write !== '-' ? openOutputFile(write, { what: 'the pcap file' }) : undefined;
   let code: number;
   try {
     code = await transport.interactive(
@@ -226,44 +227,6 @@ export async function captureCommand(
   if (write !== undefined && write !== '-')
     console.error(`pcap written to ${write}: ${readingHint(write, underlay?.options ?? [], underlay?.wireshark)}`);
   return code === 124 ? 0 : code;
-}
-
-/**
- * The pcap file, opened here (not by a shell): never through a symbolic link
- * (netlab runs as root, and a link planted in /tmp would redirect the write),
- * and, when run through sudo, given to the user who ran sudo.
- */
-function openPcapFile(path: string): number {
-  const uid = Number(process.env.SUDO_UID);
-  const gid = Number(process.env.SUDO_GID);
-  const forUser = process.getuid?.() === 0 && Number.isInteger(uid) && Number.isInteger(gid) && uid > 0;
-  const refuse = (why: string) => new UsageError(`cannot write the pcap file ${shown(path)}: ${why}`);
-  const flags = constants.O_WRONLY | constants.O_NOFOLLOW;
-  let fd: number;
-  let created = true;
-  try {
-    fd = openSync(path, flags | constants.O_CREAT | constants.O_EXCL, 0o644);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw refuse((error as Error).message);
-    created = false;
-    try {
-      fd = openSync(path, flags);
-    } catch (again) {
-      throw refuse((again as Error).message);
-    }
-  }
-  // An existing file is overwritten only if it is a plain file (not a device) of the user's own.
-  const stat = fstatSync(fd);
-  if (!created && (!stat.isFile() || stat.nlink !== 1 || (forUser && stat.uid !== uid))) {
-    closeSync(fd);
-    throw refuse(
-      `it exists and is ${stat.isFile() ? 'not yours (or has other names)' : 'not a plain file'}; name a new file`,
-    );
-  }
-  if (!created) ftruncateSync(fd, 0);
-  // Only a file netlab made is given away: never one that was there.
-  if (created && forUser) fchownSync(fd, uid, gid);
-  return fd;
 }
 
 /** How to read the capture back with its tunnel decoded. */
