@@ -15,7 +15,7 @@ import { routerTransport, traceTransportsOf, transportsOf } from '../exec/transp
 import { crossNodeWiring, wiringOf } from '../wiring/registry.js';
 import { askNode } from '../node/query.js';
 import { openOutputFile } from '../os/output-file.js';
-import { shown, UsageError } from '../errors.js';
+import { escapeControls, shown, UsageError } from '../errors.js';
 
 /** Interface names as the kernel shows them (veth-a0@if4), for every node and pod of a lab that is up. */
 async function liveNames(state: LabState): Promise<LiveNames> {
@@ -151,16 +151,24 @@ export async function showCommand(
     });
     return outputs.length === commands.length ? 0 : 1;
   }
+  console.log(`${pod ? `pod ${pod.name} on ${node}` : node}: ${kind} (netlab's objects highlighted)`);
+  for (const line of renderTables(commands, outputs, own)) console.log(line);
+  return outputs.length === commands.length ? 0 : 1;
+}
+
+/** Each command of a table, then what it printed on the node, with the lines naming netlab's objects (own) highlighted. */
+export function renderTables(commands: string[][], outputs: string[], own: string[]): string[] {
   const highlight = (line: string) =>
     own.some((name) => new RegExp(`(^|[^\\w.-])${name.replace(/[.]/g, '\\.')}([^\\w.-]|$)`).test(line))
       ? chalk.bold.cyan(line)
       : line;
-  console.log(`${pod ? `pod ${pod.name} on ${node}` : node}: ${kind} (netlab's objects highlighted)`);
-  commands.forEach((c, i) => {
-    console.log(chalk.dim(`$ ${c.join(' ')}`));
-    for (const line of (outputs[i] ?? '').split('\n')) if (line) console.log(highlight(line));
-  });
-  return outputs.length === commands.length ? 0 : 1;
+  return commands.flatMap((c, i) => [
+    chalk.dim(`$ ${c.join(' ')}`),
+    ...(outputs[i] ?? '')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => highlight(escapeControls(line, true))),
+  ]);
 }
 
 const FILTER = /^[A-Za-z0-9 .:/_()!&|<>=-]*$/;
@@ -262,7 +270,7 @@ export async function traceCommand(
       ...trace,
     });
   else {
-    if (probe) console.log(chalk.dim(probe.text));
+    if (probe) console.log(chalk.dim(escapeControls(probe.text)));
     for (const line of renderTrace(probed, trace, state.lab)) console.log(line);
     for (const line of disagreement) console.log(line);
   }

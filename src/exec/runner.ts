@@ -7,7 +7,7 @@ import { PHASES, type Phase, type Plan, type Step } from '../model/plan.js';
 import { applyScript, downScript, parseDownOutput, parseScriptOutput, type DownOutcome } from '../shell/node-script.js';
 import type { ScriptRun } from '../shell/prelude.js';
 import { quoteArgv } from '../os/quote.js';
-import { RunError } from '../errors.js';
+import { escapeControls, RunError } from '../errors.js';
 import { describeProblems, preflightScript } from './preflight.js';
 import { describeRun } from '../state/store.js';
 import type { Transports } from './transports.js';
@@ -163,17 +163,21 @@ export async function runDown(lab: string, transports: Transports, run?: ScriptR
   return Object.fromEntries(entries);
 }
 
-/** One line per node: what down found there and did. */
+/** One line per node: what down found there and did (what a node said, escaped). */
 export function describeDown(lab: string, outcomes: Record<string, NodeDown>, verbose = false): string[] {
-  return Object.entries(outcomes).flatMap(([node, o]) => {
-    if (o.found === 'unreachable') return [`${node}: could not undo: ${o.reason}`];
-    if (o.found === 'nothing') return [`${node}: nothing recorded for lab ${lab}`];
-    if (o.found === 'other-run')
-      return [`${node}: left alone: lab ${lab} there is ${describeRun(o.run ?? '?')}, not the run this state knows`];
-    return [
-      `${node}: removed what ${o.run ? describeRun(o.run) : 'the lab'} made (${o.undone} undo command(s)${o.skipped.length ? `, ${o.skipped.length} found nothing left to undo` : ''})`,
-      ...o.kept.map((k) => `  ${node}: ${k}`),
-      ...(verbose ? o.skipped.map((w) => `  ${node}: skipped (already gone): ${w}`) : []),
-    ];
-  });
+  return Object.entries(outcomes).flatMap(([node, o]) =>
+    describeNodeDown(lab, node, o, verbose).map((line) => escapeControls(line, true)),
+  );
+}
+
+function describeNodeDown(lab: string, node: string, o: NodeDown, verbose: boolean): string[] {
+  if (o.found === 'unreachable') return [`${node}: could not undo: ${o.reason}`];
+  if (o.found === 'nothing') return [`${node}: nothing recorded for lab ${lab}`];
+  if (o.found === 'other-run')
+    return [`${node}: left alone: lab ${lab} there is ${describeRun(o.run ?? '?')}, not the run this state knows`];
+  return [
+    `${node}: removed what ${o.run ? describeRun(o.run) : 'the lab'} made (${o.undone} undo command(s)${o.skipped.length ? `, ${o.skipped.length} found nothing left to undo` : ''})`,
+    ...o.kept.map((k) => `  ${node}: ${k}`),
+    ...(verbose ? o.skipped.map((w) => `  ${node}: skipped (already gone): ${w}`) : []),
+  ];
 }
