@@ -27,20 +27,23 @@ export interface LabIssue {
 
 export function formatIssue(issue: LabIssue): string {
   const where = `${issue.file}:${issue.line}:${issue.col}`;
-  return escapeControls(
-    issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`,
-  ).replace(/\n/g, '\\n');
+  return escapeControls(issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`, true);
 }
 
 /**
- * A message as it may be printed: any control character (other than a line
- * break) or Unicode text-direction control that came from input is shown
- * escaped, so no lab file, name or option can fake lines or drive the terminal.
+ * Text as it may reach a terminal: the one escaping function for messages
+ * and for everything printed that a node or a pod said (verify's evidence,
+ * show's tables, trace's hops, status's drift). Every control character (C0
+ * with ESC, CR and BEL, DEL, C1 0x80-0x9f) and Unicode text-direction control
+ * is shown escaped, so no lab file, name, option or pod can retitle or clear
+ * the terminal or fake lines. A tab stays, and so does a line break unless
+ * oneLine (text inside one line of output: shown as \n).
  */
-export function escapeControls(text: string): string {
-  return text.replace(/[\p{Cc}\u202a-\u202e\u2066-\u2069]/gu, (c) =>
-    c === '\n' || c === '\t' ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+export function escapeControls(text: string, oneLine = false): string {
+  return text.replace(/[\p{Cc}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, (c) => {
+    if (c === '\t' || (c === '\n' && !oneLine)) return c;
+    return c === '\n' ? '\\n' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
 }
 
 /** A user's mistake: printed without a stack trace, exit code 2. */

@@ -3,7 +3,8 @@
 // nodes; it never loads the lab parser (yaml, zod), so it starts quickly.
 import { isAlive } from '../os/processes.js';
 import { describeRun, readStates, type LabState } from '../state/store.js';
-import { cachedRedirectCaveat, diagnose, type Finding } from '../verify/diagnose.js';
+import { cachedRedirectCaveat, describeFindings, diagnose, type Finding } from '../verify/diagnose.js';
+import { escapeControls } from '../errors.js';
 import { transportsOf } from '../exec/transports.js';
 import { checkReachable } from '../exec/ssh.js';
 import type { Transports } from '../exec/transports.js';
@@ -129,8 +130,8 @@ export async function statusCommand(options: { json?: boolean }): Promise<number
       console.log('  live state matches what netlab made');
     else {
       console.log('  drift from what netlab made:');
-      for (const u of row.drift.unreachable) console.log(`    unreachable: ${u}`);
-      for (const f of row.drift.findings) console.log(`    ${f.node}: ${f.what} (step ${f.step}: ${f.summary})`);
+      for (const u of row.drift.unreachable) console.log(`    unreachable: ${escapeControls(u, true)}`);
+      for (const line of describeFindings(row.drift.findings).slice(1)) console.log(`  ${line}`);
       for (const line of cachedRedirectCaveat(row.drift.findings)) console.log(`  ${line}`);
     }
   }

@@ -1,7 +1,7 @@
 // The commands a learner uses to look inside: graph, show, capture.
 import { printJson } from '../json-output.js';
 import type { TargetOptions } from '../exec/targets.js';
-import { closeSync, constants, fchownSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import chalk from 'chalk';
 import { run } from '../exec/spawn.js';
 import type { Model, ModelPod } from '../model/lab.js';
@@ -14,7 +14,8 @@ import { findLabWith, labModelOf, requireRoot } from './common.js';
 import { routerTransport, traceTransportsOf, transportsOf } from '../exec/transports.js';
 import { crossNodeWiring, wiringOf } from '../wiring/registry.js';
 import { askNode } from '../node/query.js';
-import { shown, UsageError } from '../errors.js';
+import { openOutputFile } from '../os/output-file.js';
+import { escapeControls, shown, UsageError } from '../errors.js';
 
 /** Interface names as the kernel shows them (veth-a0@if4), for every node and pod of a lab that is up. */
 async function liveNames(state: LabState): Promise<LiveNames> {
@@ -150,16 +151,24 @@ export async function showCommand(
     });
     return outputs.length === commands.length ? 0 : 1;
   }
+  console.log(`${pod ? `pod ${pod.name} on ${node}` : node}: ${kind} (netlab's objects highlighted)`);
+  for (const line of renderTables(commands, outputs, own)) console.log(line);
+  return outputs.length === commands.length ? 0 : 1;
+}
+
+/** Each command of a table, then what it printed on the node, with the lines naming netlab's objects (own) highlighted. */
+export function renderTables(commands: string[][], outputs: string[], own: string[]): string[] {
   const highlight = (line: string) =>
     own.some((name) => new RegExp(`(^|[^\\w.-])${name.replace(/[.]/g, '\\.')}([^\\w.-]|$)`).test(line))
       ? chalk.bold.cyan(line)
       : line;
-  console.log(`${pod ? `pod ${pod.name} on ${node}` : node}: ${kind} (netlab's objects highlighted)`);
-  commands.forEach((c, i) => {
-    console.log(chalk.dim(`$ ${c.join(' ')}`));
-    for (const line of (outputs[i] ?? '').split('\n')) if (line) console.log(highlight(line));
-  });
-  return outputs.length === commands.length ? 0 : 1;
+  return commands.flatMap((c, i) => [
+    chalk.dim(`$ ${c.join(' ')}`),
+    ...(outputs[i] ?? '')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => highlight(escapeControls(line, true))),
+  ]);
 }
 
 const FILTER = /^[A-Za-z0-9 .:/_()!&|<>=-]*$/;
@@ -213,7 +222,7 @@ export async function captureCommand(
   console.error(
     `capturing on ${pod ? `pod ${pod.name}` : node} ${dev} (${count} packets or ${seconds} s${filter ? `, filter: ${filter}` : ''}); now send some traffic, e.g. \`netlab verify ${state.lab}\``,
   );
-  const file = write !== undefined && write !== '-' ? openPcapFile(write) : undefined;
+  const file = write !== undefined && write !== '-' ? openOutputFile(write, { what: 'the pcap file' }) : undefined;
   let code: number;
   try {
     code = await transport.interactive(
@@ -226,44 +235,6 @@ export async function captureCommand(
   if (write !== undefined && write !== '-')
     console.error(`pcap written to ${write}: ${readingHint(write, underlay?.options ?? [], underlay?.wireshark)}`);
   return code === 124 ? 0 : code;
-}
-
-/**
- * The pcap file, opened here (not by a shell): never through a symbolic link
- * (netlab runs as root, and a link planted in /tmp would redirect the write),
- * and, when run through sudo, given to the user who ran sudo.
- */
-function openPcapFile(path: string): number {
-  const uid = Number(process.env.SUDO_UID);
-  const gid = Number(process.env.SUDO_GID);
-  const forUser = process.getuid?.() === 0 && Number.isInteger(uid) && Number.isInteger(gid) && uid > 0;
-  const refuse = (why: string) => new UsageError(`cannot write the pcap file ${shown(path)}: ${why}`);
-  const flags = constants.O_WRONLY | constants.O_NOFOLLOW;
-  let fd: number;
-  let created = true;
-  try {
-    fd = openSync(path, flags | constants.O_CREAT | constants.O_EXCL, 0o644);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw refuse((error as Error).message);
-    created = false;
-    try {
-      fd = openSync(path, flags);
-    } catch (again) {
-      throw refuse((again as Error).message);
-    }
-  }
-  // An existing file is overwritten only if it is a plain file (not a device) of the user's own.
-  const stat = fstatSync(fd);
-  if (!created && (!stat.isFile() || stat.nlink !== 1 || (forUser && stat.uid !== uid))) {
-    closeSync(fd);
-    throw refuse(
-      `it exists and is ${stat.isFile() ? 'not yours (or has other names)' : 'not a plain file'}; name a new file`,
-    );
-  }
-  if (!created) ftruncateSync(fd, 0);
-  // Only a file netlab made is given away: never one that was there.
-  if (created && forUser) fchownSync(fd, uid, gid);
-  return fd;
 }
 
 /** How to read the capture back with its tunnel decoded. */
@@ -299,7 +270,7 @@ export async function traceCommand(
       ...trace,
     });
   else {
-    if (probe) console.log(chalk.dim(probe.text));
+    if (probe) console.log(chalk.dim(escapeControls(probe.text)));
     for (const line of renderTrace(probed, trace, state.lab)) console.log(line);
     for (const line of disagreement) console.log(line);
   }

@@ -7,7 +7,7 @@ import { PHASES, type Phase, type Plan, type Step } from '../model/plan.js';
 import { applyScript, downScript, parseDownOutput, parseScriptOutput, type DownOutcome } from '../shell/node-script.js';
 import type { ScriptRun } from '../shell/prelude.js';
 import { quoteArgv } from '../os/quote.js';
-import { RunError } from '../errors.js';
+import { escapeControls, RunError } from '../errors.js';
 import { describeProblems, preflightScript } from './preflight.js';
 import { describeRun } from '../state/store.js';
 import type { Transports } from './transports.js';
@@ -105,15 +105,29 @@ export async function applyPhase(
   );
 }
 
-/** A listener for a node script's stdout that counts its finished steps (their done markers) as they come. */
+const DONE_MARKER = '@@netlab done ';
+
+/**
+ * A listener for a node script's stdout that counts its finished steps (their
+ * done markers) as they come. Only the new chunk is scanned, and of the line
+ * still open only as many characters as the marker has are kept: joining the
+ * open line again on every chunk made one long line quadratic (32 MiB: 10 s).
+ */
 export function countSteps(onDone: (done: number) => void): (chunk: string) => void {
   let done = 0;
-  let partial = '';
+  let head = ''; // the first characters of the line not yet ended
   return (chunk) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop()!;
     const before = done;
-    done += lines.filter((line) => line.startsWith('@@netlab done ')).length;
+    for (let start = 0; ;) {
+      const newline = chunk.indexOf('\n', start);
+      const end = newline < 0 ? chunk.length : newline;
+      if (head.length < DONE_MARKER.length)
+        head += chunk.slice(start, Math.min(end, start + DONE_MARKER.length - head.length));
+      if (newline < 0) break;
+      if (head === DONE_MARKER) done++;
+      head = '';
+      start = newline + 1;
+    }
     if (done !== before) onDone(done);
   };
 }
@@ -154,23 +168,27 @@ export function nodesWithFailedUndo(outcomes: Record<string, NodeDown>): string[
   return Object.entries(outcomes).flatMap(([node, o]) => ('failed' in o && o.failed.length ? [node] : []));
 }
 
-/** One line per node: what down found there and did. */
+/** One line per node: what down found there and did (what a node said, escaped). */
 export function describeDown(lab: string, outcomes: Record<string, NodeDown>, verbose = false): string[] {
-  return Object.entries(outcomes).flatMap(([node, o]) => {
-    if (o.found === 'unreachable') return [`${node}: could not undo: ${o.reason}`];
-    if (o.found === 'nothing') return [`${node}: nothing recorded for lab ${lab}`];
-    if (o.found === 'other-run')
-      return [`${node}: left alone: lab ${lab} there is ${describeRun(o.run ?? '?')}, not the run this state knows`];
-    const counts = [
-      `${o.undone} undo command(s)`,
-      ...(o.skipped.length ? [`${o.skipped.length} found nothing left to undo`] : []),
-      ...(o.failed.length ? [`${o.failed.length} failed`] : []),
-    ];
-    return [
-      `${node}: ${o.failed.length ? 'could not remove all' : 'removed what'} ${o.run ? describeRun(o.run) : 'the lab'} made (${counts.join(', ')})`,
-      ...o.failed.map((f) => `  ${node}: failed: ${f.line}: ${f.said || 'no message'}`),
-      ...o.kept.map((k) => `  ${node}: ${k}`),
-      ...(verbose ? o.skipped.map((w) => `  ${node}: skipped (already gone): ${w}`) : []),
-    ];
-  });
+  return Object.entries(outcomes).flatMap(([node, o]) =>
+    describeNodeDown(lab, node, o, verbose).map((line) => escapeControls(line, true)),
+  );
+}
+
+function describeNodeDown(lab: string, node: string, o: NodeDown, verbose: boolean): string[] {
+  if (o.found === 'unreachable') return [`${node}: could not undo: ${o.reason}`];
+  if (o.found === 'nothing') return [`${node}: nothing recorded for lab ${lab}`];
+  if (o.found === 'other-run')
+    return [`${node}: left alone: lab ${lab} there is ${describeRun(o.run ?? '?')}, not the run this state knows`];
+  const counts = [
+    `${o.undone} undo command(s)`,
+    ...(o.skipped.length ? [`${o.skipped.length} found nothing left to undo`] : []),
+    ...(o.failed.length ? [`${o.failed.length} failed`] : []),
+  ];
+  return [
+    `${node}: ${o.failed.length ? 'could not remove all' : 'removed what'} ${o.run ? describeRun(o.run) : 'the lab'} made (${counts.join(', ')})`,
+    ...o.failed.map((f) => `  ${node}: failed: ${f.line}: ${f.said || 'no message'}`),
+    ...o.kept.map((k) => `  ${node}: ${k}`),
+    ...(verbose ? o.skipped.map((w) => `  ${node}: skipped (already gone): ${w}`) : []),
+  ];
 }

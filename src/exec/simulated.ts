@@ -109,12 +109,16 @@ async function startHolder(lab: string, name: string): Promise<Holder> {
     { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const initPid = await new Promise<number>((resolve, reject) => {
-    let out = '';
+    let line = '';
     let err = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const line = out.split('\n')[0];
-      if (out.includes('\n') && line && /^\d+$/.test(line)) resolve(Number(line));
+    // Only the first line matters: each chunk is scanned once, until it ends.
+    child.stdout.on('data', function firstLine(chunk: Buffer) {
+      const text = chunk.toString();
+      const end = text.indexOf('\n');
+      line += end < 0 ? text : text.slice(0, end);
+      if (end < 0) return;
+      child.stdout.off('data', firstLine);
+      if (/^\d+$/.test(line)) resolve(Number(line));
     });
     child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
     child.on('error', (error) => reject(new RunError(`cannot start simulated node ${name}: ${error.message}`)));

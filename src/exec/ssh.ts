@@ -5,9 +5,9 @@
 // Over that master each command opens one session per node (a shell as root)
 // and runs all its scripts for that node in it (see session.ts).
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync } from 'node:fs';
+import { lstatSync, mkdirSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { run } from './spawn.js';
 import { ShellSession, type SessionRunOptions } from './session.js';
 import type { ScriptResult, Transport } from './transport.js';
@@ -29,13 +29,21 @@ let checkedControlDir: string | undefined;
  * Per-user directory for master sockets. A master socket grants the login (and
  * OpenSSH's client does not check who owns the master it talks to), so the
  * directory must be ours alone: made with mode 0700, or, if it exists, a real
- * directory (not a symlink) owned by us that no one else can enter. Root's is
+ * directory (not a symlink) owned by us that no one else can enter. So must
+ * the directory it is in, XDG_RUNTIME_DIR: whoever may write there could
+ * rename ours after it was checked and put their own in its place. Root's is
  * under /run, where no other user can create it first.
  */
 export function controlDir(): string {
   if (checkedControlDir) return checkedControlDir;
   const uid = process.getuid?.() ?? -1;
-  const base = process.env.XDG_RUNTIME_DIR ?? (uid === 0 ? '/run' : tmpdir());
+  const runtime = process.env.XDG_RUNTIME_DIR || undefined; // empty is unset, as the XDG spec says
+  const runtimeProblem = runtime === undefined ? undefined : runtimeDirProblem(runtime, uid);
+  if (runtimeProblem)
+    throw new UsageError(
+      `refusing XDG_RUNTIME_DIR ${runtime} as the place of the SSH control directory: ${runtimeProblem}; others could put their own control directory there. Set XDG_RUNTIME_DIR to a directory of your own (mode 700), or unset it`,
+    );
+  const base = runtime ?? (uid === 0 ? '/run' : tmpdir());
   const dir = join(base, `netlab-ssh-${uid}`);
   try {
     mkdirSync(dir, { mode: 0o700 });
@@ -54,11 +62,33 @@ export function controlDir(): string {
 
 /** Why a directory is not private to the user uid (undefined: it is). */
 export function controlDirProblem(dir: string, uid: number): string | undefined {
-  const stat = lstatSync(dir);
+  return ownDirProblem(dir, uid, 0o077);
+}
+
+/** Why XDG_RUNTIME_DIR may not hold the control directory (undefined: it may). */
+export function runtimeDirProblem(dir: string, uid: number): string | undefined {
+  if (!isAbsolute(dir)) return 'it is not an absolute path';
+  return ownDirProblem(dir, uid, 0o022);
+}
+
+/**
+ * Why dir is not a real directory (not a symlink) of the user uid's with none
+ * of the mode bits in `others`: 0o077, no one else may enter it; 0o022, no one
+ * else may write to it.
+ */
+function ownDirProblem(dir: string, uid: number, others: 0o077 | 0o022): string | undefined {
+  let stat: Stats;
+  try {
+    stat = lstatSync(dir);
+  } catch (error) {
+    return `it cannot be examined (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+  }
   if (stat.isSymbolicLink()) return 'it is a symbolic link';
   if (!stat.isDirectory()) return 'it is not a directory';
   if (stat.uid !== uid) return `it belongs to user ${stat.uid}, not to ${uid}`;
-  if ((stat.mode & 0o077) !== 0) return `others may use it (mode ${(stat.mode & 0o777).toString(8)}, not 700)`;
+  const mode = (stat.mode & 0o777).toString(8);
+  if ((stat.mode & others) !== 0)
+    return others === 0o077 ? `others may use it (mode ${mode}, not 700)` : `others may write to it (mode ${mode})`;
   return undefined;
 }
 

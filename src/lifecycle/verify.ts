@@ -3,7 +3,7 @@
 import { printJson } from '../json-output.js';
 import { crossNodeWiring } from '../wiring/registry.js';
 import chalk from 'chalk';
-import { shown, UsageError } from '../errors.js';
+import { escapeControls, shown, UsageError } from '../errors.js';
 import { DEFAULT_VERIFY_TIMEOUT, describeCheck, runChecks, type CheckResult } from '../verify/run.js';
 import type { LabState } from '../state/store.js';
 import { challengeOfRun } from '../state/challenges.js';
@@ -108,7 +108,7 @@ export function evidenceLines(item: NodeEvidence, full = false): string[] {
 export function printEvidence(evidence: NodeEvidence[], full = false): void {
   for (const item of evidence) {
     console.log(`${item.node}: ${item.title}`);
-    for (const line of evidenceLines(item, full)) console.log(`    ${line}`);
+    for (const line of evidenceLines(item, full)) console.log(`    ${escapeControls(line, true)}`);
   }
 }
 
@@ -119,7 +119,7 @@ export function printResults(lab: string, results: CheckResult[]): void {
     const mark = r.ok ? chalk.green('✓ pass') : chalk.red('✗ FAIL');
     const expectation = r.check.expect === 'fail' ? ' (expected to fail)' : '';
     console.log(
-      `  ${String(r.number ?? '').padStart(2)} ${mark}  ${describeCheck(r.check).padEnd(width)}  ${r.reached ? 'reached' : 'not reached'}${expectation}: ${r.evidence}`,
+      `  ${String(r.number ?? '').padStart(2)} ${mark}  ${describeCheck(r.check).padEnd(width)}  ${r.reached ? 'reached' : 'not reached'}${expectation}: ${escapeControls(r.evidence, true)}`,
     );
   }
   const failed = results.filter((r) => !r.ok).length;

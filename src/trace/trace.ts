@@ -7,7 +7,7 @@ import type { NodeFacts } from '../model/plan.js';
 import { buildPlan } from '../plan/build.js';
 import type { Transports } from '../exec/transports.js';
 import { parseIp } from '../net/ipv4.js';
-import { UsageError } from '../errors.js';
+import { escapeControls, UsageError } from '../errors.js';
 import { addressOf, runChecks } from '../verify/run.js';
 import { outsideAddress } from '../wiring/egress.js';
 import { ETHERNET_MTU, podMtu } from '../wiring/mtu.js';
@@ -229,10 +229,12 @@ export function renderTrace(request: TraceRequest, trace: Trace, lab: string): s
   const kindWidth = Math.max(...trace.hops.map((h) => h.kind.length), 5);
   trace.hops.forEach((hop, i) => {
     lines.push(
-      `${String(i + 1).padStart(3)}  ${hop.where.padEnd(whereWidth)}  ${chalk.cyan(hop.kind.padEnd(kindWidth))}  ${hop.text}`,
+      `${String(i + 1).padStart(3)}  ${hop.where.padEnd(whereWidth)}  ${chalk.cyan(hop.kind.padEnd(kindWidth))}  ${escapeControls(hop.text, true)}`,
     );
     if (hop.entry)
-      lines.push(`${' '.repeat(3 + 2 + whereWidth + 2 + kindWidth + 2)}${chalk.dim(`entry: ${hop.entry}`)}`);
+      lines.push(
+        `${' '.repeat(3 + 2 + whereWidth + 2 + kindWidth + 2)}${chalk.dim(`entry: ${escapeControls(hop.entry, true)}`)}`,
+      );
   });
   const view = tracerouteView(trace);
   if (view) lines.push(chalk.dim(view));
@@ -269,7 +271,12 @@ function pathOf(trace: Trace): string {
 
 export function describeOutcome(trace: Trace): string[] {
   const caveats = [trace, ...(trace.reply ? [trace.reply] : [])].flatMap((t) =>
-    t.caveat ? [chalk.yellow(`⚠ ${t.caveat.reason}`), ...(t.caveat.hint ? [`  ${t.caveat.hint}`] : [])] : [],
+    t.caveat
+      ? [
+          chalk.yellow(`⚠ ${escapeControls(t.caveat.reason, true)}`),
+          ...(t.caveat.hint ? [`  ${escapeControls(t.caveat.hint, true)}`] : []),
+        ]
+      : [],
   );
   return [...outcomeLines(trace), ...caveats];
 }
@@ -292,7 +299,7 @@ function outcomeLines(trace: Trace): string[] {
         ? chalk.yellow('? not learned yet')
         : chalk.yellow('→ leaves the lab');
   return [
-    `${mark} at ${problem!.where}${problem!.where === problem!.node ? '' : ` on ${problem!.node}`}: ${problem!.reason}`,
-    ...(problem!.hint ? [`  ${problem!.hint}`] : []),
+    `${mark} at ${problem!.where}${problem!.where === problem!.node ? '' : ` on ${problem!.node}`}: ${escapeControls(problem!.reason, true)}`,
+    ...(problem!.hint ? [`  ${escapeControls(problem!.hint, true)}`] : []),
   ];
 }

@@ -12,6 +12,7 @@ import { type Answers, askNode, type Questions } from '../node/query.js';
 import { dropsBeforeJump, parseSavedRules, routeKey, ruleKey } from '../node/tables.js';
 import { quoteArgv } from '../os/quote.js';
 import { buildPlan } from '../plan/build.js';
+import { escapeControls } from '../errors.js';
 import { scriptPrelude } from '../shell/prelude.js';
 
 export interface Finding {
@@ -277,7 +278,11 @@ export function describeFindings(findings: Finding[]): string[] {
     return [
       'diagnosis: every node still has what the plan made (sysctls, links, routes, hairpin, static neighbour and FDB entries, iptables chains and jumps); look at the pods and the path (netlab exec)',
     ];
-  return ['diagnosis:', ...findings.map((f) => `  ${f.node}: ${f.what} (step ${f.step}: ${f.summary})`)];
+  // What differs is in the node's words (a link's name): escaped.
+  return [
+    'diagnosis:',
+    ...findings.map((f) => `  ${f.node}: ${escapeControls(f.what, true)} (step ${f.step}: ${f.summary})`),
+  ];
 }
 
 /**

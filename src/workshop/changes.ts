@@ -2,6 +2,7 @@
 // it with ip, bridge and iptables: lines that appeared (+) or went away (-).
 // The node is asked through node/query.ts, once before and once after.
 import { type Answers, askNode, type Runs } from '../node/query.js';
+import { escapeControls } from '../errors.js';
 
 export type NodeSnapshot = Map<string, string[]>;
 
@@ -85,5 +86,6 @@ export function describeChanges(before: NodeSnapshot, after: NodeSnapshot): stri
     for (const line of now) if (!then.has(line)) lines.push(`+ ${section} ${line}`);
     for (const line of then) if (!nowSet.has(line)) lines.push(`- ${section} ${line}`);
   }
-  return lines;
+  // In the node's words (its tables): escaped.
+  return lines.map((line) => escapeControls(line, true));
 }

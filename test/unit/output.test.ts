@@ -3,6 +3,7 @@
 // on a terminal that says how wide it is.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
 import { EVIDENCE_LINES, evidenceLines } from '../../src/lifecycle/verify.js';
 import { countSteps } from '../../src/exec/runner.js';
 import { liveProgress } from '../../src/lifecycle/up.js';
@@ -41,6 +42,40 @@ test("a phase's progress counts each node's finished steps as the output arrives
   assert.deepEqual(seen, [1, 2]);
   feed('\nnoise\n');
   assert.deepEqual(seen, [1, 2, 3]);
+});
+
+test('counting steps is linear in the output: 64 MiB on one line, then markers, is counted well within a few seconds', async () => {
+  // In a worker, so that a quadratic count (the pending line joined again on
+  // every chunk: about 45 s here) is stopped by the time-out instead of hanging
+  // the test; a linear one needs well under a second.
+  const code = `
+    const { workerData, parentPort } = require('node:worker_threads');
+    import(workerData).then(({ countSteps }) => {
+      let count = 0;
+      const feed = countSteps((done) => (count = done));
+      const chunk = 'x'.repeat(64 * 1024);
+      for (let i = 0; i < 1024; i++) feed(chunk);
+      feed('\\n@@netlab done 1\\n@@netl');
+      feed('ab done 2\\n');
+      parentPort.postMessage(count);
+    });
+  `;
+  const worker = new Worker(code, {
+    eval: true,
+    workerData: new URL('../../src/exec/runner.js', import.meta.url).href,
+  });
+  const timer = setTimeout(() => void worker.terminate(), 5000);
+  try {
+    const count = await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+      worker.once('exit', () => reject(new Error('no count within 5 s: the work grows faster than the output')));
+    });
+    assert.equal(count, 2);
+  } finally {
+    clearTimeout(timer);
+    await worker.terminate();
+  }
 });
 
 test('the live progress display is drawn only on a terminal that reports a width (0 columns drew one character per line)', () => {

@@ -10,7 +10,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, symli
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
-import { controlDirProblem } from '../../src/exec/ssh.js';
+import { controlDir, controlDirProblem, runtimeDirProblem } from '../../src/exec/ssh.js';
 import { sshOptionProblem } from '../../src/exec/inventory.js';
 
 async function cli(env: Record<string, string>, ...args: string[]) {
@@ -212,6 +212,42 @@ test('the SSH control directory must be private: a symlink, a directory others c
       'a private directory of our own is fine',
     );
   } finally {
+    work.remove();
+  }
+});
+
+test('the SSH control directory is made only in an XDG_RUNTIME_DIR of our own that no one else may write to: a world-writable one is refused with exit 2', () => {
+  const work = scratch();
+  const saved = process.env.XDG_RUNTIME_DIR;
+  try {
+    const uid = process.getuid!();
+    const open = join(work.dir, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    process.env.XDG_RUNTIME_DIR = open;
+    assert.throws(
+      () => controlDir(),
+      (error: Error & { exitCode?: number }) =>
+        error.exitCode === 2 &&
+        /refusing XDG_RUNTIME_DIR .*open as the place of the SSH control directory: others may write to it \(mode 777\)/.test(
+          error.message,
+        ),
+    );
+    assert.equal(existsSync(join(open, `netlab-ssh-${uid}`)), false, 'nothing was made in it');
+
+    const own = join(work.dir, 'own');
+    mkdirSync(own, { mode: 0o700 });
+    symlinkSync(own, join(work.dir, 'link'));
+    assert.match(runtimeDirProblem(join(work.dir, 'link'), uid) ?? '', /it is a symbolic link/);
+    assert.match(runtimeDirProblem('relative/dir', uid) ?? '', /not an absolute path/);
+    assert.match(runtimeDirProblem(join(work.dir, 'missing'), uid) ?? '', /cannot be examined \(ENOENT\)/);
+    chmodSync(own, 0o755);
+    assert.equal(runtimeDirProblem(own, uid), undefined, 'others may enter it, not write to it');
+    process.env.XDG_RUNTIME_DIR = own;
+    assert.equal(controlDir(), join(own, `netlab-ssh-${uid}`));
+  } finally {
+    if (saved === undefined) delete process.env.XDG_RUNTIME_DIR;
+    else process.env.XDG_RUNTIME_DIR = saved;
     work.remove();
   }
 });

@@ -1,0 +1,128 @@
+// A file netlab writes for the user (capture --write), opened here and not by a
+// shell. netlab runs as root, often in a directory others may write to (/tmp):
+// no symbolic link anywhere in the path may redirect the write, and no FIFO
+// may block it.
+import { closeSync, constants, fchownSync, fstatSync, ftruncateSync, lstatSync, openSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { shown, UsageError } from '../errors.js';
+
+export interface FileOwner {
+  uid: number;
+  gid: number;
+}
+
+/** Whom a file netlab writes is for: the user who ran sudo (netlab as root through sudo), else netlab's own user. */
+export function fileOwner(env: NodeJS.ProcessEnv = process.env): FileOwner {
+  const uid = Number(env.SUDO_UID);
+  const gid = Number(env.SUDO_GID);
+  if (process.getuid?.() === 0 && Number.isInteger(uid) && Number.isInteger(gid) && uid > 0) return { uid, gid };
+  return { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 };
+}
+
+type Refuse = (why: string) => UsageError;
+
+const DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+// Non-blocking: opening a FIFO fails at once (ENXIO) instead of waiting for a
+// reader. A write to a plain file never blocks, so the flag may stay.
+const FILE = constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/**
+ * Opens path for writing: a new file (mode 0644, given to `owner`), or an
+ * existing plain file of owner's with no other name, emptied. Anything else,
+ * or a symbolic link anywhere in the path, is refused with exit 2, naming the
+ * file as `what`.
+ */
+export function openOutputFile(
+  path: string,
+  { owner = fileOwner(), what = 'the file' }: { owner?: FileOwner; what?: string } = {},
+): number {
+  const refuse: Refuse = (why) => new UsageError(`cannot write ${what} ${shown(path)}: ${why}`);
+  const absolute = resolve(path);
+  const dir = openDirectory(dirname(absolute), refuse);
+  try {
+    return openIn(dir, basename(absolute), owner, refuse);
+  } finally {
+    closeSync(dir);
+  }
+}
+
+/**
+ * Opens an absolute directory one component at a time from /, following no
+ * symbolic link. Node has no openat(): a name under /proc/self/fd/N is looked
+ * up in the directory open as N itself (the kernel does not read that link as
+ * a path), so no component can be swapped for a link after it was checked.
+ */
+function openDirectory(dir: string, refuse: Refuse): number {
+  let fd = openSync('/', DIRECTORY);
+  let reached = '';
+  let at = '';
+  try {
+    for (const name of dir.split('/').filter(Boolean)) {
+      reached += `/${name}`;
+      at = `/proc/self/fd/${fd}/${name}`;
+      const next = openSync(at, DIRECTORY);
+      closeSync(fd);
+      fd = next;
+    }
+    return fd;
+  } catch (error) {
+    const why = reason(error, at);
+    closeSync(fd);
+    throw refuse(`${reached}: ${why}`);
+  }
+}
+
+/** Opens name in the open directory dir: made new if it can be, else an existing plain file of owner's. */
+function openIn(dir: number, name: string, owner: FileOwner, refuse: Refuse): number {
+  const at = `/proc/self/fd/${dir}/${name}`;
+  let fd: number;
+  let created = true;
+  try {
+    fd = openSync(at, FILE | constants.O_CREAT | constants.O_EXCL, 0o644);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw refuse(reason(error, at));
+    created = false;
+    try {
+      fd = openSync(at, FILE);
+    } catch (again) {
+      throw refuse(reason(again, at));
+    }
+  }
+  // An existing file is overwritten only if it is a plain file (not a device) of the user's own.
+  const stat = fstatSync(fd);
+  if (!created && (!stat.isFile() || stat.nlink !== 1 || stat.uid !== owner.uid)) {
+    closeSync(fd);
+    throw refuse(
+      `it exists and is ${stat.isFile() ? 'not yours (or has other names)' : 'not a plain file'}; name a new file`,
+    );
+  }
+  if (!created) ftruncateSync(fd, 0);
+  // Only a file netlab made is given away: never one that was there.
+  if (created && owner.uid !== process.getuid?.()) fchownSync(fd, owner.uid, owner.gid);
+  return fd;
+}
+
+/**
+ * Why opening `at` failed, in words about the path the user gave (not the
+ * /proc one it was opened by). A directory opened without following a link
+ * fails with ENOTDIR, a file with ELOOP.
+ */
+function reason(error: unknown, at: string): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ELOOP' || (code === 'ENOTDIR' && isSymbolicLink(at)))
+    return 'it is a symbolic link; name the file by a path without any';
+  if (code === 'ENXIO') return 'it exists and is not a plain file (a FIFO or socket); name a new file';
+  if (code === 'ENOTDIR') return 'it is not a directory';
+  if (code === 'ENOENT') return 'no such directory';
+  if (code === 'EISDIR') return 'it is a directory';
+  if (code === 'EACCES') return 'permission denied';
+  return code ?? (error as Error).message;
+}
+
+function isSymbolicLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}

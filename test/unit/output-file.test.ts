@@ -1,0 +1,115 @@
+// A file netlab writes for the user (capture --write) as root: reached through
+// no symbolic link anywhere in its path, never a FIFO or device that could
+// block or misdirect the write, made new or an existing plain file of the
+// user's own, and given to the user who ran sudo. Plain files in a temp dir.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import {
+  chownSync,
+  closeSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openOutputFile, type FileOwner } from '../../src/os/output-file.js';
+
+function scratch(): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-output-file-'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+const me: FileOwner = { uid: process.getuid!(), gid: process.getgid!() };
+/** Whom a file made as root through sudo goes to (as root: another user, to see the chown). */
+const user: FileOwner = me.uid === 0 ? { uid: 65534, gid: 65534 } : me;
+
+/** A refusal: a usage error (exit 2) whose message matches. */
+const refused = (message: RegExp) => (error: Error & { exitCode?: number }) =>
+  error.exitCode === 2 && message.test(error.message);
+
+test('output file: a symbolic link anywhere in the path is refused, and nothing is made where it points', () => {
+  const work = scratch();
+  try {
+    const real = join(work.dir, 'real');
+    mkdirSync(real);
+    symlinkSync(real, join(work.dir, 'link'));
+    symlinkSync(work.dir, join(work.dir, 'up'));
+    for (const path of [join(work.dir, 'link', 'cap.pcap'), join(work.dir, 'up', 'real', 'cap.pcap')]) {
+      assert.throws(() => openOutputFile(path, { owner: user }), refused(/symbolic link/), path);
+      assert.equal(existsSync(join(real, 'cap.pcap')), false, `${path}: nothing made at the link's target`);
+    }
+    writeFileSync(join(real, 'target.pcap'), 'keep');
+    symlinkSync(join(real, 'target.pcap'), join(real, 'last.pcap'));
+    assert.throws(() => openOutputFile(join(real, 'last.pcap'), { owner: me }), refused(/symbolic link/));
+    assert.equal(readFileSync(join(real, 'target.pcap'), 'utf8'), 'keep');
+  } finally {
+    work.remove();
+  }
+});
+
+test('output file: a FIFO is refused at once, not waited on (in a child process stopped after 10 s)', () => {
+  const work = scratch();
+  try {
+    const fifo = join(work.dir, 'cap.pcap');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    const module = new URL('../../src/os/output-file.js', import.meta.url).href;
+    const child = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { openOutputFile } = await import(${JSON.stringify(module)});
+         try { openOutputFile(${JSON.stringify(fifo)}, { owner: ${JSON.stringify(me)} }); console.log('opened'); }
+         catch (error) { console.log(error.message); }`,
+      ],
+      { encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL' },
+    );
+    assert.equal(child.signal, null, 'the open returned instead of blocking until the time-out');
+    assert.match(child.stdout, /cannot write .*cap\.pcap.*: it exists and is not a plain file/);
+  } finally {
+    work.remove();
+  }
+});
+
+test("output file: a new file is made (0644) and given to the user; an existing plain file is overwritten only if it is the user's alone", () => {
+  const work = scratch();
+  try {
+    const path = join(work.dir, 'cap.pcap');
+    const fd = openOutputFile(path, { owner: user });
+    writeSync(fd, 'pcap');
+    closeSync(fd);
+    const made = statSync(path);
+    assert.equal(made.mode & 0o777, 0o644);
+    assert.deepEqual([made.uid, made.gid], [user.uid, user.gid]);
+    assert.equal(readFileSync(path, 'utf8'), 'pcap');
+
+    const own = join(work.dir, 'own.pcap');
+    writeFileSync(own, 'an older capture, longer');
+    const again = openOutputFile(own, { owner: me });
+    writeSync(again, 'new');
+    closeSync(again);
+    assert.equal(readFileSync(own, 'utf8'), 'new', 'truncated, then written');
+
+    linkSync(own, join(work.dir, 'other-name'));
+    assert.throws(() => openOutputFile(own, { owner: me }), refused(/not yours \(or has other names\)/));
+    if (me.uid === 0) {
+      const theirs = join(work.dir, 'theirs.pcap');
+      writeFileSync(theirs, 'theirs');
+      chownSync(theirs, 65534, 65534);
+      assert.throws(() => openOutputFile(theirs, { owner: me }), refused(/not yours/));
+      assert.equal(readFileSync(theirs, 'utf8'), 'theirs');
+    }
+    assert.throws(() => openOutputFile(join(work.dir, 'missing', 'cap.pcap'), { owner: me }), refused(/missing/));
+  } finally {
+    work.remove();
+  }
+});
