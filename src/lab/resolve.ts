@@ -5,7 +5,9 @@ import {
   contains,
   formatCidr,
   formatIp,
+  IPV4_RULE,
   lastAddress,
+  looksLikeIpv4,
   nthAddress,
   overlaps,
   parseCidr,
@@ -684,6 +686,10 @@ function resolveEndpoint(
   const pod = pods.find((p) => p.name === podName);
   if (!pod && container === undefined && nodes.some((n) => n.name === text)) return { node: text };
   const podNames = pods.map((p) => p.name);
+  if (!pod && addressAllowed && looksLikeIpv4(text)) {
+    report(path, `found "${text}": no pod or node has that name, and it is no address; allowed: ${IPV4_RULE}`);
+    return undefined;
+  }
   if (!pod || extra !== undefined) {
     const candidates = [...podNames, ...nodes.map((n) => n.name)];
     report(
