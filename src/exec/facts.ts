@@ -8,6 +8,7 @@ import type { Transports } from './transports.js';
 import { RunError } from '../errors.js';
 import { contains, formatCidr, parseCidr, parseIp } from '../net/ipv4.js';
 import { underlayRoutes } from '../model/underlay.js';
+import { SERVICE_CIDR } from '../lab/defaults.js';
 import { type Answers, askNode } from '../node/query.js';
 
 export interface NodeInterfaces {
@@ -39,6 +40,15 @@ export function interfacesOf(node: string, a: Partial<Answers>): NodeInterfaces 
   const defaultDev = (a.routes ?? []).find((r) => r.dst === 'default' && r.dev)?.dev;
   if (defaultDev) result.defaultDev = defaultDev;
   return result;
+}
+
+/** The lab's range that holds a node's address (the lab file's addresses are checked in lab/resolve.ts; these come from the machine or an inventory). */
+function rangeHolding(model: Model, address: string): string | undefined {
+  const ip = parseIp(address);
+  if (ip === undefined) return undefined;
+  if (contains(parseCidr(model.clusterCidr)!, ip)) return `the cluster CIDR ${model.clusterCidr}`;
+  if (contains(parseCidr(SERVICE_CIDR)!, ip)) return `the Services range ${SERVICE_CIDR}`;
+  return undefined;
 }
 
 /**
@@ -94,6 +104,13 @@ export function chooseUnderlay(model: Model, interfaces: NodeInterfaces[]): Reco
     const address = node.underlay.address ?? found.addresses.get(dev)?.split('/')[0];
     if (!address) {
       problems.push(`${node.name}'s interface ${dev} has no IPv4 address; set nodes.${node.name}.underlay.address`);
+      continue;
+    }
+    const taken = rangeHolding(model, address);
+    if (taken) {
+      problems.push(
+        `${node.name}'s underlay address ${address} is inside ${taken}: the lab's rules would take the node's own traffic for a pod's or a Service's; allowed: a lab whose cluster-cidr does not hold the nodes' addresses`,
+      );
       continue;
     }
     if (network && !inside(address)) {

@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { NAME_PATTERN } from '../model/grammar.js';
 import { shown, UsageError } from '../errors.js';
+import { IPV4_PATTERN, IPV4_RULE, looksLikeIpv4, parseIp } from '../net/ipv4.js';
 
 /** ssh options an inventory may set (OpenSSH option names are case-insensitive). */
 export const ALLOWED_SSH_OPTIONS = [
@@ -66,7 +67,11 @@ export function sshOptionProblem(name: string, value: string): string | undefine
   return undefined;
 }
 
-/** A host name or address ssh connects to: never something ssh would read as an option. */
+/**
+ * A host name or address ssh connects to: never something ssh would read as an
+ * option. One of digits and dots is an address, and must be one by the one
+ * grammar: ssh resolves "010.0.0.1" with inet_aton, as octal 8.0.0.1.
+ */
 const HOST_PATTERN = /^[A-Za-z0-9_.:][A-Za-z0-9_.:-]*$/;
 
 const inventorySchema = z.strictObject({
@@ -82,7 +87,10 @@ const inventorySchema = z.strictObject({
   nodes: z.record(
     z.string().regex(NAME_PATTERN),
     z.strictObject({
-      host: z.string().regex(HOST_PATTERN, { error: 'a host name or address (not starting with "-")' }),
+      host: z
+        .string()
+        .regex(HOST_PATTERN, { error: 'a host name or address (not starting with "-")' })
+        .refine((host) => !looksLikeIpv4(host) || parseIp(host) !== undefined, { error: IPV4_RULE }),
       port: z.number().int().min(1).max(65535).optional(),
       user: z
         .string()
@@ -95,10 +103,7 @@ const inventorySchema = z.strictObject({
       underlay: z
         .strictObject({
           dev: z.string().regex(NAME_PATTERN).max(15).optional(),
-          address: z
-            .string()
-            .regex(/^\d{1,3}(\.\d{1,3}){3}$/)
-            .optional(),
+          address: z.string().regex(IPV4_PATTERN, { error: IPV4_RULE }).optional(),
         })
         .optional(),
     }),

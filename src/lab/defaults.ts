@@ -4,6 +4,28 @@
 import { nthAddress, nthSubnet, type Cidr } from '../net/ipv4.js';
 
 export const DEFAULT_CLUSTER_CIDR = '10.200.0.0/16';
+/** Kubernetes' default service-cluster-ip-range, as in article 001 §5.4; netlab's Services range. */
+export const SERVICE_CIDR = '10.96.0.0/12';
+
+/**
+ * The widest cluster CIDR: the lab's FORWARD ACCEPT, MASQUERADE and policy
+ * rules match all of it, so it must hold only the lab's pods (0.0.0.0/1 would
+ * be half the Internet). Kubernetes clusters use a /16 or so.
+ */
+export const WIDEST_CLUSTER_PREFIX = 8;
+
+/**
+ * Blocks that are no lab's (RFC 6890): rules matching a cluster CIDR there
+ * would catch the node's own loopback, link-local (cloud metadata at
+ * 169.254.169.254), multicast or broadcast traffic.
+ */
+export const SPECIAL_BLOCKS: readonly (readonly [string, string])[] = [
+  ['0.0.0.0/8', '"this network"'],
+  ['127.0.0.0/8', 'loopback'],
+  ['169.254.0.0/16', 'link-local'],
+  ['224.0.0.0/4', 'multicast'],
+  ['240.0.0.0/4', 'reserved and broadcast'],
+];
 export const NODE_SUBNET_PREFIX = 24;
 export const FIRST_POD_HOST = 2;
 export const GATEWAY_HOST = 1;

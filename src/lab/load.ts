@@ -4,7 +4,8 @@ import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Docume
 import type { $ZodIssue } from 'zod/v4/core';
 import { LabInputError, type LabIssue, type PathSegment, shown } from '../errors.js';
 import { labSchema, type LabFile } from './schema.js';
-import { defaultLabName, LAB_LIMITS, MAX_LAB_BYTES } from '../model/grammar.js';
+import { defaultLabName, MAX_LAB_BYTES } from '../model/grammar.js';
+import { checkBounds, checkExpansion } from './bounds.js';
 import { readLabText, TOO_LARGE, whole } from './read.js';
 import { didYouMean } from './suggest.js';
 import type { Model } from '../model/lab.js';
@@ -90,9 +91,12 @@ export function parseLab(text: string, file: string): LoadedLab {
     // the schema issues already describe that part.
     if (parsed.success) throw error;
   }
+  // What the lab expands to, before anything plans it (checking a challenge's fault does).
+  const oversize = model ? checkExpansion(model, file, locate) : [];
+  problems.push(...oversize);
   // Planned even when the lab has other problems, so that every problem is listed; a model too
   // broken to plan has its problems reported already.
-  if (model?.challenges?.length) {
+  if (model?.challenges?.length && oversize.length === 0) {
     try {
       problems.push(...checkFaults(model, file, locate));
     } catch {
@@ -128,32 +132,6 @@ function checkFaults(model: Model, file: string, locate: Locator): LabIssue[] {
       },
     ];
   });
-}
-
-/** The lab's size against LAB_LIMITS, read from the raw data (before the schema, whatever its types). */
-function checkBounds(data: Record<string, unknown>, file: string, locate: Locator): LabIssue[] {
-  const count = (value: unknown) =>
-    Array.isArray(value) ? value.length : value !== null && typeof value === 'object' ? Object.keys(value).length : 0;
-  const nodes = data.nodes !== null && typeof data.nodes === 'object' ? Object.values(data.nodes as object) : [];
-  const counted = nodes.reduce((sum: number, node: unknown) => {
-    const pods = (node as { pods?: unknown } | null)?.pods;
-    return sum + (typeof pods === 'number' && Number.isFinite(pods) && pods > 0 ? pods : 0);
-  }, 0);
-  const limits: [string, number, number, string][] = [
-    ['nodes', count(data.nodes), LAB_LIMITS.nodes, 'nodes'],
-    ['pods', count(data.pods) + counted, LAB_LIMITS.pods, 'pods (listed under pods: and counted by nodes.X.pods)'],
-    ['services', count(data.services), LAB_LIMITS.services, 'services'],
-    ['policies', count(data.policies), LAB_LIMITS.policies, 'policies'],
-    ['verify', count(data.verify), LAB_LIMITS.checks, 'checks'],
-  ];
-  return limits
-    .filter(([, found, max]) => found > max)
-    .map(([field, found, max, what]) => ({
-      file,
-      ...locate([field], 'key'),
-      path: field,
-      message: `found ${found} ${what}; allowed: at most ${max} (netlab's limit for one lab)`,
-    }));
 }
 
 function sortIssues(issues: LabIssue[]): LabIssue[] {

@@ -5,7 +5,9 @@ import {
   contains,
   formatCidr,
   formatIp,
+  IPV4_RULE,
   lastAddress,
+  looksLikeIpv4,
   nthAddress,
   overlaps,
   parseCidr,
@@ -57,13 +59,14 @@ import {
   FIRST_POD_HOST,
   FIRST_SIMULATED_HOST,
   gatewayOf,
+  SERVICE_CIDR,
+  SPECIAL_BLOCKS,
+  WIDEST_CLUSTER_PREFIX,
 } from './defaults.js';
 
 export type Report = (path: readonly PathSegment[], message: string, at?: 'key' | 'value') => void;
 
 const DEFAULT_SERVICE_CONNECTIONS = 60;
-/** Kubernetes' default service-cluster-ip-range, as in article 001 §5.4. */
-const SERVICE_CIDR = '10.96.0.0/12';
 const FIRST_SERVICE_HOST = 2;
 
 /** Above this many pods, derived checks ping a ring instead of every pair. */
@@ -89,6 +92,7 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
   const tunnel = resolveTunnel(lab, crossNode, isRouted({ nodes, ...(underlay ? { underlay } : {}) }), report);
   const services = resolveServices(lab, pods, cluster, report);
   const policies = resolvePolicies(lab.policies, pods, report);
+  checkOutside(lab.outside?.address, cluster, report);
   if (lab.outside && nodes.some((n) => n.name === 'outside'))
     report(['nodes', 'outside'], 'a node named "outside" in a lab with an outside host; allowed: another name', 'key');
   if (policies.length && !sameNodeWiring(sameNode).routesPodSubnet)
@@ -120,6 +124,18 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
     exercises: lab.exercises ?? [],
     challenges: resolveChallenges(lab, checks.length, report),
   };
+}
+
+/** The outside host is outside the cluster: its address is no pod's and no Service's. */
+function checkOutside(address: string | undefined, cluster: Cidr, report: Report): void {
+  const ip = address === undefined ? undefined : parseIp(address);
+  if (ip === undefined) return;
+  const range = [formatCidr(cluster), SERVICE_CIDR].find((r) => contains(parseCidr(r)!, ip));
+  if (range)
+    report(
+      ['outside', 'address'],
+      `${address} is inside ${range}, ${range === SERVICE_CIDR ? 'the Services range' : 'the cluster CIDR'}; allowed: an address of the underlay outside ${formatCidr(cluster)} and ${SERVICE_CIDR}`,
+    );
 }
 
 /** Ids unique, goals among the lab's checks (the faults are checked against the plan: lab/load.ts). */
@@ -163,7 +179,25 @@ function resolveCluster(lab: LabFile, report: Report): Cidr {
       ['cluster-cidr'],
       `found /${cidr.prefix}; allowed: /24 or shorter, so that every node gets a /24 pod subnet`,
     );
+  const problem = clusterRangeProblem(cidr);
+  if (problem) report(['cluster-cidr'], `found ${formatCidr(cidr)}, ${problem}`);
   return cidr;
+}
+
+/**
+ * Why a cluster CIDR would make the lab's rules (FORWARD ACCEPT, MASQUERADE,
+ * policies) match more than the lab's pods; undefined when it would not.
+ * Overlaps with the nodes' addresses and underlay networks are checked there.
+ */
+function clusterRangeProblem(cidr: Cidr): string | undefined {
+  const allowed = `allowed: a private range of /${WIDEST_CLUSTER_PREFIX} to /24 outside ${[SERVICE_CIDR, ...SPECIAL_BLOCKS.map(([block]) => block)].join(', ')}, such as ${DEFAULT_CLUSTER_CIDR}`;
+  if (cidr.prefix < WIDEST_CLUSTER_PREFIX)
+    return `wider than /${WIDEST_CLUSTER_PREFIX}: the lab's FORWARD, MASQUERADE and policy rules would match all of it; ${allowed}`;
+  const special = SPECIAL_BLOCKS.find(([block]) => overlaps(parseCidr(block)!, cidr));
+  if (special) return `which overlaps ${special[0]}, the ${special[1]} addresses; ${allowed}`;
+  if (overlaps(parseCidr(SERVICE_CIDR)!, cidr))
+    return `which overlaps the Services range ${SERVICE_CIDR} (a Service IP is virtual, never a pod's); ${allowed}`;
+  return undefined;
 }
 
 function resolveNodes(lab: LabFile, cluster: Cidr, report: Report): ModelNode[] {
@@ -234,6 +268,11 @@ function resolveNodes(lab: LabFile, cluster: Cidr, report: Report): ModelNode[] 
         report(
           ['nodes', nodeName, 'underlay', 'address'],
           `${address} is inside the cluster CIDR ${formatCidr(cluster)}; allowed: an address outside it`,
+        );
+      else if (contains(parseCidr(SERVICE_CIDR)!, parseIp(address)!))
+        report(
+          ['nodes', nodeName, 'underlay', 'address'],
+          `${address} is inside the Services range ${SERVICE_CIDR}, whose addresses the nodes DNAT to pods; allowed: an address outside it`,
         );
       underlayAddresses.set(address, nodeName);
     }
@@ -684,6 +723,10 @@ function resolveEndpoint(
   const pod = pods.find((p) => p.name === podName);
   if (!pod && container === undefined && nodes.some((n) => n.name === text)) return { node: text };
   const podNames = pods.map((p) => p.name);
+  if (!pod && addressAllowed && looksLikeIpv4(text)) {
+    report(path, `found "${text}": no pod or node has that name, and it is no address; allowed: ${IPV4_RULE}`);
+    return undefined;
+  }
   if (!pod || extra !== undefined) {
     const candidates = [...podNames, ...nodes.map((n) => n.name)];
     report(
@@ -728,6 +771,12 @@ function resolveServices(lab: LabFile, pods: ModelPod[], cluster: Cidr, report: 
         report(
           [...path, 'cluster-ip'],
           `found "${clusterIp}"; allowed: an IPv4 address such as 10.96.0.${FIRST_SERVICE_HOST + i}`,
+        );
+      else if (!contains(range, ip) || ip === range.network || ip === lastAddress(range))
+        // Every node DNATs the cluster IP, also in OUTPUT: a real host's address would send the node's own traffic to it (SSH) to a pod.
+        report(
+          [...path, 'cluster-ip'],
+          `${clusterIp} is ${contains(range, ip) ? 'the network or broadcast address of' : 'outside'} the Services range ${SERVICE_CIDR}; allowed: a host address in it, such as ${formatIp(nthAddress(range, FIRST_SERVICE_HOST + i))} (every node DNATs it, also its own traffic)`,
         );
       else if (contains(cluster, ip))
         report(

@@ -18,15 +18,11 @@ import {
   POD_NAME_MAX,
   IFNAME_MAX,
 } from '../model/grammar.js';
+import { CIDR_PATTERN, CIDR_RULE, IPV4_PATTERN, IPV4_RULE } from '../net/ipv4.js';
 
-const ipv4 = z
-  .string()
-  .regex(/^\d{1,3}(\.\d{1,3}){3}$/, { error: 'an IPv4 address such as 10.200.0.2' })
-  .describe('an IPv4 address');
-const cidr = z
-  .string()
-  .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, { error: 'an IPv4 prefix such as 10.200.0.0/16' })
-  .describe('an IPv4 prefix in CIDR notation');
+// The one IPv4 grammar (net/ipv4.ts): 0-255 in each octet, 0-32 as the length, no leading zeros.
+const ipv4 = z.string().regex(IPV4_PATTERN, { error: IPV4_RULE }).describe('an IPv4 address');
+const cidr = z.string().regex(CIDR_PATTERN, { error: CIDR_RULE }).describe('an IPv4 prefix in CIDR notation');
 const name = (max: number, what: string) =>
   z
     .string()

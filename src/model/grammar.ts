@@ -26,16 +26,34 @@ export function labNameProblem(name: string): string | undefined {
  * Bounds on what one lab may ask for: what the bundled scale lab needs (3 nodes
  * × 250 pods, 4 checks), with room to spare. Past them a lab file is a mistake
  * or an attack: a 50 KB file asking for 1000 nodes × 1000 pods would take
- * minutes to validate and gigabytes to plan. Checked before anything else.
+ * minutes to validate and gigabytes to plan. The counts of the file are checked
+ * before anything else; what it expands to (a policy's rules are its pods ×
+ * peers × ports) is counted from the model before anything is planned.
  */
 export const LAB_LIMITS = {
   nodes: 32,
   /** pods in the whole lab, listed and counted (nodes.X.pods) */
   pods: 2000,
+  /** underlay routers: each is a process of its own on simulated nodes, all started at once */
+  routers: 16,
+  /** underlay networks: at most one per node, and some between routers */
+  networks: 32,
   services: 64,
   policies: 64,
   /** rules of one policy, and peers or ports of one rule */
   policyRules: 32,
+  /** peers of all policies together: each is matched against every pod of the lab */
+  policyPeers: 256,
+  /**
+   * iptables rules in the policy chains of one node, and of all nodes together
+   * (policy rules are selected pods × peer addresses × ports: 2 × 1000 pods
+   * and one policy of every pod from every pod would be 4 million). The
+   * bundled policy lab needs 16; 1000 isolated pods with a few rules each fit.
+   */
+  policyRulesPerNode: 10_000,
+  policyRulesInAll: 50_000,
+  /** checks derived without a verify: section (a ring of pings and TCP, and every pod to every Service) */
+  derivedChecks: 10_000,
   /** backends of one Service */
   backends: 64,
   checks: 256,

@@ -8,12 +8,30 @@ export interface Cidr {
   prefix: number;
 }
 
-const DOTTED = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+// The one grammar of an IPv4 address and prefix in netlab: every address a lab
+// file or an inventory names is checked against it (the schemas use these
+// patterns, resolve these parsers). A leading zero is refused in every octet
+// and in the prefix length: inet_aton (ping, ssh) reads "010.0.0.1" as octal,
+// 8.0.0.1, while iproute2 reads it as 10.0.0.1.
+const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+export const IPV4_PATTERN = new RegExp(`^${OCTET}(\\.${OCTET}){3}$`);
+export const CIDR_PATTERN = new RegExp(`^${OCTET}(\\.${OCTET}){3}/(3[0-2]|[12]?\\d)$`);
+export const IPV4_RULE = 'an IPv4 address: four numbers 0-255 without leading zeros, such as 10.200.0.2';
+export const CIDR_RULE = 'an IPv4 prefix: an address and a length 0-32, without leading zeros, such as 10.200.0.0/16';
 
 /** Parses a dotted-quad address; undefined when it is not one (no leading zeros, no octal). */
 export function parseIp(text: string): number | undefined {
-  if (!DOTTED.test(text)) return undefined;
+  if (!IPV4_PATTERN.test(text)) return undefined;
   return text.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
+}
+
+/**
+ * Numbers and dots: what inet_aton (ping, ssh) reads as an address (one to
+ * four parts, decimal, octal with a leading 0, hex with 0x), and typos of one.
+ * Such a text is meant as an address, and must be one by the grammar above.
+ */
+export function looksLikeIpv4(text: string): boolean {
+  return /^(0x[\da-f]+|\d+)(\.(0x[\da-f]+|\d+))*$/i.test(text);
 }
 
 export function formatIp(value: number): string {
@@ -26,11 +44,10 @@ export function maskOf(prefix: number): number {
 
 /** Parses "a.b.c.d/len". `strict` requires the host bits to be zero. */
 export function parseCidr(text: string, strict = true): Cidr | undefined {
-  const match = /^([^/]+)\/(\d{1,2})$/.exec(text);
-  if (!match) return undefined;
-  const ip = parseIp(match[1]!);
-  const prefix = Number(match[2]);
-  if (ip === undefined || prefix > 32) return undefined;
+  if (!CIDR_PATTERN.test(text)) return undefined;
+  const [address, length] = text.split('/');
+  const ip = parseIp(address!)!;
+  const prefix = Number(length);
   const network = (ip & maskOf(prefix)) >>> 0;
   if (strict && network !== ip) return undefined;
   return { network, prefix };

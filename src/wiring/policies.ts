@@ -128,6 +128,54 @@ function isolating(model: Model, pod: ModelPod, direction: Direction): ModelPoli
   return (model.policies ?? []).filter((p) => p.types.includes(direction) && p.pods.includes(pod.name));
 }
 
+/** The rules one policy rule becomes in a pod's chain (podRules): its peers' addresses (none: 1) × its ports (none: 1). */
+function rulesOf(rule: PolicyRule): number {
+  const peers = rule.peers.length ? rule.peers.reduce((n, p) => n + ('cidr' in p ? 1 : p.pods.length), 0) : 1;
+  return peers * Math.max(1, rule.ports.length);
+}
+
+/**
+ * How many rules each node's pod chains would hold, counted from the model
+ * without building them (their number is selected pods × peers × ports, which
+ * a small file can make millions of): per policy, its rules for each pod it
+ * selects on the node, and one DROP per isolated pod and direction. Also the
+ * policy that adds the most on each node, for the message that refuses it.
+ */
+export function policyRuleCounts(model: Model): Map<string, { rules: number; largest?: PolicyShare }> {
+  const nodeOf = new Map(model.pods.map((p) => [p.name, p.node]));
+  const counts = new Map(
+    model.nodes.map((n): [string, { rules: number; largest?: PolicyShare }] => [n.name, { rules: 0 }]),
+  );
+  for (const direction of ['ingress', 'egress'] as const) {
+    const isolated = new Set<string>();
+    for (const policy of (model.policies ?? []).filter((p) => p.types.includes(direction))) {
+      const each = policy[direction].reduce((n, rule) => n + rulesOf(rule), 0);
+      const podsOn = new Map<string, number>();
+      for (const pod of policy.pods) {
+        isolated.add(pod);
+        const node = nodeOf.get(pod)!;
+        podsOn.set(node, (podsOn.get(node) ?? 0) + 1);
+      }
+      for (const [node, pods] of podsOn) {
+        const count = counts.get(node)!;
+        count.rules += pods * each;
+        if (!count.largest || pods * each > count.largest.pods * count.largest.each)
+          count.largest = { policy: policy.name, direction, pods, each };
+      }
+    }
+    for (const pod of isolated) counts.get(nodeOf.get(pod)!)!.rules += 1;
+  }
+  return counts;
+}
+
+/** One policy's part of a node's rules: `pods` it selects there × `each` rules per pod. */
+export interface PolicyShare {
+  policy: string;
+  direction: Direction;
+  pods: number;
+  each: number;
+}
+
 /** The rules of a pod's chain: one RETURN per peer address and port each allowing rule names, then DROP. */
 function podRules(model: Model, policies: ModelPolicy[], direction: Direction): string[][] {
   const peerFlag = direction === 'ingress' ? '-s' : '-d';

@@ -180,3 +180,45 @@ test('plan --explain: every command of every bundled lab has an explanation', as
     }
   }
 });
+
+test("rules match only the lab's traffic: cluster CIDRs wider than /8 or in special blocks, and Service, node and outside addresses where they do not belong, are refused at their field", () => {
+  const lab = (extra: string, node = '{}') => `nodes: { node-0: ${node} }\npods: { a0: { node: node-0 } }\n${extra}`;
+  const refused: [string, string, RegExp][] = [
+    [lab('cluster-cidr: 0.0.0.0/1\n'), 'cluster-cidr', /wider than \/8.*allowed: a private range of \/8 to \/24/],
+    [lab('cluster-cidr: 11.0.0.0/7\n'), 'cluster-cidr', /wider than \/8/],
+    [lab('cluster-cidr: 0.0.0.0/16\n'), 'cluster-cidr', /overlaps 0\.0\.0\.0\/8, the "this network" addresses/],
+    [lab('cluster-cidr: 127.0.0.0/16\n'), 'cluster-cidr', /overlaps 127\.0\.0\.0\/8, the loopback addresses/],
+    [lab('cluster-cidr: 169.254.0.0/16\n'), 'cluster-cidr', /link-local/],
+    [lab('cluster-cidr: 224.0.0.0/16\n'), 'cluster-cidr', /multicast/],
+    [lab('cluster-cidr: 255.255.0.0/16\n'), 'cluster-cidr', /reserved and broadcast/],
+    [lab('cluster-cidr: 10.0.0.0/8\n'), 'cluster-cidr', /overlaps the Services range 10\.96\.0\.0\/12/],
+    [lab('cluster-cidr: 10.100.0.0/16\n'), 'cluster-cidr', /overlaps the Services range/],
+    [
+      lab('services:\n  ssh: { cluster-ip: 192.168.56.1, port: 22, backends: [a0] }\n'),
+      'services.ssh.cluster-ip',
+      /192\.168\.56\.1 is outside the Services range 10\.96\.0\.0\/12; allowed: a host address in it/,
+    ],
+    [
+      lab('services:\n  s: { cluster-ip: 10.96.0.0, port: 80, backends: [a0] }\n'),
+      'services.s.cluster-ip',
+      /the network or broadcast address of the Services range/,
+    ],
+    [lab('', '{ underlay: { address: 10.96.0.5 } }'), 'nodes.node-0.underlay.address', /inside the Services range/],
+    [lab('outside: { address: 10.200.7.7 }\n'), 'outside.address', /inside 10\.200\.0\.0\/16, the cluster CIDR/],
+    [lab('outside: { address: 10.96.0.9 }\n'), 'outside.address', /inside 10\.96\.0\.0\/12, the Services range/],
+  ];
+  for (const [text, field, message] of refused)
+    assert.throws(
+      () => parseLab(text, 'r.yaml'),
+      (e: unknown) =>
+        e instanceof LabInputError &&
+        e.exitCode === 2 &&
+        e.issues.some((i) => i.path === field && message.test(i.message)),
+      text,
+    );
+  // The defaults, and the private ranges of RFC 1918 outside the Services range, stay valid.
+  for (const cidr of ['10.200.0.0/16', '10.128.0.0/9', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10'])
+    assert.equal(parseLab(lab(`cluster-cidr: ${cidr}\n`), 'ok.yaml').model.clusterCidr, cidr);
+  const { model } = parseLab(lab('services:\n  web: { port: 80, backends: [a0] }\noutside: {}\n'), 'ok.yaml');
+  assert.equal(model.services[0]!.clusterIp, '10.96.0.2');
+});

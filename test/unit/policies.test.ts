@@ -11,7 +11,7 @@ import { loadLabFile, parseLab } from '../../src/lab/load.js';
 import type { Packet } from '../../src/model/trace.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { forwardRuleMatches } from '../../src/trace/walk.js';
-import { policyDrop } from '../../src/wiring/policies.js';
+import { policyDrop, policyRuleCounts } from '../../src/wiring/policies.js';
 import { LABS } from '../paths.js';
 
 const { model } = loadLabFile(join(LABS, 'policy.yaml'));
@@ -195,4 +195,39 @@ test('a bare --step before the lab file is --step=phase, never the file', async 
     'labs/x.yaml',
   ]);
   assert.deepEqual(withStepUnit(['up', 'labs/x.yaml', '--step']), ['up', 'labs/x.yaml', '--step=phase']);
+});
+
+test('the rule count validation bounds a lab by is the number of rules the plan builds, on every node', () => {
+  const built = (m: typeof model) => {
+    const p = buildPlan(m, simulatedFacts(m));
+    return p.nodes.map(
+      (n) => n.steps.flatMap((s) => s.creates.filter((c) => c.kind === 'rule' && /^NL-P[IE]-/.test(c.chain))).length,
+    );
+  };
+  const counted = (m: typeof model) => m.nodes.map((n) => policyRuleCounts(m).get(n.name)!.rules);
+  assert.deepEqual(counted(model), built(model));
+  const { model: wide } = parseLab(
+    [
+      'nodes: { node-0: {}, node-1: {} }',
+      'pods:',
+      '  a: { node: node-0, labels: { app: a } }',
+      '  b: { node: node-0, labels: { app: b } }',
+      '  c: { node: node-1, labels: { app: a } }',
+      'wiring: { cross-node: routes }',
+      'policies:',
+      '  p1:',
+      '    pod-selector: { app: a }',
+      '    ingress:',
+      '      - from: [{ pod-selector: {} }, { ip-block: 10.0.0.0/8 }]',
+      '        ports: [{ port: 80 }, { port: 53, protocol: udp }]',
+      '      - ports: [{ port: 22 }]',
+      '      - from: [{ pod-selector: { app: none } }]',
+      '    egress: [{ to: [{ pod-selector: { app: b } }] }, {}]',
+      '  p2: { pod-selector: {}, policy-types: [Ingress] }',
+      '',
+    ].join('\n'),
+    'wide.yaml',
+  );
+  assert.deepEqual(counted(wide), built(wide));
+  assert.ok(counted(wide)[0]! > 10, 'peers × ports multiply');
 });

@@ -148,3 +148,25 @@ test("over SSH the machines' network must be the lab's: each node's address in i
     /node-0 has no address in network left \(192\.168\.60\.0\/24\)/,
   );
 });
+
+test("over SSH a machine's own address (or an inventory's) inside the cluster CIDR or the Services range is refused before anything changes", () => {
+  const { model } = loadLabFile(join(LABS, 'vxlan.yaml'));
+  const machine = (node: string, address: string) =>
+    interfacesOf(node, {
+      links: [{ ifname: 'eth1' }] as never,
+      addresses: [{ ifname: 'eth1', address, prefix: 16, scope: 'global' }] as never,
+      routes: [] as never,
+    });
+  assert.throws(
+    () => chooseUnderlay(model, [machine('node-0', '10.200.9.10'), machine('node-1', '10.200.9.11')]),
+    /node-0's underlay address 10\.200\.9\.10 is inside the cluster CIDR 10\.200\.0\.0\/16/,
+  );
+  assert.throws(
+    () => chooseUnderlay(model, [machine('node-0', '10.96.9.10'), machine('node-1', '10.96.9.11')]),
+    /node-1's underlay address 10\.96\.9\.11 is inside the Services range 10\.96\.0\.0\/12/,
+  );
+  assert.equal(
+    chooseUnderlay(model, [machine('node-0', '192.168.56.10'), machine('node-1', '192.168.56.11')])['node-0']!.address,
+    '192.168.56.10',
+  );
+});
