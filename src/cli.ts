@@ -317,12 +317,41 @@ export function withStepUnit(argv: readonly string[]): string[] {
 
 export async function main(argv: string[]): Promise<void> {
   if (process.env.NETLAB_PROFILE) (await import('./profile.js')).mark('load the command line');
+  const stdoutFailed = watchStdout();
   const program = buildCli();
   try {
     await program.parseAsync(withStepUnit(argv));
   } catch (error) {
     process.exitCode = await reportError(error);
   }
+  await reportStdoutFailure(stdoutFailed);
+}
+
+/**
+ * A write to stdout that fails is seen here, for every command: the command
+ * goes on to its end (a lab half made is not left behind because `| head`
+ * stopped reading), its later output goes nowhere, and `reportStdoutFailure`
+ * says what became of it.
+ */
+function watchStdout(): () => NodeJS.ErrnoException | undefined {
+  let failure: NodeJS.ErrnoException | undefined;
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    failure ??= error;
+  });
+  return () => failure;
+}
+
+/**
+ * Once the last write is through: a reader that went away (EPIPE: `netlab
+ * plan x | head`) is no error, the command's own status stands; any other
+ * write error (ENOSPC: `> /dev/full`) lost output, so it is one line and exit 1.
+ */
+async function reportStdoutFailure(failed: () => NodeJS.ErrnoException | undefined): Promise<void> {
+  if (!process.stdout.destroyed) await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  const failure = failed();
+  if (!failure || failure.code === 'EPIPE') return;
+  process.stderr.write(`netlab: cannot write output: ${failure.message}\n`);
+  process.exitCode = 1;
 }
 
 async function reportError(error: unknown): Promise<number> {

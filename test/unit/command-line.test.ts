@@ -3,7 +3,8 @@
 // the PATH after an npm install, and what `up` says of a lab file moved.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, copyFileSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -165,5 +166,48 @@ test('installed with npm (npm install -g), netlab is on the PATH and finds its b
     assert.match(String(plan.stdout), /^# lab bridge: /);
   } finally {
     work.remove();
+  }
+});
+
+/** Runs netlab with stdout a pipe that is closed after the first chunk (`netlab ... | head -1`). */
+function netlabIntoClosedPipe(
+  ...args: string[]
+): Promise<{ exitCode: number | null; stderr: string; signal: string | null }> {
+  return new Promise((resolve) => {
+    const child = spawn(NETLAB, args, {
+      cwd: tmpdir(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, FORCE_COLOR: '0' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += String(chunk)));
+    child.stdout.once('data', () => child.stdout.destroy());
+    child.on('close', (exitCode, signal) => resolve({ exitCode, stderr, signal }));
+  });
+}
+
+test('output into a pipe closed early (| head) ends quietly, with the status the command had', async () => {
+  for (const args of [
+    ['plan', 'scale'],
+    ['plan', 'scale', '--explain'],
+    ['challenge', 'faults', 'scale', '--json'],
+  ]) {
+    const run = await netlabIntoClosedPipe(...args);
+    assert.equal(run.stderr, '', `${args.join(' ')}: ${run.stderr}`);
+    assert.deepEqual([run.exitCode, run.signal], [0, null], args.join(' '));
+  }
+});
+
+test('output that cannot be written (a full disk: > /dev/full) is one line on stderr and exit 1', async () => {
+  for (const args of [['labs'], ['labs', '--json'], ['plan', 'bridge']]) {
+    // The file descriptor itself, as a shell's `>` gives it (not a pipe that this process would write on).
+    const full = openSync('/dev/full', 'w');
+    try {
+      const run = spawnSync(NETLAB, args, { cwd: tmpdir(), stdio: ['ignore', full, 'pipe'], encoding: 'utf8' });
+      assert.equal(run.status, 1, args.join(' '));
+      assert.equal(run.stderr, 'netlab: cannot write output: ENOSPC: no space left on device, write\n');
+    } finally {
+      closeSync(full);
+    }
   }
 });
