@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -86,6 +86,26 @@ test('a lab that is neither a file nor bundled: "no such file: X", no line:colum
     const path = await netlabIn(work.dir, 'plan', 'labs/vxlam.yaml');
     assert.equal(path.exitCode, 2);
     assert.equal(path.stderr, `netlab: no such file: "labs/vxlam.yaml"`);
+  } finally {
+    work.remove();
+  }
+});
+
+test('a directory named as a lab is said to be one, by every command that reads a lab, exit 2', async () => {
+  const work = scratch();
+  try {
+    mkdirSync(join(work.dir, 'labs'));
+    for (const args of [
+      ['plan', tmpdir()],
+      ['validate', 'labs'],
+      ['plan', 'labs'],
+      ['graph', 'labs'],
+      ['challenge', 'labs'],
+    ]) {
+      const run = await netlabIn(work.dir, ...args);
+      assert.equal(run.exitCode, 2, `${args.join(' ')}: ${run.stdout}${run.stderr}`);
+      assert.match(run.stderr, /^(netlab: )?"[^"]+" is a directory: name a lab file /, args.join(' '));
+    }
   } finally {
     work.remove();
   }
