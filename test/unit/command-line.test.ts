@@ -118,9 +118,19 @@ test('--vagrant takes no directory (--vagrant-dir does): written before the lab 
     const run = await netlabIn(work.dir, 'plan', '--vagrant', 'vxlan');
     assert.equal(run.exitCode, 2, run.stdout + run.stderr);
     assert.match(run.stderr, /`vagrant ssh-config` in .* failed/);
-    const dir = await netlabIn(work.dir, 'plan', 'vxlan', '--vagrant-dir', join(work.dir, 'vms'));
-    assert.equal(dir.exitCode, 2, dir.stdout + dir.stderr);
-    assert.match(dir.stderr, new RegExp(`\`vagrant ssh-config\` in ${join(work.dir, 'vms')} failed`));
+    // A directory that is not there is said to be missing before vagrant runs (not "spawn vagrant ENOENT").
+    for (const command of [
+      ['plan', 'vxlan'],
+      ['doctor', 'vxlan'],
+      ['down', 'vxlan'],
+    ]) {
+      const dir = await netlabIn(work.dir, ...command, '--vagrant-dir', join(work.dir, 'vms'));
+      assert.equal(dir.exitCode, 2, dir.stdout + dir.stderr);
+      assert.equal(
+        dir.stderr,
+        `netlab: --vagrant-dir "${join(work.dir, 'vms')}": no such directory (the directory of the VMs' Vagrantfile)`,
+      );
+    }
   } finally {
     work.remove();
   }
