@@ -21,22 +21,6 @@ function run(load: () => Promise<Action>) {
   };
 }
 
-/**
- * For a subcommand whose parent has the same option (`challenge --json` and
- * `challenge check --json`): commander gives it to the parent, so the action
- * gets the parent's options merged into its own.
- */
-function withParentOptions(load: () => Promise<Action>) {
-  return run(async () => {
-    const action = (await load()) as (...a: unknown[]) => Promise<number> | number;
-    return ((...args: unknown[]) => {
-      const command = args.at(-1) as Command;
-      const options = { ...command.parent?.opts(), ...command.opts() };
-      return action(...args.slice(0, -2), options, command);
-    }) as Action;
-  });
-}
-
 export function buildCli(): Command {
   const program = new Command('netlab')
     .description('Kubernetes pod networking labs from plain Linux commands: build, break, inspect, tear down.')
@@ -103,30 +87,40 @@ export function buildCli(): Command {
       .description('run the connectivity checks of a lab that is up (exit 1 if any fails)')
       .argument('[lab]', 'lab name or file (default: the only lab that is up)')
       .option('--json', 'machine-readable results')
-      .option('--check <n...>', 'run only these checks (numbers as listed by verify)')
+      // One value each (the lab stays positional: `--check 1 vxlan`), a comma list or repeated.
+      .option(
+        '--check <n>',
+        'run only these checks (numbers as listed by verify): --check 2, --check 1,3, or repeated',
+        (value: string, previous: string[] = []) => [...previous, ...value.split(',')],
+      )
       .option('--connections <n>', 'connections per service check (default 60)')
       .option('--timeout <seconds>', 'stop the checks after this long; those not run are reported (default 120)')
       .option('--evidence <amount>', 'summary (default: a long table is counted and sampled) or full'),
   ).action(run(async () => (await import('./commands/verify.js')).verifyCommand as Action));
 
+  // `challenge LAB` is `challenge list LAB` (the default subcommand); the
+  // parent has no options of its own, so each subcommand's --json is its own.
   const challenge = program
     .command('challenge')
     .description("graded break-and-fix exercises: list a lab's challenges, or start, check, hint, reveal, stop one")
-    .argument('[lab]', 'lab file, lab that is up, or bundled lab: list its challenges')
-    .option('--json', 'machine-readable list')
     .addHelpText(
       'after',
       `
 Examples:
-  netlab challenge vxlan                     the vxlan lab's challenges
-  sudo netlab challenge start vxlan lost-route   break the lab (the fault is not shown)
+  netlab challenge list vxlan                the vxlan lab's challenges (also: netlab challenge vxlan)
+  sudo netlab challenge start vxlan wrong-vni    break the lab (the fault is not shown)
   sudo netlab challenge start vxlan --random --seed 7   a random one, the same for the same seed
   sudo netlab challenge check                grade the fix: the goal checks must pass again
   netlab challenge hint                      the next hint
   netlab challenge reveal                    the fault, and the commands that mend it
   sudo netlab challenge stop                 mend the fault and end the challenge
   netlab challenge faults labs/vxlan.yaml    every fault a challenge of the lab may name`,
-    )
+    );
+  challenge
+    .command('list', { isDefault: true })
+    .description("a lab's challenges (the default: `netlab challenge LAB` is the same)")
+    .argument('[lab]', 'lab file, lab that is up, or bundled lab')
+    .option('--json', 'machine-readable list')
     .action(async (lab: string | undefined, options: { json?: boolean }) => {
       if (lab === undefined) {
         challenge.help();
@@ -139,11 +133,11 @@ Examples:
       .command('start')
       .description('break a lab that is up with one of its challenges, without saying how')
       .argument('<lab>', 'lab name or file')
-      .argument('[id]', 'the challenge (see `netlab challenge LAB`)')
+      .argument('[id]', 'the challenge (see `netlab challenge list LAB`)')
       .option('--random', 'pick one at random')
       .option('--seed <n>', 'with --random: the same seed picks the same challenge')
       .option('--json', 'machine-readable output'),
-  ).action(withParentOptions(async () => (await import('./commands/challenge.js')).challengeStartCommand as Action));
+  ).action(run(async () => (await import('./commands/challenge.js')).challengeStartCommand as Action));
   targetOptions(
     challenge
       .command('check')
@@ -151,7 +145,7 @@ Examples:
       .argument('[lab]', 'lab name or file (default: the lab with an active challenge)')
       .option('--connections <n>', "connections per service check (default: the lab's)")
       .option('--json', 'machine-readable output'),
-  ).action(withParentOptions(async () => (await import('./commands/challenge.js')).challengeCheckCommand as Action));
+  ).action(run(async () => (await import('./commands/challenge.js')).challengeCheckCommand as Action));
   for (const [name, description, action] of [
     ['hint', 'the next hint of the active challenge', 'challengeHintCommand'],
     ['reveal', 'the fault of the active challenge, and the commands that mend it', 'challengeRevealCommand'],
@@ -162,19 +156,20 @@ Examples:
         .description(description)
         .argument('[lab]', 'lab name or file (default: the lab with an active challenge)')
         .option('--json', 'machine-readable output'),
-    ).action(withParentOptions(async () => (await import('./commands/challenge.js'))[action] as Action));
+    ).action(run(async () => (await import('./commands/challenge.js'))[action] as Action));
   targetOptions(
     challenge
       .command('stop')
       .description('mend the fault of the active challenge and end it')
-      .argument('[lab]', 'lab name or file (default: the lab with an active challenge)'),
+      .argument('[lab]', 'lab name or file (default: the lab with an active challenge)')
+      .option('--json', 'machine-readable output'),
   ).action(run(async () => (await import('./commands/challenge.js')).challengeStopCommand as Action));
   challenge
     .command('faults')
     .description('every fault a challenge of this lab may name (kind:node:subject)')
     .argument('<lab>', 'lab file, lab that is up, or bundled lab')
     .option('--json', 'machine-readable list')
-    .action(withParentOptions(async () => (await import('./commands/challenge.js')).challengeFaultsCommand as Action));
+    .action(run(async () => (await import('./commands/challenge.js')).challengeFaultsCommand as Action));
 
   targetOptions(
     program

@@ -11,6 +11,8 @@ import { execa } from 'execa';
 import { LABS, NETLAB, ROOT } from '../paths.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { diffModels } from '../../src/lab/diff.js';
+import { buildCli } from '../../src/cli.js';
+import type { Command } from 'commander';
 
 function scratch(): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'netlab-cli-'));
@@ -240,4 +242,55 @@ test('output that cannot be written (a full disk: > /dev/full) is one line on st
       closeSync(full);
     }
   }
+});
+
+/** What the action of `netlab PATH...` is given for these arguments: its arguments and options, parsed, nothing run. */
+async function parsed(
+  path: string[],
+  ...args: string[]
+): Promise<{ args: unknown[]; options: Record<string, unknown> }> {
+  const program = buildCli();
+  let command: Command = program;
+  for (const name of path) command = command.commands.find((c) => c.name() === name)!;
+  let seen: { args: unknown[]; options: Record<string, unknown> } | undefined;
+  command.action((...given: unknown[]) => {
+    seen = { args: given.slice(0, -2), options: given.at(-2) as Record<string, unknown> };
+  });
+  await program.parseAsync(['node', 'netlab', ...args]);
+  assert.ok(seen, `netlab ${args.join(' ')} did not reach netlab ${path.join(' ')}`);
+  return seen;
+}
+
+test('challenge: `list LAB` lists (and `challenge LAB` still does); every subcommand takes its own --json', async () => {
+  const listed = await netlabIn(tmpdir(), 'challenge', 'list', 'vxlan', '--json');
+  assert.equal(listed.exitCode, 0, listed.stderr);
+  assert.equal((JSON.parse(listed.stdout) as { lab: string }).lab, 'vxlan');
+  assert.equal((await netlabIn(tmpdir(), 'challenge', 'vxlan')).exitCode, 0);
+  assert.deepEqual(await parsed(['challenge', 'list'], 'challenge', 'vxlan', '--json'), {
+    args: ['vxlan'],
+    options: { json: true },
+  });
+  for (const [name, ...args] of [
+    ['list', 'vxlan'],
+    ['start', 'vxlan', 'mtu'],
+    ['check'],
+    ['hint'],
+    ['reveal'],
+    ['stop'],
+    ['faults', 'vxlan'],
+  ]) {
+    const seen = await parsed(['challenge', name!], 'challenge', name!, ...args, '--json');
+    assert.equal(seen.options.json, true, `challenge ${name} --json`);
+  }
+});
+
+test('verify --check takes one value (a comma list, or repeated): the lab after it stays the lab', async () => {
+  assert.deepEqual(await parsed(['verify'], 'verify', '--check', '1', 'vxlan'), {
+    args: ['vxlan'],
+    options: { check: ['1'] },
+  });
+  assert.deepEqual(await parsed(['verify'], 'verify', '--check', '1,2', '--check', '4', 'vxlan'), {
+    args: ['vxlan'],
+    options: { check: ['1', '2', '4'] },
+  });
 });
