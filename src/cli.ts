@@ -180,13 +180,15 @@ Examples:
       .option('--json', 'what was found and removed on each node, as JSON; progress on stderr'),
   ).action(run(async () => (await import('./commands/down.js')).downCommand as Action));
 
-  program
-    .command('status')
-    .description(
-      'labs that are up, their nodes and pods, and any drift of the live kernel state from what netlab made (exit 1 on drift)',
-    )
-    .option('--json', 'machine-readable status')
-    .action(run(async () => (await import('./commands/status.js')).statusCommand as Action));
+  targetOptions(
+    program
+      .command('status')
+      .description(
+        'labs that are up, their nodes and pods, and any drift of the live kernel state from what netlab made (exit 1 on drift)',
+      )
+      .argument('[lab]', 'lab name or file (default: every lab that is up)')
+      .option('--json', 'machine-readable status'),
+  ).action(run(async () => (await import('./commands/status.js')).statusCommand as Action));
 
   targetOptions(
     program

@@ -59,7 +59,14 @@ export async function labNameOf(arg: string): Promise<string> {
  * a lab, and one naming another target than the recorded one is refused.
  */
 export function refuseOtherTarget(state: LabState, options: TargetOptions): LabState {
-  if (!wantsSsh(options)) return state;
+  const other = otherTarget(state, options);
+  if (other) throw new UsageError(other);
+  return state;
+}
+
+/** Why the target flags name another target than the lab's recorded one; undefined when they do not. */
+export function otherTarget(state: LabState, options: TargetOptions): string | undefined {
+  if (!wantsSsh(options)) return undefined;
   const given = options.sshConfig
     ? { kind: 'ssh-config', flag: `--ssh-config ${shown(options.sshConfig)}` }
     : options.inventory
@@ -86,11 +93,9 @@ export function refuseOtherTarget(state: LabState, options: TargetOptions): LabS
   const same =
     given.kind === recordedKind &&
     (given.kind !== 'ssh-config' || (recorded.kind === 'ssh' && resolve(options.sshConfig!) === recorded.configFile));
-  if (!same)
-    throw new UsageError(
-      `lab ${state.lab} is up on ${upOn}, not on the machines of ${given.flag}; leave the target flags out (the target is recorded when the lab goes up)`,
-    );
-  return state;
+  return same
+    ? undefined
+    : `lab ${state.lab} is up on ${upOn}, not on the machines of ${given.flag}; leave the target flags out (the target is recorded when the lab goes up)`;
 }
 
 /** A lab that is up, named by its name or by its file (the file is only read for the name). */

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -12,6 +12,8 @@ import { LABS, NETLAB, ROOT } from '../paths.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { diffModels } from '../../src/lab/diff.js';
 import { buildCli } from '../../src/cli.js';
+import { simulatedFacts } from '../../src/exec/simulated.js';
+import { STATE_VERSION, type LabState } from '../../src/state/store.js';
 import type { Command } from 'commander';
 
 function scratch(): { dir: string; remove: () => void } {
@@ -293,4 +295,51 @@ test('verify --check takes one value (a comma list, or repeated): the lab after 
     args: ['vxlan'],
     options: { check: ['1', '2', '4'] },
   });
+});
+
+test('status LAB shows that lab alone, takes the target flags, and says a lab that is not up is not (exit 2)', async () => {
+  const work = scratch();
+  try {
+    // Two labs recorded as up on simulated nodes that are not running (nothing is made or asked: not root).
+    mkdirSync(join(work.dir, 'state', 'labs'), { recursive: true });
+    for (const lab of ['vxlan', 'bridge']) {
+      const { model } = loadLabFile(join(LABS, `${lab}.yaml`));
+      const state: LabState = {
+        version: STATE_VERSION,
+        lab,
+        file: model.file,
+        status: 'up',
+        createdAt: '2026-01-01T00:00:00.000Z',
+        target: { kind: 'simulated', nodes: {} },
+        facts: simulatedFacts(model),
+        model,
+      };
+      writeFileSync(join(work.dir, 'state', 'labs', `${lab}.json`), JSON.stringify(state));
+    }
+    const all = await netlabIn(work.dir, 'status', '--json');
+    assert.deepEqual((JSON.parse(all.stdout) as { labs: { lab: string }[] }).labs.map((l) => l.lab).sort(), [
+      'bridge',
+      'vxlan',
+    ]);
+    const one = await netlabIn(work.dir, 'status', 'vxlan', '--json');
+    assert.deepEqual(
+      (JSON.parse(one.stdout) as { labs: { lab: string }[] }).labs.map((l) => l.lab),
+      ['vxlan'],
+      one.stderr,
+    );
+    assert.match((await netlabIn(work.dir, 'status', join(LABS, 'bridge.yaml'))).stdout, /^bridge: up since/);
+    const missing = await netlabIn(work.dir, 'status', 'flannel');
+    assert.equal(missing.exitCode, 2);
+    assert.match(missing.stderr, /^netlab: lab flannel is not up \(up: /);
+    const other = await netlabIn(work.dir, 'status', 'vxlan', '--ssh-config', join(work.dir, 'ssh_config'));
+    assert.equal(other.exitCode, 2);
+    assert.match(other.stderr, /lab vxlan is up on simulated nodes on this host, not on the machines of --ssh-config/);
+    // The flags alone: the labs up on that target (none here).
+    assert.equal(
+      (await netlabIn(work.dir, 'status', '--ssh-config', join(work.dir, 'ssh_config'))).stdout,
+      'no lab is up',
+    );
+  } finally {
+    work.remove();
+  }
 });
