@@ -4,12 +4,12 @@ import { Command, CommanderError } from 'commander';
 
 const EXAMPLES = `
 Examples:
-  sudo netlab up labs/bridge.yaml --verify   build the bridge lab on simulated nodes and check it
-  netlab plan labs/vxlan.yaml                every command, per node and phase, with why
-  sudo netlab exec a0 -- ping -c1 10.200.0.3 run a command inside pod a0
-  sudo netlab verify bridge                  run the lab's connectivity checks again
-  sudo netlab down bridge                    remove everything the lab created
-  netlab labs                                the bundled labs`;
+  sudo netlab up labs/bridge.yaml --verify    build the bridge lab on simulated nodes and check it
+  netlab plan labs/vxlan.yaml                 every command, per node and phase, with why
+  sudo netlab exec a0 -- ping -c1 10.200.0.3  run a command inside pod a0
+  sudo netlab verify bridge                   run the lab's connectivity checks again
+  sudo netlab down bridge                     remove everything the lab created
+  netlab labs                                 the bundled labs`;
 
 type Action = (...args: never[]) => Promise<number> | number;
 

@@ -11,7 +11,8 @@ import { execa } from 'execa';
 import { LABS, NETLAB, ROOT } from '../paths.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { diffModels } from '../../src/lab/diff.js';
-import { buildCli } from '../../src/cli.js';
+import { buildCli, withStepUnit } from '../../src/cli.js';
+import { labFileOf } from '../../src/commands/common.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { STATE_VERSION, type LabState } from '../../src/state/store.js';
 import type { Command } from 'commander';
@@ -341,5 +342,47 @@ test('status LAB shows that lab alone, takes the target flags, and says a lab th
     );
   } finally {
     work.remove();
+  }
+});
+
+/** Every command of the command line, with its path (`challenge start`). */
+function commandsOf(command: Command, path: string[] = []): { path: string[]; command: Command }[] {
+  return [{ path, command }, ...command.commands.flatMap((c) => commandsOf(c, [...path, c.name()]))];
+}
+
+test('every example in the --help texts parses, and names a lab and a challenge that exist', async () => {
+  const examples = new Set<string>();
+  for (const { command } of commandsOf(buildCli())) {
+    let help = '';
+    command.configureOutput({ writeOut: (text) => (help += text) });
+    command.outputHelp();
+    // An example: `  [sudo] netlab COMMAND...  what it does` (two spaces at least before what it does).
+    for (const [, example] of help.matchAll(/^ {2}(?:sudo )?netlab (.+?) {2,}\S/gm)) examples.add(example!);
+  }
+  assert.ok(examples.size >= 20, [...examples].join('\n'));
+  for (const example of examples) {
+    const program = buildCli();
+    let seen: { path: string[]; args: unknown[] } | undefined;
+    for (const { path, command } of commandsOf(program))
+      command.action((...given: unknown[]) => {
+        seen = { path, args: given.slice(0, -2) };
+      });
+    await program.parseAsync(withStepUnit(['node', 'netlab', ...example.split(' ')]));
+    assert.ok(seen, example);
+    const named = (argument: string) => {
+      const command = commandsOf(program).find((c) => c.path.join(' ') === seen!.path.join(' '))!.command;
+      const at = command.registeredArguments.findIndex((a) => a.name() === argument);
+      return at < 0 ? [] : [seen!.args[at]].flat().filter((v): v is string => typeof v === 'string');
+    };
+    for (const lab of named('lab')) {
+      const file = labFileOf(lab.includes('/') ? join(ROOT, lab) : lab);
+      const id = named('id')[0];
+      if (id === undefined) continue;
+      const challenges = (loadLabFile(file).model.challenges ?? []).map((c) => c.id);
+      assert.ok(
+        challenges.includes(id),
+        `${example}: lab ${lab} has no challenge ${id} (it has ${challenges.join(', ')})`,
+      );
+    }
   }
 });
