@@ -25,7 +25,7 @@ export function buildCli(): Command {
   const program = new Command('netlab')
     .description('Kubernetes pod networking labs from plain Linux commands: build, break, inspect, tear down.')
     .version('0.1.0')
-    .showHelpAfterError('(run netlab --help for usage)')
+    .showHelpAfterError('(see `netlab --help`)')
     .addHelpText('after', EXAMPLES)
     // Before the subcommands are made: they copy it, so their usage errors exit 2 too.
     .exitOverride();
@@ -196,9 +196,7 @@ Examples:
       .description('run a command inside a pod (or pod/container), on its node, or on a node itself')
       .argument('<target>', 'pod, pod/container or node')
       .argument('[command...]', 'the command, after --')
-      .option('--lab <name>', 'the lab, when several labs are up')
-      // `netlab exec a0 ping -c1 X` reads -c1 as netlab's own option: say where the command's options go.
-      .showHelpAfterError('(the command and its options go after --: netlab exec a0 -- ping -c1 10.200.0.3)'),
+      .option('--lab <name>', 'the lab, when several labs are up'),
   ).action(run(async () => (await import('./commands/exec.js')).execCommand as Action));
 
   targetOptions(
@@ -297,6 +295,17 @@ Examples:
     .command('schema')
     .description('print the JSON Schema of lab files (for yaml-language-server)')
     .action(run(async () => (await import('./commands/info.js')).schemaCommand as Action));
+
+  // A usage error points at the help of the command it is in. `netlab exec a0
+  // ping -c1 X` reads -c1 as netlab's own option: exec's say where the command's options go.
+  const usageHint = (command: Command, path: string): void => {
+    if (path)
+      command.showHelpAfterError(
+        `(see \`netlab ${path} --help\`${path === 'exec' ? '; the command and its options go after --: netlab exec a0 -- ping -c1 10.200.0.3' : ''})`,
+      );
+    for (const sub of command.commands) usageHint(sub, `${path} ${sub.name()}`.trim());
+  };
+  usageHint(program, '');
 
   return program;
 }

@@ -162,7 +162,23 @@ test('--json is one document on stdout: up refuses it with --step or --explain, 
 test('exec without -- says where the command and its options go', async () => {
   const run = await netlabIn(tmpdir(), 'exec', 'a0', 'ping', '-c1', '10.200.0.3');
   assert.equal(run.exitCode, 2);
-  assert.match(run.stderr, /unknown option '-c1'\n\(the command and its options go after --: netlab exec a0 -- ping/);
+  assert.match(
+    run.stderr,
+    /unknown option '-c1'\n\(see `netlab exec --help`; the command and its options go after --: netlab exec a0 -- ping/,
+  );
+});
+
+test('a usage error points at the help of the command it is in', async () => {
+  for (const [args, help] of [
+    [['verify', 'a', 'b'], 'netlab verify --help'],
+    [['challenge', 'start'], 'netlab challenge start --help'],
+    [['status', '--bogus'], 'netlab status --help'],
+    [['bogus'], 'netlab --help'],
+  ] as const) {
+    const run = await netlabIn(tmpdir(), ...args);
+    assert.equal(run.exitCode, 2, args.join(' '));
+    assert.match(run.stderr, new RegExp(`^error: .*\\n\\(see \`${help}\`\\)$`), args.join(' '));
+  }
 });
 
 test('a byte-identical copy of a lab file at another path is the same lab; a changed description is named', () => {
