@@ -1,6 +1,6 @@
 // The command line. Command modules are imported only when their command runs,
 // so `netlab --help` loads commander and nothing else.
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 
 const EXAMPLES = `
 Examples:
@@ -227,7 +227,9 @@ Examples:
       .argument('<target>', 'node or pod')
       .argument('[iface]', 'interface (default: the node underlay, or the pod interface)')
       .option('--count <n>', 'stop after N packets (default 10)')
-      .option('--seconds <n>', 'stop after N seconds (default 15)')
+      .option('--timeout <seconds>', 'stop after this long (default 15)')
+      // The old spelling: every command's deadline is --timeout now.
+      .addOption(new Option('--seconds <n>').hideHelp())
       .option('--filter <expr>', 'a tcpdump filter, e.g. "icmp"')
       .option(
         '-w, --write <file>',

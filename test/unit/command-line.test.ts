@@ -402,3 +402,15 @@ test('every example in the --help texts parses, and names a lab and a challenge 
     }
   }
 });
+
+test('one spelling each: a deadline is --timeout (capture too; --seconds is kept, unshown), a lab is the lab argument', async () => {
+  assert.equal((await parsed(['capture'], 'capture', 'node-0', '--timeout', '5')).options.timeout, '5');
+  assert.equal((await parsed(['capture'], 'capture', 'node-0', '--seconds', '5')).options.seconds, '5');
+  for (const { path, command } of commandsOf(buildCli())) {
+    const flags = command.options.filter((o) => !o.hidden).map((o) => o.long);
+    assert.ok(!flags.includes('--seconds'), `netlab ${path.join(' ')} offers --seconds`);
+    // --lab only where the arguments name a pod or node, not the lab.
+    const labArgument = command.registeredArguments.some((a) => a.name() === 'lab');
+    assert.ok(!(labArgument && flags.includes('--lab')), `netlab ${path.join(' ')} takes the lab twice`);
+  }
+});
