@@ -1,15 +1,15 @@
 // The command line. Command modules are imported only when their command runs,
 // so `netlab --help` loads commander and nothing else.
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 
 const EXAMPLES = `
 Examples:
-  sudo netlab up labs/bridge.yaml --verify   build the bridge lab on simulated nodes and check it
-  netlab plan labs/vxlan.yaml                every command, per node and phase, with why
-  sudo netlab exec a0 -- ping -c1 10.200.0.3 run a command inside pod a0
-  sudo netlab verify bridge                  run the lab's connectivity checks again
-  sudo netlab down bridge                    remove everything the lab created
-  netlab labs                                the bundled labs`;
+  sudo netlab up labs/bridge.yaml --verify    build the bridge lab on simulated nodes and check it
+  netlab plan labs/vxlan.yaml                 every command, per node and phase, with why
+  sudo netlab exec a0 -- ping -c1 10.200.0.3  run a command inside pod a0
+  sudo netlab verify bridge                   run the lab's connectivity checks again
+  sudo netlab down bridge                     remove everything the lab created
+  netlab labs                                 the bundled labs`;
 
 type Action = (...args: never[]) => Promise<number> | number;
 
@@ -21,27 +21,11 @@ function run(load: () => Promise<Action>) {
   };
 }
 
-/**
- * For a subcommand whose parent has the same option (`challenge --json` and
- * `challenge check --json`): commander gives it to the parent, so the action
- * gets the parent's options merged into its own.
- */
-function withParentOptions(load: () => Promise<Action>) {
-  return run(async () => {
-    const action = (await load()) as (...a: unknown[]) => Promise<number> | number;
-    return ((...args: unknown[]) => {
-      const command = args.at(-1) as Command;
-      const options = { ...command.parent?.opts(), ...command.opts() };
-      return action(...args.slice(0, -2), options, command);
-    }) as Action;
-  });
-}
-
 export function buildCli(): Command {
   const program = new Command('netlab')
     .description('Kubernetes pod networking labs from plain Linux commands: build, break, inspect, tear down.')
     .version('0.1.0')
-    .showHelpAfterError('(run netlab --help for usage)')
+    .showHelpAfterError('(see `netlab --help`)')
     .addHelpText('after', EXAMPLES)
     // Before the subcommands are made: they copy it, so their usage errors exit 2 too.
     .exitOverride();
@@ -103,30 +87,40 @@ export function buildCli(): Command {
       .description('run the connectivity checks of a lab that is up (exit 1 if any fails)')
       .argument('[lab]', 'lab name or file (default: the only lab that is up)')
       .option('--json', 'machine-readable results')
-      .option('--check <n...>', 'run only these checks (numbers as listed by verify)')
+      // One value each (the lab stays positional: `--check 1 vxlan`), a comma list or repeated.
+      .option(
+        '--check <n>',
+        'run only these checks (numbers as listed by verify): --check 2, --check 1,3, or repeated',
+        (value: string, previous: string[] = []) => [...previous, ...value.split(',')],
+      )
       .option('--connections <n>', 'connections per service check (default 60)')
       .option('--timeout <seconds>', 'stop the checks after this long; those not run are reported (default 120)')
       .option('--evidence <amount>', 'summary (default: a long table is counted and sampled) or full'),
   ).action(run(async () => (await import('./commands/verify.js')).verifyCommand as Action));
 
+  // `challenge LAB` is `challenge list LAB` (the default subcommand); the
+  // parent has no options of its own, so each subcommand's --json is its own.
   const challenge = program
     .command('challenge')
     .description("graded break-and-fix exercises: list a lab's challenges, or start, check, hint, reveal, stop one")
-    .argument('[lab]', 'lab file, lab that is up, or bundled lab: list its challenges')
-    .option('--json', 'machine-readable list')
     .addHelpText(
       'after',
       `
 Examples:
-  netlab challenge vxlan                     the vxlan lab's challenges
-  sudo netlab challenge start vxlan lost-route   break the lab (the fault is not shown)
+  netlab challenge list vxlan                the vxlan lab's challenges (also: netlab challenge vxlan)
+  sudo netlab challenge start vxlan wrong-vni    break the lab (the fault is not shown)
   sudo netlab challenge start vxlan --random --seed 7   a random one, the same for the same seed
   sudo netlab challenge check                grade the fix: the goal checks must pass again
   netlab challenge hint                      the next hint
   netlab challenge reveal                    the fault, and the commands that mend it
   sudo netlab challenge stop                 mend the fault and end the challenge
   netlab challenge faults labs/vxlan.yaml    every fault a challenge of the lab may name`,
-    )
+    );
+  challenge
+    .command('list', { isDefault: true })
+    .description("a lab's challenges (the default: `netlab challenge LAB` is the same)")
+    .argument('[lab]', 'lab file, lab that is up, or bundled lab')
+    .option('--json', 'machine-readable list')
     .action(async (lab: string | undefined, options: { json?: boolean }) => {
       if (lab === undefined) {
         challenge.help();
@@ -139,11 +133,11 @@ Examples:
       .command('start')
       .description('break a lab that is up with one of its challenges, without saying how')
       .argument('<lab>', 'lab name or file')
-      .argument('[id]', 'the challenge (see `netlab challenge LAB`)')
+      .argument('[id]', 'the challenge (see `netlab challenge list LAB`)')
       .option('--random', 'pick one at random')
       .option('--seed <n>', 'with --random: the same seed picks the same challenge')
       .option('--json', 'machine-readable output'),
-  ).action(withParentOptions(async () => (await import('./commands/challenge.js')).challengeStartCommand as Action));
+  ).action(run(async () => (await import('./commands/challenge.js')).challengeStartCommand as Action));
   targetOptions(
     challenge
       .command('check')
@@ -151,7 +145,7 @@ Examples:
       .argument('[lab]', 'lab name or file (default: the lab with an active challenge)')
       .option('--connections <n>', "connections per service check (default: the lab's)")
       .option('--json', 'machine-readable output'),
-  ).action(withParentOptions(async () => (await import('./commands/challenge.js')).challengeCheckCommand as Action));
+  ).action(run(async () => (await import('./commands/challenge.js')).challengeCheckCommand as Action));
   for (const [name, description, action] of [
     ['hint', 'the next hint of the active challenge', 'challengeHintCommand'],
     ['reveal', 'the fault of the active challenge, and the commands that mend it', 'challengeRevealCommand'],
@@ -162,19 +156,20 @@ Examples:
         .description(description)
         .argument('[lab]', 'lab name or file (default: the lab with an active challenge)')
         .option('--json', 'machine-readable output'),
-    ).action(withParentOptions(async () => (await import('./commands/challenge.js'))[action] as Action));
+    ).action(run(async () => (await import('./commands/challenge.js'))[action] as Action));
   targetOptions(
     challenge
       .command('stop')
       .description('mend the fault of the active challenge and end it')
-      .argument('[lab]', 'lab name or file (default: the lab with an active challenge)'),
+      .argument('[lab]', 'lab name or file (default: the lab with an active challenge)')
+      .option('--json', 'machine-readable output'),
   ).action(run(async () => (await import('./commands/challenge.js')).challengeStopCommand as Action));
   challenge
     .command('faults')
     .description('every fault a challenge of this lab may name (kind:node:subject)')
     .argument('<lab>', 'lab file, lab that is up, or bundled lab')
     .option('--json', 'machine-readable list')
-    .action(withParentOptions(async () => (await import('./commands/challenge.js')).challengeFaultsCommand as Action));
+    .action(run(async () => (await import('./commands/challenge.js')).challengeFaultsCommand as Action));
 
   targetOptions(
     program
@@ -189,13 +184,15 @@ Examples:
       .option('--json', 'what was found and removed on each node, as JSON; progress on stderr'),
   ).action(run(async () => (await import('./commands/down.js')).downCommand as Action));
 
-  program
-    .command('status')
-    .description(
-      'labs that are up, their nodes and pods, and any drift of the live kernel state from what netlab made (exit 1 on drift)',
-    )
-    .option('--json', 'machine-readable status')
-    .action(run(async () => (await import('./commands/status.js')).statusCommand as Action));
+  targetOptions(
+    program
+      .command('status')
+      .description(
+        'labs that are up, their nodes and pods, and any drift of the live kernel state from what netlab made (exit 1 on drift)',
+      )
+      .argument('[lab]', 'lab name or file (default: every lab that is up)')
+      .option('--json', 'machine-readable status'),
+  ).action(run(async () => (await import('./commands/status.js')).statusCommand as Action));
 
   targetOptions(
     program
@@ -203,9 +200,7 @@ Examples:
       .description('run a command inside a pod (or pod/container), on its node, or on a node itself')
       .argument('<target>', 'pod, pod/container or node')
       .argument('[command...]', 'the command, after --')
-      .option('--lab <name>', 'the lab, when several labs are up')
-      // `netlab exec a0 ping -c1 X` reads -c1 as netlab's own option: say where the command's options go.
-      .showHelpAfterError('(the command and its options go after --: netlab exec a0 -- ping -c1 10.200.0.3)'),
+      .option('--lab <name>', 'the lab, when several labs are up'),
   ).action(run(async () => (await import('./commands/exec.js')).execCommand as Action));
 
   targetOptions(
@@ -236,7 +231,9 @@ Examples:
       .argument('<target>', 'node or pod')
       .argument('[iface]', 'interface (default: the node underlay, or the pod interface)')
       .option('--count <n>', 'stop after N packets (default 10)')
-      .option('--seconds <n>', 'stop after N seconds (default 15)')
+      .option('--timeout <seconds>', 'stop after this long (default 15)')
+      // The old spelling: every command's deadline is --timeout now.
+      .addOption(new Option('--seconds <n>').hideHelp())
       .option('--filter <expr>', 'a tcpdump filter, e.g. "icmp"')
       .option(
         '-w, --write <file>',
@@ -305,6 +302,17 @@ Examples:
     .description('print the JSON Schema of lab files (for yaml-language-server)')
     .action(run(async () => (await import('./commands/info.js')).schemaCommand as Action));
 
+  // A usage error points at the help of the command it is in. `netlab exec a0
+  // ping -c1 X` reads -c1 as netlab's own option: exec's say where the command's options go.
+  const usageHint = (command: Command, path: string): void => {
+    if (path)
+      command.showHelpAfterError(
+        `(see \`netlab ${path} --help\`${path === 'exec' ? '; the command and its options go after --: netlab exec a0 -- ping -c1 10.200.0.3' : ''})`,
+      );
+    for (const sub of command.commands) usageHint(sub, `${path} ${sub.name()}`.trim());
+  };
+  usageHint(program, '');
+
   return program;
 }
 
@@ -321,12 +329,41 @@ export function withStepUnit(argv: readonly string[]): string[] {
 
 export async function main(argv: string[]): Promise<void> {
   if (process.env.NETLAB_PROFILE) (await import('./profile.js')).mark('load the command line');
+  const stdoutFailed = watchStdout();
   const program = buildCli();
   try {
     await program.parseAsync(withStepUnit(argv));
   } catch (error) {
     process.exitCode = await reportError(error);
   }
+  await reportStdoutFailure(stdoutFailed);
+}
+
+/**
+ * A write to stdout that fails is seen here, for every command: the command
+ * goes on to its end (a lab half made is not left behind because `| head`
+ * stopped reading), its later output goes nowhere, and `reportStdoutFailure`
+ * says what became of it.
+ */
+function watchStdout(): () => NodeJS.ErrnoException | undefined {
+  let failure: NodeJS.ErrnoException | undefined;
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    failure ??= error;
+  });
+  return () => failure;
+}
+
+/**
+ * Once the last write is through: a reader that went away (EPIPE: `netlab
+ * plan x | head`) is no error, the command's own status stands; any other
+ * write error (ENOSPC: `> /dev/full`) lost output, so it is one line and exit 1.
+ */
+async function reportStdoutFailure(failed: () => NodeJS.ErrnoException | undefined): Promise<void> {
+  if (!process.stdout.destroyed) await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  const failure = failed();
+  if (!failure || failure.code === 'EPIPE') return;
+  process.stderr.write(`netlab: cannot write output: ${failure.message}\n`);
+  process.exitCode = 1;
 }
 
 async function reportError(error: unknown): Promise<number> {

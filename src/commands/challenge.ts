@@ -29,7 +29,7 @@ async function modelOf(arg: string): Promise<Model> {
   return (await labModelOf(arg)).model;
 }
 
-/** `netlab challenge LAB`: the lab's challenges. */
+/** `netlab challenge list LAB` (or `netlab challenge LAB`): the lab's challenges. */
 export async function challengeListCommand(arg: string, options: JsonOption): Promise<number> {
   const model = await modelOf(arg);
   const challenges = model.challenges ?? [];
@@ -255,12 +255,19 @@ export async function challengeRevealCommand(
   return 0;
 }
 
-export async function challengeStopCommand(arg: string | undefined, options: TargetOptions = {}): Promise<number> {
+export async function challengeStopCommand(
+  arg: string | undefined,
+  options: JsonOption & TargetOptions = {},
+): Promise<number> {
   const state = await labWithChallenge(arg, options);
   requireRoot('challenge stop', state.target);
   const { challenge, rebuilt } = activeChallenge(state);
   const kept = rebuilt ? [] : await mendFault(state, faultOf(state, challenge.fault));
   clearChallenge(state.lab);
+  if (options.json) {
+    printJson({ lab: state.lab, challenge: challenge.id, ended: true, mended: !rebuilt });
+    return 0;
+  }
   console.log(
     rebuilt
       ? `challenge ${challenge.id} ended (lab ${state.lab} was rebuilt since it started: nothing to mend)`

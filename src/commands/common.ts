@@ -9,6 +9,13 @@ import { defaultLabName, labNameProblem } from '../model/grammar.js';
 import type { Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 
+/** A directory where a lab was meant (`netlab plan /tmp`, `netlab validate labs`): the same words from every command. */
+function notALabFile(dir: string): UsageError {
+  return new UsageError(
+    `${shown(dir)} is a directory: name a lab file (such as labs/vxlan.yaml) or a lab (such as vxlan)`,
+  );
+}
+
 export function looksLikeFile(arg: string): boolean {
   return arg.includes('/') || /\.ya?ml$/i.test(arg) || existsSync(arg);
 }
@@ -24,10 +31,7 @@ export async function labNameOf(arg: string): Promise<string> {
   if (looksLikeFile(arg) && existsSync(arg)) {
     // A directory that happens to have a lab's name (run next to a `vxlan/`) is not what was meant.
     if (statSync(arg).isDirectory() && !labNameProblem(arg)) return arg;
-    if (statSync(arg).isDirectory())
-      throw new UsageError(
-        `${shown(arg)} is a directory; name a lab file (such as labs/vxlan.yaml) or a lab (such as vxlan)`,
-      );
+    if (statSync(arg).isDirectory()) throw notALabFile(arg);
     // Loaded only here: reading a lab file needs yaml and zod, a name does not.
     const { loadLabFile } = await import('../lab/load.js');
     try {
@@ -55,7 +59,14 @@ export async function labNameOf(arg: string): Promise<string> {
  * a lab, and one naming another target than the recorded one is refused.
  */
 export function refuseOtherTarget(state: LabState, options: TargetOptions): LabState {
-  if (!wantsSsh(options)) return state;
+  const other = otherTarget(state, options);
+  if (other) throw new UsageError(other);
+  return state;
+}
+
+/** Why the target flags name another target than the lab's recorded one; undefined when they do not. */
+export function otherTarget(state: LabState, options: TargetOptions): string | undefined {
+  if (!wantsSsh(options)) return undefined;
   const given = options.sshConfig
     ? { kind: 'ssh-config', flag: `--ssh-config ${shown(options.sshConfig)}` }
     : options.inventory
@@ -82,11 +93,9 @@ export function refuseOtherTarget(state: LabState, options: TargetOptions): LabS
   const same =
     given.kind === recordedKind &&
     (given.kind !== 'ssh-config' || (recorded.kind === 'ssh' && resolve(options.sshConfig!) === recorded.configFile));
-  if (!same)
-    throw new UsageError(
-      `lab ${state.lab} is up on ${upOn}, not on the machines of ${given.flag}; leave the target flags out (the target is recorded when the lab goes up)`,
-    );
-  return state;
+  return same
+    ? undefined
+    : `lab ${state.lab} is up on ${upOn}, not on the machines of ${given.flag}; leave the target flags out (the target is recorded when the lab goes up)`;
 }
 
 /** A lab that is up, named by its name or by its file (the file is only read for the name). */
@@ -175,7 +184,7 @@ function upLabIfReadable(name: string): LabState | undefined {
  * that exists; else, by name, the file of the lab that is up under that name
  * (while that file still exists), or the bundled lab of that name, so that
  * `netlab up vxlan` works from any directory. A missing file is "no such
- * file: X", naming the bundled labs.
+ * file: X", naming the bundled labs; a directory is said to be one.
  */
 export function labFileOf(arg: string): string {
   if (existsSync(arg) && !statSync(arg).isDirectory()) return arg;
@@ -185,6 +194,7 @@ export function labFileOf(arg: string): string {
     const bundled = join(bundledLabsDir(), `${arg}.yaml`);
     if (existsSync(bundled)) return bundled;
   }
+  if (existsSync(arg)) throw notALabFile(arg);
   throw new UsageError(
     `no such file: ${shown(arg)}${looksLikeFile(arg) ? '' : `, and no lab of that name is up or bundled (bundled: ${bundledLabNames().join(', ')})`}`,
   );

@@ -86,7 +86,7 @@ export function labsCommand(arg: string | undefined, options: JsonOption = {}): 
       for (const [i, e] of model.exercises.entries()) console.log(`  ${i + 1}. ${e}`);
     }
     if (about.challenges.length)
-      console.log(`challenges: ${about.challenges.join(', ')} (\`netlab challenge ${model.name}\` lists them)`);
+      console.log(`challenges: ${about.challenges.join(', ')} (\`netlab challenge list ${model.name}\` lists them)`);
     return 0;
   }
   const labs = bundledLabNames().map((name) => {

@@ -1,4 +1,4 @@
-// `netlab status`: the labs that are up, their nodes and pods, and any drift of
+// `netlab status [LAB]`: the labs that are up (or the one named), their nodes and pods, and any drift of
 // the live kernel state from what netlab made. It reads state files and asks the
 // nodes; it never loads the lab parser (yaml, zod), so it starts quickly.
 import { isAlive } from '../os/processes.js';
@@ -8,7 +8,9 @@ import { escapeControls } from '../errors.js';
 import { transportsOf } from '../exec/transports.js';
 import { checkReachable } from '../exec/ssh.js';
 import type { Transports } from '../exec/transports.js';
-import { printJson } from '../json-output.js';
+import { printJson, type JsonOption } from '../json-output.js';
+import type { TargetOptions } from '../exec/targets.js';
+import { findUpLab, labNameOf, otherTarget } from './common.js';
 import { challengeOfRun } from '../state/challenges.js';
 
 /** Simulated nodes: is the holder alive. SSH nodes: not probed here (null). */
@@ -52,8 +54,22 @@ async function driftOf(state: LabState): Promise<{ findings: Finding[]; unreacha
   return { findings: await diagnose(model, state.facts, reachable), unreachable, checked: true };
 }
 
-export async function statusCommand(options: { json?: boolean }): Promise<number> {
+/**
+ * The labs status shows: the one named (exit 2 when it is not up, or is up on
+ * another target than the flags name), else every lab that is up (on the
+ * target the flags name, if any), with the state files that cannot be read.
+ */
+async function labsShown(arg: string | undefined, target: TargetOptions) {
   const { states, corrupt } = readStates();
+  if (arg === undefined) return { states: states.filter((s) => !otherTarget(s, target)), corrupt };
+  const name = await labNameOf(arg);
+  const unreadable = corrupt.filter((c) => c.lab === name);
+  if (unreadable.length) return { states: [], corrupt: unreadable };
+  return { states: [await findUpLab(name, target)], corrupt: [] };
+}
+
+export async function statusCommand(lab: string | undefined, options: JsonOption & TargetOptions): Promise<number> {
+  const { states, corrupt } = await labsShown(lab, options);
   const rows = await Promise.all(
     states.map(async (s) => {
       const drift = s.status === 'creating' ? { findings: [], unreachable: [], checked: false } : await driftOf(s);

@@ -176,7 +176,7 @@ const FILTER = /^[A-Za-z0-9 .:/_()!&|<>=-]*$/;
 export async function captureCommand(
   target: string,
   iface: string | undefined,
-  options: { count?: string; seconds?: string; filter?: string; lab?: string; write?: string },
+  options: { count?: string; timeout?: string; seconds?: string; filter?: string; lab?: string; write?: string },
 ): Promise<number> {
   const state = await findLabWith(target, options);
   requireRoot('capture', state.target);
@@ -185,11 +185,12 @@ export async function captureCommand(
       'capture -w - writes pcap to stdout, which is a terminal here: pipe it (`netlab capture node-0 -w - | wireshark -k -i -`), or --write FILE',
     );
   const count = Number(options.count ?? 10);
-  const seconds = Number(options.seconds ?? 15);
+  const timeout = options.timeout ?? options.seconds;
+  const seconds = Number(timeout ?? 15);
   if (!Number.isInteger(count) || count < 1 || count > 10000)
     throw new UsageError(`--count takes 1-10000; found ${options.count}`);
   if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600)
-    throw new UsageError(`--seconds takes 1-3600; found ${options.seconds}`);
+    throw new UsageError(`--timeout takes 1-3600 seconds; found ${timeout}`);
   if (options.filter !== undefined && !FILTER.test(options.filter))
     throw new UsageError(
       `--filter takes a tcpdump expression of letters, digits, spaces and . : / _ ( ) ! & | < > = -; found ${JSON.stringify(options.filter)}`,

@@ -1,7 +1,7 @@
 // Where a lab runs: simulated nodes on this host (the default), or real
 // machines over SSH named by an OpenSSH config file (`vagrant ssh-config`), by
 // `vagrant ssh-config` run for you, or by netlab's own inventory file.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { run } from './spawn.js';
 import type { Model } from '../model/lab.js';
@@ -9,7 +9,7 @@ import { didYouMean } from '../lab/suggest.js';
 import { NAME_PATTERN } from '../model/grammar.js';
 import { stateDir } from '../state/store.js';
 import type { SshTargetState } from '../state/targets.js';
-import { UsageError } from '../errors.js';
+import { shown, UsageError } from '../errors.js';
 
 /** netlab's inventory file; its reader (yaml, zod) is loaded only for --inventory. */
 async function readInventory(file: string) {
@@ -60,6 +60,8 @@ function checkNodesCovered(model: Model, available: string[], source: string): v
 
 /** Runs `vagrant ssh-config` in DIR (--vagrant, --vagrant-dir DIR) and keeps its output as an SSH config file. */
 async function vagrantSshConfig(dir: string, name: string): Promise<string> {
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new UsageError(`--vagrant-dir ${shown(dir)}: no such directory (the directory of the VMs' Vagrantfile)`);
   const result = await run('vagrant', ['ssh-config'], { cwd: dir });
   if (result.exitCode !== 0)
     throw new UsageError(

@@ -43,7 +43,7 @@ test('graph --format dot is valid DOT (rendered by dot) with every pod, link and
 test('capture on the underlay shows the VXLAN packet (UDP 4789, VNI 100) around the ping between the pods', async () => {
   const capture = spawn(
     NETLAB,
-    ['capture', 'node-0', '--count', '4', '--seconds', '15', '--filter', 'udp port 4789 and not dst host 239.1.1.1'],
+    ['capture', 'node-0', '--count', '4', '--timeout', '15', '--filter', 'udp port 4789 and not dst host 239.1.1.1'],
     { env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const exited = new Promise<number | null>((resolve) => capture.on('exit', resolve));
@@ -75,7 +75,7 @@ test('capture --write: a pcap file for Wireshark, owned by the user who ran sudo
       'node-0',
       '--count',
       '4',
-      '--seconds',
+      '--timeout',
       '15',
       '--filter',
       'udp port 4789 and not dst host 239.1.1.1',
@@ -108,7 +108,7 @@ test('capture --write: a pcap file for Wireshark, owned by the user who ran sudo
   // A symbolic link is never written through (netlab runs as root).
   const link = join(state.dir, 'link.pcap');
   symlinkSync('/etc/netlab-must-not-exist', link);
-  const refused = await netlab(state.dir, 'capture', 'node-0', '--count', '1', '--seconds', '1', '--write', link);
+  const refused = await netlab(state.dir, 'capture', 'node-0', '--count', '1', '--timeout', '1', '--write', link);
   assert.equal(refused.exitCode, 2);
   assert.match(refused.stderr, /cannot write the pcap file .*link\.pcap/);
   assert.equal(existsSync('/etc/netlab-must-not-exist'), false);

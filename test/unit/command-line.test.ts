@@ -3,13 +3,19 @@
 // the PATH after an npm install, and what `up` says of a lab file moved.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { LABS, NETLAB, ROOT } from '../paths.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { diffModels } from '../../src/lab/diff.js';
+import { buildCli, withStepUnit } from '../../src/cli.js';
+import { labFileOf } from '../../src/commands/common.js';
+import { simulatedFacts } from '../../src/exec/simulated.js';
+import { STATE_VERSION, type LabState } from '../../src/state/store.js';
+import type { Command } from 'commander';
 
 function scratch(): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'netlab-cli-'));
@@ -90,6 +96,26 @@ test('a lab that is neither a file nor bundled: "no such file: X", no line:colum
   }
 });
 
+test('a directory named as a lab is said to be one, by every command that reads a lab, exit 2', async () => {
+  const work = scratch();
+  try {
+    mkdirSync(join(work.dir, 'labs'));
+    for (const args of [
+      ['plan', tmpdir()],
+      ['validate', 'labs'],
+      ['plan', 'labs'],
+      ['graph', 'labs'],
+      ['challenge', 'labs'],
+    ]) {
+      const run = await netlabIn(work.dir, ...args);
+      assert.equal(run.exitCode, 2, `${args.join(' ')}: ${run.stdout}${run.stderr}`);
+      assert.match(run.stderr, /^(netlab: )?"[^"]+" is a directory: name a lab file /, args.join(' '));
+    }
+  } finally {
+    work.remove();
+  }
+});
+
 test('--vagrant takes no directory (--vagrant-dir does): written before the lab file it no longer swallows it', async () => {
   const work = scratch();
   try {
@@ -97,9 +123,19 @@ test('--vagrant takes no directory (--vagrant-dir does): written before the lab 
     const run = await netlabIn(work.dir, 'plan', '--vagrant', 'vxlan');
     assert.equal(run.exitCode, 2, run.stdout + run.stderr);
     assert.match(run.stderr, /`vagrant ssh-config` in .* failed/);
-    const dir = await netlabIn(work.dir, 'plan', 'vxlan', '--vagrant-dir', join(work.dir, 'vms'));
-    assert.equal(dir.exitCode, 2, dir.stdout + dir.stderr);
-    assert.match(dir.stderr, new RegExp(`\`vagrant ssh-config\` in ${join(work.dir, 'vms')} failed`));
+    // A directory that is not there is said to be missing before vagrant runs (not "spawn vagrant ENOENT").
+    for (const command of [
+      ['plan', 'vxlan'],
+      ['doctor', 'vxlan'],
+      ['down', 'vxlan'],
+    ]) {
+      const dir = await netlabIn(work.dir, ...command, '--vagrant-dir', join(work.dir, 'vms'));
+      assert.equal(dir.exitCode, 2, dir.stdout + dir.stderr);
+      assert.equal(
+        dir.stderr,
+        `netlab: --vagrant-dir "${join(work.dir, 'vms')}": no such directory (the directory of the VMs' Vagrantfile)`,
+      );
+    }
   } finally {
     work.remove();
   }
@@ -126,7 +162,23 @@ test('--json is one document on stdout: up refuses it with --step or --explain, 
 test('exec without -- says where the command and its options go', async () => {
   const run = await netlabIn(tmpdir(), 'exec', 'a0', 'ping', '-c1', '10.200.0.3');
   assert.equal(run.exitCode, 2);
-  assert.match(run.stderr, /unknown option '-c1'\n\(the command and its options go after --: netlab exec a0 -- ping/);
+  assert.match(
+    run.stderr,
+    /unknown option '-c1'\n\(see `netlab exec --help`; the command and its options go after --: netlab exec a0 -- ping/,
+  );
+});
+
+test('a usage error points at the help of the command it is in', async () => {
+  for (const [args, help] of [
+    [['verify', 'a', 'b'], 'netlab verify --help'],
+    [['challenge', 'start'], 'netlab challenge start --help'],
+    [['status', '--bogus'], 'netlab status --help'],
+    [['bogus'], 'netlab --help'],
+  ] as const) {
+    const run = await netlabIn(tmpdir(), ...args);
+    assert.equal(run.exitCode, 2, args.join(' '));
+    assert.match(run.stderr, new RegExp(`^error: .*\\n\\(see \`${help}\`\\)$`), args.join(' '));
+  }
 });
 
 test('a byte-identical copy of a lab file at another path is the same lab; a changed description is named', () => {
@@ -165,5 +217,200 @@ test('installed with npm (npm install -g), netlab is on the PATH and finds its b
     assert.match(String(plan.stdout), /^# lab bridge: /);
   } finally {
     work.remove();
+  }
+});
+
+/** Runs netlab with stdout a pipe that is closed after the first chunk (`netlab ... | head -1`). */
+function netlabIntoClosedPipe(
+  ...args: string[]
+): Promise<{ exitCode: number | null; stderr: string; signal: string | null }> {
+  return new Promise((resolve) => {
+    const child = spawn(NETLAB, args, {
+      cwd: tmpdir(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, FORCE_COLOR: '0' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += String(chunk)));
+    child.stdout.once('data', () => child.stdout.destroy());
+    child.on('close', (exitCode, signal) => resolve({ exitCode, stderr, signal }));
+  });
+}
+
+test('output into a pipe closed early (| head) ends quietly, with the status the command had', async () => {
+  for (const args of [
+    ['plan', 'scale'],
+    ['plan', 'scale', '--explain'],
+    ['challenge', 'faults', 'scale', '--json'],
+  ]) {
+    const run = await netlabIntoClosedPipe(...args);
+    assert.equal(run.stderr, '', `${args.join(' ')}: ${run.stderr}`);
+    assert.deepEqual([run.exitCode, run.signal], [0, null], args.join(' '));
+  }
+});
+
+test('output that cannot be written (a full disk: > /dev/full) is one line on stderr and exit 1', async () => {
+  for (const args of [['labs'], ['labs', '--json'], ['plan', 'bridge']]) {
+    // The file descriptor itself, as a shell's `>` gives it (not a pipe that this process would write on).
+    const full = openSync('/dev/full', 'w');
+    try {
+      const run = spawnSync(NETLAB, args, { cwd: tmpdir(), stdio: ['ignore', full, 'pipe'], encoding: 'utf8' });
+      assert.equal(run.status, 1, args.join(' '));
+      assert.equal(run.stderr, 'netlab: cannot write output: ENOSPC: no space left on device, write\n');
+    } finally {
+      closeSync(full);
+    }
+  }
+});
+
+/** What the action of `netlab PATH...` is given for these arguments: its arguments and options, parsed, nothing run. */
+async function parsed(
+  path: string[],
+  ...args: string[]
+): Promise<{ args: unknown[]; options: Record<string, unknown> }> {
+  const program = buildCli();
+  let command: Command = program;
+  for (const name of path) command = command.commands.find((c) => c.name() === name)!;
+  let seen: { args: unknown[]; options: Record<string, unknown> } | undefined;
+  command.action((...given: unknown[]) => {
+    seen = { args: given.slice(0, -2), options: given.at(-2) as Record<string, unknown> };
+  });
+  await program.parseAsync(['node', 'netlab', ...args]);
+  assert.ok(seen, `netlab ${args.join(' ')} did not reach netlab ${path.join(' ')}`);
+  return seen;
+}
+
+test('challenge: `list LAB` lists (and `challenge LAB` still does); every subcommand takes its own --json', async () => {
+  const listed = await netlabIn(tmpdir(), 'challenge', 'list', 'vxlan', '--json');
+  assert.equal(listed.exitCode, 0, listed.stderr);
+  assert.equal((JSON.parse(listed.stdout) as { lab: string }).lab, 'vxlan');
+  assert.equal((await netlabIn(tmpdir(), 'challenge', 'vxlan')).exitCode, 0);
+  assert.deepEqual(await parsed(['challenge', 'list'], 'challenge', 'vxlan', '--json'), {
+    args: ['vxlan'],
+    options: { json: true },
+  });
+  for (const [name, ...args] of [
+    ['list', 'vxlan'],
+    ['start', 'vxlan', 'mtu'],
+    ['check'],
+    ['hint'],
+    ['reveal'],
+    ['stop'],
+    ['faults', 'vxlan'],
+  ]) {
+    const seen = await parsed(['challenge', name!], 'challenge', name!, ...args, '--json');
+    assert.equal(seen.options.json, true, `challenge ${name} --json`);
+  }
+});
+
+test('verify --check takes one value (a comma list, or repeated): the lab after it stays the lab', async () => {
+  assert.deepEqual(await parsed(['verify'], 'verify', '--check', '1', 'vxlan'), {
+    args: ['vxlan'],
+    options: { check: ['1'] },
+  });
+  assert.deepEqual(await parsed(['verify'], 'verify', '--check', '1,2', '--check', '4', 'vxlan'), {
+    args: ['vxlan'],
+    options: { check: ['1', '2', '4'] },
+  });
+});
+
+test('status LAB shows that lab alone, takes the target flags, and says a lab that is not up is not (exit 2)', async () => {
+  const work = scratch();
+  try {
+    // Two labs recorded as up on simulated nodes that are not running (nothing is made or asked: not root).
+    mkdirSync(join(work.dir, 'state', 'labs'), { recursive: true });
+    for (const lab of ['vxlan', 'bridge']) {
+      const { model } = loadLabFile(join(LABS, `${lab}.yaml`));
+      const state: LabState = {
+        version: STATE_VERSION,
+        lab,
+        file: model.file,
+        status: 'up',
+        createdAt: '2026-01-01T00:00:00.000Z',
+        target: { kind: 'simulated', nodes: {} },
+        facts: simulatedFacts(model),
+        model,
+      };
+      writeFileSync(join(work.dir, 'state', 'labs', `${lab}.json`), JSON.stringify(state));
+    }
+    const all = await netlabIn(work.dir, 'status', '--json');
+    assert.deepEqual((JSON.parse(all.stdout) as { labs: { lab: string }[] }).labs.map((l) => l.lab).sort(), [
+      'bridge',
+      'vxlan',
+    ]);
+    const one = await netlabIn(work.dir, 'status', 'vxlan', '--json');
+    assert.deepEqual(
+      (JSON.parse(one.stdout) as { labs: { lab: string }[] }).labs.map((l) => l.lab),
+      ['vxlan'],
+      one.stderr,
+    );
+    assert.match((await netlabIn(work.dir, 'status', join(LABS, 'bridge.yaml'))).stdout, /^bridge: up since/);
+    const missing = await netlabIn(work.dir, 'status', 'flannel');
+    assert.equal(missing.exitCode, 2);
+    assert.match(missing.stderr, /^netlab: lab flannel is not up \(up: /);
+    const other = await netlabIn(work.dir, 'status', 'vxlan', '--ssh-config', join(work.dir, 'ssh_config'));
+    assert.equal(other.exitCode, 2);
+    assert.match(other.stderr, /lab vxlan is up on simulated nodes on this host, not on the machines of --ssh-config/);
+    // The flags alone: the labs up on that target (none here).
+    assert.equal(
+      (await netlabIn(work.dir, 'status', '--ssh-config', join(work.dir, 'ssh_config'))).stdout,
+      'no lab is up',
+    );
+  } finally {
+    work.remove();
+  }
+});
+
+/** Every command of the command line, with its path (`challenge start`). */
+function commandsOf(command: Command, path: string[] = []): { path: string[]; command: Command }[] {
+  return [{ path, command }, ...command.commands.flatMap((c) => commandsOf(c, [...path, c.name()]))];
+}
+
+test('every example in the --help texts parses, and names a lab and a challenge that exist', async () => {
+  const examples = new Set<string>();
+  for (const { command } of commandsOf(buildCli())) {
+    let help = '';
+    command.configureOutput({ writeOut: (text) => (help += text) });
+    command.outputHelp();
+    // An example: `  [sudo] netlab COMMAND...  what it does` (two spaces at least before what it does).
+    for (const [, example] of help.matchAll(/^ {2}(?:sudo )?netlab (.+?) {2,}\S/gm)) examples.add(example!);
+  }
+  assert.ok(examples.size >= 20, [...examples].join('\n'));
+  for (const example of examples) {
+    const program = buildCli();
+    let seen: { path: string[]; args: unknown[] } | undefined;
+    for (const { path, command } of commandsOf(program))
+      command.action((...given: unknown[]) => {
+        seen = { path, args: given.slice(0, -2) };
+      });
+    await program.parseAsync(withStepUnit(['node', 'netlab', ...example.split(' ')]));
+    assert.ok(seen, example);
+    const named = (argument: string) => {
+      const command = commandsOf(program).find((c) => c.path.join(' ') === seen!.path.join(' '))!.command;
+      const at = command.registeredArguments.findIndex((a) => a.name() === argument);
+      return at < 0 ? [] : [seen!.args[at]].flat().filter((v): v is string => typeof v === 'string');
+    };
+    for (const lab of named('lab')) {
+      const file = labFileOf(lab.includes('/') ? join(ROOT, lab) : lab);
+      const id = named('id')[0];
+      if (id === undefined) continue;
+      const challenges = (loadLabFile(file).model.challenges ?? []).map((c) => c.id);
+      assert.ok(
+        challenges.includes(id),
+        `${example}: lab ${lab} has no challenge ${id} (it has ${challenges.join(', ')})`,
+      );
+    }
+  }
+});
+
+test('one spelling each: a deadline is --timeout (capture too; --seconds is kept, unshown), a lab is the lab argument', async () => {
+  assert.equal((await parsed(['capture'], 'capture', 'node-0', '--timeout', '5')).options.timeout, '5');
+  assert.equal((await parsed(['capture'], 'capture', 'node-0', '--seconds', '5')).options.seconds, '5');
+  for (const { path, command } of commandsOf(buildCli())) {
+    const flags = command.options.filter((o) => !o.hidden).map((o) => o.long);
+    assert.ok(!flags.includes('--seconds'), `netlab ${path.join(' ')} offers --seconds`);
+    // --lab only where the arguments name a pod or node, not the lab.
+    const labArgument = command.registeredArguments.some((a) => a.name() === 'lab');
+    assert.ok(!(labArgument && flags.includes('--lab')), `netlab ${path.join(' ')} takes the lab twice`);
   }
 });
