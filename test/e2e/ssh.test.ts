@@ -38,11 +38,14 @@ after(async () => {
   assert.deepEqual(await snapshotHost(), pristine, 'the machines and their ssh connections are gone');
 });
 
-/** Leftovers on a machine, ignoring its own sshd and the objects a user made (below). */
+/**
+ * Leftovers on a machine, ignoring its own sshd and its own links: lo and eth1
+ * on every machine. The user's bridge (below) is not among them: the tests that
+ * make it remove it before they look, so that a br0 or user-br a lab left
+ * behind is found on every machine.
+ */
 async function leftovers(name: string): Promise<string[]> {
-  return (await nodeLeftovers(machines.transport(name), ['lo', 'eth1', 'user-br', 'br0'])).filter(
-    (l) => !/process \d+ sshd/.test(l),
-  );
+  return (await nodeLeftovers(machines.transport(name), ['lo', 'eth1'])).filter((l) => !/process \d+ sshd/.test(l));
 }
 
 /**
@@ -72,38 +75,44 @@ for (const lab of labs) {
   test(`over ssh: ${lab}${lab === 'scale' ? ` (${SCALE_PODS} pods per node)` : ''} goes up, verifies and goes down, leaving nothing on the machines and the user's objects as they were`, async (t) => {
     const file = labFile(lab);
     const before: Record<string, string> = {};
-    for (const name of machines.names) {
-      await machines.transport(name).run(USER_OBJECTS(name));
-      before[name] = (await machines.transport(name).run(USER_SNAPSHOT(name))).stdout;
-    }
     try {
-      const up = await machines.netlab(stateDir, 'up', file, '--ssh-config', machines.sshConfig, '--verify');
-      assert.equal(up.exitCode, 0, up.stdout + up.stderr);
-      assert.match(up.stdout, /all \d+ checks passed/);
-      const verify = await machines.netlab(stateDir, 'verify', lab);
-      assert.equal(verify.exitCode, 0, 'later commands need only the lab name: the target is remembered');
-      if (lab === 'routes') {
-        // Left unsolved, a challenge that puts a DROP rule first in FORWARD, which the lab's journal
-        // does not know: down mends it first, so the machines' rules are as before (compared below).
-        const started = await machines.netlab(stateDir, 'challenge', 'start', lab, 'drop-first');
-        assert.equal(started.exitCode, 0, started.stderr);
+      for (const name of machines.names) {
+        const made = await machines.transport(name).run(USER_OBJECTS(name));
+        assert.equal(made.exitCode, 0, `the user's objects on ${name}: ${made.stderr}`);
+        before[name] = (await machines.transport(name).run(USER_SNAPSHOT(name))).stdout;
       }
-    } finally {
-      const down = await machines.netlab(stateDir, 'down', lab);
+      let down;
+      try {
+        const up = await machines.netlab(stateDir, 'up', file, '--ssh-config', machines.sshConfig, '--verify');
+        assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+        assert.match(up.stdout, /all \d+ checks passed/);
+        const verify = await machines.netlab(stateDir, 'verify', lab);
+        assert.equal(verify.exitCode, 0, 'later commands need only the lab name: the target is remembered');
+        if (lab === 'routes') {
+          // Left unsolved, a challenge that puts a DROP rule first in FORWARD, which the lab's journal
+          // does not know: down mends it first, so the machines' rules are as before (compared below).
+          const started = await machines.netlab(stateDir, 'challenge', 'start', lab, 'drop-first');
+          assert.equal(started.exitCode, 0, started.stderr);
+        }
+      } finally {
+        down = await machines.netlab(stateDir, 'down', lab);
+      }
       assert.equal(down.exitCode, 0, down.stderr);
       if (lab === 'routes') assert.match(down.stdout, /challenge drop-first was active: its fault is mended first/);
+      for (const name of machines.names)
+        assert.equal(
+          (await machines.transport(name).run(USER_SNAPSHOT(name))).stdout,
+          before[name],
+          `${lab}: the user's bridge, address and rules on ${name}`,
+        );
+    } finally {
+      // The user's objects go before the leftovers are looked for, and even when the test failed (later tests make them again).
+      for (const name of machines.names)
+        await machines
+          .transport(name)
+          .run(`ip link del ${userBridge(name)}; iptables -t nat -F PREROUTING; iptables -F FORWARD\n`);
     }
-    for (const name of machines.names) {
-      assert.deepEqual(await leftovers(name), [], `${lab}: leftovers on ${name}`);
-      assert.equal(
-        (await machines.transport(name).run(USER_SNAPSHOT(name))).stdout,
-        before[name],
-        `${lab}: the user's bridge, address and rules on ${name}`,
-      );
-      await machines
-        .transport(name)
-        .run(`ip link del ${userBridge(name)}; iptables -t nat -F PREROUTING; iptables -F FORWARD\n`);
-    }
+    for (const name of machines.names) assert.deepEqual(await leftovers(name), [], `${lab}: leftovers on ${name}`);
     t.diagnostic(`${lab}: clean on ${machines.names.join(', ')}`);
   });
 }
