@@ -91,6 +91,24 @@ export interface HostSnapshot {
   processes: string[];
 }
 
+/**
+ * Devices the kernel makes in every network namespace, the host's among them, when a
+ * tunnel module loads (ipip's tunl0 when a probe or a lab first makes an ipip device on a
+ * kernel that autoloads it): no lab's, and no lab can remove them.
+ */
+export const MODULE_FALLBACK_DEVICES = [
+  'tunl0',
+  'gre0',
+  'gretap0',
+  'erspan0',
+  'ip_vti0',
+  'sit0',
+  'ip6tnl0',
+  'ip6gre0',
+  'ip6_vti0',
+];
+const isFallbackDevice = (name: string | undefined) => MODULE_FALLBACK_DEVICES.includes(name?.split('@')[0] ?? '');
+
 export async function snapshotHost(): Promise<HostSnapshot> {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
@@ -103,9 +121,15 @@ export async function snapshotHost(): Promise<HostSnapshot> {
       t
         .split('\n')
         .map((l) => l.split(':')[1]?.trim())
+        .filter((name) => !isFallbackDevice(name))
         .join(' '),
     ),
-    addresses: await text('ip', ['-br', 'addr']),
+    addresses: await text('ip', ['-br', 'addr']).then((t) =>
+      t
+        .split('\n')
+        .filter((l) => !isFallbackDevice(l.split(/\s/)[0]))
+        .join('\n'),
+    ),
     routes: await text('ip', ['route', 'show', 'table', 'all']),
     mounts,
     // counters change with unrelated traffic; rules and chains must not
@@ -122,7 +146,7 @@ export async function snapshotHost(): Promise<HostSnapshot> {
 
 /**
  * What a lab left inside a simulated node after its undo journal ran: pod
- * namespaces, links other than lo and eth1, netlab's iptables chains, files in
+ * namespaces, links other than lo and eth1 (and a tunnel module's fallback devices), netlab's iptables chains, files in
  * /run/netlab, and live processes other than the node's own init.
  */
 export async function nodeLeftovers(
@@ -131,7 +155,7 @@ export async function nodeLeftovers(
 ): Promise<string[]> {
   const script = [
     'ip netns list | sed "s/^/netns /"',
-    `ip -o link show | awk -F": " '{print $2}' | sed "s/@.*//" | grep -vxE "${ownLinks.join('|')}" | sed "s/^/link /"`,
+    `ip -o link show | awk -F": " '{print $2}' | sed "s/@.*//" | grep -vxE "${[...ownLinks, ...MODULE_FALLBACK_DEVICES].join('|')}" | sed "s/^/link /"`,
     'iptables-save | grep -E "NL-|NETLAB" | sed "s/^/iptables /"',
     // The node lock (.lock, .lock-holder) stays: removing a lock file that others may be waiting on would let two holders in.
     'ls -A /run/netlab 2>/dev/null | grep -vxE "\\.lock|\\.lock-holder" | sed "s/^/file /"',
