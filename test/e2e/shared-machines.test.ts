@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
-import { netlab, nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
+import { netlab, nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from './host.js';
 import { startMachines, type Machines } from './machines.js';
 import { watch } from '../wait.js';
 
@@ -63,9 +63,10 @@ async function journals(): Promise<string> {
 }
 
 test('a slip of the keyboard never reaches a node: down of a directory, an empty name or a path exits 2 and the lab that is up keeps working', async () => {
-  const up = await A('up', vxlan, '--ssh-config', machines.sshConfig);
-  assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+  let teardown: Run;
   try {
+    const up = await A('up', vxlan, '--ssh-config', machines.sshConfig);
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
     const before = await journals();
     assert.match(before, /\/run\/netlab\/vxlan\/undo \d+/);
     mkdirSync(join(work.dir, 'labs'));
@@ -78,15 +79,17 @@ test('a slip of the keyboard never reaches a node: down of a directory, an empty
     const verify = await A('verify', 'vxlan');
     assert.equal(verify.exitCode, 0, verify.stdout + verify.stderr);
   } finally {
-    assert.equal((await A('down', 'vxlan')).exitCode, 0);
+    teardown = await A('down', 'vxlan');
   }
+  assert.equal(teardown.exitCode, 0, teardown.stdout + teardown.stderr);
   assert.deepEqual(await leftovers(), []);
 });
 
 test("a second controller's up of a lab that is up is refused, naming the run and where it came from; the lab stays intact", async () => {
-  const up = await A('up', vxlan, '--ssh-config', machines.sshConfig);
-  assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+  let teardown: Run;
   try {
+    const up = await A('up', vxlan, '--ssh-config', machines.sshConfig);
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
     const before = await journals();
     const second = await B('up', vxlan, '--ssh-config', machines.sshConfig);
     assert.equal(second.exitCode, 1, second.stdout + second.stderr);
@@ -106,8 +109,9 @@ test("a second controller's up of a lab that is up is refused, naming the run an
     const status = await A('status');
     assert.match(status.stdout, new RegExp(`vxlan: up since .*run [0-9a-f]{12} from [^:]+:${controllerA}`));
   } finally {
-    assert.equal((await A('down', 'vxlan')).exitCode, 0);
+    teardown = await A('down', 'vxlan');
   }
+  assert.equal(teardown.exitCode, 0, teardown.stdout + teardown.stderr);
   assert.deepEqual(await leftovers(), []);
 });
 
@@ -180,8 +184,10 @@ test('up waits while another netlab holds a node, saying who holds it, and goes 
 });
 
 test('down acts only on its own run: a state whose run is not the one on the nodes leaves the lab there alone, naming its run', async () => {
-  assert.equal((await A('up', vxlan, '--ssh-config', machines.sshConfig)).exitCode, 0);
+  let teardown: Run;
   try {
+    const up = await A('up', vxlan, '--ssh-config', machines.sshConfig);
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
     // Controller B believes it made vxlan (an old state file, a copied directory): another run.
     const state = JSON.parse(readFileSync(join(controllerA, 'labs', 'vxlan.json'), 'utf8')) as {
       run: { id: string; stateDir: string };
@@ -201,8 +207,9 @@ test('down acts only on its own run: a state whose run is not the one on the nod
     assert.equal(await journals(), before);
     assert.equal((await A('verify', 'vxlan')).exitCode, 0, 'the lab is intact');
   } finally {
-    assert.equal((await A('down', 'vxlan')).exitCode, 0);
+    teardown = await A('down', 'vxlan');
   }
+  assert.equal(teardown.exitCode, 0, teardown.stdout + teardown.stderr);
   assert.deepEqual(await leftovers(), []);
 });
 
@@ -259,10 +266,11 @@ test('a sysctl two labs need: taking one down leaves forwarding on for the other
 });
 
 test("a corrupt state file is named, breaks no other lab, and down still works from the nodes' records", async () => {
-  assert.equal((await A('up', vxlan, '--ssh-config', machines.sshConfig)).exitCode, 0);
   const file = join(controllerA, 'labs', 'vxlan.json');
-  writeFileSync(file, '{"version": 2, "lab": "vx');
   try {
+    const up = await A('up', vxlan, '--ssh-config', machines.sshConfig);
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    writeFileSync(file, '{"version": 2, "lab": "vx');
     const status = await A('status');
     assert.equal(status.exitCode, 0, status.stderr);
     assert.match(status.stdout, new RegExp(`vxlan: state file ${file} is unreadable \\(not JSON`));
@@ -290,11 +298,11 @@ test("a corrupt state file is named, breaks no other lab, and down still works f
 test("simulated nodes: a corrupt state file, and down still stops the lab's nodes; another state directory's lab of the same name is never stopped", async () => {
   const other = join(work.dir, 'state-c');
   mkdirSync(other);
-  const upA = await netlab(controllerA, 'up', join(LABS, 'bridge.yaml'));
-  const upC = await netlab(other, 'up', join(LABS, 'bridge.yaml'));
-  assert.equal(upA.exitCode, 0, upA.stderr);
-  assert.equal(upC.exitCode, 0, upC.stderr);
   try {
+    const upA = await netlab(controllerA, 'up', join(LABS, 'bridge.yaml'));
+    const upC = await netlab(other, 'up', join(LABS, 'bridge.yaml'));
+    assert.equal(upA.exitCode, 0, upA.stderr);
+    assert.equal(upC.exitCode, 0, upC.stderr);
     writeFileSync(join(controllerA, 'labs', 'bridge.json'), '');
     const down = await netlab(controllerA, 'down', 'bridge');
     assert.equal(down.exitCode, 0, down.stdout + down.stderr);
@@ -306,14 +314,18 @@ test("simulated nodes: a corrupt state file, and down still stops the lab's node
       `the other state directory's bridge lab still runs: ${verify.stdout}${verify.stderr}`,
     );
   } finally {
+    // A's own, should the test have failed before its down (a lab of another state directory is never stopped).
+    await netlab(controllerA, 'down', 'bridge');
     await netlab(other, 'down', 'bridge');
   }
   assert.deepEqual(readdirSync(join(other, 'labs')), []);
 });
 
 test('verify --timeout stops the checks at the deadline and says which did not run', async () => {
-  assert.equal((await A('up', vxlan, '--ssh-config', machines.sshConfig)).exitCode, 0);
+  let teardown: Run;
   try {
+    const up = await A('up', vxlan, '--ssh-config', machines.sshConfig);
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
     // Break the path so that every check waits for its own timeout.
     await machines.transport('node-0').run('ip link set vxlan0 down\n');
     const verify = await execa(
@@ -327,7 +339,8 @@ test('verify --timeout stops the checks at the deadline and says which did not r
     const bad = await A('verify', 'vxlan', '--timeout', 'soon');
     assert.equal(bad.exitCode, 2);
   } finally {
-    assert.equal((await A('down', 'vxlan')).exitCode, 0);
+    teardown = await A('down', 'vxlan');
   }
+  assert.equal(teardown.exitCode, 0, teardown.stdout + teardown.stderr);
   assert.deepEqual(await leftovers(), []);
 });

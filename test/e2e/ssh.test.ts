@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
-import { nodeLeftovers, smallScaleLab, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
+import { nodeLeftovers, smallScaleLab, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from './host.js';
 import { startMachines, type Machines } from './machines.js';
 import { waitFor } from '../wait.js';
 
@@ -140,18 +140,24 @@ test('over ssh: each command opens at most one connection and exactly one sessio
   // Close the masters of earlier tests, so that up logs in afresh.
   await execa('pkill', ['-f', `${work.dir}/netlab-ssh`], { reject: false });
   const labNodes = ['node-0', 'node-1'];
-  const counted = async (...args: string[]) => {
+  const measured = async (...args: string[]) => {
     const before = sshdCounts();
     const result = await machines.netlab(stateDir, ...args);
-    assert.equal(result.exitCode, 0, result.stdout + result.stderr);
     const after = sshdCounts();
-    return Object.fromEntries(
+    const counts = Object.fromEntries(
       machines.names.map((n) => [
         n,
         { logins: after[n]!.logins - before[n]!.logins, sessions: after[n]!.sessions - before[n]!.sessions },
       ]),
     );
+    return { result, counts };
   };
+  const counted = async (...args: string[]) => {
+    const { result, counts } = await measured(...args);
+    assert.equal(result.exitCode, 0, result.stdout + result.stderr);
+    return counts;
+  };
+  let down: Awaited<ReturnType<typeof measured>>;
   try {
     // up runs six scripts per node (reachability, facts, preflight, three phases)
     const up = await counted('up', join(LABS, 'vxlan.yaml'), '--ssh-config', machines.sshConfig);
@@ -161,9 +167,10 @@ test('over ssh: each command opens at most one connection and exactly one sessio
     const verify = await counted('verify', 'vxlan');
     for (const node of labNodes) assert.deepEqual(verify[node], { logins: 0, sessions: 1 }, `verify on ${node}`);
   } finally {
-    const down = await counted('down', 'vxlan');
-    for (const node of labNodes) assert.deepEqual(down[node], { logins: 0, sessions: 1 }, `down on ${node}`);
+    down = await measured('down', 'vxlan');
   }
+  assert.equal(down.result.exitCode, 0, down.result.stdout + down.result.stderr);
+  for (const node of labNodes) assert.deepEqual(down.counts[node], { logins: 0, sessions: 1 }, `down on ${node}`);
 });
 
 test("over ssh: Ctrl-C during up stops every node's script, rolls back over fresh sessions and exits 130", async () => {
@@ -338,6 +345,7 @@ test('over ssh: a lab file with an error is refused with exit 2 while the early 
 
 test('over ssh as a non-root user: through sudo -n when allowed, a plain refusal when not', async () => {
   const hosts = { 'node-0': machines.addresses['node-0']!, 'node-1': machines.addresses['node-1']! };
+  let teardown: Run;
   try {
     const up = await machines.netlab(
       stateDir,
@@ -349,8 +357,9 @@ test('over ssh as a non-root user: through sudo -n when allowed, a plain refusal
     );
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
   } finally {
-    assert.equal((await machines.netlab(stateDir, 'down', 'routes')).exitCode, 0);
+    teardown = await machines.netlab(stateDir, 'down', 'routes');
   }
+  assert.equal(teardown.exitCode, 0, teardown.stdout + teardown.stderr);
   for (const name of machines.names) assert.deepEqual(await leftovers(name), []);
   const refused = await machines.netlab(
     stateDir,
@@ -390,21 +399,35 @@ test('over ssh with an inventory, on machines with a FORWARD DROP policy and rul
       ),
     ].join('\n')}\n`,
   );
+  const after: Record<string, string> = {};
+  let teardown: Run;
   try {
-    const up = await machines.netlab(stateDir, 'up', join(LABS, 'nodeport.yaml'), '--inventory', inventory, '--verify');
-    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    try {
+      const up = await machines.netlab(
+        stateDir,
+        'up',
+        join(LABS, 'nodeport.yaml'),
+        '--inventory',
+        inventory,
+        '--verify',
+      );
+      assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    } finally {
+      teardown = await machines.netlab(stateDir, 'down', 'nodeport');
+    }
+    for (const name of ['node-0', 'node-1']) after[name] = (await machines.transport(name).run(`${snapshot}\n`)).stdout;
   } finally {
-    assert.equal((await machines.netlab(stateDir, 'down', 'nodeport')).exitCode, 0);
-    for (const name of ['node-0', 'node-1']) {
-      const after = (await machines.transport(name).run(`${snapshot}\n`)).stdout;
-      assert.equal(after, before[name], `${name}: iptables and sysctls exactly as before`);
+    // The machines' own rules and policy go, whatever happened: later tests start from clean machines.
+    for (const name of ['node-0', 'node-1'])
       await machines
         .transport(name)
         .run(
           'iptables -P FORWARD ACCEPT; iptables -F FORWARD; iptables -t nat -F PREROUTING; iptables -t nat -X USER-CHAIN\n',
         );
-    }
   }
+  assert.equal(teardown.exitCode, 0, teardown.stdout + teardown.stderr);
+  for (const name of ['node-0', 'node-1'])
+    assert.equal(after[name], before[name], `${name}: iptables and sysctls exactly as before`);
 });
 
 test("over ssh: objects that are not the lab's are never touched: a user's br0, another lab's pods", async () => {
@@ -439,22 +462,32 @@ test("over ssh: objects that are not the lab's are never touched: a user's br0, 
 });
 
 test("over ssh: down works from the nodes' own records when the local state is lost", async () => {
-  const up = await machines.netlab(stateDir, 'up', join(LABS, 'vxlan.yaml'), '--ssh-config', machines.sshConfig);
-  assert.equal(up.exitCode, 0, up.stderr);
-  rmSync(join(stateDir, 'labs', 'vxlan.json'));
-  const down = await machines.netlab(stateDir, 'down', 'vxlan', '--ssh-config', machines.sshConfig);
+  let down: Run | undefined;
+  try {
+    const up = await machines.netlab(stateDir, 'up', join(LABS, 'vxlan.yaml'), '--ssh-config', machines.sshConfig);
+    assert.equal(up.exitCode, 0, up.stderr);
+    rmSync(join(stateDir, 'labs', 'vxlan.json'));
+    down = await machines.netlab(stateDir, 'down', 'vxlan', '--ssh-config', machines.sshConfig);
+  } finally {
+    // Should the test fail before its own down ran: the lab goes, from the nodes' records.
+    if (!down) await machines.netlab(stateDir, 'down', 'vxlan', '--ssh-config', machines.sshConfig);
+  }
   assert.equal(down.exitCode, 0, down.stderr);
   assert.match(down.stdout, /from the nodes' own records/);
   for (const name of machines.names) assert.deepEqual(await leftovers(name), []);
 });
 
 test('over ssh: after a reboot of the nodes (objects and records gone), down has nothing to do and says so without error', async () => {
-  const up = await machines.netlab(stateDir, 'up', join(LABS, 'routes.yaml'), '--ssh-config', machines.sshConfig);
-  assert.equal(up.exitCode, 0, up.stderr);
   // What a reboot does: processes, namespaces, links, routes, rules and the tmpfs /run are gone.
   const reboot =
     'for p in $(ip netns list | cut -d" " -f1); do kill -9 $(ip netns pids $p) 2>/dev/null; ip netns del $p; done; ip link del br0 2>/dev/null; ip link del br1 2>/dev/null; iptables -F; iptables -X; sysctl -qw net.ipv4.ip_forward=0; ip route flush proto boot; rm -rf /run/netlab\n';
-  for (const name of ['node-0', 'node-1']) await machines.transport(name).run(reboot);
+  try {
+    const up = await machines.netlab(stateDir, 'up', join(LABS, 'routes.yaml'), '--ssh-config', machines.sshConfig);
+    assert.equal(up.exitCode, 0, up.stderr);
+  } finally {
+    // The "reboot" runs even when up failed: it removes whatever up made.
+    for (const name of ['node-0', 'node-1']) await machines.transport(name).run(reboot);
+  }
   const down = await machines.netlab(stateDir, 'down', 'routes');
   assert.equal(down.exitCode, 0, down.stderr);
   assert.equal(down.stderr, '');
