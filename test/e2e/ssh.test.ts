@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
 import { nodeLeftovers, smallScaleLab, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from './host.js';
 import { startMachines, type Machines } from './machines.js';
-import { waitFor } from '../wait.js';
+import { waitFor, watch } from '../wait.js';
 
 /** Where Debian's iptables keeps its statistic match (hidden on the spare machine). */
 const STATISTIC_EXTENSION = '/usr/lib/x86_64-linux-gnu/xtables/libxt_statistic.so';
@@ -195,17 +195,20 @@ test("over ssh: Ctrl-C during up stops every node's script, rolls back over fres
       env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: work.dir },
     },
   );
+  const progress = watch(up);
+  let result;
   try {
-    for (let i = 0; i < 200 && !existsSync(join(stateDir, 'labs', 'scale.json')); i++)
-      await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 1500));
+    // Once the pods phase runs (its line printed as it starts): scripts are running on every node.
+    await progress.until(/phase pods: node-0 \(\d+ steps\)/);
     up.kill('SIGINT');
-    const result = await up;
-    assert.equal(result.exitCode, 130, `${result.stdout}${result.stderr}`);
-    assert.match(String(result.stderr), /rolled back: nothing is left on the nodes/);
+    result = await up;
   } finally {
+    up.kill('SIGKILL');
+    await up;
     await machines.netlab(stateDir, 'down', 'scale');
   }
+  assert.equal(result.exitCode, 130, `${String(result.stdout)}${String(result.stderr)}`);
+  assert.match(String(result.stderr), /rolled back: nothing is left on the nodes/);
   for (const name of machines.names) assert.deepEqual(await leftovers(name), [], `leftovers on ${name}`);
 });
 
