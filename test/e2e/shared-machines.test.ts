@@ -9,7 +9,16 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
-import { netlab, nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from './host.js';
+import {
+  netlab,
+  nodeLeftovers,
+  nodeState,
+  snapshotHost,
+  stateChanges,
+  stateDirForTest,
+  type HostSnapshot,
+  type Run,
+} from './host.js';
 import { startMachines, type Machines } from './machines.js';
 import { watch } from '../wait.js';
 
@@ -19,6 +28,8 @@ const controllerA = join(work.dir, 'state-a');
 const controllerB = join(work.dir, 'state-b');
 let machines: Machines;
 let pristine: HostSnapshot;
+/** Each machine's nodeState once it runs, before any test. */
+const started: Record<string, string[]> = {};
 
 before(async () => {
   pristine = await snapshotHost();
@@ -26,6 +37,7 @@ before(async () => {
   mkdirSync(controllerB);
   chmodSync(work.dir, 0o755);
   machines = await startMachines('shared-e2e', ['node-0', 'node-1'], work.dir);
+  for (const name of machines.names) started[name] = await nodeState(machines.transport(name));
 });
 
 after(async () => {
@@ -45,6 +57,8 @@ async function leftovers(): Promise<string[]> {
       ...(await nodeLeftovers(machines.transport(name)))
         .filter((l) => !/process \d+ sshd/.test(l))
         .map((l) => `${name}: ${l}`),
+      // and the routes, addresses, sysctls, permanent neighbour and static FDB entries as they were before any test
+      ...stateChanges(started[name]!, await nodeState(machines.transport(name))).map((l) => `${name}: ${l}`),
     );
   return found;
 }

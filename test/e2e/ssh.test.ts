@@ -9,7 +9,16 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
-import { nodeLeftovers, smallScaleLab, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from './host.js';
+import {
+  nodeLeftovers,
+  nodeState,
+  smallScaleLab,
+  snapshotHost,
+  stateChanges,
+  stateDirForTest,
+  type HostSnapshot,
+  type Run,
+} from './host.js';
 import { startMachines, type Machines } from './machines.js';
 import { waitFor, watch } from '../wait.js';
 
@@ -19,6 +28,8 @@ const work = stateDirForTest();
 const stateDir = join(work.dir, 'state');
 let machines: Machines;
 let pristine: HostSnapshot;
+/** Each machine's nodeState once it runs, before any test. */
+const started: Record<string, string[]> = {};
 
 before(async () => {
   pristine = await snapshotHost();
@@ -31,6 +42,7 @@ before(async () => {
     users: { labuser: { sudo: true }, nosudo: { sudo: false } },
     logLogins: true,
   });
+  for (const name of machines.names) started[name] = await nodeState(machines.transport(name));
 });
 
 after(async () => {
@@ -46,7 +58,11 @@ after(async () => {
  * behind is found on every machine.
  */
 async function leftovers(name: string): Promise<string[]> {
-  return (await nodeLeftovers(machines.transport(name), ['lo', 'eth1'])).filter((l) => !/process \d+ sshd/.test(l));
+  const objects = (await nodeLeftovers(machines.transport(name), ['lo', 'eth1'])).filter(
+    (l) => !/process \d+ sshd/.test(l),
+  );
+  // and the routes, addresses, sysctls, permanent neighbour and static FDB entries as they were before any test
+  return [...objects, ...stateChanges(started[name]!, await nodeState(machines.transport(name)))];
 }
 
 /**

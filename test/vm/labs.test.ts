@@ -8,7 +8,15 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { LABS, NETLAB } from '../paths.js';
-import { nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from '../e2e/host.js';
+import {
+  nodeLeftovers,
+  nodeState,
+  snapshotHost,
+  stateChanges,
+  stateDirForTest,
+  type HostSnapshot,
+  type Run,
+} from '../e2e/host.js';
 import { bootVMs, type VMs } from './vms.js';
 import { faultRow, type FaultCase, MATRIX_HEADER } from '../e2e/fault-case.js';
 import { everyChallenge } from '../e2e/challenge-case.js';
@@ -37,6 +45,7 @@ before(async () => {
   for (const name of vms.names) {
     const transport = sshTransport({ kind: 'ssh', configFile: vms.sshConfig, hosts: { [name]: { host: name } } }, name);
     booted[name] = new Set((await nodeLeftovers(transport)).filter((l) => l.startsWith('process ')));
+    bootState[name] = await nodeState(transport);
   }
 });
 
@@ -59,6 +68,8 @@ async function netlab(...args: string[]): Promise<Run> {
 
 /** What each VM had before any lab ran (its own processes, PID and command line), taken once it answers SSH. */
 const booted: Record<string, Set<string>> = {};
+/** Each VM's nodeState at boot. */
+const bootState: Record<string, string[]> = {};
 
 /**
  * What a lab left on a VM: what nodeLeftovers finds that was not there before
@@ -72,7 +83,11 @@ async function leftovers(name: string): Promise<string[]> {
   const found = await nodeLeftovers(transport, ['lo', 'eth0', 'eth1', 'tunl0']);
   const before = booted[name];
   assert.ok(before, `the processes of ${name} at boot are taken in before()`);
-  return found.filter((l) => !before.has(l) && !/^process \d+ sshd/.test(l));
+  return [
+    ...found.filter((l) => !before.has(l) && !/^process \d+ sshd/.test(l)),
+    // and the routes, addresses, sysctls, permanent neighbour and static FDB entries as they were at boot
+    ...stateChanges(bootState[name]!, await nodeState(transport)),
+  ];
 }
 
 /**
