@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { LABS, NETLAB } from '../paths.js';
 import { netlab, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
+import { watch } from '../wait.js';
 
 const state = stateDirForTest();
 let pristine: HostSnapshot;
@@ -46,18 +47,12 @@ test('capture on the underlay shows the VXLAN packet (UDP 4789, VNI 100) around 
     ['capture', 'node-0', '--count', '4', '--seconds', '15', '--filter', 'udp port 4789 and not dst host 239.1.1.1'],
     { env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  const exited = new Promise<number | null>((resolve) => capture.on('exit', resolve));
-  let out = '';
-  let ready = false;
-  capture.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  capture.stderr.on('data', (chunk: Buffer) => {
-    out += chunk.toString();
-    if (out.includes('listening on')) ready = true;
-  });
-  for (let i = 0; i < 100 && !ready; i++) await new Promise((r) => setTimeout(r, 50));
-  assert.ok(ready, `tcpdump started: ${out}`);
+  const exited = new Promise<number | null>((resolve) => capture.on('close', resolve));
+  const output = watch(capture);
+  await output.until('listening on', { timeoutMs: 10_000 });
   await netlab(state.dir, 'exec', 'a0', '--', 'ping', '-c', '3', '-i', '0.2', '10.200.1.2');
   const code = await exited;
+  const out = output.output;
   assert.equal(code, 0, out);
   assert.match(
     out,
@@ -87,14 +82,13 @@ test('capture --write: a pcap file for Wireshark, owned by the user who ran sudo
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  const exited = new Promise<number | null>((resolve) => capture.on('exit', resolve));
-  let said = '';
-  capture.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
-  capture.stderr.on('data', (chunk: Buffer) => (said += chunk.toString()));
-  for (let i = 0; i < 100 && !said.includes('listening on'); i++) await new Promise((r) => setTimeout(r, 50));
-  assert.match(said, /listening on/);
+  const exited = new Promise<number | null>((resolve) => capture.on('close', resolve));
+  const output = watch(capture);
+  await output.until('listening on', { timeoutMs: 10_000 });
   await netlab(state.dir, 'exec', 'a0', '--', 'ping', '-c', '3', '-i', '0.2', '10.200.1.2');
-  assert.equal(await exited, 0, said);
+  const code = await exited;
+  const said = output.output;
+  assert.equal(code, 0, said);
   assert.match(said, /pcap written to .*vxlan\.pcap: read it with `tcpdump -n -e -r /);
   const { uid, gid } = statSync(file);
   assert.deepEqual([uid, gid], [65534, 65534]);
