@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LABS } from '../paths.js';
-import { netlab, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
+import { netlab, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from './host.js';
 
 const state = stateDirForTest();
 let pristine: HostSnapshot;
@@ -27,18 +27,26 @@ test('a step that fails rolls back everything and names the node, step, command 
   const notADirectory = join(state.dir, 'not-a-dir');
   writeFileSync(notADirectory, 'x');
   const up = await netlab(state.dir, 'up', containerLab('broken', notADirectory));
-  assert.equal(up.exitCode, 1, up.stdout + up.stderr);
-  assert.match(up.stderr, /step 5 on node-0 failed: make container a0's overlay filesystem/);
-  assert.match(up.stderr, /\$ netlab_pod_mount pod -t overlay overlay -o lowerdir=.*not-a-dir/);
-  assert.match(up.stderr, /rolled back/);
-  assert.equal(existsSync(join(state.dir, 'labs', 'broken.json')), false, 'no state is left');
-  assert.deepEqual(await snapshotHost(), pristine);
+  let host;
+  try {
+    assert.equal(up.exitCode, 1, up.stdout + up.stderr);
+    assert.match(up.stderr, /step 5 on node-0 failed: make container a0's overlay filesystem/);
+    assert.match(up.stderr, /\$ netlab_pod_mount pod -t overlay overlay -o lowerdir=.*not-a-dir/);
+    assert.match(up.stderr, /rolled back/);
+    assert.equal(existsSync(join(state.dir, 'labs', 'broken.json')), false, 'no state is left');
+    host = await snapshotHost();
+  } finally {
+    // Should the rollback have left anything (or up have succeeded), it goes, for the tests after this one.
+    await netlab(state.dir, 'down', 'broken');
+  }
+  assert.deepEqual(host, pristine, 'the rollback left nothing');
 });
 
 test('--keep keeps a failed lab for debugging; up refuses until down removes it', async () => {
   const notADirectory = join(state.dir, 'not-a-dir');
   writeFileSync(notADirectory, 'x');
   const file = containerLab('kept', notADirectory);
+  let teardown: Run;
   try {
     const up = await netlab(state.dir, 'up', file, '--keep');
     assert.equal(up.exitCode, 1);
@@ -56,18 +64,24 @@ test('--keep keeps a failed lab for debugging; up refuses until down removes it'
     assert.equal(again.exitCode, 2);
     assert.match(again.stderr, /left failed by an earlier up; run `netlab down kept` first/);
   } finally {
-    assert.equal((await netlab(state.dir, 'down', 'kept')).exitCode, 0);
+    teardown = await netlab(state.dir, 'down', 'kept');
   }
+  assert.equal(teardown.exitCode, 0, teardown.stdout + teardown.stderr);
   assert.deepEqual(await snapshotHost(), pristine);
 });
 
 test('down finds and removes simulated nodes even when the local state is lost', async () => {
-  const up = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'));
-  assert.equal(up.exitCode, 0, up.stderr);
-  rmSync(join(state.dir, 'labs', 'bridge.json'));
-  assert.notDeepEqual((await snapshotHost()).processes, pristine.processes);
-  const down = await netlab(state.dir, 'down', 'bridge');
-  assert.equal(down.exitCode, 0);
+  let down: Run | undefined;
+  try {
+    const up = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'));
+    assert.equal(up.exitCode, 0, up.stderr);
+    rmSync(join(state.dir, 'labs', 'bridge.json'));
+    assert.notDeepEqual((await snapshotHost()).processes, pristine.processes);
+    down = await netlab(state.dir, 'down', 'bridge');
+  } finally {
+    if (!down) await netlab(state.dir, 'down', 'bridge');
+  }
+  assert.equal(down.exitCode, 0, down.stdout + down.stderr);
   assert.deepEqual(await snapshotHost(), pristine);
 });
 

@@ -9,6 +9,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { LABS, NETLAB, ROOT } from '../paths.js';
 import { labTestContext, netlab, nodeLeftovers, snapshotHost } from './host.js';
+import { watch, type Watched } from '../wait.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
@@ -85,113 +86,136 @@ function bigLab(): string {
   return file;
 }
 
+/** `netlab up` of a file as a child, its output watched for the task titles that mark its phases. */
 function spawnUp(file: string): {
   child: ReturnType<typeof spawn>;
+  progress: Watched;
   done: Promise<{ code: number | null; signal: string | null; stderr: string }>;
 } {
   const child = spawn(NETLAB, ['up', file], {
     env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const progress = watch(child);
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const done = new Promise<{ code: number | null; signal: string | null; stderr: string }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal, stderr })),
+    child.on('close', (code, signal) => resolve({ code, signal, stderr })),
   );
-  return { child, done };
+  return { child, progress, done };
 }
 
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * The lines up prints (without a terminal, a line per task as it starts) that mark
+ * where a signal lands: the nodes are started and the preflight runs (nothing of the
+ * lab on them yet), the pods phase runs, the network phase runs (the pods are made).
+ */
+const PREFLIGHT = 'preflight: tools, kernel features and conflicts on every node';
+const PHASE_PODS = /phase pods: node-0 \(\d+ steps\)/;
+const PHASE_NETWORK = /phase network: node-0 \(\d+ steps\)/;
 
 test('Ctrl-C during up rolls back and exits 130; kill -9 during up is cleaned by down', async () => {
   const file = bigLab();
-  let interrupted = 0;
-  for (const ms of [400, 900, 1400, 1900]) {
-    const { child, done } = spawnUp(file);
-    await delay(ms);
-    child.kill('SIGINT');
-    const result = await done;
-    if (result.code === 130) {
-      interrupted++;
-      assert.match(result.stderr, /interrupted/);
-      assert.equal(
-        existsSync(join(state.dir, 'labs', 'big.json')),
-        false,
-        `after SIGINT at ${ms} ms the rollback removed the state`,
-      );
-      assert.deepEqual(await snapshotHost(), state.pristine(), `after SIGINT at ${ms} ms`);
-    } else {
-      // Too early (before netlab installed its handler) or too late (already up): down cleans up.
-      assert.equal((await netlab(state.dir, 'down', 'big')).exitCode, 0);
+  for (const [at, marker] of [
+    ['the pods phase', PHASE_PODS],
+    ['the network phase', PHASE_NETWORK],
+  ] as const) {
+    const { child, progress, done } = spawnUp(file);
+    let result;
+    try {
+      await progress.until(marker);
+      child.kill('SIGINT');
+      result = await done;
+    } finally {
+      child.kill('SIGKILL');
+      await done;
+      // Only if the rollback did not finish (the assertions below fail then): clean up for the tests after this one.
+      if (existsSync(join(state.dir, 'labs', 'big.json'))) await netlab(state.dir, 'down', 'big');
     }
-    assert.deepEqual(await snapshotHost(), state.pristine());
+    assert.equal(result.code, 130, `SIGINT during ${at}: ${progress.output}`);
+    assert.match(result.stderr, /interrupted: stopping and rolling back/);
+    assert.match(result.stderr, /rolled back: nothing is left on the nodes/);
+    assert.equal(
+      existsSync(join(state.dir, 'labs', 'big.json')),
+      false,
+      `after SIGINT during ${at} the rollback removed the state`,
+    );
+    assert.deepEqual(await snapshotHost(), state.pristine(), `after SIGINT during ${at}`);
   }
-  console.log(`# ${interrupted} of 4 SIGINTs landed during up`);
-  assert.ok(interrupted >= 2, 'SIGINTs arrived while up was working');
 
-  for (const ms of [150, 400, 900, 1400, 1900]) {
-    const { child, done } = spawnUp(file);
-    await delay(ms);
-    child.kill('SIGKILL');
-    await done;
-    if (existsSync(join(state.dir, 'labs', 'big.json'))) {
+  for (const [at, marker] of [
+    ['the preflight', PREFLIGHT],
+    ['the pods phase', PHASE_PODS],
+    ['the network phase', PHASE_NETWORK],
+  ] as const) {
+    const { child, progress, done } = spawnUp(file);
+    let status;
+    let down;
+    try {
+      await progress.until(marker);
+      child.kill('SIGKILL');
+      await done;
       // The record says "creating" and no up is running: status says how to clean up.
-      const status = await netlab(state.dir, 'status');
-      assert.match(
-        status.stdout,
-        /big: creating since .*\n[\s\S]*if no `netlab up` is running, `netlab down big` removes what it left/,
-        status.stdout,
-      );
+      status = await netlab(state.dir, 'status');
+    } finally {
+      child.kill('SIGKILL');
+      await done;
+      down = await netlab(state.dir, 'down', 'big');
     }
-    const down = await netlab(state.dir, 'down', 'big');
+    assert.match(
+      status.stdout,
+      /big: creating since .*\n[\s\S]*if no `netlab up` is running, `netlab down big` removes what it left/,
+      `kill -9 during ${at}: ${status.stdout}`,
+    );
     assert.equal(down.exitCode, 0, down.stderr);
-    assert.deepEqual(await snapshotHost(), state.pristine(), `kill -9 at ${ms} ms, then down`);
+    assert.deepEqual(await snapshotHost(), state.pristine(), `kill -9 during ${at}, then down`);
   }
 });
 
-test('two concurrent ups of the same lab: one wins, the other refuses', async () => {
+test('two concurrent ups of the same lab: the one that comes while the other works is refused (exit 2); one that comes after finds it up', async () => {
+  const file = bigLab();
+  const first = spawnUp(file);
+  let second;
+  let third;
+  let firstResult;
+  let status;
   try {
-    const [a, b] = await Promise.all([
-      netlab(state.dir, 'up', join(LABS, 'bridge.yaml')),
-      netlab(state.dir, 'up', join(LABS, 'bridge.yaml')),
-    ]);
-    const codes = [a.exitCode, b.exitCode].sort();
-    // The loser either found the lock taken or, if it came second, the lab already up and unchanged
-    // (then both exit 0, and either of them may be the one that came second).
-    if (codes[1] === 2) assert.match((a.exitCode === 2 ? a : b).stderr, /being changed by another netlab/);
-    else
-      assert.ok(
-        [a, b].some((r) => /already up and its file is unchanged/.test(r.stdout)) &&
-          [a, b].some((r) => /lab bridge is up/.test(r.stdout)),
-        a.stdout + b.stdout,
-      );
-    assert.equal(codes[0], 0);
-    const status = (JSON.parse((await netlab(state.dir, 'status', '--json')).stdout) as { labs: { lab: string }[] })
-      .labs;
-    assert.deepEqual(
-      status.map((s) => s.lab),
-      ['bridge'],
-    );
+    await first.progress.until(PHASE_PODS);
+    second = await netlab(state.dir, 'up', file);
+    firstResult = await first.done;
+    third = await netlab(state.dir, 'up', file);
+    status = (JSON.parse((await netlab(state.dir, 'status', '--json')).stdout) as { labs: { lab: string }[] }).labs;
   } finally {
-    await netlab(state.dir, 'down', 'bridge');
+    first.child.kill('SIGKILL');
+    await first.done;
+    await netlab(state.dir, 'down', 'big');
   }
+  assert.equal(second.exitCode, 2, second.stdout + second.stderr);
+  assert.match(second.stderr, /lab big is being changed by another netlab \(`netlab up .*`, PID \d+, since /);
+  assert.equal(firstResult.code, 0, first.progress.output);
+  assert.equal(third.exitCode, 0, third.stdout + third.stderr);
+  assert.match(third.stdout, /already up and its file is unchanged/);
+  assert.deepEqual(
+    status.map((s) => s.lab),
+    ['big'],
+  );
   assert.deepEqual(await snapshotHost(), state.pristine());
 });
 
 test('a second Ctrl-C stops the rollback and says to run netlab down, which finishes it', async (t) => {
-  // The second Ctrl-C goes as soon as the rollback starts. A rollback of the little the
-  // first 1.2 s made can still finish first (then the second signal meets no netlab
+  // The second Ctrl-C goes as soon as the rollback starts. A rollback can still finish first (then the second signal meets no netlab
   // handler): that try proves nothing, and is made again.
   let result: { code: number | null; stderr: string } | undefined;
   for (let attempt = 1; attempt <= 4; attempt++) {
-    const { child, done } = spawnUp(bigLab());
+    const { child, progress, done } = spawnUp(bigLab());
     let second = false;
     child.stderr!.on('data', (chunk: Buffer) => {
       if (second || !chunk.toString().includes('rolling back')) return;
       second = true;
       child.kill('SIGINT');
     });
-    await delay(1200);
+    // The first once the network phase runs: the pods are made, so that there is a rollback to stop.
+    await progress.until(PHASE_NETWORK);
     child.kill('SIGINT');
     result = await done;
     if (!/rolled back: nothing is left/.test(result.stderr)) break;

@@ -86,10 +86,60 @@ export interface HostSnapshot {
   links: string;
   addresses: string;
   routes: string;
+  /** the sysctls labs set (SYSCTLS): key=value, or key=- where the key does not exist */
+  sysctls: string;
+  /** the permanent neighbour entries: what a lab adds (traffic adds and ages the others) */
+  neighbours: string;
+  /** the bridges' static and permanent FDB entries (learned ones come and go with traffic) */
+  fdb: string;
   mounts: string;
   iptables: string;
   processes: string[];
 }
+
+/** The sysctls labs set (the bridge ones exist only with br_netfilter loaded, which netlab never loads). */
+export const SYSCTLS = [
+  'net.ipv4.ip_forward',
+  'net.bridge.bridge-nf-call-iptables',
+  'net.bridge.bridge-nf-call-ip6tables',
+  'net.bridge.bridge-nf-call-arptables',
+];
+
+function sysctlValues(): string {
+  return SYSCTLS.map((key) => {
+    try {
+      return `${key}=${readFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, 'utf8').trim()}`;
+    } catch {
+      return `${key}=-`;
+    }
+  }).join('\n');
+}
+
+/** FDB lines that a lab or the kernel made (static, permanent), not learned from traffic; sorted. */
+const fixedFdb = (text: string) =>
+  text
+    .split('\n')
+    .filter((l) => /\b(permanent|static)\b/.test(l))
+    .sort()
+    .join('\n');
+
+/**
+ * Devices the kernel makes in every network namespace, the host's among them, when a
+ * tunnel module loads (ipip's tunl0 when a probe or a lab first makes an ipip device on a
+ * kernel that autoloads it): no lab's, and no lab can remove them.
+ */
+export const MODULE_FALLBACK_DEVICES = [
+  'tunl0',
+  'gre0',
+  'gretap0',
+  'erspan0',
+  'ip_vti0',
+  'sit0',
+  'ip6tnl0',
+  'ip6gre0',
+  'ip6_vti0',
+];
+const isFallbackDevice = (name: string | undefined) => MODULE_FALLBACK_DEVICES.includes(name?.split('@')[0] ?? '');
 
 export async function snapshotHost(): Promise<HostSnapshot> {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
@@ -103,10 +153,19 @@ export async function snapshotHost(): Promise<HostSnapshot> {
       t
         .split('\n')
         .map((l) => l.split(':')[1]?.trim())
+        .filter((name) => !isFallbackDevice(name))
         .join(' '),
     ),
-    addresses: await text('ip', ['-br', 'addr']),
+    addresses: await text('ip', ['-br', 'addr']).then((t) =>
+      t
+        .split('\n')
+        .filter((l) => !isFallbackDevice(l.split(/\s/)[0]))
+        .join('\n'),
+    ),
     routes: await text('ip', ['route', 'show', 'table', 'all']),
+    sysctls: sysctlValues(),
+    neighbours: await text('ip', ['neigh', 'show', 'nud', 'permanent']),
+    fdb: await text('bridge', ['fdb', 'show']).then(fixedFdb),
     mounts,
     // counters change with unrelated traffic; rules and chains must not
     iptables: await text('iptables-save', []).then((t) =>
@@ -122,7 +181,7 @@ export async function snapshotHost(): Promise<HostSnapshot> {
 
 /**
  * What a lab left inside a simulated node after its undo journal ran: pod
- * namespaces, links other than lo and eth1, netlab's iptables chains, files in
+ * namespaces, links other than lo and eth1 (and a tunnel module's fallback devices), netlab's iptables chains, files in
  * /run/netlab, and live processes other than the node's own init.
  */
 export async function nodeLeftovers(
@@ -131,7 +190,7 @@ export async function nodeLeftovers(
 ): Promise<string[]> {
   const script = [
     'ip netns list | sed "s/^/netns /"',
-    `ip -o link show | awk -F": " '{print $2}' | sed "s/@.*//" | grep -vxE "${ownLinks.join('|')}" | sed "s/^/link /"`,
+    `ip -o link show | awk -F": " '{print $2}' | sed "s/@.*//" | grep -vxE "${[...ownLinks, ...MODULE_FALLBACK_DEVICES].join('|')}" | sed "s/^/link /"`,
     'iptables-save | grep -E "NL-|NETLAB" | sed "s/^/iptables /"',
     // The node lock (.lock, .lock-holder) stays: removing a lock file that others may be waiting on would let two holders in.
     'ls -A /run/netlab 2>/dev/null | grep -vxE "\\.lock|\\.lock-holder" | sed "s/^/file /"',
@@ -140,6 +199,40 @@ export async function nodeLeftovers(
   ].join('\n');
   const { stdout } = await transport.run(`${script}\n`);
   return stdout.split('\n').filter((l) => l.trim() !== '');
+}
+
+/**
+ * What a lab could change on a node or machine beyond nodeLeftovers' objects, as
+ * lines to compare before and after (stateChanges): its IPv4 routes (every table)
+ * and addresses, the sysctls labs set, its permanent neighbour entries and its
+ * static and permanent FDB entries. Neighbour entries learned from traffic (and
+ * their states, REACHABLE or STALE) and learned FDB entries are left out: they
+ * come and go by themselves.
+ */
+export async function nodeState(transport: { run(script: string): Promise<{ stdout: string }> }): Promise<string[]> {
+  const script = [
+    'ip -4 route show table all | sed "s/^/route /"',
+    `ip -4 -o addr show | awk '{print "address " $2 " " $4}'`,
+    ...SYSCTLS.map((key) => `echo "sysctl ${key}=$(cat /proc/sys/${key.replaceAll('.', '/')} 2>/dev/null || echo -)"`),
+    'ip neigh show nud permanent | sed "s/^/neighbour /"',
+    'bridge fdb show | grep -wE "permanent|static" | sed "s/^/fdb /"',
+  ].join('\n');
+  const { stdout } = await transport.run(`${script}\n`);
+  return stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .sort();
+}
+
+/** What differs between two nodeState answers: `+ line` is new, `- line` is gone. */
+export function stateChanges(before: readonly string[], after: readonly string[]): string[] {
+  const was = new Set(before);
+  const is = new Set(after);
+  return [
+    ...after.filter((l) => !was.has(l)).map((l) => `+ ${l}`),
+    ...before.filter((l) => !is.has(l)).map((l) => `- ${l}`),
+  ];
 }
 
 /**

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { LABS, NETLAB } from '../paths.js';
-import { netlab, snapshotHost, stateDirForTest } from './host.js';
+import { netlab, snapshotHost, stateDirForTest, type Run } from './host.js';
 
 const state = stateDirForTest();
 after(() => state.remove());
@@ -19,6 +19,7 @@ before(async () => {
 
 for (const lab of ['loopback', 'veth', 'bridge']) {
   test(`${lab}: up --verify passes, the host is untouched while up, and down leaves nothing`, async () => {
+    let down: Run;
     try {
       const up = await netlab(state.dir, 'up', join(LABS, `${lab}.yaml`), '--verify');
       assert.equal(up.exitCode, 0, up.stdout + up.stderr);
@@ -51,9 +52,9 @@ for (const lab of ['loopback', 'veth', 'bridge']) {
         [[lab, 'up', true]],
       );
     } finally {
-      const down = await netlab(state.dir, 'down', lab);
-      assert.equal(down.exitCode, 0, down.stderr);
+      down = await netlab(state.dir, 'down', lab);
     }
+    assert.equal(down.exitCode, 0, down.stderr);
     assert.deepEqual(await snapshotHost(), pristine);
     const again = await netlab(state.dir, 'down', lab);
     assert.equal(again.exitCode, 0, 'down twice is fine');

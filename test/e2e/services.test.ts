@@ -23,12 +23,16 @@ async function verify(lab: string, ...options: string[]): Promise<{ exitCode: nu
   return { exitCode: run.exitCode, report: JSON.parse(run.stdout) as Report };
 }
 
-const normalise = (save: string) =>
-  save
-    .split('\n')
-    .filter((l) => l && !l.startsWith('#'))
-    .map((l) => l.replace(/\[\d+:\d+\]/g, ''))
-    .join('\n');
+/** iptables-save's text table by table: the chains (with their policy, without counters) and the rules, in order. */
+function tables(save: string): Record<string, string[]> {
+  const found: Record<string, string[]> = {};
+  let table: string[] | undefined;
+  for (const line of save.split('\n')) {
+    if (line.startsWith('*')) found[line.slice(1)] = table = [];
+    else if (table && (line.startsWith(':') || line.startsWith('-A '))) table.push(line.replace(/ \[\d+:\d+\]$/, ''));
+  }
+  return found;
+}
 
 interface Traced {
   outcome: string;
@@ -105,21 +109,33 @@ test('service: the three cases of article 001 §5.4 reach every backend, and tra
       '-j',
       'USER-CHAIN',
     );
-    const withOurs = normalise((await netlab(state.dir, 'exec', 'node-0', '--', 'iptables-save')).stdout);
-    const expected = withOurs
-      .split('\n')
-      .filter((l) => !/NL-|NETLAB-/.test(l))
-      .join('\n');
-    assert.notEqual(withOurs, expected);
+    const withOurs = tables((await netlab(state.dir, 'exec', 'node-0', '--', 'iptables-save')).stdout);
+    assert.ok(
+      withOurs.filter?.includes('-A FORWARD -m comment --comment "netlab lab service" -j NETLAB-FWD-service'),
+      JSON.stringify(withOurs),
+    );
+    assert.ok(withOurs.nat?.includes(':NL-SERVICES-service -'), JSON.stringify(withOurs));
     const live = readState('service')!;
     const outcomes = await runDown('service', transportsOf(live), scriptRunOf(live));
     assert.deepEqual(
       Object.values(outcomes).map((o) => o.found),
       ['undone', 'undone', 'undone'],
     );
-    const afterDown = normalise((await netlab(state.dir, 'exec', 'node-0', '--', 'iptables-save')).stdout);
-    assert.equal(afterDown, expected);
-    assert.match(afterDown, /-A PREROUTING -p tcp -m tcp --dport 9999 -j USER-CHAIN/);
+    // What node-0 had before up (a fresh node: empty tables, every policy ACCEPT) and the user's chain and rule.
+    const afterDown = tables((await netlab(state.dir, 'exec', 'node-0', '--', 'iptables-save')).stdout);
+    assert.deepEqual(afterDown.filter, [':INPUT ACCEPT', ':FORWARD ACCEPT', ':OUTPUT ACCEPT']);
+    assert.deepEqual(afterDown.nat, [
+      ':PREROUTING ACCEPT',
+      ':INPUT ACCEPT',
+      ':OUTPUT ACCEPT',
+      ':POSTROUTING ACCEPT',
+      ':USER-CHAIN -',
+      '-A PREROUTING -p tcp -m tcp --dport 9999 -j USER-CHAIN',
+    ]);
+    // Any other table iptables-save shows holds its built-in chains alone, as in a fresh node.
+    for (const [table, lines] of Object.entries(afterDown))
+      if (table !== 'filter' && table !== 'nat')
+        for (const line of lines) assert.match(line, /^:[A-Z]+ ACCEPT$/, `table ${table}`);
   } finally {
     await netlab(state.dir, 'down', 'service');
   }

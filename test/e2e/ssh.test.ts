@@ -9,8 +9,18 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
-import { nodeLeftovers, smallScaleLab, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
+import {
+  nodeLeftovers,
+  nodeState,
+  smallScaleLab,
+  snapshotHost,
+  stateChanges,
+  stateDirForTest,
+  type HostSnapshot,
+  type Run,
+} from './host.js';
 import { startMachines, type Machines } from './machines.js';
+import { waitFor, watch } from '../wait.js';
 
 /** Where Debian's iptables keeps its statistic match (hidden on the spare machine). */
 const STATISTIC_EXTENSION = '/usr/lib/x86_64-linux-gnu/xtables/libxt_statistic.so';
@@ -18,6 +28,8 @@ const work = stateDirForTest();
 const stateDir = join(work.dir, 'state');
 let machines: Machines;
 let pristine: HostSnapshot;
+/** Each machine's nodeState once it runs, before any test. */
+const started: Record<string, string[]> = {};
 
 before(async () => {
   pristine = await snapshotHost();
@@ -30,6 +42,7 @@ before(async () => {
     users: { labuser: { sudo: true }, nosudo: { sudo: false } },
     logLogins: true,
   });
+  for (const name of machines.names) started[name] = await nodeState(machines.transport(name));
 });
 
 after(async () => {
@@ -38,11 +51,18 @@ after(async () => {
   assert.deepEqual(await snapshotHost(), pristine, 'the machines and their ssh connections are gone');
 });
 
-/** Leftovers on a machine, ignoring its own sshd and the objects a user made (below). */
+/**
+ * Leftovers on a machine, ignoring its own sshd and its own links: lo and eth1
+ * on every machine. The user's bridge (below) is not among them: the tests that
+ * make it remove it before they look, so that a br0 or user-br a lab left
+ * behind is found on every machine.
+ */
 async function leftovers(name: string): Promise<string[]> {
-  return (await nodeLeftovers(machines.transport(name), ['lo', 'eth1', 'user-br', 'br0'])).filter(
+  const objects = (await nodeLeftovers(machines.transport(name), ['lo', 'eth1'])).filter(
     (l) => !/process \d+ sshd/.test(l),
   );
+  // and the routes, addresses, sysctls, permanent neighbour and static FDB entries as they were before any test
+  return [...objects, ...stateChanges(started[name]!, await nodeState(machines.transport(name)))];
 }
 
 /**
@@ -72,38 +92,44 @@ for (const lab of labs) {
   test(`over ssh: ${lab}${lab === 'scale' ? ` (${SCALE_PODS} pods per node)` : ''} goes up, verifies and goes down, leaving nothing on the machines and the user's objects as they were`, async (t) => {
     const file = labFile(lab);
     const before: Record<string, string> = {};
-    for (const name of machines.names) {
-      await machines.transport(name).run(USER_OBJECTS(name));
-      before[name] = (await machines.transport(name).run(USER_SNAPSHOT(name))).stdout;
-    }
     try {
-      const up = await machines.netlab(stateDir, 'up', file, '--ssh-config', machines.sshConfig, '--verify');
-      assert.equal(up.exitCode, 0, up.stdout + up.stderr);
-      assert.match(up.stdout, /all \d+ checks passed/);
-      const verify = await machines.netlab(stateDir, 'verify', lab);
-      assert.equal(verify.exitCode, 0, 'later commands need only the lab name: the target is remembered');
-      if (lab === 'routes') {
-        // Left unsolved, a challenge that puts a DROP rule first in FORWARD, which the lab's journal
-        // does not know: down mends it first, so the machines' rules are as before (compared below).
-        const started = await machines.netlab(stateDir, 'challenge', 'start', lab, 'drop-first');
-        assert.equal(started.exitCode, 0, started.stderr);
+      for (const name of machines.names) {
+        const made = await machines.transport(name).run(USER_OBJECTS(name));
+        assert.equal(made.exitCode, 0, `the user's objects on ${name}: ${made.stderr}`);
+        before[name] = (await machines.transport(name).run(USER_SNAPSHOT(name))).stdout;
       }
-    } finally {
-      const down = await machines.netlab(stateDir, 'down', lab);
+      let down;
+      try {
+        const up = await machines.netlab(stateDir, 'up', file, '--ssh-config', machines.sshConfig, '--verify');
+        assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+        assert.match(up.stdout, /all \d+ checks passed/);
+        const verify = await machines.netlab(stateDir, 'verify', lab);
+        assert.equal(verify.exitCode, 0, 'later commands need only the lab name: the target is remembered');
+        if (lab === 'routes') {
+          // Left unsolved, a challenge that puts a DROP rule first in FORWARD, which the lab's journal
+          // does not know: down mends it first, so the machines' rules are as before (compared below).
+          const started = await machines.netlab(stateDir, 'challenge', 'start', lab, 'drop-first');
+          assert.equal(started.exitCode, 0, started.stderr);
+        }
+      } finally {
+        down = await machines.netlab(stateDir, 'down', lab);
+      }
       assert.equal(down.exitCode, 0, down.stderr);
       if (lab === 'routes') assert.match(down.stdout, /challenge drop-first was active: its fault is mended first/);
+      for (const name of machines.names)
+        assert.equal(
+          (await machines.transport(name).run(USER_SNAPSHOT(name))).stdout,
+          before[name],
+          `${lab}: the user's bridge, address and rules on ${name}`,
+        );
+    } finally {
+      // The user's objects go before the leftovers are looked for, and even when the test failed (later tests make them again).
+      for (const name of machines.names)
+        await machines
+          .transport(name)
+          .run(`ip link del ${userBridge(name)}; iptables -t nat -F PREROUTING; iptables -F FORWARD\n`);
     }
-    for (const name of machines.names) {
-      assert.deepEqual(await leftovers(name), [], `${lab}: leftovers on ${name}`);
-      assert.equal(
-        (await machines.transport(name).run(USER_SNAPSHOT(name))).stdout,
-        before[name],
-        `${lab}: the user's bridge, address and rules on ${name}`,
-      );
-      await machines
-        .transport(name)
-        .run(`ip link del ${userBridge(name)}; iptables -t nat -F PREROUTING; iptables -F FORWARD\n`);
-    }
+    for (const name of machines.names) assert.deepEqual(await leftovers(name), [], `${lab}: leftovers on ${name}`);
     t.diagnostic(`${lab}: clean on ${machines.names.join(', ')}`);
   });
 }
@@ -130,18 +156,24 @@ test('over ssh: each command opens at most one connection and exactly one sessio
   // Close the masters of earlier tests, so that up logs in afresh.
   await execa('pkill', ['-f', `${work.dir}/netlab-ssh`], { reject: false });
   const labNodes = ['node-0', 'node-1'];
-  const counted = async (...args: string[]) => {
+  const measured = async (...args: string[]) => {
     const before = sshdCounts();
     const result = await machines.netlab(stateDir, ...args);
-    assert.equal(result.exitCode, 0, result.stdout + result.stderr);
     const after = sshdCounts();
-    return Object.fromEntries(
+    const counts = Object.fromEntries(
       machines.names.map((n) => [
         n,
         { logins: after[n]!.logins - before[n]!.logins, sessions: after[n]!.sessions - before[n]!.sessions },
       ]),
     );
+    return { result, counts };
   };
+  const counted = async (...args: string[]) => {
+    const { result, counts } = await measured(...args);
+    assert.equal(result.exitCode, 0, result.stdout + result.stderr);
+    return counts;
+  };
+  let down: Awaited<ReturnType<typeof measured>>;
   try {
     // up runs six scripts per node (reachability, facts, preflight, three phases)
     const up = await counted('up', join(LABS, 'vxlan.yaml'), '--ssh-config', machines.sshConfig);
@@ -151,9 +183,10 @@ test('over ssh: each command opens at most one connection and exactly one sessio
     const verify = await counted('verify', 'vxlan');
     for (const node of labNodes) assert.deepEqual(verify[node], { logins: 0, sessions: 1 }, `verify on ${node}`);
   } finally {
-    const down = await counted('down', 'vxlan');
-    for (const node of labNodes) assert.deepEqual(down[node], { logins: 0, sessions: 1 }, `down on ${node}`);
+    down = await measured('down', 'vxlan');
   }
+  assert.equal(down.result.exitCode, 0, down.result.stdout + down.result.stderr);
+  for (const node of labNodes) assert.deepEqual(down.counts[node], { logins: 0, sessions: 1 }, `down on ${node}`);
 });
 
 test("over ssh: Ctrl-C during up stops every node's script, rolls back over fresh sessions and exits 130", async () => {
@@ -178,17 +211,20 @@ test("over ssh: Ctrl-C during up stops every node's script, rolls back over fres
       env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: work.dir },
     },
   );
+  const progress = watch(up);
+  let result;
   try {
-    for (let i = 0; i < 200 && !existsSync(join(stateDir, 'labs', 'scale.json')); i++)
-      await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 1500));
+    // Once the pods phase runs (its line printed as it starts): scripts are running on every node.
+    await progress.until(/phase pods: node-0 \(\d+ steps\)/);
     up.kill('SIGINT');
-    const result = await up;
-    assert.equal(result.exitCode, 130, `${result.stdout}${result.stderr}`);
-    assert.match(String(result.stderr), /rolled back: nothing is left on the nodes/);
+    result = await up;
   } finally {
+    up.kill('SIGKILL');
+    await up;
     await machines.netlab(stateDir, 'down', 'scale');
   }
+  assert.equal(result.exitCode, 130, `${String(result.stdout)}${String(result.stderr)}`);
+  assert.match(String(result.stderr), /rolled back: nothing is left on the nodes/);
   for (const name of machines.names) assert.deepEqual(await leftovers(name), [], `leftovers on ${name}`);
 });
 
@@ -298,36 +334,37 @@ function sshConfigFor(hosts: Record<string, string>, user: string): string {
   return file;
 }
 
-test('over ssh: a lab file with an error is refused with exit 2 at once, even while a node does not answer (the early login is stopped)', async () => {
-  // node-0's "connection" is a proxy that never answers: a login there waits for ssh's ConnectTimeout (10 s).
+test('over ssh: a lab file with an error is refused with exit 2 while the early login to a node that does not answer is still under way, and that login is stopped', async () => {
+  // node-0's "connection" is a proxy that sends an SSH banner and then nothing: the login (begun
+  // before the lab file is read) never ends by itself (ConnectTimeout covers only the banner), so
+  // had up waited for it, it would not have exited (the harness's timeout would have ended it).
+  const started = join(work.dir, 'silent-login-started');
   const file = join(work.dir, 'ssh_config_silent');
   const host = (name: string, how: string) =>
     `Host ${name}\n  ${how}\n  User root\n  IdentityFile ${join(work.dir, 'id_ed25519')}\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n`;
   writeFileSync(
     file,
-    host('node-0', 'ProxyCommand sleep 60') + host('node-1', `HostName ${machines.addresses['node-1']}`),
+    host('node-0', `ProxyCommand sh -c 'touch ${started}; printf "SSH-2.0-OpenSSH_silent\\r\\n"; exec sleep 60'`) +
+      host('node-1', `HostName ${machines.addresses['node-1']}`),
   );
   const lab = join(work.dir, 'broken.yaml');
   writeFileSync(lab, readFileSync(join(LABS, 'routes.yaml'), 'utf8').replace('same-node: bridge', 'same-node: hub'));
-  const started = Date.now();
   const up = await machines.netlab(stateDir, 'up', lab, '--ssh-config', file);
-  const took = Date.now() - started;
   assert.equal(up.exitCode, 2, up.stdout + up.stderr);
   assert.match(up.stderr, /broken\.yaml:\d+:\d+: wiring\.same-node/);
-  assert.ok(took < 5_000, `exit after ${took} ms: the login to the silent node was waited for`);
+  assert.ok(existsSync(started), 'the early login to node-0 was begun');
   // ssh ends its ProxyCommand as it exits (SIGHUP): the proxy may outlive netlab by a moment, never by long.
-  let proxies = '';
-  for (let tries = 0; tries < 20; tries++) {
-    proxies = String((await execa('pgrep', ['-f', '^sleep 60$'], { reject: false })).stdout).trim();
-    if (proxies === '') break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.equal(proxies, '', 'the proxy of the stopped login is gone too');
+  await waitFor(
+    'the proxy of the stopped login to end',
+    async () => String((await execa('pgrep', ['-f', '^sleep 60$'], { reject: false })).stdout).trim() === '',
+    { timeoutMs: 5_000 },
+  );
   for (const name of machines.names) assert.deepEqual(await leftovers(name), [], `leftovers on ${name}`);
 });
 
 test('over ssh as a non-root user: through sudo -n when allowed, a plain refusal when not', async () => {
   const hosts = { 'node-0': machines.addresses['node-0']!, 'node-1': machines.addresses['node-1']! };
+  let teardown: Run;
   try {
     const up = await machines.netlab(
       stateDir,
@@ -339,8 +376,9 @@ test('over ssh as a non-root user: through sudo -n when allowed, a plain refusal
     );
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
   } finally {
-    assert.equal((await machines.netlab(stateDir, 'down', 'routes')).exitCode, 0);
+    teardown = await machines.netlab(stateDir, 'down', 'routes');
   }
+  assert.equal(teardown.exitCode, 0, teardown.stdout + teardown.stderr);
   for (const name of machines.names) assert.deepEqual(await leftovers(name), []);
   const refused = await machines.netlab(
     stateDir,
@@ -380,21 +418,35 @@ test('over ssh with an inventory, on machines with a FORWARD DROP policy and rul
       ),
     ].join('\n')}\n`,
   );
+  const after: Record<string, string> = {};
+  let teardown: Run;
   try {
-    const up = await machines.netlab(stateDir, 'up', join(LABS, 'nodeport.yaml'), '--inventory', inventory, '--verify');
-    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    try {
+      const up = await machines.netlab(
+        stateDir,
+        'up',
+        join(LABS, 'nodeport.yaml'),
+        '--inventory',
+        inventory,
+        '--verify',
+      );
+      assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    } finally {
+      teardown = await machines.netlab(stateDir, 'down', 'nodeport');
+    }
+    for (const name of ['node-0', 'node-1']) after[name] = (await machines.transport(name).run(`${snapshot}\n`)).stdout;
   } finally {
-    assert.equal((await machines.netlab(stateDir, 'down', 'nodeport')).exitCode, 0);
-    for (const name of ['node-0', 'node-1']) {
-      const after = (await machines.transport(name).run(`${snapshot}\n`)).stdout;
-      assert.equal(after, before[name], `${name}: iptables and sysctls exactly as before`);
+    // The machines' own rules and policy go, whatever happened: later tests start from clean machines.
+    for (const name of ['node-0', 'node-1'])
       await machines
         .transport(name)
         .run(
           'iptables -P FORWARD ACCEPT; iptables -F FORWARD; iptables -t nat -F PREROUTING; iptables -t nat -X USER-CHAIN\n',
         );
-    }
   }
+  assert.equal(teardown.exitCode, 0, teardown.stdout + teardown.stderr);
+  for (const name of ['node-0', 'node-1'])
+    assert.equal(after[name], before[name], `${name}: iptables and sysctls exactly as before`);
 });
 
 test("over ssh: objects that are not the lab's are never touched: a user's br0, another lab's pods", async () => {
@@ -429,27 +481,39 @@ test("over ssh: objects that are not the lab's are never touched: a user's br0, 
 });
 
 test("over ssh: down works from the nodes' own records when the local state is lost", async () => {
-  const up = await machines.netlab(stateDir, 'up', join(LABS, 'vxlan.yaml'), '--ssh-config', machines.sshConfig);
-  assert.equal(up.exitCode, 0, up.stderr);
-  const { run } = JSON.parse(readFileSync(join(stateDir, 'labs', 'vxlan.json'), 'utf8')) as { run: { id: string } };
-  rmSync(join(stateDir, 'labs', 'vxlan.json'));
-  // The nodes name the run they have; it is removed once named by its id.
-  const refused = await machines.netlab(stateDir, 'down', 'vxlan', '--ssh-config', machines.sshConfig);
-  assert.equal(refused.exitCode, 2, refused.stdout + refused.stderr);
-  assert.match(refused.stderr, new RegExp(`on the nodes it is run ${run.id} .*--run ${run.id}`));
-  const down = await machines.netlab(stateDir, 'down', 'vxlan', '--ssh-config', machines.sshConfig, '--run', run.id);
+  let down: Run | undefined;
+  let run: { id: string } | undefined;
+  try {
+    const up = await machines.netlab(stateDir, 'up', join(LABS, 'vxlan.yaml'), '--ssh-config', machines.sshConfig);
+    assert.equal(up.exitCode, 0, up.stderr);
+    ({ run } = JSON.parse(readFileSync(join(stateDir, 'labs', 'vxlan.json'), 'utf8')) as { run: { id: string } });
+    rmSync(join(stateDir, 'labs', 'vxlan.json'));
+    // The nodes name the run they have; it is removed once named by its id.
+    const refused = await machines.netlab(stateDir, 'down', 'vxlan', '--ssh-config', machines.sshConfig);
+    assert.equal(refused.exitCode, 2, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, new RegExp(`on the nodes it is run ${run.id} .*--run ${run.id}`));
+    down = await machines.netlab(stateDir, 'down', 'vxlan', '--ssh-config', machines.sshConfig, '--run', run.id);
+  } finally {
+    // Should the test fail before its own down ran: the lab goes, from the nodes' records.
+    if (!down && run)
+      await machines.netlab(stateDir, 'down', 'vxlan', '--ssh-config', machines.sshConfig, '--run', run.id);
+  }
   assert.equal(down.exitCode, 0, down.stderr);
   assert.match(down.stdout, /from the nodes' own records/);
   for (const name of machines.names) assert.deepEqual(await leftovers(name), []);
 });
 
 test('over ssh: after a reboot of the nodes (objects and records gone), down has nothing to do and says so without error', async () => {
-  const up = await machines.netlab(stateDir, 'up', join(LABS, 'routes.yaml'), '--ssh-config', machines.sshConfig);
-  assert.equal(up.exitCode, 0, up.stderr);
   // What a reboot does: processes, namespaces, links, routes, rules and the tmpfs /run are gone.
   const reboot =
     'for p in $(ip netns list | cut -d" " -f1); do kill -9 $(ip netns pids $p) 2>/dev/null; ip netns del $p; done; ip link del br0 2>/dev/null; ip link del br1 2>/dev/null; iptables -F; iptables -X; sysctl -qw net.ipv4.ip_forward=0; ip route flush proto boot; rm -rf /run/netlab\n';
-  for (const name of ['node-0', 'node-1']) await machines.transport(name).run(reboot);
+  try {
+    const up = await machines.netlab(stateDir, 'up', join(LABS, 'routes.yaml'), '--ssh-config', machines.sshConfig);
+    assert.equal(up.exitCode, 0, up.stderr);
+  } finally {
+    // The "reboot" runs even when up failed: it removes whatever up made.
+    for (const name of ['node-0', 'node-1']) await machines.transport(name).run(reboot);
+  }
   const down = await machines.netlab(stateDir, 'down', 'routes');
   assert.equal(down.exitCode, 0, down.stderr);
   assert.equal(down.stderr, '');

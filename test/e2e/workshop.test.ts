@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { LABS, NETLAB } from '../paths.js';
 import { netlab, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
+import { watch } from '../wait.js';
 
 const state = stateDirForTest();
 let pristine: HostSnapshot;
@@ -46,18 +47,12 @@ test('capture on the underlay shows the VXLAN packet (UDP 4789, VNI 100) around 
     ['capture', 'node-0', '--count', '4', '--timeout', '15', '--filter', 'udp port 4789 and not dst host 239.1.1.1'],
     { env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  const exited = new Promise<number | null>((resolve) => capture.on('exit', resolve));
-  let out = '';
-  let ready = false;
-  capture.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  capture.stderr.on('data', (chunk: Buffer) => {
-    out += chunk.toString();
-    if (out.includes('listening on')) ready = true;
-  });
-  for (let i = 0; i < 100 && !ready; i++) await new Promise((r) => setTimeout(r, 50));
-  assert.ok(ready, `tcpdump started: ${out}`);
+  const exited = new Promise<number | null>((resolve) => capture.on('close', resolve));
+  const output = watch(capture);
+  await output.until('listening on', { timeoutMs: 10_000 });
   await netlab(state.dir, 'exec', 'a0', '--', 'ping', '-c', '3', '-i', '0.2', '10.200.1.2');
   const code = await exited;
+  const out = output.output;
   assert.equal(code, 0, out);
   assert.match(
     out,
@@ -87,14 +82,13 @@ test('capture --write: a pcap file for Wireshark, owned by the user who ran sudo
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  const exited = new Promise<number | null>((resolve) => capture.on('exit', resolve));
-  let said = '';
-  capture.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
-  capture.stderr.on('data', (chunk: Buffer) => (said += chunk.toString()));
-  for (let i = 0; i < 100 && !said.includes('listening on'); i++) await new Promise((r) => setTimeout(r, 50));
-  assert.match(said, /listening on/);
+  const exited = new Promise<number | null>((resolve) => capture.on('close', resolve));
+  const output = watch(capture);
+  await output.until('listening on', { timeoutMs: 10_000 });
   await netlab(state.dir, 'exec', 'a0', '--', 'ping', '-c', '3', '-i', '0.2', '10.200.1.2');
-  assert.equal(await exited, 0, said);
+  const code = await exited;
+  const said = output.output;
+  assert.equal(code, 0, said);
   assert.match(said, /pcap written to .*vxlan\.pcap: read it with `tcpdump -n -e -r /);
   const { uid, gid } = statSync(file);
   assert.deepEqual([uid, gid], [65534, 65534]);
@@ -171,15 +165,12 @@ test("trace a0 → a1: the veth, the bridge, vxlan0 with node-1's underlay addre
 test('with the cluster route deleted on node-0, trace and the failed verify both name node-0 and the missing route', async () => {
   const route = ['10.200.0.0/16', 'dev', 'br0'];
   assert.equal((await netlab(state.dir, 'exec', 'node-0', '--', 'ip', 'route', 'del', ...route)).exitCode, 0);
-  // The pods may still reach each other through the redirects cached by the earlier pings:
-  // verify then passes, but says that what the plan made is gone.
+  // The pods may still reach each other through the redirects cached by the earlier pings, or
+  // not: either way verify fails (exit 1) and names the missing route. (That verify fails on
+  // drift while every check passes is the next test's, with a drift no check depends on.)
   const cached = await netlab(state.dir, 'verify', 'vxlan');
+  assert.equal(cached.exitCode, 1, cached.stdout + cached.stderr);
   assert.match(cached.stdout, /node-0: route 10\.200\.0\.0\/16 is missing \(step \d+/);
-  if (cached.exitCode === 0)
-    assert.match(
-      cached.stdout,
-      /the checks pass now, but what the plan made has changed; they may pass only through what the kernel still remembers/,
-    );
   // Through a cached redirect, trace is delivered but says which route is gone behind it.
   const throughCache = JSON.parse((await netlab(state.dir, 'trace', 'a0', 'a1', '--json')).stdout) as TraceJson & {
     hops: { text: string }[];
@@ -218,6 +209,30 @@ test('with the cluster route deleted on node-0, trace and the failed verify both
   } finally {
     await netlab(state.dir, 'exec', 'node-0', '--', 'ip', 'route', 'add', ...route);
   }
+});
+
+test('verify exits 1 on drift while every check passes: a rule the lab did not make in its own chain on node-0', async () => {
+  // An ACCEPT for addresses no pod has: no check depends on it, so every check passes,
+  // but the lab's chain is no longer what the plan made.
+  const rule = ['NETLAB-FWD-vxlan', '-s', '10.99.0.0/16', '-j', 'ACCEPT'];
+  assert.equal((await netlab(state.dir, 'exec', 'node-0', '--', 'iptables', '-w', '-A', ...rule)).exitCode, 0);
+  try {
+    const verify = await netlab(state.dir, 'verify', 'vxlan');
+    assert.match(verify.stdout, /all 5 checks passed/, verify.stdout + verify.stderr);
+    assert.match(
+      verify.stdout,
+      /the checks pass now, but what the plan made has changed \(so verify fails\): they may pass only through what the kernel still remembers, and fail when it forgets/,
+    );
+    assert.match(
+      verify.stdout,
+      /node-0: the iptables chain NETLAB-FWD-vxlan has a rule the lab did not make: `-A NETLAB-FWD-vxlan -s 10\.99\.0\.0\/16 -j ACCEPT` \(step \d+/,
+    );
+    assert.equal(verify.exitCode, 1, verify.stdout + verify.stderr);
+  } finally {
+    await netlab(state.dir, 'exec', 'node-0', '--', 'iptables', '-w', '-D', ...rule);
+  }
+  const again = await netlab(state.dir, 'verify', 'vxlan');
+  assert.equal(again.exitCode, 0, again.stdout + again.stderr);
 });
 
 test("show: a node's routes with the lab's one cluster route, a pod's links", async () => {

@@ -76,8 +76,39 @@ test('each node gets chains for its own isolated pods: allows return, the rest i
   );
 });
 
-test("trace's walk through the policy chains: the rule that drops a packet, or none", () => {
-  const rules = rulesOf(1);
+/**
+ * node-1's filter table once the lab is up, as `iptables-save` prints it: in the kernel's words,
+ * not the plan's (`-m tcp` before --dport, the comment in double quotes), as trace reads it.
+ */
+const NODE1_FILTER_SAVED = `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:NETLAB-FWD-policy - [0:0]
+:NL-PI-policy_cache - [0:0]
+:NL-PI-policy_db - [0:0]
+:NL-PI-policy_stats - [0:0]
+:NL-POL-policy - [0:0]
+-A FORWARD -m comment --comment "netlab lab policy" -j NL-POL-policy
+-A FORWARD -m comment --comment "netlab lab policy" -j NETLAB-FWD-policy
+-A NETLAB-FWD-policy -s 10.200.0.0/16 -j ACCEPT
+-A NETLAB-FWD-policy -d 10.200.0.0/16 -j ACCEPT
+-A NL-PI-policy_cache -s 10.200.1.2/32 -p tcp -m tcp --dport 6379 -j RETURN
+-A NL-PI-policy_cache -j DROP
+-A NL-PI-policy_db -s 10.200.0.2/32 -p tcp -m tcp --dport 5432 -j RETURN
+-A NL-PI-policy_db -j DROP
+-A NL-PI-policy_stats -s 10.200.0.0/16 -j RETURN
+-A NL-PI-policy_stats -j DROP
+-A NL-POL-policy -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
+-A NL-POL-policy -d 10.200.1.2/32 -j NL-PI-policy_db
+-A NL-POL-policy -d 10.200.1.3/32 -j NL-PI-policy_cache
+-A NL-POL-policy -d 10.200.1.4/32 -j NL-PI-policy_stats
+COMMIT
+`;
+
+test("trace's walk through the policy chains, on the rules as iptables-save prints them: the rule that drops a packet, or none", () => {
+  // What trace reads of a node: every -A line of its filter table (trace/kernel.ts).
+  const rules = NODE1_FILTER_SAVED.split('\n').filter((line) => line.startsWith('-A '));
   const verdict = (src: string, dst: string, port?: number) => {
     const packet: Packet = { src, dst, protocol: port ? 'tcp' : 'icmp', ...(port ? { port } : {}) };
     return policyDrop(model, rules, packet, (r) => forwardRuleMatches(r, packet, 'eth1', 'br1'))?.rule;
@@ -87,6 +118,9 @@ test("trace's walk through the policy chains: the rule that drops a packet, or n
   assert.equal(verdict('10.200.0.2', '10.200.1.2', 8080), '-A NL-PI-policy_db -j DROP', 'nor another port');
   assert.equal(verdict('10.200.0.2', '10.200.1.4'), undefined, 'stats takes the cluster');
   assert.equal(verdict('192.168.64.9', '10.200.1.4'), '-A NL-PI-policy_stats -j DROP', 'and only the cluster');
+  assert.equal(verdict('10.200.1.2', '10.200.1.3', 6379), undefined, 'db → cache:6379 is allowed');
+  assert.equal(verdict('10.200.1.2', '10.200.1.3', 6380), '-A NL-PI-policy_cache -j DROP', 'not another port');
+  assert.equal(verdict('10.200.1.2', '10.200.1.3'), '-A NL-PI-policy_cache -j DROP', 'nor a ping');
 });
 
 test('faults: the policy jump is named with its chain beside the lab ACCEPT jump; a pod chain rule can be removed', () => {

@@ -8,7 +8,15 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { LABS, NETLAB } from '../paths.js';
-import { nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from '../e2e/host.js';
+import {
+  nodeLeftovers,
+  nodeState,
+  snapshotHost,
+  stateChanges,
+  stateDirForTest,
+  type HostSnapshot,
+  type Run,
+} from '../e2e/host.js';
 import { bootVMs, type VMs } from './vms.js';
 import { faultRow, type FaultCase, MATRIX_HEADER } from '../e2e/fault-case.js';
 import { everyChallenge, faultsLeaveTheMachinesFirewall } from '../e2e/challenge-case.js';
@@ -34,6 +42,11 @@ before(async () => {
   const started = Date.now();
   vms = await bootVMs(['node-0', 'node-1', 'node-2'], image, work.dir);
   console.log(`# 3 VMs booted and answering SSH in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  for (const name of vms.names) {
+    const transport = sshTransport({ kind: 'ssh', configFile: vms.sshConfig, hosts: { [name]: { host: name } } }, name);
+    booted[name] = new Set((await nodeLeftovers(transport)).filter((l) => l.startsWith('process ')));
+    bootState[name] = await nodeState(transport);
+  }
 });
 
 after(async () => {
@@ -53,12 +66,28 @@ async function netlab(...args: string[]): Promise<Run> {
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
+/** What each VM had before any lab ran (its own processes, PID and command line), taken once it answers SSH. */
+const booted: Record<string, Set<string>> = {};
+/** Each VM's nodeState at boot. */
+const bootState: Record<string, string[]> = {};
+
+/**
+ * What a lab left on a VM: what nodeLeftovers finds that was not there before
+ * any lab ran (below, in before()), less the sshd sessions of the connections
+ * made to look. A pause or container process (`sleep infinity`) a lab leaves is
+ * found: only the processes the VM had at boot are not counted.
+ */
 async function leftovers(name: string): Promise<string[]> {
   const transport = sshTransport({ kind: 'ssh', configFile: vms.sshConfig, hosts: { [name]: { host: name } } }, name);
   // eth0 (NAT) and tunl0 (made by the ipip module when it loads) belong to the VM.
-  return (await nodeLeftovers(transport, ['lo', 'eth0', 'eth1', 'tunl0'])).filter(
-    (l) => !/process \d+ (sshd|sleep infinity)/.test(l),
-  );
+  const found = await nodeLeftovers(transport, ['lo', 'eth0', 'eth1', 'tunl0']);
+  const before = booted[name];
+  assert.ok(before, `the processes of ${name} at boot are taken in before()`);
+  return [
+    ...found.filter((l) => !before.has(l) && !/^process \d+ sshd/.test(l)),
+    // and the routes, addresses, sysctls, permanent neighbour and static FDB entries as they were at boot
+    ...stateChanges(bootState[name]!, await nodeState(transport)),
+  ];
 }
 
 /**
