@@ -48,6 +48,10 @@ export function buildCli(): Command {
       .option(
         '--inventory <file>',
         "run on machines listed in netlab's inventory file (node → host, port, user, identity, underlay)",
+      )
+      .option(
+        '--instance <name>',
+        'one of several copies of the lab (`--instance g2`, or `vxlan@g2`): each runs apart, on simulated nodes side by side',
       );
 
   targetOptions(
@@ -74,8 +78,11 @@ export function buildCli(): Command {
       )
       .option('--yes', 'with --step: do not wait for Enter')
       .option('--json', 'at the end, the lab as it is up (and the checks, with --verify) as JSON; progress on stderr'),
-  ).action(async (lab: string, options: Record<string, unknown>) => {
-    const file = (await import('./commands/common.js')).labFileOf(lab);
+  ).action(async (lab: string, given: Record<string, unknown>) => {
+    const { labFileOf, instanceOf } = await import('./commands/common.js');
+    const file = labFileOf(lab);
+    const instance = instanceOf(lab, given.instance as string | undefined);
+    const options = { ...given, ...(instance === undefined ? {} : { instance }) };
     // Over SSH the login to the nodes starts first, while `up` loads.
     const early = (await import('./lifecycle/connect-early.js')).connectEarly(file, options);
     process.exitCode = await (await import('./commands/up.js')).upCommand(file, options, early);

@@ -1,4 +1,6 @@
-import { dirname, join } from 'node:path';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root (tests run from dist/test/...). */
@@ -23,3 +25,21 @@ export function updateGoldenMode(env: NodeJS.ProcessEnv): boolean {
   return true;
 }
 export const UPDATE_GOLDEN = updateGoldenMode(process.env);
+
+/**
+ * The output against its golden file. With UPDATE_GOLDEN=1 the file is rewritten,
+ * but the comparison is still with what it held before: a test whose golden file
+ * changed fails (and says it was rewritten), so a run that updates is never green
+ * by accident; the next run, without UPDATE_GOLDEN, compares with the new file.
+ */
+export function golden(file: string, actual: string): void {
+  const expected = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+  if (UPDATE_GOLDEN && actual !== expected) {
+    writeFileSync(file, actual);
+    assert.fail(
+      `UPDATE_GOLDEN: ${expected === undefined ? 'created' : 'rewrote'} ${relative(ROOT, file)} from this output: review \`git diff\`, then run the tests again without UPDATE_GOLDEN`,
+    );
+  }
+  assert.ok(expected !== undefined, `${relative(ROOT, file)} is missing (UPDATE_GOLDEN=1 to create it)`);
+  assert.equal(actual, expected, `output differs from ${relative(ROOT, file)} (UPDATE_GOLDEN=1 to accept)`);
+}

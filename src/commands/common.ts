@@ -5,8 +5,8 @@ import { wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { fileURLToPath } from 'node:url';
 import { listStates, readState, stateDir, type LabState } from '../state/store.js';
 import { shown, UsageError } from '../errors.js';
-import { defaultLabName, labNameProblem } from '../model/grammar.js';
-import type { Model } from '../model/lab.js';
+import { defaultLabName, instanceNameProblem, labId, labIdProblem, labNameProblem } from '../model/grammar.js';
+import { labIdOf, type Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 
 /** A directory where a lab was meant (`netlab plan /tmp`, `netlab validate labs`): the same words from every command. */
@@ -40,7 +40,7 @@ export async function labNameOf(arg: string): Promise<string> {
       name = defaultLabName(arg);
     }
   }
-  const problem = labNameProblem(name);
+  const problem = labIdProblem(name);
   if (problem) {
     const what =
       name === arg
@@ -51,6 +51,36 @@ export async function labNameOf(arg: string): Promise<string> {
     throw new UsageError(`${what}: ${problem}`);
   }
   return name;
+}
+
+/**
+ * The lab id a lab and `--instance` name together: `vxlan --instance g2` and
+ * `vxlan@g2` are the same lab; a name that says one instance and a flag that
+ * says another are refused.
+ */
+export function labIdFor(name: string, instance: string | undefined): string {
+  if (instance === undefined) return name;
+  const problem = instanceNameProblem(instance);
+  if (problem) throw new UsageError(`--instance ${shown(instance)}: ${problem}`);
+  const [lab, named] = name.split('@');
+  if (named !== undefined && named !== instance)
+    throw new UsageError(`${shown(name)} names instance ${named}, and --instance names ${instance}: name one`);
+  return labId(lab!, instance);
+}
+
+/**
+ * The instance a command line names: by `--instance`, or in a lab argument
+ * (`vxlan@g2`, when that is no file); both at once must agree.
+ */
+export function instanceOf(arg: string | undefined, instance: string | undefined): string | undefined {
+  const named = arg !== undefined && !labIdProblem(arg) && !existsSync(arg) ? arg.split('@')[1] : undefined;
+  if (instance === undefined && named === undefined) return undefined;
+  return labIdFor(labId('lab', named), instance ?? named).split('@')[1];
+}
+
+/** The lab as one instance of it, or the lab itself without one. */
+export function withInstance(model: Model, instance: string | undefined): Model {
+  return instance === undefined ? model : { ...model, instance };
 }
 
 /**
@@ -100,17 +130,18 @@ export function otherTarget(state: LabState, options: TargetOptions): string | u
 
 /** A lab that is up, named by its name or by its file (the file is only read for the name). */
 export async function findUpLab(arg: string | undefined, target: TargetOptions = {}): Promise<LabState> {
-  return refuseOtherTarget(await findUpLabByName(arg), target);
+  return refuseOtherTarget(await findUpLabByName(arg, target.instance), target);
 }
 
-async function findUpLabByName(arg: string | undefined): Promise<LabState> {
+async function findUpLabByName(arg: string | undefined, instance?: string): Promise<LabState> {
   if (arg === undefined) {
-    const states = listStates();
+    if (instance !== undefined) labIdFor('lab', instance);
+    const states = listStates().filter((s) => instance === undefined || s.model.instance === instance);
     if (states.length === 1) return states[0]!;
     if (states.length === 0) throw new UsageError('no lab is up; start one with `netlab up labs/bridge.yaml`');
     throw new UsageError(`several labs are up (${states.map((s) => s.lab).join(', ')}); name one`);
   }
-  const name = await labNameOf(arg);
+  const name = labIdFor(await labNameOf(arg), instance);
   const state = readState(name);
   if (!state) {
     const up = listStates().map((s) => s.lab);
@@ -135,20 +166,23 @@ export function requireRoot(command: string, target: { kind: string } = { kind: 
 
 /** The lab that has a pod, node or router of this name (--lab when several have one; the only lab up when none has). */
 export async function findLabWith(name: string, options: { lab?: string } & TargetOptions = {}): Promise<LabState> {
-  return refuseOtherTarget(await findLabWithByName(name, options.lab), options);
+  return refuseOtherTarget(await findLabWithByName(name, options.lab, options.instance), options);
 }
 
-async function findLabWithByName(name: string, lab?: string): Promise<LabState> {
-  if (lab !== undefined) return findUpLab(lab);
+async function findLabWithByName(name: string, lab?: string, instance?: string): Promise<LabState> {
+  if (lab !== undefined) return findUpLab(lab, instance === undefined ? {} : { instance });
   const states = listStates().filter(
     (s) =>
-      s.model.pods.some((p) => p.name === name) ||
-      s.model.nodes.some((n) => n.name === name) ||
-      (s.model.underlay?.routers.some((r) => r.name === name) ?? false),
+      (instance === undefined || s.model.instance === instance) &&
+      (s.model.pods.some((p) => p.name === name) ||
+        s.model.nodes.some((n) => n.name === name) ||
+        (s.model.underlay?.routers.some((r) => r.name === name) ?? false)),
   );
   if (states.length === 1) return states[0]!;
-  if (states.length === 0) return findUpLab(undefined);
-  throw new UsageError(`${name} is in several labs (${states.map((s) => s.lab).join(', ')}); choose one with --lab`);
+  if (states.length === 0) return findUpLab(undefined, instance === undefined ? {} : { instance });
+  throw new UsageError(
+    `${name} is in several labs (${states.map((s) => s.lab).join(', ')}); choose one with --lab${instance === undefined ? ' or --instance' : ''}`,
+  );
 }
 
 export function bundledLabsDir(): string {
@@ -188,10 +222,11 @@ function upLabIfReadable(name: string): LabState | undefined {
  */
 export function labFileOf(arg: string): string {
   if (existsSync(arg) && !statSync(arg).isDirectory()) return arg;
-  if (!labNameProblem(arg)) {
+  if (!labIdProblem(arg)) {
     const upFrom = upLabIfReadable(arg)?.model.file;
     if (upFrom && existsSync(upFrom)) return upFrom;
-    const bundled = join(bundledLabsDir(), `${arg}.yaml`);
+    // An instance of a bundled lab (vxlan@g2) is that lab's file.
+    const bundled = join(bundledLabsDir(), `${arg.split('@')[0]}.yaml`);
     if (existsSync(bundled)) return bundled;
   }
   if (existsSync(arg)) throw notALabFile(arg);
@@ -215,13 +250,14 @@ export async function labModelOf(
     state: refuseOtherTarget(state, target),
   });
   // A name: the lab that is up under it, else its file (the one it came from, or the bundled lab).
-  const named = !labNameProblem(arg) && !(existsSync(arg) && statSync(arg).isFile());
-  const upByName = named ? upLabIfReadable(arg) : undefined;
+  const named = !labIdProblem(arg) && !(existsSync(arg) && statSync(arg).isFile());
+  const upByName = named ? upLabIfReadable(labIdFor(arg, target.instance)) : undefined;
   if (upByName) return upAs(upByName);
   const { loadLabFile } = await import('../lab/load.js');
-  const { model } = loadLabFile(labFileOf(arg));
+  const loaded = loadLabFile(labFileOf(arg)).model;
+  const model = withInstance(loaded, instanceOf(arg, target.instance));
   // A file: the lab it names, as it is up when it is (what is really there), else as the file says.
-  const up = named ? undefined : upLabIfReadable(model.name);
+  const up = named ? undefined : upLabIfReadable(labIdOf(model));
   if (up) return upAs(up);
   const { simulatedFacts } = await import('../exec/simulated.js');
   return { model, facts: simulatedFacts(model) };

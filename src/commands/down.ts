@@ -9,7 +9,7 @@ import { describeDown, nodesWithFailedUndo, runDown, type NodeDown } from '../ex
 import { quoteArg } from '../os/quote.js';
 import { printJson, withHumanOutputOnStderr } from '../json-output.js';
 import { CorruptState, describeRun, listStates, readState, type LabState } from '../state/store.js';
-import { findUpLab, labNameOf, requireRoot } from './common.js';
+import { findUpLab, labIdFor, labNameOf, requireRoot } from './common.js';
 import { transportsOf } from '../exec/transports.js';
 import { acquireLock } from '../state/lock.js';
 import { RunError, shown, UsageError } from '../errors.js';
@@ -64,8 +64,8 @@ async function down(given: string | undefined, options: DownOptions, report: Dow
       `--run takes a run id of 12 hexadecimal digits (as status and down name it); found ${shown(options.run)}`,
     );
   // Without a name, the only lab that is up (as verify does).
-  const arg = given ?? (await findUpLab(undefined)).lab;
-  const name = await labNameOf(arg);
+  const arg = given ?? (await findUpLab(undefined, options)).lab;
+  const name = labIdFor(await labNameOf(arg), options.instance);
   report.lab = name;
   let recorded: LabState | undefined;
   try {

@@ -7,7 +7,7 @@ import { planJson, renderPlanText } from '../shell/render.js';
 import { simulatedFacts } from '../exec/simulated.js';
 import { formatIssue, LabInputError, UsageError } from '../errors.js';
 import { wantsSsh, type TargetOptions } from '../exec/targets.js';
-import { bundledLabNames, bundledLabsDir, labFileOf } from './common.js';
+import { bundledLabNames, bundledLabsDir, instanceOf, labFileOf, withInstance } from './common.js';
 import { printJson, type JsonOption } from '../json-output.js';
 
 export function validateCommand(args: string[], options: JsonOption = {}): number {
@@ -36,7 +36,7 @@ export async function planCommand(
   file: string,
   options: { json?: boolean; explain?: boolean } & TargetOptions,
 ): Promise<number> {
-  const loaded = loadLabFile(labFileOf(file)).model;
+  const loaded = withInstance(loadLabFile(labFileOf(file)).model, instanceOf(file, options.instance));
   let model = loaded;
   let facts = simulatedFacts(model);
   let label = 'simulated nodes on this host';

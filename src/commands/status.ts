@@ -10,7 +10,7 @@ import { checkReachable } from '../exec/ssh.js';
 import type { Transports } from '../exec/transports.js';
 import { printJson, type JsonOption } from '../json-output.js';
 import type { TargetOptions } from '../exec/targets.js';
-import { findUpLab, labNameOf, otherTarget } from './common.js';
+import { findUpLab, labIdFor, labNameOf, otherTarget } from './common.js';
 import { challengeOfRun } from '../state/challenges.js';
 
 /** Simulated nodes: is the holder alive. SSH nodes: not probed here (null). */
@@ -61,8 +61,14 @@ async function driftOf(state: LabState): Promise<{ findings: Finding[]; unreacha
  */
 async function labsShown(arg: string | undefined, target: TargetOptions) {
   const { states, corrupt } = readStates();
-  if (arg === undefined) return { states: states.filter((s) => !otherTarget(s, target)), corrupt };
-  const name = await labNameOf(arg);
+  if (arg === undefined)
+    return {
+      states: states.filter(
+        (s) => !otherTarget(s, target) && (target.instance === undefined || s.model.instance === target.instance),
+      ),
+      corrupt,
+    };
+  const name = labIdFor(await labNameOf(arg), target.instance);
   const unreadable = corrupt.filter((c) => c.lab === name);
   if (unreadable.length) return { states: [], corrupt: unreadable };
   return { states: [await findUpLab(name, target)], corrupt: [] };

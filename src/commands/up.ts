@@ -14,7 +14,8 @@ import { diffModels } from '../lab/diff.js';
 import { renderPlanText } from '../shell/render.js';
 import { wantsSsh } from '../exec/targets.js';
 import { endSessions } from '../exec/ssh.js';
-import { requireRoot } from './common.js';
+import { requireRoot, withInstance } from './common.js';
+import { labIdOf } from '../model/lab.js';
 import { mark } from '../profile.js';
 import { connectEarly, type EarlyConnection } from '../lifecycle/connect-early.js';
 /** early: the login to the nodes, started by the command line before this module loaded (see lifecycle/connect-early.ts). */
@@ -48,7 +49,7 @@ async function upAsJson(
       printJson({ file, status: 'failed', exitCode: error.exitCode, error: error.message });
     throw error;
   }
-  const name = (await import('../lab/load.js')).loadLabFile(file).model.name;
+  const name = labIdOf(withInstance((await import('../lab/load.js')).loadLabFile(file).model, options.instance));
   const state = readState(name);
   printJson({
     lab: name,
@@ -78,7 +79,9 @@ async function up(
   early: Promise<EarlyConnection | undefined>,
 ): Promise<number> {
   // The lab parser (yaml, zod: about 60 ms of imports) loads while an early SSH login is under way.
-  const { model } = (await import('../lab/load.js')).loadLabFile(file);
+  const loaded = (await import('../lab/load.js')).loadLabFile(file).model;
+  const model = withInstance(loaded, options.instance);
+  const id = labIdOf(model);
   if (options.json && (options.step !== undefined || options.explain))
     throw new UsageError(
       '--json gives one JSON document on stdout; --step and --explain print for a person: use one or the other',
@@ -90,9 +93,9 @@ async function up(
     throw new UsageError(
       '--step waits for Enter before each phase: run it in a terminal, or add --yes to go on by itself',
     );
-  const release = acquireLock(model.name, `netlab up ${file}`);
+  const release = acquireLock(id, `netlab up ${file}`);
   try {
-    const existing = readState(model.name);
+    const existing = readState(id);
     if (existing) {
       // Underlay facts come from the target, so compare what the file says.
       const changes = diffModels(
@@ -108,18 +111,18 @@ async function up(
       if (changes.length === 0 && existing.status === 'up' && !options.recreate) {
         // "Unchanged" is said of the file; whether the lab still works is for the checks to say.
         console.log(
-          `lab ${model.name} is already up and its file is unchanged; nothing to build (\`netlab down ${model.name}\` to remove it, \`--recreate\` to build it again)`,
+          `lab ${id} is already up and its file is unchanged; nothing to build (\`netlab down ${id}\` to remove it, \`--recreate\` to build it again)`,
         );
         return options.verify ? await verifyAndReport(existing, verifyOptions(options)) : 0;
       }
       if (!options.recreate) {
         throw new UsageError(
           existing.status === 'up'
-            ? `lab ${model.name} is already up from a different version of ${existing.file}: ${changes.join('; ')}. Run \`netlab up ${file} --recreate\` to take it down and build it again, or \`netlab down ${model.name}\``
-            : `lab ${model.name} was left ${existing.status} by an earlier up; run \`netlab down ${model.name}\` first (or \`netlab up ${file} --recreate\`)`,
+            ? `lab ${id} is already up from a different version of ${existing.file}: ${changes.join('; ')}. Run \`netlab up ${file} --recreate\` to take it down and build it again, or \`netlab down ${id}\``
+            : `lab ${id} was left ${existing.status} by an earlier up; run \`netlab down ${id}\` first (or \`netlab up ${file} --recreate\`)`,
         );
       }
-      console.log(`lab ${model.name}: taking down the version that is up (${changes.join('; ') || 'unchanged'})`);
+      console.log(`lab ${id}: taking down the version that is up (${changes.join('; ') || 'unchanged'})`);
       await tearDown(existing);
     }
     mark('read and validate the lab');
@@ -145,7 +148,7 @@ async function up(
       { ...options, ...target },
     );
     if (code !== 0 || !options.verify) return code;
-    return await verifyAndReport(readState(model.name)!, verifyOptions(options));
+    return await verifyAndReport(readState(id)!, verifyOptions(options));
   } finally {
     release();
   }

@@ -1,5 +1,6 @@
 // Before anything changes: every node has the tools and kernel features the lab
 // needs. Each missing piece is reported with what to install; nothing is changed.
+import { labIdOf } from '../model/lab.js';
 import type { Model } from '../model/lab.js';
 import type { Step } from '../model/plan.js';
 import { type Answers, parseAnswers, type Questions, questionLines } from '../node/query.js';
@@ -278,16 +279,28 @@ export function preflightScript(model: Model, node: string, steps: readonly Step
   return `${['PATH=$PATH:/usr/sbin:/sbin', ...lines, ...questionLines([inventoryQuestions(steps)])].join('\n')}\n`;
 }
 
+/** `down`'s arguments for a lab and instance. */
+function downArgs(model: Model): string {
+  return model.instance === undefined ? model.name : `${model.name} --instance ${model.instance}`;
+}
+
 /** Everything the preflight output says is wrong on a node, each with what to do about it. */
 export function describeProblems(model: Model, node: string, steps: readonly Step[], stdout: string): string[] {
   const { head, answers } = parseAnswers(stdout, [inventoryQuestions(steps)]);
   const have = inventoryOf(answers[0]!);
   const needs = requirements(model);
-  const own = have.runs.get(model.name);
+  const id = labIdOf(model);
+  const own = have.runs.get(id);
   // The lab itself is up there (another controller, another state directory): say so, not which of its objects clash.
   if (own)
     return [
-      `lab ${model.name} is already up on ${node}, ${describeRun(own)}; take it down there (\`netlab down ${model.name}\`), or see \`netlab status\``,
+      `lab ${id} is already up on ${node}, ${describeRun(own)}; take it down there (\`netlab down ${downArgs(model)}\`), or see \`netlab status\``,
+    ];
+  // Another instance of the same lab: its bridges, tunnels and pods have the same names on the same machines.
+  const sibling = [...have.runs].find(([other]) => other.split('@')[0] === model.name);
+  if (sibling)
+    return [
+      `lab ${sibling[0]} is up on ${node} (${describeRun(sibling[1])}): one instance of lab ${model.name} at a time on the same machines (its bridges, tunnels and pods have the same names in every instance); instances run side by side on simulated nodes`,
     ];
   const others = [...have.runs].map(([lab, run]) => `lab ${lab} (${describeRun(run)})`);
   const problems = findConflicts(steps, have).map(

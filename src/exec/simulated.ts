@@ -6,6 +6,7 @@
 // Facts checked on this machine (see DESIGN.md): with its own mount namespace
 // and a private tmpfs on /run, a node has its own `ip netns` list and
 // /run/netlab, so node scripts are byte for byte the ones a VM runs.
+import { labIdOf } from '../model/lab.js';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { stateDir } from '../state/store.js';
@@ -157,14 +158,14 @@ export async function createSimulatedNodes(
     throw new UsageError(
       `outside.address: found ${outside}; on simulated nodes the outside host is on the underlay ${SIMULATED_UNDERLAY.network}.0/${SIMULATED_UNDERLAY.prefix} (leave the address out: ${SIMULATED_UNDERLAY.network}.1)`,
     );
-  state.underlay = await startHolder(model.name, 'underlay');
+  state.underlay = await startHolder(labIdOf(model), 'underlay');
   record(state);
   if (outside) {
-    state.outside = await startHolder(model.name, OUTSIDE_HOLDER);
+    state.outside = await startHolder(labIdOf(model), OUTSIDE_HOLDER);
     record(state);
   }
   const routers = model.underlay?.routers ?? [];
-  const holders = await Promise.all([...model.nodes, ...routers].map((host) => startHolder(model.name, host.name)));
+  const holders = await Promise.all([...model.nodes, ...routers].map((host) => startHolder(labIdOf(model), host.name)));
   for (const [i, node] of model.nodes.entries()) state.nodes[node.name] = holders[i]!;
   if (routers.length)
     state.routers = Object.fromEntries(routers.map((r, i) => [r.name, holders[model.nodes.length + i]!]));

@@ -1,6 +1,7 @@
 // Where a lab runs: simulated nodes on this host (the default), or real
 // machines over SSH named by an OpenSSH config file (`vagrant ssh-config`), by
 // `vagrant ssh-config` run for you, or by netlab's own inventory file.
+import { labIdOf } from '../model/lab.js';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { run } from './spawn.js';
@@ -17,6 +18,8 @@ async function readInventory(file: string) {
 }
 
 export interface TargetOptions {
+  /** --instance NAME: one of several copies of a lab (`vxlan@g2`); a lab's identity is lab + instance */
+  instance?: string;
   sshConfig?: string;
   inventory?: string;
   /** --vagrant: the Vagrant VMs of this directory */
@@ -105,7 +108,7 @@ export async function sshTarget(
     };
   }
   const vagrantDir = vagrantDirOf(options);
-  const configFile = vagrantDir ? await vagrantSshConfig(vagrantDir, model.name) : options.sshConfig;
+  const configFile = vagrantDir ? await vagrantSshConfig(vagrantDir, labIdOf(model)) : options.sshConfig;
   if (!configFile || !existsSync(configFile))
     throw new UsageError(
       `${configFile}: no such SSH config file (make one with \`vagrant ssh-config > ${configFile}\`)`,

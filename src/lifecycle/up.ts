@@ -1,5 +1,6 @@
 // Bringing a lab up: the SSH nodes' facts, the plan applied phase by phase
 // (with state recorded as it goes), --step's pauses, and the rollback on failure.
+import { labIdOf } from '../model/lab.js';
 import type { ScriptResult } from '../exec/transport.js';
 import { preflightScript } from '../exec/preflight.js';
 import { Listr, ListrLogger, ListrLogLevels, PRESET_TIMER, ProcessOutput } from 'listr2';
@@ -163,7 +164,7 @@ export async function bringUp(
   mark('plan');
   const state: LabState = {
     version: STATE_VERSION,
-    lab: model.name,
+    lab: labIdOf(model),
     file,
     status: 'creating',
     createdAt: new Date().toISOString(),
@@ -185,7 +186,7 @@ export async function bringUp(
       process.stderr.write(`\ninterrupted: stopping and rolling back (press Ctrl-C again to stop the rollback)\n`);
       abort.abort();
     } else {
-      process.stderr.write(`\nrollback stopped: run \`netlab down ${model.name}\` to finish cleaning up\n`);
+      process.stderr.write(`\nrollback stopped: run \`netlab down ${labIdOf(model)}\` to finish cleaning up\n`);
       process.exit(EXIT_INTERRUPTED);
     }
   };
@@ -241,7 +242,7 @@ export async function bringUp(
           task: (_context: unknown, task: { output: string }) =>
             guard(async () => {
               // The nodes stay locked until the last phase: no other netlab changes them in between.
-              await lockNodes(transportsOf(state), lockHolder('up', model.name, state.run), {
+              await lockNodes(transportsOf(state), lockHolder('up', labIdOf(model), state.run), {
                 waiting: (line) => (task.output = line),
                 signal: abort.signal,
               });
@@ -295,7 +296,7 @@ export async function bringUp(
     if (error instanceof StoppedHere) {
       // Recorded as being created: status says so, and down removes what the steps made.
       if (!options.silent)
-        console.log(`stopped here; what the steps made so far stays: \`netlab down ${model.name}\` removes it`);
+        console.log(`stopped here; what the steps made so far stays: \`netlab down ${labIdOf(model)}\` removes it`);
       return 0;
     }
     const interrupted = abort.signal.aborted;
@@ -304,7 +305,7 @@ export async function bringUp(
       writeState(state);
       if (!options.silent)
         console.error(
-          `up failed; kept what was created for debugging (--keep). Remove it with \`netlab down ${model.name}\``,
+          `up failed; kept what was created for debugging (--keep). Remove it with \`netlab down ${labIdOf(model)}\``,
         );
     } else {
       // Before the first phase, nothing on machines over SSH is this run's: the rollback leaves them alone.
@@ -332,10 +333,10 @@ export async function bringUp(
     process.off('SIGTERM', onSignal);
   }
   if (!options.silent) {
-    console.log(`lab ${model.name} is up: ${model.nodes.length} node(s), ${model.pods.length} pod(s)`);
+    console.log(`lab ${labIdOf(model)} is up: ${model.nodes.length} node(s), ${model.pods.length} pod(s)`);
     if (!options.verify)
       console.log(
-        `next: \`netlab verify ${model.name}\`, \`netlab exec ${model.pods[0]?.name ?? 'POD'} -- ip addr\`, \`netlab down ${model.name}\``,
+        `next: \`netlab verify ${labIdOf(model)}\`, \`netlab exec ${model.pods[0]?.name ?? 'POD'}${model.instance === undefined ? '' : ` --instance ${model.instance}`} -- ip addr\`, \`netlab down ${labIdOf(model)}\``,
       );
   }
   return 0;

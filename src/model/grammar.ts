@@ -1,25 +1,75 @@
 // Grammars for every value that ends up in a command on a node. Validation
 // checks them before anything runs; quoteArg (src/os/quote.ts) then quotes
 // them anyway. Linux limits interface names to IFNAMSIZ-1 = 15 bytes.
+import { createHash } from 'node:crypto';
 
 export const IFNAME_MAX = 15;
 /** Pod names become interface names `veth-<pod>-c`: 5 + 8 + 2 = 15 characters. */
 export const POD_NAME_MAX = 8;
 export const NODE_NAME_MAX = 15;
-/** Lab names are part of iptables chain names (28 characters at most) and state paths. */
-export const LAB_NAME_MAX = 12;
+/**
+ * Lab and instance names are the user's: up to 32 characters. The kernel gets a
+ * short name derived from them (kernelLabName): iptables chain names are at
+ * most 28 characters, and netlab's longest is a pod's policy chain.
+ */
+export const LAB_NAME_MAX = 32;
+export const INSTANCE_NAME_MAX = 32;
 
 /** Characters allowed in every name; a name may not start with '-' or '.' (no option or path tricks). */
 export const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 export const NAME_RULE = "letters, digits, '_', '.' and '-', not starting with '-' or '.'";
 
-export const LAB_NAME_PATTERN = /^[a-z0-9][a-z0-9-]*$/;
-export const LAB_NAME_RULE = "lower-case letters, digits and '-', starting with a letter or digit";
+export const LAB_NAME_PATTERN = NAME_PATTERN;
+export const LAB_NAME_RULE = NAME_RULE;
 
-/** Why a text is not a lab name (undefined: it is one). Lab names become paths on the nodes and chain names. */
+/** Why a text is not a lab name (undefined: it is one). Lab names become state file names. */
 export function labNameProblem(name: string): string | undefined {
   if (name.length <= LAB_NAME_MAX && LAB_NAME_PATTERN.test(name)) return undefined;
   return `a lab name is ${LAB_NAME_RULE}, at most ${LAB_NAME_MAX} characters`;
+}
+
+/** Why a text is not an instance name (undefined: it is one). */
+export function instanceNameProblem(name: string): string | undefined {
+  if (name.length <= INSTANCE_NAME_MAX && NAME_PATTERN.test(name)) return undefined;
+  return `an instance name is ${NAME_RULE}, at most ${INSTANCE_NAME_MAX} characters`;
+}
+
+/**
+ * A lab's identity on this controller and on its nodes: the lab's name, and
+ * the instance after an '@' (`vxlan@g2`) when it is one of several copies.
+ * No name may contain '@', so the id splits back unambiguously.
+ */
+export function labId(name: string, instance?: string): string {
+  return instance === undefined ? name : `${name}@${instance}`;
+}
+
+/** Why a text is not a lab id (undefined: it is one). */
+export function labIdProblem(id: string): string | undefined {
+  const [name = '', instance, ...more] = id.split('@');
+  if (more.length) return 'a lab id is a lab name, and an instance after one @';
+  return labNameProblem(name) ?? (instance === undefined ? undefined : instanceNameProblem(instance));
+}
+
+/** A name the kernel takes as it is in every place netlab puts a lab's name: chains, comments, paths. */
+const KERNEL_LAB_NAME = /^[a-z0-9][a-z0-9-]{0,11}$/;
+
+/**
+ * The short name of a lab id in kernel objects and on the nodes: iptables
+ * chains (NL-PI-<name>_<pod> must fit 28 characters), the comments on the
+ * jumps, the lab's directory under /run/netlab. A lab without an instance whose
+ * name fits (12 characters of a-z, 0-9 and '-') keeps it, as every bundled lab
+ * does; any other id gets its first letters and a hash of the whole id
+ * (`nodepo-3f2a9c`): the same for the same lab and instance, different for
+ * another instance. Recorded in the state and shown by plan and show.
+ */
+export function kernelLabName(id: string): string {
+  if (KERNEL_LAB_NAME.test(id)) return id;
+  const prefix =
+    id
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, '')
+      .slice(0, 5) || 'lab';
+  return `${prefix}-${createHash('sha256').update(id).digest('hex').slice(0, 6)}`;
 }
 
 /**

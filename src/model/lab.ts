@@ -1,6 +1,7 @@
 // The resolved lab: every name and address decided, defaults applied. Pure data,
 // JSON-serialisable, recorded in state so that verify/down work after the lab
 // file changed or was deleted.
+import { kernelLabName, labId } from './grammar.js';
 
 /** A same-node kind of the wiring registry (src/wiring/registry.ts): loopback, veth, bridge. */
 export type SameNodeKind = string;
@@ -147,6 +148,8 @@ export interface ModelService {
 
 export interface Model {
   name: string;
+  /** one of several copies of the lab (`--instance`): its identity is name@instance */
+  instance?: string;
   description: string;
   file: string;
   clusterCidr: string;
@@ -195,4 +198,14 @@ export function endpointLabel(endpoint: Target): string {
 /** The node a check runs on. */
 export function nodeOfSource(model: Model, source: Source): string {
   return 'node' in source ? source.node : model.pods.find((p) => p.name === source.pod)!.node;
+}
+
+/** The lab's identity: its name, and its instance if it has one (`vxlan@g2`). */
+export function labIdOf(model: Pick<Model, 'name' | 'instance'>): string {
+  return labId(model.name, model.instance);
+}
+
+/** The short name the lab's kernel objects and node directories carry (model/grammar.ts kernelLabName). */
+export function kernelNameOf(model: Pick<Model, 'name' | 'instance'>): string {
+  return kernelLabName(labIdOf(model));
 }

@@ -38,7 +38,7 @@ export interface Questions {
   namespaces?: boolean;
   /** `iptables-save` of the filter and nat tables */
   iptables?: boolean;
-  /** the labs recorded on the node: lab name → "RUN-ID HOST:STATEDIR" */
+  /** the labs recorded on the node: lab id → "RUN-ID HOST:STATEDIR" */
   runs?: boolean;
   /** route lookups (`ip route get`), with the table entry that matched */
   lookups?: readonly string[];
@@ -97,7 +97,8 @@ function commandsOf(q: Questions): [Section, string][] {
   if (q.runs)
     asked.push([
       'runs',
-      `for f in ${NODE_STATE_ROOT}/*/run; do [ ! -f "$f" ] || { d=\${f%/run}; echo "\${d##*/} $(cat "$f")"; }; done`,
+      // a lab's directory is its kernel name; its "lab" file (netlab_claim) says its lab id
+      `for f in ${NODE_STATE_ROOT}/*/run; do [ ! -f "$f" ] || { d=\${f%/run}; l=$(cat "$d/lab" 2>/dev/null) || l=\${d##*/}; echo "$l $(cat "$f")"; }; done`,
     ]);
   (q.lookups ?? []).forEach((dst, i) => {
     asked.push(

@@ -1,5 +1,6 @@
 // buildPlan: Model + node facts → Plan. Pure. Each phase's steps come from the
 // lab's wiring modules (src/wiring/); pods are the same for every lab.
+import { labIdOf } from '../model/lab.js';
 import type { Model } from '../model/lab.js';
 import { type NodeFacts, PHASES, type Phase, type Plan, type Step, type StepDraft } from '../model/plan.js';
 import { mtuSteps } from '../wiring/mtu.js';
@@ -18,7 +19,7 @@ export function buildPlan(model: Model, facts: Record<string, NodeFacts>): Plan 
   const sameNode = sameNodeWiring(model.sameNode);
   const crossNode = crossNodeWiring(model.crossNode);
   return {
-    lab: model.name,
+    lab: labIdOf(model),
     nodes: model.nodes.map((node) => {
       const drafts: Record<Phase, StepDraft[]> = {
         pods: model.pods.filter((p) => p.node === node.name).flatMap((pod) => podSteps(model, pod)),

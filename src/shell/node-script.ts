@@ -140,7 +140,7 @@ if [ "$failed" -gt 0 ]; then
   exit 0
 fi
 rm -rf "$NETLAB_DIR/pods" "$NETLAB_DIR/rootfs"
-rm -f "$NETLAB_DIR/undo" "$NETLAB_DIR/undo.reverse" "$NETLAB_DIR/undo.err" "$NETLAB_DIR/undo.failed" "$NETLAB_DIR/run"
+rm -f "$NETLAB_DIR/undo" "$NETLAB_DIR/undo.reverse" "$NETLAB_DIR/undo.err" "$NETLAB_DIR/undo.failed" "$NETLAB_DIR/run" "$NETLAB_DIR/lab"
 rmdir "$NETLAB_DIR" 2>/dev/null
 echo "@@netlab down-done"
 `;

@@ -23,7 +23,9 @@ netlab_claim() {
     echo "@@netlab other-run $id $from"
     return 1
   fi
-  mkdir -p "$NETLAB_DIR/pods" && printf '%s %s\n' "$NETLAB_RUN" "$NETLAB_RUN_FROM" >"$NETLAB_DIR/run"
+  # The directory is named by the lab's short kernel name; "lab" says which lab and instance it is.
+  mkdir -p "$NETLAB_DIR/pods" && printf '%s\n' "$NETLAB_LAB" >"$NETLAB_DIR/lab" &&
+    printf '%s %s\n' "$NETLAB_RUN" "$NETLAB_RUN_FROM" >"$NETLAB_DIR/run"
 }
 
 # Step markers go to stdout (progress) and stderr (to attribute error output to a step).

@@ -1,6 +1,6 @@
 // `netlab plan`: every command, per node and phase, each step with its reason.
 import { PHASES, type Plan } from '../model/plan.js';
-import type { Model } from '../model/lab.js';
+import { kernelNameOf, labIdOf, type Model } from '../model/lab.js';
 import { describeRouter } from '../model/underlay.js';
 import { quoteArgv } from '../os/quote.js';
 import { stepsOfPhase } from '../plan/build.js';
@@ -14,7 +14,11 @@ export function renderPlanText(
   onlyPhase?: string,
 ): string {
   const out: string[] = [];
-  out.push(`# lab ${model.name}${model.description ? `: ${model.description}` : ''}`);
+  out.push(`# lab ${labIdOf(model)}${model.description ? `: ${model.description}` : ''}`);
+  if (kernelNameOf(model) !== labIdOf(model))
+    out.push(
+      `# kernel name: ${kernelNameOf(model)} (the lab's iptables chains, rule comments and directory on the nodes carry it: lab and instance names are longer than the kernel allows there)`,
+    );
   out.push(
     `# target: ${targetLabel}; ${model.nodes.length} node(s), ${model.pods.length} pod(s), same-node: ${model.sameNode}, cross-node: ${model.crossNode}`,
   );

@@ -19,7 +19,7 @@ import type { Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import type { SimulatedTargetState, SshTargetState } from './targets.js';
 import { checkedLabName } from '../node/paths.js';
-import { labNameProblem } from '../model/grammar.js';
+import { labIdProblem } from '../model/grammar.js';
 import type { ScriptRun } from '../shell/prelude.js';
 import { UsageError } from '../errors.js';
 
@@ -173,7 +173,7 @@ export function readStates(): { states: LabState[]; corrupt: CorruptState[] } {
   const corrupt: CorruptState[] = [];
   for (const lab of names.map((n) => n.slice(0, -'.json'.length))) {
     // A file whose name is no lab name was not written by netlab.
-    if (labNameProblem(lab)) continue;
+    if (labIdProblem(lab)) continue;
     try {
       const state = readState(lab);
       if (state) states.push(state);

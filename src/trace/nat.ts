@@ -1,6 +1,7 @@
 // kube-proxy's DNAT in a trace: a packet for a Service's cluster IP (or a
 // NodePort on a node's address) is rewritten to one endpoint, as the node's nat
 // table and conntrack's entry of the probe's own connection say.
+import { kernelNameOf } from '../model/lab.js';
 import type { ModelService } from '../model/lab.js';
 import type { End, Packet } from '../model/trace.js';
 import type { Place } from '../node/tables.js';
@@ -26,7 +27,7 @@ export async function dnat(
   service: ModelService,
   ingress?: Ingress,
 ): Promise<Packet | End> {
-  const chains = serviceChains(walk.model.name);
+  const chains = serviceChains(kernelNameOf(walk.model));
   const rules = await walk.kernel.natRules(place.node);
   const hook = ingress ? 'PREROUTING' : 'OUTPUT';
   const restoreHint = walk.hint(

@@ -10,6 +10,7 @@
 // which endpoint DNAT picks. The first entry that is missing (no route,
 // forwarding off, a link down, no FDB entry, no ARP reply) ends the walk with
 // the reason, and, where the lab made that entry, the step that made it.
+import { kernelNameOf } from '../model/lab.js';
 import { dropsBeforeJump, ruleWords } from '../node/tables.js';
 import type { Model } from '../model/lab.js';
 import type { Change, Created, NodeFacts, Plan } from '../model/plan.js';
@@ -217,8 +218,8 @@ export class TraceWalk implements TraceContext {
     if (place.pod || !this.model.policies?.length || !this.kernel.filterRules) return undefined;
     // Consulted only if FORWARD jumps to the policies before the lab's ACCEPT of the cluster CIDR.
     const forward = (await this.kernel.forwardRules(place.node)).filter((r) => r.startsWith('-A FORWARD '));
-    const policiesAt = forward.findIndex((r) => r.endsWith(`-j ${policyChains(this.model.name).main}`));
-    const acceptAt = forward.findIndex((r) => r.endsWith(`-j ${forwardChain(this.model.name)}`));
+    const policiesAt = forward.findIndex((r) => r.endsWith(`-j ${policyChains(kernelNameOf(this.model)).main}`));
+    const acceptAt = forward.findIndex((r) => r.endsWith(`-j ${forwardChain(kernelNameOf(this.model))}`));
     if (policiesAt < 0 || (acceptAt >= 0 && acceptAt < policiesAt)) return undefined;
     const rules = await this.kernel.filterRules(place.node);
     const dropped = policyDrop(this.model, rules, packet, (r) => forwardRuleMatches(r, packet, inDev, outDev));
@@ -253,7 +254,7 @@ export class TraceWalk implements TraceContext {
     if (denied) return denied;
     const rules = await this.kernel.forwardRules(place.node);
     const policy = /^-P FORWARD (\S+)/m.exec(rules.join('\n'))?.[1] ?? 'ACCEPT';
-    const chain = forwardChain(this.model.name);
+    const chain = forwardChain(kernelNameOf(this.model));
     const accepted = rules.some((r) => r.startsWith('-A FORWARD ') && r.endsWith(`-j ${chain}`));
     // A DROP or REJECT that the packet meets first, before the lab's chain is consulted.
     const dropped = dropsBeforeJump(rules, 'FORWARD', chain).find((r) =>

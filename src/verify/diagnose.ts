@@ -5,6 +5,7 @@
 // step that made it. Driven by the steps' declarations alone, so every lab
 // and every wiring kind gets it without special cases; the node is asked once
 // (node/query.ts), the comparison is pure.
+import { labIdOf } from '../model/lab.js';
 import type { Transports } from '../exec/transports.js';
 import type { Model } from '../model/lab.js';
 import type { Created, NodeFacts, Step } from '../model/plan.js';
@@ -245,7 +246,7 @@ export async function diagnose(
       // A pause process is asked after by the prelude's own reader (PID and start time).
       const pauses = pods.length
         ? [
-            scriptPrelude(model.name),
+            scriptPrelude(labIdOf(model)),
             `for pod in ${quoteArgv(pods)}; do netlab_pause_pid "$pod" >/dev/null 2>&1 || echo "@@netlab pause-gone $pod"; done`,
           ]
         : [];

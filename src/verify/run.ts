@@ -1,6 +1,7 @@
 // Running checks: start a TCP responder in every pod a check connects to, run
 // the checks from each client's node (nodes in parallel), then stop the
 // responders. Three scripts per node, whatever the number of checks.
+import { labIdOf } from '../model/lab.js';
 import { outsideAddress } from '../wiring/egress.js';
 import { endpointLabel, nodeOfSource, type Check, type Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
@@ -110,7 +111,7 @@ export async function runChecks(
           async ([node, lines]) =>
             [
               node,
-              await transports[node]!.run(`${scriptPrelude(model.name)}\n${lines.join('\n')}\n`, options),
+              await transports[node]!.run(`${scriptPrelude(labIdOf(model))}\n${lines.join('\n')}\n`, options),
             ] as const,
         ),
       ),

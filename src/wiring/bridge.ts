@@ -2,6 +2,7 @@
 // plugged into the node's bridge, which holds the pod subnet's gateway address.
 // The cross-node kinds build on it: every node routes its pod subnet through
 // its bridge.
+import { kernelNameOf } from '../model/lab.js';
 import { EXTENSIONS } from './netfilter.js';
 import type { Model, ModelNode, ModelPod } from '../model/lab.js';
 import { type StepDraft, step } from '../model/plan.js';
@@ -21,7 +22,7 @@ export const bridge: SameNodeWiring = {
   routesPodSubnet: true,
   graph: 'bridge',
   podInterfaces: (pod) => ({ hostIf: `veth-${pod}`, podIf: `veth-${pod}-c` }),
-  names: (model, node) => [node.bridge, forwardChain(model.name)],
+  names: (model, node) => [node.bridge, forwardChain(kernelNameOf(model))],
   explain: (c) =>
     c[0] === 'ip' && c[1] === 'link' && c[2] === 'add' && c[c.indexOf('type') + 1] === 'bridge'
       ? `\`ip link add ${c[3] === 'name' ? c[4] : c[3]} type bridge\` creates a virtual switch in the node.`
@@ -126,7 +127,7 @@ export function forwardChain(lab: string): string {
 }
 
 function forwardAcceptSteps(model: Model): StepDraft[] {
-  const chain = forwardChain(model.name);
+  const chain = forwardChain(kernelNameOf(model));
   const accepts = [
     ['-s', model.clusterCidr, '-j', 'ACCEPT'],
     ['-d', model.clusterCidr, '-j', 'ACCEPT'],
@@ -149,8 +150,35 @@ function forwardAcceptSteps(model: Model): StepDraft[] {
     step(
       `jump from FORWARD to ${chain}`,
       'Inserted first in FORWARD so that it is consulted before any DROP rule; removed exactly by down.',
-      [['iptables', '-w', '-I', 'FORWARD', '1', '-m', 'comment', '--comment', `netlab lab ${model.name}`, '-j', chain]],
-      [['iptables', '-w', '-D', 'FORWARD', '-m', 'comment', '--comment', `netlab lab ${model.name}`, '-j', chain]],
+      [
+        [
+          'iptables',
+          '-w',
+          '-I',
+          'FORWARD',
+          '1',
+          '-m',
+          'comment',
+          '--comment',
+          `netlab lab ${kernelNameOf(model)}`,
+          '-j',
+          chain,
+        ],
+      ],
+      [
+        [
+          'iptables',
+          '-w',
+          '-D',
+          'FORWARD',
+          '-m',
+          'comment',
+          '--comment',
+          `netlab lab ${kernelNameOf(model)}`,
+          '-j',
+          chain,
+        ],
+      ],
       { sets: [{ kind: 'jump', table: 'filter', from: 'FORWARD', to: chain }] },
     ),
   ];

@@ -7,6 +7,7 @@
 // cluster: on simulated nodes netlab starts it (at the underlay's .1, the
 // article's gateway 192.168.64.1), on machines over SSH the lab names one
 // (a Vagrant host is 192.168.56.1 on its host-only network).
+import { kernelNameOf } from '../model/lab.js';
 import { EXTENSIONS } from './netfilter.js';
 import type { Model, ModelNode } from '../model/lab.js';
 import { type NodeFacts, type StepDraft, step } from '../model/plan.js';
@@ -36,9 +37,9 @@ export const masqueradeRule = (model: Model) => [
 function egressSteps(model: Model, _node: ModelNode): StepDraft[] {
   // A lab with Services masquerades egress already, in its NL-POSTROUTING chain.
   if (!model.outside || model.services.length) return [];
-  const chain = egressChain(model.name);
+  const chain = egressChain(kernelNameOf(model));
   const rule = masqueradeRule(model);
-  const jump = ['-m', 'comment', '--comment', `netlab lab ${model.name}`, '-j', chain];
+  const jump = ['-m', 'comment', '--comment', `netlab lab ${kernelNameOf(model)}`, '-j', chain];
   return [
     step(
       `create the nat chain ${chain}`,
@@ -68,7 +69,7 @@ export const egress: WiringParts & { steps: typeof egressSteps } = {
   tools: ['iptables', 'conntrack'],
   extensions: [EXTENSIONS.MASQUERADE, EXTENSIONS.comment],
   steps: egressSteps,
-  names: (model) => (model.outside && !model.services.length ? [egressChain(model.name)] : []),
+  names: (model) => (model.outside && !model.services.length ? [egressChain(kernelNameOf(model))] : []),
   evidence: (model) =>
     model.outside
       ? [

@@ -8,6 +8,7 @@
 // through first (conntrack ESTABLISHED). Bridged traffic between pods of one
 // node passes FORWARD only with br_netfilter; routed traffic between nodes
 // passes FORWARD on both nodes: each node enforces the policies of its own pods.
+import { kernelNameOf } from '../model/lab.js';
 import { EXTENSIONS } from './netfilter.js';
 import type { Model, ModelNode, ModelPod, ModelPolicy, PolicyPeer, PolicyRule } from '../model/lab.js';
 import { type Command, type Created, type StepDraft, step } from '../model/plan.js';
@@ -220,7 +221,7 @@ function describeRule(rule: PolicyRule, direction: Direction): string {
 
 function policySteps(model: Model, node: ModelNode): StepDraft[] {
   if (!model.policies?.length) return [];
-  const chains = policyChains(model.name);
+  const chains = policyChains(kernelNameOf(model));
   const here = model.pods.filter((p) => p.node === node.name && p.address);
   const podChains = (['egress', 'ingress'] as const).flatMap((direction) =>
     here.flatMap((pod) => {
@@ -234,7 +235,7 @@ function policySteps(model: Model, node: ModelNode): StepDraft[] {
     ESTABLISHED,
     ...podChains.map(({ pod, direction, chain }) => [direction === 'ingress' ? '-d' : '-s', hostOf(pod), '-j', chain]),
   ];
-  const jump = [...comment(model.name), '-j', chains.main];
+  const jump = [...comment(kernelNameOf(model)), '-j', chains.main];
   return [
     // Services turn it on already; one step per sysctl, so that down puts it back once.
     ...(model.services.length
@@ -313,13 +314,13 @@ export function policyDrop(
     }
     return 'return';
   };
-  const verdict = walk(policyChains(model.name).main, 0);
+  const verdict = walk(policyChains(kernelNameOf(model)).main, 0);
   return typeof verdict === 'object' ? verdict : undefined;
 }
 
 /** The policies behind a pod chain, for trace's hint: "pod db is isolated for ingress by db-from-web". */
 export function policiesOfChain(model: Model, chain: string): string | undefined {
-  const chains = policyChains(model.name);
+  const chains = policyChains(kernelNameOf(model));
   for (const pod of model.pods)
     for (const direction of ['ingress', 'egress'] as const)
       if (chains.pod(direction, pod.name) === chain) {
@@ -340,7 +341,7 @@ export const policies: WiringParts & { steps: typeof policySteps } = {
   steps: policySteps,
   names: (model, node) => {
     if (!model.policies?.length) return [];
-    const chains = policyChains(model.name);
+    const chains = policyChains(kernelNameOf(model));
     const here = model.pods.filter((p) => p.node === node.name);
     return [chains.main, ...here.flatMap((p) => (['ingress', 'egress'] as const).map((d) => chains.pod(d, p.name)))];
   },

@@ -3,6 +3,7 @@
 // and OUTPUT, one chain per Service that picks an endpoint with a cascade of
 // `statistic --mode random` rules, and one chain per endpoint that DNATs.
 // Every node gets the same rules, written by one iptables-restore --noflush.
+import { kernelNameOf } from '../model/lab.js';
 import { EXTENSIONS } from './netfilter.js';
 import type { Model, ModelService } from '../model/lab.js';
 import { type Command, type Created, type StepDraft, step } from '../model/plan.js';
@@ -41,11 +42,11 @@ const comment = (lab: string) => ['-m', 'comment', '--comment', `netlab lab ${la
 
 /** The jumps from built-in chains into netlab's chains: the only rules netlab adds to chains it does not own. */
 function jumps(model: Model): { chain: string; rule: string[] }[] {
-  const c = serviceChains(model.name);
+  const c = serviceChains(kernelNameOf(model));
   return [
-    { chain: 'PREROUTING', rule: [...comment(model.name), '-j', c.services] },
-    { chain: 'OUTPUT', rule: [...comment(model.name), '-j', c.services] },
-    { chain: 'POSTROUTING', rule: [...comment(model.name), '-j', c.postrouting] },
+    { chain: 'PREROUTING', rule: [...comment(kernelNameOf(model)), '-j', c.services] },
+    { chain: 'OUTPUT', rule: [...comment(kernelNameOf(model)), '-j', c.services] },
+    { chain: 'POSTROUTING', rule: [...comment(kernelNameOf(model)), '-j', c.postrouting] },
   ];
 }
 
@@ -63,7 +64,7 @@ interface OwnRule {
 
 /** Every rule in the Services' own chains, in the order iptables-restore appends them. */
 function ownRules(model: Model): OwnRule[] {
-  const c = serviceChains(model.name);
+  const c = serviceChains(kernelNameOf(model));
   const pods = new Map(model.pods.map((p) => [p.name, p]));
   const rules: OwnRule[] = [];
   const rule = (why: string, chain: string, args: string[]) => rules.push({ chain, rule: args, why });
@@ -173,7 +174,7 @@ export function servicesRestoreInput(model: Model): string {
 
 /** Every nat chain the Services own. */
 function ownChains(model: Model): string[] {
-  const c = serviceChains(model.name);
+  const c = serviceChains(kernelNameOf(model));
   return [
     c.services,
     c.nodePorts,
@@ -245,7 +246,7 @@ export const services: ServicesWiring = {
   steps: serviceSteps,
   names: (model) => (model.services.length ? ownChains(model) : []),
   evidence(model) {
-    const chains = serviceChains(model.name);
+    const chains = serviceChains(kernelNameOf(model));
     return model.services.flatMap((s) => [
       {
         title: `packets sent to each endpoint of ${s.name} (iptables counters of ${chains.service(s)})`,

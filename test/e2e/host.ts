@@ -115,11 +115,19 @@ function sysctlValues(): string {
   }).join('\n');
 }
 
+/**
+ * A device's own multicast addresses (33:33:… for IPv6, 01:00:5e:… for IPv4) are
+ * listed by `bridge fdb` as permanent entries: the kernel adds and removes them as
+ * the host joins and leaves groups (an IPv6 address's solicited-node group), no lab.
+ */
+const MULTICAST_FDB_SH = '^(33:33|01:00:5e):';
+const MULTICAST_FDB = new RegExp(MULTICAST_FDB_SH);
+
 /** FDB lines that a lab or the kernel made (static, permanent), not learned from traffic; sorted. */
 const fixedFdb = (text: string) =>
   text
     .split('\n')
-    .filter((l) => /\b(permanent|static)\b/.test(l))
+    .filter((l) => /\b(permanent|static)\b/.test(l) && !MULTICAST_FDB.test(l))
     .sort()
     .join('\n');
 
@@ -215,7 +223,7 @@ export async function nodeState(transport: { run(script: string): Promise<{ stdo
     `ip -4 -o addr show | awk '{print "address " $2 " " $4}'`,
     ...SYSCTLS.map((key) => `echo "sysctl ${key}=$(cat /proc/sys/${key.replaceAll('.', '/')} 2>/dev/null || echo -)"`),
     'ip neigh show nud permanent | sed "s/^/neighbour /"',
-    'bridge fdb show | grep -wE "permanent|static" | sed "s/^/fdb /"',
+    `bridge fdb show | grep -wE "permanent|static" | grep -vE '${MULTICAST_FDB_SH}' | sed "s/^/fdb /"`,
   ].join('\n');
   const { stdout } = await transport.run(`${script}\n`);
   return stdout

@@ -352,7 +352,8 @@ test('over ssh: a lab file with an error is refused with exit 2 while the early 
   const up = await machines.netlab(stateDir, 'up', lab, '--ssh-config', file);
   assert.equal(up.exitCode, 2, up.stdout + up.stderr);
   assert.match(up.stderr, /broken\.yaml:\d+:\d+: wiring\.same-node/);
-  assert.ok(existsSync(started), 'the early login to node-0 was begun');
+  // Whether ssh had reached the proxy by then depends on the machine's load (a busy CI machine
+  // refused the file first): what holds either way is that up did not wait for the login.
   // ssh ends its ProxyCommand as it exits (SIGHUP): the proxy may outlive netlab by a moment, never by long.
   await waitFor(
     'the proxy of the stopped login to end',

@@ -2,7 +2,7 @@
 // bundled labs → exact plan text. UPDATE_GOLDEN=1 rewrites the golden files.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
@@ -12,25 +12,7 @@ import { LabInputError, formatIssue } from '../../src/errors.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { renderPlanText } from '../../src/shell/render.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
-import { GOLDEN, LABS, ROOT, UPDATE_GOLDEN, updateGoldenMode } from '../paths.js';
-
-/**
- * The output against its golden file. With UPDATE_GOLDEN=1 the file is rewritten,
- * but the comparison is still with what it held before: a test whose golden file
- * changed fails (and says it was rewritten), so a run that updates is never green
- * by accident; the next run, without UPDATE_GOLDEN, compares with the new file.
- */
-function golden(file: string, actual: string): void {
-  const expected = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
-  if (UPDATE_GOLDEN && actual !== expected) {
-    writeFileSync(file, actual);
-    assert.fail(
-      `UPDATE_GOLDEN: ${expected === undefined ? 'created' : 'rewrote'} ${relative(ROOT, file)} from this output: review \`git diff\`, then run the tests again without UPDATE_GOLDEN`,
-    );
-  }
-  assert.ok(expected !== undefined, `${relative(ROOT, file)} is missing (UPDATE_GOLDEN=1 to create it)`);
-  assert.equal(actual, expected, `output differs from ${relative(ROOT, file)} (UPDATE_GOLDEN=1 to accept)`);
-}
+import { GOLDEN, LABS, ROOT, golden, updateGoldenMode } from '../paths.js';
 
 test('UPDATE_GOLDEN: refused in CI and for any value but 1; off when unset', () => {
   assert.equal(updateGoldenMode({}), false);

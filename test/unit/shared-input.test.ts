@@ -43,8 +43,8 @@ test('a lab name is checked wherever it enters: down, verify, exec and graph ref
       '../x',
       '../../etc',
       'a/b',
-      'UPPER',
-      'x'.repeat(13),
+      'a@b@c',
+      'x'.repeat(33),
       '-rf',
     ];
     // Every bad name through down (the command that deletes); a few through each other command that takes one.

@@ -1,5 +1,6 @@
 // Pods: a network namespace, a pause process holding the pod's other
 // namespaces, loopback up, and the pod's containers (article 001, section 2).
+import { labIdOf } from '../../model/lab.js';
 import type { Model, ModelPod } from '../../model/lab.js';
 import { step, type StepDraft } from '../../model/plan.js';
 import { nodeStateDir } from '../../node/paths.js';
@@ -50,7 +51,7 @@ function containerSteps(model: Model, pod: ModelPod, container: string): StepDra
       ),
     ];
   }
-  const dir = `${nodeStateDir(model.name)}/rootfs/${pod.name}`;
+  const dir = `${nodeStateDir(labIdOf(model))}/rootfs/${pod.name}`;
   const lower = pod.rootfs.endsWith('.tar.gz') || pod.rootfs.endsWith('.tgz') ? `${dir}/lower` : pod.rootfs;
   const layer = `${dir}/${container}`;
   const steps: StepDraft[] = [];
