@@ -180,6 +180,24 @@ Examples:
 
   targetOptions(
     program
+      .command('attach')
+      .description(
+        "know a lab that another controller built on machines you reach, from the nodes' own records: look, verify, trace and check its challenge; changing it stays with its owner",
+      )
+      .argument('<lab>', 'the lab (its name, or name@instance)')
+      .option('--json', 'what was attached, as JSON'),
+  ).action(run(async () => (await import('./commands/attach.js')).attachCommand as Action));
+
+  targetOptions(
+    program
+      .command('detach')
+      .description('forget a lab attached here; nothing changes on its nodes')
+      .argument('<lab>', 'the lab (its name, or name@instance)')
+      .option('--json', 'what was detached, as JSON'),
+  ).action(run(async () => (await import('./commands/attach.js')).detachCommand as Action));
+
+  targetOptions(
+    program
       .command('down')
       .description('remove everything a lab created, from its recorded state; safe to repeat')
       .argument('[lab]', 'lab name or file (default: the only lab that is up)')

@@ -16,7 +16,8 @@ import {
   writeChallenge,
   type ChallengeRecord,
 } from '../state/challenges.js';
-import { listStates, type LabState } from '../state/store.js';
+import { describeRun, listStates, type LabState } from '../state/store.js';
+import { confirmAttached, recordChallengeOnNodes, refuseAttached } from '../lifecycle/attach.js';
 import { describeCheck } from '../verify/run.js';
 import { printResults, verifyLab } from '../lifecycle/verify.js';
 import { faultOf, makeFault, mendFault } from '../lifecycle/challenge.js';
@@ -79,14 +80,30 @@ function challengeOf(state: LabState, id: string): ModelChallenge {
   return challenge;
 }
 
-/** The active challenge of a lab: its record, and whether the lab was rebuilt since it started. */
-function activeChallenge(state: LabState): { record: ChallengeRecord; challenge: ModelChallenge; rebuilt: boolean } {
-  const record = readChallenge(state.lab);
+/**
+ * The active challenge of a lab: its record, and whether the lab was rebuilt
+ * since it started. On a lab attached from another controller, the record is
+ * the owner's, as the nodes hold it (lifecycle/attach.ts).
+ */
+async function activeChallenge(
+  state: LabState,
+): Promise<{ record: ChallengeRecord; challenge: ModelChallenge; rebuilt: boolean }> {
+  const onNodes = state.attached ? await confirmAttached(state) : undefined;
+  const record = state.attached ? onNodes && { lab: state.lab, ...onNodes, revealed: false } : readChallenge(state.lab);
   if (!record)
     throw new UsageError(
-      `no challenge is active on lab ${state.lab}; \`netlab challenge ${state.lab}\` lists them, \`netlab challenge start ${state.lab} ID\` starts one`,
+      state.attached
+        ? `no challenge is active on lab ${state.lab}: its owner (${state.run ? describeRun(state.run) : '?'}) starts them`
+        : `no challenge is active on lab ${state.lab}; \`netlab challenge ${state.lab}\` lists them, \`netlab challenge start ${state.lab} ID\` starts one`,
     );
   return { record, challenge: challengeOf(state, record.id), rebuilt: record.run !== (state.run?.id ?? '') };
+}
+
+/** The owner's record of a challenge, here and on the lab's nodes (where an attached learner reads it). */
+async function saveChallenge(state: LabState, record: ChallengeRecord | undefined): Promise<void> {
+  if (record) writeChallenge(record);
+  else clearChallenge(state.lab);
+  await recordChallengeOnNodes(state, record);
 }
 
 /** The challenge `--random [--seed N]` picks: the same for the same seed and list. */
@@ -100,6 +117,7 @@ export async function challengeStartCommand(
   options: JsonOption & TargetOptions & { random?: boolean; seed?: string },
 ): Promise<number> {
   const state = await findUpLab(arg, options);
+  refuseAttached(state, '`netlab challenge start`');
   requireRoot('challenge start', state.target);
   const challenges = state.model.challenges ?? [];
   if (challenges.length === 0) throw new UsageError(`lab ${state.lab} has no challenges`);
@@ -118,7 +136,7 @@ export async function challengeStartCommand(
     );
   const challenge = id === undefined ? pickChallenge(challenges, seed) : challengeOf(state, id);
   await makeFault(state, faultOf(state, challenge.fault));
-  writeChallenge({
+  await saveChallenge(state, {
     lab: state.lab,
     id: challenge.id,
     run: state.run?.id ?? '',
@@ -154,12 +172,12 @@ export async function challengeCheckCommand(
 ): Promise<number> {
   const state = await labWithChallenge(arg, options);
   requireRoot('challenge check', state.target);
-  const { record, challenge, rebuilt } = activeChallenge(state);
+  const { record, challenge, rebuilt } = await activeChallenge(state);
   if (rebuilt) {
     const why = `lab ${state.lab} was rebuilt since challenge ${challenge.id} started (run ${record.run || '?'}, now ${state.run?.id ?? '?'}): a new lab has no fault to find, so that does not count`;
     if (options.json) printJson({ lab: state.lab, challenge: challenge.id, solved: false, rebuilt: true, why });
     else console.log(chalk.red(`✗ not solved: ${why}; \`netlab challenge start ${state.lab} ${challenge.id}\` again`));
-    clearChallenge(state.lab);
+    if (!state.attached) await saveChallenge(state, undefined);
     return 1;
   }
   const results = await verifyLab(state, {
@@ -168,7 +186,8 @@ export async function challengeCheckCommand(
   });
   const solved = results.every((r) => r.ok);
   const minutes = (Date.now() - Date.parse(record.started)) / 60_000;
-  if (solved) clearChallenge(state.lab);
+  // The owner's solved challenge is over; an attached learner's check is advice, and changes nothing.
+  if (solved && !state.attached) await saveChallenge(state, undefined);
   if (options.json) {
     printJson({
       lab: state.lab,
@@ -204,9 +223,10 @@ export async function challengeHintCommand(
   options: JsonOption & TargetOptions,
 ): Promise<number> {
   const state = await labWithChallenge(arg, options);
-  const { record, challenge } = activeChallenge(state);
+  const { record, challenge } = await activeChallenge(state);
+  if (state.attached) return attachedHints(state, record, challenge, options);
   const next = challenge.hints[record.hints];
-  if (next !== undefined) writeChallenge({ ...record, hints: record.hints + 1 });
+  if (next !== undefined) await saveChallenge(state, { ...record, hints: record.hints + 1 });
   if (options.json) {
     printJson({
       lab: state.lab,
@@ -230,7 +250,8 @@ export async function challengeRevealCommand(
   options: JsonOption & TargetOptions,
 ): Promise<number> {
   const state = await labWithChallenge(arg, options);
-  const { record, challenge } = activeChallenge(state);
+  refuseAttached(state, '`netlab challenge reveal`');
+  const { record, challenge } = await activeChallenge(state);
   const fault = faultOf(state, challenge.fault);
   writeChallenge({ ...record, revealed: true });
   if (options.json) {
@@ -261,9 +282,10 @@ export async function challengeStopCommand(
 ): Promise<number> {
   const state = await labWithChallenge(arg, options);
   requireRoot('challenge stop', state.target);
-  const { challenge, rebuilt } = activeChallenge(state);
+  refuseAttached(state, '`netlab challenge stop`');
+  const { challenge, rebuilt } = await activeChallenge(state);
   const kept = rebuilt ? [] : await mendFault(state, faultOf(state, challenge.fault));
-  clearChallenge(state.lab);
+  await saveChallenge(state, undefined);
   if (options.json) {
     printJson({ lab: state.lab, challenge: challenge.id, ended: true, mended: !rebuilt });
     return 0;
@@ -274,5 +296,34 @@ export async function challengeStopCommand(
       : `challenge ${challenge.id} ended: the fault is mended`,
   );
   for (const line of kept) console.log(`  ${line}`);
+  return 0;
+}
+
+/**
+ * `challenge hint` on an attached lab: the hints the owner has unlocked so far,
+ * and no more (the owner, or a room's schedule, unlocks them).
+ */
+function attachedHints(
+  state: LabState,
+  record: ChallengeRecord,
+  challenge: ModelChallenge,
+  options: JsonOption,
+): number {
+  const unlocked = challenge.hints.slice(0, record.hints);
+  if (options.json) {
+    printJson({
+      lab: state.lab,
+      challenge: challenge.id,
+      hints: unlocked,
+      unlocked: unlocked.length,
+      of: challenge.hints.length,
+    });
+    return 0;
+  }
+  if (unlocked.length === 0)
+    console.log(
+      `no hint of ${challenge.id} is unlocked yet (${challenge.hints.length} in all): your instructor unlocks them`,
+    );
+  unlocked.forEach((hint, i) => console.log(`hint ${i + 1} of ${challenge.hints.length}: ${hint}`));
   return 0;
 }

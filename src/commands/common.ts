@@ -130,7 +130,17 @@ export function otherTarget(state: LabState, options: TargetOptions): string | u
 
 /** A lab that is up, named by its name or by its file (the file is only read for the name). */
 export async function findUpLab(arg: string | undefined, target: TargetOptions = {}): Promise<LabState> {
-  return refuseOtherTarget(await findUpLabByName(arg, target.instance), target);
+  return stillThere(refuseOtherTarget(await findUpLabByName(arg, target.instance), target));
+}
+
+/**
+ * A lab attached from another controller is still the one attached to: its
+ * owner may have taken it down (exit 1, saying so). A lab built here is
+ * trusted to its state, as before.
+ */
+async function stillThere(state: LabState): Promise<LabState> {
+  if (state.attached) await (await import('../lifecycle/attach.js')).confirmAttached(state);
+  return state;
 }
 
 async function findUpLabByName(arg: string | undefined, instance?: string): Promise<LabState> {
@@ -166,7 +176,7 @@ export function requireRoot(command: string, target: { kind: string } = { kind: 
 
 /** The lab that has a pod, node or router of this name (--lab when several have one; the only lab up when none has). */
 export async function findLabWith(name: string, options: { lab?: string } & TargetOptions = {}): Promise<LabState> {
-  return refuseOtherTarget(await findLabWithByName(name, options.lab, options.instance), options);
+  return stillThere(refuseOtherTarget(await findLabWithByName(name, options.lab, options.instance), options));
 }
 
 async function findLabWithByName(name: string, lab?: string, instance?: string): Promise<LabState> {
@@ -244,10 +254,10 @@ export async function labModelOf(
   arg: string,
   target: TargetOptions = {},
 ): Promise<{ model: Model; facts: Record<string, NodeFacts>; state?: LabState }> {
-  const upAs = (state: LabState) => ({
+  const upAs = async (state: LabState) => ({
     model: state.model,
     facts: state.facts,
-    state: refuseOtherTarget(state, target),
+    state: await stillThere(refuseOtherTarget(state, target)),
   });
   // A name: the lab that is up under it, else its file (the one it came from, or the bundled lab).
   const named = !labIdProblem(arg) && !(existsSync(arg) && statSync(arg).isFile());

@@ -1,6 +1,7 @@
 // `netlab down`: undo what up recorded, on every node, then stop simulated nodes.
 // Works from state alone: the lab file may have changed or be gone. With the
 // local state lost (or unreadable), the nodes' own records say what to undo.
+import { refuseAttached } from '../lifecycle/attach.js';
 import { lockHolder, tearDown } from '../lifecycle/down.js';
 import { mendActiveChallenge } from '../lifecycle/challenge.js';
 import { renameSync } from 'node:fs';
@@ -160,6 +161,7 @@ async function downLocked(name: string, options: DownOptions, report: DownReport
     );
     return 0;
   }
+  refuseAttached(state, '`netlab down`');
   const mended = await mendActiveChallenge(state);
   if (mended) console.log(`challenge ${mended} was active: its fault is mended first`);
   const outcomes = await tearDown(state);

@@ -1,5 +1,6 @@
 // `netlab up`: validate, start the nodes, preflight, apply phase by phase,
 // recording everything; on failure or Ctrl-C, roll back (unless --keep).
+import { refuseAttached } from '../lifecycle/attach.js';
 import { bringUp, prepareSsh, type UpOptions } from '../lifecycle/up.js';
 import { resolve } from 'node:path';
 import { buildPlan } from '../plan/build.js';
@@ -96,6 +97,7 @@ async function up(
   const release = acquireLock(id, `netlab up ${file}`);
   try {
     const existing = readState(id);
+    if (existing?.attached) refuseAttached(existing, '`netlab up` of a lab that is up');
     if (existing) {
       // Underlay facts come from the target, so compare what the file says.
       const changes = diffModels(

@@ -1,5 +1,6 @@
 // Bringing a lab up: the SSH nodes' facts, the plan applied phase by phase
 // (with state recorded as it goes), --step's pauses, and the rollback on failure.
+import { recordLabOnNodes } from './attach.js';
 import { labIdOf } from '../model/lab.js';
 import type { ScriptResult } from '../exec/transport.js';
 import { preflightScript } from '../exec/preflight.js';
@@ -290,6 +291,8 @@ export async function bringUp(
     if (abort.signal.aborted) throw new Interrupted();
     state.status = 'up';
     writeState(state);
+    // The lab as built, on its nodes: what another controller attaches to (lifecycle/attach.ts).
+    await recordLabOnNodes(state);
     await Promise.all(Object.values(transportsOf(state)).map((t) => t.unlock()));
     mark('record the state');
   } catch (error) {

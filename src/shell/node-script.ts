@@ -140,7 +140,7 @@ if [ "$failed" -gt 0 ]; then
   exit 0
 fi
 rm -rf "$NETLAB_DIR/pods" "$NETLAB_DIR/rootfs"
-rm -f "$NETLAB_DIR/undo" "$NETLAB_DIR/undo.reverse" "$NETLAB_DIR/undo.err" "$NETLAB_DIR/undo.failed" "$NETLAB_DIR/run" "$NETLAB_DIR/lab"
+rm -f "$NETLAB_DIR/undo" "$NETLAB_DIR/undo.reverse" "$NETLAB_DIR/undo.err" "$NETLAB_DIR/undo.failed" "$NETLAB_DIR/run" "$NETLAB_DIR/lab" "$NETLAB_DIR/lab.json" "$NETLAB_DIR/challenge.json"
 rmdir "$NETLAB_DIR" 2>/dev/null
 echo "@@netlab down-done"
 `;

@@ -50,6 +50,12 @@ export interface LabState {
   target: SimulatedTargetState | SshTargetState;
   facts: Record<string, NodeFacts>;
   model: Model;
+  /**
+   * Set when this controller attached to a lab another controller built
+   * (`netlab attach`): read from the nodes' records; the run is the owner's,
+   * and what changes the lab as built stays with the owner.
+   */
+  attached?: { at: string };
 }
 
 export function stateDir(): string {

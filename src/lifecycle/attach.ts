@@ -1,0 +1,147 @@
+// What a lab's nodes say of it, for a controller that did not build it
+// (`netlab attach`): the lab as built (its model, without the challenges'
+// faults, and the nodes' facts, under the run that built it) and the challenge
+// in progress (which one, its run, since when, how many hints the owner has
+// unlocked). Never a fault or its fix: a learner can read the nodes.
+import { RunError, UsageError } from '../errors.js';
+import type { Model } from '../model/lab.js';
+import { quoteArg } from '../os/quote.js';
+import { scriptPrelude } from '../shell/prelude.js';
+import type { ChallengeRecord } from '../state/challenges.js';
+import { describeRun, type LabState, type RunIdentity } from '../state/store.js';
+import type { Transport } from '../exec/transport.js';
+import { transportsOf } from '../exec/transports.js';
+
+/** The lab as its nodes record it: what an attached controller's state is made of. */
+export interface NodeLabRecord {
+  version: 1;
+  lab: string;
+  run: RunIdentity;
+  model: Model;
+  facts: LabState['facts'];
+}
+
+/** The challenge in progress as the nodes record it: no fault, no fix. */
+export type NodeChallengeRecord = Pick<ChallengeRecord, 'id' | 'run' | 'started' | 'hints'>;
+
+const LAB_RECORD = 'lab.json';
+const CHALLENGE_RECORD = 'challenge.json';
+
+/** The model as the nodes may hold it: each challenge's fault left out (it would give the fault away). */
+export function modelForNodes(model: Model): Model {
+  if (!model.challenges) return model;
+  return { ...model, challenges: model.challenges.map((c) => ({ ...c, fault: '' })) };
+}
+
+/** A script that writes a record in the lab's directory on a node, atomically (temp file, rename). */
+function writeRecordScript(lab: string, file: string, record: object): string {
+  const json = JSON.stringify(record);
+  return `${scriptPrelude(lab)}
+[ -d "$NETLAB_DIR" ] || exit 0
+printf '%s\\n' ${quoteArg(json)} >"$NETLAB_DIR/${file}.tmp" && mv "$NETLAB_DIR/${file}.tmp" "$NETLAB_DIR/${file}"
+`;
+}
+
+async function onEveryNode(state: LabState, script: string): Promise<void> {
+  const results = await Promise.all(Object.values(transportsOf(state)).map((t) => t.run(script)));
+  const failed = results.find((r) => r.exitCode !== 0);
+  if (failed) throw new RunError(`could not record the lab on its nodes: ${failed.stderr.trim()}`);
+}
+
+/** After `up`: the lab as built, on every node, for whoever attaches to it. */
+export async function recordLabOnNodes(state: LabState): Promise<void> {
+  if (!state.run) return;
+  const record: NodeLabRecord = {
+    version: 1,
+    lab: state.lab,
+    run: state.run,
+    model: modelForNodes(state.model),
+    facts: state.facts,
+  };
+  await onEveryNode(state, writeRecordScript(state.lab, LAB_RECORD, record));
+}
+
+/** The owner's challenge, on every node (undefined: none in progress any more). */
+export async function recordChallengeOnNodes(state: LabState, record: ChallengeRecord | undefined): Promise<void> {
+  const script = record
+    ? writeRecordScript(state.lab, CHALLENGE_RECORD, {
+        id: record.id,
+        run: record.run,
+        started: record.started,
+        hints: record.hints,
+      } satisfies NodeChallengeRecord)
+    : `${scriptPrelude(state.lab)}\nrm -f "$NETLAB_DIR/${CHALLENGE_RECORD}"\n`;
+  await onEveryNode(state, script);
+}
+
+/** What one node has of a lab: its run ("ID HOST:DIR"), and its lab and challenge records. */
+async function readNode(
+  lab: string,
+  transport: Transport,
+): Promise<{ run?: string; record?: NodeLabRecord; challenge?: NodeChallengeRecord }> {
+  const result = await transport.run(`${scriptPrelude(lab)}
+cat "$NETLAB_DIR/run" 2>/dev/null | sed 's/^/@@netlab run /'
+cat "$NETLAB_DIR/${LAB_RECORD}" 2>/dev/null | sed 's/^/@@netlab lab /'
+cat "$NETLAB_DIR/${CHALLENGE_RECORD}" 2>/dev/null | sed 's/^/@@netlab challenge /'
+`);
+  if (result.exitCode !== 0)
+    throw new RunError(`${transport.node}: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
+  const line = (kind: string) => new RegExp(`^@@netlab ${kind} (.*)$`, 'm').exec(result.stdout)?.[1];
+  const parse = <T>(text: string | undefined): T | undefined => {
+    try {
+      return text === undefined ? undefined : (JSON.parse(text) as T);
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    ...(line('run') ? { run: line('run') } : {}),
+    ...(line('lab') ? { record: parse<NodeLabRecord>(line('lab')) } : {}),
+    ...(line('challenge') ? { challenge: parse<NodeChallengeRecord>(line('challenge')) } : {}),
+  };
+}
+
+/** The lab record of the first node (in the order given) that has one. */
+export async function readLabRecord(lab: string, transports: Record<string, Transport>): Promise<NodeLabRecord> {
+  const problems: string[] = [];
+  for (const [node, transport] of Object.entries(transports)) {
+    try {
+      const found = await readNode(lab, transport);
+      if (found.record?.version === 1 && found.record.lab === lab) return found.record;
+      problems.push(`${node}: ${found.run ? `no record of what run ${found.run.split(' ')[0]} built` : 'no such lab'}`);
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+  throw new UsageError(
+    `lab ${lab} is not up on these machines (or was built by a netlab that records nothing for attaching):\n  ${problems.join('\n  ')}`,
+  );
+}
+
+/**
+ * An attached lab is still the one it was attached to: the owner may have taken
+ * it down (or built it again, another run). Asks the lab's first node.
+ */
+export async function confirmAttached(state: LabState): Promise<NodeChallengeRecord | undefined> {
+  const [node, transport] = Object.entries(transportsOf(state))[0]!;
+  let found: Awaited<ReturnType<typeof readNode>>;
+  try {
+    found = await readNode(state.lab, transport);
+  } catch (error) {
+    throw new RunError(`cannot reach ${node} to read lab ${state.lab}: ${(error as Error).message}`);
+  }
+  const id = found.run?.split(' ')[0];
+  if (id !== state.run?.id)
+    throw new RunError(
+      `lab ${state.lab} is gone from its nodes: ${id ? `${node} now has another run of it (${describeRun(found.run!)})` : `${node} has no record of it`}; its owner (${state.run ? describeRun(state.run) : '?'}) took it down. \`netlab detach ${state.lab}\` forgets it here${id ? `, \`netlab attach\` attaches to the new run` : ''}`,
+    );
+  return found.challenge;
+}
+
+/** What an attached controller may not do, with who may. */
+export function refuseAttached(state: LabState, what: string): void {
+  if (!state.attached) return;
+  throw new UsageError(
+    `lab ${state.lab} is attached here, not built here: ${what} is for its owner, ${state.run ? describeRun(state.run) : 'the controller that built it'}. Ask them, or \`netlab detach ${state.lab}\` to forget it here`,
+  );
+}
