@@ -68,6 +68,21 @@ for (const file of invalidFiles) {
   });
 }
 
+const warningsDir = join(GOLDEN, 'warnings');
+for (const file of readdirSync(warningsDir)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort()) {
+  test(`lab ${file}: valid, with a warning for each thing surely not meant, at file:line:col`, () => {
+    const { warnings } = loadLabFile(relative(ROOT, join(warningsDir, file)));
+    assert.ok(warnings.length > 0);
+    golden(join(warningsDir, file.replace(/\.yaml$/, '.warnings')), `${warnings.map(formatIssue).join('\n')}\n`);
+  });
+}
+
+test('no bundled lab has a warning', () => {
+  for (const file of labFiles) assert.deepEqual(loadLabFile(join(LABS, file)).warnings.map(formatIssue), [], file);
+});
+
 for (const file of labFiles) {
   test(`plan of labs/${file} matches its golden file`, () => {
     const { model } = loadLabFile(relative(ROOT, join(LABS, file)));
