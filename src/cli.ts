@@ -32,9 +32,12 @@ export function buildCli(): Command {
 
   program
     .command('validate')
-    .description('check lab files and report every problem with file:line:column (exit 2 if any)')
+    .description(
+      'check lab files and report every problem with file:line:column (exit 2 if any), and warn where a valid lab is surely not meant (exit 0)',
+    )
     .argument('<lab...>', 'lab files or bundled lab names')
     .option('--json', 'machine-readable results')
+    .option('--strict', 'warnings are errors (exit 2)')
     .action(run(async () => (await import('./commands/info.js')).validateCommand as Action));
 
   const targetOptions = (command: Command) =>

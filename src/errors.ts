@@ -23,10 +23,12 @@ export interface LabIssue {
   /** field path such as pods.a0.node */
   path: string;
   message: string;
+  /** a warning: the lab is valid, but surely not meant so (`validate --strict` makes it an error) */
+  severity?: 'warning';
 }
 
 export function formatIssue(issue: LabIssue): string {
-  const where = `${issue.file}:${issue.line}:${issue.col}`;
+  const where = `${issue.file}:${issue.line}:${issue.col}${issue.severity === 'warning' ? ': warning' : ''}`;
   return escapeControls(issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`, true);
 }
 
@@ -44,6 +46,28 @@ export function escapeControls(text: string, oneLine = false): string {
     if (c === '\t' || (c === '\n' && !oneLine)) return c;
     return c === '\n' ? '\\n' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
   });
+}
+
+/** A problem as fields, for --json: the message split from what is allowed (after its last "; allowed: "). */
+export function issueFields(issue: LabIssue): {
+  file: string;
+  line: number;
+  column: number;
+  path: string;
+  message: string;
+  allowed?: string;
+  severity: 'error' | 'warning';
+} {
+  const at = issue.message.lastIndexOf('; allowed: ');
+  return {
+    file: issue.file,
+    line: issue.line,
+    column: issue.col,
+    path: issue.path,
+    message: at < 0 ? issue.message : issue.message.slice(0, at),
+    ...(at < 0 ? {} : { allowed: issue.message.slice(at + '; allowed: '.length) }),
+    severity: issue.severity ?? 'error',
+  };
 }
 
 /** A user's mistake: printed without a stack trace, exit code 2. */

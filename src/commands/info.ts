@@ -5,26 +5,54 @@ import { labJsonSchema } from '../lab/schema.js';
 import { buildPlan } from '../plan/build.js';
 import { planJson, renderPlanText } from '../shell/render.js';
 import { simulatedFacts } from '../exec/simulated.js';
-import { formatIssue, LabInputError, UsageError } from '../errors.js';
+import { formatIssue, issueFields, LabInputError, UsageError, type LabIssue } from '../errors.js';
 import { wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { bundledLabNames, bundledLabsDir, instanceOf, labFileOf, withInstance } from './common.js';
 import { printJson, type JsonOption } from '../json-output.js';
 
-export function validateCommand(args: string[], options: JsonOption = {}): number {
-  const results: { lab: string; file?: string; ok: boolean; name?: string; problems: string[] }[] = [];
+/**
+ * `netlab validate LAB...`: every problem of each lab (exit 2 if any), and the warnings
+ * of the valid ones (lab/warnings.ts: exit 0, or errors with --strict). --json gives
+ * each as fields (`issues`) beside the lines (`problems`, `warnings`).
+ */
+export function validateCommand(args: string[], options: JsonOption & { strict?: boolean } = {}): number {
+  const results: {
+    lab: string;
+    file?: string;
+    ok: boolean;
+    name?: string;
+    problems: string[];
+    warnings: string[];
+    issues: ReturnType<typeof issueFields>[];
+  }[] = [];
   for (const arg of args) {
     try {
       const file = labFileOf(arg);
-      const { model } = loadLabFile(file);
-      results.push({ lab: arg, file, ok: true, name: model.name, problems: [] });
-      if (!options.json)
+      const { model, warnings } = loadLabFile(file);
+      const strict: LabIssue[] = options.strict ? warnings.map(({ severity: _, ...w }) => w) : [];
+      const ok = strict.length === 0;
+      results.push({
+        lab: arg,
+        file,
+        ok,
+        name: model.name,
+        problems: strict.map(formatIssue),
+        warnings: ok ? warnings.map(formatIssue) : [],
+        issues: (ok ? warnings : strict).map(issueFields),
+      });
+      if (options.json) continue;
+      if (!ok) console.error(strict.map(formatIssue).join('\n'));
+      else {
+        if (warnings.length) console.error(warnings.map(formatIssue).join('\n'));
         console.log(
-          `${arg}: ok (lab ${model.name}: ${model.nodes.length} node(s), ${model.pods.length} pod(s), ${model.checks.length} check(s))`,
+          `${arg}: ok (lab ${model.name}: ${model.nodes.length} node(s), ${model.pods.length} pod(s), ${model.checks.length} check(s)${warnings.length ? `, ${warnings.length} warning(s)` : ''})`,
         );
+      }
     } catch (error) {
       if (!(error instanceof UsageError)) throw error;
-      const problems = error instanceof LabInputError ? error.issues.map(formatIssue) : [error.message];
-      results.push({ lab: arg, ok: false, problems });
+      const issues = error instanceof LabInputError ? error.issues : [];
+      const problems = issues.length ? issues.map(formatIssue) : [error.message];
+      results.push({ lab: arg, ok: false, problems, warnings: [], issues: issues.map(issueFields) });
       if (!options.json) console.error(problems.join('\n'));
     }
   }

@@ -11,6 +11,7 @@ import { didYouMean } from './suggest.js';
 import type { Model } from '../model/lab.js';
 import { resolveLab } from './resolve.js';
 import { faultIdsOf } from '../faults/faults.js';
+import { labWarnings } from './warnings.js';
 
 /** Aliases are fine for sharing a block; an alias bomb expands exponentially. */
 const MAX_ALIAS_COUNT = 100;
@@ -22,6 +23,8 @@ export interface LoadedLab {
   name: string;
   model: Model;
   locate: Locator;
+  /** what validate warns about (lab/warnings.ts): valid, but surely not meant */
+  warnings: LabIssue[];
 }
 
 export type Locator = (path: readonly PathSegment[], at?: 'key' | 'value') => { line: number; col: number };
@@ -78,7 +81,10 @@ export function parseLab(text: string, file: string): LoadedLab {
   const schemaIssues = parsed.success
     ? []
     : parsed.error.issues.flatMap((issue) => describeSchemaIssue(issue, file, locate, data));
-  const lab = (parsed.success ? parsed.data : data) as LabFile;
+  // `nodes:` written as a list (- node-0): said so, and read as the mapping it meant for the
+  // other checks, so that every pod's node is not also reported unknown.
+  const listed = nodesAsList((data as Record<string, unknown>).nodes);
+  const lab = (parsed.success ? parsed.data : listed ? { ...(data as object), nodes: listed } : data) as LabFile;
   const name = typeof lab.name === 'string' ? lab.name : defaultLabName(file);
   const problems: LabIssue[] = [];
   let model: Model | undefined;
@@ -110,7 +116,29 @@ export function parseLab(text: string, file: string): LoadedLab {
     throw new LabInputError(sortIssues([...schemaIssues, ...extra]));
   }
   if (problems.length > 0 || !model) throw new LabInputError(sortIssues(problems));
-  return { file, lab, name, model, locate };
+  const warnings = sortIssues(
+    labWarnings(lab, model).map((w) => ({
+      file,
+      ...locate(w.path),
+      path: w.path.join('.'),
+      message: w.message,
+      severity: 'warning' as const,
+    })),
+  );
+  return { file, lab, name, model, locate, warnings };
+}
+
+/** The mapping a list of nodes meant (- node-0, or - node-0: {...}); undefined for anything else. */
+function nodesAsList(nodes: unknown): Record<string, unknown> | undefined {
+  if (!Array.isArray(nodes)) return undefined;
+  const entries = nodes.flatMap((item): [string, unknown][] =>
+    typeof item === 'string'
+      ? [[item, {}]]
+      : item !== null && typeof item === 'object' && !Array.isArray(item)
+        ? Object.entries(item as Record<string, unknown>).map(([k, v]) => [k, v ?? {}])
+        : [],
+  );
+  return Object.fromEntries(entries);
 }
 
 /** Each challenge's fault is one the lab's plan allows (faults/faults.ts). */
@@ -230,11 +258,29 @@ function describeSchemaIssue(issue: $ZodIssue, file: string, locate: Locator, da
     }
     case 'invalid_key': {
       const key = String(path[path.length - 1]);
-      const what = path[0] === 'pods' ? 'pod name' : path[0] === 'nodes' ? 'node name' : 'name';
+      const isLabel = path.includes('labels') || path.includes('pod-selector');
+      const what = isLabel
+        ? 'label key'
+        : path.length === 2 && path[0] === 'pods'
+          ? 'pod name'
+          : path.length === 2 && path[0] === 'nodes'
+            ? 'node name'
+            : 'name';
       const rules = [...new Set(issue.issues.map((i) => i.message))].join('; ');
-      return [at(path, `${what} ${JSON.stringify(key)} is not allowed; allowed: ${rules}`, 'key')];
+      const prefix =
+        isLabel && key.includes('/')
+          ? ` (netlab takes label keys without Kubernetes' prefix: "${key.slice(key.lastIndexOf('/') + 1)}" instead of "${key}")`
+          : '';
+      return [at(path, `${what} ${JSON.stringify(key)} is not allowed${prefix}; allowed: ${rules}`, 'key')];
     }
     case 'invalid_type':
+      if (issue.expected === 'record' && Array.isArray(found) && path.length === 1 && path[0] === 'nodes')
+        return [
+          at(
+            path,
+            'written as a list (- node-0); allowed: a mapping of node names, such as "node-0: {}" on a line of its own under nodes:',
+          ),
+        ];
       if (found === undefined)
         return [at(path, `required field is missing (expected ${TYPE_NAMES[issue.expected] ?? issue.expected})`)];
       return [at(path, `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}, found ${show(found)}`)];
@@ -254,6 +300,13 @@ function describeSchemaIssue(issue: $ZodIssue, file: string, locate: Locator, da
         ];
       return [at(path, `found ${show(found)}; allowed: ${issue.message}`)];
     default:
+      if (typeof found === 'string' && /\n$/.test(found) && !/[\p{Cc}]/u.test(found.replace(/\n+$/, '')))
+        return [
+          at(
+            path,
+            `found ${show(found)}, which ends in a line break: a block scalar (">" or "|") keeps its last one; write ">-" (or "|-") to drop it; allowed: ${issue.message}`,
+          ),
+        ];
       return [at(path, `found ${show(found)}; allowed: ${issue.message}`)];
   }
 }

@@ -366,8 +366,35 @@ export const labSchema = z
 
 export type LabFile = z.infer<typeof labSchema>;
 
-/** The JSON Schema that `netlab schema` prints, for yaml-language-server and other editors. */
+type JsonSchema = Record<string, unknown> & { properties?: Record<string, JsonSchema>; items?: JsonSchema };
+
+/**
+ * The JSON Schema that `netlab schema` prints, for yaml-language-server and other editors.
+ * Generated from the zod definitions, then told what validate checks beyond them where
+ * JSON Schema can say it: exactly one kind per check, at least one node and one pod
+ * (listed, or counted by a node's `pods:`), and the size bounds (LAB_LIMITS).
+ */
 export function labJsonSchema(): Record<string, unknown> {
-  const schema = z.toJSONSchema(labSchema, { target: 'draft-7', unrepresentable: 'any' }) as Record<string, unknown>;
+  const schema = z.toJSONSchema(labSchema, { target: 'draft-7', unrepresentable: 'any' }) as JsonSchema;
+  const props = schema.properties!;
+  const bound = (node: JsonSchema | undefined, key: 'maxProperties' | 'maxItems', max: number) => {
+    if (!node) throw new Error(`labJsonSchema: no such part of the schema to bound by ${max}`);
+    node[key] = max;
+  };
+  props.nodes!.minProperties = 1;
+  bound(props.nodes, 'maxProperties', LAB_LIMITS.nodes);
+  bound(props.pods, 'maxProperties', LAB_LIMITS.pods);
+  bound(props.underlay?.properties?.routers, 'maxProperties', LAB_LIMITS.routers);
+  bound(props.underlay?.properties?.networks, 'maxProperties', LAB_LIMITS.networks);
+  bound(props.services, 'maxProperties', LAB_LIMITS.services);
+  bound(props.policies, 'maxProperties', LAB_LIMITS.policies);
+  bound(props.verify, 'maxItems', LAB_LIMITS.checks);
+  const check = props.verify!.items!;
+  check.oneOf = Object.keys(check.properties ?? {}).map((kind) => ({ required: [kind] }));
+  // At least one pod: listed under pods:, or counted by some node's pods: (not every node lacks it).
+  schema.anyOf = [
+    { properties: { pods: { minProperties: 1 } } },
+    { properties: { nodes: { not: { additionalProperties: { not: { required: ['pods'] } } } } } },
+  ];
   return { ...schema, $id: 'https://netlab.invalid/lab.schema.json', title: 'netlab lab file' };
 }

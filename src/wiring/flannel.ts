@@ -1,7 +1,11 @@
 // cross-node: flannel — articles 000 and 003: flannel's VXLAN backend. One
 // unicast VXLAN device per node (flannel.1, "nolearning"), and for each other
-// node what flanneld writes from etcd: a permanent ARP entry for its VTEP, an
-// FDB entry saying which node has that MAC, and a route to its pod subnet.
+// node what flanneld programs when it sees that node's Node object in the
+// Kubernetes API (its annotations flannel.alpha.coreos.com/backend-data, with
+// the VTEP MAC, and flannel.alpha.coreos.com/public-ip, the node's address;
+// etcd only with flannel's older etcd subnet manager): a permanent ARP entry
+// for its VTEP, an FDB entry saying which node has that MAC (written with
+// replace, as flanneld's netlink NeighSet does), and a route to its pod subnet.
 import type { ModelNode } from '../model/lab.js';
 import { step, type StepDraft } from '../model/plan.js';
 import { formatIp, parseCidr } from '../net/ipv4.js';
@@ -12,7 +16,10 @@ import { explainVxlanDevice, VXLAN_ENCAPSULATION, VXLAN_FEATURE, VXLAN_SETTINGS,
 /** Flannel's defaults: VNI 1, the Linux kernel's historical VXLAN port 8472, device flannel.1. */
 const DEFAULTS = { id: 1, port: 8472, device: 'flannel.1' } as const;
 
-/** flannel.1 gets the .0 address of the node's subnet and a MAC derived from it, as flanneld records in etcd. */
+/**
+ * flannel.1 gets the .0 address of the node's subnet and a MAC derived from it (flanneld publishes its
+ * VTEP's MAC in the Node annotation flannel.alpha.coreos.com/backend-data, for the other nodes to read).
+ */
 export function flannelVtep(node: ModelNode): { address: string; mac: string } {
   const network = parseCidr(node.podSubnet)!.network;
   const bytes = [24, 16, 8, 0].map((shift) => ((network >>> shift) & 255).toString(16).padStart(2, '0'));
@@ -87,15 +94,15 @@ export const flannel: CrossNodeWiring = {
       steps.push(
         step(
           `neighbour: ${other.name}'s VTEP ${remote.address} is ${remote.mac}`,
-          'A permanent ARP entry written by the control plane (flanneld), so no ARP request ever crosses the VXLAN.',
+          `A permanent ARP entry written by the control plane: flanneld reads ${other.name}'s VTEP MAC from its Node object in the Kubernetes API (the annotation flannel.alpha.coreos.com/backend-data), so no ARP request ever crosses the VXLAN.`,
           [['ip', 'neigh', 'add', remote.address, 'lladdr', remote.mac, 'dev', vx.device, 'nud', 'permanent']],
           [],
           { creates: [{ kind: 'neighbour', address: remote.address, mac: remote.mac, dev: vx.device }] },
         ),
         step(
           `FDB: ${remote.mac} is behind ${address}`,
-          `Tells ${vx.device} which node to send frames for that MAC to: the outer IP destination of the VXLAN packet.`,
-          [['bridge', 'fdb', 'append', remote.mac, 'dev', vx.device, 'dst', address]],
+          `Tells ${vx.device} which node to send frames for that MAC to: the outer IP destination of the VXLAN packet, ${other.name}'s address, which flanneld reads from the annotation flannel.alpha.coreos.com/public-ip of its Node object.`,
+          [['bridge', 'fdb', 'replace', remote.mac, 'dev', vx.device, 'dst', address]],
           [],
           { creates: [{ kind: 'fdb', mac: remote.mac, dev: vx.device, dst: address }] },
         ),
@@ -135,7 +142,7 @@ export const flannel: CrossNodeWiring = {
   explain: (c) =>
     explainVxlanDevice(c) ??
     (c[0] === 'bridge' && c[1] === 'fdb'
-      ? `\`bridge fdb append ${c[3]} dev ${c[5]} dst ${c[c.indexOf('dst') + 1]}\`: in ${c[5]}'s own forwarding table (not the bridge's), frames for MAC ${c[3]} are sent in VXLAN to ${c[c.indexOf('dst') + 1]}. "append" allows several destinations per MAC; this is what flanneld writes from etcd.`
+      ? `\`bridge fdb ${c[2]} ${c[3]} dev ${c[5]} dst ${c[c.indexOf('dst') + 1]}\`: in ${c[5]}'s own forwarding table (not the bridge's), frames for MAC ${c[3]} are sent in VXLAN to ${c[c.indexOf('dst') + 1]}. "replace" makes that the MAC's one destination, creating the entry or overwriting a stale one, as flanneld does (netlink NeighSet) with the VTEP MAC and public-ip it reads from each Node's annotations in the Kubernetes API (etcd only with its older etcd subnet manager); "append" would add a second destination, which a VTEP MAC never has.`
       : undefined),
   trace: vxlanHops(),
 };

@@ -4,11 +4,14 @@ import type { Model, TunnelSettings } from '../model/lab.js';
 import { type StepDraft, step } from '../model/plan.js';
 import type { EvidenceCommand } from './types.js';
 
-/** A node that joins pod subnets routes packets that are not its own: every cross-node kind turns forwarding on. */
-export function forwardingStep(): StepDraft {
+/**
+ * A node that joins pod subnets routes packets that are not its own: every cross-node kind turns forwarding on.
+ * `example`: the packet the node routes, as the kind's path has it (default: from the bridge to the underlay).
+ */
+export function forwardingStep(example = 'such as a pod packet passing from the bridge to the underlay'): StepDraft {
   return step(
     'turn on IPv4 forwarding',
-    'Without net.ipv4.ip_forward=1 the node drops packets that are not addressed to itself, such as a pod packet passing from the bridge to the underlay. down puts the previous value back, unless something else has changed it since or another lab on the node needs it.',
+    `Without net.ipv4.ip_forward=1 the node drops packets that are not addressed to itself, ${example}. down puts the previous value back, unless something else has changed it since or another lab on the node needs it.`,
     [['netlab_sysctl', 'net.ipv4.ip_forward', '1']],
     [],
     { sets: [{ kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '1' }] },

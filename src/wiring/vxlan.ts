@@ -115,7 +115,9 @@ export const vxlan: CrossNodeWiring = {
       ),
       step(
         `bring up ${vx.device}`,
-        'Bringing it up joins the multicast group on the underlay interface.',
+        unicast
+          ? 'A VXLAN device that is down sends and receives nothing.'
+          : 'Bringing it up joins the multicast group on the underlay interface.',
         [['ip', 'link', 'set', vx.device, 'up']],
         [],
         { sets: [{ kind: 'up', link: vx.device }] },
@@ -127,7 +129,9 @@ export const vxlan: CrossNodeWiring = {
         [['ip', 'route', 'del', model.clusterCidr, 'dev', node.bridge]],
         { creates: [{ kind: 'route', dst: model.clusterCidr, dev: node.bridge }] },
       ),
-      forwardingStep(),
+      forwardingStep(
+        `such as a pod's packet to a pod on another node: the cluster route points into ${node.bridge}, so the node routes it from ${node.bridge} back out of ${node.bridge} (in and out of one interface, so it also sends the pod an ICMP redirect), and ${node.bridge} then bridges the frame to ${vx.device}`,
+      ),
     ];
   },
   names: (model) => [model.tunnel!.device],

@@ -414,3 +414,58 @@ test('one spelling each: a deadline is --timeout (capture too; --seconds is kept
     assert.ok(!(labArgument && flags.includes('--lab')), `netlab ${path.join(' ')} takes the lab twice`);
   }
 });
+
+test('validate warns where a valid lab is surely not meant (exit 0); --strict makes the warnings errors (exit 2); --json gives each as fields', async () => {
+  const work = scratch();
+  try {
+    const lab = join(ROOT, 'test', 'golden', 'warnings', 'mtu.yaml');
+    const warned = await netlabIn(work.dir, 'validate', lab);
+    assert.equal(warned.exitCode, 0, warned.stderr);
+    assert.match(warned.stdout, /mtu\.yaml: ok \(lab mtu: .*, 1 warning\(s\)\)/);
+    assert.match(warned.stderr, /^\S+mtu\.yaml:6:35: warning: wiring\.mtu: 1500 is larger than the underlay allows/m);
+    const strict = await netlabIn(work.dir, 'validate', '--strict', lab);
+    assert.equal(strict.exitCode, 2);
+    assert.equal(strict.stdout, '');
+    assert.match(strict.stderr, /^\S+mtu\.yaml:6:35: wiring\.mtu: 1500 is larger/m);
+    assert.doesNotMatch(strict.stderr, /warning:/);
+    const json = await netlabIn(
+      work.dir,
+      'validate',
+      '--json',
+      lab,
+      join(ROOT, 'test', 'golden', 'invalid', 'typos.yaml'),
+    );
+    assert.equal(json.exitCode, 2);
+    const report = JSON.parse(json.stdout) as { labs: { ok: boolean; issues: Record<string, unknown>[] }[] };
+    assert.deepEqual(report.labs[0]!.issues, [
+      {
+        file: lab,
+        line: 6,
+        column: 35,
+        path: 'wiring.mtu',
+        message:
+          "1500 is larger than the underlay allows: cross-node: vxlan wraps every pod packet in 50 bytes, so over an underlay of 1500 (simulated nodes'; a machine's is read at up) a pod packet may be at most 1450; full-size packets are dropped and bulk transfers hang",
+        allowed: 'at most 1450, or no mtu (netlab computes it)',
+        severity: 'warning',
+      },
+    ]);
+    assert.equal(report.labs[0]!.ok, true);
+    assert.deepEqual(report.labs[1]!.issues[0], {
+      file: join(ROOT, 'test', 'golden', 'invalid', 'typos.yaml'),
+      line: 3,
+      column: 13,
+      path: 'nodes.node-0.brige',
+      message: 'unknown field "brige" (did you mean "bridge"?)',
+      allowed: 'pod-subnet, pods, bridge, underlay',
+      severity: 'error',
+    });
+    const strictJson = await netlabIn(work.dir, 'validate', '--json', '--strict', lab);
+    assert.equal(strictJson.exitCode, 2);
+    assert.equal(
+      (JSON.parse(strictJson.stdout) as { labs: { issues: { severity: string }[] }[] }).labs[0]!.issues[0]!.severity,
+      'error',
+    );
+  } finally {
+    work.remove();
+  }
+});

@@ -63,7 +63,7 @@ test('faults: a deleted tunnel device, or one made again with another VNI or por
   // The device, its address, up, the neighbour and FDB entries, and the route through it.
   assert.deepEqual(
     deleted.mend.map((c) => c.slice(0, 3).join(' ')),
-    ['ip link add', 'ip addr add', 'ip link set', 'ip neigh add', 'bridge fdb append', 'ip route add'],
+    ['ip link add', 'ip addr add', 'ip link set', 'ip neigh add', 'bridge fdb replace', 'ip route add'],
   );
   const vni = flannel.get('vni-changed:node-1:flannel.1')!;
   const made = vni.apply[1]!;

@@ -50,6 +50,21 @@ for (const file of invalidFiles) {
   });
 }
 
+const warningsDir = join(GOLDEN, 'warnings');
+for (const file of readdirSync(warningsDir)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort()) {
+  test(`lab ${file}: valid, with a warning for each thing surely not meant, at file:line:col`, () => {
+    const { warnings } = loadLabFile(relative(ROOT, join(warningsDir, file)));
+    assert.ok(warnings.length > 0);
+    golden(join(warningsDir, file.replace(/\.yaml$/, '.warnings')), `${warnings.map(formatIssue).join('\n')}\n`);
+  });
+}
+
+test('no bundled lab has a warning', () => {
+  for (const file of labFiles) assert.deepEqual(loadLabFile(join(LABS, file)).warnings.map(formatIssue), [], file);
+});
+
 for (const file of labFiles) {
   test(`plan of labs/${file} matches its golden file`, () => {
     const { model } = loadLabFile(relative(ROOT, join(LABS, file)));
@@ -67,6 +82,40 @@ test('every bundled lab validates against the generated JSON Schema, and a typo 
   }
   assert.equal(validate(parse('nodes: { node-0: {} }\npods: { a0: { nod: node-0 } }\n')), false);
   assert.equal(validate(parse('nodes: { node-0: {} }\npods: { "a;b": { node: node-0 } }\n')), false);
+});
+
+test('the JSON Schema says what validate says where it can: one kind per check, a node and a pod, the size bounds', () => {
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  const validate = ajv.compile(labJsonSchema());
+  const lab = 'nodes: { node-0: {} }\npods: { a0: { node: node-0 }, a1: { node: node-0 } }\n';
+  const many = (n: number, entry: (i: number) => string) => Array.from({ length: n }, (_, i) => entry(i)).join(', ');
+  const cases: [string, string, boolean][] = [
+    ['a lab', lab, true],
+    ['pods counted by a node', 'nodes: { node-0: { pods: 3 } }\npods: {}\n', true],
+    [
+      'a check with ping and tcp',
+      `${lab}verify: [{ ping: { from: a0, to: a1 }, tcp: { from: a0, to: a1, port: 80 } }]\n`,
+      false,
+    ],
+    ['a check with no kind', `${lab}verify: [{}]\n`, false],
+    ['no nodes', 'nodes: {}\npods: { a0: { node: node-0 } }\n', false],
+    ['no pods, none counted', 'nodes: { node-0: {} }\npods: {}\n', false],
+    ['33 nodes', `nodes: { ${many(33, (i) => `n${i}: {}`)} }\npods: { a0: { node: n0 } }\n`, false],
+    ['257 checks', `${lab}verify: [${many(257, () => '{ ping: { from: a0, to: a1 } }')}]\n`, false],
+    ['65 policies', `${lab}policies: { ${many(65, (i) => `p${i}: { pod-selector: {} }`)} }\n`, false],
+  ];
+  for (const [what, text, valid] of cases) {
+    assert.equal(validate(parse(text)), valid, `${what}: ${JSON.stringify(validate.errors?.slice(0, 3))}`);
+    // and validate agrees
+    let refused = false;
+    try {
+      parseLab(text, 'schema-case.yaml');
+    } catch (error) {
+      if (!(error instanceof LabInputError)) throw error;
+      refused = true;
+    }
+    assert.equal(refused, !valid, `${what}: validate and the JSON Schema disagree`);
+  }
 });
 
 test('defaults follow the article: node N gets 10.200.N.0/24, bridge brN with .1, pods from .2', () => {

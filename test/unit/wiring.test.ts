@@ -13,6 +13,7 @@ import type { Command, Step } from '../../src/model/plan.js';
 import { findingsOf } from '../../src/verify/diagnose.js';
 import { parseAnswers, questionLines } from '../../src/node/query.js';
 import { CROSS_NODE, SAME_NODE } from '../../src/wiring/registry.js';
+import { explainCommand } from '../../src/plan/explain.js';
 import { LABS, ROOT } from '../paths.js';
 
 const labFiles = readdirSync(LABS).filter((f) => f.endsWith('.yaml'));
@@ -51,7 +52,7 @@ function fromArgv(c: Command): string[] {
     if (rest.includes('up')) return [`up ${first}${where}`];
   }
   if (tool === 'bridge' && object === 'fdb')
-    return [`fdb ${verb === 'append' ? first : ''} on ${at('dev')} to ${at('dst')}`];
+    return [`fdb ${verb === 'append' || verb === 'replace' ? first : ''} on ${at('dev')} to ${at('dst')}`];
   if (tool === 'bridge' && rest.includes('hairpin')) return [`hairpin ${at('dev')} ${at('hairpin')}`];
   if (tool === 'netlab_sysctl') return [`sysctl ${object} ${verb}`];
   if (tool === 'netlab_pause') return [`pause ${object}`];
@@ -385,4 +386,36 @@ test('drift inside a pod: the links the steps make or move there, whether they a
   assert.deepEqual(inPod({ links: [{ ifindex: 1, ifname: 'lo', up: true }], routes: [] }).slice(0, 1), [
     `${stepOf(/^move veth-a0-c into pod a0/)} in pod namespace a0: link veth-a0-c is missing`,
   ]);
+});
+
+test("the why and --explain texts say what today's flannel does, and that the vxlan lab's node routes br0 → br0", () => {
+  const flannel = planOf('flannel.yaml').nodes[0]!.steps;
+  const fdb = flannel.filter((s) => s.apply.some((c) => c[0] === 'bridge' && c[1] === 'fdb'));
+  assert.ok(fdb.length > 0);
+  for (const s of fdb) {
+    // flanneld sets a VTEP's one destination (netlink NeighSet: replace), learned from the Node's annotations
+    assert.equal(s.apply[0]![2], 'replace', s.summary);
+    assert.match(s.why, /flannel\.alpha\.coreos\.com\/public-ip/);
+    const explained = explainCommand(s.apply[0]!)!;
+    assert.match(explained, /"replace"/);
+    assert.match(explained, /Kubernetes API/);
+  }
+  const neighbour = flannel.find((s) => s.apply[0]![1] === 'neigh')!;
+  assert.match(neighbour.why, /flannel\.alpha\.coreos\.com\/backend-data/);
+  // etcd only as what older flannel used
+  for (const lab of labFiles) {
+    for (const node of planOf(lab).nodes)
+      for (const s of node.steps) {
+        const texts = [s.why, ...s.apply.map((c) => explainCommand(c) ?? '')];
+        for (const text of texts)
+          assert.doesNotMatch(
+            text.replace(/etcd only with its older etcd subnet manager/, ''),
+            /etcd/,
+            `${lab}: ${s.summary}`,
+          );
+      }
+  }
+  const forwarding = planOf('vxlan.yaml').nodes[0]!.steps.find((s) => s.summary === 'turn on IPv4 forwarding')!;
+  assert.match(forwarding.why, /routes it from br0 back out of br0 .* and br0 then bridges the frame to vxlan0/);
+  assert.doesNotMatch(forwarding.why, /from the bridge to the underlay/);
 });

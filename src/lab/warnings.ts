@@ -1,0 +1,166 @@
+// What validate warns about: a lab that is valid, and runs, but surely does not
+// do what its author meant (a policy that selects nobody, an MTU the underlay
+// cannot carry, a check that cannot pass). Exit 0; `validate --strict` makes
+// them errors. Read from the resolved model and the file as written. Pure.
+import type { PathSegment } from '../errors.js';
+import type { Check, Model, ModelNode } from '../model/lab.js';
+import { contains, formatIp, nthAddress, parseCidr, parseIp } from '../net/ipv4.js';
+import { crossNodeWiring } from '../wiring/registry.js';
+import { ETHERNET_MTU } from '../wiring/mtu.js';
+import { FIRST_SIMULATED_HOST } from './defaults.js';
+import type { LabFile } from './schema.js';
+
+export interface LabWarning {
+  path: PathSegment[];
+  message: string;
+}
+
+/** The simulated underlay every node of a flat lab is on (exec/simulated.ts starts it). */
+const SIMULATED_NETWORK = '192.168.64.0/24';
+
+export function labWarnings(lab: LabFile, model: Model): LabWarning[] {
+  return [
+    ...policyWarnings(lab, model),
+    ...mtuWarnings(model),
+    ...checkWarnings(lab, model),
+    ...outsideWarnings(lab, model),
+  ];
+}
+
+const labelsOf = (selector: Record<string, string>) =>
+  Object.entries(selector)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
+
+function policyWarnings(lab: LabFile, model: Model): LabWarning[] {
+  const warnings: LabWarning[] = [];
+  for (const policy of model.policies ?? []) {
+    const spec = lab.policies?.[policy.name];
+    if (policy.pods.length === 0)
+      warnings.push({
+        path: ['policies', policy.name, 'pod-selector'],
+        message: `selects no pod: no pod of the lab has the labels ${labelsOf(policy.selector)}, so the policy isolates nothing`,
+      });
+    for (const direction of ['ingress', 'egress'] as const) {
+      const peers = direction === 'ingress' ? 'from' : 'to';
+      policy[direction].forEach((rule, r) =>
+        rule.peers?.forEach((peer, p) => {
+          if ('pods' in peer && peer.pods.length === 0)
+            warnings.push({
+              path: ['policies', policy.name, direction, r, peers, p, 'pod-selector'],
+              message: `matches no pod: no pod of the lab has the labels ${labelsOf(peer.selector)}, so this peer allows nothing`,
+            });
+        }),
+      );
+    }
+    const types = spec?.['policy-types'] ?? [];
+    types.forEach((type, i) => {
+      if (types.indexOf(type) !== i)
+        warnings.push({
+          path: ['policies', policy.name, 'policy-types', i],
+          message: `${type} is listed twice; allowed: Ingress and Egress, each once`,
+        });
+    });
+  }
+  return warnings;
+}
+
+function mtuWarnings(model: Model): LabWarning[] {
+  if (model.mtu === undefined) return [];
+  const wrap = crossNodeWiring(model.crossNode).encapsulation;
+  const fits = ETHERNET_MTU - (wrap?.bytes ?? 0);
+  if (model.mtu <= fits) return [];
+  const why = wrap
+    ? `cross-node: ${model.crossNode} wraps every pod packet in ${wrap.bytes} bytes, so over an underlay of ${ETHERNET_MTU} (simulated nodes'; a machine's is read at up) a pod packet may be at most ${fits}`
+    : `the underlay's MTU is ${ETHERNET_MTU} (simulated nodes'; a machine's is read at up)`;
+  return [
+    {
+      path: ['wiring', 'mtu'],
+      message: `${model.mtu} is larger than the underlay allows: ${why}; full-size packets are dropped and bulk transfers hang; allowed: at most ${fits}, or no mtu (netlab computes it)`,
+    },
+  ];
+}
+
+/** The underlay address of each node on simulated nodes: the lab's own, or the next host of its network from .4. */
+function nodeAddresses(model: Model): Map<string, string> {
+  const addresses = new Map<string, string>();
+  const taken = new Map<string, number>();
+  for (const node of model.nodes) {
+    const network = model.underlay?.networks.find((n) => n.name === node.underlay.network)?.cidr ?? SIMULATED_NETWORK;
+    const index = taken.get(network) ?? 0;
+    taken.set(network, index + 1);
+    addresses.set(
+      node.name,
+      node.underlay.address ?? formatIp(nthAddress(parseCidr(network)!, FIRST_SIMULATED_HOST + index)),
+    );
+  }
+  return addresses;
+}
+
+function nodeOfPod(model: Model, pod: string): ModelNode | undefined {
+  const name = model.pods.find((p) => p.name === pod)?.node;
+  return model.nodes.find((n) => n.name === name);
+}
+
+function checkWarnings(lab: LabFile, model: Model): LabWarning[] {
+  // Only the checks written in the file: derived checks follow the wiring.
+  if (!lab.verify || lab.verify.length !== model.checks.length) return [];
+  const warnings: LabWarning[] = [];
+  const addresses = nodeAddresses(model);
+  const cluster = parseCidr(model.clusterCidr)!;
+  const networks = [SIMULATED_NETWORK, ...(model.underlay?.networks.map((n) => n.cidr) ?? [])].map((c) =>
+    parseCidr(c)!,
+  );
+  model.checks.forEach((check: Check, i) => {
+    if (check.expect !== 'pass') return;
+    const kind = check.kind;
+    const from =
+      'pod' in check.from
+        ? nodeOfPod(model, check.from.pod)
+        : model.nodes.find((n) => n.name === (check.from as { node: string }).node);
+    const to =
+      'pod' in check.to
+        ? nodeOfPod(model, check.to.pod)
+        : 'node' in check.to
+          ? model.nodes.find((n) => n.name === (check.to as { node: string }).node)
+          : undefined;
+    const fromPod = 'pod' in check.from ? check.from.pod : undefined;
+    const toPod = 'pod' in check.to ? check.to.pod : undefined;
+    if (model.crossNode === 'none' && fromPod && toPod && from && to && from !== to)
+      warnings.push({
+        path: ['verify', i, kind],
+        message: `${fromPod} is on ${from.name} and ${toPod} on ${to.name}, but cross-node: none joins no nodes: this check cannot pass; set wiring.cross-node, or expect: fail`,
+      });
+    if ('address' in check.to) {
+      const ip = parseIp(check.to.address);
+      if (ip === undefined) return;
+      const known =
+        contains(parseCidr('127.0.0.0/8')!, ip) ||
+        contains(cluster, ip) ||
+        networks.some((n) => contains(n, ip)) ||
+        [...addresses.values()].includes(check.to.address) ||
+        model.services.some((s) => s.clusterIp === (check.to as { address: string }).address) ||
+        model.outside?.address === check.to.address;
+      if (!known)
+        warnings.push({
+          path: ['verify', i, kind, 'to'],
+          message: `${check.to.address} is no address of the lab (not in the cluster CIDR ${model.clusterCidr}, on the underlay, or the outside host's): nothing in the lab routes to it, so this check cannot pass; expect: fail if that is meant`,
+        });
+    }
+  });
+  return warnings;
+}
+
+function outsideWarnings(lab: LabFile, model: Model): LabWarning[] {
+  const address = model.outside?.address;
+  if (!address || !lab.outside) return [];
+  const node = [...nodeAddresses(model)].find(([, a]) => a === address)?.[0];
+  return node
+    ? [
+        {
+          path: ['outside', 'address'],
+          message: `${address} is node ${node}'s underlay address${model.nodes.find((n) => n.name === node)?.underlay.address ? '' : ' on simulated nodes'}: the outside host must be another host; allowed: an address of the underlay that no node has`,
+        },
+      ]
+    : [];
+}
