@@ -23,6 +23,7 @@ import { faultOf, makeFault, mendFault } from '../lifecycle/challenge.js';
 import { findUpLab, labModelOf, refuseOtherTarget, requireRoot } from './common.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { printJson, type JsonOption } from '../json-output.js';
+import { finishDespiteHangup } from '../os/hangup.js';
 
 /** The model of a lab that is up, of a lab file, or of a bundled lab, by name. */
 async function modelOf(arg: string): Promise<Model> {
@@ -94,7 +95,25 @@ export function pickChallenge<T>(challenges: readonly T[], seed: number): T {
   return challenges[Math.floor(seededRandom(seed)() * challenges.length)]!;
 }
 
-export async function challengeStartCommand(
+/** start and stop change a node and then the challenge's record: a terminal that hangs up meanwhile does not stop them between the two. */
+async function despiteHangup(work: () => Promise<number>): Promise<number> {
+  const hangup = finishDespiteHangup();
+  try {
+    return await work();
+  } finally {
+    hangup();
+  }
+}
+
+export function challengeStartCommand(
+  arg: string,
+  id: string | undefined,
+  options: JsonOption & TargetOptions & { random?: boolean; seed?: string },
+): Promise<number> {
+  return despiteHangup(() => startChallenge(arg, id, options));
+}
+
+async function startChallenge(
   arg: string,
   id: string | undefined,
   options: JsonOption & TargetOptions & { random?: boolean; seed?: string },
@@ -255,10 +274,14 @@ export async function challengeRevealCommand(
   return 0;
 }
 
-export async function challengeStopCommand(
+export function challengeStopCommand(
   arg: string | undefined,
   options: JsonOption & TargetOptions = {},
 ): Promise<number> {
+  return despiteHangup(() => stopChallenge(arg, options));
+}
+
+async function stopChallenge(arg: string | undefined, options: JsonOption & TargetOptions): Promise<number> {
   const state = await labWithChallenge(arg, options);
   requireRoot('challenge stop', state.target);
   const { challenge, rebuilt } = activeChallenge(state);

@@ -8,6 +8,7 @@ import { lockNodes } from '../exec/node-lock.js';
 import { scriptPrelude } from '../shell/prelude.js';
 import { lockHolder } from './down.js';
 import { quoteArgv } from '../os/quote.js';
+import { finishDespiteHangup } from '../os/hangup.js';
 import { buildPlan } from '../plan/build.js';
 import { challengeOfRun } from '../state/challenges.js';
 import type { LabState } from '../state/store.js';
@@ -30,13 +31,19 @@ function settingArgs(setting: NodeSetting): string[] {
  */
 async function runLocked(state: LabState, node: string, command: string, script: string): Promise<string> {
   const transport = transportsOf(state)[node]!;
-  await lockNodes({ [node]: transport }, lockHolder(command, state.lab, state.run));
+  // A terminal that hangs up meanwhile does not leave the node locked or the fault half made: the script finishes.
+  const hangup = finishDespiteHangup();
   try {
-    const result = await transport.run(`${scriptPrelude(state.lab)}\n${script}`);
-    if (result.exitCode !== 0) throw new RunError(`on ${node}: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
-    return result.stdout;
+    await lockNodes({ [node]: transport }, lockHolder(command, state.lab, state.run));
+    try {
+      const result = await transport.run(`${scriptPrelude(state.lab)}\n${script}`);
+      if (result.exitCode !== 0) throw new RunError(`on ${node}: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
+      return result.stdout;
+    } finally {
+      await transport.unlock();
+    }
   } finally {
-    await transport.unlock();
+    hangup();
   }
 }
 

@@ -14,6 +14,7 @@ import { EXIT_INTERRUPTED } from '../errors.js';
 import { createInterface } from 'node:readline';
 import { renderPlanText } from '../shell/render.js';
 import { quoteArgv } from '../os/quote.js';
+import { outputMayBeGone } from '../os/hangup.js';
 import { describeChanges, snapshotNode } from '../workshop/changes.js';
 import type { Transports } from '../exec/transports.js';
 import { sshTarget, type TargetOptions } from '../exec/targets.js';
@@ -43,6 +44,12 @@ export interface UpOptions extends TargetOptions {
   json?: boolean;
 }
 
+/** How a --step pause learns that up is interrupted, and says that the terminal is gone. */
+interface Stop {
+  signal: AbortSignal;
+  interrupt: () => void;
+}
+
 /** `q` at a --step=command pause: stop where it is, leaving what is there (down removes it). */
 export class StoppedHere extends Error {}
 
@@ -57,8 +64,9 @@ async function stepThroughCommands(
   transports: Transports,
   run: ScriptRun,
   options: UpOptions,
-  signal: AbortSignal,
+  stop: Stop,
 ): Promise<void> {
+  const { signal } = stop;
   for (const phase of phasesOf(plan))
     for (const node of plan.nodes)
       for (const step of stepsOfPhase(node.steps, phase)) {
@@ -66,7 +74,7 @@ async function stepThroughCommands(
         console.log(`  why: ${step.why}`);
         for (const c of step.apply) console.log(`  $ ${quoteArgv(c.map((a) => (a.includes('\n') ? '…' : a)))}`);
         if (!options.yes) {
-          const answer = await waitForEnter('press Enter to run it, q to stop here leaving what is there ');
+          const answer = await waitForEnter('press Enter to run it, q to stop here leaving what is there ', stop);
           if (answer.trim() === 'q') throw new StoppedHere();
         }
         if (signal.aborted) throw new Interrupted();
@@ -86,8 +94,9 @@ async function stepThrough(
   transports: Transports,
   run: ScriptRun,
   options: UpOptions,
-  signal: AbortSignal,
+  stop: Stop,
 ): Promise<void> {
+  const { signal } = stop;
   for (const phase of phasesOf(plan)) {
     process.stdout.write(
       `\n${renderPlanText(model, plan, '', options.explain, phase)
@@ -95,7 +104,7 @@ async function stepThrough(
         .filter((l) => l.startsWith('###') || !l.startsWith('#') || l.startsWith('# ['))
         .join('\n')}`,
     );
-    if (!options.yes) await waitForEnter(`press Enter to apply phase ${phase} (Ctrl-C to stop and roll back) `);
+    if (!options.yes) await waitForEnter(`press Enter to apply phase ${phase} (Ctrl-C to stop and roll back) `, stop);
     if (signal.aborted) throw new Interrupted();
     const before = await Promise.all(plan.nodes.map((n) => snapshotNode(transports[n.node]!)));
     await applyPhase(plan, phase, transports, run, signal);
@@ -111,14 +120,33 @@ async function stepThrough(
   }
 }
 
-function waitForEnter(prompt: string): Promise<string> {
+/**
+ * The learner's answer at a --step pause. Ctrl-C at the prompt (which readline
+ * reads as a key, not a signal) is sent to netlab as SIGINT; a signal (or the
+ * terminal hanging up) ends the wait with Interrupted, and so does the end of
+ * the input (a closed terminal): up rolls back.
+ */
+function waitForEnter(prompt: string, { signal, interrupt }: Stop): Promise<string> {
+  if (signal.aborted) return Promise.reject(new Interrupted());
   const rl = createInterface({ input: process.stdin, output: process.stdout });
-  return new Promise((resolve) =>
+  return new Promise<string>((resolve, reject) => {
+    let answered = false;
+    const onAbort = () => rl.close();
+    signal.addEventListener('abort', onAbort, { once: true });
+    rl.on('SIGINT', () => process.kill(process.pid, 'SIGINT'));
+    rl.on('close', () => {
+      signal.removeEventListener('abort', onAbort);
+      if (!answered) {
+        if (!signal.aborted) interrupt();
+        reject(new Interrupted());
+      }
+    });
     rl.question(prompt, (answer) => {
+      answered = true;
       rl.close();
       resolve(answer);
-    }),
-  );
+    });
+  });
 }
 
 /**
@@ -189,8 +217,16 @@ export async function bringUp(
       process.exit(EXIT_INTERRUPTED);
     }
   };
+  // The terminal closed, or the SSH session dropped: rolled back as Ctrl-C, with nobody to see it. A hangup
+  // may come more than once (the kernel's, then the shell's to its jobs): only the first counts, and it
+  // never stops a rollback that a Ctrl-C started either.
+  const onHangup = () => {
+    outputMayBeGone();
+    if (interrupts === 0) onSignal();
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onHangup);
   /** what the preflight printed on simulated nodes, run as they started */
   let preflighted: Record<string, ScriptResult> = {};
   // Listr prints a task's error in its title; netlab prints it once, in full, at the end.
@@ -283,8 +319,10 @@ export async function bringUp(
     });
     if (options.step) {
       applied = true;
-      if (options.step === 'command') await stepThroughCommands(plan, transportsOf(state), run, options, abort.signal);
-      else await stepThrough(model, plan, transportsOf(state), run, options, abort.signal);
+      // The input ending at a pause is the terminal gone: as a hangup.
+      const stop = { signal: abort.signal, interrupt: onHangup };
+      if (options.step === 'command') await stepThroughCommands(plan, transportsOf(state), run, options, stop);
+      else await stepThrough(model, plan, transportsOf(state), run, options, stop);
     }
     if (abort.signal.aborted) throw new Interrupted();
     state.status = 'up';
@@ -330,6 +368,7 @@ export async function bringUp(
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onHangup);
   }
   if (!options.silent) {
     console.log(`lab ${model.name} is up: ${model.nodes.length} node(s), ${model.pods.length} pod(s)`);
