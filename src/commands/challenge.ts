@@ -24,6 +24,7 @@ import { findUpLab, labModelOf, refuseOtherTarget, requireRoot } from './common.
 import type { TargetOptions } from '../exec/targets.js';
 import { printJson, type JsonOption } from '../json-output.js';
 import { finishDespiteHangup } from '../os/hangup.js';
+import { byHand } from '../shell/by-hand.js';
 
 /** The model of a lab that is up, of a lab file, or of a bundled lab, by name. */
 async function modelOf(arg: string): Promise<Model> {
@@ -268,10 +269,16 @@ export async function challengeRevealCommand(
   console.log(`challenge ${challenge.id}: on ${fault.node}, ${fault.describe}`);
   console.log(`  it undoes step ${fault.step.id} of ${fault.node}'s plan: ${fault.step.summary}`);
   console.log(`  netlab made it with:`);
-  for (const c of fault.apply) console.log(`    ${quoteArgv(c)}`);
+  for (const c of fault.apply) printCommand(c);
   console.log(`  this mends it (on ${fault.node}: \`netlab exec ${fault.node} -- …\`):`);
-  for (const c of fault.mend) console.log(`    ${quoteArgv(c)}`);
+  for (const c of fault.mend) printCommand(c);
   return 0;
+}
+
+/** A command of a fault, and under a netlab helper the plain commands it runs. */
+function printCommand(command: readonly string[]): void {
+  console.log(`    ${quoteArgv(command)}`);
+  for (const line of byHand(command) ?? []) console.log(`      = ${line}`);
 }
 
 export function challengeStopCommand(

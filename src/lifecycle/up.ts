@@ -13,6 +13,7 @@ import { lockNodes } from '../exec/node-lock.js';
 import { EXIT_INTERRUPTED } from '../errors.js';
 import { createInterface } from 'node:readline';
 import { renderPlanText } from '../shell/render.js';
+import { byHand } from '../shell/by-hand.js';
 import { quoteArgv } from '../os/quote.js';
 import { outputMayBeGone } from '../os/hangup.js';
 import { describeChanges, snapshotNode } from '../workshop/changes.js';
@@ -72,7 +73,11 @@ async function stepThroughCommands(
       for (const step of stepsOfPhase(node.steps, phase)) {
         console.log(`\n${node.node} step ${step.id} (${phase}): ${step.summary}`);
         console.log(`  why: ${step.why}`);
-        for (const c of step.apply) console.log(`  $ ${quoteArgv(c.map((a) => (a.includes('\n') ? '…' : a)))}`);
+        for (const c of step.apply) {
+          console.log(`  $ ${quoteArgv(c.map((a) => (a.includes('\n') ? '…' : a)))}`);
+          // A helper's plain commands, as a learner types them.
+          for (const line of byHand(c) ?? []) console.log(`    = ${line}`);
+        }
         if (!options.yes) {
           const answer = await waitForEnter('press Enter to run it, q to stop here leaving what is there ', stop);
           if (answer.trim() === 'q') throw new StoppedHere();
@@ -101,7 +106,7 @@ async function stepThrough(
     process.stdout.write(
       `\n${renderPlanText(model, plan, '', options.explain, phase)
         .split('\n')
-        .filter((l) => l.startsWith('###') || !l.startsWith('#') || l.startsWith('# ['))
+        .filter((l) => l.startsWith('###') || !l.startsWith('#') || l.startsWith('# [') || l.startsWith('#   = '))
         .join('\n')}`,
     );
     if (!options.yes) await waitForEnter(`press Enter to apply phase ${phase} (Ctrl-C to stop and roll back) `, stop);
