@@ -137,7 +137,7 @@ async function startChallenge(
       `challenge ${active.id} is active on lab ${state.lab}: \`netlab challenge check\` grades it, \`netlab challenge stop\` mends the lab and ends it`,
     );
   const challenge = id === undefined ? pickChallenge(challenges, seed) : challengeOf(state, id);
-  await makeFault(state, faultOf(state, challenge.fault));
+  const changed = await makeFault(state, faultOf(state, challenge.fault));
   writeChallenge({
     lab: state.lab,
     id: challenge.id,
@@ -146,6 +146,7 @@ async function startChallenge(
     hints: 0,
     revealed: false,
     ...(options.random ? { seed } : {}),
+    ...(changed ? { changed } : {}),
   });
   if (options.json) {
     printJson({
@@ -263,6 +264,7 @@ export async function challengeRevealCommand(
       step: fault.step,
       made: fault.apply,
       mend: fault.mend,
+      ...(record.changed ? { changed: record.changed } : {}),
     });
     return 0;
   }
@@ -270,6 +272,10 @@ export async function challengeRevealCommand(
   console.log(`  it undoes step ${fault.step.id} of ${fault.node}'s plan: ${fault.step.summary}`);
   console.log(`  netlab made it with:`);
   for (const c of fault.apply) printCommand(c);
+  if (record.changed) {
+    console.log(`  what it changed on ${fault.node}${record.changed.length ? ':' : ': nothing visible'}`);
+    for (const line of record.changed) console.log(`    ${line}`);
+  }
   console.log(`  this mends it (on ${fault.node}: \`netlab exec ${fault.node} -- …\`):`);
   for (const c of fault.mend) printCommand(c);
   return 0;

@@ -9,6 +9,7 @@ import { scriptPrelude } from '../shell/prelude.js';
 import { lockHolder } from './down.js';
 import { quoteArgv } from '../os/quote.js';
 import { finishDespiteHangup } from '../os/hangup.js';
+import { describeChanges, podsNamed, snapshotNode } from '../workshop/changes.js';
 import { buildPlan } from '../plan/build.js';
 import { challengeOfRun } from '../state/challenges.js';
 import type { LabState } from '../state/store.js';
@@ -51,13 +52,23 @@ async function runLocked(state: LabState, node: string, command: string, script:
  * Makes a fault on its node, stopping at the first command that fails. A
  * node-wide setting it changes is saved first, for the mend to put back.
  */
-export async function makeFault(state: LabState, fault: Fault): Promise<void> {
+export async function makeFault(state: LabState, fault: Fault): Promise<string[] | undefined> {
   const lines = [
     'set -e',
     ...(fault.setting ? [quoteArgv(['netlab_setting_save', ...settingArgs(fault.setting)])] : []),
     ...fault.apply.map((c) => quoteArgv(c)),
   ];
+  // What the fault changed, for `challenge reveal`: the node's tables, and those of the pods its commands name.
+  const transport = transportsOf(state)[fault.node]!;
+  const pods = podsNamed(
+    fault.apply,
+    state.model.pods.filter((p) => p.node === fault.node).map((p) => p.netns),
+  );
+  const snapshot = () => snapshotNode(transport, pods).catch(() => undefined);
+  const before = await snapshot();
   await runLocked(state, fault.node, 'challenge start', `${lines.join('\n')}\n`);
+  const after = before && (await snapshot());
+  return before && after ? describeChanges(before, after) : undefined;
 }
 
 /**

@@ -16,7 +16,7 @@ import { renderPlanText } from '../shell/render.js';
 import { byHand } from '../shell/by-hand.js';
 import { quoteArgv } from '../os/quote.js';
 import { outputMayBeGone } from '../os/hangup.js';
-import { describeChanges, snapshotNode } from '../workshop/changes.js';
+import { describeChanges, podsNamed, snapshotNode } from '../workshop/changes.js';
 import type { Transports } from '../exec/transports.js';
 import { sshTarget, type TargetOptions } from '../exec/targets.js';
 import { checkReachable } from '../exec/ssh.js';
@@ -51,6 +51,9 @@ interface Stop {
   interrupt: () => void;
 }
 
+/** The network namespaces of the pods on a node. */
+const podsOn = (model: Model, node: string) => model.pods.filter((p) => p.node === node).map((p) => p.netns);
+
 /** `q` at a --step=command pause: stop where it is, leaving what is there (down removes it). */
 export class StoppedHere extends Error {}
 
@@ -61,6 +64,7 @@ export class StoppedHere extends Error {}
  * before one end moves into the pod, br0 DOWN before it is brought up.
  */
 async function stepThroughCommands(
+  model: Model,
   plan: Plan,
   transports: Transports,
   run: ScriptRun,
@@ -84,10 +88,12 @@ async function stepThroughCommands(
         }
         if (signal.aborted) throw new Interrupted();
         const transport = transports[node.node]!;
-        const before = await snapshotNode(transport);
+        // The node's tables, and those of the pods the step names (`ip -n a0 …`, `netlab_pause a0`, `… netns a0`).
+        const pods = podsNamed(step.apply, podsOn(model, node.node));
+        const before = await snapshotNode(transport, pods);
         await applyPhase({ ...plan, nodes: [{ ...node, steps: [step] }] }, phase, transports, run, signal);
-        const changes = describeChanges(before, await snapshotNode(transport));
-        console.log(`  changed on ${node.node}${changes.length ? ':' : ': nothing visible in the node itself'}`);
+        const changes = describeChanges(before, await snapshotNode(transport, pods));
+        console.log(`  changed on ${node.node}${changes.length ? ':' : ': nothing visible'}`);
         for (const change of changes) console.log(`    ${change}`);
       }
 }
@@ -111,15 +117,21 @@ async function stepThrough(
     );
     if (!options.yes) await waitForEnter(`press Enter to apply phase ${phase} (Ctrl-C to stop and roll back) `, stop);
     if (signal.aborted) throw new Interrupted();
-    const before = await Promise.all(plan.nodes.map((n) => snapshotNode(transports[n.node]!)));
+    // Each node's tables, and those of the pods the phase's steps name there.
+    const pods = plan.nodes.map((n) =>
+      podsNamed(
+        stepsOfPhase(n.steps, phase).flatMap((st) => st.apply),
+        podsOn(model, n.node),
+      ),
+    );
+    const snapshots = () => Promise.all(plan.nodes.map((n, i) => snapshotNode(transports[n.node]!, pods[i])));
+    const before = await snapshots();
     await applyPhase(plan, phase, transports, run, signal);
-    const after = await Promise.all(plan.nodes.map((n) => snapshotNode(transports[n.node]!)));
+    const after = await snapshots();
     console.log(`phase ${phase} changed:`);
     plan.nodes.forEach((n, i) => {
       const changes = describeChanges(before[i]!, after[i]!);
-      console.log(
-        `  ${n.node}: ${changes.length ? '' : 'nothing visible in the node itself (the changes are inside the pods)'}`,
-      );
+      console.log(`  ${n.node}: ${changes.length ? '' : 'nothing visible'}`);
       for (const change of changes) console.log(`    ${change}`);
     });
   }
@@ -326,7 +338,7 @@ export async function bringUp(
       applied = true;
       // The input ending at a pause is the terminal gone: as a hangup.
       const stop = { signal: abort.signal, interrupt: onHangup };
-      if (options.step === 'command') await stepThroughCommands(plan, transportsOf(state), run, options, stop);
+      if (options.step === 'command') await stepThroughCommands(model, plan, transportsOf(state), run, options, stop);
       else await stepThrough(model, plan, transportsOf(state), run, options, stop);
     }
     if (abort.signal.aborted) throw new Interrupted();
