@@ -24,6 +24,8 @@ import { faultOf, makeFault, mendFault } from '../lifecycle/challenge.js';
 import { findUpLab, labModelOf, refuseOtherTarget, requireRoot } from './common.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { printJson, type JsonOption } from '../json-output.js';
+import { finishDespiteHangup } from '../os/hangup.js';
+import { byHand } from '../shell/by-hand.js';
 
 /** The model of a lab that is up, of a lab file, or of a bundled lab, by name. */
 async function modelOf(arg: string): Promise<Model> {
@@ -111,7 +113,25 @@ export function pickChallenge<T>(challenges: readonly T[], seed: number): T {
   return challenges[Math.floor(seededRandom(seed)() * challenges.length)]!;
 }
 
-export async function challengeStartCommand(
+/** start and stop change a node and then the challenge's record: a terminal that hangs up meanwhile does not stop them between the two. */
+async function despiteHangup(work: () => Promise<number>): Promise<number> {
+  const hangup = finishDespiteHangup();
+  try {
+    return await work();
+  } finally {
+    hangup();
+  }
+}
+
+export function challengeStartCommand(
+  arg: string,
+  id: string | undefined,
+  options: JsonOption & TargetOptions & { random?: boolean; seed?: string },
+): Promise<number> {
+  return despiteHangup(() => startChallenge(arg, id, options));
+}
+
+async function startChallenge(
   arg: string,
   id: string | undefined,
   options: JsonOption & TargetOptions & { random?: boolean; seed?: string },
@@ -135,7 +155,7 @@ export async function challengeStartCommand(
       `challenge ${active.id} is active on lab ${state.lab}: \`netlab challenge check\` grades it, \`netlab challenge stop\` mends the lab and ends it`,
     );
   const challenge = id === undefined ? pickChallenge(challenges, seed) : challengeOf(state, id);
-  await makeFault(state, faultOf(state, challenge.fault));
+  const changed = await makeFault(state, faultOf(state, challenge.fault));
   await saveChallenge(state, {
     lab: state.lab,
     id: challenge.id,
@@ -144,6 +164,7 @@ export async function challengeStartCommand(
     hints: 0,
     revealed: false,
     ...(options.random ? { seed } : {}),
+    ...(changed ? { changed } : {}),
   });
   if (options.json) {
     printJson({
@@ -264,22 +285,37 @@ export async function challengeRevealCommand(
       step: fault.step,
       made: fault.apply,
       mend: fault.mend,
+      ...(record.changed ? { changed: record.changed } : {}),
     });
     return 0;
   }
   console.log(`challenge ${challenge.id}: on ${fault.node}, ${fault.describe}`);
   console.log(`  it undoes step ${fault.step.id} of ${fault.node}'s plan: ${fault.step.summary}`);
   console.log(`  netlab made it with:`);
-  for (const c of fault.apply) console.log(`    ${quoteArgv(c)}`);
+  for (const c of fault.apply) printCommand(c);
+  if (record.changed) {
+    console.log(`  what it changed on ${fault.node}${record.changed.length ? ':' : ': nothing visible'}`);
+    for (const line of record.changed) console.log(`    ${line}`);
+  }
   console.log(`  this mends it (on ${fault.node}: \`netlab exec ${fault.node} -- …\`):`);
-  for (const c of fault.mend) console.log(`    ${quoteArgv(c)}`);
+  for (const c of fault.mend) printCommand(c);
   return 0;
 }
 
-export async function challengeStopCommand(
+/** A command of a fault, and under a netlab helper the plain commands it runs. */
+function printCommand(command: readonly string[]): void {
+  console.log(`    ${quoteArgv(command)}`);
+  for (const line of byHand(command) ?? []) console.log(`      = ${line}`);
+}
+
+export function challengeStopCommand(
   arg: string | undefined,
   options: JsonOption & TargetOptions = {},
 ): Promise<number> {
+  return despiteHangup(() => stopChallenge(arg, options));
+}
+
+async function stopChallenge(arg: string | undefined, options: JsonOption & TargetOptions): Promise<number> {
   const state = await labWithChallenge(arg, options);
   requireRoot('challenge stop', state.target);
   refuseAttached(state, '`netlab challenge stop`');

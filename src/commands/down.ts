@@ -4,6 +4,7 @@
 import { refuseAttached } from '../lifecycle/attach.js';
 import { lockHolder, tearDown } from '../lifecycle/down.js';
 import { mendActiveChallenge } from '../lifecycle/challenge.js';
+import { finishDespiteHangup } from '../os/hangup.js';
 import { renameSync } from 'node:fs';
 import { destroySimulatedNodes } from '../exec/simulated.js';
 import { describeDown, nodesWithFailedUndo, runDown, type NodeDown } from '../exec/runner.js';
@@ -42,6 +43,16 @@ interface DownReport {
 }
 
 export async function downCommand(given: string | undefined, options: DownOptions): Promise<number> {
+  // A terminal that hangs up does not stop down halfway: it finishes (what is left, if it fails, stays recorded).
+  const hangup = finishDespiteHangup();
+  try {
+    return await downReporting(given, options);
+  } finally {
+    hangup();
+  }
+}
+
+async function downReporting(given: string | undefined, options: DownOptions): Promise<number> {
   if (!options.json) return down(given, options, {});
   const report: DownReport = {};
   let code: number;

@@ -8,6 +8,8 @@ import { lockNodes } from '../exec/node-lock.js';
 import { scriptPrelude } from '../shell/prelude.js';
 import { lockHolder } from './down.js';
 import { quoteArgv } from '../os/quote.js';
+import { finishDespiteHangup } from '../os/hangup.js';
+import { describeChanges, podsNamed, snapshotNode } from '../workshop/changes.js';
 import { buildPlan } from '../plan/build.js';
 import { challengeOfRun } from '../state/challenges.js';
 import type { LabState } from '../state/store.js';
@@ -30,13 +32,19 @@ function settingArgs(setting: NodeSetting): string[] {
  */
 async function runLocked(state: LabState, node: string, command: string, script: string): Promise<string> {
   const transport = transportsOf(state)[node]!;
-  await lockNodes({ [node]: transport }, lockHolder(command, state.lab, state.run));
+  // A terminal that hangs up meanwhile does not leave the node locked or the fault half made: the script finishes.
+  const hangup = finishDespiteHangup();
   try {
-    const result = await transport.run(`${scriptPrelude(state.lab)}\n${script}`);
-    if (result.exitCode !== 0) throw new RunError(`on ${node}: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
-    return result.stdout;
+    await lockNodes({ [node]: transport }, lockHolder(command, state.lab, state.run));
+    try {
+      const result = await transport.run(`${scriptPrelude(state.lab)}\n${script}`);
+      if (result.exitCode !== 0) throw new RunError(`on ${node}: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
+      return result.stdout;
+    } finally {
+      await transport.unlock();
+    }
   } finally {
-    await transport.unlock();
+    hangup();
   }
 }
 
@@ -44,13 +52,23 @@ async function runLocked(state: LabState, node: string, command: string, script:
  * Makes a fault on its node, stopping at the first command that fails. A
  * node-wide setting it changes is saved first, for the mend to put back.
  */
-export async function makeFault(state: LabState, fault: Fault): Promise<void> {
+export async function makeFault(state: LabState, fault: Fault): Promise<string[] | undefined> {
   const lines = [
     'set -e',
     ...(fault.setting ? [quoteArgv(['netlab_setting_save', ...settingArgs(fault.setting)])] : []),
     ...fault.apply.map((c) => quoteArgv(c)),
   ];
+  // What the fault changed, for `challenge reveal`: the node's tables, and those of the pods its commands name.
+  const transport = transportsOf(state)[fault.node]!;
+  const pods = podsNamed(
+    fault.apply,
+    state.model.pods.filter((p) => p.node === fault.node).map((p) => p.netns),
+  );
+  const snapshot = () => snapshotNode(transport, pods).catch(() => undefined);
+  const before = await snapshot();
   await runLocked(state, fault.node, 'challenge start', `${lines.join('\n')}\n`);
+  const after = before && (await snapshot());
+  return before && after ? describeChanges(before, after) : undefined;
 }
 
 /**

@@ -15,8 +15,10 @@ import { lockNodes } from '../exec/node-lock.js';
 import { EXIT_INTERRUPTED } from '../errors.js';
 import { createInterface } from 'node:readline';
 import { renderPlanText } from '../shell/render.js';
+import { byHand } from '../shell/by-hand.js';
 import { quoteArgv } from '../os/quote.js';
-import { describeChanges, snapshotNode } from '../workshop/changes.js';
+import { outputMayBeGone } from '../os/hangup.js';
+import { describeChanges, podsNamed, snapshotNode } from '../workshop/changes.js';
 import type { Transports } from '../exec/transports.js';
 import { sshTarget, type TargetOptions } from '../exec/targets.js';
 import { checkReachable } from '../exec/ssh.js';
@@ -45,6 +47,15 @@ export interface UpOptions extends TargetOptions {
   json?: boolean;
 }
 
+/** How a --step pause learns that up is interrupted, and says that the terminal is gone. */
+interface Stop {
+  signal: AbortSignal;
+  interrupt: () => void;
+}
+
+/** The network namespaces of the pods on a node. */
+const podsOn = (model: Model, node: string) => model.pods.filter((p) => p.node === node).map((p) => p.netns);
+
 /** `q` at a --step=command pause: stop where it is, leaving what is there (down removes it). */
 export class StoppedHere extends Error {}
 
@@ -55,28 +66,36 @@ export class StoppedHere extends Error {}
  * before one end moves into the pod, br0 DOWN before it is brought up.
  */
 async function stepThroughCommands(
+  model: Model,
   plan: Plan,
   transports: Transports,
   run: ScriptRun,
   options: UpOptions,
-  signal: AbortSignal,
+  stop: Stop,
 ): Promise<void> {
+  const { signal } = stop;
   for (const phase of phasesOf(plan))
     for (const node of plan.nodes)
       for (const step of stepsOfPhase(node.steps, phase)) {
         console.log(`\n${node.node} step ${step.id} (${phase}): ${step.summary}`);
         console.log(`  why: ${step.why}`);
-        for (const c of step.apply) console.log(`  $ ${quoteArgv(c.map((a) => (a.includes('\n') ? '…' : a)))}`);
+        for (const c of step.apply) {
+          console.log(`  $ ${quoteArgv(c.map((a) => (a.includes('\n') ? '…' : a)))}`);
+          // A helper's plain commands, as a learner types them.
+          for (const line of byHand(c) ?? []) console.log(`    = ${line}`);
+        }
         if (!options.yes) {
-          const answer = await waitForEnter('press Enter to run it, q to stop here leaving what is there ');
+          const answer = await waitForEnter('press Enter to run it, q to stop here leaving what is there ', stop);
           if (answer.trim() === 'q') throw new StoppedHere();
         }
         if (signal.aborted) throw new Interrupted();
         const transport = transports[node.node]!;
-        const before = await snapshotNode(transport);
+        // The node's tables, and those of the pods the step names (`ip -n a0 …`, `netlab_pause a0`, `… netns a0`).
+        const pods = podsNamed(step.apply, podsOn(model, node.node));
+        const before = await snapshotNode(transport, pods);
         await applyPhase({ ...plan, nodes: [{ ...node, steps: [step] }] }, phase, transports, run, signal);
-        const changes = describeChanges(before, await snapshotNode(transport));
-        console.log(`  changed on ${node.node}${changes.length ? ':' : ': nothing visible in the node itself'}`);
+        const changes = describeChanges(before, await snapshotNode(transport, pods));
+        console.log(`  changed on ${node.node}${changes.length ? ':' : ': nothing visible'}`);
         for (const change of changes) console.log(`    ${change}`);
       }
 }
@@ -88,39 +107,65 @@ async function stepThrough(
   transports: Transports,
   run: ScriptRun,
   options: UpOptions,
-  signal: AbortSignal,
+  stop: Stop,
 ): Promise<void> {
+  const { signal } = stop;
   for (const phase of phasesOf(plan)) {
     process.stdout.write(
       `\n${renderPlanText(model, plan, '', options.explain, phase)
         .split('\n')
-        .filter((l) => l.startsWith('###') || !l.startsWith('#') || l.startsWith('# ['))
+        .filter((l) => l.startsWith('###') || !l.startsWith('#') || l.startsWith('# [') || l.startsWith('#   = '))
         .join('\n')}`,
     );
-    if (!options.yes) await waitForEnter(`press Enter to apply phase ${phase} (Ctrl-C to stop and roll back) `);
+    if (!options.yes) await waitForEnter(`press Enter to apply phase ${phase} (Ctrl-C to stop and roll back) `, stop);
     if (signal.aborted) throw new Interrupted();
-    const before = await Promise.all(plan.nodes.map((n) => snapshotNode(transports[n.node]!)));
+    // Each node's tables, and those of the pods the phase's steps name there.
+    const pods = plan.nodes.map((n) =>
+      podsNamed(
+        stepsOfPhase(n.steps, phase).flatMap((st) => st.apply),
+        podsOn(model, n.node),
+      ),
+    );
+    const snapshots = () => Promise.all(plan.nodes.map((n, i) => snapshotNode(transports[n.node]!, pods[i])));
+    const before = await snapshots();
     await applyPhase(plan, phase, transports, run, signal);
-    const after = await Promise.all(plan.nodes.map((n) => snapshotNode(transports[n.node]!)));
+    const after = await snapshots();
     console.log(`phase ${phase} changed:`);
     plan.nodes.forEach((n, i) => {
       const changes = describeChanges(before[i]!, after[i]!);
-      console.log(
-        `  ${n.node}: ${changes.length ? '' : 'nothing visible in the node itself (the changes are inside the pods)'}`,
-      );
+      console.log(`  ${n.node}: ${changes.length ? '' : 'nothing visible'}`);
       for (const change of changes) console.log(`    ${change}`);
     });
   }
 }
 
-function waitForEnter(prompt: string): Promise<string> {
+/**
+ * The learner's answer at a --step pause. Ctrl-C at the prompt (which readline
+ * reads as a key, not a signal) is sent to netlab as SIGINT; a signal (or the
+ * terminal hanging up) ends the wait with Interrupted, and so does the end of
+ * the input (a closed terminal): up rolls back.
+ */
+function waitForEnter(prompt: string, { signal, interrupt }: Stop): Promise<string> {
+  if (signal.aborted) return Promise.reject(new Interrupted());
   const rl = createInterface({ input: process.stdin, output: process.stdout });
-  return new Promise((resolve) =>
+  return new Promise<string>((resolve, reject) => {
+    let answered = false;
+    const onAbort = () => rl.close();
+    signal.addEventListener('abort', onAbort, { once: true });
+    rl.on('SIGINT', () => process.kill(process.pid, 'SIGINT'));
+    rl.on('close', () => {
+      signal.removeEventListener('abort', onAbort);
+      if (!answered) {
+        if (!signal.aborted) interrupt();
+        reject(new Interrupted());
+      }
+    });
     rl.question(prompt, (answer) => {
+      answered = true;
       rl.close();
       resolve(answer);
-    }),
-  );
+    });
+  });
 }
 
 /**
@@ -191,8 +236,16 @@ export async function bringUp(
       process.exit(EXIT_INTERRUPTED);
     }
   };
+  // The terminal closed, or the SSH session dropped: rolled back as Ctrl-C, with nobody to see it. A hangup
+  // may come more than once (the kernel's, then the shell's to its jobs): only the first counts, and it
+  // never stops a rollback that a Ctrl-C started either.
+  const onHangup = () => {
+    outputMayBeGone();
+    if (interrupts === 0) onSignal();
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onHangup);
   /** what the preflight printed on simulated nodes, run as they started */
   let preflighted: Record<string, ScriptResult> = {};
   // Listr prints a task's error in its title; netlab prints it once, in full, at the end.
@@ -285,8 +338,10 @@ export async function bringUp(
     });
     if (options.step) {
       applied = true;
-      if (options.step === 'command') await stepThroughCommands(plan, transportsOf(state), run, options, abort.signal);
-      else await stepThrough(model, plan, transportsOf(state), run, options, abort.signal);
+      // The input ending at a pause is the terminal gone: as a hangup.
+      const stop = { signal: abort.signal, interrupt: onHangup };
+      if (options.step === 'command') await stepThroughCommands(model, plan, transportsOf(state), run, options, stop);
+      else await stepThrough(model, plan, transportsOf(state), run, options, stop);
     }
     if (abort.signal.aborted) throw new Interrupted();
     state.status = 'up';
@@ -334,6 +389,7 @@ export async function bringUp(
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onHangup);
   }
   if (!options.silent) {
     console.log(`lab ${labIdOf(model)} is up: ${model.nodes.length} node(s), ${model.pods.length} pod(s)`);

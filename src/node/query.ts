@@ -32,8 +32,10 @@ export interface Questions {
   neighbours?: boolean;
   /** the bridge and VXLAN forwarding databases (the node's namespace only) */
   fdb?: boolean;
-  /** these sysctls ("-" when the node has no such key) */
+  /** these sysctls ("-" when the node has no such key); of the pod's network namespace with netns */
   sysctls?: readonly string[];
+  /** the processes in the pod's network namespace (netns only): PID and command name */
+  processes?: boolean;
   /** named network namespaces (ip netns) */
   namespaces?: boolean;
   /** `iptables-save` of the filter and nat tables */
@@ -55,6 +57,8 @@ export interface Answers {
   neighbours: Neighbour[];
   fdb: FdbEntry[];
   sysctls: Record<string, string>;
+  /** "PID COMM" of each process in a pod's network namespace */
+  processes: string[];
   namespaces: string[];
   /** iptables-save lines by table */
   iptables: { filter: string[]; nat: string[] };
@@ -86,8 +90,18 @@ function commandsOf(q: Questions): [Section, string][] {
   if (q.fdb) asked.push(['fdb', 'bridge -j fdb show']);
   if (q.sysctls?.length) {
     const keys = quoteArgv([...q.sysctls]);
-    asked.push(['sysctls', `for k in ${keys}; do echo "$k=$(sysctl -n "$k" 2>/dev/null || echo -)"; done`]);
+    const loop = `for k in ${keys}; do echo "$k=$(sysctl -n "$k" 2>/dev/null || echo -)"; done`;
+    // /proc/sys/net is the reader's network namespace: a pod's are read from inside it.
+    asked.push([
+      'sysctls',
+      q.netns ? `nsenter --net=${quoteArg(`/run/netns/${q.netns}`)} sh -c ${quoteArg(loop)}` : loop,
+    ]);
   }
+  if (q.processes && q.netns)
+    asked.push([
+      'processes',
+      `for p in $(ip netns pids ${quoteArg(q.netns)}); do echo "$p $(cat /proc/$p/comm)"; done`,
+    ]);
   if (q.namespaces) asked.push(['namespaces', 'ls /run/netns 2>/dev/null']);
   if (q.iptables)
     asked.push([
@@ -164,6 +178,7 @@ function parseAnswer(
   else if (name === 'neighbours') answers.neighbours = parseNeighbours(text);
   else if (name === 'fdb') answers.fdb = parseFdb(text);
   else if (name === 'sysctls') answers.sysctls = parseSysctls(text);
+  else if (name === 'processes') answers.processes = text.split('\n').filter((l) => /^\d+ \S/.test(l));
   else if (name === 'namespaces') answers.namespaces = text.split('\n').filter(Boolean);
   else if (name === 'iptables') {
     const tables = { filter: [] as string[], nat: [] as string[] };

@@ -22,7 +22,7 @@ const EXPLAINERS: Explainer[] = [
       : undefined,
   (c) =>
     c[0] === 'netlab_pause'
-      ? `netlab_pause runs \`ip netns exec ${c[1]} unshare --uts --ipc --pid${c[2] ? ' --mount' : ''} --fork sleep infinity\` in the background: a process that only holds the pod's namespaces, like Kubernetes' pause container. Its PID and start time are kept in /run/netlab/LAB/pods/${c[1]}/pause.pid (a PID the kernel reuses is never mistaken for it).`
+      ? `netlab_pause starts, in the background, the \`unshare --uts --ipc --pid${c[2] ? ' --mount' : ''} --fork --kill-child\` shown above in pod ${c[1]}'s network namespace: a process that only holds the pod's namespaces, like Kubernetes' pause container (netlab enters the network namespace with \`nsenter --net=/run/netns/${c[1]}\`, which keeps the node's mount namespace where \`ip netns exec\` makes one of its own, and writes the hostname to /proc/sys/kernel/hostname). Its PID and start time are kept in /run/netlab/LAB/pods/${c[1]}/pause.pid (a PID the kernel reuses is never mistaken for it).`
       : undefined,
   (c) =>
     c[0] === 'netlab_container'

@@ -5,6 +5,7 @@ import { describeRouter } from '../model/underlay.js';
 import { quoteArgv } from '../os/quote.js';
 import { stepsOfPhase } from '../plan/build.js';
 import { explainCommand } from '../plan/explain.js';
+import { byHand } from './by-hand.js';
 
 export function renderPlanText(
   model: Model,
@@ -22,7 +23,9 @@ export function renderPlanText(
   out.push(
     `# target: ${targetLabel}; ${model.nodes.length} node(s), ${model.pods.length} pod(s), same-node: ${model.sameNode}, cross-node: ${model.crossNode}`,
   );
-  out.push('# netlab_* are small shell functions netlab sends with every script (see src/shell/prelude.ts).');
+  out.push(
+    '# netlab_* are small shell functions netlab sends with every script (see src/shell/prelude.ts); under each, after `#   = `, the plain commands it runs, to type by hand.',
+  );
   out.push(...routedUnderlayLines(model));
   for (const nodePlan of plan.nodes) {
     const node = model.nodes.find((n) => n.name === nodePlan.node)!;
@@ -41,6 +44,7 @@ export function renderPlanText(
         out.push(`# [${step.id}] ${step.summary}: ${step.why}`);
         for (const command of step.apply) {
           out.push(renderCommand(command));
+          out.push(...byHandLines(command, '#   = '));
           if (explain) out.push(`#   ↳ ${explainCommand(command) ?? '(no explanation yet)'}`);
         }
       }
@@ -49,11 +53,19 @@ export function renderPlanText(
   return `${out.join('\n')}\n`;
 }
 
-/** netlab_restore's argument is iptables-restore input: shown as the here-document it is. */
+/** netlab_restore's argument is iptables-restore input: shown as the here-document it is, its plain command. */
 function renderCommand(command: readonly string[]): string {
-  if (command[0] === 'netlab_restore' && command.length === 2)
-    return `iptables-restore -w --noflush <<'EOF'\n${command[1]!.trimEnd()}\nEOF`;
+  if (command[0] === 'netlab_restore' && command.length === 2) return byHand(command)!.join('\n');
   return quoteArgv(command);
+}
+
+/**
+ * The plain commands a helper runs, each line after `prefix`, to show under it
+ * (nothing for a plain command, or one already shown as its plain command).
+ */
+export function byHandLines(command: readonly string[], prefix: string): string[] {
+  if (command[0] === 'netlab_restore') return [];
+  return (byHand(command) ?? []).map((line) => `${prefix}${line}`);
 }
 
 export function planJson(model: Model, plan: Plan): object {

@@ -19,6 +19,8 @@ export interface ChallengeRecord {
   revealed: boolean;
   /** the seed a random choice was made with (--random) */
   seed?: number;
+  /** what making the fault changed on its node and in its pods (`+ route …`, `a0: link eth0 UP → DOWN`), shown by reveal */
+  changed?: string[];
 }
 
 function challengesDir(): string {

@@ -7,6 +7,7 @@ import type { Model, ModelPod } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import { crossNodeWiring, joinsNodes, sameNodeWiring } from '../wiring/registry.js';
 import type { GraphDevice } from '../wiring/types.js';
+import { outsideAddress } from '../wiring/egress.js';
 
 /** Live names of interfaces, e.g. "node-0/veth-a0" → "veth-a0@if4". */
 export type LiveNames = Record<string, string>;
@@ -37,9 +38,20 @@ export function renderText(model: Model, facts: Record<string, NodeFacts>, names
   ];
   const tunnel = tunnelOf(model);
   if (model.underlay) {
-    out.push(`underlay: ${model.underlay.networks.map((n) => `network ${n.name} ${n.cidr}`).join(', ')}`);
+    // Each network once, with what is attached to it: nodes and routers, by their address on it.
+    for (const network of model.underlay.networks) {
+      const attached = [
+        ...model.nodes
+          .filter((n) => n.underlay.network === network.name)
+          .map((n) => `${n.name} ${facts[n.name]!.address}`),
+        ...model.underlay.routers
+          .filter((r) => r.networks.includes(network.name))
+          .map((r) => `router ${r.name} ${r.addresses[network.name]!}`),
+      ];
+      out.push(`network ${network.name} ${network.cidr}: ${attached.join(', ') || 'nothing attached'}`);
+    }
     for (const router of model.underlay.routers) out.push(describeRouter(router));
-  } else out.push('underlay');
+  } else out.push(`underlay${model.outside ? `: outside host ${outsideAddress(model, facts)}` : ''}`);
   model.nodes.forEach((node, i) => {
     const lastNode = i === model.nodes.length - 1;
     const [branch, stem] = lastNode ? ['└─', '   '] : ['├─', '│  '];
@@ -92,16 +104,17 @@ interface Box {
 function graphOf(model: Model, facts: Record<string, NodeFacts>, names: LiveNames) {
   const clusters: { id: string; label: string; boxes: Box[] }[] = [];
   const edges: Edge[] = [];
-  // One segment, or the networks of a routed underlay with their routers between them.
+  // By position: names that differ only in '.' and '-' would make one identifier.
+  const networkId = (name: string) => id('network', String(model.underlay!.networks.findIndex((n) => n.name === name)));
+  // One segment, or the networks of a routed underlay with their routers between them: each drawn
+  // once, with its name and CIDR, and everything on it joined to that one box.
   const networks: Box[] = model.underlay
     ? model.underlay.networks.map((n) => ({
-        id: id('network', n.name),
-        label: `${n.name}\\n${n.cidr}`,
+        id: networkId(n.name),
+        label: `network ${n.name}\\n${n.cidr}`,
         shape: 'cylinder',
       }))
     : [{ id: 'underlay', label: 'underlay', shape: 'cylinder' }];
-  // By position: names that differ only in '.' and '-' would make one identifier.
-  const networkId = (name: string) => id('network', String(model.underlay!.networks.findIndex((n) => n.name === name)));
   const routerId = (name: string) => id('router', String(model.underlay!.routers.findIndex((r) => r.name === name)));
   const routers: Box[] = (model.underlay?.routers ?? []).map((r) => ({
     id: routerId(r.name),
@@ -111,6 +124,12 @@ function graphOf(model: Model, facts: Record<string, NodeFacts>, names: LiveName
   for (const router of model.underlay?.routers ?? [])
     for (const network of router.networks)
       edges.push({ from: routerId(router.name), to: networkId(network), label: router.addresses[network]! });
+  // The outside host of an egress lab, on the underlay (a flat one: resolve refuses it on a routed one).
+  const outside: Box[] =
+    model.outside && !model.underlay
+      ? [{ id: 'outside', label: `outside host\\n${outsideAddress(model, facts)}`, shape: 'box' }]
+      : [];
+  for (const host of outside) edges.push({ from: host.id, to: networks[0]!.id });
   for (const node of model.nodes) {
     const f = facts[node.name]!;
     const boxes: Box[] = [];
@@ -151,12 +170,12 @@ function graphOf(model: Model, facts: Record<string, NodeFacts>, names: LiveName
       edges.push({ from: bridge, to: nic, label: 'routes' });
     clusters.push({ id: id('node', node.name), label: node.name, boxes });
   }
-  return { clusters, edges, networks, routers };
+  return { clusters, edges, networks, routers, outside };
 }
 
 /** The topology as data (`graph --format json`): each node's boxes (interfaces, bridge, pods, tunnel) and the edges between them. */
 export function graphData(model: Model, facts: Record<string, NodeFacts>, names: LiveNames = {}) {
-  const { clusters, edges, networks, routers } = graphOf(model, facts, names);
+  const { clusters, edges, networks, routers, outside } = graphOf(model, facts, names);
   const text = (label: string) => label.replace(/\\n/g, '\n');
   const plain = (box: Box) => ({ ...box, label: text(box.label) });
   return {
@@ -164,6 +183,7 @@ export function graphData(model: Model, facts: Record<string, NodeFacts>, names:
     ...(model.underlay
       ? { networks: networks.map(plain), routers: routers.map(plain) }
       : { underlay: plain(networks[0]!) }),
+    ...(outside.length ? { outside: plain(outside[0]!) } : {}),
     nodes: clusters.map((c) => ({ ...c, boxes: c.boxes.map((b) => ({ ...b, label: text(b.label) })) })),
     edges,
     services: model.services.map((s) => ({
@@ -178,13 +198,15 @@ export function graphData(model: Model, facts: Record<string, NodeFacts>, names:
 }
 
 export function renderDot(model: Model, facts: Record<string, NodeFacts>, names: LiveNames = {}): string {
-  const { clusters, edges, networks, routers } = graphOf(model, facts, names);
+  const { clusters, edges, networks, routers, outside } = graphOf(model, facts, names);
   const quote = (text: string) => `"${text.replace(/"/g, '\\"')}"`;
   const out = [
     `digraph ${quote(`netlab ${model.name}`)} {`,
     '  rankdir=TB;',
     '  node [fontname="monospace"];',
-    ...[...networks, ...routers].map((box) => `  ${box.id} [label=${quote(box.label)}, shape=${box.shape}];`),
+    ...[...networks, ...routers, ...outside].map(
+      (box) => `  ${box.id} [label=${quote(box.label)}, shape=${box.shape}];`,
+    ),
   ];
   for (const cluster of clusters) {
     out.push(`  subgraph cluster_${cluster.id} {`, `    label=${quote(cluster.label)};`);
@@ -198,7 +220,7 @@ export function renderDot(model: Model, facts: Record<string, NodeFacts>, names:
 }
 
 export function renderMermaid(model: Model, facts: Record<string, NodeFacts>, names: LiveNames = {}): string {
-  const { clusters, edges, networks, routers } = graphOf(model, facts, names);
+  const { clusters, edges, networks, routers, outside } = graphOf(model, facts, names);
   const text = (t: string) => `"${t.replace(/\\n/g, '<br/>').replace(/"/g, "'")}"`;
   const shape = (box: Box) =>
     box.shape === 'ellipse'
@@ -206,7 +228,7 @@ export function renderMermaid(model: Model, facts: Record<string, NodeFacts>, na
       : box.shape === 'cylinder'
         ? `[(${text(box.label)})]`
         : `[${text(box.label)}]`;
-  const out = ['graph TB', ...[...networks, ...routers].map((box) => `  ${box.id}${shape(box)}`)];
+  const out = ['graph TB', ...[...networks, ...routers, ...outside].map((box) => `  ${box.id}${shape(box)}`)];
   for (const cluster of clusters) {
     out.push(`  subgraph ${cluster.id}[${text(cluster.label)}]`);
     for (const box of cluster.boxes) out.push(`    ${box.id}${shape(box)}`);

@@ -94,6 +94,26 @@ test('a challenge session: the fault hidden, not solved, hints in order, reveal,
   assert.deepEqual(await snapshotHost(), state.pristine());
 });
 
+test("reveal shows what the fault changed, inside the pod it broke (the loopback lab's lo-down)", async () => {
+  const run: Netlab = (...args) => netlab(state.dir, ...args);
+  try {
+    assert.equal((await run('up', join(LABS, 'loopback.yaml'))).exitCode, 0);
+    const started = await run('challenge', 'start', 'loopback', 'lo-down');
+    assert.equal(started.exitCode, 0, started.stderr);
+    assert.doesNotMatch(started.stdout, /lo DOWN|link lo/, 'start does not say what it broke');
+    const reveal = await run('challenge', 'reveal');
+    assert.equal(reveal.exitCode, 0, reveal.stderr);
+    assert.match(reveal.stdout, /\n {4}ip -n pod link set lo down\n/);
+    assert.match(reveal.stdout, /\n {2}what it changed on node-0:\n( {4}.*\n)* {4}pod: link lo UP → DOWN\n/);
+    const revealed = json<{ changed: string[] }>(await run('challenge', 'reveal', '--json'));
+    assert.ok(revealed.changed.includes('pod: link lo UP → DOWN'), revealed.changed.join('\n'));
+    assert.equal((await run('challenge', 'stop')).exitCode, 0);
+  } finally {
+    await run('down', 'loopback');
+  }
+  assert.deepEqual(await snapshotHost(), state.pristine());
+});
+
 /**
  * The labs whose challenges run here, at once (each with a state directory of
  * its own, like the fault matrix), the longest first. The scale lab runs with

@@ -1,5 +1,5 @@
 // Faults, as root, on simulated nodes: a failure injected at every step of a
-// two-node lab, Ctrl-C and kill -9 at several points of `up`, and two `up`s
+// two-node lab, Ctrl-C, SIGHUP and kill -9 at several points of `up`, and two `up`s
 // racing. Afterwards the nodes' undo journals must have removed everything
 // (checked inside the nodes before they are stopped) and the host must be as before.
 import { test } from 'node:test';
@@ -169,6 +169,38 @@ test('Ctrl-C during up rolls back and exits 130; kill -9 during up is cleaned by
     );
     assert.equal(down.exitCode, 0, down.stderr);
     assert.deepEqual(await snapshotHost(), state.pristine(), `kill -9 during ${at}, then down`);
+  }
+});
+
+test('SIGHUP (the terminal closed, the SSH session dropped) during up rolls back like Ctrl-C and exits 130: during the preflight, the pods phase and the network phase', async () => {
+  const file = bigLab();
+  for (const [at, marker] of [
+    ['the preflight', PREFLIGHT],
+    ['the pods phase', PHASE_PODS],
+    ['the network phase', PHASE_NETWORK],
+  ] as const) {
+    const { child, progress, done } = spawnUp(file);
+    let result;
+    try {
+      await progress.until(marker);
+      child.kill('SIGHUP');
+      result = await done;
+    } finally {
+      child.kill('SIGKILL');
+      await done;
+      // Only if the rollback did not finish (the assertions below fail then): clean up for the tests after this one.
+      if (existsSync(join(state.dir, 'labs', 'big.json'))) await netlab(state.dir, 'down', 'big');
+    }
+    assert.equal(result.code, 130, `SIGHUP during ${at}: ${progress.output}`);
+    assert.equal(result.signal, null, `SIGHUP during ${at}: up handled it, not killed by it`);
+    assert.match(result.stderr, /interrupted: stopping and rolling back/);
+    assert.match(result.stderr, /rolled back: nothing is left on the nodes/);
+    assert.equal(
+      existsSync(join(state.dir, 'labs', 'big.json')),
+      false,
+      `after SIGHUP during ${at} the rollback removed the state`,
+    );
+    assert.deepEqual(await snapshotHost(), state.pristine(), `after SIGHUP during ${at}`);
   }
 });
 

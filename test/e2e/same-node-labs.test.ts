@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { LABS, NETLAB } from '../paths.js';
 import { netlab, snapshotHost, stateDirForTest, type Run } from './host.js';
+import { waitFor } from '../wait.js';
 
 const state = stateDirForTest();
 after(() => state.remove());
@@ -300,6 +301,95 @@ test('a bundled lab by name from any directory, and --json (with its version) fr
   } finally {
     await netlab(state.dir, 'down', 'veth');
     rmSync(elsewhere, { recursive: true, force: true });
+  }
+  assert.deepEqual(await snapshotHost(), pristine);
+});
+
+/**
+ * What a pod's pause process is, read on a node: the process that is PID 1 of
+ * its own PID namespace among those in the pod's network namespace, its
+ * parent, its hostname, and the namespaces it has of its own (compared with the
+ * reading shell's, which are the node's).
+ */
+const PAUSE_FACTS = [
+  'for p in $(ip netns pids pod); do',
+  '  [ "$(awk \'/^NSpid/ {print $NF}\' /proc/$p/status)" = 1 ] || continue',
+  "  pp=$(awk '/^PPid/ {print $2}' /proc/$p/status)",
+  '  echo "pid1 $(cat /proc/$p/comm)"',
+  '  echo "parent $(cat /proc/$pp/comm)"',
+  '  echo "hostname $(nsenter -t $p -u hostname)"',
+  '  [ "$(stat -L -c %i /proc/$p/ns/net)" = "$(stat -L -c %i /run/netns/pod)" ] && echo "net: the pod\'s"',
+  '  for n in uts ipc pid; do [ "$(readlink /proc/$p/ns/$n)" != "$(readlink /proc/self/ns/$n)" ] && echo "$n: its own"; done',
+  'done',
+  'true',
+].join('\n');
+
+test("the loopback lab's pause step, typed by hand as plan shows it, makes the same pause process as netlab_pause", async () => {
+  // The commands plan shows under `netlab_pause pod` (after `#   = `), and step 1's own command.
+  const plan = await netlab(state.dir, 'plan', join(LABS, 'loopback.yaml'));
+  assert.equal(plan.exitCode, 0, plan.stderr);
+  const lines = plan.stdout.split('\n');
+  const at = lines.indexOf('netlab_pause pod');
+  assert.ok(at > 0, plan.stdout);
+  const byHand: string[] = [];
+  for (let i = at + 1; lines[i]?.startsWith('#   = '); i++) byHand.push(lines[i]!.slice('#   = '.length));
+  assert.deepEqual(byHand, [
+    "ip netns exec pod unshare --uts --ipc --pid --fork --kill-child sh -c 'hostname pod; exec sleep infinity' &",
+  ]);
+  assert.ok(lines.includes('ip netns add pod'));
+
+  // The loopback lab's pod on node-0, made by netlab; node-1, fresh, where the same is typed by hand.
+  const file = join(state.dir, 'byhand.yaml');
+  writeFileSync(
+    file,
+    [
+      'name: byhand',
+      'nodes: { node-0: {}, node-1: {} }',
+      'pods:',
+      '  pod: { node: node-0, containers: [a0, a1] }',
+      'wiring:',
+      '  same-node: loopback',
+      '',
+    ].join('\n'),
+  );
+  const facts = async (node: string) => {
+    const read = await netlab(state.dir, 'exec', node, '--', 'sh', '-c', PAUSE_FACTS);
+    assert.equal(read.exitCode, 0, read.stderr);
+    return read.stdout.trim().split('\n');
+  };
+  try {
+    const up = await netlab(state.dir, 'up', file);
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    const expected = [
+      'pid1 sleep',
+      'parent unshare',
+      'hostname pod',
+      "net: the pod's",
+      'uts: its own',
+      'ipc: its own',
+      'pid: its own',
+    ];
+    assert.deepEqual(await facts('node-0'), expected, 'what netlab_pause made');
+    assert.deepEqual(await facts('node-1'), [''], 'node-1 has no pod yet');
+    // Typed as a shell on a VM would run them; the background process keeps no pipe of netlab exec open.
+    const typed = await netlab(
+      state.dir,
+      'exec',
+      'node-1',
+      '--',
+      'sh',
+      '-c',
+      `ip netns add pod && { ${byHand.join('\n')}\n} </dev/null >/dev/null 2>&1`,
+    );
+    assert.equal(typed.exitCode, 0, typed.stderr);
+    // unshare forks, and its child becomes sleep: wait for it (no event says when).
+    const made = await waitFor('the pause process typed by hand on node-1', async () => {
+      const now = await facts('node-1');
+      return now.includes('pid1 sleep') && now;
+    });
+    assert.deepEqual(made, expected, 'typed by hand: the same namespaces, hostname and process');
+  } finally {
+    await netlab(state.dir, 'down', 'byhand');
   }
   assert.deepEqual(await snapshotHost(), pristine);
 });

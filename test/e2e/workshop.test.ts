@@ -254,6 +254,17 @@ test('up --step --yes shows each phase and what it changed on the node; --step w
     assert.match(up.stdout, /phase network changed:\n {2}node-0: \n( {4}[+-] .*\n)* {4}\+ link br0 UP\n/);
     assert.match(up.stdout, /\+ address 10\.200\.0\.1\/24 on br0/);
     assert.match(up.stdout, /phase pods changed:\n {2}node-0: \n( {4}.*\n)* {4}\+ netns a0\n/);
+    // Inside the pods too, named by pod.
+    assert.match(up.stdout, /phase pods changed:\n[\s\S]*\n {4}a0: \+ process unshare \(pid \d+\)\n/);
+    assert.match(
+      up.stdout,
+      /phase network changed:\n[\s\S]*\n {4}a0: \+ route default via 10\.200\.0\.1 dev veth-a0-c\n/,
+    );
+    // A helper's step shows its plain commands under it.
+    assert.match(
+      up.stdout,
+      /\nnetlab_pause a0\n# {3}= ip netns exec a0 unshare --uts --ipc --pid --fork --kill-child /,
+    );
   } finally {
     await netlab(state.dir, 'down', 'bridge');
   }
@@ -278,12 +289,31 @@ test("up --step=command --yes: one step at a time, with the article's states in 
       after('create the bridge br0'),
       /\$ ip link add name br0 type bridge\n {2}changed on node-0:\n {4}\+ link br0 DOWN\n/,
     );
-    assert.match(after('bring up br0'), /- link br0 DOWN\n/);
-    assert.match(after('bring up br0'), /\+ link br0 UP\n/);
+    assert.match(after('bring up br0'), /\n {4}link br0 DOWN → UP\n/);
     const pair = after('create the veth pair veth-a0 <-> veth-a0-c for pod a0');
     assert.match(pair, /\+ link veth-a0 DOWN\n/);
     assert.match(pair, /\+ link veth-a0-c DOWN\n/, 'both ends are in the node before one moves');
     assert.match(after('move veth-a0-c into pod a0'), /- link veth-a0-c DOWN\n/);
+    assert.match(after('move veth-a0-c into pod a0'), /\n {4}a0: \+ link veth-a0-c DOWN\n/, 'it arrives in the pod');
+    // Inside the pod, named by pod: what `ip -n a0 …` in the article shows after each step.
+    assert.match(after('bring up loopback in pod a0'), /\n {4}a0: link lo DOWN → UP\n/);
+    assert.match(after('bring up veth-a0-c in pod a0'), /\n {4}a0: link veth-a0-c DOWN → UP\n/);
+    assert.match(
+      after("route pod a0's other traffic via 10.200.0.1"),
+      /\n {2}changed on node-0:\n {4}a0: \+ route default via 10\.200\.0\.1 dev veth-a0-c\n/,
+    );
+    const pause = after("start pod a0's pause process");
+    assert.match(
+      pause,
+      /\n {2}\$ netlab_pause a0\n {4}= ip netns exec a0 unshare --uts --ipc --pid --fork --kill-child sh -c 'hostname a0; exec sleep infinity' &\n/,
+    );
+    assert.match(pause, /\n {4}a0: \+ process unshare \(pid \d+\)\n/);
+    const ipv6 = after('turn IPv6 off in pod a0');
+    assert.match(ipv6, /\n {4}= ip netns exec a0 sysctl -w net\.ipv6\.conf\.all\.disable_ipv6=1\n/);
+    // A kernel without IPv6 (ipv6.disable=1) has no such sysctl to change.
+    if (existsSync('/proc/sys/net/ipv6'))
+      assert.match(ipv6, /\n {4}a0: sysctl net\.ipv6\.conf\.all\.disable_ipv6 0 → 1\n/);
+    assert.doesNotMatch(up.stdout, /nothing visible in the node itself/);
     assert.match(after('attach veth-a0 to br0'), /\+ link veth-a0 DOWN master br0/);
     const verify = await netlab(state.dir, 'verify', 'bridge');
     assert.equal(verify.exitCode, 0, 'stepping builds the same lab');

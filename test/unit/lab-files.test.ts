@@ -12,6 +12,7 @@ import { LabInputError, formatIssue } from '../../src/errors.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { renderPlanText } from '../../src/shell/render.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
+import { renderDot, renderMermaid, renderText } from '../../src/workshop/graph.js';
 import { GOLDEN, LABS, ROOT, golden, updateGoldenMode } from '../paths.js';
 
 test('UPDATE_GOLDEN: refused in CI and for any value but 1; off when unset', () => {
@@ -70,6 +71,25 @@ for (const file of labFiles) {
     const { model } = loadLabFile(relative(ROOT, join(LABS, file)));
     const text = renderPlanText(model, buildPlan(model, simulatedFacts(model)), 'simulated nodes on this host');
     golden(join(GOLDEN, 'plans', file.replace(/\.yaml$/, '.txt')), text);
+  });
+}
+
+// The labs whose underlay is more than one segment (routed networks, an outside host on it):
+// each network drawn once, with its name and CIDR, and what is attached to it.
+const graphFormats = { txt: renderText, dot: renderDot, mermaid: renderMermaid };
+for (const lab of ['router', 'router-vxlan', 'egress']) {
+  const { model } = loadLabFile(relative(ROOT, join(LABS, `${lab}.yaml`)));
+  const facts = simulatedFacts(model);
+  for (const [ext, render] of Object.entries(graphFormats))
+    test(`graph of labs/${lab}.yaml as ${ext} matches test/golden/graphs/${lab}.${ext}`, () => {
+      golden(join(GOLDEN, 'graphs', `${lab}.${ext}`), render(model, facts));
+    });
+  test(`graph of labs/${lab}.yaml: every box is joined to something, every edge ends at a drawn box`, () => {
+    const dot = renderDot(model, facts);
+    const declared = new Set([...dot.matchAll(/^\s+(\w+) \[label=/gm)].map((m) => m[1]!));
+    const ends = [...dot.matchAll(/^\s+(\w+) -> (\w+) /gm)].flatMap((m) => [m[1]!, m[2]!]);
+    for (const end of ends) assert.ok(declared.has(end), `${lab}: an edge ends at ${end}, which is not drawn`);
+    for (const box of declared) assert.ok(ends.includes(box), `${lab}: ${box} is drawn but nothing joins it`);
   });
 }
 

@@ -114,7 +114,8 @@ test('VXLAN across a router floods by unicast to every other node (no group); on
 test('graph draws the networks and the routers, and says which router knows no pod subnet', () => {
   const { model } = loadLabFile(join(LABS, 'router.yaml'));
   const text = renderText(model, simulatedFacts(model));
-  assert.match(text, /^underlay: network left 192\.168\.60\.0\/24, network right 192\.168\.61\.0\/24$/m);
+  assert.match(text, /^network left 192\.168\.60\.0\/24: node-0 192\.168\.60\.4, router router-0 192\.168\.60\.254$/m);
+  assert.match(text, /^network right 192\.168\.61\.0\/24: node-1 192\.168\.61\.4, router router-0 192\.168\.61\.254$/m);
   assert.match(text, /^router router-0: 192\.168\.60\.254 on left, 192\.168\.61\.254 on right, no pod subnet known$/m);
   assert.match(text, /node-1 {2}eth1 192\.168\.61\.4 \(network right\)/);
 });

@@ -1,0 +1,26 @@
+// A terminal that closes, or an SSH session that drops (common on workshop
+// Wi-Fi), sends SIGHUP to netlab, whose default action kills it wherever it
+// is. `up` handles it as Ctrl-C (it rolls back: lifecycle/up.ts); the commands
+// that change nodes and must not stop halfway (down, challenge start and stop)
+// finish what they do. Either way, what netlab writes after it goes nowhere.
+
+let gone = false;
+
+/**
+ * The terminal is gone: a write to it fails (EIO, EPIPE) with an 'error' event
+ * that would end netlab. What it says from here on is lost, and that is all.
+ */
+export function outputMayBeGone(): void {
+  if (gone) return;
+  gone = true;
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+}
+
+/** Until the returned function is called, a hangup does not stop netlab: it finishes, writing to nowhere. */
+export function finishDespiteHangup(): () => void {
+  const onHangup = () => outputMayBeGone();
+  process.on('SIGHUP', onHangup);
+  return () => {
+    process.off('SIGHUP', onHangup);
+  };
+}
