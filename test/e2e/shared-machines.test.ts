@@ -435,3 +435,91 @@ test("a challenge's fault touches only what the lab owns: a mend never deletes t
   await faultsLeaveTheMachinesFirewall(A, machines.transport('node-0'), work.dir, ['--ssh-config', machines.sshConfig]);
   assert.deepEqual(await leftovers(), []);
 });
+
+test("a learner attaches to a lab the instructor built: verify, trace, exec, challenge check and the unlocked hints work; down and the challenge's fix stay with the owner; after the owner's down the lab is gone", async () => {
+  let attached = false;
+  try {
+    assert.equal((await A('up', vxlan, '--ssh-config', machines.sshConfig)).exitCode, 0);
+    assert.equal((await A('challenge', 'start', 'vxlan', 'wrong-vni')).exitCode, 0);
+    const firstHint = JSON.parse((await A('challenge', 'hint', 'vxlan', '--json')).stdout) as { hint: string };
+    const attach = await B('attach', 'vxlan', '--ssh-config', machines.sshConfig);
+    assert.equal(attach.exitCode, 0, attach.stdout + attach.stderr);
+    attached = true;
+    assert.match(
+      attach.stdout,
+      new RegExp(`attached to lab vxlan on node-0, node-1: built by run [0-9a-f]{12} from [^:]+:${controllerA}`),
+    );
+    // The nodes' records give no fault away.
+    const record = await machines
+      .transport('node-1')
+      .run('cat /run/netlab/vxlan/lab.json /run/netlab/vxlan/challenge.json\n');
+    assert.match(record.stdout, /"wrong-vni"/);
+    assert.doesNotMatch(record.stdout, /vni-changed/);
+    // Looking works from the learner's controller, and agrees with the owner's.
+    const [ownerCheck, learnerCheck] = [
+      JSON.parse((await A('challenge', 'check', 'vxlan', '--json')).stdout) as { solved: boolean; checks: unknown[] },
+      JSON.parse((await B('challenge', 'check', 'vxlan', '--json')).stdout) as { solved: boolean; checks: unknown[] },
+    ];
+    assert.deepEqual([ownerCheck.solved, learnerCheck.solved], [false, false]);
+    assert.equal(learnerCheck.checks.length, ownerCheck.checks.length);
+    assert.equal((await B('verify', 'vxlan')).exitCode, 1, 'the fault fails the checks from here too');
+    const address = await B('exec', 'a0', '--', 'ip', '-4', '-o', 'addr', 'show', 'veth-a0-c');
+    assert.match(address.stdout, /inet 10\.200\.0\.2\/24/);
+    const trace = await B('trace', 'a0', 'a1');
+    assert.match(trace.stdout, /^trace a0 → a1 \(10\.200\.0\.2 → 10\.200\.1\.2, ICMP\) in lab vxlan/m);
+    const hints = JSON.parse((await B('challenge', 'hint', 'vxlan', '--json')).stdout) as { hints: string[] };
+    assert.deepEqual(hints.hints, [firstHint.hint], 'the hints the owner unlocked, and no more');
+    // Changing the lab as built stays with the owner: refused, naming it.
+    for (const refused of [
+      ['down', 'vxlan'],
+      ['challenge', 'reveal', 'vxlan'],
+      ['challenge', 'stop', 'vxlan'],
+      ['challenge', 'start', 'vxlan', 'vtep-down'],
+      ['up', vxlan, '--ssh-config', machines.sshConfig, '--recreate'],
+    ]) {
+      const run = await B(...refused);
+      assert.equal(run.exitCode, 2, `${refused.join(' ')}: ${run.stdout}${run.stderr}`);
+      assert.match(
+        run.stderr,
+        new RegExp(
+          `lab vxlan is attached here, not built here: .* is for its owner, run [0-9a-f]{12} from [^:]+:${controllerA}`,
+        ),
+      );
+    }
+    assert.equal((await A('challenge', 'stop', 'vxlan')).exitCode, 0);
+    assert.equal((await A('down', 'vxlan')).exitCode, 0);
+    const gone = await B('verify', 'vxlan');
+    assert.equal(gone.exitCode, 1, gone.stdout + gone.stderr);
+    assert.match(
+      gone.stderr,
+      /lab vxlan is gone from its nodes: node-0 has no record of it; its owner \(run [0-9a-f]{12} from .*\) took it down/,
+    );
+    assert.doesNotMatch(gone.stderr, /\n\s+at /, 'no stack trace');
+    const detach = await B('detach', 'vxlan');
+    assert.equal(detach.exitCode, 0, detach.stderr);
+    attached = false;
+  } finally {
+    await A('down', 'vxlan');
+    if (attached) await B('detach', 'vxlan');
+  }
+  assert.deepEqual(await leftovers(), []);
+});
+
+test('one instance of a lab at a time on the same machines: a second is refused before anything changes, naming the one there', async () => {
+  try {
+    assert.equal((await A('up', vxlan, '--ssh-config', machines.sshConfig, '--instance', 'g1')).exitCode, 0);
+    const before = await journals();
+    const second = await B('up', vxlan, '--ssh-config', machines.sshConfig, '--instance', 'g2');
+    assert.equal(second.exitCode, 1, second.stdout + second.stderr);
+    assert.match(
+      second.stderr,
+      /lab vxlan@g1 is up on node-0 \(run [0-9a-f]{12} from .*\): one instance of lab vxlan at a time on the same machines/,
+    );
+    assert.match(second.stderr, /nothing was changed/);
+    assert.equal(await journals(), before);
+    assert.equal((await A('verify', 'vxlan', '--instance', 'g1')).exitCode, 0);
+  } finally {
+    await A('down', 'vxlan', '--instance', 'g1');
+  }
+  assert.deepEqual(await leftovers(), []);
+});
