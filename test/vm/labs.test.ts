@@ -57,11 +57,16 @@ after(async () => {
 });
 
 async function netlab(...args: string[]): Promise<Run> {
+  return netlabFrom(stateDir, ...args);
+}
+
+/** netlab with a state directory of its own: another controller (a learner's) of the same VMs. */
+async function netlabFrom(dir: string, ...args: string[]): Promise<Run> {
   const result = await execa(NETLAB, args, {
     reject: false,
     stdin: 'ignore',
     timeout: 300_000,
-    env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: work.dir },
+    env: { NETLAB_STATE_DIR: dir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: work.dir },
   });
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
@@ -199,6 +204,42 @@ test("real kernels: a challenge's fault on a VM with a firewall of its own (a DR
     'node-0',
   );
   await faultsLeaveTheMachinesFirewall(netlab, node0, work.dir, ['--ssh-config', vms.sshConfig]);
+  for (const name of vms.names) assert.deepEqual(await leftovers(name), []);
+});
+
+test("real kernels: a learner's controller attaches to the lab an instructor built on the VMs: checks and hints from the nodes' records, down refused, gone after the owner's down", async () => {
+  const learner = join(work.dir, 'learner-state');
+  mkdirSync(learner);
+  const as = (...args: string[]) => netlabFrom(learner, ...args);
+  let attached = false;
+  try {
+    const up = await netlab('up', join(LABS, 'routes.yaml'), '--ssh-config', vms.sshConfig);
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    assert.equal((await netlab('challenge', 'start', 'routes', 'lost-route')).exitCode, 0);
+    const attach = await as('attach', 'routes', '--ssh-config', vms.sshConfig);
+    assert.equal(attach.exitCode, 0, attach.stdout + attach.stderr);
+    attached = true;
+    const check = JSON.parse((await as('challenge', 'check', 'routes', '--json')).stdout) as { solved: boolean };
+    assert.equal(check.solved, false);
+    const hints = JSON.parse((await as('challenge', 'hint', 'routes', '--json')).stdout) as { hints: string[] };
+    assert.deepEqual(hints.hints, [], 'no hint unlocked yet');
+    const down = await as('down', 'routes');
+    assert.equal(down.exitCode, 2);
+    assert.match(
+      down.stderr,
+      /lab routes is attached here, not built here: `netlab down` is for its owner, run [0-9a-f]{12}/,
+    );
+    assert.equal((await netlab('challenge', 'stop', 'routes')).exitCode, 0);
+    assert.equal((await netlab('down', 'routes')).exitCode, 0);
+    const gone = await as('status', 'routes');
+    assert.equal(gone.exitCode, 1, gone.stdout + gone.stderr);
+    assert.match(gone.stderr, /lab routes is gone from its nodes/);
+    assert.equal((await as('detach', 'routes')).exitCode, 0);
+    attached = false;
+  } finally {
+    await netlab('down', 'routes');
+    if (attached) await as('detach', 'routes');
+  }
   for (const name of vms.names) assert.deepEqual(await leftovers(name), []);
 });
 
