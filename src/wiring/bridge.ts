@@ -128,6 +128,8 @@ export function forwardChain(lab: string): string {
 
 function forwardAcceptSteps(model: Model): StepDraft[] {
   const chain = forwardChain(kernelNameOf(model));
+  // The jump carries the lab's comment; -D deletes exactly the rule -I inserted.
+  const jump = ['-m', 'comment', '--comment', `netlab lab ${kernelNameOf(model)}`, '-j', chain];
   const accepts = [
     ['-s', model.clusterCidr, '-j', 'ACCEPT'],
     ['-d', model.clusterCidr, '-j', 'ACCEPT'],
@@ -150,35 +152,8 @@ function forwardAcceptSteps(model: Model): StepDraft[] {
     step(
       `jump from FORWARD to ${chain}`,
       'Inserted first in FORWARD so that it is consulted before any DROP rule; removed exactly by down.',
-      [
-        [
-          'iptables',
-          '-w',
-          '-I',
-          'FORWARD',
-          '1',
-          '-m',
-          'comment',
-          '--comment',
-          `netlab lab ${kernelNameOf(model)}`,
-          '-j',
-          chain,
-        ],
-      ],
-      [
-        [
-          'iptables',
-          '-w',
-          '-D',
-          'FORWARD',
-          '-m',
-          'comment',
-          '--comment',
-          `netlab lab ${kernelNameOf(model)}`,
-          '-j',
-          chain,
-        ],
-      ],
+      [['iptables', '-w', '-I', 'FORWARD', '1', ...jump]],
+      [['iptables', '-w', '-D', 'FORWARD', ...jump]],
       { sets: [{ kind: 'jump', table: 'filter', from: 'FORWARD', to: chain }] },
     ),
   ];

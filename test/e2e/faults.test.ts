@@ -114,34 +114,47 @@ const PREFLIGHT = 'preflight: tools, kernel features and conflicts on every node
 const PHASE_PODS = /phase pods: node-0 \(\d+ steps\)/;
 const PHASE_NETWORK = /phase network: node-0 \(\d+ steps\)/;
 
+/**
+ * A signal sent to up when it has printed `marker`: up handles it (not killed by
+ * it), rolls back, exits 130, and leaves the host as it was.
+ */
+async function signalRollsBack(
+  file: string,
+  signal: 'SIGINT' | 'SIGHUP',
+  at: string,
+  marker: string | RegExp,
+): Promise<void> {
+  const { child, progress, done } = spawnUp(file);
+  let result;
+  try {
+    await progress.until(marker);
+    child.kill(signal);
+    result = await done;
+  } finally {
+    child.kill('SIGKILL');
+    await done;
+    // Only if the rollback did not finish (the assertions below fail then): clean up for the tests after this one.
+    if (existsSync(join(state.dir, 'labs', 'big.json'))) await netlab(state.dir, 'down', 'big');
+  }
+  assert.equal(result.code, 130, `${signal} during ${at}: ${progress.output}`);
+  assert.equal(result.signal, null, `${signal} during ${at}: up handled it, not killed by it`);
+  assert.match(result.stderr, /interrupted: stopping and rolling back/);
+  assert.match(result.stderr, /rolled back: nothing is left on the nodes/);
+  assert.equal(
+    existsSync(join(state.dir, 'labs', 'big.json')),
+    false,
+    `after ${signal} during ${at} the rollback removed the state`,
+  );
+  assert.deepEqual(await snapshotHost(), state.pristine(), `after ${signal} during ${at}`);
+}
+
 test('Ctrl-C during up rolls back and exits 130; kill -9 during up is cleaned by down', async () => {
   const file = bigLab();
   for (const [at, marker] of [
     ['the pods phase', PHASE_PODS],
     ['the network phase', PHASE_NETWORK],
-  ] as const) {
-    const { child, progress, done } = spawnUp(file);
-    let result;
-    try {
-      await progress.until(marker);
-      child.kill('SIGINT');
-      result = await done;
-    } finally {
-      child.kill('SIGKILL');
-      await done;
-      // Only if the rollback did not finish (the assertions below fail then): clean up for the tests after this one.
-      if (existsSync(join(state.dir, 'labs', 'big.json'))) await netlab(state.dir, 'down', 'big');
-    }
-    assert.equal(result.code, 130, `SIGINT during ${at}: ${progress.output}`);
-    assert.match(result.stderr, /interrupted: stopping and rolling back/);
-    assert.match(result.stderr, /rolled back: nothing is left on the nodes/);
-    assert.equal(
-      existsSync(join(state.dir, 'labs', 'big.json')),
-      false,
-      `after SIGINT during ${at} the rollback removed the state`,
-    );
-    assert.deepEqual(await snapshotHost(), state.pristine(), `after SIGINT during ${at}`);
-  }
+  ] as const)
+    await signalRollsBack(file, 'SIGINT', at, marker);
 
   for (const [at, marker] of [
     ['the preflight', PREFLIGHT],
@@ -178,30 +191,8 @@ test('SIGHUP (the terminal closed, the SSH session dropped) during up rolls back
     ['the preflight', PREFLIGHT],
     ['the pods phase', PHASE_PODS],
     ['the network phase', PHASE_NETWORK],
-  ] as const) {
-    const { child, progress, done } = spawnUp(file);
-    let result;
-    try {
-      await progress.until(marker);
-      child.kill('SIGHUP');
-      result = await done;
-    } finally {
-      child.kill('SIGKILL');
-      await done;
-      // Only if the rollback did not finish (the assertions below fail then): clean up for the tests after this one.
-      if (existsSync(join(state.dir, 'labs', 'big.json'))) await netlab(state.dir, 'down', 'big');
-    }
-    assert.equal(result.code, 130, `SIGHUP during ${at}: ${progress.output}`);
-    assert.equal(result.signal, null, `SIGHUP during ${at}: up handled it, not killed by it`);
-    assert.match(result.stderr, /interrupted: stopping and rolling back/);
-    assert.match(result.stderr, /rolled back: nothing is left on the nodes/);
-    assert.equal(
-      existsSync(join(state.dir, 'labs', 'big.json')),
-      false,
-      `after SIGHUP during ${at} the rollback removed the state`,
-    );
-    assert.deepEqual(await snapshotHost(), state.pristine(), `after SIGHUP during ${at}`);
-  }
+  ] as const)
+    await signalRollsBack(file, 'SIGHUP', at, marker);
 });
 
 test('two concurrent ups of the same lab: the one that comes while the other works is refused (exit 2); one that comes after finds it up', async () => {

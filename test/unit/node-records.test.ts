@@ -28,6 +28,20 @@ function sh(
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** sysctl, as far as the prelude can tell: values kept in files under DIR/values, first on the PATH of `env`. */
+function fakeSysctl(dir: string): { values: string; env: Record<string, string> } {
+  const bin = join(dir, 'bin');
+  const values = join(dir, 'values');
+  mkdirSync(bin);
+  mkdirSync(values);
+  writeFileSync(
+    join(bin, 'sysctl'),
+    `#!/bin/sh\nif [ "$1" = -n ]; then cat "${values}/$2"; else kv=$2; echo "\${kv#*=}" >"${values}/\${kv%%=*}"; fi\n`,
+    { mode: 0o755 },
+  );
+  return { values, env: { PATH: `${bin}:${process.env.PATH}` } };
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -90,17 +104,7 @@ test("each pod has a directory of its own: netlab_kill_pod a leaves pod a.b's fi
 test('a shared sysctl: down puts it back only if it still holds what the lab set, and the last lab that needs it puts back the value from before the first', () => {
   const work = scratch();
   try {
-    // sysctl, as far as the prelude can tell: values kept in files.
-    const bin = join(work.dir, 'bin');
-    const values = join(work.dir, 'values');
-    mkdirSync(bin);
-    mkdirSync(values);
-    writeFileSync(
-      join(bin, 'sysctl'),
-      `#!/bin/sh\nif [ "$1" = -n ]; then cat "${values}/$2"; else kv=$2; echo "\${kv#*=}" >"${values}/\${kv%%=*}"; fi\n`,
-      { mode: 0o755 },
-    );
-    const env = { PATH: `${bin}:${process.env.PATH}` };
+    const { values, env } = fakeSysctl(work.dir);
     const value = () => readFileSync(join(values, 'net.ipv4.ip_forward'), 'utf8').trim();
     const set = (v: string) => writeFileSync(join(values, 'net.ipv4.ip_forward'), `${v}\n`);
     const up = (lab: string) => sh(work.dir, lab, 'netlab_sysctl net.ipv4.ip_forward 1', env);
@@ -292,16 +296,7 @@ test("down without a run (the local state is lost) only names the run the node h
 test("a fault's node-wide setting: saved when the fault is made, put back only while it still holds the fault's value", () => {
   const work = scratch();
   try {
-    const bin = join(work.dir, 'bin');
-    const values = join(work.dir, 'values');
-    mkdirSync(bin);
-    mkdirSync(values);
-    writeFileSync(
-      join(bin, 'sysctl'),
-      `#!/bin/sh\nif [ "$1" = -n ]; then cat "${values}/$2"; else kv=$2; echo "\${kv#*=}" >"${values}/\${kv%%=*}"; fi\n`,
-      { mode: 0o755 },
-    );
-    const env = { PATH: `${bin}:${process.env.PATH}` };
+    const { values, env } = fakeSysctl(work.dir);
     const key = 'net.bridge.bridge-nf-call-iptables';
     const set = (v: string) => writeFileSync(join(values, key), `${v}\n`);
     const value = () => readFileSync(join(values, key), 'utf8').trim();
