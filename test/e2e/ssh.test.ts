@@ -189,44 +189,48 @@ test('over ssh: each command opens at most one connection and exactly one sessio
   for (const node of labNodes) assert.deepEqual(down.counts[node], { logins: 0, sessions: 1 }, `down on ${node}`);
 });
 
-test("over ssh: Ctrl-C during up stops every node's script, rolls back over fresh sessions and exits 130", async () => {
-  // The scale lab takes seconds per phase over SSH: the SIGINT lands while scripts run on all three nodes.
-  const up = execa(
-    'nsenter',
-    [
-      '-t',
-      String(machines.clientPid),
-      '-n',
-      '--',
-      NETLAB,
-      'up',
-      join(LABS, 'scale.yaml'),
-      '--ssh-config',
-      machines.sshConfig,
-    ],
-    {
-      reject: false,
-      stdin: 'ignore',
-      timeout: 180_000,
-      env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: work.dir },
-    },
-  );
-  const progress = watch(up);
-  let result;
-  try {
-    // Once the pods phase runs (its line printed as it starts): scripts are running on every node.
-    await progress.until(/phase pods: node-0 \(\d+ steps\)/);
-    up.kill('SIGINT');
-    result = await up;
-  } finally {
-    up.kill('SIGKILL');
-    await up;
-    await machines.netlab(stateDir, 'down', 'scale');
-  }
-  assert.equal(result.exitCode, 130, `${String(result.stdout)}${String(result.stderr)}`);
-  assert.match(String(result.stderr), /rolled back: nothing is left on the nodes/);
-  for (const name of machines.names) assert.deepEqual(await leftovers(name), [], `leftovers on ${name}`);
-});
+for (const [signal, what] of [
+  ['SIGINT', 'Ctrl-C'],
+  ['SIGHUP', 'a dropped SSH session or closed terminal (SIGHUP)'],
+] as const)
+  test(`over ssh: ${what} during up stops every node's script, rolls back over fresh sessions and exits 130`, async () => {
+    // The scale lab takes seconds per phase over SSH: the SIGINT lands while scripts run on all three nodes.
+    const up = execa(
+      'nsenter',
+      [
+        '-t',
+        String(machines.clientPid),
+        '-n',
+        '--',
+        NETLAB,
+        'up',
+        join(LABS, 'scale.yaml'),
+        '--ssh-config',
+        machines.sshConfig,
+      ],
+      {
+        reject: false,
+        stdin: 'ignore',
+        timeout: 180_000,
+        env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: work.dir },
+      },
+    );
+    const progress = watch(up);
+    let result;
+    try {
+      // Once the pods phase runs (its line printed as it starts): scripts are running on every node.
+      await progress.until(/phase pods: node-0 \(\d+ steps\)/);
+      up.kill(signal);
+      result = await up;
+    } finally {
+      up.kill('SIGKILL');
+      await up;
+      await machines.netlab(stateDir, 'down', 'scale');
+    }
+    assert.equal(result.exitCode, 130, `${signal}: ${String(result.stdout)}${String(result.stderr)}`);
+    assert.match(String(result.stderr), /rolled back: nothing is left on the nodes/);
+    for (const name of machines.names) assert.deepEqual(await leftovers(name), [], `leftovers on ${name}`);
+  });
 
 test('over ssh: the plan shows the facts discovered on the machines', async () => {
   const plan = await machines.netlab(stateDir, 'plan', join(LABS, 'vxlan.yaml'), '--ssh-config', machines.sshConfig);

@@ -199,10 +199,14 @@ for (const lab of labs) {
 }
 
 test("real kernels: a challenge's fault on a VM with a firewall of its own (a DROP rule in FORWARD, policy DROP) leaves both as they were", async () => {
-  const node0 = sshTransport(
-    { kind: 'ssh', configFile: vms.sshConfig, hosts: { 'node-0': { host: 'node-0' } } },
-    'node-0',
-  );
+  // A session of its own for each look: netlab's down ends the master connection an older session would go through.
+  const target = { kind: 'ssh' as const, configFile: vms.sshConfig, hosts: { 'node-0': { host: 'node-0' } } };
+  const node0 = {
+    run: (script: string) => {
+      endSessions();
+      return sshTransport(target, 'node-0').run(script);
+    },
+  };
   await faultsLeaveTheMachinesFirewall(netlab, node0, work.dir, ['--ssh-config', vms.sshConfig]);
   for (const name of vms.names) assert.deepEqual(await leftovers(name), []);
 });
