@@ -132,34 +132,40 @@ const MAC = /\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b/g;
  * same function is applied to the README's text and to the command's output.
  */
 export function normalise(text: string): string {
-  return text
-    .split('\n')
-    .map((line) =>
-      line
-        // dates and times of day: 2026-11-23T22:29:46.345Z
-        .replace(/\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\b/g, '<date>')
-        // durations: time=0.190 ms, time 201ms, [0.0s], in 0.2 min, 12.3 s
-        .replace(/\btime[= ]\d+(?:\.\d+)? ?ms\b/g, 'time=<t> ms')
-        .replace(/\[\d+(?:\.\d+)?s\]/g, '[<t>s]')
-        .replace(/\b\d+(?:\.\d+)? (min|ms|s)\b/g, '<t> $1')
-        // MACs (the all-zero one is no variable: it is VXLAN's default destination)
-        .replace(MAC, (mac) => (mac === '00:00:00:00:00:00' ? mac : '<mac>'))
-        // interface indexes: veth-a0@if4, and `ip link`'s "7: vxlan0:"
-        .replace(/@if\d+\b/g, '@if<n>')
-        .replace(/^(\s*)\d+: ([\w.@<>-]+): </, '$1<n>: $2: <')
-        // run ids and the controller that made a run: run 6e843340055d from vm:/var/lib/netlab
-        .replace(/\brun [0-9a-f]{12}\b/g, 'run <run>')
-        .replace(/ from [\w.-]+:\/[^\s,)]*/g, ' from <controller>')
-        // PIDs
-        .replace(/\b(pid|PID)([ =])\d+\b/g, '$1$2<pid>')
-        // a lab file by its absolute path: the checkout lives anywhere
-        .replace(/(^|[\s(])\/[^\s,)]*\/(labs\/[\w.-]+\.yaml)/g, '$1<checkout>/$2')
-        // conntrack's seconds left and ICMP ids
-        .replace(/^(\s*(?:icmp|tcp|udp)\s+\d+\s+)\d+/, '$1<s>')
-        .replace(/\bid=\d+\b/g, 'id=<n>')
-        .replace(/\s+$/, ''),
-    )
-    .join('\n');
+  return (
+    text
+      // colours, which a person's terminal shows and the README does not
+      .replace(/\x1b\[[0-9;]*m/g, '')
+      .split('\n')
+      // listr's line for a task that starts: a terminal redraws it as the task's ✔ line
+      .filter((line) => !line.startsWith('❯ '))
+      .map((line) =>
+        line
+          // dates and times of day: 2026-11-23T22:29:46.345Z
+          .replace(/\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\b/g, '<date>')
+          // durations: time=0.190 ms, time 201ms, [0.0s], in 0.2 min, 12.3 s
+          .replace(/\btime[= ]\d+(?:\.\d+)? ?ms\b/g, 'time=<t> ms')
+          .replace(/\[\d+(?:\.\d+)?s\]/g, '[<t>s]')
+          .replace(/\b\d+(?:\.\d+)? (min|ms|s)\b/g, '<t> $1')
+          // MACs (the all-zero one is no variable: it is VXLAN's default destination)
+          .replace(MAC, (mac) => (mac === '00:00:00:00:00:00' ? mac : '<mac>'))
+          // interface indexes: veth-a0@if4, and `ip link`'s "7: vxlan0:"
+          .replace(/@if\d+\b/g, '@if<n>')
+          .replace(/^(\s*)\d+: ([\w.@<>-]+): </, '$1<n>: $2: <')
+          // run ids and the controller that made a run: run 6e843340055d from vm:/var/lib/netlab
+          .replace(/\brun [0-9a-f]{12}\b/g, 'run <run>')
+          .replace(/ from [\w.-]+:\/[^\s,)]*/g, ' from <controller>')
+          // PIDs
+          .replace(/\b(pid|PID)([ =])\d+\b/g, '$1$2<pid>')
+          // a lab file by its absolute path: the checkout lives anywhere
+          .replace(/(^|[\s(])\/[^\s,)]*\/(labs\/[\w.-]+\.yaml)/g, '$1<checkout>/$2')
+          // conntrack's seconds left and ICMP ids
+          .replace(/^(\s*(?:icmp|tcp|udp)\s+\d+\s+)\d+/, '$1<s>')
+          .replace(/\bid=\d+\b/g, 'id=<n>')
+          .replace(/\s+$/, ''),
+      )
+      .join('\n')
+  );
 }
 
 /** A README line that stands for lines left out. */

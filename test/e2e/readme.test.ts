@@ -19,6 +19,8 @@ const shown = commandBlocks(codeBlocks(readmeText())).flatMap((b) => b.commands)
 
 /** Commands of the README this file does not run, and why. */
 const EXCLUDED: Record<string, string> = {
+  'sudo netlab trace a0 a1':
+    "its first hop depends on whether node-0's ICMP redirect, which the kernel rate-limits, for trace's own probe reached a0 (then the pod's route shows the cached redirect): test/e2e/workshop and cross-node-labs trace a0 → a1",
   'sudo netlab up labs/vxlan.yaml --step':
     'it waits for Enter on a terminal (without one it refuses, and with --yes it prints no prompt): test/e2e/workshop covers --step',
 };
@@ -66,7 +68,6 @@ const VXLAN = {
     command('sudo netlab exec a0 -- ping -c1 10.200.1.2'),
     command('sudo netlab exec node-0 -- bridge fdb show dev vxlan0'),
   ],
-  trace: [command('sudo netlab trace a0 a1')],
   // from `challenge list` to the check after the fix
   challenge: shown.filter(
     (c) =>
@@ -93,15 +94,10 @@ const POLICY = [
 ];
 const RUN = [...Object.values(VXLAN).flat(), ...EGRESS, ...ROUTER, ...POLICY];
 
-test('README, the vxlan lab: up --verify, status, exec, trace, a challenge session, a wrong MTU, down', async () => {
+test('README, the vxlan lab: up --verify, status, exec, a challenge session, a wrong MTU, down', async () => {
   const differences: string[] = [];
   try {
     await scene(VXLAN.up, differences);
-    // The trace the README shows is a0's first packet through node-0 (routed br0 → br0, with an ICMP
-    // redirect): the pods forget the redirects the checks and the ping above got, as the README says to.
-    await setup('exec', 'a0', '--', 'ip', 'route', 'flush', 'cache');
-    await setup('exec', 'a1', '--', 'ip', 'route', 'flush', 'cache');
-    await scene(VXLAN.trace, differences);
     await scene(VXLAN.challenge, differences);
     // The session ends solved: no challenge is left active.
     await scene(VXLAN.mtu, differences);

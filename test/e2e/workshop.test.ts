@@ -314,7 +314,7 @@ test("up --step=command --yes: one step at a time, with the article's states in 
     if (existsSync('/proc/sys/net/ipv6'))
       assert.match(ipv6, /\n {4}a0: sysctl net\.ipv6\.conf\.all\.disable_ipv6 0 → 1\n/);
     assert.doesNotMatch(up.stdout, /nothing visible in the node itself/);
-    assert.match(after('attach veth-a0 to br0'), /\+ link veth-a0 DOWN master br0/);
+    assert.match(after('attach veth-a0 to br0'), /link veth-a0 DOWN → DOWN master br0/);
     const verify = await netlab(state.dir, 'verify', 'bridge');
     assert.equal(verify.exitCode, 0, 'stepping builds the same lab');
   } finally {
