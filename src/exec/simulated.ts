@@ -17,7 +17,7 @@ import { networkOf, routerPodRoutes, underlayRoutes } from '../model/underlay.js
 import { type Cidr, formatIp, nthAddress, parseCidr } from '../net/ipv4.js';
 import type { NodeFacts } from '../model/plan.js';
 import { quoteArg } from '../os/quote.js';
-import { findProcesses, isAlive, killProcess, processRef, type ProcessRef } from '../os/processes.js';
+import { findProcesses, isAlive, killProcess, processRef, waitForExit, type ProcessRef } from '../os/processes.js';
 import type { ScriptResult, Transport } from './transport.js';
 import type { Holder, SimulatedTargetState } from '../state/targets.js';
 import { RunError, UsageError } from '../errors.js';
@@ -290,11 +290,11 @@ async function runChecked(argv: string[], what: string): Promise<void> {
 
 /** Stops every holder of the lab: recorded ones, and any a killed `up` left unrecorded; returns how many processes it stopped. */
 export function destroySimulatedNodes(lab: string, state?: SimulatedTargetState): number {
-  let stopped = 0;
+  const killed: ProcessRef[] = [];
   const stop = (ref: ProcessRef | undefined) => {
     if (!ref || !isAlive(ref)) return;
     killProcess(ref);
-    stopped += 1;
+    killed.push(ref);
   };
   const extra = [state?.underlay, state?.outside, ...Object.values(state?.routers ?? {})].filter(
     (h): h is Holder => h !== undefined,
@@ -305,7 +305,8 @@ export function destroySimulatedNodes(lab: string, state?: SimulatedTargetState)
   }
   const prefix = holderMarker(lab, '');
   for (const pid of findProcesses((arg) => arg.startsWith(prefix))) stop(processRef(pid));
-  return stopped;
+  waitForExit(killed);
+  return killed.length;
 }
 
 export function simulatedTransport(node: string, holder: Holder): Transport {

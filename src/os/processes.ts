@@ -27,6 +27,28 @@ export function isAlive(ref: ProcessRef): boolean {
   return startTimeOf(ref.pid) === ref.startTime;
 }
 
+/** Whether the process is still running: alive, and not a zombie that only waits for its parent to reap it. */
+function isRunning(ref: ProcessRef): boolean {
+  if (!isAlive(ref)) return false;
+  try {
+    const stat = readFileSync(`/proc/${ref.pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Waits, up to `ms`, until the processes have exited. SIGKILL returns at once,
+ * but the kernel takes a moment to end a process (and to tear down the
+ * namespaces it held): a caller that says "removed" waits for it.
+ */
+export function waitForExit(refs: readonly ProcessRef[], ms = 5000): void {
+  const deadline = Date.now() + ms;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (refs.some(isRunning) && Date.now() < deadline) Atomics.wait(pause, 0, 0, 10);
+}
+
 export function killProcess(ref: ProcessRef): void {
   if (!isAlive(ref)) return;
   try {

@@ -9,6 +9,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { scriptPrelude } from '../../src/shell/prelude.js';
 import { downScript, parseDownOutput } from '../../src/shell/node-script.js';
+import { killProcess, processRef, waitForExit } from '../../src/os/processes.js';
 import { waitFor } from '../wait.js';
 
 function scratch(): { dir: string; remove: () => void } {
@@ -321,4 +322,14 @@ test("a fault's node-wide setting: saved when the fault is made, put back only w
   } finally {
     work.remove();
   }
+});
+
+test('a killed process is waited for until it has exited (a zombie waiting for its parent counts as exited)', () => {
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+  const ref = processRef(child.pid!)!;
+  killProcess(ref);
+  waitForExit([ref], 5000);
+  const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+  // Node has not reaped it yet (no event loop turn since): the kernel ended it, and it is a zombie now.
+  assert.equal(stat.slice(stat.lastIndexOf(')') + 2)[0], 'Z');
 });
