@@ -15,19 +15,11 @@ import { join } from 'node:path';
 // two at once only where there are four cores or more.
 const CONCURRENCY = { unit: availableParallelism(), e2e: availableParallelism() >= 4 ? 2 : 1, vm: 1 };
 const tiers = process.argv[2] ? [process.argv[2]] : ['unit', 'e2e', 'vm'];
-/**
- * End-to-end files that spend most of their time waiting (checks that must fail
- * wait for their timeouts), not on the CPU: they run beside the other e2e files
- * (their namespaces and state directories are their own, as above), which saves
- * their minutes of waiting on the 2-core machine CI runs on.
- */
-const E2E_WAITING = ['challenges.test.js'];
 const filesOf = (tier) => {
-  const dir = join('dist', 'test', tier === 'e2e-waiting' ? 'e2e' : tier);
+  const dir = join('dist', 'test', tier);
   if (!existsSync(dir)) throw new Error(`${dir} is missing: run npm run build first`);
   return readdirSync(dir)
     .filter((f) => f.endsWith('.test.js'))
-    .filter((f) => (tier === 'e2e-waiting' ? E2E_WAITING.includes(f) : tier !== 'e2e' || !E2E_WAITING.includes(f)))
     .sort()
     .map((f) => join(dir, f));
 };
@@ -87,8 +79,8 @@ function runTier(tier, live) {
 // together against 811 s one after the other. The VM tier's output is printed when it ends.
 const groups =
   tiers.includes('e2e') && tiers.includes('vm')
-    ? [...tiers.filter((t) => t !== 'e2e' && t !== 'vm').map((t) => [t]), ['e2e', 'e2e-waiting', 'vm']]
-    : tiers.map((t) => (t === 'e2e' ? ['e2e', 'e2e-waiting'] : [t]));
+    ? [...tiers.filter((t) => t !== 'e2e' && t !== 'vm').map((t) => [t]), ['e2e', 'vm']]
+    : tiers.map((t) => [t]);
 const started = Date.now();
 let passed = 0;
 let failed = 0;
