@@ -6,7 +6,7 @@
 // by the 1000-character description limit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';
@@ -100,6 +100,43 @@ test('a file that is not there or is a directory is named as such, exit 2, at 1:
           error.issues[0]!.path === '',
         file,
       );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the bound holds while reading too: a file whose size says 0 but that reads as megabytes (/proc/kallsyms) is refused', (t) => {
+  // The size from fstat is checked first; a file may still read longer than it
+  // said (one that grows, or a kernel file of size 0), and the read stops one byte past the bound.
+  let size = 0;
+  try {
+    size = readFileSync('/proc/kallsyms').length;
+  } catch {
+    // not on this kernel
+  }
+  if (size <= MIB) {
+    t.skip('/proc/kallsyms is missing or under 1 MiB here');
+    return;
+  }
+  assert.equal(statSync('/proc/kallsyms').size, 0);
+  assert.throws(() => readLabText('/proc/kallsyms'), refusedForSize('/proc/kallsyms'));
+});
+
+test('reading a lab file leaves no file descriptor open, whether it is read or refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-read-'));
+  try {
+    const ok = join(dir, 'ok.yaml');
+    writeFileSync(ok, LAB);
+    const over = join(dir, 'over.yaml');
+    writeFileSync(over, labOfSize(MIB + 1));
+    const open = () => readdirSync('/proc/self/fd').length;
+    const before = open();
+    for (let i = 0; i < 20; i++) {
+      readLabText(ok);
+      assert.throws(() => readLabText(over), refusedForSize(over));
+      assert.throws(() => readLabText('/dev/null'), LabInputError);
+    }
+    assert.equal(open(), before);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
