@@ -6,10 +6,10 @@
 // option. Nothing here connects anywhere.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sshArgs } from '../../src/exec/ssh.js';
+import { controlDirProblem, runtimeDirProblem, sshArgs } from '../../src/exec/ssh.js';
 import type { SshTargetState } from '../../src/state/targets.js';
 import { RunError, UsageError } from '../../src/errors.js';
 
@@ -116,4 +116,12 @@ test('a host or user that ssh would read as an option is refused with exit 2; an
   );
   // A "-" inside a host or user is fine.
   assert.equal(sshArgs({ kind: 'ssh', hosts: { n: { host: 'a-b', user: 'u-1' } } }, 'n').at(-1), 'a-b');
+});
+
+test('a control directory or XDG_RUNTIME_DIR that is a file, however private, is refused', () => {
+  const file = join(runtime, 'a-file');
+  writeFileSync(file, '', { mode: 0o600 });
+  assert.equal(controlDirProblem(file, process.getuid!()), 'it is not a directory');
+  assert.equal(runtimeDirProblem(file, process.getuid!()), 'it is not a directory');
+  assert.equal(controlDirProblem(runtime, process.getuid!()), undefined, 'the directory itself is fine');
 });
