@@ -51,6 +51,11 @@ const TEST_TOOLS: HostTool[] = [
   { command: 'cpio', package: 'cpio', for: "the VM tier's initramfs" },
   { command: 'depmod', package: 'kmod', for: "the VM tier's kernel modules" },
   { command: 'dash', package: 'dash', for: "the VM tier's /bin/sh" },
+  {
+    command: 'strace',
+    package: 'strace',
+    for: 'the unit test that sees the state file written, fsynced, then renamed',
+  },
 ];
 
 export interface DoctorOptions extends TargetOptions {

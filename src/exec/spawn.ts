@@ -62,7 +62,8 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
     child.on('close', (code, signal) => {
       const err = Buffer.concat(stderr).toString();
       resolve({
-        exitCode: startError ? 127 : (code ?? 128 + (signal ? 15 : 0)),
+        // Output cut at the cap is never a success, even when the program ended before it was stopped.
+        exitCode: startError ? 127 : overflow && code === 0 ? 1 : (code ?? 128 + (signal ? 15 : 0)),
         stdout: Buffer.concat(stdout).toString(),
         stderr: startError ? `${err}${command}: ${startError.message}` : overflow ? `${err}${outputTooLarge()}` : err,
       });

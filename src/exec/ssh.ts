@@ -14,6 +14,7 @@ import type { ScriptResult, Transport } from './transport.js';
 import type { SshHost, SshTargetState } from '../state/targets.js';
 import { lockLines, parseLockOutput, UNLOCK_LINES } from './node-lock.js';
 import { RunError, UsageError } from '../errors.js';
+import { quoteArg } from '../os/quote.js';
 
 function loginHash(target: SshTargetState, host: SshHost): string {
   return createHash('sha256')
@@ -237,17 +238,13 @@ export function sshTransport(target: SshTargetState, node: string): Transport {
       const tty = process.stdin.isTTY && options?.stdout === undefined ? ['-t'] : [];
       const sudo = `if [ "$(id -u)" -eq 0 ]; then exec sh -c "$0"; fi; exec sudo -n sh -c "$0"`;
       return (
-        await run('ssh', [...tty, ...sshArgs(target, node), `sh -c ${shellWord(sudo)} ${shellWord(script)}`], {
+        await run('ssh', [...tty, ...sshArgs(target, node), `sh -c ${quoteArg(sudo)} ${quoteArg(script)}`], {
           inherit: true,
           ...options,
         })
       ).exitCode;
     },
   };
-}
-
-function shellWord(text: string): string {
-  return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Connects to every node before anything changes: an unreachable node fails fast, naming the node. */

@@ -7,7 +7,9 @@ import {
   contains,
   formatCidr,
   formatIp,
+  lastAddress,
   looksLikeIpv4,
+  maskOf,
   nthSubnet,
   overlaps,
   parseCidr,
@@ -82,4 +84,34 @@ test('every address of a lab file and an inventory goes through the one parser (
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('what inet_aton reads: numbers of any length in every part, hex parts of any length', () => {
+  for (const text of ['10.200.0.20', '192.168.010.1', '1.0x1a', '0x0a.0xff.0.1', '1.23', '4294967295'])
+    assert.ok(looksLikeIpv4(text), text);
+  for (const text of ['1.0x', '1.0xg', '1..2', '.1', '1.', '0x', '1.2.3.4/8']) assert.ok(!looksLikeIpv4(text), text);
+});
+
+test('/0 contains and overlaps everything; masks of 0, 1, 24 and 32', () => {
+  assert.equal(maskOf(0), 0);
+  assert.equal(maskOf(1), 0x80000000);
+  assert.equal(maskOf(24), 0xffffff00);
+  assert.equal(maskOf(32), 0xffffffff);
+  const all = parseCidr('0.0.0.0/0')!;
+  assert.ok(contains(all, parseIp('10.1.2.3')!));
+  assert.ok(contains(all, parseIp('255.255.255.255')!));
+  assert.ok(overlaps(all, parseCidr('10.0.0.0/8')!));
+  assert.equal(formatIp(lastAddress(all)), '255.255.255.255');
+});
+
+test('nthSubnet: only subnets of the prefix, counted from 0 to the last that fits', () => {
+  const cluster = parseCidr('10.200.0.0/16')!;
+  assert.equal(formatCidr(nthSubnet(cluster, 24, 0)!), '10.200.0.0/24');
+  assert.equal(formatCidr(nthSubnet(cluster, 24, 255)!), '10.200.255.0/24');
+  assert.equal(nthSubnet(cluster, 24, 256), undefined);
+  assert.equal(nthSubnet(cluster, 24, -1), undefined);
+  assert.equal(nthSubnet(cluster, 15, 0), undefined, 'wider than the prefix it is in');
+  assert.equal(formatCidr(nthSubnet(cluster, 16, 0)!), '10.200.0.0/16');
+  assert.equal(nthSubnet(cluster, 16, 1), undefined);
+  assert.equal(formatCidr(nthSubnet(cluster, 32, 65535)!), '10.200.255.255/32');
 });

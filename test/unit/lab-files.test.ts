@@ -259,6 +259,11 @@ test("rules match only the lab's traffic: cluster CIDRs wider than /8 or in spec
   const refused: [string, string, RegExp][] = [
     [lab('cluster-cidr: 0.0.0.0/1\n'), 'cluster-cidr', /wider than \/8.*allowed: a private range of \/8 to \/24/],
     [lab('cluster-cidr: 11.0.0.0/7\n'), 'cluster-cidr', /wider than \/8/],
+    [
+      lab('cluster-cidr: 10.200.0.0/25\n'),
+      'cluster-cidr',
+      /^found \/25; allowed: \/24 or shorter, so that every node gets a \/24 pod subnet$/,
+    ],
     [lab('cluster-cidr: 0.0.0.0/16\n'), 'cluster-cidr', /overlaps 0\.0\.0\.0\/8, the "this network" addresses/],
     [lab('cluster-cidr: 127.0.0.0/16\n'), 'cluster-cidr', /overlaps 127\.0\.0\.0\/8, the loopback addresses/],
     [lab('cluster-cidr: 169.254.0.0/16\n'), 'cluster-cidr', /link-local/],
@@ -290,7 +295,15 @@ test("rules match only the lab's traffic: cluster CIDRs wider than /8 or in spec
       text,
     );
   // The defaults, and the private ranges of RFC 1918 outside the Services range, stay valid.
-  for (const cidr of ['10.200.0.0/16', '10.128.0.0/9', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10'])
+  for (const cidr of [
+    '10.200.0.0/16',
+    '10.200.0.0/24',
+    '11.0.0.0/8',
+    '10.128.0.0/9',
+    '172.16.0.0/12',
+    '192.168.0.0/16',
+    '100.64.0.0/10',
+  ])
     assert.equal(parseLab(lab(`cluster-cidr: ${cidr}\n`), 'ok.yaml').model.clusterCidr, cidr);
   const { model } = parseLab(lab('services:\n  web: { port: 80, backends: [a0] }\noutside: {}\n'), 'ok.yaml');
   assert.equal(model.services[0]!.clusterIp, '10.96.0.2');

@@ -7,6 +7,9 @@ import { Worker } from 'node:worker_threads';
 import { EVIDENCE_LINES, evidenceLines } from '../../src/lifecycle/verify.js';
 import { countSteps } from '../../src/exec/runner.js';
 import { liveProgress } from '../../src/lifecycle/up.js';
+import { run } from '../../src/exec/spawn.js';
+import { ShellSession } from '../../src/exec/session.js';
+import { MAX_SCRIPT_OUTPUT } from '../../src/exec/transport.js';
 
 test('evidence of a few lines is printed whole; a long table is counted, with its static entries and a sample', () => {
   const short = { node: 'node-0', title: 'FDB', lines: ['a dst 192.168.64.5 self', 'b master br0'] };
@@ -83,4 +86,32 @@ test('the live progress display is drawn only on a terminal that reports a width
   assert.equal(liveProgress({ isTTY: true, columns: 0 }), false);
   assert.equal(liveProgress({ isTTY: false }), false);
   assert.equal(liveProgress({}), false);
+});
+
+test("a node script's output is capped at 64 MiB by default: up to it collected whole, past it stopped and said to be", async () => {
+  const MIB = 1024 * 1024;
+  assert.equal(MAX_SCRIPT_OUTPUT, 64 * MIB);
+  // run() (spawn.ts): the local commands and ssh's, counted in bytes, at the edge.
+  const bytes = (n: number) => ['-c', `head -c ${n} /dev/zero | tr '\\0' x`];
+  const whole = await run('sh', bytes(64 * MIB));
+  assert.equal(whole.exitCode, 0, whole.stderr);
+  assert.equal(whole.stdout.length, 64 * MIB);
+  assert.equal(whole.stderr, '');
+  const over = await run('sh', bytes(64 * MIB + 1));
+  assert.notEqual(over.exitCode, 0);
+  assert.ok(over.stdout.length <= 64 * MIB, `collected ${over.stdout.length} bytes`);
+  assert.equal(over.stderr, "netlab: the node script's output passed 64 MiB; it was stopped\n");
+  // A session (session.ts: every node script) with its default limit.
+  const session = new ShellSession('sh', ['-s']);
+  try {
+    const under = await session.run(`head -c ${63 * MIB} /dev/zero | tr '\\0' x\n`);
+    assert.equal(under.exitCode, 0, under.stderr);
+    assert.equal(under.stdout.length, 63 * MIB);
+    const past = await session.run(`head -c ${65 * MIB} /dev/zero | tr '\\0' x\n`);
+    assert.notEqual(past.exitCode, 0);
+    assert.ok(past.stdout.length <= 64 * MIB, `collected ${past.stdout.length} characters`);
+    assert.match(past.stderr, /the node script's output passed 64 MiB; it was stopped\n$/);
+  } finally {
+    await session.close();
+  }
 });

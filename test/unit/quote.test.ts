@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { quoteArg, quoteArgv } from '../../src/os/quote.js';
+import { ROOT } from '../paths.js';
 
 const HOSTILE = [
   'plain',
@@ -40,4 +43,14 @@ test('plain words stay readable, everything else is single-quoted', () => {
 
 test('a NUL byte is refused: it cannot be passed in argv', () => {
   assert.throws(() => quoteArg('a\0b'), /NUL/);
+});
+
+test('one quoting function: no file of src/ but src/os/quote.ts quotes for the shell by itself', () => {
+  // What a hand-made POSIX quoting looks like: replacing every "'" (/'/g) or writing
+  // the '\'' escape. src/exec/ssh.ts had one (shellWord) for `exec` and `capture`.
+  const own = /\/'\/g|'\\\\''|'\\''/;
+  const files = readdirSync(join(ROOT, 'src'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+  assert.ok(files.length > 50, `the sources were found (${files.length} files)`);
+  const quoting = files.filter((f) => own.test(readFileSync(join(ROOT, 'src', f), 'utf8')));
+  assert.deepEqual(quoting, [join('os', 'quote.ts')]);
 });

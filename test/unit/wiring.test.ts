@@ -212,6 +212,9 @@ test("drift: each declaration the node lacks is one finding on the step that mad
       .filter((l) => l.ifname !== 'flannel.1')
       .map((l) => (l.ifname === 'br0' ? { ...l, up: false } : l)),
     fdb: [],
+    routes: [],
+    neighbours: [],
+    namespaces: [],
     sysctls: { 'net.ipv4.ip_forward': '0' },
     iptables: { filter: [':FORWARD DROP [0:0]'], nat: [] },
   };
@@ -226,6 +229,9 @@ test("drift: each declaration the node lacks is one finding on the step that mad
       `${stepOf(/^create the VXLAN device flannel\.1/)} link flannel.1 is missing`,
       `${stepOf(/^FDB: /)} the FDB entry 0a:58:0a:c8:01:00 → 192.168.64.5 on flannel.1 is missing or changed`,
       `${stepOf(/^turn on IPv4 forwarding/)} net.ipv4.ip_forward is 0, but the lab sets it to 1`,
+      `${stepOf(/^create pod a0's network namespace$/)} the network namespace of pod a0 is missing`,
+      `${stepOf(/^neighbour: node-1's VTEP/)} the neighbour entry 10.200.1.0 → 0a:58:0a:c8:01:00 on flannel.1 is missing or changed`,
+      `${stepOf(/^route 10\.200\.1\.0\/24 via/)} route 10.200.1.0/24 is missing`,
     ].sort(),
   );
   // veth-a0-c is made in the node and moved into the pod: its absence from the node is no finding.

@@ -1,0 +1,117 @@
+// An inventory (src/exec/inventory.ts) read in this process, field by field:
+// every value that reaches ssh's command line has a grammar, each refusal is
+// exit 2 with the file, the field and what is allowed. test/unit/shared-input
+// runs the same refusals through the CLI (a child process, where Stryker's
+// coverage does not see them).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readInventory } from '../../src/exec/inventory.js';
+import { UsageError } from '../../src/errors.js';
+
+const HINT = '\n(an inventory is `nodes: { node-0: { host: 192.168.56.10, user: vagrant, identity: ~/.ssh/key } }`)';
+
+/** Reads `text` as an inventory file; the error's message with the file's path as FILE. */
+function read(text: string): { data?: unknown; error?: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-inventory-'));
+  const file = join(dir, 'inventory.yaml');
+  try {
+    writeFileSync(file, text);
+    return { data: readInventory(file) };
+  } catch (error) {
+    assert.ok(error instanceof UsageError && error.exitCode === 2, String(error));
+    return { error: error.message.replaceAll(file, 'FILE') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const node = (fields: string) => `nodes:\n  node-0: { host: 192.168.56.10, ${fields} }\n`;
+
+test('a full inventory is read as written', () => {
+  assert.deepEqual(
+    read(
+      'ssh-options: { StrictHostKeyChecking: accept-new, ProxyJump: "jump@10.0.0.1:2222" }\n' +
+        node('port: 2222, user: vagrant, identity: ~/.ssh/id_ed25519, underlay: { dev: eth1, address: 192.168.56.10 }'),
+    ).data,
+    {
+      'ssh-options': { StrictHostKeyChecking: 'accept-new', ProxyJump: 'jump@10.0.0.1:2222' },
+      nodes: {
+        'node-0': {
+          host: '192.168.56.10',
+          port: 2222,
+          user: 'vagrant',
+          identity: '~/.ssh/id_ed25519',
+          underlay: { dev: 'eth1', address: '192.168.56.10' },
+        },
+      },
+    },
+  );
+  for (const fields of ['port: 1', 'port: 65535', 'user: ubuntu-1', 'user: _svc', 'underlay: { dev: abcdefghijklmno }'])
+    assert.equal(read(node(fields)).error, undefined, fields);
+});
+
+test('ssh-options: refused in the file, at the option, with why and the hint', () => {
+  assert.equal(
+    read(`ssh-options: { ProxyCommand: "nc %h %p" }\n${node('')}`).error,
+    `FILE: ssh-options.ProxyCommand: ProxyCommand makes ssh run a program on this machine, which an inventory may not do; put it in your own OpenSSH config and use --ssh-config FILE${HINT}`,
+  );
+  assert.equal(
+    read(`ssh-options: { SendEnv: LANG }\n${node('')}`).error,
+    `FILE: ssh-options.SendEnv: "SendEnv" is not an ssh option an inventory may set; allowed: AddressFamily, Compression, ConnectTimeout, ConnectionAttempts, ServerAliveInterval, ServerAliveCountMax, TCPKeepAlive, LogLevel, StrictHostKeyChecking, UserKnownHostsFile, GlobalKnownHostsFile, HostKeyAlias, HostKeyAlgorithms, CheckHostIP, UpdateHostKeys, HashKnownHosts, IdentitiesOnly, PreferredAuthentications, PubkeyAcceptedAlgorithms, Ciphers, KexAlgorithms, MACs, ProxyJump (others go in your own OpenSSH config, with --ssh-config FILE)${HINT}`,
+  );
+  for (const value of ['"accept-new;touch /tmp/x"', '";x"', '"x;"', '"$(id)"', '"a b"', '"-oProxyCommand=x"'])
+    assert.match(
+      read(`ssh-options: { StrictHostKeyChecking: ${value} }\n${node('')}`).error ?? '',
+      /^FILE: ssh-options\.StrictHostKeyChecking: .* is not a value for StrictHostKeyChecking: letters, digits and _ \. \/ = : @ , \+ ~ \[ \] -, not starting with "-"\n/,
+      value,
+    );
+});
+
+test('hosts, ports, users, keys and underlay devices: each with its grammar, anchored at both ends', () => {
+  const refused: [string, string][] = [
+    [
+      'nodes:\n  node-0: { host: "node;reboot" }\n',
+      'nodes.node-0.host: a host name or address (not starting with "-")',
+    ],
+    ['nodes:\n  node-0: { host: ";node" }\n', 'nodes.node-0.host: a host name or address (not starting with "-")'],
+    [node('port: 0'), 'nodes.node-0.port: Too small: expected number to be >=1'],
+    [node('port: 65536'), 'nodes.node-0.port: Too big: expected number to be <=65535'],
+    [node('user: "a;b"'), 'nodes.node-0.user: a user name'],
+    [node('user: ";a"'), 'nodes.node-0.user: a user name'],
+    [node('user: Root'), 'nodes.node-0.user: a user name'],
+    [node('identity: "k;rm -rf ~"'), 'nodes.node-0.identity: a path to a private key'],
+    [node('identity: ";k"'), 'nodes.node-0.identity: a path to a private key'],
+    [node('identity: "a b"'), 'nodes.node-0.identity: a path to a private key'],
+    [
+      node('underlay: { dev: abcdefghijklmnop }'),
+      'nodes.node-0.underlay.dev: Too big: expected string to have <=15 characters',
+    ],
+  ];
+  for (const [text, message] of refused) assert.equal(read(text).error, `FILE: ${message}${HINT}`, text);
+});
+
+test('where a problem is: a key that is not a plain word is quoted; the whole file is (top)', () => {
+  assert.equal(
+    read('nodes: { "bad name": { host: h } }\n').error,
+    `FILE: nodes."bad name": Invalid key in record${HINT}`,
+  );
+  assert.equal(read('- 1\n').error, `FILE: (top): Invalid input: expected object, received array${HINT}`);
+  assert.equal(
+    read('nodes:\n  node-0: { host: h }\n  node-1: { host: "x y" }\n  node-2: { host: h, port: 0 }\n').error,
+    `FILE: nodes.node-1.host: a host name or address (not starting with "-")\nFILE: nodes.node-2.port: Too small: expected number to be >=1${HINT}`,
+  );
+});
+
+test('YAML errors name the file and say the first line of what is wrong; an alias bomb is refused', () => {
+  assert.equal(
+    read('nodes: { node-0: { host: h }\n').error,
+    'FILE: Flow map in block collection must be sufficiently indented and end with a } at line 2, column 1:',
+  );
+  assert.equal(
+    read('a: &a [x,x,x,x]\nb: &b [*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b]\nnodes: { node-0: { host: h } }\n').error,
+    'FILE: Excessive alias count indicates a resource exhaustion attack',
+  );
+});

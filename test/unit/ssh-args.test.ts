@@ -1,0 +1,127 @@
+// The arguments netlab hands to ssh (src/exec/ssh.ts sshArgs), written out in
+// full: netlab's own options first (OpenSSH keeps the first value it is given,
+// so neither an inventory nor a config file can turn off batch mode or move the
+// control socket), then the config file, the inventory's options, the port,
+// user and key, and `--` right before the host, so that no host is read as an
+// option. Nothing here connects anywhere.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { controlDirProblem, runtimeDirProblem, sshArgs } from '../../src/exec/ssh.js';
+import type { SshTargetState } from '../../src/state/targets.js';
+import { RunError, UsageError } from '../../src/errors.js';
+
+// A private XDG_RUNTIME_DIR of this test's own (mkdtemp makes it mode 700), set
+// before the first sshArgs: the control directory is checked once per process.
+const runtime = mkdtempSync(join(tmpdir(), 'netlab-sshargs-'));
+process.env.XDG_RUNTIME_DIR = runtime;
+process.on('exit', () => rmSync(runtime, { recursive: true, force: true }));
+const controlDir = join(runtime, `netlab-ssh-${process.getuid!()}`);
+
+const full: SshTargetState = {
+  kind: 'ssh',
+  configFile: '/home/u/ssh_config',
+  hosts: { 'node-0': { host: '192.168.56.10', user: 'vagrant', port: 2222, identity: '/home/u/.ssh/key' } },
+  options: { StrictHostKeyChecking: 'accept-new', ProxyJump: 'jump@10.0.0.1' },
+};
+
+/** The ControlPath option's value in an argument list. */
+const controlPath = (args: string[]) => args.find((a) => a.startsWith('ControlPath='))!;
+
+test("ssh's arguments, in full: netlab's options first, then the config file and the inventory's, `--` before the host", () => {
+  const args = sshArgs(full, 'node-0');
+  assert.match(controlPath(args), new RegExp(`^ControlPath=${controlDir}/[0-9a-f]{10}-%C$`));
+  assert.deepEqual(args, [
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'ControlMaster=auto',
+    '-o',
+    controlPath(args),
+    '-o',
+    'ControlPersist=120',
+    '-F',
+    '/home/u/ssh_config',
+    '-o',
+    'StrictHostKeyChecking=accept-new',
+    '-o',
+    'ProxyJump=jump@10.0.0.1',
+    '-o',
+    'ConnectTimeout=10',
+    '-p',
+    '2222',
+    '-l',
+    'vagrant',
+    '-i',
+    '/home/u/.ssh/key',
+    '-o',
+    'IdentitiesOnly=yes',
+    '--',
+    '192.168.56.10',
+  ]);
+});
+
+test('a host with nothing but its name: no -F, -p, -l or -i, and still `--` before it', () => {
+  const args = sshArgs({ kind: 'ssh', hosts: { n: { host: 'node-a.example.org' } } }, 'n');
+  assert.deepEqual(args, [
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'ControlMaster=auto',
+    '-o',
+    controlPath(args),
+    '-o',
+    'ControlPersist=120',
+    '-o',
+    'ConnectTimeout=10',
+    '--',
+    'node-a.example.org',
+  ]);
+});
+
+test('one master per node and per way of logging in: another config file, user, port or key never shares a control socket', () => {
+  const path = controlPath(sshArgs(full, 'node-0'));
+  assert.equal(controlPath(sshArgs(structuredClone(full), 'node-0')), path, 'the same login, the same socket');
+  const host = full.hosts['node-0']!;
+  for (const other of [
+    { ...full, configFile: '/home/u/other_config' },
+    { ...full, configFile: undefined },
+    { ...full, hosts: { 'node-0': { ...host, user: 'root' } } },
+    { ...full, hosts: { 'node-0': { ...host, port: 22 } } },
+    { ...full, hosts: { 'node-0': { ...host, identity: '/home/u/.ssh/other' } } },
+    { ...full, hosts: { 'node-0': { ...host, host: '192.168.56.11' } } },
+  ])
+    assert.notEqual(controlPath(sshArgs(other, 'node-0')), path, JSON.stringify(other));
+});
+
+test('a host or user that ssh would read as an option is refused with exit 2; an unknown node is an internal error', () => {
+  for (const host of [
+    { host: '-oProxyCommand=touch /tmp/x' },
+    { host: 'h', user: '-oProxyCommand=touch /tmp/x' },
+    { host: '-', user: 'u' },
+  ])
+    assert.throws(
+      () => sshArgs({ kind: 'ssh', hosts: { n: host } }, 'n'),
+      (error: unknown) =>
+        error instanceof UsageError &&
+        error.exitCode === 2 &&
+        error.message === 'node n: an SSH host or user may not start with "-"',
+      JSON.stringify(host),
+    );
+  assert.throws(
+    () => sshArgs(full, 'node-9'),
+    (error: unknown) => error instanceof RunError && error.message === 'no SSH host for node node-9',
+  );
+  // A "-" inside a host or user is fine.
+  assert.equal(sshArgs({ kind: 'ssh', hosts: { n: { host: 'a-b', user: 'u-1' } } }, 'n').at(-1), 'a-b');
+});
+
+test('a control directory or XDG_RUNTIME_DIR that is a file, however private, is refused', () => {
+  const file = join(runtime, 'a-file');
+  writeFileSync(file, '', { mode: 0o600 });
+  assert.equal(controlDirProblem(file, process.getuid!()), 'it is not a directory');
+  assert.equal(runtimeDirProblem(file, process.getuid!()), 'it is not a directory');
+  assert.equal(controlDirProblem(runtime, process.getuid!()), undefined, 'the directory itself is fine');
+});

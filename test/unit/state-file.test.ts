@@ -1,0 +1,90 @@
+// The local state file (src/state/store.ts) is replaced atomically: written to
+// a temp file, fsynced, then renamed over the old one, so that a crash leaves
+// the old state or the new one, never a part of either. The rename is seen
+// from outside through a hard link to the old file, which keeps the old text
+// (an in-place write would change it); the order of the system calls (write,
+// fsync, rename) is seen with strace, where the machine has it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readState, writeFileAtomic, writeState, type LabState } from '../../src/state/store.js';
+
+test('the state file is replaced, not rewritten in place: a hard link to the old one keeps the old text; no temp file is left; mode 600 in a 700 directory', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-state-'));
+  const saved = process.env.NETLAB_STATE_DIR;
+  process.env.NETLAB_STATE_DIR = join(dir, 'state');
+  try {
+    const state = (id: string) =>
+      ({
+        version: 3,
+        lab: 'atomic',
+        run: { id, host: 'h', stateDir: join(dir, 'state') },
+        target: { kind: 'simulated', nodes: {} },
+        facts: {},
+        model: {},
+      }) as unknown as LabState;
+    writeState(state('111111111111'));
+    const labs = join(dir, 'state', 'labs');
+    const file = join(labs, 'atomic.json');
+    linkSync(file, join(dir, 'old.json'));
+    const old = readFileSync(file, 'utf8');
+    writeState(state('222222222222'));
+    assert.equal(readFileSync(join(dir, 'old.json'), 'utf8'), old, 'the old file was not written to');
+    assert.equal(readState('atomic')?.run?.id, '222222222222');
+    assert.deepEqual(readdirSync(labs), ['atomic.json']);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(statSync(labs).mode & 0o777, 0o700);
+  } finally {
+    if (saved === undefined) delete process.env.NETLAB_STATE_DIR;
+    else process.env.NETLAB_STATE_DIR = saved;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('writeFileAtomic: the temp file is written, fsynced, then renamed over the file, in that order (strace)', (t) => {
+  if (spawnSync('strace', ['-V']).status !== 0) {
+    // In CI the setup installs it (netlab doctor --tests --install): a missing strace there is a failure, not a skip.
+    assert.ok(!process.env.CI, 'strace is missing: `npm run setup` installs it');
+    t.skip('strace is not installed (`npm run setup` installs it)');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-state-'));
+  try {
+    const file = join(dir, 'state.json');
+    const code = `import(${JSON.stringify(new URL('../../src/state/store.js', import.meta.url).href)}).then((m) => m.writeFileAtomic(${JSON.stringify(file)}, 'new text'))`;
+    const traced = spawnSync(
+      'strace',
+      [
+        '-f',
+        '-e',
+        'trace=openat,write,pwrite64,fsync,fdatasync,rename,renameat,renameat2',
+        process.execPath,
+        '-e',
+        code,
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(traced.status, 0, traced.stderr);
+    const lines = traced.stderr.split('\n');
+    const at = (pattern: RegExp) => lines.findIndex((line) => pattern.test(line));
+    const temp = `${file}.`;
+    const open = at(new RegExp(`openat\\(.*"${temp}\\d+\\.tmp".*= (\\d+)$`));
+    assert.ok(open >= 0, `the temp file was opened:\n${traced.stderr}`);
+    const fd = /= (\d+)$/.exec(lines[open]!)![1];
+    const write = at(new RegExp(`(write|pwrite64)\\(${fd}, "new text"`));
+    const fsync = at(new RegExp(`(fsync|fdatasync)\\(${fd}\\)`));
+    const rename = at(new RegExp(`rename(at2?)?\\(.*"${temp}\\d+\\.tmp".*"${file}"`));
+    assert.ok(
+      open < write && write < fsync && fsync < rename,
+      `open ${open}, write ${write}, fsync ${fsync}, rename ${rename}`,
+    );
+    assert.equal(readFileSync(file, 'utf8'), 'new text');
+    writeFileAtomic(file, 'newer');
+    assert.equal(readFileSync(file, 'utf8'), 'newer');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
