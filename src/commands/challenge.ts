@@ -6,7 +6,7 @@
 // taken down and up again is another run: `check` says that does not count.
 import chalk from 'chalk';
 import { shown, UsageError } from '../errors.js';
-import type { Model, ModelChallenge } from '../model/lab.js';
+import { labIdOf, type Model, type ModelChallenge } from '../model/lab.js';
 import { quoteArgv } from '../os/quote.js';
 import { seededRandom } from '../os/random.js';
 import {
@@ -38,16 +38,16 @@ export async function challengeListCommand(arg: string, options: JsonOption): Pr
   const challenges = model.challenges ?? [];
   if (options.json) {
     printJson({
-      lab: model.name,
+      lab: labIdOf(model),
       challenges: challenges.map(({ id, title, goal, hints }) => ({ id, title, goal, hints: hints.length })),
     });
     return 0;
   }
   if (challenges.length === 0) {
-    console.log(`lab ${model.name} has no challenges`);
+    console.log(`lab ${labIdOf(model)} has no challenges`);
     return 0;
   }
-  console.log(`challenges of lab ${model.name} (\`netlab challenge start ${model.name} ID\`, or --random):`);
+  console.log(`challenges of lab ${labIdOf(model)} (\`netlab challenge start ${labIdOf(model)} ID\`, or --random):`);
   for (const c of challenges) console.log(`  ${c.id.padEnd(20)} ${c.title}`);
   return 0;
 }
@@ -57,7 +57,7 @@ export async function challengeFaultsCommand(arg: string, options: JsonOption): 
   const model = await modelOf(arg);
   const { faultIdsOf } = await import('../faults/faults.js');
   const ids = faultIdsOf(model);
-  if (options.json) printJson({ lab: model.name, faults: ids });
+  if (options.json) printJson({ lab: labIdOf(model), faults: ids });
   else for (const id of ids) console.log(id);
   return 0;
 }
@@ -89,7 +89,7 @@ function challengeOf(state: LabState, id: string): ModelChallenge {
  */
 async function activeChallenge(
   state: LabState,
-): Promise<{ record: ChallengeRecord; challenge: ModelChallenge; rebuilt: boolean }> {
+): Promise<{ record: ChallengeRecord; challenge: ModelChallenge; rebuilt: boolean; unlocked: string[] }> {
   const onNodes = state.attached ? await confirmAttached(state) : undefined;
   const record = state.attached ? onNodes && { lab: state.lab, ...onNodes, revealed: false } : readChallenge(state.lab);
   if (!record)
@@ -98,7 +98,13 @@ async function activeChallenge(
         ? `no challenge is active on lab ${state.lab}: its owner (${state.run ? describeRun(state.run) : '?'}) starts them`
         : `no challenge is active on lab ${state.lab}; \`netlab challenge ${state.lab}\` lists them, \`netlab challenge start ${state.lab} ID\` starts one`,
     );
-  return { record, challenge: challengeOf(state, record.id), rebuilt: record.run !== (state.run?.id ?? '') };
+  const challenge = challengeOf(state, record.id);
+  return {
+    record,
+    challenge,
+    rebuilt: record.run !== (state.run?.id ?? ''),
+    unlocked: onNodes?.unlocked ?? challenge.hints.slice(0, record.hints),
+  };
 }
 
 /** The owner's record of a challenge, here and on the lab's nodes (where an attached learner reads it). */
@@ -244,8 +250,8 @@ export async function challengeHintCommand(
   options: JsonOption & TargetOptions,
 ): Promise<number> {
   const state = await labWithChallenge(arg, options);
-  const { record, challenge } = await activeChallenge(state);
-  if (state.attached) return attachedHints(state, record, challenge, options);
+  const { record, challenge, unlocked } = await activeChallenge(state);
+  if (state.attached) return attachedHints(state, unlocked, challenge, options);
   const next = challenge.hints[record.hints];
   if (next !== undefined) await saveChallenge(state, { ...record, hints: record.hints + 1 });
   if (options.json) {
@@ -339,13 +345,7 @@ async function stopChallenge(arg: string | undefined, options: JsonOption & Targ
  * `challenge hint` on an attached lab: the hints the owner has unlocked so far,
  * and no more (the owner, or a room's schedule, unlocks them).
  */
-function attachedHints(
-  state: LabState,
-  record: ChallengeRecord,
-  challenge: ModelChallenge,
-  options: JsonOption,
-): number {
-  const unlocked = challenge.hints.slice(0, record.hints);
+function attachedHints(state: LabState, unlocked: string[], challenge: ModelChallenge, options: JsonOption): number {
   if (options.json) {
     printJson({
       lab: state.lab,

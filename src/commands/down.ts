@@ -131,6 +131,10 @@ async function downLocked(name: string, options: DownOptions, report: DownReport
       throw new UsageError(
         `lab ${name} has no state in this state directory; on the nodes it is ${runs.map(([run, nodes]) => `${describeRun(run)} (${nodes.join(', ')})`).join('; ')}. Nothing was changed: to take that run down from here, name it: \`netlab down ${name} ${targetFlagsOf(options)} --run ${runs[0]![0].split(' ')[0]}\``,
       );
+    if (options.run !== undefined && runs.length > 0 && !Object.values(outcomes).some((o) => o.found === 'undone'))
+      throw new UsageError(
+        `no node has run ${options.run} of lab ${name}; they have ${runs.map(([run, nodes]) => `${describeRun(run)} (${nodes.join(', ')})`).join('; ')}. Nothing was changed`,
+      );
     for (const line of describeDown(name, outcomes, options.verbose)) console.log(`  ${line}`);
     if (Object.values(outcomes).some((o) => o.found === 'unreachable'))
       throw new RunError(`could not undo lab ${name} on every node`);

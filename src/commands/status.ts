@@ -80,7 +80,9 @@ export async function statusCommand(lab: string | undefined, options: JsonOption
     states.map(async (s) => {
       const drift = s.status === 'creating' ? { findings: [], unreachable: [], checked: false } : await driftOf(s);
       // What drifted would give the challenge's fault away: said only as "hidden".
-      const challenge = challengeOfRun(s)?.id;
+      const challenge = (
+        s.attached ? await (await import('../lifecycle/attach.js')).challengeInProgress(s) : challengeOfRun(s)
+      )?.id;
       if (challenge && drift.findings.length) drift.findings = [];
       return {
         lab: s.lab,

@@ -1,4 +1,5 @@
 // The commands a learner uses to look inside: graph, show, capture.
+import { labIdOf } from '../model/lab.js';
 import { printJson } from '../json-output.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { closeSync } from 'node:fs';
@@ -50,7 +51,7 @@ export async function graphCommand(
   const { model, facts, state } = await labModelOf(arg, options);
   const canLook = state && (state.target.kind === 'ssh' || process.getuid?.() === 0);
   const names = canLook ? await liveNames(state!) : {};
-  if (format === 'json') printJson({ lab: model.name, ...graphData(model, facts, names) });
+  if (format === 'json') printJson({ lab: labIdOf(model), ...graphData(model, facts, names) });
   else if (format === 'text') process.stdout.write(renderText(model, facts, names));
   else if (format === 'mermaid') process.stdout.write(renderMermaid(model, facts, names));
   else if (format === 'dot') process.stdout.write(renderDot(model, facts, names));

@@ -3,6 +3,7 @@
 // faults, and the nodes' facts, under the run that built it) and the challenge
 // in progress (which one, its run, since when, how many hints the owner has
 // unlocked). Never a fault or its fix: a learner can read the nodes.
+import { challengeOfRun } from '../state/challenges.js';
 import { RunError, UsageError } from '../errors.js';
 import type { Model } from '../model/lab.js';
 import { quoteArg } from '../os/quote.js';
@@ -21,16 +22,20 @@ export interface NodeLabRecord {
   facts: LabState['facts'];
 }
 
-/** The challenge in progress as the nodes record it: no fault, no fix. */
-export type NodeChallengeRecord = Pick<ChallengeRecord, 'id' | 'run' | 'started' | 'hints'>;
+/** The challenge in progress as the nodes record it: no fault, no fix, and only the hints unlocked. */
+export type NodeChallengeRecord = Pick<ChallengeRecord, 'id' | 'run' | 'started' | 'hints'> & { unlocked: string[] };
 
 const LAB_RECORD = 'lab.json';
 const CHALLENGE_RECORD = 'challenge.json';
 
-/** The model as the nodes may hold it: each challenge's fault left out (it would give the fault away). */
+/**
+ * The model as the nodes may hold it: each challenge's fault left out (it would
+ * give the fault away), and its hints' texts (the challenge record on the nodes
+ * holds the ones unlocked so far: a learner reading the nodes reads no further).
+ */
 export function modelForNodes(model: Model): Model {
   if (!model.challenges) return model;
-  return { ...model, challenges: model.challenges.map((c) => ({ ...c, fault: '' })) };
+  return { ...model, challenges: model.challenges.map((c) => ({ ...c, fault: '', hints: c.hints.map(() => '') })) };
 }
 
 /** A script that writes a record in the lab's directory on a node, atomically (temp file, rename). */
@@ -69,6 +74,7 @@ export async function recordChallengeOnNodes(state: LabState, record: ChallengeR
         run: record.run,
         started: record.started,
         hints: record.hints,
+        unlocked: (state.model.challenges?.find((c) => c.id === record.id)?.hints ?? []).slice(0, record.hints),
       } satisfies NodeChallengeRecord)
     : `${scriptPrelude(state.lab)}\nrm -f "$NETLAB_DIR/${CHALLENGE_RECORD}"\n`;
   await onEveryNode(state, script);
@@ -136,6 +142,17 @@ export async function confirmAttached(state: LabState): Promise<NodeChallengeRec
       `lab ${state.lab} is gone from its nodes: ${id ? `${node} now has another run of it (${describeRun(found.run!)})` : `${node} has no record of it`}; its owner (${state.run ? describeRun(state.run) : '?'}) took it down. \`netlab detach ${state.lab}\` forgets it here${id ? `, \`netlab attach\` attaches to the new run` : ''}`,
     );
   return found.challenge;
+}
+
+/**
+ * The challenge in progress in this run of the lab: the owner's own record, or,
+ * on an attached lab, the owner's record as the nodes hold it. While there is
+ * one, verify and status do not show what drifted (it would give the fault away).
+ */
+export async function challengeInProgress(state: LabState): Promise<{ id: string } | undefined> {
+  if (!state.attached) return challengeOfRun(state);
+  const onNodes = await confirmAttached(state);
+  return onNodes && onNodes.run === state.run?.id ? onNodes : undefined;
 }
 
 /** What an attached controller may not do, with who may. */

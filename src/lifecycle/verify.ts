@@ -6,7 +6,7 @@ import chalk from 'chalk';
 import { escapeControls, shown, UsageError } from '../errors.js';
 import { DEFAULT_VERIFY_TIMEOUT, describeCheck, runChecks, type CheckResult } from '../verify/run.js';
 import type { LabState } from '../state/store.js';
-import { challengeOfRun } from '../state/challenges.js';
+import { challengeInProgress } from './attach.js';
 import { traceTransportsOf, transportsOf } from '../exec/transports.js';
 import { collectEvidence, type NodeEvidence } from '../verify/evidence.js';
 import { cachedRedirectCaveat, describeFindings, diagnose } from '../verify/diagnose.js';
@@ -148,7 +148,7 @@ export async function verifyAndReport(state: LabState, options: VerifyOptions = 
   // remembers (an ICMP redirect in a pod's route cache, a learned FDB entry) after what the
   // plan made is gone, and fail when that memory expires.
   // While a challenge is active, what drifted is its fault: not shown (and not needed to fail: its checks fail).
-  const challenge = challengeOfRun(state);
+  const challenge = await challengeInProgress(state);
   const hidden = challenge !== undefined;
   const findings = hidden ? [] : await diagnose(state.model, state.facts, transports);
   const traces = passed ? [] : await traceFailures(state, results);

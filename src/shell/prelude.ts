@@ -248,8 +248,9 @@ netlab_sysctl_restore() {
   for journal in "$NETLAB_ROOT"/*/undo; do
     [ "$journal" != "$NETLAB_DIR/undo" ] && [ -f "$journal" ] || continue
     grep -q "^netlab_sysctl_restore $1 " "$journal" || continue
-    other=${'$'}{journal%/undo}
-    other=${'$'}{other##*/}
+    # the other lab by its id (its directory is named by its short kernel name)
+    dir=${'$'}{journal%/undo}
+    other=$(cat "$dir/lab" 2>/dev/null) || other=${'$'}{dir##*/}
     # That lab needs it. If it came after this one (it found the value this lab
     # set), it takes over the value from before this lab, to put back when it goes.
     if grep -q "^netlab_sysctl_restore $1 '$3' " "$journal"; then

@@ -381,8 +381,13 @@ test("a controller without the lab's state never removes another controller's li
     assert.equal(await journals(), before, 'nothing changed on the nodes');
     assert.equal((await A('verify', 'vxlan')).exitCode, 0, "A's lab still works");
     const wrong = await B('down', 'vxlan', '--ssh-config', machines.sshConfig, '--run', 'feedfacecafe');
-    assert.equal(wrong.exitCode, 0, wrong.stdout + wrong.stderr);
-    assert.match(wrong.stdout, /node-0: left alone: lab vxlan there is run/);
+    assert.equal(wrong.exitCode, 2, wrong.stdout + wrong.stderr);
+    assert.match(
+      wrong.stderr,
+      new RegExp(
+        `no node has run feedfacecafe of lab vxlan; they have run ${run.id} from .*\\(node-0, node-1\\)\\. Nothing was changed`,
+      ),
+    );
     assert.equal((await A('verify', 'vxlan')).exitCode, 0, 'another run id leaves it alone too');
     const bad = await B('down', 'vxlan', '--ssh-config', machines.sshConfig, '--run', '$(reboot)');
     assert.equal(bad.exitCode, 2);
