@@ -2,7 +2,7 @@
 // in them, each running its own sshd on its underlay address, plus a "client"
 // machine on the same underlay from which netlab runs. To netlab they are
 // real machines reached over SSH, like Vagrant VMs.
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -28,6 +28,8 @@ export interface Machines {
   transport(name: string): Transport;
   /** runs bin/netlab on the client machine (its network namespace, this host's files) */
   netlab(stateDir: string, ...args: string[]): Promise<Run>;
+  /** netlab started from the machines' client namespace, running: for a test that signals it or reads it as it goes */
+  start(stateDir: string, ...args: string[]): ResultPromise;
   stop(): void;
 }
 
@@ -125,6 +127,13 @@ export async function startMachines(
     const sshConfig = join(dir, 'ssh_config');
     writeFileSync(sshConfig, clientConfig.join('\n'));
     const client = state.nodes.client!.init.pid;
+    const start = (stateDir: string, ...args: string[]) =>
+      execa('nsenter', ['-t', String(client), '-n', '--', NETLAB, ...args], {
+        reject: false,
+        stdin: 'ignore',
+        timeout: 180_000,
+        env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: dir },
+      });
     return {
       names,
       addresses: Object.fromEntries(names.map((n) => [n, facts[n]!.address])),
@@ -132,13 +141,9 @@ export async function startMachines(
       dir,
       clientPid: client,
       transport: (name) => simulatedTransport(name, state.nodes[name]!),
+      start,
       async netlab(stateDir, ...args) {
-        const result = await execa('nsenter', ['-t', String(client), '-n', '--', NETLAB, ...args], {
-          reject: false,
-          stdin: 'ignore',
-          timeout: 180_000,
-          env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: dir },
-        });
+        const result = await start(stateDir, ...args);
         return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
       },
       stop: () => {

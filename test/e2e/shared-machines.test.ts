@@ -169,16 +169,7 @@ test('up waits while another netlab holds a node, saying who holds it, and goes 
         'for i in $(seq 200); do flock -n /run/netlab/.lock true || exit 0; sleep 0.05; done; echo "the lock was never taken" >&2; exit 1\n',
     );
   assert.equal(hold.exitCode, 0, hold.stderr);
-  const up = execa(
-    'nsenter',
-    ['-t', String(machines.clientPid), '-n', '--', NETLAB, 'up', vxlan, '--ssh-config', machines.sshConfig],
-    {
-      reject: false,
-      stdin: 'ignore',
-      timeout: 180_000,
-      env: { NETLAB_STATE_DIR: controllerA, FORCE_COLOR: '0', XDG_RUNTIME_DIR: work.dir },
-    },
-  );
+  const up = machines.start(controllerA, 'up', vxlan, '--ssh-config', machines.sshConfig);
   const progress = watch(up);
   let down;
   try {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { join } from 'node:path';
-import { LABS, NETLAB } from '../paths.js';
+import { LABS } from '../paths.js';
 import {
   nodeLeftovers,
   nodeState,
@@ -195,26 +195,7 @@ for (const [signal, what] of [
 ] as const)
   test(`over ssh: ${what} during up stops every node's script, rolls back over fresh sessions and exits 130`, async () => {
     // The scale lab takes seconds per phase over SSH: the SIGINT lands while scripts run on all three nodes.
-    const up = execa(
-      'nsenter',
-      [
-        '-t',
-        String(machines.clientPid),
-        '-n',
-        '--',
-        NETLAB,
-        'up',
-        join(LABS, 'scale.yaml'),
-        '--ssh-config',
-        machines.sshConfig,
-      ],
-      {
-        reject: false,
-        stdin: 'ignore',
-        timeout: 180_000,
-        env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: work.dir },
-      },
-    );
+    const up = machines.start(stateDir, 'up', join(LABS, 'scale.yaml'), '--ssh-config', machines.sshConfig);
     const progress = watch(up);
     let result;
     try {
