@@ -1,0 +1,92 @@
+// The scoreboard's shape, as `room status --json`, `room watch` and the web
+// page (`room serve`) show it. Computed from the room's grading log
+// (room/score.ts); nothing here says where a fault is or how to mend it.
+
+export const BOARD_VERSION = 1;
+
+/** A group's lab as the last grading found it. */
+export type LabCondition =
+  /** up, and the run the challenge was started on (or no challenge) */
+  | 'up'
+  /** not up on the room controller (no state): taken down */
+  | 'down'
+  /** its nodes did not answer (a VM stopped, SSH refused) */
+  | 'unreachable'
+  /** up, but another run than the one the challenge started on: rebuilt by hand, which is not a fix */
+  | 'rebuilt'
+  /** never graded yet */
+  | 'unknown';
+
+export interface FailingCheck {
+  /** the check's number, as `netlab verify` lists them */
+  number: number;
+  /** the check in words: "ping a0 → a1" */
+  name: string;
+  /** the pods (or nodes) at its two ends, for the page's graph */
+  from?: string;
+  to?: string;
+}
+
+export interface GroupChallenge {
+  id: string;
+  title: string;
+  started: string;
+  solved: boolean;
+  /** ISO time of the first grading that found every goal check passing */
+  'solved-at': string | null;
+  /** minutes from start to solved (or to now, while unsolved) */
+  minutes: number;
+  /** hints unlocked for this group (by the schedule and by `room hint`) */
+  hints: number;
+  /** hints the group's learners have read (`netlab challenge hint` on their attached lab), when known */
+  'hints-read': number | null;
+  /** times `room reset` rebuilt this group's lab during this challenge */
+  resets: number;
+  /** gradings whose failing checks differed from the one before: what the learners changed, seen from outside */
+  attempts: number;
+}
+
+export interface BoardGroup {
+  name: string;
+  /** the lab id on the room's controller: vxlan@g2 */
+  lab: string;
+  target: 'simulated' | 'ssh';
+  condition: LabCondition;
+  /** ISO time since when the condition holds (unreachable since, rebuilt since…) */
+  since: string | null;
+  /** ISO time of the last grading */
+  'checked-at': string | null;
+  challenge: GroupChallenge | null;
+  /** the goal checks failing at the last grading (all the lab's checks when no challenge is on) */
+  failing: FailingCheck[];
+  /** why the last grading could not run the checks (unreachable, down) */
+  error?: string;
+}
+
+export interface Board {
+  version: typeof BOARD_VERSION;
+  room: string;
+  lab: string;
+  /** ISO time the board was computed */
+  at: string;
+  /** the challenge running now, with its schedule */
+  current: {
+    challenge: string;
+    title: string;
+    started: string;
+    /** minutes it is given by the schedule (null: started by name, off the schedule) */
+    minutes: number | null;
+    /** hints of the challenge in all */
+    hints: number;
+  } | null;
+  groups: BoardGroup[];
+}
+
+/** A group's detail for the page: its lab's graph (workshop/graph.ts graphData) and its failing checks. */
+export interface GroupDetail {
+  version: typeof BOARD_VERSION;
+  room: string;
+  group: BoardGroup;
+  /** graphData of the group's lab: underlay, nodes with boxes, edges */
+  graph: unknown;
+}
