@@ -325,6 +325,67 @@ Examples:
       ),
   ).action(run(async () => (await import('./commands/doctor.js')).doctorCommand as Action));
 
+  const room = program
+    .command('room')
+    .description(
+      "an instructor's room: every group's copy of a lab built, broken by a schedule of challenges, graded live, taken down",
+    )
+    .addHelpText(
+      'after',
+      `
+A room file names the lab, the groups (each an instance of the lab: \`--instance GROUP\` reaches it) and the schedule:
+  room: net101
+  lab: vxlan
+  groups:
+    g1: { simulated: true }
+    g3: { ssh-config: groups/g3.ssh }
+  schedule:
+    - { challenge: wrong-vni, minutes: 20, hints: [5, 10] }
+
+Examples:
+  sudo netlab room up net101.yaml             build every group's lab, 4 at a time
+  sudo netlab room start net101.yaml          the schedule's next challenge, in every group
+  sudo netlab room watch net101.yaml          the scoreboard, graded every 5 s (Ctrl-C ends it)
+  sudo netlab room hint net101.yaml --group g2    one more hint for g2 now
+  sudo netlab room reset net101.yaml g2       build g2's lab again and make the challenge in it again
+  netlab room results net101.yaml --csv       every group × challenge: times, hints, resets
+  sudo netlab room down net101.yaml           every group's lab down (the results stay)`,
+    );
+  const roomCommand = (name: string, description: string) =>
+    room.command(name).description(description).argument('<room>', 'the room file').option('--json', 'as JSON');
+  roomCommand(
+    'up',
+    'build the lab in every group; a group already up is left as it is, a group that fails is rolled back',
+  )
+    .option('--parallel <n>', 'groups built at once (default 4)')
+    .action(run(async () => (await import('./commands/room.js')).roomUpCommand as Action));
+  roomCommand('start', "make the schedule's next challenge (or the one named) in every group, each at its own landing")
+    .argument('[challenge]', 'a challenge of the lab (default: the next of the schedule)')
+    .option('--parallel <n>', 'groups at once (default 4)')
+    .action(run(async () => (await import('./commands/room.js')).roomStartCommand as Action));
+  roomCommand('status', 'grade every group once and print the scoreboard (exit 1 if a group is down or unreachable)')
+    .option('--parallel <n>', 'groups graded at once (default 8)')
+    .action(run(async () => (await import('./commands/room.js')).roomStatusCommand as Action));
+  roomCommand('watch', 'the scoreboard in the terminal, every group graded again every few seconds, until Ctrl-C')
+    .option('--every <seconds>', 'seconds between gradings (default 5)')
+    .option('--parallel <n>', 'groups graded at once (default 8)')
+    .action(run(async () => (await import('./commands/room.js')).roomWatchCommand as Action));
+  roomCommand('hint', "unlock the running challenge's next hint now (the schedule unlocks them by time too)")
+    .option('--group <group>', 'for this group only (default: every group)')
+    .action(run(async () => (await import('./commands/room.js')).roomHintCommand as Action));
+  roomCommand(
+    'reset',
+    "build a group's lab again and make the running challenge in it again (its solve is cleared, the reset counted)",
+  )
+    .argument('<group>', 'the group')
+    .action(run(async () => (await import('./commands/room.js')).roomResetCommand as Action));
+  roomCommand('results', 'every group × challenge with times, hints, resets and attempts, from the grading log')
+    .option('--csv', 'as CSV (RFC 4180)')
+    .action(run(async () => (await import('./commands/room.js')).roomResultsCommand as Action));
+  roomCommand('down', "take every group's lab down; the room's log and results stay")
+    .option('--parallel <n>', 'groups at once (default 4)')
+    .action(run(async () => (await import('./commands/room.js')).roomDownCommand as Action));
+
   program
     .command('schema')
     .description('print the JSON Schema of lab files (for yaml-language-server)')

@@ -9,18 +9,12 @@ import { shown, UsageError } from '../errors.js';
 import { labIdOf, type Model, type ModelChallenge } from '../model/lab.js';
 import { quoteArgv } from '../os/quote.js';
 import { seededRandom } from '../os/random.js';
-import {
-  challengeOfRun,
-  clearChallenge,
-  readChallenge,
-  writeChallenge,
-  type ChallengeRecord,
-} from '../state/challenges.js';
+import { challengeOfRun, faultIdOf, readChallenge, writeChallenge, type ChallengeRecord } from '../state/challenges.js';
 import { describeRun, listStates, type LabState } from '../state/store.js';
-import { confirmAttached, recordChallengeOnNodes, refuseAttached } from '../lifecycle/attach.js';
+import { confirmAttached, refuseAttached } from '../lifecycle/attach.js';
 import { describeCheck } from '../verify/run.js';
 import { printResults, verifyLab } from '../lifecycle/verify.js';
-import { faultOf, makeFault, mendFault } from '../lifecycle/challenge.js';
+import { faultOf, makeFault, mendFault, saveChallenge } from '../lifecycle/challenge.js';
 import { findUpLab, labModelOf, refuseOtherTarget, requireRoot } from './common.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { printJson, type JsonOption } from '../json-output.js';
@@ -105,13 +99,6 @@ async function activeChallenge(
     rebuilt: record.run !== (state.run?.id ?? ''),
     unlocked: onNodes?.unlocked ?? challenge.hints.slice(0, record.hints),
   };
-}
-
-/** The owner's record of a challenge, here and on the lab's nodes (where an attached learner reads it). */
-async function saveChallenge(state: LabState, record: ChallengeRecord | undefined): Promise<void> {
-  if (record) writeChallenge(record);
-  else clearChallenge(state.lab);
-  await recordChallengeOnNodes(state, record);
 }
 
 /** The challenge `--random [--seed N]` picks: the same for the same seed and list. */
@@ -204,7 +191,7 @@ export async function challengeCheckCommand(
     const why = `lab ${state.lab} was rebuilt since challenge ${challenge.id} started (run ${record.run || '?'}, now ${state.run?.id ?? '?'}): a new lab has no fault to find, so that does not count`;
     if (options.json) printJson({ lab: state.lab, challenge: challenge.id, solved: false, rebuilt: true, why });
     else console.log(chalk.red(`✗ not solved: ${why}; \`netlab challenge start ${state.lab} ${challenge.id}\` again`));
-    if (!state.attached) await saveChallenge(state, undefined);
+    if (!state.attached && !record.room) await saveChallenge(state, undefined);
     return 1;
   }
   const results = await verifyLab(state, {
@@ -213,8 +200,9 @@ export async function challengeCheckCommand(
   });
   const solved = results.every((r) => r.ok);
   const minutes = (Date.now() - Date.parse(record.started)) / 60_000;
-  // The owner's solved challenge is over; an attached learner's check is advice, and changes nothing.
-  if (solved && !state.attached) await saveChallenge(state, undefined);
+  // The owner's solved challenge is over; an attached learner's check is advice, and changes nothing,
+  // as is a check of a room's lab: the room grades it by its own checks (room/grade.ts).
+  if (solved && !state.attached && !record.room) await saveChallenge(state, undefined);
   if (options.json) {
     printJson({
       lab: state.lab,
@@ -252,6 +240,11 @@ export async function challengeHintCommand(
   const state = await labWithChallenge(arg, options);
   const { record, challenge, unlocked } = await activeChallenge(state);
   if (state.attached) return attachedHints(state, unlocked, challenge, options);
+  // A room's lab: the room unlocks its hints; the room counts the ones read.
+  if (record.room) {
+    if ((record.read ?? 0) < record.hints) writeChallenge({ ...record, read: record.hints });
+    return attachedHints(state, unlocked, challenge, options);
+  }
   const next = challenge.hints[record.hints];
   if (next !== undefined) await saveChallenge(state, { ...record, hints: record.hints + 1 });
   if (options.json) {
@@ -279,7 +272,7 @@ export async function challengeRevealCommand(
   const state = await labWithChallenge(arg, options);
   refuseAttached(state, '`netlab challenge reveal`');
   const { record, challenge } = await activeChallenge(state);
-  const fault = faultOf(state, challenge.fault);
+  const fault = faultOf(state, faultIdOf(record, challenge));
   writeChallenge({ ...record, revealed: true });
   if (options.json) {
     printJson({
@@ -325,8 +318,8 @@ async function stopChallenge(arg: string | undefined, options: JsonOption & Targ
   const state = await labWithChallenge(arg, options);
   requireRoot('challenge stop', state.target);
   refuseAttached(state, '`netlab challenge stop`');
-  const { challenge, rebuilt } = await activeChallenge(state);
-  const kept = rebuilt ? [] : await mendFault(state, faultOf(state, challenge.fault));
+  const { record, challenge, rebuilt } = await activeChallenge(state);
+  const kept = rebuilt ? [] : await mendFault(state, faultOf(state, faultIdOf(record, challenge)));
   await saveChallenge(state, undefined);
   if (options.json) {
     printJson({ lab: state.lab, challenge: challenge.id, ended: true, mended: !rebuilt });

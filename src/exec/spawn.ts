@@ -19,6 +19,8 @@ export interface SpawnOptions {
   timeout?: number;
   /** stdout as it comes */
   onStdout?: (chunk: string) => void;
+  /** stderr as it comes (a child netlab's progress) */
+  onStderr?: (chunk: string) => void;
 }
 
 /** Never rejects: a program that cannot start gives exit code 127 and the reason on stderr. */
@@ -50,6 +52,7 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
     child.stdout?.on('data', collect(stdout));
     if (options.onStdout) child.stdout?.on('data', (chunk: Buffer) => options.onStdout!(chunk.toString()));
     child.stderr?.on('data', collect(stderr));
+    if (options.onStderr) child.stderr?.on('data', (chunk: Buffer) => options.onStderr!(chunk.toString()));
     let startError: Error | undefined;
     child.on('error', (error: NodeJS.ErrnoException) => {
       // ENOENT: the program is missing; AbortError: killed on purpose (the close event follows).

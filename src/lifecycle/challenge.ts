@@ -11,7 +11,14 @@ import { quoteArgv } from '../os/quote.js';
 import { finishDespiteHangup } from '../os/hangup.js';
 import { describeChanges, podsNamed, snapshotNode } from '../workshop/changes.js';
 import { buildPlan } from '../plan/build.js';
-import { challengeOfRun } from '../state/challenges.js';
+import {
+  challengeOfRun,
+  clearChallenge,
+  faultIdOf,
+  writeChallenge,
+  type ChallengeRecord,
+} from '../state/challenges.js';
+import { recordChallengeOnNodes } from './attach.js';
 import type { LabState } from '../state/store.js';
 
 export function faultOf(state: LabState, id: string): Fault {
@@ -101,6 +108,13 @@ export async function mendActiveChallenge(state: LabState): Promise<string | und
   if (!record || state.target.kind === 'simulated') return undefined;
   const challenge = state.model.challenges?.find((c) => c.id === record.id);
   if (!challenge) return undefined;
-  await mendFault(state, faultOf(state, challenge.fault));
+  await mendFault(state, faultOf(state, faultIdOf(record, challenge)));
   return challenge.id;
+}
+
+/** The owner's record of a challenge, here and on the lab's nodes (where an attached learner reads it). */
+export async function saveChallenge(state: LabState, record: ChallengeRecord | undefined): Promise<void> {
+  if (record) writeChallenge(record);
+  else clearChallenge(state.lab);
+  await recordChallengeOnNodes(state, record);
 }

@@ -21,6 +21,17 @@ export interface ChallengeRecord {
   seed?: number;
   /** what making the fault changed on its node and in its pods (`+ route …`, `a0: link eth0 UP → DOWN`), shown by reveal */
   changed?: string[];
+  /** the fault made, when a room landed it elsewhere than the challenge's own (room/landing.ts) */
+  fault?: string;
+  /** the room that started it: the room grades it and unlocks its hints; the lab's own `check` is advice */
+  room?: string;
+  /** hints read with `netlab challenge hint` on a room's lab (the room counts them) */
+  read?: number;
+}
+
+/** The fault a challenge's record says was made: its landing, or the challenge's own. */
+export function faultIdOf(record: Pick<ChallengeRecord, 'fault'>, challenge: { fault: string }): string {
+  return record.fault ?? challenge.fault;
 }
 
 function challengesDir(): string {

@@ -1,0 +1,350 @@
+// `netlab room`: an instructor's room of groups, each with its own copy of one
+// lab (the instance named after the group), built, broken by a schedule of
+// challenges, graded live from the room's controller, and taken down.
+import chalk from 'chalk';
+import { shown, UsageError } from '../errors.js';
+import { printJson, type JsonOption } from '../json-output.js';
+import { loadLabFile } from '../lab/load.js';
+import type { Model } from '../model/lab.js';
+import { readState } from '../state/store.js';
+import { readChallenge } from '../state/challenges.js';
+import { saveChallenge } from '../lifecycle/challenge.js';
+import type { Room, RoomGroup } from '../room/file.js';
+import { loadRoomFile } from '../room/load.js';
+import { ensureRoomRecord, roomLog, type RoomRecord } from '../room/state.js';
+import { groupLabId, runNetlab, targetFlags, writeGroupLab } from '../room/groups.js';
+import { appendEvents, readEvents, type NewEvent } from '../room/log.js';
+import { landingsOf } from '../room/landing.js';
+import { startInGroup } from '../room/challenge.js';
+import { boardOf, bounded, currentRound, gradeRoom } from '../room/grade.js';
+import { renderBoard } from '../room/render.js';
+import { requireRoot } from './common.js';
+import { roundsOf } from '../room/score.js';
+import { resultRows, resultsCsv } from '../room/results.js';
+
+/** How many groups build (or grade) at once unless --parallel says. */
+export const DEFAULT_PARALLEL = 4;
+
+interface RoomOptions extends JsonOption {
+  parallel?: string;
+}
+
+/** --parallel N: 1-64. */
+function parallelOf(options: RoomOptions): number {
+  if (options.parallel === undefined) return DEFAULT_PARALLEL;
+  const n = Number(options.parallel);
+  if (!Number.isInteger(n) || n < 1 || n > 64)
+    throw new UsageError(`--parallel takes a number of groups at once, 1-64; found ${shown(options.parallel)}`);
+  return n;
+}
+
+/** The room, its record and its lab: what every room command starts from. */
+function openRoom(file: string): { room: Room; record: RoomRecord; model: Model } {
+  const room = loadRoomFile(file);
+  const record = ensureRoomRecord(room);
+  return { room, record, model: loadLabFile(room.labFile).model };
+}
+
+/** Simulated groups are namespaces on this host: root, as for `netlab up`. */
+function requireRootFor(room: Room, command: string): void {
+  if (room.groups.some((g) => g.target.kind === 'simulated')) requireRoot(`room ${command}`);
+}
+
+/** A group's lines of a child netlab's progress, prefixed with its name. */
+function prefixed(room: Room, group: string, json: boolean): (line: string) => void {
+  const width = Math.max(...room.groups.map((g) => g.name.length));
+  return (line) => (json ? console.error : console.log)(`${chalk.bold(group.padEnd(width))} │ ${line}`);
+}
+
+/** What a learner of a group on machines types to work on the group's lab. */
+function attachLine(room: Room, group: RoomGroup): string | undefined {
+  if (group.target.kind === 'simulated') return undefined;
+  const flags = targetFlags(group.target).join(' ');
+  return `netlab attach ${groupLabId(room, group.name)} ${flags}`;
+}
+
+/** `room up ROOM`: every group's lab built, groups side by side; a group already up is left as it is. */
+export async function roomUpCommand(file: string, options: RoomOptions): Promise<number> {
+  const { room, record, model } = openRoom(file);
+  const parallel = parallelOf(options);
+  requireRootFor(room, 'up');
+  const json = Boolean(options.json);
+  const say = json ? console.error : console.log;
+  say(`room ${room.name}: building lab ${room.labName} in ${room.groups.length} groups, ${parallel} at a time`);
+  const results = await bounded(room.groups, parallel, async (group) => {
+    const lab = groupLabId(room, group.name);
+    const labFile = writeGroupLab(room, model, record, group);
+    const result = await runNetlab(
+      ['up', labFile, '--instance', group.name, ...targetFlags(group.target), '--json'],
+      prefixed(room, group.name, json),
+    );
+    let status = 'failed';
+    try {
+      status = (JSON.parse(result.stdout) as { status?: string }).status ?? 'failed';
+    } catch {
+      // no document: the child failed before it could write one
+    }
+    const ok = result.exitCode === 0 && status === 'up';
+    return { group, lab, ok, exitCode: result.exitCode, file: labFile };
+  });
+  const failed = results.filter((r) => !r.ok);
+  if (json) {
+    printJson({
+      room: room.name,
+      lab: room.labName,
+      groups: results.map((r) => ({
+        name: r.group.name,
+        lab: r.lab,
+        status: r.ok ? 'up' : 'failed',
+        exitCode: r.exitCode,
+        file: r.file,
+        ...(attachLine(room, r.group) ? { attach: attachLine(room, r.group) } : {}),
+      })),
+    });
+    return failed.length ? 1 : 0;
+  }
+  for (const r of results)
+    console.log(
+      r.ok
+        ? chalk.green(`✓ ${r.group.name}: ${r.lab} is up`)
+        : chalk.red(`✗ ${r.group.name}: ${r.lab} failed (exit ${r.exitCode}; rolled back, see its lines above)`),
+    );
+  const learners = results.filter((r) => r.ok && attachLine(room, r.group));
+  if (learners.length) {
+    console.log('learners on their machines attach with their own netlab (the same SSH config):');
+    for (const r of learners) console.log(`  ${r.group.name}: ${attachLine(room, r.group)}`);
+  }
+  if (failed.length)
+    console.log(
+      `${failed.length} of ${room.groups.length} groups failed; \`netlab room up ${file}\` again builds only those`,
+    );
+  return failed.length ? 1 : 0;
+}
+
+/** The challenge `room start` begins: the one named, else the schedule's next. */
+function nextChallenge(room: Room, model: Model, named: string | undefined): string {
+  const challenges = model.challenges ?? [];
+  if (named !== undefined) {
+    if (!challenges.some((c) => c.id === named))
+      throw new UsageError(
+        `lab ${room.labName} has no challenge ${shown(named)}; it has ${challenges.map((c) => c.id).join(', ') || 'none'}`,
+      );
+    return named;
+  }
+  if (room.schedule.length === 0)
+    throw new UsageError(
+      `room ${room.name} has no schedule: name a challenge (${challenges.map((c) => c.id).join(', ')})`,
+    );
+  const done = new Set(roundsOf(readEvents(roomLog(room.name))).map((r) => r.round.challenge));
+  const next = room.schedule.find((s) => !done.has(s.challenge));
+  if (!next)
+    throw new UsageError(
+      `every challenge of room ${room.name}'s schedule has run (${room.schedule.map((s) => s.challenge).join(', ')}); name one to run it again`,
+    );
+  return next.challenge;
+}
+
+/** `room start ROOM [CHALLENGE]`: the challenge made in every group, each at its own landing. */
+export async function roomStartCommand(file: string, id: string | undefined, options: RoomOptions): Promise<number> {
+  const { room, record, model } = openRoom(file);
+  const parallel = parallelOf(options);
+  requireRootFor(room, 'start');
+  const challenge = model.challenges!.find((c) => c.id === nextChallenge(room, model, id))!;
+  const landings = landingsOf(model, challenge);
+  appendEvents(roomLog(room.name), [{ e: 'round', challenge: challenge.id }]);
+  const results = await bounded(room.groups, parallel, async (g) => {
+    const event = await startInGroup(room, record, challenge, g.name, landings);
+    appendEvents(roomLog(room.name), [event]);
+    return event;
+  });
+  const failed = results.filter((r) => r.e === 'start-failed');
+  if (options.json) {
+    printJson({
+      room: room.name,
+      challenge: challenge.id,
+      title: challenge.title,
+      // Where it landed is not said: the page and the board show no fault either.
+      landings: landings.length,
+      groups: results.map((r) => ({
+        name: r.group,
+        started: r.e === 'start',
+        ...(r.e === 'start-failed' ? { error: r.error } : {}),
+      })),
+    });
+    return failed.length ? 1 : 0;
+  }
+  console.log(`room ${room.name}: challenge ${challenge.id}: ${challenge.title}`);
+  if (landings.length > 1)
+    console.log(`  it lands in one of ${landings.length} places, chosen per group from the room's secret`);
+  for (const r of results)
+    console.log(r.e === 'start' ? chalk.green(`✓ ${r.group}: started`) : chalk.red(`✗ ${r.group}: ${r.error}`));
+  return failed.length ? 1 : 0;
+}
+
+/** `room status ROOM`: every group graded once, then the board. */
+export async function roomStatusCommand(file: string, options: RoomOptions): Promise<number> {
+  const { room, model } = openRoom(file);
+  requireRootFor(room, 'status');
+  await gradeRoom(room, model, parallelOf({ parallel: options.parallel ?? '8' }));
+  const board = boardOf(room, model, readEvents(roomLog(room.name)));
+  if (options.json) printJson(board);
+  else process.stdout.write(renderBoard(board, process.stdout.columns ?? 100));
+  return board.groups.some((g) => g.condition === 'unreachable' || g.condition === 'down') ? 1 : 0;
+}
+
+/** `room watch ROOM`: the board, graded again every --every seconds, until Ctrl-C. */
+export async function roomWatchCommand(file: string, options: RoomOptions & { every?: string }): Promise<number> {
+  const { room, model } = openRoom(file);
+  requireRootFor(room, 'watch');
+  const every = everyOf(options.every);
+  let stop = false;
+  const onSignal = () => (stop = true);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    while (!stop) {
+      const began = Date.now();
+      await gradeRoom(room, model, parallelOf({ parallel: options.parallel ?? '8' }));
+      const board = boardOf(room, model, readEvents(roomLog(room.name)));
+      // Home, draw, clear what is left of the last drawing: no flicker on a projector.
+      process.stdout.write(`\x1b[H${renderBoard(board, process.stdout.columns ?? 100)}\x1b[J`);
+      while (!stop && Date.now() - began < every * 1000) await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return 0;
+}
+
+export function everyOf(text: string | undefined): number {
+  if (text === undefined) return 5;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 1 || n > 3600)
+    throw new UsageError(`--every takes seconds between gradings, 1-3600; found ${shown(text)}`);
+  return n;
+}
+
+/** `room hint ROOM [--group G]`: one more hint now, for one group or all. */
+export async function roomHintCommand(file: string, options: RoomOptions & { group?: string }): Promise<number> {
+  const { room, model } = openRoom(file);
+  const group = options.group;
+  if (group !== undefined && !room.groups.some((g) => g.name === group))
+    throw new UsageError(
+      `room ${room.name} has no group ${shown(group)}; it has ${room.groups.map((g) => g.name).join(', ')}`,
+    );
+  const events = readEvents(roomLog(room.name));
+  const current = currentRound(room, model, events);
+  if (!current)
+    throw new UsageError(`no challenge is running in room ${room.name}: \`netlab room start ${file}\` starts one`);
+  appendEvents(roomLog(room.name), [{ e: 'hint', challenge: current.challenge.id, group: group ?? null }]);
+  // Put on the groups' labs now (grading rounds would do it too): learners read them at once.
+  const after = currentRound(room, model, readEvents(roomLog(room.name)))!;
+  const targets = room.groups.filter((g) => group === undefined || g.name === group);
+  const pushed = await bounded(targets, 8, async (g) => {
+    const unlocked = after.groups.get(g.name)!.hints;
+    const lab = groupLabId(room, g.name);
+    const state = readState(lab);
+    const record = readChallenge(lab);
+    if (!state || !record?.room || record.run !== state.run?.id) return { group: g.name, unlocked, pushed: false };
+    try {
+      if (record.hints < unlocked) await saveChallenge(state, { ...record, hints: unlocked });
+      return { group: g.name, unlocked, pushed: true };
+    } catch (error) {
+      return { group: g.name, unlocked, pushed: false, error: (error as Error).message };
+    }
+  });
+  if (options.json) {
+    printJson({ room: room.name, challenge: current.challenge.id, of: current.challenge.hints.length, groups: pushed });
+    return 0;
+  }
+  for (const p of pushed)
+    console.log(
+      `${p.group}: ${p.unlocked} of ${current.challenge.hints.length} hints unlocked${p.pushed ? '' : ` (its lab is not reachable now${'error' in p ? `: ${p.error}` : ''}; the next grading puts them there)`}`,
+    );
+  return 0;
+}
+
+/** `room reset ROOM GROUP`: the group's lab built again, and the running challenge made in it again. */
+export async function roomResetCommand(file: string, group: string, options: RoomOptions): Promise<number> {
+  const { room, record, model } = openRoom(file);
+  const found = room.groups.find((g) => g.name === group);
+  if (!found)
+    throw new UsageError(
+      `room ${room.name} has no group ${shown(group)}; it has ${room.groups.map((g) => g.name).join(', ')}`,
+    );
+  if (found.target.kind === 'simulated') requireRoot('room reset');
+  const current = currentRound(room, model, readEvents(roomLog(room.name)));
+  const labFile = writeGroupLab(room, model, record, found);
+  const result = await runNetlab(
+    ['up', labFile, '--instance', group, ...targetFlags(found.target), '--recreate', '--json'],
+    prefixed(room, group, Boolean(options.json)),
+  );
+  if (result.exitCode !== 0) {
+    const why = `rebuilding ${groupLabId(room, group)} failed (exit ${result.exitCode})`;
+    if (options.json) printJson({ room: room.name, group, reset: false, error: why });
+    else console.log(chalk.red(`✗ ${group}: ${why}`));
+    return 1;
+  }
+  appendEvents(roomLog(room.name), [{ e: 'reset', group, challenge: current?.challenge.id ?? null }]);
+  const started = current
+    ? await startInGroup(room, record, current.challenge, group, landingsOf(model, current.challenge))
+    : undefined;
+  if (started) appendEvents(roomLog(room.name), [started as NewEvent]);
+  const ok = !started || started.e === 'start';
+  if (options.json) {
+    printJson({
+      room: room.name,
+      group,
+      reset: true,
+      challenge: current?.challenge.id ?? null,
+      started: started?.e === 'start',
+      ...(started?.e === 'start-failed' ? { error: started.error } : {}),
+    });
+    return ok ? 0 : 1;
+  }
+  console.log(chalk.green(`✓ ${group}: ${groupLabId(room, group)} built again`));
+  if (started)
+    console.log(
+      started.e === 'start'
+        ? `  challenge ${current!.challenge.id} made in it again: unsolved, reset counted`
+        : chalk.red(`  challenge ${current!.challenge.id} could not be made again: ${started.error}`),
+    );
+  return ok ? 0 : 1;
+}
+
+/** `room results ROOM --csv | --json`: every group × challenge, from the log. */
+export function roomResultsCommand(file: string, options: JsonOption & { csv?: boolean }): number {
+  if (Boolean(options.csv) === Boolean(options.json)) throw new UsageError('room results takes --csv or --json (one)');
+  const { room, model } = openRoom(file);
+  const rows = resultRows(room, model, readEvents(roomLog(room.name)));
+  if (options.json) printJson({ room: room.name, lab: room.labName, results: rows });
+  else process.stdout.write(resultsCsv(rows));
+  return 0;
+}
+
+/** `room down ROOM`: every group's lab down; the room's log stays for its results. */
+export async function roomDownCommand(file: string, options: RoomOptions): Promise<number> {
+  const { room } = openRoom(file);
+  const parallel = parallelOf(options);
+  requireRootFor(room, 'down');
+  const json = Boolean(options.json);
+  const results = await bounded(room.groups, parallel, async (g) => {
+    const lab = groupLabId(room, g.name);
+    if (!readState(lab)) return { group: g.name, lab, down: true, was: 'not up' };
+    const result = await runNetlab(['down', lab, '--json'], prefixed(room, g.name, json));
+    return { group: g.name, lab, down: result.exitCode === 0, was: 'up', exitCode: result.exitCode };
+  });
+  const failed = results.filter((r) => !r.down);
+  if (json) printJson({ room: room.name, groups: results });
+  else {
+    for (const r of results)
+      console.log(
+        r.down
+          ? `✓ ${r.group}: ${r.lab} ${r.was === 'up' ? 'down' : 'was not up'}`
+          : chalk.red(`✗ ${r.group}: ${r.lab}: down failed (exit ${r.exitCode}); \`netlab down ${r.lab}\` says why`),
+      );
+    console.log(`the room's results stay: \`netlab room results ${file} --csv\``);
+  }
+  return failed.length ? 1 : 0;
+}

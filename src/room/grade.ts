@@ -1,0 +1,155 @@
+// Grading is pulled, never trusted: the room's controller runs each group's
+// goal checks itself (over SSH for machines), and a learner's own `challenge
+// check` is only advice to the learner. Each grading is appended to the room's
+// log as it finishes; the board is computed from the log (room/score.ts).
+import { readChallenge } from '../state/challenges.js';
+import { readState, type LabState } from '../state/store.js';
+import { verifyLab } from '../lifecycle/verify.js';
+import { saveChallenge } from '../lifecycle/challenge.js';
+import type { Model } from '../model/lab.js';
+import { describeCheck } from '../verify/run.js';
+import type { Board, BoardGroup } from './board.js';
+import { BOARD_VERSION } from './board.js';
+import type { Room } from './file.js';
+import { groupLabId } from './groups.js';
+import { appendEvents, readEvents, type GradeEvent, type NewEvent, type RoomEvent } from './log.js';
+import { boardGroup, groupInRound, roundsOf, type CheckNamer } from './score.js';
+import { roomLog } from './state.js';
+import { escapeControls } from '../errors.js';
+
+/** A grading's checks get this long in all (seconds): a broken lab must not hold the round up. */
+export const GRADE_TIMEOUT = 30;
+
+/** Runs `work` on each item with at most `limit` at once; results in the items' order. */
+export async function bounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await work(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
+}
+
+/** The room's current round and, per group, its challenge in it (from the log). */
+export function currentRound(room: Room, model: Model, events: readonly RoomEvent[], now = new Date()) {
+  const range = roundsOf(events).at(-1);
+  if (!range) return undefined;
+  const challenge = model.challenges?.find((c) => c.id === range.round.challenge);
+  if (!challenge) return undefined;
+  const schedule = room.schedule.find((s) => s.challenge === challenge.id);
+  const facts = { title: challenge.title, hints: challenge.hints.length };
+  const groups = new Map(
+    room.groups.map((g) => [g.name, groupInRound(events, range, g.name, facts, schedule, now)] as const),
+  );
+  return { range, challenge, schedule, groups };
+}
+
+type Current = ReturnType<typeof currentRound>;
+
+/** Grades one group: its lab's condition and the goal checks (all checks without a challenge) that fail. */
+export async function gradeGroup(room: Room, group: string, current: Current): Promise<Omit<GradeEvent, 't'>> {
+  const lab = groupLabId(room, group);
+  const mine = current?.groups.get(group);
+  const challenge = mine?.run ? current!.challenge : undefined;
+  const base = { e: 'grade' as const, group, challenge: challenge?.id ?? null };
+  let state: LabState | undefined;
+  try {
+    state = readState(lab);
+  } catch (error) {
+    return { ...base, run: null, condition: 'down', failing: [], error: (error as Error).message };
+  }
+  if (!state || state.status !== 'up')
+    return { ...base, run: null, condition: 'down', failing: [], error: state ? `left ${state.status}` : 'not up' };
+  const run = state.run?.id ?? '';
+  // Rebuilt by hand (down and up): a new lab has no fault to find, and that is not a fix.
+  if (challenge && mine?.run !== run) return { ...base, run, condition: 'rebuilt', failing: [] };
+  const record = challenge ? readChallenge(lab) : undefined;
+  try {
+    await unlockHints(state, record, mine?.hints ?? 0);
+    const results = await verifyLab(state, {
+      ...(challenge ? { check: challenge.goal.map(String) } : {}),
+      timeout: String(GRADE_TIMEOUT),
+    });
+    return {
+      ...base,
+      run,
+      condition: 'up',
+      failing: results.filter((r) => !r.ok).map((r) => r.number!),
+      ...(record?.read !== undefined ? { read: record.read } : {}),
+    };
+  } catch (error) {
+    return {
+      ...base,
+      run,
+      condition: 'unreachable',
+      failing: [],
+      error: escapeControls((error as Error).message, true),
+    };
+  }
+}
+
+/**
+ * The hints the room has unlocked for a group, put in its challenge's record
+ * here and on its nodes, where its learners read them (`netlab challenge
+ * hint`, attached or not). The schedule unlocks them by time: each grading
+ * round pushes what is due.
+ */
+async function unlockHints(state: LabState, record: ReturnType<typeof readChallenge>, unlocked: number): Promise<void> {
+  if (!record || !record.room || record.run !== state.run?.id || record.hints >= unlocked) return;
+  await saveChallenge(state, { ...record, hints: unlocked });
+}
+
+/** One grading round: every group graded, at most `parallel` at once, each logged as it finishes. */
+export async function gradeRoom(room: Room, model: Model, parallel: number): Promise<void> {
+  const current = currentRound(room, model, readEvents(roomLog(room.name)));
+  await bounded(room.groups, parallel, async (g) => {
+    const event = await gradeGroup(room, g.name, current);
+    appendEvents(roomLog(room.name), [event as NewEvent]);
+  });
+}
+
+/** What the board says of a failing check: its words, and its two ends for the page's graph. */
+export function checkNamer(model: Model): CheckNamer {
+  return (number) => {
+    const check = model.checks[number - 1];
+    if (!check) return { name: `check ${number}` };
+    const to =
+      'to' in check && check.to && typeof check.to === 'object' && 'pod' in check.to ? check.to.pod : undefined;
+    const from = 'pod' in check.from ? check.from.pod : undefined;
+    return { name: describeCheck(check), ...(from ? { from } : {}), ...(to ? { to } : {}) };
+  };
+}
+
+/** The board, from the log alone. */
+export function boardOf(room: Room, model: Model, events: readonly RoomEvent[], now = new Date()): Board {
+  const current = currentRound(room, model, events, now);
+  const namer = checkNamer(model);
+  const groups: BoardGroup[] = room.groups.map((g) =>
+    boardGroup(
+      events,
+      { name: g.name, lab: groupLabId(room, g.name), target: g.target.kind === 'simulated' ? 'simulated' : 'ssh' },
+      current?.groups.get(g.name) ?? null,
+      namer,
+    ),
+  );
+  return {
+    version: BOARD_VERSION,
+    room: room.name,
+    lab: room.labName,
+    at: now.toISOString(),
+    current: current
+      ? {
+          challenge: current.challenge.id,
+          title: current.challenge.title,
+          started: current.range.round.t,
+          minutes: current.schedule?.minutes ?? null,
+          hints: current.challenge.hints.length,
+        }
+      : null,
+    groups,
+  };
+}

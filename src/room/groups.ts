@@ -1,0 +1,92 @@
+// A room's groups as lab instances: each group's copy of the lab file, the
+// target flags that reach its machines, and the lab commands (`netlab up`,
+// `netlab down`) run for it as a netlab of its own, so that groups build side
+// by side, each with its own output, its own rollback and its own exit code.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run } from '../exec/spawn.js';
+import type { ScriptResult } from '../exec/transport.js';
+import type { Model } from '../model/lab.js';
+import { labId } from '../model/grammar.js';
+import { crossNodeWiring } from '../wiring/registry.js';
+import type { GroupTarget, Room, RoomGroup } from './file.js';
+import { groupOverlay, withOverlay, type GroupOverlay } from './overlay.js';
+import { groupLabFile, type RoomRecord } from './state.js';
+import { UsageError } from '../errors.js';
+
+/** The lab id of a group's lab: the room's lab, as the instance named after the group. */
+export function groupLabId(room: Pick<Room, 'labName'>, group: string): string {
+  return labId(room.labName, group);
+}
+
+/** The lab commands' target flags for a group (none for simulated nodes). */
+export function targetFlags(target: GroupTarget): string[] {
+  switch (target.kind) {
+    case 'simulated':
+      return [];
+    case 'ssh-config':
+      return ['--ssh-config', target.file];
+    case 'inventory':
+      return ['--inventory', target.file];
+    case 'vagrant-dir':
+      return ['--vagrant-dir', target.dir];
+  }
+}
+
+/** The group's overlay identifiers (undefined: the lab has no tunnel). */
+export function overlayOf(model: Model, record: RoomRecord, group: string): GroupOverlay | undefined {
+  if (!model.tunnel) return undefined;
+  const overlay = groupOverlay(model.tunnel, record.indexes[group]!);
+  if (!overlay)
+    throw new UsageError(
+      `group ${group}: the lab's VNI ${model.tunnel.id}${model.tunnel.group ? ` and group ${model.tunnel.group}` : ''} leave no room for a group's own; give the lab a smaller VNI`,
+    );
+  return overlay;
+}
+
+/**
+ * Writes the group's copy of the lab file (when it differs) and returns its
+ * path: the lab as written, with the group's own overlay identifiers.
+ */
+export function writeGroupLab(room: Room, model: Model, record: RoomRecord, group: RoomGroup): string {
+  const file = groupLabFile(room.name, group.name);
+  const text = readFileSync(room.labFile, 'utf8');
+  const overlay = overlayOf(model, record, group.name);
+  const lab = overlay
+    ? withOverlay(
+        text,
+        crossNodeWiring(model.crossNode).settings!.key,
+        overlay,
+        ` netlab room ${room.name}, group ${group.name}: ${room.labFile} with the group's own VNI ${overlay.id}${overlay.group ? ` and group ${overlay.group}` : ''}`,
+      )
+    : text;
+  if (!existsSync(file) || readFileSync(file, 'utf8') !== lab) writeFileSync(file, lab, { mode: 0o600 });
+  return file;
+}
+
+/** This netlab's own command line: the package's bin/netlab, from the bundle or from the compiled tests. */
+function netlabCommand(): string[] {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return [process.execPath, join(dir, 'bin', 'netlab')];
+}
+
+/**
+ * Runs a netlab command for a group; each line it prints to stderr goes to
+ * `progress` as it comes (a room shows every group's progress), its stdout is
+ * kept (a --json document).
+ */
+export async function runNetlab(args: string[], progress: (line: string) => void): Promise<ScriptResult> {
+  const [node, script] = netlabCommand();
+  let partial = '';
+  const result = await run(node!, [script!, ...args], {
+    onStderr: (chunk) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) if (line.trim()) progress(line);
+    },
+  });
+  if (partial.trim()) progress(partial);
+  return result;
+}

@@ -1,0 +1,88 @@
+// The board in a terminal: one line per group, so that 30 groups fit a
+// screen; a group's state in a word and a colour, the failing checks by number.
+import chalk from 'chalk';
+import { escapeControls } from '../errors.js';
+import type { Board, BoardGroup } from './board.js';
+
+function clock(iso: string | null): string {
+  return iso ? iso.slice(11, 19) : '';
+}
+
+/** A group's state in one word (the page's data-state says the same). */
+export function stateOf(group: BoardGroup): 'solved' | 'unsolved' | 'unreachable' | 'down' | 'rebuilt' | 'idle' {
+  if (group.condition === 'unreachable' || group.condition === 'down' || group.condition === 'rebuilt')
+    return group.condition;
+  if (!group.challenge) return 'idle';
+  return group.challenge.solved ? 'solved' : 'unsolved';
+}
+
+const COLOUR = {
+  solved: chalk.green,
+  unsolved: chalk.yellow,
+  unreachable: chalk.red,
+  down: chalk.red,
+  rebuilt: chalk.magenta,
+  idle: (s: string) => s,
+};
+
+function row(group: BoardGroup, hintsOf: number): string[] {
+  const state = stateOf(group);
+  const c = group.challenge;
+  const what =
+    state === 'solved'
+      ? `✓ solved ${clock(c!['solved-at'])}`
+      : state === 'unsolved'
+        ? '✗ working'
+        : state === 'idle'
+          ? '-'
+          : `${state} since ${clock(group.since)}`;
+  const hints = c ? `${c.hints}/${hintsOf}${c['hints-read'] !== null ? ` (${c['hints-read']} read)` : ''}` : '';
+  const failing = group.failing.map((f) => f.number).join(',') || (group.condition === 'up' ? 'none' : '');
+  return [
+    escapeControls(group.name, true),
+    COLOUR[state](what),
+    c ? `${c.minutes.toFixed(1)} min` : '',
+    hints,
+    c ? String(c.resets) : '',
+    c ? String(c.attempts) : '',
+    failing,
+  ];
+}
+
+// eslint-disable-next-line no-control-regex
+const COLOUR_CODE = /\x1b\[[0-9;]*m/g;
+
+/** The width a text takes on the screen (colour codes take none). */
+function visibleLength(text: string): number {
+  return text.replace(COLOUR_CODE, '').length;
+}
+
+/** Pads to width by the visible length. */
+function pad(text: string, width: number): string {
+  const visible = visibleLength(text);
+  return text + ' '.repeat(Math.max(0, width - visible));
+}
+
+/** The board as text lines, no wider than `columns`. */
+export function renderBoard(board: Board, columns: number): string {
+  const current = board.current;
+  const elapsed = current ? (Date.parse(board.at) - Date.parse(current.started)) / 60_000 : 0;
+  const head = current
+    ? `room ${board.room} · lab ${board.lab} · ${current.challenge}: ${escapeControls(current.title, true)} · ${elapsed.toFixed(1)}${current.minutes !== null ? ` of ${current.minutes}` : ''} min`
+    : `room ${board.room} · lab ${board.lab} · no challenge running (\`netlab room start\`)`;
+  const solved = board.groups.filter((g) => g.challenge?.solved).length;
+  const rows = [
+    ['GROUP', 'STATE', 'TIME', 'HINTS', 'RESETS', 'TRIES', 'FAILING'],
+    ...board.groups.map((g) => row(g, current?.hints ?? 0)),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => visibleLength(r[i]!))));
+  const lines = rows.map((r) =>
+    r
+      .map((cell, i) => pad(cell, widths[i]!))
+      .join('  ')
+      .trimEnd()
+      .slice(0, Math.max(40, columns)),
+  );
+  const foot = `${solved} of ${board.groups.length} solved · graded ${clock(board.at)} · failing: check numbers as \`netlab verify\` lists them`;
+  return `${[head.slice(0, Math.max(40, columns)), '', ...lines, '', foot].join('\n')}\n`;
+}

@@ -1,0 +1,70 @@
+// `room results`: every group × challenge of the log, with times, hints,
+// resets and attempts: what an instructor keeps after the workshop.
+import type { Model } from '../model/lab.js';
+import type { Room } from './file.js';
+import type { RoomEvent } from './log.js';
+import { groupInRound, roundsOf } from './score.js';
+
+export interface ResultRow {
+  group: string;
+  challenge: string;
+  started: string;
+  solved: boolean;
+  'solved-at': string | null;
+  minutes: number;
+  hints: number;
+  'hints-read': number | null;
+  resets: number;
+  attempts: number;
+}
+
+export function resultRows(room: Room, model: Model, events: readonly RoomEvent[], now = new Date()): ResultRow[] {
+  return roundsOf(events).flatMap((range) => {
+    const challenge = model.challenges?.find((c) => c.id === range.round.challenge);
+    if (!challenge) return [];
+    const schedule = room.schedule.find((s) => s.challenge === challenge.id);
+    const facts = { title: challenge.title, hints: challenge.hints.length };
+    // The round's end is the next round's start: its hints stop unlocking then.
+    const end = range.to < events.length ? new Date(events[range.to]!.t) : now;
+    return room.groups.map((g) => {
+      const r = groupInRound(events, range, g.name, facts, schedule, end);
+      return {
+        group: g.name,
+        challenge: r.id,
+        started: r.started,
+        solved: r.solved,
+        'solved-at': r['solved-at'],
+        minutes: r.minutes,
+        hints: r.hints,
+        'hints-read': r['hints-read'],
+        resets: r.resets,
+        attempts: r.attempts,
+      };
+    });
+  });
+}
+
+const COLUMNS: (keyof ResultRow)[] = [
+  'group',
+  'challenge',
+  'started',
+  'solved',
+  'solved-at',
+  'minutes',
+  'hints',
+  'hints-read',
+  'resets',
+  'attempts',
+];
+
+/** RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */
+function csvField(value: unknown): string {
+  const text = value === null || value === undefined ? '' : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+export function resultsCsv(rows: readonly ResultRow[]): string {
+  return [COLUMNS.join(','), ...rows.map((r) => COLUMNS.map((c) => csvField(r[c])).join(','))]
+    .map((l) => `${l}\r\n`)
+    .join('');
+}

@@ -1,0 +1,118 @@
+// The scoreboard and the results, computed from the grading log alone (pure):
+// the same log gives the same board, however often a watcher was killed and
+// started again. A round is one `room start`: its events run until the next
+// round's. In a round, each group's challenge began at its last start event
+// (a reset starts it again); it is solved at the first grading of that run
+// whose goal checks all passed, and stays solved.
+import type { BoardGroup, GroupChallenge, LabCondition } from './board.js';
+import type { GradeEvent, RoomEvent, RoundEvent, StartEvent } from './log.js';
+import type { ScheduledChallenge } from './file.js';
+
+const MINUTE = 60_000;
+
+/** The rounds of a log: each round event with the index range of its events. */
+export function roundsOf(events: readonly RoomEvent[]): { round: RoundEvent; from: number; to: number }[] {
+  const starts = events.flatMap((e, i) => (e.e === 'round' ? [i] : []));
+  return starts.map((from, k) => ({ round: events[from] as RoundEvent, from, to: starts[k + 1] ?? events.length }));
+}
+
+/** Hints unlocked for a group: the schedule's by the time elapsed, plus one per `room hint`, up to the challenge's. */
+export function hintsUnlocked(
+  scheduled: readonly number[],
+  total: number,
+  minutesSinceRound: number,
+  manual: number,
+): number {
+  const byTime = scheduled.filter((m) => m <= minutesSinceRound).length;
+  return Math.min(total, byTime + manual);
+}
+
+export interface ChallengeFacts {
+  title: string;
+  /** the number of hints the challenge has */
+  hints: number;
+}
+
+/** A group's part in one round: its challenge as the log tells it. */
+export function groupInRound(
+  events: readonly RoomEvent[],
+  range: { round: RoundEvent; from: number; to: number },
+  group: string,
+  facts: ChallengeFacts,
+  schedule: ScheduledChallenge | undefined,
+  now: Date,
+): GroupChallenge & { run: string | null; fault: string | null } {
+  const { round } = range;
+  const mine = events
+    .slice(range.from, range.to)
+    .filter((e) => 'group' in e && (e.group === group || (e.e === 'hint' && e.group === null)));
+  const start = mine.filter((e): e is StartEvent => e.e === 'start').at(-1);
+  const since = start ? mine.indexOf(start) : mine.length;
+  const grades = mine
+    .slice(since + 1)
+    .filter((e): e is GradeEvent => e.e === 'grade' && e.run === start?.run && e.condition === 'up');
+  const solvedBy = grades.find((g) => g.failing.length === 0);
+  const unsolved = solvedBy ? grades.slice(0, grades.indexOf(solvedBy)) : grades;
+  // An attempt is a change the grader could see: the set of failing checks differs from the grading before.
+  const attempts = unsolved.filter((g, i) => i > 0 && g.failing.join() !== unsolved[i - 1]!.failing.join()).length;
+  const end = solvedBy ? Date.parse(solvedBy.t) : range.to < events.length ? Date.parse(events[range.to]!.t) : +now;
+  const begun = start ? Date.parse(start.t) : Date.parse(round.t);
+  const readings = mine.filter((e): e is GradeEvent => e.e === 'grade' && e.read !== undefined);
+  return {
+    id: round.challenge,
+    title: facts.title,
+    started: start?.t ?? round.t,
+    solved: solvedBy !== undefined,
+    'solved-at': solvedBy?.t ?? null,
+    minutes: Number(((end - begun) / MINUTE).toFixed(1)),
+    hints: hintsUnlocked(
+      schedule?.hints ?? [],
+      facts.hints,
+      (+now - Date.parse(round.t)) / MINUTE,
+      mine.filter((e) => e.e === 'hint').length,
+    ),
+    'hints-read': readings.at(-1)?.read ?? null,
+    resets: mine.filter((e) => e.e === 'reset').length,
+    attempts: solvedBy ? attempts + 1 : attempts,
+    run: start?.run ?? null,
+    fault: start?.fault ?? null,
+  };
+}
+
+/** A group's condition from its gradings: the last one's, since the first of the streak that ends with it. */
+export function conditionOf(
+  events: readonly RoomEvent[],
+  group: string,
+): { condition: LabCondition; since: string | null; last: GradeEvent | undefined } {
+  const grades = events.filter((e): e is GradeEvent => e.e === 'grade' && e.group === group);
+  const last = grades.at(-1);
+  if (!last) return { condition: 'unknown', since: null, last };
+  let first = grades.length - 1;
+  while (first > 0 && grades[first - 1]!.condition === last.condition && grades[first - 1]!.run === last.run) first--;
+  return { condition: last.condition, since: grades[first]!.t, last };
+}
+
+/** The failing checks' numbers as the board shows them, with their names and ends. */
+export type CheckNamer = (number: number) => Pick<BoardGroup['failing'][number], 'name' | 'from' | 'to'>;
+
+/** A group's row of the board. */
+export function boardGroup(
+  events: readonly RoomEvent[],
+  group: { name: string; lab: string; target: BoardGroup['target'] },
+  current: ReturnType<typeof groupInRound> | null,
+  nameCheck: CheckNamer,
+): BoardGroup {
+  const { condition, since, last } = conditionOf(events, group.name);
+  const { run: _run, fault: _fault, ...challenge } = current ?? { run: null, fault: null };
+  return {
+    name: group.name,
+    lab: group.lab,
+    target: group.target,
+    condition,
+    since,
+    'checked-at': last?.t ?? null,
+    challenge: current ? (challenge as GroupChallenge) : null,
+    failing: (last?.failing ?? []).map((number) => ({ number, ...nameCheck(number) })),
+    ...(last?.error ? { error: last.error } : {}),
+  };
+}

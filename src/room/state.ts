@@ -1,0 +1,86 @@
+// A room's state on its controller, beside the labs' own: the room's record
+// (its file, its secret, the index each group's overlay identifiers come
+// from), each group's copy of the lab file, and the grading log (room/log.ts).
+// `room down` takes the labs down and keeps this: the results outlive the labs.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UsageError } from '../errors.js';
+import { stateDir, writeFileAtomic } from '../state/store.js';
+import type { Room } from './file.js';
+
+export const ROOM_STATE_VERSION = 1;
+
+export interface RoomRecord {
+  version: typeof ROOM_STATE_VERSION;
+  room: string;
+  /** the room file the room was first made from */
+  file: string;
+  /** the file's secret, or the one netlab made when it had none */
+  secret: string;
+  created: string;
+  /** each group's index, in the order the room first saw them: its overlay identifiers (room/overlay.ts) */
+  indexes: Record<string, number>;
+}
+
+export function roomDir(room: string): string {
+  return join(stateDir(), 'rooms', room);
+}
+
+export function roomLog(room: string): string {
+  return join(roomDir(room), 'log.jsonl');
+}
+
+/** The group's own copy of the lab file (its overlay identifiers written in). */
+export function groupLabFile(room: string, group: string): string {
+  return join(roomDir(room), 'labs', `${group}.yaml`);
+}
+
+function recordFile(room: string): string {
+  return join(roomDir(room), 'room.json');
+}
+
+export function readRoomRecord(room: string): RoomRecord | undefined {
+  let text: string;
+  try {
+    text = readFileSync(recordFile(room), 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const record = JSON.parse(text) as RoomRecord;
+    if (record.version === ROOM_STATE_VERSION && record.room === room) return record;
+  } catch {
+    // fall through
+  }
+  throw new UsageError(`${recordFile(room)} is not a netlab room record; move it away to start the room afresh`);
+}
+
+/**
+ * The room's record, made on first use: its secret (the file's, or a new one),
+ * and an index for every group it has not seen (indexes are never reused, so a
+ * group's identifiers do not change when another is added or removed).
+ */
+export function ensureRoomRecord(room: Room): RoomRecord {
+  const old = readRoomRecord(room.name);
+  const indexes = { ...(old?.indexes ?? {}) };
+  let next = Math.max(-1, ...Object.values(indexes)) + 1;
+  for (const g of room.groups) if (indexes[g.name] === undefined) indexes[g.name] = next++;
+  const record: RoomRecord = {
+    version: ROOM_STATE_VERSION,
+    room: room.name,
+    file: room.file,
+    secret: room.secret ?? old?.secret ?? randomBytes(24).toString('base64url'),
+    created: old?.created ?? new Date().toISOString(),
+    indexes,
+  };
+  if (JSON.stringify(record) !== JSON.stringify(old)) {
+    try {
+      mkdirSync(join(roomDir(room.name), 'labs'), { recursive: true, mode: 0o700 });
+      writeFileAtomic(recordFile(room.name), `${JSON.stringify(record, null, 2)}\n`);
+    } catch (error) {
+      throw new UsageError(`cannot write the room's state in ${roomDir(room.name)}: ${(error as Error).message}`);
+    }
+  }
+  return record;
+}
