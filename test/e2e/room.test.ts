@@ -1,0 +1,207 @@
+// End to end, as root, on simulated nodes: an instructor's room of four groups
+// of the vxlan lab. room up builds each group's instance with its own VNI;
+// room start lands the challenge in different places in different groups; the
+// revealed fix in two groups makes exactly those two solved; hints unlock by
+// the schedule and by room hint, and a learner reads them; room reset and a
+// rebuild by hand; room watch killed with -9 and started again counts nothing
+// twice; room results as CSV; room down leaves the host as it was.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LABS, NETLAB } from '../paths.js';
+import { json, type Netlab } from './challenge-case.js';
+import { labTestContext, netlab, snapshotHost } from './host.js';
+import { quoteArgv } from '../../src/os/quote.js';
+import { waitFor } from '../wait.js';
+import type { Board } from '../../src/room/board.js';
+import { readEvents } from '../../src/room/log.js';
+
+const state = labTestContext();
+const run: Netlab = (...args) => netlab(state.dir, ...args);
+const groups = ['g1', 'g2', 'g3', 'g4'];
+
+/**
+ * The vxlan lab with one more challenge: the wrong VNI graded by the pings only
+ * (a grading of a broken lab waits for each failing check's timeout; the pings'
+ * are the shortest), with three hints.
+ */
+function writeRoom(dir: string): string {
+  const lab = join(dir, 'vxlan.yaml');
+  writeFileSync(
+    lab,
+    `${readFileSync(join(LABS, 'vxlan.yaml'), 'utf8')}  - id: wrong-vni-ping
+    title: "a0 cannot ping a1"
+    fault: "vni-changed:node-1:vxlan0"
+    goal: [1, 2]
+    hints: ["first", "second", "third"]
+`,
+  );
+  const room = join(dir, 'net101.yaml');
+  writeFileSync(
+    room,
+    `room: net101
+lab: vxlan.yaml
+groups:
+${groups.map((g) => `  ${g}: { simulated: true }`).join('\n')}
+schedule:
+  # the first hint 1.2 s after the start: unlocked by the time of the first grading
+  - { challenge: wrong-vni-ping, minutes: 20, hints: [0.02, 60] }
+`,
+  );
+  return room;
+}
+
+async function board(room: string): Promise<Board> {
+  return json<Board>(await run('room', 'status', room, '--json'));
+}
+
+const group = (b: Board, name: string) => b.groups.find((g) => g.name === name)!;
+
+test('a room of four vxlan groups: built, broken in different places, two solved, hints, reset, rebuilt by hand, watch killed and restarted, results, down', async () => {
+  const room = writeRoom(state.dir);
+  try {
+    const up = await run('room', 'up', room, '--json');
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    assert.deepEqual(
+      json<{ groups: { name: string; status: string }[] }>(up).groups.map((g) => [g.name, g.status]),
+      groups.map((g) => [g, 'up']),
+    );
+    // Each group's own VNI, on its plan: vxlan@g2 is the instance named after the group.
+    const vnis = await Promise.all(
+      groups.map(async (g) => /type vxlan id (\d+)/.exec((await run('plan', `vxlan@${g}`)).stdout)?.[1]),
+    );
+    assert.equal(new Set(vnis).size, 4, `VNIs ${vnis.join(', ')}`);
+    // Again: nothing to build.
+    const again = await run('room', 'up', room);
+    assert.equal(again.exitCode, 0, again.stderr);
+    assert.match(again.stdout, /already up and its file is unchanged/);
+
+    const start = await run('room', 'start', room, '--json');
+    assert.equal(start.exitCode, 0, start.stdout + start.stderr);
+    assert.equal(json<{ challenge: string }>(start).challenge, 'wrong-vni-ping');
+    assert.doesNotMatch(start.stdout, /vni-changed/, 'room start does not say where the fault is');
+    const revealed = new Map<string, { node: string; fault: string; mend: string[][] }>();
+    for (const g of groups) revealed.set(g, json(await run('challenge', 'reveal', 'vxlan', '--instance', g, '--json')));
+    assert.deepEqual(
+      [...new Set([...revealed.values()].map((r) => r.fault))].sort(),
+      ['vni-changed:node-0:vxlan0', 'vni-changed:node-1:vxlan0'],
+      'dealt: two groups get each landing',
+    );
+
+    const broken = await board(room);
+    for (const g of groups) {
+      assert.equal(group(broken, g).challenge?.solved, false, g);
+      assert.deepEqual(
+        group(broken, g).failing.map((f) => f.number),
+        [1, 2],
+      );
+      assert.ok(group(broken, g).challenge!.hints >= 1, `${g}: the schedule's first hint`);
+    }
+
+    // The revealed fix in g1 and g2: exactly those two solved.
+    for (const g of ['g1', 'g2']) {
+      const { node, mend } = revealed.get(g)!;
+      const fix = await run(
+        'exec',
+        node,
+        '--instance',
+        g,
+        '--',
+        'sh',
+        '-c',
+        mend.map((c) => quoteArgv(c)).join(' && '),
+      );
+      assert.equal(fix.exitCode, 0, fix.stderr);
+    }
+    // The kernel settles after a fix in its own time (the new vxlan0's multicast join): graded until solved.
+    const solved = await waitFor(
+      'g1 and g2 solved',
+      async () => {
+        const b = await board(room);
+        return group(b, 'g1').challenge?.solved && group(b, 'g2').challenge?.solved && b;
+      },
+      { timeoutMs: 60_000, intervalMs: 0 },
+    );
+    assert.deepEqual(
+      solved.groups.map((g) => [g.name, g.challenge?.solved]),
+      [
+        ['g1', true],
+        ['g2', true],
+        ['g3', false],
+        ['g4', false],
+      ],
+    );
+    for (const g of ['g1', 'g2']) {
+      const c = group(solved, g).challenge!;
+      assert.ok(c['solved-at'] && Date.parse(c['solved-at']) > Date.parse(c.started), `${g}: solved after its start`);
+      assert.ok(c.minutes > 0 && c.minutes < 5, `${g}: ${c.minutes} min`);
+    }
+
+    // A hint for g3 now: the learner gets both unlocked, and no more.
+    const hint = await run('room', 'hint', room, '--group', 'g3', '--json');
+    assert.equal(hint.exitCode, 0, hint.stderr);
+    const learner = json<{ hints: string[] }>(await run('challenge', 'hint', 'vxlan', '--instance', 'g3', '--json'));
+    assert.deepEqual(learner.hints, ['first', 'second']);
+    const hinted = await board(room);
+    assert.equal(group(hinted, 'g3').challenge!.hints, 2);
+    assert.equal(group(hinted, 'g3').challenge!['hints-read'], 2, 'the learner read both');
+    assert.equal(group(hinted, 'g4').challenge!.hints, 1);
+
+    // room reset of a solved group: unsolved again, the reset counted.
+    const reset = await run('room', 'reset', room, 'g1', '--json');
+    assert.equal(reset.exitCode, 0, reset.stdout + reset.stderr);
+    // A group's lab rebuilt by hand (down, up): shown as rebuilt, not solved.
+    assert.equal((await run('down', 'vxlan@g4')).exitCode, 0);
+    const rebuilt = await run('up', join(state.dir, 'rooms', 'net101', 'labs', 'g4.yaml'), '--instance', 'g4');
+    assert.equal(rebuilt.exitCode, 0, rebuilt.stderr);
+    const after = await board(room);
+    assert.equal(group(after, 'g1').challenge!.solved, false);
+    assert.equal(group(after, 'g1').challenge!.resets, 1);
+    assert.equal(group(after, 'g2').challenge!.solved, true);
+    assert.equal(group(after, 'g4').condition, 'rebuilt');
+    assert.equal(group(after, 'g4').challenge!.solved, false);
+
+    // room watch killed with -9 in the middle of a grading round, then started again: the same results.
+    const results = async () => json<{ results: object[] }>(await run('room', 'results', room, '--json')).results;
+    const log = join(state.dir, 'rooms', 'net101', 'log.jsonl');
+    const before = await results();
+    const grades = () => readEvents(log).filter((e) => e.e === 'grade').length;
+    const graded = grades();
+    const watch = spawn(NETLAB, ['room', 'watch', room, '--every', '1'], {
+      env: { ...process.env, NETLAB_STATE_DIR: state.dir },
+      stdio: 'ignore',
+    });
+    // Some groups of a round graded (g3's failing pings take longer than the others' passing ones), not all.
+    await waitFor('a grading logged by room watch', () => grades() > graded, { timeoutMs: 30_000 });
+    watch.kill('SIGKILL');
+    await new Promise((resolve) => watch.once('exit', resolve));
+    const restarted = await board(room);
+    assert.ok(grades() >= graded + 5, 'the restart graded every group again');
+    const strip = (rows: object[]) => rows.map((r) => ({ ...r, minutes: undefined }));
+    assert.deepEqual(strip(await results()), strip(before), 'nothing lost, nothing counted twice');
+    assert.equal(group(restarted, 'g1').challenge!.resets, 1);
+
+    const csv = await run('room', 'results', room, '--csv');
+    assert.equal(csv.exitCode, 0, csv.stderr);
+    const rows = csv.stdout
+      .trimEnd()
+      .split('\r\n')
+      .map((l) => l.split(','));
+    assert.deepEqual(rows[0]!.slice(0, 4), ['group', 'challenge', 'started', 'solved']);
+    assert.deepEqual(
+      rows.slice(1).map((r) => [r[0], r[1], r[3], r[8]]),
+      [
+        ['g1', 'wrong-vni-ping', 'false', '1'],
+        ['g2', 'wrong-vni-ping', 'true', '0'],
+        ['g3', 'wrong-vni-ping', 'false', '0'],
+        ['g4', 'wrong-vni-ping', 'false', '0'],
+      ],
+    );
+  } finally {
+    const down = await run('room', 'down', room);
+    assert.equal(down.exitCode, 0, down.stdout + down.stderr);
+  }
+  assert.deepEqual(await snapshotHost(), state.pristine(), 'the host as it was');
+});
