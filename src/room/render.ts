@@ -68,7 +68,7 @@ export function renderBoard(board: Board, columns: number): string {
   const current = board.current;
   const elapsed = current ? (Date.parse(board.at) - Date.parse(current.started)) / 60_000 : 0;
   const head = current
-    ? `room ${board.room} · lab ${board.lab} · ${current.challenge}: ${escapeControls(current.title, true)} · ${elapsed.toFixed(1)}${current.minutes !== null ? ` of ${current.minutes}` : ''} min`
+    ? `room ${board.room} · ${elapsed.toFixed(1)}${current.minutes !== null ? ` of ${current.minutes}` : ''} min · ${current.challenge}: ${escapeControls(current.title, true)}`
     : `room ${board.room} · lab ${board.lab} · no challenge running (\`netlab room start\`)`;
   const solved = board.groups.filter((g) => g.challenge?.solved).length;
   const rows = [
@@ -80,9 +80,11 @@ export function renderBoard(board: Board, columns: number): string {
     r
       .map((cell, i) => pad(cell, widths[i]!))
       .join('  ')
-      .trimEnd()
-      .slice(0, Math.max(40, columns)),
+      .trimEnd(),
   );
-  const foot = `${solved} of ${board.groups.length} solved · graded ${clock(board.at)} · failing: check numbers as \`netlab verify\` lists them`;
-  return `${[head.slice(0, Math.max(40, columns)), '', ...lines, '', foot].join('\n')}\n`;
+  const foot = `${solved} of ${board.groups.length} solved · graded ${clock(board.at)} · FAILING: check numbers of \`netlab verify\``;
+  // A line too wide loses its colours and its end (a cut colour code would colour the rest of the screen).
+  const fit = (line: string) =>
+    visibleLength(line) > columns ? line.replace(COLOUR_CODE, '').slice(0, Math.max(40, columns)) : line;
+  return `${[head, '', ...lines, '', foot].map(fit).join('\n')}\n`;
 }

@@ -1,0 +1,229 @@
+// The room's pure parts: landings dealt from the secret, each group's overlay
+// identifiers, the board and results folded from the grading log, the log's
+// reading of a line cut short, the CSV, and the terminal board's width.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { dealLandings, landingsOf } from '../../src/room/landing.js';
+import { groupOverlay, withOverlay, VNI_STEP } from '../../src/room/overlay.js';
+import { appendEvents, readEvents, type RoomEvent } from '../../src/room/log.js';
+import { conditionOf, groupInRound, hintsUnlocked, roundsOf } from '../../src/room/score.js';
+import { resultsCsv, type ResultRow } from '../../src/room/results.js';
+import { renderBoard } from '../../src/room/render.js';
+import { BOARD_VERSION, type Board } from '../../src/room/board.js';
+import { loadLabFile } from '../../src/lab/load.js';
+import { faultsOf } from '../../src/faults/faults.js';
+import { buildPlan } from '../../src/plan/build.js';
+import { simulatedFacts } from '../../src/exec/simulated.js';
+import { LABS } from '../paths.js';
+
+const vxlan = loadLabFile(join(LABS, 'vxlan.yaml')).model;
+const challenge = (id: string) => vxlan.challenges!.find((c) => c.id === id)!;
+
+test('a challenge lands on the same device of another node, never on a device only one node has; each landing is a fault of the lab', () => {
+  assert.deepEqual(landingsOf(vxlan, challenge('wrong-vni')), [
+    'vni-changed:node-1:vxlan0',
+    'vni-changed:node-0:vxlan0',
+  ]);
+  // veth-a1 is on node-1 only.
+  assert.deepEqual(landingsOf(vxlan, challenge('mtu')), ['mtu-wrong:node-1:veth-a1']);
+  const ids = new Set(faultsOf(buildPlan(vxlan, simulatedFacts(vxlan))).map((f) => f.id));
+  for (const c of vxlan.challenges!) for (const l of landingsOf(vxlan, c)) assert.ok(ids.has(l), l);
+});
+
+test('landings are dealt, not drawn: balanced over the groups, the same again for the same secret, another deal for another secret', () => {
+  const groups = Array.from({ length: 12 }, (_, i) => `g${i + 1}`);
+  const landings = ['a', 'b', 'c'];
+  const deal = dealLandings('s'.repeat(16), 'net101', 'wrong-vni', groups, landings);
+  const counts = landings.map((l) => [...deal.values()].filter((v) => v === l).length);
+  assert.deepEqual(counts, [4, 4, 4]);
+  assert.deepEqual(dealLandings('s'.repeat(16), 'net101', 'wrong-vni', groups, landings), deal);
+  const others = ['t', 'u', 'v', 'w'].map((c) => dealLandings(c.repeat(16), 'net101', 'wrong-vni', groups, landings));
+  assert.ok(
+    others.some((o) => JSON.stringify([...o]) !== JSON.stringify([...deal])),
+    'the secret changes the deal',
+  );
+  // One landing: everybody gets it.
+  assert.deepEqual(new Set(dealLandings('x'.repeat(16), 'r', 'c', groups, ['only']).values()), new Set(['only']));
+});
+
+test("each group's VNI and VXLAN group are the lab's moved by its index, ten VNIs apart (a wrong-VNI fault adds one), in the lab's multicast /8", () => {
+  const tunnel = { id: 100, group: '239.1.1.1' };
+  assert.deepEqual(groupOverlay(tunnel, 0), { id: 100 + VNI_STEP, group: '239.1.1.2' });
+  assert.deepEqual(groupOverlay(tunnel, 3), { id: 140, group: '239.1.1.5' });
+  const ids = Array.from({ length: 64 }, (_, i) => groupOverlay(tunnel, i)!.id);
+  // No group's VNI is another's plus one (the vni-changed fault's wrong VNI).
+  for (const id of ids) assert.ok(!ids.includes(id + 1));
+  assert.equal(groupOverlay({ id: 2 ** 24 - 5 }, 0), undefined, 'past the 24-bit VNI');
+  assert.equal(groupOverlay({ id: 1, group: '239.255.255.255' }, 0), undefined, 'out of 239/8');
+  assert.deepEqual(groupOverlay({ id: 1 }, 1), { id: 21 }, 'no group: a VNI only');
+});
+
+test("a group's copy of the lab file has its identifiers written in and keeps the author's comments", () => {
+  const text = readFileSync(join(LABS, 'vxlan.yaml'), 'utf8');
+  const copy = withOverlay(text, 'vxlan', { id: 120, group: '239.1.1.3' }, ' netlab room r, group g2');
+  const data = parse(copy) as { wiring: { vxlan: { id: number; group: string; port: number } } };
+  assert.deepEqual(data.wiring.vxlan, { id: 120, group: '239.1.1.3', port: 4789 });
+  assert.match(copy, /^# netlab room r, group g2$/m);
+  assert.match(copy, /^# Follows article 001, section 4\.3/m);
+  // A lab whose file gives no tunnel settings gets them made.
+  const bare = withOverlay('name: x\nwiring:\n  cross-node: vxlan\n', 'vxlan', { id: 110 }, ' h');
+  assert.deepEqual((parse(bare) as { wiring: unknown }).wiring, { 'cross-node': 'vxlan', vxlan: { id: 110 } });
+});
+
+const at = (s: number) => new Date(Date.UTC(2026, 11, 3, 9, 0, s)).toISOString();
+
+/** A log: round at 0 s; g1 started (run r1) and graded failing, then a different failure, then passing; g2 rebuilt. */
+function sampleLog(): RoomEvent[] {
+  return [
+    { t: at(0), e: 'round', challenge: 'wrong-vni' },
+    { t: at(1), e: 'start', group: 'g1', challenge: 'wrong-vni', run: 'r1', fault: 'f' },
+    { t: at(1), e: 'start', group: 'g2', challenge: 'wrong-vni', run: 'q1', fault: 'f' },
+    { t: at(10), e: 'grade', group: 'g1', challenge: 'wrong-vni', run: 'r1', condition: 'up', failing: [1, 2] },
+    { t: at(20), e: 'grade', group: 'g1', challenge: 'wrong-vni', run: 'r1', condition: 'up', failing: [1, 2] },
+    { t: at(30), e: 'grade', group: 'g1', challenge: 'wrong-vni', run: 'r1', condition: 'up', failing: [2] },
+    { t: at(40), e: 'grade', group: 'g1', challenge: 'wrong-vni', run: 'r1', condition: 'up', failing: [] },
+    { t: at(50), e: 'grade', group: 'g1', challenge: 'wrong-vni', run: 'r1', condition: 'up', failing: [1] },
+    // g2 rebuilt by hand: another run, whose checks all pass, is not solved.
+    { t: at(41), e: 'grade', group: 'g2', challenge: 'wrong-vni', run: 'q2', condition: 'rebuilt', failing: [] },
+    { t: at(42), e: 'grade', group: 'g2', challenge: 'wrong-vni', run: 'q2', condition: 'up', failing: [] },
+    { t: at(43), e: 'hint', challenge: 'wrong-vni', group: 'g2' },
+    { t: at(44), e: 'hint', challenge: 'wrong-vni', group: null },
+  ];
+}
+
+const facts = { title: 't', hints: 3 };
+const schedule = { challenge: 'wrong-vni', minutes: 20, hints: [1, 2] };
+
+test('the board from the log: solved at the first grading with every goal check passing, and stays so; attempts are changes the grader saw', () => {
+  const events = sampleLog();
+  const range = roundsOf(events)[0]!;
+  const g1 = groupInRound(events, range, 'g1', facts, schedule, new Date(at(59)));
+  assert.equal(g1.solved, true);
+  assert.equal(g1['solved-at'], at(40));
+  assert.equal(g1.minutes, 0.7, '39 s from its start');
+  // [1,2] → [1,2] (no change) → [2] (a change) → [] (the solve).
+  assert.equal(g1.attempts, 2);
+  const g2 = groupInRound(events, range, 'g2', facts, schedule, new Date(at(59)));
+  assert.equal(g2.solved, false, 'a rebuilt lab passes its checks, and that is no solve');
+  assert.equal(conditionOf(events, 'g2').condition, 'up');
+});
+
+test('hints: the schedule unlocks by the minutes since the round began, each room hint one more, never more than the challenge has', () => {
+  assert.equal(hintsUnlocked([1, 2], 3, 0.5, 0), 0);
+  assert.equal(hintsUnlocked([1, 2], 3, 1, 0), 1);
+  assert.equal(hintsUnlocked([1, 2], 3, 1.5, 1), 2);
+  assert.equal(hintsUnlocked([1, 2], 3, 5, 5), 3);
+  const events = sampleLog();
+  const range = roundsOf(events)[0]!;
+  // At 59 s: none by the schedule; g2 had its own and the room's, g1 the room's.
+  assert.equal(groupInRound(events, range, 'g2', facts, schedule, new Date(at(59))).hints, 2);
+  assert.equal(groupInRound(events, range, 'g1', facts, schedule, new Date(at(59))).hints, 1);
+  // At 2 min: both of the schedule's as well.
+  assert.equal(groupInRound(events, range, 'g1', facts, schedule, new Date(at(120))).hints, 3);
+});
+
+test('a reset starts the challenge again: solved only by gradings of the new run after it, resets counted', () => {
+  const events: RoomEvent[] = [
+    ...sampleLog(),
+    { t: at(60), e: 'reset', group: 'g1', challenge: 'wrong-vni' },
+    { t: at(61), e: 'start', group: 'g1', challenge: 'wrong-vni', run: 'r2', fault: 'f' },
+    { t: at(70), e: 'grade', group: 'g1', challenge: 'wrong-vni', run: 'r2', condition: 'up', failing: [1] },
+  ];
+  const g1 = groupInRound(events, roundsOf(events)[0]!, 'g1', facts, schedule, new Date(at(80)));
+  assert.deepEqual([g1.solved, g1.resets, g1.run, g1.started], [false, 1, 'r2', at(61)]);
+});
+
+test("the condition is the last grading's, since the first of its run of equal gradings", () => {
+  const events: RoomEvent[] = [
+    { t: at(1), e: 'grade', group: 'g', challenge: null, run: 'r', condition: 'up', failing: [] },
+    { t: at(2), e: 'grade', group: 'g', challenge: null, run: 'r', condition: 'unreachable', failing: [] },
+    { t: at(3), e: 'grade', group: 'g', challenge: null, run: 'r', condition: 'unreachable', failing: [] },
+  ];
+  assert.deepEqual(conditionOf(events, 'g').condition, 'unreachable');
+  assert.equal(conditionOf(events, 'g').since, at(2));
+  assert.equal(conditionOf(events, 'other').condition, 'unknown');
+});
+
+test('the log: a line cut short is skipped and spoils only itself; appended lines of two writers are whole', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-room-'));
+  try {
+    const file = join(dir, 'log.jsonl');
+    appendEvents(file, [{ e: 'round', challenge: 'a' }]);
+    writeFileSync(file, `${readFileSync(file, 'utf8')}{"t":"2026-12-03T09:00:00.000Z","e":"gra`);
+    appendEvents(file, [{ e: 'hint', challenge: 'a', group: null }]);
+    assert.deepEqual(
+      readEvents(file).map((e) => e.e),
+      ['round', 'hint'],
+    );
+    assert.deepEqual(readEvents(join(dir, 'missing')), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('results as CSV: RFC 4180, a header and a row each, fields with commas or quotes quoted', () => {
+  const row: ResultRow = {
+    group: 'g1',
+    challenge: 'c',
+    started: at(0),
+    solved: true,
+    'solved-at': at(40),
+    minutes: 0.7,
+    hints: 1,
+    'hints-read': null,
+    resets: 0,
+    attempts: 2,
+  };
+  const csv = resultsCsv([row, { ...row, group: 'a,"b"' }]);
+  const lines = csv.split('\r\n');
+  assert.equal(lines[0], 'group,challenge,started,solved,solved-at,minutes,hints,hints-read,resets,attempts');
+  assert.equal(lines[1], `g1,c,${at(0)},true,${at(40)},0.7,1,,0,2`);
+  assert.match(lines[2]!, /^"a,""b""",/);
+});
+
+test('the terminal board: 30 groups, one line each, none wider than the terminal; control characters in names are shown, not run', () => {
+  const board: Board = {
+    version: BOARD_VERSION,
+    room: 'net101',
+    lab: 'vxlan',
+    at: at(90),
+    current: {
+      challenge: 'wrong-vni',
+      title: 'a0 and a1 cannot reach each other',
+      started: at(0),
+      minutes: 20,
+      hints: 3,
+    },
+    groups: Array.from({ length: 30 }, (_, i) => ({
+      name: i === 0 ? 'g\x1b[2J' : `group-${i}`,
+      lab: `vxlan@g${i}`,
+      target: 'simulated' as const,
+      condition: i === 5 ? ('unreachable' as const) : ('up' as const),
+      since: at(1),
+      'checked-at': at(90),
+      challenge: {
+        id: 'wrong-vni',
+        title: 't',
+        started: at(1),
+        solved: i % 2 === 0,
+        'solved-at': i % 2 === 0 ? at(60) : null,
+        minutes: 1.5,
+        hints: 1,
+        'hints-read': null,
+        resets: 0,
+        attempts: 1,
+      },
+      failing: i % 2 === 0 ? [] : [{ number: 1, name: 'ping a0 → a1' }],
+    })),
+  };
+  const lines = renderBoard(board, 80).trimEnd().split('\n');
+  assert.ok(lines.length <= 36, `${lines.length} lines`);
+  for (const line of lines) assert.ok(line.replace(/\x1b\[[0-9;]*m/g, '').length <= 80, line);
+  assert.ok(!lines.join('\n').includes('\x1b[2J'));
+  assert.match(lines.join('\n'), /unreachable since 09:00:01/);
+  assert.match(lines.at(-1)!, /^15 of 30 solved/);
+});
