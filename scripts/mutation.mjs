@@ -16,6 +16,7 @@ export const MODULES = [
   'src/net/ipv4.ts',
   'src/lab/read.ts',
   'src/lab/load.ts',
+  'src/lab/document.ts',
   'src/lab/bounds.ts',
   'src/exec/inventory.ts',
   'src/exec/ssh.ts',

@@ -388,7 +388,16 @@ Examples:
 
   program
     .command('schema')
-    .description('print the JSON Schema of lab files (for yaml-language-server)')
+    .description('print the JSON Schema of lab files, or of room files (for yaml-language-server)')
+    .option('--room', 'the JSON Schema of room files (a workshop: one lab, many groups, a schedule)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  netlab schema           the lab files' JSON Schema: save it (netlab schema > lab.schema.json), then
+                          begin a lab file with "# yaml-language-server: $schema=lab.schema.json"
+  netlab schema --room    the room files' JSON Schema, used the same way (room.schema.json)`,
+    )
     .action(run(async () => (await import('./commands/info.js')).schemaCommand as Action));
 
   // A usage error points at the help of the command it is in. `netlab exec a0

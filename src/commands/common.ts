@@ -1,13 +1,13 @@
 // What several commands share: finding a lab (by file or by name) and reaching its nodes.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { wantsSsh, type TargetOptions } from '../exec/targets.js';
-import { fileURLToPath } from 'node:url';
 import { listStates, readState, stateDir, type LabState } from '../state/store.js';
 import { shown, UsageError } from '../errors.js';
 import { defaultLabName, instanceNameProblem, labId, labIdProblem, labNameProblem } from '../model/grammar.js';
 import { labIdOf, type Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
+import { bundledLabNames, bundledLabsDir } from '../lab/bundled.js';
 
 /** A directory where a lab was meant (`netlab plan /tmp`, `netlab validate labs`): the same words from every command. */
 function notALabFile(dir: string): UsageError {
@@ -193,21 +193,6 @@ async function findLabWithByName(name: string, lab?: string, instance?: string):
   throw new UsageError(
     `${name} is in several labs (${states.map((s) => s.lab).join(', ')}); choose one with --lab${instance === undefined ? ' or --instance' : ''}`,
   );
-}
-
-export function bundledLabsDir(): string {
-  // The package root's labs/, from dist/bundle/*.js (what bin/netlab runs) or dist/src/commands/common.js (tests).
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return join(dir, 'labs');
-}
-
-/** The bundled labs' names (the files in labs/, without .yaml), sorted. */
-export function bundledLabNames(): string[] {
-  return readdirSync(bundledLabsDir())
-    .filter((f) => f.endsWith('.yaml'))
-    .map((f) => f.slice(0, -'.yaml'.length))
-    .sort();
 }
 
 /**

@@ -25,7 +25,8 @@ import type { Transport } from '../exec/transport.js';
 import type { Model } from '../model/lab.js';
 import { printJson } from '../json-output.js';
 import { RunError, UsageError } from '../errors.js';
-import { bundledLabNames, bundledLabsDir, labFileOf } from './common.js';
+import { labFileOf } from './common.js';
+import { bundledLabNames, bundledLabsDir } from '../lab/bundled.js';
 
 /** A command netlab itself uses on this host, or the tests need, beyond what the labs run on their nodes. */
 interface HostTool {

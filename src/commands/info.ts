@@ -2,12 +2,14 @@
 import { join, relative, resolve } from 'node:path';
 import { loadLabFile } from '../lab/load.js';
 import { labJsonSchema } from '../lab/schema.js';
+import { roomJsonSchema } from '../room/file.js';
 import { buildPlan } from '../plan/build.js';
 import { planJson, renderPlanText } from '../shell/render.js';
 import { simulatedFacts } from '../exec/simulated.js';
 import { formatIssue, issueFields, LabInputError, UsageError, type LabIssue } from '../errors.js';
 import { wantsSsh, type TargetOptions } from '../exec/targets.js';
-import { bundledLabNames, bundledLabsDir, instanceOf, labFileOf, withInstance } from './common.js';
+import { instanceOf, labFileOf, withInstance } from './common.js';
+import { bundledLabNames, bundledLabsDir } from '../lab/bundled.js';
 import { printJson, type JsonOption } from '../json-output.js';
 
 /**
@@ -80,8 +82,9 @@ export async function planCommand(
   return 0;
 }
 
-export function schemaCommand(): number {
-  console.log(JSON.stringify(labJsonSchema(), null, 2));
+/** `netlab schema [--room]`: the JSON Schema of lab files, or of room files. */
+export function schemaCommand(options: { room?: boolean } = {}): number {
+  console.log(JSON.stringify(options.room ? roomJsonSchema() : labJsonSchema(), null, 2));
   return 0;
 }
 

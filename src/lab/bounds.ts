@@ -2,13 +2,11 @@
 // before the schema (whatever their types), and what it expands to, counted
 // from the model before anything is planned. A lab over a bound is refused
 // with the count and the bound, in well under a second, whatever its size.
-import type { LabIssue, PathSegment } from '../errors.js';
+import type { LabIssue } from '../errors.js';
 import { LAB_LIMITS } from '../model/grammar.js';
 import type { Model } from '../model/lab.js';
 import { policyRuleCounts } from '../wiring/policies.js';
-
-/** Where a path is in the file (lab/load.ts makes it from the YAML document). */
-type Locator = (path: readonly PathSegment[], at?: 'key' | 'value') => { line: number; col: number };
+import type { Locator } from './document.js';
 
 const LIMIT = "(netlab's limit for one lab)";
 

@@ -18,6 +18,7 @@ import {
   POD_NAME_MAX,
   IFNAME_MAX,
 } from '../model/grammar.js';
+import { jsonSchemaNamed, jsonSchemaOf, type JsonSchema } from './json-schema.js';
 import { CIDR_PATTERN, CIDR_RULE, IPV4_PATTERN, IPV4_RULE } from '../net/ipv4.js';
 
 // The one IPv4 grammar (net/ipv4.ts): 0-255 in each octet, 0-32 as the length, no leading zeros.
@@ -366,8 +367,6 @@ export const labSchema = z
 
 export type LabFile = z.infer<typeof labSchema>;
 
-type JsonSchema = Record<string, unknown> & { properties?: Record<string, JsonSchema>; items?: JsonSchema };
-
 /**
  * The JSON Schema that `netlab schema` prints, for yaml-language-server and other editors.
  * Generated from the zod definitions, then told what validate checks beyond them where
@@ -375,7 +374,7 @@ type JsonSchema = Record<string, unknown> & { properties?: Record<string, JsonSc
  * (listed, or counted by a node's `pods:`), and the size bounds (LAB_LIMITS).
  */
 export function labJsonSchema(): Record<string, unknown> {
-  const schema = z.toJSONSchema(labSchema, { target: 'draft-7', unrepresentable: 'any' }) as JsonSchema;
+  const schema = jsonSchemaOf(labSchema);
   const props = schema.properties!;
   const bound = (node: JsonSchema | undefined, key: 'maxProperties' | 'maxItems', max: number) => {
     if (!node) throw new Error(`labJsonSchema: no such part of the schema to bound by ${max}`);
@@ -396,5 +395,5 @@ export function labJsonSchema(): Record<string, unknown> {
     { properties: { pods: { minProperties: 1 } } },
     { properties: { nodes: { not: { additionalProperties: { not: { required: ['pods'] } } } } } },
   ];
-  return { ...schema, $id: 'https://netlab.invalid/lab.schema.json', title: 'netlab lab file' };
+  return jsonSchemaNamed(schema, 'lab', 'netlab lab file');
 }

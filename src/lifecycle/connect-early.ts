@@ -4,7 +4,7 @@
 // nodes, before the rest of netlab loads and validates the lab.
 import type { Model } from '../model/lab.js';
 import { defaultLabName, LAB_LIMITS, labNameProblem, NAME_PATTERN } from '../model/grammar.js';
-import { readLabText } from '../lab/read.js';
+import { readYamlText } from '../lab/read.js';
 import { sshTarget, wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { checkReachable } from '../exec/ssh.js';
 import type { SshTargetState } from '../state/targets.js';
@@ -31,7 +31,7 @@ export interface EarlyConnection {
 export async function connectEarly(file: string, options: TargetOptions): Promise<EarlyConnection | undefined> {
   if (!wantsSsh(options)) return undefined;
   try {
-    const data: unknown = (await import('yaml')).parse(readLabText(file), { maxAliasCount: 100 });
+    const data: unknown = (await import('yaml')).parse(readYamlText(file), { maxAliasCount: 100 });
     const { name = defaultLabName(file), nodes } = (data ?? {}) as { name?: unknown; nodes?: unknown };
     if (typeof name !== 'string' || labNameProblem(name) || typeof nodes !== 'object' || nodes === null)
       return undefined;

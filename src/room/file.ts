@@ -12,7 +12,8 @@
 // Each group's lab is the instance named after the group (`vxlan@g3`), so every
 // lab command reaches it from the room's controller with `--instance g3`.
 import { z } from 'zod';
-import { INSTANCE_NAME_MAX, LAB_NAME_MAX, NAME_PATTERN, NAME_RULE } from '../model/grammar.js';
+import { INSTANCE_NAME_MAX, LAB_LIMITS, LAB_NAME_MAX, NAME_PATTERN, NAME_RULE } from '../model/grammar.js';
+import { jsonSchemaNamed, jsonSchemaOf } from '../lab/json-schema.js';
 
 /** How many groups a room may have: each is a lab on this host or a set of machines. */
 export const MAX_GROUPS = 64;
@@ -85,6 +86,29 @@ export const roomSchema = z
   .describe('a netlab room file');
 
 export type RoomFile = z.infer<typeof roomSchema>;
+
+/** Where a group's lab runs: exactly one of these keys of the group. */
+export const GROUP_TARGETS = ['simulated', 'ssh-config', 'inventory', 'vagrant-dir'] as const;
+
+/**
+ * The JSON Schema that `netlab schema --room` prints, made as the lab file's is
+ * (lab/json-schema.ts), then told what room/load.ts checks beyond the zod
+ * definitions where JSON Schema can say it: 1 to MAX_GROUPS groups, exactly
+ * one target per group, at most one schedule entry per challenge a lab may
+ * have, and at most as many hints as a challenge may have.
+ */
+export function roomJsonSchema(): Record<string, unknown> {
+  const schema = jsonSchemaOf(roomSchema);
+  const groups = schema.properties!.groups!;
+  groups.minProperties = 1;
+  groups.maxProperties = MAX_GROUPS;
+  const group = groups.additionalProperties as Record<string, unknown>;
+  group.oneOf = GROUP_TARGETS.map((target) => ({ required: [target] }));
+  const schedule = schema.properties!.schedule!;
+  schedule.maxItems = LAB_LIMITS.challenges;
+  schedule.items!.properties!.hints!.maxItems = LAB_LIMITS.hints;
+  return jsonSchemaNamed(schema, 'room', 'netlab room file');
+}
 
 /** Where a group's lab runs, as the lab commands' target options say it. */
 export type GroupTarget =

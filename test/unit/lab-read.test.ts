@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';
-import { readLabText, TOO_LARGE } from '../../src/lab/read.js';
+import { readYamlText, TOO_LARGE } from '../../src/lab/read.js';
 import { MAX_LAB_BYTES } from '../../src/model/grammar.js';
 import { LabInputError } from '../../src/errors.js';
 
@@ -44,7 +44,7 @@ test('a valid lab of exactly 1 MiB is read and loads; one byte more is refused f
   try {
     const edge = join(dir, 'edge.yaml');
     writeFileSync(edge, labOfSize(MIB));
-    const text = readLabText(edge);
+    const text = readYamlText(edge);
     assert.equal(text.length, MIB, 'read whole, not cut at the bound');
     assert.equal(text, labOfSize(MIB));
     assert.deepEqual(
@@ -54,7 +54,7 @@ test('a valid lab of exactly 1 MiB is read and loads; one byte more is refused f
 
     const over = join(dir, 'over.yaml');
     writeFileSync(over, labOfSize(MIB + 1));
-    assert.throws(() => readLabText(over), refusedForSize(over));
+    assert.throws(() => readYamlText(over), refusedForSize(over));
     assert.throws(() => loadLabFile(over), refusedForSize(over));
     // The same text handed over as a string (the early SSH login's path) is refused too.
     assert.throws(() => parseLab(labOfSize(MIB + 1), 'text.yaml'), refusedForSize('text.yaml'));
@@ -70,7 +70,7 @@ test('a small lab is read whole, byte for byte (multi-byte UTF-8 included)', () 
     const file = join(dir, 'small.yaml');
     const text = `description: "Größe – ünïcødé"\n${LAB}`;
     writeFileSync(file, text);
-    assert.equal(readLabText(file), text);
+    assert.equal(readYamlText(file), text);
     assert.equal(loadLabFile(file).lab.description, 'Größe – ünïcødé');
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -119,7 +119,7 @@ test('the bound holds while reading too: a file whose size says 0 but that reads
     return;
   }
   assert.equal(statSync('/proc/kallsyms').size, 0);
-  assert.throws(() => readLabText('/proc/kallsyms'), refusedForSize('/proc/kallsyms'));
+  assert.throws(() => readYamlText('/proc/kallsyms'), refusedForSize('/proc/kallsyms'));
 });
 
 test('reading a lab file leaves no file descriptor open, whether it is read or refused', () => {
@@ -132,9 +132,9 @@ test('reading a lab file leaves no file descriptor open, whether it is read or r
     const open = () => readdirSync('/proc/self/fd').length;
     const before = open();
     for (let i = 0; i < 20; i++) {
-      readLabText(ok);
-      assert.throws(() => readLabText(over), refusedForSize(over));
-      assert.throws(() => readLabText('/dev/null'), LabInputError);
+      readYamlText(ok);
+      assert.throws(() => readYamlText(over), refusedForSize(over));
+      assert.throws(() => readYamlText('/dev/null'), LabInputError);
     }
     assert.equal(open(), before);
   } finally {
