@@ -343,6 +343,7 @@ A room file names the lab, the groups (each an instance of the lab: \`--instance
     - { challenge: wrong-vni, minutes: 20, hints: [5, 10] }
 
 Examples:
+  netlab room validate net101.yaml            every problem of the room file and its lab
   sudo netlab room up net101.yaml             build every group's lab, 4 at a time
   sudo netlab room start net101.yaml          the schedule's next challenge, in every group
   sudo netlab room watch net101.yaml          the scoreboard, graded every 5 s (Ctrl-C ends it)
@@ -353,6 +354,9 @@ Examples:
     );
   const roomCommand = (name: string, description: string) =>
     room.command(name).description(description).argument('<room>', 'the room file').option('--json', 'as JSON');
+  roomCommand('validate', 'check a room file and its lab: every problem with file:line:column (exit 2 if any)').action(
+    run(async () => (await import('./commands/room-validate.js')).validateRoomCommand as Action),
+  );
   roomCommand(
     'up',
     'build the lab in every group; a group already up is left as it is, a group that fails is rolled back',
