@@ -1,5 +1,7 @@
-// Runs the compiled tests with node's test runner: `node test/run.mjs [unit|e2e|vm]`.
-// The unit tier runs first, then the e2e and VM tiers side by side (below). Within a tier, files run in parallel where they
+// Runs the compiled tests with node's test runner: `node test/run.mjs [unit|browser|e2e|vm]`.
+// The unit tier runs first, then the browser tier (the room scoreboard's page in
+// headless Chromium: no root, one browser for the whole file), then the e2e and VM
+// tiers side by side (below). Within a tier, files run in parallel where they
 // cannot collide: unit files are pure; each end-to-end file makes its own
 // simulated nodes and machines (namespaces of their own, found by their own
 // state directory) and compares only its own processes (test/e2e/host.ts), so
@@ -13,8 +15,8 @@ import { join } from 'node:path';
 // Measured on this 2-core machine: two e2e files at once took 905 s against 747 s one at a time
 // (they are CPU-bound: ssh, node start-up, the kernel's namespace work), so e2e files run
 // two at once only where there are four cores or more.
-const CONCURRENCY = { unit: availableParallelism(), e2e: availableParallelism() >= 4 ? 2 : 1, vm: 1 };
-const tiers = process.argv[2] ? [process.argv[2]] : ['unit', 'e2e', 'vm'];
+const CONCURRENCY = { unit: availableParallelism(), browser: 1, e2e: availableParallelism() >= 4 ? 2 : 1, vm: 1 };
+const tiers = process.argv[2] ? [process.argv[2]] : ['unit', 'browser', 'e2e', 'vm'];
 const filesOf = (tier) => {
   const dir = join('dist', 'test', tier);
   if (!existsSync(dir)) throw new Error(`${dir} is missing: run npm run build first`);

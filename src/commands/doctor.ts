@@ -57,6 +57,7 @@ const TEST_TOOLS: HostTool[] = [
     package: 'strace',
     for: 'the unit test that sees the state file written, fsynced, then renamed',
   },
+  { command: 'chromium', package: 'chromium', for: "the browser tier (the room scoreboard's page, headless)" },
 ];
 
 export interface DoctorOptions extends TargetOptions {
