@@ -347,6 +347,7 @@ Examples:
   sudo netlab room up net101.yaml             build every group's lab, 4 at a time
   sudo netlab room start net101.yaml          the schedule's next challenge, in every group
   sudo netlab room watch net101.yaml          the scoreboard, graded every 5 s (Ctrl-C ends it)
+  sudo netlab room serve net101.yaml          the scoreboard as a web page on http://127.0.0.1:8088/
   sudo netlab room hint net101.yaml --group g2    one more hint for g2 now
   sudo netlab room reset net101.yaml g2       build g2's lab again and make the challenge in it again
   netlab room results net101.yaml --csv       every group × challenge: times, hints, resets
@@ -374,6 +375,14 @@ Examples:
     .option('--every <seconds>', 'seconds between gradings (default 5)')
     .option('--parallel <n>', 'groups graded at once (default 8)')
     .action(run(async () => (await import('./commands/room.js')).roomWatchCommand as Action));
+  roomCommand(
+    'serve',
+    'the scoreboard as a web page (and its JSON at /board.json), every group graded every few seconds',
+  )
+    .option('--listen <addr:port>', 'where the page is served (default 127.0.0.1:8088; 0.0.0.0:8088 for the room)')
+    .option('--every <seconds>', 'seconds between gradings (default 5)')
+    .option('--parallel <n>', 'groups graded at once (default 8)')
+    .action(run(async () => (await import('./commands/room.js')).roomServeCommand as Action));
   roomCommand('hint', "unlock the running challenge's next hint now (the schedule unlocks them by time too)")
     .option('--group <group>', 'for this group only (default: every group)')
     .action(run(async () => (await import('./commands/room.js')).roomHintCommand as Action));

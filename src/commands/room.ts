@@ -20,6 +20,7 @@ import { boardOf, bounded, currentRound, gradeRoom } from '../room/grade.js';
 import { renderBoard } from '../room/render.js';
 import { requireRoot } from './common.js';
 import { roundsOf } from '../room/score.js';
+import { BOARD_VERSION } from '../room/board.js';
 import { resultRows, resultsCsv } from '../room/results.js';
 
 /** How many groups build (or grade) at once unless --parallel says. */
@@ -197,23 +198,11 @@ export async function roomWatchCommand(file: string, options: RoomOptions & { ev
   const { room, model } = openRoom(file);
   requireRootFor(room, 'watch');
   const every = everyOf(options.every);
-  let stop = false;
-  const onSignal = () => (stop = true);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    while (!stop) {
-      const began = Date.now();
-      await gradeRoom(room, model, parallelOf({ parallel: options.parallel ?? '8' }));
-      const board = boardOf(room, model, readEvents(roomLog(room.name)));
-      // Home, draw, clear what is left of the last drawing: no flicker on a projector.
-      process.stdout.write(`\x1b[H${renderBoard(board, process.stdout.columns ?? 100)}\x1b[J`);
-      while (!stop && Date.now() - began < every * 1000) await new Promise((r) => setTimeout(r, 200));
-    }
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  await gradeUntilStopped(room, model, every, parallelOf({ parallel: options.parallel ?? '8' }), () => {
+    const board = boardOf(room, model, readEvents(roomLog(room.name)));
+    // Home, draw, clear what is left of the last drawing: no flicker on a projector.
+    process.stdout.write(`\x1b[H${renderBoard(board, process.stdout.columns ?? 100)}\x1b[J`);
+  });
   return 0;
 }
 
@@ -223,6 +212,79 @@ export function everyOf(text: string | undefined): number {
   if (!Number.isFinite(n) || n < 1 || n > 3600)
     throw new UsageError(`--every takes seconds between gradings, 1-3600; found ${shown(text)}`);
   return n;
+}
+
+/** The port `room serve` listens on unless --listen says. */
+export const DEFAULT_LISTEN = '127.0.0.1:8088';
+
+/**
+ * `room serve ROOM`: the board as a web page for the projector, and its JSON at
+ * /board.json (a group's detail at /groups/NAME.json), while every group is
+ * graded again every --every seconds. Read-only: the page shows no fault and no fix.
+ */
+export async function roomServeCommand(
+  file: string,
+  options: RoomOptions & { every?: string; listen?: string },
+): Promise<number> {
+  const { room, model } = openRoom(file);
+  requireRootFor(room, 'serve');
+  const every = everyOf(options.every);
+  const parallel = parallelOf({ parallel: options.parallel ?? '8' });
+  const { parseListen, startBoardServer } = await import('../room/serve.js');
+  const listen = parseListen(options.listen ?? DEFAULT_LISTEN);
+  const board = async () => boardOf(room, model, readEvents(roomLog(room.name)));
+  const server = await startBoardServer({
+    listen,
+    room: room.name,
+    board,
+    detail: async (name) => {
+      const row = (await board()).groups.find((g) => g.name === name);
+      if (!row) return undefined;
+      const state = readState(row.lab);
+      const { graphData } = await import('../workshop/graph.js');
+      const { simulatedFacts } = await import('../exec/simulated.js');
+      return {
+        version: BOARD_VERSION,
+        room: room.name,
+        group: row,
+        graph: state ? graphData(state.model, state.facts) : graphData(model, simulatedFacts(model)),
+      };
+    },
+  });
+  console.log(
+    `room ${room.name}: the scoreboard is on ${server.url} (its JSON: ${server.url}board.json); Ctrl-C stops`,
+  );
+  try {
+    await gradeUntilStopped(room, model, every, parallel);
+  } finally {
+    await server.close();
+  }
+  return 0;
+}
+
+/** Grades every group every `every` seconds until SIGINT or SIGTERM; `after` runs after each round. */
+async function gradeUntilStopped(
+  room: Room,
+  model: Model,
+  every: number,
+  parallel: number,
+  after: () => void = () => {},
+): Promise<void> {
+  let stop = false;
+  const onSignal = () => (stop = true);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    while (!stop) {
+      const began = Date.now();
+      await gradeRoom(room, model, parallel);
+      after();
+      while (!stop && Date.now() - began < every * 1000) await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 /** `room hint ROOM [--group G]`: one more hint now, for one group or all. */

@@ -47,7 +47,7 @@ groups:
 ${groups.map((g) => `  ${g}: { simulated: true }`).join('\n')}
 schedule:
   # the first hint 1.2 s after the start: unlocked by the time of the first grading
-  - { challenge: wrong-vni-ping, minutes: 20, hints: [0.02, 60] }
+  - { challenge: wrong-vni-ping, minutes: 20, hints: [0.02, 19] }
 `,
   );
   return room;
@@ -182,6 +182,33 @@ test('a room of four vxlan groups: built, broken in different places, two solved
     const strip = (rows: object[]) => rows.map((r) => ({ ...r, minutes: undefined }));
     assert.deepEqual(strip(await results()), strip(before), 'nothing lost, nothing counted twice');
     assert.equal(group(restarted, 'g1').challenge!.resets, 1);
+
+    // room serve: the board's JSON and a group's detail (its lab's graph) over HTTP, until SIGINT.
+    const serve = spawn(NETLAB, ['room', 'serve', room, '--listen', '127.0.0.1:0', '--every', '60'], {
+      env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      let said = '';
+      serve.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
+      const url = await waitFor('room serve says where', () => /is on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(said)?.[1]);
+      const served = (await (await fetch(`${url}board.json`)).json()) as Board;
+      assert.deepEqual(
+        served.groups.map((g) => [g.name, g.challenge?.solved]),
+        (await board(room)).groups.map((g) => [g.name, g.challenge?.solved]),
+      );
+      assert.doesNotMatch(JSON.stringify(served), /vni-changed|ip link/, 'no fault, no fix');
+      const detail = (await (await fetch(`${url}groups/g3.json`)).json()) as { graph: { nodes: { label: string }[] } };
+      assert.deepEqual(
+        detail.graph.nodes.map((n) => n.label),
+        ['node-0', 'node-1'],
+      );
+      assert.match(await (await fetch(url)).text(), /net101/);
+    } finally {
+      serve.kill('SIGINT');
+      const code = await new Promise<number | null>((resolve) => serve.once('exit', (c) => resolve(c)));
+      assert.equal(code, 0, 'room serve ends at SIGINT with exit 0');
+    }
 
     const csv = await run('room', 'results', room, '--csv');
     assert.equal(csv.exitCode, 0, csv.stderr);
