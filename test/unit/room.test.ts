@@ -222,6 +222,7 @@ test('the terminal board: 30 groups, one line each, none wider than the terminal
   };
   const lines = renderBoard(board, 80).trimEnd().split('\n');
   assert.ok(lines.length <= 36, `${lines.length} lines`);
+  // eslint-disable-next-line no-control-regex
   for (const line of lines) assert.ok(line.replace(/\x1b\[[0-9;]*m/g, '').length <= 80, line);
   assert.ok(!lines.join('\n').includes('\x1b[2J'));
   assert.match(lines.join('\n'), /unreachable since 09:00:01/);
