@@ -15,10 +15,28 @@ import { groupLabId } from './groups.js';
 import { appendEvents, readEvents, type GradeEvent, type NewEvent, type RoomEvent } from './log.js';
 import { boardGroup, groupInRound, roundsOf, type CheckNamer } from './score.js';
 import { roomLog } from './state.js';
-import { escapeControls } from '../errors.js';
+import { escapeControls, RunError } from '../errors.js';
+import { transportsOf } from '../exec/transports.js';
 
 /** A grading's checks get this long in all (seconds): a broken lab must not hold the round up. */
 export const GRADE_TIMEOUT = 30;
+
+/** A group's grading gets this long (seconds) before it counts as unreachable: the checks' time and the logins'. */
+export const GROUP_DEADLINE = GRADE_TIMEOUT + 20;
+
+/** The promise's value, or `late` once `ms` have passed (the work goes on, unwaited). */
+async function withDeadline<T>(work: Promise<T>, ms: number, late: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(late), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Runs `work` on each item with at most `limit` at once; results in the items' order. */
 export async function bounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
@@ -69,6 +87,7 @@ export async function gradeGroup(room: Room, group: string, current: Current): P
   if (challenge && mine?.run !== run) return { ...base, run, condition: 'rebuilt', failing: [] };
   const record = challenge ? readChallenge(lab) : undefined;
   try {
+    await answering(state);
     await unlockHints(state, record, mine?.hints ?? 0);
     const results = await verifyLab(state, {
       ...(challenge ? { check: challenge.goal.map(String) } : {}),
@@ -92,6 +111,17 @@ export async function gradeGroup(room: Room, group: string, current: Current): P
   }
 }
 
+/** Every node of the lab answers (a machine stopped, or its sshd refusing, is unreachable, not failing). */
+async function answering(state: LabState): Promise<void> {
+  const transports = Object.values(transportsOf(state));
+  const results = await Promise.all(transports.map((t) => t.run('true\n')));
+  const silent = results.findIndex((r) => r.exitCode !== 0);
+  if (silent >= 0)
+    throw new RunError(
+      `${transports[silent]!.node}: ${results[silent]!.stderr.trim().split('\n').at(-1) || `exit ${results[silent]!.exitCode}`}`,
+    );
+}
+
 /**
  * The hints the room has unlocked for a group, put in its challenge's record
  * here and on its nodes, where its learners read them (`netlab challenge
@@ -107,7 +137,15 @@ async function unlockHints(state: LabState, record: ReturnType<typeof readChalle
 export async function gradeRoom(room: Room, model: Model, parallel: number): Promise<void> {
   const current = currentRound(room, model, readEvents(roomLog(room.name)));
   await bounded(room.groups, parallel, async (g) => {
-    const event = await gradeGroup(room, g.name, current);
+    const event = await withDeadline(gradeGroup(room, g.name, current), GROUP_DEADLINE * 1000, {
+      e: 'grade',
+      group: g.name,
+      challenge: current?.groups.get(g.name)?.run ? current.challenge.id : null,
+      run: null,
+      condition: 'unreachable',
+      failing: [],
+      error: `no answer in ${GROUP_DEADLINE} s`,
+    });
     appendEvents(roomLog(room.name), [event as NewEvent]);
   });
 }

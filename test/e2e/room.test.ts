@@ -8,9 +8,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LABS, NETLAB } from '../paths.js';
+import { NETLAB } from '../paths.js';
+import { writeRoom } from './room-case.js';
 import { json, type Netlab } from './challenge-case.js';
 import { labTestContext, netlab, snapshotHost } from './host.js';
 import { quoteArgv } from '../../src/os/quote.js';
@@ -21,37 +21,7 @@ import { readEvents } from '../../src/room/log.js';
 const state = labTestContext();
 const run: Netlab = (...args) => netlab(state.dir, ...args);
 const groups = ['g1', 'g2', 'g3', 'g4'];
-
-/**
- * The vxlan lab with one more challenge: the wrong VNI graded by the pings only
- * (a grading of a broken lab waits for each failing check's timeout; the pings'
- * are the shortest), with three hints.
- */
-function writeRoom(dir: string): string {
-  const lab = join(dir, 'vxlan.yaml');
-  writeFileSync(
-    lab,
-    `${readFileSync(join(LABS, 'vxlan.yaml'), 'utf8')}  - id: wrong-vni-ping
-    title: "a0 cannot ping a1"
-    fault: "vni-changed:node-1:vxlan0"
-    goal: [1, 2]
-    hints: ["first", "second", "third"]
-`,
-  );
-  const room = join(dir, 'net101.yaml');
-  writeFileSync(
-    room,
-    `room: net101
-lab: vxlan.yaml
-groups:
-${groups.map((g) => `  ${g}: { simulated: true }`).join('\n')}
-schedule:
-  # the first hint 1.2 s after the start: unlocked by the time of the first grading
-  - { challenge: wrong-vni-ping, minutes: 20, hints: [0.02, 19] }
-`,
-  );
-  return room;
-}
+const simulated = Object.fromEntries(groups.map((g) => [g, '{ simulated: true }']));
 
 async function board(room: string): Promise<Board> {
   return json<Board>(await run('room', 'status', room, '--json'));
@@ -60,7 +30,7 @@ async function board(room: string): Promise<Board> {
 const group = (b: Board, name: string) => b.groups.find((g) => g.name === name)!;
 
 test('a room of four vxlan groups: built, broken in different places, two solved, hints, reset, rebuilt by hand, watch killed and restarted, results, down', async () => {
-  const room = writeRoom(state.dir);
+  const room = writeRoom(state.dir, simulated);
   try {
     const up = await run('room', 'up', room, '--json');
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);

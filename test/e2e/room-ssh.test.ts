@@ -1,0 +1,126 @@
+// End to end, over SSH: a room with two groups on machines of one shared
+// network segment (sshd in simulated machines, as in ssh.test.ts) and one group
+// on simulated nodes. No cross-talk: each group's checks pass and its VXLAN FDB
+// holds its own VTEPs only. A learner attached to a group reads the hints the
+// room unlocked. One machine stopped: its group unreachable, the others graded.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { json } from './challenge-case.js';
+import { nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
+import { startMachines, type Machines } from './machines.js';
+import { writeRoom } from './room-case.js';
+import type { Board } from '../../src/room/board.js';
+
+const work = stateDirForTest();
+const instructor = join(work.dir, 'instructor');
+const learner = join(work.dir, 'learner');
+let machines: Machines;
+let pristine: HostSnapshot;
+/** The machines of each SSH group, as node-0 and node-1 of its lab. */
+const machinesOf = { g1: ['m0', 'm1'], g2: ['m2', 'm3'] } as const;
+
+before(async () => {
+  pristine = await snapshotHost();
+  mkdirSync(instructor);
+  mkdirSync(learner);
+  machines = await startMachines('room-ssh-e2e', ['m0', 'm1', 'm2', 'm3'], work.dir);
+});
+
+after(async () => {
+  machines?.stop();
+  work.remove();
+  assert.deepEqual(await snapshotHost(), pristine, 'the machines and their ssh connections are gone');
+});
+
+/** A group's SSH config: the machines' own entries, under the lab's node names. */
+function groupSshConfig(group: keyof typeof machinesOf): string {
+  const blocks = readFileSync(machines.sshConfig, 'utf8').split(/^(?=Host )/m);
+  const text = machinesOf[group]
+    .map((m, i) => blocks.find((b) => b.startsWith(`Host ${m}\n`))!.replace(`Host ${m}\n`, `Host node-${i}\n`))
+    .join('');
+  const file = join(work.dir, `${group}.ssh`);
+  writeFileSync(file, text);
+  return file;
+}
+
+test('a room over SSH on one shared segment: no cross-talk, a learner reads the unlocked hints, a stopped machine is unreachable and slows nobody', async () => {
+  const ssh = { g1: groupSshConfig('g1'), g2: groupSshConfig('g2') };
+  const room = writeRoom(work.dir, {
+    g1: `{ ssh-config: ${ssh.g1} }`,
+    g2: `{ ssh-config: ${ssh.g2} }`,
+    g3: '{ simulated: true }',
+  });
+  const run = (...args: string[]) => machines.netlab(instructor, ...args);
+  const board = async () => json<Board>(await run('room', 'status', room, '--json'));
+  const group = (b: Board, name: string) => b.groups.find((g) => g.name === name)!;
+  try {
+    const up = await run('room', 'up', room, '--json');
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    const attach = json<{ groups: { name: string; attach?: string }[] }>(up).groups;
+    assert.equal(attach.find((g) => g.name === 'g1')!.attach, `netlab attach vxlan@g1 --ssh-config ${ssh.g1}`);
+    assert.equal(attach.find((g) => g.name === 'g3')!.attach, undefined, 'a simulated group is on this host');
+
+    // Every group's checks pass: no group answers another's ARP or learns its VTEPs.
+    const idle = await board();
+    for (const g of ['g1', 'g2', 'g3'])
+      assert.deepEqual(
+        [group(idle, g).condition, group(idle, g).failing],
+        ['up', []],
+        `${g}: ${JSON.stringify(group(idle, g))}`,
+      );
+    for (const g of ['g1', 'g2'] as const) {
+      const fdb = await run('exec', 'node-0', '--instance', g, '--', 'bridge', 'fdb', 'show', 'dev', 'vxlan0');
+      const vteps = new Set([...fdb.stdout.matchAll(/ dst (\S+)/g)].map((m) => m[1]));
+      const own = machinesOf[g].map((m) => machines.addresses[m]!);
+      assert.ok(vteps.has(own[1]), `${g}'s node-0 learned its node-1: ${fdb.stdout}`);
+      for (const vtep of vteps)
+        assert.ok(
+          own.includes(vtep!) || vtep === '0.0.0.0' || vtep!.startsWith('239.'),
+          `${g} heard ${vtep}: ${fdb.stdout}`,
+        );
+    }
+
+    const started = Date.now();
+    const start = await run('room', 'start', room);
+    assert.equal(start.exitCode, 0, start.stdout + start.stderr);
+    // A learner of g1 on a machine of their own (another controller: another state directory).
+    const attached = await machines.netlab(learner, 'attach', 'vxlan@g1', '--ssh-config', ssh.g1);
+    assert.equal(attached.exitCode, 0, attached.stderr);
+    // Past the schedule's first hint (1.2 s after the start), one more from the room.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + 1500 - Date.now())));
+    assert.equal((await run('room', 'hint', room, '--group', 'g1')).exitCode, 0);
+    const hints = json<{ hints: string[] }>(await machines.netlab(learner, 'challenge', 'hint', 'vxlan@g1', '--json'));
+    assert.deepEqual(hints.hints, ['first', 'second'], "the schedule's first and the room's");
+
+    // g2's node-0 stops answering (its link down: a VM stopped): unreachable; g1 and g3 graded as before.
+    const m2 = machines.transport('m2');
+    assert.equal((await m2.run('ip link set eth1 down\n')).exitCode, 0);
+    try {
+      const began = Date.now();
+      const stopped = json<Board>(await run('room', 'status', room, '--json'));
+      assert.equal(group(stopped, 'g2').condition, 'unreachable', JSON.stringify(group(stopped, 'g2')));
+      assert.ok(group(stopped, 'g2').error, 'says why');
+      for (const g of ['g1', 'g3']) {
+        assert.equal(group(stopped, g).condition, 'up', g);
+        assert.deepEqual(
+          group(stopped, g).failing.map((f) => f.number),
+          [1, 2],
+          `${g} graded: its fault fails the goal`,
+        );
+      }
+      assert.ok(Date.now() - began < 60_000, `a round with a stopped machine took ${Date.now() - began} ms`);
+    } finally {
+      await m2.run('ip link set eth1 up\n');
+    }
+  } finally {
+    const down = await run('room', 'down', room);
+    assert.equal(down.exitCode, 0, down.stdout + down.stderr);
+    await machines.netlab(learner, 'detach', 'vxlan@g1');
+  }
+  for (const name of machines.names) {
+    const left = (await nodeLeftovers(machines.transport(name))).filter((l) => !/process \d+ sshd/.test(l));
+    assert.deepEqual(left, [], `${name}: nothing left`);
+  }
+});
