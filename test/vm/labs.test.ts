@@ -24,6 +24,10 @@ import { faultsOf } from '../../src/faults/faults.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { readState } from '../../src/state/store.js';
 import { endSessions, sshTransport } from '../../src/exec/ssh.js';
+import { writeRoom } from '../e2e/room-case.js';
+import { quoteArgv } from '../../src/os/quote.js';
+import { waitFor } from '../wait.js';
+import type { Board } from '../../src/room/board.js';
 
 const work = stateDirForTest();
 // This process reaches the VMs too (leftovers below): its SSH master sockets go with the test's files.
@@ -243,6 +247,51 @@ test("real kernels: a learner's controller attaches to the lab an instructor bui
   } finally {
     await netlab('down', 'routes');
     if (attached) await as('detach', 'routes');
+  }
+  for (const name of vms.names) assert.deepEqual(await leftovers(name), []);
+});
+
+test("real kernels: a room's group on the VMs: built with the room's own VNI, broken, graded by the room until the revealed fix solves it, taken down", async () => {
+  const room = writeRoom(work.dir, { vms: `{ ssh-config: ${vms.sshConfig} }` });
+  try {
+    const up = await netlab('room', 'up', room);
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    assert.match(up.stdout, /netlab attach vxlan@vms --ssh-config /);
+    const vxlan0 = await netlab('exec', 'node-0', '--instance', 'vms', '--', 'ip', '-d', 'link', 'show', 'vxlan0');
+    assert.match(vxlan0.stdout, /vxlan id 110 group 239\.1\.1\.2 /, "the room's own VNI and group");
+    assert.equal((await netlab('room', 'start', room)).exitCode, 0);
+    const board = async () => JSON.parse((await netlab('room', 'status', room, '--json')).stdout) as Board;
+    assert.deepEqual(
+      (await board()).groups[0]!.failing.map((f) => f.number),
+      [1, 2],
+    );
+    const revealed = JSON.parse((await netlab('challenge', 'reveal', 'vxlan@vms', '--json')).stdout) as {
+      node: string;
+      mend: string[][];
+    };
+    const fix = await netlab(
+      'exec',
+      revealed.node,
+      '--instance',
+      'vms',
+      '--',
+      'sh',
+      '-c',
+      revealed.mend.map((c) => quoteArgv(c)).join(' && '),
+    );
+    assert.equal(fix.exitCode, 0, fix.stderr);
+    const solved = await waitFor(
+      'the room grades the fix solved',
+      async () => {
+        const b = await board();
+        return b.groups[0]!.challenge?.solved && b;
+      },
+      { timeoutMs: 60_000, intervalMs: 0 },
+    );
+    assert.ok(solved.groups[0]!.challenge!['solved-at']);
+  } finally {
+    const down = await netlab('room', 'down', room);
+    assert.equal(down.exitCode, 0, down.stdout + down.stderr);
   }
   for (const name of vms.names) assert.deepEqual(await leftovers(name), []);
 });
