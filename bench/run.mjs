@@ -22,7 +22,7 @@ const { quoteArgv } = await dist('src/os/quote.js');
 const { startMachines } = await dist('test/e2e/machines.js');
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-// BENCH_ONLY=ssh (or simulated, scaling, profile, startup; comma-separated): only those parts,
+// BENCH_ONLY=ssh (or simulated, scaling, room, profile, startup; comma-separated): only those parts,
 // printed instead of written to BENCHMARKS.md (for working on one figure).
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const part = (name) => !ONLY || ONLY.includes(name);
@@ -36,6 +36,13 @@ const now = () => Number(process.hrtime.bigint()) / 1e9;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (xs) => `${median(xs).toFixed(2)} s (${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)})`;
 const log = (m) => process.stderr.write(`bench: ${m}\n`);
+
+/** A command's wall time, whatever its exit code (a failing check exits 1). */
+function timed(args) {
+  const start = now();
+  spawnSync(NETLAB, args, { env, encoding: 'utf8' });
+  return now() - start;
+}
 
 function netlab(args, extraEnv = {}) {
   const start = now();
@@ -401,6 +408,44 @@ try {
         '',
         `netlab vxlan up over SSH (cold) / hand-written one-connection-per-node script: ${(parseFloat(netlabVxlanCold[1]) / parseFloat(sshHand[1][1])).toFixed(2)} (target 1.3)`,
       );
+  }
+
+  // 3b. a room: 12 groups of the vxlan lab on simulated nodes
+  if (part('room')) {
+    const GROUPS = 12;
+    const names = Array.from({ length: GROUPS }, (_, i) => `g${i + 1}`);
+    const room = join(work, 'room.yaml');
+    writeFileSync(
+      room,
+      `room: bench\nlab: vxlan\ngroups:\n${names.map((g) => `  ${g}: { simulated: true }`).join('\n')}\nschedule:\n  - { challenge: wrong-vni, minutes: 20 }\n`,
+    );
+    const t = { room: [], single: [], round: [], check: [], roundSolved: [], checkSolved: [] };
+    const runs = Math.min(RUNS, 3);
+    for (let i = 0; i < runs; i++) {
+      log(`room of ${GROUPS}: ${GROUPS} single ups, one after the other`);
+      let single = 0;
+      for (const g of names) single += netlab(['up', 'vxlan', '--instance', g]);
+      t.single.push(single);
+      for (const g of names) netlab(['down', `vxlan@${g}`]);
+      log(`room of ${GROUPS}: room up`);
+      t.room.push(netlab(['room', 'up', room]));
+      // Broken: the scoreboard round against one group's challenge check, each check failing.
+      netlab(['room', 'start', room, 'wrong-vni']);
+      t.round.push(timed(['room', 'status', room]));
+      t.check.push(timed(['challenge', 'check', 'vxlan@g1']));
+      netlab(['room', 'down', room]);
+    }
+    const ratio = (a, b) => (median(a) / median(b)).toFixed(2);
+    section(
+      `A room of ${GROUPS} vxlan groups on simulated nodes`,
+      ['what', 'time', 'ratio', 'target'],
+      [
+        [`\`room up\` (4 groups at a time)`, fmt(t.room), '', ''],
+        [`${GROUPS} single \`up\`s one after the other`, fmt(t.single), ratio(t.room, t.single), 'at most 0.6'],
+        [`one scoreboard round (\`room status\`, every group's goal checks failing)`, fmt(t.round), '', ''],
+        ["one group's `challenge check` (failing)", fmt(t.check), ratio(t.round, t.check), 'at most 3'],
+      ],
+    );
   }
 
   // 4. where the time goes: netlab's own marks (NETLAB_PROFILE), median per segment

@@ -319,6 +319,11 @@ async function stopChallenge(arg: string | undefined, options: JsonOption & Targ
   requireRoot('challenge stop', state.target);
   refuseAttached(state, '`netlab challenge stop`');
   const { record, challenge, rebuilt } = await activeChallenge(state);
+  // Mended by hand, a room's challenge would be graded solved: the room ends it, by starting the next.
+  if (record.room && !rebuilt)
+    throw new UsageError(
+      `challenge ${challenge.id} of lab ${state.lab} belongs to room ${record.room}: \`netlab room start\` starts its next challenge, \`netlab room reset\` builds the group's lab again`,
+    );
   const kept = rebuilt ? [] : await mendFault(state, faultOf(state, faultIdOf(record, challenge)));
   await saveChallenge(state, undefined);
   if (options.json) {

@@ -1,4 +1,4 @@
-// `netlab room validate ROOM_FILE` (not on the command line yet): every problem of
+// `netlab room validate ROOM_FILE`: every problem of
 // a room file, and of its lab file, as `netlab validate` says a lab's.
 import { formatIssue, issueFields, LabInputError, UsageError } from '../errors.js';
 import { printJson, type JsonOption } from '../json-output.js';

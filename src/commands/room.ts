@@ -8,17 +8,17 @@ import { loadLabFile } from '../lab/load.js';
 import type { Model } from '../model/lab.js';
 import { readState } from '../state/store.js';
 import { readChallenge } from '../state/challenges.js';
-import { saveChallenge } from '../lifecycle/challenge.js';
 import type { Room, RoomGroup } from '../room/file.js';
 import { loadRoomFile } from '../room/load.js';
 import { ensureRoomRecord, roomLog, type RoomRecord } from '../room/state.js';
-import { groupLabId, runNetlab, targetFlags, writeGroupLab } from '../room/groups.js';
+import { groupLabId, groupState, isRoomLab, runNetlab, targetFlags, writeGroupLab } from '../room/groups.js';
 import { appendEvents, readEvents, type NewEvent } from '../room/log.js';
-import { landingsOf } from '../room/landing.js';
-import { startInGroup } from '../room/challenge.js';
-import { boardOf, bounded, currentRound, gradeRoom } from '../room/grade.js';
+import { landingsFor, startInGroup } from '../room/challenge.js';
+import { boardOf, bounded, currentRound, gradeRoom, pushHints } from '../room/grade.js';
 import { renderBoard } from '../room/render.js';
 import { requireRoot } from './common.js';
+import { acquireLock } from '../state/lock.js';
+import { quoteArgv } from '../os/quote.js';
 import { roundsOf } from '../room/score.js';
 import { BOARD_VERSION } from '../room/board.js';
 import { resultRows, resultsCsv } from '../room/results.js';
@@ -39,11 +39,50 @@ function parallelOf(options: RoomOptions): number {
   return n;
 }
 
-/** The room, its record and its lab: what every room command starts from. */
+/** How many groups a grading round grades at once unless --parallel says. */
+export const GRADE_PARALLEL = 8;
+
+/** --parallel N of a grading round. */
+function gradeParallelOf(options: RoomOptions): number {
+  return parallelOf({ parallel: options.parallel ?? String(GRADE_PARALLEL) });
+}
+
+/** The room, its record and its lab: what every room command that changes the room starts from. */
 function openRoom(file: string): { room: Room; record: RoomRecord; model: Model } {
   const room = loadRoomFile(file);
   const record = ensureRoomRecord(room);
   return { room, record, model: loadLabFile(room.labFile).model };
+}
+
+/** The room and its lab for a command that only reads (status, watch, serve, results): no state is written. */
+function readRoom(file: string): { room: Room; model: Model } {
+  const room = loadRoomFile(file);
+  return { room, model: loadLabFile(room.labFile).model };
+}
+
+/**
+ * Runs a command that changes the room (up, start, hint, reset, down) with the
+ * room locked: two at once could leave two faults in a lab, or a record of
+ * one challenge over the fault of another. Gradings do not take it: a grading
+ * counts only for the start whose record it found (room/grade.ts).
+ */
+async function withRoomLock<T>(room: Room, command: string, work: () => Promise<T>): Promise<T> {
+  const release = acquireLock(`_room@${room.name}`, `netlab room ${command}`);
+  try {
+    return await work();
+  } finally {
+    release();
+  }
+}
+
+/** A group of the room, by name. */
+function groupOf(room: Room, name: string): RoomGroup {
+  const found = room.groups.find((g) => g.name === name);
+  if (!found)
+    throw new UsageError(
+      `room ${room.name} has no group ${shown(name)}; it has ${room.groups.map((g) => g.name).join(', ')}`,
+    );
+  return found;
 }
 
 /** Simulated groups are namespaces on this host: root, as for `netlab up`. */
@@ -60,8 +99,7 @@ function prefixed(room: Room, group: string, json: boolean): (line: string) => v
 /** What a learner of a group on machines types to work on the group's lab. */
 function attachLine(room: Room, group: RoomGroup): string | undefined {
   if (group.target.kind === 'simulated') return undefined;
-  const flags = targetFlags(group.target).join(' ');
-  return `netlab attach ${groupLabId(room, group.name)} ${flags}`;
+  return quoteArgv(['netlab', 'attach', groupLabId(room, group.name), ...targetFlags(group.target)]);
 }
 
 /** `room up ROOM`: every group's lab built, groups side by side; a group already up is left as it is. */
@@ -72,22 +110,35 @@ export async function roomUpCommand(file: string, options: RoomOptions): Promise
   const json = Boolean(options.json);
   const say = json ? console.error : console.log;
   say(`room ${room.name}: building lab ${room.labName} in ${room.groups.length} groups, ${parallel} at a time`);
-  const results = await bounded(room.groups, parallel, async (group) => {
-    const lab = groupLabId(room, group.name);
-    const labFile = writeGroupLab(room, model, record, group);
-    const result = await runNetlab(
-      ['up', labFile, '--instance', group.name, ...targetFlags(group.target), '--json'],
-      prefixed(room, group.name, json),
-    );
-    let status = 'failed';
-    try {
-      status = (JSON.parse(result.stdout) as { status?: string }).status ?? 'failed';
-    } catch {
-      // no document: the child failed before it could write one
-    }
-    const ok = result.exitCode === 0 && status === 'up';
-    return { group, lab, ok, exitCode: result.exitCode, file: labFile };
-  });
+  const results = await withRoomLock(room, 'up', () =>
+    bounded(room.groups, parallel, async (group) => {
+      const lab = groupLabId(room, group.name);
+      const labFile = writeGroupLab(room, model, record, group);
+      const other = readState(lab);
+      if (other && !isRoomLab(room, group.name, other)) {
+        prefixed(
+          room,
+          group.name,
+          json,
+        )(
+          `lab ${lab} is up from ${other.file}, not from this room's copy: another room, or built by hand; left as it is`,
+        );
+        return { group, lab, ok: false, exitCode: 2, file: labFile };
+      }
+      const result = await runNetlab(
+        ['up', labFile, '--instance', group.name, ...targetFlags(group.target), '--json'],
+        prefixed(room, group.name, json),
+      );
+      let status = 'failed';
+      try {
+        status = (JSON.parse(result.stdout) as { status?: string }).status ?? 'failed';
+      } catch {
+        // no document: the child failed before it could write one
+      }
+      const ok = result.exitCode === 0 && status === 'up';
+      return { group, lab, ok, exitCode: result.exitCode, file: labFile };
+    }),
+  );
   const failed = results.filter((r) => !r.ok);
   if (json) {
     printJson({
@@ -150,14 +201,19 @@ export async function roomStartCommand(file: string, id: string | undefined, opt
   const { room, record, model } = openRoom(file);
   const parallel = parallelOf(options);
   requireRootFor(room, 'start');
-  const challenge = model.challenges!.find((c) => c.id === nextChallenge(room, model, id))!;
-  const landings = landingsOf(model, challenge);
-  appendEvents(roomLog(room.name), [{ e: 'round', challenge: challenge.id }]);
-  const results = await bounded(room.groups, parallel, async (g) => {
-    const event = await startInGroup(room, record, challenge, g.name, landings);
-    appendEvents(roomLog(room.name), [event]);
-    return event;
+  const log = (event: NewEvent) => appendEvents(roomLog(room.name), [event]);
+  const { challenge, landings, results } = await withRoomLock(room, 'start', async () => {
+    const challenge = model.challenges!.find((c) => c.id === nextChallenge(room, model, id))!;
+    const landings = landingsFor(room, record, model, challenge);
+    log({ e: 'round', challenge: challenge.id });
+    const results = await bounded(room.groups, parallel, async (g) => {
+      const event = await startInGroup(room, challenge, g.name, landings.get(g.name)!, log);
+      if (event.e === 'start-failed') log(event);
+      return event;
+    });
+    return { challenge, landings, results };
   });
+  const places = new Set(landings.values()).size;
   const failed = results.filter((r) => r.e === 'start-failed');
   if (options.json) {
     printJson({
@@ -165,7 +221,7 @@ export async function roomStartCommand(file: string, id: string | undefined, opt
       challenge: challenge.id,
       title: challenge.title,
       // Where it landed is not said: the page and the board show no fault either.
-      landings: landings.length,
+      landings: places,
       groups: results.map((r) => ({
         name: r.group,
         started: r.e === 'start',
@@ -175,8 +231,7 @@ export async function roomStartCommand(file: string, id: string | undefined, opt
     return failed.length ? 1 : 0;
   }
   console.log(`room ${room.name}: challenge ${challenge.id}: ${challenge.title}`);
-  if (landings.length > 1)
-    console.log(`  it lands in one of ${landings.length} places, chosen per group from the room's secret`);
+  if (places > 1) console.log(`  it lands in one of ${places} places, dealt over the groups from the room's secret`);
   for (const r of results)
     console.log(r.e === 'start' ? chalk.green(`✓ ${r.group}: started`) : chalk.red(`✗ ${r.group}: ${r.error}`));
   return failed.length ? 1 : 0;
@@ -184,9 +239,9 @@ export async function roomStartCommand(file: string, id: string | undefined, opt
 
 /** `room status ROOM`: every group graded once, then the board. */
 export async function roomStatusCommand(file: string, options: RoomOptions): Promise<number> {
-  const { room, model } = openRoom(file);
+  const { room, model } = readRoom(file);
   requireRootFor(room, 'status');
-  await gradeRoom(room, model, parallelOf({ parallel: options.parallel ?? '8' }));
+  await gradeRoom(room, model, gradeParallelOf(options));
   const board = boardOf(room, model, readEvents(roomLog(room.name)));
   if (options.json) printJson(board);
   else process.stdout.write(renderBoard(board, process.stdout.columns ?? 100));
@@ -195,10 +250,10 @@ export async function roomStatusCommand(file: string, options: RoomOptions): Pro
 
 /** `room watch ROOM`: the board, graded again every --every seconds, until Ctrl-C. */
 export async function roomWatchCommand(file: string, options: RoomOptions & { every?: string }): Promise<number> {
-  const { room, model } = openRoom(file);
+  const { room, model } = readRoom(file);
   requireRootFor(room, 'watch');
   const every = everyOf(options.every);
-  await gradeUntilStopped(room, model, every, parallelOf({ parallel: options.parallel ?? '8' }), () => {
+  await gradeUntilStopped(room, model, every, gradeParallelOf(options), () => {
     const board = boardOf(room, model, readEvents(roomLog(room.name)));
     // Home, draw, clear what is left of the last drawing: no flicker on a projector.
     process.stdout.write(`\x1b[H${renderBoard(board, process.stdout.columns ?? 100)}\x1b[J`);
@@ -226,10 +281,10 @@ export async function roomServeCommand(
   file: string,
   options: RoomOptions & { every?: string; listen?: string },
 ): Promise<number> {
-  const { room, model } = openRoom(file);
+  const { room, model } = readRoom(file);
   requireRootFor(room, 'serve');
   const every = everyOf(options.every);
-  const parallel = parallelOf({ parallel: options.parallel ?? '8' });
+  const parallel = gradeParallelOf(options);
   const { parseListen, startBoardServer } = await import('../room/serve.js');
   const listen = parseListen(options.listen ?? DEFAULT_LISTEN);
   const board = async () => boardOf(room, model, readEvents(roomLog(room.name)));
@@ -290,31 +345,25 @@ async function gradeUntilStopped(
 /** `room hint ROOM [--group G]`: one more hint now, for one group or all. */
 export async function roomHintCommand(file: string, options: RoomOptions & { group?: string }): Promise<number> {
   const { room, model } = openRoom(file);
-  const group = options.group;
-  if (group !== undefined && !room.groups.some((g) => g.name === group))
-    throw new UsageError(
-      `room ${room.name} has no group ${shown(group)}; it has ${room.groups.map((g) => g.name).join(', ')}`,
-    );
-  const events = readEvents(roomLog(room.name));
-  const current = currentRound(room, model, events);
-  if (!current)
-    throw new UsageError(`no challenge is running in room ${room.name}: \`netlab room start ${file}\` starts one`);
-  appendEvents(roomLog(room.name), [{ e: 'hint', challenge: current.challenge.id, group: group ?? null }]);
-  // Put on the groups' labs now (grading rounds would do it too): learners read them at once.
-  const after = currentRound(room, model, readEvents(roomLog(room.name)))!;
-  const targets = room.groups.filter((g) => group === undefined || g.name === group);
-  const pushed = await bounded(targets, 8, async (g) => {
-    const unlocked = after.groups.get(g.name)!.hints;
-    const lab = groupLabId(room, g.name);
-    const state = readState(lab);
-    const record = readChallenge(lab);
-    if (!state || !record?.room || record.run !== state.run?.id) return { group: g.name, unlocked, pushed: false };
-    try {
-      if (record.hints < unlocked) await saveChallenge(state, { ...record, hints: unlocked });
-      return { group: g.name, unlocked, pushed: true };
-    } catch (error) {
-      return { group: g.name, unlocked, pushed: false, error: (error as Error).message };
-    }
+  const targets = options.group === undefined ? room.groups : [groupOf(room, options.group)];
+  const { current, pushed } = await withRoomLock(room, 'hint', async () => {
+    const before = currentRound(room, model, readEvents(roomLog(room.name)));
+    if (!before)
+      throw new UsageError(`no challenge is running in room ${room.name}: \`netlab room start ${file}\` starts one`);
+    appendEvents(roomLog(room.name), [{ e: 'hint', challenge: before.challenge.id, group: options.group ?? null }]);
+    // Put on the groups' labs now (grading rounds would too): learners read them at once.
+    const current = currentRound(room, model, readEvents(roomLog(room.name)))!;
+    const pushed = await bounded(targets, GRADE_PARALLEL, async (g) => {
+      const mine = current.groups.get(g.name)!;
+      try {
+        const state = groupState(room, g.name);
+        const done = await pushHints(state, readChallenge(state.lab), mine.identity, mine.hints);
+        return { group: g.name, unlocked: mine.hints, pushed: done };
+      } catch (error) {
+        return { group: g.name, unlocked: mine.hints, pushed: false, error: (error as Error).message };
+      }
+    });
+    return { current, pushed };
   });
   if (options.json) {
     printJson({ room: room.name, challenge: current.challenge.id, of: current.challenge.hints.length, groups: pushed });
@@ -322,20 +371,27 @@ export async function roomHintCommand(file: string, options: RoomOptions & { gro
   }
   for (const p of pushed)
     console.log(
-      `${p.group}: ${p.unlocked} of ${current.challenge.hints.length} hints unlocked${p.pushed ? '' : ` (its lab is not reachable now${'error' in p ? `: ${p.error}` : ''}; the next grading puts them there)`}`,
+      `${p.group}: ${p.unlocked} of ${current.challenge.hints.length} hints unlocked${p.pushed ? '' : ` (not on its lab yet${'error' in p ? `: ${p.error}` : ''}; the next grading puts them there)`}`,
     );
   return 0;
 }
 
-/** `room reset ROOM GROUP`: the group's lab built again, and the running challenge made in it again. */
+/** `room reset ROOM GROUP`: the group's lab built again, and the running challenge made in it again, where it was. */
 export async function roomResetCommand(file: string, group: string, options: RoomOptions): Promise<number> {
   const { room, record, model } = openRoom(file);
-  const found = room.groups.find((g) => g.name === group);
-  if (!found)
-    throw new UsageError(
-      `room ${room.name} has no group ${shown(group)}; it has ${room.groups.map((g) => g.name).join(', ')}`,
-    );
+  const found = groupOf(room, group);
   if (found.target.kind === 'simulated') requireRoot('room reset');
+  return withRoomLock(room, 'reset', () => resetGroup(room, record, model, found, options));
+}
+
+async function resetGroup(
+  room: Room,
+  record: RoomRecord,
+  model: Model,
+  found: RoomGroup,
+  options: RoomOptions,
+): Promise<number> {
+  const group = found.name;
   const current = currentRound(room, model, readEvents(roomLog(room.name)));
   const labFile = writeGroupLab(room, model, record, found);
   const result = await runNetlab(
@@ -348,11 +404,13 @@ export async function roomResetCommand(file: string, group: string, options: Roo
     else console.log(chalk.red(`✗ ${group}: ${why}`));
     return 1;
   }
-  appendEvents(roomLog(room.name), [{ e: 'reset', group, challenge: current?.challenge.id ?? null }]);
-  const started = current
-    ? await startInGroup(room, record, current.challenge, group, landingsOf(model, current.challenge))
-    : undefined;
-  if (started) appendEvents(roomLog(room.name), [started as NewEvent]);
+  const log = (event: NewEvent) => appendEvents(roomLog(room.name), [event]);
+  log({ e: 'reset', group, challenge: current?.challenge.id ?? null });
+  // Where the fault landed at the round's start: a reset does not deal again.
+  const landing =
+    current && (current.groups.get(group)?.fault ?? landingsFor(room, record, model, current.challenge).get(group)!);
+  const started = current ? await startInGroup(room, current.challenge, group, landing!, log) : undefined;
+  if (started?.e === 'start-failed') log(started);
   const ok = !started || started.e === 'start';
   if (options.json) {
     printJson({
@@ -378,7 +436,7 @@ export async function roomResetCommand(file: string, group: string, options: Roo
 /** `room results ROOM --csv | --json`: every group × challenge, from the log. */
 export function roomResultsCommand(file: string, options: JsonOption & { csv?: boolean }): number {
   if (Boolean(options.csv) === Boolean(options.json)) throw new UsageError('room results takes --csv or --json (one)');
-  const { room, model } = openRoom(file);
+  const { room, model } = readRoom(file);
   const rows = resultRows(room, model, readEvents(roomLog(room.name)));
   if (options.json) printJson({ room: room.name, lab: room.labName, results: rows });
   else process.stdout.write(resultsCsv(rows));
@@ -391,19 +449,25 @@ export async function roomDownCommand(file: string, options: RoomOptions): Promi
   const parallel = parallelOf(options);
   requireRootFor(room, 'down');
   const json = Boolean(options.json);
-  const results = await bounded(room.groups, parallel, async (g) => {
-    const lab = groupLabId(room, g.name);
-    if (!readState(lab)) return { group: g.name, lab, down: true, was: 'not up' };
-    const result = await runNetlab(['down', lab, '--json'], prefixed(room, g.name, json));
-    return { group: g.name, lab, down: result.exitCode === 0, was: 'up', exitCode: result.exitCode };
-  });
+  const results = await withRoomLock(room, 'down', () =>
+    bounded(room.groups, parallel, async (g) => {
+      const lab = groupLabId(room, g.name);
+      const state = readState(lab);
+      if (!state) return { group: g.name, lab, down: true, was: 'not up' };
+      // Another room's lab of the same id is left alone.
+      if (!isRoomLab(room, g.name, state))
+        return { group: g.name, lab, down: true, was: `not this room's (up from ${state.file})` };
+      const result = await runNetlab(['down', lab, '--json'], prefixed(room, g.name, json));
+      return { group: g.name, lab, down: result.exitCode === 0, was: 'up', exitCode: result.exitCode };
+    }),
+  );
   const failed = results.filter((r) => !r.down);
   if (json) printJson({ room: room.name, groups: results });
   else {
     for (const r of results)
       console.log(
         r.down
-          ? `✓ ${r.group}: ${r.lab} ${r.was === 'up' ? 'down' : 'was not up'}`
+          ? `✓ ${r.group}: ${r.lab} ${r.was === 'up' ? 'down' : `left: ${r.was}`}`
           : chalk.red(`✗ ${r.group}: ${r.lab}: down failed (exit ${r.exitCode}); \`netlab down ${r.lab}\` says why`),
       );
     console.log(`the room's results stay: \`netlab room results ${file} --csv\``);

@@ -30,6 +30,7 @@ export interface FailingCheck {
 export interface GroupChallenge {
   id: string;
   title: string;
+  /** the group's first start in this round (a reset does not restart the clock) */
   started: string;
   solved: boolean;
   /** ISO time of the first grading that found every goal check passing */
@@ -44,6 +45,8 @@ export interface GroupChallenge {
   resets: number;
   /** gradings whose failing checks differed from the one before: what the learners changed, seen from outside */
   attempts: number;
+  /** the fault was revealed (`netlab challenge reveal` on the group's lab): solved with the answer */
+  revealed: boolean;
 }
 
 export interface BoardGroup {

@@ -2,53 +2,78 @@
 // ended, the fault made at the group's landing (room/landing.ts), and the
 // record saying the room owns it (its grading and hints are the room's).
 import { faultOf, makeFault, mendFault, saveChallenge } from '../lifecycle/challenge.js';
-import type { ModelChallenge } from '../model/lab.js';
+import type { Model, ModelChallenge } from '../model/lab.js';
 import { challengeOfRun, faultIdOf } from '../state/challenges.js';
-import { readState } from '../state/store.js';
+import type { LabState } from '../state/store.js';
 import type { Room } from './file.js';
-import { groupLabId } from './groups.js';
-import { dealLandings } from './landing.js';
-import type { StartEvent, StartFailedEvent } from './log.js';
+import { groupLabId, groupState } from './groups.js';
+import { dealLandings, landingsOf } from './landing.js';
+import type { NewEvent, StartEvent, StartFailedEvent } from './log.js';
 import type { RoomRecord } from './state.js';
 
-/** Makes the challenge in one group's lab; what happened, for the log. */
-export async function startInGroup(
+/** Where a challenge lands in each group: dealt once per `room start` (a reset keeps its group's landing). */
+export function landingsFor(
   room: Room,
   record: RoomRecord,
+  model: Model,
+  challenge: ModelChallenge,
+): Map<string, string> {
+  return dealLandings(
+    record.secret,
+    room.name,
+    challenge.id,
+    room.groups.map((g) => g.name),
+    landingsOf(model, challenge),
+  );
+}
+
+/**
+ * Makes the challenge in one group's lab at `landing`. The start is logged
+ * (by `log`) before the fault is made, with the identity its record gets
+ * after: a grading in between finds no such record and counts for nothing.
+ */
+export async function startInGroup(
+  room: Room,
   challenge: ModelChallenge,
   group: string,
-  landings: readonly string[],
+  landing: string,
+  log: (event: NewEvent) => void,
 ): Promise<Omit<StartEvent, 't'> | Omit<StartFailedEvent, 't'>> {
   const failed = (error: string) => ({ e: 'start-failed' as const, group, challenge: challenge.id, error });
-  const lab = groupLabId(room, group);
-  const state = readState(lab);
-  if (!state || state.status !== 'up') return failed(`lab ${lab} is not up (\`netlab room up\` builds it)`);
+  let state: LabState;
+  try {
+    state = groupState(room, group);
+  } catch (error) {
+    return failed((error as Error).message);
+  }
+  const started = new Date().toISOString();
+  const start = {
+    e: 'start' as const,
+    group,
+    challenge: challenge.id,
+    run: state.run?.id ?? '',
+    fault: landing,
+    started,
+  };
   try {
     // The challenge before, if any: mended, so that the lab has one fault at a time.
     const before = challengeOfRun(state);
     const earlier = before && state.model.challenges?.find((c) => c.id === before.id);
     if (earlier) await mendFault(state, faultOf(state, faultIdOf(before, earlier)));
-    const landing =
-      dealLandings(
-        record.secret,
-        room.name,
-        challenge.id,
-        room.groups.map((g) => g.name),
-        landings,
-      ).get(group) ?? challenge.fault;
+    log(start);
     const changed = await makeFault(state, faultOf(state, landing));
     await saveChallenge(state, {
-      lab,
+      lab: groupLabId(room, group),
       id: challenge.id,
       run: state.run?.id ?? '',
-      started: new Date().toISOString(),
+      started,
       hints: 0,
       revealed: false,
       room: room.name,
       ...(landing !== challenge.fault ? { fault: landing } : {}),
       ...(changed ? { changed } : {}),
     });
-    return { e: 'start', group, challenge: challenge.id, run: state.run?.id ?? '', fault: landing };
+    return start;
   } catch (error) {
     return failed((error as Error).message);
   }

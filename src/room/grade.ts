@@ -2,7 +2,7 @@
 // goal checks itself (over SSH for machines), and a learner's own `challenge
 // check` is only advice to the learner. Each grading is appended to the room's
 // log as it finishes; the board is computed from the log (room/score.ts).
-import { readChallenge } from '../state/challenges.js';
+import { readChallenge, type ChallengeRecord } from '../state/challenges.js';
 import { readState, type LabState } from '../state/store.js';
 import { verifyLab } from '../lifecycle/verify.js';
 import { saveChallenge } from '../lifecycle/challenge.js';
@@ -11,7 +11,7 @@ import { describeCheck } from '../verify/run.js';
 import type { Board, BoardGroup } from './board.js';
 import { BOARD_VERSION } from './board.js';
 import type { Room } from './file.js';
-import { groupLabId } from './groups.js';
+import { groupLabId, isRoomLab } from './groups.js';
 import { appendEvents, readEvents, type GradeEvent, type NewEvent, type RoomEvent } from './log.js';
 import { boardGroup, groupInRound, roundsOf, type CheckNamer } from './score.js';
 import { roomLog } from './state.js';
@@ -74,31 +74,37 @@ export async function gradeGroup(room: Room, group: string, current: Current): P
   const mine = current?.groups.get(group);
   const challenge = mine?.run ? current!.challenge : undefined;
   const base = { e: 'grade' as const, group, challenge: challenge?.id ?? null };
+  const down = (error: string) => ({ ...base, run: null, condition: 'down' as const, failing: [], error });
   let state: LabState | undefined;
   try {
     state = readState(lab);
   } catch (error) {
-    return { ...base, run: null, condition: 'down', failing: [], error: (error as Error).message };
+    return down((error as Error).message);
   }
-  if (!state || state.status !== 'up')
-    return { ...base, run: null, condition: 'down', failing: [], error: state ? `left ${state.status}` : 'not up' };
+  if (!state || state.status !== 'up') return down(state ? `left ${state.status}` : 'not up');
+  if (!isRoomLab(room, group, state)) return down(`up from ${state.file}, not from the room's copy of the lab`);
   const run = state.run?.id ?? '';
   // Rebuilt by hand (down and up): a new lab has no fault to find, and that is not a fix.
   if (challenge && mine?.run !== run) return { ...base, run, condition: 'rebuilt', failing: [] };
-  const record = challenge ? readChallenge(lab) : undefined;
+  const before = challenge ? readChallenge(lab) : undefined;
   try {
     await answering(state);
-    await unlockHints(state, record, mine?.hints ?? 0);
+    await pushHints(state, before, mine?.identity ?? null, mine?.hints ?? 0);
     const results = await verifyLab(state, {
       ...(challenge ? { check: challenge.goal.map(String) } : {}),
       timeout: String(GRADE_TIMEOUT),
     });
+    // The start this grading is of: the record it found before its checks, still there after them.
+    const after = challenge ? readChallenge(lab) : undefined;
+    const started = before && after && before.started === after.started ? after.started : undefined;
     return {
       ...base,
       run,
       condition: 'up',
       failing: results.filter((r) => !r.ok).map((r) => r.number!),
-      ...(record?.read !== undefined ? { read: record.read } : {}),
+      ...(started ? { started } : {}),
+      ...(after?.revealed ? { revealed: true } : {}),
+      ...(after?.read !== undefined ? { read: after.read } : {}),
     };
   } catch (error) {
     return {
@@ -125,12 +131,19 @@ async function answering(state: LabState): Promise<void> {
 /**
  * The hints the room has unlocked for a group, put in its challenge's record
  * here and on its nodes, where its learners read them (`netlab challenge
- * hint`, attached or not). The schedule unlocks them by time: each grading
- * round pushes what is due.
+ * hint`, attached or not): by each grading round (the schedule unlocks them by
+ * time) and by `room hint`. Only into the record of the start the room knows:
+ * one that another room command replaced meanwhile is left to it.
  */
-async function unlockHints(state: LabState, record: ReturnType<typeof readChallenge>, unlocked: number): Promise<void> {
-  if (!record || !record.room || record.run !== state.run?.id || record.hints >= unlocked) return;
-  await saveChallenge(state, { ...record, hints: unlocked });
+export async function pushHints(
+  state: LabState,
+  record: ChallengeRecord | undefined,
+  identity: string | null,
+  unlocked: number,
+): Promise<boolean> {
+  if (!record?.room || record.run !== state.run?.id || record.started !== identity) return false;
+  if (record.hints < unlocked) await saveChallenge(state, { ...record, hints: unlocked });
+  return true;
 }
 
 /** One grading round: every group graded, at most `parallel` at once, each logged as it finishes. */

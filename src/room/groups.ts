@@ -2,7 +2,7 @@
 // target flags that reach its machines, and the lab commands (`netlab up`,
 // `netlab down`) run for it as a netlab of its own, so that groups build side
 // by side, each with its own output, its own rollback and its own exit code.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../exec/spawn.js';
@@ -14,10 +14,31 @@ import type { GroupTarget, Room, RoomGroup } from './file.js';
 import { groupOverlay, withOverlay, type GroupOverlay } from './overlay.js';
 import { groupLabFile, type RoomRecord } from './state.js';
 import { UsageError } from '../errors.js';
+import { readState, writeFileAtomic, type LabState } from '../state/store.js';
 
 /** The lab id of a group's lab: the room's lab, as the instance named after the group. */
 export function groupLabId(room: Pick<Room, 'labName'>, group: string): string {
   return labId(room.labName, group);
+}
+
+/** Whether a lab that is up is this room's group's: built from the group's copy of the lab file. */
+export function isRoomLab(room: Room, group: string, state: Pick<LabState, 'file'>): boolean {
+  return state.file === groupLabFile(room.name, group);
+}
+
+/**
+ * The group's lab, up, and this room's: another room with a group of the same
+ * name has a lab of the same id, and a room never touches another's.
+ */
+export function groupState(room: Room, group: string): LabState {
+  const lab = groupLabId(room, group);
+  const state = readState(lab);
+  if (!state || state.status !== 'up') throw new UsageError(`lab ${lab} is not up (\`netlab room up\` builds it)`);
+  if (!isRoomLab(room, group, state))
+    throw new UsageError(
+      `lab ${lab} is up from ${state.file}, not from room ${room.name}'s copy of the lab: another room, or a lab built by hand`,
+    );
+  return state;
 }
 
 /** The lab commands' target flags for a group (none for simulated nodes). */
@@ -61,7 +82,7 @@ export function writeGroupLab(room: Room, model: Model, record: RoomRecord, grou
         ` netlab room ${room.name}, group ${group.name}: ${room.labFile} with the group's own VNI ${overlay.id}${overlay.group ? ` and group ${overlay.group}` : ''}`,
       )
     : text;
-  if (!existsSync(file) || readFileSync(file, 'utf8') !== lab) writeFileSync(file, lab, { mode: 0o600 });
+  if (!existsSync(file) || readFileSync(file, 'utf8') !== lab) writeFileAtomic(file, lab);
   return file;
 }
 

@@ -18,13 +18,20 @@ export interface RoundEvent extends At {
   challenge: string;
 }
 
-/** The challenge was made in one group's lab, in this run of it, with this landing. */
+/**
+ * The challenge was made in one group's lab, in this run of it, with this
+ * landing. Logged before the fault is made; `started` is the start's identity,
+ * also in the group's challenge record: a grading counts for this start only
+ * if it found that record (a grading that began before a start, or a start
+ * killed before its record was written, never solves it).
+ */
 export interface StartEvent extends At {
   e: 'start';
   group: string;
   challenge: string;
   run: string;
   fault: string;
+  started: string;
 }
 
 /** The challenge could not be made in a group (its lab down, its machines unreachable). */
@@ -44,6 +51,10 @@ export interface GradeEvent extends At {
   run: string | null;
   condition: Exclude<LabCondition, 'unknown'>;
   failing: number[];
+  /** the start (its `started`) whose record the grading found, before and after its checks */
+  started?: string;
+  /** the fault was revealed to the group's controller (`netlab challenge reveal`) */
+  revealed?: boolean;
   /** hints the learners had read, where the controller can know it */
   read?: number;
   error?: string;

@@ -4,8 +4,9 @@ import chalk from 'chalk';
 import { escapeControls } from '../errors.js';
 import type { Board, BoardGroup } from './board.js';
 
+/** A time of day as the room's clock shows it (this machine's time zone). */
 function clock(iso: string | null): string {
-  return iso ? iso.slice(11, 19) : '';
+  return iso ? new Date(iso).toTimeString().slice(0, 8) : '';
 }
 
 /** A group's state in one word (the page's data-state says the same). */
@@ -30,7 +31,7 @@ function row(group: BoardGroup, hintsOf: number): string[] {
   const c = group.challenge;
   const what =
     state === 'solved'
-      ? `✓ solved ${clock(c!['solved-at'])}`
+      ? `✓ solved ${clock(c!['solved-at'])}${c!.revealed ? ' (revealed)' : ''}`
       : state === 'unsolved'
         ? '✗ working'
         : state === 'idle'
@@ -68,7 +69,7 @@ export function renderBoard(board: Board, columns: number): string {
   const current = board.current;
   const elapsed = current ? (Date.parse(board.at) - Date.parse(current.started)) / 60_000 : 0;
   const head = current
-    ? `room ${board.room} · ${elapsed.toFixed(1)}${current.minutes !== null ? ` of ${current.minutes}` : ''} min · ${current.challenge}: ${escapeControls(current.title, true)}`
+    ? `room ${board.room} · ${elapsed.toFixed(1)} min${current.minutes !== null ? ` of ${current.minutes}` : ''} · ${current.challenge}: ${escapeControls(current.title, true)}`
     : `room ${board.room} · lab ${board.lab} · no challenge running (\`netlab room start\`)`;
   const solved = board.groups.filter((g) => g.challenge?.solved).length;
   const rows = [

@@ -1,22 +1,13 @@
 // `room results`: every group × challenge of the log, with times, hints,
 // resets and attempts: what an instructor keeps after the workshop.
 import type { Model } from '../model/lab.js';
+import type { GroupChallenge } from './board.js';
 import type { Room } from './file.js';
 import type { RoomEvent } from './log.js';
 import { groupInRound, roundsOf } from './score.js';
 
-export interface ResultRow {
-  group: string;
-  challenge: string;
-  started: string;
-  solved: boolean;
-  'solved-at': string | null;
-  minutes: number;
-  hints: number;
-  'hints-read': number | null;
-  resets: number;
-  attempts: number;
-}
+/** A group's result in one challenge: its part of the board, as the round ended (or now). */
+export type ResultRow = { group: string } & Omit<GroupChallenge, 'title'>;
 
 export function resultRows(room: Room, model: Model, events: readonly RoomEvent[], now = new Date()): ResultRow[] {
   return roundsOf(events).flatMap((range) => {
@@ -27,26 +18,21 @@ export function resultRows(room: Room, model: Model, events: readonly RoomEvent[
     // The round's end is the next round's start: its hints stop unlocking then.
     const end = range.to < events.length ? new Date(events[range.to]!.t) : now;
     return room.groups.map((g) => {
-      const r = groupInRound(events, range, g.name, facts, schedule, end);
-      return {
-        group: g.name,
-        challenge: r.id,
-        started: r.started,
-        solved: r.solved,
-        'solved-at': r['solved-at'],
-        minutes: r.minutes,
-        hints: r.hints,
-        'hints-read': r['hints-read'],
-        resets: r.resets,
-        attempts: r.attempts,
-      };
+      const {
+        title: _title,
+        run: _run,
+        fault: _fault,
+        identity: _identity,
+        ...row
+      } = groupInRound(events, range, g.name, facts, schedule, end);
+      return { group: g.name, ...row };
     });
   });
 }
 
 const COLUMNS: (keyof ResultRow)[] = [
   'group',
-  'challenge',
+  'id',
   'started',
   'solved',
   'solved-at',
@@ -55,6 +41,7 @@ const COLUMNS: (keyof ResultRow)[] = [
   'hints-read',
   'resets',
   'attempts',
+  'revealed',
 ];
 
 /** RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */
@@ -64,7 +51,9 @@ function csvField(value: unknown): string {
 }
 
 export function resultsCsv(rows: readonly ResultRow[]): string {
-  return [COLUMNS.join(','), ...rows.map((r) => COLUMNS.map((c) => csvField(r[c])).join(','))]
+  // The challenge's id is its column "challenge".
+  const header = COLUMNS.map((c) => (c === 'id' ? 'challenge' : c));
+  return [header.join(','), ...rows.map((r) => COLUMNS.map((c) => csvField(r[c])).join(','))]
     .map((l) => `${l}\r\n`)
     .join('');
 }

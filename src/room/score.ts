@@ -41,27 +41,39 @@ export function groupInRound(
   facts: ChallengeFacts,
   schedule: ScheduledChallenge | undefined,
   now: Date,
-): GroupChallenge & { run: string | null; fault: string | null } {
+): GroupChallenge & { run: string | null; fault: string | null; identity: string | null } {
   const { round } = range;
   const mine = events
     .slice(range.from, range.to)
     .filter((e) => 'group' in e && (e.group === group || (e.e === 'hint' && e.group === null)));
-  const start = mine.filter((e): e is StartEvent => e.e === 'start').at(-1);
-  const since = start ? mine.indexOf(start) : mine.length;
-  const grades = mine
-    .slice(since + 1)
-    .filter((e): e is GradeEvent => e.e === 'grade' && e.run === start?.run && e.condition === 'up');
+  const starts = mine.filter((e): e is StartEvent => e.e === 'start');
+  const start = starts.at(-1);
+  // Gradings of a start: of its run, and of its record (a grading that began before it does not count).
+  const gradesOf = (s: StartEvent) =>
+    mine
+      .slice(mine.indexOf(s) + 1)
+      .filter(
+        (e): e is GradeEvent => e.e === 'grade' && e.run === s.run && e.started === s.started && e.condition === 'up',
+      );
+  const grades = start ? gradesOf(start) : [];
   const solvedBy = grades.find((g) => g.failing.length === 0);
-  const unsolved = solvedBy ? grades.slice(0, grades.indexOf(solvedBy)) : grades;
-  // An attempt is a change the grader could see: the set of failing checks differs from the grading before.
-  const attempts = unsolved.filter((g, i) => i > 0 && g.failing.join() !== unsolved[i - 1]!.failing.join()).length;
+  // An attempt is a change the grader could see: the set of failing checks differs from the grading
+  // before. Counted over every start of the round (a reset does not wipe them), the solve included.
+  const changes = (list: GradeEvent[]) =>
+    list.filter((g, i) => i > 0 && g.failing.join() !== list[i - 1]!.failing.join()).length;
+  const attempts = starts.reduce((n, s) => {
+    const list = gradesOf(s);
+    const solve = list.findIndex((g) => g.failing.length === 0);
+    return n + changes(solve >= 0 ? list.slice(0, solve + 1) : list);
+  }, 0);
   const end = solvedBy ? Date.parse(solvedBy.t) : range.to < events.length ? Date.parse(events[range.to]!.t) : +now;
-  const begun = start ? Date.parse(start.t) : Date.parse(round.t);
+  // The clock runs from the group's first start in the round: a reset does not restart it.
+  const begun = starts[0] ? Date.parse(starts[0].t) : Date.parse(round.t);
   const readings = mine.filter((e): e is GradeEvent => e.e === 'grade' && e.read !== undefined);
   return {
     id: round.challenge,
     title: facts.title,
-    started: start?.t ?? round.t,
+    started: starts[0]?.t ?? round.t,
     solved: solvedBy !== undefined,
     'solved-at': solvedBy?.t ?? null,
     minutes: Number(((end - begun) / MINUTE).toFixed(1)),
@@ -73,9 +85,11 @@ export function groupInRound(
     ),
     'hints-read': readings.at(-1)?.read ?? null,
     resets: mine.filter((e) => e.e === 'reset').length,
-    attempts: solvedBy ? attempts + 1 : attempts,
+    attempts,
+    revealed: mine.some((e) => e.e === 'grade' && e.revealed === true),
     run: start?.run ?? null,
     fault: start?.fault ?? null,
+    identity: start?.started ?? null,
   };
 }
 
@@ -103,7 +117,16 @@ export function boardGroup(
   nameCheck: CheckNamer,
 ): BoardGroup {
   const { condition, since, last } = conditionOf(events, group.name);
-  const { run: _run, fault: _fault, ...challenge } = current ?? { run: null, fault: null };
+  const {
+    run: _run,
+    fault: _fault,
+    identity: _identity,
+    ...challenge
+  } = current ?? {
+    run: null,
+    fault: null,
+    identity: null,
+  };
   return {
     name: group.name,
     lab: group.lab,

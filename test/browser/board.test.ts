@@ -40,6 +40,7 @@ const challenge = (solved: boolean, minutes: number) => ({
   'hints-read': 0,
   resets: 0,
   attempts: 2,
+  revealed: false,
 });
 const group = (name: string, fields: Partial<BoardGroup>): BoardGroup => ({
   name,

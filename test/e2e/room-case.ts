@@ -9,7 +9,7 @@ import { LABS } from '../paths.js';
  * (a grading of a broken lab waits for each failing check's timeout; the pings'
  * are the shortest), with three hints.
  */
-export function writeRoom(dir: string, groups: Record<string, string>): string {
+export function writeRoom(dir: string, groups: Record<string, string>, name = 'net101'): string {
   const lab = join(dir, 'vxlan.yaml');
   writeFileSync(
     lab,
@@ -20,10 +20,10 @@ export function writeRoom(dir: string, groups: Record<string, string>): string {
     hints: ["first", "second", "third"]
 `,
   );
-  const room = join(dir, 'net101.yaml');
+  const room = join(dir, `${name}.yaml`);
   writeFileSync(
     room,
-    `room: net101
+    `room: ${name}
 lab: vxlan.yaml
 groups:
 ${Object.entries(groups)

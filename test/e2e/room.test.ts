@@ -1,5 +1,7 @@
 // End to end, as root, on simulated nodes: an instructor's room of four groups
-// of the vxlan lab. room up builds each group's instance with its own VNI;
+// of the vxlan lab, each the lab's instance named after the group (one lab many
+// times on one host: the same addresses in each, no frame of one in another).
+// room up builds each group's instance with its own VNI;
 // room start lands the challenge in different places in different groups; the
 // revealed fix in two groups makes exactly those two solved; hints unlock by
 // the schedule and by room hint, and a learner reads them; room reset and a
@@ -8,6 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NETLAB } from '../paths.js';
 import { writeRoom } from './room-case.js';
@@ -29,6 +32,45 @@ async function board(room: string): Promise<Board> {
 
 const group = (b: Board, name: string) => b.groups.find((g) => g.name === name)!;
 
+/** The MAC of pod a1's interface in one group's lab. */
+async function macOfA1(run: Netlab, g: string): Promise<string> {
+  const link = await run('exec', 'a1', '--instance', g, '--', 'ip', '-o', 'link', 'show', 'veth-a1-c');
+  assert.equal(link.exitCode, 0, link.stderr);
+  const mac = /link\/ether (\S+)/.exec(link.stdout)?.[1];
+  assert.ok(mac, link.stdout);
+  return mac;
+}
+
+test('room up: a group that fails is reported and rolled back, the others stay up; again, only it is built', async () => {
+  const dir = join(state.dir, 'failing');
+  mkdirSync(dir);
+  // A group whose machines refuse SSH (nothing listens on port 9 of this host's loopback).
+  writeFileSync(
+    join(dir, 'refused.ssh'),
+    ['node-0', 'node-1'].map((n) => `Host ${n}\n  HostName 127.0.0.1\n  Port 9\n`).join(''),
+  );
+  const room = writeRoom(dir, { ok: '{ simulated: true }', refused: '{ ssh-config: refused.ssh }' }, 'failing');
+  try {
+    const up = await run('room', 'up', room, '--json');
+    assert.equal(up.exitCode, 1, up.stdout + up.stderr);
+    assert.deepEqual(
+      json<{ groups: { name: string; status: string }[] }>(up).groups.map((g) => [g.name, g.status]),
+      [
+        ['ok', 'up'],
+        ['refused', 'failed'],
+      ],
+    );
+    assert.match(up.stderr, /^refused +│ .*(refused|Connection)/m, "the group's own lines say why");
+    const again = await run('room', 'up', room);
+    assert.equal(again.exitCode, 1);
+    assert.match(again.stdout, /^ok +│ lab vxlan@ok is already up and its file is unchanged/m);
+    assert.match(again.stdout, /1 of 2 groups failed/);
+    assert.equal((await run('verify', 'vxlan@ok')).exitCode, 0, 'the group that was built works');
+  } finally {
+    assert.equal((await run('room', 'down', room)).exitCode, 0);
+  }
+});
+
 test('a room of four vxlan groups: built, broken in different places, two solved, hints, reset, rebuilt by hand, watch killed and restarted, results, down', async () => {
   const room = writeRoom(state.dir, simulated);
   try {
@@ -43,6 +85,22 @@ test('a room of four vxlan groups: built, broken in different places, two solved
       groups.map(async (g) => /type vxlan id (\d+)/.exec((await run('plan', `vxlan@${g}`)).stdout)?.[1]),
     );
     assert.equal(new Set(vnis).size, 4, `VNIs ${vnis.join(', ')}`);
+    // Instances of one lab side by side: the article's addresses in each, and no frame of one reaches
+    // another (before the room's challenge: every group's checks pass, and g1's node-0 learned g1's a1 only).
+    const idle = await board(room);
+    for (const g of groups) assert.deepEqual(group(idle, g).failing, [], `${g} passes its checks`);
+    for (const g of groups) {
+      const address = await run('exec', 'a0', '--instance', g, '--', 'ip', '-4', '-o', 'addr', 'show', 'veth-a0-c');
+      assert.match(address.stdout, /inet 10\.200\.0\.2\/24/, g);
+    }
+    const [a1g1, a1g2] = [await macOfA1(run, 'g1'), await macOfA1(run, 'g2')];
+    assert.notEqual(a1g1, a1g2);
+    const fdb = await run('exec', 'node-0', '--instance', 'g1', '--', 'bridge', 'fdb', 'show', 'dev', 'vxlan0');
+    assert.match(fdb.stdout, new RegExp(`^${a1g1} `, 'm'));
+    assert.doesNotMatch(fdb.stdout, new RegExp(a1g2));
+    const refused = await run('verify', 'vxlan@g2', '--instance', 'g3');
+    assert.equal(refused.exitCode, 2);
+    assert.match(refused.stderr, /"vxlan@g2" names instance g2, and --instance names g3/);
     // Again: nothing to build.
     const again = await run('room', 'up', room);
     assert.equal(again.exitCode, 0, again.stderr);
@@ -118,6 +176,11 @@ test('a room of four vxlan groups: built, broken in different places, two solved
     assert.equal(group(hinted, 'g3').challenge!.hints, 2);
     assert.equal(group(hinted, 'g3').challenge!['hints-read'], 2, 'the learner read both');
     assert.equal(group(hinted, 'g4').challenge!.hints, 1);
+
+    // Mended by hand, the room's challenge would be graded solved: stop is the room's.
+    const stop = await run('challenge', 'stop', 'vxlan@g3');
+    assert.equal(stop.exitCode, 2);
+    assert.match(stop.stderr, /belongs to room net101: `netlab room start` starts its next challenge/);
 
     // room reset of a solved group: unsolved again, the reset counted.
     const reset = await run('room', 'reset', room, 'g1', '--json');

@@ -80,13 +80,58 @@ const at = (s: number) => new Date(Date.UTC(2026, 11, 3, 9, 0, s)).toISOString()
 function sampleLog(): RoomEvent[] {
   return [
     { t: at(0), e: 'round', challenge: 'wrong-vni' },
-    { t: at(1), e: 'start', group: 'g1', challenge: 'wrong-vni', run: 'r1', fault: 'f' },
-    { t: at(1), e: 'start', group: 'g2', challenge: 'wrong-vni', run: 'q1', fault: 'f' },
-    { t: at(10), e: 'grade', group: 'g1', challenge: 'wrong-vni', run: 'r1', condition: 'up', failing: [1, 2] },
-    { t: at(20), e: 'grade', group: 'g1', challenge: 'wrong-vni', run: 'r1', condition: 'up', failing: [1, 2] },
-    { t: at(30), e: 'grade', group: 'g1', challenge: 'wrong-vni', run: 'r1', condition: 'up', failing: [2] },
-    { t: at(40), e: 'grade', group: 'g1', challenge: 'wrong-vni', run: 'r1', condition: 'up', failing: [] },
-    { t: at(50), e: 'grade', group: 'g1', challenge: 'wrong-vni', run: 'r1', condition: 'up', failing: [1] },
+    { t: at(1), e: 'start', group: 'g1', challenge: 'wrong-vni', run: 'r1', fault: 'f', started: 'A' },
+    { t: at(1), e: 'start', group: 'g2', challenge: 'wrong-vni', run: 'q1', fault: 'f', started: 'B' },
+    {
+      t: at(10),
+      e: 'grade',
+      group: 'g1',
+      challenge: 'wrong-vni',
+      run: 'r1',
+      condition: 'up',
+      failing: [1, 2],
+      started: 'A',
+    },
+    {
+      t: at(20),
+      e: 'grade',
+      group: 'g1',
+      challenge: 'wrong-vni',
+      run: 'r1',
+      condition: 'up',
+      failing: [1, 2],
+      started: 'A',
+    },
+    {
+      t: at(30),
+      e: 'grade',
+      group: 'g1',
+      challenge: 'wrong-vni',
+      run: 'r1',
+      condition: 'up',
+      failing: [2],
+      started: 'A',
+    },
+    {
+      t: at(40),
+      e: 'grade',
+      group: 'g1',
+      challenge: 'wrong-vni',
+      run: 'r1',
+      condition: 'up',
+      failing: [],
+      started: 'A',
+    },
+    {
+      t: at(50),
+      e: 'grade',
+      group: 'g1',
+      challenge: 'wrong-vni',
+      run: 'r1',
+      condition: 'up',
+      failing: [1],
+      started: 'A',
+    },
     // g2 rebuilt by hand: another run, whose checks all pass, is not solved.
     { t: at(41), e: 'grade', group: 'g2', challenge: 'wrong-vni', run: 'q2', condition: 'rebuilt', failing: [] },
     { t: at(42), e: 'grade', group: 'g2', challenge: 'wrong-vni', run: 'q2', condition: 'up', failing: [] },
@@ -126,15 +171,86 @@ test('hints: the schedule unlocks by the minutes since the round began, each roo
   assert.equal(groupInRound(events, range, 'g1', facts, schedule, new Date(at(120))).hints, 3);
 });
 
+test("a grading counts only for the start whose record it found: one that began before a start (a watcher's, during room start) never solves it", () => {
+  const events: RoomEvent[] = [
+    { t: at(0), e: 'round', challenge: 'wrong-vni' },
+    { t: at(1), e: 'start', group: 'g1', challenge: 'wrong-vni', run: 'r1', fault: 'f', started: 'A' },
+    // Measured before the fault was made (no record yet, or the last challenge's): logged after the start.
+    { t: at(2), e: 'grade', group: 'g1', challenge: 'wrong-vni', run: 'r1', condition: 'up', failing: [] },
+    {
+      t: at(3),
+      e: 'grade',
+      group: 'g1',
+      challenge: 'wrong-vni',
+      run: 'r1',
+      condition: 'up',
+      failing: [],
+      started: 'Z',
+    },
+    {
+      t: at(9),
+      e: 'grade',
+      group: 'g1',
+      challenge: 'wrong-vni',
+      run: 'r1',
+      condition: 'up',
+      failing: [1],
+      started: 'A',
+    },
+  ];
+  const g1 = groupInRound(events, roundsOf(events)[0]!, 'g1', facts, schedule, new Date(at(10)));
+  assert.equal(g1.solved, false);
+  assert.equal(g1.revealed, false);
+  const revealed: RoomEvent[] = [
+    ...events,
+    {
+      t: at(11),
+      e: 'grade',
+      group: 'g1',
+      challenge: 'wrong-vni',
+      run: 'r1',
+      condition: 'up',
+      failing: [],
+      started: 'A',
+      revealed: true,
+    },
+  ];
+  const solved = groupInRound(revealed, roundsOf(revealed)[0]!, 'g1', facts, schedule, new Date(at(12)));
+  assert.deepEqual([solved.solved, solved['solved-at'], solved.revealed], [true, at(11), true]);
+});
+
 test('a reset starts the challenge again: solved only by gradings of the new run after it, resets counted', () => {
   const events: RoomEvent[] = [
     ...sampleLog(),
     { t: at(60), e: 'reset', group: 'g1', challenge: 'wrong-vni' },
-    { t: at(61), e: 'start', group: 'g1', challenge: 'wrong-vni', run: 'r2', fault: 'f' },
-    { t: at(70), e: 'grade', group: 'g1', challenge: 'wrong-vni', run: 'r2', condition: 'up', failing: [1] },
+    { t: at(61), e: 'start', group: 'g1', challenge: 'wrong-vni', run: 'r2', fault: 'f', started: 'C' },
+    {
+      t: at(70),
+      e: 'grade',
+      group: 'g1',
+      challenge: 'wrong-vni',
+      run: 'r2',
+      condition: 'up',
+      failing: [1],
+      started: 'C',
+    },
+    {
+      t: at(80),
+      e: 'grade',
+      group: 'g1',
+      challenge: 'wrong-vni',
+      run: 'r2',
+      condition: 'up',
+      failing: [2],
+      started: 'C',
+    },
   ];
-  const g1 = groupInRound(events, roundsOf(events)[0]!, 'g1', facts, schedule, new Date(at(80)));
-  assert.deepEqual([g1.solved, g1.resets, g1.run, g1.started], [false, 1, 'r2', at(61)]);
+  const g1 = groupInRound(events, roundsOf(events)[0]!, 'g1', facts, schedule, new Date(at(121)));
+  assert.deepEqual([g1.solved, g1.resets, g1.run], [false, 1, 'r2']);
+  // The clock and the attempts run on from the group's first start: a reset wipes neither.
+  assert.equal(g1.started, at(1));
+  assert.equal(g1.minutes, 2, '120 s from the first start');
+  assert.equal(g1.attempts, 2 + 1, "the first start's two, and one since the reset");
 });
 
 test("the condition is the last grading's, since the first of its run of equal gradings", () => {
@@ -168,7 +284,7 @@ test('the log: a line cut short is skipped and spoils only itself; appended line
 test('results as CSV: RFC 4180, a header and a row each, fields with commas or quotes quoted', () => {
   const row: ResultRow = {
     group: 'g1',
-    challenge: 'c',
+    id: 'c',
     started: at(0),
     solved: true,
     'solved-at': at(40),
@@ -177,11 +293,12 @@ test('results as CSV: RFC 4180, a header and a row each, fields with commas or q
     'hints-read': null,
     resets: 0,
     attempts: 2,
+    revealed: false,
   };
   const csv = resultsCsv([row, { ...row, group: 'a,"b"' }]);
   const lines = csv.split('\r\n');
-  assert.equal(lines[0], 'group,challenge,started,solved,solved-at,minutes,hints,hints-read,resets,attempts');
-  assert.equal(lines[1], `g1,c,${at(0)},true,${at(40)},0.7,1,,0,2`);
+  assert.equal(lines[0], 'group,challenge,started,solved,solved-at,minutes,hints,hints-read,resets,attempts,revealed');
+  assert.equal(lines[1], `g1,c,${at(0)},true,${at(40)},0.7,1,,0,2,false`);
   assert.match(lines[2]!, /^"a,""b""",/);
 });
 
@@ -216,6 +333,7 @@ test('the terminal board: 30 groups, one line each, none wider than the terminal
         'hints-read': null,
         resets: 0,
         attempts: 1,
+        revealed: false,
       },
       failing: i % 2 === 0 ? [] : [{ number: 1, name: 'ping a0 → a1' }],
     })),
