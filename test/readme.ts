@@ -150,7 +150,7 @@ export function normalise(text: string): string {
           // MACs (the all-zero one is no variable: it is VXLAN's default destination)
           .replace(MAC, (mac) => (mac === '00:00:00:00:00:00' ? mac : '<mac>'))
           // times of day: a room's board says when it graded (22:24:03)
-          .replace(/\b\d\d:\d\d:\d\d\b/g, '<clock>')
+          .replace(/(?<![:\w])\d\d:\d\d:\d\d(?![:\w])/g, '<clock>')
           // interface indexes: veth-a0@if4, and `ip link`'s "7: vxlan0:"
           .replace(/@if\d+\b/g, '@if<n>')
           .replace(/^(\s*)\d+: ([\w.@<>-]+): </, '$1<n>: $2: <')

@@ -56,6 +56,7 @@ test('normalise: times, interface indexes, MACs, run ids, dates, PIDs, controlle
     '    <mac> dst 192.168.64.5 self\n    00:00:00:00:00:00 dst 239.1.1.1',
   );
   assert.equal(normalise('holder pid 4242, PID=17'), 'holder pid <pid>, PID=<pid>');
+  assert.equal(normalise('g1  ✓ solved 22:23:57 · graded 09:01:30'), 'g1  ✓ solved <clock> · graded <clock>');
   assert.equal(
     normalise('    icmp     1 29 src=10.200.1.2 dst=192.168.64.1 type=8 code=0 id=2 mark=0'),
     '    icmp     1 <s> src=10.200.1.2 dst=192.168.64.1 type=8 code=0 id=<n> mark=0',
