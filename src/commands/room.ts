@@ -10,7 +10,7 @@ import { readState } from '../state/store.js';
 import { readChallenge } from '../state/challenges.js';
 import type { Room, RoomGroup } from '../room/file.js';
 import { loadRoomFile } from '../room/load.js';
-import { ensureRoomRecord, roomLog, type RoomRecord } from '../room/state.js';
+import { ensureRoomRecord, readRoomRecord, roomLog, type RoomRecord } from '../room/state.js';
 import { groupLabId, groupState, isRoomLab, runNetlab, targetFlags, writeGroupLab } from '../room/groups.js';
 import { appendEvents, readEvents, type NewEvent } from '../room/log.js';
 import { landingsFor, startInGroup } from '../room/challenge.js';
@@ -57,6 +57,8 @@ function openRoom(file: string): { room: Room; record: RoomRecord; model: Model 
 /** The room and its lab for a command that only reads (status, watch, serve, results): no state is written. */
 function readRoom(file: string): { room: Room; model: Model } {
   const room = loadRoomFile(file);
+  if (!readRoomRecord(room.name))
+    throw new UsageError(`room ${room.name} has no state here yet: \`netlab room up ${file}\` builds its groups' labs`);
   return { room, model: loadLabFile(room.labFile).model };
 }
 
@@ -237,6 +239,11 @@ export async function roomStartCommand(file: string, id: string | undefined, opt
   return failed.length ? 1 : 0;
 }
 
+/** The board's width: the terminal's; a file or a pipe gets whole lines. */
+function boardWidth(): number {
+  return process.stdout.isTTY ? process.stdout.columns : Number.POSITIVE_INFINITY;
+}
+
 /** `room status ROOM`: every group graded once, then the board. */
 export async function roomStatusCommand(file: string, options: RoomOptions): Promise<number> {
   const { room, model } = readRoom(file);
@@ -244,7 +251,7 @@ export async function roomStatusCommand(file: string, options: RoomOptions): Pro
   await gradeRoom(room, model, gradeParallelOf(options));
   const board = boardOf(room, model, readEvents(roomLog(room.name)));
   if (options.json) printJson(board);
-  else process.stdout.write(renderBoard(board, process.stdout.columns ?? 100));
+  else process.stdout.write(renderBoard(board, boardWidth()));
   return board.groups.some((g) => g.condition === 'unreachable' || g.condition === 'down') ? 1 : 0;
 }
 
@@ -256,7 +263,7 @@ export async function roomWatchCommand(file: string, options: RoomOptions & { ev
   await gradeUntilStopped(room, model, every, gradeParallelOf(options), () => {
     const board = boardOf(room, model, readEvents(roomLog(room.name)));
     // Home, draw, clear what is left of the last drawing: no flicker on a projector.
-    process.stdout.write(`\x1b[H${renderBoard(board, process.stdout.columns ?? 100)}\x1b[J`);
+    process.stdout.write(`\x1b[H${renderBoard(board, boardWidth())}\x1b[J`);
   });
   return 0;
 }

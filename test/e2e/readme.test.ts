@@ -92,7 +92,13 @@ const POLICY = [
   command('sudo netlab up labs/policy.yaml --verify'),
   command('sudo netlab trace rogue db --port 5432 --no-send'),
 ];
-const RUN = [...Object.values(VXLAN).flat(), ...EGRESS, ...ROUTER, ...POLICY];
+const ROOM = [
+  command('sudo netlab room up examples/net101.yaml'),
+  command('sudo netlab room start examples/net101.yaml'),
+  command('sudo netlab room status examples/net101.yaml'),
+  command('sudo netlab room down examples/net101.yaml'),
+];
+const RUN = [...Object.values(VXLAN).flat(), ...EGRESS, ...ROUTER, ...POLICY, ...ROOM];
 
 test('README, the vxlan lab: up --verify, status, exec, a challenge session, a wrong MTU, down', async () => {
   const differences: string[] = [];
@@ -135,6 +141,16 @@ test('README, the policy lab: up --verify, trace to the pod a policy isolates', 
     await scene(POLICY, differences);
   } finally {
     await run(['down', 'policy']);
+  }
+  assert.deepEqual(differences, []);
+});
+
+test('README, running a room: room up, start, status (every group working on its challenge), down', async () => {
+  const differences: string[] = [];
+  try {
+    await scene(ROOM, differences);
+  } finally {
+    await run(['room', 'down', 'examples/net101.yaml']);
   }
   assert.deepEqual(differences, []);
 });
