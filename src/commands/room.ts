@@ -40,7 +40,7 @@ function parallelOf(options: RoomOptions): number {
 }
 
 /** How many groups a grading round grades at once unless --parallel says. */
-export const GRADE_PARALLEL = 8;
+export const GRADE_PARALLEL = 16;
 
 /** --parallel N of a grading round. */
 function gradeParallelOf(options: RoomOptions): number {
