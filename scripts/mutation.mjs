@@ -25,6 +25,10 @@ export const MODULES = [
   'src/plan/build.ts',
   'src/faults/faults.ts',
   'src/verify/diagnose.ts',
+  // a room's grading: what is solved, and where a fault lands
+  'src/room/score.ts',
+  'src/room/landing.ts',
+  'src/room/overlay.ts',
 ];
 
 const wanted = process.argv.slice(2);

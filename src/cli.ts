@@ -354,7 +354,11 @@ Examples:
   sudo netlab room down net101.yaml           every group's lab down (the results stay)`,
     );
   const roomCommand = (name: string, description: string) =>
-    room.command(name).description(description).argument('<room>', 'the room file').option('--json', 'as JSON');
+    room
+      .command(name)
+      .description(description)
+      .argument('<room>', 'the room file')
+      .option('--json', name === 'watch' ? 'a board per grading round, one JSON document per line' : 'as JSON');
   roomCommand('validate', 'check a room file and its lab: every problem with file:line:column (exit 2 if any)').action(
     run(async () => (await import('./commands/room-validate.js')).validateRoomCommand as Action),
   );

@@ -262,8 +262,10 @@ export async function roomWatchCommand(file: string, options: RoomOptions & { ev
   const every = everyOf(options.every);
   await gradeUntilStopped(room, model, every, gradeParallelOf(options), () => {
     const board = boardOf(room, model, readEvents(roomLog(room.name)));
+    // --json: one board per line (JSON lines), for a tool that follows the room.
+    if (options.json) process.stdout.write(`${JSON.stringify(board)}\n`);
     // Home, draw, clear what is left of the last drawing: no flicker on a projector.
-    process.stdout.write(`\x1b[H${renderBoard(board, boardWidth())}\x1b[J`);
+    else process.stdout.write(`\x1b[H${renderBoard(board, boardWidth())}\x1b[J`);
   });
   return 0;
 }
@@ -313,9 +315,11 @@ export async function roomServeCommand(
       };
     },
   });
-  console.log(
-    `room ${room.name}: the scoreboard is on ${server.url} (its JSON: ${server.url}board.json); Ctrl-C stops`,
-  );
+  if (options.json) printJson({ room: room.name, url: server.url, board: `${server.url}board.json` });
+  else
+    console.log(
+      `room ${room.name}: the scoreboard is on ${server.url} (its JSON: ${server.url}board.json); Ctrl-C stops`,
+    );
   try {
     await gradeUntilStopped(room, model, every, parallel);
   } finally {

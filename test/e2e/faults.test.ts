@@ -120,7 +120,7 @@ const PHASE_NETWORK = /phase network: node-0 \(\d+ steps\)/;
  */
 async function signalRollsBack(
   file: string,
-  signal: 'SIGINT' | 'SIGHUP',
+  signal: 'SIGINT' | 'SIGHUP' | 'SIGTERM',
   at: string,
   marker: string | RegExp,
 ): Promise<void> {
@@ -183,6 +183,10 @@ test('Ctrl-C during up rolls back and exits 130; kill -9 during up is cleaned by
     assert.equal(down.exitCode, 0, down.stderr);
     assert.deepEqual(await snapshotHost(), state.pristine(), `kill -9 during ${at}, then down`);
   }
+});
+
+test('SIGTERM (kill, a service manager stopping it) during up rolls back like Ctrl-C and exits 130: during the network phase', async () => {
+  await signalRollsBack(bigLab(), 'SIGTERM', 'the network phase', PHASE_NETWORK);
 });
 
 test('SIGHUP (the terminal closed, the SSH session dropped) during up rolls back like Ctrl-C and exits 130: during the preflight, the pods phase and the network phase', async () => {

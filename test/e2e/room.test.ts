@@ -210,7 +210,25 @@ test('a room of four vxlan groups: built, broken in different places, two solved
     await waitFor('a grading logged by room watch', () => grades() > graded, { timeoutMs: 30_000 });
     watch.kill('SIGKILL');
     await new Promise((resolve) => watch.once('exit', resolve));
-    const restarted = await board(room);
+    // Started again (--json: a board per round, one per line), its first round's board; Ctrl-C ends it, exit 0.
+    const restart = spawn(NETLAB, ['room', 'watch', room, '--every', '1', '--json'], {
+      env: { ...process.env, NETLAB_STATE_DIR: state.dir },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    let followed = '';
+    restart.stdout.on('data', (chunk: Buffer) => (followed += chunk.toString()));
+    const line = await waitFor("the restarted watch's first board", () => /^.*\n/.exec(followed)?.[0]);
+    restart.kill('SIGINT');
+    assert.equal(
+      await new Promise((resolve) => restart.once('exit', resolve)),
+      0,
+      'room watch ends at Ctrl-C with exit 0',
+    );
+    const restarted = JSON.parse(line) as Board;
+    assert.deepEqual(
+      restarted.groups.map((g) => g.name),
+      groups,
+    );
     assert.ok(grades() >= graded + 5, 'the restart graded every group again');
     const strip = (rows: object[]) => rows.map((r) => ({ ...r, minutes: undefined }));
     assert.deepEqual(strip(await results()), strip(before), 'nothing lost, nothing counted twice');
