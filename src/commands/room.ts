@@ -2,16 +2,28 @@
 // lab (the instance named after the group), built, broken by a schedule of
 // challenges, graded live from the room's controller, and taken down.
 import chalk from 'chalk';
-import { shown, UsageError } from '../errors.js';
+import { escapeControls, shown, UsageError } from '../errors.js';
 import { printJson, type JsonOption } from '../json-output.js';
 import { loadLabFile } from '../lab/load.js';
-import type { Model } from '../model/lab.js';
 import { readState } from '../state/store.js';
 import { readChallenge } from '../state/challenges.js';
 import type { Room, RoomGroup } from '../room/file.js';
 import { loadRoomFile } from '../room/load.js';
 import { ensureRoomRecord, readRoomRecord, roomLog, type RoomRecord } from '../room/state.js';
-import { groupLabId, groupState, isRoomLab, runNetlab, targetFlags, writeGroupLab } from '../room/groups.js';
+import {
+  groupLabId,
+  groupModel,
+  groupState,
+  isRoomLab,
+  runNetlab,
+  targetFlags,
+  writeGroupLab,
+} from '../room/groups.js';
+import { bringUp } from '../lifecycle/up.js';
+import { buildPlan } from '../plan/build.js';
+import { simulatedFacts } from '../exec/simulated.js';
+import { diffModels } from '../lab/diff.js';
+import { labIdOf, type Model } from '../model/lab.js';
 import { appendEvents, readEvents, type NewEvent } from '../room/log.js';
 import { landingsFor, startInGroup } from '../room/challenge.js';
 import { boardOf, bounded, currentRound, gradeRoom, pushHints } from '../room/grade.js';
@@ -116,29 +128,19 @@ export async function roomUpCommand(file: string, options: RoomOptions): Promise
     bounded(room.groups, parallel, async (group) => {
       const lab = groupLabId(room, group.name);
       const labFile = writeGroupLab(room, model, record, group);
+      const say = prefixed(room, group.name, json);
       const other = readState(lab);
       if (other && !isRoomLab(room, group.name, other)) {
-        prefixed(
-          room,
-          group.name,
-          json,
-        )(
+        say(
           `lab ${lab} is up from ${other.file}, not from this room's copy: another room, or built by hand; left as it is`,
         );
         return { group, lab, ok: false, exitCode: 2, file: labFile };
       }
-      const result = await runNetlab(
-        ['up', labFile, '--instance', group.name, ...targetFlags(group.target), '--json'],
-        prefixed(room, group.name, json),
-      );
-      let status = 'failed';
-      try {
-        status = (JSON.parse(result.stdout) as { status?: string }).status ?? 'failed';
-      } catch {
-        // no document: the child failed before it could write one
-      }
-      const ok = result.exitCode === 0 && status === 'up';
-      return { group, lab, ok, exitCode: result.exitCode, file: labFile };
+      const exitCode =
+        group.target.kind === 'simulated'
+          ? await upHere(groupModel(room, model, record, group.name), say)
+          : await upByChild(group, labFile, say);
+      return { group, lab, ok: exitCode === 0, exitCode, file: labFile };
     }),
   );
   const failed = results.filter((r) => !r.ok);
@@ -173,6 +175,62 @@ export async function roomUpCommand(file: string, options: RoomOptions): Promise
       `${failed.length} of ${room.groups.length} groups failed; \`netlab room up ${file}\` again builds only those`,
     );
   return failed.length ? 1 : 0;
+}
+
+/**
+ * Builds a simulated group's lab in this process: the lab file was read and
+ * checked once for the whole room, and each group saves a netlab's start-up
+ * and the lab's validation (most of a small lab's `up`, BENCHMARKS.md). Its
+ * rollback on failure is `up`'s own. Machines are built by a netlab of their
+ * own each (upByChild): their logins and prompts stay apart.
+ */
+async function upHere(model: Model, say: (line: string) => void): Promise<number> {
+  const lab = labIdOf(model);
+  const release = acquireLock(lab, 'netlab room up');
+  try {
+    const existing = readState(lab);
+    if (existing) {
+      const changes = diffModels(existing.model, model);
+      if (existing.status === 'up' && changes.length === 0) {
+        say(`lab ${lab} is already up and its file is unchanged`);
+        return 0;
+      }
+      say(
+        `lab ${lab} is ${existing.status === 'up' ? `up from another version (${changes.join('; ')})` : `left ${existing.status}`}: \`netlab room reset\` builds it again`,
+      );
+      return 2;
+    }
+    const started = Date.now();
+    say(`building lab ${lab} on simulated nodes`);
+    const facts = simulatedFacts(model);
+    const code = await bringUp(model, model.file, buildPlan(model, facts), facts, { silent: true });
+    say(
+      code === 0
+        ? `lab ${lab} is up: ${model.nodes.length} node(s), ${model.pods.length} pod(s) in ${((Date.now() - started) / 1000).toFixed(1)} s`
+        : `interrupted: rolled back`,
+    );
+    return code;
+  } catch (error) {
+    say(`failed, rolled back: ${escapeControls((error as Error).message, true)}`);
+    return error instanceof UsageError ? 2 : 1;
+  } finally {
+    release();
+  }
+}
+
+/** Builds a group's lab on its machines with a netlab of its own; its lines are the group's progress. */
+async function upByChild(group: RoomGroup, labFile: string, say: (line: string) => void): Promise<number> {
+  const result = await runNetlab(
+    ['up', labFile, '--instance', group.name, ...targetFlags(group.target), '--json'],
+    say,
+  );
+  let status = 'failed';
+  try {
+    status = (JSON.parse(result.stdout) as { status?: string }).status ?? 'failed';
+  } catch {
+    // no document: the child failed before it could write one
+  }
+  return result.exitCode === 0 && status !== 'up' ? 1 : result.exitCode;
 }
 
 /** The challenge `room start` begins: the one named, else the schedule's next. */

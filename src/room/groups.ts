@@ -58,7 +58,9 @@ export function targetFlags(target: GroupTarget): string[] {
 /** The group's overlay identifiers (undefined: the lab has no tunnel). */
 export function overlayOf(model: Model, record: RoomRecord, group: string): GroupOverlay | undefined {
   if (!model.tunnel) return undefined;
-  const overlay = groupOverlay(model.tunnel, record.indexes[group]!);
+  // Over a routed underlay VXLAN floods by unicast, to the nodes it lists: no group to move (nor may one be written).
+  const tunnel = model.underlay ? { id: model.tunnel.id } : model.tunnel;
+  const overlay = groupOverlay(tunnel, record.indexes[group]!);
   if (!overlay)
     throw new UsageError(
       `group ${group}: the lab's VNI ${model.tunnel.id}${model.tunnel.group ? ` and group ${model.tunnel.group}` : ''} leave no room for a group's own; give the lab a smaller VNI`,
@@ -84,6 +86,22 @@ export function writeGroupLab(room: Room, model: Model, record: RoomRecord, grou
     : text;
   if (!existsSync(file) || readFileSync(file, 'utf8') !== lab) writeFileAtomic(file, lab);
   return file;
+}
+
+/**
+ * The group's lab as its copy of the lab file reads: the lab's model with the
+ * group's overlay identifiers, as the instance named after the group. The same
+ * model `netlab up GROUP-FILE --instance GROUP` builds (a unit test compares
+ * them for every bundled lab), without reading and checking the file again.
+ */
+export function groupModel(room: Room, model: Model, record: RoomRecord, group: string): Model {
+  const overlay = overlayOf(model, record, group);
+  return {
+    ...model,
+    instance: group,
+    file: groupLabFile(room.name, group),
+    ...(overlay && model.tunnel ? { tunnel: { ...model.tunnel, ...overlay } } : {}),
+  };
 }
 
 /** This netlab's own command line: the package's bin/netlab, from the bundle or from the compiled tests. */

@@ -3,7 +3,7 @@
 // reading of a line cut short, the CSV, and the terminal board's width.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -19,6 +19,9 @@ import { faultsOf } from '../../src/faults/faults.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { LABS } from '../paths.js';
+import { groupModel, writeGroupLab } from '../../src/room/groups.js';
+import { ensureRoomRecord } from '../../src/room/state.js';
+import type { Room } from '../../src/room/file.js';
 
 const vxlan = loadLabFile(join(LABS, 'vxlan.yaml')).model;
 const challenge = (id: string) => vxlan.challenges!.find((c) => c.id === id)!;
@@ -345,4 +348,36 @@ test('the terminal board: 30 groups, one line each, none wider than the terminal
   assert.ok(!lines.join('\n').includes('\x1b[2J'));
   assert.match(lines.join('\n'), /unreachable since 09:00:01/);
   assert.match(lines.at(-1)!, /^15 of 30 solved/);
+});
+
+test("a simulated group's lab built in the room's process is the lab its copy of the lab file gives, for every bundled lab with a tunnel", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-room-'));
+  const saved = process.env.NETLAB_STATE_DIR;
+  process.env.NETLAB_STATE_DIR = dir;
+  try {
+    for (const file of readdirSync(LABS).filter((f) => f.endsWith('.yaml'))) {
+      const model = loadLabFile(join(LABS, file)).model;
+      if (!model.tunnel) continue;
+      const room: Room = {
+        name: 'r',
+        file: join(dir, 'r.yaml'),
+        labFile: join(LABS, file),
+        labName: model.name,
+        groups: [
+          { name: 'g1', target: { kind: 'simulated' } },
+          { name: 'g2', target: { kind: 'simulated' } },
+        ],
+        schedule: [],
+      };
+      const record = ensureRoomRecord(room);
+      const group = room.groups[1]!;
+      const copy = loadLabFile(writeGroupLab(room, model, record, group)).model;
+      assert.deepEqual(groupModel(room, model, record, group.name), { ...copy, instance: group.name }, file);
+      assert.notEqual(copy.tunnel!.id, model.tunnel.id, `${file}: a VNI of its own`);
+    }
+  } finally {
+    if (saved === undefined) delete process.env.NETLAB_STATE_DIR;
+    else process.env.NETLAB_STATE_DIR = saved;
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
