@@ -311,7 +311,11 @@ Examples:
         'is this host (or are the machines of a target) ready? every tool, kernel feature and iptables extension the labs need, and what to install',
       )
       .argument('[lab...]', 'labs to check for (default: every bundled lab)')
-      .option('--install', 'install the missing packages with apt-get (says what it runs first)')
+      .option(
+        '--install',
+        'install the missing packages with apt-get (says what it runs first): on this host, or on each machine of the target that misses one (asks first)',
+      )
+      .option('--yes', 'with --install on the machines of a target: do not ask (the commands are still printed)')
       .option('--tests', "also what the test tiers need (`sudo npm test`; CI's setup)")
       .option('--json', 'machine-readable findings')
       .addHelpText(
@@ -321,6 +325,7 @@ Examples:
   netlab doctor                              is this host ready for every bundled lab?
   sudo netlab doctor --install bridge        install what the bridge lab needs, then: sudo netlab up bridge --verify
   netlab doctor vxlan --vagrant              are the workshop's Vagrant VMs ready for the vxlan lab?
+  netlab doctor vxlan --vagrant --install    install what each VM misses for it (asks first; --yes does not)
   sudo netlab doctor --install --tests       everything \`sudo npm test\` needs`,
       ),
   ).action(run(async () => (await import('./commands/doctor.js')).doctorCommand as Action));

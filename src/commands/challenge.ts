@@ -5,17 +5,38 @@
 // and the commands that mend it, `stop` mends it and ends the challenge. A lab
 // taken down and up again is another run: `check` says that does not count.
 import chalk from 'chalk';
+import { readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { shown, UsageError } from '../errors.js';
 import { labIdOf, type Model, type ModelChallenge } from '../model/lab.js';
+import { labIdProblem } from '../model/grammar.js';
 import { quoteArgv } from '../os/quote.js';
 import { seededRandom } from '../os/random.js';
-import { challengeOfRun, faultIdOf, readChallenge, writeChallenge, type ChallengeRecord } from '../state/challenges.js';
-import { describeRun, listStates, type LabState } from '../state/store.js';
+import {
+  challengeOfRun,
+  challengesDir,
+  faultIdOf,
+  readChallenge,
+  writeChallenge,
+  type ChallengeRecord,
+} from '../state/challenges.js';
+import { CorruptState, describeRun, labsDir, listStates, stateDir, type LabState } from '../state/store.js';
+import {
+  DEFAULT_STATE_DIR,
+  describeDenied,
+  me,
+  ownerAndMode,
+  unreadable,
+  unreadableFile,
+  unwritable,
+  userName,
+  type Denied,
+} from '../state/access.js';
 import { confirmAttached, refuseAttached } from '../lifecycle/attach.js';
 import { describeCheck } from '../verify/run.js';
 import { printResults, verifyLab } from '../lifecycle/verify.js';
 import { faultOf, makeFault, mendFault, saveChallenge } from '../lifecycle/challenge.js';
-import { findUpLab, labModelOf, refuseOtherTarget, requireRoot } from './common.js';
+import { findUpLab, LabNotUp, labModelOf, refuseOtherTarget, requireRoot } from './common.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { printJson, type JsonOption } from '../json-output.js';
 import { finishDespiteHangup } from '../os/hangup.js';
@@ -56,14 +77,159 @@ export async function challengeFaultsCommand(arg: string, options: JsonOption): 
   return 0;
 }
 
-/** The lab a challenge command acts on: the one named, else the only lab with an active challenge, else the only lab up. */
-async function labWithChallenge(arg: string | undefined, target: TargetOptions = {}): Promise<LabState> {
+/** The challenge commands that act on a lab that is up. */
+type Acting = 'check' | 'hint' | 'reveal' | 'stop';
+
+/**
+ * The lab a challenge command acts on: the one named, else the only lab with
+ * an active challenge, else the only lab up. A user who may not read the state
+ * (root's, of a lab brought up with sudo), or may not write the challenge's
+ * record, is told so, with the command to run, before anything is written.
+ */
+async function labWithChallenge(sub: Acting, arg: string | undefined, target: TargetOptions = {}): Promise<LabState> {
+  refuseUnreadable(sub, arg, target);
+  let state: LabState;
+  try {
+    state = await findLab(arg, target);
+  } catch (error) {
+    // A state file this user may not read is no lab here, nor a corrupt one: it is another user's.
+    if (error instanceof CorruptState) refuseUnreadable(sub, arg, target, [error.file]);
+    if (error instanceof LabNotUp && arg === undefined) refuseUnreadable(sub, arg, target, stateFiles());
+    if (error instanceof LabNotUp) throw new LabNotUp(`${error.message}${inRootsState(sub, arg, target)}`);
+    throw error;
+  }
+  refuseUnwritable(sub, arg, target);
+  return state;
+}
+
+async function findLab(arg: string | undefined, target: TargetOptions): Promise<LabState> {
   if (arg !== undefined) return findUpLab(arg, target);
   const active = listStates().filter((s) => readChallenge(s.lab));
   if (active.length === 1) return refuseOtherTarget(active[0]!, target);
   if (active.length > 1)
     throw new UsageError(`challenges are active on several labs (${active.map((s) => s.lab).join(', ')}); name one`);
   return findUpLab(undefined, target);
+}
+
+/**
+ * The same challenge command as the owner of the state directory runs it:
+ * `sudo netlab challenge hint vxlan` (sudo does not pass NETLAB_STATE_DIR on,
+ * so a directory other than the default is given on the command line), or,
+ * for another user's directory, the command to run as that user.
+ */
+export function asOwner(
+  sub: Acting,
+  arg: string | undefined,
+  target: Pick<TargetOptions, 'instance'>,
+  owner: number,
+  dir: string,
+): string {
+  const words = [
+    'netlab',
+    'challenge',
+    sub,
+    ...(arg === undefined ? [] : [arg]),
+    ...(target.instance === undefined ? [] : ['--instance', target.instance]),
+  ];
+  const env = dir === DEFAULT_STATE_DIR ? [] : [`NETLAB_STATE_DIR=${dir}`];
+  if (owner !== 0) return `run \`${quoteArgv([...env, ...words])}\` as ${userName(owner)}, who owns it`;
+  return `run \`${quoteArgv(['sudo', ...env, ...words])}\``;
+}
+
+/** Whose a directory is, in a message: root's is where a lab brought up with sudo keeps its state and its challenge. */
+function whose(denied: Denied): string {
+  return denied.owner === 0
+    ? "root's, as is a lab brought up with sudo and its challenge"
+    : `${userName(denied.owner)}'s`;
+}
+
+/** Why each challenge command writes the challenge's record. */
+const WRITES: Record<Acting, string> = {
+  hint: 'the hints given are counted there',
+  reveal: '`challenge check` says "revealed"',
+  check: 'a solved challenge ends there',
+  stop: 'the challenge ends there',
+};
+
+/** The labs' state files. */
+function stateFiles(): string[] {
+  try {
+    return readdirSync(labsDir())
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => join(labsDir(), f));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Refuses, naming the directory (or the state file), its owner and the
+ * command to run, when this user may not read the labs' state.
+ */
+function refuseUnreadable(sub: Acting, arg: string | undefined, target: TargetOptions, files: string[] = []): void {
+  if (process.getuid?.() === 0) return;
+  const denied = unreadable([stateDir(), labsDir()]) ?? unreadableFile(files);
+  if (!denied) return;
+  const where = denied.path === resolve(stateDir()) ? '' : ` in ${stateDir()}`;
+  throw new UsageError(
+    `user ${me()} may not read the labs' state${where}: ${describeDenied(denied)} is ${whose(denied)}; ${asOwner(sub, arg, target, denied.owner, stateDir())}`,
+  );
+}
+
+/**
+ * Refuses the same way when this user may not write the challenges' records:
+ * every challenge command that acts on a lab writes its record (a hint that
+ * could not be counted is not given, a reveal that could not be recorded is
+ * not shown).
+ */
+function refuseUnwritable(sub: Acting, arg: string | undefined, target: TargetOptions): void {
+  if (process.getuid?.() === 0) return;
+  const denied = unwritable(challengesDir());
+  if (!denied) return;
+  throw new UsageError(
+    `\`netlab challenge ${sub}\` writes the challenge's record in ${challengesDir()} (${WRITES[sub]}), and user ${me()} may not write there: ${describeDenied(denied)} is ${whose(denied)}; ${asOwner(sub, arg, target, denied.owner, stateDir())}`,
+  );
+}
+
+/**
+ * Where else a lab that is not up here may be: root's state directory, when
+ * this user's is another (NETLAB_STATE_DIR; sudo does not pass it on, so a lab
+ * brought up with sudo is in /var/lib/netlab). Empty when there is no such place.
+ */
+function inRootsState(sub: Acting, arg: string | undefined, target: TargetOptions): string {
+  if (process.getuid?.() === 0 || resolve(stateDir()) === DEFAULT_STATE_DIR) return '';
+  const labs = join(DEFAULT_STATE_DIR, 'labs');
+  const denied = unreadable([DEFAULT_STATE_DIR, labs]);
+  let there: string[] = [];
+  try {
+    if (!denied)
+      there = readdirSync(labs)
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => f.slice(0, -'.json'.length))
+        .filter((lab) => !labIdProblem(lab));
+  } catch {
+    // no labs there
+  }
+  return rootsStateNote(stateDir(), { denied, labs: there }, me(), asOwner(sub, arg, target, 0, DEFAULT_STATE_DIR));
+}
+
+/**
+ * What a lab not up in this user's state directory (own) adds of root's: that
+ * a lab brought up with sudo is there, which this user may not read (denied),
+ * or the labs it has; empty when it has none.
+ */
+export function rootsStateNote(
+  own: string,
+  roots: { denied?: Denied | undefined; labs: string[] },
+  user: string,
+  command: string,
+): string {
+  const here = `This netlab's state is NETLAB_STATE_DIR=${own}; sudo does not pass NETLAB_STATE_DIR on, so a lab brought up with sudo is in ${DEFAULT_STATE_DIR}`;
+  if (roots.denied) {
+    const what = roots.denied.path === DEFAULT_STATE_DIR ? ownerAndMode(roots.denied) : describeDenied(roots.denied);
+    return `. ${here}, which user ${user} may not read (${what}): if it was, ${command}`;
+  }
+  return roots.labs.length > 0 ? `. ${here}, which has ${roots.labs.join(', ')}: for those, ${command}` : '';
 }
 
 function challengeOf(state: LabState, id: string): ModelChallenge {
@@ -184,7 +350,7 @@ export async function challengeCheckCommand(
   arg: string | undefined,
   options: JsonOption & TargetOptions & { connections?: string },
 ): Promise<number> {
-  const state = await labWithChallenge(arg, options);
+  const state = await labWithChallenge('check', arg, options);
   requireRoot('challenge check', state.target);
   const { record, challenge, rebuilt } = await activeChallenge(state);
   if (rebuilt) {
@@ -237,7 +403,7 @@ export async function challengeHintCommand(
   arg: string | undefined,
   options: JsonOption & TargetOptions,
 ): Promise<number> {
-  const state = await labWithChallenge(arg, options);
+  const state = await labWithChallenge('hint', arg, options);
   const { record, challenge, unlocked } = await activeChallenge(state);
   if (state.attached) return attachedHints(state, unlocked, challenge, options);
   // A room's lab: the room unlocks its hints; the room counts the ones read.
@@ -269,7 +435,7 @@ export async function challengeRevealCommand(
   arg: string | undefined,
   options: JsonOption & TargetOptions,
 ): Promise<number> {
-  const state = await labWithChallenge(arg, options);
+  const state = await labWithChallenge('reveal', arg, options);
   refuseAttached(state, '`netlab challenge reveal`');
   const { record, challenge } = await activeChallenge(state);
   const fault = faultOf(state, faultIdOf(record, challenge));
@@ -315,7 +481,7 @@ export function challengeStopCommand(
 }
 
 async function stopChallenge(arg: string | undefined, options: JsonOption & TargetOptions): Promise<number> {
-  const state = await labWithChallenge(arg, options);
+  const state = await labWithChallenge('stop', arg, options);
   requireRoot('challenge stop', state.target);
   refuseAttached(state, '`netlab challenge stop`');
   const { record, challenge, rebuilt } = await activeChallenge(state);

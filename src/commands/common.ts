@@ -143,19 +143,22 @@ async function stillThere(state: LabState): Promise<LabState> {
   return state;
 }
 
+/** No lab of that name (or none at all) is up in this state directory: the challenge commands say where else it may be. */
+export class LabNotUp extends UsageError {}
+
 async function findUpLabByName(arg: string | undefined, instance?: string): Promise<LabState> {
   if (arg === undefined) {
     if (instance !== undefined) labIdFor('lab', instance);
     const states = listStates().filter((s) => instance === undefined || s.model.instance === instance);
     if (states.length === 1) return states[0]!;
-    if (states.length === 0) throw new UsageError('no lab is up; start one with `netlab up labs/bridge.yaml`');
+    if (states.length === 0) throw new LabNotUp('no lab is up; start one with `netlab up labs/bridge.yaml`');
     throw new UsageError(`several labs are up (${states.map((s) => s.lab).join(', ')}); name one`);
   }
   const name = labIdFor(await labNameOf(arg), instance);
   const state = readState(name);
   if (!state) {
     const up = listStates().map((s) => s.lab);
-    throw new UsageError(
+    throw new LabNotUp(
       `lab ${name} is not up${up.length ? ` (up: ${up.join(', ')})` : ''}; start it with \`netlab up LAB.yaml\``,
     );
   }

@@ -3,9 +3,13 @@
 // lab needs is checked the way up's preflight checks it (the same script
 // lines), and what is missing is said with the package or module that brings
 // it. `--install` installs the missing packages with apt-get, saying first
-// what it runs; `--tests` adds what the test tiers need (.ci/run uses it).
+// what it runs: on this host, or on each machine of a target that misses one
+// (asking first, unless --yes); `--tests` adds what the test tiers need
+// (.ci/run uses it).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
 import chalk from 'chalk';
 import { run } from '../exec/spawn.js';
 import {
@@ -24,8 +28,9 @@ import { endSessions } from '../exec/ssh.js';
 import type { Transport } from '../exec/transport.js';
 import type { Model } from '../model/lab.js';
 import { printJson } from '../json-output.js';
-import { RunError, UsageError } from '../errors.js';
+import { escapeControls, RunError, UsageError } from '../errors.js';
 import { labFileOf } from './common.js';
+import { quoteArgv } from '../os/quote.js';
 import { bundledLabNames, bundledLabsDir } from '../lab/bundled.js';
 
 /** A command netlab itself uses on this host, or the tests need, beyond what the labs run on their nodes. */
@@ -62,12 +67,14 @@ const TEST_TOOLS: HostTool[] = [
 
 export interface DoctorOptions extends TargetOptions {
   install?: boolean;
+  /** with --install over SSH: install without asking */
+  yes?: boolean;
   tests?: boolean;
   json?: boolean;
 }
 
 /** One node's findings: what is missing, and which labs each missing piece keeps from running. */
-interface NodeReport {
+export interface NodeReport {
   node: string;
   /** the kernel features and extensions could not be probed (why) */
   unprobed?: string;
@@ -75,7 +82,36 @@ interface NodeReport {
   hostTools: { tool: HostTool; present: boolean }[];
 }
 
+/**
+ * Why --install may not go on (undefined: it may). On this host `sudo` is the
+ * consent; on the machines of a target, a person answers y on the terminal
+ * before anything is installed, or gave --yes: without a terminal, and
+ * without --yes, nothing is checked or installed.
+ */
+export function installRefusal(options: DoctorOptions, terminal: boolean): string | undefined {
+  if (options.yes && !options.install) return '--yes goes with --install';
+  if (!options.install || !wantsSsh(options) || options.yes || terminal) return undefined;
+  return `doctor --install asks before it installs on the machines of ${targetFlags(options)}, and there is no terminal to ask on: add --yes to install without asking (the apt-get command for each machine is printed first)`;
+}
+
+/** The target flags as given: `--ssh-config FILE`, `--inventory FILE`, `--vagrant`, `--vagrant-dir DIR`. */
+function targetFlags(options: TargetOptions): string {
+  return quoteArgv(
+    options.sshConfig
+      ? ['--ssh-config', options.sshConfig]
+      : options.inventory
+        ? ['--inventory', options.inventory]
+        : options.vagrantDir
+          ? ['--vagrant-dir', options.vagrantDir]
+          : options.vagrant
+            ? ['--vagrant']
+            : [],
+  );
+}
+
 export async function doctorCommand(args: string[], options: DoctorOptions): Promise<number> {
+  const refusal = installRefusal(options, Boolean(process.stdin.isTTY));
+  if (refusal) throw new UsageError(refusal);
   const named = args.length > 0;
   const names = named ? args : bundledLabNames();
   const { loadLabFile } = await import('../lab/load.js');
@@ -153,15 +189,15 @@ export async function doctorCommand(args: string[], options: DoctorOptions): Pro
       `the package lists do not know ${VM_KERNEL_PACKAGE}, which the VM tier downloads: ${options.install ? 'updating them' : 'run apt-get update (--install does)'}`,
     );
   let installed = false;
-  if (options.install && (packages.length > 0 || staleLists)) {
-    if (wantsSsh(options))
-      throw new UsageError(
-        `--install installs on this host only; on the machines, run: apt-get install -y ${packages.join(' ')}`,
-      );
+  let loaded = false;
+  if (options.install && wantsSsh(options)) {
+    const plans = installPlans(reports, all);
+    if (plans.length > 0) installed = loaded = await installOnMachines(plans, places, options);
+  }
+  if (options.install && (packages.length > 0 || staleLists) && !wantsSsh(options)) {
     await installPackages(packages, staleLists);
     installed = true;
   }
-  let loaded = false;
   if (options.install && modules.length > 0 && !wantsSsh(options)) {
     for (const module of modules) {
       console.error(`$ modprobe ${module}`);
@@ -296,12 +332,154 @@ function printReport(
     console.log(
       `labs this kernel cannot run: ${cannotRun.join(', ')} (a distribution kernel has what they need: the workshop's Vagrant VMs, \`netlab up LAB --vagrant\`)`,
     );
-  if (packages.length)
+  if (packages.length && wantsSsh(options)) {
+    if (!options.install)
+      console.log(
+        `to install what is missing on the machines: ${quoteArgv(['netlab', 'doctor', '--install', ...args])} ${targetFlags(options)} (runs apt-get install on each machine that misses a package, as root there; it asks first)`,
+      );
+  } else if (packages.length)
     console.log(
       options.install
-        ? `installing: apt-get install -y ${packages.join(' ')}`
-        : `to install what is missing: sudo netlab doctor --install${options.tests ? ' --tests' : ''}${args.map((a) => ` ${a}`).join('')} (runs apt-get install -y ${packages.join(' ')})`,
+        ? `installing: ${quoteArgv(['apt-get', ...aptInstallArgs(packages)])}`
+        : `to install what is missing: sudo netlab doctor --install${options.tests ? ' --tests' : ''}${args.map((a) => ` ${a}`).join('')} (runs ${quoteArgv(['apt-get', ...aptInstallArgs(packages)])})`,
     );
+}
+
+/** apt-get's arguments to install packages: one spelling, on this host and on the machines. */
+export function aptInstallArgs(packages: readonly string[]): string[] {
+  return ['install', '-y', '-q', '--no-install-recommends', ...packages];
+}
+
+/** apt-get's arguments to update the package lists (when they are missing, or do not know a package). */
+const APT_UPDATE_ARGS = ['update', '-q'];
+
+/** What --install does on one machine: the packages it misses, and the kernel modules to load there. */
+export interface InstallPlan {
+  node: string;
+  packages: string[];
+  modules: string[];
+}
+
+/** Each machine's plan, for the machines that miss a package or a module (the others are left alone). */
+export function installPlans(reports: readonly NodeReport[], all: Requirements): InstallPlan[] {
+  return reports
+    .map((r) => ({
+      node: r.node,
+      packages: [
+        ...new Set([
+          ...r.missing.flatMap((m) => (m.what.kind === 'tool' ? [m.what.package] : [])),
+          ...r.hostTools.filter((t) => !t.present).map((t) => t.tool.package),
+        ]),
+      ].sort(),
+      modules: [
+        ...new Set(r.missing.flatMap((m) => (m.what.kind === 'sysctl' ? [moduleOfSysctl(all, m.what.key)] : []))),
+      ].sort(),
+    }))
+    .filter((p) => p.packages.length + p.modules.length > 0);
+}
+
+/** The commands a plan runs, as printed before it runs: the same text the script runs. */
+export function planCommands(plan: InstallPlan): string[] {
+  return [
+    ...(plan.packages.length ? [quoteArgv(['apt-get', ...aptInstallArgs(plan.packages)])] : []),
+    ...plan.modules.map((m) => quoteArgv(['modprobe', m])),
+  ];
+}
+
+/**
+ * The script of a plan, run on its machine as root (as every node script is:
+ * through `sudo -n` for a login that is not root): apt-get install, and once
+ * more after apt-get update when it fails (lists missing or out of date, as on
+ * a fresh VM), then the modules. Stops at the first command that fails.
+ */
+export function installScript(plan: InstallPlan): string {
+  const lines = ['PATH=$PATH:/usr/sbin:/sbin', 'export DEBIAN_FRONTEND=noninteractive'];
+  if (plan.packages.length) {
+    const install = quoteArgv(['apt-get', ...aptInstallArgs(plan.packages)]);
+    lines.push(
+      'command -v apt-get >/dev/null 2>&1 || { echo "no apt-get on this machine: install these packages with its package manager" >&2; exit 127; }',
+      `if ! ${install}; then`,
+      `  ${quoteArgv(['apt-get', ...APT_UPDATE_ARGS])} || exit $?`,
+      `  ${install} || exit $?`,
+      'fi',
+    );
+  }
+  for (const module of plan.modules) lines.push(`${quoteArgv(['modprobe', module])} || exit $?`);
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Asks a yes-or-no question on the terminal: yes only for y or yes (any
+ * case); an empty answer, any other, or the end of input is no.
+ */
+export function askYesNo(question: string, input: Readable, output: Writable): Promise<boolean> {
+  const rl = createInterface({ input, output });
+  return new Promise((resolve) => {
+    let answered = false;
+    rl.on('SIGINT', () => process.kill(process.pid, 'SIGINT'));
+    rl.on('close', () => {
+      if (!answered) {
+        output.write('\n');
+        resolve(false);
+      }
+    });
+    rl.question(question, (answer) => {
+      answered = true;
+      rl.close();
+      resolve(/^\s*y(es)?\s*$/i.test(answer));
+    });
+  });
+}
+
+/**
+ * --install over SSH: each machine's commands printed, then (unless --yes)
+ * asked on the terminal, then run on every machine at once, as root there.
+ * Each machine's outcome is a line; a failed one shows apt-get's last lines.
+ * Resolves to whether every machine did all of its plan.
+ */
+export async function installOnMachines(
+  plans: InstallPlan[],
+  places: { node: string; transport?: Transport }[],
+  options: DoctorOptions,
+): Promise<boolean> {
+  // --json keeps stdout for the report: what --install says goes to stderr then.
+  const say = (line: string) => (options.json ? console.error(line) : console.log(line));
+  say(`--install runs, as root on each machine (through sudo -n where the login is not root):`);
+  for (const plan of plans) for (const command of planCommands(plan)) say(`  ${plan.node}: ${command}`);
+  const machines = `${plans.length} machine${plans.length === 1 ? '' : 's'}`;
+  if (!options.yes && !(await askYesNo(`install on ${machines}? [y/N] `, process.stdin, process.stderr))) {
+    say('nothing was installed');
+    return false;
+  }
+  const transports = new Map(places.map((p) => [p.node, p.transport]));
+  let results: { plan: InstallPlan; exitCode: number; output: string }[];
+  try {
+    // Every machine's install runs to its end: one machine that fails (a dropped connection) stops no other's apt-get.
+    results = await Promise.all(
+      plans.map(async (plan) => {
+        try {
+          const result = await transports.get(plan.node)!.run(installScript(plan));
+          return { plan, exitCode: result.exitCode, output: `${result.stdout}${result.stderr}` };
+        } catch (error) {
+          return { plan, exitCode: -1, output: (error as Error).message };
+        }
+      }),
+    );
+  } finally {
+    endSessions();
+  }
+  for (const { plan, exitCode, output } of results) {
+    const what = [
+      ...(plan.packages.length ? [`installed ${plan.packages.join(', ')}`] : []),
+      ...(plan.modules.length ? [`loaded ${plan.modules.join(', ')}`] : []),
+    ].join('; ');
+    if (exitCode === 0) say(chalk.green(`✓ ${plan.node}: ${what}`));
+    else {
+      say(chalk.red(`✗ ${plan.node}: --install failed${exitCode < 0 ? '' : ` (exit ${exitCode})`}; its last lines:`));
+      for (const line of escapeControls(output.trimEnd()).split('\n').slice(-15)) say(`    ${line}`);
+    }
+  }
+  return results.every((r) => r.exitCode === 0);
 }
 
 /** apt-get install, after apt-get update when the package lists are missing or do not know a package. */
@@ -313,12 +491,12 @@ async function installPackages(packages: string[], update: boolean): Promise<voi
   if (process.getuid?.() !== 0) throw new UsageError('--install needs root: sudo netlab doctor --install');
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const apt = (args: string[]) => {
-    console.error(`$ apt-get ${args.join(' ')}`);
+    console.error(`$ ${quoteArgv(['apt-get', ...args])}`);
     return run('apt-get', args, { inherit: 'stderr', env });
   };
-  const install = ['install', '-y', '-q', '--no-install-recommends', ...packages];
+  const install = aptInstallArgs(packages);
   const updateLists = async () => {
-    if ((await apt(['update', '-q'])).exitCode !== 0) throw new RunError('apt-get update failed (see above)');
+    if ((await apt(APT_UPDATE_ARGS)).exitCode !== 0) throw new RunError('apt-get update failed (see above)');
   };
   if (update) await updateLists();
   if (packages.length === 0 || (await apt(install)).exitCode === 0) return;

@@ -34,7 +34,8 @@ export function faultIdOf(record: Pick<ChallengeRecord, 'fault'>, challenge: { f
   return record.fault ?? challenge.fault;
 }
 
-function challengesDir(): string {
+/** Where the records are: in the state directory, beside the labs' state. */
+export function challengesDir(): string {
   return join(stateDir(), 'challenges');
 }
 

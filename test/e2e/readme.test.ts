@@ -72,7 +72,7 @@ const VXLAN = {
   challenge: shown.filter(
     (c) =>
       c.line >= command('netlab challenge list vxlan').line &&
-      c.line <= command('sudo netlab challenge check', command('netlab challenge reveal').line).line,
+      c.line <= command('sudo netlab challenge check', command('sudo netlab challenge reveal').line).line,
   ),
   mtu: [
     command('sudo netlab exec node-1 -- ip link set veth-a1 mtu 1400'),

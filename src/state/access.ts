@@ -1,0 +1,116 @@
+// Whether this user may read, or write, netlab's state, and when not, which
+// directory stops it and whose it is. A lab brought up with sudo is root's:
+// its state and its challenge's record are in root's state directory, made
+// with mode 700, which the user who ran sudo cannot read. The commands that
+// meet one say so, naming the directory and the command to run instead; they
+// never change the directory's owner or mode.
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve, sep } from 'node:path';
+
+/** Where `netlab` run as root keeps its state when NETLAB_STATE_DIR is not set (sudo does not pass it on). */
+export const DEFAULT_STATE_DIR = '/var/lib/netlab';
+
+/** A directory (or file) this process may not use as it needs to: its owner and mode. */
+export interface Denied {
+  path: string;
+  owner: number;
+  mode: number;
+}
+
+/** A user's name from /etc/passwd, else "user UID". */
+export function userName(uid: number): string {
+  if (uid === 0) return 'root';
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const [name, , id] = line.split(':');
+      if (name && id === String(uid)) return name;
+    }
+  } catch {
+    // no passwd file: the number says it
+  }
+  return `user ${uid}`;
+}
+
+/** The running user, as a message names them. */
+export function me(): string {
+  return userName(process.getuid?.() ?? -1);
+}
+
+/** "owner root, mode 700" */
+export function ownerAndMode(denied: Denied): string {
+  return `owner ${userName(denied.owner)}, mode ${(denied.mode & 0o7777).toString(8)}`;
+}
+
+/** "/var/lib/netlab (owner root, mode 700)" */
+export function describeDenied(denied: Denied): string {
+  return `${denied.path} (${ownerAndMode(denied)})`;
+}
+
+/** The directory and each one above it, outermost first: /, /var, /var/lib, /var/lib/netlab. */
+function ancestry(dir: string): string[] {
+  const all: string[] = [];
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    all.unshift(d);
+    if (d === dirname(d)) return all;
+  }
+}
+
+type Access = 'ok' | 'missing' | 'denied';
+
+/** Missing (ENOENT, ENOTDIR), denied (EACCES, EPERM); anything else (a read-only file system) is left to the write to say. */
+function check(dir: string, mode: number): Access {
+  try {
+    accessSync(dir, mode);
+    return 'ok';
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') return 'denied';
+    return code === 'ENOENT' || code === 'ENOTDIR' ? 'missing' : 'ok';
+  }
+}
+
+function deniedAt(path: string): Denied {
+  const stat = statSync(path);
+  return { path, owner: stat.uid, mode: stat.mode };
+}
+
+/**
+ * The first of these directories (each one inside the one before it) that
+ * this process may not list and enter, or above them one it may not enter;
+ * undefined when it may read every one of them that exists.
+ */
+export function unreadable(dirs: readonly string[]): Denied | undefined {
+  const wanted = new Set(dirs.map((d) => resolve(d)));
+  for (const dir of ancestry(dirs.at(-1)!)) {
+    const access = check(dir, wanted.has(dir) ? constants.R_OK | constants.X_OK : constants.X_OK);
+    if (access === 'missing') return undefined;
+    if (access === 'denied') return deniedAt(dir);
+  }
+  return undefined;
+}
+
+/**
+ * Why this process could not create or replace a file in dir (a directory it
+ * may not enter, or the directory, or the nearest one above it that exists,
+ * that it may not write); undefined when it could.
+ */
+export function unwritable(dir: string): Denied | undefined {
+  const all = ancestry(dir);
+  for (const [i, d] of all.entries()) {
+    const last = i === all.length - 1;
+    const access = check(d, constants.X_OK | (last ? constants.W_OK : 0));
+    if (access === 'denied') return deniedAt(d);
+    // Missing: it would be made in the directory above, which must be writable.
+    if (access === 'missing') {
+      const parent = all[i - 1] ?? sep;
+      return check(parent, constants.W_OK | constants.X_OK) === 'denied' ? deniedAt(parent) : undefined;
+    }
+  }
+  return undefined;
+}
+
+/** The first of these files (in a directory this process may enter) that it may not read; undefined when it may read them all. */
+export function unreadableFile(files: readonly string[]): Denied | undefined {
+  for (const file of files) if (check(file, constants.R_OK) === 'denied') return deniedAt(file);
+  return undefined;
+}

@@ -1,0 +1,273 @@
+// `netlab doctor --install` on the machines of a target: each machine's plan
+// (the packages it misses, the modules to load), the one apt-get command for
+// this host and the machines, the script a machine runs (against a fake
+// apt-get and modprobe: never the real ones), the question asked first, and
+// the refusal without a terminal and without --yes. The machines themselves
+// are test/e2e/doctor-install.test.ts's.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { execa } from 'execa';
+import { NETLAB } from '../paths.js';
+import {
+  aptInstallArgs,
+  askYesNo,
+  installOnMachines,
+  installPlans,
+  installRefusal,
+  installScript,
+  planCommands,
+  type InstallPlan,
+  type NodeReport,
+} from '../../src/commands/doctor.js';
+import type { Requirements } from '../../src/exec/preflight.js';
+import type { Transport } from '../../src/exec/transport.js';
+
+const NEEDS: Requirements = {
+  tools: [],
+  features: [],
+  extensions: [],
+  sysctls: [{ key: 'net.bridge.bridge-nf-call-iptables', module: 'br_netfilter', why: 'has Services, which need' }],
+};
+
+const tool = (command: string, pkg: string): NodeReport['missing'][number] => ({
+  what: { kind: 'tool', command, package: pkg },
+  labs: ['vxlan'],
+  message: '',
+});
+
+test('each machine that misses something gets its own plan: its packages once each, sorted, and its modules; a kernel feature is no package; the others none', () => {
+  const reports: NodeReport[] = [
+    { node: 'node-0', missing: [], hostTools: [] },
+    {
+      node: 'node-1',
+      missing: [
+        tool('socat', 'socat'),
+        tool('ip', 'iproute2'),
+        tool('bridge', 'iproute2'),
+        { what: { kind: 'sysctl', key: 'net.bridge.bridge-nf-call-iptables' }, labs: ['service'], message: '' },
+      ],
+      hostTools: [],
+    },
+    {
+      node: 'node-2',
+      missing: [{ what: { kind: 'feature', name: 'ipip', said: '' }, labs: ['ipip'], message: '' }],
+      hostTools: [],
+    },
+    { node: 'node-3', missing: [tool('traceroute', 'traceroute')], hostTools: [] },
+  ];
+  assert.deepEqual(installPlans(reports, NEEDS), [
+    { node: 'node-1', packages: ['iproute2', 'socat'], modules: ['br_netfilter'] },
+    { node: 'node-3', packages: ['traceroute'], modules: [] },
+  ]);
+});
+
+test('the apt-get command is one, on this host and on the machines, and is printed as it runs', () => {
+  assert.deepEqual(aptInstallArgs(['socat', 'iproute2']), [
+    'install',
+    '-y',
+    '-q',
+    '--no-install-recommends',
+    'socat',
+    'iproute2',
+  ]);
+  assert.deepEqual(planCommands({ node: 'node-1', packages: ['iproute2', 'socat'], modules: ['br_netfilter'] }), [
+    'apt-get install -y -q --no-install-recommends iproute2 socat',
+    'modprobe br_netfilter',
+  ]);
+  assert.deepEqual(planCommands({ node: 'node-1', packages: [], modules: ['br_netfilter'] }), [
+    'modprobe br_netfilter',
+  ]);
+  const script = installScript({ node: 'node-1', packages: ['socat'], modules: [] });
+  assert.ok(script.includes('apt-get install -y -q --no-install-recommends socat'), script);
+  assert.ok(!script.includes('modprobe'), script);
+});
+
+/**
+ * Runs a plan's script with PATH holding only a directory of fakes: the real
+ * apt-get is in /usr/bin, which the script never gets (it adds /usr/sbin and
+ * /sbin only), so no test here can install anything.
+ */
+async function runScript(plan: InstallPlan, fakes: Record<string, string>) {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-install-'));
+  try {
+    const log = join(dir, 'log');
+    for (const [name, body] of Object.entries(fakes)) {
+      writeFileSync(
+        join(dir, name),
+        `#!/bin/sh\necho "${name} $* (DEBIAN_FRONTEND=$DEBIAN_FRONTEND)" >> ${log}\n${body}\n`,
+      );
+      chmodSync(join(dir, name), 0o755);
+    }
+    const result = await execa('/bin/sh', ['-s'], {
+      input: installScript(plan),
+      reject: false,
+      env: { PATH: dir, DIR: dir },
+      extendEnv: false,
+    });
+    return {
+      exitCode: result.exitCode,
+      stderr: String(result.stderr),
+      log: existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [],
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('a machine runs apt-get install non-interactively, then the modules; a failed install is tried again after apt-get update; a failure stops it', async () => {
+  const plan = { node: 'node-1', packages: ['iproute2', 'socat'], modules: ['br_netfilter'] };
+  const ok = await runScript(plan, { 'apt-get': 'exit 0', modprobe: 'exit 0' });
+  assert.equal(ok.exitCode, 0, ok.stderr);
+  assert.deepEqual(ok.log, [
+    'apt-get install -y -q --no-install-recommends iproute2 socat (DEBIAN_FRONTEND=noninteractive)',
+    'modprobe br_netfilter (DEBIAN_FRONTEND=noninteractive)',
+  ]);
+  // Lists out of date (a fresh VM): install fails until apt-get update ran.
+  const stale = await runScript(plan, {
+    'apt-get': 'case "$1" in update) : > "$DIR/updated";; install) [ -e "$DIR/updated" ] || exit 100;; esac',
+    modprobe: 'exit 0',
+  });
+  assert.equal(stale.exitCode, 0, stale.stderr);
+  assert.deepEqual(
+    stale.log.map((l) => l.split(' ').slice(0, 2).join(' ')),
+    ['apt-get install', 'apt-get update', 'apt-get install', 'modprobe br_netfilter'],
+  );
+  const broken = await runScript(plan, { 'apt-get': 'exit 100', modprobe: 'exit 0' });
+  assert.equal(broken.exitCode, 100);
+  assert.deepEqual(
+    broken.log.map((l) => l.split(' ').slice(0, 2).join(' ')),
+    ['apt-get install', 'apt-get update'],
+    'update failed: no second install, no module',
+  );
+  const noApt = await runScript(plan, { modprobe: 'exit 0' });
+  assert.equal(noApt.exitCode, 127);
+  assert.match(noApt.stderr, /no apt-get on this machine: install these packages with its package manager/);
+  assert.deepEqual(noApt.log, []);
+  const noModule = await runScript(plan, { 'apt-get': 'exit 0', modprobe: 'exit 1' });
+  assert.equal(noModule.exitCode, 1);
+});
+
+test('the question: yes only for y or yes; an empty answer, another, or the end of input is no', async () => {
+  for (const [typed, expected] of [
+    ['y\n', true],
+    ['YES\n', true],
+    [' yes \n', true],
+    ['\n', false],
+    ['n\n', false],
+    ['yep\n', false],
+    ['', false],
+  ] as const) {
+    const input = new PassThrough();
+    const output = new PassThrough();
+    let shown = '';
+    output.on('data', (chunk: Buffer) => (shown += chunk.toString()));
+    const answer = askYesNo('install on 2 machines? [y/N] ', input, output);
+    if (typed) input.write(typed);
+    input.end();
+    assert.equal(await answer, expected, JSON.stringify(typed));
+    assert.match(shown, /^install on 2 machines\? \[y\/N\] /);
+  }
+});
+
+test('--install on the machines of a target without a terminal and without --yes is refused before anything is reached (exit 2); --yes goes with --install', async () => {
+  assert.match(
+    installRefusal({ install: true, sshConfig: 'groups/g3.ssh' }, false)!,
+    /^doctor --install asks before it installs on the machines of --ssh-config groups\/g3\.ssh, and there is no terminal to ask on: add --yes/,
+  );
+  assert.match(installRefusal({ install: true, vagrant: true }, false)!, /machines of --vagrant,/);
+  assert.match(installRefusal({ install: true, inventory: 'inv.yaml' }, false)!, /machines of --inventory inv\.yaml,/);
+  assert.equal(installRefusal({ install: true, sshConfig: 'x', yes: true }, false), undefined);
+  assert.equal(installRefusal({ install: true, sshConfig: 'x' }, true), undefined, 'a terminal: it asks');
+  assert.equal(installRefusal({ install: true }, false), undefined, 'this host: sudo is the consent');
+  assert.equal(installRefusal({ yes: true }, true), '--yes goes with --install');
+
+  // The command line: no SSH config is read (this one does not exist), nothing is reached.
+  const missing = join(tmpdir(), 'netlab-no-such-ssh-config');
+  const result = await execa(NETLAB, ['doctor', 'vxlan', '--install', '--ssh-config', missing], {
+    reject: false,
+    stdin: 'ignore',
+    env: { FORCE_COLOR: '0' },
+  });
+  assert.equal(result.exitCode, 2);
+  assert.equal(result.stdout, '');
+  assert.match(
+    String(result.stderr),
+    new RegExp(
+      `^netlab: doctor --install asks before it installs on the machines of --ssh-config ${missing}, and there is no terminal to ask on: add --yes to install without asking \\(the apt-get command for each machine is printed first\\)`,
+    ),
+  );
+});
+
+/** A machine that answers each script with this result (or fails to be reached), and keeps the scripts. */
+function fakeMachine(node: string, answer: { exitCode: number; stdout: string; stderr: string } | Error) {
+  const scripts: string[] = [];
+  const transport: Transport = {
+    node,
+    run: (script) => {
+      scripts.push(script);
+      return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
+    },
+    interactive: () => Promise.resolve(0),
+    lock: () => Promise.resolve(undefined),
+    unlock: () => Promise.resolve(),
+  };
+  return { transport, scripts };
+}
+
+test("--install --yes on the machines: each plan printed first, run on its machine alone, each outcome a line with a failed one's last lines", async () => {
+  const plans = [
+    { node: 'node-1', packages: ['socat'], modules: [] },
+    { node: 'node-2', packages: ['iproute2', 'socat'], modules: ['br_netfilter'] },
+    { node: 'node-3', packages: ['traceroute'], modules: [] },
+    { node: 'node-4', packages: [], modules: ['br_netfilter'] },
+  ];
+  const machines = {
+    'node-0': fakeMachine('node-0', { exitCode: 0, stdout: '', stderr: '' }),
+    'node-1': fakeMachine('node-1', { exitCode: 0, stdout: 'Setting up socat\n', stderr: '' }),
+    'node-2': fakeMachine('node-2', {
+      exitCode: 100,
+      stdout: 'Reading package lists...\n',
+      stderr: 'E: Unable to locate package socat\n',
+    }),
+    'node-3': fakeMachine('node-3', new Error('node-3: ssh failed: Connection reset')),
+    'node-4': fakeMachine('node-4', { exitCode: 0, stdout: '', stderr: '' }),
+  };
+  const lines: string[] = [];
+  const log = console.log;
+  // Colours, if chalk found a terminal, are not what is compared.
+  console.log = (line: string) =>
+    lines.push(line.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g'), ''));
+  let ok: boolean;
+  try {
+    ok = await installOnMachines(
+      plans,
+      Object.entries(machines).map(([node, m]) => ({ node, transport: m.transport })),
+      { install: true, yes: true, sshConfig: 'ssh_config' },
+    );
+  } finally {
+    console.log = log;
+  }
+  assert.equal(ok, false);
+  assert.deepEqual(lines, [
+    '--install runs, as root on each machine (through sudo -n where the login is not root):',
+    '  node-1: apt-get install -y -q --no-install-recommends socat',
+    '  node-2: apt-get install -y -q --no-install-recommends iproute2 socat',
+    '  node-2: modprobe br_netfilter',
+    '  node-3: apt-get install -y -q --no-install-recommends traceroute',
+    '  node-4: modprobe br_netfilter',
+    '✓ node-1: installed socat',
+    '✗ node-2: --install failed (exit 100); its last lines:',
+    '    Reading package lists...',
+    '    E: Unable to locate package socat',
+    '✗ node-3: --install failed; its last lines:',
+    '    node-3: ssh failed: Connection reset',
+    '✓ node-4: loaded br_netfilter',
+  ]);
+  assert.deepEqual(machines['node-0'].scripts, [], 'a machine that misses nothing is left alone');
+  assert.deepEqual(machines['node-1'].scripts, [installScript(plans[0]!)]);
+  assert.deepEqual(machines['node-2'].scripts, [installScript(plans[1]!)]);
+});

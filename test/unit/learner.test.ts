@@ -1,0 +1,331 @@
+// A learner's challenge commands without root. A lab brought up with sudo is
+// root's: its state and its challenge's record are in root's state directory
+// (mode 700, files 600). `challenge hint`, `reveal`, `check` and `stop` run by
+// another user say whose the directory is and the exact command to run, and
+// write nothing; so they do where that user may read the state but not write
+// the challenge's record. The other user is nobody (setpriv, as root: the
+// tests are skipped otherwise); the lab is a state file written here, on
+// simulated nodes that are not running (hint and reveal reach no node).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { execa } from 'execa';
+import { LABS, NETLAB, ROOT } from '../paths.js';
+import { loadLabFile } from '../../src/lab/load.js';
+import { simulatedFacts } from '../../src/exec/simulated.js';
+import { STATE_VERSION, type LabState } from '../../src/state/store.js';
+import type { ChallengeRecord } from '../../src/state/challenges.js';
+import { asOwner, rootsStateNote } from '../../src/commands/challenge.js';
+
+const NOBODY = 65534;
+const asRoot = process.getuid?.() === 0;
+const skip = !asRoot
+  ? 'needs root, to run netlab as user nobody (setpriv)'
+  : !existsSync('/usr/bin/setpriv')
+    ? 'setpriv (util-linux) is missing'
+    : false;
+
+const HINT_1 = '`netlab trace a0 a1` walks the path: where does the packet stop?';
+
+/** A scratch directory others may enter, with a lab up in `state` (root's, mode 700 as netlab makes it) and its challenge. */
+function labUpWithChallenge(): { dir: string; state: string; record: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-learner-'));
+  chmodSync(dir, 0o755);
+  const state = join(dir, 'state');
+  const { model } = loadLabFile(join(LABS, 'vxlan.yaml'));
+  const run = 'abcdefabcdef';
+  const lab: LabState = {
+    version: STATE_VERSION,
+    lab: 'vxlan',
+    file: model.file,
+    status: 'up',
+    createdAt: '2026-01-01T00:00:00.000Z',
+    run: { id: run, host: 'controller', stateDir: state },
+    target: { kind: 'simulated', nodes: {} },
+    facts: simulatedFacts(model),
+    model,
+  };
+  const record: ChallengeRecord = {
+    lab: 'vxlan',
+    id: 'wrong-vni',
+    run,
+    started: '2026-01-01T00:00:00.000Z',
+    hints: 0,
+    revealed: false,
+  };
+  mkdirSync(join(state, 'labs'), { recursive: true, mode: 0o700 });
+  mkdirSync(join(state, 'challenges'), { mode: 0o700 });
+  chmodSync(state, 0o700);
+  writeFileSync(join(state, 'labs', 'vxlan.json'), JSON.stringify(lab), { mode: 0o600 });
+  writeFileSync(join(state, 'challenges', 'vxlan.json'), JSON.stringify(record), { mode: 0o600 });
+  return {
+    dir,
+    state,
+    record: join(state, 'challenges', 'vxlan.json'),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** netlab as root, or as user nobody, with this state directory. */
+async function netlab(user: 'root' | 'nobody', state: string, ...args: string[]) {
+  const [command, argv] =
+    user === 'root'
+      ? [NETLAB, args]
+      : ['setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', NETLAB, ...args]];
+  const result = await execa(command, argv, {
+    cwd: '/',
+    reject: false,
+    stdin: 'ignore',
+    env: { NETLAB_STATE_DIR: state, FORCE_COLOR: '0' },
+  });
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+/** Every file under a directory, with its content: what a command must leave as it was. */
+function contents(dir: string): Record<string, string> {
+  const all: Record<string, string> = {};
+  for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    const path = join(dir, name);
+    all[name] = statSync(path).isDirectory()
+      ? `dir ${(statSync(path).mode & 0o777).toString(8)}`
+      : readFileSync(path, 'utf8');
+  }
+  return all;
+}
+
+const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+test(
+  "a lab up in root's state (mode 700): challenge hint, reveal, check and stop run by another user say whose it is and the exact sudo command, and change nothing",
+  { skip },
+  async () => {
+    const lab = labUpWithChallenge();
+    try {
+      const before = contents(lab.state);
+      for (const [args, command] of [
+        [['challenge', 'hint', 'vxlan'], 'netlab challenge hint vxlan'],
+        [['challenge', 'hint'], 'netlab challenge hint'],
+        [['challenge', 'reveal', 'vxlan'], 'netlab challenge reveal vxlan'],
+        [['challenge', 'reveal', 'vxlan', '--json'], 'netlab challenge reveal vxlan'],
+        [['challenge', 'check'], 'netlab challenge check'],
+        [['challenge', 'stop', 'vxlan'], 'netlab challenge stop vxlan'],
+      ] as const) {
+        const refused = await netlab('nobody', lab.state, ...args);
+        assert.equal(refused.exitCode, 2, `${args.join(' ')}: ${refused.stdout}${refused.stderr}`);
+        assert.equal(refused.stdout, '');
+        assert.match(
+          refused.stderr,
+          new RegExp(
+            `^netlab: user nobody may not read the labs' state: ${escaped(lab.state)} \\(owner root, mode 700\\) is root's, as is a lab brought up with sudo and its challenge; run \`sudo NETLAB_STATE_DIR=${escaped(lab.state)} ${escaped(command)}\``,
+          ),
+        );
+      }
+      assert.deepEqual(contents(lab.state), before, 'nothing was written');
+      // The README shows this message as user alice meets it with root's default state directory.
+      const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+        .split('\n')
+        .filter((line) => line.startsWith('netlab: user alice may not read'));
+      const plain = (await netlab('nobody', lab.state, 'challenge', 'hint')).stderr
+        .split('\n')[0]!
+        .replaceAll(`NETLAB_STATE_DIR=${lab.state} `, '')
+        .replaceAll(lab.state, '/var/lib/netlab')
+        .replace('user nobody', 'user alice');
+      assert.deepEqual(readme, [plain]);
+      // The user who started it (root, with sudo) is given the hint, counted.
+      const hint = await netlab('root', lab.state, 'challenge', 'hint');
+      assert.equal(hint.exitCode, 0, hint.stderr);
+      assert.equal(hint.stdout, `hint 1 of 3: ${HINT_1}`);
+      assert.equal((JSON.parse(readFileSync(lab.record, 'utf8')) as ChallengeRecord).hints, 1);
+      assert.equal((statSync(join(lab.state, 'challenges')).mode & 0o777).toString(8), '700', "still root's alone");
+    } finally {
+      lab.remove();
+    }
+  },
+);
+
+test(
+  "a state directory another user may read but not write: every challenge command is refused the same way, naming the records' directory and the command; nothing is written",
+  { skip },
+  async () => {
+    const lab = labUpWithChallenge();
+    try {
+      // Made readable by hand (netlab makes it 700); the files as netlab writes them (600): the lab's is named.
+      for (const dir of [lab.state, join(lab.state, 'labs'), join(lab.state, 'challenges')]) chmodSync(dir, 0o755);
+      const file = join(lab.state, 'labs', 'vxlan.json');
+      for (const args of [['vxlan'], []]) {
+        const unread = await netlab('nobody', lab.state, 'challenge', 'hint', ...args);
+        assert.equal(unread.exitCode, 2, unread.stderr);
+        assert.match(
+          unread.stderr,
+          new RegExp(
+            `^netlab: user nobody may not read the labs' state in ${escaped(lab.state)}: ${escaped(file)} \\(owner root, mode 600\\) is root's, as is a lab brought up with sudo and its challenge; run \`sudo NETLAB_STATE_DIR=${escaped(lab.state)} netlab challenge hint${args.length ? ' vxlan' : ''}\``,
+          ),
+        );
+      }
+      // The files made readable too: the records' directory is the one named.
+      for (const f of [file, lab.record]) chmodSync(f, 0o644);
+      const before = contents(lab.state);
+      const records = join(lab.state, 'challenges');
+      for (const [sub, why] of [
+        ['hint', 'the hints given are counted there'],
+        ['reveal', '`challenge check` says "revealed"'],
+        ['check', 'a solved challenge ends there'],
+        ['stop', 'the challenge ends there'],
+      ] as const) {
+        const refused = await netlab('nobody', lab.state, 'challenge', sub, 'vxlan');
+        assert.equal(refused.exitCode, 2, `${sub}: ${refused.stdout}${refused.stderr}`);
+        assert.equal(refused.stdout, '', 'no hint, no fault shown');
+        assert.match(
+          refused.stderr,
+          new RegExp(
+            `^netlab: \`netlab challenge ${sub}\` writes the challenge's record in ${escaped(records)} \\(${escaped(why)}\\), and user nobody may not write there: ${escaped(records)} \\(owner root, mode 755\\) is root's, as is a lab brought up with sudo and its challenge; run \`sudo NETLAB_STATE_DIR=${escaped(lab.state)} netlab challenge ${sub} vxlan\``,
+          ),
+        );
+      }
+      assert.deepEqual(contents(lab.state), before, 'nothing was written');
+      // No records' directory yet: the state directory it would be made in is the one named.
+      rmSync(records, { recursive: true });
+      const fresh = await netlab('nobody', lab.state, 'challenge', 'check');
+      assert.equal(fresh.exitCode, 2);
+      assert.match(
+        fresh.stderr,
+        new RegExp(`may not write there: ${escaped(lab.state)} \\(owner root, mode 755\\) is root's`),
+      );
+      assert.ok(!existsSync(records), 'not made');
+    } finally {
+      lab.remove();
+    }
+  },
+);
+
+test(
+  'a user whose own state directory (NETLAB_STATE_DIR) lacks the lab is told that sudo does not pass it on, and where a lab brought up with sudo is',
+  { skip },
+  async () => {
+    const lab = labUpWithChallenge();
+    try {
+      const own = join(lab.dir, 'own');
+      mkdirSync(own);
+      chmodSync(own, 0o700);
+      chownSync(own, NOBODY, NOBODY);
+      const result = await netlab('nobody', own, 'challenge', 'hint', 'vxlan');
+      assert.equal(result.exitCode, 2);
+      const note = `This netlab's state is NETLAB_STATE_DIR=${own}; sudo does not pass NETLAB_STATE_DIR on, so a lab brought up with sudo is in /var/lib/netlab`;
+      // What the note says of /var/lib/netlab depends on this host's: root's (mode 700, as netlab makes it), or none.
+      const roots = existsSync('/var/lib/netlab/labs') ? statSync('/var/lib/netlab') : undefined;
+      if (roots && roots.uid === 0 && (roots.mode & 0o005) === 0)
+        assert.match(
+          result.stderr,
+          new RegExp(
+            `^netlab: lab vxlan is not up; start it with \`netlab up LAB.yaml\`\\. ${escaped(note)}, which user nobody may not read \\(owner root, mode ${(roots.mode & 0o777).toString(8)}\\): if it was, run \`sudo netlab challenge hint vxlan\``,
+          ),
+        );
+      else assert.match(result.stderr, /^netlab: lab vxlan is not up; start it with `netlab up LAB\.yaml`/);
+      assert.deepEqual(readdirSync(own), [], 'nothing written in the own directory either');
+    } finally {
+      lab.remove();
+    }
+  },
+);
+
+test("the note on root's state directory, and the command as its owner runs it", () => {
+  const denied = { path: '/var/lib/netlab', owner: 0, mode: 0o40700 };
+  assert.equal(
+    rootsStateNote('/home/alice/netlab', { denied, labs: [] }, 'alice', 'run `sudo netlab challenge hint vxlan`'),
+    ". This netlab's state is NETLAB_STATE_DIR=/home/alice/netlab; sudo does not pass NETLAB_STATE_DIR on, so a lab brought up with sudo is in /var/lib/netlab, which user alice may not read (owner root, mode 700): if it was, run `sudo netlab challenge hint vxlan`",
+  );
+  assert.equal(
+    rootsStateNote('/home/alice/netlab', { labs: ['vxlan', 'bridge'] }, 'alice', 'run `sudo netlab challenge hint`'),
+    ". This netlab's state is NETLAB_STATE_DIR=/home/alice/netlab; sudo does not pass NETLAB_STATE_DIR on, so a lab brought up with sudo is in /var/lib/netlab, which has vxlan, bridge: for those, run `sudo netlab challenge hint`",
+  );
+  assert.equal(rootsStateNote('/home/alice/netlab', { labs: [] }, 'alice', 'x'), '', 'no labs there: nothing to say');
+  // sudo resets the environment: a state directory other than the default is given on the command line.
+  assert.equal(asOwner('hint', 'vxlan', {}, 0, '/var/lib/netlab'), 'run `sudo netlab challenge hint vxlan`');
+  assert.equal(
+    asOwner('reveal', undefined, { instance: 'g2' }, 0, '/srv/netlab state'),
+    "run `sudo 'NETLAB_STATE_DIR=/srv/netlab state' netlab challenge reveal --instance g2`",
+  );
+  assert.equal(
+    asOwner('hint', 'labs/vxlan.yaml', {}, 0, '/var/lib/netlab'),
+    'run `sudo netlab challenge hint labs/vxlan.yaml`',
+  );
+  // Another user's directory: run it as that user (uid 65534 is nobody on Debian).
+  assert.equal(
+    asOwner('hint', 'vxlan', {}, NOBODY, '/srv/shared'),
+    'run `NETLAB_STATE_DIR=/srv/shared netlab challenge hint vxlan` as nobody, who owns it',
+  );
+});
+
+test(
+  'access: what user nobody may not read or write, as the directory that stops it (unreadable, unwritable)',
+  { skip },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'netlab-access-'));
+    try {
+      chmodSync(dir, 0o755);
+      mkdirSync(join(dir, 'closed', 'inner'), { recursive: true });
+      chmodSync(join(dir, 'closed'), 0o700);
+      mkdirSync(join(dir, 'open', 'inner'), { recursive: true });
+      mkdirSync(join(dir, 'mine'));
+      chmodSync(join(dir, 'mine'), 0o700);
+      execaSync('chown', [String(NOBODY), join(dir, 'mine')]);
+      const module = join(ROOT, 'dist', 'src', 'state', 'access.js');
+      const script = `
+      const { unreadable, unwritable } = await import(${JSON.stringify(module)});
+      const d = ${JSON.stringify(dir)};
+      const show = (x) => x && [x.path.slice(d.length), x.owner, (x.mode & 0o777).toString(8)];
+      console.log(JSON.stringify({
+        closed: show(unreadable([d + '/closed', d + '/closed/inner'])),
+        closedInner: show(unreadable([d + '/closed/inner'])),
+        open: show(unreadable([d + '/open', d + '/open/inner'])),
+        missing: show(unreadable([d + '/none', d + '/none/labs'])),
+        writeOpen: show(unwritable(d + '/open/inner')),
+        writeMissing: show(unwritable(d + '/open/new/deeper')),
+        writeMine: show(unwritable(d + '/mine/new')),
+        writeClosed: show(unwritable(d + '/closed/inner')),
+      }));`;
+      const result = await execa(
+        'setpriv',
+        [
+          `--reuid=${NOBODY}`,
+          `--regid=${NOBODY}`,
+          '--clear-groups',
+          process.execPath,
+          '--input-type=module',
+          '-e',
+          script,
+        ],
+        { cwd: '/', reject: false },
+      );
+      assert.equal(result.exitCode, 0, String(result.stderr));
+      assert.deepEqual(JSON.parse(String(result.stdout)), {
+        closed: ['/closed', 0, '700'],
+        closedInner: ['/closed', 0, '700'],
+        writeOpen: ['/open/inner', 0, '755'],
+        writeMissing: ['/open', 0, '755'],
+        writeClosed: ['/closed', 0, '700'],
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+function execaSync(command: string, args: string[]): void {
+  const { status, stderr } = spawnSync(command, args, { encoding: 'utf8' });
+  assert.equal(status, 0, stderr);
+}
