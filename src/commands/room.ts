@@ -2,7 +2,7 @@
 // lab (the instance named after the group), built, broken by a schedule of
 // challenges, graded live from the room's controller, and taken down.
 import chalk from 'chalk';
-import { escapeControls, shown, UsageError } from '../errors.js';
+import { escapeControls, EXIT_INTERRUPTED, shown, UsageError } from '../errors.js';
 import { printJson, type JsonOption } from '../json-output.js';
 import { loadLabFile } from '../lab/load.js';
 import { readState } from '../state/store.js';
@@ -124,11 +124,21 @@ export async function roomUpCommand(file: string, options: RoomOptions): Promise
   const json = Boolean(options.json);
   const say = json ? console.error : console.log;
   say(`room ${room.name}: building lab ${room.labName} in ${room.groups.length} groups, ${parallel} at a time`);
+  // Ctrl-C (or SIGTERM): the groups being built roll back (each up's own handler, or the child's own
+  // signal), and no further group starts.
+  let interrupted = false;
+  const onSignal = () => (interrupted = true);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const results = await withRoomLock(room, 'up', () =>
     bounded(room.groups, parallel, async (group) => {
       const lab = groupLabId(room, group.name);
       const labFile = writeGroupLab(room, model, record, group);
       const say = prefixed(room, group.name, json);
+      if (interrupted) {
+        say('not built: interrupted');
+        return { group, lab, ok: false, exitCode: EXIT_INTERRUPTED, file: labFile };
+      }
       const other = readState(lab);
       if (other && !isRoomLab(room, group.name, other)) {
         say(
@@ -142,8 +152,30 @@ export async function roomUpCommand(file: string, options: RoomOptions): Promise
           : await upByChild(group, labFile, say);
       return { group, lab, ok: exitCode === 0, exitCode, file: labFile };
     }),
-  );
+  ).finally(() => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  });
   const failed = results.filter((r) => !r.ok);
+  if (interrupted) {
+    if (json)
+      printJson({
+        room: room.name,
+        lab: room.labName,
+        interrupted: true,
+        groups: results.map((r) => ({
+          name: r.group.name,
+          lab: r.lab,
+          status: r.ok ? 'up' : 'not up',
+          exitCode: r.exitCode,
+        })),
+      });
+    else
+      console.log(
+        `room ${room.name}: interrupted; ${results.filter((r) => r.ok).length} of ${room.groups.length} groups are up (\`netlab room up\` again builds the rest)`,
+      );
+    return EXIT_INTERRUPTED;
+  }
   if (json) {
     printJson({
       room: room.name,

@@ -71,6 +71,37 @@ test('room up: a group that fails is reported and rolled back, the others stay u
   }
 });
 
+test('Ctrl-C during room up: the group being built rolls back, no other group starts, exit 130, nothing left', async () => {
+  const dir = join(state.dir, 'interrupted');
+  mkdirSync(dir);
+  const room = writeRoom(
+    dir,
+    { i1: '{ simulated: true }', i2: '{ simulated: true }', i3: '{ simulated: true }' },
+    'interrupted',
+  );
+  const child = spawn(NETLAB, ['room', 'up', room, '--parallel', '1'], {
+    env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let said = '';
+  child.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    await waitFor('the first group building', () => /^i1 +│ building lab/m.test(said));
+    child.kill('SIGINT');
+    assert.equal(await exited, 130, said);
+    assert.match(said, /^i2 +│ not built: interrupted$/m);
+    assert.match(said, /^i3 +│ not built: interrupted$/m);
+    assert.match(said, /interrupted; 0 of 3 groups are up/);
+    for (const g of ['i1', 'i2', 'i3'])
+      assert.equal((await run('status', `vxlan@${g}`)).exitCode, 2, `${g}: no lab left`);
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+    await run('room', 'down', room);
+  }
+});
+
 test('a room of four vxlan groups: built, broken in different places, two solved, hints, reset, rebuilt by hand, watch killed and restarted, results, down', async () => {
   const room = writeRoom(state.dir, simulated);
   try {
