@@ -26,6 +26,7 @@ import { diffModels } from '../lab/diff.js';
 import { labIdOf, type Model } from '../model/lab.js';
 import { appendEvents, readEvents, type NewEvent } from '../room/log.js';
 import { landingsFor, startInGroup } from '../room/challenge.js';
+import { foreignVteps } from '../room/crosstalk.js';
 import { boardOf, bounded, currentRound, gradeRoom, pushHints } from '../room/grade.js';
 import { renderBoard } from '../room/render.js';
 import { requireRoot } from './common.js';
@@ -127,6 +128,7 @@ export async function roomUpCommand(file: string, options: RoomOptions): Promise
   // Ctrl-C (or SIGTERM): the groups being built roll back (each up's own handler, or the child's own
   // signal), and no further group starts.
   let interrupted = false;
+  const began = new Date();
   const onSignal = () => (interrupted = true);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -150,7 +152,10 @@ export async function roomUpCommand(file: string, options: RoomOptions): Promise
         group.target.kind === 'simulated'
           ? await upHere(groupModel(room, model, record, group.name), say)
           : await upByChild(group, labFile, say);
-      return { group, lab, ok: exitCode === 0, exitCode, file: labFile };
+      if (exitCode !== 0 || group.target.kind === 'simulated')
+        return { group, lab, ok: exitCode === 0, exitCode, file: labFile };
+      const heard = await hearsOthers(room, group.name, began, say);
+      return { group, lab, ok: !heard, exitCode: heard ? 1 : 0, file: labFile };
     }),
   ).finally(() => {
     process.off('SIGINT', onSignal);
@@ -248,6 +253,46 @@ async function upHere(model: Model, say: (line: string) => void): Promise<number
   } finally {
     release();
   }
+}
+
+/** How long a group's tunnel listens, once up, for another lab's VTEPs on its segment (seconds). */
+export const LISTEN_SECONDS = 2;
+
+/**
+ * A group on machines, once up, listens for a while: a VTEP its tunnel learns
+ * that is none of its nodes is another lab (or another room) on the segment
+ * with the group's VNI and multicast group. Such a group is refused, naming
+ * what it heard, and taken down if this `room up` built it (one that was up
+ * already is left to the instructor). True when it heard one.
+ */
+async function hearsOthers(room: Room, group: string, began: Date, say: (line: string) => void): Promise<boolean> {
+  await new Promise((resolve) => setTimeout(resolve, LISTEN_SECONDS * 1000));
+  const lab = groupLabId(room, group);
+  let heard;
+  try {
+    heard = await foreignVteps(groupState(room, group));
+  } catch (error) {
+    say(`could not read its tunnel's forwarding table: ${escapeControls((error as Error).message, true)}`);
+    return true;
+  }
+  if (heard.length === 0) return false;
+  // A machine of another group of this room: named by its group.
+  const owner = (address: string) =>
+    room.groups
+      .filter((g) => g.name !== group)
+      .find((g) => Object.values(readState(groupLabId(room, g.name))?.facts ?? {}).some((f) => f.address === address));
+  for (const { node, address } of heard) {
+    const other = owner(address);
+    say(
+      `refused: ${node} hears VXLAN of this group's VNI from ${address}${other ? ` (group ${other.name}'s)` : ''}, which is none of its machines: another lab on this network segment uses the group's VNI and multicast group`,
+    );
+  }
+  const state = readState(lab);
+  if (state && Date.parse(state.createdAt) >= +began) {
+    await runNetlab(['down', lab, '--json'], say);
+    say(`taken down; stop the other lab, or give this room another secret (its groups' identifiers move with it)`);
+  }
+  return true;
 }
 
 /** Builds a group's lab on its machines with a netlab of its own; its lines are the group's progress. */

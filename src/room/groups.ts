@@ -10,8 +10,8 @@ import type { ScriptResult } from '../exec/transport.js';
 import type { Model } from '../model/lab.js';
 import { labId } from '../model/grammar.js';
 import { crossNodeWiring } from '../wiring/registry.js';
-import type { GroupTarget, Room, RoomGroup } from './file.js';
-import { groupOverlay, withOverlay, type GroupOverlay } from './overlay.js';
+import { MAX_GROUPS, type GroupTarget, type Room, type RoomGroup } from './file.js';
+import { groupOverlay, roomSlot, withOverlay, type GroupOverlay } from './overlay.js';
 import { groupLabFile, type RoomRecord } from './state.js';
 import { UsageError } from '../errors.js';
 import { readState, writeFileAtomic, type LabState } from '../state/store.js';
@@ -60,7 +60,7 @@ export function overlayOf(model: Model, record: RoomRecord, group: string): Grou
   if (!model.tunnel) return undefined;
   // Over a routed underlay VXLAN floods by unicast, to the nodes it lists: no group to move (nor may one be written).
   const tunnel = model.underlay ? { id: model.tunnel.id } : model.tunnel;
-  const overlay = groupOverlay(tunnel, record.indexes[group]!);
+  const overlay = groupOverlay(tunnel, roomSlot(record.secret, record.indexes[group]!, MAX_GROUPS));
   if (!overlay)
     throw new UsageError(
       `group ${group}: the lab's VNI ${model.tunnel.id}${model.tunnel.group ? ` and group ${model.tunnel.group}` : ''} leave no room for a group's own; give the lab a smaller VNI`,

@@ -4,6 +4,7 @@
 // the other's VTEPs from its floods, and both answer ARP for the same pod
 // address. So the room gives each group its own VNI (and VXLAN group), written
 // into the group's copy of the lab file: its plan, state and nodes all show it.
+import { createHmac } from 'node:crypto';
 import { isMap, parseDocument } from 'yaml';
 import type { TunnelSettings } from '../model/lab.js';
 import { formatIp, parseIp } from '../net/ipv4.js';
@@ -15,22 +16,39 @@ import { formatIp, parseIp } from '../net/ipv4.js';
 export const VNI_STEP = 10;
 const MAX_VNI = 2 ** 24 - 1;
 
+/**
+ * Rooms whose identifiers start apart: two rooms of the same lab on one segment
+ * (two instructors, one server's network) would otherwise give their first
+ * groups the same VNI. Each room's secret picks one of this many blocks.
+ */
+export const ROOM_BLOCKS = 1000;
+
+/**
+ * The slot of a room's group: its block (from the room's secret) times the
+ * groups a room may have, plus the group's index. Slots of one room never meet;
+ * two rooms meet only if their secrets pick the same block (1 in ROOM_BLOCKS).
+ */
+export function roomSlot(secret: string, index: number, groups: number): number {
+  const block = createHmac('sha256', secret).update('netlab room overlay').digest().readUInt32BE(0) % ROOM_BLOCKS;
+  return block * groups + index;
+}
+
 export interface GroupOverlay {
   id: number;
   group?: string;
 }
 
 /**
- * The identifiers of the group with this index (0, 1, … in the order the room
- * first saw its groups): the lab's own, moved by the index. Undefined when they
+ * The identifiers of the group in this slot (roomSlot: the room's block and
+ * the group's index): the lab's own, moved by the slot. Undefined when they
  * would leave the VNI range or the multicast group's /8 (a lab that says so).
  */
-export function groupOverlay(tunnel: Pick<TunnelSettings, 'id' | 'group'>, index: number): GroupOverlay | undefined {
-  const id = tunnel.id + VNI_STEP * (index + 1);
+export function groupOverlay(tunnel: Pick<TunnelSettings, 'id' | 'group'>, slot: number): GroupOverlay | undefined {
+  const id = tunnel.id + VNI_STEP * (slot + 1);
   if (id > MAX_VNI) return undefined;
   if (tunnel.group === undefined) return { id };
   const base = parseIp(tunnel.group)!;
-  const moved = base + index + 1;
+  const moved = base + slot + 1;
   // Stays in the lab's own multicast block (239/8 is administratively scoped, RFC 2365).
   if (Math.floor(moved / 2 ** 24) !== Math.floor(base / 2 ** 24)) return undefined;
   return { id, group: formatIp(moved) };

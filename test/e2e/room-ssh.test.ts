@@ -3,6 +3,7 @@
 // on simulated nodes. No cross-talk: each group's checks pass and its VXLAN FDB
 // holds its own VTEPs only. A learner attached to a group reads the hints the
 // room unlocked. One machine refusing SSH: its group unreachable, the others graded.
+// Another lab on the segment with a group's VNI and multicast group: that group refused.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -25,7 +26,7 @@ before(async () => {
   pristine = await snapshotHost();
   mkdirSync(instructor);
   mkdirSync(learner);
-  machines = await startMachines('room-ssh-e2e', ['m0', 'm1', 'm2', 'm3'], work.dir);
+  machines = await startMachines('room-ssh-e2e', ['m0', 'm1', 'm2', 'm3', 'm4'], work.dir);
 });
 
 after(async () => {
@@ -115,6 +116,30 @@ test('a room over SSH on one shared segment: no cross-talk, a learner reads the 
       assert.ok(Date.now() - began < 60_000, `a round with a stopped machine took ${Date.now() - began} ms`);
     } finally {
       await m2.run(`iptables -w -D ${refuse}\n`);
+    }
+
+    // Another lab on the segment with g1's VNI and multicast group (m4, no machine of the room), its
+    // pod side asking ARP for an address nobody has: room up built g1 again, heard m4, refused it.
+    const [, vni, mgroup] = /type vxlan id (\d+) group (\S+)/.exec((await run('plan', 'vxlan@g1')).stdout)!;
+    const m4 = machines.transport('m4');
+    const foreign = `ip link add nlx type vxlan id ${vni} group ${mgroup} dev eth1 dstport 4789 && ip link set nlx up && ip addr add 10.250.0.1/24 dev nlx && { ping -c 60 -i 0.2 10.250.0.9 >/dev/null 2>&1 & }`;
+    assert.equal((await m4.run(`${foreign}\n`)).exitCode, 0);
+    try {
+      assert.equal((await run('room', 'down', room)).exitCode, 0);
+      const heard = await run('room', 'up', room);
+      assert.equal(heard.exitCode, 1, heard.stdout + heard.stderr);
+      assert.match(
+        heard.stdout,
+        new RegExp(
+          `^g1 +│ refused: node-\\d hears VXLAN of this group's VNI from ${machines.addresses.m4!.replace(/\./g, '\\.')}, which is none of its machines`,
+          'm',
+        ),
+      );
+      assert.match(heard.stdout, /✗ g1: /);
+      assert.match(heard.stdout, /✓ g2: vxlan@g2 is up/);
+      assert.equal((await run('status', 'vxlan@g1')).exitCode, 2, 'g1 taken down');
+    } finally {
+      await m4.run('pkill -f "ping -c 60 -i 0.2 10.250.0.9"; ip link del nlx\n');
     }
   } finally {
     const down = await run('room', 'down', room);

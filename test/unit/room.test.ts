@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { dealLandings, landingsOf } from '../../src/room/landing.js';
-import { groupOverlay, withOverlay, VNI_STEP } from '../../src/room/overlay.js';
+import { groupOverlay, ROOM_BLOCKS, roomSlot, withOverlay, VNI_STEP } from '../../src/room/overlay.js';
 import { appendEvents, readEvents, type RoomEvent } from '../../src/room/log.js';
 import { conditionOf, groupInRound, hintsUnlocked, roundsOf } from '../../src/room/score.js';
 import { resultsCsv, type ResultRow } from '../../src/room/results.js';
@@ -21,7 +21,7 @@ import { simulatedFacts } from '../../src/exec/simulated.js';
 import { LABS } from '../paths.js';
 import { groupModel, writeGroupLab } from '../../src/room/groups.js';
 import { ensureRoomRecord } from '../../src/room/state.js';
-import type { Room } from '../../src/room/file.js';
+import { MAX_GROUPS, type Room } from '../../src/room/file.js';
 
 const vxlan = loadLabFile(join(LABS, 'vxlan.yaml')).model;
 const challenge = (id: string) => vxlan.challenges!.find((c) => c.id === id)!;
@@ -63,6 +63,19 @@ test("each group's VNI and VXLAN group are the lab's moved by its index, ten VNI
   assert.equal(groupOverlay({ id: 2 ** 24 - 5 }, 0), undefined, 'past the 24-bit VNI');
   assert.equal(groupOverlay({ id: 1, group: '239.255.255.255' }, 0), undefined, 'out of 239/8');
   assert.deepEqual(groupOverlay({ id: 1 }, 1), { id: 21 }, 'no group: a VNI only');
+});
+
+test("each room's identifiers start in a block its secret picks: a room's groups never share a slot, two rooms rarely (1 in 1000), every slot in range", () => {
+  const slots = (secret: string) => Array.from({ length: MAX_GROUPS }, (_, i) => roomSlot(secret, i, MAX_GROUPS));
+  assert.deepEqual(slots('a'.repeat(16)), slots('a'.repeat(16)), 'the same again');
+  assert.equal(new Set(slots('a'.repeat(16))).size, MAX_GROUPS);
+  const firsts = new Set(Array.from({ length: 50 }, (_, k) => roomSlot(`secret-number-${k}`, 0, MAX_GROUPS)));
+  assert.ok(firsts.size >= 45, `50 rooms, ${firsts.size} different first slots`);
+  // The last slot of the last block still fits: VNI (24 bits) and the group in 239/8.
+  const last = (ROOM_BLOCKS - 1) * MAX_GROUPS + MAX_GROUPS - 1;
+  assert.ok(groupOverlay({ id: 100, group: '239.1.1.1' }, last));
+  for (const secret of ['a'.repeat(16), 'b'.repeat(16)])
+    for (const slot of slots(secret)) assert.ok(slot >= 0 && slot <= last);
 });
 
 test("a group's copy of the lab file has its identifiers written in and keeps the author's comments", () => {

@@ -258,7 +258,13 @@ test("real kernels: a room's group on the VMs: built with the room's own VNI, br
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
     assert.match(up.stdout, /netlab attach vxlan@vms --ssh-config /);
     const vxlan0 = await netlab('exec', 'node-0', '--instance', 'vms', '--', 'ip', '-d', 'link', 'show', 'vxlan0');
-    assert.match(vxlan0.stdout, /vxlan id 110 group 239\.1\.1\.2 /, "the room's own VNI and group");
+    const planned = /type vxlan id (\d+) group (\S+)/.exec((await netlab('plan', 'vxlan@vms')).stdout);
+    assert.ok(planned && planned[1] !== '100', "the group's plan has a VNI of its own");
+    assert.match(
+      vxlan0.stdout,
+      new RegExp(`vxlan id ${planned[1]} group ${planned[2]!.replace(/\./g, '\\.')} `),
+      "the room's own VNI and group",
+    );
     assert.equal((await netlab('room', 'start', room)).exitCode, 0);
     const board = async () => JSON.parse((await netlab('room', 'status', room, '--json')).stdout) as Board;
     assert.deepEqual(

@@ -1,0 +1,38 @@
+// Groups never hear each other. A VXLAN device learns, from every packet of its
+// VNI that reaches its multicast group, "this MAC is behind that VTEP" (flood
+// and learn): an entry whose VTEP is none of the lab's nodes is another lab on
+// the same segment with the same VNI and group, answering ARP for the same pod
+// addresses. The room gives each group identifiers of its own (room/overlay.ts);
+// this finds what it cannot rule out: another lab, or another room, there.
+import { RunError } from '../errors.js';
+import { transportsOf } from '../exec/transports.js';
+import { quoteArgv } from '../os/quote.js';
+import type { LabState } from '../state/store.js';
+
+export interface ForeignVtep {
+  /** the node of the group whose tunnel learned it */
+  node: string;
+  /** the other VTEP's address */
+  address: string;
+}
+
+/** The VTEPs a group's flood-and-learn tunnel learned that are none of its nodes (none for other tunnels). */
+export async function foreignVteps(state: LabState): Promise<ForeignVtep[]> {
+  const tunnel = state.model.tunnel;
+  if (state.model.crossNode !== 'vxlan' || !tunnel?.group || state.model.underlay) return [];
+  const own = new Set(Object.values(state.facts).map((f) => f.address));
+  const found: ForeignVtep[] = [];
+  await Promise.all(
+    Object.entries(transportsOf(state)).map(async ([node, transport]) => {
+      const result = await transport.run(`${quoteArgv(['bridge', '-j', 'fdb', 'show', 'dev', tunnel.device])}\n`);
+      if (result.exitCode !== 0) throw new RunError(`${node}: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
+      for (const entry of JSON.parse(result.stdout || '[]') as { dst?: string }[]) {
+        const address = entry.dst;
+        // The all-zero MAC's entry is the flood list (the group itself); the others are learned VTEPs.
+        if (address && address !== tunnel.group && !own.has(address) && !found.some((f) => f.address === address))
+          found.push({ node, address });
+      }
+    }),
+  );
+  return found;
+}
