@@ -33,7 +33,8 @@ import { requireRoot } from './common.js';
 import { acquireLock } from '../state/lock.js';
 import { quoteArgv } from '../os/quote.js';
 import { roundsOf } from '../room/score.js';
-import { BOARD_VERSION } from '../room/board.js';
+import { BOARD_VERSION, type Board } from '../room/board.js';
+import { statSync } from 'node:fs';
 import { resultRows, resultsCsv } from '../room/results.js';
 
 /** How many groups build (or grade) at once unless --parallel says. */
@@ -431,7 +432,7 @@ export async function roomServeCommand(
   const parallel = gradeParallelOf(options);
   const { parseListen, startBoardServer } = await import('../room/serve.js');
   const listen = parseListen(options.listen ?? DEFAULT_LISTEN);
-  const board = async () => boardOf(room, model, readEvents(roomLog(room.name)));
+  const board = cachedBoard(room, model);
   const server = await startBoardServer({
     listen,
     room: room.name,
@@ -461,6 +462,21 @@ export async function roomServeCommand(
     await server.close();
   }
   return 0;
+}
+
+/**
+ * The board for the page, folded from the log again only when the log grew or
+ * a second passed (times on it move): every screen polls every 2 s, and an
+ * 8-hour log of 30 groups takes a third of a second to fold.
+ */
+function cachedBoard(room: Room, model: Model): () => Promise<Board> {
+  let last: { size: number; at: number; board: Board } | undefined;
+  return async () => {
+    const size = statSync(roomLog(room.name), { throwIfNoEntry: false })?.size ?? 0;
+    if (!last || last.size !== size || Date.now() - last.at > 1000)
+      last = { size, at: Date.now(), board: boardOf(room, model, readEvents(roomLog(room.name))) };
+    return last.board;
+  };
 }
 
 /** Grades every group every `every` seconds until SIGINT or SIGTERM; `after` runs after each round. */
