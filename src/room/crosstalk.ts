@@ -19,7 +19,8 @@ export interface ForeignVtep {
 /** The VTEPs a group's flood-and-learn tunnel learned that are none of its nodes (none for other tunnels). */
 export async function foreignVteps(state: LabState): Promise<ForeignVtep[]> {
   const tunnel = state.model.tunnel;
-  if (state.model.crossNode !== 'vxlan' || !tunnel?.group || state.model.underlay) return [];
+  // Only a tunnel with a multicast group floods to whoever joined it (flannel and GENEVE list their peers).
+  if (!tunnel?.group || state.model.underlay) return [];
   const own = new Set(Object.values(state.facts).map((f) => f.address));
   const found: ForeignVtep[] = [];
   await Promise.all(
