@@ -35,7 +35,7 @@ function row(group: BoardGroup, hintsOf: number): string[] {
       : state === 'unsolved'
         ? '✗ working'
         : state === 'idle'
-          ? '-'
+          ? 'up, no challenge'
           : `${state} since ${clock(group.since)}`;
   const hints = c ? `${c.hints}/${hintsOf}${c['hints-read'] !== null ? ` (${c['hints-read']} read)` : ''}` : '';
   const failing = group.failing.map((f) => f.number).join(',') || (group.condition === 'up' ? 'none' : '');

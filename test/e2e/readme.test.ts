@@ -94,8 +94,8 @@ const POLICY = [
 ];
 const ROOM = [
   command('sudo netlab room up examples/net101.yaml'),
-  command('sudo netlab room start examples/net101.yaml'),
   command('sudo netlab room status examples/net101.yaml'),
+  command('sudo netlab room start examples/net101.yaml'),
   command('sudo netlab room down examples/net101.yaml'),
 ];
 const RUN = [...Object.values(VXLAN).flat(), ...EGRESS, ...ROUTER, ...POLICY, ...ROOM];
@@ -145,7 +145,7 @@ test('README, the policy lab: up --verify, trace to the pod a policy isolates', 
   assert.deepEqual(differences, []);
 });
 
-test('README, running a room: room up, start, status (every group working on its challenge), down', async () => {
+test('README, running a room: room up, status (every group graded), start, down', async () => {
   const differences: string[] = [];
   try {
     await scene(ROOM, differences);
