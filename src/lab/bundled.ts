@@ -4,11 +4,15 @@ import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export function bundledLabsDir(): string {
-  // The package root's labs/, from dist/bundle/*.js (what bin/netlab runs) or dist/src/lab/bundled.js (tests).
+/** The netlab package's root, from dist/bundle/*.js (what bin/netlab runs) or dist/src/… (tests). */
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return join(dir, 'labs');
+  return dir;
+}
+
+export function bundledLabsDir(): string {
+  return join(packageRoot(), 'labs');
 }
 
 /** The bundled labs' names (the files in labs/, without .yaml), sorted. */

@@ -52,10 +52,14 @@ export async function bounded<T, R>(items: readonly T[], limit: number, work: (i
   return results;
 }
 
-/** The room's current round and, per group, its challenge in it (from the log). */
-export function currentRound(room: Room, model: Model, events: readonly RoomEvent[], now = new Date()) {
-  const range = roundsOf(events).at(-1);
-  if (!range) return undefined;
+/** A round of the log: its challenge, its schedule, and per group its challenge in it, at `now`. */
+export function roundOf(
+  room: Room,
+  model: Model,
+  events: readonly RoomEvent[],
+  range: ReturnType<typeof roundsOf>[number],
+  now: Date,
+) {
   const challenge = model.challenges?.find((c) => c.id === range.round.challenge);
   if (!challenge) return undefined;
   const schedule = room.schedule.find((s) => s.challenge === challenge.id);
@@ -64,6 +68,12 @@ export function currentRound(room: Room, model: Model, events: readonly RoomEven
     room.groups.map((g) => [g.name, groupInRound(events, range, g.name, facts, schedule, now)] as const),
   );
   return { range, challenge, schedule, groups };
+}
+
+/** The room's current round (the log's last) and, per group, its challenge in it. */
+export function currentRound(room: Room, model: Model, events: readonly RoomEvent[], now = new Date()) {
+  const range = roundsOf(events).at(-1);
+  return range && roundOf(room, model, events, range, now);
 }
 
 type Current = ReturnType<typeof currentRound>;

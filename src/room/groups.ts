@@ -3,8 +3,8 @@
 // `netlab down`) run for it as a netlab of its own, so that groups build side
 // by side, each with its own output, its own rollback and its own exit code.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../lab/bundled.js';
 import { run } from '../exec/spawn.js';
 import type { ScriptResult } from '../exec/transport.js';
 import type { Model } from '../model/lab.js';
@@ -106,9 +106,7 @@ export function groupModel(room: Room, model: Model, record: RoomRecord, group: 
 
 /** This netlab's own command line: the package's bin/netlab, from the bundle or from the compiled tests. */
 function netlabCommand(): string[] {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return [process.execPath, join(dir, 'bin', 'netlab')];
+  return [process.execPath, join(packageRoot(), 'bin', 'netlab')];
 }
 
 /**

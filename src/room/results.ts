@@ -4,28 +4,20 @@ import type { Model } from '../model/lab.js';
 import type { GroupChallenge } from './board.js';
 import type { Room } from './file.js';
 import type { RoomEvent } from './log.js';
-import { groupInRound, roundsOf } from './score.js';
+import { roundsOf } from './score.js';
+import { roundOf } from './grade.js';
 
 /** A group's result in one challenge: its part of the board, as the round ended (or now). */
 export type ResultRow = { group: string } & Omit<GroupChallenge, 'title'>;
 
 export function resultRows(room: Room, model: Model, events: readonly RoomEvent[], now = new Date()): ResultRow[] {
   return roundsOf(events).flatMap((range) => {
-    const challenge = model.challenges?.find((c) => c.id === range.round.challenge);
-    if (!challenge) return [];
-    const schedule = room.schedule.find((s) => s.challenge === challenge.id);
-    const facts = { title: challenge.title, hints: challenge.hints.length };
     // The round's end is the next round's start: its hints stop unlocking then.
     const end = range.to < events.length ? new Date(events[range.to]!.t) : now;
-    return room.groups.map((g) => {
-      const {
-        title: _title,
-        run: _run,
-        fault: _fault,
-        identity: _identity,
-        ...row
-      } = groupInRound(events, range, g.name, facts, schedule, end);
-      return { group: g.name, ...row };
+    const round = roundOf(room, model, events, range, end);
+    return [...(round?.groups ?? [])].map(([group, challenge]) => {
+      const { title: _title, run: _run, fault: _fault, identity: _identity, ...row } = challenge;
+      return { group, ...row };
     });
   });
 }
