@@ -8,6 +8,8 @@ import { defaultLabName, instanceNameProblem, labId, labIdProblem, labNameProble
 import { labIdOf, type Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import { bundledLabNames, bundledLabsDir } from '../lab/bundled.js';
+import type { SimulatedTargetState } from '../state/targets.js';
+import { mayEnterNodes, userNamespaceProblem, withoutRoot } from '../exec/userns.js';
 
 /** A directory where a lab was meant (`netlab plan /tmp`, `netlab validate labs`): the same words from every command. */
 function notALabFile(dir: string): UsageError {
@@ -166,15 +168,24 @@ async function findUpLabByName(arg: string | undefined, instance?: string): Prom
 }
 
 /**
- * Simulated nodes need root here: namespaces, interfaces and mounts all need
- * CAP_SYS_ADMIN / CAP_NET_ADMIN. Machines over SSH do not (root or sudo is needed there).
+ * Simulated nodes need root, or a user namespace: namespaces, interfaces and
+ * mounts all need CAP_SYS_ADMIN / CAP_NET_ADMIN over them. Root may act on
+ * any; a user builds labs in a user namespace of their own (exec/userns.ts),
+ * and acts on those only. Machines over SSH do not (root or sudo is needed there).
  */
-export function requireRoot(command: string, target: { kind: string } = { kind: 'simulated' }): void {
-  if (target.kind === 'simulated' && process.getuid?.() !== 0) {
+export function requireRoot(
+  command: string,
+  target: SimulatedTargetState | { kind: 'ssh' } | { kind: 'simulated'; nodes?: undefined } = { kind: 'simulated' },
+): void {
+  if (target.kind !== 'simulated' || !withoutRoot()) return;
+  if (target.nodes) {
+    if (mayEnterNodes(target)) return;
     throw new UsageError(
-      `netlab ${command} needs root to create namespaces and interfaces: run it with sudo (sudo netlab ${command} ...)`,
+      `netlab ${command}: this lab was brought up by root, and only root may enter its nodes: run it with sudo (sudo netlab ${command} ...)`,
     );
   }
+  const problem = userNamespaceProblem();
+  if (problem) throw new UsageError(`netlab ${command}: ${problem}`);
 }
 
 /** The lab that has a pod, node or router of this name (--lab when several have one; the only lab up when none has). */

@@ -12,6 +12,7 @@ import { printJson, type JsonOption } from '../json-output.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { findUpLab, labIdFor, labNameOf, otherTarget } from './common.js';
 import { challengeOfRun } from '../state/challenges.js';
+import { mayEnterNodes } from '../exec/userns.js';
 
 /** Simulated nodes: is the holder alive. SSH nodes: not probed here (null). */
 function nodeRunning(state: LabState, node: string): boolean | null {
@@ -27,7 +28,7 @@ function nodeRunning(state: LabState, node: string): boolean | null {
  * Unreachable nodes are reported as such.
  */
 async function driftOf(state: LabState): Promise<{ findings: Finding[]; unreachable: string[]; checked: boolean }> {
-  if (state.target.kind === 'simulated' && process.getuid?.() !== 0)
+  if (state.target.kind === 'simulated' && !mayEnterNodes(state.target))
     return { findings: [], unreachable: [], checked: false };
   const transports = transportsOf(state);
   const unreachable: string[] = [];

@@ -17,6 +17,7 @@ import { crossNodeWiring, wiringOf } from '../wiring/registry.js';
 import { askNode } from '../node/query.js';
 import { openOutputFile } from '../os/output-file.js';
 import { escapeControls, shown, UsageError } from '../errors.js';
+import { mayEnterNodes } from '../exec/userns.js';
 
 /** Interface names as the kernel shows them (veth-a0@if4), for every node and pod of a lab that is up. */
 async function liveNames(state: LabState): Promise<LiveNames> {
@@ -49,7 +50,7 @@ export async function graphCommand(
   if (!['text', 'mermaid', 'dot', 'svg', 'json'].includes(format))
     throw new UsageError(`--format takes text, mermaid, dot, svg or json; found ${shown(format)}`);
   const { model, facts, state } = await labModelOf(arg, options);
-  const canLook = state && (state.target.kind === 'ssh' || process.getuid?.() === 0);
+  const canLook = state && (state.target.kind === 'ssh' || mayEnterNodes(state.target));
   const names = canLook ? await liveNames(state!) : {};
   if (format === 'json') printJson({ lab: labIdOf(model), ...graphData(model, facts, names) });
   else if (format === 'text') process.stdout.write(renderText(model, facts, names));

@@ -23,6 +23,7 @@ import type { Holder, SimulatedTargetState } from '../state/targets.js';
 import { RunError, UsageError } from '../errors.js';
 import { outsideAddress } from '../wiring/egress.js';
 import { ETHERNET_MTU } from '../wiring/mtu.js';
+import { enterHolder, withoutRoot } from './userns.js';
 
 export const SIMULATED_UNDERLAY = {
   prefix: 24,
@@ -89,26 +90,27 @@ mount -t proc proc /proc && mount -t sysfs sysfs /sys && mount -t tmpfs -o mode=
 echo "$pid"
 exec sleep infinity </dev/null >/dev/null 2>&1`;
 
-async function startHolder(lab: string, name: string): Promise<Holder> {
-  const child = spawn(
+async function startHolder(lab: string, name: string, userNamespaceOf?: Holder): Promise<Holder> {
+  const unshare = [
     'unshare',
-    [
-      '--net',
-      '--mount',
-      '--uts',
-      '--pid',
-      '--fork',
-      '--kill-child',
-      '--propagation',
-      'private',
-      'sh',
-      '-c',
-      HOLDER_SCRIPT,
-      holderMarker(lab, name),
-      name,
-    ],
-    { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+    ...(withoutRoot() && !userNamespaceOf ? ['--user', '--map-root-user'] : []),
+    '--net',
+    '--mount',
+    '--uts',
+    '--pid',
+    '--fork',
+    '--kill-child',
+    '--propagation',
+    'private',
+    'sh',
+    '-c',
+    HOLDER_SCRIPT,
+    holderMarker(lab, name),
+    name,
+  ];
+  // nsenter with only -U does not fork: it becomes unshare (its PID, marker and all).
+  const argv = userNamespaceOf ? ['nsenter', ...enterHolder(userNamespaceOf), '--', ...unshare] : unshare;
+  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const initPid = await new Promise<number>((resolve, reject) => {
     let line = '';
     let err = '';
@@ -135,10 +137,10 @@ async function startHolder(lab: string, name: string): Promise<Holder> {
   child.stderr.destroy();
   child.removeAllListeners('exit');
   child.unref();
-  const unshare = processRef(child.pid!);
+  const unshareRef = processRef(child.pid!);
   const init = processRef(initPid);
-  if (!unshare || !init) throw new RunError(`simulated node ${name} exited right after starting`);
-  return { unshare, init };
+  if (!unshareRef || !init) throw new RunError(`simulated node ${name} exited right after starting`);
+  return { unshare: unshareRef, init, ...(withoutRoot() ? { userns: true as const } : {}) };
 }
 
 /**
@@ -160,12 +162,16 @@ export async function createSimulatedNodes(
     );
   state.underlay = await startHolder(labIdOf(model), 'underlay');
   record(state);
+  // Without root, the underlay's user namespace holds the whole lab.
+  const userNamespace = state.underlay.userns ? state.underlay : undefined;
   if (outside) {
-    state.outside = await startHolder(labIdOf(model), OUTSIDE_HOLDER);
+    state.outside = await startHolder(labIdOf(model), OUTSIDE_HOLDER, userNamespace);
     record(state);
   }
   const routers = model.underlay?.routers ?? [];
-  const holders = await Promise.all([...model.nodes, ...routers].map((host) => startHolder(labIdOf(model), host.name)));
+  const holders = await Promise.all(
+    [...model.nodes, ...routers].map((host) => startHolder(labIdOf(model), host.name, userNamespace)),
+  );
   for (const [i, node] of model.nodes.entries()) state.nodes[node.name] = holders[i]!;
   if (routers.length)
     state.routers = Object.fromEntries(routers.map((r, i) => [r.name, holders[model.nodes.length + i]!]));
@@ -194,8 +200,7 @@ export async function createSimulatedNodes(
   await runChecked(
     [
       'nsenter',
-      '-t',
-      String(state.underlay.init.pid),
+      ...enterHolder(state.underlay),
       '-n',
       '--',
       'sh',
@@ -315,7 +320,7 @@ export function simulatedTransport(node: string, holder: Holder): Transport {
       throw new RunError(
         `simulated node ${node} is not running (its holder process ${holder.init.pid} is gone); run \`netlab down\` to clean up`,
       );
-    return ['-t', String(holder.init.pid), '-n', '-m', '-u', '-p', '--', 'sh'];
+    return [...enterHolder(holder), '-n', '-m', '-u', '-p', '--', 'sh'];
   };
   return {
     node,

@@ -80,7 +80,9 @@ netlab_pid_read() {
 # Start a pod's pause process: new UTS, IPC and PID namespaces (and a mount
 # namespace with "netlab_pause POD mount", for pods with a rootfs) inside the
 # pod's network namespace; hostname = pod name (written by the shell builtin,
-# no extra process). Nothing waits for it: the file records unshare's PID, and
+# no extra process; in a user namespace, where /proc/sys/kernel belongs to the
+# host's root, by hostname(1): sethostname() is allowed to the namespace's root).
+# Nothing waits for it: the file records unshare's PID, and
 # the pause process is unshare's only child (netlab_pause_pid).
 # IPv6 off in a pod's network namespace: for lo (all) and for every interface that
 # arrives later (default: a device moved in takes the settings of the namespace it
@@ -92,7 +94,7 @@ netlab_ipv4_only() {
 netlab_pause() {
   mnt=""; [ $# -lt 2 ] || mnt="--mount"
   mkdir -p "$NETLAB_DIR/pods/$1" || return 1
-  nsenter --net="/run/netns/$1" unshare --uts --ipc --pid $mnt --fork --kill-child sh -c 'echo "$0" >/proc/sys/kernel/hostname && exec sleep infinity' "$1" </dev/null >/dev/null 2>&1 &
+  nsenter --net="/run/netns/$1" unshare --uts --ipc --pid $mnt --fork --kill-child sh -c '{ echo "$0" >/proc/sys/kernel/hostname || hostname "$0"; } 2>/dev/null && exec sleep infinity' "$1" </dev/null >/dev/null 2>&1 &
   netlab_pid_write "$NETLAB_DIR/pods/$1/pause.pid" $!
 }
 netlab_pause_pid() {

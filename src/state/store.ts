@@ -13,8 +13,8 @@ import {
   writeSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { homedir, hostname } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 import type { Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import type { SimulatedTargetState, SshTargetState } from './targets.js';
@@ -22,6 +22,7 @@ import { checkedLabName } from '../node/paths.js';
 import { labIdProblem } from '../model/grammar.js';
 import type { ScriptRun } from '../shell/prelude.js';
 import { UsageError } from '../errors.js';
+import { DEFAULT_STATE_DIR } from './access.js';
 
 /** 2: runs have an identity (run). Version 1 files (no run) are still read. */
 export const STATE_VERSION = 3;
@@ -58,8 +59,18 @@ export interface LabState {
   attached?: { at: string };
 }
 
-export function stateDir(): string {
-  return process.env.NETLAB_STATE_DIR ?? '/var/lib/netlab';
+/**
+ * Where this netlab keeps its state: NETLAB_STATE_DIR when set; root's
+ * /var/lib/netlab; for any other user their own directory (the XDG base
+ * directory rule: $XDG_STATE_HOME/netlab, else ~/.local/state/netlab), where
+ * their labs without root are recorded (README: "Without sudo").
+ */
+export function stateDir(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): string {
+  if (env.NETLAB_STATE_DIR) return env.NETLAB_STATE_DIR;
+  if (uid === 0) return DEFAULT_STATE_DIR;
+  // The spec: a relative XDG_STATE_HOME is invalid and ignored.
+  if (env.XDG_STATE_HOME && isAbsolute(env.XDG_STATE_HOME)) return join(env.XDG_STATE_HOME, 'netlab');
+  return join(env.HOME || homedir(), '.local', 'state', 'netlab');
 }
 
 export function newRunIdentity(): RunIdentity {

@@ -9,6 +9,11 @@ export interface Holder {
   unshare: ProcessRef;
   /** PID 1 of the node, as the host sees it: nsenter's target */
   init: ProcessRef;
+  /**
+   * Its namespaces belong to the lab's own user namespace (netlab run without
+   * root: exec/simulated.ts), which a command enters first to act in them.
+   */
+  userns?: true;
 }
 
 export interface SimulatedTargetState {

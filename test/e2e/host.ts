@@ -2,7 +2,7 @@
 // the host a lab could leave behind (namespaces, links, mounts, iptables, processes).
 import { after, before } from 'node:test';
 import { execa } from 'execa';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
@@ -20,16 +20,40 @@ export interface Run {
  */
 const SCOPE = 'NETLAB_TEST_SCOPE';
 
-export function stateDirForTest(): { dir: string; remove: () => void } {
+/**
+ * Ordinary users for the labs built without root (README: "Without sudo"):
+ * nobody, and a uid that /etc/passwd does not know (netlab names it "user
+ * 64998"). Neither has a home; each test gives them a directory of their own.
+ */
+export const ORDINARY_USERS = [65534, 64998] as const;
+
+/** The user each state directory belongs to, when not root: netlab() runs as that user. */
+const owners = new Map<string, number>();
+
+export function stateDirForTest(user?: number): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'netlab-test-'));
   process.env[SCOPE] ??= dir;
+  if (user !== undefined) {
+    chownSync(dir, user, user);
+    owners.set(dir, user);
+  }
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * Runs the real CLI with this state directory: as root, or as the ordinary
+ * user the directory belongs to (setpriv: that uid and gid, no groups, as a
+ * login would give them; no sudo anywhere), with HOME in that directory.
+ */
 export async function netlab(stateDir: string, ...args: string[]): Promise<Run> {
-  const result = await execa(NETLAB, args, {
+  const user = owners.get(stateDir);
+  const [command, argv] =
+    user === undefined
+      ? [NETLAB, args]
+      : ['setpriv', [`--reuid=${user}`, `--regid=${user}`, '--clear-groups', NETLAB, ...args]];
+  const result = await execa(command, argv, {
     reject: false,
-    env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0' },
+    env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', ...(user === undefined ? {} : { HOME: stateDir }) },
     stdin: 'ignore',
     timeout: 120_000,
   });
@@ -64,8 +88,8 @@ function labProcesses(): string[] {
  * netlab (also in NETLAB_STATE_DIR, for code called in-process), removed at the
  * end, and the host as it was before the first test, to compare with.
  */
-export function labTestContext(): { dir: string; pristine: () => HostSnapshot } {
-  const state = stateDirForTest();
+export function labTestContext(user?: number): { dir: string; pristine: () => HostSnapshot } {
+  const state = stateDirForTest(user);
   let pristine: HostSnapshot | undefined;
   before(async () => {
     process.env.NETLAB_STATE_DIR = state.dir;

@@ -7,9 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { LABS } from '../paths.js';
-import { labTestContext, netlab, snapshotHost } from './host.js';
+import { labTestContext, netlab, ORDINARY_USERS, snapshotHost } from './host.js';
 
-const state = labTestContext();
+const state = labTestContext(ORDINARY_USERS[0]);
 const run = (...args: string[]) => netlab(state.dir, ...args);
 
 interface Report {

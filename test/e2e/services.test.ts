@@ -5,13 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { LABS } from '../paths.js';
-import { labTestContext, netlab, snapshotHost } from './host.js';
+import { labTestContext, netlab, ORDINARY_USERS, snapshotHost } from './host.js';
 import { readState } from '../../src/state/store.js';
 import { transportsOf } from '../../src/exec/transports.js';
 import { runDown } from '../../src/exec/runner.js';
 import { scriptRunOf } from '../../src/state/store.js';
 
-const state = labTestContext();
+const state = labTestContext(ORDINARY_USERS[0]);
 
 interface Report {
   passed: boolean;

@@ -1,0 +1,186 @@
+// End to end, without sudo: ordinary users build simulated labs, each in a
+// user namespace of their own (README: "Without sudo"). The Service and
+// policy labs run this way in services.test.ts and policies.test.ts; here: the
+// user's own state directory, a challenge, two users with labs of the same
+// name at once, what neither can reach, and a kernel that refuses user
+// namespaces. The host is compared with its state before the first test.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { NETLAB } from '../paths.js';
+import { applyRevealed, json, type Checked } from './challenge-case.js';
+import { ORDINARY_USERS, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from './host.js';
+import { waitFor } from '../wait.js';
+
+const [alice, bob] = ORDINARY_USERS;
+const homes: Record<number, { dir: string; remove: () => void }> = {
+  [alice]: stateDirForTest(alice),
+  [bob]: stateDirForTest(bob),
+};
+after(() => Object.values(homes).forEach((home) => home.remove()));
+
+/** netlab as an ordinary user, as a login gives it: that uid, no groups, HOME, and no NETLAB_STATE_DIR. */
+async function as(user: number, ...args: string[]): Promise<Run> {
+  const result = await execa('setpriv', [`--reuid=${user}`, `--regid=${user}`, '--clear-groups', NETLAB, ...args], {
+    reject: false,
+    env: { HOME: homes[user]!.dir, FORCE_COLOR: '0' },
+    extendEnv: false,
+    stdin: 'ignore',
+    timeout: 120_000,
+  });
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+/** A user's lab state, as netlab wrote it in their own directory. */
+function stateOf(user: number, lab: string): { target: { nodes: Record<string, { init: { pid: number } }> } } {
+  return JSON.parse(readFileSync(join(homes[user]!.dir, `.local/state/netlab/labs/${lab}.json`), 'utf8'));
+}
+
+/** Alice, by hand (nsenter, no netlab), enters the user namespace of the process PID, then what the arguments say. */
+async function asAliceEnter(pid: number, ...args: string[]): Promise<Run> {
+  const argv = ['nsenter', '-t', String(pid), '-U', '--preserve-credentials', ...args];
+  const result = await execa('setpriv', [`--reuid=${alice}`, `--regid=${alice}`, '--clear-groups', ...argv], {
+    reject: false,
+  });
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+/** The host but the processes (a lab that is up has its holders, as the user's). */
+const withoutProcesses = ({ processes: _, ...rest }: HostSnapshot) => rest;
+
+let pristine: HostSnapshot;
+before(async () => {
+  pristine = await snapshotHost();
+});
+
+test('without sudo: the state in ~/.local/state/netlab, up --verify, status compares the live state, a challenge fixed by hand and graded, down; the host untouched', async () => {
+  try {
+    const up = await as(alice, 'up', 'bridge', '--verify');
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    assert.match(up.stdout, /all 4 checks passed/);
+    assert.ok(
+      existsSync(join(homes[alice]!.dir, '.local/state/netlab/labs/bridge.json')),
+      'the state is the user’s own',
+    );
+    assert.deepEqual(withoutProcesses(await snapshotHost()), withoutProcesses(pristine), 'nothing on the host');
+
+    // The live state is compared (the user may enter the lab's nodes): a link taken down is drift.
+    const status = await as(alice, 'status', 'bridge', '--json');
+    assert.equal(status.exitCode, 0, status.stderr);
+    const [row] = json<{ labs: { drift: unknown }[] }>(status).labs;
+    assert.deepEqual(row!.drift, { findings: [], unreachable: [] }, 'compared, and nothing drifted');
+
+    assert.equal((await as(alice, 'challenge', 'start', 'bridge', 'bridge-down')).exitCode, 0);
+    const broken = await as(alice, 'challenge', 'check', 'bridge', '--json');
+    assert.equal(json<Checked>(broken).solved, false, broken.stdout);
+    const hint = await as(alice, 'challenge', 'hint', 'bridge');
+    assert.equal(hint.exitCode, 0, hint.stderr);
+    await applyRevealed((...args) => as(alice, ...args), 'bridge');
+    let last = '';
+    await waitFor(
+      'the fix passes the goal',
+      async () => {
+        const fixed = await as(alice, 'challenge', 'check', 'bridge', '--json');
+        last = fixed.stdout;
+        return json<Checked>(fixed).solved;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    ).catch((error: Error) => assert.fail(`${error.message}: ${last}`));
+  } finally {
+    const down = await as(alice, 'down', 'bridge');
+    assert.equal(down.exitCode, 0, down.stdout + down.stderr);
+  }
+  assert.deepEqual(await snapshotHost(), pristine, 'the host as it was, processes included');
+});
+
+test("two users' labs of the same name at once: each verifies, neither reaches the other's nor the host's network, one's down leaves the other's", async () => {
+  try {
+    for (const user of [alice, bob]) {
+      const up = await as(user, 'up', 'vxlan', '--verify');
+      assert.equal(up.exitCode, 0, `user ${user}: ${up.stdout}${up.stderr}`);
+    }
+    assert.deepEqual(withoutProcesses(await snapshotHost()), withoutProcesses(pristine), 'nothing on the host');
+
+    // The lab's root is root of the lab's namespaces only: in its own node it makes a link; the host's
+    // network namespace (Alice's own on the host, opened before nsenter enters the lab's user namespace)
+    // refuses it.
+    const own = await as(alice, 'exec', 'node-0', '--', 'ip', 'link', 'add', 'netlab-escape', 'type', 'veth');
+    assert.equal(own.exitCode, 0, `a link in alice's own node: ${own.stderr}`);
+    const alices = stateOf(alice, 'vxlan').target.nodes['node-0']!.init.pid;
+    const host = await asAliceEnter(
+      alices,
+      '--net=/proc/self/ns/net',
+      'ip',
+      'link',
+      'add',
+      'netlab-escape',
+      'type',
+      'veth',
+    );
+    assert.notEqual(host.exitCode, 0, 'the host network namespace is not the user’s');
+    assert.match(host.stderr, /Operation not permitted/);
+
+    // Bob's node, by its PID, is not Alice's to enter.
+    const bobs = stateOf(bob, 'vxlan').target.nodes['node-0']!.init.pid;
+    const enter = await asAliceEnter(bobs, '-n', 'ip', 'link');
+    assert.notEqual(enter.exitCode, 0, 'alice entered bob’s node');
+    // (the kernel does not even let her open its namespaces: they are another user's process's)
+    assert.match(enter.stderr, /cannot open \/proc\/\d+\/ns\/user: Permission denied/);
+
+    // Alice's down removes Alice's lab; Bob's, of the same name, still verifies.
+    assert.equal((await as(alice, 'down', 'vxlan')).exitCode, 0);
+    const verify = await as(bob, 'verify', 'vxlan');
+    assert.equal(verify.exitCode, 0, verify.stdout + verify.stderr);
+    assert.match(verify.stdout, /all \d+ checks passed/);
+  } finally {
+    for (const user of [alice, bob]) await as(user, 'down', 'vxlan');
+  }
+  assert.deepEqual(await snapshotHost(), pristine, 'the host as it was, processes included');
+});
+
+test('a kernel that refuses user namespaces: up names the setting and its fix, exits 2, and starts nothing', async () => {
+  // user.max_user_namespaces is 0 in a user namespace made for this test only
+  // (root writes its maps: root and alice, as they are outside), so the host's
+  // own setting is never changed; alice runs netlab in it.
+  const inner = [
+    'echo 0 >/proc/sys/user/max_user_namespaces',
+    `exec setpriv --reuid=${alice} --regid=${alice} --clear-groups env HOME=${homes[alice]!.dir} FORCE_COLOR=0 ${NETLAB} up bridge`,
+  ].join(' && ');
+  // The first sh waits for its maps, then execs the second: run as uid 0 in there, it has the namespace's
+  // capabilities (the first lost them at its own exec, before it had a uid in there).
+  const child = spawn('unshare', ['--user', 'sh', '-c', 'read -r _ && exec "$@"', 'sh', 'sh', '-c', inner], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  // unshare has made the namespace once its process is in another one: the maps go in before sh reads its line.
+  await waitFor('the test’s user namespace', async () => {
+    const [own, ours] = await Promise.all([
+      execa('readlink', [`/proc/${child.pid}/ns/user`], { reject: false }),
+      execa('readlink', ['/proc/self/ns/user']),
+    ]);
+    return own.stdout !== '' && own.stdout !== ours.stdout;
+  });
+  const map = `0 0 1\n${alice} ${alice} 1\n`;
+  writeFileSync(`/proc/${child.pid}/uid_map`, map);
+  writeFileSync(`/proc/${child.pid}/gid_map`, map);
+  child.stdin.end('\n');
+  try {
+    assert.equal(await exited, 2, stdout + stderr);
+  } finally {
+    await as(alice, 'down', 'bridge');
+  }
+  assert.match(
+    stderr,
+    /netlab up: simulated nodes without root need unprivileged user namespaces, and this kernel refuses them: user\.max_user_namespaces is 0 \(an administrator turns it on: sudo sysctl -w user\.max_user_namespaces=15000\)\..* Or run netlab as root \(sudo\)/,
+  );
+  assert.doesNotMatch(stderr, /internal error| {4}at /);
+  assert.ok(!existsSync(join(homes[alice]!.dir, '.local/state/netlab/labs/bridge.json')), 'no state written');
+  assert.deepEqual(await snapshotHost(), pristine, 'nothing started');
+});
