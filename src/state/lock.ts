@@ -6,7 +6,7 @@ import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { isAlive, processRef, type ProcessRef } from '../os/processes.js';
-import { stateDir } from './store.js';
+import { stateDir, writableStateDirAdvice } from './store.js';
 import { checkedLabName } from '../node/paths.js';
 import { UsageError } from '../errors.js';
 
@@ -86,7 +86,7 @@ export function acquireLock(lab: string, command: string): () => void {
     mkdirSync(join(stateDir(), 'locks'), { recursive: true, mode: 0o700 });
   } catch (error) {
     throw new UsageError(
-      `cannot create ${join(stateDir(), 'locks')}: ${(error as Error).message} (set NETLAB_STATE_DIR to a writable directory)`,
+      `cannot create ${join(stateDir(), 'locks')}: ${(error as Error).message} (${writableStateDirAdvice()})`,
     );
   }
   const record: LockRecord = {

@@ -73,6 +73,13 @@ export function stateDir(env: NodeJS.ProcessEnv = process.env, uid = process.get
   return join(env.HOME || homedir(), '.local', 'state', 'netlab');
 }
 
+/** What to do about a state directory that cannot be written, the same words from every place that writes one. */
+export function writableStateDirAdvice(): string {
+  return process.env.NETLAB_STATE_DIR || process.getuid?.() === 0
+    ? 'set NETLAB_STATE_DIR to a writable directory'
+    : 'set XDG_STATE_HOME (or NETLAB_STATE_DIR) to a writable directory';
+}
+
 export function newRunIdentity(): RunIdentity {
   return { id: randomBytes(6).toString('hex'), host: hostname(), stateDir: stateDir() };
 }
@@ -127,7 +134,7 @@ export function writeState(state: LabState): void {
     writeFileAtomic(stateFile(state.lab), `${JSON.stringify(state, null, 2)}\n`);
   } catch (error) {
     throw new UsageError(
-      `cannot write netlab state in ${labsDir()}: ${(error as Error).message} (set NETLAB_STATE_DIR to a writable directory)`,
+      `cannot write netlab state in ${labsDir()}: ${(error as Error).message} (${writableStateDirAdvice()})`,
     );
   }
 }

@@ -45,6 +45,21 @@ export function stateDirForTest(user?: number): { dir: string; remove: () => voi
  * user the directory belongs to (setpriv: that uid and gid, no groups, as a
  * login would give them; no sudo anywhere), with HOME in that directory.
  */
+/**
+ * The environment of a user's login, for netlab run as that user: this
+ * process's (PATH, the test's scope) with HOME in their directory, and
+ * neither NETLAB_STATE_DIR nor XDG_STATE_HOME: their state goes to
+ * ~/.local/state/netlab.
+ */
+export function loginEnv(home: string): Record<string, string> {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(
+      (e): e is [string, string] => e[1] !== undefined && !['NETLAB_STATE_DIR', 'XDG_STATE_HOME'].includes(e[0]),
+    ),
+  );
+  return { ...env, HOME: home, FORCE_COLOR: '0' };
+}
+
 export async function netlab(stateDir: string, ...args: string[]): Promise<Run> {
   const user = owners.get(stateDir);
   const [command, argv] =

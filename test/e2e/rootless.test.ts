@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { NETLAB } from '../paths.js';
 import { applyRevealed, json, type Checked } from './challenge-case.js';
-import { ORDINARY_USERS, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from './host.js';
+import { loginEnv, ORDINARY_USERS, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from './host.js';
 import { waitFor } from '../wait.js';
 
 const [alice, bob] = ORDINARY_USERS;
@@ -26,7 +26,7 @@ after(() => Object.values(homes).forEach((home) => home.remove()));
 async function as(user: number, ...args: string[]): Promise<Run> {
   const result = await execa('setpriv', [`--reuid=${user}`, `--regid=${user}`, '--clear-groups', NETLAB, ...args], {
     reject: false,
-    env: { HOME: homes[user]!.dir, FORCE_COLOR: '0' },
+    env: loginEnv(homes[user]!.dir),
     extendEnv: false,
     stdin: 'ignore',
     timeout: 120_000,
@@ -147,12 +147,13 @@ test('a kernel that refuses user namespaces: up names the setting and its fix, e
   // own setting is never changed; alice runs netlab in it.
   const inner = [
     'echo 0 >/proc/sys/user/max_user_namespaces',
-    `exec setpriv --reuid=${alice} --regid=${alice} --clear-groups env HOME=${homes[alice]!.dir} FORCE_COLOR=0 ${NETLAB} up bridge`,
+    `exec setpriv --reuid=${alice} --regid=${alice} --clear-groups ${NETLAB} up bridge`,
   ].join(' && ');
   // The first sh waits for its maps, then execs the second: run as uid 0 in there, it has the namespace's
   // capabilities (the first lost them at its own exec, before it had a uid in there).
   const child = spawn('unshare', ['--user', 'sh', '-c', 'read -r _ && exec "$@"', 'sh', 'sh', '-c', inner], {
     stdio: ['pipe', 'pipe', 'pipe'],
+    env: loginEnv(homes[alice]!.dir),
   });
   let stdout = '';
   let stderr = '';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { LABS, NETLAB } from '../paths.js';
-import { netlab, snapshotHost, stateDirForTest, type Run } from './host.js';
+import { loginEnv, netlab, snapshotHost, stateDirForTest, type Run } from './host.js';
 import { waitFor } from '../wait.js';
 
 const state = stateDirForTest();
@@ -154,21 +154,19 @@ test('bad input: exit 2, every problem listed, nothing started', async () => {
   assert.deepEqual(await snapshotHost(), pristine);
 });
 
-test('not root, or a state directory that cannot be written: a clear message, exit 2, nothing started', async () => {
+test('a state directory that cannot be written: a clear message, exit 2, nothing started', async () => {
   const { execa } = await import('execa');
+  // nobody's home (/nonexistent) has no ~/.local/state: it says where it would write, and what to set.
   const asNobody = await execa(
-    'su',
-    [
-      'nobody',
-      '-s',
-      '/bin/sh',
-      '-c',
-      `NETLAB_STATE_DIR=${state.dir}/nobody ${join(LABS, '..', 'bin', 'netlab')} up ${join(LABS, 'bridge.yaml')}`,
-    ],
-    { reject: false },
+    'setpriv',
+    ['--reuid=65534', '--regid=65534', '--clear-groups', NETLAB, 'up', join(LABS, 'bridge.yaml')],
+    { reject: false, env: loginEnv('/nonexistent'), extendEnv: false },
   );
   assert.equal(asNobody.exitCode, 2);
-  assert.match(String(asNobody.stderr), /netlab up needs root to create namespaces and interfaces: run it with sudo/);
+  assert.match(
+    String(asNobody.stderr),
+    /cannot create \/nonexistent\/\.local\/state\/netlab\/locks: .*\(set XDG_STATE_HOME \(or NETLAB_STATE_DIR\) to a writable directory\)/,
+  );
   // (root may write anywhere that is writable at all: a path under a file cannot be)
   const readOnly = await netlab('/etc/hostname/netlab', 'up', join(LABS, 'bridge.yaml'));
   assert.equal(readOnly.exitCode, 2);
