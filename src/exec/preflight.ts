@@ -158,6 +158,17 @@ export function probeProblem(
   return `cannot probe the kernel features and iptables extensions ${who} needs on ${where}: \`unshare --net\` failed${said ? `: ${said}` : ''} (netlab needs root there, and util-linux's unshare)`;
 }
 
+/**
+ * How a missing kernel module gets loaded: by netlab's user, who is root on
+ * the node; or, where netlab runs without root in a user namespace (which may
+ * not load modules), by an administrator.
+ */
+export function loadModule(module: string, inUserNamespace: boolean): string {
+  return inUserNamespace
+    ? `netlab runs without root here, and a user namespace cannot load kernel modules: ask an administrator to load it (\`sudo modprobe ${module}\`; in /etc/modules-load.d/ to keep it after a reboot), or run netlab with sudo`
+    : `Load it with \`modprobe ${module}\``;
+}
+
 /** What to tell a user about something missing, and what to do about it. */
 export function describeMissing(
   missing: Missing,
@@ -165,6 +176,7 @@ export function describeMissing(
   who: string,
   where: string,
   plural = false,
+  inUserNamespace = false,
 ): string {
   const need = plural ? 'need' : 'needs';
   switch (missing.kind) {
@@ -172,13 +184,13 @@ export function describeMissing(
       return `${who} ${need} the command "${missing.command}" on ${where}: install the package ${missing.package} (apt-get install ${missing.package})`;
     case 'sysctl': {
       const sysctl = needs.sysctls.find((s) => s.key === missing.key)!;
-      return `${who} ${sysctl.why} ${sysctl.module} on ${where} (${sysctl.key} is missing): load it with \`modprobe ${sysctl.module}\``;
+      return `${who} ${sysctl.why} ${sysctl.module} on ${where} (${sysctl.key} is missing): ${lowerFirst(loadModule(sysctl.module, inUserNamespace))}`;
     }
     case 'feature': {
       const f = needs.features.find((known) => known.name === missing.name)!;
       return (
         `${who} ${need} ${f.label} (module ${f.module}) on ${where}; the kernel answered "${missing.said}".` +
-        ` Load it with \`modprobe ${f.module}\`, or use a kernel that has it` +
+        ` ${loadModule(f.module, inUserNamespace)}, or use a kernel that has it` +
         (f.hint ? ` (${f.hint})` : '')
       );
     }
@@ -186,11 +198,13 @@ export function describeMissing(
       const x = needs.extensions.find((known) => known.name === missing.name)!;
       return (
         `${who} ${need} the iptables extension ${x.name} (kernel module ${x.module}) on ${where}; iptables answered "${missing.said}".` +
-        ` Load it with \`modprobe ${x.module}\`, or use a kernel built with it: minimal and custom kernels (WSL2's among them) may lack it`
+        ` ${loadModule(x.module, inUserNamespace)}, or use a kernel built with it: minimal and custom kernels (WSL2's among them) may lack it`
       );
     }
   }
 }
+
+const lowerFirst = (text: string) => text.charAt(0).toLowerCase() + text.slice(1);
 
 /**
  * What already exists on a node, for the ownership check below: one listing
@@ -285,7 +299,13 @@ function downArgs(model: Model): string {
 }
 
 /** Everything the preflight output says is wrong on a node, each with what to do about it. */
-export function describeProblems(model: Model, node: string, steps: readonly Step[], stdout: string): string[] {
+export function describeProblems(
+  model: Model,
+  node: string,
+  steps: readonly Step[],
+  stdout: string,
+  inUserNamespace = false,
+): string[] {
   const { head, answers } = parseAnswers(stdout, [inventoryQuestions(steps)]);
   const have = inventoryOf(answers[0]!);
   const needs = requirements(model);
@@ -317,6 +337,8 @@ export function describeProblems(model: Model, node: string, steps: readonly Ste
         `pod ${rootfs[1]}'s rootfs ${rootfs[2]} does not exist on ${node}: give a directory or a .tar.gz (such as the Alpine minirootfs) that exists there`,
       );
   }
-  problems.push(...missingOf(lines).map((m) => describeMissing(m, needs, `lab ${model.name}`, node)));
+  problems.push(
+    ...missingOf(lines).map((m) => describeMissing(m, needs, `lab ${model.name}`, node, false, inUserNamespace)),
+  );
   return problems;
 }

@@ -56,7 +56,7 @@ export async function runPreflight(
       const steps = plan?.nodes.find((n) => n.node === node)?.steps ?? [];
       const result = answered[node] ?? (await transports[node]!.run(preflightScript(model, node, steps)));
       if (result.exitCode !== 0) return [`${node}: preflight failed: ${result.stderr.trim()}`];
-      return describeProblems(model, node, steps, result.stdout);
+      return describeProblems(model, node, steps, result.stdout, transports[node]!.inUserNamespace);
     })
   ).flat();
   if (problems.length > 0) throw new RunError(`nothing was changed; on the nodes:\n  ${problems.join('\n  ')}`);

@@ -324,6 +324,7 @@ export function simulatedTransport(node: string, holder: Holder): Transport {
   };
   return {
     node,
+    ...(holder.userns ? { inUserNamespace: true } : {}),
     async run(script, options): Promise<ScriptResult> {
       return run('nsenter', [...enter(), '-s'], {
         input: script,

@@ -36,6 +36,11 @@ export interface InteractiveOptions {
 
 export interface Transport {
   readonly node: string;
+  /**
+   * A simulated node in a user's user namespace (exec/userns.ts): its root
+   * cannot load a kernel module, so what a lab lacks is asked of an administrator.
+   */
+  readonly inUserNamespace?: boolean;
   /** Runs a script (fed on stdin) on the node and collects its output. */
   run(script: string, options?: RunOptions): Promise<ScriptResult>;
   /** Runs a script with the user's terminal attached (for `netlab exec`); resolves to its exit code. */

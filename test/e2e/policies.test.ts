@@ -1,4 +1,5 @@
-// End to end, as root, on simulated nodes: egress to an outside host, and the policy lab's NetworkPolicies as
+// End to end, as an ordinary user (no sudo: README "Without sudo"; root builds these
+// labs in challenges.test.ts), on simulated nodes: egress to an outside host, and the policy lab's NetworkPolicies as
 // iptables. Allowed and denied pairs hold across nodes and on one bridge,
 // replies of allowed connections come back (conntrack ESTABLISHED), trace
 // names the rule that drops a denied packet, br_netfilter is what enforces

@@ -1,4 +1,5 @@
-// End to end, as root, on simulated nodes: the article's three Service cases,
+// End to end, as an ordinary user (no sudo: README "Without sudo"; root builds this
+// lab in challenges.test.ts), on simulated nodes: the article's three Service cases,
 // what each of br_netfilter, hairpin and masquerade is for, NodePort from the
 // underlay, egress masquerade in conntrack, and exact removal of the rules.
 import { test } from 'node:test';
