@@ -14,6 +14,7 @@ import chalk from 'chalk';
 import { run } from '../exec/spawn.js';
 import {
   describeMissing,
+  loadModule,
   missingOf,
   probeProblem,
   uniqueBy,
@@ -30,6 +31,7 @@ import type { Model } from '../model/lab.js';
 import { printJson } from '../json-output.js';
 import { escapeControls, RunError, UsageError } from '../errors.js';
 import { labFileOf } from './common.js';
+import { userNamespaceProblem, withoutRoot } from '../exec/userns.js';
 import { quoteArgv } from '../os/quote.js';
 import { bundledLabNames, bundledLabsDir } from '../lab/bundled.js';
 
@@ -118,8 +120,13 @@ export async function doctorCommand(args: string[], options: DoctorOptions): Pro
   const labs: Model[] = names.map(
     (arg) => loadLabFile(named ? labFileOf(arg) : join(bundledLabsDir(), `${arg}.yaml`)).model,
   );
-  // The kernel is probed in a throwaway network namespace, which needs root here (over SSH, netlab is root there).
-  const probing = wantsSsh(options) || process.getuid?.() === 0;
+  // Without root here, simulated labs run in a user namespace (exec/userns.ts): can this user make one?
+  // undefined: not asked (root, or machines over SSH); null: yes; else why not.
+  const userNamespaces = !wantsSsh(options) && withoutRoot() ? (userNamespaceProblem() ?? null) : undefined;
+  const inUserNamespace = userNamespaces === null;
+  // The kernel is probed in a throwaway network namespace, which needs root here (over SSH, netlab is
+  // root there), or a user namespace of this user's own: the same one a lab of theirs would have.
+  const probing = userNamespaces === undefined || inUserNamespace;
   const needs = labs.map((model) => {
     const all = requirements(model);
     return { lab: model.name, needs: probing ? all : { ...all, features: [], extensions: [] } };
@@ -133,11 +140,15 @@ export async function doctorCommand(args: string[], options: DoctorOptions): Pro
   try {
     reports = await Promise.all(
       places.map(async ({ node, transport }) => {
-        const result = transport ? await transport.run(script) : await run('sh', ['-s'], { input: script });
+        const result = transport
+          ? await transport.run(script)
+          : inUserNamespace
+            ? await run('unshare', ['--user', '--map-root-user', 'sh', '-s'], { input: script })
+            : await run('sh', ['-s'], { input: script });
         if (result.exitCode === 255 && transport)
           throw new RunError(`${node}: ${result.stderr.trim() || 'could not reach it over SSH'}`);
         if (result.stdout.split('\n').includes('@@netlab missing-package-lists')) staleLists = true;
-        return reportOf(node, result.stdout, all, needs, hostTools);
+        return reportOf(node, result.stdout, all, needs, hostTools, inUserNamespace);
       }),
     );
   } finally {
@@ -178,11 +189,17 @@ export async function doctorCommand(args: string[], options: DoctorOptions): Pro
       modulesToLoad: modules,
       labsThatCannotRunHere: cannotRun,
       probedKernel: probing,
+      ...(userNamespaces === undefined
+        ? {}
+        : { userNamespaces: { usable: inUserNamespace, ...(userNamespaces ? { problem: userNamespaces } : {}) } }),
     });
-  else printReport(reports, labs, packages, cannotRun, options, args);
+  else {
+    if (userNamespaces !== undefined) console.log(userNamespaceLine(userNamespaces));
+    printReport(reports, labs, packages, cannotRun, options, args);
+  }
   if (!probing && !options.json)
     console.log(
-      'the kernel features and iptables extensions were not probed: that needs root (sudo netlab doctor); tools and modules were checked',
+      'the kernel features and iptables extensions were not probed: that needs root (sudo netlab doctor), or user namespaces; tools and modules were checked',
     );
   if (staleLists && !options.json)
     console.log(
@@ -212,8 +229,18 @@ export async function doctorCommand(args: string[], options: DoctorOptions): Pro
     ((packages.length > 0 || staleLists) && !installed) ||
     (named && modules.length > 0 && !loaded) ||
     (named && cannotRun.length > 0) ||
-    unprobed;
+    unprobed ||
+    typeof userNamespaces === 'string';
   return failed ? 1 : 0;
+}
+
+/** What doctor says of user namespaces to a user who is not root: simulated labs without sudo, or why not. */
+function userNamespaceLine(problem: string | null): string {
+  return problem === null
+    ? chalk.green(
+        '✓ user namespaces: simulated labs run without sudo, each in a user namespace of its own (README: "Without sudo"); a kernel module a lab lacks is an administrator\'s to load, and labs over SSH still need root on the machines',
+      )
+    : chalk.red(`✗ user namespaces: ${problem}`);
 }
 
 /** The kernel module that provides a sysctl the labs need (br_netfilter's). */
@@ -264,6 +291,7 @@ function reportOf(
   all: Requirements,
   needs: { lab: string; needs: Requirements }[],
   hostTools: HostTool[],
+  inUserNamespace = false,
 ): NodeReport {
   const lines = stdout.split('\n');
   const labsNeeding = (what: Missing) =>
@@ -288,8 +316,12 @@ function reportOf(
           : `lab${labs.length > 1 ? 's' : ''} ${labs.join(', ')}`;
       const message =
         what.kind === 'sysctl'
-          ? `${who} need${labs.length === 1 ? 's' : ''} the kernel module ${moduleOfSysctl(all, what.key)} on ${node} (${what.key} is missing): load it with \`modprobe ${moduleOfSysctl(all, what.key)}\` (--install does)`
-          : describeMissing(what, all, who, node, labs.length > 1 && who !== 'every lab');
+          ? `${who} need${labs.length === 1 ? 's' : ''} the kernel module ${moduleOfSysctl(all, what.key)} on ${node} (${what.key} is missing): ${
+              inUserNamespace
+                ? loadModule(moduleOfSysctl(all, what.key), true)
+                : `load it with \`modprobe ${moduleOfSysctl(all, what.key)}\` (--install does)`
+            }`
+          : describeMissing(what, all, who, node, labs.length > 1 && who !== 'every lab', inUserNamespace);
       return { what, labs, message };
     }),
     hostTools: hostTools.map((tool) => ({

@@ -159,15 +159,17 @@ export function probeProblem(
 }
 
 /**
- * How a missing kernel module gets loaded: by netlab's user, who is root on
- * the node; or, where netlab runs without root in a user namespace (which may
- * not load modules), by an administrator.
+ * How a missing kernel module gets loaded (as words that go after a colon):
+ * by netlab's user, who is root on the node; or, where netlab runs without
+ * root in a user namespace (which may not load modules), by an administrator.
  */
 export function loadModule(module: string, inUserNamespace: boolean): string {
   return inUserNamespace
-    ? `netlab runs without root here, and a user namespace cannot load kernel modules: ask an administrator to load it (\`sudo modprobe ${module}\`; in /etc/modules-load.d/ to keep it after a reboot), or run netlab with sudo`
-    : `Load it with \`modprobe ${module}\``;
+    ? `a user namespace (netlab runs without root here) cannot load kernel modules: ask an administrator to load it (\`sudo modprobe ${module}\`; in /etc/modules-load.d/ to keep it after a reboot), or run netlab with sudo`
+    : `load it with \`modprobe ${module}\``;
 }
+
+const capitalized = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 
 /** What to tell a user about something missing, and what to do about it. */
 export function describeMissing(
@@ -184,13 +186,13 @@ export function describeMissing(
       return `${who} ${need} the command "${missing.command}" on ${where}: install the package ${missing.package} (apt-get install ${missing.package})`;
     case 'sysctl': {
       const sysctl = needs.sysctls.find((s) => s.key === missing.key)!;
-      return `${who} ${sysctl.why} ${sysctl.module} on ${where} (${sysctl.key} is missing): ${lowerFirst(loadModule(sysctl.module, inUserNamespace))}`;
+      return `${who} ${sysctl.why} ${sysctl.module} on ${where} (${sysctl.key} is missing): ${loadModule(sysctl.module, inUserNamespace)}`;
     }
     case 'feature': {
       const f = needs.features.find((known) => known.name === missing.name)!;
       return (
         `${who} ${need} ${f.label} (module ${f.module}) on ${where}; the kernel answered "${missing.said}".` +
-        ` ${loadModule(f.module, inUserNamespace)}, or use a kernel that has it` +
+        ` ${capitalized(loadModule(f.module, inUserNamespace))}, or use a kernel that has it` +
         (f.hint ? ` (${f.hint})` : '')
       );
     }
@@ -198,13 +200,11 @@ export function describeMissing(
       const x = needs.extensions.find((known) => known.name === missing.name)!;
       return (
         `${who} ${need} the iptables extension ${x.name} (kernel module ${x.module}) on ${where}; iptables answered "${missing.said}".` +
-        ` ${loadModule(x.module, inUserNamespace)}, or use a kernel built with it: minimal and custom kernels (WSL2's among them) may lack it`
+        ` ${capitalized(loadModule(x.module, inUserNamespace))}, or use a kernel built with it: minimal and custom kernels (WSL2's among them) may lack it`
       );
     }
   }
 }
-
-const lowerFirst = (text: string) => text.charAt(0).toLowerCase() + text.slice(1);
 
 /**
  * What already exists on a node, for the ownership check below: one listing

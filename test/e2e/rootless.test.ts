@@ -11,6 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { NETLAB } from '../paths.js';
+import { quoteArgv } from '../../src/os/quote.js';
 import { applyRevealed, json, type Checked } from './challenge-case.js';
 import { loginEnv, ORDINARY_USERS, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from './host.js';
 import { waitFor } from '../wait.js';
@@ -141,13 +142,15 @@ test("two users' labs of the same name at once: each verifies, neither reaches t
   assert.deepEqual(await snapshotHost(), pristine, 'the host as it was, processes included');
 });
 
-test('a kernel that refuses user namespaces: up names the setting and its fix, exits 2, and starts nothing', async () => {
-  // user.max_user_namespaces is 0 in a user namespace made for this test only
-  // (root writes its maps: root and alice, as they are outside), so the host's
-  // own setting is never changed; alice runs netlab in it.
+/**
+ * netlab as Alice where the kernel refuses her user namespaces: user.max_user_namespaces
+ * is 0 in a user namespace made for this run only (root writes its maps: root and Alice,
+ * as they are outside), so the host's own setting is never changed.
+ */
+async function asAliceWithoutUserNamespaces(...args: string[]): Promise<Run> {
   const inner = [
     'echo 0 >/proc/sys/user/max_user_namespaces',
-    `exec setpriv --reuid=${alice} --regid=${alice} --clear-groups ${NETLAB} up bridge`,
+    `exec setpriv --reuid=${alice} --regid=${alice} --clear-groups ${quoteArgv([NETLAB, ...args])}`,
   ].join(' && ');
   // The first sh waits for its maps, then execs the second: run as uid 0 in there, it has the namespace's
   // capabilities (the first lost them at its own exec, before it had a uid in there).
@@ -172,16 +175,35 @@ test('a kernel that refuses user namespaces: up names the setting and its fix, e
   writeFileSync(`/proc/${child.pid}/uid_map`, map);
   writeFileSync(`/proc/${child.pid}/gid_map`, map);
   child.stdin.end('\n');
+  return { exitCode: (await exited) ?? -1, stdout, stderr };
+}
+
+test('a kernel that refuses user namespaces: up names the setting and its fix, exits 2, starts nothing; doctor says so', async () => {
+  const refusal =
+    /simulated nodes without root need unprivileged user namespaces, and this kernel refuses them: user\.max_user_namespaces is 0 \(an administrator turns it on: sudo sysctl -w user\.max_user_namespaces=15000\)\..* Or run netlab as root \(sudo\)/;
+  let up: Run;
   try {
-    assert.equal(await exited, 2, stdout + stderr);
+    up = await asAliceWithoutUserNamespaces('up', 'bridge');
   } finally {
     await as(alice, 'down', 'bridge');
   }
-  assert.match(
-    stderr,
-    /netlab up: simulated nodes without root need unprivileged user namespaces, and this kernel refuses them: user\.max_user_namespaces is 0 \(an administrator turns it on: sudo sysctl -w user\.max_user_namespaces=15000\)\..* Or run netlab as root \(sudo\)/,
-  );
-  assert.doesNotMatch(stderr, /internal error| {4}at /);
+  assert.equal(up.exitCode, 2, up.stdout + up.stderr);
+  assert.match(up.stderr, new RegExp(`netlab up: ${refusal.source}`));
+  assert.doesNotMatch(up.stderr, /internal error| {4}at /);
   assert.ok(!existsSync(join(homes[alice]!.dir, '.local/state/netlab/labs/bridge.json')), 'no state written');
   assert.deepEqual(await snapshotHost(), pristine, 'nothing started');
+
+  const doctor = await asAliceWithoutUserNamespaces('doctor', 'bridge');
+  assert.equal(doctor.exitCode, 1, doctor.stdout + doctor.stderr);
+  assert.match(doctor.stdout, new RegExp(`^✗ user namespaces: ${refusal.source}`, 'm'));
+  assert.match(doctor.stdout, /were not probed: that needs root \(sudo netlab doctor\), or user namespaces/);
+});
+
+test('doctor without sudo: user namespaces work here, and the kernel is probed in one', async () => {
+  const doctor = await as(alice, 'doctor', 'bridge', '--json');
+  assert.equal(doctor.exitCode, 0, doctor.stdout + doctor.stderr);
+  const report = json<{ probedKernel: boolean; userNamespaces: unknown }>(doctor);
+  assert.deepEqual([report.probedKernel, report.userNamespaces], [true, { usable: true }]);
+  const text = await as(alice, 'doctor', 'bridge');
+  assert.match(text.stdout, /^✓ user namespaces: simulated labs run without sudo/m);
 });
