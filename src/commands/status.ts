@@ -150,7 +150,10 @@ export async function statusCommand(lab: string | undefined, options: JsonOption
       console.log(
         `  (live state not compared while the lab is being created; if no \`netlab up\` is running, \`netlab down ${row.lab}\` removes what it left)`,
       );
-    else if (!row.drift) console.log('  (live state not compared: run as root)');
+    else if (!row.drift)
+      console.log(
+        '  (live state not compared: only root may enter the nodes of a lab root brought up; sudo netlab status)',
+      );
     else if (row.drift.findings.length === 0 && row.drift.unreachable.length === 0)
       console.log('  live state matches what netlab made');
     else {

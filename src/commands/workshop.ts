@@ -4,7 +4,7 @@ import { printJson } from '../json-output.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { closeSync } from 'node:fs';
 import chalk from 'chalk';
-import { run } from '../exec/spawn.js';
+import { run, startReader } from '../exec/spawn.js';
 import type { Model, ModelPod } from '../model/lab.js';
 import type { Transport } from '../exec/transport.js';
 import type { LabState } from '../state/store.js';
@@ -16,6 +16,7 @@ import { routerTransport, traceTransportsOf, transportsOf } from '../exec/transp
 import { crossNodeWiring, wiringOf } from '../wiring/registry.js';
 import { askNode } from '../node/query.js';
 import { openOutputFile } from '../os/output-file.js';
+import { pcapReaderArgs, pcapStreamCommand } from '../shell/packet-capture.js';
 import { escapeControls, shown, UsageError } from '../errors.js';
 import { mayEnterNodes } from '../exec/userns.js';
 
@@ -208,36 +209,63 @@ export async function captureCommand(
       : undefined;
   const filter = options.filter ?? underlay?.filter ?? '';
   const write = options.write;
-  const tcpdump = [
-    'timeout',
-    String(seconds),
-    'tcpdump',
-    // pcap (-w -, each packet as it comes: -U), or text with the Ethernet headers and the decoding
-    ...(write !== undefined ? ['-U', '-w', '-'] : ['-n', '-e', '-l']),
-    '-c',
-    String(count),
-    '-i',
-    dev,
-    ...(write !== undefined ? [] : (underlay?.options ?? [])),
-    ...filter.split(' ').filter(Boolean),
-  ];
-  const command = pod ? ['netlab_in', pod.name, '-', ...tcpdump] : tcpdump;
+  // pcap (-w -, each packet as it comes: -U), or text with the Ethernet headers and the decoding
+  const output = write !== undefined ? ['-U', '-w', '-'] : ['-n', '-e', '-l', ...(underlay?.options ?? [])];
+  const filterArgs = filter.split(' ').filter(Boolean);
   console.error(
     `capturing on ${pod ? `pod ${pod.name}` : node} ${dev} (${count} packets or ${seconds} s${filter ? `, filter: ${filter}` : ''}); now send some traffic, e.g. \`netlab verify ${state.lab}\``,
   );
+  const inPod = (command: string[]) => (pod ? ['netlab_in', pod.name, '-', ...command] : command);
   const file = write !== undefined && write !== '-' ? openOutputFile(write, { what: 'the pcap file' }) : undefined;
   let code: number;
   try {
-    code = await transport.interactive(
-      `${scriptPrelude(state.lab)}\ncommand -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }\n${quoteArgv(command)}`,
-      write === undefined ? {} : { stdout: file ?? 1 },
-    );
+    code = transport.inUserNamespace
+      ? await captureInUserNamespace(transport, state.lab, inPod(pcapStreamCommand(dev, seconds)), {
+          reader: pcapReaderArgs(output, count, filterArgs),
+          stdout: write === undefined ? 'inherit' : (file ?? 1),
+        })
+      : await transport.interactive(
+          `${scriptPrelude(state.lab)}\ncommand -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }\n${quoteArgv(
+            inPod(['timeout', String(seconds), 'tcpdump', ...output, '-c', String(count), '-i', dev, ...filterArgs]),
+          )}`,
+          write === undefined ? {} : { stdout: file ?? 1 },
+        );
   } finally {
     if (file !== undefined) closeSync(file);
   }
+  // timeout's 124: the time was up before the count, which is no failure.
+  const ended = code === 0 || code === 124;
   if (write !== undefined && write !== '-')
-    console.error(`pcap written to ${write}: ${readingHint(write, underlay?.options ?? [], underlay?.wireshark)}`);
-  return code === 124 ? 0 : code;
+    console.error(
+      ended
+        ? `pcap written to ${write}: ${readingHint(write, underlay?.options ?? [], underlay?.wireshark)}`
+        : `tcpdump failed (exit ${code}, its words above): ${write} holds what it wrote before`,
+    );
+  return ended ? 0 : code;
+}
+
+/**
+ * A capture in a lab's user namespace (shell/packet-capture.ts): the node
+ * streams the packets as pcap into tcpdump, run here as the user, which
+ * filters, counts and prints or writes them; the node's stream ends when
+ * tcpdump has its count (or at the timeout). tcpdump's exit code is the
+ * capture's, unless the node's stream failed.
+ */
+async function captureInUserNamespace(
+  transport: Transport,
+  lab: string,
+  command: string[],
+  options: { reader: string[]; stdout: 'inherit' | number },
+): Promise<number> {
+  const reader = startReader('tcpdump', options.reader, options.stdout);
+  const sent = await transport.interactive(
+    `${scriptPrelude(lab)}\ncommand -v perl >/dev/null || { echo "perl is not installed here (netlab captures with it in a user namespace): apt-get install perl-base" >&2; exit 1; }\n${quoteArgv(command)}`,
+    { stdout: reader.input },
+  );
+  reader.input.end();
+  const code = await reader.exited;
+  // 124: the stream's time was up (timeout), which is no failure.
+  return code !== 0 || sent === 0 || sent === 124 ? code : sent;
 }
 
 /** How to read the capture back with its tunnel decoded. */

@@ -2,6 +2,7 @@
 // processes (node:child_process directly; a process library cost more start-up
 // time than all of netlab's own code, see BENCHMARKS.md).
 import { spawn } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { MAX_SCRIPT_OUTPUT, outputTooLarge, type ScriptResult } from './transport.js';
 
 export interface SpawnOptions {
@@ -9,8 +10,8 @@ export interface SpawnOptions {
   input?: string;
   /** the user's terminal attached (interactive commands): nothing is collected; 'stderr': its output goes to netlab's stderr */
   inherit?: boolean | 'stderr';
-  /** with inherit: stdout goes to this file descriptor instead */
-  stdout?: number;
+  /** with inherit: stdout goes to this file descriptor (or pipe) instead */
+  stdout?: number | Writable;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   /** SIGTERM when this aborts (Ctrl-C during up) */
@@ -72,4 +73,24 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
       });
     });
   });
+}
+
+/**
+ * A program that reads what another writes (a pipe between two processes
+ * netlab starts): its stdin to hand to the writer, and its exit code once it
+ * ends (127 if it cannot start). Its stdout goes where `stdout` says.
+ */
+export function startReader(
+  command: string,
+  args: readonly string[],
+  stdout: 'inherit' | number,
+): { input: Writable; exited: Promise<number> } {
+  const child = spawn(command, args, { stdio: ['pipe', stdout, 'inherit'] });
+  const input = child.stdin!;
+  input.on('error', () => {}); // the writer may outlive the reader
+  const exited = new Promise<number>((resolve) => {
+    child.on('error', () => resolve(127));
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+  return { input, exited };
 }

@@ -1,5 +1,6 @@
 // A transport runs a shell script on one node. Only transports touch the
 // outside world; everything before them is pure.
+import type { Writable } from 'node:stream';
 
 /**
  * The most output netlab collects from one node script. The largest real one
@@ -28,10 +29,10 @@ export interface RunOptions {
 export interface InteractiveOptions {
   /**
    * The script's stdout goes to this file descriptor (a pcap file, or netlab's
-   * own stdout for a pipe), byte for byte: over SSH without a terminal, which
-   * would turn its line ends into CR LF.
+   * own stdout for a pipe) or pipe (a reader's stdin), byte for byte: over SSH
+   * without a terminal, which would turn its line ends into CR LF.
    */
-  stdout?: number;
+  stdout?: number | Writable;
 }
 
 export interface Transport {

@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { NETLAB } from '../paths.js';
@@ -57,7 +57,7 @@ before(async () => {
   pristine = await snapshotHost();
 });
 
-test('without sudo: the state in ~/.local/state/netlab, up --verify, status compares the live state, a challenge fixed by hand and graded, down; the host untouched', async () => {
+test('without sudo: the state in ~/.local/state/netlab, up --verify, status compares the live state, capture, a challenge fixed by hand and graded, down; the host untouched', async () => {
   try {
     const up = await as(alice, 'up', 'bridge', '--verify');
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
@@ -73,6 +73,38 @@ test('without sudo: the state in ~/.local/state/netlab, up --verify, status comp
     assert.equal(status.exitCode, 0, status.stderr);
     const [row] = json<{ labs: { drift: unknown }[] }>(status).labs;
     assert.deepEqual(row!.drift, { findings: [], unreachable: [] }, 'compared, and nothing drifted');
+
+    // capture: the pcap is the user's own file (tcpdump reads the node's packets on the host, as the user).
+    const pcap = join(homes[alice]!.dir, 'a0.pcap');
+    const capture = execa(
+      'setpriv',
+      [
+        `--reuid=${alice}`,
+        `--regid=${alice}`,
+        '--clear-groups',
+        NETLAB,
+        'capture',
+        'a0',
+        '--count',
+        '2',
+        '--filter',
+        'icmp',
+      ],
+      { reject: false, env: loginEnv(homes[alice]!.dir), extendEnv: false, timeout: 60_000 },
+    );
+    void capture.catch(() => {});
+    let said = '';
+    capture.stderr!.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    await waitFor('the capture is reading', () => said.includes('reading from file -'));
+    assert.equal((await as(alice, 'exec', 'a0', '--', 'ping', '-c', '1', '-W', '2', '10.200.0.3')).exitCode, 0);
+    const captured = await capture;
+    assert.equal(captured.exitCode, 0, said);
+    assert.match(String(captured.stdout), /10\.200\.0\.2 > 10\.200\.0\.3: ICMP echo request/);
+    assert.match(String(captured.stdout), /10\.200\.0\.3 > 10\.200\.0\.2: ICMP echo reply/);
+    const written = await as(alice, 'capture', 'a0', '--count', '1', '--timeout', '1', '--write', pcap);
+    assert.equal(written.exitCode, 0, written.stderr);
+    assert.equal(statSync(pcap).uid, alice, 'the pcap file is the user’s');
+    assert.match(written.stderr, /pcap written to /);
 
     assert.equal((await as(alice, 'challenge', 'start', 'bridge', 'bridge-down')).exitCode, 0);
     const broken = await as(alice, 'challenge', 'check', 'bridge', '--json');

@@ -1,0 +1,57 @@
+// Capturing packets inside a user namespace (netlab without root).
+//
+// tcpdump run as root gives root up once the device is open (Debian builds it
+// --with-user=tcpdump), and `-Z root` still calls initgroups() in tcpdump up
+// to 4.99.4: a user namespace that an unprivileged user mapped refuses
+// setgroups() to everyone in it, so tcpdump exits before the first packet.
+// Inside the lab's user namespace netlab therefore reads the packets with a
+// few lines of Perl (perl-base is Essential on Debian and Ubuntu): a packet
+// socket bound to the interface, as libpcap opens one, each packet written as
+// a pcap record with the kernel's own receive time (SIOCGSTAMP). tcpdump then
+// reads that stream on the host as the user, who is not root there: it filters,
+// counts and prints (or writes the pcap file) exactly as it does for root.
+
+/**
+ * Perl: packets of the interface named by its argument, as a pcap stream on
+ * stdout, until killed (timeout) or until the reader goes.
+ */
+const PCAP_WRITER = String.raw`use strict; use Socket;
+my $dev = shift;
+# AF_PACKET (17), SOCK_RAW, every protocol (ETH_P_ALL, in network byte order)
+my $all = unpack('S', pack('n', 3));
+socket(my $s, 17, SOCK_RAW, $all) or die "packet socket: $!\n";
+# SIOCGIFINDEX on struct ifreq (name, index): the interface of this network namespace
+# (a pod's /sys is its node's: sysfs shows the namespace that mounted it)
+my $ifr = pack('a16 i x20', $dev, 0);
+ioctl($s, 0x8933, $ifr) or die "no interface $dev here\n";
+my $index = unpack('x16 i', $ifr);
+# struct sockaddr_ll: family, protocol, ifindex, hatype, pkttype, halen, addr[8]
+bind($s, pack('S n i S C C a8', 17, 3, $index, 0, 0, 0, '')) or die "bind to $dev: $!\n";
+$| = 1;
+# pcap file header: magic, version 2.4, timezone, accuracy, snapshot length, Ethernet
+syswrite(STDOUT, pack('L S S l L L L', 0xa1b2c3d4, 2, 4, 0, 0, 262144, 1)) or exit 0;
+# Wait for a packet, or for the reader to go: a pipe whose reader closed polls as an error,
+# which select() reports as readable (the write end is never readable otherwise).
+my $wait = '';
+vec($wait, fileno($s), 1) = 1;
+vec($wait, fileno(STDOUT), 1) = 1;
+while (1) {
+  next if select(my $ready = $wait, undef, undef, undef) < 0;
+  exit 0 if vec($ready, fileno(STDOUT), 1);
+  defined(recv($s, my $packet, 262144, 0)) or die "recv: $!\n";
+  my $tv = pack('q q', 0, 0);
+  ioctl($s, 0x8906, $tv);   # SIOCGSTAMP: when the kernel received it
+  my ($sec, $usec) = unpack('q q', $tv);
+  my $n = length $packet;
+  syswrite(STDOUT, pack('L L L L', $sec, $usec, $n, $n) . $packet) or exit 0;
+}`;
+
+/** The node-side command: the interface's packets as pcap on stdout, for at most `seconds`. */
+export function pcapStreamCommand(dev: string, seconds: number): string[] {
+  return ['timeout', String(seconds), 'perl', '-e', PCAP_WRITER, dev];
+}
+
+/** tcpdump's arguments that read such a stream on the host: the count and the filter apply there. */
+export function pcapReaderArgs(output: string[], count: number, filter: string[]): string[] {
+  return ['-r', '-', ...output, '-c', String(count), ...filter];
+}

@@ -1,0 +1,87 @@
+// Without sudo (README: "Without sudo"), the pure parts: where a user's state
+// goes, how a command enters a lab's user namespace, what a kernel that refuses
+// user namespaces is told, and who loads a module a lab lacks.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { stateDir } from '../../src/state/store.js';
+import { userNamespaceRefusal } from '../../src/exec/userns.js';
+import { describeMissing, loadModule, requirements } from '../../src/exec/preflight.js';
+import { loadLabFile } from '../../src/lab/load.js';
+import { join } from 'node:path';
+import { LABS } from '../paths.js';
+
+test("a user's state directory: NETLAB_STATE_DIR, else $XDG_STATE_HOME/netlab (absolute only), else ~/.local/state/netlab; root's is /var/lib/netlab", () => {
+  assert.equal(stateDir({ NETLAB_STATE_DIR: '/srv/n', XDG_STATE_HOME: '/x', HOME: '/h' }, 1000), '/srv/n');
+  assert.equal(stateDir({ NETLAB_STATE_DIR: '/srv/n' }, 0), '/srv/n');
+  assert.equal(stateDir({ XDG_STATE_HOME: '/x', HOME: '/h' }, 0), '/var/lib/netlab', "root's, whatever its XDG says");
+  assert.equal(stateDir({ XDG_STATE_HOME: '/x/state', HOME: '/h' }, 1000), '/x/state/netlab');
+  // The XDG base directory rule: a relative path is invalid and ignored.
+  assert.equal(stateDir({ XDG_STATE_HOME: 'state', HOME: '/home/ann' }, 1000), '/home/ann/.local/state/netlab');
+  assert.equal(stateDir({ XDG_STATE_HOME: '', HOME: '/home/ann' }, 1000), '/home/ann/.local/state/netlab');
+  assert.equal(stateDir({ NETLAB_STATE_DIR: '', HOME: '/home/ann' }, 1000), '/home/ann/.local/state/netlab');
+});
+
+test('a kernel that refuses user namespaces: each setting that is off, with its value and the fix; else what unshare said', () => {
+  const settings =
+    (values: Record<string, string>) =>
+    (key: string): string | undefined =>
+      values[key];
+  const debian = userNamespaceRefusal(
+    'unshare: unshare failed: Operation not permitted',
+    settings({
+      'kernel.unprivileged_userns_clone': '0',
+      'user.max_user_namespaces': '15000',
+    }),
+  );
+  assert.match(
+    debian,
+    /^simulated nodes without root need unprivileged user namespaces, and this kernel refuses them: kernel\.unprivileged_userns_clone is 0 \(an administrator turns it on: sudo sysctl -w kernel\.unprivileged_userns_clone=1\)\. To keep the setting after a reboot, put it in \/etc\/sysctl\.d\/\. Or run netlab as root \(sudo\)$/,
+  );
+  const ubuntu = userNamespaceRefusal('', settings({ 'kernel.apparmor_restrict_unprivileged_userns': '1' }));
+  assert.match(
+    ubuntu,
+    /kernel\.apparmor_restrict_unprivileged_userns is 1 \(an administrator turns it on: sudo sysctl -w kernel\.apparmor_restrict_unprivileged_userns=0 \(or an AppArmor profile/,
+  );
+  const both = userNamespaceRefusal(
+    '',
+    settings({ 'kernel.unprivileged_userns_clone': '0', 'user.max_user_namespaces': '0' }),
+  );
+  assert.match(
+    both,
+    /unprivileged_userns_clone is 0 .*; user\.max_user_namespaces is 0 \(an administrator turns it on: sudo sysctl -w user\.max_user_namespaces=15000\)/,
+  );
+  // Settings that are on (or that this kernel lacks) are not blamed: unshare's own words are given.
+  const other = userNamespaceRefusal(
+    'unshare: write failed /proc/self/uid_map: Operation not permitted',
+    settings({
+      'kernel.unprivileged_userns_clone': '1',
+      'kernel.apparmor_restrict_unprivileged_userns': '0',
+      'user.max_user_namespaces': '100',
+    }),
+  );
+  assert.match(
+    other,
+    /refuses them: unshare --user --map-root-user said: unshare: write failed \/proc\/self\/uid_map: Operation not permitted\./,
+  );
+  assert.doesNotMatch(other, /sysctl -w/);
+});
+
+test('a module a lab lacks: root loads it; in a user namespace an administrator does (sudo modprobe), or netlab runs with sudo', () => {
+  assert.equal(loadModule('vxlan', false), 'load it with `modprobe vxlan`');
+  assert.match(
+    loadModule('vxlan', true),
+    /cannot load kernel modules: ask an administrator to load it \(`sudo modprobe vxlan`; in \/etc\/modules-load\.d\/ to keep it after a reboot\), or run netlab with sudo$/,
+  );
+  const needs = requirements(loadLabFile(join(LABS, 'ipip.yaml')).model);
+  const missing = { kind: 'feature' as const, name: 'ipip', said: 'Error: Unknown device type' };
+  assert.match(
+    describeMissing(missing, needs, 'lab ipip', 'node-0'),
+    /"Error: Unknown device type"\. Load it with `modprobe ipip`, or use a kernel/,
+  );
+  const rootless = describeMissing(missing, needs, 'lab ipip', 'node-0', false, true);
+  assert.match(
+    rootless,
+    /"Error: Unknown device type"\. A user namespace \(netlab runs without root here\) cannot load kernel modules: ask an administrator to load it \(`sudo modprobe ipip`;/,
+  );
+  assert.doesNotMatch(rootless, /Load it with `modprobe/);
+});
