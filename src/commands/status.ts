@@ -92,6 +92,8 @@ export async function statusCommand(lab: string | undefined, options: JsonOption
         since: s.createdAt,
         run: s.run ? describeRun(s.run) : undefined,
         target: s.target.kind,
+        // built without root (exec/userns.ts)
+        ...(s.target.kind === 'simulated' && s.target.underlay?.userns ? { userNamespace: true } : {}),
         nodes: s.model.nodes.map((n) => ({
           name: n.name,
           underlay: s.facts[n.name]?.address,
@@ -129,7 +131,7 @@ export async function statusCommand(lab: string | undefined, options: JsonOption
   }
   for (const row of rows) {
     console.log(
-      `${row.lab}: ${row.status} since ${row.since} (${row.target} nodes, from ${row.file}${row.run ? `, ${row.run}` : ''})`,
+      `${row.lab}: ${row.status} since ${row.since} (${row.target} nodes${row.userNamespace ? ' in a user namespace' : ''}, from ${row.file}${row.run ? `, ${row.run}` : ''})`,
     );
     for (const node of row.nodes) {
       const onNode = row.pods.filter((p) => p.node === node.name);

@@ -7,12 +7,12 @@
 // the MTU; down). Every command of the README that is not pure belongs to a
 // scene here or is excluded below with its reason: a new one fails the
 // coverage test until it is.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { NETLAB, ROOT } from '../paths.js';
 import { codeBlocks, commandBlocks, compareOutput, isPureCommand, readmeText, type ShownCommand } from '../readme.js';
-import { labTestContext, snapshotHost } from './host.js';
+import { labTestContext, loginEnv, ORDINARY_USERS, snapshotHost, stateDirForTest } from './host.js';
 
 const ctx = labTestContext();
 const shown = commandBlocks(codeBlocks(readmeText())).flatMap((b) => b.commands);
@@ -32,23 +32,37 @@ function command(text: string, from = 0): ShownCommand {
   return found;
 }
 
-/** Runs netlab with these arguments as root, stdout and stderr as one stream as a terminal shows them. */
-async function run(args: readonly string[]): Promise<{ exitCode: number; output: string }> {
-  const result = await execa(NETLAB, args, {
+/** The ordinary user of the README's "Without sudo" (HOME in a directory of theirs, no NETLAB_STATE_DIR). */
+const user = stateDirForTest(ORDINARY_USERS[0]);
+after(() => user.remove());
+
+/**
+ * Runs netlab with these arguments as root, or as the ordinary user (`asUser`),
+ * stdout and stderr as one stream as a terminal shows them.
+ */
+async function run(args: readonly string[], asUser = false): Promise<{ exitCode: number; output: string }> {
+  const [command, argv] = asUser
+    ? ['setpriv', [`--reuid=${ORDINARY_USERS[0]}`, `--regid=${ORDINARY_USERS[0]}`, '--clear-groups', NETLAB, ...args]]
+    : [NETLAB, args];
+  const result = await execa(command, argv, {
     all: true,
     reject: false,
     cwd: ROOT,
-    env: { NETLAB_STATE_DIR: ctx.dir, FORCE_COLOR: '0' },
+    env: asUser ? loginEnv(user.dir) : { NETLAB_STATE_DIR: ctx.dir, FORCE_COLOR: '0' },
+    extendEnv: !asUser,
     stdin: 'ignore',
     timeout: 300_000,
   });
   return { exitCode: result.exitCode ?? -1, output: String(result.all ?? '') };
 }
 
-/** Runs the README's commands in order; returns what differs from the README (empty: all as shown). */
-async function scene(commands: ShownCommand[], differences: string[]): Promise<void> {
+/**
+ * Runs the README's commands in order; returns what differs from the README (empty: all as shown).
+ * A command the README shows without sudo in a scene `asUser` runs as the ordinary user.
+ */
+async function scene(commands: ShownCommand[], differences: string[], asUser = false): Promise<void> {
   for (const c of commands) {
-    const { output } = await run(c.args);
+    const { output } = await run(c.args, asUser && !c.sudo);
     const difference = compareOutput(c.expected, output);
     if (difference) differences.push(`README.md line ${c.line} (\`${c.text}\`): ${difference}`);
   }
@@ -98,7 +112,9 @@ const ROOM = [
   command('sudo netlab room start examples/net101.yaml'),
   command('sudo netlab room down examples/net101.yaml'),
 ];
-const RUN = [...Object.values(VXLAN).flat(), ...EGRESS, ...ROUTER, ...POLICY, ...ROOM];
+const userUp = command('netlab up bridge --verify');
+const WITHOUT_SUDO = [userUp, command('netlab status', userUp.line), command('netlab down bridge', userUp.line)];
+const RUN = [...Object.values(VXLAN).flat(), ...EGRESS, ...ROUTER, ...POLICY, ...ROOM, ...WITHOUT_SUDO];
 
 test('README, the vxlan lab: up --verify, status, exec, a challenge session, a wrong MTU, down', async () => {
   const differences: string[] = [];
@@ -151,6 +167,16 @@ test('README, running a room: room up, status (every group graded), start, down'
     await scene(ROOM, differences);
   } finally {
     await run(['room', 'down', 'examples/net101.yaml']);
+  }
+  assert.deepEqual(differences, []);
+});
+
+test('README, without sudo: an ordinary user brings the bridge lab up, sees it in a user namespace, takes it down', async () => {
+  const differences: string[] = [];
+  try {
+    await scene(WITHOUT_SUDO, differences, true);
+  } finally {
+    await run(['down', 'bridge'], true);
   }
   assert.deepEqual(differences, []);
 });
