@@ -7,7 +7,7 @@
 //    connection reused, with the SSH logins and sessions each command opened (sshd's log);
 //  - scaling of up with pods per node; CLI start-up; peak RSS.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -192,6 +192,53 @@ try {
         'floor down',
         'down ratio',
       ],
+      rows,
+    );
+  }
+
+  // 1b. without sudo: the same labs built by an ordinary user, in a user namespace of its own
+  // (README "Without sudo"), against root's, interleaved run by run.
+  if (part('rootless')) {
+    const user = 65534;
+    const home = mkdtempSync(join(tmpdir(), 'netlab-bench-user-'));
+    chownSync(home, user, user);
+    const { NETLAB_STATE_DIR: _, XDG_STATE_HOME: __, ...login } = env;
+    const asUser = (args) => {
+      const start = now();
+      const r = spawnSync('setpriv', [`--reuid=${user}`, `--regid=${user}`, '--clear-groups', NETLAB, ...args], {
+        env: { ...login, HOME: home },
+        encoding: 'utf8',
+      });
+      if (r.status !== 0) throw new Error(`netlab ${args.join(' ')} as user ${user}: ${r.stderr}`);
+      return now() - start;
+    };
+    const rows = [];
+    try {
+      for (const name of ['bridge', 'vxlan', 'service']) {
+        log(`without sudo ${name}`);
+        const t = { up: [], down: [], uup: [], udown: [] };
+        for (let i = 0; i < RUNS; i++) {
+          t.up.push(netlab(['up', name]));
+          t.down.push(netlab(['down', name]));
+          t.uup.push(asUser(['up', name]));
+          t.udown.push(asUser(['down', name]));
+        }
+        rows.push([
+          name,
+          fmt(t.up),
+          fmt(t.uup),
+          (median(t.uup) / median(t.up)).toFixed(2),
+          fmt(t.down),
+          fmt(t.udown),
+          (median(t.udown) / median(t.down)).toFixed(2),
+        ]);
+      }
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+    section(
+      'Without sudo: an ordinary user (a user namespace per lab) against root',
+      ['lab', 'root up', 'user up', 'up ratio', 'root down', 'user down', 'down ratio'],
       rows,
     );
   }
