@@ -3,7 +3,7 @@
 // are joined by an underlay bridge that lives in a namespace of its own. The
 // host's root network namespace, routes, iptables and /run are never changed.
 //
-// Facts checked on this machine (see DESIGN.md): with its own mount namespace
+// Facts checked on this machine: with its own mount namespace
 // and a private tmpfs on /run, a node has its own `ip netns` list and
 // /run/netlab, so node scripts are byte for byte the ones a VM runs.
 import { labIdOf } from '../model/lab.js';

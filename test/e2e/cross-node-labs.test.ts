@@ -226,7 +226,7 @@ async function missingFeatures(
 const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 // Whether the kernel has IP-in-IP and GENEVE depends on the machine (a stock distribution kernel
-// has both; this machine's, in DESIGN.md, neither): the test follows the kernel it runs on. The
+// has both; this machine's neither: README "Requirements"): the test follows the kernel it runs on. The
 // GENEVE lab is brought up by an ordinary user (README: "Without sudo"): a module the kernel lacks
 // is then the administrator's to load.
 const user = stateDirForTest(ORDINARY_USERS[0]);
