@@ -106,7 +106,7 @@ test('without sudo: the state in ~/.local/state/netlab, up --verify, status comp
     assert.equal(statSync(pcap).uid, alice, 'the pcap file is the user’s');
     assert.match(written.stderr, /pcap written to /);
 
-    assert.equal((await as(alice, 'challenge', 'start', 'bridge', 'bridge-down')).exitCode, 0);
+    assert.equal((await as(alice, 'challenge', 'start', 'bridge', 'veth-moved')).exitCode, 0);
     const broken = await as(alice, 'challenge', 'check', 'bridge', '--json');
     assert.equal(json<Checked>(broken).solved, false, broken.stdout);
     const hint = await as(alice, 'challenge', 'hint', 'bridge');
