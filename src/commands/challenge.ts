@@ -36,7 +36,7 @@ import { confirmAttached, refuseAttached } from '../lifecycle/attach.js';
 import { describeCheck } from '../verify/run.js';
 import { printResults, verifyLab } from '../lifecycle/verify.js';
 import { faultOf, makeFault, mendFault, saveChallenge } from '../lifecycle/challenge.js';
-import { findUpLab, LabNotUp, labModelOf, refuseOtherTarget, requireRoot } from './common.js';
+import { findUpLab, LabNotUp, labModelOf, refuseOtherTarget, requireNodeAccess } from './common.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { printJson, type JsonOption } from '../json-output.js';
 import { finishDespiteHangup } from '../os/hangup.js';
@@ -95,7 +95,7 @@ async function labWithChallenge(sub: Acting, arg: string | undefined, target: Ta
     // A state file this user may not read is no lab here, nor a corrupt one: it is another user's.
     if (error instanceof CorruptState) refuseUnreadable(sub, arg, target, [error.file]);
     if (error instanceof LabNotUp && arg === undefined) refuseUnreadable(sub, arg, target, stateFiles());
-    if (error instanceof LabNotUp) throw new LabNotUp(`${error.message}${inRootsState(sub, arg, target)}`);
+    if (error instanceof LabNotUp) throw new UsageError(`${error.base}${inRootsState(sub, arg, target)}`);
     throw error;
   }
   refuseUnwritable(sub, arg, target);
@@ -210,7 +210,13 @@ function inRootsState(sub: Acting, arg: string | undefined, target: TargetOption
   } catch {
     // no labs there
   }
-  return rootsStateNote(stateDir(), { denied, labs: there }, me(), asOwner(sub, arg, target, 0, DEFAULT_STATE_DIR));
+  return rootsStateNote(
+    stateDir(),
+    { denied, labs: there },
+    me(),
+    asOwner(sub, arg, target, 0, DEFAULT_STATE_DIR),
+    Boolean(process.env.NETLAB_STATE_DIR),
+  );
 }
 
 /**
@@ -223,8 +229,12 @@ export function rootsStateNote(
   roots: { denied?: Denied | undefined; labs: string[] },
   user: string,
   command: string,
+  /** the state directory came from NETLAB_STATE_DIR (else it is the user's own default) */
+  fromEnvironment = true,
 ): string {
-  const here = `This netlab's state is NETLAB_STATE_DIR=${own}; sudo does not pass NETLAB_STATE_DIR on, so a lab brought up with sudo is in ${DEFAULT_STATE_DIR}`;
+  const here = fromEnvironment
+    ? `This netlab's state is NETLAB_STATE_DIR=${own}; sudo does not pass NETLAB_STATE_DIR on, so a lab brought up with sudo is in ${DEFAULT_STATE_DIR}`
+    : `This netlab's state is ${own}, yours (the labs you bring up without sudo); a lab brought up with sudo is root's, in ${DEFAULT_STATE_DIR}`;
   if (roots.denied) {
     const what = roots.denied.path === DEFAULT_STATE_DIR ? ownerAndMode(roots.denied) : describeDenied(roots.denied);
     return `. ${here}, which user ${user} may not read (${what}): if it was, ${command}`;
@@ -297,7 +307,7 @@ async function startChallenge(
 ): Promise<number> {
   const state = await findUpLab(arg, options);
   refuseAttached(state, '`netlab challenge start`');
-  requireRoot('challenge start', state.target);
+  requireNodeAccess('challenge start', state.target);
   const challenges = state.model.challenges ?? [];
   if (challenges.length === 0) throw new UsageError(`lab ${state.lab} has no challenges`);
   if ((id === undefined) === !options.random)
@@ -351,7 +361,7 @@ export async function challengeCheckCommand(
   options: JsonOption & TargetOptions & { connections?: string },
 ): Promise<number> {
   const state = await labWithChallenge('check', arg, options);
-  requireRoot('challenge check', state.target);
+  requireNodeAccess('challenge check', state.target);
   const { record, challenge, rebuilt } = await activeChallenge(state);
   if (rebuilt) {
     const why = `lab ${state.lab} was rebuilt since challenge ${challenge.id} started (run ${record.run || '?'}, now ${state.run?.id ?? '?'}): a new lab has no fault to find, so that does not count`;
@@ -482,7 +492,7 @@ export function challengeStopCommand(
 
 async function stopChallenge(arg: string | undefined, options: JsonOption & TargetOptions): Promise<number> {
   const state = await labWithChallenge('stop', arg, options);
-  requireRoot('challenge stop', state.target);
+  requireNodeAccess('challenge stop', state.target);
   refuseAttached(state, '`netlab challenge stop`');
   const { record, challenge, rebuilt } = await activeChallenge(state);
   // Mended by hand, a room's challenge would be graded solved: the room ends it, by starting the next.

@@ -9,6 +9,7 @@ import { labIdOf, type Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import { bundledLabNames, bundledLabsDir } from '../lab/bundled.js';
 import type { SimulatedTargetState } from '../state/targets.js';
+import { DEFAULT_STATE_DIR } from '../state/access.js';
 import { mayEnterNodes, userNamespaceProblem, withoutRoot } from '../exec/userns.js';
 
 /** A directory where a lab was meant (`netlab plan /tmp`, `netlab validate labs`): the same words from every command. */
@@ -145,8 +146,22 @@ async function stillThere(state: LabState): Promise<LabState> {
   return state;
 }
 
-/** No lab of that name (or none at all) is up in this state directory: the challenge commands say where else it may be. */
-export class LabNotUp extends UsageError {}
+/**
+ * No lab of that name (or none at all) is up in this state directory. A user
+ * who is not root is told where root's labs are (the challenge commands say
+ * more: which labs are there, from `base`).
+ */
+export class LabNotUp extends UsageError {
+  constructor(readonly base: string) {
+    super(`${base}${rootsLabsNote()}`);
+  }
+}
+
+/** For a user who is not root: the labs brought up with sudo are root's, which this netlab does not see. */
+function rootsLabsNote(): string {
+  if (!withoutRoot() || resolve(stateDir()) === DEFAULT_STATE_DIR) return '';
+  return `. Labs you bring up without sudo are in ${stateDir()}; a lab brought up with sudo is root's, in ${DEFAULT_STATE_DIR}: \`sudo netlab …\` acts on it`;
+}
 
 async function findUpLabByName(arg: string | undefined, instance?: string): Promise<LabState> {
   if (arg === undefined) {
@@ -173,7 +188,7 @@ async function findUpLabByName(arg: string | undefined, instance?: string): Prom
  * any; a user builds labs in a user namespace of their own (exec/userns.ts),
  * and acts on those only. Machines over SSH do not (root or sudo is needed there).
  */
-export function requireRoot(
+export function requireNodeAccess(
   command: string,
   target: SimulatedTargetState | { kind: 'ssh' } | { kind: 'simulated'; nodes?: undefined } = { kind: 'simulated' },
 ): void {

@@ -31,7 +31,7 @@ import type { Model } from '../model/lab.js';
 import { printJson } from '../json-output.js';
 import { escapeControls, RunError, UsageError } from '../errors.js';
 import { labFileOf } from './common.js';
-import { userNamespaceProblem, withoutRoot } from '../exec/userns.js';
+import { OWN_USER_NAMESPACE, userNamespaceProblem, withoutRoot } from '../exec/userns.js';
 import { quoteArgv } from '../os/quote.js';
 import { bundledLabNames, bundledLabsDir } from '../lab/bundled.js';
 
@@ -143,7 +143,7 @@ export async function doctorCommand(args: string[], options: DoctorOptions): Pro
         const result = transport
           ? await transport.run(script)
           : inUserNamespace
-            ? await run('unshare', ['--user', '--map-root-user', 'sh', '-s'], { input: script })
+            ? await run('unshare', [...OWN_USER_NAMESPACE, 'sh', '-s'], { input: script })
             : await run('sh', ['-s'], { input: script });
         if (result.exitCode === 255 && transport)
           throw new RunError(`${node}: ${result.stderr.trim() || 'could not reach it over SSH'}`);
@@ -314,13 +314,10 @@ function reportOf(
         labs.length === needs.length && needs.length > 1
           ? 'every lab'
           : `lab${labs.length > 1 ? 's' : ''} ${labs.join(', ')}`;
+      // (a sysctl's message names the module alone: its `why` speaks for one lab, doctor for several)
       const message =
         what.kind === 'sysctl'
-          ? `${who} need${labs.length === 1 ? 's' : ''} the kernel module ${moduleOfSysctl(all, what.key)} on ${node} (${what.key} is missing): ${
-              inUserNamespace
-                ? loadModule(moduleOfSysctl(all, what.key), true)
-                : `load it with \`modprobe ${moduleOfSysctl(all, what.key)}\` (--install does)`
-            }`
+          ? `${who} need${labs.length === 1 ? 's' : ''} the kernel module ${moduleOfSysctl(all, what.key)} on ${node} (${what.key} is missing): ${loadModule(moduleOfSysctl(all, what.key), inUserNamespace)}${inUserNamespace ? '' : ' (--install does)'}`
           : describeMissing(what, all, who, node, labs.length > 1 && who !== 'every lab', inUserNamespace);
       return { what, labs, message };
     }),

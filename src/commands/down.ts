@@ -11,7 +11,7 @@ import { describeDown, nodesWithFailedUndo, runDown, type NodeDown } from '../ex
 import { quoteArg } from '../os/quote.js';
 import { printJson, withHumanOutputOnStderr } from '../json-output.js';
 import { CorruptState, describeRun, listStates, readState, type LabState } from '../state/store.js';
-import { findUpLab, labIdFor, labNameOf, requireRoot } from './common.js';
+import { findUpLab, labIdFor, labNameOf, requireNodeAccess } from './common.js';
 import { transportsOf } from '../exec/transports.js';
 import { acquireLock } from '../state/lock.js';
 import { RunError, shown, UsageError } from '../errors.js';
@@ -85,7 +85,8 @@ async function down(given: string | undefined, options: DownOptions, report: Dow
   } catch (error) {
     if (!(error instanceof CorruptState)) throw error;
   }
-  if (recorded ? recorded.target.kind === 'simulated' : !wantsSsh(options)) requireRoot('down');
+  if (recorded) requireNodeAccess('down', recorded.target);
+  else if (!wantsSsh(options)) requireNodeAccess('down');
   const release = acquireLock(name, `netlab down ${arg}`);
   try {
     return await downLocked(name, options, report);

@@ -2,7 +2,7 @@
 // `netlab exec NODE -- CMD...`: run it on the node itself.
 import { scriptPrelude } from '../shell/prelude.js';
 import { quoteArgv } from '../os/quote.js';
-import { findLabWith, requireRoot } from './common.js';
+import { findLabWith, requireNodeAccess } from './common.js';
 import { routerTransport, transportsOf } from '../exec/transports.js';
 import { UsageError } from '../errors.js';
 
@@ -11,7 +11,7 @@ export async function execCommand(target: string, argv: string[], options: { lab
     throw new UsageError('nothing to run: netlab exec POD -- CMD [ARGS...], e.g. netlab exec a0 -- ip addr');
   const [podName, container] = target.split('/');
   const state = await findLabWith(podName!, options);
-  requireRoot('exec', state.target);
+  requireNodeAccess('exec', state.target);
   if (
     container === undefined &&
     !state.model.pods.some((p) => p.name === podName) &&

@@ -29,7 +29,7 @@ import { landingsFor, startInGroup } from '../room/challenge.js';
 import { foreignVteps } from '../room/crosstalk.js';
 import { boardOf, bounded, currentRound, gradeRoom, pushHints } from '../room/grade.js';
 import { renderBoard } from '../room/render.js';
-import { requireRoot } from './common.js';
+import { requireNodeAccess } from './common.js';
 import { acquireLock } from '../state/lock.js';
 import { quoteArgv } from '../os/quote.js';
 import { roundsOf } from '../room/score.js';
@@ -102,8 +102,8 @@ function groupOf(room: Room, name: string): RoomGroup {
 }
 
 /** Simulated groups are namespaces on this host: root, as for `netlab up`. */
-function requireRootFor(room: Room, command: string): void {
-  if (room.groups.some((g) => g.target.kind === 'simulated')) requireRoot(`room ${command}`);
+function requireNodeAccessFor(room: Room, command: string): void {
+  if (room.groups.some((g) => g.target.kind === 'simulated')) requireNodeAccess(`room ${command}`);
 }
 
 /** A group's lines of a child netlab's progress, prefixed with its name. */
@@ -122,7 +122,7 @@ function attachLine(room: Room, group: RoomGroup): string | undefined {
 export async function roomUpCommand(file: string, options: RoomOptions): Promise<number> {
   const { room, record, model } = openRoom(file);
   const parallel = parallelOf(options);
-  requireRootFor(room, 'up');
+  requireNodeAccessFor(room, 'up');
   const json = Boolean(options.json);
   const say = json ? console.error : console.log;
   say(`room ${room.name}: building lab ${room.labName} in ${room.groups.length} groups, ${parallel} at a time`);
@@ -338,7 +338,7 @@ function nextChallenge(room: Room, model: Model, named: string | undefined): str
 export async function roomStartCommand(file: string, id: string | undefined, options: RoomOptions): Promise<number> {
   const { room, record, model } = openRoom(file);
   const parallel = parallelOf(options);
-  requireRootFor(room, 'start');
+  requireNodeAccessFor(room, 'start');
   const log = (event: NewEvent) => appendEvents(roomLog(room.name), [event]);
   const { challenge, landings, results } = await withRoomLock(room, 'start', async () => {
     const challenge = model.challenges!.find((c) => c.id === nextChallenge(room, model, id))!;
@@ -383,7 +383,7 @@ function boardWidth(): number {
 /** `room status ROOM`: every group graded once, then the board. */
 export async function roomStatusCommand(file: string, options: RoomOptions): Promise<number> {
   const { room, model } = readRoom(file);
-  requireRootFor(room, 'status');
+  requireNodeAccessFor(room, 'status');
   await gradeRoom(room, model, gradeParallelOf(options));
   const board = boardOf(room, model, readEvents(roomLog(room.name)));
   if (options.json) printJson(board);
@@ -394,7 +394,7 @@ export async function roomStatusCommand(file: string, options: RoomOptions): Pro
 /** `room watch ROOM`: the board, graded again every --every seconds, until Ctrl-C. */
 export async function roomWatchCommand(file: string, options: RoomOptions & { every?: string }): Promise<number> {
   const { room, model } = readRoom(file);
-  requireRootFor(room, 'watch');
+  requireNodeAccessFor(room, 'watch');
   const every = everyOf(options.every);
   await gradeUntilStopped(room, model, every, gradeParallelOf(options), () => {
     const board = boardOf(room, model, readEvents(roomLog(room.name)));
@@ -427,7 +427,7 @@ export async function roomServeCommand(
   options: RoomOptions & { every?: string; listen?: string },
 ): Promise<number> {
   const { room, model } = readRoom(file);
-  requireRootFor(room, 'serve');
+  requireNodeAccessFor(room, 'serve');
   const every = everyOf(options.every);
   const parallel = gradeParallelOf(options);
   const { parseListen, startBoardServer } = await import('../room/serve.js');
@@ -542,7 +542,7 @@ export async function roomHintCommand(file: string, options: RoomOptions & { gro
 export async function roomResetCommand(file: string, group: string, options: RoomOptions): Promise<number> {
   const { room, record, model } = openRoom(file);
   const found = groupOf(room, group);
-  if (found.target.kind === 'simulated') requireRoot('room reset');
+  if (found.target.kind === 'simulated') requireNodeAccess('room reset');
   return withRoomLock(room, 'reset', () => resetGroup(room, record, model, found, options));
 }
 
@@ -609,7 +609,7 @@ export function roomResultsCommand(file: string, options: JsonOption & { csv?: b
 export async function roomDownCommand(file: string, options: RoomOptions): Promise<number> {
   const { room } = openRoom(file);
   const parallel = parallelOf(options);
-  requireRootFor(room, 'down');
+  requireNodeAccessFor(room, 'down');
   const json = Boolean(options.json);
   const results = await withRoomLock(room, 'down', () =>
     bounded(room.groups, parallel, async (g) => {

@@ -15,7 +15,7 @@ import { diffModels } from '../lab/diff.js';
 import { renderPlanText } from '../shell/render.js';
 import { wantsSsh } from '../exec/targets.js';
 import { endSessions } from '../exec/ssh.js';
-import { requireRoot, withInstance } from './common.js';
+import { requireNodeAccess, withInstance } from './common.js';
 import { labIdOf } from '../model/lab.js';
 import { mark } from '../profile.js';
 import { connectEarly, type EarlyConnection } from '../lifecycle/connect-early.js';
@@ -87,7 +87,7 @@ async function up(
     throw new UsageError(
       '--json gives one JSON document on stdout; --step and --explain print for a person: use one or the other',
     );
-  if (!wantsSsh(options)) requireRoot('up');
+  if (!wantsSsh(options)) requireNodeAccess('up');
   if (options.step !== undefined && ![true, 'phase', 'command'].includes(options.step))
     throw new UsageError(`--step takes phase or command; found ${shown(String(options.step))}`);
   if (options.step && !options.yes && !process.stdin.isTTY)
@@ -98,6 +98,8 @@ async function up(
   try {
     const existing = readState(id);
     if (existing?.attached) refuseAttached(existing, '`netlab up` of a lab that is up');
+    // root's lab, in a state directory a user shares: its nodes are not this user's to change
+    if (existing) requireNodeAccess('up', existing.target);
     if (existing) {
       // Underlay facts come from the target, so compare what the file says.
       const changes = diffModels(

@@ -1,10 +1,10 @@
 // `netlab verify`: run the lab's checks and show each with its evidence.
 import { verifyAndReport, type VerifyOptions } from '../lifecycle/verify.js';
-import { findUpLab, requireRoot } from './common.js';
+import { findUpLab, requireNodeAccess } from './common.js';
 import type { TargetOptions } from '../exec/targets.js';
 
 export async function verifyCommand(arg: string | undefined, options: VerifyOptions & TargetOptions): Promise<number> {
   const state = await findUpLab(arg, options);
-  requireRoot('verify', state.target);
+  requireNodeAccess('verify', state.target);
   return verifyAndReport(state, options);
 }

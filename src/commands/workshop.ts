@@ -11,13 +11,13 @@ import type { LabState } from '../state/store.js';
 import { graphData, renderDot, renderMermaid, renderText, type LiveNames } from '../workshop/graph.js';
 import { scriptPrelude } from '../shell/prelude.js';
 import { quoteArgv } from '../os/quote.js';
-import { findLabWith, labModelOf, requireRoot } from './common.js';
+import { findLabWith, labModelOf, requireNodeAccess } from './common.js';
 import { routerTransport, traceTransportsOf, transportsOf } from '../exec/transports.js';
 import { crossNodeWiring, wiringOf } from '../wiring/registry.js';
 import { askNode } from '../node/query.js';
 import { openOutputFile } from '../os/output-file.js';
 import { pcapReaderArgs, pcapStreamCommand } from '../shell/packet-capture.js';
-import { escapeControls, shown, UsageError } from '../errors.js';
+import { escapeControls, RunError, shown, UsageError } from '../errors.js';
 import { mayEnterNodes } from '../exec/userns.js';
 
 /** Interface names as the kernel shows them (veth-a0@if4), for every node and pod of a lab that is up. */
@@ -121,7 +121,7 @@ export async function showCommand(
   const kind = table ?? 'links';
   if (!TABLES[kind]) throw new UsageError(`unknown table "${kind}"; tables: ${Object.keys(TABLES).join(', ')}`);
   const state = await findLabWith(target, options);
-  requireRoot('show', state.target);
+  requireNodeAccess('show', state.target);
   const { pod, node, transport, router } = placeNamed(state, target);
   const shownCommands = pod ? TABLES[kind]!.pod : TABLES[kind]!.node;
   if (shownCommands.length === 0)
@@ -182,7 +182,7 @@ export async function captureCommand(
   options: { count?: string; timeout?: string; seconds?: string; filter?: string; lab?: string; write?: string },
 ): Promise<number> {
   const state = await findLabWith(target, options);
-  requireRoot('capture', state.target);
+  requireNodeAccess('capture', state.target);
   if (options.write === '-' && process.stdout.isTTY)
     throw new UsageError(
       'capture -w - writes pcap to stdout, which is a terminal here: pipe it (`netlab capture node-0 -w - | wireshark -k -i -`), or --write FILE',
@@ -264,6 +264,7 @@ async function captureInUserNamespace(
   );
   reader.input.end();
   const code = await reader.exited;
+  if (code === 127) throw new RunError('tcpdump is not installed on this host: apt-get install tcpdump');
   // 124: the stream's time was up (timeout), which is no failure.
   return code !== 0 || sent === 0 || sent === 124 ? code : sent;
 }
@@ -280,7 +281,7 @@ export async function traceCommand(
   options: { port?: string; size?: string; lab?: string; send?: boolean; json?: boolean },
 ): Promise<number> {
   const state = await findLabWith(from.split('/')[0]!, options);
-  requireRoot('trace', state.target);
+  requireNodeAccess('trace', state.target);
   const { probeDisagrees, resolveRequest, sendFirst, traceRequest, renderTrace } = await import('../trace/trace.js');
   const request = resolveRequest(state.model, state.facts, from, to, options.port, options.size);
   const transports = transportsOf(state);

@@ -155,17 +155,20 @@ export function probeProblem(
     .filter((l) => l.trim() !== '' && !l.startsWith('@@netlab'))
     .join(' ')
     .trim();
-  return `cannot probe the kernel features and iptables extensions ${who} needs on ${where}: \`unshare --net\` failed${said ? `: ${said}` : ''} (netlab needs root there, and util-linux's unshare)`;
+  return `cannot probe the kernel features and iptables extensions ${who} needs on ${where}: \`unshare --net\` failed${said ? `: ${said}` : ''} (netlab needs util-linux's unshare there, and root or, on simulated nodes, user namespaces)`;
 }
 
 /**
  * How a missing kernel module gets loaded (as words that go after a colon):
  * by netlab's user, who is root on the node; or, where netlab runs without
- * root in a user namespace (which may not load modules), by an administrator.
+ * root in a user namespace, by an administrator. (The kernel loads a device
+ * type's or an iptables extension's module by itself when one is created, from
+ * a user namespace too; br_netfilter nothing loads, and a probe that failed
+ * means the module could not be loaded.)
  */
 export function loadModule(module: string, inUserNamespace: boolean): string {
   return inUserNamespace
-    ? `a user namespace (netlab runs without root here) cannot load kernel modules: ask an administrator to load it (\`sudo modprobe ${module}\`; in /etc/modules-load.d/ to keep it after a reboot), or run netlab with sudo`
+    ? `without root (a user namespace), netlab cannot load a module the kernel did not load by itself: ask an administrator to load it (\`sudo modprobe ${module}\`; in /etc/modules-load.d/ to keep it after a reboot), or run netlab with sudo`
     : `load it with \`modprobe ${module}\``;
 }
 

@@ -23,7 +23,7 @@ import type { Holder, SimulatedTargetState } from '../state/targets.js';
 import { RunError, UsageError } from '../errors.js';
 import { outsideAddress } from '../wiring/egress.js';
 import { ETHERNET_MTU } from '../wiring/mtu.js';
-import { enterHolder, withoutRoot } from './userns.js';
+import { enterHolder, OWN_USER_NAMESPACE, withoutRoot } from './userns.js';
 
 export const SIMULATED_UNDERLAY = {
   prefix: 24,
@@ -93,7 +93,7 @@ exec sleep infinity </dev/null >/dev/null 2>&1`;
 async function startHolder(lab: string, name: string, userNamespaceOf?: Holder): Promise<Holder> {
   const unshare = [
     'unshare',
-    ...(withoutRoot() && !userNamespaceOf ? ['--user', '--map-root-user'] : []),
+    ...(withoutRoot() && !userNamespaceOf ? OWN_USER_NAMESPACE : []),
     '--net',
     '--mount',
     '--uts',
@@ -128,7 +128,7 @@ async function startHolder(lab: string, name: string, userNamespaceOf?: Holder):
     child.on('exit', (code) =>
       reject(
         new RunError(
-          `simulated node ${name} did not start (exit ${code}): ${err.trim() || 'no message'}; netlab needs root and util-linux's unshare`,
+          `simulated node ${name} did not start (exit ${code}): ${err.trim() || 'no message'}; netlab needs util-linux's unshare, and root or user namespaces (\`netlab doctor\`)`,
         ),
       ),
     );

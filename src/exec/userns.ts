@@ -14,6 +14,9 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Holder, SimulatedTargetState } from '../state/targets.js';
 
+/** unshare's flags for a user namespace of the user's own, the user its root (and no other uid mapped). */
+export const OWN_USER_NAMESPACE = ['--user', '--map-root-user'] as const;
+
 /** Whether this netlab runs without root (and so builds simulated labs in a user namespace). */
 export function withoutRoot(): boolean {
   return process.getuid?.() !== 0;
@@ -91,7 +94,7 @@ export function userNamespaceRefusal(said: string, setting: (key: string) => str
 
 /** Undefined when this user may make a user namespace of their own; else why not and the fix. */
 export function userNamespaceProblem(): string | undefined {
-  const result = spawnSync('unshare', ['--user', '--map-root-user', 'true'], { encoding: 'utf8' });
+  const result = spawnSync('unshare', [...OWN_USER_NAMESPACE, 'true'], { encoding: 'utf8' });
   if (result.error) return `simulated nodes without root need util-linux's unshare: ${result.error.message}`;
   if (result.status === 0) return undefined;
   return userNamespaceRefusal(result.stderr.trim(), readSysctl);

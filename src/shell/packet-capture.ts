@@ -6,8 +6,9 @@
 // setgroups() to everyone in it, so tcpdump exits before the first packet.
 // Inside the lab's user namespace netlab therefore reads the packets with a
 // few lines of Perl (perl-base is Essential on Debian and Ubuntu): a packet
-// socket bound to the interface, as libpcap opens one, each packet written as
-// a pcap record with the kernel's own receive time (SIOCGSTAMP). tcpdump then
+// socket bound to the interface (its link type, and lo's packets once, as
+// libpcap keeps them), each packet written as a pcap record with the kernel's
+// own receive time (SIOCGSTAMP). tcpdump then
 // reads that stream on the host as the user, who is not root there: it filters,
 // counts and prints (or writes the pcap file) exactly as it does for root.
 
@@ -17,19 +18,30 @@
  */
 const PCAP_WRITER = String.raw`use strict; use Socket;
 my $dev = shift;
-# AF_PACKET (17), SOCK_RAW, every protocol (ETH_P_ALL, in network byte order)
-my $all = unpack('S', pack('n', 3));
-socket(my $s, 17, SOCK_RAW, $all) or die "packet socket: $!\n";
-# SIOCGIFINDEX on struct ifreq (name, index): the interface of this network namespace
-# (a pod's /sys is its node's: sysfs shows the namespace that mounted it)
-my $ifr = pack('a16 i x20', $dev, 0);
+# A reader that has gone ends the stream (syswrite fails with EPIPE, below), not a signal.
+$SIG{PIPE} = 'IGNORE';
+# AF_PACKET (17), SOCK_RAW, no protocol yet: nothing arrives before the bind below
+socket(my $s, 17, SOCK_RAW, 0) or die "packet socket: $!\n";
+# struct ifreq (name, then a union of 24 bytes): SIOCGIFINDEX gives the index, SIOCGIFHWADDR
+# the hardware type (the first field of its sockaddr), in this network namespace (a pod's /sys
+# is its node's: sysfs shows the namespace that mounted it)
+my $ifr = pack('a16 x24', $dev);
 ioctl($s, 0x8933, $ifr) or die "no interface $dev here\n";
 my $index = unpack('x16 i', $ifr);
-# struct sockaddr_ll: family, protocol, ifindex, hatype, pkttype, halen, addr[8]
+$ifr = pack('a16 x24', $dev);
+ioctl($s, 0x8927, $ifr) or die "no hardware type for $dev: $!\n";
+my $hwtype = unpack('x16 S', $ifr);
+# Ethernet frames (ARPHRD_ETHER, and lo's, ARPHRD_LOOPBACK) are pcap's link type 1; a tunnel
+# without a link header (ipip's ARPHRD_TUNNEL, ARPHRD_NONE) hands over bare IP: link type 101
+my $linktype = ($hwtype == 768 || $hwtype == 0xFFFE) ? 101 : 1;
+# struct sockaddr_ll: family, protocol (ETH_P_ALL, network order), ifindex, hatype, pkttype, halen, addr[8]
 bind($s, pack('S n i S C C a8', 17, 3, $index, 0, 0, 0, '')) or die "bind to $dev: $!\n";
+# The kernel stamps packets once a socket asks (SIOCGSTAMP): asked once here, every packet has its time.
+my $tv = pack('l! l!', 0, 0);
+ioctl($s, 0x8906, $tv);
 $| = 1;
-# pcap file header: magic, version 2.4, timezone, accuracy, snapshot length, Ethernet
-syswrite(STDOUT, pack('L S S l L L L', 0xa1b2c3d4, 2, 4, 0, 0, 262144, 1)) or exit 0;
+# pcap file header: magic, version 2.4, timezone, accuracy, snapshot length, link type
+syswrite(STDOUT, pack('L S S l L L L', 0xa1b2c3d4, 2, 4, 0, 0, 262144, $linktype)) or exit 0;
 # Wait for a packet, or for the reader to go: a pipe whose reader closed polls as an error,
 # which select() reports as readable (the write end is never readable otherwise).
 my $wait = '';
@@ -38,10 +50,12 @@ vec($wait, fileno(STDOUT), 1) = 1;
 while (1) {
   next if select(my $ready = $wait, undef, undef, undef) < 0;
   exit 0 if vec($ready, fileno(STDOUT), 1);
-  defined(recv($s, my $packet, 262144, 0)) or die "recv: $!\n";
-  my $tv = pack('q q', 0, 0);
+  my $from = recv($s, my $packet, 262144, 0);
+  defined $from or die "recv: $!\n";
+  # lo hands a packet sent to it twice, outgoing then incoming: libpcap keeps the incoming one
+  next if $hwtype == 772 && unpack('x10 C', $from) == 4;
   ioctl($s, 0x8906, $tv);   # SIOCGSTAMP: when the kernel received it
-  my ($sec, $usec) = unpack('q q', $tv);
+  my ($sec, $usec) = unpack('l! l!', $tv);
   my $n = length $packet;
   syswrite(STDOUT, pack('L L L L', $sec, $usec, $n, $n) . $packet) or exit 0;
 }`;

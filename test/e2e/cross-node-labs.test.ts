@@ -263,7 +263,7 @@ for (const [lab, feature, as] of [
             new RegExp(
               as === 'root'
                 ? `Load it with \`modprobe ${escaped(f.module)}\`, or use a kernel that has it \\(a VM with a distribution kernel`
-                : `A user namespace \\(netlab runs without root here\\) cannot load kernel modules: ask an administrator to load it \\(\`sudo modprobe ${escaped(f.module)}\`;.*\\), or run netlab with sudo, or use a kernel that has it \\(a VM`,
+                : `Without root \\(a user namespace\\), netlab cannot load a module the kernel did not load by itself: ask an administrator to load it \\(\`sudo modprobe ${escaped(f.module)}\`;.*\\), or run netlab with sudo, or use a kernel that has it \\(a VM`,
             ),
           );
         }

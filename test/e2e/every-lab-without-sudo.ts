@@ -13,7 +13,7 @@ import { execa } from 'execa';
 import { LABS, NETLAB } from '../paths.js';
 import { bundledLabNames } from '../../src/lab/bundled.js';
 import { applyRevealed, json, type Checked, type Netlab } from './challenge-case.js';
-import { loginEnv, ORDINARY_USERS, snapshotHost, stateDirForTest, type Run } from './host.js';
+import { asUserArgv, loginEnv, ORDINARY_USERS, snapshotHost, stateDirForTest, type Run } from './host.js';
 import { waitFor } from '../wait.js';
 
 const user = ORDINARY_USERS[0];
@@ -29,7 +29,7 @@ const asRoot: Netlab = async (...args) => {
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 };
 const asUser: Netlab = async (...args) => {
-  const r = await execa('setpriv', [`--reuid=${user}`, `--regid=${user}`, '--clear-groups', NETLAB, ...args], {
+  const r = await execa(...asUserArgv(user, [NETLAB, ...args]), {
     reject: false,
     env: loginEnv(userHome.dir),
     extendEnv: false,

@@ -40,11 +40,11 @@ export function stateDirForTest(user?: number): { dir: string; remove: () => voi
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/**
- * Runs the real CLI with this state directory: as root, or as the ordinary
- * user the directory belongs to (setpriv: that uid and gid, no groups, as a
- * login would give them; no sudo anywhere), with HOME in that directory.
- */
+/** A command as an ordinary user runs it (setpriv: that uid and gid, no groups, as a login gives them; no sudo). */
+export function asUserArgv(user: number, argv: readonly string[]): [string, string[]] {
+  return ['setpriv', [`--reuid=${user}`, `--regid=${user}`, '--clear-groups', ...argv]];
+}
+
 /**
  * The environment of a user's login, for netlab run as that user: this
  * process's (PATH, the test's scope) with HOME in their directory, and
@@ -60,12 +60,13 @@ export function loginEnv(home: string): Record<string, string> {
   return { ...env, HOME: home, FORCE_COLOR: '0' };
 }
 
+/**
+ * Runs the real CLI with this state directory: as root, or as the ordinary
+ * user the directory belongs to, with HOME in that directory.
+ */
 export async function netlab(stateDir: string, ...args: string[]): Promise<Run> {
   const user = owners.get(stateDir);
-  const [command, argv] =
-    user === undefined
-      ? [NETLAB, args]
-      : ['setpriv', [`--reuid=${user}`, `--regid=${user}`, '--clear-groups', NETLAB, ...args]];
+  const [command, argv] = user === undefined ? [NETLAB, args] : asUserArgv(user, [NETLAB, ...args]);
   const result = await execa(command, argv, {
     reject: false,
     env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', ...(user === undefined ? {} : { HOME: stateDir }) },

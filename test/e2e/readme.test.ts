@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { NETLAB, ROOT } from '../paths.js';
 import { codeBlocks, commandBlocks, compareOutput, isPureCommand, readmeText, type ShownCommand } from '../readme.js';
-import { labTestContext, loginEnv, ORDINARY_USERS, snapshotHost, stateDirForTest } from './host.js';
+import { asUserArgv, labTestContext, loginEnv, ORDINARY_USERS, snapshotHost, stateDirForTest } from './host.js';
 
 const ctx = labTestContext();
 const shown = commandBlocks(codeBlocks(readmeText())).flatMap((b) => b.commands);
@@ -41,9 +41,7 @@ after(() => user.remove());
  * stdout and stderr as one stream as a terminal shows them.
  */
 async function run(args: readonly string[], asUser = false): Promise<{ exitCode: number; output: string }> {
-  const [command, argv] = asUser
-    ? ['setpriv', [`--reuid=${ORDINARY_USERS[0]}`, `--regid=${ORDINARY_USERS[0]}`, '--clear-groups', NETLAB, ...args]]
-    : [NETLAB, args];
+  const [command, argv] = asUser ? asUserArgv(ORDINARY_USERS[0], [NETLAB, ...args]) : [NETLAB, args];
   const result = await execa(command, argv, {
     all: true,
     reject: false,

@@ -13,7 +13,15 @@ import { execa } from 'execa';
 import { NETLAB } from '../paths.js';
 import { quoteArgv } from '../../src/os/quote.js';
 import { applyRevealed, json, type Checked } from './challenge-case.js';
-import { loginEnv, ORDINARY_USERS, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from './host.js';
+import {
+  asUserArgv,
+  loginEnv,
+  ORDINARY_USERS,
+  snapshotHost,
+  stateDirForTest,
+  type HostSnapshot,
+  type Run,
+} from './host.js';
 import { waitFor } from '../wait.js';
 
 const [alice, bob] = ORDINARY_USERS;
@@ -25,7 +33,7 @@ after(() => Object.values(homes).forEach((home) => home.remove()));
 
 /** netlab as an ordinary user, as a login gives it: that uid, no groups, HOME, and no NETLAB_STATE_DIR. */
 async function as(user: number, ...args: string[]): Promise<Run> {
-  const result = await execa('setpriv', [`--reuid=${user}`, `--regid=${user}`, '--clear-groups', NETLAB, ...args], {
+  const result = await execa(...asUserArgv(user, [NETLAB, ...args]), {
     reject: false,
     env: loginEnv(homes[user]!.dir),
     extendEnv: false,
@@ -42,10 +50,10 @@ function stateOf(user: number, lab: string): { target: { nodes: Record<string, {
 
 /** Alice, by hand (nsenter, no netlab), enters the user namespace of the process PID, then what the arguments say. */
 async function asAliceEnter(pid: number, ...args: string[]): Promise<Run> {
-  const argv = ['nsenter', '-t', String(pid), '-U', '--preserve-credentials', ...args];
-  const result = await execa('setpriv', [`--reuid=${alice}`, `--regid=${alice}`, '--clear-groups', ...argv], {
-    reject: false,
-  });
+  const result = await execa(
+    ...asUserArgv(alice, ['nsenter', '-t', String(pid), '-U', '--preserve-credentials', ...args]),
+    { reject: false },
+  );
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
@@ -57,7 +65,35 @@ before(async () => {
   pristine = await snapshotHost();
 });
 
+/**
+ * `netlab capture` as Alice while a0 pings a1 once: started, awaited until tcpdump reads the node's
+ * stream, then the ping; its result. The capture is stopped if anything fails on the way.
+ */
+async function captureAPing(...options: string[]): Promise<Run> {
+  const capture = execa(
+    ...asUserArgv(alice, [NETLAB, 'capture', 'a0', '--count', '2', '--filter', 'icmp', ...options]),
+    {
+      reject: false,
+      env: loginEnv(homes[alice]!.dir),
+      extendEnv: false,
+      timeout: 60_000,
+    },
+  );
+  try {
+    let said = '';
+    capture.stderr!.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    await waitFor('the capture is reading', () => said.includes('reading from file -'));
+    const ping = await as(alice, 'exec', 'a0', '--', 'ping', '-c', '1', '-W', '2', '10.200.0.3');
+    assert.equal(ping.exitCode, 0, ping.stderr);
+    const done = await capture;
+    return { exitCode: done.exitCode ?? -1, stdout: String(done.stdout), stderr: String(done.stderr) };
+  } finally {
+    capture.kill('SIGKILL');
+  }
+}
+
 test('without sudo: the state in ~/.local/state/netlab, up --verify, status compares the live state, capture, a challenge fixed by hand and graded, down; the host untouched', async () => {
+  let down: Run | undefined;
   try {
     const up = await as(alice, 'up', 'bridge', '--verify');
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
@@ -68,43 +104,32 @@ test('without sudo: the state in ~/.local/state/netlab, up --verify, status comp
     );
     assert.deepEqual(withoutProcesses(await snapshotHost()), withoutProcesses(pristine), 'nothing on the host');
 
-    // The live state is compared (the user may enter the lab's nodes): a link taken down is drift.
+    // The live state is compared (the user may enter the lab's nodes).
     const status = await as(alice, 'status', 'bridge', '--json');
     assert.equal(status.exitCode, 0, status.stderr);
-    const [row] = json<{ labs: { drift: unknown }[] }>(status).labs;
-    assert.deepEqual(row!.drift, { findings: [], unreachable: [] }, 'compared, and nothing drifted');
+    const [row] = json<{ labs: { drift: unknown; userNamespace?: boolean }[] }>(status).labs;
+    assert.deepEqual([row!.drift, row!.userNamespace], [{ findings: [], unreachable: [] }, true]);
 
-    // capture: the pcap is the user's own file (tcpdump reads the node's packets on the host, as the user).
+    // capture: tcpdump reads the node's packets on the host, as the user; the pcap file is theirs.
+    const captured = await captureAPing();
+    assert.equal(captured.exitCode, 0, captured.stderr);
+    assert.match(captured.stdout, /10\.200\.0\.2 > 10\.200\.0\.3: ICMP echo request/);
+    assert.match(captured.stdout, /10\.200\.0\.3 > 10\.200\.0\.2: ICMP echo reply/);
     const pcap = join(homes[alice]!.dir, 'a0.pcap');
-    const capture = execa(
-      'setpriv',
-      [
-        `--reuid=${alice}`,
-        `--regid=${alice}`,
-        '--clear-groups',
-        NETLAB,
-        'capture',
-        'a0',
-        '--count',
-        '2',
-        '--filter',
-        'icmp',
-      ],
-      { reject: false, env: loginEnv(homes[alice]!.dir), extendEnv: false, timeout: 60_000 },
-    );
-    void capture.catch(() => {});
-    let said = '';
-    capture.stderr!.on('data', (chunk: Buffer) => (said += chunk.toString()));
-    await waitFor('the capture is reading', () => said.includes('reading from file -'));
-    assert.equal((await as(alice, 'exec', 'a0', '--', 'ping', '-c', '1', '-W', '2', '10.200.0.3')).exitCode, 0);
-    const captured = await capture;
-    assert.equal(captured.exitCode, 0, said);
-    assert.match(String(captured.stdout), /10\.200\.0\.2 > 10\.200\.0\.3: ICMP echo request/);
-    assert.match(String(captured.stdout), /10\.200\.0\.3 > 10\.200\.0\.2: ICMP echo reply/);
-    const written = await as(alice, 'capture', 'a0', '--count', '1', '--timeout', '1', '--write', pcap);
+    const written = await captureAPing('--write', pcap);
     assert.equal(written.exitCode, 0, written.stderr);
-    assert.equal(statSync(pcap).uid, alice, 'the pcap file is the user’s');
     assert.match(written.stderr, /pcap written to /);
+    assert.equal(statSync(pcap).uid, alice, 'the pcap file is the user’s');
+    const read = await execa('tcpdump', ['-n', '-r', pcap], { reject: false });
+    assert.deepEqual(
+      String(read.stdout)
+        .split('\n')
+        .map((l) => l.replace(/^\S+ /, '').replace(/, id \d+, seq \d+/, '')),
+      [
+        'IP 10.200.0.2 > 10.200.0.3: ICMP echo request, length 64',
+        'IP 10.200.0.3 > 10.200.0.2: ICMP echo reply, length 64',
+      ],
+    );
 
     assert.equal((await as(alice, 'challenge', 'start', 'bridge', 'veth-moved')).exitCode, 0);
     const broken = await as(alice, 'challenge', 'check', 'bridge', '--json');
@@ -122,10 +147,16 @@ test('without sudo: the state in ~/.local/state/netlab, up --verify, status comp
       },
       { timeoutMs: 30_000, intervalMs: 500 },
     ).catch((error: Error) => assert.fail(`${error.message}: ${last}`));
+
+    // A link the user takes down by hand is drift, as for root.
+    assert.equal((await as(alice, 'exec', 'node-0', '--', 'ip', 'link', 'set', 'veth-a1', 'down')).exitCode, 0);
+    const drifted = await as(alice, 'status', 'bridge');
+    assert.equal(drifted.exitCode, 1, drifted.stdout);
+    assert.match(drifted.stdout, /drift from what netlab made:\n.*veth-a1/);
   } finally {
-    const down = await as(alice, 'down', 'bridge');
-    assert.equal(down.exitCode, 0, down.stdout + down.stderr);
+    down = await as(alice, 'down', 'bridge');
   }
+  assert.equal(down.exitCode, 0, down.stdout + down.stderr);
   assert.deepEqual(await snapshotHost(), pristine, 'the host as it was, processes included');
 });
 
@@ -136,6 +167,13 @@ test("two users' labs of the same name at once: each verifies, neither reaches t
       assert.equal(up.exitCode, 0, `user ${user}: ${up.stdout}${up.stderr}`);
     }
     assert.deepEqual(withoutProcesses(await snapshotHost()), withoutProcesses(pristine), 'nothing on the host');
+
+    // show and graph read the live names in Alice's nodes.
+    const show = await as(alice, 'show', 'node-0');
+    assert.equal(show.exitCode, 0, show.stderr);
+    assert.match(show.stdout, /^vxlan0 +UNKNOWN|^vxlan0 /m);
+    const graph = await as(alice, 'graph', 'vxlan');
+    assert.match(graph.stdout, /veth-a0@if\d+ ⇄ veth-a0-c@if\d+ pod a0/);
 
     // The lab's root is root of the lab's namespaces only: in its own node it makes a link; the host's
     // network namespace (Alice's own on the host, opened before nsenter enters the lab's user namespace)
@@ -182,7 +220,7 @@ test("two users' labs of the same name at once: each verifies, neither reaches t
 async function asAliceWithoutUserNamespaces(...args: string[]): Promise<Run> {
   const inner = [
     'echo 0 >/proc/sys/user/max_user_namespaces',
-    `exec setpriv --reuid=${alice} --regid=${alice} --clear-groups ${quoteArgv([NETLAB, ...args])}`,
+    `exec ${quoteArgv(asUserArgv(alice, [NETLAB, ...args]).flat())}`,
   ].join(' && ');
   // The first sh waits for its maps, then execs the second: run as uid 0 in there, it has the namespace's
   // capabilities (the first lost them at its own exec, before it had a uid in there).
@@ -195,35 +233,38 @@ async function asAliceWithoutUserNamespaces(...args: string[]): Promise<Run> {
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  // unshare has made the namespace once its process is in another one: the maps go in before sh reads its line.
-  await waitFor('the test’s user namespace', async () => {
-    const [own, ours] = await Promise.all([
-      execa('readlink', [`/proc/${child.pid}/ns/user`], { reject: false }),
-      execa('readlink', ['/proc/self/ns/user']),
-    ]);
-    return own.stdout !== '' && own.stdout !== ours.stdout;
-  });
-  const map = `0 0 1\n${alice} ${alice} 1\n`;
-  writeFileSync(`/proc/${child.pid}/uid_map`, map);
-  writeFileSync(`/proc/${child.pid}/gid_map`, map);
-  child.stdin.end('\n');
-  return { exitCode: (await exited) ?? -1, stdout, stderr };
+  try {
+    // unshare has made the namespace once its process is in another one: the maps go in before sh reads its line.
+    await waitFor('the test’s user namespace', async () => {
+      const [own, ours] = await Promise.all([
+        execa('readlink', [`/proc/${child.pid}/ns/user`], { reject: false }),
+        execa('readlink', ['/proc/self/ns/user']),
+      ]);
+      return own.stdout !== '' && own.stdout !== ours.stdout;
+    });
+    const map = `0 0 1\n${alice} ${alice} 1\n`;
+    writeFileSync(`/proc/${child.pid}/uid_map`, map);
+    writeFileSync(`/proc/${child.pid}/gid_map`, map);
+    child.stdin.end('\n');
+    return { exitCode: (await exited) ?? -1, stdout, stderr };
+  } finally {
+    child.kill('SIGKILL'); // a sh still waiting for its line, if the maps could not be written
+  }
 }
 
 test('a kernel that refuses user namespaces: up names the setting and its fix, exits 2, starts nothing; doctor says so', async () => {
   const refusal =
     /simulated nodes without root need unprivileged user namespaces, and this kernel refuses them: user\.max_user_namespaces is 0 \(an administrator turns it on: sudo sysctl -w user\.max_user_namespaces=15000\)\..* Or run netlab as root \(sudo\)/;
-  let up: Run;
-  try {
-    up = await asAliceWithoutUserNamespaces('up', 'bridge');
-  } finally {
-    await as(alice, 'down', 'bridge');
-  }
+  const up = await asAliceWithoutUserNamespaces('up', 'bridge');
+  // What up left is looked at before anything cleans up (a down would hide it), and cleaned up after.
+  const stateWritten = existsSync(join(homes[alice]!.dir, '.local/state/netlab/labs/bridge.json'));
+  const host = await snapshotHost();
+  if (stateWritten || JSON.stringify(host) !== JSON.stringify(pristine)) await as(alice, 'down', 'bridge');
   assert.equal(up.exitCode, 2, up.stdout + up.stderr);
   assert.match(up.stderr, new RegExp(`netlab up: ${refusal.source}`));
   assert.doesNotMatch(up.stderr, /internal error| {4}at /);
-  assert.ok(!existsSync(join(homes[alice]!.dir, '.local/state/netlab/labs/bridge.json')), 'no state written');
-  assert.deepEqual(await snapshotHost(), pristine, 'nothing started');
+  assert.equal(stateWritten, false, 'no state written');
+  assert.deepEqual(host, pristine, 'nothing started');
 
   const doctor = await asAliceWithoutUserNamespaces('doctor', 'bridge');
   assert.equal(doctor.exitCode, 1, doctor.stdout + doctor.stderr);

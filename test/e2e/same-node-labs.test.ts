@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { LABS, NETLAB } from '../paths.js';
-import { loginEnv, netlab, snapshotHost, stateDirForTest, type Run } from './host.js';
+import { asUserArgv, loginEnv, netlab, snapshotHost, stateDirForTest, type Run } from './host.js';
 import { waitFor } from '../wait.js';
 
 const state = stateDirForTest();
@@ -157,11 +157,11 @@ test('bad input: exit 2, every problem listed, nothing started', async () => {
 test('a state directory that cannot be written: a clear message, exit 2, nothing started', async () => {
   const { execa } = await import('execa');
   // nobody's home (/nonexistent) has no ~/.local/state: it says where it would write, and what to set.
-  const asNobody = await execa(
-    'setpriv',
-    ['--reuid=65534', '--regid=65534', '--clear-groups', NETLAB, 'up', join(LABS, 'bridge.yaml')],
-    { reject: false, env: loginEnv('/nonexistent'), extendEnv: false },
-  );
+  const asNobody = await execa(...asUserArgv(65534, [NETLAB, 'up', join(LABS, 'bridge.yaml')]), {
+    reject: false,
+    env: loginEnv('/nonexistent'),
+    extendEnv: false,
+  });
   assert.equal(asNobody.exitCode, 2);
   assert.match(
     String(asNobody.stderr),

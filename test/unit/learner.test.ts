@@ -273,6 +273,50 @@ test("the note on root's state directory, and the command as its owner runs it",
 });
 
 test(
+  "a lab root brought up, in a state directory a user may read: the user's verify, exec and down are refused naming root and sudo; status shows it without comparing",
+  { skip },
+  async () => {
+    const lab = labUpWithChallenge();
+    try {
+      // A shared state directory (NETLAB_STATE_DIR, opened up by its owner): root's lab is readable, its nodes are root's.
+      chmodSync(lab.state, 0o755);
+      chmodSync(join(lab.state, 'labs'), 0o755);
+      chmodSync(join(lab.state, 'labs', 'vxlan.json'), 0o644);
+      for (const args of [
+        ['verify', 'vxlan'],
+        ['exec', 'a0', '--', 'true'],
+        ['down', 'vxlan'],
+      ]) {
+        const refused = await netlab('nobody', lab.state, ...args);
+        assert.equal(refused.exitCode, 2, `${args[0]}: ${refused.stdout}${refused.stderr}`);
+        assert.match(
+          refused.stderr,
+          new RegExp(
+            `^netlab: netlab ${args[0]}: this lab was brought up by root, and only root may enter its nodes: run it with sudo \\(sudo netlab ${args[0]} \\.\\.\\.\\)`,
+          ),
+        );
+      }
+      const status = await netlab('nobody', lab.state, 'status', 'vxlan');
+      assert.match(status.stdout, /^vxlan: up since .*\(simulated nodes, from /m);
+      assert.match(
+        status.stdout,
+        /\(live state not compared: only root may enter the nodes of a lab root brought up; sudo netlab status\)/,
+      );
+      assert.ok(existsSync(join(lab.state, 'labs', 'vxlan.json')), 'nothing removed');
+      // In the user's own state directory root's lab is not there: the user is told where it is.
+      const own = await netlab('nobody', join(lab.dir, 'nobody'), 'verify', 'vxlan');
+      assert.equal(own.exitCode, 2);
+      assert.match(
+        own.stderr,
+        /lab vxlan is not up.*\. Labs you bring up without sudo are in .*\/nobody; a lab brought up with sudo is root's, in \/var\/lib\/netlab: `sudo netlab …` acts on it/,
+      );
+    } finally {
+      lab.remove();
+    }
+  },
+);
+
+test(
   'access: what user nobody may not read or write, as the directory that stops it (unreadable, unwritable)',
   { skip },
   async () => {

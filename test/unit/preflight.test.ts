@@ -179,7 +179,7 @@ test('preflight: kernel features are probed in one throwaway namespace; a failed
     printed(FRESH, 'unshare: unshare failed: Operation not permitted\n'),
   );
   assert.deepEqual(noProbe, [
-    "cannot probe the kernel features and iptables extensions lab ipip needs on node-0: `unshare --net` failed: unshare: unshare failed: Operation not permitted (netlab needs root there, and util-linux's unshare)",
+    "cannot probe the kernel features and iptables extensions lab ipip needs on node-0: `unshare --net` failed: unshare: unshare failed: Operation not permitted (netlab needs util-linux's unshare there, and root or, on simulated nodes, user namespaces)",
   ]);
   const noUnshare = describeProblems(
     model,

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { stateDir } from '../../src/state/store.js';
-import { userNamespaceRefusal } from '../../src/exec/userns.js';
+import { enterHolder, mayEnterNodes, userNamespaceRefusal } from '../../src/exec/userns.js';
 import { describeMissing, loadModule, requirements } from '../../src/exec/preflight.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { join } from 'node:path';
@@ -70,7 +70,7 @@ test('a module a lab lacks: root loads it; in a user namespace an administrator 
   assert.equal(loadModule('vxlan', false), 'load it with `modprobe vxlan`');
   assert.match(
     loadModule('vxlan', true),
-    /cannot load kernel modules: ask an administrator to load it \(`sudo modprobe vxlan`; in \/etc\/modules-load\.d\/ to keep it after a reboot\), or run netlab with sudo$/,
+    /without root \(a user namespace\), netlab cannot load a module the kernel did not load by itself: ask an administrator to load it \(`sudo modprobe vxlan`; in \/etc\/modules-load\.d\/ to keep it after a reboot\), or run netlab with sudo$/,
   );
   const needs = requirements(loadLabFile(join(LABS, 'ipip.yaml')).model);
   const missing = { kind: 'feature' as const, name: 'ipip', said: 'Error: Unknown device type' };
@@ -81,7 +81,22 @@ test('a module a lab lacks: root loads it; in a user namespace an administrator 
   const rootless = describeMissing(missing, needs, 'lab ipip', 'node-0', false, true);
   assert.match(
     rootless,
-    /"Error: Unknown device type"\. A user namespace \(netlab runs without root here\) cannot load kernel modules: ask an administrator to load it \(`sudo modprobe ipip`;/,
+    /"Error: Unknown device type"\. Without root \(a user namespace\), netlab cannot load a module the kernel did not load by itself: ask an administrator to load it \(`sudo modprobe ipip`;/,
   );
   assert.doesNotMatch(rootless, /Load it with `modprobe/);
+});
+
+test("a command enters a lab's user namespace first when its holders have one; root becomes its root, a user keeps their uid", () => {
+  const init = { pid: 4242, startTime: '1' };
+  const holder = { unshare: { pid: 4241, startTime: '1' }, init };
+  assert.deepEqual(enterHolder(holder), ['-t', '4242'], "root's lab: no user namespace to enter");
+  // nsenter's setgroups() is refused in a namespace a user mapped: a user keeps their credentials (root in there).
+  assert.deepEqual(enterHolder({ ...holder, userns: true }), [
+    '-t',
+    '4242',
+    '-U',
+    ...(process.getuid?.() === 0 ? [] : ['--preserve-credentials']),
+  ]);
+  assert.equal(mayEnterNodes({ kind: 'simulated', nodes: {}, underlay: { ...holder, userns: true } }), true);
+  assert.equal(mayEnterNodes({ kind: 'simulated', nodes: {}, underlay: holder }), process.getuid?.() === 0);
 });
