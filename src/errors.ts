@@ -16,6 +16,9 @@ export function shown(value: string): string {
 /** One step of a path into the lab file: a key, or an index into a list. */
 export type PathSegment = string | number;
 
+/** How resolving a lab file reports a problem: at its path in the file, on the key or (the default) the value. */
+export type Report = (path: readonly PathSegment[], message: string, at?: 'key' | 'value') => void;
+
 export interface LabIssue {
   file: string;
   line: number;

@@ -135,24 +135,20 @@ async function up(
       : { model, facts: simulatedFacts(model), target: undefined };
     if (prepared.target) mark('read the facts (SSH)');
     const target = prepared.target ? { target: prepared.target } : {};
+    // One plan for the whole command: shown, applied, and read by verify (its state holds the same model and facts).
+    const plan = buildPlan(prepared.model, prepared.facts);
     if (options.explain)
       process.stdout.write(
         renderPlanText(
           prepared.model,
-          buildPlan(prepared.model, prepared.facts),
+          plan,
           prepared.target ? 'machines over SSH' : 'simulated nodes on this host',
           true,
         ),
       );
-    const code = await bringUp(
-      prepared.model,
-      resolve(file),
-      buildPlan(prepared.model, prepared.facts),
-      prepared.facts,
-      { ...options, ...target },
-    );
+    const code = await bringUp(prepared.model, resolve(file), plan, prepared.facts, { ...options, ...target });
     if (code !== 0 || !options.verify) return code;
-    return await verifyAndReport(readState(id)!, verifyOptions(options));
+    return await verifyAndReport(readState(id)!, verifyOptions(options), () => plan);
   } finally {
     release();
   }

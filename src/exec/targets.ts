@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join, resolve } from 'node:path';
 import { run } from './spawn.js';
 import type { Model } from '../model/lab.js';
-import { didYouMean } from '../lab/suggest.js';
+import { didYouMean } from '../model/suggest.js';
 import { NAME_PATTERN } from '../model/grammar.js';
 import { stateDir } from '../state/store.js';
 import type { SshTargetState } from '../state/targets.js';

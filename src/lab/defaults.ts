@@ -5,7 +5,7 @@ import { nthAddress, nthSubnet, type Cidr } from '../net/ipv4.js';
 
 export const DEFAULT_CLUSTER_CIDR = '10.200.0.0/16';
 /** Kubernetes' default service-cluster-ip-range, as in article 001 §5.4; netlab's Services range. */
-export const SERVICE_CIDR = '10.96.0.0/12';
+export { SERVICE_CIDR } from '../wiring/services.js';
 
 /**
  * The widest cluster CIDR: the lab's FORWARD ACCEPT, MASQUERADE and policy

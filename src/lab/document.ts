@@ -8,7 +8,7 @@ import type { $ZodIssue } from 'zod/v4/core';
 import { LabInputError, type LabIssue, type PathSegment } from '../errors.js';
 import { MAX_LAB_BYTES } from '../model/grammar.js';
 import { tooLarge, whole } from './read.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean } from '../model/suggest.js';
 
 /** Aliases are fine for sharing a block; an alias bomb expands exponentially. */
 const MAX_ALIAS_COUNT = 100;

@@ -6,7 +6,7 @@ import { labSchema, type LabFile } from './schema.js';
 import { defaultLabName } from '../model/grammar.js';
 import { checkBounds, checkExpansion } from './bounds.js';
 import { readInputFile } from './read.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean } from '../model/suggest.js';
 import type { Model } from '../model/lab.js';
 import { resolveLab } from './resolve.js';
 import { faultIdsOf } from '../faults/faults.js';

@@ -13,6 +13,7 @@ import { cachedRedirectCaveat, describeFindings, diagnose } from '../verify/diag
 import { describeOutcome, requestOfCheck, traceRequest, type TraceRequest } from '../trace/trace.js';
 import type { Trace } from '../trace/walk.js';
 import { LiveKernel } from '../trace/kernel.js';
+import { planOnce, type PlanOnce } from '../plan/build.js';
 
 /** At most this many failed checks are traced: enough to see the pattern, quick on a large lab. */
 const TRACED_FAILURES = 3;
@@ -21,6 +22,7 @@ const TRACED_FAILURES = 3;
 async function traceFailures(
   state: LabState,
   results: CheckResult[],
+  plan: PlanOnce,
 ): Promise<{ number: number; request: TraceRequest; trace: Trace }[]> {
   const failed = results.filter((r) => !r.ok && r.check.expect === 'pass').slice(0, TRACED_FAILURES);
   // The routers of a routed underlay too: a packet may stop at one.
@@ -33,7 +35,7 @@ async function traceFailures(
       return {
         number: r.number!,
         request,
-        trace: await traceRequest(state.model, state.facts, transports, request, kernel),
+        trace: await traceRequest(state.model, state.facts, transports, request, kernel, plan),
       };
     }),
   );
@@ -53,7 +55,11 @@ export interface VerifyOptions {
   onJson?: (report: object) => void;
 }
 
-export async function verifyLab(state: LabState, options: VerifyOptions = {}): Promise<CheckResult[]> {
+export async function verifyLab(
+  state: LabState,
+  options: VerifyOptions = {},
+  plan: PlanOnce = planOnce(state.model, state.facts),
+): Promise<CheckResult[]> {
   let checks = state.model.checks;
   const numbers = new Map(checks.map((c, i) => [c, i + 1]));
   if (options.check?.length) {
@@ -76,7 +82,7 @@ export async function verifyLab(state: LabState, options: VerifyOptions = {}): P
   const timeout = options.timeout === undefined ? DEFAULT_VERIFY_TIMEOUT : Number(options.timeout);
   if (!Number.isInteger(timeout) || timeout < 1 || timeout > 3600)
     throw new UsageError(`--timeout takes seconds, 1-3600; found ${shown(String(options.timeout))}`);
-  const results = await runChecks(state.model, state.facts, transportsOf(state), checks, timeout);
+  const results = await runChecks(state.model, state.facts, transportsOf(state), checks, timeout, plan);
   return results.map((r) => ({ ...r, number: numbers.get(r.check)! }));
 }
 
@@ -134,14 +140,19 @@ export function printResults(lab: string, results: CheckResult[]): void {
 }
 
 /** Runs the checks and prints them with their evidence (and a diagnosis when one fails): for verify and up --verify alike. */
-export async function verifyAndReport(state: LabState, options: VerifyOptions = {}): Promise<number> {
+export async function verifyAndReport(
+  state: LabState,
+  options: VerifyOptions = {},
+  /** the plan of the lab as it is up (`up --verify` has it already) */
+  plan: PlanOnce = planOnce(state.model, state.facts),
+): Promise<number> {
   const transports = transportsOf(state);
   // A kind that learns from traffic (VXLAN's FDB): show its evidence before the checks too.
   const before = crossNodeWiring(state.model.crossNode).learns ? await collectEvidence(state.model, transports) : [];
   if (options.evidence !== undefined && !['summary', 'full'].includes(options.evidence))
     throw new UsageError(`--evidence takes summary or full; found ${shown(options.evidence)}`);
   const full = options.evidence === 'full';
-  const results = await verifyLab(state, options);
+  const results = await verifyLab(state, options, plan);
   const evidence = await collectEvidence(state.model, transports);
   const passed = results.every((r) => r.ok);
   // Compared even when every check passes: a check can pass through what the kernel still
@@ -150,8 +161,8 @@ export async function verifyAndReport(state: LabState, options: VerifyOptions = 
   // While a challenge is active, what drifted is its fault: not shown (and not needed to fail: its checks fail).
   const challenge = await challengeInProgress(state);
   const hidden = challenge !== undefined;
-  const findings = hidden ? [] : await diagnose(state.model, state.facts, transports);
-  const traces = passed ? [] : await traceFailures(state, results);
+  const findings = hidden ? [] : await diagnose(state.model, state.facts, transports, plan);
+  const traces = passed ? [] : await traceFailures(state, results, plan);
   if (options.json) {
     (options.onJson ?? printJson)({
       lab: state.lab,

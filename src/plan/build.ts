@@ -41,6 +41,18 @@ export function buildPlan(model: Model, facts: Record<string, NodeFacts>): Plan 
   };
 }
 
+/**
+ * A lab's plan for one command, built the first time it is asked for and
+ * then the same: verify's traceroute hops, its diagnosis and its traces all
+ * read one plan, and a verify whose checks need none builds none.
+ */
+export type PlanOnce = () => Plan;
+
+export function planOnce(model: Model, facts: Record<string, NodeFacts>): PlanOnce {
+  let plan: Plan | undefined;
+  return () => (plan ??= buildPlan(model, facts));
+}
+
 export function stepsOfPhase(steps: readonly Step[], phase: Phase): Step[] {
   return steps.filter((s) => s.phase === phase);
 }

@@ -10,6 +10,7 @@ import { groupLabId, groupState } from './groups.js';
 import { dealLandings, landingsOf } from './landing.js';
 import type { NewEvent, StartEvent, StartFailedEvent } from './log.js';
 import type { RoomRecord } from './state.js';
+import { buildPlan } from '../plan/build.js';
 
 /** Where a challenge lands in each group: dealt once per `room start` (a reset keeps its group's landing). */
 export function landingsFor(
@@ -59,9 +60,10 @@ export async function startInGroup(
     // The challenge before, if any: mended, so that the lab has one fault at a time.
     const before = challengeOfRun(state);
     const earlier = before && state.model.challenges?.find((c) => c.id === before.id);
-    if (earlier) await mendFault(state, faultOf(state, faultIdOf(before, earlier)));
+    const plan = buildPlan(state.model, state.facts);
+    if (earlier) await mendFault(state, faultOf(state, faultIdOf(before, earlier), plan));
     log(start);
-    const changed = await makeFault(state, faultOf(state, landing));
+    const changed = await makeFault(state, faultOf(state, landing, plan));
     await saveChallenge(state, {
       lab: groupLabId(room, group),
       id: challenge.id,

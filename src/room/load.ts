@@ -17,7 +17,7 @@ import {
 } from '../lab/document.js';
 import { loadLabFile, type LoadedLab } from '../lab/load.js';
 import { readInputFile } from '../lab/read.js';
-import { didYouMean } from '../lab/suggest.js';
+import { didYouMean } from '../model/suggest.js';
 import { LAB_LIMITS, labIdProblem } from '../model/grammar.js';
 import {
   GROUP_TARGETS,

@@ -4,7 +4,7 @@ import chalk from 'chalk';
 import type { Check, Model, Source, Target } from '../model/lab.js';
 import { nodeOfSource } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
-import { buildPlan } from '../plan/build.js';
+import { planOnce, type PlanOnce } from '../plan/build.js';
 import type { Transports } from '../exec/transports.js';
 import { parseIp } from '../net/ipv4.js';
 import { escapeControls, UsageError } from '../errors.js';
@@ -203,8 +203,9 @@ export async function traceRequest(
   transports: Transports,
   request: TraceRequest,
   kernel: Kernel = new LiveKernel(model, transports),
+  planOf: PlanOnce = planOnce(model, facts),
 ): Promise<Trace> {
-  const plan = buildPlan(model, facts);
+  const plan = planOf();
   const trace = await new TraceWalk(model, facts, plan, kernel).run(request.from, request.packet);
   // Translated on the way (DNAT to a Service's endpoint, SNAT to the outside): conntrack carries the reply back.
   const translated = trace.hops.some((h) => h.kind === 'dnat' || h.kind === 'snat' || h.kind === 'outside');

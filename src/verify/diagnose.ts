@@ -12,7 +12,7 @@ import type { Created, NodeFacts, Step } from '../model/plan.js';
 import { type Answers, askNode, type Questions } from '../node/query.js';
 import { dropsBeforeJump, parseSavedRules, routeKey, ruleKey } from '../node/tables.js';
 import { quoteArgv } from '../os/quote.js';
-import { buildPlan } from '../plan/build.js';
+import { planOnce, type PlanOnce } from '../plan/build.js';
 import { escapeControls } from '../errors.js';
 import { scriptPrelude } from '../shell/prelude.js';
 
@@ -238,8 +238,9 @@ export async function diagnose(
   model: Model,
   facts: Record<string, NodeFacts>,
   transports: Transports,
+  planOf: PlanOnce = planOnce(model, facts),
 ): Promise<Finding[]> {
-  const plan = buildPlan(model, facts);
+  const plan = planOf();
   const perNode = await Promise.all(
     plan.nodes.map(async (nodePlan) => {
       const pods = nodePlan.steps.flatMap((s) => s.creates.flatMap((c) => (c.kind === 'pause' ? [c.pod] : [])));

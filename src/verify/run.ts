@@ -4,12 +4,12 @@
 import { labIdOf } from '../model/lab.js';
 import { outsideAddress } from '../wiring/egress.js';
 import { endpointLabel, nodeOfSource, type Check, type Model } from '../model/lab.js';
-import type { NodeFacts } from '../model/plan.js';
+import type { NodeFacts, Plan } from '../model/plan.js';
 import { scriptPrelude, SERVICE_GIVE_UP } from '../shell/prelude.js';
 import { quoteArgv } from '../os/quote.js';
 import type { Transports } from '../exec/transports.js';
 import { RunError } from '../errors.js';
-import { buildPlan } from '../plan/build.js';
+import { planOnce, type PlanOnce } from '../plan/build.js';
 import { isPlausibleSpread, spreadBound } from './stats.js';
 
 export interface CheckResult {
@@ -102,6 +102,7 @@ export async function runChecks(
   transports: Transports,
   checks: readonly Check[] = model.checks,
   timeoutSeconds = DEFAULT_VERIFY_TIMEOUT,
+  plan: PlanOnce = planOnce(model, facts),
 ): Promise<CheckResult[]> {
   const listeners = byNode(listenersFor(model, checks), (l) => l.node);
   const runOn = async (groups: Map<string, string[]>, options: { signal?: AbortSignal } = {}) =>
@@ -178,7 +179,12 @@ export async function runChecks(
       }
       if (check.kind === 'service') return judgeService(model, check, result.answers);
       if (check.kind === 'traceroute')
-        return judgeTraceroute(check, addressOf(check, facts), result.out, (addresses ??= hopAddresses(model, facts)));
+        return judgeTraceroute(
+          check,
+          addressOf(check, facts),
+          result.out,
+          (addresses ??= hopAddresses(model, facts, plan())),
+        );
       return judge(check, result);
     });
   } finally {
@@ -226,8 +232,7 @@ function judge(check: Check, result: { rc: number; out: string[] }): CheckResult
 }
 
 /** Every IPv4 address of each node (its underlay address, and what the plan gives its bridge and tunnels) and router. */
-export function hopAddresses(model: Model, facts: Record<string, NodeFacts>): Record<string, string[]> {
-  const plan = buildPlan(model, facts);
+export function hopAddresses(model: Model, facts: Record<string, NodeFacts>, plan: Plan): Record<string, string[]> {
   return Object.fromEntries([
     ...plan.nodes.map((n) => [
       n.node,

@@ -5,10 +5,106 @@
 // Every node gets the same rules, written by one iptables-restore --noflush.
 import { kernelNameOf } from '../model/lab.js';
 import { EXTENSIONS } from './netfilter.js';
-import type { Model, ModelService } from '../model/lab.js';
+import type { Model, ModelPod, ModelService } from '../model/lab.js';
+import { contains, formatCidr, formatIp, lastAddress, nthAddress, parseCidr, parseIp, type Cidr } from '../net/ipv4.js';
+import { didYouMean } from '../model/suggest.js';
 import { type Command, type Created, type StepDraft, step } from '../model/plan.js';
 import { masqueradeRule } from './egress.js';
 import type { ServicesWiring } from './types.js';
+
+/** The cluster's virtual Service addresses (Kubernetes' default service-cluster-ip-range). */
+export const SERVICE_CIDR = '10.96.0.0/12';
+
+/** A Service as a lab file gives it (lab/schema.ts checks its shape; resolveServices, the rest). */
+export interface ServiceSpec {
+  'cluster-ip'?: string;
+  port: number;
+  'target-port'?: number;
+  protocol?: 'tcp' | 'udp';
+  type?: 'ClusterIP' | 'NodePort';
+  'node-port'?: number;
+  backends: string[];
+}
+type ServiceReport = (path: (string | number)[], message: string) => void;
+
+/**
+ * The lab file's Services, resolved beside the policies (wiring/policies.ts):
+ * each a cluster IP in the Services range (given, or the next free one), a
+ * port, and pods as backends; every problem reported at its place.
+ */
+const FIRST_SERVICE_HOST = 2;
+
+export function resolveServices(
+  specs: Record<string, ServiceSpec> | undefined,
+  pods: ModelPod[],
+  cluster: Cidr,
+  report: ServiceReport,
+): ModelService[] {
+  const range = parseCidr(SERVICE_CIDR)!;
+  const entries = Object.entries(specs ?? {});
+  const taken = new Set(entries.map(([, spec]) => spec['cluster-ip']).filter((ip): ip is string => ip !== undefined));
+  const usedPorts = new Map<string, string>();
+  let next = FIRST_SERVICE_HOST;
+  return entries.map(([name, spec], i) => {
+    const path = ['services', name];
+    let clusterIp = spec['cluster-ip'];
+    if (clusterIp !== undefined) {
+      const ip = parseIp(clusterIp);
+      if (ip === undefined)
+        report(
+          [...path, 'cluster-ip'],
+          `found "${clusterIp}"; allowed: an IPv4 address such as 10.96.0.${FIRST_SERVICE_HOST + i}`,
+        );
+      else if (!contains(range, ip) || ip === range.network || ip === lastAddress(range))
+        // Every node DNATs the cluster IP, also in OUTPUT: a real host's address would send the node's own traffic to it (SSH) to a pod.
+        report(
+          [...path, 'cluster-ip'],
+          `${clusterIp} is ${contains(range, ip) ? 'the network or broadcast address of' : 'outside'} the Services range ${SERVICE_CIDR}; allowed: a host address in it, such as ${formatIp(nthAddress(range, FIRST_SERVICE_HOST + i))} (every node DNATs it, also its own traffic)`,
+        );
+      else if (contains(cluster, ip))
+        report(
+          [...path, 'cluster-ip'],
+          `${clusterIp} is inside the cluster CIDR ${formatCidr(cluster)}; a Service IP is virtual and must not be a pod address (Kubernetes uses ${SERVICE_CIDR})`,
+        );
+    } else {
+      while (taken.has(formatIp(nthAddress(range, next)))) next++;
+      clusterIp = formatIp(nthAddress(range, next++));
+    }
+    const protocol = spec.protocol ?? 'tcp';
+    const key = `${clusterIp}:${protocol}:${spec.port}`;
+    if (usedPorts.has(key))
+      report([...path, 'port'], `${clusterIp}:${spec.port}/${protocol} is already service ${usedPorts.get(key)}`);
+    usedPorts.set(key, name);
+    const type = spec.type ?? 'ClusterIP';
+    if (type === 'NodePort' && spec['node-port'] === undefined)
+      report([...path, 'node-port'], 'type NodePort needs node-port: a port in 30000-32767 that every node opens');
+    if (type !== 'NodePort' && spec['node-port'] !== undefined)
+      report([...path, 'node-port'], 'node-port is used only with type: NodePort');
+    const podNames = pods.map((p) => p.name);
+    spec.backends.forEach((backend, j) => {
+      const pod = pods.find((p) => p.name === backend);
+      if (!pod)
+        report(
+          [...path, 'backends', j],
+          `unknown pod "${backend}"${didYouMean(backend, podNames)}; allowed: ${podNames.join(', ')}`,
+        );
+      else if (!pod.address)
+        report([...path, 'backends', j], `pod ${backend} has no address (loopback lab); a backend needs one`);
+      if (spec.backends.indexOf(backend) !== j) report([...path, 'backends', j], `pod ${backend} is listed twice`);
+    });
+    return {
+      name,
+      index: i + 1,
+      clusterIp,
+      port: spec.port,
+      targetPort: spec['target-port'] ?? spec.port,
+      protocol,
+      type,
+      ...(spec['node-port'] !== undefined ? { nodePort: spec['node-port'] } : {}),
+      backends: spec.backends,
+    };
+  });
+}
 
 /** kube-proxy's masquerade mark bit. */
 export const MASQ_MARK = '0x4000';

@@ -9,6 +9,7 @@ import { LabInputError } from '../../src/errors.js';
 import type { Check } from '../../src/model/lab.js';
 import type { Trace } from '../../src/model/trace.js';
 import { tracerouteView } from '../../src/trace/trace.js';
+import { buildPlan } from '../../src/plan/build.js';
 
 const lab = (verify: string) =>
   `name: tr\nnodes: { node-0: {}, node-1: {} }\npods: { a0: { node: node-0 }, a1: { node: node-1 } }\nwiring: { same-node: bridge, cross-node: routes }\nverify:\n${verify}\n`;
@@ -17,7 +18,7 @@ test('a traceroute check names each hop by its node and passes when the routers 
   const { model } = parseLab(lab('  - traceroute: { from: a0, to: a1, via: [node-0, node-1] }'), 'tr.yaml');
   const check = model.checks[0]!;
   assert.deepEqual([check.kind, check.toAddress, check.via], ['traceroute', '10.200.1.2', ['node-0', 'node-1']]);
-  const addresses = hopAddresses(model, simulatedFacts(model));
+  const addresses = hopAddresses(model, simulatedFacts(model), buildPlan(model, simulatedFacts(model)));
   // node-0 owns its bridge's gateway and its underlay address; node-1 too.
   assert.ok(addresses['node-0']!.includes('10.200.0.1') && addresses['node-0']!.includes('192.168.64.4'));
   assert.ok(addresses['node-1']!.includes('192.168.64.5'));
@@ -52,7 +53,7 @@ test("a traceroute check to a node: the node's underlay address (a fact of the t
   const check = model.checks[0]!;
   assert.equal(check.toAddress, undefined, 'a node has no address in the lab file: it is a fact of the target');
   const facts = simulatedFacts(model);
-  const addresses = hopAddresses(model, facts);
+  const addresses = hopAddresses(model, facts, buildPlan(model, facts));
   const out = [' 1  10.200.0.1  0.05 ms', ' 2  192.168.64.5  0.08 ms'];
   assert.equal(judgeTraceroute(check, addressOf(check, facts), out, addresses).ok, true);
 });
