@@ -394,3 +394,50 @@ test("a simulated group's lab built in the room's process is the lab its copy of
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the deal: the groups in an order only the secret gives (not the order the room lists them), dealt from a start only the secret gives', () => {
+  const groups = Array.from({ length: 6 }, (_, i) => `g${i + 1}`);
+  const landings = ['a', 'b', 'c'];
+  const deal = dealLandings('s'.repeat(16), 'net101', 'wrong-vni', groups, landings);
+  // The room file's order of its groups changes nothing: the keyed hash orders them.
+  assert.deepEqual(
+    new Map([...dealLandings('s'.repeat(16), 'net101', 'wrong-vni', [...groups].reverse(), landings)].sort()),
+    new Map([...deal].sort()),
+  );
+  // The first group in that order does not always get the first landing: the start is keyed too.
+  const firsts = new Set(
+    ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8'].map((challenge) => {
+      const dealt = dealLandings('s'.repeat(16), 'net101', challenge, groups, landings);
+      return [...dealt.values()][0];
+    }),
+  );
+  assert.ok(firsts.size > 1, `the first group got ${[...firsts].join(', ')} in all eight challenges`);
+  // The room and the challenge are two parts of the key, not one string: "ab"+"c" is not "a"+"bc".
+  assert.notDeepEqual(
+    [...dealLandings('k'.repeat(16), 'ab', 'c', groups, landings)],
+    [...dealLandings('k'.repeat(16), 'a', 'bc', groups, landings)],
+  );
+});
+
+test("a room's slots are its block's, in the groups' order; the VNI stops at 2^24 - 1 exactly", () => {
+  const slots = Array.from({ length: 8 }, (_, i) => roomSlot('q'.repeat(16), i, 64));
+  assert.deepEqual(
+    slots.map((s) => s - slots[0]!),
+    [0, 1, 2, 3, 4, 5, 6, 7],
+  );
+  assert.equal(slots[0]! % 64, 0, 'a block starts at a multiple of the groups a room may have');
+  assert.deepEqual(groupOverlay({ id: 2 ** 24 - 1 - VNI_STEP }, 0), { id: 2 ** 24 - 1 }, 'the last VNI is one');
+  assert.equal(groupOverlay({ id: 2 ** 24 - VNI_STEP }, 0), undefined, '2^24 is not');
+});
+
+test("a group's lab file: the header above the lab's own first comment (or alone), the rest as written; a lab without wiring is refused", () => {
+  const overlay = { id: 110, group: '239.1.1.2' };
+  const lab = 'name: vxlan\nwiring:\n  vxlan: { id: 100 }\n';
+  const commented = withOverlay(`# the vxlan lab\n\n${lab}`, 'vxlan', overlay, ' group g1');
+  assert.match(commented, /^# group g1\n# the vxlan lab\n\nname: vxlan\n/);
+  assert.deepEqual(parse(commented).wiring.vxlan, { id: 110, group: '239.1.1.2' });
+  const bare = withOverlay(lab, 'vxlan', { id: 110 }, ' group g1');
+  assert.match(bare, /^# group g1\n\nname: vxlan\n/);
+  assert.deepEqual(parse(bare).wiring.vxlan, { id: 110 });
+  assert.throws(() => withOverlay('name: vxlan\n', 'vxlan', overlay, ' g'), /a lab with a tunnel has wiring:/);
+});

@@ -1,0 +1,186 @@
+// The scoreboard's arithmetic (src/room/score.ts), case by case on logs
+// written by hand: which events are a group's and a round's, which gradings
+// count for a start, attempts, the clock, hints read, a group's condition and
+// its board row. (test/unit/room.test.ts drives the same code through whole
+// rooms; these pin each rule so that a change to one turns one test red.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { boardGroup, conditionOf, groupInRound, roundsOf } from '../../src/room/score.js';
+import type { GradeEvent, RoomEvent } from '../../src/room/log.js';
+
+const T0 = Date.parse('2026-12-04T10:00:00.000Z');
+/** The time `minutes` after 10:00. */
+const at = (minutes: number) => new Date(T0 + minutes * 60_000).toISOString();
+
+const round = (m: number, challenge = 'wrong-vni'): RoomEvent => ({ t: at(m), e: 'round', challenge });
+const start = (m: number, group: string, run = 'r1', started = at(m)): RoomEvent => ({
+  t: at(m),
+  e: 'start',
+  group,
+  challenge: 'wrong-vni',
+  run,
+  fault: `vni-changed:node-1:vxlan0@${group}`,
+  started,
+});
+const grade = (m: number, group: string, failing: number[], more: Partial<GradeEvent> = {}): GradeEvent => ({
+  t: at(m),
+  e: 'grade',
+  group,
+  challenge: 'wrong-vni',
+  run: 'r1',
+  condition: 'up',
+  failing,
+  started: at(1),
+  ...more,
+});
+const facts = { title: 'a wrong VNI', hints: 3 };
+
+/** g1's part in the only (or the first) round of the log, at `now` minutes. */
+function g1(events: RoomEvent[], now = 30, schedule?: { hints: number[] }) {
+  const [first] = roundsOf(events);
+  return groupInRound(
+    events,
+    first!,
+    'g1',
+    facts,
+    schedule ? { challenge: 'wrong-vni', minutes: 30, ...schedule } : undefined,
+    new Date(T0 + now * 60_000),
+  );
+}
+
+test('rounds: each from its round event to the next one, the last to the end of the log', () => {
+  const events = [round(0), start(1, 'g1'), round(10, 'lost-route'), start(11, 'g1'), grade(12, 'g1', [])];
+  assert.deepEqual(
+    roundsOf(events).map((r) => [r.round.challenge, r.from, r.to]),
+    [
+      ['wrong-vni', 0, 2],
+      ['lost-route', 2, 5],
+    ],
+  );
+});
+
+test("a group's round: only its own events and the room's hints, and only this round's", () => {
+  const events = [
+    round(0),
+    start(1, 'g1'),
+    start(1, 'g2', 'r2'),
+    { t: at(2), e: 'hint', challenge: 'wrong-vni', group: 'g2' } as RoomEvent,
+    { t: at(3), e: 'hint', challenge: 'wrong-vni', group: null } as RoomEvent,
+    { t: at(4), e: 'reset', group: 'g2', challenge: 'wrong-vni' } as RoomEvent,
+    grade(5, 'g2', [], { run: 'r2' }),
+    round(20, 'lost-route'),
+    { t: at(21), e: 'reset', group: 'g1', challenge: 'lost-route' } as RoomEvent,
+  ];
+  const mine = g1(events, 30, { hints: [] });
+  assert.equal(mine.hints, 1, "the room's hint, not g2's");
+  assert.equal(mine.resets, 0, "g2's reset and the next round's are not g1's");
+  assert.equal(mine.solved, false, "g2's solving grading is not g1's");
+  assert.deepEqual([mine.run, mine.identity], ['r1', at(1)]);
+  assert.equal(mine.fault, 'vni-changed:node-1:vxlan0@g1');
+  // The round is over: its clock stopped at the next round, not at now.
+  assert.equal(mine.minutes, 19);
+});
+
+test('a grading counts for a start only if it is of its run and its record, with the lab up', () => {
+  const base = [round(0), start(1, 'g1')];
+  assert.equal(g1([...base, grade(2, 'g1', [], { run: 'r0' })]).solved, false, 'another run');
+  assert.equal(g1([...base, grade(2, 'g1', [], { started: at(0) })]).solved, false, 'another start');
+  assert.equal(g1([...base, grade(2, 'g1', [], { condition: 'down' })]).solved, false, 'the lab down');
+  const solved = g1([...base, grade(2, 'g1', [1]), grade(4, 'g1', [])]);
+  assert.deepEqual([solved.solved, solved['solved-at'], solved.minutes], [true, at(4), 3]);
+});
+
+test('attempts: changes of the failing checks up to the solve, over every start of the round', () => {
+  // Solved at its first grading: what came after (a learner breaking it again) is no attempt.
+  assert.equal(g1([round(0), start(1, 'g1'), grade(2, 'g1', []), grade(3, 'g1', [1]), grade(4, 'g1', [])]).attempts, 0);
+  const reset = [
+    round(0),
+    start(1, 'g1'),
+    grade(2, 'g1', [1, 2]),
+    grade(3, 'g1', [2]),
+    start(5, 'g1', 'r1', at(5)),
+    grade(6, 'g1', [2], { started: at(5) }),
+    grade(7, 'g1', [], { started: at(5) }),
+  ];
+  const mine = g1(reset);
+  assert.deepEqual([mine.attempts, mine.solved, mine.identity, mine.started], [2, true, at(5), at(1)]);
+  // The clock runs from the first start: a reset does not restart it.
+  assert.equal(mine.minutes, 6);
+});
+
+test('no start in the round: the round began the clock; no run, fault or identity; nothing read', () => {
+  const mine = g1([round(0), grade(2, 'g1', [1], { started: undefined })], 12);
+  assert.deepEqual(
+    [mine.started, mine.minutes, mine.run, mine.fault, mine.identity, mine['hints-read'], mine.revealed],
+    [at(0), 12, null, null, null, null, false],
+  );
+  assert.equal(mine.hints, 0, 'no schedule, no hint');
+});
+
+test('hints read: the last grading that knows them; revealed: a grading that says so', () => {
+  const events = [
+    round(0),
+    start(1, 'g1'),
+    grade(2, 'g1', [1], { read: 1 }),
+    grade(3, 'g1', [1], { read: 2 }),
+    grade(4, 'g1', [1]),
+    grade(5, 'g1', [1], { read: 3 }),
+    grade(6, 'g1', [1]),
+  ];
+  assert.equal(g1(events)['hints-read'], 3);
+  assert.equal(g1(events).revealed, false);
+  assert.equal(g1([...events, grade(7, 'g1', [], { revealed: true })]).revealed, true);
+  // Hints unlock by the schedule (minutes since the round) and by `room hint`, up to the challenge's.
+  assert.equal(g1(events, 6, { hints: [5, 10, 15] }).hints, 1);
+  assert.equal(g1(events, 60, { hints: [5, 10, 15, 20] }).hints, 3);
+});
+
+test("a group's condition: its last grading's, since the first of the streak of the same condition and run", () => {
+  assert.deepEqual(conditionOf([], 'g1'), { condition: 'unknown', since: null, last: undefined });
+  const one = [grade(2, 'g1', [1])];
+  assert.deepEqual(conditionOf(one, 'g1').since, at(2));
+  const events: RoomEvent[] = [
+    grade(1, 'g1', [], { condition: 'down' }),
+    grade(2, 'g1', [1]),
+    grade(3, 'g2', [], { condition: 'down' }),
+    grade(4, 'g1', [1], { run: 'r2' }),
+    grade(5, 'g1', []),
+    grade(6, 'g1', [2], { run: 'r2' }),
+  ];
+  const { condition, since, last } = conditionOf(events, 'g1');
+  // Up since 10:06 only: the grading before it (10:05) is of another run.
+  assert.deepEqual([condition, since, last?.t], ['up', at(6), at(6)]);
+  assert.equal(conditionOf(events.slice(0, 5), 'g1').since, at(5), 'run r1 again after r2: a streak of its own');
+  assert.equal(conditionOf(events.slice(0, 3), 'g1').since, at(2), 'down then up: up since the first up');
+});
+
+test("a group's board row: condition, last grading, failing checks named, its error; no challenge", () => {
+  const nameCheck = (n: number) => ({ name: `check ${n}`, from: 'a0', to: 'a1' });
+  const group = { name: 'g1', lab: 'vxlan@g1', target: 'simulated' as const };
+  const events: RoomEvent[] = [grade(2, 'g1', [1]), grade(3, 'g1', [1, 3], { error: 'node-1: unreachable' })];
+  assert.deepEqual(boardGroup(events, group, null, nameCheck), {
+    name: 'g1',
+    lab: 'vxlan@g1',
+    target: 'simulated',
+    condition: 'up',
+    since: at(2),
+    'checked-at': at(3),
+    challenge: null,
+    failing: [
+      { number: 1, name: 'check 1', from: 'a0', to: 'a1' },
+      { number: 3, name: 'check 3', from: 'a0', to: 'a1' },
+    ],
+    error: 'node-1: unreachable',
+  });
+  const never = boardGroup([], group, null, nameCheck);
+  assert.deepEqual(
+    [never.condition, never['checked-at'], never.failing, 'error' in never],
+    ['unknown', null, [], false],
+  );
+  const current = g1([round(0), start(1, 'g1'), grade(2, 'g1', [1])]);
+  const row = boardGroup([grade(2, 'g1', [1])], group, current, nameCheck);
+  assert.equal(row.challenge?.id, 'wrong-vni');
+  assert.ok(
+    row.challenge && !('run' in row.challenge) && !('fault' in row.challenge) && !('identity' in row.challenge),
+  );
+});
