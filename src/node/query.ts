@@ -216,13 +216,16 @@ export function parseAnswers(
 
 /**
  * Asks a node every question in one script. `head` runs first (a prelude, a
- * caller's own checks); its output comes back as `head`.
+ * caller's own checks); its output comes back as `head`. `failed` says why the
+ * script did not end well (a node that could not be reached), when it did not.
  */
 export async function askNode(
   node: Runs,
   asks: readonly Questions[],
   head: readonly string[] = [],
-): Promise<{ head: string; answers: Partial<Answers>[] }> {
+): Promise<{ head: string; answers: Partial<Answers>[]; failed?: string }> {
   const script = `${['PATH=$PATH:/usr/sbin:/sbin', ...head, ...questionLines(asks)].join('\n')}\n`;
-  return parseAnswers((await node.run(script)).stdout, asks);
+  const result = await node.run(script);
+  const failed = result.exitCode === 0 ? undefined : result.stderr.trim() || `exit ${result.exitCode}`;
+  return { ...parseAnswers(result.stdout, asks), ...(failed ? { failed } : {}) };
 }

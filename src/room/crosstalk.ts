@@ -6,7 +6,7 @@
 // this finds what it cannot rule out: another lab, or another room, there.
 import { RunError } from '../errors.js';
 import { transportsOf } from '../exec/transports.js';
-import { quoteArgv } from '../os/quote.js';
+import { askNode } from '../node/query.js';
 import type { LabState } from '../state/store.js';
 
 export interface ForeignVtep {
@@ -25,9 +25,9 @@ export async function foreignVteps(state: LabState): Promise<ForeignVtep[]> {
   const found: ForeignVtep[] = [];
   await Promise.all(
     Object.entries(transportsOf(state)).map(async ([node, transport]) => {
-      const result = await transport.run(`${quoteArgv(['bridge', '-j', 'fdb', 'show', 'dev', tunnel.device])}\n`);
-      if (result.exitCode !== 0) throw new RunError(`${node}: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
-      for (const entry of JSON.parse(result.stdout || '[]') as { dst?: string }[]) {
+      const { answers, failed } = await askNode(transport, [{ fdb: true }]);
+      if (failed) throw new RunError(`${node}: ${failed}`);
+      for (const entry of (answers[0]!.fdb ?? []).filter((e) => e.ifname === tunnel.device)) {
         const address = entry.dst;
         // The all-zero MAC's entry is the flood list (the group itself); the others are learned VTEPs.
         if (address && address !== tunnel.group && !own.has(address) && !found.some((f) => f.address === address))
