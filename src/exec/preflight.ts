@@ -235,10 +235,8 @@ function inventoryQuestions(steps: readonly Step[]): Questions {
 
 export function inventoryOf(answers: Partial<Answers>): NodeInventory {
   const chains = new Set<string>();
-  for (const table of ['filter', 'nat'] as const) {
-    for (const line of answers.iptables?.[table] ?? [])
-      if (line.startsWith(':')) chains.add(`${table} ${line.slice(1).split(' ')[0]}`);
-  }
+  for (const table of ['filter', 'nat'] as const)
+    for (const chain of answers.iptables?.[table].chains.keys() ?? []) chains.add(`${table} ${chain}`);
   return {
     links: new Set((answers.links ?? []).map((l) => l.ifname)),
     netns: new Set(answers.namespaces ?? []),

@@ -18,7 +18,9 @@ import {
   parseNeighbours,
   parseRouteGet,
   parseRoutes,
+  parseSavedTable,
   parseSysctls,
+  type SavedTable,
   type Route,
   type RouteLookup,
 } from './tables.js';
@@ -60,8 +62,8 @@ export interface Answers {
   /** "PID COMM" of each process in a pod's network namespace */
   processes: string[];
   namespaces: string[];
-  /** iptables-save lines by table */
-  iptables: { filter: string[]; nat: string[] };
+  /** iptables-save, read once, by table */
+  iptables: { filter: SavedTable; nat: SavedTable };
   runs: Map<string, string>;
   /** by destination */
   lookups: Record<string, RouteLookup>;
@@ -187,7 +189,7 @@ function parseAnswer(
       if (line === '*filter' || line === '*nat') table = tables[line.slice(1) as 'filter' | 'nat'];
       else if (line && table) table.push(line);
     }
-    answers.iptables = tables;
+    answers.iptables = { filter: parseSavedTable(tables.filter), nat: parseSavedTable(tables.nat) };
   } else if (name === 'runs') {
     answers.runs = new Map(
       text

@@ -242,7 +242,37 @@ export function parseConnections(text: string): Connection[] {
 /** A rule as `iptables-save` prints it: `-A CHAIN args…`. */
 export interface SavedRule {
   chain: string;
+  /** its words after the chain, as iptables-save writes them */
   args: string[];
+  /** what it jumps to (-j): a chain, or ACCEPT, DROP, DNAT, … */
+  target?: string;
+  /** the line, for a person to read */
+  text: string;
+}
+
+/**
+ * One table of `iptables-save`, read once: its chains (each built-in one with
+ * its policy, a chain of netlab's or anyone's with '-'), its rules in order,
+ * and its lines without the packet counters, for a person to read.
+ */
+export interface SavedTable {
+  chains: Map<string, string>;
+  rules: SavedRule[];
+  lines: string[];
+}
+
+/** One table's lines of `iptables-save` (after its `*table` line, up to COMMIT) as a SavedTable. */
+export function parseSavedTable(lines: readonly string[]): SavedTable {
+  const chains = new Map<string, string>();
+  const kept: string[] = [];
+  for (const line of lines) {
+    if (line === 'COMMIT' || line.startsWith('#')) continue;
+    const text = line.replace(/ \[\d+:\d+\]$/, '');
+    kept.push(text);
+    const chain = /^:(\S+) (\S+)/.exec(text);
+    if (chain) chains.set(chain[1]!, chain[2]!);
+  }
+  return { chains, rules: parseSavedRules(kept), lines: kept };
 }
 
 /** The words of an iptables rule as iptables-save prints it (it double-quotes a word with spaces: a comment). */
@@ -255,19 +285,20 @@ export function ruleWords(line: string): string[] {
  * `to` (every rule of the chain when the jump is gone), and among them the
  * ones that drop: what stops a packet before the lab's chain is consulted.
  */
-export function dropsBeforeJump(rules: readonly string[], from: string, to: string): string[] {
-  const chain = rules.filter((r) => r.startsWith(`-A ${from} `));
-  const jump = chain.findIndex((r) => r.endsWith(`-j ${to}`));
-  return chain.slice(0, jump >= 0 ? jump : undefined).filter((r) => /-j (DROP|REJECT)\b/.test(r));
+export function dropsBeforeJump(rules: readonly SavedRule[], from: string, to: string): SavedRule[] {
+  const chain = rules.filter((r) => r.chain === from);
+  const jump = chain.findIndex((r) => r.target === to);
+  return chain.slice(0, jump >= 0 ? jump : undefined).filter((r) => r.target === 'DROP' || r.target === 'REJECT');
 }
 
 /** The `-A` rules of one table's iptables-save lines, by chain in order. */
 export function parseSavedRules(lines: readonly string[]): SavedRule[] {
   return lines
     .filter((l) => l.startsWith('-A '))
-    .map((l) => {
-      const [, chain, ...args] = ruleWords(l);
-      return { chain: chain!, args };
+    .map((text) => {
+      const [, chain, ...args] = ruleWords(text);
+      const jump = args.lastIndexOf('-j');
+      return { chain: chain!, args, ...(jump >= 0 && args[jump + 1] ? { target: args[jump + 1] } : {}), text };
     });
 }
 

@@ -27,15 +27,6 @@ export interface Kernel {
 
 const SYSCTLS = ['net.ipv4.ip_forward', 'net.bridge.bridge-nf-call-iptables'];
 
-/** `iptables-save` lines of the filter table as `iptables -S FORWARD` prints them. */
-export function forwardRulesOf(filter: readonly string[]): string[] {
-  return filter.flatMap((line) => {
-    const policy = /^:FORWARD (\S+)/.exec(line);
-    if (policy) return [`-P FORWARD ${policy[1]}`];
-    return line.startsWith('-A FORWARD ') ? [line] : [];
-  });
-}
-
 /** Asks the nodes over the lab's transports (answers cached: a trace asks each question once). */
 export class LiveKernel implements Kernel {
   private readonly cache = new Map<string, Promise<unknown>>();
@@ -90,15 +81,20 @@ export class LiveKernel implements Kernel {
   }
 
   async natRules(node: string): Promise<string[]> {
-    return (await this.iptables(node)).nat;
+    return (await this.iptables(node)).nat.lines;
   }
 
   async forwardRules(node: string): Promise<string[]> {
-    return forwardRulesOf((await this.iptables(node)).filter);
+    const { filter } = await this.iptables(node);
+    const policy = filter.chains.get('FORWARD');
+    return [
+      ...(policy ? [`-P FORWARD ${policy}`] : []),
+      ...filter.rules.filter((r) => r.chain === 'FORWARD').map((r) => r.text),
+    ];
   }
 
   async filterRules(node: string): Promise<string[]> {
-    return (await this.iptables(node)).filter.filter((line) => line.startsWith('-A '));
+    return (await this.iptables(node)).filter.rules.map((r) => r.text);
   }
 
   async connections(node: string, protocol: string, dst: string, port: number): Promise<Connection[]> {

@@ -11,7 +11,7 @@
 // forwarding off, a link down, no FDB entry, no ARP reply) ends the walk with
 // the reason, and, where the lab made that entry, the step that made it.
 import { kernelNameOf } from '../model/lab.js';
-import { dropsBeforeJump, ruleWords } from '../node/tables.js';
+import { dropsBeforeJump, parseSavedRules, ruleWords } from '../node/tables.js';
 import type { Model } from '../model/lab.js';
 import type { Change, Created, NodeFacts, Plan } from '../model/plan.js';
 import type { End, Hop, Outcome, Packet, Problem, Trace } from '../model/trace.js';
@@ -257,9 +257,9 @@ export class TraceWalk implements TraceContext {
     const chain = forwardChain(kernelNameOf(this.model));
     const accepted = rules.some((r) => r.startsWith('-A FORWARD ') && r.endsWith(`-j ${chain}`));
     // A DROP or REJECT that the packet meets first, before the lab's chain is consulted.
-    const dropped = dropsBeforeJump(rules, 'FORWARD', chain).find((r) =>
-      forwardRuleMatches(r, packet, ingress.ifname, outDev),
-    );
+    const dropped = dropsBeforeJump(parseSavedRules(rules), 'FORWARD', chain).find((r) =>
+      forwardRuleMatches(r.text, packet, ingress.ifname, outDev),
+    )?.text;
     if (dropped)
       return this.end(
         'broken',

@@ -10,7 +10,7 @@ import type { Transports } from '../exec/transports.js';
 import type { Model } from '../model/lab.js';
 import type { Created, NodeFacts, Step } from '../model/plan.js';
 import { type Answers, askNode, type Questions } from '../node/query.js';
-import { dropsBeforeJump, parseSavedRules, routeKey, ruleKey } from '../node/tables.js';
+import { dropsBeforeJump, routeKey, ruleKey } from '../node/tables.js';
 import { quoteArgv } from '../os/quote.js';
 import { planOnce, type PlanOnce } from '../plan/build.js';
 import { escapeControls } from '../errors.js';
@@ -57,12 +57,10 @@ export function findingsOf(
   const routes = new Set((have.routes ?? []).map((r) => routeKey(r.dst)));
   const addresses = have.addresses && new Set(have.addresses.map((a) => `${a.ifname} ${a.address}/${a.prefix}`));
   const namespaces = new Set(have.namespaces ?? []);
-  const rules = [...(have.iptables?.filter ?? []), ...(have.iptables?.nat ?? [])];
+  const rules = [...(have.iptables?.filter.rules ?? []), ...(have.iptables?.nat.rules ?? [])];
   const chains = {
-    filter: new Set(
-      (have.iptables?.filter ?? []).filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]!),
-    ),
-    nat: new Set((have.iptables?.nat ?? []).filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]!)),
+    filter: new Set(have.iptables?.filter.chains.keys() ?? []),
+    nat: new Set(have.iptables?.nat.chains.keys() ?? []),
   };
   // A pod's packet leaves such a route by the bridge it came in by: the node may have sent the pod an ICMP redirect.
   const bridges = new Set(steps.flatMap((s) => s.sets.flatMap((c) => (c.kind === 'master' ? [c.bridge] : []))));
@@ -111,11 +109,11 @@ export function findingsOf(
         lacks(`hairpin is ${c.on ? 'off' : 'on'} on ${c.port}`);
       else if (c.kind === 'mtu' && !moved.has(c.link) && links.get(c.link)?.mtu && links.get(c.link)!.mtu !== c.mtu)
         lacks(`${c.link}'s MTU is ${links.get(c.link)!.mtu}, but the lab sets ${c.mtu}`);
-      else if (c.kind === 'jump' && !rules.some((r) => r.startsWith(`-A ${c.from} `) && r.endsWith(`-j ${c.to}`)))
+      else if (c.kind === 'jump' && !rules.some((r) => r.chain === c.from && r.target === c.to))
         lacks(`the jump from ${c.from} to the lab chain ${c.to} is missing`);
       else if (c.kind === 'jump' && c.table === 'filter') {
         // The lab inserts its jump first: a DROP or REJECT before it is met before the lab's ACCEPTs.
-        const drop = dropsBeforeJump(have.iptables?.filter ?? [], c.from, c.to)[0];
+        const drop = dropsBeforeJump(have.iptables?.filter.rules ?? [], c.from, c.to)[0]?.text;
         if (drop)
           lacks(`a rule the lab did not make drops or rejects in ${c.from} before the jump to ${c.to}: \`${drop}\``);
       }
@@ -165,8 +163,8 @@ function jumpOrderFindings(steps: readonly Step[], have: Partial<Answers>): { st
   const findings: { step: Step; what: string }[] = [];
   for (const from of new Set(jumps.map((j) => j.from))) {
     const ours = jumps.filter((j) => j.from === from).reverse();
-    const live = (have.iptables?.filter ?? []).filter((r) => r.startsWith(`-A ${from} `));
-    const at = ours.map((j) => live.findIndex((r) => r.endsWith(`-j ${j.to}`)));
+    const live = (have.iptables?.filter.rules ?? []).filter((r) => r.chain === from);
+    const at = ours.map((j) => live.findIndex((r) => r.target === j.to));
     if (ours.length < 2 || at.some((i) => i < 0)) continue;
     for (let i = 1; i < ours.length; i++)
       if (at[i]! < at[i - 1]!)
@@ -205,7 +203,7 @@ function ruleFindings(
     const { table, chain } = declared[0]!.rule;
     if (!chains[table].has(chain)) continue; // said above: the chain is missing
     const where = `the iptables ${table === 'nat' ? 'nat ' : ''}chain ${chain}`;
-    const live = parseSavedRules(have.iptables?.[table] ?? []).filter((r) => r.chain === chain);
+    const live = (have.iptables?.[table].rules ?? []).filter((r) => r.chain === chain);
     const liveKeys = live.map((r) => ruleKey(r.args));
     const unmatched = [...liveKeys];
     const before = findings.length;

@@ -16,7 +16,7 @@ export type NodeSnapshot = Map<string, string[]>;
 const POD_SYSCTLS = ['net.ipv6.conf.all.disable_ipv6', 'net.ipv6.conf.default.disable_ipv6'];
 
 const SYSCTLS = ['net.ipv4.ip_forward', 'net.bridge.bridge-nf-call-iptables'];
-const BUILT_IN_CHAINS = /^:(INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) /;
+const BUILT_IN_CHAINS = /^(INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING)$/;
 /** IPv6 and IPv4 multicast MACs: the kernel's own entries on every port. */
 const MULTICAST_MAC = /^(33:33:|01:00:5e:)/;
 
@@ -64,9 +64,16 @@ export function snapshotOf(a: Partial<Answers>): NodeSnapshot {
     ],
     [
       'iptables',
-      [...(a.iptables?.filter ?? []), ...(a.iptables?.nat ?? [])]
-        .filter((l) => l.startsWith('-A') || (l.startsWith(':') && !BUILT_IN_CHAINS.test(l)))
-        .map((l) => l.replace(/ \[\d+:\d+\]/, '')),
+      [a.iptables?.filter, a.iptables?.nat].flatMap((table) =>
+        table
+          ? [
+              ...[...table.chains]
+                .filter(([name]) => !BUILT_IN_CHAINS.test(name))
+                .map(([name, policy]) => `:${name} ${policy}`),
+              ...table.rules.map((r) => r.text),
+            ]
+          : [],
+      ),
     ],
   ]);
 }

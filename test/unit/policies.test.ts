@@ -3,6 +3,7 @@
 // the lab file's mistakes, trace's walk through the chains, and the faults.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { savedTables } from './saved-tables.js';
 import { join } from 'node:path';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { LabInputError } from '../../src/errors.js';
@@ -201,13 +202,10 @@ test('mended, the lab ACCEPT jump goes back after the policies; drift names the 
   ]);
   const steps = plan.nodes[1]!.steps;
   const forward = (first: string, second: string) => ({
-    iptables: {
-      filter: [
-        `-A FORWARD -m comment --comment "netlab lab policy" -j ${first}`,
-        `-A FORWARD -m comment --comment "netlab lab policy" -j ${second}`,
-      ],
-      nat: [],
-    },
+    iptables: savedTables([
+      `-A FORWARD -m comment --comment "netlab lab policy" -j ${first}`,
+      `-A FORWARD -m comment --comment "netlab lab policy" -j ${second}`,
+    ]),
   });
   const order = (have: ReturnType<typeof forward>) =>
     findingsOf(steps, have, new Set())

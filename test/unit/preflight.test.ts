@@ -3,6 +3,7 @@
 // declare they create.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { savedTables } from './saved-tables.js';
 import { describeProblems, findConflicts, inventoryOf, preflightScript } from '../../src/exec/preflight.js';
 import type { Answers } from '../../src/node/query.js';
 import { loadLabFile } from '../../src/lab/load.js';
@@ -52,10 +53,10 @@ function answersOf(have: Have): Partial<Answers> {
     namespaces: have.netns ?? [],
     addresses: (have.addresses ?? []).map((address) => ({ ifname: 'eth1', address, prefix: 24 })),
     routes: have.routes ?? [],
-    iptables: {
-      filter: (have.chains?.filter ?? []).map((c) => `:${c} ACCEPT [0:0]`),
-      nat: (have.chains?.nat ?? []).map((c) => `:${c} ACCEPT [0:0]`),
-    },
+    iptables: savedTables(
+      (have.chains?.filter ?? []).map((c) => `:${c} ACCEPT [0:0]`),
+      (have.chains?.nat ?? []).map((c) => `:${c} ACCEPT [0:0]`),
+    ),
     runs: new Map(),
   };
 }
@@ -77,7 +78,7 @@ function printed(have: Have, head = ''): string {
       ]),
     ) +
     section('routes', JSON.stringify(a.routes)) +
-    section('iptables', `*filter\n${a.iptables!.filter.join('\n')}\n*nat\n${a.iptables!.nat.join('\n')}`) +
+    section('iptables', `*filter\n${a.iptables!.filter.lines.join('\n')}\n*nat\n${a.iptables!.nat.lines.join('\n')}`) +
     section('runs', '')
   );
 }

@@ -4,6 +4,7 @@
 // them with a node's answers (node/query.ts), parsed from the script's output.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { savedTables } from './saved-tables.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadLabFile } from '../../src/lab/load.js';
@@ -183,21 +184,18 @@ test("drift: each declaration the node lacks is one finding on the step that mad
     neighbours: [{ dst: '10.200.1.0', dev: 'flannel.1', mac: '0a:58:0a:c8:01:00', state: ['PERMANENT'] }],
     fdb: [{ mac: '0a:58:0a:c8:01:00', ifname: 'flannel.1', dst: '192.168.64.5', self: true, permanent: true }],
     sysctls: { 'net.ipv4.ip_forward': '1' },
-    iptables: {
-      filter: [
-        ':FORWARD DROP [0:0]',
-        ':NETLAB-FWD-flannel - [0:0]',
-        '-A FORWARD -m comment --comment "netlab lab flannel" -j NETLAB-FWD-flannel',
-        '-A NETLAB-FWD-flannel -s 10.200.0.0/16 -j ACCEPT',
-        '-A NETLAB-FWD-flannel -d 10.200.0.0/16 -j ACCEPT',
-      ],
-      nat: [],
-    },
+    iptables: savedTables([
+      ':FORWARD DROP [0:0]',
+      ':NETLAB-FWD-flannel - [0:0]',
+      '-A FORWARD -m comment --comment "netlab lab flannel" -j NETLAB-FWD-flannel',
+      '-A NETLAB-FWD-flannel -s 10.200.0.0/16 -j ACCEPT',
+      '-A NETLAB-FWD-flannel -d 10.200.0.0/16 -j ACCEPT',
+    ]),
   };
   assert.deepEqual(findingsOf(steps, healthy, new Set()), [], 'a node with everything has no finding');
   const dropFirst = {
     ...healthy,
-    iptables: { ...healthy.iptables, filter: ['-A FORWARD -s 10.200.0.0/16 -j DROP', ...healthy.iptables.filter] },
+    iptables: savedTables(['-A FORWARD -s 10.200.0.0/16 -j DROP', ...healthy.iptables.filter.lines]),
   };
   assert.deepEqual(
     findingsOf(steps, dropFirst, new Set()).map((f) => f.what),
@@ -216,7 +214,7 @@ test("drift: each declaration the node lacks is one finding on the step that mad
     neighbours: [],
     namespaces: [],
     sysctls: { 'net.ipv4.ip_forward': '0' },
-    iptables: { filter: [':FORWARD DROP [0:0]'], nat: [] },
+    iptables: savedTables([':FORWARD DROP [0:0]']),
   };
   const found = findingsOf(steps, broken, new Set(['a0'])).map((f) => `${f.step.id} ${f.what}`);
   assert.deepEqual(
@@ -284,9 +282,16 @@ test('node questions: one script, each answer in its own section, parsed back pe
     entry: '10.200.1.0/24 via 192.168.64.5 dev eth1',
   });
   assert.deepEqual(answers[0]!.lookups!['10.9.9.9'], { ok: false, error: 'Network is unreachable' });
+  // iptables-save read once: each table's chains (and policies), its rules (and their targets), its lines without counters.
   assert.deepEqual(answers[0]!.iptables, {
-    filter: [':FORWARD DROP [0:0]', '-A FORWARD -j NETLAB-FWD-x'],
-    nat: [':NL-SERVICES-x - [0:0]'],
+    filter: {
+      chains: new Map([['FORWARD', 'DROP']]),
+      rules: [
+        { chain: 'FORWARD', args: ['-j', 'NETLAB-FWD-x'], target: 'NETLAB-FWD-x', text: '-A FORWARD -j NETLAB-FWD-x' },
+      ],
+      lines: [':FORWARD DROP', '-A FORWARD -j NETLAB-FWD-x'],
+    },
+    nat: { chains: new Map([['NL-SERVICES-x', '-']]), rules: [], lines: [':NL-SERVICES-x -'] },
   });
   assert.deepEqual(
     answers[1]!.links!.map((l) => [l.ifname, l.up, l.peerIndex]),
@@ -328,7 +333,7 @@ test("drift of the lab's rules: compared in iptables-save's own words; a rule mi
     '-A NL-SVC-service-1 -j NL-SEP-service-1-2',
   ];
   const natFindings = (nat: string[]) =>
-    findingsOf(steps, { iptables: { filter: [], nat } }, new Set())
+    findingsOf(steps, { iptables: savedTables([], nat) }, new Set())
       .map((f) => f.what)
       .filter((what) => what.includes('nat chain'));
   assert.deepEqual(natFindings(saved), [], 'the rules as iptables-save prints them are the rules the lab made');
