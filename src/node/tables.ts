@@ -261,6 +261,12 @@ export interface SavedTable {
   lines: string[];
 }
 
+/** The value a rule gives an option (`--dport 80` gives '80'), in iptables-save's words; undefined if it has none. */
+export function ruleOption(rule: SavedRule, option: string): string | undefined {
+  const at = rule.args.indexOf(option);
+  return at >= 0 ? rule.args[at + 1] : undefined;
+}
+
 /** One table's lines of `iptables-save` (after its `*table` line, up to COMMIT) as a SavedTable. */
 export function parseSavedTable(lines: readonly string[]): SavedTable {
   const chains = new Map<string, string>();

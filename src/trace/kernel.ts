@@ -6,7 +6,7 @@
 import type { Transports } from '../exec/transports.js';
 import type { Model } from '../model/lab.js';
 import { type Answers, askNode, type Questions } from '../node/query.js';
-import type { Connection, Place, RouteLookup, Tables } from '../node/tables.js';
+import type { Connection, Place, RouteLookup, SavedRule, Tables } from '../node/tables.js';
 
 export type { Connection, FdbEntry, Link, Neighbour, Place, RouteLookup, Tables } from '../node/tables.js';
 
@@ -15,12 +15,12 @@ export interface Kernel {
   reads(node: string): boolean;
   tables(place: Place): Promise<Tables>;
   routeGet(place: Place, dst: string): Promise<RouteLookup>;
-  /** `iptables-save -t nat` lines of a node */
-  natRules(node: string): Promise<string[]>;
-  /** `iptables -S FORWARD` lines of a node: the policy (-P) and the rules (-A) */
-  forwardRules(node: string): Promise<string[]>;
-  /** every `-A` line of a node's filter table (a lab's policy chains); absent: none to read */
-  filterRules?(node: string): Promise<string[]>;
+  /** the rules of a node's nat table */
+  natRules(node: string): Promise<SavedRule[]>;
+  /** a node's FORWARD chain: its policy and its rules */
+  forwardRules(node: string): Promise<{ policy: string; rules: SavedRule[] }>;
+  /** every rule of a node's filter table (a lab's policy chains); absent: none to read */
+  filterRules?(node: string): Promise<SavedRule[]>;
   /** conntrack entries of a node for connections to dst:port: who sent them and where DNAT sent them */
   connections(node: string, protocol: string, dst: string, port: number): Promise<Connection[]>;
 }
@@ -80,21 +80,21 @@ export class LiveKernel implements Kernel {
     return this.once(`iptables ${node}`, async () => (await this.ask({ node }, { iptables: true })).iptables!);
   }
 
-  async natRules(node: string): Promise<string[]> {
-    return (await this.iptables(node)).nat.lines;
+  async natRules(node: string): Promise<SavedRule[]> {
+    return (await this.iptables(node)).nat.rules;
   }
 
-  async forwardRules(node: string): Promise<string[]> {
+  async forwardRules(node: string): Promise<{ policy: string; rules: SavedRule[] }> {
     const { filter } = await this.iptables(node);
-    const policy = filter.chains.get('FORWARD');
-    return [
-      ...(policy ? [`-P FORWARD ${policy}`] : []),
-      ...filter.rules.filter((r) => r.chain === 'FORWARD').map((r) => r.text),
-    ];
+    // A kernel without the filter table has no FORWARD chain: nothing filters, as ACCEPT.
+    return {
+      policy: filter.chains.get('FORWARD') ?? 'ACCEPT',
+      rules: filter.rules.filter((r) => r.chain === 'FORWARD'),
+    };
   }
 
-  async filterRules(node: string): Promise<string[]> {
-    return (await this.iptables(node)).filter.rules.map((r) => r.text);
+  async filterRules(node: string): Promise<SavedRule[]> {
+    return (await this.iptables(node)).filter.rules;
   }
 
   async connections(node: string, protocol: string, dst: string, port: number): Promise<Connection[]> {

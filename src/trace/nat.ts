@@ -4,7 +4,7 @@
 import { kernelNameOf } from '../model/lab.js';
 import type { ModelService } from '../model/lab.js';
 import type { End, Packet } from '../model/trace.js';
-import type { Place } from '../node/tables.js';
+import { ruleOption, type Place, type SavedRule } from '../node/tables.js';
 import { serviceChains } from '../wiring/services.js';
 import type { Ingress, TraceContext } from './context.js';
 
@@ -35,7 +35,7 @@ export async function dnat(
     (d) => d.kind === 'chain' && d.table === 'nat' && d.name === chains.services,
     'programs the Services',
   );
-  if (!rules.some((r) => r.startsWith(`-A ${hook} `) && r.endsWith(`-j ${chains.services}`))) {
+  if (!rules.some((r) => r.chain === hook && r.target === chains.services)) {
     return walk.end(
       'broken',
       place,
@@ -47,16 +47,16 @@ export async function dnat(
   const dispatch = isNodePort
     ? rules.find(
         (r) =>
-          r.startsWith(`-A ${chains.nodePorts} `) &&
-          r.includes(`--dport ${packet.port} `) &&
-          r.endsWith(`-j ${chains.service(service)}`),
+          r.chain === chains.nodePorts &&
+          ruleOption(r, '--dport') === String(packet.port) &&
+          r.target === chains.service(service),
       )
     : rules.find(
         (r) =>
-          r.startsWith(`-A ${chains.services} `) &&
-          r.includes(`-d ${service.clusterIp}/32`) &&
-          r.includes(`--dport ${packet.port} `) &&
-          r.endsWith(`-j ${chains.service(service)}`),
+          r.chain === chains.services &&
+          ruleOption(r, '-d') === `${service.clusterIp}/32` &&
+          ruleOption(r, '--dport') === String(packet.port) &&
+          r.target === chains.service(service),
       );
   if (!dispatch)
     return walk.end(
@@ -66,16 +66,16 @@ export async function dnat(
       restoreHint,
     );
   const endpoints = rules
-    .filter((r) => r.startsWith(`-A ${chains.service(service)} `))
+    .filter((r) => r.chain === chains.service(service) && r.target !== undefined)
     .map((r) => {
-      const chain = /-j (\S+)$/.exec(r)![1]!;
-      const probability = /--probability (\S+)/.exec(r)?.[1];
-      const dnatRule = rules.find((d) => d.startsWith(`-A ${chain} `) && d.includes('-j DNAT'));
+      const chain = r.target!;
+      const probability = ruleOption(r, '--probability');
+      const dnat = rules.find((d) => d.chain === chain && d.target === 'DNAT');
       return {
         chain,
         probability: probability ? Number(probability) : 1,
-        target: /--to-destination (\S+)/.exec(dnatRule ?? '')?.[1],
-        dnatRule,
+        target: dnat && ruleOption(dnat, '--to-destination'),
+        dnatRule: dnat?.text,
       };
     });
   if (endpoints.length === 0 || endpoints.some((e) => !e.target))
@@ -166,16 +166,19 @@ export async function dnat(
  * lab's POSTROUTING chain masquerades what carries it. What is missing, if any.
  */
 function hairpinUnmasked(
-  rules: readonly string[],
+  rules: readonly SavedRule[],
   chains: ReturnType<typeof serviceChains>,
   endpoint: string,
   address: string,
 ): string | undefined {
-  if (!rules.includes(`-A ${endpoint} -s ${address}/32 -j ${chains.markMasq}`))
+  if (
+    !rules.some((r) => r.chain === endpoint && ruleOption(r, '-s') === `${address}/32` && r.target === chains.markMasq)
+  )
     return `${endpoint} has no rule marking connections from ${address}`;
-  if (!rules.some((r) => r.startsWith(`-A ${chains.markMasq} `) && r.includes('-j MARK --set-xmark')))
+  if (!rules.some((r) => r.chain === chains.markMasq && r.target === 'MARK' && r.args.includes('--set-xmark')))
     return `${chains.markMasq} marks nothing`;
-  if (!rules.includes(`-A ${chains.postrouting} -j MASQUERADE`))
+  // Every connection that reaches the lab's POSTROUTING chain carries the mark: its one rule matches nothing else.
+  if (!rules.some((r) => r.chain === chains.postrouting && r.target === 'MASQUERADE' && r.args.length === 2))
     return `${chains.postrouting} has no MASQUERADE for marked connections`;
   return undefined;
 }

@@ -11,7 +11,7 @@
 // forwarding off, a link down, no FDB entry, no ARP reply) ends the walk with
 // the reason, and, where the lab made that entry, the step that made it.
 import { kernelNameOf } from '../model/lab.js';
-import { dropsBeforeJump, parseSavedRules, ruleWords } from '../node/tables.js';
+import { dropsBeforeJump, type SavedRule } from '../node/tables.js';
 import type { Model } from '../model/lab.js';
 import type { Change, Created, NodeFacts, Plan } from '../model/plan.js';
 import type { End, Hop, Outcome, Packet, Problem, Trace } from '../model/trace.js';
@@ -217,9 +217,9 @@ export class TraceWalk implements TraceContext {
   async policyVerdict(place: Place, packet: Packet, inDev: string, outDev: string): Promise<End | undefined> {
     if (place.pod || !this.model.policies?.length || !this.kernel.filterRules) return undefined;
     // Consulted only if FORWARD jumps to the policies before the lab's ACCEPT of the cluster CIDR.
-    const forward = (await this.kernel.forwardRules(place.node)).filter((r) => r.startsWith('-A FORWARD '));
-    const policiesAt = forward.findIndex((r) => r.endsWith(`-j ${policyChains(kernelNameOf(this.model)).main}`));
-    const acceptAt = forward.findIndex((r) => r.endsWith(`-j ${forwardChain(kernelNameOf(this.model))}`));
+    const forward = (await this.kernel.forwardRules(place.node)).rules;
+    const policiesAt = forward.findIndex((r) => r.target === policyChains(kernelNameOf(this.model)).main);
+    const acceptAt = forward.findIndex((r) => r.target === forwardChain(kernelNameOf(this.model)));
     if (policiesAt < 0 || (acceptAt >= 0 && acceptAt < policiesAt)) return undefined;
     const rules = await this.kernel.filterRules(place.node);
     const dropped = policyDrop(this.model, rules, packet, (r) => forwardRuleMatches(r, packet, inDev, outDev));
@@ -252,13 +252,12 @@ export class TraceWalk implements TraceContext {
     }
     const denied = await this.policyVerdict(place, packet, ingress.ifname, outDev);
     if (denied) return denied;
-    const rules = await this.kernel.forwardRules(place.node);
-    const policy = /^-P FORWARD (\S+)/m.exec(rules.join('\n'))?.[1] ?? 'ACCEPT';
+    const { policy, rules } = await this.kernel.forwardRules(place.node);
     const chain = forwardChain(kernelNameOf(this.model));
-    const accepted = rules.some((r) => r.startsWith('-A FORWARD ') && r.endsWith(`-j ${chain}`));
+    const accepted = rules.some((r) => r.target === chain);
     // A DROP or REJECT that the packet meets first, before the lab's chain is consulted.
-    const dropped = dropsBeforeJump(parseSavedRules(rules), 'FORWARD', chain).find((r) =>
-      forwardRuleMatches(r.text, packet, ingress.ifname, outDev),
+    const dropped = dropsBeforeJump(rules, 'FORWARD', chain).find((r) =>
+      forwardRuleMatches(r, packet, ingress.ifname, outDev),
     )?.text;
     if (dropped)
       return this.end(
@@ -447,15 +446,14 @@ export class TraceWalk implements TraceContext {
     const fromPod = packet.src !== undefined && packet.src !== node;
     if (fromPod) {
       const nat = await this.kernel.natRules(place.node);
-      const postrouting = new Set(
-        nat.filter((l) => l.startsWith('-A POSTROUTING ')).map((l) => /-j (\S+)/.exec(l)?.[1] ?? ''),
-      );
+      // In POSTROUTING, or in a chain it jumps to; not kube-proxy's masquerade of marked Service traffic.
+      const postrouting = new Set(nat.filter((r) => r.chain === 'POSTROUTING').map((r) => r.target));
       const masquerade = nat.find(
-        (l) =>
-          / -j MASQUERADE\b/.test(l) &&
-          !l.includes('--mark') &&
-          (l.startsWith('-A POSTROUTING ') || postrouting.has(l.split(' ')[1]!)) &&
-          forwardRuleMatches(l, packet, '', out.ifname),
+        (r) =>
+          r.target === 'MASQUERADE' &&
+          !r.args.includes('--mark') &&
+          (r.chain === 'POSTROUTING' || postrouting.has(r.chain)) &&
+          forwardRuleMatches(r, packet, '', out.ifname),
       );
       if (!masquerade)
         return this.end(
@@ -472,7 +470,7 @@ export class TraceWalk implements TraceContext {
         place,
         'snat',
         `source ${packet.src} becomes ${node}, ${out.ifname}'s address (MASQUERADE); conntrack keeps the translation and undoes it on the reply`,
-        masquerade,
+        masquerade.text,
       );
     }
     this.hop(place, 'outside', `over the underlay to the outside host ${packet.dst}, which answers ${node}`);
@@ -523,13 +521,12 @@ export class TraceWalk implements TraceContext {
 }
 
 /**
- * Whether a FORWARD rule (as iptables -S prints it) matches the packet: its
- * -s, -d, -i, -o, -p and --dport are compared (an interface name ending in +
- * is a prefix, ! negates); a rule with any other match is taken to match, as
- * it may.
+ * Whether a rule matches the packet: its -s, -d, -i, -o, -p and --dport are
+ * compared (an interface name ending in + is a prefix, ! negates); a rule with
+ * any other match is taken to match, as it may.
  */
-export function forwardRuleMatches(rule: string, packet: Packet, inDev: string, outDev: string): boolean {
-  const words = ruleWords(rule).slice(2);
+export function forwardRuleMatches(rule: SavedRule, packet: Packet, inDev: string, outDev: string): boolean {
+  const words = rule.args;
   const target = words.indexOf('-j');
   const matches = target >= 0 ? words.slice(0, target) : words;
   const device = (pattern: string, dev: string) =>

@@ -15,6 +15,7 @@ import { type Command, type Created, type StepDraft, step } from '../model/plan.
 import type { Packet } from '../model/trace.js';
 import { formatCidr, parseCidr } from '../net/ipv4.js';
 import type { WiringParts } from './types.js';
+import { ruleOption, type SavedRule } from '../node/tables.js';
 
 type Direction = 'ingress' | 'egress';
 
@@ -294,17 +295,18 @@ function policySteps(model: Model, node: ModelNode): StepDraft[] {
  */
 export function policyDrop(
   model: Model,
-  rules: readonly string[],
+  rules: readonly SavedRule[],
   packet: Packet,
-  matches: (rule: string) => boolean,
+  matches: (rule: SavedRule) => boolean,
 ): { rule: string; chain: string } | undefined {
   if (!model.policies?.length) return undefined;
   const walk = (chain: string, depth: number): { rule: string; chain: string } | 'return' | 'accept' => {
-    for (const rule of rules.filter((r) => r.startsWith(`-A ${chain} `))) {
-      if (/--ctstate\s+\S*/.test(rule) && !/--ctstate\s+\S*NEW/.test(rule)) continue;
+    for (const rule of rules.filter((r) => r.chain === chain)) {
+      const states = ruleOption(rule, '--ctstate');
+      if (states !== undefined && !states.split(',').includes('NEW')) continue;
       if (!matches(rule)) continue;
-      const target = /-j (\S+)/.exec(rule)?.[1];
-      if (target === 'DROP' || target === 'REJECT') return { rule, chain };
+      const target = rule.target;
+      if (target === 'DROP' || target === 'REJECT') return { rule: rule.text, chain };
       if (target === 'RETURN') return 'return';
       if (target === 'ACCEPT') return 'accept';
       if (target && depth < 4) {

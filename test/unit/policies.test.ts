@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { savedTables } from './saved-tables.js';
+import { parseSavedTable } from '../../src/node/tables.js';
 import { join } from 'node:path';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { LabInputError } from '../../src/errors.js';
@@ -108,8 +109,8 @@ COMMIT
 `;
 
 test("trace's walk through the policy chains, on the rules as iptables-save prints them: the rule that drops a packet, or none", () => {
-  // What trace reads of a node: every -A line of its filter table (trace/kernel.ts).
-  const rules = NODE1_FILTER_SAVED.split('\n').filter((line) => line.startsWith('-A '));
+  // What trace reads of a node: every rule of its filter table, as node/query.ts reads iptables-save (trace/kernel.ts).
+  const rules = parseSavedTable(NODE1_FILTER_SAVED.split('\n').slice(1)).rules;
   const verdict = (src: string, dst: string, port?: number) => {
     const packet: Packet = { src, dst, protocol: port ? 'tcp' : 'icmp', ...(port ? { port } : {}) };
     return policyDrop(model, rules, packet, (r) => forwardRuleMatches(r, packet, 'eth1', 'br1'))?.rule;

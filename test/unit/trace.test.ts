@@ -8,9 +8,18 @@ import { loadLabFile } from '../../src/lab/load.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { forwardRuleMatches, TraceWalk } from '../../src/trace/walk.js';
+import { parseSavedRules } from '../../src/node/tables.js';
 import type { Kernel, Link, Place, RouteLookup, Tables } from '../../src/trace/kernel.js';
 import { parseLinks, parseRouteGet } from '../../src/node/tables.js';
 import { LABS } from '../paths.js';
+
+/** A FORWARD chain as `iptables -S FORWARD` prints it (-P, then -A lines), as the kernel interface gives it. */
+function forwardChainOf(lines: readonly string[]) {
+  return {
+    policy: /^-P FORWARD (\S+)/m.exec(lines.join('\n'))?.[1] ?? 'ACCEPT',
+    rules: parseSavedRules(lines),
+  };
+}
 
 const MAC = {
   a0: '0a:00:00:00:00:a0',
@@ -94,7 +103,7 @@ function ipipWorld() {
     routeGet: async (place, dst) =>
       world.routes[`${key(place)} ${dst}`] ?? { ok: false, error: 'Network is unreachable' },
     natRules: async () => [],
-    forwardRules: async () => world.forward,
+    forwardRules: async () => forwardChainOf(world.forward),
     connections: async () => [],
   };
   return { world, kernel };
@@ -411,7 +420,7 @@ test('trace: a pod that skips its gateway by a cached redirect is delivered, wit
           }
         : { ok: false, error: 'Network is unreachable' },
     natRules: async () => [],
-    forwardRules: async () => [],
+    forwardRules: async () => forwardChainOf([]),
     connections: async () => [],
   };
   const trace = await walk('vxlan', kernel);
@@ -428,7 +437,7 @@ test('trace: a pod that skips its gateway by a cached redirect is delivered, wit
 
 test("trace: a FORWARD rule before the lab's jump matches on -s, -d, -i, -o, -p and --dport, negated with !", () => {
   const packet = { src: '10.200.0.2', dst: '10.200.1.2', protocol: 'tcp', port: 8080 } as const;
-  const matches = (rule: string) => forwardRuleMatches(rule, packet, 'br0', 'eth1');
+  const matches = (rule: string) => forwardRuleMatches(parseSavedRules([rule])[0]!, packet, 'br0', 'eth1');
   assert.ok(matches('-A FORWARD -j DROP'));
   assert.ok(matches('-A FORWARD -s 10.200.0.0/16 -o eth+ -j DROP'));
   assert.ok(matches('-A FORWARD -p tcp -m tcp --dport 8080 -m comment --comment "no web" -j REJECT'));
