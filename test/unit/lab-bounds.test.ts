@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseLab } from '../../src/lab/load.js';
 import { LabInputError } from '../../src/errors.js';
+import { checkBounds } from '../../src/lab/bounds.js';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
@@ -88,3 +89,76 @@ for (const c of CASES) {
     );
   });
 }
+
+// checkBounds itself, on raw data as the file gives it (before the schema, whatever its types): each count
+// at its bound passes and one more is refused at its field, with its words; what is not a count counts 0.
+test('checkBounds: every count of the raw file against its bound, each at its field with its words; what is no count counts 0', () => {
+  const located: string[] = [];
+  const locate = (path: readonly (string | number)[], at?: 'key' | 'value') => {
+    located.push(`${path.join('.')} ${at}`);
+    return { line: 7, col: 3 };
+  };
+  const map = (n: number, value: (i: number) => unknown = () => ({})) =>
+    Object.fromEntries(range(n).map((i) => [`k${i}`, value(i)]));
+  const peers = (n: number) => ({
+    p: { ingress: [{ from: range(n - 1).map(() => ({})) }], egress: [{ to: [{}] }] },
+  });
+  const limits: [string, (n: number) => Record<string, unknown>, number, string][] = [
+    ['nodes', (n) => ({ nodes: map(n) }), 32, 'nodes'],
+    ['pods', (n) => ({ pods: map(n) }), 2000, 'pods (listed under pods: and counted by nodes.X.pods)'],
+    [
+      'pods',
+      (n) => ({ nodes: { a: { pods: n - 5 } }, pods: map(5) }),
+      2000,
+      'pods (listed under pods: and counted by nodes.X.pods)',
+    ],
+    ['underlay.routers', (n) => ({ underlay: { routers: map(n) } }), 16, 'routers'],
+    ['underlay.networks', (n) => ({ underlay: { networks: map(n) } }), 32, 'networks'],
+    ['services', (n) => ({ services: map(n) }), 64, 'services'],
+    ['policies', (n) => ({ policies: map(n) }), 64, 'policies'],
+    ['policies', (n) => ({ policies: peers(n) }), 256, 'peers in the rules of all policies'],
+    ['verify', (n) => ({ verify: range(n) }), 256, 'checks'],
+  ];
+  for (const [path, data, bound, what] of limits) {
+    assert.deepEqual(checkBounds(data(bound), 'f.yaml', locate), [], `${what}: ${bound} pass`);
+    located.length = 0;
+    assert.deepEqual(
+      checkBounds(data(bound + 1), 'f.yaml', locate),
+      [
+        {
+          file: 'f.yaml',
+          line: 7,
+          col: 3,
+          path,
+          message: `found ${bound + 1} ${what}; allowed: at most ${bound} (netlab's limit for one lab)`,
+        },
+      ],
+      `${what}: ${bound + 1} refused`,
+    );
+    assert.deepEqual(located, [`${path} key`], 'found at its key');
+  }
+  // Counted pods that are no positive number count nothing (the schema says what is wrong with them).
+  for (const pods of ['3000', -3000, Number.NaN, Number.POSITIVE_INFINITY, null, [1, 2], { n: 3000 }])
+    assert.deepEqual(
+      checkBounds({ nodes: { a: { pods }, b: null }, pods: map(2000) }, 'f.yaml', locate),
+      [],
+      String(pods),
+    );
+  // Peers counted over ingress from: and egress to: of every rule of every policy, lists or mappings, others 0.
+  const mixed = {
+    a: { ingress: [{ from: map(100) }, null, { to: map(50) }], egress: [{ to: range(100) }, { from: range(9) }] },
+    b: null,
+    c: { ingress: 'x' },
+  };
+  assert.deepEqual(checkBounds({ policies: mixed }, 'f.yaml', locate), []);
+  const over = { ...mixed, d: { egress: [{ to: range(57) }] } };
+  assert.match(
+    checkBounds({ policies: over }, 'f.yaml', locate)[0]!.message,
+    /^found 257 peers in the rules of all policies;/,
+  );
+  // Not a list or a mapping: nothing to count.
+  assert.deepEqual(
+    checkBounds({ nodes: 'many', pods: 5000, services: null, verify: 'all', underlay: 7 }, 'f.yaml', locate),
+    [],
+  );
+});
