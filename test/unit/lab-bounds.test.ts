@@ -162,3 +162,41 @@ test('checkBounds: every count of the raw file against its bound, each at its fi
     [],
   );
 });
+
+// What a lab expands to (checkExpansion, after resolving): the policy rules on one node and on all, each
+// refused with its words; in process, where a bound raised or a count dropped turns this red
+// (test/unit/lab-size holds the per-node bound through the command line).
+test('expansion: the policy rules of one node and of all nodes, each over its bound, refused with its words; under both, none', () => {
+  const lab = (nodes: number, pods: number, more: string[]) =>
+    [
+      'nodes:',
+      ...range(nodes).map((i) => `  node-${i}: { pods: ${pods}, pod-subnet: 10.200.${4 * i}.0/22 }`),
+      'pods: {}',
+      'wiring: { cross-node: routes }',
+      ...more,
+      '',
+    ].join('\n');
+  const allFromAll = ['policies:', '  all:', '    pod-selector: {}', '    ingress: [{ from: [{ pod-selector: {} }] }]'];
+  const refused = (text: string) => {
+    try {
+      parseLab(text, 'x.yaml');
+    } catch (error) {
+      if (error instanceof LabInputError) return error.issues.map((i) => `${i.path}: ${i.message}`);
+      throw error;
+    }
+    return [];
+  };
+  // 2 nodes × 80 pods: 80 × 160 + 80 = 12880 on each node, over 10000.
+  assert.deepEqual(
+    refused(lab(2, 80, allFromAll)).map((m) => m.replace(/ \(.*/, '')),
+    [
+      'policies.all: node node-0 would hold 12880 policy rules',
+      'policies.all: node node-1 would hold 12880 policy rules',
+    ],
+  );
+  // 6 nodes × 40 pods: 40 × 240 + 40 = 9640 on each (under 10000), 57840 on all six (over 50000).
+  assert.deepEqual(refused(lab(6, 40, allFromAll)), [
+    "policies: the nodes would hold 57840 policy rules together; allowed: at most 10000 on one node and 50000 in all (netlab's limit for one lab)",
+  ]);
+  assert.deepEqual(refused(lab(6, 36, allFromAll)), [], '6 nodes × 36 pods: 36 × 216 + 36 = 7812 each, 46872 in all');
+});
