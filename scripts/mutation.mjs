@@ -5,6 +5,7 @@
 // Writes reports/mutation/NAME.html and NAME.json per module and
 // reports/mutation/summary.md (the table TESTING.md keeps), and prints it.
 // A module is a path under src/ (src/os/quote.ts) or its short name (quote).
+// `--concurrency N` runs N test processes at once (default 1: the machine is shared).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -31,7 +32,14 @@ export const MODULES = [
   'src/room/overlay.ts',
 ];
 
-const wanted = process.argv.slice(2);
+const args = process.argv.slice(2);
+const at = args.indexOf('--concurrency');
+const concurrency = at >= 0 ? args.splice(at, 2)[1] : '1';
+if (!/^[1-9]$/.test(concurrency ?? '')) {
+  console.error(`mutation: --concurrency takes a number from 1 to 9; found ${concurrency}`);
+  process.exit(2);
+}
+const wanted = args;
 const modules = wanted.length
   ? wanted.map((m) => (existsSync(m) ? m : MODULES.find((x) => basename(x, '.ts') === m)) ?? m)
   : MODULES;
@@ -63,7 +71,17 @@ for (const module of modules) {
   console.log(`# mutation: ${module}`);
   const run = spawnSync(
     'nice',
-    ['-n', '19', process.execPath, 'node_modules/@stryker-mutator/core/bin/stryker.js', 'run', '--mutate', module],
+    [
+      '-n',
+      '19',
+      process.execPath,
+      'node_modules/@stryker-mutator/core/bin/stryker.js',
+      'run',
+      '--mutate',
+      module,
+      '--concurrency',
+      concurrency,
+    ],
     { stdio: 'inherit', env: { ...env, NETLAB_MUTATION_NAME: name } },
   );
   const seconds = Math.round((Date.now() - started) / 1000);

@@ -200,3 +200,49 @@ test('expansion: the policy rules of one node and of all nodes, each over its bo
   ]);
   assert.deepEqual(refused(lab(6, 36, allFromAll)), [], '6 nodes × 36 pods: 36 × 216 + 36 = 7812 each, 46872 in all');
 });
+
+// The checks a lab without verify: derives (a ring of pings and TCP connections above 12 pods, and every
+// pod to every tcp Service), against their bound of 10000: at it the lab loads, one Service more refuses it.
+test('expansion: the checks derived without a verify section, at their bound and over it, refused at verify with their words', () => {
+  // 2 nodes × 499 pods and 2 listed: a ring of 1000 pings and 1000 TCP connections, then 1000 per Service.
+  const lab = (services: number) =>
+    [
+      'nodes:',
+      '  node-0: { pods: 499, pod-subnet: 10.200.0.0/22 }',
+      '  node-1: { pods: 499, pod-subnet: 10.200.4.0/22 }',
+      'pods: { a: { node: node-0 }, b: { node: node-1 } }',
+      'wiring: { cross-node: routes }',
+      'services:',
+      ...range(services).map((i) => `  svc-${i}: { cluster-ip: 10.96.0.${i + 2}, port: 80, backends: [a, b] }`),
+      '',
+    ].join('\n');
+  const problems = (text: string) => {
+    try {
+      parseLab(text, 'x.yaml');
+    } catch (error) {
+      if (error instanceof LabInputError) return error.issues.map((i) => `${i.path}: ${i.message}`);
+      throw error;
+    }
+    return [];
+  };
+  // 1000 pods: 1000 + 1000 + 1000 × 8 = 10000 load; with 9 Services 11000.
+  assert.deepEqual(problems(lab(8)), [], '10000 derived checks load');
+  assert.deepEqual(problems(lab(9)), [
+    "verify: without a verify: section the lab derives 11000 checks (a ping and a TCP check per pod, and one per pod and Service); allowed: at most 10000 (netlab's limit for one lab); list the checks to run under verify:",
+  ]);
+  // A verify section, however short, derives nothing.
+  assert.deepEqual(problems(`${lab(9)}verify: [{ ping: { from: a, to: b } }]\n`), []);
+});
+
+// A negative count of pods (refused by the schema) must not subtract from the listed ones before it.
+test('checkBounds: a negative count of pods does not hide listed pods over the bound', () => {
+  const listed = Object.fromEntries(range(2001).map((i) => [`p${i}`, {}]));
+  const found = checkBounds({ nodes: { a: { pods: -5 }, b: { pods: 0 } }, pods: listed }, 'f.yaml', () => ({
+    line: 1,
+    col: 1,
+  }));
+  assert.deepEqual(
+    found.map((i) => i.message),
+    ["found 2001 pods (listed under pods: and counted by nodes.X.pods); allowed: at most 2000 (netlab's limit for one lab)"],
+  );
+});
