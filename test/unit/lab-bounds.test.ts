@@ -243,6 +243,8 @@ test('checkBounds: a negative count of pods does not hide listed pods over the b
   }));
   assert.deepEqual(
     found.map((i) => i.message),
-    ["found 2001 pods (listed under pods: and counted by nodes.X.pods); allowed: at most 2000 (netlab's limit for one lab)"],
+    [
+      "found 2001 pods (listed under pods: and counted by nodes.X.pods); allowed: at most 2000 (netlab's limit for one lab)",
+    ],
   );
 });
