@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // No back-and-forth imports: neither between files nor between folders of src/,
-// and no command module importing another.
+// no command module importing another, and no trace file naming a wiring module.
 // A folder cycle (exec → state → exec) is a cycle between two layers even when
 // no single file imports its own importer; both are errors.
 // Run by `npm run lint`; `node scripts/check-imports.mjs` alone prints the same.
@@ -16,6 +16,18 @@ for (const [file, imports] of Object.entries(graph.obj())) {
     if (imported.startsWith('commands/') && imported !== 'commands/common.ts')
       problems.push(`command imports command: ${file} → ${imported}`);
   }
+}
+
+// A trace asks the registry for what each kind of wiring does (its hops, its netfilter hooks):
+// no file of trace/ names a module the registry lists.
+const kinds = new Set(
+  (graph.obj()['wiring/registry.ts'] ?? []).filter((f) => f.startsWith('wiring/') && f !== 'wiring/types.ts'),
+);
+for (const [file, imports] of Object.entries(graph.obj())) {
+  if (!file.startsWith('trace/')) continue;
+  for (const imported of imports)
+    if (kinds.has(imported))
+      problems.push(`trace names a wiring module: ${file} → ${imported} (ask wiring/registry.ts)`);
 }
 
 // Files at the top of src/ (cli.ts, errors.ts) are each a unit of their own.

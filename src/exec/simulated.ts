@@ -21,7 +21,7 @@ import { findProcesses, isAlive, killProcess, processRef, waitForExit, type Proc
 import type { ScriptResult, Transport } from './transport.js';
 import type { Holder, SimulatedTargetState } from '../state/targets.js';
 import { RunError, UsageError } from '../errors.js';
-import { outsideAddress } from '../wiring/egress.js';
+import { outsideAddress } from '../model/underlay.js';
 import { ETHERNET_MTU } from '../wiring/mtu.js';
 import { enterHolder, OWN_USER_NAMESPACE, withoutRoot } from './userns.js';
 

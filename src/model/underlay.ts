@@ -2,8 +2,10 @@
 // by routers that know the networks and, like a real underlay, no pod subnet.
 // Which router a packet from one network to another goes through first is the
 // first router on a shortest path (fewest routers) between the two networks;
-// every node and router routes each network it is not on that way. Pure.
+// every node and router routes each network it is not on that way. Also where
+// the outside host of an egress lab is. Pure.
 import type { Model, ModelRouter } from './lab.js';
+import type { NodeFacts } from './plan.js';
 
 /** The network a node is on; undefined on a flat underlay (one L2 segment). */
 export function networkOf(model: Pick<Model, 'nodes' | 'underlay'>, node: string): string | undefined {
@@ -125,4 +127,12 @@ export function routerPodRoutes(
 export function describeRouter(router: ModelRouter): string {
   const addresses = router.networks.map((n) => `${router.addresses[n]} on ${n}`).join(', ');
   return `router ${router.name}: ${addresses}, ${router.podRoutes ? 'with a route to every pod subnet' : 'no pod subnet known'}`;
+}
+
+/** The outside host's address: the lab's, or the .1 of the first node's underlay /24. */
+export function outsideAddress(model: Pick<Model, 'outside'>, facts: Record<string, NodeFacts>): string {
+  if (model.outside?.address) return model.outside.address;
+  const first = Object.values(facts)[0];
+  if (!first) throw new Error('internal error: no node facts for the outside host');
+  return `${first.address.split('.').slice(0, 3).join('.')}.1`;
 }

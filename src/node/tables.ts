@@ -3,6 +3,9 @@
 // script that asks for them is in query.ts; preflight, diagnosis, trace,
 // evidence, facts and `up --step` all read these same shapes.
 
+import type { Packet, Place } from '../model/trace.js';
+import { contains, parseCidr, parseIp } from '../net/ipv4.js';
+
 export type { Place } from '../model/trace.js';
 
 export interface Link {
@@ -291,9 +294,9 @@ export function ruleWords(line: string): string[] {
  * `to` (every rule of the chain when the jump is gone), and among them the
  * ones that drop: what stops a packet before the lab's chain is consulted.
  */
-export function dropsBeforeJump(rules: readonly SavedRule[], from: string, to: string): SavedRule[] {
+export function dropsBeforeJump(rules: readonly SavedRule[], from: string, to: string | undefined): SavedRule[] {
   const chain = rules.filter((r) => r.chain === from);
-  const jump = chain.findIndex((r) => r.target === to);
+  const jump = to === undefined ? -1 : chain.findIndex((r) => r.target === to);
   return chain.slice(0, jump >= 0 ? jump : undefined).filter((r) => r.target === 'DROP' || r.target === 'REJECT');
 }
 
@@ -336,4 +339,56 @@ export function ruleKey(args: readonly string[]): string {
     words.push(word);
   }
   return words.join(' ');
+}
+
+/**
+ * Whether a rule matches the packet: its -s, -d, -i, -o, -p and --dport are
+ * compared (an interface name ending in + is a prefix, ! negates); a rule with
+ * any other match is taken to match, as it may.
+ */
+export function ruleMatches(rule: SavedRule, packet: Packet, inDev: string, outDev: string): boolean {
+  const words = rule.args;
+  const target = words.indexOf('-j');
+  const matches = target >= 0 ? words.slice(0, target) : words;
+  const device = (pattern: string, dev: string) =>
+    pattern.endsWith('+') ? dev.startsWith(pattern.slice(0, -1)) : dev === pattern;
+  const inCidr = (cidr: string, address: string | undefined) => {
+    const parsed = parseCidr(cidr.includes('/') ? cidr : `${cidr}/32`, false);
+    const ip = address ? parseIp(address) : undefined;
+    return parsed !== undefined && ip !== undefined && contains(parsed, ip);
+  };
+  for (let i = 0; i < matches.length; i++) {
+    const negated = matches[i] === '!';
+    if (negated) i++;
+    const [option, value] = [matches[i], matches[i + 1] ?? ''];
+    i++;
+    let hit: boolean;
+    if (option === '-s') hit = inCidr(value, packet.src);
+    else if (option === '-d') hit = inCidr(value, packet.dst);
+    else if (option === '-i') hit = device(value, inDev);
+    else if (option === '-o') hit = device(value, outDev);
+    else if (option === '-p') hit = value === packet.protocol;
+    else if (option === '--dport') hit = packet.port !== undefined && String(packet.port) === value;
+    // A match module's name (its options follow), or a comment: neither restricts.
+    else if (option === '-m' || option === '--comment') continue;
+    else return true;
+    if (hit === negated) return false;
+  }
+  return true;
+}
+
+/** What a trace reads from the nodes' kernels (trace/kernel.ts asks the live nodes; tests write tables by hand). */
+export interface Kernel {
+  /** whether netlab can read this node's or router's tables (not a router of machines over SSH) */
+  reads(node: string): boolean;
+  tables(place: Place): Promise<Tables>;
+  routeGet(place: Place, dst: string): Promise<RouteLookup>;
+  /** the rules of a node's nat table */
+  natRules(node: string): Promise<SavedRule[]>;
+  /** a node's FORWARD chain: its policy and its rules */
+  forwardRules(node: string): Promise<{ policy: string; rules: SavedRule[] }>;
+  /** every rule of a node's filter table (a lab's policy chains); absent: none to read */
+  filterRules?(node: string): Promise<SavedRule[]>;
+  /** conntrack entries of a node for connections to dst:port: who sent them and where DNAT sent them */
+  connections(node: string, protocol: string, dst: string, port: number): Promise<Connection[]>;
 }

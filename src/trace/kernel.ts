@@ -6,24 +6,9 @@
 import type { Transports } from '../exec/transports.js';
 import type { Model } from '../model/lab.js';
 import { type Answers, askNode, type Questions } from '../node/query.js';
-import type { Connection, Place, RouteLookup, SavedRule, Tables } from '../node/tables.js';
+import type { Connection, Kernel, Place, RouteLookup, SavedRule, Tables } from '../node/tables.js';
 
-export type { Connection, FdbEntry, Link, Neighbour, Place, RouteLookup, Tables } from '../node/tables.js';
-
-export interface Kernel {
-  /** whether netlab can read this node's or router's tables (not a router of machines over SSH) */
-  reads(node: string): boolean;
-  tables(place: Place): Promise<Tables>;
-  routeGet(place: Place, dst: string): Promise<RouteLookup>;
-  /** the rules of a node's nat table */
-  natRules(node: string): Promise<SavedRule[]>;
-  /** a node's FORWARD chain: its policy and its rules */
-  forwardRules(node: string): Promise<{ policy: string; rules: SavedRule[] }>;
-  /** every rule of a node's filter table (a lab's policy chains); absent: none to read */
-  filterRules?(node: string): Promise<SavedRule[]>;
-  /** conntrack entries of a node for connections to dst:port: who sent them and where DNAT sent them */
-  connections(node: string, protocol: string, dst: string, port: number): Promise<Connection[]>;
-}
+export type { Connection, FdbEntry, Kernel, Link, Neighbour, Place, RouteLookup, Tables } from '../node/tables.js';
 
 const SYSCTLS = ['net.ipv4.ip_forward', 'net.bridge.bridge-nf-call-iptables'];
 

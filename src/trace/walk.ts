@@ -11,21 +11,17 @@
 // forwarding off, a link down, no FDB entry, no ARP reply) ends the walk with
 // the reason, and, where the lab made that entry, the step that made it.
 import { kernelNameOf } from '../model/lab.js';
-import { dropsBeforeJump, type SavedRule } from '../node/tables.js';
+import { dropsBeforeJump, ruleMatches } from '../node/tables.js';
 import type { Model } from '../model/lab.js';
 import type { Change, Created, NodeFacts, Plan } from '../model/plan.js';
 import type { End, Hop, Outcome, Packet, Problem, Trace } from '../model/trace.js';
 import type { Link, Place, Tables } from '../node/tables.js';
 import { contains, parseCidr, parseIp } from '../net/ipv4.js';
-import { forwardChain } from '../wiring/bridge.js';
-import { outsideAddress } from '../wiring/egress.js';
-import { routerWithAddress } from '../model/underlay.js';
-import { policiesOfChain, policyChains, policyDrop } from '../wiring/policies.js';
-import { tunnelHops } from '../wiring/registry.js';
+import { outsideAddress, routerWithAddress } from '../model/underlay.js';
+import { tunnelHops, wiringOf } from '../wiring/registry.js';
 import type { Ingress, TraceContext } from './context.js';
 import { bridge, mtuOf, tooBig, veth } from './devices.js';
 import { planned, plannedHint } from './hints.js';
-import { dnat, serviceFor } from './nat.js';
 import type { Kernel } from './kernel.js';
 
 export type { End, Hop, Outcome, Packet, Problem, Trace } from '../model/trace.js';
@@ -131,14 +127,13 @@ export class TraceWalk implements TraceContext {
         place,
         `the packet passed ${MAX_NAMESPACES} namespaces without arriving: a routing loop`,
       );
-    if (!place.pod && !packet.translated) {
-      const service = serviceFor(this, place.node, packet);
-      if (service) {
-        const translated = await dnat(this, place, packet, service, ingress);
-        if ('outcome' in translated) return translated;
-        packet = translated;
+    // nat before routing: each module's rules (kube-proxy's DNAT of a Service), as the registry lists them.
+    if (!place.pod)
+      for (const part of wiringOf(this.model)) {
+        const rewritten = await part.netfilter?.beforeRouting?.(this, place, packet, ingress);
+        if (rewritten && 'outcome' in rewritten) return rewritten;
+        if (rewritten) packet = rewritten;
       }
-    }
     // Set by DNAT on a bridged frame: it goes back out of the bridge as a frame, not as a routed packet.
     const { bridgedFrom, ...plain } = packet;
     const tables = await this.tables(place);
@@ -214,22 +209,25 @@ export class TraceWalk implements TraceContext {
     );
   }
 
-  async policyVerdict(place: Place, packet: Packet, inDev: string, outDev: string): Promise<End | undefined> {
-    if (place.pod || !this.model.policies?.length || !this.kernel.filterRules) return undefined;
-    // Consulted only if FORWARD jumps to the policies before the lab's ACCEPT of the cluster CIDR.
+  /** Where the lab's filter rules drop a forwarded (or, with br_netfilter, bridged) packet: each module's FORWARD hook. */
+  async filterVerdict(place: Place, packet: Packet, inDev: string, outDev: string): Promise<End | undefined> {
+    const hooks = wiringOf(this.model).flatMap((part) => part.netfilter?.forward ?? []);
+    if (place.pod || !hooks.length) return undefined;
     const forward = (await this.kernel.forwardRules(place.node)).rules;
-    const policiesAt = forward.findIndex((r) => r.target === policyChains(kernelNameOf(this.model)).main);
-    const acceptAt = forward.findIndex((r) => r.target === forwardChain(kernelNameOf(this.model)));
-    if (policiesAt < 0 || (acceptAt >= 0 && acceptAt < policiesAt)) return undefined;
-    const rules = await this.kernel.filterRules(place.node);
-    const dropped = policyDrop(this.model, rules, packet, (r) => forwardRuleMatches(r, packet, inDev, outDev));
-    if (!dropped) return undefined;
-    return this.end(
-      'broken',
-      place,
-      `a NetworkPolicy drops it on ${place.node}: \`${dropped.rule}\``,
-      policiesOfChain(this.model, dropped.chain),
-    );
+    const chain = this.acceptChain();
+    const acceptAt = chain ? forward.findIndex((r) => r.target === chain) : -1;
+    for (const hook of hooks) {
+      const dropped = await hook(this, { place, packet, inDev, outDev, forward, acceptAt });
+      if (dropped) return dropped;
+    }
+    return undefined;
+  }
+
+  /** The chain the lab adds to FORWARD to accept the cluster's traffic, if one of its modules adds one. */
+  private acceptChain(): string | undefined {
+    return wiringOf(this.model)
+      .map((part) => part.netfilter?.acceptChain?.(this.model))
+      .find((chain) => chain !== undefined);
   }
 
   /** A node forwards only with ip_forward on, and only what its FORWARD chain lets through. */
@@ -250,28 +248,35 @@ export class TraceWalk implements TraceContext {
           'sysctl -w net.ipv4.ip_forward=1',
       );
     }
-    const denied = await this.policyVerdict(place, packet, ingress.ifname, outDev);
+    const denied = await this.filterVerdict(place, packet, ingress.ifname, outDev);
     if (denied) return denied;
     const { policy, rules } = await this.kernel.forwardRules(place.node);
-    const chain = forwardChain(kernelNameOf(this.model));
-    const accepted = rules.some((r) => r.target === chain);
+    const chain = this.acceptChain();
+    const accepted = chain !== undefined && rules.some((r) => r.target === chain);
     // A DROP or REJECT that the packet meets first, before the lab's chain is consulted.
     const dropped = dropsBeforeJump(rules, 'FORWARD', chain).find((r) =>
-      forwardRuleMatches(r, packet, ingress.ifname, outDev),
+      ruleMatches(r, packet, ingress.ifname, outDev),
     )?.text;
     if (dropped)
       return this.end(
         'broken',
         place,
-        `a rule in ${place.node}'s FORWARD chain drops it before the lab's chain ${chain} is consulted: ${dropped}`,
-        `the lab puts its jump first in FORWARD (\`iptables -S FORWARD\` on ${place.node}); that rule is not the lab's`,
+        chain
+          ? `a rule in ${place.node}'s FORWARD chain drops it before the lab's chain ${chain} is consulted: ${dropped}`
+          : `a rule in ${place.node}'s FORWARD chain drops it: ${dropped}`,
+        chain
+          ? `the lab puts its jump first in FORWARD (\`iptables -S FORWARD\` on ${place.node}); that rule is not the lab's`
+          : `that rule is not the lab's (\`iptables -S FORWARD\` on ${place.node})`,
       );
     if (policy !== 'ACCEPT' && !accepted) {
       return this.end(
         'broken',
         place,
-        `the FORWARD policy is ${policy} and no rule jumps to ${chain}, which accepts the cluster CIDR`,
-        this.hint(place, (d) => d.kind === 'jump' && d.from === 'FORWARD' && d.to === chain, `jumps to ${chain}`),
+        chain
+          ? `the FORWARD policy is ${policy} and no rule jumps to ${chain}, which accepts the cluster CIDR`
+          : `the FORWARD policy is ${policy} and the lab adds no rule to FORWARD that accepts the cluster CIDR`,
+        chain &&
+          this.hint(place, (d) => d.kind === 'jump' && d.from === 'FORWARD' && d.to === chain, `jumps to ${chain}`),
       );
     }
     const hairpinRoute =
@@ -453,7 +458,7 @@ export class TraceWalk implements TraceContext {
           r.target === 'MASQUERADE' &&
           !r.args.includes('--mark') &&
           (r.chain === 'POSTROUTING' || postrouting.has(r.chain)) &&
-          forwardRuleMatches(r, packet, '', out.ifname),
+          ruleMatches(r, packet, '', out.ifname),
       );
       if (!masquerade)
         return this.end(
@@ -518,40 +523,4 @@ export class TraceWalk implements TraceContext {
     );
     return this.ip({ node: nextNode }, packet, { ifname: this.facts[nextNode]!.dev });
   }
-}
-
-/**
- * Whether a rule matches the packet: its -s, -d, -i, -o, -p and --dport are
- * compared (an interface name ending in + is a prefix, ! negates); a rule with
- * any other match is taken to match, as it may.
- */
-export function forwardRuleMatches(rule: SavedRule, packet: Packet, inDev: string, outDev: string): boolean {
-  const words = rule.args;
-  const target = words.indexOf('-j');
-  const matches = target >= 0 ? words.slice(0, target) : words;
-  const device = (pattern: string, dev: string) =>
-    pattern.endsWith('+') ? dev.startsWith(pattern.slice(0, -1)) : dev === pattern;
-  const inCidr = (cidr: string, address: string | undefined) => {
-    const parsed = parseCidr(cidr.includes('/') ? cidr : `${cidr}/32`, false);
-    const ip = address ? parseIp(address) : undefined;
-    return parsed !== undefined && ip !== undefined && contains(parsed, ip);
-  };
-  for (let i = 0; i < matches.length; i++) {
-    const negated = matches[i] === '!';
-    if (negated) i++;
-    const [option, value] = [matches[i], matches[i + 1] ?? ''];
-    i++;
-    let hit: boolean;
-    if (option === '-s') hit = inCidr(value, packet.src);
-    else if (option === '-d') hit = inCidr(value, packet.dst);
-    else if (option === '-i') hit = device(value, inDev);
-    else if (option === '-o') hit = device(value, outDev);
-    else if (option === '-p') hit = value === packet.protocol;
-    else if (option === '--dport') hit = packet.port !== undefined && String(packet.port) === value;
-    // A match module's name (its options follow), or a comment: neither restricts.
-    else if (option === '-m' || option === '--comment') continue;
-    else return true;
-    if (hit === negated) return false;
-  }
-  return true;
 }

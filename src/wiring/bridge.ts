@@ -23,6 +23,7 @@ export const bridge: SameNodeWiring = {
   graph: 'bridge',
   podInterfaces: (pod) => ({ hostIf: `veth-${pod}`, podIf: `veth-${pod}-c` }),
   names: (model, node) => [node.bridge, forwardChain(kernelNameOf(model))],
+  netfilter: { acceptChain: (model) => forwardChain(kernelNameOf(model)) },
   explain: (c) =>
     c[0] === 'ip' && c[1] === 'link' && c[2] === 'add' && c[c.indexOf('type') + 1] === 'bridge'
       ? `\`ip link add ${c[3] === 'name' ? c[4] : c[3]} type bridge\` creates a virtual switch in the node.`

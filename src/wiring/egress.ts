@@ -15,14 +15,6 @@ import type { WiringParts } from './types.js';
 
 export const egressChain = (lab: string) => `NL-EGRESS-${lab}`;
 
-/** The outside host's address: the lab's, or the .1 of the first node's underlay /24. */
-export function outsideAddress(model: Pick<Model, 'outside'>, facts: Record<string, NodeFacts>): string {
-  if (model.outside?.address) return model.outside.address;
-  const first = Object.values(facts)[0];
-  if (!first) throw new Error('internal error: no node facts for the outside host');
-  return `${first.address.split('.').slice(0, 3).join('.')}.1`;
-}
-
 /** The rule every node masquerades egress with: in the egress chain, or in the Services' own when the lab has them. */
 export const masqueradeRule = (model: Model) => [
   '-s',

@@ -12,10 +12,10 @@ import { kernelNameOf } from '../model/lab.js';
 import { EXTENSIONS } from './netfilter.js';
 import type { Model, ModelNode, ModelPod, ModelPolicy, PolicyPeer, PolicyRule } from '../model/lab.js';
 import { type Command, type Created, type StepDraft, step } from '../model/plan.js';
-import type { Packet } from '../model/trace.js';
+import type { End, Packet } from '../model/trace.js';
 import { formatCidr, parseCidr } from '../net/ipv4.js';
-import type { WiringParts } from './types.js';
-import { ruleOption, type SavedRule } from '../node/tables.js';
+import type { Forwarded, WalkContext, WiringParts } from './types.js';
+import { ruleMatches, ruleOption, type SavedRule } from '../node/tables.js';
 
 type Direction = 'ingress' | 'egress';
 
@@ -332,6 +332,23 @@ export function policiesOfChain(model: Model, chain: string): string | undefined
   return undefined;
 }
 
+/** The policies in a trace: consulted only if FORWARD jumps to them before the lab's ACCEPT of the cluster CIDR. */
+async function policyForward(walk: WalkContext, f: Forwarded): Promise<End | undefined> {
+  const { model, kernel } = walk;
+  if (f.place.pod || !model.policies?.length || !kernel.filterRules) return undefined;
+  const policiesAt = f.forward.findIndex((r) => r.target === policyChains(kernelNameOf(model)).main);
+  if (policiesAt < 0 || (f.acceptAt >= 0 && f.acceptAt < policiesAt)) return undefined;
+  const rules = await kernel.filterRules(f.place.node);
+  const dropped = policyDrop(model, rules, f.packet, (r) => ruleMatches(r, f.packet, f.inDev, f.outDev));
+  if (!dropped) return undefined;
+  return walk.end(
+    'broken',
+    f.place,
+    `a NetworkPolicy drops it on ${f.place.node}: \`${dropped.rule}\``,
+    policiesOfChain(model, dropped.chain),
+  );
+}
+
 // ---- the module
 
 export const policies: WiringParts & { steps: typeof policySteps } = {
@@ -341,6 +358,7 @@ export const policies: WiringParts & { steps: typeof policySteps } = {
     { key: 'net.bridge.bridge-nf-call-iptables', module: 'br_netfilter', why: 'has NetworkPolicies, which need' },
   ],
   steps: policySteps,
+  netfilter: { forward: policyForward },
   names: (model, node) => {
     if (!model.policies?.length) return [];
     const chains = policyChains(kernelNameOf(model));

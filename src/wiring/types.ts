@@ -6,7 +6,7 @@
 import type { Check, Model, ModelNode, ModelPod, TunnelSettings } from '../model/lab.js';
 import type { Change, Command, Created, NodeFacts, StepDraft } from '../model/plan.js';
 import type { End, Packet } from '../model/trace.js';
-import type { Link, Place, Tables } from '../node/tables.js';
+import type { Kernel, Link, Place, SavedRule, Tables } from '../node/tables.js';
 
 export type FactsOf = (node: string) => NodeFacts;
 
@@ -73,6 +73,8 @@ export interface WiringParts {
   evidence?: (model: Model, node: string) => EvidenceCommand[];
   /** the names of what it makes on a node (devices, chains), which `show` highlights */
   names?: (model: Model, node: ModelNode) => string[];
+  /** what its iptables rules do in a trace */
+  netfilter?: NetfilterHooks;
 }
 
 /** How graph draws a cross-node kind's device. */
@@ -82,14 +84,26 @@ export interface GraphDevice {
   bridgePort: boolean;
 }
 
+/** The interface a packet came in by. */
+export interface Ingress {
+  /** the interface the packet came in by */
+  ifname: string;
+  /** when it came up from a bridge: the bridge port the frame came in by */
+  bridgePort?: string;
+}
+
 /** The part of the trace walk a kind's hops use (implemented by trace/walk.ts). */
 export interface WalkContext {
+  readonly model: Model;
+  readonly kernel: Kernel;
   readonly facts: Record<string, NodeFacts>;
   tables(place: Place): Promise<Tables>;
   hop(place: Place, kind: string, text: string, entry?: string): void;
   end(outcome: End['outcome'], place: Place, reason: string, hint?: string): End;
   /** "the lab … with `command` (step N: …)": the step that created or set what matches */
   hint(place: Place, matches: (declared: Created | Change) => boolean, what: string): string | undefined;
+  /** the path works now but will not always: said once, as the trace's caveat (the first one wins) */
+  warn(reason: string, hint?: string): void;
   /** what the plan declares in the place that matches (the first), if anything */
   planned(place: Place, matches: (declared: Created | Change) => boolean): Created | Change | undefined;
   /** the outer packet of a tunnel crosses the underlay to the node with address `remote`, whose device `receiver` picks takes it */
@@ -121,6 +135,28 @@ export interface TunnelHops {
     to: { nextHop?: string; mac?: string },
     packet: Packet,
   ): Promise<End>;
+}
+
+/** A packet a node forwards, as the FORWARD hook sees it. */
+export interface Forwarded {
+  place: Place;
+  packet: Packet;
+  inDev: string;
+  outDev: string;
+  /** the rules of the node's FORWARD chain, in order */
+  forward: readonly SavedRule[];
+  /** where in FORWARD the lab accepts its traffic (a module's acceptChain); -1: nowhere */
+  acceptAt: number;
+}
+
+/** A kind's iptables in a trace: what its chains do to a packet, read from the node's live rules. */
+export interface NetfilterHooks {
+  /** the chain it adds to FORWARD to accept the lab's traffic (the cluster CIDR's) */
+  acceptChain?(model: Model): string;
+  /** nat before routing, on a node: PREROUTING for a packet that came in, OUTPUT for one made there; the packet rewritten, or the end; undefined when its rules do not apply */
+  beforeRouting?(walk: WalkContext, place: Place, packet: Packet, ingress?: Ingress): Promise<Packet | End | undefined>;
+  /** filter FORWARD (also a bridged packet's, with br_netfilter): where its chains drop the packet; undefined: they let it pass */
+  forward?(walk: WalkContext, packet: Forwarded): Promise<End | undefined>;
 }
 
 /** The headers a tunnel wraps each pod packet in, which must fit the underlay's MTU with it. */

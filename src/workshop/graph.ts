@@ -7,7 +7,7 @@ import type { Model, ModelPod } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import { crossNodeWiring, joinsNodes, sameNodeWiring } from '../wiring/registry.js';
 import type { GraphDevice } from '../wiring/types.js';
-import { outsideAddress } from '../wiring/egress.js';
+import { outsideAddress } from '../model/underlay.js';
 
 /** Live names of interfaces, e.g. "node-0/veth-a0" → "veth-a0@if4". */
 export type LiveNames = Record<string, string>;

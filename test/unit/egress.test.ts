@@ -8,7 +8,7 @@ import { LabInputError } from '../../src/errors.js';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { addressOf } from '../../src/verify/run.js';
-import { outsideAddress } from '../../src/wiring/egress.js';
+import { outsideAddress } from '../../src/model/underlay.js';
 import { LABS } from '../paths.js';
 
 test('every node masquerades what pods send outside the cluster CIDR, in a nat chain of the lab', () => {

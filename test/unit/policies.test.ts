@@ -12,7 +12,7 @@ import { faultIdsOf } from '../../src/faults/faults.js';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';
 import type { Packet } from '../../src/model/trace.js';
 import { buildPlan } from '../../src/plan/build.js';
-import { forwardRuleMatches } from '../../src/trace/walk.js';
+import { ruleMatches } from '../../src/node/tables.js';
 import { policyDrop, policyRuleCounts } from '../../src/wiring/policies.js';
 import { LABS } from '../paths.js';
 
@@ -113,7 +113,7 @@ test("trace's walk through the policy chains, on the rules as iptables-save prin
   const rules = parseSavedTable(NODE1_FILTER_SAVED.split('\n').slice(1)).rules;
   const verdict = (src: string, dst: string, port?: number) => {
     const packet: Packet = { src, dst, protocol: port ? 'tcp' : 'icmp', ...(port ? { port } : {}) };
-    return policyDrop(model, rules, packet, (r) => forwardRuleMatches(r, packet, 'eth1', 'br1'))?.rule;
+    return policyDrop(model, rules, packet, (r) => ruleMatches(r, packet, 'eth1', 'br1'))?.rule;
   };
   assert.equal(verdict('10.200.0.2', '10.200.1.2', 5432), undefined, 'web → db:5432 is allowed');
   assert.equal(verdict('10.200.0.3', '10.200.1.2', 5432), '-A NL-PI-policy_db -j DROP', 'rogue → db is not');

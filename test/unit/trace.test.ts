@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { loadLabFile } from '../../src/lab/load.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { buildPlan } from '../../src/plan/build.js';
-import { forwardRuleMatches, TraceWalk } from '../../src/trace/walk.js';
+import { TraceWalk } from '../../src/trace/walk.js';
+import { ruleMatches as forwardRuleMatches } from '../../src/node/tables.js';
 import { parseSavedRules } from '../../src/node/tables.js';
 import type { Kernel, Link, Place, RouteLookup, Tables } from '../../src/trace/kernel.js';
 import { parseLinks, parseRouteGet } from '../../src/node/tables.js';
@@ -222,6 +223,39 @@ test('trace names the first missing entry and the step of the lab that made it',
     assert.match(trace.problem!.reason, c.reason, c.name);
     if (c.hint) assert.match(trace.problem!.hint ?? '', c.hint, c.name);
   }
+});
+
+// The chain that accepts the lab's traffic in FORWARD is a module's (the bridge's, through the registry);
+// a lab whose modules add none is told so, not sent looking for a chain it never had.
+test("trace: FORWARD as the modules say: the bridge's accept chain named; without one, the policy and a DROP said plainly", async () => {
+  const run = async (sameNode: string, forward: string[]) => {
+    const { world, kernel } = ipipWorld();
+    world.forward = forward;
+    const { model } = loadLabFile(join(LABS, 'ipip.yaml'));
+    const facts = simulatedFacts(model);
+    const plan = buildPlan(model, facts);
+    return new TraceWalk({ ...model, sameNode }, facts, plan, kernel).run(
+      { node: 'node-0', pod: 'a0' },
+      { src: '10.200.0.2', dst: '10.200.1.2', protocol: 'icmp' },
+    );
+  };
+  const reason = async (sameNode: string, forward: string[]) => (await run(sameNode, forward)).problem?.reason;
+  assert.match((await reason('bridge', ['-P FORWARD DROP']))!, /no rule jumps to NETLAB-FWD-ipip, which accepts/);
+  assert.equal(
+    await reason('veth', ['-P FORWARD DROP']),
+    'the FORWARD policy is DROP and the lab adds no rule to FORWARD that accepts the cluster CIDR',
+  );
+  assert.equal(
+    await reason('veth', ['-P FORWARD ACCEPT', '-A FORWARD -s 10.200.0.0/16 -j DROP']),
+    "a rule in node-0's FORWARD chain drops it: -A FORWARD -s 10.200.0.0/16 -j DROP",
+  );
+  // A DROP after the bridge's jump is never met; before it, it is, and named so.
+  const jump = '-A FORWARD -m comment --comment "netlab lab ipip" -j NETLAB-FWD-ipip';
+  assert.equal((await run('bridge', ['-P FORWARD ACCEPT', jump, '-A FORWARD -j DROP'])).outcome, 'delivered');
+  assert.match(
+    (await reason('bridge', ['-P FORWARD ACCEPT', '-A FORWARD -j DROP', jump]))!,
+    /drops it before the lab's chain NETLAB-FWD-ipip is consulted: -A FORWARD -j DROP/,
+  );
 });
 
 test('trace vxlan: an unlearned MAC goes to the multicast group (not learned yet); a learned one to its node', async () => {
