@@ -10,7 +10,6 @@
 // which endpoint DNAT picks. The first entry that is missing (no route,
 // forwarding off, a link down, no FDB entry, no ARP reply) ends the walk with
 // the reason, and, where the lab made that entry, the step that made it.
-import { kernelNameOf } from '../model/lab.js';
 import { dropsBeforeJump, ruleMatches } from '../node/tables.js';
 import type { Model } from '../model/lab.js';
 import type { Change, Created, NodeFacts, Plan } from '../model/plan.js';

@@ -10,7 +10,7 @@
 import { kernelNameOf } from '../model/lab.js';
 import { EXTENSIONS } from './netfilter.js';
 import type { Model, ModelNode } from '../model/lab.js';
-import { type NodeFacts, type StepDraft, step } from '../model/plan.js';
+import { type StepDraft, step } from '../model/plan.js';
 import type { WiringParts } from './types.js';
 
 export const egressChain = (lab: string) => `NL-EGRESS-${lab}`;
