@@ -20,7 +20,7 @@ export const MODULES = [
   'src/lab/document.ts',
   'src/lab/bounds.ts',
   'src/exec/inventory.ts',
-  'src/exec/ssh.ts',
+  'src/exec/ssh-args.ts',
   'src/lab/schema.ts',
   'src/model/underlay.ts',
   'src/plan/build.ts',

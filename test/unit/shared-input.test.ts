@@ -10,7 +10,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, symli
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
-import { controlDir, controlDirProblem, runtimeDirProblem } from '../../src/exec/ssh.js';
+import { controlDir, controlDirProblem, runtimeDirProblem } from '../../src/exec/ssh-args.js';
 import { sshOptionProblem } from '../../src/exec/inventory.js';
 
 async function cli(env: Record<string, string>, ...args: string[]) {

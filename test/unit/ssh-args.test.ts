@@ -1,4 +1,4 @@
-// The arguments netlab hands to ssh (src/exec/ssh.ts sshArgs), written out in
+// The arguments netlab hands to ssh (src/exec/ssh-args.ts sshArgs), written out in
 // full: netlab's own options first (OpenSSH keeps the first value it is given,
 // so neither an inventory nor a config file can turn off batch mode or move the
 // control socket), then the config file, the inventory's options, the port,
@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { controlDirProblem, runtimeDirProblem, sshArgs } from '../../src/exec/ssh.js';
+import { spawnSync } from 'node:child_process';
+import { AS_ROOT, controlDirProblem, explainFailure, runtimeDirProblem, sshArgs } from '../../src/exec/ssh-args.js';
 import type { SshTargetState } from '../../src/state/targets.js';
 import { RunError, UsageError } from '../../src/errors.js';
 
@@ -132,4 +133,45 @@ test('a control directory or XDG_RUNTIME_DIR that is a file, however private, is
   assert.equal(controlDirProblem(file, process.getuid!()), 'it is not a directory');
   assert.equal(runtimeDirProblem(file, process.getuid!()), 'it is not a directory');
   assert.equal(controlDirProblem(runtime, process.getuid!()), undefined, 'the directory itself is fine');
+});
+
+// What a session's failure means: the no-sudo marker AS_ROOT prints, and ssh's own exit 255.
+test("a session that failed: no passwordless sudo names the user, ssh's 255 its message; any other result is the script's", () => {
+  const result = (exitCode: number, stderr: string) => ({ exitCode, stdout: '', stderr });
+  assert.throws(
+    () => explainFailure('node-1', result(126, 'x\n@@netlab no-sudo vagrant\n')),
+    (e: unknown) =>
+      e instanceof RunError &&
+      e.message ===
+        'node-1: user vagrant is not root and may not run sudo without a password; give it passwordless sudo (as Vagrant does) or log in as root',
+  );
+  assert.throws(
+    () => explainFailure('node-1', result(255, 'ssh: connect to host 10.0.0.9 port 22: Connection refused\n')),
+    (e: unknown) =>
+      e instanceof RunError &&
+      e.message === 'node-1: ssh failed: ssh: connect to host 10.0.0.9 port 22: Connection refused',
+  );
+  assert.throws(
+    () => explainFailure('node-1', result(255, ' \n')),
+    (e: unknown) => e instanceof RunError && e.message === 'node-1: ssh failed: no message',
+  );
+  const failed = result(1, 'RTNETLINK answers: File exists\n');
+  assert.equal(explainFailure('node-1', failed), failed, "a script that failed is the script's to report");
+});
+
+// The line ssh runs on the machine, in a real shell: root runs the script it is given on stdin;
+// a user without passwordless sudo gets the marker and exit 126, and the script never runs.
+test('AS_ROOT in a real shell: root runs the script from stdin; a user without sudo gets the marker, exit 126', () => {
+  const asRoot = spawnSync('sh', ['-c', AS_ROOT], { input: 'id -u\necho ran\n', encoding: 'utf8', cwd: '/' });
+  assert.equal(asRoot.status, 0, asRoot.stderr);
+  assert.equal(asRoot.stdout, `${process.getuid!()}\nran\n`);
+  if (process.getuid!() !== 0) return;
+  const nobody = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', AS_ROOT], {
+    input: 'echo ran\n',
+    encoding: 'utf8',
+    cwd: '/',
+  });
+  assert.equal(nobody.status, 126, nobody.stderr);
+  assert.equal(nobody.stdout, '');
+  assert.match(nobody.stderr, /^@@netlab no-sudo nobody$/m);
 });
