@@ -11,6 +11,17 @@ import { checkBounds } from '../../src/lab/bounds.js';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
+/** Every problem parseLab finds in a lab's text, as "path: message"; none when it loads. */
+function problemsOf(text: string): string[] {
+  try {
+    parseLab(text, 'x.yaml');
+  } catch (error) {
+    if (error instanceof LabInputError) return error.issues.map((i) => `${i.path}: ${i.message}`);
+    throw error;
+  }
+  return [];
+}
+
 /** A lab of `pods` pods on node-0 (one /24 holds them). */
 const podsOn0 = (pods: number) =>
   `pods:\n${range(pods)
@@ -177,28 +188,23 @@ test('expansion: the policy rules of one node and of all nodes, each over its bo
       '',
     ].join('\n');
   const allFromAll = ['policies:', '  all:', '    pod-selector: {}', '    ingress: [{ from: [{ pod-selector: {} }] }]'];
-  const refused = (text: string) => {
-    try {
-      parseLab(text, 'x.yaml');
-    } catch (error) {
-      if (error instanceof LabInputError) return error.issues.map((i) => `${i.path}: ${i.message}`);
-      throw error;
-    }
-    return [];
-  };
   // 2 nodes × 80 pods: 80 × 160 + 80 = 12880 on each node, over 10000.
   assert.deepEqual(
-    refused(lab(2, 80, allFromAll)).map((m) => m.replace(/ \(.*/, '')),
+    problemsOf(lab(2, 80, allFromAll)).map((m) => m.replace(/ \(.*/, '')),
     [
       'policies.all: node node-0 would hold 12880 policy rules',
       'policies.all: node node-1 would hold 12880 policy rules',
     ],
   );
   // 6 nodes × 40 pods: 40 × 240 + 40 = 9640 on each (under 10000), 57840 on all six (over 50000).
-  assert.deepEqual(refused(lab(6, 40, allFromAll)), [
+  assert.deepEqual(problemsOf(lab(6, 40, allFromAll)), [
     "policies: the nodes would hold 57840 policy rules together; allowed: at most 10000 on one node and 50000 in all (netlab's limit for one lab)",
   ]);
-  assert.deepEqual(refused(lab(6, 36, allFromAll)), [], '6 nodes × 36 pods: 36 × 216 + 36 = 7812 each, 46872 in all');
+  assert.deepEqual(
+    problemsOf(lab(6, 36, allFromAll)),
+    [],
+    '6 nodes × 36 pods: 36 × 216 + 36 = 7812 each, 46872 in all',
+  );
 });
 
 // The checks a lab without verify: derives (a ring of pings and TCP connections above 12 pods, and every
@@ -216,22 +222,13 @@ test('expansion: the checks derived without a verify section, at their bound and
       ...range(services).map((i) => `  svc-${i}: { cluster-ip: 10.96.0.${i + 2}, port: 80, backends: [a, b] }`),
       '',
     ].join('\n');
-  const problems = (text: string) => {
-    try {
-      parseLab(text, 'x.yaml');
-    } catch (error) {
-      if (error instanceof LabInputError) return error.issues.map((i) => `${i.path}: ${i.message}`);
-      throw error;
-    }
-    return [];
-  };
   // 1000 pods: 1000 + 1000 + 1000 × 8 = 10000 load; with 9 Services 11000.
-  assert.deepEqual(problems(lab(8)), [], '10000 derived checks load');
-  assert.deepEqual(problems(lab(9)), [
+  assert.deepEqual(problemsOf(lab(8)), [], '10000 derived checks load');
+  assert.deepEqual(problemsOf(lab(9)), [
     "verify: without a verify: section the lab derives 11000 checks (a ping and a TCP check per pod, and one per pod and Service); allowed: at most 10000 (netlab's limit for one lab); list the checks to run under verify:",
   ]);
   // A verify section, however short, derives nothing.
-  assert.deepEqual(problems(`${lab(9)}verify: [{ ping: { from: a, to: b } }]\n`), []);
+  assert.deepEqual(problemsOf(`${lab(9)}verify: [{ ping: { from: a, to: b } }]\n`), []);
 });
 
 // A negative count of pods (refused by the schema) must not subtract from the listed ones before it.
