@@ -23,7 +23,12 @@ export function lockHolder(command: string, lab: string, run?: LabState['run']):
  */
 export async function tearDown(
   state: LabState,
-  options: { touchNodes?: boolean; command?: string } = {},
+  options: {
+    touchNodes?: boolean;
+    command?: string;
+    /** looks at the nodes after their journals ran, before simulated nodes are stopped (fault-injection tests) */
+    beforeStop?: (transports: Transports) => Promise<void>;
+  } = {},
 ): Promise<Record<string, NodeDown>> {
   const target = state.target;
   const transports = transportsOf(state);
@@ -52,6 +57,7 @@ export async function tearDown(
     await Promise.all(Object.values(locked).map((t) => t.unlock()));
     mark('undo journals on the nodes');
   }
+  await options.beforeStop?.(reachable);
   const unreachable = Object.entries(outcomes).filter(([, o]) => o.found === 'unreachable');
   const failed = nodesWithFailedUndo(outcomes);
   if (target.kind === 'simulated') {

@@ -205,7 +205,12 @@ export async function bringUp(
   file: string,
   plan: Plan,
   facts: Record<string, NodeFacts>,
-  options: UpOptions & { silent?: boolean; target?: SshTargetState },
+  options: UpOptions & {
+    silent?: boolean;
+    target?: SshTargetState;
+    /** the rollback's look at the nodes after their journals ran, before simulated nodes are stopped */
+    beforeStop?: (transports: Transports) => Promise<void>;
+  },
 ): Promise<number> {
   mark('plan');
   const state: LabState = {
@@ -375,7 +380,7 @@ export async function bringUp(
             : `up ${interrupted ? 'interrupted' : 'failed'} before changing anything on the nodes`,
         );
       try {
-        await tearDown(state, { touchNodes, command: 'up (rolling back)' });
+        await tearDown(state, { touchNodes, command: 'up (rolling back)', beforeStop: options.beforeStop });
       } catch (rollback) {
         // The rollback's own failure is said; the error of up stays the one that made it roll back.
         console.error(`the rollback did not finish: ${(rollback as Error).message}`);

@@ -6,6 +6,7 @@ import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync
 import { join } from 'node:path';
 import { LABS } from '../paths.js';
 import { netlab, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from './host.js';
+import { destroySimulatedNodes } from '../../src/exec/simulated.js';
 
 const state = stateDirForTest();
 let pristine: HostSnapshot;
@@ -80,10 +81,26 @@ test('down finds and removes simulated nodes even when the local state is lost',
     down = await netlab(state.dir, 'down', 'bridge');
   } finally {
     if (!down) await netlab(state.dir, 'down', 'bridge');
+    // A down that did not find them (the bug this test is for) must not leave the nodes to the tests after
+    // this one: they are stopped here by the marker their holders carry, as down finds them.
+    const host = await snapshotHost();
+    if (JSON.stringify(host.processes) !== JSON.stringify(pristine.processes)) stopHoldersOf('bridge');
   }
   assert.equal(down.exitCode, 0, down.stdout + down.stderr);
   assert.deepEqual(await snapshotHost(), pristine);
 });
+
+/** Stops the holders of a lab of this test's state directory (netlab's own finder, with its NETLAB_STATE_DIR). */
+function stopHoldersOf(lab: string): void {
+  const before = process.env.NETLAB_STATE_DIR;
+  process.env.NETLAB_STATE_DIR = state.dir;
+  try {
+    destroySimulatedNodes(lab);
+  } finally {
+    if (before === undefined) delete process.env.NETLAB_STATE_DIR;
+    else process.env.NETLAB_STATE_DIR = before;
+  }
+}
 
 test('containers with a rootfs run chrooted in their own overlay over the shared lower layer', async () => {
   // A minimal rootfs: busybox and a few applets (the article uses the Alpine minirootfs).

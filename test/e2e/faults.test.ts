@@ -1,7 +1,7 @@
-// Faults, as root, on simulated nodes: a failure injected at every step of a
-// two-node lab, Ctrl-C, SIGHUP and kill -9 at several points of `up`, and two `up`s
-// racing. Afterwards the nodes' undo journals must have removed everything
-// (checked inside the nodes before they are stopped) and the host must be as before.
+// Faults, as root, on simulated nodes: a failure injected after every step of a
+// two-node lab (up's own rollback), Ctrl-C, SIGHUP and kill -9 at several points of
+// `up`, and two `up`s racing. Afterwards the nodes' undo journals must have removed
+// everything (checked inside the nodes before they are stopped) and the host must be as before.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -15,14 +15,12 @@ import { buildPlan } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { bringUp } from '../../src/lifecycle/up.js';
 import { tearDown } from '../../src/lifecycle/down.js';
-import { scriptRunOf } from '../../src/state/store.js';
-import { transportsOf } from '../../src/exec/transports.js';
-import { runDown, StepFailure } from '../../src/exec/runner.js';
+import { StepFailure } from '../../src/exec/runner.js';
 import { readState } from '../../src/state/store.js';
 
 const state = labTestContext();
 
-test('a failure injected at every step of the vxlan lab: the undo journal leaves every node clean', async () => {
+test("a failure injected after every step of the vxlan lab: up's own rollback leaves every node clean", async () => {
   const file = relative(ROOT, join(LABS, 'vxlan.yaml'));
   const { model } = loadLabFile(file);
   const facts = simulatedFacts(model);
@@ -32,39 +30,47 @@ test('a failure injected at every step of the vxlan lab: the undo journal leaves
     for (const target of nodePlan.steps) {
       const injected = structuredClone(plan);
       const victim = injected.nodes.find((n) => n.node === nodePlan.node)!.steps.find((s) => s.id === target.id)!;
-      victim.apply = [['sh', '-c', 'echo injected failure >&2; exit 7']];
+      // The step's own commands run, then it fails: what they made must be undone by the journal
+      // (an undo written after the step instead of before would leave it).
+      victim.apply = [...target.apply, ['sh', '-c', 'echo injected failure >&2; exit 7']];
+      const left: Record<string, string[]> = {};
       try {
-        await assert.rejects(bringUp(model, file, injected, facts, { keep: true, silent: true }), (error: unknown) => {
-          assert.ok(error instanceof StepFailure, String(error));
-          assert.match(error.message, new RegExp(`^step ${target.id} on ${nodePlan.node} failed: `));
-          assert.match(error.message, /exit 7: injected failure/);
-          return true;
-        });
-        const kept = readState(model.name)!;
-        assert.equal(kept.status, 'failed');
-        const transports = transportsOf(kept);
-        const outcomes = await runDown(model.name, transports, scriptRunOf(kept));
-        assert.deepEqual(
-          Object.values(outcomes).filter((o) => o.found === 'unreachable' || o.found === 'other-run'),
-          [],
+        // up's own rollback (no --keep), looked at inside the nodes after their journals ran, before they stop.
+        await assert.rejects(
+          bringUp(model, file, injected, facts, {
+            silent: true,
+            beforeStop: async (transports) => {
+              for (const [node, transport] of Object.entries(transports)) left[node] = await nodeLeftovers(transport);
+            },
+          }),
+          (error: unknown) => {
+            assert.ok(error instanceof StepFailure, String(error));
+            assert.match(error.message, new RegExp(`^step ${target.id} on ${nodePlan.node} failed: `));
+            assert.match(error.message, /exit 7: injected failure/);
+            return true;
+          },
         );
-        for (const [node, transport] of Object.entries(transports)) {
-          assert.deepEqual(
-            await nodeLeftovers(transport),
-            [],
-            `failure at step ${target.id} on ${nodePlan.node}: leftovers on ${node}`,
-          );
-        }
       } finally {
-        // a failed assertion must not leave the lab behind for the next tests
-        const left = readState(model.name);
-        if (left) await tearDown(left);
+        // a rollback that did not finish must not leave the lab behind for the next tests
+        const kept = readState(model.name);
+        if (kept) await tearDown(kept);
       }
+      assert.deepEqual(
+        Object.keys(left).sort(),
+        plan.nodes.map((n) => n.node).sort(),
+        `failure at step ${target.id} on ${nodePlan.node}: the rollback looked at every node`,
+      );
+      for (const [node, found] of Object.entries(left))
+        assert.deepEqual(found, [], `failure at step ${target.id} on ${nodePlan.node}: leftovers on ${node}`);
+      assert.equal(readState(model.name), undefined, 'the rollback removed the state');
       runs++;
     }
   }
-  console.log(`# injected a failure at each of ${runs} steps`);
-  assert.ok(runs >= 40);
+  console.log(`# injected a failure after each of ${runs} steps`);
+  assert.equal(
+    runs,
+    plan.nodes.reduce((n, p) => n + p.steps.length, 0),
+  );
   assert.deepEqual(await snapshotHost(), state.pristine());
 });
 

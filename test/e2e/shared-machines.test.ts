@@ -314,7 +314,11 @@ test("simulated nodes: a corrupt state file, and down still stops the lab's node
     const upC = await netlab(other, 'up', join(LABS, 'bridge.yaml'));
     assert.equal(upA.exitCode, 0, upA.stderr);
     assert.equal(upC.exitCode, 0, upC.stderr);
-    writeFileSync(join(controllerA, 'labs', 'bridge.json'), '');
+    const file = join(controllerA, 'labs', 'bridge.json');
+    writeFileSync(file, '');
+    const status = await netlab(controllerA, 'status');
+    assert.equal(status.exitCode, 0, status.stderr);
+    assert.match(status.stdout, new RegExp(`bridge: state file ${file} is unreadable`));
     const down = await netlab(controllerA, 'down', 'bridge');
     assert.equal(down.exitCode, 0, down.stdout + down.stderr);
     assert.match(down.stdout, /state file was unreadable; stopped its simulated nodes/);

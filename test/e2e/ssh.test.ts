@@ -198,9 +198,12 @@ for (const [signal, what] of [
     const up = machines.start(stateDir, 'up', join(LABS, 'scale.yaml'), '--ssh-config', machines.sshConfig);
     const progress = watch(up);
     let result;
+    let recorded: { status: string } | undefined;
     try {
       // Once the pods phase runs (its line printed as it starts): scripts are running on every node.
       await progress.until(/phase pods: node-0 \(\d+ steps\)/);
+      // The local record was written before anything started on the machines (no simulated node wrote it).
+      recorded = JSON.parse(readFileSync(join(stateDir, 'labs', 'scale.json'), 'utf8')) as { status: string };
       up.kill(signal);
       result = await up;
     } finally {
@@ -208,6 +211,7 @@ for (const [signal, what] of [
       await up;
       await machines.netlab(stateDir, 'down', 'scale');
     }
+    assert.equal(recorded?.status, 'creating', 'the lab was recorded as being created while its pods phase ran');
     assert.equal(result.exitCode, 130, `${signal}: ${String(result.stdout)}${String(result.stderr)}`);
     assert.match(String(result.stderr), /rolled back: nothing is left on the nodes/);
     for (const name of machines.names) assert.deepEqual(await leftovers(name), [], `leftovers on ${name}`);
