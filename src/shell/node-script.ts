@@ -46,8 +46,8 @@ function batchLine(command: readonly string[]): string {
   return (command[1] === '-n' ? command.slice(3) : command.slice(1)).join(' ');
 }
 
-/** Consecutive steps that are one `ip` command each for the same namespace form a batch. */
-function batchRuns(steps: readonly Step[]): { target?: string; steps: Step[] }[] {
+/** Consecutive steps that are one `ip` command each for the same namespace form a batch (exported for the tests). */
+export function batchRuns(steps: readonly Step[]): { target?: string; steps: Step[] }[] {
   const runs: { target?: string; steps: Step[] }[] = [];
   for (const step of steps) {
     const target = batchTarget(step);

@@ -16,6 +16,8 @@ import { simulatedFacts } from '../../src/exec/simulated.js';
 import { bringUp } from '../../src/lifecycle/up.js';
 import { tearDown } from '../../src/lifecycle/down.js';
 import { StepFailure } from '../../src/exec/runner.js';
+import { batchRuns } from '../../src/shell/node-script.js';
+import { PHASES } from '../../src/model/plan.js';
 import { readState } from '../../src/state/store.js';
 
 const state = labTestContext();
@@ -71,6 +73,54 @@ test("a failure injected after every step of the vxlan lab: up's own rollback le
     runs,
     plan.nodes.reduce((n, p) => n + p.steps.length, 0),
   );
+  assert.deepEqual(await snapshotHost(), state.pristine());
+});
+
+// Consecutive `ip` steps of a node in one namespace run as one `ip -batch` (src/shell/node-script.ts): a line
+// that fails there is its step's failure, the steps before it are done (journaled), and up rolls all of it back.
+test("a failure in the middle of an ip batch is its step's, and up's own rollback leaves every node clean", async () => {
+  const file = relative(ROOT, join(LABS, 'vxlan.yaml'));
+  const { model } = loadLabFile(file);
+  const facts = simulatedFacts(model);
+  const plan = buildPlan(model, facts);
+  const batches = plan.nodes.flatMap((n) =>
+    PHASES.flatMap((phase) => batchRuns(n.steps.filter((s) => s.phase === phase)))
+      .filter((run) => run.target !== undefined && run.steps.length >= 3)
+      .map((run) => ({ node: n.node, steps: run.steps })),
+  );
+  assert.ok(batches.length >= 2, `the vxlan lab has batches of three steps or more: ${batches.length}`);
+  for (const batch of batches) {
+    const middle = batch.steps[Math.floor(batch.steps.length / 2)]!;
+    const injected = structuredClone(plan);
+    const victim = injected.nodes.find((n) => n.node === batch.node)!.steps.find((s) => s.id === middle.id)!;
+    // Still a batch line (same namespace, plain words), which ip refuses: no such device.
+    const command = middle.apply[0]!;
+    const prefix = command[1] === '-n' ? command.slice(0, 3) : command.slice(0, 1);
+    victim.apply = [[...prefix, 'link', 'set', 'no-such-dev', 'up']];
+    const left: Record<string, string[]> = {};
+    try {
+      await assert.rejects(
+        bringUp(model, file, injected, facts, {
+          silent: true,
+          beforeStop: async (transports) => {
+            for (const [node, transport] of Object.entries(transports)) left[node] = await nodeLeftovers(transport);
+          },
+        }),
+        (error: unknown) => {
+          assert.ok(error instanceof StepFailure, String(error));
+          assert.match(error.message, new RegExp(`^step ${middle.id} on ${batch.node} failed: `));
+          assert.match(error.message, /Cannot find device "no-such-dev"/);
+          return true;
+        },
+      );
+    } finally {
+      const kept = readState(model.name);
+      if (kept) await tearDown(kept);
+    }
+    assert.equal(Object.keys(left).length, plan.nodes.length, 'the rollback looked at every node');
+    for (const [node, found] of Object.entries(left))
+      assert.deepEqual(found, [], `failure at step ${middle.id} of a batch on ${batch.node}: leftovers on ${node}`);
+  }
   assert.deepEqual(await snapshotHost(), state.pristine());
 });
 
