@@ -11,12 +11,12 @@ import { checkBounds } from '../../src/lab/bounds.js';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
-/** Every problem parseLab finds in a lab's text, as "path: message"; none when it loads. */
+/** Every problem parseLab finds in a lab's text, as "line:col path: message"; none when it loads. */
 function problemsOf(text: string): string[] {
   try {
     parseLab(text, 'x.yaml');
   } catch (error) {
-    if (error instanceof LabInputError) return error.issues.map((i) => `${i.path}: ${i.message}`);
+    if (error instanceof LabInputError) return error.issues.map((i) => `${i.line}:${i.col} ${i.path}: ${i.message}`);
     throw error;
   }
   return [];
@@ -192,13 +192,13 @@ test('expansion: the policy rules of one node and of all nodes, each over its bo
   assert.deepEqual(
     problemsOf(lab(2, 80, allFromAll)).map((m) => m.replace(/ \(.*/, '')),
     [
-      'policies.all: node node-0 would hold 12880 policy rules',
-      'policies.all: node node-1 would hold 12880 policy rules',
+      '7:3 policies.all: node node-0 would hold 12880 policy rules',
+      '7:3 policies.all: node node-1 would hold 12880 policy rules',
     ],
   );
   // 6 nodes × 40 pods: 40 × 240 + 40 = 9640 on each (under 10000), 57840 on all six (over 50000).
   assert.deepEqual(problemsOf(lab(6, 40, allFromAll)), [
-    "policies: the nodes would hold 57840 policy rules together; allowed: at most 10000 on one node and 50000 in all (netlab's limit for one lab)",
+    "10:1 policies: the nodes would hold 57840 policy rules together; allowed: at most 10000 on one node and 50000 in all (netlab's limit for one lab)",
   ]);
   assert.deepEqual(
     problemsOf(lab(6, 36, allFromAll)),
@@ -225,7 +225,7 @@ test('expansion: the checks derived without a verify section, at their bound and
   // 1000 pods: 1000 + 1000 + 1000 × 8 = 10000 load; with 9 Services 11000.
   assert.deepEqual(problemsOf(lab(8)), [], '10000 derived checks load');
   assert.deepEqual(problemsOf(lab(9)), [
-    "verify: without a verify: section the lab derives 11000 checks (a ping and a TCP check per pod, and one per pod and Service); allowed: at most 10000 (netlab's limit for one lab); list the checks to run under verify:",
+    "1:1 verify: without a verify: section the lab derives 11000 checks (a ping and a TCP check per pod, and one per pod and Service); allowed: at most 10000 (netlab's limit for one lab); list the checks to run under verify:",
   ]);
   // A verify section, however short, derives nothing.
   assert.deepEqual(problemsOf(`${lab(9)}verify: [{ ping: { from: a, to: b } }]\n`), []);
@@ -243,5 +243,28 @@ test('checkBounds: a negative count of pods does not hide listed pods over the b
     [
       "found 2001 pods (listed under pods: and counted by nodes.X.pods); allowed: at most 2000 (netlab's limit for one lab)",
     ],
+  );
+});
+
+// At both policy-rule bounds at once: 5 nodes × 40 selected pods and 49 others (249 pods), one policy
+// selecting the 200 and allowing every pod in: 40 × (249 + 1) = 10000 rules on each node, 50000 in all.
+test('expansion: exactly 10000 policy rules on each node and 50000 in all load; one pod more is over on each node', () => {
+  const lab = (others: number) =>
+    [
+      'nodes:',
+      ...range(5).map((n) => `  node-${n}: { pod-subnet: 10.200.${4 * n}.0/22${n === 0 ? `, pods: ${others}` : ''} }`),
+      'pods:',
+      ...range(5).flatMap((n) => range(40).map((i) => `  s${n}-${i}: { node: node-${n}, labels: { sel: y } }`)),
+      'wiring: { cross-node: routes }',
+      'policies:',
+      '  all:',
+      '    pod-selector: { sel: y }',
+      '    ingress: [{ from: [{ pod-selector: {} }] }]',
+      '',
+    ].join('\n');
+  assert.deepEqual(problemsOf(lab(49)), []);
+  assert.deepEqual(
+    problemsOf(lab(50)).map((m) => m.replace(/ \(.*/, '')),
+    range(5).map((n) => `210:3 policies.all: node node-${n} would hold 10040 policy rules`),
   );
 });

@@ -36,3 +36,11 @@ test('only the commands (and what a command does once: a challenge’s fault, a 
     'src/room/challenge.ts', // one plan for the fault mended and the fault made
   ]);
 });
+
+// A node without facts (its underlay address and interface) is netlab's own mistake, said as one.
+test('buildPlan: a node without facts is an internal error naming the node', () => {
+  const { model } = loadLabFile(join(LABS, 'vxlan.yaml'));
+  const facts = simulatedFacts(model);
+  delete facts['node-1'];
+  assert.throws(() => buildPlan(model, facts), { message: 'internal error: no facts for node node-1' });
+});
