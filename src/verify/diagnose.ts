@@ -232,42 +232,65 @@ function ruleFindings(
  */
 const POD_DRIFT_LIMIT = 100;
 
+/**
+ * What to ask one node: its own objects (questionsFor), links and routes
+ * inside each pod's namespace (up to POD_DRIFT_LIMIT of them), and, first, the
+ * pause processes that are gone ("@@netlab pause-gone POD" lines).
+ */
+export function nodeDriftQuestions(
+  lab: string,
+  steps: readonly Step[],
+): { asks: Questions[]; head: string[]; asked: string[] } {
+  const pods = steps.flatMap((s) => s.creates.flatMap((c) => (c.kind === 'pause' ? [c.pod] : [])));
+  // A pause process is asked after by the prelude's own reader (PID and start time).
+  const head = pods.length
+    ? [
+        scriptPrelude(lab),
+        `for pod in ${quoteArgv(pods)}; do netlab_pause_pid "$pod" >/dev/null 2>&1 || echo "@@netlab pause-gone $pod"; done`,
+      ]
+    : [];
+  const namespaces = steps.flatMap((s) => s.creates.flatMap((c) => (c.kind === 'netns' ? [c.name] : [])));
+  const asked = namespaces.length <= POD_DRIFT_LIMIT ? namespaces : [];
+  return {
+    asks: [questionsFor(steps), ...asked.map((netns) => ({ netns, links: true, routes: true }))],
+    head,
+    asked,
+  };
+}
+
+/** One node's findings from its answers to nodeDriftQuestions (the node's first, then each pod asked, in order). */
+export function nodeDriftFindings(
+  node: string,
+  steps: readonly Step[],
+  asked: readonly string[],
+  head: string,
+  answers: readonly Partial<Answers>[],
+): Finding[] {
+  const gone = new Set([...head.matchAll(/^@@netlab pause-gone (\S+)$/gm)].map((m) => m[1]!));
+  const [own, ...inside] = answers;
+  // A namespace that is gone answers nothing: its finding is the namespace's own.
+  const present = new Set(own!.namespaces ?? []);
+  const inPods = new Map(asked.flatMap((netns, i) => (present.has(netns) ? [[netns, inside[i]!] as const] : [])));
+  return findingsOf(steps, own!, gone, inPods).map(({ step, what, route }) => ({
+    node,
+    step: step.id,
+    what,
+    summary: step.summary,
+    ...(route ? { route } : {}),
+  }));
+}
+
 export async function diagnose(
   model: Model,
   facts: Record<string, NodeFacts>,
   transports: Transports,
   planOf: PlanOnce = planOnce(model, facts),
 ): Promise<Finding[]> {
-  const plan = planOf();
   const perNode = await Promise.all(
-    plan.nodes.map(async (nodePlan) => {
-      const pods = nodePlan.steps.flatMap((s) => s.creates.flatMap((c) => (c.kind === 'pause' ? [c.pod] : [])));
-      // A pause process is asked after by the prelude's own reader (PID and start time).
-      const pauses = pods.length
-        ? [
-            scriptPrelude(labIdOf(model)),
-            `for pod in ${quoteArgv(pods)}; do netlab_pause_pid "$pod" >/dev/null 2>&1 || echo "@@netlab pause-gone $pod"; done`,
-          ]
-        : [];
-      const namespaces = nodePlan.steps.flatMap((s) => s.creates.flatMap((c) => (c.kind === 'netns' ? [c.name] : [])));
-      const asked = namespaces.length <= POD_DRIFT_LIMIT ? namespaces : [];
-      const { head, answers } = await askNode(
-        transports[nodePlan.node]!,
-        [questionsFor(nodePlan.steps), ...asked.map((netns) => ({ netns, links: true, routes: true }))],
-        pauses,
-      );
-      const gone = new Set([...head.matchAll(/^@@netlab pause-gone (\S+)$/gm)].map((m) => m[1]!));
-      const [node, ...inside] = answers;
-      // A namespace that is gone answers nothing: its finding is the namespace's own.
-      const present = new Set(node!.namespaces ?? []);
-      const inPods = new Map(asked.flatMap((netns, i) => (present.has(netns) ? [[netns, inside[i]!] as const] : [])));
-      return findingsOf(nodePlan.steps, node!, gone, inPods).map(({ step, what, route }) => ({
-        node: nodePlan.node,
-        step: step.id,
-        what,
-        summary: step.summary,
-        ...(route ? { route } : {}),
-      }));
+    planOf().nodes.map(async ({ node, steps }) => {
+      const { asks, head, asked } = nodeDriftQuestions(labIdOf(model), steps);
+      const answered = await askNode(transports[node]!, asks, head);
+      return nodeDriftFindings(node, steps, asked, answered.head, answered.answers);
     }),
   );
   return perNode.flat();
