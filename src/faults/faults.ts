@@ -402,25 +402,14 @@ function ruleFaults(declared: Extract<Created, { kind: 'rule' }>, position: numb
   return drafts;
 }
 
-/** The rule of a jump as the step's own undo deletes it: `-m comment --comment … -j CHAIN`. */
-function jumpRule(step: Step, from: string, to: string): string[] | undefined {
-  for (const c of step.undo) {
-    const at = c.indexOf('-D');
-    if (at >= 0 && c[at + 1] === from && c.at(-1) === to) return c.slice(at + 2);
-  }
-  return undefined;
-}
-
-function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { step, node, comment }: Around): Draft[] {
-  const { table, from, to } = declared;
+function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { node, comment }: Around): Draft[] {
+  const { table, from, to, rule } = declared;
   // The lab's jumps out of the same built-in chain, in plan order (FORWARD: its ACCEPT chain, then its policies).
   const siblings = node.steps.flatMap((s) =>
     s.sets.filter((c): c is typeof declared => c.kind === 'jump' && c.table === table && c.from === from),
   );
   const first = siblings[0]?.to === to;
-  // The lab's jumps carry its comment; -D needs the rule exactly as it was added.
-  const rule = jumpRule(step, from, to);
-  if (!rule) return [];
+  // The lab's jumps carry its comment; -D needs the rule exactly as it was added (the declaration's).
   // Each is inserted first when its step runs, so the ones after it in the plan stand before it:
   // mended, it goes back to that place (the ACCEPT chain's jump after the policies' jump).
   const place = String(1 + siblings.length - 1 - siblings.indexOf(declared));

@@ -48,8 +48,12 @@ export type Change =
   | { kind: 'hairpin'; port: string; on: boolean }
   /** the link's MTU (the largest packet it carries, without its Ethernet header) */
   | { kind: 'mtu'; link: string; netns?: string; mtu: number }
-  /** a rule in a built-in chain that jumps to one of the lab's chains */
-  | { kind: 'jump'; table: 'filter' | 'nat'; from: string; to: string };
+  /**
+   * a rule in a built-in chain that jumps to one of the lab's chains: `rule`
+   * is its words after the chain, as added (`-m comment --comment … -j TO`),
+   * which `iptables -D FROM` needs exactly
+   */
+  | { kind: 'jump'; table: 'filter' | 'nat'; from: string; to: string; rule: string[] };
 
 export interface Declared {
   creates?: Created[];

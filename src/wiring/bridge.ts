@@ -155,7 +155,7 @@ function forwardAcceptSteps(model: Model): StepDraft[] {
       'Inserted first in FORWARD so that it is consulted before any DROP rule; removed exactly by down.',
       [['iptables', '-w', '-I', 'FORWARD', '1', ...jump]],
       [['iptables', '-w', '-D', 'FORWARD', ...jump]],
-      { sets: [{ kind: 'jump', table: 'filter', from: 'FORWARD', to: chain }] },
+      { sets: [{ kind: 'jump', table: 'filter', from: 'FORWARD', to: chain, rule: jump }] },
     ),
   ];
 }

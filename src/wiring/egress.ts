@@ -52,7 +52,7 @@ function egressSteps(model: Model, _node: ModelNode): StepDraft[] {
       'POSTROUTING runs last, once the route (and so the interface a packet leaves by) is known: where source NAT belongs.',
       [['iptables', '-w', '-t', 'nat', '-A', 'POSTROUTING', ...jump]],
       [['iptables', '-w', '-t', 'nat', '-D', 'POSTROUTING', ...jump]],
-      { sets: [{ kind: 'jump', table: 'nat', from: 'POSTROUTING', to: chain }] },
+      { sets: [{ kind: 'jump', table: 'nat', from: 'POSTROUTING', to: chain, rule: jump }] },
     ),
   ];
 }

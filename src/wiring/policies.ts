@@ -280,7 +280,7 @@ function policySteps(model: Model, node: ModelNode): StepDraft[] {
       `Inserted first in FORWARD, before the lab's ACCEPT of the cluster CIDR, so that the policies are consulted for every forwarded packet (routed between nodes, or bridged on one with br_netfilter); removed exactly by down.`,
       [['iptables', '-w', '-I', 'FORWARD', '1', ...jump]],
       [['iptables', '-w', '-D', 'FORWARD', ...jump]],
-      { sets: [{ kind: 'jump', table: 'filter', from: 'FORWARD', to: chains.main }] },
+      { sets: [{ kind: 'jump', table: 'filter', from: 'FORWARD', to: chains.main, rule: jump }] },
     ),
   ];
 }

@@ -323,7 +323,13 @@ function serviceSteps(model: Model, node: { name: string }): StepDraft[] {
           ...ownChains(model).map((name): Created => ({ kind: 'chain', table: 'nat', name })),
           ...ownRules(model).map(({ chain, rule }): Created => ({ kind: 'rule', table: 'nat', chain, rule })),
         ],
-        sets: jumps(model).map(({ chain, rule }) => ({ kind: 'jump', table: 'nat', from: chain, to: rule.at(-1)! })),
+        sets: jumps(model).map(({ chain, rule }) => ({
+          kind: 'jump',
+          table: 'nat',
+          from: chain,
+          to: rule.at(-1)!,
+          rule,
+        })),
       },
     ),
   ];

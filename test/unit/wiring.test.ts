@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { savedTables } from './saved-tables.js';
+import { ruleWords } from '../../src/node/tables.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadLabFile } from '../../src/lab/load.js';
@@ -59,10 +60,11 @@ function fromArgv(c: Command): string[] {
   if (tool === 'netlab_pause') return [`pause ${object}`];
   const table = rest.includes('-t') ? at('-t') : 'filter';
   if (tool === 'iptables' && rest.includes('-N')) return [`chain ${table} ${at('-N')}`];
-  if (tool === 'iptables' && rest.includes('-I')) return [`jump ${table} ${at('-I')} ${at('-j')}`];
-  // A rule appended to a built-in chain is a jump into the lab's own chain.
+  // A jump: inserted first (-I CHAIN 1), or a rule appended to a built-in chain; its words after the chain.
+  if (tool === 'iptables' && rest.includes('-I'))
+    return [`jump ${table} ${at('-I')} ${at('-j')}: ${rest.slice(rest.indexOf('-I') + 3).join(' ')}`];
   if (tool === 'iptables' && rest.includes('-A') && /^[A-Z]+$/.test(at('-A')))
-    return [`jump ${table} ${at('-A')} ${at('-j')}`];
+    return [`jump ${table} ${at('-A')} ${at('-j')}: ${rest.slice(rest.indexOf('-A') + 2).join(' ')}`];
   if (tool === 'iptables' && rest.includes('-A'))
     return [`rule ${table} ${at('-A')} ${rest.slice(rest.indexOf('-A') + 2).join(' ')}`];
   if (tool === 'netlab_restore') {
@@ -71,7 +73,10 @@ function fromArgv(c: Command): string[] {
       ...lines.filter((l) => l.startsWith(':')).map((l) => `chain nat ${l.slice(1).split(' ')[0]}`),
       ...lines
         .filter((l) => /^-A (PREROUTING|OUTPUT|POSTROUTING) /.test(l))
-        .map((l) => `jump nat ${l.split(' ')[1]} ${l.split(' ').at(-1)}`),
+        .map((l) => {
+          const [, from, ...words] = ruleWords(l);
+          return `jump nat ${from} ${words.at(-1)}: ${words.join(' ')}`;
+        }),
       ...lines
         .filter((l) => l.startsWith('-A ') && !/^-A (PREROUTING|OUTPUT|POSTROUTING) /.test(l))
         .map((l) => `rule nat ${l.slice(3)}`),
@@ -115,7 +120,7 @@ function declared(step: Step): string[] {
       case 'mtu':
         return `mtu ${d.link}${where(d.netns)} ${d.mtu}`;
       case 'jump':
-        return `jump ${d.table} ${d.from} ${d.to}`;
+        return `jump ${d.table} ${d.from} ${d.to}: ${d.rule.join(' ')}`;
       default:
         return JSON.stringify(d);
     }
