@@ -468,7 +468,10 @@ test('drift: what to ask a node, from the steps: addresses, neighbours, FDB, sys
     creates,
     sets,
   });
-  assert.equal(questionsFor([step([], [{ kind: 'jump', table: 'nat', from: 'OUTPUT', to: 'X', rule: ['-j', 'X'] }])]).iptables, true);
+  assert.equal(
+    questionsFor([step([], [{ kind: 'jump', table: 'nat', from: 'OUTPUT', to: 'X', rule: ['-j', 'X'] }])]).iptables,
+    true,
+  );
   assert.equal(questionsFor([step([{ kind: 'rule', table: 'nat', chain: 'X', rule: [] }], [])]).iptables, true);
   assert.equal(
     questionsFor([step([{ kind: 'address', address: '10.0.0.1/24', dev: 'e', netns: 'p' }], [])]).addresses,
