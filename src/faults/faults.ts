@@ -10,7 +10,7 @@
 // names the step it breaks, the commands that make it on the node, and the
 // commands that mend it. Pure: the fault-matrix test applies them, and graded
 // challenges will too.
-import type { Model } from '../model/lab.js';
+import type { Model, TunnelSettings } from '../model/lab.js';
 import type { Change, Command, Created, NodeFacts, NodePlan, Plan, Step } from '../model/plan.js';
 import { buildPlan } from '../plan/build.js';
 
@@ -98,6 +98,8 @@ type Draft = Pick<Fault, 'kind' | 'describe' | 'apply' | 'mend' | 'setting'> & {
 /** What a fault may need to know besides the declaration itself. */
 interface Around {
   plan: Plan;
+  /** the lab's plan with other tunnel settings (a tunnel made again with a wrong VNI or port) */
+  replan: (tunnel: Partial<TunnelSettings>) => Plan;
   /** the comment on the rules a fault adds */
   comment: string;
   node: NodePlan;
@@ -199,12 +201,6 @@ function deletable(index: StepIndex, step: Step, name: string): boolean {
   return step.creates.filter((c) => c.kind === 'link').length === 1 && !index.bridges.has(name);
 }
 
-/** Replace the value after `option` in a command (`id 42` → `id 43`). */
-function withOption(command: Command, option: string, value: string): Command {
-  const at = command.indexOf(option);
-  return command.map((word, i) => (i === at + 1 ? value : word));
-}
-
 /**
  * A pod's end of its veth moved out of the pod into the node (`netns 1`: the
  * namespace of the node's PID 1, on a VM and on a simulated node alike). The
@@ -257,7 +253,7 @@ function podInputDrop(netns: string, comment: string): Draft {
 /** A rule that drops everything, marked as a fault's: deleting it can only ever delete this very rule. */
 const dropRule = (comment: string) => ['-m', 'comment', '--comment', comment, '-j', 'DROP'];
 
-function linkFaults(declared: Extract<Created, { kind: 'link' }>, { index, step }: Around): Draft[] {
+function linkFaults(declared: Extract<Created, { kind: 'link' }>, { index, step, node, replan }: Around): Draft[] {
   if (declared.netns) return [vethMoved(index, declared.name, declared.netns)];
   if (!deletable(index, step, declared.name)) return [];
   const { name } = declared;
@@ -271,23 +267,23 @@ function linkFaults(declared: Extract<Created, { kind: 'link' }>, { index, step 
       mend: again,
     },
   ];
-  const create = step.apply.find((c) => c.includes('add') && c.includes(name));
-  if (!declared.tunnel || !create) return drafts;
-  // The kernel cannot change a VXLAN's VNI or port in place ("Cannot change VNI"): the device is made again.
+  if (!declared.tunnel) return drafts;
+  // The kernel cannot change a VXLAN's VNI or port in place ("Cannot change VNI"): the device is made again,
+  // by the steps of the same lab planned with the wrong value (a kind whose device has no such value makes
+  // the same commands, and has no such fault).
   const { vni, port } = declared.tunnel;
-  for (const [kind, option, right, wrong] of [
-    ['vni-changed', 'id', vni, vni + 1],
-    ['port-changed', 'dstport', port, port + 1],
+  for (const [kind, right, wrong, settings] of [
+    ['vni-changed', vni, vni + 1, { id: vni + 1 }],
+    ['port-changed', port, port + 1, { port: port + 1 }],
   ] as const) {
-    if (!create.includes(option)) continue;
+    const wrongNode = replan(settings).nodes.find((n) => n.node === node.node)!;
+    const wrongly = remake(new StepIndex(wrongNode), name);
+    if (JSON.stringify(wrongly) === JSON.stringify(again)) continue;
     drafts.push({
       kind,
       subject: name,
       describe: `${name} is made again with ${kind === 'vni-changed' ? 'VNI' : 'UDP port'} ${wrong} instead of ${right}`,
-      apply: [
-        ['ip', 'link', 'del', name],
-        ...again.map((c) => (c === create ? withOption(c, option, String(wrong)) : c)),
-      ],
+      apply: [['ip', 'link', 'del', name], ...wrongly],
       mend: [['ip', 'link', 'del', name], ...again],
     });
   }
@@ -547,7 +543,19 @@ function faultsFor(declared: Created | Change, around: Around, rulePosition: num
  * can undo or corrupt by hand. `run`: the run of the lab the faults are made in
  * (named in the comment of the rules they add).
  */
-export function faultsOf(plan: Plan, run?: string): Fault[] {
+export function faultsOf(
+  model: Model,
+  facts: Record<string, NodeFacts>,
+  plan: Plan = buildPlan(model, facts),
+  run?: string,
+): Fault[] {
+  const replanned = new Map<string, Plan>();
+  const replan = (tunnel: Partial<TunnelSettings>) => {
+    const key = JSON.stringify(tunnel);
+    if (!replanned.has(key))
+      replanned.set(key, buildPlan({ ...model, tunnel: { ...model.tunnel!, ...tunnel } }, facts));
+    return replanned.get(key)!;
+  };
   const faults: Fault[] = [];
   const comment = faultComment(plan.lab, run);
   for (const node of plan.nodes) {
@@ -562,7 +570,7 @@ export function faultsOf(plan: Plan, run?: string): Fault[] {
           position = (appended.get(chain) ?? 0) + 1;
           appended.set(chain, position);
         }
-        for (const { subject, ...fault } of faultsFor(declared, { plan, comment, node, step, index }, position))
+        for (const { subject, ...fault } of faultsFor(declared, { plan, replan, comment, node, step, index }, position))
           faults.push({
             id: `${fault.kind}:${node.node}:${subject}`,
             node: node.node,
@@ -584,5 +592,5 @@ export function faultIdsOf(model: Model): string[] {
   const standIn: Record<string, NodeFacts> = Object.fromEntries(
     model.nodes.map((n, i) => [n.name, { address: `192.0.2.${i + 1}`, dev: 'eth1', mtu: 1500 }]),
   );
-  return faultsOf(buildPlan(model, standIn)).map((f) => f.id);
+  return faultsOf(model, standIn).map((f) => f.id);
 }

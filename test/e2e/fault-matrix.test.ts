@@ -14,7 +14,6 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { faultsOf } from '../../src/faults/faults.js';
 import { loadLabFile } from '../../src/lab/load.js';
-import { buildPlan } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { LABS } from '../paths.js';
 import { faultRow, type FaultCase, MATRIX_HEADER } from './fault-case.js';
@@ -203,7 +202,7 @@ const CASES: FaultCase[] = [
 
 function faultOf(lab: string, id: string) {
   const { model } = loadLabFile(join(LABS, `${lab}.yaml`));
-  const fault = faultsOf(buildPlan(model, simulatedFacts(model))).find((f) => f.id === id);
+  const fault = faultsOf(model, simulatedFacts(model)).find((f) => f.id === id);
   assert.ok(fault, `lab ${lab} has no fault ${id}`);
   return fault;
 }

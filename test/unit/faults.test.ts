@@ -6,13 +6,12 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { faultsOf } from '../../src/faults/faults.js';
 import { loadLabFile } from '../../src/lab/load.js';
-import { buildPlan } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { LABS } from '../paths.js';
 
 function faults(lab: string) {
   const { model } = loadLabFile(join(LABS, `${lab}.yaml`));
-  return faultsOf(buildPlan(model, simulatedFacts(model)));
+  return faultsOf(model, simulatedFacts(model));
 }
 
 test('faults: ids are unique in every bundled lab, and each names the step it breaks', () => {
@@ -114,7 +113,7 @@ test("faults: a rule of the lab's chains removed is put back at its place; a DNA
 
 test("faults: every rule a fault adds carries the lab's and the run's comment, and its mend deletes only a rule with that comment", () => {
   const { model } = loadLabFile(join(LABS, 'routes.yaml'));
-  const byId = new Map(faultsOf(buildPlan(model, simulatedFacts(model)), 'a1b2c3d4e5f6').map((f) => [f.id, f]));
+  const byId = new Map(faultsOf(model, simulatedFacts(model), undefined, 'a1b2c3d4e5f6').map((f) => [f.id, f]));
   const marked = ['-m', 'comment', '--comment', 'netlab fault of lab routes run a1b2c3d4e5f6', '-j', 'DROP'];
   const forward = byId.get('drop-rule:node-0:FORWARD')!;
   assert.deepEqual(forward.apply, [['iptables', '-w', '-I', 'FORWARD', '1', ...marked]]);

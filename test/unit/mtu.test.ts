@@ -131,7 +131,7 @@ test("drift: a link whose MTU is not the plan's is named, in the node and in a p
 
 test('a wrong MTU is a fault only where it breaks a transfer: the node end of a pod veth', () => {
   const m = model('vxlan.yaml');
-  const faults = faultsOf(buildPlan(m, simulatedFacts(m))).filter((f) => f.kind === 'mtu-wrong');
+  const faults = faultsOf(m, simulatedFacts(m)).filter((f) => f.kind === 'mtu-wrong');
   assert.deepEqual(
     faults.map((f) => f.id),
     ['mtu-wrong:node-0:veth-a0', 'mtu-wrong:node-1:veth-a1'],
