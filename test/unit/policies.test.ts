@@ -68,7 +68,15 @@ test('each node gets chains for its own isolated pods: allows return, the rest i
   );
   // The jump comes last in the plan, so inserted first in FORWARD: before the lab's ACCEPT of the cluster CIDR.
   const last = plan.nodes[1]!.steps.at(-1)!;
-  assert.deepEqual(last.sets, [{ kind: 'jump', table: 'filter', from: 'FORWARD', to: 'NL-POL-policy' }]);
+  assert.deepEqual(last.sets, [
+    {
+      kind: 'jump',
+      table: 'filter',
+      from: 'FORWARD',
+      to: 'NL-POL-policy',
+      rule: ['-m', 'comment', '--comment', 'netlab lab policy', '-j', 'NL-POL-policy'],
+    },
+  ]);
   assert.equal(last.phase, 'policies');
   // br_netfilter, for the pods on one bridge.
   assert.ok(
