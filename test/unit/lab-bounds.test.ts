@@ -157,7 +157,7 @@ test('checkBounds: every count of the raw file against its bound, each at its fi
     );
   // Peers counted over ingress from: and egress to: of every rule of every policy, lists or mappings, others 0.
   const mixed = {
-    a: { ingress: [{ from: map(100) }, null, { to: map(50) }], egress: [{ to: range(100) }, { from: range(9) }] },
+    a: { ingress: [{ from: map(100) }, null, { to: map(50) }], egress: [{ to: range(100) }, { from: range(9) }, null] },
     b: null,
     c: { ingress: 'x' },
   };
