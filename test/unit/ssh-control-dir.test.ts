@@ -1,0 +1,56 @@
+// The SSH control directory as controlDir() makes and checks it, in process
+// (src/exec/ssh-args.ts): refused while it is not private, made in
+// XDG_RUNTIME_DIR or, for root without one, in /run, and checked once per
+// process after it is found good. Its own file: the answer is kept per process.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { controlDir } from '../../src/exec/ssh-args.js';
+import { UsageError } from '../../src/errors.js';
+
+const uid = process.getuid!();
+const work = mkdtempSync(join(tmpdir(), 'netlab-controldir-'));
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+
+test('the control directory: one that others may use is refused, in words; once private it is used, and kept for the process', () => {
+  const runtime = join(work, 'runtime');
+  mkdirSync(runtime, { mode: 0o700 });
+  process.env.XDG_RUNTIME_DIR = runtime;
+  const dir = join(runtime, `netlab-ssh-${uid}`);
+  mkdirSync(dir, { mode: 0o700 });
+  chmodSync(dir, 0o755);
+  assert.throws(
+    () => controlDir(),
+    (e: unknown) =>
+      e instanceof UsageError &&
+      e.message ===
+        `refusing the SSH control directory ${dir}: others may use it (mode 755, not 700); its sockets would let others use netlab's logins. Remove it, or set XDG_RUNTIME_DIR to a private directory`,
+  );
+  // A refusal is not kept: made private, the same directory is used, and from then on without looking again.
+  chmodSync(dir, 0o700);
+  assert.equal(controlDir(), dir);
+  chmodSync(dir, 0o755);
+  assert.equal(controlDir(), dir, 'checked once per process');
+});
+
+test(
+  'without XDG_RUNTIME_DIR, root makes it in /run (mode 700), where no other user can make it first',
+  { skip: uid !== 0 && 'needs root: /run' },
+  async () => {
+    // A fresh process: the answer above is kept in this one.
+    const { execFileSync } = await import('node:child_process');
+    const made = execFileSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { controlDir } = await import(${JSON.stringify(new URL('../../src/exec/ssh-args.js', import.meta.url).href)}); console.log(controlDir());`,
+      ],
+      { env: { PATH: process.env.PATH }, encoding: 'utf8' },
+    ).trim();
+    assert.equal(made, '/run/netlab-ssh-0');
+    assert.equal(statSync(made).mode & 0o777, 0o700);
+  },
+);
