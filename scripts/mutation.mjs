@@ -22,6 +22,7 @@ export const MODULES = [
   'src/exec/inventory.ts',
   'src/exec/ssh-args.ts',
   'src/lab/schema.ts',
+  'src/model/lab.ts',
   'src/model/underlay.ts',
   'src/plan/build.ts',
   'src/faults/faults.ts',
