@@ -22,7 +22,7 @@ import type { ScriptResult, Transport } from './transport.js';
 import type { Holder, SimulatedTargetState } from '../state/targets.js';
 import { RunError, UsageError } from '../errors.js';
 import { outsideAddress } from '../model/underlay.js';
-import { ETHERNET_MTU } from '../wiring/mtu.js';
+import { ETHERNET_MTU } from '../net/ethernet.js';
 import { enterHolder, OWN_USER_NAMESPACE, withoutRoot } from './userns.js';
 
 export const SIMULATED_UNDERLAY = {

@@ -6,7 +6,7 @@ import type { PathSegment } from '../errors.js';
 import type { Check, Model, ModelNode } from '../model/lab.js';
 import { contains, formatIp, nthAddress, parseCidr, parseIp } from '../net/ipv4.js';
 import { crossNodeWiring } from '../wiring/registry.js';
-import { ETHERNET_MTU } from '../wiring/mtu.js';
+import { ETHERNET_MTU } from '../net/ethernet.js';
 import { FIRST_SIMULATED_HOST } from './defaults.js';
 import type { LabFile } from './schema.js';
 

@@ -9,9 +9,8 @@
 import type { Model, ModelNode, ModelPod } from '../model/lab.js';
 import { type Command, type NodeFacts, type StepDraft, step } from '../model/plan.js';
 import type { CrossNodeWiring, SameNodeWiring } from './types.js';
+import { ETHERNET_MTU } from '../net/ethernet.js';
 
-/** Ethernet's MTU: what an interface has unless something sets another. */
-export const ETHERNET_MTU = 1500;
 /** `wiring.mtu`: from IPv4's smallest datagram every host must take (RFC 791) to a jumbo frame. */
 export const MTU_RANGE = { min: 576, max: 9000 } as const;
 
