@@ -479,6 +479,16 @@ test('drift: what to ask a node, from the steps: addresses, neighbours, FDB, sys
   );
   assert.equal(questionsFor([step([{ kind: 'address', address: '10.0.0.1/24', dev: 'e' }], [])]).addresses, true);
   assert.equal(questionsFor([step([{ kind: 'chain', table: 'filter', name: 'X' }], [])]).iptables, true);
+  // Any one of them among other declarations is enough.
+  const link: Created = { kind: 'link', name: 'x' };
+  const sysctl: Change = { kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '1' };
+  assert.equal(questionsFor([step([link, { kind: 'chain', table: 'filter', name: 'X' }], [])]).iptables, true);
+  assert.equal(
+    questionsFor([step([link], [sysctl, { kind: 'jump', table: 'nat', from: 'OUTPUT', to: 'X', rule: ['-j', 'X'] }])])
+      .iptables,
+    true,
+  );
+  assert.equal(questionsFor([step([link], [sysctl])]).iptables, false);
 });
 
 test('drift: what the findings say to a person, and the caveat of a route a cached redirect may hide', () => {
@@ -558,5 +568,118 @@ test("drift: one node's questions and its findings from the answers: the pause p
   assert.deepEqual(
     inA1.map((f) => f.what),
     ['in pod namespace a1: route default is missing'],
+  );
+});
+
+/** A step of hand-written declarations (the bundled labs have none of some shapes these tests need). */
+function stepOf(id: number, creates: Created[], sets: Change[] = []): Step {
+  return { id, node: 'n', phase: 'network', summary: `step ${id}`, why: '', apply: [], undo: [], creates, sets };
+}
+
+test('drift, declarations of shapes no bundled lab has: a netns key left undefined is the node, a pod link made in the pod, hairpin off, a rule with a spaced word, jumps from two chains', () => {
+  const what = (steps: Step[], node: Node, pods = new Map<string, Node>()) =>
+    findingsOf(steps, node, new Set(), pods).map((f) => `${f.step.id} ${f.what}`);
+  // `netns: undefined` is the node's own, as if the key were absent.
+  const route = stepOf(1, [{ kind: 'route', dst: '10.9.0.0/16', dev: 'eth1', netns: undefined }]);
+  const up = stepOf(2, [], [{ kind: 'up', link: 'eth9', netns: undefined }]);
+  assert.deepEqual(what([route, up], { routes: [], links: [{ ifindex: 2, ifname: 'eth9', up: false }] }), [
+    '1 route 10.9.0.0/16 is missing',
+    '2 link eth9 is down',
+  ]);
+  // What a pod's steps declare is never compared with the node's object of the same name.
+  const podLo = stepOf(3, [], [{ kind: 'up', link: 'lo', netns: 'a0' }]);
+  assert.deepEqual(what([podLo], { links: [{ ifindex: 1, ifname: 'lo', up: false }] }), []);
+  // A link made in the pod itself; a pod that answered without its links says they are missing.
+  const podLink = stepOf(4, [{ kind: 'link', name: 'eth9', netns: 'a0' }]);
+  assert.deepEqual(what([podLink], {}, new Map([['a0', { links: [], routes: [] }]])), [
+    '4 in pod namespace a0: link eth9 is missing',
+  ]);
+  assert.deepEqual(what([podLink], {}, new Map([['a0', { routes: [] }]])), [
+    '4 in pod namespace a0: link eth9 is missing',
+  ]);
+  // Hairpin the lab turns off, found on.
+  const hairpinOff = stepOf(5, [], [{ kind: 'hairpin', port: 'veth-a0', on: false }]);
+  assert.deepEqual(what([hairpinOff], { links: [{ ifindex: 3, ifname: 'veth-a0', up: true, hairpin: true }] }), [
+    '5 hairpin is on on veth-a0',
+  ]);
+  // A rule whose word has a space is shown quoted, as iptables-save writes it.
+  const chain = stepOf(6, [
+    { kind: 'chain', table: 'filter', name: 'X' },
+    { kind: 'rule', table: 'filter', chain: 'X', rule: ['-m', 'comment', '--comment', 'netlab x', '-j', 'ACCEPT'] },
+  ]);
+  const withChain = {
+    iptables: { filter: { chains: new Map([['X', '-']]), rules: [], lines: [] }, nat: tables([]).nat },
+  };
+  assert.deepEqual(what([chain], withChain), [
+    '6 the iptables chain X lacks the rule `-A X -m comment --comment "netlab x" -j ACCEPT`',
+  ]);
+  // Jumps from two chains: FORWARD's two out of order are found; INPUT's one is no reason to look away.
+  const jump = (id: number, from: string, to: string) =>
+    stepOf(id, [], [{ kind: 'jump', table: 'filter', from, to, rule: ['-j', to] }]);
+  const jumps = [jump(7, 'FORWARD', 'A'), jump(8, 'FORWARD', 'B'), jump(9, 'INPUT', 'C')];
+  const rule = (chain: string, to: string): SavedRule => ({
+    chain,
+    args: ['-j', to],
+    target: to,
+    text: `-A ${chain} -j ${to}`,
+  });
+  const live = (rules: SavedRule[]) => ({
+    iptables: { filter: { chains: new Map(), rules, lines: [] }, nat: tables([]).nat },
+  });
+  assert.deepEqual(what(jumps, live([rule('INPUT', 'C'), rule('FORWARD', 'B'), rule('FORWARD', 'A')])), []);
+  assert.deepEqual(what(jumps, live([rule('INPUT', 'C'), rule('FORWARD', 'A'), rule('FORWARD', 'B')])), [
+    '8 the jump from FORWARD to B stands after the jump to A, but the lab puts it before',
+  ]);
+});
+
+test("drift: a nat jump is not judged by the filter table's rules of a chain of the same name; findings in step order across kinds", () => {
+  const { model } = loadLabFile(join(LABS, 'service.yaml'));
+  const steps = buildPlan(model, simulatedFacts(model)).nodes[0]!.steps;
+  const made = asMade(steps);
+  // The machine's own DROP in filter OUTPUT: the lab's jump from nat OUTPUT is another table's.
+  made.node.iptables!.filter.rules.unshift({
+    chain: 'OUTPUT',
+    args: ['-j', 'DROP'],
+    target: 'DROP',
+    text: '-A OUTPUT -j DROP',
+  });
+  assert.deepEqual(findingsOf(steps, made.node, new Set(), made.pods), []);
+  // A pod's link (an early step) and a node's route (a later one) both gone: reported by step, not by where they were looked for.
+  const fresh = asMade(steps);
+  const pod = [...fresh.pods.keys()][0]!;
+  const moved = steps.find((s) => s.sets.some((c) => c.kind === 'moved' && c.netns === pod))!;
+  const movedLink = moved.sets.find((c) => c.kind === 'moved')! as { link: string };
+  const routeStep = steps.find((s) => s.id > moved.id && s.creates.some((c) => c.kind === 'route' && !c.netns))!;
+  const dst = (routeStep.creates.find((c) => c.kind === 'route' && !c.netns)! as { dst: string }).dst;
+  fresh.pods.get(pod)!.links = fresh.pods.get(pod)!.links!.filter((l) => l.ifname !== movedLink.link);
+  fresh.node.routes = fresh.node.routes!.filter((r) => r.dst !== dst);
+  const ids = findingsOf(steps, fresh.node, new Set(), fresh.pods).map((f) => f.step.id);
+  assert.deepEqual(ids, [moved.id, routeStep.id]);
+});
+
+test('drift: a pause-gone marker counts only as a line of its own, and a missing route out of a pod bridge keeps its destination', () => {
+  const { model } = loadLabFile(join(LABS, 'bridge.yaml'));
+  const steps = buildPlan(model, simulatedFacts(model)).nodes[0]!.steps;
+  const { asked } = nodeDriftQuestions('bridge', steps);
+  const { node, pods } = asMade(steps);
+  const answers = [node, pods.get('a0')!, pods.get('a1')!];
+  const head = 'echo @@netlab pause-gone a0\n@@netlab pause-gone a1 and more\n';
+  assert.deepEqual(nodeDriftFindings('node-0', steps, asked, head, answers), []);
+  // The vxlan lab's route of the cluster CIDR into br0, gone: its finding names the route (a cached redirect may hide it).
+  const vx = buildPlan(
+    loadLabFile(join(LABS, 'vxlan.yaml')).model,
+    simulatedFacts(loadLabFile(join(LABS, 'vxlan.yaml')).model),
+  ).nodes[0]!.steps;
+  const through = vx.find((s) => s.creates.some((c) => c.kind === 'route' && !c.netns && c.dev === 'br0'))!;
+  const dst = (through.creates.find((c) => c.kind === 'route')! as { dst: string }).dst;
+  const made = asMade(vx);
+  const q = nodeDriftQuestions('vxlan', vx);
+  const lost = { ...made.node, routes: made.node.routes!.filter((r) => r.dst !== dst) };
+  assert.deepEqual(
+    nodeDriftFindings('node-0', vx, q.asked, '', [lost, ...q.asked.map((n) => made.pods.get(n)!)]).map((f) => [
+      f.step,
+      f.route,
+    ]),
+    [[through.id, dst]],
   );
 });
