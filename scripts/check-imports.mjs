@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // No back-and-forth imports: neither between files nor between folders of src/,
-// no command module importing another, and no trace file naming a wiring module.
+// no command module importing another, and no trace file naming a wiring kind the registry lists.
 // A folder cycle (exec → state → exec) is a cycle between two layers even when
 // no single file imports its own importer; both are errors.
 // Run by `npm run lint`; `node scripts/check-imports.mjs` alone prints the same.

@@ -539,15 +539,16 @@ function faultsFor(declared: Created | Change, around: Around, rulePosition: num
 }
 
 /**
- * Every fault a plan allows: those of each thing its steps make that a learner
- * can undo or corrupt by hand. `run`: the run of the lab the faults are made in
- * (named in the comment of the rules they add).
+ * Every fault a lab's plan allows: those of each thing its steps make that a
+ * learner can undo or corrupt by hand. `plan`: the lab's plan on these facts,
+ * if the command has it already; `run`: the run of the lab the faults are made
+ * in (named in the comment of the rules they add). A tunnel made again with a
+ * wrong VNI or port comes from the same lab planned with that value.
  */
 export function faultsOf(
   model: Model,
   facts: Record<string, NodeFacts>,
-  plan: Plan = buildPlan(model, facts),
-  run?: string,
+  { plan = buildPlan(model, facts), run }: { plan?: Plan; run?: string } = {},
 ): Fault[] {
   const replanned = new Map<string, Plan>();
   const replan = (tunnel: Partial<TunnelSettings>) => {

@@ -22,7 +22,7 @@ import { recordChallengeOnNodes } from './attach.js';
 import type { LabState } from '../state/store.js';
 
 export function faultOf(state: LabState, id: string, plan = buildPlan(state.model, state.facts)): Fault {
-  const fault = faultsOf(state.model, state.facts, plan, state.run?.id).find((f) => f.id === id);
+  const fault = faultsOf(state.model, state.facts, { plan, run: state.run?.id }).find((f) => f.id === id);
   // The lab file was checked when the lab went up; a state file edited by hand is the only way here.
   if (!fault) throw new RunError(`lab ${state.lab} has no fault ${id}`);
   return fault;

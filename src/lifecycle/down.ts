@@ -26,7 +26,11 @@ export async function tearDown(
   options: {
     touchNodes?: boolean;
     command?: string;
-    /** looks at the nodes after their journals ran, before simulated nodes are stopped (fault-injection tests) */
+    /**
+     * For the fault-injection tests (test/e2e/faults) only: looks at the nodes whose journals
+     * ran, once they are unlocked, before simulated nodes are stopped; what it throws is thrown
+     * after the teardown has finished.
+     */
     beforeStop?: (transports: Transports) => Promise<void>;
   } = {},
 ): Promise<Record<string, NodeDown>> {
@@ -39,6 +43,7 @@ export async function tearDown(
       : transports;
   mark('read the state');
   let outcomes: Record<string, NodeDown> = {};
+  let looked: Promise<unknown> | undefined;
   if (options.touchNodes !== false) {
     let unreachable: Record<string, string>;
     try {
@@ -56,8 +61,12 @@ export async function tearDown(
     for (const [node, reason] of Object.entries(unreachable)) outcomes[node] = { found: 'unreachable', reason };
     await Promise.all(Object.values(locked).map((t) => t.unlock()));
     mark('undo journals on the nodes');
+    looked = options.beforeStop?.(locked).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
   }
-  await options.beforeStop?.(reachable);
+  const lookFailed = await looked;
   const unreachable = Object.entries(outcomes).filter(([, o]) => o.found === 'unreachable');
   const failed = nodesWithFailedUndo(outcomes);
   if (target.kind === 'simulated') {
@@ -74,5 +83,6 @@ export async function tearDown(
   if (target.kind === 'ssh') await closeMasters(target);
   removeState(state.lab);
   mark('remove the state');
+  if (lookFailed) throw lookFailed;
   return outcomes;
 }

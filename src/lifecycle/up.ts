@@ -208,7 +208,7 @@ export async function bringUp(
   options: UpOptions & {
     silent?: boolean;
     target?: SshTargetState;
-    /** the rollback's look at the nodes after their journals ran, before simulated nodes are stopped */
+    /** for the fault-injection tests only: tearDown's look at the nodes after the rollback's journals ran */
     beforeStop?: (transports: Transports) => Promise<void>;
   },
 ): Promise<number> {

@@ -53,7 +53,7 @@ export type Change =
    * is its words after the chain, as added (`-m comment --comment … -j TO`),
    * which `iptables -D FROM` needs exactly
    */
-  | { kind: 'jump'; table: 'filter' | 'nat'; from: string; to: string; rule: string[] };
+  | { kind: 'jump'; table: 'filter' | 'nat'; from: string; to: string; rule: readonly string[] };
 
 export interface Declared {
   creates?: Created[];

@@ -291,8 +291,9 @@ export function ruleWords(line: string): string[] {
 
 /**
  * The rules of a built-in chain that a packet meets before the lab's jump to
- * `to` (every rule of the chain when the jump is gone), and among them the
- * ones that drop: what stops a packet before the lab's chain is consulted.
+ * `to` (every rule of the chain when the jump is gone, or when the lab has no
+ * such chain: `to` undefined), and among them the ones that drop: what stops a
+ * packet before the lab's chain is consulted.
  */
 export function dropsBeforeJump(rules: readonly SavedRule[], from: string, to: string | undefined): SavedRule[] {
   const chain = rules.filter((r) => r.chain === from);

@@ -126,7 +126,7 @@ export class TraceWalk implements TraceContext {
         place,
         `the packet passed ${MAX_NAMESPACES} namespaces without arriving: a routing loop`,
       );
-    // nat before routing: each module's rules (kube-proxy's DNAT of a Service), as the registry lists them.
+    // nat before routing, on a node: each module's rules (kube-proxy's DNAT of a Service), as the registry lists them.
     if (!place.pod)
       for (const part of wiringOf(this.model)) {
         const rewritten = await part.netfilter?.beforeRouting?.(this, place, packet, ingress);
@@ -210,13 +210,14 @@ export class TraceWalk implements TraceContext {
 
   /** Where the lab's filter rules drop a forwarded (or, with br_netfilter, bridged) packet: each module's FORWARD hook. */
   async filterVerdict(place: Place, packet: Packet, inDev: string, outDev: string): Promise<End | undefined> {
-    const hooks = wiringOf(this.model).flatMap((part) => part.netfilter?.forward ?? []);
-    if (place.pod || !hooks.length) return undefined;
+    const parts = wiringOf(this.model).filter((part) => part.netfilter?.forward);
+    // A pod's namespace has none of the lab's rules: the hooks see nodes only.
+    if (place.pod || !parts.length) return undefined;
     const forward = (await this.kernel.forwardRules(place.node)).rules;
     const chain = this.acceptChain();
     const acceptAt = chain ? forward.findIndex((r) => r.target === chain) : -1;
-    for (const hook of hooks) {
-      const dropped = await hook(this, { place, packet, inDev, outDev, forward, acceptAt });
+    for (const part of parts) {
+      const dropped = await part.netfilter!.forward!(this, { place, packet, inDev, outDev, forward, acceptAt });
       if (dropped) return dropped;
     }
     return undefined;

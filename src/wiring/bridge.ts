@@ -123,7 +123,7 @@ function bridgePortSteps(node: ModelNode, pod: ModelPod, vethPeer: 'move' | 'in-
 }
 
 /** The lab's own chain in the filter table, accepting the cluster's forwarded traffic. */
-export function forwardChain(lab: string): string {
+function forwardChain(lab: string): string {
   return `NETLAB-FWD-${lab}`;
 }
 

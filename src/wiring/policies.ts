@@ -19,7 +19,7 @@ import { ruleMatches, ruleOption, type SavedRule } from '../node/tables.js';
 
 type Direction = 'ingress' | 'egress';
 
-export function policyChains(lab: string) {
+function policyChains(lab: string) {
   return {
     main: `NL-POL-${lab}`,
     // '_' parts lab from pod: a lab name has none, so lab a's pod b-c and lab a-b's pod c never meet.
@@ -321,7 +321,7 @@ export function policyDrop(
 }
 
 /** The policies behind a pod chain, for trace's hint: "pod db is isolated for ingress by db-from-web". */
-export function policiesOfChain(model: Model, chain: string): string | undefined {
+function policiesOfChain(model: Model, chain: string): string | undefined {
   const chains = policyChains(kernelNameOf(model));
   for (const pod of model.pods)
     for (const direction of ['ingress', 'egress'] as const)
@@ -335,7 +335,7 @@ export function policiesOfChain(model: Model, chain: string): string | undefined
 /** The policies in a trace: consulted only if FORWARD jumps to them before the lab's ACCEPT of the cluster CIDR. */
 async function policyForward(walk: WalkContext, f: Forwarded): Promise<End | undefined> {
   const { model, kernel } = walk;
-  if (f.place.pod || !model.policies?.length || !kernel.filterRules) return undefined;
+  if (!model.policies?.length || !kernel.filterRules) return undefined;
   const policiesAt = f.forward.findIndex((r) => r.target === policyChains(kernelNameOf(model)).main);
   if (policiesAt < 0 || (f.acceptAt >= 0 && f.acceptAt < policiesAt)) return undefined;
   const rules = await kernel.filterRules(f.place.node);

@@ -111,7 +111,7 @@ export function resolveServices(
 /** kube-proxy's masquerade mark bit. */
 export const MASQ_MARK = '0x4000';
 
-export function serviceChains(lab: string) {
+function serviceChains(lab: string) {
   return {
     services: `NL-SERVICES-${lab}`,
     nodePorts: `NL-NODEPORTS-${lab}`,
@@ -518,7 +518,7 @@ function hairpinUnmasked(
 /** The Services in a trace: a packet for a cluster IP or a NodePort, on a node, DNATed as the nat table says. */
 const netfilter: NetfilterHooks = {
   async beforeRouting(walk, place, packet, ingress) {
-    if (place.pod || packet.translated) return undefined;
+    if (packet.translated) return undefined;
     const service = serviceFor(walk, place.node, packet);
     return service ? dnat(walk, place, packet, service, ingress) : undefined;
   },

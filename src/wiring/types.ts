@@ -149,11 +149,11 @@ export interface Forwarded {
   acceptAt: number;
 }
 
-/** A kind's iptables in a trace: what its chains do to a packet, read from the node's live rules. */
+/** A kind's iptables in a trace: what its chains do to a packet, read from the node's live rules (on nodes only: a pod's namespace has none of the lab's rules). */
 export interface NetfilterHooks {
   /** the chain it adds to FORWARD to accept the lab's traffic (the cluster CIDR's) */
   acceptChain?(model: Model): string;
-  /** nat before routing, on a node: PREROUTING for a packet that came in, OUTPUT for one made there; the packet rewritten, or the end; undefined when its rules do not apply */
+  /** nat before routing: PREROUTING for a packet that came in, OUTPUT for one made there; the packet rewritten, or the end; undefined when its rules do not apply */
   beforeRouting?(walk: WalkContext, place: Place, packet: Packet, ingress?: Ingress): Promise<Packet | End | undefined>;
   /** filter FORWARD (also a bridged packet's, with br_netfilter): where its chains drop the packet; undefined: they let it pass */
   forward?(walk: WalkContext, packet: Forwarded): Promise<End | undefined>;

@@ -36,6 +36,7 @@ test("a failure injected after every step of the vxlan lab: up's own rollback le
       // (an undo written after the step instead of before would leave it).
       victim.apply = [...target.apply, ['sh', '-c', 'echo injected failure >&2; exit 7']];
       const left: Record<string, string[]> = {};
+      let stateAfter: unknown;
       try {
         // up's own rollback (no --keep), looked at inside the nodes after their journals ran, before they stop.
         await assert.rejects(
@@ -52,6 +53,8 @@ test("a failure injected after every step of the vxlan lab: up's own rollback le
             return true;
           },
         );
+        // Read before the cleanup below, which would remove a state the rollback left.
+        stateAfter = readState(model.name);
       } finally {
         // a rollback that did not finish must not leave the lab behind for the next tests
         const kept = readState(model.name);
@@ -64,7 +67,7 @@ test("a failure injected after every step of the vxlan lab: up's own rollback le
       );
       for (const [node, found] of Object.entries(left))
         assert.deepEqual(found, [], `failure at step ${target.id} on ${nodePlan.node}: leftovers on ${node}`);
-      assert.equal(readState(model.name), undefined, 'the rollback removed the state');
+      assert.equal(stateAfter, undefined, 'the rollback removed the state');
       runs++;
     }
   }
@@ -77,7 +80,8 @@ test("a failure injected after every step of the vxlan lab: up's own rollback le
 });
 
 // Consecutive `ip` steps of a node in one namespace run as one `ip -batch` (src/shell/node-script.ts): a line
-// that fails there is its step's failure, the steps before it are done (journaled), and up rolls all of it back.
+// that fails there is its step's failure, and up rolls all of it back. The batches of the node's own namespace
+// show that the lines before the failing one were journaled (a pod's go with its namespace either way).
 test("a failure in the middle of an ip batch is its step's, and up's own rollback leaves every node clean", async () => {
   const file = relative(ROOT, join(LABS, 'vxlan.yaml'));
   const { model } = loadLabFile(file);
@@ -98,6 +102,7 @@ test("a failure in the middle of an ip batch is its step's, and up's own rollbac
     const prefix = command[1] === '-n' ? command.slice(0, 3) : command.slice(0, 1);
     victim.apply = [[...prefix, 'link', 'set', 'no-such-dev', 'up']];
     const left: Record<string, string[]> = {};
+    let stateAfter: unknown;
     try {
       await assert.rejects(
         bringUp(model, file, injected, facts, {
@@ -113,10 +118,12 @@ test("a failure in the middle of an ip batch is its step's, and up's own rollbac
           return true;
         },
       );
+      stateAfter = readState(model.name);
     } finally {
       const kept = readState(model.name);
       if (kept) await tearDown(kept);
     }
+    assert.equal(stateAfter, undefined, 'the rollback removed the state');
     assert.equal(Object.keys(left).length, plan.nodes.length, 'the rollback looked at every node');
     for (const [node, found] of Object.entries(left))
       assert.deepEqual(found, [], `failure at step ${middle.id} of a batch on ${batch.node}: leftovers on ${node}`);

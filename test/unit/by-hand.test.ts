@@ -22,7 +22,7 @@ function shownCommands(model: Model): { where: string; command: Command }[] {
     ...plan.nodes.flatMap((n) =>
       n.steps.flatMap((s) => s.apply.map((command) => ({ where: `${n.node} step ${s.id}`, command }))),
     ),
-    ...faultsOf(model, simulatedFacts(model), plan).flatMap((f) =>
+    ...faultsOf(model, simulatedFacts(model), { plan }).flatMap((f) =>
       [...f.apply, ...f.mend].map((command) => ({ where: `fault ${f.id}`, command })),
     ),
   ];

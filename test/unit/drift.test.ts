@@ -403,7 +403,7 @@ test('drift, every declaration of every bundled lab (but scale): none on a node 
       }
     }
   }
-  assert.ok(broken > 500, `${broken} breakages`);
+  assert.ok(broken >= 1000, `${broken} breakages (1,079 when written)`);
 });
 
 test('drift: findings come in the order of their steps; an address on a link that is gone, and a pod not asked, say nothing more', () => {

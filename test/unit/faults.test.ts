@@ -114,7 +114,7 @@ test("faults: a rule of the lab's chains removed is put back at its place; a DNA
 
 test("faults: every rule a fault adds carries the lab's and the run's comment, and its mend deletes only a rule with that comment", () => {
   const { model } = loadLabFile(join(LABS, 'routes.yaml'));
-  const byId = new Map(faultsOf(model, simulatedFacts(model), undefined, 'a1b2c3d4e5f6').map((f) => [f.id, f]));
+  const byId = new Map(faultsOf(model, simulatedFacts(model), { run: 'a1b2c3d4e5f6' }).map((f) => [f.id, f]));
   const marked = ['-m', 'comment', '--comment', 'netlab fault of lab routes run a1b2c3d4e5f6', '-j', 'DROP'];
   const forward = byId.get('drop-rule:node-0:FORWARD')!;
   assert.deepEqual(forward.apply, [['iptables', '-w', '-I', 'FORWARD', '1', ...marked]]);
@@ -150,7 +150,7 @@ test('faults: a node-wide setting a fault changes is declared, with the fault va
 function faultsText(lab: string): string {
   const { model } = loadLabFile(join(LABS, `${lab}.yaml`));
   // A run id of its own: the comment on the rules a fault adds names it.
-  return faultsOf(model, simulatedFacts(model), undefined, 'r0000000000a')
+  return faultsOf(model, simulatedFacts(model), { run: 'r0000000000a' })
     .map((f) =>
       [
         `## ${f.id} (${f.node}, step ${f.step.id}: ${f.step.summary})`,

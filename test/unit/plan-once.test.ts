@@ -30,7 +30,7 @@ test('only the commands (and what a command does once: a challenge’s fault, a 
     .filter((f) => !f.startsWith('src/commands/'))
     .sort();
   assert.deepEqual(building, [
-    'src/faults/faults.ts', // the fault ids a lab file may name, on stand-in facts (lab/load.ts)
+    'src/faults/faults.ts', // the fault ids a lab file may name (stand-in facts), and the lab with a wrong VNI or port
     'src/lifecycle/challenge.ts', // a challenge's fault, when the caller has no plan
     'src/plan/build.ts',
     'src/room/challenge.ts', // one plan for the fault mended and the fault made

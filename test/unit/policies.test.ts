@@ -193,7 +193,7 @@ test('policy mistakes are named at their field', () => {
 test('mended, the lab ACCEPT jump goes back after the policies; drift names the two in the wrong order', async () => {
   const { faultsOf } = await import('../../src/faults/faults.js');
   const { findingsOf } = await import('../../src/verify/diagnose.js');
-  const faults = new Map(faultsOf(model, simulatedFacts(model), plan).map((f) => [f.id, f]));
+  const faults = new Map(faultsOf(model, simulatedFacts(model), { plan }).map((f) => [f.id, f]));
   assert.deepEqual(faults.get('jump-removed:node-1:FORWARD')!.mend[0]!.slice(0, 6), [
     'iptables',
     '-w',

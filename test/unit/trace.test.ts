@@ -8,7 +8,7 @@ import { loadLabFile } from '../../src/lab/load.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { TraceWalk } from '../../src/trace/walk.js';
-import { ruleMatches as forwardRuleMatches } from '../../src/node/tables.js';
+import { ruleMatches } from '../../src/node/tables.js';
 import { parseSavedRules } from '../../src/node/tables.js';
 import type { Kernel, Link, Place, RouteLookup, Tables } from '../../src/trace/kernel.js';
 import { parseLinks, parseRouteGet } from '../../src/node/tables.js';
@@ -471,7 +471,7 @@ test('trace: a pod that skips its gateway by a cached redirect is delivered, wit
 
 test("trace: a FORWARD rule before the lab's jump matches on -s, -d, -i, -o, -p and --dport, negated with !", () => {
   const packet = { src: '10.200.0.2', dst: '10.200.1.2', protocol: 'tcp', port: 8080 } as const;
-  const matches = (rule: string) => forwardRuleMatches(parseSavedRules([rule])[0]!, packet, 'br0', 'eth1');
+  const matches = (rule: string) => ruleMatches(parseSavedRules([rule])[0]!, packet, 'br0', 'eth1');
   assert.ok(matches('-A FORWARD -j DROP'));
   assert.ok(matches('-A FORWARD -s 10.200.0.0/16 -o eth+ -j DROP'));
   assert.ok(matches('-A FORWARD -p tcp -m tcp --dport 8080 -m comment --comment "no web" -j REJECT'));
