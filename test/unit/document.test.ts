@@ -30,9 +30,16 @@ function refusal(text: string): string[] {
 }
 
 test('YAML read: a mapping or nothing; not a list, a scalar or null, each said at the top; aliases, but not a bomb', () => {
-  for (const text of ['- a\n- b\n', 'just words\n', 'null\n', '~\n', '42\n'])
+  for (const text of ['- a\n- b\n', 'just words\n', 'null\n', '~\n', '42\n', '', '# only a comment\n'])
     assert.deepEqual(refusal(text), ['1:1 : expected a mapping of test things'], text);
+  // Said where the document's content starts, past a comment or a document marker.
+  assert.deepEqual(refusal('# a list\n- a\n'), ['2:1 : expected a mapping of test things']);
+  assert.deepEqual(refusal('---\n42\n'), ['2:1 : expected a mapping of test things']);
   assert.deepEqual(refusal('a: &x { b: 1 }\nc: *x\n'), []);
+  // Strict YAML: an implicit key longer than YAML allows (1024 characters) is an error, not read as a key.
+  assert.deepEqual(refusal(`${'k'.repeat(1100)}: 1\n`), [
+    '1:1 : YAML: The : indicator must be at most 1024 chars after the start of an implicit block mapping key',
+  ]);
   const bomb = [
     'a: &a [x, x]',
     ...Array.from(
@@ -68,6 +75,7 @@ test('where a path is: its value, or its key; an item of a list; the deepest par
   assert.equal(at(['top', 'empty']), '5:9', 'a key without a value: where its value would be');
   assert.equal(at(['top', 'nothing', 'deeper']), '2:3', 'a key the file lacks: its parent');
   assert.equal(at(['other', 'deeper']), '6:8', 'under a scalar: the scalar');
+  assert.equal(at(['other', 0]), '6:8', 'an item of a scalar: the scalar');
   assert.equal(at([1]), '1:1', 'a number at the top of a mapping: the file');
 });
 
@@ -79,7 +87,15 @@ const schema = z.strictObject({
   above: z.number().gt(5).optional(),
   kind: z.enum(['alpha', 'beta']).optional(),
   things: z.array(z.strictObject({ id: z.string() })).optional(),
-  named: z.record(z.string().regex(/^[a-z]+$/, 'lower-case letters'), z.strictObject({ v: z.number() })).optional(),
+  named: z
+    .record(
+      z
+        .string()
+        .regex(/^[a-z]+$/, 'lower-case letters')
+        .max(3, 'at most 3 letters'),
+      z.strictObject({ v: z.number() }),
+    )
+    .optional(),
   inner: z.strictObject({ deep: z.strictObject({ x: z.number() }).nullable() }).default({ deep: null }),
   text: z.string().max(5).optional(),
 });
@@ -104,6 +120,7 @@ test('schema issues in words: what was found (nothing, null, a list, a mapping, 
   assert.deepEqual(told('name: abc\nflag: 3\n'), ['2:7 flag: expected true or false, found number 3']);
   assert.deepEqual(told('name: abc\nthings: 3\n'), ['2:9 things: expected a list, found number 3']);
   assert.deepEqual(told('name: abc\ninner: 3\n'), ['2:8 inner: expected a mapping, found number 3']);
+  assert.deepEqual(told('name: abc\nnamed: 3\n'), ['2:8 named: expected a mapping, found number 3']);
   const long = 'X'.repeat(61);
   assert.deepEqual(told(`name: ${long}\n`), [`1:7 name: found "${'X'.repeat(57)}..."; allowed: lower-case letters`]);
   const sixty = 'X'.repeat(60);
@@ -138,6 +155,9 @@ test("schema issues in words: a mapping's key refused, in the file's words or pl
   assert.deepEqual(told('name: a\nnamed: { Bad: { v: 1 } }\n'), [
     '2:10 named.Bad: name "Bad" is not allowed; allowed: lower-case letters',
   ]);
+  assert.deepEqual(told('name: a\nnamed: { BADKEY: { v: 1 } }\n'), [
+    '2:10 named.BADKEY: name "BADKEY" is not allowed; allowed: lower-case letters; at most 3 letters',
+  ]);
   const words: SchemaWords = {
     keyName: () => ({ what: 'thing name', note: ' (a note)' }),
     special: (issue, path, found) =>
@@ -150,6 +170,10 @@ test("schema issues in words: a mapping's key refused, in the file's words or pl
   // A folded scalar keeps its last line break: said, with the fix; a string with other control characters is not.
   assert.deepEqual(told('name: >\n  abc\n'), [
     '1:7 name: found "abc\\n", which ends in a line break: a block scalar (">" or "|") keeps its last one; write ">-" (or "|-") to drop it; allowed: lower-case letters',
+  ]);
+  // A kept block scalar ("|+") may end in several: said the same.
+  assert.deepEqual(told('name: |+\n  abc\n\n'), [
+    '1:7 name: found "abc\\n\\n", which ends in a line break: a block scalar (">" or "|") keeps its last one; write ">-" (or "|-") to drop it; allowed: lower-case letters',
   ]);
   assert.deepEqual(told('name: "a\\tb\\n"\n'), ['1:7 name: found "a\\tb\\n"; allowed: lower-case letters']);
   assert.deepEqual(told('name: "ab\\nc"\n'), ['1:7 name: found "ab\\nc"; allowed: lower-case letters']);
