@@ -12,6 +12,7 @@
 // challenges will too.
 import type { Model, TunnelSettings } from '../model/lab.js';
 import type { Change, Command, Created, NodeFacts, NodePlan, Plan, Step } from '../model/plan.js';
+import { applyOf } from '../model/effects.js';
 import { buildPlan } from '../plan/build.js';
 
 export type FaultKind =
@@ -453,8 +454,8 @@ function faultsFor(declared: Created | Change, around: Around, rulePosition: num
   switch (declared.kind) {
     case 'route': {
       const { dst, via, dev, netns } = declared;
-      // Mended by the step's own command (with its onlink, if any).
-      const made = step.apply.find((c) => c.includes('route') && c.includes('add') && c.includes(dst));
+      // Mended by the effect that made it (with its onlink, if any).
+      const made = step.effects.find((e) => e.kind === 'route' && e.dst === dst && e.netns === netns);
       if (!made) return [];
       const spec = [dst, ...(via ? ['via', via] : []), ...(dev ? ['dev', dev] : [])];
       return [
@@ -463,7 +464,7 @@ function faultsFor(declared: Created | Change, around: Around, rulePosition: num
           subject: inPod(netns, dst),
           describe: `the route to ${dst}${where(netns)} is deleted`,
           apply: [ip(netns, 'route', 'del', ...spec)],
-          mend: [made],
+          mend: applyOf(made),
         },
       ];
     }

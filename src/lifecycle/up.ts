@@ -18,14 +18,15 @@ import { renderPlanText } from '../shell/render.js';
 import { byHand } from '../shell/by-hand.js';
 import { quoteArgv } from '../os/quote.js';
 import { outputMayBeGone } from '../os/hangup.js';
-import { describeChanges, podsNamed, snapshotNode } from '../workshop/changes.js';
+import { describeChanges, snapshotNode } from '../workshop/changes.js';
+import { namespacesOf } from '../model/effects.js';
 import type { Transports } from '../exec/transports.js';
 import { sshTarget, type TargetOptions } from '../exec/targets.js';
 import { checkReachable } from '../exec/ssh.js';
 import type { SshTargetState } from '../state/targets.js';
 import { discoverFacts } from '../exec/facts.js';
 import type { Model } from '../model/lab.js';
-import type { NodeFacts, Plan } from '../model/plan.js';
+import type { NodeFacts, Plan, Step } from '../model/plan.js';
 import { mark } from '../profile.js';
 import type { ScriptRun } from '../shell/prelude.js';
 import type { EarlyConnection } from './connect-early.js';
@@ -91,7 +92,7 @@ async function stepThroughCommands(
         if (signal.aborted) throw new Interrupted();
         const transport = transports[node.node]!;
         // The node's tables, and those of the pods the step names (`ip -n a0 …`, `netlab_pause a0`, `… netns a0`).
-        const pods = podsNamed(step.apply, podsOn(model, node.node));
+        const pods = podsActedIn([step], podsOn(model, node.node));
         const before = await snapshotNode(transport, pods);
         await applyPhase({ ...plan, nodes: [{ ...node, steps: [step] }] }, phase, transports, run, signal);
         const changes = describeChanges(before, await snapshotNode(transport, pods));
@@ -120,12 +121,7 @@ async function stepThrough(
     if (!options.yes) await waitForEnter(`press Enter to apply phase ${phase} (Ctrl-C to stop and roll back) `, stop);
     if (signal.aborted) throw new Interrupted();
     // Each node's tables, and those of the pods the phase's steps name there.
-    const pods = plan.nodes.map((n) =>
-      podsNamed(
-        stepsOfPhase(n.steps, phase).flatMap((st) => st.apply),
-        podsOn(model, n.node),
-      ),
-    );
+    const pods = plan.nodes.map((n) => podsActedIn(stepsOfPhase(n.steps, phase), podsOn(model, n.node)));
     const snapshots = () => Promise.all(plan.nodes.map((n, i) => snapshotNode(transports[n.node]!, pods[i])));
     const before = await snapshots();
     await applyPhase(plan, phase, transports, run, signal);
@@ -409,4 +405,10 @@ export async function bringUp(
 /** Whether up draws its live progress display (listr's default renderer) on this stream: a terminal with a width. */
 export function liveProgress(stream: { isTTY?: boolean; columns?: number }): boolean {
   return Boolean(stream.isTTY && stream.columns && stream.columns > 0);
+}
+
+/** The pods (of `pods`, network namespace names) whose namespaces the steps' effects act in. */
+function podsActedIn(steps: readonly Step[], pods: readonly string[]): string[] {
+  const named = new Set(steps.flatMap((s) => s.effects.flatMap(namespacesOf)));
+  return pods.filter((pod) => named.has(pod));
 }

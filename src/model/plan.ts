@@ -1,5 +1,6 @@
-// A plan is pure data: per node, ordered steps; each step carries the commands
-// that apply it, the commands that undo it, and a one-line reason for a learner.
+// A plan is pure data: per node, ordered steps; each step lists its effects
+// (typed records of what it changes), the commands that apply and undo them,
+// and a one-line reason for a learner.
 
 /** One command as argv. argv[0] is a program, or a netlab_* helper from the script prelude. */
 export type Command = readonly string[];
@@ -55,6 +56,88 @@ export type Change =
    */
   | { kind: 'jump'; table: 'filter' | 'nat'; from: string; to: string; rule: readonly string[] };
 
+/**
+ * One change a step makes, as a typed record: model/effects.ts derives from it
+ * the commands that apply and undo it, what it declares and its explanation.
+ */
+export type Table = 'filter' | 'nat';
+
+/** An iptables rule of one of the lab's chains: its words after `-A CHAIN`, and what it does. */
+export interface ExplainedRule {
+  rule: string[];
+  explain: string;
+}
+
+export type Effect =
+  | { kind: 'netns'; name: string }
+  /** IPv6 off in a pod's namespace before its interfaces arrive (netlab_ipv4_only) */
+  | { kind: 'ipv4-only'; netns: string }
+  /** the pause process holding a pod's namespaces (netlab_pause) */
+  | { kind: 'pause'; netns: string; mount: boolean }
+  /** a container: a process in the pod's namespaces (netlab_container), chrooted in `root` if given */
+  | { kind: 'container'; netns: string; name: string; root?: string }
+  /**
+   * A veth pair NAME <-> PEER, PEER made directly in `peerNetns` if given.
+   * Its undo: `delete` NAME; `unless-moved`: delete NAME only while PEER is
+   * still in the node (once moved, the pod's namespace takes the pair with
+   * it); `with-pod`: nothing, deleting the pod's namespace deletes the pair.
+   */
+  | { kind: 'veth'; name: string; peer: string; peerNetns?: string; undo: 'delete' | 'unless-moved' | 'with-pod' }
+  | { kind: 'bridge'; name: string }
+  /**
+   * A tunnel device a cross-node kind makes (its wiring module writes the
+   * words after `ip link add NAME` or `ip tunnel add NAME`, and says what they
+   * do); `tunnel`: its VNI and UDP port, which must be the same on every node.
+   */
+  | {
+      kind: 'device';
+      name: string;
+      command: 'link' | 'tunnel';
+      words: string[];
+      tunnel?: { vni: number; port: number };
+      explain: string;
+    }
+  /** address with prefix, e.g. 10.200.0.1/24 */
+  | { kind: 'address'; address: string; dev: string; netns?: string }
+  | { kind: 'route'; dst: string; via?: string; dev?: string; onlink?: boolean; netns?: string }
+  | { kind: 'up'; link: string; netns?: string }
+  | { kind: 'master'; link: string; bridge: string }
+  /** the link leaves the node for this pod namespace */
+  | { kind: 'move'; link: string; netns: string }
+  /** `oneSegment`: gso_max_segs 1, the kernel hands the link one TCP segment at a time */
+  | { kind: 'mtu'; link: string; mtu: number; netns?: string; oneSegment?: boolean }
+  | { kind: 'hairpin'; port: string; on: boolean }
+  /** a permanent neighbour (ARP) entry */
+  | { kind: 'neighbour'; address: string; mac: string; dev: string }
+  /** an entry of a VXLAN device's own FDB; `replace` makes it the MAC's one destination, else appended; explained by its kind */
+  | { kind: 'fdb'; mac: string; dev: string; dst: string; replace: boolean; explain: string }
+  /** a sysctl set through netlab_sysctl, which records the old value for down */
+  | { kind: 'sysctl'; key: string; value: string }
+  | { kind: 'chain'; table: Table; name: string }
+  /** rules appended to one of the lab's chains; undone by flushing the chain */
+  | { kind: 'rules'; table: Table; chain: string; rules: ExplainedRule[] }
+  /**
+   * A rule in a built-in chain that jumps to one of the lab's chains: `rule`
+   * is its words after the chain (`-m comment --comment … -j TO`), which
+   * `iptables -D FROM` needs exactly; `first` inserts it at the top, else it
+   * is appended.
+   */
+  | { kind: 'jump'; table: Table; from: string; to: string; rule: readonly string[]; first: boolean; explain?: string }
+  /**
+   * The one escape: netlab's own helpers whose commands are theirs to say (a
+   * whole ruleset in one iptables-restore, a root filesystem unpacked), with
+   * what they declare and one explanation per command. `netns`: the pod it
+   * acts in, if any.
+   */
+  | {
+      kind: 'helper';
+      apply: Command[];
+      undo: Command[];
+      declared?: Declared;
+      explain: string[];
+      netns?: string;
+    };
+
 export interface Declared {
   creates?: Created[];
   sets?: Change[];
@@ -67,6 +150,8 @@ export interface Step {
   phase: Phase;
   summary: string;
   why: string;
+  /** what the step changes, in order; the rest is derived from them (model/effects.ts step) */
+  effects: Effect[];
   apply: Command[];
   undo: Command[];
   creates: Created[];
@@ -96,13 +181,3 @@ export interface Plan {
 
 /** Steps before numbering: builders return these, buildPlan assigns ids. */
 export type StepDraft = Omit<Step, 'id' | 'node' | 'phase'>;
-
-export function step(
-  summary: string,
-  why: string,
-  apply: Command[],
-  undo: Command[] = [],
-  declared: Declared = {},
-): StepDraft {
-  return { summary, why, apply, undo, creates: declared.creates ?? [], sets: declared.sets ?? [] };
-}

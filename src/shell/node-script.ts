@@ -1,5 +1,6 @@
 // Building the one script a node runs for one phase, and reading its output.
 import type { Step } from '../model/plan.js';
+import { ipCommandOf } from '../model/effects.js';
 import { scriptPrelude, type ScriptRun } from './prelude.js';
 import { quoteArg, quoteArgv } from '../os/quote.js';
 
@@ -24,7 +25,7 @@ export function applyScript(lab: string, steps: readonly Step[], run: ScriptRun)
     } else {
       lines.push(`netlab_begin ${run.steps[0]!.id}`, ...run.steps.flatMap(journal));
       lines.push(`netlab_batch ${quoteArg(run.target)} ${run.steps.map((s) => s.id).join(',')} <<'NETLAB_BATCH'`);
-      lines.push(...run.steps.map((s) => batchLine(s.apply[0]!)), 'NETLAB_BATCH');
+      lines.push(...run.steps.map((s) => ipCommandOf(s.effects[0]!)!.args.join(' ')), 'NETLAB_BATCH');
     }
   }
   return `${lines.join('\n')}\n`;
@@ -33,17 +34,12 @@ export function applyScript(lab: string, steps: readonly Step[], run: ScriptRun)
 /** Words ip's batch parser takes as they are: the grammar every netlab value obeys. */
 const PLAIN_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
 
-/** The namespace an `ip` command acts in ("-" for the node itself), if it can go into an `ip -batch`. */
+/** The namespace a step's one `ip` command acts in ("-" for the node itself), if it can go into an `ip -batch`. */
 function batchTarget(step: Step): string | undefined {
-  if (step.apply.length !== 1) return undefined;
-  const command = step.apply[0]!;
-  if (command[0] !== 'ip' || !command.every((arg) => PLAIN_WORD.test(arg))) return undefined;
-  if (command[1] === '-n') return command[3] === 'netns' ? undefined : command[2];
-  return command[1] === 'netns' && command[2] === 'exec' ? undefined : '-';
-}
-
-function batchLine(command: readonly string[]): string {
-  return (command[1] === '-n' ? command.slice(3) : command.slice(1)).join(' ');
+  if (step.effects.length !== 1) return undefined;
+  const ip = ipCommandOf(step.effects[0]!);
+  if (!ip || ![ip.netns ?? '-', ...ip.args].every((arg) => PLAIN_WORD.test(arg))) return undefined;
+  return ip.netns ?? '-';
 }
 
 /** Consecutive steps that are one `ip` command each for the same namespace form a batch (exported for the tests). */

@@ -4,7 +4,7 @@ import { kernelNameOf, labIdOf, type Model } from '../model/lab.js';
 import { describeRouter } from '../model/underlay.js';
 import { quoteArgv } from '../os/quote.js';
 import { stepsOfPhase } from '../plan/build.js';
-import { explainCommand } from '../plan/explain.js';
+import { applyOf, explainOf } from '../model/effects.js';
 import { byHand } from './by-hand.js';
 
 export function renderPlanText(
@@ -42,10 +42,13 @@ export function renderPlanText(
       out.push(`### ${node.name} · phase ${phase}`);
       for (const step of steps) {
         out.push(`# [${step.id}] ${step.summary}: ${step.why}`);
-        for (const command of step.apply) {
-          out.push(renderCommand(command));
-          out.push(...byHandLines(command, '#   = '));
-          if (explain) out.push(`#   ↳ ${explainCommand(command) ?? '(no explanation yet)'}`);
+        for (const effect of step.effects) {
+          const explanations = explainOf(effect);
+          for (const [i, command] of applyOf(effect).entries()) {
+            out.push(renderCommand(command));
+            out.push(...byHandLines(command, '#   = '));
+            if (explain) out.push(`#   ↳ ${explanations[i]}`);
+          }
         }
       }
     }

@@ -1,10 +1,11 @@
 // Where a trace ends at something missing, the hint names the step of the
 // lab's plan that makes it, with its command: found by the step's declarations
-// (what it creates and sets), never by reading its argv.
+// (what it creates and sets) and shown from its effects, never by reading its argv.
 import type { Model } from '../model/lab.js';
 import type { Change, Command, Created, Plan, Step } from '../model/plan.js';
 import type { Place } from '../node/tables.js';
 import { quoteArgv } from '../os/quote.js';
+import { applyOf, ipCommandOf } from '../model/effects.js';
 
 type Declared = Created | Change;
 
@@ -15,10 +16,10 @@ function netnsOf(declared: Declared): string | undefined {
 
 /** A step's commands as run in the place: a pod's `ip -n NETNS …` reads `ip …`. */
 function commandsIn(step: Step, netns: string | undefined): Command[] {
-  return step.apply.flatMap((c) => {
-    const inPod = c[0] === 'ip' && c[1] === '-n';
-    if (netns ? !(inPod && c[2] === netns) : inPod) return [];
-    return [inPod ? ['ip', ...c.slice(3)] : c];
+  return step.effects.flatMap((effect) => {
+    const ip = ipCommandOf(effect);
+    if (ip?.netns !== netns) return [];
+    return ip ? [['ip', ...ip.args]] : applyOf(effect);
   });
 }
 

@@ -5,10 +5,11 @@
 import { kernelNameOf } from '../model/lab.js';
 import { EXTENSIONS } from './netfilter.js';
 import type { Model, ModelNode, ModelPod } from '../model/lab.js';
-import { type StepDraft, step } from '../model/plan.js';
+import type { StepDraft } from '../model/plan.js';
+import { step } from '../model/effects.js';
 import { none } from './none.js';
 import type { SameNodeWiring } from './types.js';
-import { explainVethPair, podEndSteps, VETH_FEATURE } from './veth.js';
+import { podEndSteps, VETH_FEATURE } from './veth.js';
 
 export const bridge: SameNodeWiring = {
   kind: 'bridge',
@@ -24,10 +25,6 @@ export const bridge: SameNodeWiring = {
   podInterfaces: (pod) => ({ hostIf: `veth-${pod}`, podIf: `veth-${pod}-c` }),
   names: (model, node) => [node.bridge, forwardChain(kernelNameOf(model))],
   netfilter: { acceptChain: (model) => forwardChain(kernelNameOf(model)) },
-  explain: (c) =>
-    c[0] === 'ip' && c[1] === 'link' && c[2] === 'add' && c[c.indexOf('type') + 1] === 'bridge'
-      ? `\`ip link add ${c[3] === 'name' ? c[4] : c[3]} type bridge\` creates a virtual switch in the node.`
-      : explainVethPair(c),
   steps(model, node) {
     const pods = model.pods.filter((p) => p.node === node.name);
     // A node with no pods still needs its bridge when it joins other nodes' pods.
@@ -45,24 +42,16 @@ function bridgeSteps(node: ModelNode): StepDraft[] {
     step(
       `create the bridge ${node.bridge}`,
       'A Linux bridge is a virtual switch: it forwards Ethernet frames between its ports by MAC address, learning them in its forwarding database (FDB).',
-      [['ip', 'link', 'add', 'name', node.bridge, 'type', 'bridge']],
-      [['ip', 'link', 'del', node.bridge]],
-      { creates: [{ kind: 'link', name: node.bridge }] },
+      [{ kind: 'bridge', name: node.bridge }],
     ),
     step(
       `give ${node.bridge} the gateway address ${node.gateway}`,
       `With an address, the bridge is also the node's interface into the pod subnet: pods use it as their default gateway, and the node routes ${node.podSubnet} through it.`,
-      [['ip', 'addr', 'add', node.gateway, 'dev', node.bridge]],
-      [],
-      { creates: [{ kind: 'address', address: node.gateway, dev: node.bridge }] },
+      [{ kind: 'address', address: node.gateway, dev: node.bridge }],
     ),
-    step(
-      `bring up ${node.bridge}`,
-      'Interfaces start DOWN; a bridge that is down forwards nothing.',
-      [['ip', 'link', 'set', node.bridge, 'up']],
-      [],
-      { sets: [{ kind: 'up', link: node.bridge }] },
-    ),
+    step(`bring up ${node.bridge}`, 'Interfaces start DOWN; a bridge that is down forwards nothing.', [
+      { kind: 'up', link: node.bridge },
+    ]),
   ];
 }
 
@@ -74,50 +63,28 @@ function bridgePortSteps(node: ModelNode, pod: ModelPod, vethPeer: 'move' | 'in-
       ? step(
           `create the veth pair ${hostIf} <-> ${podIf}, ${podIf} directly in pod ${pod.name}`,
           `One end (${hostIf}) in the node as a bridge port, the other (${podIf}) created right inside the pod: the same result as creating both in the node and moving one (the article's way), in one step and without the kernel's slow per-interface move between namespaces. Deleting the pod's namespace deletes the pair.`,
-          [['ip', 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', podIf, 'netns', pod.netns]],
-          [],
-          {
-            creates: [
-              { kind: 'link', name: hostIf },
-              { kind: 'link', name: podIf, netns: pod.netns },
-            ],
-          },
+          [{ kind: 'veth', name: hostIf, peer: podIf, peerNetns: pod.netns, undo: 'with-pod' }],
         )
       : step(
           `create the veth pair ${hostIf} <-> ${podIf} for pod ${pod.name}`,
           `One end (${hostIf}) stays in the node as a bridge port, the other (${podIf}) goes into the pod: the pod's cable to the switch (what the CNI bridge plugin's setupVeth does).`,
-          [['ip', 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', podIf]],
-          [['netlab_del_unmoved', hostIf, podIf]],
-          {
-            creates: [
-              { kind: 'link', name: hostIf },
-              { kind: 'link', name: podIf },
-            ],
-          },
+          [{ kind: 'veth', name: hostIf, peer: podIf, undo: 'unless-moved' }],
         );
   return [
     create,
     step(
       `attach ${hostIf} to ${node.bridge}`,
       `"master ${node.bridge}" makes ${hostIf} a port of the bridge: frames entering ${hostIf} are switched by ${node.bridge}.`,
-      [['ip', 'link', 'set', hostIf, 'master', node.bridge]],
-      [],
-      { sets: [{ kind: 'master', link: hostIf, bridge: node.bridge }] },
+      [{ kind: 'master', link: hostIf, bridge: node.bridge }],
     ),
-    step(
-      `bring up ${hostIf}`,
-      'The node end carries no address: it is only a bridge port, a cable end.',
-      [['ip', 'link', 'set', hostIf, 'up']],
-      [],
-      { sets: [{ kind: 'up', link: hostIf }] },
-    ),
+    step(`bring up ${hostIf}`, 'The node end carries no address: it is only a bridge port, a cable end.', [
+      { kind: 'up', link: hostIf },
+    ]),
     ...podEndSteps(pod, vethPeer === 'move'),
     step(
       `route pod ${pod.name}'s other traffic via ${gateway}`,
       `The pod knows only its own subnet (the connected route); the default route sends everything else to the bridge address, where the node routes it on.`,
-      [['ip', '-n', pod.netns, 'route', 'add', 'default', 'via', gateway]],
-      [],
-      { creates: [{ kind: 'route', dst: 'default', via: gateway, netns: pod.netns }] },
+      [{ kind: 'route', dst: 'default', via: gateway, netns: pod.netns }],
     ),
   ];
 }
@@ -131,31 +98,25 @@ function forwardAcceptSteps(model: Model): StepDraft[] {
   const chain = forwardChain(kernelNameOf(model));
   // The jump carries the lab's comment; -D deletes exactly the rule -I inserted.
   const jump = ['-m', 'comment', '--comment', `netlab lab ${kernelNameOf(model)}`, '-j', chain];
-  const accepts = [
-    ['-s', model.clusterCidr, '-j', 'ACCEPT'],
-    ['-d', model.clusterCidr, '-j', 'ACCEPT'],
-  ];
+  const accepts = (['source', 'destination'] as const).map((end) => ({
+    rule: [end === 'source' ? '-s' : '-d', model.clusterCidr, '-j', 'ACCEPT'],
+    explain: `\`iptables -A ${chain} … -j ACCEPT\` appends a rule: packets matching ${end} ${model.clusterCidr} go to ACCEPT.`,
+  }));
   return [
     step(
       `create the iptables chain ${chain}`,
       "netlab's rules live in a chain of their own: removing the chain removes exactly them, and nothing that was there before is touched.",
-      [['iptables', '-w', '-N', chain]],
-      [['iptables', '-w', '-X', chain]],
-      { creates: [{ kind: 'chain', table: 'filter', name: chain }] },
+      [{ kind: 'chain', table: 'filter', name: chain }],
     ),
     step(
       `accept forwarded traffic from and to the cluster CIDR ${model.clusterCidr}`,
       'Pod traffic is forwarded by the node (and, with br_netfilter, even bridged traffic passes FORWARD): if the FORWARD policy is DROP, these ACCEPT rules let it through, as flannel does.',
-      accepts.map((rule) => ['iptables', '-w', '-A', chain, ...rule]),
-      [['iptables', '-w', '-F', chain]],
-      { creates: accepts.map((rule) => ({ kind: 'rule', table: 'filter', chain, rule })) },
+      [{ kind: 'rules', table: 'filter', chain, rules: accepts }],
     ),
     step(
       `jump from FORWARD to ${chain}`,
       'Inserted first in FORWARD so that it is consulted before any DROP rule; removed exactly by down.',
-      [['iptables', '-w', '-I', 'FORWARD', '1', ...jump]],
-      [['iptables', '-w', '-D', 'FORWARD', ...jump]],
-      { sets: [{ kind: 'jump', table: 'filter', from: 'FORWARD', to: chain, rule: jump }] },
+      [{ kind: 'jump', table: 'filter', from: 'FORWARD', to: chain, rule: jump, first: true }],
     ),
   ];
 }

@@ -10,7 +10,8 @@
 import { kernelNameOf } from '../model/lab.js';
 import { EXTENSIONS } from './netfilter.js';
 import type { Model, ModelNode } from '../model/lab.js';
-import { type StepDraft, step } from '../model/plan.js';
+import type { StepDraft } from '../model/plan.js';
+import { step } from '../model/effects.js';
 import type { WiringParts } from './types.js';
 
 export const egressChain = (lab: string) => `NL-EGRESS-${lab}`;
@@ -36,23 +37,39 @@ function egressSteps(model: Model, _node: ModelNode): StepDraft[] {
     step(
       `create the nat chain ${chain}`,
       "The lab's egress rule lives in a chain of its own: removing the chain removes exactly it.",
-      [['iptables', '-w', '-t', 'nat', '-N', chain]],
-      [['iptables', '-w', '-t', 'nat', '-X', chain]],
-      { creates: [{ kind: 'chain', table: 'nat', name: chain }] },
+      [{ kind: 'chain', table: 'nat', name: chain }],
     ),
     step(
       `masquerade what pods send outside the cluster CIDR ${model.clusterCidr}`,
       "Nothing outside the cluster has a route back to a pod address: a packet leaving for the outside gets the node's own address as its source (MASQUERADE: the address of the interface it leaves by), and conntrack gives the reply back to the pod. Traffic between pods keeps its addresses.",
-      [['iptables', '-w', '-t', 'nat', '-A', chain, ...rule]],
-      [['iptables', '-w', '-t', 'nat', '-F', chain]],
-      { creates: [{ kind: 'rule', table: 'nat', chain, rule }] },
+      [
+        {
+          kind: 'rules',
+          table: 'nat',
+          chain,
+          rules: [
+            {
+              rule,
+              explain: `\`-s ${model.clusterCidr} ! -d ${model.clusterCidr} -j MASQUERADE\`: a packet from a pod to an address outside the cluster leaves with the address of the interface it leaves by as its source; conntrack undoes it on the reply.`,
+            },
+          ],
+        },
+      ],
     ),
     step(
       `jump from POSTROUTING to ${chain}`,
       'POSTROUTING runs last, once the route (and so the interface a packet leaves by) is known: where source NAT belongs.',
-      [['iptables', '-w', '-t', 'nat', '-A', 'POSTROUTING', ...jump]],
-      [['iptables', '-w', '-t', 'nat', '-D', 'POSTROUTING', ...jump]],
-      { sets: [{ kind: 'jump', table: 'nat', from: 'POSTROUTING', to: chain, rule: jump }] },
+      [
+        {
+          kind: 'jump',
+          table: 'nat',
+          from: 'POSTROUTING',
+          to: chain,
+          rule: jump,
+          first: false,
+          explain: `\`iptables -t nat -A POSTROUTING … -j ${chain}\` sends every packet about to leave the node through the lab's chain; the comment marks the rule as netlab's.`,
+        },
+      ],
     ),
   ];
 }
@@ -76,14 +93,4 @@ export const egress: WiringParts & { steps: typeof egressSteps } = {
           },
         ]
       : [],
-  explain(c) {
-    if (c[0] !== 'iptables' || !c.includes('nat')) return undefined;
-    const at = (w: string) => c[c.indexOf(w) + 1];
-    if (c.includes('-N')) return `\`iptables -t nat -N ${at('-N')}\` creates an empty chain of the nat table.`;
-    if (c.includes('MASQUERADE'))
-      return `\`-s ${at('-s')} ! -d ${at('-d')} -j MASQUERADE\`: a packet from a pod to an address outside the cluster leaves with the address of the interface it leaves by as its source; conntrack undoes it on the reply.`;
-    if (c.includes('POSTROUTING'))
-      return `\`iptables -t nat -A POSTROUTING … -j ${at('-j')}\` sends every packet about to leave the node through the lab's chain; the comment marks the rule as netlab's.`;
-    return undefined;
-  },
 };

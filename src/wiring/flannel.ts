@@ -7,11 +7,12 @@
 // for its VTEP, an FDB entry saying which node has that MAC (written with
 // replace, as flanneld's netlink NeighSet does), and a route to its pod subnet.
 import type { ModelNode } from '../model/lab.js';
-import { step, type StepDraft } from '../model/plan.js';
+import type { StepDraft } from '../model/plan.js';
+import { step } from '../model/effects.js';
 import { formatIp, parseCidr } from '../net/ipv4.js';
 import { forwardingStep, podRoute, tunnelSettings } from './shared.js';
 import type { CrossNodeWiring } from './types.js';
-import { explainVxlanDevice, VXLAN_ENCAPSULATION, VXLAN_FEATURE, VXLAN_SETTINGS, vxlanHops } from './vxlan.js';
+import { vxlanDevice, VXLAN_ENCAPSULATION, VXLAN_FEATURE, VXLAN_SETTINGS, vxlanHops } from './vxlan.js';
 
 /** Flannel's defaults: VNI 1, the Linux kernel's historical VXLAN port 8472, device flannel.1. */
 const DEFAULTS = { id: 1, port: 8472, device: 'flannel.1' } as const;
@@ -49,43 +50,25 @@ export const flannel: CrossNodeWiring = {
         `create the VXLAN device ${vx.device} (VNI ${vx.id}, port ${vx.port}, nolearning)`,
         `Flannel's device: unicast only, no multicast group, and "nolearning": every remote MAC comes from the control plane, not from traffic. MAC ${vtep.mac} is fixed so other nodes can be told it.`,
         [
-          [
-            'ip',
-            'link',
-            'add',
-            vx.device,
-            'address',
-            vtep.mac,
-            'type',
-            'vxlan',
-            'id',
-            String(vx.id),
-            'local',
-            facts.address,
-            'dev',
+          vxlanDevice({
+            name: vx.device,
+            mac: vtep.mac,
+            id: vx.id,
+            local: facts.address,
+            port: vx.port,
             dev,
-            'dstport',
-            String(vx.port),
-            'nolearning',
-          ],
+            learning: false,
+          }),
         ],
-        [['ip', 'link', 'del', vx.device]],
-        { creates: [{ kind: 'link', name: vx.device, tunnel: { vni: vx.id, port: vx.port } }] },
       ),
       step(
         `give ${vx.device} the address ${vtep.address}/32`,
         `Flannel gives the VTEP the network address of the node's pod subnet; /32 adds no route, routes below do.`,
-        [['ip', 'addr', 'add', `${vtep.address}/32`, 'dev', vx.device]],
-        [],
-        { creates: [{ kind: 'address', address: `${vtep.address}/32`, dev: vx.device }] },
+        [{ kind: 'address', address: `${vtep.address}/32`, dev: vx.device }],
       ),
-      step(
-        `bring up ${vx.device}`,
-        'A VXLAN device that is down sends and receives nothing.',
-        [['ip', 'link', 'set', vx.device, 'up']],
-        [],
-        { sets: [{ kind: 'up', link: vx.device }] },
-      ),
+      step(`bring up ${vx.device}`, 'A VXLAN device that is down sends and receives nothing.', [
+        { kind: 'up', link: vx.device },
+      ]),
       forwardingStep(),
     ];
     for (const other of model.nodes.filter((n) => n !== node)) {
@@ -95,23 +78,26 @@ export const flannel: CrossNodeWiring = {
         step(
           `neighbour: ${other.name}'s VTEP ${remote.address} is ${remote.mac}`,
           `A permanent ARP entry written by the control plane: flanneld reads ${other.name}'s VTEP MAC from its Node object in the Kubernetes API (the annotation flannel.alpha.coreos.com/backend-data), so no ARP request ever crosses the VXLAN.`,
-          [['ip', 'neigh', 'add', remote.address, 'lladdr', remote.mac, 'dev', vx.device, 'nud', 'permanent']],
-          [],
-          { creates: [{ kind: 'neighbour', address: remote.address, mac: remote.mac, dev: vx.device }] },
+          [{ kind: 'neighbour', address: remote.address, mac: remote.mac, dev: vx.device }],
         ),
         step(
           `FDB: ${remote.mac} is behind ${address}`,
           `Tells ${vx.device} which node to send frames for that MAC to: the outer IP destination of the VXLAN packet, ${other.name}'s address, which flanneld reads from the annotation flannel.alpha.coreos.com/public-ip of its Node object.`,
-          [['bridge', 'fdb', 'replace', remote.mac, 'dev', vx.device, 'dst', address]],
-          [],
-          { creates: [{ kind: 'fdb', mac: remote.mac, dev: vx.device, dst: address }] },
+          [
+            {
+              kind: 'fdb',
+              mac: remote.mac,
+              dev: vx.device,
+              dst: address,
+              replace: true,
+              explain: `\`bridge fdb replace ${remote.mac} dev ${vx.device} dst ${address}\`: in ${vx.device}'s own forwarding table (not the bridge's), frames for MAC ${remote.mac} are sent in VXLAN to ${address}. "replace" makes that the MAC's one destination, creating the entry or overwriting a stale one, as flanneld does (netlink NeighSet) with the VTEP MAC and public-ip it reads from each Node's annotations in the Kubernetes API (etcd only with its older etcd subnet manager); "append" would add a second destination, which a VTEP MAC never has.`,
+            },
+          ],
         ),
         step(
           `route ${other.podSubnet} via ${remote.address} on ${vx.device}`,
           `"onlink": the gateway ${remote.address} is not in any subnet of ${vx.device}, but is declared reachable on it; its MAC comes from the neighbour entry above.`,
-          [['ip', 'route', 'add', other.podSubnet, 'via', remote.address, 'dev', vx.device, 'onlink']],
-          [['ip', 'route', 'del', other.podSubnet, 'via', remote.address, 'dev', vx.device, 'onlink']],
-          { creates: [podRoute(other.podSubnet, remote.address, vx.device)] },
+          [podRoute(other.podSubnet, remote.address, vx.device)],
         ),
       );
     }
@@ -139,10 +125,5 @@ export const flannel: CrossNodeWiring = {
       argv: ['bridge', 'fdb', 'show', 'dev', model.tunnel!.device],
     },
   ],
-  explain: (c) =>
-    explainVxlanDevice(c) ??
-    (c[0] === 'bridge' && c[1] === 'fdb'
-      ? `\`bridge fdb ${c[2]} ${c[3]} dev ${c[5]} dst ${c[c.indexOf('dst') + 1]}\`: in ${c[5]}'s own forwarding table (not the bridge's), frames for MAC ${c[3]} are sent in VXLAN to ${c[c.indexOf('dst') + 1]}. "replace" makes that the MAC's one destination, creating the entry or overwriting a stale one, as flanneld does (netlink NeighSet) with the VTEP MAC and public-ip it reads from each Node's annotations in the Kubernetes API (etcd only with its older etcd subnet manager); "append" would add a second destination, which a VTEP MAC never has.`
-      : undefined),
   trace: vxlanHops(),
 };

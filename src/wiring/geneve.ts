@@ -5,7 +5,7 @@
 // (gnvJ to the node of index J): a point-to-point Ethernet link over the
 // underlay. Each node routes a peer's pod subnet into that peer's device, with
 // the peer's bridge address as the gateway; ARP across the tunnel finds its MAC.
-import { step } from '../model/plan.js';
+import { step } from '../model/effects.js';
 import type { Link } from '../node/tables.js';
 import { forwardingStep, podRoute, remotePodRoute, tunnelSettings } from './shared.js';
 import type { CrossNodeWiring } from './types.js';
@@ -53,44 +53,28 @@ export const geneve: CrossNodeWiring = {
               `create the GENEVE device ${dev} to ${other.name} (VNI ${id}, remote ${remote})`,
               `A geneve device sends each Ethernet frame to one fixed remote, ${other.name}'s underlay address ${remote}, in UDP port ${port} with VNI ${id}; there is no FDB to pick a node, so each peer gets its own device.`,
               [
-                [
-                  'ip',
-                  'link',
-                  'add',
-                  dev,
-                  'type',
-                  'geneve',
-                  'id',
-                  String(id),
-                  'remote',
-                  remote,
-                  'dstport',
-                  String(port),
-                ],
+                {
+                  kind: 'device',
+                  name: dev,
+                  command: 'link',
+                  words: ['type', 'geneve', 'id', String(id), 'remote', remote, 'dstport', String(port)],
+                  tunnel: { vni: id, port },
+                  explain: `\`ip link add ${dev} type geneve\` creates a GENEVE tunnel endpoint: VNI ${id} (the virtual network's number in every packet), remote ${remote} (the one node it sends to: the outer destination), dstport ${port} (the UDP port). Frames routed into it leave as UDP packets over the underlay.`,
+                },
               ],
-              [['ip', 'link', 'del', dev]],
-              { creates: [{ kind: 'link', name: dev, tunnel: { vni: id, port } }] },
             ),
             step(
               `give ${dev} the address ${source}/32`,
               `A /32 adds no route: it gives the device a source address, so ARP across the tunnel asks from ${source}, which ${other.name} routes back through its own device to this node.`,
-              [['ip', 'addr', 'add', `${source}/32`, 'dev', dev]],
-              [],
-              { creates: [{ kind: 'address', address: `${source}/32`, dev }] },
+              [{ kind: 'address', address: `${source}/32`, dev }],
             ),
-            step(
-              `bring up ${dev}`,
-              'A GENEVE device that is down sends and receives nothing.',
-              [['ip', 'link', 'set', dev, 'up']],
-              [],
-              { sets: [{ kind: 'up', link: dev }] },
-            ),
+            step(`bring up ${dev}`, 'A GENEVE device that is down sends and receives nothing.', [
+              { kind: 'up', link: dev },
+            ]),
             step(
               `route ${other.podSubnet} via ${gateway} on ${dev}`,
               `"onlink": ${other.name}'s bridge address ${gateway} is reachable on ${dev}, which no subnet says; ARP over the tunnel learns its MAC, and the frame goes to ${remote}. One device and one route per node, O(N).`,
-              [['ip', 'route', 'add', other.podSubnet, 'via', gateway, 'dev', dev, 'onlink']],
-              [['ip', 'route', 'del', other.podSubnet, 'via', gateway, 'dev', dev, 'onlink']],
-              { creates: [podRoute(other.podSubnet, gateway, dev)] },
+              [podRoute(other.podSubnet, gateway, dev)],
             ),
           ];
         }),
@@ -106,12 +90,6 @@ export const geneve: CrossNodeWiring = {
     ...remotePodRoute(model, node),
     { title: 'GENEVE devices: VNI and remote node', argv: ['ip', '-d', 'link', 'show', 'type', 'geneve'] },
   ],
-  explain: (c) => {
-    const at = (word: string) => c[c.indexOf(word) + 1];
-    return c[0] === 'ip' && c[1] === 'link' && c[2] === 'add' && at('type') === 'geneve'
-      ? `\`ip link add ${c[3]} type geneve\` creates a GENEVE tunnel endpoint: VNI ${at('id')} (the virtual network's number in every packet), remote ${at('remote')} (the one node it sends to: the outer destination), dstport ${at('dstport')} (the UDP port). Frames routed into it leave as UDP packets over the underlay.`
-      : undefined;
-  },
   trace: {
     linkKind: 'geneve',
     carries: 'ethernet',

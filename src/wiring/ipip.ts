@@ -4,7 +4,7 @@
 // gateway is the peer's underlay address: the kernel uses that gateway as the
 // outer destination. Works for any number of nodes, where the article's
 // point-to-point `ip tunnel add … remote` needs one device per peer.
-import { step } from '../model/plan.js';
+import { step } from '../model/effects.js';
 import type { Link } from '../node/tables.js';
 import { forwardingStep, podRoute, remotePodRoute } from './shared.js';
 import type { CrossNodeWiring } from './types.js';
@@ -38,34 +38,21 @@ export const ipip: CrossNodeWiring = {
         `create the IP-in-IP tunnel ${DEVICE}`,
         `An ipip device wraps each IP packet in another IP header (protocol 4) from ${facts.address}; with no fixed remote, each route says which node to send to. The outer header gets a TTL of its own (ttl ${OUTER_TTL}): by default it copies the pod packet's, and a router of the underlay would then drop the probes of a pod's traceroute that should reach the next node, a hop of '*'.`,
         [
-          [
-            'ip',
-            'tunnel',
-            'add',
-            DEVICE,
-            'mode',
-            'ipip',
-            'local',
-            facts.address,
-            'dev',
-            facts.dev,
-            'ttl',
-            String(OUTER_TTL),
-          ],
+          {
+            kind: 'device',
+            name: DEVICE,
+            command: 'tunnel',
+            words: ['mode', 'ipip', 'local', facts.address, 'dev', facts.dev, 'ttl', String(OUTER_TTL)],
+            explain: `\`ip tunnel add ${DEVICE} mode ipip local ${facts.address}\` creates an IP-in-IP device: packets routed into it get an outer IP header (protocol 4) from ${facts.address}; with no fixed remote, the outer destination is the route's gateway; ttl ${OUTER_TTL} is the outer header's TTL (the default, inherit, copies the inner packet's).`,
+          },
         ],
-        [['ip', 'tunnel', 'del', DEVICE]],
-        { creates: [{ kind: 'link', name: DEVICE }] },
       ),
       step(
         `give ${DEVICE} the address ${gateway}/32`,
         'A /32 on a point-to-point device adds no connected route: it only gives the tunnel a source address. Routes decide what enters the tunnel.',
-        [['ip', 'addr', 'add', `${gateway}/32`, 'dev', DEVICE]],
-        [],
-        { creates: [{ kind: 'address', address: `${gateway}/32`, dev: DEVICE }] },
+        [{ kind: 'address', address: `${gateway}/32`, dev: DEVICE }],
       ),
-      step(`bring up ${DEVICE}`, 'A tunnel that is down takes no routes.', [['ip', 'link', 'set', DEVICE, 'up']], [], {
-        sets: [{ kind: 'up', link: DEVICE }],
-      }),
+      step(`bring up ${DEVICE}`, 'A tunnel that is down takes no routes.', [{ kind: 'up', link: DEVICE }]),
       forwardingStep(),
       ...model.nodes
         .filter((other) => other !== node)
@@ -74,9 +61,7 @@ export const ipip: CrossNodeWiring = {
           return step(
             `route ${other.podSubnet} through ${DEVICE} to ${other.name} (${address})`,
             `"onlink" lets the gateway ${address} be used on ${DEVICE} although no subnet on ${DEVICE} contains it; the outer IP header goes to ${address}. Still one route per node, O(N).`,
-            [['ip', 'route', 'add', other.podSubnet, 'via', address, 'dev', DEVICE, 'onlink']],
-            [['ip', 'route', 'del', other.podSubnet, 'via', address, 'dev', DEVICE, 'onlink']],
-            { creates: [podRoute(other.podSubnet, address, DEVICE)] },
+            [podRoute(other.podSubnet, address, DEVICE)],
           );
         }),
     ];
@@ -84,10 +69,6 @@ export const ipip: CrossNodeWiring = {
   names: () => [DEVICE],
   graph: () => ({ label: `${DEVICE} (IP-in-IP, protocol 4)`, bridgePort: false }),
   evidence: remotePodRoute,
-  explain: (c) =>
-    c[0] === 'ip' && c[1] === 'tunnel' && c[2] === 'add'
-      ? `\`ip tunnel add ${c[3]} mode ipip local ${c[c.indexOf('local') + 1]}\` creates an IP-in-IP device: packets routed into it get an outer IP header (protocol 4) from ${c[c.indexOf('local') + 1]}; with no fixed remote, the outer destination is the route's gateway${c.includes('ttl') ? `; ttl ${c[c.indexOf('ttl') + 1]} is the outer header's TTL (the default, inherit, copies the inner packet's)` : ''}.`
-      : undefined,
   trace: {
     linkKind: 'ipip',
     carries: 'ip',

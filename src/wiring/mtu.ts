@@ -7,7 +7,8 @@
 // the link it leaves by without a word (only a router answers "fragmentation
 // needed"): small pings pass and bulk transfers hang.
 import type { Model, ModelNode, ModelPod } from '../model/lab.js';
-import { type Command, type NodeFacts, type StepDraft, step } from '../model/plan.js';
+import type { NodeFacts, StepDraft } from '../model/plan.js';
+import { step } from '../model/effects.js';
 import type { CrossNodeWiring, SameNodeWiring } from './types.js';
 import { ETHERNET_MTU } from '../net/ethernet.js';
 
@@ -54,38 +55,23 @@ export function podMtu(model: Model, crossNode: CrossNodeWiring, facts: Record<s
     : undefined;
 }
 
-const setMtu = (link: string, mtu: number, netns?: string): Command => [
-  'ip',
-  ...(netns ? ['-n', netns] : []),
-  'link',
-  'set',
-  link,
-  'mtu',
-  String(mtu),
-];
-
 /**
  * `gso_max_segs 1` on a pod's interface: the pod's TCP hands the kernel one
  * segment at a time, as over a NIC without segmentation offload. Otherwise
  * TCP sends 64 KB packets that a veth passes whatever its MTU, cut to size
  * only when they leave the node, and a wrong MTU would go unseen.
+ *
+ * A pod's veth, both ends; `why` says the numbers where no bridge step said them first.
  */
-const ONE_SEGMENT = ['gso_max_segs', '1'];
-
-/** A pod's veth, both ends; `why` says the numbers where no bridge step said them first. */
 function podSteps(pod: ModelPod, mtu: number, why: string): StepDraft {
   const podIf = pod.podIf!;
   return step(
     `give pod ${pod.name}'s veth the MTU ${mtu}`,
     `${why}Both ends of the pod's veth get ${mtu}, so that the pod's TCP sends segments that fit. The pod's end hands the kernel one TCP segment at a time (gso_max_segs 1), as a NIC without offload does, so that a packet too large is dropped where it meets a smaller link, as on a wire.`,
-    [...(pod.hostIf ? [setMtu(pod.hostIf, mtu)] : []), [...setMtu(podIf, mtu, pod.netns), ...ONE_SEGMENT]],
-    [],
-    {
-      sets: [
-        ...(pod.hostIf ? [{ kind: 'mtu' as const, link: pod.hostIf, mtu }] : []),
-        { kind: 'mtu', link: podIf, netns: pod.netns, mtu },
-      ],
-    },
+    [
+      ...(pod.hostIf ? [{ kind: 'mtu' as const, link: pod.hostIf, mtu }] : []),
+      { kind: 'mtu', link: podIf, netns: pod.netns, mtu, oneSegment: true },
+    ],
   );
 }
 
@@ -105,9 +91,7 @@ export function mtuSteps(
         step(
           `give ${node.bridge} the MTU ${found.mtu}`,
           `${found.why} The bridge's own MTU is what the node's packets routed into the pod subnet must fit.`,
-          [setMtu(node.bridge, found.mtu)],
-          [],
-          { sets: [{ kind: 'mtu', link: node.bridge, mtu: found.mtu }] },
+          [{ kind: 'mtu', link: node.bridge, mtu: found.mtu }],
         ),
       ]
     : [];

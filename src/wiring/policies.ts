@@ -11,7 +11,8 @@
 import { kernelNameOf } from '../model/lab.js';
 import { EXTENSIONS } from './netfilter.js';
 import type { Model, ModelNode, ModelPod, ModelPolicy, PolicyPeer, PolicyRule } from '../model/lab.js';
-import { type Command, type Created, type StepDraft, step } from '../model/plan.js';
+import type { ExplainedRule, StepDraft } from '../model/plan.js';
+import { step } from '../model/effects.js';
 import type { End, Packet } from '../model/trace.js';
 import { formatCidr, parseCidr } from '../net/ipv4.js';
 import type { Forwarded, WalkContext, WiringParts } from './types.js';
@@ -179,7 +180,7 @@ export interface PolicyShare {
 }
 
 /** The rules of a pod's chain: one RETURN per peer address and port each allowing rule names, then DROP. */
-function podRules(model: Model, policies: ModelPolicy[], direction: Direction): string[][] {
+function podRules(model: Model, policies: ModelPolicy[], direction: Direction, chain: string): ExplainedRule[] {
   const peerFlag = direction === 'ingress' ? '-s' : '-d';
   const rules = policies.flatMap((policy) =>
     policy[direction].flatMap((rule) => {
@@ -187,16 +188,25 @@ function podRules(model: Model, policies: ModelPolicy[], direction: Direction): 
       const peers = rule.peers.length ? rule.peers.flatMap((peer) => peerSources(model, peer)) : [undefined];
       const ports = rule.ports.length ? rule.ports : [undefined];
       return peers.flatMap((peer) =>
-        ports.map((port) => [
-          ...(peer ? [peerFlag, peer] : []),
-          ...(port ? ['-p', port.protocol, '--dport', String(port.port)] : []),
-          '-j',
-          'RETURN',
-        ]),
+        ports.map((port) => ({
+          rule: [
+            ...(peer ? [peerFlag, peer] : []),
+            ...(port ? ['-p', port.protocol, '--dport', String(port.port)] : []),
+            '-j',
+            'RETURN',
+          ],
+          explain: `\`-A ${chain} … -j RETURN\`: a packet ${direction === 'ingress' ? 'from' : 'to'} ${peer ?? 'anywhere'}${port ? `, ${port.protocol} port ${port.port}` : ''} is allowed: it returns from the chain and goes on.`,
+        })),
       );
     }),
   );
-  return [...rules, ['-j', 'DROP']];
+  return [
+    ...rules,
+    {
+      rule: ['-j', 'DROP'],
+      explain: `\`-A ${chain} -j DROP\`: the last rule of a pod's chain drops what no rule before it allowed (an isolated pod's default deny).`,
+    },
+  ];
 }
 
 const comment = (lab: string) => ['-m', 'comment', '--comment', `netlab lab ${lab}`];
@@ -231,10 +241,18 @@ function policySteps(model: Model, node: ModelNode): StepDraft[] {
     }),
   );
   const all = [chains.main, ...podChains.map((c) => c.chain)];
-  const append = (chain: string, rule: string[]): Command => ['iptables', '-w', '-A', chain, ...rule];
-  const dispatch = [
-    ESTABLISHED,
-    ...podChains.map(({ pod, direction, chain }) => [direction === 'ingress' ? '-d' : '-s', hostOf(pod), '-j', chain]),
+  const dispatch: ExplainedRule[] = [
+    {
+      rule: ESTABLISHED,
+      explain: `\`-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN\`: a packet of a connection conntrack has seen both ways (a reply) leaves ${chains.main} at once, so that an allowed connection works both ways.`,
+    },
+    ...podChains.map(({ pod, direction, chain }) => {
+      const flag = direction === 'ingress' ? '-d' : '-s';
+      return {
+        rule: [flag, hostOf(pod), '-j', chain],
+        explain: `\`-A ${chains.main} ${flag} … -j ${chain}\`: packets ${direction === 'ingress' ? 'to' : 'from'} that pod go to its own chain, ${chain}.`,
+      };
+    }),
   ];
   const jump = [...comment(kernelNameOf(model)), '-j', chains.main];
   return [
@@ -245,42 +263,32 @@ function policySteps(model: Model, node: ModelNode): StepDraft[] {
           step(
             'send bridged traffic through iptables (br_netfilter)',
             'Pods on the same bridge reach each other without routing: their frames are switched, and pass the FORWARD chain (and so the policies) only with net.bridge.bridge-nf-call-iptables=1, which Kubernetes requires.',
-            [['netlab_sysctl', 'net.bridge.bridge-nf-call-iptables', '1']],
-            [],
-            { sets: [{ kind: 'sysctl', key: 'net.bridge.bridge-nf-call-iptables', value: '1' }] },
+            [{ kind: 'sysctl', key: 'net.bridge.bridge-nf-call-iptables', value: '1' }],
           ),
         ]),
     step(
       `create the policy chains of ${node.name}'s pods`,
       `${chains.main} sends each packet of a pod a policy selects to that pod's own chain; netlab's rules live in chains of their own, so that removing the chains removes exactly them.`,
-      all.map((chain) => ['iptables', '-w', '-N', chain]),
-      all.map((chain) => ['iptables', '-w', '-X', chain]),
-      { creates: all.map((name): Created => ({ kind: 'chain', table: 'filter', name })) },
+      all.map((name) => ({ kind: 'chain', table: 'filter', name })),
     ),
     ...podChains.map(({ pod, direction, policies, chain }) => {
-      const rules = podRules(model, policies, direction);
+      const rules = podRules(model, policies, direction, chain);
       const allowed = policies.flatMap((p) => p[direction].map((r) => `${p.name}: ${describeRule(r, direction)}`));
       return step(
         `${direction}: what pod ${pod.name} may ${direction === 'ingress' ? 'receive' : 'send'} (${policies.map((p) => p.name).join(', ')})`,
         `Selected by ${policies.length === 1 ? 'policy' : 'policies'} ${policies.map((p) => p.name).join(', ')}, ${pod.name} is isolated for ${direction}: ${chain} lets through only what a rule allows (${allowed.join('; ') || 'nothing'}) and drops the rest. Each allowing rule returns, so that the other direction's chain is still consulted.`,
-        rules.map((rule) => append(chain, rule)),
-        [['iptables', '-w', '-F', chain]],
-        { creates: rules.map((rule): Created => ({ kind: 'rule', table: 'filter', chain, rule })) },
+        [{ kind: 'rules', table: 'filter', chain, rules }],
       );
     }),
     step(
       `send the packets of ${node.name}'s isolated pods to their chains`,
       `First, replies of connections that were allowed (conntrack ESTABLISHED) go on untouched, as policy engines let them; then each packet to (ingress) or from (egress) a pod with a chain goes there. Packets of other pods are not selected: they pass.`,
-      dispatch.map((rule) => append(chains.main, rule)),
-      [['iptables', '-w', '-F', chains.main]],
-      { creates: dispatch.map((rule): Created => ({ kind: 'rule', table: 'filter', chain: chains.main, rule })) },
+      [{ kind: 'rules', table: 'filter', chain: chains.main, rules: dispatch }],
     ),
     step(
       `jump from FORWARD to ${chains.main}`,
       `Inserted first in FORWARD, before the lab's ACCEPT of the cluster CIDR, so that the policies are consulted for every forwarded packet (routed between nodes, or bridged on one with br_netfilter); removed exactly by down.`,
-      [['iptables', '-w', '-I', 'FORWARD', '1', ...jump]],
-      [['iptables', '-w', '-D', 'FORWARD', ...jump]],
-      { sets: [{ kind: 'jump', table: 'filter', from: 'FORWARD', to: chains.main, rule: jump }] },
+      [{ kind: 'jump', table: 'filter', from: 'FORWARD', to: chains.main, rule: jump, first: true }],
     ),
   ];
 }
@@ -364,21 +372,5 @@ export const policies: WiringParts & { steps: typeof policySteps } = {
     const chains = policyChains(kernelNameOf(model));
     const here = model.pods.filter((p) => p.node === node.name);
     return [chains.main, ...here.flatMap((p) => (['ingress', 'egress'] as const).map((d) => chains.pod(d, p.name)))];
-  },
-  explain(c) {
-    if (c[0] !== 'iptables') return undefined;
-    const at = (w: string) => c[c.indexOf(w) + 1];
-    const chain = c.includes('-A') ? at('-A') : undefined;
-    if (!chain?.startsWith('NL-P')) return undefined;
-    if (c.includes('--ctstate'))
-      return `\`-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN\`: a packet of a connection conntrack has seen both ways (a reply) leaves ${chain} at once, so that an allowed connection works both ways.`;
-    const target = at('-j');
-    if (target === 'DROP')
-      return `\`-A ${chain} -j DROP\`: the last rule of a pod's chain drops what no rule before it allowed (an isolated pod's default deny).`;
-    const peer = c.includes('-s') ? `from ${at('-s')}` : c.includes('-d') ? `to ${at('-d')}` : 'from anywhere';
-    const port = c.includes('--dport') ? `, ${at('-p')} port ${at('--dport')}` : '';
-    if (target === 'RETURN')
-      return `\`-A ${chain} … -j RETURN\`: a packet ${peer}${port} is allowed: it returns from the chain and goes on.`;
-    return `\`-A ${chain} ${c.includes('-d') ? '-d' : '-s'} … -j ${target}\`: packets ${c.includes('-d') ? 'to' : 'from'} that pod go to its own chain, ${target}.`;
   },
 };

@@ -4,7 +4,7 @@
 // know the pod routes). On a routed underlay, a node on another network is
 // reached through the first router on the way, which must then know the pod
 // subnets: a real underlay's routers do not (model/underlay.ts).
-import { step } from '../model/plan.js';
+import { step } from '../model/effects.js';
 import { underlayNextHop } from '../model/underlay.js';
 import { forwardingStep, podRoute, remotePodRoute } from './shared.js';
 import type { CrossNodeWiring } from './types.js';
@@ -27,9 +27,7 @@ export const routes: CrossNodeWiring = {
           router
             ? `${other.name} is on another network of the underlay: packets for its pods go to the router ${router} as plain, unencapsulated IP, and get further only if ${router} has a route to ${other.podSubnet} (a real underlay's routers know node networks, not pod subnets: why overlays exist).`
             : `Packets for ${other.name}'s pods go to ${other.name}'s underlay address as plain, unencapsulated IP: the underlay must accept pod addresses (one route per node, O(N)).`,
-          [['ip', 'route', 'add', other.podSubnet, 'via', address]],
-          [['ip', 'route', 'del', other.podSubnet, 'via', address]],
-          { creates: [podRoute(other.podSubnet, address)] },
+          [podRoute(other.podSubnet, address)],
         );
       }),
     ];

@@ -10,7 +10,8 @@ import type { End, Packet } from '../model/trace.js';
 import { ruleOption, type Place, type SavedRule } from '../node/tables.js';
 import { contains, formatCidr, formatIp, lastAddress, nthAddress, parseCidr, parseIp, type Cidr } from '../net/ipv4.js';
 import { didYouMean } from '../model/suggest.js';
-import { type Command, type Created, type StepDraft, step } from '../model/plan.js';
+import type { Command, Created, StepDraft } from '../model/plan.js';
+import { step } from '../model/effects.js';
 import { masqueradeRule } from './egress.js';
 import type { Ingress, NetfilterHooks, ServicesWiring, WalkContext } from './types.js';
 
@@ -139,13 +140,10 @@ export function formatProbability(p: number): string {
 const comment = (lab: string) => ['-m', 'comment', '--comment', `netlab lab ${lab}`];
 
 /** The jumps from built-in chains into netlab's chains: the only rules netlab adds to chains it does not own. */
-function jumps(model: Model): { chain: string; rule: string[] }[] {
+function jumps(model: Model): { chain: string; to: string; rule: string[] }[] {
   const c = serviceChains(kernelNameOf(model));
-  return [
-    { chain: 'PREROUTING', rule: [...comment(kernelNameOf(model)), '-j', c.services] },
-    { chain: 'OUTPUT', rule: [...comment(kernelNameOf(model)), '-j', c.services] },
-    { chain: 'POSTROUTING', rule: [...comment(kernelNameOf(model)), '-j', c.postrouting] },
-  ];
+  const jump = (chain: string, to: string) => ({ chain, to, rule: [...comment(kernelNameOf(model)), '-j', to] });
+  return [jump('PREROUTING', c.services), jump('OUTPUT', c.services), jump('POSTROUTING', c.postrouting)];
 }
 
 function quoteRestore(args: string[]): string {
@@ -300,37 +298,35 @@ function serviceSteps(model: Model, node: { name: string }): StepDraft[] {
     step(
       'send bridged traffic through iptables (br_netfilter)',
       'A client on the same bridge as the chosen backend gets the reply bridged straight back, never seen by conntrack, so it is never un-DNATed and the client drops it. net.bridge.bridge-nf-call-iptables=1 makes bridged frames pass iptables; Kubernetes requires it.',
-      [['netlab_sysctl', 'net.bridge.bridge-nf-call-iptables', '1']],
-      [],
-      { sets: [{ kind: 'sysctl', key: 'net.bridge.bridge-nf-call-iptables', value: '1' }] },
+      [{ kind: 'sysctl', key: 'net.bridge.bridge-nf-call-iptables', value: '1' }],
     ),
     ...backendsHere.map((pod) =>
       step(
         `hairpin mode on ${pod.hostIf}`,
         `When ${pod.name} connects to a Service and is chosen itself, the packet must go back out of the bridge port it came in by; a bridge never does that unless the port is in hairpin mode (what kubelet's hairpin-veth does).`,
-        [['bridge', 'link', 'set', 'dev', pod.hostIf!, 'hairpin', 'on']],
-        [],
-        { sets: [{ kind: 'hairpin', port: pod.hostIf!, on: true }] },
+        [{ kind: 'hairpin', port: pod.hostIf!, on: true }],
       ),
     ),
     step(
       `program ${model.services.length} Service(s) in the nat table, in one iptables-restore`,
       "All chains and rules in one transaction, as kube-proxy does: --noflush leaves every rule that is not netlab's alone.",
-      [['netlab_restore', servicesRestoreInput(model)]],
-      undoServices(model),
-      {
-        creates: [
-          ...ownChains(model).map((name): Created => ({ kind: 'chain', table: 'nat', name })),
-          ...ownRules(model).map(({ chain, rule }): Created => ({ kind: 'rule', table: 'nat', chain, rule })),
-        ],
-        sets: jumps(model).map(({ chain, rule }) => ({
-          kind: 'jump',
-          table: 'nat',
-          from: chain,
-          to: rule.at(-1)!,
-          rule,
-        })),
-      },
+      [
+        {
+          kind: 'helper',
+          apply: [['netlab_restore', servicesRestoreInput(model)]],
+          undo: undoServices(model),
+          declared: {
+            creates: [
+              ...ownChains(model).map((name): Created => ({ kind: 'chain', table: 'nat', name })),
+              ...ownRules(model).map(({ chain, rule }): Created => ({ kind: 'rule', table: 'nat', chain, rule })),
+            ],
+            sets: jumps(model).map(({ chain, to, rule }) => ({ kind: 'jump', table: 'nat', from: chain, to, rule })),
+          },
+          explain: [
+            'iptables-restore --noflush reads the whole ruleset above in one go and applies it as one transaction (what kube-proxy does); --noflush keeps every rule that is not in it. ":CHAIN - [0:0]" declares a chain, "-A" appends a rule; each rule is preceded by a comment saying why.',
+          ],
+        },
+      ],
     ),
   ];
 }
@@ -554,10 +550,4 @@ export const services: ServicesWiring = {
       },
     ]);
   },
-  explain: (c) =>
-    c[0] === 'netlab_restore'
-      ? 'iptables-restore --noflush reads the whole ruleset above in one go and applies it as one transaction (what kube-proxy does); --noflush keeps every rule that is not in it. ":CHAIN - [0:0]" declares a chain, "-A" appends a rule; each rule is preceded by a comment saying why.'
-      : c[0] === 'bridge' && c[1] === 'link' && c.includes('hairpin')
-        ? `\`bridge link set dev ${c[c.indexOf('dev') + 1]} hairpin on\` lets the bridge send a frame back out of the port it came in by; normally a bridge never does that (it would be a loop).`
-        : undefined,
 };

@@ -1,7 +1,9 @@
 // What several cross-node kinds share: forwarding, the route of a pod subnet,
 // and the evidence of a routed kind.
 import type { Model, TunnelSettings } from '../model/lab.js';
-import { type StepDraft, step } from '../model/plan.js';
+import type { Effect } from '../model/plan.js';
+import type { StepDraft } from '../model/plan.js';
+import { step } from '../model/effects.js';
 import type { EvidenceCommand } from './types.js';
 
 /**
@@ -12,15 +14,13 @@ export function forwardingStep(example = 'such as a pod packet passing from the 
   return step(
     'turn on IPv4 forwarding',
     `Without net.ipv4.ip_forward=1 the node drops packets that are not addressed to itself, ${example}. down puts the previous value back, unless something else has changed it since or another lab on the node needs it.`,
-    [['netlab_sysctl', 'net.ipv4.ip_forward', '1']],
-    [],
-    { sets: [{ kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '1' }] },
+    [{ kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '1' }],
   );
 }
 
-/** The route of one node's pod subnet, as the other nodes' steps declare and trace hints look for. */
-export function podRoute(dst: string, via: string, dev?: string) {
-  return { kind: 'route' as const, dst, via, ...(dev ? { dev } : {}) };
+/** The route of one node's pod subnet through another node's address, on a tunnel device (onlink) if given. */
+export function podRoute(dst: string, via: string, dev?: string): Effect {
+  return { kind: 'route', dst, via, ...(dev ? { dev, onlink: true } : {}) };
 }
 
 /** The route a packet to a pod on another node takes (the evidence of a routed kind: routes, ipip, geneve). */

@@ -4,7 +4,7 @@
 // explanation of its commands, and its hops in a trace. The registry
 // (registry.ts) lists the modules; the rest of netlab asks the registry.
 import type { Check, Model, ModelNode, ModelPod, TunnelSettings } from '../model/lab.js';
-import type { Change, Command, Created, NodeFacts, StepDraft } from '../model/plan.js';
+import type { Change, Created, NodeFacts, StepDraft } from '../model/plan.js';
 import type { End, Packet } from '../model/trace.js';
 import type { Kernel, Link, Place, SavedRule, Tables } from '../node/tables.js';
 
@@ -67,8 +67,6 @@ export interface WiringParts {
   features?: Feature[];
   /** the iptables matches and targets its rules use */
   extensions?: NetfilterExtension[];
-  /** explains one of its own commands for `plan --explain`; undefined for the others */
-  explain?: (command: Command) => string | undefined;
   /** commands verify runs on a node to show the state the kind relies on */
   evidence?: (model: Model, node: string) => EvidenceCommand[];
   /** the names of what it makes on a node (devices, chains), which `show` highlights */

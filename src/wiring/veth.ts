@@ -1,7 +1,8 @@
 // same-node: veth — article 001 §3.2: two pods joined by one veth pair, a
 // virtual cable with one end in each pod's namespace.
 import type { ModelPod } from '../model/lab.js';
-import { type StepDraft, step } from '../model/plan.js';
+import type { StepDraft } from '../model/plan.js';
+import { step } from '../model/effects.js';
 import type { SameNodeWiring } from './types.js';
 
 export const VETH_FEATURE = {
@@ -18,7 +19,6 @@ export const veth: SameNodeWiring = {
   routesPodSubnet: false,
   graph: 'pair',
   podInterfaces: (pod) => ({ podIf: `veth-${pod}` }),
-  explain: explainVethPair,
   problems(nodes, pods) {
     return nodes.flatMap((node) => {
       const count = pods.filter((p) => p.node === node.name).length;
@@ -41,14 +41,7 @@ function vethPairSteps(a: ModelPod, b: ModelPod): StepDraft[] {
     step(
       `create the veth pair ${aIf} <-> ${bIf}`,
       'A veth pair is a virtual Ethernet cable: a frame sent into one end comes out of the other. Created in the node, then each end is moved into a pod.',
-      [['ip', 'link', 'add', aIf, 'type', 'veth', 'peer', 'name', bIf]],
-      [['ip', 'link', 'del', aIf]],
-      {
-        creates: [
-          { kind: 'link', name: aIf },
-          { kind: 'link', name: bIf },
-        ],
-      },
+      [{ kind: 'veth', name: aIf, peer: bIf, undo: 'delete' }],
     ),
     ...[a, b].flatMap((pod) => podEndSteps(pod)),
   ];
@@ -63,33 +56,17 @@ export function podEndSteps(pod: ModelPod, move = true): StepDraft[] {
           step(
             `move ${podIf} into pod ${pod.name}`,
             `The interface leaves the node's namespace and appears only inside pod ${pod.name} (\`ip link\` in the node no longer shows it).`,
-            [['ip', 'link', 'set', podIf, 'netns', pod.netns]],
-            [],
-            { sets: [{ kind: 'moved', link: podIf, netns: pod.netns }] },
+            [{ kind: 'move', link: podIf, netns: pod.netns }],
           ),
         ]
       : []),
     step(
       `give pod ${pod.name} the address ${pod.address}`,
       `The prefix /${pod.address!.split('/')[1]} also installs the connected route: the rest of the subnet is reached directly on ${podIf}.`,
-      [['ip', '-n', pod.netns, 'addr', 'add', pod.address!, 'dev', podIf]],
-      [],
-      { creates: [{ kind: 'address', address: pod.address!, dev: podIf, netns: pod.netns }] },
+      [{ kind: 'address', address: pod.address!, dev: podIf, netns: pod.netns }],
     ),
-    step(
-      `bring up ${podIf} in pod ${pod.name}`,
-      'Both ends of a veth pair must be up for frames to pass.',
-      [['ip', '-n', pod.netns, 'link', 'set', podIf, 'up']],
-      [],
-      { sets: [{ kind: 'up', link: podIf, netns: pod.netns }] },
-    ),
+    step(`bring up ${podIf} in pod ${pod.name}`, 'Both ends of a veth pair must be up for frames to pass.', [
+      { kind: 'up', link: podIf, netns: pod.netns },
+    ]),
   ];
-}
-
-/** `ip link add A type veth peer name B [netns POD]`, for the veth and bridge kinds alike. */
-export function explainVethPair(c: readonly string[]): string | undefined {
-  const at = (word: string) => c[c.indexOf(word) + 1];
-  if (c[0] !== 'ip' || c[1] !== 'link' || c[2] !== 'add' || at('type') !== 'veth') return undefined;
-  const inPod = c.includes('netns') ? ` netns ${at('netns')}` : '';
-  return `\`ip link add ${c[3]} type veth peer name ${at('name')}${inPod}\` creates a veth pair: two interfaces joined like the ends of a cable${inPod ? `, the second one directly inside ${at('netns')}` : ''}.`;
 }

@@ -4,7 +4,8 @@
 // what comes back (flood and learn). Multicast does not cross a router: on a
 // routed underlay each node floods to every other node by unicast instead
 // (head-end replication: one all-zero FDB entry per peer), and learns the same.
-import { step } from '../model/plan.js';
+import { step } from '../model/effects.js';
+import type { Effect } from '../model/plan.js';
 import { isRouted } from '../model/underlay.js';
 import { contains, parseCidr, parseIp } from '../net/ipv4.js';
 import type { Link } from '../node/tables.js';
@@ -74,60 +75,51 @@ export const vxlan: CrossNodeWiring = {
           ? `VXLAN carries Ethernet frames in UDP port ${vx.port} between nodes. The nodes are on different networks, and a router does not forward multicast: frames for unknown MACs are copied to every other node by unicast (the next steps list them), and the device learns "MAC → node address" from what comes back.`
           : `VXLAN carries Ethernet frames in UDP port ${vx.port} between nodes; frames for unknown MACs go to the multicast group ${vx.group} on ${dev}, and the device learns "MAC → node address" from what comes back (flood and learn).`,
         [
-          [
-            'ip',
-            'link',
-            'add',
-            vx.device,
-            'type',
-            'vxlan',
-            'id',
-            String(vx.id),
-            ...(unicast ? [] : ['group', vx.group!]),
-            'local',
-            facts.address,
-            'dstport',
-            String(vx.port),
-            'dev',
+          vxlanDevice({
+            name: vx.device,
+            id: vx.id,
+            ...(unicast ? {} : { group: vx.group! }),
+            local: facts.address,
+            port: vx.port,
             dev,
-          ],
+            learning: true,
+          }),
         ],
-        [['ip', 'link', 'del', vx.device]],
-        { creates: [{ kind: 'link', name: vx.device, tunnel: { vni: vx.id, port: vx.port } }] },
       ),
       ...(unicast
         ? peers.map((peer) =>
             step(
               `add ${peer.name} (${peer.address}) to ${vx.device}'s flood list`,
               `An all-zero MAC entry is the flood list: a frame for a MAC ${vx.device} has not learned goes to every such destination (head-end replication), where multicast would have reached all nodes at once.`,
-              [['bridge', 'fdb', 'append', ZERO_MAC, 'dev', vx.device, 'dst', peer.address]],
-              [],
-              { creates: [{ kind: 'fdb', mac: ZERO_MAC, dev: vx.device, dst: peer.address }] },
+              [
+                {
+                  kind: 'fdb',
+                  mac: ZERO_MAC,
+                  dev: vx.device,
+                  dst: peer.address,
+                  replace: false,
+                  explain: `\`bridge fdb append ${ZERO_MAC} dev ${vx.device} dst ${peer.address}\`: the all-zero MAC is ${vx.device}'s default destination; with several (append), a frame for a MAC the device has not learned is copied to each of them (head-end replication, what multicast does on one segment).`,
+                },
+              ],
             ),
           )
         : []),
       step(
         `attach ${vx.device} to ${node.bridge}`,
         `As a bridge port, ${vx.device} extends the bridge's L2 segment to every node: all nodes' bridges form one virtual switch.`,
-        [['ip', 'link', 'set', vx.device, 'master', node.bridge]],
-        [],
-        { sets: [{ kind: 'master', link: vx.device, bridge: node.bridge }] },
+        [{ kind: 'master', link: vx.device, bridge: node.bridge }],
       ),
       step(
         `bring up ${vx.device}`,
         unicast
           ? 'A VXLAN device that is down sends and receives nothing.'
           : 'Bringing it up joins the multicast group on the underlay interface.',
-        [['ip', 'link', 'set', vx.device, 'up']],
-        [],
-        { sets: [{ kind: 'up', link: vx.device }] },
+        [{ kind: 'up', link: vx.device }],
       ),
       step(
         `route the whole cluster CIDR ${model.clusterCidr} to ${node.bridge}`,
         'One route for all nodes, O(1): every pod address is on the shared L2 segment, found by ARP across the VXLAN. Adding a node changes nothing here.',
-        [['ip', 'route', 'add', model.clusterCidr, 'dev', node.bridge]],
-        [['ip', 'route', 'del', model.clusterCidr, 'dev', node.bridge]],
-        { creates: [{ kind: 'route', dst: model.clusterCidr, dev: node.bridge }] },
+        [{ kind: 'route', dst: model.clusterCidr, dev: node.bridge }],
       ),
       forwardingStep(
         `such as a pod's packet to a pod on another node: the cluster route points into ${node.bridge}, so the node routes it from ${node.bridge} back out of ${node.bridge} (in and out of one interface, so it also sends the pod an ICMP redirect), and ${node.bridge} then bridges the frame to ${vx.device}`,
@@ -146,34 +138,8 @@ export const vxlan: CrossNodeWiring = {
       argv: ['bridge', 'fdb', 'show', 'dev', model.tunnel!.device],
     },
   ],
-  explain: (c) =>
-    c[0] === 'bridge' && c[1] === 'fdb' && c[3] === ZERO_MAC
-      ? `\`bridge fdb append ${ZERO_MAC} dev ${c[5]} dst ${c[c.indexOf('dst') + 1]}\`: the all-zero MAC is ${c[5]}'s default destination; with several (append), a frame for a MAC the device has not learned is copied to each of them (head-end replication, what multicast does on one segment).`
-      : explainVxlanDevice(c),
   trace: vxlanHops(),
 };
-
-/** `ip link add NAME [address MAC] type vxlan …`, for vxlan and flannel alike. */
-export function explainVxlanDevice(command: readonly string[]): string | undefined {
-  const at = (word: string) => command[command.indexOf(word) + 1];
-  if (command[0] !== 'ip' || command[1] !== 'link' || command[2] !== 'add' || at('type') !== 'vxlan') return undefined;
-  const parts = [
-    `VNI ${at('id')} (the virtual network's number in every packet)`,
-    `local ${at('local')} (the outer source address)`,
-    `dstport ${at('dstport')} (the UDP port)`,
-    `dev ${at('dev')} (the underlay interface)`,
-  ];
-  if (command.includes('group'))
-    parts.push(
-      `group ${at('group')} (unknown destinations are flooded to this multicast group; the device learns MAC → node from replies)`,
-    );
-  if (command.includes('nolearning'))
-    parts.push('nolearning (nothing is learned from traffic: every entry comes from the control plane)');
-  if (command.includes('address')) parts.push(`address ${at('address')} (a fixed MAC that the other nodes are told)`);
-  return `\`ip link add ${command[3]} type vxlan\` creates a VXLAN tunnel endpoint: ${parts.join(', ')}.`;
-}
-
-const ZERO_MAC = '00:00:00:00:00:00';
 
 function isMulticast(address: string): boolean {
   const first = Number(address.split('.')[0]);
@@ -269,3 +235,56 @@ export function vxlanHops(): TunnelHops {
     },
   };
 }
+
+/** A VXLAN device: `group` floods to a multicast group; a fixed `mac` and no `learning` are flannel's. */
+export interface VxlanDevice {
+  name: string;
+  id: number;
+  port: number;
+  local: string;
+  dev: string;
+  group?: string;
+  mac?: string;
+  learning: boolean;
+}
+
+/** The effect that makes a VXLAN device, for vxlan and flannel alike. */
+export function vxlanDevice(d: VxlanDevice): Effect {
+  const parts = [
+    `VNI ${d.id} (the virtual network's number in every packet)`,
+    `local ${d.local} (the outer source address)`,
+    `dstport ${d.port} (the UDP port)`,
+    `dev ${d.dev} (the underlay interface)`,
+  ];
+  if (d.group)
+    parts.push(
+      `group ${d.group} (unknown destinations are flooded to this multicast group; the device learns MAC → node from replies)`,
+    );
+  if (!d.learning) parts.push('nolearning (nothing is learned from traffic: every entry comes from the control plane)');
+  if (d.mac) parts.push(`address ${d.mac} (a fixed MAC that the other nodes are told)`);
+  return {
+    kind: 'device',
+    name: d.name,
+    command: 'link',
+    words: [
+      ...(d.mac ? ['address', d.mac] : []),
+      'type',
+      'vxlan',
+      'id',
+      String(d.id),
+      ...(d.group ? ['group', d.group] : []),
+      'local',
+      d.local,
+      'dstport',
+      String(d.port),
+      'dev',
+      d.dev,
+      ...(d.learning ? [] : ['nolearning']),
+    ],
+    tunnel: { vni: d.id, port: d.port },
+    explain: `\`ip link add ${d.name} type vxlan\` creates a VXLAN tunnel endpoint: ${parts.join(', ')}.`,
+  };
+}
+
+/** The all-zero MAC: a VXLAN device's default destination (its flood list). */
+const ZERO_MAC = '00:00:00:00:00:00';

@@ -121,7 +121,7 @@ export async function snapshotNode(node: Runs, pods: readonly string[] = []): Pr
   return snapshot;
 }
 
-/** The pods (of `pods`, network namespace names) that commands name: those a step or a fault acts in or on. */
+/** The pods (of `pods`, network namespace names) that a fault's commands name: those it acts in or on. */
 export function podsNamed(commands: readonly Command[], pods: readonly string[]): string[] {
   const named = new Set(commands.flat());
   return pods.filter((pod) => named.has(pod));

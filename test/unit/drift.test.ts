@@ -463,6 +463,7 @@ test('drift: what to ask a node, from the steps: addresses, neighbours, FDB, sys
     phase: 'network',
     summary: '',
     why: '',
+    effects: [],
     apply: [],
     undo: [],
     creates,
@@ -573,7 +574,18 @@ test("drift: one node's questions and its findings from the answers: the pause p
 
 /** A step of hand-written declarations (the bundled labs have none of some shapes these tests need). */
 function stepOf(id: number, creates: Created[], sets: Change[] = []): Step {
-  return { id, node: 'n', phase: 'network', summary: `step ${id}`, why: '', apply: [], undo: [], creates, sets };
+  return {
+    id,
+    node: 'n',
+    phase: 'network',
+    summary: `step ${id}`,
+    why: '',
+    effects: [],
+    apply: [],
+    undo: [],
+    creates,
+    sets,
+  };
 }
 
 test('drift, declarations of shapes no bundled lab has: a netns key left undefined is the node, a pod link made in the pod, hairpin off, a rule with a spaced word, jumps from two chains', () => {

@@ -10,6 +10,7 @@ import { loadLabFile, parseLab } from '../../src/lab/load.js';
 import { labJsonSchema } from '../../src/lab/schema.js';
 import { LabInputError, formatIssue } from '../../src/errors.js';
 import { buildPlan } from '../../src/plan/build.js';
+import { applyOf, explainOf } from '../../src/model/effects.js';
 import { renderPlanText } from '../../src/shell/render.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { renderDot, renderMermaid, renderText } from '../../src/workshop/graph.js';
@@ -238,17 +239,18 @@ test('adding node-2 to the VXLAN lab changes nothing on node-0 and node-1 (artic
   assert.equal(afterAdding, before + 1);
 });
 
-test('plan --explain: every command of every bundled lab has an explanation', async () => {
-  const { explainCommand } = await import('../../src/plan/explain.js');
+test('plan --explain: every command of every bundled lab has an explanation of its own, from the effect that makes it', () => {
   for (const file of labFiles) {
     const { model } = loadLabFile(relative(ROOT, join(LABS, file)));
     for (const node of buildPlan(model, simulatedFacts(model)).nodes) {
       for (const step of node.steps) {
-        for (const command of step.apply)
-          assert.ok(
-            explainCommand(command),
-            `${file} ${node.node} step ${step.id}: no explanation for ${command.join(' ')}`,
-          );
+        const where = `${file} ${node.node} step ${step.id}`;
+        assert.deepEqual(step.apply, step.effects.flatMap(applyOf), `${where}: its commands are its effects'`);
+        for (const effect of step.effects) {
+          const explanations = explainOf(effect);
+          assert.equal(explanations.length, applyOf(effect).length, `${where}: one explanation per command`);
+          for (const text of explanations) assert.match(text, /\S{3}/, `${where}: ${effect.kind} explained`);
+        }
       }
     }
   }

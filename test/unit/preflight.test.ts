@@ -10,6 +10,7 @@ import { loadLabFile } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import type { Step } from '../../src/model/plan.js';
+import { step } from '../../src/model/effects.js';
 import { LABS } from '../paths.js';
 import { join } from 'node:path';
 
@@ -127,18 +128,12 @@ test('preflight: routes are compared by destination prefix, whatever their type 
     id: 7,
     node: 'node-0',
     phase: 'cross-node',
-    summary: '',
-    why: '',
-    apply: [['ip', 'route', 'add', '10.200.1.0/24', 'via', '192.168.64.5']],
-    undo: [],
-    creates: [{ kind: 'route', dst: '10.200.1.0/24', via: '192.168.64.5' }],
-    sets: [],
+    ...step('', '', [{ kind: 'route', dst: '10.200.1.0/24', via: '192.168.64.5' }]),
   };
   const hostRoute: Step = {
     ...routeStep,
     id: 8,
-    apply: [['ip', 'route', 'add', '10.9.9.9/32', 'dev', 'eth1']],
-    creates: [{ kind: 'route', dst: '10.9.9.9/32', dev: 'eth1' }],
+    ...step('', '', [{ kind: 'route', dst: '10.9.9.9/32', dev: 'eth1' }]),
   };
   const clashes = (route: { dst: string; type?: string }) =>
     findConflicts([routeStep, hostRoute], inventory({ routes: [route] })).map((c) => c.step);

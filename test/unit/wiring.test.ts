@@ -15,7 +15,7 @@ import type { Command, Step } from '../../src/model/plan.js';
 import { findingsOf } from '../../src/verify/diagnose.js';
 import { parseAnswers, questionLines } from '../../src/node/query.js';
 import { CROSS_NODE, SAME_NODE } from '../../src/wiring/registry.js';
-import { explainCommand } from '../../src/plan/explain.js';
+import { explainOf } from '../../src/model/effects.js';
 import { LABS, ROOT } from '../paths.js';
 
 const labFiles = readdirSync(LABS).filter((f) => f.endsWith('.yaml'));
@@ -406,23 +406,23 @@ test('drift inside a pod: the links the steps make or move there, whether they a
 
 test("the why and --explain texts say what today's flannel does, and that the vxlan lab's node routes br0 → br0", () => {
   const flannel = planOf('flannel.yaml').nodes[0]!.steps;
-  const fdb = flannel.filter((s) => s.apply.some((c) => c[0] === 'bridge' && c[1] === 'fdb'));
+  const fdb = flannel.filter((s) => s.effects.some((e) => e.kind === 'fdb'));
   assert.ok(fdb.length > 0);
   for (const s of fdb) {
     // flanneld sets a VTEP's one destination (netlink NeighSet: replace), learned from the Node's annotations
     assert.equal(s.apply[0]![2], 'replace', s.summary);
     assert.match(s.why, /flannel\.alpha\.coreos\.com\/public-ip/);
-    const explained = explainCommand(s.apply[0]!)!;
+    const explained = explainOf(s.effects[0]!)[0]!;
     assert.match(explained, /"replace"/);
     assert.match(explained, /Kubernetes API/);
   }
-  const neighbour = flannel.find((s) => s.apply[0]![1] === 'neigh')!;
+  const neighbour = flannel.find((s) => s.effects[0]!.kind === 'neighbour')!;
   assert.match(neighbour.why, /flannel\.alpha\.coreos\.com\/backend-data/);
   // etcd only as what older flannel used
   for (const lab of labFiles) {
     for (const node of planOf(lab).nodes)
       for (const s of node.steps) {
-        const texts = [s.why, ...s.apply.map((c) => explainCommand(c) ?? '')];
+        const texts = [s.why, ...s.effects.flatMap(explainOf)];
         for (const text of texts)
           assert.doesNotMatch(
             text.replace(/etcd only with its older etcd subnet manager/, ''),

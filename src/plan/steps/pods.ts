@@ -2,7 +2,8 @@
 // namespaces, loopback up, and the pod's containers (article 001, section 2).
 import { labIdOf } from '../../model/lab.js';
 import type { Model, ModelPod } from '../../model/lab.js';
-import { step, type StepDraft } from '../../model/plan.js';
+import type { StepDraft } from '../../model/plan.js';
+import { step } from '../../model/effects.js';
 import { nodeStateDir } from '../../node/paths.js';
 
 export function podSteps(model: Model, pod: ModelPod): StepDraft[] {
@@ -10,35 +11,29 @@ export function podSteps(model: Model, pod: ModelPod): StepDraft[] {
     step(
       `create pod ${pod.name}'s network namespace`,
       `A pod is one network namespace shared by all its containers; the runtime creates it for the pause container. Named, so that \`ip netns exec ${pod.netns} …\` and \`ip -n ${pod.netns} …\` reach it.`,
-      [['ip', 'netns', 'add', pod.netns]],
-      [['ip', 'netns', 'del', pod.netns]],
-      { creates: [{ kind: 'netns', name: pod.netns }] },
+      [{ kind: 'netns', name: pod.netns }],
     ),
     step(
       `turn IPv6 off in pod ${pod.name}`,
       "The articles' pods speak IPv4 only. With IPv6 on, every interface that comes up sends IPv6 duplicate-address probes, router solicitations and multicast listener reports, which a bridge floods to every port and VXLAN to every node: with hundreds of pods the copies overflow the kernel's per-CPU input queue (net.core.netdev_max_backlog) and the checks' ARP requests are dropped with them. Set as the namespace's default before its interface arrives: a device takes the settings of the namespace it lands in.",
-      // Nothing declared: no check depends on it, so the drift check and the faults leave it alone.
-      [['netlab_ipv4_only', pod.netns]],
-      [],
+      [{ kind: 'ipv4-only', netns: pod.netns }],
     ),
     step(
       `start pod ${pod.name}'s pause process`,
       `Like the pause container (\`unshare -uipf\` in the article), it holds the pod's UTS, IPC and PID namespaces${pod.rootfs ? ", and a mount namespace for the containers' overlays," : ''} for the containers to join; hostname = pod name. Undo kills every process in the pod.`,
-      [['netlab_pause', pod.netns, ...(pod.rootfs ? ['mount'] : [])]],
-      [['netlab_kill_pod', pod.netns]],
-      { creates: [{ kind: 'pause', pod: pod.netns }] },
+      [{ kind: 'pause', netns: pod.netns, mount: Boolean(pod.rootfs) }],
     ),
     step(
       `bring up loopback in pod ${pod.name}`,
       'A new network namespace has only lo, and it is DOWN: containers of a pod talk over 127.0.0.1 only after this (containerd does the same in bringUpLoopback).',
-      [['ip', '-n', pod.netns, 'link', 'set', 'lo', 'up']],
-      [],
-      { sets: [{ kind: 'up', link: 'lo', netns: pod.netns }] },
+      [{ kind: 'up', link: 'lo', netns: pod.netns }],
     ),
   ];
   for (const container of pod.containers) steps.push(...containerSteps(model, pod, container.name));
   return steps;
 }
+
+const MKDIR = 'mkdir -p makes the directories for the container layers (under /run/netlab/LAB on the node).';
 
 function containerSteps(model: Model, pod: ModelPod, container: string): StepDraft[] {
   if (!pod.rootfs) {
@@ -46,8 +41,7 @@ function containerSteps(model: Model, pod: ModelPod, container: string): StepDra
       step(
         `start container ${container} in pod ${pod.name}`,
         `A container is a process that joins the pause process's namespaces (\`nsenter -t PAUSE_PID -n -u -i -p\`): it sees the pod's interfaces, hostname and processes, and the node's filesystem (no rootfs given).`,
-        [['netlab_container', pod.netns, container]],
-        [['netlab_kill_container', pod.netns, container]],
+        [{ kind: 'container', netns: pod.netns, name: container }],
       ),
     ];
   }
@@ -61,10 +55,16 @@ function containerSteps(model: Model, pod: ModelPod, container: string): StepDra
         `unpack ${pod.rootfs} for pod ${pod.name}`,
         'The tarball becomes the read-only lower layer that every container of the pod shares.',
         [
-          ['mkdir', '-p', lower],
-          ['tar', '-xzf', pod.rootfs, '-C', lower],
+          {
+            kind: 'helper',
+            apply: [
+              ['mkdir', '-p', lower],
+              ['tar', '-xzf', pod.rootfs, '-C', lower],
+            ],
+            undo: [['rm', '-rf', lower]],
+            explain: [MKDIR, 'tar unpacks the root filesystem once, as the shared read-only lower layer.'],
+          },
         ],
-        [['rm', '-rf', lower]],
       ),
     );
   }
@@ -73,25 +73,34 @@ function containerSteps(model: Model, pod: ModelPod, container: string): StepDra
       `make container ${container}'s overlay filesystem`,
       "Each container writes to its own upper layer over the shared lower layer (overlayfs), as in the article: changes of one container are invisible to the others. Mounted in the pod's mount namespace, it disappears with the pod.",
       [
-        ['mkdir', '-p', `${layer}/upper`, `${layer}/work`, `${layer}/merged`],
-        [
-          'netlab_pod_mount',
-          pod.netns,
-          '-t',
-          'overlay',
-          'overlay',
-          '-o',
-          `lowerdir=${lower},upperdir=${layer}/upper,workdir=${layer}/work`,
-          `${layer}/merged`,
-        ],
+        {
+          kind: 'helper',
+          netns: pod.netns,
+          apply: [
+            ['mkdir', '-p', `${layer}/upper`, `${layer}/work`, `${layer}/merged`],
+            [
+              'netlab_pod_mount',
+              pod.netns,
+              '-t',
+              'overlay',
+              'overlay',
+              '-o',
+              `lowerdir=${lower},upperdir=${layer}/upper,workdir=${layer}/work`,
+              `${layer}/merged`,
+            ],
+          ],
+          undo: [['rm', '-rf', layer]],
+          explain: [
+            MKDIR,
+            `netlab_pod_mount runs \`nsenter -t PAUSE_PID -m mount …\`: the overlay is mounted inside pod ${pod.netns}'s own mount namespace (lowerdir read-only and shared, upperdir per container, workdir for overlayfs' bookkeeping).`,
+          ],
+        },
       ],
-      [['rm', '-rf', layer]],
     ),
     step(
       `start container ${container} in pod ${pod.name}`,
       `The container joins the pause process's namespaces and runs chrooted in its overlay (\`nsenter -t PAUSE_PID -n -u -i -p -m chroot ${layer}/merged\`).`,
-      [['netlab_container', pod.netns, container, `${layer}/merged`]],
-      [['netlab_kill_container', pod.netns, container]],
+      [{ kind: 'container', netns: pod.netns, name: container, root: `${layer}/merged` }],
     ),
   );
   return steps;
