@@ -27,7 +27,9 @@ function planOf(lab: string) {
 
 /**
  * What a command creates or changes, read from its argv: the test's own
- * oracle, so that a declaration that says something else than its command fails.
+ * oracle of the effects table (src/model/effects.ts), which derives a
+ * record's commands and its declarations in two places that must agree; the
+ * code itself never reads a command back.
  */
 function fromArgv(c: Command): string[] {
   const at = (word: string) => c[c.indexOf(word) + 1]!;
@@ -127,7 +129,7 @@ function declared(step: Step): string[] {
   });
 }
 
-test('every step of every bundled lab declares exactly what its commands create and change', () => {
+test('effects table: every step of every bundled lab declares exactly what its commands create and change', () => {
   for (const file of labFiles) {
     for (const node of planOf(file).nodes) {
       for (const step of node.steps) {
