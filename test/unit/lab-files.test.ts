@@ -239,9 +239,17 @@ test('adding node-2 to the VXLAN lab changes nothing on node-0 and node-1 (artic
   assert.equal(afterAdding, before + 1);
 });
 
-test('plan --explain: every command of every bundled lab has an explanation of its own, from the effect that makes it', () => {
-  for (const file of labFiles) {
-    const { model } = loadLabFile(relative(ROOT, join(LABS, file)));
+test('plan --explain: every command of every bundled lab (and of containers on a root filesystem) has an explanation of its own, from the effect that makes it', () => {
+  const containers = (rootfs: string) =>
+    `nodes: { node-0: {} }\npods:\n  pod: { node: node-0, containers: [a0, a1], rootfs: ${rootfs} }\nwiring: { same-node: loopback }\n`;
+  const labs = [
+    ...labFiles.map((file) => ({ file, model: loadLabFile(relative(ROOT, join(LABS, file))).model })),
+    ...['/srv/rootfs.tar.gz', '/srv/rootfs'].map((rootfs) => ({
+      file: `containers on ${rootfs}`,
+      model: parseLab(containers(rootfs), 'containers.yaml').model,
+    })),
+  ];
+  for (const { file, model } of labs) {
     for (const node of buildPlan(model, simulatedFacts(model)).nodes) {
       for (const step of node.steps) {
         const where = `${file} ${node.node} step ${step.id}`;

@@ -437,3 +437,53 @@ test("the why and --explain texts say what today's flannel does, and that the vx
   assert.match(forwarding.why, /routes it from br0 back out of br0 .* and br0 then bridges the frame to vxlan0/);
   assert.doesNotMatch(forwarding.why, /from the bridge to the underlay/);
 });
+
+/**
+ * Whether a step's own undo, or the removal of something the lab made around
+ * it, takes away what it creates or sets: down leaves nothing. Read from the
+ * undo's argv: the test's own oracle, apart from the effects table.
+ */
+function undoneBy(step: Step, labLinks: Set<string>): string[] {
+  const undo = step.undo.map((c) => c.join(' '));
+  const has = (words: string) => undo.some((u) => u === words || u.startsWith(`${words} `));
+  const onLabLink = (dev: string | undefined) => dev !== undefined && labLinks.has(dev);
+  const missing: string[] = [];
+  for (const c of step.creates) {
+    const inPod = 'netns' in c && c.netns !== undefined;
+    const ok =
+      inPod ||
+      (c.kind === 'netns' && has(`ip netns del ${c.name}`)) ||
+      (c.kind === 'pause' && has(`netlab_kill_pod ${c.pod}`)) ||
+      // A veth pair goes whole: deleting either end, or the pod's namespace one end is in, deletes both.
+      (c.kind === 'link' &&
+        step.creates.some(
+          (end) =>
+            end.kind === 'link' &&
+            (end.netns !== undefined ||
+              has(`ip link del ${end.name}`) ||
+              has(`ip tunnel del ${end.name}`) ||
+              has(`netlab_del_unmoved ${end.name}`)),
+        )) ||
+      (c.kind === 'address' && onLabLink(c.dev)) ||
+      (c.kind === 'route' && (onLabLink(c.dev) || has(`ip route del ${c.dst}`))) ||
+      ((c.kind === 'neighbour' || c.kind === 'fdb') && onLabLink(c.dev)) ||
+      (c.kind === 'chain' && undo.some((u) => u.endsWith(` -X ${c.name}`))) ||
+      (c.kind === 'rule' && undo.some((u) => u.endsWith(` -F ${c.chain}`)));
+    if (!ok) missing.push(JSON.stringify(c));
+  }
+  for (const s of step.sets)
+    if (s.kind === 'jump' && !undo.some((u) => u.includes(` -D ${s.from} ${s.rule.join(' ')}`)))
+      missing.push(JSON.stringify(s));
+  return missing;
+}
+
+test('effects table: everything a step of a bundled lab makes is undone by its own undo or goes with what the lab made around it', () => {
+  for (const file of labFiles)
+    for (const node of planOf(file).nodes) {
+      const labLinks = new Set(
+        node.steps.flatMap((s) => s.creates.flatMap((c) => (c.kind === 'link' && !c.netns ? [c.name] : []))),
+      );
+      for (const step of node.steps)
+        assert.deepEqual(undoneBy(step, labLinks), [], `${file} ${node.node} step ${step.id} (${step.summary})`);
+    }
+});
