@@ -215,3 +215,31 @@ test("the schema's issues and the other checks' problems: sorted by place; a pro
     ['1 ', '4 pods.a0', '5 pods.a0.node', '6 pods.a0.node.x', '7 pods.a1', '8 pods.a0.nodes'],
   );
 });
+
+test('schema issues in words: a required choice left out is "found nothing"; a rule of a list whose last item ends in a line break is about the list; a complex key is no field of that name', () => {
+  const strict = z.strictObject({
+    name: z.string(),
+    mode: z.enum(['x', 'y']),
+    tags: z
+      .array(z.string())
+      .refine((tags) => tags.length < 2, 'at most one tag')
+      .optional(),
+  });
+  const say = (text: string) => {
+    const { data, locate } = readYamlDocument(text, 'f.yaml', KIND);
+    const result = strict.safeParse(data);
+    assert.ok(!result.success, text);
+    return describeSchemaIssues(strict, result.error, 'f.yaml', locate, data).map(
+      (i) => `${i.line}:${i.col} ${i.path}: ${i.message}`,
+    );
+  };
+  assert.deepEqual(say('name: a\n'), ['1:1 mode: found nothing; allowed: x, y']);
+  assert.deepEqual(say('name: a\nmode: x\ntags: ["b", "a\\n"]\n'), [
+    '3:7 tags: found a list; allowed: at most one tag',
+  ]);
+  // YAML's complex key (a list as a key) is read as the text "[ a, b ]"; the field "undefined" is the one on line 3.
+  assert.deepEqual(say('? [a, b]\n: 1\nundefined: 2\nname: a\nmode: x\n'), [
+    '1:1 [ a, b ]: unknown field "[ a, b ]"; allowed: name, mode, tags',
+    '3:1 undefined: unknown field "undefined"; allowed: name, mode, tags',
+  ]);
+});
