@@ -12,7 +12,7 @@
 // challenges will too.
 import type { Model, TunnelSettings } from '../model/lab.js';
 import type { Change, Command, Created, NodeFacts, NodePlan, Plan, Step } from '../model/plan.js';
-import { applyOf } from '../model/effects.js';
+import { applyOf, iptables } from '../model/effects.js';
 import { buildPlan } from '../plan/build.js';
 
 export type FaultKind =
@@ -169,12 +169,6 @@ class StepIndex {
 const ip = (netns: string | undefined, ...args: string[]): Command => ['ip', ...(netns ? ['-n', netns] : []), ...args];
 const where = (netns: string | undefined) => (netns ? ` in pod namespace ${netns}` : '');
 const inPod = (netns: string | undefined, name: string) => `${netns ? `${netns}/` : ''}${name}`;
-const iptables = (table: 'filter' | 'nat', ...args: string[]): Command => [
-  'iptables',
-  '-w',
-  ...(table === 'nat' ? ['-t', 'nat'] : []),
-  ...args,
-];
 
 /** Every apply command, in plan order, of the steps that make or set something on a link of the node. */
 function remake(index: StepIndex, link: string): Command[] {

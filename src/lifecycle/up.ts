@@ -91,7 +91,7 @@ async function stepThroughCommands(
         }
         if (signal.aborted) throw new Interrupted();
         const transport = transports[node.node]!;
-        // The node's tables, and those of the pods the step names (`ip -n a0 …`, `netlab_pause a0`, `… netns a0`).
+        // The node's tables, and those of the pods whose namespaces the step's effects act in.
         const pods = podsActedIn([step], podsOn(model, node.node));
         const before = await snapshotNode(transport, pods);
         await applyPhase({ ...plan, nodes: [{ ...node, steps: [step] }] }, phase, transports, run, signal);
@@ -120,7 +120,7 @@ async function stepThrough(
     );
     if (!options.yes) await waitForEnter(`press Enter to apply phase ${phase} (Ctrl-C to stop and roll back) `, stop);
     if (signal.aborted) throw new Interrupted();
-    // Each node's tables, and those of the pods the phase's steps name there.
+    // Each node's tables, and those of the pods whose namespaces the phase's steps act in there.
     const pods = plan.nodes.map((n) => podsActedIn(stepsOfPhase(n.steps, phase), podsOn(model, n.node)));
     const snapshots = () => Promise.all(plan.nodes.map((n, i) => snapshotNode(transports[n.node]!, pods[i])));
     const before = await snapshots();

@@ -3,43 +3,48 @@
 // chain); this table derives from each record, in one place, the commands that
 // apply it, the commands that undo it, what it declares (for the ownership
 // check, the drift check, the faults and trace's hints) and its explanation
-// for `plan --explain`. Nothing reads a command back to learn what it does: the
-// record says it. Like a containerlab link kind, each kind keeps its make,
-// remove and meaning together; like a changeset's planner, the records are pure
-// intent and the commands are the writer's.
+// for `plan --explain`. Nothing reads a plan's command back to learn what it
+// does: the record says it. Like a containerlab link kind, each kind keeps its
+// make, remove and meaning together; like a changeset's planner, the records
+// say what is wanted and the commands are the writer's.
 import type { Change, Command, Created, Declared, Effect, StepDraft, Table } from './plan.js';
 
 type Kind<K extends Effect['kind']> = Extract<Effect, { kind: K }>;
 
-/**
- * What the table knows of a kind. `ip`: for a kind made by one `ip` command,
- * its words after `ip [-n NETNS]` and the namespace (`-n`) it runs in; the
- * apply command is derived from them, and the runner may put it in an `ip
- * -batch` of its namespace. `apply`: any other kind's commands.
- */
-interface EffectKind<E extends Effect> {
-  ip?: (e: E) => { netns?: string; args: string[] };
-  apply?: (e: E) => Command[];
+interface KindBase<E extends Effect> {
   undo: (e: E) => Command[];
   declares: (e: E) => Declared;
   /** one explanation per apply command */
   explain: (e: E) => string[];
 }
 
-const iptables = (table: Table, ...args: string[]): Command => [
+/**
+ * What the table knows of a kind: made by one `ip` command (`ip`: its words
+ * after `ip [-n NETNS]` and the namespace it runs in, from which the command
+ * is derived and which the runner may put in an `ip -batch` of that
+ * namespace), or by other commands (`apply`).
+ */
+type EffectKind<E extends Effect> = KindBase<E> &
+  ({ ip: (e: E) => { netns?: string; args: string[] } } | { apply: (e: E) => Command[] });
+
+/** An iptables command on a table (`-w`: wait for the xtables lock rather than fail). */
+export const iptables = (table: Table, ...args: string[]): Command => [
   'iptables',
   '-w',
   ...(table === 'nat' ? ['-t', 'nat'] : []),
   ...args,
 ];
 
-/** Where an `ip` command runs, in the words of its explanation. */
-function inPod(netns: string | undefined, text: string): string {
+/** An `ip` command's explanation, preceded, in a pod, by what `-n` does. */
+function ipExplained(netns: string | undefined, text: string): string {
   return netns
     ? `\`ip -n ${netns} …\` runs the ip command inside pod ${netns}'s network namespace (short for \`ip netns exec ${netns} ip …\`). ${text}`
     : text;
 }
-const where = (netns: string | undefined) => (netns ? `pod ${netns}` : 'the node');
+const placeName = (netns: string | undefined) => (netns ? `pod ${netns}` : 'the node');
+
+/** A jump's words after its chain: the comment that marks it as netlab's, and its target. */
+const jumpRule = (e: Kind<'jump'>) => ['-m', 'comment', '--comment', e.comment, '-j', e.to];
 
 const SYSCTLS: Record<string, string> = {
   'net.ipv4.ip_forward':
@@ -108,27 +113,26 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
         'peer',
         'name',
         e.peer,
-        ...(e.peerNetns ? ['netns', e.peerNetns] : []),
+        ...('peerNetns' in e ? ['netns', e.peerNetns] : []),
       ],
     }),
     undo: (e) =>
-      e.undo === 'delete'
-        ? [['ip', 'link', 'del', e.name]]
-        : e.undo === 'unless-moved'
-          ? [['netlab_del_unmoved', e.name, e.peer]]
-          : [],
+      'peerNetns' in e
+        ? []
+        : e.undo === 'delete'
+          ? [['ip', 'link', 'del', e.name]]
+          : [['netlab_del_unmoved', e.name, e.peer]],
     declares: (e) => ({
       creates: [
         { kind: 'link', name: e.name },
-        { kind: 'link', name: e.peer, ...(e.peerNetns ? { netns: e.peerNetns } : {}) },
+        { kind: 'link', name: e.peer, ...('peerNetns' in e ? { netns: e.peerNetns } : {}) },
       ],
     }),
-    explain: (e) => {
-      const inNetns = e.peerNetns ? ` netns ${e.peerNetns}` : '';
-      return [
-        `\`ip link add ${e.name} type veth peer name ${e.peer}${inNetns}\` creates a veth pair: two interfaces joined like the ends of a cable${e.peerNetns ? `, the second one directly inside ${e.peerNetns}` : ''}.`,
-      ];
-    },
+    explain: (e) => [
+      'peerNetns' in e
+        ? `\`ip link add ${e.name} type veth peer name ${e.peer} netns ${e.peerNetns}\` creates a veth pair: two interfaces joined like the ends of a cable, the second one directly inside ${e.peerNetns}.`
+        : `\`ip link add ${e.name} type veth peer name ${e.peer}\` creates a veth pair: two interfaces joined like the ends of a cable.`,
+    ],
   },
   bridge: {
     ip: (e) => ({ args: ['link', 'add', 'name', e.name, 'type', 'bridge'] }),
@@ -152,7 +156,7 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
     explain: (e) => {
       const [address, prefix] = e.address.split('/');
       return [
-        inPod(
+        ipExplained(
           e.netns,
           `\`ip addr add ${e.address} dev ${e.dev}\` gives ${e.dev} the address ${address}${prefix === '32' ? '; /32 adds no route' : `, and with /${prefix} the kernel adds the connected route for its subnet`}.`,
         ),
@@ -181,9 +185,9 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
         ? '; onlink: the gateway is reachable on that device even though no subnet of it contains the address'
         : '';
       return [
-        inPod(
+        ipExplained(
           e.netns,
-          `\`ip route add ${e.dst}\` adds a route in ${where(e.netns)}: packets for ${e.dst} go${via}${dev}${onlink}.`,
+          `\`ip route add ${e.dst}\` adds a route in ${placeName(e.netns)}: packets for ${e.dst} go${via}${dev}${onlink}.`,
         ),
       ];
     },
@@ -193,9 +197,9 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
     undo: () => [],
     declares: (e) => ({ sets: [{ kind: 'up', link: e.link, ...(e.netns ? { netns: e.netns } : {}) }] }),
     explain: (e) => [
-      inPod(
+      ipExplained(
         e.netns,
-        `\`ip link set ${e.link} up\` brings ${e.link} up in ${where(e.netns)}: a down interface sends and receives nothing.`,
+        `\`ip link set ${e.link} up\` brings ${e.link} up in ${placeName(e.netns)}: a down interface sends and receives nothing.`,
       ),
     ],
   },
@@ -222,14 +226,16 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
     declares: (e) => ({
       sets: [{ kind: 'mtu', link: e.link, ...(e.netns ? { netns: e.netns } : {}), mtu: e.mtu }],
     }),
-    explain: (e) => [inPod(e.netns, mtuWords(e))],
+    explain: (e) => [ipExplained(e.netns, mtuWords(e))],
   },
   hairpin: {
     apply: (e) => [['bridge', 'link', 'set', 'dev', e.port, 'hairpin', e.on ? 'on' : 'off']],
     undo: () => [],
     declares: (e) => ({ sets: [{ kind: 'hairpin', port: e.port, on: e.on }] }),
     explain: (e) => [
-      `\`bridge link set dev ${e.port} hairpin ${e.on ? 'on' : 'off'}\` lets the bridge send a frame back out of the port it came in by; normally a bridge never does that (it would be a loop).`,
+      e.on
+        ? `\`bridge link set dev ${e.port} hairpin on\` lets the bridge send a frame back out of the port it came in by; normally a bridge never does that (it would be a loop).`
+        : `\`bridge link set dev ${e.port} hairpin off\`: the bridge never sends a frame back out of the port it came in by (it would be a loop).`,
     ],
   },
   neighbour: {
@@ -274,19 +280,22 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
     explain: (e) => e.rules.map((r) => r.explain),
   },
   jump: {
-    apply: (e) => [iptables(e.table, ...(e.first ? ['-I', e.from, '1'] : ['-A', e.from]), ...e.rule)],
-    undo: (e) => [iptables(e.table, '-D', e.from, ...e.rule)],
-    declares: (e) => ({ sets: [{ kind: 'jump', table: e.table, from: e.from, to: e.to, rule: e.rule }] }),
+    apply: (e) => [iptables(e.table, ...(e.first ? ['-I', e.from, '1'] : ['-A', e.from]), ...jumpRule(e))],
+    // -D deletes exactly the rule that was added: the same words.
+    undo: (e) => [iptables(e.table, '-D', e.from, ...jumpRule(e))],
+    declares: (e) => ({ sets: [{ kind: 'jump', table: e.table, from: e.from, to: e.to, rule: jumpRule(e) }] }),
     explain: (e) => [
       e.explain ??
-        `\`iptables -I ${e.from} 1 … -j ${e.to}\` inserts a jump at the top of the built-in ${e.from} chain, so netlab's chain is consulted before any rule already there; the comment marks it as netlab's.`,
+        (e.first
+          ? `\`iptables -I ${e.from} 1 … -j ${e.to}\` inserts a jump at the top of the built-in ${e.from} chain, so netlab's chain is consulted before any rule already there; the comment marks it as netlab's.`
+          : `\`iptables${e.table === 'nat' ? ' -t nat' : ''} -A ${e.from} … -j ${e.to}\` appends a jump at the end of the built-in ${e.from} chain, after any rule already there; the comment marks it as netlab's.`),
     ],
   },
   helper: {
-    apply: (e) => e.apply,
+    apply: (e) => e.apply.map((c) => c.command),
     undo: (e) => e.undo,
     declares: (e) => e.declared ?? {},
-    explain: (e) => e.explain,
+    explain: (e) => e.apply.map((c) => c.explain),
   },
 };
 
@@ -296,14 +305,16 @@ function kindOf<E extends Effect>(e: E): EffectKind<E> {
 
 /** The `ip` command of an effect made by one, as words after `ip [-n NETNS]`, and its namespace. */
 export function ipCommandOf(e: Effect): { netns?: string; args: string[] } | undefined {
-  return kindOf(e).ip?.(e);
+  const kind = kindOf(e);
+  return 'ip' in kind ? kind.ip(e) : undefined;
 }
 
 /** The commands that apply an effect. */
 export function applyOf(e: Effect): Command[] {
-  const ip = ipCommandOf(e);
-  if (ip) return [['ip', ...(ip.netns ? ['-n', ip.netns] : []), ...ip.args]];
-  return kindOf(e).apply!(e);
+  const kind = kindOf(e);
+  if ('apply' in kind) return kind.apply(e);
+  const ip = kind.ip(e);
+  return [['ip', ...(ip.netns ? ['-n', ip.netns] : []), ...ip.args]];
 }
 
 /** The commands that undo an effect (journaled before it runs). */
@@ -328,9 +339,29 @@ export function namespacesOf(e: Effect): string[] {
     case 'netns':
       return [e.name];
     case 'veth':
-      return e.peerNetns ? [e.peerNetns] : [];
-    default:
-      return 'netns' in e && e.netns ? [e.netns] : [];
+      return 'peerNetns' in e ? [e.peerNetns] : [];
+    case 'ipv4-only':
+    case 'pause':
+    case 'container':
+    case 'move':
+      return [e.netns];
+    case 'address':
+    case 'route':
+    case 'up':
+    case 'mtu':
+    case 'helper':
+      return e.netns ? [e.netns] : [];
+    case 'bridge':
+    case 'device':
+    case 'master':
+    case 'hairpin':
+    case 'neighbour':
+    case 'fdb':
+    case 'sysctl':
+    case 'chain':
+    case 'rules':
+    case 'jump':
+      return [];
   }
 }
 

@@ -9,6 +9,9 @@ export type Command = readonly string[];
 export const PHASES = ['pods', 'network', 'cross-node', 'services', 'policies'] as const;
 export type Phase = (typeof PHASES)[number];
 
+/** An iptables table netlab writes to. */
+export type Table = 'filter' | 'nat';
+
 /**
  * What a step creates on the node, declared beside its commands so that the
  * ownership check (preflight), the drift check (status, verify's diagnosis)
@@ -31,13 +34,13 @@ export type Created =
   | { kind: 'route'; dst: string; via?: string; dev?: string; netns?: string }
   | { kind: 'neighbour'; address: string; mac: string; dev: string }
   | { kind: 'fdb'; mac: string; dev: string; dst: string }
-  | { kind: 'chain'; table: 'filter' | 'nat'; name: string }
+  | { kind: 'chain'; table: Table; name: string }
   /**
    * a rule appended to one of the lab's own chains, as written after
    * `-A CHAIN` (iptables-save prints it in its own words: node/tables.ts
    * ruleKey compares the two)
    */
-  | { kind: 'rule'; table: 'filter' | 'nat'; chain: string; rule: string[] };
+  | { kind: 'rule'; table: Table; chain: string; rule: string[] };
 
 /** What a step changes on something (its own or the node's). */
 export type Change =
@@ -54,13 +57,7 @@ export type Change =
    * is its words after the chain, as added (`-m comment --comment … -j TO`),
    * which `iptables -D FROM` needs exactly
    */
-  | { kind: 'jump'; table: 'filter' | 'nat'; from: string; to: string; rule: readonly string[] };
-
-/**
- * One change a step makes, as a typed record: model/effects.ts derives from it
- * the commands that apply and undo it, what it declares and its explanation.
- */
-export type Table = 'filter' | 'nat';
+  | { kind: 'jump'; table: Table; from: string; to: string; rule: readonly string[] };
 
 /** An iptables rule of one of the lab's chains: its words after `-A CHAIN`, and what it does. */
 export interface ExplainedRule {
@@ -68,6 +65,18 @@ export interface ExplainedRule {
   explain: string;
 }
 
+/** A command of netlab's own (a helper, a tool's call) and what it does, for `plan --explain`. */
+export interface ExplainedCommand {
+  command: Command;
+  explain: string;
+}
+
+/**
+ * One change a step makes, as a typed record: model/effects.ts derives from it
+ * the commands that apply and undo it, what it declares and its explanation.
+ * Where a kind's meaning is its wiring module's to say (a tunnel device, an
+ * FDB entry, a rule), the record carries that module's explanation.
+ */
 export type Effect =
   | { kind: 'netns'; name: string }
   /** IPv6 off in a pod's namespace before its interfaces arrive (netlab_ipv4_only) */
@@ -77,12 +86,13 @@ export type Effect =
   /** a container: a process in the pod's namespaces (netlab_container), chrooted in `root` if given */
   | { kind: 'container'; netns: string; name: string; root?: string }
   /**
-   * A veth pair NAME <-> PEER, PEER made directly in `peerNetns` if given.
-   * Its undo: `delete` NAME; `unless-moved`: delete NAME only while PEER is
-   * still in the node (once moved, the pod's namespace takes the pair with
-   * it); `with-pod`: nothing, deleting the pod's namespace deletes the pair.
+   * A veth pair NAME <-> PEER. Made in the node, its undo is `delete` NAME,
+   * or `unless-moved`: delete NAME only while PEER is still in the node (once
+   * moved, the pod's namespace takes the pair with it). Made with PEER
+   * directly in `peerNetns`, it has none: deleting that namespace deletes the pair.
    */
-  | { kind: 'veth'; name: string; peer: string; peerNetns?: string; undo: 'delete' | 'unless-moved' | 'with-pod' }
+  | { kind: 'veth'; name: string; peer: string; undo: 'delete' | 'unless-moved' }
+  | { kind: 'veth'; name: string; peer: string; peerNetns: string }
   | { kind: 'bridge'; name: string }
   /**
    * A tunnel device a cross-node kind makes (its wiring module writes the
@@ -117,24 +127,21 @@ export type Effect =
   /** rules appended to one of the lab's chains; undone by flushing the chain */
   | { kind: 'rules'; table: Table; chain: string; rules: ExplainedRule[] }
   /**
-   * A rule in a built-in chain that jumps to one of the lab's chains: `rule`
-   * is its words after the chain (`-m comment --comment … -j TO`), which
-   * `iptables -D FROM` needs exactly; `first` inserts it at the top, else it
-   * is appended.
+   * A rule in a built-in chain that jumps to one of the lab's chains, marked
+   * as netlab's by `comment`; `first` inserts it at the top, else it is
+   * appended; `explain` says why it is there, where the default does not.
    */
-  | { kind: 'jump'; table: Table; from: string; to: string; rule: readonly string[]; first: boolean; explain?: string }
+  | { kind: 'jump'; table: Table; from: string; to: string; comment: string; first: boolean; explain?: string }
   /**
    * The one escape: netlab's own helpers whose commands are theirs to say (a
-   * whole ruleset in one iptables-restore, a root filesystem unpacked), with
-   * what they declare and one explanation per command. `netns`: the pod it
-   * acts in, if any.
+   * whole ruleset in one iptables-restore, a root filesystem unpacked), each
+   * with what it does, and what they declare. `netns`: the pod it acts in, if any.
    */
   | {
       kind: 'helper';
-      apply: Command[];
+      apply: ExplainedCommand[];
       undo: Command[];
       declared?: Declared;
-      explain: string[];
       netns?: string;
     };
 

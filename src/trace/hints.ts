@@ -48,8 +48,11 @@ export function plannedHint(
   const found = planned(model, plan, place, matches);
   if (!found) return undefined;
   const { step, netns } = found;
+  // A link made from the node straight into the pod (`… peer name X netns POD`) has no command
+  // of its own there: shown as the node runs it.
+  const inPlace = commandsIn(step, netns);
   // A whole ruleset (netlab_restore's input) would fill the screen: `plan` shows it.
-  const shown = commandsIn(step, netns)
+  const shown = (inPlace.length ? inPlace : step.apply)
     .map((c) => quoteArgv(c.map((arg) => (arg.includes('\n') ? '…' : arg))))
     .join('; ');
   return `the lab ${what} with \`${shown}\` (step ${step.id}: ${step.summary})`;

@@ -3,7 +3,7 @@
 // The cross-node kinds build on it: every node routes its pod subnet through
 // its bridge.
 import { kernelNameOf } from '../model/lab.js';
-import { EXTENSIONS } from './netfilter.js';
+import { EXTENSIONS, labComment } from './netfilter.js';
 import type { Model, ModelNode, ModelPod } from '../model/lab.js';
 import type { StepDraft } from '../model/plan.js';
 import { step } from '../model/effects.js';
@@ -63,7 +63,7 @@ function bridgePortSteps(node: ModelNode, pod: ModelPod, vethPeer: 'move' | 'in-
       ? step(
           `create the veth pair ${hostIf} <-> ${podIf}, ${podIf} directly in pod ${pod.name}`,
           `One end (${hostIf}) in the node as a bridge port, the other (${podIf}) created right inside the pod: the same result as creating both in the node and moving one (the article's way), in one step and without the kernel's slow per-interface move between namespaces. Deleting the pod's namespace deletes the pair.`,
-          [{ kind: 'veth', name: hostIf, peer: podIf, peerNetns: pod.netns, undo: 'with-pod' }],
+          [{ kind: 'veth', name: hostIf, peer: podIf, peerNetns: pod.netns }],
         )
       : step(
           `create the veth pair ${hostIf} <-> ${podIf} for pod ${pod.name}`,
@@ -96,8 +96,6 @@ function forwardChain(lab: string): string {
 
 function forwardAcceptSteps(model: Model): StepDraft[] {
   const chain = forwardChain(kernelNameOf(model));
-  // The jump carries the lab's comment; -D deletes exactly the rule -I inserted.
-  const jump = ['-m', 'comment', '--comment', `netlab lab ${kernelNameOf(model)}`, '-j', chain];
   const accepts = (['source', 'destination'] as const).map((end) => ({
     rule: [end === 'source' ? '-s' : '-d', model.clusterCidr, '-j', 'ACCEPT'],
     explain: `\`iptables -A ${chain} … -j ACCEPT\` appends a rule: packets matching ${end} ${model.clusterCidr} go to ACCEPT.`,
@@ -116,7 +114,16 @@ function forwardAcceptSteps(model: Model): StepDraft[] {
     step(
       `jump from FORWARD to ${chain}`,
       'Inserted first in FORWARD so that it is consulted before any DROP rule; removed exactly by down.',
-      [{ kind: 'jump', table: 'filter', from: 'FORWARD', to: chain, rule: jump, first: true }],
+      [
+        {
+          kind: 'jump',
+          table: 'filter',
+          from: 'FORWARD',
+          to: chain,
+          comment: labComment(kernelNameOf(model)),
+          first: true,
+        },
+      ],
     ),
   ];
 }

@@ -8,7 +8,7 @@
 // article's gateway 192.168.64.1), on machines over SSH the lab names one
 // (a Vagrant host is 192.168.56.1 on its host-only network).
 import { kernelNameOf } from '../model/lab.js';
-import { EXTENSIONS } from './netfilter.js';
+import { EXTENSIONS, labComment } from './netfilter.js';
 import type { Model, ModelNode } from '../model/lab.js';
 import type { StepDraft } from '../model/plan.js';
 import { step } from '../model/effects.js';
@@ -32,7 +32,6 @@ function egressSteps(model: Model, _node: ModelNode): StepDraft[] {
   if (!model.outside || model.services.length) return [];
   const chain = egressChain(kernelNameOf(model));
   const rule = masqueradeRule(model);
-  const jump = ['-m', 'comment', '--comment', `netlab lab ${kernelNameOf(model)}`, '-j', chain];
   return [
     step(
       `create the nat chain ${chain}`,
@@ -65,7 +64,7 @@ function egressSteps(model: Model, _node: ModelNode): StepDraft[] {
           table: 'nat',
           from: 'POSTROUTING',
           to: chain,
-          rule: jump,
+          comment: labComment(kernelNameOf(model)),
           first: false,
           explain: `\`iptables -t nat -A POSTROUTING … -j ${chain}\` sends every packet about to leave the node through the lab's chain; the comment marks the rule as netlab's.`,
         },

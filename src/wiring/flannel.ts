@@ -97,7 +97,7 @@ export const flannel: CrossNodeWiring = {
         step(
           `route ${other.podSubnet} via ${remote.address} on ${vx.device}`,
           `"onlink": the gateway ${remote.address} is not in any subnet of ${vx.device}, but is declared reachable on it; its MAC comes from the neighbour entry above.`,
-          [podRoute(other.podSubnet, remote.address, vx.device)],
+          [podRoute(other.podSubnet, remote.address, { dev: vx.device })],
         ),
       );
     }

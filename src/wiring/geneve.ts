@@ -74,7 +74,7 @@ export const geneve: CrossNodeWiring = {
             step(
               `route ${other.podSubnet} via ${gateway} on ${dev}`,
               `"onlink": ${other.name}'s bridge address ${gateway} is reachable on ${dev}, which no subnet says; ARP over the tunnel learns its MAC, and the frame goes to ${remote}. One device and one route per node, O(N).`,
-              [podRoute(other.podSubnet, gateway, dev)],
+              [podRoute(other.podSubnet, gateway, { dev })],
             ),
           ];
         }),

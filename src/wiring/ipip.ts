@@ -61,7 +61,7 @@ export const ipip: CrossNodeWiring = {
           return step(
             `route ${other.podSubnet} through ${DEVICE} to ${other.name} (${address})`,
             `"onlink" lets the gateway ${address} be used on ${DEVICE} although no subnet on ${DEVICE} contains it; the outer IP header goes to ${address}. Still one route per node, O(N).`,
-            [podRoute(other.podSubnet, address, DEVICE)],
+            [podRoute(other.podSubnet, address, { dev: DEVICE })],
           );
         }),
     ];

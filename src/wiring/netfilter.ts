@@ -7,6 +7,12 @@
 // is named before anything changes.
 import type { NetfilterExtension } from './types.js';
 
+/** The comment that marks a rule of a built-in chain as the lab's own (`-m comment`). */
+export const labComment = (lab: string) => `netlab lab ${lab}`;
+
+/** The same comment as a rule's words. */
+export const commentWords = (lab: string) => ['-m', 'comment', '--comment', labComment(lab)];
+
 const extension = (
   name: string,
   module: string,

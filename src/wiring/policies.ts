@@ -9,7 +9,7 @@
 // node passes FORWARD only with br_netfilter; routed traffic between nodes
 // passes FORWARD on both nodes: each node enforces the policies of its own pods.
 import { kernelNameOf } from '../model/lab.js';
-import { EXTENSIONS } from './netfilter.js';
+import { EXTENSIONS, labComment } from './netfilter.js';
 import type { Model, ModelNode, ModelPod, ModelPolicy, PolicyPeer, PolicyRule } from '../model/lab.js';
 import type { ExplainedRule, StepDraft } from '../model/plan.js';
 import { step } from '../model/effects.js';
@@ -209,7 +209,6 @@ function podRules(model: Model, policies: ModelPolicy[], direction: Direction, c
   ];
 }
 
-const comment = (lab: string) => ['-m', 'comment', '--comment', `netlab lab ${lab}`];
 const ESTABLISHED = ['-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'RETURN'];
 
 function describeRule(rule: PolicyRule, direction: Direction): string {
@@ -254,7 +253,6 @@ function policySteps(model: Model, node: ModelNode): StepDraft[] {
       };
     }),
   ];
-  const jump = [...comment(kernelNameOf(model)), '-j', chains.main];
   return [
     // Services turn it on already; one step per sysctl, so that down puts it back once.
     ...(model.services.length
@@ -288,7 +286,16 @@ function policySteps(model: Model, node: ModelNode): StepDraft[] {
     step(
       `jump from FORWARD to ${chains.main}`,
       `Inserted first in FORWARD, before the lab's ACCEPT of the cluster CIDR, so that the policies are consulted for every forwarded packet (routed between nodes, or bridged on one with br_netfilter); removed exactly by down.`,
-      [{ kind: 'jump', table: 'filter', from: 'FORWARD', to: chains.main, rule: jump, first: true }],
+      [
+        {
+          kind: 'jump',
+          table: 'filter',
+          from: 'FORWARD',
+          to: chains.main,
+          comment: labComment(kernelNameOf(model)),
+          first: true,
+        },
+      ],
     ),
   ];
 }

@@ -4,7 +4,7 @@
 // `statistic --mode random` rules, and one chain per endpoint that DNATs.
 // Every node gets the same rules, written by one iptables-restore --noflush.
 import { kernelNameOf } from '../model/lab.js';
-import { EXTENSIONS } from './netfilter.js';
+import { commentWords, EXTENSIONS } from './netfilter.js';
 import type { Model, ModelPod, ModelService } from '../model/lab.js';
 import type { End, Packet } from '../model/trace.js';
 import { ruleOption, type Place, type SavedRule } from '../node/tables.js';
@@ -137,12 +137,10 @@ export function formatProbability(p: number): string {
   return p.toFixed(10);
 }
 
-const comment = (lab: string) => ['-m', 'comment', '--comment', `netlab lab ${lab}`];
-
 /** The jumps from built-in chains into netlab's chains: the only rules netlab adds to chains it does not own. */
 function jumps(model: Model): { chain: string; to: string; rule: string[] }[] {
   const c = serviceChains(kernelNameOf(model));
-  const jump = (chain: string, to: string) => ({ chain, to, rule: [...comment(kernelNameOf(model)), '-j', to] });
+  const jump = (chain: string, to: string) => ({ chain, to, rule: [...commentWords(kernelNameOf(model)), '-j', to] });
   return [jump('PREROUTING', c.services), jump('OUTPUT', c.services), jump('POSTROUTING', c.postrouting)];
 }
 
@@ -313,7 +311,13 @@ function serviceSteps(model: Model, node: { name: string }): StepDraft[] {
       [
         {
           kind: 'helper',
-          apply: [['netlab_restore', servicesRestoreInput(model)]],
+          apply: [
+            {
+              command: ['netlab_restore', servicesRestoreInput(model)],
+              explain:
+                'iptables-restore --noflush reads the whole ruleset above in one go and applies it as one transaction (what kube-proxy does); --noflush keeps every rule that is not in it. ":CHAIN - [0:0]" declares a chain, "-A" appends a rule; each rule is preceded by a comment saying why.',
+            },
+          ],
           undo: undoServices(model),
           declared: {
             creates: [
@@ -322,9 +326,6 @@ function serviceSteps(model: Model, node: { name: string }): StepDraft[] {
             ],
             sets: jumps(model).map(({ chain, to, rule }) => ({ kind: 'jump', table: 'nat', from: chain, to, rule })),
           },
-          explain: [
-            'iptables-restore --noflush reads the whole ruleset above in one go and applies it as one transaction (what kube-proxy does); --noflush keeps every rule that is not in it. ":CHAIN - [0:0]" declares a chain, "-A" appends a rule; each rule is preceded by a comment saying why.',
-          ],
         },
       ],
     ),

@@ -1,8 +1,7 @@
 // What several cross-node kinds share: forwarding, the route of a pod subnet,
 // and the evidence of a routed kind.
 import type { Model, TunnelSettings } from '../model/lab.js';
-import type { Effect } from '../model/plan.js';
-import type { StepDraft } from '../model/plan.js';
+import type { Effect, StepDraft } from '../model/plan.js';
 import { step } from '../model/effects.js';
 import type { EvidenceCommand } from './types.js';
 
@@ -18,9 +17,12 @@ export function forwardingStep(example = 'such as a pod packet passing from the 
   );
 }
 
-/** The route of one node's pod subnet through another node's address, on a tunnel device (onlink) if given. */
-export function podRoute(dst: string, via: string, dev?: string): Effect {
-  return { kind: 'route', dst, via, ...(dev ? { dev, onlink: true } : {}) };
+/**
+ * The route of another node's pod subnet via `via`: on the underlay, or out of
+ * a tunnel device `onlink` (the gateway is in no subnet of the device).
+ */
+export function podRoute(dst: string, via: string, onlink?: { dev: string }): Effect {
+  return { kind: 'route', dst, via, ...(onlink ? { dev: onlink.dev, onlink: true } : {}) };
 }
 
 /** The route a packet to a pod on another node takes (the evidence of a routed kind: routes, ipip, geneve). */

@@ -1,7 +1,8 @@
 // What a kind of wiring is: one module per kind (src/wiring/*.ts) owns all of
 // it — its lab-file settings, their validation and defaults, its plan steps,
-// what it needs on a node, the evidence verify prints, how graph draws it, the
-// explanation of its commands, and its hops in a trace. The registry
+// what it needs on a node, the evidence verify prints, how graph draws it, what
+// its own devices and rules do (in the effects its steps make), and its hops
+// in a trace. The registry
 // (registry.ts) lists the modules; the rest of netlab asks the registry.
 import type { Check, Model, ModelNode, ModelPod, TunnelSettings } from '../model/lab.js';
 import type { Change, Created, NodeFacts, StepDraft } from '../model/plan.js';

@@ -73,6 +73,14 @@ for (const file of labFiles) {
     const text = renderPlanText(model, buildPlan(model, simulatedFacts(model)), 'simulated nodes on this host');
     golden(join(GOLDEN, 'plans', file.replace(/\.yaml$/, '.txt')), text);
   });
+  // What each command does, from the effect that makes it (the scale lab's 750 pods say nothing more).
+  if (file !== 'scale.yaml')
+    test(`plan --explain of labs/${file} matches its golden file`, () => {
+      const { model } = loadLabFile(relative(ROOT, join(LABS, file)));
+      const text = renderPlanText(model, buildPlan(model, simulatedFacts(model)), 'simulated nodes on this host', true);
+      const explained = text.split('\n').filter((line) => line.startsWith('#   ↳ '));
+      golden(join(GOLDEN, 'explain', file.replace(/\.yaml$/, '.txt')), `${explained.join('\n')}\n`);
+    });
 }
 
 // The labs whose underlay is more than one segment (routed networks, an outside host on it):
@@ -253,7 +261,6 @@ test('plan --explain: every command of every bundled lab (and of containers on a
     for (const node of buildPlan(model, simulatedFacts(model)).nodes) {
       for (const step of node.steps) {
         const where = `${file} ${node.node} step ${step.id}`;
-        assert.deepEqual(step.apply, step.effects.flatMap(applyOf), `${where}: its commands are its effects'`);
         for (const effect of step.effects) {
           const explanations = explainOf(effect);
           assert.equal(explanations.length, applyOf(effect).length, `${where}: one explanation per command`);

@@ -481,3 +481,30 @@ test("trace: a FORWARD rule before the lab's jump matches on -s, -d, -i, -o, -p 
   assert.ok(!matches('-A FORWARD -p udp -j DROP'));
   assert.ok(matches('-A FORWARD -m conntrack --ctstate INVALID -j DROP'), 'a match it cannot judge may match');
 });
+
+test("trace's hint for a pod's link the node made straight in the pod (veth-peer: in-pod) shows the node's command, not an empty one", async () => {
+  const { plannedHint } = await import('../../src/trace/hints.js');
+  const { parseLab } = await import('../../src/lab/load.js');
+  const lab = (peer: string) =>
+    parseLab(
+      `nodes: { node-0: {} }\npods: { a0: { node: node-0 }, a1: { node: node-0 } }\nwiring: { same-node: bridge, veth-peer: ${peer} }\n`,
+      'in-pod.yaml',
+    ).model;
+  const hintFor = (peer: string) => {
+    const model = lab(peer);
+    const plan = buildPlan(model, simulatedFacts(model));
+    return plannedHint(
+      model,
+      plan,
+      { node: 'node-0', pod: 'a0' },
+      (d) => d.kind === 'link' && d.name === 'veth-a0-c',
+      'created veth-a0-c',
+    );
+  };
+  assert.match(
+    hintFor('in-pod') ?? '',
+    /^the lab created veth-a0-c with `ip link add veth-a0 type veth peer name veth-a0-c netns a0` \(step \d+: /,
+  );
+  // Moved there: the command in the pod is the address's or the link's own, not the node's.
+  assert.equal(hintFor('move'), undefined, 'a link made in the node is not declared in the pod');
+});

@@ -42,11 +42,17 @@ function fromArgv(c: Command): string[] {
     const peer = rest.includes('peer')
       ? [`link ${at('peer') === 'name' ? at('name') : ''}${rest.includes('netns') ? ` in ${at('netns')}` : ''}`]
       : [];
-    return [`link ${name}${where}`, ...peer];
+    // A tunnel's VNI and UDP port, which the drift check compares (ip -d link's id and port).
+    const tunnel = rest.includes('id') ? ` vni ${at('id')} port ${at('dstport')}` : '';
+    return [`link ${name}${where}${tunnel}`, ...peer];
   }
   if (tool === 'ip' && object === 'tunnel' && verb === 'add') return [`link ${first}`];
   if (tool === 'ip' && object === 'addr' && verb === 'add') return [`address ${first} on ${at('dev')}${where}`];
-  if (tool === 'ip' && object === 'route' && verb === 'add') return [`route ${first}${where}`];
+  if (tool === 'ip' && object === 'route' && verb === 'add') {
+    const via = rest.includes('via') ? ` via ${at('via')}` : '';
+    const dev = rest.includes('dev') ? ` dev ${at('dev')}` : '';
+    return [`route ${first}${via}${dev}${where}`];
+  }
   if (tool === 'ip' && object === 'neigh' && verb === 'add')
     return [`neighbour ${first} ${at('lladdr')} on ${at('dev')}`];
   if (tool === 'ip' && object === 'link' && verb === 'set') {
@@ -96,11 +102,11 @@ function declared(step: Step): string[] {
       case 'pause':
         return `pause ${d.pod}`;
       case 'link':
-        return `link ${d.name}${where(d.netns)}`;
+        return `link ${d.name}${where(d.netns)}${d.tunnel ? ` vni ${d.tunnel.vni} port ${d.tunnel.port}` : ''}`;
       case 'address':
         return `address ${d.address} on ${d.dev}${where(d.netns)}`;
       case 'route':
-        return `route ${d.dst}${where(d.netns)}`;
+        return `route ${d.dst}${d.via ? ` via ${d.via}` : ''}${d.dev ? ` dev ${d.dev}` : ''}${where(d.netns)}`;
       case 'neighbour':
         return `neighbour ${d.address} ${d.mac} on ${d.dev}`;
       case 'fdb':
@@ -444,6 +450,7 @@ test("the why and --explain texts say what today's flannel does, and that the vx
  * undo's argv: the test's own oracle, apart from the effects table.
  */
 function undoneBy(step: Step, labLinks: Set<string>): string[] {
+  const iptablesOn = (table: 'filter' | 'nat') => (table === 'nat' ? 'iptables -w -t nat' : 'iptables -w');
   const undo = step.undo.map((c) => c.join(' '));
   const has = (words: string) => undo.some((u) => u === words || u.startsWith(`${words} `));
   const onLabLink = (dev: string | undefined) => dev !== undefined && labLinks.has(dev);
@@ -467,12 +474,12 @@ function undoneBy(step: Step, labLinks: Set<string>): string[] {
       (c.kind === 'address' && onLabLink(c.dev)) ||
       (c.kind === 'route' && (onLabLink(c.dev) || has(`ip route del ${c.dst}`))) ||
       ((c.kind === 'neighbour' || c.kind === 'fdb') && onLabLink(c.dev)) ||
-      (c.kind === 'chain' && undo.some((u) => u.endsWith(` -X ${c.name}`))) ||
-      (c.kind === 'rule' && undo.some((u) => u.endsWith(` -F ${c.chain}`)));
+      (c.kind === 'chain' && has(`${iptablesOn(c.table)} -X ${c.name}`)) ||
+      (c.kind === 'rule' && has(`${iptablesOn(c.table)} -F ${c.chain}`));
     if (!ok) missing.push(JSON.stringify(c));
   }
   for (const s of step.sets)
-    if (s.kind === 'jump' && !undo.some((u) => u.includes(` -D ${s.from} ${s.rule.join(' ')}`)))
+    if (s.kind === 'jump' && !has(`${iptablesOn(s.table)} -D ${s.from} ${s.rule.join(' ')}`))
       missing.push(JSON.stringify(s));
   return missing;
 }
@@ -486,4 +493,35 @@ test('effects table: everything a step of a bundled lab makes is undone by its o
       for (const step of node.steps)
         assert.deepEqual(undoneBy(step, labLinks), [], `${file} ${node.node} step ${step.id} (${step.summary})`);
     }
+});
+
+test("ip -batch: each bundled lab's node script batches a step's one ip command as that command, in its namespace, and nothing else", async () => {
+  const { applyScript } = await import('../../src/shell/node-script.js');
+  let batched = 0;
+  for (const file of labFiles)
+    for (const node of planOf(file).nodes) {
+      const script = applyScript('lab', node.steps, { id: 'r', from: 'host:/state' });
+      const byId = new Map(node.steps.map((s) => [s.id, s]));
+      for (const [, target, ids, body] of script.matchAll(
+        /^netlab_batch (\S+) ([\d,]+) <<'NETLAB_BATCH'\n([^]*?)\nNETLAB_BATCH$/gm,
+      )) {
+        const steps = ids!.split(',').map((id) => byId.get(Number(id))!);
+        assert.ok(steps.length > 1, `${file}: a batch of one is a command`);
+        // The test's own reading of each command: `ip [-n NETNS] WORDS` becomes WORDS in NETNS's batch ("-": the node's).
+        const expected = steps.map((s) => {
+          assert.equal(s.apply.length, 1, `${file} step ${s.id}: one command`);
+          const c = s.apply[0]!;
+          assert.equal(c[0], 'ip', `${file} step ${s.id}: an ip command`);
+          assert.equal(
+            c[1] === '-n' ? c[2] : '-',
+            target!.replace(/^'|'$/g, ''),
+            `${file} step ${s.id}: its namespace`,
+          );
+          return (c[1] === '-n' ? c.slice(3) : c.slice(1)).join(' ');
+        });
+        assert.deepEqual(body!.split('\n'), expected, `${file} ${node.node} batch ${ids}`);
+        batched += steps.length;
+      }
+    }
+  assert.ok(batched > 100, `steps batched in the bundled labs: ${batched}`);
 });
