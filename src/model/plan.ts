@@ -157,12 +157,16 @@ export interface Step {
   phase: Phase;
   summary: string;
   why: string;
-  /** what the step changes, in order; the rest is derived from them (model/effects.ts step) */
-  effects: Effect[];
-  apply: Command[];
-  undo: Command[];
-  creates: Created[];
-  sets: Change[];
+  /**
+   * What the step changes, in order. Its commands, undo and declarations are
+   * derived from them, once, by model/effects.ts `step()`: read-only, so that
+   * nothing changes one without the others.
+   */
+  readonly effects: readonly Effect[];
+  readonly apply: readonly Command[];
+  readonly undo: readonly Command[];
+  readonly creates: readonly Created[];
+  readonly sets: readonly Change[];
 }
 
 /** What netlab must know about a node that the lab file does not say. */

@@ -17,10 +17,23 @@ import { bringUp } from '../../src/lifecycle/up.js';
 import { tearDown } from '../../src/lifecycle/down.js';
 import { StepFailure } from '../../src/exec/runner.js';
 import { batchRuns } from '../../src/shell/node-script.js';
-import { PHASES } from '../../src/model/plan.js';
+import { PHASES, type Effect, type Plan } from '../../src/model/plan.js';
+import { ipCommandOf, step } from '../../src/model/effects.js';
 import { readState } from '../../src/state/store.js';
 
 const state = labTestContext();
+
+/** The plan with one step of a node made of other effects (its id, phase, summary and why kept). */
+function replaceStep(plan: Plan, node: string, id: number, effects: Effect[]): Plan {
+  return {
+    ...plan,
+    nodes: plan.nodes.map((n) =>
+      n.node !== node
+        ? n
+        : { ...n, steps: n.steps.map((s) => (s.id !== id ? s : { ...s, ...step(s.summary, s.why, effects) })) },
+    ),
+  };
+}
 
 test("a failure injected after every step of the vxlan lab: up's own rollback leaves every node clean", async () => {
   const file = relative(ROOT, join(LABS, 'vxlan.yaml'));
@@ -30,11 +43,16 @@ test("a failure injected after every step of the vxlan lab: up's own rollback le
   let runs = 0;
   for (const nodePlan of plan.nodes) {
     for (const target of nodePlan.steps) {
-      const injected = structuredClone(plan);
-      const victim = injected.nodes.find((n) => n.node === nodePlan.node)!.steps.find((s) => s.id === target.id)!;
-      // The step's own commands run, then it fails: what they made must be undone by the journal
+      // The step's own effects are made, then it fails: what they made must be undone by the journal
       // (an undo written after the step instead of before would leave it).
-      victim.apply = [...target.apply, ['sh', '-c', 'echo injected failure >&2; exit 7']];
+      const injected = replaceStep(plan, nodePlan.node, target.id, [
+        ...target.effects,
+        {
+          kind: 'helper',
+          apply: [{ command: ['sh', '-c', 'echo injected failure >&2; exit 7'], explain: 'the injected failure' }],
+          undo: [],
+        },
+      ]);
       const left: Record<string, string[]> = {};
       let stateAfter: unknown;
       try {
@@ -95,12 +113,9 @@ test("a failure in the middle of an ip batch is its step's, and up's own rollbac
   assert.ok(batches.length >= 2, `the vxlan lab has batches of three steps or more: ${batches.length}`);
   for (const batch of batches) {
     const middle = batch.steps[Math.floor(batch.steps.length / 2)]!;
-    const injected = structuredClone(plan);
-    const victim = injected.nodes.find((n) => n.node === batch.node)!.steps.find((s) => s.id === middle.id)!;
     // Still a batch line (same namespace, plain words), which ip refuses: no such device.
-    const command = middle.apply[0]!;
-    const prefix = command[1] === '-n' ? command.slice(0, 3) : command.slice(0, 1);
-    victim.apply = [[...prefix, 'link', 'set', 'no-such-dev', 'up']];
+    const { netns } = ipCommandOf(middle.effects[0]!)!;
+    const injected = replaceStep(plan, batch.node, middle.id, [{ kind: 'up', link: 'no-such-dev', netns }]);
     const left: Record<string, string[]> = {};
     let stateAfter: unknown;
     try {
