@@ -2,7 +2,17 @@
 // line:column for every value, a zod schema whose issues are told at their
 // place with what is allowed. The kinds of file differ only in their schema and
 // in a few words (lab/load.ts, room/load.ts).
-import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import {
+  LineCounter,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  parseDocument,
+  visit,
+  type Document,
+  type Node as YamlNode,
+} from 'yaml';
 import type { z } from 'zod';
 import type { $ZodIssue } from 'zod/v4/core';
 import { LabInputError, type LabIssue, type PathSegment } from '../errors.js';
@@ -55,6 +65,18 @@ export function readYamlDocument(text: string, file: string, kind: InputKind): Y
     return { file, line, col, path: '', message: `YAML: ${error.message.split('\n')[0]}` };
   });
   if (syntax.length > 0) throw new LabInputError(syntax);
+  // YAML allows a list or a mapping as a key (`? [a, b]`); every key of an input file is a name.
+  const complexKeys: LabIssue[] = [];
+  visit(doc, {
+    Pair(_, pair) {
+      if (pair.key !== null && !isScalar(pair.key)) {
+        const { line, col } = position((pair.key as YamlNode).range?.[0] ?? 0);
+        const found = isSeq(pair.key) ? 'a list' : 'a mapping';
+        complexKeys.push({ file, line, col, path: '', message: `YAML: a key must be a name; found ${found}` });
+      }
+    },
+  });
+  if (complexKeys.length > 0) throw new LabInputError(complexKeys);
 
   const locate: Locator = (path, at = 'value') => position(offsetOf(doc, path, at));
   let data: unknown;

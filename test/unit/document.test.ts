@@ -216,7 +216,7 @@ test("the schema's issues and the other checks' problems: sorted by place; a pro
   );
 });
 
-test('schema issues in words: a required choice left out is "found nothing"; a rule of a list whose last item ends in a line break is about the list; a complex key is no field of that name', () => {
+test('schema issues in words: a required choice left out is "found nothing"; a rule of a list whose last item ends in a line break is about the list; a complex key is refused as no name', () => {
   const strict = z.strictObject({
     name: z.string(),
     mode: z.enum(['x', 'y']),
@@ -237,9 +237,10 @@ test('schema issues in words: a required choice left out is "found nothing"; a r
   assert.deepEqual(say('name: a\nmode: x\ntags: ["b", "a\\n"]\n'), [
     '3:7 tags: found a list; allowed: at most one tag',
   ]);
-  // YAML's complex key (a list as a key) is read as the text "[ a, b ]"; the field "undefined" is the one on line 3.
-  assert.deepEqual(say('? [a, b]\n: 1\nundefined: 2\nname: a\nmode: x\n'), [
-    '1:1 [ a, b ]: unknown field "[ a, b ]"; allowed: name, mode, tags',
-    '3:1 undefined: unknown field "undefined"; allowed: name, mode, tags',
+  // YAML's complex keys (a list or a mapping as a key) are no names: refused where they are, nested too.
+  assert.deepEqual(refusal('? [a, b]\n: 1\nname: a\n'), ['1:3 : YAML: a key must be a name; found a list']);
+  assert.deepEqual(refusal('name: a\nnamed:\n  ? { x: 1 }\n  : 2\n'), [
+    '3:5 : YAML: a key must be a name; found a mapping',
   ]);
+  assert.deepEqual(refusal('name: a\n? \n: 1\n'), [], 'an empty key is a scalar (null), told by the schema');
 });
