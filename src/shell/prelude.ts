@@ -34,10 +34,10 @@ netlab_done() { echo "@@netlab done $1"; }
 netlab_fail() { echo "@@netlab fail $1 $2"; exit 1; }
 # Several consecutive steps that are each one \`ip\` command for the same namespace
 # run as one \`ip -batch\` (one process instead of one per step): netlab_batch
-# NAMESPACE|- ID,ID,... with the commands on stdin. On failure, ip names the
+# NAMESPACE|- "ID ID ..." with the commands on stdin. On failure, ip names the
 # failing line, which names the step.
 netlab_batch() {
-  ids=$(echo "$2" | tr , ' ')
+  ids=$2
   if [ "$1" = "-" ]; then out=$(ip -batch - 2>&1); else out=$(ip -n "$1" -batch - 2>&1); fi
   rc=$?
   if [ "$rc" -eq 0 ]; then

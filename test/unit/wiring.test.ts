@@ -503,9 +503,9 @@ test("ip -batch: each bundled lab's node script batches a step's one ip command 
       const script = applyScript('lab', node.steps, { id: 'r', from: 'host:/state' });
       const byId = new Map(node.steps.map((s) => [s.id, s]));
       for (const [, target, ids, body] of script.matchAll(
-        /^netlab_batch (\S+) ([\d,]+) <<'NETLAB_BATCH'\n([^]*?)\nNETLAB_BATCH$/gm,
+        /^netlab_batch (\S+) '([\d ]+)' <<'NETLAB_BATCH'\n([^]*?)\nNETLAB_BATCH$/gm,
       )) {
-        const steps = ids!.split(',').map((id) => byId.get(Number(id))!);
+        const steps = ids!.split(' ').map((id) => byId.get(Number(id))!);
         assert.ok(steps.length > 1, `${file}: a batch of one is a command`);
         // The test's own reading of each command: `ip [-n NETNS] WORDS` becomes WORDS in NETNS's batch ("-": the node's).
         const expected = steps.map((s) => {
