@@ -504,10 +504,13 @@ try {
     const names = Array.from({ length: GROUPS }, (_, i) => `s${i + 1}`);
     const machineNames = names.flatMap((g) => [`${g}-a`, `${g}-b`]);
     log(`room over SSH: ${machineNames.length} machines`);
-    const machines = await startMachines('bench-room', machineNames, work, { logLogins: true });
+    // Machines of their own: keys, sshd logs and configs apart from the SSH part's machines.
+    const roomMachines = join(work, 'room-machines');
+    mkdirSync(roomMachines);
+    const machines = await startMachines('bench-room', machineNames, roomMachines, { logLogins: true });
     const count = (pattern) =>
       machineNames.reduce((sum, n) => {
-        const file = join(work, `sshd-${n}.log`);
+        const file = join(roomMachines, `sshd-${n}.log`);
         return sum + (existsSync(file) ? (readFileSync(file, 'utf8').match(pattern) ?? []).length : 0);
       }, 0);
     const logins = () => count(/Accepted publickey/g);

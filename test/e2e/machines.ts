@@ -3,7 +3,7 @@
 // machine on the same underlay from which netlab runs. To netlab they are
 // real machines reached over SSH, like Vagrant VMs.
 import { execa, type ResultPromise } from 'execa';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createSimulatedNodes,
@@ -85,8 +85,14 @@ export async function startMachines(
   let state: SimulatedTargetState = { kind: 'simulated', nodes: {} };
   try {
     state = (await createSimulatedNodes(model, facts, (s) => (state = s))).target;
-    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'id_ed25519')]);
-    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
+    // A key already there would make ssh-keygen ask whether to overwrite it, and wait for an answer forever.
+    for (const key of ['id_ed25519', 'host_key'])
+      if (existsSync(join(dir, key)))
+        throw new Error(
+          `startMachines: ${dir} holds machines' keys already; give each set of machines a directory of its own`,
+        );
+    for (const key of ['id_ed25519', 'host_key'])
+      await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, key)], { stdin: 'ignore' });
     await execa('cp', [join(dir, 'id_ed25519.pub'), join(dir, 'authorized_keys')]);
     const clientConfig: string[] = [];
     const accounts = userFiles(dir, options.users ?? {});
