@@ -175,3 +175,58 @@ for (const file of readdirSync(LABS).filter((f) => f.endsWith('.yaml') && f !== 
     golden(join(GOLDEN, 'faults', `${lab}.txt`), faultsText(lab));
   });
 }
+
+// Shapes the golden labs lack (the scale lab is left out of test/golden/faults; no bundled flannel lab has three nodes).
+test('faults of shapes no golden lab has: a pod link made straight in the pod; a third node for a wrong VTEP MAC and FDB destination; the comment without a run', async () => {
+  const { parseLab } = await import('../../src/lab/load.js');
+  const { faultComment } = await import('../../src/faults/faults.js');
+  const faultsOfText = (text: string) => {
+    const { model } = parseLab(text, 'shape.yaml');
+    return new Map(faultsOf(model, simulatedFacts(model)).map((f) => [f.id, f]));
+  };
+  const shown = (f: {
+    describe: string;
+    apply: readonly (readonly string[])[];
+    mend: readonly (readonly string[])[];
+  }) => ({
+    describe: f.describe,
+    apply: f.apply.map((c) => quoteArgv([...c])),
+    mend: f.mend.map((c) => quoteArgv([...c])),
+  });
+  // veth-peer: in-pod: the pod's end was made in the pod, never moved there, and is still a link the fault can move out.
+  const inPod = faultsOfText(
+    'nodes: { node-0: {} }\npods: { a0: { node: node-0 }, a1: { node: node-0 } }\nwiring: { same-node: bridge, veth-peer: in-pod }\n',
+  );
+  assert.deepEqual(shown(inPod.get('veth-moved:node-0:a0/veth-a0-c')!), {
+    describe: 'veth-a0-c is moved out of pod namespace a0 into the node',
+    apply: ['ip -n a0 link set veth-a0-c netns 1'],
+    mend: [
+      'ip link set veth-a0-c netns a0',
+      'ip -n a0 addr add 10.200.0.2/24 dev veth-a0-c',
+      'ip -n a0 link set veth-a0-c up',
+      'ip -n a0 route add default via 10.200.0.1',
+    ],
+  });
+  // Three flannel nodes: the wrong MAC is the third node's VTEP's, the wrong destination the third node's address.
+  const flannel = faultsOfText(
+    'nodes: { node-0: {}, node-1: {}, node-2: {} }\npods: { a0: { node: node-0 }, b0: { node: node-1 }, c0: { node: node-2 } }\nwiring: { same-node: bridge, cross-node: flannel }\n',
+  );
+  assert.deepEqual(shown(flannel.get('neighbour-wrong-mac:node-0:flannel.1/10.200.1.0')!), {
+    describe: 'the neighbour entry for 10.200.1.0 on flannel.1 says 0a:58:0a:c8:02:00 instead of 0a:58:0a:c8:01:00',
+    apply: ['ip neigh replace 10.200.1.0 lladdr 0a:58:0a:c8:02:00 dev flannel.1 nud permanent'],
+    mend: ['ip neigh replace 10.200.1.0 lladdr 0a:58:0a:c8:01:00 dev flannel.1 nud permanent'],
+  });
+  assert.deepEqual(shown(flannel.get('fdb-wrong-node:node-0:flannel.1/0a:58:0a:c8:01:00')!), {
+    describe: 'the FDB entry for 0a:58:0a:c8:01:00 on flannel.1 sends to 192.168.64.6 instead of 192.168.64.5',
+    apply: [
+      'bridge fdb del 0a:58:0a:c8:01:00 dev flannel.1 dst 192.168.64.5',
+      'bridge fdb append 0a:58:0a:c8:01:00 dev flannel.1 dst 192.168.64.6',
+    ],
+    mend: [
+      'bridge fdb del 0a:58:0a:c8:01:00 dev flannel.1 dst 192.168.64.6',
+      'bridge fdb append 0a:58:0a:c8:01:00 dev flannel.1 dst 192.168.64.5',
+    ],
+  });
+  assert.equal(faultComment('lab'), 'netlab fault of lab lab');
+  assert.equal(faultComment('lab', 'r1'), 'netlab fault of lab lab run r1');
+});
