@@ -457,18 +457,7 @@ test('drift: what to ask a node, from the steps: addresses, neighbours, FDB, sys
     iptables: true,
   });
   // A jump alone asks for iptables; a pod's address does not ask for the node's addresses.
-  const step = (creates: Created[], sets: Change[]): Step => ({
-    id: 1,
-    node: 'n',
-    phase: 'network',
-    summary: '',
-    why: '',
-    effects: [],
-    apply: [],
-    undo: [],
-    creates,
-    sets,
-  });
+  const step = (creates: Created[], sets: Change[]): Step => stepOf(1, creates, sets);
   assert.equal(
     questionsFor([step([], [{ kind: 'jump', table: 'nat', from: 'OUTPUT', to: 'X', rule: ['-j', 'X'] }])]).iptables,
     true,
