@@ -12,7 +12,7 @@
 // challenges will too.
 import type { Model, TunnelSettings } from '../model/lab.js';
 import type { Change, Command, Created, NodeFacts, NodePlan, Plan, Step } from '../model/plan.js';
-import { applyOf, iptables } from '../model/effects.js';
+import { applyOf, iptables, ipIn as ip } from '../model/effects.js';
 import { buildPlan } from '../plan/build.js';
 
 export type FaultKind =
@@ -71,7 +71,7 @@ export type NodeSetting =
 /** The command that gives a node-wide setting a value, as a learner types it. */
 export function settingCommand(setting: NodeSetting, value: string): Command {
   return setting.kind === 'policy'
-    ? ['iptables', '-w', '-P', setting.chain, value]
+    ? iptables('filter', '-P', setting.chain, value)
     : ['sysctl', '-qw', `${setting.key}=${value}`];
 }
 
@@ -165,8 +165,6 @@ class StepIndex {
   }
 }
 
-/** `ip …` in the pod's namespace when there is one. */
-const ip = (netns: string | undefined, ...args: string[]): Command => ['ip', ...(netns ? ['-n', netns] : []), ...args];
 const where = (netns: string | undefined) => (netns ? ` in pod namespace ${netns}` : '');
 const inPod = (netns: string | undefined, name: string) => `${netns ? `${netns}/` : ''}${name}`;
 

@@ -18,15 +18,14 @@ import { renderPlanText } from '../shell/render.js';
 import { byHand } from '../shell/by-hand.js';
 import { quoteArgv } from '../os/quote.js';
 import { outputMayBeGone } from '../os/hangup.js';
-import { describeChanges, snapshotNode } from '../workshop/changes.js';
-import { namespacesOf } from '../model/effects.js';
+import { describeChanges, podsActedIn, snapshotNode } from '../workshop/changes.js';
 import type { Transports } from '../exec/transports.js';
 import { sshTarget, type TargetOptions } from '../exec/targets.js';
 import { checkReachable } from '../exec/ssh.js';
 import type { SshTargetState } from '../state/targets.js';
 import { discoverFacts } from '../exec/facts.js';
 import type { Model } from '../model/lab.js';
-import type { NodeFacts, Plan, Step } from '../model/plan.js';
+import type { NodeFacts, Plan } from '../model/plan.js';
 import { mark } from '../profile.js';
 import type { ScriptRun } from '../shell/prelude.js';
 import type { EarlyConnection } from './connect-early.js';
@@ -405,10 +404,4 @@ export async function bringUp(
 /** Whether up draws its live progress display (listr's default renderer) on this stream: a terminal with a width. */
 export function liveProgress(stream: { isTTY?: boolean; columns?: number }): boolean {
   return Boolean(stream.isTTY && stream.columns && stream.columns > 0);
-}
-
-/** The pods (of `pods`, network namespace names) whose namespaces the steps' effects act in. */
-function podsActedIn(steps: readonly Step[], pods: readonly string[]): string[] {
-  const named = new Set(steps.flatMap((s) => s.effects.flatMap(namespacesOf)));
-  return pods.filter((pod) => named.has(pod));
 }

@@ -35,6 +35,13 @@ export const iptables = (table: Table, ...args: string[]): Command => [
   ...args,
 ];
 
+/** An `ip` command, in a pod's namespace (`-n`) when there is one. */
+export const ipIn = (netns: string | undefined, ...args: string[]): Command => [
+  'ip',
+  ...(netns ? ['-n', netns] : []),
+  ...args,
+];
+
 /** An `ip` command's explanation, preceded, in a pod, by what `-n` does. */
 function ipExplained(netns: string | undefined, text: string): string {
   return netns
@@ -314,7 +321,7 @@ export function applyOf(e: Effect): Command[] {
   const kind = kindOf(e);
   if ('apply' in kind) return kind.apply(e);
   const ip = kind.ip(e);
-  return [['ip', ...(ip.netns ? ['-n', ip.netns] : []), ...ip.args]];
+  return [ipIn(ip.netns, ...ip.args)];
 }
 
 /** The commands that undo an effect (journaled before it runs). */

@@ -24,7 +24,9 @@ export function applyScript(lab: string, steps: readonly Step[], run: ScriptRun)
       lines.push(`netlab_done ${step.id}`);
     } else {
       lines.push(`netlab_begin ${run.steps[0]!.id}`, ...run.steps.flatMap(journal));
-      lines.push(`netlab_batch ${quoteArg(run.target)} '${run.steps.map((s) => s.id).join(' ')}' <<'NETLAB_BATCH'`);
+      lines.push(
+        `netlab_batch ${quoteArg(run.target)} ${quoteArg(run.steps.map((s) => s.id).join(' '))} <<'NETLAB_BATCH'`,
+      );
       lines.push(...run.steps.map((s) => ipCommandOf(s.effects[0]!)!.args.join(' ')), 'NETLAB_BATCH');
     }
   }

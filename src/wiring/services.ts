@@ -11,7 +11,7 @@ import { ruleOption, type Place, type SavedRule } from '../node/tables.js';
 import { contains, formatCidr, formatIp, lastAddress, nthAddress, parseCidr, parseIp, type Cidr } from '../net/ipv4.js';
 import { didYouMean } from '../model/suggest.js';
 import type { Command, Created, StepDraft } from '../model/plan.js';
-import { step } from '../model/effects.js';
+import { iptables, step } from '../model/effects.js';
 import { masqueradeRule } from './egress.js';
 import type { Ingress, NetfilterHooks, ServicesWiring, WalkContext } from './types.js';
 
@@ -281,9 +281,9 @@ function ownChains(model: Model): string[] {
 function undoServices(model: Model): Command[] {
   const chains = ownChains(model);
   return [
-    ...jumps(model).map(({ chain, rule }) => ['iptables', '-w', '-t', 'nat', '-D', chain, ...rule]),
-    ...chains.map((chain) => ['iptables', '-w', '-t', 'nat', '-F', chain]),
-    ...chains.map((chain) => ['iptables', '-w', '-t', 'nat', '-X', chain]),
+    ...jumps(model).map(({ chain, rule }) => iptables('nat', '-D', chain, ...rule)),
+    ...chains.map((chain) => iptables('nat', '-F', chain)),
+    ...chains.map((chain) => iptables('nat', '-X', chain)),
   ];
 }
 
