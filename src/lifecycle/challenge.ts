@@ -20,6 +20,7 @@ import {
 } from '../state/challenges.js';
 import { recordChallengeOnNodes } from './attach.js';
 import type { LabState } from '../state/store.js';
+import { ipIn } from '../model/effects.js';
 
 export function faultOf(state: LabState, id: string, plan = buildPlan(state.model, state.facts)): Fault {
   const fault = faultsOf(state.model, state.facts, { plan, run: state.run?.id }).find((f) => f.id === id);
@@ -57,7 +58,8 @@ async function runLocked(state: LabState, node: string, command: string, script:
 
 /**
  * Makes a fault on its node, stopping at the first command that fails. A
- * node-wide setting it changes is saved first, for the mend to put back.
+ * node-wide setting it changes is saved first, for the mend to put back. Then
+ * the pods forget the paths they learned before it (forgetLearnedPaths).
  */
 export async function makeFault(state: LabState, fault: Fault): Promise<string[] | undefined> {
   const lines = [
@@ -75,7 +77,29 @@ export async function makeFault(state: LabState, fault: Fault): Promise<string[]
   const before = await snapshot();
   await runLocked(state, fault.node, 'challenge start', `${lines.join('\n')}\n`);
   const after = before && (await snapshot());
+  await forgetLearnedPaths(state);
   return before && after ? describeChanges(before, after) : undefined;
+}
+
+/**
+ * The pods forget what their kernels learned from the lab's traffic, so that a
+ * fault shows at once and the same way every time. A node that routes a pod's
+ * packet back out of the bridge it came in by (the vxlan lab's one cluster
+ * route) sends the pod an ICMP redirect, and the pod's kernel caches it for
+ * about 5 minutes (route/gc_timeout): until then its packets skip the node, a
+ * route broken there does not show, and a traceroute reads otherwise. A pod
+ * caches a redirect only towards a neighbour it already knows, so both go:
+ * the route cache, and the neighbours it learned (never a permanent one).
+ */
+async function forgetLearnedPaths(state: LabState): Promise<void> {
+  const namespaces = new Map<string, Set<string>>();
+  for (const pod of state.model.pods) namespaces.set(pod.node, (namespaces.get(pod.node) ?? new Set()).add(pod.netns));
+  await Promise.all(
+    [...namespaces].map(([node, netns]) => {
+      const lines = [...netns].flatMap((n) => [ipIn(n, 'route', 'flush', 'cache'), ipIn(n, 'neigh', 'flush', 'all')]);
+      return runLocked(state, node, 'challenge start', `set -e\n${lines.map((c) => quoteArgv(c)).join('\n')}\n`);
+    }),
+  );
 }
 
 /**

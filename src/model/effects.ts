@@ -142,10 +142,12 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
     ],
   },
   bridge: {
-    ip: (e) => ({ args: ['link', 'add', 'name', e.name, 'type', 'bridge'] }),
+    ip: (e) => ({ args: ['link', 'add', 'name', e.name, 'address', e.mac, 'type', 'bridge'] }),
     undo: (e) => [['ip', 'link', 'del', e.name]],
     declares: (e) => ({ creates: [{ kind: 'link', name: e.name }] }),
-    explain: (e) => [`\`ip link add ${e.name} type bridge\` creates a virtual switch in the node.`],
+    explain: (e) => [
+      `\`ip link add ${e.name} address ${e.mac} type bridge\` creates a virtual switch in the node, with a MAC address of its own: without one, a bridge takes the lowest MAC of its ports and changes it whenever a port comes or goes (a pod added, a tunnel device made again): pods that cached the old one send their frames to a MAC nobody owns until their neighbour entry expires, half a minute or more. An address set by hand stays, as the CNI bridge plugin sets it.`,
+    ],
   },
   device: {
     ip: (e) => ({ args: [e.command, 'add', e.name, ...e.words] }),

@@ -93,7 +93,11 @@ export type Effect =
    */
   | { kind: 'veth'; name: string; peer: string; undo: 'delete' | 'unless-moved' }
   | { kind: 'veth'; name: string; peer: string; peerNetns: string }
-  | { kind: 'bridge'; name: string }
+  /**
+   * A bridge, with a MAC address of its own: one never set takes the lowest
+   * MAC of its ports and changes it as ports come and go (br_stp_recalculate_bridge_id).
+   */
+  | { kind: 'bridge'; name: string; mac: string }
   /**
    * A tunnel device a cross-node kind makes (its wiring module writes the
    * words after `ip link add NAME` or `ip tunnel add NAME`, and says what they

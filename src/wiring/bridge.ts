@@ -3,6 +3,8 @@
 // The cross-node kinds build on it: every node routes its pod subnet through
 // its bridge.
 import { kernelNameOf } from '../model/lab.js';
+import { macOfAddress } from '../net/ethernet.js';
+import { parseIp } from '../net/ipv4.js';
 import { EXTENSIONS, labComment } from './netfilter.js';
 import type { Model, ModelNode, ModelPod } from '../model/lab.js';
 import type { StepDraft } from '../model/plan.js';
@@ -42,7 +44,7 @@ function bridgeSteps(node: ModelNode): StepDraft[] {
     step(
       `create the bridge ${node.bridge}`,
       'A Linux bridge is a virtual switch: it forwards Ethernet frames between its ports by MAC address, learning them in its forwarding database (FDB).',
-      [{ kind: 'bridge', name: node.bridge }],
+      [{ kind: 'bridge', name: node.bridge, mac: macOfAddress(parseIp(node.gateway.split('/')[0]!)!) }],
     ),
     step(
       `give ${node.bridge} the gateway address ${node.gateway}`,

@@ -10,6 +10,7 @@ import type { ModelNode } from '../model/lab.js';
 import type { StepDraft } from '../model/plan.js';
 import { step } from '../model/effects.js';
 import { formatIp, parseCidr } from '../net/ipv4.js';
+import { macOfAddress } from '../net/ethernet.js';
 import { forwardingStep, podRoute, tunnelSettings } from './shared.js';
 import type { CrossNodeWiring } from './types.js';
 import { vxlanDevice, VXLAN_ENCAPSULATION, VXLAN_FEATURE, VXLAN_SETTINGS, vxlanHops } from './vxlan.js';
@@ -23,9 +24,7 @@ const DEFAULTS = { id: 1, port: 8472, device: 'flannel.1' } as const;
  */
 export function flannelVtep(node: ModelNode): { address: string; mac: string } {
   const network = parseCidr(node.podSubnet)!.network;
-  const bytes = [24, 16, 8, 0].map((shift) => ((network >>> shift) & 255).toString(16).padStart(2, '0'));
-  // 0a:58 is a locally administered unicast prefix (the one Kubernetes uses for pod MACs).
-  return { address: formatIp(network), mac: ['0a', '58', ...bytes].join(':') };
+  return { address: formatIp(network), mac: macOfAddress(network) };
 }
 
 export const flannel: CrossNodeWiring = {

@@ -26,8 +26,14 @@ test('a challenge session: the fault hidden, not solved, hints in order, reveal,
       ['wrong-vni', 'vtep-down', 'wrong-port', 'mtu'],
     );
 
+    // node-0 routes a0's packets for a1 back out of br0 and sends a0 an ICMP redirect, which a0
+    // caches for minutes; a challenge starts from the fault alone, that shortcut forgotten.
+    const routeToA1 = async () => (await run('exec', 'a0', '--', 'ip', 'route', 'get', '10.200.1.2')).stdout;
+    assert.equal((await run('exec', 'a0', '--', 'ping', '-c4', '-i0.2', '10.200.1.2')).exitCode, 0);
+    assert.match(await routeToA1(), /cache <redirected>/, 'a0 has cached the redirect before the challenge');
     const started = await run('challenge', 'start', 'vxlan', 'wrong-vni');
     assert.equal(started.exitCode, 0, started.stderr);
+    assert.doesNotMatch(await routeToA1(), /redirected/, 'challenge start: a0 forgot the cached redirect');
     assert.match(started.stdout, /challenge wrong-vni on lab vxlan:\n {2}a0 and a1 cannot reach each other/);
     assert.doesNotMatch(started.stdout, /VNI \d|vxlan0|node-1/, 'start does not say what it broke');
     const again = await run('challenge', 'start', 'vxlan', 'vtep-down');

@@ -88,6 +88,23 @@ test('vxlan: the remote pod MAC is learned in the FDB with the remote node under
     assert.match(routes.stdout, /10\.200\.0\.0\/16 dev br0/, 'one route for the whole cluster');
     // What VXLAN leaves of the underlay's 1500, on both ends of a pod's veth.
     assert.deepEqual([await mtuOf('a1', 'veth-a1-c'), await mtuOf('node-1', 'veth-a1')], [1450, 1450]);
+
+    // br1 keeps its MAC (a1's gateway's) when a port with a lower MAC comes and when vxlan0 is
+    // made again (the wrong-VNI challenge's fix): a1 reaches a0 at once, not when its neighbour
+    // entry for the old MAC expires. A bridge left to the kernel takes its lowest port's MAC.
+    const n1 = (...command: string[]) => netlab(state.dir, 'exec', 'node-1', '--', ...command);
+    assert.equal(await macOf('node-1', 'br1'), '0a:58:0a:c8:01:01');
+    const lower = 'ip link add tq0 address 00:00:00:00:00:01 type veth peer name tq1 && ip link set tq0 master br1';
+    const remade =
+      'ip link del vxlan0 && ip link add vxlan0 type vxlan id 100 group 239.1.1.1 local 192.168.64.5 dstport 4789 dev eth1 && ip link set vxlan0 master br1 && ip link set vxlan0 up';
+    assert.equal((await n1('sh', '-c', `${lower} && ${remade}`)).exitCode, 0);
+    try {
+      assert.equal(await macOf('node-1', 'br1'), '0a:58:0a:c8:01:01', 'br1 kept its MAC');
+      const ping = await netlab(state.dir, 'exec', 'a1', '--', 'ping', '-c1', '-W2', '10.200.0.2');
+      assert.equal(ping.exitCode, 0, `a1 reaches a0 right after vxlan0 is made again: ${ping.stdout}`);
+    } finally {
+      await n1('ip', 'link', 'del', 'tq0');
+    }
   } finally {
     await netlab(state.dir, 'down', 'vxlan');
   }

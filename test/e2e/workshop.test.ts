@@ -287,7 +287,7 @@ test("up --step=command --yes: one step at a time, with the article's states in 
     };
     assert.match(
       after('create the bridge br0'),
-      /\$ ip link add name br0 type bridge\n {2}changed on node-0:\n {4}\+ link br0 DOWN\n/,
+      /\$ ip link add name br0 address 0a:58:0a:c8:00:01 type bridge\n {2}changed on node-0:\n {4}\+ link br0 DOWN\n/,
     );
     assert.match(after('bring up br0'), /\n {4}link br0 DOWN → UP\n/);
     const pair = after('create the veth pair veth-a0 <-> veth-a0-c for pod a0');
