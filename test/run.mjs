@@ -1,22 +1,30 @@
 // Runs the compiled tests with node's test runner: `node test/run.mjs [unit|browser|e2e|vm]`.
-// The unit tier runs first, then the browser tier (the room scoreboard's page in
-// headless Chromium: no root, one browser for the whole file), then the e2e and VM
-// tiers side by side (below). Within a tier, files run in parallel where they
+// The tiers: unit, browser (the room scoreboard's page in headless Chromium: no root,
+// one browser for the whole file), e2e and VM. All four: the e2e tier, the longest, from
+// the start, and beside it the others one after another (below). Within a tier, files run in parallel where they
 // cannot collide: unit files are pure; each end-to-end file makes its own
 // simulated nodes and machines (namespaces of their own, found by their own
 // state directory) and compares only its own processes (test/e2e/host.ts), so
 // they can run at once (below: where the cores allow). The VM tier boots QEMU VMs that need
 // the CPU to themselves, and runs alone.
 import { readdirSync, existsSync } from 'node:fs';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
 // Measured on this 2-core machine: two e2e files at once took 905 s against 747 s one at a time
 // (they are CPU-bound: ssh, node start-up, the kernel's namespace work), so e2e files run
 // two at once only where there are four cores or more.
-const CONCURRENCY = { unit: availableParallelism(), browser: 1, e2e: availableParallelism() >= 4 ? 2 : 1, vm: 1 };
 const tiers = process.argv[2] ? [process.argv[2]] : ['unit', 'browser', 'e2e', 'vm'];
+const sideBySide = tiers.includes('e2e') && tiers.includes('vm');
+// Beside the e2e tier the unit files run one at a time: the e2e files' waits and the README's
+// scenes are timed by the kernel, and two busy cores taken from them slowed and unsettled them.
+const CONCURRENCY = {
+  unit: sideBySide ? 1 : availableParallelism(),
+  browser: 1,
+  e2e: availableParallelism() >= 4 ? 2 : 1,
+  vm: 1,
+};
 const tierFiles = (tier) => {
   const dir = join('dist', 'test', tier);
   if (!existsSync(dir)) throw new Error(`${dir} is missing: run npm run build first`);
@@ -25,7 +33,6 @@ const tierFiles = (tier) => {
     .sort()
     .map((f) => join(dir, f));
 };
-const sideBySide = tiers.includes('e2e') && tiers.includes('vm');
 // Tried: the e2e files over SSH run after the VM tier's files, beside the e2e tier, to save a
 // minute; under that load the README's vxlan scene saw another traceroute and a cached ICMP
 // redirect (its output compared line by line): every e2e file runs in the e2e tier, one at a time.
@@ -37,14 +44,15 @@ if ((tiers.includes('e2e') || tiers.includes('vm')) && process.getuid?.() !== 0)
   process.exit(1);
 }
 const env = { ...process.env };
-if (tiers.includes('vm')) {
-  // The VM image is built once and cached outside the repository.
-  const build = spawnSync(process.execPath, ['test/vm/build-image.mjs'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    encoding: 'utf8',
+
+/** The VM image, built once and cached outside the repository: its directory, or undefined if the build failed. */
+function buildVmImage() {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['test/vm/build-image.mjs'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk.toString()));
+    child.on('close', (code) => resolve(code === 0 ? out.trim() : undefined));
   });
-  if (build.status !== 0) process.exit(build.status ?? 1);
-  env.NETLAB_VM_IMAGE = build.stdout.trim();
 }
 
 /**
@@ -79,26 +87,37 @@ function runTier(tier, live) {
   });
 }
 
-// The e2e and VM tiers run at the same time: they cannot collide (the VM tier's machines
-// are QEMU processes with user-mode networking and a multicast socket on 127.0.0.1, its
-// state and SSH sockets in its own directory; the e2e files make namespaces of their own),
-// and the VM tier mostly waits on its emulated CPUs. Measured on this 2-core machine: 557 s
-// together against 811 s one after the other. The VM tier's output is printed when it ends.
-const groups = sideBySide
-  ? [...tiers.filter((t) => t !== 'e2e' && t !== 'vm').map((t) => [t]), ['e2e', 'vm']]
-  : tiers.map((t) => [t]);
+// The e2e tier runs from the start, and beside it the unit, browser and VM tiers one after
+// another (the VM image built first): they cannot collide (the VM tier's machines are QEMU
+// processes with user-mode networking and a multicast socket on 127.0.0.1, its state and SSH
+// sockets in its own directory; the e2e files make namespaces of their own), and the VM tier
+// mostly waits on its emulated CPUs. Measured on this 2-core machine: e2e and VM 557 s together
+// against 811 s one after the other. The e2e tier's output is live; the others' is printed as each ends.
+const lanes = sideBySide ? [['e2e'], tiers.filter((t) => t !== 'e2e')] : [tiers];
 const started = Date.now();
-let passed = 0;
-let failed = 0;
-let code = 0;
-for (const group of groups) {
-  const results = await Promise.all(group.map((tier, i) => runTier(tier, i === 0)));
-  for (const result of results) {
-    passed += result.passed;
-    failed += result.failed;
-    if (result.code !== 0) code = result.code;
-  }
-}
+const results = (
+  await Promise.all(
+    lanes.map(async (lane, i) => {
+      const done = [];
+      for (const tier of lane) {
+        if (tier === 'vm') {
+          const image = await buildVmImage();
+          if (!image) {
+            console.log('# tier vm: the VM image could not be built (above)');
+            done.push({ tier, code: 1, passed: 0, failed: 1 });
+            break;
+          }
+          env.NETLAB_VM_IMAGE = image;
+        }
+        done.push(await runTier(tier, i === 0));
+      }
+      return done;
+    }),
+  )
+).flat();
+const passed = results.reduce((sum, r) => sum + r.passed, 0);
+const failed = results.reduce((sum, r) => sum + r.failed, 0);
+const code = results.find((r) => r.code !== 0)?.code ?? 0;
 console.log(`# all tiers in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(code);
