@@ -40,7 +40,6 @@ import { findUpLab, LabNotUp, labModelOf, refuseOtherTarget, requireNodeAccess }
 import type { TargetOptions } from '../exec/targets.js';
 import { printJson, type JsonOption } from '../json-output.js';
 import { finishDespiteHangup } from '../os/hangup.js';
-import { byHand } from '../shell/by-hand.js';
 
 /** The model of a lab that is up, of a lab file, or of a bundled lab, by name. */
 async function modelOf(arg: string): Promise<Model> {
@@ -477,10 +476,9 @@ export async function challengeRevealCommand(
   return 0;
 }
 
-/** A command of a fault, and under a netlab helper the plain commands it runs. */
+/** A command of a fault: a plain command, as a learner types it (no fault uses netlab's helpers: test/unit/by-hand). */
 function printCommand(command: readonly string[]): void {
   console.log(`    ${quoteArgv(command)}`);
-  for (const line of byHand(command) ?? []) console.log(`      = ${line}`);
 }
 
 export function challengeStopCommand(

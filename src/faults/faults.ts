@@ -49,6 +49,8 @@ export interface Fault {
   apply: Command[];
   /** run on the node to mend it */
   mend: Command[];
+  /** the pod namespace its commands act in, if any (`challenge reveal` shows what changed there too) */
+  netns?: string;
   /**
    * A node-wide setting the fault changes, not an object of the lab (FORWARD's
    * policy, a sysctl): its command is the first of apply and the last of mend.
@@ -94,7 +96,7 @@ export function faultComment(lab: string, run?: string): string {
   return `netlab fault of lab ${lab}${run ? ` run ${run}` : ''}`;
 }
 
-type Draft = Pick<Fault, 'kind' | 'describe' | 'apply' | 'mend' | 'setting'> & { subject: string };
+type Draft = Pick<Fault, 'kind' | 'describe' | 'apply' | 'mend' | 'setting' | 'netns'> & { subject: string };
 
 /** What a fault may need to know besides the declaration itself. */
 interface Around {
@@ -167,6 +169,8 @@ class StepIndex {
 
 const where = (netns: string | undefined) => (netns ? ` in pod namespace ${netns}` : '');
 const inPod = (netns: string | undefined, name: string) => `${netns ? `${netns}/` : ''}${name}`;
+/** A draft's `netns`, where its commands act in a pod. */
+const actsIn = (netns: string | undefined) => (netns ? { netns } : {});
 
 /** Every apply command, in plan order, of the steps that make or set something on a link of the node. */
 function remake(index: StepIndex, link: string): Command[] {
@@ -206,6 +210,7 @@ function vethMoved(index: StepIndex, link: string, netns: string): Draft {
     kind: 'veth-moved',
     subject: `${netns}/${link}`,
     describe: `${link} is moved out of pod namespace ${netns} into the node`,
+    netns,
     apply: [ip(netns, 'link', 'set', link, 'netns', '1')],
     mend: [['ip', 'link', 'set', link, 'netns', netns], ...inPod.flatMap((s) => s.apply)],
   };
@@ -222,6 +227,7 @@ function addressRemoved(index: StepIndex, address: string, dev: string, netns: s
     kind: 'address-removed',
     subject: inPod(netns, `${dev}/${address.split('/')[0]}`),
     describe: `the address ${address} is removed from ${dev}${where(netns)}`,
+    ...actsIn(netns),
     apply: [ip(netns, 'address', 'del', address, 'dev', dev)],
     mend: [ip(netns, 'address', 'add', address, 'dev', dev), ...routesThrough(index, dev, netns)],
   };
@@ -238,6 +244,7 @@ function podInputDrop(netns: string, comment: string): Draft {
     kind: 'drop-rule',
     subject: inPod(netns, 'INPUT'),
     describe: `a rule that drops everything is put first in the INPUT chain of pod namespace ${netns}`,
+    netns,
     apply: [inNs('-I', 'INPUT', '1', ...dropRule(comment))],
     mend: [inNs('-D', 'INPUT', ...dropRule(comment))],
   };
@@ -455,6 +462,7 @@ function faultsFor(declared: Created | Change, around: Around, rulePosition: num
           kind: 'route-deleted',
           subject: inPod(netns, dst),
           describe: `the route to ${dst}${where(netns)} is deleted`,
+          ...actsIn(netns),
           apply: [ip(netns, 'route', 'del', ...spec)],
           mend: applyOf(made),
         },
@@ -476,6 +484,7 @@ function faultsFor(declared: Created | Change, around: Around, rulePosition: num
           kind: 'link-down',
           subject: inPod(declared.netns, declared.link),
           describe: `${declared.link}${where(declared.netns)} is set down`,
+          ...actsIn(declared.netns),
           apply: [ip(declared.netns, 'link', 'set', declared.link, 'down')],
           mend: [
             ip(declared.netns, 'link', 'set', declared.link, 'up'),

@@ -9,7 +9,7 @@ import { scriptPrelude } from '../shell/prelude.js';
 import { lockHolder } from './down.js';
 import { quoteArgv } from '../os/quote.js';
 import { finishDespiteHangup } from '../os/hangup.js';
-import { describeChanges, podsNamed, snapshotNode } from '../workshop/changes.js';
+import { describeChanges, snapshotNode } from '../workshop/changes.js';
 import { buildPlan } from '../plan/build.js';
 import {
   challengeOfRun,
@@ -67,12 +67,9 @@ export async function makeFault(state: LabState, fault: Fault): Promise<string[]
     ...(fault.setting ? [quoteArgv(['netlab_setting_save', ...settingArgs(fault.setting)])] : []),
     ...fault.apply.map((c) => quoteArgv(c)),
   ];
-  // What the fault changed, for `challenge reveal`: the node's tables, and those of the pods its commands name.
+  // What the fault changed, for `challenge reveal`: the node's tables, and those of the pod it acts in.
   const transport = transportsOf(state)[fault.node]!;
-  const pods = podsNamed(
-    fault.apply,
-    state.model.pods.filter((p) => p.node === fault.node).map((p) => p.netns),
-  );
+  const pods = fault.netns ? [fault.netns] : [];
   const snapshot = () => snapshotNode(transport, pods).catch(() => undefined);
   const before = await snapshot();
   await runLocked(state, fault.node, 'challenge start', `${lines.join('\n')}\n`);

@@ -15,8 +15,8 @@ import { lockNodes } from '../exec/node-lock.js';
 import { EXIT_INTERRUPTED } from '../errors.js';
 import { createInterface } from 'node:readline';
 import { renderPlanText } from '../shell/render.js';
-import { byHand } from '../shell/by-hand.js';
 import { quoteArgv } from '../os/quote.js';
+import { applyOf, byHandOf } from '../model/effects.js';
 import { outputMayBeGone } from '../os/hangup.js';
 import { describeChanges, podsActedIn, snapshotNode } from '../workshop/changes.js';
 import type { Transports } from '../exec/transports.js';
@@ -79,10 +79,14 @@ async function stepThroughCommands(
       for (const step of stepsOfPhase(node.steps, phase)) {
         console.log(`\n${node.node} step ${step.id} (${phase}): ${step.summary}`);
         console.log(`  why: ${step.why}`);
-        for (const c of step.apply) {
-          console.log(`  $ ${quoteArgv(c.map((a) => (a.includes('\n') ? '…' : a)))}`);
-          // A helper's plain commands, as a learner types them.
-          for (const line of byHand(c) ?? []) console.log(`    = ${line}`);
+        for (const effect of step.effects) {
+          const plain = byHandOf(effect);
+          for (const [i, c] of applyOf(effect).entries()) {
+            // iptables-restore's input is shown under it, in its plain command.
+            console.log(`  $ ${quoteArgv(plain[i]!.inPlace ? [c[0]!, '…'] : c)}`);
+            // A helper's plain commands, as a learner types them.
+            for (const line of plain[i]!.lines) console.log(`    = ${line}`);
+          }
         }
         if (!options.yes) {
           const answer = await waitForEnter('press Enter to run it, q to stop here leaving what is there ', stop);

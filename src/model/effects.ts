@@ -8,6 +8,7 @@
 // make, remove and meaning together; like a changeset's planner, the records
 // say what is wanted and the commands are the writer's.
 import type { Change, Command, Created, Declared, Effect, StepDraft, Table } from './plan.js';
+import { containerByHand, ipv4OnlyByHand, pauseByHand, sysctlByHand } from './by-hand.js';
 
 type Kind<K extends Effect['kind']> = Extract<Effect, { kind: K }>;
 
@@ -16,6 +17,15 @@ interface KindBase<E extends Effect> {
   declares: (e: E) => Declared;
   /** one explanation per apply command */
   explain: (e: E) => string[];
+  /** where its apply commands are netlab's shell helpers: per command, the plain commands a learner types */
+  byHand?: (e: E) => ByHand[];
+}
+
+/** Under one apply command, the plain commands a learner types for it ([] for a plain command). */
+export interface ByHand {
+  lines: string[];
+  /** `plan` shows them in the command's place (a here-document) rather than under it */
+  inPlace?: boolean;
 }
 
 /**
@@ -86,6 +96,7 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
   },
   'ipv4-only': {
     apply: (e) => [['netlab_ipv4_only', e.netns]],
+    byHand: (e) => [{ lines: ipv4OnlyByHand(e.netns) }],
     undo: () => [],
     // Nothing declared: no check depends on it, so the drift check and the faults leave it alone.
     declares: () => ({}),
@@ -95,6 +106,7 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
   },
   pause: {
     apply: (e) => [['netlab_pause', e.netns, ...(e.mount ? ['mount'] : [])]],
+    byHand: (e) => [{ lines: pauseByHand(e.netns, e.mount) }],
     undo: (e) => [['netlab_kill_pod', e.netns]],
     declares: (e) => ({ creates: [{ kind: 'pause', pod: e.netns }] }),
     explain: (e) => [
@@ -103,6 +115,7 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
   },
   container: {
     apply: (e) => [['netlab_container', e.netns, e.name, ...(e.root ? [e.root] : [])]],
+    byHand: (e) => [{ lines: containerByHand(e.netns, e.root) }],
     undo: (e) => [['netlab_kill_container', e.netns, e.name]],
     declares: () => ({}),
     explain: (e) => [
@@ -263,6 +276,7 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
   },
   sysctl: {
     apply: (e) => [['netlab_sysctl', e.key, e.value]],
+    byHand: (e) => [{ lines: sysctlByHand(e.key, e.value) }],
     // netlab_sysctl journals the old value itself.
     undo: () => [],
     declares: (e) => ({ sets: [{ kind: 'sysctl', key: e.key, value: e.value }] }),
@@ -305,6 +319,7 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
     undo: (e) => e.undo,
     declares: (e) => e.declared ?? {},
     explain: (e) => e.apply.map((c) => c.explain),
+    byHand: (e) => e.apply.map((c) => ({ lines: c.byHand ?? [], ...(c.shownByHand ? { inPlace: true } : {}) })),
   },
 };
 
@@ -335,6 +350,12 @@ export function undoOf(e: Effect): Command[] {
 export function declaredOf(e: Effect): { creates: Created[]; sets: Change[] } {
   const declared = kindOf(e).declares(e);
   return { creates: declared.creates ?? [], sets: declared.sets ?? [] };
+}
+
+/** Per command of `applyOf(e)`, the plain commands a learner types for it (none for a plain command). */
+export function byHandOf(e: Effect): ByHand[] {
+  const kind = kindOf(e);
+  return kind.byHand ? kind.byHand(e) : applyOf(e).map(() => ({ lines: [] }));
 }
 
 /** One explanation per command of `applyOf(e)`, for `plan --explain`. */

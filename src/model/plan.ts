@@ -69,6 +69,10 @@ export interface ExplainedRule {
 export interface ExplainedCommand {
   command: Command;
   explain: string;
+  /** the plain commands a learner types for it, where it is one of netlab's shell helpers (model/by-hand.ts) */
+  byHand?: string[];
+  /** `plan` shows those plain commands in its place (iptables-restore's input, as the here-document it is) */
+  shownByHand?: boolean;
 }
 
 /**

@@ -4,8 +4,7 @@ import { kernelNameOf, labIdOf, type Model } from '../model/lab.js';
 import { describeRouter } from '../model/underlay.js';
 import { quoteArgv } from '../os/quote.js';
 import { stepsOfPhase } from '../plan/build.js';
-import { applyOf, explainOf } from '../model/effects.js';
-import { byHand } from './by-hand.js';
+import { applyOf, byHandOf, explainOf } from '../model/effects.js';
 
 export function renderPlanText(
   model: Model,
@@ -44,9 +43,11 @@ export function renderPlanText(
         out.push(`# [${step.id}] ${step.summary}: ${step.why}`);
         for (const effect of step.effects) {
           const explanations = explainOf(effect);
+          const plain = byHandOf(effect);
           for (const [i, command] of applyOf(effect).entries()) {
-            out.push(renderCommand(command));
-            out.push(...byHandLines(command, '#   = '));
+            const { lines, inPlace } = plain[i]!;
+            if (inPlace) out.push(lines.join('\n'));
+            else out.push(quoteArgv(command), ...lines.map((line) => `#   = ${line}`));
             if (explain) out.push(`#   ↳ ${explanations[i]}`);
           }
         }
@@ -54,21 +55,6 @@ export function renderPlanText(
     }
   }
   return `${out.join('\n')}\n`;
-}
-
-/** netlab_restore's argument is iptables-restore input: shown as the here-document it is, its plain command. */
-function renderCommand(command: readonly string[]): string {
-  if (command[0] === 'netlab_restore' && command.length === 2) return byHand(command)!.join('\n');
-  return quoteArgv(command);
-}
-
-/**
- * The plain commands a helper runs, each line after `prefix`, to show under it
- * (nothing for a plain command, or one already shown as its plain command).
- */
-export function byHandLines(command: readonly string[], prefix: string): string[] {
-  if (command[0] === 'netlab_restore') return [];
-  return (byHand(command) ?? []).map((line) => `${prefix}${line}`);
 }
 
 export function planJson(model: Model, plan: Plan): object {

@@ -4,6 +4,7 @@
 // `statistic --mode random` rules, and one chain per endpoint that DNATs.
 // Every node gets the same rules, written by one iptables-restore --noflush.
 import { kernelNameOf } from '../model/lab.js';
+import { restoreByHand } from '../model/by-hand.js';
 import { commentWords, EXTENSIONS } from './netfilter.js';
 import type { Model, ModelPod, ModelService } from '../model/lab.js';
 import type { End, Packet } from '../model/trace.js';
@@ -292,6 +293,7 @@ function serviceSteps(model: Model, node: { name: string }): StepDraft[] {
   const backendsHere = [...new Set(model.services.flatMap((s) => s.backends))]
     .map((name) => model.pods.find((p) => p.name === name)!)
     .filter((p) => p.node === node.name && p.hostIf);
+  const input = servicesRestoreInput(model);
   return [
     step(
       'send bridged traffic through iptables (br_netfilter)',
@@ -313,7 +315,9 @@ function serviceSteps(model: Model, node: { name: string }): StepDraft[] {
           kind: 'helper',
           apply: [
             {
-              command: ['netlab_restore', servicesRestoreInput(model)],
+              command: ['netlab_restore', input],
+              byHand: restoreByHand(input),
+              shownByHand: true,
               explain:
                 'iptables-restore --noflush reads the whole ruleset above in one go and applies it as one transaction (what kube-proxy does); --noflush keeps every rule that is not in it. ":CHAIN - [0:0]" declares a chain, "-A" appends a rule; each rule is preceded by a comment saying why.',
             },

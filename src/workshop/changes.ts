@@ -7,7 +7,7 @@
 // stepping through the scale lab's 750 pods reads one or two per step).
 import { type Answers, askNode, type Questions, type Runs } from '../node/query.js';
 import { escapeControls } from '../errors.js';
-import type { Command, Step } from '../model/plan.js';
+import type { Step } from '../model/plan.js';
 import { namespacesOf } from '../model/effects.js';
 
 /** Sections by scope: the node's own ("link"), or a pod's ("a0/link"). */
@@ -120,12 +120,6 @@ export async function snapshotNode(node: Runs, pods: readonly string[] = []): Pr
     for (const [section, lines] of podSnapshotOf(answers[i + 1]!)) snapshot.set(`${pod}/${section}`, lines);
   });
   return snapshot;
-}
-
-/** The pods (of `pods`, network namespace names) that a fault's commands name: those it acts in or on. */
-export function podsNamed(commands: readonly Command[], pods: readonly string[]): string[] {
-  const named = new Set(commands.flat());
-  return pods.filter((pod) => named.has(pod));
 }
 
 /** The pods (of `pods`, network namespace names) whose namespaces the steps' effects act in. */

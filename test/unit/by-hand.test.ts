@@ -1,6 +1,7 @@
 // netlab's shell helpers, as the plain commands a learner types: every helper
-// a plan or a fault uses has them (a helper added without them fails here),
-// and they are plain commands, with no netlab word a shell on a VM would not know.
+// a plan uses has them (a helper added without them fails here), they are
+// plain commands, with no netlab word a shell on a VM would not know, and no
+// fault uses a helper at all (reveal shows its commands to be typed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
@@ -9,24 +10,11 @@ import { loadLabFile, parseLab } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { faultsOf } from '../../src/faults/faults.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
-import { byHand, isHelper } from '../../src/shell/by-hand.js';
+import { containerByHand, ipv4OnlyByHand, pauseByHand, sysctlByHand } from '../../src/model/by-hand.js';
+import { applyOf, byHandOf } from '../../src/model/effects.js';
 import { renderPlanText } from '../../src/shell/render.js';
 import type { Command } from '../../src/model/plan.js';
-import type { Model } from '../../src/model/lab.js';
 import { LABS } from '../paths.js';
-
-/** Every command a learner is shown of a lab: its plan's apply commands and its faults' (made and mended). */
-function shownCommands(model: Model): { where: string; command: Command }[] {
-  const plan = buildPlan(model, simulatedFacts(model));
-  return [
-    ...plan.nodes.flatMap((n) =>
-      n.steps.flatMap((s) => s.apply.map((command) => ({ where: `${n.node} step ${s.id}`, command }))),
-    ),
-    ...faultsOf(model, simulatedFacts(model), { plan }).flatMap((f) =>
-      [...f.apply, ...f.mend].map((command) => ({ where: `fault ${f.id}`, command })),
-    ),
-  ];
-}
 
 const bundled = readdirSync(LABS)
   .filter((f) => f.endsWith('.yaml'))
@@ -45,17 +33,35 @@ const withRootfs = parseLab(
   'rootfs.yaml',
 ).model;
 
+/** Whether a command is one of netlab's shell helpers (the oracle reads its first word). */
+const isHelper = (command: Command) => /^netlab_/.test(command[0] ?? '');
+
 test('every netlab helper that a bundled lab (or a pod with a rootfs) uses has its plain commands, and they are plain', () => {
   const helpers = new Set<string>();
   for (const { file, model } of [...bundled, { file: 'rootfs.yaml', model: withRootfs }]) {
-    for (const { where, command } of shownCommands(model)) {
-      if (!isHelper(command)) continue;
-      helpers.add(command[0]!);
-      const lines = byHand(command);
-      assert.ok(lines?.length, `${file}, ${where}: ${command[0]} has no plain commands in src/shell/by-hand.ts`);
-      for (const line of lines)
-        assert.doesNotMatch(line, /netlab_/, `${file}, ${where}: ${command[0]} is shown as ${line}`);
-    }
+    const plan = buildPlan(model, simulatedFacts(model));
+    for (const node of plan.nodes)
+      for (const s of node.steps)
+        for (const effect of s.effects) {
+          const plain = byHandOf(effect);
+          const commands = applyOf(effect);
+          assert.equal(plain.length, commands.length, `${file}, ${node.node} step ${s.id}: one entry per command`);
+          commands.forEach((command, i) => {
+            const { lines } = plain[i]!;
+            if (!isHelper(command)) {
+              assert.deepEqual(lines, [], `${file}, ${node.node} step ${s.id}: ${command[0]} is shown as it is`);
+              return;
+            }
+            helpers.add(command[0]!);
+            assert.ok(lines.length, `${file}, ${node.node} step ${s.id}: ${command[0]} has no plain commands`);
+            for (const line of lines)
+              assert.doesNotMatch(
+                line,
+                /netlab_/,
+                `${file}, ${node.node} step ${s.id}: ${command[0]} is shown as ${line}`,
+              );
+          });
+        }
   }
   // What the bundled labs use today: a helper that goes out of use leaves this list, one that comes is checked above.
   for (const helper of ['netlab_ipv4_only', 'netlab_pause', 'netlab_container', 'netlab_sysctl', 'netlab_restore'])
@@ -63,25 +69,29 @@ test('every netlab helper that a bundled lab (or a pod with a rootfs) uses has i
   assert.ok(helpers.has('netlab_pod_mount'));
 });
 
+test('a fault is made and mended by plain commands only, as `challenge reveal` shows them to be typed', () => {
+  for (const { file, model } of [...bundled, { file: 'rootfs.yaml', model: withRootfs }])
+    for (const f of faultsOf(model, simulatedFacts(model)))
+      for (const command of [...f.apply, ...f.mend])
+        assert.ok(!isHelper(command), `${file}: fault ${f.id} runs ${command[0]}, which a learner cannot type`);
+});
+
 test("the pause process and IPv6 off, by hand, as the article's reader types them", () => {
-  assert.deepEqual(byHand(['netlab_pause', 'a0']), [
+  assert.deepEqual(pauseByHand('a0', false), [
     "ip netns exec a0 unshare --uts --ipc --pid --fork --kill-child sh -c 'hostname a0; exec sleep infinity' &",
   ]);
-  assert.deepEqual(byHand(['netlab_pause', 'a0', 'mount']), [
+  assert.deepEqual(pauseByHand('a0', true), [
     "ip netns exec a0 unshare --uts --ipc --pid --mount --fork --kill-child sh -c 'hostname a0; exec sleep infinity' &",
   ]);
-  assert.deepEqual(byHand(['netlab_ipv4_only', 'a0']), [
+  assert.deepEqual(ipv4OnlyByHand('a0'), [
     'ip netns exec a0 sysctl -w net.ipv6.conf.all.disable_ipv6=1',
     'ip netns exec a0 sysctl -w net.ipv6.conf.default.disable_ipv6=1',
   ]);
-  assert.deepEqual(byHand(['netlab_container', 'pod', 'a0']), [
+  assert.deepEqual(containerByHand('pod', undefined), [
     `PAUSE_PID=$(pgrep -P "$(pgrep -f 'hostname pod;')")`,
     'nsenter -t "$PAUSE_PID" -n -u -i -p sleep infinity &',
   ]);
-  assert.deepEqual(byHand(['netlab_sysctl', 'net.ipv4.ip_forward', '1']), ['sysctl -w net.ipv4.ip_forward=1']);
-  assert.equal(byHand(['ip', 'link', 'set', 'lo', 'up']), undefined, 'a plain command is shown as it is');
-  assert.equal(byHand(['netlab_toString']), undefined);
-  assert.equal(byHand(['toString']), undefined);
+  assert.deepEqual(sysctlByHand('net.ipv4.ip_forward', '1'), ['sysctl -w net.ipv4.ip_forward=1']);
 });
 
 test('plan shows, under every helper line, its plain commands (and iptables-restore as its here-document)', () => {

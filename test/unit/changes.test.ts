@@ -3,7 +3,9 @@
 // addresses, routes, static neighbours, the IPv6 sysctls and processes).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeChanges, podsNamed, snapshotNode } from '../../src/workshop/changes.js';
+import { describeChanges, podsActedIn, snapshotNode } from '../../src/workshop/changes.js';
+import { step } from '../../src/model/effects.js';
+import type { Effect } from '../../src/model/plan.js';
 
 /** A node whose tables are `tables(index, section)`: answers the sections a script asks for, counting the scripts. */
 function fakeNode(tables: (index: number, section: string) => string) {
@@ -81,10 +83,11 @@ test('a node line that changed is one line; one that came or went stays + or -',
   );
 });
 
-test('a step reads only the pods it names: one of the scale lab’s 750 pods, not all of them', () => {
+test('a step reads only the pods it acts in: one of the scale lab’s 750 pods, not all of them', () => {
   const pods = Array.from({ length: 750 }, (_, i) => `p${i}`);
-  assert.deepEqual(podsNamed([['ip', '-n', 'p7', 'link', 'set', 'lo', 'up']], pods), ['p7']);
-  assert.deepEqual(podsNamed([['netlab_pause', 'p70']], pods), ['p70']);
-  assert.deepEqual(podsNamed([['ip', 'link', 'set', 'veth-p1-c', 'netns', 'p1']], pods), ['p1']);
-  assert.deepEqual(podsNamed([['ip', 'link', 'add', 'name', 'br0', 'type', 'bridge']], pods), []);
+  const acted = (...effects: Effect[]) =>
+    podsActedIn([{ ...step('a step', 'for the test', effects), id: 1, node: 'node-0', phase: 'pods' }], pods);
+  assert.deepEqual(acted({ kind: 'up', link: 'lo', netns: 'p7' }), ['p7']);
+  assert.deepEqual(acted({ kind: 'pause', netns: 'p70', mount: false }), ['p70']);
+  assert.deepEqual(acted({ kind: 'bridge', name: 'br0', mac: '0a:58:0a:c8:00:01' }), []);
 });

@@ -24,6 +24,21 @@ test('faults: ids are unique in every bundled lab, and each names the step it br
   }
 });
 
+test("faults: a fault names the pod namespace its commands act in (reveal reads that pod's tables), and only then", () => {
+  let inPods = 0;
+  for (const file of readdirSync(LABS).filter((f) => f.endsWith('.yaml'))) {
+    const { model } = loadLabFile(join(LABS, file));
+    for (const f of faultsOf(model, simulatedFacts(model))) {
+      // The oracle reads the words: the pods of the fault's node whose namespace its commands name.
+      const words = new Set(f.apply.flat());
+      const named = model.pods.filter((p) => p.node === f.node && words.has(p.netns)).map((p) => p.netns);
+      assert.deepEqual(f.netns ? [f.netns] : [], named, `${file}: ${f.id}`);
+      if (f.netns) inPods++;
+    }
+  }
+  assert.ok(inPods > 20, `faults in pods: ${inPods}`);
+});
+
 test('faults: each kind makes and mends what its step made, exactly as the step wrote it', () => {
   const byId = (lab: string) => new Map(faults(lab).map((f) => [f.id, f]));
   const flannel = byId('flannel');

@@ -4,6 +4,7 @@ import { labIdOf } from '../../model/lab.js';
 import type { Model, ModelPod } from '../../model/lab.js';
 import type { StepDraft } from '../../model/plan.js';
 import { step } from '../../model/effects.js';
+import { podMountByHand } from '../../model/by-hand.js';
 import { nodeStateDir } from '../../node/paths.js';
 
 export function podSteps(model: Model, pod: ModelPod): StepDraft[] {
@@ -48,6 +49,14 @@ function containerSteps(model: Model, pod: ModelPod, container: string): StepDra
   const dir = `${nodeStateDir(labIdOf(model))}/rootfs/${pod.name}`;
   const lower = pod.rootfs.endsWith('.tar.gz') || pod.rootfs.endsWith('.tgz') ? `${dir}/lower` : pod.rootfs;
   const layer = `${dir}/${container}`;
+  const overlay = [
+    '-t',
+    'overlay',
+    'overlay',
+    '-o',
+    `lowerdir=${lower},upperdir=${layer}/upper,workdir=${layer}/work`,
+    `${layer}/merged`,
+  ];
   const steps: StepDraft[] = [];
   if (lower !== pod.rootfs && pod.containers[0]?.name === container) {
     steps.push(
@@ -81,16 +90,8 @@ function containerSteps(model: Model, pod: ModelPod, container: string): StepDra
           apply: [
             { command: ['mkdir', '-p', `${layer}/upper`, `${layer}/work`, `${layer}/merged`], explain: MKDIR },
             {
-              command: [
-                'netlab_pod_mount',
-                pod.netns,
-                '-t',
-                'overlay',
-                'overlay',
-                '-o',
-                `lowerdir=${lower},upperdir=${layer}/upper,workdir=${layer}/work`,
-                `${layer}/merged`,
-              ],
+              command: ['netlab_pod_mount', pod.netns, ...overlay],
+              byHand: podMountByHand(pod.netns, overlay),
               explain: `netlab_pod_mount runs \`nsenter -t PAUSE_PID -m mount …\`: the overlay is mounted inside pod ${pod.netns}'s own mount namespace (lowerdir read-only and shared, upperdir per container, workdir for overlayfs' bookkeeping).`,
             },
           ],
