@@ -217,11 +217,13 @@ netlab_check() {
       else
         out=$(head -c "$bytes" /dev/zero | netlab_at "$pod" socat -T 5 -t 5 - "TCP:$address:$port,connect-timeout=$wait$bind,linger=0" 2>&1)
       fi ;;
-    # traceroute's hops, numerically, one probe per hop and one hop at a time (-N 1), at
-    # most 6. Probes are ICMP echo requests (-I): the target answers with an echo reply,
-    # which the kernel does not rate-limit as it does the port-unreachable errors of UDP
-    # probes (a second traceroute within a second then got no answer at all).
-    traceroute) out=$(netlab_at "$pod" traceroute -I -n -q 1 -N 1 -w "$wait" -m 6 "$address" 2>&1) ;;
+    # traceroute's hops, numerically, one probe per hop, at most 6, all sent at once (-N 6):
+    # a path that stops costs one wait, not six (a broken lab's check took 12 s on its
+    # traceroute alone). Each router meets one probe. Probes are ICMP echo requests (-I):
+    # the target answers every probe that reaches it with an echo reply, which the kernel
+    # does not rate-limit as it does the port-unreachable errors of UDP probes (a second
+    # traceroute within a second then got no answer at all).
+    traceroute) out=$(netlab_at "$pod" traceroute -I -n -q 1 -N 6 -w "$wait" -m 6 "$address" 2>&1) ;;
     *) out="unknown check $kind"; false ;;
   esac
   rc=$?
