@@ -48,11 +48,21 @@ const env = { ...process.env };
 /** The VM image, built once and cached outside the repository: its directory, or undefined if the build failed. */
 function buildVmImage() {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['test/vm/build-image.mjs'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(...niced('vm', [process.execPath, 'test/vm/build-image.mjs']), {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk.toString()));
     child.on('close', (code) => resolve(code === 0 ? out.trim() : undefined));
   });
+}
+
+/**
+ * A tier's command, at a lower CPU priority (nice 10) when it runs beside the e2e tier: the e2e
+ * tier is the longest and CPU-bound (two cores), the others have time to spare beside it.
+ */
+function niced(tier, argv) {
+  return sideBySide && tier !== 'e2e' ? ['nice', ['-n', '10', ...argv]] : [argv[0], argv.slice(1)];
 }
 
 /**
@@ -64,7 +74,10 @@ function runTier(tier, live) {
   const args = ['--test', `--test-concurrency=${CONCURRENCY[tier] ?? 1}`, '--test-reporter=spec', ...filesOf(tier)];
   const tierStarted = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', live ? 'inherit' : 'pipe'], env });
+    const child = spawn(...niced(tier, [process.execPath, ...args]), {
+      stdio: ['ignore', 'pipe', live ? 'inherit' : 'pipe'],
+      env,
+    });
     let out = '';
     child.stdout.on('data', (chunk) => {
       if (live) process.stdout.write(chunk);
