@@ -5,8 +5,8 @@
 // cannot collide: unit files are pure; each end-to-end file makes its own
 // simulated nodes and machines (namespaces of their own, found by their own
 // state directory) and compares only its own processes (test/e2e/host.ts), so
-// they can run at once (below: where the cores allow). The VM tier boots QEMU VMs that need
-// the CPU to themselves, and runs alone.
+// they can run at once (below: where the cores allow). The VM tier boots three QEMU VMs
+// (TCG: this machine's KVM does not boot them), one VM tier file at a time.
 import { readdirSync, existsSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';

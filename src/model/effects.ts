@@ -159,7 +159,7 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
     undo: (e) => [['ip', 'link', 'del', e.name]],
     declares: (e) => ({ creates: [{ kind: 'link', name: e.name }] }),
     explain: (e) => [
-      `\`ip link add ${e.name} address ${e.mac} type bridge\` creates a virtual switch in the node, with a MAC address of its own: without one, a bridge takes the lowest MAC of its ports and changes it whenever a port comes or goes (a pod added, a tunnel device made again): pods that cached the old one send their frames to a MAC nobody owns until their neighbour entry expires, half a minute or more. An address set by hand stays, as the CNI bridge plugin sets it.`,
+      `\`ip link add ${e.name} address ${e.mac} type bridge\` creates a virtual switch in the node, with a MAC address of its own: without one, a bridge takes the lowest MAC of its ports and changes it whenever a port comes or goes (a pod added, a tunnel device made again): pods that cached the old one send their frames to a MAC nobody owns until their neighbour entry expires, half a minute or more. An address set by hand stays (the CNI bridge plugin pins its bridge's MAC too).`,
     ],
   },
   device: {

@@ -118,8 +118,8 @@ test('README, the vxlan lab: up --verify, status, exec, a challenge session, a w
   const differences: string[] = [];
   try {
     await scene(VXLAN.up, differences);
-    // Right after up, as the README shows it: a0 has cached node-0's ICMP redirect (verify's pings
-    // made it), so its packets for a1 skip node-0 (the MTU scene's hops and trace show that path).
+    // Right after up: a0 has cached node-0's ICMP redirect (verify's pings made it), so its packets
+    // for a1 skip node-0, as in the README's MTU section (its hops and trace show that path).
     await scene(VXLAN.mtu, differences);
     await setup('exec', 'node-1', '--', 'ip', 'link', 'set', 'veth-a1', 'mtu', '1450');
     // challenge start makes the pods forget that redirect: the fault's trace goes through node-0.
