@@ -16,7 +16,7 @@ import { EXIT_INTERRUPTED } from '../errors.js';
 import { createInterface } from 'node:readline';
 import { renderPlanText } from '../shell/render.js';
 import { quoteArgv } from '../os/quote.js';
-import { applyOf, byHandOf } from '../model/effects.js';
+import { shownOf } from '../model/effects.js';
 import { outputMayBeGone } from '../os/hangup.js';
 import { describeChanges, podsActedIn, snapshotNode } from '../workshop/changes.js';
 import type { Transports } from '../exec/transports.js';
@@ -79,15 +79,13 @@ async function stepThroughCommands(
       for (const step of stepsOfPhase(node.steps, phase)) {
         console.log(`\n${node.node} step ${step.id} (${phase}): ${step.summary}`);
         console.log(`  why: ${step.why}`);
-        for (const effect of step.effects) {
-          const plain = byHandOf(effect);
-          for (const [i, c] of applyOf(effect).entries()) {
+        for (const effect of step.effects)
+          for (const { command, byHand, inPlace } of shownOf(effect)) {
             // iptables-restore's input is shown under it, in its plain command.
-            console.log(`  $ ${quoteArgv(plain[i]!.inPlace ? [c[0]!, '…'] : c)}`);
+            console.log(`  $ ${quoteArgv(inPlace ? [command[0]!, '…'] : command)}`);
             // A helper's plain commands, as a learner types them.
-            for (const line of plain[i]!.lines) console.log(`    = ${line}`);
+            for (const line of byHand) console.log(`    = ${line}`);
           }
-        }
         if (!options.yes) {
           const answer = await waitForEnter('press Enter to run it, q to stop here leaving what is there ', stop);
           if (answer.trim() === 'q') throw new StoppedHere();

@@ -22,10 +22,18 @@ interface KindBase<E extends Effect> {
 }
 
 /** Under one apply command, the plain commands a learner types for it ([] for a plain command). */
-export interface ByHand {
+interface ByHand {
   lines: string[];
   /** `plan` shows them in the command's place (a here-document) rather than under it */
   inPlace?: boolean;
+}
+
+/** An apply command as `plan` and `up --step` show it: the plain commands under it, and its explanation. */
+export interface ShownCommand {
+  command: Command;
+  byHand: string[];
+  inPlace: boolean;
+  explain: string;
 }
 
 /**
@@ -319,7 +327,7 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
     undo: (e) => e.undo,
     declares: (e) => e.declared ?? {},
     explain: (e) => e.apply.map((c) => c.explain),
-    byHand: (e) => e.apply.map((c) => ({ lines: c.byHand ?? [], ...(c.shownByHand ? { inPlace: true } : {}) })),
+    byHand: (e) => e.apply.map((c) => ({ lines: c.byHand ?? [], inPlace: c.inPlace })),
   },
 };
 
@@ -352,10 +360,16 @@ export function declaredOf(e: Effect): { creates: Created[]; sets: Change[] } {
   return { creates: declared.creates ?? [], sets: declared.sets ?? [] };
 }
 
-/** Per command of `applyOf(e)`, the plain commands a learner types for it (none for a plain command). */
-export function byHandOf(e: Effect): ByHand[] {
-  const kind = kindOf(e);
-  return kind.byHand ? kind.byHand(e) : applyOf(e).map(() => ({ lines: [] }));
+/** Each command of `applyOf(e)` with what `plan` shows with it: the plain commands a learner types, its explanation. */
+export function shownOf(e: Effect): ShownCommand[] {
+  const plain = kindOf(e).byHand?.(e);
+  const explanations = explainOf(e);
+  return applyOf(e).map((command, i) => ({
+    command,
+    byHand: plain?.[i]?.lines ?? [],
+    inPlace: plain?.[i]?.inPlace ?? false,
+    explain: explanations[i]!,
+  }));
 }
 
 /** One explanation per command of `applyOf(e)`, for `plan --explain`. */

@@ -72,7 +72,7 @@ export interface ExplainedCommand {
   /** the plain commands a learner types for it, where it is one of netlab's shell helpers (model/by-hand.ts) */
   byHand?: string[];
   /** `plan` shows those plain commands in its place (iptables-restore's input, as the here-document it is) */
-  shownByHand?: boolean;
+  inPlace?: boolean;
 }
 
 /**

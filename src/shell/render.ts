@@ -4,7 +4,7 @@ import { kernelNameOf, labIdOf, type Model } from '../model/lab.js';
 import { describeRouter } from '../model/underlay.js';
 import { quoteArgv } from '../os/quote.js';
 import { stepsOfPhase } from '../plan/build.js';
-import { applyOf, byHandOf, explainOf } from '../model/effects.js';
+import { shownOf } from '../model/effects.js';
 
 export function renderPlanText(
   model: Model,
@@ -41,16 +41,12 @@ export function renderPlanText(
       out.push(`### ${node.name} · phase ${phase}`);
       for (const step of steps) {
         out.push(`# [${step.id}] ${step.summary}: ${step.why}`);
-        for (const effect of step.effects) {
-          const explanations = explainOf(effect);
-          const plain = byHandOf(effect);
-          for (const [i, command] of applyOf(effect).entries()) {
-            const { lines, inPlace } = plain[i]!;
-            if (inPlace) out.push(lines.join('\n'));
-            else out.push(quoteArgv(command), ...lines.map((line) => `#   = ${line}`));
-            if (explain) out.push(`#   ↳ ${explanations[i]}`);
+        for (const effect of step.effects)
+          for (const shown of shownOf(effect)) {
+            if (shown.inPlace) out.push(shown.byHand.join('\n'));
+            else out.push(quoteArgv(shown.command), ...shown.byHand.map((line) => `#   = ${line}`));
+            if (explain) out.push(`#   ↳ ${shown.explain}`);
           }
-        }
       }
     }
   }

@@ -317,7 +317,7 @@ function serviceSteps(model: Model, node: { name: string }): StepDraft[] {
             {
               command: ['netlab_restore', input],
               byHand: restoreByHand(input),
-              shownByHand: true,
+              inPlace: true,
               explain:
                 'iptables-restore --noflush reads the whole ruleset above in one go and applies it as one transaction (what kube-proxy does); --noflush keeps every rule that is not in it. ":CHAIN - [0:0]" declares a chain, "-A" appends a rule; each rule is preceded by a comment saying why.',
             },

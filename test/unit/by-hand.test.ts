@@ -11,7 +11,7 @@ import { buildPlan } from '../../src/plan/build.js';
 import { faultsOf } from '../../src/faults/faults.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { containerByHand, ipv4OnlyByHand, pauseByHand, sysctlByHand } from '../../src/model/by-hand.js';
-import { applyOf, byHandOf } from '../../src/model/effects.js';
+import { applyOf, shownOf } from '../../src/model/effects.js';
 import { renderPlanText } from '../../src/shell/render.js';
 import type { Command } from '../../src/model/plan.js';
 import { LABS } from '../paths.js';
@@ -43,11 +43,13 @@ test('every netlab helper that a bundled lab (or a pod with a rootfs) uses has i
     for (const node of plan.nodes)
       for (const s of node.steps)
         for (const effect of s.effects) {
-          const plain = byHandOf(effect);
-          const commands = applyOf(effect);
-          assert.equal(plain.length, commands.length, `${file}, ${node.node} step ${s.id}: one entry per command`);
-          commands.forEach((command, i) => {
-            const { lines } = plain[i]!;
+          const shown = shownOf(effect);
+          assert.deepEqual(
+            shown.map((c) => c.command),
+            applyOf(effect),
+            `${file}, ${node.node} step ${s.id}: every command shown`,
+          );
+          shown.forEach(({ command, byHand: lines }) => {
             if (!isHelper(command)) {
               assert.deepEqual(lines, [], `${file}, ${node.node} step ${s.id}: ${command[0]} is shown as it is`);
               return;
