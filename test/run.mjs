@@ -1,8 +1,8 @@
 // Runs the compiled tests with node's test runner: `node test/run.mjs [unit|browser|e2e|vm]`.
 // The tiers: unit, browser (the room scoreboard's page in headless Chromium: no root,
 // one browser for the whole file), e2e and VM. All four: the e2e tier, the longest, from
-// the start, and beside it the others one after another (below). Within a tier, files run in parallel where they
-// cannot collide: unit files are pure; each end-to-end file makes its own
+// the start, and beside it the others one after another (below). Within a tier, files run
+// in parallel where they cannot collide: unit files are pure; each end-to-end file makes its own
 // simulated nodes and machines (namespaces of their own, found by their own
 // state directory) and compares only its own processes (test/e2e/host.ts), so
 // they can run at once (below: where the cores allow). The VM tier boots three QEMU VMs
@@ -17,8 +17,8 @@ import { join } from 'node:path';
 // two at once only where there are four cores or more.
 const tiers = process.argv[2] ? [process.argv[2]] : ['unit', 'browser', 'e2e', 'vm'];
 const sideBySide = tiers.includes('e2e') && tiers.includes('vm');
-// Beside the e2e tier the unit files run one at a time: the e2e files' waits and the README's
-// scenes are timed by the kernel, and two busy cores taken from them slowed and unsettled them.
+// Beside the e2e tier the unit files run one at a time (and at nice 10, below): the e2e tier is
+// CI's critical path and CPU-bound, and the unit tier has minutes to spare beside it.
 const CONCURRENCY = {
   unit: sideBySide ? 1 : availableParallelism(),
   browser: 1,

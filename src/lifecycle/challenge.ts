@@ -20,6 +20,7 @@ import {
 } from '../state/challenges.js';
 import { recordChallengeOnNodes } from './attach.js';
 import type { LabState } from '../state/store.js';
+import { podNamespacesOn } from '../model/lab.js';
 import { ipIn } from '../model/effects.js';
 
 export function faultOf(state: LabState, id: string, plan = buildPlan(state.model, state.facts)): Fault {
@@ -91,14 +92,15 @@ export async function makeFault(state: LabState, fault: Fault): Promise<string[]
  * the route cache, and the neighbours it learned (never a permanent one).
  */
 async function forgetLearnedPaths(state: LabState): Promise<void> {
-  const namespaces = new Map<string, Set<string>>();
-  for (const pod of state.model.pods) namespaces.set(pod.node, (namespaces.get(pod.node) ?? new Set()).add(pod.netns));
   const transports = transportsOf(state);
-  // No node lock: a cache forgotten changes nothing netlab or a learner made.
+  // One script per node, and no node lock: a cache forgotten changes nothing netlab or a learner made.
   await Promise.allSettled(
-    [...namespaces].map(([node, netns]) => {
-      const lines = [...netns].flatMap((n) => [ipIn(n, 'route', 'flush', 'cache'), ipIn(n, 'neigh', 'flush', 'all')]);
-      return transports[node]!.run(lines.map((c) => `${quoteArgv(c)} 2>/dev/null\n`).join(''));
+    state.model.nodes.map(({ name }) => {
+      const lines = podNamespacesOn(state.model, name).flatMap((n) => [
+        ipIn(n, 'route', 'flush', 'cache'),
+        ipIn(n, 'neigh', 'flush', 'all'),
+      ]);
+      return transports[name]!.run(lines.map((c) => `${quoteArgv(c)} 2>/dev/null\n`).join(''));
     }),
   );
 }

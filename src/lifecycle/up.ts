@@ -1,7 +1,7 @@
 // Bringing a lab up: the SSH nodes' facts, the plan applied phase by phase
 // (with state recorded as it goes), --step's pauses, and the rollback on failure.
 import { recordLabOnNodes } from './attach.js';
-import { labIdOf } from '../model/lab.js';
+import { labIdOf, podNamespacesOn } from '../model/lab.js';
 import type { ScriptResult } from '../exec/transport.js';
 import { preflightScript } from '../exec/preflight.js';
 import { Listr, ListrLogger, ListrLogLevels, PRESET_TIMER, ProcessOutput } from 'listr2';
@@ -54,7 +54,6 @@ interface Stop {
 }
 
 /** The network namespaces of the pods on a node. */
-const podsOn = (model: Model, node: string) => model.pods.filter((p) => p.node === node).map((p) => p.netns);
 
 /** `q` at a --step=command pause: stop where it is, leaving what is there (down removes it). */
 export class StoppedHere extends Error {}
@@ -93,7 +92,7 @@ async function stepThroughCommands(
         if (signal.aborted) throw new Interrupted();
         const transport = transports[node.node]!;
         // The node's tables, and those of the pods whose namespaces the step's effects act in.
-        const pods = podsActedIn([step], podsOn(model, node.node));
+        const pods = podsActedIn([step], podNamespacesOn(model, node.node));
         const before = await snapshotNode(transport, pods);
         await applyPhase({ ...plan, nodes: [{ ...node, steps: [step] }] }, phase, transports, run, signal);
         const changes = describeChanges(before, await snapshotNode(transport, pods));
@@ -122,7 +121,7 @@ async function stepThrough(
     if (!options.yes) await waitForEnter(`press Enter to apply phase ${phase} (Ctrl-C to stop and roll back) `, stop);
     if (signal.aborted) throw new Interrupted();
     // Each node's tables, and those of the pods whose namespaces the phase's steps act in there.
-    const pods = plan.nodes.map((n) => podsActedIn(stepsOfPhase(n.steps, phase), podsOn(model, n.node)));
+    const pods = plan.nodes.map((n) => podsActedIn(stepsOfPhase(n.steps, phase), podNamespacesOn(model, n.node)));
     const snapshots = () => Promise.all(plan.nodes.map((n, i) => snapshotNode(transports[n.node]!, pods[i])));
     const before = await snapshots();
     await applyPhase(plan, phase, transports, run, signal);

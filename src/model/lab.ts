@@ -195,6 +195,11 @@ export function endpointLabel(endpoint: Target): string {
   return endpoint.container ? `${endpoint.pod}/${endpoint.container}` : endpoint.pod;
 }
 
+/** The network namespaces of the pods on a node. */
+export function podNamespacesOn(model: Pick<Model, 'pods'>, node: string): string[] {
+  return model.pods.filter((p) => p.node === node).map((p) => p.netns);
+}
+
 /** The node a check runs on. */
 export function nodeOfSource(model: Model, source: Source): string {
   return 'node' in source ? source.node : model.pods.find((p) => p.name === source.pod)!.node;

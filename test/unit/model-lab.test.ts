@@ -3,7 +3,14 @@
 // short name its kernel objects carry.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { endpointLabel, kernelNameOf, labIdOf, nodeOfSource, type Model } from '../../src/model/lab.js';
+import {
+  endpointLabel,
+  kernelNameOf,
+  labIdOf,
+  nodeOfSource,
+  podNamespacesOn,
+  type Model,
+} from '../../src/model/lab.js';
 import { kernelLabName } from '../../src/model/grammar.js';
 
 test('an endpoint is named as a check line shows it: a pod, a container, a node, an address, a Service, the outside', () => {
@@ -25,6 +32,18 @@ test("a check runs on its pod's node, or on the node it names", () => {
   assert.equal(nodeOfSource(model, { pod: 'a1' }), 'node-1');
   assert.equal(nodeOfSource(model, { pod: 'a0', container: 'c' }), 'node-0');
   assert.equal(nodeOfSource(model, { node: 'node-2' }), 'node-2');
+});
+
+test("a node's pods, by their namespaces", () => {
+  const model = {
+    pods: [
+      { name: 'a0', node: 'node-0', netns: 'a0' },
+      { name: 'b0', node: 'node-0', netns: 'b0' },
+      { name: 'a1', node: 'node-1', netns: 'a1' },
+    ],
+  } as unknown as Model;
+  assert.deepEqual(podNamespacesOn(model, 'node-0'), ['a0', 'b0']);
+  assert.deepEqual(podNamespacesOn(model, 'node-2'), []);
 });
 
 test("a lab's id carries its instance; the kernel name is the id where it fits, else a short hash of it", () => {
