@@ -12,7 +12,7 @@
 // challenges will too.
 import type { Model, TunnelSettings } from '../model/lab.js';
 import type { Change, Command, Created, NodeFacts, NodePlan, Plan, Step } from '../model/plan.js';
-import { applyOf, iptables, ipIn as ip } from '../model/effects.js';
+import { applyOf, dnatRule, iptables, ipIn as ip } from '../model/effects.js';
 import { buildPlan } from '../plan/build.js';
 
 export type FaultKind =
@@ -381,17 +381,15 @@ function ruleFaults(declared: Extract<Created, { kind: 'rule' }>, position: numb
       mend: [iptables(table, '-I', chain, String(position), ...rule)],
     },
   ];
-  const to = rule.indexOf('--to-destination');
-  const target = to >= 0 ? /^(.+):(\d+)$/.exec(rule[to + 1]!) : null;
-  if (rule[rule.indexOf('-j') + 1] === 'DNAT' && target) {
+  const { dnat } = declared;
+  if (dnat) {
     // Nothing listens on the port after the one the backend listens on (verify's listeners use targetPort).
-    const dead = [...rule];
-    dead[to + 1] = `${target[1]}:${Number(target[2]) + 1}`;
+    const dead = { ...dnat, port: dnat.port + 1 };
     drafts.push({
       kind: 'dnat-dead-port',
       subject: `${chain}#${position}`,
-      describe: `the DNAT in ${chain} sends to ${dead[to + 1]}, where nothing listens, instead of ${rule[to + 1]}`,
-      apply: [iptables(table, '-R', chain, String(position), ...dead)],
+      describe: `the DNAT in ${chain} sends to ${dead.address}:${dead.port}, where nothing listens, instead of ${dnat.address}:${dnat.port}`,
+      apply: [iptables(table, '-R', chain, String(position), ...dnatRule(dead).rule)],
       mend: [iptables(table, '-R', chain, String(position), ...rule)],
     });
   }

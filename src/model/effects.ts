@@ -7,8 +7,8 @@
 // does: the record says it. Like a containerlab link kind, each kind keeps its
 // make, remove and meaning together; like a changeset's planner, the records
 // say what is wanted and the commands are the writer's.
-import type { Change, Command, Created, Declared, Effect, StepDraft, Table } from './plan.js';
-import { containerByHand, ipv4OnlyByHand, pauseByHand, sysctlByHand } from './by-hand.js';
+import type { Change, Command, Created, Declared, Dnat, Effect, ExplainedRule, StepDraft, Table } from './plan.js';
+import { containerByHand, ipv4OnlyByHand, pauseByHand, restoreByHand, sysctlByHand } from './by-hand.js';
 
 type Kind<K extends Effect['kind']> = Extract<Effect, { kind: K }>;
 
@@ -69,7 +69,34 @@ function ipExplained(netns: string | undefined, text: string): string {
 const placeName = (netns: string | undefined) => (netns ? `pod ${netns}` : 'the node');
 
 /** A jump's words after its chain: the comment that marks it as netlab's, and its target. */
-const jumpRule = (e: Kind<'jump'>) => ['-m', 'comment', '--comment', e.comment, '-j', e.to];
+const jumpRule = (e: { comment: string; to: string }) => ['-m', 'comment', '--comment', e.comment, '-j', e.to];
+
+/** A DNAT rule's words and the record they say, made together so that the two never differ. */
+export const dnatRule = (dnat: Dnat): Omit<ExplainedRule, 'explain'> => ({
+  rule: ['-p', dnat.protocol, '-j', 'DNAT', '--to-destination', `${dnat.address}:${dnat.port}`],
+  dnat,
+});
+
+/** A rule of one of the lab's chains as declared: its words, and where it DNATs to if it does. */
+const ruleCreated = (table: Table, chain: string, { rule, dnat }: ExplainedRule): Created => ({
+  kind: 'rule',
+  table,
+  chain,
+  rule,
+  ...(dnat ? { dnat } : {}),
+});
+
+/** A rule as iptables-restore reads it: split on spaces, double quotes honoured (no value of netlab's has either). */
+const restoreWords = (words: readonly string[]) => words.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
+
+/** A ruleset as iptables-restore's input: its chains declared, each jump and rule after a comment saying why. */
+function restoreInput(e: Kind<'ruleset'>): string {
+  const lines = [`*${e.table}`, ...e.chains.map((chain) => `:${chain} - [0:0]`)];
+  for (const jump of e.jumps) lines.push(`# ${jump.explain}`, restoreWords(['-A', jump.from, ...jumpRule(jump)]));
+  for (const { chain, rule, explain } of e.rules) lines.push(`# ${explain}`, restoreWords(['-A', chain, ...rule]));
+  lines.push('COMMIT');
+  return `${lines.join('\n')}\n`;
+}
 
 const SYSCTLS: Record<string, string> = {
   'net.ipv4.ip_forward':
@@ -306,9 +333,35 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
     apply: (e) => e.rules.map(({ rule }) => iptables(e.table, '-A', e.chain, ...rule)),
     undo: (e) => [iptables(e.table, '-F', e.chain)],
     declares: (e) => ({
-      creates: e.rules.map(({ rule }): Created => ({ kind: 'rule', table: e.table, chain: e.chain, rule })),
+      creates: e.rules.map((r) => ruleCreated(e.table, e.chain, r)),
     }),
     explain: (e) => e.rules.map((r) => r.explain),
+  },
+  ruleset: {
+    apply: (e) => [['netlab_restore', restoreInput(e)]],
+    byHand: (e) => [{ lines: restoreByHand(restoreInput(e)), inPlace: true }],
+    // -D deletes exactly the jump that was added; a chain is deleted only once empty, and once no rule jumps to it.
+    undo: (e) => [
+      ...e.jumps.map((jump) => iptables(e.table, '-D', jump.from, ...jumpRule(jump))),
+      ...e.chains.map((chain) => iptables(e.table, '-F', chain)),
+      ...e.chains.map((chain) => iptables(e.table, '-X', chain)),
+    ],
+    declares: (e) => ({
+      creates: [
+        ...e.chains.map((name): Created => ({ kind: 'chain', table: e.table, name })),
+        ...e.rules.map((r) => ruleCreated(e.table, r.chain, r)),
+      ],
+      sets: e.jumps.map((jump): Change => ({
+        kind: 'jump',
+        table: e.table,
+        from: jump.from,
+        to: jump.to,
+        rule: jumpRule(jump),
+      })),
+    }),
+    explain: () => [
+      'iptables-restore --noflush reads the whole ruleset above in one go and applies it as one transaction (what kube-proxy does); --noflush keeps every rule that is not in it. ":CHAIN - [0:0]" declares a chain, "-A" appends a rule; each rule is preceded by a comment saying why.',
+    ],
   },
   jump: {
     apply: (e) => [iptables(e.table, ...(e.first ? ['-I', e.from, '1'] : ['-A', e.from]), ...jumpRule(e))],
@@ -404,6 +457,7 @@ export function namespacesOf(e: Effect): string[] {
     case 'sysctl':
     case 'chain':
     case 'rules':
+    case 'ruleset':
     case 'jump':
       return [];
   }

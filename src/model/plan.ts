@@ -40,7 +40,7 @@ export type Created =
    * `-A CHAIN` (iptables-save prints it in its own words: node/tables.ts
    * ruleKey compares the two)
    */
-  | { kind: 'rule'; table: Table; chain: string; rule: string[] };
+  | { kind: 'rule'; table: Table; chain: string; rule: string[]; dnat?: Dnat };
 
 /** What a step changes on something (its own or the node's). */
 export type Change =
@@ -59,9 +59,34 @@ export type Change =
    */
   | { kind: 'jump'; table: Table; from: string; to: string; rule: readonly string[] };
 
-/** An iptables rule of one of the lab's chains: its words after `-A CHAIN`, and what it does. */
+/** Where a DNAT rule sends a connection: what a fault that breaks it needs to know, typed. */
+export interface Dnat {
+  protocol: 'tcp' | 'udp';
+  address: string;
+  port: number;
+}
+
+/**
+ * An iptables rule of one of the lab's chains: its words after `-A CHAIN`, and
+ * what it does; a DNAT rule also says where it sends (model/effects.ts dnatRule
+ * makes both from one record).
+ */
 export interface ExplainedRule {
   rule: string[];
+  explain: string;
+  dnat?: Dnat;
+}
+
+/** A rule of one of the lab's chains in a ruleset, with the chain it is appended to. */
+export interface ChainRule extends ExplainedRule {
+  chain: string;
+}
+
+/** A jump from a built-in chain into one of the lab's chains, marked as netlab's by `comment`, and why it is there. */
+export interface RulesetJump {
+  from: string;
+  to: string;
+  comment: string;
   explain: string;
 }
 
@@ -135,6 +160,13 @@ export type Effect =
   /** rules appended to one of the lab's chains; undone by flushing the chain */
   | { kind: 'rules'; table: Table; chain: string; rules: ExplainedRule[] }
   /**
+   * The lab's own chains of one table, the rules appended to them and the
+   * jumps into them, written by one iptables-restore --noflush (netlab_restore):
+   * one transaction, as kube-proxy writes its rules. Undone jumps first, then
+   * the chains flushed and deleted.
+   */
+  | { kind: 'ruleset'; table: Table; chains: string[]; jumps: RulesetJump[]; rules: ChainRule[] }
+  /**
    * A rule in a built-in chain that jumps to one of the lab's chains, marked
    * as netlab's by `comment`; `first` inserts it at the top, else it is
    * appended; `explain` says why it is there, where the default does not.
@@ -142,7 +174,7 @@ export type Effect =
   | { kind: 'jump'; table: Table; from: string; to: string; comment: string; first: boolean; explain?: string }
   /**
    * The one escape: netlab's own helpers whose commands are theirs to say (a
-   * whole ruleset in one iptables-restore, a root filesystem unpacked), each
+   * root filesystem unpacked and mounted), each
    * with what it does, and what they declare. `netns`: the pod it acts in, if any.
    */
   | {

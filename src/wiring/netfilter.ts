@@ -10,9 +10,6 @@ import type { NetfilterExtension } from './types.js';
 /** The comment that marks a rule of a built-in chain as the lab's own (`-m comment`). */
 export const labComment = (lab: string) => `netlab lab ${lab}`;
 
-/** The same comment as a rule's words. */
-export const commentWords = (lab: string) => ['-m', 'comment', '--comment', labComment(lab)];
-
 const extension = (
   name: string,
   module: string,

@@ -4,15 +4,14 @@
 // `statistic --mode random` rules, and one chain per endpoint that DNATs.
 // Every node gets the same rules, written by one iptables-restore --noflush.
 import { kernelNameOf } from '../model/lab.js';
-import { restoreByHand } from '../model/by-hand.js';
-import { commentWords, EXTENSIONS } from './netfilter.js';
+import { EXTENSIONS, labComment } from './netfilter.js';
 import type { Model, ModelPod, ModelService } from '../model/lab.js';
 import type { End, Packet } from '../model/trace.js';
 import { ruleOption, type Place, type SavedRule } from '../node/tables.js';
 import { contains, formatCidr, formatIp, lastAddress, nthAddress, parseCidr, parseIp, type Cidr } from '../net/ipv4.js';
 import { didYouMean } from '../model/suggest.js';
-import type { Command, Created, StepDraft } from '../model/plan.js';
-import { iptables, step } from '../model/effects.js';
+import type { ChainRule, RulesetJump, StepDraft } from '../model/plan.js';
+import { dnatRule, step } from '../model/effects.js';
 import { masqueradeRule } from './egress.js';
 import type { Ingress, NetfilterHooks, ServicesWiring, WalkContext } from './types.js';
 
@@ -139,30 +138,32 @@ export function formatProbability(p: number): string {
 }
 
 /** The jumps from built-in chains into netlab's chains: the only rules netlab adds to chains it does not own. */
-function jumps(model: Model): { chain: string; to: string; rule: string[] }[] {
+function jumps(model: Model): RulesetJump[] {
   const c = serviceChains(kernelNameOf(model));
-  const jump = (chain: string, to: string) => ({ chain, to, rule: [...commentWords(kernelNameOf(model)), '-j', to] });
-  return [jump('PREROUTING', c.services), jump('OUTPUT', c.services), jump('POSTROUTING', c.postrouting)];
-}
-
-function quoteRestore(args: string[]): string {
-  // iptables-restore splits on spaces and honours double quotes; our values have neither.
-  return args.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
-}
-
-/** A rule the Services append to one of their own chains, and why. */
-interface OwnRule {
-  chain: string;
-  rule: string[];
-  why: string;
+  const comment = labComment(kernelNameOf(model));
+  return [
+    {
+      from: 'PREROUTING',
+      to: c.services,
+      comment,
+      explain: 'packets arriving (from pods, other nodes) look for a Service first',
+    },
+    { from: 'OUTPUT', to: c.services, comment, explain: 'packets this node sends look for a Service first' },
+    {
+      from: 'POSTROUTING',
+      to: c.postrouting,
+      comment,
+      explain: 'after routing: masquerade what was marked, and pod traffic leaving the cluster',
+    },
+  ];
 }
 
 /** Every rule in the Services' own chains, in the order iptables-restore appends them. */
-function ownRules(model: Model): OwnRule[] {
+function ownRules(model: Model): ChainRule[] {
   const c = serviceChains(kernelNameOf(model));
   const pods = new Map(model.pods.map((p) => [p.name, p]));
-  const rules: OwnRule[] = [];
-  const rule = (why: string, chain: string, args: string[]) => rules.push({ chain, rule: args, why });
+  const rules: ChainRule[] = [];
+  const rule = (explain: string, chain: string, args: string[]) => rules.push({ chain, rule: args, explain });
   for (const s of model.services) {
     rule(
       `${s.name}: ${s.clusterIp}:${s.port}/${s.protocol} is a virtual IP: no interface has it, only this rule`,
@@ -213,14 +214,11 @@ function ownRules(model: Model): OwnRule[] {
         c.endpoint(s, i),
         ['-s', `${ip}/32`, '-j', c.markMasq],
       );
-      rule(`${s.name} → ${backend}: rewrite the destination; conntrack rewrites the replies back`, c.endpoint(s, i), [
-        '-p',
-        s.protocol,
-        '-j',
-        'DNAT',
-        '--to-destination',
-        `${ip}:${s.targetPort}`,
-      ]);
+      rules.push({
+        chain: c.endpoint(s, i),
+        ...dnatRule({ protocol: s.protocol, address: ip, port: s.targetPort }),
+        explain: `${s.name} → ${backend}: rewrite the destination; conntrack rewrites the replies back`,
+      });
     });
   }
   rule('mark a connection for masquerade (kube-proxy uses the same bit)', c.markMasq, [
@@ -250,23 +248,6 @@ function ownRules(model: Model): OwnRule[] {
   return rules;
 }
 
-/** The iptables-restore input for one node: every chain and rule, each with a comment line saying why. */
-export function servicesRestoreInput(model: Model): string {
-  const lines: string[] = ['*nat', ...ownChains(model).map((chain) => `:${chain} - [0:0]`)];
-  const rule = (why: string, args: string[]) => lines.push(`# ${why}`, quoteRestore(args));
-  for (const { chain, rule: args } of jumps(model)) {
-    rule(
-      chain === 'POSTROUTING'
-        ? 'after routing: masquerade what was marked, and pod traffic leaving the cluster'
-        : `${chain === 'PREROUTING' ? 'packets arriving (from pods, other nodes)' : 'packets this node sends'} look for a Service first`,
-      ['-A', chain, ...args],
-    );
-  }
-  for (const { chain, rule: args, why } of ownRules(model)) rule(why, ['-A', chain, ...args]);
-  lines.push('COMMIT');
-  return `${lines.join('\n')}\n`;
-}
-
 /** Every nat chain the Services own. */
 function ownChains(model: Model): string[] {
   const c = serviceChains(kernelNameOf(model));
@@ -279,21 +260,11 @@ function ownChains(model: Model): string[] {
   ];
 }
 
-function undoServices(model: Model): Command[] {
-  const chains = ownChains(model);
-  return [
-    ...jumps(model).map(({ chain, rule }) => iptables('nat', '-D', chain, ...rule)),
-    ...chains.map((chain) => iptables('nat', '-F', chain)),
-    ...chains.map((chain) => iptables('nat', '-X', chain)),
-  ];
-}
-
 function serviceSteps(model: Model, node: { name: string }): StepDraft[] {
   if (model.services.length === 0) return [];
   const backendsHere = [...new Set(model.services.flatMap((s) => s.backends))]
     .map((name) => model.pods.find((p) => p.name === name)!)
     .filter((p) => p.node === node.name && p.hostIf);
-  const input = servicesRestoreInput(model);
   return [
     step(
       'send bridged traffic through iptables (br_netfilter)',
@@ -312,24 +283,11 @@ function serviceSteps(model: Model, node: { name: string }): StepDraft[] {
       "All chains and rules in one transaction, as kube-proxy does: --noflush leaves every rule that is not netlab's alone.",
       [
         {
-          kind: 'helper',
-          apply: [
-            {
-              command: ['netlab_restore', input],
-              byHand: restoreByHand(input),
-              inPlace: true,
-              explain:
-                'iptables-restore --noflush reads the whole ruleset above in one go and applies it as one transaction (what kube-proxy does); --noflush keeps every rule that is not in it. ":CHAIN - [0:0]" declares a chain, "-A" appends a rule; each rule is preceded by a comment saying why.',
-            },
-          ],
-          undo: undoServices(model),
-          declared: {
-            creates: [
-              ...ownChains(model).map((name): Created => ({ kind: 'chain', table: 'nat', name })),
-              ...ownRules(model).map(({ chain, rule }): Created => ({ kind: 'rule', table: 'nat', chain, rule })),
-            ],
-            sets: jumps(model).map(({ chain, to, rule }) => ({ kind: 'jump', table: 'nat', from: chain, to, rule })),
-          },
+          kind: 'ruleset',
+          table: 'nat',
+          chains: ownChains(model),
+          jumps: jumps(model),
+          rules: ownRules(model),
         },
       ],
     ),

@@ -9,6 +9,7 @@ import { loadLabFile } from '../../src/lab/load.js';
 import { simulatedFacts } from '../../src/exec/simulated.js';
 import { GOLDEN, golden, LABS } from '../paths.js';
 import { quoteArgv } from '../../src/os/quote.js';
+import { buildPlan } from '../../src/plan/build.js';
 
 function faults(lab: string) {
   const { model } = loadLabFile(join(LABS, `${lab}.yaml`));
@@ -125,6 +126,27 @@ test("faults: a rule of the lab's chains removed is put back at its place; a DNA
     ['iptables', '-w', '-t', 'nat', '-R', 'NL-SEP-service-1-2', '2', ...rule, '10.200.1.2:8080'],
   ]);
   assert.ok(!service.has('dnat-dead-port:node-2:NL-SEP-service-1-2#1'), 'only DNAT rules');
+});
+
+test('faults: every DNAT rule a lab declares says where it sends, typed (the dead-port fault reads that, not the words)', () => {
+  let dnats = 0;
+  for (const file of readdirSync(LABS).filter((f) => f.endsWith('.yaml'))) {
+    const { model } = loadLabFile(join(LABS, file));
+    for (const { steps } of buildPlan(model, simulatedFacts(model)).nodes)
+      for (const created of steps.flatMap((s) => s.creates)) {
+        if (created.kind !== 'rule') continue;
+        // The oracle reads the words: `-j DNAT --to-destination ADDRESS:PORT`.
+        const to = created.rule[created.rule.indexOf('--to-destination') + 1];
+        const words = created.rule.includes('DNAT') ? to : undefined;
+        assert.equal(
+          created.dnat && `${created.dnat.address}:${created.dnat.port}`,
+          words,
+          `${file}: ${created.chain}`,
+        );
+        if (created.dnat) dnats++;
+      }
+  }
+  assert.ok(dnats >= 6, `DNAT rules declared: ${dnats}`);
 });
 
 test("faults: every rule a fault adds carries the lab's and the run's comment, and its mend deletes only a rule with that comment", () => {

@@ -1,8 +1,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cascadeProbabilities, formatProbability, servicesRestoreInput } from '../../src/wiring/services.js';
+import { cascadeProbabilities, formatProbability } from '../../src/wiring/services.js';
 import { isPlausibleSpread, spreadBound } from '../../src/verify/stats.js';
 import { parseLab } from '../../src/lab/load.js';
+import { buildPlan } from '../../src/plan/build.js';
+import { applyOf } from '../../src/model/effects.js';
+import { simulatedFacts } from '../../src/exec/simulated.js';
+import type { Model } from '../../src/model/lab.js';
+
+/** The iptables-restore input of the first node's Services step, as `up` runs it. */
+function servicesRestoreInput(model: Model): string {
+  const effect = buildPlan(model, simulatedFacts(model))
+    .nodes[0]!.steps.flatMap((s) => s.effects)
+    .find((e) => e.kind === 'ruleset')!;
+  const [command] = applyOf(effect);
+  assert.equal(command![0], 'netlab_restore');
+  return command![1]!;
+}
 
 test('the probability cascade gives every endpoint an equal share, N = 1..10', () => {
   for (let n = 1; n <= 10; n++) {
