@@ -86,14 +86,18 @@ const ruleCreated = (table: Table, chain: string, { rule, dnat }: ExplainedRule)
   ...(dnat ? { dnat } : {}),
 });
 
-/** A rule as iptables-restore reads it: split on spaces, double quotes honoured (no value of netlab's has either). */
-const restoreWords = (words: readonly string[]) => words.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
+/**
+ * A rule as iptables-save writes it and iptables-restore reads it, `-A CHAIN
+ * WORDS`: split on spaces, double quotes honoured (no value of netlab's has either).
+ */
+export const ruleLine = (chain: string, words: readonly string[]) =>
+  ['-A', chain, ...words].map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
 
 /** A ruleset as iptables-restore's input: its chains declared, each jump and rule after a comment saying why. */
 function restoreInput(e: Kind<'ruleset'>): string {
   const lines = [`*${e.table}`, ...e.chains.map((chain) => `:${chain} - [0:0]`)];
-  for (const jump of e.jumps) lines.push(`# ${jump.explain}`, restoreWords(['-A', jump.from, ...jumpRule(jump)]));
-  for (const { chain, rule, explain } of e.rules) lines.push(`# ${explain}`, restoreWords(['-A', chain, ...rule]));
+  for (const jump of e.jumps) lines.push(`# ${jump.explain}`, ruleLine(jump.from, jumpRule(jump)));
+  for (const { chain, rule, explain } of e.rules) lines.push(`# ${explain}`, ruleLine(chain, rule));
   lines.push('COMMIT');
   return `${lines.join('\n')}\n`;
 }

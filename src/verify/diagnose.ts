@@ -6,6 +6,7 @@
 // and every wiring kind gets it without special cases; the node is asked once
 // (node/query.ts), the comparison is pure.
 import { labIdOf } from '../model/lab.js';
+import { ruleLine } from '../model/effects.js';
 import type { Transports } from '../exec/transports.js';
 import type { Model } from '../model/lab.js';
 import type { Created, NodeFacts, Step } from '../model/plan.js';
@@ -177,8 +178,7 @@ function jumpOrderFindings(steps: readonly Step[], have: Partial<Answers>): { st
 }
 
 type RuleDeclared = Extract<Created, { kind: 'rule' }>;
-const ruleText = (chain: string, args: readonly string[]) =>
-  `\`-A ${chain} ${args.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ')}\``;
+const ruleText = (chain: string, args: readonly string[]) => `\`${ruleLine(chain, args)}\``;
 
 /**
  * The rules in each of the lab's own chains against the rules the steps
