@@ -16,8 +16,8 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(join(ROOT, 'dist', p));
 const { loadLabFile } = await dist('src/lab/load.js');
 const { buildPlan } = await dist('src/plan/build.js');
-const { createSimulatedNodes, destroySimulatedNodes, simulatedFacts, simulatedTransport } =
-  await dist('src/exec/simulated.js');
+const { createSimulatedNodes, destroySimulatedNodes, simulatedTransport } = await dist('src/exec/simulated.js');
+const { simulatedFacts } = await dist('src/underlay/simulated.js');
 const { quoteArgv } = await dist('src/os/quote.js');
 const { startMachines } = await dist('test/e2e/machines.js');
 

@@ -23,7 +23,7 @@ export const MODULES = [
   'src/exec/ssh-args.ts',
   'src/lab/schema.ts',
   'src/model/lab.ts',
-  'src/model/underlay.ts',
+  'src/underlay/routing.ts',
   'src/plan/build.ts',
   'src/faults/faults.ts',
   'src/verify/diagnose.ts',

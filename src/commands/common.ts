@@ -283,6 +283,6 @@ export async function labModelOf(
   // A file: the lab it names, as it is up when it is (what is really there), else as the file says.
   const up = named ? undefined : upLabIfReadable(labIdOf(model));
   if (up) return upAs(up);
-  const { simulatedFacts } = await import('../exec/simulated.js');
+  const { simulatedFacts } = await import('../underlay/simulated.js');
   return { model, facts: simulatedFacts(model) };
 }

@@ -5,7 +5,7 @@ import { labJsonSchema } from '../lab/schema.js';
 import { roomJsonSchema } from '../room/file.js';
 import { buildPlan } from '../plan/build.js';
 import { planJson, renderPlanText } from '../shell/render.js';
-import { simulatedFacts } from '../exec/simulated.js';
+import { simulatedFacts } from '../underlay/simulated.js';
 import { formatIssue, issueFields, LabInputError, UsageError, type LabIssue } from '../errors.js';
 import { wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { instanceOf, labFileOf, withInstance } from './common.js';

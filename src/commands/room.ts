@@ -21,7 +21,7 @@ import {
 } from '../room/groups.js';
 import { bringUp } from '../lifecycle/up.js';
 import { buildPlan } from '../plan/build.js';
-import { simulatedFacts } from '../exec/simulated.js';
+import { simulatedFacts } from '../underlay/simulated.js';
 import { diffModels } from '../lab/diff.js';
 import { labIdOf, type Model } from '../model/lab.js';
 import { appendEvents, readEvents, type NewEvent } from '../room/log.js';
@@ -442,7 +442,7 @@ export async function roomServeCommand(
       if (!row) return undefined;
       const state = readState(row.lab);
       const { graphData } = await import('../workshop/graph.js');
-      const { simulatedFacts } = await import('../exec/simulated.js');
+      const { simulatedFacts } = await import('../underlay/simulated.js');
       return {
         version: BOARD_VERSION,
         room: room.name,

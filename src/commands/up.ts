@@ -4,7 +4,7 @@ import { refuseAttached } from '../lifecycle/attach.js';
 import { bringUp, prepareSsh, type UpOptions } from '../lifecycle/up.js';
 import { resolve } from 'node:path';
 import { buildPlan } from '../plan/build.js';
-import { simulatedFacts } from '../exec/simulated.js';
+import { simulatedFacts } from '../underlay/simulated.js';
 import { readState } from '../state/store.js';
 import { tearDown } from '../lifecycle/down.js';
 import { verifyAndReport } from '../lifecycle/verify.js';

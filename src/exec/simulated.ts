@@ -11,66 +11,23 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { stateDir } from '../state/store.js';
 import { run } from './spawn.js';
-import type { Model, ModelNode, ModelRouter } from '../model/lab.js';
-import { FIRST_SIMULATED_HOST } from '../lab/defaults.js';
-import { networkOf, routerPodRoutes, underlayRoutes } from '../model/underlay.js';
-import { type Cidr, formatIp, nthAddress, parseCidr } from '../net/ipv4.js';
+import type { Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
-import { quoteArg } from '../os/quote.js';
 import { findProcesses, isAlive, killProcess, processRef, waitForExit, type ProcessRef } from '../os/processes.js';
 import type { ScriptResult, Transport } from './transport.js';
 import type { Holder, SimulatedTargetState } from '../state/targets.js';
 import { RunError, UsageError } from '../errors.js';
-import { outsideAddress } from '../model/underlay.js';
-import { ETHERNET_MTU } from '../net/ethernet.js';
+import { outsideAddress } from '../underlay/routing.js';
+import {
+  nodeUnderlayScript,
+  OUTSIDE_HOLDER,
+  outsideScript,
+  routerScript,
+  simulatedOutsideProblem,
+  UNDERLAY_FAILED,
+  underlaySwitchScript,
+} from '../underlay/simulated.js';
 import { enterHolder, OWN_USER_NAMESPACE, withoutRoot } from './userns.js';
-
-export const SIMULATED_UNDERLAY = {
-  prefix: 24,
-  firstHost: FIRST_SIMULATED_HOST,
-  network: '192.168.64',
-  dev: 'eth1',
-  bridge: 'underlay',
-  /** the veths of the underlay keep the kernel's default, Ethernet's */
-  mtu: ETHERNET_MTU,
-} as const;
-
-/**
- * The networks of the simulated underlay, each a bridge in the underlay's
- * namespace: the lab's own (a routed underlay), or the article's one segment.
- * (The bridges' names have a '+', which no node name has: node cables there
- * are named after their nodes.)
- */
-function simulatedNetworks(model: Model): { name?: string; cidr: Cidr; bridge: string }[] {
-  if (model.underlay)
-    return model.underlay.networks.map((n, i) => ({ name: n.name, cidr: parseCidr(n.cidr)!, bridge: `net+${i}` }));
-  const cidr = parseCidr(`${SIMULATED_UNDERLAY.network}.0/${SIMULATED_UNDERLAY.prefix}`)!;
-  return [{ cidr, bridge: SIMULATED_UNDERLAY.bridge }];
-}
-
-/** The simulated network a node is on. */
-function simulatedNetworkOf(model: Model, node: string) {
-  const networks = simulatedNetworks(model);
-  return networks.find((n) => n.name === networkOf(model, node)) ?? networks[0]!;
-}
-
-/** The underlay address and interface of each simulated node: the article's 192.168.64.4, .5, ... on eth1 (on a routed underlay, numbered so in each network). */
-export function simulatedFacts(model: Model): Record<string, NodeFacts> {
-  // Its place among the nodes of its network (all of them on a flat underlay).
-  const hostOf = (node: ModelNode) =>
-    SIMULATED_UNDERLAY.firstHost +
-    model.nodes.filter((n) => networkOf(model, n.name) === networkOf(model, node.name)).indexOf(node);
-  return Object.fromEntries(
-    model.nodes.map((node) => [
-      node.name,
-      {
-        address: node.underlay.address ?? formatIp(nthAddress(simulatedNetworkOf(model, node.name).cidr, hostOf(node))),
-        dev: node.underlay.dev ?? SIMULATED_UNDERLAY.dev,
-        mtu: SIMULATED_UNDERLAY.mtu,
-      },
-    ]),
-  );
-}
 
 /**
  * The marker in a holder's command line: lets `down` find holders that a killed
@@ -156,10 +113,8 @@ export async function createSimulatedNodes(
 ): Promise<{ target: SimulatedTargetState; answered: Record<string, ScriptResult> }> {
   const state: SimulatedTargetState = { kind: 'simulated', nodes: {} };
   const outside = model.outside ? outsideAddress(model, facts) : undefined;
-  if (outside && !outside.startsWith(`${SIMULATED_UNDERLAY.network}.`))
-    throw new UsageError(
-      `outside.address: found ${outside}; on simulated nodes the outside host is on the underlay ${SIMULATED_UNDERLAY.network}.0/${SIMULATED_UNDERLAY.prefix} (leave the address out: ${SIMULATED_UNDERLAY.network}.1)`,
-    );
+  const problem = outside && simulatedOutsideProblem(outside);
+  if (problem) throw new UsageError(problem);
   state.underlay = await startHolder(labIdOf(model), 'underlay');
   record(state);
   // Without root, the underlay's user namespace holds the whole lab.
@@ -176,63 +131,22 @@ export async function createSimulatedNodes(
   if (routers.length)
     state.routers = Object.fromEntries(routers.map((r, i) => [r.name, holders[model.nodes.length + i]!]));
   record(state);
-  const networks = simulatedNetworks(model);
-  const bridgeOf = (network: string) => networks.find((n) => n.name === network)!.bridge;
-
-  // Cables from the underlay bridge to each node's eth1, created inside the
-  // underlay namespace and handed to the node by PID: the host never sees them.
-  // The bridge floods multicast to every port, as the switch of a Vagrant
-  // host-only network does: with IGMP snooping on (the default) and no querier
-  // it forwards a group only to the ports whose join it saw, and forgets each
-  // join 260 s later (multicast_membership_interval), one node at a time.
-  const cables = model.nodes.map((node) => {
-    const init = state.nodes[node.name]!.init.pid;
-    const dev = facts[node.name]!.dev;
-    return `ip link add ${quoteArg(node.name)} type veth peer name ${quoteArg(dev)} netns ${init} && ip link set ${quoteArg(node.name)} master ${quoteArg(simulatedNetworkOf(model, node.name).bridge)} up`;
-  });
-  // A router's cable to its i-th network is its eth(i+1), as on a router VM with one NIC per network.
-  const routerCables = routers.flatMap((router, r) =>
-    router.networks.map((network, i) => {
-      const cable = quoteArg(`rt+${r}+${i}`);
-      return `ip link add ${cable} type veth peer name eth${i + 1} netns ${state.routers![router.name]!.init.pid} && ip link set ${cable} master ${quoteArg(bridgeOf(network))} up`;
-    }),
-  );
+  const pidsOf = (held: Record<string, Holder> = {}) =>
+    Object.fromEntries(Object.entries(held).map(([name, holder]) => [name, holder.init.pid]));
+  const pids = {
+    nodes: pidsOf(state.nodes),
+    routers: pidsOf(state.routers),
+    ...(state.outside ? { outside: state.outside.init.pid } : {}),
+  };
   await runChecked(
-    [
-      'nsenter',
-      ...enterHolder(state.underlay),
-      '-n',
-      '--',
-      'sh',
-      '-ec',
-      [
-        ...networks.flatMap(({ bridge }) => [
-          `ip link add ${quoteArg(bridge)} type bridge mcast_snooping 0`,
-          `ip link set ${quoteArg(bridge)} up`,
-        ]),
-        ...cables,
-        ...routerCables,
-        ...(state.outside
-          ? [
-              `ip link add ${OUTSIDE_HOLDER} type veth peer name eth0 netns ${state.outside.init.pid} && ip link set ${OUTSIDE_HOLDER} master ${SIMULATED_UNDERLAY.bridge} up`,
-            ]
-          : []),
-      ].join('\n'),
-    ],
+    ['nsenter', ...enterHolder(state.underlay), '-n', '--', 'sh', '-ec', underlaySwitchScript(model, facts, pids)],
     'underlay',
   );
   const answered: Record<string, ScriptResult> = {};
   await Promise.all(
     model.nodes.map(async (node) => {
-      const { address, dev } = facts[node.name]!;
-      // A node of a routed underlay reaches the other networks through their routers, as its DHCP or the VM's setup would say.
-      const routes = underlayRoutes(model, [networkOf(model, node.name)!]).map(
-        (r) => `ip route add ${quoteArg(r.dst)} via ${quoteArg(r.via)}`,
-      );
-      // The underlay in a subshell of its own (set -e); a failure there ends the script with 99, before `then`.
-      const underlay = `(set -e\nip addr add ${quoteArg(address)}/${simulatedNetworkOf(model, node.name).cidr.prefix} dev ${quoteArg(dev)}\nip link set ${quoteArg(dev)} up\n${routes.map((r) => `${r}\n`).join('')}) || exit ${UNDERLAY_FAILED}\n`;
       const result = await simulatedTransport(node.name, state.nodes[node.name]!).run(
-        `${underlay}${then ? then(node.name) : ''}`,
+        `${nodeUnderlayScript(model, node.name, facts[node.name]!)}${then ? then(node.name) : ''}`,
       );
       if (result.exitCode === UNDERLAY_FAILED || (!then && result.exitCode !== 0))
         throw new RunError(`simulated node ${node.name}: underlay setup failed: ${result.stderr.trim()}`);
@@ -249,43 +163,11 @@ export async function createSimulatedNodes(
     }),
   );
   if (state.outside) {
-    // It knows the underlay only: no route to a pod address, as a router outside the cluster.
-    const result = await simulatedTransport(OUTSIDE_HOLDER, state.outside).run(
-      `set -e\nip addr add ${quoteArg(outside!)}/${SIMULATED_UNDERLAY.prefix} dev eth0\nip link set eth0 up\n`,
-    );
+    const result = await simulatedTransport(OUTSIDE_HOLDER, state.outside).run(outsideScript(outside!));
     if (result.exitCode !== 0) throw new RunError(`simulated outside host: setup failed: ${result.stderr.trim()}`);
   }
   return { target: state, answered: then ? answered : {} };
 }
-
-/**
- * A router of the underlay: an address on each of its networks, forwarding on
- * (its own namespace: the host's setting is not touched), routes to the
- * networks it is not on, and no default route: a packet for an address no
- * network has, such as a pod's, is answered with ICMP "net unreachable" —
- * unless the lab gives it routes to the pod subnets (pod-routes).
- */
-function routerScript(model: Model, router: ModelRouter, addressOf: (node: string) => string): string {
-  const networks = simulatedNetworks(model);
-  const lines = router.networks.flatMap((name, i) => {
-    const prefix = networks.find((n) => n.name === name)!.cidr.prefix;
-    return [`ip addr add ${quoteArg(router.addresses[name]!)}/${prefix} dev eth${i + 1}`, `ip link set eth${i + 1} up`];
-  });
-  const routes = [...underlayRoutes(model, router.networks, router.name), ...routerPodRoutes(model, router, addressOf)];
-  return [
-    'set -e',
-    ...lines,
-    'sysctl -qw net.ipv4.ip_forward=1',
-    ...routes.map((r) => `ip route add ${quoteArg(r.dst)} via ${quoteArg(r.via)}`),
-    '',
-  ].join('\n');
-}
-
-/** The exit code of a node's first script when its underlay could not be set up. */
-const UNDERLAY_FAILED = 99;
-
-/** The outside host's holder (a node of that name would share its marker: resolve refuses one with outside:). */
-const OUTSIDE_HOLDER = 'outside';
 
 async function runChecked(argv: string[], what: string): Promise<void> {
   const result = await run(argv[0]!, argv.slice(1));

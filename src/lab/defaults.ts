@@ -4,8 +4,6 @@
 import { nthAddress, nthSubnet, type Cidr } from '../net/ipv4.js';
 
 export const DEFAULT_CLUSTER_CIDR = '10.200.0.0/16';
-/** Kubernetes' default service-cluster-ip-range, as in article 001 §5.4; netlab's Services range. */
-export { SERVICE_CIDR } from '../wiring/services.js';
 
 /**
  * The widest cluster CIDR: the lab's FORWARD ACCEPT, MASQUERADE and policy
@@ -45,6 +43,3 @@ export function defaultBridge(index: number): string {
 export function gatewayOf(subnet: Cidr): number {
   return nthAddress(subnet, GATEWAY_HOST);
 }
-
-/** The host number of the first simulated node on a network (the article's 192.168.64.4); the next ones follow. */
-export const FIRST_SIMULATED_HOST = 4;

@@ -4,13 +4,20 @@
 // the checks have a file each beside it (resolve-*.ts); Services and policies
 // are resolved by their wiring modules.
 import { resolvePolicies } from '../wiring/policies.js';
-import { resolveUnderlay } from './resolve-underlay.js';
+import { resolveUnderlay } from '../underlay/resolve.js';
 import { resolvePods, withCountedPods } from './resolve-pods.js';
 import { deriveChecks, resolveChecks } from './resolve-checks.js';
 import { resolveServices } from '../wiring/services.js';
 import { contains, formatCidr, formatIp, overlaps, parseCidr, parseIp, type Cidr } from '../net/ipv4.js';
 import { isName, labNameProblem, LAB_NAME_MAX, LAB_NAME_RULE, NAME_RULE, NODE_NAME_MAX } from '../model/grammar.js';
-import { type Model, type ModelNode, type ModelPod, type ModelChallenge, type TunnelSettings } from '../model/lab.js';
+import {
+  SERVICE_CIDR,
+  type Model,
+  type ModelNode,
+  type ModelPod,
+  type ModelChallenge,
+  type TunnelSettings,
+} from '../model/lab.js';
 import {
   CROSS_NODE,
   crossNodeWiring,
@@ -20,14 +27,13 @@ import {
   SAME_NODE,
   sameNodeWiring,
 } from '../wiring/registry.js';
-import { isRouted } from '../model/underlay.js';
+import { isRouted } from '../underlay/routing.js';
 import type { LabFile } from './schema.js';
 import {
   DEFAULT_CLUSTER_CIDR,
   defaultBridge,
   defaultNodeSubnet,
   gatewayOf,
-  SERVICE_CIDR,
   SPECIAL_BLOCKS,
   WIDEST_CLUSTER_PREFIX,
 } from './defaults.js';
@@ -48,7 +54,7 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
   const crossNode = known(CROSS_NODE, lab.wiring?.['cross-node']) ? lab.wiring!['cross-node']! : DEFAULT_CROSS_NODE;
   const nodes = resolveNodes(lab, cluster, report);
   const pods = resolvePods(withCountedPods(lab, report), nodes, sameNodeWiring(sameNode), report);
-  const underlay = resolveUnderlay(lab, cluster, nodes, pods, report);
+  const underlay = resolveUnderlay(lab.underlay, Boolean(lab.outside), cluster, nodes, pods, report);
   checkWiring(lab, nodes, pods, sameNode, crossNode, report);
   const tunnel = resolveTunnel(lab, crossNode, isRouted({ nodes, ...(underlay ? { underlay } : {}) }), report);
   const services = resolveServices(lab.services, pods, cluster, report);

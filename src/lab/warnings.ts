@@ -7,7 +7,7 @@ import type { Check, Model, ModelNode } from '../model/lab.js';
 import { contains, formatIp, nthAddress, parseCidr, parseIp } from '../net/ipv4.js';
 import { crossNodeWiring } from '../wiring/registry.js';
 import { ETHERNET_MTU } from '../net/ethernet.js';
-import { FIRST_SIMULATED_HOST } from './defaults.js';
+import { FIRST_SIMULATED_HOST } from '../underlay/simulated.js';
 import type { LabFile } from './schema.js';
 
 export interface LabWarning {
@@ -15,7 +15,7 @@ export interface LabWarning {
   message: string;
 }
 
-/** The simulated underlay every node of a flat lab is on (exec/simulated.ts starts it). */
+/** The simulated underlay every node of a flat lab is on (underlay/simulated.ts plans it). */
 const SIMULATED_NETWORK = '192.168.64.0/24';
 
 export function labWarnings(lab: LabFile, model: Model): LabWarning[] {

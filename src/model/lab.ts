@@ -132,6 +132,9 @@ export interface Check {
   sourcePort?: number;
 }
 
+/** The cluster's virtual Service addresses (Kubernetes' default service-cluster-ip-range, article 001 §5.4). */
+export const SERVICE_CIDR = '10.96.0.0/12';
+
 export interface ModelService {
   name: string;
   /** 1-based, as in the article's KUBE-SVC-1 */

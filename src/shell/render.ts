@@ -1,7 +1,7 @@
 // `netlab plan`: every command, per node and phase, each step with its reason.
 import { PHASES, type Plan } from '../model/plan.js';
 import { kernelNameOf, labIdOf, type Model } from '../model/lab.js';
-import { describeRouter } from '../model/underlay.js';
+import { describeRouter } from '../underlay/routing.js';
 import { quoteArgv } from '../os/quote.js';
 import { stepsOfPhase } from '../plan/build.js';
 import { shownOf } from '../model/effects.js';

@@ -21,7 +21,7 @@ export interface SimulatedTargetState {
   underlay?: Holder;
   /** the lab's outside host (wiring/egress.ts), on the underlay */
   outside?: Holder;
-  /** the routers of a routed underlay (model/underlay.ts) */
+  /** the routers of a routed underlay (underlay/routing.ts) */
   routers?: Record<string, Holder>;
   nodes: Record<string, Holder>;
 }

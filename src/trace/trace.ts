@@ -9,7 +9,7 @@ import type { Transports } from '../exec/transports.js';
 import { parseIp } from '../net/ipv4.js';
 import { escapeControls, UsageError } from '../errors.js';
 import { addressOf, runChecks } from '../verify/run.js';
-import { outsideAddress } from '../model/underlay.js';
+import { outsideAddress } from '../underlay/routing.js';
 import { podMtu } from '../wiring/mtu.js';
 import { ETHERNET_MTU } from '../net/ethernet.js';
 import { crossNodeWiring, tunnelHops } from '../wiring/registry.js';

@@ -16,7 +16,7 @@ import type { Change, Created, NodeFacts, Plan } from '../model/plan.js';
 import type { End, Hop, Outcome, Packet, Problem, Trace } from '../model/trace.js';
 import type { Link, Place, Tables } from '../node/tables.js';
 import { contains, parseCidr, parseIp } from '../net/ipv4.js';
-import { outsideAddress, routerWithAddress } from '../model/underlay.js';
+import { outsideAddress, routerWithAddress } from '../underlay/routing.js';
 import { tunnelHops, wiringOf } from '../wiring/registry.js';
 import type { Ingress, TraceContext } from './context.js';
 import { bridge, mtuOf, tooBig, veth } from './devices.js';

@@ -2,7 +2,7 @@
 // the checks from each client's node (nodes in parallel), then stop the
 // responders. Three scripts per node, whatever the number of checks.
 import { labIdOf } from '../model/lab.js';
-import { outsideAddress } from '../model/underlay.js';
+import { outsideAddress } from '../underlay/routing.js';
 import { endpointLabel, nodeOfSource, type Check, type Model } from '../model/lab.js';
 import type { NodeFacts, Plan } from '../model/plan.js';
 import { scriptPrelude, SERVICE_GIVE_UP } from '../shell/prelude.js';

@@ -3,9 +3,9 @@
 // where the underlay carries pod addresses (one L2 segment, or routers that
 // know the pod routes). On a routed underlay, a node on another network is
 // reached through the first router on the way, which must then know the pod
-// subnets: a real underlay's routers do not (model/underlay.ts).
+// subnets: a real underlay's routers do not (underlay/routing.ts).
 import { step } from '../model/effects.js';
-import { underlayNextHop } from '../model/underlay.js';
+import { underlayNextHop } from '../underlay/routing.js';
 import { forwardingStep, podRoute, remotePodRoute } from './shared.js';
 import type { CrossNodeWiring } from './types.js';
 

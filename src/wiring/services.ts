@@ -3,7 +3,7 @@
 // and OUTPUT, one chain per Service that picks an endpoint with a cascade of
 // `statistic --mode random` rules, and one chain per endpoint that DNATs.
 // Every node gets the same rules, written by one iptables-restore --noflush.
-import { kernelNameOf } from '../model/lab.js';
+import { kernelNameOf, SERVICE_CIDR } from '../model/lab.js';
 import { EXTENSIONS, labComment } from './netfilter.js';
 import type { Model, ModelPod, ModelService } from '../model/lab.js';
 import type { End, Packet } from '../model/trace.js';
@@ -14,9 +14,6 @@ import type { ChainRule, RulesetJump, StepDraft } from '../model/plan.js';
 import { dnatRule, step } from '../model/effects.js';
 import { masqueradeRule } from './egress.js';
 import type { Ingress, NetfilterHooks, ServicesWiring, WalkContext } from './types.js';
-
-/** The cluster's virtual Service addresses (Kubernetes' default service-cluster-ip-range). */
-export const SERVICE_CIDR = '10.96.0.0/12';
 
 /** A Service as a lab file gives it (lab/schema.ts checks its shape; resolveServices, the rest). */
 export interface ServiceSpec {

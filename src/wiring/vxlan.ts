@@ -6,7 +6,7 @@
 // (head-end replication: one all-zero FDB entry per peer), and learns the same.
 import { step } from '../model/effects.js';
 import type { Effect } from '../model/plan.js';
-import { isRouted } from '../model/underlay.js';
+import { isRouted } from '../underlay/routing.js';
 import { contains, parseCidr, parseIp } from '../net/ipv4.js';
 import type { Link } from '../node/tables.js';
 import { forwardingStep, tunnelSettings } from './shared.js';

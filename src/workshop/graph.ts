@@ -2,12 +2,12 @@
 // ends' names, bridges, VXLAN/IP-in-IP devices and the underlay — as text, as
 // Mermaid or as Graphviz DOT. Pure: live interface names (veth-a0@if4) are
 // passed in when the lab is up.
-import { describeRouter } from '../model/underlay.js';
+import { describeRouter } from '../underlay/routing.js';
 import type { Model, ModelPod } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import { crossNodeWiring, joinsNodes, sameNodeWiring } from '../wiring/registry.js';
 import type { GraphDevice } from '../wiring/types.js';
-import { outsideAddress } from '../model/underlay.js';
+import { outsideAddress } from '../underlay/routing.js';
 
 /** Live names of interfaces, e.g. "node-0/veth-a0" → "veth-a0@if4". */
 export type LiveNames = Record<string, string>;

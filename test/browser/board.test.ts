@@ -14,7 +14,7 @@ import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { startBoardServer, type BoardServer } from '../../src/room/serve.js';
 import { BOARD_VERSION, type Board, type BoardGroup, type GroupDetail } from '../../src/room/board.js';
 import { loadLabFile } from '../../src/lab/load.js';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { graphData } from '../../src/workshop/graph.js';
 import { LABS } from '../paths.js';
 

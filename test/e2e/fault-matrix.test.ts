@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { faultsOf } from '../../src/faults/faults.js';
 import { loadLabFile } from '../../src/lab/load.js';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { LABS } from '../paths.js';
 import { faultRow, type FaultCase, MATRIX_HEADER } from './fault-case.js';
 import { labTestContext, netlab, snapshotHost, stateDirForTest } from './host.js';

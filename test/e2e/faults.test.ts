@@ -12,7 +12,7 @@ import { labTestContext, netlab, nodeLeftovers, snapshotHost } from './host.js';
 import { watch, type Watched } from '../wait.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { bringUp } from '../../src/lifecycle/up.js';
 import { tearDown } from '../../src/lifecycle/down.js';
 import { StepFailure } from '../../src/exec/runner.js';

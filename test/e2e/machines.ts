@@ -5,12 +5,8 @@
 import { execa, type ResultPromise } from 'execa';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  createSimulatedNodes,
-  destroySimulatedNodes,
-  simulatedFacts,
-  simulatedTransport,
-} from '../../src/exec/simulated.js';
+import { createSimulatedNodes, destroySimulatedNodes, simulatedTransport } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import type { SimulatedTargetState } from '../../src/state/targets.js';
 import type { Model } from '../../src/model/lab.js';
 import { findProcesses, killProcess, processRef } from '../../src/os/processes.js';

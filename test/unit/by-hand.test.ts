@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { faultsOf } from '../../src/faults/faults.js';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { containerByHand, ipv4OnlyByHand, pauseByHand, sysctlByHand } from '../../src/model/by-hand.js';
 import { applyOf, shownOf } from '../../src/model/effects.js';
 import { renderPlanText } from '../../src/shell/render.js';

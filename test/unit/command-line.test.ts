@@ -13,7 +13,7 @@ import { loadLabFile } from '../../src/lab/load.js';
 import { diffModels } from '../../src/lab/diff.js';
 import { buildCli, withStepUnit } from '../../src/cli.js';
 import { labFileOf } from '../../src/commands/common.js';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { STATE_VERSION, type LabState } from '../../src/state/store.js';
 import type { Command } from 'commander';
 

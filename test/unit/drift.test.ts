@@ -12,7 +12,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadLabFile } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import {
   cachedRedirectCaveat,
   describeFindings,

@@ -3,12 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { LabInputError } from '../../src/errors.js';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { addressOf } from '../../src/verify/run.js';
-import { outsideAddress } from '../../src/model/underlay.js';
+import { outsideAddress } from '../../src/underlay/routing.js';
 import { LABS } from '../paths.js';
 
 test('every node masquerades what pods send outside the cluster CIDR, in a nat chain of the lab', () => {

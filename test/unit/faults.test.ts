@@ -6,7 +6,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { faultsOf } from '../../src/faults/faults.js';
 import { loadLabFile } from '../../src/lab/load.js';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { GOLDEN, golden, LABS } from '../paths.js';
 import { quoteArgv } from '../../src/os/quote.js';
 import { buildPlan } from '../../src/plan/build.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseLab } from '../../src/lab/load.js';
 import { LabInputError } from '../../src/errors.js';
 import { buildPlan } from '../../src/plan/build.js';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { applyScript } from '../../src/shell/node-script.js';
 import { NAME_PATTERN } from '../../src/model/grammar.js';
 import { LABS } from '../paths.js';

@@ -9,7 +9,7 @@ import { kernelNameOf, labIdOf } from '../../src/model/lab.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { renderPlanText } from '../../src/shell/render.js';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { nodeStateDir } from '../../src/node/paths.js';
 import { GOLDEN, LABS, ROOT, golden } from '../paths.js';
 

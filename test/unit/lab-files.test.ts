@@ -12,7 +12,7 @@ import { LabInputError, formatIssue } from '../../src/errors.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { applyOf, explainOf } from '../../src/model/effects.js';
 import { renderPlanText } from '../../src/shell/render.js';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { renderDot, renderMermaid, renderText } from '../../src/workshop/graph.js';
 import { GOLDEN, LABS, ROOT, golden, updateGoldenMode } from '../paths.js';
 

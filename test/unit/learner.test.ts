@@ -26,7 +26,7 @@ import { spawnSync } from 'node:child_process';
 import { execa } from 'execa';
 import { LABS, NETLAB, ROOT } from '../paths.js';
 import { loadLabFile } from '../../src/lab/load.js';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { STATE_VERSION, type LabState } from '../../src/state/store.js';
 import type { ChallengeRecord } from '../../src/state/challenges.js';
 import { asOwner, rootsStateNote } from '../../src/commands/challenge.js';

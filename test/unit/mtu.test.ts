@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { faultsOf } from '../../src/faults/faults.js';
 import { LabInputError } from '../../src/errors.js';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { buildPlan, planOnce } from '../../src/plan/build.js';
 import { loadLabFile } from '../../src/lab/load.js';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { LABS, ROOT } from '../paths.js';
 
 test('planOnce builds the plan the first time it is asked for, then gives the same one', () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { savedTables } from './saved-tables.js';
 import { parseSavedTable } from '../../src/node/tables.js';
 import { join } from 'node:path';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { LabInputError } from '../../src/errors.js';
 import { faultIdsOf } from '../../src/faults/faults.js';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';

@@ -8,7 +8,7 @@ import { describeProblems, findConflicts, inventoryOf, preflightScript } from '.
 import type { Answers } from '../../src/node/query.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import type { Step } from '../../src/model/plan.js';
 import { step } from '../../src/model/effects.js';
 import { LABS } from '../paths.js';

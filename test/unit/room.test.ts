@@ -16,7 +16,7 @@ import { renderBoard } from '../../src/room/render.js';
 import { BOARD_VERSION, type Board } from '../../src/room/board.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { faultsOf } from '../../src/faults/faults.js';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { LABS } from '../paths.js';
 import { groupModel, writeGroupLab } from '../../src/room/groups.js';
 import { ensureRoomRecord } from '../../src/room/state.js';

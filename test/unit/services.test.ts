@@ -5,7 +5,7 @@ import { isPlausibleSpread, spreadBound } from '../../src/verify/stats.js';
 import { parseLab } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { applyOf } from '../../src/model/effects.js';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import type { Model } from '../../src/model/lab.js';
 
 /** The iptables-restore input of the first node's Services step, as `up` runs it. */

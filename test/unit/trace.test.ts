@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { loadLabFile } from '../../src/lab/load.js';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { TraceWalk } from '../../src/trace/walk.js';
 import { ruleMatches } from '../../src/node/tables.js';

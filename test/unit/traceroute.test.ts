@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addressOf, hopAddresses, judgeTraceroute } from '../../src/verify/run.js';
 import { parseLab } from '../../src/lab/load.js';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { LabInputError } from '../../src/errors.js';
 import type { Check } from '../../src/model/lab.js';
 import type { Trace } from '../../src/model/trace.js';

@@ -12,7 +12,7 @@ import {
   routerPodRoutes,
   routerWithAddress,
   underlayRoutes,
-} from '../../src/model/underlay.js';
+} from '../../src/underlay/routing.js';
 
 const router = (name: string, networks: string[], podRoutes = false): ModelRouter => ({
   name,

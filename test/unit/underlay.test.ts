@@ -4,10 +4,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { chooseUnderlay, interfacesOf } from '../../src/exec/facts.js';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { chooseUnderlay, interfacesOf } from '../../src/underlay/facts.js';
+import {
+  nodeUnderlayScript,
+  routerScript,
+  simulatedFacts,
+  simulatedOutsideProblem,
+  UNDERLAY_FAILED,
+  underlaySwitchScript,
+} from '../../src/underlay/simulated.js';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';
-import { isRouted, routerPodRoutes, underlayNextHop, underlayRoutes } from '../../src/model/underlay.js';
+import { isRouted, routerPodRoutes, underlayNextHop, underlayRoutes } from '../../src/underlay/routing.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { renderText } from '../../src/workshop/graph.js';
 import { LABS } from '../paths.js';
@@ -95,6 +102,66 @@ test("the routes kind sends another network's pods to the router; the simulated 
   assert.deepEqual(
     underlayNextHop(flat, 'node-0', 'node-1', () => '192.168.64.5'),
     { address: '192.168.64.5' },
+  );
+});
+
+test("the simulated underlay: a bridge per network, each node's and router's cable on its own network's, routes through the lab's routers", () => {
+  const { model } = parseLab(CHAIN, 'chain.yaml');
+  const facts = simulatedFacts(model);
+  assert.deepEqual(
+    Object.values(facts).map((f) => f.address),
+    ['192.168.10.4', '192.168.30.4', '192.168.40.4'],
+    "each node is its network's first simulated host",
+  );
+  const pids = { nodes: { 'node-0': 10, 'node-1': 11, 'node-2': 12 }, routers: { r0: 20, r1: 21, r2: 22 } };
+  assert.deepEqual(underlaySwitchScript(model, facts, pids).split('\n'), [
+    ...['net+0', 'net+1', 'net+2', 'net+3'].flatMap((b) => [
+      `ip link add ${b} type bridge mcast_snooping 0`,
+      `ip link set ${b} up`,
+    ]),
+    'ip link add node-0 type veth peer name eth1 netns 10 && ip link set node-0 master net+0 up',
+    'ip link add node-1 type veth peer name eth1 netns 11 && ip link set node-1 master net+2 up',
+    'ip link add node-2 type veth peer name eth1 netns 12 && ip link set node-2 master net+3 up',
+    // a router's i-th network is its eth(i+1)
+    'ip link add rt+0+0 type veth peer name eth1 netns 20 && ip link set rt+0+0 master net+0 up',
+    'ip link add rt+0+1 type veth peer name eth2 netns 20 && ip link set rt+0+1 master net+1 up',
+    'ip link add rt+1+0 type veth peer name eth1 netns 21 && ip link set rt+1+0 master net+1 up',
+    'ip link add rt+1+1 type veth peer name eth2 netns 21 && ip link set rt+1+1 master net+2 up',
+    'ip link add rt+2+0 type veth peer name eth1 netns 22 && ip link set rt+2+0 master net+1 up',
+    'ip link add rt+2+1 type veth peer name eth2 netns 22 && ip link set rt+2+1 master net+3 up',
+  ]);
+  // node-0 (left) reaches every other network through r0, its one router.
+  assert.equal(
+    nodeUnderlayScript(model, 'node-0', facts['node-0']!),
+    [
+      '(set -e',
+      'ip addr add 192.168.10.4/24 dev eth1',
+      'ip link set eth1 up',
+      'ip route add 192.168.20.0/24 via 192.168.10.254',
+      'ip route add 192.168.30.0/24 via 192.168.10.254',
+      'ip route add 192.168.40.0/24 via 192.168.10.254',
+      `) || exit ${UNDERLAY_FAILED}`,
+      '',
+    ].join('\n'),
+  );
+  // r0 forwards, reaches right and far through r1 and r2 on mid, and, with pod-routes, each node's pod subnet.
+  const r0 = model.underlay!.routers.find((r) => r.name === 'r0')!;
+  const lines = routerScript(model, r0, (node) => facts[node]!.address).split('\n');
+  assert.deepEqual(lines.slice(0, 6), [
+    'set -e',
+    'ip addr add 192.168.10.254/24 dev eth1',
+    'ip link set eth1 up',
+    'ip addr add 192.168.20.254/24 dev eth2',
+    'ip link set eth2 up',
+    'sysctl -qw net.ipv4.ip_forward=1',
+  ]);
+  assert.ok(lines.includes('ip route add 192.168.30.0/24 via 192.168.20.253'), lines.join('\n'));
+  assert.ok(lines.includes('ip route add 10.200.0.0/24 via 192.168.10.4'), lines.join('\n'));
+  // The outside host must be on the one simulated segment.
+  assert.equal(simulatedOutsideProblem('192.168.64.1'), undefined);
+  assert.match(
+    simulatedOutsideProblem('10.1.2.3') ?? '',
+    /found 10\.1\.2\.3; on simulated nodes the outside host is on the underlay 192\.168\.64\.0\/24/,
   );
 });
 

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadLabFile } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
-import { simulatedFacts } from '../../src/exec/simulated.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
 import type { Command, Step } from '../../src/model/plan.js';
 import { findingsOf } from '../../src/verify/diagnose.js';
 import { parseAnswers, questionLines } from '../../src/node/query.js';

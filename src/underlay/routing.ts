@@ -4,8 +4,8 @@
 // first router on a shortest path (fewest routers) between the two networks;
 // every node and router routes each network it is not on that way. Also where
 // the outside host of an egress lab is. Pure.
-import type { Model, ModelRouter } from './lab.js';
-import type { NodeFacts } from './plan.js';
+import type { Model, ModelRouter } from '../model/lab.js';
+import type { NodeFacts } from '../model/plan.js';
 
 /** The network a node is on; undefined on a flat underlay (one L2 segment). */
 export function networkOf(model: Pick<Model, 'nodes' | 'underlay'>, node: string): string | undefined {

@@ -1,6 +1,7 @@
 // The underlay of a lab file: a flat one (the nodes' own network, as the
 // articles have it) or a routed one (networks joined by routers), checked
-// against the nodes, the pods and the cluster. Pure; part of resolve.ts.
+// against the nodes, the pods, the cluster and the Services range. Pure; called
+// by lab/resolve.ts with the nodes and pods it resolved.
 import {
   contains,
   formatCidr,
@@ -12,11 +13,16 @@ import {
   size,
   type Cidr,
 } from '../net/ipv4.js';
-import { type ModelNode, type ModelPod, type ModelRouter } from '../model/lab.js';
-import { gatewayTowards } from '../model/underlay.js';
-import type { LabFile } from './schema.js';
-import { FIRST_SIMULATED_HOST, SERVICE_CIDR } from './defaults.js';
+import { SERVICE_CIDR, type ModelNode, type ModelPod, type ModelRouter } from '../model/lab.js';
+import { gatewayTowards } from './routing.js';
+import { FIRST_SIMULATED_HOST } from './simulated.js';
 import type { Report } from '../errors.js';
+
+/** A lab file's `underlay:`, as lab/schema.ts checks its shape. */
+export interface UnderlaySpec {
+  networks: Record<string, string>;
+  routers?: Record<string, { networks: string[]; 'pod-routes'?: boolean }>;
+}
 
 /**
  * A routed underlay: networks that neither overlap each other nor the cluster
@@ -24,8 +30,15 @@ import type { Report } from '../errors.js';
  * one of them (its address, if the lab gives one, inside it), and every
  * network with nodes reachable from every other through the routers.
  */
-export function resolveUnderlay(lab: LabFile, cluster: Cidr, nodes: ModelNode[], pods: ModelPod[], report: Report) {
-  const spec = lab.underlay;
+export function resolveUnderlay(
+  spec: UnderlaySpec | undefined,
+  /** the lab has an outside host (`outside:`), which a routed underlay does not support yet */
+  hasOutside: boolean,
+  cluster: Cidr,
+  nodes: ModelNode[],
+  pods: ModelPod[],
+  report: Report,
+) {
   for (const node of nodes) {
     if (!spec && node.underlay.network !== undefined)
       report(
@@ -137,7 +150,7 @@ export function resolveUnderlay(lab: LabFile, cluster: Cidr, nodes: ModelNode[],
       break;
     }
   }
-  if (lab.outside)
+  if (hasOutside)
     report(
       ['outside'],
       'an outside host on a routed underlay is not supported yet; allowed: leave out outside: or underlay:',

@@ -1,0 +1,156 @@
+// The underlay of simulated nodes, planned: its networks (each a bridge in the
+// underlay's own namespace), the nodes' addresses on them (the article's
+// 192.168.64.4, .5, ... on eth1), and the scripts that cable the nodes, the
+// routers and the outside host to them and give each its addresses and
+// routes. Pure: exec/simulated.ts starts the holders and runs these scripts.
+import type { Model, ModelNode, ModelRouter } from '../model/lab.js';
+import type { NodeFacts } from '../model/plan.js';
+import { type Cidr, formatIp, nthAddress, parseCidr } from '../net/ipv4.js';
+import { ETHERNET_MTU } from '../net/ethernet.js';
+import { quoteArg } from '../os/quote.js';
+import { networkOf, routerPodRoutes, underlayRoutes } from './routing.js';
+
+/** The host number of the first simulated node on a network (the article's 192.168.64.4); the next ones follow. */
+export const FIRST_SIMULATED_HOST = 4;
+
+export const SIMULATED_UNDERLAY = {
+  prefix: 24,
+  firstHost: FIRST_SIMULATED_HOST,
+  network: '192.168.64',
+  dev: 'eth1',
+  bridge: 'underlay',
+  /** the veths of the underlay keep the kernel's default, Ethernet's */
+  mtu: ETHERNET_MTU,
+} as const;
+
+/** The outside host's holder (a node of that name would share its marker: resolve refuses one with outside:). */
+export const OUTSIDE_HOLDER = 'outside';
+
+/** The exit code of a node's first script when its underlay could not be set up. */
+export const UNDERLAY_FAILED = 99;
+
+/**
+ * The networks of the simulated underlay, each a bridge in the underlay's
+ * namespace: the lab's own (a routed underlay), or the article's one segment.
+ * (The bridges' names have a '+', which no node name has: node cables there
+ * are named after their nodes.)
+ */
+function simulatedNetworks(model: Model): { name?: string; cidr: Cidr; bridge: string }[] {
+  if (model.underlay)
+    return model.underlay.networks.map((n, i) => ({ name: n.name, cidr: parseCidr(n.cidr)!, bridge: `net+${i}` }));
+  const cidr = parseCidr(`${SIMULATED_UNDERLAY.network}.0/${SIMULATED_UNDERLAY.prefix}`)!;
+  return [{ cidr, bridge: SIMULATED_UNDERLAY.bridge }];
+}
+
+/** The simulated network a node is on. */
+function simulatedNetworkOf(model: Model, node: string) {
+  const networks = simulatedNetworks(model);
+  return networks.find((n) => n.name === networkOf(model, node)) ?? networks[0]!;
+}
+
+/** The underlay address and interface of each simulated node: the article's 192.168.64.4, .5, ... on eth1 (on a routed underlay, numbered so in each network). */
+export function simulatedFacts(model: Model): Record<string, NodeFacts> {
+  // Its place among the nodes of its network (all of them on a flat underlay).
+  const hostOf = (node: ModelNode) =>
+    SIMULATED_UNDERLAY.firstHost +
+    model.nodes.filter((n) => networkOf(model, n.name) === networkOf(model, node.name)).indexOf(node);
+  return Object.fromEntries(
+    model.nodes.map((node) => [
+      node.name,
+      {
+        address: node.underlay.address ?? formatIp(nthAddress(simulatedNetworkOf(model, node.name).cidr, hostOf(node))),
+        dev: node.underlay.dev ?? SIMULATED_UNDERLAY.dev,
+        mtu: SIMULATED_UNDERLAY.mtu,
+      },
+    ]),
+  );
+}
+
+/** Why the lab's outside host cannot be simulated at this address, if it cannot: it must be on the one segment. */
+export function simulatedOutsideProblem(outside: string): string | undefined {
+  return outside.startsWith(`${SIMULATED_UNDERLAY.network}.`)
+    ? undefined
+    : `outside.address: found ${outside}; on simulated nodes the outside host is on the underlay ${SIMULATED_UNDERLAY.network}.0/${SIMULATED_UNDERLAY.prefix} (leave the address out: ${SIMULATED_UNDERLAY.network}.1)`;
+}
+
+/** The init process of each holder the underlay's cables go to, by PID (`netns PID`). */
+export interface HolderPids {
+  nodes: Record<string, number>;
+  routers: Record<string, number>;
+  outside?: number;
+}
+
+/**
+ * The underlay namespace's script: a bridge per network, and cables from it to
+ * each node's underlay interface, each router's eth1, eth2, ... and the outside
+ * host's eth0, made inside the underlay namespace and handed to their holders
+ * by PID: the host never sees them.
+ */
+export function underlaySwitchScript(model: Model, facts: Record<string, NodeFacts>, pids: HolderPids): string {
+  const networks = simulatedNetworks(model);
+  const bridgeOf = (network: string) => networks.find((n) => n.name === network)!.bridge;
+  const cable = (name: string, peer: string, pid: number, bridge: string) =>
+    `ip link add ${quoteArg(name)} type veth peer name ${quoteArg(peer)} netns ${pid} && ip link set ${quoteArg(name)} master ${quoteArg(bridge)} up`;
+  return [
+    // The bridge floods multicast to every port, as the switch of a Vagrant
+    // host-only network does: with IGMP snooping on (the default) and no querier
+    // it forwards a group only to the ports whose join it saw, and forgets each
+    // join 260 s later (multicast_membership_interval), one node at a time.
+    ...networks.flatMap(({ bridge }) => [
+      `ip link add ${quoteArg(bridge)} type bridge mcast_snooping 0`,
+      `ip link set ${quoteArg(bridge)} up`,
+    ]),
+    ...model.nodes.map((node) =>
+      cable(node.name, facts[node.name]!.dev, pids.nodes[node.name]!, simulatedNetworkOf(model, node.name).bridge),
+    ),
+    // A router's cable to its i-th network is its eth(i+1), as on a router VM with one NIC per network.
+    ...(model.underlay?.routers ?? []).flatMap((router, r) =>
+      router.networks.map((network, i) =>
+        cable(`rt+${r}+${i}`, `eth${i + 1}`, pids.routers[router.name]!, bridgeOf(network)),
+      ),
+    ),
+    ...(pids.outside !== undefined ? [cable(OUTSIDE_HOLDER, 'eth0', pids.outside, SIMULATED_UNDERLAY.bridge)] : []),
+  ].join('\n');
+}
+
+/**
+ * A node's underlay: its address and interface up, and, on a routed underlay,
+ * its routes to the other networks through their routers, as its DHCP or the
+ * VM's setup would say. In a subshell of its own (set -e): a failure there ends
+ * the node's script with UNDERLAY_FAILED, before what follows it.
+ */
+export function nodeUnderlayScript(model: Model, node: string, facts: NodeFacts): string {
+  const { address, dev } = facts;
+  const routes = underlayRoutes(model, [networkOf(model, node)!]).map(
+    (r) => `ip route add ${quoteArg(r.dst)} via ${quoteArg(r.via)}\n`,
+  );
+  return `(set -e\nip addr add ${quoteArg(address)}/${simulatedNetworkOf(model, node).cidr.prefix} dev ${quoteArg(dev)}\nip link set ${quoteArg(dev)} up\n${routes.join('')}) || exit ${UNDERLAY_FAILED}\n`;
+}
+
+/**
+ * A router of the underlay: an address on each of its networks, forwarding on
+ * (its own namespace: the host's setting is not touched), routes to the
+ * networks it is not on, and no default route: a packet for an address no
+ * network has, such as a pod's, is answered with ICMP "net unreachable" —
+ * unless the lab gives it routes to the pod subnets (pod-routes).
+ */
+export function routerScript(model: Model, router: ModelRouter, addressOf: (node: string) => string): string {
+  const networks = simulatedNetworks(model);
+  const lines = router.networks.flatMap((name, i) => {
+    const prefix = networks.find((n) => n.name === name)!.cidr.prefix;
+    return [`ip addr add ${quoteArg(router.addresses[name]!)}/${prefix} dev eth${i + 1}`, `ip link set eth${i + 1} up`];
+  });
+  const routes = [...underlayRoutes(model, router.networks, router.name), ...routerPodRoutes(model, router, addressOf)];
+  return [
+    'set -e',
+    ...lines,
+    'sysctl -qw net.ipv4.ip_forward=1',
+    ...routes.map((r) => `ip route add ${quoteArg(r.dst)} via ${quoteArg(r.via)}`),
+    '',
+  ].join('\n');
+}
+
+/** The outside host: it knows the underlay only, no route to a pod address, as a router outside the cluster. */
+export function outsideScript(address: string): string {
+  return `set -e\nip addr add ${quoteArg(address)}/${SIMULATED_UNDERLAY.prefix} dev eth0\nip link set eth0 up\n`;
+}
