@@ -7,7 +7,7 @@ import { defaultLabName } from '../model/grammar.js';
 import { checkBounds, checkExpansion } from './bounds.js';
 import { readInputFile } from './read.js';
 import { didYouMean } from '../model/suggest.js';
-import type { Model } from '../model/lab.js';
+import type { Model, ModelChallenge } from '../model/lab.js';
 import { resolveLab } from './resolve.js';
 import { faultIdsOf } from '../faults/faults.js';
 import { labWarnings } from './warnings.js';
@@ -44,9 +44,6 @@ export function parseLab(text: string, file: string): LoadedLab {
   const oversized = checkBounds(data, file, locate);
   if (oversized.length > 0) throw new LabInputError(oversized);
   const parsed = labSchema.safeParse(data);
-  const schemaIssues = parsed.success
-    ? []
-    : describeSchemaIssues(labSchema, parsed.error, file, locate, data, LAB_WORDS);
   // `nodes:` written as a list (- node-0): said so, and read as the mapping it meant for the
   // other checks, so that every pod's node is not also reported unknown.
   const listed = nodesAsList(data.nodes);
@@ -70,13 +67,16 @@ export function parseLab(text: string, file: string): LoadedLab {
   // broken to plan has its problems reported already.
   if (model?.challenges?.length && oversize.length === 0) {
     try {
-      problems.push(...checkFaults(model, file, locate));
+      problems.push(...checkFaults(model, model.challenges, file, locate));
     } catch {
       if (parsed.success && problems.length === 0) throw new Error('a lab without problems could not be planned');
     }
   }
   // Also the semantic problems of the parts the schema accepted ("all problems in one run").
-  if (!parsed.success) throw new LabInputError(mergeIssues(schemaIssues, problems));
+  if (!parsed.success)
+    throw new LabInputError(
+      mergeIssues(describeSchemaIssues(labSchema, parsed.error, file, locate, data, LAB_WORDS), problems),
+    );
   if (problems.length > 0 || !model) throw new LabInputError(sortIssues(problems));
   const warnings = sortIssues(
     labWarnings(lab, model).map((w) => ({
@@ -103,24 +103,29 @@ function nodesAsList(nodes: unknown): Record<string, unknown> | undefined {
   return Object.fromEntries(entries);
 }
 
-/** Each challenge's fault is one the lab's plan allows (faults/faults.ts). */
-function checkFaults(model: Model, file: string, locate: Locator): LabIssue[] {
-  // Planning every fault costs a lab of many pods a tenth of a second: only when a challenge names one.
-  if (!model.challenges?.length) return [];
+/**
+ * Each challenge's fault is one the lab's plan allows (faults/faults.ts).
+ * Planning every fault costs a lab of many pods a tenth of a second: called
+ * only when a challenge names one.
+ */
+function checkFaults(model: Model, challenges: ModelChallenge[], file: string, locate: Locator): LabIssue[] {
   const ids = faultIdsOf(model);
   const known = new Set(ids);
-  return (model.challenges ?? []).flatMap((c, index) => {
+  return challenges.flatMap((c, index) => {
     if (known.has(c.fault)) return [];
     const kind = c.fault.split(':')[0]!;
     const sameKind = ids.filter((id) => id.startsWith(`${kind}:`));
     const examples = (sameKind.length ? sameKind : ids).slice(0, 3).join(', ');
     const path = ['challenges', index, 'fault'];
+    const allowed = ids.length
+      ? `allowed: one of its ${ids.length} faults, such as ${examples} (\`netlab challenge faults ${file}\` lists them)`
+      : 'the lab has none: its plan makes nothing a fault could break';
     return [
       {
         file,
         ...locate(path),
         path: path.join('.'),
-        message: `found ${shown(c.fault)}, which is no fault of this lab${didYouMean(c.fault, ids)}; allowed: one of its ${ids.length} faults, such as ${examples || 'none'} (\`netlab challenge faults ${file}\` lists them)`,
+        message: `found ${shown(c.fault)}, which is no fault of this lab${didYouMean(c.fault, ids)}; ${allowed}`,
       },
     ];
   });

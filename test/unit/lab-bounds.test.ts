@@ -229,6 +229,11 @@ test('expansion: the checks derived without a verify section, at their bound and
   ]);
   // A verify section, however short, derives nothing.
   assert.deepEqual(problemsOf(`${lab(9)}verify: [{ ping: { from: a, to: b } }]\n`), []);
+  // A lab refused for its size is not planned for its challenges' faults (lab/load.ts): a fault it
+  // does not have is not reported beside the size.
+  assert.deepEqual(problemsOf(`${lab(9)}challenges:\n  - { id: one, title: a fault, fault: no-such:fault }\n`), [
+    "1:1 verify: without a verify: section the lab derives 11000 checks (a ping and a TCP check per pod, and one per pod and Service); allowed: at most 10000 (netlab's limit for one lab); list the checks to run under verify:",
+  ]);
 });
 
 // A negative count of pods (refused by the schema) must not subtract from the listed ones before it.
