@@ -14,7 +14,7 @@ import { quoteArgv } from '../os/quote.js';
 import { findLabWith, labModelOf, requireNodeAccess } from './common.js';
 import { routerTransport, traceTransportsOf, transportsOf } from '../exec/transports.js';
 import { crossNodeWiring, wiringOf } from '../wiring/registry.js';
-import { askNode } from '../node/query.js';
+import { askNode, toolOutput } from '../node/query.js';
 import { openOutputFile } from '../os/output-file.js';
 import { pcapReaderArgs, pcapStreamCommand } from '../shell/packet-capture.js';
 import { escapeControls, RunError, shown, UsageError } from '../errors.js';
@@ -68,30 +68,36 @@ export async function graphCommand(
   return 0;
 }
 
-const TABLES: Record<string, { node: string[][]; pod: string[][] }> = {
-  links: {
-    node: [
-      ['ip', '-d', '-br', 'link'],
-      ['ip', '-br', 'addr'],
-    ],
-    pod: [
-      ['ip', '-br', 'link'],
-      ['ip', '-br', 'addr'],
-    ],
-  },
-  routes: { node: [['ip', 'route']], pod: [['ip', 'route']] },
-  neigh: { node: [['ip', 'neigh']], pod: [['ip', 'neigh']] },
-  fdb: { node: [['bridge', 'fdb', 'show']], pod: [] },
-  iptables: { node: [['iptables-save']], pod: [['iptables-save']] },
-  conntrack: { node: [['conntrack', '-L']], pod: [] },
-};
-
-/** For --json: the same table in the tool's own JSON where it has one (iproute2's -j), else its lines. */
-function jsonCommand(command: string[]): string[] {
-  if (command[0] === 'ip') return ['ip', '-j', ...command.slice(1).filter((a) => a !== '-br')];
-  if (command[0] === 'bridge') return ['bridge', '-j', ...command.slice(1)];
-  return command;
+/** A command of a table as shown, and for --json the same table in the tool's own JSON where it has one. */
+interface TableCommand {
+  text: string[];
+  json: string[];
 }
+
+/** iproute2's `ip` and `bridge` print JSON with -j. */
+const iproute2 = (tool: 'ip' | 'bridge', ...args: string[]): TableCommand => ({
+  text: [tool, ...args],
+  json: [tool, '-j', ...args],
+});
+/** `ip`'s brief form (-br, for people; its JSON is the full one). */
+const brief = (options: string[], object: string): TableCommand => ({
+  text: ['ip', ...options, '-br', object],
+  json: ['ip', '-j', ...options, object],
+});
+/** A tool without JSON: its lines. */
+const lines = (...argv: string[]): TableCommand => ({ text: argv, json: argv });
+
+const TABLES: Record<string, { node: TableCommand[]; pod: TableCommand[] }> = {
+  links: {
+    node: [brief(['-d'], 'link'), brief([], 'addr')],
+    pod: [brief([], 'link'), brief([], 'addr')],
+  },
+  routes: { node: [iproute2('ip', 'route')], pod: [iproute2('ip', 'route')] },
+  neigh: { node: [iproute2('ip', 'neigh')], pod: [iproute2('ip', 'neigh')] },
+  fdb: { node: [iproute2('bridge', 'fdb', 'show')], pod: [] },
+  iptables: { node: [lines('iptables-save')], pod: [lines('iptables-save')] },
+  conntrack: { node: [lines('conntrack', '-L')], pod: [] },
+};
 
 /** Names of netlab's objects on a node, to highlight them in tables. */
 function ownNames(model: Model, node: string): string[] {
@@ -126,7 +132,7 @@ export async function showCommand(
   const shownCommands = pod ? TABLES[kind]!.pod : TABLES[kind]!.node;
   if (shownCommands.length === 0)
     throw new UsageError(`the ${kind} table is a node's; try \`netlab show ${pod!.node} ${kind}\``);
-  const commands = options.json ? shownCommands.map(jsonCommand) : shownCommands;
+  const commands = shownCommands.map((c) => (options.json ? c.json : c.text));
   // The tables as the tools print them, asked in one script (a pod's run in its namespaces by the prelude's netlab_in).
   const { answers } = await askNode(
     transport,
@@ -137,20 +143,13 @@ export async function showCommand(
   const own = router ? [] : ownNames(state.model, node);
   const outputs = answers[0]!.outputs ?? [];
   if (options.json) {
-    const parse = (text: string) => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        return text.split('\n').filter(Boolean);
-      }
-    };
     printJson({
       lab: state.lab,
       node,
       ...(pod ? { pod: pod.name } : {}),
       table: kind,
       own,
-      outputs: commands.map((command, i) => ({ command, output: parse(outputs[i] ?? '') })),
+      outputs: commands.map((command, i) => ({ command, output: toolOutput(outputs[i] ?? '') })),
     });
     return outputs.length === commands.length ? 0 : 1;
   }

@@ -216,6 +216,15 @@ export function parseAnswers(
   return { head: parts[0] ?? '', answers };
 }
 
+/** A tool's output as its own JSON where it printed JSON (iproute2's -j), else its lines. */
+export function toolOutput(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text.split('\n').filter(Boolean);
+  }
+}
+
 /**
  * Asks a node every question in one script. `head` runs first (a prelude, a
  * caller's own checks); its output comes back as `head`. `failed` says why the
