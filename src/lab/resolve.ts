@@ -1,8 +1,9 @@
 // resolve: a schema-valid lab file → the Model (every name and address decided)
 // plus every semantic problem, each reported at its place in the file. Pure.
-// The cluster, the nodes and the wiring are here; the underlay, the pods and
-// the checks have a file each beside it (resolve-*.ts); Services and policies
-// are resolved by their wiring modules.
+// The cluster, the nodes and the wiring are here; the pods and the checks have
+// a file each beside it (resolve-*.ts), the underlay its module
+// (underlay/resolve.ts); Services and policies are resolved by their wiring
+// modules.
 import { resolvePolicies } from '../wiring/policies.js';
 import { resolveUnderlay } from '../underlay/resolve.js';
 import { resolvePods, withCountedPods } from './resolve-pods.js';

@@ -4,19 +4,16 @@
 // them errors. Read from the resolved model and the file as written. Pure.
 import type { PathSegment } from '../errors.js';
 import type { Check, Model, ModelNode } from '../model/lab.js';
-import { contains, formatIp, nthAddress, parseCidr, parseIp } from '../net/ipv4.js';
+import { contains, parseCidr, parseIp } from '../net/ipv4.js';
 import { crossNodeWiring } from '../wiring/registry.js';
 import { ETHERNET_MTU } from '../net/ethernet.js';
-import { FIRST_SIMULATED_HOST } from '../underlay/simulated.js';
+import { FLAT_SIMULATED_NETWORK, simulatedFacts } from '../underlay/simulated.js';
 import type { LabFile } from './schema.js';
 
 export interface LabWarning {
   path: PathSegment[];
   message: string;
 }
-
-/** The simulated underlay every node of a flat lab is on (underlay/simulated.ts plans it). */
-const SIMULATED_NETWORK = '192.168.64.0/24';
 
 export function labWarnings(lab: LabFile, model: Model): LabWarning[] {
   return [
@@ -83,18 +80,7 @@ function mtuWarnings(model: Model): LabWarning[] {
 
 /** The underlay address of each node on simulated nodes: the lab's own, or the next host of its network from .4. */
 function nodeAddresses(model: Model): Map<string, string> {
-  const addresses = new Map<string, string>();
-  const taken = new Map<string, number>();
-  for (const node of model.nodes) {
-    const network = model.underlay?.networks.find((n) => n.name === node.underlay.network)?.cidr ?? SIMULATED_NETWORK;
-    const index = taken.get(network) ?? 0;
-    taken.set(network, index + 1);
-    addresses.set(
-      node.name,
-      node.underlay.address ?? formatIp(nthAddress(parseCidr(network)!, FIRST_SIMULATED_HOST + index)),
-    );
-  }
-  return addresses;
+  return new Map(Object.entries(simulatedFacts(model)).map(([node, facts]) => [node, facts.address]));
 }
 
 function nodeOfPod(model: Model, pod: string): ModelNode | undefined {
@@ -108,7 +94,7 @@ function checkWarnings(lab: LabFile, model: Model): LabWarning[] {
   const warnings: LabWarning[] = [];
   const addresses = nodeAddresses(model);
   const cluster = parseCidr(model.clusterCidr)!;
-  const networks = [SIMULATED_NETWORK, ...(model.underlay?.networks.map((n) => n.cidr) ?? [])].map((c) =>
+  const networks = [FLAT_SIMULATED_NETWORK, ...(model.underlay?.networks.map((n) => n.cidr) ?? [])].map((c) =>
     parseCidr(c)!,
   );
   model.checks.forEach((check: Check, i) => {

@@ -72,7 +72,7 @@ const placeName = (netns: string | undefined) => (netns ? `pod ${netns}` : 'the 
 const jumpRule = (e: { comment: string; to: string }) => ['-m', 'comment', '--comment', e.comment, '-j', e.to];
 
 /** A DNAT rule's words and the record they say, made together so that the two never differ. */
-export const dnatRule = (dnat: Dnat): Omit<ExplainedRule, 'explain'> => ({
+export const dnatRule = (dnat: Dnat): { rule: string[]; dnat: Dnat } => ({
   rule: ['-p', dnat.protocol, '-j', 'DNAT', '--to-destination', `${dnat.address}:${dnat.port}`],
   dnat,
 });
@@ -88,7 +88,9 @@ const ruleCreated = (table: Table, chain: string, { rule, dnat }: ExplainedRule)
 
 /**
  * A rule as iptables-save writes it and iptables-restore reads it, `-A CHAIN
- * WORDS`: split on spaces, double quotes honoured (no value of netlab's has either).
+ * WORDS`: split on spaces, a word with a space in double quotes (the comment
+ * "netlab lab NAME"); no word of netlab's has a double quote (names follow
+ * model/grammar.ts).
  */
 export const ruleLine = (chain: string, words: readonly string[]) =>
   ['-A', chain, ...words].map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
@@ -382,9 +384,9 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
   helper: {
     apply: (e) => e.apply.map((c) => c.command),
     undo: (e) => e.undo,
-    declares: (e) => e.declared ?? {},
+    declares: () => ({}),
     explain: (e) => e.apply.map((c) => c.explain),
-    byHand: (e) => e.apply.map((c) => ({ lines: c.byHand ?? [], inPlace: c.inPlace })),
+    byHand: (e) => e.apply.map((c) => ({ lines: c.byHand ?? [] })),
   },
 };
 

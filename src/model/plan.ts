@@ -74,6 +74,7 @@ export interface Dnat {
 export interface ExplainedRule {
   rule: string[];
   explain: string;
+  /** where a DNAT rule sends: set by dnatRule only, with the words it makes */
   dnat?: Dnat;
 }
 
@@ -96,8 +97,6 @@ export interface ExplainedCommand {
   explain: string;
   /** the plain commands a learner types for it, where it is one of netlab's shell helpers (model/by-hand.ts) */
   byHand?: string[];
-  /** `plan` shows those plain commands in its place (iptables-restore's input, as the here-document it is) */
-  inPlace?: boolean;
 }
 
 /**
@@ -174,14 +173,14 @@ export type Effect =
   | { kind: 'jump'; table: Table; from: string; to: string; comment: string; first: boolean; explain?: string }
   /**
    * The one escape: netlab's own helpers whose commands are theirs to say (a
-   * root filesystem unpacked and mounted), each
-   * with what it does, and what they declare. `netns`: the pod it acts in, if any.
+   * root filesystem unpacked and mounted), each with what it does; they make
+   * nothing the kernel's tables show, so they declare nothing. `netns`: the
+   * pod it acts in, if any.
    */
   | {
       kind: 'helper';
       apply: ExplainedCommand[];
       undo: Command[];
-      declared?: Declared;
       netns?: string;
     };
 

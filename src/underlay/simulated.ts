@@ -23,6 +23,9 @@ export const SIMULATED_UNDERLAY = {
   mtu: ETHERNET_MTU,
 } as const;
 
+/** The one network of a flat simulated underlay (the article's 192.168.64.0/24). */
+export const FLAT_SIMULATED_NETWORK = `${SIMULATED_UNDERLAY.network}.0/${SIMULATED_UNDERLAY.prefix}`;
+
 /** The outside host's holder (a node of that name would share its marker: resolve refuses one with outside:). */
 export const OUTSIDE_HOLDER = 'outside';
 
@@ -38,8 +41,7 @@ export const UNDERLAY_FAILED = 99;
 function simulatedNetworks(model: Model): { name?: string; cidr: Cidr; bridge: string }[] {
   if (model.underlay)
     return model.underlay.networks.map((n, i) => ({ name: n.name, cidr: parseCidr(n.cidr)!, bridge: `net+${i}` }));
-  const cidr = parseCidr(`${SIMULATED_UNDERLAY.network}.0/${SIMULATED_UNDERLAY.prefix}`)!;
-  return [{ cidr, bridge: SIMULATED_UNDERLAY.bridge }];
+  return [{ cidr: parseCidr(FLAT_SIMULATED_NETWORK)!, bridge: SIMULATED_UNDERLAY.bridge }];
 }
 
 /** The simulated network a node is on. */
@@ -70,7 +72,7 @@ export function simulatedFacts(model: Model): Record<string, NodeFacts> {
 export function simulatedOutsideProblem(outside: string): string | undefined {
   return outside.startsWith(`${SIMULATED_UNDERLAY.network}.`)
     ? undefined
-    : `outside.address: found ${outside}; on simulated nodes the outside host is on the underlay ${SIMULATED_UNDERLAY.network}.0/${SIMULATED_UNDERLAY.prefix} (leave the address out: ${SIMULATED_UNDERLAY.network}.1)`;
+    : `outside.address: found ${outside}; on simulated nodes the outside host is on the underlay ${FLAT_SIMULATED_NETWORK} (leave the address out: ${SIMULATED_UNDERLAY.network}.1)`;
 }
 
 /** The init process of each holder the underlay's cables go to, by PID (`netns PID`). */
@@ -89,6 +91,11 @@ export interface HolderPids {
 export function underlaySwitchScript(model: Model, facts: Record<string, NodeFacts>, pids: HolderPids): string {
   const networks = simulatedNetworks(model);
   const bridgeOf = (network: string) => networks.find((n) => n.name === network)!.bridge;
+  const pidOf = (held: Record<string, number>, name: string) => {
+    const pid = held[name];
+    if (pid === undefined) throw new Error(`internal error: no holder's PID for ${name}`);
+    return pid;
+  };
   const cable = (name: string, peer: string, pid: number, bridge: string) =>
     `ip link add ${quoteArg(name)} type veth peer name ${quoteArg(peer)} netns ${pid} && ip link set ${quoteArg(name)} master ${quoteArg(bridge)} up`;
   return [
@@ -101,15 +108,21 @@ export function underlaySwitchScript(model: Model, facts: Record<string, NodeFac
       `ip link set ${quoteArg(bridge)} up`,
     ]),
     ...model.nodes.map((node) =>
-      cable(node.name, facts[node.name]!.dev, pids.nodes[node.name]!, simulatedNetworkOf(model, node.name).bridge),
+      cable(
+        node.name,
+        facts[node.name]!.dev,
+        pidOf(pids.nodes, node.name),
+        simulatedNetworkOf(model, node.name).bridge,
+      ),
     ),
     // A router's cable to its i-th network is its eth(i+1), as on a router VM with one NIC per network.
     ...(model.underlay?.routers ?? []).flatMap((router, r) =>
       router.networks.map((network, i) =>
-        cable(`rt+${r}+${i}`, `eth${i + 1}`, pids.routers[router.name]!, bridgeOf(network)),
+        cable(`rt+${r}+${i}`, `eth${i + 1}`, pidOf(pids.routers, router.name), bridgeOf(network)),
       ),
     ),
-    ...(pids.outside !== undefined ? [cable(OUTSIDE_HOLDER, 'eth0', pids.outside, SIMULATED_UNDERLAY.bridge)] : []),
+    // On the first network: the only one, since resolve refuses an outside host on a routed underlay.
+    ...(pids.outside !== undefined ? [cable(OUTSIDE_HOLDER, 'eth0', pids.outside, networks[0]!.bridge)] : []),
   ].join('\n');
 }
 

@@ -4,7 +4,7 @@ import { cascadeProbabilities, formatProbability } from '../../src/wiring/servic
 import { isPlausibleSpread, spreadBound } from '../../src/verify/stats.js';
 import { parseLab } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
-import { applyOf } from '../../src/model/effects.js';
+import { applyOf, undoOf } from '../../src/model/effects.js';
 import { simulatedFacts } from '../../src/underlay/simulated.js';
 import type { Model } from '../../src/model/lab.js';
 
@@ -83,4 +83,34 @@ test('service rules: a cascade per Service, a DNAT and a hairpin mark per endpoi
   assert.match(input, /-A NL-SEP-lb-1-3 -p tcp -j DNAT --to-destination 10\.200\.1\.2:8080\n/);
   assert.match(input, /^\*nat\n/);
   assert.match(input, /COMMIT\n$/);
+});
+
+test("the Services' ruleset is undone jumps first, then every chain flushed, then deleted (a chain goes only once empty and unjumped to)", () => {
+  const { model } = parseLab(
+    'nodes: { node-0: {} }\npods: { a: { node: node-0 } }\nservices:\n  s: { port: 80, backends: [a] }\n',
+    'one.yaml',
+  );
+  const effect = buildPlan(model, simulatedFacts(model))
+    .nodes[0]!.steps.flatMap((s) => s.effects)
+    .find((e) => e.kind === 'ruleset')!;
+  const chains = [
+    'NL-SERVICES-one',
+    'NL-NODEPORTS-one',
+    'NL-MARK-MASQ-one',
+    'NL-POSTROUTING-one',
+    'NL-SVC-one-1',
+    'NL-SEP-one-1-1',
+  ];
+  const jump = (from: string, to: string) => ['-D', from, '-m', 'comment', '--comment', 'netlab lab one', '-j', to];
+  assert.deepEqual(
+    undoOf(effect).map((c) => c.slice(c.indexOf('nat') + 1)),
+    [
+      jump('PREROUTING', 'NL-SERVICES-one'),
+      jump('OUTPUT', 'NL-SERVICES-one'),
+      jump('POSTROUTING', 'NL-POSTROUTING-one'),
+      ...chains.map((c) => ['-F', c]),
+      ...chains.map((c) => ['-X', c]),
+    ],
+  );
+  assert.ok(undoOf(effect).every((c) => c.join(' ').startsWith('iptables -w -t nat ')));
 });

@@ -1,4 +1,4 @@
-// The routing of a routed underlay (src/model/underlay.ts) on topologies written
+// The routing of a routed underlay (src/underlay/routing.ts) on topologies written
 // by hand: the first router on a shortest path, a router that never sends to
 // itself, the best of a router's networks, networks nobody reaches, and the
 // small readers (which network a node is on, which router has an address).

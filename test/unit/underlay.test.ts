@@ -1,4 +1,4 @@
-// A routed underlay (model/underlay.ts and the wiring that uses it): which
+// A routed underlay (src/underlay/ and the wiring that uses it): which
 // router each node and router sends another network's packets to, the
 // routes kind's next hop, VXLAN's unicast flood list, and the text graph.
 import { test } from 'node:test';
@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { chooseUnderlay, interfacesOf } from '../../src/underlay/facts.js';
 import {
   nodeUnderlayScript,
+  outsideScript,
   routerScript,
   simulatedFacts,
   simulatedOutsideProblem,
-  UNDERLAY_FAILED,
   underlaySwitchScript,
 } from '../../src/underlay/simulated.js';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';
@@ -140,7 +140,7 @@ test("the simulated underlay: a bridge per network, each node's and router's cab
       'ip route add 192.168.20.0/24 via 192.168.10.254',
       'ip route add 192.168.30.0/24 via 192.168.10.254',
       'ip route add 192.168.40.0/24 via 192.168.10.254',
-      `) || exit ${UNDERLAY_FAILED}`,
+      ') || exit 99',
       '',
     ].join('\n'),
   );
@@ -162,6 +162,31 @@ test("the simulated underlay: a bridge per network, each node's and router's cab
   assert.match(
     simulatedOutsideProblem('10.1.2.3') ?? '',
     /found 10\.1\.2\.3; on simulated nodes the outside host is on the underlay 192\.168\.64\.0\/24/,
+  );
+});
+
+test("the simulated underlay of one segment: the nodes' cables and the outside host's on one bridge, the outside host's address", () => {
+  const { model } = loadLabFile(join(LABS, 'egress.yaml'));
+  const facts = simulatedFacts(model);
+  const nodes = Object.fromEntries(model.nodes.map((n, i) => [n.name, 10 + i]));
+  assert.deepEqual(underlaySwitchScript(model, facts, { nodes, routers: {}, outside: 30 }).split('\n'), [
+    'ip link add underlay type bridge mcast_snooping 0',
+    'ip link set underlay up',
+    ...model.nodes.map(
+      (n, i) =>
+        `ip link add ${n.name} type veth peer name eth1 netns ${10 + i} && ip link set ${n.name} master underlay up`,
+    ),
+    'ip link add outside type veth peer name eth0 netns 30 && ip link set outside master underlay up',
+  ]);
+  assert.equal(
+    nodeUnderlayScript(model, 'node-0', facts['node-0']!),
+    '(set -e\nip addr add 192.168.64.4/24 dev eth1\nip link set eth1 up\n) || exit 99\n',
+    'on one segment no routes',
+  );
+  assert.equal(outsideScript('192.168.64.1'), 'set -e\nip addr add 192.168.64.1/24 dev eth0\nip link set eth0 up\n');
+  assert.throws(
+    () => underlaySwitchScript(model, facts, { nodes: {}, routers: {} }),
+    /internal error: no holder's PID for node-0/,
   );
 });
 
