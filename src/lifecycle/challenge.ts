@@ -93,14 +93,15 @@ export async function makeFault(state: LabState, fault: Fault): Promise<string[]
  */
 async function forgetLearnedPaths(state: LabState): Promise<void> {
   const transports = transportsOf(state);
-  // One script per node, and no node lock: a cache forgotten changes nothing netlab or a learner made.
+  // One script per node, one `ip -batch` per pod (-force: the second line runs if the first fails),
+  // and no node lock: a cache forgotten changes nothing netlab or a learner made.
   await Promise.allSettled(
     state.model.nodes.map(({ name }) => {
-      const lines = podNamespacesOn(state.model, name).flatMap((n) => [
-        ipIn(n, 'route', 'flush', 'cache'),
-        ipIn(n, 'neigh', 'flush', 'all'),
-      ]);
-      return transports[name]!.run(lines.map((c) => `${quoteArgv(c)} 2>/dev/null\n`).join(''));
+      const perPod = podNamespacesOn(state.model, name).map(
+        (n) =>
+          `${quoteArgv(ipIn(n, '-force', '-batch', '-'))} 2>/dev/null <<'EOF'\nroute flush cache\nneigh flush all\nEOF\n`,
+      );
+      return transports[name]!.run(perPod.join(''));
     }),
   );
 }
