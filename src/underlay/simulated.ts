@@ -13,7 +13,7 @@ import { networkOf, routerPodRoutes, underlayRoutes } from './routing.js';
 /** The host number of the first simulated node on a network (the article's 192.168.64.4); the next ones follow. */
 export const FIRST_SIMULATED_HOST = 4;
 
-export const SIMULATED_UNDERLAY = {
+const SIMULATED_UNDERLAY = {
   prefix: 24,
   firstHost: FIRST_SIMULATED_HOST,
   network: '192.168.64',
