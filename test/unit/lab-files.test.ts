@@ -8,6 +8,7 @@ import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';
 import { labJsonSchema } from '../../src/lab/schema.js';
+import { roomJsonSchema } from '../../src/room/file.js';
 import { LabInputError, formatIssue } from '../../src/errors.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { applyOf, explainOf } from '../../src/model/effects.js';
@@ -111,6 +112,11 @@ test('every bundled lab validates against the generated JSON Schema, and a typo 
   }
   assert.equal(validate(parse('nodes: { node-0: {} }\npods: { a0: { nod: node-0 } }\n')), false);
   assert.equal(validate(parse('nodes: { node-0: {} }\npods: { "a;b": { node: node-0 } }\n')), false);
+});
+
+test('the JSON Schemas `netlab schema` prints (lab and room files), as editors get them: every field, its description and bound (golden)', () => {
+  golden(join(GOLDEN, 'schema', 'lab.schema.json'), `${JSON.stringify(labJsonSchema(), null, 2)}\n`);
+  golden(join(GOLDEN, 'schema', 'room.schema.json'), `${JSON.stringify(roomJsonSchema(), null, 2)}\n`);
 });
 
 test('the JSON Schema says what validate says where it can: one kind per check, a node and a pod, the size bounds', () => {
