@@ -131,17 +131,19 @@ function checkFaults(model: Model, challenges: ModelChallenge[], file: string, l
   });
 }
 
+/** What the keys of the lab file's mappings of names are (`pods: { a0: ... }`: a pod name). */
+const NAMED: Record<string, string> = {
+  nodes: 'node name',
+  pods: 'pod name',
+  services: 'Service name',
+  policies: 'policy name',
+};
+
 /** The lab file's words for what its schema refuses: which name a key is, and `nodes:` written as a list. */
 const LAB_WORDS: SchemaWords = {
   keyName: (path, key) => {
     const isLabel = path.includes('labels') || path.includes('pod-selector');
-    const what = isLabel
-      ? 'label key'
-      : path.length === 2 && path[0] === 'pods'
-        ? 'pod name'
-        : path.length === 2 && path[0] === 'nodes'
-          ? 'node name'
-          : 'name';
+    const what = isLabel ? 'label key' : ((path.length === 2 ? NAMED[String(path[0])] : undefined) ?? 'name');
     const note =
       isLabel && key.includes('/')
         ? ` (netlab takes label keys without Kubernetes' prefix: "${key.slice(key.lastIndexOf('/') + 1)}" instead of "${key}")`
