@@ -24,6 +24,7 @@ export const MODULES = [
   'src/lab/schema.ts',
   'src/model/lab.ts',
   'src/underlay/routing.ts',
+  'src/underlay/resolve.ts',
   'src/plan/build.ts',
   'src/faults/faults.ts',
   'src/verify/diagnose.ts',
