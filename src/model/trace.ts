@@ -57,3 +57,6 @@ export interface Trace {
 
 /** How a part of the walk ended (the walk goes on only through calls). */
 export type End = { outcome: Outcome; problem?: Problem };
+
+/** A walk that passes more namespaces than this without arriving is in a routing loop. */
+export const MAX_TRACE_NAMESPACES = 24;

@@ -13,10 +13,25 @@
 import { dropsBeforeJump, ruleMatches } from '../node/tables.js';
 import type { Model } from '../model/lab.js';
 import type { Change, Created, NodeFacts, Plan } from '../model/plan.js';
-import type { End, Hop, Outcome, Packet, Problem, Trace } from '../model/trace.js';
+import {
+  type End,
+  type Hop,
+  MAX_TRACE_NAMESPACES,
+  type Outcome,
+  type Packet,
+  type Problem,
+  type Trace,
+} from '../model/trace.js';
 import type { Link, Place, Tables } from '../node/tables.js';
 import { contains, parseCidr, parseIp } from '../net/ipv4.js';
-import { outsideAddress, routerWithAddress } from '../underlay/routing.js';
+import { outsideAddress } from '../underlay/routing.js';
+import {
+  nodeWithAddress,
+  outerThroughRouters,
+  plainToRouter,
+  podAddressStopsAtRouter,
+  routerAt,
+} from '../underlay/trace.js';
 import { tunnelHops, wiringOf } from '../wiring/registry.js';
 import type { Ingress, TraceContext } from './context.js';
 import { bridge, mtuOf, tooBig, veth } from './devices.js';
@@ -24,8 +39,6 @@ import { planned, plannedHint } from './hints.js';
 import type { Kernel } from './kernel.js';
 
 export type { End, Hop, Outcome, Packet, Problem, Trace } from '../model/trace.js';
-
-const MAX_NAMESPACES = 24;
 
 export class TraceWalk implements TraceContext {
   private readonly hops: Hop[] = [];
@@ -114,17 +127,13 @@ export class TraceWalk implements TraceContext {
     return this.hint(place, (d) => d.kind === 'up' && d.link === ifname, `brings ${ifname} up`);
   }
 
-  private nodeWithAddress(address: string): string | undefined {
-    return Object.entries(this.facts).find(([, f]) => f.address === address)?.[0];
-  }
-
   /** The IP layer of a namespace: DNAT (node namespaces), route lookup, forwarding, then out by the route's device. */
   private async ip(place: Place, packet: Packet, ingress?: Ingress): Promise<End> {
-    if (++this.namespacesVisited > MAX_NAMESPACES)
+    if (++this.namespacesVisited > MAX_TRACE_NAMESPACES)
       return this.end(
         'broken',
         place,
-        `the packet passed ${MAX_NAMESPACES} namespaces without arriving: a routing loop`,
+        `the packet passed ${MAX_TRACE_NAMESPACES} namespaces without arriving: a routing loop`,
       );
     // nat before routing, on a node: each module's rules (kube-proxy's DNAT of a Service), as the registry lists them.
     if (!place.pod)
@@ -138,19 +147,13 @@ export class TraceWalk implements TraceContext {
     const tables = await this.tables(place);
     const route = await this.kernel.routeGet(place, packet.dst);
     if (!route.ok) {
+      const atRouter = podAddressStopsAtRouter(this, place, packet.dst, route.error);
+      if (atRouter) return atRouter;
       const service = this.model.services.find((s) => s.clusterIp === packet.dst);
       const hint =
         service && packet.port !== service.port
           ? `${packet.dst} is Service ${service.name}'s cluster IP: only DNAT of ${service.protocol} port ${service.port} makes it reachable (trace --port ${service.port})`
           : this.routeHint(place, packet.dst);
-      const router = this.routerOf(place);
-      if (router && contains(parseCidr(this.model.clusterCidr)!, parseIp(packet.dst)!))
-        return this.end(
-          'broken',
-          place,
-          `no route to ${packet.dst} in router ${router.name}'s routing table (${route.error}): a router of the underlay knows the node networks, not the pod subnets, so a pod address crossing it unencapsulated goes no further`,
-          `an overlay wraps pod packets in node addresses, which ${router.name} routes (cross-node: ipip or vxlan); or the network learns the pod subnets (underlay.routers.${router.name}.pod-routes: true)`,
-        );
       return this.end(
         'broken',
         place,
@@ -193,7 +196,7 @@ export class TraceWalk implements TraceContext {
     const nextHop = route.via ?? packet.dst;
     const tunnel = tunnelHops(out.kind);
     if (tunnel?.carries === 'ip') return tunnel.send(this, place, out, { nextHop }, plain);
-    if (!place.pod && (out.ifname === this.facts[place.node]?.dev || this.routerOf(place)))
+    if (!place.pod && (out.ifname === this.facts[place.node]?.dev || routerAt(this.model, place)))
       return this.underlay(place, tables, out, nextHop, plain);
     const neighbour = this.neighbour(place, tables, out.ifname, nextHop);
     if ('outcome' in neighbour) return neighbour;
@@ -322,7 +325,6 @@ export class TraceWalk implements TraceContext {
     return { mac: entry.mac };
   }
 
-  /** A frame arriving on a link: a bridge port hands it to the bridge, any other link to the namespace's IP layer. */
   /**
    * A pod's cached redirect skips its gateway, the node: if the node itself has
    * no route to the destination any more, the path works only until the cache
@@ -352,6 +354,7 @@ export class TraceWalk implements TraceContext {
     this.labelled.add(this.hops.at(-1)!);
   }
 
+  /** A frame arriving on a link: a bridge port hands it to the bridge, any other link to the namespace's IP layer. */
   async frameArrives(place: Place, link: Link, mac: string | undefined, packet: Packet): Promise<End> {
     if (!link.master) return this.ip(place, packet, { ifname: link.ifname });
     const up = (await this.tables(place)).links.find((l) => l.ifname === link.master)!;
@@ -371,7 +374,7 @@ export class TraceWalk implements TraceContext {
     const route = await this.kernel.routeGet(root, remote);
     if (!route.ok)
       return this.end('broken', root, `no route to the tunnel's remote end ${remote} on the underlay (${route.error})`);
-    const nextNode = this.nodeWithAddress(remote);
+    const nextNode = nodeWithAddress(this.facts, remote);
     this.hop(
       root,
       'underlay',
@@ -379,7 +382,7 @@ export class TraceWalk implements TraceContext {
       route.entry,
     );
     if (!nextNode) return this.end('broken', root, `${remote} is not the underlay address of any node of the lab`);
-    const routed = await this.outerThroughRouters(route.via, remote, outer);
+    const routed = await outerThroughRouters(this, route.via, remote, outer);
     if (routed) return routed;
     const next = { node: nextNode };
     const link = receiver((await this.tables(next)).links);
@@ -392,53 +395,6 @@ export class TraceWalk implements TraceContext {
         this.upHint(next, link.ifname),
       );
     return arrive(next, link);
-  }
-
-  /** The router of a routed underlay that this place is, if it is one. */
-  private routerOf(place: Place) {
-    return place.pod ? undefined : this.model.underlay?.routers.find((r) => r.name === place.node);
-  }
-
-  /** The interface of a namespace that has this address (a router's on the network a packet arrives from). */
-  private async ifnameWith(place: Place, address: string): Promise<string> {
-    return (await this.tables(place)).addresses.find((a) => a.address === address)?.ifname ?? '?';
-  }
-
-  /**
-   * A tunnel's outer packet through the routers of a routed underlay: each
-   * forwards it by its own route to the remote node's network (node addresses
-   * only, which a router knows). The inner packet's TTL is untouched: these
-   * hops are invisible to traceroute. Returns an end only where it stops.
-   */
-  private async outerThroughRouters(via: string | undefined, remote: string, outer: string): Promise<End | undefined> {
-    for (let gateway = via, count = 0; gateway && count < MAX_NAMESPACES; count++) {
-      const router = routerWithAddress(this.model, gateway);
-      if (!router) return undefined;
-      const place = { node: router.name };
-      if (!this.kernel.reads(router.name)) {
-        this.hop(
-          place,
-          'underlay',
-          `router ${router.name} (${gateway}) forwards the outer packet (${outer}) to ${remote}`,
-        );
-        return undefined;
-      }
-      const route = await this.kernel.routeGet(place, remote);
-      if (!route.ok)
-        return this.end(
-          'broken',
-          place,
-          `router ${router.name} has no route to the tunnel's remote end ${remote} (${route.error})`,
-        );
-      this.hop(
-        place,
-        'underlay',
-        `router ${router.name} forwards the outer packet (${outer}) to ${remote}${route.via ? ` via ${route.via}` : ''} dev ${route.dev}; the pod packet inside is not looked at`,
-        route.entry,
-      );
-      gateway = route.via;
-    }
-    return undefined;
   }
 
   /**
@@ -487,28 +443,11 @@ export class TraceWalk implements TraceContext {
   private async underlay(place: Place, tables: Tables, out: Link, nextHop: string, packet: Packet): Promise<End> {
     const neighbour = this.neighbour(place, tables, out.ifname, nextHop);
     if ('outcome' in neighbour) return neighbour;
-    const nextNode = this.nodeWithAddress(nextHop);
+    const nextNode = nodeWithAddress(this.facts, nextHop);
     if (!nextNode && this.model.outside && packet.dst === outsideAddress(this.model, this.facts))
       return this.toOutside(place, out, packet);
-    const router = routerWithAddress(this.model, nextHop);
-    if (router) {
-      const next = { node: router.name };
-      this.hop(place, 'underlay', `over the underlay to router ${router.name} (${nextHop}) as plain IP`);
-      if (this.kernel.reads(router.name))
-        return this.ip(next, packet, { ifname: await this.ifnameWith(next, nextHop) });
-      // The machines' own router (over SSH): netlab cannot read it; it routes node addresses, and no pod address.
-      const node = this.nodeWithAddress(packet.dst);
-      if (node) {
-        this.hop(next, 'underlay', `router ${router.name} forwards it to ${node} (${packet.dst}), a node address`);
-        return this.ip({ node }, packet, { ifname: this.facts[node]!.dev });
-      }
-      const pod = contains(parseCidr(this.model.clusterCidr)!, parseIp(packet.dst)!);
-      return this.end(
-        'left',
-        next,
-        `the packet goes on to router ${router.name} (${nextHop}), a router of the machines' own network, which netlab does not read${pod ? `: unless it has a route to ${packet.dst}, it goes no further (a real underlay's routers know no pod subnet)` : ''}`,
-      );
-    }
+    const toRouter = await plainToRouter(this, place, nextHop, packet);
+    if (toRouter) return toRouter;
     if (!nextNode)
       return this.end(
         'left',

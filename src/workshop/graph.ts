@@ -2,12 +2,11 @@
 // ends' names, bridges, VXLAN/IP-in-IP devices and the underlay — as text, as
 // Mermaid or as Graphviz DOT. Pure: live interface names (veth-a0@if4) are
 // passed in when the lab is up.
-import { describeRouter } from '../underlay/routing.js';
 import type { Model, ModelPod } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import { crossNodeWiring, joinsNodes, sameNodeWiring } from '../wiring/registry.js';
 import type { GraphDevice } from '../wiring/types.js';
-import { outsideAddress } from '../underlay/routing.js';
+import { type Box, graphId as id, nodeNetworkNote, underlayGraph, underlayLines } from '../underlay/graph.js';
 
 /** Live names of interfaces, e.g. "node-0/veth-a0" → "veth-a0@if4". */
 export type LiveNames = Record<string, string>;
@@ -37,27 +36,12 @@ export function renderText(model: Model, facts: Record<string, NodeFacts>, names
     `lab ${model.name}: cluster ${model.clusterCidr}, same-node ${model.sameNode}, cross-node ${model.crossNode}`,
   ];
   const tunnel = tunnelOf(model);
-  if (model.underlay) {
-    // Each network once, with what is attached to it: nodes and routers, by their address on it.
-    for (const network of model.underlay.networks) {
-      const attached = [
-        ...model.nodes
-          .filter((n) => n.underlay.network === network.name)
-          .map((n) => `${n.name} ${facts[n.name]!.address}`),
-        ...model.underlay.routers
-          .filter((r) => r.networks.includes(network.name))
-          .map((r) => `router ${r.name} ${r.addresses[network.name]!}`),
-      ];
-      out.push(`network ${network.name} ${network.cidr}: ${attached.join(', ') || 'nothing attached'}`);
-    }
-    for (const router of model.underlay.routers) out.push(describeRouter(router));
-  } else out.push(`underlay${model.outside ? `: outside host ${outsideAddress(model, facts)}` : ''}`);
+  out.push(...underlayLines(model, facts));
   model.nodes.forEach((node, i) => {
     const lastNode = i === model.nodes.length - 1;
     const [branch, stem] = lastNode ? ['└─', '   '] : ['├─', '│  '];
     const f = facts[node.name]!;
-    const network = node.underlay.network && model.underlay ? ` (network ${node.underlay.network})` : '';
-    out.push(`${branch} ${node.name}  ${live(names, node.name, f.dev)} ${f.address}${network}`);
+    out.push(`${branch} ${node.name}  ${live(names, node.name, f.dev)} ${f.address}${nodeNetworkNote(model, node)}`);
     const pods = model.pods.filter((p) => p.node === node.name);
     const children: string[] = [];
     if (hasBridge(model, pods)) {
@@ -86,56 +70,16 @@ export function renderText(model: Model, facts: Record<string, NodeFacts>, names
   return `${out.join('\n')}\n`;
 }
 
-/** Graphviz / Mermaid identifiers: letters, digits and _ only. */
-const id = (...parts: string[]) => parts.join('_').replace(/[^A-Za-z0-9_]/g, '_');
-
-interface Edge {
-  from: string;
-  to: string;
-  label?: string;
-}
-
-interface Box {
-  id: string;
-  label: string;
-  shape: 'box' | 'ellipse' | 'cylinder';
-}
-
 function graphOf(model: Model, facts: Record<string, NodeFacts>, names: LiveNames) {
   const clusters: { id: string; label: string; boxes: Box[] }[] = [];
-  const edges: Edge[] = [];
-  // By position: names that differ only in '.' and '-' would make one identifier.
-  const networkId = (name: string) => id('network', String(model.underlay!.networks.findIndex((n) => n.name === name)));
-  // One segment, or the networks of a routed underlay with their routers between them: each drawn
-  // once, with its name and CIDR, and everything on it joined to that one box.
-  const networks: Box[] = model.underlay
-    ? model.underlay.networks.map((n) => ({
-        id: networkId(n.name),
-        label: `network ${n.name}\\n${n.cidr}`,
-        shape: 'cylinder',
-      }))
-    : [{ id: 'underlay', label: 'underlay', shape: 'cylinder' }];
-  const routerId = (name: string) => id('router', String(model.underlay!.routers.findIndex((r) => r.name === name)));
-  const routers: Box[] = (model.underlay?.routers ?? []).map((r) => ({
-    id: routerId(r.name),
-    label: `router ${r.name}${r.podRoutes ? '\\n(pod routes)' : ''}`,
-    shape: 'box',
-  }));
-  for (const router of model.underlay?.routers ?? [])
-    for (const network of router.networks)
-      edges.push({ from: routerId(router.name), to: networkId(network), label: router.addresses[network]! });
-  // The outside host of an egress lab, on the underlay (a flat one: resolve refuses it on a routed one).
-  const outside: Box[] =
-    model.outside && !model.underlay
-      ? [{ id: 'outside', label: `outside host\\n${outsideAddress(model, facts)}`, shape: 'box' }]
-      : [];
-  for (const host of outside) edges.push({ from: host.id, to: networks[0]!.id });
+  // The underlay first: its boxes, and its edges before the nodes'.
+  const { networks, routers, outside, edges, attachTo } = underlayGraph(model, facts);
   for (const node of model.nodes) {
     const f = facts[node.name]!;
     const boxes: Box[] = [];
     const nic = id(node.name, f.dev);
     boxes.push({ id: nic, label: `${live(names, node.name, f.dev)}\\n${f.address}`, shape: 'box' });
-    edges.push({ from: nic, to: model.underlay ? networkId(node.underlay.network!) : networks[0]!.id });
+    edges.push({ from: nic, to: attachTo(node) });
     const bridge = id(node.name, node.bridge);
     const pods = model.pods.filter((p) => p.node === node.name);
     if (hasBridge(model, pods)) boxes.push({ id: bridge, label: `${node.bridge}\\n${node.gateway}`, shape: 'box' });
