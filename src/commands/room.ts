@@ -442,7 +442,6 @@ export async function roomServeCommand(
       if (!row) return undefined;
       const state = readState(row.lab);
       const { graphData } = await import('../workshop/graph.js');
-      const { simulatedFacts } = await import('../underlay/simulated.js');
       return {
         version: BOARD_VERSION,
         room: room.name,
