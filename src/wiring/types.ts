@@ -7,7 +7,8 @@
 import type { Check, Model, ModelNode, ModelPod, TunnelSettings } from '../model/lab.js';
 import type { Change, Created, NodeFacts, StepDraft } from '../model/plan.js';
 import type { End, Packet } from '../model/trace.js';
-import type { Kernel, Link, Place, SavedRule, Tables } from '../node/tables.js';
+import type { Link, Place, SavedRule } from '../node/tables.js';
+import type { UnderlayWalk } from '../underlay/trace.js';
 
 export type FactsOf = (node: string) => NodeFacts;
 
@@ -91,14 +92,8 @@ export interface Ingress {
   bridgePort?: string;
 }
 
-/** The part of the trace walk a kind's hops use (implemented by trace/walk.ts). */
-export interface WalkContext {
-  readonly model: Model;
-  readonly kernel: Kernel;
-  readonly facts: Record<string, NodeFacts>;
-  tables(place: Place): Promise<Tables>;
-  hop(place: Place, kind: string, text: string, entry?: string): void;
-  end(outcome: End['outcome'], place: Place, reason: string, hint?: string): End;
+/** The part of the trace walk a kind's hops use (implemented by trace/walk.ts): what crossing the underlay needs, and more. */
+export interface WalkContext extends UnderlayWalk {
   /** "the lab … with `command` (step N: …)": the step that created or set what matches */
   hint(place: Place, matches: (declared: Created | Change) => boolean, what: string): string | undefined;
   /** the path works now but will not always: said once, as the trace's caveat (the first one wins) */
@@ -116,8 +111,6 @@ export interface WalkContext {
   ): Promise<End>;
   /** a frame arrives on a link: a bridge port hands it to the bridge, any other link to the IP layer */
   frameArrives(place: Place, link: Link, mac: string | undefined, packet: Packet): Promise<End>;
-  /** an unwrapped packet arrives on a device: the namespace's IP layer takes it */
-  packetArrives(place: Place, packet: Packet, ifname: string): Promise<End>;
 }
 
 /** A kind's tunnel devices in a trace. */
