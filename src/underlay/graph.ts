@@ -11,7 +11,7 @@ import { describeRouter, outsideAddress } from './routing.js';
 /** Graphviz / Mermaid identifiers: letters, digits and _ only. */
 export const graphId = (...parts: string[]) => parts.join('_').replace(/[^A-Za-z0-9_]/g, '_');
 
-export interface Edge {
+interface Edge {
   from: string;
   to: string;
   label?: string;
@@ -40,7 +40,7 @@ export function underlayLines(model: Model, facts: Record<string, NodeFacts>): s
       ];
       return `network ${network.name} ${network.cidr}: ${attached.join(', ') || 'nothing attached'}`;
     }),
-    ...routers.map(describeRouter),
+    ...routers.map((r) => describeRouter(r)),
   ];
 }
 
