@@ -47,7 +47,7 @@ export function resolvePods(lab: LabFile, nodes: ModelNode[], sameNode: SameNode
     if (!node && typeof spec.node === 'string')
       report(
         ['pods', podName, 'node'],
-        `unknown node "${spec.node}"${didYouMean(spec.node, nodeNames)}; allowed: ${nodeNames.join(', ')}`,
+        `unknown node "${spec.node}"${didYouMean(spec.node, nodeNames)}; allowed: ${nodeNames.join(', ') || 'none (the lab has no nodes:)'}`,
       );
     const containers = (spec.containers ?? []).map((container) => ({ name: container }));
     const seen = new Set<string>();

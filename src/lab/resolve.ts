@@ -10,7 +10,7 @@ import { resolvePods, withCountedPods } from './resolve-pods.js';
 import { deriveChecks, resolveChecks } from './resolve-checks.js';
 import { resolveServices } from '../wiring/services.js';
 import { contains, formatCidr, formatIp, overlaps, parseCidr, parseIp, type Cidr } from '../net/ipv4.js';
-import { isName, labNameProblem, LAB_NAME_MAX, LAB_NAME_RULE, NAME_RULE, NODE_NAME_MAX } from '../model/grammar.js';
+import { labNameProblem, LAB_NAME_MAX, LAB_NAME_RULE } from '../model/grammar.js';
 import {
   SERVICE_CIDR,
   type Model,
@@ -41,13 +41,12 @@ import {
 import type { Report } from '../errors.js';
 
 export function resolveLab(lab: LabFile, name: string, file: string, report: Report): Model {
-  if (labNameProblem(name)) {
-    const source = lab.name === undefined ? ` (taken from the file name; set "name:" to choose another)` : '';
+  // A bad `name:` is the schema's to report (the same rule); a name taken from the file's is checked here.
+  if (lab.name === undefined && labNameProblem(name))
     report(
-      lab.name === undefined ? [] : ['name'],
-      `lab name "${name}"${source} must be ${LAB_NAME_RULE}, at most ${LAB_NAME_MAX} characters`,
+      [],
+      `lab name "${name}" (taken from the file name; set "name:" to choose another) must be ${LAB_NAME_RULE}, at most ${LAB_NAME_MAX} characters`,
     );
-  }
   const cluster = resolveCluster(lab, report);
   // A kind the registry does not know was reported by the schema: resolve the rest as if it were the default.
   const known = (list: readonly { kind: string }[], kind: unknown) => list.some((w) => w.kind === kind);
@@ -133,10 +132,8 @@ function resolveCluster(lab: LabFile, report: Report): Cidr {
   const text = lab['cluster-cidr'];
   if (text === undefined) return parseCidr(DEFAULT_CLUSTER_CIDR)!;
   const cidr = parseCidr(text, false);
-  if (!cidr) {
-    report(['cluster-cidr'], `found "${text}"; allowed: an IPv4 prefix such as 10.200.0.0/16`);
-    return parseCidr(DEFAULT_CLUSTER_CIDR)!;
-  }
+  // Not a prefix: the schema refuses it (the same pattern); the rest is checked against the default.
+  if (!cidr) return parseCidr(DEFAULT_CLUSTER_CIDR)!;
   if (formatCidr(cidr) !== text)
     report(
       ['cluster-cidr'],
@@ -175,13 +172,7 @@ function resolveNodes(lab: LabFile, cluster: Cidr, report: Report): ModelNode[] 
   const taken: { cidr: Cidr; node: string }[] = [];
   const underlayAddresses = new Map<string, string>();
   entries.forEach(([nodeName, spec], index) => {
-    if (!isName(nodeName, NODE_NAME_MAX)) {
-      report(
-        ['nodes', nodeName],
-        `node name "${nodeName}" is not allowed; allowed: ${NAME_RULE}, at most ${NODE_NAME_MAX} characters`,
-        'key',
-      );
-    }
+    // A bad node name is the schema's to report (its keys follow the same rule).
     let subnet: Cidr | undefined;
     const text = spec['pod-subnet'];
     if (text !== undefined) {
@@ -221,13 +212,9 @@ function resolveNodes(lab: LabFile, cluster: Cidr, report: Report): ModelNode[] 
       taken.push({ cidr: subnet, node: nodeName });
     }
     const address = spec.underlay?.address;
-    if (address !== undefined) {
-      if (parseIp(address) === undefined)
-        report(
-          ['nodes', nodeName, 'underlay', 'address'],
-          `found "${address}"; allowed: an IPv4 address such as 192.168.64.${4 + index}`,
-        );
-      else if (underlayAddresses.has(address))
+    // An address that is none is the schema's to report (the same pattern).
+    if (address !== undefined && parseIp(address) !== undefined) {
+      if (underlayAddresses.has(address))
         report(
           ['nodes', nodeName, 'underlay', 'address'],
           `${address} is already node ${underlayAddresses.get(address)}'s underlay address`,
@@ -288,17 +275,17 @@ function checkWiring(
       `cross-node: ${crossNode} joins nodes, but the lab has ${nodes.length}; add a node or use cross-node: none`,
     );
   // Settings of another kind than the lab's (wiring.vxlan with cross-node: ipip).
+  // Each key once: vxlan and flannel share wiring.vxlan.
   const key = crossNodeWiring(crossNode).settings?.key;
-  for (const wiring of CROSS_NODE) {
-    const other = wiring.settings?.key;
-    if (!other || other === key || lab.wiring?.[other as keyof NonNullable<LabFile['wiring']>] === undefined) continue;
+  const otherKeys = new Set(CROSS_NODE.flatMap((w) => (w.settings && w.settings.key !== key ? [w.settings.key] : [])));
+  for (const other of otherKeys) {
+    if (lab.wiring?.[other as keyof NonNullable<LabFile['wiring']>] === undefined) continue;
     const users = CROSS_NODE.filter((w) => w.settings?.key === other).map((w) => w.kind);
     report(
       ['wiring', other],
       `${other} settings are used only with cross-node: ${users.join(' or ')}; found cross-node: ${crossNode}`,
       'key',
     );
-    break;
   }
   const bridges = new Set(nodes.map((n) => n.bridge));
   for (const pod of pods) {

@@ -176,6 +176,35 @@ test('defaults follow the article: node N gets 10.200.N.0/24, bridge brN with .1
   assert.equal(model.name, 'x');
 });
 
+test('what a lab leaves out is resolved to its default: no description, no exercises, the veth moved, a challenge with every check as its goal and no hints; an underlay only as the file gives it', () => {
+  const { model } = parseLab(
+    [
+      'nodes:',
+      '  node-0: {}',
+      '  node-1: { underlay: { address: 192.168.64.9, dev: eth1 } }',
+      'pods:',
+      '  a0: { node: node-0 }',
+      '  a1: { node: node-0 }',
+      'challenges:',
+      '  - { id: down, title: a bridge down, fault: "link-down:node-0:br0" }',
+    ].join('\n'),
+    'defaults.yaml',
+  );
+  assert.equal(model.description, '');
+  assert.deepEqual(model.exercises, []);
+  assert.equal(model.vethPeer, 'move');
+  for (const absent of ['tunnel', 'mtu', 'underlay', 'outside', 'policies'] as const)
+    assert.equal(model[absent], undefined, absent);
+  assert.deepEqual(
+    model.nodes.map((n) => n.underlay),
+    [{}, { address: '192.168.64.9', dev: 'eth1' }],
+  );
+  assert.equal(model.checks.length, 4);
+  assert.deepEqual(model.challenges, [
+    { id: 'down', title: 'a bridge down', fault: 'link-down:node-0:br0', goal: [1, 2, 3, 4], hints: [] },
+  ]);
+});
+
 test('an address written in the file is never handed out as a default', () => {
   const { model } = parseLab(
     'nodes: { node-0: {} }\npods:\n  a0: { node: node-0 }\n  a1: { node: node-0, ip: 10.200.0.2 }\n',
