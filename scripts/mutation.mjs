@@ -22,6 +22,10 @@ export const MODULES = [
   'src/exec/inventory.ts',
   'src/exec/ssh-args.ts',
   'src/lab/schema.ts',
+  // the lab's semantic checks and defaults
+  'src/lab/resolve.ts',
+  'src/lab/resolve-pods.ts',
+  'src/lab/resolve-checks.ts',
   'src/model/lab.ts',
   'src/underlay/routing.ts',
   'src/underlay/resolve.ts',
