@@ -2,7 +2,6 @@
 // address in its node's pod subnet (given, or the next free one). Pure; part
 // of resolve.ts.
 import { contains, formatIp, lastAddress, nthAddress, parseCidr, parseIp, type Cidr } from '../net/ipv4.js';
-import { IFNAME_MAX, isName, NAME_RULE, POD_NAME_MAX } from '../model/grammar.js';
 import { type ModelNode, type ModelPod } from '../model/lab.js';
 import type { SameNodeWiring } from '../wiring/types.js';
 import type { LabFile } from './schema.js';
@@ -36,13 +35,7 @@ export function resolvePods(lab: LabFile, nodes: ModelNode[], sameNode: SameNode
   }
   const pods: ModelPod[] = [];
   for (const [podName, spec] of entries) {
-    if (!isName(podName, POD_NAME_MAX)) {
-      report(
-        ['pods', podName],
-        `pod name "${podName}" is not allowed; allowed: ${NAME_RULE}, at most ${POD_NAME_MAX} characters (it becomes the interface name veth-${podName}-c, and Linux allows ${IFNAME_MAX})`,
-        'key',
-      );
-    }
+    // A bad pod name is the schema's to report; a counted pod's (p31-1999 at most, within LAB_LIMITS) is one by construction.
     const node = nodes.find((n) => n.name === spec.node);
     if (!node && typeof spec.node === 'string')
       report(
@@ -97,11 +90,9 @@ function checkPodAddress(
   report: Report,
 ): number | undefined {
   const ip = parseIp(text);
+  // An address that is none is the schema's to report (the same pattern).
+  if (ip === undefined) return undefined;
   const path = ['pods', podName, 'ip'];
-  if (ip === undefined) {
-    report(path, `found "${text}"; allowed: an IPv4 address in ${node.podSubnet}`);
-    return undefined;
-  }
   if (!contains(subnet, ip))
     report(path, `${text} is outside node ${node.name}'s pod subnet ${node.podSubnet}; allowed: an address in it`);
   else if (ip === subnet.network || ip === lastAddress(subnet))

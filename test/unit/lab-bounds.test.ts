@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { parseLab } from '../../src/lab/load.js';
 import { LabInputError } from '../../src/errors.js';
 import { checkBounds } from '../../src/lab/bounds.js';
+import { isName, LAB_LIMITS, POD_NAME_MAX } from '../../src/model/grammar.js';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
@@ -272,4 +273,9 @@ test('expansion: exactly 10000 policy rules on each node and 50000 in all load; 
     problemsOf(lab(50)).map((m) => m.replace(/ \(.*/, '')),
     range(5).map((n) => `210:3 policies.all: node node-${n} would hold 10040 policy rules`),
   );
+});
+
+test("a counted pod's name is a pod name at the bounds' edge (resolve leaves pod names to the schema, which never sees counted ones)", () => {
+  const longest = `p${LAB_LIMITS.nodes - 1}-${LAB_LIMITS.pods - 1}`;
+  assert.ok(isName(longest, POD_NAME_MAX), `${longest} is longer than ${POD_NAME_MAX} characters or no name`);
 });
