@@ -15,6 +15,7 @@ import { applyOf, explainOf } from '../../src/model/effects.js';
 import { renderPlanText } from '../../src/shell/render.js';
 import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { renderDot, renderMermaid, renderText } from '../../src/workshop/graph.js';
+import { describeCheck } from '../../src/verify/run.js';
 import { GOLDEN, LABS, ROOT, golden, updateGoldenMode } from '../paths.js';
 
 test('UPDATE_GOLDEN: refused in CI and for any value but 1; off when unset', () => {
@@ -82,6 +83,19 @@ for (const file of labFiles) {
       const explained = text.split('\n').filter((line) => line.startsWith('#   ↳ '));
       golden(join(GOLDEN, 'explain', file.replace(/\.yaml$/, '.txt')), `${explained.join('\n')}\n`);
     });
+}
+
+// What verify runs for each bundled lab, in order: its verify section resolved (each end, the address
+// it goes to, the port, the bytes, the hops), or the checks derived from its pods and wiring.
+for (const file of labFiles) {
+  test(`checks of labs/${file} match their golden file`, () => {
+    const { model } = loadLabFile(relative(ROOT, join(LABS, file)));
+    const lines = model.checks.map(
+      (c, i) =>
+        `${i + 1} ${describeCheck(c)} to ${c.toAddress ?? "the target's address where the lab runs"}${c.connections ? `, ${c.connections} connections` : ''}, expect ${c.expect}${c.derived ? ', derived' : ''}`,
+    );
+    golden(join(GOLDEN, 'checks', file.replace(/\.yaml$/, '.txt')), `${lines.join('\n')}\n`);
+  });
 }
 
 // The labs whose underlay is more than one segment (routed networks, an outside host on it):
@@ -230,6 +244,20 @@ test('derived checks: same-node pods ping each other and each answers TCP; other
   const joined = parseLab(`${text}wiring: { cross-node: routes }\n`, 'joined.yaml').model.checks;
   assert.equal(joined.filter((c) => c.kind === 'ping').length, 6);
   assert.ok(joined.every((c) => c.derived && c.expect === 'pass'));
+  // Above 12 pods, a ring: each pod pings the next (the last the first), and answers the one before it.
+  const many = Array.from({ length: 13 }, (_, i) => `  p${i}: { node: node-0 }`).join('\n');
+  const ring = parseLab(`nodes: { node-0: {} }\npods:\n${many}\n`, 'ring.yaml').model.checks;
+  const pairs = (kind: string) =>
+    ring
+      .filter((c) => c.kind === kind)
+      .map((c) => `${'pod' in c.from ? c.from.pod : ''}>${'pod' in c.to ? c.to.pod : ''}`);
+  const expected = Array.from({ length: 13 }, (_, i) => `p${i}>p${(i + 1) % 13}`);
+  assert.deepEqual(pairs('ping'), expected);
+  assert.deepEqual(pairs('tcp'), expected);
+  // Twelve: every pair.
+  const twelve = Array.from({ length: 12 }, (_, i) => `  p${i}: { node: node-0 }`).join('\n');
+  const all = parseLab(`nodes: { node-0: {} }\npods:\n${twelve}\n`, 'all.yaml').model.checks;
+  assert.equal(all.filter((c) => c.kind === 'ping').length, 12 * 11);
 });
 
 test('YAML alias bombs, binary junk and oversized files are refused as input errors', () => {
