@@ -254,10 +254,65 @@ test('derived checks: same-node pods ping each other and each answers TCP; other
   const expected = Array.from({ length: 13 }, (_, i) => `p${i}>p${(i + 1) % 13}`);
   assert.deepEqual(pairs('ping'), expected);
   assert.deepEqual(pairs('tcp'), expected);
+  // A ring skips a pair that cannot reach (other nodes without cross-node wiring).
+  const split = Array.from({ length: 13 }, (_, i) => `  p${i}: { node: node-${i < 7 ? 0 : 1} }`).join('\n');
+  const halves = parseLab(`nodes: { node-0: {}, node-1: {} }\npods:\n${split}\n`, 'halves.yaml').model.checks;
+  assert.deepEqual(
+    halves
+      .filter((c) => c.kind === 'ping')
+      .map((c) => `${'pod' in c.from ? c.from.pod : ''}>${'pod' in c.to ? c.to.pod : ''}`),
+    expected.filter((pair) => pair !== 'p6>p7' && pair !== 'p12>p0'),
+  );
   // Twelve: every pair.
   const twelve = Array.from({ length: 12 }, (_, i) => `  p${i}: { node: node-0 }`).join('\n');
   const all = parseLab(`nodes: { node-0: {} }\npods:\n${twelve}\n`, 'all.yaml').model.checks;
   assert.equal(all.filter((c) => c.kind === 'ping').length, 12 * 11);
+});
+
+test('derived checks of a loopback lab are its own (lo in each pod); with Services, every pod with an address connects to each TCP one', () => {
+  const loopback = parseLab(
+    'nodes: { node-0: {} }\npods:\n  a0: { node: node-0 }\nwiring: { same-node: loopback }\n',
+    'lo.yaml',
+  ).model.checks;
+  assert.ok(
+    loopback.length > 0 && loopback.every((c) => c.toAddress === '127.0.0.1' && c.derived),
+    JSON.stringify(loopback),
+  );
+  const { model } = parseLab(
+    [
+      'nodes: { node-0: {} }',
+      'pods:',
+      '  a0: { node: node-0 }',
+      '  a1: { node: node-0 }',
+      'services:',
+      '  web: { cluster-ip: 10.96.0.10, port: 80, backends: [a0] }',
+      '  dns: { cluster-ip: 10.96.0.11, port: 53, protocol: udp, backends: [a1] }',
+    ].join('\n'),
+    'svc.yaml',
+  );
+  assert.deepEqual(
+    model.checks.filter((c) => c.kind === 'service'),
+    ['a0', 'a1'].map((pod) => ({
+      kind: 'service',
+      from: { pod },
+      to: { service: 'web' },
+      toAddress: '10.96.0.10',
+      port: 80,
+      connections: 60,
+      expect: 'pass',
+      derived: true,
+    })),
+  );
+});
+
+test("a check's ends: a pod before a node of the same name, a pod named like a number, and a pod or node named outside in a lab without an outside host", () => {
+  const ends = (nodes: string, pods: string, to: string) =>
+    parseLab(`nodes: { ${nodes} }\npods: { ${pods} }\nverify:\n  - ping: { from: a0, to: "${to}" }\n`, 'ends.yaml')
+      .model.checks[0]!.to;
+  assert.deepEqual(ends('n1: {}', 'a0: { node: n1 }, n1: { node: n1 }', 'n1'), { pod: 'n1' });
+  assert.deepEqual(ends('n1: {}', 'a0: { node: n1 }, "7": { node: n1 }', '7'), { pod: '7' });
+  assert.deepEqual(ends('n1: {}', 'a0: { node: n1 }, outside: { node: n1 }', 'outside'), { pod: 'outside' });
+  assert.deepEqual(ends('n1: {}, outside: {}', 'a0: { node: n1 }', 'outside'), { node: 'outside' });
 });
 
 test('YAML alias bombs, binary junk and oversized files are refused as input errors', () => {
