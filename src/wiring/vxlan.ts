@@ -7,6 +7,7 @@
 import { step } from '../model/effects.js';
 import type { Effect } from '../model/plan.js';
 import { isRouted } from '../underlay/routing.js';
+import { nodeWithAddress } from '../underlay/trace.js';
 import { contains, parseCidr, parseIp } from '../net/ipv4.js';
 import type { Link } from '../node/tables.js';
 import { forwardingStep, tunnelSettings } from './shared.js';
@@ -200,8 +201,7 @@ export function vxlanHops(): TunnelHops {
       // A static entry (flannel's control plane) must send the MAC to the node the lab put it on.
       const meant = walk.planned(place, (d) => d.kind === 'fdb' && d.dev === device.ifname && d.mac === chosen.mac);
       if (meant?.kind === 'fdb' && meant.dst !== remote) {
-        const owner = (address: string) =>
-          Object.entries(walk.facts).find(([, f]) => f.address === address)?.[0] ?? 'no node';
+        const owner = (address: string) => nodeWithAddress(walk.facts, address) ?? 'no node';
         return walk.end(
           'broken',
           place,
