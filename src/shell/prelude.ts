@@ -150,9 +150,12 @@ netlab_in() {
 # A TCP responder for verify: answers every connection at once with the pod's hostname
 # (= pod name, read by the shell itself: no process of its own on a slow machine), then
 # counts what the client sends until it closes its end, and says how many bytes came.
+# socat ends 0.5 s after one side reaches EOF unless -t says otherwise. A client with
+# nothing to send closes its side at once, so both ends wait longer (-t): a loaded VM
+# can take more than 0.5 s to fork and start the answering shell, and the answer was lost.
 netlab_listen() {
   pause=$(netlab_pause_pid "$1") || return 1
-  nsenter -t "$pause" -n -u -i -p socat "TCP-LISTEN:$2,fork,reuseaddr" 'SYSTEM:read -r h </proc/sys/kernel/hostname; echo $h; exec wc -c' </dev/null >/dev/null 2>&1 &
+  nsenter -t "$pause" -n -u -i -p socat -t 5 "TCP-LISTEN:$2,fork,reuseaddr" 'SYSTEM:read -r h </proc/sys/kernel/hostname; echo $h; exec wc -c' </dev/null >/dev/null 2>&1 &
   netlab_pid_write "$NETLAB_DIR/pods/$1/listen-$2.pid" $!
   i=0
   until nsenter -t "$pause" -n ss -Hltn "sport = :$2" | grep -q .; do
@@ -183,7 +186,8 @@ netlab_service_check() {
   while [ "$i" -lt "$n" ] && netlab_in_time; do
     i=$((i + 1))
     # connect-timeout above the kernel's 1 s first SYN retransmission: one lost or slow SYN is retried, not failed.
-    out=$(netlab_at "$pod" socat -T 2 - "TCP:$address:$port,connect-timeout=3" </dev/null 2>/dev/null)
+    # -t 3: the answer may come late (netlab_listen).
+    out=$(netlab_at "$pod" socat -T 3 -t 3 - "TCP:$address:$port,connect-timeout=3" </dev/null 2>/dev/null)
     # the answer's first line: the pod's name (a byte count may follow)
     out=${'$'}{out%%[!A-Za-z0-9_.-]*}
     if [ -n "$out" ]; then answered=$((answered + 1)); else out=-; fi
@@ -213,7 +217,7 @@ netlab_check() {
     # ends with a reset (linger=0), not a close that would retransmit for minutes.
     tcp)
       if [ "$bytes" = 0 ]; then
-        out=$(netlab_at "$pod" socat -T 3 - "TCP:$address:$port,connect-timeout=$wait$bind" </dev/null 2>&1)
+        out=$(netlab_at "$pod" socat -T 3 -t 3 - "TCP:$address:$port,connect-timeout=$wait$bind" </dev/null 2>&1)
       else
         out=$(head -c "$bytes" /dev/zero | netlab_at "$pod" socat -T 5 -t 5 - "TCP:$address:$port,connect-timeout=$wait$bind,linger=0" 2>&1)
       fi ;;

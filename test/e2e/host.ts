@@ -65,11 +65,16 @@ export function loginEnv(home: string): Record<string, string> {
  * user the directory belongs to, with HOME in that directory.
  */
 export async function netlab(stateDir: string, ...args: string[]): Promise<Run> {
+  return netlabWithEnv(stateDir, {}, ...args);
+}
+
+/** netlab() with more in its environment (this process's is kept, as a login's would be). */
+export async function netlabWithEnv(stateDir: string, env: Record<string, string>, ...args: string[]): Promise<Run> {
   const user = owners.get(stateDir);
   const [command, argv] = user === undefined ? [NETLAB, args] : asUserArgv(user, [NETLAB, ...args]);
   const result = await execa(command, argv, {
     reject: false,
-    env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', ...(user === undefined ? {} : { HOME: stateDir }) },
+    env: { ...env, NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', ...(user === undefined ? {} : { HOME: stateDir }) },
     stdin: 'ignore',
     timeout: 120_000,
   });

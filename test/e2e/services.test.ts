@@ -4,9 +4,11 @@
 // underlay, egress masquerade in conntrack, and exact removal of the rules.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LABS } from '../paths.js';
-import { labTestContext, netlab, ORDINARY_USERS, snapshotHost } from './host.js';
+import { labTestContext, netlab, netlabWithEnv, ORDINARY_USERS, snapshotHost } from './host.js';
 import { readState } from '../../src/state/store.js';
 import { transportsOf } from '../../src/exec/transports.js';
 import { runDown } from '../../src/exec/runner.js';
@@ -35,6 +37,38 @@ function tables(save: string): Record<string, string[]> {
   return found;
 }
 
+/**
+ * A directory to put first in PATH: its socat is the real one, but a TCP
+ * responder's shell (socat's SYSTEM: address, verify's responder) starts
+ * DELAY seconds late, as a loaded VM's fork and exec can. Each late start is
+ * logged, so a test knows the slow responder really answered.
+ */
+function slowResponders(delay: number): { path: string; starts: () => number; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-slow-'));
+  const log = join(dir, 'starts');
+  writeFileSync(log, '');
+  chmodSync(log, 0o666); // the lab's ordinary user writes it
+  writeFileSync(
+    join(dir, 'socat'),
+    `#!/bin/sh
+n=$#
+for a; do
+  case $a in SYSTEM:*) a="SYSTEM:echo >>${log}; sleep ${delay}; \${a#SYSTEM:}" ;; esac
+  set -- "$@" "$a"
+done
+shift "$n"
+PATH=\${PATH#*:} exec socat "$@"
+`,
+    { mode: 0o755 },
+  );
+  chmodSync(dir, 0o755);
+  return {
+    path: `${dir}:${process.env.PATH}`,
+    starts: () => readFileSync(log, 'utf8').length,
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
 interface Traced {
   outcome: string;
   sent?: string;
@@ -60,6 +94,31 @@ test('service: the three cases of article 001 §5.4 reach every backend, and tra
         `${c.name}: every backend answered ${JSON.stringify(c.answers)}`,
       );
       assert.equal(c.answers!['-'], 0, `${c.name}: no connection failed`);
+    }
+
+    // A backend that answers late is reached, not failed: socat gives up 0.5 s after the
+    // side it reads ends unless told otherwise (-t), and the client's stdin and then the
+    // responder's client both end at once, while a loaded VM may take longer than that
+    // to start the responder's shell (the VM tier saw 1 or 2 of 20 connections lost).
+    const slow = slowResponders(0.8);
+    try {
+      const late = await netlabWithEnv(
+        state.dir,
+        { PATH: slow.path },
+        'verify',
+        'service',
+        '--json',
+        '--check',
+        '1',
+        '--connections',
+        '12',
+      );
+      const answers = (JSON.parse(late.stdout) as Report).checks[0]!.answers!;
+      assert.equal(answers['-'], 0, `no connection to a late responder failed: ${JSON.stringify(answers)}`);
+      assert.equal(slow.starts(), 12, 'each connection was answered by a responder that started late');
+      assert.equal(late.exitCode, 0, late.stdout);
+    } finally {
+      slow.remove();
     }
 
     // Egress: pod c reaching a node address leaves masqueraded to node-2's address.
@@ -150,6 +209,16 @@ test('nodeport: reached from the underlay on every node', async () => {
     assert.match(up.stdout, /✓ pass\s+tcp node-1 → node-0:30080\s+reached: answered by (a0|b)/);
     assert.match(up.stdout, /✓ pass\s+tcp node-0 → node-1:30080\s+reached: answered by (a0|b)/);
     assert.match(up.stdout, /✓ pass\s+service a0 → service web \(10\.96\.0\.2:80\)\s+reached/);
+    // A TCP check is answered by a responder that starts late, as a Service check is (above).
+    const slow = slowResponders(0.8);
+    try {
+      const late = await netlabWithEnv(state.dir, { PATH: slow.path }, 'verify', 'nodeport', '--check', '1');
+      assert.equal(late.exitCode, 0, late.stdout);
+      assert.match(late.stdout, /✓ pass\s+tcp node-1 → node-0:30080\s+reached: answered by (a0|b)/);
+      assert.equal(slow.starts(), 1, 'the connection was answered by a responder that started late');
+    } finally {
+      slow.remove();
+    }
     // The responders run only during verify: afterwards the NodePort has no one to answer.
     const closed = await netlab(
       state.dir,
