@@ -101,9 +101,13 @@ netlab_pause() {
 }
 netlab_pause_pid() {
   u=$(netlab_pid_read "$NETLAB_DIR/pods/$1/pause.pid") || { echo "pod $1 has no pause process on this node" >&2; return 1; }
-  # Right after netlab_pause, unshare may not have forked yet (no event says when): wait up to 5 s.
+  # Right after netlab_pause, unshare may not have forked yet, or its child may not have
+  # made the pod's mounts private and set its hostname (no event says when): wait up to
+  # 5 s for the child to run sleep, which it does after both. Until then a mount made in
+  # the pod would spread to the node's own mounts (where / is shared, as systemd has it),
+  # and a responder would answer with the node's hostname.
   i=0
-  while p=$(cat "/proc/$u/task/$u/children" 2>/dev/null); [ -z "$p" ]; do
+  while p=$(cat "/proc/$u/task/$u/children" 2>/dev/null); p=${'$'}{p%% *}; [ -z "$p" ] || [ "$(cat "/proc/$p/comm" 2>/dev/null)" != sleep ]; do
     [ -d "/proc/$u" ] && [ "$i" -lt 500 ] || { echo "the pause process of pod $1 is not running" >&2; return 1; }
     i=$((i + 1)); sleep 0.01
   done

@@ -82,6 +82,27 @@ test('pid files hold the start time: a PID that now names another process is nei
   }
 });
 
+test("netlab_pause_pid names the pause only once it runs sleep: before that, unshare's child may not have made the pod's mounts private or set its hostname", async () => {
+  const work = scratch();
+  // unshare as the prelude starts it, its child slowed down: a shell that runs sleep after 0.3 s.
+  const unshare = spawn('sh', ['-c', 'sh -c "sleep 0.3; exec sleep 30" & wait'], { stdio: 'ignore', detached: true });
+  try {
+    const result = sh(
+      work.dir,
+      'lab',
+      [
+        'mkdir -p "$NETLAB_DIR/pods/p"',
+        `netlab_pid_write "$NETLAB_DIR/pods/p/pause.pid" ${unshare.pid}`,
+        'pause=$(netlab_pause_pid p) && cat "/proc/$pause/comm"',
+      ].join('\n'),
+    );
+    assert.equal(result.stdout, 'sleep\n', result.stderr);
+  } finally {
+    process.kill(-unshare.pid!, 'SIGKILL');
+    work.remove();
+  }
+});
+
 test("each pod has a directory of its own: netlab_kill_pod a leaves pod a.b's files (the old pods/a.* files would have matched)", () => {
   const work = scratch();
   try {
