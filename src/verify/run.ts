@@ -85,12 +85,43 @@ function checkCommand(check: Check, index: number, facts: Record<string, NodeFac
     check.kind,
     where,
     address,
-    // A path that works answers within milliseconds: a check that must fail waits 1 s for
-    // what gets through (a denied pair of the policy lab), one that must pass 2 s (slow VMs).
-    check.expect === 'fail' ? '1' : '2',
+    // A path that works answers within milliseconds, or after about 1 s when its first ARP
+    // request or SYN was lost (the kernel resends both after 1 s, as on a busy VXLAN underlay):
+    // every check waits 2 s, one that must fail too, or an open path would pass as closed.
+    String(CHECK_WAIT_SECONDS),
     ...(check.port ? [String(check.port), check.sourcePort ? String(check.sourcePort) : '-'] : []),
     ...(check.port && check.bytes ? [String(check.bytes)] : []),
   ]);
+}
+
+/** How long a check waits for an answer (or a connection), in seconds. */
+const CHECK_WAIT_SECONDS = 2;
+
+/**
+ * A node's checks as lines of its script. Those that must pass run one after the
+ * other (a working path answers at once); those that must fail each wait their full
+ * time, so they run side by side, and the script waits for them by PID (the shell may
+ * have other children: the responders of an SSH session's earlier script).
+ */
+export function checkLines(
+  items: readonly { check: Check; index: number }[],
+  facts: Record<string, NodeFacts>,
+): string[] {
+  const mustFail = items.filter(({ check }) => check.expect === 'fail');
+  return [
+    ...items
+      .filter(({ check }) => check.expect !== 'fail')
+      .map(({ check, index }) => checkCommand(check, index, facts)),
+    ...(mustFail.length
+      ? [
+          'netlab_waiting=""',
+          ...mustFail.map(
+            ({ check, index }) => `${checkCommand(check, index, facts)} & netlab_waiting="$netlab_waiting $!"`,
+          ),
+          'wait $netlab_waiting',
+        ]
+      : []),
+  ];
 }
 
 /** verify's overall deadline when none is given: a broken Service on a large lab must not run for hours. */
@@ -139,12 +170,7 @@ export async function runChecks(
     const left = Math.max(1, Math.ceil(timeoutSeconds - (Date.now() - startedAt) / 1000));
     const deadline = `NETLAB_DEADLINE=$(($(date +%s) + ${left}))`;
     const outputs = await runOn(
-      new Map(
-        [...groups].map(([node, items]) => [
-          node,
-          [deadline, ...items.map(({ check, index }) => checkCommand(check, index, facts))],
-        ]),
-      ),
+      new Map([...groups].map(([node, items]) => [node, [deadline, ...checkLines(items, facts)]])),
       { signal: AbortSignal.timeout((left + 15) * 1000) },
     );
     const parsed = new Map<number, { rc: number; out: string[]; answers: string[]; timedOut?: boolean }>();

@@ -92,6 +92,31 @@ test('policy: default deny and allow rules across nodes and on one bridge, repli
       [[5, false]],
       'only cache → db, the denied pair on one bridge, gets through',
     );
+    // A path whose first SYN is lost is open all the same: the kernel resends it after 1 s (as
+    // after a lost ARP request on a busy underlay), and a check that must fail waits for that.
+    const firstSynLost = ['-p', 'tcp', '--syn', '--dport', '5432', '-m', 'statistic', '--mode', 'nth'];
+    const drop = await run(
+      'exec',
+      'db',
+      '--',
+      'iptables',
+      '-A',
+      'INPUT',
+      ...firstSynLost,
+      '--every',
+      '2',
+      '--packet',
+      '0',
+      '-j',
+      'DROP',
+    );
+    assert.equal(drop.exitCode, 0, drop.stderr);
+    const late = JSON.parse((await run('verify', 'policy', '--check', '5', '--json')).stdout) as Report;
+    assert.deepEqual(
+      late.checks.map((c) => [c.reached, c.ok]),
+      [[true, false]],
+      'cache → db gets through on its second SYN: the check that must fail fails',
+    );
   } finally {
     await run('down', 'policy');
   }
