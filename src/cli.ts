@@ -103,7 +103,10 @@ export function buildCli(): Command {
         'run only these checks (numbers as listed by verify): --check 2, --check 1,3, or repeated',
         (value: string, previous: string[] = []) => [...previous, ...value.split(',')],
       )
-      .option('--connections <n>', 'connections per service check (default 60)')
+      .option(
+        '--connections <n>',
+        "connections per service check (default: the lab's, else 60, or more for a Service of 6 or more backends)",
+      )
       .option('--timeout <seconds>', 'stop the checks after this long; those not run are reported (default 120)')
       .option('--evidence <amount>', 'summary (default: a long table is counted and sampled) or full'),
   ).action(run(async () => (await import('./commands/verify.js')).verifyCommand as Action));

@@ -16,8 +16,14 @@ import { joinsNodes, SAME_NODE, sameNodeWiring } from '../wiring/registry.js';
 import type { LabFile } from './schema.js';
 import { didYouMean } from '../model/suggest.js';
 import type { Report } from '../errors.js';
+import { fewestConnections } from '../verify/stats.js';
 
 const DEFAULT_SERVICE_CONNECTIONS = 60;
+
+/** A Service check's connections when the lab gives none: enough for every backend to answer (verify/stats.ts). */
+function defaultConnections(service: ModelService): number {
+  return Math.max(DEFAULT_SERVICE_CONNECTIONS, fewestConnections(service.backends.length));
+}
 
 /** Above this many pods, derived checks ping a ring instead of every pair. */
 const ALL_PAIRS_LIMIT = 12;
@@ -61,7 +67,7 @@ export function resolveChecks(
         to: { service: service.name },
         toAddress: service.clusterIp,
         port: service.port,
-        connections: spec.connections ?? DEFAULT_SERVICE_CONNECTIONS,
+        connections: spec.connections ?? defaultConnections(service),
         expect,
         derived: false,
       });
@@ -234,7 +240,7 @@ export function deriveChecks(
         to: { service: service.name },
         toAddress: service.clusterIp,
         port: service.port,
-        connections: DEFAULT_SERVICE_CONNECTIONS,
+        connections: defaultConnections(service),
         ...base,
       });
     }

@@ -150,7 +150,9 @@ const serviceCheck = z.strictObject({
     .min(1)
     .max(1000)
     .optional()
-    .describe('connections to spread over the backends; default 60'),
+    .describe(
+      'connections to spread over the backends; default 60, or more for a Service of 6 or more backends: as many as every backend needs to answer (110 for 10)',
+    ),
   expect: expect.optional(),
 });
 

@@ -10,7 +10,7 @@ import { quoteArgv } from '../os/quote.js';
 import type { Transports } from '../exec/transports.js';
 import { RunError } from '../errors.js';
 import { planOnce, type PlanOnce } from '../plan/build.js';
-import { isPlausibleSpread, spreadBound } from './stats.js';
+import { fewestConnections, isPlausibleSpread, spreadBound } from './stats.js';
 
 export interface CheckResult {
   check: Check;
@@ -304,7 +304,7 @@ export function judgeTraceroute(
   return { check, reached, ok: reached === (check.expect === 'pass'), evidence };
 }
 
-function judgeService(model: Model, check: Check, answers: string[]): CheckResult {
+export function judgeService(model: Model, check: Check, answers: string[]): CheckResult {
   const service = model.services.find((s) => 'service' in check.to && s.name === check.to.service)!;
   const counts: Record<string, number> = Object.fromEntries(service.backends.map((b) => [b, 0]));
   let failed = 0;
@@ -325,13 +325,15 @@ function judgeService(model: Model, check: Check, answers: string[]): CheckResul
   const bound = spreadBound(answers.length - failed, service.backends.length);
   const spread = service.backends.map((b) => `${b} ${counts[b]}`).join(', ');
   const gaveUp = answers.length < (check.connections ?? 0) && failed >= SERVICE_GIVE_UP;
+  const fewest = fewestConnections(service.backends.length);
+  const tooFew = answers.length - failed < fewest;
   const problems = [
     failed
       ? `${failed} failed${gaveUp ? ` (stopped there: the other ${check.connections! - answers.length} were not tried)` : ''}`
       : '',
     strangers.length ? `unexpected answers from ${[...new Set(strangers)].join(', ')}` : '',
     answered.some((c) => c === 0)
-      ? `not answered by ${service.backends.filter((b) => counts[b] === 0).join(', ')}`
+      ? `not answered by ${service.backends.filter((b) => counts[b] === 0).join(', ')}${tooFew ? ` (${answers.length} connections are too few to be sure: ${fewest} or more leave no backend unanswered by chance)` : ''}`
       : '',
     !plausible ? `spread outside ${bound.low.toFixed(1)}-${bound.high.toFixed(1)} per backend` : '',
   ].filter(Boolean);

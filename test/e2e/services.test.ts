@@ -111,12 +111,16 @@ test('service: the three cases of article 001 §5.4 reach every backend, and tra
         '--check',
         '1',
         '--connections',
-        '12',
+        '8',
       );
+      // (Whether both backends answered is chance at 8 connections: the spread is checked above.)
       const answers = (JSON.parse(late.stdout) as Report).checks[0]!.answers!;
-      assert.equal(answers['-'], 0, `no connection to a late responder failed: ${JSON.stringify(answers)}`);
-      assert.equal(slow.starts(), 12, 'each connection was answered by a responder that started late');
-      assert.equal(late.exitCode, 0, late.stdout);
+      assert.deepEqual(
+        [answers['-'], answers.a0! + answers.b!],
+        [0, 8],
+        `every connection to a late responder was answered: ${JSON.stringify(answers)}`,
+      );
+      assert.equal(slow.starts(), 8, 'each connection was answered by a responder that started late');
     } finally {
       slow.remove();
     }

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cascadeProbabilities, formatProbability } from '../../src/wiring/services.js';
-import { isPlausibleSpread, spreadBound } from '../../src/verify/stats.js';
+import { fewestConnections, isPlausibleSpread, MISS_CHANCE, spreadBound } from '../../src/verify/stats.js';
+import { judgeService } from '../../src/verify/run.js';
 import { parseLab } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { applyOf, undoOf } from '../../src/model/effects.js';
@@ -62,6 +63,46 @@ test('the binomial bound accepts fair spreads and rejects skewed ones', () => {
     if (!isPlausibleSpread(counts)) caught++;
   }
   assert.ok(caught > 150, `caught ${caught} of 200`);
+});
+
+test('a Service check makes enough connections for every backend to answer: by default, and said when a count given was too few', () => {
+  // The fewest n with k (1 - 1/k)^n at most MISS_CHANCE: one fewer is above it.
+  const missed = (k: number, n: number) => k * (1 - 1 / k) ** n;
+  assert.equal(fewestConnections(1), 1);
+  for (const k of [2, 3, 6, 10, 20, 64]) {
+    const n = fewestConnections(k);
+    assert.ok(missed(k, n) <= MISS_CHANCE && missed(k, n - 1) > MISS_CHANCE, `${k} backends: ${n}`);
+  }
+  assert.deepEqual([2, 5, 6, 10, 64].map(fewestConnections), [15, 49, 61, 110, 849]);
+
+  // A lab's Service of 10 backends: its checks make 110 connections unless the lab says otherwise
+  // (at the old 60, a healthy Service of 10 left a backend unanswered in about 1 check of 50).
+  const pods = Array.from({ length: 10 }, (_, i) => `p${i}`);
+  const { model } = parseLab(
+    [
+      'nodes: { node-0: {} }',
+      `pods: { ${pods.map((p) => `${p}: { node: node-0 }`).join(', ')} }`,
+      `services: { web: { cluster-ip: 10.96.0.10, port: 80, backends: [${pods}] } }`,
+      'verify:',
+      '  - service: { from: p0, to: web }',
+      '  - service: { from: p1, to: web, connections: 20 }',
+    ].join('\n'),
+    'ten.yaml',
+  );
+  assert.deepEqual(
+    model.checks.map((c) => c.connections),
+    [110, 20],
+  );
+  // With 20 connections one backend unanswered says the count was too few; with 110, only that it was not answered.
+  const answers = (n: number) => Array.from({ length: n }, (_, i) => pods[i % 9]!);
+  const few = judgeService(model, model.checks[1]!, answers(20));
+  assert.equal(few.ok, false);
+  assert.match(
+    few.evidence,
+    /not answered by p9 \(20 connections are too few to be sure: 110 or more leave no backend unanswered by chance\)/,
+  );
+  const enough = judgeService(model, { ...model.checks[1]!, connections: 110 }, answers(110));
+  assert.match(enough.evidence, /not answered by p9(;|$)/);
 });
 
 test('service rules: a cascade per Service, a DNAT and a hairpin mark per endpoint', () => {
