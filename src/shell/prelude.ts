@@ -62,21 +62,25 @@ netlab_record() { printf '%s\n' "$1" >>"$NETLAB_DIR/undo"; }
 # Processes netlab starts are recorded as "PID START", START being the process's
 # start time (field 22 of /proc/PID/stat): a PID the kernel has since given to
 # another process is never killed or entered. Each pod has a directory of its own.
-# netlab_started PID sets $started (read by the shell itself: no process, as
-# many times as a lab has pods).
+# netlab_started PID sets $started and $state (field 3: Z for a process that has
+# died and is not yet reaped), read by the shell itself: no process, as many
+# times as a lab has pods.
 netlab_started() {
   read -r started 2>/dev/null <"/proc/$1/stat" || return 1
   started=${'$'}{started##*) }
   # shellcheck disable=SC2086
   set -- $started
+  state=$1
   shift 19
   started=$1
 }
 netlab_pid_write() { netlab_started "$2" || started=gone; echo "$2 $started" >"$1"; }
+# The recorded PID, if that process still lives (a zombie is dead: a killed pause
+# whose parent has not reaped it yet).
 netlab_pid_read() {
   [ -f "$1" ] || return 1
   read -r p t <"$1"
-  [ -n "$p" ] && netlab_started "$p" && [ "$started" = "$t" ] && echo "$p"
+  [ -n "$p" ] && netlab_started "$p" && [ "$started" = "$t" ] && [ "$state" != Z ] && echo "$p"
 }
 
 # Start a pod's pause process: new UTS, IPC and PID namespaces (and a mount

@@ -203,6 +203,15 @@ export async function runChecks(
           evidence: `stopped by verify's deadline (${timeoutSeconds} s, --timeout)${done}`,
         };
       }
+      // 126 and 127: the shell could not run the check (netlab_in without the pod's pause
+      // process, a tool missing): neither reached nor not, so failed whatever it expects.
+      if (result.rc === 126 || result.rc === 127) {
+        const why = result.out
+          .map((l) => l.trim())
+          .filter(Boolean)
+          .join('; ');
+        return { check, reached: false, ok: false, evidence: `the check did not run: ${why || `exit ${result.rc}`}` };
+      }
       if (check.kind === 'service') return judgeService(model, check, result.answers);
       if (check.kind === 'traceroute')
         return judgeTraceroute(

@@ -117,6 +117,24 @@ test('policy: default deny and allow rules across nodes and on one bridge, repli
       [[true, false]],
       'cache → db gets through on its second SYN: the check that must fail fails',
     );
+    // A check that cannot run (its pod's pause process is gone) is not a path that is closed:
+    // rogue's checks that must fail fail, saying why.
+    const kill = await run(
+      'exec',
+      'node-0',
+      '--',
+      'sh',
+      '-c',
+      'read -r p t </run/netlab/policy/pods/rogue/pause.pid && kill -KILL $p',
+    );
+    assert.equal(kill.exitCode, 0, kill.stderr);
+    const orphan = JSON.parse((await run('verify', 'policy', '--check', '2,8', '--json')).stdout) as {
+      checks: { ok: boolean; evidence: string }[];
+    };
+    assert.deepEqual(
+      orphan.checks.map((c) => [c.ok, c.evidence]),
+      [2, 8].map(() => [false, 'the check did not run: pod rogue has no pause process on this node']),
+    );
   } finally {
     await run('down', 'policy');
   }

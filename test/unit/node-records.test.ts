@@ -82,6 +82,29 @@ test('pid files hold the start time: a PID that now names another process is nei
   }
 });
 
+test('a recorded process that has died is not read back while it waits to be reaped (a zombie)', async () => {
+  const work = scratch();
+  // The shell starts `true`, then becomes `sleep 30`, which never reaps it: `true` stays a zombie.
+  const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const zombie = Number(
+      await new Promise<string>((resolve) => parent.stdout.once('data', (d) => resolve(String(d)))),
+    );
+    await waitFor('the child to die', () =>
+      readFileSync(`/proc/${zombie}/stat`, 'utf8').split(') ')[1]!.startsWith('Z'),
+    );
+    const result = sh(
+      work.dir,
+      'lab',
+      `netlab_pid_write ${work.dir}/z.pid ${zombie}; netlab_pid_read ${work.dir}/z.pid; echo "read: $?"`,
+    );
+    assert.equal(result.stdout, 'read: 1\n', result.stderr);
+  } finally {
+    parent.kill('SIGKILL');
+    work.remove();
+  }
+});
+
 test("netlab_pause_pid names the pause only once it runs sleep: before that, unshare's child may not have made the pod's mounts private or set its hostname", async () => {
   const work = scratch();
   // unshare as the prelude starts it, its child slowed down: a shell that runs sleep after 0.3 s.
