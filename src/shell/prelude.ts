@@ -208,6 +208,7 @@ netlab_service_check() {
 # the node's own ping and socat (a container's rootfs may have neither); WAIT: seconds
 # for an answer (or a connection).
 # netlab_check ID ping|tcp POD ADDRESS WAIT [PORT [SOURCE_PORT|- [BYTES]]]
+# netlab_check ID traceroute POD ADDRESS WAIT HOPS
 netlab_check() {
   id=$1 kind=$2 pod=$3 address=$4 wait=$5 port="" bind="" bytes=0
   [ $# -lt 6 ] || port=$6
@@ -229,13 +230,14 @@ netlab_check() {
       else
         out=$(head -c "$bytes" /dev/zero | netlab_at "$pod" socat -T 5 -t 5 - "TCP:$address:$port,connect-timeout=$wait$bind,linger=0" 2>&1)
       fi ;;
-    # traceroute's hops, numerically, one probe per hop, at most 6, all sent at once (-N 6):
+    # traceroute's hops, numerically, one probe per hop, at most HOPS (6, or more in a lab
+    # with many routers: a path crosses each), all sent at once (-N):
     # a path that stops costs one wait, not six (a broken lab's check took 12 s on its
     # traceroute alone). Each router meets one probe. Probes are ICMP echo requests (-I):
     # the target answers every probe that reaches it with an echo reply, which the kernel
     # does not rate-limit as it does the port-unreachable errors of UDP probes (a second
     # traceroute within a second then got no answer at all).
-    traceroute) out=$(netlab_at "$pod" traceroute -I -n -q 1 -N 6 -w "$wait" -m 6 "$address" 2>&1) ;;
+    traceroute) out=$(netlab_at "$pod" traceroute -I -n -q 1 -N "$6" -w "$wait" -m "$6" "$address" 2>&1) ;;
     *) out="unknown check $kind"; false ;;
   esac
   rc=$?

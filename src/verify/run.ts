@@ -67,7 +67,18 @@ export function addressOf(check: Check, facts: Record<string, NodeFacts>): strin
   throw new Error(`internal error: no address for ${endpointLabel(check.to)}`);
 }
 
-function checkCommand(check: Check, index: number, facts: Record<string, NodeFacts>): string {
+/** What a node's check commands need beyond the check: the lab's addresses, and how far traceroute goes. */
+interface CheckContext {
+  facts: Record<string, NodeFacts>;
+  /** traceroute's most hops: 6, or the lab's routers and 3 more (the two nodes and the target) */
+  traceHops: number;
+}
+
+export function checkContext(model: Model, facts: Record<string, NodeFacts>): CheckContext {
+  return { facts, traceHops: Math.max(6, (model.underlay?.routers.length ?? 0) + 3) };
+}
+
+function checkCommand(check: Check, index: number, { facts, traceHops }: CheckContext): string {
   const where = 'pod' in check.from ? check.from.pod : '-';
   const address = addressOf(check, facts);
   if (check.kind === 'service')
@@ -89,6 +100,7 @@ function checkCommand(check: Check, index: number, facts: Record<string, NodeFac
     // request or SYN was lost (the kernel resends both after 1 s, as on a busy VXLAN underlay):
     // every check waits 2 s, one that must fail too, or an open path would pass as closed.
     String(CHECK_WAIT_SECONDS),
+    ...(check.kind === 'traceroute' ? [String(traceHops)] : []),
     ...(check.port ? [String(check.port), check.sourcePort ? String(check.sourcePort) : '-'] : []),
     ...(check.port && check.bytes ? [String(check.bytes)] : []),
   ]);
@@ -103,20 +115,17 @@ const CHECK_WAIT_SECONDS = 2;
  * time, so they run side by side, and the script waits for them by PID (the shell may
  * have other children: the responders of an SSH session's earlier script).
  */
-export function checkLines(
-  items: readonly { check: Check; index: number }[],
-  facts: Record<string, NodeFacts>,
-): string[] {
+export function checkLines(items: readonly { check: Check; index: number }[], context: CheckContext): string[] {
   const mustFail = items.filter(({ check }) => check.expect === 'fail');
   return [
     ...items
       .filter(({ check }) => check.expect !== 'fail')
-      .map(({ check, index }) => checkCommand(check, index, facts)),
+      .map(({ check, index }) => checkCommand(check, index, context)),
     ...(mustFail.length
       ? [
           'netlab_waiting=""',
           ...mustFail.map(
-            ({ check, index }) => `${checkCommand(check, index, facts)} & netlab_waiting="$netlab_waiting $!"`,
+            ({ check, index }) => `${checkCommand(check, index, context)} & netlab_waiting="$netlab_waiting $!"`,
           ),
           'wait $netlab_waiting',
         ]
@@ -170,7 +179,7 @@ export async function runChecks(
     const left = Math.max(1, Math.ceil(timeoutSeconds - (Date.now() - startedAt) / 1000));
     const deadline = `NETLAB_DEADLINE=$(($(date +%s) + ${left}))`;
     const outputs = await runOn(
-      new Map([...groups].map(([node, items]) => [node, [deadline, ...checkLines(items, facts)]])),
+      new Map([...groups].map(([node, items]) => [node, [deadline, ...checkLines(items, checkContext(model, facts))]])),
       { signal: AbortSignal.timeout((left + 15) * 1000) },
     );
     const parsed = new Map<number, { rc: number; out: string[]; answers: string[]; timedOut?: boolean }>();

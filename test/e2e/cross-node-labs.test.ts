@@ -435,6 +435,38 @@ test('across a router: plain routes stop at the router (verify and trace name it
     await netlab(dir, 'down', 'router-pr');
   }
 
+  // A chain of four routers: a pod's packet crosses six routers, and the traceroute check follows it to the end
+  // (it stopped at hop 6 and failed, though the path worked).
+  const chain = join(dir, 'router-chain.yaml');
+  const networks = ['60', '61', '62', '63', '65'].map((n, i) => `    n${i}: 192.168.${n}.0/24`);
+  const routers = [0, 1, 2, 3].map((i) => `    r${i}: { networks: [n${i}, n${i + 1}], pod-routes: true }`);
+  writeFileSync(
+    chain,
+    [
+      'name: router-chain',
+      'underlay:',
+      '  networks:',
+      ...networks,
+      '  routers:',
+      ...routers,
+      'nodes:',
+      '  node-0: { underlay: { network: n0 } }',
+      '  node-1: { underlay: { network: n4 } }',
+      'pods: { a0: { node: node-0 }, a1: { node: node-1 } }',
+      'wiring: { same-node: bridge, cross-node: routes }',
+      'verify:',
+      '  - traceroute: { from: a0, to: a1, via: [node-0, r0, r1, r2, r3, node-1] }',
+      '',
+    ].join('\n'),
+  );
+  try {
+    const up = await netlab(dir, 'up', chain, '--verify');
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    assert.match(up.stdout, /\(r3\) → 192\.168\.65\.4 \(node-1\) → 10\.200\.1\.2\n/);
+  } finally {
+    await netlab(dir, 'down', 'router-chain');
+  }
+
   // VXLAN: the same router carries the pods' frames in UDP between node addresses; no router hop for traceroute.
   try {
     const up = await netlab(dir, 'up', join(LABS, 'router-vxlan.yaml'), '--verify');
