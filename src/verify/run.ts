@@ -32,23 +32,40 @@ interface Listener {
   node: string;
 }
 
-/** Responders: the target pod of every tcp check, and every backend of every checked Service. */
+/** The pod whose address a check names (a tcp check may name a pod by its address). */
+function podAt(model: Model, target: Check['to']): string | undefined {
+  if (!('address' in target)) return undefined;
+  return model.pods.find((p) => p.address?.split('/')[0] === target.address)?.name;
+}
+
+/**
+ * Who answers a tcp or Service check: the pod it names, by name or address, or
+ * the backends of the Service it names, whose ClusterIP and port it names, or
+ * whose NodePort it connects to on a node.
+ */
+function answerersOf(model: Model, check: Check): { pods: string[]; port: number } | undefined {
+  if (check.kind !== 'tcp' && check.kind !== 'service') return undefined;
+  const to = check.to;
+  const pod = 'pod' in to ? to.pod : podAt(model, to);
+  if (check.kind === 'tcp' && pod !== undefined) return { pods: [pod], port: check.port! };
+  const service = model.services.find((s) =>
+    'service' in to
+      ? s.name === to.service
+      : 'node' in to
+        ? s.nodePort === check.port
+        : 'address' in to && s.clusterIp === to.address && s.port === check.port,
+  );
+  return service && { pods: service.backends, port: service.targetPort };
+}
+
+/** Responders: whoever answers each tcp and Service check. */
 function listenersFor(model: Model, checks: readonly Check[]): Listener[] {
   const seen = new Map<string, Listener>();
-  const add = (podName: string, port: number) => {
-    const pod = model.pods.find((p) => p.name === podName)!;
-    seen.set(`${pod.name}:${port}`, { pod: pod.name, port, node: pod.node });
-  };
   for (const check of checks) {
-    if (check.kind === 'tcp' && 'pod' in check.to) add(check.to.pod, check.port!);
-    if (check.kind === 'tcp' && 'node' in check.to) {
-      // A NodePort: the backends of the Service behind it answer.
-      const service = model.services.find((s) => s.nodePort === check.port);
-      for (const backend of service?.backends ?? []) add(backend, service!.targetPort);
-    }
-    if ((check.kind === 'service' || check.kind === 'tcp') && 'service' in check.to) {
-      const service = model.services.find((s) => s.name === (check.to as { service: string }).service)!;
-      for (const backend of service.backends) add(backend, service.targetPort);
+    const answerers = answerersOf(model, check);
+    for (const name of answerers?.pods ?? []) {
+      const pod = model.pods.find((p) => p.name === name)!;
+      seen.set(`${pod.name}:${answerers!.port}`, { pod: pod.name, port: answerers!.port, node: pod.node });
     }
   }
   return [...seen.values()];
@@ -229,7 +246,7 @@ export async function runChecks(
           result.out,
           (addresses ??= hopAddresses(model, facts, plan())),
         );
-      return judge(check, result);
+      return judge(check, result, 'pod' in check.to ? check.to.pod : podAt(model, check.to));
     });
   } finally {
     await runOn(
@@ -243,7 +260,8 @@ export async function runChecks(
   }
 }
 
-function judge(check: Check, result: { rc: number; out: string[] }): CheckResult {
+/** A ping or tcp check's verdict; `expected`: the pod that must answer a tcp check (none: any of a Service's backends). */
+function judge(check: Check, result: { rc: number; out: string[] }, expected: string | undefined): CheckResult {
   const text = result.out.filter((l) => l.trim() !== '');
   let reached = result.rc === 0;
   let evidence: string;
@@ -259,7 +277,6 @@ function judge(check: Check, result: { rc: number; out: string[] }): CheckResult
   } else {
     // The responder's answer: its pod's name, then the bytes it took (a bulk check needs them all).
     const [answer = '', took] = result.rc === 0 ? text.map((l) => l.trim()) : [text.join(' ').trim()];
-    const expected = 'pod' in check.to ? check.to.pod : undefined;
     if (reached && expected !== undefined && answer !== expected) reached = false;
     if (reached && answer === '') reached = false;
     const whole = !check.bytes || took === String(check.bytes);

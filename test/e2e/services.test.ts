@@ -18,7 +18,7 @@ const state = labTestContext(ORDINARY_USERS[0]);
 
 interface Report {
   passed: boolean;
-  checks: { name: string; ok: boolean; answers?: Record<string, number> }[];
+  checks: { name: string; ok: boolean; evidence: string; answers?: Record<string, number> }[];
 }
 
 async function verify(lab: string, ...options: string[]): Promise<{ exitCode: number; report: Report }> {
@@ -78,10 +78,27 @@ interface Traced {
 
 test('service: the three cases of article 001 §5.4 reach every backend, and trace follows its own probe', async () => {
   try {
-    const up = await netlab(state.dir, 'up', join(LABS, 'service.yaml'));
+    // The lab's checks, and two tcp checks that name their target by address: the Service's
+    // ClusterIP and port (its backends answer), and pod b's address (b answers).
+    const file = join(state.dir, 'service.yaml');
+    writeFileSync(
+      file,
+      readFileSync(join(LABS, 'service.yaml'), 'utf8').replace(
+        /^exercises:/m,
+        '  - tcp: { from: c, to: 10.96.0.2, port: 8080 }\n  - tcp: { from: a0, to: 10.200.1.2, port: 9000 }\nexercises:',
+      ),
+    );
+    const up = await netlab(state.dir, 'up', file);
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
     const { exitCode, report } = await verify('service');
     assert.equal(exitCode, 0, JSON.stringify(report, null, 1));
+    const [byClusterIp, byPodAddress] = report.checks.slice(4);
+    assert.deepEqual(
+      [byClusterIp!.name, byClusterIp!.ok, byPodAddress!.name, byPodAddress!.ok],
+      ['tcp c → 10.96.0.2:8080', true, 'tcp a0 → 10.200.1.2:9000', true],
+    );
+    assert.match(byClusterIp!.evidence, /^answered by (a0|b)$/);
+    assert.equal(byPodAddress!.evidence, 'answered by b');
     const cases = report.checks.filter((c) => c.name.startsWith('service'));
     assert.deepEqual(
       cases.map((c) => c.name.split(' ')[1]),
