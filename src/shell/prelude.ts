@@ -161,10 +161,15 @@ netlab_in() {
 # socat ends 0.5 s after one side reaches EOF unless -t says otherwise. A client with
 # nothing to send closes its side at once, so both ends wait longer (-t): a loaded VM
 # can take more than 0.5 s to fork and start the answering shell, and the answer was lost.
+# netlab_listen POD PORT RUN: RUN names one run of checks. Runs on one lab at once (a
+# room's grading while a learner checks) each start and stop their own responder on
+# the port: SO_REUSEPORT (reuseport) lets them listen side by side, the kernel gives
+# each connection to one of them, and every one answers alike (so the wait below is
+# for any responder on the port: another run's answers as this one's would).
 netlab_listen() {
   pause=$(netlab_pause_pid "$1") || return 1
-  nsenter -t "$pause" -n -u -i -p socat -t 5 "TCP-LISTEN:$2,fork,reuseaddr" 'SYSTEM:read -r h </proc/sys/kernel/hostname; echo $h; exec wc -c' </dev/null >/dev/null 2>&1 &
-  netlab_pid_write "$NETLAB_DIR/pods/$1/listen-$2.pid" $!
+  nsenter -t "$pause" -n -u -i -p socat -t 5 "TCP-LISTEN:$2,fork,reuseaddr,reuseport" 'SYSTEM:read -r h </proc/sys/kernel/hostname; echo $h; exec wc -c' </dev/null >/dev/null 2>&1 &
+  netlab_pid_write "$NETLAB_DIR/pods/$1/listen-$2-$3.pid" $!
   i=0
   until nsenter -t "$pause" -n ss -Hltn "sport = :$2" | grep -q .; do
     i=$((i + 1))
@@ -172,7 +177,7 @@ netlab_listen() {
     sleep 0.05
   done
 }
-netlab_unlisten() { netlab_kill_recorded "$NETLAB_DIR/pods/$1/listen-$2.pid"; }
+netlab_unlisten() { netlab_kill_recorded "$NETLAB_DIR/pods/$1/listen-$2-$3.pid"; }
 # Run a command in a pod, or on the node itself when POD is "-".
 netlab_at() {
   if [ "$1" = "-" ]; then shift; "$@"; else p=$1; shift; netlab_in "$p" - "$@"; fi

@@ -1,6 +1,7 @@
 // Running checks: start a TCP responder in every pod a check connects to, run
 // the checks from each client's node (nodes in parallel), then stop the
 // responders. Three scripts per node, whatever the number of checks.
+import { randomBytes } from 'node:crypto';
 import { labIdOf } from '../model/lab.js';
 import { outsideAddress } from '../underlay/routing.js';
 import { endpointLabel, nodeOfSource, type Check, type Model } from '../model/lab.js';
@@ -162,6 +163,8 @@ export async function runChecks(
   plan: PlanOnce = planOnce(model, facts),
 ): Promise<CheckResult[]> {
   const listeners = byNode(listenersFor(model, checks), (l) => l.node);
+  // This run's responders, apart from those of another run on the same lab (netlab_listen).
+  const run = randomBytes(4).toString('hex');
   const runOn = async (groups: Map<string, string[]>, options: { signal?: AbortSignal } = {}) =>
     Object.fromEntries(
       await Promise.all(
@@ -181,7 +184,7 @@ export async function runChecks(
       new Map(
         [...listeners].map(([node, ls]) => [
           node,
-          ls.map((l) => `${quoteArgv(['netlab_listen', l.pod, String(l.port)])} || exit 1`),
+          ls.map((l) => `${quoteArgv(['netlab_listen', l.pod, String(l.port), run])} || exit 1`),
         ]),
       ),
     );
@@ -253,7 +256,7 @@ export async function runChecks(
       new Map(
         [...listeners].map(([node, ls]) => [
           node,
-          ls.map((l) => quoteArgv(['netlab_unlisten', l.pod, String(l.port)])),
+          ls.map((l) => quoteArgv(['netlab_unlisten', l.pod, String(l.port), run])),
         ]),
       ),
     );

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LABS } from '../paths.js';
 import { labTestContext, netlab, netlabWithEnv, ORDINARY_USERS, snapshotHost } from './host.js';
+import { waitFor } from '../wait.js';
 import { readState } from '../../src/state/store.js';
 import { transportsOf } from '../../src/exec/transports.js';
 import { runDown } from '../../src/exec/runner.js';
@@ -149,6 +150,22 @@ test('service: the three cases of article 001 §5.4 reach every backend, and tra
     );
     const conntrack = await netlab(state.dir, 'exec', 'node-2', '--', 'conntrack', '-L', '-p', 'icmp');
     assert.match(conntrack.stdout, /src=10\.200\.2\.2 dst=192\.168\.64\.4 .* src=192\.168\.64\.4 dst=192\.168\.64\.6 /);
+
+    // Two runs of checks at once on one lab (a room's grading while a learner checks): each is
+    // answered by responders of its own, and neither leaves one behind (the second used to find
+    // the port taken, overwrite the first's record, and the first's responder was never stopped).
+    const listeners = async () =>
+      (await netlab(state.dir, 'exec', 'a0', '--', 'ss', '-Hltn', 'sport = :8080')).stdout.split('\n').filter(Boolean)
+        .length;
+    const first = verify('service', '--check', '1', '--connections', '200');
+    await waitFor("the first run's responder in a0", async () => (await listeners()) > 0);
+    const second = await verify('service', '--check', '2', '--connections', '30');
+    const together = [await first, second].map((r) => [r.exitCode, r.report.checks[0]!.answers!['-']]);
+    assert.deepEqual(together, [
+      [0, 0],
+      [0, 0],
+    ]);
+    assert.equal(await listeners(), 0, 'no responder is left in a0');
 
     // Hairpin off, br_netfilter off, the hairpin masquerade removed: the fault matrix (fault-matrix.test.ts).
 
