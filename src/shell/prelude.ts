@@ -165,9 +165,14 @@ netlab_in() {
 # room's grading while a learner checks) each start and stop their own responder on
 # the port: SO_REUSEPORT (reuseport) lets them listen side by side, the kernel gives
 # each connection to one of them, and every one answers alike (so the wait below is
-# for any responder on the port: another run's answers as this one's would).
+# for any responder on the port: another run's answers as this one's would). When one
+# run's responder closes, connections still waiting in its queue go to another
+# (tcp_migrate_req, Linux 5.14, per network namespace) instead of being reset. A
+# responder an older netlab left (one record per port, no reuseport) is stopped first.
 netlab_listen() {
   pause=$(netlab_pause_pid "$1") || return 1
+  netlab_kill_recorded "$NETLAB_DIR/pods/$1/listen-$2.pid"
+  nsenter -t "$pause" -n sh -c 'echo 1 >/proc/sys/net/ipv4/tcp_migrate_req' 2>/dev/null
   nsenter -t "$pause" -n -u -i -p socat -t 5 "TCP-LISTEN:$2,fork,reuseaddr,reuseport" 'SYSTEM:read -r h </proc/sys/kernel/hostname; echo $h; exec wc -c' </dev/null >/dev/null 2>&1 &
   netlab_pid_write "$NETLAB_DIR/pods/$1/listen-$2-$3.pid" $!
   i=0

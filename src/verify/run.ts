@@ -130,8 +130,7 @@ const CHECK_WAIT_SECONDS = 2;
 /**
  * A node's checks as lines of its script. Those that must pass run one after the
  * other (a working path answers at once); those that must fail each wait their full
- * time, so they run side by side, and the script waits for them by PID (the shell may
- * have other children: the responders of an SSH session's earlier script).
+ * time, so they run side by side, and the script waits for exactly them (by PID).
  */
 export function checkLines(items: readonly { check: Check; index: number }[], context: CheckContext): string[] {
   const mustFail = items.filter(({ check }) => check.expect === 'fail');
@@ -364,14 +363,14 @@ export function judgeService(model: Model, check: Check, answers: string[]): Che
   const spread = service.backends.map((b) => `${b} ${counts[b]}`).join(', ');
   const gaveUp = answers.length < (check.connections ?? 0) && failed >= SERVICE_GIVE_UP;
   const fewest = fewestConnections(service.backends.length);
-  const tooFew = answers.length - failed < fewest;
+  const tooFew = (check.connections ?? 0) < fewest;
   const problems = [
     failed
       ? `${failed} failed${gaveUp ? ` (stopped there: the other ${check.connections! - answers.length} were not tried)` : ''}`
       : '',
     strangers.length ? `unexpected answers from ${[...new Set(strangers)].join(', ')}` : '',
     answered.some((c) => c === 0)
-      ? `not answered by ${service.backends.filter((b) => counts[b] === 0).join(', ')}${tooFew ? ` (${answers.length} connections are too few to be sure: ${fewest} or more leave no backend unanswered by chance)` : ''}`
+      ? `not answered by ${service.backends.filter((b) => counts[b] === 0).join(', ')}${tooFew ? ` (${check.connections} connections are too few to be sure: ${fewest} or more leave no backend unanswered by chance)` : ''}`
       : '',
     !plausible ? `spread outside ${bound.low.toFixed(1)}-${bound.high.toFixed(1)} per backend` : '',
   ].filter(Boolean);

@@ -84,8 +84,11 @@ test('pid files hold the start time: a PID that now names another process is nei
 
 test('a recorded process that has died is not read back while it waits to be reaped (a zombie)', async () => {
   const work = scratch();
-  // The shell starts `true`, then becomes `sleep 30`, which never reaps it: `true` stays a zombie.
-  const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // perl forks a child that exits at once, and never waits for it: the child stays a zombie.
+  // (A shell would not do: dash may reap a finished job before it execs its next command.)
+  const parent = spawn('perl', ['-e', '$| = 1; my $pid = fork(); exit 0 if $pid == 0; print "$pid\\n"; sleep 30'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   try {
     const zombie = Number(
       await new Promise<string>((resolve) => parent.stdout.once('data', (d) => resolve(String(d)))),
