@@ -92,7 +92,7 @@ interface CheckContext {
   traceHops: number;
 }
 
-export function checkContext(model: Model, facts: Record<string, NodeFacts>): CheckContext {
+function checkContext(model: Model, facts: Record<string, NodeFacts>): CheckContext {
   return { facts, traceHops: Math.max(6, (model.underlay?.routers.length ?? 0) + 3) };
 }
 
@@ -132,7 +132,7 @@ const CHECK_WAIT_SECONDS = 2;
  * other (a working path answers at once); those that must fail each wait their full
  * time, so they run side by side, and the script waits for exactly them (by PID).
  */
-export function checkLines(items: readonly { check: Check; index: number }[], context: CheckContext): string[] {
+function checkLines(items: readonly { check: Check; index: number }[], context: CheckContext): string[] {
   const mustFail = items.filter(({ check }) => check.expect === 'fail');
   return [
     ...items
