@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { labIdOf } from '../model/lab.js';
 import { outsideAddress } from '../underlay/routing.js';
-import { endpointLabel, nodeOfSource, type Check, type Model } from '../model/lab.js';
+import { endpointLabel, nodeOfSource, type Check, type Model, type ModelService } from '../model/lab.js';
 import type { NodeFacts, Plan } from '../model/plan.js';
 import { scriptPrelude, SERVICE_GIVE_UP } from '../shell/prelude.js';
 import { quoteArgv } from '../os/quote.js';
@@ -33,30 +33,51 @@ interface Listener {
   node: string;
 }
 
-/** The pod whose address a check names (a tcp check may name a pod by its address). */
-function podAt(model: Model, target: Check['to']): string | undefined {
+/** The pod a check names, by name or by its address (a tcp check may name a pod by its address). */
+function podOf(model: Model, target: Check['to']): string | undefined {
+  if ('pod' in target) return target.pod;
   if (!('address' in target)) return undefined;
   return model.pods.find((p) => p.address?.split('/')[0] === target.address)?.name;
 }
 
-/**
- * Who answers a tcp or Service check: the pod it names, by name or address, or
- * the backends of the Service it names, whose ClusterIP and port it names, or
- * whose NodePort it connects to on a node.
- */
-function answerersOf(model: Model, check: Check): { pods: string[]; port: number } | undefined {
-  if (check.kind !== 'tcp' && check.kind !== 'service') return undefined;
+/** The Service whose backends answer a check: the one it names, at whose ClusterIP and port, or behind whose NodePort on a node. */
+function serviceOf(model: Model, check: Check): ModelService | undefined {
   const to = check.to;
-  const pod = 'pod' in to ? to.pod : podAt(model, to);
-  if (check.kind === 'tcp' && pod !== undefined) return { pods: [pod], port: check.port! };
-  const service = model.services.find((s) =>
+  return model.services.find((s) =>
     'service' in to
       ? s.name === to.service
       : 'node' in to
         ? s.nodePort === check.port
         : 'address' in to && s.clusterIp === to.address && s.port === check.port,
   );
+}
+
+/**
+ * Who answers a tcp or Service check: the pod it names, by name or address, or
+ * the backends of its Service (serviceOf).
+ */
+function answerersOf(model: Model, check: Check): { pods: string[]; port: number } | undefined {
+  if (check.kind !== 'tcp' && check.kind !== 'service') return undefined;
+  const pod = podOf(model, check.to);
+  if (check.kind === 'tcp' && pod !== undefined) return { pods: [pod], port: check.port! };
+  const service = serviceOf(model, check);
   return service && { pods: service.backends, port: service.targetPort };
+}
+
+/**
+ * A check spread over a Service's backends (many connections; every backend must
+ * answer): a Service check, and a tcp check to a NodePort or a ClusterIP of a
+ * Service of several backends, where one connection would reach one backend only
+ * (a NodePort broken for the other would pass half the time). Not a bulk check
+ * (bytes), nor trace's probe: one connection from a source port it chose.
+ */
+function spreadOf(model: Model, check: Check): { service: ModelService; connections: number } | undefined {
+  const overService =
+    check.kind === 'service' ||
+    (check.kind === 'tcp' && !check.bytes && !check.sourcePort && podOf(model, check.to) === undefined);
+  const service = overService ? serviceOf(model, check) : undefined;
+  if (!service || (check.kind === 'tcp' && service.backends.length < 2)) return undefined;
+  return { service, connections: check.connections ?? fewestConnections(service.backends.length) };
 }
 
 /** Responders: whoever answers each tcp and Service check. */
@@ -87,26 +108,28 @@ export function addressOf(check: Check, facts: Record<string, NodeFacts>): strin
 
 /** What a node's check commands need beyond the check: the lab's addresses, and how far traceroute goes. */
 interface CheckContext {
+  model: Model;
   facts: Record<string, NodeFacts>;
   /** traceroute's most hops: 6, or the lab's routers and 3 more (the two nodes and the target) */
   traceHops: number;
 }
 
 function checkContext(model: Model, facts: Record<string, NodeFacts>): CheckContext {
-  return { facts, traceHops: Math.max(6, (model.underlay?.routers.length ?? 0) + 3) };
+  return { model, facts, traceHops: Math.max(6, (model.underlay?.routers.length ?? 0) + 3) };
 }
 
-function checkCommand(check: Check, index: number, { facts, traceHops }: CheckContext): string {
+function checkCommand(check: Check, index: number, { model, facts, traceHops }: CheckContext): string {
   const where = 'pod' in check.from ? check.from.pod : '-';
   const address = addressOf(check, facts);
-  if (check.kind === 'service')
+  const spread = spreadOf(model, check);
+  if (spread)
     return quoteArgv([
       'netlab_service_check',
       String(index),
       where,
       address,
       String(check.port),
-      String(check.connections),
+      String(spread.connections),
     ]);
   return quoteArgv([
     'netlab_check',
@@ -222,7 +245,9 @@ export async function runChecks(
         return { check, reached: false, ok: false, evidence: `the check did not run: ${stderr.trim() || 'no output'}` };
       }
       if (result.timedOut) {
-        const done = result.answers.length ? ` after ${result.answers.length} of ${check.connections} connections` : '';
+        const done = result.answers.length
+          ? ` after ${result.answers.length} of ${spreadOf(model, check)?.connections} connections`
+          : '';
         return {
           check,
           reached: false,
@@ -240,7 +265,7 @@ export async function runChecks(
           .join('; ');
         return { check, reached: false, ok: false, evidence: `the check did not run: ${why || `exit ${result.rc}`}` };
       }
-      if (check.kind === 'service') return judgeService(model, check, result.answers);
+      if (spreadOf(model, check)) return judgeService(model, check, result.answers);
       if (check.kind === 'traceroute')
         return judgeTraceroute(
           check,
@@ -248,7 +273,7 @@ export async function runChecks(
           result.out,
           (addresses ??= hopAddresses(model, facts, plan())),
         );
-      return judge(check, result, 'pod' in check.to ? check.to.pod : podAt(model, check.to));
+      return judge(check, result, podOf(model, check.to));
     });
   } finally {
     await runOn(
@@ -341,8 +366,9 @@ export function judgeTraceroute(
   return { check, reached, ok: reached === (check.expect === 'pass'), evidence };
 }
 
+/** A check spread over a Service's backends (spreadOf): every connection answered, by every backend, plausibly evenly. */
 export function judgeService(model: Model, check: Check, answers: string[]): CheckResult {
-  const service = model.services.find((s) => 'service' in check.to && s.name === check.to.service)!;
+  const { service, connections } = spreadOf(model, check)!;
   const counts: Record<string, number> = Object.fromEntries(service.backends.map((b) => [b, 0]));
   let failed = 0;
   const strangers: string[] = [];
@@ -358,19 +384,19 @@ export function judgeService(model: Model, check: Check, answers: string[]): Che
     strangers.length === 0 &&
     answered.every((c) => c > 0) &&
     plausible &&
-    answers.length === check.connections;
+    answers.length === connections;
   const bound = spreadBound(answers.length - failed, service.backends.length);
   const spread = service.backends.map((b) => `${b} ${counts[b]}`).join(', ');
-  const gaveUp = answers.length < (check.connections ?? 0) && failed >= SERVICE_GIVE_UP;
+  const gaveUp = answers.length < connections && failed >= SERVICE_GIVE_UP;
   const fewest = fewestConnections(service.backends.length);
-  const tooFew = (check.connections ?? 0) < fewest;
+  const tooFew = connections < fewest;
   const problems = [
     failed
-      ? `${failed} failed${gaveUp ? ` (stopped there: the other ${check.connections! - answers.length} were not tried)` : ''}`
+      ? `${failed} failed${gaveUp ? ` (stopped there: the other ${connections - answers.length} were not tried)` : ''}`
       : '',
     strangers.length ? `unexpected answers from ${[...new Set(strangers)].join(', ')}` : '',
     answered.some((c) => c === 0)
-      ? `not answered by ${service.backends.filter((b) => counts[b] === 0).join(', ')}${tooFew ? ` (${check.connections} connections are too few to be sure: ${fewest} or more leave no backend unanswered by chance)` : ''}`
+      ? `not answered by ${service.backends.filter((b) => counts[b] === 0).join(', ')}${tooFew ? ` (${connections} connections are too few to be sure: ${fewest} or more leave no backend unanswered by chance)` : ''}`
       : '',
     !plausible ? `spread outside ${bound.low.toFixed(1)}-${bound.high.toFixed(1)} per backend` : '',
   ].filter(Boolean);

@@ -98,7 +98,8 @@ test('service: the three cases of article 001 §5.4 reach every backend, and tra
       [byClusterIp!.name, byClusterIp!.ok, byPodAddress!.name, byPodAddress!.ok],
       ['tcp c → 10.96.0.2:8080', true, 'tcp a0 → 10.200.1.2:9000', true],
     );
-    assert.match(byClusterIp!.evidence, /^answered by (a0|b)$/);
+    // A tcp check to a Service's ClusterIP spreads over its backends, as a Service check does.
+    assert.match(byClusterIp!.evidence, /^15 connections: a0 \d+, b \d+ \(each within/);
     assert.equal(byPodAddress!.evidence, 'answered by b');
     const cases = report.checks.filter((c) => c.name.startsWith('service'));
     assert.deepEqual(
@@ -139,6 +140,18 @@ test('service: the three cases of article 001 §5.4 reach every backend, and tra
         `every connection to a late responder was answered: ${JSON.stringify(answers)}`,
       );
       assert.equal(slow.starts(), 8, 'each connection was answered by a responder that started late');
+      // A tcp check's single connection too (check 6: a0 to pod b's address).
+      const lateTcp = await netlabWithEnv(
+        state.dir,
+        { PATH: slow.path },
+        'verify',
+        'service',
+        '--json',
+        '--check',
+        '6',
+      );
+      assert.equal((JSON.parse(lateTcp.stdout) as Report).checks[0]!.evidence, 'answered by b');
+      assert.equal(slow.starts(), 9, 'the tcp check was answered by a responder that started late');
     } finally {
       slow.remove();
     }
@@ -244,19 +257,19 @@ test('nodeport: reached from the underlay on every node', async () => {
   try {
     const up = await netlab(state.dir, 'up', join(LABS, 'nodeport.yaml'), '--verify');
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
-    assert.match(up.stdout, /✓ pass\s+tcp node-1 → node-0:30080\s+reached: answered by (a0|b)/);
-    assert.match(up.stdout, /✓ pass\s+tcp node-0 → node-1:30080\s+reached: answered by (a0|b)/);
+    // A NodePort check spreads its connections over the backends: every one must answer.
+    assert.match(up.stdout, /✓ pass\s+tcp node-1 → node-0:30080\s+reached: 15 connections: a0 \d+, b \d+ \(each/);
+    assert.match(up.stdout, /✓ pass\s+tcp node-0 → node-1:30080\s+reached: 15 connections: a0 \d+, b \d+ \(each/);
     assert.match(up.stdout, /✓ pass\s+service a0 → service web \(10\.96\.0\.2:80\)\s+reached/);
-    // A TCP check is answered by a responder that starts late, as a Service check is (above).
-    const slow = slowResponders(0.8);
-    try {
-      const late = await netlabWithEnv(state.dir, { PATH: slow.path }, 'verify', 'nodeport', '--check', '1');
-      assert.equal(late.exitCode, 0, late.stdout);
-      assert.match(late.stdout, /✓ pass\s+tcp node-1 → node-0:30080\s+reached: answered by (a0|b)/);
-      assert.equal(slow.starts(), 1, 'the connection was answered by a responder that started late');
-    } finally {
-      slow.remove();
-    }
+    // Without node-0's masquerade for NodePort connections, those DNAT sends to b on node-1 fail
+    // (b answers node-1 directly, which never asked b): a NodePort that works for one backend only
+    // fails its check (one connection passed whenever it picked a0).
+    const mark = ['NL-NODEPORTS-nodeport', '-p', 'tcp', '--dport', '30080', '-j', 'NL-MARK-MASQ-nodeport'];
+    const unmark = await netlab(state.dir, 'exec', 'node-0', '--', 'iptables', '-t', 'nat', '-D', ...mark);
+    assert.equal(unmark.exitCode, 0, unmark.stderr);
+    const half = JSON.parse((await netlab(state.dir, 'verify', 'nodeport', '--check', '1', '--json')).stdout) as Report;
+    assert.equal(half.checks[0]!.ok, false, half.checks[0]!.evidence);
+    assert.match(half.checks[0]!.evidence, /^\d+ connections: a0 \d+, b 0; \d+ failed/);
     // The responders run only during verify: afterwards the NodePort has no one to answer.
     const closed = await netlab(
       state.dir,
