@@ -121,19 +121,15 @@ test('service: the three cases of article 001 §5.4 reach every backend, and tra
     // to start the responder's shell (the VM tier saw 1 or 2 of 20 connections lost).
     const slow = slowResponders(0.8);
     try {
-      const late = await netlabWithEnv(
-        state.dir,
-        { PATH: slow.path },
-        'verify',
-        'service',
-        '--json',
-        '--check',
-        '1',
-        '--connections',
-        '8',
-      );
+      const verifyLate = async (...options: string[]) =>
+        (
+          JSON.parse(
+            (await netlabWithEnv(state.dir, { PATH: slow.path }, 'verify', 'service', '--json', ...options)).stdout,
+          ) as Report
+        ).checks[0]!;
+      const late = await verifyLate('--check', '1', '--connections', '8');
       // (Whether both backends answered is chance at 8 connections: the spread is checked above.)
-      const answers = (JSON.parse(late.stdout) as Report).checks[0]!.answers!;
+      const answers = late.answers!;
       assert.deepEqual(
         [answers['-'], answers.a0! + answers.b!],
         [0, 8],
@@ -141,16 +137,7 @@ test('service: the three cases of article 001 §5.4 reach every backend, and tra
       );
       assert.equal(slow.starts(), 8, 'each connection was answered by a responder that started late');
       // A tcp check's single connection too (check 6: a0 to pod b's address).
-      const lateTcp = await netlabWithEnv(
-        state.dir,
-        { PATH: slow.path },
-        'verify',
-        'service',
-        '--json',
-        '--check',
-        '6',
-      );
-      assert.equal((JSON.parse(lateTcp.stdout) as Report).checks[0]!.evidence, 'answered by b');
+      assert.equal((await verifyLate('--check', '6')).evidence, 'answered by b');
       assert.equal(slow.starts(), 9, 'the tcp check was answered by a responder that started late');
     } finally {
       slow.remove();
