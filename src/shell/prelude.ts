@@ -172,8 +172,10 @@ netlab_in() {
 netlab_listen() {
   pause=$(netlab_pause_pid "$1") || return 1
   netlab_kill_recorded "$NETLAB_DIR/pods/$1/listen-$2.pid"
-  nsenter -t "$pause" -n sh -c 'echo 1 >/proc/sys/net/ipv4/tcp_migrate_req' 2>/dev/null
-  nsenter -t "$pause" -n -u -i -p socat -t 5 "TCP-LISTEN:$2,fork,reuseaddr,reuseport" 'SYSTEM:read -r h </proc/sys/kernel/hostname; echo $h; exec wc -c' </dev/null >/dev/null 2>&1 &
+  # One process in the pod: its shell sets tcp_migrate_req (/proc/sys/net is the writer's
+  # network namespace, the pod's), then becomes the responder.
+  nsenter -t "$pause" -n -u -i -p sh -c 'echo 1 >/proc/sys/net/ipv4/tcp_migrate_req 2>/dev/null; exec "$@"' sh \
+    socat -t 5 "TCP-LISTEN:$2,fork,reuseaddr,reuseport" 'SYSTEM:read -r h </proc/sys/kernel/hostname; echo $h; exec wc -c' </dev/null >/dev/null 2>&1 &
   netlab_pid_write "$NETLAB_DIR/pods/$1/listen-$2-$3.pid" $!
   i=0
   until nsenter -t "$pause" -n ss -Hltn "sport = :$2" | grep -q .; do
