@@ -216,6 +216,32 @@ netlab_service_check() {
   done
   if [ "$i" -lt "$n" ]; then echo "@@netlab check $id timeout"; else echo "@@netlab check $id 0"; fi
 }
+# traceroute's hops from POD to ADDRESS, numerically, one probe per hop, at most HOPS
+# (6, or more in a lab with many routers: a path crosses each), all sent at once (-N):
+# a path that stops costs one wait, not six (a broken lab's check took 12 s on its
+# traceroute alone). Each router meets one probe. Probes are ICMP echo requests (-I):
+# the target answers every probe that reaches it with an echo reply, which the kernel
+# does not rate-limit as it does the port-unreachable errors of UDP probes (a second
+# traceroute within a second then got no answer at all). A router's "time exceeded" is
+# rate-limited too, per destination (net.ipv4.icmp_ratelimit: a burst of 6, then one a
+# second): right after a check that used them up (a failing traceroute, a must-fail
+# check's unreachables), a router the probe crossed stays silent, a '*' on a path that
+# arrived. Such a path is traced once more, a second later.
+# netlab_traceroute POD ADDRESS WAIT HOPS
+netlab_traceroute() {
+  out=$(netlab_hops "$@")
+  rc=$?
+  if [ "$rc" = 0 ] && printf '%s\n' "$out" | awk -v to="$2" \
+    '$1 ~ /^[0-9]+$/ { if ($2 == "*") silent = 1; last = $2 } END { exit !(silent && last == to) }'; then
+    echo "netlab: traced again a second later: a hop was silent on a path that arrived"
+    sleep 1
+    out=$(netlab_hops "$@")
+    rc=$?
+  fi
+  printf '%s\n' "$out"
+  return "$rc"
+}
+netlab_hops() { netlab_at "$1" traceroute -I -n -q 1 -N "$4" -w "$3" -m "$4" "$2" 2>&1; }
 # One connectivity check, run in the pod's namespaces (or on the node: POD "-") with
 # the node's own ping and socat (a container's rootfs may have neither); WAIT: seconds
 # for an answer (or a connection).
@@ -242,14 +268,7 @@ netlab_check() {
       else
         out=$(head -c "$bytes" /dev/zero | netlab_at "$pod" socat -T 5 -t 5 - "TCP:$address:$port,connect-timeout=$wait$bind,linger=0" 2>&1)
       fi ;;
-    # traceroute's hops, numerically, one probe per hop, at most HOPS (6, or more in a lab
-    # with many routers: a path crosses each), all sent at once (-N):
-    # a path that stops costs one wait, not six (a broken lab's check took 12 s on its
-    # traceroute alone). Each router meets one probe. Probes are ICMP echo requests (-I):
-    # the target answers every probe that reaches it with an echo reply, which the kernel
-    # does not rate-limit as it does the port-unreachable errors of UDP probes (a second
-    # traceroute within a second then got no answer at all).
-    traceroute) out=$(netlab_at "$pod" traceroute -I -n -q 1 -N "$6" -w "$wait" -m "$6" "$address" 2>&1) ;;
+    traceroute) out=$(netlab_traceroute "$pod" "$address" "$wait" "$6") ;;
     *) out="unknown check $kind"; false ;;
   esac
   rc=$?

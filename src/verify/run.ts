@@ -358,11 +358,15 @@ export function judgeTraceroute(
   const viaOk = check.via === undefined || JSON.stringify(routers) === JSON.stringify(check.via);
   const reached = arrived && viaOk;
   const path = named.length ? named.join(' → ') : out.join(' ').trim() || 'no hops';
+  // netlab_traceroute traced again a second later: a router rate-limits its "time exceeded"
+  const again = out.some((line) => line.startsWith('netlab: traced again'))
+    ? ' (traced twice: a hop was silent the first time)'
+    : '';
   const evidence = !arrived
     ? `did not arrive: ${path}`
     : viaOk
-      ? `hops: ${path}`
-      : `arrived by another way: ${path}; expected via ${check.via!.join(', ') || 'no router'}`;
+      ? `hops: ${path}${again}`
+      : `arrived by another way: ${path}${again}; expected via ${check.via!.join(', ') || 'no router'}`;
   return { check, reached, ok: reached === (check.expect === 'pass'), evidence };
 }
 

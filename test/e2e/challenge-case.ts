@@ -50,10 +50,10 @@ export async function everyChallenge(run: Netlab, lab: string): Promise<string[]
     const broken = await run('challenge', 'check', lab, '--json', '--connections', '16');
     assert.equal(json<Checked>(broken).solved, false, `${lab} ${id}: the fault fails the goal`);
     const { fault } = await applyRevealed(run, lab);
-    // Every fix passes at the first check but one: the routes lab's traceroute right after a failing
-    // check, whose first hop's ICMP time-exceeded the kernel rate-limits for a few seconds (a learner
-    // who checks again a moment later sees it solved). A wrong VNI mended used to take 30-60 s: the
-    // bridge took the new vxlan0's MAC and the pods sent to the old one (the bridge's MAC is now set).
+    // A fix should pass at the first check: the routes lab's traceroute right after a failing check,
+    // whose first hop's ICMP time-exceeded the kernel rate-limits, traces again when a hop is silent
+    // (netlab_traceroute). A wrong VNI mended used to take 30-60 s: the bridge took the new vxlan0's
+    // MAC and the pods sent to the old one (the bridge's MAC is now set). The wait is a margin.
     let last = '';
     await waitFor(
       `${lab} ${id}: the fix passes the goal (last check: ${last})`,

@@ -62,6 +62,39 @@ test('routes: each node routes the other pod subnet via the other node address; 
       trace.stdout,
       /traceroute's view: TTL 1 expires at node-0 \(hop \d+\), TTL 2 expires at node-1 \(hop \d+\), TTL 3 reaches pod a1\n/,
     );
+    // A router rate-limits its "time exceeded" (net.ipv4.icmp_ratelimit: a burst of 6, then one a
+    // second): right after a check that used them up, node-0 stays silent once. Here it drops its next
+    // one, as the limit would: the check traces again a second later and passes, and says so.
+    const silentOnce = ['-p', 'icmp', '--icmp-type', 'time-exceeded', '-m', 'statistic', '--mode', 'nth'];
+    const drop = await netlab(
+      state.dir,
+      'exec',
+      'node-0',
+      '--',
+      'iptables',
+      '-A',
+      'OUTPUT',
+      ...silentOnce,
+      '--every',
+      '2',
+      '--packet',
+      '0',
+      '-j',
+      'DROP',
+    );
+    assert.equal(drop.exitCode, 0, drop.stderr);
+    const again = JSON.parse(
+      (await netlab(state.dir, 'verify', 'routes', '--check', '5', '--json')).stdout,
+    ) as VerifyReport;
+    assert.deepEqual(
+      [again.passed, again.checks.map((c) => c.evidence)],
+      [
+        true,
+        [
+          'hops: 10.200.0.1 (node-0) → 192.168.64.5 (node-1) → 10.200.1.2 (traced twice: a hop was silent the first time)',
+        ],
+      ],
+    );
   } finally {
     await netlab(state.dir, 'down', 'routes');
   }

@@ -44,6 +44,14 @@ test('a traceroute check names each hop by its node and passes when the routers 
   const stopped = judgeTraceroute(check, '10.200.1.2', [' 1  10.200.0.1  0.05 ms', ' 2  *', ' 3  *'], addresses);
   assert.deepEqual([stopped.ok, stopped.reached], [false, false]);
   assert.equal(stopped.evidence, 'did not arrive: 10.200.0.1 (node-0) → * → *');
+  // netlab_traceroute traced again (a hop silent on a path that arrived, as a router's rate limit makes it): said.
+  const twice = judgeTraceroute(
+    check,
+    '10.200.1.2',
+    ['netlab: traced again a second later: a hop was silent on a path that arrived', ...out],
+    addresses,
+  );
+  assert.equal(twice.evidence, `${passed.evidence} (traced twice: a hop was silent the first time)`);
   const mustFail: Check = { ...check, expect: 'fail' };
   assert.equal(judgeTraceroute(mustFail, '10.200.1.2', [' 1  10.200.0.1  0.05 ms', ' 2  *'], addresses).ok, true);
 });
