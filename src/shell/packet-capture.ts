@@ -14,12 +14,25 @@
 
 /**
  * Perl: packets of the interface named by its argument, as a pcap stream on
- * stdout, until killed (timeout) or until the reader goes.
+ * stdout, until stopped (timeout's SIGTERM, or ^C), after a whole record, or until the reader goes.
  */
 const PCAP_WRITER = String.raw`use strict; use Socket;
 my $dev = shift;
 # A reader that has gone ends the stream (syswrite fails with EPIPE, below), not a signal.
 $SIG{PIPE} = 'IGNORE';
+# timeout's SIGTERM (or ^C) ends the stream after the record being written: a record cut short
+# by the signal (a write to a full pipe is partial when a signal kills the writer) is a truncated
+# dump file to tcpdump, which then fails. Perl runs the handler between two system calls.
+my $stop = 0;
+$SIG{TERM} = $SIG{INT} = sub { $stop = 1 };
+# All of a record, however the writes are split or interrupted (EINTR: 4); none of it once the reader is gone.
+sub put {
+  my ($data, $done) = (shift, 0);
+  while ($done < length $data) {
+    my $n = syswrite(STDOUT, $data, length($data) - $done, $done);
+    if (defined $n) { $done += $n } elsif ($! != 4) { exit 0 }
+  }
+}
 # AF_PACKET (17), SOCK_RAW, no protocol yet: nothing arrives before the bind below
 socket(my $s, 17, SOCK_RAW, 0) or die "packet socket: $!\n";
 # struct ifreq (name, then a union of 24 bytes): SIOCGIFINDEX gives the index, SIOCGIFHWADDR
@@ -41,23 +54,23 @@ my $tv = pack('l! l!', 0, 0);
 ioctl($s, 0x8906, $tv);
 $| = 1;
 # pcap file header: magic, version 2.4, timezone, accuracy, snapshot length, link type
-syswrite(STDOUT, pack('L S S l L L L', 0xa1b2c3d4, 2, 4, 0, 0, 262144, $linktype)) or exit 0;
+put(pack('L S S l L L L', 0xa1b2c3d4, 2, 4, 0, 0, 262144, $linktype));
 # Wait for a packet, or for the reader to go: a pipe whose reader closed polls as an error,
 # which select() reports as readable (the write end is never readable otherwise).
 my $wait = '';
 vec($wait, fileno($s), 1) = 1;
 vec($wait, fileno(STDOUT), 1) = 1;
-while (1) {
+until ($stop) {
   next if select(my $ready = $wait, undef, undef, undef) < 0;
   exit 0 if vec($ready, fileno(STDOUT), 1);
   my $from = recv($s, my $packet, 262144, 0);
-  defined $from or die "recv: $!\n";
+  defined $from or $! == 4 ? next : die "recv: $!\n";
   # lo hands a packet sent to it twice, outgoing then incoming: libpcap keeps the incoming one
   next if $hwtype == 772 && unpack('x10 C', $from) == 4;
   ioctl($s, 0x8906, $tv);   # SIOCGSTAMP: when the kernel received it
   my ($sec, $usec) = unpack('l! l!', $tv);
   my $n = length $packet;
-  syswrite(STDOUT, pack('L L L L', $sec, $usec, $n, $n) . $packet) or exit 0;
+  put(pack('L L L L', $sec, $usec, $n, $n) . $packet);
 }`;
 
 /** The node-side command: the interface's packets as pcap on stdout, for at most `seconds`. */

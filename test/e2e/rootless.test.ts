@@ -92,6 +92,30 @@ async function captureAPing(...options: string[]): Promise<Run> {
   }
 }
 
+/**
+ * `netlab capture a0 lo --write -` as Alice for 1 s while a0 sends itself 60 kB pings, into a reader
+ * that reads nothing for its first 2 s (a pager, a slow disk): when the timeout stops the node's
+ * stream, a record is half written into the full pipe. The pcap that arrives; netlab's exit code.
+ */
+async function captureWhileTheReaderLags(pcap: string): Promise<{ exitCode: string | undefined; pcap: Run }> {
+  const pings = as(alice, 'exec', 'a0', '--', 'ping', '-q', '-i', '0.01', '-c', '200', '-s', '60000', '127.0.0.1');
+  const capture = quoteArgv([NETLAB, 'capture', 'a0', 'lo', '--count', '10000', '--timeout', '1', '--write', '-']);
+  const lagging = await execa(
+    ...asUserArgv(alice, [
+      'sh',
+      '-c',
+      `{ ${capture}; echo "netlab exit $?" >&2; } | { sleep 2; cat > ${quoteArgv([pcap])}; }`,
+    ]),
+    { reject: false, env: loginEnv(homes[alice]!.dir), extendEnv: false, timeout: 60_000 },
+  );
+  assert.equal((await pings).exitCode, 0, 'the pings were answered');
+  const read = await execa('tcpdump', ['-n', '-r', pcap], { reject: false });
+  return {
+    exitCode: /netlab exit (\d+)/.exec(String(lagging.stderr))?.[1],
+    pcap: { exitCode: read.exitCode ?? -1, stdout: String(read.stdout), stderr: String(read.stderr) },
+  };
+}
+
 test('without sudo: the state in ~/.local/state/netlab, up --verify, status compares the live state, capture, a challenge fixed by hand and graded, down; the host untouched', async () => {
   let down: Run | undefined;
   try {
@@ -129,6 +153,15 @@ test('without sudo: the state in ~/.local/state/netlab, up --verify, status comp
         'IP 10.200.0.2 > 10.200.0.3: ICMP echo request, length 64',
         'IP 10.200.0.3 > 10.200.0.2: ICMP echo reply, length 64',
       ],
+    );
+    // Stopped by its timeout while its reader lags, the stream ends after a whole record: the file
+    // reads to its end (a record cut short is a "truncated dump file" to tcpdump, which then fails).
+    const lagged = await captureWhileTheReaderLags(join(homes[alice]!.dir, 'lo.pcap'));
+    assert.deepEqual([lagged.exitCode, lagged.pcap.exitCode], ['0', 0], lagged.pcap.stderr);
+    assert.match(
+      lagged.pcap.stdout,
+      /ICMP echo request, id \d+, seq \d+, length 60008\n/,
+      'a 60 kB ping is in the file',
     );
 
     assert.equal((await as(alice, 'challenge', 'start', 'bridge', 'veth-moved')).exitCode, 0);
