@@ -71,7 +71,7 @@ export async function makeFault(state: LabState, fault: Fault): Promise<string[]
   // What the fault changed, for `challenge reveal`: the node's tables, and those of the pod it acts in.
   const transport = transportsOf(state)[fault.node]!;
   const pods = fault.netns ? [fault.netns] : [];
-  const snapshot = () => snapshotNode(transport, pods).catch(() => undefined);
+  const snapshot = () => snapshotNode(transport, pods, { processes: false }).catch(() => undefined);
   const before = await snapshot();
   await runLocked(state, fault.node, 'challenge start', `${lines.join('\n')}\n`);
   const after = before && (await snapshot());

@@ -90,9 +90,16 @@ export function podSnapshotOf(a: Partial<Answers>): NodeSnapshot {
 
 /**
  * The node's tables and those of the given pods (network namespace names), in
- * one script: a pod not there yet (or any more) has empty tables.
+ * one script: a pod not there yet (or any more) has empty tables. A pod's
+ * processes only with `processes` (a step of up starts a pod's pause; a fault
+ * starts nothing, and the processes that come and go meanwhile, a room's
+ * checks, are not its doing).
  */
-export async function snapshotNode(node: Runs, pods: readonly string[] = []): Promise<NodeSnapshot> {
+export async function snapshotNode(
+  node: Runs,
+  pods: readonly string[] = [],
+  { processes = true }: { processes?: boolean } = {},
+): Promise<NodeSnapshot> {
   const asks: Questions[] = [
     {
       namespaces: true,
@@ -111,7 +118,7 @@ export async function snapshotNode(node: Runs, pods: readonly string[] = []): Pr
       routes: true,
       neighbours: true,
       sysctls: POD_SYSCTLS,
-      processes: true,
+      processes,
     })),
   ];
   const { answers } = await askNode(node, asks);
