@@ -104,9 +104,11 @@ export async function gradeGroup(room: Room, group: string, current: Current): P
       ...(challenge ? { check: challenge.goal.map(String) } : {}),
       timeout: String(GRADE_TIMEOUT),
     });
-    // The start this grading is of: the record it found before its checks, still there after them.
+    // The start this grading is of: the record it found before its checks, still there after them,
+    // of the challenge whose goal it checked (a `room start` may have begun another since the round was read).
     const after = challenge ? readChallenge(lab) : undefined;
-    const started = before && after && before.started === after.started ? after.started : undefined;
+    const ofThis = (r: ChallengeRecord | undefined) => r?.id === challenge?.id;
+    const started = ofThis(before) && ofThis(after) && before!.started === after!.started ? after!.started : undefined;
     return {
       ...base,
       run,

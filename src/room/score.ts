@@ -48,12 +48,18 @@ export function groupInRound(
     .filter((e) => 'group' in e && (e.group === group || (e.e === 'hint' && e.group === null)));
   const starts = mine.filter((e): e is StartEvent => e.e === 'start');
   const start = starts.at(-1);
-  // Gradings of a start: of its run, and of its record (a grading that began before it does not count).
+  // Gradings of a start: of its run, of its record and with its challenge's goal checks (a grading that
+  // began before it, with the last round's challenge, may find its record: it does not count).
   const gradesOf = (s: StartEvent) =>
     mine
       .slice(mine.indexOf(s) + 1)
       .filter(
-        (e): e is GradeEvent => e.e === 'grade' && e.run === s.run && e.started === s.started && e.condition === 'up',
+        (e): e is GradeEvent =>
+          e.e === 'grade' &&
+          e.run === s.run &&
+          e.started === s.started &&
+          e.challenge === s.challenge &&
+          e.condition === 'up',
       );
   const grades = start ? gradesOf(start) : [];
   const solvedBy = grades.find((g) => g.failing.length === 0);

@@ -186,7 +186,7 @@ test('hints: the schedule unlocks by the minutes since the round began, each roo
   assert.equal(groupInRound(events, range, 'g1', facts, schedule, new Date(at(120))).hints, 3);
 });
 
-test("a grading counts only for the start whose record it found: one that began before a start (a watcher's, during room start) never solves it", () => {
+test("a grading counts only for the start whose record it found, with its challenge's checks: one that began before a start (a watcher's, during room start) never solves it", () => {
   const events: RoomEvent[] = [
     { t: at(0), e: 'round', challenge: 'wrong-vni' },
     { t: at(1), e: 'start', group: 'g1', challenge: 'wrong-vni', run: 'r1', fault: 'f', started: 'A' },
@@ -202,6 +202,9 @@ test("a grading counts only for the start whose record it found: one that began 
       failing: [],
       started: 'Z',
     },
+    // Graded with the last round's goal checks (its round read before `room start` logged this one),
+    // though its record is this start's: its checks are not this challenge's.
+    { t: at(4), e: 'grade', group: 'g1', challenge: 'mtu', run: 'r1', condition: 'up', failing: [], started: 'A' },
     {
       t: at(9),
       e: 'grade',
