@@ -2,8 +2,8 @@
 // Works from state alone: the lab file may have changed or be gone. With the
 // local state lost (or unreadable), the nodes' own records say what to undo.
 import { refuseAttached } from '../lifecycle/attach.js';
-import { lockHolder, tearDown } from '../lifecycle/down.js';
-import { mendActiveChallenge } from '../lifecycle/challenge.js';
+import { lockHolder } from '../lifecycle/down.js';
+import { takeDown } from '../lifecycle/challenge.js';
 import { finishDespiteHangup } from '../os/hangup.js';
 import { renameSync } from 'node:fs';
 import { destroySimulatedNodes } from '../exec/simulated.js';
@@ -178,9 +178,7 @@ async function downLocked(name: string, options: DownOptions, report: DownReport
     return 0;
   }
   refuseAttached(state, '`netlab down`');
-  const mended = await mendActiveChallenge(state);
-  if (mended) console.log(`challenge ${mended} was active: its fault is mended first`);
-  const outcomes = await tearDown(state);
+  const outcomes = await takeDown(state);
   report.nodes = outcomes;
   const lines = describeDown(name, outcomes, options.verbose);
   say(

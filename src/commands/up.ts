@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { buildPlan } from '../plan/build.js';
 import { simulatedFacts } from '../underlay/simulated.js';
 import { readState } from '../state/store.js';
-import { tearDown } from '../lifecycle/down.js';
+import { takeDown } from '../lifecycle/challenge.js';
 import { verifyAndReport } from '../lifecycle/verify.js';
 import { RunError, shown, UsageError } from '../errors.js';
 import { printJson, withHumanOutputOnStderr } from '../json-output.js';
@@ -127,7 +127,7 @@ async function up(
         );
       }
       console.log(`lab ${id}: taking down the version that is up (${changes.join('; ') || 'unchanged'})`);
-      await tearDown(existing);
+      await takeDown(existing);
     }
     mark('read and validate the lab');
     const prepared = wantsSsh(options)

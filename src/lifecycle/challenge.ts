@@ -6,7 +6,8 @@ import { transportsOf } from '../exec/transports.js';
 import { faultsOf, type Fault, type NodeSetting } from '../faults/faults.js';
 import { lockNodes } from '../exec/node-lock.js';
 import { scriptPrelude } from '../shell/prelude.js';
-import { lockHolder } from './down.js';
+import { lockHolder, tearDown } from './down.js';
+import type { NodeDown } from '../exec/runner.js';
 import { quoteArgv } from '../os/quote.js';
 import { finishDespiteHangup } from '../os/hangup.js';
 import { describeChanges, snapshotNode } from '../workshop/changes.js';
@@ -138,6 +139,16 @@ export async function mendActiveChallenge(state: LabState): Promise<string | und
   if (!challenge) return undefined;
   await mendFault(state, faultOf(state, faultIdOf(record, challenge)));
   return challenge.id;
+}
+
+/**
+ * A lab taken down (`down`, `up --recreate`, and so `room reset`): its active
+ * challenge's fault mended first (mendActiveChallenge), then its journals run.
+ */
+export async function takeDown(state: LabState): Promise<Record<string, NodeDown>> {
+  const mended = await mendActiveChallenge(state);
+  if (mended) console.log(`challenge ${mended} was active: its fault is mended first`);
+  return tearDown(state);
 }
 
 /** The owner's record of a challenge, here and on the lab's nodes (where an attached learner reads it). */

@@ -109,6 +109,13 @@ export async function faultsLeaveTheMachinesFirewall(
     const stopped = await run('challenge', 'stop', 'routes');
     assert.equal(stopped.exitCode, 0, stopped.stdout + stopped.stderr);
     assert.match(await forward(), /^-P FORWARD DROP$/m, 'the policy the fault replaced is back: DROP, not ACCEPT');
+    // A challenge still active when the lab is built again (`up --recreate`, as `room reset` does): its
+    // fault is mended before the old lab goes; no DROP rule of the old run outlives it.
+    assert.equal((await run('challenge', 'start', 'routes', 'drop-first')).exitCode, 0);
+    const recreated = await run('up', lab, ...target, '--recreate');
+    assert.equal(recreated.exitCode, 0, recreated.stdout + recreated.stderr);
+    assert.match(recreated.stdout, /challenge drop-first was active: its fault is mended first/);
+    assert.doesNotMatch(await forward(), /netlab fault/);
     const down = await run('down', 'routes');
     assert.equal(down.exitCode, 0, down.stdout + down.stderr);
     assert.equal(await forward(), '-P FORWARD DROP\n-A FORWARD -j DROP\n', 'the machine as it was');
