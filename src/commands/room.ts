@@ -15,6 +15,8 @@ import {
   groupModel,
   groupState,
   isRoomLab,
+  othersLab,
+  refuseOthersLab,
   runNetlab,
   targetFlags,
   writeGroupLab,
@@ -142,11 +144,9 @@ export async function roomUpCommand(file: string, options: RoomOptions): Promise
         say('not built: interrupted');
         return { group, lab, ok: false, exitCode: EXIT_INTERRUPTED, file: labFile };
       }
-      const other = readState(lab);
-      if (other && !isRoomLab(room, group.name, other)) {
-        say(
-          `lab ${lab} is up from ${other.file}, not from this room's copy: another room, or built by hand; left as it is`,
-        );
+      const other = othersLab(room, group.name, readState(lab));
+      if (other) {
+        say(other);
         return { group, lab, ok: false, exitCode: 2, file: labFile };
       }
       const exitCode =
@@ -553,6 +553,7 @@ async function resetGroup(
   options: RoomOptions,
 ): Promise<number> {
   const group = found.name;
+  refuseOthersLab(room, group, readState(groupLabId(room, group)));
   const current = currentRound(room, model, readEvents(roomLog(room.name)));
   const labFile = writeGroupLab(room, model, record, found);
   const result = await runNetlab(

@@ -34,11 +34,21 @@ export function groupState(room: Room, group: string): LabState {
   const lab = groupLabId(room, group);
   const state = readState(lab);
   if (!state || state.status !== 'up') throw new UsageError(`lab ${lab} is not up (\`netlab room up\` builds it)`);
-  if (!isRoomLab(room, group, state))
-    throw new UsageError(
-      `lab ${lab} is up from ${state.file}, not from room ${room.name}'s copy of the lab: another room, or a lab built by hand`,
-    );
+  refuseOthersLab(room, group, state);
   return state;
+}
+
+/** What is wrong with a lab of the group's id that is not from this room's copy of the lab file, if it is not. */
+export function othersLab(room: Room, group: string, state: LabState | undefined): string | undefined {
+  return state && !isRoomLab(room, group, state)
+    ? `lab ${state.lab} is up from ${state.file}, not from room ${room.name}'s copy of the lab: another room, or a lab built by hand; left as it is`
+    : undefined;
+}
+
+/** Refuses (exit 2) a lab of the group's id that is not from this room's copy of the lab file. */
+export function refuseOthersLab(room: Room, group: string, state: LabState | undefined): void {
+  const wrong = othersLab(room, group, state);
+  if (wrong) throw new UsageError(wrong);
 }
 
 /** The lab commands' target flags for a group (none for simulated nodes). */

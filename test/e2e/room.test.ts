@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NETLAB } from '../paths.js';
+import { LABS, NETLAB } from '../paths.js';
 import { writeRoom } from './room-case.js';
 import { json, type Netlab } from './challenge-case.js';
 import { labTestContext, netlab, snapshotHost } from './host.js';
@@ -20,6 +20,7 @@ import { quoteArgv } from '../../src/os/quote.js';
 import { waitFor } from '../wait.js';
 import type { Board } from '../../src/room/board.js';
 import { readEvents } from '../../src/room/log.js';
+import { readState } from '../../src/state/store.js';
 
 const state = labTestContext();
 const run: Netlab = (...args) => netlab(state.dir, ...args);
@@ -41,7 +42,7 @@ async function macOfA1(run: Netlab, g: string): Promise<string> {
   return mac;
 }
 
-test('room up: a group that fails is reported and rolled back, the others stay up; again, only it is built', async () => {
+test('room up: a group that fails is reported and rolled back, the others stay up; again, only it is built; room reset refuses a lab of its id built by hand', async () => {
   const dir = join(state.dir, 'failing');
   mkdirSync(dir);
   // A group whose machines refuse SSH (nothing listens on port 9 of this host's loopback).
@@ -66,8 +67,20 @@ test('room up: a group that fails is reported and rolled back, the others stay u
     assert.match(again.stdout, /^ok +│ lab vxlan@ok is already up and its file is unchanged/m);
     assert.match(again.stdout, /1 of 2 groups failed/);
     assert.equal((await run('verify', 'vxlan@ok')).exitCode, 0, 'the group that was built works');
+    // A lab of the group's id built by hand from another file: room reset refuses it, and leaves it up.
+    assert.equal((await run('down', 'vxlan@ok')).exitCode, 0);
+    assert.equal((await run('up', join(LABS, 'vxlan.yaml'), '--instance', 'ok')).exitCode, 0);
+    const byHand = readState('vxlan@ok')!.run!.id;
+    const reset = await run('room', 'reset', room, 'ok');
+    assert.equal(reset.exitCode, 2, reset.stdout + reset.stderr);
+    assert.match(
+      reset.stderr,
+      /lab vxlan@ok is up from \S+\/labs\/vxlan\.yaml, not from room failing's copy of the lab/,
+    );
+    assert.equal(readState('vxlan@ok')?.run?.id, byHand, 'the lab built by hand is the one up');
   } finally {
     assert.equal((await run('room', 'down', room)).exitCode, 0);
+    await run('down', 'vxlan@ok');
   }
 });
 
