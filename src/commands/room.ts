@@ -30,7 +30,7 @@ import { appendEvents, readEvents, type NewEvent } from '../room/log.js';
 import { landingsFor, startInGroup } from '../room/challenge.js';
 import { foreignVteps } from '../room/crosstalk.js';
 import { boardOf, bounded, currentRound, gradeRoom, pushHints } from '../room/grade.js';
-import { renderBoard } from '../room/render.js';
+import { redrawn, renderBoard } from '../room/render.js';
 import { requireNodeAccess } from './common.js';
 import { acquireLock } from '../state/lock.js';
 import { quoteArgv } from '../os/quote.js';
@@ -400,8 +400,7 @@ export async function roomWatchCommand(file: string, options: RoomOptions & { ev
     const board = boardOf(room, model, readEvents(roomLog(room.name)));
     // --json: one board per line (JSON lines), for a tool that follows the room.
     if (options.json) process.stdout.write(`${JSON.stringify(board)}\n`);
-    // Home, draw, clear what is left of the last drawing: no flicker on a projector.
-    else process.stdout.write(`\x1b[H${renderBoard(board, boardWidth())}\x1b[J`);
+    else process.stdout.write(redrawn(renderBoard(board, boardWidth())));
   });
   return 0;
 }

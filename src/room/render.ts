@@ -89,3 +89,13 @@ export function renderBoard(board: Board, columns: number): string {
     visibleLength(line) > columns ? line.replace(COLOUR_CODE, '').slice(0, Math.max(40, columns)) : line;
   return `${[head, '', ...lines, '', foot].map(fit).join('\n')}\n`;
 }
+
+/**
+ * One drawing of `room watch` over the last: home, each line then "erase to
+ * the end of the line" (a shorter line would leave the end of the last
+ * drawing's: FAILING 3,4 over 1,2,3,4,5 read 3,4,3,4,5), then "erase below".
+ * No screen clear between drawings: no flicker on a projector.
+ */
+export function redrawn(text: string): string {
+  return `\x1b[H${text.replace(/\n/g, '\x1b[K\n')}\x1b[J`;
+}

@@ -12,7 +12,7 @@ import { groupOverlay, ROOM_BLOCKS, roomSlot, withOverlay, VNI_STEP } from '../.
 import { appendEvents, readEvents, type RoomEvent } from '../../src/room/log.js';
 import { conditionOf, groupInRound, hintsUnlocked, roundsOf } from '../../src/room/score.js';
 import { resultsCsv, type ResultRow } from '../../src/room/results.js';
-import { renderBoard } from '../../src/room/render.js';
+import { redrawn, renderBoard } from '../../src/room/render.js';
 import { BOARD_VERSION, type Board } from '../../src/room/board.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { faultsOf } from '../../src/faults/faults.js';
@@ -442,4 +442,25 @@ test("a group's lab file: the header above the lab's own first comment (or alone
   assert.match(bare, /^# group g1\n\nname: vxlan\n/);
   assert.deepEqual(parse(bare).wiring.vxlan, { id: 110 });
   assert.throws(() => withOverlay('name: vxlan\n', 'vxlan', overlay, ' g'), /a lab with a tunnel has wiring:/);
+});
+
+/** A terminal's screen after some output: the cursor codes `room watch` writes (home, erase to the end of the line, erase below). */
+function screenAfter(output: string): string[] {
+  const screen: string[] = [];
+  let [row, col] = [0, 0];
+  for (const token of output.match(/\x1b\[[HKJ]|\n|[^\x1b\n]/g) ?? []) {
+    const line = screen[row] ?? '';
+    if (token === '\x1b[H') [row, col] = [0, 0];
+    else if (token === '\x1b[K') screen[row] = line.slice(0, col);
+    else if (token === '\x1b[J') (screen.splice(row + 1), (screen[row] = line.slice(0, col)));
+    else if (token === '\n') [row, col] = [row + 1, 0];
+    else ((screen[row] = line.slice(0, col).padEnd(col) + token + line.slice(col + 1)), (col += 1));
+  }
+  return screen.map((l) => l.trimEnd());
+}
+
+test("room watch draws each board over the last: what is on the screen is the new board, not the end of the old one's longer lines", () => {
+  const first = 'room r\ng1  working  1,2,3,4,5\ng2  working  1,2\nlast line of the first\n';
+  const second = 'room r\ng1  working  3,4\ng2  solved\n';
+  assert.deepEqual(screenAfter(redrawn(first) + redrawn(second)), ['room r', 'g1  working  3,4', 'g2  solved', '']);
 });
