@@ -448,13 +448,19 @@ test("a group's lab file: the header above the lab's own first comment (or alone
 function screenAfter(output: string): string[] {
   const screen: string[] = [];
   let [row, col] = [0, 0];
-  for (const token of output.match(/\x1b\[[HKJ]|\n|[^\x1b\n]/g) ?? []) {
+  const ESC = String.fromCharCode(27);
+  for (const token of output.match(new RegExp(`${ESC}\\[[HKJ]|\\n|[^${ESC}\\n]`, 'g')) ?? []) {
     const line = screen[row] ?? '';
-    if (token === '\x1b[H') [row, col] = [0, 0];
-    else if (token === '\x1b[K') screen[row] = line.slice(0, col);
-    else if (token === '\x1b[J') (screen.splice(row + 1), (screen[row] = line.slice(0, col)));
-    else if (token === '\n') [row, col] = [row + 1, 0];
-    else ((screen[row] = line.slice(0, col).padEnd(col) + token + line.slice(col + 1)), (col += 1));
+    if (token === `${ESC}[H`) [row, col] = [0, 0];
+    else if (token === `${ESC}[K`) screen[row] = line.slice(0, col);
+    else if (token === `${ESC}[J`) {
+      screen.splice(row + 1);
+      screen[row] = line.slice(0, col);
+    } else if (token === '\n') [row, col] = [row + 1, 0];
+    else {
+      screen[row] = line.slice(0, col).padEnd(col) + token + line.slice(col + 1);
+      col += 1;
+    }
   }
   return screen.map((l) => l.trimEnd());
 }
