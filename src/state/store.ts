@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { homedir, hostname } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import type { SimulatedTargetState, SshTargetState } from './targets.js';
@@ -66,7 +66,9 @@ export interface LabState {
  * their labs without root are recorded (README: "Without sudo").
  */
 export function stateDir(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): string {
-  if (env.NETLAB_STATE_DIR) return env.NETLAB_STATE_DIR;
+  // Made absolute once: a lab's state records paths under it (a room's copies of its lab file) that
+  // later commands compare, and child processes (a room's) may start elsewhere.
+  if (env.NETLAB_STATE_DIR) return resolve(env.NETLAB_STATE_DIR);
   if (uid === 0) return DEFAULT_STATE_DIR;
   // The spec: a relative XDG_STATE_HOME is invalid and ignored.
   if (env.XDG_STATE_HOME && isAbsolute(env.XDG_STATE_HOME)) return join(env.XDG_STATE_HOME, 'netlab');

@@ -19,6 +19,8 @@ test("a user's state directory: NETLAB_STATE_DIR, else $XDG_STATE_HOME/netlab (a
   assert.equal(stateDir({ XDG_STATE_HOME: 'state', HOME: '/home/ann' }, 1000), '/home/ann/.local/state/netlab');
   assert.equal(stateDir({ XDG_STATE_HOME: '', HOME: '/home/ann' }, 1000), '/home/ann/.local/state/netlab');
   assert.equal(stateDir({ NETLAB_STATE_DIR: '', HOME: '/home/ann' }, 1000), '/home/ann/.local/state/netlab');
+  // A relative NETLAB_STATE_DIR is made absolute (a room compares the paths its labs record under it).
+  assert.equal(stateDir({ NETLAB_STATE_DIR: 'netlab-state' }, 0), join(process.cwd(), 'netlab-state'));
 });
 
 test('a kernel that refuses user namespaces: each setting that is off, with its value and the fix; else what unshare said', () => {
