@@ -34,7 +34,7 @@ import { redrawn, renderBoard } from '../room/render.js';
 import { requireNodeAccess } from './common.js';
 import { acquireLock } from '../state/lock.js';
 import { quoteArgv } from '../os/quote.js';
-import { roundsOf } from '../room/score.js';
+import { endOf, roundsOf } from '../room/score.js';
 import { BOARD_VERSION, type Board } from '../room/board.js';
 import { statSync } from 'node:fs';
 import { resultRows, resultsCsv } from '../room/results.js';
@@ -622,6 +622,10 @@ export async function roomDownCommand(file: string, options: RoomOptions): Promi
       return { group: g.name, lab, down: result.exitCode === 0, was: 'up', exitCode: result.exitCode };
     }),
   );
+  // The round running ends: its clocks and its hints stop here, and a later `room up` has none running.
+  const events = readEvents(roomLog(room.name));
+  const last = roundsOf(events).at(-1);
+  if (last && !endOf(events, last)) appendEvents(roomLog(room.name), [{ e: 'end' }]);
   const failed = results.filter((r) => !r.down);
   if (json) printJson({ room: room.name, groups: results });
   else {

@@ -13,7 +13,7 @@ import { BOARD_VERSION } from './board.js';
 import type { Room } from './file.js';
 import { groupLabId, isRoomLab } from './groups.js';
 import { appendEvents, readEvents, type GradeEvent, type NewEvent, type RoomEvent } from './log.js';
-import { boardGroup, groupInRound, roundsOf, type CheckNamer } from './score.js';
+import { boardGroup, endOf, groupInRound, roundsOf, type CheckNamer } from './score.js';
 import { roomLog } from './state.js';
 import { escapeControls, RunError } from '../errors.js';
 import { transportsOf } from '../exec/transports.js';
@@ -70,10 +70,10 @@ export function roundOf(
   return { range, challenge, schedule, groups };
 }
 
-/** The room's current round (the log's last) and, per group, its challenge in it. */
+/** The room's current round (the log's last, unless the room went down since) and, per group, its challenge in it. */
 export function currentRound(room: Room, model: Model, events: readonly RoomEvent[], now = new Date()) {
   const range = roundsOf(events).at(-1);
-  return range && roundOf(room, model, events, range, now);
+  return range && !endOf(events, range) ? roundOf(room, model, events, range, now) : undefined;
 }
 
 type Current = ReturnType<typeof currentRound>;

@@ -1,5 +1,5 @@
 // The room's grading log: one JSON line per event (a challenge started in a
-// group, a grading of a group, a hint unlocked, a reset), appended and never
+// group, a grading of a group, a hint unlocked, a reset, the room down), appended and never
 // rewritten. The scoreboard and the results are computed from it alone
 // (room/score.ts), so a `room watch` killed with kill -9 and started again
 // loses nothing and counts nothing twice: an event is either a whole line in
@@ -74,7 +74,12 @@ export interface ResetEvent extends At {
   challenge: string | null;
 }
 
-export type RoomEvent = RoundEvent | StartEvent | StartFailedEvent | GradeEvent | HintEvent | ResetEvent;
+/** `room down`: the room's labs went down; the round running ends here (its clocks and hints stop). */
+export interface EndEvent extends At {
+  e: 'end';
+}
+
+export type RoomEvent = RoundEvent | StartEvent | StartFailedEvent | GradeEvent | HintEvent | ResetEvent | EndEvent;
 
 /** Distributes Omit over the union: an event without its time. */
 export type NewEvent = RoomEvent extends infer E ? (E extends RoomEvent ? Omit<E, 't'> : never) : never;

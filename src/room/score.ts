@@ -12,8 +12,18 @@ const MINUTE = 60_000;
 
 /** The rounds of a log: each round event with the index range of its events. */
 export function roundsOf(events: readonly RoomEvent[]): { round: RoundEvent; from: number; to: number }[] {
-  const starts = events.flatMap((e, i) => (e.e === 'round' ? [i] : []));
-  return starts.map((from, k) => ({ round: events[from] as RoundEvent, from, to: starts[k + 1] ?? events.length }));
+  // A round ends at the next one, or at `room down` (an end event).
+  const bounds = events.flatMap((e, i) => (e.e === 'round' || e.e === 'end' ? [i] : []));
+  return bounds.flatMap((from, k) =>
+    events[from]!.e === 'round'
+      ? [{ round: events[from] as RoundEvent, from, to: bounds[k + 1] ?? events.length }]
+      : [],
+  );
+}
+
+/** Whether a round has ended (another began, or the room went down): its clocks stopped then. */
+export function endOf(events: readonly RoomEvent[], range: { to: number }): Date | undefined {
+  return range.to < events.length ? new Date(events[range.to]!.t) : undefined;
 }
 
 /** Hints unlocked for a group: the schedule's by the time elapsed, plus one per `room hint`, up to the challenge's. */
@@ -72,7 +82,8 @@ export function groupInRound(
     const solve = list.findIndex((g) => g.failing.length === 0);
     return n + changes(solve >= 0 ? list.slice(0, solve + 1) : list);
   }, 0);
-  const end = solvedBy ? Date.parse(solvedBy.t) : range.to < events.length ? Date.parse(events[range.to]!.t) : +now;
+  const closed = +(endOf(events, range) ?? now);
+  const end = solvedBy ? Date.parse(solvedBy.t) : closed;
   // The clock runs from the group's first start in the round: a reset does not restart it.
   const begun = starts[0] ? Date.parse(starts[0].t) : Date.parse(round.t);
   const readings = mine.filter((e): e is GradeEvent => e.e === 'grade' && e.read !== undefined);
@@ -86,7 +97,7 @@ export function groupInRound(
     hints: hintsUnlocked(
       schedule?.hints ?? [],
       facts.hints,
-      (+now - Date.parse(round.t)) / MINUTE,
+      (closed - Date.parse(round.t)) / MINUTE,
       mine.filter((e) => e.e === 'hint').length,
     ),
     'hints-read': readings.at(-1)?.read ?? null,

@@ -321,9 +321,17 @@ test('a room of four vxlan groups: built, broken in different places, two solved
         ['g4', 'wrong-vni-ping', 'false', '0'],
       ],
     );
-  } finally {
+    // room down ends the running challenge: the board has none running (its clocks and hints stopped).
     const down = await run('room', 'down', room);
     assert.equal(down.exitCode, 0, down.stdout + down.stderr);
+    const ended = await board(room);
+    assert.equal(ended.current, null);
+    assert.deepEqual(
+      ended.groups.map((g) => [g.condition, g.challenge]),
+      groups.map(() => ['down', null]),
+    );
+  } finally {
+    await run('room', 'down', room);
   }
   assert.deepEqual(await snapshotHost(), state.pristine(), 'the host as it was');
 });

@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 import { dealLandings, landingsOf } from '../../src/room/landing.js';
 import { groupOverlay, ROOM_BLOCKS, roomSlot, withOverlay, VNI_STEP } from '../../src/room/overlay.js';
 import { appendEvents, readEvents, type RoomEvent } from '../../src/room/log.js';
-import { conditionOf, groupInRound, hintsUnlocked, roundsOf } from '../../src/room/score.js';
+import { conditionOf, endOf, groupInRound, hintsUnlocked, roundsOf } from '../../src/room/score.js';
 import { resultsCsv, type ResultRow } from '../../src/room/results.js';
 import { redrawn, renderBoard } from '../../src/room/render.js';
 import { BOARD_VERSION, type Board } from '../../src/room/board.js';
@@ -235,6 +235,36 @@ test("a grading counts only for the start whose record it found, with its challe
   ];
   const solved = groupInRound(revealed, roundsOf(revealed)[0]!, 'g1', facts, schedule, new Date(at(12)));
   assert.deepEqual([solved.solved, solved['solved-at'], solved.revealed], [true, at(11), true]);
+});
+
+test('room down ends the round: its clock and its hints stop there, and it is no longer the one running', () => {
+  const events: RoomEvent[] = [
+    { t: at(0), e: 'round', challenge: 'wrong-vni' },
+    { t: at(0), e: 'start', group: 'g1', challenge: 'wrong-vni', run: 'r1', fault: 'f', started: 'A' },
+    {
+      t: at(30),
+      e: 'grade',
+      group: 'g1',
+      challenge: 'wrong-vni',
+      run: 'r1',
+      condition: 'up',
+      failing: [1],
+      started: 'A',
+    },
+    { t: at(90), e: 'end' },
+    // A watch left running grades the group down afterwards.
+    { t: at(95), e: 'grade', group: 'g1', challenge: null, run: null, condition: 'down', failing: [] },
+  ];
+  const [range] = roundsOf(events);
+  assert.deepEqual([range!.from, range!.to], [0, 3]);
+  assert.equal(endOf(events, range!)?.toISOString(), at(90));
+  const nextDay = new Date(Date.parse(at(0)) + 86_400_000);
+  const g1 = groupInRound(events, range!, 'g1', facts, schedule, nextDay);
+  // 1.5 minutes, and the hint of minute 1 (not that of minute 2), the next day as at the end.
+  assert.deepEqual([g1.solved, g1.minutes, g1.hints], [false, 1.5, 1]);
+  // A round after the end runs (room up, then room start).
+  const again: RoomEvent[] = [...events, { t: at(200), e: 'round', challenge: 'mtu' }];
+  assert.equal(endOf(again, roundsOf(again).at(-1)!), undefined);
 });
 
 test('a reset starts the challenge again: solved only by gradings of the new run after it, resets counted', () => {
