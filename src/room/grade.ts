@@ -2,10 +2,10 @@
 // goal checks itself (over SSH for machines), and a learner's own `challenge
 // check` is only advice to the learner. Each grading is appended to the room's
 // log as it finishes; the board is computed from the log (room/score.ts).
-import { readChallenge, type ChallengeRecord } from '../state/challenges.js';
+import { readChallenge, writeChallenge, type ChallengeRecord } from '../state/challenges.js';
 import { readState, type LabState } from '../state/store.js';
 import { verifyLab } from '../lifecycle/verify.js';
-import { saveChallenge } from '../lifecycle/challenge.js';
+import { recordChallengeOnNodes } from '../lifecycle/attach.js';
 import type { Model } from '../model/lab.js';
 import { describeCheck } from '../verify/run.js';
 import type { Board, BoardGroup } from './board.js';
@@ -107,8 +107,8 @@ export async function gradeGroup(room: Room, group: string, current: Current): P
     // The start this grading is of: the record it found before its checks, still there after them,
     // of the challenge whose goal it checked (a `room start` may have begun another since the round was read).
     const after = challenge ? readChallenge(lab) : undefined;
-    const ofThis = (r: ChallengeRecord | undefined) => r?.id === challenge?.id;
-    const started = ofThis(before) && ofThis(after) && before!.started === after!.started ? after!.started : undefined;
+    const ofThis = (r: ChallengeRecord | undefined): r is ChallengeRecord => r !== undefined && r.id === challenge?.id;
+    const started = ofThis(before) && ofThis(after) && before.started === after.started ? after.started : undefined;
     return {
       ...base,
       run,
@@ -154,7 +154,13 @@ export async function pushHints(
   unlocked: number,
 ): Promise<boolean> {
   if (!record?.room || record.run !== state.run?.id || record.started !== identity) return false;
-  if (record.hints < unlocked) await saveChallenge(state, { ...record, hints: unlocked });
+  if (record.hints < unlocked) {
+    // The nodes first: a node that does not take them (a machine stopped) fails this, the record here
+    // keeps the hints it had, and the next grading round puts them there again.
+    const next = { ...record, hints: unlocked };
+    await recordChallengeOnNodes(state, next);
+    writeChallenge(next);
+  }
   return true;
 }
 

@@ -102,6 +102,8 @@ test('a room over SSH on one shared segment: no cross-talk, a learner reads the 
     assert.equal((await m2.run(`iptables -w -I ${stop}\n`)).exitCode, 0);
     try {
       const began = Date.now();
+      // A hint for g2 meanwhile: its node-0 does not take it (said), and a later grading puts it there.
+      const hinted = run('room', 'hint', room, '--group', 'g2', '--json');
       const stopped = json<Board>(await run('room', 'status', room, '--json'));
       assert.equal(group(stopped, 'g2').condition, 'unreachable', JSON.stringify(group(stopped, 'g2')));
       assert.ok(group(stopped, 'g2').error, 'says why');
@@ -114,9 +116,21 @@ test('a room over SSH on one shared segment: no cross-talk, a learner reads the 
         );
       }
       assert.ok(Date.now() - began < 60_000, `a round with a stopped machine took ${Date.now() - began} ms`);
+      const notYet = json<{ groups: { pushed: boolean; unlocked: number }[] }>(await hinted).groups;
+      assert.deepEqual(
+        notYet.map((g) => [g.pushed, g.unlocked]),
+        [[false, 2]],
+      );
     } finally {
       await m2.run(`iptables -w -D ${stop}\n`);
     }
+    // The machine back, one grading round: g2's learners read both hints.
+    assert.equal(group(await board(), 'g2').condition, 'up');
+    assert.equal((await machines.netlab(learner, 'attach', 'vxlan@g2', '--ssh-config', ssh.g2)).exitCode, 0);
+    const g2hints = json<{ hints: string[] }>(
+      await machines.netlab(learner, 'challenge', 'hint', 'vxlan@g2', '--json'),
+    );
+    assert.deepEqual(g2hints.hints, ['first', 'second'], 'the hint the stopped machine missed');
 
     // Another lab on the segment with g1's VNI and multicast group (m4, no machine of the room), its
     // pod side asking ARP for an address nobody has: room up built g1 again, heard m4, refused it.
@@ -145,6 +159,7 @@ test('a room over SSH on one shared segment: no cross-talk, a learner reads the 
     const down = await run('room', 'down', room);
     assert.equal(down.exitCode, 0, down.stdout + down.stderr);
     await machines.netlab(learner, 'detach', 'vxlan@g1');
+    await machines.netlab(learner, 'detach', 'vxlan@g2');
   }
   for (const name of machines.names) {
     const left = (await nodeLeftovers(machines.transport(name))).filter((l) => !/process \d+ sshd/.test(l));
