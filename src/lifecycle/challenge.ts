@@ -8,7 +8,7 @@ import { lockNodes } from '../exec/node-lock.js';
 import { scriptPrelude } from '../shell/prelude.js';
 import { lockHolder, tearDown } from './down.js';
 import type { NodeDown } from '../exec/runner.js';
-import { quoteArgv } from '../os/quote.js';
+import { quoteArg, quoteArgv } from '../os/quote.js';
 import { finishDespiteHangup } from '../os/hangup.js';
 import { describeChanges, snapshotNode } from '../workshop/changes.js';
 import { buildPlan } from '../plan/build.js';
@@ -20,7 +20,7 @@ import {
   type ChallengeRecord,
 } from '../state/challenges.js';
 import { recordChallengeOnNodes } from './attach.js';
-import type { LabState } from '../state/store.js';
+import { scriptRunOf, type LabState } from '../state/store.js';
 import { podNamespacesOn } from '../model/lab.js';
 import { ipIn } from '../model/effects.js';
 
@@ -38,16 +38,22 @@ function settingArgs(setting: NodeSetting): string[] {
 
 /**
  * Runs a script on a fault's node with the node locked, as `up` and `down` do:
- * a challenge never changes a node while another netlab is changing it.
+ * a challenge never changes a node while another netlab is changing it, nor a
+ * node this run of the lab has left (a `down` that held the node meanwhile).
  */
 async function runLocked(state: LabState, node: string, command: string, script: string): Promise<string> {
   const transport = transportsOf(state)[node]!;
+  const run = scriptRunOf(state);
+  const gone = [`lab ${state.lab} is not up on ${node} any more (the node has run `, `, not ${run?.id}); nothing was changed`];
+  const ours = run
+    ? `netlab_ours || { printf '%s%s%s\\n' ${quoteArg(gone[0]!)} "\${id:-none}" ${quoteArg(gone[1]!)} >&2; exit 1; }\n`
+    : '';
   // A terminal that hangs up meanwhile does not leave the node locked or the fault half made: the script finishes.
   const hangup = finishDespiteHangup();
   try {
     await lockNodes({ [node]: transport }, lockHolder(command, state.lab, state.run));
     try {
-      const result = await transport.run(`${scriptPrelude(state.lab)}\n${script}`);
+      const result = await transport.run(`${scriptPrelude(state.lab, run)}\n${ours}${script}`);
       if (result.exitCode !== 0) throw new RunError(`on ${node}: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
       return result.stdout;
     } finally {

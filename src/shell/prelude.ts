@@ -18,14 +18,21 @@ case $NETLAB_LAB in ''|.*|*/*) echo "netlab: bad lab name" >&2; exit 2 ;; esac
 # script records the run; a script of any other run stops here, changing nothing.
 netlab_claim() {
   if [ -f "$NETLAB_DIR/run" ]; then
-    read -r id from <"$NETLAB_DIR/run"
-    [ "$id" = "$NETLAB_RUN" ] && return 0
+    netlab_ours && return 0
     echo "@@netlab other-run $id $from"
     return 1
   fi
   # The directory is named by the lab's short kernel name; "lab" says which lab and instance it is.
   mkdir -p "$NETLAB_DIR/pods" && printf '%s\n' "$NETLAB_LAB" >"$NETLAB_DIR/lab" &&
     printf '%s %s\n' "$NETLAB_RUN" "$NETLAB_RUN_FROM" >"$NETLAB_DIR/run"
+}
+
+# Whether this node holds this run of the lab (sets id and from, the run it holds):
+# a challenge never changes a node the lab has left meanwhile, or that another run holds.
+netlab_ours() {
+  id="" from=""
+  [ -f "$NETLAB_DIR/run" ] && read -r id from <"$NETLAB_DIR/run"
+  [ -n "$id" ] && [ "$id" = "$NETLAB_RUN" ]
 }
 
 # Step markers go to stdout (progress) and stderr (to attribute error output to a step).

@@ -360,7 +360,7 @@ test('verify --timeout stops the checks at the deadline and says which did not r
   assert.deepEqual(await leftovers(), []);
 });
 
-test("a controller without the lab's state never removes another controller's live lab: down names the run, and removes it only when asked for that run", async () => {
+test("a controller without the lab's state never removes another controller's live lab: down names the run, and removes it only when asked for that run; then no fault is made on the machines the lab left", async () => {
   assert.equal((await A('up', vxlan, '--ssh-config', machines.sshConfig)).exitCode, 0);
   const { run } = JSON.parse(readFileSync(join(controllerA, 'labs', 'vxlan.json'), 'utf8')) as { run: { id: string } };
   try {
@@ -390,6 +390,16 @@ test("a controller without the lab's state never removes another controller's li
     const named = await B('down', 'vxlan', '--ssh-config', machines.sshConfig, '--run', run.id);
     assert.equal(named.exitCode, 0, named.stdout + named.stderr);
     assert.match(named.stdout, new RegExp(`node-0: removed what run ${run.id} from .* made`));
+    // A, whose state still says up (as a challenge start that read it just before a down), makes no
+    // fault on machines the lab has left: no vxlan0 of another VNI made for nobody to remove.
+    const late = await A('challenge', 'start', 'vxlan', 'wrong-vni');
+    assert.equal(late.exitCode, 1, late.stdout + late.stderr);
+    assert.match(
+      late.stderr,
+      new RegExp(
+        `lab vxlan is not up on node-1 any more \\(the node has run none, not ${run.id}\\); nothing was changed`,
+      ),
+    );
   } finally {
     await A('down', 'vxlan');
   }
