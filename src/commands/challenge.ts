@@ -7,7 +7,7 @@
 import chalk from 'chalk';
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { shown, UsageError } from '../errors.js';
+import { EXIT_INTERRUPTED, shown, UsageError } from '../errors.js';
 import { labIdOf, type Model, type ModelChallenge } from '../model/lab.js';
 import { labIdProblem } from '../model/grammar.js';
 import { quoteArgv } from '../os/quote.js';
@@ -35,11 +35,11 @@ import {
 import { confirmAttached, refuseAttached } from '../lifecycle/attach.js';
 import { describeCheck } from '../verify/run.js';
 import { printResults, verifyLab } from '../lifecycle/verify.js';
-import { faultOf, makeFault, mendFault, saveChallenge } from '../lifecycle/challenge.js';
+import { faultOf, forgetLearnedPaths, makeFault, mendFault, saveChallenge } from '../lifecycle/challenge.js';
 import { findUpLab, LabNotUp, labModelOf, refuseOtherTarget, requireNodeAccess } from './common.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { printJson, type JsonOption } from '../json-output.js';
-import { finishDespiteHangup } from '../os/hangup.js';
+import { finishDespiteSignals } from '../os/hangup.js';
 
 /** The model of a lab that is up, of a lab file, or of a bundled lab, by name. */
 async function modelOf(arg: string): Promise<Model> {
@@ -281,13 +281,20 @@ export function pickChallenge<T>(challenges: readonly T[], seed: number): T {
   return challenges[Math.floor(seededRandom(seed)() * challenges.length)]!;
 }
 
-/** start and stop change a node and then the challenge's record: a terminal that hangs up meanwhile does not stop them between the two. */
-async function despiteHangup(work: () => Promise<number>): Promise<number> {
-  const hangup = finishDespiteHangup();
+/**
+ * start and stop change a node and then the challenge's record: neither a
+ * terminal that hangs up nor ^C stops them between the two. Interrupted, they
+ * finish, say so and exit 130.
+ */
+async function uninterrupted(what: string, work: () => Promise<number>): Promise<number> {
+  const signals = finishDespiteSignals(what);
   try {
-    return await work();
+    const code = await work();
+    if (!signals.interrupted()) return code;
+    console.error(`interrupted: ${what} finished first${code === 0 ? '' : ` (exit ${code})`}`);
+    return EXIT_INTERRUPTED;
   } finally {
-    hangup();
+    signals.done();
   }
 }
 
@@ -296,7 +303,7 @@ export function challengeStartCommand(
   id: string | undefined,
   options: JsonOption & TargetOptions & { random?: boolean; seed?: string },
 ): Promise<number> {
-  return despiteHangup(() => startChallenge(arg, id, options));
+  return uninterrupted('challenge start', () => startChallenge(arg, id, options));
 }
 
 async function startChallenge(
@@ -334,6 +341,7 @@ async function startChallenge(
     ...(options.random ? { seed } : {}),
     ...(changed ? { changed } : {}),
   });
+  await forgetLearnedPaths(state);
   if (options.json) {
     printJson({
       lab: state.lab,
@@ -485,7 +493,7 @@ export function challengeStopCommand(
   arg: string | undefined,
   options: JsonOption & TargetOptions = {},
 ): Promise<number> {
-  return despiteHangup(() => stopChallenge(arg, options));
+  return uninterrupted('challenge stop', () => stopChallenge(arg, options));
 }
 
 async function stopChallenge(arg: string | undefined, options: JsonOption & TargetOptions): Promise<number> {

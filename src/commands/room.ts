@@ -3,6 +3,7 @@
 // challenges, graded live from the room's controller, and taken down.
 import chalk from 'chalk';
 import { escapeControls, EXIT_INTERRUPTED, shown, UsageError } from '../errors.js';
+import { finishDespiteSignals } from '../os/hangup.js';
 import { printJson, type JsonOption } from '../json-output.js';
 import { loadLabFile } from '../lab/load.js';
 import { readState } from '../state/store.js';
@@ -340,17 +341,22 @@ export async function roomStartCommand(file: string, id: string | undefined, opt
   const parallel = parallelOf(options);
   requireNodeAccessFor(room, 'start');
   const log = (event: NewEvent) => appendEvents(roomLog(room.name), [event]);
+  // ^C: the groups being started finish (a fault made is recorded), no other group starts.
+  const signals = finishDespiteSignals('the groups being started');
   const { challenge, landings, results } = await withRoomLock(room, 'start', async () => {
     const challenge = model.challenges!.find((c) => c.id === nextChallenge(room, model, id))!;
     const landings = landingsFor(room, record, model, challenge);
     log({ e: 'round', challenge: challenge.id });
     const results = await bounded(room.groups, parallel, async (g) => {
-      const event = await startInGroup(room, challenge, g.name, landings.get(g.name)!, log);
+      const event = signals.interrupted()
+        ? { e: 'start-failed' as const, group: g.name, challenge: challenge.id, error: 'not started: interrupted' }
+        : await startInGroup(room, challenge, g.name, landings.get(g.name)!, log);
       if (event.e === 'start-failed') log(event);
       return event;
     });
     return { challenge, landings, results };
-  });
+  }).finally(signals.done);
+  const code = signals.interrupted() ? EXIT_INTERRUPTED : results.some((r) => r.e === 'start-failed') ? 1 : 0;
   const places = new Set(landings.values()).size;
   const failed = results.filter((r) => r.e === 'start-failed');
   if (options.json) {
@@ -366,13 +372,17 @@ export async function roomStartCommand(file: string, id: string | undefined, opt
         ...(r.e === 'start-failed' ? { error: r.error } : {}),
       })),
     });
-    return failed.length ? 1 : 0;
+    return code;
   }
   console.log(`room ${room.name}: challenge ${challenge.id}: ${challenge.title}`);
   if (places > 1) console.log(`  it lands in one of ${places} places, dealt over the groups from the room's secret`);
   for (const r of results)
     console.log(r.e === 'start' ? chalk.green(`✓ ${r.group}: started`) : chalk.red(`✗ ${r.group}: ${r.error}`));
-  return failed.length ? 1 : 0;
+  if (failed.length && code === EXIT_INTERRUPTED)
+    console.log(
+      `interrupted: ${failed.length} group(s) not started; \`netlab room reset ${file} GROUP\` makes it in one`,
+    );
+  return code;
 }
 
 /** The board's width: the terminal's; a file or a pipe gets whole lines. */

@@ -44,7 +44,10 @@ function settingArgs(setting: NodeSetting): string[] {
 async function runLocked(state: LabState, node: string, command: string, script: string): Promise<string> {
   const transport = transportsOf(state)[node]!;
   const run = scriptRunOf(state);
-  const gone = [`lab ${state.lab} is not up on ${node} any more (the node has run `, `, not ${run?.id}); nothing was changed`];
+  const gone = [
+    `lab ${state.lab} is not up on ${node} any more (the node has run `,
+    `, not ${run?.id}); nothing was changed`,
+  ];
   const ours = run
     ? `netlab_ours || { printf '%s%s%s\\n' ${quoteArg(gone[0]!)} "\${id:-none}" ${quoteArg(gone[1]!)} >&2; exit 1; }\n`
     : '';
@@ -66,8 +69,10 @@ async function runLocked(state: LabState, node: string, command: string, script:
 
 /**
  * Makes a fault on its node, stopping at the first command that fails. A
- * node-wide setting it changes is saved first, for the mend to put back. Then
- * the pods forget the paths they learned before it (forgetLearnedPaths).
+ * node-wide setting it changes is saved first, for the mend to put back. Once
+ * it is recorded, the pods forget the paths they learned before it
+ * (forgetLearnedPaths: seconds on a lab of many pods, and a fault must not
+ * wait for it unrecorded).
  */
 export async function makeFault(state: LabState, fault: Fault): Promise<string[] | undefined> {
   const lines = [
@@ -82,7 +87,6 @@ export async function makeFault(state: LabState, fault: Fault): Promise<string[]
   const before = await snapshot();
   await runLocked(state, fault.node, 'challenge start', `${lines.join('\n')}\n`);
   const after = before && (await snapshot());
-  await forgetLearnedPaths(state);
   return before && after ? describeChanges(before, after) : undefined;
 }
 
@@ -98,7 +102,7 @@ export async function makeFault(state: LabState, fault: Fault): Promise<string[]
  * caches a redirect only towards a neighbour it already knows, so both go:
  * the route cache, and the neighbours it learned (never a permanent one).
  */
-async function forgetLearnedPaths(state: LabState): Promise<void> {
+export async function forgetLearnedPaths(state: LabState): Promise<void> {
   const transports = transportsOf(state);
   // One script per node, one `ip -batch` per pod (-force: the second line runs if the first fails),
   // and no node lock: a cache forgotten changes nothing netlab or a learner made.

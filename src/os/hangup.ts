@@ -3,6 +3,8 @@
 // is. `up` handles it as Ctrl-C (it rolls back: lifecycle/up.ts); the commands
 // that change nodes and must not stop halfway (down, challenge start and stop)
 // finish what they do. Either way, what netlab writes after it goes nowhere.
+// Challenge start and stop (and a room's start) finish despite ^C too: a fault
+// made is recorded, or a mend is, before netlab stops.
 
 let gone = false;
 
@@ -22,5 +24,29 @@ export function finishDespiteHangup(): () => void {
   process.on('SIGHUP', onHangup);
   return () => {
     process.off('SIGHUP', onHangup);
+  };
+}
+
+/**
+ * Until `done()`, neither a hangup nor ^C (SIGINT) nor SIGTERM stops netlab:
+ * it finishes `what` (a fault made and then recorded, which must not stop
+ * between the two) and says so once; `interrupted()` tells whether one came.
+ */
+export function finishDespiteSignals(what: string): { done: () => void; interrupted: () => boolean } {
+  let interrupted = false;
+  const onSignal = () => {
+    if (!interrupted) process.stderr.write(`netlab: finishing ${what} first: it cannot stop halfway\n`);
+    interrupted = true;
+  };
+  const hangup = finishDespiteHangup();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    done: () => {
+      hangup();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+    interrupted: () => interrupted,
   };
 }

@@ -1,7 +1,7 @@
 // A room's challenge in one group: the group's earlier challenge mended and
 // ended, the fault made at the group's landing (room/landing.ts), and the
 // record saying the room owns it (its grading and hints are the room's).
-import { faultOf, makeFault, mendFault, saveChallenge } from '../lifecycle/challenge.js';
+import { faultOf, forgetLearnedPaths, makeFault, mendFault, saveChallenge } from '../lifecycle/challenge.js';
 import type { Model, ModelChallenge } from '../model/lab.js';
 import { challengeOfRun, faultIdOf } from '../state/challenges.js';
 import type { LabState } from '../state/store.js';
@@ -75,6 +75,7 @@ export async function startInGroup(
       ...(landing !== challenge.fault ? { fault: landing } : {}),
       ...(changed ? { changed } : {}),
     });
+    await forgetLearnedPaths(state);
     return start;
   } catch (error) {
     return failed((error as Error).message);

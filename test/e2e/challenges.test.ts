@@ -8,10 +8,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { LABS } from '../paths.js';
+import { LABS, NETLAB } from '../paths.js';
 import { applyRevealed, everyChallenge, json, type Checked, type Netlab } from './challenge-case.js';
 import { labTestContext, netlab, smallScaleLab, snapshotHost, stateDirForTest } from './host.js';
 import { waitFor } from '../wait.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { execa } from 'execa';
+
+import { readState } from '../../src/state/store.js';
 
 const state = labTestContext();
 
@@ -136,6 +140,48 @@ test("reveal shows what the fault changed, inside the pod it broke (the loopback
     assert.equal((await run('challenge', 'stop')).exitCode, 0);
   } finally {
     await run('down', 'loopback');
+  }
+  assert.deepEqual(await snapshotHost(), state.pristine());
+});
+
+test('^C during challenge start, once the fault is made: the start finishes (the fault recorded), says so, exits 130; stop mends it', async () => {
+  const run: Netlab = (...args) => netlab(state.dir, ...args);
+  let child: ChildProcess | undefined;
+  try {
+    assert.equal((await run('up', join(LABS, 'vxlan.yaml'))).exitCode, 0);
+    const holder = (readState('vxlan')!.target as { nodes: Record<string, { init: { pid: number } }> }).nodes[
+      'node-1'
+    ]!;
+    const vni = async () =>
+      /vxlan id (\d+)/.exec(
+        (
+          await execa('nsenter', ['-t', String(holder.init.pid), '-n', 'ip', '-d', '-o', 'link', 'show', 'vxlan0'], {
+            reject: false,
+          })
+        ).stdout,
+      )?.[1];
+    assert.equal(await vni(), '100');
+    child = spawn(NETLAB, ['challenge', 'start', 'vxlan', 'wrong-vni'], {
+      env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let said = '';
+    child.stdout!.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
+    // The fault is on node-1 (another VNI), its record not yet written: ^C now.
+    await waitFor('the fault made on node-1', async () => (await vni()) !== '100', { intervalMs: 0 });
+    child.kill('SIGINT');
+    assert.equal(await exited, 130, said);
+    assert.match(said, /netlab: finishing challenge start first: it cannot stop halfway\n/);
+    assert.match(said, /interrupted: challenge start finished first\n/);
+    const checked = json<Checked & { challenge: string }>(await run('challenge', 'check', 'vxlan', '--json'));
+    assert.equal(checked.solved, false, 'the fault is recorded: its challenge is the one active');
+    assert.equal((await run('challenge', 'stop', 'vxlan')).exitCode, 0);
+    assert.equal(await vni(), '100', 'stop mended it');
+  } finally {
+    child?.kill('SIGKILL');
+    await run('down', 'vxlan');
   }
   assert.deepEqual(await snapshotHost(), state.pristine());
 });

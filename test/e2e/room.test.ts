@@ -115,6 +115,46 @@ test('Ctrl-C during room up: the group being built rolls back, no other group st
   }
 });
 
+test('Ctrl-C during room start: the group being started finishes (its fault recorded), no other group starts, exit 130', async () => {
+  const dir = join(state.dir, 'start-interrupted');
+  mkdirSync(dir);
+  const room = writeRoom(dir, { s1: '{ simulated: true }', s2: '{ simulated: true }' }, 'startint');
+  const log = join(state.dir, 'rooms', 'startint', 'log.jsonl');
+  let child: ReturnType<typeof spawn> | undefined;
+  try {
+    assert.equal((await run('room', 'up', room)).exitCode, 0);
+    child = spawn(NETLAB, ['room', 'start', room, '--parallel', '1', '--json'], {
+      env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let said = '';
+    child.stdout!.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
+    // s1's start is logged just before its fault is made: ^C then.
+    await waitFor('s1 starting', () => readEvents(log).some((e) => e.e === 'start' && e.group === 's1'), {
+      intervalMs: 5,
+    });
+    child.kill('SIGINT');
+    assert.equal(await exited, 130, said);
+    assert.deepEqual(
+      json<{ groups: { name: string; started: boolean; error?: string }[] }>({
+        exitCode: 130,
+        stdout: said,
+        stderr: '',
+      }).groups,
+      [
+        { name: 's1', started: true },
+        { name: 's2', started: false, error: 'not started: interrupted' },
+      ],
+    );
+    const revealed = json<{ fault: string }>(await run('challenge', 'reveal', 'vxlan', '--instance', 's1', '--json'));
+    assert.match(revealed.fault, /^vni-changed:node-[01]:vxlan0$/, "s1's fault is recorded");
+  } finally {
+    child?.kill('SIGKILL');
+    await run('room', 'down', room);
+  }
+});
+
 test('a room of four vxlan groups: built, broken in different places, two solved, hints, reset, rebuilt by hand, watch killed and restarted, results, down', async () => {
   const room = writeRoom(state.dir, simulated);
   try {
