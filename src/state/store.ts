@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { homedir, hostname } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import type { SimulatedTargetState, SshTargetState } from './targets.js';
@@ -117,10 +117,17 @@ export class CorruptState extends UsageError {
   }
 }
 
-/** Writes a file so that a crash leaves the old version or the new one, never a part: temp file, fsync, rename. */
+/**
+ * Writes a file so that a crash leaves the old version or the new one, never a
+ * part: temp file, fsync, rename, then fsync of the directory (the rename is in
+ * the directory's blocks: without it, a power cut can lose the new name). The
+ * temp file is created anew (O_EXCL): a symbolic link planted at its name is
+ * removed, never written through.
+ */
 export function writeFileAtomic(file: string, text: string): void {
   const temp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(temp, 'w', 0o600);
+  rmSync(temp, { force: true });
+  const fd = openSync(temp, 'wx', 0o600);
   try {
     writeSync(fd, text);
     fsyncSync(fd);
@@ -128,6 +135,12 @@ export function writeFileAtomic(file: string, text: string): void {
     closeSync(fd);
   }
   renameSync(temp, file);
+  const dir = openSync(dirname(file), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
 }
 
 export function writeState(state: LabState): void {

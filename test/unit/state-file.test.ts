@@ -7,7 +7,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  linkSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readState, writeFileAtomic, writeState, type LabState } from '../../src/state/store.js';
@@ -81,9 +90,23 @@ test('writeFileAtomic: the temp file is written, fsynced, then renamed over the 
       open < write && write < fsync && fsync < rename,
       `open ${open}, write ${write}, fsync ${fsync}, rename ${rename}`,
     );
+    // Then the directory, which holds the new name, is fsynced too.
+    const openDir = lines.findIndex((line, i) => i > rename && new RegExp(`openat\\(.*"${dir}".*= \\d+$`).test(line));
+    assert.ok(openDir > rename, `the directory opened after the rename:\n${traced.stderr}`);
+    const dirFd = /= (\d+)$/.exec(lines[openDir]!)![1];
+    assert.ok(
+      lines.findIndex((line, i) => i > openDir && new RegExp(`fsync\\(${dirFd}\\)`).test(line)) > openDir,
+      `the directory fsynced:\n${traced.stderr}`,
+    );
     assert.equal(readFileSync(file, 'utf8'), 'new text');
     writeFileAtomic(file, 'newer');
     assert.equal(readFileSync(file, 'utf8'), 'newer');
+    // A symbolic link planted at the temp file's name is not written through: what it points to stays.
+    const target = join(dir, 'not-netlab.txt');
+    writeFileSync(target, 'theirs');
+    symlinkSync(target, `${file}.${process.pid}.tmp`);
+    writeFileAtomic(file, 'newest');
+    assert.deepEqual([readFileSync(file, 'utf8'), readFileSync(target, 'utf8')], ['newest', 'theirs']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
