@@ -4,7 +4,7 @@
 // with mode 700, which the user who ran sudo cannot read. The commands that
 // meet one say so, naming the directory and the command to run instead; they
 // never change the directory's owner or mode.
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, lstatSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, resolve, sep } from 'node:path';
 
 /** Where `netlab` run as root keeps its state when NETLAB_STATE_DIR is not set (sudo does not pass it on). */
@@ -112,5 +112,40 @@ export function unwritable(dir: string): Denied | undefined {
 /** The first of these files (in a directory this process may enter) that it may not read; undefined when it may read them all. */
 export function unreadableFile(files: readonly string[]): Denied | undefined {
   for (const file of files) if (check(file, constants.R_OK) === 'denied') return deniedAt(file);
+  return undefined;
+}
+
+/**
+ * Why a directory root keeps its state in is one another user could change,
+ * if it is: root runs what the state says (SSH options, a holder's PID that
+ * `down` enters and kills). The directory and every one above it must be
+ * root's and written by root alone, but for a sticky one above it (/tmp: its
+ * users cannot move root's directories); a symbolic link on the way must be
+ * root's. A directory not made yet would be made in the nearest one there,
+ * which must then be root's alone, sticky or not (anyone could make it first
+ * in /tmp). Undefined when it is safe.
+ */
+export function othersCanWrite(dir: string): string | undefined {
+  const given = ancestry(dir);
+  const there: string[] = [];
+  for (const d of given) {
+    let link;
+    try {
+      link = lstatSync(d);
+    } catch {
+      break;
+    }
+    if (link.isSymbolicLink() && link.uid !== 0) return `${d} is a symbolic link of ${userName(link.uid)}`;
+    there.push(d);
+  }
+  const real = ancestry(realpathSync(there.at(-1)!));
+  for (const [i, d] of real.entries()) {
+    const stat = statSync(d);
+    if (stat.uid !== 0) return `${d} is ${userName(stat.uid)}'s`;
+    const last = i === real.length - 1;
+    const sticky = (stat.mode & 0o1000) !== 0 && !last;
+    if ((stat.mode & 0o022) !== 0 && !sticky)
+      return `${last && there.length < given.length ? `${given.at(-1)} is not there yet, and would be made in ${d}, which` : d} can be written by others than root (mode ${(stat.mode & 0o7777).toString(8)})`;
+  }
   return undefined;
 }

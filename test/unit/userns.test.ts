@@ -9,6 +9,9 @@ import { describeMissing, loadModule, requirements } from '../../src/exec/prefli
 import { loadLabFile } from '../../src/lab/load.js';
 import { join } from 'node:path';
 import { LABS } from '../paths.js';
+import { chmodSync, chownSync, lchownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { othersCanWrite } from '../../src/state/access.js';
 
 test("a user's state directory: NETLAB_STATE_DIR, else $XDG_STATE_HOME/netlab (absolute only), else ~/.local/state/netlab; root's is /var/lib/netlab", () => {
   assert.equal(stateDir({ NETLAB_STATE_DIR: '/srv/n', XDG_STATE_HOME: '/x', HOME: '/h' }, 1000), '/srv/n');
@@ -101,4 +104,44 @@ test("a command enters a lab's user namespace first when its holders have one; r
   ]);
   assert.equal(mayEnterNodes({ kind: 'simulated', nodes: {}, underlay: { ...holder, userns: true } }), true);
   assert.equal(mayEnterNodes({ kind: 'simulated', nodes: {}, underlay: holder }), process.getuid?.() === 0);
+});
+
+test("root's state directory: refused when another user could write it, or a directory above it, or a link on the way", (t) => {
+  if (process.getuid?.() !== 0) {
+    // The unit tier runs as root in CI (the README's test command): there a skip is a failure.
+    assert.ok(!process.env.CI, 'the unit tier runs as root in CI');
+    t.skip('needs root (chown)');
+    return;
+  }
+  const top = mkdtempSync(join(tmpdir(), 'netlab-statedir-'));
+  try {
+    const dir = join(top, 'state');
+    mkdirSync(dir, { mode: 0o700 });
+    assert.equal(othersCanWrite(dir), undefined, "root's, mode 700, in root's 700 in sticky /tmp");
+    assert.equal(othersCanWrite(join(dir, 'labs', 'more')), undefined, "made later in root's own");
+    chmodSync(dir, 0o777);
+    assert.match(othersCanWrite(dir) ?? '', /state can be written by others than root \(mode 777\)$/);
+    chmodSync(dir, 0o1777);
+    assert.match(othersCanWrite(dir) ?? '', /mode 1777/, 'sticky is no help for the directory itself');
+    chmodSync(dir, 0o700);
+    chownSync(dir, 1000, 1000);
+    assert.match(othersCanWrite(dir) ?? '', /state is .*'s$/);
+    chownSync(dir, 0, 0);
+    chmodSync(top, 0o775);
+    assert.match(othersCanWrite(dir) ?? '', new RegExp(`^${top} can be written by others than root \\(mode 775\\)$`));
+    chmodSync(top, 0o700);
+    // Not there yet in /tmp: anyone could make it first.
+    assert.match(
+      othersCanWrite(join(tmpdir(), 'netlab-not-there-yet')) ?? '',
+      /is not there yet, and would be made in \/tmp, which can be written/,
+    );
+    // A user's symbolic link to root's own directory: they could point it elsewhere.
+    const link = join(top, 'link');
+    symlinkSync(dir, link);
+    assert.equal(othersCanWrite(link), undefined, "root's link");
+    lchownSync(link, 1000, 1000);
+    assert.match(othersCanWrite(link) ?? '', /link is a symbolic link of /);
+  } finally {
+    rmSync(top, { recursive: true, force: true });
+  }
 });
