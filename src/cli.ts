@@ -435,6 +435,11 @@ Examples:
     for (const sub of command.commands) usageHint(sub, `${path} ${sub.name()}`.trim());
   };
   usageHint(program, '');
+  // As root, a NETLAB_STATE_DIR another user could write is refused before any command runs (after its
+  // arguments are read: a usage error or --help comes first), whatever the command would read there.
+  program.hook('preAction', async () => {
+    if (process.getuid?.() === 0 && process.env.NETLAB_STATE_DIR) (await import('./state/store.js')).stateDir();
+  });
 
   return program;
 }
@@ -455,27 +460,11 @@ export async function main(argv: string[]): Promise<void> {
   const stdoutFailed = watchStdout();
   const program = buildCli();
   try {
-    await refuseStateDirOthersCanWrite();
     await program.parseAsync(withStepUnit(argv));
   } catch (error) {
     process.exitCode = await reportError(error);
   }
   await reportStdoutFailure(stdoutFailed);
-}
-
-/** As root, a NETLAB_STATE_DIR another user could write is refused before any command reads it (othersCanWrite). */
-async function refuseStateDirOthersCanWrite(): Promise<void> {
-  if (process.getuid?.() !== 0 || !process.env.NETLAB_STATE_DIR) return;
-  const [{ othersCanWrite, DEFAULT_STATE_DIR }, { stateDir }, { shown, UsageError }] = await Promise.all([
-    import('./state/access.js'),
-    import('./state/store.js'),
-    import('./errors.js'),
-  ]);
-  const why = othersCanWrite(stateDir());
-  if (why)
-    throw new UsageError(
-      `NETLAB_STATE_DIR=${shown(process.env.NETLAB_STATE_DIR)}: ${why}. Root runs what its state says (SSH options, processes it enters and kills), so only root may write there: make it as root (\`mkdir -m 700 DIR\`), or unset NETLAB_STATE_DIR (root's is ${DEFAULT_STATE_DIR})`,
-    );
 }
 
 /**

@@ -153,14 +153,15 @@ async function stillThere(state: LabState): Promise<LabState> {
  */
 export class LabNotUp extends UsageError {
   constructor(readonly base: string) {
-    super(`${base}${rootsLabsNote()}`);
+    super(`${base}${rootsStateNote('labs')}`);
   }
 }
 
-/** For a user who is not root: the labs brought up with sudo are root's, which this netlab does not see. */
-function rootsLabsNote(): string {
+/** For a user who is not root: the labs (or rooms) brought up with sudo are root's, which this netlab does not see. */
+export function rootsStateNote(what: 'labs' | 'rooms'): string {
   if (!withoutRoot() || resolve(stateDir()) === DEFAULT_STATE_DIR) return '';
-  return `. Labs you bring up without sudo are in ${stateDir()}; a lab brought up with sudo is root's, in ${DEFAULT_STATE_DIR}: \`sudo netlab …\` acts on it`;
+  const one = what.slice(0, -1);
+  return `. ${what[0]!.toUpperCase()}${what.slice(1)} you bring up without sudo are in ${stateDir()}; a ${one} brought up with sudo is root's, in ${DEFAULT_STATE_DIR}: \`sudo netlab …\` acts on it`;
 }
 
 async function findUpLabByName(arg: string | undefined, instance?: string): Promise<LabState> {

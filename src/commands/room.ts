@@ -32,7 +32,7 @@ import { landingsFor, startInGroup } from '../room/challenge.js';
 import { foreignVteps } from '../room/crosstalk.js';
 import { boardOf, bounded, currentRound, gradeRoom, pushHints } from '../room/grade.js';
 import { redrawn, renderBoard } from '../room/render.js';
-import { requireNodeAccess } from './common.js';
+import { requireNodeAccess, rootsStateNote } from './common.js';
 import { acquireLock } from '../state/lock.js';
 import { quoteArgv } from '../os/quote.js';
 import { endOf, roundsOf } from '../room/score.js';
@@ -64,9 +64,13 @@ function gradeParallelOf(options: RoomOptions): number {
   return parallelOf({ parallel: options.parallel ?? String(GRADE_PARALLEL) });
 }
 
-/** The room, its record and its lab: what every room command that changes the room starts from. */
-function openRoom(file: string): { room: Room; record: RoomRecord; model: Model } {
+/**
+ * The room, its record and its lab: what every room command that changes the
+ * room starts from. Only `room up` makes the record of a room that has none here.
+ */
+function openRoom(file: string, { up = false } = {}): { room: Room; record: RoomRecord; model: Model } {
   const room = loadRoomFile(file);
+  if (!up) refuseNoRecord(room, file);
   const record = ensureRoomRecord(room);
   return { room, record, model: loadLabFile(room.labFile).model };
 }
@@ -74,9 +78,16 @@ function openRoom(file: string): { room: Room; record: RoomRecord; model: Model 
 /** The room and its lab for a command that only reads (status, watch, serve, results): no state is written. */
 function readRoom(file: string): { room: Room; model: Model } {
   const room = loadRoomFile(file);
-  if (!readRoomRecord(room.name))
-    throw new UsageError(`room ${room.name} has no state here yet: \`netlab room up ${file}\` builds its groups' labs`);
+  refuseNoRecord(room, file);
   return { room, model: loadLabFile(room.labFile).model };
+}
+
+/** A room never built in this state directory (a room built with sudo is root's: a user's netlab does not see it). */
+function refuseNoRecord(room: Room, file: string): void {
+  if (!readRoomRecord(room.name))
+    throw new UsageError(
+      `room ${room.name} has no state here yet: \`netlab room up ${file}\` builds its groups' labs${rootsStateNote('rooms')}`,
+    );
 }
 
 /**
@@ -123,7 +134,7 @@ function attachLine(room: Room, group: RoomGroup): string | undefined {
 
 /** `room up ROOM`: every group's lab built, groups side by side; a group already up is left as it is. */
 export async function roomUpCommand(file: string, options: RoomOptions): Promise<number> {
-  const { room, record, model } = openRoom(file);
+  const { room, record, model } = openRoom(file, { up: true });
   const parallel = parallelOf(options);
   requireNodeAccessFor(room, 'up');
   const json = Boolean(options.json);

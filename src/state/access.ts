@@ -121,9 +121,8 @@ export function unreadableFile(files: readonly string[]): Denied | undefined {
  * `down` enters and kills). The directory and every one above it must be
  * root's and written by root alone, but for a sticky one above it (/tmp: its
  * users cannot move root's directories); a symbolic link on the way must be
- * root's. A directory not made yet would be made in the nearest one there,
- * which must then be root's alone, sticky or not (anyone could make it first
- * in /tmp). Undefined when it is safe.
+ * root's. A directory not there yet is root's to make, in one of these (one
+ * another user made first is refused when it is next used). Undefined when safe.
  */
 export function othersCanWrite(dir: string): string | undefined {
   const given = ancestry(dir);
@@ -138,14 +137,14 @@ export function othersCanWrite(dir: string): string | undefined {
     if (link.isSymbolicLink() && link.uid !== 0) return `${d} is a symbolic link of ${userName(link.uid)}`;
     there.push(d);
   }
+  const made = there.length === given.length;
   const real = ancestry(realpathSync(there.at(-1)!));
   for (const [i, d] of real.entries()) {
     const stat = statSync(d);
     if (stat.uid !== 0) return `${d} is ${userName(stat.uid)}'s`;
-    const last = i === real.length - 1;
-    const sticky = (stat.mode & 0o1000) !== 0 && !last;
+    const sticky = (stat.mode & 0o1000) !== 0 && !(made && i === real.length - 1);
     if ((stat.mode & 0o022) !== 0 && !sticky)
-      return `${last && there.length < given.length ? `${given.at(-1)} is not there yet, and would be made in ${d}, which` : d} can be written by others than root (mode ${(stat.mode & 0o7777).toString(8)})`;
+      return `${d} can be written by others than root (mode ${(stat.mode & 0o7777).toString(8)})`;
   }
   return undefined;
 }

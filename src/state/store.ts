@@ -3,6 +3,7 @@
 // so `down` can always find what a previous command started, even after a crash.
 import {
   closeSync,
+  existsSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -22,7 +23,7 @@ import { checkedLabName } from '../node/paths.js';
 import { labIdProblem } from '../model/grammar.js';
 import type { ScriptRun } from '../shell/prelude.js';
 import { UsageError } from '../errors.js';
-import { DEFAULT_STATE_DIR } from './access.js';
+import { DEFAULT_STATE_DIR, othersCanWrite } from './access.js';
 
 /** 2: runs have an identity (run). Version 1 files (no run) are still read. */
 export const STATE_VERSION = 3;
@@ -68,11 +69,29 @@ export interface LabState {
 export function stateDir(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): string {
   // Made absolute once: a lab's state records paths under it (a room's copies of its lab file) that
   // later commands compare, and child processes (a room's) may start elsewhere.
-  if (env.NETLAB_STATE_DIR) return resolve(env.NETLAB_STATE_DIR);
+  if (env.NETLAB_STATE_DIR) {
+    const dir = resolve(env.NETLAB_STATE_DIR);
+    if (env === process.env && uid === 0) refuseOthersCanWrite(dir);
+    return dir;
+  }
   if (uid === 0) return DEFAULT_STATE_DIR;
   // The spec: a relative XDG_STATE_HOME is invalid and ignored.
   if (env.XDG_STATE_HOME && isAbsolute(env.XDG_STATE_HOME)) return join(env.XDG_STATE_HOME, 'netlab');
   return join(env.HOME || homedir(), '.local', 'state', 'netlab');
+}
+
+/** The state directories root has found safe (othersCanWrite), once each is there. */
+const trusted = new Set<string>();
+
+/** As root, a NETLAB_STATE_DIR another user could write is refused, exit 2, before it is read or written. */
+function refuseOthersCanWrite(dir: string): void {
+  if (trusted.has(dir)) return;
+  const why = othersCanWrite(dir);
+  if (why)
+    throw new UsageError(
+      `NETLAB_STATE_DIR=${dir}: ${why}. Root runs what its state says (SSH options, processes it enters and kills), so only root may write there: make it as root (\`mkdir -m 700 DIR\`), or unset NETLAB_STATE_DIR (root's is ${DEFAULT_STATE_DIR})`,
+    );
+  if (existsSync(dir)) trusted.add(dir);
 }
 
 /** What to do about a state directory that cannot be written, the same words from every place that writes one. */
@@ -203,8 +222,9 @@ export function removeState(lab: string): void {
 /** Every lab's state, and the state files that could not be read (each one breaks nothing but its own lab). */
 export function readStates(): { states: LabState[]; corrupt: CorruptState[] } {
   let names: string[];
+  const dir = labsDir();
   try {
-    names = readdirSync(labsDir()).filter((n) => n.endsWith('.json'));
+    names = readdirSync(dir).filter((n) => n.endsWith('.json'));
   } catch {
     return { states: [], corrupt: [] };
   }

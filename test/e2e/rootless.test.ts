@@ -193,6 +193,23 @@ test('without sudo: the state in ~/.local/state/netlab, up --verify, status comp
   assert.deepEqual(await snapshotHost(), pristine, 'the host as it was, processes included');
 });
 
+test("room commands without sudo, on a room not built in the user's state: said where root's rooms are, nothing written", async () => {
+  const home = homes[alice]!.dir;
+  writeFileSync(join(home, 'g1.ssh'), 'Host node-0 node-1\n  HostName 127.0.0.1\n  Port 9\n');
+  const file = join(home, 'r1.yaml');
+  writeFileSync(file, 'room: r1\nlab: vxlan\ngroups:\n  g1: { ssh-config: g1.ssh }\n');
+  for (const command of ['status', 'results', 'down']) {
+    const said = await as(alice, 'room', command, file, ...(command === 'results' ? ['--json'] : []));
+    assert.equal(said.exitCode, 2, `${command}: ${said.stdout}${said.stderr}`);
+    assert.match(
+      said.stderr,
+      /room r1 has no state here yet: `netlab room up \S+r1\.yaml` builds its groups' labs\. Rooms you bring up without sudo are in \S+\/\.local\/state\/netlab; a room brought up with sudo is root's, in \/var\/lib\/netlab: `sudo netlab …` acts on it/,
+      command,
+    );
+  }
+  assert.equal(existsSync(join(home, '.local/state/netlab/rooms/r1')), false, 'no room record made');
+});
+
 test("two users' labs of the same name at once: each verifies, neither reaches the other's nor the host's network, one's down leaves the other's", async () => {
   try {
     for (const user of [alice, bob]) {

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -467,5 +467,31 @@ test('validate warns where a valid lab is surely not meant (exit 0); --strict ma
     );
   } finally {
     work.remove();
+  }
+});
+
+test('as root, a NETLAB_STATE_DIR others may write is refused by every command, exit 2, before it reads anything there; --help still helps', async (t) => {
+  if (process.getuid?.() !== 0) {
+    assert.ok(!process.env.CI, 'the unit tier runs as root in CI');
+    t.skip('needs root');
+    return;
+  }
+  const { dir, remove } = scratch();
+  try {
+    mkdirSync(join(dir, 'state'), { mode: 0o777 });
+    chmodSync(join(dir, 'state'), 0o777);
+    for (const args of [['status'], ['down', 'vxlan'], ['challenge', 'list', 'vxlan']]) {
+      const refused = await netlabIn(dir, ...args);
+      assert.equal(refused.exitCode, 2, args.join(' '));
+      assert.match(
+        refused.stderr,
+        /^netlab: NETLAB_STATE_DIR=\S+\/state: \S+\/state can be written by others than root \(mode 777\)\. Root runs what its state says/,
+      );
+    }
+    assert.equal((await netlabIn(dir, '--help')).exitCode, 0);
+    chmodSync(join(dir, 'state'), 0o700);
+    assert.equal((await netlabIn(dir, 'status')).exitCode, 0, 'root’s own, mode 700');
+  } finally {
+    remove();
   }
 });
