@@ -175,8 +175,8 @@ test('^C during challenge start, once the fault is made: the start finishes (the
     assert.equal(await exited, 130, said);
     assert.match(said, /netlab: finishing challenge start first: it cannot stop halfway\n/);
     assert.match(said, /interrupted: challenge start finished first\n/);
-    const checked = json<Checked & { challenge: string }>(await run('challenge', 'check', 'vxlan', '--json'));
-    assert.equal(checked.solved, false, 'the fault is recorded: its challenge is the one active');
+    const recorded = json<{ challenge: string; fault: string }>(await run('challenge', 'reveal', 'vxlan', '--json'));
+    assert.deepEqual([recorded.challenge, recorded.fault], ['wrong-vni', 'vni-changed:node-1:vxlan0'], 'recorded');
     assert.equal((await run('challenge', 'stop', 'vxlan')).exitCode, 0);
     assert.equal(await vni(), '100', 'stop mended it');
   } finally {

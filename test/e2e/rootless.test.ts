@@ -94,17 +94,17 @@ async function captureAPing(...options: string[]): Promise<Run> {
 
 /**
  * `netlab capture a0 lo --write -` as Alice for 1 s while a0 sends itself 60 kB pings, into a reader
- * that reads nothing for its first 2 s (a pager, a slow disk): when the timeout stops the node's
+ * that reads nothing for its first 1.5 s (a pager, a slow disk): when the timeout stops the node's
  * stream, a record is half written into the full pipe. The pcap that arrives; netlab's exit code.
  */
 async function captureWhileTheReaderLags(pcap: string): Promise<{ exitCode: string | undefined; pcap: Run }> {
-  const pings = as(alice, 'exec', 'a0', '--', 'ping', '-q', '-i', '0.01', '-c', '200', '-s', '60000', '127.0.0.1');
+  const pings = as(alice, 'exec', 'a0', '--', 'ping', '-q', '-i', '0.01', '-c', '120', '-s', '60000', '127.0.0.1');
   const capture = quoteArgv([NETLAB, 'capture', 'a0', 'lo', '--count', '10000', '--timeout', '1', '--write', '-']);
   const lagging = await execa(
     ...asUserArgv(alice, [
       'sh',
       '-c',
-      `{ ${capture}; echo "netlab exit $?" >&2; } | { sleep 2; cat > ${quoteArgv([pcap])}; }`,
+      `{ ${capture}; echo "netlab exit $?" >&2; } | { sleep 1.5; cat > ${quoteArgv([pcap])}; }`,
     ]),
     { reject: false, env: loginEnv(homes[alice]!.dir), extendEnv: false, timeout: 60_000 },
   );
