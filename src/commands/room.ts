@@ -627,21 +627,29 @@ export function roomResultsCommand(file: string, options: JsonOption & { csv?: b
 
 /** `room down ROOM`: every group's lab down; the room's log stays for its results. */
 export async function roomDownCommand(file: string, options: RoomOptions): Promise<number> {
-  const { room } = openRoom(file);
+  const { room, record } = openRoom(file);
   const parallel = parallelOf(options);
   requireNodeAccessFor(room, 'down');
   const json = Boolean(options.json);
-  const results = await withRoomLock(room, 'down', () =>
-    bounded(room.groups, parallel, async (g) => {
-      const lab = groupLabId(room, g.name);
-      const state = readState(lab);
-      if (!state) return { group: g.name, lab, down: true, was: 'not up' };
-      // Another room's lab of the same id is left alone.
-      if (!isRoomLab(room, g.name, state))
-        return { group: g.name, lab, down: true, was: `not this room's (up from ${state.file})` };
-      const result = await runNetlab(['down', lab, '--json'], prefixed(room, g.name, json));
-      return { group: g.name, lab, down: result.exitCode === 0, was: 'up', exitCode: result.exitCode };
-    }),
+  // The room file's groups, and any the room built that the file no longer lists (their labs stay its own).
+  const listed = new Set(room.groups.map((g) => g.name));
+  const removed = Object.keys(record.indexes).filter((g) => !listed.has(g));
+  const results = await withRoomLock(room, 'down', async () =>
+    (
+      await bounded([...listed, ...removed], parallel, async (group) => {
+        const lab = groupLabId(room, group);
+        const state = readState(lab);
+        if (!state) return listed.has(group) ? { group, lab, down: true, was: 'not up' } : undefined;
+        // Another room's lab of the same id is left alone.
+        if (!isRoomLab(room, group, state))
+          return listed.has(group)
+            ? { group, lab, down: true, was: `not this room's (up from ${state.file})` }
+            : undefined;
+        const result = await runNetlab(['down', lab, '--json'], prefixed(room, group, json));
+        const was = listed.has(group) ? 'up' : 'up (no longer in the room file)';
+        return { group, lab, down: result.exitCode === 0, was, exitCode: result.exitCode };
+      })
+    ).filter((r) => r !== undefined),
   );
   // The round running ends: its clocks and its hints stop here, and a later `room up` has none running.
   const events = readEvents(roomLog(room.name));
@@ -653,7 +661,7 @@ export async function roomDownCommand(file: string, options: RoomOptions): Promi
     for (const r of results)
       console.log(
         r.down
-          ? `✓ ${r.group}: ${r.lab} ${r.was === 'up' ? 'down' : `left: ${r.was}`}`
+          ? `✓ ${r.group}: ${r.lab} ${r.was.startsWith('up') ? `down${r.was.slice(2)}` : `left: ${r.was}`}`
           : chalk.red(`✗ ${r.group}: ${r.lab}: down failed (exit ${r.exitCode}); \`netlab down ${r.lab}\` says why`),
       );
     console.log(`the room's results stay: \`netlab room results ${file} --csv\``);

@@ -115,7 +115,7 @@ test('Ctrl-C during room up: the group being built rolls back, no other group st
   }
 });
 
-test('Ctrl-C during room start: the group being started finishes (its fault recorded), no other group starts, exit 130', async () => {
+test('Ctrl-C during room start: the group being started finishes (its fault recorded), no other group starts, exit 130; room down takes down a group taken out of the room file', async () => {
   const dir = join(state.dir, 'start-interrupted');
   mkdirSync(dir);
   const room = writeRoom(dir, { s1: '{ simulated: true }', s2: '{ simulated: true }' }, 'startint');
@@ -149,9 +149,16 @@ test('Ctrl-C during room start: the group being started finishes (its fault reco
     );
     const revealed = json<{ fault: string }>(await run('challenge', 'reveal', 'vxlan', '--instance', 's1', '--json'));
     assert.match(revealed.fault, /^vni-changed:node-[01]:vxlan0$/, "s1's fault is recorded");
+    // s1 taken out of the room file: room down takes its lab down all the same.
+    writeRoom(dir, { s2: '{ simulated: true }' }, 'startint');
+    const down = await run('room', 'down', room);
+    assert.equal(down.exitCode, 0, down.stdout + down.stderr);
+    assert.match(down.stdout, /^✓ s1: vxlan@s1 down \(no longer in the room file\)$/m);
+    assert.equal((await run('status', 'vxlan@s1')).exitCode, 2, 'no lab vxlan@s1 left');
   } finally {
     child?.kill('SIGKILL');
     await run('room', 'down', room);
+    await run('down', 'vxlan@s1');
   }
 });
 
