@@ -59,6 +59,12 @@ export interface Fault {
    * (lifecycle/challenge.ts), as a lab's own sysctls are put back.
    */
   setting?: NodeSetting;
+  /**
+   * The fault changed the machine, not the lab's objects (a DROP rule put in
+   * FORWARD, marked with the fault's comment): its mend is safe and needed on a
+   * node the lab has left (a `down` that stopped halfway, another controller's).
+   */
+  onTheMachine?: true;
 }
 
 /**
@@ -96,7 +102,9 @@ export function faultComment(lab: string, run?: string): string {
   return `netlab fault of lab ${lab}${run ? ` run ${run}` : ''}`;
 }
 
-type Draft = Pick<Fault, 'kind' | 'describe' | 'apply' | 'mend' | 'setting' | 'netns'> & { subject: string };
+type Draft = Pick<Fault, 'kind' | 'describe' | 'apply' | 'mend' | 'setting' | 'netns' | 'onTheMachine'> & {
+  subject: string;
+};
 
 /** What a fault may need to know besides the declaration itself. */
 interface Around {
@@ -431,6 +439,7 @@ function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { node, comment
         describe: `a rule that drops everything is put first in FORWARD, before the jump to ${to}`,
         apply: [iptables(table, '-I', from, '1', ...dropRule(comment))],
         mend: [iptables(table, '-D', from, ...dropRule(comment))],
+        onTheMachine: true,
       },
       withSetting(
         {

@@ -5,7 +5,7 @@ import { RunError } from '../errors.js';
 import { transportsOf } from '../exec/transports.js';
 import { faultsOf, type Fault, type NodeSetting } from '../faults/faults.js';
 import { lockNodes } from '../exec/node-lock.js';
-import { scriptPrelude } from '../shell/prelude.js';
+import { scriptPrelude, type ScriptRun } from '../shell/prelude.js';
 import { lockHolder, tearDown } from './down.js';
 import type { NodeDown } from '../exec/runner.js';
 import { quoteArg, quoteArgv } from '../os/quote.js';
@@ -38,25 +38,36 @@ function settingArgs(setting: NodeSetting): string[] {
 
 /**
  * Runs a script on a fault's node with the node locked, as `up` and `down` do:
- * a challenge never changes a node while another netlab is changing it, nor a
- * node this run of the lab has left (a `down` that held the node meanwhile).
+ * a challenge never changes a node while another netlab is changing it. A fault
+ * (`ours`) is made only on a node that holds this run of the lab, not on one
+ * the lab has left (a `down` that held the node meanwhile). A mend runs
+ * whatever the node holds (a `down` that stopped halfway must be able to mend
+ * again): what a fault changed on the machine (FORWARD's policy, a rule marked
+ * with the run) outlives the lab, and mendFault mends the lab's objects only
+ * where the node holds the run.
  */
-async function runLocked(state: LabState, node: string, command: string, script: string): Promise<string> {
+async function runLocked(
+  state: LabState,
+  node: string,
+  command: string,
+  script: string,
+  { ours = false, run = ours ? scriptRunOf(state) : undefined }: { ours?: boolean; run?: ScriptRun } = {},
+): Promise<string> {
   const transport = transportsOf(state)[node]!;
-  const run = scriptRunOf(state);
   const gone = [
     `lab ${state.lab} is not up on ${node} any more (the node has run `,
     `, not ${run?.id}); nothing was changed`,
   ];
-  const ours = run
-    ? `netlab_ours || { printf '%s%s%s\\n' ${quoteArg(gone[0]!)} "\${id:-none}" ${quoteArg(gone[1]!)} >&2; exit 1; }\n`
-    : '';
+  const holdsRun =
+    ours && run
+      ? `netlab_ours || { printf '%s%s%s\\n' ${quoteArg(gone[0]!)} "\${id:-none}" ${quoteArg(gone[1]!)} >&2; exit 1; }\n`
+      : '';
   // A terminal that hangs up meanwhile does not leave the node locked or the fault half made: the script finishes.
   const hangup = finishDespiteHangup();
   try {
     await lockNodes({ [node]: transport }, lockHolder(command, state.lab, state.run));
     try {
-      const result = await transport.run(`${scriptPrelude(state.lab, run)}\n${ours}${script}`);
+      const result = await transport.run(`${scriptPrelude(state.lab, run)}\n${holdsRun}${script}`);
       if (result.exitCode !== 0) throw new RunError(`on ${node}: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
       return result.stdout;
     } finally {
@@ -85,7 +96,7 @@ export async function makeFault(state: LabState, fault: Fault): Promise<string[]
   const pods = fault.netns ? [fault.netns] : [];
   const snapshot = () => snapshotNode(transport, pods, { processes: false }).catch(() => undefined);
   const before = await snapshot();
-  await runLocked(state, fault.node, 'challenge start', `${lines.join('\n')}\n`);
+  await runLocked(state, fault.node, 'challenge start', `${lines.join('\n')}\n`, { ours: true });
   const after = before && (await snapshot());
   return before && after ? describeChanges(before, after) : undefined;
 }
@@ -128,10 +139,14 @@ export async function mendFault(state: LabState, fault: Fault): Promise<string[]
   // By construction the setting's own command is the last of mend (faults.ts).
   const objects = setting ? fault.mend.slice(0, -1) : fault.mend;
 
-  const lines = objects.map((c) => `${quoteArgv(c)} 2>/dev/null || true`);
+  const commands = objects.map((c) => `${quoteArgv(c)} 2>/dev/null || true`);
+  // The lab's objects are mended only where the node still holds this run: on a node the lab has
+  // left (a `down` that stopped halfway) a mend would make them anew (a vxlan0 for nobody).
+  const run = scriptRunOf(state);
+  const lines = run && !fault.onTheMachine && commands.length ? ['if netlab_ours; then', ...commands, 'fi'] : commands;
   if (setting)
     lines.push(quoteArgv(['netlab_setting_restore', ...settingArgs(setting), setting.value, setting.mended]));
-  const stdout = await runLocked(state, fault.node, 'challenge stop', `${lines.join('\n')}\n`);
+  const stdout = await runLocked(state, fault.node, 'challenge stop', `${lines.join('\n')}\n`, { run });
   return [...stdout.matchAll(/^@@netlab kept (.*)$/gm)].map((m) => m[1]!);
 }
 

@@ -387,9 +387,15 @@ test("a controller without the lab's state never removes another controller's li
     const bad = await B('down', 'vxlan', '--ssh-config', machines.sshConfig, '--run', '$(reboot)');
     assert.equal(bad.exitCode, 2);
     assert.match(bad.stderr, /--run takes a run id of 12 hexadecimal digits/);
+    // A challenge of A's is active (a vxlan0 of another VNI on node-1) when B takes the lab down.
+    assert.equal((await A('challenge', 'start', 'vxlan', 'wrong-vni')).exitCode, 0);
     const named = await B('down', 'vxlan', '--ssh-config', machines.sshConfig, '--run', run.id);
     assert.equal(named.exitCode, 0, named.stdout + named.stderr);
     assert.match(named.stdout, new RegExp(`node-0: removed what run ${run.id} from .* made`));
+    // A's stop ends it without making the lab's vxlan0 anew on a machine the lab has left (the
+    // leftovers below); as a down that stopped halfway, it can always be run again.
+    const stopped = await A('challenge', 'stop', 'vxlan');
+    assert.equal(stopped.exitCode, 0, stopped.stdout + stopped.stderr);
     // A, whose state still says up (as a challenge start that read it just before a down), makes no
     // fault on machines the lab has left: no vxlan0 of another VNI made for nobody to remove.
     const late = await A('challenge', 'start', 'vxlan', 'wrong-vni');
