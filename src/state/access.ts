@@ -117,34 +117,55 @@ export function unreadableFile(files: readonly string[]): Denied | undefined {
 
 /**
  * Why a directory root keeps its state in is one another user could change,
- * if it is: root runs what the state says (SSH options, a holder's PID that
- * `down` enters and kills). The directory and every one above it must be
- * root's and written by root alone, but for a sticky one above it (/tmp: its
- * users cannot move root's directories); a symbolic link on the way must be
- * root's. A directory not there yet is root's to make, in one of these (one
- * another user made first is refused when it is next used). Undefined when safe.
+ * if it is, with what to do about it: root runs what the state says (SSH
+ * options, a holder's PID that `down` enters and kills). Every directory on
+ * the path as written and on the path its symbolic links lead to must be
+ * root's and written by root alone, but for a sticky one above the state
+ * directory (/tmp: its users cannot move root's directories); every symbolic
+ * link on the way must be root's. A directory not there yet is root's to make
+ * (one another user made first is refused when it is next used). Undefined
+ * when safe.
  */
 export function othersCanWrite(dir: string): string | undefined {
   const given = ancestry(dir);
-  const there: string[] = [];
-  for (const d of given) {
+  let deepest = given[0]!;
+  for (const [i, d] of given.entries()) {
     let link;
     try {
       link = lstatSync(d);
     } catch {
       break;
     }
-    if (link.isSymbolicLink() && link.uid !== 0) return `${d} is a symbolic link of ${userName(link.uid)}`;
-    there.push(d);
+    deepest = d;
+    if (link.isSymbolicLink()) {
+      if (link.uid !== 0) return `${d} is a symbolic link of ${userName(link.uid)}'s, who could point it elsewhere`;
+      continue;
+    }
+    const problem = unsafeDirectory(d, link.uid, link.mode, i === given.length - 1);
+    if (problem) return problem;
   }
-  const made = there.length === given.length;
-  const real = ancestry(realpathSync(there.at(-1)!));
-  for (const [i, d] of real.entries()) {
+  let real: string;
+  try {
+    real = realpathSync(deepest);
+  } catch (error) {
+    return `${deepest} leads nowhere (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+  }
+  const chain = ancestry(real);
+  const made = deepest === given.at(-1);
+  for (const [i, d] of chain.entries()) {
     const stat = statSync(d);
-    if (stat.uid !== 0) return `${d} is ${userName(stat.uid)}'s`;
-    const sticky = (stat.mode & 0o1000) !== 0 && !(made && i === real.length - 1);
-    if ((stat.mode & 0o022) !== 0 && !sticky)
-      return `${d} can be written by others than root (mode ${(stat.mode & 0o7777).toString(8)})`;
+    const problem = unsafeDirectory(d, stat.uid, stat.mode, made && i === chain.length - 1);
+    if (problem) return problem;
   }
+  return undefined;
+}
+
+/** What is wrong with one directory of root's state path, and the fix; the state directory itself may not be sticky instead. */
+function unsafeDirectory(dir: string, owner: number, mode: number, stateDirectory: boolean): string | undefined {
+  if (owner !== 0)
+    return `${dir} is ${userName(owner)}'s: root's state goes in a directory of root's, under none of another user's`;
+  const sticky = (mode & 0o1000) !== 0 && !stateDirectory;
+  if ((mode & 0o022) !== 0 && !sticky)
+    return `${dir} can be written by others than root (mode ${(mode & 0o7777).toString(8)}): \`chmod go-w ${dir}\``;
   return undefined;
 }

@@ -89,7 +89,7 @@ function refuseOthersCanWrite(dir: string): void {
   const why = othersCanWrite(dir);
   if (why)
     throw new UsageError(
-      `NETLAB_STATE_DIR=${dir}: ${why}. Root runs what its state says (SSH options, processes it enters and kills), so only root may write there: make it as root (\`mkdir -m 700 DIR\`), or unset NETLAB_STATE_DIR (root's is ${DEFAULT_STATE_DIR})`,
+      `NETLAB_STATE_DIR=${dir}: ${why}. Root runs what its state says (SSH options, processes it enters and kills), so only root may write there (or unset NETLAB_STATE_DIR: root's is ${DEFAULT_STATE_DIR})`,
     );
   if (existsSync(dir)) trusted.add(dir);
 }

@@ -485,7 +485,7 @@ test('as root, a NETLAB_STATE_DIR others may write is refused by every command, 
       assert.equal(refused.exitCode, 2, args.join(' '));
       assert.match(
         refused.stderr,
-        /^netlab: NETLAB_STATE_DIR=\S+\/state: \S+\/state can be written by others than root \(mode 777\)\. Root runs what its state says/,
+        /^netlab: NETLAB_STATE_DIR=\S+\/state: \S+\/state can be written by others than root \(mode 777\): `chmod go-w \S+\/state`\. Root runs what its state says/,
       );
     }
     assert.equal((await netlabIn(dir, '--help')).exitCode, 0);

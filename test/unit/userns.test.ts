@@ -120,15 +120,18 @@ test("root's state directory: refused when another user could write it, or a dir
     assert.equal(othersCanWrite(dir), undefined, "root's, mode 700, in root's 700 in sticky /tmp");
     assert.equal(othersCanWrite(join(dir, 'labs', 'more')), undefined, "made later in root's own");
     chmodSync(dir, 0o777);
-    assert.match(othersCanWrite(dir) ?? '', /state can be written by others than root \(mode 777\)$/);
+    assert.match(
+      othersCanWrite(dir) ?? '',
+      /state can be written by others than root \(mode 777\): `chmod go-w \S+\/state`$/,
+    );
     chmodSync(dir, 0o1777);
     assert.match(othersCanWrite(dir) ?? '', /mode 1777/, 'sticky is no help for the directory itself');
     chmodSync(dir, 0o700);
     chownSync(dir, 1000, 1000);
-    assert.match(othersCanWrite(dir) ?? '', /state is .*'s$/);
+    assert.match(othersCanWrite(dir) ?? '', /state is .*'s: root's state goes in a directory of root's/);
     chownSync(dir, 0, 0);
     chmodSync(top, 0o775);
-    assert.match(othersCanWrite(dir) ?? '', new RegExp(`^${top} can be written by others than root \\(mode 775\\)$`));
+    assert.match(othersCanWrite(dir) ?? '', new RegExp(`^${top} can be written by others than root \\(mode 775\\)`));
     chmodSync(top, 0o700);
     // Not there yet in /tmp: root's to make (one a user made first is theirs: refused above).
     assert.equal(othersCanWrite(join(tmpdir(), 'netlab-not-there-yet')), undefined);
@@ -137,7 +140,16 @@ test("root's state directory: refused when another user could write it, or a dir
     symlinkSync(dir, link);
     assert.equal(othersCanWrite(link), undefined, "root's link");
     lchownSync(link, 1000, 1000);
-    assert.match(othersCanWrite(link) ?? '', /link is a symbolic link of /);
+    assert.match(othersCanWrite(link) ?? '', /link is a symbolic link of .*'s, who could point it elsewhere$/);
+    // Root's link in a directory of a user's: they could replace the link.
+    const theirs = join(top, 'theirs');
+    mkdirSync(theirs, { mode: 0o700 });
+    chownSync(theirs, 1000, 1000);
+    symlinkSync(dir, join(theirs, 'state'));
+    assert.match(othersCanWrite(join(theirs, 'state')) ?? '', /theirs is .*'s/);
+    // A link that leads nowhere (an unmounted disk): said, not thrown.
+    symlinkSync(join(top, 'gone'), join(top, 'dangling'));
+    assert.match(othersCanWrite(join(top, 'dangling', 'state')) ?? '', /dangling leads nowhere \(ENOENT\)$/);
   } finally {
     rmSync(top, { recursive: true, force: true });
   }
