@@ -634,8 +634,8 @@ export async function roomDownCommand(file: string, options: RoomOptions): Promi
   // The room file's groups, and any the room built that the file no longer lists (their labs stay its own).
   const listed = new Set(room.groups.map((g) => g.name));
   const removed = Object.keys(record.indexes).filter((g) => !listed.has(g));
-  const results = await withRoomLock(room, 'down', async () =>
-    (
+  const results = await withRoomLock(room, 'down', async () => {
+    const results = (
       await bounded([...listed, ...removed], parallel, async (group) => {
         const lab = groupLabId(room, group);
         const state = readState(lab);
@@ -649,12 +649,14 @@ export async function roomDownCommand(file: string, options: RoomOptions): Promi
         const was = listed.has(group) ? 'up' : 'up (no longer in the room file)';
         return { group, lab, down: result.exitCode === 0, was, exitCode: result.exitCode };
       })
-    ).filter((r) => r !== undefined),
-  );
-  // The round running ends: its clocks and its hints stop here, and a later `room up` has none running.
-  const events = readEvents(roomLog(room.name));
-  const last = roundsOf(events).at(-1);
-  if (last && !endOf(events, last)) appendEvents(roomLog(room.name), [{ e: 'end' }]);
+    ).filter((r) => r !== undefined);
+    // Every lab down, the round running ends: its clocks and its hints stop here, and a later
+    // `room up` has none running (a lab still up keeps its challenge: a second down ends it).
+    const events = readEvents(roomLog(room.name));
+    const last = roundsOf(events).at(-1);
+    if (results.every((r) => r.down) && last && !endOf(events, last)) appendEvents(roomLog(room.name), [{ e: 'end' }]);
+    return results;
+  });
   const failed = results.filter((r) => !r.down);
   if (json) printJson({ room: room.name, groups: results });
   else {

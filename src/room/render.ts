@@ -91,11 +91,12 @@ export function renderBoard(board: Board, columns: number): string {
 }
 
 /**
- * One drawing of `room watch` over the last: home, each line then "erase to
- * the end of the line" (a shorter line would leave the end of the last
- * drawing's: FAILING 3,4 over 1,2,3,4,5 read 3,4,3,4,5), then "erase below".
- * No screen clear between drawings: no flicker on a projector.
+ * One drawing of `room watch` over the last: home, each line after "erase the
+ * line from here" (a shorter line would leave the end of the last drawing's:
+ * FAILING 3,4 over 1,2,3,4,5 read 3,4,3,4,5; erased before, not after, a line
+ * as wide as the screen keeps its last character), then "erase below". No
+ * screen clear between drawings: no flicker on a projector.
  */
 export function redrawn(text: string): string {
-  return `\x1b[H${text.replace(/\n/g, '\x1b[K\n')}\x1b[J`;
+  return `\x1b[H\x1b[K${text.replace(/\n(?!$)/g, '\n\x1b[K')}\x1b[J`;
 }

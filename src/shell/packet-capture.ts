@@ -61,7 +61,8 @@ my $wait = '';
 vec($wait, fileno($s), 1) = 1;
 vec($wait, fileno(STDOUT), 1) = 1;
 until ($stop) {
-  next if select(my $ready = $wait, undef, undef, undef) < 0;
+  # At most half a second: a signal that came between the check of $stop and the wait is seen then.
+  next if select(my $ready = $wait, undef, undef, 0.5) <= 0;
   exit 0 if vec($ready, fileno(STDOUT), 1);
   my $from = recv($s, my $packet, 262144, 0);
   defined $from or $! == 4 ? next : die "recv: $!\n";
