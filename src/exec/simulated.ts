@@ -212,6 +212,7 @@ export function simulatedTransport(node: string, holder: Holder): Transport {
         input: script,
         ...(options?.signal ? { signal: options.signal } : {}),
         ...(options?.onStdout ? { onStdout: options.onStdout } : {}),
+        ...(options?.uninterruptible ? { detached: true } : {}),
       });
     },
     async interactive(script, options) {

@@ -22,6 +22,8 @@ export interface SpawnOptions {
   onStdout?: (chunk: string) => void;
   /** stderr as it comes (a child netlab's progress) */
   onStderr?: (chunk: string) => void;
+  /** in a session of its own: the terminal's Ctrl-C (SIGINT to netlab's process group) does not reach it */
+  detached?: boolean;
 }
 
 /** Never rejects: a program that cannot start gives exit code 127 and the reason on stderr. */
@@ -38,6 +40,7 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
       ...(options.env ? { env: options.env } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.timeout ? { timeout: options.timeout } : {}),
+      ...(options.detached ? { detached: true } : {}),
     });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];

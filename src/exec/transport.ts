@@ -24,6 +24,12 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** the script's stdout as it comes, chunk by chunk (progress of a long phase) */
   onStdout?: (chunk: string) => void;
+  /**
+   * Out of reach of the terminal's Ctrl-C (a session of its own), for a script
+   * that must not stop halfway: a fault and then its record. A script over SSH
+   * is out of its reach already.
+   */
+  uninterruptible?: boolean;
 }
 
 export interface InteractiveOptions {

@@ -67,7 +67,10 @@ async function runLocked(
   try {
     await lockNodes({ [node]: transport }, lockHolder(command, state.lab, state.run));
     try {
-      const result = await transport.run(`${scriptPrelude(state.lab, run)}\n${holdsRun}${script}`);
+      // Out of the terminal's reach: a Ctrl-C (netlab finishes despite it) must not stop a fault halfway.
+      const result = await transport.run(`${scriptPrelude(state.lab, run)}\n${holdsRun}${script}`, {
+        uninterruptible: true,
+      });
       if (result.exitCode !== 0) throw new RunError(`on ${node}: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
       return result.stdout;
     } finally {

@@ -161,9 +161,11 @@ test('^C during challenge start, once the fault is made: the start finishes (the
         ).stdout,
       )?.[1];
     assert.equal(await vni(), '100');
+    // In a process group of its own, signalled as a whole as a terminal's Ctrl-C is (netlab and its children).
     child = spawn(NETLAB, ['challenge', 'start', 'vxlan', 'wrong-vni'], {
       env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     let said = '';
     child.stdout!.on('data', (chunk: Buffer) => (said += chunk.toString()));
@@ -171,7 +173,7 @@ test('^C during challenge start, once the fault is made: the start finishes (the
     const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
     // The fault is on node-1 (another VNI), its record not yet written: ^C now.
     await waitFor('the fault made on node-1', async () => (await vni()) !== '100', { intervalMs: 0 });
-    child.kill('SIGINT');
+    process.kill(-child.pid!, 'SIGINT');
     assert.equal(await exited, 130, said);
     assert.match(said, /netlab: finishing challenge start first: it cannot stop halfway\n/);
     assert.match(said, /interrupted: challenge start finished first\n/);
