@@ -391,7 +391,7 @@ export async function roomStartCommand(file: string, id: string | undefined, opt
     console.log(r.e === 'start' ? chalk.green(`✓ ${r.group}: started`) : chalk.red(`✗ ${r.group}: ${r.error}`));
   if (failed.length && code === EXIT_INTERRUPTED)
     console.log(
-      `interrupted: ${failed.length} group(s) not started; \`netlab room reset ${file} GROUP\` makes it in one`,
+      `interrupted: ${failed.length} group(s) not started; \`netlab room reset ${file} GROUP\` makes it in one (counted as a reset)`,
     );
   return code;
 }

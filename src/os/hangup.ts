@@ -6,6 +6,8 @@
 // Challenge start and stop (and a room's start) finish despite ^C too: a fault
 // made is recorded, or a mend is, before netlab stops.
 
+import { EXIT_INTERRUPTED } from '../errors.js';
+
 let gone = false;
 
 /**
@@ -34,8 +36,17 @@ export function finishDespiteHangup(): () => void {
  */
 export function finishDespiteSignals(what: string): { done: () => void; interrupted: () => boolean } {
   let interrupted = false;
+  // A second Ctrl-C stops it all the same (a node that hangs, a lock another netlab holds for a minute).
   const onSignal = () => {
-    if (!interrupted) process.stderr.write(`netlab: finishing ${what} first: it cannot stop halfway\n`);
+    if (interrupted) {
+      process.stderr.write(
+        `netlab: stopped in the middle of ${what}: what it changed may be unrecorded (\`netlab status\` says what drifted)\n`,
+      );
+      process.exit(EXIT_INTERRUPTED);
+    }
+    process.stderr.write(
+      `netlab: finishing ${what} first: it cannot stop halfway (Ctrl-C again stops it all the same)\n`,
+    );
     interrupted = true;
   };
   const hangup = finishDespiteHangup();

@@ -175,7 +175,10 @@ test('^C during challenge start, once the fault is made: the start finishes (the
     await waitFor('the fault made on node-1', async () => (await vni()) !== '100', { intervalMs: 0 });
     process.kill(-child.pid!, 'SIGINT');
     assert.equal(await exited, 130, said);
-    assert.match(said, /netlab: finishing challenge start first: it cannot stop halfway\n/);
+    assert.match(
+      said,
+      /netlab: finishing challenge start first: it cannot stop halfway \(Ctrl-C again stops it all the same\)\n/,
+    );
     assert.match(said, /interrupted: challenge start finished first\n/);
     const recorded = json<{ challenge: string; fault: string }>(await run('challenge', 'reveal', 'vxlan', '--json'));
     assert.deepEqual([recorded.challenge, recorded.fault], ['wrong-vni', 'vni-changed:node-1:vxlan0'], 'recorded');
