@@ -438,7 +438,8 @@ Examples:
   // As root, a NETLAB_STATE_DIR another user could write is refused before any command runs (after its
   // arguments are read: a usage error or --help comes first), whatever the command would read there.
   program.hook('preAction', async () => {
-    if (process.getuid?.() === 0 && process.env.NETLAB_STATE_DIR) (await import('./state/store.js')).stateDir();
+    if (process.getuid?.() === 0 && process.env.NETLAB_STATE_DIR)
+      (await import('./state/store.js')).refuseUnsafeStateDir();
   });
 
   return program;

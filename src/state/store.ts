@@ -3,7 +3,6 @@
 // so `down` can always find what a previous command started, even after a crash.
 import {
   closeSync,
-  existsSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -69,29 +68,26 @@ export interface LabState {
 export function stateDir(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): string {
   // Made absolute once: a lab's state records paths under it (a room's copies of its lab file) that
   // later commands compare, and child processes (a room's) may start elsewhere.
-  if (env.NETLAB_STATE_DIR) {
-    const dir = resolve(env.NETLAB_STATE_DIR);
-    if (env === process.env && uid === 0) refuseOthersCanWrite(dir);
-    return dir;
-  }
+  if (env.NETLAB_STATE_DIR) return resolve(env.NETLAB_STATE_DIR);
   if (uid === 0) return DEFAULT_STATE_DIR;
   // The spec: a relative XDG_STATE_HOME is invalid and ignored.
   if (env.XDG_STATE_HOME && isAbsolute(env.XDG_STATE_HOME)) return join(env.XDG_STATE_HOME, 'netlab');
   return join(env.HOME || homedir(), '.local', 'state', 'netlab');
 }
 
-/** The state directories root has found safe (othersCanWrite), once each is there. */
-const trusted = new Set<string>();
-
-/** As root, a NETLAB_STATE_DIR another user could write is refused, exit 2, before it is read or written. */
-function refuseOthersCanWrite(dir: string): void {
-  if (trusted.has(dir)) return;
+/**
+ * As root, a NETLAB_STATE_DIR another user could write (othersCanWrite) is
+ * refused, exit 2: the command line asks before any command runs (a state
+ * directory not there yet is asked about again by the next command, once made).
+ */
+export function refuseUnsafeStateDir(): void {
+  if (process.getuid?.() !== 0 || !process.env.NETLAB_STATE_DIR) return;
+  const dir = stateDir();
   const why = othersCanWrite(dir);
   if (why)
     throw new UsageError(
       `NETLAB_STATE_DIR=${dir}: ${why}. Root runs what its state says (SSH options, processes it enters and kills), so only root may write there (or unset NETLAB_STATE_DIR: root's is ${DEFAULT_STATE_DIR})`,
     );
-  if (existsSync(dir)) trusted.add(dir);
 }
 
 /** What to do about a state directory that cannot be written, the same words from every place that writes one. */
