@@ -304,3 +304,27 @@ export function smallScaleLab(dir: string, pods: number): string {
   );
   return file;
 }
+
+/**
+ * The iptables command that drops the first of every two packets a chain sees
+ * that match (statistic nth: the first is packet 0): a packet lost once, as a
+ * busy network or a router's rate limit loses one.
+ */
+export function dropFirstOfTwo(chain: string, ...match: string[]): string[] {
+  return [
+    'iptables',
+    '-A',
+    chain,
+    ...match,
+    '-m',
+    'statistic',
+    '--mode',
+    'nth',
+    '--every',
+    '2',
+    '--packet',
+    '0',
+    '-j',
+    'DROP',
+  ];
+}

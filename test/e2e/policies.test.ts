@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { LABS } from '../paths.js';
-import { labTestContext, netlab, ORDINARY_USERS, snapshotHost } from './host.js';
+import { dropFirstOfTwo, labTestContext, netlab, ORDINARY_USERS, snapshotHost } from './host.js';
 
 const state = labTestContext(ORDINARY_USERS[0]);
 const run = (...args: string[]) => netlab(state.dir, ...args);
@@ -94,22 +94,7 @@ test('policy: default deny and allow rules across nodes and on one bridge, repli
     );
     // A path whose first SYN is lost is open all the same: the kernel resends it after 1 s (as
     // after a lost ARP request on a busy underlay), and a check that must fail waits for that.
-    const firstSynLost = ['-p', 'tcp', '--syn', '--dport', '5432', '-m', 'statistic', '--mode', 'nth'];
-    const drop = await run(
-      'exec',
-      'db',
-      '--',
-      'iptables',
-      '-A',
-      'INPUT',
-      ...firstSynLost,
-      '--every',
-      '2',
-      '--packet',
-      '0',
-      '-j',
-      'DROP',
-    );
+    const drop = await run('exec', 'db', '--', ...dropFirstOfTwo('INPUT', '-p', 'tcp', '--syn', '--dport', '5432'));
     assert.equal(drop.exitCode, 0, drop.stderr);
     const late = JSON.parse((await run('verify', 'policy', '--check', '5', '--json')).stdout) as Report;
     assert.deepEqual(
