@@ -35,7 +35,7 @@ import {
 import { confirmAttached, refuseAttached } from '../lifecycle/attach.js';
 import { describeCheck } from '../verify/run.js';
 import { printResults, verifyLab } from '../lifecycle/verify.js';
-import { faultOf, forgetLearnedPaths, makeFault, mendFault, saveChallenge } from '../lifecycle/challenge.js';
+import { faultOf, mendFault, saveChallenge, startFault } from '../lifecycle/challenge.js';
 import { findUpLab, LabNotUp, labModelOf, refuseOtherTarget, requireNodeAccess } from './common.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { printJson, type JsonOption } from '../json-output.js';
@@ -330,18 +330,12 @@ async function startChallenge(
       `challenge ${active.id} is active on lab ${state.lab}: \`netlab challenge check\` grades it, \`netlab challenge stop\` mends the lab and ends it`,
     );
   const challenge = id === undefined ? pickChallenge(challenges, seed) : challengeOf(state, id);
-  const changed = await makeFault(state, faultOf(state, challenge.fault));
-  await saveChallenge(state, {
+  await startFault(state, faultOf(state, challenge.fault), {
     lab: state.lab,
     id: challenge.id,
-    run: state.run?.id ?? '',
     started: new Date().toISOString(),
-    hints: 0,
-    revealed: false,
     ...(options.random ? { seed } : {}),
-    ...(changed ? { changed } : {}),
   });
-  await forgetLearnedPaths(state);
   if (options.json) {
     printJson({
       lab: state.lab,

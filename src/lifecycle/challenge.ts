@@ -5,7 +5,7 @@ import { RunError } from '../errors.js';
 import { transportsOf } from '../exec/transports.js';
 import { faultsOf, type Fault, type NodeSetting } from '../faults/faults.js';
 import { lockNodes } from '../exec/node-lock.js';
-import { scriptPrelude, type ScriptRun } from '../shell/prelude.js';
+import { scriptPrelude } from '../shell/prelude.js';
 import { lockHolder, tearDown } from './down.js';
 import type { NodeDown } from '../exec/runner.js';
 import { quoteArg, quoteArgv } from '../os/quote.js';
@@ -51,9 +51,10 @@ async function runLocked(
   node: string,
   command: string,
   script: string,
-  { ours = false, run = ours ? scriptRunOf(state) : undefined }: { ours?: boolean; run?: ScriptRun } = {},
+  { ours = false } = {},
 ): Promise<string> {
   const transport = transportsOf(state)[node]!;
+  const run = scriptRunOf(state);
   const gone = [
     `lab ${state.lab} is not up on ${node} any more (the node has run `,
     `, not ${run?.id}); nothing was changed`,
@@ -82,13 +83,33 @@ async function runLocked(
 }
 
 /**
- * Makes a fault on its node, stopping at the first command that fails. A
- * node-wide setting it changes is saved first, for the mend to put back. Once
- * it is recorded, the pods forget the paths they learned before it
- * (forgetLearnedPaths: seconds on a lab of many pods, and a fault must not
- * wait for it unrecorded).
+ * A challenge started in a lab: its fault made, then recorded with what it
+ * changed (here and on the nodes), then the pods made to forget the paths they
+ * learned before it (forgetLearnedPaths: seconds on a lab of many pods, which a
+ * fault must not wait through unrecorded).
  */
-export async function makeFault(state: LabState, fault: Fault): Promise<string[] | undefined> {
+export async function startFault(
+  state: LabState,
+  fault: Fault,
+  record: Omit<ChallengeRecord, 'run' | 'hints' | 'revealed' | 'changed'>,
+): Promise<void> {
+  const changed = await makeFault(state, fault);
+  await saveChallenge(state, {
+    ...record,
+    run: state.run?.id ?? '',
+    hints: 0,
+    revealed: false,
+    ...(changed ? { changed } : {}),
+  });
+  await forgetLearnedPaths(state);
+}
+
+/**
+ * Makes a fault on its node, stopping at the first command that fails. A
+ * node-wide setting it changes is saved first, for the mend to put back.
+ * Returns what it changed, for `challenge reveal`.
+ */
+async function makeFault(state: LabState, fault: Fault): Promise<string[] | undefined> {
   const lines = [
     'set -e',
     ...(fault.setting ? [quoteArgv(['netlab_setting_save', ...settingArgs(fault.setting)])] : []),
@@ -116,7 +137,7 @@ export async function makeFault(state: LabState, fault: Fault): Promise<string[]
  * caches a redirect only towards a neighbour it already knows, so both go:
  * the route cache, and the neighbours it learned (never a permanent one).
  */
-export async function forgetLearnedPaths(state: LabState): Promise<void> {
+async function forgetLearnedPaths(state: LabState): Promise<void> {
   const transports = transportsOf(state);
   // One script per node, one `ip -batch` per pod (-force: the second line runs if the first fails),
   // and no node lock: a cache forgotten changes nothing netlab or a learner made.
@@ -149,7 +170,7 @@ export async function mendFault(state: LabState, fault: Fault): Promise<string[]
   const lines = run && !fault.onTheMachine && commands.length ? ['if netlab_ours; then', ...commands, 'fi'] : commands;
   if (setting)
     lines.push(quoteArgv(['netlab_setting_restore', ...settingArgs(setting), setting.value, setting.mended]));
-  const stdout = await runLocked(state, fault.node, 'challenge stop', `${lines.join('\n')}\n`, { run });
+  const stdout = await runLocked(state, fault.node, 'challenge stop', `${lines.join('\n')}\n`);
   return [...stdout.matchAll(/^@@netlab kept (.*)$/gm)].map((m) => m[1]!);
 }
 

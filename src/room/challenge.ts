@@ -1,7 +1,7 @@
 // A room's challenge in one group: the group's earlier challenge mended and
 // ended, the fault made at the group's landing (room/landing.ts), and the
 // record saying the room owns it (its grading and hints are the room's).
-import { faultOf, forgetLearnedPaths, makeFault, mendFault, saveChallenge } from '../lifecycle/challenge.js';
+import { faultOf, mendFault, startFault } from '../lifecycle/challenge.js';
 import type { Model, ModelChallenge } from '../model/lab.js';
 import { challengeOfRun, faultIdOf } from '../state/challenges.js';
 import type { LabState } from '../state/store.js';
@@ -63,19 +63,13 @@ export async function startInGroup(
     const plan = buildPlan(state.model, state.facts);
     if (earlier) await mendFault(state, faultOf(state, faultIdOf(before, earlier), plan));
     log(start);
-    const changed = await makeFault(state, faultOf(state, landing, plan));
-    await saveChallenge(state, {
+    await startFault(state, faultOf(state, landing, plan), {
       lab: groupLabId(room, group),
       id: challenge.id,
-      run: state.run?.id ?? '',
       started,
-      hints: 0,
-      revealed: false,
       room: room.name,
       ...(landing !== challenge.fault ? { fault: landing } : {}),
-      ...(changed ? { changed } : {}),
     });
-    await forgetLearnedPaths(state);
     return start;
   } catch (error) {
     return failed((error as Error).message);

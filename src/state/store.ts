@@ -218,9 +218,8 @@ export function removeState(lab: string): void {
 /** Every lab's state, and the state files that could not be read (each one breaks nothing but its own lab). */
 export function readStates(): { states: LabState[]; corrupt: CorruptState[] } {
   let names: string[];
-  const dir = labsDir();
   try {
-    names = readdirSync(dir).filter((n) => n.endsWith('.json'));
+    names = readdirSync(labsDir()).filter((n) => n.endsWith('.json'));
   } catch {
     return { states: [], corrupt: [] };
   }
