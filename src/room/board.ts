@@ -47,6 +47,28 @@ export interface GroupChallenge {
   attempts: number;
   /** the fault was revealed (`netlab challenge reveal` on the group's lab): solved with the answer */
   revealed: boolean;
+  /**
+   * why the challenge is not in the group's lab: its last start in this round
+   * failed (the error); null once a start or `room reset` made it
+   */
+  'not-started': string | null;
+}
+
+/** A group's state in one word: the terminal's row and the page's data-state alike. */
+export type GroupState = 'solved' | 'unsolved' | 'not-started' | 'unreachable' | 'down' | 'rebuilt' | 'idle';
+
+/**
+ * A group's state from its condition and challenge. A solved challenge stays
+ * solved whatever its lab does after (the group's work is done); otherwise a
+ * lab that cannot be graded says so before the challenge does.
+ */
+export function stateOf(group: Pick<BoardGroup, 'condition' | 'challenge'>): GroupState {
+  const c = group.challenge;
+  if (c?.solved) return 'solved';
+  if (group.condition === 'unreachable' || group.condition === 'down' || group.condition === 'rebuilt')
+    return group.condition;
+  if (!c) return 'idle';
+  return c['not-started'] !== null ? 'not-started' : 'unsolved';
 }
 
 export interface BoardGroup {
@@ -55,6 +77,8 @@ export interface BoardGroup {
   lab: string;
   target: 'simulated' | 'ssh';
   condition: LabCondition;
+  /** what the board shows of the group in one word (stateOf) */
+  state: GroupState;
   /** ISO time since when the condition holds (unreachable since, rebuilt since…) */
   since: string | null;
   /** ISO time of the last grading */

@@ -34,7 +34,7 @@ td { padding: 3px 10px; border-bottom: 1px solid var(--line); white-space: nowra
 tbody tr { cursor: pointer; }
 tbody tr:hover, tbody tr:focus { outline: 3px solid #1f6feb; outline-offset: -3px; }
 tr[data-state="solved"] { background: #dcf5dc; }
-tr[data-state="unreachable"], tr[data-state="down"] { background: #ececec; color: var(--muted); }
+tr[data-state="unreachable"], tr[data-state="down"], tr[data-state="not-started"] { background: #ececec; color: var(--muted); }
 tr[data-state="rebuilt"] { background: #fff1c7; }
 .yes { color: #1a7f37; font-weight: 700; }
 .no { color: #b42318; font-weight: 700; }
@@ -77,13 +77,6 @@ export const PAGE_SCRIPT = String.raw`
     return Math.max(0, Math.round((Date.parse(to) - Date.parse(from)) / 60000));
   }
 
-  /** The row's state, for its colour and the tests: a solved challenge stays solved whatever its lab does after. */
-  function stateOf(g) {
-    if (g.challenge && g.challenge.solved) return 'solved';
-    if (g.condition === 'unreachable' || g.condition === 'down' || g.condition === 'rebuilt') return g.condition;
-    return g.challenge ? 'unsolved' : 'idle';
-  }
-
   /** The cells of a group's row, as [text, class]; times are from the board's own clock (board.at). */
   function cellsOf(g, at) {
     var c = g.challenge;
@@ -92,7 +85,8 @@ export const PAGE_SCRIPT = String.raw`
     return [
       [g.name, ''],
       [g.condition + since, ''],
-      c ? [(c.solved ? '✓ ' : '✗ ') + Math.round(c.minutes) + ' min', c.solved ? 'yes' : 'no'] : ['—', ''],
+      !c ? ['—', ''] : g.state === 'not-started' ? ['✗ start failed', 'no']
+        : [(c.solved ? '✓ ' : '✗ ') + Math.round(c.minutes) + ' min', c.solved ? 'yes' : 'no'],
       [hints, 'num'],
       [c ? String(c.resets) : '—', 'num'],
       [c ? String(c.attempts) : '—', 'num'],
@@ -116,7 +110,7 @@ export const PAGE_SCRIPT = String.raw`
 
   function renderRow(g, at) {
     var tr = rowOf(g.name);
-    tr.dataset.state = stateOf(g);
+    tr.dataset.state = g.state;
     cellsOf(g, at).forEach(function (cell, i) {
       var td = tr.cells[i];
       if (td.textContent !== cell[0]) td.textContent = cell[0];
@@ -315,7 +309,7 @@ export const PAGE_SCRIPT = String.raw`
       return;
     }
     var g = detail.group;
-    title.textContent = g.name + ' · ' + stateOf(g) + ' · ' + g.lab;
+    title.textContent = g.name + ' · ' + g.state + ' · ' + g.lab;
     graph.appendChild(drawGraph(detail.graph || {}, list(g.failing)));
     checksTitle.textContent = g.failing.length ? 'failing checks' : 'no failing checks';
     g.failing.forEach(function (check) {

@@ -2,24 +2,17 @@
 // screen; a group's state in a word and a colour, the failing checks by number.
 import chalk from 'chalk';
 import { escapeControls } from '../errors.js';
-import type { Board, BoardGroup } from './board.js';
+import type { Board, BoardGroup, GroupState } from './board.js';
 
 /** A time of day as the room's clock shows it (this machine's time zone). */
 function clock(iso: string | null): string {
   return iso ? new Date(iso).toTimeString().slice(0, 8) : '';
 }
 
-/** A group's state in one word (the page's data-state says the same). */
-export function stateOf(group: BoardGroup): 'solved' | 'unsolved' | 'unreachable' | 'down' | 'rebuilt' | 'idle' {
-  if (group.condition === 'unreachable' || group.condition === 'down' || group.condition === 'rebuilt')
-    return group.condition;
-  if (!group.challenge) return 'idle';
-  return group.challenge.solved ? 'solved' : 'unsolved';
-}
-
-const COLOUR = {
+const COLOUR: Record<GroupState, (text: string) => string> = {
   solved: chalk.green,
   unsolved: chalk.yellow,
+  'not-started': chalk.red,
   unreachable: chalk.red,
   down: chalk.red,
   rebuilt: chalk.magenta,
@@ -27,16 +20,17 @@ const COLOUR = {
 };
 
 function row(group: BoardGroup, hintsOf: number): string[] {
-  const state = stateOf(group);
-  const c = group.challenge;
+  const { state, challenge: c } = group;
   const what =
     state === 'solved'
       ? `✓ solved ${clock(c!['solved-at'])}${c!.revealed ? ' (revealed)' : ''}`
       : state === 'unsolved'
         ? '✗ working'
-        : state === 'idle'
-          ? 'up, no challenge'
-          : `${state} since ${clock(group.since)}`;
+        : state === 'not-started'
+          ? '✗ start failed (room reset)'
+          : state === 'idle'
+            ? 'up, no challenge'
+            : `${state} since ${clock(group.since)}`;
   const hints = c ? `${c.hints}/${hintsOf}${c['hints-read'] !== null ? ` (${c['hints-read']} read)` : ''}` : '';
   const failing = group.failing.map((f) => f.number).join(',') || (group.condition === 'up' ? 'none' : '');
   return [

@@ -34,6 +34,8 @@ const COLUMNS: (keyof ResultRow)[] = [
   'resets',
   'attempts',
   'revealed',
+  // why the challenge never was in the group's lab (its start failed); empty when it was
+  'not-started',
 ];
 
 /** RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */

@@ -4,7 +4,7 @@
 // round's. In a round, each group's challenge began at its last start event
 // (a reset starts it again); it is solved at the first grading of that run
 // whose goal checks all passed, and stays solved.
-import type { BoardGroup, GroupChallenge, LabCondition } from './board.js';
+import { stateOf, type BoardGroup, type GroupChallenge, type LabCondition } from './board.js';
 import type { GradeEvent, RoomEvent, RoundEvent, StartEvent } from './log.js';
 import type { ScheduledChallenge } from './file.js';
 
@@ -87,6 +87,8 @@ export function groupInRound(
   // The clock runs from the group's first start in the round: a reset does not restart it.
   const begun = starts[0] ? Date.parse(starts[0].t) : Date.parse(round.t);
   const readings = mine.filter((e): e is GradeEvent => e.e === 'grade' && e.read !== undefined);
+  // The group's last try at making the challenge: a start logged and then failed logs both, in that order.
+  const lastTry = mine.filter((e) => e.e === 'start' || e.e === 'start-failed').at(-1);
   return {
     id: round.challenge,
     title: facts.title,
@@ -104,6 +106,7 @@ export function groupInRound(
     resets: mine.filter((e) => e.e === 'reset').length,
     attempts,
     revealed: mine.some((e) => e.e === 'grade' && e.revealed === true),
+    'not-started': lastTry?.e === 'start-failed' ? lastTry.error : null,
     run: start?.run ?? null,
     fault: start?.fault ?? null,
     identity: start?.started ?? null,
@@ -144,14 +147,16 @@ export function boardGroup(
     fault: null,
     identity: null,
   };
+  const shown = current ? (challenge as GroupChallenge) : null;
   return {
     name: group.name,
     lab: group.lab,
     target: group.target,
     condition,
+    state: stateOf({ condition, challenge: shown }),
     since,
     'checked-at': last?.t ?? null,
-    challenge: current ? (challenge as GroupChallenge) : null,
+    challenge: shown,
     failing: (last?.failing ?? []).map((number) => ({ number, ...nameCheck(number) })),
     ...(last?.error ? { error: last.error } : {}),
   };

@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { startBoardServer, type BoardServer } from '../../src/room/serve.js';
-import { BOARD_VERSION, type Board, type BoardGroup, type GroupDetail } from '../../src/room/board.js';
+import { BOARD_VERSION, stateOf, type Board, type BoardGroup, type GroupDetail } from '../../src/room/board.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { graphData } from '../../src/workshop/graph.js';
@@ -41,18 +41,23 @@ const challenge = (solved: boolean, minutes: number) => ({
   resets: 0,
   attempts: 2,
   revealed: false,
+  'not-started': null,
 });
-const group = (name: string, fields: Partial<BoardGroup>): BoardGroup => ({
-  name,
-  lab: `vxlan@${name}`,
-  target: 'simulated',
-  condition: 'up',
-  since: started,
-  'checked-at': new Date().toISOString(),
-  challenge: challenge(false, 12),
-  failing: [],
-  ...fields,
-});
+/** A group's row as the server makes it: its state from its condition and challenge (board.ts stateOf). */
+const group = (name: string, fields: Partial<Omit<BoardGroup, 'state'>>): BoardGroup => {
+  const g = {
+    name,
+    lab: `vxlan@${name}`,
+    target: 'simulated' as const,
+    condition: 'up' as const,
+    since: started,
+    'checked-at': new Date().toISOString(),
+    challenge: challenge(false, 12),
+    failing: [],
+    ...fields,
+  };
+  return { ...g, state: stateOf(g) };
+};
 
 /** The board the server serves; the cases change it. */
 const groups: BoardGroup[] = [
@@ -60,6 +65,7 @@ const groups: BoardGroup[] = [
   group('g2', { challenge: challenge(true, 7) }),
   group('g3', { condition: 'unreachable', error: 'node-0: SSH refused' }),
   group('g4', { condition: 'rebuilt', failing: [{ number: 4, name: HOSTILE, from: 'a1', to: 'a0' }] }),
+  group('g5', { challenge: { ...challenge(false, 12), 'not-started': 'node-1: the fault could not be made' } }),
 ];
 const board = async (): Promise<Board> => ({
   version: BOARD_VERSION,
@@ -119,7 +125,7 @@ describe('the scoreboard page in Chromium', { skip: MISSING ? `no ${CHROMIUM}: $
     page.on('framenavigated', (frame) => {
       if (frame === page.mainFrame()) reloads++;
     });
-    await page.waitForFunction(() => document.querySelectorAll('#groups tr').length === 4, { timeout: CHANGE_MS });
+    await page.waitForFunction(() => document.querySelectorAll('#groups tr').length === 5, { timeout: CHANGE_MS });
   });
 
   after(async () => {
@@ -133,6 +139,7 @@ describe('the scoreboard page in Chromium', { skip: MISSING ? `no ${CHROMIUM}: $
       ['g2', 'solved'],
       ['g3', 'unreachable'],
       ['g4', 'rebuilt'],
+      ['g5', 'not-started'],
     ]);
     const text = (selector: string) => page.$eval(selector, (e) => e.textContent);
     assert.equal(await text('#room'), 'net101');
@@ -141,6 +148,8 @@ describe('the scoreboard page in Chromium', { skip: MISSING ? `no ${CHROMIUM}: $
     const cells = await page.$$eval('tr[data-group="g2"] td', (tds) => tds.map((td) => td.textContent));
     assert.deepEqual(cells, ['g2', 'up · 12 min', '✓ 7 min', '1 (0 read)', '0', '2', '0']);
     assert.equal(await text('tr[data-group="g1"] td:nth-child(3)'), '✗ 12 min');
+    // Its start failed: no clock runs for a challenge that is not in the lab.
+    assert.equal(await text('tr[data-group="g5"] td:nth-child(3)'), '✗ start failed');
   });
 
   test("a click on a row shows the group's graph, its failing check a red dashed line between the two pods", async () => {
@@ -190,7 +199,7 @@ describe('the scoreboard page in Chromium', { skip: MISSING ? `no ${CHROMIUM}: $
 
   test('a group that solves the challenge changes its row, without a reload', async () => {
     await page.evaluate(() => ((window as unknown as { marker: string }).marker = 'this page'));
-    groups[0] = { ...groups[0]!, challenge: challenge(true, 13), failing: [] };
+    groups[0] = group('g1', { challenge: challenge(true, 13), failing: [] });
     await page.waitForFunction(
       () => document.querySelector<HTMLElement>('tr[data-group="g1"]')?.dataset.state === 'solved',
       { timeout: CHANGE_MS },
@@ -198,7 +207,7 @@ describe('the scoreboard page in Chromium', { skip: MISSING ? `no ${CHROMIUM}: $
     assert.equal(await page.evaluate(() => (window as unknown as { marker?: string }).marker), 'this page');
     assert.equal(reloads, 0);
     assert.equal(await page.$eval('tr[data-group="g1"] td:nth-child(3)', (e) => e.textContent), '✓ 13 min');
-    assert.deepEqual((await rowStates(page)).length, 4);
+    assert.deepEqual((await rowStates(page)).length, 5);
     assert.deepEqual(problems, []);
   });
 });

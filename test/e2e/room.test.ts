@@ -147,6 +147,14 @@ test('Ctrl-C during room start: the group being started finishes (its fault reco
         { name: 's2', started: false, error: 'not started: interrupted' },
       ],
     );
+    // The log says so (the board shows s2 "start failed" from it: test/unit/room-score).
+    assert.deepEqual(
+      readEvents(log).flatMap((e) => (e.e === 'start' || e.e === 'start-failed' ? [[e.e, e.group]] : [])),
+      [
+        ['start', 's1'],
+        ['start-failed', 's2'],
+      ],
+    );
     const revealed = json<{ fault: string }>(await run('challenge', 'reveal', 'vxlan', '--instance', 's1', '--json'));
     assert.match(revealed.fault, /^vni-changed:node-[01]:vxlan0$/, "s1's fault is recorded");
     // s1 taken out of the room file: room down takes its lab down all the same.

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { boardGroup, conditionOf, groupInRound, roundsOf } from '../../src/room/score.js';
 import type { GradeEvent, RoomEvent } from '../../src/room/log.js';
+import { stateOf, type GroupChallenge, type LabCondition } from '../../src/room/board.js';
 
 const T0 = Date.parse('2026-12-04T10:00:00.000Z');
 /** The time `minutes` after 10:00. */
@@ -163,6 +164,7 @@ test("a group's board row: condition, last grading, failing checks named, its er
     lab: 'vxlan@g1',
     target: 'simulated',
     condition: 'up',
+    state: 'idle',
     since: at(2),
     'checked-at': at(3),
     challenge: null,
@@ -183,4 +185,47 @@ test("a group's board row: condition, last grading, failing checks named, its er
   assert.ok(
     row.challenge && !('run' in row.challenge) && !('fault' in row.challenge) && !('identity' in row.challenge),
   );
+});
+
+test("a start that failed: the group's challenge is not in its lab until a start (or reset) makes it", () => {
+  const failed = (m: number, error: string, group = 'g1'): RoomEvent => ({
+    t: at(m),
+    e: 'start-failed',
+    group,
+    challenge: 'wrong-vni',
+    error,
+  });
+  const group = { name: 'g1', lab: 'vxlan@g1', target: 'simulated' as const };
+  const nameCheck = (n: number) => ({ name: `check ${n}` });
+  // Logged, then its fault could not be made (room start logs the start first).
+  const logged = [round(0), start(1, 'g1'), failed(1, 'node-1: the fault could not be made')];
+  assert.equal(g1(logged)['not-started'], 'node-1: the fault could not be made');
+  // A grading after it finds no record of that start (no `started`): it solves nothing.
+  const graded = [...logged, grade(2, 'g1', [], { started: undefined })];
+  assert.equal(boardGroup(graded, group, g1(graded), nameCheck).state, 'not-started');
+  // Never logged (the lab was down when the round began).
+  assert.equal(g1([round(0), failed(1, 'not up')])['not-started'], 'not up');
+  // A reset that made it.
+  const reset = [...logged, start(5, 'g1', 'r1', at(5))];
+  assert.equal(g1(reset)['not-started'], null);
+  assert.equal(boardGroup(reset, group, g1(reset), nameCheck).state, 'unsolved');
+  // Another group's failure is not g1's.
+  assert.equal(g1([round(0), start(1, 'g1'), failed(1, 'x', 'g2')])['not-started'], null);
+});
+
+test("a group's state: solved stays solved whatever its lab does after; then the lab's condition, then the challenge", () => {
+  const current = g1([round(0), start(1, 'g1'), grade(2, 'g1', [])]);
+  assert.equal(current.solved, true);
+  const state = (condition: LabCondition, challenge: GroupChallenge | null) => stateOf({ condition, challenge });
+  for (const condition of ['down', 'unreachable', 'rebuilt', 'up'] as const)
+    assert.equal(state(condition, current), 'solved', condition);
+  const working = { ...current, solved: false };
+  assert.deepEqual(
+    (['down', 'unreachable', 'rebuilt', 'up', 'unknown'] as const).map((c) => state(c, working)),
+    ['down', 'unreachable', 'rebuilt', 'unsolved', 'unsolved'],
+  );
+  assert.equal(state('unreachable', { ...working, 'not-started': 'e' }), 'unreachable');
+  assert.equal(state('up', { ...working, 'not-started': 'e' }), 'not-started');
+  assert.equal(state('up', null), 'idle');
+  assert.equal(state('down', null), 'down');
 });

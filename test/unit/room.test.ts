@@ -13,7 +13,7 @@ import { appendEvents, readEvents, type RoomEvent } from '../../src/room/log.js'
 import { conditionOf, endOf, groupInRound, hintsUnlocked, roundsOf } from '../../src/room/score.js';
 import { resultsCsv, type ResultRow } from '../../src/room/results.js';
 import { redrawn, renderBoard } from '../../src/room/render.js';
-import { BOARD_VERSION, type Board } from '../../src/room/board.js';
+import { BOARD_VERSION, stateOf, type Board } from '../../src/room/board.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { faultsOf } from '../../src/faults/faults.js';
 import { simulatedFacts } from '../../src/underlay/simulated.js';
@@ -342,12 +342,18 @@ test('results as CSV: RFC 4180, a header and a row each, fields with commas or q
     resets: 0,
     attempts: 2,
     revealed: false,
+    'not-started': null,
   };
   const csv = resultsCsv([row, { ...row, group: 'a,"b"' }]);
   const lines = csv.split('\r\n');
-  assert.equal(lines[0], 'group,challenge,started,solved,solved-at,minutes,hints,hints-read,resets,attempts,revealed');
-  assert.equal(lines[1], `g1,c,${at(0)},true,${at(40)},0.7,1,,0,2,false`);
+  assert.equal(
+    lines[0],
+    'group,challenge,started,solved,solved-at,minutes,hints,hints-read,resets,attempts,revealed,not-started',
+  );
+  assert.equal(lines[1], `g1,c,${at(0)},true,${at(40)},0.7,1,,0,2,false,`);
   assert.match(lines[2]!, /^"a,""b""",/);
+  const failed = resultsCsv([{ ...row, solved: false, 'not-started': 'node-1: down, "vm stopped"' }]);
+  assert.match(failed.split('\r\n')[1]!, /,"node-1: down, ""vm stopped"""$/);
 });
 
 test('the terminal board: 30 groups, one line each, none wider than the terminal; control characters in names are shown, not run', () => {
@@ -363,28 +369,33 @@ test('the terminal board: 30 groups, one line each, none wider than the terminal
       minutes: 20,
       hints: 3,
     },
-    groups: Array.from({ length: 30 }, (_, i) => ({
-      name: i === 0 ? 'g\x1b[2J' : `group-${i}`,
-      lab: `vxlan@g${i}`,
-      target: 'simulated' as const,
-      condition: i === 5 ? ('unreachable' as const) : ('up' as const),
-      since: at(1),
-      'checked-at': at(90),
-      challenge: {
-        id: 'wrong-vni',
-        title: 't',
-        started: at(1),
-        solved: i % 2 === 0,
-        'solved-at': i % 2 === 0 ? at(60) : null,
-        minutes: 1.5,
-        hints: 1,
-        'hints-read': null,
-        resets: 0,
-        attempts: 1,
-        revealed: false,
-      },
-      failing: i % 2 === 0 ? [] : [{ number: 1, name: 'ping a0 → a1' }],
-    })),
+    groups: Array.from({ length: 30 }, (_, i) => {
+      const group = {
+        name: i === 0 ? 'g\x1b[2J' : `group-${i}`,
+        lab: `vxlan@g${i}`,
+        target: 'simulated' as const,
+        // group-4 solved, then its lab went down; group-5 unreachable; group-7's start failed
+        condition: i === 5 ? ('unreachable' as const) : i === 4 ? ('down' as const) : ('up' as const),
+        since: at(1),
+        'checked-at': at(90),
+        challenge: {
+          id: 'wrong-vni',
+          title: 't',
+          started: at(1),
+          solved: i % 2 === 0,
+          'solved-at': i % 2 === 0 ? at(60) : null,
+          minutes: 1.5,
+          hints: 1,
+          'hints-read': null,
+          resets: 0,
+          attempts: 1,
+          revealed: false,
+          'not-started': i === 7 ? 'node-1: the fault could not be made' : null,
+        },
+        failing: i % 2 === 0 ? [] : [{ number: 1, name: 'ping a0 → a1' }],
+      };
+      return { ...group, state: stateOf(group) };
+    }),
   };
   const lines = renderBoard(board, 80).trimEnd().split('\n');
   assert.ok(lines.length <= 36, `${lines.length} lines`);
@@ -392,6 +403,15 @@ test('the terminal board: 30 groups, one line each, none wider than the terminal
   for (const line of lines) assert.ok(line.replace(/\x1b\[[0-9;]*m/g, '').length <= 80, line);
   assert.ok(!lines.join('\n').includes('\x1b[2J'));
   assert.match(lines.join('\n'), /unreachable since 09:00:01/);
+  // The page's order too: a solved challenge stays solved whatever its lab does after.
+  assert.match(
+    lines.find((l) => l.startsWith('group-4 '))!,
+    /✓ solved/,
+  );
+  assert.match(
+    lines.find((l) => l.startsWith('group-7 '))!,
+    /✗ start failed/,
+  );
   assert.match(lines.at(-1)!, /^15 of 30 solved/);
 });
 
