@@ -350,6 +350,8 @@ export async function bringUp(
     // The lab as built, on its nodes: what another controller attaches to (lifecycle/attach.ts).
     await recordLabOnNodes(state);
     await Promise.all(Object.values(transportsOf(state)).map((t) => t.unlock()));
+    // A signal while the record was written said "rolling back": so it does (tearDown locks the nodes again).
+    if (abort.signal.aborted) throw new Interrupted();
     mark('record the state');
   } catch (error) {
     if (error instanceof StoppedHere) {

@@ -4,12 +4,13 @@
 // everything (checked inside the nodes before they are stopped) and the host must be as before.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { constants, existsSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { LABS, NETLAB, ROOT } from '../paths.js';
 import { labTestContext, netlab, nodeLeftovers, snapshotHost } from './host.js';
-import { watch, type Watched } from '../wait.js';
+import { waitFor, watch, type Watched } from '../wait.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/underlay/simulated.js';
@@ -193,20 +194,65 @@ const PHASE_PODS = /phase pods: node-0 \(\d+ steps\)/;
 const PHASE_NETWORK = /phase network: node-0 \(\d+ steps\)/;
 
 /**
- * A signal sent to up when it has printed `marker`: up handles it (not killed by
- * it), rolls back, exits 130, and leaves the host as it was.
+ * Holds `up labs big` where it writes the lab's record on node-0, once the lab is
+ * built (lifecycle/attach.ts): the record's temporary file is made a FIFO first,
+ * so the shell that writes it waits in open() until the test reads it. Resolves
+ * once up is held there, with a function that lets it go on.
+ */
+async function holdTheRecord(): Promise<() => Promise<void>> {
+  const pid = await waitFor(
+    'node-0 started',
+    () => {
+      const file = join(state.dir, 'labs', 'big.json');
+      const saved = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { target?: unknown }) : {};
+      return (saved.target as { nodes?: Record<string, { init: { pid: number } }> } | undefined)?.nodes?.['node-0']
+        ?.init.pid;
+    },
+    { intervalMs: 2 },
+  );
+  // The node's own /run (its mount namespace), where the lab's directory is claimed by the first script.
+  const dir = `/proc/${pid}/root/run/netlab/big`;
+  await waitFor('the lab claimed on node-0', () => existsSync(join(dir, 'run')), { intervalMs: 2 });
+  const fifo = join(dir, 'lab.json.tmp');
+  execFileSync('mkfifo', [fifo]);
+  const reader = open(fifo, 'r');
+  const timer = setTimeout(() => {
+    // up never came to write the record: our own writer ends the wait (then the test fails below).
+    try {
+      closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch {
+      // the reader is not waiting any more
+    }
+  }, 60_000);
+  const held = await reader.finally(() => clearTimeout(timer));
+  return async () => {
+    await held.readFile();
+    await held.close();
+  };
+}
+
+/** Where a signal lands: when up has printed a marker, or when a hold has caught it (let go after the signal). */
+type Moment = string | RegExp | (() => Promise<() => Promise<void>>);
+
+/**
+ * A signal sent to up at `moment`: up handles it (not killed by it), rolls back,
+ * exits 130, and leaves the host as it was.
  */
 async function signalRollsBack(
   file: string,
   signal: 'SIGINT' | 'SIGHUP' | 'SIGTERM',
   at: string,
-  marker: string | RegExp,
+  moment: Moment,
 ): Promise<void> {
   const { child, progress, done } = spawnUp(file);
   let result;
   try {
-    await progress.until(marker);
+    const release = typeof moment === 'function' ? await moment() : (await progress.until(moment), undefined);
     child.kill(signal);
+    if (release) {
+      await progress.until('interrupted: stopping and rolling back');
+      await release();
+    }
     result = await done;
   } finally {
     child.kill('SIGKILL');
@@ -233,6 +279,8 @@ test('Ctrl-C during up rolls back and exits 130; kill -9 during up is cleaned by
     ['the network phase', PHASE_NETWORK],
   ] as const)
     await signalRollsBack(file, 'SIGINT', at, marker);
+  // The lab is built and up writes its record on the nodes: the signal says "rolling back", and so it does.
+  await signalRollsBack(file, 'SIGINT', "the lab's record on its nodes", holdTheRecord);
 
   for (const [at, marker] of [
     ['the preflight', PREFLIGHT],
