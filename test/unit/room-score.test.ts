@@ -60,6 +60,18 @@ test('rounds: each from its round event to the next one, the last to the end of 
   );
 });
 
+test("rounds: room down's end event ends the round and is none itself; a round after it runs to the end", () => {
+  const events: RoomEvent[] = [round(0), start(1, 'g1'), { t: at(5), e: 'end' }, round(10, 'lost-route')];
+  assert.deepEqual(
+    roundsOf(events).map((r) => [r.round.challenge, r.from, r.to]),
+    [
+      ['wrong-vni', 0, 2],
+      ['lost-route', 3, 4],
+    ],
+  );
+  assert.deepEqual(roundsOf([{ t: at(5), e: 'end' }]), []);
+});
+
 test("a group's round: only its own events and the room's hints, and only this round's", () => {
   const events = [
     round(0),
