@@ -17,6 +17,8 @@ import {
   NODE_NAME_MAX,
   POD_NAME_MAX,
   IFNAME_MAX,
+  LABEL_PATTERN,
+  LABEL_RULE,
 } from '../model/grammar.js';
 import { jsonSchemaNamed, jsonSchemaOf, type JsonSchema } from './json-schema.js';
 import { CIDR_PATTERN, CIDR_RULE, IPV4_PATTERN, IPV4_RULE } from '../net/ipv4.js';
@@ -83,9 +85,6 @@ const nodeSchema = z
   })
   .describe('a node (a VM, or a simulated node on this host)');
 
-/** Kubernetes' label syntax, without a key's optional prefix/ (63 characters, alphanumeric at both ends). */
-const LABEL_PATTERN = /^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$/;
-const LABEL_RULE = "at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit";
 const labels = z
   .record(
     z.string().regex(LABEL_PATTERN, { error: LABEL_RULE }).min(1),

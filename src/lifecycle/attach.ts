@@ -9,21 +9,12 @@ import type { Model } from '../model/lab.js';
 import { quoteArg } from '../os/quote.js';
 import { scriptPrelude } from '../shell/prelude.js';
 import type { ChallengeRecord } from '../state/challenges.js';
-import { describeRun, type LabState, type RunIdentity } from '../state/store.js';
+import { describeRun, type LabState } from '../state/store.js';
 import type { Transport } from '../exec/transport.js';
 import { transportsOf } from '../exec/transports.js';
+import type { NodeChallengeRecord, NodeLabRecord } from './attach-record.js';
 
-/** The lab as its nodes record it: what an attached controller's state is made of. */
-export interface NodeLabRecord {
-  version: 1;
-  lab: string;
-  run: RunIdentity;
-  model: Model;
-  facts: LabState['facts'];
-}
-
-/** The challenge in progress as the nodes record it: no fault, no fix, and only the hints unlocked. */
-export type NodeChallengeRecord = Pick<ChallengeRecord, 'id' | 'run' | 'started' | 'hints'> & { unlocked: string[] };
+export type { NodeChallengeRecord, NodeLabRecord };
 
 const LAB_RECORD = 'lab.json';
 const CHALLENGE_RECORD = 'challenge.json';
@@ -80,11 +71,15 @@ export async function recordChallengeOnNodes(state: LabState, record: ChallengeR
   await onEveryNode(state, script);
 }
 
-/** What one node has of a lab: its run ("ID HOST:DIR"), and its lab and challenge records. */
+/**
+ * What one node has of a lab: its run ("ID HOST:DIR"), and its lab and
+ * challenge records, each checked (lifecycle/attach-record.ts): a lab record
+ * that is not one netlab writes is left out, with why.
+ */
 async function readNode(
   lab: string,
   transport: Transport,
-): Promise<{ run?: string; record?: NodeLabRecord; challenge?: NodeChallengeRecord }> {
+): Promise<{ run?: string; record?: NodeLabRecord; notRecord?: string; challenge?: NodeChallengeRecord }> {
   const result = await transport.run(`${scriptPrelude(lab)}
 cat "$NETLAB_DIR/run" 2>/dev/null | sed 's/^/@@netlab run /'
 cat "$NETLAB_DIR/${LAB_RECORD}" 2>/dev/null | sed 's/^/@@netlab lab /'
@@ -93,28 +88,42 @@ cat "$NETLAB_DIR/${CHALLENGE_RECORD}" 2>/dev/null | sed 's/^/@@netlab challenge 
   if (result.exitCode !== 0)
     throw new RunError(`${transport.node}: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
   const line = (kind: string) => new RegExp(`^@@netlab ${kind} (.*)$`, 'm').exec(result.stdout)?.[1];
-  const parse = <T>(text: string | undefined): T | undefined => {
+  const parse = (text: string): unknown => {
     try {
-      return text === undefined ? undefined : (JSON.parse(text) as T);
+      return JSON.parse(text);
     } catch {
       return undefined;
     }
   };
+  // Loaded only here: the other commands an attached lab runs never build these schemas.
+  const { checkedLabRecord, checkedChallengeRecord, isRunLine } = await import('./attach-record.js');
+  const [run, lab_, challenge] = [line('run'), line('lab'), line('challenge')];
+  const refuse = (what: string) =>
+    new RunError(`${transport.node}: its record of ${what} of lab ${lab} is not one netlab writes`);
+  if (run !== undefined && !isRunLine(run)) throw refuse('the run');
+  const checked = lab_ === undefined ? undefined : checkedLabRecord(parse(lab_), lab);
+  const challengeRecord = challenge === undefined ? undefined : checkedChallengeRecord(parse(challenge));
+  if (challenge !== undefined && !challengeRecord) throw refuse('the challenge in progress');
   return {
-    ...(line('run') ? { run: line('run') } : {}),
-    ...(line('lab') ? { record: parse<NodeLabRecord>(line('lab')) } : {}),
-    ...(line('challenge') ? { challenge: parse<NodeChallengeRecord>(line('challenge')) } : {}),
+    ...(run !== undefined ? { run } : {}),
+    ...(checked && 'record' in checked ? { record: checked.record } : {}),
+    ...(checked && 'problem' in checked ? { notRecord: checked.problem } : {}),
+    ...(challengeRecord ? { challenge: challengeRecord } : {}),
   };
 }
 
-/** The lab record of the first node (in the order given) that has one. */
+/** The lab record of the first node (in the order given) that has one netlab wrote. */
 export async function readLabRecord(lab: string, transports: Record<string, Transport>): Promise<NodeLabRecord> {
   const problems: string[] = [];
   for (const [node, transport] of Object.entries(transports)) {
     try {
       const found = await readNode(lab, transport);
-      if (found.record?.version === 1 && found.record.lab === lab) return found.record;
-      problems.push(`${node}: ${found.run ? `no record of what run ${found.run.split(' ')[0]} built` : 'no such lab'}`);
+      if (found.record) return found.record;
+      problems.push(
+        found.notRecord
+          ? `${node}: its record of lab ${lab} is not one netlab writes (${found.notRecord})`
+          : `${node}: ${found.run ? `no record of what run ${found.run.split(' ')[0]} built` : 'no such lab'}`,
+      );
     } catch (error) {
       problems.push((error as Error).message);
     }

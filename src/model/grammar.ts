@@ -123,6 +123,10 @@ export const LAB_LIMITS = {
 export const FREE_TEXT_PATTERN = /^[^\p{Cc}\u202a-\u202e\u2066-\u2069]*$/u;
 export const FREE_TEXT_RULE = 'text without control characters (no newlines, tabs or escape sequences)';
 
+/** Kubernetes' label syntax, without a key's optional prefix/ (63 characters, alphanumeric at both ends). */
+export const LABEL_PATTERN = /^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$/;
+export const LABEL_RULE = "at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit";
+
 /** Lab files are a few kilobytes; anything near this is a mistake or an attack. */
 export const MAX_LAB_BYTES = 1024 * 1024;
 

@@ -458,6 +458,21 @@ test("a learner attaches to a lab the instructor built: verify, trace, exec, cha
     assert.equal((await A('up', vxlan, '--ssh-config', machines.sshConfig)).exitCode, 0);
     assert.equal((await A('challenge', 'start', 'vxlan', 'wrong-vni')).exitCode, 0);
     const firstHint = JSON.parse((await A('challenge', 'hint', 'vxlan', '--json')).stdout) as { hint: string };
+    // A record someone changed on the machines (a pod's name made a command) is not taken: exit 2, nothing attached.
+    const nodes = ['node-0', 'node-1'].map((n) => machines.transport(n));
+    const dir = '/run/netlab/vxlan';
+    for (const node of nodes)
+      await node.run(
+        `cp ${dir}/lab.json ${dir}/lab.orig && sed 's/"name":"a0"/"name":"a0;id"/' ${dir}/lab.orig >${dir}/lab.json\n`,
+      );
+    const tampered = await B('attach', 'vxlan', '--ssh-config', machines.sshConfig);
+    for (const node of nodes) await node.run(`mv ${dir}/lab.orig ${dir}/lab.json\n`);
+    assert.equal(tampered.exitCode, 2, tampered.stdout + tampered.stderr);
+    assert.match(
+      tampered.stderr,
+      /node-0: its record of lab vxlan is not one netlab writes \(model\.pods\.0\.name: letters, digits/,
+    );
+    assert.equal((await B('status', 'vxlan')).exitCode, 2, 'nothing attached');
     const attach = await B('attach', 'vxlan', '--ssh-config', machines.sshConfig);
     assert.equal(attach.exitCode, 0, attach.stdout + attach.stderr);
     attached = true;

@@ -1,0 +1,140 @@
+// What an attached controller takes from a node's records (src/lifecycle/attach-record.ts):
+// every record netlab writes, of every bundled lab, is kept whole; a record that is not one
+// netlab writes (a name that is a shell command or a path, an address that is none, text
+// that drives the terminal, a name that refers to nothing) is refused naming its field.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { LABS } from '../paths.js';
+import { loadLabFile } from '../../src/lab/load.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
+import { modelForNodes, type NodeLabRecord } from '../../src/lifecycle/attach.js';
+import { checkedChallengeRecord, checkedLabRecord, isRunLine } from '../../src/lifecycle/attach-record.js';
+import { labIdOf, type Model } from '../../src/model/lab.js';
+
+const RUN = { id: '0123456789ab', host: 'instructor', stateDir: '/var/lib/netlab' };
+
+/** The record `up` writes on a lab's nodes (lifecycle/attach.ts recordLabOnNodes), as the node gives it back. */
+function recordOf(model: Model): NodeLabRecord {
+  const record = {
+    version: 1 as const,
+    lab: labIdOf(model),
+    run: RUN,
+    model: modelForNodes(model),
+    facts: simulatedFacts(model),
+  };
+  return JSON.parse(JSON.stringify(record)) as NodeLabRecord;
+}
+
+const vxlan = () => recordOf(loadLabFile(join(LABS, 'vxlan.yaml')).model);
+
+/** Why a record changed by `change` is refused (fails if it is kept). */
+function refused(change: (record: NodeLabRecord & { model: Record<string, unknown> }) => void, lab = 'vxlan'): string {
+  const record = vxlan() as NodeLabRecord & { model: Record<string, unknown> };
+  change(record);
+  const checked = checkedLabRecord(record, lab);
+  assert.ok('problem' in checked, 'refused');
+  return checked.problem;
+}
+
+test('every bundled lab, and an instance of one: the record up writes is kept whole', () => {
+  const files = readdirSync(LABS).filter((f) => f.endsWith('.yaml'));
+  assert.ok(files.length >= 15, `${files.length} bundled labs`);
+  for (const file of files) {
+    const record = recordOf(loadLabFile(join(LABS, file)).model);
+    assert.deepEqual(checkedLabRecord(record, record.lab), { record }, file);
+  }
+  const instance = recordOf({ ...loadLabFile(join(LABS, 'policy.yaml')).model, instance: 'g2' });
+  assert.equal(instance.lab, 'policy@g2');
+  assert.deepEqual(checkedLabRecord(instance, 'policy@g2'), { record: instance });
+});
+
+test('a record that is not one netlab writes is refused, naming its field and what is allowed; fields netlab does not write are dropped', () => {
+  assert.match(
+    refused((r) => ((r.model.pods as { name: string }[])[0]!.name = 'a0;id')),
+    /^model\.pods\.0\.name: letters, digits/,
+  );
+  assert.match(
+    refused((r) => ((r.model.pods as { netns: string }[])[1]!.netns = '../../etc/x')),
+    /^model\.pods\.1\.netns: /,
+  );
+  assert.match(
+    refused((r) => ((r.model.nodes as { podSubnet: string }[])[0]!.podSubnet = '10.200.0.0/33')),
+    /^model\.nodes\.0\.podSubnet: an IPv4 prefix/,
+  );
+  assert.match(
+    refused((r) => (r.model.description = 'look \x1b[2J here')),
+    /^model\.description: text without control/,
+  );
+  assert.match(
+    refused((r) => (r.model.file = 'labs/vxlan.yaml\nrm -rf /')),
+    /^model\.file: /,
+  );
+  assert.match(
+    refused((r) => ((r.facts['node-0'] as { dev: string }).dev = '$(id)')),
+    /^facts\.node-0\.dev: /,
+  );
+  assert.match(
+    refused((r) => (r.run.id = 'not a run')),
+    /^run\.id: /,
+  );
+  assert.match(
+    refused((r) => ((r.model.tunnel as { id: number }).id = 2 ** 24)),
+    /^model\.tunnel\.id: /,
+  );
+  assert.match(
+    refused((r) => (r.model.pods = Array.from({ length: 2001 }, () => r.model.pods[0]!))),
+    /^model\.pods: /,
+  );
+  // Names that refer to nothing the record defines.
+  assert.equal(
+    refused((r) => ((r.model.pods as { node: string }[])[0]!.node = 'ghost')),
+    'model.pods.0.node: no node "ghost"',
+  );
+  assert.equal(
+    refused((r) => delete r.facts['node-1']),
+    'facts: none for node node-1',
+  );
+  assert.equal(
+    refused((r) => ((r.model.checks as { from: { pod: string } }[])[0]!.from = { pod: 'zz' })),
+    'model.checks.0.from: no pod "zz"',
+  );
+  // Another lab's record.
+  assert.equal(
+    refused(() => {}, 'vxlan@g1'),
+    'lab: it is of lab vxlan',
+  );
+  assert.equal(
+    refused((r) => (r.model.name = 'bridge')),
+    'lab: it is of lab bridge',
+  );
+  assert.match(
+    refused((r) => ((r as { version: number }).version = 2)),
+    /^version: /,
+  );
+  // What netlab does not write is not kept.
+  const extra = vxlan() as NodeLabRecord & { model: { evil?: string } };
+  extra.model.evil = 'x';
+  const kept = checkedLabRecord(extra, 'vxlan');
+  assert.ok('record' in kept && !('evil' in kept.record.model));
+});
+
+test("a node's run line and its record of the challenge in progress: as netlab writes them, or refused", () => {
+  assert.equal(isRunLine('0123456789ab instructor:/var/lib/netlab'), true);
+  assert.equal(isRunLine('0123456789ab'), false, 'no controller');
+  assert.equal(isRunLine('0123456789AB host:/x'), false);
+  assert.equal(isRunLine('0123456789ab host:/x\x1b]0;owned\x07'), false, 'a terminal title set from the node');
+  const challenge = {
+    id: 'wrong-vni',
+    run: '0123456789ab',
+    started: '2026-12-05T08:00:00.000Z',
+    hints: 1,
+    unlocked: ['Compare the VNI on both nodes.'],
+  };
+  assert.deepEqual(checkedChallengeRecord(challenge), challenge);
+  assert.equal(checkedChallengeRecord({ ...challenge, unlocked: ['\x1b[2J'] }), undefined);
+  assert.equal(checkedChallengeRecord({ ...challenge, id: '-rf' }), undefined);
+  assert.equal(checkedChallengeRecord({ ...challenge, started: 'yesterday' }), undefined);
+  assert.equal(checkedChallengeRecord({ ...challenge, hints: 11 }), undefined);
+});
