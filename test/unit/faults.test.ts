@@ -108,6 +108,17 @@ test('faults: an FDB entry sent to the wrong node, a neighbour entry with the wr
   assert.deepEqual(drop.mend.at(-1), ['iptables', '-w', '-P', 'FORWARD', 'ACCEPT']);
 });
 
+test("faults: only a DROP rule put in the machine's FORWARD is mended on a node the lab has left (onTheMachine)", () => {
+  for (const file of readdirSync(LABS).filter((f) => f.endsWith('.yaml'))) {
+    const all = faults(file.replace(/\.yaml$/, ''));
+    for (const f of all) {
+      const inForward = f.kind === 'drop-rule' && f.netns === undefined && f.apply[0]?.includes('FORWARD') === true;
+      assert.equal(f.onTheMachine === true, inForward, `${file}: ${f.id}`);
+    }
+  }
+  assert.equal(faults('flannel').find((f) => f.id === 'drop-rule:node-0:FORWARD')?.onTheMachine, true);
+});
+
 test("faults: a rule of the lab's chains removed is put back at its place; a DNAT sent to a dead port is replaced in place", () => {
   const service = new Map(faults('service').map((f) => [f.id, f]));
   const masquerade = service.get('rule-removed:node-0:NL-POSTROUTING-service#3')!;
