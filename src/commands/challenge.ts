@@ -17,7 +17,7 @@ import {
   challengesDir,
   faultIdOf,
   readChallenge,
-  writeChallenge,
+  changeChallenge,
   type ChallengeRecord,
 } from '../state/challenges.js';
 import { CorruptState, describeRun, labsDir, listStates, stateDir, type LabState } from '../state/store.js';
@@ -35,7 +35,7 @@ import {
 import { confirmAttached, refuseAttached } from '../lifecycle/attach.js';
 import { describeCheck } from '../verify/run.js';
 import { printResults, verifyLab } from '../lifecycle/verify.js';
-import { faultOf, mendFault, saveChallenge, startFault } from '../lifecycle/challenge.js';
+import { faultOf, mendFault, startFault, updateChallenge } from '../lifecycle/challenge.js';
 import { findUpLab, LabNotUp, labModelOf, refuseOtherTarget, requireNodeAccess } from './common.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { printJson, type JsonOption } from '../json-output.js';
@@ -368,7 +368,7 @@ export async function challengeCheckCommand(
     const why = `lab ${state.lab} was rebuilt since challenge ${challenge.id} started (run ${record.run || '?'}, now ${state.run?.id ?? '?'}): a new lab has no fault to find, so that does not count`;
     if (options.json) printJson({ lab: state.lab, challenge: challenge.id, solved: false, rebuilt: true, why });
     else console.log(chalk.red(`✗ not solved: ${why}; \`netlab challenge start ${state.lab} ${challenge.id}\` again`));
-    if (!state.attached && !record.room) await saveChallenge(state, undefined);
+    if (!state.attached && !record.room) await updateChallenge(state, record, () => undefined);
     return 1;
   }
   const results = await verifyLab(state, {
@@ -379,7 +379,7 @@ export async function challengeCheckCommand(
   const minutes = (Date.now() - Date.parse(record.started)) / 60_000;
   // The owner's solved challenge is over; an attached learner's check is advice, and changes nothing,
   // as is a check of a room's lab: the room grades it by its own checks (room/grade.ts).
-  if (solved && !state.attached && !record.room) await saveChallenge(state, undefined);
+  if (solved && !state.attached && !record.room) await updateChallenge(state, record, () => undefined);
   if (options.json) {
     printJson({
       lab: state.lab,
@@ -419,11 +419,16 @@ export async function challengeHintCommand(
   if (state.attached) return attachedHints(state, unlocked, challenge, options);
   // A room's lab: the room unlocks its hints; the room counts the ones read.
   if (record.room) {
-    if ((record.read ?? 0) < record.hints) writeChallenge({ ...record, read: record.hints });
+    if ((record.read ?? 0) < record.hints)
+      changeChallenge(record, (current) => ({ ...current, read: Math.max(current.read ?? 0, record.hints) }));
     return attachedHints(state, unlocked, challenge, options);
   }
   const next = challenge.hints[record.hints];
-  if (next !== undefined) await saveChallenge(state, { ...record, hints: record.hints + 1 });
+  if (next !== undefined)
+    await updateChallenge(state, record, (current) => ({
+      ...current,
+      hints: Math.max(current.hints, record.hints + 1),
+    }));
   if (options.json) {
     printJson({
       lab: state.lab,
@@ -450,7 +455,7 @@ export async function challengeRevealCommand(
   refuseAttached(state, '`netlab challenge reveal`');
   const { record, challenge } = await activeChallenge(state);
   const fault = faultOf(state, faultIdOf(record, challenge));
-  writeChallenge({ ...record, revealed: true });
+  changeChallenge(record, (current) => ({ ...current, revealed: true }));
   if (options.json) {
     printJson({
       lab: state.lab,
@@ -501,7 +506,7 @@ async function stopChallenge(arg: string | undefined, options: JsonOption & Targ
       `challenge ${challenge.id} of lab ${state.lab} belongs to room ${record.room}: \`netlab room start\` starts its next challenge, \`netlab room reset\` builds the group's lab again`,
     );
   const kept = rebuilt ? [] : await mendFault(state, faultOf(state, faultIdOf(record, challenge)));
-  await saveChallenge(state, undefined);
+  await updateChallenge(state, record, () => undefined);
   if (options.json) {
     printJson({ lab: state.lab, challenge: challenge.id, ended: true, mended: !rebuilt });
     return 0;

@@ -14,7 +14,7 @@ import { describeChanges, snapshotNode } from '../workshop/changes.js';
 import { buildPlan } from '../plan/build.js';
 import {
   challengeOfRun,
-  clearChallenge,
+  changeChallenge,
   faultIdOf,
   writeChallenge,
   type ChallengeRecord,
@@ -200,9 +200,24 @@ export async function takeDown(state: LabState): Promise<Record<string, NodeDown
   return tearDown(state);
 }
 
-/** The owner's record of a challenge, here and on the lab's nodes (where an attached learner reads it). */
-export async function saveChallenge(state: LabState, record: ChallengeRecord | undefined): Promise<void> {
-  if (record) writeChallenge(record);
-  else clearChallenge(state.lab);
+/** The owner's record of a challenge just started, here and on the lab's nodes (where an attached learner reads it). */
+export async function saveChallenge(state: LabState, record: ChallengeRecord): Promise<void> {
+  writeChallenge(record);
   await recordChallengeOnNodes(state, record);
+}
+
+/**
+ * A change to the owner's record of a start of a challenge (a hint given; the
+ * challenge over: `change` gives undefined), here and on the lab's nodes, if
+ * it still is the lab's record (state/challenges.ts changeChallenge): a start
+ * of another challenge meanwhile keeps its own. Returns whether it changed.
+ */
+export async function updateChallenge(
+  state: LabState,
+  start: ChallengeRecord,
+  change: (current: ChallengeRecord) => ChallengeRecord | undefined,
+): Promise<boolean> {
+  const done = changeChallenge(start, change);
+  if (done.changed) await recordChallengeOnNodes(state, done.record);
+  return done.changed;
 }

@@ -2,7 +2,7 @@
 // goal checks itself (over SSH for machines), and a learner's own `challenge
 // check` is only advice to the learner. Each grading is appended to the room's
 // log as it finishes; the board is computed from the log (room/score.ts).
-import { readChallenge, writeChallenge, type ChallengeRecord } from '../state/challenges.js';
+import { changeChallenge, readChallenge, type ChallengeRecord } from '../state/challenges.js';
 import { readState, type LabState } from '../state/store.js';
 import { verifyLab } from '../lifecycle/verify.js';
 import { recordChallengeOnNodes } from '../lifecycle/attach.js';
@@ -157,9 +157,9 @@ export async function pushHints(
   if (record.hints < unlocked) {
     // The nodes first: a node that does not take them (a machine stopped) fails this, the record here
     // keeps the hints it had, and the next grading round puts them there again.
-    const next = { ...record, hints: unlocked };
-    await recordChallengeOnNodes(state, next);
-    writeChallenge(next);
+    // Here, only if it still is the record of that start: a room start or reset meanwhile keeps its own.
+    await recordChallengeOnNodes(state, { ...record, hints: unlocked });
+    changeChallenge(record, (current) => ({ ...current, hints: Math.max(current.hints, unlocked) }));
   }
   return true;
 }

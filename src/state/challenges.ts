@@ -6,6 +6,8 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { checkedLabName } from '../node/paths.js';
+import { kernelLabName } from '../model/grammar.js';
+import { acquireLock } from './lock.js';
 import { stateDir, type LabState, writeFileAtomic } from './store.js';
 
 export interface ChallengeRecord {
@@ -67,7 +69,22 @@ export function challengeOfRun(state: Pick<LabState, 'lab' | 'run'>): ChallengeR
   return record && record.run === (state.run?.id ?? '') ? record : undefined;
 }
 
-export function writeChallenge(record: ChallengeRecord): void {
+/**
+ * The record is read and written by one netlab at a time: a start's new record
+ * is never lost under another netlab's change of the record before it. Held
+ * for a file's read and write only; another netlab waits for it.
+ */
+function withRecordLocked<T>(lab: string, work: () => T): T {
+  // A lock of its own (not the lab's, which up and down hold for minutes), named by the lab's kernel name.
+  const release = acquireLock(`_challenge@${kernelLabName(checkedLabName(lab))}`, 'netlab challenge record', 10_000);
+  try {
+    return work();
+  } finally {
+    release();
+  }
+}
+
+function writeRecord(record: ChallengeRecord): void {
   try {
     mkdirSync(challengesDir(), { recursive: true, mode: 0o700 });
     writeFileAtomic(recordFile(record.lab), `${JSON.stringify(record, null, 2)}\n`);
@@ -76,6 +93,28 @@ export function writeChallenge(record: ChallengeRecord): void {
   }
 }
 
-export function clearChallenge(lab: string): void {
-  rmSync(recordFile(lab), { force: true });
+/** The record of a challenge just started: it replaces whatever record the lab had. */
+export function writeChallenge(record: ChallengeRecord): void {
+  withRecordLocked(record.lab, () => writeRecord(record));
+}
+
+/**
+ * Changes the record of one start of a challenge (its run and start time) if
+ * it is still the lab's record: a start that wrote a new record meanwhile (a
+ * `room start` while a learner reads a hint) keeps it, and the change, to a
+ * challenge that is over, is dropped. `change` gives the new record from the
+ * current one (undefined: the record removed). Returns whether it changed.
+ */
+export function changeChallenge(
+  start: Pick<ChallengeRecord, 'lab' | 'run' | 'started'>,
+  change: (current: ChallengeRecord) => ChallengeRecord | undefined,
+): { changed: false } | { changed: true; record: ChallengeRecord | undefined } {
+  return withRecordLocked(start.lab, () => {
+    const current = readChallenge(start.lab);
+    if (!current || current.run !== start.run || current.started !== start.started) return { changed: false };
+    const record = change(current);
+    if (record) writeRecord(record);
+    else rmSync(recordFile(start.lab), { force: true });
+    return { changed: true, record };
+  });
 }

@@ -80,7 +80,11 @@ function removeStale(file: string, stale: string, mine: string): boolean {
   }
 }
 
-export function acquireLock(lab: string, command: string): () => void {
+/**
+ * Takes the lock of `lab` for `command`; returns its release. A live holder on
+ * this host is waited for up to `waitMs` (default: not at all, refused).
+ */
+export function acquireLock(lab: string, command: string, waitMs = 0): () => void {
   const file = lockFile(lab);
   try {
     mkdirSync(join(stateDir(), 'locks'), { recursive: true, mode: 0o700 });
@@ -96,6 +100,7 @@ export function acquireLock(lab: string, command: string): () => void {
     since: new Date().toISOString(),
   };
   const text = JSON.stringify(record);
+  const until = Date.now() + waitMs;
   for (let attempt = 0; attempt < 100; attempt++) {
     try {
       if (createExclusive(file, text)) return () => rmSync(file, { force: true });
@@ -106,6 +111,11 @@ export function acquireLock(lab: string, command: string): () => void {
     if (seen === undefined) continue; // released meanwhile
     const holder = parseRecord(seen);
     if (holder && holder.host === record.host && isAlive(holder.process)) {
+      if (Date.now() < until) {
+        attempt--; // waiting for a live holder is not a failed attempt
+        sleepSync(5);
+        continue;
+      }
       throw new UsageError(
         `lab ${lab} is being changed by another netlab (\`${holder.command}\`, PID ${holder.process.pid}, since ${holder.since}); wait for it to finish`,
       );
