@@ -18,6 +18,8 @@ export interface Packet {
   size?: number;
   /** DNAT already applied (a packet is translated once) */
   translated?: boolean;
+  /** the reply of the connection the walk just followed: conntrack has it ESTABLISHED */
+  reply?: true;
   /** set when DNAT happened on a bridged frame (br_netfilter): the bridge port it came in by */
   bridgedFrom?: string;
 }

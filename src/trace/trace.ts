@@ -217,6 +217,7 @@ export async function traceRequest(
     dst: src,
     protocol,
     translated: true,
+    reply: true,
   });
   return { ...trace, reply };
 }

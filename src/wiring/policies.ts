@@ -303,10 +303,12 @@ function policySteps(model: Model, node: ModelNode): StepDraft[] {
 // ---- trace
 
 /**
- * Walks the lab's policy chains (iptables -S of the filter table) for the
- * first packet of a connection: the rule that drops it, or undefined when it
- * passes. `matches` is the walk's own test of a rule's -s, -d, -i, -o, -p and
- * --dport; a conntrack state match never matches a new connection.
+ * Walks the lab's policy chains (iptables -S of the filter table) for a packet:
+ * the rule that drops it, or undefined when it passes. `matches` is the walk's
+ * own test of a rule's -s, -d, -i, -o, -p and --dport. A conntrack state match
+ * sees the first packet of a connection as NEW, and the reply of the
+ * connection the walk just followed as ESTABLISHED (the policies' first rule
+ * lets those through, as policy engines do).
  */
 export function policyDrop(
   model: Model,
@@ -318,7 +320,7 @@ export function policyDrop(
   const walk = (chain: string, depth: number): { rule: string; chain: string } | 'return' | 'accept' => {
     for (const rule of rules.filter((r) => r.chain === chain)) {
       const states = ruleOption(rule, '--ctstate');
-      if (states !== undefined && !states.split(',').includes('NEW')) continue;
+      if (states !== undefined && !states.split(',').includes(packet.reply ? 'ESTABLISHED' : 'NEW')) continue;
       if (!matches(rule)) continue;
       const target = rule.target;
       if (target === 'DROP' || target === 'REJECT') return { rule: rule.text, chain };

@@ -73,6 +73,11 @@ test('policy: default deny and allow rules across nodes and on one bridge, repli
     assert.match(bridged.problem.reason, /drops it on node-1: `-A NL-PI-policy_db -j DROP`/);
     const allowed = await run('trace', 'web', 'db', '--port', '5432');
     assert.equal(allowed.exitCode, 0, allowed.stdout);
+    // An allowed connection to an ingress-isolated pod: its reply is ESTABLISHED, and comes back (db → cache,
+    // both isolated for ingress on node-1; the reply to db was walked as a new connection, dropped by db's chain).
+    const both = await run('trace', 'db', 'cache', '--port', '6379');
+    assert.equal(both.exitCode, 0, both.stdout + both.stderr);
+    assert.doesNotMatch(both.stdout, /reply does not come back/);
     // Without node-0's jump to the policies, rogue's egress chain is never consulted: db's ingress on node-1 drops it.
     const jump = ['-m', 'comment', '--comment', 'netlab lab policy', '-j', 'NL-POL-policy'];
     assert.equal((await run('exec', 'node-0', '--', 'iptables', '-D', 'FORWARD', ...jump)).exitCode, 0);

@@ -119,8 +119,14 @@ COMMIT
 test("trace's walk through the policy chains, on the rules as iptables-save prints them: the rule that drops a packet, or none", () => {
   // What trace reads of a node: every rule of its filter table, as node/query.ts reads iptables-save (trace/kernel.ts).
   const rules = parseSavedTable(NODE1_FILTER_SAVED.split('\n').slice(1)).rules;
-  const verdict = (src: string, dst: string, port?: number) => {
-    const packet: Packet = { src, dst, protocol: port ? 'tcp' : 'icmp', ...(port ? { port } : {}) };
+  const verdict = (src: string, dst: string, port?: number, reply?: true) => {
+    const packet: Packet = {
+      src,
+      dst,
+      protocol: port ? 'tcp' : 'icmp',
+      ...(port ? { port } : {}),
+      ...(reply ? { reply } : {}),
+    };
     return policyDrop(model, rules, packet, (r) => ruleMatches(r, packet, 'eth1', 'br1'))?.rule;
   };
   assert.equal(verdict('10.200.0.2', '10.200.1.2', 5432), undefined, 'web → db:5432 is allowed');
@@ -131,6 +137,11 @@ test("trace's walk through the policy chains, on the rules as iptables-save prin
   assert.equal(verdict('10.200.1.2', '10.200.1.3', 6379), undefined, 'db → cache:6379 is allowed');
   assert.equal(verdict('10.200.1.2', '10.200.1.3', 6380), '-A NL-PI-policy_cache -j DROP', 'not another port');
   assert.equal(verdict('10.200.1.2', '10.200.1.3'), '-A NL-PI-policy_cache -j DROP', 'nor a ping');
+  // The reply of an allowed connection: conntrack has it ESTABLISHED, and the policies' first rule lets it
+  // through, though db is isolated for ingress (the replies of web → db and db → cache come back).
+  assert.equal(verdict('10.200.1.3', '10.200.1.2', 1, true), undefined, 'cache → db, the reply of db → cache:6379');
+  assert.equal(verdict('10.200.1.2', '10.200.0.2', 1, true), undefined, 'db → web, the reply of web → db:5432');
+  assert.equal(verdict('10.200.1.3', '10.200.1.2', 1), '-A NL-PI-policy_db -j DROP', 'a new one from cache is not');
 });
 
 test('faults: the policy jump is named with its chain beside the lab ACCEPT jump; a pod chain rule can be removed', () => {
