@@ -1,7 +1,7 @@
 // `netlab trace FROM TO`: name resolution, the optional first packet that
 // makes the kernel learn ARP and FDB entries, the walk, and its rendering.
 import chalk from 'chalk';
-import type { Check, Model, Source, Target } from '../model/lab.js';
+import type { Check, Model, ModelPod, Source, Target } from '../model/lab.js';
 import { nodeOfSource } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import { planOnce, type PlanOnce } from '../plan/build.js';
@@ -31,17 +31,20 @@ function podAddress(model: Model, name: string): string | undefined {
 }
 
 /** FROM: a pod (or pod/container: same namespace) or a node. */
+/** The pod a FROM or TO of `pod` or `pod/container` names (undefined: no pod); a container it lacks is refused. */
+function podNamed(model: Model, text: string): ModelPod | undefined {
+  const [name, container] = text.split('/');
+  const pod = model.pods.find((p) => p.name === name);
+  if (pod && container !== undefined && !pod.containers.some((c) => c.name === container))
+    throw new UsageError(
+      `pod ${pod.name} has no container "${container}" (containers: ${pod.containers.map((c) => c.name).join(', ') || 'none'})`,
+    );
+  return pod;
+}
+
 export function resolveSource(model: Model, from: string): Place {
-  const podName = from.split('/')[0]!;
-  const pod = model.pods.find((p) => p.name === podName);
-  if (pod) {
-    const container = from.split('/')[1];
-    if (container !== undefined && !pod.containers.some((c) => c.name === container))
-      throw new UsageError(
-        `pod ${pod.name} has no container "${container}" (containers: ${pod.containers.map((c) => c.name).join(', ') || 'none'})`,
-      );
-    return { node: pod.node, pod: pod.name };
-  }
+  const pod = podNamed(model, from);
+  if (pod) return { node: pod.node, pod: pod.name };
   if (model.nodes.some((n) => n.name === from)) return { node: from };
   throw new UsageError(
     `FROM is a pod, pod/container or node of lab ${model.name}; found "${from}" (pods: ${model.pods
@@ -73,16 +76,16 @@ export function resolveRequest(
   }
   const src = source.pod ? podAddress(model, source.pod) : facts[source.node]?.address;
   const service = model.services.find((s) => s.name === to || s.clusterIp === to);
-  const toPod = model.pods.find((p) => p.name === to.split('/')[0]);
+  const toPod = podNamed(model, to);
   let dst: string | undefined;
   if (service && !toPod) {
     dst = service.clusterIp;
     portNumber ??= service.port;
   } else if (toPod) {
     // Containers of one pod share its namespace: between them, the pod's loopback.
-    dst = toPod.name === source.pod || !toPod.address ? '127.0.0.1' : podAddress(model, toPod.name);
-    if (toPod.node !== source.node && !toPod.address)
+    if (!toPod.address && toPod.name !== source.pod)
       throw new UsageError(`pod ${toPod.name} has only a loopback interface: it is reachable only from inside itself`);
+    dst = toPod.name === source.pod ? '127.0.0.1' : podAddress(model, toPod.name);
   } else if (model.nodes.some((n) => n.name === to)) dst = facts[to]!.address;
   else if (to === 'outside' && model.outside) dst = outsideAddress(model, facts);
   else if (parseIp(to) !== undefined) dst = to;

@@ -8,6 +8,8 @@ import { loadLabFile } from '../../src/lab/load.js';
 import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { TraceWalk } from '../../src/trace/walk.js';
+import { resolveRequest } from '../../src/trace/trace.js';
+import { UsageError } from '../../src/errors.js';
 import { ruleMatches } from '../../src/node/tables.js';
 import { parseSavedRules } from '../../src/node/tables.js';
 import type { Kernel, Link, Place, RouteLookup, Tables } from '../../src/trace/kernel.js';
@@ -507,4 +509,21 @@ test("trace's hint for a pod's link the node made straight in the pod (veth-peer
   );
   // Moved there: the command in the pod is the address's or the link's own, not the node's.
   assert.equal(hintFor('move'), undefined, 'a link made in the node is not declared in the pod');
+});
+
+test("trace's request: a loopback-only pod is reached only from inside itself; TO's container is checked as FROM's", () => {
+  const { model } = loadLabFile(join(LABS, 'loopback.yaml'));
+  const facts = simulatedFacts(model);
+  assert.throws(
+    () => resolveRequest(model, facts, 'node-0', 'pod'),
+    (error: unknown) =>
+      error instanceof UsageError &&
+      error.message === 'pod pod has only a loopback interface: it is reachable only from inside itself',
+    'from its own node: the node would ping its own 127.0.0.1',
+  );
+  assert.equal(resolveRequest(model, facts, 'pod/a1', 'pod/a0', '8080').packet.dst, '127.0.0.1');
+  assert.throws(
+    () => resolveRequest(model, facts, 'pod/a1', 'pod/nosuch'),
+    (error: unknown) => error instanceof UsageError && /^pod pod has no container "nosuch"/.test(error.message),
+  );
 });
