@@ -11,7 +11,7 @@ import type { Transports } from '../exec/transports.js';
 import type { Model } from '../model/lab.js';
 import type { Created, NodeFacts, Step } from '../model/plan.js';
 import { type Answers, askNode, type Questions } from '../node/query.js';
-import { dropsBeforeJump, routeKey, ruleKey } from '../node/tables.js';
+import { dropsBeforeJump, routeKey, ruleKey, type Route } from '../node/tables.js';
 import { quoteArgv } from '../os/quote.js';
 import { planOnce, type PlanOnce } from '../plan/build.js';
 import { escapeControls } from '../errors.js';
@@ -83,6 +83,11 @@ export function findingsOf(
       else if (c.kind === 'pause' && pausesGone.has(c.pod)) lacks(`the pause process of pod ${c.pod} is gone`);
       else if (c.kind === 'route' && !routes.has(routeKey(c.dst)))
         lacks(`route ${c.dst} is missing`, c.dev && bridges.has(c.dev) ? c.dst : undefined);
+      else if (
+        c.kind === 'route' &&
+        !(have.routes ?? []).some((r) => routeKey(r.dst) === routeKey(c.dst) && routeIs(r, c))
+      )
+        lacks(routeChanged(c, have.routes ?? []));
       else if (c.kind === 'address' && addresses && links.has(c.dev) && !addresses.has(`${c.dev} ${c.address}`))
         lacks(`${c.dev} lacks the address ${c.address}`);
       else if (
@@ -106,7 +111,15 @@ export function findingsOf(
           lacks(`${c.key} is ${value === '-' ? 'unset' : value}, but the lab sets it to ${c.value}`);
       } else if (c.kind === 'up' && !moved.has(c.link) && links.has(c.link) && !links.get(c.link)!.up)
         lacks(`link ${c.link} is down`);
-      else if (c.kind === 'hairpin' && links.has(c.port) && links.get(c.port)!.hairpin !== c.on)
+      else if (
+        c.kind === 'master' &&
+        !moved.has(c.link) &&
+        links.has(c.link) &&
+        links.get(c.link)!.master !== c.bridge
+      ) {
+        const master = links.get(c.link)!.master;
+        lacks(`${c.link} is not a port of ${c.bridge}${master ? ` (it is a port of ${master})` : ''}`);
+      } else if (c.kind === 'hairpin' && links.has(c.port) && links.get(c.port)!.hairpin !== c.on)
         lacks(`hairpin is ${c.on ? 'off' : 'on'} on ${c.port}`);
       else if (c.kind === 'mtu' && !moved.has(c.link) && links.get(c.link)?.mtu && links.get(c.link)!.mtu !== c.mtu)
         lacks(`${c.link}'s MTU is ${links.get(c.link)!.mtu}, but the lab sets ${c.mtu}`);
@@ -122,6 +135,22 @@ export function findingsOf(
   }
   findings.push(...jumpOrderFindings(steps, have), ...ruleFindings(steps, have, chains), ...podFindings(steps, inPods));
   return findings.sort((a, b) => a.step.id - b.step.id);
+}
+
+/** A live route is the one the lab declares: through its gateway and its device, where it names them. */
+function routeIs(live: Route, declared: { via?: string; dev?: string }): boolean {
+  return (
+    (declared.via === undefined || live.gateway === declared.via) &&
+    (declared.dev === undefined || live.dev === declared.dev)
+  );
+}
+
+/** A route that is there, but another way than the lab made it: where it goes now, and where the lab sends it. */
+function routeChanged(declared: { dst: string; via?: string; dev?: string }, live: readonly Route[]): string {
+  const way = (r: { gateway?: string; via?: string; dev?: string }) =>
+    [(r.gateway ?? r.via) && `via ${r.gateway ?? r.via}`, r.dev && `dev ${r.dev}`].filter(Boolean).join(' ');
+  const now = live.find((r) => routeKey(r.dst) === routeKey(declared.dst))!;
+  return `route ${declared.dst} goes ${way(now) || 'elsewhere'}, but the lab routes it ${way(declared)}`;
 }
 
 /**
@@ -146,6 +175,8 @@ function podFindings(steps: readonly Step[], inPods: ReadonlyMap<string, Partial
         lacks(`${c.link}'s MTU is ${link(c.link)!.mtu}, but the lab sets ${c.mtu}`);
       else if (c.kind === 'route' && !pod.routes?.some((r) => routeKey(r.dst) === routeKey(c.dst)))
         lacks(`route ${c.dst} is missing`);
+      else if (c.kind === 'route' && !pod.routes?.some((r) => routeKey(r.dst) === routeKey(c.dst) && routeIs(r, c)))
+        lacks(routeChanged(c, pod.routes ?? []));
     }
   }
   return findings;

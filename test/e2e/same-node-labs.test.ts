@@ -193,6 +193,23 @@ test('status reports drift from what netlab made; up says what changed in the fi
     assert.equal(cleanRun.exitCode, 0);
     const clean = JSON.parse(cleanRun.stdout) as Status;
     assert.equal(clean.labs[0]!.drift.findings.length, 0);
+    // A port taken off its bridge, and a pod's default route through another gateway: still there, but not as made.
+    await netlab(state.dir, 'exec', 'node-0', '--', 'ip', 'link', 'set', 'veth-a0', 'nomaster');
+    await netlab(state.dir, 'exec', 'a0', '--', 'ip', 'route', 'replace', 'default', 'via', '10.200.0.3');
+    const changedRun = await netlab(state.dir, 'status', '--json');
+    assert.equal(changedRun.exitCode, 1, changedRun.stdout);
+    assert.deepEqual(
+      (JSON.parse(changedRun.stdout) as Status).labs[0]!.drift.findings.map((f) => [f.node, f.what]),
+      [
+        ['node-0', 'veth-a0 is not a port of br0'],
+        [
+          'node-0',
+          'in pod namespace a0: route default goes via 10.200.0.3 dev veth-a0-c, but the lab routes it via 10.200.0.1',
+        ],
+      ],
+    );
+    await netlab(state.dir, 'exec', 'node-0', '--', 'ip', 'link', 'set', 'veth-a0', 'master', 'br0');
+    await netlab(state.dir, 'exec', 'a0', '--', 'ip', 'route', 'replace', 'default', 'via', '10.200.0.1');
     await netlab(state.dir, 'exec', 'node-0', '--', 'ip', 'link', 'del', 'veth-a1');
     const driftRun = await netlab(state.dir, 'status', '--json');
     assert.equal(driftRun.exitCode, 1, 'status exits 1 on drift');

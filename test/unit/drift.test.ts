@@ -23,7 +23,7 @@ import {
 } from '../../src/verify/diagnose.js';
 import type { Answers } from '../../src/node/query.js';
 import type { Change, Created, Step } from '../../src/model/plan.js';
-import type { Link, SavedRule, SavedTable } from '../../src/node/tables.js';
+import type { Link, Route, SavedRule, SavedTable } from '../../src/node/tables.js';
 import { LABS } from '../paths.js';
 
 type Node = Partial<Answers>;
@@ -65,7 +65,13 @@ function asMade(steps: readonly Step[]): { node: Node; pods: Map<string, Node> }
   const linksOf = (netns: string | undefined) =>
     netns === undefined ? nodeLinks : (podLinks.get(netns) ?? podLinks.set(netns, new Map()).get(netns)!);
   const node: Node = { addresses: [], routes: [], namespaces: [], neighbours: [], fdb: [], sysctls: {} };
-  const podRoutes = new Map<string, { dst: string }[]>();
+  const podRoutes = new Map<string, Route[]>();
+  /** A route as `ip -j route` gives it back: its gateway and device, where the lab names them. */
+  const routeOf = (d: { dst: string; via?: string; dev?: string }): Route => ({
+    dst: d.dst,
+    ...(d.via ? { gateway: d.via } : {}),
+    ...(d.dev ? { dev: d.dev } : {}),
+  });
   for (const d of all) {
     const netns = netnsOf(d);
     if (d.kind === 'link' && !(netns === undefined && moved.has(d.name))) {
@@ -75,8 +81,9 @@ function asMade(steps: readonly Step[]): { node: Node; pods: Map<string, Node> }
     else if (d.kind === 'up') linkIn(netns, linksOf(netns), d.link).up = true;
     else if (d.kind === 'mtu') linkIn(netns, linksOf(netns), d.link).mtu = d.mtu;
     else if (d.kind === 'hairpin') linkIn(undefined, nodeLinks, d.port).hairpin = d.on;
-    else if (d.kind === 'route' && netns) podRoutes.set(netns, [...(podRoutes.get(netns) ?? []), { dst: d.dst }]);
-    else if (d.kind === 'route') node.routes!.push({ dst: d.dst });
+    else if (d.kind === 'route' && netns) podRoutes.set(netns, [...(podRoutes.get(netns) ?? []), routeOf(d)]);
+    else if (d.kind === 'route') node.routes!.push(routeOf(d));
+    else if (d.kind === 'master' && !moved.has(d.link)) linkIn(undefined, nodeLinks, d.link).master = d.bridge;
     else if (d.kind === 'address' && !netns) {
       const [address, prefix] = d.address.split('/');
       node.addresses!.push({ ifname: d.dev, address: address!, prefix: Number(prefix) } as Answers['addresses'][0]);
@@ -172,21 +179,38 @@ function breakages(steps: readonly Step[]): Breakage[] {
         case 'pause':
           add({ how: `pause of ${d.pod} gone`, what: `the pause process of pod ${d.pod} is gone`, gone: d.pod });
           break;
-        case 'route':
-          if (netns)
+        case 'route': {
+          // Another way to the same place: through a gateway the lab did not name.
+          const rerouted = (routes: Route[]) => void (routes.find((r) => r.dst === d.dst)!.gateway = '192.0.2.1');
+          const elsewhere = `route ${d.dst} goes via 192.0.2.1${d.dev ? ` dev ${d.dev}` : ''}, but the lab routes it via ${d.via}${d.dev ? ` dev ${d.dev}` : ''}`;
+          if (netns) {
             add({
               how: `route ${d.dst} gone from ${netns}`,
               what: inPod(`route ${d.dst} is missing`),
               pods: (p) => void (p.get(netns)!.routes = p.get(netns)!.routes!.filter((r) => r.dst !== d.dst)),
             });
-          else
+            if (d.via)
+              add({
+                how: `route ${d.dst} of ${netns} through another gateway`,
+                what: inPod(elsewhere),
+                pods: (p) => rerouted(p.get(netns)!.routes!),
+              });
+          } else {
             add({
               how: `route ${d.dst} gone`,
               what: `route ${d.dst} is missing`,
               ...(d.dev && bridges.has(d.dev) ? { route: d.dst } : {}),
               node: (n) => void (n.routes = n.routes!.filter((r) => r.dst !== d.dst)),
             });
+            if (d.via)
+              add({
+                how: `route ${d.dst} through another gateway`,
+                what: elsewhere,
+                node: (n) => rerouted(n.routes!),
+              });
+          }
           break;
+        }
         case 'address':
           if (!netns)
             add({
@@ -317,7 +341,13 @@ function breakages(steps: readonly Step[]): Breakage[] {
           }
           break;
         case 'master':
-          break; // not compared: a link's master is read by trace, not by the drift check
+          if (!moved.has(d.link))
+            add({
+              how: `${d.link} taken off ${d.bridge}`,
+              what: `${d.link} is not a port of ${d.bridge}`,
+              node: (n) => void delete linkNamed(n.links, d.link).master,
+            });
+          break;
       }
     }
   }
