@@ -193,14 +193,15 @@ export async function captureCommand(
     throw new UsageError(`--count takes 1-10000; found ${options.count}`);
   if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600)
     throw new UsageError(`--timeout takes 1-3600 seconds; found ${timeout}`);
-  if (options.filter !== undefined && !FILTER.test(options.filter))
+  // A word that starts with '-' would be one of tcpdump's options (-w FILE writes anywhere as root, -z runs a program).
+  if (options.filter !== undefined && (!FILTER.test(options.filter) || /(^|\s)-/.test(options.filter)))
     throw new UsageError(
-      `--filter takes a tcpdump expression of letters, digits, spaces and . : / _ ( ) ! & | < > = -; found ${JSON.stringify(options.filter)}`,
+      `--filter takes a tcpdump expression of letters, digits, spaces and . : / _ ( ) ! & | < > = - (no word starting with -); found ${JSON.stringify(options.filter)}`,
     );
   // Every interface of a router is on the underlay.
   const { pod, node, transport, router } = placeNamed(state, target);
   const dev = iface ?? (pod ? (pod.podIf ?? 'lo') : router ? 'eth1' : state.facts[node]!.dev);
-  if (!/^[A-Za-z0-9_.@-]{1,15}$/.test(dev)) throw new UsageError(`not an interface name: ${dev}`);
+  if (!/^[A-Za-z0-9_.@][A-Za-z0-9_.@-]{0,14}$/.test(dev)) throw new UsageError(`not an interface name: ${dev}`);
   // On the underlay, the cross-node kind may tell tcpdump how to decode its encapsulation.
   const underlay =
     !pod && (router || dev === state.facts[node]!.dev)
@@ -225,7 +226,18 @@ export async function captureCommand(
         })
       : await transport.interactive(
           `${scriptPrelude(state.lab)}\ncommand -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }\n${quoteArgv(
-            inPod(['timeout', String(seconds), 'tcpdump', ...output, '-c', String(count), '-i', dev, ...filterArgs]),
+            inPod([
+              'timeout',
+              String(seconds),
+              'tcpdump',
+              ...output,
+              '-c',
+              String(count),
+              '-i',
+              dev,
+              '--',
+              ...filterArgs,
+            ]),
           )}`,
           write === undefined ? {} : { stdout: file ?? 1 },
         );

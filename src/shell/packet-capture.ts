@@ -76,10 +76,12 @@ until ($stop) {
 
 /** The node-side command: the interface's packets as pcap on stdout, for at most `seconds`. */
 export function pcapStreamCommand(dev: string, seconds: number): string[] {
-  return ['timeout', String(seconds), 'perl', '-e', PCAP_WRITER, dev];
+  // `--`: what follows is the script's argument, never one of perl's switches.
+  return ['timeout', String(seconds), 'perl', '-e', PCAP_WRITER, '--', dev];
 }
 
 /** tcpdump's arguments that read such a stream on the host: the count and the filter apply there. */
 export function pcapReaderArgs(output: string[], count: number, filter: string[]): string[] {
-  return ['-r', '-', ...output, '-c', String(count), ...filter];
+  // `--`: the filter's words are an expression, never tcpdump's options.
+  return ['-r', '-', ...output, '-c', String(count), '--', ...filter];
 }

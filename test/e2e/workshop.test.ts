@@ -106,6 +106,19 @@ test('capture --write: a pcap file for Wireshark, owned by the user who ran sudo
   assert.equal(refused.exitCode, 2);
   assert.match(refused.stderr, /cannot write the pcap file .*link\.pcap/);
   assert.equal(existsSync('/etc/netlab-must-not-exist'), false);
+  // A filter word that would be one of tcpdump's options (-w writes anywhere as root), or an interface that
+  // would be one of perl's: refused, exit 2, nothing written.
+  const planted = join(state.dir, 'planted.pcap');
+  for (const args of [
+    ['node-0', '--filter', `icmp -w ${planted}`],
+    ['node-0', '--filter', `-w ${planted}`],
+    ['node-0', '--', '-v'],
+  ]) {
+    const run = await netlab(state.dir, 'capture', '--count', '1', '--timeout', '1', ...args);
+    assert.equal(run.exitCode, 2, `${args.join(' ')}: ${run.stdout}${run.stderr}`);
+    assert.match(run.stderr, /--filter takes a tcpdump expression .*no word starting with -|not an interface name: -v/);
+  }
+  assert.equal(existsSync(planted), false);
 });
 
 interface TraceJson {
