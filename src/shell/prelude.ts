@@ -160,7 +160,8 @@ netlab_in() {
   root=""
   [ "$2" = "-" ] || [ ! -f "$NETLAB_DIR/pods/$1/c-$2.root" ] || root=$(cat "$NETLAB_DIR/pods/$1/c-$2.root")
   shift 2
-  if [ -n "$root" ]; then nsenter -t "$pause" -n -u -i -p -m chroot "$root" "$@"; else nsenter -t "$pause" -n -u -i -p "$@"; fi
+  # '--': the command is never one of nsenter's options ('exec a0 -- -t 1 sh' would enter PID 1).
+  if [ -n "$root" ]; then nsenter -t "$pause" -n -u -i -p -m -- chroot "$root" "$@"; else nsenter -t "$pause" -n -u -i -p -- "$@"; fi
 }
 # A TCP responder for verify: answers every connection at once with the pod's hostname
 # (= pod name, read by the shell itself: no process of its own on a slow machine), then

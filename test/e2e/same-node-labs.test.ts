@@ -74,6 +74,10 @@ test('exec runs inside the pod: its hostname, its interfaces, its routes', async
     assert.match(route.stdout, /default via 10\.200\.0\.1 dev veth-a0-c/);
     const failing = await netlab(state.dir, 'exec', 'a0', '--', 'sh', '-c', 'exit 3');
     assert.equal(failing.exitCode, 3, 'the command exit code is passed through');
+    // The command is the pod's, never one of nsenter's options (`-t 1` would enter the node's PID 1).
+    const option = await netlab(state.dir, 'exec', 'a0', '--', '-t', '1', 'hostname');
+    assert.equal(option.exitCode, 127, option.stdout + option.stderr);
+    assert.doesNotMatch(option.stdout, /node-0/);
     const unknown = await netlab(state.dir, 'exec', 'zz', '--', 'true');
     assert.equal(unknown.exitCode, 2);
     assert.match(unknown.stderr, /no pod "zz"/);

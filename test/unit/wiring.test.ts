@@ -185,14 +185,24 @@ test("drift: each declaration the node lacks is one finding on the step that mad
   const stepOf = (summary: RegExp) => steps.find((s) => summary.test(s.summary))!.id;
   // What node-0 has when everything is in place, in the shape node/query.ts parses.
   const links = steps.flatMap((s) => s.creates.flatMap((c) => (c.kind === 'link' && !c.netns ? [c.name] : [])));
+  const masters = new Map(
+    steps.flatMap((s) => s.sets.flatMap((c) => (c.kind === 'master' ? [[c.link, c.bridge]] : []))),
+  );
   const healthy = {
     links: links.map((ifname, i) => ({
       ifindex: i + 2,
       ifname,
       up: true,
       ...(ifname === 'veth-a0' ? { hairpin: false } : {}),
+      ...(masters.has(ifname) ? { master: masters.get(ifname)! } : {}),
     })),
-    routes: steps.flatMap((s) => s.creates.flatMap((c) => (c.kind === 'route' && !c.netns ? [{ dst: c.dst }] : []))),
+    routes: steps.flatMap((s) =>
+      s.creates.flatMap((c) =>
+        c.kind === 'route' && !c.netns
+          ? [{ dst: c.dst, ...(c.via ? { gateway: c.via } : {}), ...(c.dev ? { dev: c.dev } : {}) }]
+          : [],
+      ),
+    ),
     namespaces: ['a0'],
     neighbours: [{ dst: '10.200.1.0', dev: 'flannel.1', mac: '0a:58:0a:c8:01:00', state: ['PERMANENT'] }],
     fdb: [{ mac: '0a:58:0a:c8:01:00', ifname: 'flannel.1', dst: '192.168.64.5', self: true, permanent: true }],
@@ -378,7 +388,11 @@ test("drift of the lab's rules: compared in iptables-save's own words; a rule mi
 test("drift of a tunnel's VNI and port: read from ip -d link's info_data", () => {
   const steps = planOf('vxlan.yaml').nodes[1]!.steps;
   const vxlan0 = (data: Record<string, unknown>) =>
-    findingsOf(steps, { links: [{ ifindex: 5, ifname: 'vxlan0', up: true, kind: 'vxlan', data }] }, new Set())
+    findingsOf(
+      steps,
+      { links: [{ ifindex: 5, ifname: 'vxlan0', up: true, kind: 'vxlan', master: 'br1', data }] },
+      new Set(),
+    )
       .map((f) => f.what)
       .filter((what) => what.startsWith('vxlan0 '));
   assert.deepEqual(vxlan0({ id: 100, port: 4789 }), []);
@@ -396,7 +410,8 @@ test('drift inside a pod: the links the steps make or move there, whether they a
       { ifindex: 1, ifname: 'lo', up: true },
       { ifindex: 2, ifname: 'veth-a0-c', up },
     ],
-    routes: routes.map((dst) => ({ dst })),
+    // the default route as the lab makes it: through the pod's gateway, the node's bridge
+    routes: routes.map((dst) => (dst === 'default' ? { dst, gateway: '10.200.0.1', dev: 'veth-a0-c' } : { dst })),
   });
   const inPod = (answers: ReturnType<typeof pod>) =>
     findingsOf(steps, {}, new Set(), new Map([['a0', answers]]))
