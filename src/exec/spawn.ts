@@ -2,6 +2,7 @@
 // processes (node:child_process directly; a process library cost more start-up
 // time than all of netlab's own code, see BENCHMARKS.md).
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import type { Writable } from 'node:stream';
 import { MAX_SCRIPT_OUTPUT, outputTooLarge, type ScriptResult } from './transport.js';
 
@@ -70,7 +71,12 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
       const err = Buffer.concat(stderr).toString();
       resolve({
         // Output cut at the cap is never a success, even when the program ended before it was stopped.
-        exitCode: startError ? 127 : overflow && code === 0 ? 1 : (code ?? 128 + (signal ? 15 : 0)),
+        // Killed by a signal: 128 + its number, as a shell says it (SIGKILL 137, SIGTERM 143).
+        exitCode: startError
+          ? 127
+          : overflow && code === 0
+            ? 1
+            : (code ?? 128 + (signal ? constants.signals[signal] : 0)),
         stdout: Buffer.concat(stdout).toString(),
         stderr: startError ? `${err}${command}: ${startError.message}` : overflow ? `${err}${outputTooLarge()}` : err,
       });

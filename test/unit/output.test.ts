@@ -115,3 +115,13 @@ test("a node script's output is capped at 64 MiB by default: up to it collected 
     await session.close();
   }
 });
+
+test('a program killed by a signal exits 128 + its number, as a shell says it (SIGKILL 137, SIGTERM 143, SIGINT 130)', async () => {
+  for (const [signal, code] of [
+    ['KILL', 137],
+    ['TERM', 143],
+    ['INT', 130],
+  ] as const)
+    assert.equal((await run('sh', ['-c', `kill -${signal} $$`])).exitCode, code, signal);
+  assert.equal((await run('sh', ['-c', 'exit 3'])).exitCode, 3);
+});
