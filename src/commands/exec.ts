@@ -3,7 +3,7 @@
 import { scriptPrelude } from '../shell/prelude.js';
 import { quoteArgv } from '../os/quote.js';
 import { findLabWith, requireNodeAccess } from './common.js';
-import { routerTransport, transportsOf } from '../exec/transports.js';
+import { routerTransport, transportOf } from '../exec/transports.js';
 import { UsageError } from '../errors.js';
 
 export async function execCommand(target: string, argv: string[], options: { lab?: string }): Promise<number> {
@@ -18,7 +18,7 @@ export async function execCommand(target: string, argv: string[], options: { lab
     state.model.nodes.some((n) => n.name === podName)
   ) {
     // A node name: run the command on the node itself (bridge fdb, ip route, iptables...).
-    return transportsOf(state)[podName!]!.interactive(quoteArgv(argv));
+    return transportOf(state, podName!).interactive(quoteArgv(argv));
   }
   // A router of a routed underlay (simulated: netlab made it): ip route, traceroute, tcpdump there.
   const router = container === undefined ? routerTransport(state, podName!) : undefined;
@@ -33,7 +33,7 @@ export async function execCommand(target: string, argv: string[], options: { lab
       `pod ${pod.name} has no container "${container}"; containers: ${pod.containers.map((c) => c.name).join(', ') || 'none'}`,
     );
   }
-  const transport = transportsOf(state)[pod.node]!;
+  const transport = transportOf(state, pod.node);
   return transport.interactive(
     `${scriptPrelude(state.lab)}\n${quoteArgv(['netlab_in', pod.name, container ?? '-', ...argv])}`,
   );

@@ -12,7 +12,7 @@ import { graphData, renderDot, renderMermaid, renderText, type LiveNames } from 
 import { scriptPrelude } from '../shell/prelude.js';
 import { quoteArgv } from '../os/quote.js';
 import { findLabWith, labModelOf, requireNodeAccess } from './common.js';
-import { routerTransport, traceTransportsOf, transportsOf } from '../exec/transports.js';
+import { routerTransport, traceTransportsOf, transportOf, transportsOf } from '../exec/transports.js';
 import { crossNodeWiring, wiringOf } from '../wiring/registry.js';
 import { askNode, toolOutput } from '../node/query.js';
 import { openOutputFile } from '../os/output-file.js';
@@ -113,7 +113,7 @@ function placeNamed(
 ): { pod?: ModelPod; node: string; transport: Transport; router: boolean } {
   const pod = state.model.pods.find((p) => p.name === name);
   const node = pod?.node ?? state.model.nodes.find((n) => n.name === name)?.name;
-  if (node) return { ...(pod ? { pod } : {}), node, transport: transportsOf(state)[node]!, router: false };
+  if (node) return { ...(pod ? { pod } : {}), node, transport: transportOf(state, node), router: false };
   const router = routerTransport(state, name);
   if (router) return { node: name, transport: router, router: true };
   throw new UsageError(`lab ${state.lab} has no pod, node or router "${name}"`);

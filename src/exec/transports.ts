@@ -4,7 +4,7 @@ import type { LabState } from '../state/store.js';
 import { simulatedTransport } from './simulated.js';
 import { sshTransport } from './ssh.js';
 import type { Transport } from './transport.js';
-import { UsageError } from '../errors.js';
+import { RunError, UsageError } from '../errors.js';
 
 export type Transports = Record<string, Transport>;
 
@@ -15,6 +15,20 @@ export function transportsOf(state: Pick<LabState, 'target'>): Transports {
   return Object.fromEntries(
     Object.entries(target.nodes).map(([node, holder]) => [node, simulatedTransport(node, holder)]),
   );
+}
+
+/**
+ * The transport of one node of the lab. A simulated node that state has not
+ * recorded (an `up` killed before every node had started) is said to be so,
+ * with what removes what is left.
+ */
+export function transportOf(state: Pick<LabState, 'target' | 'lab'>, node: string): Transport {
+  const transport = transportsOf(state)[node];
+  if (!transport)
+    throw new RunError(
+      `node ${node} of lab ${state.lab} is not running (its up did not finish): \`netlab down ${state.lab}\` removes what is left`,
+    );
+  return transport;
 }
 
 /**

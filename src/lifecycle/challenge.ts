@@ -2,7 +2,7 @@
 // alike: its fault, planned with the lab's own facts, and running the fault's
 // commands (to make it, or to mend it) on its node.
 import { RunError } from '../errors.js';
-import { transportsOf } from '../exec/transports.js';
+import { transportOf, transportsOf } from '../exec/transports.js';
 import { faultsOf, type Fault, type NodeSetting } from '../faults/faults.js';
 import { lockNodes } from '../exec/node-lock.js';
 import { scriptPrelude } from '../shell/prelude.js';
@@ -53,7 +53,7 @@ async function runLocked(
   script: string,
   { ours = false } = {},
 ): Promise<string> {
-  const transport = transportsOf(state)[node]!;
+  const transport = transportOf(state, node);
   const run = scriptRunOf(state);
   const gone = [
     `lab ${state.lab} is not up on ${node} any more (the node has run `,
@@ -116,7 +116,7 @@ async function makeFault(state: LabState, fault: Fault): Promise<string[] | unde
     ...fault.apply.map((c) => quoteArgv(c)),
   ];
   // What the fault changed, for `challenge reveal`: the node's tables, and those of the pod it acts in.
-  const transport = transportsOf(state)[fault.node]!;
+  const transport = transportOf(state, fault.node);
   const pods = fault.netns ? [fault.netns] : [];
   const snapshot = () => snapshotNode(transport, pods, { processes: false }).catch(() => undefined);
   const before = await snapshot();

@@ -10,6 +10,8 @@ import { liveProgress } from '../../src/lifecycle/up.js';
 import { run } from '../../src/exec/spawn.js';
 import { ShellSession } from '../../src/exec/session.js';
 import { MAX_SCRIPT_OUTPUT } from '../../src/exec/transport.js';
+import { transportOf } from '../../src/exec/transports.js';
+import { RunError } from '../../src/errors.js';
 
 test('evidence of a few lines is printed whole; a long table is counted, with its static entries and a sample', () => {
   const short = { node: 'node-0', title: 'FDB', lines: ['a dst 192.168.64.5 self', 'b master br0'] };
@@ -124,4 +126,15 @@ test('a program killed by a signal exits 128 + its number, as a shell says it (S
   ] as const)
     assert.equal((await run('sh', ['-c', `kill -${signal} $$`])).exitCode, code, signal);
   assert.equal((await run('sh', ['-c', 'exit 3'])).exitCode, 3);
+});
+
+test('a node that state has not recorded (an up killed before every node had started) is said to be not running, not an internal error', () => {
+  const state = { lab: 'bridge', target: { kind: 'simulated' as const, nodes: {} } };
+  assert.throws(
+    () => transportOf(state, 'node-0'),
+    (error: unknown) =>
+      error instanceof RunError &&
+      error.message ===
+        'node node-0 of lab bridge is not running (its up did not finish): `netlab down bridge` removes what is left',
+  );
 });
