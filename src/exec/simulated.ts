@@ -27,7 +27,7 @@ import {
   UNDERLAY_FAILED,
   underlaySwitchScript,
 } from '../underlay/simulated.js';
-import { enterHolder, OWN_USER_NAMESPACE, withoutRoot } from './userns.js';
+import { enterHolder, newSimulatedTarget, OWN_USER_NAMESPACE, withoutRoot } from './userns.js';
 
 /**
  * The marker in a holder's command line: lets `down` find holders that a killed
@@ -111,7 +111,7 @@ export async function createSimulatedNodes(
   /** a script each node runs once its underlay is up, in the same round (up's preflight); its results are returned */
   then?: (node: string) => string,
 ): Promise<{ target: SimulatedTargetState; answered: Record<string, ScriptResult> }> {
-  const state: SimulatedTargetState = { kind: 'simulated', nodes: {} };
+  const state = newSimulatedTarget();
   const outside = model.outside ? outsideAddress(model, facts) : undefined;
   const problem = outside && simulatedOutsideProblem(outside);
   if (problem) throw new UsageError(problem);

@@ -34,7 +34,12 @@ export function enterHolder(holder: Holder): string[] {
 
 /** Whether this process may enter the lab's simulated nodes: root may enter any; a user, those of a lab built without root. */
 export function mayEnterNodes(target: SimulatedTargetState): boolean {
-  return !withoutRoot() || (target.underlay?.userns ?? false);
+  return !withoutRoot() || target.userns === true || (target.underlay?.userns ?? false);
+}
+
+/** Where a lab on simulated nodes is recorded before its first holder starts: a user's in their own user namespace. */
+export function newSimulatedTarget(): SimulatedTargetState {
+  return { kind: 'simulated', nodes: {}, ...(withoutRoot() ? { userns: true as const } : {}) };
 }
 
 /** A kernel setting that turns unprivileged user namespaces off, and how an administrator turns them on. */

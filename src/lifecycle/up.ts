@@ -12,6 +12,7 @@ import { newRunIdentity, scriptRunOf, STATE_VERSION, writeState, type LabState }
 import { transportsOf } from '../exec/transports.js';
 import { lockHolder, tearDown } from './down.js';
 import { lockNodes } from '../exec/node-lock.js';
+import { newSimulatedTarget } from '../exec/userns.js';
 import { EXIT_INTERRUPTED } from '../errors.js';
 import { createInterface } from 'node:readline';
 import { renderPlanText } from '../shell/render.js';
@@ -216,7 +217,7 @@ export async function bringUp(
     status: 'creating',
     createdAt: new Date().toISOString(),
     run: newRunIdentity(),
-    target: options.target ?? { kind: 'simulated', nodes: {} },
+    target: options.target ?? newSimulatedTarget(),
     facts,
     model,
   };

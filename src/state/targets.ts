@@ -18,6 +18,12 @@ export interface Holder {
 
 export interface SimulatedTargetState {
   kind: 'simulated';
+  /**
+   * Built without root, in a user namespace of its own: recorded from the
+   * first write, before any holder starts, so that the user may take down
+   * what an `up` killed early left.
+   */
+  userns?: true;
   underlay?: Holder;
   /** the lab's outside host (wiring/egress.ts), on the underlay */
   outside?: Holder;

@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { NETLAB } from '../paths.js';
@@ -301,6 +301,43 @@ async function asAliceWithoutUserNamespaces(...args: string[]): Promise<Run> {
     child.kill('SIGKILL'); // a sh still waiting for its line, if the maps could not be written
   }
 }
+
+test("an up killed before its first node started (kill -9): the user's own down removes what it left", async () => {
+  // An unshare first in PATH that holds the lab's first holder (its command line names the lab's marker)
+  // until the test has killed up there, and passes every other call through.
+  const home = homes[alice]!.dir;
+  const bin = join(home, 'bin');
+  mkdirSync(bin, { mode: 0o755 });
+  const held = join(home, 'held');
+  writeFileSync(
+    join(bin, 'unshare'),
+    `#!/bin/sh\ncase "$*" in *netlab-sim:*) : >${quoteArgv([held])}; while :; do sleep 0.1; done ;; esac\nexec /usr/bin/unshare "$@"\n`,
+    { mode: 0o755 },
+  );
+  const env = { ...loginEnv(home), PATH: `${bin}:${process.env.PATH}` };
+  const up = execa(...asUserArgv(alice, [NETLAB, 'up', 'bridge']), { reject: false, env, extendEnv: false });
+  let down: Run | undefined;
+  try {
+    await waitFor('the first holder starting', () => existsSync(held));
+    up.kill('SIGKILL');
+    await up;
+    assert.ok(existsSync(join(home, '.local/state/netlab/labs/bridge.json')), 'up recorded the lab first');
+    down = await as(alice, 'down', 'bridge');
+  } finally {
+    up.kill('SIGKILL');
+    await up;
+    // What the old code left (down refused): the held holder, by its marker, and the state.
+    if (down?.exitCode !== 0) {
+      await execa('pkill', ['-KILL', '-f', 'netlab-sim:bridge:'], { reject: false });
+      rmSync(join(home, '.local/state/netlab/labs/bridge.json'), { force: true });
+    }
+    rmSync(bin, { recursive: true, force: true });
+    rmSync(held, { force: true });
+  }
+  assert.equal(down.exitCode, 0, down.stdout + down.stderr);
+  assert.equal(existsSync(join(home, '.local/state/netlab/labs/bridge.json')), false, 'the state removed');
+  assert.deepEqual(await snapshotHost(), pristine, 'no holder left');
+});
 
 test('a kernel that refuses user namespaces: up names the setting and its fix, exits 2, starts nothing; doctor says so', async () => {
   const refusal =
