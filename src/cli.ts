@@ -435,11 +435,10 @@ Examples:
     for (const sub of command.commands) usageHint(sub, `${path} ${sub.name()}`.trim());
   };
   usageHint(program, '');
-  // As root, a NETLAB_STATE_DIR another user could write is refused before any command runs (after its
-  // arguments are read: a usage error or --help comes first), whatever the command would read there.
+  // A NETLAB_STATE_DIR another user could write is refused before any command runs (after its arguments
+  // are read: a usage error or --help comes first), whatever the command would read there.
   program.hook('preAction', async () => {
-    if (process.getuid?.() === 0 && process.env.NETLAB_STATE_DIR)
-      (await import('./state/store.js')).refuseUnsafeStateDir();
+    if (process.env.NETLAB_STATE_DIR) (await import('./state/store.js')).refuseUnsafeStateDir();
   });
 
   return program;

@@ -126,7 +126,7 @@ export function unreadableFile(files: readonly string[]): Denied | undefined {
  * (one another user made first is refused when it is next used). Undefined
  * when safe.
  */
-export function othersCanWrite(dir: string): string | undefined {
+export function othersCanWrite(dir: string, uid = 0): string | undefined {
   const given = ancestry(dir);
   let deepest = given[0]!;
   for (const [i, d] of given.entries()) {
@@ -138,10 +138,11 @@ export function othersCanWrite(dir: string): string | undefined {
     }
     deepest = d;
     if (link.isSymbolicLink()) {
-      if (link.uid !== 0) return `${d} is a symbolic link of ${userName(link.uid)}'s, who could point it elsewhere`;
+      if (link.uid !== 0 && link.uid !== uid)
+        return `${d} is a symbolic link of ${userName(link.uid)}'s, who could point it elsewhere`;
       continue;
     }
-    const problem = unsafeDirectory(d, link.uid, link.mode, i === given.length - 1);
+    const problem = unsafeDirectory(d, link.uid, link.mode, i === given.length - 1, uid);
     if (problem) return problem;
   }
   let real: string;
@@ -154,18 +155,29 @@ export function othersCanWrite(dir: string): string | undefined {
   const made = deepest === given.at(-1);
   for (const [i, d] of chain.entries()) {
     const stat = statSync(d);
-    const problem = unsafeDirectory(d, stat.uid, stat.mode, made && i === chain.length - 1);
+    const problem = unsafeDirectory(d, stat.uid, stat.mode, made && i === chain.length - 1, uid);
     if (problem) return problem;
   }
   return undefined;
 }
 
-/** What is wrong with one directory of root's state path, and the fix; the state directory itself may not be sticky instead. */
-function unsafeDirectory(dir: string, owner: number, mode: number, stateDirectory: boolean): string | undefined {
-  if (owner !== 0)
-    return `${dir} is ${userName(owner)}'s: root's state goes in a directory of root's, under none of another user's`;
+/**
+ * What is wrong with one directory of a user's state path (root's: uid 0), and
+ * the fix; the state directory itself may not be sticky instead. A user's may
+ * be root's too (/, /home).
+ */
+function unsafeDirectory(
+  dir: string,
+  owner: number,
+  mode: number,
+  stateDirectory: boolean,
+  uid: number,
+): string | undefined {
+  const who = userName(uid);
+  if (owner !== uid && owner !== 0)
+    return `${dir} is ${userName(owner)}'s: ${who}'s state goes in a directory of ${who}'s${uid === 0 ? '' : " (or root's)"}, under none of another user's`;
   const sticky = (mode & 0o1000) !== 0 && !stateDirectory;
   if ((mode & 0o022) !== 0 && !sticky)
-    return `${dir} can be written by others than root (mode ${(mode & 0o7777).toString(8)}): \`chmod go-w ${dir}\``;
+    return `${dir} can be written by others than ${who} (mode ${(mode & 0o7777).toString(8)}): \`chmod go-w ${dir}\``;
   return undefined;
 }

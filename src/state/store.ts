@@ -76,17 +76,23 @@ export function stateDir(env: NodeJS.ProcessEnv = process.env, uid = process.get
 }
 
 /**
- * As root, a NETLAB_STATE_DIR another user could write (othersCanWrite) is
- * refused, exit 2: the command line asks before any command runs (a state
- * directory not there yet is asked about again by the next command, once made).
+ * A NETLAB_STATE_DIR another user could write (othersCanWrite: root's, or for
+ * a user theirs or root's) is refused, exit 2: the command line asks before
+ * any command runs (a state directory not there yet is asked about again by
+ * the next command, once made).
  */
 export function refuseUnsafeStateDir(): void {
-  if (process.getuid?.() !== 0 || !process.env.NETLAB_STATE_DIR) return;
+  if (!process.env.NETLAB_STATE_DIR) return;
+  const uid = process.getuid?.() ?? 0;
   const dir = stateDir();
-  const why = othersCanWrite(dir);
-  if (why)
+  const why = othersCanWrite(dir, uid);
+  if (why && uid === 0)
     throw new UsageError(
       `NETLAB_STATE_DIR=${dir}: ${why}. Root runs what its state says (SSH options, processes it enters and kills), so only root may write there (or unset NETLAB_STATE_DIR: root's is ${DEFAULT_STATE_DIR})`,
+    );
+  if (why)
+    throw new UsageError(
+      `NETLAB_STATE_DIR=${dir}: ${why}. netlab runs what its state says (SSH options, processes it enters and kills), so only you may write there (or unset NETLAB_STATE_DIR: yours is in ~/.local/state/netlab)`,
     );
 }
 
