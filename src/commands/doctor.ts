@@ -328,6 +328,27 @@ function reportOf(
   };
 }
 
+/**
+ * A machine's part of doctor's report, as printed. What the machine said (its
+ * kernel's or iptables' words, in the messages) is escaped: over SSH it could
+ * drive the terminal.
+ */
+export function reportLines(report: NodeReport): string[] {
+  const problems =
+    report.missing.length + report.hostTools.filter((t) => !t.present).length + (report.unprobed ? 1 : 0);
+  return [
+    problems === 0 ? chalk.green(`✓ ${report.node}: everything is there`) : chalk.red(`✗ ${report.node}:`),
+    ...(report.unprobed ? [`  ${escapeControls(report.unprobed)}`] : []),
+    ...report.missing.map((m) => `  ${escapeControls(m.message, true)}`),
+    ...report.hostTools
+      .filter((t) => !t.present)
+      .map(
+        ({ tool }) =>
+          `  ${tool.for} needs the command "${tool.command}" on ${report.node}: install the package ${tool.package}`,
+      ),
+  ];
+}
+
 /** Where doctor looks: this host (simulated nodes run its tools and kernel), or every machine of the target. */
 async function placesOf(options: TargetOptions): Promise<{ node: string; transport?: Transport }[]> {
   if (!wantsSsh(options)) return [{ node: 'this host' }];
@@ -346,17 +367,7 @@ function printReport(
   console.log(
     `doctor: what ${labs.length === 1 ? `lab ${labs[0]!.name}` : `${labs.length} labs`} need${labs.length === 1 ? 's' : ''}${options.tests ? ', and the tests' : ''}`,
   );
-  for (const report of reports) {
-    const problems =
-      report.missing.length + report.hostTools.filter((t) => !t.present).length + (report.unprobed ? 1 : 0);
-    console.log(problems === 0 ? chalk.green(`✓ ${report.node}: everything is there`) : chalk.red(`✗ ${report.node}:`));
-    if (report.unprobed) console.log(`  ${report.unprobed}`);
-    for (const m of report.missing) console.log(`  ${m.message}`);
-    for (const { tool } of report.hostTools.filter((t) => !t.present))
-      console.log(
-        `  ${tool.for} needs the command "${tool.command}" on ${report.node}: install the package ${tool.package}`,
-      );
-  }
+  for (const report of reports) for (const line of reportLines(report)) console.log(line);
   if (cannotRun.length)
     console.log(
       `labs this kernel cannot run: ${cannotRun.join(', ')} (a distribution kernel has what they need: the workshop's Vagrant VMs, \`netlab up LAB --vagrant\`)`,

@@ -20,6 +20,7 @@ import {
   installRefusal,
   installScript,
   planCommands,
+  reportLines,
   type InstallPlan,
   type NodeReport,
 } from '../../src/commands/doctor.js';
@@ -270,4 +271,23 @@ test("--install --yes on the machines: each plan printed first, run on its machi
   assert.deepEqual(machines['node-0'].scripts, [], 'a machine that misses nothing is left alone');
   assert.deepEqual(machines['node-1'].scripts, [installScript(plans[0]!)]);
   assert.deepEqual(machines['node-2'].scripts, [installScript(plans[1]!)]);
+});
+
+test("doctor prints what a machine said escaped: its kernel's words cannot drive the terminal", () => {
+  const lines = reportLines({
+    node: 'node-0',
+    unprobed: 'the kernel said \x1b]0;owned\x07 and more',
+    missing: [
+      {
+        what: { kind: 'feature', name: 'vxlan', said: '\x1b[2J' },
+        labs: ['vxlan'],
+        message: 'lab vxlan needs VXLAN; the kernel answered "\x1b[2J"',
+      },
+    ],
+    hostTools: [],
+  });
+  assert.equal(lines.length, 3);
+  assert.ok(!lines.slice(1).join('\n').includes('\x1b'), JSON.stringify(lines));
+  assert.match(lines[1]!, /the kernel said \\u001b\]0;owned\\u0007 and more/);
+  assert.match(lines[2]!, /answered "\\u001b\[2J"/);
 });
