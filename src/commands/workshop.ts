@@ -226,8 +226,11 @@ export async function captureCommand(
         })
       : await transport.interactive(
           `${scriptPrelude(state.lab)}\ncommand -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }\n${quoteArgv(
+            // --foreground: tcpdump stays in the terminal's process group, where Ctrl-C reaches it (timeout
+            // otherwise moves it to a group of its own, and it ran on after netlab until its timeout).
             inPod([
               'timeout',
+              '--foreground',
               String(seconds),
               'tcpdump',
               ...output,

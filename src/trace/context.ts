@@ -13,8 +13,8 @@ export interface TraceContext extends WalkContext {
   upHint(place: Place, ifname: string): string | undefined;
   /** the last hop's MACs are labelled already: the final labelling leaves it alone */
   keepMacs(): void;
-  /** where the lab's filter rules (a NetworkPolicy's) drop a forwarded (or, with br_netfilter, bridged) packet; undefined: it passes */
-  filterVerdict(place: Place, packet: Packet, inDev: string, outDev: string): Promise<End | undefined>;
+  /** where FORWARD (the lab's policies, a DROP before its jump, a DROP policy) drops a forwarded (or, with br_netfilter, bridged) packet; undefined: it passes */
+  forwardVerdict(place: Place, packet: Packet, inDev: string, outDev: string): Promise<End | undefined>;
   /** bridgePort: it came up from a bridge, by this port */
   packetArrives(place: Place, packet: Packet, ifname: string, bridgePort?: string): Promise<End>;
 }

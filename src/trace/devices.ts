@@ -144,9 +144,10 @@ export async function bridge(
   const dropped = tooBig(walk, place, port, packet, 'bridge');
   if (dropped) return dropped;
   // With br_netfilter an IP packet switched from one port to another passes the FORWARD chain
-  // too, policies and all (one the node routes out of the bridge passed its own FORWARD already).
+  // too, policies, policy and all, with the bridge as its in and out device (one the node
+  // routes out of the bridge passed its own FORWARD already).
   if (inPort && tables.sysctls['net.bridge.bridge-nf-call-iptables'] === '1') {
-    const denied = await walk.filterVerdict(place, packet, bridge.ifname, bridge.ifname);
+    const denied = await walk.forwardVerdict(place, packet, bridge.ifname, bridge.ifname);
     if (denied) return denied;
   }
   const tunnel = tunnelHops(port.kind);

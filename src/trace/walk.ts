@@ -212,7 +212,7 @@ export class TraceWalk implements TraceContext {
   }
 
   /** Where the lab's filter rules drop a forwarded (or, with br_netfilter, bridged) packet: each module's FORWARD hook. */
-  async filterVerdict(place: Place, packet: Packet, inDev: string, outDev: string): Promise<End | undefined> {
+  private async filterVerdict(place: Place, packet: Packet, inDev: string, outDev: string): Promise<End | undefined> {
     const parts = wiringOf(this.model).filter((part) => part.netfilter?.forward);
     // A pod's namespace has none of the lab's rules: the hooks see nodes only.
     if (place.pod || !parts.length) return undefined;
@@ -251,15 +251,37 @@ export class TraceWalk implements TraceContext {
           'sysctl -w net.ipv4.ip_forward=1',
       );
     }
-    const denied = await this.filterVerdict(place, packet, ingress.ifname, outDev);
+    const stopped = await this.forwardVerdict(place, packet, ingress.ifname, outDev);
+    if (stopped) return stopped;
+    const { policy, rules } = await this.kernel.forwardRules(place.node);
+    const chain = this.acceptChain();
+    const accepted = chain !== undefined && rules.some((r) => r.target === chain);
+    const hairpinRoute =
+      ingress.ifname === outDev
+        ? `; in and out by the same interface, so the node also sends the sender an ICMP redirect ("next time, go directly")`
+        : '';
+    this.hop(
+      place,
+      'forward',
+      `forwarded from ${ingress.ifname} to ${outDev} (net.ipv4.ip_forward=1, FORWARD policy ${policy}${accepted ? `, accepted by ${chain}` : ''})${hairpinRoute}`,
+    );
+    return undefined;
+  }
+
+  /**
+   * What a node's FORWARD chain does with a packet it forwards (or, with
+   * br_netfilter, bridges from port to port): the lab's modules' hooks (its
+   * policies), a DROP or REJECT met before the lab's jump, a DROP policy with
+   * no jump to the lab's accept chain. Undefined: it passes.
+   */
+  async forwardVerdict(place: Place, packet: Packet, inDev: string, outDev: string): Promise<End | undefined> {
+    const denied = await this.filterVerdict(place, packet, inDev, outDev);
     if (denied) return denied;
     const { policy, rules } = await this.kernel.forwardRules(place.node);
     const chain = this.acceptChain();
     const accepted = chain !== undefined && rules.some((r) => r.target === chain);
     // A DROP or REJECT that the packet meets first, before the lab's chain is consulted.
-    const dropped = dropsBeforeJump(rules, 'FORWARD', chain).find((r) =>
-      ruleMatches(r, packet, ingress.ifname, outDev),
-    )?.text;
+    const dropped = dropsBeforeJump(rules, 'FORWARD', chain).find((r) => ruleMatches(r, packet, inDev, outDev))?.text;
     if (dropped)
       return this.end(
         'broken',
@@ -282,15 +304,6 @@ export class TraceWalk implements TraceContext {
           this.hint(place, (d) => d.kind === 'jump' && d.from === 'FORWARD' && d.to === chain, `jumps to ${chain}`),
       );
     }
-    const hairpinRoute =
-      ingress.ifname === outDev
-        ? `; in and out by the same interface, so the node also sends the sender an ICMP redirect ("next time, go directly")`
-        : '';
-    this.hop(
-      place,
-      'forward',
-      `forwarded from ${ingress.ifname} to ${outDev} (net.ipv4.ip_forward=1, FORWARD policy ${policy}${accepted ? `, accepted by ${chain}` : ''})${hairpinRoute}`,
-    );
     return undefined;
   }
 

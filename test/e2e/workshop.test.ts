@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { LABS, NETLAB } from '../paths.js';
 import { netlab, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
-import { watch } from '../wait.js';
+import { waitFor, watch } from '../wait.js';
 
 const state = stateDirForTest();
 let pristine: HostSnapshot;
@@ -58,6 +58,38 @@ test('capture on the underlay shows the VXLAN packet (UDP 4789, VNI 100) around 
     out,
     /192\.168\.64\.\d\.\d+ > 192\.168\.64\.\d\.4789: VXLAN, flags \[I\] \(0x08\), vni 100\n.*10\.200\.0\.2 > 10\.200\.1\.2: ICMP echo request/,
   );
+});
+
+test("Ctrl-C stops a capture and its tcpdump on the node (sent to netlab's whole process group, as a terminal does)", async () => {
+  // Its own process group (detached), which the test signals as a terminal would.
+  const capture = spawn(NETLAB, ['capture', 'node-0', '--count', '1000', '--timeout', '60'], {
+    env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const exited = new Promise<number | null>((resolve) => capture.on('close', resolve));
+  const output = watch(capture);
+  const tcpdumps = async () =>
+    (await netlab(state.dir, 'exec', 'node-0', '--', 'sh', '-c', 'pgrep -x tcpdump || true')).stdout.trim();
+  let left = '';
+  try {
+    await output.until('listening on', { timeoutMs: 10_000 });
+    assert.notEqual(await tcpdumps(), '', 'tcpdump runs on node-0');
+    process.kill(-capture.pid!, 'SIGINT');
+    await exited;
+    left = await waitFor('no tcpdump left on node-0', async () => ((await tcpdumps()) === '' ? 'none' : false), {
+      timeoutMs: 5_000,
+    }).catch(async () => tcpdumps());
+  } finally {
+    try {
+      process.kill(-capture.pid!, 'SIGKILL');
+    } catch {
+      // the group is gone
+    }
+    await exited;
+    await netlab(state.dir, 'exec', 'node-0', '--', 'sh', '-c', 'pkill -x tcpdump || true');
+  }
+  assert.equal(left, 'none', `tcpdump still running on node-0 after Ctrl-C: ${left}`);
 });
 
 test('capture --write: a pcap file for Wireshark, owned by the user who ran sudo, with the outer and the inner headers', async () => {

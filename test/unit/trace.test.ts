@@ -527,3 +527,58 @@ test("trace's request: a loopback-only pod is reached only from inside itself; T
     (error: unknown) => error instanceof UsageError && /^pod pod has no container "nosuch"/.test(error.message),
   );
 });
+
+test("trace: a frame bridged from port to port passes FORWARD too when br_netfilter is on: a DROP before the lab's jump stops it there", async () => {
+  const run = async (brNetfilter: string, forward: string[]) => {
+    const node0 = tables(
+      [
+        { ifname: 'br0', ifindex: 3, kind: 'bridge', mac: MAC.br0, up: true },
+        veth('veth-a0', 5, 2, MAC.h0, 'br0'),
+        veth('veth-a1', 6, 2, MAC.h1, 'br0'),
+      ],
+      {
+        sysctls: { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': brNetfilter },
+        fdb: [{ mac: MAC.a1, ifname: 'veth-a1', master: 'br0', self: false, permanent: false }],
+      },
+    );
+    const world: Record<string, Tables> = {
+      'node-0/a0': tables([veth('veth-a0-c', 2, 5, MAC.a0)], {
+        neighbours: [{ dst: '10.200.0.3', dev: 'veth-a0-c', mac: MAC.a1, state: ['REACHABLE'] }],
+      }),
+      'node-0/': node0,
+      'node-0/a1': tables([veth('veth-a1-c', 2, 6, MAC.a1)]),
+    };
+    const routes: Record<string, RouteLookup> = {
+      'node-0/a0 10.200.0.3': { ok: true, type: 'unicast', dev: 'veth-a0-c', entry: '10.200.0.0/24 dev veth-a0-c' },
+      'node-0/a1 10.200.0.3': { ok: true, type: 'local', dev: 'lo' },
+    };
+    const kernel: Kernel = {
+      reads: () => true,
+      tables: async (place) => world[key(place)] ?? tables([]),
+      routeGet: async (place, dst) => routes[`${key(place)} ${dst}`] ?? { ok: false, error: 'Network is unreachable' },
+      natRules: async () => [],
+      forwardRules: async () => forwardChainOf(forward),
+      connections: async () => [],
+    };
+    const { model } = loadLabFile(join(LABS, 'bridge.yaml'));
+    const facts = simulatedFacts(model);
+    return new TraceWalk(model, facts, buildPlan(model, facts), kernel).run(
+      { node: 'node-0', pod: 'a0' },
+      { src: '10.200.0.2', dst: '10.200.0.3', protocol: 'icmp' },
+    );
+  };
+  const jump = '-A FORWARD -m comment --comment "netlab lab bridge" -j NETLAB-FWD-bridge';
+  const dropFirst = ['-P FORWARD ACCEPT', '-A FORWARD -j DROP', jump];
+  assert.equal((await run('0', dropFirst)).outcome, 'delivered', 'without br_netfilter, bridged frames skip iptables');
+  assert.equal((await run('1', ['-P FORWARD ACCEPT', jump, '-A FORWARD -j DROP'])).outcome, 'delivered');
+  const dropped = await run('1', dropFirst);
+  assert.equal(dropped.outcome, 'broken');
+  assert.match(
+    dropped.problem!.reason,
+    /drops it before the lab's chain NETLAB-FWD-bridge is consulted: -A FORWARD -j DROP/,
+  );
+  assert.match(
+    (await run('1', ['-P FORWARD DROP'])).problem!.reason,
+    /the FORWARD policy is DROP and no rule jumps to/,
+  );
+});
