@@ -71,7 +71,7 @@ test("Ctrl-C stops a capture and its tcpdump on the node (sent to netlab's whole
   const output = watch(capture);
   const tcpdumps = async () =>
     (await netlab(state.dir, 'exec', 'node-0', '--', 'sh', '-c', 'pgrep -x tcpdump || true')).stdout.trim();
-  let left = '';
+  let left: string;
   try {
     await output.until('listening on', { timeoutMs: 10_000 });
     assert.notEqual(await tcpdumps(), '', 'tcpdump runs on node-0');
