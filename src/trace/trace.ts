@@ -146,6 +146,7 @@ export function requestOfCheck(model: Model, facts: Record<string, NodeFacts>, c
  * One ping, or one TCP connection answered by a responder in the target pod or
  * the Service's endpoints (a refused connection would leave no conntrack entry
  * to show the DNAT choice), so that ARP, the FDBs and conntrack hold this path.
+ * None to a UDP port (undefined).
  */
 export interface Probe {
   text: string;
@@ -159,8 +160,11 @@ export async function sendFirst(
   facts: Record<string, NodeFacts>,
   transports: Transports,
   request: TraceRequest,
-): Promise<Probe> {
+): Promise<Probe | undefined> {
   const { packet, from } = request;
+  // A UDP Service's port: nothing answers a datagram that could be waited for, and a TCP connection would find no
+  // rule of it. The walk reads the tables alone (its DNAT hop says no probe was sent).
+  if (packet.protocol === 'udp') return undefined;
   const source: Source = from.pod ? { pod: from.pod } : { node: from.node };
   // A port below Linux's ephemeral range (32768-60999), so the kernel has given it to no other socket.
   const sourcePort = packet.protocol === 'tcp' ? 20000 + Math.floor(Math.random() * 10000) : undefined;

@@ -8,7 +8,7 @@ import { loadLabFile } from '../../src/lab/load.js';
 import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { TraceWalk } from '../../src/trace/walk.js';
-import { resolveRequest } from '../../src/trace/trace.js';
+import { resolveRequest, sendFirst } from '../../src/trace/trace.js';
 import { UsageError } from '../../src/errors.js';
 import { ruleMatches } from '../../src/node/tables.js';
 import { parseSavedRules } from '../../src/node/tables.js';
@@ -581,4 +581,14 @@ test("trace: a frame bridged from port to port passes FORWARD too when br_netfil
     (await run('1', ['-P FORWARD DROP'])).problem!.reason,
     /the FORWARD policy is DROP and no rule jumps to/,
   );
+});
+
+test('trace sends no probe to a UDP Service (no answer to wait for; a TCP connection would find no rule of it)', async () => {
+  const { model } = loadLabFile(join(LABS, 'service.yaml'));
+  const udp = { ...model, services: model.services.map((s) => ({ ...s, protocol: 'udp' as const })) };
+  const facts = simulatedFacts(udp);
+  const request = resolveRequest(udp, facts, 'a0', udp.services[0]!.name);
+  assert.equal(request.packet.protocol, 'udp');
+  // No node is asked: the transports are none.
+  assert.equal(await sendFirst(udp, facts, {}, request), undefined);
 });
