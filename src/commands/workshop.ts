@@ -134,11 +134,12 @@ export async function showCommand(
     throw new UsageError(`the ${kind} table is a node's; try \`netlab show ${pod!.node} ${kind}\``);
   const commands = shownCommands.map((c) => (options.json ? c.json : c.text));
   // The tables as the tools print them, asked in one script (a pod's run in its namespaces by the prelude's netlab_in).
-  const { answers } = await askNode(
+  const { answers, failed } = await askNode(
     transport,
     [{ outputs: commands.map((c) => (pod ? ['netlab_in', pod.name, '-', ...c] : c)) }],
     pod ? [scriptPrelude(state.lab)] : [],
   );
+  if (failed) throw new RunError(`cannot read ${node}'s tables: ${failed}`);
   // netlab made nothing in a router to highlight.
   const own = router ? [] : ownNames(state.model, node);
   const outputs = answers[0]!.outputs ?? [];

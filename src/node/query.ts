@@ -228,7 +228,9 @@ export function toolOutput(text: string): unknown {
 /**
  * Asks a node every question in one script. `head` runs first (a prelude, a
  * caller's own checks); its output comes back as `head`. `failed` says why the
- * script did not end well (a node that could not be reached), when it did not.
+ * script never came to its questions (a node that could not be reached, a sudo
+ * that wanted a password), when it did not: a question's own tool failing is
+ * its answer, not a failure of the node.
  */
 export async function askNode(
   node: Runs,
@@ -237,6 +239,7 @@ export async function askNode(
 ): Promise<{ head: string; answers: Partial<Answers>[]; failed?: string }> {
   const script = `${['PATH=$PATH:/usr/sbin:/sbin', ...head, ...questionLines(asks)].join('\n')}\n`;
   const result = await node.run(script);
-  const failed = result.exitCode === 0 ? undefined : result.stderr.trim() || `exit ${result.exitCode}`;
+  const answered = asks.length === 0 || result.stdout.includes(`${MARK} `);
+  const failed = result.exitCode === 0 || answered ? undefined : result.stderr.trim() || `exit ${result.exitCode}`;
   return { ...parseAnswers(result.stdout, asks), ...(failed ? { failed } : {}) };
 }

@@ -3,6 +3,7 @@
 // the bridge FDB, route lookups, the nat and FORWARD rules and conntrack. The
 // walk sees only the Kernel interface, so its logic is testable with tables
 // written by hand; LiveKernel asks the nodes through node/query.ts.
+import { RunError } from '../errors.js';
 import type { Transports } from '../exec/transports.js';
 import type { Model } from '../model/lab.js';
 import { type Answers, askNode, type Questions } from '../node/query.js';
@@ -28,7 +29,11 @@ export class LiveKernel implements Kernel {
 
   private async ask(place: Place, questions: Omit<Questions, 'netns'>): Promise<Partial<Answers>> {
     const netns = place.pod ? this.model.pods.find((p) => p.name === place.pod)!.netns : undefined;
-    const { answers } = await askNode(this.transports[place.node]!, [{ ...questions, ...(netns ? { netns } : {}) }]);
+    const { answers, failed } = await askNode(this.transports[place.node]!, [
+      { ...questions, ...(netns ? { netns } : {}) },
+    ]);
+    // A node that did not answer is not an empty one: the walk would invent reasons from the missing tables.
+    if (failed) throw new RunError(`cannot read ${place.node}'s tables to trace through it: ${failed}`);
     return answers[0]!;
   }
 

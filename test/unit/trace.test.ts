@@ -9,7 +9,10 @@ import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { TraceWalk } from '../../src/trace/walk.js';
 import { resolveRequest, sendFirst } from '../../src/trace/trace.js';
-import { UsageError } from '../../src/errors.js';
+import { RunError, UsageError } from '../../src/errors.js';
+import { askNode } from '../../src/node/query.js';
+import { LiveKernel } from '../../src/trace/kernel.js';
+import type { Transport } from '../../src/exec/transport.js';
 import { ruleMatches } from '../../src/node/tables.js';
 import { parseSavedRules } from '../../src/node/tables.js';
 import type { Kernel, Link, Place, RouteLookup, Tables } from '../../src/trace/kernel.js';
@@ -591,4 +594,25 @@ test('trace sends no probe to a UDP Service (no answer to wait for; a TCP connec
   assert.equal(request.packet.protocol, 'udp');
   // No node is asked: the transports are none.
   assert.equal(await sendFirst(udp, facts, {}, request), undefined);
+});
+
+test('a node that does not answer is not an empty one: askNode fails only when no question was answered, and trace stops there', async () => {
+  const node = (exitCode: number, stdout: string, stderr = '') => ({
+    node: 'node-1',
+    run: async () => ({ exitCode, stdout, stderr }),
+  });
+  const refused = 'ssh: connect to host 192.168.64.5 port 22: Connection refused';
+  assert.equal((await askNode(node(255, '', refused), [{ links: true }])).failed, refused);
+  assert.equal((await askNode(node(126, ''), [{ links: true }])).failed, 'exit 126');
+  // A question's own tool failing (the last one: the script's exit code) is its answer, not the node's failure.
+  const answered = await askNode(node(2, '@@netlab answer 0 links\n[]\n'), [{ links: true }]);
+  assert.equal(answered.failed, undefined);
+  assert.deepEqual(answered.answers[0]!.links, []);
+  const { model } = loadLabFile(join(LABS, 'vxlan.yaml'));
+  const kernel = new LiveKernel(model, { 'node-1': node(255, '', refused) as unknown as Transport });
+  await assert.rejects(kernel.tables({ node: 'node-1' }), (error: unknown) => {
+    assert.ok(error instanceof RunError);
+    assert.equal(error.message, `cannot read node-1's tables to trace through it: ${refused}`);
+    return true;
+  });
 });
