@@ -6,7 +6,7 @@ import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { isAlive, processRef, type ProcessRef } from '../os/processes.js';
-import { stateDir, writableStateDirAdvice } from './store.js';
+import { refuseUnsafeStateDir, stateDir, writableStateDirAdvice } from './store.js';
 import { checkedLabName } from '../node/paths.js';
 import { UsageError } from '../errors.js';
 
@@ -93,6 +93,9 @@ export function acquireLock(lab: string, command: string, waitMs = 0): () => voi
       `cannot create ${join(stateDir(), 'locks')}: ${(error as Error).message} (${writableStateDirAdvice()})`,
     );
   }
+  // Every command that writes state locks first: a NETLAB_STATE_DIR that was not there when the command line
+  // checked it, and that another user made meanwhile, is refused before anything is written in it.
+  refuseUnsafeStateDir();
   const record: LockRecord = {
     process: processRef(process.pid)!,
     host: hostname(),

@@ -9,9 +9,11 @@ import { describeMissing, loadModule, requirements } from '../../src/exec/prefli
 import { loadLabFile } from '../../src/lab/load.js';
 import { join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
-import { chmodSync, chownSync, lchownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { othersCanWrite } from '../../src/state/access.js';
+import { acquireLock } from '../../src/state/lock.js';
+import { UsageError } from '../../src/errors.js';
 
 test("a user's state directory: NETLAB_STATE_DIR, else $XDG_STATE_HOME/netlab (absolute only), else ~/.local/state/netlab; root's is /var/lib/netlab", () => {
   assert.equal(stateDir({ NETLAB_STATE_DIR: '/srv/n', XDG_STATE_HOME: '/x', HOME: '/h' }, 1000), '/srv/n');
@@ -191,6 +193,35 @@ test("a user's NETLAB_STATE_DIR: theirs (or root's) and written by them alone, e
       /NETLAB_STATE_DIR=\S+\/state: \S+\/state can be written by others than nobody \(mode 777\): `chmod go-w \S+`\. netlab runs what its state says .* so only you may write there/,
     );
   } finally {
+    rmSync(top, { recursive: true, force: true });
+  }
+});
+
+test('a NETLAB_STATE_DIR another user makes after the command line checked it (not there then) is refused before the lock is written', (t) => {
+  if (process.getuid?.() !== 0) {
+    assert.ok(!process.env.CI, 'the unit tier runs as root in CI');
+    t.skip('needs root (chown)');
+    return;
+  }
+  const top = mkdtempSync(join(tmpdir(), 'netlab-statedir-'));
+  const saved = process.env.NETLAB_STATE_DIR;
+  try {
+    chmodSync(top, 0o1777); // as /tmp: anyone may make a directory in it
+    const dir = join(top, 'state');
+    process.env.NETLAB_STATE_DIR = dir;
+    assert.equal(othersCanWrite(dir), undefined, 'not there yet: root would make it');
+    // Another user makes it first, and would plant links in it.
+    mkdirSync(dir, { mode: 0o777 });
+    chownSync(dir, 1000, 1000);
+    assert.throws(
+      () => acquireLock('vxlan', 'netlab up'),
+      (error: unknown) =>
+        error instanceof UsageError && /state is .*'s: root's state goes in a directory of root's/.test(error.message),
+    );
+    assert.equal(existsSync(join(dir, 'locks', 'vxlan.lock')), false, 'no lock written there');
+  } finally {
+    if (saved === undefined) delete process.env.NETLAB_STATE_DIR;
+    else process.env.NETLAB_STATE_DIR = saved;
     rmSync(top, { recursive: true, force: true });
   }
 });
