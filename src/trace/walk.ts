@@ -369,7 +369,26 @@ export class TraceWalk implements TraceContext {
 
   /** A frame arriving on a link: a bridge port hands it to the bridge, any other link to the namespace's IP layer. */
   async frameArrives(place: Place, link: Link, mac: string | undefined, packet: Packet): Promise<End> {
-    if (!link.master) return this.ip(place, packet, { ifname: link.ifname });
+    if (!link.master) {
+      // A frame for another MAC than the link's own (its bridge's, once it was a port of one) is another
+      // host's: the kernel drops it (unless broadcast or multicast, the first bit of the first octet).
+      const group = mac !== undefined && (parseInt(mac.slice(0, 2), 16) & 1) === 1;
+      if (mac && link.mac && mac.toLowerCase() !== link.mac.toLowerCase() && !group) {
+        const declared = this.planned(place, (d) => d.kind === 'master' && d.link === link.ifname);
+        const bridge = declared?.kind === 'master' ? declared.bridge : undefined;
+        return this.end(
+          'broken',
+          place,
+          `the frame is for ${mac}, but ${link.ifname} (${link.mac}) is a port of no bridge${bridge ? ` (the lab makes it one of ${bridge})` : ''}: ${place.node} drops it as another host's`,
+          this.hint(
+            place,
+            (d) => d.kind === 'master' && d.link === link.ifname,
+            `attaches ${link.ifname} to ${bridge}`,
+          ),
+        );
+      }
+      return this.ip(place, packet, { ifname: link.ifname });
+    }
     const up = (await this.tables(place)).links.find((l) => l.ifname === link.master)!;
     return bridge(this, place, up, mac, packet, link.ifname);
   }

@@ -212,6 +212,12 @@ test('status reports drift from what netlab made; up says what changed in the fi
         ],
       ],
     );
+    // trace agrees: the frame for the bridge's MAC is another host's on a port of no bridge.
+    const off = await netlab(state.dir, 'trace', 'a1', 'a0', '--no-send', '--json');
+    assert.match(
+      (JSON.parse(off.stdout) as { problem: { reason: string } }).problem.reason,
+      /but veth-a0 \(\S+\) is a port of no bridge \(the lab makes it one of br0\): node-0 drops it as another host's/,
+    );
     await netlab(state.dir, 'exec', 'node-0', '--', 'ip', 'link', 'set', 'veth-a0', 'master', 'br0');
     await netlab(state.dir, 'exec', 'a0', '--', 'ip', 'route', 'replace', 'default', 'via', '10.200.0.1');
     await netlab(state.dir, 'exec', 'node-0', '--', 'ip', 'link', 'del', 'veth-a1');

@@ -616,3 +616,16 @@ test('a node that does not answer is not an empty one: askNode fails only when n
     return true;
   });
 });
+
+test("trace: a pod's link taken off its bridge (nomaster): the frame for the bridge's MAC is another host's there, dropped", async () => {
+  const { world, kernel } = ipipWorld();
+  const node0 = world.tables['node-0/']!;
+  node0.links = node0.links.map((l) => (l.ifname === 'veth-a0' ? { ...l, master: undefined } : l));
+  const trace = await walk('ipip', kernel);
+  assert.equal(trace.outcome, 'broken');
+  assert.equal(
+    trace.problem!.reason,
+    `the frame is for ${MAC.br0}, but veth-a0 (${MAC.h0}) is a port of no bridge (the lab makes it one of br0): node-0 drops it as another host's`,
+  );
+  assert.match(trace.problem!.hint ?? '', /attaches veth-a0 to br0/);
+});
