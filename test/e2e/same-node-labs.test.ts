@@ -213,7 +213,7 @@ test('status reports drift from what netlab made; up says what changed in the fi
       ],
     );
     // trace agrees: the frame for the bridge's MAC is another host's on a port of no bridge.
-    const off = await netlab(state.dir, 'trace', 'a1', 'a0', '--no-send', '--json');
+    const off = await netlab(state.dir, 'trace', 'a0', 'a1', '--no-send', '--json');
     assert.match(
       (JSON.parse(off.stdout) as { problem: { reason: string } }).problem.reason,
       /but veth-a0 \(\S+\) is a port of no bridge \(the lab makes it one of br0\): node-0 drops it as another host's/,
