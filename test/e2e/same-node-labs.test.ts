@@ -197,6 +197,8 @@ test('status reports drift from what netlab made; up says what changed in the fi
     assert.equal(cleanRun.exitCode, 0);
     const clean = JSON.parse(cleanRun.stdout) as Status;
     assert.equal(clean.labs[0]!.drift.findings.length, 0);
+    // a0 learns a1's MAC first (trace follows the neighbour entry the kernel has).
+    assert.equal((await netlab(state.dir, 'exec', 'a0', '--', 'ping', '-c', '1', '-W', '2', '10.200.0.3')).exitCode, 0);
     // A port taken off its bridge, and a pod's default route through another gateway: still there, but not as made.
     await netlab(state.dir, 'exec', 'node-0', '--', 'ip', 'link', 'set', 'veth-a0', 'nomaster');
     await netlab(state.dir, 'exec', 'a0', '--', 'ip', 'route', 'replace', 'default', 'via', '10.200.0.3');
