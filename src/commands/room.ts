@@ -97,7 +97,7 @@ function refuseNoRecord(room: Room, file: string): void {
  * counts only for the start whose record it found (room/grade.ts).
  */
 async function withRoomLock<T>(room: Room, command: string, work: () => Promise<T>): Promise<T> {
-  const release = acquireLock(`_room@${room.name}`, `netlab room ${command}`);
+  const release = acquireLock(room.name, `netlab room ${command}`, { kind: 'room' });
   try {
     return await work();
   } finally {

@@ -12,7 +12,7 @@ import { printJson, type JsonOption } from '../json-output.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { findUpLab, labIdFor, labNameOf, otherTarget } from './common.js';
 import { challengeOfRun } from '../state/challenges.js';
-import { mayEnterNodes } from '../exec/userns.js';
+import { builtInUserNamespace, mayEnterNodes } from '../exec/userns.js';
 
 /** Simulated nodes: is the holder alive. SSH nodes: not probed here (null). */
 function nodeRunning(state: LabState, node: string): boolean | null {
@@ -93,7 +93,7 @@ export async function statusCommand(lab: string | undefined, options: JsonOption
         run: s.run ? describeRun(s.run) : undefined,
         target: s.target.kind,
         // built without root (exec/userns.ts)
-        ...(s.target.kind === 'simulated' && s.target.underlay?.userns ? { userNamespace: true } : {}),
+        ...(s.target.kind === 'simulated' && builtInUserNamespace(s.target) ? { userNamespace: true } : {}),
         nodes: s.model.nodes.map((n) => ({
           name: n.name,
           underlay: s.facts[n.name]?.address,

@@ -195,9 +195,9 @@ export async function captureCommand(
   if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600)
     throw new UsageError(`--timeout takes 1-3600 seconds; found ${timeout}`);
   // A word that starts with '-' would be one of tcpdump's options (-w FILE writes anywhere as root, -z runs a program).
-  if (options.filter !== undefined && (!FILTER.test(options.filter) || /(^|\s)-/.test(options.filter)))
+  if (options.filter !== undefined && (!FILTER.test(options.filter) || /(^|\s)-\S/.test(options.filter)))
     throw new UsageError(
-      `--filter takes a tcpdump expression of letters, digits, spaces and . : / _ ( ) ! & | < > = - (no word starting with -); found ${JSON.stringify(options.filter)}`,
+      `--filter takes a tcpdump expression of letters, digits, spaces and . : / _ ( ) ! & | < > = - (no word starting with -, as an option would); found ${JSON.stringify(options.filter)}`,
     );
   // Every interface of a router is on the underlay.
   const { pod, node, transport, router } = placeNamed(state, target);

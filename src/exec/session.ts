@@ -20,6 +20,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { MAX_SCRIPT_OUTPUT, outputTooLarge, type ScriptResult } from './transport.js';
+import { exitCodeOf } from './spawn.js';
 
 /**
  * One stream's output, searched once as it arrives. Text already searched is
@@ -127,7 +128,7 @@ export class ShellSession {
     });
     this.child.on('close', (code, signal) => {
       // 127 for a program that could not start, as a shell says for a missing command
-      this.ended = startError ? 127 : (code ?? (signal ? 143 : 1));
+      this.ended = startError ? 127 : exitCodeOf(code, signal);
       this.onEnd();
       this.wake?.();
     });

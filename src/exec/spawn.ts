@@ -6,6 +6,11 @@ import { constants } from 'node:os';
 import type { Writable } from 'node:stream';
 import { MAX_SCRIPT_OUTPUT, outputTooLarge, type ScriptResult } from './transport.js';
 
+/** A process's exit code; killed by a signal, 128 + its number, as a shell says it (SIGKILL 137, SIGTERM 143). */
+export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
+  return code ?? (signal ? 128 + constants.signals[signal] : 1);
+}
+
 export interface SpawnOptions {
   /** fed on stdin (stdin is /dev/null otherwise) */
   input?: string;
@@ -71,12 +76,7 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
       const err = Buffer.concat(stderr).toString();
       resolve({
         // Output cut at the cap is never a success, even when the program ended before it was stopped.
-        // Killed by a signal: 128 + its number, as a shell says it (SIGKILL 137, SIGTERM 143).
-        exitCode: startError
-          ? 127
-          : overflow && code === 0
-            ? 1
-            : (code ?? 128 + (signal ? constants.signals[signal] : 0)),
+        exitCode: startError ? 127 : overflow && code === 0 ? 1 : exitCodeOf(code, signal),
         stdout: Buffer.concat(stdout).toString(),
         stderr: startError ? `${err}${command}: ${startError.message}` : overflow ? `${err}${outputTooLarge()}` : err,
       });
@@ -99,7 +99,7 @@ export function startReader(
   input.on('error', () => {}); // the writer may outlive the reader
   const exited = new Promise<number>((resolve) => {
     child.on('error', () => resolve(127));
-    child.on('close', (code) => resolve(code ?? 1));
+    child.on('close', (code, signal) => resolve(exitCodeOf(code, signal)));
   });
   return { input, exited };
 }

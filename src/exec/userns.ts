@@ -34,7 +34,12 @@ export function enterHolder(holder: Holder): string[] {
 
 /** Whether this process may enter the lab's simulated nodes: root may enter any; a user, those of a lab built without root. */
 export function mayEnterNodes(target: SimulatedTargetState): boolean {
-  return !withoutRoot() || target.userns === true || (target.underlay?.userns ?? false);
+  return !withoutRoot() || builtInUserNamespace(target);
+}
+
+/** Whether a simulated lab was built without root, in a user namespace of its own (recorded from its first write, or by its underlay). */
+export function builtInUserNamespace(target: SimulatedTargetState): boolean {
+  return target.userns === true || target.underlay?.userns === true;
 }
 
 /** Where a lab on simulated nodes is recorded before its first holder starts: a user's in their own user namespace. */

@@ -182,7 +182,8 @@ const modelSchema = z.object({
       id: name(),
       title: text(),
       fault: text(),
-      goal: list(count(LAB_LIMITS.checks + LAB_LIMITS.derivedChecks), LAB_LIMITS.checks),
+      // a challenge without `goal:` has every check, derived ones too
+      goal: list(count(LAB_LIMITS.checks + LAB_LIMITS.derivedChecks), LAB_LIMITS.checks + LAB_LIMITS.derivedChecks),
       hints: list(text(), LAB_LIMITS.hints),
     }),
     LAB_LIMITS.challenges,
@@ -214,27 +215,68 @@ const challengeRecordSchema = z.object({
   unlocked: list(text(), LAB_LIMITS.hints),
 });
 
-/** The names a model refers to that it does not define (a pod on no node, a check from no pod…). */
+/**
+ * The names a model refers to that it does not define (a pod on no node, a
+ * check from no pod, a policy of a pod without an address…): planning would
+ * take each for granted.
+ */
 function dangling(model: Model, facts: NodeLabRecord['facts']): string[] {
   const nodes = new Set(model.nodes.map((n) => n.name));
-  const pods = new Set(model.pods.map((p) => p.name));
+  const pods = new Map(model.pods.map((p) => [p.name, p]));
+  const addressed = new Set(model.pods.filter((p) => p.address).map((p) => p.name));
   const services = new Set(model.services.map((s) => s.name));
+  const networks = new Set(model.underlay?.networks.map((n) => n.name) ?? []);
+  const hops = new Set([...nodes, ...(model.underlay?.routers.map((r) => r.name) ?? [])]);
   const problems: string[] = [];
-  const need = (where: string, known: Set<string>, what: string, name: string) => {
+  const need = (where: string, known: Set<string> | Map<string, unknown>, what: string, name: string) => {
     if (!known.has(name)) problems.push(`${where}: no ${what} ${JSON.stringify(name)}`);
   };
   for (const node of nodes) if (!facts[node]) problems.push(`facts: none for node ${node}`);
+  model.nodes.forEach((n, i) => {
+    if (n.underlay.network !== undefined)
+      need(`model.nodes.${i}.underlay.network`, networks, 'network', n.underlay.network);
+  });
+  model.underlay?.routers.forEach((r, i) =>
+    r.networks.forEach((n) => need(`model.underlay.routers.${i}.networks`, networks, 'network', n)),
+  );
   model.pods.forEach((p, i) => need(`model.pods.${i}.node`, nodes, 'node', p.node));
   model.services.forEach((s, i) => s.backends.forEach((b) => need(`model.services.${i}.backends`, pods, 'pod', b)));
+  model.policies?.forEach((p, i) => {
+    p.pods.forEach((pod) => need(`model.policies.${i}.pods`, addressed, 'pod with an address', pod));
+    for (const direction of ['ingress', 'egress'] as const)
+      p[direction].forEach((rule, j) =>
+        rule.peers.forEach((peer) => {
+          if ('pods' in peer)
+            for (const pod of peer.pods)
+              need(`model.policies.${i}.${direction}.${j}.peers`, addressed, 'pod with an address', pod);
+        }),
+      );
+  });
   model.checks.forEach((c, i) => {
     for (const [end, at] of [
       [c.from, 'from'],
       [c.to, 'to'],
     ] as const) {
-      if ('pod' in end) need(`model.checks.${i}.${at}`, pods, 'pod', end.pod);
+      if ('pod' in end) {
+        need(`model.checks.${i}.${at}`, pods, 'pod', end.pod);
+        const pod = pods.get(end.pod);
+        if (pod && end.container !== undefined)
+          need(
+            `model.checks.${i}.${at}.container`,
+            new Set(pod.containers.map((x) => x.name)),
+            'container',
+            end.container,
+          );
+      }
       if ('node' in end) need(`model.checks.${i}.${at}`, nodes, 'node', end.node);
       if ('service' in end) need(`model.checks.${i}.${at}`, services, 'Service', end.service);
     }
+    c.via?.forEach((hop) => need(`model.checks.${i}.via`, hops, 'node or router', hop));
+  });
+  model.challenges?.forEach((c, i) => {
+    const beyond = c.goal.find((n) => n < 1 || n > model.checks.length);
+    if (beyond !== undefined)
+      problems.push(`model.challenges.${i}.goal: no check ${beyond} (the lab has ${model.checks.length})`);
   });
   return problems;
 }

@@ -143,7 +143,7 @@ export async function confirmAttached(state: LabState): Promise<NodeChallengeRec
   try {
     found = await readNode(state.lab, transport);
   } catch (error) {
-    throw new RunError(`cannot reach ${node} to read lab ${state.lab}: ${(error as Error).message}`);
+    throw new RunError(`cannot read lab ${state.lab} on ${node}: ${(error as Error).message}`);
   }
   const id = found.run?.split(' ')[0];
   if (id !== state.run?.id)

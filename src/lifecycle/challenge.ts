@@ -218,6 +218,20 @@ export async function updateChallenge(
   change: (current: ChallengeRecord) => ChallengeRecord | undefined,
 ): Promise<boolean> {
   const done = changeChallenge(start, change);
-  if (done.changed) await recordChallengeOnNodes(state, done.record);
+  if (done.changed) {
+    await recordChallengeOnNodes(state, done.record);
+    await nodesMatchHere(state, done.record);
+  }
   return done.changed;
+}
+
+/**
+ * After `written` went to the lab's nodes: if the record here is another one
+ * now (a start of another challenge wrote its own here, and then on the nodes,
+ * in between), the nodes get that one, so that their last write is never the
+ * older record (an attached learner reads it).
+ */
+export async function nodesMatchHere(state: LabState, written: ChallengeRecord | undefined): Promise<void> {
+  const here = challengeOfRun(state);
+  if (JSON.stringify(here) !== JSON.stringify(written)) await recordChallengeOnNodes(state, here);
 }

@@ -228,18 +228,21 @@ export function toolOutput(text: string): unknown {
 /**
  * Asks a node every question in one script. `head` runs first (a prelude, a
  * caller's own checks); its output comes back as `head`. `failed` says why the
- * script never came to its questions (a node that could not be reached, a sudo
- * that wanted a password), when it did not: a question's own tool failing is
- * its answer, not a failure of the node.
+ * script did not answer every question (a node that could not be reached, a
+ * sudo that wanted a password, a connection lost half-way), when it did not: a
+ * question's own tool failing is its answer, not a failure of the node.
  */
 export async function askNode(
   node: Runs,
   asks: readonly Questions[],
   head: readonly string[] = [],
 ): Promise<{ head: string; answers: Partial<Answers>[]; failed?: string }> {
-  const script = `${['PATH=$PATH:/usr/sbin:/sbin', ...head, ...questionLines(asks)].join('\n')}\n`;
+  const questions = questionLines(asks);
+  const script = `${['PATH=$PATH:/usr/sbin:/sbin', ...head, ...questions].join('\n')}\n`;
   const result = await node.run(script);
-  const answered = asks.length === 0 || result.stdout.includes(`${MARK} `);
+  // Every question's section came back (a connection lost half-way answers some only).
+  const marks = questions.filter((line) => line.startsWith(`echo "${MARK} `)).map((line) => line.slice(6, -1));
+  const answered = marks.every((mark) => result.stdout.includes(`${mark}\n`) || result.stdout.endsWith(mark));
   const failed = result.exitCode === 0 || answered ? undefined : result.stderr.trim() || `exit ${result.exitCode}`;
   return { ...parseAnswers(result.stdout, asks), ...(failed ? { failed } : {}) };
 }

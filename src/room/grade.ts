@@ -6,6 +6,7 @@ import { changeChallenge, readChallenge, type ChallengeRecord } from '../state/c
 import { readState, type LabState } from '../state/store.js';
 import { verifyLab } from '../lifecycle/verify.js';
 import { recordChallengeOnNodes } from '../lifecycle/attach.js';
+import { nodesMatchHere } from '../lifecycle/challenge.js';
 import type { Model } from '../model/lab.js';
 import { describeCheck } from '../verify/run.js';
 import type { Board, BoardGroup } from './board.js';
@@ -157,9 +158,12 @@ export async function pushHints(
   if (record.hints < unlocked) {
     // The nodes first: a node that does not take them (a machine stopped) fails this, the record here
     // keeps the hints it had, and the next grading round puts them there again.
-    // Here, only if it still is the record of that start: a room start or reset meanwhile keeps its own.
-    await recordChallengeOnNodes(state, { ...record, hints: unlocked });
+    // Here, only if it still is the record of that start: a room start or reset meanwhile keeps its own,
+    // and the nodes get that one back.
+    const pushed = { ...record, hints: unlocked };
+    await recordChallengeOnNodes(state, pushed);
     changeChallenge(record, (current) => ({ ...current, hints: Math.max(current.hints, unlocked) }));
+    await nodesMatchHere(state, pushed);
   }
   return true;
 }

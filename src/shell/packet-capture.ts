@@ -77,7 +77,9 @@ until ($stop) {
 /** The node-side command: the interface's packets as pcap on stdout, for at most `seconds`. */
 export function pcapStreamCommand(dev: string, seconds: number): string[] {
   // `--`: what follows is the script's argument, never one of perl's switches.
-  return ['timeout', String(seconds), 'perl', '-e', PCAP_WRITER, '--', dev];
+  // --foreground: perl stays in the terminal's process group, where Ctrl-C reaches it (and it ends after
+  // the record it is writing); timeout would otherwise move it to a group of its own, to run on until its timeout.
+  return ['timeout', '--foreground', String(seconds), 'perl', '-e', PCAP_WRITER, '--', dev];
 }
 
 /** tcpdump's arguments that read such a stream on the host: the count and the filter apply there. */

@@ -116,15 +116,16 @@ export function unreadableFile(files: readonly string[]): Denied | undefined {
 }
 
 /**
- * Why a directory root keeps its state in is one another user could change,
- * if it is, with what to do about it: root runs what the state says (SSH
- * options, a holder's PID that `down` enters and kills). Every directory on
- * the path as written and on the path its symbolic links lead to must be
- * root's and written by root alone, but for a sticky one above the state
- * directory (/tmp: its users cannot move root's directories); every symbolic
- * link on the way must be root's. A directory not there yet is root's to make
- * (one another user made first is refused when it is next used). Undefined
- * when safe.
+ * Why a directory the user `uid` keeps their state in (root's: uid 0) is one
+ * another user could change, if it is, with what to do about it: netlab runs
+ * what the state says (SSH options, a holder's PID that `down` enters and
+ * kills). Every directory on the path as written and on the path its symbolic
+ * links lead to must be the user's or root's (root's alone for root) and
+ * written by them alone (or a user's private group), but for a sticky one
+ * above the state directory (/tmp: its users cannot move another's
+ * directories); every symbolic link on the way must be the user's or root's.
+ * A directory not there yet is the user's to make (one another user made
+ * first is refused when the command takes its lock). Undefined when safe.
  */
 export function othersCanWrite(dir: string, uid = 0): string | undefined {
   const given = ancestry(dir);
@@ -142,7 +143,7 @@ export function othersCanWrite(dir: string, uid = 0): string | undefined {
         return `${d} is a symbolic link of ${userName(link.uid)}'s, who could point it elsewhere`;
       continue;
     }
-    const problem = unsafeDirectory(d, link.uid, link.mode, i === given.length - 1, uid);
+    const problem = unsafeDirectory(d, link, i === given.length - 1, uid);
     if (problem) return problem;
   }
   let real: string;
@@ -155,7 +156,7 @@ export function othersCanWrite(dir: string, uid = 0): string | undefined {
   const made = deepest === given.at(-1);
   for (const [i, d] of chain.entries()) {
     const stat = statSync(d);
-    const problem = unsafeDirectory(d, stat.uid, stat.mode, made && i === chain.length - 1, uid);
+    const problem = unsafeDirectory(d, stat, made && i === chain.length - 1, uid);
     if (problem) return problem;
   }
   return undefined;
@@ -164,12 +165,11 @@ export function othersCanWrite(dir: string, uid = 0): string | undefined {
 /**
  * What is wrong with one directory of a user's state path (root's: uid 0), and
  * the fix; the state directory itself may not be sticky instead. A user's may
- * be root's too (/, /home).
+ * be root's too (/, /home), and writable by the user's private group.
  */
 function unsafeDirectory(
   dir: string,
-  owner: number,
-  mode: number,
+  { uid: owner, gid, mode }: { uid: number; gid: number; mode: number },
   stateDirectory: boolean,
   uid: number,
 ): string | undefined {
@@ -177,7 +177,34 @@ function unsafeDirectory(
   if (owner !== uid && owner !== 0)
     return `${dir} is ${userName(owner)}'s: ${who}'s state goes in a directory of ${who}'s${uid === 0 ? '' : " (or root's)"}, under none of another user's`;
   const sticky = (mode & 0o1000) !== 0 && !stateDirectory;
-  if ((mode & 0o022) !== 0 && !sticky)
+  // The group's write bit of a user's own directory lets no one else in when the group is theirs alone.
+  const groupWrites = (mode & 0o020) !== 0 && !(uid !== 0 && owner === uid && isPrivateGroupOf(gid, uid));
+  if ((groupWrites || (mode & 0o002) !== 0) && !sticky)
     return `${dir} can be written by others than ${who} (mode ${(mode & 0o7777).toString(8)}): \`chmod go-w ${dir}\``;
   return undefined;
+}
+
+/**
+ * A user's private group (the scheme of Debian's and Fedora's useradd, where
+ * the umask is 002): the primary group of that user and of no other, with no
+ * other members.
+ */
+export function isPrivateGroupOf(
+  gid: number,
+  uid: number,
+  files: { group: string; passwd: string } = { group: '/etc/group', passwd: '/etc/passwd' },
+): boolean {
+  const lines = (file: string) => {
+    try {
+      return readFileSync(file, 'utf8')
+        .split('\n')
+        .map((line) => line.split(':'));
+    } catch {
+      return [];
+    }
+  };
+  const group = lines(files.group).find((f) => f[2] === String(gid));
+  if (!group || (group[3] ?? '').trim() !== '') return false;
+  const primary = lines(files.passwd).filter((f) => f[3] === String(gid));
+  return primary.length === 1 && primary[0]![2] === String(uid);
 }

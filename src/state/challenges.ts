@@ -6,7 +6,6 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { checkedLabName } from '../node/paths.js';
-import { kernelLabName } from '../model/grammar.js';
 import { acquireLock } from './lock.js';
 import { stateDir, type LabState, writeFileAtomic } from './store.js';
 
@@ -75,8 +74,11 @@ export function challengeOfRun(state: Pick<LabState, 'lab' | 'run'>): ChallengeR
  * for a file's read and write only; another netlab waits for it.
  */
 function withRecordLocked<T>(lab: string, work: () => T): T {
-  // A lock of its own (not the lab's, which up and down hold for minutes), named by the lab's kernel name.
-  const release = acquireLock(`_challenge@${kernelLabName(checkedLabName(lab))}`, 'netlab challenge record', 10_000);
+  // A lock of its own (not the lab's, which up and down hold for minutes).
+  const release = acquireLock(lab, 'netlab challenge record', {
+    waitMs: 10_000,
+    kind: 'challenge',
+  });
   try {
     return work();
   } finally {

@@ -17,8 +17,24 @@ interface LockRecord {
   since: string;
 }
 
-function lockFile(lab: string): string {
-  return join(stateDir(), 'locks', `${checkedLabName(lab)}.lock`);
+/**
+ * What a lock guards: a lab (up, down), a room (its commands that change it),
+ * or a lab's challenge record. Each kind has a directory of its own, so that
+ * no name of one is the name of another.
+ */
+export type LockKind = 'lab' | 'room' | 'challenge';
+
+function lockDir(kind: LockKind): string {
+  return kind === 'lab' ? join(stateDir(), 'locks') : join(stateDir(), 'locks', kind);
+}
+
+function lockFile(name: string, kind: LockKind): string {
+  return join(lockDir(kind), `${checkedLabName(name)}.lock`);
+}
+
+/** What the lock guards, in messages: "lab vxlan", "room net101". */
+function guarded(name: string, kind: LockKind): string {
+  return kind === 'challenge' ? `the challenge record of lab ${name}` : `${kind} ${name}`;
 }
 
 /** Creates `file` holding `text`, atomically and only if it does not exist (link() fails with EEXIST). */
@@ -81,20 +97,25 @@ function removeStale(file: string, stale: string, mine: string): boolean {
 }
 
 /**
- * Takes the lock of `lab` for `command`; returns its release. A live holder on
- * this host is waited for up to `waitMs` (default: not at all, refused).
+ * Takes the lock of `name` (a lab, unless `kind` says otherwise) for
+ * `command`; returns its release. A live holder on this host is waited for up
+ * to `waitMs` (default: not at all, refused).
  */
-export function acquireLock(lab: string, command: string, waitMs = 0): () => void {
-  const file = lockFile(lab);
+export function acquireLock(
+  name: string,
+  command: string,
+  { waitMs = 0, kind = 'lab' }: { waitMs?: number; kind?: LockKind } = {},
+): () => void {
+  const file = lockFile(name, kind);
+  const lab = guarded(name, kind);
   try {
-    mkdirSync(join(stateDir(), 'locks'), { recursive: true, mode: 0o700 });
+    mkdirSync(lockDir(kind), { recursive: true, mode: 0o700 });
   } catch (error) {
-    throw new UsageError(
-      `cannot create ${join(stateDir(), 'locks')}: ${(error as Error).message} (${writableStateDirAdvice()})`,
-    );
+    throw new UsageError(`cannot create ${lockDir(kind)}: ${(error as Error).message} (${writableStateDirAdvice()})`);
   }
   // Every command that writes state locks first: a NETLAB_STATE_DIR that was not there when the command line
-  // checked it, and that another user made meanwhile, is refused before anything is written in it.
+  // checked it, and that another user made meanwhile, is refused before any file is written in it (the lock's
+  // directory is made, and the check sees whose it is).
   refuseUnsafeStateDir();
   const record: LockRecord = {
     process: processRef(process.pid)!,
@@ -108,7 +129,7 @@ export function acquireLock(lab: string, command: string, waitMs = 0): () => voi
     try {
       if (createExclusive(file, text)) return () => rmSync(file, { force: true });
     } catch (error) {
-      throw new UsageError(`cannot lock lab ${lab} (${file}): ${(error as Error).message}`);
+      throw new UsageError(`cannot lock ${lab} (${file}): ${(error as Error).message}`);
     }
     const seen = readText(file);
     if (seen === undefined) continue; // released meanwhile
@@ -120,18 +141,18 @@ export function acquireLock(lab: string, command: string, waitMs = 0): () => voi
         continue;
       }
       throw new UsageError(
-        `lab ${lab} is being changed by another netlab (\`${holder.command}\`, PID ${holder.process.pid}, since ${holder.since}); wait for it to finish`,
+        `${lab} is being changed by another netlab (\`${holder.command}\`, PID ${holder.process.pid}, since ${holder.since}); wait for it to finish`,
       );
     }
     if (holder && holder.host !== record.host) {
       throw new UsageError(
-        `lab ${lab} is locked by netlab on host ${holder.host} (PID ${holder.process.pid}); if that process is gone, remove ${file}`,
+        `${lab} is locked by netlab on host ${holder.host} (PID ${holder.process.pid}); if that process is gone, remove ${file}`,
       );
     }
     // Stale. Whoever removes it, every racer then tries to create the lock anew.
     if (!removeStale(file, seen, text)) sleepSync(5);
   }
   throw new UsageError(
-    `cannot lock lab ${lab}: another netlab keeps taking the lock (${file}; if no netlab is running, remove it and any ${file}.takeover-* beside it)`,
+    `cannot lock ${lab}: another netlab keeps taking the lock (${file}; if no netlab is running, remove it and any ${file}.takeover-* beside it)`,
   );
 }

@@ -92,7 +92,7 @@ export function refuseUnsafeStateDir(): void {
     );
   if (why)
     throw new UsageError(
-      `NETLAB_STATE_DIR=${dir}: ${why}. netlab runs what its state says (SSH options, processes it enters and kills), so only you may write there (or unset NETLAB_STATE_DIR: yours is in ~/.local/state/netlab)`,
+      `NETLAB_STATE_DIR=${dir}: ${why}. netlab runs what its state says (SSH options, processes it enters and kills), so only you may write there (or unset NETLAB_STATE_DIR: yours is ${stateDir({ ...process.env, NETLAB_STATE_DIR: '' }, uid)})`,
     );
 }
 

@@ -22,7 +22,7 @@ import {
   type Problem,
   type Trace,
 } from '../model/trace.js';
-import type { Link, Place, Tables } from '../node/tables.js';
+import type { Link, Place, SavedRule, Tables } from '../node/tables.js';
 import { contains, parseCidr, parseIp } from '../net/ipv4.js';
 import { outsideAddress } from '../underlay/routing.js';
 import {
@@ -251,11 +251,8 @@ export class TraceWalk implements TraceContext {
           'sysctl -w net.ipv4.ip_forward=1',
       );
     }
-    const stopped = await this.forwardVerdict(place, packet, ingress.ifname, outDev);
+    const { stopped, policy, accepted, chain } = await this.forwardChain(place, packet, ingress.ifname, outDev);
     if (stopped) return stopped;
-    const { policy, rules } = await this.kernel.forwardRules(place.node);
-    const chain = this.acceptChain();
-    const accepted = chain !== undefined && rules.some((r) => r.target === chain);
     const hairpinRoute =
       ingress.ifname === outDev
         ? `; in and out by the same interface, so the node also sends the sender an ICMP redirect ("next time, go directly")`
@@ -275,11 +272,33 @@ export class TraceWalk implements TraceContext {
    * no jump to the lab's accept chain. Undefined: it passes.
    */
   async forwardVerdict(place: Place, packet: Packet, inDev: string, outDev: string): Promise<End | undefined> {
-    const denied = await this.filterVerdict(place, packet, inDev, outDev);
-    if (denied) return denied;
+    return (await this.forwardChain(place, packet, inDev, outDev)).stopped;
+  }
+
+  /** forwardVerdict, with what the hop that passes says: FORWARD's policy, and the lab's accept chain if a rule jumps to it. */
+  private async forwardChain(
+    place: Place,
+    packet: Packet,
+    inDev: string,
+    outDev: string,
+  ): Promise<{ stopped?: End; policy: string; accepted: boolean; chain?: string }> {
     const { policy, rules } = await this.kernel.forwardRules(place.node);
     const chain = this.acceptChain();
     const accepted = chain !== undefined && rules.some((r) => r.target === chain);
+    const passes = { policy, accepted, ...(chain ? { chain } : {}) };
+    const stopped = await this.forwardStopped(place, packet, inDev, outDev, { rules, ...passes });
+    return { ...passes, ...(stopped ? { stopped } : {}) };
+  }
+
+  private async forwardStopped(
+    place: Place,
+    packet: Packet,
+    inDev: string,
+    outDev: string,
+    { rules, policy, accepted, chain }: { rules: SavedRule[]; policy: string; accepted: boolean; chain?: string },
+  ): Promise<End | undefined> {
+    const denied = await this.filterVerdict(place, packet, inDev, outDev);
+    if (denied) return denied;
     // A DROP or REJECT that the packet meets first, before the lab's chain is consulted.
     const dropped = dropsBeforeJump(rules, 'FORWARD', chain).find((r) => ruleMatches(r, packet, inDev, outDev))?.text;
     if (dropped)

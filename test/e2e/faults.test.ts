@@ -199,11 +199,11 @@ const PHASE_NETWORK = /phase network: node-0 \(\d+ steps\)/;
  * so the shell that writes it waits in open() until the test reads it. Resolves
  * once up is held there, with a function that lets it go on.
  */
-async function holdTheRecord(): Promise<() => Promise<void>> {
+async function holdTheRecord(lab: string): Promise<() => Promise<void>> {
   const pid = await waitFor(
     'node-0 started',
     () => {
-      const file = join(state.dir, 'labs', 'big.json');
+      const file = join(state.dir, 'labs', `${lab}.json`);
       const saved = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { target?: unknown }) : {};
       return (saved.target as { nodes?: Record<string, { init: { pid: number } }> } | undefined)?.nodes?.['node-0']
         ?.init.pid;
@@ -211,7 +211,7 @@ async function holdTheRecord(): Promise<() => Promise<void>> {
     { intervalMs: 2 },
   );
   // The node's own /run (its mount namespace), where the lab's directory is claimed by the first script.
-  const dir = `/proc/${pid}/root/run/netlab/big`;
+  const dir = `/proc/${pid}/root/run/netlab/${lab}`;
   await waitFor('the lab claimed on node-0', () => existsSync(join(dir, 'run')), { intervalMs: 2 });
   const fifo = join(dir, 'lab.json.tmp');
   execFileSync('mkfifo', [fifo]);
@@ -232,7 +232,7 @@ async function holdTheRecord(): Promise<() => Promise<void>> {
 }
 
 /** Where a signal lands: when up has printed a marker, or when a hold has caught it (let go after the signal). */
-type Moment = string | RegExp | (() => Promise<() => Promise<void>>);
+type Moment = string | RegExp | ((lab: string) => Promise<() => Promise<void>>);
 
 /**
  * A signal sent to up at `moment`: up handles it (not killed by it), rolls back,
@@ -243,11 +243,12 @@ async function signalRollsBack(
   signal: 'SIGINT' | 'SIGHUP' | 'SIGTERM',
   at: string,
   moment: Moment,
+  lab = 'big',
 ): Promise<void> {
   const { child, progress, done } = spawnUp(file);
   let result;
   try {
-    const release = typeof moment === 'function' ? await moment() : (await progress.until(moment), undefined);
+    const release = typeof moment === 'function' ? await moment(lab) : (await progress.until(moment), undefined);
     child.kill(signal);
     if (release) {
       await progress.until('interrupted: stopping and rolling back');
@@ -258,14 +259,14 @@ async function signalRollsBack(
     child.kill('SIGKILL');
     await done;
     // Only if the rollback did not finish (the assertions below fail then): clean up for the tests after this one.
-    if (existsSync(join(state.dir, 'labs', 'big.json'))) await netlab(state.dir, 'down', 'big');
+    if (existsSync(join(state.dir, 'labs', `${lab}.json`))) await netlab(state.dir, 'down', lab);
   }
   assert.equal(result.code, 130, `${signal} during ${at}: ${progress.output}`);
   assert.equal(result.signal, null, `${signal} during ${at}: up handled it, not killed by it`);
   assert.match(result.stderr, /interrupted: stopping and rolling back/);
   assert.match(result.stderr, /rolled back: nothing is left on the nodes/);
   assert.equal(
-    existsSync(join(state.dir, 'labs', 'big.json')),
+    existsSync(join(state.dir, 'labs', `${lab}.json`)),
     false,
     `after ${signal} during ${at} the rollback removed the state`,
   );
@@ -279,8 +280,12 @@ test('Ctrl-C during up rolls back and exits 130; kill -9 during up is cleaned by
     ['the network phase', PHASE_NETWORK],
   ] as const)
     await signalRollsBack(file, 'SIGINT', at, marker);
-  // The lab is built and up writes its record on the nodes: the signal says "rolling back", and so it does.
-  await signalRollsBack(file, 'SIGINT', "the lab's record on its nodes", holdTheRecord);
+  // The lab is built and up writes its record on the nodes: the signal says "rolling back", and so it does
+  // (a lab of one node: its 20 pods give the test time to make the FIFO between the claim and the record).
+  const small = join(state.dir, 'held.yaml');
+  const pods = Array.from({ length: 20 }, (_, i) => `  p${i}: { node: node-0 }`);
+  writeFileSync(small, ['name: held', 'nodes: { node-0: {} }', 'pods:', ...pods, ''].join('\n'));
+  await signalRollsBack(small, 'SIGINT', "the lab's record on its nodes", holdTheRecord, 'held');
 
   for (const [at, marker] of [
     ['the preflight', PREFLIGHT],

@@ -21,6 +21,10 @@ import { waitFor } from '../wait.js';
 import type { Board } from '../../src/room/board.js';
 import { readEvents } from '../../src/room/log.js';
 import { readState } from '../../src/state/store.js';
+import { readChallenge } from '../../src/state/challenges.js';
+import { pushHints } from '../../src/room/grade.js';
+import { transportsOf } from '../../src/exec/transports.js';
+import { kernelLabName } from '../../src/model/grammar.js';
 
 const state = labTestContext();
 const run: Netlab = (...args) => netlab(state.dir, ...args);
@@ -276,6 +280,21 @@ test('a room of four vxlan groups: built, broken in different places, two solved
     assert.equal(group(hinted, 'g3').challenge!.hints, 2);
     assert.equal(group(hinted, 'g3').challenge!['hints-read'], 2, 'the learner read both');
     assert.equal(group(hinted, 'g4').challenge!.hints, 1);
+    // A grading that read g3's record before a start wrote a new one pushes that older record's hints to the
+    // nodes: then the nodes get the record here again (their last write is never the older record).
+    const g3 = readState('vxlan@g3')!;
+    const now = readChallenge('vxlan@g3')!;
+    const older = { ...now, id: 'older', started: '2000-01-01T00:00:00.000Z' };
+    assert.equal(await pushHints(g3, older, older.started, now.hints + 1), true);
+    const onNode = await transportsOf(g3)['node-0']!.run(
+      `cat /run/netlab/${kernelLabName('vxlan@g3')}/challenge.json\n`,
+    );
+    assert.deepEqual(
+      JSON.parse(onNode.stdout) as object,
+      { id: now.id, run: now.run, started: now.started, hints: now.hints, unlocked: ['first', 'second'] },
+      "the nodes hold the record here, not the older one's",
+    );
+    assert.deepEqual(readChallenge('vxlan@g3'), now, 'the record here is untouched');
 
     // Mended by hand, the room's challenge would be graded solved: stop is the room's.
     const stop = await run('challenge', 'stop', 'vxlan@g3');

@@ -100,6 +100,27 @@ test('a record that is not one netlab writes is refused, naming its field and wh
     refused((r) => ((r.model.checks as { from: { pod: string } }[])[0]!.from = { pod: 'zz' })),
     'model.checks.0.from: no pod "zz"',
   );
+  assert.equal(
+    refused((r) => ((r.model.checks as { via?: string[] }[])[0]!.via = ['router-9'])),
+    'model.checks.0.via: no node or router "router-9"',
+  );
+  assert.equal(
+    refused((r) => ((r.model.challenges as { goal: number[] }[])[0]!.goal = [99])),
+    `model.challenges.0.goal: no check 99 (the lab has ${vxlan().model.checks.length})`,
+  );
+  const policy = () => recordOf(loadLabFile(join(LABS, 'policy.yaml')).model);
+  const ghost = policy() as NodeLabRecord & { model: { policies: { ingress: { peers: object[] }[] }[] } };
+  const at = ghost.model.policies.findIndex((p) => p.ingress.length > 0);
+  ghost.model.policies[at]!.ingress[0]!.peers = [{ pods: ['ghost'], selector: {} }];
+  assert.equal(
+    (checkedLabRecord(ghost, 'policy') as { problem: string }).problem,
+    `model.policies.${at}.ingress.0.peers: no pod with an address "ghost"`,
+  );
+  // Many checks, and a challenge whose goal is all of them (no `goal:` in the file): as netlab writes it.
+  const many = vxlan();
+  many.model.checks = Array.from({ length: 300 }, () => many.model.checks[0]!);
+  many.model.challenges = [{ ...many.model.challenges![0]!, goal: many.model.checks.map((_, i) => i + 1) }];
+  assert.ok('record' in checkedLabRecord(many, 'vxlan'));
   // Another lab's record.
   assert.equal(
     refused(() => {}, 'vxlan@g1'),

@@ -9,12 +9,12 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kernelLabName } from '../../src/model/grammar.js';
 import { changeChallenge, readChallenge, writeChallenge, type ChallengeRecord } from '../../src/state/challenges.js';
 import { waitFor } from '../wait.js';
+import { acquireLock } from '../../src/state/lock.js';
 
-/** The record's own lock (state/challenges.ts), by the lab's kernel name. */
-const LOCK = `_challenge@${kernelLabName('vxlan@g1')}`;
+/** The record's own lock (state/challenges.ts): the lab's name, among the challenge records' locks. */
+const LOCK = 'vxlan@g1';
 
 const start = (id: string, started: string): ChallengeRecord => ({
   lab: 'vxlan@g1',
@@ -87,7 +87,7 @@ test('the record is changed by one netlab at a time: another netlab holding it i
         '--input-type=module',
         '-e',
         `const { acquireLock } = await import(${JSON.stringify(lock)});
-         const release = acquireLock(process.argv[1], 'the other netlab');
+         const release = acquireLock(process.argv[1], 'the other netlab', { kind: 'challenge' });
          console.log('held');
          setTimeout(() => { release(); }, 400);`,
         LOCK,
@@ -99,13 +99,31 @@ test('the record is changed by one netlab at a time: another netlab holding it i
     const exited = new Promise((resolve) => holder.once('exit', resolve));
     try {
       await waitFor('the other netlab holding the lock', () => said.includes('held'), { intervalMs: 5 });
-      const locks = readdirSync(join(dir, 'locks'));
+      const locks = readdirSync(join(dir, 'locks', 'challenge'));
       assert.ok(locks.includes(`${LOCK}.lock`), locks.join());
       // Waited for, not refused (a refusal throws "is being changed by another netlab").
       assert.deepEqual(changeChallenge(first, (current) => ({ ...current, hints: 1 })).changed, true);
-      assert.equal(existsSync(join(dir, 'locks', `${LOCK}.lock`)), false, 'released');
+      assert.equal(existsSync(join(dir, 'locks', 'challenge', `${LOCK}.lock`)), false, 'released');
     } finally {
       holder.kill();
       await exited;
     }
+  }));
+
+test('locks of different kinds never share a file: a lab, a room and a challenge record of one name are held at once', () =>
+  inStateDir(() => {
+    const held = [
+      acquireLock('net101', 'netlab up'),
+      acquireLock('net101', 'netlab room start', { kind: 'room' }),
+      acquireLock('net101', 'netlab challenge hint', { kind: 'challenge' }),
+    ];
+    for (const release of held) release();
+    assert.throws(() => {
+      const release = acquireLock('net101', 'netlab room start', { kind: 'room' });
+      try {
+        acquireLock('net101', 'netlab room hint', { kind: 'room' });
+      } finally {
+        release();
+      }
+    }, /room net101 is being changed by another netlab \(`netlab room start`/);
   }));

@@ -608,6 +608,11 @@ test('a node that does not answer is not an empty one: askNode fails only when n
   const answered = await askNode(node(2, '@@netlab answer 0 links\n[]\n'), [{ links: true }]);
   assert.equal(answered.failed, undefined);
   assert.deepEqual(answered.answers[0]!.links, []);
+  // A connection lost half-way: some questions answered, not all.
+  assert.equal(
+    (await askNode(node(255, '@@netlab answer 0 links\n[]\n', refused), [{ links: true, addresses: true }])).failed,
+    refused,
+  );
   const { model } = loadLabFile(join(LABS, 'vxlan.yaml'));
   const kernel = new LiveKernel(model, { 'node-1': node(255, '', refused) as unknown as Transport });
   await assert.rejects(kernel.tables({ node: 'node-1' }), (error: unknown) => {

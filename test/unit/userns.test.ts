@@ -9,9 +9,19 @@ import { describeMissing, loadModule, requirements } from '../../src/exec/prefli
 import { loadLabFile } from '../../src/lab/load.js';
 import { join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
-import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lchownSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { othersCanWrite } from '../../src/state/access.js';
+import { isPrivateGroupOf, othersCanWrite } from '../../src/state/access.js';
 import { acquireLock } from '../../src/state/lock.js';
 import { UsageError } from '../../src/errors.js';
 
@@ -222,6 +232,43 @@ test('a NETLAB_STATE_DIR another user makes after the command line checked it (n
   } finally {
     if (saved === undefined) delete process.env.NETLAB_STATE_DIR;
     else process.env.NETLAB_STATE_DIR = saved;
+    rmSync(top, { recursive: true, force: true });
+  }
+});
+
+test("a user's private group (umask 002): its write bit lets no one else in; a shared group's does", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-groups-'));
+  try {
+    const files = { group: join(dir, 'group'), passwd: join(dir, 'passwd') };
+    writeFileSync(files.group, 'alice:x:1000:\nstaff:x:50:bob\nusers:x:100:\n');
+    writeFileSync(
+      files.passwd,
+      'alice:x:1000:1000::/home/alice:/bin/sh\nbob:x:1001:100::/home/bob:/bin/sh\ncarol:x:1002:100::/home/carol:/bin/sh\n',
+    );
+    assert.equal(isPrivateGroupOf(1000, 1000, files), true, "alice's own group");
+    assert.equal(isPrivateGroupOf(1000, 1001, files), false, "not bob's");
+    assert.equal(isPrivateGroupOf(50, 1001, files), false, 'a group with members');
+    assert.equal(isPrivateGroupOf(100, 1001, files), false, 'the primary group of two users');
+    assert.equal(isPrivateGroupOf(7, 1000, files), false, 'no such group');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  if (process.getuid?.() !== 0) {
+    assert.ok(!process.env.CI, 'the unit tier runs as root in CI');
+    t.skip('needs root (chown)');
+    return;
+  }
+  // nobody's primary group (nogroup) is _apt's too on Debian: shared, so its write bit is refused.
+  const top = mkdtempSync(join(tmpdir(), 'netlab-statedir-'));
+  try {
+    chmodSync(top, 0o755);
+    const state = join(top, 'state');
+    mkdirSync(state, { mode: 0o770 });
+    chownSync(state, 65534, 65534);
+    chmodSync(state, 0o770);
+    assert.equal(isPrivateGroupOf(65534, 65534), false);
+    assert.match(othersCanWrite(state, 65534) ?? '', /can be written by others than nobody \(mode 770\)/);
+  } finally {
     rmSync(top, { recursive: true, force: true });
   }
 });
