@@ -93,43 +93,6 @@ async function captureAPing(...options: string[]): Promise<Run> {
 }
 
 /**
- * `netlab capture a0` as Alice in a process group of its own, stopped with SIGINT to the group once it reads
- * the node's stream: the perl writers left on node-0 after up to 5 s (empty: none).
- */
-async function perlsAfterCtrlC(): Promise<string> {
-  const capture = spawn(...asUserArgv(alice, [NETLAB, 'capture', 'a0', '--count', '1000', '--timeout', '60']), {
-    env: loginEnv(homes[alice]!.dir),
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  const exited = new Promise((resolve) => capture.once('close', resolve));
-  const perls = async () =>
-    (await as(alice, 'exec', 'node-0', '--', 'sh', '-c', 'pgrep -x perl || true')).stdout.trim();
-  try {
-    let said = '';
-    capture.stderr.on('data', (chunk: Buffer) => (said += chunk.toString()));
-    await waitFor('the capture is reading', () => said.includes('reading from file -'));
-    assert.notEqual(await perls(), '', 'the node streams its packets');
-    process.kill(-capture.pid!, 'SIGINT');
-    await exited;
-    return await waitFor('no perl writer left', async () => ((await perls()) === '' ? 'none' : false), {
-      timeoutMs: 5_000,
-    }).then(
-      () => '',
-      () => perls(),
-    );
-  } finally {
-    try {
-      process.kill(-capture.pid!, 'SIGKILL');
-    } catch {
-      // the group is gone
-    }
-    await exited;
-    await as(alice, 'exec', 'node-0', '--', 'sh', '-c', 'pkill -x perl || true');
-  }
-}
-
-/**
  * `netlab capture a0 lo --write -` as Alice for 1 s while a0 sends itself 60 kB pings, into a reader
  * that reads nothing for its first 1.5 s (a pager, a slow disk): when the timeout stops the node's
  * stream, a record is half written into the full pipe. The pcap that arrives; netlab's exit code.
@@ -200,9 +163,6 @@ test('without sudo: the state in ~/.local/state/netlab, up --verify, status comp
       /ICMP echo request, id \d+, seq \d+, length 60008\n/,
       'a 60 kB ping is in the file',
     );
-
-    // Ctrl-C (to the whole process group, as a terminal sends it) stops the node's stream too.
-    assert.equal(await perlsAfterCtrlC(), '', 'no perl writer left on node-0 after Ctrl-C');
 
     assert.equal((await as(alice, 'challenge', 'start', 'bridge', 'veth-moved')).exitCode, 0);
     const broken = await as(alice, 'challenge', 'check', 'bridge', '--json');
