@@ -67,7 +67,8 @@ test("Ctrl-C stops a capture and its tcpdump on the node (sent to netlab's whole
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
-  const exited = new Promise<number | null>((resolve) => capture.on('close', resolve));
+  // netlab's own exit ('close' would wait for every process holding its output: a tcpdump left running too).
+  const exited = new Promise<number | null>((resolve) => capture.on('exit', resolve));
   const output = watch(capture);
   const tcpdumps = async () =>
     (await netlab(state.dir, 'exec', 'node-0', '--', 'sh', '-c', 'pgrep -x tcpdump || true')).stdout.trim();
