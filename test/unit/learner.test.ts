@@ -375,3 +375,26 @@ function execaSync(command: string, args: string[]): void {
   const { status, stderr } = spawnSync(command, args, { encoding: 'utf8' });
   assert.equal(status, 0, stderr);
 }
+
+test(
+  'as a user, a NETLAB_STATE_DIR another user could fill with SSH options to run is refused by every command, exit 2',
+  { skip },
+  async () => {
+    const top = mkdtempSync(join(tmpdir(), 'netlab-statedir-'));
+    try {
+      chmodSync(top, 0o755);
+      const dir = join(top, 'state');
+      mkdirSync(dir, { mode: 0o777 });
+      chownSync(dir, NOBODY, NOBODY);
+      chmodSync(dir, 0o777);
+      const status = await netlab('nobody', dir, 'status');
+      assert.equal(status.exitCode, 2, status.stdout + status.stderr);
+      assert.match(
+        status.stderr,
+        /NETLAB_STATE_DIR=\S+\/state: \S+\/state can be written by others than nobody \(mode 777\): `chmod go-w \S+`\. netlab runs what its state says .* so only you may write there \(or unset NETLAB_STATE_DIR: yours is \S+\)$/m,
+      );
+    } finally {
+      rmSync(top, { recursive: true, force: true });
+    }
+  },
+);

@@ -8,7 +8,7 @@ import { enterHolder, mayEnterNodes, userNamespaceRefusal } from '../../src/exec
 import { describeMissing, loadModule, requirements } from '../../src/exec/preflight.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { join } from 'node:path';
-import { LABS, NETLAB } from '../paths.js';
+import { LABS } from '../paths.js';
 import {
   chmodSync,
   chownSync,
@@ -167,7 +167,7 @@ test("root's state directory: refused when another user could write it, or a dir
   }
 });
 
-test("a user's NETLAB_STATE_DIR: theirs (or root's) and written by them alone, else refused by every command, exit 2", async (t) => {
+test("a user's NETLAB_STATE_DIR: theirs (or root's) and written by them alone", (t) => {
   if (process.getuid?.() !== 0) {
     assert.ok(!process.env.CI, 'the unit tier runs as root in CI');
     t.skip('needs root (chown)');
@@ -189,19 +189,7 @@ test("a user's NETLAB_STATE_DIR: theirs (or root's) and written by them alone, e
       othersCanWrite(dir, nobody) ?? '',
       /state is .*'s: nobody's state goes in a directory of nobody's \(or root's\), under none of another user's$/,
     );
-    // The command line: as nobody, a state directory another user could fill with SSH options to run.
-    chownSync(dir, nobody, nobody);
-    chmodSync(dir, 0o777);
-    const { execa } = await import('execa');
-    const status = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', NETLAB, 'status'], {
-      reject: false,
-      env: { ...process.env, NETLAB_STATE_DIR: dir, FORCE_COLOR: '0' },
-    });
-    assert.equal(status.exitCode, 2, String(status.stdout) + String(status.stderr));
-    assert.match(
-      String(status.stderr),
-      /NETLAB_STATE_DIR=\S+\/state: \S+\/state can be written by others than nobody \(mode 777\): `chmod go-w \S+`\. netlab runs what its state says .* so only you may write there/,
-    );
+    // The command line refuses it too: test/unit/learner (netlab run as nobody).
   } finally {
     rmSync(top, { recursive: true, force: true });
   }
