@@ -159,3 +159,65 @@ test("a node's run line and its record of the challenge in progress: as netlab w
   assert.equal(checkedChallengeRecord({ ...challenge, started: 'yesterday' }), undefined);
   assert.equal(checkedChallengeRecord({ ...challenge, hints: 11 }), undefined);
 });
+
+test('every reference a record makes is checked, each refusal naming its field', () => {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a record changed as anyone could, by hand
+  type Loose = { lab: string; model: any; facts: any };
+  const of = (lab: string) => recordOf(loadLabFile(join(LABS, `${lab}.yaml`)).model) as unknown as Loose;
+  const problem = (lab: string, change: (r: Loose) => void) => {
+    const record = of(lab);
+    change(record);
+    const checked = checkedLabRecord(record, record.lab);
+    assert.ok('problem' in checked, `${lab}: refused`);
+    return checked.problem;
+  };
+  const cases: [string, (r: Loose) => void, string | RegExp][] = [
+    [
+      'router-vxlan',
+      (r) => (r.model.nodes[0].underlay.network = 'nowhere'),
+      'model.nodes.0.underlay.network: no network "nowhere"',
+    ],
+    [
+      'router-vxlan',
+      (r) => (r.model.underlay.routers[0].networks = ['nowhere']),
+      'model.underlay.routers.0.networks: no network "nowhere"',
+    ],
+    ['service', (r) => (r.model.services[0].backends = ['zz']), 'model.services.0.backends: no pod "zz"'],
+    ['policy', (r) => (r.model.policies[0].pods = ['zz']), 'model.policies.0.pods: no pod with an address "zz"'],
+    [
+      'policy',
+      (r) => {
+        const pod = r.model.policies[0].pods[0];
+        delete r.model.pods.find((p: { name: string }) => p.name === pod).address;
+      },
+      /^model\.policies\.0\.pods: no pod with an address "\w+"$/,
+    ],
+    [
+      'vxlan',
+      (r) => (r.model.checks[0].to = { pod: 'a1', container: 'nope' }),
+      'model.checks.0.to.container: no container "nope"',
+    ],
+    ['vxlan', (r) => (r.model.checks[0].from = { node: 'node-9' }), 'model.checks.0.from: no node "node-9"'],
+    ['vxlan', (r) => (r.model.checks[0].to = { service: 'nosvc' }), 'model.checks.0.to: no Service "nosvc"'],
+    ['egress', (r) => (r.model.outside = { address: '999.1.1.1' }), /^model\.outside\.address: an IPv4 address/],
+    ['service', (r) => (r.model.services[0].protocol = 'sctp'), /^model\.services\.0\.protocol: /],
+    ['vxlan', (r) => (r.facts['node-0'].address = 'x'), /^facts\.node-0\.address: an IPv4 address/],
+    [
+      'policy',
+      (r) => (r.model.pods[0].labels = { app: 'bad value!' }),
+      /^model\.pods\.0\.labels\.app: at most 63 letters/,
+    ],
+  ];
+  for (const [lab, change, expected] of cases) {
+    const said = problem(lab, change);
+    if (typeof expected === 'string') assert.equal(said, expected, lab);
+    else assert.match(said, expected, lab);
+  }
+  assert.deepEqual(checkedLabRecord('not a record', 'vxlan'), {
+    problem: '(the record): Invalid input: expected object, received string',
+  });
+  // The run line: the whole of it is an id, a space and the controller (up to a long state path).
+  assert.equal(isRunLine('x0123456789ab host:/x'), false);
+  assert.equal(isRunLine('0123456789abc host:/x'), false);
+  assert.equal(isRunLine(`0123456789ab host:/${'d'.repeat(4000)}`), true);
+});

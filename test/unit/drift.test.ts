@@ -189,12 +189,21 @@ function breakages(steps: readonly Step[]): Breakage[] {
               what: inPod(`route ${d.dst} is missing`),
               pods: (p) => void (p.get(netns)!.routes = p.get(netns)!.routes!.filter((r) => r.dst !== d.dst)),
             });
-            if (d.via)
+            if (d.via) {
               add({
                 how: `route ${d.dst} of ${netns} through another gateway`,
                 what: inPod(elsewhere),
                 pods: (p) => rerouted(p.get(netns)!.routes!),
               });
+              add({
+                how: `route ${d.dst} of ${netns} through another gateway, beside a route through the lab's`,
+                what: inPod(elsewhere),
+                pods: (p) => {
+                  rerouted(p.get(netns)!.routes!);
+                  p.get(netns)!.routes!.push({ dst: '198.51.100.0/24', gateway: d.via! });
+                },
+              });
+            }
           } else {
             add({
               how: `route ${d.dst} gone`,
@@ -202,11 +211,27 @@ function breakages(steps: readonly Step[]): Breakage[] {
               ...(d.dev && bridges.has(d.dev) ? { route: d.dst } : {}),
               node: (n) => void (n.routes = n.routes!.filter((r) => r.dst !== d.dst)),
             });
-            if (d.via)
+            if (d.via) {
               add({
                 how: `route ${d.dst} through another gateway`,
                 what: elsewhere,
                 node: (n) => rerouted(n.routes!),
+              });
+              // Another route through the lab's gateway does not make this one right.
+              add({
+                how: `route ${d.dst} through another gateway, beside a route through the lab's`,
+                what: elsewhere,
+                node: (n) => {
+                  rerouted(n.routes!);
+                  n.routes!.push({ dst: '198.51.100.0/24', gateway: d.via!, ...(d.dev ? { dev: d.dev } : {}) });
+                },
+              });
+            }
+            if (d.dev)
+              add({
+                how: `route ${d.dst} out of another device`,
+                what: `route ${d.dst} goes ${d.via ? `via ${d.via} ` : ''}dev eth9, but the lab routes it ${d.via ? `via ${d.via} ` : ''}dev ${d.dev}`,
+                node: (n) => void (n.routes!.find((r) => r.dst === d.dst)!.dev = 'eth9'),
               });
           }
           break;
@@ -341,12 +366,18 @@ function breakages(steps: readonly Step[]): Breakage[] {
           }
           break;
         case 'master':
-          if (!moved.has(d.link))
+          if (!moved.has(d.link)) {
             add({
               how: `${d.link} taken off ${d.bridge}`,
               what: `${d.link} is not a port of ${d.bridge}`,
               node: (n) => void delete linkNamed(n.links, d.link).master,
             });
+            add({
+              how: `${d.link} a port of another bridge`,
+              what: `${d.link} is not a port of ${d.bridge} (it is a port of br9)`,
+              node: (n) => void (linkNamed(n.links, d.link).master = 'br9'),
+            });
+          }
           break;
       }
     }
