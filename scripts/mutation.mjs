@@ -22,6 +22,8 @@ export const MODULES = [
   'src/exec/inventory.ts',
   'src/exec/ssh-args.ts',
   'src/lab/schema.ts',
+  // what an attached controller takes from a machine's records
+  'src/lifecycle/attach-record.ts',
   // the lab's semantic checks and defaults
   'src/lab/resolve.ts',
   'src/lab/resolve-pods.ts',

@@ -293,7 +293,9 @@ export function checkedLabRecord(found: unknown, lab: string): { record: NodeLab
   if (!parsed.success) return { problem: firstIssue(parsed.error) };
   const record = parsed.data as NodeLabRecord;
   const id = `${record.model.name}${record.model.instance === undefined ? '' : `@${record.model.instance}`}`;
-  const problem = labIdProblem(record.lab) ?? (record.lab !== lab || id !== lab ? `it is of lab ${id}` : undefined);
+  const problem =
+    labIdProblem(record.lab) ??
+    (record.lab !== lab ? `it is of lab ${record.lab}` : id !== lab ? `its model is of lab ${id}` : undefined);
   if (problem) return { problem: `lab: ${problem}` };
   const refs = dangling(record.model, record.facts);
   return refs.length ? { problem: refs[0]! } : { record };

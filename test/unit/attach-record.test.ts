@@ -45,6 +45,16 @@ test('every bundled lab, and an instance of one: the record up writes is kept wh
     const record = recordOf(loadLabFile(join(LABS, file)).model);
     assert.deepEqual(checkedLabRecord(record, record.lab), { record }, file);
   }
+  // Shapes no bundled lab has: a UDP Service, a lab without challenges, a traceroute check through a router.
+  const service = loadLabFile(join(LABS, 'service.yaml')).model;
+  const udp = recordOf({ ...service, services: service.services.map((x) => ({ ...x, protocol: 'udp' as const })) });
+  assert.deepEqual(checkedLabRecord(udp, 'service'), { record: udp });
+  const { challenges: _challenges, ...noChallenges } = loadLabFile(join(LABS, 'vxlan.yaml')).model;
+  const plain = recordOf(noChallenges);
+  assert.deepEqual(checkedLabRecord(plain, 'vxlan'), { record: plain });
+  const router = loadLabFile(join(LABS, 'router.yaml')).model;
+  const via = recordOf({ ...router, checks: [{ ...router.checks[0]!, via: [router.underlay!.routers[0]!.name] }] });
+  assert.deepEqual(checkedLabRecord(via, 'router'), { record: via });
   const instance = recordOf({ ...loadLabFile(join(LABS, 'policy.yaml')).model, instance: 'g2' });
   assert.equal(instance.lab, 'policy@g2');
   assert.deepEqual(checkedLabRecord(instance, 'policy@g2'), { record: instance });
@@ -128,7 +138,15 @@ test('a record that is not one netlab writes is refused, naming its field and wh
   );
   assert.equal(
     refused((r) => (r.model.name = 'bridge')),
+    'lab: its model is of lab bridge',
+  );
+  assert.equal(
+    refused((r) => (r.lab = 'bridge')),
     'lab: it is of lab bridge',
+  );
+  assert.equal(
+    refused((r) => ((r.model.challenges as { goal: number[] }[])[0]!.goal = [0])),
+    `model.challenges.0.goal: no check 0 (the lab has ${vxlan().model.checks.length})`,
   );
   assert.match(
     refused((r) => ((r as { version: number }).version = 2)),
