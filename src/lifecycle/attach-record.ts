@@ -237,10 +237,15 @@ function dangling(model: Model, facts: NodeLabRecord['facts']): string[] {
       need(`model.nodes.${i}.underlay.network`, networks, 'network', n.underlay.network);
   });
   model.underlay?.routers.forEach((r, i) =>
-    r.networks.forEach((n) => need(`model.underlay.routers.${i}.networks`, networks, 'network', n)),
+    r.networks.forEach((n) => {
+      need(`model.underlay.routers.${i}.networks`, networks, 'network', n);
+      need(`model.underlay.routers.${i}.addresses`, new Set(Object.keys(r.addresses)), 'address on network', n);
+    }),
   );
   model.pods.forEach((p, i) => need(`model.pods.${i}.node`, nodes, 'node', p.node));
-  model.services.forEach((s, i) => s.backends.forEach((b) => need(`model.services.${i}.backends`, pods, 'pod', b)));
+  model.services.forEach((s, i) =>
+    s.backends.forEach((b) => need(`model.services.${i}.backends`, addressed, 'pod with an address', b)),
+  );
   model.policies?.forEach((p, i) => {
     p.pods.forEach((pod) => need(`model.policies.${i}.pods`, addressed, 'pod with an address', pod));
     for (const direction of ['ingress', 'egress'] as const)

@@ -9,7 +9,7 @@ import type { Model } from '../model/lab.js';
 import { quoteArg } from '../os/quote.js';
 import { scriptPrelude } from '../shell/prelude.js';
 import type { ChallengeRecord } from '../state/challenges.js';
-import { describeRun, type LabState } from '../state/store.js';
+import { describeRun, scriptRunOf, type LabState } from '../state/store.js';
 import type { Transport } from '../exec/transport.js';
 import { transportsOf } from '../exec/transports.js';
 import type { NodeChallengeRecord, NodeLabRecord } from './attach-record.js';
@@ -29,12 +29,22 @@ export function modelForNodes(model: Model): Model {
   return { ...model, challenges: model.challenges.map((c) => ({ ...c, fault: '', hints: c.hints.map(() => '') })) };
 }
 
-/** A script that writes a record in the lab's directory on a node, atomically (temp file, rename). */
-function writeRecordScript(lab: string, file: string, record: object): string {
-  const json = JSON.stringify(record);
-  return `${scriptPrelude(lab)}
+/**
+ * The start of a script that changes a record of the lab on a node: only a
+ * node that holds this state's run of the lab (one built again meanwhile, by
+ * a reset, keeps the records its own run wrote).
+ */
+function recordScriptPrelude(state: Pick<LabState, 'lab' | 'run'>): string {
+  const run = scriptRunOf(state);
+  return `${scriptPrelude(state.lab, run)}
 [ -d "$NETLAB_DIR" ] || exit 0
-printf '%s\\n' ${quoteArg(json)} >"$NETLAB_DIR/${file}.tmp" && mv "$NETLAB_DIR/${file}.tmp" "$NETLAB_DIR/${file}"
+${run ? 'netlab_ours || exit 0\n' : ''}`;
+}
+
+/** A script that writes a record in the lab's directory on a node, atomically (temp file, rename). */
+function writeRecordScript(state: Pick<LabState, 'lab' | 'run'>, file: string, record: object): string {
+  const json = JSON.stringify(record);
+  return `${recordScriptPrelude(state)}printf '%s\\n' ${quoteArg(json)} >"$NETLAB_DIR/${file}.tmp" && mv "$NETLAB_DIR/${file}.tmp" "$NETLAB_DIR/${file}"
 `;
 }
 
@@ -54,20 +64,20 @@ export async function recordLabOnNodes(state: LabState): Promise<void> {
     model: modelForNodes(state.model),
     facts: state.facts,
   };
-  await onEveryNode(state, writeRecordScript(state.lab, LAB_RECORD, record));
+  await onEveryNode(state, writeRecordScript(state, LAB_RECORD, record));
 }
 
 /** The owner's challenge, on every node (undefined: none in progress any more). */
 export async function recordChallengeOnNodes(state: LabState, record: ChallengeRecord | undefined): Promise<void> {
   const script = record
-    ? writeRecordScript(state.lab, CHALLENGE_RECORD, {
+    ? writeRecordScript(state, CHALLENGE_RECORD, {
         id: record.id,
         run: record.run,
         started: record.started,
         hints: record.hints,
         unlocked: (state.model.challenges?.find((c) => c.id === record.id)?.hints ?? []).slice(0, record.hints),
       } satisfies NodeChallengeRecord)
-    : `${scriptPrelude(state.lab)}\nrm -f "$NETLAB_DIR/${CHALLENGE_RECORD}"\n`;
+    : `${recordScriptPrelude(state)}rm -f "$NETLAB_DIR/${CHALLENGE_RECORD}"\n`;
   await onEveryNode(state, script);
 }
 

@@ -78,6 +78,8 @@ export interface Runs {
 }
 
 const MARK = '@@netlab answer';
+/** After the last answer: every question was answered whole. */
+const END = `${MARK} end`;
 
 /** A section's name: an answer, one half of a route lookup of destination N, or the output of command N. */
 type Section = keyof Answers | `get${number}` | `match${number}` | `out${number}`;
@@ -237,12 +239,11 @@ export async function askNode(
   asks: readonly Questions[],
   head: readonly string[] = [],
 ): Promise<{ head: string; answers: Partial<Answers>[]; failed?: string }> {
-  const questions = questionLines(asks);
-  const script = `${['PATH=$PATH:/usr/sbin:/sbin', ...head, ...questions].join('\n')}\n`;
+  // The last line says the last question's answer is whole (a connection lost, or the output cut, before it is not).
+  const script = `${['PATH=$PATH:/usr/sbin:/sbin', ...head, ...questionLines(asks), `echo "${END}"`].join('\n')}\n`;
   const result = await node.run(script);
-  // Every question's section came back (a connection lost half-way answers some only).
-  const marks = questions.filter((line) => line.startsWith(`echo "${MARK} `)).map((line) => line.slice(6, -1));
-  const answered = marks.every((mark) => result.stdout.includes(`${mark}\n`) || result.stdout.endsWith(mark));
+  const ended = new RegExp(`^${END}\n?`, 'm');
+  const answered = ended.test(result.stdout);
   const failed = result.exitCode === 0 || answered ? undefined : result.stderr.trim() || `exit ${result.exitCode}`;
-  return { ...parseAnswers(result.stdout, asks), ...(failed ? { failed } : {}) };
+  return { ...parseAnswers(result.stdout.replace(ended, ''), asks), ...(failed ? { failed } : {}) };
 }

@@ -78,7 +78,8 @@ until ($stop) {
 export function pcapStreamCommand(dev: string, seconds: number): string[] {
   // `--`: what follows is the script's argument, never one of perl's switches.
   // --foreground: perl stays in the terminal's process group, where Ctrl-C reaches it (and it ends after
-  // the record it is writing); timeout would otherwise move it to a group of its own, to run on until its timeout.
+  // the record it is writing), as tcpdump does in capture's root path; without it, perl ends once its reader
+  // goes instead.
   return ['timeout', '--foreground', String(seconds), 'perl', '-e', PCAP_WRITER, '--', dev];
 }
 

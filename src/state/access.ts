@@ -121,7 +121,7 @@ export function unreadableFile(files: readonly string[]): Denied | undefined {
  * what the state says (SSH options, a holder's PID that `down` enters and
  * kills). Every directory on the path as written and on the path its symbolic
  * links lead to must be the user's or root's (root's alone for root) and
- * written by them alone (or a user's private group), but for a sticky one
+ * written by them alone (a user's own directory, by their private group too), but for a sticky one
  * above the state directory (/tmp: its users cannot move another's
  * directories); every symbolic link on the way must be the user's or root's.
  * A directory not there yet is the user's to make (one another user made

@@ -115,7 +115,7 @@ export function acquireLock(
   }
   // Every command that writes state locks first: a NETLAB_STATE_DIR that was not there when the command line
   // checked it, and that another user made meanwhile, is refused before any file is written in it (the lock's
-  // directory is made, and the check sees whose it is).
+  // empty directories, mode 0700, are made first: the check then sees whose the state directory is).
   refuseUnsafeStateDir();
   const record: LockRecord = {
     process: processRef(process.pid)!,

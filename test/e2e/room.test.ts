@@ -295,6 +295,18 @@ test('a room of four vxlan groups: built, broken in different places, two solved
       "the nodes hold the record here, not the older one's",
     );
     assert.deepEqual(readChallenge('vxlan@g3'), now, 'the record here is untouched');
+    // A push read from a state of another run (the group's lab rebuilt by a reset meanwhile) changes nothing on
+    // the nodes, which hold the new run: neither the older record nor the removal of the new one reaches them.
+    const other = 'ffffffffffff';
+    await pushHints({ ...g3, run: { ...g3.run!, id: other } }, { ...older, run: other }, older.started, 9);
+    const still = await transportsOf(g3)['node-0']!.run(
+      `cat /run/netlab/${kernelLabName('vxlan@g3')}/challenge.json\n`,
+    );
+    assert.deepEqual(
+      JSON.parse(still.stdout) as object,
+      JSON.parse(onNode.stdout) as object,
+      "another run's push: nothing",
+    );
 
     // Mended by hand, the room's challenge would be graded solved: stop is the room's.
     const stop = await run('challenge', 'stop', 'vxlan@g3');

@@ -200,7 +200,16 @@ test('every reference a record makes is checked, each refusal naming its field',
       (r) => (r.model.underlay.routers[0].networks = ['nowhere']),
       'model.underlay.routers.0.networks: no network "nowhere"',
     ],
-    ['service', (r) => (r.model.services[0].backends = ['zz']), 'model.services.0.backends: no pod "zz"'],
+    [
+      'service',
+      (r) => (r.model.services[0].backends = ['zz']),
+      'model.services.0.backends: no pod with an address "zz"',
+    ],
+    [
+      'router-vxlan',
+      (r) => (r.model.underlay.routers[0].addresses = {}),
+      /^model\.underlay\.routers\.0\.addresses: no address on network "\S+"$/,
+    ],
     ['policy', (r) => (r.model.policies[0].pods = ['zz']), 'model.policies.0.pods: no pod with an address "zz"'],
     [
       'policy',

@@ -596,7 +596,7 @@ test('trace sends no probe to a UDP Service (no answer to wait for; a TCP connec
   assert.equal(await sendFirst(udp, facts, {}, request), undefined);
 });
 
-test('a node that does not answer is not an empty one: askNode fails only when no question was answered, and trace stops there', async () => {
+test('a node that does not answer is not an empty one: askNode fails unless every question was answered whole, and trace stops there', async () => {
   const node = (exitCode: number, stdout: string, stderr = '') => ({
     node: 'node-1',
     run: async () => ({ exitCode, stdout, stderr }),
@@ -605,9 +605,14 @@ test('a node that does not answer is not an empty one: askNode fails only when n
   assert.equal((await askNode(node(255, '', refused), [{ links: true }])).failed, refused);
   assert.equal((await askNode(node(126, ''), [{ links: true }])).failed, 'exit 126');
   // A question's own tool failing (the last one: the script's exit code) is its answer, not the node's failure.
-  const answered = await askNode(node(2, '@@netlab answer 0 links\n[]\n'), [{ links: true }]);
+  const answered = await askNode(node(2, '@@netlab answer 0 links\n[]\n@@netlab answer end\n'), [{ links: true }]);
   assert.equal(answered.failed, undefined);
   assert.deepEqual(answered.answers[0]!.links, []);
+  // A connection lost in the last answer: every section began, the last did not end.
+  assert.equal(
+    (await askNode(node(255, '@@netlab answer 0 links\n[{"ifna', refused), [{ links: true }])).failed,
+    refused,
+  );
   // A connection lost half-way: some questions answered, not all.
   assert.equal(
     (await askNode(node(255, '@@netlab answer 0 links\n[]\n', refused), [{ links: true, addresses: true }])).failed,
