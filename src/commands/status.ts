@@ -111,9 +111,13 @@ export async function statusCommand(lab: string | undefined, options: JsonOption
     file: c.file,
     reason: c.reason,
   }));
-  // Exit 1 when what netlab made has drifted (or a node could not be asked): a script can rely on it.
+  // Exit 1 when what netlab made has drifted (or a node could not be asked, or a simulated node of a lab that is
+  // up does not run, which a user sees of root's lab without comparing it): a script can rely on it.
   const drifted = rows.some(
-    (r) => r.challenge || (r.drift && (r.drift.findings.length > 0 || r.drift.unreachable.length > 0)),
+    (r) =>
+      r.challenge ||
+      (r.drift && (r.drift.findings.length > 0 || r.drift.unreachable.length > 0)) ||
+      (r.status === 'up' && r.nodes.some((n) => n.running === false)),
   )
     ? 1
     : 0;

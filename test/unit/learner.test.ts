@@ -302,6 +302,9 @@ test(
         status.stdout,
         /\(live state not compared: only root may enter the nodes of a lab root brought up; sudo netlab status\)/,
       );
+      // Its nodes do not run (no holder was ever started here): said, and status exits 1, as it would for root.
+      assert.equal(status.exitCode, 1, status.stdout + status.stderr);
+      assert.match(status.stdout, /^ {2}node-0 \S+ NOT RUNNING: /m);
       assert.ok(existsSync(join(lab.state, 'labs', 'vxlan.json')), 'nothing removed');
       // In the user's own state directory root's lab is not there: the user is told where it is.
       const own = await netlab('nobody', join(lab.dir, 'nobody'), 'verify', 'vxlan');
