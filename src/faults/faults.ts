@@ -560,6 +560,7 @@ export function faultsOf(
   { plan = buildPlan(model, facts), run }: { plan?: Plan; run?: string } = {},
 ): Fault[] {
   const replanned = new Map<string, Plan>();
+  // Called for a tunnel device only (it declares a VNI and a port): the lab has tunnel settings to change.
   const replan = (tunnel: Partial<TunnelSettings>) => {
     const key = JSON.stringify(tunnel);
     if (!replanned.has(key))

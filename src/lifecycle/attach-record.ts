@@ -22,7 +22,8 @@ import {
   labIdProblem,
 } from '../model/grammar.js';
 import { CIDR_PATTERN, CIDR_RULE, IPV4_PATTERN, IPV4_RULE } from '../net/ipv4.js';
-import type { Model } from '../model/lab.js';
+import { withTunnelKind, type Model } from '../model/lab.js';
+import { CROSS_NODE, SAME_NODE, crossNodeWiring } from '../wiring/registry.js';
 import type { ChallengeRecord } from '../state/challenges.js';
 import type { LabState, RunIdentity } from '../state/store.js';
 
@@ -81,11 +82,13 @@ const modelSchema = z.object({
   description: text(),
   file: text(PATH_MAX),
   clusterCidr: cidr,
-  sameNode: name(),
+  sameNode: z.enum(SAME_NODE.map((w) => w.kind)),
   vethPeer: z.enum(['move', 'in-pod']),
-  crossNode: name(),
+  crossNode: z.enum(CROSS_NODE.map((w) => w.kind)),
   tunnel: z
     .object({
+      // absent in the records of a netlab before tunnels had a kind: the lab's cross-node kind (withTunnelKind)
+      kind: name().optional(),
       id: count(2 ** 24 - 1),
       group: ipv4.optional(),
       port,
@@ -232,6 +235,14 @@ function dangling(model: Model, facts: NodeLabRecord['facts']): string[] {
     if (!known.has(name)) problems.push(`${where}: no ${what} ${JSON.stringify(name)}`);
   };
   for (const node of nodes) if (!facts[node]) problems.push(`facts: none for node ${node}`);
+  // A kind with settings (a tunnel's VNI and port) plans from them: the record has them, and of that kind.
+  const settled = crossNodeWiring(model.crossNode).resolve !== undefined;
+  if (settled && !model.tunnel) problems.push(`model.tunnel: none, but cross-node ${model.crossNode} has settings`);
+  if (!settled && model.tunnel) problems.push(`model.tunnel: cross-node ${model.crossNode} has no settings`);
+  if (model.tunnel && model.tunnel.kind !== model.crossNode)
+    problems.push(
+      `model.tunnel.kind: ${model.tunnel.kind} settings, but the lab's cross-node kind is ${model.crossNode}`,
+    );
   model.nodes.forEach((n, i) => {
     if (n.underlay.network !== undefined)
       need(`model.nodes.${i}.underlay.network`, networks, 'network', n.underlay.network);
@@ -296,7 +307,7 @@ function firstIssue(error: z.ZodError): string {
 export function checkedLabRecord(found: unknown, lab: string): { record: NodeLabRecord } | { problem: string } {
   const parsed = labRecordSchema.safeParse(found);
   if (!parsed.success) return { problem: firstIssue(parsed.error) };
-  const record = parsed.data as NodeLabRecord;
+  const record = { ...parsed.data, model: withTunnelKind(parsed.data.model as Model) } as NodeLabRecord;
   const id = `${record.model.name}${record.model.instance === undefined ? '' : `@${record.model.instance}`}`;
   const problem =
     labIdProblem(record.lab) ??

@@ -86,18 +86,33 @@ export interface ModelPolicy {
   egress: PolicyRule[];
 }
 
-/** A tunnel kind's resolved settings (vxlan, flannel, geneve), decided by its wiring module. */
+/**
+ * A tunnel kind's resolved settings, as the rest of netlab sees them. Each
+ * kind's wiring module decides them and has a type of its own (VxlanSettings,
+ * FlannelSettings, GeneveSettings), which it reads them as (wiring/shared.ts'
+ * tunnelOf).
+ */
 export interface TunnelSettings {
+  /** the cross-node kind they are of */
+  kind: string;
   /** the virtual network identifier */
   id: number;
-  /** multicast group (vxlan) */
-  group?: string;
   /** UDP port */
   port: number;
-  /** the underlay interface, when the lab names one */
-  dev?: string;
   /** the device name (vxlan0, flannel.1), or the prefix of one device per peer (gnv: gnv1, gnv2) */
   device: string;
+  /** the multicast group of a kind that floods to one (a room moves it per group) */
+  group?: string;
+}
+
+/**
+ * A model written by a netlab before tunnels had a kind (state files, node
+ * records): its tunnel's kind is the lab's cross-node kind.
+ */
+export function withTunnelKind(model: Model): Model {
+  const tunnel = model.tunnel as Omit<TunnelSettings, 'kind'> & { kind?: string };
+  if (!tunnel || tunnel.kind !== undefined) return model;
+  return { ...model, tunnel: { kind: model.crossNode, ...tunnel } };
 }
 
 export type CheckKind = 'ping' | 'tcp' | 'service' | 'traceroute';
@@ -160,7 +175,7 @@ export interface Model {
   /** bridge wiring: create the pod end of a veth pair in the node and move it (the article), or in the pod */
   vethPeer: 'move' | 'in-pod';
   crossNode: CrossNodeKind;
-  /** the cross-node kind's tunnel settings (state files of version 2 called them vxlan) */
+  /** the cross-node kind's tunnel settings, of that kind (state files of version 2 called them vxlan, and had no kind) */
   tunnel?: TunnelSettings;
   /** `wiring.mtu`: the pods' MTU the lab asks for, instead of the one computed from the underlay and the overlay */
   mtu?: number;

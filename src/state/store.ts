@@ -15,7 +15,7 @@ import {
 import { randomBytes } from 'node:crypto';
 import { homedir, hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import type { Model } from '../model/lab.js';
+import { withTunnelKind, type Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import type { SimulatedTargetState, SshTargetState } from './targets.js';
 import { checkedLabName } from '../node/paths.js';
@@ -207,14 +207,18 @@ export function readState(lab: string): LabState | undefined {
   return upgrade(state);
 }
 
-/** Versions 1 and 2 called the cross-node kind's tunnel settings `vxlan` (only vxlan and flannel had any). */
+/**
+ * Versions 1 and 2 called the cross-node kind's tunnel settings `vxlan` (only
+ * vxlan and flannel had any); before 2026-12-05 they had no kind.
+ */
 function upgrade(state: LabState): LabState {
   const model = state.model as LabState['model'] & { vxlan?: LabState['model']['tunnel'] };
   if (model.vxlan && !model.tunnel) {
     const { vxlan, ...rest } = model;
-    return { ...state, model: { ...rest, tunnel: vxlan } };
+    return { ...state, model: withTunnelKind({ ...rest, tunnel: vxlan }) };
   }
-  return state;
+  const upgraded = withTunnelKind(model);
+  return upgraded === model ? state : { ...state, model: upgraded };
 }
 
 export function removeState(lab: string): void {

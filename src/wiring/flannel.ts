@@ -6,12 +6,12 @@
 // etcd only with flannel's older etcd subnet manager): a permanent ARP entry
 // for its VTEP, an FDB entry saying which node has that MAC (written with
 // replace, as flanneld's netlink NeighSet does), and a route to its pod subnet.
-import type { ModelNode } from '../model/lab.js';
+import type { Model, ModelNode, TunnelSettings } from '../model/lab.js';
 import type { StepDraft } from '../model/plan.js';
 import { step } from '../model/effects.js';
 import { formatIp, parseCidr } from '../net/ipv4.js';
 import { macOfAddress } from '../net/ethernet.js';
-import { forwardingStep, podRoute, tunnelSettings } from './shared.js';
+import { forwardingStep, podRoute, tunnelOf, tunnelSettings } from './shared.js';
 import type { CrossNodeWiring } from './types.js';
 import { vxlanDevice, VXLAN_ENCAPSULATION, VXLAN_FEATURE, VXLAN_SETTINGS, vxlanHops } from './vxlan.js';
 
@@ -27,6 +27,16 @@ export function flannelVtep(node: ModelNode): { address: string; mac: string } {
   return { address: formatIp(network), mac: macOfAddress(network) };
 }
 
+/** cross-node: flannel's settings (under wiring.vxlan): one unicast device, with static neighbour and FDB entries. */
+export interface FlannelSettings extends TunnelSettings {
+  kind: 'flannel';
+  /** unicast: no group */
+  group?: never;
+  /** the underlay interface, when the lab names one */
+  dev?: string;
+}
+const settingsOf = (model: Model) => tunnelOf<FlannelSettings>(model, 'flannel');
+
 export const flannel: CrossNodeWiring = {
   kind: 'flannel',
   encapsulation: VXLAN_ENCAPSULATION,
@@ -37,10 +47,10 @@ export const flannel: CrossNodeWiring = {
   resolve(spec, report) {
     if (spec.group !== undefined)
       report('group', 'flannel-style VXLAN is unicast (static FDB entries); remove group, or use cross-node: vxlan');
-    return tunnelSettings(spec, DEFAULTS);
+    return tunnelSettings<FlannelSettings>('flannel', spec, DEFAULTS);
   },
   steps(model, node, factsOf) {
-    const vx = model.tunnel!;
+    const vx = settingsOf(model);
     const facts = factsOf(node.name);
     const dev = vx.dev ?? facts.dev;
     const vtep = flannelVtep(node);
@@ -102,26 +112,26 @@ export const flannel: CrossNodeWiring = {
     }
     return steps;
   },
-  names: (model) => [model.tunnel!.device],
+  names: (model) => [settingsOf(model).device],
   graph: (model) => {
-    const vx = model.tunnel!;
+    const vx = settingsOf(model);
     return { label: `${vx.device} (VXLAN VNI ${vx.id}, port ${vx.port}, static FDB)`, bridgePort: false };
   },
   // Flannel's port 8472 is not VXLAN's registered 4789: tell tcpdump to decode it as VXLAN.
   captureUnderlay: (model) => ({
     options: ['-T', 'vxlan'],
-    filter: `udp port ${model.tunnel!.port}`,
+    filter: `udp port ${settingsOf(model).port}`,
     // Wireshark decodes VXLAN on its IANA port, 4789, by itself; flannel's it must be told.
-    wireshark: `Decode As… UDP port ${model.tunnel!.port} → VXLAN (flannel's port; Wireshark knows VXLAN on 4789 only)`,
+    wireshark: `Decode As… UDP port ${settingsOf(model).port} → VXLAN (flannel's port; Wireshark knows VXLAN on 4789 only)`,
   }),
   evidence: (model) => [
     {
-      title: `static neighbour entries on ${model.tunnel!.device}`,
-      argv: ['ip', 'neigh', 'show', 'dev', model.tunnel!.device],
+      title: `static neighbour entries on ${settingsOf(model).device}`,
+      argv: ['ip', 'neigh', 'show', 'dev', settingsOf(model).device],
     },
     {
-      title: `static FDB entries on ${model.tunnel!.device}`,
-      argv: ['bridge', 'fdb', 'show', 'dev', model.tunnel!.device],
+      title: `static FDB entries on ${settingsOf(model).device}`,
+      argv: ['bridge', 'fdb', 'show', 'dev', settingsOf(model).device],
     },
   ],
   trace: vxlanHops(),

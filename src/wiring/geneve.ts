@@ -6,12 +6,21 @@
 // underlay. Each node routes a peer's pod subnet into that peer's device, with
 // the peer's bridge address as the gateway; ARP across the tunnel finds its MAC.
 import { step } from '../model/effects.js';
+import type { Model, TunnelSettings } from '../model/lab.js';
 import type { Link } from '../node/tables.js';
-import { forwardingStep, podRoute, remotePodRoute, tunnelSettings } from './shared.js';
+import { forwardingStep, podRoute, remotePodRoute, tunnelOf, tunnelSettings } from './shared.js';
 import type { CrossNodeWiring } from './types.js';
 
 /** The IANA port of GENEVE; VNI 100 as in the vxlan lab; devices gnv0, gnv1, ... */
 const DEFAULTS = { id: 100, port: 6081, device: 'gnv' } as const;
+
+/** cross-node: geneve's settings: one point-to-point device per peer, named by the prefix `device`. */
+export interface GeneveSettings extends TunnelSettings {
+  kind: 'geneve';
+  /** every device has its one remote: no group */
+  group?: never;
+}
+const settingsOf = (model: Model) => tunnelOf<GeneveSettings>(model, 'geneve');
 
 export const geneve: CrossNodeWiring = {
   kind: 'geneve',
@@ -36,9 +45,9 @@ export const geneve: CrossNodeWiring = {
       hint: 'a VM with a distribution kernel, such as the workshop Vagrant VMs, has it',
     },
   ],
-  resolve: (spec) => tunnelSettings(spec, DEFAULTS),
+  resolve: (spec) => tunnelSettings<GeneveSettings>('geneve', spec, DEFAULTS),
   steps(model, node, factsOf) {
-    const { id, port, device } = model.tunnel!;
+    const { id, port, device } = settingsOf(model);
     const source = node.gateway.split('/')[0]!;
     return [
       forwardingStep(),
@@ -81,9 +90,9 @@ export const geneve: CrossNodeWiring = {
     ];
   },
   names: (model, node) =>
-    model.nodes.filter((other) => other !== node).map((other) => `${model.tunnel!.device}${other.index}`),
+    model.nodes.filter((other) => other !== node).map((other) => `${settingsOf(model).device}${other.index}`),
   graph: (model) => ({
-    label: `${model.tunnel!.device}N (GENEVE VNI ${model.tunnel!.id}, port ${model.tunnel!.port}, one per peer)`,
+    label: `${settingsOf(model).device}N (GENEVE VNI ${settingsOf(model).id}, port ${settingsOf(model).port}, one per peer)`,
     bridgePort: false,
   }),
   evidence: (model, node) => [

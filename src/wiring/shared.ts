@@ -34,16 +34,29 @@ export function remotePodRoute(model: Model, node: string): EvidenceCommand[] {
 }
 
 /** A tunnel kind's settings: what the lab file gives, the kind's defaults for the rest (in the order state files keep). */
-export function tunnelSettings(
+export function tunnelSettings<T extends TunnelSettings>(
+  kind: T['kind'],
   spec: Record<string, unknown>,
   defaults: { id: number; port: number; device: string },
   group?: string,
-): TunnelSettings {
+): T {
   return {
+    kind,
     id: (spec.id as number | undefined) ?? defaults.id,
     ...(group ? { group } : {}),
     port: (spec.port as number | undefined) ?? defaults.port,
     device: defaults.device,
     ...(typeof spec.dev === 'string' ? { dev: spec.dev } : {}),
-  };
+  } as T;
+}
+
+/**
+ * The lab's settings of a tunnel kind, as that kind's type. Only the kind's
+ * own wiring module asks, for a lab of its kind, whose resolution always made
+ * them: their absence is netlab's bug, not the lab file's.
+ */
+export function tunnelOf<T extends TunnelSettings>(model: Model, kind: T['kind']): T {
+  const tunnel = model.tunnel;
+  if (tunnel?.kind !== kind) throw new Error(`internal: lab ${model.name} has no ${kind} settings`);
+  return tunnel as T;
 }

@@ -5,12 +5,13 @@
 // routed underlay each node floods to every other node by unicast instead
 // (head-end replication: one all-zero FDB entry per peer), and learns the same.
 import { step } from '../model/effects.js';
+import type { Model, TunnelSettings } from '../model/lab.js';
 import type { Effect } from '../model/plan.js';
 import { isRouted } from '../underlay/routing.js';
 import { nodeWithAddress } from '../underlay/trace.js';
 import { contains, parseCidr, parseIp } from '../net/ipv4.js';
 import type { Link } from '../node/tables.js';
-import { forwardingStep, tunnelSettings } from './shared.js';
+import { forwardingStep, tunnelOf, tunnelSettings } from './shared.js';
 import type { CrossNodeWiring, Feature, TunnelHops } from './types.js';
 
 export const DEFAULTS = { id: 100, group: '239.1.1.1', port: 4789, device: 'vxlan0' } as const;
@@ -28,6 +29,14 @@ export const VXLAN_SETTINGS = {
   fields: { id: 'vni', group: 'ipv4', port: 'port', dev: 'ifname' },
   describe: 'VXLAN settings (cross-node: vxlan or flannel)',
 } as const;
+
+/** cross-node: vxlan's settings: one device, flooding to a multicast group, or to the other nodes across a router. */
+export interface VxlanSettings extends TunnelSettings {
+  kind: 'vxlan';
+  /** the underlay interface, when the lab names one */
+  dev?: string;
+}
+const settingsOf = (model: Model) => tunnelOf<VxlanSettings>(model, 'vxlan');
 
 /** VXLAN's headers, for vxlan and flannel alike (RFC 7348: an 8-byte header in UDP). */
 export const VXLAN_ENCAPSULATION = {
@@ -59,10 +68,10 @@ export const vxlan: CrossNodeWiring = {
         `found "${group}"; allowed: an IPv4 multicast group in 224.0.1.0-239.255.255.255, such as 239.1.1.1`,
       );
     }
-    return tunnelSettings(spec, DEFAULTS, group);
+    return tunnelSettings<VxlanSettings>('vxlan', spec, DEFAULTS, group);
   },
   steps(model, node, factsOf) {
-    const vx = model.tunnel!;
+    const vx = settingsOf(model);
     const facts = factsOf(node.name);
     const dev = vx.dev ?? facts.dev;
     const unicast = isRouted(model);
@@ -127,16 +136,16 @@ export const vxlan: CrossNodeWiring = {
       ),
     ];
   },
-  names: (model) => [model.tunnel!.device],
+  names: (model) => [settingsOf(model).device],
   graph: (model) => {
-    const vx = model.tunnel!;
+    const vx = settingsOf(model);
     const flood = isRouted(model) ? 'unicast flood list' : `group ${vx.group}`;
     return { label: `${vx.device} (VXLAN VNI ${vx.id}, ${flood}, port ${vx.port})`, bridgePort: true };
   },
   evidence: (model) => [
     {
-      title: `VXLAN FDB of ${model.tunnel!.device} (learned: MAC → remote node)`,
-      argv: ['bridge', 'fdb', 'show', 'dev', model.tunnel!.device],
+      title: `VXLAN FDB of ${settingsOf(model).device} (learned: MAC → remote node)`,
+      argv: ['bridge', 'fdb', 'show', 'dev', settingsOf(model).device],
     },
   ],
   trace: vxlanHops(),

@@ -152,6 +152,27 @@ test('a record that is not one netlab writes is refused, naming its field and wh
     refused((r) => ((r as { version: number }).version = 2)),
     /^version: /,
   );
+  // The cross-node kind and its tunnel settings: a kind netlab has, with settings of that kind where it has any.
+  assert.match(
+    refused((r) => (r.model.crossNode = 'gre')),
+    /^model\.crossNode: /,
+  );
+  assert.match(
+    refused((r) => (r.model.sameNode = 'macvlan')),
+    /^model\.sameNode: /,
+  );
+  assert.equal(
+    refused((r) => ((r.model.tunnel as { kind: string }).kind = 'geneve')),
+    "model.tunnel.kind: geneve settings, but the lab's cross-node kind is vxlan",
+  );
+  assert.equal(
+    refused((r) => delete r.model.tunnel),
+    'model.tunnel: none, but cross-node vxlan has settings',
+  );
+  assert.equal(
+    refused((r) => (r.model.crossNode = 'routes')),
+    'model.tunnel: cross-node routes has no settings',
+  );
   // What netlab does not write is not kept.
   const extra = vxlan() as NodeLabRecord & { model: { evil?: string } };
   extra.model.evil = 'x';
@@ -247,4 +268,14 @@ test('every reference a record makes is checked, each refusal naming its field',
   assert.equal(isRunLine('x0123456789ab host:/x'), false);
   assert.equal(isRunLine('0123456789abc host:/x'), false);
   assert.equal(isRunLine(`0123456789ab host:/${'d'.repeat(4000)}`), true);
+});
+
+test("a record of a netlab before tunnels had a kind: its tunnel's kind is the lab's cross-node kind", () => {
+  for (const file of ['vxlan.yaml', 'flannel.yaml', 'geneve.yaml']) {
+    const record = recordOf(loadLabFile(join(LABS, file)).model);
+    const { kind, ...older } = record.model.tunnel!;
+    assert.equal(kind, record.model.crossNode, file);
+    const checked = checkedLabRecord({ ...record, model: { ...record.model, tunnel: older } }, record.lab);
+    assert.deepEqual(checked, { record }, file);
+  }
 });

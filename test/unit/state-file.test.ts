@@ -21,11 +21,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readState, writeFileAtomic, writeState, type LabState } from '../../src/state/store.js';
 
-test('the state file is replaced, not rewritten in place: a hard link to the old one keeps the old text; no temp file is left; mode 600 in a 700 directory', () => {
+/** Runs `body` with NETLAB_STATE_DIR in a new temporary directory (DIR/state), removed after. */
+function withStateDir(body: (dir: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'netlab-state-'));
   const saved = process.env.NETLAB_STATE_DIR;
   process.env.NETLAB_STATE_DIR = join(dir, 'state');
   try {
+    body(dir);
+  } finally {
+    if (saved === undefined) delete process.env.NETLAB_STATE_DIR;
+    else process.env.NETLAB_STATE_DIR = saved;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('the state file is replaced, not rewritten in place: a hard link to the old one keeps the old text; no temp file is left; mode 600 in a 700 directory', () => {
+  withStateDir((dir) => {
     const state = (id: string) =>
       ({
         version: 3,
@@ -46,11 +57,29 @@ test('the state file is replaced, not rewritten in place: a hard link to the old
     assert.deepEqual(readdirSync(labs), ['atomic.json']);
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.equal(statSync(labs).mode & 0o777, 0o700);
-  } finally {
-    if (saved === undefined) delete process.env.NETLAB_STATE_DIR;
-    else process.env.NETLAB_STATE_DIR = saved;
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
+});
+
+test("an older state file's tunnel settings (called vxlan in versions 1 and 2; without a kind before 2026-12-05) are read as the lab's cross-node kind's", () => {
+  withStateDir((dir) => {
+    const settings = { id: 42, port: 8472, device: 'flannel.1' };
+    const older = (version: number, lab: string, model: Record<string, unknown>) =>
+      ({
+        version,
+        lab,
+        run: { id: '111111111111', host: 'h', stateDir: join(dir, 'state') },
+        target: { kind: 'simulated', nodes: {} },
+        facts: {},
+        model: { name: lab, crossNode: 'flannel', ...model },
+      }) as unknown as LabState;
+    writeState(older(2, 'two', { vxlan: settings }));
+    writeState(older(3, 'three', { tunnel: settings }));
+    for (const lab of ['two', 'three']) {
+      const model = readState(lab)!.model as unknown as Record<string, unknown>;
+      assert.deepEqual(model.tunnel, { kind: 'flannel', ...settings }, lab);
+      assert.ok(!('vxlan' in model), lab);
+    }
+  });
 });
 
 test('writeFileAtomic: the temp file is written, fsynced, then renamed over the file, in that order (strace)', (t) => {
