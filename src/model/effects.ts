@@ -40,10 +40,22 @@ export interface ShownCommand {
  * What the table knows of a kind: made by one `ip` command (`ip`: its words
  * after `ip [-n NETNS]` and the namespace it runs in, from which the command
  * is derived and which the runner may put in an `ip -batch` of that
- * namespace), or by other commands (`apply`).
+ * namespace), by iptables commands on one table (`iptables`: the words of each
+ * after `iptables -w [-t nat]`, which the runner may put in one
+ * iptables-restore of that table), or by other commands (`apply`).
  */
 type EffectKind<E extends Effect> = KindBase<E> &
-  ({ ip: (e: E) => { netns?: string; args: string[] } } | { apply: (e: E) => Command[] });
+  (
+    | { ip: (e: E) => { netns?: string; args: string[] } }
+    | { iptables: (e: E) => IptablesCommands }
+    | { apply: (e: E) => Command[] }
+  );
+
+/** iptables commands on one table, as their words after `iptables -w [-t nat]`. */
+export interface IptablesCommands {
+  table: Table;
+  commands: string[][];
+}
 
 /** An iptables command on a table (`-w`: wait for the xtables lock rather than fail). */
 export const iptables = (table: Table, ...args: string[]): Command => [
@@ -92,8 +104,10 @@ const ruleCreated = (table: Table, chain: string, { rule, dnat }: ExplainedRule)
  * "netlab lab NAME"); no word of netlab's has a double quote (names follow
  * model/grammar.ts).
  */
-export const ruleLine = (chain: string, words: readonly string[]) =>
-  ['-A', chain, ...words].map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
+export const ruleLine = (chain: string, words: readonly string[]) => restoreLine(['-A', chain, ...words]);
+
+/** An iptables command's words as a line of iptables-restore's input (see ruleLine). */
+export const restoreLine = (words: readonly string[]) => words.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
 
 /** A ruleset as iptables-restore's input: its chains declared, each jump and rule after a comment saying why. */
 function restoreInput(e: Kind<'ruleset'>): string {
@@ -326,7 +340,7 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
     ],
   },
   chain: {
-    apply: (e) => [iptables(e.table, '-N', e.name)],
+    iptables: (e) => ({ table: e.table, commands: [['-N', e.name]] }),
     undo: (e) => [iptables(e.table, '-X', e.name)],
     declares: (e) => ({ creates: [{ kind: 'chain', table: e.table, name: e.name }] }),
     explain: (e) => [
@@ -336,7 +350,7 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
     ],
   },
   rules: {
-    apply: (e) => e.rules.map(({ rule }) => iptables(e.table, '-A', e.chain, ...rule)),
+    iptables: (e) => ({ table: e.table, commands: e.rules.map(({ rule }) => ['-A', e.chain, ...rule]) }),
     undo: (e) => [iptables(e.table, '-F', e.chain)],
     declares: (e) => ({
       creates: e.rules.map((r) => ruleCreated(e.table, e.chain, r)),
@@ -370,7 +384,10 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
     ],
   },
   jump: {
-    apply: (e) => [iptables(e.table, ...(e.first ? ['-I', e.from, '1'] : ['-A', e.from]), ...jumpRule(e))],
+    iptables: (e) => ({
+      table: e.table,
+      commands: [[...(e.first ? ['-I', e.from, '1'] : ['-A', e.from]), ...jumpRule(e)]],
+    }),
     // -D deletes exactly the rule that was added: the same words.
     undo: (e) => [iptables(e.table, '-D', e.from, ...jumpRule(e))],
     declares: (e) => ({ sets: [{ kind: 'jump', table: e.table, from: e.from, to: e.to, rule: jumpRule(e) }] }),
@@ -400,10 +417,20 @@ export function ipCommandOf(e: Effect): { netns?: string; args: string[] } | und
   return 'ip' in kind ? kind.ip(e) : undefined;
 }
 
+/** The iptables commands of an effect made by them, as words after `iptables -w [-t nat]`, and their table. */
+export function iptablesCommandsOf(e: Effect): IptablesCommands | undefined {
+  const kind = kindOf(e);
+  return 'iptables' in kind ? kind.iptables(e) : undefined;
+}
+
 /** The commands that apply an effect. */
 export function applyOf(e: Effect): Command[] {
   const kind = kindOf(e);
   if ('apply' in kind) return kind.apply(e);
+  if ('iptables' in kind) {
+    const { table, commands } = kind.iptables(e);
+    return commands.map((words) => iptables(table, ...words));
+  }
   const ip = kind.ip(e);
   return [ipIn(ip.netns, ...ip.args)];
 }

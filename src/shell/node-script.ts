@@ -1,6 +1,6 @@
 // Building the one script a node runs for one phase, and reading its output.
-import type { Step } from '../model/plan.js';
-import { ipCommandOf } from '../model/effects.js';
+import type { Step, Table } from '../model/plan.js';
+import { ipCommandOf, iptablesCommandsOf, restoreLine, type IptablesCommands } from '../model/effects.js';
 import { scriptPrelude, type ScriptRun } from './prelude.js';
 import { quoteArg, quoteArgv } from '../os/quote.js';
 
@@ -13,21 +13,28 @@ import { quoteArg, quoteArgv } from '../os/quote.js';
  */
 export function applyScript(lab: string, steps: readonly Step[], run: ScriptRun): string {
   const lines = [scriptPrelude(lab, run), 'netlab_claim || exit 1'];
-  for (const run of batchRuns(steps)) {
-    // The journal runs backwards, so a step's undo commands are recorded last-first.
-    const journal = (step: Step) =>
-      [...step.undo].reverse().map((command) => `netlab_record ${quoteArg(quoteArgv(command))}`);
-    if (run.target === undefined) {
-      const step = run.steps[0]!;
-      lines.push(`netlab_begin ${step.id}`, ...journal(step));
-      for (const command of step.apply) lines.push(`${quoteArgv(command)} || netlab_fail ${step.id} $?`);
-      lines.push(`netlab_done ${step.id}`);
+  // The journal runs backwards, so a step's undo commands are recorded last-first.
+  const journal = (step: Step) =>
+    [...step.undo].reverse().map((command) => `netlab_record ${quoteArg(quoteArgv(command))}`);
+  const commands = (step: Step) => [
+    `netlab_begin ${step.id}`,
+    ...step.apply.map((command) => `${quoteArgv(command)} || netlab_fail ${step.id} $?`),
+    `netlab_done ${step.id}`,
+  ];
+  for (const { batch, steps: batched } of batchRuns(steps)) {
+    const ids = quoteArg(batched.map((s) => s.id).join(' '));
+    if (!batch) {
+      const step = batched[0]!;
+      lines.push(`netlab_begin ${step.id}`, ...journal(step), ...commands(step).slice(1));
+    } else if (batch.tool === 'ip') {
+      lines.push(`netlab_begin ${batched[0]!.id}`, ...batched.flatMap(journal));
+      lines.push(`netlab_batch ${quoteArg(batch.netns)} ${ids} <<'NETLAB_BATCH'`);
+      lines.push(...batched.map((s) => ipCommandOf(s.effects[0]!)!.args.join(' ')), 'NETLAB_BATCH');
     } else {
-      lines.push(`netlab_begin ${run.steps[0]!.id}`, ...run.steps.flatMap(journal));
-      lines.push(
-        `netlab_batch ${quoteArg(run.target)} ${quoteArg(run.steps.map((s) => s.id).join(' '))} <<'NETLAB_BATCH'`,
-      );
-      lines.push(...run.steps.map((s) => ipCommandOf(s.effects[0]!)!.args.join(' ')), 'NETLAB_BATCH');
+      // One transaction: if it fails, nothing of it was applied, and the steps run one command at a time.
+      lines.push(`netlab_begin ${batched[0]!.id}`, ...batched.flatMap(journal));
+      lines.push(`if ! netlab_xt_batch ${ids} <<'NETLAB_BATCH'`, restoreInput(batch.table, batched) + 'NETLAB_BATCH');
+      lines.push('then', ...batched.flatMap(commands), 'fi');
     }
   }
   return `${lines.join('\n')}\n`;
@@ -35,25 +42,45 @@ export function applyScript(lab: string, steps: readonly Step[], run: ScriptRun)
 
 /** Words ip's batch parser takes as they are: the grammar every netlab value obeys. */
 const PLAIN_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
+/** Words iptables-restore reads as they are, or between double quotes (restoreLine): a comment has spaces. */
+const RESTORE_WORD = /^[A-Za-z0-9_@%+=:,./!-]+( [A-Za-z0-9_@%+=:,./!-]+)*$/;
 
-/** The namespace a step's one `ip` command acts in ("-" for the node itself), if it can go into an `ip -batch`. */
-function batchTarget(step: Step): string | undefined {
-  if (step.effects.length !== 1) return undefined;
-  const ip = ipCommandOf(step.effects[0]!);
-  if (!ip || ![ip.netns ?? '-', ...ip.args].every((arg) => PLAIN_WORD.test(arg))) return undefined;
-  return ip.netns ?? '-';
+/** How consecutive steps run as one process: an `ip -batch` in one namespace ("-": the node's), or one iptables-restore of one table. */
+export type Batch = { tool: 'ip'; netns: string } | { tool: 'iptables'; table: Table };
+
+/** The batch a step can go into, if any: one `ip` command, or iptables commands on one table. */
+function batchOf(step: Step): Batch | undefined {
+  const ip = step.effects.length === 1 ? ipCommandOf(step.effects[0]!) : undefined;
+  if (ip)
+    return [ip.netns ?? '-', ...ip.args].every((arg) => PLAIN_WORD.test(arg))
+      ? { tool: 'ip', netns: ip.netns ?? '-' }
+      : undefined;
+  const xt = step.effects.map(iptablesCommandsOf);
+  const table = xt[0]?.table;
+  const restorable = (c: IptablesCommands | undefined) =>
+    c !== undefined && c.table === table && c.commands.every((words) => words.every((w) => RESTORE_WORD.test(w)));
+  return table && xt.every(restorable) ? { tool: 'iptables', table } : undefined;
 }
 
-/** Consecutive steps that are one `ip` command each for the same namespace form a batch (exported for the tests). */
-export function batchRuns(steps: readonly Step[]): { target?: string; steps: Step[] }[] {
-  const runs: { target?: string; steps: Step[] }[] = [];
+/** The iptables commands of steps batched on one table, as iptables-restore's input (exported for the tests). */
+export function restoreInput(table: Table, steps: readonly Step[]): string {
+  const lines = steps.flatMap((s) => s.effects.flatMap((e) => iptablesCommandsOf(e)!.commands.map(restoreLine)));
+  return [`*${table}`, ...lines, 'COMMIT', ''].join('\n');
+}
+
+const sameBatch = (a: Batch, b: Batch) =>
+  a.tool === 'ip' ? b.tool === 'ip' && a.netns === b.netns : b.tool === 'iptables' && a.table === b.table;
+
+/** Consecutive steps that can go into the same batch form one (exported for the tests). */
+export function batchRuns(steps: readonly Step[]): { batch?: Batch; steps: Step[] }[] {
+  const runs: { batch?: Batch; steps: Step[] }[] = [];
   for (const step of steps) {
-    const target = batchTarget(step);
+    const batch = batchOf(step);
     const last = runs[runs.length - 1];
-    if (target !== undefined && last?.target === target) last.steps.push(step);
-    else runs.push(target !== undefined ? { target, steps: [step] } : { steps: [step] });
+    if (batch && last?.batch && sameBatch(last.batch, batch)) last.steps.push(step);
+    else runs.push(batch ? { batch, steps: [step] } : { steps: [step] });
   }
-  // A batch of one is just a command.
+  // A batch of one step is just its commands (so `up --step=command` runs each command as the plan shows it).
   return runs.map((run) => (run.steps.length === 1 ? { steps: run.steps } : run));
 }
 
@@ -213,7 +240,8 @@ export function parseScriptOutput(stdout: string, stderr: string): ScriptOutcome
 /** The stderr lines written between a step's begin marker and the next marker. */
 export function stderrOfStep(stderr: string, step: number): string {
   const lines = stderr.split('\n');
-  const start = lines.indexOf(`@@netlab begin ${step}`);
+  // The last: a batch's steps begin again where the batch failed (netlab_batch, netlab_xt_batch).
+  const start = lines.lastIndexOf(`@@netlab begin ${step}`);
   if (start < 0) return stderr.trim();
   const rest = lines.slice(start + 1);
   const end = rest.findIndex((l) => l.startsWith('@@netlab begin '));

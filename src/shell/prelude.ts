@@ -63,6 +63,16 @@ netlab_batch() {
   echo "@@netlab fail $failed $rc"
   exit 1
 }
+# Several consecutive steps that are iptables commands on one table run as one
+# iptables-restore --noflush (one process instead of one per command):
+# netlab_xt_batch "ID ID ..." with the restore input on stdin. iptables-restore
+# commits a table as one transaction: when it fails, nothing of it was applied,
+# and the script runs the steps' commands one at a time instead, so that the one
+# that fails names its step and says why in iptables' own words.
+netlab_xt_batch() {
+  iptables-restore -w --noflush 2>/dev/null || return 1
+  for id in $1; do echo "@@netlab done $id"; done
+}
 # The node's undo journal: one command per line, run in reverse by "netlab down".
 netlab_record() { printf '%s\n' "$1" >>"$NETLAB_DIR/undo"; }
 

@@ -101,22 +101,38 @@ test("a failure injected after every step of the vxlan lab: up's own rollback le
 // Consecutive `ip` steps of a node in one namespace run as one `ip -batch` (src/shell/node-script.ts): a line
 // that fails there is its step's failure, and up rolls all of it back. The batches of the node's own namespace
 // show that the lines before the failing one were journaled (a pod's go with its namespace either way).
-test("a failure in the middle of an ip batch is its step's, and up's own rollback leaves every node clean", async () => {
+// Consecutive iptables steps on one table run as one iptables-restore, a transaction: when a line fails, nothing
+// of it is applied, and the steps run again one command at a time, so the failure is still its own step's.
+test("a failure in the middle of a batch (ip -batch, iptables-restore) is its step's, and up's own rollback leaves every node clean", async () => {
   const file = relative(ROOT, join(LABS, 'vxlan.yaml'));
   const { model } = loadLabFile(file);
   const facts = simulatedFacts(model);
   const plan = buildPlan(model, facts);
   const batches = plan.nodes.flatMap((n) =>
     PHASES.flatMap((phase) => batchRuns(n.steps.filter((s) => s.phase === phase)))
-      .filter((run) => run.target !== undefined && run.steps.length >= 3)
-      .map((run) => ({ node: n.node, steps: run.steps })),
+      .filter((run) => run.batch && run.steps.length >= 3)
+      .map((run) => ({ node: n.node, batch: run.batch!, steps: run.steps })),
   );
-  assert.ok(batches.length >= 2, `the vxlan lab has batches of three steps or more: ${batches.length}`);
-  for (const batch of batches) {
+  const ipBatches = batches.filter((b) => b.batch.tool === 'ip');
+  assert.ok(ipBatches.length >= 2, `the vxlan lab has ip batches of three steps or more: ${ipBatches.length}`);
+  // The nodes' iptables batches are alike (the FORWARD accept chain): one node's is enough.
+  const xtBatches = batches.filter((b) => b.batch.tool === 'iptables' && b.node === plan.nodes[0]!.node);
+  assert.equal(xtBatches.length, 1, 'the vxlan lab has an iptables batch of three steps (chain, rules, jump)');
+  for (const batch of [...ipBatches, ...xtBatches]) {
     const middle = batch.steps[Math.floor(batch.steps.length / 2)]!;
-    // Still a batch line (same namespace, plain words), which ip refuses: no such device.
-    const { netns } = ipCommandOf(middle.effects[0]!)!;
-    const injected = replaceStep(plan, batch.node, middle.id, [{ kind: 'up', link: 'no-such-dev', netns }]);
+    // Still a batch line, which the tool refuses: no such device (same namespace, plain words); a jump from the
+    // lab's chain, made by the batch's first step, to no such chain (the same table).
+    const injected = replaceStep(plan, batch.node, middle.id, [
+      batch.batch.tool === 'ip'
+        ? { kind: 'up', link: 'no-such-dev', netns: ipCommandOf(middle.effects[0]!)!.netns }
+        : {
+            kind: 'rules',
+            table: batch.batch.table,
+            chain: (batch.steps[0]!.effects[0] as { name: string }).name,
+            rules: [{ rule: ['-j', 'NO-SUCH-CHAIN'], explain: '' }],
+          },
+    ]);
+    const said = batch.batch.tool === 'ip' ? /Cannot find device "no-such-dev"/ : /NO-SUCH-CHAIN/;
     const left: Record<string, string[]> = {};
     let stateAfter: unknown;
     try {
@@ -130,7 +146,7 @@ test("a failure in the middle of an ip batch is its step's, and up's own rollbac
         (error: unknown) => {
           assert.ok(error instanceof StepFailure, String(error));
           assert.match(error.message, new RegExp(`^step ${middle.id} on ${batch.node} failed: `));
-          assert.match(error.message, /Cannot find device "no-such-dev"/);
+          assert.match(error.message, said);
           return true;
         },
       );

@@ -540,3 +540,106 @@ test("ip -batch: each bundled lab's node script batches a step's one ip command 
     }
   assert.ok(batched > 100, `steps batched in the bundled labs: ${batched}`);
 });
+
+/** A node's steps as the runner batches them, phase by phase. */
+async function runsOf(steps: readonly Step[]) {
+  const { batchRuns } = await import('../../src/shell/node-script.js');
+  const { PHASES } = await import('../../src/model/plan.js');
+  return PHASES.flatMap((phase) => batchRuns(steps.filter((s) => s.phase === phase)));
+}
+
+test("iptables-restore: each bundled lab's node script batches consecutive iptables steps of a table as the plan's commands, and runs them one at a time if it fails", async () => {
+  const { applyScript } = await import('../../src/shell/node-script.js');
+  let batched = 0;
+  for (const file of labFiles)
+    for (const node of planOf(file).nodes) {
+      const script = applyScript('lab', node.steps, { id: 'r', from: 'host:/state' });
+      const byId = new Map(node.steps.map((s) => [s.id, s]));
+      for (const [, ids, table, body, fallback] of script.matchAll(
+        /^if ! netlab_xt_batch '([\d ]+)' <<'NETLAB_BATCH'\n\*(\w+)\n([^]*?)\nCOMMIT\nNETLAB_BATCH\nthen\n([^]*?)\nfi$/gm,
+      )) {
+        const steps = ids!.split(' ').map((id) => byId.get(Number(id))!);
+        assert.ok(steps.length > 1, `${file}: a batch of one is its commands`);
+        // The test's own reading of each command: `iptables -w [-t nat] WORDS` becomes WORDS in TABLE's input.
+        const commands = steps.flatMap((s) => s.apply);
+        const expected = commands.map((c) => {
+          assert.deepEqual(c.slice(0, 2), ['iptables', '-w'], `${file}: an iptables command`);
+          assert.equal(c[2] === '-t' ? c[3] : 'filter', table, `${file}: its table`);
+          return (c[2] === '-t' ? c.slice(4) : c.slice(2)).map((w) => (w.includes(' ') ? `"${w}"` : w)).join(' ');
+        });
+        assert.deepEqual(body!.split('\n'), expected, `${file} ${node.node} batch ${ids}`);
+        // If the transaction fails, each step runs as it would alone: its commands, its markers.
+        assert.equal(fallback!.split('\n').filter((l) => l.startsWith('iptables ')).length, commands.length);
+        assert.equal(fallback!.split('\n').filter((l) => l.startsWith('netlab_done ')).length, steps.length);
+        batched += steps.length;
+      }
+    }
+  assert.ok(batched >= 60, `iptables steps batched in the bundled labs: ${batched}`);
+});
+
+test("iptables-restore: on a real kernel, each bundled lab's batches make exactly the rules its commands make one by one", async (t) => {
+  if (process.getuid?.() !== 0) {
+    assert.ok(!process.env.CI, 'the unit tier runs as root in CI');
+    t.skip('needs root (a network namespace of its own: unshare -n)');
+    return;
+  }
+  const { restoreInput } = await import('../../src/shell/node-script.js');
+  const { quoteArgv } = await import('../../src/os/quote.js');
+  const { spawnSync } = await import('node:child_process');
+  const restore = (input: string) => [`iptables-restore -w --noflush <<'NETLAB_INPUT'`, `${input}NETLAB_INPUT`];
+  // The node's iptables work in order: a batch as one restore, or every command alone (a ruleset is its own restore).
+  const script = (runs: Awaited<ReturnType<typeof runsOf>>, batches: boolean) =>
+    runs.flatMap((run) =>
+      batches && run.batch?.tool === 'iptables'
+        ? restore(restoreInput(run.batch.table, run.steps))
+        : run.steps.flatMap((s) =>
+            s.apply.flatMap((c) =>
+              c[0] === 'iptables' ? [quoteArgv(c)] : c[0] === 'netlab_restore' ? restore(c[1]!) : [],
+            ),
+          ),
+    );
+  // In a network namespace of its own, gone when the shell ends: the rules it made, without comments and counters.
+  const rulesMadeBy = (lines: string[]) => {
+    const run = spawnSync('unshare', ['-n', 'sh', '-ec', [...lines, 'iptables-save'].join('\n')], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    return run.stdout.split('\n').filter((l) => !l.startsWith('#'));
+  };
+  let compared = 0;
+  for (const file of ['vxlan.yaml', 'policy.yaml', 'egress.yaml', 'nodeport.yaml'])
+    for (const node of planOf(file).nodes) {
+      const runs = await runsOf(node.steps);
+      if (!runs.some((r) => r.batch?.tool === 'iptables')) continue;
+      const made = rulesMadeBy(script(runs, true));
+      assert.deepEqual(made, rulesMadeBy(script(runs, false)), `${file} ${node.node}`);
+      assert.ok(
+        made.some((l) => l.startsWith('-A ')),
+        `${file} ${node.node}: rules were made`,
+      );
+      compared++;
+    }
+  assert.ok(compared >= 8, `nodes compared: ${compared}`);
+});
+
+test("a batch's first line that fails is its step's failure, with what the tool said (the step begins twice: as the batch, then as the failure)", async (t) => {
+  if (process.getuid?.() !== 0) {
+    assert.ok(!process.env.CI, 'the unit tier runs as root in CI');
+    t.skip('needs root (a network namespace of its own: unshare -n)');
+    return;
+  }
+  const { scriptPrelude } = await import('../../src/shell/prelude.js');
+  const { parseScriptOutput } = await import('../../src/shell/node-script.js');
+  const { spawnSync } = await import('node:child_process');
+  const batch = [
+    'netlab_begin 7',
+    "netlab_batch - '7 8' <<'NETLAB_BATCH'",
+    'link set no-such-dev up',
+    'link set lo up',
+  ];
+  const script = `${scriptPrelude('lab')}\n${[...batch, 'NETLAB_BATCH'].join('\n')}\n`;
+  // In a network namespace of its own: ip's batch changes nothing of this machine.
+  const run = spawnSync('unshare', ['-n', 'sh', '-c', script], { encoding: 'utf8' });
+  const outcome = parseScriptOutput(run.stdout, run.stderr);
+  assert.equal(outcome.failed?.step, 7, run.stdout);
+  assert.match(outcome.failed!.stderr, /Cannot find device "no-such-dev"/);
+  assert.deepEqual([...outcome.done], []);
+});
