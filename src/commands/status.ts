@@ -52,7 +52,8 @@ async function driftOf(state: LabState): Promise<{ findings: Finding[]; unreacha
     }
   }
   const model = { ...state.model, nodes: state.model.nodes.filter((n) => reachable[n.name]) };
-  return { findings: await diagnose(model, state.facts, reachable), unreachable, checked: true };
+  const { findings, unanswered } = await diagnose(model, state.facts, reachable);
+  return { findings, unreachable: [...unreachable, ...unanswered], checked: true };
 }
 
 /**

@@ -161,7 +161,9 @@ export async function verifyAndReport(
   // While a challenge is active, what drifted is its fault: not shown (and not needed to fail: its checks fail).
   const challenge = await challengeInProgress(state);
   const hidden = challenge !== undefined;
-  const findings = hidden ? [] : await diagnose(state.model, state.facts, transports, plan);
+  const { findings, unanswered } = hidden
+    ? { findings: [], unanswered: [] }
+    : await diagnose(state.model, state.facts, transports, plan);
   const traces = passed ? [] : await traceFailures(state, results, plan);
   if (options.json) {
     (options.onJson ?? printJson)({
@@ -171,6 +173,7 @@ export async function verifyAndReport(
       evidence,
       ...(before.length ? { evidenceBefore: before } : {}),
       findings,
+      ...(unanswered.length ? { unanswered } : {}),
       ...(hidden ? { challenge: challenge!.id } : {}),
       traces: traces.map(({ number, trace }) => ({ check: number, ...trace })),
     });
@@ -183,19 +186,21 @@ export async function verifyAndReport(
       console.log('after the checks:');
     }
     printEvidence(evidence, full);
-    if (passed && findings.length > 0) {
+    if (passed && (findings.length > 0 || unanswered.length > 0)) {
       console.log(
         chalk.yellow(
-          'the checks pass now, but what the plan made has changed (so verify fails): they may pass only through what the kernel still remembers, and fail when it forgets',
+          findings.length > 0
+            ? 'the checks pass now, but what the plan made has changed (so verify fails): they may pass only through what the kernel still remembers, and fail when it forgets'
+            : 'the checks pass, but a node did not answer when asked what it has of the plan (so verify fails)',
         ),
       );
-      for (const line of describeFindings(findings).slice(1)) console.log(line);
+      for (const line of describeFindings(findings, unanswered).slice(1)) console.log(line);
       for (const line of cachedRedirectCaveat(findings)) console.log(line);
     }
     if (!passed && hidden)
       console.log(`diagnosis: not shown while challenge ${challenge!.id} is active (\`netlab challenge hint\`)`);
     else if (!passed) {
-      for (const line of describeFindings(findings)) console.log(line);
+      for (const line of describeFindings(findings, unanswered)) console.log(line);
       for (const { number, request, trace } of traces) {
         const [first, ...rest] = describeOutcome(trace);
         console.log(
@@ -206,5 +211,5 @@ export async function verifyAndReport(
     }
   }
   // A lab that has drifted is not reported as working, even while its checks pass.
-  return passed && findings.length === 0 ? 0 : 1;
+  return passed && findings.length === 0 && unanswered.length === 0 ? 0 : 1;
 }

@@ -311,31 +311,41 @@ export function nodeDriftFindings(
   }));
 }
 
+/** What the nodes have that differs from the plan, and the nodes that did not answer (of which nothing is known). */
+export interface Diagnosis {
+  findings: Finding[];
+  /** "NODE: why", for each node whose answer did not come back whole (a lost connection, a shell that died) */
+  unanswered: string[];
+}
+
 export async function diagnose(
   model: Model,
   facts: Record<string, NodeFacts>,
   transports: Transports,
   planOf: PlanOnce = planOnce(model, facts),
-): Promise<Finding[]> {
+): Promise<Diagnosis> {
   const perNode = await Promise.all(
     planOf().nodes.map(async ({ node, steps }) => {
       const { asks, head, asked } = nodeDriftQuestions(labIdOf(model), steps);
       const answered = await askNode(transports[node]!, asks, head);
-      return nodeDriftFindings(node, steps, asked, answered.head, answered.answers);
+      // An answer cut short reads as a node with nothing: every step of it would be "missing".
+      if (answered.failed) return { findings: [], unanswered: [`${node}: ${answered.failed}`] };
+      return { findings: nodeDriftFindings(node, steps, asked, answered.head, answered.answers), unanswered: [] };
     }),
   );
-  return perNode.flat();
+  return { findings: perNode.flatMap((n) => n.findings), unanswered: perNode.flatMap((n) => n.unanswered) };
 }
 
-export function describeFindings(findings: Finding[]): string[] {
-  if (findings.length === 0)
+export function describeFindings(findings: Finding[], unanswered: readonly string[] = []): string[] {
+  if (findings.length === 0 && unanswered.length === 0)
     return [
       'diagnosis: every node still has what the plan made (sysctls, links, routes, hairpin, static neighbour and FDB entries, iptables chains and jumps); look at the pods and the path (netlab exec)',
     ];
-  // What differs is in the node's words (a link's name): escaped.
+  // What differs is in the node's words (a link's name), and why a node did not answer in its own: escaped.
   return [
     'diagnosis:',
     ...findings.map((f) => `  ${f.node}: ${escapeControls(f.what, true)} (step ${f.step}: ${f.summary})`),
+    ...unanswered.map((u) => `  ${escapeControls(u, true)} (did not answer: what it has is not known)`),
   ];
 }
 

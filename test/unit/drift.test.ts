@@ -745,3 +745,31 @@ test('drift: a pause-gone marker counts only as a line of its own, and a missing
     [[through.id, dst]],
   );
 });
+
+test('a node whose answer is cut short (a lost connection, a shell that died) is not diagnosed from what came back: it is named as not answering', async () => {
+  const { diagnose } = await import('../../src/verify/diagnose.js');
+  const { model } = loadLabFile(join(LABS, 'vxlan.yaml'));
+  const facts = simulatedFacts(model);
+  // Pure logic: what a transport gives back when the node stops answering, written here.
+  const said = {
+    'node-0': {
+      stdout: '@@netlab answer links\n[]\n',
+      stderr: 'Connection to node-0 closed by remote host.',
+      exitCode: 255,
+    },
+    'node-1': { stdout: '', stderr: '', exitCode: 137 },
+  };
+  const transports = Object.fromEntries(
+    Object.entries(said).map(([node, result]) => [node, { node, run: async () => result }]),
+  ) as unknown as Parameters<typeof diagnose>[2];
+  const diagnosis = await diagnose(model, facts, transports);
+  assert.deepEqual(diagnosis, {
+    findings: [],
+    unanswered: ['node-0: Connection to node-0 closed by remote host.', 'node-1: exit 137'],
+  });
+  assert.deepEqual(describeFindings(diagnosis.findings, diagnosis.unanswered), [
+    'diagnosis:',
+    '  node-0: Connection to node-0 closed by remote host. (did not answer: what it has is not known)',
+    '  node-1: exit 137 (did not answer: what it has is not known)',
+  ]);
+});
