@@ -6,8 +6,9 @@
 // what it runs: on this host, or on each machine of a target that misses one
 // (asking first, unless --yes); `--tests` adds what the test tiers need
 // (.ci/run uses it).
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { constants } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import chalk from 'chalk';
@@ -522,6 +523,52 @@ export async function installOnMachines(
   return results.every((r) => r.exitCode === 0);
 }
 
+/**
+ * Services a package starts that the tests do not want running. They need
+ * openssh-server's sshd only (each SSH test starts its own, in a simulated
+ * machine), and Debian's package starts ssh.service at once and enables it for
+ * every boot: an SSH server on port 22 of the developer's machine.
+ */
+const HELD_SERVICES: Readonly<Record<string, readonly string[]>> = { 'openssh-server': ['ssh.service', 'ssh.socket'] };
+
+/** The services installing these packages would start and enable, which netlab holds back. */
+export function servicesHeldBy(packages: readonly string[]): string[] {
+  return packages.flatMap((p) => HELD_SERVICES[p] ?? []);
+}
+
+/** Debian's policy-rc.d: a package's scripts start no service while it says 101 ("action forbidden"). */
+export const POLICY_RC_D = '/usr/sbin/policy-rc.d';
+const POLICY_TEXT = `#!/bin/sh
+# netlab doctor --install: no service starts while it installs the test tools (removed after).
+exit 101
+`;
+
+const fileText = (file: string) => {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Forbids service starts while packages install, unless the machine has a
+ * policy of its own (a container's, an administrator's), which decides then.
+ * A policy netlab left (a doctor killed before it lifted its own) is netlab's.
+ * Returns what lifts it again: removes the file only if it is still netlab's.
+ */
+export function forbidServiceStarts(file = POLICY_RC_D): { lift: () => void; machines: boolean } {
+  const found = fileText(file);
+  if (found !== undefined && found !== POLICY_TEXT) return { lift: () => {}, machines: true };
+  if (found === undefined) writeFileSync(file, POLICY_TEXT, { flag: 'wx', mode: 0o755 });
+  return {
+    lift: () => {
+      if (fileText(file) === POLICY_TEXT) rmSync(file, { force: true });
+    },
+    machines: false,
+  };
+}
+
 /** apt-get install, after apt-get update when the package lists are missing or do not know a package. */
 async function installPackages(packages: string[], update: boolean): Promise<void> {
   if (!existsSync('/usr/bin/apt-get'))
@@ -534,12 +581,50 @@ async function installPackages(packages: string[], update: boolean): Promise<voi
     console.error(`$ ${quoteArgv(['apt-get', ...args])}`);
     return run('apt-get', args, { inherit: 'stderr', env });
   };
-  const install = aptInstallArgs(packages);
+  let updated = update;
   const updateLists = async () => {
     if ((await apt(APT_UPDATE_ARGS)).exitCode !== 0) throw new RunError('apt-get update failed (see above)');
+    updated = true;
+  };
+  const install = async (some: string[]) => {
+    if (some.length === 0 || (await apt(aptInstallArgs(some))).exitCode === 0) return;
+    if (!updated) await updateLists();
+    if ((await apt(aptInstallArgs(some))).exitCode !== 0) throw new RunError(`apt-get install failed (see above)`);
   };
   if (update) await updateLists();
-  if (packages.length === 0 || (await apt(install)).exitCode === 0) return;
-  if (!update) await updateLists();
-  if ((await apt(install)).exitCode !== 0) throw new RunError(`apt-get install failed (see above)`);
+  // The packages whose services are held back install on their own: the policy forbids no other package's.
+  const holding = packages.filter((p) => servicesHeldBy([p]).length > 0);
+  await install(packages.filter((p) => !holding.includes(p)));
+  if (holding.length === 0) return;
+  const held = servicesHeldBy(holding);
+  const policy = forbidServiceStarts();
+  const allowStarts = policy.lift;
+  // Ctrl-C (apt-get stops too), SIGTERM or a hangup: the policy goes before netlab does.
+  const onSignal = (signal: NodeJS.Signals) => {
+    allowStarts();
+    process.exit(128 + constants.signals[signal]);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
+  try {
+    await install(holding);
+  } finally {
+    allowStarts();
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(signal, onSignal);
+  }
+  // Disabled the Debian way: deb-systemd-helper remembers it, and the package's upgrades leave it disabled.
+  // Stopped too where systemd runs: a policy of the machine's own may have let it start (it was not
+  // installed before, so nothing else uses it).
+  const systemd = existsSync('/run/systemd/system');
+  const commands = [['deb-systemd-helper', 'disable', ...held], ...(systemd ? [['systemctl', 'stop', ...held]] : [])];
+  // Without systemd, only netlab's own policy says the install started nothing.
+  let failed = policy.machines && !systemd;
+  for (const [command, ...args] of commands) {
+    console.error(`$ ${quoteArgv([command!, ...args])}`);
+    failed ||= (await run(command!, args, { inherit: 'stderr' })).exitCode !== 0;
+  }
+  console.error(
+    failed
+      ? `${held.join(' and ')}: may be running or enabled (see above; the tests start sshd themselves): systemctl disable --now ${held.join(' ')}`
+      : `${held.join(' and ')}: not running, not enabled (the tests start sshd themselves); to serve SSH from this machine: systemctl enable --now ssh`,
+  );
 }

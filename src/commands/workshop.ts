@@ -3,6 +3,8 @@ import { labIdOf } from '../model/lab.js';
 import { printJson } from '../json-output.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { closeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:os';
 import chalk from 'chalk';
 import { run, startReader } from '../exec/spawn.js';
 import type { Model, ModelPod } from '../model/lab.js';
@@ -10,7 +12,7 @@ import type { Transport } from '../exec/transport.js';
 import type { LabState } from '../state/store.js';
 import { graphData, renderDot, renderMermaid, renderText, type LiveNames } from '../workshop/graph.js';
 import { scriptPrelude } from '../shell/prelude.js';
-import { quoteArgv } from '../os/quote.js';
+import { quoteArg, quoteArgv } from '../os/quote.js';
 import { findLabWith, labModelOf, requireNodeAccess } from './common.js';
 import { routerTransport, traceTransportsOf, transportOf, transportsOf } from '../exec/transports.js';
 import { crossNodeWiring, wiringOf } from '../wiring/registry.js';
@@ -19,6 +21,7 @@ import { openOutputFile } from '../os/output-file.js';
 import { pcapReaderArgs, pcapStreamCommand } from '../shell/packet-capture.js';
 import { escapeControls, RunError, shown, UsageError } from '../errors.js';
 import { mayEnterNodes } from '../exec/userns.js';
+import { outputMayBeGone } from '../os/hangup.js';
 
 /** Interface names as the kernel shows them (veth-a0@if4), for every node and pod of a lab that is up. */
 async function liveNames(state: LabState): Promise<LiveNames> {
@@ -219,44 +222,94 @@ export async function captureCommand(
   const inPod = (command: string[]) => (pod ? ['netlab_in', pod.name, '-', ...command] : command);
   const file = write !== undefined && write !== '-' ? openOutputFile(write, { what: 'the pcap file' }) : undefined;
   let code: number;
+  let stoppedBy: NodeJS.Signals | undefined;
   try {
-    code = transport.inUserNamespace
-      ? await captureInUserNamespace(transport, state.lab, inPod(pcapStreamCommand(dev, seconds)), {
-          reader: pcapReaderArgs(output, count, filterArgs),
-          stdout: write === undefined ? 'inherit' : (file ?? 1),
-        })
-      : await transport.interactive(
-          `${scriptPrelude(state.lab)}\ncommand -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }\n${quoteArgv(
-            // --foreground: tcpdump stays in the terminal's process group, where Ctrl-C reaches it (timeout
-            // otherwise moves it to a group of its own, and it ran on after netlab until its timeout).
-            inPod([
-              'timeout',
-              '--foreground',
-              String(seconds),
-              'tcpdump',
-              ...output,
-              '-c',
-              String(count),
-              '-i',
-              dev,
-              '--',
-              ...filterArgs,
-            ]),
-          )}`,
-          write === undefined ? {} : { stdout: file ?? 1 },
-        );
+    ({ code, stoppedBy } = await stoppedWithNetlab(transport, (tag) =>
+      transport.inUserNamespace
+        ? captureInUserNamespace(transport, state.lab, inPod(['env', tag, ...pcapStreamCommand(dev, seconds)]), {
+            reader: pcapReaderArgs(output, count, filterArgs),
+            stdout: write === undefined ? 'inherit' : (file ?? 1),
+          })
+        : transport.interactive(
+            `${scriptPrelude(state.lab)}\ncommand -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }\n${quoteArgv(
+              // --foreground: tcpdump stays in the terminal's process group, where Ctrl-C reaches it (timeout
+              // otherwise moves it to a group of its own, and it ran on after netlab until its timeout).
+              inPod([
+                'env',
+                tag,
+                'timeout',
+                '--foreground',
+                String(seconds),
+                'tcpdump',
+                ...output,
+                '-c',
+                String(count),
+                '-i',
+                dev,
+                '--',
+                ...filterArgs,
+              ]),
+            )}`,
+            write === undefined ? {} : { stdout: file ?? 1 },
+          ),
+    ));
   } finally {
     if (file !== undefined) closeSync(file);
   }
   // timeout's 124: the time was up before the count, which is no failure.
-  const ended = code === 0 || code === 124;
+  const ended = !stoppedBy && (code === 0 || code === 124);
   if (write !== undefined && write !== '-')
     console.error(
       ended
         ? `pcap written to ${write}: ${readingHint(write, underlay?.options ?? [], underlay?.wireshark)}`
-        : `tcpdump failed (exit ${code}, its words above): ${write} holds what it wrote before`,
+        : stoppedBy
+          ? `capture stopped by ${stoppedBy}: ${write} holds what tcpdump wrote before`
+          : `tcpdump failed (exit ${code}, its words above): ${write} holds what it wrote before`,
     );
   return ended ? 0 : code;
+}
+
+/**
+ * Runs what a command starts on a node (`start`, given an environment entry
+ * to run it with) so that it ends with netlab. A terminal's Ctrl-C reaches
+ * every process of its group, tcpdump included; a SIGTERM or SIGHUP to netlab
+ * alone (`kill`, a service manager) reaches netlab only, and tcpdump ran on,
+ * on the node, until its timeout. On such a signal, netlab stops every process
+ * of the node whose environment has the entry, every second until the command
+ * has ended (a signal before tcpdump started finds nothing the first time); a
+ * second signal stops netlab at once (a node that does not answer).
+ */
+async function stoppedWithNetlab(
+  transport: Transport,
+  start: (tag: string) => Promise<number>,
+): Promise<{ code: number; stoppedBy?: NodeJS.Signals }> {
+  const tag = `NETLAB_RUN_TAG=${randomBytes(6).toString('hex')}`;
+  // GNU grep -z reads environ's NUL-separated entries as lines; the tag is random hex, in no other process.
+  const stopOnNode = `for f in $(grep -lzx ${quoteArg(tag)} /proc/[0-9]*/environ 2>/dev/null); do p=\${f#/proc/}; kill -TERM "\${p%/environ}" 2>/dev/null; done\n`;
+  let stoppedBy: NodeJS.Signals | undefined;
+  let ended = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    // What netlab writes after a hangup goes nowhere, without failing.
+    if (signal === 'SIGHUP') outputMayBeGone();
+    if (stoppedBy) process.exit(128 + constants.signals[stoppedBy]);
+    stoppedBy = signal;
+    void (async () => {
+      while (!ended) {
+        await transport.run(stopOnNode).catch(() => undefined); // a node that is gone has nothing left running
+        await new Promise((resolve) => setTimeout(resolve, 1000).unref());
+      }
+    })();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  try {
+    const code = await start(tag);
+    return stoppedBy ? { code: 128 + constants.signals[stoppedBy], stoppedBy } : { code };
+  } finally {
+    ended = true;
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
+  }
 }
 
 /**

@@ -60,38 +60,46 @@ test('capture on the underlay shows the VXLAN packet (UDP 4789, VNI 100) around 
   );
 });
 
-test("Ctrl-C stops a capture and its tcpdump on the node (sent to netlab's whole process group, as a terminal does)", async () => {
-  // Its own process group (detached), which the test signals as a terminal would.
-  const capture = spawn(NETLAB, ['capture', 'node-0', '--count', '1000', '--timeout', '60'], {
-    env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  // netlab's own exit ('close' would wait for every process holding its output: a tcpdump left running too).
-  const exited = new Promise<number | null>((resolve) => capture.on('exit', resolve));
-  const output = watch(capture);
-  const tcpdumps = async () =>
-    (await netlab(state.dir, 'exec', 'node-0', '--', 'sh', '-c', 'pgrep -x tcpdump || true')).stdout.trim();
-  let left: string;
-  try {
-    await output.until('listening on', { timeoutMs: 10_000 });
-    assert.notEqual(await tcpdumps(), '', 'tcpdump runs on node-0');
-    process.kill(-capture.pid!, 'SIGINT');
-    await exited;
-    left = await waitFor('no tcpdump left on node-0', async () => ((await tcpdumps()) === '' ? 'none' : false), {
-      timeoutMs: 5_000,
-    }).catch(async () => tcpdumps());
-  } finally {
+// A terminal's Ctrl-C goes to netlab's whole process group, tcpdump's timeout included; `kill` or a service
+// manager's SIGTERM to netlab alone reaches no process on the node, which netlab stops itself.
+for (const [signal, to] of [
+  ['SIGINT', 'group'],
+  ['SIGTERM', 'netlab'],
+] as const)
+  test(`${signal} to ${to === 'group' ? "netlab's whole process group (Ctrl-C in a terminal)" : 'netlab alone (kill)'} stops a capture and its tcpdump on the node`, async () => {
+    // Its own process group (detached), which the test signals as a terminal would.
+    const capture = spawn(NETLAB, ['capture', 'node-0', '--count', '1000', '--timeout', '60'], {
+      env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    // netlab's own exit ('close' would wait for every process holding its output: a tcpdump left running too).
+    const exited = new Promise<number | null>((resolve) => capture.on('exit', resolve));
+    const output = watch(capture);
+    const tcpdumps = async () =>
+      (await netlab(state.dir, 'exec', 'node-0', '--', 'sh', '-c', 'pgrep -x tcpdump || true')).stdout.trim();
+    let left: string;
     try {
-      process.kill(-capture.pid!, 'SIGKILL');
-    } catch {
-      // the group is gone
+      await output.until('listening on', { timeoutMs: 10_000 });
+      assert.notEqual(await tcpdumps(), '', 'tcpdump runs on node-0');
+      process.kill(to === 'group' ? -capture.pid! : capture.pid!, signal);
+      const code = await exited;
+      // Told apart from a capture that ended: 128 + the signal's number, as a shell says it.
+      if (signal === 'SIGTERM') assert.equal(code, 143, output.output);
+      left = await waitFor('no tcpdump left on node-0', async () => ((await tcpdumps()) === '' ? 'none' : false), {
+        timeoutMs: 5_000,
+      }).catch(async () => tcpdumps());
+    } finally {
+      try {
+        process.kill(-capture.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone
+      }
+      await exited;
+      await netlab(state.dir, 'exec', 'node-0', '--', 'sh', '-c', 'pkill -x tcpdump || true');
     }
-    await exited;
-    await netlab(state.dir, 'exec', 'node-0', '--', 'sh', '-c', 'pkill -x tcpdump || true');
-  }
-  assert.equal(left, 'none', `tcpdump still running on node-0 after Ctrl-C: ${left}`);
-});
+    assert.equal(left, 'none', `tcpdump still running on node-0 after ${signal}: ${left}`);
+  });
 
 test('capture --write: a pcap file for Wireshark, owned by the user who ran sudo, with the outer and the inner headers', async () => {
   const file = join(state.dir, 'vxlan.pcap');

@@ -15,12 +15,14 @@ import { NETLAB } from '../paths.js';
 import {
   aptInstallArgs,
   askYesNo,
+  forbidServiceStarts,
   installOnMachines,
   installPlans,
   installRefusal,
   installScript,
   planCommands,
   reportLines,
+  servicesHeldBy,
   type InstallPlan,
   type NodeReport,
 } from '../../src/commands/doctor.js';
@@ -290,4 +292,37 @@ test("doctor prints what a machine said escaped: its kernel's words cannot drive
   assert.ok(!lines.slice(1).join('\n').includes('\x1b'), JSON.stringify(lines));
   assert.match(lines[1]!, /the kernel said \\u001b\]0;owned\\u0007 and more/);
   assert.match(lines[2]!, /answered "\\u001b\[2J"/);
+});
+
+test("installing the tests' sshd starts no SSH server: policy-rc.d forbids service starts meanwhile (unless the machine has a policy of its own), and the units are named to disable", async () => {
+  assert.deepEqual(servicesHeldBy(['tcpdump', 'openssh-server', 'strace']), ['ssh.service', 'ssh.socket']);
+  assert.deepEqual(servicesHeldBy(['tcpdump', 'openssh-client']), []);
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-policy-'));
+  try {
+    // No policy of the machine's: netlab's forbids every start (exit 101, Debian's "action forbidden") until lifted.
+    const policy = join(dir, 'policy-rc.d');
+    const ours = forbidServiceStarts(policy);
+    assert.equal(ours.machines, false);
+    const asked = await execa(policy, ['ssh.service', 'start'], { reject: false });
+    assert.equal(asked.exitCode, 101);
+    ours.lift();
+    assert.ok(!existsSync(policy), 'lifted: removed');
+    ours.lift();
+    // One a doctor left (killed before it lifted it) is netlab's: used, then removed.
+    const killed = forbidServiceStarts(join(dir, 'killed'));
+    writeFileSync(policy, readFileSync(join(dir, 'killed')), { mode: 0o755 });
+    killed.lift();
+    const again = forbidServiceStarts(policy);
+    assert.equal(again.machines, false, 'a policy netlab wrote and left is netlab');
+    again.lift();
+    assert.ok(!existsSync(policy));
+    // The machine's own policy (a container's) decides: left as it is, and not removed after.
+    writeFileSync(policy, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    const machines = forbidServiceStarts(policy);
+    assert.equal(machines.machines, true);
+    machines.lift();
+    assert.equal(readFileSync(policy, 'utf8'), '#!/bin/sh\nexit 0\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
