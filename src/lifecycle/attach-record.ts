@@ -22,7 +22,7 @@ import {
   labIdProblem,
 } from '../model/grammar.js';
 import { CIDR_PATTERN, CIDR_RULE, IPV4_PATTERN, IPV4_RULE } from '../net/ipv4.js';
-import { withTunnelKind, type Model } from '../model/lab.js';
+import { withTunnelKind, type Model, type TunnelSettings } from '../model/lab.js';
 import { CROSS_NODE, SAME_NODE, crossNodeWiring } from '../wiring/registry.js';
 import type { ChallengeRecord } from '../state/challenges.js';
 import type { LabState, RunIdentity } from '../state/store.js';
@@ -243,6 +243,7 @@ function dangling(model: Model, facts: NodeLabRecord['facts']): string[] {
     problems.push(
       `model.tunnel.kind: ${model.tunnel.kind} settings, but the lab's cross-node kind is ${model.crossNode}`,
     );
+  else if (model.tunnel && settled) problems.push(...settingsProblems(model.tunnel));
   model.nodes.forEach((n, i) => {
     if (n.underlay.network !== undefined)
       need(`model.nodes.${i}.underlay.network`, networks, 'network', n.underlay.network);
@@ -295,6 +296,27 @@ function dangling(model: Model, facts: NodeLabRecord['facts']): string[] {
       problems.push(`model.challenges.${i}.goal: no check ${beyond} (the lab has ${model.checks.length})`);
   });
   return problems;
+}
+
+/**
+ * Whether tunnel settings are what their kind makes of them (its own shape: no
+ * multicast group for flannel or GENEVE; a group that is multicast): the
+ * kind's resolution run again on them gives them back. Not routed: whether a
+ * group may cross a router is the lab file's question (up answered it).
+ */
+function settingsProblems(tunnel: TunnelSettings): string[] {
+  const { kind, device: _device, ...spec } = tunnel;
+  const said: string[] = [];
+  const again = crossNodeWiring(kind).resolve!(
+    spec,
+    (field, message) => said.push(`model.tunnel.${field}: ${message}`),
+    {
+      routed: false,
+    },
+  );
+  const sorted = (t: object) => JSON.stringify(Object.entries(t).sort(([a], [b]) => a.localeCompare(b)));
+  if (said.length) return said.slice(0, 1);
+  return sorted(again) === sorted(tunnel) ? [] : [`model.tunnel: not the settings netlab makes for cross-node ${kind}`];
 }
 
 /** The first of a zod error's issues, as "field.path: what is wrong". */

@@ -173,6 +173,17 @@ test('a record that is not one netlab writes is refused, naming its field and wh
     refused((r) => (r.model.crossNode = 'routes')),
     'model.tunnel: cross-node routes has no settings',
   );
+  // Settings of the kind's own shape: no multicast group but a multicast one, none for flannel or GENEVE.
+  assert.match(
+    refused((r) => ((r.model.tunnel as { group: string }).group = '10.1.1.1')),
+    /^model\.tunnel\.group: found "10\.1\.1\.1"; allowed: an IPv4 multicast group/,
+  );
+  for (const file of ['flannel.yaml', 'geneve.yaml']) {
+    const record = recordOf(loadLabFile(join(LABS, file)).model) as NodeLabRecord & { model: { tunnel: object } };
+    record.model.tunnel = { ...record.model.tunnel, group: '239.1.1.1' };
+    const checked = checkedLabRecord(record, record.lab);
+    assert.ok('problem' in checked && /^model\.tunnel/.test(checked.problem), `${file}: ${JSON.stringify(checked)}`);
+  }
   // What netlab does not write is not kept.
   const extra = vxlan() as NodeLabRecord & { model: { evil?: string } };
   extra.model.evil = 'x';
