@@ -16,6 +16,7 @@ import { labFileOf } from '../../src/commands/common.js';
 import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { STATE_VERSION, type LabState } from '../../src/state/store.js';
 import type { Command } from 'commander';
+import { skipUnlessRoot } from '../root.js';
 
 function scratch(): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'netlab-cli-'));
@@ -471,11 +472,7 @@ test('validate warns where a valid lab is surely not meant (exit 0); --strict ma
 });
 
 test('as root, a NETLAB_STATE_DIR others may write is refused by every command, exit 2, before it reads anything there; --help still helps', async (t) => {
-  if (process.getuid?.() !== 0) {
-    assert.ok(!process.env.CI, 'the unit tier runs as root in CI');
-    t.skip('needs root');
-    return;
-  }
+  if (skipUnlessRoot(t, 'a state directory of root that others may write')) return;
   const { dir, remove } = scratch();
   try {
     mkdirSync(join(dir, 'state'), { mode: 0o777 });

@@ -1,7 +1,7 @@
 // Without sudo (README: "Without sudo"), the pure parts: where a user's state
 // goes, how a command enters a lab's user namespace, what a kernel that refuses
 // user namespaces is told, and who loads a module a lab lacks.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { stateDir } from '../../src/state/store.js';
 import { enterHolder, mayEnterNodes, userNamespaceRefusal } from '../../src/exec/userns.js';
@@ -24,14 +24,7 @@ import { tmpdir } from 'node:os';
 import { isPrivateGroupOf, othersCanWrite } from '../../src/state/access.js';
 import { acquireLock } from '../../src/state/lock.js';
 import { UsageError } from '../../src/errors.js';
-
-/** A test that chowns needs root; the unit tier runs as root in CI (the README's test command): there a skip is a failure. */
-function skipUnlessRoot(t: TestContext): boolean {
-  if (process.getuid?.() === 0) return false;
-  assert.ok(!process.env.CI, 'the unit tier runs as root in CI');
-  t.skip('needs root (chown)');
-  return true;
-}
+import { skipUnlessRoot } from '../root.js';
 
 test("a user's state directory: NETLAB_STATE_DIR, else $XDG_STATE_HOME/netlab (absolute only), else ~/.local/state/netlab; root's is /var/lib/netlab", () => {
   assert.equal(stateDir({ NETLAB_STATE_DIR: '/srv/n', XDG_STATE_HOME: '/x', HOME: '/h' }, 1000), '/srv/n');
@@ -127,7 +120,7 @@ test("a command enters a lab's user namespace first when its holders have one; r
 });
 
 test("root's state directory: refused when another user could write it, or a directory above it, or a link on the way", (t) => {
-  if (skipUnlessRoot(t)) return;
+  if (skipUnlessRoot(t, 'chown')) return;
   const top = mkdtempSync(join(tmpdir(), 'netlab-statedir-'));
   try {
     const dir = join(top, 'state');
@@ -171,7 +164,7 @@ test("root's state directory: refused when another user could write it, or a dir
 });
 
 test("a user's NETLAB_STATE_DIR: theirs (or root's) and written by them alone", (t) => {
-  if (skipUnlessRoot(t)) return;
+  if (skipUnlessRoot(t, 'chown')) return;
   const nobody = 65534;
   const top = mkdtempSync(join(tmpdir(), 'netlab-statedir-'));
   try {
@@ -195,7 +188,7 @@ test("a user's NETLAB_STATE_DIR: theirs (or root's) and written by them alone", 
 });
 
 test('a NETLAB_STATE_DIR another user makes after the command line checked it (not there then) is refused before the lock is written', (t) => {
-  if (skipUnlessRoot(t)) return;
+  if (skipUnlessRoot(t, 'chown')) return;
   const top = mkdtempSync(join(tmpdir(), 'netlab-statedir-'));
   const saved = process.env.NETLAB_STATE_DIR;
   try {
@@ -236,7 +229,7 @@ test("a user's private group (umask 002): its write bit lets no one else in; a s
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  if (skipUnlessRoot(t)) return;
+  if (skipUnlessRoot(t, 'chown')) return;
   // nobody's primary group (nogroup) is _apt's too on Debian: shared, so its write bit is refused.
   const top = mkdtempSync(join(tmpdir(), 'netlab-statedir-'));
   try {

@@ -17,6 +17,7 @@ import { parseAnswers, questionLines } from '../../src/node/query.js';
 import { CROSS_NODE, SAME_NODE } from '../../src/wiring/registry.js';
 import { explainOf } from '../../src/model/effects.js';
 import { LABS, ROOT } from '../paths.js';
+import { skipUnlessRoot } from '../root.js';
 
 const labFiles = readdirSync(LABS).filter((f) => f.endsWith('.yaml'));
 
@@ -510,34 +511,42 @@ test('effects table: everything a step of a bundled lab makes is undone by its o
     }
 });
 
-test("ip -batch: each bundled lab's node script batches a step's one ip command as that command, in its namespace, and nothing else", async () => {
+/** Each batch of the bundled labs' node scripts that `pattern` matches (its group `ids`: the steps'), with its steps. */
+async function* scriptBatches(pattern: RegExp) {
   const { applyScript } = await import('../../src/shell/node-script.js');
-  let batched = 0;
   for (const file of labFiles)
     for (const node of planOf(file).nodes) {
       const script = applyScript('lab', node.steps, { id: 'r', from: 'host:/state' });
       const byId = new Map(node.steps.map((s) => [s.id, s]));
-      for (const [, target, ids, body] of script.matchAll(
-        /^netlab_batch (\S+) '([\d ]+)' <<'NETLAB_BATCH'\n([^]*?)\nNETLAB_BATCH$/gm,
-      )) {
+      for (const match of script.matchAll(pattern)) {
+        const { ids, ...parts } = match.groups!;
         const steps = ids!.split(' ').map((id) => byId.get(Number(id))!);
-        assert.ok(steps.length > 1, `${file}: a batch of one is a command`);
-        // The test's own reading of each command: `ip [-n NETNS] WORDS` becomes WORDS in NETNS's batch ("-": the node's).
-        const expected = steps.map((s) => {
-          assert.equal(s.apply.length, 1, `${file} step ${s.id}: one command`);
-          const c = s.apply[0]!;
-          assert.equal(c[0], 'ip', `${file} step ${s.id}: an ip command`);
-          assert.equal(
-            c[1] === '-n' ? c[2] : '-',
-            target!.replace(/^'|'$/g, ''),
-            `${file} step ${s.id}: its namespace`,
-          );
-          return (c[1] === '-n' ? c.slice(3) : c.slice(1)).join(' ');
-        });
-        assert.deepEqual(body!.split('\n'), expected, `${file} ${node.node} batch ${ids}`);
-        batched += steps.length;
+        assert.ok(steps.length > 1, `${file}: a batch of one is its commands`);
+        yield { where: `${file} ${node.node} batch ${ids}`, steps, parts: parts as Record<string, string> };
       }
     }
+}
+
+test("ip -batch: each bundled lab's node script batches a step's one ip command as that command, in its namespace, and nothing else", async () => {
+  let batched = 0;
+  for await (const { where, steps, parts } of scriptBatches(
+    /^netlab_batch (?<target>\S+) '(?<ids>[\d ]+)' <<'NETLAB_BATCH'\n(?<body>[^]*?)\nNETLAB_BATCH$/gm,
+  )) {
+    // The test's own reading of each command: `ip [-n NETNS] WORDS` becomes WORDS in NETNS's batch ("-": the node's).
+    const expected = steps.map((s) => {
+      assert.equal(s.apply.length, 1, `${where} step ${s.id}: one command`);
+      const c = s.apply[0]!;
+      assert.equal(c[0], 'ip', `${where} step ${s.id}: an ip command`);
+      assert.equal(
+        c[1] === '-n' ? c[2] : '-',
+        parts.target!.replace(/^'|'$/g, ''),
+        `${where} step ${s.id}: its namespace`,
+      );
+      return (c[1] === '-n' ? c.slice(3) : c.slice(1)).join(' ');
+    });
+    assert.deepEqual(parts.body!.split('\n'), expected, where);
+    batched += steps.length;
+  }
   assert.ok(batched > 100, `steps batched in the bundled labs: ${batched}`);
 });
 
@@ -549,40 +558,29 @@ async function runsOf(steps: readonly Step[]) {
 }
 
 test("iptables-restore: each bundled lab's node script batches consecutive iptables steps of a table as the plan's commands, and runs them one at a time if it fails", async () => {
-  const { applyScript } = await import('../../src/shell/node-script.js');
   let batched = 0;
-  for (const file of labFiles)
-    for (const node of planOf(file).nodes) {
-      const script = applyScript('lab', node.steps, { id: 'r', from: 'host:/state' });
-      const byId = new Map(node.steps.map((s) => [s.id, s]));
-      for (const [, ids, table, body, fallback] of script.matchAll(
-        /^if ! netlab_xt_batch '([\d ]+)' <<'NETLAB_BATCH'\n\*(\w+)\n([^]*?)\nCOMMIT\nNETLAB_BATCH\nthen\n([^]*?)\nfi$/gm,
-      )) {
-        const steps = ids!.split(' ').map((id) => byId.get(Number(id))!);
-        assert.ok(steps.length > 1, `${file}: a batch of one is its commands`);
-        // The test's own reading of each command: `iptables -w [-t nat] WORDS` becomes WORDS in TABLE's input.
-        const commands = steps.flatMap((s) => s.apply);
-        const expected = commands.map((c) => {
-          assert.deepEqual(c.slice(0, 2), ['iptables', '-w'], `${file}: an iptables command`);
-          assert.equal(c[2] === '-t' ? c[3] : 'filter', table, `${file}: its table`);
-          return (c[2] === '-t' ? c.slice(4) : c.slice(2)).map((w) => (w.includes(' ') ? `"${w}"` : w)).join(' ');
-        });
-        assert.deepEqual(body!.split('\n'), expected, `${file} ${node.node} batch ${ids}`);
-        // If the transaction fails, each step runs as it would alone: its commands, its markers.
-        assert.equal(fallback!.split('\n').filter((l) => l.startsWith('iptables ')).length, commands.length);
-        assert.equal(fallback!.split('\n').filter((l) => l.startsWith('netlab_done ')).length, steps.length);
-        batched += steps.length;
-      }
-    }
+  for await (const { where, steps, parts } of scriptBatches(
+    /^if ! netlab_xt_batch '(?<ids>[\d ]+)' <<'NETLAB_BATCH'\n\*(?<table>\w+)\n(?<body>[^]*?)\nCOMMIT\nNETLAB_BATCH\nthen\n(?<fallback>[^]*?)\nfi$/gm,
+  )) {
+    // The test's own reading of each command: `iptables -w [-t nat] WORDS` becomes WORDS in TABLE's input.
+    const commands = steps.flatMap((s) => s.apply);
+    const expected = commands.map((c) => {
+      assert.deepEqual(c.slice(0, 2), ['iptables', '-w'], `${where}: an iptables command`);
+      assert.equal(c[2] === '-t' ? c[3] : 'filter', parts.table, `${where}: its table`);
+      return (c[2] === '-t' ? c.slice(4) : c.slice(2)).map((w) => (w.includes(' ') ? `"${w}"` : w)).join(' ');
+    });
+    assert.deepEqual(parts.body!.split('\n'), expected, where);
+    // If the transaction fails, each step runs as it would alone: its commands, its markers.
+    const fallback = parts.fallback!.split('\n');
+    assert.equal(fallback.filter((l) => l.startsWith('iptables ')).length, commands.length, where);
+    assert.equal(fallback.filter((l) => l.startsWith('netlab_done ')).length, steps.length, where);
+    batched += steps.length;
+  }
   assert.ok(batched >= 60, `iptables steps batched in the bundled labs: ${batched}`);
 });
 
 test("iptables-restore: on a real kernel, each bundled lab's batches make exactly the rules its commands make one by one", async (t) => {
-  if (process.getuid?.() !== 0) {
-    assert.ok(!process.env.CI, 'the unit tier runs as root in CI');
-    t.skip('needs root (a network namespace of its own: unshare -n)');
-    return;
-  }
+  if (skipUnlessRoot(t, 'a network namespace of its own: unshare -n')) return;
   const { restoreInput } = await import('../../src/shell/node-script.js');
   const { quoteArgv } = await import('../../src/os/quote.js');
   const { spawnSync } = await import('node:child_process');
@@ -621,11 +619,7 @@ test("iptables-restore: on a real kernel, each bundled lab's batches make exactl
 });
 
 test("a batch's first line that fails is its step's failure, with what the tool said (the step begins twice: as the batch, then as the failure)", async (t) => {
-  if (process.getuid?.() !== 0) {
-    assert.ok(!process.env.CI, 'the unit tier runs as root in CI');
-    t.skip('needs root (a network namespace of its own: unshare -n)');
-    return;
-  }
+  if (skipUnlessRoot(t, 'a network namespace of its own: unshare -n')) return;
   const { scriptPrelude } = await import('../../src/shell/prelude.js');
   const { parseScriptOutput } = await import('../../src/shell/node-script.js');
   const { spawnSync } = await import('node:child_process');
