@@ -315,7 +315,7 @@ function settingsProblems(tunnel: TunnelSettings): string[] {
     },
   );
   const sorted = (t: object) => JSON.stringify(Object.entries(t).sort(([a], [b]) => a.localeCompare(b)));
-  if (said.length) return said.slice(0, 1);
+  if (said.length) return said;
   return sorted(again) === sorted(tunnel) ? [] : [`model.tunnel: not the settings netlab makes for cross-node ${kind}`];
 }
 

@@ -110,9 +110,9 @@ export interface TunnelSettings {
  * records): its tunnel's kind is the lab's cross-node kind.
  */
 export function withTunnelKind(model: Model): Model {
-  const tunnel = model.tunnel as Omit<TunnelSettings, 'kind'> & { kind?: string };
-  if (!tunnel || tunnel.kind !== undefined) return model;
-  return { ...model, tunnel: { kind: model.crossNode, ...tunnel } };
+  const tunnel = model.tunnel as Omit<TunnelSettings, 'kind'> | undefined;
+  // A kind the settings have stays: it comes after.
+  return tunnel ? { ...model, tunnel: { kind: model.crossNode, ...tunnel } } : model;
 }
 
 export type CheckKind = 'ping' | 'tcp' | 'service' | 'traceroute';

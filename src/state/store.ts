@@ -217,8 +217,7 @@ function upgrade(state: LabState): LabState {
     const { vxlan, ...rest } = model;
     return { ...state, model: withTunnelKind({ ...rest, tunnel: vxlan }) };
   }
-  const upgraded = withTunnelKind(model);
-  return upgraded === model ? state : { ...state, model: upgraded };
+  return { ...state, model: withTunnelKind(model) };
 }
 
 export function removeState(lab: string): void {

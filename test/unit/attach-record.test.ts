@@ -55,6 +55,10 @@ test('every bundled lab, and an instance of one: the record up writes is kept wh
   const router = loadLabFile(join(LABS, 'router.yaml')).model;
   const via = recordOf({ ...router, checks: [{ ...router.checks[0]!, via: [router.underlay!.routers[0]!.name] }] });
   assert.deepEqual(checkedLabRecord(via, 'router'), { record: via });
+  // The underlay interface named (wiring.vxlan.dev), which no bundled lab names.
+  const vxlanLab = loadLabFile(join(LABS, 'vxlan.yaml')).model;
+  const dev = recordOf({ ...vxlanLab, tunnel: { ...vxlanLab.tunnel!, dev: 'eth1' } as typeof vxlanLab.tunnel });
+  assert.deepEqual(checkedLabRecord(dev, 'vxlan'), { record: dev });
   const instance = recordOf({ ...loadLabFile(join(LABS, 'policy.yaml')).model, instance: 'g2' });
   assert.equal(instance.lab, 'policy@g2');
   assert.deepEqual(checkedLabRecord(instance, 'policy@g2'), { record: instance });
