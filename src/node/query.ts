@@ -244,6 +244,10 @@ export async function askNode(
   const result = await node.run(script);
   const ended = new RegExp(`^${END}\n?`, 'm');
   const answered = ended.test(result.stdout);
-  const failed = result.exitCode === 0 || answered ? undefined : result.stderr.trim() || `exit ${result.exitCode}`;
+  // Even with exit 0 (a session that ended cleanly before the script did): what did not come back is not an answer.
+  const failed = answered
+    ? undefined
+    : result.stderr.trim() ||
+      (result.exitCode === 0 ? 'its answer ended before the last question' : `exit ${result.exitCode}`);
   return { ...parseAnswers(result.stdout.replace(ended, ''), asks), ...(failed ? { failed } : {}) };
 }

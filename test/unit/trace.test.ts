@@ -613,6 +613,11 @@ test('a node that does not answer is not an empty one: askNode fails unless ever
     (await askNode(node(255, '@@netlab answer 0 links\n[{"ifna', refused), [{ links: true }])).failed,
     refused,
   );
+  // An answer that ends early though the session says 0: not answered.
+  assert.equal(
+    (await askNode(node(0, '@@netlab answer 0 links\n[]\n'), [{ links: true, addresses: true }])).failed,
+    'its answer ended before the last question',
+  );
   // A connection lost half-way: some questions answered, not all.
   assert.equal(
     (await askNode(node(255, '@@netlab answer 0 links\n[]\n', refused), [{ links: true, addresses: true }])).failed,
