@@ -316,6 +316,8 @@ test("installing the tests' sshd starts no SSH server: policy-rc.d forbids servi
     assert.equal(again.machines, false, 'a policy netlab wrote and left is netlab');
     again.lift();
     assert.ok(!existsSync(policy));
+    // Where netlab cannot write one, it decides nothing (and says nothing started only where systemd can stop it).
+    assert.equal(forbidServiceStarts(join(dir, 'no-such-dir', 'policy-rc.d')).machines, true);
     // The machine's own policy (a container's) decides: left as it is, and not removed after.
     writeFileSync(policy, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
     const machines = forbidServiceStarts(policy);
