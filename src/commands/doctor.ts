@@ -357,7 +357,7 @@ async function placesOf(options: TargetOptions): Promise<{ node: string; transpo
   return Object.entries(transportsOf({ target })).map(([node, transport]) => ({ node, transport }));
 }
 
-function printReport(
+export function printReport(
   reports: NodeReport[],
   labs: Model[],
   packages: string[],
@@ -381,8 +381,8 @@ function printReport(
   } else if (packages.length)
     console.log(
       options.install
-        ? `installing: ${quoteArgv(['apt-get', ...aptInstallArgs(packages)])}`
-        : `to install what is missing: sudo netlab doctor --install${options.tests ? ' --tests' : ''}${args.map((a) => ` ${a}`).join('')} (runs ${quoteArgv(['apt-get', ...aptInstallArgs(packages)])})`,
+        ? `installing: ${quoteArgv(['apt-get', ...aptInstallArgs(packages)])}${heldApart(packages)}`
+        : `to install what is missing: sudo netlab doctor --install${options.tests ? ' --tests' : ''}${args.map((a) => ` ${a}`).join('')} (runs ${quoteArgv(['apt-get', ...aptInstallArgs(packages)])}${heldApart(packages)})`,
     );
 }
 
@@ -534,6 +534,14 @@ const HELD_SERVICES: Readonly<Record<string, readonly string[]>> = { 'openssh-se
 /** The services installing these packages would start and enable, which netlab holds back. */
 export function servicesHeldBy(packages: readonly string[]): string[] {
   return packages.flatMap((p) => HELD_SERVICES[p] ?? []);
+}
+
+/** What the install says of the packages installed on their own (installPackages), if any. */
+function heldApart(packages: readonly string[]): string {
+  const holding = packages.filter((p) => servicesHeldBy([p]).length > 0);
+  return holding.length
+    ? `; ${holding.join(' ')} on ${holding.length > 1 ? 'their' : 'its'} own, without starting or enabling ${servicesHeldBy(holding).join(' or ')}`
+    : '';
 }
 
 /** Debian's policy-rc.d: a package's scripts start no service while it says 101 ("action forbidden"). */

@@ -201,7 +201,7 @@ export async function takeDown(state: LabState): Promise<Record<string, NodeDown
 }
 
 /** The owner's record of a challenge just started, here and on the lab's nodes (where an attached learner reads it). */
-export async function saveChallenge(state: LabState, record: ChallengeRecord): Promise<void> {
+async function saveChallenge(state: LabState, record: ChallengeRecord): Promise<void> {
   writeChallenge(record);
   await recordChallengeOnNodes(state, record);
 }

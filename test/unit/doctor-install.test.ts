@@ -21,6 +21,7 @@ import {
   installRefusal,
   installScript,
   planCommands,
+  printReport,
   reportLines,
   servicesHeldBy,
   type InstallPlan,
@@ -297,6 +298,19 @@ test("doctor prints what a machine said escaped: its kernel's words cannot drive
 test("installing the tests' sshd starts no SSH server: policy-rc.d forbids service starts meanwhile (unless the machine has a policy of its own), and the units are named to disable", async () => {
   assert.deepEqual(servicesHeldBy(['tcpdump', 'openssh-server', 'strace']), ['ssh.service', 'ssh.socket']);
   assert.deepEqual(servicesHeldBy(['tcpdump', 'openssh-client']), []);
+  // Said before it runs: the install line names what installs on its own.
+  const said: string[] = [];
+  const log = console.log;
+  console.log = (line: string) => said.push(line);
+  try {
+    printReport([], [], ['openssh-server', 'strace'], [], { install: true, tests: true }, []);
+  } finally {
+    console.log = log;
+  }
+  assert.equal(
+    said.at(-1),
+    'installing: apt-get install -y -q --no-install-recommends openssh-server strace; openssh-server on its own, without starting or enabling ssh.service or ssh.socket',
+  );
   const dir = mkdtempSync(join(tmpdir(), 'netlab-policy-'));
   try {
     // No policy of the machine's: netlab's forbids every start (exit 101, Debian's "action forbidden") until lifted.
