@@ -8,11 +8,10 @@
 // (.ci/run uses it).
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { constants } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import chalk from 'chalk';
-import { run } from '../exec/spawn.js';
+import { exitCodeOf, run } from '../exec/spawn.js';
 import {
   describeMissing,
   loadModule,
@@ -615,7 +614,7 @@ async function installPackages(packages: string[], update: boolean): Promise<voi
   // Ctrl-C (apt-get stops too), SIGTERM or a hangup: the policy goes before netlab does.
   const onSignal = (signal: NodeJS.Signals) => {
     allowStarts();
-    process.exit(128 + constants.signals[signal]);
+    process.exit(exitCodeOf(null, signal));
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
   try {

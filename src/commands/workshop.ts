@@ -4,9 +4,8 @@ import { printJson } from '../json-output.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { closeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:os';
 import chalk from 'chalk';
-import { run, startReader } from '../exec/spawn.js';
+import { exitCodeOf, run, startReader } from '../exec/spawn.js';
 import type { Model, ModelPod } from '../model/lab.js';
 import type { Transport } from '../exec/transport.js';
 import type { LabState } from '../state/store.js';
@@ -291,7 +290,7 @@ async function stoppedWithNetlab(
   const onSignal = (signal: NodeJS.Signals) => {
     // What netlab writes after a hangup goes nowhere, without failing.
     if (signal === 'SIGHUP') outputMayBeGone();
-    if (stoppedBy) process.exit(128 + constants.signals[stoppedBy]);
+    if (stoppedBy) process.exit(exitCodeOf(null, stoppedBy));
     stoppedBy = signal;
     void (async () => {
       while (!ended) {
@@ -304,7 +303,7 @@ async function stoppedWithNetlab(
   process.on('SIGHUP', onSignal);
   try {
     const code = await start(tag);
-    return stoppedBy ? { code: 128 + constants.signals[stoppedBy], stoppedBy } : { code };
+    return stoppedBy ? { code: exitCodeOf(null, stoppedBy), stoppedBy } : { code };
   } finally {
     ended = true;
     process.off('SIGTERM', onSignal);

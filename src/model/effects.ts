@@ -111,12 +111,15 @@ export const restoreLine = (words: readonly string[]) => words.map((a) => (/\s/.
 
 /** A ruleset as iptables-restore's input: its chains declared, each jump and rule after a comment saying why. */
 function restoreInput(e: Kind<'ruleset'>): string {
-  const lines = [`*${e.table}`, ...e.chains.map((chain) => `:${chain} - [0:0]`)];
+  const lines = e.chains.map((chain) => `:${chain} - [0:0]`);
   for (const jump of e.jumps) lines.push(`# ${jump.explain}`, ruleLine(jump.from, jumpRule(jump)));
   for (const { chain, rule, explain } of e.rules) lines.push(`# ${explain}`, ruleLine(chain, rule));
-  lines.push('COMMIT');
-  return `${lines.join('\n')}\n`;
+  return restoreDocument(e.table, lines);
 }
+
+/** iptables-restore's input for one table: its lines, committed as one transaction. */
+export const restoreDocument = (table: Table, lines: readonly string[]) =>
+  [`*${table}`, ...lines, 'COMMIT', ''].join('\n');
 
 const SYSCTLS: Record<string, string> = {
   'net.ipv4.ip_forward':

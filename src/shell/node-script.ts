@@ -1,6 +1,12 @@
 // Building the one script a node runs for one phase, and reading its output.
 import type { Step, Table } from '../model/plan.js';
-import { ipCommandOf, iptablesCommandsOf, restoreLine, type IptablesCommands } from '../model/effects.js';
+import {
+  ipCommandOf,
+  iptablesCommandsOf,
+  restoreDocument,
+  restoreLine,
+  type IptablesCommands,
+} from '../model/effects.js';
 import { scriptPrelude, type ScriptRun } from './prelude.js';
 import { quoteArg, quoteArgv } from '../os/quote.js';
 
@@ -64,8 +70,10 @@ function batchOf(step: Step): Batch | undefined {
 
 /** The iptables commands of steps batched on one table, as iptables-restore's input (exported for the tests). */
 export function restoreInput(table: Table, steps: readonly Step[]): string {
-  const lines = steps.flatMap((s) => s.effects.flatMap((e) => iptablesCommandsOf(e)!.commands.map(restoreLine)));
-  return [`*${table}`, ...lines, 'COMMIT', ''].join('\n');
+  return restoreDocument(
+    table,
+    steps.flatMap((s) => s.effects.flatMap((e) => iptablesCommandsOf(e)!.commands.map(restoreLine))),
+  );
 }
 
 const sameBatch = (a: Batch, b: Batch) =>

@@ -22,7 +22,7 @@ import {
   type Problem,
   type Trace,
 } from '../model/trace.js';
-import type { Link, Place, SavedRule, Tables } from '../node/tables.js';
+import type { Link, Place, Tables } from '../node/tables.js';
 import { contains, parseCidr, parseIp } from '../net/ipv4.js';
 import { outsideAddress } from '../underlay/routing.js';
 import {
@@ -285,45 +285,42 @@ export class TraceWalk implements TraceContext {
     const { policy, rules } = await this.kernel.forwardRules(place.node);
     const chain = this.acceptChain();
     const accepted = chain !== undefined && rules.some((r) => r.target === chain);
-    const passes = { policy, accepted, ...(chain ? { chain } : {}) };
-    const stopped = await this.forwardStopped(place, packet, inDev, outDev, { rules, ...passes });
-    return { ...passes, ...(stopped ? { stopped } : {}) };
-  }
-
-  private async forwardStopped(
-    place: Place,
-    packet: Packet,
-    inDev: string,
-    outDev: string,
-    { rules, policy, accepted, chain }: { rules: SavedRule[]; policy: string; accepted: boolean; chain?: string },
-  ): Promise<End | undefined> {
+    const verdict = (stopped: End | undefined) => ({
+      policy,
+      accepted,
+      ...(chain ? { chain } : {}),
+      ...(stopped ? { stopped } : {}),
+    });
     const denied = await this.filterVerdict(place, packet, inDev, outDev);
-    if (denied) return denied;
+    if (denied) return verdict(denied);
     // A DROP or REJECT that the packet meets first, before the lab's chain is consulted.
     const dropped = dropsBeforeJump(rules, 'FORWARD', chain).find((r) => ruleMatches(r, packet, inDev, outDev))?.text;
     if (dropped)
-      return this.end(
-        'broken',
-        place,
-        chain
-          ? `a rule in ${place.node}'s FORWARD chain drops it before the lab's chain ${chain} is consulted: ${dropped}`
-          : `a rule in ${place.node}'s FORWARD chain drops it: ${dropped}`,
-        chain
-          ? `the lab puts its jump first in FORWARD (\`iptables -S FORWARD\` on ${place.node}); that rule is not the lab's`
-          : `that rule is not the lab's (\`iptables -S FORWARD\` on ${place.node})`,
+      return verdict(
+        this.end(
+          'broken',
+          place,
+          chain
+            ? `a rule in ${place.node}'s FORWARD chain drops it before the lab's chain ${chain} is consulted: ${dropped}`
+            : `a rule in ${place.node}'s FORWARD chain drops it: ${dropped}`,
+          chain
+            ? `the lab puts its jump first in FORWARD (\`iptables -S FORWARD\` on ${place.node}); that rule is not the lab's`
+            : `that rule is not the lab's (\`iptables -S FORWARD\` on ${place.node})`,
+        ),
       );
-    if (policy !== 'ACCEPT' && !accepted) {
-      return this.end(
-        'broken',
-        place,
-        chain
-          ? `the FORWARD policy is ${policy} and no rule jumps to ${chain}, which accepts the cluster CIDR`
-          : `the FORWARD policy is ${policy} and the lab adds no rule to FORWARD that accepts the cluster CIDR`,
-        chain &&
-          this.hint(place, (d) => d.kind === 'jump' && d.from === 'FORWARD' && d.to === chain, `jumps to ${chain}`),
+    if (policy !== 'ACCEPT' && !accepted)
+      return verdict(
+        this.end(
+          'broken',
+          place,
+          chain
+            ? `the FORWARD policy is ${policy} and no rule jumps to ${chain}, which accepts the cluster CIDR`
+            : `the FORWARD policy is ${policy} and the lab adds no rule to FORWARD that accepts the cluster CIDR`,
+          chain &&
+            this.hint(place, (d) => d.kind === 'jump' && d.from === 'FORWARD' && d.to === chain, `jumps to ${chain}`),
+        ),
       );
-    }
-    return undefined;
+    return verdict(undefined);
   }
 
   private neighbour(

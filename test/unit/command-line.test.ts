@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -17,11 +18,7 @@ import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { STATE_VERSION, type LabState } from '../../src/state/store.js';
 import type { Command } from 'commander';
 import { skipUnlessRoot } from '../root.js';
-
-function scratch(): { dir: string; remove: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'netlab-cli-'));
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
-}
+import { scratch } from '../scratch.js';
 
 async function netlabIn(cwd: string, ...args: string[]) {
   const result = await execa(NETLAB, args, {
@@ -34,7 +31,7 @@ async function netlabIn(cwd: string, ...args: string[]) {
 }
 
 test('a bundled lab by name from another directory: plan, validate, labs, graph and challenge take it', async () => {
-  const work = scratch();
+  const work = scratch('netlab-cli-');
   try {
     const plan = await netlabIn(work.dir, 'plan', 'vxlan');
     assert.equal(plan.exitCode, 0, plan.stderr);
@@ -78,7 +75,7 @@ test('a bundled lab by name from another directory: plan, validate, labs, graph 
 });
 
 test('a lab that is neither a file nor bundled: "no such file: X", no line:column, naming the bundled labs, exit 2', async () => {
-  const work = scratch();
+  const work = scratch('netlab-cli-');
   try {
     for (const command of ['plan', 'up', 'validate', 'graph', 'labs']) {
       const run = await netlabIn(work.dir, command, 'vxlam');
@@ -98,7 +95,7 @@ test('a lab that is neither a file nor bundled: "no such file: X", no line:colum
 });
 
 test('a directory named as a lab is said to be one, by every command that reads a lab, exit 2', async () => {
-  const work = scratch();
+  const work = scratch('netlab-cli-');
   try {
     mkdirSync(join(work.dir, 'labs'));
     for (const args of [
@@ -118,7 +115,7 @@ test('a directory named as a lab is said to be one, by every command that reads 
 });
 
 test('--vagrant takes no directory (--vagrant-dir does): written before the lab file it no longer swallows it', async () => {
-  const work = scratch();
+  const work = scratch('netlab-cli-');
   try {
     // No Vagrantfile here: what fails is `vagrant ssh-config`, after the lab file was read.
     const run = await netlabIn(work.dir, 'plan', '--vagrant', 'vxlan');
@@ -143,7 +140,7 @@ test('--vagrant takes no directory (--vagrant-dir does): written before the lab 
 });
 
 test('--json is one document on stdout: up refuses it with --step or --explain, and down says why it failed in JSON', async () => {
-  const work = scratch();
+  const work = scratch('netlab-cli-');
   try {
     for (const extra of [['--step', '--yes'], ['--explain']]) {
       const up = await netlabIn(work.dir, 'up', 'bridge', '--json', ...extra);
@@ -183,7 +180,7 @@ test('a usage error points at the help of the command it is in', async () => {
 });
 
 test('a byte-identical copy of a lab file at another path is the same lab; a changed description is named', () => {
-  const work = scratch();
+  const work = scratch('netlab-cli-');
   try {
     const copy = join(work.dir, 'my-vxlan.yaml');
     copyFileSync(join(LABS, 'vxlan.yaml'), copy);
@@ -198,7 +195,7 @@ test('a byte-identical copy of a lab file at another path is the same lab; a cha
 });
 
 test('installed with npm (npm install -g), netlab is on the PATH and finds its bundled labs', async () => {
-  const work = scratch();
+  const work = scratch('netlab-cli-');
   try {
     // A global install into a prefix of its own: what `sudo npm install -g .` does, without touching the system's.
     const install = await execa(
@@ -316,7 +313,7 @@ test('verify --check takes one value (a comma list, or repeated): the lab after 
 });
 
 test('status LAB shows that lab alone, takes the target flags, and says a lab that is not up is not (exit 2)', async () => {
-  const work = scratch();
+  const work = scratch('netlab-cli-');
   try {
     // Two labs recorded as up on simulated nodes that are not running (nothing is made or asked: not root).
     mkdirSync(join(work.dir, 'state', 'labs'), { recursive: true });
@@ -417,7 +414,7 @@ test('one spelling each: a deadline is --timeout (capture too; --seconds is kept
 });
 
 test('validate warns where a valid lab is surely not meant (exit 0); --strict makes the warnings errors (exit 2); --json gives each as fields', async () => {
-  const work = scratch();
+  const work = scratch('netlab-cli-');
   try {
     const lab = join(ROOT, 'test', 'golden', 'warnings', 'mtu.yaml');
     const warned = await netlabIn(work.dir, 'validate', lab);
@@ -473,7 +470,7 @@ test('validate warns where a valid lab is surely not meant (exit 0); --strict ma
 
 test('as root, a NETLAB_STATE_DIR others may write is refused by every command, exit 2, before it reads anything there; --help still helps', async (t) => {
   if (skipUnlessRoot(t, 'a state directory of root that others may write')) return;
-  const { dir, remove } = scratch();
+  const { dir, remove } = scratch('netlab-cli-');
   try {
     mkdirSync(join(dir, 'state'), { mode: 0o777 });
     chmodSync(join(dir, 'state'), 0o777);

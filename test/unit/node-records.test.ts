@@ -4,18 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { scriptPrelude } from '../../src/shell/prelude.js';
 import { downScript, parseDownOutput } from '../../src/shell/node-script.js';
 import { killProcess, processRef, waitForExit } from '../../src/os/processes.js';
 import { waitFor } from '../wait.js';
-
-function scratch(): { dir: string; remove: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'netlab-records-'));
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
-}
+import { scratch } from '../scratch.js';
 
 /** Runs the prelude then `body` in sh, with the node's /run/netlab moved to `root`. */
 function sh(
@@ -53,7 +49,7 @@ function alive(pid: number): boolean {
 }
 
 test('pid files hold the start time: a PID that now names another process is neither killed nor entered', async () => {
-  const work = scratch();
+  const work = scratch('netlab-records-');
   const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
   try {
     const pid = sleeper.pid!;
@@ -83,7 +79,7 @@ test('pid files hold the start time: a PID that now names another process is nei
 });
 
 test('a recorded process that has died is not read back while it waits to be reaped (a zombie)', async () => {
-  const work = scratch();
+  const work = scratch('netlab-records-');
   // perl forks a child that exits at once, and never waits for it: the child stays a zombie.
   // (A shell would not do: dash may reap a finished job before it execs its next command.)
   const parent = spawn('perl', ['-e', '$| = 1; my $pid = fork(); exit 0 if $pid == 0; print "$pid\\n"; sleep 30'], {
@@ -109,7 +105,7 @@ test('a recorded process that has died is not read back while it waits to be rea
 });
 
 test("netlab_pause_pid names the pause only once it runs sleep: before that, unshare's child may not have made the pod's mounts private or set its hostname", async () => {
-  const work = scratch();
+  const work = scratch('netlab-records-');
   // unshare as the prelude starts it, its child slowed down: a shell that runs sleep after 0.3 s.
   const unshare = spawn('sh', ['-c', 'sh -c "sleep 0.3; exec sleep 30" & wait'], { stdio: 'ignore', detached: true });
   try {
@@ -130,7 +126,7 @@ test("netlab_pause_pid names the pause only once it runs sleep: before that, uns
 });
 
 test("each pod has a directory of its own: netlab_kill_pod a leaves pod a.b's files (the old pods/a.* files would have matched)", () => {
-  const work = scratch();
+  const work = scratch('netlab-records-');
   try {
     const result = sh(
       work.dir,
@@ -150,7 +146,7 @@ test("each pod has a directory of its own: netlab_kill_pod a leaves pod a.b's fi
 });
 
 test('a shared sysctl: down puts it back only if it still holds what the lab set, and the last lab that needs it puts back the value from before the first', () => {
-  const work = scratch();
+  const work = scratch('netlab-records-');
   try {
     const { values, env } = fakeSysctl(work.dir);
     const value = () => readFileSync(join(values, 'net.ipv4.ip_forward'), 'utf8').trim();
@@ -201,7 +197,7 @@ test('a shared sysctl: down puts it back only if it still holds what the lab set
 });
 
 test('a stale lab lock taken over by several processes at once: exactly one wins, every time', async () => {
-  const work = scratch();
+  const work = scratch('netlab-records-');
   try {
     const rounds = 40;
     const racers = 4;
@@ -273,7 +269,7 @@ test('a stale lab lock taken over by several processes at once: exactly one wins
 });
 
 test('down tells an undo whose object is gone from one that failed: the failed lines stay journalled with the run, and the next down runs only them', () => {
-  const work = scratch();
+  const work = scratch('netlab-records-');
   try {
     const dir = join(work.dir, 'lab1');
     mkdirSync(dir);
@@ -318,7 +314,7 @@ test('down tells an undo whose object is gone from one that failed: the failed l
 });
 
 test("down without a run (the local state is lost) only names the run the node has; the named run's journal is undone, another's never", () => {
-  const work = scratch();
+  const work = scratch('netlab-records-');
   try {
     const dir = join(work.dir, 'lab1');
     mkdirSync(dir);
@@ -342,7 +338,7 @@ test("down without a run (the local state is lost) only names the run the node h
 });
 
 test("a fault's node-wide setting: saved when the fault is made, put back only while it still holds the fault's value", () => {
-  const work = scratch();
+  const work = scratch('netlab-records-');
   try {
     const { values, env } = fakeSysctl(work.dir);
     const key = 'net.bridge.bridge-nf-call-iptables';

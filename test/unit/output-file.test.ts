@@ -11,22 +11,16 @@ import {
   existsSync,
   linkSync,
   mkdirSync,
-  mkdtempSync,
   readFileSync,
-  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+
 import { join } from 'node:path';
 import { openOutputFile, type FileOwner } from '../../src/os/output-file.js';
-
-function scratch(): { dir: string; remove: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'netlab-output-file-'));
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
-}
+import { scratch } from '../scratch.js';
 
 const me: FileOwner = { uid: process.getuid!(), gid: process.getgid!() };
 /** Whom a file made as root through sudo goes to (as root: another user, to see the chown). */
@@ -37,7 +31,7 @@ const refused = (message: RegExp) => (error: Error & { exitCode?: number }) =>
   error.exitCode === 2 && message.test(error.message);
 
 test('output file: a symbolic link anywhere in the path is refused, and nothing is made where it points', () => {
-  const work = scratch();
+  const work = scratch('netlab-output-file-');
   try {
     const real = join(work.dir, 'real');
     mkdirSync(real);
@@ -57,7 +51,7 @@ test('output file: a symbolic link anywhere in the path is refused, and nothing 
 });
 
 test('output file: a FIFO is refused at once, not waited on (in a child process stopped after 10 s)', () => {
-  const work = scratch();
+  const work = scratch('netlab-output-file-');
   try {
     const fifo = join(work.dir, 'cap.pcap');
     assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
@@ -81,7 +75,7 @@ test('output file: a FIFO is refused at once, not waited on (in a child process 
 });
 
 test("output file: a new file is made (0644) and given to the user; an existing plain file is overwritten only if it is the user's alone", () => {
-  const work = scratch();
+  const work = scratch('netlab-output-file-');
   try {
     const path = join(work.dir, 'cap.pcap');
     const fd = openOutputFile(path, { owner: user });

@@ -3,8 +3,8 @@
 // and the room's validate. UPDATE_GOLDEN=1 rewrites the golden files.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+
 import { join, relative } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
@@ -15,6 +15,7 @@ import { schemaCommand } from '../../src/commands/info.js';
 import { validateRoomCommand } from '../../src/commands/room-validate.js';
 import { LabInputError, formatIssue, type LabIssue } from '../../src/errors.js';
 import { GOLDEN, LABS, NETLAB, ROOT, golden } from '../paths.js';
+import { scratch } from '../scratch.js';
 
 const ROOMS = join(GOLDEN, 'rooms');
 const NET101 = join(ROOT, 'test', 'fixtures', 'rooms', 'net101.yaml');
@@ -29,11 +30,6 @@ function problemsOf(load: () => unknown): string[] {
     return error.issues.map(formatIssue);
   }
   assert.fail('the room was accepted');
-}
-
-function scratch(): { dir: string; remove: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'netlab-room-'));
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** What a command printed on stdout (console.log and process.stdout.write) and stderr, and its exit code. */
@@ -81,7 +77,7 @@ test('the workshop example loads: the bundled lab found, relative paths from the
 });
 
 test('a room with every target, a lab file beside it, a secret; a schedule entry without hints has none', () => {
-  const work = scratch();
+  const work = scratch('netlab-room-');
   try {
     mkdirSync(join(work.dir, 'machines', 'g3'), { recursive: true });
     writeFileSync(join(work.dir, 'machines', 'g2.ssh'), 'Host node-0\n');
@@ -134,7 +130,7 @@ test('a room with every target, a lab file beside it, a secret; a schedule entry
 });
 
 test("a room whose lab file has problems reports them as they are, naming the lab file, after the room's own", () => {
-  const work = scratch();
+  const work = scratch('netlab-room-');
   try {
     writeFileSync(join(work.dir, 'broken.yaml'), 'nodes: { node-0: {} }\npods:\n  a0: { node: node-9 }\n');
     const room = join(work.dir, 'room.yaml');
@@ -191,7 +187,7 @@ test('the counts are checked first: more groups than MAX_GROUPS, or schedule ent
 });
 
 test('a room file that is no file, a directory, or no text is said so, as a lab file is', () => {
-  const work = scratch();
+  const work = scratch('netlab-room-');
   try {
     const missing = join(work.dir, 'nothere.yaml');
     assert.deepEqual(

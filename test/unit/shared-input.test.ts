@@ -6,12 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, chownSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+
 import { join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
 import { controlDir, controlDirProblem, runtimeDirProblem } from '../../src/exec/ssh-args.js';
 import { sshOptionProblem } from '../../src/exec/inventory.js';
+import { scratch } from '../scratch.js';
 
 async function cli(env: Record<string, string>, ...args: string[]) {
   const result = await execa(NETLAB, args, {
@@ -23,13 +24,8 @@ async function cli(env: Record<string, string>, ...args: string[]) {
   return { exitCode: result.exitCode, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
-function scratch(): { dir: string; remove: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'netlab-input-'));
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
 test('a lab name is checked wherever it enters: down, verify, exec and graph refuse "", ".", "..", a directory, paths and long names with exit 2, writing nothing', async () => {
-  const work = scratch();
+  const work = scratch('netlab-input-');
   try {
     const state = join(work.dir, 'state');
     mkdirSync(join(work.dir, 'labs'));
@@ -110,7 +106,7 @@ test('inventory ssh-options: only connection, timeout and host-key options; opti
   );
   assert.match(sshOptionProblem('ProxyJump', '-oProxyCommand=x') ?? '', /not starting with "-"/);
 
-  const work = scratch();
+  const work = scratch('netlab-input-');
   try {
     // If ssh ever ran this "proxy", the marker file would appear.
     const marker = join(work.dir, 'ran');
@@ -157,7 +153,7 @@ test('inventory ssh-options: only connection, timeout and host-key options; opti
 });
 
 test('the SSH control directory must be private: a symlink, a directory others can enter or one of another user is refused with exit 2', async (t) => {
-  const work = scratch();
+  const work = scratch('netlab-input-');
   try {
     const uid = process.getuid!();
     const config = join(work.dir, 'ssh_config');
@@ -217,7 +213,7 @@ test('the SSH control directory must be private: a symlink, a directory others c
 });
 
 test('the SSH control directory is made only in an XDG_RUNTIME_DIR of our own that no one else may write to: a world-writable one is refused with exit 2', () => {
-  const work = scratch();
+  const work = scratch('netlab-input-');
   const saved = process.env.XDG_RUNTIME_DIR;
   try {
     const uid = process.getuid!();
@@ -253,7 +249,7 @@ test('the SSH control directory is made only in an XDG_RUNTIME_DIR of our own th
 });
 
 test('bounds: an oversized lab is refused at once, before it is planned; /dev/zero and a FIFO are not lab files', async (t) => {
-  const work = scratch();
+  const work = scratch('netlab-input-');
   try {
     const nodes = Array.from({ length: 1000 }, (_, i) => `  n${i}: { pods: 1000 }`).join('\n');
     const huge = join(work.dir, 'huge.yaml');
