@@ -116,10 +116,10 @@ export async function doctorCommand(args: string[], options: DoctorOptions): Pro
   if (refusal) throw new UsageError(refusal);
   const named = args.length > 0;
   const names = named ? args : bundledLabNames();
-  const { loadLabFile } = await import('../lab/load.js');
-  const labs: Model[] = names.map(
-    (arg) => loadLabFile(named ? labFileOf(arg) : join(bundledLabsDir(), `${arg}.yaml`)).model,
-  );
+  const { loadLabModel } = await import('../lab/cached.js');
+  const labs: Model[] = [];
+  for (const arg of names)
+    labs.push(await loadLabModel(named ? labFileOf(arg) : join(bundledLabsDir(), `${arg}.yaml`)));
   // Without root here, simulated labs run in a user namespace (exec/userns.ts): can this user make one?
   // undefined: not asked (root, or machines over SSH); null: yes; else why not.
   const userNamespaces = !wantsSsh(options) && withoutRoot() ? (userNamespaceProblem() ?? null) : undefined;
@@ -535,6 +535,29 @@ export function servicesHeldBy(packages: readonly string[]): string[] {
   return packages.flatMap((p) => HELD_SERVICES[p] ?? []);
 }
 
+/**
+ * What leaves the services of these packages (the tests' SSH server) disabled after their install. The Debian way:
+ * deb-systemd-helper removes the links its postinst made and remembers that the
+ * units are disabled, so the package's upgrades leave them so; it runs only for
+ * a maintainer script, which DPKG_MAINTSCRIPT_PACKAGE names (without it, it
+ * says "was not called from dpkg" and exits 1). Stopped too where systemd runs:
+ * a policy of the machine's own may have let it start (it was not installed
+ * before, so nothing else uses it).
+ */
+export function disableCommands(
+  holding: readonly string[],
+  systemd: boolean,
+): { argv: string[]; env: Record<string, string> }[] {
+  const held = servicesHeldBy(holding);
+  return [
+    ...holding.map((p) => ({
+      argv: ['deb-systemd-helper', 'disable', ...servicesHeldBy([p])],
+      env: { DPKG_MAINTSCRIPT_PACKAGE: p },
+    })),
+    ...(systemd ? [{ argv: ['systemctl', 'stop', ...held], env: {} }] : []),
+  ];
+}
+
 /** What the install says of the packages installed on their own (installPackages), if any. */
 function heldApart(packages: readonly string[]): string {
   const holding = packages.filter((p) => servicesHeldBy([p]).length > 0);
@@ -623,16 +646,13 @@ async function installPackages(packages: string[], update: boolean): Promise<voi
     allowStarts();
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(signal, onSignal);
   }
-  // Disabled the Debian way: deb-systemd-helper remembers it, and the package's upgrades leave it disabled.
-  // Stopped too where systemd runs: a policy of the machine's own may have let it start (it was not
-  // installed before, so nothing else uses it).
   const systemd = existsSync('/run/systemd/system');
-  const commands = [['deb-systemd-helper', 'disable', ...held], ...(systemd ? [['systemctl', 'stop', ...held]] : [])];
   // Without systemd, only netlab's own policy says the install started nothing.
   let failed = policy.machines && !systemd;
-  for (const [command, ...args] of commands) {
-    console.error(`$ ${quoteArgv([command!, ...args])}`);
-    failed ||= (await run(command!, args, { inherit: 'stderr' })).exitCode !== 0;
+  for (const { argv, env } of disableCommands(holding, systemd)) {
+    console.error(`$ ${quoteArgv([...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv])}`);
+    failed ||=
+      (await run(argv[0]!, argv.slice(1), { inherit: 'stderr', env: { ...process.env, ...env } })).exitCode !== 0;
   }
   console.error(
     failed

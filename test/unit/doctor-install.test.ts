@@ -12,9 +12,12 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { execa } from 'execa';
 import { NETLAB } from '../paths.js';
+import { quoteArgv } from '../../src/os/quote.js';
+import { skipUnlessRoot } from '../root.js';
 import {
   aptInstallArgs,
   askYesNo,
+  disableCommands,
   forbidServiceStarts,
   installOnMachines,
   installPlans,
@@ -341,4 +344,30 @@ test("installing the tests' sshd starts no SSH server: policy-rc.d forbids servi
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("the tests' sshd, once installed, is left disabled by Debian's own deb-systemd-helper (for real, in a mount namespace of its own)", async (t) => {
+  if (skipUnlessRoot(t, 'a mount namespace with its own /etc/systemd/system')) return;
+  // The unit file comes with openssh-server, which the setup installs (doctor --tests --install).
+  assert.ok(existsSync('/lib/systemd/system/ssh.service'), 'openssh-server is installed (npm run setup)');
+  // As the package's postinst enables it; then netlab's commands, with their environment;
+  // then what is left: the links, and whether an upgrade would enable it again.
+  const netlab = disableCommands(['openssh-server'], false)
+    .map(({ argv, env }) => `env ${quoteArgv([...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv])}`)
+    .join('\n');
+  const script = [
+    'set -e',
+    'mount -t tmpfs netlab-test /etc/systemd/system',
+    'mount -t tmpfs netlab-test /var/lib/systemd',
+    'DPKG_MAINTSCRIPT_PACKAGE=openssh-server deb-systemd-helper enable ssh.service',
+    "echo \"enabled: $(find /etc/systemd/system -name 'ssh*' | sort | tr '\\n' ' ')\"",
+    netlab,
+    "echo \"after: $(find /etc/systemd/system -name 'ssh*' | sort | tr '\\n' ' ')\"",
+    'DPKG_MAINTSCRIPT_PACKAGE=openssh-server deb-systemd-helper --quiet was-enabled ssh.service && echo "upgrade: enabled" || echo "upgrade: disabled"',
+  ].join('\n');
+  const result = await execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { reject: false });
+  assert.equal(result.exitCode, 0, result.stderr);
+  assert.match(result.stdout, /^enabled: .*multi-user\.target\.wants\/ssh\.service/m, "the postinst's links were made");
+  assert.match(result.stdout, /^after: $/m, 'no link left');
+  assert.match(result.stdout, /^upgrade: disabled$/m);
 });
