@@ -88,7 +88,9 @@ export function buildCli(): Command {
     const options = { ...given, ...(instance === undefined ? {} : { instance }) };
     // Over SSH the login to the nodes starts first, while `up` loads.
     const early = (await import('./lifecycle/connect-early.js')).connectEarly(file, options);
-    process.exitCode = await (await import('./commands/up.js')).upCommand(file, options, early);
+    const { upCommand } = await import('./commands/up.js');
+    if (process.env.NETLAB_PROFILE) (await import('./profile.js')).mark("load up's modules");
+    process.exitCode = await upCommand(file, options, early);
   });
 
   targetOptions(

@@ -35,10 +35,10 @@ export async function labNameOf(arg: string): Promise<string> {
     // A directory that happens to have a lab's name (run next to a `vxlan/`) is not what was meant.
     if (statSync(arg).isDirectory() && !labNameProblem(arg)) return arg;
     if (statSync(arg).isDirectory()) throw notALabFile(arg);
-    // Loaded only here: reading a lab file needs yaml and zod, a name does not.
-    const { loadLabFile } = await import('../lab/load.js');
+    // Read only here: reading a lab file (when it is not cached) needs yaml and zod, a name does not.
+    const { loadLabModel } = await import('../lab/cached.js');
     try {
-      name = loadLabFile(arg).name;
+      name = (await loadLabModel(arg)).name;
     } catch {
       name = defaultLabName(arg);
     }
@@ -278,8 +278,8 @@ export async function labModelOf(
   const named = !labIdProblem(arg) && !(existsSync(arg) && statSync(arg).isFile());
   const upByName = named ? upLabIfReadable(labIdFor(arg, target.instance)) : undefined;
   if (upByName) return upAs(upByName);
-  const { loadLabFile } = await import('../lab/load.js');
-  const loaded = loadLabFile(labFileOf(arg)).model;
+  const { loadLabModel } = await import('../lab/cached.js');
+  const loaded = await loadLabModel(labFileOf(arg));
   const model = withInstance(loaded, instanceOf(arg, target.instance));
   // A file: the lab it names, as it is up when it is (what is really there), else as the file says.
   const up = named ? undefined : upLabIfReadable(labIdOf(model));

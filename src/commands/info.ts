@@ -1,6 +1,7 @@
 // Commands that only read lab files: validate, plan, schema, labs.
 import { join, relative, resolve } from 'node:path';
 import { loadLabFile } from '../lab/load.js';
+import { loadLabModel } from '../lab/cached.js';
 import { labJsonSchema } from '../lab/schema.js';
 import { roomJsonSchema } from '../room/file.js';
 import { buildPlan } from '../plan/build.js';
@@ -66,7 +67,7 @@ export async function planCommand(
   file: string,
   options: { json?: boolean; explain?: boolean } & TargetOptions,
 ): Promise<number> {
-  const loaded = withInstance(loadLabFile(labFileOf(file)).model, instanceOf(file, options.instance));
+  const loaded = withInstance(await loadLabModel(labFileOf(file)), instanceOf(file, options.instance));
   let model = loaded;
   let facts = simulatedFacts(model);
   let label = 'simulated nodes on this host';

@@ -6,8 +6,6 @@ import { resolve } from 'node:path';
 import { buildPlan } from '../plan/build.js';
 import { simulatedFacts } from '../underlay/simulated.js';
 import { readState } from '../state/store.js';
-import { takeDown } from '../lifecycle/challenge.js';
-import { verifyAndReport } from '../lifecycle/verify.js';
 import { RunError, shown, UsageError } from '../errors.js';
 import { printJson, withHumanOutputOnStderr } from '../json-output.js';
 import { acquireLock } from '../state/lock.js';
@@ -18,6 +16,7 @@ import { endSessions } from '../exec/ssh.js';
 import { requireNodeAccess, withInstance } from './common.js';
 import { labIdOf } from '../model/lab.js';
 import { mark } from '../profile.js';
+import { loadLabModel } from '../lab/cached.js';
 import { connectEarly, type EarlyConnection } from '../lifecycle/connect-early.js';
 /** early: the login to the nodes, started by the command line before this module loaded (see lifecycle/connect-early.ts). */
 export async function upCommand(
@@ -50,7 +49,7 @@ async function upAsJson(
       printJson({ file, status: 'failed', exitCode: error.exitCode, error: error.message });
     throw error;
   }
-  const name = labIdOf(withInstance((await import('../lab/load.js')).loadLabFile(file).model, options.instance));
+  const name = labIdOf(withInstance(await loadLabModel(file), options.instance));
   const state = readState(name);
   printJson({
     lab: name,
@@ -79,8 +78,9 @@ async function up(
   options: UpOptions & { onJson?: (report: object) => void },
   early: Promise<EarlyConnection | undefined>,
 ): Promise<number> {
-  // The lab parser (yaml, zod: about 60 ms of imports) loads while an early SSH login is under way.
-  const loaded = (await import('../lab/load.js')).loadLabFile(file).model;
+  // The lab parser (yaml, zod: about 60 ms of imports), when the lab is not cached, loads while an early SSH login is under way.
+  const loaded = await loadLabModel(file);
+  mark('read the lab (parsed, or from the cache)');
   const model = withInstance(loaded, options.instance);
   const id = labIdOf(model);
   if (options.json && (options.step !== undefined || options.explain))
@@ -117,7 +117,9 @@ async function up(
         console.log(
           `lab ${id} is already up and its file is unchanged; nothing to build (\`netlab down ${id}\` to remove it, \`--recreate\` to build it again)`,
         );
-        return options.verify ? await verifyAndReport(existing, verifyOptions(options)) : 0;
+        return options.verify
+          ? await (await import('../lifecycle/verify.js')).verifyAndReport(existing, verifyOptions(options))
+          : 0;
       }
       if (!options.recreate) {
         throw new UsageError(
@@ -127,9 +129,8 @@ async function up(
         );
       }
       console.log(`lab ${id}: taking down the version that is up (${changes.join('; ') || 'unchanged'})`);
-      await takeDown(existing);
+      await (await import('../lifecycle/challenge.js')).takeDown(existing);
     }
-    mark('read and validate the lab');
     const prepared = wantsSsh(options)
       ? await prepareSsh(model, options, await early)
       : { model, facts: simulatedFacts(model), target: undefined };
@@ -148,7 +149,9 @@ async function up(
       );
     const code = await bringUp(prepared.model, resolve(file), plan, prepared.facts, { ...options, ...target });
     if (code !== 0 || !options.verify) return code;
-    return await verifyAndReport(readState(id)!, verifyOptions(options), () => plan);
+    return await (
+      await import('../lifecycle/verify.js')
+    ).verifyAndReport(readState(id)!, verifyOptions(options), () => plan);
   } finally {
     release();
   }

@@ -1,0 +1,101 @@
+// The model of a lab file netlab has read before: an instructor brings the same
+// lab up and down many times a day, and reading it (the yaml and zod modules,
+// the schema built from the wiring registry, the checks) is most of what a small
+// lab's `up` does before its nodes start (BENCHMARKS.md, "Where the small labs'
+// time goes"). A lab that passed every check is kept in the state directory,
+// under the hash of its bytes, its name as given and this build of netlab: a
+// change to any of them reads it anew, so a cached model is always what the
+// parser would give. A file with problems is never kept: its problems are
+// reported by the parser, every time.
+//
+// The state directory is the user's own (root's: only root may write there,
+// refuseUnsafeStateDir), as it is for the state files whose models `down` and
+// `verify` run: a model read from it is trusted as theirs are.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Model } from '../model/lab.js';
+import { readInputFile } from './read.js';
+import { stateDir } from '../state/store.js';
+
+/** How many labs the cache keeps; the oldest written are removed past it. */
+export const CACHED_LABS = 32;
+
+/** What marks a cache file as one, and its format. */
+const FORMAT = 'netlab lab cache 1';
+
+export interface LabCache {
+  dir: string;
+  /** this netlab's build: a cached model is used only by the build that made it */
+  build: string;
+}
+
+/**
+ * The cache of the netlab that runs: the bundle's build id (written by
+ * scripts/bundle.mjs beside its chunks). Without one (netlab run from dist/src,
+ * as the unit tests import it) there is no cache: every read parses.
+ */
+export function labCache(): LabCache | undefined {
+  try {
+    const build = readFileSync(new URL('./build-id', import.meta.url), 'utf8').trim();
+    return build ? { dir: join(stateDir(), 'cache'), build } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The model of a valid lab file; the file's problems as a LabInputError (exit 2) from the parser. */
+export async function loadLabModel(file: string, cache = labCache()): Promise<Model> {
+  const text = readInputFile(file, 'lab file');
+  const entry = cache && join(cache.dir, `${keyOf(cache.build, file, text)}.json`);
+  const cached = entry && readEntry(entry);
+  if (cached) return cached;
+  const { parseLab } = await import('./load.js');
+  const { model } = parseLab(text, file);
+  if (entry) writeEntry(cache.dir, entry, model);
+  return model;
+}
+
+function keyOf(build: string, file: string, text: string): string {
+  return createHash('sha256')
+    .update(JSON.stringify([build, file, text]))
+    .digest('hex');
+}
+
+/** The cached model; undefined when there is none, or it is not one (a cache file cut short by a crash). */
+function readEntry(entry: string): Model | undefined {
+  try {
+    const parsed = JSON.parse(readFileSync(entry, 'utf8')) as { format?: unknown; model?: unknown };
+    return parsed.format === FORMAT && typeof parsed.model === 'object' && parsed.model !== null
+      ? (parsed.model as Model)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Keeps the model, best effort: a cache that cannot be written (a read-only
+ * state directory) costs only the next read its time. Written to a temporary
+ * file and renamed, so that a reader sees a whole entry or none.
+ */
+function writeEntry(dir: string, entry: string, model: Model): void {
+  const temp = `${entry}.${process.pid}.tmp`;
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(temp, JSON.stringify({ format: FORMAT, model }), { mode: 0o600 });
+    renameSync(temp, entry);
+    evictOldest(dir);
+  } catch {
+    rmSync(temp, { force: true });
+  }
+}
+
+function evictOldest(dir: string): void {
+  const entries = readdirSync(dir).filter((name) => name.endsWith('.json'));
+  if (entries.length <= CACHED_LABS) return;
+  const byAge = entries
+    .map((name) => ({ name, written: statSync(join(dir, name)).mtimeMs }))
+    .sort((a, b) => a.written - b.written);
+  for (const { name } of byAge.slice(0, entries.length - CACHED_LABS)) rmSync(join(dir, name), { force: true });
+}

@@ -1,0 +1,146 @@
+// The cache of valid labs (src/lab/cached.ts): a lab file read before, unchanged,
+// by the same build, gives the model the parser gave; anything else is parsed
+// anew, and a file with problems is never kept. The cache's entries are tampered
+// with here to show which reads use them: a read that returns the tampered model
+// came from the cache, one that returns the file's came from the parser.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CACHED_LABS, labCache, loadLabModel, type LabCache } from '../../src/lab/cached.js';
+import { loadLabFile } from '../../src/lab/load.js';
+import { bundledLabNames, bundledLabsDir } from '../../src/lab/bundled.js';
+import { LabInputError } from '../../src/errors.js';
+import { scratch } from '../scratch.js';
+import { NETLAB } from '../paths.js';
+
+const LAB = 'nodes: { node-0: {} }\npods: { a0: { node: node-0 } }\n';
+
+/** The cache's one entry file, rewritten with `description` changed: what only the cache can return. */
+function tamper(cache: LabCache, description: string): void {
+  const [entry, ...more] = readdirSync(cache.dir);
+  assert.equal(more.length, 0, 'one entry');
+  const path = join(cache.dir, entry!);
+  const parsed = JSON.parse(readFileSync(path, 'utf8')) as { model: { description?: string } };
+  parsed.model.description = description;
+  writeFileSync(path, JSON.stringify(parsed));
+}
+
+test('every bundled lab: the model read back from JSON is the one the parser made, field for field', () => {
+  // What the cache stores is JSON: a model with a Map, a Set, an undefined field or a
+  // function in it would come back different, and this fails (deepStrictEqual tells
+  // a missing field from an undefined one).
+  for (const name of bundledLabNames()) {
+    const model = loadLabFile(join(bundledLabsDir(), `${name}.yaml`)).model;
+    assert.deepStrictEqual(JSON.parse(JSON.stringify(model)), model, name);
+  }
+});
+
+test('a lab read twice: the second read is the cache; a change to the file, or another build, is parsed anew', async () => {
+  const work = scratch('netlab-cache-');
+  try {
+    const file = join(work.dir, 'one.yaml');
+    writeFileSync(file, LAB);
+    const cache = { dir: join(work.dir, 'cache'), build: 'build-1' };
+    const first = await loadLabModel(file, cache);
+    assert.deepStrictEqual(first, loadLabFile(file).model);
+    tamper(cache, 'from the cache');
+    assert.equal((await loadLabModel(file, cache)).description, 'from the cache');
+    // The same lab under another name as given is another entry (the model records its file).
+    assert.equal((await loadLabModel(`${work.dir}/./one.yaml`, cache)).description, '');
+    // Another build: parsed by that build's checks.
+    assert.equal((await loadLabModel(file, { ...cache, build: 'build-2' })).description, '');
+    // One byte more in the file: parsed anew.
+    writeFileSync(file, `${LAB}# a comment\n`);
+    assert.equal((await loadLabModel(file, cache)).description, '');
+  } finally {
+    work.remove();
+  }
+});
+
+test('a file with problems is refused by the parser every time and never cached', async () => {
+  const work = scratch('netlab-cache-');
+  try {
+    const file = join(work.dir, 'bad.yaml');
+    writeFileSync(file, 'nodes: { node-0: {} }\npods: { a0: { node: node-9 } }\n');
+    const cache = { dir: join(work.dir, 'cache'), build: 'build-1' };
+    for (let i = 0; i < 2; i++)
+      await assert.rejects(
+        loadLabModel(file, cache),
+        (e) => e instanceof LabInputError && e.exitCode === 2 && /node-9/.test(e.message),
+      );
+    assert.deepEqual(readdirSync(work.dir), ['bad.yaml']);
+  } finally {
+    work.remove();
+  }
+});
+
+test('an entry cut short (a crash while writing) is not read; the lab is parsed and the entry written whole', async () => {
+  const work = scratch('netlab-cache-');
+  try {
+    const file = join(work.dir, 'one.yaml');
+    writeFileSync(file, LAB);
+    const cache = { dir: join(work.dir, 'cache'), build: 'build-1' };
+    await loadLabModel(file, cache);
+    const entry = join(cache.dir, readdirSync(cache.dir)[0]!);
+    const whole = readFileSync(entry, 'utf8');
+    writeFileSync(entry, whole.slice(0, whole.length - 1));
+    assert.deepStrictEqual(await loadLabModel(file, cache), loadLabFile(file).model);
+    assert.equal(readFileSync(entry, 'utf8'), whole);
+  } finally {
+    work.remove();
+  }
+});
+
+test(`the cache keeps the ${CACHED_LABS} labs written last`, async () => {
+  const work = scratch('netlab-cache-');
+  try {
+    const cache = { dir: join(work.dir, 'cache'), build: 'build-1' };
+    const files = Array.from({ length: CACHED_LABS + 2 }, (_, i) => join(work.dir, `lab-${i}.yaml`));
+    for (const [i, file] of files.entries()) {
+      writeFileSync(file, LAB);
+      await loadLabModel(file, cache);
+      // Dated a second apart, in order: the file system's clock may not tell two writes of one second apart.
+      for (const name of readdirSync(cache.dir))
+        if (JSON.parse(readFileSync(join(cache.dir, name), 'utf8')).model.file === file)
+          utimesSync(join(cache.dir, name), i, i);
+    }
+    const kept = readdirSync(cache.dir).map(
+      (name) => JSON.parse(readFileSync(join(cache.dir, name), 'utf8')).model.file,
+    );
+    assert.deepEqual(kept.sort(), files.slice(2).sort());
+  } finally {
+    work.remove();
+  }
+});
+
+test('netlab run from dist/src (no bundle, no build id) has no cache', () => {
+  assert.equal(labCache(), undefined);
+});
+
+test("the command line (the bundle, with its build id) reads a lab it read before from its state directory's cache", () => {
+  const work = scratch('netlab-cache-');
+  try {
+    const file = join(work.dir, 'one.yaml');
+    writeFileSync(file, LAB);
+    const plan = () => {
+      const run = spawnSync(NETLAB, ['plan', file], {
+        env: { ...process.env, NETLAB_STATE_DIR: join(work.dir, 'state'), FORCE_COLOR: '0' },
+        encoding: 'utf8',
+      });
+      assert.equal(run.status, 0, run.stderr);
+      return run.stdout;
+    };
+    assert.match(plan(), /10\.200\.0\.\d+/);
+    const cache = { dir: join(work.dir, 'state', 'cache'), build: 'any' };
+    const [entry] = readdirSync(cache.dir);
+    const path = join(cache.dir, entry!);
+    writeFileSync(path, readFileSync(path, 'utf8').replaceAll('10.200.0.', '10.99.0.'));
+    assert.match(plan(), /10\.99\.0\.\d+/, 'planned from the cached model');
+    writeFileSync(file, `${LAB}# changed\n`);
+    assert.doesNotMatch(plan(), /10\.99\./, 'a changed file is read anew');
+  } finally {
+    work.remove();
+  }
+});
