@@ -344,8 +344,12 @@ export function ruleKey(args: readonly string[]): string {
 
 /**
  * Whether a rule matches the packet: its -s, -d, -i, -o, -p and --dport are
- * compared (an interface name ending in + is a prefix, ! negates); a rule with
- * any other match is taken to match, as it may.
+ * compared (an interface name ending in + is a prefix, ! negates), and a
+ * conntrack state (--ctstate, or the older state match's --state) sees the
+ * first packet of a connection as NEW and the reply of the connection the walk
+ * just followed as ESTABLISHED (never INVALID or RELATED). Any other match
+ * (a mark, a set, --syn) is passed over with its values: a rule whose other
+ * matches all hold is taken to match, as it may.
  */
 export function ruleMatches(rule: SavedRule, packet: Packet, inDev: string, outDev: string): boolean {
   const words = rule.args;
@@ -370,9 +374,16 @@ export function ruleMatches(rule: SavedRule, packet: Packet, inDev: string, outD
     else if (option === '-o') hit = device(value, outDev);
     else if (option === '-p') hit = value === packet.protocol;
     else if (option === '--dport') hit = packet.port !== undefined && String(packet.port) === value;
+    else if (option === '--ctstate' || option === '--state')
+      hit = value.split(',').includes(packet.reply ? 'ESTABLISHED' : 'NEW');
     // A match module's name (its options follow), or a comment: neither restricts.
     else if (option === '-m' || option === '--comment') continue;
-    else return true;
+    else {
+      // Not judged: passed over with its values (none, as --syn; one; or two, as --tcp-flags), up to the next option.
+      i--;
+      while (i + 1 < matches.length && !matches[i + 1]!.startsWith('-') && matches[i + 1] !== '!') i++;
+      continue;
+    }
     if (hit === negated) return false;
   }
   return true;

@@ -16,7 +16,7 @@ import { step } from '../model/effects.js';
 import type { End, Packet } from '../model/trace.js';
 import { formatCidr, parseCidr } from '../net/ipv4.js';
 import type { Forwarded, WalkContext, WiringParts } from './types.js';
-import { ruleMatches, ruleOption, type SavedRule } from '../node/tables.js';
+import { ruleMatches, type SavedRule } from '../node/tables.js';
 
 type Direction = 'ingress' | 'egress';
 
@@ -305,10 +305,8 @@ function policySteps(model: Model, node: ModelNode): StepDraft[] {
 /**
  * Walks the lab's policy chains (iptables -S of the filter table) for a packet:
  * the rule that drops it, or undefined when it passes. `matches` is the walk's
- * own test of a rule's -s, -d, -i, -o, -p and --dport. A conntrack state match
- * sees the first packet of a connection as NEW, and the reply of the
- * connection the walk just followed as ESTABLISHED (the policies' first rule
- * lets those through, as policy engines do).
+ * own test of a rule (ruleMatches: its addresses, devices, port and conntrack
+ * state: the policies' first rule lets the replies through, as policy engines do).
  */
 export function policyDrop(
   model: Model,
@@ -319,8 +317,6 @@ export function policyDrop(
   if (!model.policies?.length) return undefined;
   const walk = (chain: string, depth: number): { rule: string; chain: string } | 'return' | 'accept' => {
     for (const rule of rules.filter((r) => r.chain === chain)) {
-      const states = ruleOption(rule, '--ctstate');
-      if (states !== undefined && !states.split(',').includes(packet.reply ? 'ESTABLISHED' : 'NEW')) continue;
       if (!matches(rule)) continue;
       const target = rule.target;
       if (target === 'DROP' || target === 'REJECT') return { rule: rule.text, chain };

@@ -474,7 +474,7 @@ test('trace: a pod that skips its gateway by a cached redirect is delivered, wit
   );
 });
 
-test("trace: a FORWARD rule before the lab's jump matches on -s, -d, -i, -o, -p and --dport, negated with !", () => {
+test("trace: a FORWARD rule before the lab's jump matches on -s, -d, -i, -o, -p, --dport and the conntrack state, negated with !", () => {
   const packet = { src: '10.200.0.2', dst: '10.200.1.2', protocol: 'tcp', port: 8080 } as const;
   const matches = (rule: string) => ruleMatches(parseSavedRules([rule])[0]!, packet, 'br0', 'eth1');
   assert.ok(matches('-A FORWARD -j DROP'));
@@ -484,7 +484,23 @@ test("trace: a FORWARD rule before the lab's jump matches on -s, -d, -i, -o, -p 
   assert.ok(!matches('-A FORWARD -i eth1 -j DROP'));
   assert.ok(!matches('-A FORWARD ! -s 10.200.0.2/32 -j DROP'));
   assert.ok(!matches('-A FORWARD -p udp -j DROP'));
-  assert.ok(matches('-A FORWARD -m conntrack --ctstate INVALID -j DROP'), 'a match it cannot judge may match');
+  // conntrack's state: trace's probe opens a connection (NEW); the walk's reply is ESTABLISHED.
+  assert.ok(!matches('-A FORWARD -m conntrack --ctstate INVALID -j DROP'), "kube-proxy's rule drops no new connection");
+  assert.ok(matches('-A FORWARD -m conntrack --ctstate NEW,INVALID -j DROP'));
+  assert.ok(matches('-A FORWARD -m state ! --state ESTABLISHED -j DROP'));
+  const reply = ruleMatches(
+    parseSavedRules(['-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j DROP'])[0]!,
+    { ...packet, reply: true },
+    'br0',
+    'eth1',
+  );
+  assert.ok(reply);
+  // A match it cannot judge may match, but the matches after it are still judged, whatever its values.
+  assert.ok(matches('-A FORWARD -m mark --mark 0x1 -j DROP'), 'a match it cannot judge may match');
+  assert.ok(!matches('-A FORWARD -m mark --mark 0x1 -d 10.9.0.0/16 -j DROP'));
+  assert.ok(!matches('-A FORWARD -p tcp -m tcp --syn -d 10.9.0.0/16 -j DROP'));
+  assert.ok(!matches('-A FORWARD -p tcp -m tcp --tcp-flags SYN,ACK SYN -i eth1 -j DROP'));
+  assert.ok(matches('-A FORWARD -p tcp -m tcp ! --syn -o eth1 -j DROP'));
 });
 
 test("trace's hint for a pod's link the node made straight in the pod (veth-peer: in-pod) shows the node's command, not an empty one", async () => {
