@@ -1,6 +1,6 @@
 // `netlab exec POD[/CONTAINER] -- CMD...`: run a command inside a pod, on its node;
 // `netlab exec NODE -- CMD...`: run it on the node itself.
-import { scriptPrelude } from '../shell/prelude.js';
+import { HOLD_TERMINAL_SIGNALS, scriptPrelude, terminalProgram } from '../shell/prelude.js';
 import { quoteArgv } from '../os/quote.js';
 import { findLabWith, requireNodeAccess } from './common.js';
 import { routerTransport, transportOf } from '../exec/transports.js';
@@ -18,11 +18,11 @@ export async function execCommand(target: string, argv: string[], options: { lab
     state.model.nodes.some((n) => n.name === podName)
   ) {
     // A node name: run the command on the node itself (bridge fdb, ip route, iptables...).
-    return transportOf(state, podName!).interactive(quoteArgv(argv));
+    return transportOf(state, podName!).interactive(`${HOLD_TERMINAL_SIGNALS}\n${terminalProgram(argv)}`);
   }
   // A router of a routed underlay (simulated: netlab made it): ip route, traceroute, tcpdump there.
   const router = container === undefined ? routerTransport(state, podName!) : undefined;
-  if (router) return router.interactive(quoteArgv(argv));
+  if (router) return router.interactive(`${HOLD_TERMINAL_SIGNALS}\n${terminalProgram(argv)}`);
   const pod = state.model.pods.find((p) => p.name === podName);
   if (!pod)
     throw new UsageError(
@@ -35,6 +35,6 @@ export async function execCommand(target: string, argv: string[], options: { lab
   }
   const transport = transportOf(state, pod.node);
   return transport.interactive(
-    `${scriptPrelude(state.lab)}\n${quoteArgv(['netlab_in', pod.name, container ?? '-', ...argv])}`,
+    `${scriptPrelude(state.lab)}\n${HOLD_TERMINAL_SIGNALS}\n${quoteArgv(['netlab_in', pod.name, container ?? '-', ...argv])}`,
   );
 }

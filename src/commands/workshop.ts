@@ -10,7 +10,7 @@ import type { Model, ModelPod } from '../model/lab.js';
 import type { Transport } from '../exec/transport.js';
 import type { LabState } from '../state/store.js';
 import { graphData, renderDot, renderMermaid, renderText, type LiveNames } from '../workshop/graph.js';
-import { scriptPrelude } from '../shell/prelude.js';
+import { HOLD_TERMINAL_SIGNALS, scriptPrelude, terminalProgram } from '../shell/prelude.js';
 import { quoteArg, quoteArgv } from '../os/quote.js';
 import { findLabWith, labModelOf, requireNodeAccess } from './common.js';
 import { routerTransport, traceTransportsOf, transportOf, transportsOf } from '../exec/transports.js';
@@ -219,6 +219,8 @@ export async function captureCommand(
     `capturing on ${pod ? `pod ${pod.name}` : node} ${dev} (${count} packets or ${seconds} s${filter ? `, filter: ${filter}` : ''}); now send some traffic, e.g. \`netlab verify ${state.lab}\``,
   );
   const inPod = (command: string[]) => (pod ? ['netlab_in', pod.name, '-', ...command] : command);
+  /** the command in the user's terminal: in the pod by netlab_in, on the node by terminalProgram (both give it Ctrl-C) */
+  const inTerminal = (command: string[]) => (pod ? quoteArgv(inPod(command)) : terminalProgram(command));
   const file = write !== undefined && write !== '-' ? openOutputFile(write, { what: 'the pcap file' }) : undefined;
   let code: number;
   let stoppedBy: NodeJS.Signals | undefined;
@@ -230,10 +232,10 @@ export async function captureCommand(
             stdout: write === undefined ? 'inherit' : (file ?? 1),
           })
         : transport.interactive(
-            `${scriptPrelude(state.lab)}\ncommand -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }\n${quoteArgv(
+            `${scriptPrelude(state.lab)}\n${HOLD_TERMINAL_SIGNALS}\ncommand -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }\n${inTerminal(
               // --foreground: tcpdump stays in the terminal's process group, where Ctrl-C reaches it (timeout
               // otherwise moves it to a group of its own, and it ran on after netlab until its timeout).
-              inPod([
+              [
                 'env',
                 tag,
                 'timeout',
@@ -247,7 +249,7 @@ export async function captureCommand(
                 dev,
                 '--',
                 ...filterArgs,
-              ]),
+              ],
             )}`,
             write === undefined ? {} : { stdout: file ?? 1 },
           ),

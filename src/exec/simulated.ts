@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { stateDir } from '../state/store.js';
 import { run } from './spawn.js';
+import { HOLD_TERMINAL_SIGNALS } from '../shell/prelude.js';
 import type { Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import { findProcesses, isAlive, killProcess, processRef, waitForExit, type ProcessRef } from '../os/processes.js';
@@ -216,7 +217,9 @@ export function simulatedTransport(node: string, holder: Holder): Transport {
       });
     },
     async interactive(script, options) {
-      return (await run('nsenter', [...enter(), '-c', script], { inherit: true, ...options })).exitCode;
+      // nsenter too ignores the terminal's Ctrl-C, which is the program's (HOLD_TERMINAL_SIGNALS).
+      const held = ['sh', '-c', `${HOLD_TERMINAL_SIGNALS}\nexec nsenter "$@"`, 'sh', ...enter(), '-c', script];
+      return (await run(held[0]!, held.slice(1), { inherit: true, ...options })).exitCode;
     },
     // A simulated node exists for one run of one lab (its namespaces are made by
     // that up and die with its down): no other netlab changes it.

@@ -48,6 +48,7 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
       ...(options.timeout ? { timeout: options.timeout } : {}),
       ...(options.detached ? { detached: true } : {}),
     });
+    const leaveTerminalSignals = options.inherit === true ? terminalSignalsToChild() : () => {};
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let collected = 0;
@@ -73,6 +74,7 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
       child.stdin.end(options.input);
     }
     child.on('close', (code, signal) => {
+      leaveTerminalSignals();
       const err = Buffer.concat(stderr).toString();
       resolve({
         // Output cut at the cap is never a success, even when the program ended before it was stopped.
@@ -82,6 +84,26 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
       });
     });
   });
+}
+
+/**
+ * While a program has the user's terminal (exec, capture), the terminal's
+ * Ctrl-C (SIGINT) and Ctrl-\ (SIGQUIT) are its own to act on, as system(3)
+ * has them: the kernel sends them to the whole foreground process group, the
+ * program's and netlab's, and netlab waits for the program and gives its exit
+ * code. Dying at once left a program that catches them (a shell, Python's
+ * prompt, a `trap`) running without netlab, and the shell that started netlab
+ * took the terminal back: the program's next read of it stopped it (SIGTTIN).
+ * Returns what puts netlab's own handling back.
+ */
+function terminalSignalsToChild(): () => void {
+  const ignore = () => {};
+  process.on('SIGINT', ignore);
+  process.on('SIGQUIT', ignore);
+  return () => {
+    process.off('SIGINT', ignore);
+    process.off('SIGQUIT', ignore);
+  };
 }
 
 /**

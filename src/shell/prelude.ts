@@ -1,7 +1,7 @@
 // The shell functions every node script starts with. They are the only shell
 // code netlab writes by hand; everything after them is quoted argv from a plan.
 // POSIX sh (dash on Debian/Ubuntu), no bashisms.
-import { quoteArg } from '../os/quote.js';
+import { quoteArg, quoteArgv } from '../os/quote.js';
 import { NODE_STATE_ROOT, nodeStateDir } from '../node/paths.js';
 
 /** A Service check stops after this many failed connections: it has failed. */
@@ -171,7 +171,8 @@ netlab_in() {
   [ "$2" = "-" ] || [ ! -f "$NETLAB_DIR/pods/$1/c-$2.root" ] || root=$(cat "$NETLAB_DIR/pods/$1/c-$2.root")
   shift 2
   # '--': the command is never one of nsenter's options ('exec a0 -- -t 1 sh' would enter PID 1).
-  if [ -n "$root" ]; then nsenter -t "$pause" -n -u -i -p -m -- chroot "$root" "$@"; else nsenter -t "$pause" -n -u -i -p -- "$@"; fi
+  # $NETLAB_SIGNALS: empty, or what gives an interactive program its Ctrl-C (HOLD_TERMINAL_SIGNALS).
+  if [ -n "$root" ]; then nsenter -t "$pause" -n -u -i -p -m -- $NETLAB_SIGNALS chroot "$root" "$@"; else nsenter -t "$pause" -n -u -i -p -- $NETLAB_SIGNALS "$@"; fi
 }
 # A TCP responder for verify: answers every connection at once with the pod's hostname
 # (= pod name, read by the shell itself: no process of its own on a slow machine), then
@@ -375,6 +376,31 @@ export interface ScriptRun {
   from: string;
 }
 
+/**
+ * A line of a script that runs a program in the user's terminal
+ * (`netlab exec`, `capture`), whose Ctrl-C and Ctrl-\ are the program's to
+ * act on. The kernel sends them to the terminal's whole foreground process
+ * group: the shells and nsenter processes between netlab and the program too.
+ * nsenter waits for its child without a handler, so it died of them, and the
+ * program ran on without netlab, stopped by its next read of the terminal.
+ * Here the script's shell ignores both, as do the processes it starts (an
+ * ignored signal stays ignored across exec), and the program is started with
+ * both back to their defaults: `$NETLAB_SIGNALS PROGRAM...`, or netlab_in,
+ * which puts it before the program. A shell waits for the program (`sh -c
+ * '"$@";exit'`, one word, as the variable is split into words): a program
+ * that dies of the signal is exit 130 or 131, as a shell says it, where
+ * nsenter, which cannot die of an ignored signal, would say 1. This comes
+ * after the prelude, which empties NETLAB_SIGNALS for every other script. env
+ * has --default-signal since coreutils 8.31 (2019); with an older one, the
+ * signals are left as they were.
+ */
+export const HOLD_TERMINAL_SIGNALS = `NETLAB_SIGNALS=; if env --default-signal=INT true 2>/dev/null; then trap '' INT QUIT; NETLAB_SIGNALS='sh -c "$@";exit netlab env --default-signal=INT --default-signal=QUIT'; fi`;
+
+/** A program run in the user's terminal by a script that starts with HOLD_TERMINAL_SIGNALS. */
+export function terminalProgram(argv: readonly string[]): string {
+  return `$NETLAB_SIGNALS ${quoteArgv(argv)}`;
+}
+
 export function scriptPrelude(lab: string, run?: ScriptRun): string {
   const vars = [
     `NETLAB_ROOT=${NODE_STATE_ROOT}`,
@@ -383,6 +409,7 @@ export function scriptPrelude(lab: string, run?: ScriptRun): string {
     `NETLAB_RUN=${quoteArg(run?.id ?? '')}`,
     `NETLAB_RUN_FROM=${quoteArg(run?.from ?? '')}`,
     'NETLAB_DEADLINE=',
+    'NETLAB_SIGNALS=',
   ];
   return `${vars.join('\n')}\n${FUNCTIONS}`;
 }

@@ -101,6 +101,35 @@ for (const [signal, to] of [
     assert.equal(left, 'none', `tcpdump still running on node-0 after ${signal}: ${left}`);
   });
 
+// A terminal's Ctrl-C reaches the pod's program and netlab alike: netlab waits for the program, which decides.
+// Dying at once left a program that catches it (a shell, a REPL) running on its own, stopped by its next read.
+for (const [program, handles, code] of [
+  ['trap "echo caught; exit 3" INT; echo ready; while :; do sleep 0.1; done', 'catches it', 3],
+  ['echo ready; exec sleep 30', 'dies of it', 130],
+] as const)
+  test(`Ctrl-C (SIGINT to netlab's whole process group) during exec, to a program that ${handles}: netlab ends with the program, with exit ${code} as a shell says it`, async () => {
+    const exec = spawn(NETLAB, ['exec', 'a0', '--', 'sh', '-c', program], {
+      env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const exited = new Promise<number | null>((resolve) => exec.on('exit', resolve));
+    const output = watch(exec);
+    try {
+      await output.until('ready', { timeoutMs: 10_000 });
+      process.kill(-exec.pid!, 'SIGINT');
+      assert.equal(await exited, code, output.output);
+      if (code === 3) await output.until('caught', { timeoutMs: 5_000 });
+    } finally {
+      try {
+        process.kill(-exec.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone
+      }
+      await exited;
+    }
+  });
+
 test('capture --write: a pcap file for Wireshark, owned by the user who ran sudo, with the outer and the inner headers', async () => {
   const file = join(state.dir, 'vxlan.pcap');
   // As run by `sudo` for the user nobody: the file is theirs, not root's.
