@@ -558,6 +558,16 @@ export function disableCommands(
   ];
 }
 
+/**
+ * Runs every command, also after one failed (a disable that failed must not
+ * keep the stop from running); whether all of them exited 0.
+ */
+export async function runEach<T>(commands: readonly T[], runOne: (command: T) => Promise<number>): Promise<boolean> {
+  let ok = true;
+  for (const command of commands) if ((await runOne(command)) !== 0) ok = false;
+  return ok;
+}
+
 /** What the install says of the packages installed on their own (installPackages), if any. */
 function heldApart(packages: readonly string[]): string {
   const holding = packages.filter((p) => servicesHeldBy([p]).length > 0);
@@ -648,12 +658,11 @@ async function installPackages(packages: string[], update: boolean): Promise<voi
   }
   const systemd = existsSync('/run/systemd/system');
   // Without systemd, only netlab's own policy says the install started nothing.
-  let failed = policy.machines && !systemd;
-  for (const { argv, env } of disableCommands(holding, systemd)) {
+  const disabled = await runEach(disableCommands(holding, systemd), async ({ argv, env }) => {
     console.error(`$ ${quoteArgv([...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv])}`);
-    failed ||=
-      (await run(argv[0]!, argv.slice(1), { inherit: 'stderr', env: { ...process.env, ...env } })).exitCode !== 0;
-  }
+    return (await run(argv[0]!, argv.slice(1), { inherit: 'stderr', env: { ...process.env, ...env } })).exitCode;
+  });
+  const failed = !disabled || (policy.machines && !systemd);
   console.error(
     failed
       ? `${held.join(' and ')}: may be running or enabled (see above; the tests start sshd themselves): systemctl disable --now ${held.join(' ')}`

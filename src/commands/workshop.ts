@@ -251,7 +251,7 @@ export async function captureCommand(
                 ...filterArgs,
               ],
             )}`,
-            write === undefined ? {} : { stdout: file ?? 1 },
+            { terminal: true, ...(write === undefined ? {} : { stdout: file ?? 1 }) },
           ),
     ));
   } finally {

@@ -217,8 +217,9 @@ export function simulatedTransport(node: string, holder: Holder): Transport {
       });
     },
     async interactive(script, options) {
-      // nsenter too ignores the terminal's Ctrl-C, which is the program's (HOLD_TERMINAL_SIGNALS).
-      const held = ['sh', '-c', `${HOLD_TERMINAL_SIGNALS}\nexec nsenter "$@"`, 'sh', ...enter(), '-c', script];
+      const argv = ['nsenter', ...enter(), '-c', script];
+      // The first nsenter too ignores the terminal's Ctrl-C, which is the program's (HOLD_TERMINAL_SIGNALS).
+      const held = options?.terminal ? ['sh', '-c', `${HOLD_TERMINAL_SIGNALS}\nexec "$@"`, 'sh', ...argv] : argv;
       return (await run(held[0]!, held.slice(1), { inherit: true, ...options })).exitCode;
     },
     // A simulated node exists for one run of one lab (its namespaces are made by

@@ -30,6 +30,8 @@ export interface SpawnOptions {
   onStderr?: (chunk: string) => void;
   /** in a session of its own: the terminal's Ctrl-C (SIGINT to netlab's process group) does not reach it */
   detached?: boolean;
+  /** with inherit: the terminal's Ctrl-C and Ctrl-\ are the program's (terminalSignalsToChild) */
+  terminal?: boolean;
 }
 
 /** Never rejects: a program that cannot start gives exit code 127 and the reason on stderr. */
@@ -48,7 +50,7 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
       ...(options.timeout ? { timeout: options.timeout } : {}),
       ...(options.detached ? { detached: true } : {}),
     });
-    const leaveTerminalSignals = options.inherit === true ? terminalSignalsToChild() : () => {};
+    const leaveTerminalSignals = options.inherit === true && options.terminal ? terminalSignalsToChild() : () => {};
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let collected = 0;

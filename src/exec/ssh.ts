@@ -107,6 +107,8 @@ export function sshTransport(target: SshTargetState, node: string): Transport {
         await run('ssh', [...tty, ...sshArgs(target, node), `sh -c ${quoteArg(sudo)} ${quoteArg(script)}`], {
           inherit: true,
           ...options,
+          // Without a terminal on the machine, Ctrl-C stops the local ssh alone: netlab stops with it.
+          terminal: Boolean(options?.terminal && tty.length),
         })
       ).exitCode;
     },

@@ -12,13 +12,13 @@
 // refuseUnsafeStateDir), as it is for the state files whose models `down` and
 // `verify` run: a model read from it is trusted as theirs are.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Model } from '../model/lab.js';
 import { readInputFile } from './read.js';
 import { stateDir } from '../state/store.js';
 
-/** How many labs the cache keeps; the oldest written are removed past it. */
+/** How many labs the cache keeps; past it, the ones used longest ago are removed. */
 export const CACHED_LABS = 32;
 
 /** What marks a cache file as one, and its format. */
@@ -49,7 +49,10 @@ export async function loadLabModel(file: string, cache = labCache()): Promise<Mo
   const text = readInputFile(file, 'lab file');
   const entry = cache && join(cache.dir, `${keyOf(cache.build, file, text)}.json`);
   const cached = entry && readEntry(entry);
-  if (cached) return cached;
+  if (cached) {
+    touch(entry);
+    return cached;
+  }
   const { parseLab } = await import('./load.js');
   const { model } = parseLab(text, file);
   if (entry) writeEntry(cache.dir, entry, model);
@@ -91,11 +94,22 @@ function writeEntry(dir: string, entry: string, model: Model): void {
   }
 }
 
+/** A hit dates its entry anew: the cache keeps the labs used last. */
+function touch(entry: string): void {
+  const now = new Date();
+  try {
+    utimesSync(entry, now, now);
+  } catch {
+    // removed meanwhile by another netlab's eviction: read all the same
+  }
+}
+
+/** Past CACHED_LABS files, the oldest go (a temporary file a crash left among them). */
 function evictOldest(dir: string): void {
-  const entries = readdirSync(dir).filter((name) => name.endsWith('.json'));
-  if (entries.length <= CACHED_LABS) return;
-  const byAge = entries
-    .map((name) => ({ name, written: statSync(join(dir, name)).mtimeMs }))
-    .sort((a, b) => a.written - b.written);
-  for (const { name } of byAge.slice(0, entries.length - CACHED_LABS)) rmSync(join(dir, name), { force: true });
+  const files = readdirSync(dir);
+  if (files.length <= CACHED_LABS) return;
+  const byAge = files
+    .map((name) => ({ name, used: statSync(join(dir, name), { throwIfNoEntry: false })?.mtimeMs ?? 0 }))
+    .sort((a, b) => a.used - b.used);
+  for (const { name } of byAge.slice(0, files.length - CACHED_LABS)) rmSync(join(dir, name), { force: true });
 }

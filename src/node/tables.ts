@@ -348,9 +348,13 @@ export function ruleKey(args: readonly string[]): string {
  * conntrack state (--ctstate, or the older state match's --state) sees the
  * first packet of a connection as NEW and the reply of the connection the walk
  * just followed as ESTABLISHED (never INVALID or RELATED). Any other match
- * (a mark, a set, --syn) is passed over with its values: a rule whose other
- * matches all hold is taken to match, as it may.
+ * (a mark, a set, --syn, the states DNAT, SNAT and UNTRACKED) is passed over
+ * with its values: a rule whose other matches all hold is taken to match, as
+ * it may.
  */
+/** The conntrack states ruleMatches judges; a rule naming another (DNAT, SNAT, UNTRACKED) is passed over. */
+const STATES = ['NEW', 'ESTABLISHED', 'RELATED', 'INVALID'];
+
 export function ruleMatches(rule: SavedRule, packet: Packet, inDev: string, outDev: string): boolean {
   const words = rule.args;
   const target = words.indexOf('-j');
@@ -374,7 +378,7 @@ export function ruleMatches(rule: SavedRule, packet: Packet, inDev: string, outD
     else if (option === '-o') hit = device(value, outDev);
     else if (option === '-p') hit = value === packet.protocol;
     else if (option === '--dport') hit = packet.port !== undefined && String(packet.port) === value;
-    else if (option === '--ctstate' || option === '--state')
+    else if ((option === '--ctstate' || option === '--state') && value.split(',').every((s) => STATES.includes(s)))
       hit = value.split(',').includes(packet.reply ? 'ESTABLISHED' : 'NEW');
     // A match module's name (its options follow), or a comment: neither restricts.
     else if (option === '-m' || option === '--comment') continue;

@@ -392,9 +392,11 @@ export interface ScriptRun {
  * nsenter, which cannot die of an ignored signal, would say 1. This comes
  * after the prelude, which empties NETLAB_SIGNALS for every other script. env
  * has --default-signal since coreutils 8.31 (2019); with an older one, the
- * signals are left as they were.
+ * signals are left as they were. (env's `--`: the program's name is never
+ * one of env's options; a NAME=VALUE first is still an assignment, as env reads
+ * it.)
  */
-export const HOLD_TERMINAL_SIGNALS = `NETLAB_SIGNALS=; if env --default-signal=INT true 2>/dev/null; then trap '' INT QUIT; NETLAB_SIGNALS='sh -c "$@";exit netlab env --default-signal=INT --default-signal=QUIT'; fi`;
+export const HOLD_TERMINAL_SIGNALS = `NETLAB_SIGNALS=; if env --default-signal=INT true 2>/dev/null; then trap '' INT QUIT; NETLAB_SIGNALS='sh -c "$@";exit netlab env --default-signal=INT --default-signal=QUIT --'; fi`;
 
 /** A program run in the user's terminal by a script that starts with HOLD_TERMINAL_SIGNALS. */
 export function terminalProgram(argv: readonly string[]): string {

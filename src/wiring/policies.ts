@@ -13,7 +13,7 @@ import { EXTENSIONS, labComment } from './netfilter.js';
 import type { Model, ModelNode, ModelPod, ModelPolicy, PolicyPeer, PolicyRule } from '../model/lab.js';
 import type { ExplainedRule, StepDraft } from '../model/plan.js';
 import { step } from '../model/effects.js';
-import type { End, Packet } from '../model/trace.js';
+import type { End } from '../model/trace.js';
 import { formatCidr, parseCidr } from '../net/ipv4.js';
 import type { Forwarded, WalkContext, WiringParts } from './types.js';
 import { ruleMatches, type SavedRule } from '../node/tables.js';
@@ -311,7 +311,6 @@ function policySteps(model: Model, node: ModelNode): StepDraft[] {
 export function policyDrop(
   model: Model,
   rules: readonly SavedRule[],
-  packet: Packet,
   matches: (rule: SavedRule) => boolean,
 ): { rule: string; chain: string } | undefined {
   if (!model.policies?.length) return undefined;
@@ -352,7 +351,7 @@ async function policyForward(walk: WalkContext, f: Forwarded): Promise<End | und
   const policiesAt = f.forward.findIndex((r) => r.target === policyChains(kernelNameOf(model)).main);
   if (policiesAt < 0 || (f.acceptAt >= 0 && f.acceptAt < policiesAt)) return undefined;
   const rules = await kernel.filterRules(f.place.node);
-  const dropped = policyDrop(model, rules, f.packet, (r) => ruleMatches(r, f.packet, f.inDev, f.outDev));
+  const dropped = policyDrop(model, rules, (r) => ruleMatches(r, f.packet, f.inDev, f.outDev));
   if (!dropped) return undefined;
   return walk.end(
     'broken',

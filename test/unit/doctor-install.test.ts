@@ -18,6 +18,7 @@ import {
   aptInstallArgs,
   askYesNo,
   disableCommands,
+  runEach,
   forbidServiceStarts,
   installOnMachines,
   installPlans,
@@ -370,4 +371,20 @@ test("the tests' sshd, once installed, is left disabled by Debian's own deb-syst
   assert.match(result.stdout, /^enabled: .*multi-user\.target\.wants\/ssh\.service/m, "the postinst's links were made");
   assert.match(result.stdout, /^after: $/m, 'no link left');
   assert.match(result.stdout, /^upgrade: disabled$/m);
+});
+
+test('after the install, every command that holds the services back runs, also after one fails (the stop after a failed disable)', async () => {
+  const ran: string[] = [];
+  const commands = disableCommands(['openssh-server'], true);
+  assert.deepEqual(
+    commands.map((c) => c.argv[0]),
+    ['deb-systemd-helper', 'systemctl'],
+  );
+  const ok = await runEach(commands, async ({ argv }) => {
+    ran.push(argv.join(' '));
+    return argv[0] === 'deb-systemd-helper' ? 1 : 0;
+  });
+  assert.equal(ok, false);
+  assert.deepEqual(ran, ['deb-systemd-helper disable ssh.service ssh.socket', 'systemctl stop ssh.service ssh.socket']);
+  assert.equal(await runEach(commands, async () => 0), true);
 });

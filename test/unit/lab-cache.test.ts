@@ -9,7 +9,10 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CACHED_LABS, labCache, loadLabModel, type LabCache } from '../../src/lab/cached.js';
-import { loadLabFile } from '../../src/lab/load.js';
+import { loadLabFile, parseLab } from '../../src/lab/load.js';
+import { buildPlan } from '../../src/plan/build.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
+import type { Model } from '../../src/model/lab.js';
 import { bundledLabNames, bundledLabsDir } from '../../src/lab/bundled.js';
 import { LabInputError } from '../../src/errors.js';
 import { scratch } from '../scratch.js';
@@ -27,13 +30,30 @@ function tamper(cache: LabCache, description: string): void {
   writeFileSync(path, JSON.stringify(parsed));
 }
 
-test('every bundled lab: the model read back from JSON is the one the parser made, field for field', () => {
+/** A lab with what no bundled lab has: a container with a root filesystem. */
+const ROOTFS = `nodes: { node-0: {} }
+pods:
+  a0: { node: node-0, containers: [web, db], rootfs: /srv/rootfs }
+  a1: { node: node-0 }
+wiring: { same-node: bridge }
+`;
+
+test('every bundled lab, and one with a rootfs: the model read back from JSON is the one the parser made, and plans the same', () => {
   // What the cache stores is JSON: a model with a Map, a Set, an undefined field or a
   // function in it would come back different, and this fails (deepStrictEqual tells
-  // a missing field from an undefined one).
-  for (const name of bundledLabNames()) {
-    const model = loadLabFile(join(bundledLabsDir(), `${name}.yaml`)).model;
-    assert.deepStrictEqual(JSON.parse(JSON.stringify(model)), model, name);
+  // a missing field from an undefined one). The plan too: shared objects, if any, are copies after JSON.
+  const models = [
+    ...bundledLabNames().map((name) => loadLabFile(join(bundledLabsDir(), `${name}.yaml`)).model),
+    parseLab(ROOTFS, 'rootfs.yaml').model,
+  ];
+  for (const model of models) {
+    const cached = JSON.parse(JSON.stringify(model)) as Model;
+    assert.deepStrictEqual(cached, model, model.name);
+    assert.deepStrictEqual(
+      buildPlan(cached, simulatedFacts(cached)),
+      buildPlan(model, simulatedFacts(model)),
+      model.name,
+    );
   }
 });
 
@@ -93,7 +113,7 @@ test('an entry cut short (a crash while writing) is not read; the lab is parsed 
   }
 });
 
-test(`the cache keeps the ${CACHED_LABS} labs written last`, async () => {
+test(`the cache keeps the ${CACHED_LABS} labs used last`, async () => {
   const work = scratch('netlab-cache-');
   try {
     const cache = { dir: join(work.dir, 'cache'), build: 'build-1' };
@@ -106,10 +126,17 @@ test(`the cache keeps the ${CACHED_LABS} labs written last`, async () => {
         if (JSON.parse(readFileSync(join(cache.dir, name), 'utf8')).model.file === file)
           utimesSync(join(cache.dir, name), i, i);
     }
-    const kept = readdirSync(cache.dir).map(
-      (name) => JSON.parse(readFileSync(join(cache.dir, name), 'utf8')).model.file,
-    );
-    assert.deepEqual(kept.sort(), files.slice(2).sort());
+    const kept = () =>
+      readdirSync(cache.dir)
+        .map((name) => JSON.parse(readFileSync(join(cache.dir, name), 'utf8')).model.file as string)
+        .sort();
+    assert.deepEqual(kept(), files.slice(2).sort());
+    // A lab read again is used last: the next one written evicts the one used longest ago instead.
+    await loadLabModel(files[2]!, cache);
+    const next = join(work.dir, 'lab-next.yaml');
+    writeFileSync(next, LAB);
+    await loadLabModel(next, cache);
+    assert.deepEqual(kept(), [...files.slice(4), files[2]!, next].sort());
   } finally {
     work.remove();
   }

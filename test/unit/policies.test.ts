@@ -127,7 +127,7 @@ test("trace's walk through the policy chains, on the rules as iptables-save prin
       ...(port ? { port } : {}),
       ...(reply ? { reply } : {}),
     };
-    return policyDrop(model, rules, packet, (r) => ruleMatches(r, packet, 'eth1', 'br1'))?.rule;
+    return policyDrop(model, rules, (r) => ruleMatches(r, packet, 'eth1', 'br1'))?.rule;
   };
   assert.equal(verdict('10.200.0.2', '10.200.1.2', 5432), undefined, 'web → db:5432 is allowed');
   assert.equal(verdict('10.200.0.3', '10.200.1.2', 5432), '-A NL-PI-policy_db -j DROP', 'rogue → db is not');

@@ -488,6 +488,9 @@ test("trace: a FORWARD rule before the lab's jump matches on -s, -d, -i, -o, -p,
   assert.ok(!matches('-A FORWARD -m conntrack --ctstate INVALID -j DROP'), "kube-proxy's rule drops no new connection");
   assert.ok(matches('-A FORWARD -m conntrack --ctstate NEW,INVALID -j DROP'));
   assert.ok(matches('-A FORWARD -m state ! --state ESTABLISHED -j DROP'));
+  // States it cannot judge (was the packet translated?) may match, negated or not.
+  assert.ok(matches('-A FORWARD -m conntrack ! --ctstate DNAT -j DROP'));
+  assert.ok(matches('-A FORWARD -m conntrack --ctstate NEW,DNAT -j DROP'));
   const reply = ruleMatches(
     parseSavedRules(['-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j DROP'])[0]!,
     { ...packet, reply: true },
