@@ -156,8 +156,16 @@ try {
     const rows = [];
     for (const [file, name] of labs) {
       log(`simulated ${name}`);
-      const t = { up: [], down: [], fup: [], fdown: [], nup: [], ndown: [] };
+      const t = { up: [], cold: [], down: [], fup: [], fdown: [], nup: [], ndown: [] };
       for (let i = 0; i < RUNS; i++) {
+        // The lab file read anew (its model not in the cache, src/lab/cached.ts) in the first three runs,
+        // each right before a run that finds it cached, as an instructor's next ups do: both meet the same
+        // machine. Every other part of the benchmark reads its labs cached after its first run.
+        if (i < 3) {
+          rmSync(join(stateDir, 'cache'), { recursive: true, force: true });
+          t.cold.push(netlab(['up', resolve(ROOT, file)]));
+          netlab(['down', name]);
+        }
         t.up.push(netlab(['up', resolve(ROOT, file)]));
         t.down.push(netlab(['down', name]));
         const f = await floorRun(resolve(ROOT, file), true);
@@ -172,9 +180,11 @@ try {
       rows.push([
         name,
         fmt(t.up),
+        fmt(t.cold),
         fmt(t.fup),
         fmt(t.nup),
         (median(t.up) / median(t.fup)).toFixed(2),
+        (median(t.cold) / median(t.fup)).toFixed(2),
         fmt(t.down),
         fmt(t.fdown),
         (median(t.down) / median(t.fdown)).toFixed(2),
@@ -184,10 +194,12 @@ try {
       'Simulated nodes: netlab and the floor',
       [
         'lab',
-        'netlab up',
+        'netlab up (lab cached)',
+        'netlab up (lab read anew)',
         'floor up (ip -batch)',
         'one process per command',
-        'up ratio',
+        'up ratio (cached)',
+        'up ratio (read anew)',
         'netlab down',
         'floor down',
         'down ratio',
