@@ -90,7 +90,11 @@ function writeEntry(dir: string, entry: string, model: Model): void {
     renameSync(temp, entry);
     evictOldest(dir);
   } catch {
-    rmSync(temp, { force: true });
+    try {
+      rmSync(temp, { force: true });
+    } catch {
+      // no directory to remove it from (a state directory under a file: ENOTDIR)
+    }
   }
 }
 

@@ -142,6 +142,20 @@ test(`the cache keeps the ${CACHED_LABS} labs used last`, async () => {
   }
 });
 
+test('a cache that cannot be written (its directory under a file, or not writable) costs the next read its time, nothing else', async () => {
+  const work = scratch('netlab-cache-');
+  try {
+    const file = join(work.dir, 'one.yaml');
+    writeFileSync(file, LAB);
+    // ENOTDIR at every step: reading the entry, making the directory, removing the temporary file.
+    const underAFile = { dir: join(file, 'cache'), build: 'build-1' };
+    assert.deepStrictEqual(await loadLabModel(file, underAFile), loadLabFile(file).model);
+    assert.deepStrictEqual(await loadLabModel(file, underAFile), loadLabFile(file).model);
+  } finally {
+    work.remove();
+  }
+});
+
 test('netlab run from dist/src (no bundle, no build id) has no cache', () => {
   assert.equal(labCache(), undefined);
 });
