@@ -380,12 +380,11 @@ export function ruleMatches(rule: SavedRule, packet: Packet, inDev: string, outD
     else if (option === '--dport') hit = packet.port !== undefined && String(packet.port) === value;
     else if ((option === '--ctstate' || option === '--state') && value.split(',').every((s) => STATES.includes(s)))
       hit = value.split(',').includes(packet.reply ? 'ESTABLISHED' : 'NEW');
-    // A match module's name (its options follow), or a comment: neither restricts.
+    // A match module's name (its options follow), or a comment (any text, "-d" too): neither restricts.
     else if (option === '-m' || option === '--comment') continue;
     else {
-      // Not judged: passed over with its values (none, as --syn; one; or two, as --tcp-flags), up to the next option.
+      // Not judged: passed over a word at a time, its values too (none, as --syn; one; two, as --tcp-flags).
       i--;
-      while (i + 1 < matches.length && !matches[i + 1]!.startsWith('-') && matches[i + 1] !== '!') i++;
       continue;
     }
     if (hit === negated) return false;

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CACHED_LABS, labCache, loadLabModel, type LabCache } from '../../src/lab/cached.js';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';
@@ -20,15 +20,24 @@ import { NETLAB } from '../paths.js';
 
 const LAB = 'nodes: { node-0: {} }\npods: { a0: { node: node-0 } }\n';
 
-/** The cache's one entry file, rewritten with `description` changed: what only the cache can return. */
-function tamper(cache: LabCache, description: string): void {
+/** The cache's one entry file, rewritten by `change`: what only the cache can return. */
+function rewrite(
+  cache: LabCache,
+  change: (entry: { format?: unknown; model: { description?: string } | null }) => void,
+): void {
   const [entry, ...more] = readdirSync(cache.dir);
   assert.equal(more.length, 0, 'one entry');
   const path = join(cache.dir, entry!);
-  const parsed = JSON.parse(readFileSync(path, 'utf8')) as { model: { description?: string } };
-  parsed.model.description = description;
+  const parsed = JSON.parse(readFileSync(path, 'utf8'));
+  change(parsed);
   writeFileSync(path, JSON.stringify(parsed));
 }
+
+/** The entry with `description` changed. */
+const tamper = (cache: LabCache, description: string) =>
+  rewrite(cache, (entry) => {
+    entry.model!.description = description;
+  });
 
 /** A lab with what no bundled lab has: a container with a root filesystem. */
 const ROOTFS = `nodes: { node-0: {} }
@@ -62,9 +71,12 @@ test('a lab read twice: the second read is the cache; a change to the file, or a
   try {
     const file = join(work.dir, 'one.yaml');
     writeFileSync(file, LAB);
-    const cache = { dir: join(work.dir, 'cache'), build: 'build-1' };
+    // The state directory need not be there yet: made, as the cache, for this user alone.
+    const cache = { dir: join(work.dir, 'state', 'cache'), build: 'build-1' };
     const first = await loadLabModel(file, cache);
     assert.deepStrictEqual(first, loadLabFile(file).model);
+    assert.equal(statSync(cache.dir).mode & 0o777, 0o700);
+    assert.equal(statSync(join(cache.dir, readdirSync(cache.dir)[0]!)).mode & 0o777, 0o600);
     tamper(cache, 'from the cache');
     assert.equal((await loadLabModel(file, cache)).description, 'from the cache');
     // The same lab under another name as given is another entry (the model records its file).
@@ -74,6 +86,43 @@ test('a lab read twice: the second read is the cache; a change to the file, or a
     // One byte more in the file: parsed anew.
     writeFileSync(file, `${LAB}# a comment\n`);
     assert.equal((await loadLabModel(file, cache)).description, '');
+  } finally {
+    work.remove();
+  }
+});
+
+test('an entry that is not one (another format, no model) is not read: the lab is parsed', async () => {
+  const work = scratch('netlab-cache-');
+  try {
+    const file = join(work.dir, 'one.yaml');
+    writeFileSync(file, LAB);
+    const cache = { dir: join(work.dir, 'cache'), build: 'build-1' };
+    await loadLabModel(file, cache);
+    rewrite(cache, (entry) => {
+      entry.format = 'netlab lab cache 0';
+      entry.model!.description = 'from the cache';
+    });
+    assert.equal((await loadLabModel(file, cache)).description, '');
+    rewrite(cache, (entry) => {
+      entry.model = null;
+    });
+    assert.deepStrictEqual(await loadLabModel(file, cache), loadLabFile(file).model);
+  } finally {
+    work.remove();
+  }
+});
+
+test('without a cache (netlab run from dist/src), a lab is parsed and nothing is written; a directory is no lab file', async () => {
+  const work = scratch('netlab-cache-');
+  try {
+    const file = join(work.dir, 'one.yaml');
+    writeFileSync(file, LAB);
+    assert.deepStrictEqual(await loadLabModel(file, undefined), loadLabFile(file).model);
+    assert.deepEqual(readdirSync(work.dir), ['one.yaml']);
+    await assert.rejects(
+      loadLabModel(work.dir, undefined),
+      (e) => e instanceof LabInputError && /is a directory, not a lab file/.test(e.message),
+    );
   } finally {
     work.remove();
   }

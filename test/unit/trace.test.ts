@@ -484,6 +484,22 @@ test("trace: a FORWARD rule before the lab's jump matches on -s, -d, -i, -o, -p,
   assert.ok(!matches('-A FORWARD -i eth1 -j DROP'));
   assert.ok(!matches('-A FORWARD ! -s 10.200.0.2/32 -j DROP'));
   assert.ok(!matches('-A FORWARD -p udp -j DROP'));
+  assert.ok(!matches('-A FORWARD -o br0 -j DROP'), "an output device that is not the packet's");
+  assert.ok(!matches('-A FORWARD -o eth10 -j DROP'), 'a name is whole, not a prefix');
+  assert.ok(!matches('-A FORWARD -o ex+ -j DROP'), 'a prefix is all of the name before its +');
+  assert.ok(!matches('-A FORWARD -p tcp -m tcp --dport 9090 -j DROP'));
+  assert.ok(matches('-A FORWARD -s 10.200.0.2 -j DROP'), 'a bare address is a /32');
+  assert.ok(!matches('-A FORWARD -d 10.200.1.0/99 -j DROP'), 'what is no CIDR matches nothing');
+  assert.ok(
+    !ruleMatches(
+      parseSavedRules(['-A FORWARD -s 10.200.0.0/16 -j DROP'])[0]!,
+      { ...packet, src: undefined },
+      'br0',
+      'eth1',
+    ),
+    'a packet whose source is not known yet matches no -s',
+  );
+  assert.ok(matches('-A FORWARD -m comment --comment -o -j DROP'), 'a comment is text, whatever it says');
   // conntrack's state: trace's probe opens a connection (NEW); the walk's reply is ESTABLISHED.
   assert.ok(!matches('-A FORWARD -m conntrack --ctstate INVALID -j DROP'), "kube-proxy's rule drops no new connection");
   assert.ok(matches('-A FORWARD -m conntrack --ctstate NEW,INVALID -j DROP'));
@@ -491,6 +507,10 @@ test("trace: a FORWARD rule before the lab's jump matches on -s, -d, -i, -o, -p,
   // States it cannot judge (was the packet translated?) may match, negated or not.
   assert.ok(matches('-A FORWARD -m conntrack ! --ctstate DNAT -j DROP'));
   assert.ok(matches('-A FORWARD -m conntrack --ctstate NEW,DNAT -j DROP'));
+  assert.ok(matches('-A FORWARD -m conntrack --ctstate DNAT -j DROP'));
+  assert.ok(matches('-A FORWARD -m conntrack --ctstate ESTABLISHED,DNAT -j DROP'), 'judged only when every state is');
+  assert.ok(!matches('-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j DROP'), 'a new connection');
+  assert.ok(!matches('-A FORWARD -m state --state ESTABLISHED -j DROP'), 'the older state match');
   const reply = ruleMatches(
     parseSavedRules(['-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j DROP'])[0]!,
     { ...packet, reply: true },
@@ -498,12 +518,15 @@ test("trace: a FORWARD rule before the lab's jump matches on -s, -d, -i, -o, -p,
     'eth1',
   );
   assert.ok(reply);
+  const newOnly = parseSavedRules(['-A FORWARD -m conntrack --ctstate NEW -j DROP'])[0]!;
+  assert.ok(!ruleMatches(newOnly, { ...packet, reply: true }, 'br0', 'eth1'), "the reply is no new connection's");
   // A match it cannot judge may match, but the matches after it are still judged, whatever its values.
   assert.ok(matches('-A FORWARD -m mark --mark 0x1 -j DROP'), 'a match it cannot judge may match');
   assert.ok(!matches('-A FORWARD -m mark --mark 0x1 -d 10.9.0.0/16 -j DROP'));
   assert.ok(!matches('-A FORWARD -p tcp -m tcp --syn -d 10.9.0.0/16 -j DROP'));
   assert.ok(!matches('-A FORWARD -p tcp -m tcp --tcp-flags SYN,ACK SYN -i eth1 -j DROP'));
   assert.ok(matches('-A FORWARD -p tcp -m tcp ! --syn -o eth1 -j DROP'));
+  assert.ok(!matches('-A FORWARD -p tcp -m tcp --syn ! -o eth1 -j DROP'), 'the negation after a match it passes over');
 });
 
 test("trace's hint for a pod's link the node made straight in the pod (veth-peer: in-pod) shows the node's command, not an empty one", async () => {
