@@ -20,6 +20,18 @@ import { NETLAB } from '../paths.js';
 
 const LAB = 'nodes: { node-0: {} }\npods: { a0: { node: node-0 } }\n';
 
+/** A scratch directory with the valid lab file one.yaml and a cache in it, removed after `body`. */
+async function withOneLab(body: (lab: { dir: string; file: string; cache: LabCache }) => Promise<void>): Promise<void> {
+  const work = scratch('netlab-cache-');
+  try {
+    const file = join(work.dir, 'one.yaml');
+    writeFileSync(file, LAB);
+    await body({ dir: work.dir, file, cache: { dir: join(work.dir, 'cache'), build: 'build-1' } });
+  } finally {
+    work.remove();
+  }
+}
+
 /** The cache's one entry file, rewritten by `change`: what only the cache can return. */
 function rewrite(
   cache: LabCache,
@@ -66,13 +78,10 @@ test('every bundled lab, and one with a rootfs: the model read back from JSON is
   }
 });
 
-test('a lab read twice: the second read is the cache; a change to the file, or another build, is parsed anew', async () => {
-  const work = scratch('netlab-cache-');
-  try {
-    const file = join(work.dir, 'one.yaml');
-    writeFileSync(file, LAB);
+test('a lab read twice: the second read is the cache; a change to the file, or another build, is parsed anew', () =>
+  withOneLab(async ({ dir, file, cache: { build } }) => {
     // The state directory need not be there yet: made, as the cache, for this user alone.
-    const cache = { dir: join(work.dir, 'state', 'cache'), build: 'build-1' };
+    const cache = { dir: join(dir, 'state', 'cache'), build };
     const first = await loadLabModel(file, cache);
     assert.deepStrictEqual(first, loadLabFile(file).model);
     assert.equal(statSync(cache.dir).mode & 0o777, 0o700);
@@ -80,23 +89,16 @@ test('a lab read twice: the second read is the cache; a change to the file, or a
     tamper(cache, 'from the cache');
     assert.equal((await loadLabModel(file, cache)).description, 'from the cache');
     // The same lab under another name as given is another entry (the model records its file).
-    assert.equal((await loadLabModel(`${work.dir}/./one.yaml`, cache)).description, '');
+    assert.equal((await loadLabModel(`${dir}/./one.yaml`, cache)).description, '');
     // Another build: parsed by that build's checks.
     assert.equal((await loadLabModel(file, { ...cache, build: 'build-2' })).description, '');
     // One byte more in the file: parsed anew.
     writeFileSync(file, `${LAB}# a comment\n`);
     assert.equal((await loadLabModel(file, cache)).description, '');
-  } finally {
-    work.remove();
-  }
-});
+  }));
 
-test('an entry that is not one (another format, no model) is not read: the lab is parsed', async () => {
-  const work = scratch('netlab-cache-');
-  try {
-    const file = join(work.dir, 'one.yaml');
-    writeFileSync(file, LAB);
-    const cache = { dir: join(work.dir, 'cache'), build: 'build-1' };
+test('an entry that is not one (another format, no model) is not read: the lab is parsed', () =>
+  withOneLab(async ({ file, cache }) => {
     await loadLabModel(file, cache);
     rewrite(cache, (entry) => {
       entry.format = 'netlab lab cache 0';
@@ -107,26 +109,17 @@ test('an entry that is not one (another format, no model) is not read: the lab i
       entry.model = null;
     });
     assert.deepStrictEqual(await loadLabModel(file, cache), loadLabFile(file).model);
-  } finally {
-    work.remove();
-  }
-});
+  }));
 
-test('without a cache (netlab run from dist/src), a lab is parsed and nothing is written; a directory is no lab file', async () => {
-  const work = scratch('netlab-cache-');
-  try {
-    const file = join(work.dir, 'one.yaml');
-    writeFileSync(file, LAB);
+test('without a cache (netlab run from dist/src), a lab is parsed and nothing is written; a directory is no lab file', () =>
+  withOneLab(async ({ dir, file }) => {
     assert.deepStrictEqual(await loadLabModel(file, undefined), loadLabFile(file).model);
-    assert.deepEqual(readdirSync(work.dir), ['one.yaml']);
+    assert.deepEqual(readdirSync(dir), ['one.yaml']);
     await assert.rejects(
-      loadLabModel(work.dir, undefined),
+      loadLabModel(dir, undefined),
       (e) => e instanceof LabInputError && /is a directory, not a lab file/.test(e.message),
     );
-  } finally {
-    work.remove();
-  }
-});
+  }));
 
 test('a file with problems is refused by the parser every time and never cached', async () => {
   const work = scratch('netlab-cache-');
@@ -145,22 +138,15 @@ test('a file with problems is refused by the parser every time and never cached'
   }
 });
 
-test('an entry cut short (a crash while writing) is not read; the lab is parsed and the entry written whole', async () => {
-  const work = scratch('netlab-cache-');
-  try {
-    const file = join(work.dir, 'one.yaml');
-    writeFileSync(file, LAB);
-    const cache = { dir: join(work.dir, 'cache'), build: 'build-1' };
+test('an entry cut short (a crash while writing) is not read; the lab is parsed and the entry written whole', () =>
+  withOneLab(async ({ file, cache }) => {
     await loadLabModel(file, cache);
     const entry = join(cache.dir, readdirSync(cache.dir)[0]!);
     const whole = readFileSync(entry, 'utf8');
     writeFileSync(entry, whole.slice(0, whole.length - 1));
     assert.deepStrictEqual(await loadLabModel(file, cache), loadLabFile(file).model);
     assert.equal(readFileSync(entry, 'utf8'), whole);
-  } finally {
-    work.remove();
-  }
-});
+  }));
 
 test(`the cache keeps the ${CACHED_LABS} labs used last`, async () => {
   const work = scratch('netlab-cache-');
@@ -191,46 +177,34 @@ test(`the cache keeps the ${CACHED_LABS} labs used last`, async () => {
   }
 });
 
-test('a cache that cannot be written (its directory under a file, or not writable) costs the next read its time, nothing else', async () => {
-  const work = scratch('netlab-cache-');
-  try {
-    const file = join(work.dir, 'one.yaml');
-    writeFileSync(file, LAB);
+test('a cache that cannot be written (its directory under a file) costs the next read its time, nothing else', () =>
+  withOneLab(async ({ file, cache }) => {
     // ENOTDIR at every step: reading the entry, making the directory, removing the temporary file.
-    const underAFile = { dir: join(file, 'cache'), build: 'build-1' };
+    const underAFile = { ...cache, dir: join(file, 'cache') };
     assert.deepStrictEqual(await loadLabModel(file, underAFile), loadLabFile(file).model);
     assert.deepStrictEqual(await loadLabModel(file, underAFile), loadLabFile(file).model);
-  } finally {
-    work.remove();
-  }
-});
+  }));
 
 test('netlab run from dist/src (no bundle, no build id) has no cache', () => {
   assert.equal(labCache(), undefined);
 });
 
-test("the command line (the bundle, with its build id) reads a lab it read before from its state directory's cache", () => {
-  const work = scratch('netlab-cache-');
-  try {
-    const file = join(work.dir, 'one.yaml');
-    writeFileSync(file, LAB);
+test("the command line (the bundle, with its build id) reads a lab it read before from its state directory's cache", () =>
+  withOneLab(async ({ dir, file }) => {
     const plan = () => {
       const run = spawnSync(NETLAB, ['plan', file], {
-        env: { ...process.env, NETLAB_STATE_DIR: join(work.dir, 'state'), FORCE_COLOR: '0' },
+        env: { ...process.env, NETLAB_STATE_DIR: join(dir, 'state'), FORCE_COLOR: '0' },
         encoding: 'utf8',
       });
       assert.equal(run.status, 0, run.stderr);
       return run.stdout;
     };
     assert.match(plan(), /10\.200\.0\.\d+/);
-    const cache = { dir: join(work.dir, 'state', 'cache'), build: 'any' };
-    const [entry] = readdirSync(cache.dir);
-    const path = join(cache.dir, entry!);
+    const cacheDir = join(dir, 'state', 'cache');
+    const [entry] = readdirSync(cacheDir);
+    const path = join(cacheDir, entry!);
     writeFileSync(path, readFileSync(path, 'utf8').replaceAll('10.200.0.', '10.99.0.'));
     assert.match(plan(), /10\.99\.0\.\d+/, 'planned from the cached model');
     writeFileSync(file, `${LAB}# changed\n`);
     assert.doesNotMatch(plan(), /10\.99\./, 'a changed file is read anew');
-  } finally {
-    work.remove();
-  }
-});
+  }));
