@@ -79,7 +79,7 @@ async function up(
   early: Promise<EarlyConnection | undefined>,
 ): Promise<number> {
   // The lab parser (yaml, zod: about 60 ms of imports), when the lab is not cached, loads while an early SSH login is under way.
-  const loaded = await loadLabModel(file);
+  const loaded = await loadLabModel(file, { keep: true });
   mark('read the lab (parsed, or from the cache)');
   const model = withInstance(loaded, options.instance);
   const id = labIdOf(model);

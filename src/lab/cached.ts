@@ -2,7 +2,7 @@
 // lab up and down many times a day, and reading it (the yaml and zod modules,
 // the schema built from the wiring registry, the checks) is most of what a small
 // lab's `up` does before its nodes start (BENCHMARKS.md, "Where the small labs'
-// time goes"). A lab that passed every check is kept in the state directory,
+// time goes"). A lab that passed every check is kept, by `up`, in the state directory,
 // under the hash of its bytes, its name as given and this build of netlab: a
 // change to any of them reads it anew, so a cached model is always what the
 // parser would give. A file with problems is never kept: its problems are
@@ -44,8 +44,12 @@ export function labCache(): LabCache | undefined {
   }
 }
 
-/** The model of a valid lab file; the file's problems as a LabInputError (exit 2) from the parser. */
-export async function loadLabModel(file: string, cache = labCache()): Promise<Model> {
+/**
+ * The model of a valid lab file; the file's problems as a LabInputError (exit
+ * 2) from the parser. Every command reads the cache; only `up` (`keep`) writes
+ * it: a `plan`, a `doctor` or a learner's look at a lab leaves no file behind.
+ */
+export async function loadLabModel(file: string, options: { keep?: boolean } = {}, cache = labCache()): Promise<Model> {
   const text = readInputFile(file, 'lab file');
   const entry = cache && join(cache.dir, `${keyOf(cache.build, file, text)}.json`);
   const cached = entry && readEntry(entry);
@@ -55,7 +59,7 @@ export async function loadLabModel(file: string, cache = labCache()): Promise<Mo
   }
   const { parseLab } = await import('./load.js');
   const { model } = parseLab(text, file);
-  if (entry) writeEntry(cache.dir, entry, model);
+  if (entry && options.keep) writeEntry(cache.dir, entry, model);
   return model;
 }
 

@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, statSync, symlinkSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { LABS, NETLAB } from '../paths.js';
@@ -17,6 +17,8 @@ before(async () => {
   pristine = await snapshotHost();
   const up = await netlab(state.dir, 'up', join(LABS, 'vxlan.yaml'));
   assert.equal(up.exitCode, 0, up.stderr);
+  // up keeps the valid lab's model in the state directory's cache (src/lab/cached.ts): the next up reads it there.
+  assert.equal(readdirSync(join(state.dir, 'cache')).length, 1);
 });
 after(async () => {
   await netlab(state.dir, 'down', 'vxlan');

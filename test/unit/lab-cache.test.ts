@@ -16,9 +16,11 @@ import type { Model } from '../../src/model/lab.js';
 import { bundledLabNames, bundledLabsDir } from '../../src/lab/bundled.js';
 import { LabInputError } from '../../src/errors.js';
 import { scratch } from '../scratch.js';
-import { NETLAB } from '../paths.js';
+import { NETLAB, ROOT } from '../paths.js';
 
 const LAB = 'nodes: { node-0: {} }\npods: { a0: { node: node-0 } }\n';
+/** As `up` reads a lab: it keeps the model of a valid one. */
+const KEEP = { keep: true };
 
 /** A scratch directory with the valid lab file one.yaml and a cache in it, removed after `body`. */
 async function withOneLab(body: (lab: { dir: string; file: string; cache: LabCache }) => Promise<void>): Promise<void> {
@@ -82,41 +84,44 @@ test('a lab read twice: the second read is the cache; a change to the file, or a
   withOneLab(async ({ dir, file, cache: { build } }) => {
     // The state directory need not be there yet: made, as the cache, for this user alone.
     const cache = { dir: join(dir, 'state', 'cache'), build };
-    const first = await loadLabModel(file, cache);
+    // A command other than up reads the cache, and writes nothing.
+    assert.deepStrictEqual(await loadLabModel(file, {}, cache), loadLabFile(file).model);
+    assert.deepEqual(readdirSync(dir), ['one.yaml']);
+    const first = await loadLabModel(file, KEEP, cache);
     assert.deepStrictEqual(first, loadLabFile(file).model);
     assert.equal(statSync(cache.dir).mode & 0o777, 0o700);
     assert.equal(statSync(join(cache.dir, readdirSync(cache.dir)[0]!)).mode & 0o777, 0o600);
     tamper(cache, 'from the cache');
-    assert.equal((await loadLabModel(file, cache)).description, 'from the cache');
+    assert.equal((await loadLabModel(file, KEEP, cache)).description, 'from the cache');
     // The same lab under another name as given is another entry (the model records its file).
-    assert.equal((await loadLabModel(`${dir}/./one.yaml`, cache)).description, '');
+    assert.equal((await loadLabModel(`${dir}/./one.yaml`, KEEP, cache)).description, '');
     // Another build: parsed by that build's checks.
-    assert.equal((await loadLabModel(file, { ...cache, build: 'build-2' })).description, '');
+    assert.equal((await loadLabModel(file, KEEP, { ...cache, build: 'build-2' })).description, '');
     // One byte more in the file: parsed anew.
     writeFileSync(file, `${LAB}# a comment\n`);
-    assert.equal((await loadLabModel(file, cache)).description, '');
+    assert.equal((await loadLabModel(file, KEEP, cache)).description, '');
   }));
 
 test('an entry that is not one (another format, no model) is not read: the lab is parsed', () =>
   withOneLab(async ({ file, cache }) => {
-    await loadLabModel(file, cache);
+    await loadLabModel(file, KEEP, cache);
     rewrite(cache, (entry) => {
       entry.format = 'netlab lab cache 0';
       entry.model!.description = 'from the cache';
     });
-    assert.equal((await loadLabModel(file, cache)).description, '');
+    assert.equal((await loadLabModel(file, KEEP, cache)).description, '');
     rewrite(cache, (entry) => {
       entry.model = null;
     });
-    assert.deepStrictEqual(await loadLabModel(file, cache), loadLabFile(file).model);
+    assert.deepStrictEqual(await loadLabModel(file, KEEP, cache), loadLabFile(file).model);
   }));
 
 test('without a cache (netlab run from dist/src), a lab is parsed and nothing is written; a directory is no lab file', () =>
   withOneLab(async ({ dir, file }) => {
-    assert.deepStrictEqual(await loadLabModel(file, undefined), loadLabFile(file).model);
+    assert.deepStrictEqual(await loadLabModel(file, KEEP, undefined), loadLabFile(file).model);
     assert.deepEqual(readdirSync(dir), ['one.yaml']);
     await assert.rejects(
-      loadLabModel(dir, undefined),
+      loadLabModel(dir, KEEP, undefined),
       (e) => e instanceof LabInputError && /is a directory, not a lab file/.test(e.message),
     );
   }));
@@ -129,7 +134,7 @@ test('a file with problems is refused by the parser every time and never cached'
     const cache = { dir: join(work.dir, 'cache'), build: 'build-1' };
     for (let i = 0; i < 2; i++)
       await assert.rejects(
-        loadLabModel(file, cache),
+        loadLabModel(file, KEEP, cache),
         (e) => e instanceof LabInputError && e.exitCode === 2 && /node-9/.test(e.message),
       );
     assert.deepEqual(readdirSync(work.dir), ['bad.yaml']);
@@ -140,11 +145,11 @@ test('a file with problems is refused by the parser every time and never cached'
 
 test('an entry cut short (a crash while writing) is not read; the lab is parsed and the entry written whole', () =>
   withOneLab(async ({ file, cache }) => {
-    await loadLabModel(file, cache);
+    await loadLabModel(file, KEEP, cache);
     const entry = join(cache.dir, readdirSync(cache.dir)[0]!);
     const whole = readFileSync(entry, 'utf8');
     writeFileSync(entry, whole.slice(0, whole.length - 1));
-    assert.deepStrictEqual(await loadLabModel(file, cache), loadLabFile(file).model);
+    assert.deepStrictEqual(await loadLabModel(file, KEEP, cache), loadLabFile(file).model);
     assert.equal(readFileSync(entry, 'utf8'), whole);
   }));
 
@@ -155,7 +160,7 @@ test(`the cache keeps the ${CACHED_LABS} labs used last`, async () => {
     const files = Array.from({ length: CACHED_LABS + 2 }, (_, i) => join(work.dir, `lab-${i}.yaml`));
     for (const [i, file] of files.entries()) {
       writeFileSync(file, LAB);
-      await loadLabModel(file, cache);
+      await loadLabModel(file, KEEP, cache);
       // Dated a second apart, in order: the file system's clock may not tell two writes of one second apart.
       for (const name of readdirSync(cache.dir))
         if (JSON.parse(readFileSync(join(cache.dir, name), 'utf8')).model.file === file)
@@ -167,10 +172,10 @@ test(`the cache keeps the ${CACHED_LABS} labs used last`, async () => {
         .sort();
     assert.deepEqual(kept(), files.slice(2).sort());
     // A lab read again is used last: the next one written evicts the one used longest ago instead.
-    await loadLabModel(files[2]!, cache);
+    await loadLabModel(files[2]!, KEEP, cache);
     const next = join(work.dir, 'lab-next.yaml');
     writeFileSync(next, LAB);
-    await loadLabModel(next, cache);
+    await loadLabModel(next, KEEP, cache);
     assert.deepEqual(kept(), [...files.slice(4), files[2]!, next].sort());
   } finally {
     work.remove();
@@ -181,15 +186,15 @@ test('a cache that cannot be written (its directory under a file) costs the next
   withOneLab(async ({ file, cache }) => {
     // ENOTDIR at every step: reading the entry, making the directory, removing the temporary file.
     const underAFile = { ...cache, dir: join(file, 'cache') };
-    assert.deepStrictEqual(await loadLabModel(file, underAFile), loadLabFile(file).model);
-    assert.deepStrictEqual(await loadLabModel(file, underAFile), loadLabFile(file).model);
+    assert.deepStrictEqual(await loadLabModel(file, KEEP, underAFile), loadLabFile(file).model);
+    assert.deepStrictEqual(await loadLabModel(file, KEEP, underAFile), loadLabFile(file).model);
   }));
 
 test('netlab run from dist/src (no bundle, no build id) has no cache', () => {
   assert.equal(labCache(), undefined);
 });
 
-test("the command line (the bundle, with its build id) reads a lab it read before from its state directory's cache", () =>
+test("the command line (the bundle) reads a lab up kept in its state directory's cache, and plan writes none", () =>
   withOneLab(async ({ dir, file }) => {
     const plan = () => {
       const run = spawnSync(NETLAB, ['plan', file], {
@@ -200,9 +205,15 @@ test("the command line (the bundle, with its build id) reads a lab it read befor
       return run.stdout;
     };
     assert.match(plan(), /10\.200\.0\.\d+/);
-    const cacheDir = join(dir, 'state', 'cache');
-    const [entry] = readdirSync(cacheDir);
-    const path = join(cacheDir, entry!);
+    assert.deepEqual(readdirSync(dir), ['one.yaml'], 'plan leaves no file');
+    // Kept as up keeps it, for the bundle's build.
+    const cache = {
+      dir: join(dir, 'state', 'cache'),
+      build: readFileSync(join(ROOT, 'dist', 'bundle', 'build-id'), 'utf8').trim(),
+    };
+    await loadLabModel(file, KEEP, cache);
+    const [entry] = readdirSync(cache.dir);
+    const path = join(cache.dir, entry!);
     writeFileSync(path, readFileSync(path, 'utf8').replaceAll('10.200.0.', '10.99.0.'));
     assert.match(plan(), /10\.99\.0\.\d+/, 'planned from the cached model');
     writeFileSync(file, `${LAB}# changed\n`);
