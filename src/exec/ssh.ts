@@ -104,13 +104,17 @@ export function sshTransport(target: SshTargetState, node: string): Transport {
       const tty = process.stdin.isTTY && options?.stdout === undefined ? ['-t'] : [];
       const sudo = `if [ "$(id -u)" -eq 0 ]; then exec sh -c "$0"; fi; exec sudo -n sh -c "$0"`;
       return (
-        await run('ssh', [...tty, ...sshArgs(target, node), `sh -c ${quoteArg(sudo)} ${quoteArg(script)}`], {
-          inherit: true,
-          ...options,
-          // Without a terminal on the machine, Ctrl-C stops the local ssh alone: netlab stops with it.
-          terminal: Boolean(options?.terminal && tty.length),
-        })
-      ).exitCode;
+        // exec: the user's login shell, which runs this command line, is replaced; dash (a user's
+        // default on Debian) waits for it instead, and died of the terminal's Ctrl-C (ssh exit 255).
+        (
+          await run('ssh', [...tty, ...sshArgs(target, node), `exec sh -c ${quoteArg(sudo)} ${quoteArg(script)}`], {
+            inherit: true,
+            ...options,
+            // Without a terminal on the machine, Ctrl-C stops the local ssh alone: netlab stops with it.
+            terminal: Boolean(options?.terminal && tty.length),
+          })
+        ).exitCode
+      );
     },
   };
 }

@@ -219,45 +219,48 @@ for (const [signal, what] of [
     for (const name of machines.names) assert.deepEqual(await leftovers(name), [], `leftovers on ${name}`);
   });
 
-test("over ssh, in a terminal: Ctrl-C during exec is the pod's program's to handle (ssh -t sends it to the machine), and netlab ends with its exit code", async () => {
-  const up = await machines.netlab(stateDir, 'up', join(LABS, 'bridge.yaml'), '--ssh-config', machines.sshConfig);
-  assert.equal(up.exitCode, 0, up.stdout + up.stderr);
-  // script(1) gives netlab a terminal of its own: ssh -t, the terminal raw, and the Ctrl-C typed into it
-  // a byte that the machine's terminal turns into SIGINT for the programs there.
-  const program = 'trap "echo caught; exit 3" INT; echo ready; while :; do sleep 0.1; done';
-  const exec = spawn(
-    'nsenter',
-    [
-      '-t',
-      String(machines.clientPid),
-      '-n',
-      '--',
-      'script',
-      '-qec',
-      quoteArgv([NETLAB, 'exec', 'a0', '--', 'sh', '-c', program]),
-      '/dev/null',
-    ],
-    {
-      env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: machines.dir, PATH: process.env.PATH },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    },
-  );
-  const exited = new Promise<number | null>((resolve) => exec.on('close', resolve));
-  const output = watch(exec);
-  try {
-    await output.until('ready', { timeoutMs: 20_000 });
-    exec.stdin.write('\x03');
-    await output.until('caught', { timeoutMs: 10_000 });
-    assert.equal(await exited, 3, output.output);
-    const left = await machines.transport('node-0').run("pgrep -f 'echo caught' || true\n");
-    assert.equal(left.stdout.trim(), '', "the pod's program is gone from node-0");
-  } finally {
-    exec.kill('SIGKILL');
-    await exited;
-    const down = await machines.netlab(stateDir, 'down', 'bridge');
-    assert.equal(down.exitCode, 0, down.stderr);
-  }
-});
+for (const user of ['root', 'labuser'] as const)
+  test(`over ssh as ${user === 'root' ? 'root' : 'a user with sudo'}, in a terminal: Ctrl-C during exec is the pod's program's to handle (ssh -t sends it to the machine), and netlab ends with its exit code`, async () => {
+    const sshConfig =
+      user === 'root' ? machines.sshConfig : sshConfigFor({ 'node-0': machines.addresses['node-0']! }, user);
+    const up = await machines.netlab(stateDir, 'up', join(LABS, 'bridge.yaml'), '--ssh-config', sshConfig);
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    // script(1) gives netlab a terminal of its own: ssh -t, the terminal raw, and the Ctrl-C typed into it
+    // a byte that the machine's terminal turns into SIGINT for the programs there.
+    const program = 'trap "echo caught; exit 3" INT; echo ready; while :; do sleep 0.1; done';
+    const exec = spawn(
+      'nsenter',
+      [
+        '-t',
+        String(machines.clientPid),
+        '-n',
+        '--',
+        'script',
+        '-qec',
+        quoteArgv([NETLAB, 'exec', 'a0', '--', 'sh', '-c', program]),
+        '/dev/null',
+      ],
+      {
+        env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: machines.dir, PATH: process.env.PATH },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    const exited = new Promise<number | null>((resolve) => exec.on('close', resolve));
+    const output = watch(exec);
+    try {
+      await output.until('ready', { timeoutMs: 20_000 });
+      exec.stdin.write('\x03');
+      await output.until('caught', { timeoutMs: 10_000 });
+      assert.equal(await exited, 3, output.output);
+      const left = await machines.transport('node-0').run("pgrep -f 'echo caught' || true\n");
+      assert.equal(left.stdout.trim(), '', "the pod's program is gone from node-0");
+    } finally {
+      exec.kill('SIGKILL');
+      await exited;
+      const down = await machines.netlab(stateDir, 'down', 'bridge');
+      assert.equal(down.exitCode, 0, down.stderr);
+    }
+  });
 
 test('over ssh: the plan shows the facts discovered on the machines', async () => {
   const plan = await machines.netlab(stateDir, 'plan', join(LABS, 'vxlan.yaml'), '--ssh-config', machines.sshConfig);
