@@ -536,9 +536,10 @@ export function servicesHeldBy(packages: readonly string[]): string[] {
 }
 
 /**
- * What leaves the services of these packages (the tests' SSH server) disabled after their install. The Debian way:
- * deb-systemd-helper removes the links its postinst made and remembers that the
- * units are disabled, so the package's upgrades leave them so; it runs only for
+ * What leaves the services of these packages (the tests' SSH server) disabled
+ * after their install. The Debian way: deb-systemd-helper removes the links
+ * its postinst made and remembers that the units are disabled, so the
+ * package's upgrades leave them so; it runs only for
  * a maintainer script, which DPKG_MAINTSCRIPT_PACKAGE names (without it, it
  * says "was not called from dpkg" and exits 1). Stopped too where systemd runs:
  * a policy of the machine's own may have let it start (it was not installed

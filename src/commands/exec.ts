@@ -1,8 +1,6 @@
 // `netlab exec POD[/CONTAINER] -- CMD...`: run a command inside a pod, on its node;
 // `netlab exec NODE -- CMD...`: run it on the node itself.
 import { HOLD_TERMINAL_SIGNALS, scriptPrelude, terminalProgram } from '../shell/prelude.js';
-
-import { quoteArgv } from '../os/quote.js';
 import { findLabWith, requireNodeAccess } from './common.js';
 import { routerTransport, transportOf } from '../exec/transports.js';
 import { UsageError } from '../errors.js';
@@ -42,7 +40,7 @@ export async function execCommand(target: string, argv: string[], options: { lab
   }
   const transport = transportOf(state, pod.node);
   return transport.interactive(
-    `${scriptPrelude(state.lab)}\n${HOLD_TERMINAL_SIGNALS}\n${quoteArgv(['netlab_in', pod.name, container ?? '-', ...argv])}`,
+    `${scriptPrelude(state.lab)}\n${HOLD_TERMINAL_SIGNALS}\n${terminalProgram(argv, { name: pod.name, container })}`,
     IN_TERMINAL,
   );
 }

@@ -41,15 +41,17 @@ async function upAsJson(
 ): Promise<number> {
   let verify: object | undefined;
   const report = (v: object) => (verify = v);
+  // The lab's id, as up read it from the file: the file is read once.
+  let name = '';
+  const onLab = (id: string) => (name = id);
   let code: number;
   try {
-    code = await withHumanOutputOnStderr(() => up(file, { ...options, onJson: report }, early));
+    code = await withHumanOutputOnStderr(() => up(file, { ...options, onJson: report, onLab }, early));
   } catch (error) {
     if (error instanceof UsageError || error instanceof RunError)
       printJson({ file, status: 'failed', exitCode: error.exitCode, error: error.message });
     throw error;
   }
-  const name = labIdOf(withInstance(await loadLabModel(file), options.instance));
   const state = readState(name);
   printJson({
     lab: name,
@@ -75,7 +77,7 @@ async function upAsJson(
 
 async function up(
   file: string,
-  options: UpOptions & { onJson?: (report: object) => void },
+  options: UpOptions & { onJson?: (report: object) => void; onLab?: (id: string) => void },
   early: Promise<EarlyConnection | undefined>,
 ): Promise<number> {
   // The lab parser (yaml, zod: about 60 ms of imports), when the lab is not cached, loads while an early SSH login is under way.
@@ -83,6 +85,7 @@ async function up(
   mark('read the lab (parsed, or from the cache)');
   const model = withInstance(loaded, options.instance);
   const id = labIdOf(model);
+  options.onLab?.(id);
   if (options.json && (options.step !== undefined || options.explain))
     throw new UsageError(
       '--json gives one JSON document on stdout; --step and --explain print for a person: use one or the other',
@@ -117,9 +120,7 @@ async function up(
         console.log(
           `lab ${id} is already up and its file is unchanged; nothing to build (\`netlab down ${id}\` to remove it, \`--recreate\` to build it again)`,
         );
-        return options.verify
-          ? await (await import('../lifecycle/verify.js')).verifyAndReport(existing, verifyOptions(options))
-          : 0;
+        return options.verify ? await verifyAndReport(existing, verifyOptions(options)) : 0;
       }
       if (!options.recreate) {
         throw new UsageError(
@@ -149,12 +150,15 @@ async function up(
       );
     const code = await bringUp(prepared.model, resolve(file), plan, prepared.facts, { ...options, ...target });
     if (code !== 0 || !options.verify) return code;
-    return await (
-      await import('../lifecycle/verify.js')
-    ).verifyAndReport(readState(id)!, verifyOptions(options), () => plan);
+    return await verifyAndReport(readState(id)!, verifyOptions(options), () => plan);
   } finally {
     release();
   }
+}
+
+/** verify's modules, loaded only by an up that verifies (most do not). */
+async function verifyAndReport(...args: Parameters<typeof import('../lifecycle/verify.js').verifyAndReport>) {
+  return (await import('../lifecycle/verify.js')).verifyAndReport(...args);
 }
 
 /** up --verify --json: the checks' report goes into up's document. */

@@ -219,8 +219,6 @@ export async function captureCommand(
     `capturing on ${pod ? `pod ${pod.name}` : node} ${dev} (${count} packets or ${seconds} s${filter ? `, filter: ${filter}` : ''}); now send some traffic, e.g. \`netlab verify ${state.lab}\``,
   );
   const inPod = (command: string[]) => (pod ? ['netlab_in', pod.name, '-', ...command] : command);
-  /** the command in the user's terminal: in the pod by netlab_in, on the node by terminalProgram (both give it Ctrl-C) */
-  const inTerminal = (command: string[]) => (pod ? quoteArgv(inPod(command)) : terminalProgram(command));
   const file = write !== undefined && write !== '-' ? openOutputFile(write, { what: 'the pcap file' }) : undefined;
   let code: number;
   let stoppedBy: NodeJS.Signals | undefined;
@@ -232,7 +230,7 @@ export async function captureCommand(
             stdout: write === undefined ? 'inherit' : (file ?? 1),
           })
         : transport.interactive(
-            `${scriptPrelude(state.lab)}\n${HOLD_TERMINAL_SIGNALS}\ncommand -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }\n${inTerminal(
+            `${scriptPrelude(state.lab)}\n${HOLD_TERMINAL_SIGNALS}\ncommand -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }\n${terminalProgram(
               // --foreground: tcpdump stays in the terminal's process group, where Ctrl-C reaches it (timeout
               // otherwise moves it to a group of its own, and it ran on after netlab until its timeout).
               [
@@ -250,6 +248,7 @@ export async function captureCommand(
                 '--',
                 ...filterArgs,
               ],
+              pod && { name: pod.name },
             )}`,
             { terminal: true, ...(write === undefined ? {} : { stdout: file ?? 1 }) },
           ),

@@ -398,9 +398,16 @@ export interface ScriptRun {
  */
 export const HOLD_TERMINAL_SIGNALS = `NETLAB_SIGNALS=; if env --default-signal=INT true 2>/dev/null; then trap '' INT QUIT; NETLAB_SIGNALS='sh -c "$@";exit netlab env --default-signal=INT --default-signal=QUIT --'; fi`;
 
-/** A program run in the user's terminal by a script that starts with HOLD_TERMINAL_SIGNALS. */
-export function terminalProgram(argv: readonly string[]): string {
-  return `$NETLAB_SIGNALS ${quoteArgv(argv)}`;
+/**
+ * A program run in the user's terminal, after HOLD_TERMINAL_SIGNALS: on the
+ * node, or in a pod (and one of its containers) by netlab_in, which gives it
+ * the signals back itself.
+ */
+export function terminalProgram(
+  argv: readonly string[],
+  pod?: { name: string; container?: string | undefined },
+): string {
+  return pod ? quoteArgv(['netlab_in', pod.name, pod.container ?? '-', ...argv]) : `$NETLAB_SIGNALS ${quoteArgv(argv)}`;
 }
 
 export function scriptPrelude(lab: string, run?: ScriptRun): string {
