@@ -1,36 +1,36 @@
-// Bundles the command line with esbuild into dist/bundle, which bin/netlab runs:
-// one file for what every command loads, and one chunk per command module that
-// the command line imports only when that command runs (code splitting keeps
-// `netlab --help` from loading the lab parser). Source maps point at src/*.ts.
-// Measured in BENCHMARKS.md ("start-up"): Node resolves and reads one file
-// instead of about 150 modules from dist/ and node_modules/.
+// Bundles the command line with esbuild into one CommonJS file, dist/bundle/netlab.cjs, which
+// bin/netlab runs through bin/load.cjs, and writes V8's code cache of it beside it
+// (scripts/code-cache.cjs). Source maps point at src/*.ts.
+//
+// Why one CommonJS file and a code cache (measured in BENCHMARKS.md, "start-up"): Node 20 has
+// no compile cache for ES modules, and its ES module loader reads, links and compiles each
+// chunk anew on every run. A script compiled with V8's code cache is neither parsed nor
+// compiled again for what the cache holds; the modules a command does not use are still only
+// evaluated when it imports them (esbuild keeps each `await import()` lazy inside the file).
 import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 
+const BUNDLE = 'dist/bundle/netlab.cjs';
 rmSync('dist/bundle', { recursive: true, force: true });
-const { metafile } = await build({
+await build({
   entryPoints: ['src/cli.ts'],
-  outdir: 'dist/bundle',
+  outfile: BUNDLE,
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
   sourcemap: true,
   logLevel: 'warning',
-  metafile: true,
-  // commander is CommonJS: inside an ES module bundle its require('node:events') needs a real require.
-  banner: {
-    js: "import { createRequire as netlabRequire } from 'node:module'; const require = netlabRequire(import.meta.url);",
-  },
+  // The sources are ES modules: strict, as ES modules are, and import.meta.url (the labs' directory,
+  // the build id beside the bundle) is the bundle's own URL.
+  define: { 'import.meta.url': 'bundleUrl' },
+  banner: { js: "'use strict';\nconst bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
 
-// The build's id: a hash of every chunk. The cache of valid labs (src/lab/cached.ts) keeps a model
+// The build's id: a hash of the bundle. The cache of valid labs (src/lab/cached.ts) keeps a model
 // only for the build that made it, so that a netlab whose checks changed reads every lab anew.
-const buildId = createHash('sha256');
-for (const file of Object.keys(metafile.outputs)
-  .filter((f) => f.endsWith('.js'))
-  .sort())
-  buildId.update(file).update(readFileSync(file));
-writeFileSync('dist/bundle/build-id', `${buildId.digest('hex')}\n`);
+writeFileSync('dist/bundle/build-id', `${createHash('sha256').update(readFileSync(BUNDLE)).digest('hex')}\n`);
+
+execFileSync(process.execPath, ['scripts/code-cache.cjs'], { stdio: ['ignore', 'ignore', 'inherit'] });

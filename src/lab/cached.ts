@@ -32,7 +32,7 @@ export interface LabCache {
 
 /**
  * The cache of the netlab that runs: the bundle's build id (written by
- * scripts/bundle.mjs beside its chunks). Without one (netlab run from dist/src,
+ * scripts/bundle.mjs beside the bundle). Without one (netlab run from dist/src,
  * as the unit tests import it) there is no cache: every read parses.
  */
 export function labCache(): LabCache | undefined {

@@ -4,7 +4,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, copyFileSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  cpSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -213,6 +223,56 @@ test('installed with npm (npm install -g), netlab is on the PATH and finds its b
     const plan = await execa(netlab, ['plan', 'bridge'], { cwd: work.dir, reject: false });
     assert.equal(plan.exitCode, 0, String(plan.stderr));
     assert.match(String(plan.stdout), /^# lab bridge: /);
+  } finally {
+    work.remove();
+  }
+});
+
+test("the build's V8 code cache is the one this Node takes; a cache it refuses, or none, only costs time; no bundle says how to build it", async () => {
+  // In a process of its own, started as bin/netlab is (no flags): V8 takes a cache only from the same V8 and flags.
+  const taken = spawnSync(
+    process.execPath,
+    ['-e', `console.log(require(${JSON.stringify(join(ROOT, 'bin', 'load.cjs'))}).loadBundle().usedCache)`],
+    { encoding: 'utf8' },
+  );
+  assert.equal(taken.stdout.trim(), 'true', taken.stderr);
+
+  const work = scratch('netlab-code-cache-');
+  try {
+    // A copy of the package: its bin, its bundle, its labs.
+    const copy = (from: string) => cpSync(join(ROOT, from), join(work.dir, from), { recursive: true });
+    ['package.json', 'bin', 'labs', join('dist', 'bundle')].forEach(copy);
+    const netlab = join(work.dir, 'bin', 'netlab');
+    const env = { FORCE_COLOR: '0', NETLAB_STATE_DIR: join(work.dir, 'state') };
+    const plan = () => execa(netlab, ['plan', 'vxlan'], { cwd: work.dir, reject: false, env });
+    const expected = await plan();
+    assert.equal(expected.exitCode, 0, String(expected.stderr));
+    assert.match(String(expected.stdout), /^# lab vxlan: /);
+    const cache = join(work.dir, 'dist', 'bundle', 'netlab.cjs.cache');
+    const refused = [
+      ['bytes that are no cache', Buffer.from('not a code cache')],
+      ['a cache cut short', readFileSync(cache).subarray(0, 4096)],
+    ] as const;
+    for (const [what, bytes] of refused) {
+      writeFileSync(cache, bytes);
+      const used = spawnSync(
+        process.execPath,
+        ['-e', `console.log(require(${JSON.stringify(join(work.dir, 'bin', 'load.cjs'))}).loadBundle().usedCache)`],
+        { encoding: 'utf8' },
+      );
+      assert.equal(used.stdout.trim(), 'false', `${what}: ${used.stderr}`);
+      const run = await plan();
+      assert.deepEqual([run.exitCode, run.stdout, run.stderr], [0, expected.stdout, expected.stderr], what);
+    }
+    rmSync(cache);
+    const withoutCache = await plan();
+    assert.deepEqual([withoutCache.exitCode, withoutCache.stdout], [0, expected.stdout], 'without a cache');
+    rmSync(join(work.dir, 'dist', 'bundle'), { recursive: true });
+    const unbuilt = await plan();
+    assert.deepEqual(
+      [unbuilt.exitCode, unbuilt.stderr],
+      [2, 'netlab: not built yet; run `npm ci` (or `npm run build`) in the netlab directory'],
+    );
   } finally {
     work.remove();
   }
