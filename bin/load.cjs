@@ -1,9 +1,9 @@
 // Loads the bundled command line (dist/bundle/netlab.cjs, made by scripts/bundle.mjs) with the
 // V8 code cache the build wrote beside it: V8 then neither parses nor compiles again what the
-// cache holds (about 40 ms of every command's start, BENCHMARKS.md). V8 checks that a cache was
-// made by the same V8, with the same flags, for a source of the same length; a cache it refuses
-// (another Node, a changed bundle) or a missing one only costs that time: the bundle is compiled
-// from its source as usual.
+// cache holds (40-70 ms of a command's start, BENCHMARKS.md). V8 takes a cache only if the same V8,
+// with the same flags, made it for a source of the same length; the build writes the bundle and its
+// cache together (scripts/bundle.mjs). A cache V8 refuses (another Node, other flags), or none, only
+// costs that time: the bundle is compiled from its source as usual.
 'use strict';
 const { readFileSync } = require('node:fs');
 const { createRequire, wrap } = require('node:module');
