@@ -1,6 +1,7 @@
 // Bundles the command line with esbuild into one CommonJS file, dist/bundle/netlab.cjs, which
 // bin/netlab runs through bin/load.cjs, and writes V8's code cache of it beside it
-// (scripts/code-cache.cjs). Source maps point at src/*.ts.
+// (scripts/code-cache.cjs). Its source map points at src/*.ts, for a debugger: Node 20 maps the
+// stack of an internal error only for files it loads itself, not for a vm.Script.
 //
 // Why one CommonJS file and a code cache (measured in BENCHMARKS.md, "start-up"): Node 20 has
 // no compile cache for ES modules, and its ES module loader reads, links and compiles each

@@ -14,7 +14,8 @@ import { basename, join } from 'node:path';
 
 // Measured on this 2-core machine: two e2e files at once took 905 s against 747 s one at a time
 // (they are CPU-bound: ssh, node start-up, the kernel's namespace work), so e2e files run
-// two at once only where there are four cores or more.
+// two at once only where there are four cores or more; on two, only the files over SSH, which
+// mostly wait, run beside the others (below).
 const tiers = process.argv[2] ? [process.argv[2]] : ['unit', 'browser', 'e2e', 'vm'];
 const sideBySide = tiers.includes('e2e') && tiers.includes('vm');
 // Beside the e2e tier the unit files run one at a time (and at nice 10, below): the e2e tier is
@@ -39,10 +40,11 @@ const named = (names) => (file) => names.includes(basename(file, '.test.js'));
 // of CPU, ssh 52 s with 21 s, room-ssh 38 s with 8 s; the fault matrix, 55 s with 42 s. They run
 // one at a time beside the other e2e files, which run one at a time.
 const overSsh = named(['room-ssh', 'shared-machines', 'ssh']);
-// The README's file runs first and alone in the e2e tier: its scenes are compared line by line, and
-// its vxlan scene's hops depend on an ICMP redirect the kernel rate-limits. Tried (2026-12-05): the
-// files over SSH after the VM tier's, beside the whole e2e tier: under that load the vxlan scene saw
-// another traceroute and a cached ICMP redirect.
+// The README's file runs first, the only e2e file at the time (the browser and VM tiers start
+// beside it, as the unit tier did before): its scenes are compared line by line, and its vxlan
+// scene's hops depend on an ICMP redirect the kernel rate-limits. Tried (2026-12-05): the files over
+// SSH after the VM tier's, beside the whole e2e tier: under that load the vxlan scene saw another
+// traceroute and a cached ICMP redirect.
 const readmeFirst = named(['readme']);
 if ((tiers.includes('e2e') || tiers.includes('vm')) && process.getuid?.() !== 0) {
   console.error(
@@ -80,6 +82,8 @@ function niced(tier, argv) {
  * beside another, so that their lines do not interleave).
  */
 function runTier(tier, live, { part = tier, files = tierFiles(tier) } = {}) {
+  // node --test without files would look for tests in the working directory: the scripts among them
+  if (files.length === 0) throw new Error(`no test files for ${part}: were they renamed? (test/run.mjs)`);
   const args = ['--test', `--test-concurrency=${CONCURRENCY[tier] ?? 1}`, '--test-reporter=spec', ...files];
   const tierStarted = Date.now();
   return new Promise((resolve) => {
