@@ -51,7 +51,7 @@ export function labCache(): LabCache | undefined {
  */
 export async function loadLabModel(file: string, options: { keep?: boolean } = {}, cache = labCache()): Promise<Model> {
   const text = readInputFile(file, 'lab file');
-  const entry = cache && join(cache.dir, `${keyOf(cache.build, file, text)}.json`);
+  const entry = cache && entryOf(cache, file, text);
   const cached = entry && readEntry(entry);
   if (cached) {
     touch(entry);
@@ -63,10 +63,19 @@ export async function loadLabModel(file: string, options: { keep?: boolean } = {
   return model;
 }
 
-function keyOf(build: string, file: string, text: string): string {
-  return createHash('sha256')
-    .update(JSON.stringify([build, file, text]))
+/**
+ * The model of a lab file from the cache alone, or undefined: what `up` reads to start its SSH
+ * logins (lifecycle/connect-early.ts) before it has the time to check the file.
+ */
+export function cachedLabModel(file: string, cache = labCache()): Model | undefined {
+  return cache && readEntry(entryOf(cache, file, readInputFile(file, 'lab file')));
+}
+
+function entryOf(cache: LabCache, file: string, text: string): string {
+  const key = createHash('sha256')
+    .update(JSON.stringify([cache.build, file, text]))
     .digest('hex');
+  return join(cache.dir, `${key}.json`);
 }
 
 /** The cached model; undefined when there is none, or it is not one (a cache file cut short by a crash). */

@@ -9,6 +9,7 @@ import { sshTarget, wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { checkReachable } from '../exec/ssh.js';
 import type { SshTargetState } from '../state/targets.js';
 import { mark } from '../profile.js';
+import { cachedLabModel } from '../lab/cached.js';
 
 /** The SSH target of a lab and the login to its nodes, started before the lab was validated. */
 export interface EarlyConnection {
@@ -31,11 +32,8 @@ export interface EarlyConnection {
 export async function connectEarly(file: string, options: TargetOptions): Promise<EarlyConnection | undefined> {
   if (!wantsSsh(options)) return undefined;
   try {
-    const data: unknown = (await import('yaml')).parse(readYamlText(file), { maxAliasCount: 100 });
-    const { name = defaultLabName(file), nodes } = (data ?? {}) as { name?: unknown; nodes?: unknown };
-    if (typeof name !== 'string' || labNameProblem(name) || typeof nodes !== 'object' || nodes === null)
-      return undefined;
-    const names = Object.keys(nodes);
+    const { name, names } = await labNodesOf(file);
+    if (typeof name !== 'string' || labNameProblem(name) || names === undefined) return undefined;
     if (names.length === 0 || names.length > LAB_LIMITS.nodes || !names.every((n) => NAME_PATTERN.test(n)))
       return undefined;
     const { target, underlay } = await sshTarget(
@@ -56,4 +54,16 @@ export async function connectEarly(file: string, options: TargetOptions): Promis
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The lab's name and its nodes' names: from the cache of valid labs when the file was read
+ * before (about 20 ms sooner: no YAML parser to load), otherwise from the file's YAML, unchecked.
+ */
+async function labNodesOf(file: string): Promise<{ name: unknown; names?: string[] }> {
+  const cached = cachedLabModel(file);
+  if (cached) return { name: cached.name, names: cached.nodes.map((n) => n.name) };
+  const data: unknown = (await import('yaml')).parse(readYamlText(file), { maxAliasCount: 100 });
+  const { name = defaultLabName(file), nodes } = (data ?? {}) as { name?: unknown; nodes?: unknown };
+  return { name, names: typeof nodes === 'object' && nodes !== null ? Object.keys(nodes) : undefined };
 }

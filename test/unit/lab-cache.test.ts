@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHED_LABS, labCache, loadLabModel, type LabCache } from '../../src/lab/cached.js';
+import { CACHED_LABS, cachedLabModel, labCache, loadLabModel, type LabCache } from '../../src/lab/cached.js';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/underlay/simulated.js';
@@ -100,6 +100,24 @@ test('a lab read twice: the second read is the cache; a change to the file, or a
     // One byte more in the file: parsed anew.
     writeFileSync(file, `${LAB}# a comment\n`);
     assert.equal((await loadLabModel(file, KEEP, cache)).description, '');
+  }));
+
+test("the cache alone (up's early SSH login): the model of a lab kept before; none for one never kept, changed, or of another build", () =>
+  withOneLab(async ({ file, cache }) => {
+    assert.equal(cachedLabModel(file, cache), undefined, 'never read');
+    await loadLabModel(file, {}, cache);
+    assert.equal(cachedLabModel(file, cache), undefined, 'read, not kept');
+    await loadLabModel(file, KEEP, cache);
+    tamper(cache, 'from the cache');
+    assert.equal(cachedLabModel(file, cache)?.description, 'from the cache');
+    assert.deepEqual(
+      cachedLabModel(file, cache)?.nodes.map((n) => n.name),
+      ['node-0'],
+    );
+    assert.equal(cachedLabModel(file, { ...cache, build: 'build-2' }), undefined, 'another build');
+    assert.equal(cachedLabModel(file, undefined), undefined, 'no cache');
+    writeFileSync(file, `${LAB}# a comment\n`);
+    assert.equal(cachedLabModel(file, cache), undefined, 'changed');
   }));
 
 test('an entry that is not one (another format, no model) is not read: the lab is parsed', () =>
