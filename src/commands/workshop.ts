@@ -10,7 +10,7 @@ import type { Model, ModelPod } from '../model/lab.js';
 import type { Transport } from '../exec/transport.js';
 import type { LabState } from '../state/store.js';
 import { graphData, renderDot, renderMermaid, renderText, type LiveNames } from '../workshop/graph.js';
-import { HOLD_TERMINAL_SIGNALS, scriptPrelude, terminalProgram } from '../shell/prelude.js';
+import { HOLD_TERMINAL_SIGNALS, inPod, scriptPrelude, terminalProgram } from '../shell/prelude.js';
 import { quoteArg, quoteArgv } from '../os/quote.js';
 import { findLabWith, labModelOf, requireNodeAccess } from './common.js';
 import { routerTransport, traceTransportsOf, transportOf, transportsOf } from '../exec/transports.js';
@@ -138,7 +138,7 @@ export async function showCommand(
   // The tables as the tools print them, asked in one script (a pod's run in its namespaces by the prelude's netlab_in).
   const { answers, failed } = await askNode(
     transport,
-    [{ outputs: commands.map((c) => (pod ? ['netlab_in', pod.name, '-', ...c] : c)) }],
+    [{ outputs: commands.map((c) => inPod(c, pod)) }],
     pod ? [scriptPrelude(state.lab)] : [],
   );
   if (failed) throw new RunError(`cannot read ${node}'s tables: ${failed}`);
@@ -218,14 +218,13 @@ export async function captureCommand(
   console.error(
     `capturing on ${pod ? `pod ${pod.name}` : node} ${dev} (${count} packets or ${seconds} s${filter ? `, filter: ${filter}` : ''}); now send some traffic, e.g. \`netlab verify ${state.lab}\``,
   );
-  const inPod = (command: string[]) => (pod ? ['netlab_in', pod.name, '-', ...command] : command);
   const file = write !== undefined && write !== '-' ? openOutputFile(write, { what: 'the pcap file' }) : undefined;
   let code: number;
   let stoppedBy: NodeJS.Signals | undefined;
   try {
     ({ code, stoppedBy } = await stoppedWithNetlab(transport, (tag) =>
       transport.inUserNamespace
-        ? captureInUserNamespace(transport, state.lab, inPod(['env', tag, ...pcapStreamCommand(dev, seconds)]), {
+        ? captureInUserNamespace(transport, state.lab, inPod(['env', tag, ...pcapStreamCommand(dev, seconds)], pod), {
             reader: pcapReaderArgs(output, count, filterArgs),
             stdout: write === undefined ? 'inherit' : (file ?? 1),
           })
@@ -248,7 +247,7 @@ export async function captureCommand(
                 '--',
                 ...filterArgs,
               ],
-              pod && { name: pod.name },
+              pod,
             )}`,
             { terminal: true, ...(write === undefined ? {} : { stdout: file ?? 1 }) },
           ),

@@ -342,6 +342,9 @@ export function ruleKey(args: readonly string[]): string {
   return words.join(' ');
 }
 
+/** The conntrack states ruleMatches judges; a rule naming another (DNAT, SNAT, UNTRACKED) is passed over. */
+const STATES = ['NEW', 'ESTABLISHED', 'RELATED', 'INVALID'];
+
 /**
  * Whether a rule matches the packet: its -s, -d, -i, -o, -p and --dport are
  * compared (an interface name ending in + is a prefix, ! negates), and a
@@ -352,9 +355,6 @@ export function ruleKey(args: readonly string[]): string {
  * with its values: a rule whose other matches all hold is taken to match, as
  * it may.
  */
-/** The conntrack states ruleMatches judges; a rule naming another (DNAT, SNAT, UNTRACKED) is passed over. */
-const STATES = ['NEW', 'ESTABLISHED', 'RELATED', 'INVALID'];
-
 export function ruleMatches(rule: SavedRule, packet: Packet, inDev: string, outDev: string): boolean {
   const words = rule.args;
   const target = words.indexOf('-j');

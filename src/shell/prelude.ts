@@ -407,7 +407,15 @@ export function terminalProgram(
   argv: readonly string[],
   pod?: { name: string; container?: string | undefined },
 ): string {
-  return pod ? quoteArgv(['netlab_in', pod.name, pod.container ?? '-', ...argv]) : `$NETLAB_SIGNALS ${quoteArgv(argv)}`;
+  return pod ? quoteArgv(inPod(argv, pod)) : `$NETLAB_SIGNALS ${quoteArgv(argv)}`;
+}
+
+/** A command in a pod's namespaces (one of its containers', or its pause's: `-`), by the prelude's netlab_in; on the node without a pod. */
+export function inPod(
+  argv: readonly string[],
+  pod: { name: string; container?: string | undefined } | undefined,
+): string[] {
+  return pod ? ['netlab_in', pod.name, pod.container ?? '-', ...argv] : [...argv];
 }
 
 export function scriptPrelude(lab: string, run?: ScriptRun): string {
