@@ -289,6 +289,45 @@ test("the build's V8 code cache is the one this Node takes, for its bundle only;
   }
 });
 
+test("netlab's Node starts without NODE_EXTRA_CA_CERTS (Node 20 reads those certificates as it starts); the programs netlab runs get it back", async () => {
+  const work = scratch('netlab-ca-');
+  try {
+    // Runs in netlab's Node before bin/netlab's own code (NODE_OPTIONS --require): what the process
+    // was started with (/proc/self/environ), and its environment when it exits, which every program
+    // netlab starts inherits.
+    const probe = join(work.dir, 'probe.cjs');
+    writeFileSync(
+      probe,
+      `const { readFileSync, writeFileSync } = require('node:fs');
+const started = readFileSync('/proc/self/environ', 'utf8').split('\\0').filter((v) => /^(NETLAB_)?NODE_EXTRA_CA_CERTS=/.test(v));
+process.on('exit', () => writeFileSync(${JSON.stringify(join(work.dir, 'seen.json'))}, JSON.stringify({
+  started,
+  atExit: [process.env.NODE_EXTRA_CA_CERTS ?? null, process.env.NETLAB_NODE_EXTRA_CA_CERTS ?? null],
+})));
+`,
+    );
+    const certificates = '/etc/ssl/certs/ca-certificates.crt';
+    const seen = async (extra: Record<string, string>) => {
+      rmSync(join(work.dir, 'seen.json'), { force: true });
+      const { NODE_EXTRA_CA_CERTS: _, ...env } = process.env;
+      const run = await execa(NETLAB, ['--version'], {
+        reject: false,
+        env: { ...env, ...extra, NODE_OPTIONS: `--require ${probe}` },
+        extendEnv: false,
+      });
+      assert.equal(run.exitCode, 0, String(run.stderr));
+      return JSON.parse(readFileSync(join(work.dir, 'seen.json'), 'utf8')) as unknown;
+    };
+    assert.deepEqual(await seen({ NODE_EXTRA_CA_CERTS: certificates }), {
+      started: [`NETLAB_NODE_EXTRA_CA_CERTS=${certificates}`],
+      atExit: [certificates, null],
+    });
+    assert.deepEqual(await seen({}), { started: [], atExit: [null, null] });
+  } finally {
+    work.remove();
+  }
+});
+
 /** Runs netlab with stdout a pipe that is closed after the first chunk (`netlab ... | head -1`). */
 function netlabIntoClosedPipe(
   ...args: string[]
