@@ -52,7 +52,10 @@ tr[data-state="rebuilt"] { background: #fff1c7; }
 
 // The browser's half, as plain JavaScript (no build step, and no template
 // literals of its own: it sits inside one here, whose only substitution is
-// POLL_MS). String.raw keeps its backslashes as written ('\n' splits labels).
+// POLL_MS). String.raw keeps its backslashes as written ('\n' splits labels),
+// so characters beyond ASCII are written as \u escapes, which the browser reads
+// in its strings: the bundle is ASCII (scripts/bundle.mjs), and a raw template's
+// text is the one thing its build cannot escape.
 export const PAGE_SCRIPT = String.raw`
 'use strict';
 (function () {
@@ -80,17 +83,17 @@ export const PAGE_SCRIPT = String.raw`
   /** The cells of a group's row, as [text, class]; times are from the board's own clock (board.at). */
   function cellsOf(g, at) {
     var c = g.challenge;
-    var since = g.since ? ' · ' + minutesBetween(g.since, at) + ' min' : '';
-    var hints = c ? String(c.hints) + (c['hints-read'] === null ? '' : ' (' + c['hints-read'] + ' read)') : '—';
+    var since = g.since ? ' \u00b7 ' + minutesBetween(g.since, at) + ' min' : '';
+    var hints = c ? String(c.hints) + (c['hints-read'] === null ? '' : ' (' + c['hints-read'] + ' read)') : '\u2014';
     return [
       [g.name, ''],
       [g.condition + since, ''],
-      !c ? ['—', ''] : g.state === 'not-started' ? ['✗ start failed', 'no']
-        : [(c.solved ? '✓ ' : '✗ ') + Math.round(c.minutes) + ' min', c.solved ? 'yes' : 'no'],
+      !c ? ['\u2014', ''] : g.state === 'not-started' ? ['\u2717 start failed', 'no']
+        : [(c.solved ? '\u2713 ' : '\u2717 ') + Math.round(c.minutes) + ' min', c.solved ? 'yes' : 'no'],
       [hints, 'num'],
-      [c ? String(c.resets) : '—', 'num'],
-      [c ? String(c.attempts) : '—', 'num'],
-      [g.error ? '—' : String(g.failing.length), 'num'],
+      [c ? String(c.resets) : '\u2014', 'num'],
+      [c ? String(c.attempts) : '\u2014', 'num'],
+      [g.error ? '\u2014' : String(g.failing.length), 'num'],
     ];
   }
 
@@ -309,7 +312,7 @@ export const PAGE_SCRIPT = String.raw`
       return;
     }
     var g = detail.group;
-    title.textContent = g.name + ' · ' + g.state + ' · ' + g.lab;
+    title.textContent = g.name + ' \u00b7 ' + g.state + ' \u00b7 ' + g.lab;
     graph.appendChild(drawGraph(detail.graph || {}, list(g.failing)));
     checksTitle.textContent = g.failing.length ? 'failing checks' : 'no failing checks';
     g.failing.forEach(function (check) {
