@@ -38,7 +38,7 @@ await build({
 const text = readFileSync(BUNDLE, 'utf8');
 writeFileSync(
   BUNDLE,
-  text.replace(/[^\x00-\x7f]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`),
+  text.replace(/[\u0080-\uffff]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`),
 );
 
 // The build's id: a hash of the bundle. The cache of valid labs (src/lab/cached.ts) keeps a model
