@@ -237,9 +237,12 @@ function usesCodeCache(root: string): string {
   return `${run.stdout.trim()}${run.stderr}`;
 }
 
-test("the build's V8 code cache is the one this Node takes, for its bundle only; a cache it refuses, or none, only costs time; no bundle says how to build it", async () => {
+test("the build's V8 code cache is the one this Node takes, for its bundle (ASCII) only; a cache it refuses, or none, only costs time; no bundle says how to build it", async () => {
   // V8 takes a cache only from the same V8 and flags: the build's, in a process started as bin/netlab is.
   assert.equal(usesCodeCache(ROOT), 'true');
+  // An ASCII bundle is decoded into a string of one byte a character (scripts/bundle.mjs).
+  const beyondAscii = readFileSync(join(ROOT, 'dist', 'bundle', 'netlab.cjs')).findIndex((byte) => byte > 0x7f);
+  assert.equal(beyondAscii, -1, 'a byte beyond ASCII in the bundle');
 
   const work = scratch('netlab-code-cache-');
   try {
