@@ -81,9 +81,11 @@ const NO_EXTENSION = ['not supported', "Couldn't load", 'No chain/target/match b
  * node lacks. Kernel features are probed by creating a device, and iptables
  * extensions by adding a rule that uses each, all in one throwaway network
  * namespace: nothing on the node changes (a distribution kernel may autoload
- * the module, as it would for the lab).
+ * the module, as it would for the lab). On simulated nodes, what this
+ * machine's kernel was seen to have since it booted is not probed again
+ * (`kernel: 'seen'`, exec/kernel-seen.ts).
  */
-export function requirementChecks(needs: Requirements): string[] {
+export function requirementChecks(needs: Requirements, { kernel = 'probe' }: KernelProbe = {}): string[] {
   const lines: string[] = [];
   for (const tool of needs.tools)
     lines.push(
@@ -107,9 +109,15 @@ export function requirementChecks(needs: Requirements): string[] {
       ),
     ];
     // Its exit status is no verdict: a probe that could not run lacks the "probed" line.
-    lines.push(`unshare --net sh -c ${quoteArg([...probes, 'echo "@@netlab probed"'].join('\n'))} 2>&1 || true`);
+    if (kernel === 'seen') lines.push('echo "@@netlab probed" # seen working on this kernel since it booted');
+    else lines.push(`unshare --net sh -c ${quoteArg([...probes, 'echo "@@netlab probed"'].join('\n'))} 2>&1 || true`);
   }
   return lines;
+}
+
+/** Whether the node's script probes the kernel, or the kernel was seen to have what the lab needs since it booted. */
+export interface KernelProbe {
+  kernel?: 'probe' | 'seen';
 }
 
 /** One thing a node lacks, as its requirementChecks lines say. */
@@ -283,14 +291,19 @@ export function findConflicts(steps: readonly Step[], have: NodeInventory): { st
  * device in a throwaway network namespace, which changes nothing on the node
  * (on a distribution kernel it may autoload the module).
  */
-export function preflightScript(model: Model, node: string, steps: readonly Step[] = []): string {
+export function preflightScript(
+  model: Model,
+  node: string,
+  steps: readonly Step[] = [],
+  kernel: KernelProbe = {},
+): string {
   const lines: string[] = [];
   for (const pod of model.pods.filter((p) => p.node === node && p.rootfs)) {
     lines.push(
       `[ -e ${quoteArg(pod.rootfs!)} ] || echo ${quoteArg(`@@netlab missing-rootfs ${pod.name} ${pod.rootfs}`)}`,
     );
   }
-  lines.push(...requirementChecks(requirements(model)));
+  lines.push(...requirementChecks(requirements(model), kernel));
   return `${['PATH=$PATH:/usr/sbin:/sbin', ...lines, ...questionLines([inventoryQuestions(steps)])].join('\n')}\n`;
 }
 

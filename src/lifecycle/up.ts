@@ -3,11 +3,12 @@
 import { recordLabOnNodes } from './attach.js';
 import { labIdOf, podNamespacesOn } from '../model/lab.js';
 import type { ScriptResult } from '../exec/transport.js';
-import { preflightScript } from '../exec/preflight.js';
+import { preflightScript, requirements } from '../exec/preflight.js';
+import { forgetKernel, kernelSeen, rememberKernel } from '../exec/kernel-seen.js';
 import { Listr, ListrLogger, ListrLogLevels, PRESET_TIMER, ProcessOutput } from 'listr2';
 import { stepsOfPhase } from '../plan/build.js';
 import { createSimulatedNodes } from '../exec/simulated.js';
-import { applyPhase, Interrupted, phasesOf, runPreflight } from '../exec/runner.js';
+import { applyPhase, Interrupted, phasesOf, runPreflight, StepFailure } from '../exec/runner.js';
 import { newRunIdentity, scriptRunOf, STATE_VERSION, writeState, type LabState } from '../state/store.js';
 import { transportsOf } from '../exec/transports.js';
 import { lockHolder, tearDown } from './down.js';
@@ -250,6 +251,8 @@ export async function bringUp(
   process.on('SIGHUP', onHangup);
   /** what the preflight printed on simulated nodes, run as they started */
   let preflighted: Record<string, ScriptResult> = {};
+  // Simulated nodes share this machine's kernel: what it was seen to have since it booted is not probed again.
+  const kernelProbed = !options.target && !kernelSeen(requirements(model));
   // Listr prints a task's error in its title; netlab prints it once, in full, at the end.
   let failure: unknown;
   const guard = (work: () => Promise<unknown>, label: string) => async () => {
@@ -287,7 +290,10 @@ export async function bringUp(
                       state.target = target;
                       writeState(state);
                     },
-                    (node) => preflightScript(model, node, plan.nodes.find((n) => n.node === node)?.steps ?? []),
+                    (node) =>
+                      preflightScript(model, node, plan.nodes.find((n) => n.node === node)?.steps ?? [], {
+                        kernel: kernelProbed ? 'probe' : 'seen',
+                      }),
                   );
                   preflighted = started.answered;
                 }, 'start the simulated nodes'),
@@ -303,6 +309,7 @@ export async function bringUp(
                 signal: abort.signal,
               });
               await runPreflight(model, transportsOf(state), plan, preflighted);
+              if (kernelProbed) rememberKernel(requirements(model));
             }, 'preflight')(),
         },
         ...(options.step ? [] : phasesOf(plan)).map((phase) => ({
@@ -362,6 +369,8 @@ export async function bringUp(
       return 0;
     }
     const interrupted = abort.signal.aborted;
+    // A step that failed where the kernel was not probed may be a feature gone after all: the next up probes it.
+    if (!options.target && !kernelProbed && error instanceof StepFailure) forgetKernel();
     if (options.keep && !interrupted) {
       state.status = 'failed';
       writeState(state);

@@ -3,7 +3,7 @@
 // state that makes it work is what the articles show; down restores everything.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { LABS } from '../paths.js';
@@ -318,6 +318,48 @@ for (const [lab, feature, as] of [
     assert.deepEqual(await snapshotHost(), state.pristine());
   });
 }
+
+// Simulated nodes share this kernel: up remembers, until it reboots, what it saw the kernel have
+// (exec/kernel-seen.ts), and does not probe it again. A feature remembered that is gone after all
+// (a module unloaded by hand where modules can no longer be loaded) is planted here: on a kernel
+// without IP-in-IP, the step that needs it fails in the kernel's words and up rolls back.
+test('ipip remembered as seen on this kernel: up skips its probe; without IP-in-IP after all, the step that needs it fails, named, up rolls back and forgets, and the next up names what is missing', async (t) => {
+  const { needs, missing } = await missingFeatures('ipip');
+  const seen = join(state.dir, 'kernel-seen');
+  const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  const names = [
+    ...needs.features.map((f) => `feature ${f.name}`),
+    ...needs.extensions.map((x) => `extension ${x.name}`),
+  ];
+  writeFileSync(seen, `${['netlab kernel seen 1', boot, ...names].join('\n')}\n`);
+  try {
+    const up = await netlab(state.dir, 'up', join(LABS, 'ipip.yaml'));
+    if (missing.length === 0) {
+      t.diagnostic('this kernel has IP-in-IP: up goes up as it would have');
+      assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    } else {
+      t.diagnostic('this kernel lacks IP-in-IP: the step fails');
+      assert.equal(up.exitCode, 1, up.stdout + up.stderr);
+      assert.doesNotMatch(up.stderr, /nothing was changed/, 'no preflight verdict: the kernel was not probed');
+      assert.match(
+        up.stderr,
+        /step \d+ on node-\d failed: create the IP-in-IP tunnel ipip0\n {2}\$ ip tunnel add ipip0 mode ipip/,
+      );
+      assert.match(up.stderr, /rolled back: nothing is left on the nodes/);
+      // Forgotten: the next up probes the kernel, and names what it lacks before changing anything.
+      assert.equal(existsSync(seen), false, 'what was seen is forgotten');
+      const again = await netlab(state.dir, 'up', join(LABS, 'ipip.yaml'));
+      assert.equal(again.exitCode, 1, again.stdout + again.stderr);
+      assert.match(again.stderr, /nothing was changed; on the nodes:\n.*lab ipip needs kernel IP-in-IP support/);
+      const status = await netlab(state.dir, 'status', '--json');
+      assert.deepEqual(JSON.parse(status.stdout), { version: 1, labs: [] }, 'no lab is recorded');
+    }
+  } finally {
+    await netlab(state.dir, 'down', 'ipip');
+    rmSync(seen, { force: true });
+  }
+  assert.deepEqual(await snapshotHost(), state.pristine());
+});
 
 // A failing check's diagnosis (verify --json, and status) is asserted for every row of the fault matrix.
 

@@ -4,7 +4,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { savedTables } from './saved-tables.js';
-import { describeProblems, findConflicts, inventoryOf, preflightScript } from '../../src/exec/preflight.js';
+import {
+  describeProblems,
+  findConflicts,
+  inventoryOf,
+  preflightScript,
+  requirements,
+} from '../../src/exec/preflight.js';
+import { kernelSeen, rememberKernel } from '../../src/exec/kernel-seen.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { scratch } from '../scratch.js';
 import type { Answers } from '../../src/node/query.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
@@ -186,4 +195,41 @@ test('preflight: kernel features are probed in one throwaway namespace; a failed
   assert.deepEqual(noUnshare, [
     'lab ipip needs the command "unshare" on node-0: install the package util-linux (apt-get install util-linux)',
   ]);
+});
+
+test('simulated nodes: what this kernel was seen to have since it booted is not probed again; what is missing, or seen in another boot, is', () => {
+  const { model } = loadLabFile(join(LABS, 'vxlan.yaml'));
+  const needs = requirements(model);
+  const work = scratch('netlab-kernel-seen-');
+  const env = process.env.NETLAB_STATE_DIR;
+  process.env.NETLAB_STATE_DIR = work.dir;
+  try {
+    assert.equal(kernelSeen(needs), false, 'nothing seen yet');
+    rememberKernel(needs);
+    assert.equal(kernelSeen(needs), true);
+    const seen = readFileSync(join(work.dir, 'kernel-seen'), 'utf8');
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    assert.equal(
+      seen,
+      `netlab kernel seen 1\n${boot}\nextension comment\nfeature bridge\nfeature veth\nfeature vxlan\n`,
+    );
+    // A lab that needs more than was seen is probed; what it was seen to have is added, not replaced.
+    const ipip = requirements(loadLabFile(join(LABS, 'ipip.yaml')).model);
+    assert.equal(kernelSeen(ipip), false, 'IP-in-IP was never seen');
+    rememberKernel(ipip);
+    assert.equal(kernelSeen(needs) && kernelSeen(ipip), true);
+    // Another boot (the file outlived a reboot), another format, garbage: nothing seen.
+    for (const text of [seen.replace(boot, 'another-boot'), seen.replace('seen 1', 'seen 2'), 'garbage']) {
+      writeFileSync(join(work.dir, 'kernel-seen'), text);
+      assert.equal(kernelSeen(needs), false, text);
+    }
+    // The node's script then says probed without a throwaway namespace.
+    const script = preflightScript(model, 'node-0', stepsOf('vxlan'), { kernel: 'seen' });
+    assert.doesNotMatch(script, /unshare --net|netlab-p-/);
+    assert.match(script, /^echo "@@netlab probed" # seen working on this kernel since it booted$/m);
+  } finally {
+    if (env === undefined) delete process.env.NETLAB_STATE_DIR;
+    else process.env.NETLAB_STATE_DIR = env;
+    work.remove();
+  }
 });
