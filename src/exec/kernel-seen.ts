@@ -7,7 +7,9 @@
 // the kernel cleans such a namespace up after the probe, under the RTNL lock
 // that the lab's own `ip` commands then wait for: about 20 ms of a small lab's
 // `up` (BENCHMARKS.md). What is missing is never remembered: it is probed, and
-// reported, every time. Nodes over SSH are other machines, probed every time.
+// reported, every time. Nodes over SSH are probed every time: a probe asks
+// their iproute2 and iptables as much as their kernel, and machines that share
+// a kernel (containers, and its boot id) need not share those.
 //
 // Should a feature seen be gone after all (a module unloaded by hand where
 // modules can no longer be loaded), the step that needs it fails, names itself
