@@ -35,10 +35,19 @@ await build({
 // esbuild escapes strings and templates; what it leaves is in comments and regular expressions,
 // where a \u escape of each UTF-16 unit means the same character. A raw template's text
 // (String.raw) would change: the room's page script writes its characters as \u escapes.
+// Where an escape would not mean the character, the build stops: after a backslash (`\\é` would
+// become a backslash and text), and the line separators U+2028 and U+2029, which end a `//`
+// comment as a character and not as an escape.
 const text = readFileSync(BUNDLE, 'utf8');
 writeFileSync(
   BUNDLE,
-  text.replace(/[\u0080-\uffff]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`),
+  text.replace(/[\u0080-\uffff]/g, (unit, at) => {
+    if (text[at - 1] === '\\' || unit === '\u2028' || unit === '\u2029')
+      throw new Error(
+        `${BUNDLE}: cannot escape U+${unit.charCodeAt(0).toString(16)} at ${at}: ${text.slice(at - 40, at + 1)}`,
+      );
+    return `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  }),
 );
 
 // The build's id: a hash of the bundle. The cache of valid labs (src/lab/cached.ts) keeps a model

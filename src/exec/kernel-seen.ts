@@ -1,20 +1,24 @@
 // What this machine's kernel was seen to have, remembered until it reboots.
 // Simulated nodes share this machine's kernel, and what a kernel has stays
-// until it reboots: a module loaded stays loaded, and one unloaded by hand is
-// loaded again when a lab needs it. So `up` on simulated nodes probes only the
-// kernel features and iptables extensions it has not seen working since this
-// boot. The probe made devices in a throwaway network namespace per node, and
-// the kernel cleans such a namespace up after the probe, under the RTNL lock
-// that the lab's own `ip` commands then wait for: about 20 ms of a small lab's
-// `up` (BENCHMARKS.md). What is missing is never remembered: it is probed, and
-// reported, every time. Nodes over SSH are probed every time: a probe asks
-// their iproute2 and iptables as much as their kernel, and machines that share
-// a kernel (containers, and its boot id) need not share those.
+// until it reboots: a module loaded stays loaded (and, as root, one unloaded by
+// hand is loaded again when a lab needs it). So `up` on simulated nodes probes
+// the kernel only when the lab needs a feature or iptables extension not seen
+// working since this boot. The probe made devices in a throwaway network
+// namespace per node, and the kernel cleans such a namespace up after the
+// probe, under the RTNL lock that the lab's own `ip` commands then wait for:
+// about 25 ms of a small lab's `up` (BENCHMARKS.md). What is missing is never
+// remembered: it is probed, and reported, every time. Nodes over SSH are probed
+// every time: a probe asks their iproute2 and iptables as much as their kernel,
+// and machines that share a kernel (containers, and its boot id) need not
+// share those.
 //
-// Should a feature seen be gone after all (a module unloaded by hand where
-// modules can no longer be loaded), the step that needs it fails, names itself
-// and the kernel's words, and up rolls back and forgets what it saw: the next
-// up probes the kernel, and names what it lacks.
+// Should something seen be gone after all (a module unloaded by hand, without
+// root or where modules can no longer be loaded; iptables switched between its
+// nft and legacy builds), the step that needs it fails, names itself and the
+// kernel's words, up rolls back, says that the kernel was not probed, and
+// forgets what it saw: the next up probes the kernel, and names what it lacks.
+// Two ups at once may each write the file: one's memory is lost, which only
+// costs a probe.
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { stateDir, writeFileAtomic } from '../state/store.js';
@@ -74,5 +78,9 @@ export function rememberKernel(needs: Requirements): void {
 
 /** Forgets what was seen (a step failed where the kernel was not probed): the next `up` probes it. */
 export function forgetKernel(): void {
-  rmSync(seenFile(), { force: true });
+  try {
+    rmSync(seenFile(), { force: true });
+  } catch {
+    // unreadable state directory: up's own error is the one to report
+  }
 }

@@ -251,8 +251,10 @@ export async function bringUp(
   process.on('SIGHUP', onHangup);
   /** what the preflight printed on simulated nodes, run as they started */
   let preflighted: Record<string, ScriptResult> = {};
-  // Simulated nodes share this machine's kernel: what it was seen to have since it booted is not probed again.
-  const kernelProbed = !options.target && !kernelSeen(requirements(model));
+  // Simulated nodes share this machine's kernel: when it was seen to have what the lab needs since it
+  // booted, it is not probed again (exec/kernel-seen.ts). Nodes over SSH are probed every time.
+  const needs = requirements(model);
+  const kernel: 'probe' | 'seen' | 'over ssh' = options.target ? 'over ssh' : kernelSeen(needs) ? 'seen' : 'probe';
   // Listr prints a task's error in its title; netlab prints it once, in full, at the end.
   let failure: unknown;
   const guard = (work: () => Promise<unknown>, label: string) => async () => {
@@ -292,7 +294,7 @@ export async function bringUp(
                     },
                     (node) =>
                       preflightScript(model, node, plan.nodes.find((n) => n.node === node)?.steps ?? [], {
-                        kernel: kernelProbed ? 'probe' : 'seen',
+                        kernel: kernel === 'seen' ? 'seen' : 'probe',
                       }),
                   );
                   preflighted = started.answered;
@@ -309,7 +311,7 @@ export async function bringUp(
                 signal: abort.signal,
               });
               await runPreflight(model, transportsOf(state), plan, preflighted);
-              if (kernelProbed) rememberKernel(requirements(model));
+              if (kernel === 'probe') rememberKernel(needs);
             }, 'preflight')(),
         },
         ...(options.step ? [] : phasesOf(plan)).map((phase) => ({
@@ -369,8 +371,6 @@ export async function bringUp(
       return 0;
     }
     const interrupted = abort.signal.aborted;
-    // A step that failed where the kernel was not probed may be a feature gone after all: the next up probes it.
-    if (!options.target && !kernelProbed && error instanceof StepFailure) forgetKernel();
     if (options.keep && !interrupted) {
       state.status = 'failed';
       writeState(state);
@@ -396,6 +396,14 @@ export async function bringUp(
         throw error;
       }
       if (!options.silent && touchNodes) console.error('rolled back: nothing is left on the nodes');
+    }
+    // A step that failed where the kernel was not probed may be a feature gone after all: the next up probes it.
+    if (kernel === 'seen' && error instanceof StepFailure) {
+      forgetKernel();
+      if (!options.silent)
+        console.error(
+          'this kernel was not probed (up saw it have what the lab needs since it booted): the next `netlab up` probes it, and names anything it lacks',
+        );
     }
     if (interrupted) return EXIT_INTERRUPTED;
     throw error;

@@ -127,7 +127,7 @@ function netlabCommand(): string[] {
  */
 function netlabEnvironment(): NodeJS.ProcessEnv {
   const { NODE_EXTRA_CA_CERTS: certificates, ...env } = process.env;
-  return certificates ? { ...env, NETLAB_NODE_EXTRA_CA_CERTS: certificates } : env;
+  return certificates ? { ...env, NETLAB_NODE_EXTRA_CA_CERTS: certificates } : process.env;
 }
 
 /**

@@ -327,6 +327,8 @@ test('ipip remembered as seen on this kernel: up skips its probe; without IP-in-
   const { needs, missing } = await missingFeatures('ipip');
   const seen = join(state.dir, 'kernel-seen');
   const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  // The ups before this test remembered what they saw (the vxlan lab's VXLAN among it), for this boot.
+  assert.match(readFileSync(seen, 'utf8'), new RegExp(`^netlab kernel seen 1\\n${boot}\\n(.*\\n)*feature vxlan\\n`));
   const names = [
     ...needs.features.map((f) => `feature ${f.name}`),
     ...needs.extensions.map((x) => `extension ${x.name}`),
@@ -346,6 +348,7 @@ test('ipip remembered as seen on this kernel: up skips its probe; without IP-in-
         /step \d+ on node-\d failed: create the IP-in-IP tunnel ipip0\n {2}\$ ip tunnel add ipip0 mode ipip/,
       );
       assert.match(up.stderr, /rolled back: nothing is left on the nodes/);
+      assert.match(up.stderr, /this kernel was not probed \(up saw it have what the lab needs since it booted\)/);
       // Forgotten: the next up probes the kernel, and names what it lacks before changing anything.
       assert.equal(existsSync(seen), false, 'what was seen is forgotten');
       const again = await netlab(state.dir, 'up', join(LABS, 'ipip.yaml'));

@@ -181,6 +181,8 @@ test('over ssh: each command opens at most one connection and exactly one sessio
     const up = await counted('up', join(LABS, 'vxlan.yaml'), '--ssh-config', machines.sshConfig);
     for (const node of labNodes) assert.deepEqual(up[node], { logins: 1, sessions: 1 }, `up on ${node}`);
     assert.deepEqual(up['node-2'], { logins: 0, sessions: 0 }, 'a machine the lab does not use is never reached');
+    // Machines over SSH are probed every time: up remembers nothing of their kernels (exec/kernel-seen.ts).
+    assert.equal(existsSync(join(stateDir, 'kernel-seen')), false, 'nothing remembered of the kernel over SSH');
     // verify runs three (responders, checks, stop the responders) and evidence; the master of up is reused
     const verify = await counted('verify', 'vxlan');
     for (const node of labNodes) assert.deepEqual(verify[node], { logins: 0, sessions: 1 }, `verify on ${node}`);
