@@ -54,10 +54,15 @@ function seenThisBoot(boot = bootId()): Set<string> {
   }
 }
 
-/** Whether every kernel feature and iptables extension the lab needs was seen working since this machine booted. */
+/**
+ * Whether the lab needs kernel features or iptables extensions, and every one
+ * was seen working since this machine booted (a lab that needs none has no
+ * probe to skip).
+ */
 export function kernelSeen(needs: Requirements): boolean {
-  const seen = seenThisBoot();
-  return kernelNeeds(needs).every((name) => seen.has(name));
+  const names = kernelNeeds(needs);
+  const seen = names.length > 0 ? seenThisBoot() : new Set<string>();
+  return names.length > 0 && names.every((name) => seen.has(name));
 }
 
 /**

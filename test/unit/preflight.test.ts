@@ -218,6 +218,8 @@ test('simulated nodes: what this kernel was seen to have since it booted is not 
     assert.equal(kernelSeen(ipip), false, 'IP-in-IP was never seen');
     rememberKernel(ipip);
     assert.equal(kernelSeen(needs) && kernelSeen(ipip), true);
+    // A lab that needs nothing of the kernel has no probe to skip.
+    assert.equal(kernelSeen({ ...needs, features: [], extensions: [] }), false, 'nothing needed, nothing skipped');
     // Another boot (the file outlived a reboot), another format, garbage: nothing seen.
     for (const text of [seen.replace(boot, 'another-boot'), seen.replace('seen 1', 'seen 2'), 'garbage']) {
       writeFileSync(join(work.dir, 'kernel-seen'), text);
