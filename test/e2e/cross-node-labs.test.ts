@@ -327,7 +327,10 @@ test('ipip remembered as seen on this kernel: up skips its probe; without IP-in-
   const { needs, missing } = await missingFeatures('ipip');
   const seen = join(state.dir, 'kernel-seen');
   const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-  // The ups before this test remembered what they saw (the vxlan lab's VXLAN among it), for this boot.
+  // An up remembers what it saw (the vxlan lab's VXLAN among it), for this boot.
+  rmSync(seen, { force: true });
+  assert.equal((await netlab(state.dir, 'up', join(LABS, 'vxlan.yaml'))).exitCode, 0);
+  assert.equal((await netlab(state.dir, 'down', 'vxlan')).exitCode, 0);
   assert.match(readFileSync(seen, 'utf8'), new RegExp(`^netlab kernel seen 1\\n${boot}\\n(.*\\n)*feature vxlan\\n`));
   const names = [
     ...needs.features.map((f) => `feature ${f.name}`),
