@@ -3,7 +3,7 @@
 // `netlab down`) run for it as a netlab of its own, so that groups build side
 // by side, each with its own output, its own rollback and its own exit code.
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { packageRoot } from '../lab/bundled.js';
 import { run } from '../exec/spawn.js';
 import type { ScriptResult } from '../exec/transport.js';
@@ -114,20 +114,17 @@ export function groupModel(room: Room, model: Model, record: RoomRecord, group: 
   };
 }
 
-/** This netlab's own command line: the package's bin/netlab, from the bundle or from the compiled tests. */
-function netlabCommand(): string[] {
-  return [process.execPath, join(packageRoot(), 'bin', 'netlab')];
-}
-
 /**
- * The environment of a netlab this one runs: what bin/netlab's shell line
- * does, for a Node started here without it. Node 20 reads the certificates
- * NODE_EXTRA_CA_CERTS names as it starts (55 ms); netlab makes no TLS
- * connection, and bin/netlab gives the variable back to the programs it runs.
+ * This netlab's own command line, as a user's shell starts it: the package's
+ * bin/netlab (from the bundle or from the compiled tests), whose first line
+ * starts Node as netlab wants it (without NODE_EXTRA_CA_CERTS's certificates),
+ * with this process's Node first on its PATH.
  */
-function netlabEnvironment(): NodeJS.ProcessEnv {
-  const { NODE_EXTRA_CA_CERTS: certificates, ...env } = process.env;
-  return certificates ? { ...env, NETLAB_NODE_EXTRA_CA_CERTS: certificates } : process.env;
+function netlabCommand(): { command: string; env: NodeJS.ProcessEnv } {
+  return {
+    command: join(packageRoot(), 'bin', 'netlab'),
+    env: { ...process.env, PATH: [dirname(process.execPath), process.env.PATH].filter(Boolean).join(':') },
+  };
 }
 
 /**
@@ -136,10 +133,10 @@ function netlabEnvironment(): NodeJS.ProcessEnv {
  * kept (a --json document).
  */
 export async function runNetlab(args: string[], progress: (line: string) => void): Promise<ScriptResult> {
-  const [node, script] = netlabCommand();
+  const { command, env } = netlabCommand();
   let partial = '';
-  const result = await run(node!, [script!, ...args], {
-    env: netlabEnvironment(),
+  const result = await run(command, args, {
+    env,
     onStderr: (chunk) => {
       const lines = (partial + chunk).split('\n');
       partial = lines.pop()!;
