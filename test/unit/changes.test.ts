@@ -14,8 +14,15 @@ function fakeNode(tables: (index: number, section: string) => string) {
     scripts,
     run(script: string) {
       scripts.push(script);
-      const stdout = [...script.matchAll(/^echo "(@@netlab answer (\d+) (\w+))"$/gm)]
-        .map((m) => `${m[1]}\n${tables(Number(m[2]), m[3]!)}\n`)
+      // A section that names several answers (one `ip -batch`) has one line for each.
+      const stdout = [...script.matchAll(/^echo "(@@netlab answer (\d+) ([\w,]+))"$/gm)]
+        .map(
+          (m) =>
+            `${m[1]}\n${m[3]!
+              .split(',')
+              .map((section) => tables(Number(m[2]), section))
+              .join('\n')}\n`,
+        )
         .join('');
       return Promise.resolve({ stdout, stderr: '', exitCode: 0 });
     },
@@ -58,8 +65,11 @@ test('the pods a step names are read in the one script that reads the node, and 
   const changes = describeChanges(await snapshotNode(before, ['a0']), await snapshotNode(after, ['a0']));
   assert.equal(before.scripts.length, 1, 'one script per node');
   const script = before.scripts[0]!;
-  assert.match(script, /^ip -n a0 -j -d link show /m);
-  assert.match(script, /^ip -n a0 -j route show table main /m);
+  assert.match(
+    script,
+    /^printf '%s\\n' 'link show' 'addr show' 'route show table main' 'neigh show' \| ip -n a0 -j -d -batch - /m,
+    "the pod's links, addresses, routes and neighbours: one ip -batch",
+  );
   assert.match(script, /^nsenter --net=\/run\/netns\/a0 sh -c /m, "the pod's own sysctls, read inside it");
   assert.match(script, /^for p in \$\(ip netns pids a0\)/m);
   assert.deepEqual(changes, [

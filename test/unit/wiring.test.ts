@@ -323,6 +323,61 @@ test('node questions: one script, each answer in its own section, parsed back pe
   );
 });
 
+test("node questions: a namespace's links, addresses and routes are one ip -batch, its lines the answers in order; iptables-save's other tables are not read", () => {
+  const asks = [{ netns: 'a0', links: true, addresses: true, routes: true, iptables: true }];
+  const script = questionLines(asks).join('\n');
+  assert.match(script, /^echo "@@netlab answer 0 links,addresses,routes"$/m);
+  assert.match(
+    script,
+    /^printf '%s\\n' 'link show' 'addr show' 'route show table main' \| ip -n a0 -j -d -batch - 2>\/dev\/null$/m,
+  );
+  assert.doesNotMatch(script, /^ip /m, 'no ip process of its own per question');
+  const answered = (ipLines: string[]) =>
+    parseAnswers(
+      [
+        '@@netlab answer 0 links,addresses,routes',
+        ...ipLines,
+        '@@netlab answer 0 iptables',
+        '*filter',
+        ':FORWARD ACCEPT [0:0]',
+        'COMMIT',
+        '*mangle',
+        ':PREROUTING ACCEPT [0:0]',
+        'COMMIT',
+        '*nat',
+        ':NL-SERVICES-x - [0:0]',
+        'COMMIT',
+        '',
+      ].join('\n'),
+      asks,
+    ).answers[0]!;
+  const links = '[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP"]}]';
+  const addresses = '[{"ifname":"lo","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8}]}]';
+  const all = answered([links, addresses, '[{"dst":"10.200.0.0/24","dev":"br0"}]']);
+  assert.deepEqual(
+    all.links!.map((l) => l.ifname),
+    ['lo'],
+  );
+  assert.deepEqual(
+    all.addresses!.map((a) => a.address),
+    ['127.0.0.1'],
+  );
+  assert.deepEqual(
+    all.routes!.map((r) => r.dst),
+    ['10.200.0.0/24'],
+  );
+  assert.deepEqual([...all.iptables!.nat.chains.keys()], ['NL-SERVICES-x']);
+  assert.deepEqual([...all.iptables!.filter.chains.keys()], ['FORWARD'], "mangle's chains are not filter's");
+  // iproute2 stops a batch at its first failure: the answers after it are missing, not shifted.
+  const cut = answered([links]);
+  assert.deepEqual(
+    cut.links!.map((l) => l.ifname),
+    ['lo'],
+  );
+  assert.deepEqual(cut.addresses, []);
+  assert.deepEqual(cut.routes, []);
+});
+
 test("drift of the lab's rules: compared in iptables-save's own words; a rule missing, changed, added or out of order is named", () => {
   const steps = planOf('service.yaml').nodes[0]!.steps;
   // iptables-save of node-0's nat table with the lab up (on this kernel): it adds `-m tcp`, and
