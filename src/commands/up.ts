@@ -134,9 +134,9 @@ async function up(
     }
     const prepared = wantsSsh(options)
       ? await prepareSsh(model, options, await early)
-      : { model, facts: simulatedFacts(model), target: undefined };
+      : { model, facts: simulatedFacts(model), target: undefined, kernel: undefined };
     if (prepared.target) mark('read the facts (SSH)');
-    const target = prepared.target ? { target: prepared.target } : {};
+    const target = prepared.target ? { target: prepared.target, kernelMemory: prepared.kernel } : {};
     // One plan for the whole command: shown, applied, and read by verify (its state holds the same model and facts).
     const plan = buildPlan(prepared.model, prepared.facts);
     if (options.explain)

@@ -8,7 +8,7 @@ import { applyScript, downScript, parseDownOutput, parseScriptOutput, type DownO
 import type { ScriptRun } from '../shell/prelude.js';
 import { quoteArgv } from '../os/quote.js';
 import { escapeControls, RunError } from '../errors.js';
-import { describeProblems, preflightScript } from './preflight.js';
+import { describeProblems, type KernelProbe, preflightScript } from './preflight.js';
 import { describeRun } from '../state/store.js';
 import type { Transports } from './transports.js';
 
@@ -50,11 +50,14 @@ export async function runPreflight(
   transports: Transports,
   plan?: Plan,
   answered: Record<string, ScriptResult> = {},
+  /** whether a node's kernel is probed (exec/kernel-seen.ts); by default it is */
+  probeOn: (node: string) => KernelProbe = () => ({}),
 ): Promise<void> {
   const problems = (
     await everyNode(Object.keys(transports), async (node) => {
       const steps = plan?.nodes.find((n) => n.node === node)?.steps ?? [];
-      const result = answered[node] ?? (await transports[node]!.run(preflightScript(model, node, steps)));
+      const result =
+        answered[node] ?? (await transports[node]!.run(preflightScript(model, node, steps, probeOn(node))));
       if (result.exitCode !== 0) return [`${node}: preflight failed: ${result.stderr.trim()}`];
       return describeProblems(model, node, steps, result.stdout, transports[node]!.inUserNamespace);
     })
@@ -62,21 +65,36 @@ export async function runPreflight(
   if (problems.length > 0) throw new RunError(`nothing was changed; on the nodes:\n  ${problems.join('\n  ')}`);
 }
 
+/** What a node's phase script does after its steps: a lab's record, written in the last phase's round. */
+export interface AfterSteps {
+  script: string;
+  /** what it does, for its error: "recording the lab on the node" */
+  what: string;
+}
+
 export async function applyPhase(
   plan: Plan,
   phase: Phase,
   transports: Transports,
   run: ScriptRun,
-  signal?: AbortSignal,
-  onProgress?: (node: string, done: number) => void,
+  options: {
+    signal?: AbortSignal;
+    onProgress?: (node: string, done: number) => void;
+    /** a node's script to run once its steps of this phase succeeded (alone where it has none): one round less */
+    after?: (node: string) => AfterSteps;
+  } = {},
 ): Promise<void> {
+  const { signal, onProgress, after } = options;
   if (signal?.aborted) throw new Interrupted();
   await everyNode(
     plan.nodes.map((n) => n.node),
     async (node) => {
       const steps = stepsOfPhase(plan.nodes.find((n) => n.node === node)!.steps, phase);
-      if (steps.length === 0) return;
-      const result = await transports[node]!.run(applyScript(plan.lab, steps, run), {
+      const then = after?.(node);
+      if (steps.length === 0 && !then?.script) return;
+      // A failed step ends the script (netlab_fail): what comes after its steps runs only when they all succeeded.
+      const script = steps.length ? `${applyScript(plan.lab, steps, run)}${then?.script ?? ''}` : then!.script;
+      const result = await transports[node]!.run(script, {
         ...(signal ? { signal } : {}),
         ...(onProgress ? { onStdout: countSteps((done) => onProgress(node, done)) } : {}),
       });
@@ -94,13 +112,15 @@ export async function applyPhase(
         throw new StepFailure(node, step, `exit ${outcome.failed.exitCode}: ${outcome.failed.stderr}`);
       }
       const missing = steps.find((s) => !outcome.done.has(s.id));
-      if (result.exitCode !== 0 || missing) {
+      if (missing || (result.exitCode !== 0 && !then?.script)) {
         throw new StepFailure(
           node,
           missing,
           `the node script ended with exit ${result.exitCode}: ${result.stderr.trim()}`,
         );
       }
+      if (result.exitCode !== 0)
+        throw new RunError(`${node}: ${then!.what} failed (exit ${result.exitCode}): ${result.stderr.trim()}`);
     },
   );
 }

@@ -54,9 +54,12 @@ async function onEveryNode(state: LabState, script: string): Promise<void> {
   if (failed) throw new RunError(`could not record the lab on its nodes: ${failed.stderr.trim()}`);
 }
 
-/** After `up`: the lab as built, on every node, for whoever attaches to it. */
-export async function recordLabOnNodes(state: LabState): Promise<void> {
-  if (!state.run) return;
+/**
+ * The lab as built, for whoever attaches to it: the script that writes it on a
+ * node. `up` runs it in its last phase's script, after the steps.
+ */
+export function labRecordScript(state: LabState): string | undefined {
+  if (!state.run) return undefined;
   const record: NodeLabRecord = {
     version: 1,
     lab: state.lab,
@@ -64,7 +67,13 @@ export async function recordLabOnNodes(state: LabState): Promise<void> {
     model: modelForNodes(state.model),
     facts: state.facts,
   };
-  await onEveryNode(state, writeRecordScript(state, LAB_RECORD, record));
+  return writeRecordScript(state, LAB_RECORD, record);
+}
+
+/** The lab as built, on every node (where `up` ran no phase of its own: --step, a lab without steps). */
+export async function recordLabOnNodes(state: LabState): Promise<void> {
+  const record = labRecordScript(state);
+  if (record) await onEveryNode(state, record);
 }
 
 /** The owner's challenge, on every node (undefined: none in progress any more). */

@@ -1,14 +1,21 @@
 // Bringing a lab up: the SSH nodes' facts, the plan applied phase by phase
 // (with state recorded as it goes), --step's pauses, and the rollback on failure.
-import { recordLabOnNodes } from './attach.js';
+import { labRecordScript, recordLabOnNodes } from './attach.js';
 import { labIdOf, podNamespacesOn } from '../model/lab.js';
 import type { ScriptResult } from '../exec/transport.js';
-import { preflightScript, requirements } from '../exec/preflight.js';
-import { forgetKernel, kernelSeen, rememberKernel } from '../exec/kernel-seen.js';
+import { type KernelProbe, preflightScript, requirements } from '../exec/preflight.js';
+import {
+  FORGET_ON_NODE,
+  forgetKernel,
+  type KernelMemory,
+  kernelSeen,
+  rememberKernel,
+  rememberOnNodeScript,
+} from '../exec/kernel-seen.js';
 import { Listr, ListrLogger, ListrLogLevels, PRESET_TIMER, ProcessOutput } from 'listr2';
 import { stepsOfPhase } from '../plan/build.js';
 import { createSimulatedNodes } from '../exec/simulated.js';
-import { applyPhase, Interrupted, phasesOf, runPreflight, StepFailure } from '../exec/runner.js';
+import { type AfterSteps, applyPhase, Interrupted, phasesOf, runPreflight, StepFailure } from '../exec/runner.js';
 import { newRunIdentity, scriptRunOf, STATE_VERSION, writeState, type LabState } from '../state/store.js';
 import { transportsOf } from '../exec/transports.js';
 import { lockHolder, tearDown } from './down.js';
@@ -96,7 +103,7 @@ async function stepThroughCommands(
         // The node's tables, and those of the pods whose namespaces the step's effects act in.
         const pods = podsActedIn([step], podNamespacesOn(model, node.node));
         const before = await snapshotNode(transport, pods);
-        await applyPhase({ ...plan, nodes: [{ ...node, steps: [step] }] }, phase, transports, run, signal);
+        await applyPhase({ ...plan, nodes: [{ ...node, steps: [step] }] }, phase, transports, run, { signal });
         const changes = describeChanges(before, await snapshotNode(transport, pods));
         console.log(`  changed on ${node.node}${changes.length ? ':' : ': nothing visible'}`);
         for (const change of changes) console.log(`    ${change}`);
@@ -126,7 +133,7 @@ async function stepThrough(
     const pods = plan.nodes.map((n) => podsActedIn(stepsOfPhase(n.steps, phase), podNamespacesOn(model, n.node)));
     const snapshots = () => Promise.all(plan.nodes.map((n, i) => snapshotNode(transports[n.node]!, pods[i])));
     const before = await snapshots();
-    await applyPhase(plan, phase, transports, run, signal);
+    await applyPhase(plan, phase, transports, run, { signal });
     const after = await snapshots();
     console.log(`phase ${phase} changed:`);
     plan.nodes.forEach((n, i) => {
@@ -174,7 +181,13 @@ export async function prepareSsh(
   model: Model,
   options: TargetOptions,
   early?: EarlyConnection,
-): Promise<{ target: SshTargetState; facts: Record<string, NodeFacts>; model: Model }> {
+): Promise<{
+  target: SshTargetState;
+  facts: Record<string, NodeFacts>;
+  /** what each machine remembers its kernel was seen to have (exec/kernel-seen.ts) */
+  kernel: Record<string, KernelMemory>;
+  model: Model;
+}> {
   const adopted =
     early && early.name === model.name && early.nodes.join() === model.nodes.map((n) => n.name).join()
       ? early
@@ -190,8 +203,8 @@ export async function prepareSsh(
     if (unreachable) throw unreachable;
   } else await checkReachable(target);
   mark('wait for the SSH login');
-  const facts = await discoverFacts(onNodes, transportsOf({ target }));
-  return { target, facts, model: onNodes };
+  const { facts, kernel } = await discoverFacts(onNodes, transportsOf({ target }));
+  return { target, facts, kernel, model: onNodes };
 }
 
 /**
@@ -206,6 +219,8 @@ export async function bringUp(
   options: UpOptions & {
     silent?: boolean;
     target?: SshTargetState;
+    /** over SSH: what each machine remembers its kernel was seen to have (prepareSsh) */
+    kernelMemory?: Record<string, KernelMemory>;
     /** for the fault-injection tests only: tearDown's look at the nodes after the rollback's journals ran */
     beforeStop?: (transports: Transports) => Promise<void>;
   },
@@ -251,10 +266,15 @@ export async function bringUp(
   process.on('SIGHUP', onHangup);
   /** what the preflight printed on simulated nodes, run as they started */
   let preflighted: Record<string, ScriptResult> = {};
-  // Simulated nodes share this machine's kernel: when it was seen to have what the lab needs since it
-  // booted, it is not probed again (exec/kernel-seen.ts). Nodes over SSH are probed every time.
+  // A kernel seen to have what the lab needs since it booted is not probed again (exec/kernel-seen.ts):
+  // simulated nodes share this machine's memory, machines over SSH each have their own.
   const needs = requirements(model);
-  const kernel: 'probe' | 'seen' | 'over ssh' = options.target ? 'over ssh' : kernelSeen(needs) ? 'seen' : 'probe';
+  const seenHere = !options.target && kernelSeen(needs);
+  const memoryOn = (node: string): KernelMemory => options.kernelMemory?.[node] ?? { boot: undefined, seen: new Set() };
+  const seenOn = (node: string) => (options.target ? kernelSeen(needs, memoryOn(node)) : seenHere);
+  const probeOn = (node: string): KernelProbe => ({ kernel: seenOn(node) ? 'seen' : 'probe' });
+  /** the nodes whose kernel is not probed */
+  const unprobed = model.nodes.map((n) => n.name).filter(seenOn);
   // Listr prints a task's error in its title; netlab prints it once, in full, at the end.
   let failure: unknown;
   const guard = (work: () => Promise<unknown>, label: string) => async () => {
@@ -275,6 +295,8 @@ export async function bringUp(
   const logger = options.json
     ? { logger: new ListrLogger({ useIcons: true, toStderr: Object.values(ListrLogLevels) }) }
     : {};
+  /** the phases up runs itself (--step runs them in its own way) */
+  const phases = options.step ? [] : phasesOf(plan);
   try {
     const tasks = new Listr(
       [
@@ -293,9 +315,7 @@ export async function bringUp(
                       writeState(state);
                     },
                     (node) =>
-                      preflightScript(model, node, plan.nodes.find((n) => n.node === node)?.steps ?? [], {
-                        kernel: kernel === 'seen' ? 'seen' : 'probe',
-                      }),
+                      preflightScript(model, node, plan.nodes.find((n) => n.node === node)?.steps ?? [], probeOn(node)),
                   );
                   preflighted = started.answered;
                 }, 'start the simulated nodes'),
@@ -310,11 +330,11 @@ export async function bringUp(
                 waiting: (line) => (task.output = line),
                 signal: abort.signal,
               });
-              await runPreflight(model, transportsOf(state), plan, preflighted);
-              if (kernel === 'probe') rememberKernel(needs);
+              await runPreflight(model, transportsOf(state), plan, preflighted, probeOn);
+              if (!options.target && !seenHere) rememberKernel(needs);
             }, 'preflight')(),
         },
-        ...(options.step ? [] : phasesOf(plan)).map((phase) => ({
+        ...phases.map((phase, i) => ({
           title: `phase ${phase}: ${plan.nodes.map((n) => `${n.node} (${stepsOfPhase(n.steps, phase).length} steps)`).join(', ')}`,
           task: (_context: unknown, task: { output: string }) =>
             guard(() => {
@@ -330,7 +350,18 @@ export async function bringUp(
                   .map(([node, total]) => `${node} ${done.get(node) ?? 0}/${total}`)
                   .join('  ');
               };
-              return applyPhase(plan, phase, transportsOf(state), run, abort.signal, progress);
+              // The last phase's scripts also record the lab on the nodes, once their steps succeeded (one round
+              // less), and what a machine over SSH whose kernel was probed was seen to have.
+              const record = labRecordScript(state);
+              const last = (node: string): AfterSteps => ({
+                script: `${record ?? ''}${options.target && !seenOn(node) ? rememberOnNodeScript(needs, memoryOn(node)) : ''}`,
+                what: 'recording the lab on the node',
+              });
+              return applyPhase(plan, phase, transportsOf(state), run, {
+                signal: abort.signal,
+                onProgress: progress,
+                ...(i === phases.length - 1 ? { after: last } : {}),
+              });
             }, `phase ${phase}`)(),
         })),
       ],
@@ -357,8 +388,9 @@ export async function bringUp(
     if (abort.signal.aborted) throw new Interrupted();
     state.status = 'up';
     writeState(state);
-    // The lab as built, on its nodes: what another controller attaches to (lifecycle/attach.ts).
-    await recordLabOnNodes(state);
+    // The lab as built, on its nodes: what another controller attaches to (lifecycle/attach.ts). The last
+    // phase wrote it, where up ran its phases.
+    if (phases.length === 0) await recordLabOnNodes(state);
     await Promise.all(Object.values(transportsOf(state)).map((t) => t.unlock()));
     // A signal while the record was written said "rolling back": so it does (tearDown locks the nodes again).
     if (abort.signal.aborted) throw new Interrupted();
@@ -371,6 +403,10 @@ export async function bringUp(
       return 0;
     }
     const interrupted = abort.signal.aborted;
+    // A step that failed where the kernel was not probed may be a feature gone after all: the next up probes it.
+    // (A machine over SSH forgets before the rollback, which ends the SSH connections; best effort.)
+    const kernelSuspect = unprobed.length > 0 && error instanceof StepFailure;
+    if (kernelSuspect && options.target) await forgetOnNodes(transportsOf(state), unprobed);
     if (options.keep && !interrupted) {
       state.status = 'failed';
       writeState(state);
@@ -397,12 +433,14 @@ export async function bringUp(
       }
       if (!options.silent && touchNodes) console.error('rolled back: nothing is left on the nodes');
     }
-    // A step that failed where the kernel was not probed may be a feature gone after all: the next up probes it.
-    if (kernel === 'seen' && error instanceof StepFailure) {
-      forgetKernel();
+    if (kernelSuspect) {
+      if (!options.target) forgetKernel();
+      const which = !options.target
+        ? 'this kernel was'
+        : `the kernel${unprobed.length > 1 ? 's' : ''} of ${unprobed.join(', ')} ${unprobed.length > 1 ? 'were' : 'was'}`;
       if (!options.silent)
         console.error(
-          'this kernel was not probed (up saw it have what the lab needs since it booted): the next `netlab up` probes it, and names anything it lacks',
+          `${which} not probed (up saw it have what the lab needs since it booted): the next \`netlab up\` probes it, and names anything it lacks`,
         );
     }
     if (interrupted) return EXIT_INTERRUPTED;
@@ -420,6 +458,11 @@ export async function bringUp(
       );
   }
   return 0;
+}
+
+/** Forgets what machines over SSH remember of their kernels: best effort, as their memory only saves a probe. */
+async function forgetOnNodes(transports: Transports, nodes: readonly string[]): Promise<void> {
+  await Promise.all(nodes.map((node) => transports[node]?.run(FORGET_ON_NODE).catch(() => undefined)));
 }
 
 /** Whether up draws its live progress display (listr's default renderer) on this stream: a terminal with a width. */

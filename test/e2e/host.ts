@@ -246,7 +246,8 @@ export async function nodeLeftovers(
     `ip -o link show | awk -F": " '{print $2}' | sed "s/@.*//" | grep -vxE "${[...ownLinks, ...MODULE_FALLBACK_DEVICES].join('|')}" | sed "s/^/link /"`,
     'iptables-save | grep -E "NL-|NETLAB" | sed "s/^/iptables /"',
     // The node lock (.lock, .lock-holder) stays: removing a lock file that others may be waiting on would let two holders in.
-    'ls -A /run/netlab 2>/dev/null | grep -vxE "\\.lock|\\.lock-holder" | sed "s/^/file /"',
+    // So does what a machine remembers of its kernel until it reboots (.kernel-seen, exec/kernel-seen.ts).
+    'ls -A /run/netlab 2>/dev/null | grep -vxE "\\.lock|\\.lock-holder|\\.kernel-seen" | sed "s/^/file /"',
     // processes: skip PID 1 (the node), zombies, and this script's own shell and tools
     'for p in /proc/[0-9]*; do pid=${p#/proc/}; [ "$pid" = 1 ] && continue; [ "$pid" = $$ ] && continue; s=$(cut -d" " -f3 $p/stat 2>/dev/null); [ "$s" = Z ] && continue; c=$(tr "\\0" " " <$p/cmdline 2>/dev/null); case "$c" in ""|*"/proc/"*|"sh -s"*|cut*|tr*) continue;; esac; echo "process $pid $c"; done',
   ].join('\n');

@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
 import { spawn } from 'node:child_process';
 import { quoteArgv } from '../../src/os/quote.js';
+import { loadLabFile } from '../../src/lab/load.js';
+import { requirements } from '../../src/exec/preflight.js';
 import {
   nodeLeftovers,
   nodeState,
@@ -26,6 +28,10 @@ import { waitFor, watch } from '../wait.js';
 
 /** Where Debian's iptables keeps its statistic match (hidden on the spare machine). */
 const STATISTIC_EXTENSION = '/usr/lib/x86_64-linux-gnu/xtables/libxt_statistic.so';
+/** Where a machine remembers what its kernel was seen to have (exec/kernel-seen.ts). */
+const NODE_MEMORY = '/run/netlab/.kernel-seen';
+/** This kernel's boot: the machines share it. */
+const BOOT = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 const work = stateDirForTest();
 const stateDir = join(work.dir, 'state');
 let machines: Machines;
@@ -181,8 +187,15 @@ test('over ssh: each command opens at most one connection and exactly one sessio
     const up = await counted('up', join(LABS, 'vxlan.yaml'), '--ssh-config', machines.sshConfig);
     for (const node of labNodes) assert.deepEqual(up[node], { logins: 1, sessions: 1 }, `up on ${node}`);
     assert.deepEqual(up['node-2'], { logins: 0, sessions: 0 }, 'a machine the lab does not use is never reached');
-    // Machines over SSH are probed every time: up remembers nothing of their kernels (exec/kernel-seen.ts).
-    assert.equal(existsSync(join(stateDir, 'kernel-seen')), false, 'nothing remembered of the kernel over SSH');
+    // Each machine remembers what its kernel was seen to have, in its own /run (exec/kernel-seen.ts); the
+    // controller remembers nothing of theirs.
+    assert.equal(existsSync(join(stateDir, 'kernel-seen')), false, "this machine's memory is not theirs");
+    for (const node of labNodes)
+      assert.match(
+        (await machines.transport(node).run(`cat ${NODE_MEMORY}\n`)).stdout,
+        new RegExp(`^netlab kernel seen 1\n${BOOT}\n(.*\n)*feature vxlan\n`),
+        node,
+      );
     // verify runs three (responders, checks, stop the responders) and evidence; the master of up is reused
     const verify = await counted('verify', 'vxlan');
     for (const node of labNodes) assert.deepEqual(verify[node], { logins: 0, sessions: 1 }, `verify on ${node}`);
@@ -191,6 +204,58 @@ test('over ssh: each command opens at most one connection and exactly one sessio
   }
   assert.equal(down.result.exitCode, 0, down.result.stdout + down.result.stderr);
   for (const node of labNodes) assert.deepEqual(down.counts[node], { logins: 0, sessions: 1 }, `down on ${node}`);
+});
+
+// A feature a machine remembers that is gone after all (a module unloaded by hand where modules can
+// no longer be loaded) is planted on the machines: this kernel lacks IP-in-IP, so the step that
+// needs it fails in the kernel's words, up rolls back and the machines forget.
+test('over ssh: ipip remembered as seen on the machines: up skips its probe; without IP-in-IP after all, the step fails, named, up rolls back, the machines forget, and the next up names what is missing', async (t) => {
+  const needs = requirements(loadLabFile(join(LABS, 'ipip.yaml')).model);
+  const names = [
+    ...needs.features.map((f) => `feature ${f.name}`),
+    ...needs.extensions.map((x) => `extension ${x.name}`),
+  ];
+  const nodes = ['node-0', 'node-1'];
+  const memory = `${['netlab kernel seen 1', BOOT, ...names].join('\n')}\n`;
+  for (const node of nodes)
+    await machines.transport(node).run(`mkdir -p /run/netlab && printf %s ${quoteArgv([memory])} >${NODE_MEMORY}\n`);
+  const ssh = ['--ssh-config', machines.sshConfig];
+  try {
+    const up = await machines.netlab(stateDir, 'up', join(LABS, 'ipip.yaml'), ...ssh);
+    const probe = await execa('sh', ['-c', 'unshare --net ip link add p type ipip'], { reject: false });
+    if (probe.exitCode === 0) {
+      t.diagnostic('this kernel has IP-in-IP: up goes up as it would have');
+      assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+      return;
+    }
+    assert.equal(up.exitCode, 1, up.stdout + up.stderr);
+    assert.doesNotMatch(up.stderr, /nothing was changed/, 'no preflight verdict: the kernels were not probed');
+    assert.match(
+      up.stderr,
+      /step \d+ on node-\d failed: create the IP-in-IP tunnel ipip0\n {2}\$ ip tunnel add ipip0 mode ipip/,
+    );
+    assert.match(up.stderr, /rolled back: nothing is left on the nodes/);
+    assert.match(
+      up.stderr,
+      /the kernels of node-0, node-1 were not probed \(up saw it have what the lab needs since it booted\)/,
+    );
+    for (const node of nodes)
+      assert.equal((await machines.transport(node).run(`cat ${NODE_MEMORY}\n`)).stdout, '', `${node} forgot`);
+    // The next up probes the kernels, and names what they lack before changing anything.
+    const again = await machines.netlab(stateDir, 'up', join(LABS, 'ipip.yaml'), ...ssh);
+    assert.equal(again.exitCode, 1, again.stdout + again.stderr);
+    assert.match(again.stderr, /nothing was changed; on the nodes:\n.*lab ipip needs kernel IP-in-IP support/);
+    for (const node of nodes)
+      assert.equal(
+        (await machines.transport(node).run(`cat ${NODE_MEMORY}\n`)).stdout,
+        '',
+        `${node}: what is missing is never remembered`,
+      );
+  } finally {
+    await machines.netlab(stateDir, 'down', 'ipip');
+    for (const node of nodes) await machines.transport(node).run(`rm -f ${NODE_MEMORY}\n`);
+  }
+  for (const node of nodes) assert.deepEqual(await leftovers(node), [], node);
 });
 
 for (const [signal, what] of [

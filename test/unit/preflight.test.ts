@@ -11,7 +11,14 @@ import {
   preflightScript,
   requirements,
 } from '../../src/exec/preflight.js';
-import { kernelSeen, rememberKernel } from '../../src/exec/kernel-seen.js';
+import {
+  FORGET_ON_NODE,
+  kernelSeen,
+  nodeMemoryOf,
+  READ_NODE_MEMORY,
+  rememberKernel,
+  rememberOnNodeScript,
+} from '../../src/exec/kernel-seen.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { scratch } from '../scratch.js';
 import type { Answers } from '../../src/node/query.js';
@@ -195,6 +202,36 @@ test('preflight: kernel features are probed in one throwaway namespace; a failed
   assert.deepEqual(noUnshare, [
     'lab ipip needs the command "unshare" on node-0: install the package util-linux (apt-get install util-linux)',
   ]);
+});
+
+test("a machine over SSH: its own memory, read with its boot id in the facts round; written by a line of up's last phase, with what it saw before", () => {
+  const needs = requirements(loadLabFile(join(LABS, 'vxlan.yaml')).model);
+  const ipip = requirements(loadLabFile(join(LABS, 'ipip.yaml')).model);
+  const boot = '0b6e5f3c-2d4a-4c39-9a57-1e2f3a4b5c6d';
+  assert.deepEqual(READ_NODE_MEMORY, ['cat', '/proc/sys/kernel/random/boot_id', '/run/netlab/.kernel-seen']);
+  // No memory yet: cat's complaint follows the boot id (the question keeps stderr).
+  const none = nodeMemoryOf(`${boot}\ncat: /run/netlab/.kernel-seen: No such file or directory\n`);
+  assert.deepEqual(none, { boot, seen: new Set() });
+  assert.equal(kernelSeen(needs, none), false);
+  // The line that remembers: printf's builtin, the file's text quoted; it cannot fail up.
+  const line = rememberOnNodeScript(needs, none);
+  assert.equal(
+    line,
+    `printf %s 'netlab kernel seen 1\n${boot}\nextension comment\nfeature bridge\nfeature veth\nfeature vxlan\n' >/run/netlab/.kernel-seen 2>/dev/null || true\n`,
+  );
+  const written = /^printf %s '([^']*)'/.exec(line)![1]!;
+  const remembered = nodeMemoryOf(`${boot}\n${written}`);
+  assert.equal(kernelSeen(needs, remembered), true);
+  assert.equal(kernelSeen(ipip, remembered), false, 'IP-in-IP was never seen there');
+  // What it saw before stays: IP-in-IP probed later is added.
+  const both = nodeMemoryOf(`${boot}\n${/^printf %s '([^']*)'/.exec(rememberOnNodeScript(ipip, remembered))![1]!}`);
+  assert.equal(kernelSeen(needs, both) && kernelSeen(ipip, both), true);
+  // Another boot (a /run that is no tmpfs), or a boot id that is not one: nothing seen, and nothing written.
+  assert.equal(kernelSeen(needs, nodeMemoryOf(`1e2f3a4b-0000-4c39-9a57-1e2f3a4b5c6d\n${written}`)), false);
+  const garbled = nodeMemoryOf(`'; rm -rf / '\n${written}`);
+  assert.deepEqual(garbled, { boot: undefined, seen: new Set() });
+  assert.equal(rememberOnNodeScript(needs, garbled), '');
+  assert.equal(FORGET_ON_NODE, 'rm -f /run/netlab/.kernel-seen\n');
 });
 
 test('simulated nodes: what this kernel was seen to have since it booted is not probed again; what is missing, or seen in another boot, is', () => {

@@ -1,0 +1,87 @@
+// What the runner sends each node for a phase, and how it reads the answers:
+// pure logic, so a stub transport answers with the markers a node script
+// prints (the scripts themselves run on real nodes in the e2e tier).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { loadLabFile } from '../../src/lab/load.js';
+import { buildPlan, stepsOfPhase } from '../../src/plan/build.js';
+import { simulatedFacts } from '../../src/underlay/simulated.js';
+import { applyPhase, StepFailure } from '../../src/exec/runner.js';
+import type { Transport } from '../../src/exec/transport.js';
+import { RunError } from '../../src/errors.js';
+import { LABS } from '../paths.js';
+
+const RUN = { id: 'abc123', from: 'test:/state' };
+
+/** A node that says each step of `plan`'s phase on it is done, then exits with `exitCode`; it keeps the scripts. */
+function stubNode(node: string, exitCode = 0) {
+  const scripts: string[] = [];
+  const { model } = loadLabFile(join(LABS, 'vxlan.yaml'));
+  const steps = stepsOfPhase(
+    buildPlan(model, simulatedFacts(model)).nodes.find((n) => n.node === node)!.steps,
+    'cross-node',
+  );
+  const transport: Transport = {
+    node,
+    async run(script) {
+      scripts.push(script);
+      const done = script.includes('netlab_claim')
+        ? steps.map((s) => `@@netlab begin ${s.id}\n@@netlab done ${s.id}\n`)
+        : [];
+      return { stdout: done.join(''), stderr: exitCode ? 'mv: cannot move' : '', exitCode };
+    },
+    async interactive() {
+      return 0;
+    },
+    async lock() {
+      return undefined;
+    },
+    async unlock() {},
+  };
+  return { transport, scripts };
+}
+
+test("a phase's `after` script runs at the end of each node's script (alone where the node has no step in the phase), and its failure is named as its own", async () => {
+  const { model } = loadLabFile(join(LABS, 'vxlan.yaml'));
+  const plan = buildPlan(model, simulatedFacts(model));
+  const node0 = stubNode('node-0');
+  const node1 = stubNode('node-1');
+  // node-1 has no step in this phase, as a node may have none in a lab's last.
+  const oneNode = { ...plan, nodes: plan.nodes.map((n) => (n.node === 'node-1' ? { ...n, steps: [] } : n)) };
+  const after = () => ({ script: 'echo recorded\n', what: 'recording the lab on the node' });
+  await applyPhase(oneNode, 'cross-node', { 'node-0': node0.transport, 'node-1': node1.transport }, RUN, { after });
+  assert.equal(node0.scripts.length, 1, "one script: the steps' and the record's");
+  assert.ok(stepsOfPhase(plan.nodes[0]!.steps, 'cross-node').length > 0);
+  assert.match(node0.scripts[0]!, /^netlab_claim \|\| exit 1$/m);
+  const script = node0.scripts[0]!;
+  assert.equal(script.indexOf('echo recorded'), script.length - 'echo recorded\n'.length, 'after every step');
+  assert.deepEqual(node1.scripts, ['echo recorded\n'], 'a node without steps in the phase runs the record alone');
+
+  // Without `after`, a node without steps is sent nothing.
+  const quiet = stubNode('node-1');
+  await applyPhase(oneNode, 'cross-node', { 'node-0': stubNode('node-0').transport, 'node-1': quiet.transport }, RUN);
+  assert.deepEqual(quiet.scripts, []);
+
+  // Every step done, then a failure: the record's, said as such, not a step's.
+  const failing = stubNode('node-0', 1);
+  await assert.rejects(
+    applyPhase(plan, 'cross-node', { 'node-0': failing.transport, 'node-1': stubNode('node-1').transport }, RUN, {
+      after,
+    }),
+    (error: unknown) =>
+      error instanceof RunError &&
+      !(error instanceof StepFailure) &&
+      error.message === 'node-0: recording the lab on the node failed (exit 1): mv: cannot move',
+  );
+  // The same exit without `after` is the node script's.
+  await assert.rejects(
+    applyPhase(
+      plan,
+      'cross-node',
+      { 'node-0': stubNode('node-0', 1).transport, 'node-1': stubNode('node-1').transport },
+      RUN,
+    ),
+    (error: unknown) => error instanceof StepFailure && /the node script ended with exit 1/.test(error.message),
+  );
+});
