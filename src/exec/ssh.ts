@@ -119,18 +119,24 @@ export function sshTransport(target: SshTargetState, node: string): Transport {
   };
 }
 
-/** Connects to every node before anything changes: an unreachable node fails fast, naming the node. */
-export async function checkReachable(target: SshTargetState): Promise<void> {
+/**
+ * Connects to every node before anything changes: an unreachable node fails
+ * fast, naming the node. The login runs `script` (one that only reads: up's
+ * facts questions) and gives back what each node answered.
+ */
+export async function checkReachable(target: SshTargetState, script = 'true\n'): Promise<Record<string, ScriptResult>> {
   const problems: string[] = [];
+  const answered: Record<string, ScriptResult> = {};
   await Promise.all(
     Object.keys(target.hosts).map(async (node) => {
-      const result = await runOn(target, node, 'true\n', { timeout: 30_000 });
+      const result = await runOn(target, node, script, { timeout: 30_000 });
       if (result.exitCode === 126 && String(result.stderr).includes('@@netlab no-sudo')) {
         problems.push(
           `${node}: user ${/@@netlab no-sudo (\S+)/.exec(String(result.stderr))?.[1]} is not root and may not run sudo without a password`,
         );
       } else if (result.exitCode !== 0)
         problems.push(`${node}: ${String(result.stderr).trim() || `ssh exit ${result.exitCode}`}`);
+      answered[node] = result;
     }),
   );
   if (problems.length) {
@@ -138,6 +144,7 @@ export async function checkReachable(target: SshTargetState): Promise<void> {
   }
   if (problems.length)
     throw new RunError(`cannot reach every node over SSH; nothing was changed:\n  ${problems.sort().join('\n  ')}`);
+  return answered;
 }
 
 /** Closes the master connections (after down: nothing more to say to these nodes). */

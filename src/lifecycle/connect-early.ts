@@ -7,6 +7,8 @@ import { defaultLabName, LAB_LIMITS, labNameProblem, NAME_PATTERN } from '../mod
 import { readYamlText } from '../lab/read.js';
 import { sshTarget, wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { checkReachable } from '../exec/ssh.js';
+import { FACTS_SCRIPT } from '../exec/facts.js';
+import type { ScriptResult } from '../exec/transport.js';
 import type { SshTargetState } from '../state/targets.js';
 import { mark } from '../profile.js';
 import { cachedLabModel } from '../lab/cached.js';
@@ -17,16 +19,17 @@ export interface EarlyConnection {
   nodes: string[];
   target: SshTargetState;
   underlay: Record<string, { dev?: string; address?: string }>;
-  /** settles when every node answered (undefined) or not (the error) */
-  reachable: Promise<unknown>;
+  /** settles when every node answered the facts' questions (their answers), or not (the error) */
+  reachable: Promise<{ answered: Record<string, ScriptResult> } | { error: unknown }>;
 }
 
 /**
  * Starts logging in to the nodes the lab file names (over SSH; undefined on
  * simulated nodes). `up` adopts the login if the validated lab has the same
  * name and nodes. Only names that pass the name rules and are hosts of the SSH
- * config or inventory are used, and nothing runs on a node but `true` until
- * the lab is valid. Best effort: anything wrong here is left to the validation
+ * config or inventory are used, and nothing runs on a node until the lab is
+ * valid but the facts' questions (exec/facts.ts), which only read: the login
+ * asks them, one round less for `up`. Best effort: anything wrong here is left to the validation
  * and the normal path to report, in their order.
  */
 export async function connectEarly(file: string, options: TargetOptions): Promise<EarlyConnection | undefined> {
@@ -46,9 +49,9 @@ export async function connectEarly(file: string, options: TargetOptions): Promis
       nodes: names,
       target,
       underlay,
-      reachable: checkReachable(target).then(
-        () => undefined,
-        (error: unknown) => error,
+      reachable: checkReachable(target, FACTS_SCRIPT).then(
+        (answered) => ({ answered }),
+        (error: unknown) => ({ error }),
       ),
     };
   } catch {

@@ -32,7 +32,7 @@ import type { Transports } from '../exec/transports.js';
 import { sshTarget, type TargetOptions } from '../exec/targets.js';
 import { checkReachable } from '../exec/ssh.js';
 import type { SshTargetState } from '../state/targets.js';
-import { discoverFacts } from '../exec/facts.js';
+import { discoverFacts, FACTS_SCRIPT } from '../exec/facts.js';
 import type { Model } from '../model/lab.js';
 import type { NodeFacts, Plan } from '../model/plan.js';
 import { mark } from '../profile.js';
@@ -198,12 +198,15 @@ export async function prepareSsh(
     ...model,
     nodes: model.nodes.map((n) => ({ ...n, underlay: { ...underlay[n.name], ...n.underlay } })),
   };
+  // The login asked the facts' questions: its answers are the facts.
+  let answered: Record<string, ScriptResult>;
   if (adopted) {
-    const unreachable = await adopted.reachable;
-    if (unreachable) throw unreachable;
-  } else await checkReachable(target);
+    const reached = await adopted.reachable;
+    if ('error' in reached) throw reached.error;
+    answered = reached.answered;
+  } else answered = await checkReachable(target, FACTS_SCRIPT);
   mark('wait for the SSH login');
-  const { facts, kernel } = await discoverFacts(onNodes, transportsOf({ target }));
+  const { facts, kernel } = await discoverFacts(onNodes, transportsOf({ target }), answered);
   return { target, facts, kernel, model: onNodes };
 }
 

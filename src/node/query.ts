@@ -72,9 +72,16 @@ export interface Answers {
   outputs: string[];
 }
 
+/** What a script on a node gave back. */
+export interface ScriptResultLike {
+  stdout: string;
+  exitCode: number;
+  stderr: string;
+}
+
 /** Something that runs a script on a node: a transport. */
 export interface Runs {
-  run(script: string): Promise<{ stdout: string; exitCode: number; stderr: string }>;
+  run(script: string): Promise<ScriptResultLike>;
 }
 
 const MARK = '@@netlab answer';
@@ -270,9 +277,20 @@ export async function askNode(
   asks: readonly Questions[],
   head: readonly string[] = [],
 ): Promise<{ head: string; answers: Partial<Answers>[]; failed?: string }> {
+  return answersOf(await node.run(askScript(asks, head)), asks);
+}
+
+/** The script askNode runs: `head`, then the questions. */
+export function askScript(asks: readonly Questions[], head: readonly string[] = []): string {
   // The last line says the last question's answer is whole (a connection lost, or the output cut, before it is not).
-  const script = `${['PATH=$PATH:/usr/sbin:/sbin', ...head, ...questionLines(asks), `echo "${END}"`].join('\n')}\n`;
-  const result = await node.run(script);
+  return `${['PATH=$PATH:/usr/sbin:/sbin', ...head, ...questionLines(asks), `echo "${END}"`].join('\n')}\n`;
+}
+
+/** What askScript's run answered (an answer run earlier, by the login: exec/facts.ts). */
+export function answersOf(
+  result: ScriptResultLike,
+  asks: readonly Questions[],
+): { head: string; answers: Partial<Answers>[]; failed?: string } {
   const ended = new RegExp(`^${END}\n?`, 'm');
   const answered = ended.test(result.stdout);
   // Even with exit 0 (a session that ended cleanly before the script did): what did not come back is not an answer.
