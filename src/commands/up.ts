@@ -133,7 +133,7 @@ async function up(
       await (await import('../lifecycle/challenge.js')).takeDown(existing);
     }
     const prepared = wantsSsh(options)
-      ? await prepareSsh(model, options, await early)
+      ? await prepareSsh(model, options, await early, { tookDown: existing !== undefined })
       : { model, facts: simulatedFacts(model), target: undefined, kernel: undefined };
     if (prepared.target) mark('read the facts (SSH)');
     const target = prepared.target ? { target: prepared.target, kernelMemory: prepared.kernel } : {};

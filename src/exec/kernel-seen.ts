@@ -22,7 +22,10 @@
 // kernel's words, up rolls back, says that the kernel was not probed, and
 // forgets what it saw: the next up probes the kernel, and names what it lacks.
 // Two ups at once may each write a memory: one's is lost, which only costs a
-// probe.
+// probe. A machine's memory is merged with what the facts round read, before
+// up locked the machine: a forgetting up in between may be undone by this
+// one, and the next up that needs what is gone fails as that one did, and
+// forgets again.
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { NODE_STATE_ROOT } from '../node/paths.js';
@@ -112,7 +115,7 @@ export function forgetKernel(): void {
 // --- a machine over SSH: a file in its /run/netlab ----------------------------------------
 
 /** The memory on a machine over SSH: beside the labs' directories, a dot file as the node lock's are. */
-const NODE_MEMORY = `${NODE_STATE_ROOT}/.kernel-seen`;
+export const NODE_MEMORY = `${NODE_STATE_ROOT}/.kernel-seen`;
 
 /** The command (node/query.ts's `outputs`) that prints a machine's boot id, then its memory file. */
 export const READ_NODE_MEMORY = ['cat', '/proc/sys/kernel/random/boot_id', NODE_MEMORY] as const;
@@ -128,7 +131,8 @@ export function nodeMemoryOf(output: string | undefined): KernelMemory {
 export function rememberOnNodeScript(needs: Requirements, memory: KernelMemory): string {
   const text = memoryText(needs, memory);
   // A memory that cannot be written only costs the next up its probe.
-  return text ? `printf %s ${quoteArg(text)} >${NODE_MEMORY} 2>/dev/null || true\n` : '';
+  // (2>/dev/null first: it silences a file that cannot be opened too.)
+  return text ? `printf %s ${quoteArg(text)} 2>/dev/null >${NODE_MEMORY} || true\n` : '';
 }
 
 /** The script that forgets a machine's memory (a step failed there where its kernel was not probed). */

@@ -81,9 +81,9 @@ const NO_EXTENSION = ['not supported', "Couldn't load", 'No chain/target/match b
  * node lacks. Kernel features are probed by creating a device, and iptables
  * extensions by adding a rule that uses each, all in one throwaway network
  * namespace: nothing on the node changes (a distribution kernel may autoload
- * the module, as it would for the lab). On simulated nodes, what this
- * machine's kernel was seen to have since it booted is not probed again
- * (`kernel: 'seen'`, exec/kernel-seen.ts).
+ * the module, as it would for the lab). What a node's kernel was seen to
+ * have since it booted is not probed again (`kernel: 'seen'`,
+ * exec/kernel-seen.ts).
  */
 export function requirementChecks(needs: Requirements, { kernel = 'probe' }: KernelProbe = {}): string[] {
   const lines: string[] = [];

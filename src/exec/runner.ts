@@ -93,7 +93,9 @@ export async function applyPhase(
       const then = after?.(node);
       if (steps.length === 0 && !then?.script) return;
       // A failed step ends the script (netlab_fail): what comes after its steps runs only when they all succeeded.
-      const script = steps.length ? `${applyScript(plan.lab, steps, run)}${then?.script ?? ''}` : then!.script;
+      // Its mark says it began: a node script that ends before it (a connection lost) is not its failure.
+      const thenScript = then?.script ? `echo "${AFTER_MARKER}"\n${then.script}` : '';
+      const script = steps.length ? `${applyScript(plan.lab, steps, run)}${thenScript}` : thenScript;
       const result = await transports[node]!.run(script, {
         ...(signal ? { signal } : {}),
         ...(onProgress ? { onStdout: countSteps((done) => onProgress(node, done)) } : {}),
@@ -112,7 +114,8 @@ export async function applyPhase(
         throw new StepFailure(node, step, `exit ${outcome.failed.exitCode}: ${outcome.failed.stderr}`);
       }
       const missing = steps.find((s) => !outcome.done.has(s.id));
-      if (missing || (result.exitCode !== 0 && !then?.script)) {
+      const thenBegan = thenScript !== '' && result.stdout.includes(`${AFTER_MARKER}\n`);
+      if (missing || (result.exitCode !== 0 && !thenBegan)) {
         throw new StepFailure(
           node,
           missing,
@@ -126,6 +129,8 @@ export async function applyPhase(
 }
 
 const DONE_MARKER = '@@netlab done ';
+/** What a phase script prints before the script that follows its steps (applyPhase's `after`). */
+const AFTER_MARKER = '@@netlab after the steps';
 
 /**
  * A listener for a node script's stdout that counts its finished steps (their

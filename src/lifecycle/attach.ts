@@ -76,6 +76,12 @@ export async function recordLabOnNodes(state: LabState): Promise<void> {
   if (record) await onEveryNode(state, record);
 }
 
+/** Takes the lab's record off every node (an up that failed after its last phase wrote some): best effort. */
+export async function forgetLabRecordOnNodes(state: LabState): Promise<void> {
+  const script = `${recordScriptPrelude(state)}rm -f "$NETLAB_DIR/${LAB_RECORD}"\n`;
+  await Promise.all(Object.values(transportsOf(state)).map((t) => t.run(script).catch(() => undefined)));
+}
+
 /** The owner's challenge, on every node (undefined: none in progress any more). */
 export async function recordChallengeOnNodes(state: LabState, record: ChallengeRecord | undefined): Promise<void> {
   const script = record

@@ -1,6 +1,6 @@
 // Bringing a lab up: the SSH nodes' facts, the plan applied phase by phase
 // (with state recorded as it goes), --step's pauses, and the rollback on failure.
-import { labRecordScript, recordLabOnNodes } from './attach.js';
+import { forgetLabRecordOnNodes, labRecordScript, recordLabOnNodes } from './attach.js';
 import { labIdOf, podNamespacesOn } from '../model/lab.js';
 import type { ScriptResult } from '../exec/transport.js';
 import { type KernelProbe, preflightScript, requirements } from '../exec/preflight.js';
@@ -9,6 +9,7 @@ import {
   forgetKernel,
   type KernelMemory,
   kernelSeen,
+  NODE_MEMORY,
   rememberKernel,
   rememberOnNodeScript,
 } from '../exec/kernel-seen.js';
@@ -181,6 +182,8 @@ export async function prepareSsh(
   model: Model,
   options: TargetOptions,
   early?: EarlyConnection,
+  /** an older version of the lab was taken down since the early login asked the facts: they are asked again */
+  { tookDown = false }: { tookDown?: boolean } = {},
 ): Promise<{
   target: SshTargetState;
   facts: Record<string, NodeFacts>;
@@ -198,12 +201,13 @@ export async function prepareSsh(
     ...model,
     nodes: model.nodes.map((n) => ({ ...n, underlay: { ...underlay[n.name], ...n.underlay } })),
   };
-  // The login asked the facts' questions: its answers are the facts.
-  let answered: Record<string, ScriptResult>;
+  // The login asked the facts' questions: its answers are the facts (unless the bridges and addresses of a
+  // version of the lab taken down since were among them).
+  let answered: Record<string, ScriptResult> = {};
   if (adopted) {
     const reached = await adopted.reachable;
     if ('error' in reached) throw reached.error;
-    answered = reached.answered;
+    if (!tookDown) answered = reached.answered;
   } else answered = await checkReachable(target, FACTS_SCRIPT);
   mark('wait for the SSH login');
   const { facts, kernel } = await discoverFacts(onNodes, transportsOf({ target }), answered);
@@ -300,6 +304,8 @@ export async function bringUp(
     : {};
   /** the phases up runs itself (--step runs them in its own way) */
   const phases = options.step ? [] : phasesOf(plan);
+  /** set once the last phase, which records the lab on the nodes, has begun */
+  let recordMayBeOnNodes = false;
   try {
     const tasks = new Listr(
       [
@@ -355,11 +361,13 @@ export async function bringUp(
               };
               // The last phase's scripts also record the lab on the nodes, once their steps succeeded (one round
               // less), and what a machine over SSH whose kernel was probed was seen to have.
+              // (The memory first: the record's script ends the script where the node holds another run's lab.)
               const record = labRecordScript(state);
               const last = (node: string): AfterSteps => ({
-                script: `${record ?? ''}${options.target && !seenOn(node) ? rememberOnNodeScript(needs, memoryOn(node)) : ''}`,
+                script: `${options.target && !seenOn(node) ? rememberOnNodeScript(needs, memoryOn(node)) : ''}${record ?? ''}`,
                 what: 'recording the lab on the node',
               });
+              if (i === phases.length - 1) recordMayBeOnNodes = true;
               return applyPhase(plan, phase, transportsOf(state), run, {
                 signal: abort.signal,
                 onProgress: progress,
@@ -395,7 +403,7 @@ export async function bringUp(
     // phase wrote it, where up ran its phases.
     if (phases.length === 0) await recordLabOnNodes(state);
     await Promise.all(Object.values(transportsOf(state)).map((t) => t.unlock()));
-    // A signal while the record was written said "rolling back": so it does (tearDown locks the nodes again).
+    // A signal during the last rounds said "rolling back": so it does (tearDown locks the nodes again).
     if (abort.signal.aborted) throw new Interrupted();
     mark('record the state');
   } catch (error) {
@@ -407,9 +415,13 @@ export async function bringUp(
     }
     const interrupted = abort.signal.aborted;
     // A step that failed where the kernel was not probed may be a feature gone after all: the next up probes it.
-    // (A machine over SSH forgets before the rollback, which ends the SSH connections; best effort.)
-    const kernelSuspect = unprobed.length > 0 && error instanceof StepFailure;
-    if (kernelSuspect && options.target) await forgetOnNodes(transportsOf(state), unprobed);
+    // Every node not probed forgets (only the first failure is reported), before the rollback, which ends the
+    // SSH connections.
+    const kernelSuspect = unprobed.length > 0 && error instanceof StepFailure && !interrupted;
+    const notForgotten = kernelSuspect ? await forgetKernelOn(options.target, transportsOf(state), unprobed) : [];
+    // The last phase records the lab on each node once its steps succeeded: a lab that failed elsewhere is no lab
+    // to attach to (simulated nodes rolled back are gone with their records).
+    if (recordMayBeOnNodes && ((options.keep && !interrupted) || options.target)) await forgetLabRecordOnNodes(state);
     if (options.keep && !interrupted) {
       state.status = 'failed';
       writeState(state);
@@ -436,16 +448,7 @@ export async function bringUp(
       }
       if (!options.silent && touchNodes) console.error('rolled back: nothing is left on the nodes');
     }
-    if (kernelSuspect) {
-      if (!options.target) forgetKernel();
-      const which = !options.target
-        ? 'this kernel was'
-        : `the kernel${unprobed.length > 1 ? 's' : ''} of ${unprobed.join(', ')} ${unprobed.length > 1 ? 'were' : 'was'}`;
-      if (!options.silent)
-        console.error(
-          `${which} not probed (up saw it have what the lab needs since it booted): the next \`netlab up\` probes it, and names anything it lacks`,
-        );
-    }
+    if (kernelSuspect && !options.silent) console.error(notProbed(options.target ? unprobed : undefined, notForgotten));
     if (interrupted) return EXIT_INTERRUPTED;
     throw error;
   } finally {
@@ -463,9 +466,44 @@ export async function bringUp(
   return 0;
 }
 
-/** Forgets what machines over SSH remember of their kernels: best effort, as their memory only saves a probe. */
-async function forgetOnNodes(transports: Transports, nodes: readonly string[]): Promise<void> {
-  await Promise.all(nodes.map((node) => transports[node]?.run(FORGET_ON_NODE).catch(() => undefined)));
+/**
+ * Forgets what was seen of the kernel: this machine's (simulated nodes), or
+ * what each machine over SSH remembers of its own; returns the machines that
+ * could not be told (their memory only saves a probe: best effort).
+ */
+async function forgetKernelOn(
+  overSsh: SshTargetState | undefined,
+  transports: Transports,
+  nodes: readonly string[],
+): Promise<string[]> {
+  if (!overSsh) {
+    forgetKernel();
+    return [];
+  }
+  const told = await Promise.all(
+    nodes.map((node) =>
+      transports[node]!.run(FORGET_ON_NODE).then(
+        (result) => result.exitCode === 0,
+        () => false,
+      ),
+    ),
+  );
+  return nodes.filter((_, i) => !told[i]);
+}
+
+/** What up says when a step failed where the kernel was not probed: this machine's (no nodes), or those nodes'. */
+function notProbed(nodes: readonly string[] | undefined, notForgotten: readonly string[]): string {
+  const [which, them, they] = !nodes
+    ? ['this kernel was', 'it', 'it']
+    : nodes.length === 1
+      ? [`the kernel of ${nodes[0]} was`, 'it', 'it']
+      : [`the kernels of ${nodes.join(', ')} were`, 'them', 'they'];
+  const lacks = they === 'they' ? 'they lack' : 'it lacks';
+  const booted = they === 'they' ? 'they booted' : 'it booted';
+  return (
+    `${which} not probed (up saw ${them} have what the lab needs since ${booted}): the next \`netlab up\` probes ${them}, and names anything ${lacks}` +
+    (notForgotten.length ? `; ${notForgotten.join(', ')} could not be told to forget: remove ${NODE_MEMORY} there` : '')
+  );
 }
 
 /** Whether up draws its live progress display (listr's default renderer) on this stream: a terminal with a width. */

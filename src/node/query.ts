@@ -1,6 +1,7 @@
 // The one way netlab asks a node what it has: a single script per node answers
 // every question (iproute2's JSON, sysctls, iptables, namespaces, the labs
-// recorded there), each answer in its own section, parsed by tables.ts.
+// recorded there), each answer in its own section (a namespace's iproute2
+// answers in one, from one `ip -batch`), parsed by tables.ts.
 // Preflight's ownership check, facts, diagnosis, evidence, `up --step` and
 // trace all ask through here.
 import { quoteArg, quoteArgv } from '../os/quote.js';
@@ -72,16 +73,9 @@ export interface Answers {
   outputs: string[];
 }
 
-/** What a script on a node gave back. */
-export interface ScriptResultLike {
-  stdout: string;
-  exitCode: number;
-  stderr: string;
-}
-
 /** Something that runs a script on a node: a transport. */
 export interface Runs {
-  run(script: string): Promise<ScriptResultLike>;
+  run(script: string): Promise<{ stdout: string; exitCode: number; stderr: string }>;
 }
 
 const MARK = '@@netlab answer';
@@ -90,6 +84,9 @@ const END = `${MARK} end`;
 
 /** A section's name: an answer, one half of a route lookup of destination N, or the output of command N. */
 type Section = keyof Answers | `get${number}` | `match${number}` | `out${number}`;
+
+/** `ip` with `args`, in the questions' namespace. */
+const ipIn = (q: Questions, args: string) => `ip ${q.netns ? `-n ${quoteArg(q.netns)} ` : ''}${args}`;
 
 /** The questions iproute2 answers about one namespace, in the order a batch of them asks. */
 const IP_QUESTIONS = [
@@ -111,7 +108,7 @@ const IP_QUESTIONS = [
 function ipAnswers(q: Questions): [string, string] | undefined {
   const asked = IP_QUESTIONS.filter(([name]) => q[name]);
   if (asked.length === 0) return undefined;
-  const ip = `ip ${q.netns ? `-n ${quoteArg(q.netns)} ` : ''}-j -d`;
+  const ip = ipIn(q, '-j -d');
   if (asked.length === 1) return [asked[0]![0], `${ip} ${asked[0]![1]}`];
   return [
     asked.map(([name]) => name).join(','),
@@ -121,7 +118,7 @@ function ipAnswers(q: Questions): [string, string] | undefined {
 
 /** Each question's section name (a batch's names joined by commas) and the command that answers it. */
 function commandsOf(q: Questions): [string, string][] {
-  const ip = (args: string) => `ip ${q.netns ? `-n ${quoteArg(q.netns)} ` : ''}${args}`;
+  const ip = (args: string) => ipIn(q, args);
   const asked: [string, string][] = [];
   const ipAsked = ipAnswers(q);
   if (ipAsked) asked.push(ipAsked);
@@ -282,13 +279,15 @@ export async function askNode(
 
 /** The script askNode runs: `head`, then the questions. */
 export function askScript(asks: readonly Questions[], head: readonly string[] = []): string {
-  // The last line says the last question's answer is whole (a connection lost, or the output cut, before it is not).
-  return `${['PATH=$PATH:/usr/sbin:/sbin', ...head, ...questionLines(asks), `echo "${END}"`].join('\n')}\n`;
+  // The first line ends any line the shell's start printed (a user's .bashrc over SSH, without its newline), which
+  // would hide the first answer's mark; the last says the last question's answer is whole (a connection lost, or
+  // the output cut, before it is not).
+  return `${['echo', 'PATH=$PATH:/usr/sbin:/sbin', ...head, ...questionLines(asks), `echo "${END}"`].join('\n')}\n`;
 }
 
 /** What askScript's run answered (an answer run earlier, by the login: exec/facts.ts). */
 export function answersOf(
-  result: ScriptResultLike,
+  result: Awaited<ReturnType<Runs['run']>>,
   asks: readonly Questions[],
 ): { head: string; answers: Partial<Answers>[]; failed?: string } {
   const ended = new RegExp(`^${END}\n?`, 'm');

@@ -99,8 +99,9 @@ export function batchRuns(steps: readonly Step[]): { batch?: Batch; steps: Step[
  */
 export const ALREADY_GONE = [
   'Cannot find device',
-  // `ip tunnel del` of a tunnel that is not there (ENODEV): the step that makes it failed, or the kernel lacks its kind
-  'No such device',
+  // `ip tunnel del` of a tunnel that is not there (ENODEV): the step that makes it failed, or the kernel lacks its
+  // kind (at the line's end: ENXIO's "No such device or address" is another matter)
+  'No such device$',
   'No such file or directory',
   'No such process',
   'Cannot assign requested address',

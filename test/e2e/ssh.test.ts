@@ -237,7 +237,7 @@ test('over ssh: ipip remembered as seen on the machines: up skips its probe; wit
     assert.match(up.stderr, /rolled back: nothing is left on the nodes/);
     assert.match(
       up.stderr,
-      /the kernels of node-0, node-1 were not probed \(up saw it have what the lab needs since it booted\)/,
+      /the kernels of node-0, node-1 were not probed \(up saw them have what the lab needs since they booted\): the next `netlab up` probes them, and names anything they lack\n/,
     );
     for (const node of nodes)
       assert.equal((await machines.transport(node).run(`cat ${NODE_MEMORY}\n`)).stdout, '', `${node} forgot`);
@@ -337,6 +337,32 @@ test('over ssh: the plan shows the facts discovered on the machines', async () =
     plan.stdout,
     /ip link add vxlan0 type vxlan id 100 group 239\.1\.1\.1 local 192\.168\.64\.5 dstport 4789 dev eth1/,
   );
+});
+
+// The login asks the facts as soon as up starts; `--recreate` takes the older version of the lab down
+// after that, and its bridge and addresses must not be taken for the machine's own. On a machine whose
+// one interface carries the default route, the bridge lab's br0 (which carries none) would be preferred.
+test('over ssh: up --recreate plans from the facts as they are once the older version is down, not as the login read them', async () => {
+  const node0 = machines.transport('node-0');
+  assert.equal((await node0.run('ip route add default dev eth1\n')).exitCode, 0);
+  const ssh = ['--ssh-config', machines.sshConfig];
+  /** node-0's facts, as up recorded them in its state */
+  const underlayOf = () =>
+    (JSON.parse(readFileSync(join(stateDir, 'labs', 'bridge.json'), 'utf8')) as { facts: Record<string, unknown> })
+      .facts['node-0'];
+  try {
+    const up = await machines.netlab(stateDir, 'up', join(LABS, 'bridge.yaml'), ...ssh);
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    const before = underlayOf();
+    assert.match(JSON.stringify(before), /"eth1"/);
+    const again = await machines.netlab(stateDir, 'up', join(LABS, 'bridge.yaml'), ...ssh, '--recreate');
+    assert.equal(again.exitCode, 0, again.stdout + again.stderr);
+    assert.deepEqual(underlayOf(), before, 'the same underlay: eth1, not the br0 of the version taken down');
+  } finally {
+    await machines.netlab(stateDir, 'down', 'bridge');
+    await node0.run('ip route del default dev eth1\n');
+  }
+  for (const name of machines.names) assert.deepEqual(await leftovers(name), [], name);
 });
 
 test('over ssh: a lab naming an interface a machine lacks is refused, listing its interfaces', async () => {

@@ -217,7 +217,7 @@ test("a machine over SSH: its own memory, read with its boot id in the facts rou
   const line = rememberOnNodeScript(needs, none);
   assert.equal(
     line,
-    `printf %s 'netlab kernel seen 1\n${boot}\nextension comment\nfeature bridge\nfeature veth\nfeature vxlan\n' >/run/netlab/.kernel-seen 2>/dev/null || true\n`,
+    `printf %s 'netlab kernel seen 1\n${boot}\nextension comment\nfeature bridge\nfeature veth\nfeature vxlan\n' 2>/dev/null >/run/netlab/.kernel-seen || true\n`,
   );
   const written = /^printf %s '([^']*)'/.exec(line)![1]!;
   const remembered = nodeMemoryOf(`${boot}\n${written}`);

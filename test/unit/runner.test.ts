@@ -13,9 +13,14 @@ import { RunError } from '../../src/errors.js';
 import { LABS } from '../paths.js';
 
 const RUN = { id: 'abc123', from: 'test:/state' };
+/** What a phase script prints as the script after its steps begins. */
+const AFTER = '@@netlab after the steps';
 
-/** A node that says each step of `plan`'s phase on it is done, then exits with `exitCode`; it keeps the scripts. */
-function stubNode(node: string, exitCode = 0) {
+/**
+ * A node that says each step of `plan`'s phase on it is done, then (unless `lost`) that what follows the steps
+ * began, and exits with `exitCode`; it keeps the scripts.
+ */
+function stubNode(node: string, exitCode = 0, lost = false) {
   const scripts: string[] = [];
   const { model } = loadLabFile(join(LABS, 'vxlan.yaml'));
   const steps = stepsOfPhase(
@@ -29,7 +34,8 @@ function stubNode(node: string, exitCode = 0) {
       const done = script.includes('netlab_claim')
         ? steps.map((s) => `@@netlab begin ${s.id}\n@@netlab done ${s.id}\n`)
         : [];
-      return { stdout: done.join(''), stderr: exitCode ? 'mv: cannot move' : '', exitCode };
+      const then = !lost && script.includes(`echo "${AFTER}"`) ? `${AFTER}\n` : '';
+      return { stdout: done.join('') + then, stderr: exitCode ? 'mv: cannot move' : '', exitCode };
     },
     async interactive() {
       return 0;
@@ -55,8 +61,9 @@ test("a phase's `after` script runs at the end of each node's script (alone wher
   assert.ok(stepsOfPhase(plan.nodes[0]!.steps, 'cross-node').length > 0);
   assert.match(node0.scripts[0]!, /^netlab_claim \|\| exit 1$/m);
   const script = node0.scripts[0]!;
-  assert.equal(script.indexOf('echo recorded'), script.length - 'echo recorded\n'.length, 'after every step');
-  assert.deepEqual(node1.scripts, ['echo recorded\n'], 'a node without steps in the phase runs the record alone');
+  const then = `echo "${AFTER}"\necho recorded\n`;
+  assert.equal(script.indexOf(then), script.length - then.length, 'after every step');
+  assert.deepEqual(node1.scripts, [then], 'a node without steps in the phase runs the record alone');
 
   // Without `after`, a node without steps is sent nothing.
   const quiet = stubNode('node-1');
@@ -73,6 +80,17 @@ test("a phase's `after` script runs at the end of each node's script (alone wher
       error instanceof RunError &&
       !(error instanceof StepFailure) &&
       error.message === 'node-0: recording the lab on the node failed (exit 1): mv: cannot move',
+  );
+  // A node script that ends after its steps but before what follows them began (a connection lost) is not its failure.
+  await assert.rejects(
+    applyPhase(
+      plan,
+      'cross-node',
+      { 'node-0': stubNode('node-0', 255, true).transport, 'node-1': stubNode('node-1').transport },
+      RUN,
+      { after },
+    ),
+    (error: unknown) => error instanceof StepFailure && /the node script ended with exit 255/.test(error.message),
   );
   // The same exit without `after` is the node script's.
   await assert.rejects(
