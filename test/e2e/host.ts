@@ -1,6 +1,7 @@
 // Helpers for end-to-end tests: run the real CLI, and snapshot everything on
 // the host a lab could leave behind (namespaces, links, mounts, iptables, processes).
 import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -328,4 +329,21 @@ export function dropFirstOfTwo(chain: string, ...match: string[]): string[] {
     '-j',
     'DROP',
   ];
+}
+
+/**
+ * An up of the ipip lab on a kernel without IP-in-IP that was remembered as
+ * having it (exec/kernel-seen.ts): no preflight verdict, the tunnel's step
+ * fails in the kernel's words and is rolled back, and up says `notProbed` of
+ * the kernels it did not probe.
+ */
+export function assertUnprobedIpipFailed(up: Run, notProbed: RegExp): void {
+  assert.equal(up.exitCode, 1, up.stdout + up.stderr);
+  assert.doesNotMatch(up.stderr, /nothing was changed/, 'no preflight verdict: the kernel was not probed');
+  assert.match(
+    up.stderr,
+    /step \d+ on node-\d failed: create the IP-in-IP tunnel ipip0\n {2}\$ ip tunnel add ipip0 mode ipip/,
+  );
+  assert.match(up.stderr, /rolled back: nothing is left on the nodes/);
+  assert.match(up.stderr, notProbed);
 }
