@@ -113,7 +113,11 @@ for (const lab of labs) {
         assert.equal(up.exitCode, 0, up.stdout + up.stderr);
         assert.match(up.stdout, /all \d+ checks passed/);
         const verify = await machines.netlab(stateDir, 'verify', lab);
-        assert.equal(verify.exitCode, 0, 'later commands need only the lab name: the target is remembered');
+        assert.equal(
+          verify.exitCode,
+          0,
+          `later commands need only the lab name: the target is remembered\n${verify.stdout}${verify.stderr}`,
+        );
         if (lab === 'routes') {
           // Left unsolved, a challenge that puts a DROP rule first in FORWARD, which the lab's journal
           // does not know: down mends it first, so the machines' rules are as before (compared below).
