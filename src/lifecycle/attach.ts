@@ -48,6 +48,11 @@ function writeRecordScript(state: Pick<LabState, 'lab' | 'run'>, file: string, r
 `;
 }
 
+/** A script that removes a record of the lab from a node (where the node holds this state's run). */
+function removeRecordScript(state: Pick<LabState, 'lab' | 'run'>, file: string): string {
+  return `${recordScriptPrelude(state)}rm -f "$NETLAB_DIR/${file}"\n`;
+}
+
 async function onEveryNode(state: LabState, script: string): Promise<void> {
   const results = await Promise.all(Object.values(transportsOf(state)).map((t) => t.run(script)));
   const failed = results.find((r) => r.exitCode !== 0);
@@ -78,7 +83,7 @@ export async function recordLabOnNodes(state: LabState): Promise<void> {
 
 /** Takes the lab's record off every node (an up that failed after its last phase wrote some): best effort. */
 export async function forgetLabRecordOnNodes(state: LabState): Promise<void> {
-  const script = `${recordScriptPrelude(state)}rm -f "$NETLAB_DIR/${LAB_RECORD}"\n`;
+  const script = removeRecordScript(state, LAB_RECORD);
   await Promise.all(Object.values(transportsOf(state)).map((t) => t.run(script).catch(() => undefined)));
 }
 
@@ -92,7 +97,7 @@ export async function recordChallengeOnNodes(state: LabState, record: ChallengeR
         hints: record.hints,
         unlocked: (state.model.challenges?.find((c) => c.id === record.id)?.hints ?? []).slice(0, record.hints),
       } satisfies NodeChallengeRecord)
-    : `${recordScriptPrelude(state)}rm -f "$NETLAB_DIR/${CHALLENGE_RECORD}"\n`;
+    : removeRecordScript(state, CHALLENGE_RECORD);
   await onEveryNode(state, script);
 }
 

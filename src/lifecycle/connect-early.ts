@@ -29,8 +29,8 @@ export interface EarlyConnection {
  * name and nodes. Only names that pass the name rules and are hosts of the SSH
  * config or inventory are used, and nothing runs on a node until the lab is
  * valid but the facts' questions (exec/facts.ts), which only read: the login
- * asks them, one round less for `up`. Best effort: anything wrong here is left to the validation
- * and the normal path to report, in their order.
+ * asks them, one round less for `up`. Best effort: anything wrong here is left
+ * to the validation and the normal path to report, in their order.
  */
 export async function connectEarly(file: string, options: TargetOptions): Promise<EarlyConnection | undefined> {
   if (!wantsSsh(options)) return undefined;

@@ -362,16 +362,17 @@ export async function bringUp(
               // The last phase's scripts also record the lab on the nodes, once their steps succeeded (one round
               // less), and what a machine over SSH whose kernel was probed was seen to have.
               // (The memory first: the record's script ends the script where the node holds another run's lab.)
-              const record = labRecordScript(state);
+              const isLast = i === phases.length - 1;
+              if (isLast) recordMayBeOnNodes = true;
+              const record = isLast ? (labRecordScript(state) ?? '') : '';
               const last = (node: string): AfterSteps => ({
-                script: `${options.target && !seenOn(node) ? rememberOnNodeScript(needs, memoryOn(node)) : ''}${record ?? ''}`,
+                script: `${options.target && !seenOn(node) ? rememberOnNodeScript(needs, memoryOn(node)) : ''}${record}`,
                 what: 'recording the lab on the node',
               });
-              if (i === phases.length - 1) recordMayBeOnNodes = true;
               return applyPhase(plan, phase, transportsOf(state), run, {
                 signal: abort.signal,
                 onProgress: progress,
-                ...(i === phases.length - 1 ? { after: last } : {}),
+                ...(isLast ? { after: last } : {}),
               });
             }, `phase ${phase}`)(),
         })),
@@ -418,7 +419,9 @@ export async function bringUp(
     // Every node not probed forgets (only the first failure is reported), before the rollback, which ends the
     // SSH connections.
     const kernelSuspect = unprobed.length > 0 && error instanceof StepFailure && !interrupted;
-    const notForgotten = kernelSuspect ? await forgetKernelOn(options.target, transportsOf(state), unprobed) : [];
+    const notForgotten = kernelSuspect
+      ? await forgetKernelOn(Boolean(options.target), transportsOf(state), unprobed)
+      : [];
     // The last phase records the lab on each node once its steps succeeded: a lab that failed elsewhere is no lab
     // to attach to (simulated nodes rolled back are gone with their records).
     if (recordMayBeOnNodes && ((options.keep && !interrupted) || options.target)) await forgetLabRecordOnNodes(state);
@@ -471,11 +474,7 @@ export async function bringUp(
  * what each machine over SSH remembers of its own; returns the machines that
  * could not be told (their memory only saves a probe: best effort).
  */
-async function forgetKernelOn(
-  overSsh: SshTargetState | undefined,
-  transports: Transports,
-  nodes: readonly string[],
-): Promise<string[]> {
+async function forgetKernelOn(overSsh: boolean, transports: Transports, nodes: readonly string[]): Promise<string[]> {
   if (!overSsh) {
     forgetKernel();
     return [];
@@ -493,15 +492,15 @@ async function forgetKernelOn(
 
 /** What up says when a step failed where the kernel was not probed: this machine's (no nodes), or those nodes'. */
 function notProbed(nodes: readonly string[] | undefined, notForgotten: readonly string[]): string {
-  const [which, them, they] = !nodes
-    ? ['this kernel was', 'it', 'it']
-    : nodes.length === 1
-      ? [`the kernel of ${nodes[0]} was`, 'it', 'it']
-      : [`the kernels of ${nodes.join(', ')} were`, 'them', 'they'];
-  const lacks = they === 'they' ? 'they lack' : 'it lacks';
-  const booted = they === 'they' ? 'they booted' : 'it booted';
+  const several = nodes !== undefined && nodes.length > 1;
+  const which = !nodes
+    ? 'this kernel was'
+    : several
+      ? `the kernels of ${nodes.join(', ')} were`
+      : `the kernel of ${nodes[0]} was`;
+  const [them, they] = several ? ['them', 'they'] : ['it', 'it'];
   return (
-    `${which} not probed (up saw ${them} have what the lab needs since ${booted}): the next \`netlab up\` probes ${them}, and names anything ${lacks}` +
+    `${which} not probed (up saw ${them} have what the lab needs since ${they} booted): the next \`netlab up\` probes ${them}, and names anything ${they} ${several ? 'lack' : 'lacks'}` +
     (notForgotten.length ? `; ${notForgotten.join(', ')} could not be told to forget: remove ${NODE_MEMORY} there` : '')
   );
 }
