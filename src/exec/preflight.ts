@@ -237,8 +237,9 @@ export interface NodeInventory {
 
 /** The questions preflight asks a node (see node/query.ts). */
 function inventoryQuestions(steps: readonly Step[]): Questions {
-  const chains = steps.some((step) => step.creates.some((c) => c.kind === 'chain'));
-  return { links: true, namespaces: true, addresses: true, routes: true, iptables: chains, runs: true };
+  // Only the tables the plan makes chains in (an iptables-save each).
+  const tables = new Set(steps.flatMap((step) => step.creates.flatMap((c) => (c.kind === 'chain' ? [c.table] : []))));
+  return { links: true, namespaces: true, addresses: true, routes: true, iptables: [...tables].sort(), runs: true };
 }
 
 export function inventoryOf(answers: Partial<Answers>): NodeInventory {

@@ -4,6 +4,7 @@
 // answers in one, from one `ip -batch`), parsed by tables.ts.
 // Preflight's ownership check, facts, diagnosis, evidence, `up --step` and
 // trace all ask through here.
+import type { Table } from '../model/plan.js';
 import { quoteArg, quoteArgv } from '../os/quote.js';
 import { NODE_STATE_ROOT } from './paths.js';
 import {
@@ -41,8 +42,8 @@ export interface Questions {
   processes?: boolean;
   /** named network namespaces (ip netns) */
   namespaces?: boolean;
-  /** `iptables-save` of the filter and nat tables */
-  iptables?: boolean;
+  /** `iptables-save` of the filter and nat tables (true), or of these (a table not asked for reads empty) */
+  iptables?: boolean | readonly Table[];
   /** the labs recorded on the node: lab id → "RUN-ID HOST:STATEDIR" */
   runs?: boolean;
   /** route lookups (`ip route get`), with the table entry that matched */
@@ -140,7 +141,10 @@ function commandsOf(q: Questions): [string, string][] {
   // The shell lists them itself (a glob, sorted as ls sorts): no process.
   if (q.namespaces) asked.push(['namespaces', 'for f in /run/netns/*; do [ ! -e "$f" ] || echo "${f##*/}"; done']);
   // Each table's own "*filter" or "*nat" line starts its part (a table that cannot be read has none).
-  if (q.iptables) asked.push(['iptables', 'for t in filter nat; do iptables-save -t "$t"; done']);
+  if (q.iptables) {
+    const tables: readonly Table[] = q.iptables === true ? ['filter', 'nat'] : q.iptables;
+    if (tables.length) asked.push(['iptables', `for t in ${tables.join(' ')}; do iptables-save -t "$t"; done`]);
+  }
   if (q.runs)
     asked.push([
       'runs',

@@ -18,7 +18,9 @@ import { quoteArg, quoteArgv } from '../os/quote.js';
  * undo can only ever meet the lab's own object, or nothing (then it is skipped).
  */
 export function applyScript(lab: string, steps: readonly Step[], run: ScriptRun): string {
-  const lines = [scriptPrelude(lab, run), 'netlab_claim || exit 1'];
+  // The pods these steps start: their directories come with the claim's.
+  const pods = steps.flatMap((step) => step.creates.flatMap((c) => (c.kind === 'pause' ? [c.pod] : [])));
+  const lines = [scriptPrelude(lab, run), `${quoteArgv(['netlab_claim', ...pods])} || exit 1`];
   // The journal runs backwards, so a step's undo commands are recorded last-first.
   const journal = (step: Step) =>
     [...step.undo].reverse().map((command) => `netlab_record ${quoteArg(quoteArgv(command))}`);

@@ -16,14 +16,19 @@ case $NETLAB_LAB in ''|.*|*/*) echo "netlab: bad lab name" >&2; exit 2 ;; esac
 
 # The lab's directory on this node belongs to one run of netlab up: its first
 # script records the run; a script of any other run stops here, changing nothing.
+# netlab_claim [POD...]: the first script also makes the directories of the pods
+# it starts, in the same mkdir (a process less per pod, as netlab_pause finds
+# its directory there).
 netlab_claim() {
   if [ -f "$NETLAB_DIR/run" ]; then
     netlab_ours && return 0
     echo "@@netlab other-run $id $from"
     return 1
   fi
+  # "$@" is expanded once, as the loop starts: each pod's name is replaced by its directory.
+  for pod in "$@"; do set -- "$@" "$NETLAB_DIR/pods/$pod"; shift; done
   # The directory is named by the lab's short kernel name; "lab" says which lab and instance it is.
-  mkdir -p "$NETLAB_DIR/pods" && printf '%s\n' "$NETLAB_LAB" >"$NETLAB_DIR/lab" &&
+  mkdir -p "$NETLAB_DIR/pods" "$@" && printf '%s\n' "$NETLAB_LAB" >"$NETLAB_DIR/lab" &&
     printf '%s %s\n' "$NETLAB_RUN" "$NETLAB_RUN_FROM" >"$NETLAB_DIR/run"
 }
 
@@ -116,7 +121,7 @@ netlab_ipv4_only() {
 }
 netlab_pause() {
   mnt=""; [ $# -lt 2 ] || mnt="--mount"
-  mkdir -p "$NETLAB_DIR/pods/$1" || return 1
+  [ -d "$NETLAB_DIR/pods/$1" ] || mkdir -p "$NETLAB_DIR/pods/$1" || return 1
   nsenter --net="/run/netns/$1" unshare --uts --ipc --pid $mnt --fork --kill-child sh -c '{ echo "$0" >/proc/sys/kernel/hostname || hostname "$0"; } 2>/dev/null && exec sleep infinity' "$1" </dev/null >/dev/null 2>&1 &
   netlab_pid_write "$NETLAB_DIR/pods/$1/pause.pid" $!
 }
@@ -301,6 +306,8 @@ netlab_del_unmoved() {
   [ ! -e "/sys/class/net/$2" ] || ip link del "$1"
 }
 # Journal a sysctl's value, then set it: down restores the value it had.
+# (Read by sysctl, not by the shell's read: dash reads a byte at a time, and the
+# kernel answers a sysctl file's read only at offset 0, so it would get one digit.)
 netlab_sysctl() {
   old=$(sysctl -n "$1") || return 1
   netlab_record "netlab_sysctl_restore $1 '$old' $2"

@@ -1,6 +1,7 @@
 // The records netlab keeps on a node and on the controller, exercised for real:
-// the prelude's shell functions in a real sh (a stub stands in for sysctl, so
-// no kernel setting is touched), and the lab lock raced by real processes.
+// the prelude's shell functions in a real sh (the sysctls of a network namespace
+// of the test's own, or a stub for those this kernel lacks: no setting of the
+// machine is touched), and the lab lock raced by real processes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -19,10 +20,27 @@ function sh(
   lab: string,
   body: string,
   env: Record<string, string> = {},
+  /** the command that runs sh (nsenter into a namespace), if any */
+  within: readonly string[] = [],
 ): { status: number; stdout: string; stderr: string } {
   const script = `${scriptPrelude(lab)}\nNETLAB_ROOT=${root}\nNETLAB_DIR=${root}/${lab}\nmkdir -p "$NETLAB_DIR/pods"\n${body}\n`;
-  const result = spawnSync('sh', ['-s'], { input: script, encoding: 'utf8', env: { ...process.env, ...env } });
+  const [command, ...args] = [...within, 'sh', '-s'];
+  const result = spawnSync(command!, args, { input: script, encoding: 'utf8', env: { ...process.env, ...env } });
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** A network namespace of the test's own, held by a sleep: its sysctls are the kernel's, and only its. */
+async function scratchNetns(): Promise<{ within: string[]; stop(): void }> {
+  const holder = spawn('unshare', ['--net', 'sleep', '600'], { stdio: 'ignore' });
+  const stop = () => holder.kill('SIGKILL');
+  try {
+    // unshare has made the namespace once it runs sleep: until then its namespace is this process's
+    await waitFor('the namespace holder', () => readFileSync(`/proc/${holder.pid}/comm`, 'utf8').trim() === 'sleep');
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  return { within: ['nsenter', `--net=/proc/${holder.pid}/ns/net`], stop };
 }
 
 /** sysctl, as far as the prelude can tell: values kept in files under DIR/values, first on the PATH of `env`. */
@@ -145,20 +163,38 @@ test("each pod has a directory of its own: netlab_kill_pod a leaves pod a.b's fi
   }
 });
 
-test('a shared sysctl: down puts it back only if it still holds what the lab set, and the last lab that needs it puts back the value from before the first', () => {
+test("the claim makes the lab's directory and the directories of the pods its script starts, in one mkdir; a later script's claim makes none", () => {
   const work = scratch('netlab-records-');
   try {
-    const { values, env } = fakeSysctl(work.dir);
-    const value = () => readFileSync(join(values, 'net.ipv4.ip_forward'), 'utf8').trim();
-    const set = (v: string) => writeFileSync(join(values, 'net.ipv4.ip_forward'), `${v}\n`);
-    const up = (lab: string) => sh(work.dir, lab, 'netlab_sysctl net.ipv4.ip_forward 1', env);
+    const run = (body: string) => {
+      const result = sh(work.dir, 'lab', `rm -rf "$NETLAB_DIR"\n${body}`);
+      assert.equal(result.status, 0, result.stderr);
+      return result;
+    };
+    run('NETLAB_RUN=r1; netlab_claim a0 a1');
+    assert.ok(existsSync(join(work.dir, 'lab/pods/a0')) && existsSync(join(work.dir, 'lab/pods/a1')));
+    assert.equal(readFileSync(join(work.dir, 'lab/run'), 'utf8'), 'r1 \n');
+    // Claimed already (this run): no directory is made, and netlab_pause's own check makes its pod's.
+    run('NETLAB_RUN=r1; netlab_claim && netlab_claim a2 && [ ! -e "$NETLAB_DIR/pods/a2" ]');
+  } finally {
+    work.remove();
+  }
+});
+
+test('a shared sysctl: down puts it back only if it still holds what the lab set, and the last lab that needs it puts back the value from before the first', async () => {
+  const work = scratch('netlab-records-');
+  const netns = await scratchNetns();
+  const run = (body: string, lab = 'lab') => sh(work.dir, lab, body, {}, netns.within);
+  try {
+    // net.ipv4.ip_forward is a network namespace's own: the prelude reads and sets it in the test's.
+    const value = () => run('cat /proc/sys/net/ipv4/ip_forward').stdout.trim();
+    const set = (v: string) => assert.equal(run(`sysctl -qw net.ipv4.ip_forward=${v}`).status, 0);
+    const up = (lab: string) => {
+      const result = run('netlab_sysctl net.ipv4.ip_forward 1', lab);
+      assert.equal(result.status, 0, result.stderr);
+    };
     const down = (lab: string) =>
-      sh(
-        work.dir,
-        lab,
-        'tac "$NETLAB_DIR/undo" | while IFS= read -r line; do eval "$line"; done; rm -f "$NETLAB_DIR/undo"',
-        env,
-      );
+      run('tac "$NETLAB_DIR/undo" | while IFS= read -r line; do eval "$line"; done; rm -f "$NETLAB_DIR/undo"', lab);
 
     set('0');
     up('a');
@@ -192,6 +228,7 @@ test('a shared sysctl: down puts it back only if it still holds what the lab set
     assert.equal(down('a').stdout, '');
     assert.equal(value(), '0', 'a, the first, puts back the value from before it');
   } finally {
+    netns.stop();
     work.remove();
   }
 });

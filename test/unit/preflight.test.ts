@@ -21,7 +21,7 @@ import {
 } from '../../src/exec/kernel-seen.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { scratch } from '../scratch.js';
-import type { Answers } from '../../src/node/query.js';
+import { type Answers, parseAnswers } from '../../src/node/query.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/underlay/simulated.js';
@@ -137,6 +137,22 @@ test('preflight: each kind of object the plan would create is found when it is a
     );
   // A chain of that name in the other table is no clash.
   assert.deepEqual(findConflicts(steps, inventory(more(FRESH, { chains: { nat: ['NETLAB-FWD-service'] } }))), []);
+});
+
+test('preflight: iptables-save is read only for the tables the plan makes chains in (a process each)', () => {
+  const tablesRead = (lab: string) => {
+    const { model } = loadLabFile(join(LABS, `${lab}.yaml`));
+    const script = preflightScript(model, 'node-0', stepsOf(lab));
+    return /for t in ([a-z ]+); do iptables-save/.exec(script)?.[1];
+  };
+  assert.equal(tablesRead('vxlan'), 'filter');
+  assert.equal(tablesRead('service'), 'filter nat');
+  assert.equal(tablesRead('veth'), undefined, 'a lab without chains reads none');
+  // The table it was asked for is read; the other is empty.
+  const { answers } = parseAnswers('@@netlab answer 0 iptables\n*filter\n:NETLAB-FWD-vxlan - [0:0]\nCOMMIT\n', [
+    { iptables: ['filter'] },
+  ]);
+  assert.deepEqual([...inventoryOf(answers[0]!).chains], ['filter NETLAB-FWD-vxlan']);
 });
 
 test('preflight: routes are compared by destination prefix, whatever their type or form', () => {
