@@ -1,53 +1,75 @@
 // Loads the bundled command line (dist/bundle/netlab.cjs, made by scripts/bundle.mjs) with the
 // V8 code cache the build wrote beside it: V8 then neither parses nor compiles again what the
 // cache holds (40-70 ms of a command's start, BENCHMARKS.md). V8 itself takes a cache made by the
-// same V8, with the same flags, for any source of the same length: so the cache file starts with
-// the SHA-256 of the bundle it was made for (2 ms for its 2 MB), and is used only for those bytes.
-// A cache that is not for this bundle, one V8 refuses (another Node, other flags), or none, only
-// costs that time: the bundle is compiled from its source as usual.
+// same V8, with the same flags, for any source of the same length: so the cache file's first line
+// names the bundle it was made for, and it is used only for those bytes. The line holds the
+// bundle's size and modification time (a stat, as the bundle is read) and its SHA-256 (3 ms for
+// its 2 MB), hashed only when the stat differs: a copy, or a bundle changed since. (A bundle of
+// the same size written at the same nanosecond would pass for the built one: no build or copy
+// makes such a file.) A cache that is not for this bundle, one V8 refuses (another Node, other
+// flags), or none, only costs that time: the bundle is compiled from its source as usual.
 'use strict';
-const { createHash } = require('node:crypto');
-const { readFileSync } = require('node:fs');
+const { closeSync, fstatSync, openSync, readFileSync } = require('node:fs');
 const { createRequire, wrap } = require('node:module');
 const { dirname, join } = require('node:path');
 const { Script } = require('node:vm');
 
 const BUNDLE = join(__dirname, '..', 'dist', 'bundle', 'netlab.cjs');
 const CODE_CACHE = `${BUNDLE}.cache`;
-/** The cache file: the bundle's SHA-256 in hex, a newline, then V8's data. */
-const HEADER = 64 + 1;
 
-const hashOf = (bytes) => createHash('sha256').update(bytes).digest('hex');
+// crypto is loaded only to hash (a copy, or a bundle changed since its cache).
+const hashOf = (bytes) => require('node:crypto').createHash('sha256').update(bytes).digest('hex');
 
-/** V8's data in the cache file, if the file was made for these bytes of the bundle. */
-function cachedDataFor(bundle) {
+/** The bundle's bytes, and its size and modification time as it was read (from one open file). */
+function readBundle() {
+  const fd = openSync(BUNDLE, 'r');
+  try {
+    const stat = fstatSync(fd, { bigint: true });
+    return { bytes: readFileSync(fd), stamp: `${stat.size} ${stat.mtimeNs}` };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * V8's data in the cache file, if the file was made for these bytes of the bundle, and how that
+ * was told: by the stamp, or by the hash.
+ */
+function cachedDataFor({ bytes, stamp }) {
   let file;
   try {
     file = readFileSync(CODE_CACHE);
   } catch {
-    return undefined; // built without one: compiled from the source
+    return {}; // built without one: compiled from the source
   }
-  return file.length > HEADER && file.toString('latin1', 0, HEADER) === `${hashOf(bundle)}\n`
-    ? file.subarray(HEADER)
-    : undefined;
+  const end = file.indexOf(10);
+  if (end < 0) return {};
+  const [hash, ...made] = file.toString('latin1', 0, end).split(' ');
+  const data = file.subarray(end + 1);
+  if (made.join(' ') === stamp) return { data, checked: 'stamp' };
+  return hash === hashOf(bytes) ? { data, checked: 'hash' } : {};
 }
 
 /**
  * Runs the bundle's module body, as require() would: its exports (main), its script (the build
- * asks it for its code cache) and whether V8 compiled it with the cache.
+ * asks it for its code cache), whether V8 compiled it with the cache, and how the cache was told
+ * to be the bundle's.
  */
 function loadBundle({ withCache = true } = {}) {
-  const bundle = readFileSync(BUNDLE);
-  const cachedData = withCache ? cachedDataFor(bundle) : undefined;
-  const script = new Script(wrap(bundle.toString('utf8')), { filename: BUNDLE, cachedData });
+  const bundle = readBundle();
+  const { data: cachedData, checked } = withCache ? cachedDataFor(bundle) : {};
+  // The bundle is ASCII (scripts/bundle.mjs): latin1 is the same text, decoded without a check.
+  const script = new Script(wrap(bundle.bytes.toString('latin1')), { filename: BUNDLE, cachedData });
   const module = { exports: {} };
   script.runInThisContext()(module.exports, createRequire(BUNDLE), module, BUNDLE, dirname(BUNDLE));
-  return { exports: module.exports, script, usedCache: cachedData !== undefined && !script.cachedDataRejected };
+  const usedCache = cachedData !== undefined && !script.cachedDataRejected;
+  return { exports: module.exports, script, usedCache, ...(usedCache ? { checked } : {}) };
 }
 
 /** The cache file's bytes for V8's data made by this bundle's script (scripts/code-cache.cjs). */
 function cacheFileOf(script) {
-  return Buffer.concat([Buffer.from(`${hashOf(readFileSync(BUNDLE))}\n`, 'latin1'), script.createCachedData()]);
+  const { bytes, stamp } = readBundle();
+  return Buffer.concat([Buffer.from(`${hashOf(bytes)} ${stamp}\n`, 'latin1'), script.createCachedData()]);
 }
 
 module.exports = { BUNDLE, CODE_CACHE, cacheFileOf, loadBundle };
