@@ -3,11 +3,13 @@
 // cache holds (40-70 ms of a command's start, BENCHMARKS.md). V8 itself takes a cache made by the
 // same V8, with the same flags, for any source of the same length: so the cache file's first line
 // names the bundle it was made for, and it is used only for those bytes. The line holds the
-// bundle's size and modification time (a stat, as the bundle is read) and its SHA-256 (3 ms for
-// its 2 MB), hashed only when the stat differs: a copy, or a bundle changed since. (A bundle of
-// the same size written at the same nanosecond would pass for the built one: no build or copy
-// makes such a file.) A cache that is not for this bundle, one V8 refuses (another Node, other
-// flags), or none, only costs that time: the bundle is compiled from its source as usual.
+// bundle's SHA-256 (3 ms for its 2 MB) and its file as the build left it: device, inode, size
+// and change time (a stat, as the bundle is read). The bundle is hashed only when the stat
+// differs. The kernel sets a file's change time at every write, rename or change of its times,
+// and no program can set it back, so a stat that matches is the build's file untouched since;
+// a copy, or a bundle changed since, is hashed. A cache that is not for this bundle, one V8
+// refuses (another Node, other flags), or none, only costs that time: the bundle is compiled from
+// its source as usual.
 'use strict';
 const { closeSync, fstatSync, openSync, readFileSync } = require('node:fs');
 const { createRequire, wrap } = require('node:module');
@@ -20,12 +22,12 @@ const CODE_CACHE = `${BUNDLE}.cache`;
 // crypto is loaded only to hash (a copy, or a bundle changed since its cache).
 const hashOf = (bytes) => require('node:crypto').createHash('sha256').update(bytes).digest('hex');
 
-/** The bundle's bytes, and its size and modification time as it was read (from one open file). */
+/** The bundle's bytes, and its file as it was read: device, inode, size, change time (one open file). */
 function readBundle() {
   const fd = openSync(BUNDLE, 'r');
   try {
     const stat = fstatSync(fd, { bigint: true });
-    return { bytes: readFileSync(fd), stamp: `${stat.size} ${stat.mtimeNs}` };
+    return { bytes: readFileSync(fd), stamp: `${stat.dev}:${stat.ino} ${stat.size} ${stat.ctimeNs}` };
   } finally {
     closeSync(fd);
   }

@@ -18,7 +18,8 @@ import { quoteArg, quoteArgv } from '../os/quote.js';
  * undo can only ever meet the lab's own object, or nothing (then it is skipped).
  */
 export function applyScript(lab: string, steps: readonly Step[], run: ScriptRun): string {
-  // The pods these steps start: their directories come with the claim's.
+  // The pods these steps start: in the run's first script on the node (the claim that makes the lab's directory),
+  // their directories come in the same mkdir; a later script's netlab_pause makes its own.
   const pods = steps.flatMap((step) => step.creates.flatMap((c) => (c.kind === 'pause' ? [c.pod] : [])));
   const lines = [scriptPrelude(lab, run), `${quoteArgv(['netlab_claim', ...pods])} || exit 1`];
   // The journal runs backwards, so a step's undo commands are recorded last-first.

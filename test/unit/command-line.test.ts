@@ -247,7 +247,8 @@ function usesCodeCache(root: string): string {
 
 test("the build's V8 code cache is the one this Node takes, for its bundle (ASCII) only; a cache it refuses, or none, only costs time; no bundle says how to build it", async () => {
   // V8 takes a cache only from the same V8 and flags: the build's, in a process started as bin/netlab is.
-  // The bundle as built is told by its size and modification time, without hashing its 2 MB.
+  // The bundle as built is told by its file (inode, size, change time), without hashing its 2 MB. (So this runs
+  // on a build made here: a dist/ copied in from elsewhere is a copy, told by its hash.)
   assert.equal(usesCodeCache(ROOT), 'true stamp');
   // An ASCII bundle is decoded into a string of one byte a character (scripts/bundle.mjs).
   const beyondAscii = readFileSync(join(ROOT, 'dist', 'bundle', 'netlab.cjs')).findIndex((byte) => byte > 0x7f);

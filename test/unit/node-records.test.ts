@@ -1,11 +1,12 @@
 // The records netlab keeps on a node and on the controller, exercised for real:
-// the prelude's shell functions in a real sh (the sysctls of a network namespace
-// of the test's own, or a stub for those this kernel lacks: no setting of the
-// machine is touched), and the lab lock raced by real processes.
+// the prelude's shell functions in a real sh (the kernel's sysctls of a network
+// namespace of the test's own, as root; a stub for a sysctl of the whole machine,
+// net.bridge.*: no setting of the machine is touched), and the lab lock raced by
+// real processes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { scriptPrelude } from '../../src/shell/prelude.js';
@@ -13,6 +14,11 @@ import { downScript, parseDownOutput } from '../../src/shell/node-script.js';
 import { killProcess, processRef, waitForExit } from '../../src/os/processes.js';
 import { waitFor } from '../wait.js';
 import { scratch } from '../scratch.js';
+
+// A network namespace of the test's own needs root; CI runs as root, where nothing is skipped.
+const needsRoot = process.getuid?.() === 0 ? false : 'needs root: a network namespace of its own (unshare --net)';
+if (needsRoot && process.env.CI === 'true')
+  test('the sysctl tests can run', () => assert.fail(`skipped in CI: ${needsRoot}`));
 
 /** Runs the prelude then `body` in sh, with the node's /run/netlab moved to `root`. */
 function sh(
@@ -29,18 +35,35 @@ function sh(
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** A network namespace of the test's own, held by a sleep: its sysctls are the kernel's, and only its. */
-async function scratchNetns(): Promise<{ within: string[]; stop(): void }> {
-  const holder = spawn('unshare', ['--net', 'sleep', '600'], { stdio: 'ignore' });
-  const stop = () => holder.kill('SIGKILL');
+/**
+ * A network namespace of the test's own, held by a `cat` that ends when this process does (its
+ * stdin is this process's pipe): its sysctls are the kernel's, and only its. Each script it runs
+ * first makes sure it is not in this process's own namespace (a holder gone, its PID reused).
+ */
+async function scratchNetns(): Promise<{ within: string[]; guard: string; stop(): void }> {
+  const holder = spawn('unshare', ['--net', 'cat'], { stdio: ['pipe', 'ignore', 'pipe'] });
+  let said = '';
+  holder.stderr.on('data', (chunk: Buffer) => (said += chunk.toString()));
+  const stop = () => {
+    holder.stdin.end();
+    holder.kill('SIGKILL');
+  };
+  const own = readlinkSync('/proc/self/ns/net');
   try {
-    // unshare has made the namespace once it runs sleep: until then its namespace is this process's
-    await waitFor('the namespace holder', () => readFileSync(`/proc/${holder.pid}/comm`, 'utf8').trim() === 'sleep');
+    // unshare has made the namespace once it runs cat: until then its namespace is this process's
+    await waitFor(`a namespace holder (unshare --net)${said ? `: ${said}` : ''}`, () => {
+      if (holder.exitCode !== null) throw new Error(`unshare --net ended: ${said || `exit ${holder.exitCode}`}`);
+      return readFileSync(`/proc/${holder.pid}/comm`, 'utf8').trim() === 'cat';
+    });
   } catch (error) {
     stop();
     throw error;
   }
-  return { within: ['nsenter', `--net=/proc/${holder.pid}/ns/net`], stop };
+  return {
+    within: ['nsenter', `--net=/proc/${holder.pid}/ns/net`],
+    guard: `[ "$(readlink /proc/self/ns/net)" != ${JSON.stringify(own)} ] || { echo "in the test's own network namespace" >&2; exit 99; }`,
+    stop,
+  };
 }
 
 /** sysctl, as far as the prelude can tell: values kept in files under DIR/values, first on the PATH of `env`. */
@@ -181,57 +204,63 @@ test("the claim makes the lab's directory and the directories of the pods its sc
   }
 });
 
-test('a shared sysctl: down puts it back only if it still holds what the lab set, and the last lab that needs it puts back the value from before the first', async () => {
-  const work = scratch('netlab-records-');
-  const netns = await scratchNetns();
-  const run = (body: string, lab = 'lab') => sh(work.dir, lab, body, {}, netns.within);
-  try {
-    // net.ipv4.ip_forward is a network namespace's own: the prelude reads and sets it in the test's.
-    const value = () => run('cat /proc/sys/net/ipv4/ip_forward').stdout.trim();
-    const set = (v: string) => assert.equal(run(`sysctl -qw net.ipv4.ip_forward=${v}`).status, 0);
-    const up = (lab: string) => {
-      const result = run('netlab_sysctl net.ipv4.ip_forward 1', lab);
-      assert.equal(result.status, 0, result.stderr);
-    };
-    const down = (lab: string) =>
-      run('tac "$NETLAB_DIR/undo" | while IFS= read -r line; do eval "$line"; done; rm -f "$NETLAB_DIR/undo"', lab);
+test(
+  'a shared sysctl: down puts it back only if it still holds what the lab set, and the last lab that needs it puts back the value from before the first',
+  { skip: needsRoot },
+  async () => {
+    const work = scratch('netlab-records-');
+    let netns: Awaited<ReturnType<typeof scratchNetns>> | undefined;
+    try {
+      netns = await scratchNetns();
+      const { within, guard } = netns;
+      const run = (body: string, lab = 'lab') => sh(work.dir, lab, `${guard}\n${body}`, {}, within);
+      // net.ipv4.ip_forward is a network namespace's own: the prelude reads and sets it in the test's.
+      const value = () => run('cat /proc/sys/net/ipv4/ip_forward').stdout.trim();
+      const set = (v: string) => assert.equal(run(`sysctl -qw net.ipv4.ip_forward=${v}`).status, 0);
+      const up = (lab: string) => {
+        const result = run('netlab_sysctl net.ipv4.ip_forward 1', lab);
+        assert.equal(result.status, 0, result.stderr);
+      };
+      const down = (lab: string) =>
+        run('tac "$NETLAB_DIR/undo" | while IFS= read -r line; do eval "$line"; done; rm -f "$NETLAB_DIR/undo"', lab);
 
-    set('0');
-    up('a');
-    assert.equal(value(), '1');
-    assert.equal(down('a').stdout, '');
-    assert.equal(value(), '0', 'unchanged since: the old value is put back');
+      set('0');
+      up('a');
+      assert.equal(value(), '1');
+      assert.equal(down('a').stdout, '');
+      assert.equal(value(), '0', 'unchanged since: the old value is put back');
 
-    set('0');
-    up('a');
-    set('7'); // someone else set it since
-    assert.match(
-      down('a').stdout,
-      /@@netlab kept sysctl net\.ipv4\.ip_forward is 7: the lab set it to 1 and something changed it since/,
-    );
-    assert.equal(value(), '7', 'what someone else set is left as it is');
+      set('0');
+      up('a');
+      set('7'); // someone else set it since
+      assert.match(
+        down('a').stdout,
+        /@@netlab kept sysctl net\.ipv4\.ip_forward is 7: the lab set it to 1 and something changed it since/,
+      );
+      assert.equal(value(), '7', 'what someone else set is left as it is');
 
-    set('0');
-    up('a');
-    up('b'); // b finds 1 (a set it)
-    assert.match(down('a').stdout, /lab b on this node needs it too, and will put back 0 when it goes/);
-    assert.equal(value(), '1', 'b still has forwarding');
-    assert.equal(down('b').stdout, '');
-    assert.equal(value(), '0', 'the last lab to go puts back the value from before the first');
+      set('0');
+      up('a');
+      up('b'); // b finds 1 (a set it)
+      assert.match(down('a').stdout, /lab b on this node needs it too, and will put back 0 when it goes/);
+      assert.equal(value(), '1', 'b still has forwarding');
+      assert.equal(down('b').stdout, '');
+      assert.equal(value(), '0', 'the last lab to go puts back the value from before the first');
 
-    // The other order: the lab that came last goes first.
-    set('0');
-    up('a');
-    up('b');
-    assert.match(down('b').stdout, /is left at 1: lab a on this node needs it too\n/);
-    assert.equal(value(), '1', 'a still has forwarding');
-    assert.equal(down('a').stdout, '');
-    assert.equal(value(), '0', 'a, the first, puts back the value from before it');
-  } finally {
-    netns.stop();
-    work.remove();
-  }
-});
+      // The other order: the lab that came last goes first.
+      set('0');
+      up('a');
+      up('b');
+      assert.match(down('b').stdout, /is left at 1: lab a on this node needs it too\n/);
+      assert.equal(value(), '1', 'a still has forwarding');
+      assert.equal(down('a').stdout, '');
+      assert.equal(value(), '0', 'a, the first, puts back the value from before it');
+    } finally {
+      netns?.stop();
+      work.remove();
+    }
+  },
+);
 
 test('a stale lab lock taken over by several processes at once: exactly one wins, every time', async () => {
   const work = scratch('netlab-records-');

@@ -8,6 +8,7 @@ import { loadLabFile } from '../../src/lab/load.js';
 import { buildPlan, stepsOfPhase } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { applyPhase, StepFailure } from '../../src/exec/runner.js';
+import { applyScript } from '../../src/shell/node-script.js';
 import type { Transport } from '../../src/exec/transport.js';
 import { RunError } from '../../src/errors.js';
 import { LABS } from '../paths.js';
@@ -102,4 +103,16 @@ test("a phase's `after` script runs at the end of each node's script (alone wher
     ),
     (error: unknown) => error instanceof StepFailure && /the node script ended with exit 1/.test(error.message),
   );
+});
+
+test("the claim of a phase script names the pods its steps start (their directories come with the lab's); others name none", () => {
+  const { model } = loadLabFile(join(LABS, 'service.yaml'));
+  const plan = buildPlan(model, simulatedFacts(model));
+  const node0 = plan.nodes.find((n) => n.node === 'node-0')!;
+  const claim = (phase: 'pods' | 'network') =>
+    /^netlab_claim(?!\(\)).*$/m.exec(applyScript(plan.lab, stepsOfPhase(node0.steps, phase), RUN))?.[0];
+  const pods = model.pods.filter((p) => p.node === 'node-0').map((p) => p.netns);
+  assert.ok(pods.length >= 2, 'a node with several pods');
+  assert.equal(claim('pods'), `netlab_claim ${pods.join(' ')} || exit 1`);
+  assert.equal(claim('network'), 'netlab_claim || exit 1');
 });
