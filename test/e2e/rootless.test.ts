@@ -22,7 +22,7 @@ import {
   type HostSnapshot,
   type Run,
 } from './host.js';
-import { waitFor } from '../wait.js';
+import { waitFor, within } from '../wait.js';
 
 const [alice, bob] = ORDINARY_USERS;
 const homes: Record<number, { dir: string; remove: () => void }> = {
@@ -89,6 +89,54 @@ async function captureAPing(...options: string[]): Promise<Run> {
     return { exitCode: done.exitCode ?? -1, stdout: String(done.stdout), stderr: String(done.stderr) };
   } finally {
     capture.kill('SIGKILL');
+  }
+}
+
+/** Alice's processes named NAME on this host (a lab's nodes are her user namespace's, on this host): their PIDs. */
+async function alicesProcesses(name: string): Promise<string> {
+  const found = await execa('pgrep', ['-u', String(alice), '-x', name], { reject: false });
+  return String(found.stdout).trim();
+}
+
+/**
+ * A capture as Alice (its own process group, as a terminal's job), stopped by SIGNAL while tcpdump
+ * reads the node's stream: sent to the whole group (a terminal's Ctrl-C) or to netlab alone (kill).
+ * Its exit code, and what is left of the capture after 5 s: Alice's perl (the node's pcap writer)
+ * and tcpdump (its reader on the host), or 'none'.
+ */
+async function captureStopped(signal: 'SIGINT' | 'SIGTERM', to: 'group' | 'netlab') {
+  const [command, args] = asUserArgv(alice, [NETLAB, 'capture', 'a0', '--count', '1000', '--timeout', '60']);
+  const capture = spawn(command, args, {
+    env: loginEnv(homes[alice]!.dir),
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
+  });
+  // setpriv execs netlab: the group's leader is netlab itself
+  const exited = new Promise<number | null>((resolve) => capture.on('exit', resolve));
+  let said = '';
+  capture.stderr.on('data', (chunk: Buffer) => (said += chunk.toString()));
+  const left = async () => [await alicesProcesses('perl'), await alicesProcesses('tcpdump')].join(' ').trim();
+  try {
+    await waitFor('the capture is reading', () => said.includes('reading from file -'));
+    assert.notEqual(await alicesProcesses('perl'), '', "the node's pcap writer runs");
+    process.kill(to === 'group' ? -capture.pid! : capture.pid!, signal);
+    // At once, not at the capture's timeout (60 s), when everything would have ended by itself.
+    const code = await within(exited, 10_000, `netlab ends after ${signal}`);
+    const remaining = await waitFor(
+      'nothing of the capture left',
+      async () => ((await left()) === '' ? 'none' : false),
+      {
+        timeoutMs: 5_000,
+      },
+    ).catch(async () => left());
+    return { code, remaining, said };
+  } finally {
+    try {
+      process.kill(-capture.pid!, 'SIGKILL');
+    } catch {
+      // the group is gone
+    }
+    await exited;
   }
 }
 
@@ -163,6 +211,12 @@ test('without sudo: the state in ~/.local/state/netlab, up --verify, status comp
       /ICMP echo request, id \d+, seq \d+, length 60008\n/,
       'a 60 kB ping is in the file',
     );
+    // Stopped by a terminal's Ctrl-C (the whole group) or by kill (netlab alone), nothing of it runs on:
+    // neither the node's writer nor the host's reader. kill is 143, as a shell says it.
+    const interrupted = await captureStopped('SIGINT', 'group');
+    assert.equal(interrupted.remaining, 'none', `left after Ctrl-C: ${interrupted.remaining}\n${interrupted.said}`);
+    const killed = await captureStopped('SIGTERM', 'netlab');
+    assert.deepEqual([killed.code, killed.remaining], [143, 'none'], killed.said);
 
     assert.equal((await as(alice, 'challenge', 'start', 'bridge', 'veth-moved')).exitCode, 0);
     const broken = await as(alice, 'challenge', 'check', 'bridge', '--json');

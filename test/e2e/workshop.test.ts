@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { LABS, NETLAB } from '../paths.js';
 import { netlab, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
-import { waitFor, watch } from '../wait.js';
+import { waitFor, watch, within } from '../wait.js';
 
 const state = stateDirForTest();
 let pristine: HostSnapshot;
@@ -85,7 +85,8 @@ for (const [signal, to] of [
       await output.until('listening on', { timeoutMs: 10_000 });
       assert.notEqual(await tcpdumps(), '', 'tcpdump runs on node-0');
       process.kill(to === 'group' ? -capture.pid! : capture.pid!, signal);
-      const code = await exited;
+      // At once, not at the capture's timeout (60 s), when tcpdump would have ended by itself.
+      const code = await within(exited, 10_000, `netlab ends after ${signal}`);
       // Told apart from a capture that ended: 128 + the signal's number, as a shell says it.
       if (signal === 'SIGTERM') assert.equal(code, 143, output.output);
       left = await waitFor('no tcpdump left on node-0', async () => ((await tcpdumps()) === '' ? 'none' : false), {
