@@ -1,15 +1,10 @@
 // `netlab exec POD[/CONTAINER] -- CMD...`: run a command inside a pod, on its node;
 // `netlab exec NODE -- CMD...`: run it on the node itself.
-import { HOLD_TERMINAL_SIGNALS, scriptPrelude, terminalProgram } from '../shell/prelude.js';
+// The program is the user's, in their terminal: its Ctrl-C is its own (terminalScript).
+import { terminalScript } from '../shell/prelude.js';
 import { findLabWith, requireNodeAccess } from './common.js';
 import { routerTransport, transportOf } from '../exec/transports.js';
 import { UsageError } from '../errors.js';
-
-/** The program is the user's, in their terminal: its Ctrl-C is its own (HOLD_TERMINAL_SIGNALS). */
-const IN_TERMINAL = { terminal: true };
-
-/** A program on a node or a router, with the terminal's signals held for it. */
-const terminalScript = (argv: readonly string[]) => `${HOLD_TERMINAL_SIGNALS}\n${terminalProgram(argv)}`;
 
 export async function execCommand(target: string, argv: string[], options: { lab?: string }): Promise<number> {
   if (argv.length === 0)
@@ -23,11 +18,11 @@ export async function execCommand(target: string, argv: string[], options: { lab
     state.model.nodes.some((n) => n.name === podName)
   ) {
     // A node name: run the command on the node itself (bridge fdb, ip route, iptables...).
-    return transportOf(state, podName!).interactive(terminalScript(argv), IN_TERMINAL);
+    return transportOf(state, podName!).interactive(...terminalScript(argv));
   }
   // A router of a routed underlay (simulated: netlab made it): ip route, traceroute, tcpdump there.
   const router = container === undefined ? routerTransport(state, podName!) : undefined;
-  if (router) return router.interactive(terminalScript(argv), IN_TERMINAL);
+  if (router) return router.interactive(...terminalScript(argv));
   const pod = state.model.pods.find((p) => p.name === podName);
   if (!pod)
     throw new UsageError(
@@ -39,8 +34,5 @@ export async function execCommand(target: string, argv: string[], options: { lab
     );
   }
   const transport = transportOf(state, pod.node);
-  return transport.interactive(
-    `${scriptPrelude(state.lab)}\n${HOLD_TERMINAL_SIGNALS}\n${terminalProgram(argv, { name: pod.name, container })}`,
-    IN_TERMINAL,
-  );
+  return transport.interactive(...terminalScript(argv, { lab: state.lab, pod: { name: pod.name, container } }));
 }

@@ -10,7 +10,7 @@ import type { Model, ModelPod } from '../model/lab.js';
 import type { Transport } from '../exec/transport.js';
 import type { LabState } from '../state/store.js';
 import { graphData, renderDot, renderMermaid, renderText, type LiveNames } from '../workshop/graph.js';
-import { HOLD_TERMINAL_SIGNALS, inPod, scriptPrelude, terminalProgram } from '../shell/prelude.js';
+import { inPod, scriptPrelude, terminalScript } from '../shell/prelude.js';
 import { quoteArg, quoteArgv } from '../os/quote.js';
 import { findLabWith, labModelOf, requireNodeAccess } from './common.js';
 import { routerTransport, traceTransportsOf, transportOf, transportsOf } from '../exec/transports.js';
@@ -222,36 +222,44 @@ export async function captureCommand(
   let code: number;
   let stoppedBy: NodeJS.Signals | undefined;
   try {
-    ({ code, stoppedBy } = await stoppedWithNetlab(transport, (tag) =>
-      transport.inUserNamespace
-        ? captureInUserNamespace(transport, state.lab, inPod(['env', tag, ...pcapStreamCommand(dev, seconds)], pod), {
+    ({ code, stoppedBy } = await stoppedWithNetlab(transport, (tag) => {
+      const stdout = write === undefined ? undefined : (file ?? 1);
+      if (transport.inUserNamespace)
+        return captureInUserNamespace(
+          transport,
+          state.lab,
+          inPod(['env', tag, ...pcapStreamCommand(dev, seconds)], pod),
+          {
             reader: pcapReaderArgs(output, count, filterArgs),
-            stdout: write === undefined ? 'inherit' : (file ?? 1),
-          })
-        : transport.interactive(
-            `${scriptPrelude(state.lab)}\n${HOLD_TERMINAL_SIGNALS}\ncommand -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }\n${terminalProgram(
-              // --foreground: tcpdump stays in the terminal's process group, where Ctrl-C reaches it (timeout
-              // otherwise moves it to a group of its own, and it ran on after netlab until its timeout).
-              [
-                'env',
-                tag,
-                'timeout',
-                '--foreground',
-                String(seconds),
-                'tcpdump',
-                ...output,
-                '-c',
-                String(count),
-                '-i',
-                dev,
-                '--',
-                ...filterArgs,
-              ],
-              pod,
-            )}`,
-            { terminal: true, ...(write === undefined ? {} : { stdout: file ?? 1 }) },
-          ),
-    ));
+            stdout: stdout ?? 'inherit',
+          },
+        );
+      const [script, inTerminal] = terminalScript(
+        // --foreground: tcpdump stays in the terminal's process group, where Ctrl-C reaches it (timeout
+        // otherwise moves it to a group of its own, and it ran on after netlab until its timeout).
+        [
+          'env',
+          tag,
+          'timeout',
+          '--foreground',
+          String(seconds),
+          'tcpdump',
+          ...output,
+          '-c',
+          String(count),
+          '-i',
+          dev,
+          '--',
+          ...filterArgs,
+        ],
+        {
+          lab: state.lab,
+          pod,
+          before: `command -v tcpdump >/dev/null || { echo "tcpdump is not installed on ${node}: apt-get install tcpdump" >&2; exit 1; }`,
+        },
+      );
+      return transport.interactive(script, { ...inTerminal, ...(stdout === undefined ? {} : { stdout }) });
+    }));
   } finally {
     if (file !== undefined) closeSync(file);
   }

@@ -41,7 +41,8 @@ export interface InteractiveOptions {
   stdout?: number | Writable;
   /**
    * The script runs a program in the user's terminal and holds the terminal's
-   * Ctrl-C for it (HOLD_TERMINAL_SIGNALS, shell/prelude.ts): netlab waits for
+   * Ctrl-C for it (terminalScript in shell/prelude.ts makes the script and
+   * this option together): netlab waits for
    * the program instead of dying of the signal. Over SSH only with a terminal
    * (ssh -t), where the Ctrl-C reaches the machine; without one it reaches the
    * local ssh alone, and netlab stops with it as before.

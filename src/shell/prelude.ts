@@ -406,15 +406,27 @@ export interface ScriptRun {
 export const HOLD_TERMINAL_SIGNALS = `NETLAB_SIGNALS=; if env --default-signal=INT true 2>/dev/null; then trap '' INT QUIT; NETLAB_SIGNALS='sh -c "$@";exit netlab env --default-signal=INT --default-signal=QUIT --'; fi`;
 
 /**
- * A program run in the user's terminal, after HOLD_TERMINAL_SIGNALS: on the
- * node, or in a pod (and one of its containers) by netlab_in, which gives it
- * the signals back itself.
+ * The script that runs a program in the user's terminal, and the options its
+ * transport runs it with: the terminal's signals held for the program
+ * (HOLD_TERMINAL_SIGNALS) and `terminal: true` (exec/transport.ts) go
+ * together, so they are made together. The program runs on the node, or in a
+ * pod (and one of its containers) by netlab_in, which gives it the signals
+ * back itself (the lab's prelude comes first: netlab_in is one of its
+ * functions); `before`: lines that run first (a check that the program is
+ * there).
  */
-export function terminalProgram(
+export function terminalScript(
   argv: readonly string[],
-  pod?: { name: string; container?: string | undefined },
-): string {
-  return pod ? quoteArgv(inPod(argv, pod)) : `$NETLAB_SIGNALS ${quoteArgv(argv)}`;
+  where: { lab?: string; pod?: { name: string; container?: string | undefined }; before?: string } = {},
+): [string, { terminal: true }] {
+  const { lab, pod, before } = where;
+  const program = pod ? quoteArgv(inPod(argv, pod)) : `$NETLAB_SIGNALS ${quoteArgv(argv)}`;
+  const lines = [
+    ...(lab === undefined ? [] : [scriptPrelude(lab)]),
+    HOLD_TERMINAL_SIGNALS,
+    ...(before ? [before] : []),
+  ];
+  return [`${lines.join('\n')}\n${program}`, { terminal: true }];
 }
 
 /** A command in a pod's namespaces (one of its containers', or its pause's: `-`), by the prelude's netlab_in; on the node without a pod. */
