@@ -5,11 +5,10 @@ import chalk from 'chalk';
 import { escapeControls, EXIT_INTERRUPTED, shown, UsageError } from '../errors.js';
 import { finishDespiteSignals } from '../os/hangup.js';
 import { printJson, type JsonOption } from '../json-output.js';
-import { loadLabFile } from '../lab/load.js';
 import { readState } from '../state/store.js';
 import { readChallenge } from '../state/challenges.js';
 import type { Room, RoomGroup } from '../room/file.js';
-import { loadRoomFile } from '../room/load.js';
+import { loadRoomAndLab } from '../room/load.js';
 import { ensureRoomRecord, readRoomRecord, roomLog, type RoomRecord } from '../room/state.js';
 import {
   groupLabId,
@@ -69,17 +68,17 @@ function gradeParallelOf(options: RoomOptions): number {
  * room starts from. Only `room up` makes the record of a room that has none here.
  */
 function openRoom(file: string, { up = false } = {}): { room: Room; record: RoomRecord; model: Model } {
-  const room = loadRoomFile(file);
+  const { room, model } = loadRoomAndLab(file);
   if (!up) refuseNoRecord(room, file);
   const record = ensureRoomRecord(room);
-  return { room, record, model: loadLabFile(room.labFile).model };
+  return { room, record, model };
 }
 
 /** The room and its lab for a command that only reads (status, watch, serve, results): no state is written. */
 function readRoom(file: string): { room: Room; model: Model } {
-  const room = loadRoomFile(file);
+  const { room, model } = loadRoomAndLab(file);
   refuseNoRecord(room, file);
-  return { room, model: loadLabFile(room.labFile).model };
+  return { room, model };
 }
 
 /** A room never built in this state directory (a room built with sudo is root's: a user's netlab does not see it). */

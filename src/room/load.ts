@@ -18,6 +18,7 @@ import {
 import { loadLabFile, type LoadedLab } from '../lab/load.js';
 import { readInputFile } from '../lab/read.js';
 import { didYouMean } from '../model/suggest.js';
+import type { Model } from '../model/lab.js';
 import { LAB_LIMITS, labIdProblem } from '../model/grammar.js';
 import {
   GROUP_TARGETS,
@@ -48,7 +49,16 @@ export function loadRoomFile(file: string): Room {
   return parseRoom(readInputFile(file, ROOM_FILE.what), file);
 }
 
+/** The room and its lab's model, as the room's checks read it: a room command reads its lab once. */
+export function loadRoomAndLab(file: string): { room: Room; model: Model } {
+  return parseRoomAndLab(readInputFile(file, ROOM_FILE.what), file);
+}
+
 export function parseRoom(text: string, file: string): Room {
+  return parseRoomAndLab(text, file).room;
+}
+
+function parseRoomAndLab(text: string, file: string): { room: Room; model: Model } {
   const { data, locate, at } = readYamlDocument(text, file, ROOM_FILE);
   // Counts first, whatever their types: a room of a million groups is refused before anything reads them.
   const oversized = checkCounts(data, at);
@@ -72,13 +82,16 @@ export function parseRoom(text: string, file: string): Room {
   // The room's name is its directory's under netlab's state: the name grammar (NAME_PATTERN)
   // has no '/', and no name starts with '.', so neither "." nor ".." is one.
   return {
-    name,
-    file: resolve(file),
-    labFile: resolve(lab.file),
-    labName: lab.loaded.name,
-    ...(secret === undefined ? {} : { secret }),
-    groups,
-    schedule,
+    room: {
+      name,
+      file: resolve(file),
+      labFile: resolve(lab.file),
+      labName: lab.loaded.name,
+      ...(secret === undefined ? {} : { secret }),
+      groups,
+      schedule,
+    },
+    model: lab.loaded.model,
   };
 }
 

@@ -9,7 +9,8 @@ import { join, relative } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { execa } from 'execa';
-import { loadRoomFile, parseRoom } from '../../src/room/load.js';
+import { loadRoomAndLab, loadRoomFile, parseRoom } from '../../src/room/load.js';
+import { loadLabFile } from '../../src/lab/load.js';
 import { MAX_GROUPS, roomJsonSchema } from '../../src/room/file.js';
 import { schemaCommand } from '../../src/commands/info.js';
 import { validateRoomCommand } from '../../src/commands/room-validate.js';
@@ -74,6 +75,8 @@ test('the workshop example loads: the bundled lab found, relative paths from the
   // The same from a relative name: the paths are the room file's, not the working directory's.
   assert.deepEqual(loadRoomFile(relative(process.cwd(), NET101)), expected);
   assert.deepEqual(parseRoom(readFileSync(NET101, 'utf8'), NET101), expected);
+  // A room command reads its lab once: the model the room's checks read, as the lab file gives it.
+  assert.deepEqual(loadRoomAndLab(NET101), { room: expected, model: loadLabFile(expected.labFile).model });
 });
 
 test('a room with every target, a lab file beside it, a secret; a schedule entry without hints has none', () => {
