@@ -1,11 +1,11 @@
 // `netlab exec POD[/CONTAINER] -- CMD...`: run a command inside a pod, on its node;
 // `netlab exec NODE -- CMD...`: run it on the node itself.
-// The program is the user's, in their terminal: its Ctrl-C is its own (terminalScript).
 import { terminalScript } from '../shell/prelude.js';
 import { findLabWith, requireNodeAccess } from './common.js';
 import { routerTransport, transportOf } from '../exec/transports.js';
 import { UsageError } from '../errors.js';
 
+/** The program is the user's, in their terminal: its Ctrl-C is its own (terminalScript). */
 export async function execCommand(target: string, argv: string[], options: { lab?: string }): Promise<number> {
   if (argv.length === 0)
     throw new UsageError('nothing to run: netlab exec POD -- CMD [ARGS...], e.g. netlab exec a0 -- ip addr');

@@ -91,7 +91,8 @@ function parseRoomAndLab(text: string, file: string): { room: Room; model: Model
       groups,
       schedule,
     },
-    model: lab.loaded.model,
+    // its file as the room names it (absolute), not as the checks were given it (relative to here)
+    model: { ...lab.loaded.model, file: resolve(lab.file) },
   };
 }
 

@@ -92,17 +92,26 @@ async function captureAPing(...options: string[]): Promise<Run> {
   }
 }
 
-/** Alice's processes named NAME on this host (a lab's nodes are her user namespace's, on this host): their PIDs. */
-async function alicesProcesses(name: string): Promise<string> {
-  const found = await execa('pgrep', ['-u', String(alice), '-x', name], { reject: false });
-  return String(found.stdout).trim();
+/**
+ * The live processes of a process group on this host (a lab's nodes are namespaces of this host), NAME's only if
+ * given. A zombie is none: a process whose parent died first is the child of its pod's or node's PID 1, a sleep
+ * that never reaps it, until the lab goes down.
+ */
+async function groupProcesses(group: number, name?: string): Promise<string> {
+  const found = await execa('ps', ['-o', 'pid=,stat=,comm=', '-g', String(group)], { reject: false });
+  return String(found.stdout)
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter(([pid, stat, comm]) => pid && !stat!.startsWith('Z') && (name === undefined || comm === name))
+    .map(([pid, , comm]) => `${pid} ${comm}`)
+    .join(', ');
 }
 
 /**
- * A capture as Alice (its own process group, as a terminal's job), stopped by SIGNAL while tcpdump
- * reads the node's stream: sent to the whole group (a terminal's Ctrl-C) or to netlab alone (kill).
- * Its exit code, and what is left of the capture after 5 s: Alice's perl (the node's pcap writer)
- * and tcpdump (its reader on the host), or 'none'.
+ * A capture as Alice (a session and process group of its own, as a terminal's job), stopped by
+ * SIGNAL while tcpdump reads the node's stream: sent to the whole group (a terminal's Ctrl-C) or to
+ * netlab alone (kill). Its exit code, and what is left of its group within 5 s (the node's perl
+ * writer and the host's tcpdump reader are in it), or 'none'.
  */
 async function captureStopped(signal: 'SIGINT' | 'SIGTERM', to: 'group' | 'netlab') {
   const [command, args] = asUserArgv(alice, [NETLAB, 'capture', 'a0', '--count', '1000', '--timeout', '60']);
@@ -111,14 +120,17 @@ async function captureStopped(signal: 'SIGINT' | 'SIGTERM', to: 'group' | 'netla
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
   });
-  // setpriv execs netlab: the group's leader is netlab itself
+  // setpriv execs netlab: the group's leader is netlab itself, and the group's id its PID
   const exited = new Promise<number | null>((resolve) => capture.on('exit', resolve));
   let said = '';
   capture.stderr.on('data', (chunk: Buffer) => (said += chunk.toString()));
-  const left = async () => [await alicesProcesses('perl'), await alicesProcesses('tcpdump')].join(' ').trim();
+  const left = () => groupProcesses(capture.pid!);
   try {
-    await waitFor('the capture is reading', () => said.includes('reading from file -'));
-    assert.notEqual(await alicesProcesses('perl'), '', "the node's pcap writer runs");
+    await waitFor('the capture is reading', () => {
+      if (capture.exitCode !== null) throw new Error(`the capture ended (exit ${capture.exitCode}): ${said}`);
+      return said.includes('reading from file -');
+    });
+    assert.notEqual(await groupProcesses(capture.pid!, 'perl'), '', "the node's pcap writer runs");
     process.kill(to === 'group' ? -capture.pid! : capture.pid!, signal);
     // At once, not at the capture's timeout (60 s), when everything would have ended by itself.
     const code = await within(exited, 10_000, `netlab ends after ${signal}`);

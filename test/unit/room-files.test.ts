@@ -127,6 +127,9 @@ test('a room with every target, a lab file beside it, a secret; a schedule entry
         { challenge: 'wrong-vni', minutes: 20, hints: [0.5, 3, 19.5] },
       ],
     });
+    // From a relative room file, the lab's model names its file as the room does: absolute.
+    const { model } = loadRoomAndLab(relative(process.cwd(), file));
+    assert.deepEqual([model.name, model.file], ['mine', join(work.dir, 'my-lab.yaml')]);
   } finally {
     work.remove();
   }
