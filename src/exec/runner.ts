@@ -129,8 +129,8 @@ export async function applyPhase(
 }
 
 const DONE_MARKER = '@@netlab done ';
-/** What a phase script prints before the script that follows its steps (applyPhase's `after`). */
-const AFTER_MARKER = '@@netlab after the steps';
+/** What a phase script prints before the script that follows its steps (applyPhase's `after`; exported for the tests). */
+export const AFTER_MARKER = '@@netlab after the steps';
 
 /**
  * A listener for a node script's stdout that counts its finished steps (their

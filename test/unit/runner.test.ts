@@ -7,15 +7,13 @@ import { join } from 'node:path';
 import { loadLabFile } from '../../src/lab/load.js';
 import { buildPlan, stepsOfPhase } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/underlay/simulated.js';
-import { applyPhase, StepFailure } from '../../src/exec/runner.js';
+import { AFTER_MARKER as AFTER, applyPhase, StepFailure } from '../../src/exec/runner.js';
 import { applyScript } from '../../src/shell/node-script.js';
 import type { Transport } from '../../src/exec/transport.js';
 import { RunError } from '../../src/errors.js';
 import { LABS } from '../paths.js';
 
 const RUN = { id: 'abc123', from: 'test:/state' };
-/** What a phase script prints as the script after its steps begins. */
-const AFTER = '@@netlab after the steps';
 
 /**
  * A node that says each step of `plan`'s phase on it is done, then (unless `lost`) that what follows the steps
