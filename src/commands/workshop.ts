@@ -14,6 +14,7 @@ import { inPod, scriptPrelude, terminalScript } from '../shell/prelude.js';
 import { quoteArg, quoteArgv } from '../os/quote.js';
 import { findLabWith, labModelOf, requireNodeAccess } from './common.js';
 import { routerTransport, traceTransportsOf, transportOf, transportsOf } from '../exec/transports.js';
+import type { Probe, TraceRequest } from '../trace/trace.js';
 import { crossNodeWiring, wiringOf } from '../wiring/registry.js';
 import { askNode, toolOutput } from '../node/query.js';
 import { openOutputFile } from '../os/output-file.js';
@@ -357,15 +358,19 @@ export async function traceCommand(
 ): Promise<number> {
   const state = await findLabWith(from.split('/')[0]!, options);
   requireNodeAccess('trace', state.target);
-  const { probeDisagrees, resolveRequest, sendFirst, traceRequest, renderTrace } = await import('../trace/trace.js');
+  const { probeAndWalk, probeDisagrees, resolveRequest, sendFirst, traceRequest, renderTrace, walkedThrough } =
+    await import('../trace/trace.js');
   const request = resolveRequest(state.model, state.facts, from, to, options.port, options.size);
   const transports = transportsOf(state);
-  const probe = options.send === false ? undefined : await sendFirst(state.model, state.facts, transports, request);
-  const probed = probe?.sourcePort ? { ...request, packet: { ...request.packet, sport: probe.sourcePort } } : request;
-  const trace = await traceRequest(state.model, state.facts, traceTransportsOf(state), probed);
+  const probedBy = (probe: Probe | undefined): TraceRequest =>
+    probe?.sourcePort ? { ...request, packet: { ...request.packet, sport: probe.sourcePort } } : request;
+  const { probe, trace } = await probeAndWalk(
+    async () => (options.send === false ? undefined : sendFirst(state.model, state.facts, transports, request)),
+    (probe) => traceRequest(state.model, state.facts, traceTransportsOf(state), probedBy(probe)),
+  );
+  const probed = probedBy(probe);
   const disagreement = probeDisagrees(trace, probe);
-  const delivered =
-    trace.outcome === 'delivered' && (!trace.reply || trace.reply.outcome === 'delivered') && disagreement.length === 0;
+  const delivered = walkedThrough(trace) && disagreement.length === 0;
   if (options.json)
     printJson({
       lab: state.lab,

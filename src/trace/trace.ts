@@ -190,10 +190,42 @@ export async function sendFirst(
   };
 }
 
+/** The walk gets there, and so does its reply when it has one. */
+export function walkedThrough(trace: Trace): boolean {
+  return trace.outcome === 'delivered' && (!trace.reply || trace.reply.outcome === 'delivered');
+}
+
+/**
+ * The probe, then the walk through the tables it left; once more when the probe was
+ * answered and the walk does not get through. The probe's own packets can change the
+ * tables after its last one, so that the walk reads a path the probe did not take:
+ * - a pod whose reply went by its gateway, the node, is sent an ICMP redirect, and the
+ *   node rate-limits redirects per destination (each waits twice as long as the one
+ *   before, and none after nine), so it may come only with the last reply;
+ * - a neighbour entry in the PROBE state still carries packets to the address it knew,
+ *   and turns FAILED when its unicast ARP probes went unanswered, which can be just
+ *   after the replies it carried.
+ * The kernel asks by ARP again at the next packet to a FAILED neighbour: the second
+ * probe is that packet. A second walk that still does not get through is reported as it is.
+ */
+export async function probeAndWalk(
+  sendProbe: () => Promise<Probe | undefined>,
+  walk: (probe: Probe | undefined) => Promise<Trace>,
+): Promise<{ probe: Probe | undefined; trace: Trace }> {
+  const first = await sendProbe();
+  const trace = await walk(first);
+  if (!first?.answered || walkedThrough(trace)) return { probe: first, trace };
+  const again = await sendProbe();
+  const probe = again && {
+    ...again,
+    text: `${first.text}; the tables did not hold that path yet (the probe's packets changed them), so it was sent again: ${again.answered ? 'answered' : 'no answer'}`,
+  };
+  return { probe, trace: await walk(probe) };
+}
+
 /** When the walk through the tables says the packet gets there but the probe got no answer, the two disagree: say so. */
 export function probeDisagrees(trace: Trace, probe: Probe | undefined): string[] {
-  const walked = trace.outcome === 'delivered' && (!trace.reply || trace.reply.outcome === 'delivered');
-  if (!probe || probe.answered || !walked) return [];
+  if (!probe || probe.answered || !walkedThrough(trace)) return [];
   return [
     `${chalk.red('✗ but the probe got no answer:')} the tables say this path works, yet nothing came back.`,
     "  What the walk does not read is where to look: the program that should answer (is it listening?), a filter rule outside the lab's chains, an MTU.",

@@ -8,7 +8,8 @@ import { loadLabFile } from '../../src/lab/load.js';
 import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { TraceWalk } from '../../src/trace/walk.js';
-import { resolveRequest, sendFirst } from '../../src/trace/trace.js';
+import { probeAndWalk, resolveRequest, sendFirst, walkedThrough, type Probe } from '../../src/trace/trace.js';
+import type { Trace } from '../../src/model/trace.js';
 import { RunError, UsageError } from '../../src/errors.js';
 import { askNode } from '../../src/node/query.js';
 import { LiveKernel } from '../../src/trace/kernel.js';
@@ -636,6 +637,63 @@ test('trace sends no probe to a UDP Service (no answer to wait for; a TCP connec
   assert.equal(request.packet.protocol, 'udp');
   // No node is asked: the transports are none.
   assert.equal(await sendFirst(udp, facts, {}, request), undefined);
+});
+
+test("trace probes once more when its probe was answered but the walk does not get through: the probe's last packets changed the tables (a redirect it brought), and only then", async () => {
+  const place = { node: 'node-1', pod: 'a1' };
+  const delivered: Trace = { hops: [], outcome: 'delivered', at: place };
+  // As the fault matrix once met it: the reply by a cached redirect, to a neighbour that failed before the probe.
+  const stale: Trace = {
+    ...delivered,
+    reply: {
+      hops: [],
+      outcome: 'broken',
+      problem: {
+        ...place,
+        where: 'pod a1',
+        reason: 'no ARP reply from 10.200.0.2 on veth-a1-c (neighbour entry FAILED)',
+      },
+    },
+  };
+  const answered = (answeredIt: boolean): Probe => ({
+    text: `sent a ping: ${answeredIt ? 'answered' : 'no answer'}`,
+    answered: answeredIt,
+  });
+  /** probes answered as given, walks as given, in turn; what was done, in order */
+  async function run(probes: (Probe | undefined)[], walks: Trace[]) {
+    const done: string[] = [];
+    const result = await probeAndWalk(
+      async () => (done.push('probe'), probes.shift()),
+      async (probe) => (done.push(`walk after ${probe?.answered ?? 'none'}`), walks.shift()!),
+    );
+    return { ...result, done };
+  }
+
+  const settled = await run([answered(true), answered(true)], [stale, { ...delivered, reply: delivered }]);
+  assert.deepEqual(settled.done, ['probe', 'walk after true', 'probe', 'walk after true']);
+  assert.ok(walkedThrough(settled.trace));
+  assert.match(
+    settled.probe!.text,
+    /^sent a ping: answered; the tables did not hold that path yet .* sent again: answered$/,
+  );
+
+  // Still not through after the second probe: reported as it is, with no third.
+  const broken = await run([answered(true), answered(false)], [stale, stale]);
+  assert.deepEqual(broken.done, ['probe', 'walk after true', 'probe', 'walk after false']);
+  assert.equal(broken.trace.reply!.outcome, 'broken');
+  assert.equal(broken.probe!.answered, false);
+
+  // The walk gets through, the probe got no answer, or no probe (--no-send): one walk, as the tables are.
+  for (const [probe, walk] of [
+    [answered(true), delivered],
+    [answered(false), stale],
+    [undefined, stale],
+  ] as const) {
+    const once = await run([probe], [walk]);
+    assert.deepEqual(once.done, ['probe', `walk after ${probe?.answered ?? 'none'}`]);
+    assert.equal(once.trace, walk);
+    assert.equal(once.probe, probe);
+  }
 });
 
 test('a node that does not answer is not an empty one: askNode fails unless every question was answered whole, and trace stops there', async () => {
