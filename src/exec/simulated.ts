@@ -43,10 +43,16 @@ export function holderMarker(lab: string, node: string): string {
 
 // Runs as PID 1 of the new PID namespace. /proc is still the host's when it
 // reads /proc/self/stat, so it reports its host PID, which nsenter needs.
+// Then it is the node's init. The kernel gives PID 1 every process whose parent
+// ends first (a capture's timeout after Ctrl-C, what a learner starts with &),
+// and such a process stays a zombie until PID 1 waits for it. The shell's `wait`
+// waits for any child while a job of its own runs (a sleep that never ends), so
+// it reaps them all; a new sleep starts if that one is ever killed.
 const HOLDER_SCRIPT = `read -r pid _ </proc/self/stat
 mount -t proc proc /proc && mount -t sysfs sysfs /sys && mount -t tmpfs -o mode=0755 netlab-run /run && hostname "$1" && ip link set lo up || exit 1
 echo "$pid"
-exec sleep infinity </dev/null >/dev/null 2>&1`;
+exec </dev/null >/dev/null 2>&1
+while :; do sleep infinity & wait; done`;
 
 async function startHolder(lab: string, name: string, userNamespaceOf?: Holder): Promise<Holder> {
   const unshare = [

@@ -104,6 +104,22 @@ for (const [signal, to] of [
     assert.equal(left, 'none', `tcpdump still running on node-0 after ${signal}: ${left}`);
   });
 
+// A process whose parent ends first is given to PID 1 of its PID namespace, which must wait for it when it
+// ends, as an init does: a simulated node's PID 1 did not, and each such process stayed a zombie until down
+// (the node's `timeout` of a capture stopped by Ctrl-C, or anything a learner started with `&` and left).
+test("a simulated node's PID 1 reaps the processes left to it: no zombie stays on the node", async () => {
+  const orphans = [
+    // A subshell starts a short sleep and ends first: the sleep is left to PID 1, and ends 0.2 s later.
+    '(sleep 0.2 &)',
+    'sleep 0.5',
+    // Every zombie of the node's PID namespace, by PID, parent and name (the node mounted its own /proc).
+    'for s in /proc/[0-9]*/stat; do read -r pid comm state ppid _ <"$s" 2>/dev/null && [ "$state" = Z ] && echo "$pid $ppid $comm"; done; true',
+  ].join('; ');
+  const run = await netlab(state.dir, 'exec', 'node-0', '--', 'sh', '-c', orphans);
+  assert.equal(run.exitCode, 0, run.stderr);
+  assert.equal(run.stdout.trim(), '', `zombies on node-0 (pid, parent, name): ${run.stdout}`);
+});
+
 // A terminal's Ctrl-C reaches the pod's program and netlab alike: netlab waits for the program, which decides.
 // Dying at once left a program that catches it (a shell, a REPL) running on its own, stopped by its next read.
 for (const [program, handles, code] of [
