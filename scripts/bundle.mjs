@@ -1,5 +1,5 @@
 // Bundles the command line with esbuild into one CommonJS file, dist/bundle/netlab.cjs, which
-// bin/netlab runs through bin/load.cjs, and writes V8's code cache of it beside it
+// bin/netlab runs through bin/load.cjs, and writes V8's code caches of it beside it
 // (scripts/code-cache.cjs). Its source map points at src/*.ts, for a debugger: Node 20 maps the
 // stack of an internal error only for files it loads itself, not for a vm.Script.
 //
@@ -54,4 +54,5 @@ writeFileSync(
 // only for the build that made it, so that a netlab whose checks changed reads every lab anew.
 writeFileSync('dist/bundle/build-id', `${createHash('sha256').update(readFileSync(BUNDLE)).digest('hex')}\n`);
 
-execFileSync(process.execPath, ['scripts/code-cache.cjs'], { stdio: ['ignore', 'ignore', 'inherit'] });
+for (const cache of ['lab', 'help'])
+  execFileSync(process.execPath, ['scripts/code-cache.cjs', cache], { stdio: ['ignore', 'ignore', 'inherit'] });

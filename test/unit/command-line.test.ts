@@ -18,6 +18,7 @@ import {
 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { execa } from 'execa';
 import { LABS, NETLAB, ROOT } from '../paths.js';
 import { loadLabFile } from '../../src/lab/load.js';
@@ -232,13 +233,13 @@ test('installed with npm (npm install -g), netlab is on the PATH and finds its b
  * Whether the bundle of the netlab in root is compiled with its code cache, in a process started as bin/netlab is
  * (no flags), and how the cache was told to be the bundle's: "true stamp", "true hash" or "false".
  */
-function usesCodeCache(root: string): string {
+function usesCodeCache(root: string, cache: 'lab' | 'help' = 'lab'): string {
   const loader = JSON.stringify(join(root, 'bin', 'load.cjs'));
   const run = spawnSync(
     process.execPath,
     [
       '-e',
-      `const l = require(${loader}).loadBundle(); console.log([String(l.usedCache), l.checked].filter(Boolean).join(' '))`,
+      `const m = require(${loader}); const l = m.loadBundle({ cache: m.${cache === 'lab' ? 'CODE_CACHE' : 'HELP_CACHE'} }); console.log([String(l.usedCache), l.checked].filter(Boolean).join(' '))`,
     ],
     { encoding: 'utf8' },
   );
@@ -250,6 +251,22 @@ test("the build's V8 code cache is the one this Node takes, for its bundle (ASCI
   // The bundle as built is told by its file (inode, size, change time), without hashing its 2 MB. (So this runs
   // on a build made here: a dist/ copied in from elsewhere is a copy, told by its hash.)
   assert.equal(usesCodeCache(ROOT), 'true stamp');
+  // The help's own cache (the command line alone) is the bundle's too, and bin/netlab takes it where netlab's own
+  // arguments ask only for help or the version: a command after `--` is the program's.
+  assert.equal(usesCodeCache(ROOT, 'help'), 'true stamp');
+  const { cacheFor, CODE_CACHE, HELP_CACHE } = createRequire(import.meta.url)(join(ROOT, 'bin', 'load.cjs')) as {
+    cacheFor: (args: string[]) => string;
+    CODE_CACHE: string;
+    HELP_CACHE: string;
+  };
+  for (const args of [[], ['--help'], ['-h'], ['help', 'up'], ['up', '--help'], ['--version'], ['-V']])
+    assert.equal(cacheFor(args), HELP_CACHE, args.join(' '));
+  for (const args of [
+    ['up', 'vxlan'],
+    ['plan', 'x.yaml', '--json'],
+    ['exec', 'a0', '--', 'ls', '--help'],
+  ])
+    assert.equal(cacheFor(args), CODE_CACHE, args.join(' '));
   // An ASCII bundle is decoded into a string of one byte a character (scripts/bundle.mjs).
   const beyondAscii = readFileSync(join(ROOT, 'dist', 'bundle', 'netlab.cjs')).findIndex((byte) => byte > 0x7f);
   assert.equal(beyondAscii, -1, 'a byte beyond ASCII in the bundle');
@@ -261,6 +278,7 @@ test("the build's V8 code cache is the one this Node takes, for its bundle (ASCI
     ['package.json', 'bin', 'labs', join('dist', 'bundle')].forEach(copy);
     // A copy has a modification time of its own: its bytes are hashed, and they are the cache's.
     assert.equal(usesCodeCache(work.dir), 'true hash', 'a copy of the built bundle');
+    assert.equal(usesCodeCache(work.dir, 'help'), 'true hash', "a copy of the built bundle, help's cache");
     const netlab = join(work.dir, 'bin', 'netlab');
     const env = { FORCE_COLOR: '0', NETLAB_STATE_DIR: join(work.dir, 'state') };
     const plan = () => execa(netlab, ['plan', 'vxlan'], { cwd: work.dir, reject: false, env });
