@@ -118,7 +118,7 @@ async function downLocked(name: string, options: DownOptions, report: DownReport
     // never removes another controller's live lab by accident.
     const target = await sshTargetForHosts(options);
     const transports = transportsOf({ target });
-    const unreachable = await lockNodes(transports, lockHolder('down', name), { skipUnreachable: true });
+    const { unreachable } = await lockNodes(transports, lockHolder('down', name), { skipUnreachable: true });
     const outcomes = await runDown(
       name,
       Object.fromEntries(Object.entries(transports).filter(([node]) => !(node in unreachable))),

@@ -12,7 +12,7 @@
 // for each other forever.
 import { NODE_STATE_ROOT } from '../node/paths.js';
 import { quoteArg } from '../os/quote.js';
-import type { Transport } from './transport.js';
+import type { ScriptResult, Transport } from './transport.js';
 import { RunError } from '../errors.js';
 
 /** Lines for the session's own shell: open fd 9 on the lock file (under root) and try to lock it. */
@@ -49,27 +49,39 @@ export function parseLockOutput(node: string, stdout: string, stderr: string): s
  * Locks every node, all or nothing, retrying for up to `waitMs`; says once
  * (through `waiting`) who holds a busy node. On timeout, nothing is held and the
  * error names the holder. With `skipUnreachable` (down), a node that cannot be
- * reached is left out and returned, and the others are locked.
+ * reached is left out and returned (`unreachable`), and the others are locked.
+ * `then`: a node's script that only reads, sent with its lock (one round for
+ * both: up's preflight); what it answered where every node was locked.
  */
 export async function lockNodes(
   transports: Record<string, Transport>,
   holder: string,
-  options: { waitMs?: number; waiting?: (line: string) => void; signal?: AbortSignal; skipUnreachable?: boolean } = {},
-): Promise<Record<string, string>> {
+  options: {
+    waitMs?: number;
+    waiting?: (line: string) => void;
+    signal?: AbortSignal;
+    skipUnreachable?: boolean;
+    then?: (node: string) => string;
+  } = {},
+): Promise<{ unreachable: Record<string, string>; answered: Record<string, ScriptResult> }> {
   const deadline = Date.now() + (options.waitMs ?? 60_000);
   const unreachable: Record<string, string> = {};
   let told = false;
   for (;;) {
     const nodes = Object.entries(transports).filter(([node]) => !(node in unreachable));
-    const results = await Promise.allSettled(nodes.map(async ([node, t]) => [node, await t.lock(holder)] as const));
+    const results = await Promise.allSettled(
+      nodes.map(async ([node, t]) => [node, await t.lock(holder, options.then?.(node))] as const),
+    );
     const failed = results.flatMap((r, i) =>
       r.status === 'rejected' ? [[nodes[i]![0], r.reason as Error] as const] : [],
     );
-    const busy = results.flatMap((r) =>
-      r.status === 'fulfilled' && r.value[1] !== undefined ? [`${r.value[0]}: ${r.value[1]}`] : [],
-    );
+    const locked = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const busy = locked.flatMap(([node, l]) => (l.busy !== undefined ? [`${node}: ${l.busy}`] : []));
     if (options.skipUnreachable) for (const [node, error] of failed) unreachable[node] = error.message;
-    if ((options.skipUnreachable || failed.length === 0) && busy.length === 0) return unreachable;
+    if ((options.skipUnreachable || failed.length === 0) && busy.length === 0) {
+      const answered = locked.flatMap(([node, l]) => (l.busy === undefined && l.answered ? [[node, l.answered]] : []));
+      return { unreachable, answered: Object.fromEntries(answered) };
+    }
     await Promise.all(Object.values(transports).map((t) => t.unlock()));
     if (failed.length && !options.skipUnreachable) throw failed[0]![1];
     if (options.signal?.aborted)

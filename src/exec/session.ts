@@ -93,6 +93,22 @@ export interface SessionRunOptions {
   onStdout?: (chunk: string) => void;
 }
 
+/** A script for the session: in a sh of its own, or in the session's shell itself. */
+interface Part {
+  script: string;
+  inShell: boolean;
+}
+
+/** A part as the session's shell reads it, then its end: a line with the id and exit status on stdout, the id on stderr. */
+function framed({ script, inShell }: Part, id: string): string {
+  const body = `${script}${script.endsWith('\n') ? '' : '\n'}`;
+  const delimiter = `@@netlab-script-${id}`;
+  return (
+    (inShell ? `{ ${body}}\n` : `sh 9>&- <<'${delimiter}'\n${body}${delimiter}\n`) +
+    `printf '\\n@@netlab-done ${id} %d\\n' "$?"; printf '\\n@@netlab-done ${id}\\n' >&2\n`
+  );
+}
+
 export class ShellSession {
   private readonly child: ChildProcess;
   private readonly token = randomBytes(8).toString('hex');
@@ -140,18 +156,33 @@ export class ShellSession {
   }
 
   /** Runs one script after those already queued, in a sh of its own; never rejects. */
-  run(script: string, options: SessionRunOptions = {}): Promise<ScriptResult> {
-    return this.enqueue(script, options, false);
+  async run(script: string, options: SessionRunOptions = {}): Promise<ScriptResult> {
+    return (await this.enqueue([{ script, inShell: false }], options))[0]!;
   }
 
   /** Runs a few lines in the session's shell itself: what they open (a lock) stays open for the next scripts. */
-  runInShell(lines: string, options: SessionRunOptions = {}): Promise<ScriptResult> {
-    return this.enqueue(lines, options, true);
+  async runInShell(lines: string, options: SessionRunOptions = {}): Promise<ScriptResult> {
+    return (await this.enqueue([{ script: lines, inShell: true }], options))[0]!;
   }
 
-  private enqueue(script: string, options: SessionRunOptions, inShell: boolean): Promise<ScriptResult> {
+  /**
+   * runInShell's lines, then a script in a sh of its own, sent together: one round trip for both
+   * (up's lock, then its preflight). The script runs whatever the lines did: it must only read.
+   */
+  async runInShellThen(lines: string, script: string): Promise<[ScriptResult, ScriptResult]> {
+    const [first, then] = await this.enqueue(
+      [
+        { script: lines, inShell: true },
+        { script, inShell: false },
+      ],
+      {},
+    );
+    return [first!, then!];
+  }
+
+  private enqueue(parts: Part[], options: SessionRunOptions): Promise<ScriptResult[]> {
     this.pending += 1;
-    const result = this.queue.then(() => this.runNow(script, options, inShell)).finally(() => (this.pending -= 1));
+    const result = this.queue.then(() => this.runNow(parts, options)).finally(() => (this.pending -= 1));
     this.queue = result;
     return result;
   }
@@ -180,47 +211,50 @@ export class ShellSession {
     return new Promise((resolve) => this.child.once('close', () => resolve()));
   }
 
-  private async runNow(script: string, options: SessionRunOptions, inShell: boolean): Promise<ScriptResult> {
-    if (this.ended !== undefined) return this.takeAll();
-    const id = `${this.token}-${++this.scripts}`;
-    const delimiter = `@@netlab-script-${id}`;
-    const doneOut = `\n@@netlab-done ${id} `;
-    const doneErr = `\n@@netlab-done ${id}\n`;
+  /** Writes the parts at once, each framed with its own end; their results in order. */
+  private async runNow(parts: Part[], options: SessionRunOptions): Promise<ScriptResult[]> {
+    if (this.ended !== undefined) return parts.map(() => this.takeAll());
+    const ids = parts.map(() => `${this.token}-${++this.scripts}`);
     this.idle(false);
-    const body = `${script}${script.endsWith('\n') ? '' : '\n'}`;
-    this.child.stdin!.write(
-      (inShell ? `{ ${body}}\n` : `sh 9>&- <<'${delimiter}'\n${body}${delimiter}\n`) +
-        `printf '\\n@@netlab-done ${id} %d\\n' "$?"; printf '\\n@@netlab-done ${id}\\n' >&2\n`,
-    );
+    this.child.stdin!.write(parts.map((part, i) => framed(part, ids[i]!)).join(''));
     const stop = () => this.stop();
     this.onStdout = options.onStdout;
     options.signal?.addEventListener('abort', stop);
     const timer = options.timeout ? setTimeout(stop, options.timeout) : undefined;
     if (options.signal?.aborted) stop();
-    let outAt: { start: number; end: number } | undefined;
-    let errAt: { start: number; end: number } | undefined;
     try {
-      for (;;) {
-        outAt ??= this.stdout.find(doneOut, true);
-        errAt ??= this.stderr.find(doneErr, false);
-        if (outAt && errAt) {
-          const out = this.stdout.cut(outAt.start, outAt.end);
-          return {
-            exitCode: Number(out.marker.slice(doneOut.length)),
-            stdout: out.before,
-            stderr: this.stderr.cut(errAt.start, errAt.end).before,
-          };
-        }
-        // The shell ended before the script did: ssh failed (255), no sudo (126), or it was stopped.
-        if (this.ended !== undefined) return this.takeAll();
-        await new Promise<void>((resolve) => (this.wake = resolve));
-      }
+      const results: ScriptResult[] = [];
+      for (const id of ids) results.push(await this.resultOf(id));
+      return results;
     } finally {
       this.wake = undefined;
       this.onStdout = undefined;
       options.signal?.removeEventListener('abort', stop);
       if (timer) clearTimeout(timer);
       this.idle(true);
+    }
+  }
+
+  /** The output of the script `id`, up to its end; what follows stays for the next. */
+  private async resultOf(id: string): Promise<ScriptResult> {
+    const doneOut = `\n@@netlab-done ${id} `;
+    const doneErr = `\n@@netlab-done ${id}\n`;
+    let outAt: { start: number; end: number } | undefined;
+    let errAt: { start: number; end: number } | undefined;
+    for (;;) {
+      outAt ??= this.stdout.find(doneOut, true);
+      errAt ??= this.stderr.find(doneErr, false);
+      if (outAt && errAt) {
+        const out = this.stdout.cut(outAt.start, outAt.end);
+        return {
+          exitCode: Number(out.marker.slice(doneOut.length)),
+          stdout: out.before,
+          stderr: this.stderr.cut(errAt.start, errAt.end).before,
+        };
+      }
+      // The shell ended before the script did: ssh failed (255), no sudo (126), or it was stopped.
+      if (this.ended !== undefined) return this.takeAll();
+      await new Promise<void>((resolve) => (this.wake = resolve));
     }
   }
 

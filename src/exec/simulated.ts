@@ -45,14 +45,16 @@ export function holderMarker(lab: string, node: string): string {
 // reads /proc/self/stat, so it reports its host PID, which nsenter needs.
 // Then it is the node's init. The kernel gives PID 1 every process whose parent
 // ends first (a capture's timeout after Ctrl-C, what a learner starts with &),
-// and such a process stays a zombie until PID 1 waits for it. The shell's `wait`
-// waits for any child while a job of its own runs (a sleep that never ends), so
-// it reaps them all; a new sleep starts if that one is ever killed.
+// and such a process stays a zombie until PID 1 waits for it. So it waits for
+// each child as it ends, as the pause container does for a pod: perl, with a
+// SIGCHLD handler (waitpid's 1 is WNOHANG), asleep in between (perl-base is in every Debian and
+// Ubuntu). Without perl, a sleep that waits for nothing, as before.
 const HOLDER_SCRIPT = `read -r pid _ </proc/self/stat
 mount -t proc proc /proc && mount -t sysfs sysfs /sys && mount -t tmpfs -o mode=0755 netlab-run /run && hostname "$1" && ip link set lo up || exit 1
 echo "$pid"
 exec </dev/null >/dev/null 2>&1
-while :; do sleep infinity & wait; done`;
+command -v perl >/dev/null && exec perl -e '$SIG{CHLD} = sub { 1 while waitpid(-1, 1) > 0 }; sleep while 1'
+exec sleep infinity`;
 
 async function startHolder(lab: string, name: string, userNamespaceOf?: Holder): Promise<Holder> {
   const unshare = [
@@ -230,8 +232,8 @@ export function simulatedTransport(node: string, holder: Holder): Transport {
     },
     // A simulated node exists for one run of one lab (its namespaces are made by
     // that up and die with its down): no other netlab changes it.
-    async lock() {
-      return undefined;
+    async lock(_holder, then) {
+      return then === undefined ? {} : { answered: await this.run(then) };
     },
     async unlock() {},
   };

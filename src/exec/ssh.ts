@@ -6,7 +6,7 @@
 // and runs all its scripts for that node in it (see session.ts).
 import { run } from './spawn.js';
 import { ShellSession, type SessionRunOptions } from './session.js';
-import type { ScriptResult, Transport } from './transport.js';
+import type { Locked, ScriptResult, Transport } from './transport.js';
 import type { SshTargetState } from '../state/targets.js';
 import { AS_ROOT, explainFailure, sshArgs } from './ssh-args.js';
 import { lockLines, parseLockOutput, UNLOCK_LINES } from './node-lock.js';
@@ -61,23 +61,30 @@ const lockedSessions = new WeakSet<ShellSession>();
  */
 const wantedLocks = new Map<string, string>();
 
-async function takeLock(node: string, session: ShellSession, holder: string): Promise<string | undefined> {
-  const result = explainFailure(node, await session.runInShell(lockLines(holder)));
+/** Takes the lock in the session's shell; `then` (a script that only reads) in the same round (Transport.lock). */
+async function takeLock(node: string, session: ShellSession, holder: string, then?: string): Promise<Locked> {
+  const [locking, answered] =
+    then === undefined
+      ? [await session.runInShell(lockLines(holder))]
+      : await session.runInShellThen(lockLines(holder), then);
+  const result = explainFailure(node, locking);
   const busy = parseLockOutput(node, result.stdout, result.stderr);
-  if (busy === undefined) lockedSessions.add(session);
-  return busy;
+  if (busy !== undefined) return { busy };
+  lockedSessions.add(session);
+  return answered ? { answered: explainFailure(node, answered) } : {};
 }
 
 export function sshTransport(target: SshTargetState, node: string): Transport {
   const key = () => JSON.stringify(sshArgs(target, node));
   return {
     node,
-    async lock(holder) {
+    async lock(holder, then) {
       const session = sessionWith(target, node);
-      if (lockedSessions.has(session)) return undefined;
-      const busy = await takeLock(node, session, holder);
-      if (busy === undefined) wantedLocks.set(key(), holder);
-      return busy;
+      if (lockedSessions.has(session))
+        return then === undefined ? {} : { answered: explainFailure(node, await session.run(then)) };
+      const locked = await takeLock(node, session, holder, then);
+      if (locked.busy === undefined) wantedLocks.set(key(), holder);
+      return locked;
     },
     async unlock() {
       wantedLocks.delete(key());
@@ -91,7 +98,7 @@ export function sshTransport(target: SshTargetState, node: string): Transport {
       if (holder !== undefined && !options?.signal?.aborted) {
         const session = sessionWith(target, node);
         if (!lockedSessions.has(session)) {
-          const busy = await takeLock(node, session, holder);
+          const { busy } = await takeLock(node, session, holder);
           if (busy !== undefined)
             throw new RunError(
               `${node}: the connection ended and with it netlab's lock on the node, which another netlab holds now (${busy}); stopping here`,

@@ -50,6 +50,9 @@ export interface InteractiveOptions {
   terminal?: boolean;
 }
 
+/** What lock() found: another netlab holds the node, or this one does now (with its `then` script's result). */
+export type Locked = { busy: string } | { busy?: undefined; answered?: ScriptResult };
+
 export interface Transport {
   readonly node: string;
   /**
@@ -63,9 +66,11 @@ export interface Transport {
   interactive(script: string, options?: InteractiveOptions): Promise<number>;
   /**
    * Takes the node's lock (see node-lock.ts) for as long as this command talks
-   * to the node, or until unlock(); resolves to undefined once held, or to what
-   * the node says of the netlab that holds it.
+   * to the node, or until unlock(); resolves to what the node says of the
+   * netlab that holds it (busy), or, once held, to what `then` answered: a
+   * script that only reads, sent in the same round as the lock (up's preflight),
+   * which counts only where the lock was taken.
    */
-  lock(holder: string): Promise<string | undefined>;
+  lock(holder: string, then?: string): Promise<Locked>;
   unlock(): Promise<void>;
 }

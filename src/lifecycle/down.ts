@@ -48,9 +48,9 @@ export async function tearDown(
     let unreachable: Record<string, string>;
     try {
       // An unreachable node is reported below; every other node is undone all the same.
-      unreachable = await lockNodes(reachable, lockHolder(options.command ?? 'down', state.lab, state.run), {
+      ({ unreachable } = await lockNodes(reachable, lockHolder(options.command ?? 'down', state.lab, state.run), {
         skipUnreachable: true,
-      });
+      }));
     } catch (error) {
       throw new RunError(
         `${(error as Error).message}\nthe lab's state is kept: run \`netlab down ${state.lab}\` again`,

@@ -280,6 +280,9 @@ export async function bringUp(
   const memoryOn = (node: string): KernelMemory => options.kernelMemory?.[node] ?? { boot: undefined, seen: new Set() };
   const seenOn = (node: string) => (options.target ? kernelSeen(needs, memoryOn(node)) : seenHere);
   const probeOn = (node: string): KernelProbe => ({ kernel: seenOn(node) ? 'seen' : 'probe' });
+  /** a node's preflight script: run as a simulated node starts, or over SSH with the node's lock */
+  const preflight = (node: string) =>
+    preflightScript(model, node, plan.nodes.find((n) => n.node === node)?.steps ?? [], probeOn(node));
   /** the nodes whose kernel is not probed */
   const unprobed = model.nodes.map((n) => n.name).filter(seenOn);
   // Listr prints a task's error in its title; netlab prints it once, in full, at the end.
@@ -323,8 +326,7 @@ export async function bringUp(
                       state.target = target;
                       writeState(state);
                     },
-                    (node) =>
-                      preflightScript(model, node, plan.nodes.find((n) => n.node === node)?.steps ?? [], probeOn(node)),
+                    preflight,
                   );
                   preflighted = started.answered;
                 }, 'start the simulated nodes'),
@@ -334,12 +336,14 @@ export async function bringUp(
           title: 'preflight: tools, kernel features and conflicts on every node',
           task: (_context: unknown, task: { output: string }) =>
             guard(async () => {
-              // The nodes stay locked until the last phase: no other netlab changes them in between.
-              await lockNodes(transportsOf(state), lockHolder('up', labIdOf(model), state.run), {
+              // The nodes stay locked until the last phase: no other netlab changes them in between. Machines over
+              // SSH answer the preflight in the lock's round (simulated nodes did as they started).
+              const { answered } = await lockNodes(transportsOf(state), lockHolder('up', labIdOf(model), state.run), {
                 waiting: (line) => (task.output = line),
                 signal: abort.signal,
+                ...(options.target ? { then: preflight } : {}),
               });
-              await runPreflight(model, transportsOf(state), plan, preflighted, probeOn);
+              await runPreflight(model, transportsOf(state), plan, { ...preflighted, ...answered }, probeOn);
               if (!options.target && !seenHere) rememberKernel(needs);
             }, 'preflight')(),
         },

@@ -220,7 +220,7 @@ function fakeMachine(node: string, answer: { exitCode: number; stdout: string; s
       return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
     },
     interactive: () => Promise.resolve(0),
-    lock: () => Promise.resolve(undefined),
+    lock: () => Promise.resolve({}),
     unlock: () => Promise.resolve(),
   };
   return { transport, scripts };

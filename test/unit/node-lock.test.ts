@@ -56,3 +56,24 @@ test('node lock: a lock file that cannot be opened is an error that names it, no
     rmSync(work, { recursive: true, force: true });
   }
 });
+
+test("node lock with a script in the same round (up's preflight): the script runs after the lines, in a sh without the lock's descriptor, and answers apart; a busy lock's script answers too, for nothing", async () => {
+  const root = mkdtempSync(join(tmpdir(), 'netlab-lock-'));
+  const [a, b] = [new ShellSession('sh', ['-s']), new ShellSession('sh', ['-s'])];
+  try {
+    // The script sees what the lines did (the holder file) and not the descriptor they keep open in the session's shell.
+    const preflight = `cat ${join(root, '.lock-holder')}; [ -e /proc/self/fd/9 ] && echo fd9 || echo no-fd9; echo warn >&2; exit 4\n`;
+    const [locked, answered] = await a.runInShellThen(lockLines('netlab up of lab vxlan, run aaa', root), preflight);
+    assert.equal(parseLockOutput('node-0', locked.stdout, locked.stderr), undefined);
+    assert.deepEqual(answered, { exitCode: 4, stdout: 'netlab up of lab vxlan, run aaa\nno-fd9\n', stderr: 'warn\n' });
+    // The session's shell kept the lock: another shell is told who holds it, and its script ran all the same.
+    const [busy, unused] = await b.runInShellThen(lockLines('netlab up of lab bridge, run bbb', root), 'echo read\n');
+    assert.equal(parseLockOutput('node-0', busy.stdout, busy.stderr), 'netlab up of lab vxlan, run aaa');
+    assert.deepEqual(unused, { exitCode: 0, stdout: 'read\n', stderr: '' });
+    // Later scripts of either session are framed as before.
+    assert.deepEqual(await a.run('echo next\n'), { exitCode: 0, stdout: 'next\n', stderr: '' });
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -40,7 +40,7 @@ function stubNode(node: string, exitCode = 0, lost = false) {
       return 0;
     },
     async lock() {
-      return undefined;
+      return {};
     },
     async unlock() {},
   };
