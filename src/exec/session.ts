@@ -16,6 +16,8 @@
 // opens stays open for the scripts after it. The node lock is such a file
 // descriptor (fd 9); every script's own sh is started without it, so that no
 // process a script leaves running (a pause process) keeps the lock held.
+// runInShellThen sends such lines and a script together, one round trip for
+// both: up's lock and its preflight.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
