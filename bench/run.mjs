@@ -39,7 +39,12 @@ const env = { ...process.env, NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_
 
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (xs) => `${median(xs).toFixed(2)} s (${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)})`;
+/** The median and the range of times in seconds: in seconds, or (ms) in milliseconds for what takes a few. */
+const fmt = (xs, ms = false) => {
+  const [scale, digits, unit] = ms ? [1000, 1, 'ms'] : [1, 2, 's'];
+  const [mid, low, high] = [median(xs), Math.min(...xs), Math.max(...xs)].map((x) => (x * scale).toFixed(digits));
+  return `${mid} ${unit} (${low}-${high})`;
+};
 const log = (m) => process.stderr.write(`bench: ${m}\n`);
 
 /** A command's wall time, whatever its exit code (a failing check exits 1). */
@@ -649,8 +654,6 @@ try {
       bare.push(time(process.execPath, ['-e', '0'], withoutCertificates));
       if (certificates) withCertificates.push(time(process.execPath, ['-e', '0']));
     }
-    const ms = (xs) =>
-      `${(median(xs) * 1000).toFixed(1)} ms (${(Math.min(...xs) * 1000).toFixed(1)}-${(Math.max(...xs) * 1000).toFixed(1)})`;
     const rss = spawnSync('/usr/bin/time', ['-f', '%M', NETLAB, 'up', join(ROOT, 'labs', 'scale.yaml')], {
       env,
       encoding: 'utf8',
@@ -661,10 +664,10 @@ try {
       'Start-up and memory',
       ['what', 'figure'],
       [
-        ['`netlab --help`', ms(help)],
-        ['`netlab --version`', ms(version)],
-        ['`node -e 0`', ms(bare)],
-        ...(certificates ? [['`node -e 0` with NODE_EXTRA_CA_CERTS (set here)', ms(withCertificates)]] : []),
+        ['`netlab --help`', fmt(help, true)],
+        ['`netlab --version`', fmt(version, true)],
+        ['`node -e 0`', fmt(bare, true)],
+        ...(certificates ? [['`node -e 0` with NODE_EXTRA_CA_CERTS (set here)', fmt(withCertificates, true)]] : []),
         ['peak RSS of `netlab up labs/scale.yaml` (3 nodes × 250 pods)', `${(Number(peak) / 1024).toFixed(0)} MB`],
       ],
     );

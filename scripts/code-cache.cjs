@@ -22,6 +22,8 @@ const CACHES = {
 };
 
 async function writeCodeCache({ file, args }) {
+  // An earlier build's cache would not be this bundle's: every start would hash the bundle to find that out.
+  rmSync(file, { force: true });
   const stateDir = mkdtempSync(join(tmpdir(), 'netlab-code-cache-'));
   try {
     process.env.NETLAB_STATE_DIR = stateDir;

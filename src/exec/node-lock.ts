@@ -51,7 +51,8 @@ export function parseLockOutput(node: string, stdout: string, stderr: string): s
  * error names the holder. With `skipUnreachable` (down), a node that cannot be
  * reached is left out and returned (`unreachable`), and the others are locked.
  * `then`: a node's script that only reads, sent with its lock (one round for
- * both: up's preflight); what it answered where every node was locked.
+ * both: up's preflight), at the first try only; what it answered where every
+ * node was locked at once. After a wait, the caller asks it on its own.
  */
 export async function lockNodes(
   transports: Record<string, Transport>,
@@ -67,10 +68,11 @@ export async function lockNodes(
   const deadline = Date.now() + (options.waitMs ?? 60_000);
   const unreachable: Record<string, string> = {};
   let told = false;
-  for (;;) {
+  for (let first = true; ; first = false) {
     const nodes = Object.entries(transports).filter(([node]) => !(node in unreachable));
+    const then = first ? options.then : undefined;
     const results = await Promise.allSettled(
-      nodes.map(async ([node, t]) => [node, await t.lock(holder, options.then?.(node))] as const),
+      nodes.map(async ([node, t]) => [node, await t.lock(holder, then?.(node))] as const),
     );
     const failed = results.flatMap((r, i) =>
       r.status === 'rejected' ? [[nodes[i]![0], r.reason as Error] as const] : [],

@@ -46,14 +46,17 @@ export function holderMarker(lab: string, node: string): string {
 // Then it is the node's init. The kernel gives PID 1 every process whose parent
 // ends first (a capture's timeout after Ctrl-C, what a learner starts with &),
 // and such a process stays a zombie until PID 1 waits for it. So it waits for
-// each child as it ends, as the pause container does for a pod: perl, with a
-// SIGCHLD handler (waitpid's 1 is WNOHANG), asleep in between (perl-base is in every Debian and
-// Ubuntu). Without perl, a sleep that waits for nothing, as before.
+// each child as it ends, as the pause container does for a pod: perl, asleep
+// until a child ends (SIGCHLD, which a handler makes interrupt the sleep), then
+// waiting for every child that has (waitpid's 1 is WNOHANG). Once at the start
+// too, and at least every minute: a child that ends between the last wait and
+// the sleep is reaped a minute late at most. perl-base is in every Debian and
+// Ubuntu; without perl, a sleep that waits for nothing, as before.
 const HOLDER_SCRIPT = `read -r pid _ </proc/self/stat
 mount -t proc proc /proc && mount -t sysfs sysfs /sys && mount -t tmpfs -o mode=0755 netlab-run /run && hostname "$1" && ip link set lo up || exit 1
 echo "$pid"
 exec </dev/null >/dev/null 2>&1
-command -v perl >/dev/null && exec perl -e '$SIG{CHLD} = sub { 1 while waitpid(-1, 1) > 0 }; sleep while 1'
+command -v perl >/dev/null && exec perl -e '$SIG{CHLD} = sub {}; for (;;) { 1 while waitpid(-1, 1) > 0; sleep 60 }'
 exec sleep infinity`;
 
 async function startHolder(lab: string, name: string, userNamespaceOf?: Holder): Promise<Holder> {

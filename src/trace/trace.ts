@@ -151,6 +151,8 @@ export function requestOfCheck(model: Model, facts: Record<string, NodeFacts>, c
 export interface Probe {
   text: string;
   answered: boolean;
+  /** how it went: "answered (…)" or "no answer (…)", with the evidence */
+  result: string;
   /** the TCP connection's source port: its conntrack entry is the one the walk follows */
   sourcePort?: number;
 }
@@ -178,14 +180,16 @@ export async function sendFirst(
     expect: 'pass',
     derived: false,
   };
-  const [result] = await runChecks(model, facts, transports, [check]);
+  const [checked] = await runChecks(model, facts, transports, [check]);
   const what =
     packet.protocol === 'icmp'
       ? `a ping (two echo requests) to ${packet.dst}`
       : `one TCP connection to ${packet.dst}:${packet.port} from source port ${sourcePort}`;
+  const result = `${checked!.reached ? 'answered' : 'no answer'} (${checked!.evidence})`;
   return {
-    text: `sent ${what} first, so that ARP, the FDBs and conntrack hold this path: ${result!.reached ? 'answered' : 'no answer'} (${result!.evidence})`,
-    answered: result!.reached,
+    text: `sent ${what} first, so that ARP, the FDBs and conntrack hold this path: ${result}`,
+    answered: checked!.reached,
+    result,
     ...(sourcePort ? { sourcePort } : {}),
   };
 }
@@ -200,13 +204,15 @@ export function walkedThrough(trace: Trace): boolean {
  * answered and the walk does not get through. The probe's own packets can change the
  * tables after its last one, so that the walk reads a path the probe did not take:
  * - a pod whose reply went by its gateway, the node, is sent an ICMP redirect, and the
- *   node rate-limits redirects per destination (each waits twice as long as the one
- *   before, and none after nine), so it may come only with the last reply;
+ *   node rate-limits the redirects it sends each host (each waits twice as long as the
+ *   one before, and none after nine until some 20 s pass without one), so it may come
+ *   only with the last reply;
  * - a neighbour entry in the PROBE state still carries packets to the address it knew,
  *   and turns FAILED when its unicast ARP probes went unanswered, which can be just
  *   after the replies it carried.
  * The kernel asks by ARP again at the next packet to a FAILED neighbour: the second
- * probe is that packet. A second walk that still does not get through is reported as it is.
+ * probe is that packet. A second walk that still does not get through is reported as it
+ * is, and a second probe that cannot be sent leaves the first probe's walk.
  */
 export async function probeAndWalk(
   sendProbe: () => Promise<Probe | undefined>,
@@ -215,10 +221,17 @@ export async function probeAndWalk(
   const first = await sendProbe();
   const trace = await walk(first);
   if (!first?.answered || walkedThrough(trace)) return { probe: first, trace };
-  const again = await sendProbe();
-  const probe = again && {
+  let again: Probe | undefined;
+  try {
+    again = await sendProbe();
+  } catch {
+    return { probe: first, trace };
+  }
+  if (!again) return { probe: first, trace };
+  const port = again.sourcePort ? ` from source port ${again.sourcePort}` : '';
+  const probe = {
     ...again,
-    text: `${first.text}; the tables did not hold that path yet (the probe's packets changed them), so it was sent again: ${again.answered ? 'answered' : 'no answer'}`,
+    text: `${first.text}; the walk did not get through the tables it left, so it was sent again${port}: ${again.result}`,
   };
   return { probe, trace: await walk(probe) };
 }

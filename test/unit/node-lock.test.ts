@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ShellSession } from '../../src/exec/session.js';
-import { lockLines, parseLockOutput, UNLOCK_LINES } from '../../src/exec/node-lock.js';
+import { lockLines, lockNodes, parseLockOutput, UNLOCK_LINES } from '../../src/exec/node-lock.js';
+import type { Transport } from '../../src/exec/transport.js';
 
 test('node lock: one holder at a time; the other is told who holds it; unlock or the end of the shell lets go', async () => {
   const root = mkdtempSync(join(tmpdir(), 'netlab-lock-'));
@@ -76,4 +77,48 @@ test("node lock with a script in the same round (up's preflight): the script run
     await Promise.all([a.close(), b.close()]);
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test("lockNodes with a script to send with each lock (up's preflight): its answers where every node was locked at the first try; after a wait none are sent, and none come back", async () => {
+  /** A node whose lock is busy for its first `busyFor` tries; what it was sent, try by try. */
+  const node = (name: string, busyFor = 0) => {
+    const sent: (string | undefined)[] = [];
+    const transport: Transport = {
+      node: name,
+      run: async () => ({ exitCode: 0, stdout: '', stderr: '' }),
+      interactive: async () => 0,
+      async lock(_holder, then) {
+        sent.push(then);
+        if (sent.length <= busyFor) return { busy: 'netlab up of lab other, run zzz' };
+        return then === undefined ? {} : { answered: { exitCode: 0, stdout: `${then} answered\n`, stderr: '' } };
+      },
+      async unlock() {},
+    };
+    return { transport, sent };
+  };
+  const then = (name: string) => `preflight of ${name}`;
+
+  const [a, b] = [node('node-0'), node('node-1')];
+  const at = await lockNodes({ 'node-0': a.transport, 'node-1': b.transport }, 'up', { then });
+  assert.deepEqual(Object.keys(at.answered).sort(), ['node-0', 'node-1']);
+  assert.equal(at.answered['node-1']!.stdout, 'preflight of node-1 answered\n');
+  assert.deepEqual([a.sent, b.sent], [['preflight of node-0'], ['preflight of node-1']]);
+
+  // node-1 busy at the first try: node-0's answer is dropped (it was not locked with every node), and the
+  // second try sends no script: the caller asks the preflight once every node is locked.
+  const [c, d] = [node('node-0'), node('node-1', 1)];
+  const waited: string[] = [];
+  const after = await lockNodes({ 'node-0': c.transport, 'node-1': d.transport }, 'up', {
+    then,
+    waiting: (line) => waited.push(line),
+  });
+  assert.deepEqual(after, { unreachable: {}, answered: {} });
+  assert.deepEqual(
+    [c.sent, d.sent],
+    [
+      ['preflight of node-0', undefined],
+      ['preflight of node-1', undefined],
+    ],
+  );
+  assert.match(waited.join('\n'), /waiting for another netlab to finish on node-1: netlab up of lab other, run zzz/);
 });

@@ -655,27 +655,46 @@ test("trace probes once more when its probe was answered but the walk does not g
       },
     },
   };
-  const answered = (answeredIt: boolean): Probe => ({
-    text: `sent a ping: ${answeredIt ? 'answered' : 'no answer'}`,
+  const answered = (answeredIt: boolean, sourcePort?: number): Probe => ({
+    text: `sent a probe: ${answeredIt ? 'answered' : 'no answer'}`,
     answered: answeredIt,
+    result: answeredIt ? 'answered' : 'no answer',
+    ...(sourcePort ? { sourcePort } : {}),
   });
   /** probes answered as given, walks as given, in turn; what was done, in order */
-  async function run(probes: (Probe | undefined)[], walks: Trace[]) {
+  async function run(probes: (Probe | Error | undefined)[], walks: Trace[]) {
     const done: string[] = [];
     const result = await probeAndWalk(
-      async () => (done.push('probe'), probes.shift()),
+      async () => {
+        done.push('probe');
+        const probe = probes.shift();
+        if (probe instanceof Error) throw probe;
+        return probe;
+      },
       async (probe) => (done.push(`walk after ${probe?.answered ?? 'none'}`), walks.shift()!),
     );
     return { ...result, done };
   }
 
-  const settled = await run([answered(true), answered(true)], [stale, { ...delivered, reply: delivered }]);
+  // The second walk follows the second probe: a TCP probe's walk follows its own connection (its source port).
+  const settled = await run(
+    [answered(true, 20001), answered(true, 20002)],
+    [stale, { ...delivered, reply: delivered }],
+  );
   assert.deepEqual(settled.done, ['probe', 'walk after true', 'probe', 'walk after true']);
   assert.ok(walkedThrough(settled.trace));
-  assert.match(
+  assert.equal(settled.probe!.sourcePort, 20002);
+  assert.equal(
     settled.probe!.text,
-    /^sent a ping: answered; the tables did not hold that path yet .* sent again: answered$/,
+    'sent a probe: answered; the walk did not get through the tables it left, so it was sent again from source port 20002: answered',
   );
+
+  // A second probe that cannot be sent (a node gone meanwhile) leaves the first probe and its walk.
+  const first = answered(true);
+  const failed = await run([first, new Error('node-1 does not answer')], [stale]);
+  assert.deepEqual(failed.done, ['probe', 'walk after true', 'probe']);
+  assert.equal(failed.trace, stale);
+  assert.equal(failed.probe, first);
 
   // Still not through after the second probe: reported as it is, with no third.
   const broken = await run([answered(true), answered(false)], [stale, stale]);
