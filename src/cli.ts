@@ -509,8 +509,10 @@ async function reportError(error: unknown): Promise<number> {
     process.stderr.write(`netlab: ${escapeControls(error.message)}\n`);
     return error.exitCode;
   }
+  const stack = (error as Error)?.stack;
+  const { sourceStack } = await import('./os/source-stack.js');
   process.stderr.write(
-    `netlab: internal error, please report it with the lines below\n${(error as Error)?.stack ?? String(error)}\n`,
+    `netlab: internal error, please report it with the lines below\n${stack ? sourceStack(stack) : String(error)}\n`,
   );
   return 70;
 }

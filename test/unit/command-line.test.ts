@@ -24,6 +24,7 @@ import { LABS, NETLAB, ROOT } from '../paths.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { diffModels } from '../../src/lab/diff.js';
 import { buildCli, withStepUnit } from '../../src/cli.js';
+import { sourceStack } from '../../src/os/source-stack.js';
 import { labFileOf } from '../../src/commands/common.js';
 import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { STATE_VERSION, type LabState } from '../../src/state/store.js';
@@ -631,4 +632,31 @@ test('as root, a NETLAB_STATE_DIR others may write is refused by every command, 
   } finally {
     remove();
   }
+});
+
+test("an internal error's stack names the sources' lines, through the build's source map; without a map it is left as it is", () => {
+  const bundle = join(ROOT, 'dist', 'bundle', 'netlab.cjs');
+  /** Where `text` first is in a file: line and column, from 1, as a stack names them. */
+  const placeOf = (file: string, text: string) => {
+    const lines = readFileSync(file, 'latin1').split('\n');
+    const line = lines.findIndex((l) => l.includes(text));
+    assert.ok(line >= 0, `${text} in ${file}`);
+    return `${line + 1}:${lines[line]!.indexOf(text) + 1}`;
+  };
+  const stack = [
+    'TypeError: something went wrong',
+    `    at buildCli (${bundle}:${placeOf(bundle, 'function buildCli(')})`,
+    `    at reportError (${bundle}:${placeOf(bundle, 'async function reportError(')})`,
+    '    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)',
+  ].join('\n');
+  assert.equal(
+    sourceStack(stack, bundle),
+    [
+      'TypeError: something went wrong',
+      `    at buildCli (src/cli.ts:${placeOf(join(ROOT, 'src', 'cli.ts'), 'function buildCli(')})`,
+      `    at reportError (src/cli.ts:${placeOf(join(ROOT, 'src', 'cli.ts'), 'async function reportError(')})`,
+      '    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)',
+    ].join('\n'),
+  );
+  assert.equal(sourceStack(stack, join(ROOT, 'no-such-bundle.cjs')), stack);
 });
