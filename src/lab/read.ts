@@ -59,3 +59,12 @@ export function readInputFile(file: string, what: string): string {
     throw new LabInputError([whole(file, reason)]);
   }
 }
+
+/**
+ * A lab file's YAML as data, unchecked: for a field or two wanted before the parser's
+ * checks (the early SSH login) or instead of them (`netlab labs`). The yaml module is
+ * loaded only here.
+ */
+export async function uncheckedLabData(file: string): Promise<unknown> {
+  return (await import('yaml')).parse(readYamlText(file), { maxAliasCount: 100 });
+}

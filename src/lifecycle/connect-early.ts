@@ -4,7 +4,7 @@
 // nodes, before the rest of netlab loads and validates the lab.
 import type { Model } from '../model/lab.js';
 import { defaultLabName, LAB_LIMITS, labNameProblem, NAME_PATTERN } from '../model/grammar.js';
-import { readYamlText } from '../lab/read.js';
+import { uncheckedLabData } from '../lab/read.js';
 import { sshTarget, wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { checkReachable } from '../exec/ssh.js';
 import { FACTS_SCRIPT } from '../exec/facts.js';
@@ -66,7 +66,9 @@ export async function connectEarly(file: string, options: TargetOptions): Promis
 async function labNodesOf(file: string): Promise<{ name: unknown; names?: string[] }> {
   const cached = cachedLabModel(file);
   if (cached) return { name: cached.name, names: cached.nodes.map((n) => n.name) };
-  const data: unknown = (await import('yaml')).parse(readYamlText(file), { maxAliasCount: 100 });
-  const { name = defaultLabName(file), nodes } = (data ?? {}) as { name?: unknown; nodes?: unknown };
+  const { name = defaultLabName(file), nodes } = ((await uncheckedLabData(file)) ?? {}) as {
+    name?: unknown;
+    nodes?: unknown;
+  };
   return { name, names: typeof nodes === 'object' && nodes !== null ? Object.keys(nodes) : undefined };
 }

@@ -11,6 +11,7 @@ import {
   cpSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -659,4 +660,37 @@ test("an internal error's stack names the sources' lines, through the build's so
     ].join('\n'),
   );
   assert.equal(sourceStack(stack, join(ROOT, 'no-such-bundle.cjs')), stack);
+});
+
+test('netlab labs: each bundled lab with the description the parser gives; a description the schema refuses is the parser error it is', async () => {
+  const work = scratch('netlab-labs-');
+  try {
+    const listed = await netlabIn(work.dir, 'labs', '--json');
+    assert.equal(listed.exitCode, 0, listed.stderr);
+    const { labs } = JSON.parse(listed.stdout) as { labs: { name: string; description?: string; file: string }[] };
+    assert.deepEqual(
+      Object.fromEntries(labs.map((l) => [l.name, l.description])),
+      Object.fromEntries(
+        readdirSync(LABS)
+          .filter((f) => f.endsWith('.yaml'))
+          .map((f) => [f.replace(/\.yaml$/, ''), loadLabFile(join(LABS, f)).model.description]),
+      ),
+    );
+
+    // A copy of the package with a bundled lab whose description holds a terminal escape: the parser reads it.
+    for (const from of ['package.json', 'bin', 'labs', join('dist', 'bundle')])
+      cpSync(join(ROOT, from), join(work.dir, from), { recursive: true });
+    writeFileSync(
+      join(work.dir, 'labs', 'veth.yaml'),
+      readFileSync(join(LABS, 'veth.yaml'), 'utf8').replace(/^description: .*$/m, 'description: "red \\e[31m text"'),
+    );
+    const refused = await execa(join(work.dir, 'bin', 'netlab'), ['labs'], {
+      reject: false,
+      env: { FORCE_COLOR: '0', NETLAB_STATE_DIR: join(work.dir, 'state') },
+    });
+    assert.equal(refused.exitCode, 2, String(refused.stdout));
+    assert.match(String(refused.stderr), /veth\.yaml:\d+:\d+: description: /);
+  } finally {
+    work.remove();
+  }
 });
