@@ -2,7 +2,7 @@
 import { join, relative, resolve } from 'node:path';
 import { loadLabFile } from '../lab/load.js';
 import { loadLabModel } from '../lab/cached.js';
-import { labJsonSchema } from '../lab/schema.js';
+import { freeText, labJsonSchema } from '../lab/schema.js';
 import { roomJsonSchema } from '../room/file.js';
 import { buildPlan } from '../plan/build.js';
 import { planJson, renderPlanText } from '../shell/render.js';
@@ -13,7 +13,6 @@ import { instanceOf, labFileOf, withInstance } from './common.js';
 import { bundledLabNames, bundledLabsDir } from '../lab/bundled.js';
 import { printJson, type JsonOption } from '../json-output.js';
 import { uncheckedLabData } from '../lab/read.js';
-import { FREE_TEXT_PATTERN, LAB_LIMITS } from '../model/grammar.js';
 
 /**
  * `netlab validate LAB...`: every problem of each lab (exit 2 if any), and the warnings
@@ -98,9 +97,12 @@ export function schemaCommand(options: { room?: boolean } = {}): number {
  * file, and reports what is wrong with it.
  */
 async function bundledDescription(file: string): Promise<string | undefined> {
-  const { description } = ((await uncheckedLabData(file)) ?? {}) as { description?: unknown };
-  if (typeof description === 'string' && description.length <= LAB_LIMITS.text && FREE_TEXT_PATTERN.test(description))
-    return description;
+  try {
+    const { description } = ((await uncheckedLabData(file)) ?? {}) as { description?: unknown };
+    if (typeof description === 'string' && freeText.safeParse(description).success) return description;
+  } catch {
+    // not YAML, or not readable: the parser says which, with its line and column
+  }
   return loadLabFile(file).model.description;
 }
 

@@ -63,8 +63,9 @@ export function readInputFile(file: string, what: string): string {
 /**
  * A lab file's YAML as data, unchecked: for a field or two wanted before the parser's
  * checks (the early SSH login) or instead of them (`netlab labs`). The yaml module is
- * loaded only here.
+ * imported lazily here. It throws at an error; its warnings are left to the parser,
+ * which reports them with their place if it reads the file.
  */
 export async function uncheckedLabData(file: string): Promise<unknown> {
-  return (await import('yaml')).parse(readYamlText(file), { maxAliasCount: 100 });
+  return (await import('yaml')).parse(readYamlText(file), { maxAliasCount: 100, logLevel: 'error' });
 }

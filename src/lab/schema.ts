@@ -33,7 +33,7 @@ const name = (max: number, what: string) =>
     .regex(NAME_PATTERN, { error: NAME_RULE })
     .describe(what);
 const ifname = name(IFNAME_MAX, 'a Linux interface name');
-const freeText = z
+export const freeText = z
   .string()
   .max(LAB_LIMITS.text, { error: `at most ${LAB_LIMITS.text} characters` })
   .regex(FREE_TEXT_PATTERN, { error: FREE_TEXT_RULE });

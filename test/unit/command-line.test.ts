@@ -648,6 +648,8 @@ test("an internal error's stack names the sources' lines, through the build's so
     'TypeError: something went wrong',
     `    at buildCli (${bundle}:${placeOf(bundle, 'function buildCli(')})`,
     `    at reportError (${bundle}:${placeOf(bundle, 'async function reportError(')})`,
+    // A place inside a line: its column is the source's too.
+    `    at reportError (${bundle}:${placeOf(bundle, 'process.stderr.write(`netlab: ${escape')})`,
     '    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)',
   ].join('\n');
   assert.equal(
@@ -656,6 +658,7 @@ test("an internal error's stack names the sources' lines, through the build's so
       'TypeError: something went wrong',
       `    at buildCli (src/cli.ts:${placeOf(join(ROOT, 'src', 'cli.ts'), 'function buildCli(')})`,
       `    at reportError (src/cli.ts:${placeOf(join(ROOT, 'src', 'cli.ts'), 'async function reportError(')})`,
+      `    at reportError (src/cli.ts:${placeOf(join(ROOT, 'src', 'cli.ts'), 'process.stderr.write(`netlab: ${escape')})`,
       '    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)',
     ].join('\n'),
   );
@@ -680,16 +683,23 @@ test('netlab labs: each bundled lab with the description the parser gives; a des
     // A copy of the package with a bundled lab whose description holds a terminal escape: the parser reads it.
     for (const from of ['package.json', 'bin', 'labs', join('dist', 'bundle')])
       cpSync(join(ROOT, from), join(work.dir, from), { recursive: true });
-    writeFileSync(
-      join(work.dir, 'labs', 'veth.yaml'),
-      readFileSync(join(LABS, 'veth.yaml'), 'utf8').replace(/^description: .*$/m, 'description: "red \\e[31m text"'),
-    );
-    const refused = await execa(join(work.dir, 'bin', 'netlab'), ['labs'], {
-      reject: false,
-      env: { FORCE_COLOR: '0', NETLAB_STATE_DIR: join(work.dir, 'state') },
-    });
-    assert.equal(refused.exitCode, 2, String(refused.stdout));
-    assert.match(String(refused.stderr), /veth\.yaml:\d+:\d+: description: /);
+    const veth = readFileSync(join(LABS, 'veth.yaml'), 'utf8');
+    const labsWith = async (text: string) => {
+      writeFileSync(join(work.dir, 'labs', 'veth.yaml'), text);
+      const run = await execa(join(work.dir, 'bin', 'netlab'), ['labs'], {
+        reject: false,
+        env: { FORCE_COLOR: '0', NETLAB_STATE_DIR: join(work.dir, 'state') },
+      });
+      return { exitCode: run.exitCode, stdout: String(run.stdout), stderr: String(run.stderr) };
+    };
+    const escaped = await labsWith(veth.replace(/^description: .*$/m, 'description: "red \\e[31m text"'));
+    assert.equal(escaped.exitCode, 2, escaped.stdout);
+    assert.match(escaped.stderr, /veth\.yaml:\d+:\d+: description: /);
+    // Not YAML at all: the parser's error with its place, not an internal one.
+    const broken = await labsWith(`${veth}\npods: [a0\n`);
+    assert.equal(broken.exitCode, 2, broken.stderr);
+    assert.match(broken.stderr, /veth\.yaml:\d+:\d+: /);
+    assert.doesNotMatch(broken.stderr, /internal error/);
   } finally {
     work.remove();
   }
