@@ -5,8 +5,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { constants, existsSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join, relative } from 'node:path';
 import { LABS, NETLAB, ROOT } from '../paths.js';
 import { labTestContext, netlab, nodeLeftovers, snapshotHost } from './host.js';
@@ -248,10 +258,15 @@ const PHASE_PODS = /phase pods: node-0 \(\d+ steps\)/;
 const PHASE_NETWORK = /phase network: node-0 \(\d+ steps\)/;
 
 /**
- * Holds `up labs big` where it writes the lab's record on node-0, once the lab is
- * built (lifecycle/attach.ts): the record's temporary file is made a FIFO first,
- * so the shell that writes it waits in open() until the test reads it. Resolves
- * once up is held there, with a function that lets it go on.
+ * Holds `up` where it writes the lab's record on node-0, once the lab is built
+ * (lifecycle/attach.ts): the record's temporary file is made a FIFO first, and
+ * filled. The test opens it for reading and writing, which on Linux never waits
+ * for the other end (fifo(7)), and writes until the pipe is full: the shell that
+ * writes the record opens it at once, and its write waits for room. (Held at
+ * its open() instead, it went on as soon as the test opened the FIFO: the record
+ * fits in the pipe, and up could end before the test's signal reached it.)
+ * Resolves once a process of the node has the FIFO open, with a function that
+ * lets it go (its write fails, if it still waits).
  */
 async function holdTheRecord(lab: string): Promise<() => Promise<void>> {
   const pid = await waitFor(
@@ -269,20 +284,40 @@ async function holdTheRecord(lab: string): Promise<() => Promise<void>> {
   await waitFor('the lab claimed on node-0', () => existsSync(join(dir, 'run')), { intervalMs: 2 });
   const fifo = join(dir, 'lab.json.tmp');
   execFileSync('mkfifo', [fifo]);
-  const reader = open(fifo, 'r');
-  const timer = setTimeout(() => {
-    // up never came to write the record: our own writer ends the wait (then the test fails below).
+  const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+  try {
+    for (;;) writeSync(fd, Buffer.alloc(65536, 0x20));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+  }
+  // The node's processes are those of its mount namespace; the writer is the one with the FIFO open.
+  const { dev, ino } = statSync(fifo);
+  const node = readlinkSync(`/proc/${pid}/ns/mnt`);
+  const hasItOpen = (p: string) => {
     try {
-      closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+      if (readlinkSync(`/proc/${p}/ns/mnt`) !== node) return false;
+      return readdirSync(`/proc/${p}/fd`).some((f) => {
+        const open = statSync(`/proc/${p}/fd/${f}`, { throwIfNoEntry: false });
+        return open?.dev === dev && open.ino === ino;
+      });
     } catch {
-      // the reader is not waiting any more
+      return false; // ended meanwhile
     }
-  }, 60_000);
-  const held = await reader.finally(() => clearTimeout(timer));
-  return async () => {
-    await held.readFile();
-    await held.close();
   };
+  try {
+    await waitFor(
+      'up writing its record on node-0',
+      () => readdirSync('/proc').some((p) => /^\d+$/.test(p) && hasItOpen(p)),
+      {
+        intervalMs: 5,
+        timeoutMs: 60_000,
+      },
+    );
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  return async () => closeSync(fd);
 }
 
 /** Where a signal lands: when up has printed a marker, or when a hold has caught it (let go after the signal). */
