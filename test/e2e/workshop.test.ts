@@ -110,8 +110,10 @@ for (const [signal, to] of [
 test("a simulated node's PID 1 reaps the processes left to it: no zombie stays on the node", async () => {
   const orphans = [
     // A subshell starts a short sleep and ends first: the sleep is left to PID 1, and ends 0.2 s later.
-    '(sleep 0.2 &)',
-    'sleep 0.5',
+    'p=$(sleep 0.2 >/dev/null 2>&1 & echo $!)',
+    // Until it has ended (a zombie, or reaped and gone), however slow the machine; then a moment for PID 1.
+    'i=0; while [ -e /proc/$p ] && [ "$(cut -d" " -f3 /proc/$p/stat 2>/dev/null)" != Z ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done',
+    'sleep 0.2',
     // Every zombie of the node's PID namespace, by PID, parent and name (the node mounted its own /proc).
     'for s in /proc/[0-9]*/stat; do read -r pid comm state ppid _ <"$s" 2>/dev/null && [ "$state" = Z ] && echo "$pid $ppid $comm"; done; true',
   ].join('; ');
