@@ -19,6 +19,8 @@ const { buildPlan } = await dist('src/plan/build.js');
 const { createSimulatedNodes, destroySimulatedNodes, simulatedTransport } = await dist('src/exec/simulated.js');
 const { simulatedFacts } = await dist('src/underlay/simulated.js');
 const { quoteArgv } = await dist('src/os/quote.js');
+const { ipCommandOf } = await dist('src/model/effects.js');
+const { ipBatchLines } = await dist('src/shell/node-script.js');
 const { startMachines } = await dist('test/e2e/machines.js');
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -73,27 +75,30 @@ function plainCommand(c) {
   if (c[0] === 'netlab_restore') return `iptables-restore -w --noflush <<'EOF'\n${c[1]}EOF`;
   return quoteArgv(c);
 }
-function ipTarget(c) {
-  if (c[0] !== 'ip' || c[1] === 'netns') return undefined;
-  return c[1] === '-n' ? c[2] : '';
-}
 function floorScript(steps, batched) {
   const lines = [];
-  let batch = [];
+  let group = [];
   let target;
+  // A run of one namespace's ip steps: one ip -batch, with netlab's own lines, so that the floor does the kernel
+  // work netlab does (a veth pair made with its pod end in the pod where the plan moves it: ipBatchLines).
   const flush = () => {
-    if (batch.length) lines.push(`ip ${target ? `-n ${target} ` : ''}-batch - <<'EOF'\n${batch.join('\n')}\nEOF`);
-    batch = [];
+    if (group.length)
+      lines.push(
+        `ip ${target ? `-n ${target} ` : ''}-batch - <<'EOF'\n${ipBatchLines(group)
+          .map((l) => l.args.join(' '))
+          .join('\n')}\nEOF`,
+      );
+    group = [];
   };
-  for (const c of steps.flatMap((s) => s.apply)) {
-    const t = ipTarget(c);
-    if (batched && t !== undefined) {
-      if (t !== target) flush();
-      target = t;
-      batch.push(quoteArgv(t ? c.slice(3) : c.slice(1)));
+  for (const step of steps) {
+    const ip = step.effects.length === 1 ? ipCommandOf(step.effects[0]) : undefined;
+    if (batched && ip && step.effects[0].kind !== 'netns') {
+      if ((ip.netns ?? '') !== target) flush();
+      target = ip.netns ?? '';
+      group.push(step);
     } else {
       flush();
-      lines.push(plainCommand(c));
+      lines.push(...step.apply.map(plainCommand));
     }
   }
   flush();
@@ -313,9 +318,18 @@ try {
           encoding: 'utf8',
           ...opts,
         });
-      const sshPlan = JSON.parse(
+      // The machines' facts as netlab reads them (`plan --json`), and the plan made of them here, with its steps'
+      // effects (floorScript batches as netlab does); its commands are the ones `plan` shows.
+      const sshJson = JSON.parse(
         inClient(NETLAB, ['plan', join(ROOT, 'labs/vxlan.yaml'), '--ssh-config', machines.sshConfig, '--json']).stdout,
       );
+      const sshPlan = buildPlan(
+        loadLabFile(join(ROOT, 'labs/vxlan.yaml')).model,
+        Object.fromEntries(sshJson.nodes.map((n) => [n.node, n.facts])),
+      );
+      const applyOf = (nodes) => nodes.map((n) => (n.steps ?? n.phases.flatMap((p) => p.steps)).map((s) => s.apply));
+      if (JSON.stringify(applyOf(sshPlan.nodes)) !== JSON.stringify(applyOf(sshJson.nodes)))
+        throw new Error('the plan made here for the SSH machines is not the one netlab shows');
       closeMasters();
       const overSsh = (node, script) =>
         new Promise((done, fail) => {
@@ -354,17 +368,7 @@ try {
         hand.login.push(now() - l);
         const before = [logins(), sessions()];
         const s = now();
-        await Promise.all(
-          sshPlan.nodes.map((n) =>
-            overSsh(
-              n.node,
-              floorScript(
-                n.phases.flatMap((p) => p.steps),
-                true,
-              ),
-            ),
-          ),
-        );
+        await Promise.all(sshPlan.nodes.map((n) => overSsh(n.node, floorScript(n.steps, true))));
         hand.up.push(now() - s);
         hand.logins.push(logins() - before[0]);
         hand.sessions.push(sessions() - before[1]);

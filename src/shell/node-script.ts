@@ -1,5 +1,5 @@
 // Building the one script a node runs for one phase, and reading its output.
-import type { Step, Table } from '../model/plan.js';
+import type { Effect, Step, Table } from '../model/plan.js';
 import {
   ipCommandOf,
   iptablesCommandsOf,
@@ -36,9 +36,12 @@ export function applyScript(lab: string, steps: readonly Step[], run: ScriptRun)
       const step = batched[0]!;
       lines.push(`netlab_begin ${step.id}`, ...journal(step), ...commands(step).slice(1));
     } else if (batch.tool === 'ip') {
+      const ipLines = ipBatchLines(batched);
+      // A line's steps: "ID", or "ID+ID" for a line that does two (netlab_batch).
+      const lineIds = quoteArg(ipLines.map((l) => l.ids.join('+')).join(' '));
       lines.push(`netlab_begin ${batched[0]!.id}`, ...batched.flatMap(journal));
-      lines.push(`netlab_batch ${quoteArg(batch.netns)} ${ids} <<'NETLAB_BATCH'`);
-      lines.push(...batched.map((s) => ipCommandOf(s.effects[0]!)!.args.join(' ')), 'NETLAB_BATCH');
+      lines.push(`netlab_batch ${quoteArg(batch.netns)} ${lineIds} <<'NETLAB_BATCH'`);
+      lines.push(...ipLines.map((l) => l.args.join(' ')), 'NETLAB_BATCH');
     } else {
       // One transaction: if it fails, nothing of it was applied, and the steps run one command at a time.
       lines.push(`netlab_begin ${batched[0]!.id}`, ...batched.flatMap(journal));
@@ -48,6 +51,52 @@ export function applyScript(lab: string, steps: readonly Step[], run: ScriptRun)
   }
   return `${lines.join('\n')}\n`;
 }
+
+/**
+ * An \`ip -batch\`'s lines, each with the steps it does (exported for the tests
+ * and the benchmark's floor). A veth pair made in the node whose pod end a later
+ * line of the batch moves into its pod is made with that end in the pod (\`ip
+ * link add NAME type veth peer name PEER netns POD\`, as \`veth-peer: in-pod\`
+ * plans it), and the move's line goes. The devices end where the two commands
+ * put them, without the move: the kernel moves a device by unregistering it
+ * from one namespace and registering it in the other, and waits for an RCU
+ * grace period under its one RTNL lock (synchronize_net() in
+ * dev_change_net_namespace()), which every other namespace's \`ip\` waits for
+ * too: 15-20 ms a move on this machine's kernel, against 2-3 ms for the whole
+ * batch without it, and 35-50 ms when two nodes move at once (BENCHMARKS.md).
+ * \`plan\` still shows the article's two commands, and \`up --step=command\` runs
+ * them. Only where no line between them names the pod end, which is in the
+ * node until the move.
+ */
+export function ipBatchLines(steps: readonly Step[]): { ids: number[]; args: string[] }[] {
+  const movedAt = new Map<number, number>(); // a veth step's index → the index of the step that moves its pod end
+  steps.forEach((s, i) => {
+    const veth = s.effects[0]!;
+    if (veth.kind !== 'veth' || 'peerNetns' in veth) return;
+    for (let j = i + 1; j < steps.length; j++) {
+      const later = steps[j]!.effects[0]!;
+      if (later.kind === 'move' && later.link === veth.peer) movedAt.set(i, j);
+      if (linksNamed(steps[j]!).includes(veth.peer)) return;
+    }
+  });
+  const folded = new Set(movedAt.values());
+  return steps.flatMap((s, i) => {
+    if (folded.has(i)) return [];
+    const at = movedAt.get(i);
+    if (at === undefined) return [{ ids: [s.id], args: ipCommandOf(s.effects[0]!)!.args }];
+    const { name, peer } = s.effects[0] as Extract<Effect, { kind: 'veth' }>;
+    const { netns } = steps[at]!.effects[0] as Extract<Effect, { kind: 'move' }>;
+    return [{ ids: [s.id, steps[at]!.id], args: ipCommandOf({ kind: 'veth', name, peer, peerNetns: netns })!.args }];
+  });
+}
+
+/** Every link a step's declarations name, in any namespace: more than "the links it touches", never less. */
+const linksNamed = (step: Step): string[] => [
+  ...step.creates.flatMap((c) => (c.kind === 'link' ? [c.name] : 'dev' in c && c.dev ? [c.dev] : [])),
+  ...step.sets.flatMap((c) =>
+    c.kind === 'master' ? [c.link, c.bridge] : 'link' in c ? [c.link] : c.kind === 'hairpin' ? [c.port] : [],
+  ),
+];
 
 /** Words ip's batch parser takes as they are: the grammar every netlab value obeys. */
 const PLAIN_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;

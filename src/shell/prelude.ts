@@ -46,27 +46,36 @@ netlab_done() { echo "@@netlab done $1"; }
 netlab_fail() { echo "@@netlab fail $1 $2"; exit 1; }
 # Several consecutive steps that are each one \`ip\` command for the same namespace
 # run as one \`ip -batch\` (one process instead of one per step): netlab_batch
-# NAMESPACE|- "ID ID ..." with the commands on stdin. On failure, ip names the
-# failing line, which names the step.
+# NAMESPACE|- "LINE LINE ..." with the commands on stdin, a LINE per command:
+# its step's ID, or "ID+ID" for a line that does two steps (a veth pair made
+# with its pod end in the pod: the pair's step and the move's). On failure, ip
+# names the failing line, which names the step (the first of two).
 netlab_batch() {
   ids=$2
   if [ "$1" = "-" ]; then out=$(ip -batch - 2>&1); else out=$(ip -n "$1" -batch - 2>&1); fi
   rc=$?
   if [ "$rc" -eq 0 ]; then
-    for id in $ids; do echo "@@netlab done $id"; done
+    for id in $ids; do netlab_line_done "$id"; done
     return 0
   fi
   n=$(printf '%s\n' "$out" | sed -n 's/.*Command failed -:\([0-9]*\).*/\1/p' | head -n 1)
   [ -n "$n" ] || n=1
   i=1
+  line=${'$'}{ids%% *}
   for id in $ids; do
-    if [ "$i" -lt "$n" ]; then echo "@@netlab done $id"; elif [ "$i" -eq "$n" ]; then failed=$id; fi
+    if [ "$i" -lt "$n" ]; then netlab_line_done "$id"; elif [ "$i" -eq "$n" ]; then line=$id; fi
     i=$((i + 1))
   done
+  failed=${'$'}{line%%+*}
   echo "@@netlab begin $failed" >&2
   printf '%s\n' "$out" >&2
+  [ "$line" = "$failed" ] || echo "(netlab made this veth pair with its pod end directly in the pod, in one command with step ${'$'}{line#*+}'s move)" >&2
   echo "@@netlab fail $failed $rc"
   exit 1
+}
+netlab_line_done() {
+  echo "@@netlab done ${'$'}{1%%+*}"
+  [ "${'$'}{1#*+}" = "$1" ] || echo "@@netlab done ${'$'}{1#*+}"
 }
 # Several consecutive steps that are iptables commands on one table run as one
 # iptables-restore --noflush (one process instead of one per command):

@@ -575,20 +575,22 @@ async function* scriptBatches(pattern: RegExp) {
       const byId = new Map(node.steps.map((s) => [s.id, s]));
       for (const match of script.matchAll(pattern)) {
         const { ids, ...parts } = match.groups!;
-        const steps = ids!.split(' ').map((id) => byId.get(Number(id))!);
+        // a line's steps: "ID", or "ID+ID" for a line that does two (an ip batch's veth pair made in its pod)
+        const lines = ids!.split(' ').map((line) => line.split('+').map((id) => byId.get(Number(id))!));
+        const steps = lines.flat();
         assert.ok(steps.length > 1, `${file}: a batch of one is its commands`);
-        yield { where: `${file} ${node.node} batch ${ids}`, steps, parts: parts as Record<string, string> };
+        yield { where: `${file} ${node.node} batch ${ids}`, steps, lines, parts: parts as Record<string, string> };
       }
     }
 }
 
-test("ip -batch: each bundled lab's node script batches a step's one ip command as that command, in its namespace, and nothing else", async () => {
-  let batched = 0;
-  for await (const { where, steps, parts } of scriptBatches(
-    /^netlab_batch (?<target>\S+) '(?<ids>[\d ]+)' <<'NETLAB_BATCH'\n(?<body>[^]*?)\nNETLAB_BATCH$/gm,
+test("ip -batch: each bundled lab's node script batches a step's one ip command as that command, in its namespace, and nothing else, but for a veth pair made with its pod end in the pod", async () => {
+  let [batched, folded] = [0, 0];
+  for await (const { where, steps, lines, parts } of scriptBatches(
+    /^netlab_batch (?<target>\S+) '(?<ids>[\d +]+)' <<'NETLAB_BATCH'\n(?<body>[^]*?)\nNETLAB_BATCH$/gm,
   )) {
     // The test's own reading of each command: `ip [-n NETNS] WORDS` becomes WORDS in NETNS's batch ("-": the node's).
-    const expected = steps.map((s) => {
+    const words = (s: Step) => {
       assert.equal(s.apply.length, 1, `${where} step ${s.id}: one command`);
       const c = s.apply[0]!;
       assert.equal(c[0], 'ip', `${where} step ${s.id}: an ip command`);
@@ -597,12 +599,26 @@ test("ip -batch: each bundled lab's node script batches a step's one ip command 
         parts.target!.replace(/^'|'$/g, ''),
         `${where} step ${s.id}: its namespace`,
       );
-      return (c[1] === '-n' ? c.slice(3) : c.slice(1)).join(' ');
+      return c[1] === '-n' ? c.slice(3) : c.slice(1);
+    };
+    const expected = lines.map(([first, second]) => {
+      if (!second) return words(first!).join(' ');
+      // Two steps on a line: a veth pair made in the node, and the move of its pod end (the pair's last word) into
+      // a pod, which the line does by making that end in the pod.
+      const [pair, move] = [words(first!), words(second)];
+      assert.deepEqual(pair.slice(0, 2), ['link', 'add'], `${where}: the first of two steps makes a link`);
+      assert.equal(pair.at(-3), 'peer', `${where}: a veth pair's peer`);
+      assert.deepEqual(move.slice(0, 3), ['link', 'set', pair.at(-1)], `${where}: the second moves the pair's peer`);
+      assert.equal(move[3], 'netns', where);
+      assert.ok(second.id > first!.id, where);
+      folded++;
+      return [...pair, 'netns', move[4]].join(' ');
     });
     assert.deepEqual(parts.body!.split('\n'), expected, where);
     batched += steps.length;
   }
   assert.ok(batched > 100, `steps batched in the bundled labs: ${batched}`);
+  assert.ok(folded >= 20, `veth pairs made with their pod end in the pod: ${folded}`);
 });
 
 /** A node's steps as the runner batches them, phase by phase. */
@@ -671,6 +687,104 @@ test("iptables-restore: on a real kernel, each bundled lab's batches make exactl
       compared++;
     }
   assert.ok(compared >= 8, `nodes compared: ${compared}`);
+});
+
+test("ip -batch: on a real kernel, a veth pair made with its pod end in the pod leaves each node's and pod's links, addresses and routes as the plan's commands one by one do", async (t) => {
+  if (skipUnlessRoot(t, 'network and mount namespaces of its own: unshare -m -n')) return;
+  const { ipBatchLines } = await import('../../src/shell/node-script.js');
+  const { quoteArgv } = await import('../../src/os/quote.js');
+  const { spawnSync } = await import('node:child_process');
+  // A node's network phase, its ip steps only (the pods' namespaces made first): the runner's batches, or every command alone.
+  const script = (steps: Step[], batches: boolean) =>
+    runsOf(steps).then((runs) =>
+      runs.flatMap((run) =>
+        batches && run.batch?.tool === 'ip'
+          ? [
+              `ip ${run.batch.netns === '-' ? '' : `-n ${run.batch.netns} `}-batch - <<'NETLAB_INPUT'`,
+              ...ipBatchLines(run.steps).map((l) => l.args.join(' ')),
+              'NETLAB_INPUT',
+            ]
+          : run.steps.flatMap((s) => s.apply.filter((c) => c[0] === 'ip').map(quoteArgv)),
+      ),
+    );
+  // In network and mount namespaces of their own (the pods' namespaces pinned in a /run/netns of its own), gone when
+  // the shell ends: each namespace's links (not their MACs or indexes: the kernel picks those), IPv4 addresses (the
+  // pods' IPv6 is off, netlab_ipv4_only, which is not an ip step) and routes.
+  const madeBy = (pods: string[], lines: string[]) => {
+    const show = (ns: string) =>
+      [`link show`, `-4 addr show`, `route show`].map(
+        (what) =>
+          `echo '# ${ns} ${what}'; ip ${ns === '-' ? '' : `-n ${ns} `}-o ${what} | sed -E 's/link\\/ether [0-9a-f:]+( brd [0-9a-f:]+)?//; s/^[0-9]+: //; s/@if[0-9]+/@if/'`,
+      );
+    const run = spawnSync(
+      'unshare',
+      [
+        '-m',
+        '-n',
+        'sh',
+        '-ec',
+        [
+          'mkdir -p /run/netns',
+          'mount -t tmpfs netlab-test /run/netns',
+          'ip link set lo up',
+          ...pods.map((p) => `ip netns add ${p}`),
+          ...lines,
+          ...['-', ...pods].flatMap(show),
+        ].join('\n'),
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    return run.stdout.split('\n');
+  };
+  let compared = 0;
+  for (const file of ['bridge.yaml', 'vxlan.yaml', 'routes.yaml', 'service.yaml'])
+    for (const node of planOf(file).nodes) {
+      const pods = node.steps.flatMap((s) => s.creates.flatMap((c) => (c.kind === 'netns' ? [c.name] : [])));
+      const network = node.steps.filter((s) => s.phase === 'network');
+      const folded = await script(network, true);
+      assert.ok(
+        folded.some((l) => / type veth peer name \S+ netns /.test(l)),
+        `${file} ${node.node}: a pair made in its pod`,
+      );
+      const made = madeBy(pods, folded);
+      assert.deepEqual(made, madeBy(pods, await script(network, false)), `${file} ${node.node}`);
+      assert.ok(
+        made.filter((l) => /veth.*master/.test(l)).length >= 1,
+        `${file} ${node.node}: veths were made: ${made.join('\n')}`,
+      );
+      compared++;
+    }
+  assert.ok(compared >= 6, `nodes compared: ${compared}`);
+});
+
+test("ip -batch: a line that does two steps marks both done, and its failure is the first's, saying the two were one command", async (t) => {
+  if (skipUnlessRoot(t, 'a network namespace of its own: unshare -n')) return;
+  const { scriptPrelude } = await import('../../src/shell/prelude.js');
+  const { parseScriptOutput } = await import('../../src/shell/node-script.js');
+  const { spawnSync } = await import('node:child_process');
+  const run = (lines: string[]) => {
+    const script = `${scriptPrelude('lab')}\nnetlab_begin 7\nnetlab_batch - '7+9 8' <<'NETLAB_BATCH'\n${lines.join('\n')}\nNETLAB_BATCH\n`;
+    // In network and mount namespaces of their own: ip changes nothing of this machine.
+    const r = spawnSync(
+      'unshare',
+      ['-m', '-n', 'sh', '-c', `mkdir -p /run/netns && mount -t tmpfs t /run/netns && ip netns add p && ${script}`],
+      { encoding: 'utf8' },
+    );
+    return { outcome: parseScriptOutput(r.stdout, r.stderr), r };
+  };
+  const ok = run(['link add va type veth peer name vb netns p', 'link set va up']);
+  assert.deepEqual([...ok.outcome.done].sort(), [7, 8, 9], ok.r.stdout + ok.r.stderr);
+  assert.equal(ok.outcome.failed, undefined);
+  const bad = run(['link add va type veth peer name vb netns no-such-pod', 'link set va up']);
+  assert.equal(bad.outcome.failed?.step, 7, bad.r.stdout);
+  assert.match(bad.outcome.failed!.stderr, /no-such-pod/);
+  assert.match(bad.outcome.failed!.stderr, /in one command with step 9's move/);
+  assert.deepEqual([...bad.outcome.done], []);
+  const second = run(['link add va type veth peer name vb netns p', 'link set no-such-dev up']);
+  assert.equal(second.outcome.failed?.step, 8, second.r.stdout);
+  assert.deepEqual([...second.outcome.done].sort(), [7, 9]);
+  assert.doesNotMatch(second.outcome.failed!.stderr, /one command/);
 });
 
 test("a batch's first line that fails is its step's failure, with what the tool said (the step begins twice: as the batch, then as the failure)", async (t) => {
