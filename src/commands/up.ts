@@ -1,4 +1,4 @@
-// `netlab up`: validate, start the nodes, preflight, apply phase by phase,
+// `netlab up`: validate, start the nodes, preflight, apply the phases in order,
 // recording everything; on failure or Ctrl-C, roll back (unless --keep).
 import { refuseAttached } from '../lifecycle/attach.js';
 import { bringUp, prepareSsh, type UpOptions } from '../lifecycle/up.js';

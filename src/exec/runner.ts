@@ -1,5 +1,6 @@
-// Executing a plan: one script per node per phase, nodes in parallel, phases in
-// order. A failure names the node, the step, its commands and their stderr.
+// Executing a plan: one script per node with its phases in order (one per phase
+// with --step), nodes in parallel. A failure names the node, the step, its
+// commands and their stderr.
 import type { ScriptResult } from './transport.js';
 import type { Model } from '../model/lab.js';
 import { stepsOfPhase } from '../plan/build.js';
@@ -65,22 +66,30 @@ export async function runPreflight(
   if (problems.length > 0) throw new RunError(`nothing was changed; on the nodes:\n  ${problems.join('\n  ')}`);
 }
 
-/** What a node's phase script does after its steps: a lab's record, written in the last phase's round. */
+/** What a node's script does after its steps: a lab's record, written in the steps' round. */
 export interface AfterSteps {
   script: string;
   /** what it does, for its error: "recording the lab on the node" */
   what: string;
 }
 
-export async function applyPhase(
+/**
+ * Applies the steps of `phases` on every node, in parallel: each node runs one
+ * script with its steps of all of them, in order (`up --step` gives one phase
+ * at a time). A node does not wait for the others between phases: nothing a
+ * step makes on one node needs another node's, and a round per phase cost each
+ * node the wait for the slowest (BENCHMARKS.md).
+ */
+export async function applyPhases(
   plan: Plan,
-  phase: Phase,
+  phases: readonly Phase[],
   transports: Transports,
   run: ScriptRun,
   options: {
     signal?: AbortSignal;
-    onProgress?: (node: string, done: number) => void;
-    /** a node's script to run once its steps of this phase succeeded (alone where it has none): one round less */
+    /** as a node's script goes: how many of its steps are done, and the ids of those just done */
+    onProgress?: (node: string, done: number, ids: readonly number[]) => void;
+    /** a node's script to run once its steps succeeded (alone where it has none): one round less */
     after?: (node: string) => AfterSteps;
   } = {},
 ): Promise<void> {
@@ -89,7 +98,8 @@ export async function applyPhase(
   await everyNode(
     plan.nodes.map((n) => n.node),
     async (node) => {
-      const steps = stepsOfPhase(plan.nodes.find((n) => n.node === node)!.steps, phase);
+      const ofNode = plan.nodes.find((n) => n.node === node)!.steps;
+      const steps = phases.flatMap((phase) => stepsOfPhase(ofNode, phase));
       const then = after?.(node);
       if (steps.length === 0 && !then?.script) return;
       // A failed step ends the script (netlab_fail): what comes after its steps runs only when they all succeeded.
@@ -98,7 +108,7 @@ export async function applyPhase(
       const script = steps.length ? `${applyScript(plan.lab, steps, run)}${thenScript}` : thenScript;
       const result = await transports[node]!.run(script, {
         ...(signal ? { signal } : {}),
-        ...(onProgress ? { onStdout: countSteps((done) => onProgress(node, done)) } : {}),
+        ...(onProgress ? { onStdout: countSteps((done, ids) => onProgress(node, done, ids)) } : {}),
       });
       if (signal?.aborted) throw new Interrupted();
       const other = /^@@netlab other-run (.*)$/m.exec(result.stdout);
@@ -129,7 +139,7 @@ export async function applyPhase(
 }
 
 const DONE_MARKER = '@@netlab done ';
-/** What a phase script prints before the script that follows its steps (applyPhase's `after`; exported for the tests). */
+/** What a node's script prints before the script that follows its steps (applyPhases' `after`; exported for the tests). */
 export const AFTER_MARKER = '@@netlab after the steps';
 
 /**
@@ -138,22 +148,92 @@ export const AFTER_MARKER = '@@netlab after the steps';
  * still open only as many characters as the marker has are kept: joining the
  * open line again on every chunk made one long line quadratic (32 MiB: 10 s).
  */
-export function countSteps(onDone: (done: number) => void): (chunk: string) => void {
+export function countSteps(onDone: (done: number, ids: readonly number[]) => void): (chunk: string) => void {
   let done = 0;
-  let head = ''; // the first characters of the line not yet ended
+  let head = ''; // the first characters of the line not yet ended: the marker and a step's id
+  const keep = DONE_MARKER.length + 10;
   return (chunk) => {
-    const before = done;
+    const ids: number[] = [];
     for (let start = 0; ;) {
       const newline = chunk.indexOf('\n', start);
       const end = newline < 0 ? chunk.length : newline;
-      if (head.length < DONE_MARKER.length)
-        head += chunk.slice(start, Math.min(end, start + DONE_MARKER.length - head.length));
+      if (head.length < keep) head += chunk.slice(start, Math.min(end, start + keep - head.length));
       if (newline < 0) break;
-      if (head === DONE_MARKER) done++;
+      if (head.startsWith(DONE_MARKER)) {
+        done++;
+        ids.push(Number(head.slice(DONE_MARKER.length)));
+      }
       head = '';
       start = newline + 1;
     }
-    if (done !== before) onDone(done);
+    if (ids.length) onDone(done, ids);
+  };
+}
+
+/** applyPhases' progress: a node's count of steps done, and the ids of those just done. */
+export type OnProgress = (node: string, done: number, ids: readonly number[]) => void;
+
+/**
+ * Phases applied in one round per node (applyPhases), followed phase by phase:
+ * a phase is done when every node has done its steps of it. `apply` runs once,
+ * from `start` or the first phase asked for. A failure (or an interruption) is
+ * that of the first phase whose steps were not all done: the phases before it
+ * are done.
+ */
+export function phasesInOneRound(
+  plan: Plan,
+  apply: (onProgress: OnProgress) => Promise<void>,
+): {
+  start: () => void;
+  phaseDone: (phase: Phase, onChange?: () => void) => Promise<void>;
+  done: (node: string, phase: Phase) => number;
+  total: (node: string, phase: Phase) => number;
+} {
+  const stepsOf = (node: string) => plan.nodes.find((n) => n.node === node)?.steps ?? [];
+  const phaseOf = new Map(plan.nodes.map((n) => [n.node, new Map(n.steps.map((s) => [s.id, s.phase]))]));
+  const counts = new Map<string, Map<Phase, number>>();
+  const listeners = new Set<() => void>();
+  const done = (node: string, phase: Phase) => counts.get(node)?.get(phase) ?? 0;
+  const total = (node: string, phase: Phase) => stepsOfPhase(stepsOf(node), phase).length;
+  const complete = (phase: Phase) => plan.nodes.every((n) => done(n.node, phase) >= total(n.node, phase));
+  let applying: Promise<void> | undefined;
+  const start = () => {
+    applying ??= apply((node, _done, ids) => {
+      const ofNode = counts.get(node) ?? counts.set(node, new Map()).get(node)!;
+      for (const id of ids) {
+        const phase = phaseOf.get(node)?.get(id);
+        if (phase) ofNode.set(phase, (ofNode.get(phase) ?? 0) + 1);
+      }
+      for (const listener of [...listeners]) listener();
+    });
+    // Awaited by the phase it fails, which may be asked for later: not an unhandled rejection meanwhile.
+    applying.catch(() => {});
+    return applying;
+  };
+  return {
+    start: () => void start(),
+    done,
+    total,
+    phaseDone(phase, onChange) {
+      const all = start();
+      return new Promise<void>((resolve, reject) => {
+        const check = () => {
+          onChange?.();
+          if (!complete(phase)) return false;
+          listeners.delete(check);
+          resolve();
+          return true;
+        };
+        if (check()) return;
+        listeners.add(check);
+        const fail = (error: unknown) => {
+          if (check()) return;
+          listeners.delete(check);
+          reject(error);
+        };
+        all.then(() => fail(new Error(`internal error: phase ${phase}'s steps were not all done`)), fail);
+      });
+    },
   };
 }
 

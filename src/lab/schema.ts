@@ -251,7 +251,7 @@ export const labSchema = z
           .enum(['move', 'in-pod'])
           .optional()
           .describe(
-            "bridge wiring: create each pod's veth in the node and move one end into the pod, as the article does (move, the default), or create that end directly in the pod (in-pod: one step, and far faster with hundreds of pods)",
+            "bridge wiring: create each pod's veth in the node and move one end into the pod, as the article does (move, the default), or create that end directly in the pod (in-pod: one step; up makes a pair and its move as that one command either way, so as to spare the kernel the move)",
           ),
         'cross-node': z
           .enum(kinds(CROSS_NODE))

@@ -1,4 +1,4 @@
-// Bringing a lab up: the SSH nodes' facts, the plan applied phase by phase
+// Bringing a lab up: the SSH nodes' facts, the plan applied phase after phase
 // (with state recorded as it goes), --step's pauses, and the rollback on failure.
 import { forgetLabRecordOnNodes, labRecordScript, recordLabOnNodes } from './attach.js';
 import { labIdOf, podNamespacesOn } from '../model/lab.js';
@@ -16,7 +16,7 @@ import {
 import { Listr, ListrLogger, ListrLogLevels, PRESET_TIMER, ProcessOutput } from 'listr2';
 import { stepsOfPhase } from '../plan/build.js';
 import { createSimulatedNodes } from '../exec/simulated.js';
-import { type AfterSteps, applyPhase, Interrupted, phasesOf, runPreflight, StepFailure } from '../exec/runner.js';
+import { applyPhases, Interrupted, phasesInOneRound, phasesOf, runPreflight, StepFailure } from '../exec/runner.js';
 import { newRunIdentity, scriptRunOf, STATE_VERSION, writeState, type LabState } from '../state/store.js';
 import { transportsOf } from '../exec/transports.js';
 import { lockHolder, tearDown } from './down.js';
@@ -104,7 +104,7 @@ async function stepThroughCommands(
         // The node's tables, and those of the pods whose namespaces the step's effects act in.
         const pods = podsActedIn([step], podNamespacesOn(model, node.node));
         const before = await snapshotNode(transport, pods);
-        await applyPhase({ ...plan, nodes: [{ ...node, steps: [step] }] }, phase, transports, run, { signal });
+        await applyPhases({ ...plan, nodes: [{ ...node, steps: [step] }] }, [phase], transports, run, { signal });
         const changes = describeChanges(before, await snapshotNode(transport, pods));
         console.log(`  changed on ${node.node}${changes.length ? ':' : ': nothing visible'}`);
         for (const change of changes) console.log(`    ${change}`);
@@ -134,7 +134,7 @@ async function stepThrough(
     const pods = plan.nodes.map((n) => podsActedIn(stepsOfPhase(n.steps, phase), podNamespacesOn(model, n.node)));
     const snapshots = () => Promise.all(plan.nodes.map((n, i) => snapshotNode(transports[n.node]!, pods[i])));
     const before = await snapshots();
-    await applyPhase(plan, phase, transports, run, { signal });
+    await applyPhases(plan, [phase], transports, run, { signal });
     const after = await snapshots();
     console.log(`phase ${phase} changed:`);
     plan.nodes.forEach((n, i) => {
@@ -307,8 +307,23 @@ export async function bringUp(
     : {};
   /** the phases up runs itself (--step runs them in its own way) */
   const phases = options.step ? [] : phasesOf(plan);
-  /** set once the last phase, which records the lab on the nodes, has begun */
+  /** set once the nodes' script, which records the lab on them after its steps, has begun */
   let recordMayBeOnNodes = false;
+  // Every node runs all its phases in one script, without waiting for the others between phases; each phase's
+  // line ends when every node is past it. After its steps, the script records the lab on the node (one round
+  // less), and what a machine over SSH whose kernel was probed was seen to have. (The memory first: the record's
+  // script ends the script where the node holds another run's lab.)
+  const applying = phasesInOneRound(plan, (onProgress) => {
+    const record = labRecordScript(state) ?? '';
+    return applyPhases(plan, phases, transportsOf(state), run, {
+      signal: abort.signal,
+      onProgress,
+      after: (node) => ({
+        script: `${options.target && !seenOn(node) ? rememberOnNodeScript(needs, memoryOn(node)) : ''}${record}`,
+        what: 'recording the lab on the node',
+      }),
+    });
+  });
   try {
     const tasks = new Listr(
       [
@@ -345,39 +360,29 @@ export async function bringUp(
               });
               await runPreflight(model, transportsOf(state), plan, { ...preflighted, ...answered }, probeOn);
               if (!options.target && !seenHere) rememberKernel(needs);
+              // The nodes' script starts now, not after the progress display has moved to the next line.
+              if (phases.length) {
+                applied = true;
+                recordMayBeOnNodes = true;
+                applying.start();
+              }
             }, 'preflight')(),
         },
-        ...phases.map((phase, i) => ({
+        ...phases.map((phase) => ({
           title: `phase ${phase}: ${plan.nodes.map((n) => `${n.node} (${stepsOfPhase(n.steps, phase).length} steps)`).join(', ')}`,
           task: (_context: unknown, task: { output: string }) =>
-            guard(() => {
+            guard(async () => {
               applied = true;
-              // Each node's steps done so far, shown under the phase while it runs: `node-0 312/750  node-1 300/750`.
-              const totals = plan.nodes.map((n) => [n.node, stepsOfPhase(n.steps, phase).length] as const);
-              const done = new Map<string, number>();
-              const progress = (node: string, count: number) => {
-                if (!live) return;
-                done.set(node, count);
-                task.output = totals
-                  .filter(([, total]) => total > 0)
-                  .map(([node, total]) => `${node} ${done.get(node) ?? 0}/${total}`)
-                  .join('  ');
+              recordMayBeOnNodes = true;
+              // Each node's steps of this phase done so far, shown under it while it runs: `node-0 312/750  node-1 300/750`.
+              const show = () => {
+                if (live)
+                  task.output = plan.nodes
+                    .filter((n) => applying.total(n.node, phase) > 0)
+                    .map((n) => `${n.node} ${applying.done(n.node, phase)}/${applying.total(n.node, phase)}`)
+                    .join('  ');
               };
-              // The last phase's scripts also record the lab on the nodes, once their steps succeeded (one round
-              // less), and what a machine over SSH whose kernel was probed was seen to have.
-              // (The memory first: the record's script ends the script where the node holds another run's lab.)
-              const isLast = i === phases.length - 1;
-              if (isLast) recordMayBeOnNodes = true;
-              const record = isLast ? (labRecordScript(state) ?? '') : '';
-              const last = (node: string): AfterSteps => ({
-                script: `${options.target && !seenOn(node) ? rememberOnNodeScript(needs, memoryOn(node)) : ''}${record}`,
-                what: 'recording the lab on the node',
-              });
-              return applyPhase(plan, phase, transportsOf(state), run, {
-                signal: abort.signal,
-                onProgress: progress,
-                ...(isLast ? { after: last } : {}),
-              });
+              await applying.phaseDone(phase, show);
             }, `phase ${phase}`)(),
         })),
       ],

@@ -5,7 +5,7 @@
 /** One command as argv. argv[0] is a program, or a netlab_* helper from the script prelude. */
 export type Command = readonly string[];
 
-/** Phases run in this order on every node; all nodes finish a phase before the next starts. */
+/** Phases run in this order on every node (with `up --step`, all nodes finish a phase before the next starts). */
 export const PHASES = ['pods', 'network', 'cross-node', 'services', 'policies'] as const;
 export type Phase = (typeof PHASES)[number];
 

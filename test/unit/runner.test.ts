@@ -7,7 +7,14 @@ import { join } from 'node:path';
 import { loadLabFile } from '../../src/lab/load.js';
 import { buildPlan, stepsOfPhase } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/underlay/simulated.js';
-import { AFTER_MARKER as AFTER, applyPhase, StepFailure } from '../../src/exec/runner.js';
+import {
+  AFTER_MARKER as AFTER,
+  applyPhases,
+  type OnProgress,
+  phasesInOneRound,
+  phasesOf,
+  StepFailure,
+} from '../../src/exec/runner.js';
 import { applyScript } from '../../src/shell/node-script.js';
 import type { Transport } from '../../src/exec/transport.js';
 import { RunError } from '../../src/errors.js';
@@ -55,7 +62,7 @@ test("a phase's `after` script runs at the end of each node's script (alone wher
   // node-1 has no step in this phase, as a node may have none in a lab's last.
   const oneNode = { ...plan, nodes: plan.nodes.map((n) => (n.node === 'node-1' ? { ...n, steps: [] } : n)) };
   const after = () => ({ script: 'echo recorded\n', what: 'recording the lab on the node' });
-  await applyPhase(oneNode, 'cross-node', { 'node-0': node0.transport, 'node-1': node1.transport }, RUN, { after });
+  await applyPhases(oneNode, ['cross-node'], { 'node-0': node0.transport, 'node-1': node1.transport }, RUN, { after });
   assert.equal(node0.scripts.length, 1, "one script: the steps' and the record's");
   assert.ok(stepsOfPhase(plan.nodes[0]!.steps, 'cross-node').length > 0);
   assert.match(node0.scripts[0]!, /^netlab_claim \|\| exit 1$/m);
@@ -66,13 +73,18 @@ test("a phase's `after` script runs at the end of each node's script (alone wher
 
   // Without `after`, a node without steps is sent nothing.
   const quiet = stubNode('node-1');
-  await applyPhase(oneNode, 'cross-node', { 'node-0': stubNode('node-0').transport, 'node-1': quiet.transport }, RUN);
+  await applyPhases(
+    oneNode,
+    ['cross-node'],
+    { 'node-0': stubNode('node-0').transport, 'node-1': quiet.transport },
+    RUN,
+  );
   assert.deepEqual(quiet.scripts, []);
 
   // Every step done, then a failure: the record's, said as such, not a step's.
   const failing = stubNode('node-0', 1);
   await assert.rejects(
-    applyPhase(plan, 'cross-node', { 'node-0': failing.transport, 'node-1': stubNode('node-1').transport }, RUN, {
+    applyPhases(plan, ['cross-node'], { 'node-0': failing.transport, 'node-1': stubNode('node-1').transport }, RUN, {
       after,
     }),
     (error: unknown) =>
@@ -82,9 +94,9 @@ test("a phase's `after` script runs at the end of each node's script (alone wher
   );
   // A node script that ends after its steps but before what follows them began (a connection lost) is not its failure.
   await assert.rejects(
-    applyPhase(
+    applyPhases(
       plan,
-      'cross-node',
+      ['cross-node'],
       { 'node-0': stubNode('node-0', 255, true).transport, 'node-1': stubNode('node-1').transport },
       RUN,
       { after },
@@ -93,9 +105,9 @@ test("a phase's `after` script runs at the end of each node's script (alone wher
   );
   // The same exit without `after` is the node script's.
   await assert.rejects(
-    applyPhase(
+    applyPhases(
       plan,
-      'cross-node',
+      ['cross-node'],
       { 'node-0': stubNode('node-0', 1).transport, 'node-1': stubNode('node-1').transport },
       RUN,
     ),
@@ -113,4 +125,92 @@ test("the claim of a phase script names the pods its steps start (their director
   assert.ok(pods.length >= 2, 'a node with several pods');
   assert.equal(claim('pods'), `netlab_claim ${pods.join(' ')} || exit 1`);
   assert.equal(claim('network'), 'netlab_claim || exit 1');
+});
+
+test('a plain up sends each node one script with its steps of every phase, in order, the steps followed by `after`', async () => {
+  const { model } = loadLabFile(join(LABS, 'vxlan.yaml'));
+  const plan = buildPlan(model, simulatedFacts(model));
+  const phases = phasesOf(plan);
+  assert.deepEqual(phases, ['pods', 'network', 'cross-node']);
+  const scripts: Record<string, string[]> = {};
+  const progress: [string, number, number[]][] = [];
+  const nodeSaying = (node: string): Transport => ({
+    node,
+    async run(script, options) {
+      (scripts[node] ??= []).push(script);
+      // every step's markers, as the script prints them (applyScript's own lines)
+      const stdout = plan.nodes
+        .find((n) => n.node === node)!
+        .steps.map((s) => `@@netlab begin ${s.id}\n@@netlab done ${s.id}\n`)
+        .join('');
+      options?.onStdout?.(stdout);
+      return { stdout: `${stdout}${AFTER}\n`, stderr: '', exitCode: 0 };
+    },
+    async interactive() {
+      return 0;
+    },
+    async lock() {
+      return {};
+    },
+    async unlock() {},
+  });
+  const transports = Object.fromEntries(plan.nodes.map((n) => [n.node, nodeSaying(n.node)]));
+  const after = () => ({ script: 'echo recorded\n', what: 'recording the lab on the node' });
+  await applyPhases(plan, phases, transports, RUN, {
+    after,
+    onProgress: (n, d, ids) => progress.push([n, d, [...ids]]),
+  });
+  for (const node of plan.nodes) {
+    assert.equal(scripts[node.node]!.length, 1, `${node.node}: one script`);
+    const script = scripts[node.node]!;
+    assert.equal(script[0], `${applyScript(plan.lab, node.steps, RUN)}echo "${AFTER}"\necho recorded\n`);
+    assert.deepEqual(
+      progress.filter(([n]) => n === node.node).map(([, done, ids]) => [done, ids]),
+      [[node.steps.length, node.steps.map((s) => s.id)]],
+    );
+  }
+});
+
+test("phases in one round: each phase is done once every node has done its steps of it; a failure is the first unfinished phase's", async () => {
+  const { model } = loadLabFile(join(LABS, 'vxlan.yaml'));
+  const plan = buildPlan(model, simulatedFacts(model));
+  const ids = (node: string, phase: 'pods' | 'network' | 'cross-node') =>
+    stepsOfPhase(plan.nodes.find((n) => n.node === node)!.steps, phase).map((s) => s.id);
+  let report: OnProgress = () => {};
+  let finish: (error?: unknown) => void = () => {};
+  let started = 0;
+  const round = phasesInOneRound(plan, (onProgress) => {
+    started++;
+    report = onProgress;
+    return new Promise<void>((resolve, reject) => (finish = (error) => (error ? reject(error) : resolve())));
+  });
+  const settled: string[] = [];
+  const watch = (phase: 'pods' | 'network' | 'cross-node') =>
+    round.phaseDone(phase).then(
+      () => settled.push(`${phase} done`),
+      (error: Error) => settled.push(`${phase} failed: ${error.message}`),
+    );
+  round.start();
+  const pods = watch('pods');
+  const network = watch('network');
+  assert.equal(started, 1, 'applied once, from start or the first phase asked for');
+  report('node-0', 4, ids('node-0', 'pods'));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(settled, [], 'pods is done on node-0 only');
+  report('node-1', 4, ids('node-1', 'pods'));
+  await pods;
+  assert.deepEqual(settled, ['pods done']);
+  assert.equal(round.done('node-1', 'pods'), 4);
+  assert.equal(round.total('node-1', 'network'), ids('node-1', 'network').length);
+  // node-0 has done its network steps; node-1 fails in its network phase
+  report('node-0', 17, ids('node-0', 'network'));
+  report('node-1', 6, ids('node-1', 'network').slice(0, 2));
+  finish(new Error('step 7 on node-1 failed'));
+  await network;
+  assert.deepEqual(settled, ['pods done', 'network failed: step 7 on node-1 failed']);
+  // a phase asked for after the failure fails alike; one done before it still is
+  await watch('cross-node');
+  await watch('pods');
+  assert.deepEqual(settled.slice(2), ['cross-node failed: step 7 on node-1 failed', 'pods done']);
+  assert.equal(started, 1);
 });
