@@ -175,16 +175,18 @@ export type OnProgress = (node: string, done: number, ids: readonly number[]) =>
 
 /**
  * Phases applied in one round per node (applyPhases), followed phase by phase:
- * a phase is done when every node has done its steps of it. `apply` runs once,
- * from `start` or the first phase asked for. A failure (or an interruption) is
- * that of the first phase whose steps were not all done: the phases before it
- * are done.
+ * a phase is done when every node has done its steps of it (what follows the
+ * steps, applyPhases' `after`, is awaited by `start`'s promise). `apply` runs
+ * once, from `start` or the first phase asked for. A failure (or an
+ * interruption) is that of the first phase whose steps were not all done: the
+ * phases before it are done.
  */
 export function phasesInOneRound(
   plan: Plan,
   apply: (onProgress: OnProgress) => Promise<void>,
 ): {
-  start: () => void;
+  /** starts `apply` if it has not begun: its promise, which settles once every node's script has ended */
+  start: () => Promise<void>;
   phaseDone: (phase: Phase, onChange?: () => void) => Promise<void>;
   done: (node: string, phase: Phase) => number;
   total: (node: string, phase: Phase) => number;
@@ -211,7 +213,7 @@ export function phasesInOneRound(
     return applying;
   };
   return {
-    start: () => void start(),
+    start,
     done,
     total,
     phaseDone(phase, onChange) {

@@ -364,7 +364,7 @@ export async function bringUp(
               if (phases.length) {
                 applied = true;
                 recordMayBeOnNodes = true;
-                applying.start();
+                void applying.start();
               }
             }, 'preflight')(),
         },
@@ -383,6 +383,8 @@ export async function bringUp(
                     .join('  ');
               };
               await applying.phaseDone(phase, show);
+              // The last also waits for the nodes' scripts to end: their record of the lab, after the steps.
+              if (phase === phases.at(-1)) await applying.start();
             }, `phase ${phase}`)(),
         })),
       ],

@@ -9,6 +9,7 @@ import {
   closeSync,
   constants,
   existsSync,
+  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -279,9 +280,11 @@ async function holdTheRecord(lab: string): Promise<() => Promise<void>> {
     },
     { intervalMs: 2 },
   );
-  // The node's own /run (its mount namespace), where the lab's directory is claimed by the first script.
+  // The node's own /run (its mount namespace: the node's PID is known once it is mounted), where the lab's
+  // directory is claimed by the node's script: made here first, before the script, which makes the lab's steps
+  // and then writes the record in one round (the claim takes a directory that is there, with no record in it).
   const dir = `/proc/${pid}/root/run/netlab/${lab}`;
-  await waitFor('the lab claimed on node-0', () => existsSync(join(dir, 'run')), { intervalMs: 2 });
+  mkdirSync(dir, { recursive: true });
   const fifo = join(dir, 'lab.json.tmp');
   execFileSync('mkfifo', [fifo]);
   const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);

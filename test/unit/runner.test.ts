@@ -214,3 +214,28 @@ test("phases in one round: each phase is done once every node has done its steps
   assert.deepEqual(settled.slice(2), ['cross-node failed: step 7 on node-1 failed', 'pods done']);
   assert.equal(started, 1);
 });
+
+test("phases in one round: the last phase's steps done is not the nodes' scripts ended: start's promise waits for what follows the steps", async () => {
+  const { model } = loadLabFile(join(LABS, 'bridge.yaml'));
+  const plan = buildPlan(model, simulatedFacts(model));
+  let finish = () => {};
+  let report: OnProgress = () => {};
+  const round = phasesInOneRound(plan, (onProgress) => {
+    report = onProgress;
+    return new Promise<void>((resolve) => (finish = resolve));
+  });
+  let ended = false;
+  void round.start().then(() => (ended = true));
+  for (const node of plan.nodes)
+    report(
+      node.node,
+      node.steps.length,
+      node.steps.map((s) => s.id),
+    );
+  for (const phase of phasesOf(plan)) await round.phaseDone(phase);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(ended, false, "every phase's steps are done, the record after them is still being written");
+  finish();
+  await round.start();
+  assert.equal(ended, true);
+});
