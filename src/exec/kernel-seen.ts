@@ -12,7 +12,7 @@
 // share this machine's kernel, iproute2 and iptables: the state directory
 // keeps one memory for all of them. A machine over SSH keeps its own, in
 // /run/netlab (a tmpfs, emptied at reboot), read in up's facts round and
-// written by its last phase: a probe asks the machine's iproute2 and iptables
+// written by its script of steps: a probe asks the machine's iproute2 and iptables
 // as much as its kernel, and containers that share a kernel (and its boot id)
 // have /run directories, and tools, of their own.
 //
@@ -127,7 +127,7 @@ export function nodeMemoryOf(output: string | undefined): KernelMemory {
   return { boot: id, seen: seenIn(rest.join('\n'), id) };
 }
 
-/** A line of the last phase's script on a machine whose kernel up probed just now: what it saw there. */
+/** A line of up's script of steps on a machine whose kernel up probed just now: what it saw there. */
 export function rememberOnNodeScript(needs: Requirements, memory: KernelMemory): string {
   const text = memoryText(needs, memory);
   // A memory that cannot be written only costs the next up its probe.

@@ -78,7 +78,10 @@ export interface AfterSteps {
  * script with its steps of all of them, in order (`up --step` gives one phase
  * at a time). A node does not wait for the others between phases: nothing a
  * step makes on one node needs another node's, and a round per phase cost each
- * node the wait for the slowest (BENCHMARKS.md).
+ * node the wait for the slowest (BENCHMARKS.md). A node that fails stops the
+ * others' scripts (as Ctrl-C does), rather than let them go on through every
+ * phase before the rollback; the failure reported is a step's, of the earliest
+ * phase.
  */
 export async function applyPhases(
   plan: Plan,
@@ -87,55 +90,81 @@ export async function applyPhases(
   run: ScriptRun,
   options: {
     signal?: AbortSignal;
-    /** as a node's script goes: how many of its steps are done, and the ids of those just done */
-    onProgress?: (node: string, done: number, ids: readonly number[]) => void;
+    onProgress?: OnProgress;
     /** a node's script to run once its steps succeeded (alone where it has none): one round less */
     after?: (node: string) => AfterSteps;
   } = {},
 ): Promise<void> {
-  const { signal, onProgress, after } = options;
-  if (signal?.aborted) throw new Interrupted();
-  await everyNode(
-    plan.nodes.map((n) => n.node),
-    async (node) => {
-      const ofNode = plan.nodes.find((n) => n.node === node)!.steps;
-      const steps = phases.flatMap((phase) => stepsOfPhase(ofNode, phase));
-      const then = after?.(node);
-      if (steps.length === 0 && !then?.script) return;
-      // A failed step ends the script (netlab_fail): what comes after its steps runs only when they all succeeded.
-      // Its mark says it began: a node script that ends before it (a connection lost) is not its failure.
-      const thenScript = then?.script ? `echo "${AFTER_MARKER}"\n${then.script}` : '';
-      const script = steps.length ? `${applyScript(plan.lab, steps, run)}${thenScript}` : thenScript;
-      const result = await transports[node]!.run(script, {
-        ...(signal ? { signal } : {}),
-        ...(onProgress ? { onStdout: countSteps((done, ids) => onProgress(node, done, ids)) } : {}),
-      });
-      if (signal?.aborted) throw new Interrupted();
-      const other = /^@@netlab other-run (.*)$/m.exec(result.stdout);
-      if (other)
-        throw new StepFailure(
-          node,
-          undefined,
-          `lab ${plan.lab} on this node belongs to ${describeRun(other[1]!)}, not to this up; nothing was changed on it`,
-        );
-      const outcome = parseScriptOutput(result.stdout, result.stderr);
-      if (outcome.failed) {
-        const step = steps.find((s) => s.id === outcome.failed!.step);
-        throw new StepFailure(node, step, `exit ${outcome.failed.exitCode}: ${outcome.failed.stderr}`);
+  const { onProgress, after } = options;
+  if (options.signal?.aborted) throw new Interrupted();
+  const stop = new AbortController();
+  const stopAll = () => stop.abort();
+  options.signal?.addEventListener('abort', stopAll);
+  const { signal } = stop;
+  const results = await Promise.allSettled(
+    plan.nodes.map(async ({ node }) => {
+      try {
+        await applyOnNode(node);
+      } catch (error) {
+        stopAll();
+        throw error;
       }
-      const missing = steps.find((s) => !outcome.done.has(s.id));
-      const thenBegan = thenScript !== '' && result.stdout.includes(`${AFTER_MARKER}\n`);
-      if (missing || (result.exitCode !== 0 && !thenBegan)) {
-        throw new StepFailure(
-          node,
-          missing,
-          `the node script ended with exit ${result.exitCode}: ${result.stderr.trim()}`,
-        );
-      }
-      if (result.exitCode !== 0)
-        throw new RunError(`${node}: ${then!.what} failed (exit ${result.exitCode}): ${result.stderr.trim()}`);
-    },
+    }),
   );
+  options.signal?.removeEventListener('abort', stopAll);
+  const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  if (errors.length)
+    throw errors.reduce((chosen, error) => (failureRank(error) < failureRank(chosen) ? error : chosen));
+
+  async function applyOnNode(node: string): Promise<void> {
+    const ofNode = plan.nodes.find((n) => n.node === node)!.steps;
+    const steps = phases.flatMap((phase) => stepsOfPhase(ofNode, phase));
+    const then = after?.(node);
+    if (steps.length === 0 && !then?.script) return;
+    // A failed step ends the script (netlab_fail): what comes after its steps runs only when they all succeeded.
+    // Its mark says it began: a node script that ends before it (a connection lost) is not its failure.
+    const thenScript = then?.script ? `echo "${AFTER_MARKER}"\n${then.script}` : '';
+    const script = steps.length ? `${applyScript(plan.lab, steps, run)}${thenScript}` : thenScript;
+    const result = await transports[node]!.run(script, {
+      signal,
+      ...(onProgress ? { onStdout: countSteps((done, ids) => onProgress(node, done, ids)) } : {}),
+    });
+    const other = /^@@netlab other-run (.*)$/m.exec(result.stdout);
+    if (other)
+      throw new StepFailure(
+        node,
+        undefined,
+        `lab ${plan.lab} on this node belongs to ${describeRun(other[1]!)}, not to this up; nothing was changed on it`,
+      );
+    const outcome = parseScriptOutput(result.stdout, result.stderr);
+    if (outcome.failed) {
+      const step = steps.find((s) => s.id === outcome.failed!.step);
+      throw new StepFailure(node, step, `exit ${outcome.failed.exitCode}: ${outcome.failed.stderr}`);
+    }
+    // (A step that failed as the script was stopped is still its failure: it may be the earliest.)
+    if (signal.aborted) throw new Interrupted();
+    const missing = steps.find((s) => !outcome.done.has(s.id));
+    const thenBegan = thenScript !== '' && result.stdout.includes(`${AFTER_MARKER}\n`);
+    if (missing || (result.exitCode !== 0 && !thenBegan)) {
+      throw new StepFailure(
+        node,
+        missing,
+        `the node script ended with exit ${result.exitCode}: ${result.stderr.trim()}`,
+      );
+    }
+    if (result.exitCode !== 0)
+      throw new RunError(`${node}: ${then!.what} failed (exit ${result.exitCode}): ${result.stderr.trim()}`);
+  }
+}
+
+/**
+ * Which of the nodes' errors applyPhases reports (the lowest rank): a step's
+ * failure, of the earliest phase first; then any other; an interruption last
+ * (a node stopped because another failed, or Ctrl-C on every node).
+ */
+function failureRank(error: unknown): number {
+  if (error instanceof StepFailure) return error.step ? PHASES.indexOf(error.step.phase) : PHASES.length;
+  return error instanceof Interrupted ? PHASES.length + 2 : PHASES.length + 1;
 }
 
 const DONE_MARKER = '@@netlab done ';
@@ -191,20 +220,27 @@ export function phasesInOneRound(
   done: (node: string, phase: Phase) => number;
   total: (node: string, phase: Phase) => number;
 } {
-  const stepsOf = (node: string) => plan.nodes.find((n) => n.node === node)?.steps ?? [];
+  const key = (node: string, phase: Phase) => `${node} ${phase}`;
+  const totals = new Map(
+    plan.nodes.flatMap((n) =>
+      PHASES.map((phase) => [key(n.node, phase), stepsOfPhase(n.steps, phase).length] as const),
+    ),
+  );
   const phaseOf = new Map(plan.nodes.map((n) => [n.node, new Map(n.steps.map((s) => [s.id, s.phase]))]));
-  const counts = new Map<string, Map<Phase, number>>();
+  /** the ids done, by node and phase (a set: a marker said twice counts once) */
+  const doneIds = new Map<string, Set<number>>();
   const listeners = new Set<() => void>();
-  const done = (node: string, phase: Phase) => counts.get(node)?.get(phase) ?? 0;
-  const total = (node: string, phase: Phase) => stepsOfPhase(stepsOf(node), phase).length;
+  const done = (node: string, phase: Phase) => doneIds.get(key(node, phase))?.size ?? 0;
+  const total = (node: string, phase: Phase) => totals.get(key(node, phase)) ?? 0;
   const complete = (phase: Phase) => plan.nodes.every((n) => done(n.node, phase) >= total(n.node, phase));
   let applying: Promise<void> | undefined;
   const start = () => {
     applying ??= apply((node, _done, ids) => {
-      const ofNode = counts.get(node) ?? counts.set(node, new Map()).get(node)!;
       for (const id of ids) {
         const phase = phaseOf.get(node)?.get(id);
-        if (phase) ofNode.set(phase, (ofNode.get(phase) ?? 0) + 1);
+        if (!phase) continue;
+        const ofPhase = doneIds.get(key(node, phase)) ?? new Set<number>();
+        doneIds.set(key(node, phase), ofPhase.add(id));
       }
       for (const listener of [...listeners]) listener();
     });
@@ -219,21 +255,25 @@ export function phasesInOneRound(
     phaseDone(phase, onChange) {
       const all = start();
       return new Promise<void>((resolve, reject) => {
+        let settled = false;
+        const settle = (failure?: { error: unknown }) => {
+          if (settled) return;
+          settled = true;
+          listeners.delete(check);
+          if (failure) reject(failure.error);
+          else resolve();
+        };
         const check = () => {
           onChange?.();
-          if (!complete(phase)) return false;
-          listeners.delete(check);
-          resolve();
-          return true;
+          if (complete(phase)) settle();
         };
-        if (check()) return;
         listeners.add(check);
-        const fail = (error: unknown) => {
-          if (check()) return;
-          listeners.delete(check);
-          reject(error);
-        };
-        all.then(() => fail(new Error(`internal error: phase ${phase}'s steps were not all done`)), fail);
+        check();
+        // Every node's script ended well: applyPhases saw every step's done marker, whatever was streamed.
+        all.then(
+          () => settle(),
+          (error: unknown) => settle(complete(phase) ? undefined : { error }),
+        );
       });
     },
   };

@@ -61,7 +61,7 @@ async function onEveryNode(state: LabState, script: string): Promise<void> {
 
 /**
  * The lab as built, for whoever attaches to it: the script that writes it on a
- * node. `up` runs it in its last phase's script, after the steps.
+ * node. `up` runs it in each node's script, after the steps.
  */
 export function labRecordScript(state: LabState): string | undefined {
   if (!state.run) return undefined;
@@ -81,7 +81,7 @@ export async function recordLabOnNodes(state: LabState): Promise<void> {
   if (record) await onEveryNode(state, record);
 }
 
-/** Takes the lab's record off every node (an up that failed after its last phase wrote some): best effort. */
+/** Takes the lab's record off every node (an up that failed after some nodes' scripts wrote it): best effort. */
 export async function forgetLabRecordOnNodes(state: LabState): Promise<void> {
   const script = removeRecordScript(state, LAB_RECORD);
   await Promise.all(Object.values(transportsOf(state)).map((t) => t.run(script).catch(() => undefined)));

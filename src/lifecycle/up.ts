@@ -246,7 +246,7 @@ export async function bringUp(
   };
   writeState(state);
   const run = scriptRunOf(state)!;
-  /** set once a phase script may have run on a node: before that, nothing on the nodes is this run's */
+  /** set once a script of steps may have run on a node: before that, nothing on the nodes is this run's */
   let applied = false;
 
   const abort = new AbortController();
@@ -314,6 +314,8 @@ export async function bringUp(
   // less), and what a machine over SSH whose kernel was probed was seen to have. (The memory first: the record's
   // script ends the script where the node holds another run's lab.)
   const applying = phasesInOneRound(plan, (onProgress) => {
+    applied = true;
+    recordMayBeOnNodes = true;
     const record = labRecordScript(state) ?? '';
     return applyPhases(plan, phases, transportsOf(state), run, {
       signal: abort.signal,
@@ -361,19 +363,13 @@ export async function bringUp(
               await runPreflight(model, transportsOf(state), plan, { ...preflighted, ...answered }, probeOn);
               if (!options.target && !seenHere) rememberKernel(needs);
               // The nodes' script starts now, not after the progress display has moved to the next line.
-              if (phases.length) {
-                applied = true;
-                recordMayBeOnNodes = true;
-                void applying.start();
-              }
+              if (phases.length) void applying.start();
             }, 'preflight')(),
         },
         ...phases.map((phase) => ({
           title: `phase ${phase}: ${plan.nodes.map((n) => `${n.node} (${stepsOfPhase(n.steps, phase).length} steps)`).join(', ')}`,
           task: (_context: unknown, task: { output: string }) =>
             guard(async () => {
-              applied = true;
-              recordMayBeOnNodes = true;
               // Each node's steps of this phase done so far, shown under it while it runs: `node-0 312/750  node-1 300/750`.
               const show = () => {
                 if (live)
@@ -411,8 +407,8 @@ export async function bringUp(
     if (abort.signal.aborted) throw new Interrupted();
     state.status = 'up';
     writeState(state);
-    // The lab as built, on its nodes: what another controller attaches to (lifecycle/attach.ts). The last
-    // phase wrote it, where up ran its phases.
+    // The lab as built, on its nodes: what another controller attaches to (lifecycle/attach.ts). The nodes'
+    // scripts wrote it after their steps, where up ran the phases.
     if (phases.length === 0) await recordLabOnNodes(state);
     await Promise.all(Object.values(transportsOf(state)).map((t) => t.unlock()));
     // A signal during the last rounds said "rolling back": so it does (tearDown locks the nodes again).
@@ -433,8 +429,8 @@ export async function bringUp(
     const notForgotten = kernelSuspect
       ? await forgetKernelOn(Boolean(options.target), transportsOf(state), unprobed)
       : [];
-    // The last phase records the lab on each node once its steps succeeded: a lab that failed elsewhere is no lab
-    // to attach to (simulated nodes rolled back are gone with their records).
+    // Each node's script records the lab once its steps succeeded, whatever another node's did: a lab that failed
+    // elsewhere is no lab to attach to (simulated nodes rolled back are gone with their records).
     if (recordMayBeOnNodes && ((options.keep && !interrupted) || options.target)) await forgetLabRecordOnNodes(state);
     if (options.keep && !interrupted) {
       state.status = 'failed';

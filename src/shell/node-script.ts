@@ -1,4 +1,5 @@
-// Building the one script a node runs for one phase, and reading its output.
+// Building the one script a node runs for its steps (of every phase, or of one
+// with `up --step`), and reading its output.
 import type { Effect, Step, Table } from '../model/plan.js';
 import {
   ipCommandOf,
@@ -65,8 +66,9 @@ export function applyScript(lab: string, steps: readonly Step[], run: ScriptRun)
  * too: 15-20 ms a move on this machine's kernel, against 2-3 ms for the whole
  * batch without it, and 35-50 ms when two nodes move at once (BENCHMARKS.md).
  * \`plan\` still shows the article's two commands, and \`up --step=command\` runs
- * them. Only where no line between them names the pod end, which is in the
- * node until the move.
+ * them. Only across lines whose records name every link they act on (a
+ * bridge, a port, an address: not a tunnel device, whose words may name any),
+ * none of them the pod end, which is in the node until the move.
  */
 export function ipBatchLines(steps: readonly Step[]): { ids: number[]; args: string[] }[] {
   const movedAt = new Map<number, number>(); // a veth step's index → the index of the step that moves its pod end
@@ -76,7 +78,7 @@ export function ipBatchLines(steps: readonly Step[]): { ids: number[]; args: str
     for (let j = i + 1; j < steps.length; j++) {
       const later = steps[j]!.effects[0]!;
       if (later.kind === 'move' && later.link === veth.peer) movedAt.set(i, j);
-      if (linksNamed(steps[j]!).includes(veth.peer)) return;
+      if (!NAMES_ITS_LINKS.has(later.kind) || linksNamed(steps[j]!).includes(veth.peer)) return;
     }
   });
   const folded = new Set(movedAt.values());
@@ -90,7 +92,22 @@ export function ipBatchLines(steps: readonly Step[]): { ids: number[]; args: str
   });
 }
 
-/** Every link a step's declarations name, in any namespace: more than "the links it touches", never less. */
+/** The kinds of effect whose declarations name every link the effect acts on (linksNamed). */
+const NAMES_ITS_LINKS = new Set<Effect['kind']>([
+  'veth',
+  'bridge',
+  'address',
+  'route',
+  'up',
+  'master',
+  'move',
+  'mtu',
+  'hairpin',
+  'neighbour',
+  'fdb',
+]);
+
+/** Every link a step's declarations name, in any namespace (for the kinds above: every link it acts on). */
 const linksNamed = (step: Step): string[] => [
   ...step.creates.flatMap((c) => (c.kind === 'link' ? [c.name] : 'dev' in c && c.dev ? [c.dev] : [])),
   ...step.sets.flatMap((c) =>

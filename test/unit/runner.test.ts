@@ -239,3 +239,62 @@ test("phases in one round: the last phase's steps done is not the nodes' scripts
   await round.start();
   assert.equal(ended, true);
 });
+
+test("a node whose step fails stops the other nodes' scripts; the failure reported is a step's, of the earliest phase", async () => {
+  const { model } = loadLabFile(join(LABS, 'vxlan.yaml'));
+  const plan = buildPlan(model, simulatedFacts(model));
+  const phases = phasesOf(plan);
+  const firstOf = (node: string, phase: 'pods' | 'cross-node') =>
+    stepsOfPhase(plan.nodes.find((n) => n.node === node)!.steps, phase)[0]!.id;
+  /** a node whose script fails at `step`, or (no step) runs until it is stopped */
+  const nodeThat = (node: string, step?: number, stopped?: { seen: boolean }): Transport => ({
+    node,
+    run: (_script, options) =>
+      step !== undefined
+        ? Promise.resolve({
+            stdout: `@@netlab begin ${step}\n@@netlab fail ${step} 2\n`,
+            stderr: 'RTNETLINK answers: File exists',
+            exitCode: 1,
+          })
+        : new Promise((resolve) =>
+            options!.signal!.addEventListener('abort', () => {
+              stopped!.seen = true;
+              resolve({ stdout: '', stderr: '', exitCode: 143 });
+            }),
+          ),
+    async interactive() {
+      return 0;
+    },
+    async lock() {
+      return {};
+    },
+    async unlock() {},
+  });
+  const stopped = { seen: false };
+  await assert.rejects(
+    applyPhases(
+      plan,
+      phases,
+      {
+        'node-0': nodeThat('node-0', firstOf('node-0', 'cross-node')),
+        'node-1': nodeThat('node-1', undefined, stopped),
+      },
+      RUN,
+    ),
+    (error: unknown) => error instanceof StepFailure && error.node === 'node-0' && /File exists/.test(error.message),
+  );
+  assert.equal(stopped.seen, true, "node-1's script was stopped");
+  // node-0 fails in its cross-node phase, node-1 in its pods phase: node-1's is reported
+  await assert.rejects(
+    applyPhases(
+      plan,
+      phases,
+      {
+        'node-0': nodeThat('node-0', firstOf('node-0', 'cross-node')),
+        'node-1': nodeThat('node-1', firstOf('node-1', 'pods')),
+      },
+      RUN,
+    ),
+    (error: unknown) => error instanceof StepFailure && error.node === 'node-1' && error.step?.phase === 'pods',
+  );
+});

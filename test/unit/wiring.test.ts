@@ -587,7 +587,8 @@ async function* scriptBatches(pattern: RegExp) {
 test("ip -batch: each bundled lab's node script batches a step's one ip command as that command, in its namespace, and nothing else, but for a veth pair made with its pod end in the pod", async () => {
   let [batched, folded] = [0, 0];
   for await (const { where, steps, lines, parts } of scriptBatches(
-    /^netlab_batch (?<target>\S+) '(?<ids>[\d +]+)' <<'NETLAB_BATCH'\n(?<body>[^]*?)\nNETLAB_BATCH$/gm,
+    // (ids of one line, "7+9", need no quotes)
+    /^netlab_batch (?<target>\S+) '?(?<ids>[\d +]+)'? <<'NETLAB_BATCH'\n(?<body>[^]*?)\nNETLAB_BATCH$/gm,
   )) {
     // The test's own reading of each command: `ip [-n NETNS] WORDS` becomes WORDS in NETNS's batch ("-": the node's).
     const words = (s: Step) => {
@@ -621,11 +622,11 @@ test("ip -batch: each bundled lab's node script batches a step's one ip command 
   assert.ok(folded >= 20, `veth pairs made with their pod end in the pod: ${folded}`);
 });
 
-/** A node's steps as the runner batches them, phase by phase. */
+/** A node's steps as a plain `up` batches them: every phase's, in order, in one script (applyPhases). */
 async function runsOf(steps: readonly Step[]) {
   const { batchRuns } = await import('../../src/shell/node-script.js');
   const { PHASES } = await import('../../src/model/plan.js');
-  return PHASES.flatMap((phase) => batchRuns(steps.filter((s) => s.phase === phase)));
+  return batchRuns(PHASES.flatMap((phase) => steps.filter((s) => s.phase === phase)));
 }
 
 test("iptables-restore: each bundled lab's node script batches consecutive iptables steps of a table as the plan's commands, and runs them one at a time if it fails", async () => {
@@ -758,33 +759,39 @@ test("ip -batch: on a real kernel, a veth pair made with its pod end in the pod 
   assert.ok(compared >= 6, `nodes compared: ${compared}`);
 });
 
-test("ip -batch: a line that does two steps marks both done, and its failure is the first's, saying the two were one command", async (t) => {
-  if (skipUnlessRoot(t, 'a network namespace of its own: unshare -n')) return;
+test("ip -batch: a line that does two steps marks both done, and its failure is the first's, saying the two were one command; a failure ip names no line of is the batch's first step's, saying so", async (t) => {
+  if (skipUnlessRoot(t, 'network and mount namespaces of its own: unshare -m -n')) return;
   const { scriptPrelude } = await import('../../src/shell/prelude.js');
   const { parseScriptOutput } = await import('../../src/shell/node-script.js');
   const { spawnSync } = await import('node:child_process');
-  const run = (lines: string[]) => {
-    const script = `${scriptPrelude('lab')}\nnetlab_begin 7\nnetlab_batch - '7+9 8' <<'NETLAB_BATCH'\n${lines.join('\n')}\nNETLAB_BATCH\n`;
+  // The batch's lines, for steps 6 (a line of its own) and 7+9 (one line, two steps); a pod p, with a link vb in it
+  // where `clash` says so.
+  const run = (lines: string[], clash = false) => {
+    const script = `${scriptPrelude('lab')}\nnetlab_begin 6\nnetlab_batch - '6 7+9' <<'NETLAB_BATCH'\n${lines.join('\n')}\nNETLAB_BATCH\n`;
     // In network and mount namespaces of their own: ip changes nothing of this machine.
-    const r = spawnSync(
-      'unshare',
-      ['-m', '-n', 'sh', '-c', `mkdir -p /run/netns && mount -t tmpfs t /run/netns && ip netns add p && ${script}`],
-      { encoding: 'utf8' },
-    );
+    const setup = `mkdir -p /run/netns && mount -t tmpfs t /run/netns && ip netns add p${clash ? ' && ip -n p link add vb type veth peer name vc' : ''}`;
+    const r = spawnSync('unshare', ['-m', '-n', 'sh', '-c', `${setup} && ${script}`], { encoding: 'utf8' });
     return { outcome: parseScriptOutput(r.stdout, r.stderr), r };
   };
-  const ok = run(['link add va type veth peer name vb netns p', 'link set va up']);
-  assert.deepEqual([...ok.outcome.done].sort(), [7, 8, 9], ok.r.stdout + ok.r.stderr);
+  const ok = run(['link set lo up', 'link add va type veth peer name vb netns p']);
+  assert.deepEqual([...ok.outcome.done].sort(), [6, 7, 9], ok.r.stdout + ok.r.stderr);
   assert.equal(ok.outcome.failed, undefined);
-  const bad = run(['link add va type veth peer name vb netns no-such-pod', 'link set va up']);
-  assert.equal(bad.outcome.failed?.step, 7, bad.r.stdout);
-  assert.match(bad.outcome.failed!.stderr, /no-such-pod/);
-  assert.match(bad.outcome.failed!.stderr, /in one command with step 9's move/);
-  assert.deepEqual([...bad.outcome.done], []);
-  const second = run(['link add va type veth peer name vb netns p', 'link set no-such-dev up']);
-  assert.equal(second.outcome.failed?.step, 8, second.r.stdout);
-  assert.deepEqual([...second.outcome.done].sort(), [7, 9]);
-  assert.doesNotMatch(second.outcome.failed!.stderr, /one command/);
+  // The pod already has a link of the pod end's name: ip names line 2, the two steps' line.
+  const clash = run(['link set lo up', 'link add va type veth peer name vb netns p'], true);
+  assert.equal(clash.outcome.failed?.step, 7, clash.r.stdout + clash.r.stderr);
+  assert.match(clash.outcome.failed!.stderr, /File exists/);
+  assert.match(clash.outcome.failed!.stderr, /in one command with step 9's move/);
+  assert.deepEqual([...clash.outcome.done], [6]);
+  // A line ip refuses outright names no line: the batch's first step is named, and the note says so.
+  const refused = run(['link set lo up', 'link add va type veth peer name vb netns no-such-pod']);
+  assert.equal(refused.outcome.failed?.step, 6, refused.r.stdout);
+  assert.match(refused.outcome.failed!.stderr, /no-such-pod/);
+  assert.match(
+    refused.outcome.failed!.stderr,
+    /ip did not say which line failed: this step's, or a later one of the batch's: 6 7\+9/,
+  );
+  assert.doesNotMatch(refused.outcome.failed!.stderr, /one command with step/);
+  assert.deepEqual([...refused.outcome.done], []);
 });
 
 test("a batch's first line that fails is its step's failure, with what the tool said (the step begins twice: as the batch, then as the failure)", async (t) => {
