@@ -178,38 +178,46 @@ test("a failure in the middle of a batch (ip -batch, iptables-restore) is its st
 // The last phase's script records the lab on each node once that node's steps succeeded
 // (lifecycle/attach.ts): when another node's fails, the record comes off again, so that a learner never
 // attaches to a lab that failed. With --keep the nodes stay, and can be looked at.
-test("a failure in the last phase of one node: the node whose last phase succeeded does not keep the lab's record (--keep)", async () => {
+test("a failure in one node's first or last phase: the other node, whose script ended well, does not keep the lab's record (--keep)", async () => {
   const file = relative(ROOT, join(LABS, 'vxlan.yaml'));
   const { model } = loadLabFile(file);
   const facts = simulatedFacts(model);
   const plan = buildPlan(model, facts);
-  const last = PHASES.filter((phase) => plan.nodes.every((n) => n.steps.some((s) => s.phase === phase))).at(-1)!;
+  const phases = PHASES.filter((phase) => plan.nodes.every((n) => n.steps.some((s) => s.phase === phase)));
   const failing = plan.nodes[1]!;
-  const target = failing.steps.filter((s) => s.phase === last).at(-1)!;
-  // node-1 fails at its last step, a moment after node-0's last phase ended
-  const injected = replaceStep(plan, failing.node, target.id, [
-    {
-      kind: 'helper',
-      apply: [
-        { command: ['sh', '-c', 'sleep 0.3; echo injected failure >&2; exit 7'], explain: 'the injected failure' },
-      ],
-      undo: [],
-    },
-  ]);
-  let record: string | undefined;
-  try {
-    await assert.rejects(bringUp(model, file, injected, facts, { silent: true, keep: true }), StepFailure);
-    const kept = readState(model.name)!;
-    assert.equal(kept.status, 'failed');
-    const node0 = transportsOf(kept)[plan.nodes[0]!.node]!;
-    record = (await node0.run(`ls /run/netlab/${model.name}/\n`)).stdout;
-  } finally {
-    const kept = readState(model.name);
-    if (kept) await tearDown(kept);
+  // node-1 fails at the first step of its first phase, or the last of its last, a moment after node-0's script
+  // (all its phases, then the record) ended: each node runs its phases without waiting for the other.
+  for (const target of [
+    failing.steps.filter((s) => s.phase === phases[0]).at(0)!,
+    failing.steps.filter((s) => s.phase === phases.at(-1)).at(-1)!,
+  ]) {
+    const injected = replaceStep(plan, failing.node, target.id, [
+      {
+        kind: 'helper',
+        apply: [
+          { command: ['sh', '-c', 'sleep 0.3; echo injected failure >&2; exit 7'], explain: 'the injected failure' },
+        ],
+        undo: [],
+      },
+    ]);
+    let record: string | undefined;
+    try {
+      await assert.rejects(
+        bringUp(model, file, injected, facts, { silent: true, keep: true }),
+        (error: unknown) => error instanceof StepFailure && error.node === failing.node && error.step?.id === target.id,
+      );
+      const kept = readState(model.name)!;
+      assert.equal(kept.status, 'failed');
+      const node0 = transportsOf(kept)[plan.nodes[0]!.node]!;
+      record = (await node0.run(`ls /run/netlab/${model.name}/\n`)).stdout;
+    } finally {
+      const kept = readState(model.name);
+      if (kept) await tearDown(kept);
+    }
+    assert.match(record, /^run$/m, `step ${target.id}: node-0 still holds the lab's run (--keep)`);
+    assert.doesNotMatch(record, /lab\.json/, `step ${target.id}: but not its record`);
+    assert.deepEqual(await snapshotHost(), state.pristine());
   }
-  assert.match(record, /^run$/m, "node-0 still holds the lab's run (--keep)");
-  assert.doesNotMatch(record, /lab\.json/, 'but not its record');
-  assert.deepEqual(await snapshotHost(), state.pristine());
 });
 
 /** A lab big enough (3 nodes × 60 pods, moved veths: about 3-4 s to bring up) to be interrupted in the middle. */
