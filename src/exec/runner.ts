@@ -78,10 +78,10 @@ export interface AfterSteps {
  * script with its steps of all of them, in order (`up --step` gives one phase
  * at a time). A node does not wait for the others between phases: nothing a
  * step makes on one node needs another node's, and a round per phase cost each
- * node the wait for the slowest (BENCHMARKS.md). A node that fails stops the
- * others' scripts (as Ctrl-C does), rather than let them go on through every
- * phase before the rollback; the failure reported is a step's, of the earliest
- * phase.
+ * node the wait for the slowest (BENCHMARKS.md). A node that fails does not
+ * stop the others' scripts: stopped in the middle, a node's shell still holds
+ * the node's lock for a moment, and the next script there (the rollback's)
+ * could not take it. The failure reported is a step's, of the earliest phase.
  */
 export async function applyPhases(
   plan: Plan,
@@ -95,23 +95,9 @@ export async function applyPhases(
     after?: (node: string) => AfterSteps;
   } = {},
 ): Promise<void> {
-  const { onProgress, after } = options;
-  if (options.signal?.aborted) throw new Interrupted();
-  const stop = new AbortController();
-  const stopAll = () => stop.abort();
-  options.signal?.addEventListener('abort', stopAll);
-  const { signal } = stop;
-  const results = await Promise.allSettled(
-    plan.nodes.map(async ({ node }) => {
-      try {
-        await applyOnNode(node);
-      } catch (error) {
-        stopAll();
-        throw error;
-      }
-    }),
-  );
-  options.signal?.removeEventListener('abort', stopAll);
+  const { signal, onProgress, after } = options;
+  if (signal?.aborted) throw new Interrupted();
+  const results = await Promise.allSettled(plan.nodes.map(({ node }) => applyOnNode(node)));
   const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
   if (errors.length)
     throw errors.reduce((chosen, error) => (failureRank(error) < failureRank(chosen) ? error : chosen));
@@ -126,7 +112,7 @@ export async function applyPhases(
     const thenScript = then?.script ? `echo "${AFTER_MARKER}"\n${then.script}` : '';
     const script = steps.length ? `${applyScript(plan.lab, steps, run)}${thenScript}` : thenScript;
     const result = await transports[node]!.run(script, {
-      signal,
+      ...(signal ? { signal } : {}),
       ...(onProgress ? { onStdout: countSteps((done, ids) => onProgress(node, done, ids)) } : {}),
     });
     const other = /^@@netlab other-run (.*)$/m.exec(result.stdout);
@@ -141,8 +127,8 @@ export async function applyPhases(
       const step = steps.find((s) => s.id === outcome.failed!.step);
       throw new StepFailure(node, step, `exit ${outcome.failed.exitCode}: ${outcome.failed.stderr}`);
     }
-    // (A step that failed as the script was stopped is still its failure: it may be the earliest.)
-    if (signal.aborted) throw new Interrupted();
+    // (A step that failed as Ctrl-C stopped the script is still its failure.)
+    if (signal?.aborted) throw new Interrupted();
     const missing = steps.find((s) => !outcome.done.has(s.id));
     const thenBegan = thenScript !== '' && result.stdout.includes(`${AFTER_MARKER}\n`);
     if (missing || (result.exitCode !== 0 && !thenBegan)) {
@@ -159,8 +145,7 @@ export async function applyPhases(
 
 /**
  * Which of the nodes' errors applyPhases reports (the lowest rank): a step's
- * failure, of the earliest phase first; then any other; an interruption last
- * (a node stopped because another failed, or Ctrl-C on every node).
+ * failure, of the earliest phase first; then any other; an interruption last.
  */
 function failureRank(error: unknown): number {
   if (error instanceof StepFailure) return error.step ? PHASES.indexOf(error.step.phase) : PHASES.length;
