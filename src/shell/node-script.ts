@@ -63,8 +63,8 @@ export function applyScript(lab: string, steps: readonly Step[], run: ScriptRun)
  * from one namespace and registering it in the other, and waits for an RCU
  * grace period under its one RTNL lock (synchronize_net() in
  * dev_change_net_namespace()), which every other namespace's \`ip\` waits for
- * too: 15-20 ms a move on this machine's kernel, against 2-3 ms for the whole
- * batch without it, and 35-50 ms when two nodes move at once (BENCHMARKS.md).
+ * too: 17-22 ms for a node's batch with one move on this machine's kernel,
+ * 2-3 ms without it, and up to 68 ms when two nodes move at once (BENCHMARKS.md).
  * \`plan\` still shows the article's two commands, and \`up --step=command\` runs
  * them. Only across lines whose records name every link they act on (a
  * bridge, a port, an address: not a tunnel device, whose words may name any),
