@@ -113,7 +113,7 @@ export async function applyPhases(
     const script = steps.length ? `${applyScript(plan.lab, steps, run)}${thenScript}` : thenScript;
     const result = await transports[node]!.run(script, {
       ...(signal ? { signal } : {}),
-      ...(onProgress ? { onStdout: countSteps((done, ids) => onProgress(node, done, ids)) } : {}),
+      ...(onProgress ? { onStdout: countSteps((_done, ids) => onProgress(node, ids)) } : {}),
     });
     const other = /^@@netlab other-run (.*)$/m.exec(result.stdout);
     if (other)
@@ -158,9 +158,10 @@ export const AFTER_MARKER = '@@netlab after the steps';
 
 /**
  * A listener for a node script's stdout that counts its finished steps (their
- * done markers) as they come. Only the new chunk is scanned, and of the line
- * still open only as many characters as the marker has are kept: joining the
- * open line again on every chunk made one long line quadratic (32 MiB: 10 s).
+ * done markers) as they come, with their ids. Only the new chunk is scanned,
+ * and of the line still open only as many characters as the marker and an id
+ * have are kept: joining the open line again on every chunk made one long line
+ * quadratic (32 MiB: 10 s).
  */
 export function countSteps(onDone: (done: number, ids: readonly number[]) => void): (chunk: string) => void {
   let done = 0;
@@ -184,8 +185,8 @@ export function countSteps(onDone: (done: number, ids: readonly number[]) => voi
   };
 }
 
-/** applyPhases' progress: a node's count of steps done, and the ids of those just done. */
-export type OnProgress = (node: string, done: number, ids: readonly number[]) => void;
+/** applyPhases' progress: the ids of a node's steps just done. */
+export type OnProgress = (node: string, ids: readonly number[]) => void;
 
 /**
  * Phases applied in one round per node (applyPhases), followed phase by phase:
@@ -220,7 +221,7 @@ export function phasesInOneRound(
   const complete = (phase: Phase) => plan.nodes.every((n) => done(n.node, phase) >= total(n.node, phase));
   let applying: Promise<void> | undefined;
   const start = () => {
-    applying ??= apply((node, _done, ids) => {
+    applying ??= apply((node, ids) => {
       for (const id of ids) {
         const phase = phaseOf.get(node)?.get(id);
         if (!phase) continue;

@@ -32,20 +32,21 @@ export function applyScript(lab: string, steps: readonly Step[], run: ScriptRun)
     `netlab_done ${step.id}`,
   ];
   for (const { batch, steps: batched } of batchRuns(steps)) {
-    const ids = quoteArg(batched.map((s) => s.id).join(' '));
     if (!batch) {
       const step = batched[0]!;
       lines.push(`netlab_begin ${step.id}`, ...journal(step), ...commands(step).slice(1));
-    } else if (batch.tool === 'ip') {
+      continue;
+    }
+    lines.push(`netlab_begin ${batched[0]!.id}`, ...batched.flatMap(journal));
+    if (batch.tool === 'ip') {
       const ipLines = ipBatchLines(batched);
       // A line's steps: "ID", or "ID+ID" for a line that does two (netlab_batch).
       const lineIds = quoteArg(ipLines.map((l) => l.ids.join('+')).join(' '));
-      lines.push(`netlab_begin ${batched[0]!.id}`, ...batched.flatMap(journal));
       lines.push(`netlab_batch ${quoteArg(batch.netns)} ${lineIds} <<'NETLAB_BATCH'`);
       lines.push(...ipLines.map((l) => l.args.join(' ')), 'NETLAB_BATCH');
     } else {
       // One transaction: if it fails, nothing of it was applied, and the steps run one command at a time.
-      lines.push(`netlab_begin ${batched[0]!.id}`, ...batched.flatMap(journal));
+      const ids = quoteArg(batched.map((s) => s.id).join(' '));
       lines.push(`if ! netlab_xt_batch ${ids} <<'NETLAB_BATCH'`, restoreInput(batch.table, batched) + 'NETLAB_BATCH');
       lines.push('then', ...batched.flatMap(commands), 'fi');
     }

@@ -59,25 +59,24 @@ netlab_batch() {
     return 0
   fi
   n=$(printf '%s\n' "$out" | sed -n 's/.*Command failed -:\([0-9]*\).*/\1/p' | head -n 1)
-  i=1
   line=${'$'}{ids%% *}
   if [ -z "$n" ]; then
     # ip refused a line's arguments outright ("argument ... is wrong"): it names no line, and
     # those before it ran. The batch's first step is named, with what ip said and all its steps.
-    echo "@@netlab begin ${'$'}{line%%+*}" >&2
-    printf '%s\n' "$out" >&2
-    echo "(ip did not say which line failed: this step's, or a later one of the batch's: $ids)" >&2
-    echo "@@netlab fail ${'$'}{line%%+*} $rc"
-    exit 1
+    note="(ip did not say which line failed: this step's, or a later one of the batch's: $ids)"
+  else
+    i=1
+    for id in $ids; do
+      if [ "$i" -lt "$n" ]; then netlab_line_done "$id"; elif [ "$i" -eq "$n" ]; then line=$id; fi
+      i=$((i + 1))
+    done
+    note=
+    [ "$line" = "${'$'}{line%%+*}" ] || note="(netlab made this veth pair with its pod end directly in the pod, in one command with step ${'$'}{line#*+}'s move)"
   fi
-  for id in $ids; do
-    if [ "$i" -lt "$n" ]; then netlab_line_done "$id"; elif [ "$i" -eq "$n" ]; then line=$id; fi
-    i=$((i + 1))
-  done
   failed=${'$'}{line%%+*}
   echo "@@netlab begin $failed" >&2
   printf '%s\n' "$out" >&2
-  [ "$line" = "$failed" ] || echo "(netlab made this veth pair with its pod end directly in the pod, in one command with step ${'$'}{line#*+}'s move)" >&2
+  [ -z "$note" ] || printf '%s\n' "$note" >&2
   echo "@@netlab fail $failed $rc"
   exit 1
 }
