@@ -461,7 +461,8 @@ export function withStepUnit(argv: readonly string[]): string[] {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  if (process.env.NETLAB_PROFILE) (await import('./profile.js')).mark('load the command line');
+  // profile.js is in the commands' bundle (scripts/bundle.mjs): profiled, both bundles are loaded here.
+  if (process.env.NETLAB_PROFILE) (await import('./profile.js')).mark('load the command line and the commands');
   const stdoutFailed = watchStdout();
   const program = buildCli();
   try {

@@ -65,6 +65,7 @@ const TEST_TOOLS: HostTool[] = [
     for: 'the unit test that sees the state file written, fsynced, then renamed',
   },
   { command: 'chromium', package: 'chromium', for: "the browser tier (the room scoreboard's page, headless)" },
+  { command: 'script', package: 'bsdutils', for: 'the end-to-end test of up --step at a terminal' },
 ];
 
 export interface DoctorOptions extends TargetOptions {

@@ -1,12 +1,15 @@
-// An internal error's stack, as the sources name it. netlab runs as one bundle
-// (scripts/bundle.mjs) that Node compiles itself from its text (bin/load.cjs),
+// An internal error's stack, as the sources name it. netlab runs as two bundles
+// (scripts/bundle.mjs) that Node compiles itself from their text (bin/load.cjs),
 // and Node maps a stack through a source map only for the files its own loaders
-// load: the report of an internal error would name lines of a 2 MB file no one
-// edits. The build's source map beside the bundle names the source of each
+// load: the report of an internal error would name lines of 2 MB files no one
+// edits. The build's source map beside each bundle names the source of each
 // place; it is read only here, once an internal error has happened.
 import { readFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import { fileURLToPath } from 'node:url';
+
+/** The bundles, beside this module's own (the commands' bundle): the command line's, and the commands'. */
+const BUNDLES = ['netlab.cjs', 'commands.cjs'].map((name) => fileURLToPath(new URL(name, import.meta.url)));
 
 /**
  * `stack` with each place in `file` (file:line:column, as V8 writes a stack) replaced
@@ -27,11 +30,13 @@ export function mapStack(stack: string, file: string, map: SourceMap): string {
   });
 }
 
-/** The stack with the bundle's places as the sources'; as it is where the build left no source map. */
-export function sourceStack(stack: string, file = fileURLToPath(import.meta.url)): string {
-  try {
-    return mapStack(stack, file, new SourceMap(JSON.parse(readFileSync(`${file}.map`, 'utf8'))));
-  } catch {
-    return stack;
-  }
+/** The stack with the bundles' places as the sources'; a bundle's as they are where the build left no source map. */
+export function sourceStack(stack: string, bundles: readonly string[] = BUNDLES): string {
+  return bundles.reduce((mapped, file) => {
+    try {
+      return mapStack(mapped, file, new SourceMap(JSON.parse(readFileSync(`${file}.map`, 'utf8'))));
+    } catch {
+      return mapped;
+    }
+  }, stack);
 }

@@ -380,6 +380,47 @@ test('up --step --yes shows each phase and what it changed on the node; --step w
   assert.match(unknown.stderr, /--step takes phase or command; found "everything"/);
 });
 
+test('up --step at a terminal waits for Enter before each phase; Ctrl-C at the prompt rolls back', async () => {
+  /** up --step in a terminal (script(1) gives it one); `answer` is typed at each prompt, by its count from 1. */
+  const stepAtTerminal = async (answer: (prompt: number) => string) => {
+    const command = [NETLAB, 'up', join(LABS, 'bridge.yaml'), '--step'].join(' ');
+    const child = spawn('script', ['-qec', command, '/dev/null'], {
+      env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const watched = watch(child);
+    const code = new Promise<number | null>((resolve) => child.once('close', resolve));
+    const prompts = () => watched.output.split('press Enter to apply phase').length - 1;
+    // Each prompt is answered once it is shown: typed ahead, the answer would go to the prompt before.
+    let answered = 0;
+    for (;;) {
+      await waitFor('the next prompt, or the end', () => watched.exited || prompts() > answered, { timeoutMs: 60_000 });
+      if (watched.exited) break;
+      child.stdin.write(answer(++answered));
+    }
+    return { code: await code, answered, out: watched.output };
+  };
+  try {
+    const up = await stepAtTerminal(() => '\r');
+    assert.equal(up.code, 0, up.out);
+    assert.equal(up.answered, 2, 'a prompt before each phase: pods, network');
+    assert.match(
+      up.out,
+      /press Enter to apply phase pods [\s\S]*press Enter to apply phase network [\s\S]*lab bridge is up/,
+    );
+    assert.equal((await netlab(state.dir, 'verify', 'bridge')).exitCode, 0);
+  } finally {
+    await netlab(state.dir, 'down', 'bridge');
+  }
+  // Ctrl-C, which the terminal gives readline as a key, at the second prompt: up rolls back what the first phase made.
+  const stopped = await stepAtTerminal((prompt) => (prompt === 1 ? '\r' : '\x03'));
+  assert.equal(stopped.code, 130, stopped.out);
+  assert.match(stopped.out, /interrupted: stopping and rolling back/);
+  assert.match(stopped.out, /rolled back: nothing is left on the nodes/);
+  const status = await netlab(state.dir, 'status', 'bridge');
+  assert.match(status.stdout + status.stderr, /not up/);
+});
+
 test("up --step=command --yes: one step at a time, with the article's states in between (the veth in the node before it moves, br0 DOWN until brought up)", async () => {
   try {
     const up = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'), '--step=command', '--yes');

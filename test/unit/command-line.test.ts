@@ -19,7 +19,6 @@ import {
 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { execa } from 'execa';
 import { LABS, NETLAB, ROOT } from '../paths.js';
 import { loadLabFile } from '../../src/lab/load.js';
@@ -232,55 +231,42 @@ test('installed with npm (npm install -g), netlab is on the PATH and finds its b
 });
 
 /**
- * Whether the bundle of the netlab in root is compiled with its code cache, in a process started as bin/netlab is
- * (no flags), and how the cache was told to be the bundle's: "true stamp", "true hash" or "false".
+ * Whether a bundle of the netlab in root (the command line's, or the commands') is compiled with its code cache, in
+ * a process started as bin/netlab is (no flags), and how the cache was told to be the bundle's: "true stamp",
+ * "true hash" or "false".
  */
-function usesCodeCache(root: string, cache: 'lab' | 'help' = 'lab'): string {
-  const loader = JSON.stringify(join(root, 'bin', 'load.cjs'));
+function usesCodeCache(root: string, bundle: 'netlab' | 'commands' = 'commands'): string {
   const run = spawnSync(
     process.execPath,
     [
       '-e',
-      `const m = require(${loader}); const l = m.loadBundle({ cache: m.${cache === 'lab' ? 'CODE_CACHE' : 'HELP_CACHE'} }); console.log([String(l.usedCache), l.checked].filter(Boolean).join(' '))`,
+      `const m = require(${JSON.stringify(join(root, 'bin', 'load.cjs'))}); const l = m.loadBundle(m.${bundle === 'netlab' ? 'BUNDLE' : 'COMMANDS_BUNDLE'}); console.log([String(l.usedCache), l.checked].filter(Boolean).join(' '))`,
     ],
     { encoding: 'utf8' },
   );
   return `${run.stdout.trim()}${run.stderr}`;
 }
 
-test("the build's V8 code cache is the one this Node takes, for its bundle (ASCII) only; a cache it refuses, or none, only costs time; no bundle says how to build it", async () => {
+test("the build's V8 code caches are the ones this Node takes, each for its bundle (ASCII) only; a cache it refuses, or none, only costs time; no bundle says how to build it", async () => {
   // V8 takes a cache only from the same V8 and flags: the build's, in a process started as bin/netlab is.
-  // The bundle as built is told by its file (inode, size, change time), without hashing its 2 MB. (So this runs
+  // A bundle as built is told by its file (inode, size, change time), without hashing its bytes. (So this runs
   // on a build made here: a dist/ copied in from elsewhere is a copy, told by its hash.)
-  assert.equal(usesCodeCache(ROOT), 'true stamp');
-  // The help's own cache (the command line alone) is the bundle's too, and bin/netlab takes it where netlab's own
-  // arguments ask only for help or the version: a command after `--` is the program's.
-  assert.equal(usesCodeCache(ROOT, 'help'), 'true stamp');
-  const { cacheFor, CODE_CACHE, HELP_CACHE } = createRequire(import.meta.url)(join(ROOT, 'bin', 'load.cjs')) as {
-    cacheFor: (args: string[]) => string;
-    CODE_CACHE: string;
-    HELP_CACHE: string;
-  };
-  for (const args of [[], ['--help'], ['-h'], ['help', 'up'], ['up', '--help'], ['--version'], ['-V']])
-    assert.equal(cacheFor(args), HELP_CACHE, args.join(' '));
-  for (const args of [
-    ['up', 'vxlan'],
-    ['plan', 'x.yaml', '--json'],
-    ['exec', 'a0', '--', 'ls', '--help'],
-  ])
-    assert.equal(cacheFor(args), CODE_CACHE, args.join(' '));
+  assert.equal(usesCodeCache(ROOT), 'true stamp', "the commands' bundle");
+  assert.equal(usesCodeCache(ROOT, 'netlab'), 'true stamp', "the command line's bundle");
   // An ASCII bundle is decoded into a string of one byte a character (scripts/bundle.mjs).
-  const beyondAscii = readFileSync(join(ROOT, 'dist', 'bundle', 'netlab.cjs')).findIndex((byte) => byte > 0x7f);
-  assert.equal(beyondAscii, -1, 'a byte beyond ASCII in the bundle');
+  for (const bundle of ['netlab.cjs', 'commands.cjs']) {
+    const beyondAscii = readFileSync(join(ROOT, 'dist', 'bundle', bundle)).findIndex((byte) => byte > 0x7f);
+    assert.equal(beyondAscii, -1, `a byte beyond ASCII in ${bundle}`);
+  }
 
   const work = scratch('netlab-code-cache-');
   try {
-    // A copy of the package: its bin, its bundle, its labs.
+    // A copy of the package: its bin, its bundles, its labs.
     const copy = (from: string) => cpSync(join(ROOT, from), join(work.dir, from), { recursive: true });
     ['package.json', 'bin', 'labs', join('dist', 'bundle')].forEach(copy);
     // A copy has a modification time of its own: its bytes are hashed, and they are the cache's.
-    assert.equal(usesCodeCache(work.dir), 'true hash', 'a copy of the built bundle');
-    assert.equal(usesCodeCache(work.dir, 'help'), 'true hash', "a copy of the built bundle, help's cache");
+    assert.equal(usesCodeCache(work.dir), 'true hash', "a copy of the built commands' bundle");
+    assert.equal(usesCodeCache(work.dir, 'netlab'), 'true hash', "a copy of the built command line's bundle");
     const netlab = join(work.dir, 'bin', 'netlab');
     const env = { FORCE_COLOR: '0', NETLAB_STATE_DIR: join(work.dir, 'state') };
     const plan = () => execa(netlab, ['plan', 'vxlan'], { cwd: work.dir, reject: false, env });
@@ -290,7 +276,7 @@ test("the build's V8 code cache is the one this Node takes, for its bundle (ASCI
 
     // The bundle changed since its cache was made, to a text of the same length (V8 itself would take
     // the cache): the changed code runs, compiled from the source.
-    const bundle = join(work.dir, 'dist', 'bundle', 'netlab.cjs');
+    const bundle = join(work.dir, 'dist', 'bundle', 'commands.cjs');
     const built = readFileSync(bundle, 'utf8');
     assert.equal(built.split('# lab ${').length, 2, "the plan's first line, once in the bundle");
     writeFileSync(bundle, built.replace('# lab ${', '# LAB ${'));
@@ -299,26 +285,39 @@ test("the build's V8 code cache is the one this Node takes, for its bundle (ASCI
     assert.deepEqual([changed.exitCode, changed.stdout], [0, String(expected.stdout).replace('# lab ', '# LAB ')]);
     writeFileSync(bundle, built);
 
-    const cache = join(work.dir, 'dist', 'bundle', 'netlab.cjs.cache');
-    const refused = [
-      ['bytes that are no cache', Buffer.from('not a code cache')],
-      ['a cache cut short (V8 refuses it)', readFileSync(cache).subarray(0, 4096)],
-    ] as const;
-    for (const [what, bytes] of refused) {
-      writeFileSync(cache, bytes);
-      assert.equal(usesCodeCache(work.dir), 'false', what);
-      const run = await plan();
-      assert.deepEqual([run.exitCode, run.stdout, run.stderr], [0, expected.stdout, expected.stderr], what);
+    for (const cache of ['netlab.cjs.cache', 'commands.cjs.cache'].map((c) => join(work.dir, 'dist', 'bundle', c))) {
+      const refused = [
+        ['bytes that are no cache', Buffer.from('not a code cache')],
+        ['a cache cut short (V8 refuses it)', readFileSync(cache).subarray(0, 4096)],
+      ] as const;
+      for (const [what, bytes] of refused) {
+        writeFileSync(cache, bytes);
+        assert.equal(usesCodeCache(work.dir, cache.includes('netlab.cjs') ? 'netlab' : 'commands'), 'false', what);
+        const run = await plan();
+        assert.deepEqual([run.exitCode, run.stdout, run.stderr], [0, expected.stdout, expected.stderr], what);
+      }
+      rmSync(cache);
     }
-    rmSync(cache);
     const withoutCache = await plan();
-    assert.deepEqual([withoutCache.exitCode, withoutCache.stdout], [0, expected.stdout], 'without a cache');
+    assert.deepEqual([withoutCache.exitCode, withoutCache.stdout], [0, expected.stdout], 'without the caches');
+
+    // --help, --version and a usage error are the command line's alone: they never load the commands' bundle.
+    rmSync(bundle);
+    const help = await execa(netlab, ['--help'], { cwd: work.dir, reject: false, env });
+    assert.deepEqual([help.exitCode, help.stderr], [0, '']);
+    assert.match(help.stdout, /^Usage: netlab /);
+    const version = await execa(netlab, ['--version'], { cwd: work.dir, reject: false, env });
+    assert.deepEqual([version.exitCode, version.stdout], [0, '0.1.0']);
+    const usage = await execa(netlab, ['up'], { cwd: work.dir, reject: false, env });
+    assert.equal(usage.exitCode, 2);
+    assert.match(usage.stderr, /missing required argument 'lab'/);
+    // A command needs it: without it, netlab says what to do, as without any bundle.
+    const notBuilt = [2, 'netlab: not built yet; run `npm ci` (or `npm run build`) in the netlab directory'];
+    const commandless = await plan();
+    assert.deepEqual([commandless.exitCode, commandless.stderr], notBuilt, "without the commands' bundle");
     rmSync(join(work.dir, 'dist', 'bundle'), { recursive: true });
     const unbuilt = await plan();
-    assert.deepEqual(
-      [unbuilt.exitCode, unbuilt.stderr],
-      [2, 'netlab: not built yet; run `npm ci` (or `npm run build`) in the netlab directory'],
-    );
+    assert.deepEqual([unbuilt.exitCode, unbuilt.stderr], notBuilt, 'without any bundle');
   } finally {
     work.remove();
   }
@@ -635,8 +634,9 @@ test('as root, a NETLAB_STATE_DIR others may write is refused by every command, 
   }
 });
 
-test("an internal error's stack names the sources' lines, through the build's source map; without a map it is left as it is", () => {
+test("an internal error's stack names the sources' lines, through the build's source maps of both bundles; without a map it is left as it is", () => {
   const bundle = join(ROOT, 'dist', 'bundle', 'netlab.cjs');
+  const commands = join(ROOT, 'dist', 'bundle', 'commands.cjs');
   /** Where `text` first is in a file: line and column, from 1, as a stack names them. */
   const placeOf = (file: string, text: string) => {
     const lines = readFileSync(file, 'latin1').split('\n');
@@ -646,23 +646,29 @@ test("an internal error's stack names the sources' lines, through the build's so
   };
   const stack = [
     'TypeError: something went wrong',
+    `    at planCommand (${commands}:${placeOf(commands, 'async function planCommand(')})`,
     `    at buildCli (${bundle}:${placeOf(bundle, 'function buildCli(')})`,
     `    at reportError (${bundle}:${placeOf(bundle, 'async function reportError(')})`,
     // A place inside a line: its column is the source's too.
     `    at reportError (${bundle}:${placeOf(bundle, 'process.stderr.write(`netlab: ${escape')})`,
     '    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)',
-  ].join('\n');
+  ];
+  const cli = join(ROOT, 'src', 'cli.ts');
+  const sources = [
+    'TypeError: something went wrong',
+    // `export` is the bundle's no more: the place is the declaration's.
+    `    at planCommand (src/commands/info.ts:${placeOf(join(ROOT, 'src', 'commands', 'info.ts'), 'export async function planCommand(')})`,
+    `    at buildCli (src/cli.ts:${placeOf(cli, 'function buildCli(')})`,
+    `    at reportError (src/cli.ts:${placeOf(cli, 'async function reportError(')})`,
+    `    at reportError (src/cli.ts:${placeOf(cli, 'process.stderr.write(`netlab: ${escape')})`,
+    '    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)',
+  ];
+  assert.equal(sourceStack(stack.join('\n'), [bundle, commands]), sources.join('\n'));
+  // A bundle without a map: its places stay as V8 wrote them.
   assert.equal(
-    sourceStack(stack, bundle),
-    [
-      'TypeError: something went wrong',
-      `    at buildCli (src/cli.ts:${placeOf(join(ROOT, 'src', 'cli.ts'), 'function buildCli(')})`,
-      `    at reportError (src/cli.ts:${placeOf(join(ROOT, 'src', 'cli.ts'), 'async function reportError(')})`,
-      `    at reportError (src/cli.ts:${placeOf(join(ROOT, 'src', 'cli.ts'), 'process.stderr.write(`netlab: ${escape')})`,
-      '    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)',
-    ].join('\n'),
+    sourceStack(stack.join('\n'), [commands, join(ROOT, 'no-such-bundle.cjs')]),
+    [sources[0], sources[1], ...stack.slice(2)].join('\n'),
   );
-  assert.equal(sourceStack(stack, join(ROOT, 'no-such-bundle.cjs')), stack);
 });
 
 test('netlab labs: each bundled lab with the description the parser gives; a description the schema refuses is the parser error it is', async () => {
