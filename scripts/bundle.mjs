@@ -83,16 +83,18 @@ const common = {
 };
 
 rmSync('dist/bundle', { recursive: true, force: true });
-await build({
+const cli = await build({
   ...common,
+  metafile: true,
   entryPoints: [CLI_SOURCE],
   outfile: CLI,
   plugins: [commanderWithoutChildProcess, commandsFromTheirBundle],
 });
 // The commands' bundle exports, for each path src/cli.ts imports, a function that gives that module's
 // exports (esbuild's require() of an ES module evaluates it then, once).
-await build({
+const commands = await build({
   ...common,
+  metafile: true,
   stdin: {
     contents: `module.exports = {\n${[...imported]
       .sort()
@@ -104,6 +106,10 @@ await build({
   },
   outfile: COMMANDS,
 });
+// One module, one bundle: a module in both (commander, imported by a command too) would be two, and an
+// error of one would not be an instance of the other's class where the command line tells errors apart.
+const inBoth = Object.keys(cli.metafile.inputs).filter((input) => input in commands.metafile.inputs);
+if (inBoth.length) throw new Error(`in both bundles: ${inBoth.join(', ')}`);
 
 // The bundles in ASCII: Node decodes 2 MB of UTF-8 with one character beyond ASCII into a string
 // of two bytes a character, 5 ms of every start, against 1.5 ms for ASCII (BENCHMARKS.md).
