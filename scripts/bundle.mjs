@@ -90,6 +90,9 @@ const cli = await build({
   outfile: CLI,
   plugins: [commanderWithoutChildProcess, commandsFromTheirBundle],
 });
+// src/cli.ts imports every command's module when the command runs: none seen, and the split is lost (every module
+// bundled into the command line's bundle, the commands' empty).
+if (imported.size === 0) throw new Error(`no import() of a module of netlab's seen in ${CLI_SOURCE}`);
 // The commands' bundle exports, for each path src/cli.ts imports, a function that gives that module's
 // exports (esbuild's require() of an ES module evaluates it then, once).
 const commands = await build({

@@ -1,11 +1,11 @@
 // Writes V8's code caches of the two bundles, read by bin/load.cjs; run by scripts/bundle.mjs, in a
 // process of its own. The bundles are compiled without a cache and run two commands; V8's cache of
 // each then holds every function of it that they compiled:
-// - `netlab --help`: the command line and its help;
 // - `netlab plan labs/vxlan.yaml`, with an empty state directory of its own, so that the lab goes
 //   through the parser: the command line's parsing of a command, and in the commands' bundle the
 //   lab parser and its schema, and the plan. What other commands compile beyond that, V8 compiles
-//   when they run, as it would without a cache.
+//   when they run, as it would without a cache;
+// - `netlab --help`: the command line's help.
 //
 // A cache only makes netlab start sooner: a run that fails says so and leaves no cache, and the
 // build goes on (test/unit/command-line checks that the build's caches are used).
@@ -23,7 +23,8 @@ const {
   loadBundle,
 } = require('../bin/load.cjs');
 
-const RUNS = [['--help'], ['plan', join(__dirname, '..', 'labs', 'vxlan.yaml')]];
+// --help last: its functions, compiled by it alone, are the command line's cache's whatever V8 flushes during plan.
+const RUNS = [['plan', join(__dirname, '..', 'labs', 'vxlan.yaml')], ['--help']];
 
 async function writeCodeCaches() {
   // An earlier build's caches would not be these bundles': every start would hash them to find that out.

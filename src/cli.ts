@@ -505,15 +505,28 @@ async function reportError(error: unknown): Promise<number> {
     // help and version also end here, with exit code 0
     return error.exitCode === 0 ? 0 : 2;
   }
-  const { UsageError, RunError, escapeControls } = await import('./errors.js');
+  let errors: typeof import('./errors.js');
+  try {
+    errors = await import('./errors.js');
+  } catch {
+    // The commands' bundle did not load (cut short, unreadable): what failed, as V8 wrote it.
+    process.stderr.write(`netlab: internal error, please report it with the lines below\n${internalError(error)}\n`);
+    return 70;
+  }
+  const { UsageError, RunError, escapeControls } = errors;
   if (error instanceof UsageError || error instanceof RunError) {
     process.stderr.write(`netlab: ${escapeControls(error.message)}\n`);
     return error.exitCode;
   }
-  const stack = (error as Error)?.stack;
   const { sourceStack } = await import('./os/source-stack.js');
   process.stderr.write(
-    `netlab: internal error, please report it with the lines below\n${stack ? sourceStack(stack) : String(error)}\n`,
+    `netlab: internal error, please report it with the lines below\n${internalError(error, sourceStack)}\n`,
   );
   return 70;
+}
+
+/** An internal error's stack (its places mapped, where `map` is given), or the error itself where it has none. */
+function internalError(error: unknown, map = (stack: string) => stack): string {
+  const stack = (error as Error)?.stack;
+  return stack ? map(stack) : String(error);
 }

@@ -4,7 +4,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The netlab package's root, from dist/bundle/netlab.cjs (what bin/netlab runs) or dist/src/… (tests). */
+/** The netlab package's root, from dist/bundle/commands.cjs (the commands' bundle, which bin/netlab loads) or dist/src/… (tests). */
 export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);

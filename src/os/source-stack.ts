@@ -1,7 +1,7 @@
 // An internal error's stack, as the sources name it. netlab runs as two bundles
 // (scripts/bundle.mjs) that Node compiles itself from their text (bin/load.cjs),
 // and Node maps a stack through a source map only for the files its own loaders
-// load: the report of an internal error would name lines of 2 MB files no one
+// load: the report of an internal error would name lines of bundles no one
 // edits. The build's source map beside each bundle names the source of each
 // place; it is read only here, once an internal error has happened.
 import { readFileSync } from 'node:fs';

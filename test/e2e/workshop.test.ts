@@ -8,6 +8,7 @@ import { existsSync, readdirSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { LABS, NETLAB } from '../paths.js';
+import { quoteArgv } from '../../src/os/quote.js';
 import { netlab, snapshotHost, stateDirForTest, type HostSnapshot } from './host.js';
 import { waitFor, watch, within } from '../wait.js';
 
@@ -383,7 +384,7 @@ test('up --step --yes shows each phase and what it changed on the node; --step w
 test('up --step at a terminal waits for Enter before each phase; Ctrl-C at the prompt rolls back', async () => {
   /** up --step in a terminal (script(1) gives it one); `answer` is typed at each prompt, by its count from 1. */
   const stepAtTerminal = async (answer: (prompt: number) => string) => {
-    const command = [NETLAB, 'up', join(LABS, 'bridge.yaml'), '--step'].join(' ');
+    const command = quoteArgv([NETLAB, 'up', join(LABS, 'bridge.yaml'), '--step']);
     const child = spawn('script', ['-qec', command, '/dev/null'], {
       env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -413,12 +414,16 @@ test('up --step at a terminal waits for Enter before each phase; Ctrl-C at the p
     await netlab(state.dir, 'down', 'bridge');
   }
   // Ctrl-C, which the terminal gives readline as a key, at the second prompt: up rolls back what the first phase made.
-  const stopped = await stepAtTerminal((prompt) => (prompt === 1 ? '\r' : '\x03'));
-  assert.equal(stopped.code, 130, stopped.out);
-  assert.match(stopped.out, /interrupted: stopping and rolling back/);
-  assert.match(stopped.out, /rolled back: nothing is left on the nodes/);
-  const status = await netlab(state.dir, 'status', 'bridge');
-  assert.match(status.stdout + status.stderr, /not up/);
+  try {
+    const stopped = await stepAtTerminal((prompt) => (prompt === 1 ? '\r' : '\x03'));
+    assert.equal(stopped.code, 130, stopped.out);
+    assert.match(stopped.out, /interrupted: stopping and rolling back/);
+    assert.match(stopped.out, /rolled back: nothing is left on the nodes/);
+    const status = await netlab(state.dir, 'status', 'bridge');
+    assert.match(status.stdout + status.stderr, /not up/);
+  } finally {
+    await netlab(state.dir, 'down', 'bridge');
+  }
 });
 
 test("up --step=command --yes: one step at a time, with the article's states in between (the veth in the node before it moves, br0 DOWN until brought up)", async () => {

@@ -301,6 +301,12 @@ test("the build's V8 code caches are the ones this Node takes, each for its bund
     const withoutCache = await plan();
     assert.deepEqual([withoutCache.exitCode, withoutCache.stdout], [0, expected.stdout], 'without the caches');
 
+    // A commands' bundle that does not load (cut short): an internal error, with what failed, exit 70.
+    writeFileSync(bundle, built.slice(0, built.length / 2));
+    const cut = await plan();
+    assert.equal(cut.exitCode, 70, cut.stderr);
+    assert.match(cut.stderr, /^netlab: internal error, please report it with the lines below\n[^]*\nSyntaxError: /);
+
     // --help, --version and a usage error are the command line's alone: they never load the commands' bundle.
     rmSync(bundle);
     const help = await execa(netlab, ['--help'], { cwd: work.dir, reject: false, env });
@@ -664,11 +670,24 @@ test("an internal error's stack names the sources' lines, through the build's so
     '    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)',
   ];
   assert.equal(sourceStack(stack.join('\n'), [bundle, commands]), sources.join('\n'));
-  // A bundle without a map: its places stay as V8 wrote them.
+  // A bundle without a map: its places stay as V8 wrote them; the others' are mapped.
+  const unmapped = join(ROOT, 'no-such-bundle.cjs');
+  const withUnmapped = [...stack, `    at somewhere (${unmapped}:1:1)`].join('\n');
   assert.equal(
-    sourceStack(stack.join('\n'), [commands, join(ROOT, 'no-such-bundle.cjs')]),
-    [sources[0], sources[1], ...stack.slice(2)].join('\n'),
+    sourceStack(withUnmapped, [bundle, commands, unmapped]),
+    [...sources, `    at somewhere (${unmapped}:1:1)`].join('\n'),
   );
+  // The bundles an internal error's report reads by default: the two beside the commands' bundle, which holds
+  // source-stack (src/cli.ts's reportError calls it so).
+  const byDefault = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      `const stack = require('node:fs').readFileSync(0, 'utf8'); process.stdout.write(require(${JSON.stringify(join(ROOT, 'bin', 'load.cjs'))}).loadCommands()['./os/source-stack.js']().sourceStack(stack))`,
+    ],
+    { input: stack.join('\n'), encoding: 'utf8' },
+  );
+  assert.equal(byDefault.stdout, sources.join('\n'), byDefault.stderr);
 });
 
 test('netlab labs: each bundled lab with the description the parser gives; a description the schema refuses is the parser error it is', async () => {
