@@ -21,7 +21,6 @@ const TOOLS: Record<string, Tool> = {
   ss: { command: 'ss', package: 'iproute2' },
   unshare: { command: 'unshare', package: 'util-linux' },
   nsenter: { command: 'nsenter', package: 'util-linux' },
-  setsid: { command: 'setsid', package: 'util-linux' },
   sysctl: { command: 'sysctl', package: 'procps' },
   timeout: { command: 'timeout', package: 'coreutils' },
   tac: { command: 'tac', package: 'coreutils' },
@@ -38,7 +37,7 @@ const TOOLS: Record<string, Tool> = {
 const UNKNOWN_TYPE = ['Unknown device type', 'Operation not supported', 'Garbage instead of arguments'];
 
 /** Every lab runs pods and checks: these, plus what its wiring modules need. */
-const BASE_TOOLS = ['ip', 'ss', 'unshare', 'nsenter', 'setsid', 'timeout', 'tac', 'ping', 'socat'];
+const BASE_TOOLS = ['ip', 'ss', 'unshare', 'nsenter', 'timeout', 'tac', 'ping', 'socat'];
 
 /** What a lab needs on every node: commands, kernel features, iptables extensions, module-provided sysctls. */
 export interface Requirements {

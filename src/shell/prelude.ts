@@ -129,11 +129,13 @@ netlab_pid_read() {
 # Nothing waits for it: the file records unshare's PID, and
 # the pause process is unshare's only child (netlab_pause_pid).
 # A pod's processes (pause, containers) outlive the script that starts them, and
-# netlab: each starts in a session of its own (setsid; it does not fork here, in a
-# background job of a shell without job control, so $! is still its PID). In
-# netlab's session they would end with it where netlab ends a terminal's session:
-# as the command of "script -c", of a tmux window, of "ssh -t", the kernel sends
-# SIGHUP to the terminal's foreground process group when its session leader exits.
+# netlab: each ignores SIGHUP (set in the background job's own shell, which then
+# becomes the program: $! is its PID, and an ignored signal stays ignored across
+# exec, in what it starts too). Where netlab ends a terminal's session (the
+# command of "script -c", of a tmux window, of "ssh -t"), the kernel sends SIGHUP
+# to the terminal's foreground process group, netlab's and its scripts', as the
+# session's leader exits. (SIGINT and SIGQUIT a shell without job control ignores
+# in its background jobs already.)
 # IPv6 off in a pod's network namespace: for lo (all) and for every interface that
 # arrives later (default: a device moved in takes the settings of the namespace it
 # lands in). Written by a shell in the namespace: /proc/sys/net is the reader's own.
@@ -144,7 +146,7 @@ netlab_ipv4_only() {
 netlab_pause() {
   mnt=""; [ $# -lt 2 ] || mnt="--mount"
   [ -d "$NETLAB_DIR/pods/$1" ] || mkdir -p "$NETLAB_DIR/pods/$1" || return 1
-  setsid nsenter --net="/run/netns/$1" unshare --uts --ipc --pid $mnt --fork --kill-child sh -c '{ echo "$0" >/proc/sys/kernel/hostname || hostname "$0"; } 2>/dev/null && exec sleep infinity' "$1" </dev/null >/dev/null 2>&1 &
+  (trap '' HUP; exec nsenter --net="/run/netns/$1" unshare --uts --ipc --pid $mnt --fork --kill-child sh -c '{ echo "$0" >/proc/sys/kernel/hostname || hostname "$0"; } 2>/dev/null && exec sleep infinity' "$1") </dev/null >/dev/null 2>&1 &
   netlab_pid_write "$NETLAB_DIR/pods/$1/pause.pid" $!
 }
 netlab_pause_pid() {
@@ -177,10 +179,10 @@ netlab_kill_recorded() {
 netlab_container() {
   pause=$(netlab_pause_pid "$1") || return 1
   if [ $# -ge 3 ]; then
-    setsid nsenter -t "$pause" -n -u -i -p -m chroot "$3" sleep infinity </dev/null >/dev/null 2>&1 &
+    (trap '' HUP; exec nsenter -t "$pause" -n -u -i -p -m chroot "$3" sleep infinity) </dev/null >/dev/null 2>&1 &
     echo "$3" >"$NETLAB_DIR/pods/$1/c-$2.root"
   else
-    setsid nsenter -t "$pause" -n -u -i -p sleep infinity </dev/null >/dev/null 2>&1 &
+    (trap '' HUP; exec nsenter -t "$pause" -n -u -i -p sleep infinity) </dev/null >/dev/null 2>&1 &
   fi
   netlab_pid_write "$NETLAB_DIR/pods/$1/c-$2.pid" $!
 }

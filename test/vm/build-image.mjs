@@ -73,7 +73,6 @@ const BINARIES = [
   '/usr/bin/ping',
   '/usr/bin/unshare',
   '/usr/bin/nsenter',
-  '/usr/bin/setsid',
   '/usr/bin/flock',
   '/usr/sbin/sysctl',
   '/usr/sbin/sshd',
