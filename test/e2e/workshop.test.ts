@@ -381,17 +381,17 @@ test('up --step --yes shows each phase and what it changed on the node; --step w
   assert.match(unknown.stderr, /--step takes phase or command; found "everything"/);
 });
 
-test('up --step at a terminal waits for Enter before each phase; Ctrl-C at the prompt rolls back', async () => {
-  /** up --step in a terminal (script(1) gives it one); `answer` is typed at each prompt, by its count from 1. */
-  const stepAtTerminal = async (answer: (prompt: number) => string) => {
-    const command = quoteArgv([NETLAB, 'up', join(LABS, 'bridge.yaml'), '--step']);
+test('up --step at a terminal waits for Enter before each phase; Ctrl-C at the prompt rolls back; q at a command stops there', async () => {
+  /** up --step (or `unit`) in a terminal (script(1) gives it one); `answer` is typed at each prompt, by its count from 1. */
+  const stepAtTerminal = async (answer: (prompt: number) => string, unit = 'phase') => {
+    const command = quoteArgv([NETLAB, 'up', join(LABS, 'bridge.yaml'), `--step=${unit}`]);
     const child = spawn('script', ['-qec', command, '/dev/null'], {
       env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const watched = watch(child);
     const code = new Promise<number | null>((resolve) => child.once('close', resolve));
-    const prompts = () => watched.output.split('press Enter to apply phase').length - 1;
+    const prompts = () => watched.output.split('press Enter to ').length - 1;
     // Each prompt is answered once it is shown: typed ahead, the answer would go to the prompt before.
     let answered = 0;
     for (;;) {
@@ -421,6 +421,21 @@ test('up --step at a terminal waits for Enter before each phase; Ctrl-C at the p
     assert.match(stopped.out, /rolled back: nothing is left on the nodes/);
     const status = await netlab(state.dir, 'status', 'bridge');
     assert.match(status.stdout + status.stderr, /not up/);
+  } finally {
+    await netlab(state.dir, 'down', 'bridge');
+  }
+  // One command at a time: Enter runs the first (pod a0's namespace), q at the second stops there, leaving what was made.
+  try {
+    const stepped = await stepAtTerminal((prompt) => (prompt === 1 ? '\r' : 'q\r'), 'command');
+    assert.equal(stepped.code, 0, stepped.out);
+    assert.equal(stepped.answered, 2);
+    assert.match(
+      stepped.out,
+      /press Enter to run it, q to stop here leaving what is there [\s\S]*changed on node-0:\r?\n {4}\+ netns a0\r?\n/,
+    );
+    assert.match(stepped.out, /stopped here; what the steps made so far stays: `netlab down bridge` removes it/);
+    const status = await netlab(state.dir, 'status', 'bridge');
+    assert.match(status.stdout, /creating/, status.stdout + status.stderr);
   } finally {
     await netlab(state.dir, 'down', 'bridge');
   }
