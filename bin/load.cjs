@@ -3,7 +3,7 @@
 // runs, and the commands (dist/bundle/commands.cjs: every module the command line imports when a
 // command runs, and the modules they import), loaded by the command line the first time a command
 // needs one of its modules. `netlab --help`, `--version` and a usage error so load only the command
-// line's 150 kB, not the commands' 2 MB (10 ms of a 46 ms start, BENCHMARKS.md).
+// line's 150 kB, not the commands' 2 MB (`--help` 48.5 → 37.0 ms, BENCHMARKS.md).
 //
 // With a cache, V8 neither parses nor compiles again what the cache holds (40-70 ms of a command's
 // start). V8 itself takes a cache made by the same V8, with the same flags, for any source of the
