@@ -121,21 +121,6 @@ netlab_pid_read() {
   [ -n "$p" ] && netlab_started "$p" && [ "$started" = "$t" ] && [ "$state" != Z ] && echo "$p"
 }
 
-# Start a pod's pause process: new UTS, IPC and PID namespaces (and a mount
-# namespace with "netlab_pause POD mount", for pods with a rootfs) inside the
-# pod's network namespace; hostname = pod name (written by the shell builtin,
-# no extra process; in a user namespace, where /proc/sys/kernel belongs to the
-# host's root, by hostname(1): sethostname() is allowed to the namespace's root).
-# Nothing waits for it: the file records unshare's PID, and
-# the pause process is unshare's only child (netlab_pause_pid).
-# A pod's processes (pause, containers) outlive the script that starts them, and
-# netlab: each ignores SIGHUP (set in the background job's own shell, which then
-# becomes the program: $! is its PID, and an ignored signal stays ignored across
-# exec, in what it starts too). Where netlab ends a terminal's session (the
-# command of "script -c", of a tmux window, of "ssh -t"), the kernel sends SIGHUP
-# to the terminal's foreground process group, netlab's and its scripts', as the
-# session's leader exits. (SIGINT and SIGQUIT a shell without job control ignores
-# in its background jobs already.)
 # IPv6 off in a pod's network namespace: for lo (all) and for every interface that
 # arrives later (default: a device moved in takes the settings of the namespace it
 # lands in). Written by a shell in the namespace: /proc/sys/net is the reader's own.
@@ -143,10 +128,26 @@ netlab_pid_read() {
 netlab_ipv4_only() {
   nsenter --net="/run/netns/$1" sh -c '[ ! -d /proc/sys/net/ipv6 ] || { echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6; }'
 }
+# A pod's processes (pause, containers) outlive the script that starts them, and
+# netlab: netlab_outlive CMD... starts CMD in the background, ignoring SIGHUP (set
+# in the background job's own shell, which then becomes CMD: $! is its PID, and an
+# ignored signal stays ignored across exec, in what it starts too). Where netlab
+# ends a terminal's session (the command of "script -c", of a tmux window, of
+# "ssh -t"), the kernel sends SIGHUP to the terminal's foreground process group,
+# netlab's and its scripts', as the session's leader exits. (SIGINT and SIGQUIT a
+# shell without job control ignores in its background jobs already.)
+netlab_outlive() { (trap '' HUP; exec "$@") </dev/null >/dev/null 2>&1 & }
+# Start a pod's pause process: new UTS, IPC and PID namespaces (and a mount
+# namespace with "netlab_pause POD mount", for pods with a rootfs) inside the
+# pod's network namespace; hostname = pod name (written by the shell builtin,
+# no extra process; in a user namespace, where /proc/sys/kernel belongs to the
+# host's root, by hostname(1): sethostname() is allowed to the namespace's root).
+# Nothing waits for it: the file records unshare's PID, and
+# the pause process is unshare's only child (netlab_pause_pid).
 netlab_pause() {
   mnt=""; [ $# -lt 2 ] || mnt="--mount"
   [ -d "$NETLAB_DIR/pods/$1" ] || mkdir -p "$NETLAB_DIR/pods/$1" || return 1
-  (trap '' HUP; exec nsenter --net="/run/netns/$1" unshare --uts --ipc --pid $mnt --fork --kill-child sh -c '{ echo "$0" >/proc/sys/kernel/hostname || hostname "$0"; } 2>/dev/null && exec sleep infinity' "$1") </dev/null >/dev/null 2>&1 &
+  netlab_outlive nsenter --net="/run/netns/$1" unshare --uts --ipc --pid $mnt --fork --kill-child sh -c '{ echo "$0" >/proc/sys/kernel/hostname || hostname "$0"; } 2>/dev/null && exec sleep infinity' "$1"
   netlab_pid_write "$NETLAB_DIR/pods/$1/pause.pid" $!
 }
 netlab_pause_pid() {
@@ -179,10 +180,10 @@ netlab_kill_recorded() {
 netlab_container() {
   pause=$(netlab_pause_pid "$1") || return 1
   if [ $# -ge 3 ]; then
-    (trap '' HUP; exec nsenter -t "$pause" -n -u -i -p -m chroot "$3" sleep infinity) </dev/null >/dev/null 2>&1 &
+    netlab_outlive nsenter -t "$pause" -n -u -i -p -m chroot "$3" sleep infinity
     echo "$3" >"$NETLAB_DIR/pods/$1/c-$2.root"
   else
-    (trap '' HUP; exec nsenter -t "$pause" -n -u -i -p sleep infinity) </dev/null >/dev/null 2>&1 &
+    netlab_outlive nsenter -t "$pause" -n -u -i -p sleep infinity
   fi
   netlab_pid_write "$NETLAB_DIR/pods/$1/c-$2.pid" $!
 }
