@@ -114,7 +114,8 @@ async function startHolder(lab: string, name: string, userNamespaceOf?: Holder):
 
 /**
  * Starts the underlay and the nodes. `record` is called after each holder
- * starts, so that state knows about it before anything else can fail.
+ * starts, so that up's state knows about it (for its rollback) before anything
+ * else can fail; a holder is found by its marker too.
  */
 export async function createSimulatedNodes(
   model: Model,

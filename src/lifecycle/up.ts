@@ -272,8 +272,6 @@ export async function bringUp(
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onHangup);
-  /** what the preflight printed on simulated nodes, run as they started */
-  let preflighted: Record<string, ScriptResult> = {};
   // A kernel seen to have what the lab needs since it booted is not probed again (exec/kernel-seen.ts):
   // simulated nodes share this machine's memory, machines over SSH each have their own.
   const needs = requirements(model);
@@ -286,6 +284,15 @@ export async function bringUp(
     preflightScript(model, node, plan.nodes.find((n) => n.node === node)?.steps ?? [], probeOn(node));
   /** the nodes whose kernel is not probed */
   const unprobed = model.nodes.map((n) => n.name).filter(seenOn);
+  // Simulated nodes start here, before the progress display is made: their start is mostly waiting for unshare
+  // and the kernel, and netlab makes the display meanwhile. Each node runs the preflight in the script that gives
+  // it its underlay address (one round per node). The holders are kept in the state in memory, written once before
+  // the steps (below): a holder is found by its marker too (exec/simulated.ts), so a killed up's are not lost.
+  const nodesStarted = options.target
+    ? undefined
+    : createSimulatedNodes(model, facts, (target) => (state.target = target), preflight);
+  // Awaited by the first task; until then a failure of the start is not an unhandled rejection.
+  nodesStarted?.catch(() => {});
   // Listr prints a task's error in its title; netlab prints it once, in full, at the end.
   let failure: unknown;
   const guard = (work: () => Promise<unknown>, label: string) => async () => {
@@ -335,19 +342,7 @@ export async function bringUp(
           : [
               {
                 title: `start ${model.nodes.length} simulated node(s) and the underlay`,
-                // Each node runs the preflight in the script that gives it its underlay address: one round per node.
-                task: guard(async () => {
-                  const started = await createSimulatedNodes(
-                    model,
-                    facts,
-                    (target) => {
-                      state.target = target;
-                      writeState(state);
-                    },
-                    preflight,
-                  );
-                  preflighted = started.answered;
-                }, 'start the simulated nodes'),
+                task: guard(() => nodesStarted!, 'start the simulated nodes'),
               },
             ]),
         {
@@ -361,8 +356,11 @@ export async function bringUp(
                 signal: abort.signal,
                 ...(options.target ? { then: preflight } : {}),
               });
+              const preflighted = (await nodesStarted)?.answered ?? {};
               await runPreflight(model, transportsOf(state), plan, { ...preflighted, ...answered }, probeOn);
               if (!options.target && !seenHere) rememberKernel(needs);
+              // The simulated nodes' holders, on disk before any step runs: for status and exec meanwhile (--step).
+              if (nodesStarted) writeState(state);
               // The nodes' script starts now, not after the progress display has moved to the next line.
               if (phases.length) void applying.start();
             }, 'preflight')(),
@@ -422,6 +420,8 @@ export async function bringUp(
         console.log(`stopped here; what the steps made so far stays: \`netlab down ${labIdOf(model)}\` removes it`);
       return 0;
     }
+    // Every holder has started (or failed to) before the rollback looks for them.
+    await nodesStarted?.catch(() => {});
     const interrupted = abort.signal.aborted;
     // A step that failed where the kernel was not probed may be a feature gone after all: the next up probes it.
     // Every node not probed forgets (only the first failure is reported), before the rollback, which ends the

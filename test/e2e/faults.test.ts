@@ -262,6 +262,8 @@ function spawnUp(file: string): {
  * where a signal lands: the nodes are started and the preflight runs (nothing of the
  * lab on them yet), the pods phase runs, the network phase runs (the pods are made).
  */
+/** The simulated nodes' start: their holders are in up's state in memory only, found by down by their marker. */
+const NODES_START = /start \d+ simulated node\(s\) and the underlay/;
 const PREFLIGHT = 'preflight: tools, kernel features and conflicts on every node';
 const PHASE_PODS = /phase pods: node-0 \(\d+ steps\)/;
 const PHASE_NETWORK = /phase network: node-0 \(\d+ steps\)/;
@@ -376,6 +378,7 @@ async function signalRollsBack(
 test('Ctrl-C during up rolls back and exits 130; kill -9 during up is cleaned by down', async () => {
   const file = bigLab();
   for (const [at, marker] of [
+    ['the start of the simulated nodes', NODES_START],
     ['the pods phase', PHASE_PODS],
     ['the network phase', PHASE_NETWORK],
   ] as const)
@@ -388,6 +391,7 @@ test('Ctrl-C during up rolls back and exits 130; kill -9 during up is cleaned by
   await signalRollsBack(small, 'SIGINT', "the lab's record on its nodes", holdTheRecord, 'held');
 
   for (const [at, marker] of [
+    ['the start of the simulated nodes', NODES_START],
     ['the preflight', PREFLIGHT],
     ['the pods phase', PHASE_PODS],
     ['the network phase', PHASE_NETWORK],
