@@ -209,22 +209,73 @@ if [ -f "$NETLAB_DIR/run" ]; then
 fi
 undone=0
 failed=0
+# One journal line undone by itself: done, its object already gone (skipped), or failed (kept).
+netlab_undo_line() {
+  if eval "$1" </dev/null 2>"$NETLAB_DIR/undo.err"; then
+    undone=$((undone + 1))
+  elif grep -qE ${quoteArg(ALREADY_GONE)} "$NETLAB_DIR/undo.err"; then
+    echo "@@netlab undo-skipped $1"
+  else
+    failed=$((failed + 1))
+    printf '%s\\n' "$1" >>"$NETLAB_DIR/undo.failed"
+    echo "@@netlab undo-failed $1"
+    head -n 3 "$NETLAB_DIR/undo.err" | sed 's/^/@@netlab undo-said /'
+  fi
+}
+# Consecutive iptables lines of one table are undone by one iptables-restore, as up applies them: one process
+# where each line is one (iptables-nft reads the whole ruleset as it starts: about 15 ms a line, and a Service
+# lab journals 20 such lines a node). One transaction: if it fails, none of it was applied, and its lines are
+# undone one at a time, each told done, gone or failed as above.
+xt_table=
+xt_count=0
+netlab_undo_xt() {
+  [ "$xt_count" -gt 0 ] || return 0
+  if { echo "*$xt_table"; cat "$NETLAB_DIR/undo.xt.in"; echo COMMIT; } | iptables-restore -w --noflush 2>/dev/null; then
+    undone=$((undone + xt_count))
+  else
+    while IFS= read -r xt_line; do netlab_undo_line "$xt_line"; done <"$NETLAB_DIR/undo.xt"
+  fi
+  xt_count=0
+  : >"$NETLAB_DIR/undo.xt"
+  : >"$NETLAB_DIR/undo.xt.in"
+}
+# A journal line's words after the table, as iptables-restore reads them: a word with a space between double
+# quotes (restoreLine in src/model/effects.ts).
+netlab_xt_words() {
+  xt_out=
+  for xt_word in "$@"; do
+    case "$xt_word" in *" "*) xt_word="\\"$xt_word\\"" ;; esac
+    xt_out="$xt_out\${xt_out:+ }$xt_word"
+  done
+  printf '%s\\n' "$xt_out"
+}
 if [ -f "$NETLAB_DIR/undo" ]; then
   tac "$NETLAB_DIR/undo" >"$NETLAB_DIR/undo.reverse"
   : >"$NETLAB_DIR/undo.failed"
+  : >"$NETLAB_DIR/undo.xt"
+  : >"$NETLAB_DIR/undo.xt.in"
   # no subshell per line: errors go to a file, read only when the line failed
   while IFS= read -r line; do
-    if eval "$line" </dev/null 2>"$NETLAB_DIR/undo.err"; then
-      undone=$((undone + 1))
-    elif grep -qE ${quoteArg(ALREADY_GONE)} "$NETLAB_DIR/undo.err"; then
-      echo "@@netlab undo-skipped $line"
+    # the table of a line \`iptables -w [-t TABLE] ...\` as netlab journals it, and the words after it
+    case "$line" in
+      "iptables -w -t "*) xt_rest=\${line#iptables -w -t }; xt_of=\${xt_rest%% *}; xt_rest=\${xt_rest#* } ;;
+      "iptables -w "*) xt_of=filter; xt_rest=\${line#iptables -w } ;;
+      *) xt_of= ;;
+    esac
+    case "$xt_of" in filter | nat | mangle | raw) ;; *) xt_of= ;; esac
+    # Only words netlab writes, single-quoted where they have a space: nothing the shell would expand.
+    case "$line" in *[!-A-Za-z0-9\\ _@%+=:,./\\'!]*) xt_of= ;; esac
+    [ "$xt_of" = "$xt_table" ] || netlab_undo_xt
+    if [ -n "$xt_of" ] && eval "netlab_xt_words $xt_rest" >>"$NETLAB_DIR/undo.xt.in"; then
+      xt_table=$xt_of
+      xt_count=$((xt_count + 1))
+      printf '%s\\n' "$line" >>"$NETLAB_DIR/undo.xt"
     else
-      failed=$((failed + 1))
-      printf '%s\n' "$line" >>"$NETLAB_DIR/undo.failed"
-      echo "@@netlab undo-failed $line"
-      head -n 3 "$NETLAB_DIR/undo.err" | sed 's/^/@@netlab undo-said /'
+      netlab_undo_xt
+      netlab_undo_line "$line"
     fi
   done <"$NETLAB_DIR/undo.reverse"
+  netlab_undo_xt
   # The kernel tears a deleted namespace down asynchronously: the node ends of the
   # pods' veth pairs vanish a moment after \`ip netns del\`. Wait for them (no event
   # tells when), so that down returns with the node as it was.
@@ -241,12 +292,12 @@ echo "@@netlab undone $undone"
 if [ "$failed" -gt 0 ]; then
   # What failed stays journalled (in the order it is to be undone again), and the run with it.
   tac "$NETLAB_DIR/undo.failed" >"$NETLAB_DIR/undo"
-  rm -f "$NETLAB_DIR/undo.reverse" "$NETLAB_DIR/undo.err" "$NETLAB_DIR/undo.failed"
+  rm -f "$NETLAB_DIR/undo.reverse" "$NETLAB_DIR/undo.err" "$NETLAB_DIR/undo.failed" "$NETLAB_DIR/undo.xt" "$NETLAB_DIR/undo.xt.in"
   echo "@@netlab down-done"
   exit 0
 fi
 rm -rf "$NETLAB_DIR/pods" "$NETLAB_DIR/rootfs"
-rm -f "$NETLAB_DIR/undo" "$NETLAB_DIR/undo.reverse" "$NETLAB_DIR/undo.err" "$NETLAB_DIR/undo.failed" "$NETLAB_DIR/run" "$NETLAB_DIR/lab" "$NETLAB_DIR/lab.json" "$NETLAB_DIR/challenge.json"
+rm -f "$NETLAB_DIR/undo" "$NETLAB_DIR/undo.reverse" "$NETLAB_DIR/undo.err" "$NETLAB_DIR/undo.failed" "$NETLAB_DIR/undo.xt" "$NETLAB_DIR/undo.xt.in" "$NETLAB_DIR/run" "$NETLAB_DIR/lab" "$NETLAB_DIR/lab.json" "$NETLAB_DIR/challenge.json"
 rmdir "$NETLAB_DIR" 2>/dev/null
 echo "@@netlab down-done"
 `;

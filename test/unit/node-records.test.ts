@@ -385,6 +385,110 @@ test('down tells an undo whose object is gone from one that failed: the failed l
   }
 });
 
+test(
+  "down undoes a table's consecutive iptables lines in one iptables-restore; a batch that fails is undone a line at a time, each told done, gone or failed",
+  { skip: needsRoot },
+  async () => {
+    const work = scratch('netlab-records-');
+    let netns: Awaited<ReturnType<typeof scratchNetns>> | undefined;
+    try {
+      netns = await scratchNetns();
+      const { within, guard } = netns;
+      // iptables and iptables-restore themselves, each start written down.
+      const bin = join(work.dir, 'bin');
+      const calls = join(work.dir, 'calls');
+      mkdirSync(bin);
+      for (const tool of ['iptables', 'iptables-restore']) {
+        const real = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+        assert.ok(real, `${tool} is installed`);
+        writeFileSync(join(bin, tool), `#!/bin/sh\necho ${tool} >>${calls}\nexec ${real} "$@"\n`, { mode: 0o755 });
+      }
+      const inNetns = (script: string) => {
+        const result = spawnSync(within[0]!, [...within.slice(1), 'sh', '-s'], {
+          input: `${guard}\n${script}`,
+          encoding: 'utf8',
+          env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+        });
+        assert.equal(result.status, 0, result.stderr);
+        return result.stdout;
+      };
+      const rulesOf = () =>
+        inNetns('iptables-save')
+          .split('\n')
+          .filter((l) => /lab1|OTHER/.test(l));
+      // What up made: a chain with a jump to it in the filter table, and one in the nat table.
+      const make = [
+        'iptables -w -N NETLAB-FWD-lab1',
+        'iptables -w -A NETLAB-FWD-lab1 -s 10.200.0.0/16 -j ACCEPT',
+        "iptables -w -I FORWARD 1 -m comment --comment 'netlab lab lab1' -j NETLAB-FWD-lab1",
+        'iptables -w -t nat -N NL-SVC-lab1',
+        'iptables -w -t nat -A NL-SVC-lab1 -j RETURN',
+        "iptables -w -t nat -I PREROUTING 1 -m comment --comment 'netlab lab lab1' -j NL-SVC-lab1",
+      ];
+      // Its journal as up writes it (down runs it backwards): a line of another kind between the tables.
+      const journal = [
+        'iptables -w -X NETLAB-FWD-lab1',
+        'iptables -w -F NETLAB-FWD-lab1',
+        "iptables -w -D FORWARD -m comment --comment 'netlab lab lab1' -j NETLAB-FWD-lab1",
+        'true',
+        'iptables -w -t nat -X NL-SVC-lab1',
+        'iptables -w -t nat -F NL-SVC-lab1',
+        "iptables -w -t nat -D PREROUTING -m comment --comment 'netlab lab lab1' -j NL-SVC-lab1",
+      ];
+      const dir = join(work.dir, 'lab1');
+      const down = (lines: readonly string[]) => {
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, 'run'), 'a1b2c3d4e5f6 host:/state\n');
+        writeFileSync(join(dir, 'undo'), `${lines.join('\n')}\n`);
+        writeFileSync(calls, '');
+        const script = downScript('lab1', { id: 'a1b2c3d4e5f6', from: 'host:/state' }).replaceAll(
+          '/run/netlab',
+          work.dir,
+        );
+        const outcome = parseDownOutput(inNetns(script));
+        return { ...outcome, calls: readFileSync(calls, 'utf8').trim().split('\n') };
+      };
+
+      inNetns(make.join('\n'));
+      assert.equal(rulesOf().length, 6, 'made: two chains, a rule in each, two jumps');
+      const batched = down(journal);
+      assert.deepEqual(batched.calls, ['iptables-restore', 'iptables-restore'], 'one process a table');
+      assert.deepEqual([batched.undone, batched.skipped, batched.failed], [7, [], []]);
+      assert.deepEqual(rulesOf(), [], 'every chain and jump of the lab is gone');
+      assert.ok(!existsSync(dir), 'all undone: the lab is forgotten on the node');
+
+      // A rule already gone and a chain another rule still jumps to: the filter table's batch fails, and
+      // nothing of it was applied; its lines run one at a time.
+      inNetns([...make, 'iptables -w -N OTHER', 'iptables -w -A INPUT -j OTHER'].join('\n'));
+      const gone = 'iptables -w -D FORWARD -s 10.9.9.9/32 -j ACCEPT';
+      const busy = 'iptables -w -X OTHER';
+      const oneByOne = down([busy, gone, ...journal]);
+      assert.deepEqual(
+        oneByOne.calls,
+        ['iptables-restore', 'iptables-restore', ...Array.from({ length: 5 }, () => 'iptables')],
+        "nat's batch, filter's batch (it fails), then filter's five lines",
+      );
+      assert.deepEqual(oneByOne.skipped, [gone]);
+      assert.deepEqual(
+        oneByOne.failed.map((f) => f.line),
+        [busy],
+      );
+      assert.equal(oneByOne.undone, 7);
+      assert.deepEqual(
+        rulesOf(),
+        [':OTHER - [0:0]', '-A INPUT -j OTHER'],
+        "the lab's chains and jumps are gone; the chain in use stays",
+      );
+      assert.equal(readFileSync(join(dir, 'undo'), 'utf8'), `${busy}\n`, 'only the failed line stays journalled');
+      inNetns('iptables -w -D INPUT -j OTHER');
+      assert.deepEqual([down([busy]).failed, rulesOf()], [[], []], 'the next down undoes it');
+    } finally {
+      netns?.stop();
+      work.remove();
+    }
+  },
+);
+
 test("down without a run (the local state is lost) only names the run the node has; the named run's journal is undone, another's never", () => {
   const work = scratch('netlab-records-');
   try {
