@@ -73,6 +73,39 @@ export interface AfterSteps {
   what: string;
 }
 
+/** What a node runs to apply its steps of some phases, and what follows them. */
+export interface NodeScript {
+  steps: Step[];
+  then?: AfterSteps;
+  /** the script that follows the steps, after the mark that says it began ('' for none) */
+  thenScript: string;
+  script: string;
+}
+
+/**
+ * Each node's script for its steps of `phases` (undefined: nothing to run there). A pure function of the plan:
+ * `up` makes them while the simulated nodes start.
+ */
+export function nodeScripts(
+  plan: Plan,
+  phases: readonly Phase[],
+  run: ScriptRun,
+  after?: (node: string) => AfterSteps,
+): Record<string, NodeScript | undefined> {
+  return Object.fromEntries(
+    plan.nodes.map(({ node, steps: ofNode }) => {
+      const steps = phases.flatMap((phase) => stepsOfPhase(ofNode, phase));
+      const then = after?.(node);
+      if (steps.length === 0 && !then?.script) return [node, undefined];
+      // A failed step ends the script (netlab_fail): what comes after its steps runs only when they all succeeded.
+      // Its mark says it began: a node script that ends before it (a connection lost) is not its failure.
+      const thenScript = then?.script ? `echo "${AFTER_MARKER}"\n${then.script}` : '';
+      const script = steps.length ? `${applyScript(plan.lab, steps, run)}${thenScript}` : thenScript;
+      return [node, { steps, ...(then ? { then } : {}), thenScript, script }];
+    }),
+  );
+}
+
 /**
  * Applies the steps of `phases` on every node, in parallel: each node runs one
  * script with its steps of all of them, in order (`up --step` gives one phase
@@ -93,24 +126,21 @@ export async function applyPhases(
     onProgress?: OnProgress;
     /** a node's script to run once its steps succeeded (alone where it has none): one round less */
     after?: (node: string) => AfterSteps;
+    /** the nodes' scripts, made before (nodeScripts, with the same plan, phases, run and after) */
+    scripts?: Record<string, NodeScript | undefined>;
   } = {},
 ): Promise<void> {
-  const { signal, onProgress, after } = options;
+  const { signal, onProgress } = options;
   if (signal?.aborted) throw new Interrupted();
+  const scripts = options.scripts ?? nodeScripts(plan, phases, run, options.after);
   const results = await Promise.allSettled(plan.nodes.map(({ node }) => applyOnNode(node)));
   const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
   if (errors.length)
     throw errors.reduce((chosen, error) => (failureRank(error) < failureRank(chosen) ? error : chosen));
 
   async function applyOnNode(node: string): Promise<void> {
-    const ofNode = plan.nodes.find((n) => n.node === node)!.steps;
-    const steps = phases.flatMap((phase) => stepsOfPhase(ofNode, phase));
-    const then = after?.(node);
-    if (steps.length === 0 && !then?.script) return;
-    // A failed step ends the script (netlab_fail): what comes after its steps runs only when they all succeeded.
-    // Its mark says it began: a node script that ends before it (a connection lost) is not its failure.
-    const thenScript = then?.script ? `echo "${AFTER_MARKER}"\n${then.script}` : '';
-    const script = steps.length ? `${applyScript(plan.lab, steps, run)}${thenScript}` : thenScript;
+    if (!scripts[node]) return;
+    const { steps, then, thenScript, script } = scripts[node];
     const result = await transports[node]!.run(script, {
       ...(signal ? { signal } : {}),
       ...(onProgress ? { onStdout: countSteps((_done, ids) => onProgress(node, ids)) } : {}),

@@ -16,7 +16,15 @@ import {
 import { Listr, ListrLogger, ListrLogLevels, PRESET_TIMER, ProcessOutput } from 'listr2';
 import { stepsOfPhase } from '../plan/build.js';
 import { createSimulatedNodes } from '../exec/simulated.js';
-import { applyPhases, Interrupted, phasesInOneRound, phasesOf, runPreflight, StepFailure } from '../exec/runner.js';
+import {
+  applyPhases,
+  nodeScripts,
+  Interrupted,
+  phasesInOneRound,
+  phasesOf,
+  runPreflight,
+  StepFailure,
+} from '../exec/runner.js';
 import { newRunIdentity, scriptRunOf, STATE_VERSION, writeState, type LabState } from '../state/store.js';
 import { transportsOf } from '../exec/transports.js';
 import { lockHolder, tearDown } from './down.js';
@@ -284,15 +292,6 @@ export async function bringUp(
     preflightScript(model, node, plan.nodes.find((n) => n.node === node)?.steps ?? [], probeOn(node));
   /** the nodes whose kernel is not probed */
   const unprobed = model.nodes.map((n) => n.name).filter(seenOn);
-  // Simulated nodes start here, before the progress display is made: their start is mostly waiting for unshare
-  // and the kernel, and netlab makes the display meanwhile. Each node runs the preflight in the script that gives
-  // it its underlay address (one round per node). The holders are kept in the state in memory, written once before
-  // the steps (below): a holder is found by its marker too (exec/simulated.ts), so a killed up's are not lost.
-  const nodesStarted = options.target
-    ? undefined
-    : createSimulatedNodes(model, facts, (target) => (state.target = target), preflight);
-  // Awaited by the first task; until then a failure of the start is not an unhandled rejection.
-  nodesStarted?.catch(() => {});
   // Listr prints a task's error in its title; netlab prints it once, in full, at the end.
   let failure: unknown;
   const guard = (work: () => Promise<unknown>, label: string) => async () => {
@@ -321,20 +320,39 @@ export async function bringUp(
   // line ends when every node is past it. After its steps, the script records the lab on the node (one round
   // less), and what a machine over SSH whose kernel was probed was seen to have. (The memory first: the record's
   // script ends the script where the node holds another run's lab.)
+  let scripts: ReturnType<typeof nodeScripts> | undefined;
+  /** the nodes' scripts of the phases, made once (while simulated nodes start: no process waits for them then) */
+  const scriptsOfNodes = () => {
+    if (scripts) return scripts;
+    const record = labRecordScript(state) ?? '';
+    return (scripts = nodeScripts(plan, phases, run, (node) => ({
+      script: `${options.target && !seenOn(node) ? rememberOnNodeScript(needs, memoryOn(node)) : ''}${record}`,
+      what: 'recording the lab on the node',
+    })));
+  };
   const applying = phasesInOneRound(plan, (onProgress) => {
     applied = true;
     recordMayBeOnNodes = true;
-    const record = labRecordScript(state) ?? '';
     return applyPhases(plan, phases, transportsOf(state), run, {
       signal: abort.signal,
       onProgress,
-      after: (node) => ({
-        script: `${options.target && !seenOn(node) ? rememberOnNodeScript(needs, memoryOn(node)) : ''}${record}`,
-        what: 'recording the lab on the node',
-      }),
+      scripts: scriptsOfNodes(),
     });
   });
+  /** the simulated nodes' start: awaited by the first task, and by a rollback before it looks for their holders */
+  let nodesStarted: ReturnType<typeof createSimulatedNodes> | undefined;
   try {
+    // Simulated nodes start here, before the progress display is made and drawn: their start is mostly waiting for
+    // unshare and the kernel, and netlab makes the display meanwhile. Each node runs the preflight in the script
+    // that gives it its underlay address (one round per node). The holders are kept in the state in memory, written
+    // once before the steps (below): a holder is found by its marker too (exec/simulated.ts), so a killed up's are
+    // not lost.
+    nodesStarted = options.target
+      ? undefined
+      : createSimulatedNodes(model, facts, (target) => (state.target = target), preflight);
+    // Awaited by the first task; until then a failure of the start is not an unhandled rejection.
+    nodesStarted?.catch(() => {});
+    if (nodesStarted && phases.length) scriptsOfNodes();
     const tasks = new Listr(
       [
         ...(options.target

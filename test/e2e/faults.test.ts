@@ -262,7 +262,10 @@ function spawnUp(file: string): {
  * where a signal lands: the nodes are started and the preflight runs (nothing of the
  * lab on them yet), the pods phase runs, the network phase runs (the pods are made).
  */
-/** The simulated nodes' start: their holders are in up's state in memory only, found by down by their marker. */
+/**
+ * The simulated nodes' start: their holders are in up's state in memory only, found by down by their marker.
+ * (The line shows once the start has begun; a signal may land in it or just after it: either way nothing is left.)
+ */
 const NODES_START = /start \d+ simulated node\(s\) and the underlay/;
 const PREFLIGHT = 'preflight: tools, kernel features and conflicts on every node';
 const PHASE_PODS = /phase pods: node-0 \(\d+ steps\)/;
