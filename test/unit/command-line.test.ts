@@ -514,6 +514,37 @@ function commandsOf(command: Command, path: string[] = []): { path: string[]; co
   return [{ path, command }, ...command.commands.flatMap((c) => commandsOf(c, [...path, c.name()]))];
 }
 
+test('a run makes only the command it names, the same as in the whole command line; help, `help X` and a misspelt command see them all', async () => {
+  const whole = buildCli();
+  const helpOf = (command: Command) => {
+    let help = '';
+    command.configureOutput({ writeOut: (text) => (help += text) });
+    command.outputHelp();
+    return help;
+  };
+  for (const command of whole.commands) {
+    const alone = buildCli(command.name());
+    assert.deepEqual(
+      alone.commands.map((c) => c.name()),
+      [command.name()],
+    );
+    for (const [i, { path, command: sub }] of commandsOf(command).entries())
+      assert.equal(
+        helpOf(commandsOf(alone.commands[0]!)[i]!.command),
+        helpOf(sub),
+        `netlab ${command.name()} ${path.join(' ')}`,
+      );
+  }
+  assert.deepEqual(buildCli('nonesuch').commands, [], 'a name of no command makes none: the run then makes all');
+  const help = await netlabIn(tmpdir(), '--help');
+  for (const command of whole.commands) assert.match(help.stdout, new RegExp(`^  ${command.name()}\\b`, 'm'));
+  const helpOfUp = await netlabIn(tmpdir(), 'help', 'up');
+  assert.equal(helpOfUp.stdout, helpOf(whole.commands.find((c) => c.name() === 'up')!).trimEnd());
+  const misspelt = await netlabIn(tmpdir(), 'upp', 'bridge');
+  assert.equal(misspelt.exitCode, 2);
+  assert.match(misspelt.stderr, /unknown command 'upp'[\s\S]*Did you mean up\?/);
+});
+
 test('every example in the --help texts parses, and names a lab and a challenge that exist', async () => {
   const examples = new Set<string>();
   for (const { command } of commandsOf(buildCli())) {
