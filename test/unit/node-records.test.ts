@@ -66,6 +66,21 @@ async function scratchNetns(): Promise<{ within: string[]; guard: string; stop()
   };
 }
 
+/** Runs a test's body with a scratch directory and a network namespace of its own; both go, even when it fails. */
+async function inScratchNetns(
+  body: (dir: string, netns: { within: string[]; guard: string }) => Promise<void> | void,
+): Promise<void> {
+  const work = scratch('netlab-records-');
+  let netns: Awaited<ReturnType<typeof scratchNetns>> | undefined;
+  try {
+    netns = await scratchNetns();
+    await body(work.dir, netns);
+  } finally {
+    netns?.stop();
+    work.remove();
+  }
+}
+
 /** sysctl, as far as the prelude can tell: values kept in files under DIR/values, first on the PATH of `env`. */
 function fakeSysctl(dir: string): { values: string; env: Record<string, string> } {
   const bin = join(dir, 'bin');
@@ -207,13 +222,9 @@ test("the claim makes the lab's directory and the directories of the pods its sc
 test(
   'a shared sysctl: down puts it back only if it still holds what the lab set, and the last lab that needs it puts back the value from before the first',
   { skip: needsRoot },
-  async () => {
-    const work = scratch('netlab-records-');
-    let netns: Awaited<ReturnType<typeof scratchNetns>> | undefined;
-    try {
-      netns = await scratchNetns();
-      const { within, guard } = netns;
-      const run = (body: string, lab = 'lab') => sh(work.dir, lab, `${guard}\n${body}`, {}, within);
+  () =>
+    inScratchNetns(async (root, { within, guard }) => {
+      const run = (body: string, lab = 'lab') => sh(root, lab, `${guard}\n${body}`, {}, within);
       // net.ipv4.ip_forward is a network namespace's own: the prelude reads and sets it in the test's.
       const value = () => run('cat /proc/sys/net/ipv4/ip_forward').stdout.trim();
       const set = (v: string) => assert.equal(run(`sysctl -qw net.ipv4.ip_forward=${v}`).status, 0);
@@ -255,11 +266,7 @@ test(
       assert.equal(value(), '1', 'a still has forwarding');
       assert.equal(down('a').stdout, '');
       assert.equal(value(), '0', 'a, the first, puts back the value from before it');
-    } finally {
-      netns?.stop();
-      work.remove();
-    }
-  },
+    }),
 );
 
 test('a stale lab lock taken over by several processes at once: exactly one wins, every time', async () => {
@@ -388,15 +395,11 @@ test('down tells an undo whose object is gone from one that failed: the failed l
 test(
   "down undoes a table's consecutive iptables lines in one iptables-restore; a batch that fails is undone a line at a time, each told done, gone or failed",
   { skip: needsRoot },
-  async () => {
-    const work = scratch('netlab-records-');
-    let netns: Awaited<ReturnType<typeof scratchNetns>> | undefined;
-    try {
-      netns = await scratchNetns();
-      const { within, guard } = netns;
+  () =>
+    inScratchNetns(async (root, { within, guard }) => {
       // iptables and iptables-restore themselves, each start written down.
-      const bin = join(work.dir, 'bin');
-      const calls = join(work.dir, 'calls');
+      const bin = join(root, 'bin');
+      const calls = join(root, 'calls');
       mkdirSync(bin);
       for (const tool of ['iptables', 'iptables-restore']) {
         const real = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
@@ -435,16 +438,13 @@ test(
         'iptables -w -t nat -F NL-SVC-lab1',
         "iptables -w -t nat -D PREROUTING -m comment --comment 'netlab lab lab1' -j NL-SVC-lab1",
       ];
-      const dir = join(work.dir, 'lab1');
+      const dir = join(root, 'lab1');
       const down = (lines: readonly string[]) => {
         mkdirSync(dir, { recursive: true });
         writeFileSync(join(dir, 'run'), 'a1b2c3d4e5f6 host:/state\n');
         writeFileSync(join(dir, 'undo'), `${lines.join('\n')}\n`);
         writeFileSync(calls, '');
-        const script = downScript('lab1', { id: 'a1b2c3d4e5f6', from: 'host:/state' }).replaceAll(
-          '/run/netlab',
-          work.dir,
-        );
+        const script = downScript('lab1', { id: 'a1b2c3d4e5f6', from: 'host:/state' }).replaceAll('/run/netlab', root);
         const outcome = parseDownOutput(inNetns(script));
         return { ...outcome, calls: readFileSync(calls, 'utf8').trim().split('\n') };
       };
@@ -482,11 +482,7 @@ test(
       assert.equal(readFileSync(join(dir, 'undo'), 'utf8'), `${busy}\n`, 'only the failed line stays journalled');
       inNetns('iptables -w -D INPUT -j OTHER');
       assert.deepEqual([down([busy]).failed, rulesOf()], [[], []], 'the next down undoes it');
-    } finally {
-      netns?.stop();
-      work.remove();
-    }
-  },
+    }),
 );
 
 test("down without a run (the local state is lost) only names the run the node has; the named run's journal is undone, another's never", () => {
