@@ -516,9 +516,10 @@ function commandsOf(command: Command, path: string[] = []): { path: string[]; co
 
 test('a run makes only the command it names, the same as in the whole command line; help, `help X` and a misspelt command see them all', async () => {
   const whole = buildCli();
+  // 80 columns, as netlab's own help into a pipe (below), also where the tests run in a terminal.
   const helpOf = (command: Command) => {
     let help = '';
-    command.configureOutput({ writeOut: (text) => (help += text) });
+    command.configureOutput({ writeOut: (text) => (help += text), getOutHelpWidth: () => 80 });
     command.outputHelp();
     return help;
   };
