@@ -29,9 +29,15 @@ const cacheOf = (bundle) => `${bundle}.cache`;
 // crypto is loaded only to hash (a copy, or a bundle changed since its cache).
 const hashOf = (bytes) => require('node:crypto').createHash('sha256').update(bytes).digest('hex');
 
-/** A bundle's bytes, and its file as it was read: device, inode, size, change time (one open file). */
+/** A bundle's bytes, and its file as it was read: device, inode, size, change time (one open file); none: not built (exit 2). */
 function readBundle(bundle) {
-  const fd = openSync(bundle, 'r');
+  let fd;
+  try {
+    fd = openSync(bundle, 'r');
+  } catch (error) {
+    if (error?.code === 'ENOENT') notBuilt();
+    throw error;
+  }
   try {
     const stat = fstatSync(fd, { bigint: true });
     return { bytes: readFileSync(fd), stamp: `${stat.dev}:${stat.ino} ${stat.size} ${stat.ctimeNs}` };
@@ -91,12 +97,7 @@ let withCaches = true;
  * the command line imports, by the path it imports it by, a function that gives its exports.
  */
 function loadCommands() {
-  try {
-    commands ??= loadBundle(COMMANDS_BUNDLE, { withCache: withCaches });
-  } catch (error) {
-    if (error?.code === 'ENOENT' && error.path === COMMANDS_BUNDLE) notBuilt();
-    throw error;
-  }
+  commands ??= loadBundle(COMMANDS_BUNDLE, { withCache: withCaches });
   return commands.exports;
 }
 
@@ -115,5 +116,4 @@ module.exports = {
   compileWithoutCaches: () => (withCaches = false),
   loadBundle,
   loadCommands,
-  notBuilt,
 };

@@ -230,7 +230,7 @@ xt_table=
 xt_count=0
 netlab_undo_xt() {
   [ "$xt_count" -gt 0 ] || return 0
-  if { echo "*$xt_table"; cat "$NETLAB_DIR/undo.xt.in"; echo COMMIT; } | iptables-restore -w --noflush 2>/dev/null; then
+  if netlab_restore "$(echo "*$xt_table"; cat "$NETLAB_DIR/undo.xt.in"; echo COMMIT)\n" 2>/dev/null; then
     undone=$((undone + xt_count))
   else
     while IFS= read -r xt_line; do netlab_undo_line "$xt_line"; done <"$NETLAB_DIR/undo.xt"
