@@ -103,14 +103,11 @@ export function buildCli(only?: string): Command {
       // Over SSH the login to the nodes starts first, and `up` loads while it runs. Its start is awaited: the
       // import below would otherwise evaluate up's modules (about 8 ms) between the steps of connectEarly,
       // before the login's ssh processes were started.
-      // On simulated nodes, the holders of the nodes' namespaces start as up loads (the lab is locked after).
-      const { connectEarly, startHoldersEarly } = await import('./lifecycle/connect-early.js');
-      const early = connectEarly(file, options);
+      const early = (await import('./lifecycle/connect-early.js')).connectEarly(file, options);
       await early;
-      const holders = startHoldersEarly(file, options);
       const { upCommand } = await import('./commands/up.js');
       if (process.env.NETLAB_PROFILE) (await import('./profile.js')).mark("load up's modules");
-      process.exitCode = await upCommand(file, options, early, holders);
+      process.exitCode = await upCommand(file, options, early);
     });
   }
 

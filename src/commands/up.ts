@@ -18,24 +18,18 @@ import { labIdOf } from '../model/lab.js';
 import { mark } from '../profile.js';
 import { loadLabModel } from '../lab/cached.js';
 import { connectEarly, type EarlyConnection } from '../lifecycle/connect-early.js';
-import { releaseHolders, type EarlyHolders } from '../exec/simulated.js';
 /** early: the login to the nodes, started by the command line before this module loaded (see lifecycle/connect-early.ts). */
 export async function upCommand(
   file: string,
   options: UpOptions,
   early = connectEarly(file, options),
-  /** simulated nodes: their holders, started by the command line too (startHoldersEarly) */
-  earlyHolders?: EarlyHolders,
 ): Promise<number> {
-  const withHolders = { ...options, ...(earlyHolders ? { earlyHolders } : {}) };
   try {
-    return options.json ? await upAsJson(file, withHolders, early) : await up(file, withHolders, early);
+    return options.json ? await upAsJson(file, options, early) : await up(file, options, early);
   } finally {
-    // Nothing more to run on the nodes; a login still under way is stopped (an error came first), holders started
-    // early and not used end.
+    // Nothing more to run on the nodes; a login still under way is stopped (an error came first).
     await early;
     endSessions();
-    if (earlyHolders) await releaseHolders(earlyHolders.started);
   }
 }
 

@@ -14,16 +14,7 @@ import { run } from './spawn.js';
 import { HOLD_TERMINAL_SIGNALS } from '../shell/prelude.js';
 import type { Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
-import {
-  commandLineOf,
-  findProcesses,
-  isAlive,
-  killProcess,
-  parentOf,
-  processRef,
-  waitForExit,
-  type ProcessRef,
-} from '../os/processes.js';
+import { findProcesses, isAlive, killProcess, processRef, waitForExit, type ProcessRef } from '../os/processes.js';
 import type { ScriptResult, Transport } from './transport.js';
 import type { Holder, SimulatedTargetState } from '../state/targets.js';
 import { RunError, UsageError } from '../errors.js';
@@ -52,40 +43,23 @@ export function holderMarker(lab: string, node: string): string {
 
 // Runs as PID 1 of the new PID namespace. /proc is still the host's when it
 // reads /proc/self/stat, so it reports its host PID, which nsenter needs.
-// Then it waits for its lab's marker, on its standard input: `up` may start a
-// lab's holders while it loads, before it has locked and checked the lab
-// (lifecycle/connect-early.ts), and mark them once it has. A netlab that ends
-// first closes the pipe: the holder ends, and its namespaces with it, with no
-// lab's marker on it. Marked, it is the node's init, with the marker in its
-// command line, where `down` finds it. The kernel gives PID 1 every process
-// whose parent ends first (a capture's timeout after Ctrl-C, what a learner
-// starts with &), and such a process stays a zombie until PID 1 waits for it.
-// So it waits for each child as it ends, as the pause container does for a
-// pod: perl, asleep until a child ends (SIGCHLD, which a handler makes
-// interrupt the sleep), then waiting for every child that has (waitpid's 1 is
-// WNOHANG). Once at the start too, and at least every minute: a child that
-// ends between the last wait and the sleep is reaped a minute late at most.
-// perl-base is in every Debian and Ubuntu; without perl, a shell (the marker
-// in its command line) that sleeps and waits for nothing, as before.
+// Then it is the node's init. The kernel gives PID 1 every process whose parent
+// ends first (a capture's timeout after Ctrl-C, what a learner starts with &),
+// and such a process stays a zombie until PID 1 waits for it. So it waits for
+// each child as it ends, as the pause container does for a pod: perl, asleep
+// until a child ends (SIGCHLD, which a handler makes interrupt the sleep), then
+// waiting for every child that has (waitpid's 1 is WNOHANG). Once at the start
+// too, and at least every minute: a child that ends between the last wait and
+// the sleep is reaped a minute late at most. perl-base is in every Debian and
+// Ubuntu; without perl, a sleep that waits for nothing, as before.
 const HOLDER_SCRIPT = `read -r pid _ </proc/self/stat
-mount -t proc proc /proc && mount -t sysfs sysfs /sys && mount -t tmpfs -o mode=0755 netlab-run /run && hostname "$0" && ip link set lo up || exit 1
+mount -t proc proc /proc && mount -t sysfs sysfs /sys && mount -t tmpfs -o mode=0755 netlab-run /run && hostname "$1" && ip link set lo up || exit 1
 echo "$pid"
-read -r marker || exit 0
 exec </dev/null >/dev/null 2>&1
-command -v perl >/dev/null && exec perl -e '$SIG{CHLD} = sub {}; for (;;) { 1 while waitpid(-1, 1) > 0; sleep 60 }' "$marker"
-exec sh -c 'while :; do sleep infinity; done' "$marker"`;
+command -v perl >/dev/null && exec perl -e '$SIG{CHLD} = sub {}; for (;;) { 1 while waitpid(-1, 1) > 0; sleep 60 }'
+exec sleep infinity`;
 
-/** A holder whose namespaces are made, not yet marked as its lab's: up marks it once the lab is locked, or lets it go. */
-export interface StartedHolder {
-  holder: Holder;
-  /** puts the lab's marker on it (up's lab is locked and checked): its node is the lab's from now on */
-  mark(marker: string): Holder;
-  /** ends it and its namespaces, if it is not marked (a holder netlab started and will not use) */
-  release(): Promise<void>;
-}
-
-/** Starts a holder named `name` (its hostname); marked at once where `marker` is given. */
-async function startHolder(name: string, userNamespaceOf?: Holder, marker?: string): Promise<StartedHolder> {
+async function startHolder(lab: string, name: string, userNamespaceOf?: Holder): Promise<Holder> {
   const unshare = [
     'unshare',
     ...(withoutRoot() && !userNamespaceOf ? OWN_USER_NAMESPACE : []),
@@ -100,17 +74,12 @@ async function startHolder(name: string, userNamespaceOf?: Holder, marker?: stri
     'sh',
     '-c',
     HOLDER_SCRIPT,
+    holderMarker(lab, name),
     name,
   ];
-  // nsenter with only -U does not fork: it becomes unshare (its PID and all).
+  // nsenter with only -U does not fork: it becomes unshare (its PID, marker and all).
   const argv = userNamespaceOf ? ['nsenter', ...enterHolder(userNamespaceOf), '--', ...unshare] : unshare;
-  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
-  // A holder that has ended cannot be marked: up finds that as it goes on (the node is not running).
-  child.stdin.on('error', () => {});
-  const writeMarker = (text: string) => {
-    child.stdin.end(`${text}\n`);
-  };
-  if (marker) writeMarker(marker);
+  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const initPid = await new Promise<number>((resolve, reject) => {
     let line = '';
     let err = '';
@@ -136,93 +105,16 @@ async function startHolder(name: string, userNamespaceOf?: Holder, marker?: stri
   child.stdout.destroy();
   child.stderr.destroy();
   child.removeAllListeners('exit');
-  // Not waited for by netlab's exit: a holder still unmarked then sees its input end, and ends.
   child.unref();
-  (child.stdin as { unref?: () => void }).unref?.();
   const unshareRef = processRef(child.pid!);
   const init = processRef(initPid);
   if (!unshareRef || !init) throw new RunError(`simulated node ${name} exited right after starting`);
-  const holder: Holder = { unshare: unshareRef, init, ...(withoutRoot() ? { userns: true as const } : {}) };
-  let marked = marker !== undefined;
-  return {
-    holder,
-    mark(text) {
-      marked = true;
-      writeMarker(text);
-      return holder;
-    },
-    async release() {
-      if (marked || child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.ref();
-      child.stdin.end();
-      await exited;
-    },
-  };
-}
-
-/** The holders a lab's simulated hosts need, in this order: the underlay, the outside host, the nodes, the routers. */
-export function holderNames(model: Model): string[] {
-  return [
-    'underlay',
-    ...(model.outside ? [OUTSIDE_HOLDER] : []),
-    ...model.nodes.map((n) => n.name),
-    ...(model.underlay?.routers ?? []).map((r) => r.name),
-  ];
+  return { unshare: unshareRef, init, ...(withoutRoot() ? { userns: true as const } : {}) };
 }
 
 /**
- * Starts a lab's holders (holderNames): as root all at once; without root, the underlay's first, as its user
- * namespace holds the whole lab. Marked with their lab's markers where `lab` is given; unmarked otherwise
- * (up's early start: the lab not yet locked).
- */
-export function startHolders(names: readonly string[], lab?: string): Promise<StartedHolder>[] {
-  const markerOf = (name: string) => (lab === undefined ? undefined : holderMarker(lab, name));
-  const underlay = startHolder(names[0]!, undefined, markerOf(names[0]!));
-  if (!withoutRoot()) return [underlay, ...names.slice(1).map((name) => startHolder(name, undefined, markerOf(name)))];
-  return [underlay, ...names.slice(1).map(async (name) => startHolder(name, (await underlay).holder, markerOf(name)))];
-}
-
-/** Holders started before their lab was locked, for its hosts (holderNames): up marks them, or releases them. */
-export interface EarlyHolders {
-  names: readonly string[];
-  started: Promise<StartedHolder>[];
-}
-
-/** Ends the holders of an early start that were not marked; waits until they have ended. */
-export async function releaseHolders(started: readonly Promise<StartedHolder>[]): Promise<void> {
-  await Promise.all(started.map((s) => s.then((h) => h.release()).catch(() => {})));
-}
-
-/**
- * The lab's holders, marked as its own: those of an early start where it started every one the lab needs,
- * otherwise started now (an early start that failed is released: this start reports the failure).
- */
-async function labHolders(model: Model, early?: EarlyHolders): Promise<Holder[]> {
-  const names = holderNames(model);
-  const lab = labIdOf(model);
-  if (early && early.names.join(' ') === names.join(' ')) {
-    const settled = await Promise.allSettled(early.started);
-    if (settled.every((s) => s.status === 'fulfilled'))
-      return settled.map((s, i) =>
-        (s as PromiseFulfilledResult<StartedHolder>).value.mark(holderMarker(lab, names[i]!)),
-      );
-  }
-  if (early) await releaseHolders(early.started);
-  const settled = await Promise.allSettled(startHolders(names, lab));
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) {
-    // Those that started are stopped here: up's state does not know them yet, and their markers may still be on
-    // the way to them.
-    stopHolders(settled.map((s) => (s.status === 'fulfilled' ? s.value.holder : undefined)));
-    throw failed.reason;
-  }
-  return settled.map((s) => (s as PromiseFulfilledResult<StartedHolder>).value.holder);
-}
-
-/**
- * Starts the underlay and the nodes (their holders: those of up's early start, or started now). `record` is
- * called once the holders have started, so that up's state knows about them (for its rollback) before anything
+ * Starts the underlay and the nodes. `record` is called after each holder
+ * starts, so that up's state knows about it (for its rollback) before anything
  * else can fail; a holder is found by its marker too.
  */
 export async function createSimulatedNodes(
@@ -231,22 +123,26 @@ export async function createSimulatedNodes(
   record: (state: SimulatedTargetState) => void,
   /** a script each node runs once its underlay is up, in the same round (up's preflight); its results are returned */
   then?: (node: string) => string,
-  early?: EarlyHolders,
 ): Promise<{ target: SimulatedTargetState; answered: Record<string, ScriptResult> }> {
   const state = newSimulatedTarget();
   const outside = model.outside ? outsideAddress(model, facts) : undefined;
   const problem = outside && simulatedOutsideProblem(outside);
-  if (problem) {
-    if (early) await releaseHolders(early.started);
-    throw new UsageError(problem);
+  if (problem) throw new UsageError(problem);
+  state.underlay = await startHolder(labIdOf(model), 'underlay');
+  record(state);
+  // Without root, the underlay's user namespace holds the whole lab.
+  const userNamespace = state.underlay.userns ? state.underlay : undefined;
+  if (outside) {
+    state.outside = await startHolder(labIdOf(model), OUTSIDE_HOLDER, userNamespace);
+    record(state);
   }
-  const [underlay, ...hosts] = await labHolders(model, early);
-  state.underlay = underlay!;
-  if (outside) state.outside = hosts.shift()!;
   const routers = model.underlay?.routers ?? [];
-  for (const [i, node] of model.nodes.entries()) state.nodes[node.name] = hosts[i]!;
+  const holders = await Promise.all(
+    [...model.nodes, ...routers].map((host) => startHolder(labIdOf(model), host.name, userNamespace)),
+  );
+  for (const [i, node] of model.nodes.entries()) state.nodes[node.name] = holders[i]!;
   if (routers.length)
-    state.routers = Object.fromEntries(routers.map((r, i) => [r.name, hosts[model.nodes.length + i]!]));
+    state.routers = Object.fromEntries(routers.map((r, i) => [r.name, holders[model.nodes.length + i]!]));
   record(state);
   const pidsOf = (held: Record<string, Holder> = {}) =>
     Object.fromEntries(Object.entries(held).map(([name, holder]) => [name, holder.init.pid]));
@@ -294,30 +190,21 @@ async function runChecked(argv: string[], what: string): Promise<void> {
 
 /** Stops every holder of the lab: recorded ones, and any a killed `up` left unrecorded; returns how many processes it stopped. */
 export function destroySimulatedNodes(lab: string, state?: SimulatedTargetState): number {
-  const recorded = [
-    state?.underlay,
-    state?.outside,
-    ...Object.values(state?.routers ?? {}),
-    ...Object.values(state?.nodes ?? {}),
-  ];
-  // An unrecorded holder is found by the marker in its init's command line; its unshare is the init's parent.
-  const prefix = holderMarker(lab, '');
-  const found = findProcesses((arg) => arg.startsWith(prefix)).map((pid) => {
-    const parent = parentOf(pid);
-    const unshare = parent === undefined || commandLineOf(parent)?.[0] !== 'unshare' ? undefined : processRef(parent);
-    return { init: processRef(pid), unshare };
-  });
-  return stopHolders([...recorded, ...found]);
-}
-
-/** Stops holders, their init and their unshare, and waits until they have ended; returns how many processes it stopped. */
-function stopHolders(holders: readonly (Partial<Holder> | undefined)[]): number {
   const killed: ProcessRef[] = [];
-  for (const ref of holders.flatMap((h) => [h?.init, h?.unshare])) {
-    if (!ref || !isAlive(ref)) continue;
+  const stop = (ref: ProcessRef | undefined) => {
+    if (!ref || !isAlive(ref)) return;
     killProcess(ref);
     killed.push(ref);
+  };
+  const extra = [state?.underlay, state?.outside, ...Object.values(state?.routers ?? {})].filter(
+    (h): h is Holder => h !== undefined,
+  );
+  for (const holder of [...extra, ...Object.values(state?.nodes ?? {})]) {
+    stop(holder.init);
+    stop(holder.unshare);
   }
+  const prefix = holderMarker(lab, '');
+  for (const pid of findProcesses((arg) => arg.startsWith(prefix))) stop(processRef(pid));
   waitForExit(killed);
   return killed.length;
 }

@@ -1,9 +1,7 @@
 // Over SSH, most of the wall time of a short command is the login to the
 // nodes: key exchange and login, about 0.3-0.4 s with the nodes in parallel
 // (BENCHMARKS.md). `netlab up` starts it as soon as the lab file names its
-// nodes, before the rest of netlab loads and validates the lab. On simulated
-// nodes, it starts the holders of the nodes' namespaces as soon as it knows
-// the lab (startHoldersEarly).
+// nodes, before the rest of netlab loads and validates the lab.
 import type { Model } from '../model/lab.js';
 import { defaultLabName, LAB_LIMITS, labNameProblem, NAME_PATTERN } from '../model/grammar.js';
 import { uncheckedLabData } from '../lab/read.js';
@@ -14,7 +12,6 @@ import type { ScriptResult } from '../exec/transport.js';
 import type { SshTargetState } from '../state/targets.js';
 import { mark } from '../profile.js';
 import { cachedLabModel } from '../lab/cached.js';
-import { holderNames, startHolders, type EarlyHolders } from '../exec/simulated.js';
 
 /** The SSH target of a lab and the login to its nodes, started before the lab was validated. */
 export interface EarlyConnection {
@@ -74,23 +71,4 @@ async function labNodesOf(file: string): Promise<{ name: unknown; names?: string
     nodes?: unknown;
   };
   return { name, names: typeof nodes === 'object' && nodes !== null ? Object.keys(nodes) : undefined };
-}
-
-/**
- * Simulated nodes: starts the holders of the lab's hosts, without their lab's marker (exec/simulated.ts), while
- * `up` loads its modules, then locks and checks the lab; their namespaces are mostly the kernel's work, 10-20 ms
- * (BENCHMARKS.md). Only for a lab from the cache of valid labs: a lab read anew is validated first, and its holders
- * start then. `up` marks them as its lab's once it holds the lab's lock, or releases them; a netlab that ends
- * before either ends them too.
- */
-export function startHoldersEarly(file: string, options: TargetOptions): EarlyHolders | undefined {
-  if (wantsSsh(options)) return undefined;
-  const model = cachedLabModel(file);
-  if (!model) return undefined;
-  const names = holderNames(model);
-  const started = startHolders(names);
-  // Best effort: a start that fails here is released, and up starts the holders again, and reports it.
-  for (const holder of started) holder.catch(() => {});
-  mark('start the holders');
-  return { names, started };
 }

@@ -15,7 +15,7 @@ import {
 } from '../exec/kernel-seen.js';
 import { Listr, ListrLogger, ListrLogLevels, PRESET_TIMER, ProcessOutput } from 'listr2';
 import { stepsOfPhase } from '../plan/build.js';
-import { createSimulatedNodes, type EarlyHolders } from '../exec/simulated.js';
+import { createSimulatedNodes } from '../exec/simulated.js';
 import {
   applyPhases,
   nodeScripts,
@@ -62,8 +62,6 @@ export interface UpOptions extends TargetOptions {
   yes?: boolean;
   /** a JSON document on stdout at the end; progress goes to stderr */
   json?: boolean;
-  /** simulated nodes: the holders the command line started before the lab was locked (lifecycle/connect-early.ts) */
-  earlyHolders?: EarlyHolders;
 }
 
 /** How a --step pause learns that up is interrupted, and says that the terminal is gone. */
@@ -351,7 +349,7 @@ export async function bringUp(
     // not lost.
     nodesStarted = options.target
       ? undefined
-      : createSimulatedNodes(model, facts, (target) => (state.target = target), preflight, options.earlyHolders);
+      : createSimulatedNodes(model, facts, (target) => (state.target = target), preflight);
     // Awaited by the first task; until then a failure of the start is not an unhandled rejection.
     nodesStarted?.catch(() => {});
     if (nodesStarted && phases.length) scriptsOfNodes();

@@ -62,26 +62,13 @@ export function killProcess(ref: ProcessRef): void {
 export function findProcesses(test: (arg: string) => boolean): number[] {
   const found: number[] = [];
   for (const entry of readdirSync('/proc')) {
-    if (/^\d+$/.test(entry) && commandLineOf(Number(entry))?.some(test)) found.push(Number(entry));
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (cmdline.some(test)) found.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
   }
   return found;
-}
-
-/** A process's command line, its arguments one by one; undefined once it has exited. */
-export function commandLineOf(pid: number): string[] | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  } catch {
-    return undefined; // exited meanwhile
-  }
-}
-
-/** A process's parent (field 4 of /proc/PID/stat); undefined once it has exited. */
-export function parentOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
 }

@@ -14,14 +14,13 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
-  rmSync,
   statSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
 import { join, relative } from 'node:path';
 import { LABS, NETLAB, ROOT } from '../paths.js';
-import { labTestContext, netlab, netlabWithEnv, nodeLeftovers, snapshotHost } from './host.js';
+import { labTestContext, netlab, nodeLeftovers, snapshotHost } from './host.js';
 import { waitFor, watch, type Watched } from '../wait.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
@@ -34,8 +33,6 @@ import { PHASES, type Effect, type Plan } from '../../src/model/plan.js';
 import { ipCommandOf, step } from '../../src/model/effects.js';
 import { readState } from '../../src/state/store.js';
 import { transportsOf } from '../../src/exec/transports.js';
-import { holderMarker } from '../../src/exec/simulated.js';
-import { findProcesses } from '../../src/os/processes.js';
 
 const state = labTestContext();
 
@@ -242,16 +239,13 @@ function bigLab(): string {
 }
 
 /** `netlab up` of a file as a child, its output watched for the task titles that mark its phases. */
-function spawnUp(
-  file: string,
-  env: Record<string, string> = {},
-): {
+function spawnUp(file: string): {
   child: ReturnType<typeof spawn>;
   progress: Watched;
   done: Promise<{ code: number | null; signal: string | null; stderr: string }>;
 } {
   const child = spawn(NETLAB, ['up', file], {
-    env: { ...process.env, ...env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
+    env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const progress = watch(child);
@@ -427,103 +421,6 @@ test('Ctrl-C during up rolls back and exits 130; kill -9 during up is cleaned by
     assert.equal(down.exitCode, 0, down.stderr);
     assert.deepEqual(await snapshotHost(), state.pristine(), `kill -9 during ${at}, then down`);
   }
-});
-
-test("a lab read before: up starts its holders before it holds the lab's lock, without the lab's marker; an up that stops before (the lab is up) ends them, and so does a netlab killed then", async () => {
-  const file = join(state.dir, 'early.yaml');
-  writeFileSync(
-    file,
-    [
-      'name: early',
-      'nodes: { node-0: {}, node-1: {} }',
-      'pods:',
-      '  a0: { node: node-0 }',
-      '  a1: { node: node-1 }',
-      '',
-    ].join('\n'),
-  );
-  // A hostname first in PATH, which the holders run as they start (exec/simulated.ts): it logs its argument, and
-  // holds the underlay's start where the test says so.
-  const bin = join(state.dir, 'bin');
-  const calls = join(state.dir, 'hostname-calls');
-  const hold = join(state.dir, 'hold');
-  const held = join(state.dir, 'held');
-  mkdirSync(bin);
-  writeFileSync(
-    join(bin, 'hostname'),
-    [
-      '#!/bin/sh',
-      `echo "$1" >>${calls}`,
-      `if [ "$1" = underlay ] && [ -e ${hold} ]; then : >${held}; while [ -e ${hold} ]; do sleep 0.05; done; fi`,
-      'exec /usr/bin/hostname "$@"',
-      '',
-    ].join('\n'),
-    { mode: 0o755 },
-  );
-  const env = { PATH: `${bin}:${process.env.PATH}` };
-  const holders = () => (existsSync(calls) ? readFileSync(calls, 'utf8').split('\n').filter(Boolean).sort() : []);
-  /** the processes with the lab's marker in their command line: its holders, as down finds them */
-  const marked = () => findProcesses((arg) => arg.startsWith(holderMarker('early', '')));
-  let again;
-  let whileUp;
-  let markedWhileUp;
-  let markedWhileHeld;
-  let afterAgain;
-  try {
-    // The first up reads the lab anew, and keeps it in the cache of valid labs.
-    const first = await netlabWithEnv(state.dir, env, 'up', file);
-    assert.equal(first.exitCode, 0, first.stdout + first.stderr);
-    rmSync(calls);
-    whileUp = await snapshotHost();
-    markedWhileUp = marked();
-    // The second finds the lab up, and stops there; its underlay's holder is held as it starts, meanwhile.
-    writeFileSync(hold, '');
-    const second = netlabWithEnv(state.dir, env, 'up', file);
-    await waitFor('the holders of the second up starting', () => existsSync(held) && holders().length === 3, {
-      intervalMs: 5,
-    });
-    markedWhileHeld = marked();
-    rmSync(hold);
-    again = await second;
-    afterAgain = await snapshotHost();
-  } finally {
-    rmSync(hold, { force: true });
-    await netlab(state.dir, 'down', 'early');
-  }
-  assert.match(again.stdout, /lab early is already up and its file is unchanged/);
-  assert.deepEqual(holders(), ['node-0', 'node-1', 'underlay'], 'the second up started the holders of its lab');
-  assert.equal(markedWhileUp.length, 3, "the first up's holders carry the lab's marker");
-  assert.deepEqual(markedWhileHeld, markedWhileUp, "the second up's holders do not");
-  assert.deepEqual(afterAgain, whileUp, "and the second up ended them: only the first up's holders run");
-  assert.deepEqual(await snapshotHost(), state.pristine());
-
-  // Killed (kill -9) while its holders start: those that started see their input end, and end.
-  rmSync(calls);
-  rmSync(held);
-  writeFileSync(hold, '');
-  const { child, done } = spawnUp(file, env);
-  let ended;
-  try {
-    await waitFor("the underlay's holder starting", () => existsSync(held), { intervalMs: 5 });
-    await waitFor("the nodes' holders starting", () => holders().length === 3, { intervalMs: 5 });
-    child.kill('SIGKILL');
-    await done;
-    rmSync(hold);
-    ended = await waitFor(
-      'the holders ending by themselves',
-      async () => JSON.stringify(await snapshotHost()) === JSON.stringify(state.pristine()),
-      { intervalMs: 20, timeoutMs: 5000 },
-    ).catch(() => false);
-  } finally {
-    child.kill('SIGKILL');
-    await done;
-    rmSync(hold, { force: true });
-    // Killed after it locked the lab, up left its state (creating): down removes it, and any holder left.
-    await netlab(state.dir, 'down', 'early');
-    rmSync(bin, { recursive: true, force: true });
-  }
-  assert.equal(ended, true, 'no holder of the killed up was left running, before any down');
-  assert.deepEqual(await snapshotHost(), state.pristine());
 });
 
 test('SIGTERM (kill, a service manager stopping it) during up rolls back like Ctrl-C and exits 130: during the network phase', async () => {

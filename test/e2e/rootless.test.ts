@@ -369,16 +369,15 @@ async function asAliceWithoutUserNamespaces(...args: string[]): Promise<Run> {
 }
 
 test("an up killed before its first node started (kill -9): the user's own down removes what it left", async () => {
-  // A perl first in PATH that holds the lab's first holder as it is given its marker (it then becomes perl with
-  // the marker in its command line: exec/simulated.ts) until the test has killed up there, and passes every
-  // other call through.
+  // An unshare first in PATH that holds the lab's first holder (its command line names the lab's marker)
+  // until the test has killed up there, and passes every other call through.
   const home = homes[alice]!.dir;
   const bin = join(home, 'bin');
   mkdirSync(bin, { mode: 0o755 });
   const held = join(home, 'held');
   writeFileSync(
-    join(bin, 'perl'),
-    `#!/bin/sh\ncase "$*" in *netlab-sim:*) : >${quoteArgv([held])}; while :; do sleep 0.1; done ;; esac\nexec /usr/bin/perl "$@"\n`,
+    join(bin, 'unshare'),
+    `#!/bin/sh\ncase "$*" in *netlab-sim:*) : >${quoteArgv([held])}; while :; do sleep 0.1; done ;; esac\nexec /usr/bin/unshare "$@"\n`,
     { mode: 0o755 },
   );
   const env = { ...loginEnv(home), PATH: `${bin}:${process.env.PATH}` };
