@@ -9,10 +9,11 @@
 import { quoteArg, quoteArgv } from '../os/quote.js';
 
 /**
- * The pause process of a pod started by hand: `unshare`'s only child, found by
- * the command line it was started with (below, pauseByHand).
+ * The pause process of a pod started by hand: the shell `unshare` runs, found by
+ * the command line it was started with (below, pauseByHand), which starts with
+ * `sh` where unshare's starts with `unshare`.
  */
-const pausePid = (pod: string) => `PAUSE_PID=$(pgrep -P "$(pgrep -f ${quoteArg(`hostname ${pod};`)})")`;
+const pausePid = (pod: string) => `PAUSE_PID=$(pgrep -f ${quoteArg(`^sh -c hostname ${pod};`)})`;
 
 /** netlab_ipv4_only: both sysctls of the namespace, written from inside it (/proc/sys/net is the reader's namespace). */
 export const ipv4OnlyByHand = (pod: string): string[] => [
@@ -20,7 +21,10 @@ export const ipv4OnlyByHand = (pod: string): string[] => [
   quoteArgv(['ip', 'netns', 'exec', pod, 'sysctl', '-w', 'net.ipv6.conf.default.disable_ipv6=1']),
 ];
 
-/** netlab_pause: the article's `unshare -uipf`, in the pod's network namespace, in the background; hostname = pod name. */
+/**
+ * netlab_pause: the article's `unshare -uipf`, in the pod's network namespace, in the background; hostname = pod
+ * name. Its shell, the pod's PID 1, waits for a sleep that never ends, and so for every process left to it.
+ */
 export const pauseByHand = (pod: string, mount: boolean): string[] => [
   `${quoteArgv([
     'ip',
@@ -36,7 +40,7 @@ export const pauseByHand = (pod: string, mount: boolean): string[] => [
     '--kill-child',
     'sh',
     '-c',
-    `hostname ${pod}; exec sleep infinity`,
+    `hostname ${pod}; sleep infinity & wait`,
   ])} &`,
 ];
 

@@ -168,7 +168,7 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
     undo: (e) => [['netlab_kill_pod', e.netns]],
     declares: (e) => ({ creates: [{ kind: 'pause', pod: e.netns }] }),
     explain: (e) => [
-      `netlab_pause starts, in the background, the \`unshare --uts --ipc --pid${e.mount ? ' --mount' : ''} --fork --kill-child\` shown above in pod ${e.netns}'s network namespace: a process that only holds the pod's namespaces, like Kubernetes' pause container (netlab enters the network namespace with \`nsenter --net=/run/netns/${e.netns}\`, which keeps the node's mount namespace where \`ip netns exec\` makes one of its own, and writes the hostname to /proc/sys/kernel/hostname). Its PID and start time are kept in /run/netlab/LAB/pods/${e.netns}/pause.pid (a PID the kernel reuses is never mistaken for it).`,
+      `netlab_pause starts, in the background, the \`unshare --uts --ipc --pid${e.mount ? ' --mount' : ''} --fork --kill-child\` shown above in pod ${e.netns}'s network namespace: a process that only holds the pod's namespaces, like Kubernetes' pause container, and as the pod's PID 1 its shell waits for every process of the pod whose parent ended first, as that container does, so that none stays a zombie (netlab enters the network namespace with \`nsenter --net=/run/netns/${e.netns}\`, which keeps the node's mount namespace where \`ip netns exec\` makes one of its own, and writes the hostname to /proc/sys/kernel/hostname). Its PID and start time are kept in /run/netlab/LAB/pods/${e.netns}/pause.pid (a PID the kernel reuses is never mistaken for it).`,
     ],
   },
   container: {

@@ -142,23 +142,30 @@ netlab_outlive() { (trap '' HUP; exec "$@") </dev/null >/dev/null 2>&1 & }
 # pod's network namespace; hostname = pod name (written by the shell builtin,
 # no extra process; in a user namespace, where /proc/sys/kernel belongs to the
 # host's root, by hostname(1): sethostname() is allowed to the namespace's root).
+# The pause is a shell, PID 1 of the pod's PID namespace, that waits: the kernel
+# gives PID 1 every process of the pod whose parent ends first (what a learner
+# starts with & in the pod), and the shell's wait, for a sleep that never ends,
+# waits for each of them too as it ends (wait(2) for any child), as Kubernetes'
+# pause does; under a bare sleep they stayed zombies until the pod went.
 # Nothing waits for it: the file records unshare's PID, and
 # the pause process is unshare's only child (netlab_pause_pid).
 netlab_pause() {
   mnt=""; [ $# -lt 2 ] || mnt="--mount"
   [ -d "$NETLAB_DIR/pods/$1" ] || mkdir -p "$NETLAB_DIR/pods/$1" || return 1
-  netlab_outlive nsenter --net="/run/netns/$1" unshare --uts --ipc --pid $mnt --fork --kill-child sh -c '{ echo "$0" >/proc/sys/kernel/hostname || hostname "$0"; } 2>/dev/null && exec sleep infinity' "$1"
+  netlab_outlive nsenter --net="/run/netns/$1" unshare --uts --ipc --pid $mnt --fork --kill-child sh -c '{ echo "$0" >/proc/sys/kernel/hostname || hostname "$0"; } 2>/dev/null || exit; sleep infinity & wait' "$1"
   netlab_pid_write "$NETLAB_DIR/pods/$1/pause.pid" $!
 }
 netlab_pause_pid() {
   u=$(netlab_pid_read "$NETLAB_DIR/pods/$1/pause.pid") || { echo "pod $1 has no pause process on this node" >&2; return 1; }
   # Right after netlab_pause, unshare may not have forked yet, or its child may not have
   # made the pod's mounts private and set its hostname (no event says when): wait up to
-  # 5 s for the child to run sleep, which it does after both. Until then a mount made in
-  # the pod would spread to the node's own mounts (where / is shared, as systemd has it),
-  # and a responder would answer with the node's hostname.
+  # 5 s for the child to start its sleep, which it does after both (its child before then
+  # may be hostname). Until then a mount made in the pod would spread to the node's own
+  # mounts (where / is shared, as systemd has it), and a responder would answer with the
+  # node's hostname.
   i=0
-  while p=$(cat "/proc/$u/task/$u/children" 2>/dev/null); p=${'$'}{p%% *}; [ -z "$p" ] || [ "$(cat "/proc/$p/comm" 2>/dev/null)" != sleep ]; do
+  while p=$(cat "/proc/$u/task/$u/children" 2>/dev/null); p=${'$'}{p%% *}; c=$(cat "/proc/$p/task/$p/children" 2>/dev/null); c=${'$'}{c%% *}
+    [ -z "$p" ] || [ -z "$c" ] || [ "$(cat "/proc/$c/comm" 2>/dev/null)" != sleep ]; do
     [ -d "/proc/$u" ] && [ "$i" -lt 500 ] || { echo "the pause process of pod $1 is not running" >&2; return 1; }
     i=$((i + 1)); sleep 0.01
   done

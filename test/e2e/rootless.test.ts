@@ -94,8 +94,8 @@ async function captureAPing(...options: string[]): Promise<Run> {
 
 /**
  * The live processes of a process group on this host (a lab's nodes are namespaces of this host), NAME's only if
- * given. A zombie is none: a process whose parent died first is the child of its pod's PID 1, a sleep that never
- * reaps it, until the lab goes down (a node's PID 1 reaps).
+ * given. A zombie is none: it has ended, and only waits for its parent (a node's and a pod's PID 1 wait for
+ * every process left to them).
  */
 async function groupProcesses(group: number, name?: string): Promise<string> {
   const found = await execa('ps', ['-o', 'pid=,stat=,comm=', '-g', String(group)], { reject: false });

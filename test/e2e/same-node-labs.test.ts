@@ -339,15 +339,16 @@ test('a bundled lab by name from any directory, and --json (with its version) fr
 
 /**
  * What a pod's pause process is, read on a node: the process that is PID 1 of
- * its own PID namespace among those in the pod's network namespace, its
- * parent, its hostname, and the namespaces it has of its own (compared with the
- * reading shell's, which are the node's).
+ * its own PID namespace among those in the pod's network namespace, its child
+ * (the sleep it waits for), its parent, its hostname, and the namespaces it has
+ * of its own (compared with the reading shell's, which are the node's).
  */
 const PAUSE_FACTS = [
   'for p in $(ip netns pids pod); do',
   '  [ "$(awk \'/^NSpid/ {print $NF}\' /proc/$p/status)" = 1 ] || continue',
   "  pp=$(awk '/^PPid/ {print $2}' /proc/$p/status)",
   '  echo "pid1 $(cat /proc/$p/comm)"',
+  '  c=$(cat /proc/$p/task/$p/children); echo "child $(cat /proc/${c%% *}/comm 2>/dev/null)"',
   '  echo "parent $(cat /proc/$pp/comm)"',
   '  echo "hostname $(nsenter -t $p -u hostname)"',
   '  [ "$(stat -L -c %i /proc/$p/ns/net)" = "$(stat -L -c %i /run/netns/pod)" ] && echo "net: the pod\'s"',
@@ -366,7 +367,7 @@ test("the loopback lab's pause step, typed by hand as plan shows it, makes the s
   const byHand: string[] = [];
   for (let i = at + 1; lines[i]?.startsWith('#   = '); i++) byHand.push(lines[i]!.slice('#   = '.length));
   assert.deepEqual(byHand, [
-    "ip netns exec pod unshare --uts --ipc --pid --fork --kill-child sh -c 'hostname pod; exec sleep infinity' &",
+    "ip netns exec pod unshare --uts --ipc --pid --fork --kill-child sh -c 'hostname pod; sleep infinity & wait' &",
   ]);
   assert.ok(lines.includes('ip netns add pod'));
 
@@ -393,7 +394,8 @@ test("the loopback lab's pause step, typed by hand as plan shows it, makes the s
     const up = await netlab(state.dir, 'up', file);
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
     const expected = [
-      'pid1 sleep',
+      'pid1 sh',
+      'child sleep',
       'parent unshare',
       'hostname pod',
       "net: the pod's",
@@ -414,10 +416,10 @@ test("the loopback lab's pause step, typed by hand as plan shows it, makes the s
       `ip netns add pod && { ${byHand.join('\n')}\n} </dev/null >/dev/null 2>&1`,
     );
     assert.equal(typed.exitCode, 0, typed.stderr);
-    // unshare forks, and its child becomes sleep: wait for it (no event says when).
+    // unshare forks, and its child sets the hostname, then starts its sleep: wait for it (no event says when).
     const made = await waitFor('the pause process typed by hand on node-1', async () => {
       const now = await facts('node-1');
-      return now.includes('pid1 sleep') && now;
+      return now.includes('child sleep') && now;
     });
     assert.deepEqual(made, expected, 'typed by hand: the same namespaces, hostname and process');
   } finally {

@@ -106,22 +106,28 @@ for (const [signal, to] of [
   });
 
 // A process whose parent ends first is given to PID 1 of its PID namespace, which must wait for it when it
-// ends, as an init does: a simulated node's PID 1 did not, and each such process stayed a zombie until down
-// (the node's `timeout` of a capture stopped by Ctrl-C, or anything a learner started with `&` and left).
-test("a simulated node's PID 1 reaps the processes left to it: no zombie stays on the node", async () => {
-  const orphans = [
-    // A subshell starts a short sleep and ends first: the sleep is left to PID 1, and ends 0.2 s later.
-    'p=$(sleep 0.2 >/dev/null 2>&1 & echo $!)',
-    // Until it has ended (a zombie, or reaped and gone), however slow the machine; then a moment for PID 1.
-    'i=0; while [ -e /proc/$p ] && [ "$(cut -d" " -f3 /proc/$p/stat 2>/dev/null)" != Z ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done',
-    'sleep 0.2',
-    // Every zombie of the node's PID namespace, by PID, parent and name (the node mounted its own /proc).
-    'for s in /proc/[0-9]*/stat; do read -r pid comm state ppid _ <"$s" 2>/dev/null && [ "$state" = Z ] && echo "$pid $ppid $comm"; done; true',
-  ].join('; ');
-  const run = await netlab(state.dir, 'exec', 'node-0', '--', 'sh', '-c', orphans);
-  assert.equal(run.exitCode, 0, run.stderr);
-  assert.equal(run.stdout.trim(), '', `zombies on node-0 (pid, parent, name): ${run.stdout}`);
-});
+// ends, as an init does: a simulated node's PID 1 did not, nor did a pod's pause (a bare sleep), and each such
+// process stayed a zombie until down (the node's `timeout` of a capture stopped by Ctrl-C, or anything a
+// learner started with `&` and left, on the node or in a pod).
+for (const [where, what] of [
+  ['node-0', "a simulated node's PID 1"],
+  ['a0', "a pod's pause, its PID 1,"],
+] as const)
+  test(`${what} reaps the processes left to it: no zombie stays on the node`, async () => {
+    const orphans = [
+      // A subshell starts a short sleep and ends first: the sleep is left to PID 1, and ends 0.2 s later. It says
+      // its PID as /proc numbers it (the node's: a pod has no /proc of its own, and $! would be the pod's number).
+      `p=$( (sh -c 'read -r pid _ </proc/self/stat; echo "$pid"; exec sleep 0.2 >/dev/null 2>&1' &) )`,
+      // Until it has ended (a zombie, or reaped and gone), however slow the machine; then a moment for PID 1.
+      'i=0; while [ -e /proc/$p ] && [ "$(cut -d" " -f3 /proc/$p/stat 2>/dev/null)" != Z ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done',
+      'sleep 0.2',
+      // Every zombie of the node's PID namespace, by PID, parent and name (the node mounted its own /proc).
+      'for s in /proc/[0-9]*/stat; do read -r pid comm state ppid _ <"$s" 2>/dev/null && [ "$state" = Z ] && echo "$pid $ppid $comm"; done; true',
+    ].join('; ');
+    const run = await netlab(state.dir, 'exec', where, '--', 'sh', '-c', orphans);
+    assert.equal(run.exitCode, 0, run.stderr);
+    assert.equal(run.stdout.trim(), '', `zombies on node-0 (pid, parent, name), left in ${where}: ${run.stdout}`);
+  });
 
 // A terminal's Ctrl-C reaches the pod's program and netlab alike: netlab waits for the program, which decides.
 // Dying at once left a program that catches it (a shell, a REPL) running on its own, stopped by its next read.

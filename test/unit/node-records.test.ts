@@ -160,10 +160,14 @@ test('a recorded process that has died is not read back while it waits to be rea
   }
 });
 
-test("netlab_pause_pid names the pause only once it runs sleep: before that, unshare's child may not have made the pod's mounts private or set its hostname", async () => {
+test("netlab_pause_pid names the pause only once it has started its sleep: before that, unshare's child may not have made the pod's mounts private or set its hostname", async () => {
   const work = scratch('netlab-records-');
-  // unshare as the prelude starts it, its child slowed down: a shell that runs sleep after 0.3 s.
-  const unshare = spawn('sh', ['-c', 'sh -c "sleep 0.3; exec sleep 30" & wait'], { stdio: 'ignore', detached: true });
+  // unshare as the prelude starts it, its child slowed down: a shell whose first child, for 0.3 s, is another
+  // program (as hostname may be), then the pause's sleep, which it waits for.
+  const unshare = spawn('sh', ['-c', `sh -c 'timeout 0.3 tail -f /dev/null; sleep 30 & wait' & wait`], {
+    stdio: 'ignore',
+    detached: true,
+  });
   try {
     const result = sh(
       work.dir,
@@ -171,10 +175,10 @@ test("netlab_pause_pid names the pause only once it runs sleep: before that, uns
       [
         'mkdir -p "$NETLAB_DIR/pods/p"',
         `netlab_pid_write "$NETLAB_DIR/pods/p/pause.pid" ${unshare.pid}`,
-        'pause=$(netlab_pause_pid p) && cat "/proc/$pause/comm"',
+        'pause=$(netlab_pause_pid p) && cat "/proc/$pause/comm" && c=$(cat /proc/$pause/task/$pause/children) && cat "/proc/${c%% *}/comm"',
       ].join('\n'),
     );
-    assert.equal(result.stdout, 'sleep\n', result.stderr);
+    assert.equal(result.stdout, 'sh\nsleep\n', result.stderr);
   } finally {
     process.kill(-unshare.pid!, 'SIGKILL');
     work.remove();

@@ -21,7 +21,7 @@ export function podSteps(model: Model, pod: ModelPod): StepDraft[] {
     ),
     step(
       `start pod ${pod.name}'s pause process`,
-      `Like the pause container (\`unshare -uipf\` in the article), it holds the pod's UTS, IPC and PID namespaces${pod.rootfs ? ", and a mount namespace for the containers' overlays," : ''} for the containers to join; hostname = pod name. Undo kills every process in the pod.`,
+      `Like the pause container (\`unshare -uipf\` in the article), it holds the pod's UTS, IPC and PID namespaces${pod.rootfs ? ", and a mount namespace for the containers' overlays," : ''} for the containers to join; hostname = pod name; as the pod's PID 1 it waits for the processes left to it, so none stays a zombie. Undo kills every process in the pod.`,
       [{ kind: 'pause', netns: pod.netns, mount: Boolean(pod.rootfs) }],
     ),
     step(
