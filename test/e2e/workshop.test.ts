@@ -476,9 +476,12 @@ test("up --step=command --yes: one step at a time, with the article's states in 
     const pause = after("start pod a0's pause process");
     assert.match(
       pause,
-      /\n {2}\$ netlab_pause a0\n {4}= ip netns exec a0 unshare --uts --ipc --pid --fork --kill-child sh -c 'hostname a0; exec sleep infinity' &\n/,
+      /\n {2}\$ netlab_pause a0\n {4}= ip netns exec a0 unshare --uts --ipc --pid --fork --kill-child sh -c 'hostname a0; sleep infinity & wait' &\n/,
     );
-    assert.match(pause, /\n {4}a0: \+ process unshare \(pid \d+\)\n/);
+    assert.match(
+      pause,
+      /\n {4}a0: \+ process unshare \(pid \d+\)\n {4}a0: \+ process sh \(pid \d+\)\n {4}a0: \+ process sleep \(pid \d+\)\n/,
+    );
     const ipv6 = after('turn IPv6 off in pod a0');
     assert.match(ipv6, /\n {4}= ip netns exec a0 sysctl -w net\.ipv6\.conf\.all\.disable_ipv6=1\n/);
     // A kernel without IPv6 (ipv6.disable=1) has no such sysctl to change.
