@@ -11,9 +11,12 @@ import { quoteArg, quoteArgv } from '../os/quote.js';
 /**
  * The pause process of a pod started by hand: the shell `unshare` runs, found by
  * the command line it was started with (below, pauseByHand), which starts with
- * `sh` where unshare's starts with `unshare`.
+ * `sh` where unshare's starts with `unshare`; the oldest (-o) of those, as its
+ * children have its command line until they run theirs. A pod name's dots are
+ * plain dots to pgrep's regular expression.
  */
-const pausePid = (pod: string) => `PAUSE_PID=$(pgrep -f ${quoteArg(`^sh -c hostname ${pod};`)})`;
+const pausePid = (pod: string) =>
+  `PAUSE_PID=$(pgrep -o -f ${quoteArg(`^sh -c hostname ${pod.replaceAll('.', '\\.')};`)})`;
 
 /** netlab_ipv4_only: both sysctls of the namespace, written from inside it (/proc/sys/net is the reader's namespace). */
 export const ipv4OnlyByHand = (pod: string): string[] => [
@@ -23,7 +26,8 @@ export const ipv4OnlyByHand = (pod: string): string[] => [
 
 /**
  * netlab_pause: the article's `unshare -uipf`, in the pod's network namespace, in the background; hostname = pod
- * name. Its shell, the pod's PID 1, waits for a sleep that never ends, and so for every process left to it.
+ * name. Its shell, the pod's PID 1, waits for a sleep that never ends (and ignores SIGTERM, as PID 1 does), and so
+ * for every process left to it.
  */
 export const pauseByHand = (pod: string, mount: boolean): string[] => [
   `${quoteArgv([
@@ -40,7 +44,7 @@ export const pauseByHand = (pod: string, mount: boolean): string[] => [
     '--kill-child',
     'sh',
     '-c',
-    `hostname ${pod}; sleep infinity & wait`,
+    `hostname ${pod}; trap "" TERM; sleep infinity & wait`,
   ])} &`,
 ];
 

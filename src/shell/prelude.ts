@@ -146,13 +146,15 @@ netlab_outlive() { (trap '' HUP; exec "$@") </dev/null >/dev/null 2>&1 & }
 # gives PID 1 every process of the pod whose parent ends first (what a learner
 # starts with & in the pod), and the shell's wait, for a sleep that never ends,
 # waits for each of them too as it ends (wait(2) for any child), as Kubernetes'
-# pause does; under a bare sleep they stayed zombies until the pod went.
+# pause does; under a bare sleep they stayed zombies until the pod went. Its sleep
+# ignores SIGTERM, as PID 1 does (the shell's ignored signals pass to it): a
+# learner's pkill sleep on the node stops the containers, not the pod.
 # Nothing waits for it: the file records unshare's PID, and
 # the pause process is unshare's only child (netlab_pause_pid).
 netlab_pause() {
   mnt=""; [ $# -lt 2 ] || mnt="--mount"
   [ -d "$NETLAB_DIR/pods/$1" ] || mkdir -p "$NETLAB_DIR/pods/$1" || return 1
-  netlab_outlive nsenter --net="/run/netns/$1" unshare --uts --ipc --pid $mnt --fork --kill-child sh -c '{ echo "$0" >/proc/sys/kernel/hostname || hostname "$0"; } 2>/dev/null || exit; sleep infinity & wait' "$1"
+  netlab_outlive nsenter --net="/run/netns/$1" unshare --uts --ipc --pid $mnt --fork --kill-child sh -c '{ echo "$0" >/proc/sys/kernel/hostname || hostname "$0"; } 2>/dev/null || exit; trap "" TERM; sleep infinity & wait' "$1"
   netlab_pid_write "$NETLAB_DIR/pods/$1/pause.pid" $!
 }
 netlab_pause_pid() {
@@ -162,10 +164,14 @@ netlab_pause_pid() {
   # 5 s for the child to start its sleep, which it does after both (its child before then
   # may be hostname). Until then a mount made in the pod would spread to the node's own
   # mounts (where / is shared, as systemd has it), and a responder would answer with the
-  # node's hostname.
+  # node's hostname. The pause of a lab an older netlab made is unshare's child itself,
+  # once it runs sleep. Read by the shell itself: no process per look.
   i=0
-  while p=$(cat "/proc/$u/task/$u/children" 2>/dev/null); p=${'$'}{p%% *}; c=$(cat "/proc/$p/task/$p/children" 2>/dev/null); c=${'$'}{c%% *}
-    [ -z "$p" ] || [ -z "$c" ] || [ "$(cat "/proc/$c/comm" 2>/dev/null)" != sleep ]; do
+  while p=; c=; cm=
+    read -r p _ 2>/dev/null <"/proc/$u/task/$u/children"
+    [ -z "$p" ] || read -r c _ 2>/dev/null <"/proc/$p/task/$p/children"
+    [ -z "$p" ] || read -r cm 2>/dev/null <"/proc/${'$'}{c:-$p}/comm"
+    [ "$cm" != sleep ]; do
     [ -d "/proc/$u" ] && [ "$i" -lt 500 ] || { echo "the pause process of pod $1 is not running" >&2; return 1; }
     i=$((i + 1)); sleep 0.01
   done

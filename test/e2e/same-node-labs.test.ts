@@ -367,7 +367,7 @@ test("the loopback lab's pause step, typed by hand as plan shows it, makes the s
   const byHand: string[] = [];
   for (let i = at + 1; lines[i]?.startsWith('#   = '); i++) byHand.push(lines[i]!.slice('#   = '.length));
   assert.deepEqual(byHand, [
-    "ip netns exec pod unshare --uts --ipc --pid --fork --kill-child sh -c 'hostname pod; sleep infinity & wait' &",
+    'ip netns exec pod unshare --uts --ipc --pid --fork --kill-child sh -c \'hostname pod; trap "" TERM; sleep infinity & wait\' &',
   ]);
   assert.ok(lines.includes('ip netns add pod'));
 

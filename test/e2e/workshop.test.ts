@@ -129,6 +129,21 @@ for (const [where, what] of [
     assert.equal(run.stdout.trim(), '', `zombies on node-0 (pid, parent, name), left in ${where}: ${run.stdout}`);
   });
 
+// A pod's PID 1 ignores SIGTERM (the kernel's rule for a namespace's init without a handler), and so does the sleep
+// its pause waits for: a learner's `pkill sleep` on the node stops the containers (sleep infinity too), not the pod.
+test("a pod's pause outlives a SIGTERM to the sleep it waits for", async () => {
+  const script = [
+    // The pause's sleep: in pod a0's network namespace, PID 2 of the pod's own PID namespace (its shell is 1).
+    'for p in $(ip netns pids a0); do [ "$(awk \'/^NSpid/ {print $NF}\' /proc/$p/status)" = 2 ] && s=$p; done',
+    'kill -TERM "$s"; sleep 0.3',
+    '[ -d "/proc/$s" ] && echo "the sleep lives"',
+  ].join('\n');
+  const run = await netlab(state.dir, 'exec', 'node-0', '--', 'sh', '-c', script);
+  assert.equal(run.stdout.trim(), 'the sleep lives', run.stderr);
+  const pod = await netlab(state.dir, 'exec', 'a0', '--', 'hostname');
+  assert.equal(pod.stdout.trim(), 'a0', pod.stderr);
+});
+
 // A terminal's Ctrl-C reaches the pod's program and netlab alike: netlab waits for the program, which decides.
 // Dying at once left a program that catches it (a shell, a REPL) running on its own, stopped by its next read.
 for (const [program, handles, code] of [
@@ -476,12 +491,10 @@ test("up --step=command --yes: one step at a time, with the article's states in 
     const pause = after("start pod a0's pause process");
     assert.match(
       pause,
-      /\n {2}\$ netlab_pause a0\n {4}= ip netns exec a0 unshare --uts --ipc --pid --fork --kill-child sh -c 'hostname a0; sleep infinity & wait' &\n/,
+      /\n {2}\$ netlab_pause a0\n {4}= ip netns exec a0 unshare --uts --ipc --pid --fork --kill-child sh -c 'hostname a0; trap "" TERM; sleep infinity & wait' &\n/,
     );
-    assert.match(
-      pause,
-      /\n {4}a0: \+ process unshare \(pid \d+\)\n {4}a0: \+ process sh \(pid \d+\)\n {4}a0: \+ process sleep \(pid \d+\)\n/,
-    );
+    // (Its shell and sleep come a moment later: the step ends once unshare runs.)
+    assert.match(pause, /\n {4}a0: \+ process unshare \(pid \d+\)\n/);
     const ipv6 = after('turn IPv6 off in pod a0');
     assert.match(ipv6, /\n {4}= ip netns exec a0 sysctl -w net\.ipv6\.conf\.all\.disable_ipv6=1\n/);
     // A kernel without IPv6 (ipv6.disable=1) has no such sysctl to change.

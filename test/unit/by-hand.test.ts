@@ -80,17 +80,17 @@ test('a fault is made and mended by plain commands only, as `challenge reveal` s
 
 test("the pause process and IPv6 off, by hand, as the article's reader types them", () => {
   assert.deepEqual(pauseByHand('a0', false), [
-    "ip netns exec a0 unshare --uts --ipc --pid --fork --kill-child sh -c 'hostname a0; sleep infinity & wait' &",
+    'ip netns exec a0 unshare --uts --ipc --pid --fork --kill-child sh -c \'hostname a0; trap "" TERM; sleep infinity & wait\' &',
   ]);
   assert.deepEqual(pauseByHand('a0', true), [
-    "ip netns exec a0 unshare --uts --ipc --pid --mount --fork --kill-child sh -c 'hostname a0; sleep infinity & wait' &",
+    'ip netns exec a0 unshare --uts --ipc --pid --mount --fork --kill-child sh -c \'hostname a0; trap "" TERM; sleep infinity & wait\' &',
   ]);
   assert.deepEqual(ipv4OnlyByHand('a0'), [
     'ip netns exec a0 sysctl -w net.ipv6.conf.all.disable_ipv6=1',
     'ip netns exec a0 sysctl -w net.ipv6.conf.default.disable_ipv6=1',
   ]);
   assert.deepEqual(containerByHand('pod', undefined), [
-    `PAUSE_PID=$(pgrep -f '^sh -c hostname pod;')`,
+    `PAUSE_PID=$(pgrep -o -f '^sh -c hostname pod;')`,
     'nsenter -t "$PAUSE_PID" -n -u -i -p sleep infinity &',
   ]);
   assert.deepEqual(sysctlByHand('net.ipv4.ip_forward', '1'), ['sysctl -w net.ipv4.ip_forward=1']);

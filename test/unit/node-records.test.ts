@@ -185,6 +185,27 @@ test("netlab_pause_pid names the pause only once it has started its sleep: befor
   }
 });
 
+test("netlab_pause_pid names the pause of a lab an older netlab made: unshare's child itself, once it runs sleep", () => {
+  const work = scratch('netlab-records-');
+  // unshare as an older prelude started it: its child set the hostname, then became sleep (no shell waiting).
+  const unshare = spawn('sh', ['-c', `sh -c 'exec sleep 30' & wait`], { stdio: 'ignore', detached: true });
+  try {
+    const result = sh(
+      work.dir,
+      'lab',
+      [
+        'mkdir -p "$NETLAB_DIR/pods/p"',
+        `netlab_pid_write "$NETLAB_DIR/pods/p/pause.pid" ${unshare.pid}`,
+        'pause=$(netlab_pause_pid p) && cat "/proc/$pause/comm"',
+      ].join('\n'),
+    );
+    assert.equal(result.stdout, 'sleep\n', result.stderr);
+  } finally {
+    process.kill(-unshare.pid!, 'SIGKILL');
+    work.remove();
+  }
+});
+
 test("each pod has a directory of its own: netlab_kill_pod a leaves pod a.b's files (the old pods/a.* files would have matched)", () => {
   const work = scratch('netlab-records-');
   try {

@@ -711,14 +711,15 @@ test("ip -batch: on a real kernel, a veth pair made with its pod end in the pod 
   // In network and mount namespaces of their own (the pods' namespaces pinned in a /run/netns of its own), gone when
   // the shell ends: each namespace's links (not their MACs or indexes: the kernel picks those), IPv4 addresses (the
   // pods' IPv6 is off, netlab_ipv4_only, which is not an ip step) and routes. Not a link's carrier (NO-CARRIER,
-  // LOWER_UP) or operational state either: the kernel sets those a moment after a veth's ends are up (linkwatch,
-  // deferred up to a second on a busy machine), so a show that follows at once may catch either; the admin flag UP,
-  // which the commands set, is compared.
+  // LOWER_UP) or operational state either, nor a route's linkdown (a route added while its device has no carrier
+  // yet): the kernel sets the carrier a moment after a veth's ends are up (linkwatch, deferred up to a second on a
+  // busy machine), so a show that follows at once may catch either; the admin flag UP, which the commands set, is
+  // compared.
   const madeBy = (pods: string[], lines: string[]) => {
     const show = (ns: string) =>
       [`link show`, `-4 addr show`, `route show`].map(
         (what) =>
-          `echo '# ${ns} ${what}'; ip ${ns === '-' ? '' : `-n ${ns} `}-o ${what} | sed -E 's/link\\/ether [0-9a-f:]+( brd [0-9a-f:]+)?//; s/^[0-9]+: //; s/@if[0-9]+/@if/; s/NO-CARRIER,//; s/,LOWER_UP//; s/ state [A-Z]+ / /'`,
+          `echo '# ${ns} ${what}'; ip ${ns === '-' ? '' : `-n ${ns} `}-o ${what} | sed -E 's/link\\/ether [0-9a-f:]+( brd [0-9a-f:]+)?//; s/^[0-9]+: //; s/@if[0-9]+/@if/; s/NO-CARRIER,//; s/,LOWER_UP//; s/ state [A-Z]+ / /; s/ linkdown//'`,
       );
     const run = spawnSync(
       'unshare',
