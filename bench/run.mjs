@@ -67,8 +67,9 @@ function netlab(args, extraEnv = {}) {
 // Helpers become their plain equivalents; consecutive `ip` commands for one
 // namespace become one `ip -batch` (floor) or stay one process each (naive).
 function plainCommand(c) {
+  // The pause as netlab's: a shell, the pod's PID 1, waiting for its sleep (and so for what is left to it).
   if (c[0] === 'netlab_pause')
-    return `ip netns exec ${c[1]} unshare --uts --ipc --pid --fork --kill-child sleep infinity </dev/null >/dev/null 2>&1 &`;
+    return `ip netns exec ${c[1]} unshare --uts --ipc --pid --fork --kill-child sh -c 'sleep infinity & wait' </dev/null >/dev/null 2>&1 &`;
   if (c[0] === 'netlab_sysctl') return `sysctl -qw ${c[1]}=${c[2]}`;
   if (c[0] === 'netlab_ipv4_only')
     return `nsenter --net=/run/netns/${c[1]} sh -c 'echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6'`;
