@@ -160,50 +160,41 @@ test('a recorded process that has died is not read back while it waits to be rea
   }
 });
 
-test("netlab_pause_pid names the pause only once it has started its sleep: before that, unshare's child may not have made the pod's mounts private or set its hostname", async () => {
+/**
+ * What netlab_pause_pid names for a pod whose pause.pid records `unshare`, a shell standing in for unshare as a
+ * prelude starts it (its only child is the pause): that process's name, and its first child's where it has one.
+ */
+function pauseNamed(unshare: string): { stdout: string; stderr: string } {
   const work = scratch('netlab-records-');
-  // unshare as the prelude starts it, its child slowed down: a shell whose first child, for 0.3 s, is another
-  // program (as hostname may be), then the pause's sleep, which it waits for.
-  const unshare = spawn('sh', ['-c', `sh -c 'timeout 0.3 tail -f /dev/null; sleep 30 & wait' & wait`], {
-    stdio: 'ignore',
-    detached: true,
-  });
+  const child = spawn('sh', ['-c', `${unshare} & wait`], { stdio: 'ignore', detached: true });
   try {
-    const result = sh(
+    return sh(
       work.dir,
       'lab',
       [
         'mkdir -p "$NETLAB_DIR/pods/p"',
-        `netlab_pid_write "$NETLAB_DIR/pods/p/pause.pid" ${unshare.pid}`,
-        'pause=$(netlab_pause_pid p) && cat "/proc/$pause/comm" && c=$(cat /proc/$pause/task/$pause/children) && cat "/proc/${c%% *}/comm"',
+        `netlab_pid_write "$NETLAB_DIR/pods/p/pause.pid" ${child.pid}`,
+        'pause=$(netlab_pause_pid p) && cat "/proc/$pause/comm"',
+        'c=$(cat /proc/$pause/task/$pause/children) && [ -n "$c" ] && cat "/proc/${c%% *}/comm"; true',
       ].join('\n'),
     );
-    assert.equal(result.stdout, 'sh\nsleep\n', result.stderr);
   } finally {
-    process.kill(-unshare.pid!, 'SIGKILL');
+    process.kill(-child.pid!, 'SIGKILL');
     work.remove();
   }
+}
+
+test("netlab_pause_pid names the pause only once it has started its sleep: before that, unshare's child may not have made the pod's mounts private or set its hostname", () => {
+  // Its child slowed down: a shell whose first child, for 0.3 s, is another program (as hostname may be), then
+  // the pause's sleep, which it waits for.
+  const result = pauseNamed(`sh -c 'timeout 0.3 tail -f /dev/null; sleep 30 & wait'`);
+  assert.equal(result.stdout, 'sh\nsleep\n', result.stderr);
 });
 
 test("netlab_pause_pid names the pause of a lab an older netlab made: unshare's child itself, once it runs sleep", () => {
-  const work = scratch('netlab-records-');
-  // unshare as an older prelude started it: its child set the hostname, then became sleep (no shell waiting).
-  const unshare = spawn('sh', ['-c', `sh -c 'exec sleep 30' & wait`], { stdio: 'ignore', detached: true });
-  try {
-    const result = sh(
-      work.dir,
-      'lab',
-      [
-        'mkdir -p "$NETLAB_DIR/pods/p"',
-        `netlab_pid_write "$NETLAB_DIR/pods/p/pause.pid" ${unshare.pid}`,
-        'pause=$(netlab_pause_pid p) && cat "/proc/$pause/comm"',
-      ].join('\n'),
-    );
-    assert.equal(result.stdout, 'sleep\n', result.stderr);
-  } finally {
-    process.kill(-unshare.pid!, 'SIGKILL');
-    work.remove();
-  }
+  // As an older prelude started it: its child set the hostname, then became sleep (no shell waiting).
+  const result = pauseNamed(`sh -c 'exec sleep 30'`);
+  assert.equal(result.stdout, 'sleep\n', result.stderr);
 });
 
 test("each pod has a directory of its own: netlab_kill_pod a leaves pod a.b's files (the old pods/a.* files would have matched)", () => {
