@@ -124,15 +124,16 @@ export async function applyPhases(
   options: {
     signal?: AbortSignal;
     onProgress?: OnProgress;
-    /** a node's script to run once its steps succeeded (alone where it has none): one round less */
-    after?: (node: string) => AfterSteps;
-    /** the nodes' scripts, made before (nodeScripts, with the same plan, phases, run and after) */
+    /**
+     * the nodes' scripts, made before (nodeScripts, with the same plan, phases and run; with what each node runs
+     * once its steps succeeded, `up`'s record of the lab); by default their steps alone
+     */
     scripts?: Record<string, NodeScript | undefined>;
   } = {},
 ): Promise<void> {
   const { signal, onProgress } = options;
   if (signal?.aborted) throw new Interrupted();
-  const scripts = options.scripts ?? nodeScripts(plan, phases, run, options.after);
+  const scripts = options.scripts ?? nodeScripts(plan, phases, run);
   const results = await Promise.allSettled(plan.nodes.map(({ node }) => applyOnNode(node)));
   const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
   if (errors.length)

@@ -10,6 +10,7 @@ import { simulatedFacts } from '../../src/underlay/simulated.js';
 import {
   AFTER_MARKER as AFTER,
   applyPhases,
+  nodeScripts,
   type OnProgress,
   phasesInOneRound,
   phasesOf,
@@ -62,7 +63,9 @@ test("a phase's `after` script runs at the end of each node's script (alone wher
   // node-1 has no step in this phase, as a node may have none in a lab's last.
   const oneNode = { ...plan, nodes: plan.nodes.map((n) => (n.node === 'node-1' ? { ...n, steps: [] } : n)) };
   const after = () => ({ script: 'echo recorded\n', what: 'recording the lab on the node' });
-  await applyPhases(oneNode, ['cross-node'], { 'node-0': node0.transport, 'node-1': node1.transport }, RUN, { after });
+  await applyPhases(oneNode, ['cross-node'], { 'node-0': node0.transport, 'node-1': node1.transport }, RUN, {
+    scripts: nodeScripts(oneNode, ['cross-node'], RUN, after),
+  });
   assert.equal(node0.scripts.length, 1, "one script: the steps' and the record's");
   assert.ok(stepsOfPhase(plan.nodes[0]!.steps, 'cross-node').length > 0);
   assert.match(node0.scripts[0]!, /^netlab_claim \|\| exit 1$/m);
@@ -85,7 +88,7 @@ test("a phase's `after` script runs at the end of each node's script (alone wher
   const failing = stubNode('node-0', 1);
   await assert.rejects(
     applyPhases(plan, ['cross-node'], { 'node-0': failing.transport, 'node-1': stubNode('node-1').transport }, RUN, {
-      after,
+      scripts: nodeScripts(plan, ['cross-node'], RUN, after),
     }),
     (error: unknown) =>
       error instanceof RunError &&
@@ -99,7 +102,7 @@ test("a phase's `after` script runs at the end of each node's script (alone wher
       ['cross-node'],
       { 'node-0': stubNode('node-0', 255, true).transport, 'node-1': stubNode('node-1').transport },
       RUN,
-      { after },
+      { scripts: nodeScripts(plan, ['cross-node'], RUN, after) },
     ),
     (error: unknown) => error instanceof StepFailure && /the node script ended with exit 255/.test(error.message),
   );
@@ -157,7 +160,7 @@ test('a plain up sends each node one script with its steps of every phase, in or
   const transports = Object.fromEntries(plan.nodes.map((n) => [n.node, nodeSaying(n.node)]));
   const after = () => ({ script: 'echo recorded\n', what: 'recording the lab on the node' });
   await applyPhases(plan, phases, transports, RUN, {
-    after,
+    scripts: nodeScripts(plan, phases, RUN, after),
     onProgress: (n, ids) => progress.push([n, [...ids]]),
   });
   for (const node of plan.nodes) {
