@@ -23,14 +23,12 @@ export const ALLOWED_SSH_OPTIONS = [
   'ServerAliveCountMax',
   'TCPKeepAlive',
   'LogLevel',
-  // host keys
+  // host keys (the files of known hosts only as none: KNOWN_HOSTS_FILES)
   'StrictHostKeyChecking',
   'UserKnownHostsFile',
   'GlobalKnownHostsFile',
-  'HostKeyAlias',
   'HostKeyAlgorithms',
   'CheckHostIP',
-  'UpdateHostKeys',
   'HashKnownHosts',
   // authentication and ciphers
   'IdentitiesOnly',
@@ -53,6 +51,16 @@ const RUNS_A_PROGRAM = [
   'SecurityKeyProvider',
 ];
 
+/**
+ * ssh appends a new host's key to the first file of known hosts as it meets the host, before any login: a line
+ * `NAME KEYTYPE KEY` that is also a valid line of authorized_keys (NAME `restrict`, through HostKeyAlias), and
+ * UpdateHostKeys rewrites the file. So an inventory that named that file could make ssh write a stranger's key
+ * into any file the user can write, ~/.ssh/authorized_keys or /etc/sudoers as root. It may only turn them off;
+ * HostKeyAlias and UpdateHostKeys (which name or rewrite the lines written) are left to the user's own config.
+ */
+const KNOWN_HOSTS_FILES = ['userknownhostsfile', 'globalknownhostsfile'];
+const NO_KNOWN_HOSTS = ['/dev/null', 'none'];
+
 const allowedByLowerName = new Map(ALLOWED_SSH_OPTIONS.map((o) => [o.toLowerCase(), o]));
 
 /** Why an inventory may not set this ssh option (undefined: it may). */
@@ -62,6 +70,8 @@ export function sshOptionProblem(name: string, value: string): string | undefine
     return `${runs} makes ssh run a program on this machine, which an inventory may not do; put it in your own OpenSSH config and use --ssh-config FILE`;
   if (!allowedByLowerName.has(name.toLowerCase()))
     return `${shown(name)} is not an ssh option an inventory may set; allowed: ${ALLOWED_SSH_OPTIONS.join(', ')} (others go in your own OpenSSH config, with --ssh-config FILE)`;
+  if (KNOWN_HOSTS_FILES.includes(name.toLowerCase()) && !NO_KNOWN_HOSTS.includes(value))
+    return `${name} may only be ${NO_KNOWN_HOSTS.join(' or ')} in an inventory: ssh writes host keys into that file, so an inventory could make it write into any file (another file of known hosts goes in your own OpenSSH config, with --ssh-config FILE)`;
   if (!/^[A-Za-z0-9_./=:@,+~[\]-]+$/.test(value) || value.startsWith('-'))
     return `${shown(value)} is not a value for ${name}: letters, digits and _ . / = : @ , + ~ [ ] -, not starting with "-"`;
   return undefined;

@@ -60,12 +60,40 @@ test('ssh-options: refused in the file, at the option, with why and the hint', (
   );
   assert.equal(
     read(`ssh-options: { SendEnv: LANG }\n${node('')}`).error,
-    `FILE: ssh-options.SendEnv: "SendEnv" is not an ssh option an inventory may set; allowed: AddressFamily, Compression, ConnectTimeout, ConnectionAttempts, ServerAliveInterval, ServerAliveCountMax, TCPKeepAlive, LogLevel, StrictHostKeyChecking, UserKnownHostsFile, GlobalKnownHostsFile, HostKeyAlias, HostKeyAlgorithms, CheckHostIP, UpdateHostKeys, HashKnownHosts, IdentitiesOnly, PreferredAuthentications, PubkeyAcceptedAlgorithms, Ciphers, KexAlgorithms, MACs, ProxyJump (others go in your own OpenSSH config, with --ssh-config FILE)${HINT}`,
+    `FILE: ssh-options.SendEnv: "SendEnv" is not an ssh option an inventory may set; allowed: AddressFamily, Compression, ConnectTimeout, ConnectionAttempts, ServerAliveInterval, ServerAliveCountMax, TCPKeepAlive, LogLevel, StrictHostKeyChecking, UserKnownHostsFile, GlobalKnownHostsFile, HostKeyAlgorithms, CheckHostIP, HashKnownHosts, IdentitiesOnly, PreferredAuthentications, PubkeyAcceptedAlgorithms, Ciphers, KexAlgorithms, MACs, ProxyJump (others go in your own OpenSSH config, with --ssh-config FILE)${HINT}`,
   );
   for (const value of ['"accept-new;touch /tmp/x"', '";x"', '"x;"', '"$(id)"', '"a b"', '"-oProxyCommand=x"'])
     assert.match(
       read(`ssh-options: { StrictHostKeyChecking: ${value} }\n${node('')}`).error ?? '',
       /^FILE: ssh-options\.StrictHostKeyChecking: .* is not a value for StrictHostKeyChecking: letters, digits and _ \. \/ = : @ , \+ ~ \[ \] -, not starting with "-"\n/,
+      value,
+    );
+});
+
+test('ssh-options: the files of known hosts only turned off, and no alias or rewrite of their lines (ssh writes a new host key into that file before any login, a line authorized_keys accepts)', () => {
+  for (const [option, value] of [
+    ['UserKnownHostsFile', '~/.ssh/authorized_keys'],
+    ['UserKnownHostsFile', '/etc/sudoers'],
+    ['GlobalKnownHostsFile', '/root/.ssh/authorized_keys'],
+    ['userknownhostsfile', '/tmp/known'],
+  ])
+    assert.match(
+      read(`ssh-options: { ${option}: "${value}" }\n${node('')}`).error ?? '',
+      new RegExp(
+        `^FILE: ssh-options\\.${option}: ${option} may only be /dev/null or none in an inventory: ssh writes host keys into that file`,
+      ),
+      `${option} ${value}`,
+    );
+  for (const option of ['HostKeyAlias: restrict', 'UpdateHostKeys: "yes"'])
+    assert.match(
+      read(`ssh-options: { ${option} }\n${node('')}`).error ?? '',
+      /is not an ssh option an inventory may set/,
+      option,
+    );
+  for (const value of ['/dev/null', 'none'])
+    assert.equal(
+      read(`ssh-options: { UserKnownHostsFile: ${value}, GlobalKnownHostsFile: ${value} }\n${node('')}`).error,
+      undefined,
       value,
     );
 });
