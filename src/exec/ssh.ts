@@ -154,12 +154,17 @@ export async function checkReachable(target: SshTargetState, script = 'true\n'):
   return answered;
 }
 
-/** Closes the master connections (after down: nothing more to say to these nodes). */
+/**
+ * Closes the master connections (after down: nothing more to say to these nodes). A master is shared by every
+ * netlab of this user with the same SSH config and host (ssh-args.ts), so it is asked to stop (-O stop: take no
+ * new session, and exit once its last one ends), never to exit (-O exit ends every session on it at once: another
+ * netlab's up, exec or verify on the same machines).
+ */
 export async function closeMasters(target: SshTargetState): Promise<void> {
   await Promise.all([...sessions.values()].map((session) => session.close()));
   await Promise.all(
     Object.keys(target.hosts).map((node) =>
-      run('ssh', [...sshArgs(target, node).slice(0, -2), '-O', 'exit', '--', target.hosts[node]!.host]),
+      run('ssh', [...sshArgs(target, node).slice(0, -2), '-O', 'stop', '--', target.hosts[node]!.host]),
     ),
   );
 }

@@ -228,7 +228,7 @@ test('down on nodes with no record of the lab says so, node by node, and claims 
   assert.doesNotMatch(down.stdout, /cleaned up|is down/);
 });
 
-test('a sysctl two labs need: taking one down leaves forwarding on for the other, and the last one puts back the value from before', async () => {
+test("a sysctl two labs need: taking one down leaves forwarding on for the other, and the last one puts back the value from before; the down's closing of the SSH masters cuts no other netlab's session on them", async () => {
   const second = join(work.dir, 'routes2.yaml');
   writeFileSync(
     second,
@@ -257,8 +257,16 @@ test('a sysctl two labs need: taking one down leaves forwarding on for the other
     assert.equal((await A('up', join(LABS, 'routes.yaml'), '--ssh-config', machines.sshConfig)).exitCode, 0);
     const up2 = await B('up', second, '--ssh-config', machines.sshConfig);
     assert.equal(up2.exitCode, 0, up2.stdout + up2.stderr);
+    // Both controllers' commands share one master per machine (the same user, SSH config and host). A down
+    // closes its masters as it ends: another netlab's session on them (here B's exec) runs to its end.
+    const child = machines.start(controllerB, 'exec', 'x0', '--', 'sh', '-c', 'echo started; sleep 2; echo survived');
+    child.catch(() => {});
+    const exec = watch(child);
+    await exec.until('started');
     const down = await A('down', 'routes');
     assert.equal(down.exitCode, 0);
+    assert.equal((await child).exitCode, 0, exec.output);
+    assert.match(exec.output, /survived/, "B's session outlived A's down");
     assert.match(down.stdout, /net\.ipv4\.ip_forward is left at 1: lab routes2 on this node needs it too/);
     assert.equal(await forwarding(), '1,1', 'forwarding stays on for routes2');
     const verify = await B('verify', 'routes2');
