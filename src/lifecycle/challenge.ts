@@ -107,13 +107,22 @@ export async function startFault(
 /**
  * Makes a fault on its node, stopping at the first command that fails. A
  * node-wide setting it changes is saved first, for the mend to put back.
- * Returns what it changed, for `challenge reveal`.
+ * A fault stopped halfway (a learner removed what it acts on) is mended in the
+ * same script: no record is written for it, so nothing would mend it later,
+ * and FORWARD's policy would stay DROP. Returns what it changed, for
+ * `challenge reveal`.
  */
 async function makeFault(state: LabState, fault: Fault): Promise<string[] | undefined> {
-  const lines = [
-    'set -e',
+  const commands = [
     ...(fault.setting ? [quoteArgv(['netlab_setting_save', ...settingArgs(fault.setting)])] : []),
     ...fault.apply.map((c) => quoteArgv(c)),
+  ];
+  const lines = [
+    'netlab_unmake_fault() {',
+    ...mendLines(state, fault, { halfMade: true }),
+    `  echo ${quoteArg('the fault stopped halfway: its mend was run, and nothing of it is left')} >&2`,
+    '}',
+    ...commands.map((c) => `${c} || { netlab_unmake_fault; exit 1; }`),
   ];
   // What the fault changed, for `challenge reveal`: the node's tables, and those of the pod it acts in.
   const transport = transportOf(state, fault.node);
@@ -159,6 +168,12 @@ async function forgetLearnedPaths(state: LabState): Promise<void> {
  * and only if it still holds the fault's value. Returns what was left as it was.
  */
 export async function mendFault(state: LabState, fault: Fault): Promise<string[]> {
+  const stdout = await runLocked(state, fault.node, 'challenge stop', `${mendLines(state, fault).join('\n')}\n`);
+  return [...stdout.matchAll(/^@@netlab kept (.*)$/gm)].map((m) => m[1]!);
+}
+
+/** A fault's mend (mendFault); `halfMade`: of a fault stopped halfway, whose setting is put back only if it saved it. */
+function mendLines(state: LabState, fault: Fault, options: { halfMade?: boolean } = {}): string[] {
   const { setting } = fault;
   // By construction the setting's own command is the last of mend (faults.ts).
   const objects = setting ? fault.mend.slice(0, -1) : fault.mend;
@@ -168,10 +183,11 @@ export async function mendFault(state: LabState, fault: Fault): Promise<string[]
   // left (a `down` that stopped halfway) a mend would make them anew (a vxlan0 for nobody).
   const run = scriptRunOf(state);
   const lines = run && !fault.onTheMachine && commands.length ? ['if netlab_ours; then', ...commands, 'fi'] : commands;
-  if (setting)
-    lines.push(quoteArgv(['netlab_setting_restore', ...settingArgs(setting), setting.value, setting.mended]));
-  const stdout = await runLocked(state, fault.node, 'challenge stop', `${lines.join('\n')}\n`);
-  return [...stdout.matchAll(/^@@netlab kept (.*)$/gm)].map((m) => m[1]!);
+  if (!setting) return lines;
+  const restore = quoteArgv(['netlab_setting_restore', ...settingArgs(setting), setting.value, setting.mended]);
+  // (the file netlab_setting_save writes: prelude.ts)
+  const saved = `"$NETLAB_DIR"/${quoteArg(`fault-${settingArgs(setting).join('-')}`)}`;
+  return [...lines, options.halfMade ? `[ ! -f ${saved} ] || ${restore}` : restore];
 }
 
 /**

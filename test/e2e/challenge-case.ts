@@ -109,6 +109,17 @@ export async function faultsLeaveTheMachinesFirewall(
     const stopped = await run('challenge', 'stop', 'routes');
     assert.equal(stopped.exitCode, 0, stopped.stdout + stopped.stderr);
     assert.match(await forward(), /^-P FORWARD DROP$/m, 'the policy the fault replaced is back: DROP, not ACCEPT');
+    // A fault stopped halfway is mended at once, since no record is left to mend it later: with the lab's jump
+    // removed by hand, forward-drop's first command (the policy DROP) is made and its second fails.
+    await node.run(
+      "iptables -w -P FORWARD ACCEPT && iptables -w -D FORWARD -m comment --comment 'netlab lab routes' -j NETLAB-FWD-routes\n",
+    );
+    const half = await run('challenge', 'start', 'routes', 'policy-drop');
+    assert.equal(half.exitCode, 1, half.stdout + half.stderr);
+    assert.match(half.stderr, /the fault stopped halfway: its mend was run/);
+    assert.match(await forward(), /^-P FORWARD ACCEPT$/m, "the machine's policy is not left at the fault's DROP");
+    assert.match(await forward(), /-j NETLAB-FWD-routes$/m, "the mend put the lab's jump back");
+    await node.run('iptables -w -P FORWARD DROP\n');
     // A challenge still active when the lab is built again (`up --recreate`, as `room reset` does): its
     // fault is mended before the old lab goes; no DROP rule of the old run outlives it.
     assert.equal((await run('challenge', 'start', 'routes', 'drop-first')).exitCode, 0);

@@ -455,7 +455,7 @@ test('an undo that fails is not "nothing left": down exits 1 naming it, keeps th
   assert.deepEqual(await leftovers(), []);
 });
 
-test("a challenge's fault touches only what the lab owns: a mend never deletes the machine's own DROP rule, and puts back the FORWARD policy the fault replaced; up --recreate mends it first", async () => {
+test("a challenge's fault touches only what the lab owns: a mend never deletes the machine's own DROP rule, and puts back the FORWARD policy the fault replaced, also of a fault stopped halfway; up --recreate mends it first", async () => {
   await faultsLeaveTheMachinesFirewall(A, machines.transport('node-0'), work.dir, ['--ssh-config', machines.sshConfig]);
   assert.deepEqual(await leftovers(), []);
 });
