@@ -299,13 +299,35 @@ export function preflightScript(
   kernel: KernelProbe = {},
 ): string {
   const lines: string[] = [];
-  for (const pod of model.pods.filter((p) => p.node === node && p.rootfs)) {
-    lines.push(
-      `[ -e ${quoteArg(pod.rootfs!)} ] || echo ${quoteArg(`@@netlab missing-rootfs ${pod.name} ${pod.rootfs}`)}`,
-    );
-  }
+  for (const pod of model.pods.filter((p) => p.node === node && p.rootfs))
+    lines.push(rootfsCheck(pod.name, pod.rootfs!));
   lines.push(...requirementChecks(requirements(model), kernel));
   return `${['PATH=$PATH:/usr/sbin:/sbin', ...lines, ...questionLines([inventoryQuestions(steps)])].join('\n')}\n`;
+}
+
+/**
+ * A shell line that says (@@netlab missing-rootfs, untrusted-rootfs) when a pod's rootfs is not there, or when
+ * someone other than root could change it: its programs run as root on the node (a chroot is no boundary for
+ * root), so a rootfs another user can write is their way to root. As ssh and sshd judge a key's files, the rootfs
+ * and every directory above it (symbolic links resolved) must be owned by root or by the user netlab runs for
+ * (SUDO_UID; in a user namespace the user's own files are root's), and writable by no one else, but for a
+ * directory above it with the sticky bit (/tmp: others may add files there, not replace root's).
+ */
+function rootfsCheck(pod: string, rootfs: string): string {
+  const untrusted = (why: string) => `printf '%s\\n' ${quoteArg(`@@netlab untrusted-rootfs ${pod}`)}" ${why}"`;
+  // (in a subshell: its variables and positional parameters are not the script's)
+  return [
+    `if [ ! -e ${quoteArg(rootfs)} ]; then echo ${quoteArg(`@@netlab missing-rootfs ${pod} ${rootfs}`)}`,
+    // Only where netlab is root: in a user namespace (netlab without sudo) the rootfs's programs can do no more
+    // than the user, and root's files show there as nobody's.
+    `elif read -r _ _ n </proc/self/uid_map && [ "$n" = 4294967295 ]; then (p=$(readlink -f -- ${quoteArg(rootfs)}); top=$p; while [ -n "$p" ]; do`,
+    `  set -- $(stat -c '%u %a' -- "$p") && m=$((0$2))`,
+    `  case " 0 \${SUDO_UID:-0} " in *" $1 "*) ;; *) ${untrusted('$p is owned by user $1')}; break ;; esac`,
+    // 022 (18): writable by group or others; 01000 (512): the sticky bit, which counts only above the rootfs
+    `  if [ $((m & 18)) -ne 0 ] && { [ "$p" = "$top" ] || [ $((m & 512)) -eq 0 ]; }; then ${untrusted('$p is writable by its group or others')}; break; fi`,
+    `  [ "$p" != / ] || break; p=$(dirname -- "$p")`,
+    'done); fi',
+  ].join('\n');
 }
 
 /** `down`'s arguments for a lab and instance. */
@@ -351,6 +373,13 @@ export function describeProblems(
       problems.push(
         `pod ${rootfs[1]}'s rootfs ${rootfs[2]} does not exist on ${node}: give a directory or a .tar.gz (such as the Alpine minirootfs) that exists there`,
       );
+    const untrusted = /^@@netlab untrusted-rootfs (\S+) (.*)$/.exec(line);
+    if (untrusted) {
+      const pod = model.pods.find((p) => p.name === untrusted[1]);
+      problems.push(
+        `pod ${untrusted[1]}'s rootfs ${pod?.rootfs ?? ''} on ${node} could be changed by someone other than root (${untrusted[2]}), and its programs run as root there: give a rootfs that only root (or you) can change (chown root, chmod go-w, in directories others cannot write)`,
+      );
+    }
   }
   problems.push(
     ...missingOf(lines).map((m) => describeMissing(m, needs, `lab ${model.name}`, node, false, inUserNamespace)),

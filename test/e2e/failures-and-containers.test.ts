@@ -2,10 +2,10 @@
 // local state; containers with a rootfs get their own overlay (article 001, 2.1).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LABS } from '../paths.js';
-import { netlab, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from './host.js';
+import { netlab, netlabWithEnv, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from './host.js';
 import { destroySimulatedNodes } from '../../src/exec/simulated.js';
 
 const state = stateDirForTest();
@@ -102,15 +102,28 @@ function stopHoldersOf(lab: string): void {
   }
 }
 
-test('containers with a rootfs run chrooted in their own overlay over the shared lower layer', async () => {
+test("containers with a rootfs run chrooted in their own overlay over the shared lower layer; a rootfs another user could change is refused, the sudo user's own is not", async () => {
   // A minimal rootfs: busybox and a few applets (the article uses the Alpine minirootfs).
   const rootfs = join(state.dir, 'rootfs');
   mkdirSync(join(rootfs, 'bin'), { recursive: true });
   mkdirSync(join(rootfs, 'tmp'));
   copyFileSync('/bin/busybox', join(rootfs, 'bin', 'busybox'));
   for (const applet of ['sh', 'sleep', 'ls', 'cat', 'hostname']) symlinkSync('busybox', join(rootfs, 'bin', applet));
+  // Its programs run as root: a rootfs owned by another user (here nobody) is their way to root, and refused
+  // before anything changes; the same rootfs is the user's own when that user ran netlab with sudo (SUDO_UID).
+  chownSync(rootfs, 65534, 65534);
+  const refused = await netlabWithEnv(state.dir, { SUDO_UID: '' }, 'up', containerLab('rootfs', rootfs));
+  // (exit 1, as every problem the preflight finds on a node)
+  assert.equal(refused.exitCode, 1, refused.stdout + refused.stderr);
+  assert.match(
+    refused.stderr,
+    new RegExp(
+      `pod pod's rootfs ${rootfs} on node-0 could be changed by someone other than root \\(${rootfs} is owned by user 65534\\), and its programs run as root there`,
+    ),
+  );
+  assert.deepEqual(await snapshotHost(), pristine, 'nothing changed');
   try {
-    const up = await netlab(state.dir, 'up', containerLab('rootfs', rootfs), '--verify');
+    const up = await netlabWithEnv(state.dir, { SUDO_UID: '65534' }, 'up', containerLab('rootfs', rootfs), '--verify');
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
     const write = await netlab(
       state.dir,
