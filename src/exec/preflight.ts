@@ -5,6 +5,7 @@ import type { Model } from '../model/lab.js';
 import type { Step } from '../model/plan.js';
 import { type Answers, parseAnswers, type Questions, questionLines } from '../node/query.js';
 import { routeKey } from '../node/tables.js';
+import { overlaps, parseCidr } from '../net/ipv4.js';
 import { quoteArg } from '../os/quote.js';
 import { describeRun } from '../state/store.js';
 import { wiringOf } from '../wiring/registry.js';
@@ -256,14 +257,35 @@ export function inventoryOf(answers: Partial<Answers>): NodeInventory {
   };
 }
 
+/** An object of the node's own that a step would make again, or (`takes`) whose traffic it would take part of. */
+export interface Conflict {
+  step: number;
+  what: string;
+  /** the lab's route, more specific than the node's route (`what`), that would take part of its traffic */
+  takes?: string;
+}
+
+/**
+ * The node's route, wider than `key` and not its default route, that contains it: a lab's route inside it would
+ * take part of its traffic (the kernel picks the longest prefix), a VPN's 10.0.0.0/8 say.
+ */
+function coveringRoute(routes: ReadonlySet<string>, key: string): string | undefined {
+  const inner = parseCidr(key, false);
+  if (!inner) return undefined;
+  return [...routes].find((route) => {
+    const outer = parseCidr(route, false);
+    return outer !== undefined && outer.prefix > 0 && outer.prefix < inner.prefix && overlaps(outer, inner);
+  });
+}
+
 /**
  * Ownership: every object the plan would create on the node must not exist yet.
  * A bridge br0 the user made, a pod namespace or chain of another lab, a route
  * already there: netlab refuses before changing anything, rather than fail
  * half-way or, worse, later delete what is not its own.
  */
-export function findConflicts(steps: readonly Step[], have: NodeInventory): { step: number; what: string }[] {
-  const conflicts: { step: number; what: string }[] = [];
+export function findConflicts(steps: readonly Step[], have: NodeInventory): Conflict[] {
+  const conflicts: Conflict[] = [];
   for (const step of steps) {
     for (const created of step.creates) {
       const clash = (found: boolean, what: string) => found && conflicts.push({ step: step.id, what });
@@ -275,8 +297,16 @@ export function findConflicts(steps: readonly Step[], have: NodeInventory): { st
       else if (created.kind === 'address') {
         const ip = created.address.split('/')[0]!;
         clash(have.addresses.has(ip), `the address ${ip}`);
-      } else if (created.kind === 'route') clash(have.routes.has(routeKey(created.dst)), `a route to ${created.dst}`);
-      else if (created.kind === 'chain')
+      } else if (created.kind === 'route') {
+        clash(have.routes.has(routeKey(created.dst)), `a route to ${created.dst}`);
+        const covering = coveringRoute(have.routes, routeKey(created.dst));
+        if (covering)
+          conflicts.push({
+            step: step.id,
+            what: `a route to ${covering}`,
+            takes: `a route to ${created.dst} inside it`,
+          });
+      } else if (created.kind === 'chain')
         clash(
           have.chains.has(`${created.table} ${created.name}`),
           `an iptables ${created.table === 'nat' ? 'nat ' : ''}chain ${created.name}`,
@@ -360,9 +390,11 @@ export function describeProblems(
       `lab ${sibling[0]} is up on ${node} (${describeRun(sibling[1])}): one instance of lab ${model.name} at a time on the same machines (its bridges, tunnels and pods have the same names in every instance); instances run side by side on simulated nodes`,
     ];
   const others = [...have.runs].map(([lab, run]) => `lab ${lab} (${describeRun(run)})`);
-  const problems = findConflicts(steps, have).map(
-    (c) =>
-      `${node} already has ${c.what}, which step ${c.step} of lab ${model.name} would create: netlab never changes what it did not create; remove it, or rename it in the lab file${others.length ? `; up on ${node}: ${others.join(', ')}` : ''}`,
+  const upThere = others.length ? `; up on ${node}: ${others.join(', ')}` : '';
+  const problems = findConflicts(steps, have).map((c) =>
+    c.takes
+      ? `${node} has ${c.what} of its own, and step ${c.step} of lab ${model.name} would add ${c.takes}, taking that part of its traffic: netlab never changes what it did not create; give the lab a cluster-cidr outside it${upThere}`
+      : `${node} already has ${c.what}, which step ${c.step} of lab ${model.name} would create: netlab never changes what it did not create; remove it, or rename it in the lab file${upThere}`,
   );
   const lines = head.split('\n');
   const unprobed = probeProblem(lines, needs, `lab ${model.name}`, node);

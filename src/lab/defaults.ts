@@ -24,6 +24,14 @@ export const SPECIAL_BLOCKS: readonly (readonly [string, string])[] = [
   ['224.0.0.0/4', 'multicast'],
   ['240.0.0.0/4', 'reserved and broadcast'],
 ];
+
+/**
+ * Where a cluster CIDR may be: the private ranges (RFC 1918) and the shared
+ * range some clusters use (RFC 6598). Elsewhere the lab's routes on a node
+ * would take over public addresses (a pod subnet 8.8.8.0/24 routed via another
+ * node), and its ACCEPT and MASQUERADE rules would match them.
+ */
+export const PRIVATE_BLOCKS: readonly string[] = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10'];
 export const NODE_SUBNET_PREFIX = 24;
 export const FIRST_POD_HOST = 2;
 export const GATEWAY_HOST = 1;

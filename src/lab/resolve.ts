@@ -35,6 +35,7 @@ import {
   defaultBridge,
   defaultNodeSubnet,
   gatewayOf,
+  PRIVATE_BLOCKS,
   SPECIAL_BLOCKS,
   WIDEST_CLUSTER_PREFIX,
 } from './defaults.js';
@@ -155,13 +156,15 @@ function resolveCluster(lab: LabFile, report: Report): Cidr {
  * Overlaps with the nodes' addresses and underlay networks are checked there.
  */
 function clusterRangeProblem(cidr: Cidr): string | undefined {
-  const allowed = `allowed: a private range of /${WIDEST_CLUSTER_PREFIX} to /24 outside ${[SERVICE_CIDR, ...SPECIAL_BLOCKS.map(([block]) => block)].join(', ')}, such as ${DEFAULT_CLUSTER_CIDR}`;
+  const allowed = `allowed: a private range of /${WIDEST_CLUSTER_PREFIX} to /24 (inside ${PRIVATE_BLOCKS.join(', ')}) outside ${SERVICE_CIDR}, such as ${DEFAULT_CLUSTER_CIDR}`;
   if (cidr.prefix < WIDEST_CLUSTER_PREFIX)
     return `wider than /${WIDEST_CLUSTER_PREFIX}: the lab's FORWARD, MASQUERADE and policy rules would match all of it; ${allowed}`;
   const special = SPECIAL_BLOCKS.find(([block]) => overlaps(parseCidr(block)!, cidr));
   if (special) return `which overlaps ${special[0]}, the ${special[1]} addresses; ${allowed}`;
   if (overlaps(parseCidr(SERVICE_CIDR)!, cidr))
     return `which overlaps the Services range ${SERVICE_CIDR} (a Service IP is virtual, never a pod's); ${allowed}`;
+  if (!PRIVATE_BLOCKS.some((block) => overlaps(parseCidr(block)!, cidr) && parseCidr(block)!.prefix <= cidr.prefix))
+    return `which is not a private range: the lab's routes on the nodes would take over public addresses; ${allowed}`;
   return undefined;
 }
 

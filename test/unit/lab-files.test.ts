@@ -389,7 +389,7 @@ test('plan --explain: every command of every bundled lab (and of containers on a
   }
 });
 
-test("rules match only the lab's traffic: cluster CIDRs wider than /8 or in special blocks, and Service, node and outside addresses where they do not belong, are refused at their field", () => {
+test("rules match only the lab's traffic: cluster CIDRs wider than /8, outside the private ranges or in special blocks, and Service, node and outside addresses where they do not belong, are refused at their field", () => {
   const lab = (extra: string, node = '{}') => `nodes: { node-0: ${node} }\npods: { a0: { node: node-0 } }\n${extra}`;
   const refused: [string, string, RegExp][] = [
     [lab('cluster-cidr: 0.0.0.0/1\n'), 'cluster-cidr', /wider than \/8.*allowed: a private range of \/8 to \/24/],
@@ -406,6 +406,11 @@ test("rules match only the lab's traffic: cluster CIDRs wider than /8 or in spec
     [lab('cluster-cidr: 255.255.0.0/16\n'), 'cluster-cidr', /reserved and broadcast/],
     [lab('cluster-cidr: 10.0.0.0/8\n'), 'cluster-cidr', /overlaps the Services range 10\.96\.0\.0\/12/],
     [lab('cluster-cidr: 10.100.0.0/16\n'), 'cluster-cidr', /overlaps the Services range/],
+    // a pod subnet 8.8.8.0/24 would be routed via another node, and the lab's rules would match 8.0.0.0/8
+    [lab('cluster-cidr: 8.0.0.0/8\n'), 'cluster-cidr', /which is not a private range: the lab's routes on the nodes/],
+    [lab('cluster-cidr: 11.0.0.0/8\n'), 'cluster-cidr', /which is not a private range/],
+    [lab('cluster-cidr: 172.32.0.0/16\n'), 'cluster-cidr', /which is not a private range/],
+    [lab('cluster-cidr: 100.0.0.0/8\n'), 'cluster-cidr', /which is not a private range/],
     [
       lab('services:\n  ssh: { cluster-ip: 192.168.56.1, port: 22, backends: [a0] }\n'),
       'services.ssh.cluster-ip',
@@ -429,11 +434,10 @@ test("rules match only the lab's traffic: cluster CIDRs wider than /8 or in spec
         e.issues.some((i) => i.path === field && message.test(i.message)),
       text,
     );
-  // The defaults, and the private ranges of RFC 1918 outside the Services range, stay valid.
+  // The defaults, and the private ranges of RFC 1918 and RFC 6598 outside the Services range, stay valid.
   for (const cidr of [
     '10.200.0.0/16',
     '10.200.0.0/24',
-    '11.0.0.0/8',
     '10.128.0.0/9',
     '172.16.0.0/12',
     '192.168.0.0/16',

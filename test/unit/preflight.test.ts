@@ -114,8 +114,8 @@ test('preflight: each kind of object the plan would create is found when it is a
       links: ['br0', 'veth-a0-c'], // the node's bridge; the pod end of a veth pair (the peer name)
       netns: ['a0'],
       addresses: ['10.200.0.1'],
-      // a route to another node's pods, made by hand; a covering route of the user's: no clash
-      routes: [{ dst: '10.200.1.0/24' }, { dst: '10.200.0.0/16' }],
+      // a route to another node's pods, made by hand
+      routes: [{ dst: '10.200.1.0/24' }],
       chains: { filter: ['NETLAB-FWD-service'], nat: ['NL-SERVICES-service'] },
     }),
   );
@@ -155,7 +155,7 @@ test('preflight: iptables-save is read only for the tables the plan makes chains
   assert.deepEqual([...inventoryOf(answers[0]!).chains], ['filter NETLAB-FWD-vxlan']);
 });
 
-test('preflight: routes are compared by destination prefix, whatever their type or form', () => {
+test("preflight: routes are compared by destination prefix, whatever their type or form; a route of the node that covers one of the lab's is named too", () => {
   const routeStep: Step = {
     id: 7,
     node: 'node-0',
@@ -172,7 +172,18 @@ test('preflight: routes are compared by destination prefix, whatever their type 
   assert.deepEqual(clashes({ dst: '10.200.1.0/24' }), [7]);
   assert.deepEqual(clashes({ type: 'unreachable', dst: '10.200.1.0/24' }), [7], 'a typed route is the same prefix');
   assert.deepEqual(clashes({ dst: '10.200.1.0/25' }), [], 'a longer prefix is another route');
-  assert.deepEqual(clashes({ dst: '10.200.0.0/16' }), [], 'a covering prefix is another route');
+  // A covering route is another route to the kernel, but the lab's route inside it would take part of its
+  // traffic (a VPN's 10.0.0.0/8): named with the lab's route. The node's default route covers everything.
+  assert.deepEqual(clashes({ dst: '10.200.0.0/16' }), [7]);
+  assert.deepEqual(findConflicts([routeStep], inventory({ routes: [{ dst: '10.0.0.0/8' }] })), [
+    { step: 7, what: 'a route to 10.0.0.0/8', takes: 'a route to 10.200.1.0/24 inside it' },
+  ]);
+  assert.deepEqual(clashes({ dst: 'default' }), [], "the node's default route");
+  const { model } = loadLabFile(join(LABS, 'routes.yaml'));
+  assert.match(
+    describeProblems(model, 'node-0', stepsOf('routes'), printed(more(FRESH, { routes: [{ dst: '10.0.0.0/8' }] })))[0]!,
+    /^node-0 has a route to 10\.0\.0\.0\/8 of its own, and step \d+ of lab routes would add a route to 10\.200\.1\.0\/24 inside it, taking that part of its traffic: netlab never changes what it did not create; give the lab a cluster-cidr outside it$/,
+  );
   assert.deepEqual(clashes({ dst: '10.9.9.9' }), [8], 'a host route prints without /32');
 });
 
