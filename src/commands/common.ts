@@ -11,6 +11,7 @@ import { bundledLabNames, bundledLabsDir } from '../lab/bundled.js';
 import type { SimulatedTargetState } from '../state/targets.js';
 import { DEFAULT_STATE_DIR } from '../state/access.js';
 import { mayEnterNodes, userNamespaceProblem, withoutRoot } from '../exec/userns.js';
+import { isRunning } from '../os/processes.js';
 
 /** A directory where a lab was meant (`netlab plan /tmp`, `netlab validate labs`): the same words from every command. */
 function notALabFile(dir: string): UsageError {
@@ -95,6 +96,35 @@ export function refuseOtherTarget(state: LabState, options: TargetOptions): LabS
   const other = otherTarget(state, options);
   if (other) throw new UsageError(other);
   return state;
+}
+
+/**
+ * Simulated nodes: does the holder run (a holder killed whose parent died too may stay a zombie until the
+ * machine's init reaps it). Machines over SSH: not probed here (null).
+ */
+export function nodeRunning(state: LabState, node: string): boolean | null {
+  const target = state.target;
+  if (target.kind === 'ssh') return null;
+  const holder = target.nodes[node];
+  return holder ? isRunning(holder.init) : false;
+}
+
+/**
+ * The simulated nodes (and routers) of a lab recorded up whose holders are gone: the machine restarted, or
+ * someone killed them. Everything the lab made lived in them: it is gone too.
+ */
+export function stoppedNodes(state: LabState): string[] {
+  if (state.target.kind === 'ssh') return [];
+  const routers = Object.entries(state.target.routers ?? {});
+  return [
+    ...state.model.nodes.map((n) => n.name).filter((n) => nodeRunning(state, n) === false),
+    ...routers.filter(([, holder]) => !isRunning(holder.init)).map(([router]) => router),
+  ];
+}
+
+/** What `up` says of a lab recorded up whose simulated nodes are gone (stoppedNodes). */
+export function describeStopped(lab: string, stopped: readonly string[]): string {
+  return `lab ${lab} was up, but its simulated nodes are not running (${stopped.join(', ')}; this machine restarted?)`;
 }
 
 /** Why the target flags name another target than the lab's recorded one; undefined when they do not. */

@@ -11,7 +11,7 @@ import { describeDown, nodesWithFailedUndo, runDown, type NodeDown } from '../ex
 import { quoteArg } from '../os/quote.js';
 import { printJson, withHumanOutputOnStderr } from '../json-output.js';
 import { CorruptState, describeRun, listStates, readState, type LabState } from '../state/store.js';
-import { findUpLab, labIdFor, labNameOf, requireNodeAccess } from './common.js';
+import { findUpLab, labIdFor, labNameOf, refuseOtherTarget, requireNodeAccess, rootsStateNote } from './common.js';
 import { transportsOf } from '../exec/transports.js';
 import { acquireLock } from '../state/lock.js';
 import { RunError, shown, UsageError } from '../errors.js';
@@ -173,11 +173,13 @@ async function downLocked(name: string, options: DownOptions, report: DownReport
     say(
       stopped
         ? `lab ${name} had no state; stopped ${stopped} simulated node process(es) a killed \`netlab up\` left`
-        : `lab ${name} is not up; nothing to do${up.length ? ` (up: ${up.join(', ')})` : ''}`,
+        : `lab ${name} is not up; nothing to do${up.length ? ` (up: ${up.join(', ')})` : ''}${rootsStateNote('labs')}`,
     );
     return 0;
   }
   refuseAttached(state, '`netlab down`');
+  // Target flags that name another target than the lab's are a slip: the lab there is not this one.
+  refuseOtherTarget(state, options);
   const outcomes = await takeDown(state);
   report.nodes = outcomes;
   const lines = describeDown(name, outcomes, options.verbose);

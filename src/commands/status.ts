@@ -10,17 +10,9 @@ import { checkReachable } from '../exec/ssh.js';
 import type { Transports } from '../exec/transports.js';
 import { printJson, type JsonOption } from '../json-output.js';
 import type { TargetOptions } from '../exec/targets.js';
-import { findUpLab, labIdFor, labNameOf, otherTarget } from './common.js';
+import { findUpLab, labIdFor, labNameOf, nodeRunning, otherTarget } from './common.js';
 import { challengeOfRun } from '../state/challenges.js';
 import { builtInUserNamespace, mayEnterNodes } from '../exec/userns.js';
-
-/** Simulated nodes: is the holder alive. SSH nodes: not probed here (null). */
-function nodeRunning(state: LabState, node: string): boolean | null {
-  const target = state.target;
-  if (target.kind === 'ssh') return null;
-  const holder = target.nodes[node];
-  return holder ? isAlive(holder.init) : false;
-}
 
 /**
  * Drift: what the plan made on each node, compared with the live kernel state
@@ -126,10 +118,7 @@ export async function statusCommand(lab: string | undefined, options: JsonOption
     printJson({ labs: [...rows, ...unreadable] });
     return drifted;
   }
-  for (const u of unreadable)
-    console.log(
-      `${u.lab}: state file ${u.file} is unreadable (${u.reason}); \`netlab down ${u.lab}\` takes the lab down (add --ssh-config FILE for machines over SSH)`,
-    );
+  for (const c of corrupt) console.log(`${c.lab}: state file ${c.file} is unreadable (${c.reason}); ${c.remedy}`);
   if (rows.length === 0) {
     if (unreadable.length === 0) console.log('no lab is up');
     return 0;

@@ -5,7 +5,7 @@ import { bringUp, prepareSsh, type UpOptions } from '../lifecycle/up.js';
 import { resolve } from 'node:path';
 import { buildPlan } from '../plan/build.js';
 import { simulatedFacts } from '../underlay/simulated.js';
-import { readState } from '../state/store.js';
+import { CorruptState, readState } from '../state/store.js';
 import { RunError, shown, UsageError } from '../errors.js';
 import { printJson, withHumanOutputOnStderr } from '../json-output.js';
 import { acquireLock } from '../state/lock.js';
@@ -13,7 +13,7 @@ import { diffModels } from '../lab/diff.js';
 import { renderPlanText } from '../shell/render.js';
 import { wantsSsh } from '../exec/targets.js';
 import { endSessions } from '../exec/ssh.js';
-import { requireNodeAccess, withInstance } from './common.js';
+import { describeStopped, refuseOtherTarget, requireNodeAccess, stoppedNodes, withInstance } from './common.js';
 import { labIdOf } from '../model/lab.js';
 import { mark } from '../profile.js';
 import { loadLabModel } from '../lab/cached.js';
@@ -99,7 +99,13 @@ async function up(
     );
   const release = acquireLock(id, `netlab up ${file}`);
   try {
-    const existing = readState(id);
+    let existing;
+    try {
+      existing = readState(id);
+    } catch (error) {
+      if (error instanceof CorruptState) throw new UsageError(`${error.message}; ${error.remedy}, then up builds it`);
+      throw error;
+    }
     if (existing?.attached) refuseAttached(existing, '`netlab up` of a lab that is up');
     // root's lab, in a state directory a user shares: its nodes are not this user's to change
     if (existing) requireNodeAccess('up', existing.target);
@@ -115,21 +121,28 @@ async function up(
         },
         model,
       );
-      if (changes.length === 0 && existing.status === 'up' && !options.recreate) {
+      // Flags that name another target: the lab there is not this one (--recreate moves it there).
+      if (!options.recreate) refuseOtherTarget(existing, options);
+      const stopped = existing.status === 'up' ? stoppedNodes(existing) : [];
+      if (changes.length === 0 && existing.status === 'up' && !options.recreate && stopped.length === 0) {
         // "Unchanged" is said of the file; whether the lab still works is for the checks to say.
         console.log(
           `lab ${id} is already up and its file is unchanged; nothing to build (\`netlab down ${id}\` to remove it, \`--recreate\` to build it again)`,
         );
         return options.verify ? await verifyAndReport(existing, verifyOptions(options)) : 0;
       }
-      if (!options.recreate) {
+      if (!options.recreate && stopped.length === 0) {
         throw new UsageError(
           existing.status === 'up'
             ? `lab ${id} is already up from a different version of ${existing.file}: ${changes.join('; ')}. Run \`netlab up ${file} --recreate\` to take it down and build it again, or \`netlab down ${id}\``
             : `lab ${id} was left ${existing.status} by an earlier up; run \`netlab down ${id}\` first (or \`netlab up ${file} --recreate\`)`,
         );
       }
-      console.log(`lab ${id}: taking down the version that is up (${changes.join('; ') || 'unchanged'})`);
+      console.log(
+        stopped.length && !options.recreate
+          ? `${describeStopped(id, stopped)}: taking down what is left, and building it again`
+          : `lab ${id}: taking down the version that is up (${changes.join('; ') || 'unchanged'})`,
+      );
       await (await import('../lifecycle/challenge.js')).takeDown(existing);
     }
     const prepared = wantsSsh(options)

@@ -211,9 +211,22 @@ export async function mendActiveChallenge(state: LabState): Promise<string | und
  * challenge's fault mended first (mendActiveChallenge), then its journals run.
  */
 export async function takeDown(state: LabState): Promise<Record<string, NodeDown>> {
-  const mended = await mendActiveChallenge(state);
-  if (mended) console.log(`challenge ${mended} was active: its fault is mended first`);
-  return tearDown(state);
+  let unmended: Error | undefined;
+  try {
+    const mended = await mendActiveChallenge(state);
+    if (mended) console.log(`challenge ${mended} was active: its fault is mended first`);
+  } catch (error) {
+    // Its node does not answer (a VM stopped): the journals are undone where nodes answer, and the state is
+    // kept, so that the next down mends the fault first (its record stays until then).
+    unmended = error as Error;
+    console.log(`the active challenge's fault could not be mended first: ${unmended.message}`);
+  }
+  const outcomes = await tearDown(state, { keepState: unmended !== undefined });
+  if (unmended)
+    throw new RunError(
+      `the active challenge's fault could not be mended (${unmended.message}); the lab's state is kept: run \`netlab down ${state.lab}\` again`,
+    );
+  return outcomes;
 }
 
 /** The owner's record of a challenge just started, here and on the lab's nodes (where an attached learner reads it). */

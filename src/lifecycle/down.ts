@@ -26,6 +26,8 @@ export async function tearDown(
   options: {
     touchNodes?: boolean;
     command?: string;
+    /** the state stays when every node is undone: what else must be done first was not (takeDown) */
+    keepState?: boolean;
     /**
      * For the fault-injection tests (test/e2e/faults) only: looks at the nodes whose journals
      * ran, once they are unlocked, before simulated nodes are stopped; what it throws is thrown
@@ -81,6 +83,7 @@ export async function tearDown(
     );
   }
   if (target.kind === 'ssh') await closeMasters(target);
+  if (options.keepState) return outcomes;
   removeState(state.lab);
   mark('remove the state');
   if (lookFailed) throw lookFailed;

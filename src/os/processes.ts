@@ -28,7 +28,7 @@ export function isAlive(ref: ProcessRef): boolean {
 }
 
 /** Whether the process is still running: alive, and not a zombie that only waits for its parent to reap it. */
-function isRunning(ref: ProcessRef): boolean {
+export function isRunning(ref: ProcessRef): boolean {
   if (!isAlive(ref)) return false;
   try {
     const stat = readFileSync(`/proc/${ref.pid}/stat`, 'utf8');

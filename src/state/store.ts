@@ -136,6 +136,11 @@ export class CorruptState extends UsageError {
   ) {
     super(`the state of lab ${lab} (${file}) is unreadable: ${reason}`);
   }
+
+  /** What takes such a lab down: down finds simulated nodes by their marker, machines by their own records. */
+  get remedy(): string {
+    return `\`netlab down ${this.lab}\` takes the lab down (add --ssh-config FILE for machines over SSH)`;
+  }
 }
 
 /**

@@ -90,6 +90,39 @@ test('down finds and removes simulated nodes even when the local state is lost',
   assert.deepEqual(afterDown, pristine, 'down stopped every node of the lab');
 });
 
+test('a lab whose simulated nodes are gone (the machine restarted) is built again by up, not said to be up; target flags naming machines are refused by down and up', async () => {
+  try {
+    const up = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'));
+    assert.equal(up.exitCode, 0, up.stderr);
+    // Another target's flags: the lab there is not this one.
+    const config = join(state.dir, 'machines.ssh');
+    writeFileSync(config, 'Host node-0\n  HostName 127.0.0.1\n  Port 9\n');
+    const down = await netlab(state.dir, 'down', 'bridge', '--ssh-config', config);
+    assert.equal(down.exitCode, 2, down.stdout + down.stderr);
+    assert.match(down.stderr, /lab bridge is up on simulated nodes on this host, not on the machines of --ssh-config/);
+    const upThere = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'), '--ssh-config', config);
+    assert.equal(upThere.exitCode, 2, upThere.stdout + upThere.stderr);
+    assert.match(
+      upThere.stderr,
+      /lab bridge is up on simulated nodes on this host, not on the machines of --ssh-config/,
+    );
+    // As after a restart: the holders gone (and everything the lab made with them), the state still says up.
+    stopHoldersOf('bridge');
+    const again = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'));
+    assert.equal(again.exitCode, 0, again.stdout + again.stderr);
+    assert.match(
+      again.stdout,
+      /^lab bridge was up, but its simulated nodes are not running \(node-0; this machine restarted\?\): taking down what is left, and building it again$/m,
+    );
+    const verify = await netlab(state.dir, 'verify', 'bridge');
+    assert.equal(verify.exitCode, 0, verify.stdout + verify.stderr);
+  } finally {
+    await netlab(state.dir, 'down', 'bridge');
+    stopHoldersOf('bridge');
+  }
+  assert.deepEqual(await snapshotHost(), pristine);
+});
+
 /** Stops the holders of a lab of this test's state directory (netlab's own finder, with its NETLAB_STATE_DIR). */
 function stopHoldersOf(lab: string): void {
   const before = process.env.NETLAB_STATE_DIR;

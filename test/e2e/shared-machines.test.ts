@@ -314,7 +314,7 @@ test("a corrupt state file is named, breaks no other lab, and down still works f
   assert.deepEqual(await leftovers(), []);
 });
 
-test("simulated nodes: a corrupt state file, and down still stops the lab's nodes; another state directory's lab of the same name is never stopped", async () => {
+test("simulated nodes: a corrupt state file (up and status say what to do), and down still stops the lab's nodes; another state directory's lab of the same name is never stopped", async () => {
   const other = join(work.dir, 'state-c');
   mkdirSync(other);
   try {
@@ -327,6 +327,13 @@ test("simulated nodes: a corrupt state file, and down still stops the lab's node
     const status = await netlab(controllerA, 'status');
     assert.equal(status.exitCode, 0, status.stderr);
     assert.match(status.stdout, new RegExp(`bridge: state file ${file} is unreadable`));
+    // up says what to do about it, as status does.
+    const up = await netlab(controllerA, 'up', join(LABS, 'bridge.yaml'));
+    assert.equal(up.exitCode, 2, up.stdout + up.stderr);
+    assert.match(
+      up.stderr,
+      /the state of lab bridge \(\S+\) is unreadable: .*; `netlab down bridge` takes the lab down \(add --ssh-config FILE for machines over SSH\), then up builds it/,
+    );
     const down = await netlab(controllerA, 'down', 'bridge');
     assert.equal(down.exitCode, 0, down.stdout + down.stderr);
     assert.match(down.stdout, /state file was unreadable; stopped its simulated nodes/);
@@ -457,6 +464,38 @@ test('an undo that fails is not "nothing left": down exits 1 naming it, keeps th
 
 test("a challenge's fault touches only what the lab owns: a mend never deletes the machine's own DROP rule, and puts back the FORWARD policy the fault replaced, also of a fault stopped halfway; up --recreate mends it first", async () => {
   await faultsLeaveTheMachinesFirewall(A, machines.transport('node-0'), work.dir, ['--ssh-config', machines.sshConfig]);
+  assert.deepEqual(await leftovers(), []);
+});
+
+test("down with an active challenge whose fault's machine does not answer: the other machines are undone, the state is kept, and the next down mends the fault first", async () => {
+  // node-1 refuses SSH (every packet to its sshd answered with a reset: the master's connection too) while it has
+  // the wrong-vni fault.
+  const rule = (op: string) => `iptables -w ${op} INPUT -p tcp --dport 22 -j REJECT --reject-with tcp-reset\n`;
+  const [block, unblock] = [rule('-I'), rule('-D')];
+  let blocked = false;
+  try {
+    assert.equal((await A('up', vxlan, '--ssh-config', machines.sshConfig)).exitCode, 0);
+    assert.equal((await A('challenge', 'start', 'vxlan', 'wrong-vni')).exitCode, 0);
+    await machines.transport('node-1').run(block);
+    blocked = true;
+    const down = await A('down', 'vxlan');
+    assert.equal(down.exitCode, 1, down.stdout + down.stderr);
+    assert.match(down.stdout, /the active challenge's fault could not be mended first: .*node-1/);
+    assert.match(down.stderr, /node-1: unreachable.*the lab's state is kept|the lab's state is kept[\s\S]*node-1/);
+    assert.deepEqual(
+      (await nodeLeftovers(machines.transport('node-0'))).filter((l) => !/process \d+ sshd/.test(l)),
+      [],
+      "node-0's journal is undone",
+    );
+    await machines.transport('node-1').run(unblock);
+    blocked = false;
+    const again = await A('down', 'vxlan');
+    assert.equal(again.exitCode, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, /challenge wrong-vni was active: its fault is mended first/);
+  } finally {
+    if (blocked) await machines.transport('node-1').run(unblock);
+    await A('down', 'vxlan');
+  }
   assert.deepEqual(await leftovers(), []);
 });
 

@@ -313,6 +313,15 @@ test(
         own.stderr,
         /lab vxlan is not up.*\. Labs you bring up without sudo are in .*\/nobody; a lab brought up with sudo is root's, in \/var\/lib\/netlab: `sudo netlab …` acts on it/,
       );
+      // down too: "nothing to do" says where root's lab is, instead of leaving the user to think it gone.
+      mkdirSync(join(lab.dir, 'nobody'), { mode: 0o700 });
+      chownSync(join(lab.dir, 'nobody'), NOBODY, NOBODY);
+      const down = await netlab('nobody', join(lab.dir, 'nobody'), 'down', 'vxlan');
+      assert.equal(down.exitCode, 0, down.stdout + down.stderr);
+      assert.match(
+        down.stdout,
+        /lab vxlan is not up; nothing to do\. Labs you bring up without sudo are in .*\/nobody; a lab brought up with sudo is root's/,
+      );
     } finally {
       lab.remove();
     }
