@@ -408,7 +408,7 @@ Examples:
   sudo netlab room serve net101.yaml          the scoreboard as a web page on http://127.0.0.1:8088/
   sudo netlab room hint net101.yaml --group g2    one more hint for g2 now
   sudo netlab room reset net101.yaml g2       build g2's lab again and make the challenge in it again
-  netlab room results net101.yaml --csv       every group × challenge: times, hints, resets
+  sudo netlab room results net101.yaml --csv  every group × challenge: times, hints, resets
   sudo netlab room down net101.yaml           every group's lab down (the results stay)`,
       );
     const roomCommand = (name: string, description: string) =>

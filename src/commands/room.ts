@@ -9,7 +9,7 @@ import { readState } from '../state/store.js';
 import { readChallenge } from '../state/challenges.js';
 import type { Room, RoomGroup } from '../room/file.js';
 import { loadRoomAndLab } from '../room/load.js';
-import { ensureRoomRecord, readRoomRecord, roomLog, type RoomRecord } from '../room/state.js';
+import { ensureRoomRecord, groupLabFile, readRoomRecord, roomLog, type RoomRecord } from '../room/state.js';
 import {
   groupLabId,
   groupModel,
@@ -31,10 +31,11 @@ import { landingsFor, startInGroup } from '../room/challenge.js';
 import { foreignVteps } from '../room/crosstalk.js';
 import { boardOf, bounded, currentRound, gradeRoom, pushHints } from '../room/grade.js';
 import { redrawn, renderBoard } from '../room/render.js';
-import { requireNodeAccess, rootsStateNote } from './common.js';
+import { describeStopped, requireNodeAccess, rootsStateNote, stoppedNodes } from './common.js';
+import { takeDown } from '../lifecycle/challenge.js';
 import { acquireLock } from '../state/lock.js';
 import { quoteArgv } from '../os/quote.js';
-import { endOf, roundsOf } from '../room/score.js';
+import { challengesRun, endOf, roundsOf } from '../room/score.js';
 import { BOARD_VERSION, type Board } from '../room/board.js';
 import { statSync } from 'node:fs';
 import { resultRows, resultsCsv } from '../room/results.js';
@@ -67,9 +68,16 @@ function gradeParallelOf(options: RoomOptions): number {
  * The room, its record and its lab: what every room command that changes the
  * room starts from. Only `room up` makes the record of a room that has none here.
  */
-function openRoom(file: string, { up = false } = {}): { room: Room; record: RoomRecord; model: Model } {
+function openRoom(
+  file: string,
+  command: string,
+  { up = false, groups = (room: Room): readonly RoomGroup[] => room.groups } = {},
+): { room: Room; record: RoomRecord; model: Model } {
   const { room, model } = loadRoomAndLab(file);
   if (!up) refuseNoRecord(room, file);
+  // Refused before the record is written (a group it does not have, no access to the groups' nodes): a command
+  // refused changes nothing.
+  requireNodeAccessFor(groups(room), `room ${command}`);
   const record = ensureRoomRecord(room);
   return { room, record, model };
 }
@@ -115,8 +123,8 @@ function groupOf(room: Room, name: string): RoomGroup {
 }
 
 /** Simulated groups are namespaces on this host: root, as for `netlab up`. */
-function requireNodeAccessFor(room: Room, command: string): void {
-  if (room.groups.some((g) => g.target.kind === 'simulated')) requireNodeAccess(`room ${command}`);
+function requireNodeAccessFor(groups: readonly RoomGroup[], command: string): void {
+  if (groups.some((g) => g.target.kind === 'simulated')) requireNodeAccess(command);
 }
 
 /** A group's lines of a child netlab's progress, prefixed with its name. */
@@ -133,9 +141,8 @@ function attachLine(room: Room, group: RoomGroup): string | undefined {
 
 /** `room up ROOM`: every group's lab built, groups side by side; a group already up is left as it is. */
 export async function roomUpCommand(file: string, options: RoomOptions): Promise<number> {
-  const { room, record, model } = openRoom(file, { up: true });
   const parallel = parallelOf(options);
-  requireNodeAccessFor(room, 'up');
+  const { room, record, model } = openRoom(file, 'up', { up: true });
   const json = Boolean(options.json);
   const say = json ? console.error : console.log;
   say(`room ${room.name}: building lab ${room.labName} in ${room.groups.length} groups, ${parallel} at a time`);
@@ -149,25 +156,32 @@ export async function roomUpCommand(file: string, options: RoomOptions): Promise
   const results = await withRoomLock(room, 'up', () =>
     bounded(room.groups, parallel, async (group) => {
       const lab = groupLabId(room, group.name);
-      const labFile = writeGroupLab(room, model, record, group);
+      const file = groupLabFile(room.name, group.name);
       const say = prefixed(room, group.name, json);
       if (interrupted) {
         say('not built: interrupted');
-        return { group, lab, ok: false, exitCode: EXIT_INTERRUPTED, file: labFile };
+        return { group, lab, ok: false, exitCode: EXIT_INTERRUPTED, file };
       }
-      const other = othersLab(room, group.name, readState(lab));
-      if (other) {
-        say(other);
-        return { group, lab, ok: false, exitCode: 2, file: labFile };
+      // A group's failure is its own (an unreadable state, a lab file that cannot be written): the others build.
+      try {
+        writeGroupLab(room, model, record, group);
+        const other = othersLab(room, group.name, readState(lab));
+        if (other) {
+          say(other);
+          return { group, lab, ok: false, exitCode: 2, file };
+        }
+        const exitCode =
+          group.target.kind === 'simulated'
+            ? await upHere(groupModel(room, model, record, group.name), say)
+            : await upByChild(group, file, say);
+        if (exitCode !== 0 || group.target.kind === 'simulated')
+          return { group, lab, ok: exitCode === 0, exitCode, file };
+        const heard = await hearsOthers(room, group.name, began, say);
+        return { group, lab, ok: !heard, exitCode: heard ? 1 : 0, file };
+      } catch (error) {
+        say(`not built: ${escapeControls((error as Error).message, true)}`);
+        return { group, lab, ok: false, exitCode: error instanceof UsageError ? 2 : 1, file };
       }
-      const exitCode =
-        group.target.kind === 'simulated'
-          ? await upHere(groupModel(room, model, record, group.name), say)
-          : await upByChild(group, labFile, say);
-      if (exitCode !== 0 || group.target.kind === 'simulated')
-        return { group, lab, ok: exitCode === 0, exitCode, file: labFile };
-      const heard = await hearsOthers(room, group.name, began, say);
-      return { group, lab, ok: !heard, exitCode: heard ? 1 : 0, file: labFile };
     }),
   ).finally(() => {
     process.off('SIGINT', onSignal);
@@ -212,7 +226,7 @@ export async function roomUpCommand(file: string, options: RoomOptions): Promise
     console.log(
       r.ok
         ? chalk.green(`✓ ${r.group.name}: ${r.lab} is up`)
-        : chalk.red(`✗ ${r.group.name}: ${r.lab} failed (exit ${r.exitCode}; rolled back, see its lines above)`),
+        : chalk.red(`✗ ${r.group.name}: ${r.lab} failed (exit ${r.exitCode}; its lines above say why)`),
     );
   const learners = results.filter((r) => r.ok && attachLine(room, r.group));
   if (learners.length) {
@@ -238,7 +252,11 @@ async function upHere(model: Model, say: (line: string) => void): Promise<number
   const release = acquireLock(lab, 'netlab room up');
   try {
     const existing = readState(lab);
-    if (existing) {
+    const stopped = existing?.status === 'up' ? stoppedNodes(existing) : [];
+    if (existing && stopped.length) {
+      say(`${describeStopped(lab, stopped)}: building it again`);
+      await takeDown(existing);
+    } else if (existing) {
       const changes = diffModels(existing.model, model);
       if (existing.status === 'up' && changes.length === 0) {
         say(`lab ${lab} is already up and its file is unchanged`);
@@ -336,7 +354,7 @@ function nextChallenge(room: Room, model: Model, named: string | undefined): str
     throw new UsageError(
       `room ${room.name} has no schedule: name a challenge (${challenges.map((c) => c.id).join(', ')})`,
     );
-  const done = new Set(roundsOf(readEvents(roomLog(room.name))).map((r) => r.round.challenge));
+  const done = challengesRun(readEvents(roomLog(room.name)));
   const next = room.schedule.find((s) => !done.has(s.challenge));
   if (!next)
     throw new UsageError(
@@ -347,9 +365,8 @@ function nextChallenge(room: Room, model: Model, named: string | undefined): str
 
 /** `room start ROOM [CHALLENGE]`: the challenge made in every group, each at its own landing. */
 export async function roomStartCommand(file: string, id: string | undefined, options: RoomOptions): Promise<number> {
-  const { room, record, model } = openRoom(file);
   const parallel = parallelOf(options);
-  requireNodeAccessFor(room, 'start');
+  const { room, record, model } = openRoom(file, 'start');
   const log = (event: NewEvent) => appendEvents(roomLog(room.name), [event]);
   // ^C: the groups being started finish (a fault made is recorded), no other group starts.
   const signals = finishDespiteSignals('the groups being started');
@@ -403,7 +420,7 @@ function boardWidth(): number {
 /** `room status ROOM`: every group graded once, then the board. */
 export async function roomStatusCommand(file: string, options: RoomOptions): Promise<number> {
   const { room, model } = readRoom(file);
-  requireNodeAccessFor(room, 'status');
+  requireNodeAccessFor(room.groups, 'room status');
   await gradeRoom(room, model, gradeParallelOf(options));
   const board = boardOf(room, model, readEvents(roomLog(room.name)));
   if (options.json) printJson(board);
@@ -414,7 +431,7 @@ export async function roomStatusCommand(file: string, options: RoomOptions): Pro
 /** `room watch ROOM`: the board, graded again every --every seconds, until Ctrl-C. */
 export async function roomWatchCommand(file: string, options: RoomOptions & { every?: string }): Promise<number> {
   const { room, model } = readRoom(file);
-  requireNodeAccessFor(room, 'watch');
+  requireNodeAccessFor(room.groups, 'room watch');
   const every = everyOf(options.every);
   await gradeUntilStopped(room, model, every, gradeParallelOf(options), () => {
     const board = boardOf(room, model, readEvents(roomLog(room.name)));
@@ -446,7 +463,7 @@ export async function roomServeCommand(
   options: RoomOptions & { every?: string; listen?: string },
 ): Promise<number> {
   const { room, model } = readRoom(file);
-  requireNodeAccessFor(room, 'serve');
+  requireNodeAccessFor(room.groups, 'room serve');
   const every = everyOf(options.every);
   const parallel = gradeParallelOf(options);
   const { parseListen, startBoardServer } = await import('../room/serve.js');
@@ -524,8 +541,9 @@ async function gradeUntilStopped(
 
 /** `room hint ROOM [--group G]`: one more hint now, for one group or all. */
 export async function roomHintCommand(file: string, options: RoomOptions & { group?: string }): Promise<number> {
-  const { room, model } = openRoom(file);
-  const targets = options.group === undefined ? room.groups : [groupOf(room, options.group)];
+  const chosen = (room: Room) => (options.group === undefined ? room.groups : [groupOf(room, options.group)]);
+  const { room, model } = openRoom(file, 'hint', { groups: chosen });
+  const targets = chosen(room);
   const { current, pushed } = await withRoomLock(room, 'hint', async () => {
     const before = currentRound(room, model, readEvents(roomLog(room.name)));
     if (!before)
@@ -558,9 +576,8 @@ export async function roomHintCommand(file: string, options: RoomOptions & { gro
 
 /** `room reset ROOM GROUP`: the group's lab built again, and the running challenge made in it again, where it was. */
 export async function roomResetCommand(file: string, group: string, options: RoomOptions): Promise<number> {
-  const { room, record, model } = openRoom(file);
+  const { room, record, model } = openRoom(file, 'reset', { groups: (room) => [groupOf(room, group)] });
   const found = groupOf(room, group);
-  if (found.target.kind === 'simulated') requireNodeAccess('room reset');
   return withRoomLock(room, 'reset', () => resetGroup(room, record, model, found, options));
 }
 
@@ -626,9 +643,8 @@ export function roomResultsCommand(file: string, options: JsonOption & { csv?: b
 
 /** `room down ROOM`: every group's lab down; the room's log stays for its results. */
 export async function roomDownCommand(file: string, options: RoomOptions): Promise<number> {
-  const { room, record } = openRoom(file);
   const parallel = parallelOf(options);
-  requireNodeAccessFor(room, 'down');
+  const { room, record } = openRoom(file, 'down');
   const json = Boolean(options.json);
   // The room file's groups, and any the room built that the file no longer lists (their labs stay its own).
   const listed = new Set(room.groups.map((g) => g.name));
@@ -637,7 +653,14 @@ export async function roomDownCommand(file: string, options: RoomOptions): Promi
     const results = (
       await bounded([...listed, ...removed], parallel, async (group) => {
         const lab = groupLabId(room, group);
-        const state = readState(lab);
+        let state;
+        try {
+          state = readState(lab);
+        } catch (error) {
+          // An unreadable state is this group's failure; the others go down. (`netlab down LAB` says what to do.)
+          prefixed(room, group, json)(escapeControls((error as Error).message, true));
+          return { group, lab, down: false, was: 'unreadable', exitCode: error instanceof UsageError ? 2 : 1 };
+        }
         if (!state) return listed.has(group) ? { group, lab, down: true, was: 'not up' } : undefined;
         // Another room's lab of the same id is left alone.
         if (!isRoomLab(room, group, state))
@@ -665,7 +688,9 @@ export async function roomDownCommand(file: string, options: RoomOptions): Promi
           ? `✓ ${r.group}: ${r.lab} ${r.was.startsWith('up') ? `down${r.was.slice(2)}` : `left: ${r.was}`}`
           : chalk.red(`✗ ${r.group}: ${r.lab}: down failed (exit ${r.exitCode}); \`netlab down ${r.lab}\` says why`),
       );
-    console.log(`the room's results stay: \`netlab room results ${file} --csv\``);
+    // The room's state is the user's who built it: root's under sudo, whose results a plain netlab does not see.
+    const netlab = process.env.SUDO_UID !== undefined && process.getuid?.() === 0 ? 'sudo netlab' : 'netlab';
+    console.log(`the room's results stay: \`${netlab} room results ${file} --csv\``);
   }
   return failed.length ? 1 : 0;
 }

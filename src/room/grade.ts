@@ -101,8 +101,10 @@ export async function gradeGroup(room: Room, group: string, current: Current): P
   try {
     await answering(state);
     await pushHints(state, before, mine?.identity ?? null, mine?.hints ?? 0);
+    // The goal as the lab was built (the lab file may have changed since): verifyLab numbers the built lab's checks.
+    const goal = (state.model.challenges?.find((c) => c.id === challenge?.id) ?? challenge)?.goal;
     const results = await verifyLab(state, {
-      ...(challenge ? { check: challenge.goal.map(String) } : {}),
+      ...(goal ? { check: goal.map(String) } : {}),
       timeout: String(GRADE_TIMEOUT),
     });
     // The start this grading is of: the record it found before its checks, still there after them,

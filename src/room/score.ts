@@ -10,6 +10,10 @@ import type { ScheduledChallenge } from './file.js';
 
 const MINUTE = 60_000;
 
+/** Why a group with no start in its round has no challenge: it joined later, or the start stopped before it. */
+export const NO_START =
+  'no start in this round: the group was not in the room when the round began, or the start stopped before it';
+
 /** The rounds of a log: each round event with the index range of its events. */
 export function roundsOf(events: readonly RoomEvent[]): { round: RoundEvent; from: number; to: number }[] {
   // A round ends at the next one, or at `room down` (an end event).
@@ -18,6 +22,15 @@ export function roundsOf(events: readonly RoomEvent[]): { round: RoundEvent; fro
     events[from]!.e === 'round'
       ? [{ round: events[from] as RoundEvent, from, to: bounds[k + 1] ?? events.length }]
       : [],
+  );
+}
+
+/** The challenges that have run: made in some group in a round (one whose every start failed has not run). */
+export function challengesRun(events: readonly RoomEvent[]): Set<string> {
+  return new Set(
+    roundsOf(events)
+      .filter((r) => events.slice(r.from, r.to).some((e) => e.e === 'start'))
+      .map((r) => r.round.challenge),
   );
 }
 
@@ -96,17 +109,18 @@ export function groupInRound(
     solved: solvedBy !== undefined,
     'solved-at': solvedBy?.t ?? null,
     minutes: Number(((end - begun) / MINUTE).toFixed(1)),
+    // Hints stop unlocking when the group solves, as its clock does.
     hints: hintsUnlocked(
       schedule?.hints ?? [],
       facts.hints,
-      (closed - Date.parse(round.t)) / MINUTE,
-      mine.filter((e) => e.e === 'hint').length,
+      (end - Date.parse(round.t)) / MINUTE,
+      mine.filter((e) => e.e === 'hint' && Date.parse(e.t) <= end).length,
     ),
     'hints-read': readings.at(-1)?.read ?? null,
     resets: mine.filter((e) => e.e === 'reset').length,
     attempts,
     revealed: mine.some((e) => e.e === 'grade' && e.revealed === true),
-    'not-started': lastTry?.e === 'start-failed' ? lastTry.error : null,
+    'not-started': lastTry === undefined ? NO_START : lastTry.e === 'start-failed' ? lastTry.error : null,
     run: start?.run ?? null,
     fault: start?.fault ?? null,
     identity: start?.started ?? null,

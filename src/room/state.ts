@@ -3,7 +3,7 @@
 // from), each group's copy of the lab file, and the grading log (room/log.ts).
 // `room down` takes the labs down and keeps this: the results outlive the labs.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { stateDir, writeFileAtomic } from '../state/store.js';
@@ -63,9 +63,16 @@ export function readRoomRecord(room: string): RoomRecord | undefined {
  */
 export function ensureRoomRecord(room: Room): RoomRecord {
   const old = readRoomRecord(room.name);
-  const indexes = { ...(old?.indexes ?? {}) };
+  // One room, one file: another file with the same `room:` name would take the first one's labs down, and mix
+  // its log and results in. A file that was moved (the old one is gone) is the same room.
+  if (old && old.file !== room.file && existsSync(old.file))
+    throw new UsageError(
+      `room ${room.name} is ${old.file}'s, and ${room.file} names the same room: give this one a \`room:\` name of its own (a room's labs, log and results are kept under its name)`,
+    );
+  // Keyed by group names, which may be "constructor" or "__proto__": own properties only, no prototype.
+  const indexes: Record<string, number> = Object.assign(Object.create(null) as object, old?.indexes);
   let next = Math.max(-1, ...Object.values(indexes)) + 1;
-  for (const g of room.groups) if (indexes[g.name] === undefined) indexes[g.name] = next++;
+  for (const g of room.groups) if (!Object.hasOwn(indexes, g.name)) indexes[g.name] = next++;
   const record: RoomRecord = {
     version: ROOM_STATE_VERSION,
     room: room.name,

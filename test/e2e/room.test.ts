@@ -10,8 +10,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
 import { writeRoom } from './room-case.js';
 import { json, type Netlab } from './challenge-case.js';
@@ -25,6 +25,7 @@ import { readChallenge } from '../../src/state/challenges.js';
 import { pushHints } from '../../src/room/grade.js';
 import { transportsOf } from '../../src/exec/transports.js';
 import { kernelLabName } from '../../src/model/grammar.js';
+import { destroySimulatedNodes } from '../../src/exec/simulated.js';
 
 const state = labTestContext();
 const run: Netlab = (...args) => netlab(state.dir, ...args);
@@ -54,7 +55,15 @@ test('room up: a group that fails is reported and rolled back, the others stay u
     join(dir, 'refused.ssh'),
     ['node-0', 'node-1'].map((n) => `Host ${n}\n  HostName 127.0.0.1\n  Port 9\n`).join(''),
   );
-  const room = writeRoom(dir, { ok: '{ simulated: true }', refused: '{ ssh-config: refused.ssh }' }, 'failing');
+  const room = writeRoom(
+    dir,
+    { ok: '{ simulated: true }', refused: '{ ssh-config: refused.ssh }', broken: '{ simulated: true }' },
+    'failing',
+  );
+  // A group whose state here cannot be read (a hand edit, a full disk): its failure is its own, in up and down.
+  const corrupt = join(state.dir, 'labs', 'vxlan@broken.json');
+  mkdirSync(dirname(corrupt), { recursive: true });
+  writeFileSync(corrupt, '{ not json');
   try {
     const up = await run('room', 'up', room, '--json');
     assert.equal(up.exitCode, 1, up.stdout + up.stderr);
@@ -63,13 +72,37 @@ test('room up: a group that fails is reported and rolled back, the others stay u
       [
         ['ok', 'up'],
         ['refused', 'failed'],
+        ['broken', 'failed'],
       ],
     );
     assert.match(up.stderr, /^refused +│ .*(refused|Connection)/m, "the group's own lines say why");
+    assert.match(up.stderr, /^broken +│ not built: .*vxlan@broken.*unreadable/m);
     const again = await run('room', 'up', room);
     assert.equal(again.exitCode, 1);
     assert.match(again.stdout, /^ok +│ lab vxlan@ok is already up and its file is unchanged/m);
-    assert.match(again.stdout, /1 of 2 groups failed/);
+    assert.match(again.stdout, /2 of 3 groups failed/);
+    const down = await run('room', 'down', room);
+    assert.equal(down.exitCode, 1, down.stdout + down.stderr);
+    assert.match(down.stdout, /^✓ ok: vxlan@ok down$/m);
+    assert.match(down.stdout, /^✗ broken: vxlan@broken: down failed/m);
+    rmSync(corrupt);
+    assert.equal((await run('room', 'up', room)).exitCode, 1, 'ok and broken built (refused still refused)');
+    // As after a restart: ok's simulated nodes gone, its state still up. room up builds it again.
+    const before = process.env.NETLAB_STATE_DIR;
+    process.env.NETLAB_STATE_DIR = state.dir;
+    try {
+      destroySimulatedNodes('vxlan@ok');
+    } finally {
+      if (before === undefined) delete process.env.NETLAB_STATE_DIR;
+      else process.env.NETLAB_STATE_DIR = before;
+    }
+    const rebuilt = await run('room', 'up', room);
+    assert.equal(rebuilt.exitCode, 1, rebuilt.stdout + rebuilt.stderr);
+    assert.match(
+      rebuilt.stdout,
+      /^ok +│ lab vxlan@ok was up, but its simulated nodes are not running \(node-0, node-1[^)]*\): building it again$/m,
+    );
+    assert.match(rebuilt.stdout, /^broken +│ lab vxlan@broken is already up and its file is unchanged$/m);
     assert.equal((await run('verify', 'vxlan@ok')).exitCode, 0, 'the group that was built works');
     // A lab of the group's id built by hand from another file: room reset refuses it, and leaves it up.
     assert.equal((await run('down', 'vxlan@ok')).exitCode, 0);
@@ -222,7 +255,16 @@ test('a room of four vxlan groups: built, broken in different places, two solved
       'dealt: two groups get each landing',
     );
 
-    const broken = await board(room);
+    // Graded with the goal as the labs were built, whatever the lab file says since (here: check 2 alone).
+    const labFile = join(state.dir, 'vxlan.yaml');
+    const asBuilt = readFileSync(labFile, 'utf8');
+    writeFileSync(labFile, asBuilt.replace('    goal: [1, 2]\n', '    goal: [2]\n'));
+    let broken;
+    try {
+      broken = await board(room);
+    } finally {
+      writeFileSync(labFile, asBuilt);
+    }
     for (const g of groups) {
       assert.equal(group(broken, g).challenge?.solved, false, g);
       assert.deepEqual(

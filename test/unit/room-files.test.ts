@@ -12,6 +12,7 @@ import { execa } from 'execa';
 import { loadRoomAndLab, loadRoomFile, parseRoom } from '../../src/room/load.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { MAX_GROUPS, roomJsonSchema } from '../../src/room/file.js';
+import { ensureRoomRecord } from '../../src/room/state.js';
 import { schemaCommand } from '../../src/commands/info.js';
 import { validateRoomCommand } from '../../src/commands/room-validate.js';
 import { LabInputError, formatIssue, type LabIssue } from '../../src/errors.js';
@@ -298,4 +299,48 @@ test('validateRoomCommand: ok (exit 0), every problem (exit 2), and --json with 
     problems: [],
     issues: [],
   });
+});
+
+test('a room command refused (a bad --parallel, a group the room does not have, another file with the same room name) writes no state, exit 2', async () => {
+  const work = scratch('netlab-room-refused-');
+  const netlab = (...args: string[]) =>
+    execa(NETLAB, args, { reject: false, env: { NETLAB_STATE_DIR: join(work.dir, 'state') } });
+  try {
+    mkdirSync(join(work.dir, 'state'), { mode: 0o700 });
+    mkdirSync(join(work.dir, 'other'));
+    const file = join(work.dir, 'r1.yaml');
+    const groups = (names: string[]) =>
+      `room: r1\nlab: vxlan\ngroups:\n${names.map((g) => `  ${g}: { simulated: true }\n`).join('')}`;
+    writeFileSync(file, groups(['g1']));
+    const up = await netlab('room', 'up', file, '--parallel', '0');
+    assert.equal(up.exitCode, 2, up.stderr);
+    assert.match(up.stderr, /--parallel takes a number of groups at once, 1-64; found "0"/);
+    assert.deepEqual(readdirSync(join(work.dir, 'state')), [], 'no room record');
+    // A record, then a group added to the file: a refused command does not give it an index.
+    process.env.NETLAB_STATE_DIR = join(work.dir, 'state');
+    try {
+      ensureRoomRecord(loadRoomFile(file));
+    } finally {
+      delete process.env.NETLAB_STATE_DIR;
+    }
+    const record = join(work.dir, 'state', 'rooms', 'r1', 'room.json');
+    const before = readFileSync(record, 'utf8');
+    writeFileSync(file, groups(['g1', 'g2']));
+    const hint = await netlab('room', 'hint', file, '--group', 'nope');
+    assert.equal(hint.exitCode, 2, hint.stderr);
+    assert.match(hint.stderr, /room r1 has no group "nope"; it has g1, g2/);
+    assert.equal(readFileSync(record, 'utf8'), before, 'the record as it was');
+    // Another file naming the same room would take the first one's labs down, and mix its log in.
+    const copy = join(work.dir, 'other', 'r1.yaml');
+    writeFileSync(copy, groups(['x1']));
+    const other = await netlab('room', 'down', copy);
+    assert.equal(other.exitCode, 2, other.stderr);
+    assert.match(
+      other.stderr,
+      new RegExp(`room r1 is ${file.replaceAll('.', '\\.')}'s, and ${copy.replaceAll('.', '\\.')} names the same room`),
+    );
+    assert.equal(readFileSync(record, 'utf8'), before);
+  } finally {
+    work.remove();
+  }
 });

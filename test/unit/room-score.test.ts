@@ -5,7 +5,7 @@
 // rooms; these pin each rule so that a change to one turns one test red.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { boardGroup, conditionOf, groupInRound, roundsOf } from '../../src/room/score.js';
+import { boardGroup, challengesRun, conditionOf, groupInRound, NO_START, roundsOf } from '../../src/room/score.js';
 import type { GradeEvent, RoomEvent } from '../../src/room/log.js';
 import { stateOf, type GroupChallenge, type LabCondition } from '../../src/room/board.js';
 
@@ -72,6 +72,22 @@ test("rounds: room down's end event ends the round and is none itself; a round a
   assert.deepEqual(roundsOf([{ t: at(5), e: 'end' }]), []);
 });
 
+test('a challenge has run once it was made in some group: a round whose every start failed (labs down, ^C) has not', () => {
+  const failed = (m: number, group: string): RoomEvent => ({
+    t: at(m),
+    e: 'start-failed',
+    group,
+    challenge: 'lost-route',
+    error: 'not up',
+  });
+  const events = [round(0), start(1, 'g1'), round(10, 'lost-route'), failed(11, 'g1'), failed(11, 'g2')];
+  assert.deepEqual([...challengesRun(events)], ['wrong-vni']);
+  assert.deepEqual([...challengesRun([...events, round(20, 'lost-route'), start(21, 'g2')])].sort(), [
+    'lost-route',
+    'wrong-vni',
+  ]);
+});
+
 test("a group's round: only its own events and the room's hints, and only this round's", () => {
   const events = [
     round(0),
@@ -128,6 +144,23 @@ test('no start in the round: the round began the clock; no run, fault or identit
     [at(0), 12, null, null, null, null, false],
   );
   assert.equal(mine.hints, 0, 'no schedule, no hint');
+  // No challenge was made in g1's lab (it joined the room after the round began, or the start stopped before
+  // it): not started, not working.
+  assert.equal(mine['not-started'], NO_START);
+  const row = boardGroup([round(0)], { name: 'g1', lab: 'vxlan@g1', target: 'simulated' }, g1([round(0)]), (n) => ({
+    name: `check ${n}`,
+  }));
+  assert.equal(row.state, 'not-started');
+});
+
+test('hints stop unlocking when the group solves, as its clock does: by the schedule and by room hint', () => {
+  const hint = (m: number): RoomEvent => ({ t: at(m), e: 'hint', challenge: 'wrong-vni', group: 'g1' });
+  const events = [round(0), start(1, 'g1'), hint(2), grade(3, 'g1', []), hint(20)];
+  const mine = g1(events, 30, { hints: [5, 10] });
+  assert.equal(mine.minutes, 2);
+  assert.equal(mine.hints, 1, "the hint before the solve; neither the schedule's at 5 and 10 nor the hint at 20");
+  // Unsolved, every one of them unlocks.
+  assert.equal(g1([round(0), start(1, 'g1'), hint(2), hint(20)], 30, { hints: [5, 10] }).hints, 3);
 });
 
 test('hints read: the last grading that knows them; revealed: a grading that says so', () => {

@@ -179,11 +179,13 @@ test('hints: the schedule unlocks by the minutes since the round began, each roo
   assert.equal(hintsUnlocked([1, 2], 3, 5, 5), 3);
   const events = sampleLog();
   const range = roundsOf(events)[0]!;
-  // At 59 s: none by the schedule; g2 had its own and the room's, g1 the room's.
+  // At 59 s: none by the schedule; g2 had its own and the room's. g1 solved at 40 s, before the room's hint at
+  // 44 s: its hints stopped there, as its clock did.
   assert.equal(groupInRound(events, range, 'g2', facts, schedule, new Date(at(59))).hints, 2);
-  assert.equal(groupInRound(events, range, 'g1', facts, schedule, new Date(at(59))).hints, 1);
-  // At 2 min: both of the schedule's as well.
-  assert.equal(groupInRound(events, range, 'g1', facts, schedule, new Date(at(120))).hints, 3);
+  assert.equal(groupInRound(events, range, 'g1', facts, schedule, new Date(at(59))).hints, 0);
+  // At 2 min: both of the schedule's as well, for g2, still at work.
+  assert.equal(groupInRound(events, range, 'g2', facts, schedule, new Date(at(120))).hints, 3);
+  assert.equal(groupInRound(events, range, 'g1', facts, schedule, new Date(at(120))).hints, 0);
 });
 
 test("a grading counts only for the start whose record it found, with its challenge's checks: one that began before a start (a watcher's, during room start) never solves it", () => {
@@ -440,6 +442,37 @@ test("a simulated group's lab built in the room's process is the lab its copy of
       assert.deepEqual(groupModel(room, model, record, group.name), { ...copy, instance: group.name }, file);
       assert.notEqual(copy.tunnel!.id, model.tunnel.id, `${file}: a VNI of its own`);
     }
+  } finally {
+    if (saved === undefined) delete process.env.NETLAB_STATE_DIR;
+    else process.env.NETLAB_STATE_DIR = saved;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('groups named like the properties of every object (constructor, __proto__) get an index each, and keep it when the record is read again', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-room-'));
+  const saved = process.env.NETLAB_STATE_DIR;
+  process.env.NETLAB_STATE_DIR = dir;
+  try {
+    const room = (names: string[]): Room => ({
+      name: 'r',
+      file: join(dir, 'r.yaml'),
+      labFile: join(LABS, 'vxlan.yaml'),
+      labName: 'vxlan',
+      groups: names.map((name) => ({ name, target: { kind: 'simulated' } })),
+      schedule: [],
+    });
+    const first = ensureRoomRecord(room(['g1', 'constructor', '__proto__', 'toString']));
+    assert.deepEqual({ ...first.indexes }, { g1: 0, constructor: 1, ['__proto__']: 2, toString: 3 });
+    const again = ensureRoomRecord(room(['toString', '__proto__', 'g2']));
+    assert.deepEqual(Object.entries(again.indexes), [
+      ['g1', 0],
+      ['constructor', 1],
+      ['__proto__', 2],
+      ['toString', 3],
+      ['g2', 4],
+    ]);
+    assert.notEqual(groupModel(room(['__proto__']), vxlan, again, '__proto__').tunnel!.id, vxlan.tunnel!.id);
   } finally {
     if (saved === undefined) delete process.env.NETLAB_STATE_DIR;
     else process.env.NETLAB_STATE_DIR = saved;
