@@ -89,3 +89,10 @@ export class LabInputError extends UsageError {
 export class RunError extends Error {
   readonly exitCode: number = EXIT_FAILED;
 }
+
+/** A Ctrl-C (SIGINT, SIGTERM, a hangup) stopped the work: what was begun is undone or stopped before it is thrown. */
+export class Interrupted extends RunError {
+  constructor() {
+    super('interrupted');
+  }
+}

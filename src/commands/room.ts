@@ -689,7 +689,7 @@ export async function roomDownCommand(file: string, options: RoomOptions): Promi
           : chalk.red(`✗ ${r.group}: ${r.lab}: down failed (exit ${r.exitCode}); \`netlab down ${r.lab}\` says why`),
       );
     // The room's state is the user's who built it: root's under sudo, whose results a plain netlab does not see.
-    const netlab = process.env.SUDO_UID !== undefined && process.getuid?.() === 0 ? 'sudo netlab' : 'netlab';
+    const netlab = process.getuid?.() === 0 ? 'sudo netlab' : 'netlab';
     console.log(`the room's results stay: \`${netlab} room results ${file} --csv\``);
   }
   return failed.length ? 1 : 0;

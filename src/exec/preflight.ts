@@ -374,6 +374,12 @@ export function describeProblems(
   inUserNamespace = false,
 ): string[] {
   const { head, answers } = parseAnswers(stdout, [inventoryQuestions(steps)]);
+  // Every network namespace has lo: no link at all is an answer netlab could not read (an `ip` without JSON
+  // output, a failed command), and taking it for "nothing there" would let a rollback delete what is not its own.
+  if ((answers[0]!.links ?? []).length === 0)
+    return [
+      `${node} listed no network interface, not even lo, to the preflight: netlab cannot tell what is there already, so it changes nothing (it needs \`ip -json\`: iproute2 4.13 or newer)`,
+    ];
   const have = inventoryOf(answers[0]!);
   const needs = requirements(model);
   const id = labIdOf(model);

@@ -8,7 +8,7 @@ import { PHASES, type Phase, type Plan, type Step } from '../model/plan.js';
 import { applyScript, downScript, parseDownOutput, parseScriptOutput, type DownOutcome } from '../shell/node-script.js';
 import type { ScriptRun } from '../shell/prelude.js';
 import { quoteArgv } from '../os/quote.js';
-import { escapeControls, RunError } from '../errors.js';
+import { escapeControls, Interrupted, RunError } from '../errors.js';
 import { describeProblems, type KernelProbe, preflightScript } from './preflight.js';
 import { describeRun } from '../state/store.js';
 import type { Transports } from './transports.js';
@@ -24,12 +24,6 @@ export class StepFailure extends RunError {
         ? `step ${step.id} on ${node} failed: ${step.summary}\n  ${step.apply.map((c) => `$ ${quoteArgv(c)}`).join('\n  ')}\n  ${detail || '(no error output)'}`
         : `${node}: ${detail}`,
     );
-  }
-}
-
-export class Interrupted extends RunError {
-  constructor() {
-    super('interrupted');
   }
 }
 

@@ -16,21 +16,13 @@ import {
 import { Listr, ListrLogger, ListrLogLevels, PRESET_TIMER, ProcessOutput } from 'listr2';
 import { stepsOfPhase } from '../plan/build.js';
 import { createSimulatedNodes } from '../exec/simulated.js';
-import {
-  applyPhases,
-  nodeScripts,
-  Interrupted,
-  phasesInOneRound,
-  phasesOf,
-  runPreflight,
-  StepFailure,
-} from '../exec/runner.js';
+import { applyPhases, nodeScripts, phasesInOneRound, phasesOf, runPreflight, StepFailure } from '../exec/runner.js';
 import { newRunIdentity, scriptRunOf, STATE_VERSION, writeState, type LabState } from '../state/store.js';
 import { transportsOf } from '../exec/transports.js';
 import { lockHolder, tearDown } from './down.js';
 import { lockNodes } from '../exec/node-lock.js';
 import { newSimulatedTarget } from '../exec/userns.js';
-import { EXIT_INTERRUPTED } from '../errors.js';
+import { EXIT_INTERRUPTED, Interrupted } from '../errors.js';
 import { renderPlanText } from '../shell/render.js';
 import { quoteArgv } from '../os/quote.js';
 import { shownOf } from '../model/effects.js';

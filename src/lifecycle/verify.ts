@@ -3,7 +3,8 @@
 import { printJson } from '../json-output.js';
 import { crossNodeWiring } from '../wiring/registry.js';
 import chalk from 'chalk';
-import { escapeControls, shown, UsageError } from '../errors.js';
+import { escapeControls, EXIT_INTERRUPTED, Interrupted, shown, UsageError } from '../errors.js';
+import { outputMayBeGone } from '../os/hangup.js';
 import { DEFAULT_VERIFY_TIMEOUT, describeCheck, runChecks, type CheckResult } from '../verify/run.js';
 import type { LabState } from '../state/store.js';
 import { challengeInProgress } from './attach.js';
@@ -53,6 +54,8 @@ export interface VerifyOptions {
   evidence?: string;
   /** with json: hand the report to this (up --verify --json puts it in its own document) instead of printing it */
   onJson?: (report: object) => void;
+  /** aborted: the checks stop (their TCP responders too), and verifyLab throws Interrupted */
+  stop?: AbortSignal;
 }
 
 export async function verifyLab(
@@ -82,7 +85,7 @@ export async function verifyLab(
   const timeout = options.timeout === undefined ? DEFAULT_VERIFY_TIMEOUT : Number(options.timeout);
   if (!Number.isInteger(timeout) || timeout < 1 || timeout > 3600)
     throw new UsageError(`--timeout takes seconds, 1-3600; found ${shown(String(options.timeout))}`);
-  const results = await runChecks(state.model, state.facts, transportsOf(state), checks, timeout, plan);
+  const results = await runChecks(state.model, state.facts, transportsOf(state), checks, timeout, plan, options.stop);
   return results.map((r) => ({ ...r, number: numbers.get(r.check)! }));
 }
 
@@ -152,7 +155,29 @@ export async function verifyAndReport(
   if (options.evidence !== undefined && !['summary', 'full'].includes(options.evidence))
     throw new UsageError(`--evidence takes summary or full; found ${shown(options.evidence)}`);
   const full = options.evidence === 'full';
-  const results = await verifyLab(state, options, plan);
+  // A Ctrl-C (or SIGTERM, a hangup) stops the checks rather than netlab: the TCP responders they started in the
+  // pods are stopped before it exits (killed where it stood, netlab left them running until down).
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  const onHangup = () => {
+    outputMayBeGone();
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onHangup);
+  let results;
+  try {
+    results = await verifyLab(state, { ...options, stop: stop.signal }, plan);
+  } catch (error) {
+    if (!(error instanceof Interrupted)) throw error;
+    console.error('netlab: interrupted: the checks were stopped, and the TCP responders they had started');
+    return EXIT_INTERRUPTED;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onHangup);
+  }
   const evidence = await collectEvidence(state.model, transports);
   const passed = results.every((r) => r.ok);
   // Compared even when every check passes: a check can pass through what the kernel still

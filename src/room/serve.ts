@@ -76,8 +76,24 @@ function send(req: IncomingMessage, res: ServerResponse, status: number, type: s
 const sendJson = (req: IncomingMessage, res: ServerResponse, status: number, value: unknown, extra = {}) =>
   send(req, res, status, 'application/json; charset=utf-8', `${JSON.stringify(value)}\n`, extra);
 
+/**
+ * A server on this machine only (a loopback address) answers only requests for this machine's names: a page of
+ * another site whose DNS name is made to point at 127.0.0.1 (DNS rebinding) would otherwise read the board.
+ * On every interface (the room's network) the projector may use any of the machine's names.
+ */
+export function hostAllowed(host: string | undefined, listen: Listen): boolean {
+  const loopback = listen.host === 'localhost' || listen.host.startsWith('127.');
+  if (!loopback) return true;
+  const name = (host ?? '').replace(/:\d+$/, '').toLowerCase();
+  return name === 'localhost' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}
+
 /** The routes; every answer is produced here, and any failure is a 500 with a JSON error. */
 async function handle(req: IncomingMessage, res: ServerResponse, options: BoardServerOptions): Promise<void> {
+  if (!hostAllowed(req.headers.host, options.listen)) {
+    sendJson(req, res, 403, { error: 'this board answers on this machine only: ask for it as localhost or 127.0.0.1' });
+    return;
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     sendJson(req, res, 405, { error: 'read-only: GET and HEAD only' }, { Allow: 'GET, HEAD' });
     return;

@@ -9,7 +9,7 @@ import type { NodeFacts, Plan } from '../model/plan.js';
 import { scriptPrelude, SERVICE_GIVE_UP } from '../shell/prelude.js';
 import { quoteArgv } from '../os/quote.js';
 import type { Transports } from '../exec/transports.js';
-import { RunError } from '../errors.js';
+import { Interrupted, RunError } from '../errors.js';
 import { planOnce, type PlanOnce } from '../plan/build.js';
 import { fewestConnections, isPlausibleSpread, spreadBound } from './stats.js';
 
@@ -183,6 +183,8 @@ export async function runChecks(
   checks: readonly Check[] = model.checks,
   timeoutSeconds = DEFAULT_VERIFY_TIMEOUT,
   plan: PlanOnce = planOnce(model, facts),
+  /** aborted (a Ctrl-C): the checks stop, their TCP responders are stopped, and Interrupted is thrown */
+  stop?: AbortSignal,
 ): Promise<CheckResult[]> {
   const listeners = byNode(listenersFor(model, checks), (l) => l.node);
   // This run's responders, apart from those of another run on the same lab (netlab_listen).
@@ -220,10 +222,18 @@ export async function runChecks(
     // a node script that still runs well past it is stopped here.
     const left = Math.max(1, Math.ceil(timeoutSeconds - (Date.now() - startedAt) / 1000));
     const deadline = `NETLAB_DEADLINE=$(($(date +%s) + ${left}))`;
+    const ended = new AbortController();
+    const end = () => ended.abort();
+    const late = setTimeout(end, (left + 15) * 1000);
+    stop?.addEventListener('abort', end);
     const outputs = await runOn(
       new Map([...groups].map(([node, items]) => [node, [deadline, ...checkLines(items, checkContext(model, facts))]])),
-      { signal: AbortSignal.timeout((left + 15) * 1000) },
-    );
+      { signal: ended.signal },
+    ).finally(() => {
+      clearTimeout(late);
+      stop?.removeEventListener('abort', end);
+    });
+    if (stop?.aborted) throw new Interrupted();
     const parsed = new Map<number, { rc: number; out: string[]; answers: string[]; timedOut?: boolean }>();
     const entry = (id: number) => parsed.get(id) ?? parsed.set(id, { rc: -1, out: [], answers: [] }).get(id)!;
     for (const result of Object.values(outputs)) {

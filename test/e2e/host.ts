@@ -71,15 +71,20 @@ export async function netlab(stateDir: string, ...args: string[]): Promise<Run> 
 
 /** netlab() with more in its environment (this process's is kept, as a login's would be). */
 export async function netlabWithEnv(stateDir: string, env: Record<string, string>, ...args: string[]): Promise<Run> {
+  const result = await startNetlab(stateDir, env, ...args);
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+/** netlabWithEnv() started, not awaited: for a test that signals it or reads it as it goes (never rejects). */
+export function startNetlab(stateDir: string, env: Record<string, string>, ...args: string[]) {
   const user = owners.get(stateDir);
   const [command, argv] = user === undefined ? [NETLAB, args] : asUserArgv(user, [NETLAB, ...args]);
-  const result = await execa(command, argv, {
+  return execa(command, argv, {
     reject: false,
     env: { ...env, NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', ...(user === undefined ? {} : { HOME: stateDir }) },
     stdin: 'ignore',
     timeout: 120_000,
   });
-  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
 async function text(cmd: string, args: string[]): Promise<string> {

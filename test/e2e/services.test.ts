@@ -8,8 +8,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LABS } from '../paths.js';
-import { labTestContext, netlab, netlabWithEnv, ORDINARY_USERS, snapshotHost } from './host.js';
-import { waitFor } from '../wait.js';
+import { labTestContext, netlab, netlabWithEnv, ORDINARY_USERS, snapshotHost, startNetlab } from './host.js';
+import { waitFor, watch } from '../wait.js';
 import { readState } from '../../src/state/store.js';
 import { transportsOf } from '../../src/exec/transports.js';
 import { runDown } from '../../src/exec/runner.js';
@@ -93,6 +93,38 @@ test('service: the three cases of article 001 §5.4 reach every backend, and tra
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
     const { exitCode, report } = await verify('service');
     assert.equal(exitCode, 0, JSON.stringify(report, null, 1));
+    // A Ctrl-C during the checks stops them, and the TCP responders they started in the pods are stopped before
+    // netlab exits (killed where it stood, it left them running until down).
+    const responders = async () =>
+      (
+        await Promise.all(
+          ['node-0', 'node-1'].map(
+            async (node) =>
+              (
+                await netlab(
+                  state.dir,
+                  'exec',
+                  node,
+                  '--',
+                  'sh',
+                  '-c',
+                  'ls /run/netlab/*/pods/*/listen-* 2>/dev/null; pgrep -a socat',
+                )
+              ).stdout,
+          ),
+        )
+      )
+        .join('')
+        .trim();
+    assert.equal(await responders(), '', 'no responder before');
+    const child = startNetlab(state.dir, {}, 'verify', 'service');
+    const running = watch(child);
+    await waitFor('the TCP responders of verify', async () => (await responders()) !== '');
+    child.kill('SIGINT');
+    const stopped = await child;
+    assert.equal(stopped.exitCode, 130, running.output);
+    assert.match(running.output, /interrupted: the checks were stopped, and the TCP responders they had started/);
+    assert.equal(await responders(), '', 'no responder left');
     const [byClusterIp, byPodAddress] = report.checks.slice(4);
     assert.deepEqual(
       [byClusterIp!.name, byClusterIp!.ok, byPodAddress!.name, byPodAddress!.ok],

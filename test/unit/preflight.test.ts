@@ -139,6 +139,14 @@ test('preflight: each kind of object the plan would create is found when it is a
   assert.deepEqual(findConflicts(steps, inventory(more(FRESH, { chains: { nat: ['NETLAB-FWD-service'] } }))), []);
 });
 
+test('preflight: a node whose answer lists no link (not even lo) is refused, not taken for an empty node', () => {
+  const { model } = loadLabFile(join(LABS, 'routes.yaml'));
+  assert.deepEqual(describeProblems(model, 'node-0', stepsOf('routes'), printed({ links: [] })), [
+    'node-0 listed no network interface, not even lo, to the preflight: netlab cannot tell what is there already, so it changes nothing (it needs `ip -json`: iproute2 4.13 or newer)',
+  ]);
+  assert.deepEqual(describeProblems(model, 'node-0', stepsOf('routes'), printed(FRESH, '@@netlab probed\n')), []);
+});
+
 test('preflight: iptables-save is read only for the tables the plan makes chains in (a process each)', () => {
   const tablesRead = (lab: string) => {
     const { model } = loadLabFile(join(LABS, `${lab}.yaml`));

@@ -4,7 +4,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { parseListen, startBoardServer, type BoardServer } from '../../src/room/serve.js';
+import { request } from 'node:http';
+import { hostAllowed, parseListen, startBoardServer, type BoardServer } from '../../src/room/serve.js';
 import { escapeHtml, scoreboardPage } from '../../src/room/page.js';
 import { BOARD_VERSION, type Board, type GroupDetail } from '../../src/room/board.js';
 import { UsageError } from '../../src/errors.js';
@@ -100,6 +101,27 @@ describe('the board server', () => {
       assert.equal(response.status, 405, method);
       assert.equal(response.headers.get('allow'), 'GET, HEAD');
     }
+  });
+
+  test("on loopback, only this machine's names are answered: a rebound DNS name (another site's page) is 403", async () => {
+    const get = (host: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(url('/board.json'), { headers: { host } }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        });
+        req.on('error', reject).end();
+      });
+    for (const host of ['evil.example', `evil.example:${url('/').port}`, '10.0.0.5:8088'])
+      assert.deepEqual(await get(host), {
+        status: 403,
+        body: '{"error":"this board answers on this machine only: ask for it as localhost or 127.0.0.1"}\n',
+      });
+    for (const host of [`127.0.0.1:${url('/').port}`, `localhost:${url('/').port}`, 'LOCALHOST'])
+      assert.equal((await get(host)).status, 200, host);
+    // Listening on every interface (the room's network), any name the projector uses.
+    assert.equal(hostAllowed('scoreboard.local:8088', { host: '0.0.0.0', port: 8088 }), true);
   });
 
   test('HEAD: the headers of GET, no body', async () => {
