@@ -11,6 +11,7 @@ import { transportsOf } from '../exec/transports.js';
 import { closeMasters } from '../exec/ssh.js';
 import { describeRun, readState, removeState, STATE_VERSION, writeState, type LabState } from '../state/store.js';
 import { labIdFor, labNameOf } from './common.js';
+import { acquireLock } from '../state/lock.js';
 
 export async function attachCommand(arg: string, options: JsonOption & TargetOptions): Promise<number> {
   if (!wantsSsh(options))
@@ -18,9 +19,7 @@ export async function attachCommand(arg: string, options: JsonOption & TargetOpt
       'attach reaches a lab on machines over SSH: give --ssh-config FILE, --inventory FILE or --vagrant (a lab on simulated nodes lives on the host that built it)',
     );
   const lab = labIdFor(await labNameOf(arg), options.instance);
-  const existing = readState(lab);
-  if (existing && !existing.attached)
-    throw new UsageError(`lab ${lab} was built from this controller: it is yours already (\`netlab status ${lab}\`)`);
+  refuseOwn(lab);
   const hosts = await sshTargetForHosts(options);
   const record = await readLabRecord(lab, transportsOf({ target: hosts }));
   await closeMasters(hosts);
@@ -39,7 +38,15 @@ export async function attachCommand(arg: string, options: JsonOption & TargetOpt
     attached: { at: now },
   };
   await confirmAttached(state);
-  writeState(state);
+  // Written with the lab's lock, as up and down write: an up of the same lab here since the first look
+  // (the SSH reads take a while) is not overwritten.
+  const release = acquireLock(lab, 'netlab attach');
+  try {
+    refuseOwn(lab);
+    writeState(state);
+  } finally {
+    release();
+  }
   if (options.json) {
     printJson({ lab, attached: true, owner: record.run, nodes: Object.keys(target.hosts) });
     return 0;
@@ -51,15 +58,28 @@ export async function attachCommand(arg: string, options: JsonOption & TargetOpt
   return 0;
 }
 
+/** A lab built from this controller is its own: never taken for an attached one. */
+function refuseOwn(lab: string): void {
+  const existing = readState(lab);
+  if (existing && !existing.attached)
+    throw new UsageError(`lab ${lab} was built from this controller: it is yours already (\`netlab status ${lab}\`)`);
+}
+
 export async function detachCommand(arg: string, options: JsonOption & TargetOptions): Promise<number> {
   const lab = labIdFor(await labNameOf(arg), options.instance);
-  const state = readState(lab);
-  if (!state) throw new UsageError(`lab ${lab} is not attached here`);
-  if (!state.attached)
-    throw new UsageError(
-      `lab ${lab} was built from this controller, not attached: \`netlab down ${lab}\` takes it down`,
-    );
-  removeState(lab);
+  const release = acquireLock(lab, 'netlab detach');
+  let state;
+  try {
+    state = readState(lab);
+    if (!state) throw new UsageError(`lab ${lab} is not attached here`);
+    if (!state.attached)
+      throw new UsageError(
+        `lab ${lab} was built from this controller, not attached: \`netlab down ${lab}\` takes it down`,
+      );
+    removeState(lab);
+  } finally {
+    release();
+  }
   if (state.target.kind === 'ssh') await closeMasters(state.target);
   if (options.json) printJson({ lab, detached: true });
   else console.log(`lab ${lab}: detached here; nothing was changed on its nodes`);

@@ -29,6 +29,7 @@ import { loadLabFile } from '../../src/lab/load.js';
 import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { STATE_VERSION, type LabState } from '../../src/state/store.js';
 import type { ChallengeRecord } from '../../src/state/challenges.js';
+import { acquireLock } from '../../src/state/lock.js';
 import { asOwner, rootsStateNote } from '../../src/commands/challenge.js';
 
 const NOBODY = 65534;
@@ -410,3 +411,40 @@ test(
     }
   },
 );
+
+test('detach takes the lab lock, as up and down do: while another netlab changes the lab it is refused, and the record stays', async () => {
+  const lab = labUpWithChallenge();
+  try {
+    const file = join(lab.state, 'labs', 'vxlan.json');
+    const attached = {
+      ...(JSON.parse(readFileSync(file, 'utf8')) as LabState),
+      attached: { at: '2026-01-01T00:00:00.000Z' },
+    };
+    writeFileSync(file, JSON.stringify(attached), { mode: 0o600 });
+    const before = process.env.NETLAB_STATE_DIR;
+    process.env.NETLAB_STATE_DIR = lab.state;
+    let release: () => void;
+    try {
+      release = acquireLock('vxlan', 'netlab up labs/vxlan.yaml');
+    } finally {
+      if (before === undefined) delete process.env.NETLAB_STATE_DIR;
+      else process.env.NETLAB_STATE_DIR = before;
+    }
+    try {
+      const refused = await netlab('root', lab.state, 'detach', 'vxlan');
+      assert.equal(refused.exitCode, 2, refused.stdout + refused.stderr);
+      assert.match(
+        refused.stderr,
+        /lab vxlan is being changed by another netlab \(`netlab up labs\/vxlan\.yaml`, PID \d+/,
+      );
+      assert.ok(existsSync(file), 'the record stays');
+    } finally {
+      release();
+    }
+    const detached = await netlab('root', lab.state, 'detach', 'vxlan');
+    assert.equal(detached.exitCode, 0, detached.stdout + detached.stderr);
+    assert.equal(existsSync(file), false);
+  } finally {
+    lab.remove();
+  }
+});
