@@ -373,7 +373,7 @@ export async function roomStartCommand(file: string, id: string | undefined, opt
   const { challenge, landings, results } = await withRoomLock(room, 'start', async () => {
     const challenge = model.challenges!.find((c) => c.id === nextChallenge(room, model, id))!;
     const landings = landingsFor(room, record, model, challenge);
-    log({ e: 'round', challenge: challenge.id });
+    log({ e: 'round', challenge: challenge.id, title: challenge.title, hints: challenge.hints.length });
     const results = await bounded(room.groups, parallel, async (g) => {
       const event = signals.interrupted()
         ? { e: 'start-failed' as const, group: g.name, challenge: challenge.id, error: 'not started: interrupted' }

@@ -14,7 +14,7 @@ import { BOARD_VERSION } from './board.js';
 import type { Room } from './file.js';
 import { groupLabId, isRoomLab } from './groups.js';
 import { appendEvents, readEvents, type GradeEvent, type NewEvent, type RoomEvent } from './log.js';
-import { boardGroup, endOf, groupInRound, roundsOf, type CheckNamer } from './score.js';
+import { boardGroup, endOf, groupInRound, roundsOf, type ChallengeFacts, type CheckNamer } from './score.js';
 import { roomLog } from './state.js';
 import { escapeControls, RunError } from '../errors.js';
 import { transportsOf } from '../exec/transports.js';
@@ -63,12 +63,35 @@ export function roundOf(
 ) {
   const challenge = model.challenges?.find((c) => c.id === range.round.challenge);
   if (!challenge) return undefined;
-  const schedule = room.schedule.find((s) => s.challenge === challenge.id);
   const facts = { title: challenge.title, hints: challenge.hints.length };
-  const groups = new Map(
-    room.groups.map((g) => [g.name, groupInRound(events, range, g.name, facts, schedule, now)] as const),
-  );
-  return { range, challenge, schedule, groups };
+  return {
+    range,
+    challenge,
+    ...groupsInRound(
+      room,
+      events,
+      range,
+      facts,
+      room.groups.map((g) => g.name),
+      now,
+    ),
+  };
+}
+
+/** Each of `groups`' part in a round, with the room's schedule of its challenge. */
+export function groupsInRound(
+  room: Room,
+  events: readonly RoomEvent[],
+  range: ReturnType<typeof roundsOf>[number],
+  facts: ChallengeFacts,
+  groups: readonly string[],
+  now: Date,
+) {
+  const schedule = room.schedule.find((s) => s.challenge === range.round.challenge);
+  return {
+    schedule,
+    groups: new Map(groups.map((g) => [g, groupInRound(events, range, g, facts, schedule, now)] as const)),
+  };
 }
 
 /** The room's current round (the log's last, unless the room went down since) and, per group, its challenge in it. */

@@ -16,6 +16,9 @@ interface At {
 export interface RoundEvent extends At {
   e: 'round';
   challenge: string;
+  /** the challenge's title and number of hints as it began (the results keep them if the lab file drops it) */
+  title?: string;
+  hints?: number;
 }
 
 /**

@@ -5,18 +5,34 @@ import type { GroupChallenge } from './board.js';
 import type { Room } from './file.js';
 import type { RoomEvent } from './log.js';
 import { roundsOf } from './score.js';
-import { roundOf } from './grade.js';
+import { groupsInRound } from './grade.js';
 
 /** A group's result in one challenge: its part of the board, as the round ended (or now). */
 export type ResultRow = { group: string } & Omit<GroupChallenge, 'title'>;
 
+/**
+ * From the log, as the README says the results stay: every group the log names (the room file's first, in its
+ * order, then any taken out of it since), and every round, also of a challenge the lab file no longer has (its
+ * number of hints as the round event kept it).
+ */
 export function resultRows(room: Room, model: Model, events: readonly RoomEvent[], now = new Date()): ResultRow[] {
+  const listed = room.groups.map((g) => g.name);
+  const logged = events.flatMap((e) => ('group' in e && typeof e.group === 'string' ? [e.group] : []));
+  const groups = [...new Set([...listed, ...logged])];
   return roundsOf(events).flatMap((range) => {
     // The round's end is the next round's start: its hints stop unlocking then.
     const end = range.to < events.length ? new Date(events[range.to]!.t) : now;
-    const round = roundOf(room, model, events, range, end);
-    return [...(round?.groups ?? [])].map(([group, challenge]) => {
-      const { title: _title, run: _run, fault: _fault, identity: _identity, ...row } = challenge;
+    const challenge = model.challenges?.find((c) => c.id === range.round.challenge);
+    const facts = {
+      title: challenge?.title ?? range.round.title ?? range.round.challenge,
+      hints: challenge?.hints.length ?? range.round.hints ?? 0,
+    };
+    // A group of the log that had no part in this round (added to the room later) has no row for it.
+    const inRound = groups.filter(
+      (g) => listed.includes(g) || events.slice(range.from, range.to).some((e) => 'group' in e && e.group === g),
+    );
+    return [...groupsInRound(room, events, range, facts, inRound, end).groups].map(([group, part]) => {
+      const { title: _title, run: _run, fault: _fault, identity: _identity, ...row } = part;
       return { group, ...row };
     });
   });

@@ -11,7 +11,7 @@ import { dealLandings, landingsOf } from '../../src/room/landing.js';
 import { groupOverlay, ROOM_BLOCKS, roomSlot, withOverlay, VNI_STEP } from '../../src/room/overlay.js';
 import { appendEvents, readEvents, type RoomEvent } from '../../src/room/log.js';
 import { conditionOf, endOf, groupInRound, hintsUnlocked, roundsOf } from '../../src/room/score.js';
-import { resultsCsv, type ResultRow } from '../../src/room/results.js';
+import { resultRows, resultsCsv, type ResultRow } from '../../src/room/results.js';
 import { redrawn, renderBoard } from '../../src/room/render.js';
 import { BOARD_VERSION, stateOf, type Board } from '../../src/room/board.js';
 import { loadLabFile } from '../../src/lab/load.js';
@@ -329,6 +329,33 @@ test('the log: a line cut short is skipped and spoils only itself; appended line
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('results come from the log: a group taken out of the room file since, and a challenge the lab file no longer has, keep their rows', () => {
+  const room: Room = {
+    name: 'r',
+    file: '/rooms/r.yaml',
+    labFile: join(LABS, 'vxlan.yaml'),
+    labName: 'vxlan',
+    groups: [{ name: 'g1', target: { kind: 'simulated' } }],
+    schedule: [],
+  };
+  const events: RoomEvent[] = [
+    ...sampleLog(),
+    { t: at(70), e: 'round', challenge: 'gone', title: 'a challenge since removed', hints: 2 },
+    { t: at(71), e: 'start', group: 'g1', challenge: 'gone', run: 'r1', fault: 'f', started: 'C' },
+    { t: at(72), e: 'hint', challenge: 'gone', group: null },
+  ];
+  const rows = resultRows(room, vxlan, events, new Date(at(90)));
+  assert.deepEqual(
+    rows.map((r) => [r.group, r.id, r.solved]),
+    [
+      ['g1', 'wrong-vni', true],
+      ['g2', 'wrong-vni', false],
+      ['g1', 'gone', false],
+    ],
+  );
+  assert.equal(rows[2]!.hints, 1, "the room's hint, of the two the round event kept");
 });
 
 test('results as CSV: RFC 4180, a header and a row each, fields with commas or quotes quoted', () => {
