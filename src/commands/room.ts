@@ -36,7 +36,7 @@ import { takeDown } from '../lifecycle/challenge.js';
 import { acquireLock } from '../state/lock.js';
 import { quoteArgv } from '../os/quote.js';
 import { challengesRun, endOf, roundsOf } from '../room/score.js';
-import { BOARD_VERSION, type Board } from '../room/board.js';
+import { BOARD_VERSION, boardForProjector, type Board } from '../room/board.js';
 import { statSync } from 'node:fs';
 import { resultRows, resultsCsv } from '../room/results.js';
 
@@ -468,7 +468,8 @@ export async function roomServeCommand(
   const parallel = gradeParallelOf(options);
   const { parseListen, startBoardServer } = await import('../room/serve.js');
   const listen = parseListen(options.listen ?? DEFAULT_LISTEN);
-  const board = cachedBoard(room, model);
+  const cached = cachedBoard(room, model);
+  const board = async () => boardForProjector(await cached());
   const server = await startBoardServer({
     listen,
     room: room.name,

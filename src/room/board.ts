@@ -117,3 +117,25 @@ export interface GroupDetail {
   /** graphData of the group's lab: underlay, nodes with boxes, edges */
   graph: unknown;
 }
+
+/** Why a group with no start in its round has no challenge: it joined later, or the start stopped before it. */
+export const NO_START =
+  'no start in this round: the group was not in the room when the round began, or the start stopped before it';
+
+/** What the projector's board says of a start that failed: not its error, which may name the node it was to land on. */
+export const START_FAILED_PUBLIC = "its start failed: `netlab room status` in the room's terminal says why";
+
+/**
+ * The board as the web page serves it, to a room that may read its JSON: a failed start's error (which may
+ * name where the fault was to land, and so where another group's is) stays in the instructor's terminal.
+ */
+export function boardForProjector(board: Board): Board {
+  return {
+    ...board,
+    groups: board.groups.map((g) =>
+      g.challenge && g.challenge['not-started'] !== null && g.challenge['not-started'] !== NO_START
+        ? { ...g, challenge: { ...g.challenge, 'not-started': START_FAILED_PUBLIC } }
+        : g,
+    ),
+  };
+}

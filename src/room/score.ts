@@ -4,15 +4,11 @@
 // round's. In a round, each group's challenge began at its last start event
 // (a reset starts it again); it is solved at the first grading of that run
 // whose goal checks all passed, and stays solved.
-import { stateOf, type BoardGroup, type GroupChallenge, type LabCondition } from './board.js';
+import { NO_START, stateOf, type BoardGroup, type GroupChallenge, type LabCondition } from './board.js';
 import type { GradeEvent, RoomEvent, RoundEvent, StartEvent } from './log.js';
 import type { ScheduledChallenge } from './file.js';
 
 const MINUTE = 60_000;
-
-/** Why a group with no start in its round has no challenge: it joined later, or the start stopped before it. */
-export const NO_START =
-  'no start in this round: the group was not in the room when the round began, or the start stopped before it';
 
 /** The rounds of a log: each round event with the index range of its events. */
 export function roundsOf(events: readonly RoomEvent[]): { round: RoundEvent; from: number; to: number }[] {

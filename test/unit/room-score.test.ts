@@ -5,9 +5,18 @@
 // rooms; these pin each rule so that a change to one turns one test red.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { boardGroup, challengesRun, conditionOf, groupInRound, NO_START, roundsOf } from '../../src/room/score.js';
+import { boardGroup, challengesRun, conditionOf, groupInRound, roundsOf } from '../../src/room/score.js';
 import type { GradeEvent, RoomEvent } from '../../src/room/log.js';
-import { stateOf, type GroupChallenge, type LabCondition } from '../../src/room/board.js';
+import {
+  BOARD_VERSION,
+  boardForProjector,
+  NO_START,
+  START_FAILED_PUBLIC,
+  stateOf,
+  type Board,
+  type GroupChallenge,
+  type LabCondition,
+} from '../../src/room/board.js';
 
 const T0 = Date.parse('2026-12-04T10:00:00.000Z');
 /** The time `minutes` after 10:00. */
@@ -273,4 +282,25 @@ test("a group's state: solved stays solved whatever its lab does after; then the
   assert.equal(state('up', { ...working, 'not-started': 'e' }), 'not-started');
   assert.equal(state('up', null), 'idle');
   assert.equal(state('down', null), 'down');
+});
+
+test("the projector's board keeps a failed start's error (which may name where the fault was to land) in the terminal", () => {
+  const group = { name: 'g1', lab: 'vxlan@g1', target: 'simulated' as const };
+  const nameCheck = (n: number) => ({ name: `check ${n}` });
+  const failed: RoomEvent = {
+    t: at(1),
+    e: 'start-failed',
+    group: 'g1',
+    challenge: 'wrong-vni',
+    error: 'on node-1: iptables: Bad rule',
+  };
+  const row = (events: RoomEvent[]) => boardGroup(events, group, g1(events), nameCheck);
+  const board = (rows: ReturnType<typeof row>[]) =>
+    ({ version: BOARD_VERSION, room: 'r', lab: 'vxlan', at: at(2), current: null, groups: rows }) as Board;
+  const shown = boardForProjector(board([row([round(0), failed]), row([round(0)]), row([round(0), start(1, 'g1')])]));
+  assert.deepEqual(
+    shown.groups.map((g) => g.challenge?.['not-started']),
+    [START_FAILED_PUBLIC, NO_START, null],
+  );
+  assert.doesNotMatch(JSON.stringify(shown), /node-1/);
 });
