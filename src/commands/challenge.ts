@@ -34,7 +34,7 @@ import {
 } from '../state/access.js';
 import { confirmAttached, refuseAttached } from '../lifecycle/attach.js';
 import { describeCheck } from '../verify/run.js';
-import { printResults, verifyLab } from '../lifecycle/verify.js';
+import { checksUntilStopped, printResults, verifyLab } from '../lifecycle/verify.js';
 import { faultOf, mendFault, startFault, updateChallenge } from '../lifecycle/challenge.js';
 import { findUpLab, LabNotUp, labModelOf, refuseOtherTarget, requireNodeAccess } from './common.js';
 import type { TargetOptions } from '../exec/targets.js';
@@ -371,10 +371,14 @@ export async function challengeCheckCommand(
     if (!state.attached && !record.room) await updateChallenge(state, record, () => undefined);
     return 1;
   }
-  const results = await verifyLab(state, {
-    check: challenge.goal.map(String),
-    ...(options.connections !== undefined ? { connections: options.connections } : {}),
-  });
+  const results = await checksUntilStopped((stop) =>
+    verifyLab(state, {
+      check: challenge.goal.map(String),
+      ...(options.connections !== undefined ? { connections: options.connections } : {}),
+      stop,
+    }),
+  );
+  if (!results) return EXIT_INTERRUPTED;
   const solved = results.every((r) => r.ok);
   const minutes = (Date.now() - Date.parse(record.started)) / 60_000;
   // The owner's solved challenge is over; an attached learner's check is advice, and changes nothing,

@@ -11,7 +11,7 @@ import { bundledLabNames, bundledLabsDir } from '../lab/bundled.js';
 import type { SimulatedTargetState } from '../state/targets.js';
 import { DEFAULT_STATE_DIR } from '../state/access.js';
 import { mayEnterNodes, userNamespaceProblem, withoutRoot } from '../exec/userns.js';
-import { isRunning } from '../os/processes.js';
+import { holderRunning } from '../exec/simulated.js';
 
 /** A directory where a lab was meant (`netlab plan /tmp`, `netlab validate labs`): the same words from every command. */
 function notALabFile(dir: string): UsageError {
@@ -106,7 +106,7 @@ export function nodeRunning(state: LabState, node: string): boolean | null {
   const target = state.target;
   if (target.kind === 'ssh') return null;
   const holder = target.nodes[node];
-  return holder ? isRunning(holder.init) : false;
+  return holder ? holderRunning(holder) : false;
 }
 
 /**
@@ -118,7 +118,7 @@ export function stoppedNodes(state: LabState): string[] {
   const routers = Object.entries(state.target.routers ?? {});
   return [
     ...state.model.nodes.map((n) => n.name).filter((n) => nodeRunning(state, n) === false),
-    ...routers.filter(([, holder]) => !isRunning(holder.init)).map(([router]) => router),
+    ...routers.filter(([, holder]) => !holderRunning(holder)).map(([router]) => router),
   ];
 }
 

@@ -9,7 +9,14 @@ import { readState } from '../state/store.js';
 import { readChallenge } from '../state/challenges.js';
 import type { Room, RoomGroup } from '../room/file.js';
 import { loadRoomAndLab } from '../room/load.js';
-import { ensureRoomRecord, groupLabFile, readRoomRecord, roomLog, type RoomRecord } from '../room/state.js';
+import {
+  ensureRoomRecord,
+  groupLabFile,
+  readRoomRecord,
+  refuseAnotherFile,
+  roomLog,
+  type RoomRecord,
+} from '../room/state.js';
 import {
   groupLabId,
   groupModel,
@@ -91,10 +98,12 @@ function readRoom(file: string): { room: Room; model: Model } {
 
 /** A room never built in this state directory (a room built with sudo is root's: a user's netlab does not see it). */
 function refuseNoRecord(room: Room, file: string): void {
-  if (!readRoomRecord(room.name))
+  const record = readRoomRecord(room.name);
+  if (!record)
     throw new UsageError(
       `room ${room.name} has no state here yet: \`netlab room up ${file}\` builds its groups' labs${rootsStateNote('rooms')}`,
     );
+  refuseAnotherFile(room, record);
 }
 
 /**
@@ -373,7 +382,13 @@ export async function roomStartCommand(file: string, id: string | undefined, opt
   const { challenge, landings, results } = await withRoomLock(room, 'start', async () => {
     const challenge = model.challenges!.find((c) => c.id === nextChallenge(room, model, id))!;
     const landings = landingsFor(room, record, model, challenge);
-    log({ e: 'round', challenge: challenge.id, title: challenge.title, hints: challenge.hints.length });
+    log({
+      e: 'round',
+      challenge: challenge.id,
+      title: challenge.title,
+      hints: challenge.hints.length,
+      groups: room.groups.map((g) => g.name),
+    });
     const results = await bounded(room.groups, parallel, async (g) => {
       const event = signals.interrupted()
         ? { e: 'start-failed' as const, group: g.name, challenge: challenge.id, error: 'not started: interrupted' }

@@ -1,7 +1,7 @@
 // `netlab status [LAB]`: the labs that are up (or the one named), their nodes and pods, and any drift of
 // the live kernel state from what netlab made. It reads state files and asks the
 // nodes; it never loads the lab parser (yaml, zod), so it starts quickly.
-import { isAlive } from '../os/processes.js';
+import { holderRunning } from '../exec/simulated.js';
 import { describeRun, readStates, type LabState } from '../state/store.js';
 import { cachedRedirectCaveat, describeFindings, diagnose, type Finding } from '../verify/diagnose.js';
 import { escapeControls } from '../errors.js';
@@ -32,7 +32,7 @@ async function driftOf(state: LabState): Promise<{ findings: Finding[]; unreacha
   // The routers of a routed underlay that netlab made: a packet between networks needs them.
   if (state.target.kind === 'simulated')
     for (const [router, holder] of Object.entries(state.target.routers ?? {}))
-      if (!isAlive(holder.init)) unreachable.push(`${router}: the simulated router is not running`);
+      if (!holderRunning(holder)) unreachable.push(`${router}: the simulated router is not running`);
   if (state.target.kind === 'ssh') {
     try {
       await checkReachable({

@@ -299,8 +299,9 @@ export function findConflicts(steps: readonly Step[], have: NodeInventory): Conf
         clash(have.addresses.has(ip), `the address ${ip}`);
       } else if (created.kind === 'route') {
         clash(have.routes.has(routeKey(created.dst)), `a route to ${created.dst}`);
+        // (once per route of the node: the first of the lab's routes inside it is named)
         const covering = coveringRoute(have.routes, routeKey(created.dst));
-        if (covering)
+        if (covering && !conflicts.some((c) => c.takes && c.what === `a route to ${covering}`))
           conflicts.push({
             step: step.id,
             what: `a route to ${covering}`,
@@ -399,7 +400,7 @@ export function describeProblems(
   const upThere = others.length ? `; up on ${node}: ${others.join(', ')}` : '';
   const problems = findConflicts(steps, have).map((c) =>
     c.takes
-      ? `${node} has ${c.what} of its own, and step ${c.step} of lab ${model.name} would add ${c.takes}, taking that part of its traffic: netlab never changes what it did not create; give the lab a cluster-cidr outside it${upThere}`
+      ? `${node} has ${c.what}, not this lab's, and step ${c.step} of lab ${model.name} would add ${c.takes}, taking that part of its traffic: netlab never changes what it did not create; give the lab a cluster-cidr outside it${upThere}`
       : `${node} already has ${c.what}, which step ${c.step} of lab ${model.name} would create: netlab never changes what it did not create; remove it, or rename it in the lab file${upThere}`,
   );
   const lines = head.split('\n');

@@ -14,7 +14,15 @@ import { run } from './spawn.js';
 import { HOLD_TERMINAL_SIGNALS } from '../shell/prelude.js';
 import type { Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
-import { findProcesses, isAlive, killProcess, processRef, waitForExit, type ProcessRef } from '../os/processes.js';
+import {
+  findProcesses,
+  isAlive,
+  isRunning,
+  killProcess,
+  processRef,
+  waitForExit,
+  type ProcessRef,
+} from '../os/processes.js';
 import type { ScriptResult, Transport } from './transport.js';
 import type { Holder, SimulatedTargetState } from '../state/targets.js';
 import { RunError, UsageError } from '../errors.js';
@@ -209,9 +217,17 @@ export function destroySimulatedNodes(lab: string, state?: SimulatedTargetState)
   return killed.length;
 }
 
+/**
+ * Whether a simulated node's (or router's) holder runs: alive and not a zombie (a holder killed with its parent
+ * stays one until the machine's init reaps it; its namespaces are gone already).
+ */
+export function holderRunning(holder: Holder): boolean {
+  return isRunning(holder.init);
+}
+
 export function simulatedTransport(node: string, holder: Holder): Transport {
   const enter = () => {
-    if (!isAlive(holder.init))
+    if (!holderRunning(holder))
       throw new RunError(
         `simulated node ${node} is not running (its holder process ${holder.init.pid} is gone); run \`netlab down\` to clean up`,
       );

@@ -156,7 +156,7 @@ function resolveCluster(lab: LabFile, report: Report): Cidr {
  * Overlaps with the nodes' addresses and underlay networks are checked there.
  */
 function clusterRangeProblem(cidr: Cidr): string | undefined {
-  const allowed = `allowed: a private range of /${WIDEST_CLUSTER_PREFIX} to /24 (inside ${PRIVATE_BLOCKS.join(', ')}) outside ${SERVICE_CIDR}, such as ${DEFAULT_CLUSTER_CIDR}`;
+  const allowed = `allowed: a range of /24 or wider inside ${PRIVATE_BLOCKS.join(', ')} (the private ranges), outside ${SERVICE_CIDR}, such as ${DEFAULT_CLUSTER_CIDR}`;
   if (cidr.prefix < WIDEST_CLUSTER_PREFIX)
     return `wider than /${WIDEST_CLUSTER_PREFIX}: the lab's FORWARD, MASQUERADE and policy rules would match all of it; ${allowed}`;
   const special = SPECIAL_BLOCKS.find(([block]) => overlaps(parseCidr(block)!, cidr));

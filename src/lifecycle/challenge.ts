@@ -20,7 +20,7 @@ import {
   type ChallengeRecord,
 } from '../state/challenges.js';
 import { recordChallengeOnNodes } from './attach.js';
-import { scriptRunOf, type LabState } from '../state/store.js';
+import { scriptRunOf, writeState, type LabState } from '../state/store.js';
 import { podNamespacesOn } from '../model/lab.js';
 import { ipIn } from '../model/effects.js';
 
@@ -120,7 +120,7 @@ async function makeFault(state: LabState, fault: Fault): Promise<string[] | unde
   const lines = [
     'netlab_unmake_fault() {',
     ...mendLines(state, fault, { halfMade: true }),
-    `  echo ${quoteArg('the fault stopped halfway: its mend was run, and nothing of it is left')} >&2`,
+    `  echo ${quoteArg('the fault stopped halfway: its mend was run')} >&2`,
     '}',
     ...commands.map((c) => `${c} || { netlab_unmake_fault; exit 1; }`),
   ];
@@ -178,16 +178,30 @@ function mendLines(state: LabState, fault: Fault, options: { halfMade?: boolean 
   // By construction the setting's own command is the last of mend (faults.ts).
   const objects = setting ? fault.mend.slice(0, -1) : fault.mend;
 
-  const commands = objects.map((c) => `${quoteArgv(c)} 2>/dev/null || true`);
+  // A rule is put back only where it is missing (iptables -C): a learner may have put it back already, and a
+  // fault stopped halfway may not have removed it; a second jump would outlive down.
+  const commands = objects.map((c) => {
+    const check = ruleCheckOf(c);
+    return `${check ? `${quoteArgv(check)} 2>/dev/null || ` : ''}${quoteArgv(c)} 2>/dev/null || true`;
+  });
   // The lab's objects are mended only where the node still holds this run: on a node the lab has
   // left (a `down` that stopped halfway) a mend would make them anew (a vxlan0 for nobody).
   const run = scriptRunOf(state);
   const lines = run && !fault.onTheMachine && commands.length ? ['if netlab_ours; then', ...commands, 'fi'] : commands;
   if (!setting) return lines;
   const restore = quoteArgv(['netlab_setting_restore', ...settingArgs(setting), setting.value, setting.mended]);
-  // (the file netlab_setting_save writes: prelude.ts)
-  const saved = `"$NETLAB_DIR"/${quoteArg(`fault-${settingArgs(setting).join('-')}`)}`;
-  return [...lines, options.halfMade ? `[ ! -f ${saved} ] || ${restore}` : restore];
+  const saved = quoteArgv(['netlab_setting_saved', ...settingArgs(setting)]);
+  return [...lines, options.halfMade ? `! ${saved} || ${restore}` : restore];
+}
+
+/** `iptables … -C CHAIN RULE` for a command that inserts or appends RULE (-I CHAIN [POS] RULE, -A CHAIN RULE). */
+export function ruleCheckOf(command: readonly string[]): string[] | undefined {
+  if (command[0] !== 'iptables') return undefined;
+  const at = command.findIndex((arg) => arg === '-I' || arg === '-A');
+  if (at < 0) return undefined;
+  const chain = command[at + 1]!;
+  const rule = command.slice(command[at] === '-I' && /^\d+$/.test(command[at + 2] ?? '') ? at + 3 : at + 2);
+  return [...command.slice(0, at), '-C', chain, ...rule];
 }
 
 /**
@@ -222,10 +236,13 @@ export async function takeDown(state: LabState): Promise<Record<string, NodeDown
     console.log(`the active challenge's fault could not be mended first: ${unmended.message}`);
   }
   const outcomes = await tearDown(state, { keepState: unmended !== undefined });
-  if (unmended)
+  if (unmended) {
+    // Its journals are undone: the lab is not up, and `up` must not say it is; only the fault's mend is left.
+    writeState({ ...state, status: 'failed' });
     throw new RunError(
       `the active challenge's fault could not be mended (${unmended.message}); the lab's state is kept: run \`netlab down ${state.lab}\` again`,
     );
+  }
   return outcomes;
 }
 

@@ -1,11 +1,10 @@
 // Taking a lab down on its nodes: every node locked, its recorded steps undone,
 // simulated nodes stopped; used by `down` and by `up` (--recreate, rollback).
-import { destroySimulatedNodes } from '../exec/simulated.js';
+import { destroySimulatedNodes, holderRunning } from '../exec/simulated.js';
 import { describeDown, nodesWithFailedUndo, runDown, type NodeDown } from '../exec/runner.js';
 import type { Transports } from '../exec/transports.js';
 import { describeRun, removeState, scriptRunOf, type LabState } from '../state/store.js';
 import { transportsOf } from '../exec/transports.js';
-import { isAlive } from '../os/processes.js';
 import { RunError } from '../errors.js';
 import { closeMasters } from '../exec/ssh.js';
 import { lockNodes } from '../exec/node-lock.js';
@@ -41,7 +40,7 @@ export async function tearDown(
   // A simulated node whose holder is gone has taken everything with it.
   const reachable: Transports =
     target.kind === 'simulated'
-      ? Object.fromEntries(Object.entries(transports).filter(([node]) => isAlive(target.nodes[node]!.init)))
+      ? Object.fromEntries(Object.entries(transports).filter(([node]) => holderRunning(target.nodes[node]!)))
       : transports;
   mark('read the state');
   let outcomes: Record<string, NodeDown> = {};

@@ -58,6 +58,34 @@ export interface VerifyOptions {
   stop?: AbortSignal;
 }
 
+/**
+ * Runs checks (verifyLab with `stop`) that a Ctrl-C, SIGTERM or a hangup stops, rather than netlab: the TCP
+ * responders they started in the pods are stopped before it exits (killed where it stood, netlab left them
+ * running until down). Undefined when they were stopped so, as said on stderr.
+ */
+export async function checksUntilStopped<T>(work: (stop: AbortSignal) => Promise<T>): Promise<T | undefined> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  const onHangup = () => {
+    outputMayBeGone();
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onHangup);
+  try {
+    return await work(stop.signal);
+  } catch (error) {
+    if (!(error instanceof Interrupted)) throw error;
+    console.error('netlab: interrupted: the checks were stopped, and the TCP responders they had started');
+    return undefined;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onHangup);
+  }
+}
+
 export async function verifyLab(
   state: LabState,
   options: VerifyOptions = {},
@@ -155,29 +183,8 @@ export async function verifyAndReport(
   if (options.evidence !== undefined && !['summary', 'full'].includes(options.evidence))
     throw new UsageError(`--evidence takes summary or full; found ${shown(options.evidence)}`);
   const full = options.evidence === 'full';
-  // A Ctrl-C (or SIGTERM, a hangup) stops the checks rather than netlab: the TCP responders they started in the
-  // pods are stopped before it exits (killed where it stood, netlab left them running until down).
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  const onHangup = () => {
-    outputMayBeGone();
-    stop.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGHUP', onHangup);
-  let results;
-  try {
-    results = await verifyLab(state, { ...options, stop: stop.signal }, plan);
-  } catch (error) {
-    if (!(error instanceof Interrupted)) throw error;
-    console.error('netlab: interrupted: the checks were stopped, and the TCP responders they had started');
-    return EXIT_INTERRUPTED;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    process.off('SIGHUP', onHangup);
-  }
+  const results = await checksUntilStopped((stop) => verifyLab(state, { ...options, stop }, plan));
+  if (!results) return EXIT_INTERRUPTED;
   const evidence = await collectEvidence(state.model, transports);
   const passed = results.every((r) => r.ok);
   // Compared even when every check passes: a check can pass through what the kernel still

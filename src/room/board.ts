@@ -49,7 +49,9 @@ export interface GroupChallenge {
   revealed: boolean;
   /**
    * why the challenge is not in the group's lab: its last start in this round
-   * failed (the error); null once a start or `room reset` made it
+   * failed (the error), or the round never started it (NO_START: the group
+   * joined later); null once a start or `room reset` made it, and while
+   * `room start` is on its way to the group
    */
   'not-started': string | null;
 }

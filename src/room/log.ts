@@ -19,6 +19,8 @@ export interface RoundEvent extends At {
   /** the challenge's title and number of hints as it began (the results keep them if the lab file drops it) */
   title?: string;
   hints?: number;
+  /** the groups `room start` starts it in: one not started yet is being started, one not named joined later */
+  groups?: string[];
 }
 
 /**

@@ -27,7 +27,8 @@ export function resultRows(room: Room, model: Model, events: readonly RoomEvent[
       title: challenge?.title ?? range.round.title ?? range.round.challenge,
       hints: challenge?.hints.length ?? range.round.hints ?? 0,
     };
-    // A group of the log that had no part in this round (added to the room later) has no row for it.
+    // A group the room file no longer lists has rows for the rounds it had a part in; one it lists, for every
+    // round (one it joined later says so: NO_START).
     const inRound = groups.filter(
       (g) => listed.includes(g) || events.slice(range.from, range.to).some((e) => 'group' in e && e.group === g),
     );

@@ -116,7 +116,14 @@ export function groupInRound(
     resets: mine.filter((e) => e.e === 'reset').length,
     attempts,
     revealed: mine.some((e) => e.e === 'grade' && e.revealed === true),
-    'not-started': lastTry === undefined ? NO_START : lastTry.e === 'start-failed' ? lastTry.error : null,
+    'not-started':
+      lastTry === undefined
+        ? round.groups?.includes(group)
+          ? null // room start is still on its way to it
+          : NO_START
+        : lastTry.e === 'start-failed'
+          ? lastTry.error
+          : null,
     run: start?.run ?? null,
     fault: start?.fault ?? null,
     identity: start?.started ?? null,

@@ -3,7 +3,7 @@
 // from), each group's copy of the lab file, and the grading log (room/log.ts).
 // `room down` takes the labs down and keeps this: the results outlive the labs.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { stateDir, writeFileAtomic } from '../state/store.js';
@@ -57,18 +57,27 @@ export function readRoomRecord(room: string): RoomRecord | undefined {
 }
 
 /**
+ * One room, one file: another file with the same `room:` name would take the first one's labs down, grade its
+ * groups into the first one's log, and mix their results. A file that was moved (the old one is gone) is the
+ * same room, and so is the same file reached by another path.
+ */
+export function refuseAnotherFile(room: Room, record: RoomRecord): void {
+  if (record.file === room.file || !existsSync(record.file)) return;
+  const [a, b] = [statSync(record.file), statSync(room.file, { throwIfNoEntry: false })];
+  if (b && a.dev === b.dev && a.ino === b.ino) return;
+  throw new UsageError(
+    `room ${room.name} is ${record.file}'s, and ${room.file} names the same room: give this one a \`room:\` name of its own (a room's labs, log and results are kept under its name)`,
+  );
+}
+
+/**
  * The room's record, made on first use: its secret (the file's, or a new one),
  * and an index for every group it has not seen (indexes are never reused, so a
  * group's identifiers do not change when another is added or removed).
  */
 export function ensureRoomRecord(room: Room): RoomRecord {
   const old = readRoomRecord(room.name);
-  // One room, one file: another file with the same `room:` name would take the first one's labs down, and mix
-  // its log and results in. A file that was moved (the old one is gone) is the same room.
-  if (old && old.file !== room.file && existsSync(old.file))
-    throw new UsageError(
-      `room ${room.name} is ${old.file}'s, and ${room.file} names the same room: give this one a \`room:\` name of its own (a room's labs, log and results are kept under its name)`,
-    );
+  if (old) refuseAnotherFile(room, old);
   // Keyed by group names, which may be "constructor" or "__proto__": own properties only, no prototype.
   const indexes: Record<string, number> = Object.assign(Object.create(null) as object, old?.indexes);
   let next = Math.max(-1, ...Object.values(indexes)) + 1;

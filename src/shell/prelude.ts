@@ -398,6 +398,8 @@ netlab_setting_save() {
   v=$(netlab_setting_get "$1" "$2") && [ -n "$v" ] || { echo "cannot read $1 $2" >&2; return 1; }
   mkdir -p "$NETLAB_DIR" && printf '%s\n' "$v" >"$NETLAB_DIR/fault-$1-$2"
 }
+# Whether a fault saved the value it replaces (a fault stopped before that changed nothing of it).
+netlab_setting_saved() { [ -f "$NETLAB_DIR/fault-$1-$2" ]; }
 # Mending it: the saved value goes back (DEFAULT if none was saved) only while the
 # setting still holds the fault's value; if a learner or anything else changed it
 # since, it is left as it is and said: netlab_setting_restore KIND NAME FAULT DEFAULT.

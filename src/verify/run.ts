@@ -212,6 +212,8 @@ export async function runChecks(
         ]),
       ),
     );
+    // A Ctrl-C meanwhile (on simulated nodes it may have killed netlab_listen's shells too): stopped, not failed.
+    if (stop?.aborted) throw new Interrupted();
     for (const [node, result] of Object.entries(started)) {
       if (result.exitCode !== 0)
         throw new RunError(`${node}: cannot start the TCP responders for verify: ${result.stderr.trim()}`);
@@ -226,6 +228,8 @@ export async function runChecks(
     const end = () => ended.abort();
     const late = setTimeout(end, (left + 15) * 1000);
     stop?.addEventListener('abort', end);
+    // (a listener added to a signal already aborted is never called)
+    if (stop?.aborted) end();
     const outputs = await runOn(
       new Map([...groups].map(([node, items]) => [node, [deadline, ...checkLines(items, checkContext(model, facts))]])),
       { signal: ended.signal },

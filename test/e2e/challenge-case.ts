@@ -106,9 +106,12 @@ export async function faultsLeaveTheMachinesFirewall(
     assert.equal(stop.exitCode, 0, stop.stdout + stop.stderr);
     assert.match(await forward(), /^-A FORWARD -j DROP$/m, "the machine's own DROP rule is still there");
     assert.equal((await run('challenge', 'start', 'routes', 'policy-drop')).exitCode, 0);
+    // The learner puts the lab's jump back by hand: the mend does not put in a second one (which down would leave).
+    await node.run("iptables -w -I FORWARD 1 -m comment --comment 'netlab lab routes' -j NETLAB-FWD-routes\n");
     const stopped = await run('challenge', 'stop', 'routes');
     assert.equal(stopped.exitCode, 0, stopped.stdout + stopped.stderr);
     assert.match(await forward(), /^-P FORWARD DROP$/m, 'the policy the fault replaced is back: DROP, not ACCEPT');
+    assert.equal((await forward()).match(/-j NETLAB-FWD-routes$/gm)?.length, 1, "one jump to the lab's chain");
     // A fault stopped halfway is mended at once, since no record is left to mend it later: with the lab's jump
     // removed by hand, forward-drop's first command (the policy DROP) is made and its second fails.
     await node.run(

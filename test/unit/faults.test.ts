@@ -10,6 +10,7 @@ import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { GOLDEN, golden, LABS } from '../paths.js';
 import { quoteArgv } from '../../src/os/quote.js';
 import { buildPlan } from '../../src/plan/build.js';
+import { ruleCheckOf } from '../../src/lifecycle/challenge.js';
 
 function faults(lab: string) {
   const { model } = loadLabFile(join(LABS, `${lab}.yaml`));
@@ -277,4 +278,33 @@ test('faults of shapes no golden lab has: a pod link made straight in the pod; a
   });
   assert.equal(faultComment('lab'), 'netlab fault of lab lab');
   assert.equal(faultComment('lab', 'r1'), 'netlab fault of lab lab run r1');
+});
+
+test('a mend puts a rule back only where it is missing: the -C check of an insert (its position left out) or an append', () => {
+  const rule = ['-m', 'comment', '--comment', 'netlab lab routes', '-j', 'NETLAB-FWD-routes'];
+  assert.deepEqual(ruleCheckOf(['iptables', '-w', '-I', 'FORWARD', '1', ...rule]), [
+    'iptables',
+    '-w',
+    '-C',
+    'FORWARD',
+    ...rule,
+  ]);
+  assert.deepEqual(
+    ruleCheckOf(['iptables', '-w', '-t', 'nat', '-A', 'POSTROUTING', '-s', '10.200.0.0/16', '-j', 'MASQUERADE']),
+    ['iptables', '-w', '-t', 'nat', '-C', 'POSTROUTING', '-s', '10.200.0.0/16', '-j', 'MASQUERADE'],
+  );
+  assert.deepEqual(ruleCheckOf(['iptables', '-w', '-I', 'FORWARD', '-j', 'DROP']), [
+    'iptables',
+    '-w',
+    '-C',
+    'FORWARD',
+    '-j',
+    'DROP',
+  ]);
+  for (const other of [
+    ['iptables', '-w', '-D', 'FORWARD', ...rule],
+    ['iptables', '-w', '-R', 'FORWARD', '1', ...rule],
+    ['ip', 'route', 'add', '10.200.1.0/24', 'via', '192.168.64.5'],
+  ])
+    assert.equal(ruleCheckOf(other), undefined, other.join(' '));
 });

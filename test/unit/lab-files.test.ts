@@ -392,7 +392,11 @@ test('plan --explain: every command of every bundled lab (and of containers on a
 test("rules match only the lab's traffic: cluster CIDRs wider than /8, outside the private ranges or in special blocks, and Service, node and outside addresses where they do not belong, are refused at their field", () => {
   const lab = (extra: string, node = '{}') => `nodes: { node-0: ${node} }\npods: { a0: { node: node-0 } }\n${extra}`;
   const refused: [string, string, RegExp][] = [
-    [lab('cluster-cidr: 0.0.0.0/1\n'), 'cluster-cidr', /wider than \/8.*allowed: a private range of \/8 to \/24/],
+    [
+      lab('cluster-cidr: 0.0.0.0/1\n'),
+      'cluster-cidr',
+      /wider than \/8.*allowed: a range of \/24 or wider inside 10\.0\.0\.0\/8, 172\.16\.0\.0\/12, 192\.168\.0\.0\/16, 100\.64\.0\.0\/10 \(the private ranges\)/,
+    ],
     [lab('cluster-cidr: 11.0.0.0/7\n'), 'cluster-cidr', /wider than \/8/],
     [
       lab('cluster-cidr: 10.200.0.0/25\n'),

@@ -187,10 +187,11 @@ test("preflight: routes are compared by destination prefix, whatever their type 
     { step: 7, what: 'a route to 10.0.0.0/8', takes: 'a route to 10.200.1.0/24 inside it' },
   ]);
   assert.deepEqual(clashes({ dst: 'default' }), [], "the node's default route");
+  assert.deepEqual(clashes({ dst: '10.0.0.0/8' }), [7], 'a route of the node named once, with the first route inside it');
   const { model } = loadLabFile(join(LABS, 'routes.yaml'));
   assert.match(
     describeProblems(model, 'node-0', stepsOf('routes'), printed(more(FRESH, { routes: [{ dst: '10.0.0.0/8' }] })))[0]!,
-    /^node-0 has a route to 10\.0\.0\.0\/8 of its own, and step \d+ of lab routes would add a route to 10\.200\.1\.0\/24 inside it, taking that part of its traffic: netlab never changes what it did not create; give the lab a cluster-cidr outside it$/,
+    /^node-0 has a route to 10\.0\.0\.0\/8, not this lab's, and step \d+ of lab routes would add a route to 10\.200\.1\.0\/24 inside it, taking that part of its traffic: netlab never changes what it did not create; give the lab a cluster-cidr outside it$/,
   );
   assert.deepEqual(clashes({ dst: '10.9.9.9' }), [8], 'a host route prints without /32');
 });

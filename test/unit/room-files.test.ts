@@ -3,7 +3,7 @@
 // and the room's validate. UPDATE_GOLDEN=1 rewrites the golden files.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 
 import { join, relative } from 'node:path';
 import { Ajv } from 'ajv';
@@ -333,13 +333,27 @@ test('a room command refused (a bad --parallel, a group the room does not have, 
     // Another file naming the same room would take the first one's labs down, and mix its log in.
     const copy = join(work.dir, 'other', 'r1.yaml');
     writeFileSync(copy, groups(['x1']));
-    const other = await netlab('room', 'down', copy);
-    assert.equal(other.exitCode, 2, other.stderr);
-    assert.match(
-      other.stderr,
-      new RegExp(`room r1 is ${file.replaceAll('.', '\\.')}'s, and ${copy.replaceAll('.', '\\.')} names the same room`),
-    );
+    for (const command of ['down', 'status', 'results']) {
+      const other = await netlab('room', command, copy, ...(command === 'results' ? ['--json'] : []));
+      assert.equal(other.exitCode, 2, other.stderr);
+      assert.match(
+        other.stderr,
+        new RegExp(
+          `room r1 is ${file.replaceAll('.', '\\.')}'s, and ${copy.replaceAll('.', '\\.')} names the same room`,
+        ),
+        command,
+      );
+    }
     assert.equal(readFileSync(record, 'utf8'), before);
+    assert.deepEqual(
+      readdirSync(join(work.dir, 'state', 'rooms', 'r1')).sort(),
+      ['labs', 'room.json'],
+      'no log written',
+    );
+    // The same file by another path (a symbolic link to its directory) is the same room.
+    symlinkSync(work.dir, join(work.dir, 'other', 'link'));
+    const same = await netlab('room', 'results', join(work.dir, 'other', 'link', 'r1.yaml'), '--json');
+    assert.equal(same.exitCode, 0, same.stderr);
   } finally {
     work.remove();
   }

@@ -160,6 +160,10 @@ test('no start in the round: the round began the clock; no run, fault or identit
     name: `check ${n}`,
   }));
   assert.equal(row.state, 'not-started');
+  // A group the round names, not started yet: room start is on its way to it (working, not failed).
+  const starting: RoomEvent[] = [{ t: at(0), e: 'round', challenge: 'wrong-vni', groups: ['g0', 'g1'] }];
+  assert.equal(g1(starting)['not-started'], null);
+  assert.equal(g1([{ t: at(0), e: 'round', challenge: 'wrong-vni', groups: ['g0'] }])['not-started'], NO_START);
 });
 
 test('hints stop unlocking when the group solves, as its clock does: by the schedule and by room hint', () => {
