@@ -187,7 +187,11 @@ test("preflight: routes are compared by destination prefix, whatever their type 
     { step: 7, what: 'a route to 10.0.0.0/8', takes: 'a route to 10.200.1.0/24 inside it' },
   ]);
   assert.deepEqual(clashes({ dst: 'default' }), [], "the node's default route");
-  assert.deepEqual(clashes({ dst: '10.0.0.0/8' }), [7], 'a route of the node named once, with the first route inside it');
+  assert.deepEqual(
+    clashes({ dst: '10.0.0.0/8' }),
+    [7],
+    'a route of the node named once, with the first route inside it',
+  );
   const { model } = loadLabFile(join(LABS, 'routes.yaml'));
   assert.match(
     describeProblems(model, 'node-0', stepsOf('routes'), printed(more(FRESH, { routes: [{ dst: '10.0.0.0/8' }] })))[0]!,
