@@ -391,7 +391,7 @@ Examples:
       .addHelpText(
         'after',
         `
-A room file names the lab, the groups (each an instance of the lab: \`--instance GROUP\` reaches it) and the schedule:
+A room file (examples/net101.yaml is one) names the lab, the groups (each an instance of the lab: \`--instance GROUP\` reaches it) and the schedule:
   room: net101
   lab: vxlan
   groups:
