@@ -91,8 +91,14 @@ export interface NodeReport {
  * before anything is installed, or gave --yes: without a terminal, and
  * without --yes, nothing is checked or installed.
  */
-export function installRefusal(options: DoctorOptions, terminal: boolean): string | undefined {
+export function installRefusal(options: DoctorOptions, terminal: boolean, root = true): string | undefined {
   if (options.yes && !options.install) return '--yes goes with --install';
+  // The test tiers run here: a machine's report would leave out what they need of this host, and say it did not.
+  if (options.tests && wantsSsh(options))
+    return `--tests checks this host for the test tiers: it takes no ${targetFlags(options)}`;
+  // Before the report: without root, apt-get and modprobe would fail after it, one by one.
+  if (options.install && !wantsSsh(options) && !root)
+    return `--install installs on this host, which needs root: sudo netlab doctor --install${options.tests ? ' --tests' : ''}`;
   if (!options.install || !wantsSsh(options) || options.yes || terminal) return undefined;
   return `doctor --install asks before it installs on the machines of ${targetFlags(options)}, and there is no terminal to ask on: add --yes to install without asking (the apt-get command for each machine is printed first)`;
 }
@@ -113,7 +119,7 @@ function targetFlags(options: TargetOptions): string {
 }
 
 export async function doctorCommand(args: string[], options: DoctorOptions): Promise<number> {
-  const refusal = installRefusal(options, Boolean(process.stdin.isTTY));
+  const refusal = installRefusal(options, Boolean(process.stdin.isTTY), process.getuid?.() === 0);
   if (refusal) throw new UsageError(refusal);
   const named = args.length > 0;
   const names = named ? args : bundledLabNames();

@@ -19,7 +19,7 @@ import { crossNodeWiring, wiringOf } from '../wiring/registry.js';
 import { askNode, toolOutput } from '../node/query.js';
 import { openOutputFile } from '../os/output-file.js';
 import { pcapReaderArgs, pcapStreamCommand } from '../shell/packet-capture.js';
-import { escapeControls, RunError, shown, UsageError } from '../errors.js';
+import { escapeControls, EXIT_INTERRUPTED, RunError, shown, UsageError } from '../errors.js';
 import { mayEnterNodes } from '../exec/userns.js';
 import { outputMayBeGone } from '../os/hangup.js';
 
@@ -62,8 +62,9 @@ export async function graphCommand(
   else if (format === 'dot') process.stdout.write(renderDot(model, facts, names));
   else {
     const result = await run('dot', ['-Tsvg'], { input: renderDot(model, facts, names) });
+    // A tool missing is no bad input: exit 1, as capture's tcpdump.
     if (result.exitCode !== 0)
-      throw new UsageError(
+      throw new RunError(
         `rendering SVG needs Graphviz's dot (apt-get install graphviz): ${String(result.stderr).trim() || 'not found'}`,
       );
     process.stdout.write(String(result.stdout));
@@ -333,16 +334,29 @@ async function captureInUserNamespace(
   command: string[],
   options: { reader: string[]; stdout: 'inherit' | number },
 ): Promise<number> {
-  const reader = startReader('tcpdump', options.reader, options.stdout);
-  const sent = await transport.interactive(
-    `${scriptPrelude(lab)}\ncommand -v perl >/dev/null || { echo "perl is not installed here (netlab captures with it in a user namespace): apt-get install perl-base" >&2; exit 1; }\n${quoteArgv(command)}`,
-    { stdout: reader.input },
-  );
-  reader.input.end();
-  const code = await reader.exited;
+  // A terminal's Ctrl-C (or Ctrl-\\) stops the node's writer, whose stream then ends: tcpdump, here reading a
+  // file (-r -), is kept out of its reach (a read the signal interrupts is an error to it) and ends at the
+  // stream's end, with what it wrote; netlab waits for it, and ends with its exit code, as with root's tcpdump.
+  const reader = startReader('tcpdump', options.reader, options.stdout, true);
+  const ignore = () => {};
+  process.on('SIGINT', ignore);
+  process.on('SIGQUIT', ignore);
+  let sent: number;
+  let code: number;
+  try {
+    sent = await transport.interactive(
+      `${scriptPrelude(lab)}\ncommand -v perl >/dev/null || { echo "perl is not installed here (netlab captures with it in a user namespace): apt-get install perl-base" >&2; exit 1; }\n${quoteArgv(command)}`,
+      { stdout: reader.input },
+    );
+    reader.input.end();
+    code = await reader.exited;
+  } finally {
+    process.off('SIGINT', ignore);
+    process.off('SIGQUIT', ignore);
+  }
   if (code === 127) throw new RunError('tcpdump is not installed on this host: apt-get install tcpdump');
-  // 124: the stream's time was up (timeout), which is no failure.
-  return code !== 0 || sent === 0 || sent === 124 ? code : sent;
+  // 124: the stream's time was up (timeout); 130: a Ctrl-C stopped it; neither is a failure of the capture.
+  return code !== 0 || sent === 0 || sent === 124 || sent === EXIT_INTERRUPTED ? code : sent;
 }
 
 /** How to read the capture back with its tunnel decoded. */
@@ -364,10 +378,16 @@ export async function traceCommand(
   const transports = transportsOf(state);
   const probedBy = (probe: Probe | undefined): TraceRequest =>
     probe?.sourcePort ? { ...request, packet: { ...request.packet, sport: probe.sourcePort } } : request;
-  const { probe, trace } = await probeAndWalk(
-    async () => (options.send === false ? undefined : sendFirst(state.model, state.facts, transports, request)),
-    (probe) => traceRequest(state.model, state.facts, traceTransportsOf(state), probedBy(probe)),
+  // A Ctrl-C during the probe stops it with its TCP responder, as verify's checks (checksUntilStopped).
+  const { checksUntilStopped } = await import('../lifecycle/verify.js');
+  const walked = await checksUntilStopped((stop) =>
+    probeAndWalk(
+      async () => (options.send === false ? undefined : sendFirst(state.model, state.facts, transports, request, stop)),
+      (probe) => traceRequest(state.model, state.facts, traceTransportsOf(state), probedBy(probe)),
+    ),
   );
+  if (!walked) return EXIT_INTERRUPTED;
+  const { probe, trace } = walked;
   const probed = probedBy(probe);
   const disagreement = probeDisagrees(trace, probe);
   const delivered = walkedThrough(trace) && disagreement.length === 0;

@@ -129,7 +129,9 @@ export type Missing =
 
 export function missingOf(lines: readonly string[]): Missing[] {
   return lines.flatMap((line): Missing[] => {
-    const tool = /^@@netlab missing-tool (\S+) (\S+)$/.exec(line);
+    // (a command's and a Debian package's names only: what a machine answers goes into apt-get's plan and onto
+    // the terminal)
+    const tool = /^@@netlab missing-tool ([A-Za-z0-9_.+-]+) ([a-z0-9][a-z0-9+.-]*)$/.exec(line);
     if (tool) return [{ kind: 'tool', command: tool[1]!, package: tool[2]! }];
     const sysctl = /^@@netlab missing-sysctl (\S+)$/.exec(line);
     if (sysctl) return [{ kind: 'sysctl', key: sysctl[1]! }];

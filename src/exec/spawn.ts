@@ -117,8 +117,10 @@ export function startReader(
   command: string,
   args: readonly string[],
   stdout: 'inherit' | number,
+  /** in a process group of its own: a terminal's Ctrl-C does not reach it (it ends when its input does) */
+  apart = false,
 ): { input: Writable; exited: Promise<number> } {
-  const child = spawn(command, args, { stdio: ['pipe', stdout, 'inherit'] });
+  const child = spawn(command, args, { stdio: ['pipe', stdout, 'inherit'], detached: apart });
   const input = child.stdin!;
   input.on('error', () => {}); // the writer may outlive the reader
   const exited = new Promise<number>((resolve) => {

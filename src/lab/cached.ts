@@ -121,9 +121,12 @@ function touch(entry: string): void {
   }
 }
 
-/** Past CACHED_LABS files, the oldest go (a temporary file a crash left among them). */
+/**
+ * Past CACHED_LABS entries, the oldest go (a temporary file a crash left among them); only the cache's own
+ * names (a key's `.json`, or its `.tmp`), whatever else the directory holds.
+ */
 function evictOldest(dir: string): void {
-  const files = readdirSync(dir);
+  const files = readdirSync(dir).filter((name) => /^[0-9a-f]{64}\.json(\.\d+\.tmp)?$/.test(name));
   if (files.length <= CACHED_LABS) return;
   const byAge = files
     .map((name) => ({ name, used: statSync(join(dir, name), { throwIfNoEntry: false })?.mtimeMs ?? 0 }))

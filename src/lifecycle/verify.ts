@@ -73,12 +73,17 @@ export async function checksUntilStopped<T>(work: (stop: AbortSignal) => Promise
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onHangup);
-  try {
-    return await work(stop.signal);
-  } catch (error) {
-    if (!(error instanceof Interrupted)) throw error;
+  const stopped = () => {
     console.error('netlab: interrupted: the checks were stopped, and the TCP responders they had started');
     return undefined;
+  };
+  try {
+    const done = await work(stop.signal);
+    // (a Ctrl-C after the checks, while what follows them ran: stopped all the same)
+    return stop.signal.aborted ? stopped() : done;
+  } catch (error) {
+    if (!(error instanceof Interrupted)) throw error;
+    return stopped();
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -162,6 +162,8 @@ export async function sendFirst(
   facts: Record<string, NodeFacts>,
   transports: Transports,
   request: TraceRequest,
+  /** aborted: the probe stops, with its TCP responder (runChecks) */
+  stop?: AbortSignal,
 ): Promise<Probe | undefined> {
   const { packet, from } = request;
   // A UDP Service's port: nothing answers a datagram that could be waited for, and a TCP connection would find no
@@ -180,7 +182,7 @@ export async function sendFirst(
     expect: 'pass',
     derived: false,
   };
-  const [checked] = await runChecks(model, facts, transports, [check]);
+  const [checked] = await runChecks(model, facts, transports, [check], undefined, undefined, stop);
   const what =
     packet.protocol === 'icmp'
       ? `a ping (two echo requests) to ${packet.dst}`

@@ -14,6 +14,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 
@@ -757,6 +758,23 @@ test('netlab labs: each bundled lab with the description the parser gives; a des
     assert.equal(broken.exitCode, 2, broken.stderr);
     assert.match(broken.stderr, /veth\.yaml:\d+:\d+: /);
     assert.doesNotMatch(broken.stderr, /internal error/);
+  } finally {
+    work.remove();
+  }
+});
+
+test('graph --format svg without Graphviz: exit 1 (a tool missing is no bad input), saying what to install', async () => {
+  // A PATH with node alone: no dot on it.
+  const work = scratch('netlab-no-dot-');
+  try {
+    symlinkSync(process.execPath, join(work.dir, 'node'));
+    const result = await execa(NETLAB, ['graph', join(LABS, 'bridge.yaml'), '--format', 'svg'], {
+      reject: false,
+      env: { PATH: work.dir, FORCE_COLOR: '0' },
+      extendEnv: false,
+    });
+    assert.equal(result.exitCode, 1, String(result.stderr));
+    assert.match(String(result.stderr), /rendering SVG needs Graphviz's dot \(apt-get install graphviz\)/);
   } finally {
     work.remove();
   }

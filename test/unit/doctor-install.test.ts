@@ -192,6 +192,17 @@ test('--install on the machines of a target without a terminal and without --yes
   assert.equal(installRefusal({ install: true, sshConfig: 'x' }, true), undefined, 'a terminal: it asks');
   assert.equal(installRefusal({ install: true }, false), undefined, 'this host: sudo is the consent');
   assert.equal(installRefusal({ yes: true }, true), '--yes goes with --install');
+  // Refused before the report: an install on this host without root (modprobe and apt-get would fail after it),
+  // and the test tiers' check of machines over SSH (what they need is this host's).
+  assert.equal(
+    installRefusal({ install: true }, true, false),
+    '--install installs on this host, which needs root: sudo netlab doctor --install',
+  );
+  assert.equal(installRefusal({ install: true, sshConfig: 'x' }, true, false), undefined, 'root is needed there');
+  assert.equal(
+    installRefusal({ tests: true, vagrant: true }, true),
+    '--tests checks this host for the test tiers: it takes no --vagrant',
+  );
 
   // The command line: no SSH config is read (this one does not exist), nothing is reached.
   const missing = join(tmpdir(), 'netlab-no-such-ssh-config');

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CACHED_LABS, cachedLabModel, labCache, loadLabModel, type LabCache } from '../../src/lab/cached.js';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';
@@ -175,17 +175,22 @@ test(`the cache keeps the ${CACHED_LABS} labs used last`, async () => {
   const work = scratch('netlab-cache-');
   try {
     const cache = { dir: join(work.dir, 'cache'), build: 'build-1' };
+    // A file that is not the cache's, older than every entry: never evicted (the cache removes only its own).
+    mkdirSync(cache.dir);
+    writeFileSync(join(cache.dir, 'precious'), 'x');
+    utimesSync(join(cache.dir, 'precious'), 0, 0);
     const files = Array.from({ length: CACHED_LABS + 2 }, (_, i) => join(work.dir, `lab-${i}.yaml`));
     for (const [i, file] of files.entries()) {
       writeFileSync(file, LAB);
       await loadLabModel(file, KEEP, cache);
       // Dated a second apart, in order: the file system's clock may not tell two writes of one second apart.
-      for (const name of readdirSync(cache.dir))
+      for (const name of readdirSync(cache.dir).filter((n) => n !== 'precious'))
         if (JSON.parse(readFileSync(join(cache.dir, name), 'utf8')).model.file === file)
           utimesSync(join(cache.dir, name), i, i);
     }
     const kept = () =>
       readdirSync(cache.dir)
+        .filter((name) => name !== 'precious')
         .map((name) => JSON.parse(readFileSync(join(cache.dir, name), 'utf8')).model.file as string)
         .sort();
     assert.deepEqual(kept(), files.slice(2).sort());
@@ -195,6 +200,7 @@ test(`the cache keeps the ${CACHED_LABS} labs used last`, async () => {
     writeFileSync(next, LAB);
     await loadLabModel(next, KEEP, cache);
     assert.deepEqual(kept(), [...files.slice(4), files[2]!, next].sort());
+    assert.equal(readFileSync(join(cache.dir, 'precious'), 'utf8'), 'x');
   } finally {
     work.remove();
   }

@@ -8,6 +8,7 @@ import {
   describeProblems,
   findConflicts,
   inventoryOf,
+  missingOf,
   preflightScript,
   requirements,
 } from '../../src/exec/preflight.js';
@@ -311,4 +312,18 @@ test('simulated nodes: what this kernel was seen to have since it booted is not 
     else process.env.NETLAB_STATE_DIR = env;
     work.remove();
   }
+});
+
+test('preflight: a missing tool is read only with a command and a Debian package name: what a machine answers goes into apt-get and onto the terminal', () => {
+  assert.deepEqual(missingOf(['@@netlab missing-tool socat socat', '@@netlab missing-tool ip iproute2']), [
+    { kind: 'tool', command: 'socat', package: 'socat' },
+    { kind: 'tool', command: 'ip', package: 'iproute2' },
+  ]);
+  for (const line of [
+    '@@netlab missing-tool socat \u001b[2Jsocat',
+    '@@netlab missing-tool socat Socat',
+    '@@netlab missing-tool socat -oDpkg::Pre-Invoke=x',
+    '@@netlab missing-tool s;x socat',
+  ])
+    assert.deepEqual(missingOf([line]), [], JSON.stringify(line));
 });
