@@ -355,11 +355,14 @@ function rootfsCheck(pod: string, rootfs: string): string {
     // than the user, and root's files show there as nobody's.
     `elif read -r _ _ n </proc/self/uid_map && [ "$n" = 4294967295 ]; then (p=$(readlink -f -- ${quoteArg(rootfs)}); top=$p; while [ -n "$p" ]; do`,
     `  set -- $(stat -c '%u %a' -- "$p") && m=$((0$2))`,
-    `  case " 0 \${SUDO_UID:-0} " in *" $1 "*) ;; *) ${untrusted('$p is owned by user $1')}; break ;; esac`,
+    `  case " 0 \${SUDO_UID:-0} " in *" $1 "*) ;; *) ${untrusted('$p is owned by user $1')}; exit ;; esac`,
     // 022 (18): writable by group or others; 01000 (512): the sticky bit, which counts only above the rootfs
-    `  if [ $((m & 18)) -ne 0 ] && { [ "$p" = "$top" ] || [ $((m & 512)) -eq 0 ]; }; then ${untrusted('$p is writable by its group or others')}; break; fi`,
+    `  if [ $((m & 18)) -ne 0 ] && { [ "$p" = "$top" ] || [ $((m & 512)) -eq 0 ]; }; then ${untrusted('$p is writable by its group or others')}; exit; fi`,
     `  [ "$p" != / ] || break; p=$(dirname -- "$p")`,
-    'done); fi',
+    // and what is in it (a directory's; a tarball is one file): the first file of another user's, or one others
+    // may write (a sticky directory, such as its tmp, aside)
+    `done; f=$(find "$top" -xdev ! -type l \\( ! -uid 0 ! -uid "\${SUDO_UID:-0}" -o -perm /022 ! \\( -type d -perm -1000 \\) \\) -print -quit 2>/dev/null)`,
+    `[ -z "$f" ] || ${untrusted("$f, in it, is another user's or writable by others")}); fi`,
   ].join('\n');
 }
 
@@ -418,7 +421,7 @@ export function describeProblems(
     if (untrusted) {
       const pod = model.pods.find((p) => p.name === untrusted[1]);
       problems.push(
-        `pod ${untrusted[1]}'s rootfs ${pod?.rootfs ?? ''} on ${node} could be changed by someone other than root (${untrusted[2]}), and its programs run as root there: give a rootfs that only root (or you) can change (chown root, chmod go-w, in directories others cannot write)`,
+        `pod ${untrusted[1]}'s rootfs ${pod?.rootfs ?? ''} on ${node} could be changed by someone other than root (${untrusted[2]}), and its programs run as root there: give a rootfs that only root (or you) can change (chown -R root, chmod -R go-w, in directories others cannot write)`,
       );
     }
   }

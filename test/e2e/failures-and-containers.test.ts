@@ -155,6 +155,18 @@ test("containers with a rootfs run chrooted in their own overlay over the shared
     ),
   );
   assert.deepEqual(await snapshotHost(), pristine, 'nothing changed');
+  // What is in it runs as root too: a program of another user's in a root-owned rootfs is refused the same way.
+  chownSync(rootfs, 0, 0);
+  chownSync(join(rootfs, 'bin', 'busybox'), 65534, 65534);
+  const inside = await netlabWithEnv(state.dir, { SUDO_UID: '' }, 'up', containerLab('rootfs', rootfs));
+  assert.equal(inside.exitCode, 1, inside.stdout + inside.stderr);
+  assert.match(
+    inside.stderr,
+    new RegExp(`\\(${rootfs}/bin/busybox, in it, is another user's or writable by others\\)`),
+  );
+  assert.deepEqual(await snapshotHost(), pristine, 'nothing changed');
+  chownSync(join(rootfs, 'bin', 'busybox'), 0, 0);
+  chownSync(rootfs, 65534, 65534);
   try {
     const up = await netlabWithEnv(state.dir, { SUDO_UID: '65534' }, 'up', containerLab('rootfs', rootfs), '--verify');
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
