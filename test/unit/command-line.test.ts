@@ -302,8 +302,10 @@ test("the build's V8 code caches are the ones this Node takes, each for its bund
     const withoutCache = await plan();
     assert.deepEqual([withoutCache.exitCode, withoutCache.stdout], [0, expected.stdout], 'without the caches');
 
-    // A commands' bundle that does not load (cut short): an internal error, with what failed, exit 70.
-    writeFileSync(bundle, built.slice(0, built.length / 2));
+    // A commands' bundle that does not load (cut short, inside a block, so that it cannot parse whatever the
+    // bundle's text: cut between two statements, it would end in a name, a ReferenceError): an internal error,
+    // with what failed, exit 70.
+    writeFileSync(bundle, built.slice(0, built.indexOf('{', built.length / 2) + 1));
     const cut = await plan();
     assert.equal(cut.exitCode, 70, cut.stderr);
     assert.match(cut.stderr, /^netlab: internal error, please report it with the lines below\n[^]*\nSyntaxError: /);
