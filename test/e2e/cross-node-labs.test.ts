@@ -381,8 +381,12 @@ test('vxlan verify shows the FDB before and after the checks when they changed i
     assert.match(after ?? before!, /\(pod a1\) dst 192\.168\.64\.5 self/);
     assert.match(after ?? before!, /\(vxlan0 of node-0\) master br0 permanent/);
     if (after !== undefined) assert.match(before!, /before the checks:\nnode-0: VXLAN FDB of vxlan0/);
-    // Learned already: a second verify leaves the FDB as it was, shown once.
-    const again = await netlab(state.dir, 'verify', 'vxlan');
+    // Learned already: a verify that leaves the FDB as it was shows it once. (A device's own IPv6 traffic, such
+    // as vxlan0's multicast listener reports, may still teach the other node its MAC during one of them: a
+    // verify after that one leaves the FDB as it was.)
+    let again = await netlab(state.dir, 'verify', 'vxlan');
+    for (let tries = 1; tries < 3 && /before the checks:/.test(again.stdout); tries++)
+      again = await netlab(state.dir, 'verify', 'vxlan');
     assert.equal(again.exitCode, 0);
     assert.doesNotMatch(again.stdout, /before the checks:/);
     assert.match(again.stdout, /node-0: VXLAN FDB of vxlan0/);
