@@ -5,7 +5,7 @@ import type { TargetOptions } from '../exec/targets.js';
 import { closeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import chalk from 'chalk';
-import { exitCodeOf, run, startReader } from '../exec/spawn.js';
+import { exitCodeOf, run, startReader, terminalSignalsToChild } from '../exec/spawn.js';
 import type { Model, ModelPod } from '../model/lab.js';
 import type { Transport } from '../exec/transport.js';
 import type { LabState } from '../state/store.js';
@@ -338,9 +338,7 @@ async function captureInUserNamespace(
   // file (-r -), is kept out of its reach (a read the signal interrupts is an error to it) and ends at the
   // stream's end, with what it wrote; netlab waits for it, and ends with its exit code, as with root's tcpdump.
   const reader = startReader('tcpdump', options.reader, options.stdout, true);
-  const ignore = () => {};
-  process.on('SIGINT', ignore);
-  process.on('SIGQUIT', ignore);
+  const leaveTerminalSignals = terminalSignalsToChild();
   let sent: number;
   let code: number;
   try {
@@ -351,8 +349,7 @@ async function captureInUserNamespace(
     reader.input.end();
     code = await reader.exited;
   } finally {
-    process.off('SIGINT', ignore);
-    process.off('SIGQUIT', ignore);
+    leaveTerminalSignals();
   }
   if (code === 127) throw new RunError('tcpdump is not installed on this host: apt-get install tcpdump');
   // 124: the stream's time was up (timeout); 130: a Ctrl-C stopped it; neither is a failure of the capture.

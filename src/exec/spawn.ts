@@ -98,7 +98,7 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
  * took the terminal back: the program's next read of it stopped it (SIGTTIN).
  * Returns what puts netlab's own handling back.
  */
-function terminalSignalsToChild(): () => void {
+export function terminalSignalsToChild(): () => void {
   const ignore = () => {};
   process.on('SIGINT', ignore);
   process.on('SIGQUIT', ignore);

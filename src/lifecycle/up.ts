@@ -26,7 +26,7 @@ import { EXIT_INTERRUPTED, Interrupted } from '../errors.js';
 import { renderPlanText } from '../shell/render.js';
 import { quoteArgv } from '../os/quote.js';
 import { shownOf } from '../model/effects.js';
-import { outputMayBeGone } from '../os/hangup.js';
+import { onInterrupts, outputMayBeGone } from '../os/hangup.js';
 import { describeChanges, podsActedIn, snapshotNode } from '../workshop/changes.js';
 import type { Transports } from '../exec/transports.js';
 import { sshTarget, type TargetOptions } from '../exec/targets.js';
@@ -269,9 +269,7 @@ export async function bringUp(
     outputMayBeGone();
     if (interrupts === 0) onSignal();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGHUP', onHangup);
+  const leaveInterrupts = onInterrupts(onSignal, onHangup);
   // A kernel seen to have what the lab needs since it booted is not probed again (exec/kernel-seen.ts):
   // simulated nodes share this machine's memory, machines over SSH each have their own.
   const needs = requirements(model);
@@ -473,9 +471,7 @@ export async function bringUp(
     if (interrupted) return EXIT_INTERRUPTED;
     throw error;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    process.off('SIGHUP', onHangup);
+    leaveInterrupts();
   }
   if (!options.silent) {
     console.log(`lab ${labIdOf(model)} is up: ${model.nodes.length} node(s), ${model.pods.length} pod(s)`);

@@ -4,7 +4,7 @@ import { printJson } from '../json-output.js';
 import { crossNodeWiring } from '../wiring/registry.js';
 import chalk from 'chalk';
 import { escapeControls, EXIT_INTERRUPTED, Interrupted, shown, UsageError } from '../errors.js';
-import { outputMayBeGone } from '../os/hangup.js';
+import { onInterrupts } from '../os/hangup.js';
 import { DEFAULT_VERIFY_TIMEOUT, describeCheck, runChecks, type CheckResult } from '../verify/run.js';
 import type { LabState } from '../state/store.js';
 import { challengeInProgress } from './attach.js';
@@ -65,14 +65,7 @@ export interface VerifyOptions {
  */
 export async function checksUntilStopped<T>(work: (stop: AbortSignal) => Promise<T>): Promise<T | undefined> {
   const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  const onHangup = () => {
-    outputMayBeGone();
-    stop.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGHUP', onHangup);
+  const leave = onInterrupts(() => stop.abort());
   const stopped = () => {
     console.error('netlab: interrupted: the checks were stopped, and the TCP responders they had started');
     return undefined;
@@ -85,9 +78,7 @@ export async function checksUntilStopped<T>(work: (stop: AbortSignal) => Promise
     if (!(error instanceof Interrupted)) throw error;
     return stopped();
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    process.off('SIGHUP', onHangup);
+    leave();
   }
 }
 

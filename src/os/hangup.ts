@@ -30,6 +30,25 @@ export function finishDespiteHangup(): () => void {
 }
 
 /**
+ * Until the returned function is called, ^C (SIGINT) and SIGTERM call `onSignal` instead of ending netlab,
+ * and a hangup calls `onHangup` (by default the same), what netlab writes going nowhere from then on.
+ */
+export function onInterrupts(onSignal: () => void, onHangup: () => void = onSignal): () => void {
+  const hangup = () => {
+    outputMayBeGone();
+    onHangup();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', hangup);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', hangup);
+  };
+}
+
+/**
  * Until `done()`, neither a hangup nor ^C (SIGINT) nor SIGTERM stops netlab:
  * it finishes `what` (a fault made and then recorded, which must not stop
  * between the two) and says so once; `interrupted()` tells whether one came.
@@ -49,15 +68,6 @@ export function finishDespiteSignals(what: string): { done: () => void; interrup
     );
     interrupted = true;
   };
-  const hangup = finishDespiteHangup();
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return {
-    done: () => {
-      hangup();
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-    interrupted: () => interrupted,
-  };
+  // A hangup only leaves the output nowhere: the work finishes.
+  return { done: onInterrupts(onSignal, () => {}), interrupted: () => interrupted };
 }
