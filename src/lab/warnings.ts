@@ -3,11 +3,12 @@
 // cannot carry, a check that cannot pass). Exit 0; `validate --strict` makes
 // them errors. Read from the resolved model and the file as written. Pure.
 import type { PathSegment } from '../errors.js';
-import type { Check, Model, ModelNode } from '../model/lab.js';
+import type { Check, Model, ModelNode, ModelPod } from '../model/lab.js';
 import { contains, parseCidr, parseIp } from '../net/ipv4.js';
 import { crossNodeWiring } from '../wiring/registry.js';
 import { ETHERNET_MTU } from '../net/ethernet.js';
 import { FLAT_SIMULATED_NETWORK, simulatedFacts } from '../underlay/simulated.js';
+import { policyDrops, type Traffic } from '../wiring/policies.js';
 import type { LabFile } from './schema.js';
 
 export interface LabWarning {
@@ -117,6 +118,8 @@ function checkWarnings(lab: LabFile, model: Model): LabWarning[] {
         path: ['verify', i, kind],
         message: `${fromPod} is on ${from.name} and ${toPod} on ${to.name}, but cross-node: none joins no nodes: this check cannot pass; set wiring.cross-node, or expect: fail`,
       });
+    const dropped = fromPod && policyDropsCheck(model, check, fromPod);
+    if (dropped) warnings.push({ path: ['verify', i, kind], message: dropped });
     if ('address' in check.to) {
       const ip = parseIp(check.to.address);
       if (ip === undefined) return;
@@ -135,6 +138,38 @@ function checkWarnings(lab: LabFile, model: Model): LabWarning[] {
     }
   });
   return warnings;
+}
+
+/**
+ * Why the lab's NetworkPolicies drop a check's new connections from a pod to a pod, or to a Service's
+ * backends (after its DNAT, on their target port); undefined when they let it through. Pods that share
+ * a node's loopback never reach FORWARD, where the policies are.
+ */
+function policyDropsCheck(model: Model, check: Check, fromPod: string): string | undefined {
+  const podNamed = (name: string) => model.pods.find((p) => p.name === name);
+  const from = podNamed(fromPod);
+  if (!from || !model.policies?.length) return undefined;
+  const targets: { pod: ModelPod; traffic: Traffic }[] = [];
+  if ('pod' in check.to) {
+    const pod = podNamed(check.to.pod);
+    const traffic: Traffic = check.kind === 'tcp' ? { protocol: 'tcp', port: check.port! } : { protocol: 'icmp' };
+    if (pod) targets.push({ pod, traffic });
+  } else if ('service' in check.to) {
+    const service = model.services.find((s) => s.name === (check.to as { service: string }).service);
+    for (const backend of service?.backends ?? []) {
+      const pod = podNamed(backend);
+      if (pod) targets.push({ pod, traffic: { protocol: service!.protocol, port: service!.targetPort } });
+    }
+  }
+  for (const { pod, traffic } of targets) {
+    if (model.sameNode === 'loopback' && pod.node === from.node) continue;
+    const dropped = policyDrops(model, from, pod, traffic);
+    if (!dropped) continue;
+    const what = traffic.protocol === 'icmp' ? 'ICMP' : `${traffic.protocol}/${traffic.port}`;
+    const peer = dropped.direction === 'ingress' ? `from ${from.name}` : `to ${pod.name}`;
+    return `a NetworkPolicy drops this check's packets: pod ${dropped.pod} is isolated for ${dropped.direction} by ${dropped.policies.join(', ')}, and none of ${dropped.policies.length > 1 ? 'their' : 'its'} rules allows ${what} ${peer}; this check cannot pass; allow it in a policy, or expect: fail`;
+  }
+  return undefined;
 }
 
 function outsideWarnings(lab: LabFile, model: Model): LabWarning[] {

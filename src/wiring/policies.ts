@@ -14,7 +14,7 @@ import type { Model, ModelNode, ModelPod, ModelPolicy, PolicyPeer, PolicyRule } 
 import type { ExplainedRule, StepDraft } from '../model/plan.js';
 import { step } from '../model/effects.js';
 import type { End } from '../model/trace.js';
-import { formatCidr, parseCidr } from '../net/ipv4.js';
+import { contains, formatCidr, parseCidr, parseIp } from '../net/ipv4.js';
 import type { Forwarded, WalkContext, WiringParts } from './types.js';
 import { ruleMatches, type SavedRule } from '../node/tables.js';
 
@@ -129,6 +129,45 @@ function peerSources(model: Model, peer: PolicyPeer): string[] {
 /** The policies that isolate a pod in a direction. */
 function isolating(model: Model, pod: ModelPod, direction: Direction): ModelPolicy[] {
   return (model.policies ?? []).filter((p) => p.types.includes(direction) && p.pods.includes(pod.name));
+}
+
+/** What a new connection sends: ICMP (ping, and traceroute's -I probes) has no port. */
+export type Traffic = { protocol: 'icmp' } | { protocol: 'tcp' | 'udp'; port: number };
+
+/** Whether one rule lets traffic with a peer through: any peer (none: anyone), any port (none: every protocol, ICMP too). */
+function ruleAllows(rule: PolicyRule, peer: ModelPod, traffic: Traffic): boolean {
+  const address = parseIp(peer.address!.split('/')[0]!)!;
+  const peerMatches =
+    rule.peers.length === 0 ||
+    rule.peers.some((p) => ('cidr' in p ? contains(parseCidr(p.cidr, false)!, address) : p.pods.includes(peer.name)));
+  const portMatches =
+    rule.ports.length === 0 ||
+    (traffic.protocol !== 'icmp' && rule.ports.some((p) => p.protocol === traffic.protocol && p.port === traffic.port));
+  return peerMatches && portMatches;
+}
+
+/**
+ * Where the lab's policies drop a new connection from one pod to another, as the pod chains do: the
+ * sender isolated for egress, or the receiver for ingress, with no rule of the policies isolating it
+ * that allows the traffic; undefined when it passes. (Its replies pass as ESTABLISHED.) Pure: for
+ * validate's warning that a check cannot pass.
+ */
+export function policyDrops(
+  model: Model,
+  from: ModelPod,
+  to: ModelPod,
+  traffic: Traffic,
+): { pod: string; direction: Direction; policies: string[] } | undefined {
+  if (!from.address || !to.address) return undefined;
+  for (const [pod, direction, peer] of [
+    [from, 'egress', to],
+    [to, 'ingress', from],
+  ] as const) {
+    const policies = isolating(model, pod, direction);
+    if (policies.length && !policies.some((p) => p[direction].some((rule) => ruleAllows(rule, peer, traffic))))
+      return { pod: pod.name, direction, policies: policies.map((p) => p.name) };
+  }
+  return undefined;
 }
 
 /** The rules one policy rule becomes in a pod's chain (podRules): its peers' addresses (none: 1) × its ports (none: 1). */

@@ -6,8 +6,10 @@
 // them between pods on one bridge, and down removes every chain and rule.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LABS } from '../paths.js';
+import { scratch } from '../scratch.js';
 import { dropFirstOfTwo, labTestContext, netlab, ORDINARY_USERS, snapshotHost } from './host.js';
 
 const state = labTestContext(ORDINARY_USERS[0]);
@@ -30,6 +32,24 @@ test('policy: default deny and allow rules across nodes and on one bridge, repli
       report.checks.map((c) => c.reached),
       [true, false, false, true, false, false, true, false, true, false],
     );
+    // validate's reading of the policies agrees with the kernel's: with every `expect: fail` taken out of
+    // the lab file, it warns that exactly the checks the kernel did not let through cannot pass.
+    const expectingPass = scratch();
+    try {
+      const copy = join(expectingPass.dir, 'policy.yaml');
+      writeFileSync(copy, readFileSync(join(LABS, 'policy.yaml'), 'utf8').replace(/, expect: fail/g, ''));
+      chmodSync(expectingPass.dir, 0o755); // the test's netlab runs as an ordinary user
+      const validate = await run('validate', copy, '--json');
+      assert.equal(validate.exitCode, 0, validate.stdout + validate.stderr);
+      const issues = (JSON.parse(validate.stdout) as { labs: { issues: { path: string; message: string }[] }[] })
+        .labs[0]!.issues;
+      assert.deepEqual(
+        issues.filter((i) => /NetworkPolicy drops/.test(i.message)).map((i) => Number(i.path.split('.')[1])),
+        report.checks.flatMap((c, i) => (c.reached ? [] : [i])),
+      );
+    } finally {
+      expectingPass.remove();
+    }
 
     // The chain of db on node-1, as iptables keeps it, with counters: web's connections were let in.
     const chain = await run('exec', 'node-1', '--', 'iptables', '-S', 'NL-PI-policy_db');

@@ -10,6 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseLab } from '../../src/lab/load.js';
+import { formatIssue, type LabIssue } from '../../src/errors.js';
 import { readInventory } from '../../src/exec/inventory.js';
 import { LABS, NETLAB, ROOT } from '../paths.js';
 import {
@@ -102,15 +103,17 @@ test('shellWords splits a README command as sh would', () => {
   assert.deepEqual(shellWords('a "b c" d\\ e'), ['a', 'b c', 'd e']);
 });
 
-test('every lab file the README shows validates', () => {
+test('every lab file the README shows validates, without a warning (a reader copies it and runs it)', () => {
   const labs = labFileBlocks(blocks);
   assert.ok(labs.length >= 1, 'the README shows lab files (```yaml blocks with nodes:)');
   for (const block of labs) {
+    let warnings: LabIssue[];
     try {
-      parseLab(block.lines.join('\n'), 'example.yaml');
+      ({ warnings } = parseLab(block.lines.join('\n'), 'example.yaml'));
     } catch (error) {
       assert.fail(`the lab file at README.md line ${block.line} does not validate:\n${(error as Error).message}`);
     }
+    assert.deepEqual(warnings.map(formatIssue), [], `the lab file at README.md line ${block.line}`);
   }
 });
 
