@@ -9,7 +9,6 @@ import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EXIT_INTERRUPTED, shown, UsageError } from '../errors.js';
 import { labIdOf, type Model, type ModelChallenge } from '../model/lab.js';
-import { labIdProblem } from '../model/grammar.js';
 import { quoteArgv } from '../os/quote.js';
 import { seededRandom } from '../os/random.js';
 import {
@@ -20,7 +19,7 @@ import {
   changeChallenge,
   type ChallengeRecord,
 } from '../state/challenges.js';
-import { CorruptState, describeRun, labsDir, listStates, stateDir, type LabState } from '../state/store.js';
+import { CorruptState, describeRun, labIdsIn, labsDir, listStates, stateDir, type LabState } from '../state/store.js';
 import {
   DEFAULT_STATE_DIR,
   describeDenied,
@@ -36,7 +35,7 @@ import { confirmAttached, refuseAttached } from '../lifecycle/attach.js';
 import { describeCheck } from '../verify/run.js';
 import { checksUntilStopped, printResults, verifyLab } from '../lifecycle/verify.js';
 import { faultOf, mendFault, startFault, updateChallenge } from '../lifecycle/challenge.js';
-import { findUpLab, LabNotUp, labModelOf, refuseOtherTarget, requireNodeAccess } from './common.js';
+import { findUpLab, LabNotUp, labModelOf, refuseOtherTarget, requireNodeAccess, sudoUsersLabsNote } from './common.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { printJson, type JsonOption } from '../json-output.js';
 import { finishDespiteSignals } from '../os/hangup.js';
@@ -191,24 +190,17 @@ function refuseUnwritable(sub: Acting, arg: string | undefined, target: TargetOp
 }
 
 /**
- * Where else a lab that is not up here may be: root's state directory, when
+ * Where else a lab that is not up here may be: for root, the state directory of the user who ran sudo;
+ * for a user, root's state directory, when
  * this user's is another (NETLAB_STATE_DIR; sudo does not pass it on, so a lab
  * brought up with sudo is in /var/lib/netlab). Empty when there is no such place.
  */
 function inRootsState(sub: Acting, arg: string | undefined, target: TargetOptions): string {
-  if (process.getuid?.() === 0 || resolve(stateDir()) === DEFAULT_STATE_DIR) return '';
+  if (process.getuid?.() === 0) return sudoUsersLabsNote();
+  if (resolve(stateDir()) === DEFAULT_STATE_DIR) return '';
   const labs = join(DEFAULT_STATE_DIR, 'labs');
   const denied = unreadable([DEFAULT_STATE_DIR, labs]);
-  let there: string[] = [];
-  try {
-    if (!denied)
-      there = readdirSync(labs)
-        .filter((f) => f.endsWith('.json'))
-        .map((f) => f.slice(0, -'.json'.length))
-        .filter((lab) => !labIdProblem(lab));
-  } catch {
-    // no labs there
-  }
+  const there = denied ? [] : labIdsIn(labs);
   return rootsStateNote(
     stateDir(),
     { denied, labs: there },

@@ -2,14 +2,14 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { wantsSsh, type TargetOptions } from '../exec/targets.js';
-import { listStates, readState, stateDir, type LabState } from '../state/store.js';
+import { labIdsIn, listStates, readState, stateDir, type LabState } from '../state/store.js';
 import { shown, UsageError } from '../errors.js';
 import { defaultLabName, instanceNameProblem, labId, labIdProblem, labNameProblem } from '../model/grammar.js';
 import { labIdOf, type Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import { bundledLabNames, bundledLabsDir } from '../lab/bundled.js';
 import type { SimulatedTargetState } from '../state/targets.js';
-import { DEFAULT_STATE_DIR } from '../state/access.js';
+import { DEFAULT_STATE_DIR, passwdEntry } from '../state/access.js';
 import { mayEnterNodes, userNamespaceProblem, withoutRoot } from '../exec/userns.js';
 import { holderRunning } from '../exec/simulated.js';
 
@@ -187,11 +187,33 @@ export class LabNotUp extends UsageError {
   }
 }
 
-/** For a user who is not root: the labs (or rooms) brought up with sudo are root's, which this netlab does not see. */
+/**
+ * For a user who is not root: the labs (or rooms) brought up with sudo are root's, which this netlab does
+ * not see. For root under sudo: the labs the user who ran it brought up without sudo, if any.
+ */
 export function rootsStateNote(what: 'labs' | 'rooms'): string {
-  if (!withoutRoot() || resolve(stateDir()) === DEFAULT_STATE_DIR) return '';
+  if (!withoutRoot()) return what === 'labs' ? sudoUsersLabsNote() : '';
+  if (resolve(stateDir()) === DEFAULT_STATE_DIR) return '';
   const one = what.slice(0, -1);
   return `. ${what[0]!.toUpperCase()}${what.slice(1)} you bring up without sudo are in ${stateDir()}; a ${one} brought up with sudo is root's, in ${DEFAULT_STATE_DIR}: \`sudo netlab …\` acts on it`;
+}
+
+/**
+ * Root's netlab under sudo keeps its own state, and does not look in that of the user who ran sudo
+ * (SUDO_UID): where that user's own state directory (the default, from their home in the passwd file;
+ * sudo passes neither XDG_STATE_HOME nor NETLAB_STATE_DIR on) records labs, they are named, for the
+ * netlab without sudo that acts on them. Empty when it records none.
+ */
+export function sudoUsersLabsNote(env: NodeJS.ProcessEnv = process.env, passwd?: string): string {
+  const uid = Number(env.SUDO_UID);
+  if (!Number.isSafeInteger(uid) || uid <= 0) return '';
+  const user = passwdEntry(uid, passwd);
+  if (!user?.home.startsWith('/')) return '';
+  const theirs = stateDir({ HOME: user.home }, uid);
+  if (resolve(theirs) === resolve(stateDir(env))) return '';
+  const labs = labIdsIn(join(theirs, 'labs'));
+  if (!labs.length) return '';
+  return `. Labs ${user.name} brings up without sudo are theirs, in ${theirs}, which has ${labs.join(', ')}: for those, run the same netlab command without sudo`;
 }
 
 async function findUpLabByName(arg: string | undefined, instance?: string): Promise<LabState> {

@@ -17,18 +17,23 @@ export interface Denied {
   mode: number;
 }
 
+/** A user's name and home directory from the passwd file; undefined where it has no such user (or there is none). */
+export function passwdEntry(uid: number, passwd = '/etc/passwd'): { name: string; home: string } | undefined {
+  try {
+    for (const line of readFileSync(passwd, 'utf8').split('\n')) {
+      const [name, , id, , , home] = line.split(':');
+      if (name && id === String(uid)) return { name, home: home ?? '' };
+    }
+  } catch {
+    // no passwd file
+  }
+  return undefined;
+}
+
 /** A user's name from /etc/passwd, else "user UID". */
 export function userName(uid: number): string {
   if (uid === 0) return 'root';
-  try {
-    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
-      const [name, , id] = line.split(':');
-      if (name && id === String(uid)) return name;
-    }
-  } catch {
-    // no passwd file: the number says it
-  }
-  return `user ${uid}`;
+  return passwdEntry(uid)?.name ?? `user ${uid}`;
 }
 
 /** The running user, as a message names them. */

@@ -229,19 +229,26 @@ export function removeState(lab: string): void {
   rmSync(stateFile(lab), { force: true });
 }
 
+/**
+ * The labs a state directory's labs/ records, by the names of their files, unread; none where it cannot
+ * be read. A file whose name is no lab's was not written by netlab.
+ */
+export function labIdsIn(labs: string): string[] {
+  try {
+    return readdirSync(labs)
+      .filter((n) => n.endsWith('.json'))
+      .map((n) => n.slice(0, -'.json'.length))
+      .filter((lab) => !labIdProblem(lab));
+  } catch {
+    return [];
+  }
+}
+
 /** Every lab's state, and the state files that could not be read (each one breaks nothing but its own lab). */
 export function readStates(): { states: LabState[]; corrupt: CorruptState[] } {
-  let names: string[];
-  try {
-    names = readdirSync(labsDir()).filter((n) => n.endsWith('.json'));
-  } catch {
-    return { states: [], corrupt: [] };
-  }
   const states: LabState[] = [];
   const corrupt: CorruptState[] = [];
-  for (const lab of names.map((n) => n.slice(0, -'.json'.length))) {
-    // A file whose name is no lab name was not written by netlab.
-    if (labIdProblem(lab)) continue;
+  for (const lab of labIdsIn(labsDir())) {
     try {
       const state = readState(lab);
       if (state) states.push(state);
