@@ -161,14 +161,7 @@ export async function doctorCommand(args: string[], options: DoctorOptions): Pro
   } finally {
     endSessions();
   }
-  const packages = [
-    ...new Set(
-      reports.flatMap((r) => [
-        ...r.missing.flatMap((m) => (m.what.kind === 'tool' ? [m.what.package] : [])),
-        ...r.hostTools.filter((t) => !t.present).map((t) => t.tool.package),
-      ]),
-    ),
-  ].sort();
+  const packages = missingPackages(reports);
   // A module that provides a sysctl (br_netfilter) is loaded by hand: nothing loads it on demand.
   const modules = [
     ...new Set(
@@ -230,10 +223,13 @@ export async function doctorCommand(args: string[], options: DoctorOptions): Pro
     }
     loaded = true;
   }
-  // Packages missing (and not installed now) fail it; so does a kernel a lab named on the command line cannot run on.
+  // Packages the labs (or the tests) need, missing and not installed now, fail it; so does a kernel a lab named
+  // on the command line cannot run on. netlab's own workshop commands (capture, graph's SVG) are said and
+  // installed, but no lab needs them.
   const unprobed = reports.some((r) => r.unprobed);
+  const needed = missingPackages(reports, { hostTools: Boolean(options.tests) });
   const failed =
-    ((packages.length > 0 || staleLists) && !installed) ||
+    ((needed.length > 0 || staleLists) && !installed) ||
     (named && modules.length > 0 && !loaded) ||
     (named && cannotRun.length > 0) ||
     unprobed ||
@@ -340,11 +336,31 @@ function reportOf(
  * kernel's or iptables' words, in the messages) is escaped: over SSH it could
  * drive the terminal.
  */
-export function reportLines(report: NodeReport): string[] {
-  const problems =
-    report.missing.length + report.hostTools.filter((t) => !t.present).length + (report.unprobed ? 1 : 0);
+/** The packages the machines miss, each once, sorted: the labs', and the host tools' unless told not to. */
+export function missingPackages(reports: readonly NodeReport[], { hostTools = true } = {}): string[] {
   return [
-    problems === 0 ? chalk.green(`✓ ${report.node}: everything is there`) : chalk.red(`✗ ${report.node}:`),
+    ...new Set(
+      reports.flatMap((r) => [
+        ...r.missing.flatMap((m) => (m.what.kind === 'tool' ? [m.what.package] : [])),
+        ...(hostTools ? r.hostTools.filter((t) => !t.present).map((t) => t.tool.package) : []),
+      ]),
+    ),
+  ].sort();
+}
+
+/**
+ * A machine's lines: whether it has what the labs need, and what it lacks, each with its package. A host
+ * tool missing (netlab capture's tcpdump) is listed without taking the labs' ✓ away: no lab needs it.
+ */
+export function reportLines(report: NodeReport): string[] {
+  const labProblems = report.missing.length + (report.unprobed ? 1 : 0);
+  const toolsMissing = report.hostTools.some((t) => !t.present);
+  return [
+    labProblems > 0
+      ? chalk.red(`✗ ${report.node}:`)
+      : toolsMissing
+        ? chalk.green(`✓ ${report.node}: everything the labs need is there, but:`)
+        : chalk.green(`✓ ${report.node}: everything is there`),
     ...(report.unprobed ? [`  ${escapeControls(report.unprobed)}`] : []),
     ...report.missing.map((m) => `  ${escapeControls(m.message, true)}`),
     ...report.hostTools
@@ -412,12 +428,7 @@ export function installPlans(reports: readonly NodeReport[], all: Requirements):
   return reports
     .map((r) => ({
       node: r.node,
-      packages: [
-        ...new Set([
-          ...r.missing.flatMap((m) => (m.what.kind === 'tool' ? [m.what.package] : [])),
-          ...r.hostTools.filter((t) => !t.present).map((t) => t.tool.package),
-        ]),
-      ].sort(),
+      packages: missingPackages([r]),
       modules: [
         ...new Set(r.missing.flatMap((m) => (m.what.kind === 'sysctl' ? [moduleOfSysctl(all, m.what.key)] : []))),
       ].sort(),

@@ -399,3 +399,39 @@ test('after the install, every command that holds the services back runs, also a
   assert.deepEqual(ran, ['deb-systemd-helper disable ssh.service ssh.socket', 'systemctl stop ssh.service ssh.socket']);
   assert.equal(await runEach(commands, async () => 0), true);
 });
+
+test("a missing workshop tool (capture's tcpdump) is named with its package, but fails no lab's doctor: only the tests' (in a mount namespace where /dev/null hides it)", async (t) => {
+  if (skipUnlessRoot(t, 'a mount namespace of its own')) return;
+  const state = mkdtempSync(join(tmpdir(), 'netlab-doctor-'));
+  try {
+    const doctor = (...args: string[]) =>
+      execa(
+        'unshare',
+        [
+          '-m',
+          'sh',
+          '-c',
+          'mount --bind /dev/null "$(command -v tcpdump)" && exec "$@"',
+          'sh',
+          NETLAB,
+          'doctor',
+          ...args,
+        ],
+        { reject: false, env: { FORCE_COLOR: '0', NETLAB_STATE_DIR: state } },
+      );
+    const lab = await doctor('bridge');
+    assert.equal(lab.exitCode, 0, lab.stdout + lab.stderr);
+    assert.deepEqual(lab.stdout.split('\n').slice(1, 3), [
+      '✓ this host: everything the labs need is there, but:',
+      '  netlab capture needs the command "tcpdump" on this host: install the package tcpdump',
+    ]);
+    assert.match(
+      lab.stdout,
+      /to install what is missing: sudo netlab doctor --install bridge \(runs apt-get install .* tcpdump\)/,
+    );
+    const tests = await doctor('bridge', '--tests');
+    assert.equal(tests.exitCode, 1, 'the tests need it');
+  } finally {
+    rmSync(state, { recursive: true, force: true });
+  }
+});
