@@ -25,6 +25,10 @@ const DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOL
 // Non-blocking: opening a FIFO fails at once (ENXIO) instead of waiting for a
 // reader. A write to a plain file never blocks, so the flag may stay.
 const FILE = constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+// Linux's O_PATH (Node does not name it): a handle on a file that opens nothing. A device's driver runs
+// at its open (a tape rewinds, a watchdog starts counting down, a terminal may become the controlling
+// one): an existing file is looked at through this handle, and opened only once it is a plain file.
+const O_PATH = 0o10000000;
 
 /**
  * Opens path for writing: a new file (mode 0644, given to `owner`), or an
@@ -82,24 +86,41 @@ function openIn(dir: number, name: string, owner: FileOwner, refuse: Refuse): nu
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw refuse(reason(error, at));
     created = false;
-    try {
-      fd = openSync(at, FILE);
-    } catch (again) {
-      throw refuse(reason(again, at));
-    }
-  }
-  // An existing file is overwritten only if it is a plain file (not a device) of the user's own.
-  const stat = fstatSync(fd);
-  if (!created && (!stat.isFile() || stat.nlink !== 1 || stat.uid !== owner.uid)) {
-    closeSync(fd);
-    throw refuse(
-      `it exists and is ${stat.isFile() ? 'not yours (or has other names)' : 'not a plain file'}; name a new file`,
-    );
+    fd = openExisting(at, owner, refuse);
   }
   if (!created) ftruncateSync(fd, 0);
   // Only a file netlab made is given away: never one that was there.
   if (created && owner.uid !== process.getuid?.()) fchownSync(fd, owner.uid, owner.gid);
   return fd;
+}
+
+/**
+ * Opens an existing file for writing if it is a plain file of owner's with no other name (not a device,
+ * a FIFO or a link), judged before it is opened: through an O_PATH handle, which the open then goes
+ * through (/proc/self/fd/N is that very file: nothing can be swapped in between).
+ */
+function openExisting(at: string, owner: FileOwner, refuse: Refuse): number {
+  let handle: number;
+  try {
+    handle = openSync(at, O_PATH | constants.O_NOFOLLOW);
+  } catch (error) {
+    throw refuse(reason(error, at));
+  }
+  try {
+    const stat = fstatSync(handle);
+    if (stat.isSymbolicLink()) throw refuse('it is a symbolic link; name the file by a path without any');
+    if (!stat.isFile() || stat.nlink !== 1 || stat.uid !== owner.uid)
+      throw refuse(
+        `it exists and is ${stat.isFile() ? 'not yours (or has other names)' : 'not a plain file'}; name a new file`,
+      );
+    try {
+      return openSync(`/proc/self/fd/${handle}`, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch (error) {
+      throw refuse(reason(error, at));
+    }
+  } finally {
+    closeSync(handle);
+  }
 }
 
 /**

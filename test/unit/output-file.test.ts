@@ -74,6 +74,45 @@ test('output file: a FIFO is refused at once, not waited on (in a child process 
   }
 });
 
+test('output file: an existing device is refused without being opened (no driver runs: a watchdog, a tape; strace)', (t) => {
+  if (spawnSync('strace', ['-V']).status !== 0) {
+    // In CI the setup installs it (netlab doctor --tests --install): a missing strace there is a failure, not a skip.
+    assert.ok(!process.env.CI, 'strace is missing: `npm run setup` installs it');
+    t.skip('strace is not installed (`npm run setup` installs it)');
+    return;
+  }
+  const module = new URL('../../src/os/output-file.js', import.meta.url).href;
+  // /dev/null: a character device whose open does nothing, where another's would.
+  const child = spawnSync(
+    'strace',
+    [
+      '-f',
+      '-e',
+      'trace=open,openat',
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      `const { openOutputFile } = await import(${JSON.stringify(module)});
+       try { openOutputFile('/dev/null', { owner: ${JSON.stringify(me)} }); console.log('opened'); }
+       catch (error) { console.log(error.message); }`,
+    ],
+    { encoding: 'utf8', timeout: 20_000 },
+  );
+  assert.match(child.stdout, /cannot write the file "\/dev\/null": it exists and is not a plain file; name a new file/);
+  const opens = child.stderr.split('\n').filter((line) => /open(at)?\(.*\/null"/.test(line));
+  assert.ok(opens.length > 0, child.stderr);
+  // Looked at through O_PATH; never opened for writing (O_CREAT|O_EXCL fails on what exists, opening nothing).
+  assert.deepEqual(
+    opens.filter((line) => /O_WRONLY|O_RDWR/.test(line) && !/O_EXCL/.test(line)),
+    [],
+    opens.join('\n'),
+  );
+  assert.ok(
+    opens.some((line) => /O_PATH/.test(line)),
+    opens.join('\n'),
+  );
+});
+
 test("output file: a new file is made (0644) and given to the user; an existing plain file is overwritten only if it is the user's alone", () => {
   const work = scratch('netlab-output-file-');
   try {
