@@ -145,17 +145,24 @@ export function otherTarget(state: LabState, options: TargetOptions): string | u
         : dirname(recorded.configFile) === join(stateDir(), 'ssh')
           ? 'vagrant'
           : 'ssh-config';
+  const from = recorded.kind === 'ssh' ? recorded.from : undefined;
   const upOn =
     recordedKind === 'simulated'
       ? 'simulated nodes on this host'
       : recordedKind === 'inventory'
-        ? 'the machines of an inventory file'
+        ? `the machines of ${from ? `the inventory ${shown(from)}` : 'an inventory file'}`
         : recordedKind === 'vagrant'
-          ? 'Vagrant VMs (`vagrant ssh-config`)'
+          ? `Vagrant VMs (\`vagrant ssh-config\`${from ? ` in ${shown(from)}` : ''})`
           : `the machines of ${shown(recorded.kind === 'ssh' ? recorded.configFile! : '')}`;
+  // The same kind, and the same file or directory: an inventory's or a Vagrant directory's as recorded (a
+  // state written before it was recorded takes any of its kind).
+  const givenFrom = options.inventory ?? options.vagrantDir ?? (options.vagrant ? '.' : undefined);
   const same =
     given.kind === recordedKind &&
-    (given.kind !== 'ssh-config' || (recorded.kind === 'ssh' && resolve(options.sshConfig!) === recorded.configFile));
+    recorded.kind === 'ssh' &&
+    (given.kind === 'ssh-config'
+      ? resolve(options.sshConfig!) === recorded.configFile
+      : from === undefined || resolve(givenFrom!) === from);
   return same
     ? undefined
     : `lab ${state.lab} is up on ${upOn}, not on the machines of ${given.flag}; leave the target flags out (the target is recorded when the lab goes up)`;

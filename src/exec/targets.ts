@@ -103,7 +103,12 @@ export async function sshTarget(
     );
     const underlay = Object.fromEntries(model.nodes.map((n) => [n.name, inventory.nodes[n.name]!.underlay ?? {}]));
     return {
-      target: { kind: 'ssh', hosts, ...(inventory['ssh-options'] ? { options: inventory['ssh-options'] } : {}) },
+      target: {
+        kind: 'ssh',
+        from: resolve(options.inventory),
+        hosts,
+        ...(inventory['ssh-options'] ? { options: inventory['ssh-options'] } : {}),
+      },
       underlay,
     };
   }
@@ -119,6 +124,7 @@ export async function sshTarget(
     target: {
       kind: 'ssh',
       configFile: absolute,
+      ...(vagrantDir ? { from: resolve(vagrantDir) } : {}),
       hosts: Object.fromEntries(model.nodes.map((n) => [n.name, { host: n.name }])),
     },
     underlay: {},

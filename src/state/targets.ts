@@ -44,6 +44,8 @@ export interface SshTargetState {
   kind: 'ssh';
   /** an OpenSSH config file (e.g. from `vagrant ssh-config`) */
   configFile?: string;
+  /** the inventory file, or the Vagrant VMs' directory, the target was made from (absolute; older states have none) */
+  from?: string;
   hosts: Record<string, SshHost>;
   /** extra `-o Key=Value` options (from an inventory's ssh-options) */
   options?: Record<string, string>;

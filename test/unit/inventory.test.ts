@@ -7,9 +7,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { readInventory } from '../../src/exec/inventory.js';
 import { UsageError } from '../../src/errors.js';
+import { sshTarget } from '../../src/exec/targets.js';
+import { otherTarget } from '../../src/commands/common.js';
+import type { Model } from '../../src/model/lab.js';
+import type { LabState } from '../../src/state/store.js';
 
 const HINT = '\n(an inventory is `nodes: { node-0: { host: 192.168.56.10, user: vagrant, identity: ~/.ssh/key } }`)';
 
@@ -142,4 +146,49 @@ test('YAML errors name the file and say the first line of what is wrong; an alia
     read('a: &a [x,x,x,x]\nb: &b [*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b]\nnodes: { node-0: { host: h } }\n').error,
     'FILE: Excessive alias count indicates a resource exhaustion attack',
   );
+});
+
+test('a lab up on the machines of one inventory (or one Vagrant directory) refuses the flags of another of its kind', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-other-target-'));
+  const saved = process.env.NETLAB_STATE_DIR;
+  process.env.NETLAB_STATE_DIR = join(dir, 'state');
+  try {
+    const inventory = join(dir, 'inventory.yaml');
+    writeFileSync(inventory, 'nodes:\n  node-0: { host: 127.0.0.1 }\n');
+    const model = { name: 'bridge', nodes: [{ name: 'node-0' }] } as unknown as Model;
+    const { target } = await sshTarget(model, { inventory });
+    assert.equal(target.from, inventory, 'up records the inventory it read');
+    const state = { lab: 'bridge', target } as LabState;
+    assert.equal(otherTarget(state, { inventory }), undefined);
+    assert.equal(otherTarget(state, { inventory: relative(process.cwd(), inventory) }), undefined, 'by another path');
+    assert.equal(
+      otherTarget(state, { inventory: join(dir, 'room-b.yaml') }),
+      `lab bridge is up on the machines of the inventory "${inventory}", not on the machines of --inventory "${join(dir, 'room-b.yaml')}"; leave the target flags out (the target is recorded when the lab goes up)`,
+    );
+    assert.match(otherTarget(state, { vagrant: true }) ?? '', /not on the machines of --vagrant;/);
+    // A state from before the inventory was recorded: any inventory, as before.
+    const { from: _, ...older } = target;
+    assert.equal(
+      otherTarget({ lab: 'bridge', target: older } as LabState, { inventory: join(dir, 'x.yaml') }),
+      undefined,
+    );
+
+    // Vagrant VMs: `vagrant ssh-config` kept in the state directory, from the directory recorded.
+    const vagrant = {
+      kind: 'ssh',
+      configFile: join(dir, 'state', 'ssh', 'bridge.config'),
+      from: join(dir, 'vms-a'),
+      hosts: {},
+    } as const;
+    const up = { lab: 'bridge', target: vagrant } as LabState;
+    assert.equal(otherTarget(up, { vagrantDir: join(dir, 'vms-a') }), undefined);
+    assert.match(
+      otherTarget(up, { vagrantDir: join(dir, 'vms-b') }) ?? '',
+      /^lab bridge is up on Vagrant VMs \(`vagrant ssh-config` in ".*vms-a"\), not on the machines of --vagrant-dir ".*vms-b";/,
+    );
+  } finally {
+    if (saved === undefined) delete process.env.NETLAB_STATE_DIR;
+    else process.env.NETLAB_STATE_DIR = saved;
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
