@@ -2,13 +2,13 @@
 // machines over SSH named by an OpenSSH config file (`vagrant ssh-config`), by
 // `vagrant ssh-config` run for you, or by netlab's own inventory file.
 import { labIdOf } from '../model/lab.js';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { run } from './spawn.js';
 import type { Model } from '../model/lab.js';
 import { didYouMean } from '../model/suggest.js';
 import { NAME_PATTERN } from '../model/grammar.js';
-import { stateDir } from '../state/store.js';
+import { makeStateSubdir, stateDir } from '../state/store.js';
 import type { SshTargetState } from '../state/targets.js';
 import { shown, UsageError } from '../errors.js';
 
@@ -70,7 +70,7 @@ async function vagrantSshConfig(dir: string, name: string): Promise<string> {
     throw new UsageError(
       `\`vagrant ssh-config\` in ${resolve(dir)} failed: ${String(result.stderr).trim() || `exit ${result.exitCode}`} (are the VMs up? \`vagrant up\`)`,
     );
-  mkdirSync(join(stateDir(), 'ssh'), { recursive: true, mode: 0o700 });
+  makeStateSubdir(join(stateDir(), 'ssh'));
   const file = join(stateDir(), 'ssh', `${name}.config`);
   writeFileSync(file, String(result.stdout), { mode: 0o600 });
   return file;

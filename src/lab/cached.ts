@@ -12,11 +12,11 @@
 // refuseUnsafeStateDir), as it is for the state files whose models `down` and
 // `verify` run: a model read from it is trusted as theirs are.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Model } from '../model/lab.js';
 import { readInputFile } from './read.js';
-import { stateDir } from '../state/store.js';
+import { makeStateSubdir, stateDir } from '../state/store.js';
 
 /** How many labs the cache keeps; past it, the ones used longest ago are removed. */
 export const CACHED_LABS = 32;
@@ -98,7 +98,7 @@ function readEntry(entry: string): Model | undefined {
 function writeEntry(dir: string, entry: string, model: Model): void {
   const temp = `${entry}.${process.pid}.tmp`;
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makeStateSubdir(dir);
     writeFileSync(temp, JSON.stringify({ format: FORMAT, model }), { mode: 0o600 });
     renameSync(temp, entry);
     evictOldest(dir);

@@ -3,10 +3,10 @@
 // from), each group's copy of the lab file, and the grading log (room/log.ts).
 // `room down` takes the labs down and keeps this: the results outlive the labs.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
-import { stateDir, writeFileAtomic } from '../state/store.js';
+import { makeStateSubdir, stateDir, writeFileAtomic } from '../state/store.js';
 import type { Room } from './file.js';
 
 export const ROOM_STATE_VERSION = 1;
@@ -91,8 +91,8 @@ export function ensureRoomRecord(room: Room): RoomRecord {
     indexes,
   };
   if (JSON.stringify(record) !== JSON.stringify(old)) {
+    makeStateSubdir(join(roomDir(room.name), 'labs'));
     try {
-      mkdirSync(join(roomDir(room.name), 'labs'), { recursive: true, mode: 0o700 });
       writeFileAtomic(recordFile(room.name), `${JSON.stringify(record, null, 2)}\n`);
     } catch (error) {
       throw new UsageError(`cannot write the room's state in ${roomDir(room.name)}: ${(error as Error).message}`);

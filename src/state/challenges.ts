@@ -2,12 +2,12 @@
 // which run of the lab, and how many hints were given. Kept beside the labs'
 // state but not in it: `down` removes a lab's state, and a challenge "solved"
 // by taking the lab down and up again must be noticed, not forgotten.
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { checkedLabName } from '../node/paths.js';
 import { acquireLock } from './lock.js';
-import { stateDir, type LabState, writeFileAtomic } from './store.js';
+import { makeStateSubdir, stateDir, type LabState, writeFileAtomic } from './store.js';
 
 export interface ChallengeRecord {
   lab: string;
@@ -87,8 +87,8 @@ function withRecordLocked<T>(lab: string, work: () => T): T {
 }
 
 function writeRecord(record: ChallengeRecord): void {
+  makeStateSubdir(challengesDir());
   try {
-    mkdirSync(challengesDir(), { recursive: true, mode: 0o700 });
     writeFileAtomic(recordFile(record.lab), `${JSON.stringify(record, null, 2)}\n`);
   } catch (error) {
     throw new UsageError(`cannot write netlab state in ${challengesDir()}: ${(error as Error).message}`);

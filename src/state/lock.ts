@@ -2,11 +2,11 @@
 // PID, start time and host; a lock whose process is gone (kill -9, reboot) is
 // stale and taken over, by exactly one of the processes that find it stale.
 import { createHash } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { isAlive, processRef, type ProcessRef } from '../os/processes.js';
-import { refuseUnsafeStateDir, stateDir, writableStateDirAdvice } from './store.js';
+import { makeStateSubdir, stateDir } from './store.js';
 import { checkedLabName } from '../node/paths.js';
 import { UsageError } from '../errors.js';
 
@@ -108,15 +108,9 @@ export function acquireLock(
 ): () => void {
   const file = lockFile(name, kind);
   const lab = guarded(name, kind);
-  try {
-    mkdirSync(lockDir(kind), { recursive: true, mode: 0o700 });
-  } catch (error) {
-    throw new UsageError(`cannot create ${lockDir(kind)}: ${(error as Error).message} (${writableStateDirAdvice()})`);
-  }
-  // Every command that writes state locks first: a NETLAB_STATE_DIR that was not there when the command line
-  // checked it, and that another user made meanwhile, is refused before any file is written in it (the lock's
-  // empty directories, mode 0700, are made first: the check then sees whose the state directory is).
-  refuseUnsafeStateDir();
+  // A NETLAB_STATE_DIR that was not there when the command line checked it, and that another user made
+  // meanwhile, is refused before any file is written in it.
+  makeStateSubdir(lockDir(kind));
   const record: LockRecord = {
     process: processRef(process.pid)!,
     host: hostname(),

@@ -4,6 +4,7 @@
 import {
   closeSync,
   fsyncSync,
+  lstatSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -96,6 +97,48 @@ export function refuseUnsafeStateDir(): void {
     );
 }
 
+/** The NETLAB_STATE_DIR this process has judged, there (it stays as judged: only root or its user may write it). */
+let judgedStateDir: string | undefined;
+
+/**
+ * Makes a directory in the state directory (its labs, locks, lab cache, SSH configs, challenges, rooms),
+ * and the state directory with it. A NETLAB_STATE_DIR is judged again (refuseUnsafeStateDir, exit 2)
+ * before anything is made in it: one not there when the command line judged it is made here a directory
+ * at a time, never into one that another user made, or linked elsewhere, in the meantime (in /tmp, say).
+ */
+export function makeStateSubdir(dir: string): void {
+  if (process.env.NETLAB_STATE_DIR && judgedStateDir !== stateDir()) {
+    makeOneAtATime(stateDir(), process.getuid?.() ?? 0);
+    refuseUnsafeStateDir();
+    judgedStateDir = stateDir();
+  }
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new UsageError(`cannot create ${dir}: ${(error as Error).message} (${writableStateDirAdvice()})`);
+  }
+}
+
+/**
+ * mkdir of each missing directory of an absolute path in turn (mode 0700). A directory found there
+ * already is gone into only if it is root's or this user's, as is a symbolic link (followed); anything
+ * else stops it, and the judgement that follows names it.
+ */
+function makeOneAtATime(dir: string, uid: number): void {
+  let path = '';
+  for (const name of dir.split('/').filter(Boolean)) {
+    path += `/${name}`;
+    try {
+      mkdirSync(path, { mode: 0o700 });
+      continue;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return;
+    }
+    const found = lstatSync(path);
+    if ((found.uid !== 0 && found.uid !== uid) || !(found.isDirectory() || found.isSymbolicLink())) return;
+  }
+}
+
 /** What to do about a state directory that cannot be written, the same words from every place that writes one. */
 export function writableStateDirAdvice(): string {
   return process.env.NETLAB_STATE_DIR || process.getuid?.() === 0
@@ -170,8 +213,8 @@ export function writeFileAtomic(file: string, text: string): void {
 }
 
 export function writeState(state: LabState): void {
+  makeStateSubdir(labsDir());
   try {
-    mkdirSync(labsDir(), { recursive: true, mode: 0o700 });
     writeFileAtomic(stateFile(state.lab), `${JSON.stringify(state, null, 2)}\n`);
   } catch (error) {
     throw new UsageError(

@@ -3,7 +3,7 @@
 // user namespaces is told, and who loads a module a lab lacks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { stateDir } from '../../src/state/store.js';
+import { STATE_VERSION, stateDir, writeState, type LabState } from '../../src/state/store.js';
 import { enterHolder, mayEnterNodes, userNamespaceRefusal } from '../../src/exec/userns.js';
 import { describeMissing, loadModule, requirements } from '../../src/exec/preflight.js';
 import { loadLabFile } from '../../src/lab/load.js';
@@ -14,8 +14,10 @@ import {
   chownSync,
   existsSync,
   lchownSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -205,6 +207,62 @@ test('a NETLAB_STATE_DIR another user makes after the command line checked it (n
         error instanceof UsageError && /state is .*'s: root's state goes in a directory of root's/.test(error.message),
     );
     assert.equal(existsSync(join(dir, 'locks', 'vxlan.lock')), false, 'no lock written there');
+  } finally {
+    if (saved === undefined) delete process.env.NETLAB_STATE_DIR;
+    else process.env.NETLAB_STATE_DIR = saved;
+    rmSync(top, { recursive: true, force: true });
+  }
+});
+
+test('a NETLAB_STATE_DIR not there when the command line checked it is made a directory at a time by the first write, which refuses one another user made, or linked, meanwhile', (t) => {
+  if (skipUnlessRoot(t, 'chown')) return;
+  const top = mkdtempSync(join(tmpdir(), 'netlab-statedir-'));
+  const saved = process.env.NETLAB_STATE_DIR;
+  try {
+    chmodSync(top, 0o1777); // as /tmp: anyone may make a directory in it
+    const elsewhere = join(top, 'elsewhere');
+    mkdirSync(elsewhere, { mode: 0o777 });
+    chownSync(elsewhere, 1000, 1000);
+    const state = (lab: string) =>
+      ({
+        version: STATE_VERSION,
+        lab,
+        status: 'up',
+        createdAt: '',
+        file: '',
+        target: {},
+        facts: {},
+        model: {},
+      }) as unknown as LabState;
+
+    // Not there: made by root, 0700, a directory at a time; the state written in it.
+    process.env.NETLAB_STATE_DIR = join(top, 'new', 'state');
+    writeState(state('bridge'));
+    for (const dir of [join(top, 'new'), join(top, 'new', 'state')]) {
+      const made = lstatSync(dir);
+      assert.ok(made.isDirectory() && made.uid === 0 && (made.mode & 0o777) === 0o700, dir);
+    }
+    assert.ok(existsSync(join(top, 'new', 'state', 'labs', 'bridge.json')));
+
+    // Another user's link on the way, planted after the command line's check: the state is not written through it.
+    symlinkSync(elsewhere, join(top, 'planted'));
+    lchownSync(join(top, 'planted'), 1000, 1000);
+    process.env.NETLAB_STATE_DIR = join(top, 'planted', 'state');
+    assert.throws(
+      () => writeState(state('bridge')),
+      (error: unknown) =>
+        error instanceof UsageError &&
+        /planted is a symbolic link of .*'s, who could point it elsewhere/.test(error.message),
+    );
+    assert.deepEqual(readdirSync(elsewhere), [], 'nothing made where the link points');
+
+    // Another user's directory where the state directory goes: nothing written there either.
+    const theirs = join(top, 'theirs');
+    mkdirSync(theirs, { mode: 0o777 });
+    chownSync(theirs, 1000, 1000);
+    process.env.NETLAB_STATE_DIR = theirs;
+    assert.throws(() => writeState(state('bridge')), UsageError);
+    assert.deepEqual(readdirSync(theirs), []);
   } finally {
     if (saved === undefined) delete process.env.NETLAB_STATE_DIR;
     else process.env.NETLAB_STATE_DIR = saved;
