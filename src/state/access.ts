@@ -130,7 +130,7 @@ export function unreadableFile(files: readonly string[]): Denied | undefined {
  * above the state directory (/tmp: its users cannot move another's
  * directories); every symbolic link on the way must be the user's or root's.
  * A directory not there yet is the user's to make (one another user made
- * first is refused when the command takes its lock). Undefined when safe.
+ * first is refused by the first write: makeStateSubdir). Undefined when safe.
  */
 export function othersCanWrite(dir: string, uid = 0): string | undefined {
   const given = ancestry(dir);

@@ -79,8 +79,8 @@ export function stateDir(env: NodeJS.ProcessEnv = process.env, uid = process.get
 /**
  * A NETLAB_STATE_DIR another user could write (othersCanWrite: root's, or for
  * a user theirs or root's) is refused, exit 2: the command line asks before
- * any command runs (a state directory not there yet is asked about again by
- * the next command, once made).
+ * any command runs (a state directory not there yet is made, and asked about
+ * again, by the first write: makeStateSubdir).
  */
 export function refuseUnsafeStateDir(): void {
   if (!process.env.NETLAB_STATE_DIR) return;
