@@ -18,6 +18,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { giveBackToSudoUser } from './give-back.mjs';
 
 const CLI = 'dist/bundle/netlab.cjs';
 const COMMANDS = 'dist/bundle/commands.cjs';
@@ -143,3 +144,6 @@ for (const bundle of [CLI, COMMANDS]) id.update(readFileSync(bundle));
 writeFileSync('dist/bundle/build-id', `${id.digest('hex')}\n`);
 
 execFileSync(process.execPath, ['scripts/code-cache.cjs'], { stdio: ['ignore', 'ignore', 'inherit'] });
+
+// Under sudo, the build's output goes back to the user whose checkout it is (scripts/give-back.mjs).
+giveBackToSudoUser(['dist']);

@@ -6,7 +6,18 @@
 // are test/e2e/doctor-install.test.ts's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -433,5 +444,31 @@ test("a missing workshop tool (capture's tcpdump) is named with its package, but
     assert.equal(tests.exitCode, 1, 'the tests need it');
   } finally {
     rmSync(state, { recursive: true, force: true });
+  }
+});
+
+test("`sudo npm test` leaves the build the user's: what it wrote goes back to the user who ran sudo, where the checkout is theirs; a link is given, not followed", async (t) => {
+  if (skipUnlessRoot(t, 'chown')) return;
+  const script = new URL('../../../scripts/give-back.mjs', import.meta.url).href;
+  const { giveBackToSudoUser } = (await import(script)) as {
+    giveBackToSudoUser: (paths: string[], options: { env: NodeJS.ProcessEnv; root: string }) => unknown;
+  };
+  const checkout = mkdtempSync(join(tmpdir(), 'netlab-checkout-'));
+  try {
+    mkdirSync(join(checkout, 'dist', 'bundle'), { recursive: true });
+    writeFileSync(join(checkout, 'dist', 'bundle', 'netlab.cjs'), '');
+    symlinkSync('/etc/hostname', join(checkout, 'dist', 'link'));
+    const env = { SUDO_UID: '65534', SUDO_GID: '65534' };
+    const owners = () =>
+      ['dist', 'dist/bundle', 'dist/bundle/netlab.cjs', 'dist/link'].map((p) => lstatSync(join(checkout, p)).uid);
+    assert.equal(giveBackToSudoUser(['dist'], { env, root: checkout }), undefined, "root's checkout: left root's");
+    assert.deepEqual(owners(), [0, 0, 0, 0]);
+    chownSync(checkout, 65534, 65534);
+    assert.deepEqual(giveBackToSudoUser(['dist'], { env, root: checkout }), { uid: 65534, gid: 65534 });
+    assert.deepEqual(owners(), [65534, 65534, 65534, 65534]);
+    assert.equal(lstatSync('/etc/hostname').uid, 0, 'the link was not followed');
+    assert.equal(giveBackToSudoUser(['dist'], { env: {}, root: checkout }), undefined, 'not under sudo');
+  } finally {
+    rmSync(checkout, { recursive: true, force: true });
   }
 });
