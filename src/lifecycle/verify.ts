@@ -109,7 +109,12 @@ export async function verifyLab(
   const timeout = options.timeout === undefined ? DEFAULT_VERIFY_TIMEOUT : Number(options.timeout);
   if (!Number.isInteger(timeout) || timeout < 1 || timeout > 3600)
     throw new UsageError(`--timeout takes seconds, 1-3600; found ${shown(String(options.timeout))}`);
-  const results = await runChecks(state.model, state.facts, transportsOf(state), checks, timeout, plan, options.stop);
+  const results = await runChecks(state.model, state.facts, transportsOf(state), {
+    checks,
+    timeoutSeconds: timeout,
+    plan,
+    stop: options.stop,
+  });
   return results.map((r) => ({ ...r, number: numbers.get(r.check)! }));
 }
 

@@ -394,25 +394,28 @@ netlab_setting_set() {
     *) return 2 ;;
   esac
 }
+# Where a fault keeps the value it replaces: netlab_setting_file KIND NAME.
+netlab_setting_file() { echo "$NETLAB_DIR/fault-$1-$2"; }
 netlab_setting_save() {
   v=$(netlab_setting_get "$1" "$2") && [ -n "$v" ] || { echo "cannot read $1 $2" >&2; return 1; }
-  mkdir -p "$NETLAB_DIR" && printf '%s\n' "$v" >"$NETLAB_DIR/fault-$1-$2"
+  mkdir -p "$NETLAB_DIR" && printf '%s\n' "$v" >"$(netlab_setting_file "$1" "$2")"
 }
 # Whether a fault saved the value it replaces (a fault stopped before that changed nothing of it).
-netlab_setting_saved() { [ -f "$NETLAB_DIR/fault-$1-$2" ]; }
+netlab_setting_saved() { [ -f "$(netlab_setting_file "$1" "$2")" ]; }
 # Mending it: the saved value goes back (DEFAULT if none was saved) only while the
 # setting still holds the fault's value; if a learner or anything else changed it
 # since, it is left as it is and said: netlab_setting_restore KIND NAME FAULT DEFAULT.
 netlab_setting_restore() {
   saved=$4
-  [ ! -f "$NETLAB_DIR/fault-$1-$2" ] || read -r saved <"$NETLAB_DIR/fault-$1-$2"
+  file=$(netlab_setting_file "$1" "$2")
+  [ ! -f "$file" ] || read -r saved <"$file"
   now=$(netlab_setting_get "$1" "$2") || return 1
   if [ "$now" = "$3" ]; then
     netlab_setting_set "$1" "$2" "$saved" || return 1
   else
     echo "@@netlab kept $1 $2 is $now, not the fault's $3: left as it is"
   fi
-  rm -f "$NETLAB_DIR/fault-$1-$2"
+  rm -f "$file"
 }
 `;
 

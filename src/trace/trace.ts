@@ -182,7 +182,7 @@ export async function sendFirst(
     expect: 'pass',
     derived: false,
   };
-  const [checked] = await runChecks(model, facts, transports, [check], undefined, undefined, stop);
+  const [checked] = await runChecks(model, facts, transports, { checks: [check], stop });
   const what =
     packet.protocol === 'icmp'
       ? `a ping (two echo requests) to ${packet.dst}`

@@ -180,11 +180,20 @@ export async function runChecks(
   model: Model,
   facts: Record<string, NodeFacts>,
   transports: Transports,
-  checks: readonly Check[] = model.checks,
-  timeoutSeconds = DEFAULT_VERIFY_TIMEOUT,
-  plan: PlanOnce = planOnce(model, facts),
-  /** aborted (a Ctrl-C): the checks stop, their TCP responders are stopped, and Interrupted is thrown */
-  stop?: AbortSignal,
+  {
+    checks = model.checks,
+    timeoutSeconds = DEFAULT_VERIFY_TIMEOUT,
+    plan = planOnce(model, facts),
+    stop,
+  }: {
+    /** default: the lab's */
+    checks?: readonly Check[];
+    timeoutSeconds?: number;
+    /** the command's plan, built once (plan/once.ts) */
+    plan?: PlanOnce;
+    /** aborted (a Ctrl-C): the checks stop, their TCP responders are stopped, and Interrupted is thrown */
+    stop?: AbortSignal | undefined;
+  } = {},
 ): Promise<CheckResult[]> {
   const listeners = byNode(listenersFor(model, checks), (l) => l.node);
   // This run's responders, apart from those of another run on the same lab (netlab_listen).
