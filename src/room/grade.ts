@@ -13,7 +13,7 @@ import type { Board, BoardGroup } from './board.js';
 import { BOARD_VERSION } from './board.js';
 import type { Room } from './file.js';
 import { groupLabId, isRoomLab } from './groups.js';
-import { appendEvents, readEvents, type GradeEvent, type NewEvent, type RoomEvent } from './log.js';
+import { appendEvents, readEvents, type GradeEvent, type NewEvent, type RoomEvent, type RoundEvent } from './log.js';
 import { boardGroup, endOf, groupInRound, roundsOf, type ChallengeFacts, type CheckNamer } from './score.js';
 import { roomLog } from './state.js';
 import { escapeControls, RunError } from '../errors.js';
@@ -53,6 +53,20 @@ export async function bounded<T, R>(items: readonly T[], limit: number, work: (i
   return results;
 }
 
+/**
+ * A round's challenge as it was built: its title and number of hints as the round event kept them, the lab
+ * file's challenge (if it still has it) for a log written before the event kept them.
+ */
+export function roundFacts(
+  round: RoundEvent,
+  challenge: { title: string; hints: readonly unknown[] } | undefined,
+): ChallengeFacts {
+  return {
+    title: round.title ?? challenge?.title ?? round.challenge,
+    hints: round.hints ?? challenge?.hints.length ?? 0,
+  };
+}
+
 /** A round of the log: its challenge, its schedule, and per group its challenge in it, at `now`. */
 export function roundOf(
   room: Room,
@@ -63,7 +77,7 @@ export function roundOf(
 ) {
   const challenge = model.challenges?.find((c) => c.id === range.round.challenge);
   if (!challenge) return undefined;
-  const facts = { title: challenge.title, hints: challenge.hints.length };
+  const facts = roundFacts(range.round, challenge);
   return {
     range,
     challenge,

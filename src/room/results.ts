@@ -5,15 +5,15 @@ import type { GroupChallenge } from './board.js';
 import type { Room } from './file.js';
 import type { RoomEvent } from './log.js';
 import { roundsOf } from './score.js';
-import { groupsInRound } from './grade.js';
+import { groupsInRound, roundFacts } from './grade.js';
 
 /** A group's result in one challenge: its part of the board, as the round ended (or now). */
 export type ResultRow = { group: string } & Omit<GroupChallenge, 'title'>;
 
 /**
  * From the log, as the README says the results stay: every group the log names (the room file's first, in its
- * order, then any taken out of it since), and every round, also of a challenge the lab file no longer has (its
- * number of hints as the round event kept it).
+ * order, then any taken out of it since), and every round, also of a challenge the lab file no longer has, with
+ * its title and number of hints as the round event kept them (as built).
  */
 export function resultRows(room: Room, model: Model, events: readonly RoomEvent[], now = new Date()): ResultRow[] {
   const listed = room.groups.map((g) => g.name);
@@ -23,10 +23,7 @@ export function resultRows(room: Room, model: Model, events: readonly RoomEvent[
     // The round's end is the next round's start: its hints stop unlocking then.
     const end = range.to < events.length ? new Date(events[range.to]!.t) : now;
     const challenge = model.challenges?.find((c) => c.id === range.round.challenge);
-    const facts = {
-      title: challenge?.title ?? range.round.title ?? range.round.challenge,
-      hints: challenge?.hints.length ?? range.round.hints ?? 0,
-    };
+    const facts = roundFacts(range.round, challenge);
     // A group the room file no longer lists has rows for the rounds it had a part in; one it lists, for every
     // round (one it joined later says so: NO_START).
     const inRound = groups.filter(

@@ -12,6 +12,7 @@ import { groupOverlay, ROOM_BLOCKS, roomSlot, withOverlay, VNI_STEP } from '../.
 import { appendEvents, readEvents, type RoomEvent } from '../../src/room/log.js';
 import { conditionOf, endOf, groupInRound, hintsUnlocked, roundsOf } from '../../src/room/score.js';
 import { resultRows, resultsCsv, type ResultRow } from '../../src/room/results.js';
+import { currentRound } from '../../src/room/grade.js';
 import { redrawn, renderBoard } from '../../src/room/render.js';
 import { BOARD_VERSION, stateOf, type Board } from '../../src/room/board.js';
 import { loadLabFile } from '../../src/lab/load.js';
@@ -356,6 +357,24 @@ test('results come from the log: a group taken out of the room file since, and a
     ],
   );
   assert.equal(rows[2]!.hints, 1, "the room's hint, of the two the round event kept");
+
+  // A round of a challenge the lab file still has, but with more hints than the round was built with (the
+  // instructor added two since): the round's own count holds, as built.
+  const round: RoomEvent[] = [
+    { t: at(0), e: 'round', challenge: 'wrong-vni', title: 'as built', hints: 1 },
+    { t: at(1), e: 'start', group: 'g1', challenge: 'wrong-vni', run: 'r1', fault: 'f', started: 'A' },
+    { t: at(2), e: 'hint', challenge: 'wrong-vni', group: null },
+    { t: at(3), e: 'hint', challenge: 'wrong-vni', group: null },
+  ];
+  const asBuilt = resultRows(room, vxlan, round, new Date(at(90)));
+  assert.equal(vxlan.challenges!.find((c) => c.id === 'wrong-vni')!.hints.length, 3);
+  assert.deepEqual(
+    asBuilt.map((r) => [r.group, r.hints]),
+    [['g1', 1]],
+    'one hint: all the round had',
+  );
+  // The live board reads the round as built too.
+  assert.equal(currentRound(room, vxlan, round, new Date(at(90)))!.groups.get('g1')!.hints, 1);
 });
 
 test('results as CSV: RFC 4180, a header and a row each, fields with commas or quotes quoted', () => {
