@@ -25,8 +25,8 @@ export const ipv4OnlyByHand = (pod: string): string[] => [
 ];
 
 /**
- * netlab_pause: the article's `unshare -uipf`, in the pod's network namespace, in the background; hostname = pod
- * name. Its shell, the pod's PID 1, waits for a sleep that never ends (and ignores SIGTERM, as PID 1 does), and so
+ * netlab_pause: the article's `unshare -Cunimpf` less the network namespace (the pod's, made first), the cgroup one
+ * and, without a rootfs, the mount one: `unshare -uipf`, in the background; hostname = pod name. Its shell, the pod's PID 1, waits for a sleep that never ends (and ignores SIGTERM, as PID 1 does), and so
  * for every process left to it.
  */
 export const pauseByHand = (pod: string, mount: boolean): string[] => [

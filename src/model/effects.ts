@@ -149,7 +149,7 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
     undo: (e) => [['ip', 'netns', 'del', e.name]],
     declares: (e) => ({ creates: [{ kind: 'netns', name: e.name }] }),
     explain: (e) => [
-      `\`ip netns add ${e.name}\` creates a network namespace and pins it as /run/netns/${e.name}: its own interfaces, addresses, routes and iptables, starting with a lone, down lo.`,
+      `\`ip netns add ${e.name}\` creates a network namespace and pins it as /run/netns/${e.name}: its own interfaces, addresses, routes and iptables, starting with lo, down (and a fallback device such as tunl0 for each tunnel module the kernel has loaded).`,
     ],
   },
   'ipv4-only': {

@@ -11,7 +11,7 @@ import type { TraceContext } from './context.js';
  * Where a packet of a given size (trace --size) meets a link too small for
  * it, and what the kernel does there: a router (the IP layer) fragments it, or
  * drops it and tells the sender (ICMP "fragmentation needed", when DF is set,
- * as TCP and `ping -M do` set it); a veth or a bridge drops the frame and tells
+ * as TCP and Linux's ping set it by default); a veth or a bridge drops the frame and tells
  * nobody, the black hole of a wrong overlay MTU.
  */
 export function tooBig(
@@ -23,7 +23,7 @@ export function tooBig(
 ): End | undefined {
   if (!packet.size || !link.mtu || packet.size <= link.mtu) return undefined;
   const what = {
-    routed: `the IP layer fragments it, or, with DF set (TCP, \`ping -M do\`), drops it and answers the sender ICMP "fragmentation needed"`,
+    routed: `the IP layer fragments it, or, with DF set (TCP, and Linux's ping by default), drops it and answers the sender ICMP "fragmentation needed"`,
     veth: 'a veth drops a frame larger than the MTU of the end it arrives at, and tells nobody',
     bridge: 'a bridge drops a frame larger than the MTU of the port it would leave by, and tells nobody',
   }[at];

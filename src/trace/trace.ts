@@ -309,8 +309,10 @@ export function renderTrace(request: TraceRequest, trace: Trace, lab: string): s
 export function tracerouteView(trace: Trace): string | undefined {
   const forwards = trace.hops.flatMap((hop, i) => (hop.kind === 'forward' ? [{ node: hop.node, hop: i + 1 }] : []));
   const parts = forwards.map((f, i) => `TTL ${i + 1} expires at ${f.node} (hop ${f.hop})`);
-  if (trace.outcome === 'delivered' && trace.at)
-    parts.push(`TTL ${forwards.length + 1} reaches ${trace.hops.at(-1)?.where ?? 'the destination'}`);
+  // A walk that left for the outside host ends at the node that sent it there: the outside host answers.
+  const last = trace.hops.at(-1);
+  const reached = last?.kind === 'outside' ? 'the outside host' : (last?.where ?? 'the destination');
+  if (trace.outcome === 'delivered' && trace.at) parts.push(`TTL ${forwards.length + 1} reaches ${reached}`);
   if (parts.length === 0) return undefined;
   // A tunnel's hops are named by its devices' kind (wiring modules' trace.linkKind).
   const tunnel = trace.hops.some((h) => tunnelHops(h.kind) !== undefined)

@@ -100,9 +100,11 @@ export function underlaySwitchScript(model: Model, facts: Record<string, NodeFac
     `ip link add ${quoteArg(name)} type veth peer name ${quoteArg(peer)} netns ${pid} && ip link set ${quoteArg(name)} master ${quoteArg(bridge)} up`;
   return [
     // The bridge floods multicast to every port, as the switch of a Vagrant
-    // host-only network does: with IGMP snooping on (the default) and no querier
-    // it forwards a group only to the ports whose join it saw, and forgets each
-    // join 260 s later (multicast_membership_interval), one node at a time.
+    // host-only network does, whatever IGMP it sees: with snooping on (the
+    // default), a Linux bridge floods a group only while it has seen no querier
+    // (since Linux 3.11), and once one answers, forwards it only to the ports
+    // whose joins it saw, each forgotten 260 s later unless renewed
+    // (multicast_membership_interval).
     ...networks.flatMap(({ bridge }) => [
       `ip link add ${quoteArg(bridge)} type bridge mcast_snooping 0`,
       `ip link set ${quoteArg(bridge)} up`,

@@ -1,4 +1,4 @@
-// same-node: bridge — article 001 §3.3: each pod's veth pair has its node end
+// same-node: bridge — article 001 §3.2: each pod's veth pair has its node end
 // plugged into the node's bridge, which holds the pod subnet's gateway address.
 // The cross-node kinds build on it: every node routes its pod subnet through
 // its bridge.

@@ -49,7 +49,7 @@ export const ipip: CrossNodeWiring = {
       ),
       step(
         `give ${DEVICE} the address ${gateway}/32`,
-        'A /32 on a point-to-point device adds no connected route: it only gives the tunnel a source address. Routes decide what enters the tunnel.',
+        'A /32 adds no connected route: it only gives the tunnel a source address. Routes decide what enters the tunnel.',
         [{ kind: 'address', address: `${gateway}/32`, dev: DEVICE }],
       ),
       step(`bring up ${DEVICE}`, 'A tunnel that is down takes no routes.', [{ kind: 'up', link: DEVICE }]),

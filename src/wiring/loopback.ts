@@ -1,4 +1,4 @@
-// same-node: loopback — article 001 §3.1: the containers of one pod share its
+// same-node: loopback — article 001 §2: the containers of one pod share its
 // network namespace and talk over 127.0.0.1; pods have no other interface.
 import type { Check } from '../model/lab.js';
 import type { SameNodeWiring } from './types.js';

@@ -207,7 +207,7 @@ function ownRules(model: Model): ChainRule[] {
     s.backends.forEach((backend, i) => {
       const ip = pods.get(backend)!.address!.split('/')[0]!;
       rule(
-        `${s.name} → ${backend}: a connection from ${backend} to itself (hairpin) is masqueraded, or ${backend} would answer itself directly and drop the reply`,
+        `${s.name} → ${backend}: a connection from ${backend} to itself (hairpin) is masqueraded: unmasqueraded, it would reach ${backend} from ${backend}'s own address, which its kernel drops as a martian source (the connection times out)`,
         c.endpoint(s, i),
         ['-s', `${ip}/32`, '-j', c.markMasq],
       );
@@ -218,12 +218,11 @@ function ownRules(model: Model): ChainRule[] {
       });
     });
   }
-  rule('mark a connection for masquerade (kube-proxy uses the same bit)', c.markMasq, [
-    '-j',
-    'MARK',
-    '--set-xmark',
-    `${MASQ_MARK}/${MASQ_MARK}`,
-  ]);
+  rule(
+    "mark the connection's first packet for masquerade (a packet mark; nat decides once per connection; kube-proxy uses the same bit)",
+    c.markMasq,
+    ['-j', 'MARK', '--set-xmark', `${MASQ_MARK}/${MASQ_MARK}`],
+  );
   rule(
     'egress: pods reaching outside the cluster CIDR leave with the node address (article 002)',
     c.postrouting,
@@ -414,7 +413,7 @@ async function dnat(
       return walk.end(
         'broken',
         place,
-        `${self} connects to itself through ${service.name}, and the connection is not masqueraded (${unmasked}): ${self} answers its own address ${address} directly, from ${address} instead of ${service.clusterIp}, and drops the reply`,
+        `${self} connects to itself through ${service.name}, and the connection is not masqueraded (${unmasked}): the packet comes back into ${self} from its own address ${address}, which ${self}'s kernel drops as a martian source; nothing answers`,
         restoreHint,
       );
   }

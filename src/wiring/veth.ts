@@ -1,4 +1,4 @@
-// same-node: veth — article 001 §3.2: two pods joined by one veth pair, a
+// same-node: veth — article 001 §3.1: two pods joined by one veth pair, a
 // virtual cable with one end in each pod's namespace.
 import type { ModelPod } from '../model/lab.js';
 import type { StepDraft } from '../model/plan.js';

@@ -21,12 +21,12 @@ export function podSteps(model: Model, pod: ModelPod): StepDraft[] {
     ),
     step(
       `start pod ${pod.name}'s pause process`,
-      `Like the pause container (\`unshare -uipf\` in the article), it holds the pod's UTS, IPC and PID namespaces${pod.rootfs ? ", and a mount namespace for the containers' overlays," : ''} for the containers to join; hostname = pod name; as the pod's PID 1 it waits for the processes left to it, so none stays a zombie. Undo kills every process in the pod.`,
+      `Like the article's pause container (\`unshare -Cunimpf\`; here the network namespace is made first, and there is no cgroup namespace${pod.rootfs ? '' : ' or mount namespace'}), it holds the pod's UTS, IPC and PID namespaces${pod.rootfs ? ", and a mount namespace for the containers' overlays," : ''} for the containers to join; hostname = pod name; as the pod's PID 1 it waits for the processes left to it, so none stays a zombie. Undo kills every process in the pod.`,
       [{ kind: 'pause', netns: pod.netns, mount: Boolean(pod.rootfs) }],
     ),
     step(
       `bring up loopback in pod ${pod.name}`,
-      'A new network namespace has only lo, and it is DOWN: containers of a pod talk over 127.0.0.1 only after this (containerd does the same in bringUpLoopback).',
+      'A new network namespace has lo, and it is DOWN (and a fallback device such as tunl0 for each tunnel module the kernel has loaded): containers of a pod talk over 127.0.0.1 only after this (containerd does the same in bringUpLoopback).',
       [{ kind: 'up', link: 'lo', netns: pod.netns }],
     ),
   ];
