@@ -1,12 +1,16 @@
 // `sudo npm test` (or `sudo npm run bench`) builds as root: the build's output would be root's,
 // and the user's own `npm run build` after it would fail on every file. The build gives what it
 // wrote back to the user who ran sudo, where the checkout is theirs (a root's checkout stays root's).
-import { lchownSync, lstatSync, readdirSync } from 'node:fs';
+import { closeSync, constants, fchownSync, lchownSync, lstatSync, openSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
+const DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+
 /**
- * Under sudo (root, SUDO_UID and SUDO_GID of another user), gives each path, and everything in it,
- * to that user, if the checkout (`root`) is theirs. Links are given, not followed. Returns the user
+ * Under sudo (root, SUDO_UID and SUDO_GID of another user), gives each path, and everything in it, to
+ * that user, if the checkout (`root`) is theirs: only what is root's (what root's build wrote), a file
+ * only with no other name. A directory is walked through its open descriptor (/proc/self/fd/N/NAME),
+ * so that no link swapped in for it leads elsewhere; links are given, not followed. Returns the user
  * given to, or undefined when nothing was done.
  */
 export function giveBackToSudoUser(paths, { env = process.env, root = process.cwd() } = {}) {
@@ -17,9 +21,23 @@ export function giveBackToSudoUser(paths, { env = process.env, root = process.cw
   if (lstatSync(root).uid !== uid) return undefined;
   const give = (path) => {
     const stat = lstatSync(path, { throwIfNoEntry: false });
-    if (!stat) return;
-    if (stat.uid !== uid || stat.gid !== gid) lchownSync(path, uid, gid);
-    if (stat.isDirectory()) for (const name of readdirSync(path)) give(join(path, name));
+    if (!stat || stat.uid !== 0) return;
+    if (!stat.isDirectory()) {
+      if (stat.nlink === 1) lchownSync(path, uid, gid);
+      return;
+    }
+    let dir;
+    try {
+      dir = openSync(path, DIRECTORY);
+    } catch {
+      return; // swapped for a link (or gone) since the look: left alone
+    }
+    try {
+      fchownSync(dir, uid, gid);
+      for (const name of readdirSync(`/proc/self/fd/${dir}`)) give(`/proc/self/fd/${dir}/${name}`);
+    } finally {
+      closeSync(dir);
+    }
   };
   for (const path of paths) give(join(root, path));
   return { uid, gid };

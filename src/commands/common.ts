@@ -1,7 +1,7 @@
 // What several commands share: finding a lab (by file or by name) and reaching its nodes.
-import { existsSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { wantsSsh, type TargetOptions } from '../exec/targets.js';
+import { existsSync, lstatSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { placeOf, wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { labIdsIn, listStates, readState, stateDir, type LabState } from '../state/store.js';
 import { shown, UsageError } from '../errors.js';
 import { defaultLabName, instanceNameProblem, labId, labIdProblem, labNameProblem } from '../model/grammar.js';
@@ -162,7 +162,7 @@ export function otherTarget(state: LabState, options: TargetOptions): string | u
     recorded.kind === 'ssh' &&
     (given.kind === 'ssh-config'
       ? resolve(options.sshConfig!) === recorded.configFile
-      : from === undefined || resolve(givenFrom!) === from);
+      : from === undefined || placeOf(givenFrom!) === from);
   return same
     ? undefined
     : `lab ${state.lab} is up on ${upOn}, not on the machines of ${given.flag}; leave the target flags out (the target is recorded when the lab goes up)`;
@@ -218,6 +218,12 @@ export function sudoUsersLabsNote(env: NodeJS.ProcessEnv = process.env, passwd?:
   if (!user?.home.startsWith('/')) return '';
   const theirs = stateDir({ HOME: user.home }, uid);
   if (resolve(theirs) === resolve(stateDir(env))) return '';
+  // Root lists a directory of the user's: only down their own directories, no link of theirs followed elsewhere.
+  const below = relative(user.home, join(theirs, 'labs')).split('/');
+  const owned = (path: string, stat = lstatSync(path, { throwIfNoEntry: false })) =>
+    stat?.isDirectory() && stat.uid === uid;
+  if (!owned(user.home, statSync(user.home, { throwIfNoEntry: false }))) return '';
+  if (!below.every((_, i) => owned(join(user.home, ...below.slice(0, i + 1))))) return '';
   const labs = labIdsIn(join(theirs, 'labs'));
   if (!labs.length) return '';
   return `. Labs ${user.name} brings up without sudo are theirs, in ${theirs}, which has ${labs.join(', ')}: for those, run the same netlab command without sudo`;

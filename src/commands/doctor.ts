@@ -162,6 +162,9 @@ export async function doctorCommand(args: string[], options: DoctorOptions): Pro
     endSessions();
   }
   const packages = missingPackages(reports);
+  // Of those, what the labs (or, with --tests, the tests) need: missing and not installed, doctor fails. netlab's
+  // own workshop commands (capture, graph's SVG) are said and installed, but no lab needs them.
+  const needed = missingPackages(reports, { hostTools: Boolean(options.tests) });
   // A module that provides a sysctl (br_netfilter) is loaded by hand: nothing loads it on demand.
   const modules = [
     ...new Set(
@@ -186,6 +189,7 @@ export async function doctorCommand(args: string[], options: DoctorOptions): Pro
         hostTools: r.hostTools.map((t) => ({ ...t.tool, present: t.present })),
       })),
       missingPackages: packages,
+      neededPackages: needed,
       modulesToLoad: modules,
       labsThatCannotRunHere: cannotRun,
       probedKernel: probing,
@@ -223,11 +227,9 @@ export async function doctorCommand(args: string[], options: DoctorOptions): Pro
     }
     loaded = true;
   }
-  // Packages the labs (or the tests) need, missing and not installed now, fail it; so does a kernel a lab named
-  // on the command line cannot run on. netlab's own workshop commands (capture, graph's SVG) are said and
-  // installed, but no lab needs them.
+  // Packages needed, missing and not installed now, fail it; so does a kernel a lab named on the command line
+  // cannot run on.
   const unprobed = reports.some((r) => r.unprobed);
-  const needed = missingPackages(reports, { hostTools: Boolean(options.tests) });
   const failed =
     ((needed.length > 0 || staleLists) && !installed) ||
     (named && modules.length > 0 && !loaded) ||
@@ -331,11 +333,6 @@ function reportOf(
   };
 }
 
-/**
- * A machine's part of doctor's report, as printed. What the machine said (its
- * kernel's or iptables' words, in the messages) is escaped: over SSH it could
- * drive the terminal.
- */
 /** The packages the machines miss, each once, sorted: the labs', and the host tools' unless told not to. */
 export function missingPackages(reports: readonly NodeReport[], { hostTools = true } = {}): string[] {
   return [
@@ -349,8 +346,10 @@ export function missingPackages(reports: readonly NodeReport[], { hostTools = tr
 }
 
 /**
- * A machine's lines: whether it has what the labs need, and what it lacks, each with its package. A host
- * tool missing (netlab capture's tcpdump) is listed without taking the labs' ✓ away: no lab needs it.
+ * A machine's part of doctor's report, as printed: whether it has what the labs need, and what it lacks,
+ * each with its package. A host tool missing (netlab capture's tcpdump) is listed without taking the labs'
+ * ✓ away: no lab needs it. What the machine said (its kernel's or iptables' words, in the messages) is
+ * escaped: over SSH it could drive the terminal.
  */
 export function reportLines(report: NodeReport): string[] {
   const labProblems = report.missing.length + (report.unprobed ? 1 : 0);

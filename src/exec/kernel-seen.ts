@@ -30,7 +30,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { NODE_STATE_ROOT } from '../node/paths.js';
 import { quoteArg } from '../os/quote.js';
-import { stateDir, writeFileAtomic } from '../state/store.js';
+import { judgedStateDirPath, writeFileAtomic } from '../state/store.js';
 import type { Requirements } from './preflight.js';
 
 /** What marks the file as one, and its format: this line, the boot id, then one name a line. */
@@ -72,7 +72,7 @@ export function kernelSeen(needs: Requirements, memory: KernelMemory = thisMachi
 
 // --- this machine (simulated nodes): a file in the state directory -------------------------
 
-const seenFile = () => join(stateDir(), 'kernel-seen');
+const seenFile = () => join(judgedStateDirPath(), 'kernel-seen');
 
 function readOrNothing(file: string): string | undefined {
   try {

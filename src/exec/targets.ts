@@ -2,13 +2,13 @@
 // machines over SSH named by an OpenSSH config file (`vagrant ssh-config`), by
 // `vagrant ssh-config` run for you, or by netlab's own inventory file.
 import { labIdOf } from '../model/lab.js';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { run } from './spawn.js';
 import type { Model } from '../model/lab.js';
 import { didYouMean } from '../model/suggest.js';
 import { NAME_PATTERN } from '../model/grammar.js';
-import { makeStateSubdir, stateDir } from '../state/store.js';
+import { judgedStateDirPath, makeStateSubdir } from '../state/store.js';
 import type { SshTargetState } from '../state/targets.js';
 import { shown, UsageError } from '../errors.js';
 
@@ -61,6 +61,19 @@ function checkNodesCovered(model: Model, available: string[], source: string): v
   }
 }
 
+/**
+ * A file's or directory's one name, as recorded with a target and compared with a flag's: its path with
+ * every link resolved (`--vagrant` in a directory reached through a link names the same VMs as
+ * `--vagrant-dir` with the link), or the absolute path where it is not there.
+ */
+export function placeOf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
 /** Runs `vagrant ssh-config` in DIR (--vagrant, --vagrant-dir DIR) and keeps its output as an SSH config file. */
 async function vagrantSshConfig(dir: string, name: string): Promise<string> {
   if (!existsSync(dir) || !statSync(dir).isDirectory())
@@ -70,8 +83,8 @@ async function vagrantSshConfig(dir: string, name: string): Promise<string> {
     throw new UsageError(
       `\`vagrant ssh-config\` in ${resolve(dir)} failed: ${String(result.stderr).trim() || `exit ${result.exitCode}`} (are the VMs up? \`vagrant up\`)`,
     );
-  makeStateSubdir(join(stateDir(), 'ssh'));
-  const file = join(stateDir(), 'ssh', `${name}.config`);
+  makeStateSubdir(join(judgedStateDirPath(), 'ssh'));
+  const file = join(judgedStateDirPath(), 'ssh', `${name}.config`);
   writeFileSync(file, String(result.stdout), { mode: 0o600 });
   return file;
 }
@@ -105,7 +118,7 @@ export async function sshTarget(
     return {
       target: {
         kind: 'ssh',
-        from: resolve(options.inventory),
+        from: placeOf(options.inventory),
         hosts,
         ...(inventory['ssh-options'] ? { options: inventory['ssh-options'] } : {}),
       },
@@ -124,7 +137,7 @@ export async function sshTarget(
     target: {
       kind: 'ssh',
       configFile: absolute,
-      ...(vagrantDir ? { from: resolve(vagrantDir) } : {}),
+      ...(vagrantDir ? { from: placeOf(vagrantDir) } : {}),
       hosts: Object.fromEntries(model.nodes.map((n) => [n.name, { host: n.name }])),
     },
     underlay: {},

@@ -16,7 +16,7 @@ import { readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, wr
 import { join } from 'node:path';
 import type { Model } from '../model/lab.js';
 import { readInputFile } from './read.js';
-import { makeStateSubdir, stateDir } from '../state/store.js';
+import { judgedStateDirPath, makeStateSubdir } from '../state/store.js';
 
 /** How many labs the cache keeps; past it, the ones used longest ago are removed. */
 export const CACHED_LABS = 32;
@@ -38,7 +38,7 @@ export interface LabCache {
 export function labCache(): LabCache | undefined {
   try {
     const build = readFileSync(new URL('./build-id', import.meta.url), 'utf8').trim();
-    return build ? { dir: join(stateDir(), 'cache'), build } : undefined;
+    return build ? { dir: join(judgedStateDirPath(), 'cache'), build } : undefined;
   } catch {
     return undefined;
   }

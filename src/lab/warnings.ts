@@ -8,7 +8,7 @@ import { contains, parseCidr, parseIp } from '../net/ipv4.js';
 import { crossNodeWiring } from '../wiring/registry.js';
 import { ETHERNET_MTU } from '../net/ethernet.js';
 import { FLAT_SIMULATED_NETWORK, simulatedFacts } from '../underlay/simulated.js';
-import { policyDrops, type Traffic } from '../wiring/policies.js';
+import { policyDrops, type PolicyPeerEnd, type Traffic } from '../wiring/policies.js';
 import type { LabFile } from './schema.js';
 
 export interface LabWarning {
@@ -141,32 +141,51 @@ function checkWarnings(lab: LabFile, model: Model): LabWarning[] {
 }
 
 /**
- * Why the lab's NetworkPolicies drop a check's new connections from a pod to a pod, or to a Service's
- * backends (after its DNAT, on their target port); undefined when they let it through. Pods that share
- * a node's loopback never reach FORWARD, where the policies are.
+ * Why the lab's NetworkPolicies drop a check's new connections from a pod: to a pod (by its name or its
+ * address), to a Service's backends (after its DNAT, on their target port), or to the outside host;
+ * undefined when they let it through. A check within one pod goes over its loopback and never reaches
+ * FORWARD, where the policies are; checks to a node are not judged (its address is the machine's).
  */
 function policyDropsCheck(model: Model, check: Check, fromPod: string): string | undefined {
   const podNamed = (name: string) => model.pods.find((p) => p.name === name);
   const from = podNamed(fromPod);
-  if (!from || !model.policies?.length) return undefined;
-  const targets: { pod: ModelPod; traffic: Traffic }[] = [];
-  if ('pod' in check.to) {
-    const pod = podNamed(check.to.pod);
-    const traffic: Traffic = check.kind === 'tcp' ? { protocol: 'tcp', port: check.port! } : { protocol: 'icmp' };
-    if (pod) targets.push({ pod, traffic });
-  } else if ('service' in check.to) {
-    const service = model.services.find((s) => s.name === (check.to as { service: string }).service);
+  if (!from?.address || !model.policies?.length) return undefined;
+  const addressOf = (pod: ModelPod) => pod.address?.split('/')[0];
+  const direct: Traffic = check.kind === 'tcp' ? { protocol: 'tcp', port: check.port! } : { protocol: 'icmp' };
+  const targets: { to: PolicyPeerEnd; traffic: Traffic; service?: string }[] = [];
+  const to = check.to;
+  if ('pod' in to || 'address' in to) {
+    const pod = 'pod' in to ? podNamed(to.pod) : model.pods.find((p) => addressOf(p) === to.address);
+    const address = pod
+      ? addressOf(pod)
+      : 'address' in to && to.address === model.outside?.address
+        ? to.address
+        : undefined;
+    if (pod === from) return undefined;
+    if (address) targets.push({ to: { address, ...(pod ? { pod } : {}) }, traffic: direct });
+  } else if ('outside' in to && model.outside?.address) {
+    targets.push({ to: { address: model.outside.address }, traffic: direct });
+  } else if ('service' in to) {
+    const service = model.services.find((s) => s.name === to.service);
     for (const backend of service?.backends ?? []) {
       const pod = podNamed(backend);
-      if (pod) targets.push({ pod, traffic: { protocol: service!.protocol, port: service!.targetPort } });
+      const address = pod && addressOf(pod);
+      if (pod && address && pod !== from)
+        targets.push({
+          to: { address, pod },
+          traffic: { protocol: service!.protocol, port: service!.targetPort },
+          service: service!.name,
+        });
     }
   }
-  for (const { pod, traffic } of targets) {
-    if (model.sameNode === 'loopback' && pod.node === from.node) continue;
-    const dropped = policyDrops(model, from, pod, traffic);
+  for (const { to, traffic, service } of targets) {
+    const dropped = policyDrops(model, from, to, traffic);
     if (!dropped) continue;
-    const what = traffic.protocol === 'icmp' ? 'ICMP' : `${traffic.protocol}/${traffic.port}`;
-    const peer = dropped.direction === 'ingress' ? `from ${from.name}` : `to ${pod.name}`;
+    const what =
+      traffic.protocol === 'icmp'
+        ? 'ICMP'
+        : `${traffic.protocol}/${traffic.port}${service ? ` (Service ${service}'s target port)` : ''}`;
+    const peer = dropped.direction === 'ingress' ? `from ${from.name}` : `to ${to.pod?.name ?? to.address}`;
     return `a NetworkPolicy drops this check's packets: pod ${dropped.pod} is isolated for ${dropped.direction} by ${dropped.policies.join(', ')}, and none of ${dropped.policies.length > 1 ? 'their' : 'its'} rules allows ${what} ${peer}; this check cannot pass; allow it in a policy, or expect: fail`;
   }
   return undefined;

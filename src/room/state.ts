@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
-import { makeStateSubdir, stateDir, writeFileAtomic } from '../state/store.js';
+import { judgedStateDirPath, makeStateSubdir, writeFileAtomic } from '../state/store.js';
 import type { Room } from './file.js';
 
 export const ROOM_STATE_VERSION = 1;
@@ -24,7 +24,7 @@ export interface RoomRecord {
 }
 
 export function roomDir(room: string): string {
-  return join(stateDir(), 'rooms', room);
+  return join(judgedStateDirPath(), 'rooms', room);
 }
 
 export function roomLog(room: string): string {

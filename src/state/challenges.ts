@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { checkedLabName } from '../node/paths.js';
 import { acquireLock } from './lock.js';
-import { makeStateSubdir, stateDir, type LabState, writeFileAtomic } from './store.js';
+import { judgedStateDirPath, makeStateSubdir, type LabState, writeFileAtomic } from './store.js';
 
 export interface ChallengeRecord {
   lab: string;
@@ -37,7 +37,7 @@ export function faultIdOf(record: Pick<ChallengeRecord, 'fault'>, challenge: { f
 
 /** Where the records are: in the state directory, beside the labs' state. */
 export function challengesDir(): string {
-  return join(stateDir(), 'challenges');
+  return join(judgedStateDirPath(), 'challenges');
 }
 
 function recordFile(lab: string): string {

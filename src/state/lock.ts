@@ -6,7 +6,7 @@ import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { isAlive, processRef, type ProcessRef } from '../os/processes.js';
-import { makeStateSubdir, stateDir } from './store.js';
+import { judgedStateDirPath, makeStateSubdir } from './store.js';
 import { checkedLabName } from '../node/paths.js';
 import { UsageError } from '../errors.js';
 
@@ -25,7 +25,7 @@ interface LockRecord {
 export type LockKind = 'lab' | 'room' | 'challenge';
 
 function lockDir(kind: LockKind): string {
-  return kind === 'lab' ? join(stateDir(), 'locks') : join(stateDir(), 'locks', kind);
+  return join(judgedStateDirPath(), 'locks', ...(kind === 'lab' ? [] : [kind]));
 }
 
 function lockFile(name: string, kind: LockKind): string {

@@ -3,6 +3,7 @@
 // so `down` can always find what a previous command started, even after a crash.
 import {
   closeSync,
+  existsSync,
   fsyncSync,
   lstatSync,
   mkdirSync,
@@ -11,6 +12,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -95,10 +97,23 @@ export function refuseUnsafeStateDir(): void {
     throw new UsageError(
       `NETLAB_STATE_DIR=${dir}: ${why}. netlab runs what its state says (SSH options, processes it enters and kills), so only you may write there (or unset NETLAB_STATE_DIR: yours is ${stateDir({ ...process.env, NETLAB_STATE_DIR: '' }, uid)})`,
     );
+  if (existsSync(dir)) judgedStateDir = dir;
 }
 
 /** The NETLAB_STATE_DIR this process has judged, there (it stays as judged: only root or its user may write it). */
 let judgedStateDir: string | undefined;
+
+/**
+ * The state directory, for a path in it that is read or written (labs, locks, the lab cache, challenges,
+ * rooms, the kernel's memory, SSH configs). A NETLAB_STATE_DIR that was not there when the command line
+ * judged it, and is there now, was made since, maybe by another user: it is judged now (exit 2), before
+ * anything in it is read and trusted.
+ */
+export function judgedStateDirPath(): string {
+  const dir = stateDir();
+  if (process.env.NETLAB_STATE_DIR && judgedStateDir !== dir && existsSync(dir)) refuseUnsafeStateDir();
+  return dir;
+}
 
 /**
  * Makes a directory in the state directory (its labs, locks, lab cache, SSH configs, challenges, rooms),
@@ -110,7 +125,6 @@ export function makeStateSubdir(dir: string): void {
   if (process.env.NETLAB_STATE_DIR && judgedStateDir !== stateDir()) {
     makeOneAtATime(stateDir(), process.getuid?.() ?? 0);
     refuseUnsafeStateDir();
-    judgedStateDir = stateDir();
   }
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -121,8 +135,8 @@ export function makeStateSubdir(dir: string): void {
 
 /**
  * mkdir of each missing directory of an absolute path in turn (mode 0700). A directory found there
- * already is gone into only if it is root's or this user's, as is a symbolic link (followed); anything
- * else stops it, and the judgement that follows names it.
+ * already is gone into only if it is root's or this user's, as is a symbolic link of theirs to one;
+ * anything else stops it, and the judgement that follows names it.
  */
 function makeOneAtATime(dir: string, uid: number): void {
   let path = '';
@@ -134,8 +148,11 @@ function makeOneAtATime(dir: string, uid: number): void {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return;
     }
-    const found = lstatSync(path);
-    if ((found.uid !== 0 && found.uid !== uid) || !(found.isDirectory() || found.isSymbolicLink())) return;
+    // A link is followed only to a directory of root's or this user's (the judgement names whatever stops it).
+    const mine = (stat: { uid: number }) => stat.uid === 0 || stat.uid === uid;
+    const found = lstatSync(path, { throwIfNoEntry: false });
+    const target = found?.isSymbolicLink() ? statSync(path, { throwIfNoEntry: false }) : found;
+    if (!found || !target || !mine(found) || !mine(target) || !target.isDirectory()) return;
   }
 }
 
@@ -163,7 +180,7 @@ export function describeRun(run: RunIdentity | string): string {
 }
 
 export function labsDir(): string {
-  return join(stateDir(), 'labs');
+  return join(judgedStateDirPath(), 'labs');
 }
 
 function stateFile(lab: string): string {

@@ -134,12 +134,22 @@ function isolating(model: Model, pod: ModelPod, direction: Direction): ModelPoli
 /** What a new connection sends: ICMP (ping, and traceroute's -I probes) has no port. */
 export type Traffic = { protocol: 'icmp' } | { protocol: 'tcp' | 'udp'; port: number };
 
+/** The other end of a connection, as a policy rule matches it: its address, and the pod it is, if it is one. */
+export interface PolicyPeerEnd {
+  address: string;
+  pod?: ModelPod;
+}
+
 /** Whether one rule lets traffic with a peer through: any peer (none: anyone), any port (none: every protocol, ICMP too). */
-function ruleAllows(rule: PolicyRule, peer: ModelPod, traffic: Traffic): boolean {
-  const address = parseIp(peer.address!.split('/')[0]!)!;
+function ruleAllows(rule: PolicyRule, peer: PolicyPeerEnd, traffic: Traffic): boolean {
+  const address = parseIp(peer.address)!;
   const peerMatches =
     rule.peers.length === 0 ||
-    rule.peers.some((p) => ('cidr' in p ? contains(parseCidr(p.cidr, false)!, address) : p.pods.includes(peer.name)));
+    rule.peers.some((p) =>
+      'cidr' in p
+        ? contains(parseCidr(p.cidr, false)!, address)
+        : peer.pod !== undefined && p.pods.includes(peer.pod.name),
+    );
   const portMatches =
     rule.ports.length === 0 ||
     (traffic.protocol !== 'icmp' && rule.ports.some((p) => p.protocol === traffic.protocol && p.port === traffic.port));
@@ -147,22 +157,22 @@ function ruleAllows(rule: PolicyRule, peer: ModelPod, traffic: Traffic): boolean
 }
 
 /**
- * Where the lab's policies drop a new connection from one pod to another, as the pod chains do: the
- * sender isolated for egress, or the receiver for ingress, with no rule of the policies isolating it
- * that allows the traffic; undefined when it passes. (Its replies pass as ESTABLISHED.) Pure: for
- * validate's warning that a check cannot pass.
+ * Where the lab's policies drop a new connection from a pod to an address (another pod's, or a host's),
+ * as the pod chains in FORWARD do: the sender isolated for egress, or a receiving pod for ingress, with no
+ * rule of the policies isolating it that allows the traffic; undefined when it passes. (Its replies pass
+ * as ESTABLISHED.) Pure: for validate's warning that a check cannot pass.
  */
 export function policyDrops(
   model: Model,
   from: ModelPod,
-  to: ModelPod,
+  to: PolicyPeerEnd,
   traffic: Traffic,
 ): { pod: string; direction: Direction; policies: string[] } | undefined {
-  if (!from.address || !to.address) return undefined;
-  for (const [pod, direction, peer] of [
-    [from, 'egress', to],
-    [to, 'ingress', from],
-  ] as const) {
+  if (!from.address) return undefined;
+  const sender = { address: from.address.split('/')[0]!, pod: from };
+  const ends: [ModelPod, Direction, PolicyPeerEnd][] = [[from, 'egress', to]];
+  if (to.pod) ends.push([to.pod, 'ingress', sender]);
+  for (const [pod, direction, peer] of ends) {
     const policies = isolating(model, pod, direction);
     if (policies.length && !policies.some((p) => p[direction].some((rule) => ruleAllows(rule, peer, traffic))))
       return { pod: pod.name, direction, policies: policies.map((p) => p.name) };

@@ -10,6 +10,7 @@ import {
   chmodSync,
   chownSync,
   existsSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -440,6 +441,8 @@ test("a missing workshop tool (capture's tcpdump) is named with its package, but
       lab.stdout,
       /to install what is missing: sudo netlab doctor --install bridge \(runs apt-get install .* tcpdump\)/,
     );
+    const json = JSON.parse((await doctor('bridge', '--json')).stdout) as Record<string, unknown>;
+    assert.deepEqual([json.missingPackages, json.neededPackages], [['tcpdump'], []]);
     const tests = await doctor('bridge', '--tests');
     assert.equal(tests.exitCode, 1, 'the tests need it');
   } finally {
@@ -458,6 +461,11 @@ test("`sudo npm test` leaves the build the user's: what it wrote goes back to th
     mkdirSync(join(checkout, 'dist', 'bundle'), { recursive: true });
     writeFileSync(join(checkout, 'dist', 'bundle', 'netlab.cjs'), '');
     symlinkSync('/etc/hostname', join(checkout, 'dist', 'link'));
+    // A file of root's with another name (a hard link from elsewhere), and one of another user's: left as they are.
+    writeFileSync(join(checkout, 'linked'), '');
+    linkSync(join(checkout, 'linked'), join(checkout, 'dist', 'linked'));
+    writeFileSync(join(checkout, 'dist', 'theirs'), '');
+    chownSync(join(checkout, 'dist', 'theirs'), 1000, 1000);
     const env = { SUDO_UID: '65534', SUDO_GID: '65534' };
     const owners = () =>
       ['dist', 'dist/bundle', 'dist/bundle/netlab.cjs', 'dist/link'].map((p) => lstatSync(join(checkout, p)).uid);
@@ -466,6 +474,10 @@ test("`sudo npm test` leaves the build the user's: what it wrote goes back to th
     chownSync(checkout, 65534, 65534);
     assert.deepEqual(giveBackToSudoUser(['dist'], { env, root: checkout }), { uid: 65534, gid: 65534 });
     assert.deepEqual(owners(), [65534, 65534, 65534, 65534]);
+    assert.deepEqual(
+      ['dist/linked', 'dist/theirs'].map((p) => lstatSync(join(checkout, p)).uid),
+      [0, 1000],
+    );
     assert.equal(lstatSync('/etc/hostname').uid, 0, 'the link was not followed');
     assert.equal(giveBackToSudoUser(['dist'], { env: {}, root: checkout }), undefined, 'not under sudo');
   } finally {

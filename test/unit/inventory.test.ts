@@ -5,7 +5,7 @@
 // coverage does not see them).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { readInventory } from '../../src/exec/inventory.js';
@@ -161,6 +161,8 @@ test('a lab up on the machines of one inventory (or one Vagrant directory) refus
     const state = { lab: 'bridge', target } as LabState;
     assert.equal(otherTarget(state, { inventory }), undefined);
     assert.equal(otherTarget(state, { inventory: relative(process.cwd(), inventory) }), undefined, 'by another path');
+    symlinkSync(inventory, join(dir, 'link.yaml'));
+    assert.equal(otherTarget(state, { inventory: join(dir, 'link.yaml') }), undefined, 'through a link');
     assert.equal(
       otherTarget(state, { inventory: join(dir, 'room-b.yaml') }),
       `lab bridge is up on the machines of the inventory "${inventory}", not on the machines of --inventory "${join(dir, 'room-b.yaml')}"; leave the target flags out (the target is recorded when the lab goes up)`,

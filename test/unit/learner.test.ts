@@ -12,12 +12,15 @@ import {
   chmodSync,
   chownSync,
   existsSync,
+  lchownSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -258,6 +261,15 @@ test('root under sudo is told of the labs the user who ran sudo brought up witho
     mkdirSync(labs, { recursive: true });
     for (const file of ['bridge.json', 'vxlan@g1.json', 'not a lab.json', 'notes.txt'])
       writeFileSync(join(labs, file), '{}');
+    // alice's own, as her netlab made them (root only reads them).
+    for (const path of [
+      'alice',
+      'alice/.local',
+      'alice/.local/state',
+      'alice/.local/state/netlab',
+      'alice/.local/state/netlab/labs',
+    ])
+      chownSync(join(dir, path), 4242, 4242);
     const roots = { NETLAB_STATE_DIR: join(dir, 'root') };
     const note = sudoUsersLabsNote({ ...roots, SUDO_UID: '4242' }, passwd);
     assert.match(
@@ -281,6 +293,17 @@ test('root under sudo is told of the labs the user who ran sudo brought up witho
       { ...roots, SUDO_UID: '4243' },
     ])
       assert.equal(sudoUsersLabsNote(env, passwd), '', JSON.stringify(env));
+    // A directory on the way that is not hers, or a link of hers to elsewhere: root does not list it.
+    chownSync(join(dir, 'alice', '.local', 'state'), 0, 0);
+    assert.equal(sudoUsersLabsNote({ ...roots, SUDO_UID: '4242' }, passwd), '');
+    chownSync(join(dir, 'alice', '.local', 'state'), 4242, 4242);
+    renameSync(join(dir, 'alice', '.local', 'state', 'netlab'), join(dir, 'elsewhere'));
+    symlinkSync(join(dir, 'elsewhere'), join(dir, 'alice', '.local', 'state', 'netlab'));
+    lchownSync(join(dir, 'alice', '.local', 'state', 'netlab'), 4242, 4242);
+    assert.equal(sudoUsersLabsNote({ ...roots, SUDO_UID: '4242' }, passwd), '');
+    rmSync(join(dir, 'alice', '.local', 'state', 'netlab'));
+    renameSync(join(dir, 'elsewhere'), join(dir, 'alice', '.local', 'state', 'netlab'));
+    assert.match(sudoUsersLabsNote({ ...roots, SUDO_UID: '4242' }, passwd), /which has /, 'hers again');
     rmSync(labs, { recursive: true });
     assert.equal(sudoUsersLabsNote({ ...roots, SUDO_UID: '4242' }, passwd), '');
   } finally {
