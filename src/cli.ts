@@ -4,12 +4,14 @@ import { Command, CommanderError, Option } from 'commander';
 
 const EXAMPLES = `
 Examples:
-  sudo netlab up labs/bridge.yaml --verify    build the bridge lab on simulated nodes and check it
-  netlab plan labs/vxlan.yaml                 every command, per node and phase, with why
-  sudo netlab exec a0 -- ping -c1 10.200.0.3  run a command inside pod a0
-  sudo netlab verify bridge                   run the lab's connectivity checks again
-  sudo netlab down bridge                     remove everything the lab created
-  netlab labs                                 the bundled labs`;
+  netlab up bridge --verify              build the bundled bridge lab on simulated nodes and check it
+  netlab plan vxlan                      every command, per node and phase, with why
+  netlab exec a0 -- ping -c1 10.200.0.3  run a command inside pod a0
+  netlab verify bridge                   run the lab's connectivity checks again
+  netlab down bridge                     remove everything the lab created
+  netlab labs                            the bundled labs (a lab file works wherever a name does)
+Simulated labs need no sudo (each in a user namespace of yours); a lab brought up with sudo is
+root's, and sudo netlab acts on it. Machines over SSH need root there, not here.`;
 
 type Action = (...args: never[]) => Promise<number> | number;
 
@@ -80,7 +82,7 @@ export function buildCli(only?: string): Command {
     targetOptions(
       program
         .command('up')
-        .description('build a lab on simulated nodes (as root) or on machines over SSH; rolls back on failure')
+        .description('build a lab on simulated nodes (no sudo needed) or on machines over SSH; rolls back on failure')
         .argument('<lab>', 'lab file, or bundled lab name (netlab labs)')
         .option('--verify', 'run the checks once the lab is up')
         .option('--keep', 'on failure keep what was created, for debugging')
@@ -143,14 +145,15 @@ export function buildCli(only?: string): Command {
         'after',
         `
 Examples:
-  netlab challenge list vxlan                the vxlan lab's challenges (also: netlab challenge vxlan)
-  sudo netlab challenge start vxlan wrong-vni    break the lab (the fault is not shown)
-  sudo netlab challenge start vxlan --random --seed 7   a random one, the same for the same seed
-  sudo netlab challenge check                grade the fix: the goal checks must pass again
-  netlab challenge hint                      the next hint
-  netlab challenge reveal                    the fault, and the commands that mend it
-  sudo netlab challenge stop                 mend the fault and end the challenge
-  netlab challenge faults labs/vxlan.yaml    every fault a challenge of the lab may name`,
+  netlab challenge list vxlan                     the vxlan lab's challenges (also: netlab challenge vxlan)
+  netlab challenge start vxlan wrong-vni          break the lab (the fault is not shown)
+  netlab challenge start vxlan --random --seed 7  a random one, the same for the same seed
+  netlab challenge check                          grade the fix: the goal checks must pass again
+  netlab challenge hint                           the next hint
+  netlab challenge reveal                         the fault, and the commands that mend it
+  netlab challenge stop                           mend the fault and end the challenge
+  netlab challenge faults vxlan                   every fault a challenge of the lab may name
+Run them as the lab was brought up: a lab brought up with sudo is root's, and so is its challenge.`,
       );
     challenge
       .command('list', { isDefault: true })
@@ -337,10 +340,10 @@ Examples:
           'after',
           `
 Examples:
-  sudo netlab trace a0 a1                 pod to pod (vxlan lab: veth, bridge, vxlan0, outer header, remote node)
-  sudo netlab trace a0 web                pod to a Service: which endpoint DNAT picked
-  sudo netlab trace node-1 node-0 --port 30080   a NodePort from another node
-  sudo netlab trace a0 a1 --size 1450     does a full-size packet fit every link on the way? (MTU)`,
+  netlab trace a0 a1                       pod to pod (vxlan lab: veth, bridge, vxlan0, outer header, remote node)
+  netlab trace a0 web                      pod to a Service: which endpoint DNAT picked
+  netlab trace node-1 node-0 --port 30080  a NodePort from another node
+  netlab trace a0 a1 --size 1450           does a full-size packet fit every link on the way? (MTU)`,
         ),
     ).action(run(async () => (await import('./commands/workshop.js')).traceCommand as Action));
   }
@@ -401,15 +404,15 @@ A room file (examples/net101.yaml is one) names the lab, the groups (each an ins
     - { challenge: wrong-vni, minutes: 20, hints: [5, 10] }
 
 Examples:
-  netlab room validate net101.yaml            every problem of the room file and its lab
-  sudo netlab room up net101.yaml             build every group's lab, 4 at a time
-  sudo netlab room start net101.yaml          the schedule's next challenge, in every group
-  sudo netlab room watch net101.yaml          the scoreboard, graded every 5 s (Ctrl-C ends it)
-  sudo netlab room serve net101.yaml          the scoreboard as a web page on http://127.0.0.1:8088/
-  sudo netlab room hint net101.yaml --group g2    one more hint for g2 now
-  sudo netlab room reset net101.yaml g2       build g2's lab again and make the challenge in it again
-  sudo netlab room results net101.yaml --csv  every group × challenge: times, hints, resets
-  sudo netlab room down net101.yaml           every group's lab down (the results stay)`,
+  netlab room validate examples/net101.yaml              every problem of the room file and its lab
+  sudo netlab room up examples/net101.yaml               build every group's lab, 4 at a time
+  sudo netlab room start examples/net101.yaml            the schedule's next challenge, in every group
+  sudo netlab room watch examples/net101.yaml            the scoreboard, graded every 5 s (Ctrl-C ends it)
+  sudo netlab room serve examples/net101.yaml            the scoreboard as a web page on http://127.0.0.1:8088/
+  sudo netlab room hint examples/net101.yaml --group g2  one more hint for g2 now
+  sudo netlab room reset examples/net101.yaml g2         build g2's lab again and make the challenge in it again
+  sudo netlab room results examples/net101.yaml --csv    every group × challenge: times, hints, resets
+  sudo netlab room down examples/net101.yaml             every group's lab down (the results stay)`,
       );
     const roomCommand = (name: string, description: string) =>
       room
@@ -530,7 +533,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(withStepUnit(argv));
   } catch (error) {
-    process.exitCode = await reportError(error);
+    process.exitCode = await reportError(error, argv);
   }
   await reportStdoutFailure(stdoutFailed);
 }
@@ -562,7 +565,14 @@ async function reportStdoutFailure(failed: () => NodeJS.ErrnoException | undefin
   process.exitCode = 1;
 }
 
-async function reportError(error: unknown): Promise<number> {
+/** The command line asks for --json (among netlab's own arguments: after `--` they are a program's). */
+function wantsJson(argv: readonly string[]): boolean {
+  const own = argv.slice(2);
+  const end = own.indexOf('--');
+  return (end < 0 ? own : own.slice(0, end)).includes('--json');
+}
+
+async function reportError(error: unknown, argv: readonly string[]): Promise<number> {
   if (error instanceof CommanderError) {
     // help and version also end here, with exit code 0
     return error.exitCode === 0 ? 0 : 2;
@@ -578,6 +588,7 @@ async function reportError(error: unknown): Promise<number> {
   const { UsageError, RunError, escapeControls } = errors;
   if (error instanceof UsageError || error instanceof RunError) {
     process.stderr.write(`netlab: ${escapeControls(error.message)}\n`);
+    if (wantsJson(argv)) (await import('./json-output.js')).printJsonError(error);
     return error.exitCode;
   }
   const { sourceStack } = await import('./os/source-stack.js');

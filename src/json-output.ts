@@ -8,9 +8,21 @@ export interface JsonOption {
   json?: boolean;
 }
 
+/** Set once a --json document is printed: a command prints one. */
+let printed = false;
+
 /** Prints one --json document on stdout: an object whose first field, `version`, is the output format's. */
 export function printJson(value: object): void {
+  printed = true;
   process.stdout.write(`${JSON.stringify({ version: JSON_OUTPUT_VERSION, ...value }, null, 2)}\n`);
+}
+
+/**
+ * A command run with --json that ended in an error (bad input, a lab not up) before it printed its document:
+ * the error as the document, so that a tool reading stdout reads JSON (the message also goes to stderr).
+ */
+export function printJsonError(error: { exitCode: number; message: string }): void {
+  if (!printed) printJson({ exitCode: error.exitCode, error: error.message });
 }
 
 /**

@@ -4,6 +4,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { placeOf, wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { labIdsIn, listStates, readState, stateDir, type LabState } from '../state/store.js';
 import { shown, UsageError } from '../errors.js';
+import { quoteArg } from '../os/quote.js';
 import { defaultLabName, instanceNameProblem, labId, labIdProblem, labNameProblem } from '../model/grammar.js';
 import { labIdOf, type Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
@@ -79,7 +80,7 @@ export function labIdFor(name: string, instance: string | undefined): string {
 export function instanceOf(arg: string | undefined, instance: string | undefined): string | undefined {
   const named = arg !== undefined && !labIdProblem(arg) && !existsSync(arg) ? arg.split('@')[1] : undefined;
   if (instance === undefined && named === undefined) return undefined;
-  return labIdFor(labId('lab', named), instance ?? named).split('@')[1];
+  return labIdFor(labId(named === undefined ? 'lab' : arg!.split('@')[0]!, named), instance ?? named).split('@')[1];
 }
 
 /** The lab as one instance of it, or the lab itself without one. */
@@ -234,7 +235,7 @@ async function findUpLabByName(arg: string | undefined, instance?: string): Prom
     if (instance !== undefined) labIdFor('lab', instance);
     const states = listStates().filter((s) => instance === undefined || s.model.instance === instance);
     if (states.length === 1) return states[0]!;
-    if (states.length === 0) throw new LabNotUp('no lab is up; start one with `netlab up labs/bridge.yaml`');
+    if (states.length === 0) throw new LabNotUp('no lab is up; start one with `netlab up bridge`');
     throw new UsageError(`several labs are up (${states.map((s) => s.lab).join(', ')}); name one`);
   }
   const name = labIdFor(await labNameOf(arg), instance);
@@ -242,10 +243,18 @@ async function findUpLabByName(arg: string | undefined, instance?: string): Prom
   if (!state) {
     const up = listStates().map((s) => s.lab);
     throw new LabNotUp(
-      `lab ${name} is not up${up.length ? ` (up: ${up.join(', ')})` : ''}; start it with \`netlab up LAB.yaml\``,
+      `lab ${name} is not up${up.length ? ` (up: ${up.join(', ')})` : ''}; start it with \`${upCommandFor(arg, name)}\``,
     );
   }
   return state;
+}
+
+/** The `netlab up` that builds a lab not up: from the file given, or the bundled lab of that name; else a placeholder. */
+function upCommandFor(arg: string, id: string): string {
+  const [name, instance] = id.split('@');
+  const file = existsSync(arg) && statSync(arg).isFile() ? arg : undefined;
+  const lab = file ?? (bundledLabNames().includes(name!) ? name! : undefined);
+  return lab ? `netlab up ${quoteArg(lab)}${instance ? ` --instance ${instance}` : ''}` : 'netlab up LAB.yaml';
 }
 
 /**

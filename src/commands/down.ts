@@ -11,7 +11,15 @@ import { describeDown, nodesWithFailedUndo, runDown, type NodeDown } from '../ex
 import { quoteArg } from '../os/quote.js';
 import { printJson, withHumanOutputOnStderr } from '../json-output.js';
 import { CorruptState, describeRun, listStates, readState, type LabState } from '../state/store.js';
-import { findUpLab, labIdFor, labNameOf, refuseOtherTarget, requireNodeAccess, rootsStateNote } from './common.js';
+import {
+  findUpLab,
+  LabNotUp,
+  labIdFor,
+  labNameOf,
+  refuseOtherTarget,
+  requireNodeAccess,
+  rootsStateNote,
+} from './common.js';
 import { transportsOf } from '../exec/transports.js';
 import { acquireLock } from '../state/lock.js';
 import { RunError, shown, UsageError } from '../errors.js';
@@ -75,8 +83,18 @@ async function down(given: string | undefined, options: DownOptions, report: Dow
     throw new UsageError(
       `--run takes a run id of 12 hexadecimal digits (as status and down name it); found ${shown(options.run)}`,
     );
-  // Without a name, the only lab that is up (as verify does).
-  const arg = given ?? (await findUpLab(undefined, options)).lab;
+  // Without a name, the only lab that is up (as verify does); none: nothing to do, as for a lab named that is not up.
+  let arg = given;
+  if (arg === undefined) {
+    try {
+      arg = (await findUpLab(undefined, options)).lab;
+    } catch (error) {
+      if (!(error instanceof LabNotUp)) throw error;
+      report.said = `no lab is up; nothing to do${rootsStateNote('labs')}`;
+      console.log(report.said);
+      return 0;
+    }
+  }
   const name = labIdFor(await labNameOf(arg), options.instance);
   report.lab = name;
   let recorded: LabState | undefined;

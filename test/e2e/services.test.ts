@@ -10,10 +10,9 @@ import { join } from 'node:path';
 import { LABS } from '../paths.js';
 import { labTestContext, netlab, netlabWithEnv, ORDINARY_USERS, snapshotHost, startNetlab } from './host.js';
 import { waitFor, watch } from '../wait.js';
-import { readState } from '../../src/state/store.js';
 import { transportsOf } from '../../src/exec/transports.js';
 import { runDown } from '../../src/exec/runner.js';
-import { scriptRunOf } from '../../src/state/store.js';
+import { scriptRunOf, type LabState } from '../../src/state/store.js';
 
 const state = labTestContext(ORDINARY_USERS[0]);
 
@@ -245,7 +244,8 @@ test('service: the three cases of article 001 §5.4 reach every backend, and tra
       JSON.stringify(withOurs),
     );
     assert.ok(withOurs.nat?.includes(':NL-SERVICES-service -'), JSON.stringify(withOurs));
-    const live = readState('service')!;
+    // The user's state, read as the file it is: root's netlab refuses a state directory of another user's.
+    const live = JSON.parse(readFileSync(join(state.dir, 'labs', 'service.json'), 'utf8')) as LabState;
     const outcomes = await runDown('service', transportsOf(live), scriptRunOf(live));
     assert.deepEqual(
       Object.values(outcomes).map((o) => o.found),

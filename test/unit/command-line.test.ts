@@ -152,7 +152,7 @@ test('--vagrant takes no directory (--vagrant-dir does): written before the lab 
   }
 });
 
-test('--json is one document on stdout: up refuses it with --step or --explain, and down says why it failed in JSON', async () => {
+test('--json is one document on stdout: up refuses it with --step or --explain; every command that ends in an error says it in JSON; down with no lab up has nothing to do', async () => {
   const work = scratch('netlab-cli-');
   try {
     for (const extra of [['--step', '--yes'], ['--explain']]) {
@@ -160,11 +160,49 @@ test('--json is one document on stdout: up refuses it with --step or --explain, 
       assert.equal(up.exitCode, 2, up.stdout + up.stderr);
       assert.match(up.stderr, /--json gives one JSON document on stdout; --step and --explain print for a person/);
     }
+    // Safe to repeat: nothing up, nothing to do (exit 0), as for a lab named that is not up.
     const down = await netlabIn(work.dir, 'down', '--json');
-    assert.equal(down.exitCode, 2, down.stderr);
-    const said = JSON.parse(down.stdout) as { version: number; exitCode: number; error: string };
-    assert.deepEqual([said.version, said.exitCode], [1, 2]);
-    assert.match(said.error, /no lab is up/);
+    assert.equal(down.exitCode, 0, down.stderr);
+    const said = JSON.parse(down.stdout) as { version: number; exitCode: number; said: string };
+    assert.deepEqual([said.version, said.exitCode, said.said], [1, 0, 'no lab is up; nothing to do']);
+    assert.equal((await netlabIn(work.dir, 'down')).stdout, 'no lab is up; nothing to do');
+    // An error before the result: the error as the document (and on stderr), one document only (down's own).
+    for (const args of [
+      ['verify', '--json'],
+      ['status', 'nosuch', '--json'],
+      ['plan', 'nosuch', '--json'],
+      ['show', 'a0', '--json'],
+      ['trace', 'a0', 'a1', '--json'],
+      ['challenge', 'check', '--json'],
+      ['down', 'bridge', '--instance', '../x', '--json'],
+    ]) {
+      const run = await netlabIn(work.dir, ...args);
+      assert.equal(run.exitCode, 2, `${args.join(' ')}: ${run.stderr}`);
+      const document = JSON.parse(run.stdout) as { version: number; exitCode: number; error: string };
+      assert.deepEqual([document.version, document.exitCode], [1, 2], args.join(' '));
+      assert.equal(`netlab: ${document.error}`, run.stderr, args.join(' '));
+    }
+    // --json after -- is the program's (exec), not netlab's: no document.
+    assert.equal((await netlabIn(work.dir, 'exec', 'a0', '--', 'x', '--json')).stdout, '');
+  } finally {
+    work.remove();
+  }
+});
+
+test("a lab not up: the command that builds it, from the file or the bundled lab given; an instance's conflict names the lab", async () => {
+  const work = scratch('netlab-cli-');
+  try {
+    const verify = await netlabIn(work.dir, 'verify', 'vxlan@g2');
+    assert.match(verify.stderr, /^netlab: lab vxlan@g2 is not up; start it with `netlab up vxlan --instance g2`/);
+    const mine = join(work.dir, 'my lab.yaml');
+    writeFileSync(mine, readFileSync(join(LABS, 'bridge.yaml'), 'utf8').replace(/^name: bridge$/m, 'name: mine'));
+    const byFile = await netlabIn(work.dir, 'verify', mine);
+    assert.match(byFile.stderr, /^netlab: lab mine is not up; start it with `netlab up '.*\/my lab\.yaml'`/);
+    const none = await netlabIn(work.dir, 'verify');
+    assert.match(none.stderr, /^netlab: no lab is up; start one with `netlab up bridge`/);
+    const conflict = await netlabIn(work.dir, 'plan', 'vxlan@g2', '--instance', 'g3');
+    assert.equal(conflict.exitCode, 2);
+    assert.match(conflict.stderr, /^netlab: "vxlan@g2" names instance g2, and --instance names g3: name one/);
   } finally {
     work.remove();
   }

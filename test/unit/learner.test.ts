@@ -133,7 +133,17 @@ test(
       ] as const) {
         const refused = await netlab('nobody', lab.state, ...args);
         assert.equal(refused.exitCode, 2, `${args.join(' ')}: ${refused.stdout}${refused.stderr}`);
-        assert.equal(refused.stdout, '');
+        // With --json, the error is the document too.
+        assert.equal(
+          refused.stdout,
+          (args as readonly string[]).includes('--json')
+            ? JSON.stringify(
+                { version: 1, exitCode: 2, error: refused.stderr.replace(/^netlab: /, '').trimEnd() },
+                null,
+                2,
+              )
+            : '',
+        );
         assert.match(
           refused.stderr,
           new RegExp(
@@ -238,10 +248,10 @@ test(
         assert.match(
           result.stderr,
           new RegExp(
-            `^netlab: lab vxlan is not up; start it with \`netlab up LAB.yaml\`\\. ${escaped(note)}, which user nobody may not read \\(owner root, mode ${(roots.mode & 0o777).toString(8)}\\): if it was, run \`sudo netlab challenge hint vxlan\``,
+            `^netlab: lab vxlan is not up; start it with \`netlab up vxlan\`\\. ${escaped(note)}, which user nobody may not read \\(owner root, mode ${(roots.mode & 0o777).toString(8)}\\): if it was, run \`sudo netlab challenge hint vxlan\``,
           ),
         );
-      else assert.match(result.stderr, /^netlab: lab vxlan is not up; start it with `netlab up LAB\.yaml`/);
+      else assert.match(result.stderr, /^netlab: lab vxlan is not up; start it with `netlab up vxlan`/);
       assert.deepEqual(readdirSync(own), [], 'nothing written in the own directory either');
     } finally {
       lab.remove();

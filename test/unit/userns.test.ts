@@ -3,7 +3,7 @@
 // user namespaces is told, and who loads a module a lab lacks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { STATE_VERSION, stateDir, writeState, type LabState } from '../../src/state/store.js';
+import { listStates, STATE_VERSION, stateDir, writeState, type LabState } from '../../src/state/store.js';
 import { enterHolder, mayEnterNodes, userNamespaceRefusal } from '../../src/exec/userns.js';
 import { describeMissing, loadModule, requirements } from '../../src/exec/preflight.js';
 import { loadLabFile } from '../../src/lab/load.js';
@@ -189,12 +189,23 @@ test("a user's NETLAB_STATE_DIR: theirs (or root's) and written by them alone", 
   }
 });
 
-test('a NETLAB_STATE_DIR another user makes after the command line checked it (not there then) is refused before the lock is written', (t) => {
-  if (skipUnlessRoot(t, 'chown')) return;
+/** Runs `body` in a new directory anyone may make directories in, as /tmp (sticky), NETLAB_STATE_DIR put back after. */
+function inSharedTmp(body: (top: string) => void): void {
   const top = mkdtempSync(join(tmpdir(), 'netlab-statedir-'));
   const saved = process.env.NETLAB_STATE_DIR;
   try {
-    chmodSync(top, 0o1777); // as /tmp: anyone may make a directory in it
+    chmodSync(top, 0o1777);
+    body(top);
+  } finally {
+    if (saved === undefined) delete process.env.NETLAB_STATE_DIR;
+    else process.env.NETLAB_STATE_DIR = saved;
+    rmSync(top, { recursive: true, force: true });
+  }
+}
+
+test('a NETLAB_STATE_DIR another user makes after the command line checked it (not there then) is refused before the lock is written', (t) => {
+  if (skipUnlessRoot(t, 'chown')) return;
+  inSharedTmp((top) => {
     const dir = join(top, 'state');
     process.env.NETLAB_STATE_DIR = dir;
     assert.equal(othersCanWrite(dir), undefined, 'not there yet: root would make it');
@@ -207,19 +218,12 @@ test('a NETLAB_STATE_DIR another user makes after the command line checked it (n
         error instanceof UsageError && /state is .*'s: root's state goes in a directory of root's/.test(error.message),
     );
     assert.equal(existsSync(join(dir, 'locks', 'vxlan.lock')), false, 'no lock written there');
-  } finally {
-    if (saved === undefined) delete process.env.NETLAB_STATE_DIR;
-    else process.env.NETLAB_STATE_DIR = saved;
-    rmSync(top, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a NETLAB_STATE_DIR not there when the command line checked it is made a directory at a time by the first write, which refuses one another user made, or linked, meanwhile', (t) => {
   if (skipUnlessRoot(t, 'chown')) return;
-  const top = mkdtempSync(join(tmpdir(), 'netlab-statedir-'));
-  const saved = process.env.NETLAB_STATE_DIR;
-  try {
-    chmodSync(top, 0o1777); // as /tmp: anyone may make a directory in it
+  inSharedTmp((top) => {
     const elsewhere = join(top, 'elsewhere');
     mkdirSync(elsewhere, { mode: 0o777 });
     chownSync(elsewhere, 1000, 1000);
@@ -263,11 +267,18 @@ test('a NETLAB_STATE_DIR not there when the command line checked it is made a di
     process.env.NETLAB_STATE_DIR = theirs;
     assert.throws(() => writeState(state('bridge')), UsageError);
     assert.deepEqual(readdirSync(theirs), []);
-  } finally {
-    if (saved === undefined) delete process.env.NETLAB_STATE_DIR;
-    else process.env.NETLAB_STATE_DIR = saved;
-    rmSync(top, { recursive: true, force: true });
-  }
+
+    // Nor is a state read there: another user's directory, made since, with a lab's state planted in it.
+    const planted = join(top, 'planted-state');
+    mkdirSync(join(planted, 'labs'), { recursive: true, mode: 0o777 });
+    writeFileSync(join(planted, 'labs', 'bridge.json'), JSON.stringify(state('bridge')));
+    chownSync(planted, 1000, 1000);
+    process.env.NETLAB_STATE_DIR = planted;
+    assert.throws(
+      () => listStates(),
+      (error: unknown) => error instanceof UsageError && /planted-state is .*'s/.test(error.message),
+    );
+  });
 });
 
 test("a user's private group (umask 002): its write bit lets no one else in; a shared group's does", (t) => {
