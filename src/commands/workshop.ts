@@ -1,7 +1,7 @@
 // The commands a learner uses to look inside: graph, show, capture.
 import { labIdOf } from '../model/lab.js';
 import { printJson } from '../json-output.js';
-import type { TargetOptions } from '../exec/targets.js';
+import { wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { closeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import chalk from 'chalk';
@@ -53,7 +53,10 @@ export async function graphCommand(
   const format = options.json ? 'json' : (options.format ?? 'text');
   if (!['text', 'mermaid', 'dot', 'svg', 'json'].includes(format))
     throw new UsageError(`--format takes text, mermaid, dot, svg or json; found ${shown(format)}`);
-  const { model, facts, state } = await labModelOf(arg, options);
+  let { model, facts, state } = await labModelOf(arg, options);
+  // A lab not up, drawn for machines over SSH: their facts (underlay interface and address), as plan shows them.
+  if (!state && wantsSsh(options))
+    ({ model, facts } = await (await import('../lifecycle/up.js')).prepareSsh(model, options));
   const canLook = state && (state.target.kind === 'ssh' || mayEnterNodes(state.target));
   const names = canLook ? await liveNames(state!) : {};
   if (format === 'json') printJson({ lab: labIdOf(model), ...graphData(model, facts, names) });

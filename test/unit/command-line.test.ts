@@ -189,6 +189,24 @@ test('--json is one document on stdout: up refuses it with --step or --explain; 
   }
 });
 
+test('graph of a lab not up takes the target flags as plan does: an inventory or SSH config that is not there is refused, exit 2', async () => {
+  const work = scratch('netlab-cli-');
+  try {
+    for (const [flag, message] of [
+      ['--inventory', /no such inventory file/],
+      ['--ssh-config', /no such SSH config file/],
+    ] as const) {
+      for (const command of ['plan', 'graph']) {
+        const run = await netlabIn(work.dir, command, 'vxlan', flag, join(work.dir, 'none.yaml'));
+        assert.equal(run.exitCode, 2, `${command} ${flag}: ${run.stdout}`);
+        assert.match(run.stderr, message, `${command} ${flag}`);
+      }
+    }
+  } finally {
+    work.remove();
+  }
+});
+
 test("a lab not up: the command that builds it, from the file or the bundled lab given; an instance's conflict names the lab", async () => {
   const work = scratch('netlab-cli-');
   try {
