@@ -53,10 +53,11 @@ export async function graphCommand(
   const format = options.json ? 'json' : (options.format ?? 'text');
   if (!['text', 'mermaid', 'dot', 'svg', 'json'].includes(format))
     throw new UsageError(`--format takes text, mermaid, dot, svg or json; found ${shown(format)}`);
-  let { model, facts, state } = await labModelOf(arg, options);
+  const found = await labModelOf(arg, options);
+  const { state } = found;
   // A lab not up, drawn for machines over SSH: their facts (underlay interface and address), as plan shows them.
-  if (!state && wantsSsh(options))
-    ({ model, facts } = await (await import('../lifecycle/up.js')).prepareSsh(model, options));
+  const { model, facts } =
+    !state && wantsSsh(options) ? await (await import('../lifecycle/up.js')).prepareSsh(found.model, options) : found;
   const canLook = state && (state.target.kind === 'ssh' || mayEnterNodes(state.target));
   const names = canLook ? await liveNames(state!) : {};
   if (format === 'json') printJson({ lab: labIdOf(model), ...graphData(model, facts, names) });
