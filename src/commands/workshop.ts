@@ -189,8 +189,7 @@ export async function captureCommand(
   iface: string | undefined,
   options: { count?: string; timeout?: string; seconds?: string; filter?: string; lab?: string; write?: string },
 ): Promise<number> {
-  const state = await findLabWith(target, options);
-  requireNodeAccess('capture', state.target);
+  // The options first: what they say is wrong without the lab (a lab not up is said after them).
   if (options.write === '-' && process.stdout.isTTY)
     throw new UsageError(
       'capture -w - writes pcap to stdout, which is a terminal here: pipe it (`netlab capture node-0 -w - | wireshark -k -i -`), or --write FILE',
@@ -207,6 +206,8 @@ export async function captureCommand(
     throw new UsageError(
       `--filter takes a tcpdump expression of letters, digits, spaces and . : / _ ( ) ! & | < > = - (no word starting with -, as an option would); found ${JSON.stringify(options.filter)}`,
     );
+  const state = await findLabWith(target, options);
+  requireNodeAccess('capture', state.target);
   // Every interface of a router is on the underlay.
   const { pod, node, transport, router } = placeNamed(state, target);
   const dev = iface ?? (pod ? (pod.podIf ?? 'lo') : router ? 'eth1' : state.facts[node]!.dev);
@@ -371,10 +372,20 @@ export async function traceCommand(
   to: string,
   options: { port?: string; size?: string; lab?: string; send?: boolean; json?: boolean },
 ): Promise<number> {
+  const {
+    probeAndWalk,
+    probeDisagrees,
+    resolveRequest,
+    sendFirst,
+    traceNumbers,
+    traceRequest,
+    renderTrace,
+    walkedThrough,
+  } = await import('../trace/trace.js');
+  // The numbers first: what they say is wrong without the lab (a lab not up is said after them).
+  traceNumbers(options.port, options.size);
   const state = await findLabWith(from.split('/')[0]!, options);
   requireNodeAccess('trace', state.target);
-  const { probeAndWalk, probeDisagrees, resolveRequest, sendFirst, traceRequest, renderTrace, walkedThrough } =
-    await import('../trace/trace.js');
   const request = resolveRequest(state.model, state.facts, from, to, options.port, options.size);
   const transports = transportsOf(state);
   const probedBy = (probe: Probe | undefined): TraceRequest =>

@@ -82,11 +82,35 @@ export async function checksUntilStopped<T>(work: (stop: AbortSignal) => Promise
   }
 }
 
+/**
+ * Verify's options that say what they are without the lab (bad input, exit 2): checked before the lab is
+ * looked up, so that a lab not up is not said first and the option's problem after it is up. The check
+ * numbers' upper bound is the lab's (verifyLab).
+ */
+export function checkVerifyOptions(options: VerifyOptions): void {
+  const numbers = (options.check ?? []).map(Number);
+  if (numbers.some((n) => !Number.isInteger(n) || n < 1))
+    throw new UsageError(`--check takes check numbers (1, 2, …); found ${shown((options.check ?? []).join(', '))}`);
+  if (options.connections !== undefined) {
+    const n = Number(options.connections);
+    if (!Number.isInteger(n) || n < 1 || n > 1000)
+      throw new UsageError(`--connections takes a number 1-1000; found ${shown(String(options.connections))}`);
+  }
+  if (options.timeout !== undefined) {
+    const timeout = Number(options.timeout);
+    if (!Number.isInteger(timeout) || timeout < 1 || timeout > 3600)
+      throw new UsageError(`--timeout takes seconds, 1-3600; found ${shown(String(options.timeout))}`);
+  }
+  if (options.evidence !== undefined && !['summary', 'full'].includes(options.evidence))
+    throw new UsageError(`--evidence takes summary or full; found ${shown(options.evidence)}`);
+}
+
 export async function verifyLab(
   state: LabState,
   options: VerifyOptions = {},
   plan: PlanOnce = planOnce(state.model, state.facts),
 ): Promise<CheckResult[]> {
+  checkVerifyOptions(options);
   let checks = state.model.checks;
   const numbers = new Map(checks.map((c, i) => [c, i + 1]));
   if (options.check?.length) {
@@ -98,8 +122,6 @@ export async function verifyLab(
   }
   if (options.connections !== undefined) {
     const n = Number(options.connections);
-    if (!Number.isInteger(n) || n < 1 || n > 1000)
-      throw new UsageError(`--connections takes a number 1-1000; found ${options.connections}`);
     checks = checks.map((c) => {
       const changed = c.kind === 'service' ? { ...c, connections: n } : c;
       numbers.set(changed, numbers.get(c)!);
@@ -107,8 +129,6 @@ export async function verifyLab(
     });
   }
   const timeout = options.timeout === undefined ? DEFAULT_VERIFY_TIMEOUT : Number(options.timeout);
-  if (!Number.isInteger(timeout) || timeout < 1 || timeout > 3600)
-    throw new UsageError(`--timeout takes seconds, 1-3600; found ${shown(String(options.timeout))}`);
   const results = await runChecks(state.model, state.facts, transportsOf(state), {
     checks,
     timeoutSeconds: timeout,
@@ -181,8 +201,7 @@ export async function verifyAndReport(
   const transports = transportsOf(state);
   // A kind that learns from traffic (VXLAN's FDB): show its evidence before the checks too.
   const before = crossNodeWiring(state.model.crossNode).learns ? await collectEvidence(state.model, transports) : [];
-  if (options.evidence !== undefined && !['summary', 'full'].includes(options.evidence))
-    throw new UsageError(`--evidence takes summary or full; found ${shown(options.evidence)}`);
+  checkVerifyOptions(options);
   const full = options.evidence === 'full';
   const results = await checksUntilStopped((stop) => verifyLab(state, { ...options, stop }, plan));
   if (!results) return EXIT_INTERRUPTED;

@@ -54,6 +54,18 @@ export function resolveSource(model: Model, from: string): Place {
   );
 }
 
+/** trace's --port and --size as numbers, or what is wrong with them (bad input, exit 2). */
+export function traceNumbers(port?: string, size?: string): { bytes?: number; portNumber?: number } {
+  const bytes = size === undefined ? undefined : Number(size);
+  // 68: the smallest MTU IPv4 allows a link (RFC 791); 65535: the largest IPv4 packet.
+  if (bytes !== undefined && (!Number.isInteger(bytes) || bytes < 68 || bytes > 65535))
+    throw new UsageError(`--size takes an IP packet size of 68-65535 bytes; found ${size}`);
+  const portNumber = port === undefined ? undefined : Number(port);
+  if (portNumber !== undefined && (!Number.isInteger(portNumber) || portNumber < 1 || portNumber > 65535))
+    throw new UsageError(`--port takes 1-65535; found ${port}`);
+  return { bytes, portNumber };
+}
+
 /** TO: a pod, pod/container, node, Service (by name) or IPv4 address; --port makes it TCP. */
 export function resolveRequest(
   model: Model,
@@ -64,16 +76,9 @@ export function resolveRequest(
   size?: string,
 ): TraceRequest {
   const source = resolveSource(model, from);
-  const bytes = size === undefined ? undefined : Number(size);
-  // 68: the smallest MTU IPv4 allows a link (RFC 791); 65535: the largest IPv4 packet.
-  if (bytes !== undefined && (!Number.isInteger(bytes) || bytes < 68 || bytes > 65535))
-    throw new UsageError(`--size takes an IP packet size of 68-65535 bytes; found ${size}`);
-  let portNumber: number | undefined;
-  if (port !== undefined) {
-    portNumber = Number(port);
-    if (!Number.isInteger(portNumber) || portNumber < 1 || portNumber > 65535)
-      throw new UsageError(`--port takes 1-65535; found ${port}`);
-  }
+  const numbers = traceNumbers(port, size);
+  const bytes = numbers.bytes;
+  let portNumber = numbers.portNumber;
   const src = source.pod ? podAddress(model, source.pod) : facts[source.node]?.address;
   const service = model.services.find((s) => s.name === to || s.clusterIp === to);
   const toPod = podNamed(model, to);

@@ -189,6 +189,27 @@ test('--json is one document on stdout: up refuses it with --step or --explain; 
   }
 });
 
+test('a bad option value is said before the lab is looked up: no lab need be up to hear of it', async () => {
+  const work = scratch('netlab-cli-');
+  try {
+    for (const [args, message] of [
+      [['verify', '--check', 'x'], /^netlab: --check takes check numbers \(1, 2, …\); found "x"/],
+      [['verify', 'vxlan', '--timeout', '-1'], /^netlab: --timeout takes seconds, 1-3600; found "-1"/],
+      [['verify', '--evidence', 'lots'], /^netlab: --evidence takes summary or full; found "lots"/],
+      [['verify', '--connections', '0'], /^netlab: --connections takes a number 1-1000; found "0"/],
+      [['capture', 'node-0', '--count', 'abc'], /^netlab: --count takes 1-10000; found abc/],
+      [['trace', 'a0', 'a1', '--port', '99999'], /^netlab: --port takes 1-65535; found 99999/],
+      [['trace', 'a0', 'a1', '--size', '20'], /^netlab: --size takes an IP packet size of 68-65535 bytes; found 20/],
+    ] as const) {
+      const run = await netlabIn(work.dir, ...args);
+      assert.equal(run.exitCode, 2, args.join(' '));
+      assert.match(run.stderr, message, args.join(' '));
+    }
+  } finally {
+    work.remove();
+  }
+});
+
 test('graph of a lab not up takes the target flags as plan does: an inventory or SSH config that is not there is refused, exit 2', async () => {
   const work = scratch('netlab-cli-');
   try {
