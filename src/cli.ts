@@ -515,6 +515,15 @@ function commandLineOf(argv: readonly string[]): Command {
 }
 
 /**
+ * `netlab help challenge start` is `netlab challenge start --help`: commander's help command goes one level
+ * down only, and showed challenge's help. A command it does not know is left to commander (exit 2).
+ */
+export function nestedHelp(argv: readonly string[]): readonly string[] {
+  if (argv[2] !== 'help' || argv.length < 5 || buildCli(argv[3]).commands.length === 0) return argv;
+  return [argv[0]!, argv[1]!, ...argv.slice(3), '--help'];
+}
+
+/**
  * `--step` takes an optional unit (--step=command); written bare before the
  * lab file (`up --step labs/x.yaml`), commander would take the file for the
  * unit. A bare --step not followed by a unit is --step=phase.
@@ -529,9 +538,10 @@ export async function main(argv: string[]): Promise<void> {
   // profile.js is in the commands' bundle (scripts/bundle.mjs): profiled, both bundles are loaded here.
   if (process.env.NETLAB_PROFILE) (await import('./profile.js')).mark('load the command line and the commands');
   const stdoutFailed = watchStdout();
-  const program = commandLineOf(argv);
+  const args = nestedHelp(argv);
+  const program = commandLineOf(args);
   try {
-    await program.parseAsync(withStepUnit(argv));
+    await program.parseAsync(withStepUnit(args));
   } catch (error) {
     process.exitCode = await reportError(error, argv);
   }

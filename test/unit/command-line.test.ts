@@ -621,6 +621,12 @@ test('a run makes only the command it names, the same as in the whole command li
   for (const command of whole.commands) assert.match(help.stdout, new RegExp(`^  ${command.name()}\\b`, 'm'));
   const helpOfUp = await netlabIn(tmpdir(), 'help', 'up');
   assert.equal(helpOfUp.stdout, helpOf(whole.commands.find((c) => c.name() === 'up')!).trimEnd());
+  // One level further down: `help challenge start` is start's help, not challenge's.
+  const helpOfStart = await netlabIn(tmpdir(), 'help', 'challenge', 'start');
+  assert.equal(helpOfStart.exitCode, 0);
+  assert.equal(helpOfStart.stdout, (await netlabIn(tmpdir(), 'challenge', 'start', '--help')).stdout);
+  assert.match(helpOfStart.stdout, /^Usage: netlab challenge start /);
+  assert.equal((await netlabIn(tmpdir(), 'help', 'nonesuch', 'start')).exitCode, 2, 'a command of no name');
   const misspelt = await netlabIn(tmpdir(), 'upp', 'bridge');
   assert.equal(misspelt.exitCode, 2);
   assert.match(misspelt.stderr, /unknown command 'upp'[\s\S]*Did you mean up\?/);
