@@ -83,8 +83,9 @@ async function vagrantSshConfig(dir: string, name: string): Promise<string> {
     throw new UsageError(
       `\`vagrant ssh-config\` in ${resolve(dir)} failed: ${String(result.stderr).trim() || `exit ${result.exitCode}`} (are the VMs up? \`vagrant up\`)`,
     );
-  makeStateSubdir(join(judgedStateDirPath(), 'ssh'));
-  const file = join(judgedStateDirPath(), 'ssh', `${name}.config`);
+  const configs = join(judgedStateDirPath(), 'ssh');
+  makeStateSubdir(configs);
+  const file = join(configs, `${name}.config`);
   writeFileSync(file, String(result.stdout), { mode: 0o600 });
   return file;
 }

@@ -201,7 +201,6 @@ export async function verifyAndReport(
   const transports = transportsOf(state);
   // A kind that learns from traffic (VXLAN's FDB): show its evidence before the checks too.
   const before = crossNodeWiring(state.model.crossNode).learns ? await collectEvidence(state.model, transports) : [];
-  checkVerifyOptions(options);
   const full = options.evidence === 'full';
   const results = await checksUntilStopped((stop) => verifyLab(state, { ...options, stop }, plan));
   if (!results) return EXIT_INTERRUPTED;
