@@ -162,6 +162,23 @@ export interface Probe {
   sourcePort?: number;
 }
 
+/**
+ * Source ports for trace's TCP probe, at random: below Linux's ephemeral range (32768-60999), so the kernel
+ * gives none of them to a connect() of its own, and the conntrack entry of the probe's port is the probe's.
+ */
+export function* randomProbePorts(): Generator<number> {
+  for (;;) yield 20000 + Math.floor(Math.random() * 10000);
+}
+
+/**
+ * How many source ports the probe tries: a port of that range can still be taken in the pod, by a program
+ * of the user's, or by an earlier trace's connection in TIME_WAIT (60 s) that drew the same one.
+ */
+const PROBE_PORT_TRIES = 5;
+
+/** socat could not bind the source port it was given (socat's own words; the reason after them is the C library's, in the node's language). */
+const boundNot = (evidence: string): boolean => evidence.includes('bind(');
+
 export async function sendFirst(
   model: Model,
   facts: Record<string, NodeFacts>,
@@ -169,35 +186,51 @@ export async function sendFirst(
   request: TraceRequest,
   /** aborted: the probe stops, with its TCP responder (runChecks) */
   stop?: AbortSignal,
+  ports: Iterator<number> = randomProbePorts(),
 ): Promise<Probe | undefined> {
   const { packet, from } = request;
   // A UDP Service's port: nothing answers a datagram that could be waited for, and a TCP connection would find no
   // rule of it. The walk reads the tables alone (its DNAT hop says no probe was sent).
   if (packet.protocol === 'udp') return undefined;
   const source: Source = from.pod ? { pod: from.pod } : { node: from.node };
-  // A port below Linux's ephemeral range (32768-60999), so the kernel has given it to no other socket.
-  const sourcePort = packet.protocol === 'tcp' ? 20000 + Math.floor(Math.random() * 10000) : undefined;
-  const check: Check = {
-    kind: packet.protocol === 'icmp' ? 'ping' : 'tcp',
-    from: source,
-    to: request.to,
-    toAddress: packet.dst,
-    ...(packet.port ? { port: packet.port } : {}),
-    ...(sourcePort ? { sourcePort } : {}),
-    expect: 'pass',
-    derived: false,
+  const send = async (sourcePort: number | undefined) => {
+    const check: Check = {
+      kind: packet.protocol === 'icmp' ? 'ping' : 'tcp',
+      from: source,
+      to: request.to,
+      toAddress: packet.dst,
+      ...(packet.port ? { port: packet.port } : {}),
+      ...(sourcePort ? { sourcePort } : {}),
+      expect: 'pass',
+      derived: false,
+    };
+    const [checked] = await runChecks(model, facts, transports, { checks: [check], stop });
+    return checked!;
   };
-  const [checked] = await runChecks(model, facts, transports, { checks: [check], stop });
-  const what =
-    packet.protocol === 'icmp'
-      ? `a ping (two echo requests) to ${packet.dst}`
-      : `one TCP connection to ${packet.dst}:${packet.port} from source port ${sourcePort}`;
-  const result = `${checked!.reached ? 'answered' : 'no answer'} (${checked!.evidence})`;
+  if (packet.protocol === 'icmp') return probeOf(`a ping (two echo requests) to ${packet.dst}`, await send(undefined));
+  let sourcePort = ports.next().value as number;
+  let checked = await send(sourcePort);
+  const taken: number[] = [];
+  while (!checked.reached && boundNot(checked.evidence) && taken.length < PROBE_PORT_TRIES - 1 && !stop?.aborted) {
+    taken.push(sourcePort);
+    sourcePort = ports.next().value as number;
+    checked = await send(sourcePort);
+  }
+  const tried = taken.length
+    ? ` (${taken.join(', ')} ${taken.length === 1 ? 'was' : 'were'} taken in ${from.pod ? `pod ${from.pod}` : from.node})`
+    : '';
+  return {
+    ...probeOf(`one TCP connection to ${packet.dst}:${packet.port} from source port ${sourcePort}${tried}`, checked),
+    sourcePort,
+  };
+}
+
+function probeOf(what: string, checked: { reached: boolean; evidence: string }): Probe {
+  const result = `${checked.reached ? 'answered' : 'no answer'} (${checked.evidence})`;
   return {
     text: `sent ${what} first, so that ARP, the FDBs and conntrack hold this path: ${result}`,
-    answered: checked!.reached,
+    answered: checked.reached,
     result,
-    ...(sourcePort ? { sourcePort } : {}),
   };
 }
 

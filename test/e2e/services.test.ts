@@ -13,6 +13,7 @@ import { waitFor, watch } from '../wait.js';
 import { transportsOf } from '../../src/exec/transports.js';
 import { runDown } from '../../src/exec/runner.js';
 import { scriptRunOf, type LabState } from '../../src/state/store.js';
+import { resolveRequest, sendFirst } from '../../src/trace/trace.js';
 
 const state = labTestContext(ORDINARY_USERS[0]);
 
@@ -219,6 +220,40 @@ test('service: the three cases of article 001 §5.4 reach every backend, and tra
       );
     }
 
+    // A source port trace draws that is taken in the pod (by a program of the user's here; a connection of an
+    // earlier trace in TIME_WAIT that drew the same port is the other way): the probe draws another, and says
+    // so. It used to report the bind's failure as the probe's, and walk an older connection's entry.
+    const live = JSON.parse(readFileSync(join(state.dir, 'labs', 'service.json'), 'utf8')) as LabState;
+    const held = (
+      await netlab(
+        state.dir,
+        'exec',
+        'c',
+        '--',
+        'sh',
+        '-c',
+        'timeout 60 socat TCP-LISTEN:21111 /dev/null </dev/null >/dev/null 2>&1 & echo $!',
+      )
+    ).stdout.trim();
+    try {
+      await waitFor('a listener on port 21111 in pod c', async () =>
+        (await netlab(state.dir, 'exec', 'c', '--', 'ss', '-Hltn', 'sport = :21111')).stdout.includes('21111'),
+      );
+      const request = resolveRequest(live.model, live.facts, 'c', 'svc-1');
+      const probe = await sendFirst(
+        live.model,
+        live.facts,
+        transportsOf(live),
+        request,
+        undefined,
+        [21111, 21112][Symbol.iterator](),
+      );
+      assert.deepEqual([probe!.answered, probe!.sourcePort], [true, 21112], probe!.text);
+      assert.match(probe!.text, /from source port 21112 \(21111 was taken in pod c\) first/);
+    } finally {
+      await netlab(state.dir, 'exec', 'c', '--', 'kill', held);
+    }
+
     // A rule and a chain that were not netlab's survive; netlab's are removed exactly.
     await netlab(state.dir, 'exec', 'node-0', '--', 'iptables', '-t', 'nat', '-N', 'USER-CHAIN');
     await netlab(
@@ -245,7 +280,6 @@ test('service: the three cases of article 001 §5.4 reach every backend, and tra
     );
     assert.ok(withOurs.nat?.includes(':NL-SERVICES-service -'), JSON.stringify(withOurs));
     // The user's state, read as the file it is: root's netlab refuses a state directory of another user's.
-    const live = JSON.parse(readFileSync(join(state.dir, 'labs', 'service.json'), 'utf8')) as LabState;
     const outcomes = await runDown('service', transportsOf(live), scriptRunOf(live));
     assert.deepEqual(
       Object.values(outcomes).map((o) => o.found),
