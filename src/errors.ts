@@ -28,10 +28,13 @@ export interface LabIssue {
   message: string;
   /** a warning: the lab is valid, but surely not meant so (`validate --strict` makes it an error) */
   severity?: 'warning';
+  /** about the file as a whole (not read, or not YAML text): it has no line and column to name (1:1 in --json) */
+  whole?: true;
 }
 
 export function formatIssue(issue: LabIssue): string {
-  const where = `${issue.file}:${issue.line}:${issue.col}${issue.severity === 'warning' ? ': warning' : ''}`;
+  const at = issue.whole ? issue.file : `${issue.file}:${issue.line}:${issue.col}`;
+  const where = `${at}${issue.severity === 'warning' ? ': warning' : ''}`;
   return escapeControls(issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`, true);
 }
 
@@ -49,6 +52,25 @@ export function escapeControls(text: string, oneLine = false): string {
     if (c === '\t' || (c === '\n' && !oneLine)) return c;
     return c === '\n' ? '\\n' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
   });
+}
+
+/**
+ * A validate command's problems of a file it could not take, as lines and as fields (--json): a
+ * LabInputError's issues, or the error's message as an issue of the whole file (a lab argument that
+ * names no file nor lab).
+ */
+export function inputProblems(
+  error: UsageError,
+  file: string,
+): { problems: string[]; issues: ReturnType<typeof issueFields>[] } {
+  const issues: LabIssue[] =
+    error instanceof LabInputError
+      ? error.issues
+      : [{ file, line: 1, col: 1, path: '', message: error.message, whole: true }];
+  return {
+    problems: error instanceof LabInputError ? issues.map(formatIssue) : [error.message],
+    issues: issues.map(issueFields),
+  };
 }
 
 /** A problem as fields, for --json: the message split from what is allowed (after its last "; allowed: "). */

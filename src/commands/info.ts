@@ -7,7 +7,7 @@ import { roomJsonSchema } from '../room/file.js';
 import { buildPlan } from '../plan/build.js';
 import { planJson, renderPlanText } from '../shell/render.js';
 import { simulatedFacts } from '../underlay/simulated.js';
-import { formatIssue, issueFields, LabInputError, UsageError, type LabIssue } from '../errors.js';
+import { formatIssue, inputProblems, issueFields, UsageError, type LabIssue } from '../errors.js';
 import { wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { instanceOf, labFileOf, withInstance } from './common.js';
 import { bundledLabNames, bundledLabsDir } from '../lab/bundled.js';
@@ -54,9 +54,8 @@ export function validateCommand(args: string[], options: JsonOption & { strict?:
       }
     } catch (error) {
       if (!(error instanceof UsageError)) throw error;
-      const issues = error instanceof LabInputError ? error.issues : [];
-      const problems = issues.length ? issues.map(formatIssue) : [error.message];
-      results.push({ lab: arg, ok: false, problems, warnings: [], issues: issues.map(issueFields) });
+      const { problems, issues } = inputProblems(error, arg);
+      results.push({ lab: arg, ok: false, problems, warnings: [], issues });
       if (!options.json) console.error(problems.join('\n'));
     }
   }

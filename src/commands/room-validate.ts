@@ -1,6 +1,6 @@
 // `netlab room validate ROOM_FILE`: every problem of
 // a room file, and of its lab file, as `netlab validate` says a lab's.
-import { formatIssue, issueFields, LabInputError, UsageError } from '../errors.js';
+import { inputProblems, UsageError } from '../errors.js';
 import { printJson, type JsonOption } from '../json-output.js';
 import { loadRoomFile } from '../room/load.js';
 
@@ -33,9 +33,8 @@ export function validateRoomCommand(file: string, options: JsonOption = {}): num
     return 0;
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    const issues = error instanceof LabInputError ? error.issues : [];
-    const problems = issues.length ? issues.map(formatIssue) : [error.message];
-    if (options.json) printJson({ room: file, ok: false, problems, issues: issues.map(issueFields) });
+    const { problems, issues } = inputProblems(error, file);
+    if (options.json) printJson({ room: file, ok: false, problems, issues });
     else console.error(problems.join('\n'));
     return 2;
   }

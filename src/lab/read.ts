@@ -12,7 +12,7 @@ export function tooLarge(what: string): string {
 export const TOO_LARGE = tooLarge('lab file');
 
 export function whole(file: string, message: string): LabIssue {
-  return { file, line: 1, col: 1, path: '', message };
+  return { file, line: 1, col: 1, path: '', message, whole: true };
 }
 
 /**

@@ -87,7 +87,7 @@ test('a bundled lab by name from another directory: plan, validate, labs, graph 
   }
 });
 
-test('a lab that is neither a file nor bundled: "no such file: X", no line:column, naming the bundled labs, exit 2', async () => {
+test('a lab that is neither a file nor bundled: "no such file: X", no line:column, naming the bundled labs, exit 2; validate --json gives it as an issue', async () => {
   const work = scratch('netlab-cli-');
   try {
     for (const command of ['plan', 'up', 'validate', 'graph', 'labs']) {
@@ -102,6 +102,18 @@ test('a lab that is neither a file nor bundled: "no such file: X", no line:colum
     const path = await netlabIn(work.dir, 'plan', 'labs/vxlam.yaml');
     assert.equal(path.exitCode, 2);
     assert.equal(path.stderr, `netlab: no such file: "labs/vxlam.yaml"`);
+    // validate --json: each lab's problems are issues too (a tool reading them found none for a missing file).
+    const json = await netlabIn(work.dir, 'validate', '--json', 'labs/vxlam.yaml');
+    assert.equal(json.exitCode, 2);
+    const [missing] = (
+      JSON.parse(json.stdout) as {
+        labs: { ok: boolean; problems: string[]; issues: { file: string; message: string }[] }[];
+      }
+    ).labs;
+    assert.deepEqual(
+      [missing!.ok, missing!.problems, missing!.issues.map((i) => [i.file, i.message])],
+      [false, ['no such file: "labs/vxlam.yaml"'], [['labs/vxlam.yaml', 'no such file: "labs/vxlam.yaml"']]],
+    );
   } finally {
     work.remove();
   }
