@@ -22,6 +22,7 @@ import { pcapReaderArgs, pcapStreamCommand } from '../shell/packet-capture.js';
 import { escapeControls, EXIT_INTERRUPTED, RunError, shown, UsageError } from '../errors.js';
 import { mayEnterNodes } from '../exec/userns.js';
 import { outputMayBeGone } from '../os/hangup.js';
+import { ipOf } from '../net/ipv4.js';
 
 /** Interface names as the kernel shows them (veth-a0@if4), for every node and pod of a lab that is up. */
 async function liveNames(state: LabState): Promise<LiveNames> {
@@ -110,7 +111,7 @@ const TABLES: Record<string, { node: TableCommand[]; pod: TableCommand[] }> = {
 /** Names of netlab's objects on a node, to highlight them in tables. */
 function ownNames(model: Model, node: string): string[] {
   const n = model.nodes.find((x) => x.name === node)!;
-  const pods = model.pods.filter((p) => p.node === node).flatMap((p) => [p.hostIf, p.podIf, p.address?.split('/')[0]]);
+  const pods = model.pods.filter((p) => p.node === node).flatMap((p) => [p.hostIf, p.podIf, ipOf(p.address)]);
   return [...wiringOf(model).flatMap((w) => w.names?.(model, n) ?? []), ...pods].filter((x): x is string => Boolean(x));
 }
 

@@ -5,7 +5,7 @@ import type { Model } from '../model/lab.js';
 import type { Step } from '../model/plan.js';
 import { type Answers, parseAnswers, type Questions, questionLines } from '../node/query.js';
 import { routeKey } from '../node/tables.js';
-import { overlaps, parseCidr } from '../net/ipv4.js';
+import { ipOf, overlaps, parseCidr } from '../net/ipv4.js';
 import { quoteArg } from '../os/quote.js';
 import { describeRun } from '../state/store.js';
 import { wiringOf } from '../wiring/registry.js';
@@ -297,7 +297,7 @@ export function findConflicts(steps: readonly Step[], have: NodeInventory): Conf
       else if (created.kind === 'netns')
         clash(have.netns.has(created.name), `a network namespace named ${created.name}`);
       else if (created.kind === 'address') {
-        const ip = created.address.split('/')[0]!;
+        const ip = ipOf(created.address);
         clash(have.addresses.has(ip), `the address ${ip}`);
       } else if (created.kind === 'route') {
         clash(have.routes.has(routeKey(created.dst)), `a route to ${created.dst}`);

@@ -14,6 +14,7 @@ import type { Model, TunnelSettings } from '../model/lab.js';
 import type { Change, Command, Created, NodeFacts, NodePlan, Plan, Step } from '../model/plan.js';
 import { applyOf, dnatRule, iptables, ipIn as ip } from '../model/effects.js';
 import { buildPlan } from '../plan/build.js';
+import { ipOf } from '../net/ipv4.js';
 
 export type FaultKind =
   | 'route-deleted'
@@ -233,7 +234,7 @@ function vethMoved(index: StepIndex, link: string, netns: string): Draft {
 function addressRemoved(index: StepIndex, address: string, dev: string, netns: string | undefined): Draft {
   return {
     kind: 'address-removed',
-    subject: inPod(netns, `${dev}/${address.split('/')[0]}`),
+    subject: inPod(netns, `${dev}/${ipOf(address)}`),
     describe: `the address ${address} is removed from ${dev}${where(netns)}`,
     ...actsIn(netns),
     apply: [ip(netns, 'address', 'del', address, 'dev', dev)],

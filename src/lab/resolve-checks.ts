@@ -1,7 +1,7 @@
 // The checks of a lab: its verify section resolved (each end a pod, a node or
 // the outside host; each target an address), or, without one, derived from
 // the pods and the wiring. Pure; part of resolve.ts.
-import { IPV4_RULE, looksLikeIpv4, parseIp } from '../net/ipv4.js';
+import { ipOf, IPV4_RULE, looksLikeIpv4, parseIp } from '../net/ipv4.js';
 import type { PathSegment } from '../errors.js';
 import {
   endpointLabel,
@@ -178,7 +178,7 @@ function targetAddress(from: Source, to: Target, pods: ModelPod[], outside?: str
   if ('outside' in to) return outside;
   if (!('pod' in to)) return undefined;
   if ('pod' in from && from.pod === to.pod) return '127.0.0.1';
-  return pods.find((p) => p.name === to.pod)?.address?.split('/')[0];
+  return ipOf(pods.find((p) => p.name === to.pod)?.address);
 }
 
 /** What a derived TCP check between pods on two nodes sends: about 700 full-size packets. */
@@ -211,7 +211,7 @@ export function deriveChecks(
       kind: 'ping',
       from: { pod: a.name },
       to: { pod: b.name },
-      toAddress: b.address!.split('/')[0]!,
+      toAddress: ipOf(b.address!),
       ...base,
     });
   }
@@ -225,7 +225,7 @@ export function deriveChecks(
       kind: 'tcp',
       from: { pod: a.name },
       to: { pod: b.name },
-      toAddress: b.address!.split('/')[0]!,
+      toAddress: ipOf(b.address!),
       port: 8080,
       ...(a.node !== b.node ? { bytes: DERIVED_BULK_BYTES } : {}),
       ...base,

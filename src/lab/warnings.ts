@@ -4,7 +4,7 @@
 // them errors. Read from the resolved model and the file as written. Pure.
 import type { PathSegment } from '../errors.js';
 import type { Check, Model, ModelNode, ModelPod } from '../model/lab.js';
-import { contains, parseCidr, parseIp } from '../net/ipv4.js';
+import { contains, ipOf, parseCidr, parseIp } from '../net/ipv4.js';
 import { crossNodeWiring } from '../wiring/registry.js';
 import { ETHERNET_MTU } from '../net/ethernet.js';
 import { FLAT_SIMULATED_NETWORK, simulatedFacts } from '../underlay/simulated.js';
@@ -150,7 +150,7 @@ function policyDropsCheck(model: Model, check: Check, fromPod: string): string |
   const podNamed = (name: string) => model.pods.find((p) => p.name === name);
   const from = podNamed(fromPod);
   if (!from?.address || !model.policies?.length) return undefined;
-  const addressOf = (pod: ModelPod) => pod.address?.split('/')[0];
+  const addressOf = (pod: ModelPod) => ipOf(pod.address);
   const direct: Traffic = check.kind === 'tcp' ? { protocol: 'tcp', port: check.port! } : { protocol: 'icmp' };
   const targets: { to: PolicyPeerEnd; traffic: Traffic; service?: string }[] = [];
   const to = check.to;

@@ -25,6 +25,13 @@ export function parseIp(text: string): number | undefined {
   return text.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
 }
 
+/** The address of an address with its prefix length, as `ip addr` writes one: 10.200.1.2/24 → 10.200.1.2. */
+export function ipOf(cidr: string): string;
+export function ipOf(cidr: string | undefined): string | undefined;
+export function ipOf(cidr: string | undefined): string | undefined {
+  return cidr?.split('/')[0];
+}
+
 /**
  * Numbers and dots: what inet_aton (ping, ssh) reads as an address (one to
  * four parts, decimal, octal with a leading 0, hex with 0x), and typos of one.

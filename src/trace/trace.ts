@@ -6,7 +6,7 @@ import { nodeOfSource } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import { planOnce, type PlanOnce } from '../plan/build.js';
 import type { Transports } from '../exec/transports.js';
-import { parseIp } from '../net/ipv4.js';
+import { ipOf, parseIp } from '../net/ipv4.js';
 import { escapeControls, UsageError } from '../errors.js';
 import { addressOf, runChecks } from '../verify/run.js';
 import { outsideAddress } from '../underlay/routing.js';
@@ -27,7 +27,7 @@ export interface TraceRequest {
 }
 
 function podAddress(model: Model, name: string): string | undefined {
-  return model.pods.find((p) => p.name === name)?.address?.split('/')[0];
+  return ipOf(model.pods.find((p) => p.name === name)?.address);
 }
 
 /** FROM: a pod (or pod/container: same namespace) or a node. */

@@ -8,7 +8,7 @@
 import { SERVICE_CIDR, type Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import { RunError } from '../errors.js';
-import { contains, formatCidr, parseCidr, parseIp } from '../net/ipv4.js';
+import { contains, formatCidr, ipOf, parseCidr, parseIp } from '../net/ipv4.js';
 import type { Answers } from '../node/query.js';
 import { underlayRoutes } from './routing.js';
 
@@ -69,7 +69,7 @@ export function chooseUnderlay(model: Model, interfaces: NodeInterfaces[]): Reco
   };
   const usable = common.filter((dev) => {
     const addrs = interfaces.map((i) => i.addresses.get(dev)!);
-    return new Set(addrs.map((a) => a.split('/')[0])).size === addrs.length && new Set(addrs.map(subnetOf)).size === 1;
+    return new Set(addrs.map(ipOf)).size === addrs.length && new Set(addrs.map(subnetOf)).size === 1;
   });
   const preferred = [
     ...usable.filter((dev) => !interfaces.some((i) => i.defaultDev === dev)),
@@ -81,7 +81,7 @@ export function chooseUnderlay(model: Model, interfaces: NodeInterfaces[]): Reco
     // On a routed underlay the nodes' subnets differ: each node's is the network the lab puts it on.
     const network = model.underlay?.networks.find((n) => n.name === node.underlay.network);
     const inside = (address: string) =>
-      network !== undefined && contains(parseCidr(network.cidr)!, parseIp(address.split('/')[0]!) ?? 0);
+      network !== undefined && contains(parseCidr(network.cidr)!, parseIp(ipOf(address)) ?? 0);
     const inNetwork = network && [...found.addresses].find(([, a]) => inside(a))?.[0];
     if (network && !node.underlay.dev && !inNetwork) {
       problems.push(
@@ -102,7 +102,7 @@ export function chooseUnderlay(model: Model, interfaces: NodeInterfaces[]): Reco
       );
       continue;
     }
-    const address = node.underlay.address ?? found.addresses.get(dev)?.split('/')[0];
+    const address = node.underlay.address ?? ipOf(found.addresses.get(dev));
     if (!address) {
       problems.push(`${node.name}'s interface ${dev} has no IPv4 address; set nodes.${node.name}.underlay.address`);
       continue;

@@ -12,6 +12,7 @@ import type { Transports } from '../exec/transports.js';
 import { Interrupted, RunError } from '../errors.js';
 import { planOnce, type PlanOnce } from '../plan/build.js';
 import { fewestConnections, isPlausibleSpread, spreadBound } from './stats.js';
+import { ipOf } from '../net/ipv4.js';
 
 export interface CheckResult {
   check: Check;
@@ -37,7 +38,7 @@ interface Listener {
 function podOf(model: Model, target: Check['to']): string | undefined {
   if ('pod' in target) return target.pod;
   if (!('address' in target)) return undefined;
-  return model.pods.find((p) => p.address?.split('/')[0] === target.address)?.name;
+  return model.pods.find((p) => ipOf(p.address) === target.address)?.name;
 }
 
 /** The Service whose backends answer a check: the one it names, at whose ClusterIP and port, or behind whose NodePort on a node. */
@@ -350,7 +351,7 @@ export function hopAddresses(model: Model, facts: Record<string, NodeFacts>, pla
       [
         facts[n.node]!.address,
         ...n.steps.flatMap((s) =>
-          s.creates.flatMap((c) => (c.kind === 'address' && !c.netns ? [c.address.split('/')[0]!] : [])),
+          s.creates.flatMap((c) => (c.kind === 'address' && !c.netns ? [ipOf(c.address)] : [])),
         ),
       ],
     ]),

@@ -4,7 +4,7 @@
 // its bridge.
 import { kernelNameOf } from '../model/lab.js';
 import { macOfAddress } from '../net/ethernet.js';
-import { parseIp } from '../net/ipv4.js';
+import { ipOf, parseIp } from '../net/ipv4.js';
 import { EXTENSIONS, labComment } from './netfilter.js';
 import type { Model, ModelNode, ModelPod } from '../model/lab.js';
 import type { StepDraft } from '../model/plan.js';
@@ -44,7 +44,7 @@ function bridgeSteps(node: ModelNode): StepDraft[] {
     step(
       `create the bridge ${node.bridge}`,
       'A Linux bridge is a virtual switch: it forwards Ethernet frames between its ports by MAC address, learning them in its forwarding database (FDB).',
-      [{ kind: 'bridge', name: node.bridge, mac: macOfAddress(parseIp(node.gateway.split('/')[0]!)!) }],
+      [{ kind: 'bridge', name: node.bridge, mac: macOfAddress(parseIp(ipOf(node.gateway))!) }],
     ),
     step(
       `give ${node.bridge} the gateway address ${node.gateway}`,
@@ -59,7 +59,7 @@ function bridgeSteps(node: ModelNode): StepDraft[] {
 
 function bridgePortSteps(node: ModelNode, pod: ModelPod, vethPeer: 'move' | 'in-pod'): StepDraft[] {
   const [hostIf, podIf] = [pod.hostIf!, pod.podIf!];
-  const gateway = node.gateway.split('/')[0]!;
+  const gateway = ipOf(node.gateway);
   const create =
     vethPeer === 'in-pod'
       ? step(

@@ -10,6 +10,7 @@ import type { Model, TunnelSettings } from '../model/lab.js';
 import type { Link } from '../node/tables.js';
 import { forwardingStep, podRoute, remotePodRoute, tunnelOf, tunnelSettings } from './shared.js';
 import type { CrossNodeWiring } from './types.js';
+import { ipOf } from '../net/ipv4.js';
 
 /** The IANA port of GENEVE; VNI 100 as in the vxlan lab; devices gnv0, gnv1, ... */
 const DEFAULTS = { id: 100, port: 6081, device: 'gnv' } as const;
@@ -48,7 +49,7 @@ export const geneve: CrossNodeWiring = {
   resolve: (spec) => tunnelSettings<GeneveSettings>('geneve', spec, DEFAULTS),
   steps(model, node, factsOf) {
     const { id, port, device } = settingsOf(model);
-    const source = node.gateway.split('/')[0]!;
+    const source = ipOf(node.gateway);
     return [
       forwardingStep(),
       ...model.nodes
@@ -56,7 +57,7 @@ export const geneve: CrossNodeWiring = {
         .flatMap((other) => {
           const dev = `${device}${other.index}`;
           const remote = factsOf(other.name).address;
-          const gateway = other.gateway.split('/')[0]!;
+          const gateway = ipOf(other.gateway);
           return [
             step(
               `create the GENEVE device ${dev} to ${other.name} (VNI ${id}, remote ${remote})`,

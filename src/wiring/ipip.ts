@@ -8,6 +8,7 @@ import { step } from '../model/effects.js';
 import type { Link } from '../node/tables.js';
 import { forwardingStep, podRoute, remotePodRoute } from './shared.js';
 import type { CrossNodeWiring } from './types.js';
+import { ipOf } from '../net/ipv4.js';
 
 const DEVICE = 'ipip0';
 /** The outer header's TTL, as an IP stack gives its own packets (net.ipv4.ip_default_ttl); 0 would copy the inner one. */
@@ -32,7 +33,7 @@ export const ipip: CrossNodeWiring = {
   ],
   steps(model, node, factsOf) {
     const facts = factsOf(node.name);
-    const gateway = node.gateway.split('/')[0]!;
+    const gateway = ipOf(node.gateway);
     return [
       step(
         `create the IP-in-IP tunnel ${DEVICE}`,

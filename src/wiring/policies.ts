@@ -14,7 +14,7 @@ import type { Model, ModelNode, ModelPod, ModelPolicy, PolicyPeer, PolicyRule } 
 import type { ExplainedRule, StepDraft } from '../model/plan.js';
 import { step } from '../model/effects.js';
 import type { End } from '../model/trace.js';
-import { contains, formatCidr, parseCidr, parseIp } from '../net/ipv4.js';
+import { contains, formatCidr, ipOf, parseCidr, parseIp } from '../net/ipv4.js';
 import type { Forwarded, WalkContext, WiringParts } from './types.js';
 import { ruleMatches, type SavedRule } from '../node/tables.js';
 
@@ -58,7 +58,7 @@ const selected = (selector: Record<string, string>, pods: ModelPod[]) =>
   pods.filter((p) => p.address && selects(selector, p)).map((p) => p.name);
 
 /** A pod's address as iptables matches one host: 10.200.0.2/32. */
-const hostOf = (pod: ModelPod) => `${pod.address!.split('/')[0]}/32`;
+const hostOf = (pod: ModelPod) => `${ipOf(pod.address!)}/32`;
 
 function resolvePeer(spec: PeerSpec, pods: ModelPod[], path: (string | number)[], report: PolicyReport) {
   const selector = spec['pod-selector'];
@@ -169,7 +169,7 @@ export function policyDrops(
   traffic: Traffic,
 ): { pod: string; direction: Direction; policies: string[] } | undefined {
   if (!from.address) return undefined;
-  const sender = { address: from.address.split('/')[0]!, pod: from };
+  const sender = { address: ipOf(from.address), pod: from };
   const ends: [ModelPod, Direction, PolicyPeerEnd][] = [[from, 'egress', to]];
   if (to.pod) ends.push([to.pod, 'ingress', sender]);
   for (const [pod, direction, peer] of ends) {

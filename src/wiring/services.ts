@@ -8,7 +8,17 @@ import { EXTENSIONS, labComment } from './netfilter.js';
 import type { Model, ModelPod, ModelService } from '../model/lab.js';
 import type { End, Packet } from '../model/trace.js';
 import { ruleOption, type Place, type SavedRule } from '../node/tables.js';
-import { contains, formatCidr, formatIp, lastAddress, nthAddress, parseCidr, parseIp, type Cidr } from '../net/ipv4.js';
+import {
+  contains,
+  formatCidr,
+  formatIp,
+  ipOf,
+  lastAddress,
+  nthAddress,
+  parseCidr,
+  parseIp,
+  type Cidr,
+} from '../net/ipv4.js';
 import { didYouMean } from '../model/suggest.js';
 import type { ChainRule, RulesetJump, StepDraft } from '../model/plan.js';
 import { dnatRule, step } from '../model/effects.js';
@@ -205,7 +215,7 @@ function ownRules(model: Model): ChainRule[] {
       );
     });
     s.backends.forEach((backend, i) => {
-      const ip = pods.get(backend)!.address!.split('/')[0]!;
+      const ip = ipOf(pods.get(backend)!.address!);
       rule(
         `${s.name} → ${backend}: a connection from ${backend} to itself (hairpin) is masqueraded: unmasqueraded, it would reach ${backend} from ${backend}'s own address, which its kernel drops as a martian source (the connection times out)`,
         c.endpoint(s, i),
@@ -390,7 +400,7 @@ async function dnat(
     chosen.dnatRule,
   );
   // Where the Service's endpoints listen: each backend's address and the targetPort.
-  const pods = new Map(walk.model.pods.map((p) => [p.name, p.address?.split('/')[0]]));
+  const pods = new Map(walk.model.pods.map((p) => [p.name, ipOf(p.address)]));
   const served = new Set(service.backends.map((b) => `${pods.get(b)}:${service.targetPort}`));
   const stray = endpoints.filter((e) => !served.has(e.target!));
   if (stray.includes(chosen))
@@ -408,7 +418,7 @@ async function dnat(
   const [address, port] = chosen.target!.split(':');
   if (address && address === packet.src) {
     const unmasked = hairpinUnmasked(rules, chains, chosen.chain, address);
-    const self = walk.model.pods.find((p) => p.address?.split('/')[0] === address)?.name ?? address;
+    const self = walk.model.pods.find((p) => ipOf(p.address) === address)?.name ?? address;
     if (unmasked)
       return walk.end(
         'broken',
@@ -426,8 +436,8 @@ async function dnat(
     // Without br_netfilter the reply of an endpoint on the same bridge is
     // bridged straight to the client, never un-DNATed.
     const brNetfilter = (await walk.tables(place)).sysctls['net.bridge.bridge-nf-call-iptables'];
-    const backend = walk.model.pods.find((p) => p.address?.split('/')[0] === address);
-    const client = walk.model.pods.find((p) => p.address?.split('/')[0] === packet.src);
+    const backend = walk.model.pods.find((p) => ipOf(p.address) === address);
+    const client = walk.model.pods.find((p) => ipOf(p.address) === packet.src);
     const sameBridge =
       backend && client && backend.node === place.node && client.node === place.node && backend.hostIf && client.hostIf;
     if (brNetfilter !== '1' && sameBridge && backend !== client) {

@@ -4,6 +4,7 @@ import type { Model, TunnelSettings } from '../model/lab.js';
 import type { Effect, StepDraft } from '../model/plan.js';
 import { step } from '../model/effects.js';
 import type { EvidenceCommand } from './types.js';
+import { ipOf } from '../net/ipv4.js';
 
 /**
  * A node that joins pod subnets routes packets that are not its own: every cross-node kind turns forwarding on.
@@ -29,7 +30,7 @@ export function podRoute(dst: string, via: string, onlink?: { dev: string }): Ef
 export function remotePodRoute(model: Model, node: string): EvidenceCommand[] {
   const remotePod = model.pods.find((p) => p.node !== node && p.address);
   return remotePod
-    ? [{ title: `route to pod ${remotePod.name}`, argv: ['ip', 'route', 'get', remotePod.address!.split('/')[0]!] }]
+    ? [{ title: `route to pod ${remotePod.name}`, argv: ['ip', 'route', 'get', ipOf(remotePod.address!)] }]
     : [];
 }
 
