@@ -16,13 +16,14 @@ import { readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, wr
 import { join } from 'node:path';
 import type { Model } from '../model/lab.js';
 import { readInputFile } from './read.js';
+import { formatIssue } from '../errors.js';
 import { judgedStateDirPath, makeStateSubdir } from '../state/store.js';
 
 /** How many labs the cache keeps; past it, the ones used longest ago are removed. */
 export const CACHED_LABS = 32;
 
-/** What marks a cache file as one, and its format. */
-const FORMAT = 'netlab lab cache 1';
+/** What marks a cache file as one, and its format (2: with the lab's warnings). */
+const FORMAT = 'netlab lab cache 2';
 
 export interface LabCache {
   dir: string;
@@ -44,12 +45,19 @@ export function labCache(): LabCache | undefined {
   }
 }
 
+/** A valid lab file as read: its model, and what validate warns of it (lab/warnings.ts), as validate prints it. */
+export interface ReadLab {
+  model: Model;
+  warnings: string[];
+}
+
 /**
- * The model of a valid lab file; the file's problems as a LabInputError (exit
- * 2) from the parser. Every command reads the cache; only `up` (`keep`) writes
- * it: a `plan`, a `doctor` or a learner's look at a lab leaves no file behind.
+ * A valid lab file, with its warnings; the file's problems as a LabInputError
+ * (exit 2) from the parser. Every command reads the cache; only `up` (`keep`)
+ * writes it: a `plan`, a `doctor` or a learner's look at a lab leaves no file
+ * behind.
  */
-export async function loadLabModel(file: string, options: { keep?: boolean } = {}, cache = labCache()): Promise<Model> {
+export async function readLab(file: string, options: { keep?: boolean } = {}, cache = labCache()): Promise<ReadLab> {
   const text = readInputFile(file, 'lab file');
   const entry = cache && entryOf(cache, file, text);
   const cached = entry && readEntry(entry);
@@ -58,9 +66,15 @@ export async function loadLabModel(file: string, options: { keep?: boolean } = {
     return cached;
   }
   const { parseLab } = await import('./load.js');
-  const { model } = parseLab(text, file);
-  if (entry && options.keep) writeEntry(cache.dir, entry, model);
-  return model;
+  const { model, warnings } = parseLab(text, file);
+  const read = { model, warnings: warnings.map(formatIssue) };
+  if (entry && options.keep) writeEntry(cache.dir, entry, read);
+  return read;
+}
+
+/** The model of a valid lab file (readLab, its warnings left to validate). */
+export async function loadLabModel(file: string, options: { keep?: boolean } = {}, cache = labCache()): Promise<Model> {
+  return (await readLab(file, options, cache)).model;
 }
 
 /**
@@ -68,7 +82,7 @@ export async function loadLabModel(file: string, options: { keep?: boolean } = {
  * logins (lifecycle/connect-early.ts) before it has the time to check the file.
  */
 export function cachedLabModel(file: string, cache = labCache()): Model | undefined {
-  return cache && readEntry(entryOf(cache, file, readInputFile(file, 'lab file')));
+  return cache && readEntry(entryOf(cache, file, readInputFile(file, 'lab file')))?.model;
 }
 
 function entryOf(cache: LabCache, file: string, text: string): string {
@@ -78,12 +92,16 @@ function entryOf(cache: LabCache, file: string, text: string): string {
   return join(cache.dir, `${key}.json`);
 }
 
-/** The cached model; undefined when there is none, or it is not one (a cache file cut short by a crash). */
-function readEntry(entry: string): Model | undefined {
+/** The cached lab; undefined when there is none, or it is not one (a cache file cut short by a crash). */
+function readEntry(entry: string): ReadLab | undefined {
   try {
-    const parsed = JSON.parse(readFileSync(entry, 'utf8')) as { format?: unknown; model?: unknown };
-    return parsed.format === FORMAT && typeof parsed.model === 'object' && parsed.model !== null
-      ? (parsed.model as Model)
+    const parsed = JSON.parse(readFileSync(entry, 'utf8')) as { format?: unknown; model?: unknown; warnings?: unknown };
+    return parsed.format === FORMAT &&
+      typeof parsed.model === 'object' &&
+      parsed.model !== null &&
+      Array.isArray(parsed.warnings) &&
+      parsed.warnings.every((w) => typeof w === 'string')
+      ? { model: parsed.model as Model, warnings: parsed.warnings }
       : undefined;
   } catch {
     return undefined;
@@ -91,15 +109,15 @@ function readEntry(entry: string): Model | undefined {
 }
 
 /**
- * Keeps the model, best effort: a cache that cannot be written (a read-only
+ * Keeps the lab, best effort: a cache that cannot be written (a read-only
  * state directory) costs only the next read its time. Written to a temporary
  * file and renamed, so that a reader sees a whole entry or none.
  */
-function writeEntry(dir: string, entry: string, model: Model): void {
+function writeEntry(dir: string, entry: string, read: ReadLab): void {
   const temp = `${entry}.${process.pid}.tmp`;
   try {
     makeStateSubdir(dir);
-    writeFileSync(temp, JSON.stringify({ format: FORMAT, model }), { mode: 0o600 });
+    writeFileSync(temp, JSON.stringify({ format: FORMAT, ...read }), { mode: 0o600 });
     renameSync(temp, entry);
     evictOldest(dir);
   } catch {

@@ -2,7 +2,7 @@
 // and go down leaving the host exactly as it was.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -141,8 +141,18 @@ test('a check that must pass but cannot is reported as failed, with exit code 1'
     assert.match(up.stdout, /✗ FAIL\s+ping a0 → b \(10\.200\.1\.2\)\s+not reached/);
     assert.match(up.stdout, /✓ pass\s+tcp a0 → b:8080 .*not reached \(expected to fail\)/);
     assert.match(up.stdout, /1 of 3 checks failed/);
+    // up said so before it built the lab, as validate warns (and built it all the same).
+    const warning =
+      /^\S+unwired\.yaml:8:11: warning: verify\.1\.ping: a0 is on node-0 and b on node-1, but cross-node: none joins no nodes: this check cannot pass/m;
+    assert.match(up.stderr, warning);
     const verify = await netlab(state.dir, 'verify', 'unwired');
     assert.equal(verify.exitCode, 1);
+    // The second up reads the lab from the cache of valid labs, and says it as well.
+    assert.equal((await netlab(state.dir, 'down', 'unwired')).exitCode, 0);
+    assert.equal(readdirSync(join(state.dir, 'cache')).length, 1);
+    const again = await netlab(state.dir, 'up', file);
+    assert.equal(again.exitCode, 0, again.stderr);
+    assert.match(again.stderr, warning);
   } finally {
     await netlab(state.dir, 'down', 'unwired');
   }

@@ -701,6 +701,12 @@ test('validate warns where a valid lab is surely not meant (exit 0); --strict ma
     assert.equal(warned.exitCode, 0, warned.stderr);
     assert.match(warned.stdout, /mtu\.yaml: ok \(lab mtu: .*, 1 warning\(s\)\)/);
     assert.match(warned.stderr, /^\S+mtu\.yaml:6:35: warning: wiring\.mtu: 1500 is larger than the underlay allows/m);
+    // plan says them too, on stderr (up does, as it builds: test/e2e/same-node-labs); its stdout is the plan alone.
+    const plan = await netlabIn(work.dir, 'plan', lab);
+    assert.equal(plan.exitCode, 0, plan.stderr);
+    assert.equal(plan.stderr, warned.stderr);
+    assert.match(plan.stdout, /^# lab mtu\n/);
+    assert.doesNotMatch(plan.stdout, /warning/);
     const strict = await netlabIn(work.dir, 'validate', '--strict', lab);
     assert.equal(strict.exitCode, 2);
     assert.equal(strict.stdout, '');

@@ -8,13 +8,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHED_LABS, cachedLabModel, labCache, loadLabModel, type LabCache } from '../../src/lab/cached.js';
+import { CACHED_LABS, cachedLabModel, labCache, loadLabModel, readLab, type LabCache } from '../../src/lab/cached.js';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/underlay/simulated.js';
 import type { Model } from '../../src/model/lab.js';
 import { bundledLabNames, bundledLabsDir } from '../../src/lab/bundled.js';
-import { LabInputError } from '../../src/errors.js';
+import { formatIssue, LabInputError } from '../../src/errors.js';
 import { scratch } from '../scratch.js';
 import { NETLAB, ROOT } from '../paths.js';
 
@@ -132,6 +132,28 @@ test('an entry that is not one (another format, no model) is not read: the lab i
       entry.model = null;
     });
     assert.deepStrictEqual(await loadLabModel(file, KEEP, cache), loadLabFile(file).model);
+  }));
+
+test("a lab's warnings are kept with its model: up and plan say them from the cache as from the parser; an entry of the format before (no warnings) is not read", () =>
+  withOneLab(async ({ file, cache }) => {
+    // One warning: a check to an address no part of the lab routes to.
+    writeFileSync(file, `${LAB}verify:\n  - ping: { from: a0, to: 192.0.2.1 }\n`);
+    const parsed = loadLabFile(file).warnings.map(formatIssue);
+    assert.equal(parsed.length, 1);
+    assert.match(parsed[0]!, /warning: verify\.0\.ping\.to: 192\.0\.2\.1 is no address of the lab/);
+    assert.deepEqual((await readLab(file, KEEP, cache)).warnings, parsed);
+    rewrite(cache, (entry) => {
+      entry.model!.description = 'from the cache';
+    });
+    const cached = await readLab(file, KEEP, cache);
+    assert.deepEqual([cached.model.description, cached.warnings], ['from the cache', parsed]);
+    // Format 1 had no warnings: such an entry would say none.
+    rewrite(cache, (entry) => {
+      entry.format = 'netlab lab cache 1';
+      delete (entry as { warnings?: unknown }).warnings;
+    });
+    const anew = await readLab(file, KEEP, cache);
+    assert.deepEqual([anew.model.description, anew.warnings], ['', parsed]);
   }));
 
 test('without a cache (netlab run from dist/src), a lab is parsed and nothing is written; a directory is no lab file', () =>
