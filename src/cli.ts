@@ -128,7 +128,7 @@ export function buildCli(only?: string): Command {
         )
         .option(
           '--connections <n>',
-          "connections per service check (default: the lab's, else 60, or more for a Service of 6 or more backends)",
+          "connections per service check, and per tcp check to a NodePort or a ClusterIP (default: the lab's, else 60, or more for a Service of 5 or more backends; 21 for a tcp check to two backends)",
         )
         .option('--timeout <seconds>', 'stop the checks after this long; those not run are reported (default 120)')
         .option('--evidence <amount>', 'summary (default: a long table is counted and sampled) or full'),
@@ -182,7 +182,10 @@ Run them as the lab was brought up: a lab brought up with sudo is root's, and so
         .command('check')
         .description("run the challenge's goal checks: solved or not (exit 1 if not)")
         .argument('[lab]', 'lab name or file (default: the lab with an active challenge)')
-        .option('--connections <n>', "connections per service check (default: the lab's)")
+        .option(
+          '--connections <n>',
+          "connections per service check, and per tcp check to a NodePort or a ClusterIP (default: the lab's)",
+        )
         .option('--json', 'machine-readable output'),
     ).action(run(async () => (await import('./commands/challenge.js')).challengeCheckCommand as Action));
     for (const [name, description, action] of [

@@ -150,7 +150,7 @@ const serviceCheck = z.strictObject({
     .max(1000)
     .optional()
     .describe(
-      'connections to spread over the backends; default 60, or more for a Service of 6 or more backends: as many as every backend needs to answer (110 for 10)',
+      'connections to spread over the backends; default 60, or more for a Service of 5 or more backends: as many as every backend needs to answer (153 for 10)',
     ),
   expect: expect.optional(),
 });

@@ -46,7 +46,7 @@ export interface VerifyOptions {
   json?: boolean;
   /** 1-based numbers of the checks to run (default: all) */
   check?: string[];
-  /** override the number of connections of service checks */
+  /** override the number of connections of Service checks, and of tcp checks to a NodePort or a ClusterIP */
   connections?: string;
   /** seconds for all the checks together (default DEFAULT_VERIFY_TIMEOUT) */
   timeout?: string;
@@ -123,7 +123,8 @@ export async function verifyLab(
   if (options.connections !== undefined) {
     const n = Number(options.connections);
     checks = checks.map((c) => {
-      const changed = c.kind === 'service' ? { ...c, connections: n } : c;
+      // (a tcp check to a pod makes one connection whatever it says: verify/run.ts spreadOf)
+      const changed = c.kind === 'service' || c.kind === 'tcp' ? { ...c, connections: n } : c;
       numbers.set(changed, numbers.get(c)!);
       return changed;
     });

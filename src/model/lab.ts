@@ -134,7 +134,7 @@ export interface Check {
   /** the address the check sends to; absent for a node, whose address is a fact of the target */
   toAddress?: string;
   port?: number;
-  /** service checks: how many connections to spread over the backends */
+  /** service checks, and tcp checks to a NodePort or a ClusterIP (verify/run.ts spreadOf): how many connections to spread over the backends */
   connections?: number;
   /** tcp checks: bytes the client sends before the responder answers (a bulk transfer: full-size packets) */
   bytes?: number;

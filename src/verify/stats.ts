@@ -2,8 +2,11 @@
 // probabilities iptables uses? Each of n connections picks one of k endpoints
 // with probability 1/k, so each endpoint's count is Binomial(n, 1/k). A count
 // outside mean ± Z standard deviations happens by chance with probability
-// below 1e-4 per endpoint (normal approximation), so a failure means a real skew.
-export const SPREAD_Z = 4;
+// below 1e-6 per endpoint (normal approximation), so a failure means a real skew.
+// (At Z = 4, 6e-5: the dozens of Service checks of one run of the tests failed
+// by chance about once in 300 runs; a skew that matters, a cascade's rule
+// sending 9 of 10 connections to one of two backends, is caught at 5 as at 4.)
+export const SPREAD_Z = 5;
 
 export interface SpreadBound {
   mean: number;
@@ -24,15 +27,19 @@ export function isPlausibleSpread(counts: number[], z = SPREAD_Z): boolean {
   return counts.every((c) => c >= low && c <= high);
 }
 
-/** How rarely a healthy Service check may fail because chance left a backend unanswered. */
-export const MISS_CHANCE = 1e-4;
+/**
+ * How rarely a healthy Service check may fail because chance left a backend unanswered: once in a
+ * million (at 1e-4, the twenty-odd checks at 15 connections of one run of the tests failed by chance
+ * about once in 500 runs; six connections more per check made it 1e-6).
+ */
+export const MISS_CHANCE = 1e-6;
 
 /**
  * The fewest connections that leave none of `endpoints` unanswered by chance
  * but once in 1/MISS_CHANCE checks (a check needs every backend to answer). A
  * given endpoint is missed by all n connections with probability (1 - 1/k)^n,
- * so one of the k is missed with probability at most k (1 - 1/k)^n: 15 for 2
- * backends, 110 for 10, 849 for 64.
+ * so one of the k is missed with probability at most k (1 - 1/k)^n: 21 for 2
+ * backends, 153 for 10, 1142 for 64.
  */
 export function fewestConnections(endpoints: number): number {
   if (endpoints <= 1) return 1;

@@ -59,9 +59,10 @@ test('routes: each node routes the other pod subnet via the other node address; 
     assert.match(node0.lines.join('\n'), /10\.200\.1\.2 via 192\.168\.64\.5 dev eth1/);
     // The real traceroute (check 5): node-0 answers from the pods' gateway, node-1 from its underlay address.
     const traceroute = report.checks.find((c) => c.check.kind === 'traceroute')!;
-    assert.equal(
+    // (A hop silent once, a probe lost or rate-limited, is traced again a second later: said, and passed.)
+    assert.match(
       traceroute.evidence,
-      'hops: 10.200.0.1 (node-0) → 192.168.64.5 (node-1) → 10.200.1.2',
+      /^hops: 10\.200\.0\.1 \(node-0\) → 192\.168\.64\.5 \(node-1\) → 10\.200\.1\.2( \(traced twice: a hop was silent the first time\))?$/,
       'traceroute from a pod on node-0 to a pod on node-1 shows both nodes as routers',
     );
     // trace's walk puts the same two routers where the TTL runs out.
@@ -538,7 +539,10 @@ test('across a router: plain routes stop at the router (verify and trace name it
   try {
     const up = await netlab(dir, 'up', chain, '--verify');
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
-    assert.match(up.stdout, /\(r3\) → 192\.168\.65\.4 \(node-1\) → 10\.200\.1\.2\n/);
+    assert.match(
+      up.stdout,
+      /\(r3\) → 192\.168\.65\.4 \(node-1\) → 10\.200\.1\.2( \(traced twice: a hop was silent the first time\))?\n/,
+    );
   } finally {
     await netlab(dir, 'down', 'router-chain');
   }

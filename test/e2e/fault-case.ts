@@ -28,7 +28,8 @@ export const MATRIX_HEADER = `${'lab'.padEnd(8)} ${'fault'.padEnd(54)} status ve
 /**
  * One check of the lab, a Service check with fewer connections: each that fails waits for its
  * timeout. Broken, 4 are enough: the check fails if one fails, and also if the broken endpoint
- * never answers; healthy, 16 make a spread over both endpoints that passes the check's test.
+ * never answers; healthy, 24 make a spread over both endpoints that passes the check's test but
+ * for a chance of 2 × 2⁻²⁴ (at 16, 3e-5 a check: about one run of the tests in 3000 failed by it).
  */
 function verifyCheck(netlab: Netlab, lab: string, check: number, broken = false) {
   return netlab(
@@ -37,7 +38,7 @@ function verifyCheck(netlab: Netlab, lab: string, check: number, broken = false)
     '--check',
     String(check),
     '--connections',
-    broken ? '4' : '16',
+    broken ? '4' : '24',
     ...(broken ? ['--json'] : []),
   );
 }

@@ -160,8 +160,14 @@ test('Ctrl-C during room start: the group being started finishes (its fault reco
   let child: ReturnType<typeof spawn> | undefined;
   try {
     assert.equal((await run('room', 'up', room)).exitCode, 0);
+    // The nodes' ip starts 0.3 s late (a command of that name first in PATH): s1's fault (ip commands) is
+    // still being made when the ^C below comes, however slow this test is to see s1's start in the log.
+    // With the real ip, a fault made in a few ms could be done, and s2 started, before the ^C.
+    const slowIp = join(dir, 'slow-ip');
+    mkdirSync(slowIp);
+    writeFileSync(join(slowIp, 'ip'), '#!/bin/sh\nsleep 0.3\nPATH=${PATH#*:} exec ip "$@"\n', { mode: 0o755 });
     child = spawn(NETLAB, ['room', 'start', room, '--parallel', '1', '--json'], {
-      env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
+      env: { ...process.env, PATH: `${slowIp}:${process.env.PATH}`, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let said = '';

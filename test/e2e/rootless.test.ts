@@ -6,6 +6,7 @@
 // namespaces. The host is compared with its state before the first test.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -394,9 +395,14 @@ test("an up killed before its first node started (kill -9): the user's own down 
   } finally {
     up.kill('SIGKILL');
     await up;
-    // What the old code left (down refused): the held holder, by its marker, and the state.
+    // What the old code left (down refused): the held holder, by its marker (alice's: the marker names her
+    // state directory, exec/simulated.ts holderMarker; another test file's bridge lab may be up meanwhile), and the state.
     if (down?.exitCode !== 0) {
-      await execa('pkill', ['-KILL', '-f', 'netlab-sim:bridge:'], { reject: false });
+      const owner = createHash('sha256')
+        .update(join(home, '.local', 'state', 'netlab'))
+        .digest('hex')
+        .slice(0, 8);
+      await execa('pkill', ['-KILL', '-f', `netlab-sim:bridge:${owner}:`], { reject: false });
       rmSync(join(home, '.local/state/netlab/labs/bridge.json'), { force: true });
     }
     rmSync(bin, { recursive: true, force: true });

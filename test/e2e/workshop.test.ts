@@ -118,9 +118,10 @@ for (const [where, what] of [
       // A subshell starts a short sleep and ends first: the sleep is left to PID 1, and ends 0.2 s later. It says
       // its PID as /proc numbers it (the node's: a pod has no /proc of its own, and $! would be the pod's number).
       `p=$( (sh -c 'read -r pid _ </proc/self/stat; echo "$pid"; exec sleep 0.2 >/dev/null 2>&1' &) )`,
-      // Until it has ended (a zombie, or reaped and gone), however slow the machine; then a moment for PID 1.
+      // Until it has ended (a zombie, or reaped and gone), however slow the machine; then until PID 1 has reaped
+      // it (gone from /proc), for up to 5 s: a zombie that stays that long is one PID 1 did not wait for.
       'i=0; while [ -e /proc/$p ] && [ "$(cut -d" " -f3 /proc/$p/stat 2>/dev/null)" != Z ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done',
-      'sleep 0.2',
+      'i=0; while [ -e /proc/$p ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done',
       // Every zombie of the node's PID namespace, by PID, parent and name (the node mounted its own /proc).
       'for s in /proc/[0-9]*/stat; do read -r pid comm state ppid _ <"$s" 2>/dev/null && [ "$state" = Z ] && echo "$pid $ppid $comm"; done; true',
     ].join('; ');
