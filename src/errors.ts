@@ -30,6 +30,8 @@ export interface LabIssue {
   severity?: 'warning';
   /** about the file as a whole (not read, or not YAML text): it has no line and column to name (1:1 in --json) */
   whole?: true;
+  /** a warning that holds on simulated nodes only (lab/warnings.ts LabWarning) */
+  simulated?: true;
 }
 
 export function formatIssue(issue: LabIssue): string {
@@ -63,13 +65,11 @@ export function inputProblems(
   error: UsageError,
   file: string,
 ): { problems: string[]; issues: ReturnType<typeof issueFields>[] } {
-  const issues: LabIssue[] =
-    error instanceof LabInputError
-      ? error.issues
-      : [{ file, line: 1, col: 1, path: '', message: error.message, whole: true }];
+  if (error instanceof LabInputError && error.issues.length > 0)
+    return { problems: error.issues.map(formatIssue), issues: error.issues.map(issueFields) };
   return {
-    problems: error instanceof LabInputError ? issues.map(formatIssue) : [error.message],
-    issues: issues.map(issueFields),
+    problems: [error.message],
+    issues: [issueFields({ file, line: 1, col: 1, path: '', message: error.message, whole: true })],
   };
 }
 

@@ -1,7 +1,7 @@
 // Commands that only read lab files: validate, plan, schema, labs.
 import { join, relative, resolve } from 'node:path';
 import { loadLabFile } from '../lab/load.js';
-import { readLab } from '../lab/cached.js';
+import { readLab, warningsFor } from '../lab/cached.js';
 import { freeText, labJsonSchema } from '../lab/schema.js';
 import { roomJsonSchema } from '../room/file.js';
 import { buildPlan } from '../plan/build.js';
@@ -67,10 +67,10 @@ export async function planCommand(
   file: string,
   options: { json?: boolean; explain?: boolean } & TargetOptions,
 ): Promise<number> {
-  const { model: read, warnings } = await readLab(labFileOf(file));
+  const read = await readLab(labFileOf(file));
   // What validate warns of the lab, on stderr: the plan on stdout stays the plan.
-  for (const warning of warnings) console.error(warning);
-  const loaded = withInstance(read, instanceOf(file, options.instance));
+  for (const warning of warningsFor(read, wantsSsh(options))) console.error(warning);
+  const loaded = withInstance(read.model, instanceOf(file, options.instance));
   let model = loaded;
   let facts = simulatedFacts(model);
   let label = 'simulated nodes on this host';

@@ -16,7 +16,7 @@ import { endSessions } from '../exec/ssh.js';
 import { describeStopped, refuseOtherTarget, requireNodeAccess, stoppedNodes, withInstance } from './common.js';
 import { labIdOf } from '../model/lab.js';
 import { mark } from '../profile.js';
-import { readLab } from '../lab/cached.js';
+import { readLab, warningsFor } from '../lab/cached.js';
 import { connectEarly, type EarlyConnection } from '../lifecycle/connect-early.js';
 /** early: the login to the nodes, started by the command line before this module loaded (see lifecycle/connect-early.ts). */
 export async function upCommand(
@@ -81,7 +81,8 @@ async function up(
   early: Promise<EarlyConnection | undefined>,
 ): Promise<number> {
   // The lab parser (yaml, zod: about 60 ms of imports), when the lab is not cached, loads while an early SSH login is under way.
-  const { model: loaded, warnings } = await readLab(file, { keep: true });
+  const read = await readLab(file, { keep: true });
+  const loaded = read.model;
   mark('read the lab (parsed, or from the cache)');
   const model = withInstance(loaded, options.instance);
   const id = labIdOf(model);
@@ -99,7 +100,7 @@ async function up(
     );
   // What validate warns of the lab (a check its own policy drops, an MTU the underlay cannot carry): said before
   // the lab is built, and built all the same, as validate calls such a lab valid (its --strict refuses it).
-  for (const warning of warnings) console.error(warning);
+  for (const warning of warningsFor(read, wantsSsh(options))) console.error(warning);
   const release = acquireLock(id, `netlab up ${file}`);
   try {
     let existing;

@@ -45,10 +45,21 @@ export function labCache(): LabCache | undefined {
   }
 }
 
-/** A valid lab file as read: its model, and what validate warns of it (lab/warnings.ts), as validate prints it. */
+/** A valid lab file as read: its model, and what validate warns of it (lab/warnings.ts). */
 export interface ReadLab {
   model: Model;
-  warnings: string[];
+  warnings: LabWarningLine[];
+}
+
+/** A warning as validate prints it; `simulated`: it holds on simulated nodes only (their underlay's MTU and addresses). */
+export interface LabWarningLine {
+  text: string;
+  simulated?: true;
+}
+
+/** The warnings that hold where the lab runs: on machines over SSH, those of simulated nodes' facts are left out. */
+export function warningsFor(read: ReadLab, overSsh: boolean): string[] {
+  return read.warnings.filter((w) => !(overSsh && w.simulated)).map((w) => w.text);
 }
 
 /**
@@ -67,7 +78,10 @@ export async function readLab(file: string, options: { keep?: boolean } = {}, ca
   }
   const { parseLab } = await import('./load.js');
   const { model, warnings } = parseLab(text, file);
-  const read = { model, warnings: warnings.map(formatIssue) };
+  const read = {
+    model,
+    warnings: warnings.map((w) => ({ text: formatIssue(w), ...(w.simulated ? { simulated: w.simulated } : {}) })),
+  };
   if (entry && options.keep) writeEntry(cache.dir, entry, read);
   return read;
 }
@@ -100,8 +114,8 @@ function readEntry(entry: string): ReadLab | undefined {
       typeof parsed.model === 'object' &&
       parsed.model !== null &&
       Array.isArray(parsed.warnings) &&
-      parsed.warnings.every((w) => typeof w === 'string')
-      ? { model: parsed.model as Model, warnings: parsed.warnings }
+      parsed.warnings.every((w) => typeof (w as Partial<LabWarningLine> | null)?.text === 'string')
+      ? { model: parsed.model as Model, warnings: parsed.warnings as LabWarningLine[] }
       : undefined;
   } catch {
     return undefined;

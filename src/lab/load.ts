@@ -85,6 +85,7 @@ export function parseLab(text: string, file: string): LoadedLab {
       path: w.path.join('.'),
       message: w.message,
       severity: 'warning' as const,
+      ...(w.simulated ? { simulated: w.simulated } : {}),
     })),
   );
   return { file, lab, name, model, locate, warnings };

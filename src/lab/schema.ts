@@ -147,7 +147,7 @@ const serviceCheck = z.strictObject({
     .number()
     .int()
     .min(1)
-    .max(1000)
+    .max(LAB_LIMITS.connections)
     .optional()
     .describe(
       'connections to spread over the backends; default 60, or more for a Service of 5 or more backends: as many as every backend needs to answer (153 for 10)',

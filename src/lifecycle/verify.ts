@@ -5,7 +5,7 @@ import { crossNodeWiring } from '../wiring/registry.js';
 import chalk from 'chalk';
 import { escapeControls, EXIT_INTERRUPTED, Interrupted, shown, UsageError } from '../errors.js';
 import { onInterrupts } from '../os/hangup.js';
-import { DEFAULT_VERIFY_TIMEOUT, describeCheck, runChecks, type CheckResult } from '../verify/run.js';
+import { DEFAULT_VERIFY_TIMEOUT, describeCheck, runChecks, spreadOf, type CheckResult } from '../verify/run.js';
 import type { LabState } from '../state/store.js';
 import { challengeInProgress } from './attach.js';
 import { traceTransportsOf, transportsOf } from '../exec/transports.js';
@@ -15,6 +15,7 @@ import { describeOutcome, requestOfCheck, traceRequest, type TraceRequest } from
 import type { Trace } from '../trace/walk.js';
 import { LiveKernel } from '../trace/kernel.js';
 import { planOnce, type PlanOnce } from '../plan/build.js';
+import { LAB_LIMITS } from '../model/grammar.js';
 
 /** At most this many failed checks are traced: enough to see the pattern, quick on a large lab. */
 const TRACED_FAILURES = 3;
@@ -93,8 +94,10 @@ export function checkVerifyOptions(options: VerifyOptions): void {
     throw new UsageError(`--check takes check numbers (1, 2, …); found ${shown((options.check ?? []).join(', '))}`);
   if (options.connections !== undefined) {
     const n = Number(options.connections);
-    if (!Number.isInteger(n) || n < 1 || n > 1000)
-      throw new UsageError(`--connections takes a number 1-1000; found ${shown(String(options.connections))}`);
+    if (!Number.isInteger(n) || n < 1 || n > LAB_LIMITS.connections)
+      throw new UsageError(
+        `--connections takes a number 1-${LAB_LIMITS.connections}; found ${shown(String(options.connections))}`,
+      );
   }
   if (options.timeout !== undefined) {
     const timeout = Number(options.timeout);
@@ -123,8 +126,8 @@ export async function verifyLab(
   if (options.connections !== undefined) {
     const n = Number(options.connections);
     checks = checks.map((c) => {
-      // (a tcp check to a pod makes one connection whatever it says: verify/run.ts spreadOf)
-      const changed = c.kind === 'service' || c.kind === 'tcp' ? { ...c, connections: n } : c;
+      // (a tcp check to a pod, or a bulk one, makes one connection: only those spread over backends take it)
+      const changed = spreadOf(state.model, c) ? { ...c, connections: n } : c;
       numbers.set(changed, numbers.get(c)!);
       return changed;
     });

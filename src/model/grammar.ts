@@ -106,6 +106,8 @@ export const LAB_LIMITS = {
   derivedChecks: 10_000,
   /** backends of one Service */
   backends: 64,
+  /** connections of one Service check: as many as a Service of the most backends needs (1142 for 64: verify/stats.ts) */
+  connections: 2000,
   checks: 256,
   exercises: 64,
   challenges: 32,

@@ -72,7 +72,7 @@ function answerersOf(model: Model, check: Check): { pods: string[]; port: number
  * (a NodePort broken for the other would pass half the time). Not a bulk check
  * (bytes), nor trace's probe: one connection from a source port it chose.
  */
-function spreadOf(model: Model, check: Check): { service: ModelService; connections: number } | undefined {
+export function spreadOf(model: Model, check: Check): { service: ModelService; connections: number } | undefined {
   const overService =
     check.kind === 'service' ||
     (check.kind === 'tcp' && !check.bytes && !check.sourcePort && podOf(model, check.to) === undefined);

@@ -4,8 +4,9 @@
 // outside mean ± Z standard deviations happens by chance with probability
 // below 1e-6 per endpoint (normal approximation), so a failure means a real skew.
 // (At Z = 4, 6e-5: the dozens of Service checks of one run of the tests failed
-// by chance about once in 300 runs; a skew that matters, a cascade's rule
-// sending 9 of 10 connections to one of two backends, is caught at 5 as at 4.)
+// by chance about once in 300 runs. At a Service check's 60 connections, a
+// cascade's rule sending 9 of 10 to one of two backends is still caught nearly
+// always; fewer connections, as a tcp check's 21, catch only a backend unanswered.)
 export const SPREAD_Z = 5;
 
 export interface SpreadBound {

@@ -8,7 +8,16 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHED_LABS, cachedLabModel, labCache, loadLabModel, readLab, type LabCache } from '../../src/lab/cached.js';
+import {
+  CACHED_LABS,
+  cachedLabModel,
+  labCache,
+  loadLabModel,
+  readLab,
+  warningsFor,
+  type LabCache,
+  type ReadLab,
+} from '../../src/lab/cached.js';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { simulatedFacts } from '../../src/underlay/simulated.js';
@@ -134,26 +143,33 @@ test('an entry that is not one (another format, no model) is not read: the lab i
     assert.deepStrictEqual(await loadLabModel(file, KEEP, cache), loadLabFile(file).model);
   }));
 
-test("a lab's warnings are kept with its model: up and plan say them from the cache as from the parser; an entry of the format before (no warnings) is not read", () =>
+test("a lab's warnings are kept with its model: up and plan say them from the cache as from the parser, over SSH without those of simulated nodes' facts; an entry of the format before (no warnings) is not read", () =>
   withOneLab(async ({ file, cache }) => {
-    // One warning: a check to an address no part of the lab routes to.
-    writeFileSync(file, `${LAB}verify:\n  - ping: { from: a0, to: 192.0.2.1 }\n`);
+    // Two warnings: a check between nodes nothing joins (wherever the lab runs), and one to an address no part
+    // of the lab routes to (on simulated nodes: a machine's underlay, read at up, may hold it).
+    writeFileSync(
+      file,
+      'nodes: { node-0: {}, node-1: {} }\npods: { a0: { node: node-0 }, a1: { node: node-1 } }\nverify:\n  - ping: { from: a0, to: a1 }\n  - ping: { from: a0, to: 192.0.2.1 }\n',
+    );
     const parsed = loadLabFile(file).warnings.map(formatIssue);
-    assert.equal(parsed.length, 1);
-    assert.match(parsed[0]!, /warning: verify\.0\.ping\.to: 192\.0\.2\.1 is no address of the lab/);
-    assert.deepEqual((await readLab(file, KEEP, cache)).warnings, parsed);
+    assert.equal(parsed.length, 2);
+    assert.match(parsed[0]!, /warning: verify\.0\.ping: a0 is on node-0 and a1 on node-1, but cross-node: none/);
+    assert.match(parsed[1]!, /warning: verify\.1\.ping\.to: 192\.0\.2\.1 is no address of the lab/);
+    const said = (read: ReadLab) => [warningsFor(read, false), warningsFor(read, true)];
+    const expected = [parsed, [parsed[0]]];
+    assert.deepEqual(said(await readLab(file, KEEP, cache)), expected);
     rewrite(cache, (entry) => {
       entry.model!.description = 'from the cache';
     });
     const cached = await readLab(file, KEEP, cache);
-    assert.deepEqual([cached.model.description, cached.warnings], ['from the cache', parsed]);
+    assert.deepEqual([cached.model.description, ...said(cached)], ['from the cache', ...expected]);
     // Format 1 had no warnings: such an entry would say none.
     rewrite(cache, (entry) => {
       entry.format = 'netlab lab cache 1';
       delete (entry as { warnings?: unknown }).warnings;
     });
     const anew = await readLab(file, KEEP, cache);
-    assert.deepEqual([anew.model.description, anew.warnings], ['', parsed]);
+    assert.deepEqual([anew.model.description, ...said(anew)], ['', ...expected]);
   }));
 
 test('without a cache (netlab run from dist/src), a lab is parsed and nothing is written; a directory is no lab file', () =>

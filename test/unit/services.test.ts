@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { LAB_LIMITS } from '../../src/model/grammar.js';
 import assert from 'node:assert/strict';
 import { cascadeProbabilities, formatProbability } from '../../src/wiring/services.js';
 import { fewestConnections, isPlausibleSpread, MISS_CHANCE, spreadBound } from '../../src/verify/stats.js';
@@ -74,6 +75,8 @@ test('a Service check makes enough connections for every backend to answer: by d
     assert.ok(missed(k, n) <= MISS_CHANCE && missed(k, n - 1) > MISS_CHANCE, `${k} backends: ${n}`);
   }
   assert.deepEqual([2, 4, 5, 10, 64].map(fewestConnections), [21, 53, 70, 153, 1142]);
+  // A Service of the most backends a lab may have needs no more connections than a check may make.
+  assert.ok(fewestConnections(LAB_LIMITS.backends) <= LAB_LIMITS.connections);
 
   // A lab's Service of 10 backends: its checks make 153 connections unless the lab says otherwise
   // (at the old 60, a healthy Service of 10 left a backend unanswered in about 1 check of 50).
