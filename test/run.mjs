@@ -18,8 +18,8 @@ import { basename, join } from 'node:path';
 // mostly wait, run beside the others (below).
 const tiers = process.argv[2] ? [process.argv[2]] : ['unit', 'browser', 'e2e', 'vm'];
 const sideBySide = tiers.includes('e2e') && tiers.includes('vm');
-// Beside the e2e tier the unit files run one at a time (and at nice 10, below): the e2e tier is
-// CI's critical path and CPU-bound, and the unit tier has minutes to spare beside it.
+// Beside the e2e tier the unit files run one at a time (and at nice 10, below): the e2e and VM
+// tiers are CI's critical path and CPU-bound, and the unit tier has minutes to spare beside them.
 const CONCURRENCY = {
   unit: sideBySide ? 1 : availableParallelism(),
   browser: 1,
