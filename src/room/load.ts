@@ -51,14 +51,21 @@ export function loadRoomFile(file: string): Room {
 
 /** The room and its lab's model, as the room's checks read it: a room command reads its lab once. */
 export function loadRoomAndLab(file: string): { room: Room; model: Model } {
-  return parseRoomAndLab(readInputFile(file, ROOM_FILE.what), file);
+  const { room, model } = parseRoomAndLab(readInputFile(file, ROOM_FILE.what), file);
+  return { room, model };
+}
+
+/** The room, and what validate warns of its lab (lab/warnings.ts): `room validate` says both. */
+export function loadRoomWithWarnings(file: string): { room: Room; labWarnings: LabIssue[] } {
+  const { room, labWarnings } = parseRoomAndLab(readInputFile(file, ROOM_FILE.what), file);
+  return { room, labWarnings };
 }
 
 export function parseRoom(text: string, file: string): Room {
   return parseRoomAndLab(text, file).room;
 }
 
-function parseRoomAndLab(text: string, file: string): { room: Room; model: Model } {
+function parseRoomAndLab(text: string, file: string): { room: Room; model: Model; labWarnings: LabIssue[] } {
   const { data, locate, at } = readYamlDocument(text, file, ROOM_FILE);
   // Counts first, whatever their types: a room of a million groups is refused before anything reads them.
   const oversized = checkCounts(data, at);
@@ -93,6 +100,7 @@ function parseRoomAndLab(text: string, file: string): { room: Room; model: Model
     },
     // its file as the room names it (absolute), not as the checks were given it (relative to here)
     model: { ...lab.loaded.model, file: resolve(lab.file) },
+    labWarnings: lab.loaded.warnings,
   };
 }
 

@@ -246,7 +246,7 @@ test('netlab schema --room: the JSON Schema of room files, which the example pas
   assert.deepEqual(JSON.parse(run.stdout), schema);
 });
 
-test('validateRoomCommand: ok (exit 0), every problem (exit 2), and --json with a version and each issue as fields', () => {
+test("validateRoomCommand: ok (exit 0; its lab's warnings said), every problem (exit 2), and --json with a version and each issue as fields", () => {
   const ok = captured(() => validateRoomCommand(NET101));
   assert.deepEqual(ok, {
     code: 0,
@@ -297,8 +297,37 @@ test('validateRoomCommand: ok (exit 0), every problem (exit 2), and --json with 
     groups: ['g1', 'g2', 'g3'],
     schedule: ['wrong-vni'],
     problems: [],
+    warnings: [],
     issues: [],
   });
+  // A room whose lab validate warns of: still ok, with the lab's warnings said as validate says them.
+  const work = scratch('netlab-room-');
+  try {
+    const lab = join(GOLDEN, 'warnings', 'mtu.yaml');
+    const room = join(work.dir, 'r.yaml');
+    writeFileSync(room, `room: r1\nlab: ${lab}\ngroups:\n  g1: { simulated: true }\nschedule: []\n`);
+    const warning = loadLabFile(lab).warnings.map(formatIssue);
+    assert.equal(warning.length, 1);
+    assert.deepEqual(
+      captured(() => validateRoomCommand(room)),
+      {
+        code: 0,
+        stdout: `${room}: ok (room r1: lab mtu, 1 group(s), 0 challenge(s) scheduled, 1 warning(s) of its lab)\n`,
+        stderr: `${warning[0]}\n`,
+      },
+    );
+    const warned = JSON.parse(captured(() => validateRoomCommand(room, { json: true })).stdout) as {
+      ok: boolean;
+      warnings: string[];
+      issues: { path: string; severity: string }[];
+    };
+    assert.deepEqual(
+      [warned.ok, warned.warnings, warned.issues.map((i) => [i.path, i.severity])],
+      [true, warning, [['wiring.mtu', 'warning']]],
+    );
+  } finally {
+    work.remove();
+  }
 });
 
 test('a room command refused (a bad --parallel, a group the room does not have, another file with the same room name) writes no state, exit 2', async () => {
