@@ -45,10 +45,6 @@ const ROOM_WORDS: SchemaWords = {
       : undefined,
 };
 
-export function loadRoomFile(file: string): Room {
-  return parseRoom(readInputFile(file, ROOM_FILE.what), file);
-}
-
 /** The room and its lab's model, as the room's checks read it: a room command reads its lab once. */
 export function loadRoomAndLab(file: string): { room: Room; model: Model } {
   const { room, model } = parseRoomAndLab(readInputFile(file, ROOM_FILE.what), file);

@@ -9,7 +9,7 @@ import { join, relative } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { execa } from 'execa';
-import { loadRoomAndLab, loadRoomFile, parseRoom } from '../../src/room/load.js';
+import { loadRoomAndLab, parseRoom } from '../../src/room/load.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { MAX_GROUPS, roomJsonSchema } from '../../src/room/file.js';
 import { ensureRoomRecord } from '../../src/room/state.js';
@@ -54,7 +54,7 @@ for (const file of readdirSync(ROOMS)
   .sort()) {
   test(`invalid room ${file}: every problem, with file:line:col, field and what is allowed`, () => {
     const path = join(ROOMS, file);
-    const problems = problemsOf(() => loadRoomFile(relative(ROOT, path)));
+    const problems = problemsOf(() => loadRoomAndLab(relative(ROOT, path)).room);
     golden(path.replace(/\.yaml$/, '.errors'), `${problems.join('\n')}\n`);
   });
 }
@@ -72,9 +72,9 @@ test('the workshop example loads: the bundled lab found, relative paths from the
     ],
     schedule: [{ challenge: 'wrong-vni', minutes: 20, hints: [5, 10] }],
   };
-  assert.deepEqual(loadRoomFile(NET101), expected);
+  assert.deepEqual(loadRoomAndLab(NET101).room, expected);
   // The same from a relative name: the paths are the room file's, not the working directory's.
-  assert.deepEqual(loadRoomFile(relative(process.cwd(), NET101)), expected);
+  assert.deepEqual(loadRoomAndLab(relative(process.cwd(), NET101)).room, expected);
   assert.deepEqual(parseRoom(readFileSync(NET101, 'utf8'), NET101), expected);
   // A room command reads its lab once: the model the room's checks read, as the lab file gives it.
   assert.deepEqual(loadRoomAndLab(NET101), { room: expected, model: loadLabFile(expected.labFile).model });
@@ -110,7 +110,7 @@ test('a room with every target, a lab file beside it, a secret; a schedule entry
         '',
       ].join('\n'),
     );
-    assert.deepEqual(loadRoomFile(file), {
+    assert.deepEqual(loadRoomAndLab(file).room, {
       name: 'every.target_1',
       file,
       labFile: join(work.dir, 'my-lab.yaml'),
@@ -144,7 +144,7 @@ test("a room whose lab file has problems reports them as they are, naming the la
     writeFileSync(room, 'room: r\nlab: broken.yaml\ngroups:\n  g1: {}\n');
     let issues: LabIssue[] = [];
     try {
-      loadRoomFile(room);
+      loadRoomAndLab(room);
     } catch (error) {
       assert.ok(error instanceof LabInputError);
       issues = error.issues;
@@ -198,11 +198,11 @@ test('a room file that is no file, a directory, or no text is said so, as a lab 
   try {
     const missing = join(work.dir, 'nothere.yaml');
     assert.deepEqual(
-      problemsOf(() => loadRoomFile(missing)),
+      problemsOf(() => loadRoomAndLab(missing).room),
       [`${missing}: no such file`],
     );
     assert.deepEqual(
-      problemsOf(() => loadRoomFile(work.dir)),
+      problemsOf(() => loadRoomAndLab(work.dir).room),
       [`${work.dir}: is a directory, not a room file`],
     );
     assert.deepEqual(
@@ -348,7 +348,7 @@ test('a room command refused (a bad --parallel, a group the room does not have, 
     // A record, then a group added to the file: a refused command does not give it an index.
     process.env.NETLAB_STATE_DIR = join(work.dir, 'state');
     try {
-      ensureRoomRecord(loadRoomFile(file));
+      ensureRoomRecord(loadRoomAndLab(file).room);
     } finally {
       delete process.env.NETLAB_STATE_DIR;
     }
