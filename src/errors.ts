@@ -34,6 +34,11 @@ export interface LabIssue {
   simulated?: true;
 }
 
+/** A problem of a file as a whole (not read, or not YAML text): no line and column of it to name. */
+export function whole(file: string, message: string): LabIssue {
+  return { file, line: 1, col: 1, path: '', message, whole: true };
+}
+
 export function formatIssue(issue: LabIssue): string {
   const at = issue.whole ? issue.file : `${issue.file}:${issue.line}:${issue.col}`;
   const where = `${at}${issue.severity === 'warning' ? ': warning' : ''}`;
@@ -69,7 +74,7 @@ export function inputProblems(
     return { problems: error.issues.map(formatIssue), issues: error.issues.map(issueFields) };
   return {
     problems: [error.message],
-    issues: [issueFields({ file, line: 1, col: 1, path: '', message: error.message, whole: true })],
+    issues: [issueFields(whole(file, error.message))],
   };
 }
 

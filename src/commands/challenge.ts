@@ -33,7 +33,7 @@ import {
 } from '../state/access.js';
 import { confirmAttached, refuseAttached } from '../lifecycle/attach.js';
 import { describeCheck } from '../verify/run.js';
-import { checksUntilStopped, printResults, verifyLab } from '../lifecycle/verify.js';
+import { checksUntilStopped, checkVerifyOptions, printResults, verifyLab } from '../lifecycle/verify.js';
 import { faultOf, mendFault, startFault, updateChallenge } from '../lifecycle/challenge.js';
 import { findUpLab, LabNotUp, labModelOf, refuseOtherTarget, requireNodeAccess, sudoUsersLabsNote } from './common.js';
 import type { TargetOptions } from '../exec/targets.js';
@@ -353,6 +353,8 @@ export async function challengeCheckCommand(
   arg: string | undefined,
   options: JsonOption & TargetOptions & { connections?: string },
 ): Promise<number> {
+  // A bad --connections is said before the lab is looked up, as verify says it.
+  checkVerifyOptions({ ...(options.connections !== undefined ? { connections: options.connections } : {}) });
   const state = await labWithChallenge('check', arg, options);
   requireNodeAccess('challenge check', state.target);
   const { record, challenge, rebuilt } = await activeChallenge(state);

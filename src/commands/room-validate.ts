@@ -2,7 +2,7 @@
 // a room file, and of its lab file, as `netlab validate` says a lab's.
 import { formatIssue, inputProblems, issueFields, UsageError } from '../errors.js';
 import { printJson, type JsonOption } from '../json-output.js';
-import { loadRoomWithWarnings } from '../room/load.js';
+import { loadRoomAndLab } from '../room/load.js';
 
 /**
  * Checks a room file: exit 0 with a line that sums it up (and its lab's warnings,
@@ -12,7 +12,7 @@ import { loadRoomWithWarnings } from '../room/load.js';
  */
 export function validateRoomCommand(file: string, options: JsonOption = {}): number {
   try {
-    const { room, labWarnings } = loadRoomWithWarnings(file);
+    const { room, labWarnings } = loadRoomAndLab(file);
     const scheduled = room.schedule.length;
     const warnings = labWarnings.map(formatIssue);
     if (options.json)

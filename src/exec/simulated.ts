@@ -44,8 +44,8 @@ import { enterHolder, newSimulatedTarget, OWN_USER_NAMESPACE, withoutRoot } from
  * netlab with another state directory (another user, NETLAB_STATE_DIR) never
  * stops the nodes of a lab of the same name that is not its own.
  */
-export function holderMarker(lab: string, node: string): string {
-  const owner = createHash('sha256').update(stateDir()).digest('hex').slice(0, 8);
+export function holderMarker(lab: string, node: string, dir = stateDir()): string {
+  const owner = createHash('sha256').update(dir).digest('hex').slice(0, 8);
   return `netlab-sim:${lab}:${owner}:${node}`;
 }
 

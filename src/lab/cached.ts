@@ -16,7 +16,7 @@ import { readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, wr
 import { join } from 'node:path';
 import type { Model } from '../model/lab.js';
 import { readInputFile } from './read.js';
-import { formatIssue } from '../errors.js';
+import { formatIssue, type LabIssue } from '../errors.js';
 import { judgedStateDirPath, makeStateSubdir } from '../state/store.js';
 
 /** How many labs the cache keeps; past it, the ones used longest ago are removed. */
@@ -48,18 +48,15 @@ export function labCache(): LabCache | undefined {
 /** A valid lab file as read: its model, and what validate warns of it (lab/warnings.ts). */
 export interface ReadLab {
   model: Model;
-  warnings: LabWarningLine[];
+  warnings: LabIssue[];
 }
 
-/** A warning as validate prints it; `simulated`: it holds on simulated nodes only (their underlay's MTU and addresses). */
-export interface LabWarningLine {
-  text: string;
-  simulated?: true;
-}
-
-/** The warnings that hold where the lab runs: on machines over SSH, those of simulated nodes' facts are left out. */
+/**
+ * The warnings that hold where the lab runs, as validate prints them: on machines over SSH, those of
+ * simulated nodes' facts (their underlay's MTU and addresses) are left out.
+ */
 export function warningsFor(read: ReadLab, overSsh: boolean): string[] {
-  return read.warnings.filter((w) => !(overSsh && w.simulated)).map((w) => w.text);
+  return read.warnings.filter((w) => !(overSsh && w.simulated)).map(formatIssue);
 }
 
 /**
@@ -78,17 +75,14 @@ export async function readLab(file: string, options: { keep?: boolean } = {}, ca
   }
   const { parseLab } = await import('./load.js');
   const { model, warnings } = parseLab(text, file);
-  const read = {
-    model,
-    warnings: warnings.map((w) => ({ text: formatIssue(w), ...(w.simulated ? { simulated: w.simulated } : {}) })),
-  };
+  const read = { model, warnings };
   if (entry && options.keep) writeEntry(cache.dir, entry, read);
   return read;
 }
 
-/** The model of a valid lab file (readLab, its warnings left to validate). */
-export async function loadLabModel(file: string, options: { keep?: boolean } = {}, cache = labCache()): Promise<Model> {
-  return (await readLab(file, options, cache)).model;
+/** The model of a valid lab file (readLab, its warnings left to validate), as the commands that do not build it read it. */
+export async function loadLabModel(file: string): Promise<Model> {
+  return (await readLab(file)).model;
 }
 
 /**
@@ -114,8 +108,8 @@ function readEntry(entry: string): ReadLab | undefined {
       typeof parsed.model === 'object' &&
       parsed.model !== null &&
       Array.isArray(parsed.warnings) &&
-      parsed.warnings.every((w) => typeof (w as Partial<LabWarningLine> | null)?.text === 'string')
-      ? { model: parsed.model as Model, warnings: parsed.warnings as LabWarningLine[] }
+      parsed.warnings.every((w) => typeof (w as Partial<LabIssue> | null)?.message === 'string')
+      ? { model: parsed.model as Model, warnings: parsed.warnings as LabIssue[] }
       : undefined;
   } catch {
     return undefined;

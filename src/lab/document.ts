@@ -15,9 +15,9 @@ import {
 } from 'yaml';
 import type { z } from 'zod';
 import type { $ZodIssue } from 'zod/v4/core';
-import { LabInputError, type LabIssue, type PathSegment } from '../errors.js';
+import { LabInputError, whole, type LabIssue, type PathSegment } from '../errors.js';
 import { MAX_LAB_BYTES } from '../model/grammar.js';
-import { tooLarge, whole } from './read.js';
+import { tooLarge } from './read.js';
 import { didYouMean } from '../model/suggest.js';
 
 /** Aliases are fine for sharing a block; an alias bomb expands exponentially. */

@@ -1,7 +1,7 @@
 // Reading an input file's bytes (a lab file, a room file), before anything parses
 // them. Kept apart from the parser (yaml, zod) so that the early SSH login can use it too.
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import { LabInputError, type LabIssue } from '../errors.js';
+import { LabInputError, whole } from '../errors.js';
 import { MAX_LAB_BYTES } from '../model/grammar.js';
 
 /** Why a file is refused for its size; `what` is the kind of file ("lab file", "room file"). */
@@ -11,9 +11,6 @@ export function tooLarge(what: string): string {
 
 export const TOO_LARGE = tooLarge('lab file');
 
-export function whole(file: string, message: string): LabIssue {
-  return { file, line: 1, col: 1, path: '', message, whole: true };
-}
 
 /**
  * An input file's text: opened once, checked to be a regular file (not a FIFO or

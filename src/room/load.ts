@@ -45,16 +45,12 @@ const ROOM_WORDS: SchemaWords = {
       : undefined,
 };
 
-/** The room and its lab's model, as the room's checks read it: a room command reads its lab once. */
-export function loadRoomAndLab(file: string): { room: Room; model: Model } {
-  const { room, model } = parseRoomAndLab(readInputFile(file, ROOM_FILE.what), file);
-  return { room, model };
-}
-
-/** The room, and what validate warns of its lab (lab/warnings.ts): `room validate` says both. */
-export function loadRoomWithWarnings(file: string): { room: Room; labWarnings: LabIssue[] } {
-  const { room, labWarnings } = parseRoomAndLab(readInputFile(file, ROOM_FILE.what), file);
-  return { room, labWarnings };
+/**
+ * The room, its lab's model, as the room's checks read it (a room command reads its lab once), and what
+ * validate warns of the lab (lab/warnings.ts), which `room validate` says.
+ */
+export function loadRoomAndLab(file: string): { room: Room; model: Model; labWarnings: LabIssue[] } {
+  return parseRoomAndLab(readInputFile(file, ROOM_FILE.what), file);
 }
 
 export function parseRoom(text: string, file: string): Room {

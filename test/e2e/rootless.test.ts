@@ -6,13 +6,13 @@
 // namespaces. The host is compared with its state before the first test.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { NETLAB } from '../paths.js';
 import { quoteArgv } from '../../src/os/quote.js';
+import { holderMarker } from '../../src/exec/simulated.js';
 import { applyRevealed, json, type Checked } from './challenge-case.js';
 import {
   asUserArgv,
@@ -398,11 +398,8 @@ test("an up killed before its first node started (kill -9): the user's own down 
     // What the old code left (down refused): the held holder, by its marker (alice's: the marker names her
     // state directory, exec/simulated.ts holderMarker; another test file's bridge lab may be up meanwhile), and the state.
     if (down?.exitCode !== 0) {
-      const owner = createHash('sha256')
-        .update(join(home, '.local', 'state', 'netlab'))
-        .digest('hex')
-        .slice(0, 8);
-      await execa('pkill', ['-KILL', '-f', `netlab-sim:bridge:${owner}:`], { reject: false });
+      const marker = holderMarker('bridge', '', join(home, '.local', 'state', 'netlab'));
+      await execa('pkill', ['-KILL', '-f', marker], { reject: false });
       rmSync(join(home, '.local/state/netlab/labs/bridge.json'), { force: true });
     }
     rmSync(bin, { recursive: true, force: true });

@@ -209,6 +209,7 @@ test('a bad option value is said before the lab is looked up: no lab need be up 
       [['verify', 'vxlan', '--timeout', '-1'], /^netlab: --timeout takes seconds, 1-3600; found "-1"/],
       [['verify', '--evidence', 'lots'], /^netlab: --evidence takes summary or full; found "lots"/],
       [['verify', '--connections', '0'], /^netlab: --connections takes a number 1-2000; found "0"/],
+      [['challenge', 'check', '--connections', '0'], /^netlab: --connections takes a number 1-2000; found "0"/],
       [['capture', 'node-0', '--count', 'abc'], /^netlab: --count takes 1-10000; found abc/],
       [['trace', 'a0', 'a1', '--port', '99999'], /^netlab: --port takes 1-65535; found 99999/],
       [['trace', 'a0', 'a1', '--size', '20'], /^netlab: --size takes an IP packet size of 68-65535 bytes; found 20/],

@@ -12,7 +12,6 @@ import {
   CACHED_LABS,
   cachedLabModel,
   labCache,
-  loadLabModel,
   readLab,
   warningsFor,
   type LabCache,
@@ -94,29 +93,29 @@ test('a lab read twice: the second read is the cache; a change to the file, or a
     // The state directory need not be there yet: made, as the cache, for this user alone.
     const cache = { dir: join(dir, 'state', 'cache'), build };
     // A command other than up reads the cache, and writes nothing.
-    assert.deepStrictEqual(await loadLabModel(file, {}, cache), loadLabFile(file).model);
+    assert.deepStrictEqual((await readLab(file, {}, cache)).model, loadLabFile(file).model);
     assert.deepEqual(readdirSync(dir), ['one.yaml']);
-    const first = await loadLabModel(file, KEEP, cache);
+    const first = (await readLab(file, KEEP, cache)).model;
     assert.deepStrictEqual(first, loadLabFile(file).model);
     assert.equal(statSync(cache.dir).mode & 0o777, 0o700);
     assert.equal(statSync(join(cache.dir, readdirSync(cache.dir)[0]!)).mode & 0o777, 0o600);
     tamper(cache, 'from the cache');
-    assert.equal((await loadLabModel(file, KEEP, cache)).description, 'from the cache');
+    assert.equal((await readLab(file, KEEP, cache)).model.description, 'from the cache');
     // The same lab under another name as given is another entry (the model records its file).
-    assert.equal((await loadLabModel(`${dir}/./one.yaml`, KEEP, cache)).description, '');
+    assert.equal((await readLab(`${dir}/./one.yaml`, KEEP, cache)).model.description, '');
     // Another build: parsed by that build's checks.
-    assert.equal((await loadLabModel(file, KEEP, { ...cache, build: 'build-2' })).description, '');
+    assert.equal((await readLab(file, KEEP, { ...cache, build: 'build-2' })).model.description, '');
     // One byte more in the file: parsed anew.
     writeFileSync(file, `${LAB}# a comment\n`);
-    assert.equal((await loadLabModel(file, KEEP, cache)).description, '');
+    assert.equal((await readLab(file, KEEP, cache)).model.description, '');
   }));
 
 test("the cache alone (up's early SSH login): the model of a lab kept before; none for one never kept, changed, or of another build", () =>
   withOneLab(async ({ file, cache }) => {
     assert.equal(cachedLabModel(file, cache), undefined, 'never read');
-    await loadLabModel(file, {}, cache);
+    (await readLab(file, {}, cache)).model;
     assert.equal(cachedLabModel(file, cache), undefined, 'read, not kept');
-    await loadLabModel(file, KEEP, cache);
+    (await readLab(file, KEEP, cache)).model;
     tamper(cache, 'from the cache');
     assert.equal(cachedLabModel(file, cache)?.description, 'from the cache');
     assert.deepEqual(
@@ -131,16 +130,16 @@ test("the cache alone (up's early SSH login): the model of a lab kept before; no
 
 test('an entry that is not one (another format, no model) is not read: the lab is parsed', () =>
   withOneLab(async ({ file, cache }) => {
-    await loadLabModel(file, KEEP, cache);
+    (await readLab(file, KEEP, cache)).model;
     rewrite(cache, (entry) => {
       entry.format = 'netlab lab cache 0';
       entry.model!.description = 'from the cache';
     });
-    assert.equal((await loadLabModel(file, KEEP, cache)).description, '');
+    assert.equal((await readLab(file, KEEP, cache)).model.description, '');
     rewrite(cache, (entry) => {
       entry.model = null;
     });
-    assert.deepStrictEqual(await loadLabModel(file, KEEP, cache), loadLabFile(file).model);
+    assert.deepStrictEqual((await readLab(file, KEEP, cache)).model, loadLabFile(file).model);
   }));
 
 test("a lab's warnings are kept with its model: up and plan say them from the cache as from the parser, over SSH without those of simulated nodes' facts; an entry of the format before (no warnings) is not read", () =>
@@ -174,10 +173,10 @@ test("a lab's warnings are kept with its model: up and plan say them from the ca
 
 test('without a cache (netlab run from dist/src), a lab is parsed and nothing is written; a directory is no lab file', () =>
   withOneLab(async ({ dir, file }) => {
-    assert.deepStrictEqual(await loadLabModel(file, KEEP, undefined), loadLabFile(file).model);
+    assert.deepStrictEqual((await readLab(file, KEEP, undefined)).model, loadLabFile(file).model);
     assert.deepEqual(readdirSync(dir), ['one.yaml']);
     await assert.rejects(
-      loadLabModel(dir, KEEP, undefined),
+      readLab(dir, KEEP, undefined),
       (e) => e instanceof LabInputError && /is a directory, not a lab file/.test(e.message),
     );
   }));
@@ -190,7 +189,7 @@ test('a file with problems is refused by the parser every time and never cached'
     const cache = { dir: join(work.dir, 'cache'), build: 'build-1' };
     for (let i = 0; i < 2; i++)
       await assert.rejects(
-        loadLabModel(file, KEEP, cache),
+        readLab(file, KEEP, cache),
         (e) => e instanceof LabInputError && e.exitCode === 2 && /node-9/.test(e.message),
       );
     assert.deepEqual(readdirSync(work.dir), ['bad.yaml']);
@@ -201,11 +200,11 @@ test('a file with problems is refused by the parser every time and never cached'
 
 test('an entry cut short (a crash while writing) is not read; the lab is parsed and the entry written whole', () =>
   withOneLab(async ({ file, cache }) => {
-    await loadLabModel(file, KEEP, cache);
+    (await readLab(file, KEEP, cache)).model;
     const entry = join(cache.dir, readdirSync(cache.dir)[0]!);
     const whole = readFileSync(entry, 'utf8');
     writeFileSync(entry, whole.slice(0, whole.length - 1));
-    assert.deepStrictEqual(await loadLabModel(file, KEEP, cache), loadLabFile(file).model);
+    assert.deepStrictEqual((await readLab(file, KEEP, cache)).model, loadLabFile(file).model);
     assert.equal(readFileSync(entry, 'utf8'), whole);
   }));
 
@@ -220,7 +219,7 @@ test(`the cache keeps the ${CACHED_LABS} labs used last`, async () => {
     const files = Array.from({ length: CACHED_LABS + 2 }, (_, i) => join(work.dir, `lab-${i}.yaml`));
     for (const [i, file] of files.entries()) {
       writeFileSync(file, LAB);
-      await loadLabModel(file, KEEP, cache);
+      (await readLab(file, KEEP, cache)).model;
       // Dated a second apart, in order: the file system's clock may not tell two writes of one second apart.
       for (const name of readdirSync(cache.dir).filter((n) => n !== 'precious'))
         if (JSON.parse(readFileSync(join(cache.dir, name), 'utf8')).model.file === file)
@@ -233,10 +232,10 @@ test(`the cache keeps the ${CACHED_LABS} labs used last`, async () => {
         .sort();
     assert.deepEqual(kept(), files.slice(2).sort());
     // A lab read again is used last: the next one written evicts the one used longest ago instead.
-    await loadLabModel(files[2]!, KEEP, cache);
+    (await readLab(files[2]!, KEEP, cache)).model;
     const next = join(work.dir, 'lab-next.yaml');
     writeFileSync(next, LAB);
-    await loadLabModel(next, KEEP, cache);
+    (await readLab(next, KEEP, cache)).model;
     assert.deepEqual(kept(), [...files.slice(4), files[2]!, next].sort());
     assert.equal(readFileSync(join(cache.dir, 'precious'), 'utf8'), 'x');
   } finally {
@@ -248,8 +247,8 @@ test('a cache that cannot be written (its directory under a file) costs the next
   withOneLab(async ({ file, cache }) => {
     // ENOTDIR at every step: reading the entry, making the directory, removing the temporary file.
     const underAFile = { ...cache, dir: join(file, 'cache') };
-    assert.deepStrictEqual(await loadLabModel(file, KEEP, underAFile), loadLabFile(file).model);
-    assert.deepStrictEqual(await loadLabModel(file, KEEP, underAFile), loadLabFile(file).model);
+    assert.deepStrictEqual((await readLab(file, KEEP, underAFile)).model, loadLabFile(file).model);
+    assert.deepStrictEqual((await readLab(file, KEEP, underAFile)).model, loadLabFile(file).model);
   }));
 
 test('netlab run from dist/src (no bundle, no build id) has no cache', () => {
@@ -273,7 +272,7 @@ test("the command line (the bundle) reads a lab up kept in its state directory's
       dir: join(dir, 'state', 'cache'),
       build: readFileSync(join(ROOT, 'dist', 'bundle', 'build-id'), 'utf8').trim(),
     };
-    await loadLabModel(file, KEEP, cache);
+    (await readLab(file, KEEP, cache)).model;
     const [entry] = readdirSync(cache.dir);
     const path = join(cache.dir, entry!);
     writeFileSync(path, readFileSync(path, 'utf8').replaceAll('10.200.0.', '10.99.0.'));

@@ -259,67 +259,71 @@ test(
   },
 );
 
-test('root under sudo is told of the labs the user who ran sudo brought up without it, in their own state directory', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'netlab-sudo-user-'));
-  try {
-    const passwd = join(dir, 'passwd');
-    writeFileSync(
-      passwd,
-      `root:x:0:0:root:/root:/bin/sh\nalice:x:4242:4242::${dir}/alice:/bin/sh\nbob:x:4243:4243::relative:/bin/sh\n`,
-    );
-    const labs = join(dir, 'alice', '.local', 'state', 'netlab', 'labs');
-    mkdirSync(labs, { recursive: true });
-    for (const file of ['bridge.json', 'vxlan@g1.json', 'not a lab.json', 'notes.txt'])
-      writeFileSync(join(labs, file), '{}');
-    // alice's own, as her netlab made them (root only reads them).
-    for (const path of [
-      'alice',
-      'alice/.local',
-      'alice/.local/state',
-      'alice/.local/state/netlab',
-      'alice/.local/state/netlab/labs',
-    ])
-      chownSync(join(dir, path), 4242, 4242);
-    const roots = { NETLAB_STATE_DIR: join(dir, 'root') };
-    const note = sudoUsersLabsNote({ ...roots, SUDO_UID: '4242' }, passwd);
-    assert.match(
-      note,
-      /^\. Labs alice brings up without sudo are theirs, in \S+\/alice\/\.local\/state\/netlab, which has /,
-    );
-    assert.deepEqual(
-      note
-        .match(/which has (.*):/)![1]!
-        .split(', ')
-        .sort(),
-      ['bridge', 'vxlan@g1'],
-    );
-    assert.match(note, /: for those, run the same netlab command without sudo$/);
-    // Nothing to say: not under sudo, sudo from root, a user unknown, a home that is no absolute path, no labs.
-    for (const env of [
-      roots,
-      { ...roots, SUDO_UID: '0' },
-      { ...roots, SUDO_UID: '9999' },
-      { ...roots, SUDO_UID: 'x' },
-      { ...roots, SUDO_UID: '4243' },
-    ])
-      assert.equal(sudoUsersLabsNote(env, passwd), '', JSON.stringify(env));
-    // A directory on the way that is not hers, or a link of hers to elsewhere: root does not list it.
-    chownSync(join(dir, 'alice', '.local', 'state'), 0, 0);
-    assert.equal(sudoUsersLabsNote({ ...roots, SUDO_UID: '4242' }, passwd), '');
-    chownSync(join(dir, 'alice', '.local', 'state'), 4242, 4242);
-    renameSync(join(dir, 'alice', '.local', 'state', 'netlab'), join(dir, 'elsewhere'));
-    symlinkSync(join(dir, 'elsewhere'), join(dir, 'alice', '.local', 'state', 'netlab'));
-    lchownSync(join(dir, 'alice', '.local', 'state', 'netlab'), 4242, 4242);
-    assert.equal(sudoUsersLabsNote({ ...roots, SUDO_UID: '4242' }, passwd), '');
-    rmSync(join(dir, 'alice', '.local', 'state', 'netlab'));
-    renameSync(join(dir, 'elsewhere'), join(dir, 'alice', '.local', 'state', 'netlab'));
-    assert.match(sudoUsersLabsNote({ ...roots, SUDO_UID: '4242' }, passwd), /which has /, 'hers again');
-    rmSync(labs, { recursive: true });
-    assert.equal(sudoUsersLabsNote({ ...roots, SUDO_UID: '4242' }, passwd), '');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'root under sudo is told of the labs the user who ran sudo brought up without it, in their own state directory',
+  { skip: asRoot ? false : 'needs root, to give files to another user (chown)' },
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), 'netlab-sudo-user-'));
+    try {
+      const passwd = join(dir, 'passwd');
+      writeFileSync(
+        passwd,
+        `root:x:0:0:root:/root:/bin/sh\nalice:x:4242:4242::${dir}/alice:/bin/sh\nbob:x:4243:4243::relative:/bin/sh\n`,
+      );
+      const labs = join(dir, 'alice', '.local', 'state', 'netlab', 'labs');
+      mkdirSync(labs, { recursive: true });
+      for (const file of ['bridge.json', 'vxlan@g1.json', 'not a lab.json', 'notes.txt'])
+        writeFileSync(join(labs, file), '{}');
+      // alice's own, as her netlab made them (root only reads them).
+      for (const path of [
+        'alice',
+        'alice/.local',
+        'alice/.local/state',
+        'alice/.local/state/netlab',
+        'alice/.local/state/netlab/labs',
+      ])
+        chownSync(join(dir, path), 4242, 4242);
+      const roots = { NETLAB_STATE_DIR: join(dir, 'root') };
+      const note = sudoUsersLabsNote({ ...roots, SUDO_UID: '4242' }, passwd);
+      assert.match(
+        note,
+        /^\. Labs alice brings up without sudo are theirs, in \S+\/alice\/\.local\/state\/netlab, which has /,
+      );
+      assert.deepEqual(
+        note
+          .match(/which has (.*):/)![1]!
+          .split(', ')
+          .sort(),
+        ['bridge', 'vxlan@g1'],
+      );
+      assert.match(note, /: for those, run the same netlab command without sudo$/);
+      // Nothing to say: not under sudo, sudo from root, a user unknown, a home that is no absolute path, no labs.
+      for (const env of [
+        roots,
+        { ...roots, SUDO_UID: '0' },
+        { ...roots, SUDO_UID: '9999' },
+        { ...roots, SUDO_UID: 'x' },
+        { ...roots, SUDO_UID: '4243' },
+      ])
+        assert.equal(sudoUsersLabsNote(env, passwd), '', JSON.stringify(env));
+      // A directory on the way that is not hers, or a link of hers to elsewhere: root does not list it.
+      chownSync(join(dir, 'alice', '.local', 'state'), 0, 0);
+      assert.equal(sudoUsersLabsNote({ ...roots, SUDO_UID: '4242' }, passwd), '');
+      chownSync(join(dir, 'alice', '.local', 'state'), 4242, 4242);
+      renameSync(join(dir, 'alice', '.local', 'state', 'netlab'), join(dir, 'elsewhere'));
+      symlinkSync(join(dir, 'elsewhere'), join(dir, 'alice', '.local', 'state', 'netlab'));
+      lchownSync(join(dir, 'alice', '.local', 'state', 'netlab'), 4242, 4242);
+      assert.equal(sudoUsersLabsNote({ ...roots, SUDO_UID: '4242' }, passwd), '');
+      rmSync(join(dir, 'alice', '.local', 'state', 'netlab'));
+      renameSync(join(dir, 'elsewhere'), join(dir, 'alice', '.local', 'state', 'netlab'));
+      assert.match(sudoUsersLabsNote({ ...roots, SUDO_UID: '4242' }, passwd), /which has /, 'hers again');
+      rmSync(labs, { recursive: true });
+      assert.equal(sudoUsersLabsNote({ ...roots, SUDO_UID: '4242' }, passwd), '');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 test("the note on root's state directory, and the command as its owner runs it", () => {
   const denied = { path: '/var/lib/netlab', owner: 0, mode: 0o40700 };
