@@ -8,6 +8,7 @@ import { contains, ipOf, parseCidr, parseIp } from '../net/ipv4.js';
 import { crossNodeWiring } from '../wiring/registry.js';
 import { ETHERNET_MTU } from '../net/ethernet.js';
 import { FLAT_SIMULATED_NETWORK, simulatedFacts } from '../underlay/simulated.js';
+import { outsideAddress } from '../underlay/routing.js';
 import { policyDrops, type PolicyPeerEnd, type Traffic } from '../wiring/policies.js';
 import type { LabFile } from './schema.js';
 
@@ -171,8 +172,10 @@ function policyDropsCheck(model: Model, check: Check, fromPod: string): string |
         : undefined;
     if (pod === from) return undefined;
     if (address) targets.push({ to: { address, ...(pod ? { pod } : {}) }, traffic: direct });
-  } else if ('outside' in to && model.outside?.address) {
-    targets.push({ to: { address: model.outside.address }, traffic: direct });
+  } else if ('outside' in to && model.outside) {
+    // Its address as on simulated nodes when the lab gives none (a machine's is read at up): it counts for a
+    // rule with an ipBlock only.
+    targets.push({ to: { address: outsideAddress(model, simulatedFacts(model)) }, traffic: direct });
   } else if ('service' in to) {
     const service = model.services.find((s) => s.name === to.service);
     for (const backend of service?.backends ?? []) {
