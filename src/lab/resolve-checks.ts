@@ -16,13 +16,11 @@ import { joinsNodes, SAME_NODE, sameNodeWiring } from '../wiring/registry.js';
 import type { LabFile } from './schema.js';
 import { didYouMean } from '../model/suggest.js';
 import type { Report } from '../errors.js';
-import { fewestConnections } from '../verify/stats.js';
-
-const DEFAULT_SERVICE_CONNECTIONS = 60;
+import { defaultServiceConnections } from '../verify/stats.js';
 
 /** A Service check's connections when the lab gives none: enough for every backend to answer (verify/stats.ts). */
 function defaultConnections(service: ModelService): number {
-  return Math.max(DEFAULT_SERVICE_CONNECTIONS, fewestConnections(service.backends.length));
+  return defaultServiceConnections(service.backends.length);
 }
 
 /** Above this many pods, derived checks ping a ring instead of every pair. */

@@ -22,6 +22,7 @@ import {
 } from '../model/grammar.js';
 import { jsonSchemaNamed, jsonSchemaOf, type JsonSchema } from './json-schema.js';
 import { CIDR_PATTERN, CIDR_RULE, IPV4_PATTERN, IPV4_RULE } from '../net/ipv4.js';
+import { connectionsDefaults } from '../verify/stats.js';
 
 // The one IPv4 grammar (net/ipv4.ts): 0-255 in each octet, 0-32 as the length, no leading zeros.
 const ipv4 = z.string().regex(IPV4_PATTERN, { error: IPV4_RULE }).describe('an IPv4 address');
@@ -150,7 +151,7 @@ const serviceCheck = z.strictObject({
     .max(LAB_LIMITS.connections)
     .optional()
     .describe(
-      'connections to spread over the backends; default 60, or more for a Service of 5 or more backends: as many as every backend needs to answer (153 for 10)',
+      `connections to spread over the backends; default ${connectionsDefaults()}`,
     ),
   expect: expect.optional(),
 });

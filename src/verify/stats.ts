@@ -46,3 +46,18 @@ export function fewestConnections(endpoints: number): number {
   if (endpoints <= 1) return 1;
   return Math.ceil(Math.log(endpoints / MISS_CHANCE) / -Math.log(1 - 1 / endpoints));
 }
+
+/** A Service check's connections when the lab gives none, if its backends need no more (fewestConnections). */
+export const DEFAULT_SERVICE_CONNECTIONS = 60;
+
+/** A Service check's connections when the lab gives none: enough for every backend to answer. */
+export function defaultServiceConnections(backends: number): number {
+  return Math.max(DEFAULT_SERVICE_CONNECTIONS, fewestConnections(backends));
+}
+
+/** The defaults above in words, for the schema's description and verify's help. */
+export function connectionsDefaults(): string {
+  let more = 2;
+  while (fewestConnections(more) <= DEFAULT_SERVICE_CONNECTIONS) more++;
+  return `${DEFAULT_SERVICE_CONNECTIONS}, or more for a Service of ${more} or more backends: as many as every backend needs to answer (${fewestConnections(10)} for 10)`;
+}

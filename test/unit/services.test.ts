@@ -2,7 +2,15 @@ import { test } from 'node:test';
 import { LAB_LIMITS } from '../../src/model/grammar.js';
 import assert from 'node:assert/strict';
 import { cascadeProbabilities, formatProbability } from '../../src/wiring/services.js';
-import { fewestConnections, isPlausibleSpread, MISS_CHANCE, spreadBound } from '../../src/verify/stats.js';
+import {
+  connectionsDefaults,
+  fewestConnections,
+  isPlausibleSpread,
+  MISS_CHANCE,
+  spreadBound,
+} from '../../src/verify/stats.js';
+import { execFileSync } from 'node:child_process';
+import { NETLAB } from '../paths.js';
 import { judgeService } from '../../src/verify/run.js';
 import { parseLab } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
@@ -77,6 +85,24 @@ test('a Service check makes enough connections for every backend to answer: by d
   assert.deepEqual([2, 4, 5, 10, 64].map(fewestConnections), [21, 53, 70, 153, 1142]);
   // A Service of the most backends a lab may have needs no more connections than a check may make.
   assert.ok(fewestConnections(LAB_LIMITS.backends) <= LAB_LIMITS.connections);
+  // verify's help says the defaults in words of its own (the command line loads nothing but commander for
+  // its help): they are these numbers.
+  assert.equal(
+    connectionsDefaults(),
+    '60, or more for a Service of 5 or more backends: as many as every backend needs to answer (153 for 10)',
+  );
+  const help = execFileSync(NETLAB, ['verify', '--help'], {
+    encoding: 'utf8',
+    env: { ...process.env, COLUMNS: '1000' },
+  });
+  assert.ok(
+    help
+      .replace(/\s+/g, ' ')
+      .includes(
+        `(default: the lab's, else 60, or more for a Service of 5 or more backends; ${fewestConnections(2)} for a tcp check to two backends)`,
+      ),
+    help,
+  );
 
   // A lab's Service of 10 backends: its checks make 153 connections unless the lab says otherwise
   // (at the old 60, a healthy Service of 10 left a backend unanswered in about 1 check of 50).
