@@ -11,7 +11,6 @@ export function tooLarge(what: string): string {
 
 export const TOO_LARGE = tooLarge('lab file');
 
-
 /**
  * An input file's text: opened once, checked to be a regular file (not a FIFO or
  * /dev/zero, whose size says nothing), and read with a bound.

@@ -150,9 +150,7 @@ const serviceCheck = z.strictObject({
     .min(1)
     .max(LAB_LIMITS.connections)
     .optional()
-    .describe(
-      `connections to spread over the backends; default ${connectionsDefaults()}`,
-    ),
+    .describe(`connections to spread over the backends; default ${connectionsDefaults()}`),
   expect: expect.optional(),
 });
 

@@ -113,9 +113,9 @@ test('a lab read twice: the second read is the cache; a change to the file, or a
 test("the cache alone (up's early SSH login): the model of a lab kept before; none for one never kept, changed, or of another build", () =>
   withOneLab(async ({ file, cache }) => {
     assert.equal(cachedLabModel(file, cache), undefined, 'never read');
-    (await readLab(file, {}, cache)).model;
+    await readLab(file, {}, cache);
     assert.equal(cachedLabModel(file, cache), undefined, 'read, not kept');
-    (await readLab(file, KEEP, cache)).model;
+    await readLab(file, KEEP, cache);
     tamper(cache, 'from the cache');
     assert.equal(cachedLabModel(file, cache)?.description, 'from the cache');
     assert.deepEqual(
@@ -130,7 +130,7 @@ test("the cache alone (up's early SSH login): the model of a lab kept before; no
 
 test('an entry that is not one (another format, no model) is not read: the lab is parsed', () =>
   withOneLab(async ({ file, cache }) => {
-    (await readLab(file, KEEP, cache)).model;
+    await readLab(file, KEEP, cache);
     rewrite(cache, (entry) => {
       entry.format = 'netlab lab cache 0';
       entry.model!.description = 'from the cache';
@@ -200,7 +200,7 @@ test('a file with problems is refused by the parser every time and never cached'
 
 test('an entry cut short (a crash while writing) is not read; the lab is parsed and the entry written whole', () =>
   withOneLab(async ({ file, cache }) => {
-    (await readLab(file, KEEP, cache)).model;
+    await readLab(file, KEEP, cache);
     const entry = join(cache.dir, readdirSync(cache.dir)[0]!);
     const whole = readFileSync(entry, 'utf8');
     writeFileSync(entry, whole.slice(0, whole.length - 1));
@@ -219,7 +219,7 @@ test(`the cache keeps the ${CACHED_LABS} labs used last`, async () => {
     const files = Array.from({ length: CACHED_LABS + 2 }, (_, i) => join(work.dir, `lab-${i}.yaml`));
     for (const [i, file] of files.entries()) {
       writeFileSync(file, LAB);
-      (await readLab(file, KEEP, cache)).model;
+      await readLab(file, KEEP, cache);
       // Dated a second apart, in order: the file system's clock may not tell two writes of one second apart.
       for (const name of readdirSync(cache.dir).filter((n) => n !== 'precious'))
         if (JSON.parse(readFileSync(join(cache.dir, name), 'utf8')).model.file === file)
@@ -232,10 +232,10 @@ test(`the cache keeps the ${CACHED_LABS} labs used last`, async () => {
         .sort();
     assert.deepEqual(kept(), files.slice(2).sort());
     // A lab read again is used last: the next one written evicts the one used longest ago instead.
-    (await readLab(files[2]!, KEEP, cache)).model;
+    await readLab(files[2]!, KEEP, cache);
     const next = join(work.dir, 'lab-next.yaml');
     writeFileSync(next, LAB);
-    (await readLab(next, KEEP, cache)).model;
+    await readLab(next, KEEP, cache);
     assert.deepEqual(kept(), [...files.slice(4), files[2]!, next].sort());
     assert.equal(readFileSync(join(cache.dir, 'precious'), 'utf8'), 'x');
   } finally {
@@ -272,7 +272,7 @@ test("the command line (the bundle) reads a lab up kept in its state directory's
       dir: join(dir, 'state', 'cache'),
       build: readFileSync(join(ROOT, 'dist', 'bundle', 'build-id'), 'utf8').trim(),
     };
-    (await readLab(file, KEEP, cache)).model;
+    await readLab(file, KEEP, cache);
     const [entry] = readdirSync(cache.dir);
     const path = join(cache.dir, entry!);
     writeFileSync(path, readFileSync(path, 'utf8').replaceAll('10.200.0.', '10.99.0.'));
