@@ -10,6 +10,7 @@ import { ETHERNET_MTU } from '../net/ethernet.js';
 import { FLAT_SIMULATED_NETWORK, simulatedFacts } from '../underlay/simulated.js';
 import { outsideAddress } from '../underlay/routing.js';
 import { policyDrops, type PolicyPeerEnd, type Traffic } from '../wiring/policies.js';
+import { answerersOf, podOf } from '../model/answerers.js';
 import type { LabFile } from './schema.js';
 
 export interface LabWarning {
@@ -150,46 +151,18 @@ function checkWarnings(lab: LabFile, model: Model): LabWarning[] {
 }
 
 /**
- * Why the lab's NetworkPolicies drop a check's new connections from a pod: to a pod (by its name or its
- * address), to a Service's backends (after its DNAT, on their target port), or to the outside host;
+ * Why the lab's NetworkPolicies drop a check's new connections from a pod: to the pods that answer it
+ * (answerersOf: the pod it names, by name or address, or a Service's backends after its DNAT, on their
+ * target port, whether the check names the Service or its ClusterIP), a pod it pings, or the outside host;
  * undefined when they let it through. A check within one pod goes over its loopback and never reaches
- * FORWARD, where the policies are; checks to a node are not judged (its address is the machine's).
+ * FORWARD, where the policies are; checks to a node are not judged (its address is the machine's, and a
+ * NodePort's connection may leave the node with its address).
  */
 function policyDropsCheck(model: Model, check: Check, fromPod: string): string | undefined {
   const podNamed = (name: string) => model.pods.find((p) => p.name === name);
   const from = podNamed(fromPod);
-  if (!from?.address || !model.policies?.length) return undefined;
-  const addressOf = (pod: ModelPod) => ipOf(pod.address);
-  const direct: Traffic = check.kind === 'tcp' ? { protocol: 'tcp', port: check.port! } : { protocol: 'icmp' };
-  const targets: { to: PolicyPeerEnd; traffic: Traffic; service?: string }[] = [];
-  const to = check.to;
-  if ('pod' in to || 'address' in to) {
-    const pod = 'pod' in to ? podNamed(to.pod) : model.pods.find((p) => addressOf(p) === to.address);
-    const address = pod
-      ? addressOf(pod)
-      : 'address' in to && to.address === model.outside?.address
-        ? to.address
-        : undefined;
-    if (pod === from) return undefined;
-    if (address) targets.push({ to: { address, ...(pod ? { pod } : {}) }, traffic: direct });
-  } else if ('outside' in to && model.outside) {
-    // Its address as on simulated nodes when the lab gives none (a machine's is read at up): it counts for a
-    // rule with an ipBlock only.
-    targets.push({ to: { address: outsideAddress(model, simulatedFacts(model)) }, traffic: direct });
-  } else if ('service' in to) {
-    const service = model.services.find((s) => s.name === to.service);
-    for (const backend of service?.backends ?? []) {
-      const pod = podNamed(backend);
-      const address = pod && addressOf(pod);
-      if (pod && address && pod !== from)
-        targets.push({
-          to: { address, pod },
-          traffic: { protocol: service!.protocol, port: service!.targetPort },
-          service: service!.name,
-        });
-    }
-  }
-  for (const { to, traffic, service } of targets) {
+  if (!from?.address || !model.policies?.length || 'node' in check.to) return undefined;
+  for (const { to, traffic, service } of policyTargets(model, check, from)) {
     const dropped = policyDrops(model, from, to, traffic);
     if (!dropped) continue;
     const what =
@@ -200,6 +173,35 @@ function policyDropsCheck(model: Model, check: Check, fromPod: string): string |
     return `a NetworkPolicy drops this check's packets: pod ${dropped.pod} is isolated for ${dropped.direction} by ${dropped.policies.join(', ')}, and none of ${dropped.policies.length > 1 ? 'their' : 'its'} rules allows ${what} ${peer}; this check cannot pass; allow it in a policy, or expect: fail`;
   }
   return undefined;
+}
+
+/** Where a check's packets from a pod go, past any Service's DNAT, and as what traffic; never the pod itself. */
+function policyTargets(
+  model: Model,
+  check: Check,
+  from: ModelPod,
+): { to: PolicyPeerEnd; traffic: Traffic; service?: string }[] {
+  const podNamed = (name: string) => model.pods.find((p) => p.name === name);
+  const answerers = answerersOf(model, check);
+  if (answerers)
+    return answerers.pods.flatMap((name) => {
+      const pod = podNamed(name);
+      if (!pod?.address || pod === from) return [];
+      const service = answerers.service;
+      const traffic: Traffic = { protocol: service?.protocol ?? 'tcp', port: answerers.port };
+      return [{ to: { address: ipOf(pod.address), pod }, traffic, ...(service ? { service: service.name } : {}) }];
+    });
+  const traffic: Traffic = check.kind === 'tcp' ? { protocol: 'tcp', port: check.port! } : { protocol: 'icmp' };
+  const to = check.to;
+  if ('outside' in to && model.outside)
+    // Its address as on simulated nodes when the lab gives none (a machine's is read at up): it counts for a
+    // rule with an ipBlock only.
+    return [{ to: { address: outsideAddress(model, simulatedFacts(model)) }, traffic }];
+  const name = podOf(model, to);
+  const pod = name === undefined ? undefined : podNamed(name);
+  if (pod) return pod === from || !pod.address ? [] : [{ to: { address: ipOf(pod.address), pod }, traffic }];
+  if ('address' in to && to.address === model.outside?.address) return [{ to: { address: to.address }, traffic }];
+  return [];
 }
 
 function outsideWarnings(lab: LabFile, model: Model): LabWarning[] {

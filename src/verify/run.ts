@@ -12,6 +12,7 @@ import type { Transports } from '../exec/transports.js';
 import { Interrupted, RunError } from '../errors.js';
 import { planOnce, type PlanOnce } from '../plan/build.js';
 import { fewestConnections, isPlausibleSpread, spreadBound } from './stats.js';
+import { answerersOf, podOf, serviceOf } from '../model/answerers.js';
 import { ipOf } from '../net/ipv4.js';
 
 export interface CheckResult {
@@ -32,37 +33,6 @@ interface Listener {
   pod: string;
   port: number;
   node: string;
-}
-
-/** The pod a check names, by name or by its address (a tcp check may name a pod by its address). */
-function podOf(model: Model, target: Check['to']): string | undefined {
-  if ('pod' in target) return target.pod;
-  if (!('address' in target)) return undefined;
-  return model.pods.find((p) => ipOf(p.address) === target.address)?.name;
-}
-
-/** The Service whose backends answer a check: the one it names, at whose ClusterIP and port, or behind whose NodePort on a node. */
-function serviceOf(model: Model, check: Check): ModelService | undefined {
-  const to = check.to;
-  return model.services.find((s) =>
-    'service' in to
-      ? s.name === to.service
-      : 'node' in to
-        ? s.nodePort === check.port
-        : 'address' in to && s.clusterIp === to.address && s.port === check.port,
-  );
-}
-
-/**
- * Who answers a tcp or Service check: the pod it names, by name or address, or
- * the backends of its Service (serviceOf).
- */
-function answerersOf(model: Model, check: Check): { pods: string[]; port: number } | undefined {
-  if (check.kind !== 'tcp' && check.kind !== 'service') return undefined;
-  const pod = podOf(model, check.to);
-  if (check.kind === 'tcp' && pod !== undefined) return { pods: [pod], port: check.port! };
-  const service = serviceOf(model, check);
-  return service && { pods: service.backends, port: service.targetPort };
 }
 
 /**
