@@ -2,7 +2,7 @@
 // lab (the instance named after the group), built, broken by a schedule of
 // challenges, graded live from the room's controller, and taken down.
 import chalk from 'chalk';
-import { escapeControls, EXIT_INTERRUPTED, shown, UsageError } from '../errors.js';
+import { escapeControls, EXIT_INTERRUPTED, shown, UsageError, type LabIssue } from '../errors.js';
 import { finishDespiteSignals } from '../os/hangup.js';
 import { printJson, type JsonOption } from '../json-output.js';
 import { readState } from '../state/store.js';
@@ -32,6 +32,7 @@ import { bringUp } from '../lifecycle/up.js';
 import { buildPlan } from '../plan/build.js';
 import { simulatedFacts } from '../underlay/simulated.js';
 import { diffModels } from '../lab/diff.js';
+import { warningsFor } from '../lab/cached.js';
 import { labIdOf, type Model } from '../model/lab.js';
 import { appendEvents, readEvents, type NewEvent } from '../room/log.js';
 import { landingsFor, startInGroup } from '../room/challenge.js';
@@ -79,14 +80,14 @@ function openRoom(
   file: string,
   command: string,
   { up = false, groups = (room: Room): readonly RoomGroup[] => room.groups } = {},
-): { room: Room; record: RoomRecord; model: Model } {
-  const { room, model } = loadRoomAndLab(file);
+): { room: Room; record: RoomRecord; model: Model; labWarnings: LabIssue[] } {
+  const { room, model, labWarnings } = loadRoomAndLab(file);
   if (!up) refuseNoRecord(room, file);
   // Refused before the record is written (a group it does not have, no access to the groups' nodes): a command
   // refused changes nothing.
   requireNodeAccessFor(groups(room), `room ${command}`);
   const record = ensureRoomRecord(room);
-  return { room, record, model };
+  return { room, record, model, labWarnings };
 }
 
 /** The room and its lab for a command that only reads (status, watch, serve, results): no state is written. */
@@ -151,9 +152,13 @@ function attachLine(room: Room, group: RoomGroup): string | undefined {
 /** `room up ROOM`: every group's lab built, groups side by side; a group already up is left as it is. */
 export async function roomUpCommand(file: string, options: RoomOptions): Promise<number> {
   const parallel = parallelOf(options);
-  const { room, record, model } = openRoom(file, 'up', { up: true });
+  const { room, record, model, labWarnings } = openRoom(file, 'up', { up: true });
   const json = Boolean(options.json);
   const say = json ? console.error : console.log;
+  // The lab's warnings, as `up` says them, once for the simulated groups; a group on machines says its own
+  // (its netlab up, whose lines are the group's), without those that hold on simulated nodes only.
+  if (room.groups.some((g) => g.target.kind === 'simulated'))
+    for (const warning of warningsFor({ warnings: labWarnings }, false)) console.error(warning);
   say(`room ${room.name}: building lab ${room.labName} in ${room.groups.length} groups, ${parallel} at a time`);
   // Ctrl-C (or SIGTERM): the groups being built roll back (each up's own handler, or the child's own
   // signal), and no further group starts.

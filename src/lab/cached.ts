@@ -55,7 +55,7 @@ export interface ReadLab {
  * The warnings that hold where the lab runs, as validate prints them: on machines over SSH, those of
  * simulated nodes' facts (their underlay's MTU and addresses) are left out.
  */
-export function warningsFor(read: ReadLab, overSsh: boolean): string[] {
+export function warningsFor(read: Pick<ReadLab, 'warnings'>, overSsh: boolean): string[] {
   return read.warnings.filter((w) => !(overSsh && w.simulated)).map(formatIssue);
 }
 

@@ -121,6 +121,34 @@ test('room up: a group that fails is reported and rolled back, the others stay u
   }
 });
 
+test("room up says its lab's warnings once, as validate does, and builds every group's lab all the same", async () => {
+  const dir = join(state.dir, 'warned');
+  mkdirSync(dir);
+  // A check to an address no part of the lab has: valid, and it cannot pass.
+  const lab = join(dir, 'one.yaml');
+  writeFileSync(
+    lab,
+    'nodes: { node-0: {} }\npods:\n  a0: { node: node-0 }\nverify:\n  - ping: { from: a0, to: 10.99.0.1 }\n',
+  );
+  const room = join(dir, 'warned.yaml');
+  writeFileSync(room, 'room: warned\nlab: one.yaml\ngroups:\n  g1: { simulated: true }\n  g2: { simulated: true }\n');
+  try {
+    const validated = await run('validate', lab);
+    const warnings = validated.stderr.split('\n').filter((line) => line.includes(': warning: '));
+    assert.equal(warnings.length, 1, validated.stderr);
+    const up = await run('room', 'up', room);
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+    assert.deepEqual(
+      up.stderr.split('\n').filter((line) => line.includes(': warning: ')),
+      warnings,
+      'once for the room, not once per group',
+    );
+    assert.equal(readState('one@g2')?.status, 'up');
+  } finally {
+    assert.equal((await run('room', 'down', room)).exitCode, 0);
+  }
+});
+
 test('Ctrl-C during room up: the group being built rolls back, no other group starts, exit 130, nothing left', async () => {
   const dir = join(state.dir, 'interrupted');
   mkdirSync(dir);
