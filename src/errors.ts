@@ -28,7 +28,7 @@ export interface LabIssue {
   message: string;
   /** a warning: the lab is valid, but surely not meant so (`validate --strict` makes it an error) */
   severity?: 'warning';
-  /** about the file as a whole (not read, or not YAML text): it has no line and column to name (1:1 in --json) */
+  /** about the file as a whole (not read, or not YAML text): it has no line and column to name (1:1 and `whole` in --json) */
   whole?: true;
   /** a warning that holds on simulated nodes only (lab/warnings.ts LabWarning) */
   simulated?: true;
@@ -87,6 +87,7 @@ export function issueFields(issue: LabIssue): {
   message: string;
   allowed?: string;
   severity: 'error' | 'warning';
+  whole?: true;
 } {
   const at = issue.message.lastIndexOf('; allowed: ');
   return {
@@ -97,6 +98,8 @@ export function issueFields(issue: LabIssue): {
     message: at < 0 ? issue.message : issue.message.slice(0, at),
     ...(at < 0 ? {} : { allowed: issue.message.slice(at + '; allowed: '.length) }),
     severity: issue.severity ?? 'error',
+    // (its line and column, 1 and 1, name no place in a file that was never read)
+    ...(issue.whole ? { whole: true as const } : {}),
   };
 }
 

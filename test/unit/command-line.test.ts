@@ -107,12 +107,12 @@ test('a lab that is neither a file nor bundled: "no such file: X", no line:colum
     assert.equal(json.exitCode, 2);
     const [missing] = (
       JSON.parse(json.stdout) as {
-        labs: { ok: boolean; problems: string[]; issues: { file: string; message: string }[] }[];
+        labs: { ok: boolean; problems: string[]; issues: { file: string; message: string; whole?: boolean }[] }[];
       }
     ).labs;
     assert.deepEqual(
-      [missing!.ok, missing!.problems, missing!.issues.map((i) => [i.file, i.message])],
-      [false, ['no such file: "labs/vxlam.yaml"'], [['labs/vxlam.yaml', 'no such file: "labs/vxlam.yaml"']]],
+      [missing!.ok, missing!.problems, missing!.issues.map((i) => [i.file, i.message, i.whole])],
+      [false, ['no such file: "labs/vxlam.yaml"'], [['labs/vxlam.yaml', 'no such file: "labs/vxlam.yaml"', true]]],
     );
   } finally {
     work.remove();
