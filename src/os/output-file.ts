@@ -22,9 +22,9 @@ export function fileOwner(env: NodeJS.ProcessEnv = process.env): FileOwner {
 type Refuse = (why: string) => UsageError;
 
 const DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
-// Non-blocking: opening a FIFO fails at once (ENXIO) instead of waiting for a
-// reader. A write to a plain file never blocks, so the flag may stay.
-const FILE = constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+// A new file only (O_EXCL): a name that is there already, a FIFO or a device too, is never opened by it,
+// but judged first (openExisting), so no open can wait for a FIFO's reader or start a device's driver.
+const NEW_FILE = constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_CREAT | constants.O_EXCL;
 // Linux's O_PATH (Node does not name it): a handle on a file that opens nothing. A device's driver runs
 // at its open (a tape rewinds, a watchdog starts counting down, a terminal may become the controlling
 // one): an existing file is looked at through this handle, and opened only once it is a plain file.
@@ -82,7 +82,7 @@ function openIn(dir: number, name: string, owner: FileOwner, refuse: Refuse): nu
   let fd: number;
   let created = true;
   try {
-    fd = openSync(at, FILE | constants.O_CREAT | constants.O_EXCL, 0o644);
+    fd = openSync(at, NEW_FILE, 0o644);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw refuse(reason(error, at));
     created = false;
@@ -114,7 +114,7 @@ function openExisting(at: string, owner: FileOwner, refuse: Refuse): number {
         `it exists and is ${stat.isFile() ? 'not yours (or has other names)' : 'not a plain file'}; name a new file`,
       );
     try {
-      return openSync(`/proc/self/fd/${handle}`, constants.O_WRONLY | constants.O_NONBLOCK);
+      return openSync(`/proc/self/fd/${handle}`, constants.O_WRONLY);
     } catch (error) {
       throw refuse(reason(error, at));
     }
@@ -132,7 +132,6 @@ function reason(error: unknown, at: string): string {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ELOOP' || (code === 'ENOTDIR' && isSymbolicLink(at)))
     return 'it is a symbolic link; name the file by a path without any';
-  if (code === 'ENXIO') return 'it exists and is not a plain file (a FIFO or socket); name a new file';
   if (code === 'ENOTDIR') return 'it is not a directory';
   if (code === 'ENOENT') return 'no such directory';
   if (code === 'EISDIR') return 'it is a directory';
