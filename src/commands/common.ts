@@ -1,7 +1,7 @@
 // What several commands share: finding a lab (by file or by name) and reaching its nodes.
 import { existsSync, lstatSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { placeOf, wantsSsh, type TargetOptions } from '../exec/targets.js';
+import { placeGiven, wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { labIdsIn, listStates, readState, stateDir, type LabState } from '../state/store.js';
 import { shown, UsageError } from '../errors.js';
 import { quoteArg } from '../os/quote.js';
@@ -157,13 +157,12 @@ export function otherTarget(state: LabState, options: TargetOptions): string | u
           : `the machines of ${shown(recorded.kind === 'ssh' ? recorded.configFile! : '')}`;
   // The same kind, and the same file or directory: an inventory's or a Vagrant directory's as recorded (a
   // state written before it was recorded takes any of its kind).
-  const givenFrom = options.inventory ?? options.vagrantDir ?? (options.vagrant ? '.' : undefined);
   const same =
     given.kind === recordedKind &&
     recorded.kind === 'ssh' &&
     (given.kind === 'ssh-config'
       ? resolve(options.sshConfig!) === recorded.configFile
-      : from === undefined || placeOf(givenFrom!) === from);
+      : from === undefined || placeGiven(options) === from);
   return same
     ? undefined
     : `lab ${state.lab} is up on ${upOn}, not on the machines of ${given.flag}; leave the target flags out (the target is recorded when the lab goes up)`;

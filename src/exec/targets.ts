@@ -66,12 +66,18 @@ function checkNodesCovered(model: Model, available: string[], source: string): v
  * every link resolved (`--vagrant` in a directory reached through a link names the same VMs as
  * `--vagrant-dir` with the link), or the absolute path where it is not there.
  */
-export function placeOf(path: string): string {
+function placeOf(path: string): string {
   try {
     return realpathSync(path);
   } catch {
     return resolve(path);
   }
+}
+
+/** Where the target flags name the machines, as `up` records it (a target's `from`): the inventory file or the Vagrant directory (placeOf); undefined for an SSH config. */
+export function placeGiven(options: TargetOptions): string | undefined {
+  const given = options.inventory ?? vagrantDirOf(options);
+  return given === undefined ? undefined : placeOf(given);
 }
 
 /** Runs `vagrant ssh-config` in DIR (--vagrant, --vagrant-dir DIR) and keeps its output as an SSH config file. */
