@@ -384,10 +384,10 @@ export async function traceCommand(
     walkedThrough,
   } = await import('../trace/trace.js');
   // The numbers first: what they say is wrong without the lab (a lab not up is said after them).
-  traceNumbers(options.port, options.size);
+  const numbers = traceNumbers(options.port, options.size);
   const state = await findLabWith(from.split('/')[0]!, options);
   requireNodeAccess('trace', state.target);
-  const request = resolveRequest(state.model, state.facts, from, to, options.port, options.size);
+  const request = resolveRequest(state.model, state.facts, from, to, numbers);
   const transports = transportsOf(state);
   const probedBy = (probe: Probe | undefined): TraceRequest =>
     probe?.sourcePort ? { ...request, packet: { ...request.packet, sport: probe.sourcePort } } : request;

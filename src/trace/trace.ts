@@ -54,8 +54,14 @@ export function resolveSource(model: Model, from: string): Place {
   );
 }
 
+/** trace's --size and --port, as numbers. */
+export interface TraceNumbers {
+  bytes?: number;
+  portNumber?: number;
+}
+
 /** trace's --port and --size as numbers, or what is wrong with them (bad input, exit 2). */
-export function traceNumbers(port?: string, size?: string): { bytes?: number; portNumber?: number } {
+export function traceNumbers(port?: string, size?: string): TraceNumbers {
   const bytes = size === undefined ? undefined : Number(size);
   // 68: the smallest MTU IPv4 allows a link (RFC 791); 65535: the largest IPv4 packet.
   if (bytes !== undefined && (!Number.isInteger(bytes) || bytes < 68 || bytes > 65535))
@@ -66,17 +72,15 @@ export function traceNumbers(port?: string, size?: string): { bytes?: number; po
   return { bytes, portNumber };
 }
 
-/** TO: a pod, pod/container, node, Service (by name) or IPv4 address; --port makes it TCP. */
+/** TO: a pod, pod/container, node, Service (by name) or IPv4 address; --port makes it TCP (numbers: traceNumbers). */
 export function resolveRequest(
   model: Model,
   facts: Record<string, NodeFacts>,
   from: string,
   to: string,
-  port?: string,
-  size?: string,
+  numbers: TraceNumbers = {},
 ): TraceRequest {
   const source = resolveSource(model, from);
-  const numbers = traceNumbers(port, size);
   const bytes = numbers.bytes;
   let portNumber = numbers.portNumber;
   const src = source.pod ? podAddress(model, source.pod) : facts[source.node]?.address;

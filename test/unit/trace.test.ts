@@ -567,7 +567,7 @@ test("trace's request: a loopback-only pod is reached only from inside itself; T
       error.message === 'pod pod has only a loopback interface: it is reachable only from inside itself',
     'from its own node: the node would ping its own 127.0.0.1',
   );
-  assert.equal(resolveRequest(model, facts, 'pod/a1', 'pod/a0', '8080').packet.dst, '127.0.0.1');
+  assert.equal(resolveRequest(model, facts, 'pod/a1', 'pod/a0', { portNumber: 8080 }).packet.dst, '127.0.0.1');
   assert.throws(
     () => resolveRequest(model, facts, 'pod/a1', 'pod/nosuch'),
     (error: unknown) => error instanceof UsageError && /^pod pod has no container "nosuch"/.test(error.message),
