@@ -35,7 +35,7 @@ import { confirmAttached, refuseAttached } from '../lifecycle/attach.js';
 import { describeCheck } from '../verify/run.js';
 import { checksUntilStopped, checkVerifyOptions, printResults, verifyLab } from '../lifecycle/verify.js';
 import { faultOf, mendFault, startFault, updateChallenge } from '../lifecycle/challenge.js';
-import { findUpLab, LabNotUp, labModelOf, refuseOtherTarget, requireNodeAccess, sudoUsersLabsNote } from './common.js';
+import { findUpLab, LabNotUp, labModelOf, refuseOtherTarget, requireNodeAccess } from './common.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { printJson, type JsonOption } from '../json-output.js';
 import { finishDespiteSignals } from '../os/hangup.js';
@@ -93,7 +93,7 @@ async function labWithChallenge(sub: Acting, arg: string | undefined, target: Ta
     // A state file this user may not read is no lab here, nor a corrupt one: it is another user's.
     if (error instanceof CorruptState) refuseUnreadable(sub, arg, target, [error.file]);
     if (error instanceof LabNotUp && arg === undefined) refuseUnreadable(sub, arg, target, stateFiles());
-    if (error instanceof LabNotUp) throw new UsageError(`${error.base}${inRootsState(sub, arg, target)}`);
+    if (error instanceof LabNotUp) throw new UsageError(`${error.base}${inRootsState(sub, arg, target, error.note)}`);
     throw error;
   }
   refuseUnwritable(sub, arg, target);
@@ -195,8 +195,9 @@ function refuseUnwritable(sub: Acting, arg: string | undefined, target: TargetOp
  * this user's is another (NETLAB_STATE_DIR; sudo does not pass it on, so a lab
  * brought up with sudo is in /var/lib/netlab). Empty when there is no such place.
  */
-function inRootsState(sub: Acting, arg: string | undefined, target: TargetOptions): string {
-  if (process.getuid?.() === 0) return sudoUsersLabsNote();
+function inRootsState(sub: Acting, arg: string | undefined, target: TargetOptions, rootsNote: string): string {
+  // (root's note, LabNotUp's: the labs the user who ran sudo brought up without it)
+  if (process.getuid?.() === 0) return rootsNote;
   if (resolve(stateDir()) === DEFAULT_STATE_DIR) return '';
   const labs = join(DEFAULT_STATE_DIR, 'labs');
   const denied = unreadable([DEFAULT_STATE_DIR, labs]);

@@ -189,8 +189,12 @@ async function stillThere(state: LabState): Promise<LabState> {
  * more: which labs are there, from `base`).
  */
 export class LabNotUp extends UsageError {
+  /** where else labs may be (rootsStateNote), as the message ends: read once, for a command that says more */
+  readonly note: string;
   constructor(readonly base: string) {
-    super(`${base}${rootsStateNote('labs')}`);
+    const note = rootsStateNote('labs');
+    super(`${base}${note}`);
+    this.note = note;
   }
 }
 

@@ -90,7 +90,7 @@ async function down(given: string | undefined, options: DownOptions, report: Dow
       arg = (await findUpLab(undefined, options)).lab;
     } catch (error) {
       if (!(error instanceof LabNotUp)) throw error;
-      report.said = `no lab is up; nothing to do${rootsStateNote('labs')}`;
+      report.said = `no lab is up; nothing to do${error.note}`;
       console.log(report.said);
       return 0;
     }
