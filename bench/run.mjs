@@ -33,6 +33,8 @@ const runsOf = (lab) => (lab === 'scale' ? RUNS : SHORT_RUNS);
 // printed instead of written to BENCHMARKS.md (for working on one figure).
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const part = (name) => !ONLY || ONLY.includes(name);
+// BENCH_LABS=bridge,vxlan (of bridge, vxlan, service, scale): only those labs in the simulated part.
+const LABS_ONLY = process.env.BENCH_LABS?.split(',');
 const NETLAB = join(ROOT, 'bin', 'netlab');
 const work = mkdtempSync(join(tmpdir(), 'netlab-bench-'));
 const stateDir = join(work, 'state');
@@ -174,7 +176,7 @@ try {
       ['labs/vxlan.yaml', 'vxlan'],
       ['labs/service.yaml', 'service'],
       ['labs/scale.yaml', 'scale'],
-    ];
+    ].filter(([, name]) => !LABS_ONLY || LABS_ONLY.includes(name));
     const rows = [];
     for (const [file, name] of labs) {
       log(`simulated ${name}`);
