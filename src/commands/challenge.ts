@@ -202,7 +202,7 @@ function inRootsState(sub: Acting, arg: string | undefined, target: TargetOption
   const labs = join(DEFAULT_STATE_DIR, 'labs');
   const denied = unreadable([DEFAULT_STATE_DIR, labs]);
   const there = denied ? [] : labIdsIn(labs);
-  return rootsStateNote(
+  return rootsLabsNote(
     stateDir(),
     { denied, labs: there },
     me(),
@@ -216,7 +216,7 @@ function inRootsState(sub: Acting, arg: string | undefined, target: TargetOption
  * a lab brought up with sudo is there, which this user may not read (denied),
  * or the labs it has; empty when it has none.
  */
-export function rootsStateNote(
+export function rootsLabsNote(
   own: string,
   roots: { denied?: Denied | undefined; labs: string[] },
   user: string,

@@ -159,8 +159,7 @@ function checkWarnings(lab: LabFile, model: Model): LabWarning[] {
  * NodePort's connection may leave the node with its address).
  */
 function policyDropsCheck(model: Model, check: Check, fromPod: string): string | undefined {
-  const podNamed = (name: string) => model.pods.find((p) => p.name === name);
-  const from = podNamed(fromPod);
+  const from = podNamed(model, fromPod);
   if (!from?.address || !model.policies?.length || 'node' in check.to) return undefined;
   for (const { to, traffic, service } of policyTargets(model, check, from)) {
     const dropped = policyDrops(model, from, to, traffic);
@@ -181,16 +180,19 @@ function policyTargets(
   check: Check,
   from: ModelPod,
 ): { to: PolicyPeerEnd; traffic: Traffic; service?: string }[] {
-  const podNamed = (name: string) => model.pods.find((p) => p.name === name);
+  /** a pod of the lab as a policy's peer: by its address (none: only its loopback; or the sender itself: none) */
+  const peer = (name: string | undefined) => {
+    const pod = name === undefined ? undefined : podNamed(model, name);
+    return pod?.address && pod !== from ? [{ address: ipOf(pod.address), pod }] : [];
+  };
   const answerers = answerersOf(model, check);
-  if (answerers)
-    return answerers.pods.flatMap((name) => {
-      const pod = podNamed(name);
-      if (!pod?.address || pod === from) return [];
-      const service = answerers.service;
-      const traffic: Traffic = { protocol: service?.protocol ?? 'tcp', port: answerers.port };
-      return [{ to: { address: ipOf(pod.address), pod }, traffic, ...(service ? { service: service.name } : {}) }];
-    });
+  if (answerers) {
+    const service = answerers.service;
+    const traffic: Traffic = { protocol: service?.protocol ?? 'tcp', port: answerers.port };
+    return answerers.pods.flatMap((name) =>
+      peer(name).map((to) => ({ to, traffic, ...(service ? { service: service.name } : {}) })),
+    );
+  }
   const traffic: Traffic = check.kind === 'tcp' ? { protocol: 'tcp', port: check.port! } : { protocol: 'icmp' };
   const to = check.to;
   if ('outside' in to && model.outside)
@@ -198,10 +200,13 @@ function policyTargets(
     // rule with an ipBlock only.
     return [{ to: { address: outsideAddress(model, simulatedFacts(model)) }, traffic }];
   const name = podOf(model, to);
-  const pod = name === undefined ? undefined : podNamed(name);
-  if (pod) return pod === from || !pod.address ? [] : [{ to: { address: ipOf(pod.address), pod }, traffic }];
+  if (name !== undefined) return peer(name).map((end) => ({ to: end, traffic }));
   if ('address' in to && to.address === model.outside?.address) return [{ to: { address: to.address }, traffic }];
   return [];
+}
+
+function podNamed(model: Model, name: string): ModelPod | undefined {
+  return model.pods.find((p) => p.name === name);
 }
 
 function outsideWarnings(lab: LabFile, model: Model): LabWarning[] {

@@ -13,15 +13,19 @@ export function podOf(model: Pick<Model, 'pods'>, target: Check['to']): string |
   return model.pods.find((p) => ipOf(p.address) === target.address)?.name;
 }
 
-/** The Service whose backends answer a check: the one it names, at whose ClusterIP and port, or behind whose NodePort on a node. */
+/**
+ * The Service whose backends answer a check: the one it names, or, for a tcp check, the tcp Service at whose
+ * ClusterIP and port, or behind whose NodePort on a node (a udp Service may share them, as DNS's pair does).
+ */
 export function serviceOf(model: Pick<Model, 'services'>, check: Check): ModelService | undefined {
   const to = check.to;
-  return model.services.find((s) =>
-    'service' in to
-      ? s.name === to.service
-      : 'node' in to
+  if ('service' in to) return model.services.find((s) => s.name === to.service);
+  return model.services.find(
+    (s) =>
+      s.protocol === 'tcp' &&
+      ('node' in to
         ? s.nodePort === check.port
-        : 'address' in to && s.clusterIp === to.address && s.port === check.port,
+        : 'address' in to && s.clusterIp === to.address && s.port === check.port),
   );
 }
 

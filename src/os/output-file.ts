@@ -114,7 +114,9 @@ function openExisting(at: string, owner: FileOwner, refuse: Refuse): number {
         `it exists and is ${stat.isFile() ? 'not yours (or has other names)' : 'not a plain file'}; name a new file`,
       );
     try {
-      return openSync(`/proc/self/fd/${handle}`, constants.O_WRONLY);
+      // Non-blocking: where another process holds a lease on the file (F_SETLEASE, which its owner may take),
+      // open waits up to the kernel's lease-break-time (45 s) for it to let go; so it fails at once (EAGAIN).
+      return openSync(`/proc/self/fd/${handle}`, constants.O_WRONLY | constants.O_NONBLOCK);
     } catch (error) {
       throw refuse(reason(error, at));
     }
@@ -132,6 +134,7 @@ function reason(error: unknown, at: string): string {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ELOOP' || (code === 'ENOTDIR' && isSymbolicLink(at)))
     return 'it is a symbolic link; name the file by a path without any';
+  if (code === 'EAGAIN') return 'another process holds a lease on it; name a new file, or try again';
   if (code === 'ENOTDIR') return 'it is not a directory';
   if (code === 'ENOENT') return 'no such directory';
   if (code === 'EISDIR') return 'it is a directory';

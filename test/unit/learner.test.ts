@@ -33,7 +33,7 @@ import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { STATE_VERSION, type LabState } from '../../src/state/store.js';
 import type { ChallengeRecord } from '../../src/state/challenges.js';
 import { acquireLock } from '../../src/state/lock.js';
-import { asOwner, rootsStateNote } from '../../src/commands/challenge.js';
+import { asOwner, rootsLabsNote } from '../../src/commands/challenge.js';
 import { sudoUsersLabsNote } from '../../src/commands/common.js';
 
 const NOBODY = 65534;
@@ -328,14 +328,14 @@ test(
 test("the note on root's state directory, and the command as its owner runs it", () => {
   const denied = { path: '/var/lib/netlab', owner: 0, mode: 0o40700 };
   assert.equal(
-    rootsStateNote('/home/alice/netlab', { denied, labs: [] }, 'alice', 'run `sudo netlab challenge hint vxlan`'),
+    rootsLabsNote('/home/alice/netlab', { denied, labs: [] }, 'alice', 'run `sudo netlab challenge hint vxlan`'),
     ". This netlab's state is NETLAB_STATE_DIR=/home/alice/netlab; sudo does not pass NETLAB_STATE_DIR on, so a lab brought up with sudo is in /var/lib/netlab, which user alice may not read (owner root, mode 700): if it was, run `sudo netlab challenge hint vxlan`",
   );
   assert.equal(
-    rootsStateNote('/home/alice/netlab', { labs: ['vxlan', 'bridge'] }, 'alice', 'run `sudo netlab challenge hint`'),
+    rootsLabsNote('/home/alice/netlab', { labs: ['vxlan', 'bridge'] }, 'alice', 'run `sudo netlab challenge hint`'),
     ". This netlab's state is NETLAB_STATE_DIR=/home/alice/netlab; sudo does not pass NETLAB_STATE_DIR on, so a lab brought up with sudo is in /var/lib/netlab, which has vxlan, bridge: for those, run `sudo netlab challenge hint`",
   );
-  assert.equal(rootsStateNote('/home/alice/netlab', { labs: [] }, 'alice', 'x'), '', 'no labs there: nothing to say');
+  assert.equal(rootsLabsNote('/home/alice/netlab', { labs: [] }, 'alice', 'x'), '', 'no labs there: nothing to say');
   // sudo resets the environment: a state directory other than the default is given on the command line.
   assert.equal(asOwner('hint', 'vxlan', {}, 0, '/var/lib/netlab'), 'run `sudo netlab challenge hint vxlan`');
   assert.equal(

@@ -4,7 +4,7 @@
 // user's own, and given to the user who ran sudo. Plain files in a temp dir.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   chownSync,
   closeSync,
@@ -146,6 +146,34 @@ test("output file: a new file is made (0644) and given to the user; an existing 
     }
     assert.throws(() => openOutputFile(join(work.dir, 'missing', 'cap.pcap'), { owner: me }), refused(/missing/));
   } finally {
+    work.remove();
+  }
+});
+
+test("output file: an existing file another process holds a lease on is refused at once, not waited on for the lease's break", async () => {
+  const work = scratch('netlab-output-file-');
+  // A read lease (fcntl F_SETLEASE, 1024 on Linux; F_RDLCK, 0) taken by perl (Debian's perl-base is essential);
+  // a lease's holder must own the file, as a learner owns the file root's capture would overwrite.
+  const file = join(work.dir, 'leased.pcap');
+  writeFileSync(file, 'old');
+  const holder = spawn(
+    'perl',
+    [
+      '-e',
+      'open(my $f, "<", $ARGV[0]) or die "$!"; fcntl($f, 1024, 0) or die "lease: $!"; $| = 1; print "held\\n"; sleep 60',
+      file,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  try {
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('held') && resolve());
+      holder.on('exit', (code) => reject(new Error(`perl ended (${code}) before it held the lease`)));
+    });
+    // Without O_NONBLOCK, open waits up to lease-break-time (45 s) while the kernel tells the holder to let go.
+    assert.throws(() => openOutputFile(file, { owner: me }), refused(/leased\.pcap.*holds a lease on it/));
+  } finally {
+    holder.kill('SIGKILL');
     work.remove();
   }
 });
