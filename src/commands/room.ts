@@ -3,7 +3,7 @@
 // challenges, graded live from the room's controller, and taken down.
 import chalk from 'chalk';
 import { escapeControls, EXIT_INTERRUPTED, shown, UsageError, type LabIssue } from '../errors.js';
-import { finishDespiteSignals } from '../os/hangup.js';
+import { finishDespiteSignals, onInterrupts } from '../os/hangup.js';
 import { printJson, type JsonOption } from '../json-output.js';
 import { readState } from '../state/store.js';
 import { readChallenge } from '../state/challenges.js';
@@ -160,13 +160,11 @@ export async function roomUpCommand(file: string, options: RoomOptions): Promise
   if (room.groups.some((g) => g.target.kind === 'simulated'))
     for (const warning of warningsFor({ warnings: labWarnings }, false)) console.error(warning);
   say(`room ${room.name}: building lab ${room.labName} in ${room.groups.length} groups, ${parallel} at a time`);
-  // Ctrl-C (or SIGTERM): the groups being built roll back (each up's own handler, or the child's own
-  // signal), and no further group starts.
+  // Ctrl-C, SIGTERM or a hangup (the instructor's SSH session dropped): the groups being built roll back (each
+  // up's own handler, or the child's own signal), and no further group starts.
   let interrupted = false;
   const began = new Date();
-  const onSignal = () => (interrupted = true);
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const leaveInterrupts = onInterrupts(() => (interrupted = true));
   const results = await withRoomLock(room, 'up', () =>
     bounded(room.groups, parallel, async (group) => {
       const lab = groupLabId(room, group.name);
@@ -197,10 +195,7 @@ export async function roomUpCommand(file: string, options: RoomOptions): Promise
         return { group, lab, ok: false, exitCode: error instanceof UsageError ? 2 : 1, file };
       }
     }),
-  ).finally(() => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  });
+  ).finally(leaveInterrupts);
   const failed = results.filter((r) => !r.ok);
   if (interrupted) {
     if (json)
@@ -249,7 +244,7 @@ export async function roomUpCommand(file: string, options: RoomOptions): Promise
   }
   if (failed.length)
     console.log(
-      `${failed.length} of ${room.groups.length} groups failed; \`netlab room up ${file}\` again builds only those`,
+      `${failed.length} of ${room.groups.length} groups failed; \`netlab room up ${file}\` again builds only those (a lab up from another version, \`netlab room reset ${file} GROUP\`)`,
     );
   return failed.length ? 1 : 0;
 }
@@ -306,18 +301,21 @@ export const LISTEN_SECONDS = 2;
  * A group on machines, once up, listens for a while: a VTEP its tunnel learns
  * that is none of its nodes is another lab (or another room) on the segment
  * with the group's VNI and multicast group. Such a group is refused, naming
- * what it heard, and taken down if this `room up` built it (one that was up
- * already is left to the instructor). True when it heard one.
+ * what it heard, and so is one whose tunnel could not be read (whether another
+ * lab shares its VNI is not known); either is taken down if this `room up`
+ * built it (one that was up already is left to the instructor). True when
+ * the group is refused.
  */
 async function hearsOthers(room: Room, group: string, began: Date, say: (line: string) => void): Promise<boolean> {
   await new Promise((resolve) => setTimeout(resolve, LISTEN_SECONDS * 1000));
-  const lab = groupLabId(room, group);
   let heard;
   try {
     heard = await foreignVteps(groupState(room, group));
   } catch (error) {
-    say(`could not read its tunnel's forwarding table: ${escapeControls((error as Error).message, true)}`);
-    return true;
+    say(
+      `refused: could not read its tunnel's forwarding table, so whether another lab on its network segment uses its VNI is not known: ${escapeControls((error as Error).message, true)}`,
+    );
+    return refused(room, group, began, say, 'see why above, then `netlab room up` again');
   }
   if (heard.length === 0) return false;
   // A machine of another group of this room: named by its group.
@@ -331,11 +329,32 @@ async function hearsOthers(room: Room, group: string, began: Date, say: (line: s
       `refused: ${node} hears VXLAN of this group's VNI from ${address}${other ? ` (group ${other.name}'s)` : ''}, which is none of its machines: another lab on this network segment uses the group's VNI and multicast group`,
     );
   }
+  return refused(
+    room,
+    group,
+    began,
+    say,
+    "stop the other lab, or give this room another secret (its groups' identifiers move with it)",
+  );
+}
+
+/** A refused group's lab taken down where this `room up` built it, saying whether it went; always true. */
+async function refused(
+  room: Room,
+  group: string,
+  began: Date,
+  say: (line: string) => void,
+  then: string,
+): Promise<true> {
+  const lab = groupLabId(room, group);
   const state = readState(lab);
-  if (state && Date.parse(state.createdAt) >= +began) {
-    await runNetlab(['down', lab, '--json'], say);
-    say(`taken down; stop the other lab, or give this room another secret (its groups' identifiers move with it)`);
-  }
+  if (!state || Date.parse(state.createdAt) < +began) return true;
+  const down = await runNetlab(['down', lab, '--json'], say);
+  say(
+    down.exitCode === 0
+      ? `taken down; ${then}`
+      : `not taken down (its netlab down exited ${down.exitCode}; its lines above say why): \`netlab down ${lab}\` takes it down; ${then}`,
+  );
   return true;
 }
 
@@ -543,20 +562,19 @@ async function gradeUntilStopped(
   parallel: number,
   after: () => void = () => {},
 ): Promise<void> {
-  let stop = false;
-  const onSignal = () => (stop = true);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // Ctrl-C, SIGTERM or a hangup: the round being graded stops, and logs nothing (gradeRoom).
+  const stop = new AbortController();
+  const leaveInterrupts = onInterrupts(() => stop.abort());
   try {
-    while (!stop) {
+    while (!stop.signal.aborted) {
       const began = Date.now();
-      await gradeRoom(room, model, parallel);
+      await gradeRoom(room, model, parallel, stop.signal);
+      if (stop.signal.aborted) break;
       after();
-      while (!stop && Date.now() - began < every * 1000) await new Promise((r) => setTimeout(r, 200));
+      while (!stop.signal.aborted && Date.now() - began < every * 1000) await new Promise((r) => setTimeout(r, 200));
     }
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    leaveInterrupts();
   }
 }
 
@@ -599,7 +617,10 @@ export async function roomHintCommand(file: string, options: RoomOptions & { gro
 export async function roomResetCommand(file: string, group: string, options: RoomOptions): Promise<number> {
   const { room, record, model } = openRoom(file, 'reset', { groups: (room) => [groupOf(room, group)] });
   const found = groupOf(room, group);
-  return withRoomLock(room, 'reset', () => resetGroup(room, record, model, found, options));
+  // ^C, SIGTERM or a hangup: the reset finishes (a fault made is recorded); a child netlab rebuilding the lab
+  // that gets the same ^C (the terminal's whole process group) rolls its rebuild back on its own.
+  const signals = finishDespiteSignals(`group ${found.name}'s reset`);
+  return withRoomLock(room, 'reset', () => resetGroup(room, record, model, found, options)).finally(signals.done);
 }
 
 async function resetGroup(
@@ -621,7 +642,7 @@ async function resetGroup(
     const why = `rebuilding ${groupLabId(room, group)} failed (exit ${result.exitCode})`;
     if (options.json) printJson({ room: room.name, group, reset: false, error: why });
     else console.log(chalk.red(`✗ ${group}: ${why}`));
-    return 1;
+    return result.exitCode === EXIT_INTERRUPTED ? EXIT_INTERRUPTED : 1;
   }
   const log = (event: NewEvent) => appendEvents(roomLog(room.name), [event]);
   log({ e: 'reset', group, challenge: current?.challenge.id ?? null });

@@ -53,7 +53,10 @@ const minutes = z
 
 export const roomSchema = z
   .strictObject({
-    room: name(LAB_NAME_MAX, "the room's name: its state and its commands (`netlab room status net101`)"),
+    room: name(
+      LAB_NAME_MAX,
+      "the room's name: its state here is kept under it (its commands take the room file: `netlab room status net101.yaml`)",
+    ),
     lab: path('the lab every group builds: a bundled lab (vxlan) or a lab file (relative to the room file)'),
     secret: z
       .string()

@@ -117,7 +117,13 @@ export function currentRound(room: Room, model: Model, events: readonly RoomEven
 type Current = ReturnType<typeof currentRound>;
 
 /** Grades one group: its lab's condition and the goal checks (all checks without a challenge) that fail. */
-export async function gradeGroup(room: Room, group: string, current: Current): Promise<Omit<GradeEvent, 't'>> {
+export async function gradeGroup(
+  room: Room,
+  group: string,
+  current: Current,
+  /** aborted: the checks stop (verifyLab), and the grading is none */
+  stop?: AbortSignal,
+): Promise<Omit<GradeEvent, 't'>> {
   const lab = groupLabId(room, group);
   const mine = current?.groups.get(group);
   const challenge = mine?.run ? current!.challenge : undefined;
@@ -143,6 +149,7 @@ export async function gradeGroup(room: Room, group: string, current: Current): P
     const results = await verifyLab(state, {
       ...(goal ? { check: goal.map(String) } : {}),
       timeout: String(GRADE_TIMEOUT),
+      ...(stop ? { stop } : {}),
     });
     // The start this grading is of: the record it found before its checks, still there after them,
     // of the challenge whose goal it checked (a `room start` may have begun another since the round was read).
@@ -207,11 +214,12 @@ export async function pushHints(
   return true;
 }
 
-/** One grading round: every group graded, at most `parallel` at once, each logged as it finishes. */
-export async function gradeRoom(room: Room, model: Model, parallel: number): Promise<void> {
+/** One grading round: every group graded, at most `parallel` at once, each logged as it finishes; none once `stop` is aborted. */
+export async function gradeRoom(room: Room, model: Model, parallel: number, stop?: AbortSignal): Promise<void> {
   const current = currentRound(room, model, readEvents(roomLog(room.name)));
   await bounded(room.groups, parallel, async (g) => {
-    const event = await withDeadline(gradeGroup(room, g.name, current), GROUP_DEADLINE * 1000, {
+    if (stop?.aborted) return;
+    const event = await withDeadline(gradeGroup(room, g.name, current, stop), GROUP_DEADLINE * 1000, {
       e: 'grade',
       group: g.name,
       challenge: current?.groups.get(g.name)?.run ? current.challenge.id : null,
@@ -220,6 +228,9 @@ export async function gradeRoom(room: Room, model: Model, parallel: number): Pro
       failing: [],
       error: `no answer in ${GROUP_DEADLINE} s`,
     });
+    // A grading the stop cut short is none: its checks were stopped, or killed with netlab's process group (a
+    // Ctrl-C at the terminal reaches the simulated nodes' scripts too), and would count as attempts that failed.
+    if (stop?.aborted) return;
     appendEvents(roomLog(room.name), [event as NewEvent]);
   });
 }

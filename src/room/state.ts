@@ -93,7 +93,11 @@ export function ensureRoomRecord(room: Room): RoomRecord {
   if (JSON.stringify(record) !== JSON.stringify(old)) {
     makeStateSubdir(join(roomDir(room.name), 'labs'));
     try {
-      writeFileAtomic(recordFile(room.name), `${JSON.stringify(record, null, 2)}\n`);
+      // A room's first record is made only where no other netlab made one meanwhile (two first `room up`s at
+      // once, before either holds the room's lock): the first made is the room's, with its secret, and this
+      // netlab takes it.
+      const text = `${JSON.stringify(record, null, 2)}\n`;
+      if (!writeFileAtomic(recordFile(room.name), text, { onlyNew: !old })) return ensureRoomRecord(room);
     } catch (error) {
       throw new UsageError(`cannot write the room's state in ${roomDir(room.name)}: ${(error as Error).message}`);
     }

@@ -5,6 +5,7 @@ import {
   closeSync,
   existsSync,
   fsyncSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -208,9 +209,11 @@ export class CorruptState extends UsageError {
  * part: temp file, fsync, rename, then fsync of the directory (the rename is in
  * the directory's blocks: without it, a power cut can lose the new name). The
  * temp file is created anew (O_EXCL): a symbolic link planted at its name is
- * removed, never written through.
+ * removed, never written through. `onlyNew`: written only where no file has
+ * that name (link(2), which fails where the name is taken, in place of a rename
+ * that would replace it); false when one has.
  */
-export function writeFileAtomic(file: string, text: string): void {
+export function writeFileAtomic(file: string, text: string, { onlyNew = false } = {}): boolean {
   const temp = `${file}.${process.pid}.tmp`;
   rmSync(temp, { force: true });
   const fd = openSync(temp, 'wx', 0o600);
@@ -220,13 +223,23 @@ export function writeFileAtomic(file: string, text: string): void {
   } finally {
     closeSync(fd);
   }
-  renameSync(temp, file);
+  if (onlyNew) {
+    try {
+      linkSync(temp, file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      return false;
+    } finally {
+      rmSync(temp, { force: true });
+    }
+  } else renameSync(temp, file);
   const dir = openSync(dirname(file), 'r');
   try {
     fsyncSync(dir);
   } finally {
     closeSync(dir);
   }
+  return true;
 }
 
 export function writeState(state: LabState): void {

@@ -149,14 +149,11 @@ test("room up says its lab's warnings once, as validate does, and builds every g
   }
 });
 
-test('Ctrl-C during room up: the group being built rolls back, no other group starts, exit 130, nothing left', async () => {
-  const dir = join(state.dir, 'interrupted');
+/** A signal to `room up` as its first group builds (one at a time): that group rolls back, no other starts, exit 130. */
+async function interruptRoomUp(signal: 'SIGINT' | 'SIGHUP', names: string[]): Promise<void> {
+  const dir = join(state.dir, `interrupted-${signal}`);
   mkdirSync(dir);
-  const room = writeRoom(
-    dir,
-    { i1: '{ simulated: true }', i2: '{ simulated: true }', i3: '{ simulated: true }' },
-    'interrupted',
-  );
+  const room = writeRoom(dir, Object.fromEntries(names.map((g) => [g, '{ simulated: true }'])), `int${signal}`);
   const child = spawn(NETLAB, ['room', 'up', room, '--parallel', '1'], {
     env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -165,22 +162,26 @@ test('Ctrl-C during room up: the group being built rolls back, no other group st
   child.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {
-    await waitFor('the first group building', () => /^i1 +│ building lab/m.test(said));
-    child.kill('SIGINT');
+    await waitFor('the first group building', () => new RegExp(`^${names[0]} +│ building lab`, 'm').test(said));
+    child.kill(signal);
     assert.equal(await exited, 130, said);
-    assert.match(said, /^i2 +│ not built: interrupted$/m);
-    assert.match(said, /^i3 +│ not built: interrupted$/m);
-    assert.match(said, /interrupted; 0 of 3 groups are up/);
-    for (const g of ['i1', 'i2', 'i3'])
-      assert.equal((await run('status', `vxlan@${g}`)).exitCode, 2, `${g}: no lab left`);
+    for (const g of names.slice(1)) assert.match(said, new RegExp(`^${g} +│ not built: interrupted$`, 'm'));
+    assert.match(said, new RegExp(`interrupted; 0 of ${names.length} groups are up`));
+    for (const g of names) assert.equal((await run('status', `vxlan@${g}`)).exitCode, 2, `${g}: no lab left`);
   } finally {
     child.kill('SIGKILL');
     await exited;
     await run('room', 'down', room);
   }
-});
+}
 
-test('Ctrl-C during room start: the group being started finishes (its fault recorded), no other group starts, exit 130; room down takes down a group taken out of the room file', async () => {
+test('Ctrl-C during room up: the group being built rolls back, no other group starts, exit 130, nothing left', () =>
+  interruptRoomUp('SIGINT', ['i1', 'i2', 'i3']));
+
+test("a hangup during room up (the instructor's SSH session dropped) is a Ctrl-C: no other group starts", () =>
+  interruptRoomUp('SIGHUP', ['h1', 'h2']));
+
+test('Ctrl-C during room start: the group being started finishes (its fault recorded), no other group starts, exit 130; during room reset, the reset finishes; room down takes down a group taken out of the room file', async () => {
   const dir = join(state.dir, 'start-interrupted');
   mkdirSync(dir);
   const room = writeRoom(dir, { s1: '{ simulated: true }', s2: '{ simulated: true }' }, 'startint');
@@ -228,6 +229,32 @@ test('Ctrl-C during room start: the group being started finishes (its fault reco
     );
     const revealed = json<{ fault: string }>(await run('challenge', 'reveal', 'vxlan', '--instance', 's1', '--json'));
     assert.match(revealed.fault, /^vni-changed:node-[01]:vxlan0$/, "s1's fault is recorded");
+    // Ctrl-C during room reset, as the challenge is made again in the group: the reset finishes, its fault recorded.
+    const reset = spawn(NETLAB, ['room', 'reset', room, 's2', '--json'], {
+      env: { ...process.env, PATH: `${slowIp}:${process.env.PATH}`, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let resetSaid = '';
+    reset.stdout.on('data', (chunk: Buffer) => (resetSaid += chunk.toString()));
+    const resetExited = new Promise<number | null>((resolve) => reset.once('exit', (code) => resolve(code)));
+    await waitFor(
+      "s2's start after its reset",
+      () => {
+        const events = readEvents(log);
+        const at = events.findIndex((e) => e.e === 'reset' && e.group === 's2');
+        return at >= 0 && events.slice(at).some((e) => e.e === 'start' && e.group === 's2');
+      },
+      { intervalMs: 5, timeoutMs: 60_000 },
+    );
+    reset.kill('SIGINT');
+    assert.equal(await resetExited, 0, resetSaid);
+    assert.equal(json<{ started: boolean }>({ exitCode: 0, stdout: resetSaid, stderr: '' }).started, true);
+    const revealedS2 = json<{ fault: string }>(await run('challenge', 'reveal', 'vxlan', '--instance', 's2', '--json'));
+    assert.match(
+      revealedS2.fault,
+      /^vni-changed:node-[01]:vxlan0$/,
+      "s2's fault, made again by the reset, is recorded",
+    );
     // s1 taken out of the room file: room down takes its lab down all the same.
     writeRoom(dir, { s2: '{ simulated: true }' }, 'startint');
     const down = await run('room', 'down', room);
@@ -440,6 +467,25 @@ test('a room of four vxlan groups: built, broken in different places, two solved
     const strip = (rows: object[]) => rows.map((r) => ({ ...r, minutes: undefined }));
     assert.deepEqual(strip(await results()), strip(before), 'nothing lost, nothing counted twice');
     assert.equal(group(restarted, 'g1').challenge!.resets, 1);
+
+    // Ctrl-C in the middle of a round: the gradings it cut short are not logged (a Ctrl-C at a terminal kills the
+    // simulated nodes' check scripts with netlab, and they would count as failed attempts). g3's failing pings take
+    // longer than the other groups' passing ones: once another group's grading is logged, g3's is cut.
+    const logged = readEvents(log).length;
+    const cut = spawn(NETLAB, ['room', 'watch', room, '--every', '60'], {
+      env: { ...process.env, NETLAB_STATE_DIR: state.dir },
+      stdio: 'ignore',
+    });
+    await waitFor('a grading of the round logged', () => readEvents(log).length > logged, { intervalMs: 10 });
+    cut.kill('SIGINT');
+    assert.equal(await new Promise((resolve) => cut.once('exit', resolve)), 0);
+    assert.deepEqual(
+      readEvents(log)
+        .slice(logged)
+        .filter((e) => e.e === 'grade' && e.group === 'g3'),
+      [],
+      "g3's grading, cut by the Ctrl-C, is not logged",
+    );
 
     // room serve: the board's JSON and a group's detail (its lab's graph) over HTTP, until SIGINT.
     const serve = spawn(NETLAB, ['room', 'serve', room, '--listen', '127.0.0.1:0', '--every', '60'], {

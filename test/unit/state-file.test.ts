@@ -140,3 +140,19 @@ test('writeFileAtomic: the temp file is written, fsynced, then renamed over the 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("writeFileAtomic onlyNew: written where the name is free; where another's file has it, that file is kept whole and nothing is left (a room's first record: two first `room up`s at once keep the first's secret)", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-state-'));
+  try {
+    const file = join(dir, 'room.json');
+    assert.equal(writeFileAtomic(file, 'first', { onlyNew: true }), true);
+    assert.equal(readFileSync(file, 'utf8'), 'first');
+    assert.equal(writeFileAtomic(file, 'second', { onlyNew: true }), false);
+    assert.equal(readFileSync(file, 'utf8'), 'first', 'the first is kept');
+    assert.deepEqual(readdirSync(dir), ['room.json'], 'no temp file left');
+    assert.equal(writeFileAtomic(file, 'third'), true, 'without onlyNew: replaced');
+    assert.equal(readFileSync(file, 'utf8'), 'third');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
