@@ -347,8 +347,15 @@ async function refused(
   then: string,
 ): Promise<true> {
   const lab = groupLabId(room, group);
-  const state = readState(lab);
-  if (!state || Date.parse(state.createdAt) < +began) return true;
+  let state;
+  try {
+    state = readState(lab);
+  } catch (error) {
+    say(`not taken down: its state cannot be read (${escapeControls((error as Error).message, true)}); ${then}`);
+    return true;
+  }
+  // (this room's copy of the lab, built by this room up: one built by hand meanwhile is not the room's to take down)
+  if (!state || !isRoomLab(room, group, state) || Date.parse(state.createdAt) < +began) return true;
   const down = await runNetlab(['down', lab, '--json'], say);
   say(
     down.exitCode === 0
@@ -562,9 +569,13 @@ async function gradeUntilStopped(
   parallel: number,
   after: () => void = () => {},
 ): Promise<void> {
-  // Ctrl-C, SIGTERM or a hangup: the round being graded stops, and logs nothing (gradeRoom).
+  // Ctrl-C, SIGTERM or a hangup: the round being graded stops, and logs none of the gradings it cut short
+  // (gradeRoom). A second one ends netlab at once: a group whose machines hang holds a round up to its deadline.
   const stop = new AbortController();
-  const leaveInterrupts = onInterrupts(() => stop.abort());
+  const leaveInterrupts = onInterrupts(() => {
+    if (stop.signal.aborted) process.exit(EXIT_INTERRUPTED);
+    stop.abort();
+  });
   try {
     while (!stop.signal.aborted) {
       const began = Date.now();
@@ -620,7 +631,10 @@ export async function roomResetCommand(file: string, group: string, options: Roo
   // ^C, SIGTERM or a hangup: the reset finishes (a fault made is recorded); a child netlab rebuilding the lab
   // that gets the same ^C (the terminal's whole process group) rolls its rebuild back on its own.
   const signals = finishDespiteSignals(`group ${found.name}'s reset`);
-  return withRoomLock(room, 'reset', () => resetGroup(room, record, model, found, options)).finally(signals.done);
+  const code = await withRoomLock(room, 'reset', () =>
+    resetGroup(room, record, model, found, file, { ...options, stopped: signals.interrupted }),
+  ).finally(signals.done);
+  return signals.interrupted() ? EXIT_INTERRUPTED : code;
 }
 
 async function resetGroup(
@@ -628,18 +642,32 @@ async function resetGroup(
   record: RoomRecord,
   model: Model,
   found: RoomGroup,
-  options: RoomOptions,
+  file: string,
+  options: RoomOptions & { stopped: () => boolean },
 ): Promise<number> {
   const group = found.name;
   refuseOthersLab(room, group, readState(groupLabId(room, group)));
+  // Interrupted before anything began (the room's lock and its checks): nothing is done.
+  if (options.stopped()) {
+    const why = 'not reset: interrupted';
+    if (options.json) printJson({ room: room.name, group, reset: false, error: why });
+    else console.log(chalk.red(`✗ ${group}: ${why}`));
+    return EXIT_INTERRUPTED;
+  }
   const current = currentRound(room, model, readEvents(roomLog(room.name)));
   const labFile = writeGroupLab(room, model, record, found);
+  // The child netlab is in the terminal's process group: a Ctrl-C reaches it too, and it stops its rebuild as
+  // `up` does (rolled back; a take-down it was in the middle of is finished by the next one).
   const result = await runNetlab(
     ['up', labFile, '--instance', group, ...targetFlags(found.target), '--recreate', '--json'],
     prefixed(room, group, Boolean(options.json)),
   );
   if (result.exitCode !== 0) {
-    const why = `rebuilding ${groupLabId(room, group)} failed (exit ${result.exitCode})`;
+    const again = `\`netlab room reset ${file} ${group}\` builds it again`;
+    const why =
+      result.exitCode === EXIT_INTERRUPTED
+        ? `rebuilding ${groupLabId(room, group)} was interrupted; ${again}`
+        : `rebuilding ${groupLabId(room, group)} failed (exit ${result.exitCode}; its lines above say why); ${again}`;
     if (options.json) printJson({ room: room.name, group, reset: false, error: why });
     else console.log(chalk.red(`✗ ${group}: ${why}`));
     return result.exitCode === EXIT_INTERRUPTED ? EXIT_INTERRUPTED : 1;

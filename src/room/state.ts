@@ -44,8 +44,10 @@ export function readRoomRecord(room: string): RoomRecord | undefined {
   let text: string;
   try {
     text = readFileSync(recordFile(room), 'utf8');
-  } catch {
-    return undefined;
+  } catch (error) {
+    // None yet; any other failure (not readable, a directory, a dangling link) is said, never taken for none.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new UsageError(`cannot read the room's record ${recordFile(room)}: ${(error as Error).message}`);
   }
   try {
     const record = JSON.parse(text) as RoomRecord;
@@ -75,7 +77,7 @@ export function refuseAnotherFile(room: Room, record: RoomRecord): void {
  * and an index for every group it has not seen (indexes are never reused, so a
  * group's identifiers do not change when another is added or removed).
  */
-export function ensureRoomRecord(room: Room): RoomRecord {
+export function ensureRoomRecord(room: Room, again = false): RoomRecord {
   const old = readRoomRecord(room.name);
   if (old) refuseAnotherFile(room, old);
   // Keyed by group names, which may be "constructor" or "__proto__": own properties only, no prototype.
@@ -90,6 +92,7 @@ export function ensureRoomRecord(room: Room): RoomRecord {
     created: old?.created ?? new Date().toISOString(),
     indexes,
   };
+  let madeMeanwhile = false;
   if (JSON.stringify(record) !== JSON.stringify(old)) {
     makeStateSubdir(join(roomDir(room.name), 'labs'));
     try {
@@ -97,10 +100,14 @@ export function ensureRoomRecord(room: Room): RoomRecord {
       // once, before either holds the room's lock): the first made is the room's, with its secret, and this
       // netlab takes it.
       const text = `${JSON.stringify(record, null, 2)}\n`;
-      if (!writeFileAtomic(recordFile(room.name), text, { onlyNew: !old })) return ensureRoomRecord(room);
+      if (!writeFileAtomic(recordFile(room.name), text, { onlyNew: !old })) madeMeanwhile = true;
     } catch (error) {
       throw new UsageError(`cannot write the room's state in ${roomDir(room.name)}: ${(error as Error).message}`);
     }
+    // Read once more, as the record now there; a name that no read finds (a dangling link) is said.
+    if (madeMeanwhile && again)
+      throw new UsageError(`${recordFile(room.name)} is there but is no file to read; move it away`);
+    if (madeMeanwhile) return ensureRoomRecord(room, true);
   }
   return record;
 }

@@ -187,6 +187,7 @@ test('Ctrl-C during room start: the group being started finishes (its fault reco
   const room = writeRoom(dir, { s1: '{ simulated: true }', s2: '{ simulated: true }' }, 'startint');
   const log = join(state.dir, 'rooms', 'startint', 'log.jsonl');
   let child: ReturnType<typeof spawn> | undefined;
+  let reset: ReturnType<typeof spawn> | undefined;
   try {
     assert.equal((await run('room', 'up', room)).exitCode, 0);
     // The nodes' ip starts 0.3 s late (a command of that name first in PATH): s1's fault (ip commands) is
@@ -230,13 +231,13 @@ test('Ctrl-C during room start: the group being started finishes (its fault reco
     const revealed = json<{ fault: string }>(await run('challenge', 'reveal', 'vxlan', '--instance', 's1', '--json'));
     assert.match(revealed.fault, /^vni-changed:node-[01]:vxlan0$/, "s1's fault is recorded");
     // Ctrl-C during room reset, as the challenge is made again in the group: the reset finishes, its fault recorded.
-    const reset = spawn(NETLAB, ['room', 'reset', room, 's2', '--json'], {
+    reset = spawn(NETLAB, ['room', 'reset', room, 's2', '--json'], {
       env: { ...process.env, PATH: `${slowIp}:${process.env.PATH}`, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let resetSaid = '';
-    reset.stdout.on('data', (chunk: Buffer) => (resetSaid += chunk.toString()));
-    const resetExited = new Promise<number | null>((resolve) => reset.once('exit', (code) => resolve(code)));
+    reset.stdout!.on('data', (chunk: Buffer) => (resetSaid += chunk.toString()));
+    const resetExited = new Promise<number | null>((resolve) => reset!.once('exit', (code) => resolve(code)));
     await waitFor(
       "s2's start after its reset",
       () => {
@@ -247,8 +248,8 @@ test('Ctrl-C during room start: the group being started finishes (its fault reco
       { intervalMs: 5, timeoutMs: 60_000 },
     );
     reset.kill('SIGINT');
-    assert.equal(await resetExited, 0, resetSaid);
-    assert.equal(json<{ started: boolean }>({ exitCode: 0, stdout: resetSaid, stderr: '' }).started, true);
+    assert.equal(await resetExited, 130, resetSaid);
+    assert.equal(json<{ started: boolean }>({ exitCode: 130, stdout: resetSaid, stderr: '' }).started, true);
     const revealedS2 = json<{ fault: string }>(await run('challenge', 'reveal', 'vxlan', '--instance', 's2', '--json'));
     assert.match(
       revealedS2.fault,
@@ -263,6 +264,7 @@ test('Ctrl-C during room start: the group being started finishes (its fault reco
     assert.equal((await run('status', 'vxlan@s1')).exitCode, 2, 'no lab vxlan@s1 left');
   } finally {
     child?.kill('SIGKILL');
+    reset?.kill('SIGKILL');
     await run('room', 'down', room);
     await run('down', 'vxlan@s1');
   }
@@ -476,9 +478,13 @@ test('a room of four vxlan groups: built, broken in different places, two solved
       env: { ...process.env, NETLAB_STATE_DIR: state.dir },
       stdio: 'ignore',
     });
-    await waitFor('a grading of the round logged', () => readEvents(log).length > logged, { intervalMs: 10 });
-    cut.kill('SIGINT');
-    assert.equal(await new Promise((resolve) => cut.once('exit', resolve)), 0);
+    try {
+      await waitFor('a grading of the round logged', () => readEvents(log).length > logged, { intervalMs: 10 });
+      cut.kill('SIGINT');
+      assert.equal(await new Promise((resolve) => cut.once('exit', resolve)), 0);
+    } finally {
+      cut.kill('SIGKILL');
+    }
     assert.deepEqual(
       readEvents(log)
         .slice(logged)
