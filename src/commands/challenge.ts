@@ -34,11 +34,12 @@ import {
 import { confirmAttached, refuseAttached } from '../lifecycle/attach.js';
 import { describeCheck } from '../verify/run.js';
 import { checksUntilStopped, checkVerifyOptions, printResults, verifyLab } from '../lifecycle/verify.js';
-import { faultOf, mendFault, startFault, updateChallenge } from '../lifecycle/challenge.js';
+import { faultOf, mendActiveChallenge, mendFault, startFault, updateChallenge } from '../lifecycle/challenge.js';
 import { findUpLab, LabNotUp, labModelOf, refuseOtherTarget, requireNodeAccess } from './common.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { printJson, type JsonOption } from '../json-output.js';
 import { finishDespiteSignals } from '../os/hangup.js';
+import { acquireLock } from '../state/lock.js';
 
 /** The model of a lab that is up, of a lab file, or of a bundled lab, by name. */
 async function modelOf(arg: string): Promise<Model> {
@@ -93,7 +94,11 @@ async function labWithChallenge(sub: Acting, arg: string | undefined, target: Ta
     // A state file this user may not read is no lab here, nor a corrupt one: it is another user's.
     if (error instanceof CorruptState) refuseUnreadable(sub, arg, target, [error.file]);
     if (error instanceof LabNotUp && arg === undefined) refuseUnreadable(sub, arg, target, stateFiles());
-    if (error instanceof LabNotUp) throw new UsageError(`${error.base}${inRootsState(sub, arg, target, error.note)}`);
+    if (error instanceof LabNotUp) {
+      // Where root's state holds labs this user cannot see, that is the likelier story than a lab never built.
+      const roots = inRootsState(sub, arg, target, error.note);
+      throw new UsageError(roots ? `${error.what}${roots}` : `${error.what}; ${error.remedy}`);
+    }
     throw error;
   }
   refuseUnwritable(sub, arg, target);
@@ -317,18 +322,25 @@ async function startChallenge(
   const seed = options.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(options.seed);
   if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32)
     throw new UsageError(`--seed takes a whole number 0-4294967295; found ${shown(String(options.seed))}`);
-  const active = challengeOfRun(state);
-  if (active)
-    throw new UsageError(
-      `challenge ${active.id} is active on lab ${state.lab}: \`netlab challenge check\` grades it, \`netlab challenge stop\` mends the lab and ends it`,
-    );
   const challenge = id === undefined ? pickChallenge(challenges, seed) : challengeOf(state, id);
-  await startFault(state, faultOf(state, challenge.fault), {
-    lab: state.lab,
-    id: challenge.id,
-    started: new Date().toISOString(),
-    ...(options.random ? { seed } : {}),
-  });
+  // One start at a time, from the look for an active challenge to its record: two at once would each find none,
+  // and the second's record would hide the first's fault from stop and down. The other waits, then finds it.
+  const release = acquireLock(state.lab, 'netlab challenge start', { waitMs: 30_000 });
+  try {
+    const active = challengeOfRun(state);
+    if (active)
+      throw new UsageError(
+        `challenge ${active.id} is active on lab ${state.lab}: \`netlab challenge check\` grades it, \`netlab challenge stop\` mends the lab and ends it`,
+      );
+    await startFault(state, faultOf(state, challenge.fault), {
+      lab: state.lab,
+      id: challenge.id,
+      started: new Date().toISOString(),
+      ...(options.random ? { seed } : {}),
+    });
+  } finally {
+    release();
+  }
   if (options.json) {
     printJson({
       lab: state.lab,
@@ -378,7 +390,13 @@ export async function challengeCheckCommand(
   const minutes = (Date.now() - Date.parse(record.started)) / 60_000;
   // The owner's solved challenge is over; an attached learner's check is advice, and changes nothing,
   // as is a check of a room's lab: the room grades it by its own checks (room/grade.ts).
-  if (solved && !state.attached && !record.room) await updateChallenge(state, record, () => undefined);
+  if (solved && !state.attached && !record.room) {
+    // Solved another way than its mend (the lab's jump put back under the fault's DROP policy, an ACCEPT before
+    // its DROP rule), what the fault changed that down does not undo would outlive the lab once its record is
+    // gone: it is mended now, as down would have mended it first (a node that does not answer keeps the record).
+    await mendActiveChallenge(state);
+    await updateChallenge(state, record, () => undefined);
+  }
   if (options.json) {
     printJson({
       lab: state.lab,

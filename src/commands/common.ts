@@ -191,9 +191,14 @@ async function stillThere(state: LabState): Promise<LabState> {
 export class LabNotUp extends UsageError {
   /** where else labs may be (rootsStateNote), as the message ends: read once, for a command that says more */
   readonly note: string;
-  constructor(readonly base: string) {
+  constructor(
+    /** what is not up: "no lab is up", "lab vxlan is not up (up: …)" */
+    readonly what: string,
+    /** the `netlab up` that builds it */
+    readonly remedy: string,
+  ) {
     const note = rootsStateNote('labs');
-    super(`${base}${note}`);
+    super(`${what}; ${remedy}${note}`);
     this.note = note;
   }
 }
@@ -238,7 +243,7 @@ async function findUpLabByName(arg: string | undefined, instance?: string): Prom
     if (instance !== undefined) labIdFor('lab', instance);
     const states = listStates().filter((s) => instance === undefined || s.model.instance === instance);
     if (states.length === 1) return states[0]!;
-    if (states.length === 0) throw new LabNotUp('no lab is up; start one with `netlab up bridge`');
+    if (states.length === 0) throw new LabNotUp('no lab is up', 'start one with `netlab up bridge`');
     throw new UsageError(`several labs are up (${states.map((s) => s.lab).join(', ')}); name one`);
   }
   const name = labIdFor(await labNameOf(arg), instance);
@@ -246,7 +251,8 @@ async function findUpLabByName(arg: string | undefined, instance?: string): Prom
   if (!state) {
     const up = listStates().map((s) => s.lab);
     throw new LabNotUp(
-      `lab ${name} is not up${up.length ? ` (up: ${up.join(', ')})` : ''}; start it with \`${upCommandFor(arg, name)}\``,
+      `lab ${name} is not up${up.length ? ` (up: ${up.join(', ')})` : ''}`,
+      `start it with \`${upCommandFor(arg, name)}\``,
     );
   }
   return state;

@@ -74,7 +74,8 @@ export async function everyChallenge(run: Netlab, lab: string): Promise<string[]
  * FORWARD's policy DROP, as Docker leaves it): the routes lab's faults that
  * add a DROP rule or set the policy are made and mended, by netlab and by a
  * learner who mended first, and the machine's own rule and policy are as they
- * were after each, and after down. node-0 of the lab is `node`.
+ * were after each, and after down; a challenge a learner solved another way
+ * than its mend has its fault's policy put back. node-0 of the lab is `node`.
  */
 export async function faultsLeaveTheMachinesFirewall(
   run: Netlab,
@@ -122,6 +123,24 @@ export async function faultsLeaveTheMachinesFirewall(
     assert.match(half.stderr, /the fault stopped halfway: its mend was run/);
     assert.match(await forward(), /^-P FORWARD ACCEPT$/m, "the machine's policy is not left at the fault's DROP");
     assert.match(await forward(), /-j NETLAB-FWD-routes$/m, "the mend put the lab's jump back");
+    // Solved another way than the mend's, on a machine whose policy is ACCEPT: the learner puts only the lab's jump
+    // back (the lab's traffic passes under the fault's DROP), and `challenge check` says solved. The policy the fault
+    // replaced goes back then, as down would have put it back first: no record is left for down to do it.
+    assert.equal((await run('challenge', 'start', 'routes', 'policy-drop')).exitCode, 0);
+    assert.match(await forward(), /^-P FORWARD DROP$/m);
+    await node.run("iptables -w -I FORWARD 1 -m comment --comment 'netlab lab routes' -j NETLAB-FWD-routes\n");
+    let checked = '';
+    await waitFor(
+      'policy-drop solved by the jump alone',
+      async () => {
+        const check = await run('challenge', 'check', 'routes', '--json');
+        checked = check.stdout + check.stderr;
+        return json<Checked>(check).solved;
+      },
+      { timeoutMs: 20_000, intervalMs: 1_000 },
+    ).catch((error: Error) => assert.fail(`${error.message}: ${checked}`));
+    assert.match(await forward(), /^-P FORWARD ACCEPT$/m, 'the policy the fault replaced is back once solved');
+    assert.equal((await forward()).match(/-j NETLAB-FWD-routes$/gm)?.length, 1, "one jump to the lab's chain");
     await node.run('iptables -w -P FORWARD DROP\n');
     // A challenge still active when the lab is built again (`up --recreate`, as `room reset` does): its
     // fault is mended before the old lab goes; no DROP rule of the old run outlives it.

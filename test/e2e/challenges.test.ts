@@ -105,7 +105,7 @@ test('a challenge session: the fault hidden, not solved, hints in order, reveal,
   assert.deepEqual(await snapshotHost(), state.pristine());
 });
 
-test("reveal shows what the fault changed, inside the pod it broke (the loopback lab's lo-down)", async () => {
+test("reveal shows what the fault changed, inside the pod it broke (the loopback lab's lo-down); two starts at once make one fault", async () => {
   const run: Netlab = (...args) => netlab(state.dir, ...args);
   try {
     assert.equal((await run('up', join(LABS, 'loopback.yaml'))).exitCode, 0);
@@ -138,6 +138,12 @@ test("reveal shows what the fault changed, inside the pod it broke (the loopback
     const revealed = json<{ changed: string[] }>(await run('challenge', 'reveal', '--json'));
     assert.deepEqual(revealed.changed, ['pod: link lo UP → DOWN']);
     assert.equal((await run('challenge', 'stop')).exitCode, 0);
+    // Two starts at once: one makes its fault; the other waits for it, then finds that challenge active.
+    const both = await Promise.all([1, 2].map(() => run('challenge', 'start', 'loopback', 'lo-down')));
+    assert.deepEqual(both.map((r) => r.exitCode).sort(), [0, 2], both.map((r) => r.stdout + r.stderr).join('\n'));
+    assert.match(both.find((r) => r.exitCode === 2)!.stderr, /challenge lo-down is active on lab loopback/);
+    assert.equal((await run('challenge', 'stop')).exitCode, 0);
+    assert.equal((await run('verify', 'loopback')).exitCode, 0, 'the one fault made is mended');
   } finally {
     await run('down', 'loopback');
   }
