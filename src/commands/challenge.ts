@@ -7,7 +7,7 @@
 import chalk from 'chalk';
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { EXIT_INTERRUPTED, shown, UsageError } from '../errors.js';
+import { escapeControls, EXIT_INTERRUPTED, shown, UsageError } from '../errors.js';
 import { labIdOf, type Model, type ModelChallenge } from '../model/lab.js';
 import { quoteArgv } from '../os/quote.js';
 import { seededRandom } from '../os/random.js';
@@ -34,7 +34,7 @@ import {
 import { confirmAttached, refuseAttached } from '../lifecycle/attach.js';
 import { describeCheck } from '../verify/run.js';
 import { checksUntilStopped, checkVerifyOptions, printResults, verifyLab } from '../lifecycle/verify.js';
-import { faultOf, mendActiveChallenge, mendFault, startFault, updateChallenge } from '../lifecycle/challenge.js';
+import { faultOf, mendFault, mendMachineOfSolved, startFault, updateChallenge } from '../lifecycle/challenge.js';
 import { findUpLab, LabNotUp, labModelOf, refuseOtherTarget, requireNodeAccess } from './common.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { printJson, type JsonOption } from '../json-output.js';
@@ -94,11 +94,7 @@ async function labWithChallenge(sub: Acting, arg: string | undefined, target: Ta
     // A state file this user may not read is no lab here, nor a corrupt one: it is another user's.
     if (error instanceof CorruptState) refuseUnreadable(sub, arg, target, [error.file]);
     if (error instanceof LabNotUp && arg === undefined) refuseUnreadable(sub, arg, target, stateFiles());
-    if (error instanceof LabNotUp) {
-      // Where root's state holds labs this user cannot see, that is the likelier story than a lab never built.
-      const roots = inRootsState(sub, arg, target, error.note);
-      throw new UsageError(roots ? `${error.what}${roots}` : `${error.what}; ${error.remedy}`);
-    }
+    if (error instanceof LabNotUp) throw new UsageError(notUpHere(error, inRootsState(sub, arg, target, error.note)));
     throw error;
   }
   refuseUnwritable(sub, arg, target);
@@ -192,6 +188,14 @@ function refuseUnwritable(sub: Acting, arg: string | undefined, target: TargetOp
   throw new UsageError(
     `\`netlab challenge ${sub}\` writes the challenge's record in ${challengesDir()} (${WRITES[sub]}), and user ${me()} may not write there: ${describeDenied(denied)} is ${whose(denied)}; ${asOwner(sub, arg, target, denied.owner, stateDir())}`,
   );
+}
+
+/**
+ * A lab not up in this user's state, for a challenge command: where root's state may hold it (`roots`, from
+ * inRootsState), that first, the likelier story for a learner whose instructor used sudo; then how to build one.
+ */
+export function notUpHere(error: Pick<LabNotUp, 'what' | 'remedy'>, roots: string): string {
+  return roots ? `${error.what}${roots}; otherwise, ${error.remedy}` : `${error.what}; ${error.remedy}`;
 }
 
 /**
@@ -324,8 +328,9 @@ async function startChallenge(
     throw new UsageError(`--seed takes a whole number 0-4294967295; found ${shown(String(options.seed))}`);
   const challenge = id === undefined ? pickChallenge(challenges, seed) : challengeOf(state, id);
   // One start at a time, from the look for an active challenge to its record: two at once would each find none,
-  // and the second's record would hide the first's fault from stop and down. The other waits, then finds it.
-  const release = acquireLock(state.lab, 'netlab challenge start', { waitMs: 30_000 });
+  // and the second's record would hide the first's fault from stop and down. Another is refused at once, as a
+  // second up is (a wait would hold off Ctrl-C, and the lab read before it could have gone meanwhile).
+  const release = acquireLock(state.lab, 'netlab challenge start');
   try {
     const active = challengeOfRun(state);
     if (active)
@@ -390,12 +395,17 @@ export async function challengeCheckCommand(
   const minutes = (Date.now() - Date.parse(record.started)) / 60_000;
   // The owner's solved challenge is over; an attached learner's check is advice, and changes nothing,
   // as is a check of a room's lab: the room grades it by its own checks (room/grade.ts).
+  // The owner's solved challenge ends; what its fault changed of the machine goes back first (mendMachineOfSolved).
+  // A node that does not take that back keeps the record, for stop or down to put it back.
+  let notPutBack: string | undefined;
   if (solved && !state.attached && !record.room) {
-    // Solved another way than its mend (the lab's jump put back under the fault's DROP policy, an ACCEPT before
-    // its DROP rule), what the fault changed that down does not undo would outlive the lab once its record is
-    // gone: it is mended now, as down would have mended it first (a node that does not answer keeps the record).
-    await mendActiveChallenge(state);
-    await updateChallenge(state, record, () => undefined);
+    try {
+      await mendMachineOfSolved(state, record);
+      await updateChallenge(state, record, () => undefined);
+    } catch (error) {
+      notPutBack = `what the fault changed of the machine could not be put back (${escapeControls((error as Error).message, true)}); \`netlab challenge stop ${state.lab}\` or \`netlab down ${state.lab}\` puts it back`;
+      console.error(`netlab: ${notPutBack}`);
+    }
   }
   if (options.json) {
     printJson({
@@ -406,6 +416,7 @@ export async function challengeCheckCommand(
       minutes: Number(minutes.toFixed(1)),
       hints: record.hints,
       revealed: record.revealed,
+      ...(notPutBack ? { warning: notPutBack } : {}),
       checks: results.map((r) => ({
         number: r.number,
         name: describeCheck(r.check),

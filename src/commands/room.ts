@@ -354,8 +354,12 @@ async function refused(
     say(`not taken down: its state cannot be read (${escapeControls((error as Error).message, true)}); ${then}`);
     return true;
   }
-  // (this room's copy of the lab, built by this room up: one built by hand meanwhile is not the room's to take down)
-  if (!state || !isRoomLab(room, group, state) || Date.parse(state.createdAt) < +began) return true;
+  if (!state || Date.parse(state.createdAt) < +began) return true;
+  // (built by this room up from the room's copy of the lab: one built by hand meanwhile is not the room's)
+  if (!isRoomLab(room, group, state)) {
+    say(`not taken down: lab ${lab} is up from ${state.file}, not from the room's copy of the lab; ${then}`);
+    return true;
+  }
   const down = await runNetlab(['down', lab, '--json'], say);
   say(
     down.exitCode === 0
@@ -571,6 +575,7 @@ async function gradeUntilStopped(
 ): Promise<void> {
   // Ctrl-C, SIGTERM or a hangup: the round being graded stops, and logs none of the gradings it cut short
   // (gradeRoom). A second one ends netlab at once: a group whose machines hang holds a round up to its deadline.
+  // (The TCP responders of a check it cut are left in their pods, answering as the others do, until down.)
   const stop = new AbortController();
   const leaveInterrupts = onInterrupts(() => {
     if (stop.signal.aborted) process.exit(EXIT_INTERRUPTED);
@@ -630,10 +635,10 @@ export async function roomResetCommand(file: string, group: string, options: Roo
   const found = groupOf(room, group);
   // ^C, SIGTERM or a hangup: the reset finishes (a fault made is recorded); a child netlab rebuilding the lab
   // that gets the same ^C (the terminal's whole process group) rolls its rebuild back on its own.
-  const signals = finishDespiteSignals(`group ${found.name}'s reset`);
-  const code = await withRoomLock(room, 'reset', () =>
-    resetGroup(room, record, model, found, file, { ...options, stopped: signals.interrupted }),
-  ).finally(signals.done);
+  const signals = finishDespiteSignals(`group ${found.name}'s reset (a rebuild the Ctrl-C reached rolls itself back)`);
+  const code = await withRoomLock(room, 'reset', () => resetGroup(room, record, model, found, file, options)).finally(
+    signals.done,
+  );
   return signals.interrupted() ? EXIT_INTERRUPTED : code;
 }
 
@@ -643,17 +648,10 @@ async function resetGroup(
   model: Model,
   found: RoomGroup,
   file: string,
-  options: RoomOptions & { stopped: () => boolean },
+  options: RoomOptions,
 ): Promise<number> {
   const group = found.name;
   refuseOthersLab(room, group, readState(groupLabId(room, group)));
-  // Interrupted before anything began (the room's lock and its checks): nothing is done.
-  if (options.stopped()) {
-    const why = 'not reset: interrupted';
-    if (options.json) printJson({ room: room.name, group, reset: false, error: why });
-    else console.log(chalk.red(`✗ ${group}: ${why}`));
-    return EXIT_INTERRUPTED;
-  }
   const current = currentRound(room, model, readEvents(roomLog(room.name)));
   const labFile = writeGroupLab(room, model, record, found);
   // The child netlab is in the terminal's process group: a Ctrl-C reaches it too, and it stops its rebuild as

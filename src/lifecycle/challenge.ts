@@ -172,11 +172,34 @@ export async function mendFault(state: LabState, fault: Fault): Promise<string[]
   return [...stdout.matchAll(/^@@netlab kept (.*)$/gm)].map((m) => m[1]!);
 }
 
-/** A fault's mend (mendFault); `halfMade`: of a fault stopped halfway, whose setting is put back only if it saved it. */
-function mendLines(state: LabState, fault: Fault, options: { halfMade?: boolean } = {}): string[] {
+/**
+ * A challenge solved (`challenge check`): what its fault changed of the machine, which the lab's down does not
+ * undo (FORWARD's policy, a sysctl, the fault's DROP rule in FORWARD), goes back now, as down would have put it
+ * back first (mendActiveChallenge) while the record was there: a learner may have solved it another way (the
+ * lab's jump put back under the fault's DROP policy). The lab's objects stay as the learner mended them: a mend
+ * of those could undo a fix that works (a VNI matched on the other node). Simulated nodes go away whole.
+ */
+export async function mendMachineOfSolved(state: LabState, record: ChallengeRecord): Promise<void> {
+  const challenge = state.model.challenges?.find((c) => c.id === record.id);
+  if (!challenge || state.target.kind === 'simulated') return;
+  const fault = faultOf(state, faultIdOf(record, challenge));
+  const lines = mendLines(state, fault, { machineOnly: true });
+  if (lines.length) await runLocked(state, fault.node, 'challenge check', `${lines.join('\n')}\n`);
+}
+
+/**
+ * A fault's mend (mendFault); `halfMade`: of a fault stopped halfway, whose setting is put back only if it saved
+ * it; `machineOnly`: only what it changed of the machine (its setting, a rule of its own in FORWARD), not the lab's
+ * objects, which a learner who solved it has mended their own way.
+ */
+function mendLines(
+  state: LabState,
+  fault: Fault,
+  options: { halfMade?: boolean; machineOnly?: boolean } = {},
+): string[] {
   const { setting } = fault;
   // By construction the setting's own command is the last of mend (faults.ts).
-  const objects = setting ? fault.mend.slice(0, -1) : fault.mend;
+  const objects = options.machineOnly && !fault.onTheMachine ? [] : setting ? fault.mend.slice(0, -1) : fault.mend;
 
   // A rule is put back only where it is missing (iptables -C): a learner may have put it back already, and a
   // fault stopped halfway may not have removed it; a second jump would outlive down.

@@ -45,9 +45,13 @@ export function readRoomRecord(room: string): RoomRecord | undefined {
   try {
     text = readFileSync(recordFile(room), 'utf8');
   } catch (error) {
-    // None yet; any other failure (not readable, a directory, a dangling link) is said, never taken for none.
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new UsageError(`cannot read the room's record ${recordFile(room)}: ${(error as Error).message}`);
+    // None yet (a dangling link reads as none too: ensureRoomRecord's second look says it); any other failure
+    // (not readable, a directory) is said, never taken for none.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    throw new UsageError(
+      `cannot read the room's record ${recordFile(room)}: ${code === 'EACCES' ? "permission denied (a room built with sudo is root's: run the room command with sudo)" : code === 'EISDIR' ? 'it is a directory' : (error as Error).message}`,
+    );
   }
   try {
     const record = JSON.parse(text) as RoomRecord;

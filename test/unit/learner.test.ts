@@ -33,7 +33,7 @@ import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { STATE_VERSION, type LabState } from '../../src/state/store.js';
 import type { ChallengeRecord } from '../../src/state/challenges.js';
 import { acquireLock } from '../../src/state/lock.js';
-import { asOwner, rootsLabsNote } from '../../src/commands/challenge.js';
+import { asOwner, notUpHere, rootsLabsNote } from '../../src/commands/challenge.js';
 import { sudoUsersLabsNote } from '../../src/commands/common.js';
 
 const NOBODY = 65534;
@@ -238,7 +238,7 @@ test(
         assert.match(
           result.stderr,
           new RegExp(
-            `^netlab: lab vxlan is not up\\. ${escaped(note)}, which user nobody may not read \\(owner root, mode ${(roots.mode & 0o777).toString(8)}\\): if it was, run \`sudo netlab challenge hint vxlan\``,
+            `^netlab: lab vxlan is not up\\. ${escaped(note)}, which user nobody may not read \\(owner root, mode ${(roots.mode & 0o777).toString(8)}\\): if it was, run \`sudo netlab challenge hint vxlan\`; otherwise, start it with \`netlab up vxlan\``,
           ),
         );
       else assert.match(result.stderr, /^netlab: lab vxlan is not up; start it with `netlab up vxlan`/);
@@ -333,7 +333,9 @@ test("the note on root's state directory, and the command as its owner runs it",
     .filter((line) => line.startsWith("netlab: no lab is up. This netlab's state is"));
   const own = '/home/alice/.local/state/netlab';
   const note = rootsLabsNote(own, { denied, labs: [] }, 'alice', 'run `sudo netlab challenge hint`', false);
-  assert.deepEqual(readme, [`netlab: no lab is up${note}`]);
+  const what = { what: 'no lab is up', remedy: 'start one with `netlab up bridge`' };
+  assert.deepEqual(readme, [`netlab: ${notUpHere(what, note)}`]);
+  assert.equal(notUpHere(what, ''), 'no lab is up; start one with `netlab up bridge`', 'nothing of root: as elsewhere');
   // sudo resets the environment: a state directory other than the default is given on the command line.
   assert.equal(asOwner('hint', 'vxlan', {}, 0, '/var/lib/netlab'), 'run `sudo netlab challenge hint vxlan`');
   assert.equal(

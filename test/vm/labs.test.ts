@@ -210,7 +210,10 @@ test("real kernels: a challenge's fault on a VM with a firewall of its own (a DR
       return sshTransport(target, 'node-0').run(script);
     },
   };
-  await faultsLeaveTheMachinesFirewall(netlab, node0, work.dir, ['--ssh-config', vms.sshConfig]);
+  // (a challenge solved another way than its mend is the e2e tier's: no kernel feature in it)
+  await faultsLeaveTheMachinesFirewall(netlab, node0, work.dir, ['--ssh-config', vms.sshConfig], {
+    solvedAnotherWay: false,
+  });
   for (const name of vms.names) assert.deepEqual(await leftovers(name), []);
 });
 
