@@ -249,6 +249,24 @@ netlab_xt_words() {
   done
   printf '%s\\n' "$xt_out"
 }
+# A challenge's fault this run left (the lab's down mends it first, from the challenge's record; a down from the
+# nodes' own records has none): its DROP rule in FORWARD, which carries its comment, goes; a setting it changed
+# goes back to the value it saved, while it still holds the fault's (FORWARD's policy DROP, a sysctl 0: faults.ts
+# NodeSetting). No journal line undoes either.
+netlab_fault_leftovers() {
+  iptables-save -t filter 2>/dev/null | grep -F -- "--comment \\"netlab fault of lab $NETLAB_LAB run $NETLAB_RUN\\"" |
+    sed 's/^-A /-D /' >"$NETLAB_DIR/fault.xt"
+  [ ! -s "$NETLAB_DIR/fault.xt" ] || netlab_restore "$(echo '*filter'; cat "$NETLAB_DIR/fault.xt"; echo COMMIT)
+" || true
+  rm -f "$NETLAB_DIR/fault.xt"
+  for saved in "$NETLAB_DIR"/fault-policy-* "$NETLAB_DIR"/fault-sysctl-*; do
+    [ -f "$saved" ] || continue
+    setting=\${saved##*/fault-}
+    case \${setting%%-*} in policy) value=DROP ;; *) value=0 ;; esac
+    netlab_setting_restore "\${setting%%-*}" "\${setting#*-}" "$value" - || true
+  done
+}
+[ -z "$NETLAB_RUN" ] || netlab_fault_leftovers
 if [ -f "$NETLAB_DIR/undo" ]; then
   tac "$NETLAB_DIR/undo" >"$NETLAB_DIR/undo.reverse"
   : >"$NETLAB_DIR/undo.failed"

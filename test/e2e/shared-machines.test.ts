@@ -375,8 +375,19 @@ test('verify --timeout stops the checks at the deadline and says which did not r
   assert.deepEqual(await leftovers(), []);
 });
 
-test("a controller without the lab's state never removes another controller's live lab: down names the run, and removes it only when asked for that run; then no fault is made on the machines the lab left", async () => {
-  assert.equal((await A('up', vxlan, '--ssh-config', machines.sshConfig)).exitCode, 0);
+test("a controller without the lab's state never removes another controller's live lab: down names the run, and removes it only when asked for that run, its active fault's change to the machine put back; then no fault is made on the machines the lab left", async () => {
+  // The vxlan lab with a challenge whose fault changes the machine (FORWARD's policy DROP on node-0).
+  const lab = join(work.dir, 'vxlan-policy.yaml');
+  writeFileSync(
+    lab,
+    readFileSync(vxlan, 'utf8').replace(
+      /challenges:\n/,
+      'challenges:\n  - id: policy-drop\n    title: "FORWARD drops"\n    fault: "forward-drop:node-0:FORWARD"\n    hints: ["look at FORWARD"]\n',
+    ),
+  );
+  const forward = async () => (await machines.transport('node-0').run('iptables -w -S FORWARD\n')).stdout;
+  assert.match(await forward(), /^-P FORWARD ACCEPT$/m);
+  assert.equal((await A('up', lab, '--ssh-config', machines.sshConfig)).exitCode, 0);
   const { run } = JSON.parse(readFileSync(join(controllerA, 'labs', 'vxlan.json'), 'utf8')) as { run: { id: string } };
   try {
     const before = await journals();
@@ -402,12 +413,19 @@ test("a controller without the lab's state never removes another controller's li
     const bad = await B('down', 'vxlan', '--ssh-config', machines.sshConfig, '--run', '$(reboot)');
     assert.equal(bad.exitCode, 2);
     assert.match(bad.stderr, /--run takes a run id of 12 hexadecimal digits/);
-    // A challenge of A's is active (a vxlan0 of another VNI on node-1) when B takes the lab down.
-    assert.equal((await A('challenge', 'start', 'vxlan', 'wrong-vni')).exitCode, 0);
+    // A challenge of A's is active (FORWARD's policy DROP on node-0, which no journal undoes) when B, without
+    // its record, takes the lab down: the policy the fault replaced is put back all the same.
+    assert.equal((await A('challenge', 'start', 'vxlan', 'policy-drop')).exitCode, 0);
+    assert.match(await forward(), /^-P FORWARD DROP$/m);
     const named = await B('down', 'vxlan', '--ssh-config', machines.sshConfig, '--run', run.id);
     assert.equal(named.exitCode, 0, named.stdout + named.stderr);
     assert.match(named.stdout, new RegExp(`node-0: removed what run ${run.id} from .* made`));
-    // A's stop ends it without making the lab's vxlan0 anew on a machine the lab has left (the
+    assert.match(
+      await forward(),
+      /^-P FORWARD ACCEPT$/m,
+      "the fault's policy put back by a down from the nodes' records",
+    );
+    // A's stop ends it without making the lab's jump anew on a machine the lab has left (the
     // leftovers below); as a down that stopped halfway, it can always be run again.
     const stopped = await A('challenge', 'stop', 'vxlan');
     assert.equal(stopped.exitCode, 0, stopped.stdout + stopped.stderr);
