@@ -214,7 +214,12 @@ function mendLines(
   if (!setting) return lines;
   const restore = quoteArgv(['netlab_setting_restore', ...settingArgs(setting), setting.value, setting.mended]);
   const saved = quoteArgv(['netlab_setting_saved', ...settingArgs(setting)]);
-  return [...lines, options.halfMade ? `! ${saved} || ${restore}` : restore];
+  const ifSaved = `! ${saved} || ${restore}`;
+  // The setting goes back to a fresh node's value (mended) where the fault saved none only while the node holds
+  // this run: on a node the lab has left, a down from the nodes' records put back the saved value and took the
+  // file, and a machine whose own policy is DROP (Docker's) would be opened to ACCEPT.
+  if (options.halfMade) return [...lines, ifSaved];
+  return [...lines, run ? `if netlab_ours; then ${restore}; else ${ifSaved}; fi` : restore];
 }
 
 /** `iptables … -C CHAIN RULE` for a command that inserts or appends RULE (-I CHAIN [POS] RULE, -A CHAIN RULE). */

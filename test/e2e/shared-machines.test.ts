@@ -426,9 +426,13 @@ test("a controller without the lab's state never removes another controller's li
       "the fault's policy put back by a down from the nodes' records",
     );
     // A's stop ends it without making the lab's jump anew on a machine the lab has left (the
-    // leftovers below); as a down that stopped halfway, it can always be run again.
+    // leftovers below); as a down that stopped halfway, it can always be run again. The machine's own policy
+    // has turned DROP since (Docker started): the stop leaves it so, as nothing of the fault is left to put back.
+    await machines.transport('node-0').run('iptables -w -P FORWARD DROP\n');
     const stopped = await A('challenge', 'stop', 'vxlan');
     assert.equal(stopped.exitCode, 0, stopped.stdout + stopped.stderr);
+    assert.match(await forward(), /^-P FORWARD DROP$/m, "the machine's own DROP, left as it is by a stop");
+    await machines.transport('node-0').run('iptables -w -P FORWARD ACCEPT\n');
     // A, whose state still says up (as a challenge start that read it just before a down), makes no
     // fault on machines the lab has left: no vxlan0 of another VNI made for nobody to remove.
     const late = await A('challenge', 'start', 'vxlan', 'wrong-vni');
@@ -441,6 +445,7 @@ test("a controller without the lab's state never removes another controller's li
     );
   } finally {
     await A('down', 'vxlan');
+    await machines.transport('node-0').run('iptables -w -P FORWARD ACCEPT\n');
   }
   assert.deepEqual(await leftovers(), []);
 });
