@@ -12,7 +12,7 @@
 // challenges will too.
 import type { Model, TunnelSettings } from '../model/lab.js';
 import type { Change, Command, Created, NodeFacts, NodePlan, Plan, Step } from '../model/plan.js';
-import { applyOf, dnatRule, iptables, ipIn as ip } from '../model/effects.js';
+import { applyOf, dnatRule, faultComment, iptables, ipIn as ip } from '../model/effects.js';
 import { buildPlan } from '../plan/build.js';
 import { ipOf } from '../net/ipv4.js';
 
@@ -92,15 +92,6 @@ function withSetting(draft: Omit<Draft, 'setting'>, setting: NodeSetting): Draft
     mend: [...draft.mend, settingCommand(setting, setting.mended)],
     setting,
   };
-}
-
-/**
- * The comment on every rule a fault adds: a mend or a down deletes only rules
- * that carry it, never a rule of the machine's own that looks the same (a bare
- * \`-j DROP\` in FORWARD). It names the lab, and the run the fault was made in.
- */
-export function faultComment(lab: string, run?: string): string {
-  return `netlab fault of lab ${lab}${run ? ` run ${run}` : ''}`;
 }
 
 type Draft = Pick<Fault, 'kind' | 'describe' | 'apply' | 'mend' | 'setting' | 'netns' | 'onTheMachine'> & {

@@ -18,11 +18,6 @@ import { didYouMean } from '../model/suggest.js';
 import type { Report } from '../errors.js';
 import { defaultServiceConnections } from '../verify/stats.js';
 
-/** A Service check's connections when the lab gives none: enough for every backend to answer (verify/stats.ts). */
-function defaultConnections(service: ModelService): number {
-  return defaultServiceConnections(service.backends.length);
-}
-
 /** Above this many pods, derived checks ping a ring instead of every pair. */
 const ALL_PAIRS_LIMIT = 12;
 
@@ -65,7 +60,7 @@ export function resolveChecks(
         to: { service: service.name },
         toAddress: service.clusterIp,
         port: service.port,
-        connections: spec.connections ?? defaultConnections(service),
+        connections: spec.connections ?? defaultServiceConnections(service.backends.length),
         expect,
         derived: false,
       });
@@ -238,7 +233,7 @@ export function deriveChecks(
         to: { service: service.name },
         toAddress: service.clusterIp,
         port: service.port,
-        connections: defaultConnections(service),
+        connections: defaultServiceConnections(service.backends.length),
         ...base,
       });
     }

@@ -180,9 +180,8 @@ export async function mendFault(state: LabState, fault: Fault): Promise<string[]
  * of those could undo a fix that works (a VNI matched on the other node). Simulated nodes go away whole.
  */
 export async function mendMachineOfSolved(state: LabState, record: ChallengeRecord): Promise<void> {
-  const challenge = state.model.challenges?.find((c) => c.id === record.id);
-  if (!challenge || state.target.kind === 'simulated') return;
-  const fault = faultOf(state, faultIdOf(record, challenge));
+  const fault = faultToMend(state, record);
+  if (!fault) return;
   const lines = mendLines(state, fault, { machineOnly: true });
   if (lines.length) await runLocked(state, fault.node, 'challenge check', `${lines.join('\n')}\n`);
 }
@@ -241,11 +240,17 @@ export function ruleCheckOf(command: readonly string[]): string[] | undefined {
  */
 export async function mendActiveChallenge(state: LabState): Promise<string | undefined> {
   const record = challengeOfRun(state);
-  if (!record || state.target.kind === 'simulated') return undefined;
+  const fault = record && faultToMend(state, record);
+  if (!fault) return undefined;
+  await mendFault(state, fault);
+  return record.id;
+}
+
+/** The fault a challenge's record made, to mend on machines; none on simulated nodes (they go away whole). */
+function faultToMend(state: LabState, record: ChallengeRecord): Fault | undefined {
   const challenge = state.model.challenges?.find((c) => c.id === record.id);
-  if (!challenge) return undefined;
-  await mendFault(state, faultOf(state, faultIdOf(record, challenge)));
-  return challenge.id;
+  if (!challenge || state.target.kind === 'simulated') return undefined;
+  return faultOf(state, faultIdOf(record, challenge));
 }
 
 /**

@@ -515,3 +515,12 @@ export function step(summary: string, why: string, effects: Effect[]): StepDraft
     sets: declared.flatMap((d) => d.sets),
   };
 }
+
+/**
+ * The comment on every rule a fault adds: a mend or a down deletes only rules
+ * that carry it, never a rule of the machine's own that looks the same (a bare
+ * \`-j DROP\` in FORWARD). It names the lab, and the run the fault was made in.
+ */
+export function faultComment(lab: string, run?: string): string {
+  return `netlab fault of lab ${lab}${run ? ` run ${run}` : ''}`;
+}

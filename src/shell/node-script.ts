@@ -9,6 +9,7 @@ import {
   type IptablesCommands,
 } from '../model/effects.js';
 import { scriptPrelude, type ScriptRun } from './prelude.js';
+import { faultComment } from '../model/effects.js';
 import { quoteArg, quoteArgv } from '../os/quote.js';
 
 /**
@@ -181,6 +182,39 @@ export const ALREADY_GONE = [
 ].join('|');
 
 /**
+ * A challenge's fault this run left (the lab's down mends it first, from the challenge's record; a down from the
+ * nodes' own records has none): its DROP rule in FORWARD, which carries its comment (faultComment), goes; a
+ * setting it changed goes back to the value it saved, while it still holds the fault's (FORWARD's policy DROP, a
+ * sysctl 0: faults.ts NodeSetting). No journal line undoes either. Part of a down script, after its run's check.
+ */
+function faultLeftoversScript(lab: string, run: ScriptRun): string {
+  return `# What a challenge's fault of this run left on the machine (faultLeftoversScript in src/shell/node-script.ts).
+netlab_fault_leftovers() {
+  iptables-save -t filter 2>/dev/null | grep -F -- ${quoteArg(`--comment "${faultComment(lab, run.id)}"`)} |
+    sed 's/^-A /-D /' >"$NETLAB_DIR/fault.xt"
+  [ ! -s "$NETLAB_DIR/fault.xt" ] || netlab_restore "$(echo '*filter'; cat "$NETLAB_DIR/fault.xt"; echo COMMIT)
+" || true
+  rm -f "$NETLAB_DIR/fault.xt"
+  for saved in "$NETLAB_DIR"/fault-policy-* "$NETLAB_DIR"/fault-sysctl-*; do
+    [ -f "$saved" ] || continue
+    setting=\${saved##*/fault-}
+    case \${setting%%-*} in policy) value=DROP ;; *) value=0 ;; esac
+    netlab_setting_restore "\${setting%%-*}" "\${setting#*-}" "$value" - ||
+      echo "@@netlab kept \${setting%%-*} \${setting#*-}: the value from before a challenge's fault could not be put back"
+  done
+}
+# Only where a challenge was made in this run (its record on the node) or a fault saved a setting: iptables-save
+# reads the whole ruleset, 10-20 ms a node, which every other down would pay.
+netlab_fault_left() {
+  [ -f "$NETLAB_DIR/challenge.json" ] && return 0
+  for saved in "$NETLAB_DIR"/fault-*; do [ -e "$saved" ] && return 0; done
+  return 1
+}
+! netlab_fault_left || netlab_fault_leftovers
+`;
+}
+
+/**
  * Runs the node's undo journal backwards, then forgets the lab on this node.
  * Only the named run's journal: a lab of the same name that another controller
  * (or a later up) made on this node is left alone and named. Without a run (the
@@ -249,33 +283,7 @@ netlab_xt_words() {
   done
   printf '%s\\n' "$xt_out"
 }
-# A challenge's fault this run left (the lab's down mends it first, from the challenge's record; a down from the
-# nodes' own records has none): its DROP rule in FORWARD, which carries its comment, goes; a setting it changed
-# goes back to the value it saved, while it still holds the fault's (FORWARD's policy DROP, a sysctl 0: faults.ts
-# NodeSetting). No journal line undoes either.
-netlab_fault_leftovers() {
-  iptables-save -t filter 2>/dev/null | grep -F -- "--comment \\"netlab fault of lab $NETLAB_LAB run $NETLAB_RUN\\"" |
-    sed 's/^-A /-D /' >"$NETLAB_DIR/fault.xt"
-  [ ! -s "$NETLAB_DIR/fault.xt" ] || netlab_restore "$(echo '*filter'; cat "$NETLAB_DIR/fault.xt"; echo COMMIT)
-" || true
-  rm -f "$NETLAB_DIR/fault.xt"
-  for saved in "$NETLAB_DIR"/fault-policy-* "$NETLAB_DIR"/fault-sysctl-*; do
-    [ -f "$saved" ] || continue
-    setting=\${saved##*/fault-}
-    case \${setting%%-*} in policy) value=DROP ;; *) value=0 ;; esac
-    netlab_setting_restore "\${setting%%-*}" "\${setting#*-}" "$value" - ||
-      echo "@@netlab kept \${setting%%-*} \${setting#*-}: the value from before a challenge's fault could not be put back"
-  done
-}
-# Only where a challenge was made in this run (its record on the node) or a fault saved a setting: iptables-save
-# reads the whole ruleset, 10-20 ms a node, which every other down would pay.
-netlab_fault_left() {
-  [ -f "$NETLAB_DIR/challenge.json" ] && return 0
-  for saved in "$NETLAB_DIR"/fault-*; do [ -e "$saved" ] && return 0; done
-  return 1
-}
-[ -z "$NETLAB_RUN" ] || ! netlab_fault_left || netlab_fault_leftovers
-if [ -f "$NETLAB_DIR/undo" ]; then
+${run ? faultLeftoversScript(lab, run) : ''}if [ -f "$NETLAB_DIR/undo" ]; then
   tac "$NETLAB_DIR/undo" >"$NETLAB_DIR/undo.reverse"
   : >"$NETLAB_DIR/undo.failed"
   : >"$NETLAB_DIR/undo.xt"

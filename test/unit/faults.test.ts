@@ -228,7 +228,7 @@ for (const file of readdirSync(LABS).filter((f) => f.endsWith('.yaml') && f !== 
 // Shapes the golden labs lack (the scale lab is left out of test/golden/faults; no bundled flannel lab has three nodes).
 test('faults of shapes no golden lab has: a pod link made straight in the pod; a third node for a wrong VTEP MAC and FDB destination; the comment without a run', async () => {
   const { parseLab } = await import('../../src/lab/load.js');
-  const { faultComment } = await import('../../src/faults/faults.js');
+  const { faultComment } = await import('../../src/model/effects.js');
   const faultsOfText = (text: string) => {
     const { model } = parseLab(text, 'shape.yaml');
     return new Map(faultsOf(model, simulatedFacts(model)).map((f) => [f.id, f]));
