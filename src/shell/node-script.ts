@@ -198,9 +198,16 @@ netlab_fault_leftovers() {
   for saved in "$NETLAB_DIR"/fault-policy-* "$NETLAB_DIR"/fault-sysctl-*; do
     [ -f "$saved" ] || continue
     setting=\${saved##*/fault-}
-    case \${setting%%-*} in policy) value=DROP ;; *) value=0 ;; esac
-    netlab_setting_restore "\${setting%%-*}" "\${setting#*-}" "$value" - ||
-      echo "@@netlab kept \${setting%%-*} \${setting#*-}: the value from before a challenge's fault could not be put back"
+    kind=\${setting%%-*} name=\${setting#*-}
+    # Another run's (its restore failed): the machine may have changed hands since, so nothing is put back.
+    if ! netlab_setting_saved "$kind" "$name"; then
+      echo "@@netlab kept $kind $name is left at $(netlab_setting_get "$kind" "$name"): a challenge's fault of \${saved_run:+run }\${saved_run:-an older netlab} saved $saved_value to put back, and could not; that run is over"
+      rm -f "$saved"
+      continue
+    fi
+    case $kind in policy) value=DROP ;; *) value=0 ;; esac
+    netlab_setting_restore "$kind" "$name" "$value" - ||
+      echo "@@netlab kept $kind $name: the value from before a challenge's fault could not be put back"
   done
 }
 # Only where a challenge was made in this run (its record on the node) or a fault saved a setting: iptables-save

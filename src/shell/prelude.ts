@@ -394,21 +394,31 @@ netlab_setting_set() {
     *) return 2 ;;
   esac
 }
-# Where a fault keeps the value it replaces: netlab_setting_file KIND NAME.
+# Where a fault keeps the value it replaces, under its run (a first line), as a
+# restore that failed leaves it: netlab_setting_file KIND NAME.
 netlab_setting_file() { echo "$NETLAB_DIR/fault-$1-$2"; }
 netlab_setting_save() {
   v=$(netlab_setting_get "$1" "$2") && [ -n "$v" ] || { echo "cannot read $1 $2" >&2; return 1; }
-  mkdir -p "$NETLAB_DIR" && printf '%s\n' "$v" >"$(netlab_setting_file "$1" "$2")"
+  mkdir -p "$NETLAB_DIR" && printf '%s\n%s\n' "$NETLAB_RUN" "$v" >"$(netlab_setting_file "$1" "$2")"
 }
-# Whether a fault saved the value it replaces (a fault stopped before that changed nothing of it).
-netlab_setting_saved() { [ -f "$(netlab_setting_file "$1" "$2")" ]; }
-# Mending it: the saved value goes back (DEFAULT if none was saved) only while the
+# Whether a fault of this run saved the value it replaces (a fault stopped before
+# that changed nothing of it), which it reads into saved_value (and the file's run
+# into saved_run): another run's file, which a restore that failed left, is not.
+netlab_setting_saved() {
+  saved_run="" saved_value=""
+  file=$(netlab_setting_file "$1" "$2")
+  [ -f "$file" ] || return 1
+  { read -r saved_run; read -r saved_value; } <"$file"
+  # An older netlab's file holds the value alone.
+  [ -n "$saved_value" ] || { saved_value=$saved_run; saved_run=""; }
+  [ "$saved_run" = "$NETLAB_RUN" ] && [ -n "$saved_value" ]
+}
+# Mending it: the saved value goes back (DEFAULT if this run saved none) only while the
 # setting still holds the fault's value; if a learner or anything else changed it
 # since, it is left as it is and said: netlab_setting_restore KIND NAME FAULT DEFAULT.
 netlab_setting_restore() {
   saved=$4
-  file=$(netlab_setting_file "$1" "$2")
-  [ ! -f "$file" ] || read -r saved <"$file"
+  ! netlab_setting_saved "$1" "$2" || saved=$saved_value
   now=$(netlab_setting_get "$1" "$2") || return 1
   if [ "$now" = "$3" ]; then
     netlab_setting_set "$1" "$2" "$saved" || return 1

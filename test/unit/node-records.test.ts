@@ -501,6 +501,49 @@ test(
     }),
 );
 
+test(
+  "down of a run mends what that run's challenge left on the machine: its DROP rule goes, FORWARD's policy goes back; another run's rule and the machine's own stay",
+  { skip: needsRoot },
+  () =>
+    inScratchNetns((root, { within, guard }) => {
+      const inNetns = (script: string) => {
+        const result = spawnSync(within[0]!, [...within.slice(1), 'sh', '-s'], {
+          input: `${guard}\n${script}`,
+          encoding: 'utf8',
+        });
+        assert.equal(result.status, 0, result.stderr);
+        return result.stdout;
+      };
+      const forward = () => inNetns('iptables -w -S FORWARD').trim().split('\n');
+      // The fault of run a1 (its comment, faultComment), rules that are not its own, and the policy it set.
+      inNetns(
+        [
+          "iptables -w -I FORWARD 1 -m comment --comment 'netlab fault of lab lab1 run a1' -j DROP",
+          "iptables -w -A FORWARD -m comment --comment 'netlab fault of lab lab1 run a1b' -j DROP",
+          "iptables -w -A FORWARD -m comment --comment 'netlab fault of lab lab2 run a1' -j DROP",
+          'iptables -w -A FORWARD -s 10.9.9.9/32 -j DROP',
+          'iptables -w -P FORWARD DROP',
+        ].join('\n'),
+      );
+      const dir = join(root, 'lab1');
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'run'), 'a1 host:/state\n');
+      writeFileSync(join(dir, 'challenge.json'), '{}\n');
+      writeFileSync(join(dir, 'fault-policy-FORWARD'), 'a1\nACCEPT\n');
+      const outcome = parseDownOutput(
+        inNetns(downScript('lab1', { id: 'a1', from: '' }).replaceAll('/run/netlab', root)),
+      );
+      assert.deepEqual([outcome.found, outcome.kept], ['undone', []]);
+      assert.deepEqual(forward(), [
+        '-P FORWARD ACCEPT',
+        '-A FORWARD -m comment --comment "netlab fault of lab lab1 run a1b" -j DROP',
+        '-A FORWARD -m comment --comment "netlab fault of lab lab2 run a1" -j DROP',
+        '-A FORWARD -s 10.9.9.9/32 -j DROP',
+      ]);
+      assert.ok(!existsSync(dir), 'nothing of the run is left on the node');
+    }),
+);
+
 test("down without a run (the local state is lost) only names the run the node has; the named run's journal is undone, another's never", () => {
   const work = scratch('netlab-records-');
   try {
@@ -550,6 +593,63 @@ test("a fault's node-wide setting: saved when the fault is made, put back only w
     set('0'); // nothing saved (a fault made by an older netlab): the mend's value
     assert.equal(mend().status, 0);
     assert.equal(value(), '1');
+  } finally {
+    work.remove();
+  }
+});
+
+test("a setting a fault saved belongs to the fault's run: another run's mend or down never puts it back", () => {
+  const work = scratch('netlab-records-');
+  try {
+    const { values, env } = fakeSysctl(work.dir);
+    // The ruleset the down script's leftovers mend reads: none (the machine's own is not read).
+    writeFileSync(join(work.dir, 'bin', 'iptables-save'), '#!/bin/sh\n', { mode: 0o755 });
+    const key = 'net.bridge.bridge-nf-call-iptables';
+    const set = (v: string) => writeFileSync(join(values, key), `${v}\n`);
+    const value = () => readFileSync(join(values, key), 'utf8').trim();
+    const inRun = (run: string, body: string) => sh(work.dir, 'lab1', `NETLAB_RUN=${run}\n${body}`, env);
+    const saved = join(work.dir, 'lab1', `fault-sysctl-${key}`);
+
+    // Run a1's fault saved 1, and its restore failed: the file stays (down said "kept").
+    set('1');
+    assert.equal(inRun('a1', `netlab_setting_save sysctl ${key} && sysctl -qw ${key}=0`).status, 0);
+    assert.ok(existsSync(saved));
+    // Later, run b2 holds the lab, and the machine's owner set 0 of their own.
+    writeFileSync(join(work.dir, 'lab1', 'run'), 'b2 host:/state\n');
+    assert.equal(inRun('b2', `netlab_setting_saved sysctl ${key}`).status, 1, "a1's file is not b2's save");
+    // b2's own mend of a fault that saved nothing puts back its default, not a1's value.
+    assert.equal(inRun('b2', `netlab_setting_restore sysctl ${key} 0 7`).status, 0);
+    assert.equal(value(), '7');
+    assert.ok(!existsSync(saved), 'the stale file is gone with the mend');
+
+    // b2's down from the nodes' records leaves the setting as it is, says why, and forgets the file.
+    set('1');
+    inRun('a1', `netlab_setting_save sysctl ${key}`);
+    set('0');
+    const downOfB2 = () => {
+      const down = spawnSync('sh', ['-s'], {
+        input: downScript('lab1', { id: 'b2', from: '' }).replaceAll('/run/netlab', work.dir),
+        encoding: 'utf8',
+        env: { ...process.env, ...env },
+      });
+      const outcome = parseDownOutput(down.stdout);
+      assert.equal(outcome.found, 'undone', down.stderr);
+      return outcome.kept;
+    };
+    assert.deepEqual(downOfB2(), [
+      `sysctl ${key} is left at 0: a challenge's fault of run a1 saved 1 to put back, and could not; that run is over`,
+    ]);
+    assert.equal(value(), '0', "a1's saved 1 is not put back by b2's down");
+    assert.ok(!existsSync(saved));
+
+    // An older netlab's file holds the value alone: not b2's either.
+    mkdirSync(join(work.dir, 'lab1'), { recursive: true });
+    writeFileSync(join(work.dir, 'lab1', 'run'), 'b2 host:/state\n');
+    writeFileSync(saved, '1\n');
+    assert.deepEqual(downOfB2(), [
+      `sysctl ${key} is left at 0: a challenge's fault of an older netlab saved 1 to put back, and could not; that run is over`,
+    ]);
+    assert.equal(value(), '0');
   } finally {
     work.remove();
   }
