@@ -397,15 +397,20 @@ export async function challengeCheckCommand(
   // as is a check of a room's lab: the room grades it by its own checks (room/grade.ts).
   // The owner's solved challenge ends; what its fault changed of the machine goes back first (mendMachineOfSolved).
   // A node that does not take that back keeps the record, for stop or down to put it back.
-  let notPutBack: string | undefined;
+  let warning: string | undefined;
   if (solved && !state.attached && !record.room) {
+    const why = (error: unknown) => escapeControls((error as Error).message, true);
     try {
       await mendMachineOfSolved(state, record);
-      await updateChallenge(state, record, () => undefined);
     } catch (error) {
-      notPutBack = `what the fault changed of the machine could not be put back (${escapeControls((error as Error).message, true)}); \`netlab challenge stop ${state.lab}\` or \`netlab down ${state.lab}\` puts it back`;
-      console.error(`netlab: ${notPutBack}`);
+      warning = `what the fault changed of the machine could not be put back (${why(error)}); \`netlab challenge stop ${state.lab}\` or \`netlab down ${state.lab}\` puts it back`;
     }
+    // Ended here first: a node that does not take the end keeps showing it to an attached learner, no more.
+    if (!warning)
+      await updateChallenge(state, record, () => undefined).catch((error: unknown) => {
+        warning = `the challenge is over, but not on every node of the lab (${why(error)}): a learner attached there still sees it running`;
+      });
+    if (warning) console.error(`netlab: ${warning}`);
   }
   if (options.json) {
     printJson({
@@ -416,7 +421,7 @@ export async function challengeCheckCommand(
       minutes: Number(minutes.toFixed(1)),
       hints: record.hints,
       revealed: record.revealed,
-      ...(notPutBack ? { warning: notPutBack } : {}),
+      ...(warning ? { warning } : {}),
       checks: results.map((r) => ({
         number: r.number,
         name: describeCheck(r.check),

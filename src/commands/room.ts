@@ -212,7 +212,7 @@ export async function roomUpCommand(file: string, options: RoomOptions): Promise
       });
     else
       console.log(
-        `room ${room.name}: interrupted; ${results.filter((r) => r.ok).length} of ${room.groups.length} groups are up (\`netlab room up\` again builds the rest)`,
+        `room ${room.name}: interrupted; ${results.filter((r) => r.ok).length} of ${room.groups.length} groups are up (\`netlab room up ${file}\` again builds the rest)`,
       );
     return EXIT_INTERRUPTED;
   }
@@ -613,7 +613,12 @@ export async function roomHintCommand(file: string, options: RoomOptions & { gro
         const done = await pushHints(state, readChallenge(state.lab), mine.identity, mine.hints);
         return { group: g.name, unlocked: mine.hints, pushed: done };
       } catch (error) {
-        return { group: g.name, unlocked: mine.hints, pushed: false, error: (error as Error).message };
+        return {
+          group: g.name,
+          unlocked: mine.hints,
+          pushed: false,
+          error: escapeControls((error as Error).message, true),
+        };
       }
     });
     return { current, pushed };
@@ -718,7 +723,13 @@ export async function roomDownCommand(file: string, options: RoomOptions): Promi
   const listed = new Set(room.groups.map((g) => g.name));
   const removed = Object.keys(record.indexes).filter((g) => !listed.has(g));
   const results = await withRoomLock(room, 'down', async () => {
-    const results = (
+    // The round running ends before any lab goes down: its clocks and its hints stop here, a grading that finds a
+    // fault mended by a down under way is not its solve, and a later `room up` has none running. A lab whose down
+    // fails keeps its fault until a down takes it.
+    const events = readEvents(roomLog(room.name));
+    const last = roundsOf(events).at(-1);
+    if (last && !endOf(events, last)) appendEvents(roomLog(room.name), [{ e: 'end' }]);
+    return (
       await bounded([...listed, ...removed], parallel, async (group) => {
         const lab = groupLabId(room, group);
         let state;
@@ -740,12 +751,6 @@ export async function roomDownCommand(file: string, options: RoomOptions): Promi
         return { group, lab, down: result.exitCode === 0, was, exitCode: result.exitCode };
       })
     ).filter((r) => r !== undefined);
-    // Every lab down, the round running ends: its clocks and its hints stop here, and a later
-    // `room up` has none running (a lab still up keeps its challenge: a second down ends it).
-    const events = readEvents(roomLog(room.name));
-    const last = roundsOf(events).at(-1);
-    if (results.every((r) => r.down) && last && !endOf(events, last)) appendEvents(roomLog(room.name), [{ e: 'end' }]);
-    return results;
   });
   const failed = results.filter((r) => !r.down);
   if (json) printJson({ room: room.name, groups: results });

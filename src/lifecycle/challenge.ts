@@ -119,7 +119,7 @@ async function makeFault(state: LabState, fault: Fault): Promise<string[] | unde
   ];
   const lines = [
     'netlab_unmake_fault() {',
-    ...mendLines(state, fault, { halfMade: true }),
+    ...mendLines(state, fault),
     `  echo ${quoteArg('the fault stopped halfway: its mend was run')} >&2`,
     '}',
     ...commands.map((c) => `${c} || { netlab_unmake_fault; exit 1; }`),
@@ -187,15 +187,11 @@ export async function mendMachineOfSolved(state: LabState, record: ChallengeReco
 }
 
 /**
- * A fault's mend (mendFault); `halfMade`: of a fault stopped halfway, whose setting is put back only if it saved
- * it; `machineOnly`: only what it changed of the machine (its setting, a rule of its own in FORWARD), not the lab's
- * objects, which a learner who solved it has mended their own way.
+ * A fault's mend (mendFault, and of a fault stopped halfway); `machineOnly`: only what it changed of the machine
+ * (its setting, a rule of its own in FORWARD), not the lab's objects, which a learner who solved it has mended
+ * their own way.
  */
-function mendLines(
-  state: LabState,
-  fault: Fault,
-  options: { halfMade?: boolean; machineOnly?: boolean } = {},
-): string[] {
+function mendLines(state: LabState, fault: Fault, options: { machineOnly?: boolean } = {}): string[] {
   const { setting } = fault;
   // By construction the setting's own command is the last of mend (faults.ts).
   const objects = options.machineOnly && !fault.onTheMachine ? [] : setting ? fault.mend.slice(0, -1) : fault.mend;
@@ -211,14 +207,9 @@ function mendLines(
   const run = scriptRunOf(state);
   const lines = run && !fault.onTheMachine && commands.length ? ['if netlab_ours; then', ...commands, 'fi'] : commands;
   if (!setting) return lines;
-  const restore = quoteArgv(['netlab_setting_restore', ...settingArgs(setting), setting.value, setting.mended]);
-  const saved = quoteArgv(['netlab_setting_saved', ...settingArgs(setting)]);
-  const ifSaved = `! ${saved} || ${restore}`;
-  // The setting goes back to a fresh node's value (mended) where the fault saved none only while the node holds
-  // this run: on a node the lab has left, a down from the nodes' records put back the saved value and took the
-  // file, and a machine whose own policy is DROP (Docker's) would be opened to ACCEPT.
-  if (options.halfMade) return [...lines, ifSaved];
-  return [...lines, run ? `if netlab_ours; then ${restore}; else ${ifSaved}; fi` : restore];
+  // Only a value the fault saved goes back (a fault stopped halfway may have saved none, and a second mend finds
+  // it put back already): a machine whose own policy is DROP (Docker's) is never opened to ACCEPT.
+  return [...lines, quoteArgv(['netlab_setting_restore', ...settingArgs(setting), setting.value])];
 }
 
 /** `iptables … -C CHAIN RULE` for a command that inserts or appends RULE (-I CHAIN [POS] RULE, -A CHAIN RULE). */

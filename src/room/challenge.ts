@@ -11,6 +11,7 @@ import { dealLandings, landingsOf } from './landing.js';
 import type { NewEvent, StartEvent, StartFailedEvent } from './log.js';
 import type { RoomRecord } from './state.js';
 import { buildPlan } from '../plan/build.js';
+import { escapeControls } from '../errors.js';
 
 /** Where a challenge lands in each group: dealt once per `room start` (a reset keeps its group's landing). */
 export function landingsFor(
@@ -40,7 +41,14 @@ export async function startInGroup(
   landing: string,
   log: (event: NewEvent) => void,
 ): Promise<Omit<StartEvent, 't'> | Omit<StartFailedEvent, 't'>> {
-  const failed = (error: string) => ({ e: 'start-failed' as const, group, challenge: challenge.id, error });
+  // What a node said, escaped (as a grading's error): learners are root on their machines, and it reaches the
+  // instructor's terminal and the room's log.
+  const failed = (error: string) => ({
+    e: 'start-failed' as const,
+    group,
+    challenge: challenge.id,
+    error: escapeControls(error, true),
+  });
   let state: LabState;
   try {
     state = groupState(room, group);

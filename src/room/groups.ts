@@ -12,6 +12,7 @@ import { labId } from '../model/grammar.js';
 import { crossNodeWiring } from '../wiring/registry.js';
 import { MAX_GROUPS, type GroupTarget, type Room, type RoomGroup } from './file.js';
 import { groupOverlay, roomSlot, withOverlay, type GroupOverlay } from './overlay.js';
+import { quoteArgv } from '../os/quote.js';
 import { groupLabFile, type RoomRecord } from './state.js';
 import { UsageError } from '../errors.js';
 import { readState, writeFileAtomic, type LabState } from '../state/store.js';
@@ -33,7 +34,11 @@ export function isRoomLab(room: Room, group: string, state: Pick<LabState, 'file
 export function groupState(room: Room, group: string): LabState {
   const lab = groupLabId(room, group);
   const state = readState(lab);
-  if (!state || state.status !== 'up') throw new UsageError(`lab ${lab} is not up (\`netlab room up\` builds it)`);
+  // Built by `room up`, a group's lab has no challenge yet: reset makes the running one in it too.
+  if (!state || state.status !== 'up')
+    throw new UsageError(
+      `lab ${lab} is not up: \`${quoteArgv(['netlab', 'room', 'reset', room.file, group])}\` builds it again`,
+    );
   refuseOthersLab(room, group, state);
   return state;
 }

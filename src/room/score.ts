@@ -21,11 +21,20 @@ export function roundsOf(events: readonly RoomEvent[]): { round: RoundEvent; fro
   );
 }
 
-/** The challenges that have run: made in some group in a round (one whose every start failed has not run). */
+/**
+ * The challenges that have run: made in some group in a round, where the group's last try is a start (one whose
+ * every group's last try failed has not run: a start is logged as its fault is made, and a fault not made then
+ * logs its failure after it).
+ */
 export function challengesRun(events: readonly RoomEvent[]): Set<string> {
   return new Set(
     roundsOf(events)
-      .filter((r) => events.slice(r.from, r.to).some((e) => e.e === 'start'))
+      .filter((r) => {
+        const lastTry = new Map<string, string>();
+        for (const e of events.slice(r.from, r.to))
+          if (e.e === 'start' || e.e === 'start-failed') lastTry.set(e.group, e.e);
+        return [...lastTry.values()].includes('start');
+      })
       .map((r) => r.round.challenge),
   );
 }

@@ -402,26 +402,32 @@ netlab_setting_save() {
   mkdir -p "$NETLAB_DIR" && printf '%s\n%s\n' "$NETLAB_RUN" "$v" >"$(netlab_setting_file "$1" "$2")"
 }
 # Whether a fault of this run saved the value it replaces (a fault stopped before
-# that changed nothing of it), which it reads into saved_value (and the file's run
-# into saved_run): another run's file, which a restore that failed left, is not.
+# that changed nothing of it; a mend puts it back once), which it reads into
+# saved_value (and the file's run into saved_run): another run's file, which a
+# restore that failed left, is not.
 netlab_setting_saved() {
   saved_run="" saved_value=""
   file=$(netlab_setting_file "$1" "$2")
   [ -f "$file" ] || return 1
   { read -r saved_run; read -r saved_value; } <"$file"
-  # An older netlab's file holds the value alone.
-  [ -n "$saved_value" ] || { saved_value=$saved_run; saved_run=""; }
+  # An older netlab's file holds the value alone: this run's if saved since the run began here.
+  if [ -z "$saved_value" ]; then
+    saved_value=$saved_run saved_run=""
+    [ ! "$file" -nt "$NETLAB_DIR/run" ] || saved_run=$NETLAB_RUN
+  fi
   [ "$saved_run" = "$NETLAB_RUN" ] && [ -n "$saved_value" ]
 }
-# Mending it: the saved value goes back (DEFAULT if this run saved none) only while the
-# setting still holds the fault's value; if a learner or anything else changed it
-# since, it is left as it is and said: netlab_setting_restore KIND NAME FAULT DEFAULT.
+# Mending it: the value this run's fault saved goes back, only while the setting
+# still holds the fault's value; if a learner or anything else changed it since,
+# it is left as it is and said. With nothing saved (a mend before this one put it
+# back) there is nothing to put back: a machine's own DROP policy (Docker's) is
+# never taken for the fault's. netlab_setting_restore KIND NAME FAULT.
 netlab_setting_restore() {
-  saved=$4
-  ! netlab_setting_saved "$1" "$2" || saved=$saved_value
-  now=$(netlab_setting_get "$1" "$2") || return 1
+  netlab_setting_saved "$1" "$2" || return 0
+  # (nothing read is a read that failed: iptables' status is lost in netlab_setting_get's pipe)
+  now=$(netlab_setting_get "$1" "$2") && [ -n "$now" ] || return 1
   if [ "$now" = "$3" ]; then
-    netlab_setting_set "$1" "$2" "$saved" || return 1
+    netlab_setting_set "$1" "$2" "$saved_value" || return 1
   else
     echo "@@netlab kept $1 $2 is $now, not the fault's $3: left as it is"
   fi

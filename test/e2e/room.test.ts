@@ -81,10 +81,25 @@ test('room up: a group that fails is reported and rolled back, the others stay u
     assert.equal(again.exitCode, 1);
     assert.match(again.stdout, /^ok +│ lab vxlan@ok is already up and its file is unchanged/m);
     assert.match(again.stdout, /2 of 3 groups failed/);
+    // A challenge started meanwhile: a group not up is told the command that builds its lab and makes it there.
+    const start = await run('room', 'start', room);
+    assert.equal(start.exitCode, 1, start.stdout + start.stderr);
+    assert.match(start.stdout, /^✓ ok: started$/m);
+    assert.ok(
+      start.stdout.includes(
+        `✗ refused: lab vxlan@refused is not up: \`netlab room reset ${room} refused\` builds it again\n`,
+      ),
+      start.stdout,
+    );
     const down = await run('room', 'down', room);
     assert.equal(down.exitCode, 1, down.stdout + down.stderr);
     assert.match(down.stdout, /^✓ ok: vxlan@ok down$/m);
     assert.match(down.stdout, /^✗ broken: vxlan@broken: down failed/m);
+    assert.deepEqual(
+      readEvents(join(state.dir, 'rooms', 'failing', 'log.jsonl')).map((e) => e.e),
+      ['round', 'start', 'start-failed', 'start-failed', 'end'],
+      'the round ends as room down begins, also where a down fails: its clocks stop there',
+    );
     rmSync(corrupt);
     assert.equal((await run('room', 'up', room)).exitCode, 1, 'ok and broken built (refused still refused)');
     // As after a restart: ok's simulated nodes gone, its state still up. room up builds it again.
@@ -181,13 +196,14 @@ test('Ctrl-C during room up: the group being built rolls back, no other group st
 test("a hangup during room up (the instructor's SSH session dropped) is a Ctrl-C: no other group starts", () =>
   interruptRoomUp('SIGHUP', ['h1', 'h2']));
 
-test('Ctrl-C during room start: the group being started finishes (its fault recorded), no other group starts, exit 130; during room reset, the reset finishes; room down takes down a group taken out of the room file', async () => {
+test('Ctrl-C during room start: the group being started finishes (its fault recorded), no other group starts, exit 130; during room reset, the reset finishes, and a Ctrl-C that reaches its rebuild rolls that back and says how to build it; room down takes down a group taken out of the room file', async () => {
   const dir = join(state.dir, 'start-interrupted');
   mkdirSync(dir);
   const room = writeRoom(dir, { s1: '{ simulated: true }', s2: '{ simulated: true }' }, 'startint');
   const log = join(state.dir, 'rooms', 'startint', 'log.jsonl');
   let child: ReturnType<typeof spawn> | undefined;
   let reset: ReturnType<typeof spawn> | undefined;
+  let cut: ReturnType<typeof spawn> | undefined;
   try {
     assert.equal((await run('room', 'up', room)).exitCode, 0);
     // The nodes' ip starts 0.3 s late (a command of that name first in PATH): s1's fault (ip commands) is
@@ -256,6 +272,41 @@ test('Ctrl-C during room start: the group being started finishes (its fault reco
       /^vni-changed:node-[01]:vxlan0$/,
       "s2's fault, made again by the reset, is recorded",
     );
+    // Ctrl-C at a terminal reaches its whole process group: room reset and the child netlab rebuilding the lab. The
+    // child rolls its rebuild back; the reset says so, and how to build it, and exits 130. Again, it builds it.
+    const resets = () => readEvents(log).filter((e) => e.e === 'reset' && e.group === 's2').length;
+    const resetsBefore = resets();
+    cut = spawn(NETLAB, ['room', 'reset', room, 's2'], {
+      env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // a process group of its own, as a terminal's job
+    });
+    let cutSaid = '';
+    let interrupted = false;
+    const cutExited = new Promise<number | null>((resolve) => cut!.once('exit', (code) => resolve(code)));
+    // As the rebuild starts the lab's nodes (its old version taken down): ^C then, with no wait for a poll.
+    for (const stream of [cut.stdout!, cut.stderr!])
+      stream.on('data', (chunk: Buffer) => {
+        cutSaid += chunk.toString();
+        if (interrupted || !/^s2 +│ \S+ start 2 simulated node/m.test(cutSaid)) return;
+        interrupted = true;
+        process.kill(-cut!.pid!, 'SIGINT');
+      });
+    assert.equal(await cutExited, 130, cutSaid);
+    assert.match(
+      cutSaid,
+      new RegExp(`^✗ s2: rebuilding vxlan@s2 was interrupted; \`netlab room reset ${room} s2\` builds it again$`, 'm'),
+    );
+    assert.equal(resets(), resetsBefore, 'no reset logged for a rebuild that did not happen');
+    assert.equal((await run('status', 'vxlan@s2')).exitCode, 2, 'the rebuild rolled back: no lab vxlan@s2');
+    const again = await run('room', 'reset', room, 's2');
+    assert.equal(again.exitCode, 0, again.stdout + again.stderr);
+    assert.equal(resets(), resetsBefore + 1);
+    assert.match(
+      json<{ fault: string }>(await run('challenge', 'reveal', 'vxlan', '--instance', 's2', '--json')).fault,
+      /^vni-changed:node-[01]:vxlan0$/,
+      "s2's fault made again by the second reset",
+    );
     // s1 taken out of the room file: room down takes its lab down all the same.
     writeRoom(dir, { s2: '{ simulated: true }' }, 'startint');
     const down = await run('room', 'down', room);
@@ -265,6 +316,7 @@ test('Ctrl-C during room start: the group being started finishes (its fault reco
   } finally {
     child?.kill('SIGKILL');
     reset?.kill('SIGKILL');
+    if (cut?.pid && cut.exitCode === null) process.kill(-cut.pid, 'SIGKILL'); // the reset and its child netlab
     await run('room', 'down', room);
     await run('down', 'vxlan@s1');
   }

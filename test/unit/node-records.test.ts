@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { scriptPrelude } from '../../src/shell/prelude.js';
@@ -576,7 +576,7 @@ test("a fault's node-wide setting: saved when the fault is made, put back only w
     const set = (v: string) => writeFileSync(join(values, key), `${v}\n`);
     const value = () => readFileSync(join(values, key), 'utf8').trim();
     const make = () => sh(work.dir, 'lab1', `netlab_setting_save sysctl ${key} && sysctl -qw ${key}=0`, env);
-    const mend = () => sh(work.dir, 'lab1', `netlab_setting_restore sysctl ${key} 0 1`, env);
+    const mend = () => sh(work.dir, 'lab1', `netlab_setting_restore sysctl ${key} 0`, env);
 
     set('2'); // a value the machine had of its own (not the mend's 1)
     assert.equal(make().status, 0);
@@ -590,9 +590,22 @@ test("a fault's node-wide setting: saved when the fault is made, put back only w
     assert.match(mend().stdout, /@@netlab kept sysctl net\.bridge\.bridge-nf-call-iptables is 5, not the fault's 0/);
     assert.equal(value(), '5');
 
-    set('0'); // nothing saved (a fault made by an older netlab): the mend's value
+    // The machine's own value is the fault's (as Docker's FORWARD policy DROP): put back, it stays so, and a
+    // second mend (a down run again after an undo failed) finds nothing saved: nothing to put back.
+    set('0');
+    make();
+    assert.equal(mend().stdout, '');
+    assert.equal(value(), '0');
     assert.equal(mend().status, 0);
-    assert.equal(value(), '1');
+    assert.equal(value(), '0', 'the second mend takes no default for the value from before');
+
+    // A setting that cannot be read (iptables' status is lost in a pipe): the mend fails, and its save stays.
+    const iptables = join(work.dir, 'bin', 'iptables');
+    writeFileSync(iptables, '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+    const policy = (body: string) => sh(work.dir, 'lab1', body, env);
+    writeFileSync(join(work.dir, 'lab1', 'fault-policy-FORWARD'), '\nACCEPT\n');
+    assert.equal(policy('netlab_setting_restore policy FORWARD DROP').status, 1);
+    assert.ok(existsSync(join(work.dir, 'lab1', 'fault-policy-FORWARD')), 'the value from before is kept');
   } finally {
     work.remove();
   }
@@ -617,10 +630,9 @@ test("a setting a fault saved belongs to the fault's run: another run's mend or 
     // Later, run b2 holds the lab, and the machine's owner set 0 of their own.
     writeFileSync(join(work.dir, 'lab1', 'run'), 'b2 host:/state\n');
     assert.equal(inRun('b2', `netlab_setting_saved sysctl ${key}`).status, 1, "a1's file is not b2's save");
-    // b2's own mend of a fault that saved nothing puts back its default, not a1's value.
-    assert.equal(inRun('b2', `netlab_setting_restore sysctl ${key} 0 7`).status, 0);
-    assert.equal(value(), '7');
-    assert.ok(!existsSync(saved), 'the stale file is gone with the mend');
+    // b2's own mend of a fault that saved nothing puts nothing back: not a1's value.
+    assert.equal(inRun('b2', `netlab_setting_restore sysctl ${key} 0`).status, 0);
+    assert.equal(value(), '0');
 
     // b2's down from the nodes' records leaves the setting as it is, says why, and forgets the file.
     set('1');
@@ -642,14 +654,23 @@ test("a setting a fault saved belongs to the fault's run: another run's mend or 
     assert.equal(value(), '0', "a1's saved 1 is not put back by b2's down");
     assert.ok(!existsSync(saved));
 
-    // An older netlab's file holds the value alone: not b2's either.
-    mkdirSync(join(work.dir, 'lab1'), { recursive: true });
-    writeFileSync(join(work.dir, 'lab1', 'run'), 'b2 host:/state\n');
-    writeFileSync(saved, '1\n');
+    // An older netlab's file holds the value alone: saved before the run began on the node, not b2's either;
+    // saved since, b2's (a netlab upgraded during a challenge).
+    const olderNetlabs = (savedSince: boolean) => {
+      mkdirSync(join(work.dir, 'lab1'), { recursive: true });
+      writeFileSync(saved, '1\n');
+      writeFileSync(join(work.dir, 'lab1', 'run'), 'b2 host:/state\n');
+      const hourAgo = new Date(Date.now() - 3600_000);
+      utimesSync(join(work.dir, 'lab1', savedSince ? 'run' : `fault-sysctl-${key}`), hourAgo, hourAgo);
+    };
+    olderNetlabs(false);
     assert.deepEqual(downOfB2(), [
       `sysctl ${key} is left at 0: a challenge's fault of an older netlab saved 1 to put back, and could not; that run is over`,
     ]);
     assert.equal(value(), '0');
+    olderNetlabs(true);
+    assert.deepEqual(downOfB2(), []);
+    assert.equal(value(), '1', "b2's fault's save, put back");
   } finally {
     work.remove();
   }

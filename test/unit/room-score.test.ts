@@ -95,6 +95,17 @@ test('a challenge has run once it was made in some group: a round whose every st
     'lost-route',
     'wrong-vni',
   ]);
+  // A start logged, then its fault not made (a node that refused it): the group's last try failed. A round whose
+  // every group's last try failed has not run; one group whose start was made again (room reset) makes it run.
+  const triedAndFailed = [
+    round(0),
+    start(1, 'g1'),
+    { ...failed(1, 'g1'), challenge: 'wrong-vni' },
+    start(1, 'g2'),
+    { ...failed(1, 'g2'), challenge: 'wrong-vni' },
+  ];
+  assert.deepEqual([...challengesRun(triedAndFailed)], []);
+  assert.deepEqual([...challengesRun([...triedAndFailed, start(5, 'g2')])], ['wrong-vni']);
 });
 
 test("a group's round: only its own events and the room's hints, and only this round's", () => {
