@@ -1,7 +1,7 @@
 // `netlab up`: validate, start the nodes, preflight, apply the phases in order,
 // recording everything; on failure or Ctrl-C, roll back (unless --keep).
 import { refuseAttached } from '../lifecycle/attach.js';
-import { bringUp, prepareSsh, type UpOptions } from '../lifecycle/up.js';
+import { bringUp, loginSsh, prepareSsh, type SshLogin, type UpOptions } from '../lifecycle/up.js';
 import { resolve } from 'node:path';
 import { buildPlan } from '../plan/build.js';
 import { simulatedFacts } from '../underlay/simulated.js';
@@ -104,6 +104,8 @@ async function up(
   const release = acquireLock(id, `netlab up ${file}`);
   try {
     let existing;
+    /** over SSH, where a version up is taken down first: the login to the machines, made before it */
+    let login: SshLogin | undefined;
     try {
       existing = readState(id);
     } catch (error) {
@@ -142,6 +144,9 @@ async function up(
             : `lab ${id} was left ${existing.status} by an earlier up; run \`netlab down ${id}\` first (or \`netlab up ${file} --recreate\`)`,
         );
       }
+      // The machines the lab is to be built on answer before the version up is taken down: a target that does
+      // not (its VMs stopped) leaves the lab up where it is, as the error says ("nothing was changed").
+      if (wantsSsh(options)) login = await loginSsh(model, options, await early);
       console.log(
         stopped.length && !options.recreate
           ? `${describeStopped(id, stopped)}: taking down what is left, and building it again`
@@ -150,7 +155,7 @@ async function up(
       await (await import('../lifecycle/challenge.js')).takeDown(existing);
     }
     const prepared = wantsSsh(options)
-      ? await prepareSsh(model, options, await early, { tookDown: existing !== undefined })
+      ? await prepareSsh(model, options, await early, { tookDown: existing !== undefined, ...(login ? { login } : {}) })
       : { model, facts: simulatedFacts(model), target: undefined, kernel: undefined };
     if (prepared.target) mark('read the facts (SSH)');
     const target = prepared.target ? { target: prepared.target, kernelMemory: prepared.kernel } : {};

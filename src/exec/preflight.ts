@@ -378,6 +378,8 @@ export function describeProblems(
   steps: readonly Step[],
   stdout: string,
   inUserNamespace = false,
+  /** this controller, as a node records a run's ("HOST:STATEDIR") */
+  here = '',
 ): string[] {
   const { head, answers } = parseAnswers(stdout, [inventoryQuestions(steps)]);
   // Every network namespace has lo: no link at all is an answer netlab could not read (an `ip` without JSON
@@ -391,10 +393,15 @@ export function describeProblems(
   const id = labIdOf(model);
   const own = have.runs.get(id);
   // The lab itself is up there (another controller, another state directory): say so, not which of its objects clash.
-  if (own)
+  if (own) {
+    // This state directory's run (the state lost: up got this far): only `down --run` reaches it from here.
+    const [run, from] = own.split(' ');
     return [
-      `lab ${id} is already up on ${node}, ${describeRun(own)}; take it down there (\`netlab down ${downArgs(model)}\`), or see \`netlab status\``,
+      from === here && /^[0-9a-f]{12}$/.test(run ?? '')
+        ? `lab ${id} is already up on ${node}, run ${run} from this state directory, which has lost its record of it: \`netlab down ${downArgs(model)} --run ${run}\` with this command's --ssh-config, --inventory or --vagrant flag takes it down`
+        : `lab ${id} is already up on ${node}, ${describeRun(own)}; take it down there (\`netlab down ${downArgs(model)}\`), or see \`netlab status\``,
     ];
+  }
   // Another instance of the same lab: its bridges, tunnels and pods have the same names on the same machines.
   const sibling = [...have.runs].find(([other]) => other.split('@')[0] === model.name);
   if (sibling)

@@ -10,7 +10,7 @@ import type { ScriptRun } from '../shell/prelude.js';
 import { quoteArgv } from '../os/quote.js';
 import { escapeControls, Interrupted, RunError } from '../errors.js';
 import { describeProblems, type KernelProbe, preflightScript } from './preflight.js';
-import { describeRun } from '../state/store.js';
+import { describeRun, thisController } from '../state/store.js';
 import type { Transports } from './transports.js';
 
 export class StepFailure extends RunError {
@@ -48,13 +48,14 @@ export async function runPreflight(
   /** whether a node's kernel is probed (exec/kernel-seen.ts); by default it is */
   probeOn: (node: string) => KernelProbe = () => ({}),
 ): Promise<void> {
+  const here = thisController();
   const problems = (
     await everyNode(Object.keys(transports), async (node) => {
       const steps = plan?.nodes.find((n) => n.node === node)?.steps ?? [];
       const result =
         answered[node] ?? (await transports[node]!.run(preflightScript(model, node, steps, probeOn(node))));
       if (result.exitCode !== 0) return [`${node}: preflight failed: ${result.stderr.trim()}`];
-      return describeProblems(model, node, steps, result.stdout, transports[node]!.inUserNamespace);
+      return describeProblems(model, node, steps, result.stdout, transports[node]!.inUserNamespace, here);
     })
   ).flat();
   if (problems.length > 0) throw new RunError(`nothing was changed; on the nodes:\n  ${problems.join('\n  ')}`);

@@ -1,14 +1,14 @@
 // Where a lab runs: simulated nodes on this host (the default), or real
 // machines over SSH named by an OpenSSH config file (`vagrant ssh-config`), by
 // `vagrant ssh-config` run for you, or by netlab's own inventory file.
-import { labIdOf } from '../model/lab.js';
-import { existsSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { run } from './spawn.js';
 import type { Model } from '../model/lab.js';
 import { didYouMean } from '../model/suggest.js';
 import { NAME_PATTERN } from '../model/grammar.js';
-import { judgedStateDirPath, makeStateSubdir } from '../state/store.js';
+import { judgedStateDirPath, makeStateSubdir, writeFileAtomic } from '../state/store.js';
 import type { SshTargetState } from '../state/targets.js';
 import { shown, UsageError } from '../errors.js';
 
@@ -80,8 +80,14 @@ export function placeGiven(options: TargetOptions): string | undefined {
   return given === undefined ? undefined : placeOf(given);
 }
 
-/** Runs `vagrant ssh-config` in DIR (--vagrant, --vagrant-dir DIR) and keeps its output as an SSH config file. */
-async function vagrantSshConfig(dir: string, name: string): Promise<string> {
+/**
+ * Runs `vagrant ssh-config` in DIR (--vagrant, --vagrant-dir DIR) and keeps its output as an SSH config file,
+ * the directory's own: the hosts it names are that directory's VMs, whatever lab uses them. (Kept under the
+ * lab's name, the groups of a room on Vagrant directories took each other's file, `up` logging in before its
+ * instance is known, and their labs were reached on another group's VMs.) Written whole (a rename), as groups
+ * of one directory may write it at once.
+ */
+async function vagrantSshConfig(dir: string): Promise<string> {
   if (!existsSync(dir) || !statSync(dir).isDirectory())
     throw new UsageError(`--vagrant-dir ${shown(dir)}: no such directory (the directory of the VMs' Vagrantfile)`);
   const result = await run('vagrant', ['ssh-config'], { cwd: dir });
@@ -91,9 +97,20 @@ async function vagrantSshConfig(dir: string, name: string): Promise<string> {
     );
   const configs = join(judgedStateDirPath(), 'ssh');
   makeStateSubdir(configs);
-  const file = join(configs, `${name}.config`);
-  writeFileSync(file, String(result.stdout), { mode: 0o600 });
+  const file = join(configs, `vagrant-${createHash('sha256').update(placeOf(dir)).digest('hex').slice(0, 16)}.config`);
+  writeFileAtomic(file, String(result.stdout));
   return file;
+}
+
+/**
+ * An inventory's key as the state keeps it: ~/ is the user's home; a relative path is the inventory's neighbour,
+ * absolute, so that a command run from another directory (a down, after the master connection closed) finds it.
+ */
+function keyPath(identity: string, inventory: string): string {
+  const home = process.env.HOME;
+  // (~user/ and a ~/ without a home are left to ssh, which expands them itself)
+  if (identity.startsWith('~')) return identity.startsWith('~/') && home ? join(home, identity.slice(2)) : identity;
+  return resolve(dirname(inventory), identity);
 }
 
 /** Builds the SSH target for a lab from the command-line options; the lab's node names are the host names. */
@@ -116,7 +133,7 @@ export async function sshTarget(
             host: entry.host,
             ...(entry.port ? { port: entry.port } : {}),
             ...(entry.user ? { user: entry.user } : {}),
-            ...(entry.identity ? { identity: entry.identity.replace(/^~(?=\/)/, process.env.HOME ?? '~') } : {}),
+            ...(entry.identity ? { identity: keyPath(entry.identity, options.inventory!) } : {}),
           },
         ];
       }),
@@ -133,7 +150,7 @@ export async function sshTarget(
     };
   }
   const vagrantDir = vagrantDirOf(options);
-  const configFile = vagrantDir ? await vagrantSshConfig(vagrantDir, labIdOf(model)) : options.sshConfig;
+  const configFile = vagrantDir ? await vagrantSshConfig(vagrantDir) : options.sshConfig;
   if (!configFile || !existsSync(configFile))
     throw new UsageError(
       `${configFile}: no such SSH config file (make one with \`vagrant ssh-config > ${configFile}\`)`,
@@ -159,7 +176,7 @@ export async function sshTargetForHosts(options: TargetOptions): Promise<SshTarg
     return (await sshTarget({ nodes } as unknown as Model, options)).target;
   }
   const vagrantDir = vagrantDirOf(options);
-  const configFile = vagrantDir ? await vagrantSshConfig(vagrantDir, 'down') : options.sshConfig;
+  const configFile = vagrantDir ? await vagrantSshConfig(vagrantDir) : options.sshConfig;
   if (!configFile || !existsSync(configFile)) throw new UsageError(`${configFile}: no such SSH config file`);
   // Only aliases that could be lab node names: never one ssh would read as an option.
   const hosts = sshConfigHosts(readFileSync(configFile, 'utf8')).filter((h) => NAME_PATTERN.test(h));

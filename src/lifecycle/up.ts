@@ -175,6 +175,26 @@ async function waitForEnter(prompt: string, { signal, interrupt }: Stop): Promis
   });
 }
 
+/** The login to every node over SSH (the early one, where `up` started it for this lab), and its facts' answers. */
+export interface SshLogin {
+  target: SshTargetState;
+  underlay: Record<string, { dev?: string; address?: string }>;
+  answered: Record<string, ScriptResult>;
+}
+
+/** Logs in to every node (or waits for the early login): fails fast, before anything changes. */
+export async function loginSsh(model: Model, options: TargetOptions, early?: EarlyConnection): Promise<SshLogin> {
+  const adopted =
+    early && early.name === model.name && early.nodes.join() === model.nodes.map((n) => n.name).join()
+      ? early
+      : undefined;
+  const { target, underlay } = adopted ?? (await sshTarget(model, options));
+  if (!adopted) return { target, underlay, answered: await checkReachable(target, FACTS_SCRIPT) };
+  const reached = await adopted.reachable;
+  if ('error' in reached) throw reached.error;
+  return { target, underlay, answered: reached.answered };
+}
+
 /**
  * Real nodes: connect to every node first (failing fast, before anything
  * changes), then read the facts the plan needs from them.
@@ -183,8 +203,15 @@ export async function prepareSsh(
   model: Model,
   options: TargetOptions,
   early?: EarlyConnection,
-  /** an older version of the lab was taken down since the early login asked the facts: they are asked again */
-  { tookDown = false }: { tookDown?: boolean } = {},
+  {
+    tookDown = false,
+    login,
+  }: {
+    /** an older version of the lab was taken down since the login asked the facts: they are asked again */
+    tookDown?: boolean;
+    /** the login, made already (loginSsh) */
+    login?: SshLogin;
+  } = {},
 ): Promise<{
   target: SshTargetState;
   facts: Record<string, NodeFacts>;
@@ -192,11 +219,8 @@ export async function prepareSsh(
   kernel: Record<string, KernelMemory>;
   model: Model;
 }> {
-  const adopted =
-    early && early.name === model.name && early.nodes.join() === model.nodes.map((n) => n.name).join()
-      ? early
-      : undefined;
-  const { target, underlay } = adopted ?? (await sshTarget(model, options));
+  const { target, underlay, answered } = login ?? (await loginSsh(model, options, early));
+  mark('wait for the SSH login');
   // The inventory may say which interface is the underlay; the lab file, where it says so, wins.
   const onNodes: Model = {
     ...model,
@@ -204,14 +228,7 @@ export async function prepareSsh(
   };
   // The login asked the facts' questions: its answers are the facts (unless the bridges and addresses of a
   // version of the lab taken down since were among them).
-  let answered: Record<string, ScriptResult> = {};
-  if (adopted) {
-    const reached = await adopted.reachable;
-    if ('error' in reached) throw reached.error;
-    if (!tookDown) answered = reached.answered;
-  } else answered = await checkReachable(target, FACTS_SCRIPT);
-  mark('wait for the SSH login');
-  const { facts, kernel } = await discoverFacts(onNodes, transportsOf({ target }), answered);
+  const { facts, kernel } = await discoverFacts(onNodes, transportsOf({ target }), tookDown ? {} : answered);
   return { target, facts, kernel, model: onNodes };
 }
 

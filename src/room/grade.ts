@@ -141,6 +141,7 @@ export async function gradeGroup(
   // Rebuilt by hand (down and up): a new lab has no fault to find, and that is not a fix.
   if (challenge && mine?.run !== run) return { ...base, run, condition: 'rebuilt', failing: [] };
   const before = challenge ? readChallenge(lab) : undefined;
+  const began = new Date().toISOString();
   try {
     await answering(state);
     await pushHints(state, before, mine?.identity ?? null, mine?.hints ?? 0);
@@ -162,6 +163,7 @@ export async function gradeGroup(
       condition: 'up',
       failing: results.filter((r) => !r.ok).map((r) => r.number!),
       ...(started ? { started } : {}),
+      began,
       ...(after?.revealed ? { revealed: true } : {}),
       ...(after?.read !== undefined ? { read: after.read } : {}),
     };

@@ -58,6 +58,11 @@ export interface GradeEvent extends At {
   failing: number[];
   /** the start (its `started`) whose record the grading found, before and after its checks */
   started?: string;
+  /**
+   * when its checks began (a grading is logged when they end): two graders at once (room serve and a room
+   * status) log a slow grading after a quicker one begun later, and attempts take them in the order they began
+   */
+  began?: string;
   /** the fault was revealed to the group's controller (`netlab challenge reveal`) */
   revealed?: boolean;
   /** hints the learners had read, where the controller can know it */

@@ -92,9 +92,12 @@ export function groupInRound(
   const grades = start ? gradesOf(start) : [];
   const solvedBy = grades.find((g) => g.failing.length === 0);
   // An attempt is a change the grader could see: the set of failing checks differs from the grading
-  // before. Counted over every start of the round (a reset does not wipe them), the solve included.
-  const changes = (list: GradeEvent[]) =>
-    list.filter((g, i) => i > 0 && g.failing.join() !== list[i - 1]!.failing.join()).length;
+  // before, in the order the gradings began (GradeEvent.began). Counted over every start of the round (a reset
+  // does not wipe them), the solve included.
+  const changes = (logged: GradeEvent[]) => {
+    const list = [...logged].sort((a, b) => Date.parse(a.began ?? a.t) - Date.parse(b.began ?? b.t));
+    return list.filter((g, i) => i > 0 && g.failing.join() !== list[i - 1]!.failing.join()).length;
+  };
   const attempts = starts.reduce((n, s) => {
     const list = gradesOf(s);
     const solve = list.findIndex((g) => g.failing.length === 0);

@@ -168,6 +168,11 @@ export function newRunIdentity(): RunIdentity {
   return { id: randomBytes(6).toString('hex'), host: hostname(), stateDir: stateDir() };
 }
 
+/** This controller as a node records the runs it made: "HOST:STATEDIR". */
+export function thisController(): string {
+  return `${hostname()}:${stateDir()}`;
+}
+
 /** The run as node scripts carry it and nodes record it ("ID HOST:STATEDIR" in /run/netlab/LAB/run). */
 export function scriptRunOf(state: Pick<LabState, 'run'>): ScriptRun | undefined {
   return state.run ? { id: state.run.id, from: `${state.run.host}:${state.run.stateDir}` } : undefined;

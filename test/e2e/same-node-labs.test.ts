@@ -209,7 +209,7 @@ test('status reports drift from what netlab made; up says what changed in the fi
   writeFileSync(file, 'name: drift\nnodes: { node-0: {} }\npods: { a0: { node: node-0 }, a1: { node: node-0 } }\n');
   try {
     assert.equal((await netlab(state.dir, 'up', file)).exitCode, 0);
-    type Status = { labs: { drift: { findings: { node: string; what: string }[] } }[] };
+    type Status = { labs: { lab: string; drift: { findings: { node: string; what: string }[] } }[] };
     const cleanRun = await netlab(state.dir, 'status', '--json');
     assert.equal(cleanRun.exitCode, 0);
     const clean = JSON.parse(cleanRun.stdout) as Status;
@@ -267,6 +267,20 @@ test('status reports drift from what netlab made; up says what changed in the fi
     assert.match(
       changed.stderr,
       /already up from a different version of .*drift\.yaml: pod a2 added; pod a1 changed; verify checks changed\. Run `netlab up .* --recreate`/,
+    );
+    // Moved to machines that do not answer (nothing listens on port 9 of this host's loopback): refused before
+    // the lab here is taken down, and it stays up.
+    const refused = join(state.dir, 'refused.ssh');
+    writeFileSync(refused, 'Host node-0\n  HostName 127.0.0.1\n  Port 9\n');
+    const moved = await netlab(state.dir, 'up', file, '--recreate', '--ssh-config', refused);
+    assert.equal(moved.exitCode, 1, moved.stdout + moved.stderr);
+    assert.match(moved.stderr, /nothing was changed/);
+    assert.doesNotMatch(moved.stdout, /taking down/);
+    const still = await netlab(state.dir, 'status', '--json');
+    assert.deepEqual(
+      (JSON.parse(still.stdout) as Status).labs.map((l) => [l.lab, l.drift.findings.length]),
+      [['drift', 3]],
+      'still up on simulated nodes, as it was',
     );
     const recreated = await netlab(state.dir, 'up', file, '--recreate', '--verify');
     assert.equal(recreated.exitCode, 0, recreated.stdout + recreated.stderr);

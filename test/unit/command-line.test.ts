@@ -555,6 +555,36 @@ test('verify --check takes one value (a comma list, or repeated): the lab after 
   });
 });
 
+test('a lab named is the file it is up from, from any directory: `up` recorded the path as typed, relative to where it ran', async () => {
+  const work = scratch('netlab-cli-');
+  try {
+    // Up from work/course as `netlab up labs/mine.yaml` (recorded by hand: nothing is made, not root).
+    const course = join(work.dir, 'course');
+    mkdirSync(join(course, 'labs'), { recursive: true });
+    const file = join(course, 'labs', 'mine.yaml');
+    writeFileSync(file, readFileSync(join(LABS, 'bridge.yaml'), 'utf8').replace(/^name: bridge$/m, 'name: mine'));
+    const { model } = loadLabFile(file);
+    const state: LabState = {
+      version: STATE_VERSION,
+      lab: 'mine',
+      file,
+      status: 'up',
+      createdAt: '2026-01-01T00:00:00.000Z',
+      target: { kind: 'simulated', nodes: {} },
+      facts: simulatedFacts(model),
+      model: { ...model, file: 'labs/mine.yaml' },
+    };
+    mkdirSync(join(work.dir, 'state', 'labs'), { recursive: true });
+    writeFileSync(join(work.dir, 'state', 'labs', 'mine.json'), JSON.stringify(state));
+    // From work (no labs/mine.yaml there): the lab's own file.
+    const plan = await netlabIn(work.dir, 'plan', 'mine', '--json');
+    assert.equal(plan.exitCode, 0, plan.stderr);
+    assert.equal((JSON.parse(plan.stdout) as { lab: string }).lab, 'mine');
+  } finally {
+    work.remove();
+  }
+});
+
 test('status LAB shows that lab alone, takes the target flags, and says a lab that is not up is not (exit 2)', async () => {
   const work = scratch('netlab-cli-');
   try {

@@ -5,7 +5,7 @@
 // coverage does not see them).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { readInventory } from '../../src/exec/inventory.js';
@@ -191,6 +191,60 @@ test('a lab up on the machines of one inventory (or one Vagrant directory) refus
   } finally {
     if (saved === undefined) delete process.env.NETLAB_STATE_DIR;
     else process.env.NETLAB_STATE_DIR = saved;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a Vagrant directory's SSH config is kept as that directory's: two directories (two groups of a room, a lab moved) never take each other's", async () => {
+  const work = mkdtempSync(join(tmpdir(), 'netlab-vagrant-'));
+  const saved = { path: process.env.PATH, state: process.env.NETLAB_STATE_DIR };
+  try {
+    // vagrant, as far as netlab can tell: `vagrant ssh-config` prints the VMs of the directory it runs in.
+    mkdirSync(join(work, 'bin'));
+    writeFileSync(
+      join(work, 'bin', 'vagrant'),
+      '#!/bin/sh\nprintf "Host node-0\\n  HostName 127.0.0.1\\n  Port %s\\n" "$(cat port)"\n',
+      { mode: 0o755 },
+    );
+    const dirs = ['a', 'b'].map((name, i) => {
+      const dir = join(work, name);
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'port'), `${2200 + i}\n`);
+      return dir;
+    });
+    process.env.PATH = `${join(work, 'bin')}:${saved.path}`;
+    process.env.NETLAB_STATE_DIR = join(work, 'state');
+    // One lab's name, as `up` logs in before it reads the instance (each group's up of a room: vxlan --instance gN).
+    const model = { name: 'vxlan', nodes: [{ name: 'node-0', underlay: {} }] } as unknown as Model;
+    const first = (await sshTarget(model, { vagrantDir: dirs[0] })).target;
+    const second = (await sshTarget(model, { vagrantDir: dirs[1] })).target;
+    const portOf = (target: typeof first) =>
+      /Port (\d+)/.exec(readFileSync((target as { configFile: string }).configFile, 'utf8'))?.[1];
+    assert.deepEqual([portOf(first), portOf(second)], ['2200', '2201'], "each directory's own VMs");
+    assert.equal((await sshTarget(model, { vagrantDir: dirs[0] })).target.configFile, first.configFile);
+  } finally {
+    process.env.PATH = saved.path;
+    if (saved.state === undefined) delete process.env.NETLAB_STATE_DIR;
+    else process.env.NETLAB_STATE_DIR = saved.state;
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test("an inventory's key given by a relative path is the inventory's file's neighbour, from any directory netlab runs in (a down from elsewhere finds it)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-identity-'));
+  try {
+    const inventory = join(dir, 'inventory.yaml');
+    writeFileSync(
+      inventory,
+      'nodes:\n  node-0: { host: 127.0.0.1, identity: keys/id }\n  node-1: { host: 127.0.0.1, identity: /k/id }\n',
+    );
+    const model = { name: 'vxlan', nodes: [{ name: 'node-0' }, { name: 'node-1' }] } as unknown as Model;
+    const { target } = await sshTarget(model, { inventory: relative(process.cwd(), inventory) });
+    assert.deepEqual(
+      [target.hosts['node-0']!.identity, target.hosts['node-1']!.identity],
+      [join(dir, 'keys', 'id'), '/k/id'],
+    );
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

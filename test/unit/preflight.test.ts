@@ -82,7 +82,7 @@ function answersOf(have: Have): Partial<Answers> {
 const inventory = (have: Have) => inventoryOf(answersOf(have));
 
 /** The preflight script's output: its own lines first, then the answers in node/query.ts's sections. */
-function printed(have: Have, head = ''): string {
+function printed(have: Have, head = '', runs = ''): string {
   const section = (name: string, text: string) => `@@netlab answer 0 ${name}\n${text}\n`;
   const a = answersOf(have);
   return (
@@ -97,7 +97,7 @@ function printed(have: Have, head = ''): string {
     ) +
     section('routes', JSON.stringify(a.routes)) +
     section('iptables', `*filter\n${a.iptables!.filter.lines.join('\n')}\n*nat\n${a.iptables!.nat.lines.join('\n')}`) +
-    section('runs', '')
+    section('runs', runs)
   );
 }
 
@@ -146,6 +146,25 @@ test('preflight: a node whose answer lists no link (not even lo) is refused, not
     'node-0 listed no network interface, not even lo, to the preflight: netlab cannot tell what is there already, so it changes nothing (it needs `ip -json`: iproute2 4.13 or newer)',
   ]);
   assert.deepEqual(describeProblems(model, 'node-0', stepsOf('routes'), printed(FRESH, '@@netlab probed\n')), []);
+});
+
+test("preflight: the lab up on a node already: another controller's is taken down there; this state directory's, whose record here is lost, by its run", () => {
+  const { model } = loadLabFile(join(LABS, 'vxlan.yaml'));
+  const problems = (from: string) =>
+    describeProblems(
+      model,
+      'node-0',
+      stepsOf('vxlan'),
+      printed(FRESH, '', `vxlan a1b2c3d4e5f6 ${from}\n`),
+      false,
+      'me:/var/lib/netlab',
+    );
+  assert.deepEqual(problems('other:/var/lib/netlab'), [
+    'lab vxlan is already up on node-0, run a1b2c3d4e5f6 from other:/var/lib/netlab; take it down there (`netlab down vxlan`), or see `netlab status`',
+  ]);
+  assert.deepEqual(problems('me:/var/lib/netlab'), [
+    "lab vxlan is already up on node-0, run a1b2c3d4e5f6 from this state directory, which has lost its record of it: `netlab down vxlan --run a1b2c3d4e5f6` with this command's --ssh-config, --inventory or --vagrant flag takes it down",
+  ]);
 });
 
 test('preflight: iptables-save is read only for the tables the plan makes chains in (a process each)', () => {

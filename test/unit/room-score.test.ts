@@ -155,6 +155,17 @@ test('attempts: changes of the failing checks up to the solve, over every start 
   assert.deepEqual([mine.attempts, mine.solved, mine.identity, mine.started], [2, true, at(5), at(1)]);
   // The clock runs from the first start: a reset does not restart it.
   assert.equal(mine.minutes, 6);
+  // Two graders at once (room serve and a room status): a slow grading, begun before the learners' change, is
+  // logged after a quicker one begun since. Taken in the order they began, the change is one attempt, not three.
+  const overlapping = [
+    round(0),
+    start(1, 'g1'),
+    grade(2, 'g1', [3, 4], { began: at(2) }),
+    grade(5, 'g1', [4], { began: at(4.5) }),
+    grade(6, 'g1', [3, 4], { began: at(4) }),
+    grade(7, 'g1', [4], { began: at(6.5) }),
+  ];
+  assert.equal(g1(overlapping).attempts, 1);
 });
 
 test('no start in the round: the round began the clock; no run, fault or identity; nothing read', () => {
