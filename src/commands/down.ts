@@ -26,6 +26,7 @@ import { RunError, shown, UsageError } from '../errors.js';
 import { closeMasters } from '../exec/ssh.js';
 import { lockNodes } from '../exec/node-lock.js';
 import { sshTargetForHosts, wantsSsh, type TargetOptions } from '../exec/targets.js';
+import { RUN_ID } from '../model/grammar.js';
 type DownOptions = { verbose?: boolean; json?: boolean; run?: string } & TargetOptions;
 
 /** The runs the nodes recorded (other than the one asked for), each with the nodes that have it. */
@@ -76,7 +77,6 @@ async function downReporting(given: string | undefined, options: DownOptions): P
 }
 
 /** A run's id, as netlab makes them (state/store.ts newRunIdentity): 12 hexadecimal digits. */
-const RUN_ID = /^[0-9a-f]{12}$/;
 
 async function down(given: string | undefined, options: DownOptions, report: DownReport) {
   if (options.run !== undefined && !RUN_ID.test(options.run))

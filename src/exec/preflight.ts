@@ -1,6 +1,7 @@
 // Before anything changes: every node has the tools and kernel features the lab
 // needs. Each missing piece is reported with what to install; nothing is changed.
 import { labIdOf } from '../model/lab.js';
+import { RUN_ID } from '../model/grammar.js';
 import type { Model } from '../model/lab.js';
 import type { Step } from '../model/plan.js';
 import { type Answers, parseAnswers, type Questions, questionLines } from '../node/query.js';
@@ -395,9 +396,10 @@ export function describeProblems(
   // The lab itself is up there (another controller, another state directory): say so, not which of its objects clash.
   if (own) {
     // This state directory's run (the state lost: up got this far): only `down --run` reaches it from here.
-    const [run, from] = own.split(' ');
+    const space = own.indexOf(' ');
+    const [run, from] = [own.slice(0, space), own.slice(space + 1)];
     return [
-      from === here && /^[0-9a-f]{12}$/.test(run ?? '')
+      space > 0 && from === here && RUN_ID.test(run)
         ? `lab ${id} is already up on ${node}, run ${run} from this state directory, which has lost its record of it: \`netlab down ${downArgs(model)} --run ${run}\` with this command's --ssh-config, --inventory or --vagrant flag takes it down`
         : `lab ${id} is already up on ${node}, ${describeRun(own)}; take it down there (\`netlab down ${downArgs(model)}\`), or see \`netlab status\``,
     ];

@@ -70,8 +70,8 @@ export interface Fault {
 
 /**
  * A setting of the whole node that a fault may change: the value the fault
- * gives it, and the value its shown mend gives it (put back where netlab saved
- * no value of its own).
+ * gives it, and the value its shown mend gives it (`challenge reveal`; netlab's
+ * own mend puts back the value the fault saved).
  */
 export type NodeSetting =
   | { kind: 'policy'; chain: 'FORWARD'; value: 'DROP'; mended: 'ACCEPT' }

@@ -19,6 +19,7 @@ import {
   NAME_RULE,
   NODE_NAME_MAX,
   POD_NAME_MAX,
+  RUN_ID,
   labIdProblem,
 } from '../model/grammar.js';
 import { CIDR_PATTERN, CIDR_RULE, IPV4_PATTERN, IPV4_RULE } from '../net/ipv4.js';
@@ -45,7 +46,6 @@ const NAME_MAX = 63;
 const PATH_MAX = 4096;
 
 /** A run's identity as netlab writes it: 12 hexadecimal digits. */
-const RUN_ID = /^[0-9a-f]{12}$/;
 
 const name = (max = NAME_MAX) => z.string().min(1).max(max).regex(NAME_PATTERN, { error: NAME_RULE });
 const text = (max: number = LAB_LIMITS.text) => z.string().max(max).regex(FREE_TEXT_PATTERN, { error: FREE_TEXT_RULE });

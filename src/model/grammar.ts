@@ -15,6 +15,9 @@ export const NODE_NAME_MAX = 15;
 export const LAB_NAME_MAX = 32;
 export const INSTANCE_NAME_MAX = 32;
 
+/** A run's id, as `up` makes it (6 random bytes in hex) and nodes record it: nothing else is taken for one. */
+export const RUN_ID = /^[0-9a-f]{12}$/;
+
 /** Characters allowed in every name; a name may not start with '-' or '.' (no option or path tricks). */
 export const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 export const NAME_RULE = "letters, digits, '_', '.' and '-', not starting with '-' or '.'";

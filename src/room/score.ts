@@ -94,12 +94,12 @@ export function groupInRound(
   // An attempt is a change the grader could see: the set of failing checks differs from the grading
   // before, in the order the gradings began (GradeEvent.began). Counted over every start of the round (a reset
   // does not wipe them), the solve included.
-  const changes = (logged: GradeEvent[]) => {
-    const list = [...logged].sort((a, b) => Date.parse(a.began ?? a.t) - Date.parse(b.began ?? b.t));
-    return list.filter((g, i) => i > 0 && g.failing.join() !== list[i - 1]!.failing.join()).length;
-  };
+  const changes = (list: GradeEvent[]) =>
+    list.filter((g, i) => i > 0 && g.failing.join() !== list[i - 1]!.failing.join()).length;
+  const byBegin = (logged: GradeEvent[]) =>
+    [...logged].sort((a, b) => Date.parse(a.began ?? a.t) - Date.parse(b.began ?? b.t));
   const attempts = starts.reduce((n, s) => {
-    const list = gradesOf(s);
+    const list = byBegin(gradesOf(s));
     const solve = list.findIndex((g) => g.failing.length === 0);
     return n + changes(solve >= 0 ? list.slice(0, solve + 1) : list);
   }, 0);

@@ -413,7 +413,8 @@ netlab_setting_saved() {
   # An older netlab's file holds the value alone: this run's if saved since the run began here.
   if [ -z "$saved_value" ]; then
     saved_value=$saved_run saved_run=""
-    [ ! "$file" -nt "$NETLAB_DIR/run" ] || saved_run=$NETLAB_RUN
+    # (the run's record tested first: bash's -nt is true of a file beside one that is missing, dash's false)
+    if [ -f "$NETLAB_DIR/run" ] && [ "$file" -nt "$NETLAB_DIR/run" ]; then saved_run=$NETLAB_RUN; fi
   fi
   [ "$saved_run" = "$NETLAB_RUN" ] && [ -n "$saved_value" ]
 }

@@ -671,6 +671,13 @@ test("a setting a fault saved belongs to the fault's run: another run's mend or 
     olderNetlabs(true);
     assert.deepEqual(downOfB2(), []);
     assert.equal(value(), '1', "b2's fault's save, put back");
+    // Where the node has no run recorded, an older netlab's file is no run's, in bash too (the sh of other
+    // distributions), whose -nt finds a file newer than one that is missing.
+    const bash = spawnSync('bash', ['-s'], {
+      input: `${scriptPrelude('lab1')}\nNETLAB_ROOT=${work.dir}\nNETLAB_DIR=${work.dir}/lab1\nNETLAB_RUN=b2\nmkdir -p "$NETLAB_DIR"\nrm -f "$NETLAB_DIR/run"\necho 1 >"$NETLAB_DIR/fault-sysctl-${key}"\nnetlab_setting_saved sysctl ${key}\n`,
+      encoding: 'utf8',
+    });
+    assert.equal(bash.status, 1, `bash took it for this run's: ${bash.stderr}`);
   } finally {
     work.remove();
   }

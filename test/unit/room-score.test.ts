@@ -166,6 +166,16 @@ test('attempts: changes of the failing checks up to the solve, over every start 
     grade(7, 'g1', [4], { began: at(6.5) }),
   ];
   assert.equal(g1(overlapping).attempts, 1);
+  // The solve, too, is where it began: a failing grading begun after a slow passing one, and logged before it,
+  // came after the solve.
+  const solvedSlowly = [
+    round(0),
+    start(1, 'g1'),
+    grade(2, 'g1', [3], { began: at(2) }),
+    grade(6, 'g1', [4], { began: at(5) }),
+    grade(7, 'g1', [], { began: at(4) }),
+  ];
+  assert.equal(g1(solvedSlowly).attempts, 1);
 });
 
 test('no start in the round: the round began the clock; no run, fault or identity; nothing read', () => {
