@@ -9,7 +9,7 @@ const DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOL
 /**
  * Under sudo (root, SUDO_UID and SUDO_GID of another user), gives each path, and everything in it, to
  * that user, if the checkout (`root`) is theirs: only what is root's (what root's build wrote), a file
- * only with no other name. A directory is walked through its open descriptor (/proc/self/fd/N/NAME),
+ * only with no other name, in directories of root's or the user's. A directory is walked through its open descriptor (/proc/self/fd/N/NAME),
  * so that no link swapped in for it leads elsewhere; links are given, not followed. Returns the user
  * given to, or undefined when nothing was done.
  */
@@ -21,7 +21,8 @@ export function giveBackToSudoUser(paths, { env = process.env, root = process.cw
   if (lstatSync(root).uid !== uid) return undefined;
   const give = (path) => {
     const stat = lstatSync(path, { throwIfNoEntry: false });
-    if (!stat || stat.uid !== 0) return;
+    // A directory of the user's is walked too: a build after `npm ci` writes root's files into the user's dist/.
+    if (!stat || (stat.uid !== 0 && !(stat.uid === uid && stat.isDirectory()))) return;
     if (!stat.isDirectory()) {
       if (stat.nlink === 1) lchownSync(path, uid, gid);
       return;
@@ -33,7 +34,7 @@ export function giveBackToSudoUser(paths, { env = process.env, root = process.cw
       return; // swapped for a link (or gone) since the look: left alone
     }
     try {
-      fchownSync(dir, uid, gid);
+      if (stat.uid === 0) fchownSync(dir, uid, gid);
       for (const name of readdirSync(`/proc/self/fd/${dir}`)) give(`/proc/self/fd/${dir}/${name}`);
     } finally {
       closeSync(dir);

@@ -498,10 +498,11 @@ Examples:
     for (const sub of command.commands) usageHint(sub, `${path} ${sub.name()}`.trim());
   };
   usageHint(program, '');
-  // A NETLAB_STATE_DIR another user could write is refused before any command runs (after its arguments
-  // are read: a usage error or --help comes first), whatever the command would read there.
+  // A NETLAB_STATE_DIR (or a user's XDG_STATE_HOME) another user could write is refused before any command
+  // runs (after its arguments are read: a usage error or --help comes first), whatever it would read there.
   program.hook('preAction', async () => {
-    if (process.env.NETLAB_STATE_DIR) (await import('./state/store.js')).refuseUnsafeStateDir();
+    if (process.env.NETLAB_STATE_DIR || (process.env.XDG_STATE_HOME && process.getuid?.() !== 0))
+      (await import('./state/store.js')).refuseUnsafeStateDir();
   });
 
   return program;

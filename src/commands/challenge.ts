@@ -399,18 +399,14 @@ export async function challengeCheckCommand(
   // A node that does not take that back keeps the record, for stop or down to put it back.
   let warning: string | undefined;
   if (solved && !state.attached && !record.room) {
-    const why = (error: unknown) => escapeControls((error as Error).message, true);
     try {
       await mendMachineOfSolved(state, record);
+      // Ended here first: a node that does not take the end shows the one before to a learner attached there.
+      warning = (await updateChallenge(state, record, () => undefined)).notOnNodes;
     } catch (error) {
-      warning = `what the fault changed of the machine could not be put back (${why(error)}); \`netlab challenge stop ${state.lab}\` or \`netlab down ${state.lab}\` puts it back`;
+      warning = `what the fault changed of the machine could not be put back (${escapeControls((error as Error).message, true)}); \`netlab challenge stop ${state.lab}\` or \`netlab down ${state.lab}\` puts it back`;
+      console.error(`netlab: ${warning}`);
     }
-    // Ended here first: a node that does not take the end keeps showing it to an attached learner, no more.
-    if (!warning)
-      await updateChallenge(state, record, () => undefined).catch((error: unknown) => {
-        warning = `the challenge is over, but not on every node of the lab (${why(error)}): a learner attached there still sees it running`;
-      });
-    if (warning) console.error(`netlab: ${warning}`);
   }
   if (options.json) {
     printJson({
@@ -549,7 +545,8 @@ async function stopChallenge(arg: string | undefined, options: JsonOption & Targ
       ? `challenge ${challenge.id} ended (lab ${state.lab} was rebuilt since it started: nothing to mend)`
       : `challenge ${challenge.id} ended: the fault is mended`,
   );
-  for (const line of kept) console.log(`  ${line}`);
+  // (what a node said: a learner is root on the machines of a lab they work on)
+  for (const line of kept) console.log(`  ${escapeControls(line, true)}`);
   return 0;
 }
 

@@ -331,8 +331,10 @@ function upLabIfReadable(name: string): LabState | undefined {
 export function labFileOf(arg: string): string {
   if (existsSync(arg) && !statSync(arg).isDirectory()) return arg;
   if (!labIdProblem(arg)) {
-    // The state's file is absolute; its model's is as `up` was given it, relative to where that ran.
-    const upFrom = upLabIfReadable(arg)?.file;
+    // The state's file is absolute; its model's is as `up` was given it, relative to where that ran. An attached
+    // lab's names a file on its owner's machine, not here.
+    const up = upLabIfReadable(arg);
+    const upFrom = up && !up.attached ? up.file : undefined;
     if (upFrom && existsSync(upFrom)) return upFrom;
     // An instance of a bundled lab (vxlan@g2) is that lab's file.
     const bundled = join(bundledLabsDir(), `${arg.split('@')[0]}.yaml`);

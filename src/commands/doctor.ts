@@ -313,19 +313,22 @@ function reportOf(
   return {
     node,
     ...(unprobed ? { unprobed } : {}),
-    missing: missingOf(lines).map((what) => {
-      const labs = labsNeeding(what);
-      const who =
-        labs.length === needs.length && needs.length > 1
-          ? 'every lab'
-          : `lab${labs.length > 1 ? 's' : ''} ${labs.join(', ')}`;
-      // (a sysctl's message names the module alone: its `why` speaks for one lab, doctor for several)
-      const message =
-        what.kind === 'sysctl'
-          ? `${who} need${labs.length === 1 ? 's' : ''} the kernel module ${moduleOfSysctl(all, what.key)} on ${node} (${what.key} is missing): ${loadModule(moduleOfSysctl(all, what.key), inUserNamespace)}${inUserNamespace ? '' : ' (--install does)'}`
-          : describeMissing(what, all, who, node, labs.length > 1 && who !== 'every lab', inUserNamespace);
-      return { what, labs, message };
-    }),
+    // (a sysctl no lab needs is none of doctor's: a machine's answer could name any)
+    missing: missingOf(lines)
+      .filter((what) => what.kind !== 'sysctl' || all.sysctls.some((s) => s.key === what.key))
+      .map((what) => {
+        const labs = labsNeeding(what);
+        const who =
+          labs.length === needs.length && needs.length > 1
+            ? 'every lab'
+            : `lab${labs.length > 1 ? 's' : ''} ${labs.join(', ')}`;
+        // (a sysctl's message names the module alone: its `why` speaks for one lab, doctor for several)
+        const message =
+          what.kind === 'sysctl'
+            ? `${who} need${labs.length === 1 ? 's' : ''} the kernel module ${moduleOfSysctl(all, what.key)} on ${node} (${what.key} is missing): ${loadModule(moduleOfSysctl(all, what.key), inUserNamespace)}${inUserNamespace ? '' : ' (--install does)'}`
+            : describeMissing(what, all, who, node, labs.length > 1 && who !== 'every lab', inUserNamespace);
+        return { what, labs, message };
+      }),
     hostTools: hostTools.map((tool) => ({
       tool,
       present: !lines.includes(`@@netlab missing-host-tool ${tool.command}`),

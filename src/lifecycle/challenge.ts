@@ -1,7 +1,7 @@
 // What a challenge does on the nodes, for `netlab challenge` and `netlab down`
 // alike: its fault, planned with the lab's own facts, and running the fault's
 // commands (to make it, or to mend it) on its node.
-import { RunError } from '../errors.js';
+import { escapeControls, RunError } from '../errors.js';
 import { transportOf, transportsOf } from '../exec/transports.js';
 import { faultsOf, type Fault, type NodeSetting } from '../faults/faults.js';
 import { lockNodes } from '../exec/node-lock.js';
@@ -273,26 +273,44 @@ export async function takeDown(state: LabState): Promise<Record<string, NodeDown
 /** The owner's record of a challenge just started, here and on the lab's nodes (where an attached learner reads it). */
 async function saveChallenge(state: LabState, record: ChallengeRecord): Promise<void> {
   writeChallenge(record);
-  await recordChallengeOnNodes(state, record);
+  await onTheNodes(state, () => recordChallengeOnNodes(state, record));
+}
+
+/**
+ * The challenge's record written on the lab's nodes, for learners attached there. The record here is the
+ * challenge's: a node that misses the write (its SSH dropped for a moment) is said on stderr, and returned, not
+ * an error: the fault made, the hint counted or the fault mended stands, and the next write puts the node right.
+ */
+async function onTheNodes(state: LabState, write: () => Promise<void>): Promise<string | undefined> {
+  try {
+    await write();
+    return undefined;
+  } catch (error) {
+    const said = `the challenge's record is not on every node of lab ${state.lab} (${escapeControls((error as Error).message, true)}): a learner attached there sees the one before`;
+    console.error(`netlab: ${said}`);
+    return said;
+  }
 }
 
 /**
  * A change to the owner's record of a start of a challenge (a hint given; the
  * challenge over: `change` gives undefined), here and on the lab's nodes, if
  * it still is the lab's record (state/challenges.ts changeChallenge): a start
- * of another challenge meanwhile keeps its own. Returns whether it changed.
+ * of another challenge meanwhile keeps its own. Returns whether it changed, and
+ * what a node that missed it said (onTheNodes).
  */
 export async function updateChallenge(
   state: LabState,
   start: ChallengeRecord,
   change: (current: ChallengeRecord) => ChallengeRecord | undefined,
-): Promise<boolean> {
+): Promise<{ changed: boolean; notOnNodes?: string }> {
   const done = changeChallenge(start, change);
-  if (done.changed) {
+  if (!done.changed) return { changed: false };
+  const notOnNodes = await onTheNodes(state, async () => {
     await recordChallengeOnNodes(state, done.record);
     await nodesMatchHere(state, done.record);
-  }
-  return done.changed;
+  });
+  return { changed: true, ...(notOnNodes ? { notOnNodes } : {}) };
 }
 
 /**

@@ -45,6 +45,9 @@ export function groupState(room: Room, group: string): LabState {
 
 /** What is wrong with a lab of the group's id that is not from this room's copy of the lab file, if it is not. */
 export function othersLab(room: Room, group: string, state: LabState | undefined): string | undefined {
+  // A lab this state directory attached to is its owner's, whatever file it names.
+  if (state?.attached)
+    return `lab ${state.lab} here is attached to a lab another controller built (\`netlab detach ${state.lab}\` forgets it), not room ${room.name}'s; left as it is`;
   return state && !isRoomLab(room, group, state)
     ? `lab ${state.lab} is up from ${state.file}, not from room ${room.name}'s copy of the lab: another room, or a lab built by hand; left as it is`
     : undefined;

@@ -80,23 +80,37 @@ export function stateDir(env: NodeJS.ProcessEnv = process.env, uid = process.get
 }
 
 /**
- * A NETLAB_STATE_DIR another user could write (othersCanWrite: root's, or for
- * a user theirs or root's) is refused, exit 2: the command line asks before
- * any command runs (a state directory not there yet is made, and asked about
- * again, by the first write: makeStateSubdir).
+ * The variable that chose the state directory, where one did: NETLAB_STATE_DIR, or a user's XDG_STATE_HOME
+ * (stateDir). Such a directory may be anywhere (in /tmp, made by another user first), and is judged
+ * (refuseUnsafeStateDir); root's /var/lib/netlab and a user's ~/.local/state/netlab are theirs.
+ */
+export function stateDirVariable(
+  env: NodeJS.ProcessEnv = process.env,
+  uid = process.getuid?.() ?? 0,
+): 'NETLAB_STATE_DIR' | 'XDG_STATE_HOME' | undefined {
+  if (env.NETLAB_STATE_DIR) return 'NETLAB_STATE_DIR';
+  return uid !== 0 && env.XDG_STATE_HOME && isAbsolute(env.XDG_STATE_HOME) ? 'XDG_STATE_HOME' : undefined;
+}
+
+/**
+ * A state directory a variable chose (stateDirVariable) that another user could write (othersCanWrite:
+ * root's, or for a user theirs or root's) is refused, exit 2: the command line asks before any command runs
+ * (a state directory not there yet is made, and asked about again, by the first write: makeStateSubdir).
  */
 export function refuseUnsafeStateDir(): void {
-  if (!process.env.NETLAB_STATE_DIR) return;
+  const variable = stateDirVariable();
+  if (!variable) return;
   const uid = process.getuid?.() ?? 0;
   const dir = stateDir();
   const why = othersCanWrite(dir, uid);
+  const given = `${variable}=${variable === 'NETLAB_STATE_DIR' ? dir : process.env.XDG_STATE_HOME}`;
   if (why && uid === 0)
     throw new UsageError(
-      `NETLAB_STATE_DIR=${dir}: ${why}. Root runs what its state says (SSH options, processes it enters and kills), so only root may write there (or unset NETLAB_STATE_DIR: root's is ${DEFAULT_STATE_DIR})`,
+      `${given}: ${why}. Root runs what its state says (SSH options, processes it enters and kills), so only root may write there (or unset NETLAB_STATE_DIR: root's is ${DEFAULT_STATE_DIR})`,
     );
   if (why)
     throw new UsageError(
-      `NETLAB_STATE_DIR=${dir}: ${why}. netlab runs what its state says (SSH options, processes it enters and kills), so only you may write there (or unset NETLAB_STATE_DIR: yours is ${stateDir({ ...process.env, NETLAB_STATE_DIR: '' }, uid)})`,
+      `${given}: ${why}. netlab runs what its state says (SSH options, processes it enters and kills), so only you may write there (or unset ${variable}: yours is ${stateDir({ ...process.env, [variable]: '' }, uid)})`,
     );
   if (existsSync(dir)) judgedStateDir = dir;
 }
@@ -112,7 +126,7 @@ let judgedStateDir: string | undefined;
  */
 export function judgedStateDirPath(): string {
   const dir = stateDir();
-  if (process.env.NETLAB_STATE_DIR && judgedStateDir !== dir && existsSync(dir)) refuseUnsafeStateDir();
+  if (stateDirVariable() && judgedStateDir !== dir && existsSync(dir)) refuseUnsafeStateDir();
   return dir;
 }
 
@@ -123,7 +137,7 @@ export function judgedStateDirPath(): string {
  * at a time, never into one that another user made, or linked elsewhere, in the meantime (in /tmp, say).
  */
 export function makeStateSubdir(dir: string): void {
-  if (process.env.NETLAB_STATE_DIR && judgedStateDir !== stateDir()) {
+  if (stateDirVariable() && judgedStateDir !== stateDir()) {
     makeOneAtATime(stateDir(), process.getuid?.() ?? 0);
     refuseUnsafeStateDir();
   }

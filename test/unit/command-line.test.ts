@@ -580,6 +580,14 @@ test('a lab named is the file it is up from, from any directory: `up` recorded t
     const plan = await netlabIn(work.dir, 'plan', 'mine', '--json');
     assert.equal(plan.exitCode, 0, plan.stderr);
     assert.equal((JSON.parse(plan.stdout) as { lab: string }).lab, 'mine');
+    // Attached to a lab another controller built, the file it names is on the owner's machine: never read here.
+    writeFileSync(
+      join(work.dir, 'state', 'labs', 'mine.json'),
+      JSON.stringify({ ...state, attached: { at: '2026-01-01T00:00:00.000Z' } }),
+    );
+    const attached = await netlabIn(work.dir, 'plan', 'mine');
+    assert.equal(attached.exitCode, 2, attached.stdout);
+    assert.match(attached.stderr, /no such file: "mine", and no lab of that name is up or bundled/);
   } finally {
     work.remove();
   }

@@ -450,7 +450,7 @@ test("a missing workshop tool (capture's tcpdump) is named with its package, but
   }
 });
 
-test("`sudo npm test` leaves the build the user's: what it wrote goes back to the user who ran sudo, where the checkout is theirs; a link is given, not followed", async (t) => {
+test("`sudo npm test` leaves the build the user's: what it wrote goes back to the user who ran sudo, where the checkout is theirs, also inside a dist/ of theirs; a link is given, not followed", async (t) => {
   if (skipUnlessRoot(t, 'chown')) return;
   const script = new URL('../../../scripts/give-back.mjs', import.meta.url).href;
   const { giveBackToSudoUser } = (await import(script)) as {
@@ -479,6 +479,12 @@ test("`sudo npm test` leaves the build the user's: what it wrote goes back to th
       [0, 1000],
     );
     assert.equal(lstatSync('/etc/hostname').uid, 0, 'the link was not followed');
+    // `npm ci` first (dist/ the user's), then `sudo npm test`: the build remade dist/bundle as root's.
+    rmSync(join(checkout, 'dist', 'bundle'), { recursive: true });
+    mkdirSync(join(checkout, 'dist', 'bundle'));
+    writeFileSync(join(checkout, 'dist', 'bundle', 'netlab.cjs'), '');
+    giveBackToSudoUser(['dist'], { env, root: checkout });
+    assert.deepEqual(owners(), [65534, 65534, 65534, 65534], "root's files in the user's dist/ too");
     assert.equal(giveBackToSudoUser(['dist'], { env: {}, root: checkout }), undefined, 'not under sudo');
   } finally {
     rmSync(checkout, { recursive: true, force: true });

@@ -470,7 +470,7 @@ function execaSync(command: string, args: string[]): void {
 }
 
 test(
-  'as a user, a NETLAB_STATE_DIR another user could fill with SSH options to run is refused by every command, exit 2',
+  'as a user, a NETLAB_STATE_DIR (or an XDG_STATE_HOME) another user could fill with SSH options to run is refused by every command, exit 2',
   { skip },
   async () => {
     const top = mkdtempSync(join(tmpdir(), 'netlab-statedir-'));
@@ -485,6 +485,24 @@ test(
       assert.match(
         status.stderr,
         /NETLAB_STATE_DIR=\S+\/state: \S+\/state can be written by others than nobody \(mode 777\): `chmod go-w \S+`\. netlab runs what its state says .* so only you may write there \(or unset NETLAB_STATE_DIR: yours is \S+\)$/m,
+      );
+      // The same directory chosen by XDG_STATE_HOME (its netlab directory, made by another user first, as in /tmp).
+      mkdirSync(join(dir, 'netlab'), { mode: 0o777 });
+      chmodSync(join(dir, 'netlab'), 0o777);
+      const xdg = await execa(
+        'setpriv',
+        [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', NETLAB, 'status'],
+        {
+          cwd: '/',
+          reject: false,
+          stdin: 'ignore',
+          env: { XDG_STATE_HOME: dir, HOME: '/nonexistent', FORCE_COLOR: '0' },
+        },
+      );
+      assert.equal(xdg.exitCode, 2, String(xdg.stdout) + String(xdg.stderr));
+      assert.match(
+        String(xdg.stderr),
+        /XDG_STATE_HOME=\S+\/state: \S+ can be written by others than nobody \(mode 777\): .* so only you may write there \(or unset XDG_STATE_HOME: yours is \/nonexistent\/\.local\/state\/netlab\)$/m,
       );
     } finally {
       rmSync(top, { recursive: true, force: true });
