@@ -379,7 +379,15 @@ export async function challengeCheckCommand(
   if (rebuilt) {
     const why = `lab ${state.lab} was rebuilt since challenge ${challenge.id} started (run ${record.run || '?'}, now ${state.run?.id ?? '?'}): a new lab has no fault to find, so that does not count`;
     if (options.json) printJson({ lab: state.lab, challenge: challenge.id, solved: false, rebuilt: true, why });
-    else console.log(chalk.red(`✗ not solved: ${why}; \`netlab challenge start ${state.lab} ${challenge.id}\` again`));
+    else {
+      // Who makes it again: the lab's owner for a learner attached to it, the room for a room's group.
+      const again = state.attached
+        ? "the lab's owner starts it again"
+        : record.room
+          ? `\`netlab room reset\` of room ${record.room} makes it again`
+          : `\`netlab challenge start ${state.lab} ${challenge.id}\` again`;
+      console.log(chalk.red(`✗ not solved: ${why}; ${again}`));
+    }
     if (!state.attached && !record.room) await updateChallenge(state, record, () => undefined);
     return 1;
   }
