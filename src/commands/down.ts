@@ -27,6 +27,7 @@ import { closeMasters } from '../exec/ssh.js';
 import { lockNodes } from '../exec/node-lock.js';
 import { sshTargetForHosts, wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { RUN_ID } from '../model/grammar.js';
+
 type DownOptions = { verbose?: boolean; json?: boolean; run?: string } & TargetOptions;
 
 /** The runs the nodes recorded (other than the one asked for), each with the nodes that have it. */
@@ -75,8 +76,6 @@ async function downReporting(given: string | undefined, options: DownOptions): P
   printJson({ lab: report.lab, exitCode: code, said: report.said, nodes: report.nodes ?? {} });
   return code;
 }
-
-/** A run's id, as netlab makes them (state/store.ts newRunIdentity): 12 hexadecimal digits. */
 
 async function down(given: string | undefined, options: DownOptions, report: DownReport) {
   if (options.run !== undefined && !RUN_ID.test(options.run))
