@@ -401,16 +401,16 @@ export async function challengeCheckCommand(
   if (!results) return EXIT_INTERRUPTED;
   const solved = results.every((r) => r.ok);
   const minutes = (Date.now() - Date.parse(record.started)) / 60_000;
-  // The owner's solved challenge is over; an attached learner's check is advice, and changes nothing,
-  // as is a check of a room's lab: the room grades it by its own checks (room/grade.ts).
-  // The owner's solved challenge ends; what its fault changed of the machine goes back first (mendMachineOfSolved).
-  // A node that does not take that back keeps the record, for stop or down to put it back.
+  // The owner's solved challenge ends, what its fault changed of the machine put back first
+  // (mendMachineOfSolved): a node that does not take that back keeps the record, for stop or down to put it back.
+  // An attached learner's check is advice and changes nothing, as is a check of a room's lab: the room grades
+  // it by its own checks (room/grade.ts).
   let warning: string | undefined;
   if (solved && !state.attached && !record.room) {
     try {
       await mendMachineOfSolved(state, record);
       // Ended here first: a node that does not take the end shows the one before to a learner attached there.
-      warning = (await updateChallenge(state, record, () => undefined)).notOnNodes;
+      warning = await updateChallenge(state, record, () => undefined);
     } catch (error) {
       warning = `what the fault changed of the machine could not be put back (${escapeControls((error as Error).message, true)}); \`netlab challenge stop ${state.lab}\` or \`netlab down ${state.lab}\` puts it back`;
       console.error(`netlab: ${warning}`);

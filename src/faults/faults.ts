@@ -12,7 +12,7 @@
 // challenges will too.
 import type { Model, TunnelSettings } from '../model/lab.js';
 import type { Change, Command, Created, NodeFacts, NodePlan, Plan, Step } from '../model/plan.js';
-import { applyOf, dnatRule, faultComment, iptables, ipIn as ip } from '../model/effects.js';
+import { applyOf, dnatRule, FAULT_VALUES, faultComment, iptables, ipIn as ip } from '../model/effects.js';
 import { buildPlan } from '../plan/build.js';
 import { ipOf } from '../net/ipv4.js';
 
@@ -74,8 +74,8 @@ export interface Fault {
  * own mend puts back the value the fault saved).
  */
 export type NodeSetting =
-  | { kind: 'policy'; chain: 'FORWARD'; value: 'DROP'; mended: 'ACCEPT' }
-  | { kind: 'sysctl'; key: string; value: '0'; mended: string };
+  | { kind: 'policy'; chain: 'FORWARD'; value: typeof FAULT_VALUES.policy; mended: 'ACCEPT' }
+  | { kind: 'sysctl'; key: string; value: typeof FAULT_VALUES.sysctl; mended: string };
 
 /** The command that gives a node-wide setting a value, as a learner types it. */
 export function settingCommand(setting: NodeSetting, value: string): Command {
@@ -441,7 +441,7 @@ function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { node, comment
           apply: [iptables(table, '-D', from, ...rule)],
           mend: [iptables(table, '-I', from, place, ...rule)],
         },
-        { kind: 'policy', chain: 'FORWARD', value: 'DROP', mended: 'ACCEPT' },
+        { kind: 'policy', chain: 'FORWARD', value: FAULT_VALUES.policy, mended: 'ACCEPT' },
       ),
     );
   return drafts;
@@ -495,7 +495,7 @@ function faultsFor(declared: Created | Change, around: Around, rulePosition: num
       return [
         withSetting(
           { kind: 'sysctl-off', subject: declared.key, describe: `${declared.key} is set to 0`, apply: [], mend: [] },
-          { kind: 'sysctl', key: declared.key, value: '0', mended: declared.value },
+          { kind: 'sysctl', key: declared.key, value: FAULT_VALUES.sysctl, mended: declared.value },
         ),
       ];
     case 'hairpin':

@@ -296,21 +296,20 @@ async function onTheNodes(state: LabState, write: () => Promise<void>): Promise<
  * A change to the owner's record of a start of a challenge (a hint given; the
  * challenge over: `change` gives undefined), here and on the lab's nodes, if
  * it still is the lab's record (state/challenges.ts changeChallenge): a start
- * of another challenge meanwhile keeps its own. Returns whether it changed, and
- * what a node that missed it said (onTheNodes).
+ * of another challenge meanwhile keeps its own. Returns what a node that missed
+ * it said (onTheNodes), if one did.
  */
 export async function updateChallenge(
   state: LabState,
   start: ChallengeRecord,
   change: (current: ChallengeRecord) => ChallengeRecord | undefined,
-): Promise<{ changed: boolean; notOnNodes?: string }> {
+): Promise<string | undefined> {
   const done = changeChallenge(start, change);
-  if (!done.changed) return { changed: false };
-  const notOnNodes = await onTheNodes(state, async () => {
+  if (!done.changed) return undefined;
+  return onTheNodes(state, async () => {
     await recordChallengeOnNodes(state, done.record);
     await nodesMatchHere(state, done.record);
   });
-  return { changed: true, ...(notOnNodes ? { notOnNodes } : {}) };
 }
 
 /**

@@ -524,3 +524,6 @@ export function step(summary: string, why: string, effects: Effect[]): StepDraft
 export function faultComment(lab: string, run?: string): string {
   return `netlab fault of lab ${lab}${run ? ` run ${run}` : ''}`;
 }
+
+/** The value a fault gives a node-wide setting (faults.ts NodeSetting), which a mend puts back from. */
+export const FAULT_VALUES = { policy: 'DROP', sysctl: '0' } as const;

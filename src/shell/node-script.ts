@@ -2,6 +2,8 @@
 // with `up --step`), and reading its output.
 import type { Effect, Step, Table } from '../model/plan.js';
 import {
+  faultComment,
+  FAULT_VALUES,
   ipCommandOf,
   iptablesCommandsOf,
   restoreDocument,
@@ -9,7 +11,6 @@ import {
   type IptablesCommands,
 } from '../model/effects.js';
 import { scriptPrelude, type ScriptRun } from './prelude.js';
-import { faultComment } from '../model/effects.js';
 import { quoteArg, quoteArgv } from '../os/quote.js';
 
 /**
@@ -184,8 +185,7 @@ export const ALREADY_GONE = [
 /**
  * A challenge's fault this run left (the lab's down mends it first, from the challenge's record; a down from the
  * nodes' own records has none): its DROP rule in FORWARD, which carries its comment (faultComment), goes; a
- * setting it changed goes back to the value it saved, while it still holds the fault's (FORWARD's policy DROP, a
- * sysctl 0: faults.ts NodeSetting). No journal line undoes either. Part of a down script, after its run's check.
+ * setting it changed goes back to the value it saved, while it still holds the fault's (FAULT_VALUES). No journal line undoes either. Part of a down script, after its run's check.
  */
 function faultLeftoversScript(lab: string, run: ScriptRun): string {
   return `# What a challenge's fault of this run left on the machine (faultLeftoversScript in src/shell/node-script.ts).
@@ -205,7 +205,7 @@ netlab_fault_leftovers() {
       rm -f "$saved"
       continue
     fi
-    case $kind in policy) value=DROP ;; *) value=0 ;; esac
+    case $kind in policy) value=${FAULT_VALUES.policy} ;; *) value=${FAULT_VALUES.sysctl} ;; esac
     netlab_setting_restore "$kind" "$name" "$value" ||
       echo "@@netlab kept $kind $name: the value from before a challenge's fault could not be put back"
   done
