@@ -161,7 +161,7 @@ export async function roomUpCommand(file: string, options: RoomOptions): Promise
     for (const warning of warningsFor({ warnings: labWarnings }, false)) console.error(warning);
   say(`room ${room.name}: building lab ${room.labName} in ${room.groups.length} groups, ${parallel} at a time`);
   // Ctrl-C, SIGTERM or a hangup (the instructor's SSH session dropped): the groups being built roll back (each
-  // up's own handler, or the child's own signal), and no further group starts.
+  // up's own handler, or the child's, which gets the signal passed on: runNetlab), and no further group starts.
   let interrupted = false;
   const began = new Date();
   const leaveInterrupts = onInterrupts(() => (interrupted = true));
@@ -374,6 +374,7 @@ async function upByChild(group: RoomGroup, labFile: string, say: (line: string) 
   const result = await runNetlab(
     ['up', labFile, '--instance', group.name, ...targetFlags(group.target), '--json'],
     say,
+    true,
   );
   let status = 'failed';
   try {
@@ -638,9 +639,9 @@ export async function roomHintCommand(file: string, options: RoomOptions & { gro
 export async function roomResetCommand(file: string, group: string, options: RoomOptions): Promise<number> {
   const { room, record, model } = openRoom(file, 'reset', { groups: (room) => [groupOf(room, group)] });
   const found = groupOf(room, group);
-  // ^C, SIGTERM or a hangup: the reset finishes (a fault made is recorded); a child netlab rebuilding the lab
-  // that gets the same ^C (the terminal's whole process group) rolls its rebuild back on its own.
-  const signals = finishDespiteSignals(`group ${found.name}'s reset (a rebuild the Ctrl-C reached rolls itself back)`);
+  // ^C, SIGTERM or a hangup: the reset finishes (a fault made is recorded); a child netlab rebuilding the lab gets
+  // the signal too (runNetlab) and rolls its rebuild back.
+  const signals = finishDespiteSignals(`group ${found.name}'s reset (a rebuild under way rolls itself back)`);
   const code = await withRoomLock(room, 'reset', () => resetGroup(room, record, model, found, file, options)).finally(
     signals.done,
   );
@@ -659,11 +660,12 @@ async function resetGroup(
   refuseOthersLab(room, group, readState(groupLabId(room, group)));
   const current = currentRound(room, model, readEvents(roomLog(room.name)));
   const labFile = writeGroupLab(room, model, record, found);
-  // The child netlab is in the terminal's process group: a Ctrl-C reaches it too, and it stops its rebuild as
-  // `up` does (rolled back; a take-down it was in the middle of is finished by the next one).
+  // A Ctrl-C or SIGTERM this netlab gets is passed on to the child netlab, which stops its rebuild as `up` does
+  // (rolled back; a take-down it was in the middle of is finished by the next one).
   const result = await runNetlab(
     ['up', labFile, '--instance', group, ...targetFlags(found.target), '--recreate', '--json'],
     prefixed(room, group, Boolean(options.json)),
+    true,
   );
   if (result.exitCode !== 0) {
     const again = `\`netlab room reset ${file} ${group}\` builds it again`;

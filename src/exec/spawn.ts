@@ -1,7 +1,7 @@
 // Running a program and collecting its output: the one place netlab starts
 // processes (node:child_process directly; a process library cost more start-up
 // time than all of netlab's own code, see BENCHMARKS.md).
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Writable } from 'node:stream';
 import { MAX_SCRIPT_OUTPUT, outputTooLarge, type ScriptResult } from './transport.js';
@@ -32,6 +32,8 @@ export interface SpawnOptions {
   detached?: boolean;
   /** with inherit: the terminal's Ctrl-C and Ctrl-\ are the program's (terminalSignalsToChild) */
   terminal?: boolean;
+  /** the process, once started (to signal it) */
+  started?: (child: ChildProcess) => void;
 }
 
 /** Never rejects: a program that cannot start gives exit code 127 and the reason on stderr. */
@@ -50,6 +52,7 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
       ...(options.timeout ? { timeout: options.timeout } : {}),
       ...(options.detached ? { detached: true } : {}),
     });
+    options.started?.(child);
     const leaveTerminalSignals = options.inherit === true && options.terminal ? terminalSignalsToChild() : () => {};
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];

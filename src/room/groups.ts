@@ -2,6 +2,7 @@
 // target flags that reach its machines, and the lab commands (`netlab up`,
 // `netlab down`) run for it as a netlab of its own, so that groups build side
 // by side, each with its own output, its own rollback and its own exit code.
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { packageRoot } from '../lab/bundled.js';
@@ -139,18 +140,42 @@ function netlabCommand(): { command: string; env: NodeJS.ProcessEnv } {
  * Runs a netlab command for a group; each line it prints to stderr goes to
  * `progress` as it comes (a room shows every group's progress), its stdout is
  * kept (a --json document).
+ *
+ * `passSignals` (an `up`, which rolls back on a signal): the child runs in a
+ * session of its own, and each SIGINT, SIGTERM or SIGHUP this netlab gets
+ * while it runs is passed on to it, once. In this netlab's process group it
+ * got a terminal's Ctrl-C, but not a `kill -TERM` sent to the room's netlab
+ * alone (a service manager's stop, an instructor's kill), and went on building
+ * a lab the room had given up. Passed on and received both, a signal sent to
+ * the whole group would come twice, and an `up`'s second signal stops its
+ * rollback. (This netlab handles the signal itself meanwhile: its caller says
+ * what it does.)
  */
-export async function runNetlab(args: string[], progress: (line: string) => void): Promise<ScriptResult> {
+export async function runNetlab(
+  args: string[],
+  progress: (line: string) => void,
+  passSignals = false,
+): Promise<ScriptResult> {
   const { command, env } = netlabCommand();
   let partial = '';
-  const result = await run(command, args, {
-    env,
-    onStderr: (chunk) => {
-      const lines = (partial + chunk).split('\n');
-      partial = lines.pop()!;
-      for (const line of lines) if (line.trim()) progress(line);
-    },
-  });
-  if (partial.trim()) progress(partial);
-  return result;
+  let child: ChildProcess | undefined;
+  const passOn = (signal: NodeJS.Signals) => child?.kill(signal);
+  const signals = passSignals ? (['SIGINT', 'SIGTERM', 'SIGHUP'] as const) : [];
+  for (const signal of signals) process.on(signal, passOn);
+  try {
+    const result = await run(command, args, {
+      env,
+      detached: passSignals,
+      started: (started) => (child = started),
+      onStderr: (chunk) => {
+        const lines = (partial + chunk).split('\n');
+        partial = lines.pop()!;
+        for (const line of lines) if (line.trim()) progress(line);
+      },
+    });
+    if (partial.trim()) progress(partial);
+    return result;
+  } finally {
+    for (const signal of signals) process.off(signal, passOn);
+  }
 }

@@ -272,33 +272,42 @@ test('Ctrl-C during room start: the group being started finishes (its fault reco
       /^vni-changed:node-[01]:vxlan0$/,
       "s2's fault, made again by the reset, is recorded",
     );
-    // Ctrl-C at a terminal reaches its whole process group: room reset and the child netlab rebuilding the lab. The
-    // child rolls its rebuild back; the reset says so, and how to build it, and exits 130. Again, it builds it.
+    // Ctrl-C at a terminal reaches its whole process group; a service manager's SIGTERM, room reset alone. Either
+    // way the child netlab rebuilding the lab gets it, once, and rolls its rebuild back; the reset says so, and how
+    // to build it, and exits 130.
     const resets = () => readEvents(log).filter((e) => e.e === 'reset' && e.group === 's2').length;
     const resetsBefore = resets();
-    cut = spawn(NETLAB, ['room', 'reset', room, 's2'], {
-      env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true, // a process group of its own, as a terminal's job
-    });
-    let cutSaid = '';
-    let interrupted = false;
-    const cutExited = new Promise<number | null>((resolve) => cut!.once('exit', (code) => resolve(code)));
-    // As the rebuild starts the lab's nodes (its old version taken down): ^C then, with no wait for a poll.
-    for (const stream of [cut.stdout!, cut.stderr!])
-      stream.on('data', (chunk: Buffer) => {
-        cutSaid += chunk.toString();
-        if (interrupted || !/^s2 +│ \S+ start 2 simulated node/m.test(cutSaid)) return;
-        interrupted = true;
-        process.kill(-cut!.pid!, 'SIGINT');
+    const interruptRebuild = async (how: string, signal: (pid: number) => void) => {
+      cut = spawn(NETLAB, ['room', 'reset', room, 's2'], {
+        env: { ...process.env, NETLAB_STATE_DIR: state.dir, FORCE_COLOR: '0' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true, // a process group of its own, as a terminal's job
       });
-    assert.equal(await cutExited, 130, cutSaid);
-    assert.match(
-      cutSaid,
-      new RegExp(`^✗ s2: rebuilding vxlan@s2 was interrupted; \`netlab room reset ${room} s2\` builds it again$`, 'm'),
-    );
-    assert.equal(resets(), resetsBefore, 'no reset logged for a rebuild that did not happen');
-    assert.equal((await run('status', 'vxlan@s2')).exitCode, 2, 'the rebuild rolled back: no lab vxlan@s2');
+      let said = '';
+      let interrupted = false;
+      const exited = new Promise<number | null>((resolve) => cut!.once('exit', (code) => resolve(code)));
+      // As the rebuild starts the lab's nodes (its old version taken down): the signal then, with no wait for a poll.
+      for (const stream of [cut.stdout!, cut.stderr!])
+        stream.on('data', (chunk: Buffer) => {
+          said += chunk.toString();
+          if (interrupted || !/^s2 +│ \S+ start 2 simulated node/m.test(said)) return;
+          interrupted = true;
+          signal(cut!.pid!);
+        });
+      assert.equal(await exited, 130, `${how}: ${said}`);
+      assert.match(
+        said,
+        new RegExp(
+          `^✗ s2: rebuilding vxlan@s2 was interrupted; \`netlab room reset ${room} s2\` builds it again$`,
+          'm',
+        ),
+        how,
+      );
+      assert.equal(resets(), resetsBefore, `${how}: no reset logged for a rebuild that did not happen`);
+      assert.equal((await run('status', 'vxlan@s2')).exitCode, 2, `${how}: the rebuild rolled back: no lab vxlan@s2`);
+    };
+    await interruptRebuild('Ctrl-C', (pid) => process.kill(-pid, 'SIGINT'));
+    await interruptRebuild('SIGTERM to room reset alone', (pid) => process.kill(pid, 'SIGTERM'));
     const again = await run('room', 'reset', room, 's2');
     assert.equal(again.exitCode, 0, again.stdout + again.stderr);
     assert.equal(resets(), resetsBefore + 1);
@@ -316,7 +325,7 @@ test('Ctrl-C during room start: the group being started finishes (its fault reco
   } finally {
     child?.kill('SIGKILL');
     reset?.kill('SIGKILL');
-    if (cut?.pid && cut.exitCode === null) process.kill(-cut.pid, 'SIGKILL'); // the reset and its child netlab
+    if (cut?.pid && cut.exitCode === null) process.kill(-cut.pid, 'SIGKILL'); // the reset (its child netlab: room down)
     await run('room', 'down', room);
     await run('down', 'vxlan@s1');
   }
