@@ -141,12 +141,13 @@ export async function gradeGroup(
   // Rebuilt by hand (down and up): a new lab has no fault to find, and that is not a fix.
   if (challenge && mine?.run !== run) return { ...base, run, condition: 'rebuilt', failing: [] };
   const before = challenge ? readChallenge(lab) : undefined;
-  const began = new Date().toISOString();
   try {
     await answering(state);
     await pushHints(state, before, mine?.identity ?? null, mine?.hints ?? 0);
     // The goal as the lab was built (the lab file may have changed since): verifyLab numbers the built lab's checks.
     const goal = (state.model.challenges?.find((c) => c.id === challenge?.id) ?? challenge)?.goal;
+    // As the checks begin, after the login and the hints' rounds (a grading that pushes a hint spends longer there).
+    const began = new Date().toISOString();
     const results = await verifyLab(state, {
       ...(goal ? { check: goal.map(String) } : {}),
       timeout: String(GRADE_TIMEOUT),
@@ -156,16 +157,22 @@ export async function gradeGroup(
     // of the challenge whose goal it checked (a `room start` may have begun another since the round was read).
     const after = challenge ? readChallenge(lab) : undefined;
     const ofThis = (r: ChallengeRecord | undefined): r is ChallengeRecord => r !== undefined && r.id === challenge?.id;
-    const started = ofThis(before) && ofThis(after) && before.started === after.started ? after.started : undefined;
+    const found = ofThis(before) && ofThis(after) && before.started === after.started ? after : undefined;
     return {
       ...base,
       run,
       condition: 'up',
       failing: results.filter((r) => !r.ok).map((r) => r.number!),
-      ...(started ? { started } : {}),
       began,
-      ...(after?.revealed ? { revealed: true } : {}),
-      ...(after?.read !== undefined ? { read: after.read } : {}),
+      // What the learners did with that start's record (a record of the last challenge, a room start under way,
+      // says nothing of this one).
+      ...(found
+        ? {
+            started: found.started,
+            ...(found.revealed ? { revealed: true } : {}),
+            ...(found.read !== undefined ? { read: found.read } : {}),
+          }
+        : {}),
     };
   } catch (error) {
     return {

@@ -128,8 +128,9 @@ export const PAGE_SCRIPT = String.raw`
     document.getElementById('challenge').textContent = cur ? cur.title : 'no challenge running';
     var left = '';
     if (cur && cur.minutes !== null) {
-      var rest = cur.minutes - minutesBetween(cur.started, board.at);
-      left = rest > 0 ? rest + ' min left' : 'time is up';
+      // (in whole minutes, rounded up: time is up only once it is; a schedule's minutes may have decimals)
+      var rest = cur.minutes * 60000 - (Date.parse(board.at) - Date.parse(cur.started));
+      left = rest > 0 ? Math.ceil(rest / 60000) + ' min left' : 'time is up';
     } else if (cur) left = 'started ' + minutesBetween(cur.started, board.at) + ' min ago';
     document.getElementById('left').textContent = left;
   }
@@ -160,7 +161,8 @@ export const PAGE_SCRIPT = String.raw`
   }
 
   async function getJson(path) {
-    var response = await fetch(path, { cache: 'no-store' });
+    // A request that hangs (the projector's network gone) fails in 10 s: the status says so, and the next poll comes.
+    var response = await fetch(path, { cache: 'no-store', signal: AbortSignal.timeout(10000) });
     if (response.status === 404) return undefined;
     if (!response.ok) throw new Error('HTTP ' + response.status);
     return response.json();

@@ -105,15 +105,21 @@ export function groupInRound(
   }, 0);
   const closed = +(endOf(events, range) ?? now);
   const end = solvedBy ? Date.parse(solvedBy.t) : closed;
-  // The clock runs from the group's first start in the round: a reset does not restart it.
-  const begun = starts[0] ? Date.parse(starts[0].t) : Date.parse(round.t);
-  const readings = mine.filter((e): e is GradeEvent => e.e === 'grade' && e.read !== undefined);
+  // The clock runs from the group's first start in the round that made the challenge: a reset does not restart
+  // it, and a start that failed (logged, then its failure) no more starts it than one refused before it was logged.
+  const made = starts.find(
+    (s) => mine.slice(mine.indexOf(s) + 1).find((e) => e.e === 'start' || e.e === 'start-failed')?.e !== 'start-failed',
+  );
+  const begun = Date.parse((made ?? round).t);
+  // Its learners' reading of the hints of its last start, and a reveal of any start of the round, as gradings of
+  // those starts found them in their records.
+  const readings = grades.filter((g) => g.read !== undefined);
   // The group's last try at making the challenge: a start logged and then failed logs both, in that order.
   const lastTry = mine.filter((e) => e.e === 'start' || e.e === 'start-failed').at(-1);
   return {
     id: round.challenge,
     title: facts.title,
-    started: starts[0]?.t ?? round.t,
+    started: (made ?? round).t,
     solved: solvedBy !== undefined,
     'solved-at': solvedBy?.t ?? null,
     minutes: Number(((end - begun) / MINUTE).toFixed(1)),
@@ -127,7 +133,7 @@ export function groupInRound(
     'hints-read': readings.at(-1)?.read ?? null,
     resets: mine.filter((e) => e.e === 'reset').length,
     attempts,
-    revealed: mine.some((e) => e.e === 'grade' && e.revealed === true),
+    revealed: starts.some((s) => gradesOf(s).some((g) => g.revealed === true)),
     'not-started':
       lastTry === undefined
         ? round.groups?.includes(group)
@@ -150,8 +156,16 @@ export function conditionOf(
   const grades = events.filter((e): e is GradeEvent => e.e === 'grade' && e.group === group);
   const last = grades.at(-1);
   if (!last) return { condition: 'unknown', since: null, last };
+  // A lab up (or rebuilt) since is another streak when its run changed; unreachable and down are one streak
+  // whatever run each grading names (one that gave up at the deadline names none, one refused names the lab's).
+  const sameRun = last.condition === 'up' || last.condition === 'rebuilt';
   let first = grades.length - 1;
-  while (first > 0 && grades[first - 1]!.condition === last.condition && grades[first - 1]!.run === last.run) first--;
+  while (
+    first > 0 &&
+    grades[first - 1]!.condition === last.condition &&
+    (!sameRun || grades[first - 1]!.run === last.run)
+  )
+    first--;
   return { condition: last.condition, since: grades[first]!.t, last };
 }
 

@@ -135,7 +135,9 @@ export function startBoardServer(options: BoardServerOptions): Promise<BoardServ
         ),
       ),
     );
-    server.listen(options.listen.port, options.listen.host, () => {
+    // localhost is 127.0.0.1: Node takes the first address the name has, ::1 on most machines, where the
+    // page at 127.0.0.1 would be refused (and a machine without IPv6 could not listen at all).
+    server.listen(options.listen.port, options.listen.host === 'localhost' ? '127.0.0.1' : options.listen.host, () => {
       const { port } = server.address() as AddressInfo;
       resolve({
         url: `http://${options.listen.host}:${port}/`,

@@ -73,14 +73,25 @@ const groups: BoardGroup[] = [
   group('g4', { condition: 'rebuilt', failing: [{ number: 4, name: HOSTILE, from: 'a1', to: 'a0' }] }),
   group('g5', { challenge: { ...challenge(false, 12), 'not-started': 'node-1: the fault could not be made' } }),
 ];
-const board = async (): Promise<Board> => ({
-  version: BOARD_VERSION,
-  room: 'net101',
-  lab: 'vxlan',
-  at: boardAt,
-  current: { challenge: 'wrong-vni', title: 'The pods cannot reach each other', started, minutes: 20, hints: 2 },
-  groups: structuredClone(groups),
-});
+/** The schedule's minutes for the challenge (the cases change them), and whether board.json hangs (a network gone). */
+const served = { minutes: 20, hang: false };
+const board = async (): Promise<Board> => {
+  if (served.hang) await new Promise(() => {}); // never answered (the server closes its connections at the end)
+  return {
+    version: BOARD_VERSION,
+    room: 'net101',
+    lab: 'vxlan',
+    at: boardAt,
+    current: {
+      challenge: 'wrong-vni',
+      title: 'The pods cannot reach each other',
+      started,
+      minutes: served.minutes,
+      hints: 2,
+    },
+    groups: structuredClone(groups),
+  };
+};
 
 /** The vxlan lab's real graph; g4's has markup in pod a1's label. */
 const model = loadLabFile(join(LABS, 'vxlan.yaml')).model;
@@ -215,5 +226,43 @@ describe('the scoreboard page in Chromium', { skip: MISSING ? `no ${CHROMIUM}: $
     assert.equal(await page.$eval('tr[data-group="g1"] td:nth-child(3)', (e) => e.textContent), '✓ 13 min');
     assert.deepEqual((await rowStates(page)).length, 5);
     assert.deepEqual(problems, []);
+  });
+
+  test("the time left is in whole minutes, rounded up, and up only once it is (a schedule's minutes may have decimals)", async () => {
+    const shows = async (minutes: number, expected: string) => {
+      served.minutes = minutes;
+      await page
+        .waitForFunction(
+          (text) => document.getElementById('left')!.textContent === text,
+          { timeout: CHANGE_MS },
+          expected,
+        )
+        .catch(async () => assert.equal(await page.$eval('#left', (e) => e.textContent), expected, `${minutes} min`));
+    };
+    // (the board's clock is 12 min 10 s after the start)
+    await shows(12.3, '1 min left'); // 8 s left
+    await shows(12.1, 'time is up');
+    served.minutes = 20;
+  });
+
+  test('a board.json that never answers (the network gone) turns the status line red, and the next answer back', async () => {
+    served.hang = true;
+    const problem = () => page.$eval('#status', (e) => (e as HTMLElement).dataset.problem !== undefined);
+    try {
+      // The page gives a request 10 s, then polls again 2 s later.
+      await page.waitForFunction(() => document.getElementById('status')!.dataset.problem !== undefined, {
+        timeout: 20_000,
+      });
+      assert.match(
+        await page.$eval('#status', (e) => e.textContent!),
+        /^the board could not be read \(.+\): trying again$/,
+      );
+    } finally {
+      served.hang = false;
+    }
+    await page.waitForFunction(() => document.getElementById('status')!.dataset.problem === undefined, {
+      timeout: 25_000,
+    });
+    assert.equal(await problem(), false);
   });
 });

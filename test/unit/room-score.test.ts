@@ -221,6 +221,15 @@ test('hints read: the last grading that knows them; revealed: a grading that say
   assert.equal(g1(events)['hints-read'], 3);
   assert.equal(g1(events).revealed, false);
   assert.equal(g1([...events, grade(7, 'g1', [], { revealed: true })]).revealed, true);
+  // A grading of the last challenge's record (begun before this round, or a room start under way) says nothing of
+  // this challenge's: neither its reveal nor its hints read.
+  const stale = [
+    round(0),
+    grade(1, 'g1', [1], { challenge: 'lost-route', started: at(-5), revealed: true, read: 2 }),
+    start(2, 'g1', 'r1', at(2)),
+    grade(3, 'g1', [1], { started: at(2) }),
+  ];
+  assert.deepEqual([g1(stale).revealed, g1(stale)['hints-read']], [false, null]);
   // Hints unlock by the schedule (minutes since the round) and by `room hint`, up to the challenge's.
   assert.equal(g1(events, 6, { hints: [5, 10, 15] }).hints, 1);
   assert.equal(g1(events, 60, { hints: [5, 10, 15, 20] }).hints, 3);
@@ -243,6 +252,9 @@ test("a group's condition: its last grading's, since the first of the streak of 
   assert.deepEqual([condition, since, last?.t], ['up', at(6), at(6)]);
   assert.equal(conditionOf(events.slice(0, 5), 'g1').since, at(5), 'run r1 again after r2: a streak of its own');
   assert.equal(conditionOf(events.slice(0, 3), 'g1').since, at(2), 'down then up: up since the first up');
+  // Unreachable is one streak whether a grading gave up at the deadline (no run) or was refused (the lab's run).
+  const unreachable = (m: number, run: string | null) => grade(m, 'g1', [], { condition: 'unreachable', run });
+  assert.equal(conditionOf([unreachable(1, null), unreachable(2, 'r1'), unreachable(3, null)], 'g1').since, at(1));
 });
 
 test("a group's board row: condition, last grading, failing checks named, its error; no challenge", () => {
@@ -298,6 +310,9 @@ test("a start that failed: the group's challenge is not in its lab until a start
   // A reset that made it.
   const reset = [...logged, start(5, 'g1', 'r1', at(5))];
   assert.equal(g1(reset)['not-started'], null);
+  // Its clock runs from the start that made it, as where the first start was refused before it was logged.
+  assert.deepEqual([g1(reset, 30).started, g1(reset, 30).minutes], [at(5), 25]);
+  assert.equal(g1([round(0), failed(1, 'not up'), start(5, 'g1', 'r1', at(5))], 30).minutes, 25);
   assert.equal(boardGroup(reset, group, g1(reset), nameCheck).state, 'unsolved');
   // Another group's failure is not g1's.
   assert.equal(g1([round(0), start(1, 'g1'), failed(1, 'x', 'g2')])['not-started'], null);

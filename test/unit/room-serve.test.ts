@@ -174,6 +174,22 @@ test('the page: the room name escaped, nothing loaded from elsewhere', () => {
   assert.equal(escapeHtml(`<>&"'`), '&lt;&gt;&amp;&quot;&#39;');
 });
 
+test('--listen localhost: the page answers at 127.0.0.1 (Node alone would take ::1, where this machine has it)', async () => {
+  const server = await startBoardServer({
+    listen: { host: 'localhost', port: 0 },
+    room: 'net101',
+    board: async () => BOARD,
+    detail: async () => undefined,
+  });
+  try {
+    const port = new URL(server.url).port;
+    assert.equal(server.url, `http://localhost:${port}/`);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/board.json`)).status, 200);
+  } finally {
+    await server.close();
+  }
+});
+
 test('--listen: ADDR:PORT with an IPv4 address or localhost, port 0-65535', () => {
   assert.deepEqual(parseListen('127.0.0.1:8080'), { host: '127.0.0.1', port: 8080 });
   assert.deepEqual(parseListen('0.0.0.0:0'), { host: '0.0.0.0', port: 0 });
