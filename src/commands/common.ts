@@ -116,10 +116,15 @@ export function nodeRunning(state: LabState, node: string): boolean | null {
  */
 export function stoppedNodes(state: LabState): string[] {
   if (state.target.kind === 'ssh') return [];
-  const routers = Object.entries(state.target.routers ?? {});
+  // The underlay's holder too: its namespace gone, so is every node's underlay interface (a veth's other end).
+  const others = [
+    ...Object.entries(state.target.routers ?? {}),
+    ...(state.target.underlay ? [['the underlay', state.target.underlay] as const] : []),
+    ...(state.target.outside ? [['the outside host', state.target.outside] as const] : []),
+  ];
   return [
     ...state.model.nodes.map((n) => n.name).filter((n) => nodeRunning(state, n) === false),
-    ...routers.filter(([, holder]) => !holderRunning(holder)).map(([router]) => router),
+    ...others.filter(([, holder]) => !holderRunning(holder)).map(([name]) => name),
   ];
 }
 

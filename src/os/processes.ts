@@ -1,6 +1,6 @@
 // Processes netlab leaves running between commands (simulated nodes) are
 // recorded with their start time, so a recycled PID is never mistaken for ours.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 
 export interface ProcessRef {
   pid: number;
@@ -58,17 +58,31 @@ export function killProcess(ref: ProcessRef): void {
   }
 }
 
-/** PIDs with a command-line argument matching `test` (used to find holders a killed netlab never recorded). */
+/**
+ * PIDs with a command-line argument matching `test` (used to find holders a killed netlab never recorded), of
+ * this netlab's own: in its PID namespace, and a user's own where it is not root. This machine's /proc also
+ * lists the processes of its containers (each in a PID namespace of its own), where another netlab with a state
+ * directory of the same path, and so the same marker, runs its own labs.
+ */
 export function findProcesses(test: (arg: string) => boolean): number[] {
   const found: number[] = [];
+  const namespace = pidNamespaceOf('self');
+  const uid = process.getuid?.();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (cmdline.some(test)) found.push(Number(entry));
+      if (!cmdline.some(test) || pidNamespaceOf(entry) !== namespace) continue;
+      if (uid !== 0 && statSync(`/proc/${entry}`).uid !== uid) continue;
+      found.push(Number(entry));
     } catch {
-      // exited meanwhile
+      // exited meanwhile, or another user's (its namespace cannot be read)
     }
   }
   return found;
+}
+
+/** A process's PID namespace, as the kernel names it ("pid:[4026531836]"). */
+function pidNamespaceOf(pid: string): string {
+  return readlinkSync(`/proc/${pid}/ns/pid`);
 }

@@ -52,18 +52,27 @@ function simulatedNetworkOf(model: Model, node: string) {
 
 /** The underlay address and interface of each simulated node: the article's 192.168.64.4, .5, ... on eth1 (on a routed underlay, numbered so in each network). */
 export function simulatedFacts(model: Model): Record<string, NodeFacts> {
-  // Its place among the nodes of its network (all of them on a flat underlay).
-  const hostOf = (node: ModelNode) =>
-    SIMULATED_UNDERLAY.firstHost +
-    model.nodes.filter((n) => networkOf(model, n.name) === networkOf(model, node.name)).indexOf(node);
+  // In each network (one on a flat underlay), the nodes the lab file gives no address take the next of .4, .5, ...
+  // that the lab gives no node, router or outside host.
+  const given = new Set([
+    ...model.nodes.flatMap((n) => (n.underlay.address ? [n.underlay.address] : [])),
+    ...(model.underlay?.routers ?? []).flatMap((r) => Object.values(r.addresses)),
+    ...(model.outside?.address ? [model.outside.address] : []),
+  ]);
+  const next = new Map<string | undefined, number>();
+  const addressOf = (node: ModelNode): string => {
+    if (node.underlay.address) return node.underlay.address;
+    const network = networkOf(model, node.name);
+    const cidr = simulatedNetworkOf(model, node.name).cidr;
+    let host = next.get(network) ?? SIMULATED_UNDERLAY.firstHost;
+    while (given.has(formatIp(nthAddress(cidr, host)))) host++;
+    next.set(network, host + 1);
+    return formatIp(nthAddress(cidr, host));
+  };
   return Object.fromEntries(
     model.nodes.map((node) => [
       node.name,
-      {
-        address: node.underlay.address ?? formatIp(nthAddress(simulatedNetworkOf(model, node.name).cidr, hostOf(node))),
-        dev: node.underlay.dev ?? SIMULATED_UNDERLAY.dev,
-        mtu: SIMULATED_UNDERLAY.mtu,
-      },
+      { address: addressOf(node), dev: node.underlay.dev ?? SIMULATED_UNDERLAY.dev, mtu: SIMULATED_UNDERLAY.mtu },
     ]),
   );
 }

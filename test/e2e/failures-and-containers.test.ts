@@ -2,7 +2,16 @@
 // local state; containers with a rootfs get their own overlay (article 001, 2.1).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { LABS } from '../paths.js';
 import { netlab, netlabWithEnv, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from './host.js';
@@ -112,10 +121,20 @@ test('a lab whose simulated nodes are gone (the machine restarted) is built agai
     assert.equal(again.exitCode, 0, again.stdout + again.stderr);
     assert.match(
       again.stdout,
-      /^lab bridge was up, but its simulated nodes are not running \(node-0; this machine restarted\?\): taking down what is left, and building it again$/m,
+      /^lab bridge was up, but its simulated nodes are not running \(node-0, the underlay; this machine restarted\?\): taking down what is left, and building it again$/m,
     );
     const verify = await netlab(state.dir, 'verify', 'bridge');
     assert.equal(verify.exitCode, 0, verify.stdout + verify.stderr);
+    // The underlay's holder alone killed (its namespace gone, and with it node-0's eth1): built again too, where up
+    // said it was up and its file unchanged.
+    const recorded = JSON.parse(readFileSync(join(state.dir, 'labs', 'bridge.json'), 'utf8')) as {
+      target: { underlay: { init: { pid: number } } };
+    };
+    process.kill(recorded.target.underlay.init.pid, 'SIGKILL');
+    const rebuilt = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'));
+    assert.equal(rebuilt.exitCode, 0, rebuilt.stdout + rebuilt.stderr);
+    assert.match(rebuilt.stdout, /^lab bridge was up, but its simulated nodes are not running \(the underlay; /m);
+    assert.equal((await netlab(state.dir, 'verify', 'bridge')).exitCode, 0);
   } finally {
     await netlab(state.dir, 'down', 'bridge');
     stopHoldersOf('bridge');

@@ -75,6 +75,28 @@ test('each network is reached through the first router on the shortest way; a ro
   assert.ok(isRouted(model));
 });
 
+test('simulated nodes without an address take .4, .5, ... but for those the lab gives a node or the outside host', () => {
+  const addresses = (nodes: string, more = '') =>
+    Object.values(
+      simulatedFacts(parseLab(`nodes: ${nodes}\npods: { a: { node: node-0 } }\n${more}`, 'x.yaml').model),
+    ).map((f) => f.address);
+  assert.deepEqual(addresses('{ node-0: {}, node-1: {}, node-2: {} }'), [
+    '192.168.64.4',
+    '192.168.64.5',
+    '192.168.64.6',
+  ]);
+  // node-0 given .5: node-1 did take .5 as well, and both answered ARP for it on the one segment.
+  assert.deepEqual(addresses('{ node-0: { underlay: { address: 192.168.64.5 } }, node-1: {}, node-2: {} }'), [
+    '192.168.64.5',
+    '192.168.64.4',
+    '192.168.64.6',
+  ]);
+  assert.deepEqual(addresses('{ node-0: {}, node-1: {} }', 'outside: { address: 192.168.64.4 }'), [
+    '192.168.64.5',
+    '192.168.64.6',
+  ]);
+});
+
 test("the routes kind sends another network's pods to the router; the simulated nodes keep the article's host numbers", () => {
   const { model } = loadLabFile(join(LABS, 'router.yaml'));
   const facts = simulatedFacts(model);

@@ -1,0 +1,72 @@
+// The search for a lab's simulated-node holders that no state records (a killed
+// `up`'s): by the marker in their command line, among this netlab's own
+// processes only. Real processes, one of them in a PID namespace of its own, as
+// a container's are.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { destroySimulatedNodes, holderMarker } from '../../src/exec/simulated.js';
+import { isRunning, processRef } from '../../src/os/processes.js';
+import { waitFor } from '../wait.js';
+
+// A PID namespace of the test's own needs root; CI runs as root, where nothing is skipped.
+const needsRoot = process.getuid?.() === 0 ? false : 'needs root: a PID namespace of its own (unshare --pid)';
+if (needsRoot && process.env.CI === 'true')
+  test('the holder tests can run', () => assert.fail(`skipped in CI: ${needsRoot}`));
+
+/** The PIDs of processes with an argument that begins with `marker`, in any PID namespace. */
+function withMarker(marker: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+          .split('\0')
+          .some((arg) => arg.startsWith(marker));
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+test(
+  "a lab's unrecorded holders are found in this netlab's PID namespace only: a container's netlab, whose state directory has the same path, keeps its own",
+  { skip: needsRoot },
+  async () => {
+    const dir = `/nonexistent/netlab-holders-test-${process.pid}`;
+    const before = process.env.NETLAB_STATE_DIR;
+    process.env.NETLAB_STATE_DIR = dir;
+    const marker = holderMarker('bridge', '', dir);
+    // Each waits as a shell with the marker as its $0 (as a holder's sh does), the container's as the first
+    // process of a PID namespace of its own (its unshare's own arguments do not begin with the marker).
+    const wait = 'sleep 60; true';
+    const ours = spawn('sh', ['-c', wait, `${marker}node-0`], { stdio: 'ignore', detached: true });
+    const container = spawn(
+      'unshare',
+      ['--pid', '--fork', '--kill-child', 'sh', '-c', `exec sh -c '${wait}' "\${0#x}"`, `x${marker}node-0`],
+      { stdio: 'ignore', detached: true },
+    );
+    try {
+      await waitFor('both shells', () => withMarker(marker).length === 2);
+      const inContainer = withMarker(marker).find((pid) => pid !== ours.pid)!;
+      const theirs = processRef(inContainer)!;
+      assert.equal(destroySimulatedNodes('bridge'), 1, "this netlab's own unrecorded holder is stopped");
+      assert.deepEqual(withMarker(marker), [inContainer], "the container's is left running");
+      assert.ok(isRunning(theirs));
+    } finally {
+      // Each with its sleep (a process group of its own: the sleep of a shell killed above is left in it).
+      for (const child of [ours, container])
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      await waitFor('no shell left', () => withMarker(marker).length === 0);
+      if (before === undefined) delete process.env.NETLAB_STATE_DIR;
+      else process.env.NETLAB_STATE_DIR = before;
+    }
+    assert.deepEqual(withMarker(marker), [], 'nothing left');
+  },
+);
