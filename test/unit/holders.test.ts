@@ -39,14 +39,15 @@ test(
     const before = process.env.NETLAB_STATE_DIR;
     process.env.NETLAB_STATE_DIR = dir;
     const marker = holderMarker('bridge', '', dir);
-    // Each waits as a shell with the marker as its $0 (as a holder's sh does), the container's as the first
-    // process of a PID namespace of its own (its unshare's own arguments do not begin with the marker).
-    const wait = 'sleep 60; true';
-    const ours = spawn('sh', ['-c', wait, `${marker}node-0`], { stdio: 'ignore', detached: true });
+    // Each waits as a shell with the marker as its $0 (as a holder's sh does), reading its input (a builtin: no
+    // child of its own, whose command line would be the shell's until it runs its program); the container's as the
+    // first process of a PID namespace of its own (its unshare's own arguments do not begin with the marker).
+    const wait = 'read -r line';
+    const ours = spawn('sh', ['-c', wait, `${marker}node-0`], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
     const container = spawn(
       'unshare',
       ['--pid', '--fork', '--kill-child', 'sh', '-c', `exec sh -c '${wait}' "\${0#x}"`, `x${marker}node-0`],
-      { stdio: 'ignore', detached: true },
+      { stdio: ['pipe', 'ignore', 'ignore'], detached: true },
     );
     try {
       await waitFor('both shells', () => withMarker(marker).length === 2);
@@ -56,7 +57,7 @@ test(
       assert.deepEqual(withMarker(marker), [inContainer], "the container's is left running");
       assert.ok(isRunning(theirs));
     } finally {
-      // Each with its sleep (a process group of its own: the sleep of a shell killed above is left in it).
+      for (const child of [ours, container]) child.stdin?.destroy();
       for (const child of [ours, container])
         try {
           process.kill(-child.pid!, 'SIGKILL');
