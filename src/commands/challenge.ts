@@ -542,16 +542,20 @@ async function stopChallenge(arg: string | undefined, options: JsonOption & Targ
     throw new UsageError(
       `challenge ${challenge.id} of lab ${state.lab} belongs to room ${record.room}: \`netlab room start\` starts its next challenge, \`netlab room reset\` builds the group's lab again`,
     );
-  const kept = rebuilt ? [] : await mendFault(state, faultOf(state, faultIdOf(record, challenge)));
+  // (a down that stopped halfway mended it already: mended again, its lab objects would be made anew)
+  const mend = !rebuilt && !record.mended;
+  const kept = mend ? await mendFault(state, faultOf(state, faultIdOf(record, challenge))) : [];
   await updateChallenge(state, record, () => undefined);
   if (options.json) {
-    printJson({ lab: state.lab, challenge: challenge.id, ended: true, mended: !rebuilt });
+    printJson({ lab: state.lab, challenge: challenge.id, ended: true, mended: mend });
     return 0;
   }
   console.log(
     rebuilt
       ? `challenge ${challenge.id} ended (lab ${state.lab} was rebuilt since it started: nothing to mend)`
-      : `challenge ${challenge.id} ended: the fault is mended`,
+      : mend
+        ? `challenge ${challenge.id} ended: the fault is mended`
+        : `challenge ${challenge.id} ended (its fault was mended by a \`netlab down\` that did not finish)`,
   );
   // (what a node said: a learner is root on the machines of a lab they work on)
   for (const line of kept) console.log(`  ${escapeControls(line, true)}`);

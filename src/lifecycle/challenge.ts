@@ -234,13 +234,18 @@ export async function mendActiveChallenge(state: LabState): Promise<string | und
   const fault = record && faultToMend(state, record);
   if (!fault) return undefined;
   await mendFault(state, fault);
+  // Once: the down that follows may stop halfway and keep the state, and the next one finds the record again.
+  changeChallenge(record, (current) => ({ ...current, mended: true }));
   return record.id;
 }
 
-/** The fault a challenge's record made, to mend on machines; none on simulated nodes (they go away whole). */
+/**
+ * The fault a challenge's record made, to mend on machines; none on simulated nodes (they go away whole), nor
+ * where a down mended it already (ChallengeRecord.mended).
+ */
 function faultToMend(state: LabState, record: ChallengeRecord): Fault | undefined {
   const challenge = state.model.challenges?.find((c) => c.id === record.id);
-  if (!challenge || state.target.kind === 'simulated') return undefined;
+  if (!challenge || state.target.kind === 'simulated' || record.mended) return undefined;
   return faultOf(state, faultIdOf(record, challenge));
 }
 

@@ -28,6 +28,12 @@ export interface ChallengeRecord {
   room?: string;
   /** hints read with `netlab challenge hint` on a room's lab (the room counts them) */
   read?: number;
+  /**
+   * its fault mended by a `down` that did not finish (an undo failed on a node, the state kept): the next `down`,
+   * or a `challenge stop`, does not mend it again, which would make its lab objects anew where that down had
+   * removed them (a vxlan0 for nobody, left on the machine)
+   */
+  mended?: boolean;
 }
 
 /** The fault a challenge's record says was made: its landing, or the challenge's own. */

@@ -450,8 +450,11 @@ test("a controller without the lab's state never removes another controller's li
   assert.deepEqual(await leftovers(), []);
 });
 
-test('an undo that fails is not "nothing left": down exits 1 naming it, keeps the state and the failed journal lines, and a second down finishes', async () => {
+test('an undo that fails is not "nothing left": down exits 1 naming it, keeps the state and the failed journal lines, and a second down finishes, without mending the challenge\'s fault again', async () => {
   assert.equal((await A('up', vxlan, '--ssh-config', machines.sshConfig)).exitCode, 0);
+  // A fault on node-0 whose mend makes vxlan0 again (the kernel changes no VXLAN port in place): the first down
+  // mends it, then removes vxlan0 with the lab; a second mend would make it anew, for nobody.
+  assert.equal((await A('challenge', 'start', 'vxlan', 'wrong-port')).exitCode, 0);
   // Something of the machine's own refers to the lab's chain: the kernel refuses to delete a chain in use.
   const node0 = machines.transport('node-0');
   await node0.run('iptables -w -I INPUT -j NETLAB-FWD-vxlan\n');
@@ -459,6 +462,7 @@ test('an undo that fails is not "nothing left": down exits 1 naming it, keeps th
   try {
     const down = await A('down', 'vxlan');
     assert.equal(down.exitCode, 1, down.stdout + down.stderr);
+    assert.match(down.stdout, /^challenge wrong-port was active: its fault is mended first$/m);
     assert.match(down.stderr, /could not undo everything on node-0; the lab's state is kept/);
     assert.match(
       down.stderr,
@@ -478,11 +482,12 @@ test('an undo that fails is not "nothing left": down exits 1 naming it, keeps th
     const again = await A('down', 'vxlan');
     assert.equal(again.exitCode, 0, again.stdout + again.stderr);
     assert.match(again.stdout, /node-0: removed what run [0-9a-f]{12} .* made \(1 undo command\(s\)\)/);
+    assert.doesNotMatch(again.stdout, /mended first/, 'mended once, by the first down');
   } finally {
     if (!released) await node0.run('iptables -w -D INPUT -j NETLAB-FWD-vxlan\n');
     await A('down', 'vxlan');
   }
-  assert.deepEqual(await leftovers(), []);
+  assert.deepEqual(await leftovers(), [], 'no vxlan0 made again by a second mend');
 });
 
 test("a challenge's fault touches only what the lab owns: a mend never deletes the machine's own DROP rule, and puts back the FORWARD policy the fault replaced, also of a fault stopped halfway; up --recreate mends it first", async () => {
