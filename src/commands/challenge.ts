@@ -34,7 +34,14 @@ import {
 import { confirmAttached, refuseAttached } from '../lifecycle/attach.js';
 import { describeCheck } from '../verify/run.js';
 import { checksUntilStopped, checkVerifyOptions, printResults, verifyLab } from '../lifecycle/verify.js';
-import { faultOf, mendFault, mendMachineOfSolved, startFault, updateChallenge } from '../lifecycle/challenge.js';
+import {
+  faultOf,
+  mendFault,
+  mendMachineOfSolved,
+  shownMend,
+  startFault,
+  updateChallenge,
+} from '../lifecycle/challenge.js';
 import { findUpLab, LabNotUp, labModelOf, refuseOtherTarget, requireNodeAccess } from './common.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { printJson, type JsonOption } from '../json-output.js';
@@ -493,6 +500,7 @@ export async function challengeRevealCommand(
   const { record, challenge } = await activeChallenge(state);
   const fault = faultOf(state, faultIdOf(record, challenge));
   changeChallenge(record, (current) => ({ ...current, revealed: true }));
+  const mend = shownMend(fault, record);
   if (options.json) {
     printJson({
       lab: state.lab,
@@ -502,7 +510,7 @@ export async function challengeRevealCommand(
       describe: fault.describe,
       step: fault.step,
       made: fault.apply,
-      mend: fault.mend,
+      mend,
       ...(record.changed ? { changed: record.changed } : {}),
     });
     return 0;
@@ -516,7 +524,7 @@ export async function challengeRevealCommand(
     for (const line of record.changed) console.log(`    ${line}`);
   }
   console.log(`  this mends it (on ${fault.node}: \`netlab exec ${fault.node} -- …\`):`);
-  for (const c of fault.mend) printCommand(c);
+  for (const c of mend) printCommand(c);
   return 0;
 }
 

@@ -3,7 +3,7 @@
 // commands (to make it, or to mend it) on its node.
 import { escapeControls, RunError } from '../errors.js';
 import { transportOf, transportsOf } from '../exec/transports.js';
-import { faultsOf, type Fault, type NodeSetting } from '../faults/faults.js';
+import { faultsOf, settingCommand, type Fault, type NodeSetting } from '../faults/faults.js';
 import { lockNodes } from '../exec/node-lock.js';
 import { scriptPrelude } from '../shell/prelude.js';
 import { lockHolder, tearDown } from './down.js';
@@ -91,16 +91,10 @@ async function runLocked(
 export async function startFault(
   state: LabState,
   fault: Fault,
-  record: Omit<ChallengeRecord, 'run' | 'hints' | 'revealed' | 'changed'>,
+  record: Omit<ChallengeRecord, 'run' | 'hints' | 'revealed' | 'changed' | 'settingWas'>,
 ): Promise<void> {
-  const changed = await makeFault(state, fault);
-  await saveChallenge(state, {
-    ...record,
-    run: state.run?.id ?? '',
-    hints: 0,
-    revealed: false,
-    ...(changed ? { changed } : {}),
-  });
+  const made = await makeFault(state, fault);
+  await saveChallenge(state, { ...record, run: state.run?.id ?? '', hints: 0, revealed: false, ...made });
   await forgetLearnedPaths(state);
 }
 
@@ -112,7 +106,7 @@ export async function startFault(
  * and FORWARD's policy would stay DROP. Returns what it changed, for
  * `challenge reveal`.
  */
-async function makeFault(state: LabState, fault: Fault): Promise<string[] | undefined> {
+async function makeFault(state: LabState, fault: Fault): Promise<Pick<ChallengeRecord, 'changed' | 'settingWas'>> {
   const commands = [
     ...(fault.setting ? [quoteArgv(['netlab_setting_save', ...settingArgs(fault.setting)])] : []),
     ...fault.apply.map((c) => quoteArgv(c)),
@@ -129,9 +123,14 @@ async function makeFault(state: LabState, fault: Fault): Promise<string[] | unde
   const pods = fault.netns ? [fault.netns] : [];
   const snapshot = () => snapshotNode(transport, pods, { processes: false }).catch(() => undefined);
   const before = await snapshot();
-  await runLocked(state, fault.node, 'challenge start', `${lines.join('\n')}\n`, { ours: true });
+  const said = await runLocked(state, fault.node, 'challenge start', `${lines.join('\n')}\n`, { ours: true });
   const after = before && (await snapshot());
-  return before && after ? describeChanges(before, after) : undefined;
+  // (a policy or a number, nothing else, from a node a learner is root on)
+  const settingWas = /^@@netlab saved ([A-Za-z0-9]{1,16})$/m.exec(said)?.[1];
+  return {
+    ...(before && after ? { changed: describeChanges(before, after) } : {}),
+    ...(settingWas ? { settingWas } : {}),
+  };
 }
 
 /**
@@ -184,6 +183,17 @@ export async function mendMachineOfSolved(state: LabState, record: ChallengeReco
   if (!fault) return;
   const lines = mendLines(state, fault, { machineOnly: true });
   if (lines.length) await runLocked(state, fault.node, 'challenge check', `${lines.join('\n')}\n`);
+}
+
+/**
+ * A fault's mend as `challenge reveal` shows it, to type by hand: a node-wide setting goes back to the value it
+ * had before the fault (a Docker host's FORWARD policy is DROP, where the fault's own `mended` ACCEPT would open
+ * the machine), as netlab's own mend puts it back.
+ */
+export function shownMend(fault: Fault, record: Pick<ChallengeRecord, 'settingWas'>): Fault['mend'] {
+  if (!fault.setting || record.settingWas === undefined) return fault.mend;
+  // By construction the setting's own command is the last of mend (faults.ts).
+  return [...fault.mend.slice(0, -1), settingCommand(fault.setting, record.settingWas)];
 }
 
 /**

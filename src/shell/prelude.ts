@@ -399,7 +399,8 @@ netlab_setting_set() {
 netlab_setting_file() { echo "$NETLAB_DIR/fault-$1-$2"; }
 netlab_setting_save() {
   v=$(netlab_setting_get "$1" "$2") && [ -n "$v" ] || { echo "cannot read $1 $2" >&2; return 1; }
-  mkdir -p "$NETLAB_DIR" && printf '%s\n%s\n' "$NETLAB_RUN" "$v" >"$(netlab_setting_file "$1" "$2")"
+  mkdir -p "$NETLAB_DIR" && printf '%s\n%s\n' "$NETLAB_RUN" "$v" >"$(netlab_setting_file "$1" "$2")" &&
+    echo "@@netlab saved $v" # (for the mend that challenge reveal shows)
 }
 # Whether a fault of this run saved the value it replaces (a fault stopped before
 # that changed nothing of it; a mend puts it back once), which it reads into

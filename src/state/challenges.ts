@@ -22,6 +22,8 @@ export interface ChallengeRecord {
   seed?: number;
   /** what making the fault changed on its node and in its pods (`+ route …`, `a0: link eth0 UP → DOWN`), shown by reveal */
   changed?: string[];
+  /** the value the node-wide setting a fault changes had before it (FORWARD's policy, a sysctl): reveal's mend gives it back */
+  settingWas?: string;
   /** the fault made, when a room landed it elsewhere than the challenge's own (room/landing.ts) */
   fault?: string;
   /** the room that started it: the room grades it and unlocks its hints; the lab's own `check` is advice */

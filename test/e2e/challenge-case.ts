@@ -109,6 +109,12 @@ export async function faultsLeaveTheMachinesFirewall(
     assert.equal(stop.exitCode, 0, stop.stdout + stop.stderr);
     assert.match(await forward(), /^-A FORWARD -j DROP$/m, "the machine's own DROP rule is still there");
     assert.equal((await run('challenge', 'start', 'routes', 'policy-drop')).exitCode, 0);
+    // The mend reveal shows gives FORWARD the policy it had, DROP: the fault's own mend (ACCEPT), typed by a
+    // learner, would open the machine.
+    const revealed = await run('challenge', 'reveal', 'routes');
+    const mend = revealed.stdout.split(/^ {2}this mends it.*$/m)[1] ?? '';
+    assert.match(mend, /^ {4}iptables (.* )?-P FORWARD DROP$/m, revealed.stdout);
+    assert.doesNotMatch(mend, /-P FORWARD ACCEPT/);
     // The learner puts the lab's jump back by hand: the mend does not put in a second one (which down would leave).
     await node.run("iptables -w -I FORWARD 1 -m comment --comment 'netlab lab routes' -j NETLAB-FWD-routes\n");
     const stopped = await run('challenge', 'stop', 'routes');
