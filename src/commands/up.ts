@@ -141,7 +141,7 @@ async function up(
         throw new UsageError(
           existing.status === 'up'
             ? `lab ${id} is already up from a different version of ${existing.file}: ${changes.join('; ')}. Run \`netlab up ${file} --recreate\` to take it down and build it again, or \`netlab down ${id}\``
-            : `lab ${id} was left ${existing.status} by an earlier up; run \`netlab down ${id}\` first (or \`netlab up ${file} --recreate\`)`,
+            : `lab ${id} was left ${existing.status} by an earlier up or down; run \`netlab down ${id}\` first (or \`netlab up ${file} --recreate\`)`,
         );
       }
       // The machines the lab is to be built on answer before the version up is taken down: a target that does

@@ -3,7 +3,7 @@
 import { destroySimulatedNodes, holderRunning } from '../exec/simulated.js';
 import { describeDown, nodesWithFailedUndo, runDown, type NodeDown } from '../exec/runner.js';
 import type { Transports } from '../exec/transports.js';
-import { describeRun, removeState, scriptRunOf, type LabState } from '../state/store.js';
+import { describeRun, removeState, scriptRunOf, writeState, type LabState } from '../state/store.js';
 import { transportsOf } from '../exec/transports.js';
 import { RunError } from '../errors.js';
 import { closeMasters } from '../exec/ssh.js';
@@ -76,7 +76,9 @@ export async function tearDown(
     mark('stop the simulated nodes');
   } else if (unreachable.length || failed.length) {
     // Keep the state: down must be run again once the nodes are reachable, or what
-    // blocked an undo is fixed (each node kept the journal lines that failed).
+    // blocked an undo is fixed (each node kept the journal lines that failed). The lab is up no more (part of it
+    // is undone): `up` must not say it is, nor `status` that it is whole.
+    writeState({ ...state, status: 'failed' });
     throw new RunError(
       `could not undo ${unreachable.length ? 'on every node' : `everything on ${failed.join(', ')}`}; the lab's state is kept, run \`netlab down ${state.lab}\` again${failed.length ? ' once what is named is fixed (the failed commands are tried again)' : ''}:\n  ${describeDown(state.lab, outcomes).join('\n  ')}`,
     );

@@ -72,7 +72,7 @@ test('--keep keeps a failed lab for debugging; up refuses until down removes it'
     assert.equal(pods.stdout.trim(), 'pod', 'the pod created before the failure is still there to inspect');
     const again = await netlab(state.dir, 'up', file);
     assert.equal(again.exitCode, 2);
-    assert.match(again.stderr, /left failed by an earlier up; run `netlab down kept` first/);
+    assert.match(again.stderr, /left failed by an earlier up or down; run `netlab down kept` first/);
   } finally {
     teardown = await netlab(state.dir, 'down', 'kept');
   }

@@ -471,6 +471,10 @@ test('an undo that fails is not "nothing left": down exits 1 naming it, keeps th
     assert.match(down.stderr, /node-0: failed: iptables -w -X NETLAB-FWD-vxlan: .*(busy|in use|Too many links)/i);
     assert.doesNotMatch(down.stderr, /node-1: could not remove all/);
     assert.ok(existsSync(join(controllerA, 'labs', 'vxlan.json')), 'the state is kept for the next down');
+    // Half undone, the lab is up no more: up says to take it down first (it said the lab was up, its file unchanged).
+    const upAgain = await A('up', vxlan, '--ssh-config', machines.sshConfig);
+    assert.equal(upAgain.exitCode, 2, upAgain.stdout + upAgain.stderr);
+    assert.match(upAgain.stderr, /lab vxlan was left failed by an earlier up or down; run `netlab down vxlan` first/);
     const journal = await node0.run('cat /run/netlab/vxlan/undo; cat /run/netlab/vxlan/run\n');
     assert.match(
       journal.stdout,
