@@ -294,8 +294,8 @@ function linkFaults(declared: Extract<Created, { kind: 'link' }>, { index, step,
  * Where a wrong FDB entry points: another node than the right one, as a stale
  * control plane would leave it; in a lab of two nodes, the node itself.
  */
-function wrongNode({ plan, node }: Around, right: string): string {
-  const others = plan.nodes.map((n) => n.facts.address).filter((a) => a !== right);
+function wrongNode({ plan, node }: Around, right: string, taken: readonly string[] = []): string {
+  const others = plan.nodes.map((n) => n.facts.address).filter((a) => a !== right && !taken.includes(a));
   return others.find((a) => a !== node.facts.address) ?? node.facts.address;
 }
 
@@ -347,8 +347,11 @@ function neighbourFaults(declared: Extract<Created, { kind: 'neighbour' }>, { no
 function fdbFaults(declared: Extract<Created, { kind: 'fdb' }>, around: Around): Draft[] {
   const { mac, dev, dst } = declared;
   const entry = (verb: string, to: string): Command => ['bridge', 'fdb', verb, mac, 'dev', dev, 'dst', to];
-  // The all-zero MAC is a flood list, one entry per peer (VXLAN across a router): its destination tells them apart.
-  const subject = mac === '00:00:00:00:00:00' ? `${dev}/${mac}@${dst}` : `${dev}/${mac}`;
+  // The all-zero MAC is a flood list, one entry per peer (VXLAN across a router): its peer tells them apart, by
+  // name (a fault's id is the same on simulated nodes and on machines, whose addresses differ).
+  const flood = mac === '00:00:00:00:00:00';
+  const peer = around.plan.nodes.find((n) => n.facts.address === dst)?.node ?? dst;
+  const subject = flood ? `${dev}/${mac}@${peer}` : `${dev}/${mac}`;
   const drafts: Draft[] = [
     {
       kind: 'fdb-removed',
@@ -358,7 +361,14 @@ function fdbFaults(declared: Extract<Created, { kind: 'fdb' }>, around: Around):
       mend: [entry('append', dst)],
     },
   ];
-  const wrong = wrongNode(around, dst);
+  // In a flood list, not a peer the list has already: appended again it would change nothing, and its mend's
+  // delete would take the lab's own entry.
+  const listed = flood
+    ? around.node.steps.flatMap((s) =>
+        s.creates.flatMap((c) => (c.kind === 'fdb' && c.dev === dev && c.mac === mac ? [c.dst] : [])),
+      )
+    : [];
+  const wrong = wrongNode(around, dst, listed);
   drafts.push({
     kind: 'fdb-wrong-node',
     subject,

@@ -308,3 +308,36 @@ test('a mend puts a rule back only where it is missing: the -C check of an inser
   ])
     assert.equal(ruleCheckOf(other), undefined, other.join(' '));
 });
+
+test("faults: a flood list's entries are told apart by their peer's name, as a challenge names them on every target; a wrong node is one the list has not", async () => {
+  const { parseLab } = await import('../../src/lab/load.js');
+  const { faultIdsOf } = await import('../../src/faults/faults.js');
+  const { readFileSync } = await import('node:fs');
+  // The router-vxlan lab with a third node on the right: node-0 floods to node-1 and node-2.
+  const text = readFileSync(join(LABS, 'router-vxlan.yaml'), 'utf8')
+    .replace(
+      '  node-1: { underlay: { network: right } }\n',
+      '  node-1: { underlay: { network: right } }\n  node-2: { underlay: { network: right } }\n',
+    )
+    .replace('  a1: { node: node-1 }\n', '  a1: { node: node-1 }\n  a2: { node: node-2 }\n');
+  const { model } = parseLab(text, 'router-vxlan-3.yaml');
+  const built = faultsOf(model, simulatedFacts(model));
+  const id = 'fdb-removed:node-0:vxlan0/00:00:00:00:00:00@node-1';
+  assert.ok(
+    built.some((f) => f.id === id),
+    built.map((f) => f.id).join('\n'),
+  );
+  assert.ok(faultIdsOf(model).includes(id), 'validate (stand-in addresses) knows the same id');
+  // A challenge may name it: the lab file loads.
+  const withChallenge = text.replace(
+    /^challenges:\n/m,
+    `challenges:\n  - id: flood\n    title: "one peer is not flooded to"\n    fault: "${id}"\n    hints: ["bridge fdb show dev vxlan0"]\n`,
+  );
+  assert.equal(parseLab(withChallenge, 'router-vxlan-3.yaml').model.challenges?.[0]?.fault, id);
+  // Sending node-1's share to node-2, which the list has already, would change nothing, and its mend would delete
+  // the lab's own entry to node-2: the wrong node is node-0 itself.
+  const facts = simulatedFacts(model);
+  const wrong = built.find((f) => f.id === 'fdb-wrong-node:node-0:vxlan0/00:00:00:00:00:00@node-1')!;
+  assert.deepEqual(wrong.apply.at(-1)!.at(-1), facts['node-0']!.address);
+  assert.notEqual(wrong.apply.at(-1)!.at(-1), facts['node-2']!.address);
+});
