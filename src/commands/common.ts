@@ -11,7 +11,7 @@ import type { NodeFacts } from '../model/plan.js';
 import { bundledLabNames, bundledLabsDir } from '../lab/bundled.js';
 import type { SimulatedTargetState } from '../state/targets.js';
 import { DEFAULT_STATE_DIR, passwdEntry } from '../state/access.js';
-import { mayEnterNodes, userNamespaceProblem, withoutRoot } from '../exec/userns.js';
+import { mayEnterNodes, otherMachine, userNamespaceProblem, withoutRoot } from '../exec/userns.js';
 import { holderRunning } from '../exec/simulated.js';
 
 /** A directory where a lab was meant (`netlab plan /tmp`, `netlab validate labs`): the same words from every command. */
@@ -105,7 +105,8 @@ export function refuseOtherTarget(state: LabState, options: TargetOptions): LabS
  */
 export function nodeRunning(state: LabState, node: string): boolean | null {
   const target = state.target;
-  if (target.kind === 'ssh') return null;
+  // (another machine's processes, where a state directory is shared, are not to be seen from here)
+  if (target.kind === 'ssh' || otherMachine(target)) return null;
   const holder = target.nodes[node];
   return holder ? holderRunning(holder) : false;
 }
@@ -115,7 +116,7 @@ export function nodeRunning(state: LabState, node: string): boolean | null {
  * someone killed them. Everything the lab made lived in them: it is gone too.
  */
 export function stoppedNodes(state: LabState): string[] {
-  if (state.target.kind === 'ssh') return [];
+  if (state.target.kind === 'ssh' || otherMachine(state.target)) return [];
   // The underlay's holder too: its namespace gone, so is every node's underlay interface (a veth's other end).
   const others = [
     ...Object.entries(state.target.routers ?? {}),
@@ -281,7 +282,14 @@ export function requireNodeAccess(
   command: string,
   target: SimulatedTargetState | { kind: 'ssh' } | { kind: 'simulated'; nodes?: undefined } = { kind: 'simulated' },
 ): void {
-  if (target.kind !== 'simulated' || !withoutRoot()) return;
+  if (target.kind !== 'simulated') return;
+  // (first: neither root nor a user may find, enter or stop another machine's processes)
+  const elsewhere = target.nodes ? otherMachine(target) : undefined;
+  if (elsewhere)
+    throw new UsageError(
+      `netlab ${command}: this lab's simulated nodes run on ${elsewhere}, another machine that shares this state directory: run netlab there`,
+    );
+  if (!withoutRoot()) return;
   if (target.nodes) {
     if (mayEnterNodes(target)) return;
     throw new UsageError(

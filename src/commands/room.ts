@@ -161,7 +161,8 @@ export async function roomUpCommand(file: string, options: RoomOptions): Promise
     for (const warning of warningsFor({ warnings: labWarnings }, false)) console.error(warning);
   say(`room ${room.name}: building lab ${room.labName} in ${room.groups.length} groups, ${parallel} at a time`);
   // Ctrl-C, SIGTERM or a hangup (the instructor's SSH session dropped): the groups being built roll back (each
-  // up's own handler, or the child's, which gets the signal passed on: runNetlab), and no further group starts.
+  // up's own handler, or the child's, which a SIGTERM sent to this netlab alone reaches too: runNetlab), and no
+  // further group starts.
   let interrupted = false;
   const began = new Date();
   const leaveInterrupts = onInterrupts(() => (interrupted = true));
@@ -660,8 +661,9 @@ async function resetGroup(
   refuseOthersLab(room, group, readState(groupLabId(room, group)));
   const current = currentRound(room, model, readEvents(roomLog(room.name)));
   const labFile = writeGroupLab(room, model, record, found);
-  // A Ctrl-C or SIGTERM this netlab gets is passed on to the child netlab, which stops its rebuild as `up` does
-  // (rolled back; a take-down it was in the middle of is finished by the next one).
+  // A Ctrl-C reaches the child netlab too (the terminal's process group), and a SIGTERM this netlab gets is passed
+  // on to it (runNetlab): it stops its rebuild as `up` does (rolled back; a take-down it was in the middle of is
+  // finished by the next one).
   const result = await runNetlab(
     ['up', labFile, '--instance', group, ...targetFlags(found.target), '--recreate', '--json'],
     prefixed(room, group, Boolean(options.json)),
@@ -669,13 +671,15 @@ async function resetGroup(
   );
   if (result.exitCode !== 0) {
     const again = `\`netlab room reset ${file} ${group}\` builds it again`;
-    const why =
-      result.exitCode === EXIT_INTERRUPTED
-        ? `rebuilding ${groupLabId(room, group)} was interrupted; ${again}`
-        : `rebuilding ${groupLabId(room, group)} failed (exit ${result.exitCode}; its lines above say why); ${again}`;
+    // (130: it rolled back; 143 or 129: a SIGTERM or SIGHUP killed it before its own handling began, in the
+    // take-down of the lab's old version, which the next reset finishes)
+    const interrupted = [EXIT_INTERRUPTED, 128 + 15, 128 + 1].includes(result.exitCode);
+    const why = interrupted
+      ? `rebuilding ${groupLabId(room, group)} was interrupted; ${again}`
+      : `rebuilding ${groupLabId(room, group)} failed (exit ${result.exitCode}; its lines above say why); ${again}`;
     if (options.json) printJson({ room: room.name, group, reset: false, error: why });
     else console.log(chalk.red(`✗ ${group}: ${why}`));
-    return result.exitCode === EXIT_INTERRUPTED ? EXIT_INTERRUPTED : 1;
+    return interrupted ? EXIT_INTERRUPTED : 1;
   }
   const log = (event: NewEvent) => appendEvents(roomLog(room.name), [event]);
   log({ e: 'reset', group, challenge: current?.challenge.id ?? null });

@@ -12,7 +12,7 @@ import { printJson, type JsonOption } from '../json-output.js';
 import type { TargetOptions } from '../exec/targets.js';
 import { findUpLab, labIdFor, labNameOf, nodeRunning, otherTarget } from './common.js';
 import { challengeOfRun } from '../state/challenges.js';
-import { builtInUserNamespace, mayEnterNodes } from '../exec/userns.js';
+import { builtInUserNamespace, mayEnterNodes, otherMachine } from '../exec/userns.js';
 
 /**
  * Drift: what the plan made on each node, compared with the live kernel state
@@ -20,7 +20,7 @@ import { builtInUserNamespace, mayEnterNodes } from '../exec/userns.js';
  * Unreachable nodes are reported as such.
  */
 async function driftOf(state: LabState): Promise<{ findings: Finding[]; unreachable: string[]; checked: boolean }> {
-  if (state.target.kind === 'simulated' && !mayEnterNodes(state.target))
+  if (state.target.kind === 'simulated' && (!mayEnterNodes(state.target) || otherMachine(state.target)))
     return { findings: [], unreachable: [], checked: false };
   const transports = transportsOf(state);
   const unreachable: string[] = [];
@@ -87,6 +87,8 @@ export async function statusCommand(lab: string | undefined, options: JsonOption
         target: s.target.kind,
         // built without root (exec/userns.ts)
         ...(s.target.kind === 'simulated' && builtInUserNamespace(s.target) ? { userNamespace: true } : {}),
+        // on another machine that shares this state directory
+        ...(s.target.kind === 'simulated' && otherMachine(s.target) ? { machine: otherMachine(s.target) } : {}),
         nodes: s.model.nodes.map((n) => ({
           name: n.name,
           underlay: s.facts[n.name]?.address,
@@ -125,7 +127,7 @@ export async function statusCommand(lab: string | undefined, options: JsonOption
   }
   for (const row of rows) {
     console.log(
-      `${row.lab}: ${row.status} since ${row.since} (${row.target} nodes${row.userNamespace ? ' in a user namespace' : ''}, from ${row.file}${row.run ? `, ${row.run}` : ''})`,
+      `${row.lab}: ${row.status} since ${row.since} (${row.target} nodes${row.machine ? ` on ${row.machine}` : ''}${row.userNamespace ? ' in a user namespace' : ''}, from ${row.file}${row.run ? `, ${row.run}` : ''})`,
     );
     for (const node of row.nodes) {
       const onNode = row.pods.filter((p) => p.node === node.name);

@@ -12,6 +12,7 @@
 // the preflight, naming the `modprobe` an administrator runs.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { Holder, SimulatedTargetState } from '../state/targets.js';
 
 /** unshare's flags for a user namespace of the user's own, the user its root (and no other uid mapped). */
@@ -44,7 +45,33 @@ export function builtInUserNamespace(target: SimulatedTargetState): boolean {
 
 /** Where a lab on simulated nodes is recorded before its first holder starts: a user's in their own user namespace. */
 export function newSimulatedTarget(): SimulatedTargetState {
-  return { kind: 'simulated', nodes: {}, ...(withoutRoot() ? { userns: true as const } : {}) };
+  const machine = thisMachine();
+  return {
+    kind: 'simulated',
+    nodes: {},
+    ...(machine ? { machine } : {}),
+    ...(withoutRoot() ? { userns: true as const } : {}),
+  };
+}
+
+/** This machine: its id (systemd's /etc/machine-id, or D-Bus's), and its name; undefined where it has no id. */
+export function thisMachine(): { id: string; name: string } | undefined {
+  for (const file of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
+    try {
+      const id = readFileSync(file, 'utf8').trim();
+      if (/^[0-9a-f]{32}$/.test(id)) return { id, name: hostname() };
+    } catch {
+      // the next, or none
+    }
+  }
+  return undefined;
+}
+
+/** Where a simulated lab's holders run, if on another machine than this one (its state directory shared). */
+export function otherMachine(target: SimulatedTargetState): string | undefined {
+  if (!target.machine) return undefined;
+  const here = thisMachine();
+  return here && here.id !== target.machine.id ? target.machine.name : undefined;
 }
 
 /** A kernel setting that turns unprivileged user namespaces off, and how an administrator turns them on. */

@@ -175,13 +175,13 @@ function resolveNodes(lab: LabFile, cluster: Cidr, report: Report): ModelNode[] 
   const taken: { cidr: Cidr; node: string }[] = [];
   const underlayAddresses = new Map<string, string>();
   entries.forEach(([nodeName, spec], index) => {
-    // A bad node name is the schema's to report (its keys follow the same rule). Two good ones are netlab's: on
-    // simulated nodes the underlay's holder is "underlay" (its marker, and the flat bridge), and the underlay's
-    // namespace names each node's cable after it, beside its "lo" (one lab file runs on both targets).
-    if (nodeName === 'underlay' || nodeName === 'lo')
+    // A bad node name is the schema's to report (its keys follow the same rule). A good one is netlab's: on
+    // simulated nodes the underlay's holder is "underlay" (its marker, and the flat bridge); one lab file runs on
+    // both targets.
+    if (nodeName === 'underlay')
       report(
         ['nodes', nodeName],
-        `a node named "${nodeName}": netlab's simulated underlay has that name${nodeName === 'lo' ? ' (its loopback)' : ''}; allowed: another name`,
+        `a node named "underlay": netlab's simulated underlay has that name; allowed: another name`,
         'key',
       );
     let subnet: Cidr | undefined;

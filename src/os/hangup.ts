@@ -34,17 +34,40 @@ export function finishDespiteHangup(): () => void {
  * and a hangup calls `onHangup` (by default the same), what netlab writes going nowhere from then on.
  */
 export function onInterrupts(onSignal: () => void, onHangup: () => void = onSignal): () => void {
-  const hangup = () => {
+  const interrupt = once(onSignal);
+  const hangup = once(() => {
     outputMayBeGone();
     onHangup();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  });
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
   process.on('SIGHUP', hangup);
   return () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
     process.off('SIGHUP', hangup);
+  };
+}
+
+/**
+ * The variable a room's netlab sets for the netlab it runs for a group (room/groups.ts runNetlab): a SIGTERM
+ * may reach that netlab twice at once, from whatever stops the room's whole group of processes (a service
+ * manager, `kill -TERM -PGID`, `pkill netlab`) and passed on by the room's netlab, which got it too.
+ */
+export const SIGNALS_PASSED_ON = 'NETLAB_SIGNALS_PASSED_ON';
+
+/** How close together two signals of a room's child netlab are one (a person's second Ctrl-C comes later). */
+const SAME_SIGNAL_MS = 500;
+
+/** The handler, where signals may come twice at once (SIGNALS_PASSED_ON), called once for a pair of them. */
+function once<T extends unknown[]>(handler: (...args: T) => void): (...args: T) => void {
+  if (process.env[SIGNALS_PASSED_ON] !== '1') return handler;
+  let last = -Infinity;
+  return (...args: T) => {
+    const now = Date.now();
+    if (now - last < SAME_SIGNAL_MS) return;
+    last = now;
+    handler(...args);
   };
 }
 

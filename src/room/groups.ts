@@ -16,6 +16,7 @@ import { groupOverlay, roomSlot, withOverlay, type GroupOverlay } from './overla
 import { quoteArgv } from '../os/quote.js';
 import { groupLabFile, type RoomRecord } from './state.js';
 import { UsageError } from '../errors.js';
+import { SIGNALS_PASSED_ON } from '../os/hangup.js';
 import { readState, writeFileAtomic, type LabState } from '../state/store.js';
 
 /** The lab id of a group's lab: the room's lab, as the instance named after the group. */
@@ -136,20 +137,26 @@ function netlabCommand(): { command: string; env: NodeJS.ProcessEnv } {
   };
 }
 
+/** The child netlabs running `up` for groups now: a SIGTERM this netlab gets is passed on to each (runNetlab). */
+const building = new Set<ChildProcess>();
+const passOnTerm = () => {
+  for (const child of building) child.kill('SIGTERM');
+};
+
 /**
  * Runs a netlab command for a group; each line it prints to stderr goes to
  * `progress` as it comes (a room shows every group's progress), its stdout is
  * kept (a --json document).
  *
- * `passSignals` (an `up`, which rolls back on a signal): the child runs in a
- * session of its own, and each SIGINT, SIGTERM or SIGHUP this netlab gets
- * while it runs is passed on to it, once. In this netlab's process group it
- * got a terminal's Ctrl-C, but not a `kill -TERM` sent to the room's netlab
- * alone (a service manager's stop, an instructor's kill), and went on building
- * a lab the room had given up. Passed on and received both, a signal sent to
- * the whole group would come twice, and an `up`'s second signal stops its
- * rollback. (This netlab handles the signal itself meanwhile: its caller says
- * what it does.)
+ * `passSignals` (an `up`, which rolls back on a signal): a SIGTERM this netlab
+ * gets is passed on to the child. A terminal's Ctrl-C and hangup reach the
+ * child by themselves (it is in this netlab's process group), but a `kill
+ * -TERM` sent to the room's netlab alone (an instructor's, a service manager's
+ * that stops the main process first) did not: the child went on building a lab
+ * the room had given up. Where the SIGTERM was sent to every process (a service
+ * manager's stop, `pkill`), the child gets it twice at once, and takes the two
+ * as one (os/hangup.ts SIGNALS_PASSED_ON): an `up`'s second signal stops its
+ * rollback.
  */
 export async function runNetlab(
   args: string[],
@@ -159,14 +166,15 @@ export async function runNetlab(
   const { command, env } = netlabCommand();
   let partial = '';
   let child: ChildProcess | undefined;
-  const passOn = (signal: NodeJS.Signals) => child?.kill(signal);
-  const signals = passSignals ? (['SIGINT', 'SIGTERM', 'SIGHUP'] as const) : [];
-  for (const signal of signals) process.on(signal, passOn);
+  // (first among the listeners: a handler of this netlab's may end it on a second signal)
+  if (passSignals && building.size === 0) process.prependListener('SIGTERM', passOnTerm);
   try {
     const result = await run(command, args, {
-      env,
-      detached: passSignals,
-      started: (started) => (child = started),
+      env: passSignals ? { ...env, [SIGNALS_PASSED_ON]: '1' } : env,
+      started: (started) => {
+        child = started;
+        if (passSignals) building.add(started);
+      },
       onStderr: (chunk) => {
         const lines = (partial + chunk).split('\n');
         partial = lines.pop()!;
@@ -176,6 +184,7 @@ export async function runNetlab(
     if (partial.trim()) progress(partial);
     return result;
   } finally {
-    for (const signal of signals) process.off(signal, passOn);
+    if (child) building.delete(child);
+    if (passSignals && building.size === 0) process.off('SIGTERM', passOnTerm);
   }
 }

@@ -162,10 +162,17 @@ export const PAGE_SCRIPT = String.raw`
 
   async function getJson(path) {
     // A request that hangs (the projector's network gone) fails in 10 s: the status says so, and the next poll comes.
-    var response = await fetch(path, { cache: 'no-store', signal: AbortSignal.timeout(10000) });
-    if (response.status === 404) return undefined;
-    if (!response.ok) throw new Error('HTTP ' + response.status);
-    return response.json();
+    // (an AbortController of its own: AbortSignal.timeout is younger than some projectors' browsers)
+    var stop = new AbortController();
+    var timer = setTimeout(function () { stop.abort(); }, 10000);
+    try {
+      var response = await fetch(path, { cache: 'no-store', signal: stop.signal });
+      if (response.status === 404) return undefined;
+      if (!response.ok) throw new Error('HTTP ' + response.status);
+      return await response.json();
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** One poll after the other (never two at once), the detail refreshed with the board while it is open. */

@@ -111,9 +111,10 @@ export function groupInRound(
     (s) => mine.slice(mine.indexOf(s) + 1).find((e) => e.e === 'start' || e.e === 'start-failed')?.e !== 'start-failed',
   );
   const begun = Date.parse((made ?? round).t);
-  // Its learners' reading of the hints of its last start, and a reveal of any start of the round, as gradings of
-  // those starts found them in their records.
-  const readings = grades.filter((g) => g.read !== undefined);
+  // Its learners' reading of the hints and a reveal, as gradings of the round's starts found them in their records
+  // (a reset's new record has read none yet: the last reading before it stands).
+  const ofStarts = starts.flatMap(gradesOf);
+  const readings = ofStarts.filter((g) => g.read !== undefined);
   // The group's last try at making the challenge: a start logged and then failed logs both, in that order.
   const lastTry = mine.filter((e) => e.e === 'start' || e.e === 'start-failed').at(-1);
   return {
@@ -133,7 +134,7 @@ export function groupInRound(
     'hints-read': readings.at(-1)?.read ?? null,
     resets: mine.filter((e) => e.e === 'reset').length,
     attempts,
-    revealed: starts.some((s) => gradesOf(s).some((g) => g.revealed === true)),
+    revealed: ofStarts.some((g) => g.revealed === true),
     'not-started':
       lastTry === undefined
         ? round.groups?.includes(group)

@@ -24,6 +24,12 @@ export interface SimulatedTargetState {
    * what an `up` killed early left.
    */
   userns?: true;
+  /**
+   * The machine the holders run on (its /etc/machine-id, and its name as said): a state directory may be shared
+   * by machines (a home directory on NFS), and another machine's processes are not this one's to find or stop.
+   * Older states, and a machine without an id, have none.
+   */
+  machine?: { id: string; name: string };
   underlay?: Holder;
   /** the lab's outside host (wiring/egress.ts), on the underlay */
   outside?: Holder;

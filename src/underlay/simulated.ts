@@ -35,8 +35,6 @@ export const UNDERLAY_FAILED = 99;
 /**
  * The networks of the simulated underlay, each a bridge in the underlay's
  * namespace: the lab's own (a routed underlay), or the article's one segment.
- * (The bridges' names have a '+', which no node name has: node cables there
- * are named after their nodes.)
  */
 function simulatedNetworks(model: Model): { name?: string; cidr: Cidr; bridge: string }[] {
   if (model.underlay)
@@ -118,9 +116,11 @@ export function underlaySwitchScript(model: Model, facts: Record<string, NodeFac
       `ip link add ${quoteArg(bridge)} type bridge mcast_snooping 0`,
       `ip link set ${quoteArg(bridge)} up`,
     ]),
-    ...model.nodes.map((node) =>
+    // A node's cable is nd+N (a '+' no node name has): named after the node, it clashed with what a new network
+    // namespace has, lo, and the fallback devices of tunnel modules the host has loaded (tunl0, gre0, sit0...).
+    ...model.nodes.map((node, n) =>
       cable(
-        node.name,
+        `nd+${n}`,
         facts[node.name]!.dev,
         pidOf(pids.nodes, node.name),
         simulatedNetworkOf(model, node.name).bridge,

@@ -142,6 +142,57 @@ test('a lab whose simulated nodes are gone (the machine restarted) is built agai
   assert.deepEqual(await snapshotHost(), pristine);
 });
 
+test('a lab whose simulated nodes run on another machine that shares the state directory (a home on NFS): down, up and exec refuse and change nothing; status names that machine', async () => {
+  const file = join(state.dir, 'labs', 'bridge.json');
+  let original: string | undefined;
+  try {
+    const up = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'));
+    assert.equal(up.exitCode, 0, up.stderr);
+    original = readFileSync(file, 'utf8');
+    const recorded = JSON.parse(original) as { target: { machine?: { id: string; name: string } } };
+    assert.match(recorded.target.machine?.id ?? '', /^[0-9a-f]{32}$/, "up records this machine's id");
+    // As the state directory reads on another machine: this one's holders are that machine's processes.
+    recorded.target.machine = { id: '0'.repeat(32), name: 'elsewhere' };
+    writeFileSync(file, JSON.stringify(recorded));
+    const running = await snapshotHost();
+    const refusal =
+      /netlab (down|up|exec): this lab's simulated nodes run on elsewhere, another machine that shares this state directory: run netlab there/;
+    for (const args of [
+      ['down', 'bridge'],
+      ['up', join(LABS, 'bridge.yaml')],
+      ['exec', 'a0', '--', 'true'],
+    ]) {
+      const refused = await netlab(state.dir, ...args);
+      assert.equal(refused.exitCode, 2, `${args[0]}: ${refused.stdout}${refused.stderr}`);
+      assert.match(refused.stderr, refusal, args[0]);
+    }
+    assert.deepEqual(await snapshotHost(), running, "nothing changed: the lab's nodes still run");
+    assert.ok(existsSync(file), 'the state is kept');
+    const status = await netlab(state.dir, 'status', 'bridge');
+    assert.match(status.stdout, /^bridge: up since \S+ \(simulated nodes on elsewhere, from /m, status.stdout);
+  } finally {
+    if (original !== undefined) writeFileSync(file, original);
+    await netlab(state.dir, 'down', 'bridge');
+    stopHoldersOf('bridge');
+  }
+  assert.deepEqual(await snapshotHost(), pristine);
+});
+
+test('a node may be named lo: the underlay names its cables to the nodes nd+N, not after them (lo is its loopback)', async () => {
+  const file = join(state.dir, 'lonode.yaml');
+  writeFileSync(
+    file,
+    'nodes: { lo: {}, node-1: {} }\npods: { a0: { node: lo }, a1: { node: node-1 } }\nwiring: { cross-node: routes }\n',
+  );
+  try {
+    const up = await netlab(state.dir, 'up', file, '--verify');
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+  } finally {
+    await netlab(state.dir, 'down', 'lonode');
+  }
+  assert.deepEqual(await snapshotHost(), pristine);
+});
+
 /** Stops the holders of a lab of this test's state directory (netlab's own finder, with its NETLAB_STATE_DIR). */
 function stopHoldersOf(lab: string): void {
   const before = process.env.NETLAB_STATE_DIR;

@@ -272,9 +272,9 @@ test('Ctrl-C during room start: the group being started finishes (its fault reco
       /^vni-changed:node-[01]:vxlan0$/,
       "s2's fault, made again by the reset, is recorded",
     );
-    // Ctrl-C at a terminal reaches its whole process group; a service manager's SIGTERM, room reset alone. Either
-    // way the child netlab rebuilding the lab gets it, once, and rolls its rebuild back; the reset says so, and how
-    // to build it, and exits 130.
+    // Ctrl-C at a terminal reaches its whole process group; a `kill -TERM`, room reset alone. Either way the child
+    // netlab rebuilding the lab gets it, and rolls its rebuild back; the reset says so, and how to build it, and
+    // exits 130.
     const resets = () => readEvents(log).filter((e) => e.e === 'reset' && e.group === 's2').length;
     const resetsBefore = resets();
     const interruptRebuild = async (how: string, signal: (pid: number) => void) => {
@@ -308,6 +308,8 @@ test('Ctrl-C during room start: the group being started finishes (its fault reco
     };
     await interruptRebuild('Ctrl-C', (pid) => process.kill(-pid, 'SIGINT'));
     await interruptRebuild('SIGTERM to room reset alone', (pid) => process.kill(pid, 'SIGTERM'));
+    // A service manager's stop signals every process: the child gets SIGTERM itself and passed on, as one.
+    await interruptRebuild('SIGTERM to every process', (pid) => process.kill(-pid, 'SIGTERM'));
     const again = await run('room', 'reset', room, 's2');
     assert.equal(again.exitCode, 0, again.stdout + again.stderr);
     assert.equal(resets(), resetsBefore + 1);
@@ -325,7 +327,7 @@ test('Ctrl-C during room start: the group being started finishes (its fault reco
   } finally {
     child?.kill('SIGKILL');
     reset?.kill('SIGKILL');
-    if (cut?.pid && cut.exitCode === null) process.kill(-cut.pid, 'SIGKILL'); // the reset (its child netlab: room down)
+    if (cut?.pid && cut.exitCode === null) process.kill(-cut.pid, 'SIGKILL'); // the reset and its child netlab
     await run('room', 'down', room);
     await run('down', 'vxlan@s1');
   }

@@ -230,6 +230,15 @@ test('hints read: the last grading that knows them; revealed: a grading that say
     grade(3, 'g1', [1], { started: at(2) }),
   ];
   assert.deepEqual([g1(stale).revealed, g1(stale)['hints-read']], [false, null]);
+  // A reset's new record has read none yet: the board keeps what the learners read before it.
+  const reset = [
+    round(0),
+    start(1, 'g1'),
+    grade(2, 'g1', [1], { read: 2, revealed: true }),
+    start(5, 'g1', 'r1', at(5)),
+    grade(6, 'g1', [1], { started: at(5) }),
+  ];
+  assert.deepEqual([g1(reset)['hints-read'], g1(reset).revealed], [2, true]);
   // Hints unlock by the schedule (minutes since the round) and by `room hint`, up to the challenge's.
   assert.equal(g1(events, 6, { hints: [5, 10, 15] }).hints, 1);
   assert.equal(g1(events, 60, { hints: [5, 10, 15, 20] }).hints, 3);

@@ -141,9 +141,9 @@ test("the simulated underlay: a bridge per network, each node's and router's cab
       `ip link add ${b} type bridge mcast_snooping 0`,
       `ip link set ${b} up`,
     ]),
-    'ip link add node-0 type veth peer name eth1 netns 10 && ip link set node-0 master net+0 up',
-    'ip link add node-1 type veth peer name eth1 netns 11 && ip link set node-1 master net+2 up',
-    'ip link add node-2 type veth peer name eth1 netns 12 && ip link set node-2 master net+3 up',
+    'ip link add nd+0 type veth peer name eth1 netns 10 && ip link set nd+0 master net+0 up',
+    'ip link add nd+1 type veth peer name eth1 netns 11 && ip link set nd+1 master net+2 up',
+    'ip link add nd+2 type veth peer name eth1 netns 12 && ip link set nd+2 master net+3 up',
     // a router's i-th network is its eth(i+1)
     'ip link add rt+0+0 type veth peer name eth1 netns 20 && ip link set rt+0+0 master net+0 up',
     'ip link add rt+0+1 type veth peer name eth2 netns 20 && ip link set rt+0+1 master net+1 up',
@@ -195,8 +195,8 @@ test("the simulated underlay of one segment: the nodes' cables and the outside h
     'ip link add underlay type bridge mcast_snooping 0',
     'ip link set underlay up',
     ...model.nodes.map(
-      (n, i) =>
-        `ip link add ${n.name} type veth peer name eth1 netns ${10 + i} && ip link set ${n.name} master underlay up`,
+      (_, i) =>
+        `ip link add nd+${i} type veth peer name eth1 netns ${10 + i} && ip link set nd+${i} master underlay up`,
     ),
     'ip link add outside type veth peer name eth0 netns 30 && ip link set outside master underlay up',
   ]);
