@@ -256,18 +256,28 @@ export function checkNamer(model: Model): CheckNamer {
   };
 }
 
-/** The board, from the log alone. */
-export function boardOf(room: Room, model: Model, events: readonly RoomEvent[], now = new Date()): Board {
+/**
+ * The board, from the log; a failing check's name from the group's lab as it was built (`built`: its state's
+ * model, which numbered the checks a grading logs), or from the room's lab file where it is not up.
+ */
+export function boardOf(
+  room: Room,
+  model: Model,
+  events: readonly RoomEvent[],
+  now = new Date(),
+  built: (group: string) => Model | undefined = () => undefined,
+): Board {
   const current = currentRound(room, model, events, now);
   const namer = checkNamer(model);
-  const groups: BoardGroup[] = room.groups.map((g) =>
-    boardGroup(
+  const groups: BoardGroup[] = room.groups.map((g) => {
+    const own = built(g.name);
+    return boardGroup(
       events,
       { name: g.name, lab: groupLabId(room, g.name), target: g.target.kind === 'simulated' ? 'simulated' : 'ssh' },
       current?.groups.get(g.name) ?? null,
-      namer,
-    ),
-  );
+      own ? checkNamer(own) : namer,
+    );
+  });
   return {
     version: BOARD_VERSION,
     room: room.name,
@@ -284,4 +294,13 @@ export function boardOf(room: Room, model: Model, events: readonly RoomEvent[], 
       : null,
     groups,
   };
+}
+
+/** A group's lab as it was built, if it is up and readable (boardOf names its failing checks from it). */
+export function builtModel(room: Room, group: string): Model | undefined {
+  try {
+    return readState(groupLabId(room, group))?.model;
+  } catch {
+    return undefined; // unreadable: said by its grading
+  }
 }

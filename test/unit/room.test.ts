@@ -12,7 +12,7 @@ import { groupOverlay, ROOM_BLOCKS, roomSlot, withOverlay, VNI_STEP } from '../.
 import { appendEvents, readEvents, type RoomEvent } from '../../src/room/log.js';
 import { conditionOf, endOf, groupInRound, hintsUnlocked, roundsOf } from '../../src/room/score.js';
 import { resultRows, resultsCsv, type ResultRow } from '../../src/room/results.js';
-import { currentRound } from '../../src/room/grade.js';
+import { boardOf, checkNamer, currentRound } from '../../src/room/grade.js';
 import { redrawn, renderBoard } from '../../src/room/render.js';
 import { BOARD_VERSION, stateOf, type Board } from '../../src/room/board.js';
 import { loadLabFile } from '../../src/lab/load.js';
@@ -171,6 +171,38 @@ test('the board from the log: solved at the first grading with every goal check 
   const g2 = groupInRound(events, range, 'g2', facts, schedule, new Date(at(59)));
   assert.equal(g2.solved, false, 'a rebuilt lab passes its checks, and that is no solve');
   assert.equal(conditionOf(events, 'g2').condition, 'up');
+});
+
+test("a failing check is named from the group's lab as it was built (whose checks the grading numbered), else from the room's lab file", () => {
+  const room: Room = {
+    name: 'r',
+    file: '/rooms/r.yaml',
+    labFile: join(LABS, 'vxlan.yaml'),
+    labName: 'vxlan',
+    groups: [
+      { name: 'g1', target: { kind: 'simulated' } },
+      { name: 'g2', target: { kind: 'simulated' } },
+    ],
+    schedule: [],
+  };
+  const grade = (group: string): RoomEvent => ({
+    t: at(1),
+    e: 'grade',
+    group,
+    challenge: null,
+    run: 'r1',
+    condition: 'up',
+    failing: [1],
+  });
+  // g1 was built before the lab file's checks were put in another order: its check 1 is the file's last.
+  const built = { ...vxlan, checks: [vxlan.checks.at(-1)!, ...vxlan.checks.slice(0, -1)] };
+  const board = boardOf(room, vxlan, [grade('g1'), grade('g2')], new Date(at(2)), (g) =>
+    g === 'g1' ? built : undefined,
+  );
+  const named = (g: string) => board.groups.find((x) => x.name === g)!.failing.map((f) => f.name);
+  assert.deepEqual(named('g1'), [checkNamer(built)(1).name]);
+  assert.deepEqual(named('g2'), [checkNamer(vxlan)(1).name]);
+  assert.notEqual(named('g1')[0], named('g2')[0]);
 });
 
 test('hints: the schedule unlocks by the minutes since the round began, each room hint one more, never more than the challenge has', () => {
