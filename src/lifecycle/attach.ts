@@ -165,16 +165,23 @@ export async function readLabRecord(lab: string, transports: Record<string, Tran
 
 /**
  * An attached lab is still the one it was attached to: the owner may have taken
- * it down (or built it again, another run). Asks the lab's first node.
+ * it down (or built it again, another run). Asks the lab's first node that
+ * answers (one machine stopped does not stop a learner reading the hints).
  */
 export async function confirmAttached(state: LabState): Promise<NodeChallengeRecord | undefined> {
-  const [node, transport] = Object.entries(transportsOf(state))[0]!;
-  let found: Awaited<ReturnType<typeof readNode>>;
-  try {
-    found = await readNode(state.lab, transport);
-  } catch (error) {
-    throw new RunError(`cannot read lab ${state.lab} on ${node}: ${(error as Error).message}`);
+  let node = '';
+  let found: Awaited<ReturnType<typeof readNode>> | undefined;
+  const unanswered: string[] = [];
+  for (const [name, transport] of Object.entries(transportsOf(state))) {
+    try {
+      found = await readNode(state.lab, transport);
+      node = name;
+      break;
+    } catch (error) {
+      unanswered.push(`${name}: ${(error as Error).message}`);
+    }
   }
+  if (!found) throw new RunError(`cannot read lab ${state.lab} on any of its nodes:\n  ${unanswered.join('\n  ')}`);
   const id = found.run?.split(' ')[0];
   if (id !== state.run?.id)
     throw new RunError(

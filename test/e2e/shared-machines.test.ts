@@ -579,6 +579,16 @@ test("a learner attaches to a lab the instructor built: verify, trace, exec, cha
     assert.match(trace.stdout, /^trace a0 → a1 \(10\.200\.0\.2 → 10\.200\.1\.2, ICMP\) in lab vxlan/m);
     const hints = JSON.parse((await B('challenge', 'hint', 'vxlan', '--json')).stdout) as { hints: string[] };
     assert.deepEqual(hints.hints, [firstHint.hint], 'the hints the owner unlocked, and no more');
+    // node-0 stopped (its sshd refusing, the master's connection too): the learner reads the hints from node-1.
+    const refuse = (op: string) => `iptables -w ${op} INPUT -p tcp --dport 22 -j REJECT --reject-with tcp-reset\n`;
+    await nodes[0]!.run(refuse('-I'));
+    try {
+      const stopped = await B('challenge', 'hint', 'vxlan', '--json');
+      assert.equal(stopped.exitCode, 0, stopped.stdout + stopped.stderr);
+      assert.deepEqual((JSON.parse(stopped.stdout) as { hints: string[] }).hints, [firstHint.hint]);
+    } finally {
+      await nodes[0]!.run(refuse('-D'));
+    }
     // Changing the lab as built stays with the owner: refused, naming it.
     for (const refused of [
       ['down', 'vxlan'],
