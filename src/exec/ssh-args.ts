@@ -11,9 +11,16 @@ import type { ScriptResult } from './transport.js';
 import type { SshHost, SshTargetState } from '../state/targets.js';
 import { RunError, UsageError } from '../errors.js';
 
+/**
+ * A login, as its master socket's name tells it apart: the config file, the host entry, and an inventory's ssh
+ * options (sorted). A ProxyJump among those is part of where the login goes: ssh's own %C names only the last
+ * hop (and before OpenSSH 9.6 not even that), so two groups' inventories reaching the same address through
+ * different jump hosts would otherwise share one master, and a lab be built on the other group's machines.
+ */
 function loginHash(target: SshTargetState, host: SshHost): string {
+  const options = Object.entries(target.options ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return createHash('sha256')
-    .update(JSON.stringify([target.configFile ?? '', host]))
+    .update(JSON.stringify([target.configFile ?? '', host, options]))
     .digest('hex')
     .slice(0, 10);
 }

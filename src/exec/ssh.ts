@@ -108,7 +108,9 @@ export function sshTransport(target: SshTargetState, node: string): Transport {
       return explainFailure(node, await runOn(target, node, script, options ?? {}));
     },
     async interactive(script, options) {
-      const tty = process.stdin.isTTY && options?.stdout === undefined ? ['-t'] : [];
+      // A terminal on the machine only where netlab has one both ways: with its output redirected (a file, a
+      // pipe into wireshark), the machine's terminal would turn each \n into \r\n and take stderr into stdout.
+      const tty = process.stdin.isTTY && process.stdout.isTTY && options?.stdout === undefined ? ['-t'] : [];
       const sudo = `if [ "$(id -u)" -eq 0 ]; then exec sh -c "$0"; fi; exec sudo -n sh -c "$0"`;
       return (
         // exec: the user's login shell, which runs this command line, is replaced; dash (a user's

@@ -63,12 +63,24 @@ export function resolveLab(lab: LabFile, name: string, file: string, report: Rep
   checkOutside(lab.outside?.address, cluster, report);
   if (lab.outside && nodes.some((n) => n.name === 'outside'))
     report(['nodes', 'outside'], 'a node named "outside" in a lab with an outside host; allowed: another name', 'key');
-  if (policies.length && !sameNodeWiring(sameNode).routesPodSubnet)
+  // What a node does with its pods' traffic (filter, DNAT, masquerade) needs a node their traffic goes through.
+  const throughNode = sameNodeWiring(sameNode).routesPodSubnet;
+  if (policies.length && !throughNode)
     report(
       ['policies'],
       `policies are enforced in the FORWARD chain of a node that routes or bridges its pods' traffic: they need same-node: bridge; found same-node: ${sameNode}`,
       'key',
     );
+  for (const [key, what] of [
+    ['services', "Services are the DNAT of the node their pods' traffic goes through: they need"],
+    ['outside', "the outside host is reached through the pods' node: it needs"],
+  ] as const)
+    if (lab[key] && !throughNode)
+      report(
+        [key],
+        `${what} same-node: bridge; found same-node: ${sameNode}, whose pods have no route to their node`,
+        'key',
+      );
   const checks = lab.verify
     ? resolveChecks(lab, nodes, pods, services, report)
     : deriveChecks(pods, sameNode, crossNode, services);

@@ -272,7 +272,7 @@ export async function takeDown(state: LabState): Promise<Record<string, NodeDown
     // Its node does not answer (a VM stopped): the journals are undone where nodes answer, and the state is
     // kept, so that the next down mends the fault first (its record stays until then).
     unmended = error as Error;
-    console.log(`the active challenge's fault could not be mended first: ${unmended.message}`);
+    console.log(`the active challenge's fault could not be mended first: ${escapeControls(unmended.message)}`);
   }
   const outcomes = await tearDown(state, { keepState: unmended !== undefined });
   if (unmended) {

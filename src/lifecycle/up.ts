@@ -22,7 +22,7 @@ import { transportsOf } from '../exec/transports.js';
 import { lockHolder, tearDown } from './down.js';
 import { lockNodes } from '../exec/node-lock.js';
 import { newSimulatedTarget } from '../exec/userns.js';
-import { EXIT_INTERRUPTED, Interrupted } from '../errors.js';
+import { escapeControls, EXIT_INTERRUPTED, Interrupted } from '../errors.js';
 import { renderPlanText } from '../shell/render.js';
 import { quoteArgv } from '../os/quote.js';
 import { shownOf } from '../model/effects.js';
@@ -377,7 +377,8 @@ export async function bringUp(
               // The nodes stay locked until the last phase: no other netlab changes them in between. Machines over
               // SSH answer the preflight in the lock's round (simulated nodes did as they started).
               const { answered } = await lockNodes(transportsOf(state), lockHolder('up', labIdOf(model), state.run), {
-                waiting: (line) => (task.output = line),
+                // (the lock's holder as a node says it)
+                waiting: (line) => (task.output = escapeControls(line, true)),
                 signal: abort.signal,
                 ...(options.target ? { then: preflight } : {}),
               });
@@ -478,7 +479,8 @@ export async function bringUp(
         await tearDown(state, { touchNodes, command: 'up (rolling back)', beforeStop: options.beforeStop });
       } catch (rollback) {
         // The rollback's own failure is said; the error of up stays the one that made it roll back.
-        console.error(`the rollback did not finish: ${(rollback as Error).message}`);
+        // (what a node said is in it: a learner is root on the machines of a lab they work on)
+        console.error(`the rollback did not finish: ${escapeControls((rollback as Error).message)}`);
         if (interrupted) return EXIT_INTERRUPTED;
         throw error;
       }

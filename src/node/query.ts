@@ -143,7 +143,13 @@ function commandsOf(q: Questions): [string, string][] {
   // Each table's own "*filter" or "*nat" line starts its part (a table that cannot be read has none).
   if (q.iptables) {
     const tables: readonly Table[] = q.iptables === true ? ['filter', 'nat'] : q.iptables;
-    if (tables.length) asked.push(['iptables', `for t in ${tables.join(' ')}; do iptables-save -t "$t"; done`]);
+    const saved = `for t in ${tables.join(' ')}; do iptables-save -t "$t"; done`;
+    // (a pod's own, in its network namespace: netfilter's tables are a namespace's)
+    if (tables.length)
+      asked.push([
+        'iptables',
+        q.netns ? `nsenter --net=${quoteArg(`/run/netns/${q.netns}`)} sh -c ${quoteArg(saved)}` : saved,
+      ]);
   }
   if (q.runs)
     asked.push([

@@ -301,6 +301,37 @@ export function dropsBeforeJump(rules: readonly SavedRule[], from: string, to: s
   return chain.slice(0, jump >= 0 ? jump : undefined).filter((r) => r.target === 'DROP' || r.target === 'REJECT');
 }
 
+/**
+ * What a chain does with a packet, as the kernel judges it: its rules in order, the first that matches
+ * (ruleMatches) deciding: ACCEPT, DROP or REJECT; a jump to a chain of the table judged there, going on after
+ * it when it decides nothing (or RETURNs); another target (LOG, MARK) going on; at the end, the chain's policy
+ * (a built-in chain's), or nothing decided (a chain of the table's own, or one too deep).
+ */
+export function chainVerdict(
+  rules: readonly SavedRule[],
+  chain: string,
+  policy: string | undefined,
+  packet: Packet,
+  inDev: string,
+  outDev: string,
+  depth = 0,
+): { verdict: 'accept' | 'drop'; rule?: SavedRule } | undefined {
+  if (depth > 8) return undefined;
+  for (const rule of rules.filter((r) => r.chain === chain)) {
+    if (!ruleMatches(rule, packet, inDev, outDev)) continue;
+    if (rule.target === 'ACCEPT') return { verdict: 'accept', rule };
+    if (rule.target === 'DROP' || rule.target === 'REJECT') return { verdict: 'drop', rule };
+    if (rule.target === 'RETURN') break;
+    if (rule.target && rules.some((r) => r.chain === rule.target)) {
+      const inner = chainVerdict(rules, rule.target, undefined, packet, inDev, outDev, depth + 1);
+      if (inner) return inner;
+    }
+  }
+  if (policy === 'ACCEPT') return { verdict: 'accept' };
+  if (policy === 'DROP') return { verdict: 'drop' };
+  return undefined;
+}
+
 /** The `-A` rules of one table's iptables-save lines, by chain in order. */
 export function parseSavedRules(lines: readonly string[]): SavedRule[] {
   return lines
@@ -404,6 +435,8 @@ export interface Kernel {
   forwardRules(node: string): Promise<{ policy: string; rules: SavedRule[] }>;
   /** every rule of a node's filter table (a lab's policy chains); absent: none to read */
   filterRules?(node: string): Promise<SavedRule[]>;
+  /** a pod's own filter table (a firewall inside it): its INPUT chain's policy and every rule; absent: none to read */
+  podFilter?(place: Place): Promise<{ policy: string; rules: SavedRule[] }>;
   /** conntrack entries of a node for connections to dst:port: who sent them and where DNAT sent them */
   connections(node: string, protocol: string, dst: string, port: number): Promise<Connection[]>;
 }

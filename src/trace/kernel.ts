@@ -87,6 +87,13 @@ export class LiveKernel implements Kernel {
     return (await this.iptables(node)).filter.rules;
   }
 
+  podFilter(place: Place): Promise<{ policy: string; rules: SavedRule[] }> {
+    return this.once(`iptables ${place.node} ${place.pod ?? ''}`, async () => {
+      const { filter } = (await this.ask(place, { iptables: ['filter'] })).iptables!;
+      return { policy: filter.chains.get('INPUT') ?? 'ACCEPT', rules: filter.rules };
+    });
+  }
+
   async connections(node: string, protocol: string, dst: string, port: number): Promise<Connection[]> {
     return (await this.ask({ node }, { connections: { protocol, dst, port } })).connections ?? [];
   }

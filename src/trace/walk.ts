@@ -10,7 +10,7 @@
 // which endpoint DNAT picks. The first entry that is missing (no route,
 // forwarding off, a link down, no FDB entry, no ARP reply) ends the walk with
 // the reason, and, where the lab made that entry, the step that made it.
-import { dropsBeforeJump, ruleMatches } from '../node/tables.js';
+import { chainVerdict, dropsBeforeJump, ruleMatches } from '../node/tables.js';
 import type { Model } from '../model/lab.js';
 import type { Change, Created, NodeFacts, Plan } from '../model/plan.js';
 import {
@@ -162,6 +162,18 @@ export class TraceWalk implements TraceContext {
       );
     }
     if (route.type === 'local') {
+      // A pod's own firewall (its namespace's INPUT chain) may drop what arrives: the drop-rule fault is one.
+      const input = place.pod && this.kernel.podFilter ? await this.kernel.podFilter(place) : undefined;
+      const taken = input && chainVerdict(input.rules, 'INPUT', input.policy, packet, ingress?.ifname ?? 'lo', '');
+      if (taken?.verdict === 'drop')
+        return this.end(
+          'broken',
+          place,
+          taken.rule
+            ? `${this.label(place)}'s own INPUT chain drops it: ${taken.rule.text}`
+            : `${this.label(place)}'s own INPUT chain drops it: its policy is DROP`,
+          `\`netlab exec ${place.node} -- ip netns exec ${this.model.pods.find((p) => p.name === place.pod)!.netns} iptables -S INPUT\` shows the pod's own rules (the lab makes none there)`,
+        );
       this.hop(
         place,
         'deliver',

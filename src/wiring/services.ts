@@ -90,6 +90,15 @@ export function resolveServices(
       report([...path, 'node-port'], 'type NodePort needs node-port: a port in 30000-32767 that every node opens');
     if (type !== 'NodePort' && spec['node-port'] !== undefined)
       report([...path, 'node-port'], 'node-port is used only with type: NodePort');
+    // Every node opens a NodePort for one Service: the first DNAT of two would take the other's connections.
+    const nodePort =
+      type === 'NodePort' && spec['node-port'] !== undefined ? `node ${protocol}:${spec['node-port']}` : undefined;
+    if (nodePort && usedPorts.has(nodePort))
+      report(
+        [...path, 'node-port'],
+        `${spec['node-port']}/${protocol} is already service ${usedPorts.get(nodePort)}'s node port; allowed: another port in 30000-32767`,
+      );
+    if (nodePort) usedPorts.set(nodePort, name);
     const podNames = pods.map((p) => p.name);
     spec.backends.forEach((backend, j) => {
       const pod = pods.find((p) => p.name === backend);

@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { quoteArgv } from '../../src/os/quote.js';
 import { loadLabFile } from '../../src/lab/load.js';
 import { requirements } from '../../src/exec/preflight.js';
@@ -319,6 +319,28 @@ for (const user of ['root', 'labuser'] as const)
       assert.equal(await exited, 3, output.output);
       const left = await machines.transport('node-0').run("pgrep -f 'echo caught' || true\n");
       assert.equal(left.stdout.trim(), '', "the pod's program is gone from node-0");
+      // In a terminal, its output into a file: no terminal on the machine, whose \r\n would be in the file.
+      const file = join(stateDir, `exec-${user}.out`);
+      const redirected = spawnSync(
+        'nsenter',
+        [
+          '-t',
+          String(machines.clientPid),
+          '-n',
+          '--',
+          'script',
+          '-qec',
+          `${quoteArgv([NETLAB, 'exec', 'a0', '--', 'printf', 'a\\nb\\n'])} >${file}`,
+          '/dev/null',
+        ],
+        {
+          env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: machines.dir, PATH: process.env.PATH },
+          stdio: ['pipe', 'pipe', 'pipe'],
+          timeout: 30_000,
+        },
+      );
+      assert.equal(redirected.status, 0, String(redirected.stdout) + String(redirected.stderr));
+      assert.equal(readFileSync(file, 'utf8'), 'a\nb\n');
     } finally {
       exec.kill('SIGKILL');
       await exited;

@@ -90,7 +90,7 @@ test('a host with nothing but its name: no -F, -p, -l or -i, and still `--` befo
   ]);
 });
 
-test('one master per node and per way of logging in: another config file, user, port or key never shares a control socket', () => {
+test('one master per node and per way of logging in: another config file, user, port, key or jump host never shares a control socket', () => {
   const path = controlPath(sshArgs(full, 'node-0'));
   assert.equal(controlPath(sshArgs(structuredClone(full), 'node-0')), path, 'the same login, the same socket');
   const host = full.hosts['node-0']!;
@@ -101,8 +101,15 @@ test('one master per node and per way of logging in: another config file, user, 
     { ...full, hosts: { 'node-0': { ...host, port: 22 } } },
     { ...full, hosts: { 'node-0': { ...host, identity: '/home/u/.ssh/other' } } },
     { ...full, hosts: { 'node-0': { ...host, host: '192.168.56.11' } } },
+    // Another jump host: the same address, reached elsewhere (two groups' inventories behind two bastions).
+    { ...full, options: { ...full.options, ProxyJump: 'g2@bastion' } },
   ])
     assert.notEqual(controlPath(sshArgs(other, 'node-0')), path, JSON.stringify(other));
+  const jumped = { ...full, options: { ...full.options, ProxyJump: 'g1@bastion' } };
+  assert.notEqual(
+    controlPath(sshArgs(jumped, 'node-0')),
+    controlPath(sshArgs({ ...full, options: { ...full.options, ProxyJump: 'g2@bastion' } }, 'node-0')),
+  );
 });
 
 test('a host or user that ssh would read as an option is refused with exit 2; an unknown node is an internal error', () => {

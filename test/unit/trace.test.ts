@@ -21,9 +21,9 @@ import { parseLinks, parseRouteGet } from '../../src/node/tables.js';
 import { LABS } from '../paths.js';
 
 /** A FORWARD chain as `iptables -S FORWARD` prints it (-P, then -A lines), as the kernel interface gives it. */
-function forwardChainOf(lines: readonly string[]) {
+function forwardChainOf(lines: readonly string[], chain = 'FORWARD') {
   return {
-    policy: /^-P FORWARD (\S+)/m.exec(lines.join('\n'))?.[1] ?? 'ACCEPT',
+    policy: new RegExp(`^-P ${chain} (\\S+)`, 'm').exec(lines.join('\n'))?.[1] ?? 'ACCEPT',
     rules: parseSavedRules(lines),
   };
 }
@@ -169,6 +169,32 @@ test('trace ipip: the tunnel with the matching local address receives, not the f
   world.tables['node-1/']!.links = world.tables['node-1/']!.links.filter((l) => l.ifname !== 'ipip0');
   const fallback = await walk('ipip', kernel);
   assert.match(fallback.problem!.reason, /tunl0 on node-1 is down/);
+});
+
+test("trace: a pod's own INPUT chain that drops the packet (a firewall inside it, the drop-rule fault) stops it there, and one that accepts it does not", async () => {
+  const { kernel } = ipipWorld();
+  const withInput = (rules: string[]): Kernel => ({
+    ...kernel,
+    podFilter: async (place) => (place.pod === 'a1' ? forwardChainOf(rules, 'INPUT') : { policy: 'ACCEPT', rules: [] }),
+  });
+  const dropped = await walk(
+    'ipip',
+    withInput(['-P INPUT ACCEPT', '-A INPUT -m comment --comment "netlab fault" -j DROP']),
+  );
+  assert.equal(dropped.outcome, 'broken');
+  assert.match(
+    dropped.problem!.reason,
+    /^pod a1's own INPUT chain drops it: -A INPUT -m comment --comment "netlab fault" -j DROP$/,
+  );
+  assert.equal(dropped.problem!.where, 'pod a1');
+  // The kernel takes the first rule that matches: an ACCEPT before the DROP lets it in; a DROP for another source does not stop it.
+  for (const rules of [
+    ['-P INPUT ACCEPT', '-A INPUT -s 10.200.0.0/16 -j ACCEPT', '-A INPUT -j DROP'],
+    ['-P INPUT ACCEPT', '-A INPUT -s 10.9.0.0/16 -j DROP'],
+  ])
+    assert.equal((await walk('ipip', withInput(rules))).outcome, 'delivered', rules.join('; '));
+  const policy = await walk('ipip', withInput(['-P INPUT DROP']));
+  assert.match(policy.problem!.reason, /^pod a1's own INPUT chain drops it: its policy is DROP$/);
 });
 
 test('trace names the first missing entry and the step of the lab that made it', async () => {
