@@ -25,6 +25,10 @@ function loginHash(target: SshTargetState, host: SshHost): string {
     .slice(0, 10);
 }
 
+/** What a socket's path holds (sun_path, less its final NUL), and what ssh puts after the directory's name. */
+const SOCKET_PATH_MAX = 107;
+const CONTROL_NAME_LENGTH = '/'.length + 10 + '-'.length + 40 + '.'.length + 16;
+
 /** The control directory, once checked: every script of a command asks for its session's arguments. */
 let checkedControlDir: string | undefined;
 
@@ -46,8 +50,17 @@ export function controlDir(): string {
     throw new UsageError(
       `refusing XDG_RUNTIME_DIR ${runtime} as the place of the SSH control directory: ${runtimeProblem}; others could put their own control directory there. Set XDG_RUNTIME_DIR to a directory of your own (mode 700), or unset it`,
     );
-  const base = runtime ?? (uid === 0 ? '/run' : tmpdir());
-  const dir = join(base, `netlab-ssh-${uid}`);
+  const fallback = uid === 0 ? '/run' : tmpdir();
+  let dir = join(runtime ?? fallback, `netlab-ssh-${uid}`);
+  // A socket's path holds 107 bytes (sun_path), and ssh adds 69 to the directory (the login's hash, %C's 40, and
+  // its own temporary suffix): an XDG_RUNTIME_DIR of a long uid (an SSSD's, 10 digits) made every login fail. A
+  // '%' or a blank would be read by ssh as a token or the option's end.
+  const usable = (path: string) => path.length + CONTROL_NAME_LENGTH <= SOCKET_PATH_MAX && !/[%\s]/.test(path);
+  if (!usable(dir)) dir = join(fallback, `netlab-ssh-${uid}`);
+  if (!usable(dir))
+    throw new UsageError(
+      `no place for the SSH control directory: ${dir} is longer than ${SOCKET_PATH_MAX - CONTROL_NAME_LENGTH} characters, or has a '%' or a blank (ssh's sockets live in it); set TMPDIR or XDG_RUNTIME_DIR to a short private directory`,
+    );
   try {
     mkdirSync(dir, { mode: 0o700 });
   } catch (error) {

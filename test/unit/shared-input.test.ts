@@ -153,7 +153,8 @@ test('inventory ssh-options: only connection, timeout and host-key options; opti
 });
 
 test('the SSH control directory must be private: a symlink, a directory others can enter or one of another user is refused with exit 2', async (t) => {
-  const work = scratch('netlab-input-');
+  // (short: ssh's socket paths leave the control directory 38 characters, else it is made elsewhere)
+  const work = scratch('nli-');
   try {
     const uid = process.getuid!();
     const config = join(work.dir, 'ssh_config');
@@ -185,7 +186,7 @@ test('the SSH control directory must be private: a symlink, a directory others c
       ]);
     else t.diagnostic('not root: the foreign-owner case needs chown and runs in CI (as root)');
     for (const [label, make, message] of cases) {
-      const xdg = runtime(`xdg-${label}`);
+      const xdg = runtime(`x-${label}`);
       const control = join(xdg, `netlab-ssh-${uid}`);
       make(control);
       assert.match(controlDirProblem(control, uid) ?? '', message, label);
@@ -200,7 +201,7 @@ test('the SSH control directory must be private: a symlink, a directory others c
       assert.match(run.stderr, /refusing the SSH control directory/);
       assert.match(run.stderr, message);
     }
-    const fresh = runtime('xdg-fresh');
+    const fresh = runtime('x-fresh');
     mkdirSync(join(fresh, `netlab-ssh-${uid}`), { mode: 0o700 });
     assert.equal(
       controlDirProblem(join(fresh, `netlab-ssh-${uid}`), uid),
@@ -213,7 +214,8 @@ test('the SSH control directory must be private: a symlink, a directory others c
 });
 
 test('the SSH control directory is made only in an XDG_RUNTIME_DIR of our own that no one else may write to: a world-writable one is refused with exit 2', () => {
-  const work = scratch('netlab-input-');
+  // (short: ssh's socket paths leave the control directory 38 characters, else it is made elsewhere)
+  const work = scratch('nli-');
   const saved = process.env.XDG_RUNTIME_DIR;
   try {
     const uid = process.getuid!();

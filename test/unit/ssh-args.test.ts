@@ -16,7 +16,8 @@ import { RunError, UsageError } from '../../src/errors.js';
 
 // A private XDG_RUNTIME_DIR of this test's own (mkdtemp makes it mode 700), set
 // before the first sshArgs: the control directory is checked once per process.
-const runtime = mkdtempSync(join(tmpdir(), 'netlab-sshargs-'));
+// (short: ssh's socket paths leave the control directory 38 characters, else it is made elsewhere)
+const runtime = mkdtempSync(join(tmpdir(), 'nlsa-'));
 process.env.XDG_RUNTIME_DIR = runtime;
 process.on('exit', () => rmSync(runtime, { recursive: true, force: true }));
 const controlDir = join(runtime, `netlab-ssh-${process.getuid!()}`);
