@@ -9,6 +9,7 @@ import type { Model } from '../model/lab.js';
 import { didYouMean } from '../model/suggest.js';
 import { NAME_PATTERN } from '../model/grammar.js';
 import { judgedStateDirPath, makeStateSubdir, writeFileAtomic } from '../state/store.js';
+import { othersCanChange } from '../state/access.js';
 import type { SshTargetState } from '../state/targets.js';
 import { shown, UsageError } from '../errors.js';
 
@@ -90,6 +91,7 @@ export function placeGiven(options: TargetOptions): string | undefined {
 async function vagrantSshConfig(dir: string): Promise<string> {
   if (!existsSync(dir) || !statSync(dir).isDirectory())
     throw new UsageError(`--vagrant-dir ${shown(dir)}: no such directory (the directory of the VMs' Vagrantfile)`);
+  refuseChangeable(join(dir, 'Vagrantfile'), 'Vagrantfile', '`vagrant ssh-config` runs it');
   const result = await run('vagrant', ['ssh-config'], { cwd: dir });
   if (result.exitCode !== 0)
     throw new UsageError(
@@ -100,6 +102,16 @@ async function vagrantSshConfig(dir: string): Promise<string> {
   const file = join(configs, `vagrant-${createHash('sha256').update(placeOf(dir)).digest('hex').slice(0, 16)}.config`);
   writeFileAtomic(file, String(result.stdout));
   return file;
+}
+
+/**
+ * Refuses (exit 2) a file whose commands netlab's programs run (as root, under sudo) that someone else could
+ * change: a learner who may write a room's group config would run their ProxyCommand as the instructor's root.
+ */
+function refuseChangeable(file: string, what: string, why: string): void {
+  const uid = process.getuid?.() ?? 0;
+  const problem = othersCanChange(file, uid === 0 ? Number(process.env.SUDO_UID) || 0 : uid, what);
+  if (problem) throw new UsageError(`refusing ${file}: ${problem} (${why}, as this netlab's user)`);
 }
 
 /**
@@ -156,6 +168,8 @@ export async function sshTarget(
       `${configFile}: no such SSH config file (make one with \`vagrant ssh-config > ${configFile}\`)`,
     );
   const absolute = resolve(configFile);
+  // (netlab's own copy of `vagrant ssh-config`'s is in its state directory, judged with it)
+  if (!vagrantDir) refuseChangeable(absolute, 'SSH config', 'ssh runs its ProxyCommand, LocalCommand and Match exec');
   checkNodesCovered(model, sshConfigHosts(readFileSync(absolute, 'utf8')), absolute);
   return {
     target: {

@@ -132,7 +132,7 @@ export function unreadableFile(files: readonly string[]): Denied | undefined {
  * A directory not there yet is the user's to make (one another user made
  * first is refused by the first write: makeStateSubdir). Undefined when safe.
  */
-export function othersCanWrite(dir: string, uid = 0): string | undefined {
+export function othersCanWrite(dir: string, uid = 0, what = 'state'): string | undefined {
   const given = ancestry(dir);
   let deepest = given[0]!;
   for (const [i, d] of given.entries()) {
@@ -148,7 +148,7 @@ export function othersCanWrite(dir: string, uid = 0): string | undefined {
         return `${d} is a symbolic link of ${userName(link.uid)}'s, who could point it elsewhere`;
       continue;
     }
-    const problem = unsafeDirectory(d, link, i === given.length - 1, uid);
+    const problem = unsafeDirectory(d, link, i === given.length - 1, uid, what);
     if (problem) return problem;
   }
   let real: string;
@@ -161,10 +161,29 @@ export function othersCanWrite(dir: string, uid = 0): string | undefined {
   const made = deepest === given.at(-1);
   for (const [i, d] of chain.entries()) {
     const stat = statSync(d);
-    const problem = unsafeDirectory(d, stat, made && i === chain.length - 1, uid);
+    const problem = unsafeDirectory(d, stat, made && i === chain.length - 1, uid, what);
     if (problem) return problem;
   }
   return undefined;
+}
+
+/**
+ * Why a file netlab hands to a program that runs what it says (ssh's -F config: its ProxyCommand; a Vagrantfile,
+ * Ruby that `vagrant ssh-config` runs), as root under sudo, could be changed by someone other than the user
+ * `uid` (SUDO_UID's under sudo) or root, if it could: the file, and every directory above it. Undefined when safe
+ * (or missing: said by whoever reads it).
+ */
+export function othersCanChange(file: string, uid: number, what: string): string | undefined {
+  let stat;
+  try {
+    stat = statSync(file);
+  } catch {
+    return undefined;
+  }
+  if (stat.uid !== uid && stat.uid !== 0) return `${file} is ${userName(stat.uid)}'s, who could put commands in it`;
+  if ((stat.mode & 0o022) !== 0)
+    return `${file} can be written by others than ${userName(stat.uid)} (mode ${(stat.mode & 0o7777).toString(8)}): \`chmod go-w ${file}\``;
+  return othersCanWrite(dirname(realpathSync(file)), uid, what);
 }
 
 /**
@@ -177,10 +196,11 @@ function unsafeDirectory(
   { uid: owner, gid, mode }: { uid: number; gid: number; mode: number },
   stateDirectory: boolean,
   uid: number,
+  what = 'state',
 ): string | undefined {
   const who = userName(uid);
   if (owner !== uid && owner !== 0)
-    return `${dir} is ${userName(owner)}'s: ${who}'s state goes in a directory of ${who}'s${uid === 0 ? '' : " (or root's)"}, under none of another user's`;
+    return `${dir} is ${userName(owner)}'s: ${who}'s ${what} goes in a directory of ${who}'s${uid === 0 ? '' : " (or root's)"}, under none of another user's`;
   const sticky = (mode & 0o1000) !== 0 && !stateDirectory;
   // The group's write bit of a user's own directory lets no one else in when the group is theirs alone.
   const groupWrites = (mode & 0o020) !== 0 && !(uid !== 0 && owner === uid && isPrivateGroupOf(gid, uid));

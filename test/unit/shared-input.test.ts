@@ -316,3 +316,43 @@ test('usage errors exit 2 from every subcommand (an unknown option, a missing ar
   assert.equal(missing.exitCode, 2, missing.stderr);
   assert.match(missing.stderr, /missing required argument/);
 });
+
+test("an SSH config (or a Vagrantfile) someone else could change is refused with exit 2: ssh runs its ProxyCommand as netlab's user, root under sudo", async () => {
+  const work = scratch('netlab-input-');
+  try {
+    const config = 'Host node-0\n  HostName 127.0.0.1\nHost node-1\n  HostName 127.0.0.1\n';
+    const plan = (file: string) =>
+      cli({ NETLAB_STATE_DIR: join(work.dir, 'state') }, 'plan', join(LABS, 'vxlan.yaml'), '--ssh-config', file);
+    // In a directory every user may write (a room's shared folder): another could replace it.
+    const open = join(work.dir, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    writeFileSync(join(open, 'g1.ssh'), config);
+    const refused = await plan(join(open, 'g1.ssh'));
+    assert.equal(refused.exitCode, 2, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /refusing .*g1\.ssh: .*open can be written by others than \S+ \(mode 777\)/);
+    // Writable by others itself.
+    const own = join(work.dir, 'own.ssh');
+    writeFileSync(own, config, { mode: 0o666 });
+    chmodSync(own, 0o666);
+    const writable = await plan(own);
+    assert.equal(writable.exitCode, 2, writable.stdout + writable.stderr);
+    assert.match(writable.stderr, /own\.ssh can be written by others than \S+ \(mode 666\): `chmod go-w /);
+    // Its own, in a directory of its own: read (the machines do not answer here: not exit 2 for the file).
+    chmodSync(own, 0o600);
+    assert.doesNotMatch((await plan(own)).stderr, /refusing/);
+    // A Vagrantfile, which `vagrant ssh-config` runs.
+    writeFileSync(join(open, 'Vagrantfile'), '# VMs\n');
+    const vagrant = await cli(
+      { NETLAB_STATE_DIR: join(work.dir, 'state') },
+      'plan',
+      join(LABS, 'vxlan.yaml'),
+      '--vagrant-dir',
+      open,
+    );
+    assert.equal(vagrant.exitCode, 2, vagrant.stdout + vagrant.stderr);
+    assert.match(vagrant.stderr, /refusing .*Vagrantfile: /);
+  } finally {
+    work.remove();
+  }
+});
