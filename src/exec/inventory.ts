@@ -86,7 +86,13 @@ const HOST_PATTERN = /^[A-Za-z0-9_.:][A-Za-z0-9_.:-]*$/;
 
 const inventorySchema = z.strictObject({
   'ssh-options': z
-    .record(z.string(), z.string())
+    // (YAML reads `ServerAliveInterval: 15` as a number, and `Compression: yes`'s yes as a string: both are ssh's words)
+    .record(
+      z.string(),
+      z
+        .union([z.string(), z.number(), z.boolean()])
+        .transform((value) => (typeof value === 'boolean' ? (value ? 'yes' : 'no') : String(value))),
+    )
     .superRefine((options, context) => {
       for (const [name, value] of Object.entries(options)) {
         const problem = sshOptionProblem(name, value);

@@ -377,7 +377,7 @@ export function ruleKey(args: readonly string[]): string {
 const STATES = ['NEW', 'ESTABLISHED', 'RELATED', 'INVALID'];
 
 /**
- * Whether a rule matches the packet: its -s, -d, -i, -o, -p and --dport are
+ * Whether a rule matches the packet: its -s, -d, -i, -o, -p and --dport (a port, a range, multiport's list) are
  * compared (an interface name ending in + is a prefix, ! negates), and a
  * conntrack state (--ctstate, or the older state match's --state) sees the
  * first packet of a connection as NEW and the reply of the connection the walk
@@ -408,7 +408,9 @@ export function ruleMatches(rule: SavedRule, packet: Packet, inDev: string, outD
     else if (option === '-i') hit = device(value, inDev);
     else if (option === '-o') hit = device(value, outDev);
     else if (option === '-p') hit = value === packet.protocol;
-    else if (option === '--dport') hit = packet.port !== undefined && String(packet.port) === value;
+    // A port, a range (8000:9000) or multiport's list of either.
+    else if (option === '--dport' || option === '--dports' || option === '--destination-ports')
+      hit = packet.port !== undefined && portIn(value, packet.port);
     else if ((option === '--ctstate' || option === '--state') && value.split(',').every((s) => STATES.includes(s)))
       hit = value.split(',').includes(packet.reply ? 'ESTABLISHED' : 'NEW');
     // A match module's name (its options follow), or a comment (any text, "-d" too): neither restricts.
@@ -421,6 +423,14 @@ export function ruleMatches(rule: SavedRule, packet: Packet, inDev: string, outD
     if (hit === negated) return false;
   }
   return true;
+}
+
+/** Whether a port is in iptables' words for ports: 80, 8000:9000 (either end left out: from 0, to 65535), or a list of those. */
+function portIn(words: string, port: number): boolean {
+  return words.split(',').some((part) => {
+    const [low, high] = part.includes(':') ? part.split(':') : [part, part];
+    return port >= (low === '' ? 0 : Number(low)) && port <= (high === '' ? 65535 : Number(high));
+  });
 }
 
 /** What a trace reads from the nodes' kernels (trace/kernel.ts asks the live nodes; tests write tables by hand). */

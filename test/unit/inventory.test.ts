@@ -53,6 +53,17 @@ test('a full inventory is read as written', () => {
       },
     },
   );
+  // YAML's numbers and booleans, in ssh's words.
+  const typed = read(`ssh-options: { ServerAliveInterval: 15, Compression: true, TCPKeepAlive: false }\n${node('')}`);
+  assert.deepEqual(
+    (typed.data as { 'ssh-options'?: unknown } | undefined)?.['ssh-options'],
+    {
+      ServerAliveInterval: '15',
+      Compression: 'yes',
+      TCPKeepAlive: 'no',
+    },
+    typed.error,
+  );
   for (const fields of ['port: 1', 'port: 65535', 'user: ubuntu-1', 'user: _svc', 'underlay: { dev: abcdefghijklmno }'])
     assert.equal(read(node(fields)).error, undefined, fields);
 });

@@ -507,6 +507,12 @@ test("trace: a FORWARD rule before the lab's jump matches on -s, -d, -i, -o, -p,
   assert.ok(matches('-A FORWARD -j DROP'));
   assert.ok(matches('-A FORWARD -s 10.200.0.0/16 -o eth+ -j DROP'));
   assert.ok(matches('-A FORWARD -p tcp -m tcp --dport 8080 -m comment --comment "no web" -j REJECT'));
+  // A range, and multiport's list of ports and ranges: 8080 is in 8000:9000, not in 22,80:90 nor 9000:.
+  assert.ok(matches('-A FORWARD -p tcp -m tcp --dport 8000:9000 -j DROP'));
+  assert.ok(matches('-A FORWARD -p tcp -m multiport --dports 22,8080 -j DROP'));
+  assert.ok(matches('-A FORWARD -p tcp -m multiport --dports 22,:8080 -j DROP'));
+  assert.ok(!matches('-A FORWARD -p tcp -m multiport --dports 22,80:90 -j DROP'));
+  assert.ok(!matches('-A FORWARD -p tcp -m tcp --dport 9000: -j DROP'));
   assert.ok(!matches('-A FORWARD -d 10.9.0.0/16 -j DROP'));
   assert.ok(!matches('-A FORWARD -i eth1 -j DROP'));
   assert.ok(!matches('-A FORWARD ! -s 10.200.0.2/32 -j DROP'));
