@@ -293,23 +293,22 @@ for (const user of ['root', 'labuser'] as const)
     // script(1) gives netlab a terminal of its own: ssh -t, the terminal raw, and the Ctrl-C typed into it
     // a byte that the machine's terminal turns into SIGINT for the programs there.
     const program = 'trap "echo caught; exit 3" INT; echo ready; while :; do sleep 0.1; done';
-    const exec = spawn(
-      'nsenter',
-      [
-        '-t',
-        String(machines.clientPid),
-        '-n',
-        '--',
-        'script',
-        '-qec',
-        quoteArgv([NETLAB, 'exec', 'a0', '--', 'sh', '-c', program]),
-        '/dev/null',
-      ],
-      {
-        env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: machines.dir, PATH: process.env.PATH },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      },
-    );
+    // nsenter's arguments that run a shell command line in a terminal of its own, in the machines' client namespace.
+    const inTerminal = (line: string) => [
+      '-t',
+      String(machines.clientPid),
+      '-n',
+      '--',
+      'script',
+      '-qec',
+      line,
+      '/dev/null',
+    ];
+    const env = { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: machines.dir, PATH: process.env.PATH };
+    const exec = spawn('nsenter', inTerminal(quoteArgv([NETLAB, 'exec', 'a0', '--', 'sh', '-c', program])), {
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const exited = new Promise<number | null>((resolve) => exec.on('close', resolve));
     const output = watch(exec);
     try {
@@ -323,21 +322,8 @@ for (const user of ['root', 'labuser'] as const)
       const file = join(stateDir, `exec-${user}.out`);
       const redirected = spawnSync(
         'nsenter',
-        [
-          '-t',
-          String(machines.clientPid),
-          '-n',
-          '--',
-          'script',
-          '-qec',
-          `${quoteArgv([NETLAB, 'exec', 'a0', '--', 'printf', 'a\\nb\\n'])} >${file}`,
-          '/dev/null',
-        ],
-        {
-          env: { NETLAB_STATE_DIR: stateDir, FORCE_COLOR: '0', XDG_RUNTIME_DIR: machines.dir, PATH: process.env.PATH },
-          stdio: ['pipe', 'pipe', 'pipe'],
-          timeout: 30_000,
-        },
+        inTerminal(`${quoteArgv([NETLAB, 'exec', 'a0', '--', 'printf', 'a\\nb\\n'])} >${file}`),
+        { env, timeout: 30_000 },
       );
       assert.equal(redirected.status, 0, String(redirected.stdout) + String(redirected.stderr));
       assert.equal(readFileSync(file, 'utf8'), 'a\nb\n');
