@@ -346,9 +346,14 @@ netlab_del_unmoved() {
 # Journal a sysctl's value, then set it: down restores the value it had.
 # (Read by sysctl, not by the shell's read: dash reads a byte at a time, and the
 # kernel answers a sysctl file's read only at offset 0, so it would get one digit.)
+# Setting net.ipv4.ip_forward also sets conf.all.accept_redirects, to its opposite
+# (the kernel's inet_forward_change()): its value from before goes back with it,
+# or a host that accepted no ICMP redirect would accept them after down.
 netlab_sysctl() {
   old=$(sysctl -n "$1") || return 1
-  netlab_record "netlab_sysctl_restore $1 '$old' $2"
+  also=""
+  if [ "$1" = net.ipv4.ip_forward ]; then also=" $(sysctl -n net.ipv4.conf.all.accept_redirects)" || return 1; fi
+  netlab_record "netlab_sysctl_restore $1 '$old' $2$also"
   sysctl -qw "$1=$2"
 }
 # A sysctl is shared by everything on the node. down puts back the old value only
@@ -369,14 +374,17 @@ netlab_sysctl_restore() {
     # That lab needs it. If it came after this one (it found the value this lab
     # set), it takes over the value from before this lab, to put back when it goes.
     if grep -q "^netlab_sysctl_restore $1 '$3' " "$journal"; then
-      sed -i "s|^netlab_sysctl_restore $1 '$3' |netlab_sysctl_restore $1 '$2' |" "$journal"
+      sed -i "s|^netlab_sysctl_restore $1 '$3' \\([^ ]*\\).*|netlab_sysctl_restore $1 '$2' \\1 $4|" "$journal"
       echo "@@netlab kept sysctl $1 is left at $now: lab $other on this node needs it too, and will put back $2 when it goes"
     else
       echo "@@netlab kept sysctl $1 is left at $now: lab $other on this node needs it too"
     fi
     return 0
   done
-  [ "$2" = "$3" ] || sysctl -qw "$1=$2"
+  # (the kernel changes what ip_forward's write changes only when its value changes)
+  if [ "$2" != "$3" ]; then
+    sysctl -qw "$1=$2" && { [ -z "$4" ] || sysctl -qw "net.ipv4.conf.all.accept_redirects=$4"; }
+  fi
 }
 # A challenge's fault that changes a node-wide setting (FORWARD's policy, a sysctl)
 # saves the value it replaces: netlab_setting_save policy|sysctl NAME.

@@ -251,11 +251,18 @@ test(
       const down = (lab: string) =>
         run('tac "$NETLAB_DIR/undo" | while IFS= read -r line; do eval "$line"; done; rm -f "$NETLAB_DIR/undo"', lab);
 
+      // Setting ip_forward sets conf.all.accept_redirects to its opposite (the kernel's inet_forward_change()):
+      // a host that accepted no ICMP redirect before the lab accepts none after it either.
+      const redirects = () => run('cat /proc/sys/net/ipv4/conf/all/accept_redirects').stdout.trim();
+      const refuseRedirects = () => assert.equal(run('sysctl -qw net.ipv4.conf.all.accept_redirects=0').status, 0);
+
       set('0');
+      refuseRedirects();
       up('a');
       assert.equal(value(), '1');
       assert.equal(down('a').stdout, '');
       assert.equal(value(), '0', 'unchanged since: the old value is put back');
+      assert.equal(redirects(), '0', 'and with it the redirects the host refused');
 
       set('0');
       up('a');
@@ -267,12 +274,14 @@ test(
       assert.equal(value(), '7', 'what someone else set is left as it is');
 
       set('0');
+      refuseRedirects();
       up('a');
       up('b'); // b finds 1 (a set it)
       assert.match(down('a').stdout, /lab b on this node needs it too, and will put back 0 when it goes/);
       assert.equal(value(), '1', 'b still has forwarding');
       assert.equal(down('b').stdout, '');
       assert.equal(value(), '0', 'the last lab to go puts back the value from before the first');
+      assert.equal(redirects(), '0', "and the redirects from before the first (a's, handed over)");
 
       // The other order: the lab that came last goes first.
       set('0');
