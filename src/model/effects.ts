@@ -194,12 +194,13 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
         ...('peerNetns' in e ? ['netns', e.peerNetns] : []),
       ],
     }),
+    // A pair made with its end in the pod goes with the pod's namespace, as a moved one does: journalled all the
+    // same (finding its pod end gone from the node, it deletes nothing), so that down waits for its node end to
+    // go, and deletes it if a closing socket keeps the namespace (shell/node-script.ts downScript).
     undo: (e) =>
-      'peerNetns' in e
-        ? []
-        : e.undo === 'delete'
-          ? [['ip', 'link', 'del', e.name]]
-          : [['netlab_del_unmoved', e.name, e.peer]],
+      !('peerNetns' in e) && e.undo === 'delete'
+        ? [['ip', 'link', 'del', e.name]]
+        : [['netlab_del_unmoved', e.name, e.peer]],
     declares: (e) => ({
       creates: [
         { kind: 'link', name: e.name },

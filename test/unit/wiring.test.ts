@@ -817,3 +817,19 @@ test("a batch's first line that fails is its step's failure, with what the tool 
   assert.match(outcome.failed!.stderr, /Cannot find device "no-such-dev"/);
   assert.deepEqual([...outcome.done], []);
 });
+
+test("every veth pair's node end is journalled for down, made in the pod or moved there: down waits for it to go with the pod's namespace (the kernel tears one down a moment later)", () => {
+  let inPod = 0;
+  for (const file of labFiles)
+    for (const node of planOf(file).nodes)
+      for (const step of node.steps)
+        for (const effect of step.effects)
+          if (effect.kind === 'veth' && ('peerNetns' in effect || effect.undo !== 'delete')) {
+            if ('peerNetns' in effect) inPod++;
+            assert.ok(
+              step.undo.some((c) => c[0] === 'netlab_del_unmoved' && c[1] === effect.name),
+              `${file} ${node.node} step ${step.id}: ${JSON.stringify(step.undo)}`,
+            );
+          }
+  assert.ok(inPod > 0, 'the scale lab makes its pairs in the pods');
+});
