@@ -262,11 +262,23 @@ test("trace a0 → a1: the veth, the bridge, vxlan0 with node-1's underlay addre
   assert.equal(trace.hops.at(-1)!.where, 'pod a1');
   const text = await netlab(state.dir, 'trace', 'a0', 'a1', '--no-send');
   assert.match(text.stdout, /✓ delivered, and the reply comes back \(pod a1 → node-1 → node-0 → pod a0\)/);
-  // a1 drops pings with a rule of its own, which the walk does not read: the probe and the walk disagree, and trace says so.
-  assert.equal(
-    (await netlab(state.dir, 'exec', 'a1', '--', 'iptables', '-A', 'INPUT', '-p', 'icmp', '-j', 'DROP')).exitCode,
-    0,
-  );
+  // a1 drops pings with a rule of its own in INPUT: the walk reads a pod's own INPUT chain, and stops there.
+  const rule = (op: string, chain: string) =>
+    netlab(state.dir, 'exec', 'a1', '--', 'iptables', op, chain, '-p', 'icmp', '-j', 'DROP');
+  assert.equal((await rule('-A', 'INPUT')).exitCode, 0);
+  try {
+    const dropped = await netlab(state.dir, 'trace', 'a0', 'a1');
+    assert.equal(dropped.exitCode, 1, dropped.stdout + dropped.stderr);
+    assert.match(
+      dropped.stdout,
+      /^✗ broken at pod a1 on node-1: pod a1's own INPUT chain drops it: -A INPUT -p icmp -j DROP$/m,
+    );
+  } finally {
+    await rule('-D', 'INPUT');
+  }
+  // In its OUTPUT chain, which the walk does not read (its replies dropped): the probe and the walk disagree, and
+  // trace says so.
+  assert.equal((await rule('-A', 'OUTPUT')).exitCode, 0);
   try {
     const dropped = await netlab(state.dir, 'trace', 'a0', 'a1');
     assert.equal(dropped.exitCode, 1, dropped.stdout + dropped.stderr);
@@ -276,7 +288,7 @@ test("trace a0 → a1: the veth, the bridge, vxlan0 with node-1's underlay addre
       /✗ but the probe got no answer: the tables say this path works, yet nothing came back/,
     );
   } finally {
-    await netlab(state.dir, 'exec', 'a1', '--', 'iptables', '-D', 'INPUT', '-p', 'icmp', '-j', 'DROP');
+    await rule('-D', 'OUTPUT');
   }
   for (const [args, message] of [
     [['nosuch', 'a1'], /FROM is a pod, pod\/container or node of lab vxlan; found "nosuch"/],
