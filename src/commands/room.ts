@@ -37,7 +37,7 @@ import { labIdOf, type Model } from '../model/lab.js';
 import { appendEvents, readEvents, type NewEvent } from '../room/log.js';
 import { landingsFor, startInGroup } from '../room/challenge.js';
 import { foreignVteps } from '../room/crosstalk.js';
-import { boardOf, bounded, builtModel, currentRound, gradeRoom, pushHints } from '../room/grade.js';
+import { boardOf, bounded, currentRound, gradeRoom, pushHints } from '../room/grade.js';
 import { redrawn, renderBoard } from '../room/render.js';
 import { describeStopped, requireNodeAccess, rootsStateNote, stoppedNodes } from './common.js';
 import { takeDown } from '../lifecycle/challenge.js';
@@ -474,7 +474,7 @@ export async function roomStatusCommand(file: string, options: RoomOptions): Pro
   const { room, model } = readRoom(file);
   requireNodeAccessFor(room.groups, 'room status');
   await gradeRoom(room, model, gradeParallelOf(options));
-  const board = boardOf(room, model, readEvents(roomLog(room.name)), new Date(), (g) => builtModel(room, g));
+  const board = boardOf(room, model, readEvents(roomLog(room.name)));
   if (options.json) printJson(board);
   else process.stdout.write(renderBoard(board, boardWidth()));
   return board.groups.some((g) => g.condition === 'unreachable' || g.condition === 'down') ? 1 : 0;
@@ -486,7 +486,7 @@ export async function roomWatchCommand(file: string, options: RoomOptions & { ev
   requireNodeAccessFor(room.groups, 'room watch');
   const every = everyOf(options.every);
   await gradeUntilStopped(room, model, every, gradeParallelOf(options), () => {
-    const board = boardOf(room, model, readEvents(roomLog(room.name)), new Date(), (g) => builtModel(room, g));
+    const board = boardOf(room, model, readEvents(roomLog(room.name)));
     // --json: one board per line (JSON lines), for a tool that follows the room.
     if (options.json) process.stdout.write(`${JSON.stringify(board)}\n`);
     else process.stdout.write(redrawn(renderBoard(board, boardWidth())));
@@ -565,7 +565,7 @@ function cachedBoard(room: Room, model: Model): () => Promise<Board> {
       last = {
         size,
         at: Date.now(),
-        board: boardOf(room, model, readEvents(roomLog(room.name)), new Date(), (g) => builtModel(room, g)),
+        board: boardOf(room, model, readEvents(roomLog(room.name))),
       };
     return last.board;
   };

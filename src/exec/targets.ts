@@ -10,6 +10,7 @@ import { didYouMean } from '../model/suggest.js';
 import { NAME_PATTERN } from '../model/grammar.js';
 import { judgedStateDirPath, makeStateSubdir, writeFileAtomic } from '../state/store.js';
 import { othersCanChange } from '../state/access.js';
+import { fileOwner } from '../os/output-file.js';
 import type { SshTargetState } from '../state/targets.js';
 import { shown, UsageError } from '../errors.js';
 
@@ -109,8 +110,7 @@ async function vagrantSshConfig(dir: string): Promise<string> {
  * change: a learner who may write a room's group config would run their ProxyCommand as the instructor's root.
  */
 function refuseChangeable(file: string, what: string, why: string): void {
-  const uid = process.getuid?.() ?? 0;
-  const problem = othersCanChange(file, uid === 0 ? Number(process.env.SUDO_UID) || 0 : uid, what);
+  const problem = othersCanChange(file, fileOwner().uid, what);
   if (problem) throw new UsageError(`refusing ${file}: ${problem} (${why}, as this netlab's user)`);
 }
 

@@ -56,16 +56,20 @@ export function newSimulatedTarget(): SimulatedTargetState {
 
 /** This machine: its id (systemd's /etc/machine-id, or D-Bus's), and its name; undefined where it has no id. */
 export function thisMachine(): { id: string; name: string } | undefined {
+  // (read once: status asks it of every node of every lab)
+  if (machine !== null) return machine;
+  machine = undefined;
   for (const file of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
     try {
       const id = readFileSync(file, 'utf8').trim();
-      if (/^[0-9a-f]{32}$/.test(id)) return { id, name: hostname() };
+      if (/^[0-9a-f]{32}$/.test(id)) return (machine = { id, name: hostname() });
     } catch {
       // the next, or none
     }
   }
-  return undefined;
+  return machine;
 }
+let machine: { id: string; name: string } | undefined | null = null;
 
 /** Where a simulated lab's holders run, if on another machine than this one (its state directory shared). */
 export function otherMachine(target: SimulatedTargetState): string | undefined {

@@ -89,6 +89,10 @@ type Section = keyof Answers | `get${number}` | `match${number}` | `out${number}
 /** `ip` with `args`, in the questions' namespace. */
 const ipIn = (q: Questions, args: string) => `ip ${q.netns ? `-n ${quoteArg(q.netns)} ` : ''}${args}`;
 
+/** A shell line run in the questions' namespace: what /proc/sys/net and netfilter show is the reader's own. */
+const shIn = (q: Questions, line: string) =>
+  q.netns ? `nsenter --net=${quoteArg(`/run/netns/${q.netns}`)} sh -c ${quoteArg(line)}` : line;
+
 /** The questions iproute2 answers about one namespace, in the order a batch of them asks. */
 const IP_QUESTIONS = [
   ['links', 'link show'],
@@ -127,11 +131,7 @@ function commandsOf(q: Questions): [string, string][] {
   if (q.sysctls?.length) {
     const keys = quoteArgv([...q.sysctls]);
     const loop = `for k in ${keys}; do echo "$k=$(sysctl -n "$k" 2>/dev/null || echo -)"; done`;
-    // /proc/sys/net is the reader's network namespace: a pod's are read from inside it.
-    asked.push([
-      'sysctls',
-      q.netns ? `nsenter --net=${quoteArg(`/run/netns/${q.netns}`)} sh -c ${quoteArg(loop)}` : loop,
-    ]);
+    asked.push(['sysctls', shIn(q, loop)]);
   }
   if (q.processes && q.netns)
     asked.push([
@@ -143,13 +143,8 @@ function commandsOf(q: Questions): [string, string][] {
   // Each table's own "*filter" or "*nat" line starts its part (a table that cannot be read has none).
   if (q.iptables) {
     const tables: readonly Table[] = q.iptables === true ? ['filter', 'nat'] : q.iptables;
-    const saved = `for t in ${tables.join(' ')}; do iptables-save -t "$t"; done`;
-    // (a pod's own, in its network namespace: netfilter's tables are a namespace's)
     if (tables.length)
-      asked.push([
-        'iptables',
-        q.netns ? `nsenter --net=${quoteArg(`/run/netns/${q.netns}`)} sh -c ${quoteArg(saved)}` : saved,
-      ]);
+      asked.push(['iptables', shIn(q, `for t in ${tables.join(' ')}; do iptables-save -t "$t"; done`)]);
   }
   if (q.runs)
     asked.push([

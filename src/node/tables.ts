@@ -302,28 +302,26 @@ export function dropsBeforeJump(rules: readonly SavedRule[], from: string, to: s
 }
 
 /**
- * What a chain does with a packet, as the kernel judges it: its rules in order, the first that matches
- * (ruleMatches) deciding: ACCEPT, DROP or REJECT; a jump to a chain of the table judged there, going on after
- * it when it decides nothing (or RETURNs); another target (LOG, MARK) going on; at the end, the chain's policy
- * (a built-in chain's), or nothing decided (a chain of the table's own, or one too deep).
+ * What a chain does with a packet, as the kernel judges it: its rules in order, the first that `matches` (the
+ * walk's ruleMatches of the packet) deciding: ACCEPT, DROP or REJECT; a jump to a chain of the table judged
+ * there, going on after it when it decides nothing (or RETURNs); another target (LOG, MARK) going on; at the
+ * end, the chain's policy (a built-in chain's), or nothing decided (a chain of the table's own, or one too deep).
  */
 export function chainVerdict(
   rules: readonly SavedRule[],
   chain: string,
   policy: string | undefined,
-  packet: Packet,
-  inDev: string,
-  outDev: string,
+  matches: (rule: SavedRule) => boolean,
   depth = 0,
 ): { verdict: 'accept' | 'drop'; rule?: SavedRule } | undefined {
   if (depth > 8) return undefined;
   for (const rule of rules.filter((r) => r.chain === chain)) {
-    if (!ruleMatches(rule, packet, inDev, outDev)) continue;
+    if (!matches(rule)) continue;
     if (rule.target === 'ACCEPT') return { verdict: 'accept', rule };
     if (rule.target === 'DROP' || rule.target === 'REJECT') return { verdict: 'drop', rule };
     if (rule.target === 'RETURN') break;
     if (rule.target && rules.some((r) => r.chain === rule.target)) {
-      const inner = chainVerdict(rules, rule.target, undefined, packet, inDev, outDev, depth + 1);
+      const inner = chainVerdict(rules, rule.target, undefined, matches, depth + 1);
       if (inner) return inner;
     }
   }

@@ -34,8 +34,8 @@ export function finishDespiteHangup(): () => void {
  * and a hangup calls `onHangup` (by default the same), what netlab writes going nowhere from then on.
  */
 export function onInterrupts(onSignal: () => void, onHangup: () => void = onSignal): () => void {
-  const interrupt = once(onSignal);
-  const hangup = once(() => {
+  const interrupt = pairsAsOne(onSignal);
+  const hangup = pairsAsOne(() => {
     outputMayBeGone();
     onHangup();
   });
@@ -60,7 +60,7 @@ export const SIGNALS_PASSED_ON = 'NETLAB_SIGNALS_PASSED_ON';
 const SAME_SIGNAL_MS = 500;
 
 /** The handler, where signals may come twice at once (SIGNALS_PASSED_ON), called once for a pair of them. */
-function once<T extends unknown[]>(handler: (...args: T) => void): (...args: T) => void {
+function pairsAsOne<T extends unknown[]>(handler: (...args: T) => void): (...args: T) => void {
   if (process.env[SIGNALS_PASSED_ON] !== '1') return handler;
   let last = -Infinity;
   return (...args: T) => {

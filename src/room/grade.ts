@@ -265,7 +265,7 @@ export function boardOf(
   model: Model,
   events: readonly RoomEvent[],
   now = new Date(),
-  built: (group: string) => Model | undefined = () => undefined,
+  built: (group: string) => Model | undefined = (group) => builtModel(room, group),
 ): Board {
   const current = currentRound(room, model, events, now);
   const namer = checkNamer(model);

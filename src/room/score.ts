@@ -89,7 +89,9 @@ export function groupInRound(
           e.challenge === s.challenge &&
           e.condition === 'up',
       );
-  const grades = start ? gradesOf(start) : [];
+  // (each start's, once: the solve, the attempts, the hints read and the reveal read them)
+  const gradesOfStarts = starts.map(gradesOf);
+  const grades = gradesOfStarts.at(-1) ?? [];
   const solvedBy = grades.find((g) => g.failing.length === 0);
   // An attempt is a change the grader could see: the set of failing checks differs from the grading
   // before, in the order the gradings began (GradeEvent.began). Counted over every start of the round (a reset
@@ -98,8 +100,8 @@ export function groupInRound(
     list.filter((g, i) => i > 0 && g.failing.join() !== list[i - 1]!.failing.join()).length;
   const byBegin = (logged: GradeEvent[]) =>
     [...logged].sort((a, b) => Date.parse(a.began ?? a.t) - Date.parse(b.began ?? b.t));
-  const attempts = starts.reduce((n, s) => {
-    const list = byBegin(gradesOf(s));
+  const attempts = gradesOfStarts.reduce((n, logged) => {
+    const list = byBegin(logged);
     const solve = list.findIndex((g) => g.failing.length === 0);
     return n + changes(solve >= 0 ? list.slice(0, solve + 1) : list);
   }, 0);
@@ -113,7 +115,7 @@ export function groupInRound(
   const begun = Date.parse((made ?? round).t);
   // Its learners' reading of the hints and a reveal, as gradings of the round's starts found them in their records
   // (a reset's new record has read none yet: the last reading before it stands).
-  const ofStarts = starts.flatMap(gradesOf);
+  const ofStarts = gradesOfStarts.flat();
   const readings = ofStarts.filter((g) => g.read !== undefined);
   // The group's last try at making the challenge: a start logged and then failed logs both, in that order.
   const lastTry = mine.filter((e) => e.e === 'start' || e.e === 'start-failed').at(-1);

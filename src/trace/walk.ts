@@ -164,7 +164,9 @@ export class TraceWalk implements TraceContext {
     if (route.type === 'local') {
       // A pod's own firewall (its namespace's INPUT chain) may drop what arrives: the drop-rule fault is one.
       const input = place.pod && this.kernel.podFilter ? await this.kernel.podFilter(place) : undefined;
-      const taken = input && chainVerdict(input.rules, 'INPUT', input.policy, packet, ingress?.ifname ?? 'lo', '');
+      const taken =
+        input &&
+        chainVerdict(input.rules, 'INPUT', input.policy, (r) => ruleMatches(r, packet, ingress?.ifname ?? 'lo', ''));
       if (taken?.verdict === 'drop')
         return this.end(
           'broken',

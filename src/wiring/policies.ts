@@ -16,7 +16,7 @@ import { step } from '../model/effects.js';
 import type { End } from '../model/trace.js';
 import { contains, formatCidr, ipOf, parseCidr, parseIp } from '../net/ipv4.js';
 import type { Forwarded, WalkContext, WiringParts } from './types.js';
-import { ruleMatches, type SavedRule } from '../node/tables.js';
+import { chainVerdict, ruleMatches, type SavedRule } from '../node/tables.js';
 
 type Direction = 'ingress' | 'egress';
 
@@ -363,22 +363,8 @@ export function policyDrop(
   matches: (rule: SavedRule) => boolean,
 ): { rule: string; chain: string } | undefined {
   if (!model.policies?.length) return undefined;
-  const walk = (chain: string, depth: number): { rule: string; chain: string } | 'return' | 'accept' => {
-    for (const rule of rules.filter((r) => r.chain === chain)) {
-      if (!matches(rule)) continue;
-      const target = rule.target;
-      if (target === 'DROP' || target === 'REJECT') return { rule: rule.text, chain };
-      if (target === 'RETURN') return 'return';
-      if (target === 'ACCEPT') return 'accept';
-      if (target && depth < 4) {
-        const inner = walk(target, depth + 1);
-        if (inner !== 'return') return inner;
-      }
-    }
-    return 'return';
-  };
-  const verdict = walk(policyChains(kernelNameOf(model)).main, 0);
-  return typeof verdict === 'object' ? verdict : undefined;
+  const { verdict, rule } = chainVerdict(rules, policyChains(kernelNameOf(model)).main, undefined, matches) ?? {};
+  return verdict === 'drop' && rule ? { rule: rule.text, chain: rule.chain } : undefined;
 }
 
 /** The policies behind a pod chain, for trace's hint: "pod db is isolated for ingress by db-from-web". */
