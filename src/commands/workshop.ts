@@ -3,7 +3,6 @@ import { labIdOf } from '../model/lab.js';
 import { printJson } from '../json-output.js';
 import { wantsSsh, type TargetOptions } from '../exec/targets.js';
 import { closeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import chalk from 'chalk';
 import { exitCodeOf, run, startReader, terminalSignalsToChild } from '../exec/spawn.js';
 import type { Model, ModelPod } from '../model/lab.js';
@@ -21,6 +20,7 @@ import { openOutputFile } from '../os/output-file.js';
 import { pcapReaderArgs, pcapStreamCommand } from '../shell/packet-capture.js';
 import { escapeControls, EXIT_INTERRUPTED, RunError, shown, UsageError } from '../errors.js';
 import { mayEnterNodes } from '../exec/userns.js';
+import { newRunTag, stopTaggedScript } from '../exec/run-tag.js';
 import { outputMayBeGone } from '../os/hangup.js';
 import { ipOf } from '../net/ipv4.js';
 
@@ -273,12 +273,14 @@ export async function captureCommand(
   }
   // timeout's 124: the time was up before the count, which is no failure.
   const ended = !stoppedBy && (code === 0 || code === 124);
+  // Over SSH without a terminal on the machine, a Ctrl-C ends the capture with 130 (exec/ssh.ts).
+  const stopped = stoppedBy ?? (code === EXIT_INTERRUPTED ? 'Ctrl-C' : undefined);
   if (write !== undefined && write !== '-')
     console.error(
       ended
         ? `pcap written to ${write}: ${readingHint(write, underlay?.options ?? [], underlay?.wireshark)}`
-        : stoppedBy
-          ? `capture stopped by ${stoppedBy}: ${write} holds what tcpdump wrote before`
+        : stopped
+          ? `capture stopped by ${stopped}: ${write} holds what tcpdump wrote before`
           : `tcpdump failed (exit ${code}, its words above): ${write} holds what it wrote before`,
     );
   return ended ? 0 : code;
@@ -298,9 +300,8 @@ async function stoppedWithNetlab(
   transport: Transport,
   start: (tag: string) => Promise<number>,
 ): Promise<{ code: number; stoppedBy?: NodeJS.Signals }> {
-  const tag = `NETLAB_RUN_TAG=${randomBytes(6).toString('hex')}`;
-  // GNU grep -z reads environ's NUL-separated entries as lines; the tag is random hex, in no other process.
-  const stopOnNode = `for f in $(grep -lzx ${quoteArg(tag)} /proc/[0-9]*/environ 2>/dev/null); do p=\${f#/proc/}; kill -TERM "\${p%/environ}" 2>/dev/null; done\n`;
+  const tag = newRunTag();
+  const stopOnNode = stopTaggedScript(tag);
   let stoppedBy: NodeJS.Signals | undefined;
   let ended = false;
   const onSignal = (signal: NodeJS.Signals) => {

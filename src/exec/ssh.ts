@@ -4,7 +4,8 @@
 // login costs ~0.1 s over a master instead of ~0.3-0.9 s for a new connection.
 // Over that master each command opens one session per node (a shell as root)
 // and runs all its scripts for that node in it (see session.ts).
-import { run } from './spawn.js';
+import { exitCodeOf, run } from './spawn.js';
+import { newRunTag, stopTaggedScript } from './run-tag.js';
 import { ShellSession, type SessionRunOptions } from './session.js';
 import type { Locked, ScriptResult, Transport } from './transport.js';
 import type { SshTargetState } from '../state/targets.js';
@@ -12,6 +13,9 @@ import { AS_ROOT, explainFailure, sshArgs } from './ssh-args.js';
 import { lockLines, parseLockOutput, UNLOCK_LINES } from './node-lock.js';
 import { RunError } from '../errors.js';
 import { quoteArg } from '../os/quote.js';
+
+/** What a terminal's keys send to its foreground process group: Ctrl-C and Ctrl-\. */
+const TERMINAL_SIGNALS = ['SIGINT', 'SIGQUIT'] as const;
 
 /** This command's session with each node, by the ssh arguments that reach it. */
 const sessions = new Map<string, ShellSession>();
@@ -111,19 +115,35 @@ export function sshTransport(target: SshTargetState, node: string): Transport {
       // A terminal on the machine only where netlab has one both ways: with its output redirected (a file, a
       // pipe into wireshark), the machine's terminal would turn each \n into \r\n and take stderr into stdout.
       const tty = process.stdin.isTTY && process.stdout.isTTY && options?.stdout === undefined ? ['-t'] : [];
+      // Without one, the terminal's Ctrl-C (or Ctrl-\) stops the local ssh alone, and the program ran on, on the
+      // machine, until it next wrote to the gone connection, or for good (a capture --write until its timeout):
+      // netlab stops it from a session of its own (run-tag.ts) before it ends with 128 + the signal.
+      const tag = tty.length ? undefined : newRunTag();
+      let stoppedBy: NodeJS.Signals | undefined;
+      let stopping: Promise<unknown> = Promise.resolve();
+      const onSignal = (signal: NodeJS.Signals) => {
+        // A second one ends netlab at once (a machine that does not answer).
+        if (stoppedBy) process.exit(exitCodeOf(null, stoppedBy));
+        stoppedBy = signal;
+        stopping = runOn(target, node, stopTaggedScript(tag!), { timeout: 10_000 }).catch(() => undefined);
+      };
+      if (tag) for (const signal of TERMINAL_SIGNALS) process.on(signal, onSignal);
       const sudo = `if [ "$(id -u)" -eq 0 ]; then exec sh -c "$0"; fi; exec sudo -n sh -c "$0"`;
-      return (
+      // sudo keeps no environment of the login: the tag is exported by the script it runs.
+      const tagged = tag ? `export ${tag}\n${script}` : script;
+      try {
         // exec: the user's login shell, which runs this command line, is replaced; dash (a user's
         // default on Debian) waits for it instead, and died of the terminal's Ctrl-C (ssh exit 255).
-        (
-          await run('ssh', [...tty, ...sshArgs(target, node), `exec sh -c ${quoteArg(sudo)} ${quoteArg(script)}`], {
-            inherit: true,
-            ...options,
-            // Without a terminal on the machine, Ctrl-C stops the local ssh alone: netlab stops with it.
-            terminal: Boolean(options?.terminal && tty.length),
-          })
-        ).exitCode
-      );
+        const { exitCode } = await run(
+          'ssh',
+          [...tty, ...sshArgs(target, node), `exec sh -c ${quoteArg(sudo)} ${quoteArg(tagged)}`],
+          { inherit: true, ...options, terminal: Boolean(options?.terminal && tty.length) },
+        );
+        await stopping;
+        return stoppedBy ? exitCodeOf(null, stoppedBy) : exitCode;
+      } finally {
+        if (tag) for (const signal of TERMINAL_SIGNALS) process.off(signal, onSignal);
+      }
     },
   };
 }

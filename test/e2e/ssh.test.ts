@@ -25,7 +25,7 @@ import {
   type Run,
 } from './host.js';
 import { startMachines, type Machines } from './machines.js';
-import { waitFor, watch } from '../wait.js';
+import { waitFor, watch, within } from '../wait.js';
 
 /** Where Debian's iptables keeps its statistic match (hidden on the spare machine). */
 const STATISTIC_EXTENSION = '/usr/lib/x86_64-linux-gnu/xtables/libxt_statistic.so';
@@ -285,7 +285,7 @@ for (const [signal, what] of [
   });
 
 for (const user of ['root', 'labuser'] as const)
-  test(`over ssh as ${user === 'root' ? 'root' : 'a user with sudo'}, in a terminal: Ctrl-C during exec is the pod's program's to handle (ssh -t sends it to the machine), and netlab ends with its exit code`, async () => {
+  test(`over ssh as ${user === 'root' ? 'root' : 'a user with sudo'}, in a terminal: Ctrl-C during exec is the pod's program's to handle (ssh -t sends it to the machine), and netlab ends with its exit code; with its output in a file, netlab stops what it started on the machine (exec's program, capture's tcpdump)`, async () => {
     const sshConfig =
       user === 'root' ? machines.sshConfig : sshConfigFor({ 'node-0': machines.addresses['node-0']! }, user);
     const up = await machines.netlab(stateDir, 'up', join(LABS, 'bridge.yaml'), '--ssh-config', sshConfig);
@@ -327,6 +327,24 @@ for (const user of ['root', 'labuser'] as const)
       );
       assert.equal(redirected.status, 0, String(redirected.stdout) + String(redirected.stderr));
       assert.equal(readFileSync(file, 'utf8'), 'a\nb\n');
+      // Without a terminal on the machine, Ctrl-C reaches the local ssh alone: netlab stops what it started on
+      // the machine before it ends (a pod's program, a capture's tcpdump), which ran on until its timeout.
+      await ctrlCWithoutTerminalOnMachine(
+        inTerminal,
+        env,
+        `${quoteArgv([NETLAB, 'exec', 'a0', '--', 'sh', '-c', 'echo ready >&2; exec sleep 300'])} >${file}`,
+        'ready',
+        'sleep 300',
+      );
+      const pcap = join(stateDir, `capture-${user}.pcap`);
+      const capture = await ctrlCWithoutTerminalOnMachine(
+        inTerminal,
+        env,
+        quoteArgv([NETLAB, 'capture', 'a0', '--count', '1000', '--timeout', '60', '--write', pcap]),
+        'listening on',
+        'tcpdump -U -w -',
+      );
+      assert.match(capture, /capture stopped by Ctrl-C/);
     } finally {
       exec.kill('SIGKILL');
       await exited;
@@ -451,6 +469,38 @@ test('over ssh: a refused connection, a wrong key and a missing tool fail before
   const status = await machines.netlab(stateDir, 'status', '--json');
   assert.deepEqual(JSON.parse(status.stdout), { version: 1, labs: [] }, 'no lab is recorded');
 });
+
+/**
+ * Runs a netlab command line in a terminal of its own (`inTerminal`) whose output goes to a file (no terminal on
+ * the machine), types Ctrl-C once `ready` is in the terminal, and checks that netlab ends with 130 having left no
+ * `left` process on node-0 (pgrep -f): not afterwards, as it ends. Returns what netlab wrote to the terminal.
+ */
+async function ctrlCWithoutTerminalOnMachine(
+  inTerminal: (line: string) => string[],
+  env: NodeJS.ProcessEnv,
+  line: string,
+  ready: string,
+  left: string,
+): Promise<string> {
+  const running = () => machines.transport('node-0').run(`pgrep -f ${quoteArgv([left])} || true\n`);
+  // exec: netlab is the terminal's session leader's program itself, not a shell's child that the Ctrl-C stops
+  // first (the terminal's hangup would then reach netlab before it has stopped what runs on the machine).
+  const child = spawn('nsenter', inTerminal(`exec ${line}`), { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const output = watch(child);
+  try {
+    await output.until(ready, { timeoutMs: 20_000 });
+    assert.notEqual((await running()).stdout.trim(), '', `${left} runs on node-0`);
+    child.stdin.write('\x03');
+    assert.equal(await within(exited, 15_000, 'netlab ends after Ctrl-C'), 130, output.output);
+    assert.equal((await running()).stdout.trim(), '', `${left} is gone from node-0 as netlab ends`);
+    return output.output;
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+    await machines.transport('node-0').run(`pkill -f ${quoteArgv([left])} || true\n`);
+  }
+}
 
 function sshConfigFor(hosts: Record<string, string>, user: string): string {
   const key = join(work.dir, 'id_ed25519');
