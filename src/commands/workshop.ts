@@ -10,7 +10,7 @@ import type { Transport } from '../exec/transport.js';
 import type { LabState } from '../state/store.js';
 import { graphData, renderDot, renderMermaid, renderText, type LiveNames } from '../workshop/graph.js';
 import { inPod, scriptPrelude, terminalScript } from '../shell/prelude.js';
-import { quoteArg, quoteArgv } from '../os/quote.js';
+import { quoteArgv } from '../os/quote.js';
 import { findLabWith, labModelOf, requireNodeAccess } from './common.js';
 import { routerTransport, traceTransportsOf, transportOf, transportsOf } from '../exec/transports.js';
 import type { Probe, TraceRequest } from '../trace/trace.js';
