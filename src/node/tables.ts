@@ -439,10 +439,8 @@ export interface Kernel {
   routeGet(place: Place, dst: string): Promise<RouteLookup>;
   /** the rules of a node's nat table */
   natRules(node: string): Promise<SavedRule[]>;
-  /** a node's FORWARD chain: its policy and its rules */
-  forwardRules(node: string): Promise<{ policy: string; rules: SavedRule[] }>;
-  /** every rule of a node's filter table (a lab's policy chains); absent: none to read */
-  filterRules?(node: string): Promise<SavedRule[]>;
+  /** a node's filter table: FORWARD's policy, and every rule (FORWARD's and the chains it jumps to) */
+  filterTable(node: string): Promise<{ policy: string; rules: SavedRule[] }>;
   /** a pod's own filter table (a firewall inside it): its INPUT chain's policy and every rule; absent: none to read */
   podFilter?(place: Place): Promise<{ policy: string; rules: SavedRule[] }>;
   /** conntrack entries of a node for connections to dst:port: who sent them and where DNAT sent them */

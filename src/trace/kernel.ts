@@ -74,17 +74,10 @@ export class LiveKernel implements Kernel {
     return (await this.iptables(node)).nat.rules;
   }
 
-  async forwardRules(node: string): Promise<{ policy: string; rules: SavedRule[] }> {
+  async filterTable(node: string): Promise<{ policy: string; rules: SavedRule[] }> {
     const { filter } = await this.iptables(node);
     // A kernel without the filter table has no FORWARD chain: nothing filters, as ACCEPT.
-    return {
-      policy: filter.chains.get('FORWARD') ?? 'ACCEPT',
-      rules: filter.rules.filter((r) => r.chain === 'FORWARD'),
-    };
-  }
-
-  async filterRules(node: string): Promise<SavedRule[]> {
-    return (await this.iptables(node)).filter.rules;
+    return { policy: filter.chains.get('FORWARD') ?? 'ACCEPT', rules: filter.rules };
   }
 
   podFilter(place: Place): Promise<{ policy: string; rules: SavedRule[] }> {

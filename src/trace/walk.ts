@@ -10,7 +10,7 @@
 // which endpoint DNAT picks. The first entry that is missing (no route,
 // forwarding off, a link down, no FDB entry, no ARP reply) ends the walk with
 // the reason, and, where the lab made that entry, the step that made it.
-import { chainVerdict, dropsBeforeJump, ruleMatches } from '../node/tables.js';
+import { chainVerdict, ruleMatches, type SavedRule } from '../node/tables.js';
 import type { Model } from '../model/lab.js';
 import type { Change, Created, NodeFacts, Plan } from '../model/plan.js';
 import {
@@ -225,21 +225,6 @@ export class TraceWalk implements TraceContext {
     );
   }
 
-  /** Where the lab's filter rules drop a forwarded (or, with br_netfilter, bridged) packet: each module's FORWARD hook. */
-  private async filterVerdict(place: Place, packet: Packet, inDev: string, outDev: string): Promise<End | undefined> {
-    const parts = wiringOf(this.model).filter((part) => part.netfilter?.forward);
-    // A pod's namespace has none of the lab's rules: the hooks see nodes only.
-    if (place.pod || !parts.length) return undefined;
-    const forward = (await this.kernel.forwardRules(place.node)).rules;
-    const chain = this.acceptChain();
-    const acceptAt = chain ? forward.findIndex((r) => r.target === chain) : -1;
-    for (const part of parts) {
-      const dropped = await part.netfilter!.forward!(this, { place, packet, inDev, outDev, forward, acceptAt });
-      if (dropped) return dropped;
-    }
-    return undefined;
-  }
-
   /** The chain the lab adds to FORWARD to accept the cluster's traffic, if one of its modules adds one. */
   private acceptChain(): string | undefined {
     return wiringOf(this.model)
@@ -265,7 +250,7 @@ export class TraceWalk implements TraceContext {
           'sysctl -w net.ipv4.ip_forward=1',
       );
     }
-    const { stopped, policy, accepted, chain } = await this.forwardChain(place, packet, ingress.ifname, outDev);
+    const { stopped, policy, acceptedBy } = await this.forwardChain(place, packet, ingress.ifname, outDev);
     if (stopped) return stopped;
     const hairpinRoute =
       ingress.ifname === outDev
@@ -274,67 +259,76 @@ export class TraceWalk implements TraceContext {
     this.hop(
       place,
       'forward',
-      `forwarded from ${ingress.ifname} to ${outDev} (net.ipv4.ip_forward=1, FORWARD policy ${policy}${accepted ? `, accepted by ${chain}` : ''})${hairpinRoute}`,
+      `forwarded from ${ingress.ifname} to ${outDev} (net.ipv4.ip_forward=1, FORWARD policy ${policy}${acceptedBy ? `, accepted by ${acceptedBy}` : ''})${hairpinRoute}`,
     );
     return undefined;
   }
 
   /**
    * What a node's FORWARD chain does with a packet it forwards (or, with
-   * br_netfilter, bridges from port to port): the lab's modules' hooks (its
-   * policies), a DROP or REJECT met before the lab's jump, a DROP policy with
-   * no jump to the lab's accept chain. Undefined: it passes.
+   * br_netfilter, bridges from port to port), as the kernel judges it: its
+   * rules in order, the chains they jump to (the lab's accept chain, its
+   * policies', a learner's own), the first that matches deciding, the policy
+   * at the end. Undefined: it passes.
    */
   async forwardVerdict(place: Place, packet: Packet, inDev: string, outDev: string): Promise<End | undefined> {
     return (await this.forwardChain(place, packet, inDev, outDev)).stopped;
   }
 
-  /** forwardVerdict, with what the hop that passes says: FORWARD's policy, and the lab's accept chain if a rule jumps to it. */
+  /** forwardVerdict, with what the hop that passes says: FORWARD's policy, and the lab's chain or the rule that accepted it. */
   private async forwardChain(
     place: Place,
     packet: Packet,
     inDev: string,
     outDev: string,
-  ): Promise<{ stopped?: End; policy: string; accepted: boolean; chain?: string }> {
-    const { policy, rules } = await this.kernel.forwardRules(place.node);
+  ): Promise<{ stopped?: End; policy: string; acceptedBy?: string }> {
+    const { policy, rules } = await this.kernel.filterTable(place.node);
+    const matches = (rule: SavedRule) => ruleMatches(rule, packet, inDev, outDev);
+    const taken = chainVerdict(rules, 'FORWARD', policy, matches);
     const chain = this.acceptChain();
-    const accepted = chain !== undefined && rules.some((r) => r.target === chain);
-    const verdict = (stopped: End | undefined) => ({
-      policy,
-      accepted,
-      ...(chain ? { chain } : {}),
-      ...(stopped ? { stopped } : {}),
-    });
-    const denied = await this.filterVerdict(place, packet, inDev, outDev);
-    if (denied) return verdict(denied);
-    // A DROP or REJECT that the packet meets first, before the lab's chain is consulted.
-    const dropped = dropsBeforeJump(rules, 'FORWARD', chain).find((r) => ruleMatches(r, packet, inDev, outDev))?.text;
-    if (dropped)
-      return verdict(
-        this.end(
-          'broken',
-          place,
-          chain
-            ? `a rule in ${place.node}'s FORWARD chain drops it before the lab's chain ${chain} is consulted: ${dropped}`
-            : `a rule in ${place.node}'s FORWARD chain drops it: ${dropped}`,
-          chain
-            ? `the lab puts its jump first in FORWARD (\`iptables -S FORWARD\` on ${place.node}); that rule is not the lab's`
-            : `that rule is not the lab's (\`iptables -S FORWARD\` on ${place.node})`,
-        ),
+    if (taken?.verdict !== 'drop') {
+      const by = taken?.rule && (taken.rule.chain === chain ? chain : `\`${taken.rule.text}\``);
+      return { policy, ...(by ? { acceptedBy: by } : {}) };
+    }
+    const stopped = (reason: string, hint?: string) => ({ policy, stopped: this.end('broken', place, reason, hint) });
+    const jumps = chain !== undefined && rules.some((r) => r.chain === 'FORWARD' && r.target === chain);
+    // What the lab's chain alone would say of the packet: an accept that a rule met before it overrode, or
+    // nothing (its rules removed or changed).
+    const labAccepts = jumps && chainVerdict(rules, chain, undefined, matches)?.verdict === 'accept';
+    const labChainHint = () =>
+      this.hint(place, (d) => d.kind === 'rule' && d.chain === chain, `accepts the cluster CIDR in ${chain}`) ??
+      `\`iptables -S ${chain}\` on ${place.node}`;
+    if (taken.rule) {
+      // A module's own rule (a NetworkPolicy's) is said in the module's words.
+      for (const part of wiringOf(this.model)) {
+        const said = part.netfilter?.forwardDrop?.(this, { place, packet, inDev, outDev, rule: taken.rule });
+        if (said) return { policy, stopped: said };
+      }
+      const where = taken.rule.chain === 'FORWARD' ? 'FORWARD chain' : `chain ${taken.rule.chain} (from FORWARD)`;
+      if (labAccepts)
+        return stopped(
+          `a rule in ${place.node}'s ${where} drops it before the lab's chain ${chain} is consulted: ${taken.rule.text}`,
+          `the lab puts its jump first in FORWARD (\`iptables -S FORWARD\` on ${place.node}); that rule is not the lab's`,
+        );
+      return stopped(
+        `a rule in ${place.node}'s ${where} drops it: ${taken.rule.text}`,
+        jumps
+          ? `the lab's chain ${chain} accepts none of it before that rule: ${labChainHint()}`
+          : `that rule is not the lab's (\`iptables -S FORWARD\` on ${place.node})`,
       );
-    if (policy !== 'ACCEPT' && !accepted)
-      return verdict(
-        this.end(
-          'broken',
-          place,
-          chain
-            ? `the FORWARD policy is ${policy} and no rule jumps to ${chain}, which accepts the cluster CIDR`
-            : `the FORWARD policy is ${policy} and the lab adds no rule to FORWARD that accepts the cluster CIDR`,
-          chain &&
-            this.hint(place, (d) => d.kind === 'jump' && d.from === 'FORWARD' && d.to === chain, `jumps to ${chain}`),
-        ),
+    }
+    if (jumps)
+      return stopped(
+        `the FORWARD policy is ${policy} and the lab's chain ${chain}, which FORWARD jumps to, accepts none of it (its rules removed or changed)`,
+        labChainHint(),
       );
-    return verdict(undefined);
+    return stopped(
+      chain
+        ? `the FORWARD policy is ${policy} and no rule jumps to ${chain}, which accepts the cluster CIDR`
+        : `the FORWARD policy is ${policy} and the lab adds no rule to FORWARD that accepts the cluster CIDR`,
+      chain &&
+        this.hint(place, (d) => d.kind === 'jump' && d.from === 'FORWARD' && d.to === chain, `jumps to ${chain}`),
+    );
   }
 
   private neighbour(

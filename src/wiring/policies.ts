@@ -16,7 +16,6 @@ import { step } from '../model/effects.js';
 import type { End } from '../model/trace.js';
 import { contains, formatCidr, ipOf, parseCidr, parseIp } from '../net/ipv4.js';
 import type { Forwarded, WalkContext, WiringParts } from './types.js';
-import { chainVerdict, ruleMatches, type SavedRule } from '../node/tables.js';
 
 type Direction = 'ingress' | 'egress';
 
@@ -351,22 +350,6 @@ function policySteps(model: Model, node: ModelNode): StepDraft[] {
 
 // ---- trace
 
-/**
- * Walks the lab's policy chains (iptables -S of the filter table) for a packet:
- * the rule that drops it, or undefined when it passes. `matches` is the walk's
- * own test of a rule (ruleMatches: its addresses, devices, port and conntrack
- * state: the policies' first rule lets the replies through, as policy engines do).
- */
-export function policyDrop(
-  model: Model,
-  rules: readonly SavedRule[],
-  matches: (rule: SavedRule) => boolean,
-): { rule: string; chain: string } | undefined {
-  if (!model.policies?.length) return undefined;
-  const { verdict, rule } = chainVerdict(rules, policyChains(kernelNameOf(model)).main, undefined, matches) ?? {};
-  return verdict === 'drop' && rule ? { rule: rule.text, chain: rule.chain } : undefined;
-}
-
 /** The policies behind a pod chain, for trace's hint: "pod db is isolated for ingress by db-from-web". */
 function policiesOfChain(model: Model, chain: string): string | undefined {
   const chains = policyChains(kernelNameOf(model));
@@ -379,20 +362,23 @@ function policiesOfChain(model: Model, chain: string): string | undefined {
   return undefined;
 }
 
-/** The policies in a trace: consulted only if FORWARD jumps to them before the lab's ACCEPT of the cluster CIDR. */
-async function policyForward(walk: WalkContext, f: Forwarded): Promise<End | undefined> {
-  const { model, kernel } = walk;
-  if (!model.policies?.length || !kernel.filterRules) return undefined;
-  const policiesAt = f.forward.findIndex((r) => r.target === policyChains(kernelNameOf(model)).main);
-  if (policiesAt < 0 || (f.acceptAt >= 0 && f.acceptAt < policiesAt)) return undefined;
-  const rules = await kernel.filterRules(f.place.node);
-  const dropped = policyDrop(model, rules, (r) => ruleMatches(r, f.packet, f.inDev, f.outDev));
-  if (!dropped) return undefined;
+/** A drop in a trace by a rule of the policies' chains: which policies isolate which pod. */
+function policyForwardDrop(walk: WalkContext, f: Forwarded): End | undefined {
+  const { model } = walk;
+  if (!model.policies?.length || !isPolicyChain(model, f.rule.chain)) return undefined;
   return walk.end(
     'broken',
     f.place,
-    `a NetworkPolicy drops it on ${f.place.node}: \`${dropped.rule}\``,
-    policiesOfChain(model, dropped.chain),
+    `a NetworkPolicy drops it on ${f.place.node}: \`${f.rule.text}\``,
+    policiesOfChain(model, f.rule.chain),
+  );
+}
+
+/** Whether a chain is one of the lab's policy chains: its main chain or a pod's. */
+function isPolicyChain(model: Model, chain: string): boolean {
+  const chains = policyChains(kernelNameOf(model));
+  return (
+    chain === chains.main || chain.startsWith(chains.pod('ingress', '')) || chain.startsWith(chains.pod('egress', ''))
   );
 }
 
@@ -405,7 +391,7 @@ export const policies: WiringParts & { steps: typeof policySteps } = {
     { key: 'net.bridge.bridge-nf-call-iptables', module: 'br_netfilter', why: 'has NetworkPolicies, which need' },
   ],
   steps: policySteps,
-  netfilter: { forward: policyForward },
+  netfilter: { forwardDrop: policyForwardDrop },
   names: (model, node) => {
     if (!model.policies?.length) return [];
     const chains = policyChains(kernelNameOf(model));

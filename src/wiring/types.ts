@@ -129,16 +129,14 @@ export interface TunnelHops {
   ): Promise<End>;
 }
 
-/** A packet a node forwards, as the FORWARD hook sees it. */
+/** A packet a node's FORWARD chain drops, as a module's hook sees it: the rule that drops it, first match deciding. */
 export interface Forwarded {
   place: Place;
   packet: Packet;
   inDev: string;
   outDev: string;
-  /** the rules of the node's FORWARD chain, in order */
-  forward: readonly SavedRule[];
-  /** where in FORWARD the lab accepts its traffic (a module's acceptChain); -1: nowhere */
-  acceptAt: number;
+  /** the rule that drops it, in FORWARD or in a chain FORWARD jumps to */
+  rule: SavedRule;
 }
 
 /** A kind's iptables in a trace: what its chains do to a packet, read from the node's live rules (on nodes only: a pod's namespace has none of the lab's rules). */
@@ -147,8 +145,8 @@ export interface NetfilterHooks {
   acceptChain?(model: Model): string;
   /** nat before routing: PREROUTING for a packet that came in, OUTPUT for one made there; the packet rewritten, or the end; undefined when its rules do not apply */
   beforeRouting?(walk: WalkContext, place: Place, packet: Packet, ingress?: Ingress): Promise<Packet | End | undefined>;
-  /** filter FORWARD (also a bridged packet's, with br_netfilter): where its chains drop the packet; undefined: they let it pass */
-  forward?(walk: WalkContext, packet: Forwarded): Promise<End | undefined>;
+  /** filter FORWARD (also a bridged packet's, with br_netfilter) drops the packet by a rule: the module's words for it, where the rule is in one of its chains; undefined: not its rule */
+  forwardDrop?(walk: WalkContext, dropped: Forwarded): End | undefined;
 }
 
 /** The headers a tunnel wraps each pod packet in, which must fit the underlay's MTU with it. */

@@ -12,8 +12,8 @@ import { faultIdsOf } from '../../src/faults/faults.js';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';
 import type { Packet } from '../../src/model/trace.js';
 import { buildPlan } from '../../src/plan/build.js';
-import { ruleMatches } from '../../src/node/tables.js';
-import { policyDrop, policyRuleCounts } from '../../src/wiring/policies.js';
+import { chainVerdict, ruleMatches } from '../../src/node/tables.js';
+import { policyRuleCounts } from '../../src/wiring/policies.js';
 import { LABS } from '../paths.js';
 
 const { model } = loadLabFile(join(LABS, 'policy.yaml'));
@@ -127,7 +127,9 @@ test("trace's walk through the policy chains, on the rules as iptables-save prin
       ...(port ? { port } : {}),
       ...(reply ? { reply } : {}),
     };
-    return policyDrop(model, rules, (r) => ruleMatches(r, packet, 'eth1', 'br1'))?.rule;
+    // FORWARD's jump to the policies' main chain, walked there as the kernel does (node/tables.ts).
+    const taken = chainVerdict(rules, 'NL-POL-policy', undefined, (r) => ruleMatches(r, packet, 'eth1', 'br1'));
+    return taken?.verdict === 'drop' ? taken.rule?.text : undefined;
   };
   assert.equal(verdict('10.200.0.2', '10.200.1.2', 5432), undefined, 'web → db:5432 is allowed');
   assert.equal(verdict('10.200.0.3', '10.200.1.2', 5432), '-A NL-PI-policy_db -j DROP', 'rogue → db is not');

@@ -20,6 +20,12 @@ import type { Kernel, Link, Place, RouteLookup, Tables } from '../../src/trace/k
 import { parseLinks, parseRouteGet } from '../../src/node/tables.js';
 import { LABS } from '../paths.js';
 
+/** The lab's own accept chain (the bridge module's) as iptables-save prints its rules: the cluster CIDR both ways. */
+const labChain = (lab: string) => [
+  `-A NETLAB-FWD-${lab} -s 10.200.0.0/16 -j ACCEPT`,
+  `-A NETLAB-FWD-${lab} -d 10.200.0.0/16 -j ACCEPT`,
+];
+
 /** A FORWARD chain as `iptables -S FORWARD` prints it (-P, then -A lines), as the kernel interface gives it. */
 function forwardChainOf(lines: readonly string[], chain = 'FORWARD') {
   return {
@@ -102,7 +108,11 @@ function ipipWorld() {
       'node-1/ 10.200.1.2': { ok: true, type: 'unicast', dev: 'br1', entry: '10.200.1.0/24 dev br1' },
       'node-1/a1 10.200.1.2': { ok: true, type: 'local', dev: 'lo' },
     } as Record<string, RouteLookup>,
-    forward: ['-P FORWARD ACCEPT', '-A FORWARD -m comment --comment "netlab lab ipip" -j NETLAB-FWD-ipip'],
+    forward: [
+      '-P FORWARD ACCEPT',
+      '-A FORWARD -m comment --comment "netlab lab ipip" -j NETLAB-FWD-ipip',
+      ...labChain('ipip'),
+    ],
   };
   const kernel: Kernel = {
     reads: () => true,
@@ -110,7 +120,7 @@ function ipipWorld() {
     routeGet: async (place, dst) =>
       world.routes[`${key(place)} ${dst}`] ?? { ok: false, error: 'Network is unreachable' },
     natRules: async () => [],
-    forwardRules: async () => forwardChainOf(world.forward),
+    filterTable: async () => forwardChainOf(world.forward),
     connections: async () => [],
   };
   return { world, kernel };
@@ -283,10 +293,41 @@ test("trace: FORWARD as the modules say: the bridge's accept chain named; withou
   );
   // A DROP after the bridge's jump is never met; before it, it is, and named so.
   const jump = '-A FORWARD -m comment --comment "netlab lab ipip" -j NETLAB-FWD-ipip';
-  assert.equal((await run('bridge', ['-P FORWARD ACCEPT', jump, '-A FORWARD -j DROP'])).outcome, 'delivered');
+  const lab = labChain('ipip');
+  const delivered = await run('bridge', ['-P FORWARD ACCEPT', jump, '-A FORWARD -j DROP', ...lab]);
+  assert.equal(delivered.outcome, 'delivered');
+  assert.ok(
+    delivered.hops.some((h) => /FORWARD policy ACCEPT, accepted by NETLAB-FWD-ipip\)/.test(h.text)),
+    'the hop names the chain that accepted it',
+  );
   assert.match(
-    (await reason('bridge', ['-P FORWARD ACCEPT', '-A FORWARD -j DROP', jump]))!,
+    (await reason('bridge', ['-P FORWARD ACCEPT', '-A FORWARD -j DROP', jump, ...lab]))!,
     /drops it before the lab's chain NETLAB-FWD-ipip is consulted: -A FORWARD -j DROP/,
+  );
+  // First match decides, as in the kernel: a learner's own ACCEPT before a DROP lets the packet through.
+  const own = '-A FORWARD -s 10.200.0.0/24 -j ACCEPT';
+  const accepted = await run('veth', ['-P FORWARD DROP', own, '-A FORWARD -j DROP']);
+  assert.equal(accepted.outcome, 'delivered', accepted.problem?.reason);
+  assert.ok(accepted.hops.some((h) => h.text.includes(`accepted by \`${own}\``)));
+  // The lab's chain emptied (iptables -F) under a DROP policy: the jump is there, and nothing accepts.
+  const flushed = await run('bridge', ['-P FORWARD DROP', jump]);
+  assert.equal(flushed.outcome, 'broken');
+  assert.match(
+    flushed.problem!.reason,
+    /policy is DROP and the lab's chain NETLAB-FWD-ipip, which FORWARD jumps to, accepts none of it/,
+  );
+  assert.match(flushed.problem!.hint ?? '', /iptables -w -A NETLAB-FWD-ipip -s 10\.200\.0\.0\/16 -j ACCEPT/);
+  // A DROP in a chain FORWARD jumps to (a learner's, Docker's DOCKER-USER) is followed there.
+  const user = await run('bridge', [
+    '-P FORWARD ACCEPT',
+    '-A FORWARD -j USER',
+    '-A USER -d 10.200.1.0/24 -j DROP',
+    jump,
+    ...lab,
+  ]);
+  assert.match(
+    user.problem?.reason ?? '',
+    /a rule in node-0's chain USER \(from FORWARD\) drops it before the lab's chain/,
   );
 });
 
@@ -486,7 +527,7 @@ test('trace: a pod that skips its gateway by a cached redirect is delivered, wit
           }
         : { ok: false, error: 'Network is unreachable' },
     natRules: async () => [],
-    forwardRules: async () => forwardChainOf([]),
+    filterTable: async () => forwardChainOf([]),
     connections: async () => [],
   };
   const trace = await walk('vxlan', kernel);
@@ -635,7 +676,7 @@ test("trace: a frame bridged from port to port passes FORWARD too when br_netfil
       tables: async (place) => world[key(place)] ?? tables([]),
       routeGet: async (place, dst) => routes[`${key(place)} ${dst}`] ?? { ok: false, error: 'Network is unreachable' },
       natRules: async () => [],
-      forwardRules: async () => forwardChainOf(forward),
+      filterTable: async () => forwardChainOf(forward),
       connections: async () => [],
     };
     const { model } = loadLabFile(join(LABS, 'bridge.yaml'));
@@ -646,9 +687,12 @@ test("trace: a frame bridged from port to port passes FORWARD too when br_netfil
     );
   };
   const jump = '-A FORWARD -m comment --comment "netlab lab bridge" -j NETLAB-FWD-bridge';
-  const dropFirst = ['-P FORWARD ACCEPT', '-A FORWARD -j DROP', jump];
+  const dropFirst = ['-P FORWARD ACCEPT', '-A FORWARD -j DROP', jump, ...labChain('bridge')];
   assert.equal((await run('0', dropFirst)).outcome, 'delivered', 'without br_netfilter, bridged frames skip iptables');
-  assert.equal((await run('1', ['-P FORWARD ACCEPT', jump, '-A FORWARD -j DROP'])).outcome, 'delivered');
+  assert.equal(
+    (await run('1', ['-P FORWARD ACCEPT', jump, '-A FORWARD -j DROP', ...labChain('bridge')])).outcome,
+    'delivered',
+  );
   const dropped = await run('1', dropFirst);
   assert.equal(dropped.outcome, 'broken');
   assert.match(
