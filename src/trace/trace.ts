@@ -15,6 +15,7 @@ import { ETHERNET_MTU } from '../net/ethernet.js';
 import { crossNodeWiring, tunnelHops } from '../wiring/registry.js';
 import { LiveKernel, type Kernel, type Place } from './kernel.js';
 import { TraceWalk, type Packet, type Trace } from './walk.js';
+import type { Problem } from '../model/trace.js';
 
 export interface TraceRequest {
   from: Place;
@@ -303,7 +304,9 @@ export async function traceRequest(
   planOf: PlanOnce = planOnce(model, facts),
 ): Promise<Trace> {
   const plan = planOf();
-  const trace = await new TraceWalk(model, facts, plan, kernel).run(request.from, request.packet);
+  const walked = await new TraceWalk(model, facts, plan, kernel).run(request.from, request.packet);
+  const elsewhere = deliveredElsewhere(model, request, walked);
+  const trace: Trace = elsewhere ? { ...walked, outcome: 'broken', problem: elsewhere } : walked;
   // Translated on the way (DNAT to a Service's endpoint, SNAT to the outside): conntrack carries the reply back.
   const translated = trace.hops.some((h) => h.kind === 'dnat' || h.kind === 'snat' || h.kind === 'outside');
   const { src, dst, protocol } = request.packet;
@@ -316,6 +319,35 @@ export async function traceRequest(
     reply: true,
   });
   return { ...trace, reply };
+}
+
+/**
+ * A packet delivered, but not where it was meant to go: the destination's address is also on another
+ * namespace on the way (a learner's `ip addr add` of it on the wrong pod or interface), which takes it as
+ * its own. A pod, a node and a Service's backends are checked; an address is wherever the kernel has it.
+ */
+export function deliveredElsewhere(model: Model, request: TraceRequest, trace: Trace): Problem | undefined {
+  const at = trace.at;
+  if (trace.outcome !== 'delivered' || !at) return undefined;
+  const { to } = request;
+  const meant =
+    'pod' in to
+      ? at.pod === to.pod
+      : 'node' in to
+        ? !at.pod && at.node === to.node
+        : 'service' in to
+          ? at.pod !== undefined &&
+            (model.services.find((s) => s.name === to.service)?.backends.includes(at.pod) ?? true)
+          : true;
+  if (meant) return undefined;
+  const where = at.pod ? `pod ${at.pod}` : at.node;
+  const intended = 'pod' in to ? `pod ${to.pod}` : 'node' in to ? `node ${to.node}` : `a backend of ${request.toLabel}`;
+  return {
+    node: at.node,
+    where,
+    reason: `${where} has ${request.packet.dst} as an address of its own and takes the packet: it never reaches ${intended}`,
+    hint: `\`netlab exec ${at.pod ?? at.node} -- ip -br addr\` shows where ${where} has it; the lab gives ${request.packet.dst} to ${intended} alone`,
+  };
 }
 
 export function renderTrace(request: TraceRequest, trace: Trace, lab: string): string[] {

@@ -8,7 +8,14 @@ import { loadLabFile } from '../../src/lab/load.js';
 import { simulatedFacts } from '../../src/underlay/simulated.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { TraceWalk } from '../../src/trace/walk.js';
-import { probeAndWalk, resolveRequest, sendFirst, walkedThrough, type Probe } from '../../src/trace/trace.js';
+import {
+  probeAndWalk,
+  resolveRequest,
+  sendFirst,
+  traceRequest,
+  walkedThrough,
+  type Probe,
+} from '../../src/trace/trace.js';
 import type { Trace } from '../../src/model/trace.js';
 import { RunError, UsageError } from '../../src/errors.js';
 import { askNode } from '../../src/node/query.js';
@@ -162,6 +169,31 @@ test('trace ipip: veth, bridge up to the node, the tunnel with its outer header 
   assert.match(trace.hops[6]!.text, /outer 192\.168\.64\.4 → 192\.168\.64\.5; inner 10\.200\.0\.2 → 10\.200\.1\.2/);
   assert.match(trace.hops[7]!.text, /node-1's underlay address/);
   assert.match(trace.hops[12]!.text, /0a:00:00:00:00:a1 \(pod a1's veth-a1-c\) to port veth-a1/);
+});
+
+test("trace: a packet delivered to another namespace that has the destination's address (a learner's `ip addr add` there) is no delivery to the pod meant", async () => {
+  const { model } = loadLabFile(join(LABS, 'ipip.yaml'));
+  const facts = simulatedFacts(model);
+  const { world, kernel } = ipipWorld();
+  const request = resolveRequest(model, facts, 'a0', 'a1');
+  assert.equal((await traceRequest(model, facts, {}, request, kernel)).outcome, 'delivered');
+  // a1's address added to a0's own loopback: a0's kernel takes the packet as its own.
+  world.routes['node-0/a0 10.200.1.2'] = { ok: true, type: 'local', dev: 'lo', entry: 'local 10.200.1.2 dev lo' };
+  const trace = await traceRequest(model, facts, {}, request, kernel);
+  assert.equal(trace.outcome, 'broken');
+  assert.deepEqual(trace.at, { node: 'node-0', pod: 'a0' });
+  assert.equal(
+    trace.problem?.reason,
+    'pod a0 has 10.200.1.2 as an address of its own and takes the packet: it never reaches pod a1',
+  );
+  assert.equal(trace.reply, undefined, 'no reply is walked back from where it should not be');
+  // A node is meant as a node: a pod holding its address is not it.
+  const toNode = resolveRequest(model, facts, 'a0', 'node-1');
+  world.routes[`node-0/a0 ${toNode.packet.dst}`] = { ok: true, type: 'local', dev: 'lo' };
+  assert.match(
+    (await traceRequest(model, facts, {}, toNode, kernel)).problem?.reason ?? '',
+    /^pod a0 has \S+ as an address of its own and takes the packet: it never reaches node node-1$/,
+  );
 });
 
 test('trace ipip: the tunnel with the matching local address receives, not the fallback tunl0 (down) the module creates', async () => {
