@@ -32,7 +32,7 @@ import {
   OUTSIDE_HOLDER,
   outsideScript,
   routerScript,
-  simulatedOutsideProblem,
+  simulatedUnderlayProblem,
   UNDERLAY_FAILED,
   underlaySwitchScript,
 } from '../underlay/simulated.js';
@@ -134,7 +134,7 @@ export async function createSimulatedNodes(
 ): Promise<{ target: SimulatedTargetState; answered: Record<string, ScriptResult> }> {
   const state = newSimulatedTarget();
   const outside = model.outside ? outsideAddress(model, facts) : undefined;
-  const problem = outside && simulatedOutsideProblem(outside);
+  const problem = simulatedUnderlayProblem(model, outside);
   if (problem) throw new UsageError(problem);
   state.underlay = await startHolder(labIdOf(model), 'underlay');
   record(state);

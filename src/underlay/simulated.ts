@@ -5,7 +5,7 @@
 // routes. Pure: exec/simulated.ts starts the holders and runs these scripts.
 import type { Model, ModelNode, ModelRouter } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
-import { type Cidr, formatIp, nthAddress, parseCidr } from '../net/ipv4.js';
+import { type Cidr, contains, formatIp, nthAddress, parseCidr, parseIp } from '../net/ipv4.js';
 import { ETHERNET_MTU } from '../net/ethernet.js';
 import { quoteArg } from '../os/quote.js';
 import { networkOf, routerPodRoutes, underlayRoutes } from './routing.js';
@@ -75,11 +75,21 @@ export function simulatedFacts(model: Model): Record<string, NodeFacts> {
   );
 }
 
-/** Why the lab's outside host cannot be simulated at this address, if it cannot: it must be on the one segment. */
-export function simulatedOutsideProblem(outside: string): string | undefined {
-  return outside.startsWith(`${SIMULATED_UNDERLAY.network}.`)
-    ? undefined
-    : `outside.address: found ${outside}; on simulated nodes the outside host is on the underlay ${FLAT_SIMULATED_NETWORK} (leave the address out: ${SIMULATED_UNDERLAY.network}.1)`;
+/**
+ * Why the lab's underlay addresses cannot be simulated, if they cannot: the outside host, and on a flat underlay
+ * every node the lab gives an address, must be on its one segment (each gets the segment's prefix: one off it is
+ * in another subnet on the same bridge, and reaches no other node). A routed underlay's own networks are
+ * checked where the lab is resolved. Machines over SSH have their own networks: the same lab is theirs to route.
+ */
+export function simulatedUnderlayProblem(model: Model, outside: string | undefined): string | undefined {
+  const flat = parseCidr(FLAT_SIMULATED_NETWORK)!;
+  const off = (address: string) => !contains(flat, parseIp(address) ?? 0);
+  const node = model.underlay ? undefined : model.nodes.find((n) => n.underlay.address && off(n.underlay.address));
+  if (node)
+    return `nodes.${node.name}.underlay.address: found ${node.underlay.address}; on simulated nodes the underlay is the one segment ${FLAT_SIMULATED_NETWORK} (leave the address out: the nodes are numbered ${SIMULATED_UNDERLAY.network}.${SIMULATED_UNDERLAY.firstHost}, .${SIMULATED_UNDERLAY.firstHost + 1}, ...; or give one in it)`;
+  if (outside && off(outside))
+    return `outside.address: found ${outside}; on simulated nodes the outside host is on the underlay ${FLAT_SIMULATED_NETWORK} (leave the address out: ${SIMULATED_UNDERLAY.network}.1)`;
+  return undefined;
 }
 
 /** The init process of each holder the underlay's cables go to, by PID (`netns PID`). */

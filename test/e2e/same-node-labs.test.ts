@@ -180,6 +180,28 @@ test('bad input: exit 2, every problem listed, nothing started', async () => {
   assert.deepEqual(await snapshotHost(), pristine);
 });
 
+test("a node's underlay address off the simulated segment: exit 2 at up, named, nothing started", async () => {
+  // On a Vagrant host-only network the address would be the machines' own to route; simulated nodes share one
+  // /24, and a node given another subnet's address there reached no other node.
+  const file = join(state.dir, 'off-segment.yaml');
+  writeFileSync(
+    file,
+    readFileSync(join(LABS, 'vxlan.yaml'), 'utf8').replace(
+      /^ {2}node-1: \{\}$/m,
+      '  node-1: { underlay: { address: 192.168.65.5 } }',
+    ),
+  );
+  assert.match(readFileSync(file, 'utf8'), /192\.168\.65\.5/, 'the lab file gives node-1 its address');
+  const up = await netlab(state.dir, 'up', file);
+  assert.equal(up.exitCode, 2, up.stdout + up.stderr);
+  assert.match(
+    up.stderr,
+    /nodes\.node-1\.underlay\.address: found 192\.168\.65\.5; on simulated nodes the underlay is the one segment 192\.168\.64\.0\/24/,
+  );
+  assert.deepEqual(await snapshotHost(), pristine);
+  assert.equal((await netlab(state.dir, 'status', 'vxlan')).exitCode, 2, 'no lab vxlan recorded');
+});
+
 test('a state directory that cannot be written: a clear message, exit 2, nothing started', async () => {
   const { execa } = await import('execa');
   // nobody's home (/nonexistent) has no ~/.local/state: it says where it would write, and what to set.

@@ -10,7 +10,7 @@ import {
   outsideScript,
   routerScript,
   simulatedFacts,
-  simulatedOutsideProblem,
+  simulatedUnderlayProblem,
   underlaySwitchScript,
 } from '../../src/underlay/simulated.js';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';
@@ -180,11 +180,23 @@ test("the simulated underlay: a bridge per network, each node's and router's cab
   assert.ok(lines.includes('ip route add 192.168.30.0/24 via 192.168.20.253'), lines.join('\n'));
   assert.ok(lines.includes('ip route add 10.200.0.0/24 via 192.168.10.4'), lines.join('\n'));
   // The outside host must be on the one simulated segment.
-  assert.equal(simulatedOutsideProblem('192.168.64.1'), undefined);
+  const { model: flat } = loadLabFile(join(LABS, 'vxlan.yaml'));
+  assert.equal(simulatedUnderlayProblem(flat, '192.168.64.1'), undefined);
   assert.match(
-    simulatedOutsideProblem('10.1.2.3') ?? '',
+    simulatedUnderlayProblem(flat, '10.1.2.3') ?? '',
     /found 10\.1\.2\.3; on simulated nodes the outside host is on the underlay 192\.168\.64\.0\/24/,
   );
+  // So must a node's given address on a flat underlay; a routed underlay's are the lab's own networks'.
+  const given = (address: string) => ({
+    ...flat,
+    nodes: flat.nodes.map((n, i) => (i === 1 ? { ...n, underlay: { ...n.underlay, address } } : n)),
+  });
+  assert.equal(simulatedUnderlayProblem(given('192.168.64.9'), undefined), undefined);
+  assert.match(
+    simulatedUnderlayProblem(given('192.168.65.5'), undefined) ?? '',
+    /^nodes\.node-1\.underlay\.address: found 192\.168\.65\.5; on simulated nodes the underlay is the one segment 192\.168\.64\.0\/24/,
+  );
+  assert.equal(simulatedUnderlayProblem(model, undefined), undefined, 'the routed lab above');
 });
 
 test("the simulated underlay of one segment: the nodes' cables and the outside host's on one bridge, the outside host's address", () => {
