@@ -3,7 +3,7 @@
 // 192.168.64.4, .5, ... on eth1), and the scripts that cable the nodes, the
 // routers and the outside host to them and give each its addresses and
 // routes. Pure: exec/simulated.ts starts the holders and runs these scripts.
-import type { Model, ModelNode, ModelRouter } from '../model/lab.js';
+import { SERVICE_CIDR, type Model, type ModelNode, type ModelRouter } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import { type Cidr, contains, formatIp, nthAddress, parseCidr, parseIp } from '../net/ipv4.js';
 import { ETHERNET_MTU } from '../net/ethernet.js';
@@ -158,6 +158,10 @@ export function nodeUnderlayScript(model: Model, node: string, facts: NodeFacts)
   const routes = underlayRoutes(model, [networkOf(model, node)!]).map(
     (r) => `ip route add ${quoteArg(r.dst)} via ${quoteArg(r.via)}\n`,
   );
+  // A machine's own connection to a Service's cluster IP is routed before nat OUTPUT DNATs it, and a machine's
+  // default route carries it (kube-proxy relies on that); a simulated node has none, and connect() failed with
+  // "Network is unreachable" before any rule saw it. The Services range out of the underlay stands in for it.
+  if (model.services.length) routes.push(`ip route add ${SERVICE_CIDR} dev ${quoteArg(dev)}\n`);
   return `(set -e\nip addr add ${quoteArg(address)}/${simulatedNetworkOf(model, node).cidr.prefix} dev ${quoteArg(dev)}\nip link set ${quoteArg(dev)} up\n${routes.join('')}) || exit ${UNDERLAY_FAILED}\n`;
 }
 

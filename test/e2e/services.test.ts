@@ -80,13 +80,14 @@ interface Traced {
 test('service: the three cases of article 001 §5.4 reach every backend, and trace follows its own probe', async () => {
   try {
     // The lab's checks, and two tcp checks that name their target by address: the Service's
-    // ClusterIP and port (its backends answer), and pod b's address (b answers).
+    // ClusterIP and port (its backends answer), and pod b's address (b answers); and the Service from a node
+    // itself, whose connection is routed before DNAT (a simulated node has no default route to carry it).
     const file = join(state.dir, 'service.yaml');
     writeFileSync(
       file,
       readFileSync(join(LABS, 'service.yaml'), 'utf8').replace(
         /^exercises:/m,
-        '  - tcp: { from: c, to: 10.96.0.2, port: 8080 }\n  - tcp: { from: a0, to: 10.200.1.2, port: 9000 }\nexercises:',
+        '  - tcp: { from: c, to: 10.96.0.2, port: 8080 }\n  - tcp: { from: a0, to: 10.200.1.2, port: 9000 }\n  - service: { from: node-2, to: svc-1 }\nexercises:',
       ),
     );
     const up = await netlab(state.dir, 'up', file);
@@ -139,7 +140,7 @@ test('service: the three cases of article 001 §5.4 reach every backend, and tra
     const cases = report.checks.filter((c) => c.name.startsWith('service'));
     assert.deepEqual(
       cases.map((c) => c.name.split(' ')[1]),
-      ['c', 'a1', 'a0'],
+      ['c', 'a1', 'a0', 'node-2'],
     );
     for (const c of cases) {
       assert.ok(c.ok, c.name);
