@@ -319,7 +319,12 @@ netlab_check() {
     # Two echo requests 0.2 s apart; ping exits 0 if either is answered. The first
     # packet to a pod behind VXLAN waits on ARP flooded over multicast, which a busy
     # underlay may drop once (seen on the QEMU VMs); a broken path answers neither.
-    ping) out=$(netlab_at "$pod" ping -c 2 -i 0.2 -W "$wait" "$address" 2>&1) ;;
+    # An answered ping whose address the pod has itself (ip route get: local) was answered by the pod: said on
+    # a line of its own, which verify weighs against the check's target.
+    ping) out=$(netlab_at "$pod" ping -c 2 -i 0.2 -W "$wait" "$address" 2>&1) && {
+      ! netlab_at "$pod" ip -o route get "$address" 2>/dev/null | grep -q '^local ' || out="$out
+netlab: answered locally"
+    } ;;
     # The answer is the pod's name, then the bytes the responder counted. A bulk client
     # sends BYTES and waits up to 5 s (-t) for the count after closing its side; if its
     # full-size packets are dropped, nothing moves for 5 s (-T) and no count comes. It

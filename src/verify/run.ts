@@ -267,7 +267,7 @@ export async function runChecks(
           result.out,
           (addresses ??= hopAddresses(model, facts, plan())),
         );
-      return judge(check, result, podOf(model, check.to));
+      return judge(check, result, podOf(model, check.to), addressOf(check, facts));
     });
   } finally {
     await runOn(
@@ -281,8 +281,13 @@ export async function runChecks(
   }
 }
 
-/** A ping or tcp check's verdict; `expected`: the pod that must answer a tcp check (none: any of a Service's backends). */
-function judge(check: Check, result: { rc: number; out: string[] }, expected: string | undefined): CheckResult {
+/** A ping or tcp check's verdict; `expected`: the pod that must answer a tcp check (none: any of a Service's backends); `address`: where it was sent. */
+function judge(
+  check: Check,
+  result: { rc: number; out: string[] },
+  expected: string | undefined,
+  address: string,
+): CheckResult {
   const text = result.out.filter((l) => l.trim() !== '');
   let reached = result.rc === 0;
   let evidence: string;
@@ -291,8 +296,12 @@ function judge(check: Check, result: { rc: number; out: string[] }, expected: st
     const lost = /(\d+) packets transmitted, (\d+) received/.exec(text.join('\n'));
     const unanswered =
       lost && lost[1] !== lost[2] ? ` (${Number(lost[1]) - Number(lost[2])} of ${lost[1]} unanswered)` : '';
-    evidence =
-      reached && rtt
+    // Another pod's address that the sender has as its own (an `ip addr add` there) answers from the sender.
+    const itself = reached && text.includes('netlab: answered locally') && answersItself(check);
+    if (itself) reached = false;
+    evidence = itself
+      ? `answered by ${endpointLabel(check.from)} itself: ${address} is an address of its own (ip route get says local), so the ping never reached ${endpointLabel(check.to)}`
+      : reached && rtt
         ? `reply ${/time=\S+ ms/.exec(rtt)?.[0] ?? rtt}${unanswered}`
         : (text.find((l) => /loss|unreachable|Network/.test(l)) ?? (text.join(' ') || 'no reply'));
   } else {
@@ -311,6 +320,14 @@ function judge(check: Check, result: { rc: number; out: string[] }, expected: st
     reached &&= whole;
   }
   return { check, reached, ok: reached === (check.expect === 'pass'), evidence };
+}
+
+/** Whether an answer from the sender's own namespace is no answer of the check's target: another pod's, or a node's from a pod. */
+function answersItself(check: Check): boolean {
+  const from = check.from;
+  if ('pod' in check.to) return !('pod' in from) || from.pod !== check.to.pod;
+  if ('node' in check.to) return 'pod' in from || from.node !== check.to.node;
+  return false;
 }
 
 /** Every IPv4 address of each node (its underlay address, and what the plan gives its bridge and tunnels) and router. */
