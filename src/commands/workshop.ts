@@ -273,8 +273,9 @@ export async function captureCommand(
   }
   // timeout's 124: the time was up before the count, which is no failure.
   const ended = !stoppedBy && (code === 0 || code === 124);
-  // Over SSH without a terminal on the machine, a Ctrl-C ends the capture with 130 (exec/ssh.ts).
-  const stopped = stoppedBy ?? (code === EXIT_INTERRUPTED ? 'Ctrl-C' : undefined);
+  // Over SSH without a terminal on the machine, a Ctrl-C or Ctrl-\ ends the capture with 128 + its signal (exec/ssh.ts).
+  const stopped =
+    stoppedBy ?? { [exitCodeOf(null, 'SIGINT')]: 'Ctrl-C', [exitCodeOf(null, 'SIGQUIT')]: 'Ctrl-\\' }[code];
   if (write !== undefined && write !== '-')
     console.error(
       ended

@@ -11,7 +11,7 @@ import type { Locked, ScriptResult, Transport } from './transport.js';
 import type { SshTargetState } from '../state/targets.js';
 import { AS_ROOT, explainFailure, sshArgs } from './ssh-args.js';
 import { lockLines, parseLockOutput, UNLOCK_LINES } from './node-lock.js';
-import { RunError } from '../errors.js';
+import { escapeControls, RunError } from '../errors.js';
 import { quoteArg } from '../os/quote.js';
 
 /** What a terminal's keys send to its foreground process group: Ctrl-C and Ctrl-\. */
@@ -125,7 +125,12 @@ export function sshTransport(target: SshTargetState, node: string): Transport {
         // A second one ends netlab at once (a machine that does not answer).
         if (stoppedBy) process.exit(exitCodeOf(null, stoppedBy));
         stoppedBy = signal;
-        stopping = runOn(target, node, stopTaggedScript(tag!), { timeout: 10_000 }).catch(() => undefined);
+        stopping = runOn(target, node, stopTaggedScript(tag!), { timeout: 10_000 }).then((stopped) => {
+          if (stopped.exitCode !== 0)
+            process.stderr.write(
+              `netlab: could not stop what runs on ${node} (${escapeControls(stopped.stderr.trim(), true) || `exit ${stopped.exitCode}`}): \`netlab exec ${node} -- ps -ef\` shows it\n`,
+            );
+        });
       };
       if (tag) for (const signal of TERMINAL_SIGNALS) process.on(signal, onSignal);
       const sudo = `if [ "$(id -u)" -eq 0 ]; then exec sh -c "$0"; fi; exec sudo -n sh -c "$0"`;

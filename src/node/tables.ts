@@ -247,8 +247,10 @@ export interface SavedRule {
   chain: string;
   /** its words after the chain, as iptables-save writes them */
   args: string[];
-  /** what it jumps to (-j): a chain, or ACCEPT, DROP, DNAT, … */
+  /** what it jumps to (-j): a chain, or ACCEPT, DROP, DNAT, …; or goes to (-g: goto set) */
   target?: string;
+  /** -g: the chain it goes to returns, when it decides nothing, to the chain that called this one */
+  goto?: true;
   /** the line, for a person to read */
   text: string;
 }
@@ -301,33 +303,78 @@ export function dropsBeforeJump(rules: readonly SavedRule[], from: string, to: s
   return chain.slice(0, jump >= 0 ? jump : undefined).filter((r) => r.target === 'DROP' || r.target === 'REJECT');
 }
 
+/** A rule against a packet: it matches, it does not, or it may (a match trace does not judge: ruleMatch). */
+export type Matched = boolean | 'maybe';
+
+/** What a chain decided, the rule that decided it and the rule of the chain walked first that led there. */
+export interface ChainVerdict {
+  verdict: 'accept' | 'drop';
+  /** the ACCEPT, DROP or REJECT that decided; none: the chain's policy */
+  rule?: SavedRule;
+  /** the rule of the chain walked first through which the packet got there: the deciding rule, or a jump */
+  via?: SavedRule;
+  /**
+   * an ACCEPT passed over because it may not match the packet (a match trace does not judge, or a jump to
+   * its chain that may not): the packet may be accepted there, before the verdict
+   */
+  unsure?: SavedRule;
+}
+
 /**
  * What a chain does with a packet, as the kernel judges it: its rules in order, the first that `matches` (the
- * walk's ruleMatches of the packet) deciding: ACCEPT, DROP or REJECT; a jump to a chain of the table judged
- * there, going on after it when it decides nothing (or RETURNs); another target (LOG, MARK) going on; at the
- * end, the chain's policy (a built-in chain's), or nothing decided (a chain of the table's own, or one too deep).
+ * walk's ruleMatch of the packet) deciding: ACCEPT, DROP or REJECT; a jump to a chain of the table judged
+ * there, going on after it when it decides nothing (or RETURNs), a goto (-g) ending this chain then too;
+ * another target (LOG, MARK) going on; at the end, the chain's policy (a built-in chain's), or nothing decided
+ * (a chain of the table's own, or one too deep). A rule that may match decides when it drops (the packet may
+ * be dropped there); an ACCEPT that may match is passed over, and named as `unsure`.
  */
 export function chainVerdict(
   rules: readonly SavedRule[],
   chain: string,
   policy: string | undefined,
-  matches: (rule: SavedRule) => boolean,
-  depth = 0,
-): { verdict: 'accept' | 'drop'; rule?: SavedRule } | undefined {
-  if (depth > 8) return undefined;
+  matches: (rule: SavedRule) => Matched,
+): ChainVerdict | undefined {
+  const walked = walkChain(rules, chain, matches, true, 0);
+  const decided =
+    walked.decided ??
+    (policy === 'ACCEPT' || policy === 'DROP' ? { verdict: policy === 'ACCEPT' ? 'accept' : 'drop' } : undefined);
+  // (an ACCEPT that may have taken it matters only where the verdict is a drop)
+  return decided && { ...decided, ...(decided.verdict === 'drop' && walked.unsure ? { unsure: walked.unsure } : {}) };
+}
+
+/** chainVerdict's walk of one chain; `sure`: the packet surely got here (no jump that may not match led here). */
+function walkChain(
+  rules: readonly SavedRule[],
+  chain: string,
+  matches: (rule: SavedRule) => Matched,
+  sure: boolean,
+  depth: number,
+): { decided?: Omit<ChainVerdict, 'unsure'>; unsure?: SavedRule } {
+  if (depth > 8) return {};
+  let unsure: SavedRule | undefined;
+  const result = (decided?: Omit<ChainVerdict, 'unsure'>) => ({
+    ...(decided ? { decided } : {}),
+    ...(unsure ? { unsure } : {}),
+  });
   for (const rule of rules.filter((r) => r.chain === chain)) {
-    if (!matches(rule)) continue;
-    if (rule.target === 'ACCEPT') return { verdict: 'accept', rule };
-    if (rule.target === 'DROP' || rule.target === 'REJECT') return { verdict: 'drop', rule };
+    const matched = matches(rule);
+    if (matched === false) continue;
+    const certain = sure && matched === true;
+    if (rule.target === 'ACCEPT') {
+      if (certain) return result({ verdict: 'accept', rule, via: rule });
+      unsure ??= rule;
+      continue;
+    }
+    if (rule.target === 'DROP' || rule.target === 'REJECT') return result({ verdict: 'drop', rule, via: rule });
     if (rule.target === 'RETURN') break;
     if (rule.target && rules.some((r) => r.chain === rule.target)) {
-      const inner = chainVerdict(rules, rule.target, undefined, matches, depth + 1);
-      if (inner) return inner;
+      const inner = walkChain(rules, rule.target, matches, certain, depth + 1);
+      unsure ??= inner.unsure;
+      if (inner.decided) return result({ ...inner.decided, via: rule });
+      if (rule.goto) break;
     }
   }
-  if (policy === 'ACCEPT') return { verdict: 'accept' };
-  if (policy === 'DROP') return { verdict: 'drop' };
-  return undefined;
+  return result();
 }
 
 /** The `-A` rules of one table's iptables-save lines, by chain in order. */
@@ -337,7 +384,14 @@ export function parseSavedRules(lines: readonly string[]): SavedRule[] {
     .map((text) => {
       const [, chain, ...args] = ruleWords(text);
       const jump = args.lastIndexOf('-j');
-      return { chain: chain!, args, ...(jump >= 0 && args[jump + 1] ? { target: args[jump + 1] } : {}), text };
+      const goto = args.lastIndexOf('-g');
+      const to = Math.max(jump, goto);
+      return {
+        chain: chain!,
+        args,
+        ...(to >= 0 && args[to + 1] ? { target: args[to + 1], ...(to === goto ? { goto: true as const } : {}) } : {}),
+        text,
+      };
     });
 }
 
@@ -380,13 +434,28 @@ const STATES = ['NEW', 'ESTABLISHED', 'RELATED', 'INVALID'];
  * conntrack state (--ctstate, or the older state match's --state) sees the
  * first packet of a connection as NEW and the reply of the connection the walk
  * just followed as ESTABLISHED (never INVALID or RELATED). Any other match
- * (a mark, a set, --syn, the states DNAT, SNAT and UNTRACKED) is passed over
- * with its values: a rule whose other matches all hold is taken to match, as
- * it may.
+ * (a mark, a set, --sport, --syn, the states DNAT, SNAT and UNTRACKED) is not
+ * judged: a rule whose judged matches all hold may match ('maybe'; unjudgedOf
+ * names what was not judged).
  */
-export function ruleMatches(rule: SavedRule, packet: Packet, inDev: string, outDev: string): boolean {
+export function ruleMatches(rule: SavedRule, packet: Packet, inDev: string, outDev: string): Matched {
+  const { hit, unjudged } = judgeRule(rule, packet, inDev, outDev);
+  return hit && unjudged.length ? 'maybe' : hit;
+}
+
+/** The options of a rule that ruleMatches passes over without judging them (`--sport`, `--mark`), as written. */
+export function unjudgedOf(rule: SavedRule): string[] {
+  return judgeRule(rule, { dst: '0.0.0.0', protocol: 'icmp' }, '', '').unjudged;
+}
+
+function judgeRule(
+  rule: SavedRule,
+  packet: Packet,
+  inDev: string,
+  outDev: string,
+): { hit: boolean; unjudged: string[] } {
   const words = rule.args;
-  const target = words.indexOf('-j');
+  const target = Math.max(words.indexOf('-j'), words.indexOf('-g'));
   const matches = target >= 0 ? words.slice(0, target) : words;
   const device = (pattern: string, dev: string) =>
     pattern.endsWith('+') ? dev.startsWith(pattern.slice(0, -1)) : dev === pattern;
@@ -395,32 +464,35 @@ export function ruleMatches(rule: SavedRule, packet: Packet, inDev: string, outD
     const ip = address ? parseIp(address) : undefined;
     return parsed !== undefined && ip !== undefined && contains(parsed, ip);
   };
+  const unjudged: string[] = [];
+  let hit = true;
   for (let i = 0; i < matches.length; i++) {
     const negated = matches[i] === '!';
     if (negated) i++;
     const [option, value] = [matches[i], matches[i + 1] ?? ''];
     i++;
-    let hit: boolean;
-    if (option === '-s') hit = inCidr(value, packet.src);
-    else if (option === '-d') hit = inCidr(value, packet.dst);
-    else if (option === '-i') hit = device(value, inDev);
-    else if (option === '-o') hit = device(value, outDev);
-    else if (option === '-p') hit = value === packet.protocol;
+    let judged: boolean;
+    if (option === '-s') judged = inCidr(value, packet.src);
+    else if (option === '-d') judged = inCidr(value, packet.dst);
+    else if (option === '-i') judged = device(value, inDev);
+    else if (option === '-o') judged = device(value, outDev);
+    else if (option === '-p') judged = value === packet.protocol;
     // A port, a range (8000:9000) or multiport's list of either.
     else if (option === '--dport' || option === '--dports' || option === '--destination-ports')
-      hit = packet.port !== undefined && portIn(value, packet.port);
+      judged = packet.port !== undefined && portIn(value, packet.port);
     else if ((option === '--ctstate' || option === '--state') && value.split(',').every((s) => STATES.includes(s)))
-      hit = value.split(',').includes(packet.reply ? 'ESTABLISHED' : 'NEW');
+      judged = value.split(',').includes(packet.reply ? 'ESTABLISHED' : 'NEW');
     // A match module's name (its options follow), or a comment (any text, "-d" too): neither restricts.
     else if (option === '-m' || option === '--comment') continue;
     else {
       // Not judged: passed over a word at a time, its values too (none, as --syn; one; two, as --tcp-flags).
+      if (option?.startsWith('-')) unjudged.push(`${negated ? '! ' : ''}${option}`);
       i--;
       continue;
     }
-    if (hit === negated) return false;
+    if (judged === negated) hit = false;
   }
-  return true;
+  return { hit, unjudged };
 }
 
 /** Whether a port is in iptables' words for ports: 80, 8000:9000 (either end left out: from 0, to 65535), or a list of those. */

@@ -305,7 +305,7 @@ export async function traceRequest(
 ): Promise<Trace> {
   const plan = planOf();
   const walked = await new TraceWalk(model, facts, plan, kernel).run(request.from, request.packet);
-  const elsewhere = deliveredElsewhere(model, request, walked);
+  const elsewhere = deliveredElsewhere(request, walked);
   const trace: Trace = elsewhere ? { ...walked, outcome: 'broken', problem: elsewhere } : walked;
   // Translated on the way (DNAT to a Service's endpoint, SNAT to the outside): conntrack carries the reply back.
   const translated = trace.hops.some((h) => h.kind === 'dnat' || h.kind === 'snat' || h.kind === 'outside');
@@ -324,24 +324,16 @@ export async function traceRequest(
 /**
  * A packet delivered, but not where it was meant to go: the destination's address is also on another
  * namespace on the way (a learner's `ip addr add` of it on the wrong pod or interface), which takes it as
- * its own. A pod, a node and a Service's backends are checked; an address is wherever the kernel has it.
+ * its own. A pod and a node are checked; an address is wherever the kernel has it, and a Service's packet
+ * goes where DNAT sent it (the walk's dnat hop names the endpoint).
  */
-export function deliveredElsewhere(model: Model, request: TraceRequest, trace: Trace): Problem | undefined {
+export function deliveredElsewhere(request: TraceRequest, trace: Trace): Problem | undefined {
   const at = trace.at;
-  if (trace.outcome !== 'delivered' || !at) return undefined;
   const { to } = request;
-  const meant =
-    'pod' in to
-      ? at.pod === to.pod
-      : 'node' in to
-        ? !at.pod && at.node === to.node
-        : 'service' in to
-          ? at.pod !== undefined &&
-            (model.services.find((s) => s.name === to.service)?.backends.includes(at.pod) ?? true)
-          : true;
-  if (meant) return undefined;
+  if (trace.outcome !== 'delivered' || !at || !('pod' in to || 'node' in to)) return undefined;
+  if ('pod' in to ? at.pod === to.pod : !at.pod && at.node === to.node) return undefined;
   const where = at.pod ? `pod ${at.pod}` : at.node;
-  const intended = 'pod' in to ? `pod ${to.pod}` : 'node' in to ? `node ${to.node}` : `a backend of ${request.toLabel}`;
+  const intended = 'pod' in to ? `pod ${to.pod}` : `node ${to.node}`;
   return {
     node: at.node,
     where,

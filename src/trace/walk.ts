@@ -10,7 +10,7 @@
 // which endpoint DNAT picks. The first entry that is missing (no route,
 // forwarding off, a link down, no FDB entry, no ARP reply) ends the walk with
 // the reason, and, where the lab made that entry, the step that made it.
-import { chainVerdict, ruleMatches, type SavedRule } from '../node/tables.js';
+import { chainVerdict, ruleMatches, unjudgedOf, type ChainVerdict, type SavedRule } from '../node/tables.js';
 import type { Model } from '../model/lab.js';
 import type { Change, Created, NodeFacts, Plan } from '../model/plan.js';
 import {
@@ -142,6 +142,17 @@ export class TraceWalk implements TraceContext {
         if (rewritten && 'outcome' in rewritten) return rewritten;
         if (rewritten) packet = rewritten;
       }
+    // A cluster IP is on no interface: a packet for it that no DNAT took on a node (a ping, another port) is lost
+    // wherever the node routes it (a machine's default route, a simulated node's route of the Services range).
+    const service =
+      place.pod || packet.translated ? undefined : this.model.services.find((s) => s.clusterIp === packet.dst);
+    if (service)
+      return this.end(
+        'broken',
+        place,
+        `no DNAT rule of ${place.node} takes this packet: ${packet.dst} is Service ${service.name}'s cluster IP, which no interface has`,
+        `only DNAT of ${service.protocol} port ${service.port} makes it reachable (trace --port ${service.port})`,
+      );
     // Set by DNAT on a bridged frame: it goes back out of the bridge as a frame, not as a routed packet.
     const { bridgedFrom, ...plain } = packet;
     const tables = await this.tables(place);
@@ -149,16 +160,11 @@ export class TraceWalk implements TraceContext {
     if (!route.ok) {
       const atRouter = podAddressStopsAtRouter(this, place, packet.dst, route.error);
       if (atRouter) return atRouter;
-      const service = this.model.services.find((s) => s.clusterIp === packet.dst);
-      const hint =
-        service && packet.port !== service.port
-          ? `${packet.dst} is Service ${service.name}'s cluster IP: only DNAT of ${service.protocol} port ${service.port} makes it reachable (trace --port ${service.port})`
-          : this.routeHint(place, packet.dst);
       return this.end(
         'broken',
         place,
         `no route to ${packet.dst} in ${this.label(place)}'s routing table (${route.error})`,
-        hint,
+        this.routeHint(place, packet.dst),
       );
     }
     if (route.type === 'local') {
@@ -168,9 +174,9 @@ export class TraceWalk implements TraceContext {
         input &&
         chainVerdict(input.rules, 'INPUT', input.policy, (r) => ruleMatches(r, packet, ingress?.ifname ?? 'lo', ''));
       if (taken?.verdict === 'drop')
-        return this.end(
-          'broken',
+        return this.dropped(
           place,
+          taken,
           taken.rule
             ? `${this.label(place)}'s own INPUT chain drops it: ${taken.rule.text}`
             : `${this.label(place)}'s own INPUT chain drops it: its policy is DROP`,
@@ -290,14 +296,15 @@ export class TraceWalk implements TraceContext {
       const by = taken?.rule && (taken.rule.chain === chain ? chain : `\`${taken.rule.text}\``);
       return { policy, ...(by ? { acceptedBy: by } : {}) };
     }
-    const stopped = (reason: string, hint?: string) => ({ policy, stopped: this.end('broken', place, reason, hint) });
-    const jumps = chain !== undefined && rules.some((r) => r.chain === 'FORWARD' && r.target === chain);
-    // What the lab's chain alone would say of the packet: an accept that a rule met before it overrode, or
-    // nothing (its rules removed or changed).
-    const labAccepts = jumps && chainVerdict(rules, chain, undefined, matches)?.verdict === 'accept';
+    const stopped = (reason: string, hint?: string) => ({ policy, stopped: this.dropped(place, taken, reason, hint) });
+    const forward = rules.filter((r) => r.chain === 'FORWARD');
+    const jumpAt = chain === undefined ? -1 : forward.findIndex((r) => r.target === chain);
     const labChainHint = () =>
       this.hint(place, (d) => d.kind === 'rule' && d.chain === chain, `accepts the cluster CIDR in ${chain}`) ??
       `\`iptables -S ${chain}\` on ${place.node}`;
+    const jumpHint = () =>
+      chain &&
+      this.hint(place, (d) => d.kind === 'jump' && d.from === 'FORWARD' && d.to === chain, `jumps to ${chain}`);
     if (taken.rule) {
       // A module's own rule (a NetworkPolicy's) is said in the module's words.
       for (const part of wiringOf(this.model)) {
@@ -305,29 +312,53 @@ export class TraceWalk implements TraceContext {
         if (said) return { policy, stopped: said };
       }
       const where = taken.rule.chain === 'FORWARD' ? 'FORWARD chain' : `chain ${taken.rule.chain} (from FORWARD)`;
-      if (labAccepts)
+      // Met before FORWARD's jump to the lab's chain (the rule itself, or a jump to the chain that holds it).
+      const viaAt = taken.via ? forward.indexOf(taken.via) : -1;
+      if (jumpAt >= 0 && viaAt >= 0 && viaAt < jumpAt)
         return stopped(
           `a rule in ${place.node}'s ${where} drops it before the lab's chain ${chain} is consulted: ${taken.rule.text}`,
           `the lab puts its jump first in FORWARD (\`iptables -S FORWARD\` on ${place.node}); that rule is not the lab's`,
         );
       return stopped(
         `a rule in ${place.node}'s ${where} drops it: ${taken.rule.text}`,
-        jumps
-          ? `the lab's chain ${chain} accepts none of it before that rule: ${labChainHint()}`
-          : `that rule is not the lab's (\`iptables -S FORWARD\` on ${place.node})`,
+        jumpAt >= 0
+          ? `the lab's chain ${chain}, consulted before that rule, accepts none of it: ${labChainHint()}`
+          : chain
+            ? `FORWARD has no jump to the lab's chain ${chain}, which would accept it first: ${jumpHint() ?? `\`iptables -S FORWARD\` on ${place.node}`}`
+            : `that rule is not the lab's (\`iptables -S FORWARD\` on ${place.node})`,
       );
     }
-    if (jumps)
-      return stopped(
-        `the FORWARD policy is ${policy} and the lab's chain ${chain}, which FORWARD jumps to, accepts none of it (its rules removed or changed)`,
-        labChainHint(),
-      );
+    if (jumpAt >= 0)
+      return chainVerdict(rules, chain!, undefined, matches)?.verdict === 'accept'
+        ? // The lab's chain would accept it: a rule before the jump ended FORWARD's walk (a RETURN).
+          stopped(
+            `the FORWARD policy is ${policy} and the packet never reaches FORWARD's jump to the lab's chain ${chain}: a rule before it returns it to the policy`,
+            `\`iptables -S FORWARD\` on ${place.node}: the lab puts its jump first`,
+          )
+        : stopped(
+            `the FORWARD policy is ${policy} and the lab's chain ${chain}, which FORWARD jumps to, accepts none of it (its rules removed or changed)`,
+            labChainHint(),
+          );
     return stopped(
       chain
         ? `the FORWARD policy is ${policy} and no rule jumps to ${chain}, which accepts the cluster CIDR`
         : `the FORWARD policy is ${policy} and the lab adds no rule to FORWARD that accepts the cluster CIDR`,
-      chain &&
-        this.hint(place, (d) => d.kind === 'jump' && d.from === 'FORWARD' && d.to === chain, `jumps to ${chain}`),
+      jumpHint(),
+    );
+  }
+
+  /**
+   * A chain's drop, as `end` says it; where an ACCEPT before it may have taken the packet first (a match trace
+   * does not judge), the outcome is unknown, and says which rule and why.
+   */
+  private dropped(place: Place, taken: ChainVerdict, reason: string, hint?: string): End {
+    if (!taken.unsure) return this.end('broken', place, reason, hint);
+    const unjudged = unjudgedOf(taken.unsure);
+    return this.end(
+      'unknown',
+      place,
+      `${reason}; unless \`${taken.unsure.text}\` accepts it first, which trace cannot tell (${unjudged.length ? `it does not judge ${unjudged.join(', ')}` : 'a rule trace does not judge leads there'})`,
+      hint,
     );
   }
 

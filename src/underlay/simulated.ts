@@ -84,9 +84,14 @@ export function simulatedFacts(model: Model): Record<string, NodeFacts> {
 export function simulatedUnderlayProblem(model: Model, outside: string | undefined): string | undefined {
   const flat = parseCidr(FLAT_SIMULATED_NETWORK)!;
   const off = (address: string) => !contains(flat, parseIp(address) ?? 0);
-  const node = model.underlay ? undefined : model.nodes.find((n) => n.underlay.address && off(n.underlay.address));
+  // Its first and last addresses are the segment's network and broadcast addresses, no host's.
+  const unusable = (address: string) =>
+    off(address) || [0, 2 ** (32 - flat.prefix) - 1].some((n) => formatIp(nthAddress(flat, n)) === address);
+  const node = model.underlay
+    ? undefined
+    : model.nodes.find((n) => n.underlay.address && (unusable(n.underlay.address) || n.underlay.address === outside));
   if (node)
-    return `nodes.${node.name}.underlay.address: found ${node.underlay.address}; on simulated nodes the underlay is the one segment ${FLAT_SIMULATED_NETWORK} (leave the address out: the nodes are numbered ${SIMULATED_UNDERLAY.network}.${SIMULATED_UNDERLAY.firstHost}, .${SIMULATED_UNDERLAY.firstHost + 1}, ...; or give one in it)`;
+    return `nodes.${node.name}.underlay.address: found ${node.underlay.address}; on simulated nodes the underlay is the one segment ${FLAT_SIMULATED_NETWORK}${node.underlay.address === outside ? `, where ${outside} is the outside host's` : ''} (leave the address out: the nodes are numbered ${SIMULATED_UNDERLAY.network}.${SIMULATED_UNDERLAY.firstHost}, .${SIMULATED_UNDERLAY.firstHost + 1}, ...; or give a host address of it that no other host has)`;
   if (outside && off(outside))
     return `outside.address: found ${outside}; on simulated nodes the outside host is on the underlay ${FLAT_SIMULATED_NETWORK} (leave the address out: ${SIMULATED_UNDERLAY.network}.1)`;
   return undefined;

@@ -76,7 +76,11 @@ export async function startMachines(
   options: MachineOptions = {},
 ): Promise<Machines> {
   const all = [...names, 'client'];
-  const model = { name: label, nodes: all.map((name, index) => ({ name, index, underlay: {} })) } as unknown as Model;
+  const model = {
+    name: label,
+    nodes: all.map((name, index) => ({ name, index, underlay: {} })),
+    services: [],
+  } as unknown as Model;
   const facts = simulatedFacts(model);
   let state: SimulatedTargetState = { kind: 'simulated', nodes: {} };
   try {

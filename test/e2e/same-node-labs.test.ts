@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { LABS, NETLAB } from '../paths.js';
-import { asUserArgv, loginEnv, netlab, snapshotHost, stateDirForTest, type Run } from './host.js';
+import { asUserArgv, loginEnv, netlab, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from './host.js';
 import { waitFor } from '../wait.js';
 
 const state = stateDirForTest();
@@ -217,14 +217,24 @@ test("a node's underlay address off the simulated segment: exit 2 at up, named, 
     ),
   );
   assert.match(readFileSync(file, 'utf8'), /192\.168\.65\.5/, 'the lab file gives node-1 its address');
-  const up = await netlab(state.dir, 'up', file);
+  let up: Run;
+  let host: HostSnapshot;
+  let status: Run;
+  try {
+    up = await netlab(state.dir, 'up', file);
+    host = await snapshotHost();
+    status = await netlab(state.dir, 'status', 'vxlan');
+  } finally {
+    // (an up that was not refused made a lab: gone, whatever the assertions below say)
+    await netlab(state.dir, 'down', 'vxlan');
+  }
   assert.equal(up.exitCode, 2, up.stdout + up.stderr);
   assert.match(
     up.stderr,
     /nodes\.node-1\.underlay\.address: found 192\.168\.65\.5; on simulated nodes the underlay is the one segment 192\.168\.64\.0\/24/,
   );
-  assert.deepEqual(await snapshotHost(), pristine);
-  assert.equal((await netlab(state.dir, 'status', 'vxlan')).exitCode, 2, 'no lab vxlan recorded');
+  assert.deepEqual(host, pristine, 'nothing started');
+  assert.equal(status.exitCode, 2, 'no lab vxlan recorded');
 });
 
 test('a state directory that cannot be written: a clear message, exit 2, nothing started', async () => {

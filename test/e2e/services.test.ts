@@ -74,7 +74,7 @@ interface Traced {
   outcome: string;
   sent?: string;
   hops: { where: string; kind: string; text: string }[];
-  problem?: { node: string; reason: string; hint?: string };
+  problem?: { node: string; where?: string; reason: string; hint?: string };
 }
 
 test('service: the three cases of article 001 §5.4 reach every backend, and trace follows its own probe', async () => {
@@ -204,6 +204,19 @@ test('service: the three cases of article 001 §5.4 reach every backend, and tra
     assert.equal(await listeners(), 0, 'no responder is left in a0');
 
     // Hairpin off, br_netfilter off, the hairpin masquerade removed: the fault matrix (fault-matrix.test.ts).
+
+    // Another port of a cluster IP: no DNAT takes it (kube-proxy's rules are for TCP port 8080), and no interface
+    // has the address; trace says so at node-2, not where the simulated node's route of the Services range sends it.
+    const pinged = await netlab(state.dir, 'trace', 'c', '10.96.0.2', '--port', '9999', '--no-send', '--json');
+    assert.equal(pinged.exitCode, 1, pinged.stdout + pinged.stderr);
+    const { problem } = JSON.parse(pinged.stdout) as Traced;
+    assert.deepEqual(problem, {
+      node: 'node-2',
+      where: 'node-2',
+      reason:
+        "no DNAT rule of node-2 takes this packet: 10.96.0.2 is Service svc-1's cluster IP, which no interface has",
+      hint: 'only DNAT of tcp port 8080 makes it reachable (trace --port 8080)',
+    });
 
     // A connection from c: trace follows the endpoint conntrack gave its own probe, never an older
     // connection's (verify above left many from c, to both endpoints), and ends in the pod that answered.

@@ -334,7 +334,7 @@ for (const user of ['root', 'labuser'] as const)
         env,
         `${quoteArgv([NETLAB, 'exec', 'a0', '--', 'sh', '-c', 'echo ready >&2; exec sleep 300'])} >${file}`,
         'ready',
-        'sleep 300',
+        '^sleep 300$',
       );
       const pcap = join(stateDir, `capture-${user}.pcap`);
       const capture = await ctrlCWithoutTerminalOnMachine(
@@ -342,7 +342,7 @@ for (const user of ['root', 'labuser'] as const)
         env,
         quoteArgv([NETLAB, 'capture', 'a0', '--count', '1000', '--timeout', '60', '--write', pcap]),
         'listening on',
-        'tcpdump -U -w -',
+        '^tcpdump -U -w -',
       );
       assert.match(capture, /capture stopped by Ctrl-C/);
     } finally {
@@ -473,7 +473,8 @@ test('over ssh: a refused connection, a wrong key and a missing tool fail before
 /**
  * Runs a netlab command line in a terminal of its own (`inTerminal`) whose output goes to a file (no terminal on
  * the machine), types Ctrl-C once `ready` is in the terminal, and checks that netlab ends with 130 having left no
- * `left` process on node-0 (pgrep -f): not afterwards, as it ends. Returns what netlab wrote to the terminal.
+ * `left` process on node-0 (pgrep -f: a pattern anchored to the program's own command line, which the shells that
+ * start it do not match): not afterwards, as it ends. Returns what netlab wrote to the terminal.
  */
 async function ctrlCWithoutTerminalOnMachine(
   inTerminal: (line: string) => string[],

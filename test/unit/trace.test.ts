@@ -349,6 +349,43 @@ test("trace: FORWARD as the modules say: the bridge's accept chain named; withou
     /policy is DROP and the lab's chain NETLAB-FWD-ipip, which FORWARD jumps to, accepts none of it/,
   );
   assert.match(flushed.problem!.hint ?? '', /iptables -w -A NETLAB-FWD-ipip -s 10\.200\.0\.0\/16 -j ACCEPT/);
+  // An ACCEPT whose match trace does not judge (--sport) may take the packet first: trace cannot tell, and says so.
+  const sport = '-A FORWARD -p icmp -m mark --mark 0x1 -j ACCEPT';
+  const unsure = await run('bridge', ['-P FORWARD DROP', sport, jump]);
+  assert.equal(unsure.outcome, 'unknown');
+  assert.match(
+    unsure.problem!.reason,
+    /accepts none of it \(its rules removed or changed\); unless `-A FORWARD -p icmp -m mark --mark 0x1 -j ACCEPT` accepts it first, which trace cannot tell \(it does not judge --mark\)$/,
+  );
+  // A DROP before the jump to an emptied lab chain: met before the chain is consulted, which changes nothing.
+  assert.match(
+    (await reason('bridge', ['-P FORWARD ACCEPT', '-A FORWARD -j DROP', jump]))!,
+    /drops it before the lab's chain NETLAB-FWD-ipip is consulted/,
+  );
+  // A RETURN before the jump: the lab's chain, which would accept it, is never reached.
+  assert.match(
+    (await reason('bridge', ['-P FORWARD DROP', '-A FORWARD -s 10.200.0.0/16 -j RETURN', jump, ...lab]))!,
+    /never reaches FORWARD's jump to the lab's chain NETLAB-FWD-ipip: a rule before it returns it to the policy/,
+  );
+  // A goto (-g): the chain gone to decides nothing, and FORWARD's walk ends with it (to the policy), as a
+  // RETURN there would; a jump (-j) to the same chain goes on to the lab's.
+  const empty = ['-A FORWARD -s 10.200.0.0/16 -g SKIP', '-A SKIP -p udp -j ACCEPT'];
+  assert.match(
+    (await reason('bridge', ['-P FORWARD DROP', ...empty, jump, ...lab]))!,
+    /never reaches FORWARD's jump to the lab's chain/,
+  );
+  assert.equal(
+    (
+      await run('bridge', [
+        '-P FORWARD DROP',
+        '-A FORWARD -s 10.200.0.0/16 -j SKIP',
+        '-A SKIP -p udp -j ACCEPT',
+        jump,
+        ...lab,
+      ])
+    ).outcome,
+    'delivered',
+  );
   // A DROP in a chain FORWARD jumps to (a learner's, Docker's DOCKER-USER) is followed there.
   const user = await run('bridge', [
     '-P FORWARD ACCEPT',

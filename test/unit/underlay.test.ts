@@ -196,6 +196,16 @@ test("the simulated underlay: a bridge per network, each node's and router's cab
     simulatedUnderlayProblem(given('192.168.65.5'), undefined) ?? '',
     /^nodes\.node-1\.underlay\.address: found 192\.168\.65\.5; on simulated nodes the underlay is the one segment 192\.168\.64\.0\/24/,
   );
+  for (const address of ['192.168.64.0', '192.168.64.255'])
+    assert.match(
+      simulatedUnderlayProblem(given(address), undefined) ?? '',
+      /^nodes\.node-1\.underlay\.address/,
+      address,
+    );
+  assert.match(
+    simulatedUnderlayProblem(given('192.168.64.1'), '192.168.64.1') ?? '',
+    /found 192\.168\.64\.1; on simulated nodes the underlay is the one segment 192\.168\.64\.0\/24, where 192\.168\.64\.1 is the outside host's/,
+  );
   assert.equal(simulatedUnderlayProblem(model, undefined), undefined, 'the routed lab above');
 });
 
