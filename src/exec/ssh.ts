@@ -144,6 +144,9 @@ export function sshTransport(target: SshTargetState, node: string): Transport {
           [...tty, ...sshArgs(target, node), `exec sh -c ${quoteArg(sudo)} ${quoteArg(tagged)}`],
           { inherit: true, ...options, terminal: Boolean(options?.terminal && tty.length) },
         );
+        // ssh ends with 255 of the same Ctrl-C, and its end may be seen before netlab's own signal is, in the
+        // same turn of the event loop: the signal has reached netlab by then, and is seen in the next.
+        if (tag && exitCode === 255 && !stoppedBy) await new Promise((resolve) => setTimeout(resolve, 50));
         await stopping;
         return stoppedBy ? exitCodeOf(null, stoppedBy) : exitCode;
       } finally {

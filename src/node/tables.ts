@@ -313,20 +313,22 @@ export interface ChainVerdict {
   rule?: SavedRule;
   /** the rule of the chain walked first through which the packet got there: the deciding rule, or a jump */
   via?: SavedRule;
+  /** the deciding rule may not match the packet (a match trace does not judge, or a jump there that may not) */
+  uncertain?: true;
   /**
-   * an ACCEPT passed over because it may not match the packet (a match trace does not judge, or a jump to
-   * its chain that may not): the packet may be accepted there, before the verdict
+   * a rule passed over because it may not match the packet: an ACCEPT that may have taken it, or a RETURN or
+   * goto that may have ended the chain, before the verdict (a drop)
    */
   unsure?: SavedRule;
 }
 
 /**
  * What a chain does with a packet, as the kernel judges it: its rules in order, the first that `matches` (the
- * walk's ruleMatch of the packet) deciding: ACCEPT, DROP or REJECT; a jump to a chain of the table judged
+ * walk's ruleMatches of the packet) deciding: ACCEPT, DROP or REJECT; a jump to a chain of the table judged
  * there, going on after it when it decides nothing (or RETURNs), a goto (-g) ending this chain then too;
  * another target (LOG, MARK) going on; at the end, the chain's policy (a built-in chain's), or nothing decided
- * (a chain of the table's own, or one too deep). A rule that may match decides when it drops (the packet may
- * be dropped there); an ACCEPT that may match is passed over, and named as `unsure`.
+ * (a chain of the table's own, or one too deep). A rule that may match (a match not judged) and drops decides,
+ * `uncertain`; one that may match and would accept or end the chain is passed over, and named as `unsure`.
  */
 export function chainVerdict(
   rules: readonly SavedRule[],
@@ -338,7 +340,7 @@ export function chainVerdict(
   const decided =
     walked.decided ??
     (policy === 'ACCEPT' || policy === 'DROP' ? { verdict: policy === 'ACCEPT' ? 'accept' : 'drop' } : undefined);
-  // (an ACCEPT that may have taken it matters only where the verdict is a drop)
+  // (a rule that may have taken it elsewhere matters only where the verdict is a drop)
   return decided && { ...decided, ...(decided.verdict === 'drop' && walked.unsure ? { unsure: walked.unsure } : {}) };
 }
 
@@ -360,18 +362,29 @@ function walkChain(
     const matched = matches(rule);
     if (matched === false) continue;
     const certain = sure && matched === true;
-    if (rule.target === 'ACCEPT') {
-      if (certain) return result({ verdict: 'accept', rule, via: rule });
+    const uncertain = certain ? {} : { uncertain: true as const };
+    if (rule.target === 'DROP' || rule.target === 'REJECT')
+      return result({ verdict: 'drop', rule, via: rule, ...uncertain });
+    // A rule that ends the walk here, or may not: an ACCEPT, a RETURN, a goto whose chain decides nothing.
+    const ends = () => {
+      if (certain) return true;
       unsure ??= rule;
+      return false;
+    };
+    if (rule.target === 'ACCEPT') {
+      if (ends()) return result({ verdict: 'accept', rule, via: rule });
       continue;
     }
-    if (rule.target === 'DROP' || rule.target === 'REJECT') return result({ verdict: 'drop', rule, via: rule });
-    if (rule.target === 'RETURN') break;
-    if (rule.target && rules.some((r) => r.chain === rule.target)) {
+    if (rule.target === 'RETURN') {
+      if (ends()) break;
+      continue;
+    }
+    // A chain of the table (a goto's always is; a jump's target may be LOG or MARK, which go on).
+    if (rule.target && (rule.goto || rules.some((r) => r.chain === rule.target))) {
       const inner = walkChain(rules, rule.target, matches, certain, depth + 1);
       unsure ??= inner.unsure;
       if (inner.decided) return result({ ...inner.decided, via: rule });
-      if (rule.goto) break;
+      if (rule.goto && ends()) break;
     }
   }
   return result();
@@ -455,7 +468,7 @@ function judgeRule(
   outDev: string,
 ): { hit: boolean; unjudged: string[] } {
   const words = rule.args;
-  const target = Math.max(words.indexOf('-j'), words.indexOf('-g'));
+  const target = Math.max(words.lastIndexOf('-j'), words.lastIndexOf('-g'));
   const matches = target >= 0 ? words.slice(0, target) : words;
   const device = (pattern: string, dev: string) =>
     pattern.endsWith('+') ? dev.startsWith(pattern.slice(0, -1)) : dev === pattern;

@@ -324,13 +324,15 @@ export async function traceRequest(
 /**
  * A packet delivered, but not where it was meant to go: the destination's address is also on another
  * namespace on the way (a learner's `ip addr add` of it on the wrong pod or interface), which takes it as
- * its own. A pod and a node are checked; an address is wherever the kernel has it, and a Service's packet
- * goes where DNAT sent it (the walk's dnat hop names the endpoint).
+ * its own. A pod and a node are checked; an address is wherever the kernel has it, and a packet DNATed on the
+ * way (a Service's, a NodePort's) goes where DNAT sent it (the walk's dnat hop names the endpoint).
  */
 export function deliveredElsewhere(request: TraceRequest, trace: Trace): Problem | undefined {
   const at = trace.at;
   const { to } = request;
+  // (a packet DNAT translated on the way, to a Service's or a NodePort's endpoint, goes where DNAT sent it)
   if (trace.outcome !== 'delivered' || !at || !('pod' in to || 'node' in to)) return undefined;
+  if (trace.hops.some((h) => h.kind === 'dnat')) return undefined;
   if ('pod' in to ? at.pod === to.pod : !at.pod && at.node === to.node) return undefined;
   const where = at.pod ? `pod ${at.pod}` : at.node;
   const intended = 'pod' in to ? `pod ${to.pod}` : `node ${to.node}`;

@@ -142,21 +142,23 @@ export class TraceWalk implements TraceContext {
         if (rewritten && 'outcome' in rewritten) return rewritten;
         if (rewritten) packet = rewritten;
       }
-    // A cluster IP is on no interface: a packet for it that no DNAT took on a node (a ping, another port) is lost
-    // wherever the node routes it (a machine's default route, a simulated node's route of the Services range).
-    const service =
-      place.pod || packet.translated ? undefined : this.model.services.find((s) => s.clusterIp === packet.dst);
-    if (service)
-      return this.end(
-        'broken',
-        place,
-        `no DNAT rule of ${place.node} takes this packet: ${packet.dst} is Service ${service.name}'s cluster IP, which no interface has`,
-        `only DNAT of ${service.protocol} port ${service.port} makes it reachable (trace --port ${service.port})`,
-      );
     // Set by DNAT on a bridged frame: it goes back out of the bridge as a frame, not as a routed packet.
     const { bridgedFrom, ...plain } = packet;
     const tables = await this.tables(place);
     const route = await this.kernel.routeGet(place, packet.dst);
+    // A cluster IP is on no interface: a packet for it that no DNAT took on a node (a ping, another port) is lost
+    // wherever the node routes it (a machine's default route, a simulated node's route of the Services range).
+    const onIp =
+      place.pod || packet.translated || (route.ok && route.type === 'local')
+        ? []
+        : this.model.services.filter((s) => s.clusterIp === packet.dst);
+    if (onIp.length)
+      return this.end(
+        'broken',
+        place,
+        `no DNAT rule of ${place.node} takes this packet: ${packet.dst} is the cluster IP of Service ${onIp.map((s) => s.name).join(' and ')}, which no interface has`,
+        `only DNAT of ${onIp.map((s) => `${s.protocol} port ${s.port}`).join(' or ')} makes it reachable (trace to the Service by name)`,
+      );
     if (!route.ok) {
       const atRouter = podAddressStopsAtRouter(this, place, packet.dst, route.error);
       if (atRouter) return atRouter;
@@ -309,8 +311,13 @@ export class TraceWalk implements TraceContext {
       // A module's own rule (a NetworkPolicy's) is said in the module's words.
       for (const part of wiringOf(this.model)) {
         const said = part.netfilter?.forwardDrop?.(this, { place, packet, inDev, outDev, rule: taken.rule });
-        if (said) return { policy, stopped: said };
+        if (said) return { policy, stopped: uncertainly(said, taken) };
       }
+      if (taken.rule.chain === chain)
+        return stopped(
+          `a rule in ${place.node}'s lab chain ${chain} drops it: ${taken.rule.text}`,
+          `the lab's chain holds only its ACCEPTs of the cluster CIDR: that rule is not the lab's (\`iptables -S ${chain}\` on ${place.node})`,
+        );
       const where = taken.rule.chain === 'FORWARD' ? 'FORWARD chain' : `chain ${taken.rule.chain} (from FORWARD)`;
       // Met before FORWARD's jump to the lab's chain (the rule itself, or a jump to the chain that holds it).
       const viaAt = taken.via ? forward.indexOf(taken.via) : -1;
@@ -328,17 +335,26 @@ export class TraceWalk implements TraceContext {
             : `that rule is not the lab's (\`iptables -S FORWARD\` on ${place.node})`,
       );
     }
-    if (jumpAt >= 0)
-      return chainVerdict(rules, chain!, undefined, matches)?.verdict === 'accept'
-        ? // The lab's chain would accept it: a rule before the jump ended FORWARD's walk (a RETURN).
-          stopped(
-            `the FORWARD policy is ${policy} and the packet never reaches FORWARD's jump to the lab's chain ${chain}: a rule before it returns it to the policy`,
-            `\`iptables -S FORWARD\` on ${place.node}: the lab puts its jump first`,
+    if (jumpAt >= 0 && chainVerdict(rules, chain!, undefined, matches)?.verdict === 'accept') {
+      // The lab's chain would accept it: its jump does not match the packet, or a rule before it ends FORWARD's
+      // walk (a RETURN, or a goto to a chain that decides nothing).
+      const jump = forward[jumpAt]!;
+      const ender = forward.slice(0, jumpAt).find((r) => (r.target === 'RETURN' || r.goto) && matches(r) !== false);
+      return matches(jump) === false
+        ? stopped(
+            `the FORWARD policy is ${policy} and FORWARD's jump to the lab's chain ${chain} does not match this packet: ${jump.text}`,
+            jumpHint() ?? `\`iptables -S FORWARD\` on ${place.node}`,
           )
         : stopped(
-            `the FORWARD policy is ${policy} and the lab's chain ${chain}, which FORWARD jumps to, accepts none of it (its rules removed or changed)`,
-            labChainHint(),
+            `the FORWARD policy is ${policy} and the packet never reaches FORWARD's jump to the lab's chain ${chain}: ${ender ? `${ender.text} ends FORWARD for it first` : 'a rule before it ends FORWARD for it'}`,
+            `the lab puts its jump first in FORWARD (\`iptables -S FORWARD\` on ${place.node}); that rule is not the lab's`,
           );
+    }
+    if (jumpAt >= 0)
+      return stopped(
+        `the FORWARD policy is ${policy} and the lab's chain ${chain}, which FORWARD jumps to, accepts none of it (its rules removed or changed)`,
+        labChainHint(),
+      );
     return stopped(
       chain
         ? `the FORWARD policy is ${policy} and no rule jumps to ${chain}, which accepts the cluster CIDR`
@@ -347,19 +363,9 @@ export class TraceWalk implements TraceContext {
     );
   }
 
-  /**
-   * A chain's drop, as `end` says it; where an ACCEPT before it may have taken the packet first (a match trace
-   * does not judge), the outcome is unknown, and says which rule and why.
-   */
+  /** A chain's drop, as `end` says it, or as unknown where trace cannot tell (uncertainly). */
   private dropped(place: Place, taken: ChainVerdict, reason: string, hint?: string): End {
-    if (!taken.unsure) return this.end('broken', place, reason, hint);
-    const unjudged = unjudgedOf(taken.unsure);
-    return this.end(
-      'unknown',
-      place,
-      `${reason}; unless \`${taken.unsure.text}\` accepts it first, which trace cannot tell (${unjudged.length ? `it does not judge ${unjudged.join(', ')}` : 'a rule trace does not judge leads there'})`,
-      hint,
-    );
+    return uncertainly(this.end('broken', place, reason, hint), taken);
   }
 
   private neighbour(
@@ -549,4 +555,26 @@ export class TraceWalk implements TraceContext {
     );
     return this.ip({ node: nextNode }, packet, { ifname: this.facts[nextNode]!.dev });
   }
+}
+
+/**
+ * A chain's drop where trace cannot tell whether it happens: the rule that drops may not match (a match trace
+ * does not judge), or a rule before it may have taken the packet (an ACCEPT, a RETURN or goto that may match).
+ * The outcome is then unknown, and says which rule and what trace does not judge of it.
+ */
+function uncertainly(end: End, taken: ChainVerdict): End {
+  if (!end.problem || (!taken.uncertain && !taken.unsure)) return end;
+  const why = (rule: SavedRule) => {
+    const unjudged = unjudgedOf(rule);
+    return unjudged.length ? `it does not judge ${unjudged.join(', ')}` : 'a rule trace does not judge leads there';
+  };
+  const notes = [
+    taken.uncertain && taken.rule
+      ? `if \`${taken.rule.text}\` matches it, which trace cannot tell (${why(taken.rule)})`
+      : '',
+    taken.unsure
+      ? `unless \`${taken.unsure.text}\` ${taken.unsure.target === 'ACCEPT' ? 'accepts it' : 'ends the chain for it'} first, which trace cannot tell (${why(taken.unsure)})`
+      : '',
+  ].filter(Boolean);
+  return { outcome: 'unknown', problem: { ...end.problem, reason: `${end.problem.reason}; ${notes.join('; ')}` } };
 }

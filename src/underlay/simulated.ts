@@ -92,7 +92,7 @@ export function simulatedUnderlayProblem(model: Model, outside: string | undefin
     : model.nodes.find((n) => n.underlay.address && (unusable(n.underlay.address) || n.underlay.address === outside));
   if (node)
     return `nodes.${node.name}.underlay.address: found ${node.underlay.address}; on simulated nodes the underlay is the one segment ${FLAT_SIMULATED_NETWORK}${node.underlay.address === outside ? `, where ${outside} is the outside host's` : ''} (leave the address out: the nodes are numbered ${SIMULATED_UNDERLAY.network}.${SIMULATED_UNDERLAY.firstHost}, .${SIMULATED_UNDERLAY.firstHost + 1}, ...; or give a host address of it that no other host has)`;
-  if (outside && off(outside))
+  if (outside && unusable(outside))
     return `outside.address: found ${outside}; on simulated nodes the outside host is on the underlay ${FLAT_SIMULATED_NETWORK} (leave the address out: ${SIMULATED_UNDERLAY.network}.1)`;
   return undefined;
 }

@@ -214,8 +214,8 @@ test('service: the three cases of article 001 §5.4 reach every backend, and tra
       node: 'node-2',
       where: 'node-2',
       reason:
-        "no DNAT rule of node-2 takes this packet: 10.96.0.2 is Service svc-1's cluster IP, which no interface has",
-      hint: 'only DNAT of tcp port 8080 makes it reachable (trace --port 8080)',
+        'no DNAT rule of node-2 takes this packet: 10.96.0.2 is the cluster IP of Service svc-1, which no interface has',
+      hint: 'only DNAT of tcp port 8080 makes it reachable (trace to the Service by name)',
     });
 
     // A connection from c: trace follows the endpoint conntrack gave its own probe, never an older
@@ -332,6 +332,14 @@ test('nodeport: reached from the underlay on every node', async () => {
     assert.match(up.stdout, /✓ pass\s+tcp node-1 → node-0:30080\s+reached: 21 connections: a0 \d+, b \d+ \(each/);
     assert.match(up.stdout, /✓ pass\s+tcp node-0 → node-1:30080\s+reached: 21 connections: a0 \d+, b \d+ \(each/);
     assert.match(up.stdout, /✓ pass\s+service a0 → service web \(10\.96\.0\.2:80\)\s+reached/);
+    // The lab's own hint: trace walks a NodePort connection through node-0's nat table to the endpoint DNAT
+    // chose, a pod, which is where it was meant to go (the node's address only named the NodePort).
+    const traced = await netlab(state.dir, 'trace', 'node-1', 'node-0', '--port', '30080', '--no-send', '--json');
+    assert.equal(traced.exitCode, 0, traced.stdout + traced.stderr);
+    const walk = JSON.parse(traced.stdout) as Traced;
+    assert.equal(walk.outcome, 'delivered', JSON.stringify(walk.problem));
+    assert.ok(walk.hops.some((h) => h.kind === 'dnat'));
+    assert.match(walk.hops.at(-1)!.where, /^pod (a0|b)$/);
     // Without node-0's masquerade for NodePort connections, those DNAT sends to b on node-1 fail
     // (b answers node-1 directly, which never asked b): a NodePort that works for one backend only
     // fails its check (one connection passed whenever it picked a0).

@@ -349,7 +349,7 @@ test("trace: FORWARD as the modules say: the bridge's accept chain named; withou
     /policy is DROP and the lab's chain NETLAB-FWD-ipip, which FORWARD jumps to, accepts none of it/,
   );
   assert.match(flushed.problem!.hint ?? '', /iptables -w -A NETLAB-FWD-ipip -s 10\.200\.0\.0\/16 -j ACCEPT/);
-  // An ACCEPT whose match trace does not judge (--sport) may take the packet first: trace cannot tell, and says so.
+  // An ACCEPT whose match trace does not judge (a mark) may take the packet first: trace cannot tell, and says so.
   const sport = '-A FORWARD -p icmp -m mark --mark 0x1 -j ACCEPT';
   const unsure = await run('bridge', ['-P FORWARD DROP', sport, jump]);
   assert.equal(unsure.outcome, 'unknown');
@@ -362,17 +362,44 @@ test("trace: FORWARD as the modules say: the bridge's accept chain named; withou
     (await reason('bridge', ['-P FORWARD ACCEPT', '-A FORWARD -j DROP', jump]))!,
     /drops it before the lab's chain NETLAB-FWD-ipip is consulted/,
   );
-  // A RETURN before the jump: the lab's chain, which would accept it, is never reached.
-  assert.match(
+  // A RETURN before the jump: the lab's chain, which would accept it, is never reached; nor where the jump does
+  // not match the packet.
+  assert.equal(
     (await reason('bridge', ['-P FORWARD DROP', '-A FORWARD -s 10.200.0.0/16 -j RETURN', jump, ...lab]))!,
-    /never reaches FORWARD's jump to the lab's chain NETLAB-FWD-ipip: a rule before it returns it to the policy/,
+    "the FORWARD policy is DROP and the packet never reaches FORWARD's jump to the lab's chain NETLAB-FWD-ipip: -A FORWARD -s 10.200.0.0/16 -j RETURN ends FORWARD for it first",
+  );
+  assert.equal(
+    (await reason('bridge', ['-P FORWARD DROP', '-A FORWARD -i eth9 -j NETLAB-FWD-ipip', ...lab]))!,
+    "the FORWARD policy is DROP and FORWARD's jump to the lab's chain NETLAB-FWD-ipip does not match this packet: -A FORWARD -i eth9 -j NETLAB-FWD-ipip",
+  );
+  // A DROP of someone's in the lab's own chain, before its ACCEPTs.
+  assert.match(
+    (await reason('bridge', ['-P FORWARD ACCEPT', jump, '-A NETLAB-FWD-ipip -p icmp -j DROP', ...lab]))!,
+    /^a rule in node-0's lab chain NETLAB-FWD-ipip drops it: -A NETLAB-FWD-ipip -p icmp -j DROP$/,
+  );
+  // A DROP whose match trace does not judge may drop it: unknown, named.
+  const markDrop = await run('bridge', [
+    '-P FORWARD ACCEPT',
+    '-A FORWARD -m mark --mark 0x8000/0x8000 -j DROP',
+    jump,
+    ...lab,
+  ]);
+  assert.equal(markDrop.outcome, 'unknown');
+  assert.match(
+    markDrop.problem!.reason,
+    /; if `-A FORWARD -m mark --mark 0x8000\/0x8000 -j DROP` matches it, which trace cannot tell \(it does not judge --mark\)$/,
   );
   // A goto (-g): the chain gone to decides nothing, and FORWARD's walk ends with it (to the policy), as a
   // RETURN there would; a jump (-j) to the same chain goes on to the lab's.
   const empty = ['-A FORWARD -s 10.200.0.0/16 -g SKIP', '-A SKIP -p udp -j ACCEPT'];
   assert.match(
     (await reason('bridge', ['-P FORWARD DROP', ...empty, jump, ...lab]))!,
-    /never reaches FORWARD's jump to the lab's chain/,
+    /never reaches FORWARD's jump to the lab's chain NETLAB-FWD-ipip: -A FORWARD -s 10.200.0.0\/16 -g SKIP ends/,
+  );
+  // A goto to a chain with no rule at all (flushed) ends FORWARD's walk too.
+  assert.match(
+    (await reason('bridge', ['-P FORWARD DROP', '-A FORWARD -s 10.200.0.0/16 -g SKIP', jump, ...lab]))!,
+    /never reaches FORWARD's jump/,
   );
   assert.equal(
     (
@@ -614,25 +641,25 @@ test('trace: a pod that skips its gateway by a cached redirect is delivered, wit
 test("trace: a FORWARD rule before the lab's jump matches on -s, -d, -i, -o, -p, --dport and the conntrack state, negated with !", () => {
   const packet = { src: '10.200.0.2', dst: '10.200.1.2', protocol: 'tcp', port: 8080 } as const;
   const matches = (rule: string) => ruleMatches(parseSavedRules([rule])[0]!, packet, 'br0', 'eth1');
-  assert.ok(matches('-A FORWARD -j DROP'));
-  assert.ok(matches('-A FORWARD -s 10.200.0.0/16 -o eth+ -j DROP'));
-  assert.ok(matches('-A FORWARD -p tcp -m tcp --dport 8080 -m comment --comment "no web" -j REJECT'));
+  assert.equal(matches('-A FORWARD -j DROP'), true);
+  assert.equal(matches('-A FORWARD -s 10.200.0.0/16 -o eth+ -j DROP'), true);
+  assert.equal(matches('-A FORWARD -p tcp -m tcp --dport 8080 -m comment --comment "no web" -j REJECT'), true);
   // A range, and multiport's list of ports and ranges: 8080 is in 8000:9000, not in 22,80:90 nor 9000:.
-  assert.ok(matches('-A FORWARD -p tcp -m tcp --dport 8000:9000 -j DROP'));
-  assert.ok(matches('-A FORWARD -p tcp -m multiport --dports 22,8080 -j DROP'));
-  assert.ok(matches('-A FORWARD -p tcp -m multiport --dports 22,:8080 -j DROP'));
-  assert.ok(!matches('-A FORWARD -p tcp -m multiport --dports 22,80:90 -j DROP'));
-  assert.ok(!matches('-A FORWARD -p tcp -m tcp --dport 9000: -j DROP'));
-  assert.ok(!matches('-A FORWARD -d 10.9.0.0/16 -j DROP'));
-  assert.ok(!matches('-A FORWARD -i eth1 -j DROP'));
-  assert.ok(!matches('-A FORWARD ! -s 10.200.0.2/32 -j DROP'));
-  assert.ok(!matches('-A FORWARD -p udp -j DROP'));
-  assert.ok(!matches('-A FORWARD -o br0 -j DROP'), "an output device that is not the packet's");
-  assert.ok(!matches('-A FORWARD -o eth10 -j DROP'), 'a name is whole, not a prefix');
-  assert.ok(!matches('-A FORWARD -o ex+ -j DROP'), 'a prefix is all of the name before its +');
-  assert.ok(!matches('-A FORWARD -p tcp -m tcp --dport 9090 -j DROP'));
-  assert.ok(matches('-A FORWARD -s 10.200.0.2 -j DROP'), 'a bare address is a /32');
-  assert.ok(!matches('-A FORWARD -d 10.200.1.0/99 -j DROP'), 'what is no CIDR matches nothing');
+  assert.equal(matches('-A FORWARD -p tcp -m tcp --dport 8000:9000 -j DROP'), true);
+  assert.equal(matches('-A FORWARD -p tcp -m multiport --dports 22,8080 -j DROP'), true);
+  assert.equal(matches('-A FORWARD -p tcp -m multiport --dports 22,:8080 -j DROP'), true);
+  assert.equal(matches('-A FORWARD -p tcp -m multiport --dports 22,80:90 -j DROP'), false);
+  assert.equal(matches('-A FORWARD -p tcp -m tcp --dport 9000: -j DROP'), false);
+  assert.equal(matches('-A FORWARD -d 10.9.0.0/16 -j DROP'), false);
+  assert.equal(matches('-A FORWARD -i eth1 -j DROP'), false);
+  assert.equal(matches('-A FORWARD ! -s 10.200.0.2/32 -j DROP'), false);
+  assert.equal(matches('-A FORWARD -p udp -j DROP'), false);
+  assert.equal(matches('-A FORWARD -o br0 -j DROP'), false, "an output device that is not the packet's");
+  assert.equal(matches('-A FORWARD -o eth10 -j DROP'), false, 'a name is whole, not a prefix');
+  assert.equal(matches('-A FORWARD -o ex+ -j DROP'), false, 'a prefix is all of the name before its +');
+  assert.equal(matches('-A FORWARD -p tcp -m tcp --dport 9090 -j DROP'), false);
+  assert.equal(matches('-A FORWARD -s 10.200.0.2 -j DROP'), true, 'a bare address is a /32');
+  assert.equal(matches('-A FORWARD -d 10.200.1.0/99 -j DROP'), false, 'what is no CIDR matches nothing');
   assert.ok(
     !ruleMatches(
       parseSavedRules(['-A FORWARD -s 10.200.0.0/16 -j DROP'])[0]!,
@@ -642,18 +669,26 @@ test("trace: a FORWARD rule before the lab's jump matches on -s, -d, -i, -o, -p,
     ),
     'a packet whose source is not known yet matches no -s',
   );
-  assert.ok(matches('-A FORWARD -m comment --comment -o -j DROP'), 'a comment is text, whatever it says');
+  assert.equal(matches('-A FORWARD -m comment --comment -o -j DROP'), true, 'a comment is text, whatever it says');
   // conntrack's state: trace's probe opens a connection (NEW); the walk's reply is ESTABLISHED.
-  assert.ok(!matches('-A FORWARD -m conntrack --ctstate INVALID -j DROP'), "kube-proxy's rule drops no new connection");
-  assert.ok(matches('-A FORWARD -m conntrack --ctstate NEW,INVALID -j DROP'));
-  assert.ok(matches('-A FORWARD -m state ! --state ESTABLISHED -j DROP'));
+  assert.equal(
+    matches('-A FORWARD -m conntrack --ctstate INVALID -j DROP'),
+    false,
+    "kube-proxy's rule drops no new connection",
+  );
+  assert.equal(matches('-A FORWARD -m conntrack --ctstate NEW,INVALID -j DROP'), true);
+  assert.equal(matches('-A FORWARD -m state ! --state ESTABLISHED -j DROP'), true);
   // States it cannot judge (was the packet translated?) may match, negated or not.
-  assert.ok(matches('-A FORWARD -m conntrack ! --ctstate DNAT -j DROP'));
-  assert.ok(matches('-A FORWARD -m conntrack --ctstate NEW,DNAT -j DROP'));
-  assert.ok(matches('-A FORWARD -m conntrack --ctstate DNAT -j DROP'));
-  assert.ok(matches('-A FORWARD -m conntrack --ctstate ESTABLISHED,DNAT -j DROP'), 'judged only when every state is');
-  assert.ok(!matches('-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j DROP'), 'a new connection');
-  assert.ok(!matches('-A FORWARD -m state --state ESTABLISHED -j DROP'), 'the older state match');
+  assert.equal(matches('-A FORWARD -m conntrack ! --ctstate DNAT -j DROP'), 'maybe');
+  assert.equal(matches('-A FORWARD -m conntrack --ctstate NEW,DNAT -j DROP'), 'maybe');
+  assert.equal(matches('-A FORWARD -m conntrack --ctstate DNAT -j DROP'), 'maybe');
+  assert.equal(
+    matches('-A FORWARD -m conntrack --ctstate ESTABLISHED,DNAT -j DROP'),
+    'maybe',
+    'judged only when every state is',
+  );
+  assert.equal(matches('-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j DROP'), false, 'a new connection');
+  assert.equal(matches('-A FORWARD -m state --state ESTABLISHED -j DROP'), false, 'the older state match');
   const reply = ruleMatches(
     parseSavedRules(['-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j DROP'])[0]!,
     { ...packet, reply: true },
