@@ -267,7 +267,9 @@ export async function runChecks(
           result.out,
           (addresses ??= hopAddresses(model, facts, plan())),
         );
-      return judge(check, result, podOf(model, check.to), addressOf(check, facts));
+      return judge(check, result, podOf(model, check.to), addressOf(check, facts), () =>
+        ownerElsewhere(check, podOf(model, check.to), (addresses ??= hopAddresses(model, facts, plan()))),
+      );
     });
   } finally {
     await runOn(
@@ -281,12 +283,16 @@ export async function runChecks(
   }
 }
 
-/** A ping or tcp check's verdict; `expected`: the pod that must answer a tcp check (none: any of a Service's backends); `address`: where it was sent. */
+/**
+ * A ping or tcp check's verdict; `expected`: the pod that must answer a tcp check (none: any of a Service's
+ * backends); `address`: where it was sent; `elsewhere`: the namespace other than the sender's that has it.
+ */
 function judge(
   check: Check,
   result: { rc: number; out: string[] },
   expected: string | undefined,
   address: string,
+  elsewhere: () => string | undefined,
 ): CheckResult {
   const text = result.out.filter((l) => l.trim() !== '');
   let reached = result.rc === 0;
@@ -296,11 +302,12 @@ function judge(
     const lost = /(\d+) packets transmitted, (\d+) received/.exec(text.join('\n'));
     const unanswered =
       lost && lost[1] !== lost[2] ? ` (${Number(lost[1]) - Number(lost[2])} of ${lost[1]} unanswered)` : '';
-    // Another pod's address that the sender has as its own (an `ip addr add` there) answers from the sender.
-    const itself = reached && text.includes('netlab: answered locally') && answersItself(check);
-    if (itself) reached = false;
-    evidence = itself
-      ? `answered by ${endpointLabel(check.from)} itself: ${address} is an address of its own (ip route get says local), so the ping never reached ${endpointLabel(check.to)}`
+    // Another pod's or a node's address that the sender has as its own (an `ip addr add` there) answers from
+    // the sender.
+    const owner = reached && text.includes('netlab: answered locally') ? elsewhere() : undefined;
+    if (owner) reached = false;
+    evidence = owner
+      ? `answered by ${endpointLabel(check.from)} itself: ${address} is an address of its own (ip route get says local), so the ping never reached ${owner}`
       : reached && rtt
         ? `reply ${/time=\S+ ms/.exec(rtt)?.[0] ?? rtt}${unanswered}`
         : (text.find((l) => /loss|unreachable|Network/.test(l)) ?? (text.join(' ') || 'no reply'));
@@ -322,12 +329,26 @@ function judge(
   return { check, reached, ok: reached === (check.expect === 'pass'), evidence };
 }
 
-/** Whether an answer from the sender's own namespace is no answer of the check's target: another pod's, or a node's from a pod. */
-function answersItself(check: Check): boolean {
+/**
+ * The namespace, other than the check's sender, that the lab gives the check's target address: a pod (named,
+ * or by its address), a node (named, or by an address the plan gives it: its underlay's, its bridge's); none
+ * for the sender's own, or an address the lab gives no one.
+ */
+function ownerElsewhere(
+  check: Check,
+  pod: string | undefined,
+  nodeAddresses: Record<string, string[]>,
+): string | undefined {
   const from = check.from;
-  if ('pod' in check.to) return !('pod' in from) || from.pod !== check.to.pod;
-  if ('node' in check.to) return 'pod' in from || from.node !== check.to.node;
-  return false;
+  if (pod !== undefined) return 'pod' in from && from.pod === pod ? undefined : `pod ${pod}`;
+  const to = check.to;
+  const node =
+    'node' in to
+      ? to.node
+      : 'address' in to
+        ? Object.entries(nodeAddresses).find(([, list]) => list.includes(to.address))?.[0]
+        : undefined;
+  return node === undefined || (!('pod' in from) && from.node === node) ? undefined : node;
 }
 
 /** Every IPv4 address of each node (its underlay address, and what the plan gives its bridge and tunnels) and router. */

@@ -118,25 +118,38 @@ async function assertIpv4Only(pod: string): Promise<void> {
   assert.equal(off.stdout.trim(), '1');
 }
 
-test("a ping answered by the sender itself (another pod's address added to its own loopback) is no pass", async () => {
+test("a ping answered by the sender itself (another pod's or its gateway's address added to its own loopback) is no pass", async () => {
   try {
     const up = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'));
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
-    // a1's address, 10.200.0.3, on a0's own lo: a0's kernel answers a0's ping itself.
-    const added = await netlab(state.dir, 'exec', 'a0', '--', 'ip', 'addr', 'add', '10.200.0.3/32', 'dev', 'lo');
-    assert.equal(added.exitCode, 0, added.stderr);
-    const verify = await netlab(state.dir, 'verify', 'bridge', '--check', '1', '--json');
+    // a1's address, 10.200.0.3, and node-0's bridge address, 10.200.0.1, on a0's own lo: a0's kernel answers
+    // a0's pings itself, to a1 (named) and to the gateway (by its address, which the plan gives br0).
+    for (const address of ['10.200.0.3/32', '10.200.0.1/32']) {
+      const added = await netlab(state.dir, 'exec', 'a0', '--', 'ip', 'addr', 'add', address, 'dev', 'lo');
+      assert.equal(added.exitCode, 0, added.stderr);
+    }
+    const verify = await netlab(state.dir, 'verify', 'bridge', '--check', '1', '--check', '3', '--json');
     assert.equal(verify.exitCode, 1, verify.stdout + verify.stderr);
-    const [check] = (JSON.parse(verify.stdout) as { checks: { ok: boolean; evidence: string }[] }).checks;
-    assert.equal(check!.ok, false);
-    assert.equal(
-      check!.evidence,
-      'answered by a0 itself: 10.200.0.3 is an address of its own (ip route get says local), so the ping never reached a1',
+    const checks = (JSON.parse(verify.stdout) as { checks: { ok: boolean; evidence: string }[] }).checks;
+    assert.deepEqual(
+      checks.map((c) => [c.ok, c.evidence]),
+      [
+        [
+          false,
+          'answered by a0 itself: 10.200.0.3 is an address of its own (ip route get says local), so the ping never reached pod a1',
+        ],
+        [
+          false,
+          'answered by a0 itself: 10.200.0.1 is an address of its own (ip route get says local), so the ping never reached node-0',
+        ],
+      ],
     );
-    // Without it, a1 answers again.
-    const own = await netlab(state.dir, 'exec', 'a0', '--', 'ip', 'addr', 'del', '10.200.0.3/32', 'dev', 'lo');
-    assert.equal(own.exitCode, 0, own.stderr);
-    assert.equal((await netlab(state.dir, 'verify', 'bridge', '--check', '1')).exitCode, 0, 'a1 answers again');
+    // Without them, a1 and the gateway answer again.
+    for (const address of ['10.200.0.3/32', '10.200.0.1/32']) {
+      const removed = await netlab(state.dir, 'exec', 'a0', '--', 'ip', 'addr', 'del', address, 'dev', 'lo');
+      assert.equal(removed.exitCode, 0, removed.stderr);
+    }
+    assert.equal((await netlab(state.dir, 'verify', 'bridge', '--check', '1,3')).exitCode, 0, 'a1 answers again');
   } finally {
     await netlab(state.dir, 'down', 'bridge');
   }
