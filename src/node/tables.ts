@@ -313,8 +313,8 @@ export interface ChainVerdict {
   rule?: SavedRule;
   /** the rule of the chain walked first through which the packet got there: the deciding rule, or a jump */
   via?: SavedRule;
-  /** the deciding rule may not match the packet (a match trace does not judge, or a jump there that may not) */
-  uncertain?: true;
+  /** the rule whose match trace does not judge, on which the verdict hangs: the deciding rule, or a jump there */
+  uncertain?: SavedRule;
   /**
    * a rule passed over because it may not match the packet: an ACCEPT that may have taken it, or a RETURN or
    * goto that may have ended the chain, before the verdict (a drop)
@@ -336,20 +336,26 @@ export function chainVerdict(
   policy: string | undefined,
   matches: (rule: SavedRule) => Matched,
 ): ChainVerdict | undefined {
-  const walked = walkChain(rules, chain, matches, true, 0);
+  const walked = walkChain(rules, chain, matches, undefined, 0);
   const decided =
     walked.decided ??
     (policy === 'ACCEPT' || policy === 'DROP' ? { verdict: policy === 'ACCEPT' ? 'accept' : 'drop' } : undefined);
-  // (a rule that may have taken it elsewhere matters only where the verdict is a drop)
-  return decided && { ...decided, ...(decided.verdict === 'drop' && walked.unsure ? { unsure: walked.unsure } : {}) };
+  // A rule that may have taken it elsewhere matters where the verdict is a drop (an ACCEPT, a RETURN or goto to
+  // an ACCEPT policy), or an accept (a RETURN or goto, to a DROP policy or a drop after the jump).
+  const matters =
+    walked.unsure && (decided?.verdict === 'drop' || walked.unsure.target !== 'ACCEPT')
+      ? { unsure: walked.unsure }
+      : {};
+  return decided && { ...decided, ...matters };
 }
 
-/** chainVerdict's walk of one chain; `sure`: the packet surely got here (no jump that may not match led here). */
+/** chainVerdict's walk of one chain. */
 function walkChain(
   rules: readonly SavedRule[],
   chain: string,
   matches: (rule: SavedRule) => Matched,
-  sure: boolean,
+  /** the jump that may not match, through which the walk got here (none: it surely did) */
+  doubt: SavedRule | undefined,
   depth: number,
 ): { decided?: Omit<ChainVerdict, 'unsure'>; unsure?: SavedRule } {
   if (depth > 8) return {};
@@ -361,8 +367,9 @@ function walkChain(
   for (const rule of rules.filter((r) => r.chain === chain)) {
     const matched = matches(rule);
     if (matched === false) continue;
-    const certain = sure && matched === true;
-    const uncertain = certain ? {} : { uncertain: true as const };
+    const doubted = doubt ?? (matched === 'maybe' ? rule : undefined);
+    const certain = doubted === undefined;
+    const uncertain = doubted ? { uncertain: doubted } : {};
     if (rule.target === 'DROP' || rule.target === 'REJECT')
       return result({ verdict: 'drop', rule, via: rule, ...uncertain });
     // A rule that ends the walk here, or may not: an ACCEPT, a RETURN, a goto whose chain decides nothing.
@@ -381,7 +388,7 @@ function walkChain(
     }
     // A chain of the table (a goto's always is; a jump's target may be LOG or MARK, which go on).
     if (rule.target && (rule.goto || rules.some((r) => r.chain === rule.target))) {
-      const inner = walkChain(rules, rule.target, matches, certain, depth + 1);
+      const inner = walkChain(rules, rule.target, matches, doubted, depth + 1);
       unsure ??= inner.unsure;
       if (inner.decided) return result({ ...inner.decided, via: rule });
       if (rule.goto && ends()) break;

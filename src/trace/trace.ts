@@ -8,7 +8,7 @@ import { planOnce, type PlanOnce } from '../plan/build.js';
 import type { Transports } from '../exec/transports.js';
 import { ipOf, parseIp } from '../net/ipv4.js';
 import { escapeControls, UsageError } from '../errors.js';
-import { addressOf, runChecks } from '../verify/run.js';
+import { addressOf, addressOwner, hopAddresses, runChecks } from '../verify/run.js';
 import { outsideAddress } from '../underlay/routing.js';
 import { podMtu } from '../wiring/mtu.js';
 import { ETHERNET_MTU } from '../net/ethernet.js';
@@ -305,7 +305,9 @@ export async function traceRequest(
 ): Promise<Trace> {
   const plan = planOf();
   const walked = await new TraceWalk(model, facts, plan, kernel).run(request.from, request.packet);
-  const elsewhere = deliveredElsewhere(request, walked);
+  const elsewhere = deliveredElsewhere(request, walked, (address) =>
+    addressOwner(model, facts, hopAddresses(model, facts, plan), address),
+  );
   const trace: Trace = elsewhere ? { ...walked, outcome: 'broken', problem: elsewhere } : walked;
   // Translated on the way (DNAT to a Service's endpoint, SNAT to the outside): conntrack carries the reply back.
   const translated = trace.hops.some((h) => h.kind === 'dnat' || h.kind === 'snat' || h.kind === 'outside');
@@ -324,18 +326,23 @@ export async function traceRequest(
 /**
  * A packet delivered, but not where it was meant to go: the destination's address is also on another
  * namespace on the way (a learner's `ip addr add` of it on the wrong pod or interface), which takes it as
- * its own. A pod and a node are checked; an address is wherever the kernel has it, and a packet DNATed on the
- * way (a Service's, a NodePort's) goes where DNAT sent it (the walk's dnat hop names the endpoint).
+ * its own. Meant: the pod or node named, or whose address it is (`owner`: verify's addressOwner); a packet
+ * DNATed on the way (a Service's, a NodePort's) goes where DNAT sent it (the walk's dnat hop names the endpoint).
  */
-export function deliveredElsewhere(request: TraceRequest, trace: Trace): Problem | undefined {
+export function deliveredElsewhere(
+  request: TraceRequest,
+  trace: Trace,
+  owner: (address: string) => { pod: string } | { node: string } | { outside: true } | undefined,
+): Problem | undefined {
   const at = trace.at;
+  if (trace.outcome !== 'delivered' || !at || trace.hops.some((h) => h.kind === 'dnat')) return undefined;
   const { to } = request;
-  // (a packet DNAT translated on the way, to a Service's or a NodePort's endpoint, goes where DNAT sent it)
-  if (trace.outcome !== 'delivered' || !at || !('pod' in to || 'node' in to)) return undefined;
-  if (trace.hops.some((h) => h.kind === 'dnat')) return undefined;
-  if ('pod' in to ? at.pod === to.pod : !at.pod && at.node === to.node) return undefined;
+  const meant =
+    'pod' in to ? { pod: to.pod } : 'node' in to ? { node: to.node } : 'address' in to ? owner(to.address) : undefined;
+  if (!meant || 'outside' in meant) return undefined;
+  if ('pod' in meant ? at.pod === meant.pod : !at.pod && at.node === meant.node) return undefined;
   const where = at.pod ? `pod ${at.pod}` : at.node;
-  const intended = 'pod' in to ? `pod ${to.pod}` : `node ${to.node}`;
+  const intended = 'pod' in meant ? `pod ${meant.pod}` : `node ${meant.node}`;
   return {
     node: at.node,
     where,

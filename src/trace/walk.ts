@@ -11,7 +11,7 @@
 // forwarding off, a link down, no FDB entry, no ARP reply) ends the walk with
 // the reason, and, where the lab made that entry, the step that made it.
 import { chainVerdict, ruleMatches, unjudgedOf, type ChainVerdict, type SavedRule } from '../node/tables.js';
-import type { Model } from '../model/lab.js';
+import { SERVICE_CIDR, type Model } from '../model/lab.js';
 import type { Change, Created, NodeFacts, Plan } from '../model/plan.js';
 import {
   type End,
@@ -135,6 +135,19 @@ export class TraceWalk implements TraceContext {
         place,
         `the packet passed ${MAX_TRACE_NAMESPACES} namespaces without arriving: a routing loop`,
       );
+    // A node's own connection to a cluster IP is routed before nat OUTPUT DNATs it: without a route there,
+    // connect() fails before any Service rule sees it (a machine's default route carries it; a simulated node
+    // routes the Services range out of its underlay interface, exec/simulated.ts).
+    if (!place.pod && !ingress && !packet.translated && this.model.services.some((s) => s.clusterIp === packet.dst)) {
+      const first = await this.kernel.routeGet(place, packet.dst);
+      if (!first.ok)
+        return this.end(
+          'broken',
+          place,
+          `no route to ${packet.dst} in ${place.node}'s routing table (${first.error}): a node's own connection is routed before nat OUTPUT's DNAT, so it fails before any Service rule sees it`,
+          `a machine's default route carries it; a simulated node routes the Services range: \`ip route add ${SERVICE_CIDR} dev ${this.facts[place.node]?.dev ?? 'eth1'}\` on ${place.node}`,
+        );
+    }
     // nat before routing, on a node: each module's rules (kube-proxy's DNAT of a Service), as the registry lists them.
     if (!place.pod)
       for (const part of wiringOf(this.model)) {
@@ -175,6 +188,9 @@ export class TraceWalk implements TraceContext {
       const taken =
         input &&
         chainVerdict(input.rules, 'INPUT', input.policy, (r) => ruleMatches(r, packet, ingress?.ifname ?? 'lo', ''));
+      // (accepted, unless a RETURN that may match sent it back to a DROP policy: unknown)
+      if (taken?.verdict === 'accept' && taken.unsure && input!.policy !== 'ACCEPT')
+        return uncertainly(this.end('unknown', place, `${this.label(place)}'s own INPUT chain accepts it`), taken);
       if (taken?.verdict === 'drop')
         return this.dropped(
           place,
@@ -296,11 +312,21 @@ export class TraceWalk implements TraceContext {
     const chain = this.acceptChain();
     if (taken?.verdict !== 'drop') {
       const by = taken?.rule && (taken.rule.chain === chain ? chain : `\`${taken.rule.text}\``);
-      return { policy, ...(by ? { acceptedBy: by } : {}) };
+      const passes = { policy, ...(by ? { acceptedBy: by } : {}) };
+      // Accepted, unless a RETURN or goto that may match sent it back to a DROP policy first.
+      if (!taken?.unsure || policy === 'ACCEPT') return passes;
+      return {
+        ...passes,
+        stopped: uncertainly(
+          this.end('unknown', place, `${place.node}'s FORWARD accepts it${by ? ` (${by})` : ''}`),
+          taken,
+        ),
+      };
     }
     const stopped = (reason: string, hint?: string) => ({ policy, stopped: this.dropped(place, taken, reason, hint) });
     const forward = rules.filter((r) => r.chain === 'FORWARD');
     const jumpAt = chain === undefined ? -1 : forward.findIndex((r) => r.target === chain);
+    const jump = forward[jumpAt];
     const labChainHint = () =>
       this.hint(place, (d) => d.kind === 'rule' && d.chain === chain, `accepts the cluster CIDR in ${chain}`) ??
       `\`iptables -S ${chain}\` on ${place.node}`;
@@ -313,44 +339,46 @@ export class TraceWalk implements TraceContext {
         const said = part.netfilter?.forwardDrop?.(this, { place, packet, inDev, outDev, rule: taken.rule });
         if (said) return { policy, stopped: uncertainly(said, taken) };
       }
-      if (taken.rule.chain === chain)
+      const where = taken.rule.chain === 'FORWARD' ? 'FORWARD chain' : `chain ${taken.rule.chain} (from FORWARD)`;
+      // Where FORWARD's walk met it: the rule itself, or the jump to the chain that holds it.
+      const viaAt = taken.via ? forward.indexOf(taken.via) : -1;
+      if (jump && viaAt === jumpAt)
         return stopped(
-          `a rule in ${place.node}'s lab chain ${chain} drops it: ${taken.rule.text}`,
+          `a rule in ${place.node}'s ${taken.rule.chain === chain ? `lab chain ${chain}` : `chain ${taken.rule.chain} (from the lab's chain ${chain})`} drops it: ${taken.rule.text}`,
           `the lab's chain holds only its ACCEPTs of the cluster CIDR: that rule is not the lab's (\`iptables -S ${chain}\` on ${place.node})`,
         );
-      const where = taken.rule.chain === 'FORWARD' ? 'FORWARD chain' : `chain ${taken.rule.chain} (from FORWARD)`;
-      // Met before FORWARD's jump to the lab's chain (the rule itself, or a jump to the chain that holds it).
-      const viaAt = taken.via ? forward.indexOf(taken.via) : -1;
-      if (jumpAt >= 0 && viaAt >= 0 && viaAt < jumpAt)
+      if (jump && viaAt >= 0 && viaAt < jumpAt)
         return stopped(
           `a rule in ${place.node}'s ${where} drops it before the lab's chain ${chain} is consulted: ${taken.rule.text}`,
           `the lab puts its jump first in FORWARD (\`iptables -S FORWARD\` on ${place.node}); that rule is not the lab's`,
         );
       return stopped(
         `a rule in ${place.node}'s ${where} drops it: ${taken.rule.text}`,
-        jumpAt >= 0
-          ? `the lab's chain ${chain}, consulted before that rule, accepts none of it: ${labChainHint()}`
-          : chain
+        !jump
+          ? chain
             ? `FORWARD has no jump to the lab's chain ${chain}, which would accept it first: ${jumpHint() ?? `\`iptables -S FORWARD\` on ${place.node}`}`
-            : `that rule is not the lab's (\`iptables -S FORWARD\` on ${place.node})`,
+            : `that rule is not the lab's (\`iptables -S FORWARD\` on ${place.node})`
+          : matches(jump) === false
+            ? `FORWARD's jump to the lab's chain ${chain} does not match this packet: ${jump.text}`
+            : `the lab's chain ${chain}, consulted before that rule, accepts none of it: ${labChainHint()}`,
       );
     }
-    if (jumpAt >= 0 && chainVerdict(rules, chain!, undefined, matches)?.verdict === 'accept') {
+    if (jump && chainVerdict(rules, chain!, undefined, matches)?.verdict === 'accept') {
       // The lab's chain would accept it: its jump does not match the packet, or a rule before it ends FORWARD's
       // walk (a RETURN, or a goto to a chain that decides nothing).
-      const jump = forward[jumpAt]!;
-      const ender = forward.slice(0, jumpAt).find((r) => (r.target === 'RETURN' || r.goto) && matches(r) !== false);
-      return matches(jump) === false
-        ? stopped(
-            `the FORWARD policy is ${policy} and FORWARD's jump to the lab's chain ${chain} does not match this packet: ${jump.text}`,
-            jumpHint() ?? `\`iptables -S FORWARD\` on ${place.node}`,
-          )
-        : stopped(
-            `the FORWARD policy is ${policy} and the packet never reaches FORWARD's jump to the lab's chain ${chain}: ${ender ? `${ender.text} ends FORWARD for it first` : 'a rule before it ends FORWARD for it'}`,
-            `the lab puts its jump first in FORWARD (\`iptables -S FORWARD\` on ${place.node}); that rule is not the lab's`,
-          );
+      const enders = forward.slice(0, jumpAt).filter((r) => r.target === 'RETURN' || r.goto);
+      const ender = enders.find((r) => matches(r) === true) ?? enders.find((r) => matches(r) === 'maybe');
+      if (matches(jump) !== true)
+        return stopped(
+          `the FORWARD policy is ${policy} and FORWARD's jump to the lab's chain ${chain} ${matches(jump) === false ? 'does not match' : 'may not match'} this packet: ${jump.text}`,
+          jumpHint() ?? `\`iptables -S FORWARD\` on ${place.node}`,
+        );
+      return stopped(
+        `the FORWARD policy is ${policy} and the packet never reaches FORWARD's jump to the lab's chain ${chain}: ${ender ? `${ender.text} ends FORWARD for it first` : 'a rule before it ends FORWARD for it'}`,
+        `the lab puts its jump first in FORWARD (\`iptables -S FORWARD\` on ${place.node}); that rule is not the lab's`,
+      );
     }
-    if (jumpAt >= 0)
+    if (jump)
       return stopped(
         `the FORWARD policy is ${policy} and the lab's chain ${chain}, which FORWARD jumps to, accepts none of it (its rules removed or changed)`,
         labChainHint(),
@@ -566,11 +594,11 @@ function uncertainly(end: End, taken: ChainVerdict): End {
   if (!end.problem || (!taken.uncertain && !taken.unsure)) return end;
   const why = (rule: SavedRule) => {
     const unjudged = unjudgedOf(rule);
-    return unjudged.length ? `it does not judge ${unjudged.join(', ')}` : 'a rule trace does not judge leads there';
+    return unjudged.length ? `it does not judge ${unjudged.join(', ')}` : 'a rule it does not judge leads there';
   };
   const notes = [
-    taken.uncertain && taken.rule
-      ? `if \`${taken.rule.text}\` matches it, which trace cannot tell (${why(taken.rule)})`
+    taken.uncertain
+      ? `if \`${taken.uncertain.text}\` ${taken.uncertain === taken.rule ? 'matches it' : 'leads it there'}, which trace cannot tell (${why(taken.uncertain)})`
       : '',
     taken.unsure
       ? `unless \`${taken.unsure.text}\` ${taken.unsure.target === 'ACCEPT' ? 'accepts it' : 'ends the chain for it'} first, which trace cannot tell (${why(taken.unsure)})`

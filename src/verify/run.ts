@@ -268,7 +268,7 @@ export async function runChecks(
           (addresses ??= hopAddresses(model, facts, plan())),
         );
       return judge(check, result, podOf(model, check.to), addressOf(check, facts), () =>
-        ownerElsewhere(check, podOf(model, check.to), (addresses ??= hopAddresses(model, facts, plan()))),
+        ownerElsewhere(model, facts, check, (addresses ??= hopAddresses(model, facts, plan()))),
       );
     });
   } finally {
@@ -330,25 +330,45 @@ function judge(
 }
 
 /**
- * The namespace, other than the check's sender, that the lab gives the check's target address: a pod (named,
- * or by its address), a node (named, or by an address the plan gives it: its underlay's, its bridge's); none
- * for the sender's own, or an address the lab gives no one.
+ * Who a local answer to a ping is not from, when it is not the sender's own address: the pod, node or outside
+ * host the check names or whose address it is (or the bare address, where the lab gives it to no one). None
+ * where the address is the sender's own (a pod's, a node's underlay, bridge or tunnel address, 127/8).
  */
 function ownerElsewhere(
+  model: Model,
+  facts: Record<string, NodeFacts>,
   check: Check,
-  pod: string | undefined,
   nodeAddresses: Record<string, string[]>,
 ): string | undefined {
-  const from = check.from;
-  if (pod !== undefined) return 'pod' in from && from.pod === pod ? undefined : `pod ${pod}`;
-  const to = check.to;
-  const node =
-    'node' in to
-      ? to.node
-      : 'address' in to
-        ? Object.entries(nodeAddresses).find(([, list]) => list.includes(to.address))?.[0]
-        : undefined;
-  return node === undefined || (!('pod' in from) && from.node === node) ? undefined : node;
+  const address = addressOf(check, facts);
+  const { from, to } = check;
+  const own =
+    'pod' in from
+      ? ipOf(model.pods.find((p) => p.name === from.pod)?.address) === address || ('pod' in to && to.pod === from.pod)
+      : (nodeAddresses[from.node] ?? []).includes(address) || ('node' in to && to.node === from.node);
+  if (own || address.startsWith('127.')) return undefined;
+  const meant =
+    'pod' in to
+      ? { pod: to.pod }
+      : 'node' in to
+        ? { node: to.node }
+        : addressOwner(model, facts, nodeAddresses, address);
+  if (meant === undefined) return address;
+  return 'pod' in meant ? `pod ${meant.pod}` : 'node' in meant ? meant.node : 'the outside host';
+}
+
+/** The pod, node (or router) or outside host the lab gives an address to, if any (nodeAddresses: hopAddresses). */
+export function addressOwner(
+  model: Model,
+  facts: Record<string, NodeFacts>,
+  nodeAddresses: Record<string, string[]>,
+  address: string,
+): { pod: string } | { node: string } | { outside: true } | undefined {
+  const pod = model.pods.find((p) => ipOf(p.address) === address);
+  if (pod) return { pod: pod.name };
+  const node = Object.entries(nodeAddresses).find(([, list]) => list.includes(address))?.[0];
+  if (node) return { node };
+  return model.outside && outsideAddress(model, facts) === address ? { outside: true } : undefined;
 }
 
 /** Every IPv4 address of each node (its underlay address, and what the plan gives its bridge and tunnels) and router. */

@@ -16,7 +16,7 @@ const state = labTestContext(ORDINARY_USERS[0]);
 const run = (...args: string[]) => netlab(state.dir, ...args);
 
 interface Report {
-  checks: { ok: boolean; reached: boolean; check: { expect: string } }[];
+  checks: { ok: boolean; reached: boolean; evidence: string; check: { expect: string } }[];
 }
 
 test('policy: default deny and allow rules across nodes and on one bridge, replies included; trace names the dropping rule', async () => {
@@ -183,6 +183,18 @@ test('egress: pods on every node reach the outside host through MASQUERADE; with
     assert.equal(stops.outcome, 'broken');
     assert.match(stops.problem.reason, /with its pod source 10\.200\.0\.2.*the reply never comes back/);
     assert.match(stops.problem.hint ?? '', /MASQUERADE/);
+    // The outside host's address added to a0's own loopback: a0 answers its own ping, which is no way out.
+    assert.equal((await run('exec', 'a0', '--', 'ip', 'addr', 'add', '192.168.64.1/32', 'dev', 'lo')).exitCode, 0);
+    const itself = JSON.parse((await run('verify', 'egress', '--check', '1', '--json')).stdout) as Report;
+    assert.deepEqual(
+      itself.checks.map((c) => [c.ok, c.evidence]),
+      [
+        [
+          false,
+          'answered by a0 itself: 192.168.64.1 is an address of its own (ip route get says local), so the ping never reached the outside host',
+        ],
+      ],
+    );
   } finally {
     await run('down', 'egress');
   }

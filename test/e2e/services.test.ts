@@ -218,6 +218,21 @@ test('service: the three cases of article 001 §5.4 reach every backend, and tra
       hint: 'only DNAT of tcp port 8080 makes it reachable (trace to the Service by name)',
     });
 
+    // A node's own connection to the cluster IP is routed before DNAT: without the simulated node's route of the
+    // Services range (a machine's default route), it fails at connect(), and trace says so there.
+    const unrouted = await netlab(state.dir, 'exec', 'node-2', '--', 'ip', 'route', 'del', '10.96.0.0/12');
+    assert.equal(unrouted.exitCode, 0, unrouted.stderr);
+    try {
+      const fromNode = await netlab(state.dir, 'trace', 'node-2', 'svc-1', '--no-send', '--json');
+      assert.equal(fromNode.exitCode, 1, fromNode.stdout + fromNode.stderr);
+      assert.match(
+        (JSON.parse(fromNode.stdout) as Traced).problem!.reason,
+        /^no route to 10\.96\.0\.2 in node-2's routing table \(.*\): a node's own connection is routed before nat OUTPUT's DNAT/,
+      );
+    } finally {
+      await netlab(state.dir, 'exec', 'node-2', '--', 'ip', 'route', 'add', '10.96.0.0/12', 'dev', 'eth1');
+    }
+
     // A connection from c: trace follows the endpoint conntrack gave its own probe, never an older
     // connection's (verify above left many from c, to both endpoints), and ends in the pod that answered.
     await verify('service', '--check', '1', '--connections', '16');

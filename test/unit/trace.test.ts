@@ -187,6 +187,12 @@ test("trace: a packet delivered to another namespace that has the destination's 
     'pod a0 has 10.200.1.2 as an address of its own and takes the packet: it never reaches pod a1',
   );
   assert.equal(trace.reply, undefined, 'no reply is walked back from where it should not be');
+  // So is a pod named by its address.
+  const byAddress = resolveRequest(model, facts, 'a0', '10.200.1.2');
+  assert.match(
+    (await traceRequest(model, facts, {}, byAddress, kernel)).problem?.reason ?? '',
+    /it never reaches pod a1$/,
+  );
   // A node is meant as a node: a pod holding its address is not it.
   const toNode = resolveRequest(model, facts, 'a0', 'node-1');
   world.routes[`node-0/a0 ${toNode.packet.dst}`] = { ok: true, type: 'local', dev: 'lo' };
@@ -395,6 +401,42 @@ test("trace: FORWARD as the modules say: the bridge's accept chain named; withou
   assert.match(
     (await reason('bridge', ['-P FORWARD DROP', ...empty, jump, ...lab]))!,
     /never reaches FORWARD's jump to the lab's chain NETLAB-FWD-ipip: -A FORWARD -s 10.200.0.0\/16 -g SKIP ends/,
+  );
+  // A RETURN that may match (a mark) before the jump, under a DROP policy: accepted by the lab's chain, unless
+  // the RETURN sent it to the policy first.
+  const maybeReturn = await run('bridge', ['-P FORWARD DROP', '-A FORWARD -m mark --mark 0x1 -j RETURN', jump, ...lab]);
+  assert.equal(maybeReturn.outcome, 'unknown');
+  assert.equal(
+    maybeReturn.problem!.reason,
+    "node-0's FORWARD accepts it (NETLAB-FWD-ipip); unless `-A FORWARD -m mark --mark 0x1 -j RETURN` ends the chain for it first, which trace cannot tell (it does not judge --mark)",
+  );
+  // A certain DROP reached through a jump that may match: the jump is what trace cannot judge.
+  const maybeJump = await run('bridge', [
+    '-P FORWARD ACCEPT',
+    '-A FORWARD -m mark --mark 0x2 -j USER',
+    '-A USER -j DROP',
+    jump,
+    ...lab,
+  ]);
+  assert.equal(maybeJump.outcome, 'unknown');
+  assert.match(
+    maybeJump.problem!.reason,
+    /; if `-A FORWARD -m mark --mark 0x2 -j USER` leads it there, which trace cannot tell/,
+  );
+  // A DROP in a chain the lab's chain jumps to, and a DROP after a jump that does not match the packet.
+  assert.match(
+    (await reason('bridge', ['-P FORWARD ACCEPT', jump, '-A NETLAB-FWD-ipip -j MINE', '-A MINE -j DROP', ...lab]))!,
+    /^a rule in node-0's chain MINE \(from the lab's chain NETLAB-FWD-ipip\) drops it: -A MINE -j DROP$/,
+  );
+  const afterJump = await run('bridge', [
+    '-P FORWARD ACCEPT',
+    '-A FORWARD -i eth9 -j NETLAB-FWD-ipip',
+    '-A FORWARD -j DROP',
+    ...lab,
+  ]);
+  assert.match(
+    afterJump.problem!.hint ?? '',
+    /^FORWARD's jump to the lab's chain NETLAB-FWD-ipip does not match this packet/,
   );
   // A goto to a chain with no rule at all (flushed) ends FORWARD's walk too.
   assert.match(
