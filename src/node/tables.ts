@@ -303,7 +303,7 @@ export function dropsBeforeJump(rules: readonly SavedRule[], from: string, to: s
   return chain.slice(0, jump >= 0 ? jump : undefined).filter((r) => r.target === 'DROP' || r.target === 'REJECT');
 }
 
-/** A rule against a packet: it matches, it does not, or it may (a match trace does not judge: ruleMatch). */
+/** A rule against a packet: it matches, it does not, or it may (a match trace does not judge: ruleMatches). */
 export type Matched = boolean | 'maybe';
 
 /** What a chain decided, the rule that decided it and the rule of the chain walked first that led there. */
@@ -316,8 +316,8 @@ export interface ChainVerdict {
   /** the rule whose match trace does not judge, on which the verdict hangs: the deciding rule, or a jump there */
   uncertain?: SavedRule;
   /**
-   * a rule passed over because it may not match the packet: an ACCEPT that may have taken it, or a RETURN or
-   * goto that may have ended the chain, before the verdict (a drop)
+   * a rule passed over because it may not match the packet: an ACCEPT that may have taken it before a drop, or
+   * a RETURN or goto that may have ended the chain before the verdict (either)
    */
   unsure?: SavedRule;
 }

@@ -137,7 +137,7 @@ export class TraceWalk implements TraceContext {
       );
     // A node's own connection to a cluster IP is routed before nat OUTPUT DNATs it: without a route there,
     // connect() fails before any Service rule sees it (a machine's default route carries it; a simulated node
-    // routes the Services range out of its underlay interface, exec/simulated.ts).
+    // routes the Services range out of its underlay interface: underlay/simulated.ts).
     if (!place.pod && !ingress && !packet.translated && this.model.services.some((s) => s.clusterIp === packet.dst)) {
       const first = await this.kernel.routeGet(place, packet.dst);
       if (!first.ok)
