@@ -397,19 +397,24 @@ function walkChain(
   return result();
 }
 
+/** Where a rule's words name its target: its last -j (jump) or -g (goto); -1 where it has none. */
+function targetAt(args: readonly string[]): number {
+  return Math.max(args.lastIndexOf('-j'), args.lastIndexOf('-g'));
+}
+
 /** The `-A` rules of one table's iptables-save lines, by chain in order. */
 export function parseSavedRules(lines: readonly string[]): SavedRule[] {
   return lines
     .filter((l) => l.startsWith('-A '))
     .map((text) => {
       const [, chain, ...args] = ruleWords(text);
-      const jump = args.lastIndexOf('-j');
-      const goto = args.lastIndexOf('-g');
-      const to = Math.max(jump, goto);
+      const to = targetAt(args);
       return {
         chain: chain!,
         args,
-        ...(to >= 0 && args[to + 1] ? { target: args[to + 1], ...(to === goto ? { goto: true as const } : {}) } : {}),
+        ...(to >= 0 && args[to + 1]
+          ? { target: args[to + 1], ...(args[to] === '-g' ? { goto: true as const } : {}) }
+          : {}),
         text,
       };
     });
@@ -475,7 +480,7 @@ function judgeRule(
   outDev: string,
 ): { hit: boolean; unjudged: string[] } {
   const words = rule.args;
-  const target = Math.max(words.lastIndexOf('-j'), words.lastIndexOf('-g'));
+  const target = targetAt(words);
   const matches = target >= 0 ? words.slice(0, target) : words;
   const device = (pattern: string, dev: string) =>
     pattern.endsWith('+') ? dev.startsWith(pattern.slice(0, -1)) : dev === pattern;

@@ -332,7 +332,7 @@ export async function traceRequest(
 export function deliveredElsewhere(
   request: TraceRequest,
   trace: Trace,
-  owner: (address: string) => { pod: string } | { node: string } | { outside: true } | undefined,
+  owner: (address: string) => ReturnType<typeof addressOwner>,
 ): Problem | undefined {
   const at = trace.at;
   if (trace.outcome !== 'delivered' || !at || trace.hops.some((h) => h.kind === 'dnat')) return undefined;
