@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import {
+  existsSync,
   linkSync,
   mkdtempSync,
   readdirSync,
@@ -136,6 +137,32 @@ test('writeFileAtomic: the temp file is written, fsynced, then renamed over the 
     symlinkSync(target, `${file}.${process.pid}.tmp`);
     writeFileAtomic(file, 'newest');
     assert.deepEqual([readFileSync(file, 'utf8'), readFileSync(target, 'utf8')], ['newest', 'theirs']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("writeState waits for the disk (fsync) only for a lab on machines: a simulated lab's namespaces and processes end with this machine's kernel, as its state's last write would (strace)", (t) => {
+  if (spawnSync('strace', ['-V']).status !== 0) {
+    assert.ok(!process.env.CI, 'strace is missing: `npm run setup` installs it');
+    t.skip('strace is not installed (`npm run setup` installs it)');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-state-'));
+  try {
+    const fsyncsOf = (lab: string, target: object) => {
+      const state = { version: 3, lab, target, facts: {}, model: {} };
+      const code = `import(${JSON.stringify(new URL('../../src/state/store.js', import.meta.url).href)}).then((m) => m.writeState(${JSON.stringify(state)}))`;
+      const traced = spawnSync('strace', ['-f', '-e', 'trace=fsync,fdatasync', process.execPath, '-e', code], {
+        encoding: 'utf8',
+        env: { ...process.env, NETLAB_STATE_DIR: join(dir, 'state') },
+      });
+      assert.equal(traced.status, 0, traced.stderr);
+      assert.ok(existsSync(join(dir, 'state', 'labs', `${lab}.json`)), `${lab}'s state written`);
+      return traced.stderr.split('\n').filter((line) => /\b(fsync|fdatasync)\(\d+\)/.test(line)).length;
+    };
+    assert.equal(fsyncsOf('sim', { kind: 'simulated', nodes: {} }), 0, 'a simulated lab: no fsync');
+    assert.equal(fsyncsOf('vms', { kind: 'ssh', nodes: {} }), 2, 'a lab on machines: the file, then its directory');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
