@@ -13,7 +13,6 @@ import {
   rememberKernel,
   rememberOnNodeScript,
 } from '../exec/kernel-seen.js';
-import { Listr, ListrLogger, ListrLogLevels, PRESET_TIMER, ProcessOutput } from 'listr2';
 import { stepsOfPhase } from '../plan/build.js';
 import { createSimulatedNodes } from '../exec/simulated.js';
 import { applyPhases, nodeScripts, phasesInOneRound, phasesOf, runPreflight, StepFailure } from '../exec/runner.js';
@@ -38,6 +37,7 @@ import type { NodeFacts, Plan } from '../model/plan.js';
 import { mark } from '../profile.js';
 import type { ScriptRun } from '../shell/prelude.js';
 import type { EarlyConnection } from './connect-early.js';
+import { liveProgress, runProgress } from './progress.js';
 
 export interface UpOptions extends TargetOptions {
   verify?: boolean;
@@ -311,14 +311,10 @@ export async function bringUp(
     }
   };
   // With --json, stdout carries the JSON document alone: the progress goes to stderr.
-  // (The default renderer writes through its processOutput, the simple one, without a terminal, through its logger.)
   // The live display needs a terminal that says how wide it is: under one that reports 0 columns it drew one
   // character per line. Elsewhere a line per task, and no per-node counts (a line each, thousands in a phase).
-  const live = liveProgress(options.json ? process.stderr : process.stdout);
-  const processOutput = options.json ? { processOutput: new ProcessOutput(process.stderr, process.stderr) } : {};
-  const logger = options.json
-    ? { logger: new ListrLogger({ useIcons: true, toStderr: Object.values(ListrLogLevels) }) }
-    : {};
+  const progressStream = options.json ? process.stderr : process.stdout;
+  const live = liveProgress(progressStream) && process.stdout.isTTY === true;
   /** the phases up runs itself (--step runs them in its own way) */
   const phases = options.step ? [] : phasesOf(plan);
   /** set once the nodes' script, which records the lab on them after its steps, has begun */
@@ -360,7 +356,7 @@ export async function bringUp(
     // Awaited by the first task; until then a failure of the start is not an unhandled rejection.
     nodesStarted?.catch(() => {});
     if (nodesStarted && phases.length) scriptsOfNodes();
-    const tasks = new Listr(
+    await runProgress(
       [
         ...(options.target
           ? []
@@ -410,16 +406,11 @@ export async function bringUp(
         })),
       ],
       {
-        exitOnError: true,
-        registerSignalListeners: false,
-        fallbackRendererCondition: !live,
-        renderer: options.silent ? 'silent' : 'default',
-        fallbackRenderer: options.silent ? 'silent' : 'simple',
-        rendererOptions: { timer: PRESET_TIMER, ...processOutput },
-        fallbackRendererOptions: { timer: PRESET_TIMER, ...processOutput, ...logger },
+        display: options.silent ? 'silent' : live ? 'live' : 'lines',
+        stream: progressStream,
+        failures: process.stderr,
       },
-    );
-    await tasks.run().catch((error: unknown) => {
+    ).catch((error: unknown) => {
       throw failure ?? error;
     });
     if (options.step) {
@@ -536,9 +527,4 @@ function notProbed(nodes: readonly string[] | undefined, notForgotten: readonly 
     `${which} not probed (up saw ${them} have what the lab needs since ${they} booted): the next \`netlab up\` probes ${them}, and names anything ${they} ${several ? 'lack' : 'lacks'}` +
     (notForgotten.length ? `; ${notForgotten.join(', ')} could not be told to forget: remove ${NODE_MEMORY} there` : '')
   );
-}
-
-/** Whether up draws its live progress display (listr's default renderer) on this stream: a terminal with a width. */
-export function liveProgress(stream: { isTTY?: boolean; columns?: number }): boolean {
-  return Boolean(stream.isTTY && stream.columns && stream.columns > 0);
 }

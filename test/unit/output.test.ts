@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { EVIDENCE_LINES, evidenceLines } from '../../src/lifecycle/verify.js';
 import { countSteps } from '../../src/exec/runner.js';
-import { liveProgress } from '../../src/lifecycle/up.js';
+import { PassThrough } from 'node:stream';
+import { duration, linesInColour, liveProgress, runProgress } from '../../src/lifecycle/progress.js';
 import { run } from '../../src/exec/spawn.js';
 import { ShellSession } from '../../src/exec/session.js';
 import { MAX_SCRIPT_OUTPUT } from '../../src/exec/transport.js';
@@ -90,6 +91,74 @@ test('the live progress display is drawn only on a terminal that reports a width
   assert.equal(liveProgress({ isTTY: true, columns: 0 }), false);
   assert.equal(liveProgress({ isTTY: false }), false);
   assert.equal(liveProgress({}), false);
+});
+
+/** What a stream was given, as text. */
+function collected(): { stream: PassThrough; text: () => string } {
+  const stream = new PassThrough();
+  const chunks: string[] = [];
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk.toString()));
+  return { stream, text: () => chunks.join('') };
+}
+
+test("without a live display, up's progress is a line as each task starts and ends, its output under it; the first failure ends the run, on the failures' stream, and is thrown", async () => {
+  const [out, failures] = [collected(), collected()];
+  const ran: string[] = [];
+  const failed = new Error('the step failed');
+  await assert.rejects(
+    runProgress(
+      [
+        { title: 'start', task: async (_, task) => void ran.push('start', (task.output = 'waiting for node-0')) },
+        {
+          title: 'phase pods',
+          task: async () => {
+            ran.push('pods');
+            throw failed;
+          },
+        },
+        { title: 'phase network', task: async () => void ran.push('network') },
+      ],
+      { display: 'lines', stream: out.stream, failures: failures.stream },
+    ),
+    (error) => error === failed,
+  );
+  assert.deepEqual(ran, ['start', 'waiting for node-0', 'pods'], 'the task after the failure did not run');
+  assert.equal(out.text(), '❯ start\n› waiting for node-0\n✔ start [0.0s]\n❯ phase pods\n');
+  assert.equal(failures.text(), '✖ phase pods [FAILED: the step failed]\n');
+  // silent: the tasks run, nothing is written
+  const quiet = collected();
+  let count = 0;
+  await runProgress([{ title: 'a', task: async () => void count++ }], {
+    display: 'silent',
+    stream: quiet.stream,
+    failures: quiet.stream,
+  });
+  assert.deepEqual([count, quiet.text()], [1, '']);
+});
+
+test("the progress lines' colours: where no terminal is, only when FORCE_COLOR asks ('0' and 'false' do not, as for Node); at a terminal, as its tty says", () => {
+  const pipe = {};
+  assert.equal(linesInColour(pipe, {}), false);
+  assert.equal(linesInColour(pipe, { FORCE_COLOR: '1' }), true);
+  assert.equal(linesInColour(pipe, { FORCE_COLOR: '' }), true);
+  assert.equal(linesInColour(pipe, { FORCE_COLOR: '0' }), false, 'listr2 took any FORCE_COLOR as forcing colour');
+  assert.equal(linesInColour(pipe, { FORCE_COLOR: 'false' }), false);
+  assert.equal(linesInColour({ isTTY: true, hasColors: () => false }, { FORCE_COLOR: '1' }), false);
+  assert.equal(linesInColour({ isTTY: true, hasColors: () => true }, {}), true);
+});
+
+test("a task's time as listr2's timer wrote it: tenths under a second, then whole seconds, then minutes", () => {
+  assert.deepEqual([0, 99, 150, 999, 1000, 12_345, 59_999, 60_000, 65_432].map(duration), [
+    '0.0s',
+    '0.0s',
+    '0.1s',
+    '0.9s',
+    '1s',
+    '12s',
+    '59s',
+    '1m0s',
+    '1m5s',
+  ]);
 });
 
 test("a node script's output is capped at 64 MiB by default: up to it collected whole, past it stopped and said to be", async () => {
