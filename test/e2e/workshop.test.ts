@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync, symlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { LABS, NETLAB } from '../paths.js';
@@ -413,6 +413,40 @@ test('up --step --yes shows each phase and what it changed on the node; --step w
   const unknown = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'), '--step=everything', '--yes');
   assert.equal(unknown.exitCode, 2);
   assert.match(unknown.stderr, /--step takes phase or command; found "everything"/);
+});
+
+test("up at a terminal that says its width draws listr2's live display; with --json sent to a file, its progress is lines on the terminal and the file the JSON document alone", async () => {
+  const json = join(state.dir, 'up.json');
+  /** up at a terminal of 100 columns (script(1) gives one of 0 columns: stty gives it a width, as a person's has) */
+  const atTerminal = (redirect: string) =>
+    execa(
+      'script',
+      [
+        '-qec',
+        `stty cols 100 rows 30; ${quoteArgv([NETLAB, 'up', join(LABS, 'bridge.yaml')])}${redirect}`,
+        '/dev/null',
+      ],
+      { env: { ...process.env, NETLAB_STATE_DIR: state.dir }, reject: false },
+    );
+  try {
+    const up = await atTerminal('');
+    assert.equal(up.exitCode, 0, up.stdout);
+    // listr2 hides the cursor and redraws its lines in place (cursor up): the live display.
+    assert.ok(up.stdout.includes('\x1b[?25l') && up.stdout.includes('\x1b[1A'), `live display:\n${up.stdout}`);
+    assert.match(up.stdout, /✔.* phase network: node-0 \(20 steps\)/);
+  } finally {
+    await netlab(state.dir, 'down', 'bridge');
+  }
+  try {
+    const up = await atTerminal(` --json > ${quoteArgv([json])}`);
+    assert.equal(up.exitCode, 0, up.stdout);
+    assert.ok(!up.stdout.includes('\x1b[1A'), `lines, not redrawn:\n${up.stdout}`);
+    assert.match(up.stdout, /❯.* phase network: node-0 \(20 steps\)\r?\n.*✔.* phase network: node-0 \(20 steps\)/);
+    const document = JSON.parse(readFileSync(json, 'utf8')) as { lab: string; status: string };
+    assert.deepEqual([document.lab, document.status], ['bridge', 'up']);
+  } finally {
+    await netlab(state.dir, 'down', 'bridge');
+  }
 });
 
 test('up --step at a terminal waits for Enter before each phase; Ctrl-C at the prompt rolls back; q at a command stops there', async () => {
