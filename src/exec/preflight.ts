@@ -331,12 +331,28 @@ export function preflightScript(
   node: string,
   steps: readonly Step[] = [],
   kernel: KernelProbe = {},
+  { freshNode = false } = {},
 ): string {
   const lines: string[] = [];
   for (const pod of model.pods.filter((p) => p.node === node && p.rootfs))
     lines.push(rootfsCheck(pod.name, pod.rootfs!));
   lines.push(...requirementChecks(requirements(model), kernel));
-  return `${['PATH=$PATH:/usr/sbin:/sbin', ...lines, ...questionLines([inventoryQuestions(steps)])].join('\n')}\n`;
+  const inventory = freshNode ? [] : questionLines([inventoryQuestions(steps)]);
+  return `${['PATH=$PATH:/usr/sbin:/sbin', ...lines, ...inventory].join('\n')}\n`;
+}
+
+/** How the preflight's answers are judged. */
+export interface PreflightJudging {
+  /** netlab runs in a user namespace (without sudo): what to say of a missing tool or feature */
+  inUserNamespace?: boolean;
+  /** this controller, as a node records a run's ("HOST:STATEDIR") */
+  here?: string;
+  /**
+   * A simulated node this up has just started: new namespaces (network, mount, so /run/netns), holding only
+   * what netlab set up, so no one's object and no lab can be there. Its preflight asks for no inventory (an
+   * `ip -batch` and an iptables-save: 3-4 ms of the node's first round), and is judged without one.
+   */
+  freshNode?: boolean;
 }
 
 /**
@@ -378,45 +394,13 @@ export function describeProblems(
   node: string,
   steps: readonly Step[],
   stdout: string,
-  inUserNamespace = false,
-  /** this controller, as a node records a run's ("HOST:STATEDIR") */
-  here = '',
+  { inUserNamespace = false, here = '', freshNode = false }: PreflightJudging = {},
 ): string[] {
-  const { head, answers } = parseAnswers(stdout, [inventoryQuestions(steps)]);
-  // Every network namespace has lo: no link at all is an answer netlab could not read (an `ip` without JSON
-  // output, a failed command), and taking it for "nothing there" would let a rollback delete what is not its own.
-  if ((answers[0]!.links ?? []).length === 0)
-    return [
-      `${node} listed no network interface, not even lo, to the preflight: netlab cannot tell what is there already, so it changes nothing (it needs \`ip -json\`: iproute2 4.13 or newer)`,
-    ];
-  const have = inventoryOf(answers[0]!);
+  const { head, answers } = parseAnswers(stdout, freshNode ? [] : [inventoryQuestions(steps)]);
+  const found = freshNode ? { problems: [], final: false } : foundOnNode(model, node, steps, answers[0]!, here);
+  if (found.final) return found.problems;
+  const problems = [...found.problems];
   const needs = requirements(model);
-  const id = labIdOf(model);
-  const own = have.runs.get(id);
-  // The lab itself is up there (another controller, another state directory): say so, not which of its objects clash.
-  if (own) {
-    // This state directory's run (the state lost: up got this far): only `down --run` reaches it from here.
-    const space = own.indexOf(' ');
-    const [run, from] = [own.slice(0, space), own.slice(space + 1)];
-    return [
-      space > 0 && from === here && RUN_ID.test(run)
-        ? `lab ${id} is already up on ${node}, run ${run} from this state directory, which has lost its record of it: \`netlab down ${downArgs(model)} --run ${run}\` with this command's --ssh-config, --inventory or --vagrant flag takes it down`
-        : `lab ${id} is already up on ${node}, ${describeRun(own)}; take it down there (\`netlab down ${downArgs(model)}\`), or see \`netlab status\``,
-    ];
-  }
-  // Another instance of the same lab: its bridges, tunnels and pods have the same names on the same machines.
-  const sibling = [...have.runs].find(([other]) => other.split('@')[0] === model.name);
-  if (sibling)
-    return [
-      `lab ${sibling[0]} is up on ${node} (${describeRun(sibling[1])}): one instance of lab ${model.name} at a time on the same machines (its bridges, tunnels and pods have the same names in every instance); instances run side by side on simulated nodes`,
-    ];
-  const others = [...have.runs].map(([lab, run]) => `lab ${lab} (${describeRun(run)})`);
-  const upThere = others.length ? `; up on ${node}: ${others.join(', ')}` : '';
-  const problems = findConflicts(steps, have).map((c) =>
-    c.takes
-      ? `${node} has ${c.what}, not this lab's, and step ${c.step} of lab ${model.name} would add ${c.takes}, taking that part of its traffic: netlab never changes what it did not create; give the lab a cluster-cidr outside it${upThere}`
-      : `${node} already has ${c.what}, which step ${c.step} of lab ${model.name} would create: netlab never changes what it did not create; remove it, or rename it in the lab file${upThere}`,
-  );
   const lines = head.split('\n');
   const unprobed = probeProblem(lines, needs, `lab ${model.name}`, node);
   if (unprobed) problems.push(unprobed);
@@ -438,4 +422,52 @@ export function describeProblems(
     ...missingOf(lines).map((m) => describeMissing(m, needs, `lab ${model.name}`, node, false, inUserNamespace)),
   );
   return problems;
+}
+
+/**
+ * What the node's inventory says is there already: the lab itself, another instance of it, or objects the
+ * steps would make again. `final`: a finding that makes the rest moot (the inventory unreadable, the lab up).
+ */
+function foundOnNode(
+  model: Model,
+  node: string,
+  steps: readonly Step[],
+  answers: Partial<Answers>,
+  here: string,
+): { problems: string[]; final: boolean } {
+  const stop = (problem: string) => ({ problems: [problem], final: true });
+  // Every network namespace has lo: no link at all is an answer netlab could not read (an `ip` without JSON
+  // output, a failed command), and taking it for "nothing there" would let a rollback delete what is not its own.
+  if ((answers.links ?? []).length === 0)
+    return stop(
+      `${node} listed no network interface, not even lo, to the preflight: netlab cannot tell what is there already, so it changes nothing (it needs \`ip -json\`: iproute2 4.13 or newer)`,
+    );
+  const have = inventoryOf(answers);
+  const id = labIdOf(model);
+  const own = have.runs.get(id);
+  // The lab itself is up there (another controller, another state directory): say so, not which of its objects clash.
+  if (own) {
+    // This state directory's run (the state lost: up got this far): only `down --run` reaches it from here.
+    const space = own.indexOf(' ');
+    const [run, from] = [own.slice(0, space), own.slice(space + 1)];
+    return stop(
+      space > 0 && from === here && RUN_ID.test(run)
+        ? `lab ${id} is already up on ${node}, run ${run} from this state directory, which has lost its record of it: \`netlab down ${downArgs(model)} --run ${run}\` with this command's --ssh-config, --inventory or --vagrant flag takes it down`
+        : `lab ${id} is already up on ${node}, ${describeRun(own)}; take it down there (\`netlab down ${downArgs(model)}\`), or see \`netlab status\``,
+    );
+  }
+  // Another instance of the same lab: its bridges, tunnels and pods have the same names on the same machines.
+  const sibling = [...have.runs].find(([other]) => other.split('@')[0] === model.name);
+  if (sibling)
+    return stop(
+      `lab ${sibling[0]} is up on ${node} (${describeRun(sibling[1])}): one instance of lab ${model.name} at a time on the same machines (its bridges, tunnels and pods have the same names in every instance); instances run side by side on simulated nodes`,
+    );
+  const others = [...have.runs].map(([lab, run]) => `lab ${lab} (${describeRun(run)})`);
+  const upThere = others.length ? `; up on ${node}: ${others.join(', ')}` : '';
+  const problems = findConflicts(steps, have).map((c) =>
+    c.takes
+      ? `${node} has ${c.what}, not this lab's, and step ${c.step} of lab ${model.name} would add ${c.takes}, taking that part of its traffic: netlab never changes what it did not create; give the lab a cluster-cidr outside it${upThere}`
+      : `${node} already has ${c.what}, which step ${c.step} of lab ${model.name} would create: netlab never changes what it did not create; remove it, or rename it in the lab file${upThere}`,
+  );
+  return { problems, final: false };
 }

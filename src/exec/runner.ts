@@ -43,19 +43,33 @@ async function everyNode<T>(nodes: string[], work: (node: string) => Promise<T>)
 export async function runPreflight(
   model: Model,
   transports: Transports,
-  plan?: Plan,
-  answered: Record<string, ScriptResult> = {},
-  /** whether a node's kernel is probed (exec/kernel-seen.ts); by default it is */
-  probeOn: (node: string) => KernelProbe = () => ({}),
+  plan: Plan | undefined,
+  {
+    answered = {},
+    probeOn = () => ({}),
+    freshNodes = false,
+  }: {
+    /** the nodes that answered already (simulated nodes, as they started; machines, in their lock's round) */
+    answered?: Record<string, ScriptResult>;
+    /** whether a node's kernel is probed (exec/kernel-seen.ts); by default it is */
+    probeOn?: (node: string) => KernelProbe;
+    /** the nodes are simulated nodes this up started (PreflightJudging.freshNode) */
+    freshNodes?: boolean;
+  } = {},
 ): Promise<void> {
   const here = thisController();
   const problems = (
     await everyNode(Object.keys(transports), async (node) => {
       const steps = plan?.nodes.find((n) => n.node === node)?.steps ?? [];
       const result =
-        answered[node] ?? (await transports[node]!.run(preflightScript(model, node, steps, probeOn(node))));
+        answered[node] ??
+        (await transports[node]!.run(preflightScript(model, node, steps, probeOn(node), { freshNode: freshNodes })));
       if (result.exitCode !== 0) return [`${node}: preflight failed: ${result.stderr.trim()}`];
-      return describeProblems(model, node, steps, result.stdout, transports[node]!.inUserNamespace, here);
+      return describeProblems(model, node, steps, result.stdout, {
+        inUserNamespace: transports[node]!.inUserNamespace,
+        here,
+        freshNode: freshNodes,
+      });
     })
   ).flat();
   if (problems.length > 0) throw new RunError(`nothing was changed; on the nodes:\n  ${problems.join('\n  ')}`);

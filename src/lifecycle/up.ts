@@ -296,7 +296,9 @@ export async function bringUp(
   const probeOn = (node: string): KernelProbe => ({ kernel: seenOn(node) ? 'seen' : 'probe' });
   /** a node's preflight script: run as a simulated node starts, or over SSH with the node's lock */
   const preflight = (node: string) =>
-    preflightScript(model, node, plan.nodes.find((n) => n.node === node)?.steps ?? [], probeOn(node));
+    preflightScript(model, node, plan.nodes.find((n) => n.node === node)?.steps ?? [], probeOn(node), {
+      freshNode: !options.target,
+    });
   /** the nodes whose kernel is not probed */
   const unprobed = model.nodes.map((n) => n.name).filter(seenOn);
   // Listr prints a task's error in its title; netlab prints it once, in full, at the end.
@@ -379,7 +381,11 @@ export async function bringUp(
                 ...(options.target ? { then: preflight } : {}),
               });
               const preflighted = (await nodesStarted)?.answered ?? {};
-              await runPreflight(model, transportsOf(state), plan, { ...preflighted, ...answered }, probeOn);
+              await runPreflight(model, transportsOf(state), plan, {
+                answered: { ...preflighted, ...answered },
+                probeOn,
+                freshNodes: !options.target,
+              });
               if (!options.target && !seenHere) rememberKernel(needs);
               // The simulated nodes' holders, on disk before any step runs: for status and exec meanwhile (--step).
               if (nodesStarted) writeState(state);

@@ -151,20 +151,33 @@ test('preflight: a node whose answer lists no link (not even lo) is refused, not
 test("preflight: the lab up on a node already: another controller's is taken down there; this state directory's, whose record here is lost, by its run", () => {
   const { model } = loadLabFile(join(LABS, 'vxlan.yaml'));
   const problems = (from: string) =>
-    describeProblems(
-      model,
-      'node-0',
-      stepsOf('vxlan'),
-      printed(FRESH, '', `vxlan a1b2c3d4e5f6 ${from}\n`),
-      false,
-      'me:/var/lib/netlab',
-    );
+    describeProblems(model, 'node-0', stepsOf('vxlan'), printed(FRESH, '', `vxlan a1b2c3d4e5f6 ${from}\n`), {
+      here: 'me:/var/lib/netlab',
+    });
   assert.deepEqual(problems('other:/var/lib/netlab'), [
     'lab vxlan is already up on node-0, run a1b2c3d4e5f6 from other:/var/lib/netlab; take it down there (`netlab down vxlan`), or see `netlab status`',
   ]);
   assert.deepEqual(problems('me:/var/lib/netlab'), [
     "lab vxlan is already up on node-0, run a1b2c3d4e5f6 from this state directory, which has lost its record of it: `netlab down vxlan --run a1b2c3d4e5f6` with this command's --ssh-config, --inventory or --vagrant flag takes it down",
   ]);
+});
+
+test("preflight: a simulated node this up started is asked no inventory (its namespaces are new) and judged without one; its tools and pods' rootfs are still checked", () => {
+  const { model } = loadLabFile(join(LABS, 'service.yaml'));
+  const steps = stepsOf('service');
+  const fresh = preflightScript(model, 'node-0', steps, {}, { freshNode: true });
+  const machine = preflightScript(model, 'node-0', steps);
+  for (const asked of ['ip -j -d -batch', 'iptables-save', '/run/netns/', '/run/netlab/'])
+    assert.ok(machine.includes(asked) && !fresh.includes(asked), asked);
+  assert.ok(fresh.includes('command -v iptables'), 'the tools are checked');
+  // No answer is no problem there; a machine's empty answer is (the test above).
+  assert.deepEqual(describeProblems(model, 'node-0', steps, '@@netlab probed\n', { freshNode: true }), []);
+  assert.deepEqual(
+    describeProblems(model, 'node-0', steps, '@@netlab missing-tool socat socat\n@@netlab probed\n', {
+      freshNode: true,
+    }),
+    ['lab service needs the command "socat" on node-0: install the package socat (apt-get install socat)'],
+  );
 });
 
 test('preflight: iptables-save is read only for the tables the plan makes chains in (a process each)', () => {
