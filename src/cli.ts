@@ -442,10 +442,18 @@ Examples:
       .action(run(async () => (await import('./commands/room.js')).roomStartCommand as Action));
     roomCommand('status', 'grade every group once and print the scoreboard (exit 1 if a group is down or unreachable)')
       .option('--parallel <n>', 'groups graded at once (default 16)')
+      .option(
+        '--timeout <seconds>',
+        "seconds one group's grading may take before it counts as unreachable (default 50)",
+      )
       .action(run(async () => (await import('./commands/room.js')).roomStatusCommand as Action));
     roomCommand('watch', 'the scoreboard in the terminal, every group graded again every few seconds, until Ctrl-C')
       .option('--every <seconds>', 'seconds between gradings (default 5)')
       .option('--parallel <n>', 'groups graded at once (default 16)')
+      .option(
+        '--timeout <seconds>',
+        "seconds one group's grading may take before it counts as unreachable (default 50)",
+      )
       .action(run(async () => (await import('./commands/room.js')).roomWatchCommand as Action));
     roomCommand(
       'serve',
@@ -454,6 +462,10 @@ Examples:
       .option('--listen <addr:port>', 'where the page is served (default 127.0.0.1:8088; 0.0.0.0:8088 for the room)')
       .option('--every <seconds>', 'seconds between gradings (default 5)')
       .option('--parallel <n>', 'groups graded at once (default 16)')
+      .option(
+        '--timeout <seconds>',
+        "seconds one group's grading may take before it counts as unreachable (default 50)",
+      )
       .action(run(async () => (await import('./commands/room.js')).roomServeCommand as Action));
     roomCommand('hint', "unlock the running challenge's next hint now (the schedule unlocks them by time too)")
       .option('--group <group>', 'for this group only (default: every group)')

@@ -37,7 +37,7 @@ import { labIdOf, type Model } from '../model/lab.js';
 import { appendEvents, readEvents, type NewEvent } from '../room/log.js';
 import { landingsFor, startInGroup } from '../room/challenge.js';
 import { foreignVteps } from '../room/crosstalk.js';
-import { boardOf, bounded, currentRound, gradeRoom, pushHints } from '../room/grade.js';
+import { boardOf, bounded, currentRound, gradeRoom, GROUP_DEADLINE, pushHints, type Grading } from '../room/grade.js';
 import { redrawn, renderBoard } from '../room/render.js';
 import { describeStopped, requireNodeAccess, rootsStateNote, stoppedNodes } from './common.js';
 import { takeDown } from '../lifecycle/challenge.js';
@@ -53,6 +53,7 @@ export const DEFAULT_PARALLEL = 4;
 
 interface RoomOptions extends JsonOption {
   parallel?: string;
+  timeout?: string;
 }
 
 /** --parallel N: 1-64. */
@@ -67,9 +68,16 @@ function parallelOf(options: RoomOptions): number {
 /** How many groups a grading round grades at once unless --parallel says. */
 export const GRADE_PARALLEL = 16;
 
-/** --parallel N of a grading round. */
-function gradeParallelOf(options: RoomOptions): number {
-  return parallelOf({ parallel: options.parallel ?? String(GRADE_PARALLEL) });
+/** A grading round's --parallel N and --timeout SECONDS (1-3600; GROUP_DEADLINE by default). */
+function gradingOf(options: RoomOptions): Grading {
+  const parallel = parallelOf({ parallel: options.parallel ?? String(GRADE_PARALLEL) });
+  if (options.timeout === undefined) return { parallel, deadline: GROUP_DEADLINE };
+  const deadline = Number(options.timeout);
+  if (!Number.isFinite(deadline) || deadline < 1 || deadline > 3600)
+    throw new UsageError(
+      `--timeout takes the seconds one group's grading may take before it counts as unreachable, 1-3600; found ${shown(options.timeout)}`,
+    );
+  return { parallel, deadline };
 }
 
 /**
@@ -471,9 +479,10 @@ function boardWidth(): number {
 
 /** `room status ROOM`: every group graded once, then the board. */
 export async function roomStatusCommand(file: string, options: RoomOptions): Promise<number> {
+  const grading = gradingOf(options);
   const { room, model } = readRoom(file);
   requireNodeAccessFor(room.groups, 'room status');
-  await gradeRoom(room, model, gradeParallelOf(options));
+  await gradeRoom(room, model, grading);
   const board = boardOf(room, model, readEvents(roomLog(room.name)));
   if (options.json) printJson(board);
   else process.stdout.write(renderBoard(board, boardWidth()));
@@ -482,10 +491,10 @@ export async function roomStatusCommand(file: string, options: RoomOptions): Pro
 
 /** `room watch ROOM`: the board, graded again every --every seconds, until Ctrl-C. */
 export async function roomWatchCommand(file: string, options: RoomOptions & { every?: string }): Promise<number> {
+  const [every, grading] = [everyOf(options.every), gradingOf(options)];
   const { room, model } = readRoom(file);
   requireNodeAccessFor(room.groups, 'room watch');
-  const every = everyOf(options.every);
-  await gradeUntilStopped(room, model, every, gradeParallelOf(options), () => {
+  await gradeUntilStopped(room, model, every, grading, () => {
     const board = boardOf(room, model, readEvents(roomLog(room.name)));
     // --json: one board per line (JSON lines), for a tool that follows the room.
     if (options.json) process.stdout.write(`${JSON.stringify(board)}\n`);
@@ -514,10 +523,9 @@ export async function roomServeCommand(
   file: string,
   options: RoomOptions & { every?: string; listen?: string },
 ): Promise<number> {
+  const [every, grading] = [everyOf(options.every), gradingOf(options)];
   const { room, model } = readRoom(file);
   requireNodeAccessFor(room.groups, 'room serve');
-  const every = everyOf(options.every);
-  const parallel = gradeParallelOf(options);
   const { parseListen, startBoardServer } = await import('../room/serve.js');
   const listen = parseListen(options.listen ?? DEFAULT_LISTEN);
   const cached = cachedBoard(room, model);
@@ -545,7 +553,7 @@ export async function roomServeCommand(
       `room ${room.name}: the scoreboard is on ${server.url} (its JSON: ${server.url}board.json); Ctrl-C stops`,
     );
   try {
-    await gradeUntilStopped(room, model, every, parallel);
+    await gradeUntilStopped(room, model, every, grading);
   } finally {
     await server.close();
   }
@@ -576,7 +584,7 @@ async function gradeUntilStopped(
   room: Room,
   model: Model,
   every: number,
-  parallel: number,
+  grading: Grading,
   after: () => void = () => {},
 ): Promise<void> {
   // Ctrl-C, SIGTERM or a hangup: the round being graded stops, and logs none of the gradings it cut short
@@ -590,7 +598,7 @@ async function gradeUntilStopped(
   try {
     while (!stop.signal.aborted) {
       const began = Date.now();
-      await gradeRoom(room, model, parallel, stop.signal);
+      await gradeRoom(room, model, grading, stop.signal);
       if (stop.signal.aborted) break;
       after();
       while (!stop.signal.aborted && Date.now() - began < every * 1000) await new Promise((r) => setTimeout(r, 200));

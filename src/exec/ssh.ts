@@ -45,6 +45,20 @@ export function endSessions(): void {
   sessions.clear();
 }
 
+/**
+ * Lets this command's sessions with a lab's machines go: an idle one ends, one still running a script is stopped
+ * (its ssh killed). For a grading past its deadline (room/grade.ts): a session stuck on a machine (a shell a
+ * learner stopped, a command that hangs) would hold every later script of this process behind it; the next
+ * script logs in anew.
+ */
+export function endSessionsWith(target: SshTargetState): void {
+  for (const node of Object.keys(target.hosts)) {
+    const key = JSON.stringify(sshArgs(target, node));
+    sessions.get(key)?.end();
+    sessions.delete(key);
+  }
+}
+
 function runOn(
   target: SshTargetState,
   node: string,

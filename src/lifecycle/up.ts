@@ -301,7 +301,7 @@ export async function bringUp(
     });
   /** the nodes whose kernel is not probed */
   const unprobed = model.nodes.map((n) => n.name).filter(seenOn);
-  // Listr prints a task's error in its title; netlab prints it once, in full, at the end.
+  // The progress shows a task's error in its line; netlab prints it once, in full, at the end.
   let failure: unknown;
   const guard = (work: () => Promise<unknown>, label: string) => async () => {
     try {

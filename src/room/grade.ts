@@ -18,12 +18,19 @@ import { boardGroup, endOf, groupInRound, roundsOf, type ChallengeFacts, type Ch
 import { roomLog } from './state.js';
 import { escapeControls, RunError } from '../errors.js';
 import { transportsOf } from '../exec/transports.js';
+import { endSessionsWith } from '../exec/ssh.js';
 
 /** A grading's checks get this long in all (seconds): a broken lab must not hold the round up. */
 export const GRADE_TIMEOUT = 30;
 
 /** A group's grading gets this long (seconds) before it counts as unreachable: the checks' time and the logins'. */
 export const GROUP_DEADLINE = GRADE_TIMEOUT + 20;
+
+/** How a grading round goes: groups graded at once, and the seconds each gets (room --parallel, --timeout). */
+export interface Grading {
+  parallel: number;
+  deadline: number;
+}
 
 /** The promise's value, or `late` once `ms` have passed (the work goes on, unwaited). */
 async function withDeadline<T>(work: Promise<T>, ms: number, late: T): Promise<T> {
@@ -223,25 +230,56 @@ export async function pushHints(
   return true;
 }
 
-/** One grading round: every group graded, at most `parallel` at once, each logged as it finishes; none once `stop` is aborted. */
-export async function gradeRoom(room: Room, model: Model, parallel: number, stop?: AbortSignal): Promise<void> {
+/**
+ * One grading round: every group graded, at most `parallel` at once, each logged as it finishes; none once `stop`
+ * is aborted. A group that gives no answer by the deadline is unreachable, and its sessions with its machines end:
+ * a shell stuck there (stopped by a learner, or behind a command that hangs) would hold every later round's
+ * grading of the group behind it, and a stale grading that ran once it came back would be taken for this one.
+ */
+export async function gradeRoom(
+  room: Room,
+  model: Model,
+  { parallel, deadline }: Grading,
+  stop?: AbortSignal,
+): Promise<void> {
   const current = currentRound(room, model, readEvents(roomLog(room.name)));
   await bounded(room.groups, parallel, async (g) => {
     if (stop?.aborted) return;
-    const event = await withDeadline(gradeGroup(room, g.name, current, stop), GROUP_DEADLINE * 1000, {
+    const late: Omit<GradeEvent, 't'> = {
       e: 'grade',
       group: g.name,
       challenge: current?.groups.get(g.name)?.run ? current.challenge.id : null,
       run: null,
       condition: 'unreachable',
       failing: [],
-      error: `no answer in ${GROUP_DEADLINE} s`,
-    });
+      error: `no answer in ${deadline} s`,
+    };
+    // The grading's own stop: the room's, or its deadline (its checks stop, their sessions end).
+    const own = new AbortController();
+    const stopOwn = () => own.abort();
+    stop?.addEventListener('abort', stopOwn);
+    const event = await withDeadline(gradeGroup(room, g.name, current, own.signal), deadline * 1000, late);
+    stop?.removeEventListener('abort', stopOwn);
+    if (event === late) {
+      own.abort();
+      letGoOfMachines(room, g.name);
+    }
     // A grading the stop cut short is none: its checks were stopped, or killed with netlab's process group (a
     // Ctrl-C at the terminal reaches the simulated nodes' scripts too), and would count as attempts that failed.
     if (stop?.aborted) return;
     appendEvents(roomLog(room.name), [event as NewEvent]);
   });
+}
+
+/** A group's sessions with its machines end (a grading past its deadline: gradeRoom); the next logs in anew. */
+function letGoOfMachines(room: Room, group: string): void {
+  let state: LabState | undefined;
+  try {
+    state = readState(groupLabId(room, group));
+  } catch {
+    return; // unreadable: no sessions were opened from it
+  }
+  if (state?.target.kind === 'ssh') endSessionsWith(state.target);
 }
 
 /** What the board says of a failing check: its words, and its two ends for the page's graph. */

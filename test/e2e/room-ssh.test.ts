@@ -13,6 +13,7 @@ import { nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot } from 
 import { startMachines, type Machines } from './machines.js';
 import { writeRoom } from './room-case.js';
 import type { Board } from '../../src/room/board.js';
+import { waitFor, watch } from '../wait.js';
 
 const work = stateDirForTest();
 const instructor = join(work.dir, 'instructor');
@@ -71,6 +72,50 @@ test('a room over SSH on one shared segment: no cross-talk, a learner reads the 
         ['up', []],
         `${g}: ${JSON.stringify(group(idle, g))}`,
       );
+    // netlab's shell on g2's node-0 stopped (kill -STOP: a learner is root there): `room watch` counts g2
+    // unreachable at its --timeout, then logs in anew, and its next round grades g2 as before (before: every
+    // round queued behind the stopped shell, unreachable for as long as it stayed stopped).
+    const m2 = machines.transport('m2');
+    // netlab's session shells there: `sh -s` under sshd (the machine's own transport runs a `sh -s` too).
+    const sessionShells = (signal: string) =>
+      m2.run(
+        `for p in $(pgrep -f '^sh -s$'); do pp=$(ps -o ppid= -p "$p" | tr -d ' '); [ "$(ps -o comm= -p "$pp")" = sshd ] && kill -${signal} "$p"; done; true\n`,
+      );
+    const watching = machines.start(instructor, 'room', 'watch', room, '--json', '--every', '1', '--timeout', '5');
+    const boards = watch(watching);
+    /** the boards `room watch` printed so far, one JSON document a line (the last, maybe a part, left out) */
+    const printed = () =>
+      boards.output
+        .split('\n')
+        .slice(0, -1)
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Board);
+    try {
+      await waitFor('a first board with g2 up', () => printed().some((b) => group(b, 'g2').condition === 'up'));
+      assert.equal((await sessionShells('STOP')).exitCode, 0);
+      const stuck = await waitFor(
+        'g2 unreachable at the timeout',
+        () => {
+          const at = printed().findIndex((b) => group(b, 'g2').condition === 'unreachable');
+          return at >= 0 ? at + 1 : false;
+        },
+        { timeoutMs: 30_000 },
+      );
+      assert.equal(group(printed()[stuck - 1]!, 'g2').error, 'no answer in 5 s');
+      await waitFor(
+        'g2 graded again, its shell still stopped',
+        () =>
+          printed()
+            .slice(stuck)
+            .some((b) => group(b, 'g2').condition === 'up'),
+        { timeoutMs: 30_000 },
+      );
+    } finally {
+      watching.kill('SIGINT');
+      await watching;
+      await sessionShells('CONT');
+    }
+
     for (const g of ['g1', 'g2'] as const) {
       const fdb = await run('exec', 'node-0', '--instance', g, '--', 'bridge', 'fdb', 'show', 'dev', 'vxlan0');
       const vteps = new Set([...fdb.stdout.matchAll(/ dst (\S+)/g)].map((m) => m[1]));
@@ -97,7 +142,6 @@ test('a room over SSH on one shared segment: no cross-talk, a learner reads the 
 
     // g2's node-0 stops answering (every packet to it dropped: a VM stopped, the connection netlab keeps
     // included): unreachable once ssh gives up on it (9 s); g1 and g3 graded as before.
-    const m2 = machines.transport('m2');
     const stop = 'INPUT -j DROP';
     assert.equal((await m2.run(`iptables -w -I ${stop}\n`)).exitCode, 0);
     try {

@@ -331,7 +331,7 @@ test("validateRoomCommand: ok (exit 0; its lab's warnings said), every problem (
   }
 });
 
-test('a room command refused (a bad --parallel, a group the room does not have, another file with the same room name) writes no state, exit 2', async () => {
+test('a room command refused (a bad --parallel or --timeout, a group the room does not have, another file with the same room name) writes no state, exit 2', async () => {
   const work = scratch('netlab-room-refused-');
   const netlab = (...args: string[]) =>
     execa(NETLAB, args, { reject: false, env: { NETLAB_STATE_DIR: join(work.dir, 'state') } });
@@ -345,6 +345,16 @@ test('a room command refused (a bad --parallel, a group the room does not have, 
     const up = await netlab('room', 'up', file, '--parallel', '0');
     assert.equal(up.exitCode, 2, up.stderr);
     assert.match(up.stderr, /--parallel takes a number of groups at once, 1-64; found "0"/);
+    assert.deepEqual(readdirSync(join(work.dir, 'state')), [], 'no room record');
+    for (const command of ['status', 'watch', 'serve']) {
+      const late = await netlab('room', command, file, '--timeout', '0');
+      assert.equal(late.exitCode, 2, late.stderr);
+      assert.match(
+        late.stderr,
+        /--timeout takes the seconds one group's grading may take before it counts as unreachable, 1-3600; found "0"/,
+        command,
+      );
+    }
     assert.deepEqual(readdirSync(join(work.dir, 'state')), [], 'no room record');
     // A record, then a group added to the file: a refused command does not give it an index.
     process.env.NETLAB_STATE_DIR = join(work.dir, 'state');
