@@ -20,6 +20,8 @@ export interface Packet {
   translated?: boolean;
   /** the reply of the connection the walk just followed: conntrack has it ESTABLISHED */
   reply?: true;
+  /** its netfilter mark where trace knows it (0: a packet to the outside host, which went through no Service) */
+  mark?: number;
   /** set when DNAT happened on a bridged frame (br_netfilter): the bridge port it came in by */
   bridgedFrom?: string;
 }

@@ -306,61 +306,75 @@ export function dropsBeforeJump(rules: readonly SavedRule[], from: string, to: s
 /** A rule against a packet: it matches, it does not, or it may (a match trace does not judge: ruleMatches). */
 export type Matched = boolean | 'maybe';
 
+/**
+ * The targets that decide a chain's walk beside ACCEPT, and their verdicts: the filter table's drops, or nat
+ * POSTROUTING's source NAT (an ACCEPT there ends the walk without one).
+ */
+export const FILTER_DECIDES = { DROP: 'drop', REJECT: 'drop' } as const;
+export const SOURCE_NAT_DECIDES = { MASQUERADE: 'snat', SNAT: 'snat' } as const;
+
 /** What a chain decided, the rule that decided it and the rule of the chain walked first that led there. */
-export interface ChainVerdict {
-  verdict: 'accept' | 'drop';
-  /** the ACCEPT, DROP or REJECT that decided; none: the chain's policy */
+export interface ChainVerdict<Taken extends string = 'drop'> {
+  verdict: 'accept' | Taken;
+  /** the ACCEPT, or the target that decided (DROP, REJECT; MASQUERADE, SNAT); none: the chain's policy */
   rule?: SavedRule;
   /** the rule of the chain walked first through which the packet got there: the deciding rule, or a jump */
   via?: SavedRule;
   /** the rule whose match trace does not judge, on which the verdict hangs: the deciding rule, or a jump there */
   uncertain?: SavedRule;
   /**
-   * a rule passed over because it may not match the packet: an ACCEPT that may have taken it before a drop, or
-   * a RETURN or goto that may have ended the chain before the verdict (either)
+   * a rule passed over because it may not match the packet: an ACCEPT that may have taken it before a drop (or a
+   * source NAT), or a RETURN or goto that may have ended the chain before the verdict (either)
    */
   unsure?: SavedRule;
 }
 
 /**
  * What a chain does with a packet, as the kernel judges it: its rules in order, the first that `matches` (the
- * walk's ruleMatches of the packet) deciding: ACCEPT, DROP or REJECT; a jump to a chain of the table judged
- * there, going on after it when it decides nothing (or RETURNs), a goto (-g) ending this chain then too;
- * another target (LOG, MARK) going on; at the end, the chain's policy (a built-in chain's), or nothing decided
- * (a chain of the table's own, or one too deep). A rule that may match (a match not judged) and drops decides,
- * `uncertain`; one that may match and would accept or end the chain is passed over, and named as `unsure`.
+ * walk's ruleMatches of the packet) deciding: ACCEPT, or a target of `decides` (FILTER_DECIDES: DROP, REJECT); a
+ * jump to a chain of the table judged there, going on after it when it decides nothing (or RETURNs), a goto (-g)
+ * ending this chain then too; another target (LOG, MARK) going on; at the end, the chain's policy (a built-in
+ * chain's: ACCEPT, or DROP in the filter table), or nothing decided (a chain of the table's own, or one too
+ * deep). A rule that may match (a match not judged) and would decide by `decides` decides, `uncertain`; one that
+ * may match and would accept or end the chain is passed over, and named as `unsure`.
  */
-export function chainVerdict(
+export function chainVerdict<Taken extends string = 'drop'>(
   rules: readonly SavedRule[],
   chain: string,
   policy: string | undefined,
   matches: (rule: SavedRule) => Matched,
-): ChainVerdict | undefined {
-  const walked = walkChain(rules, chain, matches, undefined, 0);
-  const decided =
-    walked.decided ??
-    (policy === 'ACCEPT' || policy === 'DROP' ? { verdict: policy === 'ACCEPT' ? 'accept' : 'drop' } : undefined);
-  // A rule that may have taken it elsewhere matters where the verdict is a drop (an ACCEPT, a RETURN or goto to
-  // an ACCEPT policy), or an accept (a RETURN or goto, to a DROP policy or a drop after the jump).
+  decides: Readonly<Record<string, Taken>>,
+): ChainVerdict<Taken> | undefined {
+  const walked = walkChain(rules, chain, matches, decides, undefined, 0);
+  const byPolicy: Omit<ChainVerdict<Taken>, 'unsure'> | undefined =
+    policy === 'ACCEPT'
+      ? { verdict: 'accept' }
+      : policy === 'DROP' && decides.DROP
+        ? { verdict: decides.DROP }
+        : undefined;
+  const decided = walked.decided ?? byPolicy;
+  // A rule that may have taken it elsewhere matters where a target of `decides` decided (an ACCEPT, a RETURN or
+  // goto to an ACCEPT policy), or an accept (a RETURN or goto, to a DROP policy or a drop after the jump).
   const matters =
-    walked.unsure && (decided?.verdict === 'drop' || walked.unsure.target !== 'ACCEPT')
+    walked.unsure && (decided?.verdict !== 'accept' || walked.unsure.target !== 'ACCEPT')
       ? { unsure: walked.unsure }
       : {};
   return decided && { ...decided, ...matters };
 }
 
 /** chainVerdict's walk of one chain. */
-function walkChain(
+function walkChain<Taken extends string>(
   rules: readonly SavedRule[],
   chain: string,
   matches: (rule: SavedRule) => Matched,
+  decides: Readonly<Record<string, Taken>>,
   /** the jump that may not match, through which the walk got here (none: it surely did) */
   doubt: SavedRule | undefined,
   depth: number,
-): { decided?: Omit<ChainVerdict, 'unsure'>; unsure?: SavedRule } {
+): { decided?: Omit<ChainVerdict<Taken>, 'unsure'>; unsure?: SavedRule } {
   if (depth > 8) return {};
   let unsure: SavedRule | undefined;
-  const result = (decided?: Omit<ChainVerdict, 'unsure'>) => ({
+  const result = (decided?: Omit<ChainVerdict<Taken>, 'unsure'>) => ({
     ...(decided ? { decided } : {}),
     ...(unsure ? { unsure } : {}),
   });
@@ -370,8 +384,8 @@ function walkChain(
     const doubted = doubt ?? (matched === 'maybe' ? rule : undefined);
     const certain = doubted === undefined;
     const uncertain = doubted ? { uncertain: doubted } : {};
-    if (rule.target === 'DROP' || rule.target === 'REJECT')
-      return result({ verdict: 'drop', rule, via: rule, ...uncertain });
+    const taken = rule.target !== undefined && Object.hasOwn(decides, rule.target) ? decides[rule.target] : undefined;
+    if (taken !== undefined) return result({ verdict: taken, rule, via: rule, ...uncertain });
     // A rule that ends the walk here, or may not: an ACCEPT, a RETURN, a goto whose chain decides nothing.
     const ends = () => {
       if (certain) return true;
@@ -388,7 +402,7 @@ function walkChain(
     }
     // A chain of the table (a goto's always is; a jump's target may be LOG or MARK, which go on).
     if (rule.target && (rule.goto || rules.some((r) => r.chain === rule.target))) {
-      const inner = walkChain(rules, rule.target, matches, doubted, depth + 1);
+      const inner = walkChain(rules, rule.target, matches, decides, doubted, depth + 1);
       unsure ??= inner.unsure;
       if (inner.decided) return result({ ...inner.decided, via: rule });
       if (rule.goto && ends()) break;
@@ -450,6 +464,14 @@ export function ruleKey(args: readonly string[]): string {
   return words.join(' ');
 }
 
+/** Whether a mark match's `VALUE[/MASK]` (iptables-save writes both in hex) holds for `mark`; undefined: unreadable. */
+function markMatches(value: string, mark: number): boolean | undefined {
+  const [wanted, mask = '0xffffffff'] = value.split('/');
+  const [v, m] = [Number(wanted), Number(mask)];
+  if (!Number.isInteger(v) || !Number.isInteger(m)) return undefined;
+  return (mark & m) >>> 0 === v >>> 0;
+}
+
 /** The conntrack states ruleMatches judges; a rule naming another (DNAT, SNAT, UNTRACKED) is passed over. */
 const STATES = ['NEW', 'ESTABLISHED', 'RELATED', 'INVALID'];
 
@@ -458,8 +480,9 @@ const STATES = ['NEW', 'ESTABLISHED', 'RELATED', 'INVALID'];
  * compared (an interface name ending in + is a prefix, ! negates), and a
  * conntrack state (--ctstate, or the older state match's --state) sees the
  * first packet of a connection as NEW and the reply of the connection the walk
- * just followed as ESTABLISHED (never INVALID or RELATED). Any other match
- * (a mark, a set, --sport, --syn, the states DNAT, SNAT and UNTRACKED) is not
+ * just followed as ESTABLISHED (never INVALID or RELATED); a mark match
+ * where the walk knows the packet's mark. Any other match
+ * (a mark otherwise, a set, --sport, --syn, the states DNAT, SNAT and UNTRACKED) is not
  * judged: a rule whose judged matches all hold may match ('maybe'; unjudgedOf
  * names what was not judged).
  */
@@ -507,6 +530,9 @@ function judgeRule(
       judged = packet.port !== undefined && portIn(value, packet.port);
     else if ((option === '--ctstate' || option === '--state') && value.split(',').every((s) => STATES.includes(s)))
       judged = value.split(',').includes(packet.reply ? 'ESTABLISHED' : 'NEW');
+    // The mark match, `--mark VALUE[/MASK]`: the packet's mark, masked, is the value.
+    else if (option === '--mark' && packet.mark !== undefined && markMatches(value, packet.mark) !== undefined)
+      judged = markMatches(value, packet.mark)!;
     // A match module's name (its options follow), or a comment (any text, "-d" too): neither restricts.
     else if (option === '-m' || option === '--comment') continue;
     else {

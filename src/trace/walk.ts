@@ -10,7 +10,15 @@
 // which endpoint DNAT picks. The first entry that is missing (no route,
 // forwarding off, a link down, no FDB entry, no ARP reply) ends the walk with
 // the reason, and, where the lab made that entry, the step that made it.
-import { chainVerdict, ruleMatches, unjudgedOf, type ChainVerdict, type SavedRule } from '../node/tables.js';
+import {
+  chainVerdict,
+  FILTER_DECIDES,
+  ruleMatches,
+  SOURCE_NAT_DECIDES,
+  unjudgedOf,
+  type ChainVerdict,
+  type SavedRule,
+} from '../node/tables.js';
 import { SERVICE_CIDR, type Model } from '../model/lab.js';
 import type { Change, Created, NodeFacts, Plan } from '../model/plan.js';
 import {
@@ -187,7 +195,13 @@ export class TraceWalk implements TraceContext {
       const input = place.pod && this.kernel.podFilter ? await this.kernel.podFilter(place) : undefined;
       const taken =
         input &&
-        chainVerdict(input.rules, 'INPUT', input.policy, (r) => ruleMatches(r, packet, ingress?.ifname ?? 'lo', ''));
+        chainVerdict(
+          input.rules,
+          'INPUT',
+          input.policy,
+          (r) => ruleMatches(r, packet, ingress?.ifname ?? 'lo', ''),
+          FILTER_DECIDES,
+        );
       // (accepted, unless a RETURN that may match sent it back to a DROP policy: unknown)
       if (taken?.verdict === 'accept' && taken.unsure && input!.policy !== 'ACCEPT')
         return uncertainly(this.end('unknown', place, `${this.label(place)}'s own INPUT chain accepts it`), taken);
@@ -308,7 +322,7 @@ export class TraceWalk implements TraceContext {
   ): Promise<{ stopped?: End; policy: string; acceptedBy?: string }> {
     const { policy, rules } = await this.kernel.filterTable(place.node);
     const matches = (rule: SavedRule) => ruleMatches(rule, packet, inDev, outDev);
-    const taken = chainVerdict(rules, 'FORWARD', policy, matches);
+    const taken = chainVerdict(rules, 'FORWARD', policy, matches, FILTER_DECIDES);
     const chain = this.acceptChain();
     if (taken?.verdict !== 'drop') {
       const by = taken?.rule && (taken.rule.chain === chain ? chain : `\`${taken.rule.text}\``);
@@ -363,7 +377,7 @@ export class TraceWalk implements TraceContext {
             : `the lab's chain ${chain}, consulted before that rule, accepts none of it: ${labChainHint()}`,
       );
     }
-    if (jump && chainVerdict(rules, chain!, undefined, matches)?.verdict === 'accept') {
+    if (jump && chainVerdict(rules, chain!, undefined, matches, FILTER_DECIDES)?.verdict === 'accept') {
       // The lab's chain would accept it: its jump does not match the packet, or a rule before it ends FORWARD's
       // walk (a RETURN, or a goto to a chain that decides nothing).
       const enders = forward.slice(0, jumpAt).filter((r) => r.target === 'RETURN' || r.goto);
@@ -527,32 +541,37 @@ export class TraceWalk implements TraceContext {
     const node = this.facts[place.node]!.address;
     const fromPod = packet.src !== undefined && packet.src !== node;
     if (fromPod) {
+      // nat POSTROUTING as the kernel walks it, the first rule that decides: a MASQUERADE (or SNAT) gives the
+      // packet the node's address; an ACCEPT, or the chain's end, lets it go with its pod source. Its mark is 0:
+      // it went through no Service (kube-proxy's masquerade of marked Service traffic RETURNs it).
       const nat = await this.kernel.natRules(place.node);
-      // In POSTROUTING, or in a chain it jumps to; not kube-proxy's masquerade of marked Service traffic.
-      const postrouting = new Set(nat.filter((r) => r.chain === 'POSTROUTING').map((r) => r.target));
-      const masquerade = nat.find(
-        (r) =>
-          r.target === 'MASQUERADE' &&
-          !r.args.includes('--mark') &&
-          (r.chain === 'POSTROUTING' || postrouting.has(r.chain)) &&
-          ruleMatches(r, packet, '', out.ifname),
-      );
-      if (!masquerade)
-        return this.end(
-          'broken',
+      const unmarked = { ...packet, mark: 0 };
+      const matches = (r: SavedRule) => ruleMatches(r, unmarked, '', out.ifname);
+      // (A nat chain's policy is ACCEPT: the walk always decides.)
+      const taken = chainVerdict(nat, 'POSTROUTING', 'ACCEPT', matches, SOURCE_NAT_DECIDES)!;
+      const leaves = `the packet leaves for the outside host ${packet.dst} with its pod source ${packet.src}, and nothing outside the cluster has a route to a pod address: the reply never comes back`;
+      const hint = () =>
+        this.hint(
           place,
-          `the packet leaves for the outside host ${packet.dst} with its pod source ${packet.src}, and nothing outside the cluster has a route to a pod address: the reply never comes back (no MASQUERADE in ${place.node}'s nat POSTROUTING matches it)`,
-          this.hint(
-            place,
-            (d) => d.kind === 'rule' && d.rule.includes('MASQUERADE'),
-            'masquerades pod traffic leaving the cluster',
-          ),
+          (d) => d.kind === 'rule' && d.rule.includes('MASQUERADE'),
+          'masquerades pod traffic leaving the cluster',
         );
+      if (taken.verdict !== 'snat')
+        return uncertainly(
+          this.end(
+            'broken',
+            place,
+            `${leaves} (${taken.rule ? `\`${taken.rule.text}\` in ${place.node}'s nat POSTROUTING lets it go before any MASQUERADE` : `no MASQUERADE in ${place.node}'s nat POSTROUTING matches it`})`,
+            hint(),
+          ),
+          taken,
+        );
+      if (taken.uncertain || taken.unsure) return uncertainly(this.end('broken', place, leaves, hint()), taken, false);
       this.hop(
         place,
         'snat',
-        `source ${packet.src} becomes ${node}, ${out.ifname}'s address (MASQUERADE); conntrack keeps the translation and undoes it on the reply`,
-        masquerade.text,
+        `source ${packet.src} becomes ${node}, ${out.ifname}'s address (${taken.rule!.target}); conntrack keeps the translation and undoes it on the reply`,
+        taken.rule!.text,
       );
     }
     this.hop(place, 'outside', `over the underlay to the outside host ${packet.dst}, which answers ${node}`);
@@ -590,18 +609,24 @@ export class TraceWalk implements TraceContext {
  * does not judge), or a rule before it may have taken the packet (an ACCEPT, a RETURN or goto that may match).
  * The outcome is then unknown, and says which rule and what trace does not judge of it.
  */
-function uncertainly(end: End, taken: ChainVerdict): End {
+function uncertainly(
+  end: End,
+  taken: ChainVerdict<string>,
+  /** false: the end is what happens if the verdict does not (a source NAT that may not be made) */
+  verdictBreaks = true,
+): End {
   if (!end.problem || (!taken.uncertain && !taken.unsure)) return end;
   const why = (rule: SavedRule) => {
     const unjudged = unjudgedOf(rule);
     return unjudged.length ? `it does not judge ${unjudged.join(', ')}` : 'a rule it does not judge leads there';
   };
+  const [ifTaken, ifPassed] = verdictBreaks ? ['if', 'unless'] : ['unless', 'if'];
   const notes = [
     taken.uncertain
-      ? `if \`${taken.uncertain.text}\` ${taken.uncertain === taken.rule ? 'matches it' : 'leads it there'}, which trace cannot tell (${why(taken.uncertain)})`
+      ? `${ifTaken} \`${taken.uncertain.text}\` ${taken.uncertain === taken.rule ? 'matches it' : 'leads it there'}, which trace cannot tell (${why(taken.uncertain)})`
       : '',
     taken.unsure
-      ? `unless \`${taken.unsure.text}\` ${taken.unsure.target === 'ACCEPT' ? 'accepts it' : 'ends the chain for it'} first, which trace cannot tell (${why(taken.unsure)})`
+      ? `${ifPassed} \`${taken.unsure.text}\` ${taken.unsure.target === 'ACCEPT' ? 'accepts it' : 'ends the chain for it'} first, which trace cannot tell (${why(taken.unsure)})`
       : '',
   ].filter(Boolean);
   return { outcome: 'unknown', problem: { ...end.problem, reason: `${end.problem.reason}; ${notes.join('; ')}` } };

@@ -169,6 +169,32 @@ test('egress: pods on every node reach the outside host through MASQUERADE; with
     assert.equal(trace.exitCode, 0, trace.stdout);
     assert.match(walked.hops.find((h) => h.kind === 'snat')!.text, /source 10\.200\.0\.2 becomes 192\.168\.64\.4/);
 
+    // An ACCEPT in node-0's nat POSTROUTING before the lab's jump: the kernel's first match, so no masquerade,
+    // and trace says so, naming it (before: trace found the MASQUERADE further on and said delivered).
+    const accept = ['-s', '10.200.0.0/16', '-j', 'ACCEPT'];
+    assert.equal(
+      (await run('exec', 'node-0', '--', 'iptables', '-t', 'nat', '-I', 'POSTROUTING', ...accept)).exitCode,
+      0,
+    );
+    try {
+      const skipped = JSON.parse((await run('verify', 'egress', '--check', '1', '--json')).stdout) as Report;
+      assert.deepEqual(
+        skipped.checks.map((c) => c.ok),
+        [false],
+      );
+      const first = JSON.parse((await run('trace', 'a0', 'outside', '--no-send', '--json')).stdout) as {
+        outcome: string;
+        problem: { reason: string };
+      };
+      assert.equal(first.outcome, 'broken', JSON.stringify(first));
+      assert.match(
+        first.problem.reason,
+        /the reply never comes back \(`-A POSTROUTING -s 10\.200\.0\.0\/16 -j ACCEPT` in node-0's nat POSTROUTING lets it go before any MASQUERADE\)/,
+      );
+    } finally {
+      await run('exec', 'node-0', '--', 'iptables', '-t', 'nat', '-D', 'POSTROUTING', ...accept);
+    }
+
     // Without node-0's rule, a0's requests leave with their pod source and nothing answers them.
     assert.equal((await run('exec', 'node-0', '--', 'iptables', '-t', 'nat', '-F', 'NL-EGRESS-egress')).exitCode, 0);
     const broken = JSON.parse((await run('verify', 'egress', '--json')).stdout) as Report;

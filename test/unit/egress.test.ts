@@ -9,6 +9,8 @@ import { loadLabFile, parseLab } from '../../src/lab/load.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { addressOf } from '../../src/verify/run.js';
 import { outsideAddress } from '../../src/underlay/routing.js';
+import { chainVerdict, parseSavedRules, ruleMatches, SOURCE_NAT_DECIDES } from '../../src/node/tables.js';
+import type { Packet } from '../../src/model/trace.js';
 import { LABS } from '../paths.js';
 
 test('every node masquerades what pods send outside the cluster CIDR, in a nat chain of the lab', () => {
@@ -64,4 +66,38 @@ test('checks to "outside" need an outside host, and are pings', () => {
     problems(`${base}outside: {}\nverify: [{ tcp: { from: a, to: outside, port: 80 } }]\n`).join('\n'),
     /verify\.0\.tcp\.to: .*allowed: ping checks/,
   );
+});
+
+test("trace's walk of nat POSTROUTING to the outside host: the first rule that decides, as the kernel walks it; kube-proxy's RETURN of unmarked packets judged by the packet's mark", () => {
+  const walk = (lines: string[], mark = 0) => {
+    const packet: Packet = { src: '10.200.0.2', dst: '192.168.64.1', protocol: 'icmp', mark };
+    const taken = chainVerdict(
+      parseSavedRules(lines),
+      'POSTROUTING',
+      'ACCEPT',
+      (r) => ruleMatches(r, packet, '', 'eth1'),
+      SOURCE_NAT_DECIDES,
+    )!;
+    return [taken.verdict, taken.rule?.text, taken.uncertain?.text, taken.unsure?.text];
+  };
+  // The service lab's chain with egress, as iptables-save prints it.
+  const [jump, egress, unmarked, masquerade] = [
+    '-A POSTROUTING -m comment --comment "netlab lab service" -j NL-POSTROUTING-service',
+    '-A NL-POSTROUTING-service -s 10.200.0.0/16 ! -d 10.200.0.0/16 -j MASQUERADE',
+    '-A NL-POSTROUTING-service -m mark ! --mark 0x4000/0x4000 -j RETURN',
+    '-A NL-POSTROUTING-service -j MASQUERADE',
+  ];
+  assert.deepEqual(walk([jump, egress, unmarked, masquerade]), ['snat', egress, undefined, undefined]);
+  // Without the egress rule, an unmarked packet RETURNs before kube-proxy's masquerade of Service traffic
+  // (it was counted as masqueraded); a marked one is masqueraded.
+  assert.deepEqual(walk([jump, unmarked, masquerade]), ['accept', undefined, undefined, undefined]);
+  assert.deepEqual(walk([jump, unmarked, masquerade], 0x4000), ['snat', masquerade, undefined, undefined]);
+  // An ACCEPT first ends the walk: no masquerade, and the rule that let it go is named.
+  const accept = '-A POSTROUTING -s 10.200.0.0/16 -j ACCEPT';
+  assert.deepEqual(walk([accept, jump, egress]), ['accept', accept, undefined, undefined]);
+  // A MASQUERADE with a match trace does not judge decides, uncertain; an ACCEPT that may match first is unsure.
+  const maybe = '-A POSTROUTING -m statistic --mode random --probability 0.5 -j MASQUERADE';
+  assert.deepEqual(walk([maybe]), ['snat', maybe, maybe, undefined]);
+  const maybeAccept = '-A POSTROUTING -m statistic --mode random --probability 0.5 -j ACCEPT';
+  assert.deepEqual(walk([maybeAccept, jump, egress]), ['snat', egress, undefined, maybeAccept]);
 });

@@ -12,7 +12,7 @@ import { faultIdsOf } from '../../src/faults/faults.js';
 import { loadLabFile, parseLab } from '../../src/lab/load.js';
 import type { Packet } from '../../src/model/trace.js';
 import { buildPlan } from '../../src/plan/build.js';
-import { chainVerdict, ruleMatches } from '../../src/node/tables.js';
+import { chainVerdict, FILTER_DECIDES, ruleMatches } from '../../src/node/tables.js';
 import { policyRuleCounts } from '../../src/wiring/policies.js';
 import { LABS } from '../paths.js';
 
@@ -128,7 +128,13 @@ test("trace's walk through the policy chains, on the rules as iptables-save prin
       ...(reply ? { reply } : {}),
     };
     // FORWARD's jump to the policies' main chain, walked there as the kernel does (node/tables.ts).
-    const taken = chainVerdict(rules, 'NL-POL-policy', undefined, (r) => ruleMatches(r, packet, 'eth1', 'br1'));
+    const taken = chainVerdict(
+      rules,
+      'NL-POL-policy',
+      undefined,
+      (r) => ruleMatches(r, packet, 'eth1', 'br1'),
+      FILTER_DECIDES,
+    );
     return taken?.verdict === 'drop' ? taken.rule?.text : undefined;
   };
   assert.equal(verdict('10.200.0.2', '10.200.1.2', 5432), undefined, 'web → db:5432 is allowed');
