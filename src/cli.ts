@@ -444,7 +444,7 @@ Examples:
       .option('--parallel <n>', 'groups graded at once (default 16)')
       .option(
         '--timeout <seconds>',
-        "seconds one group's grading may take before it counts as unreachable (default 50)",
+        "seconds one group's grading may take before it counts as unreachable (default 50; its checks stop at 30, or at this if shorter)",
       )
       .action(run(async () => (await import('./commands/room.js')).roomStatusCommand as Action));
     roomCommand('watch', 'the scoreboard in the terminal, every group graded again every few seconds, until Ctrl-C')
@@ -452,7 +452,7 @@ Examples:
       .option('--parallel <n>', 'groups graded at once (default 16)')
       .option(
         '--timeout <seconds>',
-        "seconds one group's grading may take before it counts as unreachable (default 50)",
+        "seconds one group's grading may take before it counts as unreachable (default 50; its checks stop at 30, or at this if shorter)",
       )
       .action(run(async () => (await import('./commands/room.js')).roomWatchCommand as Action));
     roomCommand(
@@ -464,7 +464,7 @@ Examples:
       .option('--parallel <n>', 'groups graded at once (default 16)')
       .option(
         '--timeout <seconds>',
-        "seconds one group's grading may take before it counts as unreachable (default 50)",
+        "seconds one group's grading may take before it counts as unreachable (default 50; its checks stop at 30, or at this if shorter)",
       )
       .action(run(async () => (await import('./commands/room.js')).roomServeCommand as Action));
     roomCommand('hint', "unlock the running challenge's next hint now (the schedule unlocks them by time too)")

@@ -530,8 +530,13 @@ function judgeRule(
       judged = packet.port !== undefined && portIn(value, packet.port);
     else if ((option === '--ctstate' || option === '--state') && value.split(',').every((s) => STATES.includes(s)))
       judged = value.split(',').includes(packet.reply ? 'ESTABLISHED' : 'NEW');
-    // The mark match, `--mark VALUE[/MASK]`: the packet's mark, masked, is the value.
-    else if (option === '--mark' && packet.mark !== undefined && markMatches(value, packet.mark) !== undefined)
+    // The mark match (`-m mark --mark VALUE[/MASK]`: the packet's mark, masked, is the value; not connmark's).
+    else if (
+      option === '--mark' &&
+      packet.mark !== undefined &&
+      matches[matches.lastIndexOf('-m', i) + 1] === 'mark' &&
+      markMatches(value, packet.mark) !== undefined
+    )
       judged = markMatches(value, packet.mark)!;
     // A match module's name (its options follow), or a comment (any text, "-d" too): neither restricts.
     else if (option === '-m' || option === '--comment') continue;

@@ -19,6 +19,7 @@ import { roomLog } from './state.js';
 import { escapeControls, RunError } from '../errors.js';
 import { transportsOf } from '../exec/transports.js';
 import { endSessionsWith } from '../exec/ssh.js';
+import type { SshTargetState } from '../state/targets.js';
 
 /** A grading's checks get this long in all (seconds): a broken lab must not hold the round up. */
 export const GRADE_TIMEOUT = 30;
@@ -130,6 +131,8 @@ export async function gradeGroup(
   current: Current,
   /** aborted: the checks stop (verifyLab), and the grading is none */
   stop?: AbortSignal,
+  /** the checks' own timeout (seconds) */
+  checksTimeout = GRADE_TIMEOUT,
 ): Promise<Omit<GradeEvent, 't'>> {
   const lab = groupLabId(room, group);
   const mine = current?.groups.get(group);
@@ -157,7 +160,7 @@ export async function gradeGroup(
     const began = new Date().toISOString();
     const results = await verifyLab(state, {
       ...(goal ? { check: goal.map(String) } : {}),
-      timeout: String(GRADE_TIMEOUT),
+      timeout: String(checksTimeout),
       ...(stop ? { stop } : {}),
     });
     // The start this grading is of: the record it found before its checks, still there after them,
@@ -243,43 +246,78 @@ export async function gradeRoom(
   stop?: AbortSignal,
 ): Promise<void> {
   const current = currentRound(room, model, readEvents(roomLog(room.name)));
-  await bounded(room.groups, parallel, async (g) => {
-    if (stop?.aborted) return;
-    const late: Omit<GradeEvent, 't'> = {
-      e: 'grade',
-      group: g.name,
-      challenge: current?.groups.get(g.name)?.run ? current.challenge.id : null,
-      run: null,
-      condition: 'unreachable',
-      failing: [],
-      error: `no answer in ${deadline} s`,
-    };
-    // The grading's own stop: the room's, or its deadline (its checks stop, their sessions end).
-    const own = new AbortController();
-    const stopOwn = () => own.abort();
-    stop?.addEventListener('abort', stopOwn);
-    const event = await withDeadline(gradeGroup(room, g.name, current, own.signal), deadline * 1000, late);
-    stop?.removeEventListener('abort', stopOwn);
-    if (event === late) {
-      own.abort();
-      letGoOfMachines(room, g.name);
-    }
-    // A grading the stop cut short is none: its checks were stopped, or killed with netlab's process group (a
-    // Ctrl-C at the terminal reaches the simulated nodes' scripts too), and would count as attempts that failed.
-    if (stop?.aborted) return;
-    appendEvents(roomLog(room.name), [event as NewEvent]);
-  });
+  // Each grading's own stop: the room's (one listener for them all), or its deadline.
+  const running = new Set<AbortController>();
+  const stopAll = () => running.forEach((own) => own.abort());
+  stop?.addEventListener('abort', stopAll);
+  try {
+    await bounded(room.groups, parallel, async (g) => {
+      if (stop?.aborted) return;
+      const event = await gradeInTime(room, g.name, current, deadline, running);
+      // A grading the stop cut short is none: its checks were stopped, or killed with netlab's process group (a
+      // Ctrl-C at the terminal reaches the simulated nodes' scripts too), and would count as attempts that failed.
+      if (stop?.aborted) return;
+      appendEvents(roomLog(room.name), [event as NewEvent]);
+    });
+  } finally {
+    stop?.removeEventListener('abort', stopAll);
+  }
 }
 
-/** A group's sessions with its machines end (a grading past its deadline: gradeRoom); the next logs in anew. */
-function letGoOfMachines(room: Room, group: string): void {
-  let state: LabState | undefined;
+/**
+ * A group's grading, or unreachable at the deadline: its checks then stop, and its sessions with its machines
+ * end (letGoOfMachines). Its checks get the checks' timeout, or the deadline where that is shorter.
+ */
+async function gradeInTime(
+  room: Room,
+  group: string,
+  current: Current,
+  deadline: number,
+  running: Set<AbortController>,
+): Promise<Omit<GradeEvent, 't'>> {
+  const late: Omit<GradeEvent, 't'> = {
+    e: 'grade',
+    group,
+    challenge: current?.groups.get(group)?.run ? current.challenge.id : null,
+    run: null,
+    condition: 'unreachable',
+    failing: [],
+    error: `no answer in ${deadline} s`,
+  };
+  // The machines the grading talks to, as it begins (a lab built again meanwhile has other sessions).
+  const target = targetOf(room, group);
+  const own = new AbortController();
+  running.add(own);
   try {
-    state = readState(groupLabId(room, group));
-  } catch {
-    return; // unreadable: no sessions were opened from it
+    const work = gradeGroup(room, group, current, own.signal, Math.min(GRADE_TIMEOUT, deadline));
+    const event = await withDeadline(work, deadline * 1000, late);
+    if (event === late) {
+      own.abort();
+      if (target) letGoOfMachines(target);
+    }
+    return event;
+  } finally {
+    running.delete(own);
   }
-  if (state?.target.kind === 'ssh') endSessionsWith(state.target);
+}
+
+/** The machines of a group's lab over SSH, from its state; none on simulated nodes, or where it has no state. */
+function targetOf(room: Room, group: string): SshTargetState | undefined {
+  try {
+    const target = readState(groupLabId(room, group))?.target;
+    return target?.kind === 'ssh' ? target : undefined;
+  } catch {
+    return undefined; // unreadable: its grading says so, and opens no session
+  }
+}
+
+/** A grading past its deadline: this process's sessions with its machines end; the next round logs in anew. */
+function letGoOfMachines(target: SshTargetState): void {
+  try {
+    endSessionsWith(target);
+  } catch {
+    // (its SSH arguments unusable now: the next grading says why)
+  }
 }
 
 /** What the board says of a failing check: its words, and its two ends for the page's graph. */

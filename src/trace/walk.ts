@@ -14,6 +14,7 @@ import {
   chainVerdict,
   FILTER_DECIDES,
   ruleMatches,
+  ruleOption,
   SOURCE_NAT_DECIDES,
   unjudgedOf,
   type ChainVerdict,
@@ -543,10 +544,15 @@ export class TraceWalk implements TraceContext {
     if (fromPod) {
       // nat POSTROUTING as the kernel walks it, the first rule that decides: a MASQUERADE (or SNAT) gives the
       // packet the node's address; an ACCEPT, or the chain's end, lets it go with its pod source. Its mark is 0:
-      // it went through no Service (kube-proxy's masquerade of marked Service traffic RETURNs it).
+      // it went through no Service (kube-proxy's masquerade of marked Service traffic RETURNs it), until a MARK
+      // or CONNMARK the walk passes may change it (the walk asks in the kernel's order).
       const nat = await this.kernel.natRules(place.node);
-      const unmarked = { ...packet, mark: 0 };
-      const matches = (r: SavedRule) => ruleMatches(r, unmarked, '', out.ifname);
+      let marked: Packet = { ...packet, mark: 0 };
+      const matches = (r: SavedRule) => {
+        const matched = ruleMatches(r, marked, '', out.ifname);
+        if (matched !== false && (r.target === 'MARK' || r.target === 'CONNMARK')) marked = packet;
+        return matched;
+      };
       // (A nat chain's policy is ACCEPT: the walk always decides.)
       const taken = chainVerdict(nat, 'POSTROUTING', 'ACCEPT', matches, SOURCE_NAT_DECIDES)!;
       const leaves = `the packet leaves for the outside host ${packet.dst} with its pod source ${packet.src}, and nothing outside the cluster has a route to a pod address: the reply never comes back`;
@@ -567,11 +573,20 @@ export class TraceWalk implements TraceContext {
           taken,
         );
       if (taken.uncertain || taken.unsure) return uncertainly(this.end('broken', place, leaves, hint()), taken, false);
+      // SNAT gives the address it names (--to-source ADDRESS[-ADDRESS][:PORTS]), MASQUERADE the interface's.
+      const rule = taken.rule!;
+      const to = rule.target === 'SNAT' ? ruleOption(rule, '--to-source')?.split(/[-:]/)[0] : node;
+      if (to !== node)
+        return this.end(
+          'unknown',
+          place,
+          `${place.node}'s nat POSTROUTING gives the packet the source ${to ?? '(none named)'} (\`${rule.text}\`), not ${out.ifname}'s address ${node}: the outside host answers ${to ?? 'it'}, and trace does not follow where that goes`,
+        );
       this.hop(
         place,
         'snat',
-        `source ${packet.src} becomes ${node}, ${out.ifname}'s address (${taken.rule!.target}); conntrack keeps the translation and undoes it on the reply`,
-        taken.rule!.text,
+        `source ${packet.src} becomes ${node}, ${out.ifname}'s address (${rule.target}); conntrack keeps the translation and undoes it on the reply`,
+        rule.text,
       );
     }
     this.hop(place, 'outside', `over the underlay to the outside host ${packet.dst}, which answers ${node}`);

@@ -194,6 +194,25 @@ test('egress: pods on every node reach the outside host through MASQUERADE; with
     } finally {
       await run('exec', 'node-0', '--', 'iptables', '-t', 'nat', '-D', 'POSTROUTING', ...accept);
     }
+    // One that may accept (half of them, at random): trace cannot tell, and says which rule and why.
+    const maybe = ['-m', 'statistic', '--mode', 'random', '--probability', '0.5', '-j', 'ACCEPT'];
+    assert.equal(
+      (await run('exec', 'node-0', '--', 'iptables', '-t', 'nat', '-I', 'POSTROUTING', ...maybe)).exitCode,
+      0,
+    );
+    try {
+      const unsure = JSON.parse((await run('trace', 'a0', 'outside', '--no-send', '--json')).stdout) as {
+        outcome: string;
+        problem: { reason: string };
+      };
+      assert.equal(unsure.outcome, 'unknown', JSON.stringify(unsure));
+      assert.match(
+        unsure.problem.reason,
+        /the reply never comes back; if `-A POSTROUTING -m statistic --mode random --probability 0\.5\d* -j ACCEPT` accepts it first, which trace cannot tell \(it does not judge --mode, --probability\)/,
+      );
+    } finally {
+      await run('exec', 'node-0', '--', 'iptables', '-t', 'nat', '-D', 'POSTROUTING', ...maybe);
+    }
 
     // Without node-0's rule, a0's requests leave with their pod source and nothing answers them.
     assert.equal((await run('exec', 'node-0', '--', 'iptables', '-t', 'nat', '-F', 'NL-EGRESS-egress')).exitCode, 0);

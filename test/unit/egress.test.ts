@@ -100,4 +100,9 @@ test("trace's walk of nat POSTROUTING to the outside host: the first rule that d
   assert.deepEqual(walk([maybe]), ['snat', maybe, maybe, undefined]);
   const maybeAccept = '-A POSTROUTING -m statistic --mode random --probability 0.5 -j ACCEPT';
   assert.deepEqual(walk([maybeAccept, jump, egress]), ['snat', egress, undefined, maybeAccept]);
+  // connmark's --mark is the connection's mark, not the packet's: not judged.
+  const connmark = '-A POSTROUTING -m connmark --mark 0x1 -j RETURN';
+  const packet: Packet = { src: '10.200.0.2', dst: '192.168.64.1', protocol: 'icmp', mark: 0 };
+  assert.equal(ruleMatches(parseSavedRules([connmark])[0]!, packet, '', 'eth1'), 'maybe');
+  assert.equal(ruleMatches(parseSavedRules([unmarked])[0]!, { ...packet, mark: undefined }, '', 'eth1'), 'maybe');
 });
