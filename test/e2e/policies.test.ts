@@ -169,6 +169,12 @@ test('egress: pods on every node reach the outside host through MASQUERADE; with
     assert.equal(trace.exitCode, 0, trace.stdout);
     assert.match(walked.hops.find((h) => h.kind === 'snat')!.text, /source 10\.200\.0\.2 becomes 192\.168\.64\.4/);
 
+    /** trace a0 → the outside host, from the tables as they are (--no-send) */
+    const traceToOutside = async () =>
+      JSON.parse((await run('trace', 'a0', 'outside', '--no-send', '--json')).stdout) as {
+        outcome: string;
+        problem: { node: string; reason: string; hint?: string };
+      };
     // An ACCEPT in node-0's nat POSTROUTING before the lab's jump: the kernel's first match, so no masquerade,
     // and trace says so, naming it (before: trace found the MASQUERADE further on and said delivered).
     const accept = ['-s', '10.200.0.0/16', '-j', 'ACCEPT'];
@@ -182,10 +188,7 @@ test('egress: pods on every node reach the outside host through MASQUERADE; with
         skipped.checks.map((c) => c.ok),
         [false],
       );
-      const first = JSON.parse((await run('trace', 'a0', 'outside', '--no-send', '--json')).stdout) as {
-        outcome: string;
-        problem: { reason: string };
-      };
+      const first = await traceToOutside();
       assert.equal(first.outcome, 'broken', JSON.stringify(first));
       assert.match(
         first.problem.reason,
@@ -201,10 +204,7 @@ test('egress: pods on every node reach the outside host through MASQUERADE; with
       0,
     );
     try {
-      const unsure = JSON.parse((await run('trace', 'a0', 'outside', '--no-send', '--json')).stdout) as {
-        outcome: string;
-        problem: { reason: string };
-      };
+      const unsure = await traceToOutside();
       assert.equal(unsure.outcome, 'unknown', JSON.stringify(unsure));
       assert.match(
         unsure.problem.reason,
@@ -221,10 +221,7 @@ test('egress: pods on every node reach the outside host through MASQUERADE; with
       broken.checks.map((c) => c.ok),
       [false, true, true],
     );
-    const stops = JSON.parse((await run('trace', 'a0', 'outside', '--no-send', '--json')).stdout) as {
-      outcome: string;
-      problem: { node: string; reason: string; hint?: string };
-    };
+    const stops = await traceToOutside();
     assert.equal(stops.outcome, 'broken');
     assert.match(stops.problem.reason, /with its pod source 10\.200\.0\.2.*the reply never comes back/);
     assert.match(stops.problem.hint ?? '', /MASQUERADE/);

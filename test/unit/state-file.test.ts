@@ -83,13 +83,16 @@ test("an older state file's tunnel settings (called vxlan in versions 1 and 2; w
   });
 });
 
+/** Whether strace is here; if not, the test is skipped (outside CI: in CI the setup installs it, `netlab doctor --tests --install`, and a missing strace is a failure). */
+function withStrace(t: { skip: (message: string) => void }): boolean {
+  if (spawnSync('strace', ['-V']).status === 0) return true;
+  assert.ok(!process.env.CI, 'strace is missing: `npm run setup` installs it');
+  t.skip('strace is not installed (`npm run setup` installs it)');
+  return false;
+}
+
 test('writeFileAtomic: the temp file is written, fsynced, then renamed over the file, in that order (strace)', (t) => {
-  if (spawnSync('strace', ['-V']).status !== 0) {
-    // In CI the setup installs it (netlab doctor --tests --install): a missing strace there is a failure, not a skip.
-    assert.ok(!process.env.CI, 'strace is missing: `npm run setup` installs it');
-    t.skip('strace is not installed (`npm run setup` installs it)');
-    return;
-  }
+  if (!withStrace(t)) return;
   const dir = mkdtempSync(join(tmpdir(), 'netlab-state-'));
   try {
     const file = join(dir, 'state.json');
@@ -143,11 +146,7 @@ test('writeFileAtomic: the temp file is written, fsynced, then renamed over the 
 });
 
 test("writeState waits for the disk (fsync) only for a lab on machines: a simulated lab's namespaces and processes end with this machine's kernel, as its state's last write would (strace)", (t) => {
-  if (spawnSync('strace', ['-V']).status !== 0) {
-    assert.ok(!process.env.CI, 'strace is missing: `npm run setup` installs it');
-    t.skip('strace is not installed (`npm run setup` installs it)');
-    return;
-  }
+  if (!withStrace(t)) return;
   const dir = mkdtempSync(join(tmpdir(), 'netlab-state-'));
   try {
     const fsyncsOf = (lab: string, target: object) => {
