@@ -43,6 +43,7 @@ import { describeStopped, requireNodeAccess, rootsStateNote, stoppedNodes } from
 import { takeDown } from '../lifecycle/challenge.js';
 import { acquireLock } from '../state/lock.js';
 import { quoteArgv } from '../os/quote.js';
+import { endSessions } from '../exec/ssh.js';
 import { challengesRun, endOf, roundsOf } from '../room/score.js';
 import { BOARD_VERSION, boardForProjector, type Board } from '../room/board.js';
 import { statSync } from 'node:fs';
@@ -482,7 +483,11 @@ export async function roomStatusCommand(file: string, options: RoomOptions): Pro
   const grading = gradingOf(options);
   const { room, model } = readRoom(file);
   requireNodeAccessFor(room.groups, 'room status');
-  await gradeRoom(room, model, grading);
+  try {
+    await gradeRoom(room, model, grading);
+  } finally {
+    endSessions();
+  }
   const board = boardOf(room, model, readEvents(roomLog(room.name)));
   if (options.json) printJson(board);
   else process.stdout.write(renderBoard(board, boardWidth()));
@@ -605,6 +610,9 @@ async function gradeUntilStopped(
     }
   } finally {
     leaveInterrupts();
+    // A session still running a script (a grading past its deadline, on a machine whose shell hangs) is stopped,
+    // the idle ones end: netlab exits once the round is over, not when the machine answers.
+    endSessions();
   }
 }
 

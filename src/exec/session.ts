@@ -201,8 +201,13 @@ export class ShellSession {
   /** Lets the session go without waiting: an idle shell reads end of input; one still running a script is stopped. */
   end(): void {
     if (this.ended !== undefined) return;
-    if (this.pending > 0) this.stop();
-    else this.child.stdin!.end();
+    if (this.pending > 0) {
+      this.stop();
+      // Through a master connection, ssh hands the master this session's pipes: the master keeps them open for as
+      // long as the machine's shell runs (one that hangs, or a learner stopped), and they would keep netlab
+      // running. netlab lets go of its own ends.
+      for (const stream of [this.child.stdin, this.child.stdout, this.child.stderr]) stream?.destroy();
+    } else this.child.stdin!.end();
   }
 
   /** Ends the session: the shell reads end of input and exits. */

@@ -13,7 +13,7 @@ import { nodeLeftovers, snapshotHost, stateDirForTest, type HostSnapshot } from 
 import { startMachines, type Machines } from './machines.js';
 import { writeRoom } from './room-case.js';
 import type { Board } from '../../src/room/board.js';
-import { waitFor, watch } from '../wait.js';
+import { waitFor, watch, within } from '../wait.js';
 
 const work = stateDirForTest();
 const instructor = join(work.dir, 'instructor');
@@ -110,8 +110,12 @@ test('a room over SSH on one shared segment: no cross-talk, a learner reads the 
             .some((b) => group(b, 'g2').condition === 'up'),
         { timeoutMs: 30_000 },
       );
-    } finally {
+      // Ctrl-C, the shell still stopped: the watch ends with its round (before, its session with the stopped
+      // shell kept netlab running until that machine answered).
       watching.kill('SIGINT');
+      await within(watching, 15_000, 'room watch ending at its Ctrl-C');
+    } finally {
+      watching.kill('SIGKILL');
       await watching;
       await sessionShells('CONT');
     }
