@@ -8,7 +8,7 @@ import { planOnce, type PlanOnce } from '../plan/build.js';
 import type { Transports } from '../exec/transports.js';
 import { ipOf, parseIp } from '../net/ipv4.js';
 import { escapeControls, UsageError } from '../errors.js';
-import { addressOf, addressOwner, hopAddresses, runChecks } from '../verify/run.js';
+import { addressOf, addressOwner, hopAddresses, meantTarget, runChecks } from '../verify/run.js';
 import { outsideAddress } from '../underlay/routing.js';
 import { podMtu } from '../wiring/mtu.js';
 import { ETHERNET_MTU } from '../net/ethernet.js';
@@ -336,9 +336,7 @@ export function deliveredElsewhere(
 ): Problem | undefined {
   const at = trace.at;
   if (trace.outcome !== 'delivered' || !at || trace.hops.some((h) => h.kind === 'dnat')) return undefined;
-  const { to } = request;
-  const meant =
-    'pod' in to ? { pod: to.pod } : 'node' in to ? { node: to.node } : 'address' in to ? owner(to.address) : undefined;
+  const meant = meantTarget(request.to, request.packet.dst, owner);
   if (!meant || 'outside' in meant) return undefined;
   if ('pod' in meant ? at.pod === meant.pod : !at.pod && at.node === meant.node) return undefined;
   const where = at.pod ? `pod ${at.pod}` : at.node;

@@ -347,14 +347,23 @@ function ownerElsewhere(
       ? ipOf(model.pods.find((p) => p.name === from.pod)?.address) === address || ('pod' in to && to.pod === from.pod)
       : (nodeAddresses[from.node] ?? []).includes(address) || ('node' in to && to.node === from.node);
   if (own || address.startsWith('127.')) return undefined;
-  const meant =
-    'pod' in to
-      ? { pod: to.pod }
-      : 'node' in to
-        ? { node: to.node }
-        : addressOwner(model, facts, nodeAddresses, address);
+  const meant = meantTarget(to, address, (a) => addressOwner(model, facts, nodeAddresses, a));
   if (meant === undefined) return address;
   return 'pod' in meant ? `pod ${meant.pod}` : 'node' in meant ? meant.node : 'the outside host';
+}
+
+/**
+ * Where a check or a trace is meant to reach: the pod or node it names, else whoever the lab gives the address it
+ * goes to (`owner`: addressOwner); verify and trace judge an answer from elsewhere by it.
+ */
+export function meantTarget(
+  to: object,
+  address: string,
+  owner: (address: string) => ReturnType<typeof addressOwner>,
+): ReturnType<typeof addressOwner> {
+  if ('pod' in to && typeof to.pod === 'string') return { pod: to.pod };
+  if ('node' in to && typeof to.node === 'string') return { node: to.node };
+  return owner(address);
 }
 
 /** The pod, node (or router) or outside host the lab gives an address to, if any (nodeAddresses: hopAddresses). */
