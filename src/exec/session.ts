@@ -111,6 +111,12 @@ function framed({ script, inShell }: Part, id: string): string {
   );
 }
 
+/**
+ * How long the session's pipes may stay open after its process exited: the last of its output is read well within
+ * it, where nothing else holds them.
+ */
+const PIPES_AFTER_EXIT_MS = 1000;
+
 export class ShellSession {
   private readonly child: ChildProcess;
   private readonly token = randomBytes(8).toString('hex');
@@ -144,6 +150,11 @@ export class ShellSession {
       startError = true;
       this.stderr.append(`${command}: ${error.message}\n`);
     });
+    // The process has exited, but its pipes may stay open: through a master connection, ssh hands the master this
+    // session's pipes, and the master keeps them open for as long as the machine's shell runs (one that hangs, or a
+    // learner stopped). Node's 'close' waits for them, and with it every script of this session and netlab's exit.
+    // What has not come by then is not this session's.
+    this.child.on('exit', () => setTimeout(() => this.letGoOfPipes(), PIPES_AFTER_EXIT_MS).unref());
     this.child.on('close', (code, signal) => {
       // 127 for a program that could not start, as a shell says for a missing command
       this.ended = startError ? 127 : exitCodeOf(code, signal);
@@ -203,11 +214,15 @@ export class ShellSession {
     if (this.ended !== undefined) return;
     if (this.pending > 0) {
       this.stop();
-      // Through a master connection, ssh hands the master this session's pipes: the master keeps them open for as
-      // long as the machine's shell runs (one that hangs, or a learner stopped), and they would keep netlab
-      // running. netlab lets go of its own ends.
-      for (const stream of [this.child.stdin, this.child.stdout, this.child.stderr]) stream?.destroy();
+      // Nothing more is wanted from it: its pipes are let go at once (a master connection may keep them open).
+      this.letGoOfPipes();
     } else this.child.stdin!.end();
+  }
+
+  /** Drops netlab's ends of the session's pipes: the session ends as its process has (or will). */
+  private letGoOfPipes(): void {
+    if (this.ended !== undefined) return;
+    for (const stream of [this.child.stdin, this.child.stdout, this.child.stderr]) stream?.destroy();
   }
 
   /** Ends the session: the shell reads end of input and exits. */

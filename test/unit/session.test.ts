@@ -3,6 +3,9 @@
 // as if it had run in a shell of its own. A real `sh` stands in for ssh.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ShellSession } from '../../src/exec/session.js';
 
 test('session: each script gets its own stdout, stderr and exit status, in the order given', async () => {
@@ -73,6 +76,26 @@ test('session: an abort or a timeout ends the session (SIGTERM) and the script w
   const timed = new ShellSession('sh', ['-s']);
   assert.equal((await timed.run('exec sleep 10\n', { timeout: 50 })).exitCode, 143);
   assert.equal(timed.alive, false);
+});
+
+test('session: a script stopped by its timeout ends though another process holds its pipes (over SSH, the master connection)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-session-'));
+  const holderFile = join(dir, 'holder');
+  // setsid: the holder is out of the session's process group, as ssh's master is, and keeps its stdout and stderr
+  // open after the session's process has ended.
+  const session = new ShellSession('sh', ['-c', `setsid sleep 60 & echo $! > ${holderFile}; exec sh -s`]);
+  try {
+    const started = Date.now();
+    assert.equal((await session.run('exec sleep 60\n', { timeout: 100 })).exitCode, 143);
+    assert.equal(session.alive, false);
+    await session.close();
+    // the pipes let go a second after the process ended, not when the holder ends (a minute)
+    assert.ok(Date.now() - started < 10_000, `ended after ${Date.now() - started} ms`);
+  } finally {
+    const holder = Number(readFileSync(holderFile, 'utf8'));
+    if (holder > 0) process.kill(holder, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('session: megabytes of output in many chunks, with lines like the framing, come back whole (output is scanned as it arrives)', async () => {
