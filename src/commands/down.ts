@@ -38,6 +38,20 @@ function recordedRuns(outcomes: Record<string, NodeDown>): [string, string[]][] 
   return [...runs];
 }
 
+/**
+ * A down without the lab's state, where the nodes hold a run of it: what they hold, and the command that takes
+ * that run down. The run's id is the node's word (a learner is root there): the command to copy names it only
+ * where it is an id netlab writes.
+ */
+export function refusedWithoutState(name: string, flags: string, runs: [string, string[]][]): string {
+  const said = runs.map(([run, nodes]) => `${describeRun(run)} (${nodes.join(', ')})`).join('; ');
+  const id = runs[0]![0].split(' ')[0]!;
+  const named = RUN_ID.test(id)
+    ? `to take that run down from here, name it: \`netlab down ${name} ${flags} --run ${id}\``
+    : `the first is no run id netlab writes (12 hexadecimal digits): see the lab's run file under /run/netlab on those nodes`;
+  return `lab ${name} has no state in this state directory; on the nodes it is ${said}. Nothing was changed: ${named}`;
+}
+
 /** The target flags of this command line, as a command to copy says them. */
 function targetFlagsOf(options: TargetOptions): string {
   if (options.sshConfig) return `--ssh-config ${quoteArg(options.sshConfig)}`;
@@ -146,9 +160,7 @@ async function downLocked(name: string, options: DownOptions, report: DownReport
     await closeMasters(target);
     const runs = recordedRuns(outcomes);
     if (options.run === undefined && runs.length > 0)
-      throw new UsageError(
-        `lab ${name} has no state in this state directory; on the nodes it is ${runs.map(([run, nodes]) => `${describeRun(run)} (${nodes.join(', ')})`).join('; ')}. Nothing was changed: to take that run down from here, name it: \`netlab down ${name} ${targetFlagsOf(options)} --run ${runs[0]![0].split(' ')[0]}\``,
-      );
+      throw new UsageError(refusedWithoutState(name, targetFlagsOf(options), runs));
     if (options.run !== undefined && runs.length > 0 && !Object.values(outcomes).some((o) => o.found === 'undone'))
       throw new UsageError(
         `no node has run ${options.run} of lab ${name}; they have ${runs.map(([run, nodes]) => `${describeRun(run)} (${nodes.join(', ')})`).join('; ')}. Nothing was changed`,

@@ -49,6 +49,15 @@ export function holderMarker(lab: string, node: string, dir = stateDir()): strin
   return `netlab-sim:${lab}:${owner}:${node}`;
 }
 
+/**
+ * Whether a command line is a holder's of the lab: its marker is the $0 of a `sh -c` (unshare's arguments, and its
+ * child's as it starts), not anywhere in it (root's `pgrep -f` of a marker is no holder).
+ */
+function isHolderOf(lab: string): (argv: readonly string[]) => boolean {
+  const prefix = holderMarker(lab, '');
+  return (argv) => argv.some((arg, i) => i >= 2 && argv[i - 2] === '-c' && arg.startsWith(prefix));
+}
+
 // Runs as PID 1 of the new PID namespace. /proc is still the host's when it
 // reads /proc/self/stat, so it reports its host PID, which nsenter needs.
 // Then it is the node's init. The kernel gives PID 1 every process whose parent
@@ -211,8 +220,7 @@ export function destroySimulatedNodes(lab: string, state?: SimulatedTargetState)
     stop(holder.init);
     stop(holder.unshare);
   }
-  const prefix = holderMarker(lab, '');
-  for (const pid of findProcesses((arg) => arg.startsWith(prefix))) stop(processRef(pid));
+  for (const ref of findProcesses(isHolderOf(lab))) stop(ref);
   waitForExit(killed);
   return killed.length;
 }

@@ -59,22 +59,26 @@ export function killProcess(ref: ProcessRef): void {
 }
 
 /**
- * PIDs with a command-line argument matching `test` (used to find holders a killed netlab never recorded), of
- * this netlab's own: in its PID namespace, and a user's own where it is not root. This machine's /proc also
- * lists the processes of its containers (each in a PID namespace of its own), where another netlab with a state
- * directory of the same path, and so the same marker, runs its own labs.
+ * The processes whose command line passes `test` (used to find holders a killed netlab never recorded), of this
+ * netlab's own: in its PID namespace, and its user's. This machine's /proc also lists the processes of its
+ * containers (each in a PID namespace of its own), where another netlab with a state directory of the same path,
+ * and so the same marker, runs its own labs; and root's netlab stops only root's processes (its holders are): a
+ * user's process whose arguments copy a marker (anyone can see one in ps) is not root's to kill.
+ * Each is taken with its start time as it was found: a PID the kernel gives another process meanwhile is not it.
  */
-export function findProcesses(test: (arg: string) => boolean): number[] {
-  const found: number[] = [];
+export function findProcesses(test: (argv: readonly string[]) => boolean): ProcessRef[] {
+  const found: ProcessRef[] = [];
   const namespace = pidNamespaceOf('self');
   const uid = process.getuid?.();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
+      // (the start time first: a command line read after it is that process's or a later one's, never an earlier's)
+      const ref = processRef(Number(entry));
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (!cmdline.some(test) || pidNamespaceOf(entry) !== namespace) continue;
-      if (uid !== 0 && statSync(`/proc/${entry}`).uid !== uid) continue;
-      found.push(Number(entry));
+      if (!ref || !test(cmdline) || pidNamespaceOf(entry) !== namespace) continue;
+      if (statSync(`/proc/${entry}`).uid !== uid) continue;
+      found.push(ref);
     } catch {
       // exited meanwhile, or another user's (its namespace cannot be read)
     }

@@ -62,12 +62,23 @@ function readText(file: string): string | undefined {
   }
 }
 
+/** A lock's record; undefined for anything else (a lock from an older netlab, cut short, or not netlab's): stale. */
 function parseRecord(text: string): LockRecord | undefined {
+  let record: Partial<LockRecord>;
   try {
-    return JSON.parse(text) as LockRecord;
+    record = JSON.parse(text) as Partial<LockRecord>;
   } catch {
-    return undefined; // unreadable (a lock from an older netlab, cut short): stale
+    return undefined;
   }
+  const { process: ref, host, command, since } = record ?? {};
+  const fine =
+    typeof ref === 'object' &&
+    ref !== null &&
+    Number.isSafeInteger(ref.pid) &&
+    ref.pid > 0 &&
+    typeof ref.startTime === 'string' &&
+    [host, command, since].every((field) => typeof field === 'string');
+  return fine ? (record as LockRecord) : undefined;
 }
 
 function sleepSync(ms: number): void {

@@ -9,7 +9,7 @@ import { createSimulatedNodes, destroySimulatedNodes, simulatedTransport } from 
 import { simulatedFacts } from '../../src/underlay/simulated.js';
 import type { SimulatedTargetState } from '../../src/state/targets.js';
 import type { Model } from '../../src/model/lab.js';
-import { findProcesses, killProcess, processRef } from '../../src/os/processes.js';
+import { findProcesses, killProcess } from '../../src/os/processes.js';
 import type { Transport } from '../../src/exec/transport.js';
 import { NETLAB } from '../paths.js';
 import type { Run } from './host.js';
@@ -155,10 +155,7 @@ export async function startMachines(
       stop: () => {
         destroySimulatedNodes(label, state);
         // ssh master connections netlab left for later commands (ControlPersist) to these machines
-        for (const pid of findProcesses((arg) => arg.includes(dir))) {
-          const ref = processRef(pid);
-          if (ref) killProcess(ref);
-        }
+        for (const ref of findProcesses((argv) => argv.some((arg) => arg.includes(dir)))) killProcess(ref);
       },
     };
   } catch (error) {

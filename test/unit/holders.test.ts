@@ -71,3 +71,43 @@ test(
     assert.deepEqual(withMarker(marker), [], 'nothing left');
   },
 );
+
+test(
+  "root's netlab stops only root's holders, and only a holder's command line: a user's process that copies a lab's marker (anyone sees it in ps), or root's `pgrep -f` of it, is left alone",
+  { skip: needsRoot },
+  async () => {
+    const dir = `/nonexistent/netlab-holders-test-${process.pid}`;
+    const before = process.env.NETLAB_STATE_DIR;
+    process.env.NETLAB_STATE_DIR = dir;
+    const marker = holderMarker('bridge', '', dir);
+    const wait = 'read -r line';
+    // A user's (setpriv runs the shell itself, as nobody) with the marker as a holder's sh has it, its $0; and
+    // root's with the marker among its arguments, not as that $0 (as `pgrep -f MARKER` has it).
+    const users = spawn(
+      'setpriv',
+      ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'sh', '-c', wait, `${marker}node-0`],
+      { stdio: ['pipe', 'ignore', 'ignore'], detached: true },
+    );
+    const roots = spawn('sh', ['-c', wait, 'sh', `${marker}node-0`], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      detached: true,
+    });
+    try {
+      await waitFor('both shells', () => withMarker(marker).length === 2);
+      const refs = withMarker(marker).map((pid) => processRef(pid)!);
+      assert.equal(destroySimulatedNodes('bridge'), 0, 'no process stopped');
+      assert.ok(refs.every(isRunning), 'both still run');
+    } finally {
+      for (const child of [users, roots]) child.stdin?.destroy();
+      for (const child of [users, roots])
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      await waitFor('no shell left', () => withMarker(marker).length === 0);
+      if (before === undefined) delete process.env.NETLAB_STATE_DIR;
+      else process.env.NETLAB_STATE_DIR = before;
+    }
+  },
+);

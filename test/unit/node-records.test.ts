@@ -11,6 +11,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { scriptPrelude } from '../../src/shell/prelude.js';
 import { downScript, parseDownOutput } from '../../src/shell/node-script.js';
+import { refusedWithoutState } from '../../src/commands/down.js';
+import { acquireLock } from '../../src/state/lock.js';
 import { killProcess, processRef, waitForExit } from '../../src/os/processes.js';
 import { waitFor } from '../wait.js';
 import { scratch } from '../scratch.js';
@@ -700,4 +702,54 @@ test('a killed process is waited for until it has exited (a zombie waiting for i
   const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
   // Node has not reaped it yet (no event loop turn since): the kernel ended it, and it is a zombie now.
   assert.equal(stat.slice(stat.lastIndexOf(')') + 2)[0], 'Z');
+});
+
+test("a down without the lab's state names the nodes' run in a command to copy only where it is a run id netlab writes: a learner (root on a node) may write anything in its run file", () => {
+  const work = scratch('netlab-records-');
+  try {
+    const dir = join(work.dir, 'lab1');
+    mkdirSync(dir);
+    const downHere = () => {
+      const script = downScript('lab1').replaceAll('/run/netlab', work.dir);
+      const result = spawnSync('sh', ['-s'], { input: script, encoding: 'utf8' });
+      assert.equal(result.status, 0, result.stderr);
+      const outcome = parseDownOutput(result.stdout);
+      assert.equal(outcome.found, 'other-run', 'the journal of a run not named is never run');
+      return refusedWithoutState('lab1', '--inventory i.yaml', [[outcome.run!, ['node-0']]]);
+    };
+    writeFileSync(join(dir, 'run'), 'a1b2c3d4e5f6 host:/state\n');
+    assert.match(downHere(), /name it: `netlab down lab1 --inventory i\.yaml --run a1b2c3d4e5f6`$/);
+    writeFileSync(join(dir, 'run'), '$(touch${IFS}/tmp/pwned) host:/state\n');
+    const hostile = downHere();
+    assert.doesNotMatch(hostile, /--run/);
+    assert.match(hostile, /the first is no run id netlab writes/);
+  } finally {
+    work.remove();
+  }
+});
+
+test("a lock file that is JSON but no lock's record (not netlab's, or cut short) is stale: taken over, not a crash that keeps the lab locked", () => {
+  const work = scratch('netlab-records-');
+  const before = process.env.NETLAB_STATE_DIR;
+  process.env.NETLAB_STATE_DIR = work.dir;
+  try {
+    mkdirSync(join(work.dir, 'locks'), { recursive: true });
+    const lock = join(work.dir, 'locks', 'lab1.lock');
+    for (const text of [
+      JSON.stringify({ host: hostname() }),
+      JSON.stringify({ process: { pid: 'x' }, host: hostname(), command: 'c', since: 's' }),
+      JSON.stringify({ process: null, host: hostname(), command: 'c', since: 's' }),
+      'null',
+      '[]',
+    ]) {
+      writeFileSync(lock, text);
+      const release = acquireLock('lab1', 'netlab up');
+      assert.match(readFileSync(lock, 'utf8'), /"command":"netlab up"/, text);
+      release();
+    }
+  } finally {
+    if (before === undefined) delete process.env.NETLAB_STATE_DIR;
+    else process.env.NETLAB_STATE_DIR = before;
+    work.remove();
+  }
 });

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { findProcesses, killProcess, processRef } from '../../src/os/processes.js';
+import { findProcesses, killProcess } from '../../src/os/processes.js';
 
 export interface VMs {
   names: string[];
@@ -37,10 +37,7 @@ export async function bootVMs(names: string[], image: string, dir: string): Prom
   const children: ChildProcess[] = [];
   const stop = () => {
     for (const child of children) child.kill('SIGKILL');
-    for (const pid of findProcesses((arg) => arg.includes(dir))) {
-      const ref = processRef(pid);
-      if (ref) killProcess(ref);
-    }
+    for (const ref of findProcesses((argv) => argv.some((arg) => arg.includes(dir)))) killProcess(ref);
   };
   try {
     const hosts: string[] = [];
