@@ -89,11 +89,13 @@ export const PAGE_SCRIPT = String.raw`
       [g.name, ''],
       [g.condition + since, ''],
       !c ? ['\u2014', ''] : g.state === 'not-started' ? ['\u2717 start failed', 'no']
-        : [(c.solved ? '\u2713 ' : '\u2717 ') + Math.round(c.minutes) + ' min', c.solved ? 'yes' : 'no'],
+        : [(c.solved ? '\u2713 ' : '\u2717 ') + Math.round(c.minutes) + ' min' + (c.solved && c.revealed ? ' (revealed)' : ''),
+          c.solved ? 'yes' : 'no'],
       [hints, 'num'],
       [c ? String(c.resets) : '\u2014', 'num'],
       [c ? String(c.attempts) : '\u2014', 'num'],
-      [g.error ? '\u2014' : String(g.failing.length), 'num'],
+      // Checks ran only where the lab was up: a lab rebuilt, down or unreachable (or not graded yet) has no count.
+      [g.condition === 'up' && !g.error ? String(g.failing.length) : '\u2014', 'num'],
     ];
   }
 
@@ -323,7 +325,10 @@ export const PAGE_SCRIPT = String.raw`
     var g = detail.group;
     title.textContent = g.name + ' \u00b7 ' + g.state + ' \u00b7 ' + g.lab;
     graph.appendChild(drawGraph(detail.graph || {}, list(g.failing)));
-    checksTitle.textContent = g.failing.length ? 'failing checks' : 'no failing checks';
+    checksTitle.textContent = g.failing.length ? 'failing checks'
+      : g.condition === 'up' ? 'no failing checks'
+      : g.condition === 'unknown' ? 'not graded yet'
+      : 'no checks ran at the last grading: the lab was ' + g.condition;
     g.failing.forEach(function (check) {
       checks.appendChild(el('li', check.number + '. ' + check.name));
     });

@@ -6,7 +6,7 @@
 // (board()); a failure there is a 500 for that request, and the server goes on.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { escapeControls, RunError, shown, UsageError } from '../errors.js';
+import { escapeControls, shown, UsageError } from '../errors.js';
 import { INSTANCE_NAME_MAX, NAME_PATTERN } from '../model/grammar.js';
 import { IPV4_PATTERN } from '../net/ipv4.js';
 import type { Board, GroupDetail } from './board.js';
@@ -115,6 +115,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: BoardS
   else sendJson(req, res, 404, { error: group !== undefined ? 'no such group' : 'not found' });
 }
 
+/** What to do about the kernel's refusals of --listen's address. */
+const LISTEN_ADVICE: Record<string, string> = {
+  EADDRINUSE: 'another program has that port: choose another with --listen',
+  EADDRNOTAVAIL:
+    'no interface of this machine has that address: give one it has (`ip -br addr`), 127.0.0.1 for this machine only, or 0.0.0.0 for every interface',
+  EACCES: 'a port below 1024 needs root: choose one above 1023',
+};
+
 /** Starts the server; resolves once it listens (its URL has the actual port), rejects when it cannot. */
 export function startBoardServer(options: BoardServerOptions): Promise<BoardServer> {
   const log = options.log ?? ((message: string) => console.error(escapeControls(message)));
@@ -128,13 +136,15 @@ export function startBoardServer(options: BoardServerOptions): Promise<BoardServ
     });
   });
   return new Promise((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) =>
+    // Before anything is graded: --listen's address is the one thing to change (exit 2).
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      const advice = LISTEN_ADVICE[error.code ?? ''];
       reject(
-        new RunError(
-          `room serve cannot listen on ${options.listen.host}:${options.listen.port}: ${error.code ?? error.message}${error.code === 'EADDRINUSE' ? ' (another program has that port: choose another with --listen)' : ''}`,
+        new UsageError(
+          `room serve cannot listen on ${options.listen.host}:${options.listen.port}: ${error.code ?? error.message}${advice ? ` (${advice})` : ''}`,
         ),
-      ),
-    );
+      );
+    });
     // localhost is 127.0.0.1: Node takes the first address the name has, ::1 on most machines, where the
     // page at 127.0.0.1 would be refused (and a machine without IPv6 could not listen at all).
     server.listen(options.listen.port, options.listen.host === 'localhost' ? '127.0.0.1' : options.listen.host, () => {

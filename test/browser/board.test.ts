@@ -68,10 +68,13 @@ const group = (name: string, fields: Partial<Omit<BoardGroup, 'state'>>): BoardG
 /** The board the server serves; the cases change it. */
 const groups: BoardGroup[] = [
   group('g1', { failing: [{ number: 3, name: 'ping a0 → a1', from: 'a0', to: 'a1' }] }),
-  group('g2', { challenge: challenge(true, 7) }),
+  // solved with the answer read (`challenge reveal`)
+  group('g2', { challenge: { ...challenge(true, 7), revealed: true } }),
   group('g3', { condition: 'unreachable', error: 'node-0: SSH refused' }),
-  group('g4', { condition: 'rebuilt', failing: [{ number: 4, name: HOSTILE, from: 'a1', to: 'a0' }] }),
+  group('g4', { failing: [{ number: 4, name: HOSTILE, from: 'a1', to: 'a0' }] }),
   group('g5', { challenge: { ...challenge(false, 12), 'not-started': 'node-1: the fault could not be made' } }),
+  // Rebuilt by hand (down and up): its grading ran no check (grade.ts), so it has no count of failing ones.
+  group('g6', { condition: 'rebuilt' }),
 ];
 /** The schedule's minutes for the challenge (the cases change them), and whether board.json hangs (a network gone). */
 const served = { minutes: 20, hang: false };
@@ -142,7 +145,7 @@ describe('the scoreboard page in Chromium', { skip: MISSING ? `no ${CHROMIUM}: $
     page.on('framenavigated', (frame) => {
       if (frame === page.mainFrame()) reloads++;
     });
-    await page.waitForFunction(() => document.querySelectorAll('#groups tr').length === 5, { timeout: CHANGE_MS });
+    await page.waitForFunction(() => document.querySelectorAll('#groups tr').length === 6, { timeout: CHANGE_MS });
   });
 
   after(async () => {
@@ -155,15 +158,19 @@ describe('the scoreboard page in Chromium', { skip: MISSING ? `no ${CHROMIUM}: $
       ['g1', 'unsolved'],
       ['g2', 'solved'],
       ['g3', 'unreachable'],
-      ['g4', 'rebuilt'],
+      ['g4', 'unsolved'],
       ['g5', 'not-started'],
+      ['g6', 'rebuilt'],
     ]);
     const text = (selector: string) => page.$eval(selector, (e) => e.textContent);
     assert.equal(await text('#room'), 'net101');
     assert.equal(await text('#challenge'), 'The pods cannot reach each other');
     assert.equal(await text('#left'), '8 min left');
     const cells = await page.$$eval('tr[data-group="g2"] td', (tds) => tds.map((td) => td.textContent));
-    assert.deepEqual(cells, ['g2', 'up · 12 min', '✓ 7 min', '1 (0 read)', '0', '2', '0']);
+    assert.deepEqual(cells, ['g2', 'up · 12 min', '✓ 7 min (revealed)', '1 (0 read)', '0', '2', '0']);
+    // No checks ran where the lab was rebuilt or could not be reached: no count, rather than 0.
+    for (const name of ['g3', 'g6'])
+      assert.equal(await text(`tr[data-group="${name}"] td:nth-child(7)`), '\u2014', name);
     assert.equal(await text('tr[data-group="g1"] td:nth-child(3)'), '✗ 12 min');
     // Its start failed: no clock runs for a challenge that is not in the lab.
     assert.equal(await text('tr[data-group="g5"] td:nth-child(3)'), '✗ start failed');
@@ -214,6 +221,18 @@ describe('the scoreboard page in Chromium', { skip: MISSING ? `no ${CHROMIUM}: $
     await page.keyboard.press('Escape');
   });
 
+  test('a group whose last grading ran no check (its lab rebuilt) says so in its detail, not that none fails', async () => {
+    await openDetail(page, 'g6');
+    assert.equal(
+      await page.$eval('#failing-title', (e) => e.textContent),
+      'no checks ran at the last grading: the lab was rebuilt',
+    );
+    await page.keyboard.press('Escape');
+    await openDetail(page, 'g2');
+    assert.equal(await page.$eval('#failing-title', (e) => e.textContent), 'no failing checks');
+    await page.keyboard.press('Escape');
+  });
+
   test('a group that solves the challenge changes its row, without a reload', async () => {
     await page.evaluate(() => ((window as unknown as { marker: string }).marker = 'this page'));
     groups[0] = group('g1', { challenge: challenge(true, 13), failing: [] });
@@ -224,7 +243,7 @@ describe('the scoreboard page in Chromium', { skip: MISSING ? `no ${CHROMIUM}: $
     assert.equal(await page.evaluate(() => (window as unknown as { marker?: string }).marker), 'this page');
     assert.equal(reloads, 0);
     assert.equal(await page.$eval('tr[data-group="g1"] td:nth-child(3)', (e) => e.textContent), '✓ 13 min');
-    assert.deepEqual((await rowStates(page)).length, 5);
+    assert.deepEqual((await rowStates(page)).length, 6);
     assert.deepEqual(problems, []);
   });
 

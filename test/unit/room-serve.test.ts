@@ -144,6 +144,23 @@ describe('the board server', () => {
   });
 });
 
+test('an address this machine does not have is refused as bad input (exit 2), saying what to give', async () => {
+  // 192.0.2.1: TEST-NET-1, documentation only, on no interface here (nothing is sent: the bind is refused)
+  await assert.rejects(
+    startBoardServer({
+      listen: { host: '192.0.2.1', port: 0 },
+      room: 'r',
+      board: async () => BOARD,
+      detail: async () => undefined,
+    }),
+    (error: Error) =>
+      error instanceof UsageError &&
+      /cannot listen on 192\.0\.2\.1:0: EADDRNOTAVAIL \(no interface of this machine has that address: .*0\.0\.0\.0/.test(
+        error.message,
+      ),
+  );
+});
+
 test('a port in use is refused with a message naming --listen', async () => {
   const first = await startBoardServer({
     listen: { host: '127.0.0.1', port: 0 },
@@ -151,17 +168,22 @@ test('a port in use is refused with a message naming --listen', async () => {
     board: async () => BOARD,
     detail: async () => undefined,
   });
-  const port = Number(new URL(first.url).port);
-  await assert.rejects(
-    startBoardServer({
-      listen: { host: '127.0.0.1', port },
-      room: 'r',
-      board: async () => BOARD,
-      detail: async () => undefined,
-    }),
-    /cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE .*--listen/,
-  );
-  await first.close();
+  try {
+    const port = Number(new URL(first.url).port);
+    await assert.rejects(
+      startBoardServer({
+        listen: { host: '127.0.0.1', port },
+        room: 'r',
+        board: async () => BOARD,
+        detail: async () => undefined,
+      }),
+      (error: Error) =>
+        error instanceof UsageError && /cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE .*--listen/.test(error.message),
+    );
+  } finally {
+    // (also when the assertion fails: a server left listening would keep the test's process running)
+    await first.close();
+  }
 });
 
 test('the page: the room name escaped, nothing loaded from elsewhere', () => {
