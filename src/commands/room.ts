@@ -45,8 +45,7 @@ import { acquireLock } from '../state/lock.js';
 import { quoteArgv } from '../os/quote.js';
 import { endSessions } from '../exec/ssh.js';
 import { challengesRun, endOf, roundsOf } from '../room/score.js';
-import { BOARD_VERSION, boardForProjector, type Board } from '../room/board.js';
-import { statSync } from 'node:fs';
+import { BOARD_VERSION, boardForProjector } from '../room/board.js';
 import { resultRows, resultsCsv } from '../room/results.js';
 
 /** How many groups build (or grade) at once unless --parallel says. */
@@ -531,9 +530,12 @@ export async function roomServeCommand(
   const [every, grading] = [everyOf(options.every), gradingOf(options)];
   const { room, model } = readRoom(file);
   requireNodeAccessFor(room.groups, 'room serve');
-  const { parseListen, startBoardServer } = await import('../room/serve.js');
+  const { parseListen, reusedFor, startBoardServer } = await import('../room/serve.js');
   const listen = parseListen(options.listen ?? DEFAULT_LISTEN);
-  const cached = cachedBoard(room, model);
+  // Folded from the log at most once a second, whoever asks: every screen polls every 2 s, and an 8-hour log of
+  // 30 groups takes a third of a second to fold. (Folded again whenever the log had grown, every request during
+  // a round folded it: a room's screens could take every core.) A grading shows a second late at most.
+  const cached = reusedFor(1000, async () => boardOf(room, model, readEvents(roomLog(room.name))));
   const board = async () => boardForProjector(await cached());
   const server = await startBoardServer({
     listen,
@@ -563,25 +565,6 @@ export async function roomServeCommand(
     await server.close();
   }
   return 0;
-}
-
-/**
- * The board for the page, folded from the log again only when the log grew or
- * a second passed (times on it move): every screen polls every 2 s, and an
- * 8-hour log of 30 groups takes a third of a second to fold.
- */
-function cachedBoard(room: Room, model: Model): () => Promise<Board> {
-  let last: { size: number; at: number; board: Board } | undefined;
-  return async () => {
-    const size = statSync(roomLog(room.name), { throwIfNoEntry: false })?.size ?? 0;
-    if (!last || last.size !== size || Date.now() - last.at > 1000)
-      last = {
-        size,
-        at: Date.now(),
-        board: boardOf(room, model, readEvents(roomLog(room.name))),
-      };
-    return last.board;
-  };
 }
 
 /** Grades every group every `every` seconds until SIGINT or SIGTERM; `after` runs after each round. */

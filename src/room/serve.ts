@@ -115,6 +115,25 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: BoardS
   else sendJson(req, res, 404, { error: group !== undefined ? 'no such group' : 'not found' });
 }
 
+/**
+ * `compute` as the server's requests share it: its last value while `ms` have not passed since it was asked for,
+ * then computed anew (a value that failed is asked for anew at once).
+ */
+export function reusedFor<T>(ms: number, compute: () => Promise<T>, now = Date.now): () => Promise<T> {
+  let last: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    if (!last || now() - last.at >= ms) {
+      const value = compute();
+      last = { at: now(), value };
+      // (a failure is the request's 500, and not kept for the next second's)
+      value.catch(() => {
+        if (last?.value === value) last = undefined;
+      });
+    }
+    return last.value;
+  };
+}
+
 /** What to do about the kernel's refusals of --listen's address. */
 const LISTEN_ADVICE: Record<string, string> = {
   EADDRINUSE: 'another program has that port: choose another with --listen',

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
-import { hostAllowed, parseListen, startBoardServer, type BoardServer } from '../../src/room/serve.js';
+import { hostAllowed, parseListen, reusedFor, startBoardServer, type BoardServer } from '../../src/room/serve.js';
 import { escapeHtml, scoreboardPage } from '../../src/room/page.js';
 import { BOARD_VERSION, type Board, type GroupDetail } from '../../src/room/board.js';
 import { UsageError } from '../../src/errors.js';
@@ -184,6 +184,32 @@ test('a port in use is refused with a message naming --listen', async () => {
     // (also when the assertion fails: a server left listening would keep the test's process running)
     await first.close();
   }
+});
+
+test('the board is folded at most once a second, however many requests ask and however often the log grows; a fold that failed is done anew at the next request', async () => {
+  let clock = 0;
+  let folds = 0;
+  let fail = false;
+  const board = reusedFor(
+    1000,
+    async () => {
+      folds++;
+      if (fail) throw new Error('unreadable');
+      return folds;
+    },
+    () => clock,
+  );
+  assert.deepEqual(await Promise.all([board(), board(), board()]), [1, 1, 1]);
+  clock = 999;
+  assert.equal(await board(), 1, 'within the second: the same board');
+  clock = 1000;
+  assert.equal(await board(), 2, 'a second later: folded again');
+  fail = true;
+  clock = 2000;
+  await assert.rejects(board(), /unreadable/);
+  fail = false;
+  assert.equal(await board(), 4, 'not the failure again');
+  assert.equal(folds, 4);
 });
 
 test('the page: the room name escaped, nothing loaded from elsewhere', () => {
