@@ -72,11 +72,23 @@ export async function statusCommand(lab: string | undefined, options: JsonOption
   const { states, corrupt } = await labsShown(lab, options);
   const rows = await Promise.all(
     states.map(async (s) => {
-      const drift = s.status === 'creating' ? { findings: [], unreachable: [], checked: false } : await driftOf(s);
+      // An attached lab its owner took down (or whose nodes do not answer) is said in its row: the other labs
+      // are still shown.
+      let gone: string | undefined;
+      let challenge: string | undefined;
+      try {
+        challenge = (
+          s.attached ? await (await import('../lifecycle/attach.js')).challengeInProgress(s) : challengeOfRun(s)
+        )?.id;
+      } catch (error) {
+        if (!s.attached) throw error;
+        gone = (error as Error).message;
+      }
+      const drift =
+        s.status === 'creating' || gone !== undefined
+          ? { findings: [], unreachable: [], checked: false }
+          : await driftOf(s);
       // What drifted would give the challenge's fault away: said only as "hidden".
-      const challenge = (
-        s.attached ? await (await import('../lifecycle/attach.js')).challengeInProgress(s) : challengeOfRun(s)
-      )?.id;
       if (challenge && drift.findings.length) drift.findings = [];
       return {
         lab: s.lab,
@@ -97,6 +109,7 @@ export async function statusCommand(lab: string | undefined, options: JsonOption
         pods: s.model.pods.map((p) => ({ name: p.name, node: p.node, address: p.address ?? '127.0.0.1' })),
         drift: drift.checked ? { findings: drift.findings, unreachable: drift.unreachable } : null,
         ...(challenge ? { challenge } : {}),
+        ...(gone !== undefined ? { attached: { error: gone } } : {}),
       };
     }),
   );
@@ -111,6 +124,7 @@ export async function statusCommand(lab: string | undefined, options: JsonOption
   const drifted = rows.some(
     (r) =>
       r.challenge ||
+      r.attached ||
       (r.drift && (r.drift.findings.length > 0 || r.drift.unreachable.length > 0)) ||
       (r.status === 'up' && r.nodes.some((n) => n.running === false)),
   )
@@ -140,7 +154,8 @@ export async function statusCommand(lab: string | undefined, options: JsonOption
       const running = node.running === null ? 'over ssh' : node.running ? 'running' : 'NOT RUNNING';
       console.log(`  ${node.name} ${node.underlay} ${running}: ${pods.join(', ') || 'no pods'}`);
     }
-    if (row.challenge)
+    if (row.attached) console.log(`  ${escapeControls(row.attached.error, true)}`);
+    else if (row.challenge)
       console.log(
         `  challenge ${row.challenge} is active: what differs from the plan is not shown (it would give the fault away); \`netlab challenge check\` grades the fix`,
       );

@@ -615,6 +615,15 @@ test("a learner attaches to a lab the instructor built: verify, trace, exec, cha
       /lab vxlan is gone from its nodes: node-0 has no record of it; its owner \(run [0-9a-f]{12} from .*\) took it down/,
     );
     assert.doesNotMatch(gone.stderr, /\n\s+at /, 'no stack trace');
+    // status shows the lab, and says it is gone, in its row (another lab's rows would follow): exit 1, as drift.
+    const status = await B('status');
+    assert.equal(status.exitCode, 1, status.stdout + status.stderr);
+    assert.match(
+      status.stdout,
+      /^vxlan: up since [^]*\n {2}lab vxlan is gone from its nodes: node-0 has no record of it/m,
+    );
+    const json = JSON.parse((await B('status', '--json')).stdout) as { labs: { lab: string; attached?: object }[] };
+    assert.match(JSON.stringify(json.labs[0]?.attached), /is gone from its nodes/);
     const detach = await B('detach', 'vxlan');
     assert.equal(detach.exitCode, 0, detach.stderr);
     attached = false;
