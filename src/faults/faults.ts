@@ -5,8 +5,8 @@
 // forwarding or br_netfilter off, hairpin off, a static FDB or neighbour entry
 // removed or pointing at the wrong node, a rule of the lab's chains removed,
 // a DNAT pointing at a dead port, the jump into one of the lab's chains
-// removed (with FORWARD's policy DROP, for the filter chain), a rule that
-// drops everything put first in FORWARD or in a pod's INPUT. Each fault
+// removed (with FORWARD's policy DROP, for the filter chain), rules that
+// drop the pods' traffic put first in FORWARD, or everything in a pod's INPUT. Each fault
 // names the step it breaks, the commands that make it on the node, and the
 // commands that mend it. Pure: the fault-matrix test applies them, and graded
 // challenges will too.
@@ -105,6 +105,8 @@ interface Around {
   replan: (tunnel: Partial<TunnelSettings>) => Plan;
   /** the comment on the rules a fault adds */
   comment: string;
+  /** the lab's cluster CIDR: what a DROP rule of a fault in the machine's own chains drops, and nothing else */
+  cidr: string;
   node: NodePlan;
   step: Step;
   index: StepIndex;
@@ -406,7 +408,7 @@ function ruleFaults(declared: Extract<Created, { kind: 'rule' }>, position: numb
   return drafts;
 }
 
-function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { node, comment }: Around): Draft[] {
+function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { node, comment, cidr }: Around): Draft[] {
   const { table, from, to, rule } = declared;
   // The lab's jumps out of the same built-in chain, in plan order (FORWARD: its ACCEPT chain, then its policies).
   const siblings = node.steps.flatMap((s) =>
@@ -414,9 +416,11 @@ function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { node, comment
   );
   const first = siblings[0]?.to === to;
   // The lab's jumps carry its comment; -D needs the rule exactly as it was added (the declaration's).
-  // Each is inserted first when its step runs, so the ones after it in the plan stand before it:
-  // mended, it goes back to that place (the ACCEPT chain's jump after the policies' jump).
-  const place = String(1 + siblings.length - 1 - siblings.indexOf(declared));
+  // One inserted first when its step runs has the ones inserted after it in the plan before it: mended, it goes
+  // back to that place (the ACCEPT chain's jump after the policies' jump). One appended (nat's: after Docker's
+  // and kube-proxy's own jumps) is appended again, never put before them.
+  const inserted = siblings.filter((s) => s.first);
+  const putBack = declared.first ? ['-I', from, String(inserted.length - inserted.indexOf(declared))] : ['-A', from];
   const drafts: Draft[] = [
     {
       kind: 'jump-removed',
@@ -424,23 +428,27 @@ function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { node, comment
       subject: siblings.length > 1 && !first ? `${from}/${to}` : from,
       describe: `the jump from ${from} to ${to} is removed`,
       apply: [iptables(table, '-D', from, ...rule)],
-      mend: [iptables(table, '-I', from, place, ...rule)],
+      mend: [iptables(table, ...putBack, ...rule)],
     },
   ];
   // With FORWARD's policy ACCEPT (the default) the lab's ACCEPT chain changes nothing; with DROP
   // (what Docker sets, and hardened hosts) the jump to it is what lets pod traffic through.
   // The mend shown says ACCEPT, the policy of a fresh node; netlab itself puts back the
   // policy the fault replaced (setting), and only while it is still the fault's DROP.
-  // A DROP rule put first in FORWARD carries the fault's comment: its mend deletes that
-  // rule and nothing else, whatever DROP rules the machine has of its own.
+  // The DROP rules put first in FORWARD carry the fault's comment: its mend deletes those
+  // rules and nothing else, whatever DROP rules the machine has of its own. They drop the
+  // pods' traffic alone (from or to the cluster CIDR): what else the machine forwards (Docker's,
+  // a VM's, another lab's) goes on.
+  const drops = ['-s', '-d'].map((end) => [end, cidr, ...dropRule(comment)]);
   if (table === 'filter' && from === 'FORWARD' && first)
     drafts.push(
       {
         kind: 'drop-rule',
         subject: from,
-        describe: `a rule that drops everything is put first in FORWARD, before the jump to ${to}`,
-        apply: [iptables(table, '-I', from, '1', ...dropRule(comment))],
-        mend: [iptables(table, '-D', from, ...dropRule(comment))],
+        describe: `rules that drop the pods' traffic (from or to ${cidr}) are put first in FORWARD, before the jump to ${to}`,
+        // (each inserted first: the last inserted stands first, and FORWARD reads -s, then -d)
+        apply: [...drops].reverse().map((rule) => iptables(table, '-I', from, '1', ...rule)),
+        mend: drops.map((rule) => iptables(table, '-D', from, ...rule)),
         onTheMachine: true,
       },
       withSetting(
@@ -449,7 +457,7 @@ function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { node, comment
           subject: from,
           describe: `FORWARD's policy is DROP and the jump to ${to} is removed`,
           apply: [iptables(table, '-D', from, ...rule)],
-          mend: [iptables(table, '-I', from, place, ...rule)],
+          mend: [iptables(table, ...putBack, ...rule)],
         },
         { kind: 'policy', chain: 'FORWARD', value: FAULT_VALUES.policy, mended: 'ACCEPT' },
       ),
@@ -583,7 +591,11 @@ export function faultsOf(
           position = (appended.get(chain) ?? 0) + 1;
           appended.set(chain, position);
         }
-        for (const { subject, ...fault } of faultsFor(declared, { plan, replan, comment, node, step, index }, position))
+        for (const { subject, ...fault } of faultsFor(
+          declared,
+          { plan, replan, comment, cidr: model.clusterCidr, node, step, index },
+          position,
+        ))
           faults.push({
             id: `${fault.kind}:${node.node}:${subject}`,
             node: node.node,

@@ -381,6 +381,8 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
         from: jump.from,
         to: jump.to,
         rule: jumpRule(jump),
+        // (a ruleset's jumps are appended: restoreInput)
+        first: false,
       })),
     }),
     explain: () => [
@@ -394,7 +396,9 @@ const KINDS: { [K in Effect['kind']]: EffectKind<Kind<K>> } = {
     }),
     // -D deletes exactly the rule that was added: the same words.
     undo: (e) => [iptables(e.table, '-D', e.from, ...jumpRule(e))],
-    declares: (e) => ({ sets: [{ kind: 'jump', table: e.table, from: e.from, to: e.to, rule: jumpRule(e) }] }),
+    declares: (e) => ({
+      sets: [{ kind: 'jump', table: e.table, from: e.from, to: e.to, rule: jumpRule(e), first: e.first }],
+    }),
     explain: (e) => [
       e.explain ??
         (e.first

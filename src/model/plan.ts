@@ -55,9 +55,9 @@ export type Change =
   /**
    * a rule in a built-in chain that jumps to one of the lab's chains: `rule`
    * is its words after the chain, as added (`-m comment --comment … -j TO`),
-   * which `iptables -D FROM` needs exactly
+   * which `iptables -D FROM` needs exactly; `first`: inserted at the top of FROM (else appended)
    */
-  | { kind: 'jump'; table: Table; from: string; to: string; rule: readonly string[] };
+  | { kind: 'jump'; table: Table; from: string; to: string; rule: readonly string[]; first: boolean };
 
 /** Where a DNAT rule sends a connection: what a fault that breaks it needs to know, typed. */
 export interface Dnat {

@@ -155,7 +155,7 @@ const CASES: FaultCase[] = [
     check: 1,
     trace: ['c', 'svc-1'],
     finding:
-      /node-2: a rule the lab did not make drops or rejects in FORWARD before the jump to NETLAB-FWD-service: `-A FORWARD -m comment --comment "netlab fault of lab service" -j DROP`/,
+      /node-2: a rule the lab did not make drops or rejects in FORWARD before the jump to NETLAB-FWD-service: `-A FORWARD -s 10\.200\.0\.0\/16 -m comment --comment "netlab fault of lab service" -j DROP`/,
     stops: {
       node: 'node-2',
       reason: /a rule in node-2's FORWARD chain drops it before the lab's chain NETLAB-FWD-service/,

@@ -520,7 +520,8 @@ test('drift: what to ask a node, from the steps: addresses, neighbours, FDB, sys
   // A jump alone asks for iptables; a pod's address does not ask for the node's addresses.
   const step = (creates: Created[], sets: Change[]): Step => stepOf(1, creates, sets);
   assert.equal(
-    questionsFor([step([], [{ kind: 'jump', table: 'nat', from: 'OUTPUT', to: 'X', rule: ['-j', 'X'] }])]).iptables,
+    questionsFor([step([], [{ kind: 'jump', table: 'nat', from: 'OUTPUT', to: 'X', rule: ['-j', 'X'], first: false }])])
+      .iptables,
     true,
   );
   assert.equal(questionsFor([step([{ kind: 'rule', table: 'nat', chain: 'X', rule: [] }], [])]).iptables, true);
@@ -535,8 +536,9 @@ test('drift: what to ask a node, from the steps: addresses, neighbours, FDB, sys
   const sysctl: Change = { kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '1' };
   assert.equal(questionsFor([step([link, { kind: 'chain', table: 'filter', name: 'X' }], [])]).iptables, true);
   assert.equal(
-    questionsFor([step([link], [sysctl, { kind: 'jump', table: 'nat', from: 'OUTPUT', to: 'X', rule: ['-j', 'X'] }])])
-      .iptables,
+    questionsFor([
+      step([link], [sysctl, { kind: 'jump', table: 'nat', from: 'OUTPUT', to: 'X', rule: ['-j', 'X'], first: false }]),
+    ]).iptables,
     true,
   );
   assert.equal(questionsFor([step([link], [sysctl])]).iptables, false);
@@ -677,7 +679,7 @@ test('drift, declarations of shapes no bundled lab has: a netns key left undefin
   ]);
   // Jumps from two chains: FORWARD's two out of order are found; INPUT's one is no reason to look away.
   const jump = (id: number, from: string, to: string) =>
-    stepOf(id, [], [{ kind: 'jump', table: 'filter', from, to, rule: ['-j', to] }]);
+    stepOf(id, [], [{ kind: 'jump', table: 'filter', from, to, rule: ['-j', to], first: true }]);
   const jumps = [jump(7, 'FORWARD', 'A'), jump(8, 'FORWARD', 'B'), jump(9, 'INPUT', 'C')];
   const rule = (chain: string, to: string): SavedRule => ({
     chain,

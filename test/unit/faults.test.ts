@@ -63,7 +63,25 @@ test('faults: each kind makes and mends what its step made, exactly as the step 
   const jump = service.get('jump-removed:node-0:PREROUTING')!;
   const rule = ['-m', 'comment', '--comment', 'netlab lab service', '-j', 'NL-SERVICES-service'];
   assert.deepEqual(jump.apply, [['iptables', '-w', '-t', 'nat', '-D', 'PREROUTING', ...rule]]);
-  assert.deepEqual(jump.mend, [['iptables', '-w', '-t', 'nat', '-I', 'PREROUTING', '1', ...rule]]);
+  // Appended as the lab's ruleset wrote it (after Docker's and kube-proxy's own jumps), and appended again: put first,
+  // it would stand before theirs, and take their Services' addresses.
+  assert.deepEqual(jump.mend, [['iptables', '-w', '-t', 'nat', '-A', 'PREROUTING', ...rule]]);
+  // FORWARD's jump was inserted first: it goes back first.
+  assert.deepEqual(service.get('jump-removed:node-0:FORWARD')!.mend, [
+    [
+      'iptables',
+      '-w',
+      '-I',
+      'FORWARD',
+      '1',
+      '-m',
+      'comment',
+      '--comment',
+      'netlab lab service',
+      '-j',
+      'NETLAB-FWD-service',
+    ],
+  ]);
   assert.deepEqual(service.get('hairpin-off:node-0:veth-a0')!.mend, [
     ['bridge', 'link', 'set', 'dev', 'veth-a0', 'hairpin', 'on'],
   ]);
@@ -165,9 +183,20 @@ test("faults: every rule a fault adds carries the lab's and the run's comment, a
   const { model } = loadLabFile(join(LABS, 'routes.yaml'));
   const byId = new Map(faultsOf(model, simulatedFacts(model), { run: 'a1b2c3d4e5f6' }).map((f) => [f.id, f]));
   const marked = ['-m', 'comment', '--comment', 'netlab fault of lab routes run a1b2c3d4e5f6', '-j', 'DROP'];
+  // In the machine's FORWARD, the pods' traffic alone: what else the machine forwards (Docker's, a VM's) goes on.
   const forward = byId.get('drop-rule:node-0:FORWARD')!;
-  assert.deepEqual(forward.apply, [['iptables', '-w', '-I', 'FORWARD', '1', ...marked]]);
-  assert.deepEqual(forward.mend, [['iptables', '-w', '-D', 'FORWARD', ...marked]]);
+  const ends = [
+    ['-s', '10.200.0.0/16'],
+    ['-d', '10.200.0.0/16'],
+  ];
+  assert.deepEqual(
+    forward.apply,
+    [...ends].reverse().map((end) => ['iptables', '-w', '-I', 'FORWARD', '1', ...end, ...marked]),
+  );
+  assert.deepEqual(
+    forward.mend,
+    ends.map((end) => ['iptables', '-w', '-D', 'FORWARD', ...end, ...marked]),
+  );
   const pod = byId.get('drop-rule:node-0:a0/INPUT')!;
   assert.deepEqual(pod.apply, [['ip', 'netns', 'exec', 'a0', 'iptables', '-w', '-I', 'INPUT', '1', ...marked]]);
   assert.deepEqual(pod.mend, [['ip', 'netns', 'exec', 'a0', 'iptables', '-w', '-D', 'INPUT', ...marked]]);

@@ -75,6 +75,7 @@ test('each node gets chains for its own isolated pods: allows return, the rest i
       from: 'FORWARD',
       to: 'NL-POL-policy',
       rule: ['-m', 'comment', '--comment', 'netlab lab policy', '-j', 'NL-POL-policy'],
+      first: true,
     },
   ]);
   assert.equal(last.phase, 'policies');
