@@ -66,7 +66,26 @@ export function checkExpansion(model: Model, file: string, locate: Locator): Lab
     path: path.join('.'),
     message,
   });
-  return [...policyRuleProblems(model), ...derivedCheckProblems(model)].map(([path, message]) => issue(path, message));
+  return expansionProblems(model).map(([path, message]) => issue(path, message));
+}
+
+/**
+ * A model that came from elsewhere than a lab file (a node's record of a lab, which anyone root there can write)
+ * against the same bounds: the peers of its policies, then what it expands to. "field: what is wrong", or none.
+ */
+export function modelBoundProblem(model: Model): string | undefined {
+  const peers = (model.policies ?? []).reduce(
+    (n, p) => n + [...p.ingress, ...p.egress].reduce((m, rule) => m + rule.peers.length, 0),
+    0,
+  );
+  if (peers > LAB_LIMITS.policyPeers)
+    return `policies: found ${peers} peers in the rules of all policies; allowed: at most ${LAB_LIMITS.policyPeers} ${LIMIT}`;
+  const [problem] = expansionProblems(model);
+  return problem && `${problem[0].join('.')}: ${problem[1]}`;
+}
+
+function expansionProblems(model: Model): [string[], string][] {
+  return [...policyRuleProblems(model), ...derivedCheckProblems(model)];
 }
 
 /** Policy rules over the bounds: on each node over its bound, or else on all nodes together. */

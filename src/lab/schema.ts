@@ -134,10 +134,10 @@ const tcpCheck = z.strictObject({
     .number()
     .int()
     .min(1)
-    .max(100_000_000)
+    .max(LAB_LIMITS.bytes)
     .optional()
     .describe(
-      'send this many bytes first (a bulk transfer, in full-size packets: a wrong MTU fails it); at most 100000000',
+      `send this many bytes first (a bulk transfer, in full-size packets: a wrong MTU fails it); at most ${LAB_LIMITS.bytes}`,
     ),
   expect: expect.optional(),
 });

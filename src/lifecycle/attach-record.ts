@@ -24,6 +24,7 @@ import {
 } from '../model/grammar.js';
 import { CIDR_PATTERN, CIDR_RULE, IPV4_PATTERN, IPV4_RULE } from '../net/ipv4.js';
 import { withTunnelKind, type Model, type TunnelSettings } from '../model/lab.js';
+import { modelBoundProblem } from '../lab/bounds.js';
 import { CROSS_NODE, SAME_NODE, crossNodeWiring } from '../wiring/registry.js';
 import type { ChallengeRecord } from '../state/challenges.js';
 import type { LabState, RunIdentity } from '../state/store.js';
@@ -169,8 +170,8 @@ const modelSchema = z.object({
       to: target,
       toAddress: ipv4.optional(),
       port: port.optional(),
-      connections: count(100_000).optional(),
-      bytes: count(2 ** 30).optional(),
+      connections: count(LAB_LIMITS.connections).optional(),
+      bytes: count(LAB_LIMITS.bytes).optional(),
       expect: z.enum(['pass', 'fail']),
       derived: z.boolean(),
       via: list(name(NODE_NAME_MAX), LAB_LIMITS.routers + LAB_LIMITS.nodes).optional(),
@@ -336,7 +337,10 @@ export function checkedLabRecord(found: unknown, lab: string): { record: NodeLab
     (record.lab !== lab ? `it is of lab ${record.lab}` : id !== lab ? `its model is of lab ${id}` : undefined);
   if (problem) return { problem: `lab: ${problem}` };
   const refs = dangling(record.model, record.facts);
-  return refs.length ? { problem: refs[0]! } : { record };
+  if (refs.length) return { problem: refs[0]! };
+  // What it expands to, as a lab file's is bounded: a record of a few MB could ask for billions of policy rules.
+  const over = modelBoundProblem(record.model);
+  return over ? { problem: `model.${over}` } : { record };
 }
 
 /** A node's record of the challenge in progress, checked (undefined: not one netlab writes). */

@@ -111,6 +111,8 @@ export const LAB_LIMITS = {
   backends: 64,
   /** connections of one Service check: as many as a Service of the most backends needs (1142 for 64: verify/stats.ts) */
   connections: 2000,
+  /** bytes a bulk TCP check sends */
+  bytes: 100_000_000,
   checks: 256,
   exercises: 64,
   challenges: 32,

@@ -195,6 +195,42 @@ test('a record that is not one netlab writes is refused, naming its field and wh
   assert.ok('record' in kept && !('evil' in kept.record.model));
 });
 
+test("a record is held to a lab file's bounds, and to what a lab file may expand to: a record of a few kB that asks for thousands of policy rules, or a check of 100000 connections, is refused", () => {
+  const policy = recordOf(loadLabFile(join(LABS, 'policy.yaml')).model) as NodeLabRecord & {
+    model: { policies: { ingress: { peers: unknown[]; ports: unknown[] }[] }[]; checks: Record<string, unknown>[] };
+  };
+  assert.ok('record' in checkedLabRecord(policy, policy.lab), 'the policy lab as up writes it');
+  // Seven rules of 32 CIDR peers and 32 ports, in the policy that selects every pod (default-deny): within the
+  // bounds of a rule and of the peers (256), and over the policy rules a node may hold (selected pods × peers × ports).
+  const wide = structuredClone(policy);
+  wide.model.policies[0]!.ingress = Array.from({ length: 7 }, (_, r) => ({
+    peers: Array.from({ length: 32 }, (_, i) => ({ cidr: `10.${r}.${i}.0/24` })),
+    ports: Array.from({ length: 32 }, (_, i) => ({ port: 1000 + i, protocol: 'tcp' as const })),
+  }));
+  const checked = checkedLabRecord(wide, wide.lab);
+  assert.ok('problem' in checked);
+  assert.match(
+    checked.problem,
+    /^model\.policies\.[\w-]+: node \S+ would hold \d+ policy rules .*allowed: at most 10000 on one node/,
+  );
+  const peers = structuredClone(policy);
+  peers.model.policies[0]!.ingress = Array.from({ length: 9 }, () => ({
+    peers: Array.from({ length: 30 }, () => ({ cidr: '10.9.0.0/16' })),
+    ports: [],
+  }));
+  const tooMany = checkedLabRecord(peers, peers.lab);
+  assert.ok('problem' in tooMany);
+  assert.match(tooMany.problem, /^model\.policies: found 274 peers .*allowed: at most 256/);
+  const service = recordOf(loadLabFile(join(LABS, 'service.yaml')).model) as NodeLabRecord & {
+    model: { checks: Record<string, unknown>[] };
+  };
+  const at = service.model.checks.findIndex((c) => c.kind === 'service');
+  service.model.checks[at]!.connections = 100_000;
+  const connections = checkedLabRecord(service, service.lab);
+  assert.ok('problem' in connections);
+  assert.match(connections.problem, new RegExp(`^model\\.checks\\.${at}\\.connections: `));
+});
+
 test("a node's run line and its record of the challenge in progress: as netlab writes them, or refused", () => {
   assert.equal(isRunLine('0123456789ab instructor:/var/lib/netlab'), true);
   assert.equal(isRunLine('0123456789ab'), false, 'no controller');
