@@ -285,6 +285,23 @@ async function activeChallenge(
   };
 }
 
+/**
+ * A hint or the reveal of a challenge whose lab was rebuilt since it started (`up --recreate`): its fault went with
+ * the old lab, so neither is given, nor counted.
+ */
+function refuseRebuilt(
+  state: LabState,
+  record: ChallengeRecord,
+  challenge: ModelChallenge,
+  rebuilt: boolean,
+  what: 'hint' | 'reveal',
+): void {
+  if (!rebuilt) return;
+  throw new UsageError(
+    `lab ${state.lab} was rebuilt since challenge ${challenge.id} started (run ${record.run || '?'}, now ${state.run?.id ?? '?'}): its fault went with the old lab, so there is no ${what === 'hint' ? 'hint' : 'fault'} to give; ${record.room ? `\`netlab room reset\` of room ${record.room} makes it again` : `\`netlab challenge start ${state.lab} ${challenge.id}\` makes it again`}`,
+  );
+}
+
 /** The challenge `--random [--seed N]` picks: the same for the same seed and list. */
 export function pickChallenge<T>(challenges: readonly T[], seed: number): T {
   return challenges[Math.floor(seededRandom(seed)() * challenges.length)]!;
@@ -459,7 +476,8 @@ export async function challengeHintCommand(
   options: JsonOption & TargetOptions,
 ): Promise<number> {
   const state = await labWithChallenge('hint', arg, options);
-  const { record, challenge, unlocked } = await activeChallenge(state);
+  const { record, challenge, unlocked, rebuilt } = await activeChallenge(state);
+  refuseRebuilt(state, record, challenge, rebuilt, 'hint');
   if (state.attached) return attachedHints(state, unlocked, challenge, options);
   // A room's lab: the room unlocks its hints; the room counts the ones read.
   if (record.room) {
@@ -497,7 +515,8 @@ export async function challengeRevealCommand(
 ): Promise<number> {
   const state = await labWithChallenge('reveal', arg, options);
   refuseAttached(state, '`netlab challenge reveal`');
-  const { record, challenge } = await activeChallenge(state);
+  const { record, challenge, rebuilt } = await activeChallenge(state);
+  refuseRebuilt(state, record, challenge, rebuilt, 'reveal');
   const fault = faultOf(state, faultIdOf(record, challenge));
   changeChallenge(record, (current) => ({ ...current, revealed: true }));
   const mend = shownMend(fault, record);

@@ -83,6 +83,12 @@ test('a challenge session: the fault hidden, not solved, hints in order, reveal,
     // Rebuilding the lab does not solve a challenge.
     assert.equal((await run('challenge', 'start', 'vxlan', 'vtep-down')).exitCode, 0);
     assert.equal((await run('up', join(LABS, 'vxlan.yaml'), '--recreate')).exitCode, 0);
+    // Nor does it give the old lab's hints or fault, nor count them.
+    for (const asked of ['hint', 'reveal']) {
+      const refused = await run('challenge', asked);
+      assert.equal(refused.exitCode, 2, `${asked}: ${refused.stdout}${refused.stderr}`);
+      assert.match(refused.stderr, /lab vxlan was rebuilt since challenge vtep-down started .*makes it again/);
+    }
     const rebuilt = await run('challenge', 'check', '--json');
     assert.equal(rebuilt.exitCode, 1);
     assert.deepEqual([json<Checked>(rebuilt).solved, json<Checked>(rebuilt).rebuilt], [false, true]);
