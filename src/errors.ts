@@ -55,7 +55,7 @@ export function formatIssue(issue: LabIssue): string {
  * oneLine (text inside one line of output: shown as \n).
  */
 export function escapeControls(text: string, oneLine = false): string {
-  return text.replace(/[\p{Cc}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, (c) => {
+  return text.replace(/[\p{Cc}\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, (c) => {
     if (c === '\t' || (c === '\n' && !oneLine)) return c;
     return c === '\n' ? '\\n' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
   });

@@ -124,10 +124,12 @@ export const LAB_LIMITS = {
 
 /**
  * Free text (description, exercises) is printed as it is by plan and labs:
- * control characters (which could fake lines or drive the terminal) and the
- * Unicode controls that reorder text are refused.
+ * control characters (which could fake lines or drive the terminal), the
+ * Unicode controls that reorder text (as errors.ts escapeControls has them),
+ * and the line and paragraph separators (U+2028, U+2029: YAML's "\L" and
+ * "\P"), which JSON keeps raw and a reader of lines may split at, are refused.
  */
-export const FREE_TEXT_PATTERN = /^[^\p{Cc}\u202a-\u202e\u2066-\u2069]*$/u;
+export const FREE_TEXT_PATTERN = /^[^\p{Cc}\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]*$/u;
 export const FREE_TEXT_RULE = 'text without control characters (no newlines, tabs or escape sequences)';
 
 /** Kubernetes' label syntax, without a key's optional prefix/ (63 characters, alphanumeric at both ends). */
