@@ -4,7 +4,7 @@
 // a container's are.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { destroySimulatedNodes, holderMarker } from '../../src/exec/simulated.js';
 import { isRunning, processRef } from '../../src/os/processes.js';
@@ -31,14 +31,37 @@ function withMarker(marker: string): number[] {
     .map(Number);
 }
 
+/** A state directory of the test's own (a path only: nothing is written), and the bridge lab's marker in it. */
+function inTestStateDir(): { marker: string; restore: () => void } {
+  const dir = `/nonexistent/netlab-holders-test-${process.pid}`;
+  const before = process.env.NETLAB_STATE_DIR;
+  process.env.NETLAB_STATE_DIR = dir;
+  return {
+    marker: holderMarker('bridge', '', dir),
+    restore: () => {
+      if (before === undefined) delete process.env.NETLAB_STATE_DIR;
+      else process.env.NETLAB_STATE_DIR = before;
+    },
+  };
+}
+
+/** Ends the test's shells (each a process group of its own), and waits until none with the marker is left. */
+async function endShells(children: ChildProcess[], marker: string): Promise<void> {
+  for (const child of children) child.stdin?.destroy();
+  for (const child of children)
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  await waitFor('no shell left', () => withMarker(marker).length === 0);
+}
+
 test(
   "a lab's unrecorded holders are found in this netlab's PID namespace only: a container's netlab, whose state directory has the same path, keeps its own",
   { skip: needsRoot },
   async () => {
-    const dir = `/nonexistent/netlab-holders-test-${process.pid}`;
-    const before = process.env.NETLAB_STATE_DIR;
-    process.env.NETLAB_STATE_DIR = dir;
-    const marker = holderMarker('bridge', '', dir);
+    const { marker, restore } = inTestStateDir();
     // Each waits as a shell with the marker as its $0 (as a holder's sh does), reading its input (a builtin: no
     // child of its own, whose command line would be the shell's until it runs its program); the container's as the
     // first process of a PID namespace of its own (its unshare's own arguments do not begin with the marker).
@@ -57,16 +80,8 @@ test(
       assert.deepEqual(withMarker(marker), [inContainer], "the container's is left running");
       assert.ok(isRunning(theirs));
     } finally {
-      for (const child of [ours, container]) child.stdin?.destroy();
-      for (const child of [ours, container])
-        try {
-          process.kill(-child.pid!, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      await waitFor('no shell left', () => withMarker(marker).length === 0);
-      if (before === undefined) delete process.env.NETLAB_STATE_DIR;
-      else process.env.NETLAB_STATE_DIR = before;
+      await endShells([ours, container], marker);
+      restore();
     }
     assert.deepEqual(withMarker(marker), [], 'nothing left');
   },
@@ -76,10 +91,7 @@ test(
   "root's netlab stops only root's holders, and only a holder's command line: a user's process that copies a lab's marker (anyone sees it in ps), or root's `pgrep -f` of it, is left alone",
   { skip: needsRoot },
   async () => {
-    const dir = `/nonexistent/netlab-holders-test-${process.pid}`;
-    const before = process.env.NETLAB_STATE_DIR;
-    process.env.NETLAB_STATE_DIR = dir;
-    const marker = holderMarker('bridge', '', dir);
+    const { marker, restore } = inTestStateDir();
     const wait = 'read -r line';
     // A user's (setpriv runs the shell itself, as nobody) with the marker as a holder's sh has it, its $0; and
     // root's with the marker among its arguments, not as that $0 (as `pgrep -f MARKER` has it).
@@ -98,16 +110,8 @@ test(
       assert.equal(destroySimulatedNodes('bridge'), 0, 'no process stopped');
       assert.ok(refs.every(isRunning), 'both still run');
     } finally {
-      for (const child of [users, roots]) child.stdin?.destroy();
-      for (const child of [users, roots])
-        try {
-          process.kill(-child.pid!, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      await waitFor('no shell left', () => withMarker(marker).length === 0);
-      if (before === undefined) delete process.env.NETLAB_STATE_DIR;
-      else process.env.NETLAB_STATE_DIR = before;
+      await endShells([users, roots], marker);
+      restore();
     }
   },
 );
