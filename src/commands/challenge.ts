@@ -298,7 +298,7 @@ function refuseRebuilt(
 ): void {
   if (!rebuilt) return;
   throw new UsageError(
-    `lab ${state.lab} was rebuilt since challenge ${challenge.id} started (run ${record.run || '?'}, now ${state.run?.id ?? '?'}): its fault went with the old lab, so there is no ${what === 'hint' ? 'hint' : 'fault'} to give; ${record.room ? `\`netlab room reset\` of room ${record.room} makes it again` : `\`netlab challenge start ${state.lab} ${challenge.id}\` makes it again`}`,
+    `lab ${state.lab} was rebuilt since challenge ${challenge.id} started (run ${record.run || '?'}, now ${state.run?.id ?? '?'}): its fault went with the old lab, so there is no ${what === 'hint' ? 'hint' : 'fault'} to give; ${state.attached ? "the lab's owner starts it again" : record.room ? `\`netlab room reset\` of room ${record.room} makes it again` : `\`netlab challenge start ${state.lab} ${challenge.id}\` makes it again`}`,
   );
 }
 

@@ -154,7 +154,8 @@ export async function statusCommand(lab: string | undefined, options: JsonOption
       const running = node.running === null ? 'over ssh' : node.running ? 'running' : 'NOT RUNNING';
       console.log(`  ${node.name} ${node.underlay} ${running}: ${pods.join(', ') || 'no pods'}`);
     }
-    if (row.attached) console.log(`  ${escapeControls(row.attached.error, true)}`);
+    if (row.attached)
+      for (const line of row.attached.error.split('\n')) console.log(`  ${escapeControls(line.trim(), true)}`);
     else if (row.challenge)
       console.log(
         `  challenge ${row.challenge} is active: what differs from the plan is not shown (it would give the fault away); \`netlab challenge check\` grades the fix`,

@@ -112,8 +112,8 @@ function framed({ script, inShell }: Part, id: string): string {
 }
 
 /**
- * How long the session's pipes may stay open after its process exited: the last of its output is read well within
- * it, where nothing else holds them.
+ * How long the session's pipes may stay open with no output after its process exited: the last of its output is
+ * read well within it, where nothing else holds them.
  */
 const PIPES_AFTER_EXIT_MS = 1000;
 
@@ -132,6 +132,8 @@ export class ShellSession {
   private queue: Promise<unknown> = Promise.resolve();
   /** scripts queued or running */
   private pending = 0;
+  /** chunks of output read so far (the pipes are let go once none has come for a while after the exit) */
+  private chunks = 0;
 
   /** command and args start a POSIX shell that reads commands on stdin; maxOutput: see MAX_SCRIPT_OUTPUT */
   constructor(
@@ -153,8 +155,7 @@ export class ShellSession {
     // The process has exited, but its pipes may stay open: through a master connection, ssh hands the master this
     // session's pipes, and the master keeps them open for as long as the machine's shell runs (one that hangs, or a
     // learner stopped). Node's 'close' waits for them, and with it every script of this session and netlab's exit.
-    // What has not come by then is not this session's.
-    this.child.on('exit', () => setTimeout(() => this.letGoOfPipes(), PIPES_AFTER_EXIT_MS).unref());
+    this.child.on('exit', () => this.letGoOfPipesWhenQuiet());
     this.child.on('close', (code, signal) => {
       // 127 for a program that could not start, as a shell says for a missing command
       this.ended = startError ? 127 : exitCodeOf(code, signal);
@@ -201,6 +202,7 @@ export class ShellSession {
   }
 
   private collect(stream: 'stdout' | 'stderr', chunk: string): void {
+    this.chunks += 1;
     if (this.stdout.length + this.stderr.length + chunk.length > this.maxOutput) {
       if (!this.overflow) this.stop();
       this.overflow = true;
@@ -217,6 +219,23 @@ export class ShellSession {
       // Nothing more is wanted from it: its pipes are let go at once (a master connection may keep them open).
       this.letGoOfPipes();
     } else this.child.stdin!.end();
+  }
+
+  /**
+   * Once the process has exited: its pipes are let go after PIPES_AFTER_EXIT_MS with no output on them. (The
+   * timer's end waits for the event loop's next look at its pipes, setImmediate: output that came while the loop
+   * was busy is read first, and counts.)
+   */
+  private letGoOfPipesWhenQuiet(): void {
+    const seen = this.chunks;
+    setTimeout(
+      () =>
+        setImmediate(() => {
+          if (this.chunks === seen) this.letGoOfPipes();
+          else this.letGoOfPipesWhenQuiet();
+        }),
+      PIPES_AFTER_EXIT_MS,
+    ).unref();
   }
 
   /** Drops netlab's ends of the session's pipes: the session ends as its process has (or will). */

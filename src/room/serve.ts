@@ -117,9 +117,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: BoardS
 
 /**
  * `compute` as the server's requests share it: its last value while `ms` have not passed since it was asked for,
- * then computed anew (a value that failed is asked for anew at once).
+ * then computed anew (a value that failed is asked for anew at once). The time is the monotonic clock's: a wall
+ * clock set back (NTP, a VM resumed) would keep the last value for as long.
  */
-export function reusedFor<T>(ms: number, compute: () => Promise<T>, now = Date.now): () => Promise<T> {
+export function reusedFor<T>(ms: number, compute: () => Promise<T>, now = () => performance.now()): () => Promise<T> {
   let last: { at: number; value: Promise<T> } | undefined;
   return () => {
     if (!last || now() - last.at >= ms) {

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { destroySimulatedNodes, holderMarker } from '../../src/exec/simulated.js';
 import { isRunning, processRef } from '../../src/os/processes.js';
 import { waitFor } from '../wait.js';
@@ -105,8 +105,15 @@ test(
       detached: true,
     });
     try {
-      await waitFor('both shells', () => withMarker(marker).length === 2);
-      const refs = withMarker(marker).map((pid) => processRef(pid)!);
+      // Each its shell by now (setpriv's own command line has the marker too, as root's, until it runs the shell
+      // as nobody).
+      const asShells = () =>
+        withMarker(marker).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sh\0'));
+      await waitFor('both shells', () => {
+        const shells = asShells();
+        return shells.length === 2 && shells.some((pid) => statSync(`/proc/${pid}`).uid !== 0);
+      });
+      const refs = asShells().map((pid) => processRef(pid)!);
       assert.equal(destroySimulatedNodes('bridge'), 0, 'no process stopped');
       assert.ok(refs.every(isRunning), 'both still run');
     } finally {

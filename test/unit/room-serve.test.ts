@@ -146,19 +146,28 @@ describe('the board server', () => {
 
 test('an address this machine does not have is refused as bad input (exit 2), saying what to give', async () => {
   // 192.0.2.1: TEST-NET-1, documentation only, on no interface here (nothing is sent: the bind is refused)
-  await assert.rejects(
-    startBoardServer({
-      listen: { host: '192.0.2.1', port: 0 },
-      room: 'r',
-      board: async () => BOARD,
-      detail: async () => undefined,
-    }),
-    (error: Error) =>
-      error instanceof UsageError &&
-      /cannot listen on 192\.0\.2\.1:0: EADDRNOTAVAIL \(no interface of this machine has that address: .*0\.0\.0\.0/.test(
-        error.message,
-      ),
-  );
+  const attempt = startBoardServer({
+    listen: { host: '192.0.2.1', port: 0 },
+    room: 'r',
+    board: async () => BOARD,
+    detail: async () => undefined,
+  });
+  try {
+    await assert.rejects(
+      attempt,
+      (error: Error) =>
+        error instanceof UsageError &&
+        /cannot listen on 192\.0\.2\.1:0: EADDRNOTAVAIL \(no interface of this machine has that address: .*0\.0\.0\.0/.test(
+          error.message,
+        ),
+    );
+  } finally {
+    // (a machine that has the address after all: its server closed, or the test's process would not end)
+    await attempt.then(
+      (server) => server.close(),
+      () => {},
+    );
+  }
 });
 
 test('a port in use is refused with a message naming --listen', async () => {

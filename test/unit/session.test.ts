@@ -3,7 +3,7 @@
 // as if it had run in a shell of its own. A real `sh` stands in for ssh.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ShellSession } from '../../src/exec/session.js';
@@ -92,8 +92,13 @@ test('session: a script stopped by its timeout ends though another process holds
     // the pipes let go a second after the process ended, not when the holder ends (a minute)
     assert.ok(Date.now() - started < 10_000, `ended after ${Date.now() - started} ms`);
   } finally {
-    const holder = Number(readFileSync(holderFile, 'utf8'));
-    if (holder > 0) process.kill(holder, 'SIGKILL');
+    // (also when the session never started its holder, or the holder is gone)
+    const holder = existsSync(holderFile) ? Number(readFileSync(holderFile, 'utf8')) : 0;
+    try {
+      if (holder > 0) process.kill(holder, 'SIGKILL');
+    } catch {
+      // gone
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 });
