@@ -99,14 +99,17 @@ export async function faultsLeaveTheMachinesFirewall(
     const up = await run('up', lab, ...target);
     assert.equal(up.exitCode, 0, up.stdout + up.stderr);
     assert.equal((await run('challenge', 'start', 'routes', 'drop-first')).exitCode, 0);
+    // The pods' traffic alone: what else the machine forwards is not the fault's to drop.
     assert.match(
       await forward(),
-      /^-A FORWARD -m comment --comment "netlab fault of lab routes run [0-9a-f]{12}" -j DROP$/m,
+      /^-A FORWARD -s 10\.200\.0\.0\/16 -m comment --comment "netlab fault of lab routes run [0-9a-f]{12}" -j DROP\n-A FORWARD -d 10\.200\.0\.0\/16 -m comment --comment "netlab fault of lab routes run [0-9a-f]{12}" -j DROP$/m,
     );
-    // The learner removes the fault's rule by hand; stopping the challenge then finds nothing of its own to delete.
+    // The learner removes one of the fault's rules by hand; stopping the challenge deletes the other, and nothing of
+    // the machine's.
     await node.run('iptables -w -D FORWARD 1\n');
     const stop = await run('challenge', 'stop', 'routes');
     assert.equal(stop.exitCode, 0, stop.stdout + stop.stderr);
+    assert.doesNotMatch(await forward(), /netlab fault/);
     assert.match(await forward(), /^-A FORWARD -j DROP$/m, "the machine's own DROP rule is still there");
     assert.equal((await run('challenge', 'start', 'routes', 'policy-drop')).exitCode, 0);
     // The mend reveal shows gives FORWARD the policy it had, DROP: the fault's own mend (ACCEPT), typed by a
