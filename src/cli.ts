@@ -23,6 +23,16 @@ function run(load: () => Promise<Action>) {
   };
 }
 
+/** A grading room command's options (status, watch, serve): groups graded at once, and each one's deadline. */
+function gradingOptions(command: Command): Command {
+  return command
+    .option('--parallel <n>', 'groups graded at once (default 16)')
+    .option(
+      '--timeout <seconds>',
+      "seconds one group's grading may take before it counts as unreachable (default 50; its checks stop at 30, or at this if shorter)",
+    );
+}
+
 /**
  * The command line. `only`: the command a run names (its first argument), the one command made then:
  * making all of them is 2 ms of every start. Without it, or where it names none, all are made (help,
@@ -440,33 +450,26 @@ Examples:
       .argument('[challenge]', 'a challenge of the lab (default: the next of the schedule)')
       .option('--parallel <n>', 'groups at once (default 4)')
       .action(run(async () => (await import('./commands/room.js')).roomStartCommand as Action));
-    roomCommand('status', 'grade every group once and print the scoreboard (exit 1 if a group is down or unreachable)')
-      .option('--parallel <n>', 'groups graded at once (default 16)')
-      .option(
-        '--timeout <seconds>',
-        "seconds one group's grading may take before it counts as unreachable (default 50; its checks stop at 30, or at this if shorter)",
+    gradingOptions(
+      roomCommand(
+        'status',
+        'grade every group once and print the scoreboard (exit 1 if a group is down or unreachable)',
+      ),
+    ).action(run(async () => (await import('./commands/room.js')).roomStatusCommand as Action));
+    gradingOptions(
+      roomCommand(
+        'watch',
+        'the scoreboard in the terminal, every group graded again every few seconds, until Ctrl-C',
+      ).option('--every <seconds>', 'seconds between gradings (default 5)'),
+    ).action(run(async () => (await import('./commands/room.js')).roomWatchCommand as Action));
+    gradingOptions(
+      roomCommand(
+        'serve',
+        'the scoreboard as a web page (and its JSON at /board.json), every group graded every few seconds',
       )
-      .action(run(async () => (await import('./commands/room.js')).roomStatusCommand as Action));
-    roomCommand('watch', 'the scoreboard in the terminal, every group graded again every few seconds, until Ctrl-C')
-      .option('--every <seconds>', 'seconds between gradings (default 5)')
-      .option('--parallel <n>', 'groups graded at once (default 16)')
-      .option(
-        '--timeout <seconds>',
-        "seconds one group's grading may take before it counts as unreachable (default 50; its checks stop at 30, or at this if shorter)",
-      )
-      .action(run(async () => (await import('./commands/room.js')).roomWatchCommand as Action));
-    roomCommand(
-      'serve',
-      'the scoreboard as a web page (and its JSON at /board.json), every group graded every few seconds',
-    )
-      .option('--listen <addr:port>', 'where the page is served (default 127.0.0.1:8088; 0.0.0.0:8088 for the room)')
-      .option('--every <seconds>', 'seconds between gradings (default 5)')
-      .option('--parallel <n>', 'groups graded at once (default 16)')
-      .option(
-        '--timeout <seconds>',
-        "seconds one group's grading may take before it counts as unreachable (default 50; its checks stop at 30, or at this if shorter)",
-      )
-      .action(run(async () => (await import('./commands/room.js')).roomServeCommand as Action));
+        .option('--listen <addr:port>', 'where the page is served (default 127.0.0.1:8088; 0.0.0.0:8088 for the room)')
+        .option('--every <seconds>', 'seconds between gradings (default 5)'),
+    ).action(run(async () => (await import('./commands/room.js')).roomServeCommand as Action));
     roomCommand('hint', "unlock the running challenge's next hint now (the schedule unlocks them by time too)")
       .option('--group <group>', 'for this group only (default: every group)')
       .action(run(async () => (await import('./commands/room.js')).roomHintCommand as Action));

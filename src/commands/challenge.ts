@@ -297,9 +297,29 @@ function refuseRebuilt(
   what: 'hint' | 'reveal',
 ): void {
   if (!rebuilt) return;
+  const { since, again } = rebuiltSince(state, record, challenge);
   throw new UsageError(
-    `lab ${state.lab} was rebuilt since challenge ${challenge.id} started (run ${record.run || '?'}, now ${state.run?.id ?? '?'}): its fault went with the old lab, so there is no ${what === 'hint' ? 'hint' : 'fault'} to give; ${state.attached ? "the lab's owner starts it again" : record.room ? `\`netlab room reset\` of room ${record.room} makes it again` : `\`netlab challenge start ${state.lab} ${challenge.id}\` makes it again`}`,
+    `${since}: its fault went with the old lab, so there is no ${what === 'hint' ? 'hint' : 'fault'} to give; ${again}`,
   );
+}
+
+/**
+ * A challenge whose lab was rebuilt since it started (check, hint, reveal): since when, and who makes it again (the
+ * lab's owner for a learner attached to it, the room for a room's group).
+ */
+function rebuiltSince(
+  state: LabState,
+  record: ChallengeRecord,
+  challenge: ModelChallenge,
+): { since: string; again: string } {
+  return {
+    since: `lab ${state.lab} was rebuilt since challenge ${challenge.id} started (run ${record.run || '?'}, now ${state.run?.id ?? '?'})`,
+    again: state.attached
+      ? "the lab's owner starts it again"
+      : record.room
+        ? `\`netlab room reset\` of room ${record.room} makes it again`
+        : `\`netlab challenge start ${state.lab} ${challenge.id}\` makes it again`,
+  };
 }
 
 /** The challenge `--random [--seed N]` picks: the same for the same seed and list. */
@@ -401,17 +421,10 @@ export async function challengeCheckCommand(
   requireNodeAccess('challenge check', state.target);
   const { record, challenge, rebuilt } = await activeChallenge(state);
   if (rebuilt) {
-    const why = `lab ${state.lab} was rebuilt since challenge ${challenge.id} started (run ${record.run || '?'}, now ${state.run?.id ?? '?'}): a new lab has no fault to find, so that does not count`;
+    const { since, again } = rebuiltSince(state, record, challenge);
+    const why = `${since}: a new lab has no fault to find, so that does not count`;
     if (options.json) printJson({ lab: state.lab, challenge: challenge.id, solved: false, rebuilt: true, why });
-    else {
-      // Who makes it again: the lab's owner for a learner attached to it, the room for a room's group.
-      const again = state.attached
-        ? "the lab's owner starts it again"
-        : record.room
-          ? `\`netlab room reset\` of room ${record.room} makes it again`
-          : `\`netlab challenge start ${state.lab} ${challenge.id}\` again`;
-      console.log(chalk.red(`✗ not solved: ${why}; ${again}`));
-    }
+    else console.log(chalk.red(`✗ not solved: ${why}; ${again}`));
     if (!state.attached && !record.room) await updateChallenge(state, record, () => undefined);
     return 1;
   }
