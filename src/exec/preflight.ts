@@ -6,7 +6,7 @@ import type { Model } from '../model/lab.js';
 import type { Step } from '../model/plan.js';
 import { type Answers, parseAnswers, type Questions, questionLines } from '../node/query.js';
 import { routeKey } from '../node/tables.js';
-import { ipOf, overlaps, parseCidr } from '../net/ipv4.js';
+import { contains, ipOf, overlaps, parseCidr, parseIp } from '../net/ipv4.js';
 import { quoteArg } from '../os/quote.js';
 import { describeRun } from '../state/store.js';
 import { wiringOf } from '../wiring/registry.js';
@@ -282,6 +282,27 @@ function coveringRoute(routes: ReadonlySet<string>, key: string): string | undef
 }
 
 /**
+ * The node's own routes and addresses inside the lab's cluster CIDR (a Docker bridge's 172.17.0.0/16 under a
+ * cluster-cidr of 172.16.0.0/12): the lab's rules for that range (FORWARD's accept, the masquerade's
+ * exemption) would match that network's traffic too, ahead of the machine's own chains, and the lab's route of
+ * the range would lose the network's part of it to the node's more specific route. An address is named only
+ * where no such route holds it. On a fresh simulated node there is nothing of the node's own.
+ */
+export function insideClusterCidr(model: Model, have: NodeInventory): string[] {
+  const cluster = parseCidr(model.clusterCidr)!;
+  const routes = [...have.routes].filter((route) => {
+    const parsed = parseCidr(route, false);
+    return parsed !== undefined && parsed.prefix >= cluster.prefix && overlaps(cluster, parsed);
+  });
+  const underRoute = (ip: number) => routes.some((route) => contains(parseCidr(route, false)!, ip));
+  const addresses = [...have.addresses].filter((address) => {
+    const ip = parseIp(address);
+    return ip !== undefined && contains(cluster, ip) && !underRoute(ip);
+  });
+  return [...routes.map((route) => `a route to ${route}`), ...addresses.map((address) => `the address ${address}`)];
+}
+
+/**
  * Ownership: every object the plan would create on the node must not exist yet.
  * A bridge br0 the user made, a pod namespace or chain of another lab, a route
  * already there: netlab refuses before changing anything, rather than fail
@@ -464,10 +485,19 @@ function foundOnNode(
     );
   const others = [...have.runs].map(([lab, run]) => `lab ${lab} (${describeRun(run)})`);
   const upThere = others.length ? `; up on ${node}: ${others.join(', ')}` : '';
-  const problems = findConflicts(steps, have).map((c) =>
-    c.takes
-      ? `${node} has ${c.what}, not this lab's, and step ${c.step} of lab ${model.name} would add ${c.takes}, taking that part of its traffic: netlab never changes what it did not create; give the lab a cluster-cidr outside it${upThere}`
-      : `${node} already has ${c.what}, which step ${c.step} of lab ${model.name} would create: netlab never changes what it did not create; remove it, or rename it in the lab file${upThere}`,
+  const inside = insideClusterCidr(model, have);
+  const problems = inside.map(
+    (what) =>
+      `${node} has ${what}, not this lab's, inside the lab's cluster CIDR ${model.clusterCidr}: the lab's rules for that range would match its traffic too, ahead of the machine's own; netlab never changes what it did not create; give the lab a cluster-cidr outside it${upThere}`,
+  );
+  // (what of the node's is inside the cluster CIDR is named once, above, not again as a clash with a step)
+  const conflicts = findConflicts(steps, have).filter((c) => !inside.includes(c.what));
+  problems.push(
+    ...conflicts.map((c) =>
+      c.takes
+        ? `${node} has ${c.what}, not this lab's, and step ${c.step} of lab ${model.name} would add ${c.takes}, taking that part of its traffic: netlab never changes what it did not create; give the lab a cluster-cidr outside it${upThere}`
+        : `${node} already has ${c.what}, which step ${c.step} of lab ${model.name} would create: netlab never changes what it did not create; remove it, or rename it in the lab file${upThere}`,
+    ),
   );
   return { problems, final: false };
 }

@@ -660,6 +660,24 @@ test("over ssh: objects that are not the lab's are never touched: a user's br0, 
   for (const name of machines.names) assert.deepEqual(await leftovers(name), []);
 });
 
+test("over ssh: a network of the machine's own inside the lab's cluster CIDR (a container bridge's) is refused before anything changes, and left as it was", async () => {
+  // A blackhole route stands in for a Docker bridge's network: a route of the machine's, not the lab's.
+  await machines.transport('node-1').run('ip route add blackhole 10.200.77.0/24\n');
+  try {
+    const up = await machines.netlab(stateDir, 'up', join(LABS, 'vxlan.yaml'), '--ssh-config', machines.sshConfig);
+    assert.equal(up.exitCode, 1, up.stdout + up.stderr);
+    assert.match(
+      up.stderr,
+      /nothing was changed; on the nodes:\n {2}node-1 has a route to 10\.200\.77\.0\/24, not this lab's, inside the lab's cluster CIDR 10\.200\.0\.0\/16: the lab's rules for that range would match its traffic too/,
+    );
+    const route = await machines.transport('node-1').run('ip route show 10.200.77.0/24\n');
+    assert.match(route.stdout, /^blackhole 10\.200\.77\.0\/24/, "the machine's route is still there");
+  } finally {
+    await machines.transport('node-1').run('ip route del blackhole 10.200.77.0/24\n');
+  }
+  for (const name of machines.names) assert.deepEqual(await leftovers(name), []);
+});
+
 test("over ssh: down works from the nodes' own records when the local state is lost", async () => {
   let down: Run | undefined;
   let run: { id: string } | undefined;

@@ -233,6 +233,32 @@ test("preflight: routes are compared by destination prefix, whatever their type 
   assert.deepEqual(clashes({ dst: '10.9.9.9' }), [8], 'a host route prints without /32');
 });
 
+test("preflight: a network of the node's own inside the lab's cluster CIDR (a Docker bridge's) is refused, named once, with its address only where no such route holds it", () => {
+  const { model } = loadLabFile(join(LABS, 'vxlan.yaml'));
+  const steps = stepsOf('vxlan');
+  const problems = (have: Have) =>
+    describeProblems(model, 'node-0', steps, printed(more(FRESH, have), '@@netlab probed\n'));
+  assert.deepEqual(problems({}), [], 'a fresh machine: nothing inside 10.200.0.0/16');
+  const docker = problems({ links: ['docker0'], addresses: ['10.200.77.1'], routes: [{ dst: '10.200.77.0/24' }] });
+  assert.deepEqual(docker, [
+    "node-0 has a route to 10.200.77.0/24, not this lab's, inside the lab's cluster CIDR 10.200.0.0/16: the lab's rules for that range would match its traffic too, ahead of the machine's own; netlab never changes what it did not create; give the lab a cluster-cidr outside it",
+  ]);
+  // An address without a route of its own (a /32 on lo), and the cluster CIDR itself as a route: the route is
+  // named once, not again as covering the lab's routes inside it.
+  assert.deepEqual(problems({ addresses: ['10.200.9.9'] }).length, 1);
+  assert.match(
+    problems({ addresses: ['10.200.9.9'] })[0]!,
+    /^node-0 has the address 10\.200\.9\.9, not this lab's, inside/,
+  );
+  const whole = problems({ routes: [{ dst: '10.200.0.0/16' }] });
+  assert.equal(whole.length, 1, whole.join('\n'));
+  assert.match(whole[0]!, /^node-0 has a route to 10\.200\.0\.0\/16, not this lab's, inside the lab's cluster CIDR/);
+  // Wider than the cluster CIDR (a VPN's 10.0.0.0/8, the default route) or beside it: not inside.
+  assert.deepEqual(problems({ routes: [{ dst: '172.17.0.0/16' }], addresses: ['172.17.0.1'] }), []);
+  assert.equal(problems({ routes: [{ dst: '10.0.0.0/8' }] }).length, 1, 'a covering route, named as before');
+  assert.doesNotMatch(problems({ routes: [{ dst: '10.0.0.0/8' }] })[0]!, /inside the lab's cluster CIDR/);
+});
+
 test('preflight: kernel features are probed in one throwaway namespace; a failed probe and a probe that could not run are told apart', () => {
   const { model } = loadLabFile(join(LABS, 'ipip.yaml'));
   const steps = stepsOf('ipip');
