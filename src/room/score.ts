@@ -79,16 +79,7 @@ export function groupInRound(
   // Gradings of a start: of its run, of its record and with its challenge's goal checks (a grading that
   // began before it, with the last round's challenge, may find its record: it does not count).
   const gradesOf = (s: StartEvent) =>
-    mine
-      .slice(mine.indexOf(s) + 1)
-      .filter(
-        (e): e is GradeEvent =>
-          e.e === 'grade' &&
-          e.run === s.run &&
-          e.started === s.started &&
-          e.challenge === s.challenge &&
-          e.condition === 'up',
-      );
+    mine.slice(mine.indexOf(s) + 1).filter((e): e is GradeEvent => e.e === 'grade' && isGradingOf(e, s));
   // (each start's, once: the solve, the attempts, the hints read and the reveal read them)
   const gradesOfStarts = starts.map(gradesOf);
   const grades = gradesOfStarts.at(-1) ?? [];
@@ -151,12 +142,61 @@ export function groupInRound(
   };
 }
 
-/** A group's condition from its gradings: the last one's, since the first of the streak that ends with it. */
+/** A grading that found a start's challenge in the group's lab: of its run, its record and its challenge. */
+function isGradingOf(grade: GradeEvent, start: Pick<StartEvent, 'run' | 'started' | 'challenge'>): boolean {
+  return (
+    grade.condition === 'up' &&
+    grade.run === start.run &&
+    grade.started === start.started &&
+    grade.challenge === start.challenge
+  );
+}
+
+/** What a group's board row stands on now: the challenge of the round, and the group's start of it (if any). */
+export interface Standing {
+  challenge: string;
+  run: string | null;
+  identity: string | null;
+}
+
+/**
+ * Whether a grading (the `index`th event) tells of the group's lab as it stands now. One logged before the
+ * room's last round, end, or the group's last start or reset tells of the lab before them; one that found the
+ * lab up must also be of the round's start in it (it began before the start and ended after), or, where the
+ * round made no challenge in the group, have graded none.
+ */
+function gradesNow(
+  events: readonly RoomEvent[],
+  group: string,
+  standing: Standing | null,
+): (grade: GradeEvent, index: number) => boolean {
+  let from = -1;
+  events.forEach((e, i) => {
+    if (e.e === 'round' || e.e === 'end' || ((e.e === 'start' || e.e === 'reset') && e.group === group)) from = i;
+  });
+  return (grade, index) => {
+    if (index < from) return false;
+    if (!standing || grade.condition !== 'up') return true;
+    return standing.run === null
+      ? grade.challenge === null
+      : isGradingOf(grade, { run: standing.run, started: standing.identity ?? '', challenge: standing.challenge });
+  };
+}
+
+/**
+ * A group's condition from its gradings: the last one's that tells of the lab as it stands now (gradesNow),
+ * since the first of the streak that ends with it; 'unknown' (and no grading) until there is one.
+ */
 export function conditionOf(
   events: readonly RoomEvent[],
   group: string,
+  standing: Standing | null = null,
 ): { condition: LabCondition; since: string | null; last: GradeEvent | undefined } {
-  const grades = events.filter((e): e is GradeEvent => e.e === 'grade' && e.group === group);
+  const now = gradesNow(events, group, standing);
+  const indexed = events.flatMap((e, i) => (e.e === 'grade' && e.group === group ? [{ grade: e, i }] : []));
+  let lastNow = indexed.length - 1;
+  while (lastNow >= 0 && !now(indexed[lastNow]!.grade, indexed[lastNow]!.i)) lastNow--;
+  const grades = indexed.slice(0, lastNow + 1).map(({ grade }) => grade);
   const last = grades.at(-1);
   if (!last) return { condition: 'unknown', since: null, last };
   // A lab up (or rebuilt) since is another streak when its run changed; unreachable and down are one streak
@@ -182,7 +222,8 @@ export function boardGroup(
   current: ReturnType<typeof groupInRound> | null,
   nameCheck: CheckNamer,
 ): BoardGroup {
-  const { condition, since, last } = conditionOf(events, group.name);
+  const standing = current && { challenge: current.id, run: current.run, identity: current.identity };
+  const { condition, since, last } = conditionOf(events, group.name, standing);
   const {
     run: _run,
     fault: _fault,

@@ -364,3 +364,39 @@ test("the projector's board keeps a failed start's error (which may name where t
   );
   assert.doesNotMatch(JSON.stringify(shown), /node-1/);
 });
+
+test("a group's row tells of its lab as it stands now: after room start, a reset or room down, the last challenge's gradings are not its failing checks", () => {
+  const nameCheck = (n: number) => ({ name: `check ${n}` });
+  const group = { name: 'g1', lab: 'vxlan@g1', target: 'simulated' as const };
+  const row = (events: RoomEvent[]) => {
+    const [first] = roundsOf(events);
+    const current = first ? groupInRound(events, first, 'g1', facts, undefined, new Date(T0 + 30 * 60_000)) : null;
+    const r = boardGroup(events, group, current, nameCheck);
+    return [r.condition, r.failing.map((f) => f.number), r['checked-at']];
+  };
+  // Graded with no challenge on: check 4 failing. Then room start: until a grading of this start, nothing is known
+  // of the challenge's goal checks (before: "up", failing 4, the last challenge's).
+  const before: RoomEvent[] = [grade(2, 'g1', [4], { challenge: null, started: undefined })];
+  assert.deepEqual(row(before), ['up', [4], at(2)]);
+  const started: RoomEvent[] = [...before, round(3), start(4, 'g1', 'r1', at(4))];
+  assert.deepEqual(row(started), ['unknown', [], null]);
+  // A grading that began before the start and was logged after it graded the lab before it.
+  const late = [...started, grade(5, 'g1', [4], { challenge: null, started: undefined })];
+  assert.deepEqual(row(late), ['unknown', [], null]);
+  const graded = [...late, grade(6, 'g1', [1, 2], { started: at(4) })];
+  assert.deepEqual(row(graded), ['up', [1, 2], at(6)]);
+  // Rebuilt by hand since the start: that grading tells of the lab now.
+  assert.deepEqual(row([...late, grade(6, 'g1', [], { condition: 'rebuilt', run: 'r2' })]), ['rebuilt', [], at(6)]);
+  // room reset: unknown again until a grading of the start that follows it.
+  const reset: RoomEvent[] = [...graded, { t: at(7), e: 'reset', group: 'g1', challenge: 'wrong-vni' }];
+  assert.deepEqual(row(reset), ['unknown', [], null]);
+  assert.deepEqual(row([...reset, start(8, 'g1', 'r1', at(8)), grade(9, 'g1', [2], { started: at(8) })]), [
+    'up',
+    [2],
+    at(9),
+  ]);
+  // A group the round made no challenge in (it joined later): its gradings of all the lab's checks count.
+  assert.deepEqual(row([round(3), grade(5, 'g1', [3], { challenge: null, started: undefined })]), ['up', [3], at(5)]);
+  // room down ends the round: what was graded before it tells of labs no longer up.
+  assert.deepEqual(row([...graded, { t: at(10), e: 'end' }]), ['unknown', [], null]);
+});
