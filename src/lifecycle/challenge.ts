@@ -99,6 +99,19 @@ export async function startFault(
 }
 
 /**
+ * A sysctl is the whole machine's: another lab on the node that set it too (two labs on one set of machines
+ * over SSH) would lose it with the fault, and its learners would chase a fault that is not theirs. The script
+ * ends before anything changes, naming that lab.
+ */
+function sharedSysctlRefusal(state: LabState, node: string, key: string): string {
+  const said = [
+    `lab `,
+    ` on ${node} needs ${key} too: this challenge's fault would turn it off for that lab as well; nothing was changed. Take that lab down first, or start another challenge`,
+  ];
+  return `if ${quoteArgv(['netlab_sysctl_other', key])}; then printf '%s%s%s\n' ${quoteArg(said[0]!)} "$other" ${quoteArg(said[1]!)} >&2; exit 1; fi`;
+}
+
+/**
  * Makes a fault on its node, stopping at the first command that fails. A
  * node-wide setting it changes is saved first, for the mend to put back.
  * A fault stopped halfway (a learner removed what it acts on) is mended in the
@@ -112,6 +125,7 @@ async function makeFault(state: LabState, fault: Fault): Promise<Pick<ChallengeR
     ...fault.apply.map((c) => quoteArgv(c)),
   ];
   const lines = [
+    ...(fault.setting?.kind === 'sysctl' ? [sharedSysctlRefusal(state, fault.node, fault.setting.key)] : []),
     'netlab_unmake_fault() {',
     ...mendLines(state, fault),
     `  echo ${quoteArg('the fault stopped halfway: its mend was run')} >&2`,

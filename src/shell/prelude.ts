@@ -361,6 +361,19 @@ netlab_sysctl() {
   netlab_record "netlab_sysctl_restore $1 '$old' $2$also"
   sysctl -qw "$1=$2"
 }
+# Another lab on this node that set the sysctl $1 too (its journal puts it back):
+# sets journal and other (the lab by its id; its directory is named by its short
+# kernel name). Simulated nodes hold one lab each: never on them.
+netlab_sysctl_other() {
+  for journal in "$NETLAB_ROOT"/*/undo; do
+    [ "$journal" != "$NETLAB_DIR/undo" ] && [ -f "$journal" ] || continue
+    grep -q "^netlab_sysctl_restore $1 " "$journal" || continue
+    dir=${'$'}{journal%/undo}
+    other=$(cat "$dir/lab" 2>/dev/null) || other=${'$'}{dir##*/}
+    return 0
+  done
+  return 1
+}
 # A sysctl is shared by everything on the node. down puts back the old value only
 # if the sysctl still holds the one the lab set (whoever changed it since, Docker
 # or a user, depends on the new value) and no other lab on the node set it too.
@@ -370,12 +383,7 @@ netlab_sysctl_restore() {
     echo "@@netlab kept sysctl $1 is $now: the lab set it to $3 and something changed it since, so it is left as it is"
     return 0
   fi
-  for journal in "$NETLAB_ROOT"/*/undo; do
-    [ "$journal" != "$NETLAB_DIR/undo" ] && [ -f "$journal" ] || continue
-    grep -q "^netlab_sysctl_restore $1 " "$journal" || continue
-    # the other lab by its id (its directory is named by its short kernel name)
-    dir=${'$'}{journal%/undo}
-    other=$(cat "$dir/lab" 2>/dev/null) || other=${'$'}{dir##*/}
+  if netlab_sysctl_other "$1"; then
     # That lab needs it. If it came after this one (it found the value this lab
     # set), it takes over the value from before this lab, to put back when it goes.
     if grep -q "^netlab_sysctl_restore $1 '$3' " "$journal"; then
@@ -385,7 +393,7 @@ netlab_sysctl_restore() {
       echo "@@netlab kept sysctl $1 is left at $now: lab $other on this node needs it too"
     fi
     return 0
-  done
+  fi
   # (the kernel changes what ip_forward's write changes only when its value changes)
   if [ "$2" != "$3" ]; then
     sysctl -qw "$1=$2" && { [ -z "$4" ] || sysctl -qw "net.ipv4.conf.all.accept_redirects=$4"; }

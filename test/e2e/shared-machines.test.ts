@@ -257,6 +257,16 @@ test("a sysctl two labs need: taking one down leaves forwarding on for the other
     assert.equal((await A('up', join(LABS, 'routes.yaml'), '--ssh-config', machines.sshConfig)).exitCode, 0);
     const up2 = await B('up', second, '--ssh-config', machines.sshConfig);
     assert.equal(up2.exitCode, 0, up2.stdout + up2.stderr);
+    // A challenge whose fault turns forwarding off on node-1 would turn it off for routes2 too: refused there,
+    // before anything changes, naming the other lab (before: routes2 lost forwarding with routes' fault).
+    const fault = await A('challenge', 'start', 'routes', 'no-forwarding');
+    assert.equal(fault.exitCode, 1, fault.stdout + fault.stderr);
+    assert.match(
+      fault.stderr,
+      /lab routes2 on node-1 needs net\.ipv4\.ip_forward too: this challenge's fault would turn it off for that lab as well; nothing was changed/,
+    );
+    assert.equal(await forwarding(), '1,1', 'no fault was made');
+    assert.equal((await A('challenge', 'check', 'routes')).exitCode, 2, 'no challenge was recorded');
     // Both controllers' commands share one master per machine (the same user, SSH config and host). A down
     // closes its masters as it ends: another netlab's session on them (here B's exec) runs to its end.
     const child = machines.start(controllerB, 'exec', 'x0', '--', 'sh', '-c', 'echo started; sleep 2; echo survived');
