@@ -237,13 +237,23 @@ export interface NodeInventory {
   chains: Set<string>;
   /** labs recorded on the node (by any controller): lab name → "RUN-ID HOST:STATEDIR" */
   runs: Map<string, string>;
+  /** sysctls a lab's challenge on the node holds at its fault's value: key → lab */
+  sysctlFaults: Map<string, string>;
 }
 
 /** The questions preflight asks a node (see node/query.ts). */
 function inventoryQuestions(steps: readonly Step[]): Questions {
   // Only the tables the plan makes chains in (an iptables-save each).
   const tables = new Set(steps.flatMap((step) => step.creates.flatMap((c) => (c.kind === 'chain' ? [c.table] : []))));
-  return { links: true, namespaces: true, addresses: true, routes: true, iptables: [...tables].sort(), runs: true };
+  return {
+    links: true,
+    namespaces: true,
+    addresses: true,
+    routes: true,
+    iptables: [...tables].sort(),
+    runs: true,
+    sysctlFaults: true,
+  };
 }
 
 export function inventoryOf(answers: Partial<Answers>): NodeInventory {
@@ -257,7 +267,22 @@ export function inventoryOf(answers: Partial<Answers>): NodeInventory {
     routes: new Set((answers.routes ?? []).map((r) => routeKey(r.dst))),
     chains,
     runs: answers.runs ?? new Map(),
+    sysctlFaults: new Map(
+      (answers.sysctlFaults ?? []).map((line) => [line.slice(line.indexOf(' ') + 1), line.slice(0, line.indexOf(' '))]),
+    ),
   };
+}
+
+/**
+ * The node-wide sysctls the steps set that another lab's challenge holds at its fault's value (`no-forwarding`
+ * turned ip_forward off): setting one would mend that fault for its learners, who never made the fix. Key → lab.
+ */
+export function sysctlsUnderFault(steps: readonly Step[], have: NodeInventory): Map<string, string> {
+  const held = new Map<string, string>();
+  for (const step of steps)
+    for (const set of step.sets)
+      if (set.kind === 'sysctl' && have.sysctlFaults.has(set.key)) held.set(set.key, have.sysctlFaults.get(set.key)!);
+  return held;
 }
 
 /** An object of the node's own that a step would make again, or (`takes`) whose traffic it would take part of. */
@@ -485,13 +510,23 @@ function foundOnNode(
     );
   const others = [...have.runs].map(([lab, run]) => `lab ${lab} (${describeRun(run)})`);
   const upThere = others.length ? `; up on ${node}: ${others.join(', ')}` : '';
-  const inside = insideClusterCidr(model, have);
-  const problems = inside.map(
-    (what) =>
-      `${node} has ${what}, not this lab's, inside the lab's cluster CIDR ${model.clusterCidr}: the lab's rules for that range would match its traffic too, ahead of the machine's own; netlab never changes what it did not create; give the lab a cluster-cidr outside it${upThere}`,
+  const problems: string[] = [];
+  for (const [key, lab] of sysctlsUnderFault(steps, have))
+    problems.push(
+      `the challenge in lab ${lab} on ${node} holds ${key} off (its fault), and lab ${model.name} sets it: that would mend the fault for that lab's learners; nothing was changed. Bring this lab up once that challenge is over (\`netlab challenge stop\` by its owner)`,
+    );
+  const clashes = findConflicts(steps, have);
+  // Each of the node's objects is named once: one the lab would make again as such (remove it), a route covering
+  // a lab route as inside the cluster CIDR where it is (the cluster CIDR is what to change).
+  const remade = new Set(clashes.filter((c) => !c.takes).map((c) => c.what));
+  const inside = insideClusterCidr(model, have).filter((what) => !remade.has(what));
+  problems.push(
+    ...inside.map(
+      (what) =>
+        `${node} has ${what}, not this lab's, inside the lab's cluster CIDR ${model.clusterCidr}: the lab's rules for that range would match its traffic too, ahead of the machine's own; netlab never changes what it did not create; give the lab a cluster-cidr outside it${upThere}`,
+    ),
   );
-  // (what of the node's is inside the cluster CIDR is named once, above, not again as a clash with a step)
-  const conflicts = findConflicts(steps, have).filter((c) => !inside.includes(c.what));
+  const conflicts = clashes.filter((c) => !(c.takes && inside.includes(c.what)));
   problems.push(
     ...conflicts.map((c) =>
       c.takes

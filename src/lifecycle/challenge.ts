@@ -103,7 +103,7 @@ export async function startFault(
  * over SSH) would lose it with the fault, and its learners would chase a fault that is not theirs. The script
  * ends before anything changes, naming that lab.
  */
-function sharedSysctlRefusal(state: LabState, node: string, key: string): string {
+function sharedSysctlRefusal(node: string, key: string): string {
   const said = [
     `lab `,
     ` on ${node} needs ${key} too: this challenge's fault would turn it off for that lab as well; nothing was changed. Take that lab down first, or start another challenge`,
@@ -125,7 +125,7 @@ async function makeFault(state: LabState, fault: Fault): Promise<Pick<ChallengeR
     ...fault.apply.map((c) => quoteArgv(c)),
   ];
   const lines = [
-    ...(fault.setting?.kind === 'sysctl' ? [sharedSysctlRefusal(state, fault.node, fault.setting.key)] : []),
+    ...(fault.setting?.kind === 'sysctl' ? [sharedSysctlRefusal(fault.node, fault.setting.key)] : []),
     'netlab_unmake_fault() {',
     ...mendLines(state, fault),
     `  echo ${quoteArg('the fault stopped halfway: its mend was run')} >&2`,

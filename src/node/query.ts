@@ -46,6 +46,8 @@ export interface Questions {
   iptables?: boolean | readonly Table[];
   /** the labs recorded on the node: lab id → "RUN-ID HOST:STATEDIR" */
   runs?: boolean;
+  /** the sysctls a lab's challenge on the node has turned off (its fault saved the value it replaced) */
+  sysctlFaults?: boolean;
   /** route lookups (`ip route get`), with the table entry that matched */
   lookups?: readonly string[];
   /** conntrack's entries for connections to an address and port */
@@ -67,6 +69,8 @@ export interface Answers {
   /** iptables-save, read once, by table */
   iptables: { filter: SavedTable; nat: SavedTable };
   runs: Map<string, string>;
+  /** "LAB KEY": a lab's challenge fault holds the sysctl KEY at its own value */
+  sysctlFaults: string[];
   /** by destination */
   lookups: Record<string, RouteLookup>;
   connections: Connection[];
@@ -152,6 +156,12 @@ function commandsOf(q: Questions): [string, string][] {
       // a lab's directory is its kernel name; its "lab" file (netlab_claim) says its lab id
       `for f in ${NODE_STATE_ROOT}/*/run; do [ ! -f "$f" ] || { d=\${f%/run}; l=$(cat "$d/lab" 2>/dev/null) || l=\${d##*/}; echo "$l $(cat "$f")"; }; done`,
     ]);
+  if (q.sysctlFaults)
+    asked.push([
+      'sysctlFaults',
+      // netlab_setting_file's name for a sysctl a fault saved: fault-sysctl-KEY, in the lab's directory
+      `for f in ${NODE_STATE_ROOT}/*/fault-sysctl-*; do [ ! -f "$f" ] || { d=\${f%/*}; l=$(cat "$d/lab" 2>/dev/null) || l=\${d##*/}; echo "$l \${f##*/fault-sysctl-}"; }; done`,
+    ]);
   (q.lookups ?? []).forEach((dst, i) => {
     asked.push(
       [`get${i}`, ip(`-j route get ${quoteArg(dst)}`)],
@@ -228,6 +238,8 @@ function parseAnswer(
       else if (line && table) table.push(line);
     }
     answers.iptables = { filter: parseSavedTable(tables.filter), nat: parseSavedTable(tables.nat) };
+  } else if (name === 'sysctlFaults') {
+    answers.sysctlFaults = text.split('\n').filter(Boolean);
   } else if (name === 'runs') {
     answers.runs = new Map(
       text

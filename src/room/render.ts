@@ -29,7 +29,9 @@ function row(group: BoardGroup, hintsOf: number): string[] {
         : state === 'not-started'
           ? '✗ start failed (room reset)'
           : state === 'idle'
-            ? 'up, no challenge'
+            ? group.condition === 'unknown'
+              ? 'not graded yet'
+              : 'up, no challenge'
             : `${state} since ${clock(group.since)}`;
   const hints = c ? `${c.hints}/${hintsOf}${c['hints-read'] !== null ? ` (${c['hints-read']} read)` : ''}` : '';
   const failing = group.failing.map((f) => f.number).join(',') || (group.condition === 'up' ? 'none' : '');

@@ -152,18 +152,27 @@ function isGradingOf(grade: GradeEvent, start: Pick<StartEvent, 'run' | 'started
   );
 }
 
-/** What a group's board row stands on now: the challenge of the round, and the group's start of it (if any). */
-export interface Standing {
-  challenge: string;
-  run: string | null;
-  identity: string | null;
+/**
+ * What a group's board row stands on now, in a round: the challenge is in its lab (`made`: the start of `run`
+ * and `identity`), `room start` is on its way to it (`waiting`: its lab still has the last challenge's fault),
+ * or the round made none there (`none`: it joined later, or its start failed and changed nothing).
+ */
+export type Standing =
+  { challenge: string; made: 'made'; run: string; identity: string } | { challenge: string; made: 'waiting' | 'none' };
+
+/** A group's standing from its part in the round (groupInRound). */
+export function standingOf(current: ReturnType<typeof groupInRound>): Standing {
+  const { id: challenge, run, identity } = current;
+  if (current['not-started'] !== null) return { challenge, made: 'none' };
+  if (run === null || identity === null) return { challenge, made: 'waiting' };
+  return { challenge, made: 'made', run, identity };
 }
 
 /**
  * Whether a grading (the `index`th event) tells of the group's lab as it stands now. One logged before the
- * room's last round, end, or the group's last start or reset tells of the lab before them; one that found the
- * lab up must also be of the round's start in it (it began before the start and ended after), or, where the
- * round made no challenge in the group, have graded none.
+ * room's last round, end, or the group's last start or reset tells of the lab before them. In a round, one that
+ * found the lab up must also be of the start that made the challenge in it (not one that began before the start
+ * and ended after); none does while `room start` is on its way to the group; any does where the round made none.
  */
 function gradesNow(
   events: readonly RoomEvent[],
@@ -176,10 +185,8 @@ function gradesNow(
   });
   return (grade, index) => {
     if (index < from) return false;
-    if (!standing || grade.condition !== 'up') return true;
-    return standing.run === null
-      ? grade.challenge === null
-      : isGradingOf(grade, { run: standing.run, started: standing.identity ?? '', challenge: standing.challenge });
+    if (!standing || grade.condition !== 'up' || standing.made === 'none') return true;
+    return standing.made === 'made' && isGradingOf(grade, { ...standing, started: standing.identity });
   };
 }
 
@@ -222,8 +229,7 @@ export function boardGroup(
   current: ReturnType<typeof groupInRound> | null,
   nameCheck: CheckNamer,
 ): BoardGroup {
-  const standing = current && { challenge: current.id, run: current.run, identity: current.identity };
-  const { condition, since, last } = conditionOf(events, group.name, standing);
+  const { condition, since, last } = conditionOf(events, group.name, current && standingOf(current));
   const {
     run: _run,
     fault: _fault,

@@ -228,7 +228,7 @@ test('down on nodes with no record of the lab says so, node by node, and claims 
   assert.doesNotMatch(down.stdout, /cleaned up|is down/);
 });
 
-test("a sysctl two labs need: taking one down leaves forwarding on for the other, and the last one puts back the value from before; the down's closing of the SSH masters cuts no other netlab's session on them", async () => {
+test("a sysctl two labs need: a challenge's fault that holds it off keeps the other lab from coming up, and the other lab up keeps the fault from being made; taking one down leaves forwarding on for the other, and the last one puts back the value from before; the down's closing of the SSH masters cuts no other netlab's session on them", async () => {
   const second = join(work.dir, 'routes2.yaml');
   writeFileSync(
     second,
@@ -255,6 +255,18 @@ test("a sysctl two labs need: taking one down leaves forwarding on for the other
   assert.equal(await forwarding(), '0,0');
   try {
     assert.equal((await A('up', join(LABS, 'routes.yaml'), '--ssh-config', machines.sshConfig)).exitCode, 0);
+    // routes' challenge holds forwarding off on node-1: routes2, which turns it on, would mend that fault for
+    // routes' learners. Refused before anything changes (before: routes2 came up and the fault was gone).
+    assert.equal((await A('challenge', 'start', 'routes', 'no-forwarding')).exitCode, 0);
+    assert.equal(await forwarding(), '1,0');
+    const held = await B('up', second, '--ssh-config', machines.sshConfig);
+    assert.equal(held.exitCode, 1, held.stdout + held.stderr);
+    assert.match(
+      held.stderr,
+      /the challenge in lab routes on node-1 holds net\.ipv4\.ip_forward off \(its fault\), and lab routes2 sets it: that would mend the fault for that lab's learners; nothing was changed/,
+    );
+    assert.equal(await forwarding(), '1,0', 'the fault is still there');
+    assert.equal((await A('challenge', 'stop', 'routes')).exitCode, 0);
     const up2 = await B('up', second, '--ssh-config', machines.sshConfig);
     assert.equal(up2.exitCode, 0, up2.stdout + up2.stderr);
     // A challenge whose fault turns forwarding off on node-1 would turn it off for routes2 too: refused there,

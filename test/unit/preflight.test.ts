@@ -243,8 +243,8 @@ test("preflight: a network of the node's own inside the lab's cluster CIDR (a Do
   assert.deepEqual(docker, [
     "node-0 has a route to 10.200.77.0/24, not this lab's, inside the lab's cluster CIDR 10.200.0.0/16: the lab's rules for that range would match its traffic too, ahead of the machine's own; netlab never changes what it did not create; give the lab a cluster-cidr outside it",
   ]);
-  // An address without a route of its own (a /32 on lo), and the cluster CIDR itself as a route: the route is
-  // named once, not again as covering the lab's routes inside it.
+  // An address without a route of its own (a /32 on lo) is named. The cluster CIDR itself as a route, which the
+  // vxlan lab makes: named once, as a route the lab would make again (not again as inside, nor as covering).
   assert.deepEqual(problems({ addresses: ['10.200.9.9'] }).length, 1);
   assert.match(
     problems({ addresses: ['10.200.9.9'] })[0]!,
@@ -252,11 +252,28 @@ test("preflight: a network of the node's own inside the lab's cluster CIDR (a Do
   );
   const whole = problems({ routes: [{ dst: '10.200.0.0/16' }] });
   assert.equal(whole.length, 1, whole.join('\n'));
-  assert.match(whole[0]!, /^node-0 has a route to 10\.200\.0\.0\/16, not this lab's, inside the lab's cluster CIDR/);
+  assert.match(whole[0]!, /^node-0 already has a route to 10\.200\.0\.0\/16, which step \d+ of lab vxlan would create/);
   // Wider than the cluster CIDR (a VPN's 10.0.0.0/8, the default route) or beside it: not inside.
   assert.deepEqual(problems({ routes: [{ dst: '172.17.0.0/16' }], addresses: ['172.17.0.1'] }), []);
   assert.equal(problems({ routes: [{ dst: '10.0.0.0/8' }] }).length, 1, 'a covering route, named as before');
   assert.doesNotMatch(problems({ routes: [{ dst: '10.0.0.0/8' }] })[0]!, /inside the lab's cluster CIDR/);
+});
+
+test("preflight: a sysctl the lab sets that another lab's challenge holds at its fault's value is refused, naming both; another sysctl is not", () => {
+  const { model } = loadLabFile(join(LABS, 'routes.yaml'));
+  const steps = stepsOf('routes', 'node-1');
+  const held = (line: string) =>
+    describeProblems(
+      model,
+      'node-1',
+      steps,
+      `${printed(FRESH, '@@netlab probed\n')}@@netlab answer 0 sysctlFaults\n${line}\n`,
+    );
+  assert.deepEqual(held('other net.ipv4.ip_forward'), [
+    "the challenge in lab other on node-1 holds net.ipv4.ip_forward off (its fault), and lab routes sets it: that would mend the fault for that lab's learners; nothing was changed. Bring this lab up once that challenge is over (`netlab challenge stop` by its owner)",
+  ]);
+  assert.deepEqual(held('other net.bridge.bridge-nf-call-iptables'), [], 'a sysctl the routes lab does not set');
+  assert.deepEqual(held(''), []);
 });
 
 test('preflight: kernel features are probed in one throwaway namespace; a failed probe and a probe that could not run are told apart', () => {

@@ -368,20 +368,24 @@ test("the projector's board keeps a failed start's error (which may name where t
 test("a group's row tells of its lab as it stands now: after room start, a reset or room down, the last challenge's gradings are not its failing checks", () => {
   const nameCheck = (n: number) => ({ name: `check ${n}` });
   const group = { name: 'g1', lab: 'vxlan@g1', target: 'simulated' as const };
+  // As boardOf: the round's part of the group while a round runs, none once the room went down.
   const row = (events: RoomEvent[]) => {
-    const [first] = roundsOf(events);
-    const current = first ? groupInRound(events, first, 'g1', facts, undefined, new Date(T0 + 30 * 60_000)) : null;
+    const range = roundsOf(events).at(-1);
+    const ended = range && events.slice(range.to).some((e) => e.e === 'end');
+    const current =
+      range && !ended ? groupInRound(events, range, 'g1', facts, undefined, new Date(T0 + 30 * 60_000)) : null;
     const r = boardGroup(events, group, current, nameCheck);
     return [r.condition, r.failing.map((f) => f.number), r['checked-at']];
   };
+  const all = (m: number, failing: number[]) => grade(m, 'g1', failing, { challenge: null, started: undefined });
   // Graded with no challenge on: check 4 failing. Then room start: until a grading of this start, nothing is known
   // of the challenge's goal checks (before: "up", failing 4, the last challenge's).
-  const before: RoomEvent[] = [grade(2, 'g1', [4], { challenge: null, started: undefined })];
+  const before: RoomEvent[] = [all(2, [4])];
   assert.deepEqual(row(before), ['up', [4], at(2)]);
   const started: RoomEvent[] = [...before, round(3), start(4, 'g1', 'r1', at(4))];
   assert.deepEqual(row(started), ['unknown', [], null]);
   // A grading that began before the start and was logged after it graded the lab before it.
-  const late = [...started, grade(5, 'g1', [4], { challenge: null, started: undefined })];
+  const late = [...started, all(5, [4])];
   assert.deepEqual(row(late), ['unknown', [], null]);
   const graded = [...late, grade(6, 'g1', [1, 2], { started: at(4) })];
   assert.deepEqual(row(graded), ['up', [1, 2], at(6)]);
@@ -395,8 +399,23 @@ test("a group's row tells of its lab as it stands now: after room start, a reset
     [2],
     at(9),
   ]);
+  // room start on its way to the group (the round names it): its lab still has the last challenge's fault, and
+  // its gradings of all the lab's checks say nothing of this one.
+  const waiting: RoomEvent[] = [
+    ...before,
+    { t: at(3), e: 'round', challenge: 'wrong-vni', groups: ['g1'] },
+    all(5, [4]),
+  ];
+  assert.deepEqual(row(waiting), ['unknown', [], null]);
   // A group the round made no challenge in (it joined later): its gradings of all the lab's checks count.
-  assert.deepEqual(row([round(3), grade(5, 'g1', [3], { challenge: null, started: undefined })]), ['up', [3], at(5)]);
+  assert.deepEqual(row([round(3), all(5, [3])]), ['up', [3], at(5)]);
+  // A start logged, then failed (nothing made): the gradings after it tell of the lab as it is.
+  const failed: RoomEvent[] = [
+    ...started,
+    { t: at(5), e: 'start-failed', group: 'g1', challenge: 'wrong-vni', error: 'node-1: refused' },
+    grade(6, 'g1', [4], { started: undefined }),
+  ];
+  assert.deepEqual(row(failed), ['up', [4], at(6)]);
   // room down ends the round: what was graded before it tells of labs no longer up.
   assert.deepEqual(row([...graded, { t: at(10), e: 'end' }]), ['unknown', [], null]);
 });
