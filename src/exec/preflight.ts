@@ -2,6 +2,7 @@
 // needs. Each missing piece is reported with what to install; nothing is changed.
 import { labIdOf } from '../model/lab.js';
 import { RUN_ID } from '../model/grammar.js';
+import { FAULT_VALUES } from '../model/effects.js';
 import type { Model } from '../model/lab.js';
 import type { Step } from '../model/plan.js';
 import { type Answers, parseAnswers, type Questions, questionLines } from '../node/query.js';
@@ -237,7 +238,7 @@ export interface NodeInventory {
   chains: Set<string>;
   /** labs recorded on the node (by any controller): lab name → "RUN-ID HOST:STATEDIR" */
   runs: Map<string, string>;
-  /** sysctls a lab's challenge on the node holds at its fault's value: key → lab */
+  /** sysctls a challenge of a lab up on the node holds at its fault's value: key → lab */
   sysctlFaults: Map<string, string>;
 }
 
@@ -267,8 +268,12 @@ export function inventoryOf(answers: Partial<Answers>): NodeInventory {
     routes: new Set((answers.routes ?? []).map((r) => routeKey(r.dst))),
     chains,
     runs: answers.runs ?? new Map(),
+    // (a sysctl its fault holds at the fault's value: one its learners set back is held by nobody)
     sysctlFaults: new Map(
-      (answers.sysctlFaults ?? []).map((line) => [line.slice(line.indexOf(' ') + 1), line.slice(0, line.indexOf(' '))]),
+      (answers.sysctlFaults ?? []).flatMap((line) => {
+        const [lab, key, value] = line.split(' ');
+        return lab && key && value === FAULT_VALUES.sysctl ? [[key, lab] as const] : [];
+      }),
     ),
   };
 }
@@ -511,10 +516,12 @@ function foundOnNode(
   const others = [...have.runs].map(([lab, run]) => `lab ${lab} (${describeRun(run)})`);
   const upThere = others.length ? `; up on ${node}: ${others.join(', ')}` : '';
   const problems: string[] = [];
+  // (this lab's own, left by a down that stopped halfway, holds nobody's challenge: the lab is not up there)
   for (const [key, lab] of sysctlsUnderFault(steps, have))
-    problems.push(
-      `the challenge in lab ${lab} on ${node} holds ${key} off (its fault), and lab ${model.name} sets it: that would mend the fault for that lab's learners; nothing was changed. Bring this lab up once that challenge is over (\`netlab challenge stop\` by its owner)`,
-    );
+    if (lab !== id)
+      problems.push(
+        `the challenge in lab ${lab} on ${node} holds ${key} off (its fault), and lab ${model.name} sets it: that would mend the fault for that lab's learners; nothing was changed. Bring this lab up once that challenge is over (\`netlab challenge stop\` by its owner)`,
+      );
   const clashes = findConflicts(steps, have);
   // Each of the node's objects is named once: one the lab would make again as such (remove it), a route covering
   // a lab route as inside the cluster CIDR where it is (the cluster CIDR is what to change).

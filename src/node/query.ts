@@ -46,7 +46,7 @@ export interface Questions {
   iptables?: boolean | readonly Table[];
   /** the labs recorded on the node: lab id → "RUN-ID HOST:STATEDIR" */
   runs?: boolean;
-  /** the sysctls a lab's challenge on the node has turned off (its fault saved the value it replaced) */
+  /** the sysctls a challenge of a lab up on the node changed (its fault saved the value it replaced), as they are now */
   sysctlFaults?: boolean;
   /** route lookups (`ip route get`), with the table entry that matched */
   lookups?: readonly string[];
@@ -69,7 +69,7 @@ export interface Answers {
   /** iptables-save, read once, by table */
   iptables: { filter: SavedTable; nat: SavedTable };
   runs: Map<string, string>;
-  /** "LAB KEY": a lab's challenge fault holds the sysctl KEY at its own value */
+  /** "LAB KEY VALUE": a challenge of a lab up on the node saved the sysctl KEY (its fault), which is VALUE now */
   sysctlFaults: string[];
   /** by destination */
   lookups: Record<string, RouteLookup>;
@@ -159,8 +159,10 @@ function commandsOf(q: Questions): [string, string][] {
   if (q.sysctlFaults)
     asked.push([
       'sysctlFaults',
-      // netlab_setting_file's name for a sysctl a fault saved: fault-sysctl-KEY, in the lab's directory
-      `for f in ${NODE_STATE_ROOT}/*/fault-sysctl-*; do [ ! -f "$f" ] || { d=\${f%/*}; l=$(cat "$d/lab" 2>/dev/null) || l=\${d##*/}; echo "$l \${f##*/fault-sysctl-}"; }; done`,
+      // netlab_setting_file's name for a sysctl a fault saved: fault-sysctl-KEY, in the lab's directory, its first
+      // line the run that saved it. Only a lab up there (its run file) whose run it is, with the sysctl's value now:
+      // a file a mend that failed left behind is no challenge of anyone's.
+      `for f in ${NODE_STATE_ROOT}/*/fault-sysctl-*; do [ -f "$f" ] || continue; d=\${f%/*}; k=\${f##*/fault-sysctl-}; case $k in -*|*[!A-Za-z0-9._-]*) continue ;; esac; { read -r r _ <"$d/run" && read -r s <"$f" && [ -n "$r" ] && [ "$s" = "$r" ]; } 2>/dev/null || continue; l=$(cat "$d/lab" 2>/dev/null) || l=\${d##*/}; echo "$l $k $(sysctl -n "$k" 2>/dev/null)"; done`,
     ]);
   (q.lookups ?? []).forEach((dst, i) => {
     asked.push(

@@ -298,6 +298,19 @@ test("a sysctl two labs need: a challenge's fault that holds it off keeps the ot
     await B('down', 'routes2');
   }
   assert.equal(await forwarding(), '0,0', 'the last lab put back the value from before the first');
+  // A fault's file that a mend which failed left behind, where no lab is up (no run file), with the sysctl at the
+  // fault's value: nobody's challenge. It never keeps a lab from coming up (before: it did, for good).
+  const ghost = '/run/netlab/ghost';
+  await machines
+    .transport('node-1')
+    .run(`mkdir -p ${ghost} && printf 'a1b2c3d4e5f6\\n0\\n' >${ghost}/fault-sysctl-net.ipv4.ip_forward\n`);
+  try {
+    const up = await B('up', second, '--ssh-config', machines.sshConfig);
+    assert.equal(up.exitCode, 0, up.stdout + up.stderr);
+  } finally {
+    await B('down', 'routes2');
+    await machines.transport('node-1').run(`rm -rf ${ghost}\n`);
+  }
   assert.deepEqual(await leftovers(), []);
 });
 

@@ -269,11 +269,13 @@ test("preflight: a sysctl the lab sets that another lab's challenge holds at its
       steps,
       `${printed(FRESH, '@@netlab probed\n')}@@netlab answer 0 sysctlFaults\n${line}\n`,
     );
-  assert.deepEqual(held('other net.ipv4.ip_forward'), [
+  assert.deepEqual(held('other net.ipv4.ip_forward 0'), [
     "the challenge in lab other on node-1 holds net.ipv4.ip_forward off (its fault), and lab routes sets it: that would mend the fault for that lab's learners; nothing was changed. Bring this lab up once that challenge is over (`netlab challenge stop` by its owner)",
   ]);
-  assert.deepEqual(held('other net.bridge.bridge-nf-call-iptables'), [], 'a sysctl the routes lab does not set');
+  assert.deepEqual(held('other net.ipv4.ip_forward 1'), [], "set back by that lab's learners: held by nobody");
+  assert.deepEqual(held('other net.bridge.bridge-nf-call-iptables 0'), [], 'a sysctl the routes lab does not set');
   assert.deepEqual(held(''), []);
+  assert.deepEqual(held('routes net.ipv4.ip_forward 0'), [], "the lab's own, left by a down that stopped halfway");
 });
 
 test('preflight: kernel features are probed in one throwaway namespace; a failed probe and a probe that could not run are told apart', () => {
