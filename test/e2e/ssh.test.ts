@@ -519,13 +519,14 @@ function sshConfigFor(hosts: Record<string, string>, user: string): string {
 }
 
 test('over ssh: a lab file with an error is refused with exit 2 while the early login to a node that does not answer is under way, and that login is stopped', async () => {
-  // node-0's "connection" is a proxy that never answers: a login there would wait for ssh's ConnectTimeout.
+  // node-0's "connection" is a proxy that never answers: a login there would wait for ssh's ConnectTimeout. (Its
+  // sleep's argument is this test's own: the unit tier, run beside this one, starts a `sleep 60` of its own.)
   const file = join(work.dir, 'ssh_config_silent');
   const host = (name: string, how: string) =>
     `Host ${name}\n  ${how}\n  User root\n  IdentityFile ${join(work.dir, 'id_ed25519')}\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n`;
   writeFileSync(
     file,
-    host('node-0', 'ProxyCommand sleep 60') + host('node-1', `HostName ${machines.addresses['node-1']}`),
+    host('node-0', 'ProxyCommand sleep 61.5') + host('node-1', `HostName ${machines.addresses['node-1']}`),
   );
   const lab = join(work.dir, 'broken.yaml');
   writeFileSync(lab, readFileSync(join(LABS, 'routes.yaml'), 'utf8').replace('same-node: bridge', 'same-node: hub'));
@@ -536,7 +537,7 @@ test('over ssh: a lab file with an error is refused with exit 2 while the early 
   // ssh ends its ProxyCommand as it exits (SIGHUP): the proxy may outlive netlab by a moment, never by long.
   await waitFor(
     'the proxy of the stopped login to end',
-    async () => String((await execa('pgrep', ['-f', '^sleep 60$'], { reject: false })).stdout).trim() === '',
+    async () => String((await execa('pgrep', ['-f', '^sleep 61\\.5$'], { reject: false })).stdout).trim() === '',
     { timeoutMs: 5_000 },
   );
   for (const name of machines.names) assert.deepEqual(await leftovers(name), [], `leftovers on ${name}`);
