@@ -44,12 +44,16 @@ function recordedRuns(outcomes: Record<string, NodeDown>): [string, string[]][] 
  * where it is an id netlab writes.
  */
 export function refusedWithoutState(name: string, flags: string, runs: [string, string[]][]): string {
-  const said = runs.map(([run, nodes]) => `${describeRun(run)} (${nodes.join(', ')})`).join('; ');
   const id = runs[0]![0].split(' ')[0]!;
   const named = RUN_ID.test(id)
     ? `to take that run down from here, name it: \`netlab down ${name} ${flags} --run ${id}\``
     : `the first is no run id netlab writes (12 hexadecimal digits): see the lab's run file under /run/netlab on those nodes`;
-  return `lab ${name} has no state in this state directory; on the nodes it is ${said}. Nothing was changed: ${named}`;
+  return `lab ${name} has no state in this state directory; on the nodes it is ${describeRuns(runs)}. Nothing was changed: ${named}`;
+}
+
+/** The runs the nodes hold, each with its nodes: "run ID from HOST:DIR (node-0, node-1); …". */
+function describeRuns(runs: [string, string[]][]): string {
+  return runs.map(([run, nodes]) => `${describeRun(run)} (${nodes.join(', ')})`).join('; ');
 }
 
 /** The target flags of this command line, as a command to copy says them. */
@@ -163,7 +167,7 @@ async function downLocked(name: string, options: DownOptions, report: DownReport
       throw new UsageError(refusedWithoutState(name, targetFlagsOf(options), runs));
     if (options.run !== undefined && runs.length > 0 && !Object.values(outcomes).some((o) => o.found === 'undone'))
       throw new UsageError(
-        `no node has run ${options.run} of lab ${name}; they have ${runs.map(([run, nodes]) => `${describeRun(run)} (${nodes.join(', ')})`).join('; ')}. Nothing was changed`,
+        `no node has run ${options.run} of lab ${name}; they have ${describeRuns(runs)}. Nothing was changed`,
       );
     for (const line of describeDown(name, outcomes, options.verbose)) console.log(`  ${line}`);
     if (Object.values(outcomes).some((o) => o.found === 'unreachable'))

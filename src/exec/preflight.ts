@@ -253,7 +253,8 @@ function inventoryQuestions(steps: readonly Step[]): Questions {
     routes: true,
     iptables: [...tables].sort(),
     runs: true,
-    sysctlFaults: true,
+    // (only where the steps set a sysctl: sysctlsUnderFault)
+    sysctlFaults: steps.some((step) => step.sets.some((set) => set.kind === 'sysctl')),
   };
 }
 
