@@ -29,6 +29,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { NODE_STATE_ROOT } from '../node/paths.js';
+import { thisBoot } from '../os/processes.js';
 import { quoteArg } from '../os/quote.js';
 import { judgedStateDirPath, writeFileAtomic } from '../state/store.js';
 import type { Requirements } from './preflight.js';
@@ -84,7 +85,7 @@ function readOrNothing(file: string): string | undefined {
 
 /** This machine's memory: its boot (a new random id at each boot) and what was seen since. */
 function thisMachine(): KernelMemory {
-  const boot = readOrNothing('/proc/sys/kernel/random/boot_id')?.trim() || undefined;
+  const boot = thisBoot();
   return { boot, seen: boot ? seenIn(readOrNothing(seenFile()), boot) : new Set() };
 }
 

@@ -1,17 +1,40 @@
 // Processes netlab leaves running between commands (simulated nodes) are
-// recorded with their start time, so a recycled PID is never mistaken for ours.
+// recorded with their start time and the machine's boot, so a recycled PID is
+// never mistaken for ours: not in this boot, and not after a reboot, where the
+// state directory (on disk) still names the processes of the boot before.
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 
 export interface ProcessRef {
   pid: number;
   /** field 22 of /proc/PID/stat: start time in clock ticks since boot */
   startTime: string;
+  /**
+   * The boot the process ran in (the kernel's random boot id). A start time counts from its boot: after a reboot, a
+   * process of the new boot may have the same PID and start time (a boot runs the same programs in the same order).
+   * Records written before netlab kept it have none, and are told by their start time alone.
+   */
+  boot?: string;
 }
 
 export function processRef(pid: number): ProcessRef | undefined {
   const startTime = startTimeOf(pid);
-  return startTime === undefined ? undefined : { pid, startTime };
+  if (startTime === undefined) return undefined;
+  const boot = thisBoot();
+  return boot === undefined ? { pid, startTime } : { pid, startTime, boot };
 }
+
+/** This machine's boot: a random id the kernel makes at each boot (read once a run); undefined where it has none. */
+export function thisBoot(): string | undefined {
+  if (boot === null) {
+    try {
+      boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
+    } catch {
+      boot = undefined;
+    }
+  }
+  return boot;
+}
+let boot: string | undefined | null = null;
 
 function startTimeOf(pid: number): string | undefined {
   try {
@@ -24,6 +47,7 @@ function startTimeOf(pid: number): string | undefined {
 }
 
 export function isAlive(ref: ProcessRef): boolean {
+  if (ref.boot !== undefined && ref.boot !== thisBoot()) return false;
   return startTimeOf(ref.pid) === ref.startTime;
 }
 

@@ -77,6 +77,7 @@ function parseRecord(text: string): LockRecord | undefined {
     Number.isSafeInteger(ref.pid) &&
     ref.pid > 0 &&
     typeof ref.startTime === 'string' &&
+    (ref.boot === undefined || typeof ref.boot === 'string') &&
     [host, command, since].every((field) => typeof field === 'string');
   return fine ? (record as LockRecord) : undefined;
 }

@@ -12,10 +12,14 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { LABS } from '../paths.js';
 import { netlab, netlabWithEnv, snapshotHost, stateDirForTest, type HostSnapshot, type Run } from './host.js';
 import { destroySimulatedNodes } from '../../src/exec/simulated.js';
+import { isRunning, processRef } from '../../src/os/processes.js';
+import type { Holder } from '../../src/state/targets.js';
+import { waitFor } from '../wait.js';
 
 const state = stateDirForTest();
 let pristine: HostSnapshot;
@@ -136,6 +140,46 @@ test('a lab whose simulated nodes are gone (the machine restarted) is built agai
     assert.match(rebuilt.stdout, /^lab bridge was up, but its simulated nodes are not running \(the underlay; /m);
     assert.equal((await netlab(state.dir, 'verify', 'bridge')).exitCode, 0);
   } finally {
+    await netlab(state.dir, 'down', 'bridge');
+    stopHoldersOf('bridge');
+  }
+  assert.deepEqual(await snapshotHost(), pristine);
+});
+
+test("after a reboot, a state's holders are the boot before's: a process of this boot with one's PID and start time is neither entered nor stopped by down", async () => {
+  let decoy: ChildProcess | undefined;
+  try {
+    const up = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'));
+    assert.equal(up.exitCode, 0, up.stderr);
+    // As a reboot: the holders gone with the boot, the state on disk still names them.
+    stopHoldersOf('bridge');
+    // This boot's process with a recorded holder's PID and start time (a boot runs the same programs in the same
+    // order): one in namespaces of its own, so that the code before this test's fix, which entered it, changed
+    // nothing of this machine's.
+    decoy = spawn('unshare', ['--net', '--mount', '--uts', '--ipc', 'sleep', '600'], { stdio: 'ignore' });
+    const pid = decoy.pid!;
+    await waitFor(
+      'the decoy (unshare, then sleep)',
+      () => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep',
+    );
+    const itself = processRef(pid)!;
+    const file = join(state.dir, 'labs', 'bridge.json');
+    const recorded = JSON.parse(readFileSync(file, 'utf8')) as {
+      target: { underlay: Holder; nodes: Record<string, Holder> };
+    };
+    const lastBoot = { ...itself, boot: '00000000-0000-4000-8000-000000000000' };
+    for (const holder of [recorded.target.underlay, ...Object.values(recorded.target.nodes)]) {
+      holder.init = lastBoot;
+      holder.unshare = lastBoot;
+    }
+    writeFileSync(file, JSON.stringify(recorded));
+    const down = await netlab(state.dir, 'down', 'bridge');
+    assert.equal(down.exitCode, 0, down.stdout + down.stderr);
+    assert.equal(isRunning(itself), true, "down stopped this boot's process");
+    assert.doesNotMatch(down.stdout, /node-0:/, "down ran node-0's undo in this boot's process's namespaces");
+    assert.equal(existsSync(file), false, 'the lab is down');
+  } finally {
+    decoy?.kill('SIGKILL');
     await netlab(state.dir, 'down', 'bridge');
     stopHoldersOf('bridge');
   }

@@ -13,7 +13,7 @@ import { scriptPrelude } from '../../src/shell/prelude.js';
 import { downScript, parseDownOutput } from '../../src/shell/node-script.js';
 import { refusedWithoutState } from '../../src/commands/down.js';
 import { acquireLock } from '../../src/state/lock.js';
-import { killProcess, processRef, waitForExit } from '../../src/os/processes.js';
+import { isAlive, killProcess, processRef, waitForExit } from '../../src/os/processes.js';
 import { waitFor } from '../wait.js';
 import { scratch } from '../scratch.js';
 
@@ -747,6 +747,35 @@ test("a lock file that is JSON but no lock's record (not netlab's, or cut short)
       assert.match(readFileSync(lock, 'utf8'), /"command":"netlab up"/, text);
       release();
     }
+  } finally {
+    if (before === undefined) delete process.env.NETLAB_STATE_DIR;
+    else process.env.NETLAB_STATE_DIR = before;
+    work.remove();
+  }
+});
+
+test("a record of a process from another boot (a state directory on disk outlives a reboot) is not a live process, even where this boot's process has its PID and start time: a lock of it is stale", () => {
+  const work = scratch('netlab-records-');
+  const before = process.env.NETLAB_STATE_DIR;
+  process.env.NETLAB_STATE_DIR = work.dir;
+  try {
+    const here = processRef(process.pid)!;
+    assert.match(here.boot ?? '', /^[0-9a-f-]{36}$/, "a record names this machine's boot");
+    assert.equal(isAlive(here), true);
+    // As this boot's process with the same PID and start time as a process of the boot before.
+    const lastBoot = { ...here, boot: '00000000-0000-4000-8000-000000000000' };
+    assert.equal(isAlive(lastBoot), false, 'another boot: not this process');
+    assert.equal(
+      isAlive({ pid: here.pid, startTime: here.startTime }),
+      true,
+      'a record written before netlab kept the boot: told by the start time alone',
+    );
+    mkdirSync(join(work.dir, 'locks'), { recursive: true });
+    const lock = join(work.dir, 'locks', 'lab1.lock');
+    writeFileSync(lock, JSON.stringify({ process: lastBoot, host: hostname(), command: 'netlab down', since: 's' }));
+    const release = acquireLock('lab1', 'netlab up');
+    assert.match(readFileSync(lock, 'utf8'), /"command":"netlab up"/, "the boot before's lock is taken over");
+    release();
   } finally {
     if (before === undefined) delete process.env.NETLAB_STATE_DIR;
     else process.env.NETLAB_STATE_DIR = before;
