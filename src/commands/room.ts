@@ -73,9 +73,11 @@ function gradingOf(options: RoomOptions): Grading {
   const parallel = parallelOf({ parallel: options.parallel ?? String(GRADE_PARALLEL) });
   if (options.timeout === undefined) return { parallel, deadline: GROUP_DEADLINE };
   const deadline = Number(options.timeout);
-  if (!Number.isFinite(deadline) || deadline < 1 || deadline > 3600)
+  // Whole seconds, as verify's --timeout (a group's checks get the shorter of the two): a fraction would fail
+  // every group's checks, each said unreachable.
+  if (!Number.isInteger(deadline) || deadline < 1 || deadline > 3600)
     throw new UsageError(
-      `--timeout takes the seconds one group's grading may take before it counts as unreachable, 1-3600; found ${shown(options.timeout)}`,
+      `--timeout takes the seconds one group's grading may take before it counts as unreachable, a whole number 1-3600; found ${shown(options.timeout)}`,
     );
   return { parallel, deadline };
 }

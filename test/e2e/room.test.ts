@@ -352,6 +352,10 @@ test('a room of four vxlan groups: built, broken in different places, two solved
     const idle = await board(room);
     for (const g of groups)
       assert.deepEqual([group(idle, g).condition, group(idle, g).failing], ['up', []], `${g} passes its checks`);
+    // A grading's --timeout is whole seconds: a fraction is refused, where each group's checks refused it and
+    // every group was said unreachable (exit 1).
+    const fraction = await run('room', 'status', room, '--timeout', '10.5');
+    assert.equal(fraction.exitCode, 2, fraction.stdout + fraction.stderr);
     for (const g of groups) {
       const address = await run('exec', 'a0', '--instance', g, '--', 'ip', '-4', '-o', 'addr', 'show', 'veth-a0-c');
       assert.match(address.stdout, /inet 10\.200\.0\.2\/24/, g);

@@ -346,15 +346,19 @@ test('a room command refused (a bad --parallel or --timeout, a group the room do
     assert.equal(up.exitCode, 2, up.stderr);
     assert.match(up.stderr, /--parallel takes a number of groups at once, 1-64; found "0"/);
     assert.deepEqual(readdirSync(join(work.dir, 'state')), [], 'no room record');
-    for (const command of ['status', 'watch', 'serve']) {
-      const late = await netlab('room', command, file, '--timeout', '0');
-      assert.equal(late.exitCode, 2, late.stderr);
-      assert.match(
-        late.stderr,
-        /--timeout takes the seconds one group's grading may take before it counts as unreachable, 1-3600; found "0"/,
-        command,
-      );
-    }
+    // A fraction too: the checks take whole seconds, and every group's grading would fail, said unreachable.
+    for (const command of ['status', 'watch', 'serve'])
+      for (const seconds of ['0', '10.5']) {
+        const late = await netlab('room', command, file, '--timeout', seconds);
+        assert.equal(late.exitCode, 2, late.stderr);
+        assert.match(
+          late.stderr,
+          new RegExp(
+            `--timeout takes the seconds one group's grading may take before it counts as unreachable, a whole number 1-3600; found "${seconds.replace('.', '\\.')}"`,
+          ),
+          `${command} --timeout ${seconds}`,
+        );
+      }
     assert.deepEqual(readdirSync(join(work.dir, 'state')), [], 'no room record');
     // A record, then a group added to the file: a refused command does not give it an index.
     process.env.NETLAB_STATE_DIR = join(work.dir, 'state');
