@@ -1,15 +1,16 @@
 // A room's challenge in one group: the group's earlier challenge mended and
 // ended, the fault made at the group's landing (room/landing.ts), and the
 // record saying the room owns it (its grading and hints are the room's).
-import { faultOf, mendFault, startFault } from '../lifecycle/challenge.js';
+import { faultOf, mendFault, mendMachineOfSolved, startFault } from '../lifecycle/challenge.js';
 import type { Model, ModelChallenge } from '../model/lab.js';
 import { challengeOfRun, faultIdOf } from '../state/challenges.js';
 import type { LabState } from '../state/store.js';
 import type { Room } from './file.js';
 import { groupLabId, groupState } from './groups.js';
 import { dealLandings, landingsOf } from './landing.js';
-import type { NewEvent, StartEvent, StartFailedEvent } from './log.js';
-import type { RoomRecord } from './state.js';
+import { readEvents, type NewEvent, type StartEvent, type StartFailedEvent } from './log.js';
+import { solvedStart } from './score.js';
+import { roomLog, type RoomRecord } from './state.js';
 import { buildPlan } from '../plan/build.js';
 import { escapeControls } from '../errors.js';
 
@@ -65,11 +66,23 @@ export async function startInGroup(
     started,
   };
   try {
-    // The challenge before, if any: mended, so that the lab has one fault at a time.
+    // The challenge before, if any: mended, so that the lab has one fault at a time. One the group solved keeps
+    // the lab's objects as its learners mended them (a VNI matched on the other node, which the fault's own mend
+    // would break again, a hidden second fault in the new challenge): only what its fault changed of the machine
+    // goes back, as a solved `challenge check` does. The log is read here, as late as can be: a grading that
+    // solved it while room start was on its way to this group counts.
     const before = challengeOfRun(state);
     const earlier = before && state.model.challenges?.find((c) => c.id === before.id);
     const plan = buildPlan(state.model, state.facts);
-    if (earlier) await mendFault(state, faultOf(state, faultIdOf(before, earlier), plan));
+    if (earlier) {
+      const solved = solvedStart(readEvents(roomLog(room.name)), group, {
+        run: before.run,
+        started: before.started,
+        challenge: before.id,
+      });
+      if (solved) await mendMachineOfSolved(state, before);
+      else await mendFault(state, faultOf(state, faultIdOf(before, earlier), plan));
+    }
     log(start);
     await startFault(state, faultOf(state, landing, plan), {
       lab: groupLabId(room, group),

@@ -142,6 +142,18 @@ export function groupInRound(
   };
 }
 
+/**
+ * Whether the group solved this start's challenge: a grading of it found every goal check passing (as the board
+ * counts a solve, groupInRound).
+ */
+export function solvedStart(
+  events: readonly RoomEvent[],
+  group: string,
+  start: Pick<StartEvent, 'run' | 'started' | 'challenge'>,
+): boolean {
+  return events.some((e) => e.e === 'grade' && e.group === group && isGradingOf(e, start) && e.failing.length === 0);
+}
+
 /** A grading that found a start's challenge in the group's lab: of its run, its record and its challenge. */
 function isGradingOf(grade: GradeEvent, start: Pick<StartEvent, 'run' | 'started' | 'challenge'>): boolean {
   return (

@@ -617,3 +617,43 @@ test('a room of four vxlan groups: built, broken in different places, two solved
   }
   assert.deepEqual(await snapshotHost(), state.pristine(), 'the host as it was');
 });
+
+test("room start's next challenge keeps a solved challenge's fix as the learners made it: a VNI matched on the other node is not made wrong again", async () => {
+  const room = writeRoom(state.dir, { g1: '{ simulated: true }' }, 'solved1');
+  const vniOn = async (node: string) => {
+    const shown = await run('exec', node, '--instance', 'g1', '--', 'ip', '-d', '-j', 'link', 'show', 'vxlan0');
+    assert.equal(shown.exitCode, 0, shown.stderr);
+    return (JSON.parse(shown.stdout) as { linkinfo: { info_data: { id: number } } }[])[0]!.linkinfo.info_data.id;
+  };
+  try {
+    assert.equal((await run('room', 'up', room)).exitCode, 0);
+    const start = await run('room', 'start', room);
+    assert.equal(start.exitCode, 0, start.stdout + start.stderr);
+    const { node: faulted } = json<{ node: string }>(await run('challenge', 'reveal', 'vxlan@g1', '--json'));
+    const other = faulted === 'node-0' ? 'node-1' : 'node-0';
+    // The learners' fix: the other node's vxlan0 made again with the VNI the fault gave, as its plan makes it.
+    const wrong = await vniOn(faulted);
+    const plan = (await run('plan', 'vxlan@g1')).stdout;
+    const ofOther = plan.slice(plan.indexOf(`## node ${other}:`)).split('\n## node ')[0]!;
+    const lines = ofOther.split('\n').filter((l) => /^ip link (add|set) vxlan0 /.test(l));
+    assert.equal(lines.length, 3, ofOther);
+    const fix = ['ip link del vxlan0', ...lines.map((l) => l.replace(/ id \d+ /, ` id ${wrong} `))].join(' && ');
+    const fixed = await run('exec', other, '--instance', 'g1', '--', 'sh', '-c', fix);
+    assert.equal(fixed.exitCode, 0, fixed.stderr);
+    await waitFor(
+      'g1 solved',
+      async () => json<Board>(await run('room', 'status', room, '--json')).groups[0]!.challenge?.solved,
+      { timeoutMs: 60_000, intervalMs: 0 },
+    );
+    const next = await run('room', 'start', room, 'vtep-down');
+    assert.equal(next.exitCode, 0, next.stdout + next.stderr);
+    assert.deepEqual(
+      [await vniOn('node-0'), await vniOn('node-1')],
+      [wrong, wrong],
+      'both ends keep the VNI they agree on',
+    );
+  } finally {
+    await run('room', 'down', room);
+  }
+  assert.deepEqual(await snapshotHost(), state.pristine(), 'the host as it was');
+});
