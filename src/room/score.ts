@@ -87,15 +87,11 @@ export function groupInRound(
   // An attempt is a change the grader could see: the set of failing checks differs from the grading
   // before, in the order the gradings began (GradeEvent.began). Counted over every start of the round (a reset
   // does not wipe them), the solve included.
-  const changes = (list: GradeEvent[]) =>
+  const changes = (list: readonly GradeEvent[]) =>
     list.filter((g, i) => i > 0 && g.failing.join() !== list[i - 1]!.failing.join()).length;
   const byBegin = (logged: GradeEvent[]) =>
     [...logged].sort((a, b) => Date.parse(a.began ?? a.t) - Date.parse(b.began ?? b.t));
-  const attempts = gradesOfStarts.reduce((n, logged) => {
-    const list = byBegin(logged);
-    const solve = list.findIndex((g) => g.failing.length === 0);
-    return n + changes(solve >= 0 ? list.slice(0, solve + 1) : list);
-  }, 0);
+  const attempts = gradesOfStarts.reduce((n, logged) => n + changes(upToSolve(byBegin(logged))), 0);
   const closed = +(endOf(events, range) ?? now);
   const end = solvedBy ? Date.parse(solvedBy.t) : closed;
   // The clock runs from the group's first start in the round that made the challenge: a reset does not restart
@@ -106,8 +102,7 @@ export function groupInRound(
   const begun = Date.parse((made ?? round).t);
   // Its learners' reading of the hints and a reveal, as gradings of the round's starts found them in their records
   // (a reset's new record has read none yet: the last reading before it stands).
-  const ofStarts = gradesOfStarts.flat();
-  const readings = ofStarts.filter((g) => g.read !== undefined);
+  const readings = gradesOfStarts.flat().filter((g) => g.read !== undefined);
   // The group's last try at making the challenge: a start logged and then failed logs both, in that order.
   const lastTry = mine.filter((e) => e.e === 'start' || e.e === 'start-failed').at(-1);
   return {
@@ -127,7 +122,9 @@ export function groupInRound(
     'hints-read': readings.at(-1)?.read ?? null,
     resets: mine.filter((e) => e.e === 'reset').length,
     attempts,
-    revealed: ofStarts.some((g) => g.revealed === true),
+    // A solve after `challenge reveal`: a reveal up to the solve (the grading that found it solved read the record
+    // then); one after it, the answer looked at once solved, changes nothing of how the group solved it.
+    revealed: gradesOfStarts.some((logged) => upToSolve(logged).some((g) => g.revealed === true)),
     'not-started':
       lastTry === undefined
         ? round.groups?.includes(group)
@@ -152,6 +149,12 @@ export function solvedStart(
   start: Pick<StartEvent, 'run' | 'started' | 'challenge'>,
 ): boolean {
   return events.some((e) => e.e === 'grade' && e.group === group && isGradingOf(e, start) && e.failing.length === 0);
+}
+
+/** A start's gradings up to its solve (the first that found every goal check passing), in the order given. */
+function upToSolve(logged: readonly GradeEvent[]): readonly GradeEvent[] {
+  const solve = logged.findIndex((g) => g.failing.length === 0);
+  return solve >= 0 ? logged.slice(0, solve + 1) : logged;
 }
 
 /** A grading that found a start's challenge in the group's lab: of its run, its record and its challenge. */

@@ -221,6 +221,8 @@ test('hints read: the last grading that knows them; revealed: a grading that say
   assert.equal(g1(events)['hints-read'], 3);
   assert.equal(g1(events).revealed, false);
   assert.equal(g1([...events, grade(7, 'g1', [], { revealed: true })]).revealed, true);
+  // A reveal after the solve (the instructor showing the answer) is no solve after a reveal.
+  assert.equal(g1([...events, grade(7, 'g1', []), grade(8, 'g1', [], { revealed: true })]).revealed, false);
   // A grading of the last challenge's record (begun before this round, or a room start under way) says nothing of
   // this challenge's: neither its reveal nor its hints read.
   const stale = [
