@@ -7,6 +7,8 @@
 import { RunError } from '../errors.js';
 import { transportsOf } from '../exec/transports.js';
 import { askNode } from '../node/query.js';
+import type { FdbEntry } from '../node/tables.js';
+import { parseIp } from '../net/ipv4.js';
 import type { LabState } from '../state/store.js';
 
 export interface ForeignVtep {
@@ -27,13 +29,29 @@ export async function foreignVteps(state: LabState): Promise<ForeignVtep[]> {
     Object.entries(transportsOf(state)).map(async ([node, transport]) => {
       const { answers, failed } = await askNode(transport, [{ fdb: true }]);
       if (failed) throw new RunError(`${node}: ${failed}`);
-      for (const entry of (answers[0]!.fdb ?? []).filter((e) => e.ifname === tunnel.device)) {
-        const address = entry.dst;
-        // The all-zero MAC's entry is the flood list (the group itself); the others are learned VTEPs.
-        if (address && address !== tunnel.group && !own.has(address) && !found.some((f) => f.address === address))
-          found.push({ node, address });
-      }
+      for (const address of learnedVteps(answers[0]!.fdb ?? [], tunnel, own))
+        if (!found.some((f) => f.address === address)) found.push({ node, address });
     }),
   );
   return found;
+}
+
+/**
+ * The VTEPs a tunnel's forwarding table learned that are not the lab's own nodes. The all-zero MAC's entry is the
+ * flood list (the group itself); the others are learned. An address is what the kernel gives, an IPv4 address: any
+ * other text (a `bridge` a learner, root on the machine, replaced) is no VTEP, and never reaches the instructor's
+ * terminal or the room's log.
+ */
+export function learnedVteps(
+  entries: readonly FdbEntry[],
+  tunnel: { device: string; group?: string },
+  own: ReadonlySet<string>,
+): string[] {
+  return entries
+    .filter((e) => e.ifname === tunnel.device)
+    .map((e) => e.dst)
+    .filter(
+      (address): address is string =>
+        address !== undefined && parseIp(address) !== undefined && address !== tunnel.group && !own.has(address),
+    );
 }

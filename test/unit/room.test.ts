@@ -22,6 +22,7 @@ import { LABS } from '../paths.js';
 import { groupModel, writeGroupLab } from '../../src/room/groups.js';
 import { ensureRoomRecord } from '../../src/room/state.js';
 import { MAX_GROUPS, type Room } from '../../src/room/file.js';
+import { learnedVteps } from '../../src/room/crosstalk.js';
 
 const vxlan = loadLabFile(join(LABS, 'vxlan.yaml')).model;
 const challenge = (id: string) => vxlan.challenges!.find((c) => c.id === id)!;
@@ -630,4 +631,26 @@ test("room watch draws each board over the last: what is on the screen is the ne
   const first = 'room r\ng1  working  1,2,3,4,5\ng2  working  1,2\nlast line of the first\n';
   const second = 'room r\ng1  working  3,4\ng2  solved\n';
   assert.deepEqual(screenAfter(redrawn(first) + redrawn(second)), ['room r', 'g1  working  3,4', 'g2  solved', '']);
+});
+
+test("another lab's VTEPs a group's tunnel learned: not its flood list, not its own nodes, and only addresses (a learner's bridge that says otherwise reaches no terminal)", () => {
+  const entry = (mac: string, dst: string | undefined, ifname = 'vxlan0') => ({
+    mac,
+    ifname,
+    ...(dst !== undefined ? { dst } : {}),
+    self: true,
+    permanent: false,
+  });
+  const entries = [
+    entry('00:00:00:00:00:00', '239.1.1.1'),
+    entry('0a:00:00:00:00:01', '192.168.64.5'),
+    entry('0a:00:00:00:00:02', '192.168.64.9'),
+    entry('0a:00:00:00:00:03', '192.168.64.10', 'vxlan1'),
+    entry('0a:00:00:00:00:04', undefined),
+    entry('0a:00:00:00:00:05', '\x1b]0;owned\x07\x1b[2J192.168.64.11'),
+  ];
+  assert.deepEqual(
+    learnedVteps(entries, { device: 'vxlan0', group: '239.1.1.1' }, new Set(['192.168.64.4', '192.168.64.5'])),
+    ['192.168.64.9'],
+  );
 });
