@@ -86,7 +86,8 @@ async function runLocked(
  * A challenge started in a lab: its fault made, then recorded with what it
  * changed (here and on the nodes), then the pods made to forget the paths they
  * learned before it (forgetLearnedPaths: seconds on a lab of many pods, which a
- * fault must not wait through unrecorded).
+ * fault must not wait through unrecorded). Until they have, the record says it
+ * is settling, and a room's grading does not count (room/grade.ts).
  */
 export async function startFault(
   state: LabState,
@@ -94,8 +95,17 @@ export async function startFault(
   record: Omit<ChallengeRecord, 'run' | 'hints' | 'revealed' | 'changed' | 'settingWas'>,
 ): Promise<void> {
   const made = await makeFault(state, fault);
-  await saveChallenge(state, { ...record, run: state.run?.id ?? '', hints: 0, revealed: false, ...made });
+  const saved: ChallengeRecord = {
+    ...record,
+    run: state.run?.id ?? '',
+    hints: 0,
+    revealed: false,
+    ...made,
+    settling: true,
+  };
+  await saveChallenge(state, saved);
   await forgetLearnedPaths(state);
+  changeChallenge(saved, ({ settling: _settled, ...settled }) => settled);
 }
 
 /**

@@ -167,7 +167,10 @@ export async function gradeGroup(
     // of the challenge whose goal it checked (a `room start` may have begun another since the round was read).
     const after = challenge ? readChallenge(lab) : undefined;
     const ofThis = (r: ChallengeRecord | undefined): r is ChallengeRecord => r !== undefined && r.id === challenge?.id;
-    const found = ofThis(before) && ofThis(after) && before.started === after.started ? after : undefined;
+    // (a start whose pods had not yet forgotten what they learned before its fault as the checks began: they may
+    // have found it hidden, and solved it at once)
+    const found =
+      ofThis(before) && !before.settling && ofThis(after) && before.started === after.started ? after : undefined;
     return {
       ...base,
       run,

@@ -36,6 +36,12 @@ export interface ChallengeRecord {
    * removed them (a vxlan0 for nobody, left on the machine)
    */
   mended?: boolean;
+  /**
+   * its fault made and recorded, the pods not yet made to forget the paths they learned before it
+   * (forgetLearnedPaths): a room's grading whose checks begin meanwhile may find the fault hidden by what the pods
+   * still remember (a neighbour, a path's MTU), and it does not count. Taken off once they have forgotten.
+   */
+  settling?: true;
 }
 
 /** The fault a challenge's record says was made: its landing, or the challenge's own. */

@@ -21,7 +21,7 @@ import { waitFor } from '../wait.js';
 import type { Board } from '../../src/room/board.js';
 import { readEvents } from '../../src/room/log.js';
 import { readState } from '../../src/state/store.js';
-import { readChallenge } from '../../src/state/challenges.js';
+import { readChallenge, writeChallenge } from '../../src/state/challenges.js';
 import { pushHints } from '../../src/room/grade.js';
 import { transportsOf } from '../../src/exec/transports.js';
 import { kernelLabName } from '../../src/model/grammar.js';
@@ -652,6 +652,46 @@ test("room start's next challenge keeps a solved challenge's fix as the learners
       [wrong, wrong],
       'both ends keep the VNI they agree on',
     );
+  } finally {
+    await run('room', 'down', room);
+  }
+  assert.deepEqual(await snapshotHost(), state.pristine(), 'the host as it was');
+});
+
+test("a grading whose checks began while a start's pods had not yet forgotten what they learned before its fault does not count: no solve at once", async () => {
+  const room = writeRoom(state.dir, { g1: '{ simulated: true }' }, 'settle1');
+  try {
+    assert.equal((await run('room', 'up', room)).exitCode, 0);
+    const start = await run('room', 'start', room);
+    assert.equal(start.exitCode, 0, start.stdout + start.stderr);
+    const record = readChallenge('vxlan@g1')!;
+    assert.equal(record.settling, undefined, 'settled once room start is done');
+    // The fault mended by hand, and checked until the goal passes (a room lab's own check is advice, logs nothing).
+    const { node, mend } = json<{ node: string; mend: string[][] }>(
+      await run('challenge', 'reveal', 'vxlan@g1', '--json'),
+    );
+    const fix = await run(
+      'exec',
+      node,
+      '--instance',
+      'g1',
+      '--',
+      'sh',
+      '-c',
+      mend.map((c) => quoteArgv(c)).join(' && '),
+    );
+    assert.equal(fix.exitCode, 0, fix.stderr);
+    await waitFor('the goal passing', async () => (await run('challenge', 'check', 'vxlan@g1')).exitCode === 0, {
+      timeoutMs: 60_000,
+      intervalMs: 0,
+    });
+    // As while the start was still making the pods forget: the goal passes, and it is no solve (nor a grading of
+    // the lab as it stands: unknown, as while room start is on its way to the group).
+    writeChallenge({ ...record, settling: true });
+    const settling = await board(room);
+    assert.deepEqual([group(settling, 'g1').condition, group(settling, 'g1').challenge?.solved], ['unknown', false]);
+    writeChallenge(record);
+    assert.equal(group(await board(room), 'g1').challenge?.solved, true, 'settled: the next grading counts');
   } finally {
     await run('room', 'down', room);
   }
