@@ -101,11 +101,18 @@ export async function startFault(
     hints: 0,
     revealed: false,
     ...made,
-    settling: true,
+    settling: new Date().toISOString(),
   };
   await saveChallenge(state, saved);
-  await forgetLearnedPaths(state);
-  changeChallenge(saved, ({ settling: _settled, ...settled }) => settled);
+  try {
+    await forgetLearnedPaths(state);
+  } finally {
+    try {
+      changeChallenge(saved, ({ settling: _settled, ...settled }) => settled);
+    } catch {
+      // the record's lock held elsewhere, a full disk: the fault is made and recorded; settling ends by its time
+    }
+  }
 }
 
 /**
@@ -203,7 +210,8 @@ export async function mendFault(state: LabState, fault: Fault): Promise<string[]
  * of those could undo a fix that works (a VNI matched on the other node). Simulated nodes go away whole.
  */
 export async function mendMachineOfSolved(state: LabState, record: ChallengeRecord): Promise<void> {
-  const fault = faultToMend(state, record);
+  // (on simulated nodes too: the lab lives on after a solve, and its nodes go away whole only with its down)
+  const fault = faultToMend(state, record, { onSimulatedNodes: true });
   if (!fault) return;
   const lines = mendLines(state, fault, { machineOnly: true });
   if (lines.length) await runLocked(state, fault.node, 'challenge check', `${lines.join('\n')}\n`);
@@ -274,12 +282,12 @@ export async function mendActiveChallenge(state: LabState): Promise<string | und
 }
 
 /**
- * The fault a challenge's record made, to mend on machines; none on simulated nodes (they go away whole), nor
- * where a down mended it already (ChallengeRecord.mended).
+ * The fault a challenge's record made, to mend before the lab's down on machines; none on simulated nodes (they go
+ * away whole) unless asked, nor where a down mended it already (ChallengeRecord.mended).
  */
-function faultToMend(state: LabState, record: ChallengeRecord): Fault | undefined {
+function faultToMend(state: LabState, record: ChallengeRecord, { onSimulatedNodes = false } = {}): Fault | undefined {
   const challenge = state.model.challenges?.find((c) => c.id === record.id);
-  if (!challenge || state.target.kind === 'simulated' || record.mended) return undefined;
+  if (!challenge || (state.target.kind === 'simulated' && !onSimulatedNodes) || record.mended) return undefined;
   return faultOf(state, faultIdOf(record, challenge));
 }
 

@@ -23,18 +23,22 @@ export function processRef(pid: number): ProcessRef | undefined {
   return boot === undefined ? { pid, startTime } : { pid, startTime, boot };
 }
 
-/** This machine's boot: a random id the kernel makes at each boot (read once a run); undefined where it has none. */
+/**
+ * This machine's boot: a random id the kernel makes at each boot (read once a run); undefined where it cannot be
+ * read (read again next time: a file that could not be opened once, out of descriptors in a long `room serve`, is
+ * no other boot).
+ */
 export function thisBoot(): string | undefined {
-  if (boot === null) {
+  if (boot === undefined) {
     try {
       boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
     } catch {
-      boot = undefined;
+      // unknown, this time
     }
   }
   return boot;
 }
-let boot: string | undefined | null = null;
+let boot: string | undefined;
 
 function startTimeOf(pid: number): string | undefined {
   try {
@@ -47,7 +51,9 @@ function startTimeOf(pid: number): string | undefined {
 }
 
 export function isAlive(ref: ProcessRef): boolean {
-  if (ref.boot !== undefined && ref.boot !== thisBoot()) return false;
+  // Another boot's process is none of this boot's; where this boot is not known, the start time alone tells.
+  const here = ref.boot === undefined ? undefined : thisBoot();
+  if (here !== undefined && here !== ref.boot) return false;
   return startTimeOf(ref.pid) === ref.startTime;
 }
 

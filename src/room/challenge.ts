@@ -9,7 +9,7 @@ import type { Room } from './file.js';
 import { groupLabId, groupState } from './groups.js';
 import { dealLandings, landingsOf } from './landing.js';
 import { readEvents, type NewEvent, type StartEvent, type StartFailedEvent } from './log.js';
-import { solvedStart } from './score.js';
+import { passedAtLastGrading } from './score.js';
 import { roomLog, type RoomRecord } from './state.js';
 import { buildPlan } from '../plan/build.js';
 import { escapeControls } from '../errors.js';
@@ -66,21 +66,21 @@ export async function startInGroup(
     started,
   };
   try {
-    // The challenge before, if any: mended, so that the lab has one fault at a time. One the group solved keeps
-    // the lab's objects as its learners mended them (a VNI matched on the other node, which the fault's own mend
-    // would break again, a hidden second fault in the new challenge): only what its fault changed of the machine
-    // goes back, as a solved `challenge check` does. The log is read here, as late as can be: a grading that
-    // solved it while room start was on its way to this group counts.
+    // The challenge before, if any: mended, so that the lab has one fault at a time. One the group solved, its
+    // lab still passing at its last grading, keeps the lab's objects as its learners mended them (a VNI matched
+    // on the other node, which the fault's own mend would break again: a hidden second fault in the new
+    // challenge); only what its fault changed of the machine goes back, as a solved `challenge check` does. The
+    // log is read here, as late as can be: a grading logged while room start was on its way to this group counts.
     const before = challengeOfRun(state);
     const earlier = before && state.model.challenges?.find((c) => c.id === before.id);
     const plan = buildPlan(state.model, state.facts);
     if (earlier) {
-      const solved = solvedStart(readEvents(roomLog(room.name)), group, {
+      const passing = passedAtLastGrading(readEvents(roomLog(room.name)), group, {
         run: before.run,
         started: before.started,
         challenge: before.id,
       });
-      if (solved) await mendMachineOfSolved(state, before);
+      if (passing) await mendMachineOfSolved(state, before);
       else await mendFault(state, faultOf(state, faultIdOf(before, earlier), plan));
     }
     log(start);

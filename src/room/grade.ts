@@ -2,7 +2,7 @@
 // goal checks itself (over SSH for machines), and a learner's own `challenge
 // check` is only advice to the learner. Each grading is appended to the room's
 // log as it finishes; the board is computed from the log (room/score.ts).
-import { changeChallenge, readChallenge, type ChallengeRecord } from '../state/challenges.js';
+import { changeChallenge, readChallenge, stillSettling, type ChallengeRecord } from '../state/challenges.js';
 import { readState, type LabState } from '../state/store.js';
 import { verifyLab } from '../lifecycle/verify.js';
 import { recordChallengeOnNodes } from '../lifecycle/attach.js';
@@ -170,7 +170,9 @@ export async function gradeGroup(
     // (a start whose pods had not yet forgotten what they learned before its fault as the checks began: they may
     // have found it hidden, and solved it at once)
     const found =
-      ofThis(before) && !before.settling && ofThis(after) && before.started === after.started ? after : undefined;
+      ofThis(before) && !stillSettling(before, Date.parse(began)) && ofThis(after) && before.started === after.started
+        ? after
+        : undefined;
     return {
       ...base,
       run,

@@ -122,9 +122,12 @@ export function groupInRound(
     'hints-read': readings.at(-1)?.read ?? null,
     resets: mine.filter((e) => e.e === 'reset').length,
     attempts,
-    // A solve after `challenge reveal`: a reveal up to the solve (the grading that found it solved read the record
-    // then); one after it, the answer looked at once solved, changes nothing of how the group solved it.
-    revealed: gradesOfStarts.some((logged) => upToSolve(logged).some((g) => g.revealed === true)),
+    // A solve after `challenge reveal`: a reveal up to the solve the board counts, the last start's (the grading
+    // that found it solved read the record then), in any start before it; one after it, the answer looked at once
+    // solved, changes nothing of how the group solved it.
+    revealed: gradesOfStarts.some((logged, i) =>
+      (i === gradesOfStarts.length - 1 ? upToSolve(logged) : logged).some((g) => g.revealed === true),
+    ),
     'not-started':
       lastTry === undefined
         ? round.groups?.includes(group)
@@ -140,15 +143,18 @@ export function groupInRound(
 }
 
 /**
- * Whether the group solved this start's challenge: a grading of it found every goal check passing (as the board
- * counts a solve, groupInRound).
+ * Whether the group's lab passed this start's goal at its last grading: solved (as the board counts a solve,
+ * groupInRound), and not broken again since, as far as the room has seen.
  */
-export function solvedStart(
+export function passedAtLastGrading(
   events: readonly RoomEvent[],
   group: string,
   start: Pick<StartEvent, 'run' | 'started' | 'challenge'>,
 ): boolean {
-  return events.some((e) => e.e === 'grade' && e.group === group && isGradingOf(e, start) && e.failing.length === 0);
+  const last = events
+    .filter((e): e is GradeEvent => e.e === 'grade' && e.group === group && isGradingOf(e, start))
+    .at(-1);
+  return last !== undefined && last.failing.length === 0;
 }
 
 /** A start's gradings up to its solve (the first that found every goal check passing), in the order given. */

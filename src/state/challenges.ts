@@ -37,11 +37,20 @@ export interface ChallengeRecord {
    */
   mended?: boolean;
   /**
-   * its fault made and recorded, the pods not yet made to forget the paths they learned before it
+   * since when its fault is made and recorded, the pods not yet made to forget the paths they learned before it
    * (forgetLearnedPaths): a room's grading whose checks begin meanwhile may find the fault hidden by what the pods
-   * still remember (a neighbour, a path's MTU), and it does not count. Taken off once they have forgotten.
+   * still remember (a neighbour, a path's MTU), and it does not count. Taken off once they have forgotten; a start
+   * killed meanwhile leaves it, and it holds for SETTLING_MS at most.
    */
-  settling?: true;
+  settling?: string;
+}
+
+/** How long a record's `settling` holds at most: forgetting takes seconds on a lab of many pods over SSH. */
+export const SETTLING_MS = 60_000;
+
+/** Whether a start's pods may still remember paths from before its fault (ChallengeRecord.settling), at `now`. */
+export function stillSettling(record: Pick<ChallengeRecord, 'settling'>, now = Date.now()): boolean {
+  return record.settling !== undefined && now - Date.parse(record.settling) < SETTLING_MS;
 }
 
 /** The fault a challenge's record says was made: its landing, or the challenge's own. */

@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
 import { writeRoom } from './room-case.js';
@@ -21,7 +21,7 @@ import { waitFor } from '../wait.js';
 import type { Board } from '../../src/room/board.js';
 import { readEvents } from '../../src/room/log.js';
 import { readState } from '../../src/state/store.js';
-import { readChallenge, writeChallenge } from '../../src/state/challenges.js';
+import { readChallenge, SETTLING_MS, writeChallenge } from '../../src/state/challenges.js';
 import { pushHints } from '../../src/room/grade.js';
 import { transportsOf } from '../../src/exec/transports.js';
 import { kernelLabName } from '../../src/model/grammar.js';
@@ -618,18 +618,38 @@ test('a room of four vxlan groups: built, broken in different places, two solved
   assert.deepEqual(await snapshotHost(), state.pristine(), 'the host as it was');
 });
 
-test("room start's next challenge keeps a solved challenge's fix as the learners made it: a VNI matched on the other node is not made wrong again", async () => {
+test("room start's next challenge: a solved challenge keeps the learners' fix (a VNI matched on the other node) and its machine's setting goes back (FORWARD's policy), also on simulated nodes; one broken again since its solve is mended whole", async () => {
   const room = writeRoom(state.dir, { g1: '{ simulated: true }' }, 'solved1');
+  // A challenge whose fault also changes the node (FORWARD's policy), beside the room's own.
+  appendFileSync(
+    join(state.dir, 'vxlan.yaml'),
+    '  - id: fwd-drop\n    title: "nothing crosses a node"\n    fault: "forward-drop:node-0:FORWARD"\n    goal: [1, 2]\n',
+  );
+  const g1 = (node: string, ...command: string[]) => run('exec', node, '--instance', 'g1', '--', ...command);
   const vniOn = async (node: string) => {
-    const shown = await run('exec', node, '--instance', 'g1', '--', 'ip', '-d', '-j', 'link', 'show', 'vxlan0');
+    const shown = await g1(node, 'ip', '-d', '-j', 'link', 'show', 'vxlan0');
     assert.equal(shown.exitCode, 0, shown.stderr);
     return (JSON.parse(shown.stdout) as { linkinfo: { info_data: { id: number } } }[])[0]!.linkinfo.info_data.id;
   };
+  const faultedNode = async () => json<{ node: string }>(await run('challenge', 'reveal', 'vxlan@g1', '--json')).node;
+  // Graded until every goal check passes (solved), or fails (a solve stays a solve whatever the lab does after).
+  const graded = (passing: boolean) =>
+    waitFor(
+      passing ? 'g1 solved' : 'g1 failing',
+      async () => {
+        const row = json<Board>(await run('room', 'status', room, '--json')).groups[0]!;
+        return row.condition === 'up' && (row.failing.length === 0) === passing && row.challenge?.solved;
+      },
+      { timeoutMs: 60_000, intervalMs: 0 },
+    );
+  const start = async (challenge: string) => {
+    const started = await run('room', 'start', room, challenge);
+    assert.equal(started.exitCode, 0, started.stdout + started.stderr);
+  };
   try {
     assert.equal((await run('room', 'up', room)).exitCode, 0);
-    const start = await run('room', 'start', room);
-    assert.equal(start.exitCode, 0, start.stdout + start.stderr);
-    const { node: faulted } = json<{ node: string }>(await run('challenge', 'reveal', 'vxlan@g1', '--json'));
+    await start('wrong-vni-ping');
+    const faulted = await faultedNode();
     const other = faulted === 'node-0' ? 'node-1' : 'node-0';
     // The learners' fix: the other node's vxlan0 made again with the VNI the fault gave, as its plan makes it.
     const wrong = await vniOn(faulted);
@@ -638,20 +658,28 @@ test("room start's next challenge keeps a solved challenge's fix as the learners
     const lines = ofOther.split('\n').filter((l) => /^ip link (add|set) vxlan0 /.test(l));
     assert.equal(lines.length, 3, ofOther);
     const fix = ['ip link del vxlan0', ...lines.map((l) => l.replace(/ id \d+ /, ` id ${wrong} `))].join(' && ');
-    const fixed = await run('exec', other, '--instance', 'g1', '--', 'sh', '-c', fix);
-    assert.equal(fixed.exitCode, 0, fixed.stderr);
-    await waitFor(
-      'g1 solved',
-      async () => json<Board>(await run('room', 'status', room, '--json')).groups[0]!.challenge?.solved,
-      { timeoutMs: 60_000, intervalMs: 0 },
-    );
-    const next = await run('room', 'start', room, 'vtep-down');
-    assert.equal(next.exitCode, 0, next.stdout + next.stderr);
-    assert.deepEqual(
-      [await vniOn('node-0'), await vniOn('node-1')],
-      [wrong, wrong],
-      'both ends keep the VNI they agree on',
-    );
+    assert.equal((await g1(other, 'sh', '-c', fix)).exitCode, 0);
+    await graded(true);
+    await start('fwd-drop');
+    assert.deepEqual([await vniOn('node-0'), await vniOn('node-1')], [wrong, wrong], 'both ends keep their VNI');
+
+    // Solved another way: an ACCEPT of the learners' own first in FORWARD, the policy left DROP.
+    const dropped = await faultedNode();
+    assert.equal((await g1(dropped, 'iptables', '-w', '-I', 'FORWARD', '1', '-j', 'ACCEPT')).exitCode, 0);
+    await graded(true);
+    await start('vtep-down');
+    const policy = async () => (await g1(dropped, 'iptables', '-w', '-S', 'FORWARD')).stdout.split('\n')[0];
+    assert.equal(await policy(), '-P FORWARD ACCEPT', "the fault's DROP policy put back");
+
+    // Solved, then broken again (the tunnel taken down once more): mended whole by the next start.
+    const down = await faultedNode();
+    assert.equal((await g1(down, 'ip', 'link', 'set', 'vxlan0', 'up')).exitCode, 0);
+    await graded(true);
+    assert.equal((await g1(down, 'ip', 'link', 'set', 'vxlan0', 'down')).exitCode, 0);
+    await graded(false);
+    await start('mtu');
+    const link = await g1(down, 'ip', '-j', 'link', 'show', 'vxlan0');
+    assert.match(link.stdout, /"operstate":"(UP|UNKNOWN)"/, 'vxlan0 up again');
   } finally {
     await run('room', 'down', room);
   }
@@ -687,11 +715,12 @@ test("a grading whose checks began while a start's pods had not yet forgotten wh
     });
     // As while the start was still making the pods forget: the goal passes, and it is no solve (nor a grading of
     // the lab as it stands: unknown, as while room start is on its way to the group).
-    writeChallenge({ ...record, settling: true });
+    writeChallenge({ ...record, settling: new Date().toISOString() });
     const settling = await board(room);
     assert.deepEqual([group(settling, 'g1').condition, group(settling, 'g1').challenge?.solved], ['unknown', false]);
-    writeChallenge(record);
-    assert.equal(group(await board(room), 'g1').challenge?.solved, true, 'settled: the next grading counts');
+    // A start killed while its pods forgot leaves its record settling: for SETTLING_MS at most.
+    writeChallenge({ ...record, settling: new Date(Date.now() - SETTLING_MS).toISOString() });
+    assert.equal(group(await board(room), 'g1').challenge?.solved, true, 'settled long ago: the grading counts');
   } finally {
     await run('room', 'down', room);
   }

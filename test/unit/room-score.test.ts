@@ -241,6 +241,16 @@ test('hints read: the last grading that knows them; revealed: a grading that say
     grade(6, 'g1', [1], { started: at(5) }),
   ];
   assert.deepEqual([g1(reset)['hints-read'], g1(reset).revealed], [2, true]);
+  // The board's solve is the last start's: a reveal after an earlier start's passing grading comes before it.
+  const solvedAgain = [
+    round(0),
+    start(1, 'g1'),
+    grade(2, 'g1', []),
+    grade(3, 'g1', [1], { revealed: true }),
+    start(5, 'g1', 'r1', at(5)),
+    grade(6, 'g1', [], { started: at(5) }),
+  ];
+  assert.equal(g1(solvedAgain).revealed, true);
   // Hints unlock by the schedule (minutes since the round) and by `room hint`, up to the challenge's.
   assert.equal(g1(events, 6, { hints: [5, 10, 15] }).hints, 1);
   assert.equal(g1(events, 60, { hints: [5, 10, 15, 20] }).hints, 3);
