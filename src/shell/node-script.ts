@@ -25,9 +25,12 @@ export function applyScript(lab: string, steps: readonly Step[], run: ScriptRun)
   // their directories come in the same mkdir; a later script's netlab_pause makes its own.
   const pods = steps.flatMap((step) => step.creates.flatMap((c) => (c.kind === 'pause' ? [c.pod] : [])));
   const lines = [scriptPrelude(lab, run), `${quoteArgv(['netlab_claim', ...pods])} || exit 1`];
-  // The journal runs backwards, so a step's undo commands are recorded last-first.
+  // The journal runs backwards, so a step's undo commands are recorded last-first. A line that cannot be written
+  // (a full /run) fails its step before the step changes anything: nothing is made that down would not undo.
   const journal = (step: Step) =>
-    [...step.undo].reverse().map((command) => `netlab_record ${quoteArg(quoteArgv(command))}`);
+    [...step.undo]
+      .reverse()
+      .map((command) => `netlab_record ${quoteArg(quoteArgv(command))} || netlab_fail ${step.id} $?`);
   const commands = (step: Step) => [
     `netlab_begin ${step.id}`,
     ...step.apply.map((command) => `${quoteArgv(command)} || netlab_fail ${step.id} $?`),

@@ -358,7 +358,7 @@ netlab_sysctl() {
   old=$(sysctl -n "$1") || return 1
   also=""
   if [ "$1" = net.ipv4.ip_forward ]; then also=" $(sysctl -n net.ipv4.conf.all.accept_redirects)" || return 1; fi
-  netlab_record "netlab_sysctl_restore $1 '$old' $2$also"
+  netlab_record "netlab_sysctl_restore $1 '$old' $2$also" || return 1
   sysctl -qw "$1=$2"
 }
 # Another lab on this node that set the sysctl $1 too (its journal puts it back):
@@ -377,6 +377,8 @@ netlab_sysctl_other() {
 # A sysctl is shared by everything on the node. down puts back the old value only
 # if the sysctl still holds the one the lab set (whoever changed it since, Docker
 # or a user, depends on the new value) and no other lab on the node set it too.
+# netlab_sysctl_restore KEY OLD NEW [REDIRECTS]: only ip_forward's line has the
+# fourth (set -u: read as ${'$'}{4-}, or the shell would end at a line without it).
 netlab_sysctl_restore() {
   now=$(sysctl -n "$1") || return 1
   if [ "$now" != "$3" ]; then
@@ -387,7 +389,7 @@ netlab_sysctl_restore() {
     # That lab needs it. If it came after this one (it found the value this lab
     # set), it takes over the value from before this lab, to put back when it goes.
     if grep -q "^netlab_sysctl_restore $1 '$3' " "$journal"; then
-      sed -i "s|^netlab_sysctl_restore $1 '$3' \\([^ ]*\\).*|netlab_sysctl_restore $1 '$2' \\1 $4|" "$journal"
+      sed -i "s|^netlab_sysctl_restore $1 '$3' \\([^ ]*\\).*|netlab_sysctl_restore $1 '$2' \\1${'$'}{4:+ $4}|" "$journal"
       echo "@@netlab kept sysctl $1 is left at $now: lab $other on this node needs it too, and will put back $2 when it goes"
     else
       echo "@@netlab kept sysctl $1 is left at $now: lab $other on this node needs it too"
@@ -396,7 +398,7 @@ netlab_sysctl_restore() {
   fi
   # (the kernel changes what ip_forward's write changes only when its value changes)
   if [ "$2" != "$3" ]; then
-    sysctl -qw "$1=$2" && { [ -z "$4" ] || sysctl -qw "net.ipv4.conf.all.accept_redirects=$4"; }
+    sysctl -qw "$1=$2" && { [ -z "${'$'}{4-}" ] || sysctl -qw "net.ipv4.conf.all.accept_redirects=$4"; }
   fi
 }
 # A challenge's fault that changes a node-wide setting (FORWARD's policy, a sysctl)

@@ -10,7 +10,8 @@ import { existsSync, mkdirSync, readFileSync, readlinkSync, utimesSync, writeFil
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { scriptPrelude } from '../../src/shell/prelude.js';
-import { downScript, parseDownOutput } from '../../src/shell/node-script.js';
+import { applyScript, downScript, parseDownOutput } from '../../src/shell/node-script.js';
+import { step } from '../../src/model/effects.js';
 import { refusedWithoutState } from '../../src/commands/down.js';
 import { acquireLock } from '../../src/state/lock.js';
 import { isAlive, killProcess, processRef, waitForExit } from '../../src/os/processes.js';
@@ -293,6 +294,29 @@ test(
       assert.equal(value(), '1', 'a still has forwarding');
       assert.equal(down('a').stdout, '');
       assert.equal(value(), '0', 'a, the first, puts back the value from before it');
+
+      // A sysctl journalled without a second value to put back (every one but ip_forward: bridge-nf-call-iptables
+      // in a lab with Services or policies; here one of the namespace's own): under the prelude's `set -u`, its
+      // restore reads no missing argument, and the journal's lines before it are undone too.
+      const key = 'net.ipv4.icmp_echo_ignore_all';
+      const other = () => run(`sysctl -n ${key}`).stdout.trim();
+      assert.equal(run(`sysctl -qw ${key}=0`).status, 0);
+      const upOther = (lab: string) => {
+        const result = run(`netlab_record "echo undone: before the sysctl"\nnetlab_sysctl ${key} 1`, lab);
+        assert.equal(result.status, 0, result.stderr);
+      };
+      upOther('c');
+      let undone = down('c');
+      assert.match(undone.stdout, /^undone: before the sysctl$/m, undone.stderr);
+      assert.equal(other(), '0');
+      upOther('c');
+      upOther('d');
+      undone = down('c');
+      assert.match(undone.stdout, /lab d on this node needs it too, and will put back 0 when it goes/, undone.stderr);
+      assert.equal(other(), '1');
+      undone = down('d');
+      assert.match(undone.stdout, /^undone: before the sysctl$/m, undone.stderr);
+      assert.equal(other(), '0', "d puts back the value from before c (c's, handed over)");
     }),
 );
 
@@ -779,6 +803,45 @@ test("a record of a process from another boot (a state directory on disk outlive
   } finally {
     if (before === undefined) delete process.env.NETLAB_STATE_DIR;
     else process.env.NETLAB_STATE_DIR = before;
+    work.remove();
+  }
+});
+
+test('a journal line that cannot be written (a full /run) stops its step before the step changes anything: nothing is made that down would not undo', () => {
+  const work = scratch('netlab-records-');
+  try {
+    const made = join(work.dir, 'made');
+    const drafted = step('make a file', 'a test', [
+      {
+        kind: 'helper',
+        apply: [{ command: ['touch', made], explain: 'touch makes the file' }],
+        undo: [['rm', '-f', made]],
+      },
+    ]);
+    const inScratch = (script: string) =>
+      script
+        .replace(/^NETLAB_ROOT=.*$/m, `NETLAB_ROOT=${work.dir}`)
+        .replace(/^NETLAB_DIR=.*$/m, `NETLAB_DIR=${join(work.dir, 'lab')}`);
+    const script = inScratch(
+      applyScript('lab', [{ ...drafted, id: 1, node: 'node-0', phase: 'network' }], { id: 'run', from: 'h:/s' }),
+    );
+    // A journal that cannot be appended to, as on a full file system.
+    mkdirSync(join(work.dir, 'lab', 'undo'), { recursive: true });
+    const result = spawnSync('sh', ['-s'], { input: script, encoding: 'utf8' });
+    assert.match(result.stdout, /^@@netlab fail 1 [1-9]\d*$/m, result.stdout + result.stderr);
+    assert.equal(existsSync(made), false, "the step's command did not run");
+    // netlab_sysctl journals the value it replaces itself: unjournalled, it sets nothing.
+    const { values, env } = fakeSysctl(work.dir);
+    writeFileSync(join(values, 'net.ipv4.ip_forward'), '0\n');
+    writeFileSync(join(values, 'net.ipv4.conf.all.accept_redirects'), '1\n');
+    const sysctl = spawnSync('sh', ['-s'], {
+      input: inScratch(`${scriptPrelude('lab')}\nnetlab_sysctl net.ipv4.ip_forward 1; echo "rc=$?"\n`),
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+    });
+    assert.match(sysctl.stdout, /^rc=[1-9]/m, sysctl.stdout + sysctl.stderr);
+    assert.equal(readFileSync(join(values, 'net.ipv4.ip_forward'), 'utf8').trim(), '0', 'ip_forward left as it was');
+  } finally {
     work.remove();
   }
 });
