@@ -161,15 +161,7 @@ export async function sshTarget(
       underlay,
     };
   }
-  const vagrantDir = vagrantDirOf(options);
-  const configFile = vagrantDir ? await vagrantSshConfig(vagrantDir) : options.sshConfig;
-  if (!configFile || !existsSync(configFile))
-    throw new UsageError(
-      `${configFile}: no such SSH config file (make one with \`vagrant ssh-config > ${configFile}\`)`,
-    );
-  const absolute = resolve(configFile);
-  // (netlab's own copy of `vagrant ssh-config`'s is in its state directory, judged with it)
-  if (!vagrantDir) refuseChangeable(absolute, 'SSH config', 'ssh runs its ProxyCommand, LocalCommand and Match exec');
+  const { absolute, vagrantDir } = await sshConfigOf(options);
   checkNodesCovered(model, sshConfigHosts(readFileSync(absolute, 'utf8')), absolute);
   return {
     target: {
@@ -182,6 +174,23 @@ export async function sshTarget(
   };
 }
 
+/**
+ * The SSH config the options name (--ssh-config FILE, or --vagrant's, made by `vagrant ssh-config`), absolute:
+ * one that is not there, or that someone else could change, is refused (exit 2) before ssh reads it.
+ */
+async function sshConfigOf(options: TargetOptions): Promise<{ absolute: string; vagrantDir: string | undefined }> {
+  const vagrantDir = vagrantDirOf(options);
+  const configFile = vagrantDir ? await vagrantSshConfig(vagrantDir) : options.sshConfig;
+  if (!configFile || !existsSync(configFile))
+    throw new UsageError(
+      `${configFile}: no such SSH config file (make one with \`vagrant ssh-config > ${configFile}\`)`,
+    );
+  const absolute = resolve(configFile);
+  // (netlab's own copy of `vagrant ssh-config`'s is in its state directory, judged with it)
+  if (!vagrantDir) refuseChangeable(absolute, 'SSH config', 'ssh runs its ProxyCommand, LocalCommand and Match exec');
+  return { absolute, vagrantDir };
+}
+
 /** Without a lab: every host of the config or inventory (for `down` when the local state is lost). */
 export async function sshTargetForHosts(options: TargetOptions): Promise<SshTargetState> {
   if (options.inventory) {
@@ -189,14 +198,12 @@ export async function sshTargetForHosts(options: TargetOptions): Promise<SshTarg
     const nodes = Object.keys(inventory.nodes).map((name) => ({ name, underlay: {} }));
     return (await sshTarget({ nodes } as unknown as Model, options)).target;
   }
-  const vagrantDir = vagrantDirOf(options);
-  const configFile = vagrantDir ? await vagrantSshConfig(vagrantDir) : options.sshConfig;
-  if (!configFile || !existsSync(configFile)) throw new UsageError(`${configFile}: no such SSH config file`);
+  const { absolute } = await sshConfigOf(options);
   // Only aliases that could be lab node names: never one ssh would read as an option.
-  const hosts = sshConfigHosts(readFileSync(configFile, 'utf8')).filter((h) => NAME_PATTERN.test(h));
+  const hosts = sshConfigHosts(readFileSync(absolute, 'utf8')).filter((h) => NAME_PATTERN.test(h));
   return {
     kind: 'ssh',
-    configFile: resolve(configFile),
+    configFile: absolute,
     hosts: Object.fromEntries(hosts.map((h) => [h, { host: h }])),
   };
 }

@@ -113,17 +113,32 @@ export function parseJson<T>(text: string | undefined): T[] {
   }
 }
 
+/**
+ * An interface name as the kernel gives one and netlab takes it: up to 15 printable ASCII characters, none of them
+ * a space, '/' or ':' (the kernel's own rule, dev_valid_name(), lets control characters and any byte above 127
+ * through). What a machine's tools say is a learner's to change where learners are root: a name with escape
+ * sequences in it must never reach a terminal, a lab's facts or a script, so such an interface is passed over.
+ */
+export function isPlainIfname(name: unknown): name is string {
+  return typeof name === 'string' && /^[!-.0-9;-~]{1,15}$/.test(name);
+}
+
+const isCount = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+
 export function parseLinks(text: string): Link[] {
-  return parseJson<JsonLink>(text).map((l) => {
-    const link: Link = { ifindex: l.ifindex, ifname: l.ifname, up: (l.flags ?? []).includes('UP') };
-    if (l.link_index !== undefined) link.peerIndex = l.link_index;
-    if (l.master) link.master = l.master;
+  return parseJson<JsonLink>(text).flatMap((l) => {
+    if (!isPlainIfname(l.ifname)) return [];
+    // (0, which the kernel gives no interface, where ip said no number)
+    const ifindex = isCount(l.ifindex) ? l.ifindex : 0;
+    const link: Link = { ifindex, ifname: l.ifname, up: (l.flags ?? []).includes('UP') };
+    if (isCount(l.link_index)) link.peerIndex = l.link_index;
+    if (isPlainIfname(l.master)) link.master = l.master;
     if (l.linkinfo?.info_kind) link.kind = l.linkinfo.info_kind;
     if (l.address) link.mac = l.address;
-    if (l.mtu !== undefined) link.mtu = l.mtu;
+    if (isCount(l.mtu)) link.mtu = l.mtu;
     if (l.linkinfo?.info_slave_data?.hairpin !== undefined) link.hairpin = l.linkinfo.info_slave_data.hairpin;
     if (l.linkinfo?.info_data) link.data = l.linkinfo.info_data;
-    return link;
+    return [link];
   });
 }
 
@@ -132,8 +147,8 @@ export function parseAddresses(text: string): Address[] {
     ifname: string;
     addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[];
   }>(text).flatMap((a) =>
-    (a.addr_info ?? [])
-      .filter((i) => i.family === 'inet')
+    (isPlainIfname(a.ifname) ? (a.addr_info ?? []) : [])
+      .filter((i) => i.family === 'inet' && typeof i.local === 'string' && parseIp(i.local) !== undefined)
       .map((i) => ({
         ifname: a.ifname,
         address: i.local,
@@ -148,7 +163,7 @@ export function parseRoutes(text: string): Route[] {
     dst: r.dst,
     ...(r.type ? { type: r.type } : {}),
     ...(r.gateway ? { gateway: r.gateway } : {}),
-    ...(r.dev ? { dev: r.dev } : {}),
+    ...(isPlainIfname(r.dev) ? { dev: r.dev } : {}),
   }));
 }
 

@@ -174,16 +174,23 @@ export function othersCanWrite(dir: string, uid = 0, what = 'state'): string | u
  * (or missing: said by whoever reads it).
  */
 export function othersCanChange(file: string, uid: number, what: string): string | undefined {
-  let stat;
+  let link, stat;
   try {
+    link = lstatSync(file);
     stat = statSync(file);
   } catch {
     return undefined;
   }
+  // A symbolic link is followed each time ssh reads it (the state keeps the name given): whoever owns it, or may
+  // write the directory it is in, could point it at a file of their own after this check.
+  if (link.isSymbolicLink() && link.uid !== uid && link.uid !== 0)
+    return `${file} is a symbolic link of ${userName(link.uid)}'s, who could point it elsewhere`;
   if (stat.uid !== uid && stat.uid !== 0) return `${file} is ${userName(stat.uid)}'s, who could put commands in it`;
   if ((stat.mode & 0o022) !== 0)
     return `${file} can be written by others than ${userName(stat.uid)} (mode ${(stat.mode & 0o7777).toString(8)}): \`chmod go-w ${file}\``;
-  return othersCanWrite(dirname(realpathSync(file)), uid, what);
+  const real = dirname(realpathSync(file));
+  const given = dirname(resolve(file));
+  return othersCanWrite(given, uid, what) ?? (real === given ? undefined : othersCanWrite(real, uid, what));
 }
 
 /**

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
-import { chmodSync, chownSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 
 import { join } from 'node:path';
 import { LABS, NETLAB } from '../paths.js';
@@ -331,6 +331,18 @@ test("an SSH config (or a Vagrantfile) someone else could change is refused with
     const refused = await plan(join(open, 'g1.ssh'));
     assert.equal(refused.exitCode, 2, refused.stdout + refused.stderr);
     assert.match(refused.stderr, /refusing .*g1\.ssh: .*open can be written by others than \S+ \(mode 777\)/);
+    // So do the commands that log in to every host of a config before a lab is known: attach, doctor, and down
+    // without the lab's state (they logged in with it, and ssh ran its ProxyCommand).
+    for (const args of [['attach', 'vxlan'], ['doctor'], ['down', 'vxlan']]) {
+      const first = await cli(
+        { NETLAB_STATE_DIR: join(work.dir, 'state') },
+        ...args,
+        '--ssh-config',
+        join(open, 'g1.ssh'),
+      );
+      assert.equal(first.exitCode, 2, `${args[0]}: ${first.stdout}${first.stderr}`);
+      assert.match(first.stderr, /refusing .*g1\.ssh: .*open can be written by others/, args[0]);
+    }
     // Writable by others itself.
     const own = join(work.dir, 'own.ssh');
     writeFileSync(own, config, { mode: 0o666 });
@@ -341,6 +353,24 @@ test("an SSH config (or a Vagrantfile) someone else could change is refused with
     // Its own, in a directory of its own: read (the machines do not answer here: not exit 2 for the file).
     chmodSync(own, 0o600);
     assert.doesNotMatch((await plan(own)).stderr, /refusing/);
+    // A symbolic link to it, in the open directory: whoever may write there could point it elsewhere later (the
+    // state keeps the name given, and ssh follows it each time).
+    symlinkSync(own, join(open, 'link.ssh'));
+    const linked = await plan(join(open, 'link.ssh'));
+    assert.equal(linked.exitCode, 2, linked.stdout + linked.stderr);
+    assert.match(linked.stderr, /refusing .*link\.ssh: .*open can be written by others than \S+ \(mode 777\)/);
+    // A link of another user's, in a directory of netlab's user (root can make one for the test).
+    if (process.getuid?.() === 0) {
+      const theirs = join(work.dir, 'theirs.ssh');
+      symlinkSync(own, theirs);
+      lchownSync(theirs, 65534, 65534);
+      const foreign = await plan(theirs);
+      assert.equal(foreign.exitCode, 2, foreign.stdout + foreign.stderr);
+      assert.match(
+        foreign.stderr,
+        /refusing .*theirs\.ssh: .*theirs\.ssh is a symbolic link of \S+'s, who could point it/,
+      );
+    }
     // A Vagrantfile, which `vagrant ssh-config` runs.
     writeFileSync(join(open, 'Vagrantfile'), '# VMs\n');
     const vagrant = await cli(

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { chooseUnderlay, interfacesOf } from '../../src/underlay/facts.js';
+import { parseAddresses, parseLinks, parseRoutes } from '../../src/node/tables.js';
 import {
   nodeUnderlayScript,
   outsideScript,
@@ -306,4 +307,41 @@ test("over SSH a machine's own address (or an inventory's) inside the cluster CI
     chooseUnderlay(model, [machine('node-0', '192.168.56.10'), machine('node-1', '192.168.56.11')])['node-0']!.address,
     '192.168.56.10',
   );
+});
+
+test("a machine's interfaces as its tools say them: a name with escape sequences, a peer index that is no number, an address that is none, never reach a lab's facts or a graph", () => {
+  // What a learner who is root on a machine can make `ip` say (a renamed interface, or `ip` itself replaced).
+  const links = parseLinks(
+    JSON.stringify([
+      { ifindex: 1, ifname: 'lo', flags: ['UP'], mtu: 65536 },
+      { ifindex: 2, ifname: 'eth1\u001b]0;owned\u0007', flags: ['UP'], mtu: 1500 },
+      { ifindex: 3, ifname: 'eth2\u202e', flags: ['UP'], mtu: 1500 },
+      { ifindex: 4, ifname: 'veth-a0', link_index: '\u001b[2J', master: 'br0\u001b[2J', mtu: '1500' },
+      { ifindex: 5, ifname: 'eth0', flags: ['UP'], mtu: 1500 },
+    ]),
+  );
+  assert.deepEqual(
+    links.map((l) => [l.ifname, l.peerIndex, l.master, l.mtu]),
+    [
+      ['lo', undefined, undefined, 65536],
+      ['veth-a0', undefined, undefined, undefined],
+      ['eth0', undefined, undefined, 1500],
+    ],
+  );
+  const addresses = parseAddresses(
+    JSON.stringify([
+      {
+        ifname: 'eth1\u001b[2J',
+        addr_info: [{ family: 'inet', local: '192.168.64.4', prefixlen: 24, scope: 'global' }],
+      },
+      { ifname: 'eth0', addr_info: [{ family: 'inet', local: '10.0.2.15\u001b[2J', prefixlen: 24, scope: 'global' }] },
+      { ifname: 'eth2', addr_info: [{ family: 'inet', local: '192.168.64.5', prefixlen: 24, scope: 'global' }] },
+    ]),
+  );
+  assert.deepEqual(
+    addresses.map((a) => [a.ifname, a.address]),
+    [['eth2', '192.168.64.5']],
+  );
+  const routes = parseRoutes(JSON.stringify([{ dst: 'default', gateway: '10.0.2.2', dev: 'eth0\u001b[2J' }]));
+  assert.equal(interfacesOf('node-0', { links, addresses, routes }).defaultDev, undefined);
 });
