@@ -605,7 +605,20 @@ export function faultsOf(
       }
     }
   }
-  return faults;
+  return model.instance === undefined ? faults : namedAsTheLabFile(model, facts, faults, run);
+}
+
+/**
+ * An instance's faults, named as the lab file names them: an instance's chains are named after its own kernel
+ * name (`NL-EGRESS-egres-1a2b3c` for egress@g1, where the lab's is `NL-EGRESS-egress`), and a challenge's fault,
+ * and a room's landing, are the lab file's ids. The lab without its instance makes the same steps, in the same
+ * order, with its own names: each fault takes the id of the fault at its place there.
+ */
+function namedAsTheLabFile(model: Model, facts: Record<string, NodeFacts>, faults: Fault[], run?: string): Fault[] {
+  const { instance: _instance, ...lab } = model;
+  const named = faultsOf(lab, facts, run === undefined ? {} : { run });
+  if (named.length !== faults.length) return faults;
+  return faults.map((fault, i) => ({ ...fault, id: named[i]!.id }));
 }
 
 /**

@@ -370,3 +370,27 @@ test("faults: a flood list's entries are told apart by their peer's name, as a c
   assert.deepEqual(wrong.apply.at(-1)!.at(-1), facts['node-0']!.address);
   assert.notEqual(wrong.apply.at(-1)!.at(-1), facts['node-2']!.address);
 });
+
+test("faults: an instance's faults (a room's group's lab) have the lab file's ids, and act on the instance's own chains", () => {
+  for (const [lab, id] of [
+    ['egress', 'rule-removed:node-0:NL-EGRESS-egress#1'],
+    ['nodeport', 'dnat-dead-port:node-0:NL-SEP-nodeport-1-1#2'],
+    ['service', 'dnat-dead-port:node-2:NL-SEP-service-1-1#2'],
+    ['policy', 'jump-removed:node-1:FORWARD/NL-POL-policy'],
+  ] as const) {
+    const { model } = loadLabFile(join(LABS, `${lab}.yaml`));
+    const instance = { ...model, instance: 'g1' };
+    const facts = simulatedFacts(instance);
+    const own = faultsOf(model, facts).find((f) => f.id === id)!;
+    const ofInstance = faultsOf(instance, facts).find((f) => f.id === id);
+    assert.ok(ofInstance, `${lab}@g1 has ${id}`);
+    const commands = (f: typeof own) => f.apply.map((c) => quoteArgv(c)).join('\n');
+    assert.notEqual(commands(ofInstance), commands(own), `${lab}@g1: its own chains, not the lab's`);
+    assert.doesNotMatch(commands(ofInstance), new RegExp(`-${lab}\\b`), `${lab}@g1's commands`);
+    assert.deepEqual(
+      faultsOf(instance, facts).map((f) => f.id),
+      faultsOf(model, facts).map((f) => f.id),
+      'every fault, in the same order',
+    );
+  }
+});

@@ -36,6 +36,18 @@ test('a challenge lands on the same device of another node, never on a device on
   assert.deepEqual(landingsOf(vxlan, challenge('mtu')), ['mtu-wrong:node-1:veth-a1']);
   const ids = new Set(faultsOf(vxlan, simulatedFacts(vxlan)).map((f) => f.id));
   for (const c of vxlan.challenges!) for (const l of landingsOf(vxlan, c)) assert.ok(ids.has(l), l);
+  // Only where a goal check runs from or to: geneve's node-2 has a gnv0 too (its tunnel to node-0), which the
+  // goal between a0 and a1 does not cross; egress's goal is a1's way out, not a0's.
+  const of = (lab: string, id: string) => {
+    const model = loadLabFile(join(LABS, `${lab}.yaml`)).model;
+    return landingsOf(
+      model,
+      model.challenges!.find((c) => c.id === id)!,
+    );
+  };
+  assert.deepEqual(of('geneve', 'wrong-vni'), ['vni-changed:node-1:gnv0']);
+  assert.deepEqual(of('geneve', 'peer-down'), ['link-down:node-2:gnv0']);
+  assert.deepEqual(of('egress', 'skipped'), ['jump-removed:node-1:POSTROUTING']);
 });
 
 test('landings are dealt, not drawn: balanced over the groups, the same again for the same secret, another deal for another secret', () => {
