@@ -142,8 +142,9 @@ class StepIndex {
         return [`link:${d.name}`];
       case 'route':
         return d.dev ? [`link:${d.dev}`, `route-via:${d.dev}`] : [];
-      case 'address':
       case 'neighbour':
+        return [`link:${d.dev}`, `neighbour-on:${d.dev}`];
+      case 'address':
       case 'fdb':
         return [`link:${d.dev}`];
       case 'up':
@@ -192,6 +193,19 @@ function routesThrough(index: StepIndex, link: string, netns: string | undefined
 }
 
 /**
+ * The permanent neighbour entries the lab's steps put on a node's link (flannel.1's, one per other node), as they
+ * put them. The kernel flushes a device's neighbour entries, permanent ones too, when it goes down or loses its
+ * last IPv4 address (neigh_ifdown()): mending either puts them back, or ARP for the next hop goes unanswered on a
+ * device that learns nothing (nolearning). Its FDB entries stay (the VXLAN driver flushes only learned ones).
+ */
+function neighboursOn(index: StepIndex, link: string, netns: string | undefined): Command[] {
+  if (netns) return [];
+  return index
+    .steps(`neighbour-on:${link}`)
+    .flatMap((s) => s.effects.filter((e) => e.kind === 'neighbour' && e.dev === link).flatMap(applyOf));
+}
+
+/**
  * Links a learner can delete and netlab can remake by its own steps: made in
  * the node by a step that makes no other link (not a veth pair, whose other
  * end lives in a pod) and no bridge (its ports would have to be re-attached).
@@ -231,7 +245,11 @@ function addressRemoved(index: StepIndex, address: string, dev: string, netns: s
     describe: `the address ${address} is removed from ${dev}${where(netns)}`,
     ...actsIn(netns),
     apply: [ip(netns, 'address', 'del', address, 'dev', dev)],
-    mend: [ip(netns, 'address', 'add', address, 'dev', dev), ...routesThrough(index, dev, netns)],
+    mend: [
+      ip(netns, 'address', 'add', address, 'dev', dev),
+      ...neighboursOn(index, dev, netns),
+      ...routesThrough(index, dev, netns),
+    ],
   };
 }
 
@@ -505,6 +523,7 @@ function faultsFor(declared: Created | Change, around: Around, rulePosition: num
           apply: [ip(declared.netns, 'link', 'set', declared.link, 'down')],
           mend: [
             ip(declared.netns, 'link', 'set', declared.link, 'up'),
+            ...neighboursOn(around.index, declared.link, declared.netns),
             ...routesThrough(around.index, declared.link, declared.netns),
           ],
         },

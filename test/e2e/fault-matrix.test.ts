@@ -102,6 +102,15 @@ const CASES: FaultCase[] = [
     stops: { node: 'node-0', reason: /flannel\.1 has no FDB entry for 0a:58:0a:c8:01:01/ },
   },
   {
+    // The kernel flushes flannel.1's permanent neighbour entry as it goes down: the mend puts it back.
+    lab: 'flannel',
+    fault: 'link-down:node-0:flannel.1',
+    check: 1,
+    trace: ['a0', 'a1'],
+    finding: /node-0: link flannel\.1 is down \(step \d+: bring up flannel\.1\)/,
+    stops: { node: 'node-0', reason: /no route to 10\.200\.1\.2 in node-0's routing table/ },
+  },
+  {
     lab: 'flannel',
     fault: 'route-deleted:node-0:10.200.1.0/24',
     check: 1,
