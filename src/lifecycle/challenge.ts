@@ -203,14 +203,15 @@ export async function mendFault(state: LabState, fault: Fault): Promise<string[]
 }
 
 /**
- * A challenge solved (`challenge check`): what its fault changed of the machine, which the lab's down does not
- * undo (FORWARD's policy, a sysctl, the fault's DROP rule in FORWARD), goes back now, as down would have put it
- * back first (mendActiveChallenge) while the record was there: a learner may have solved it another way (the
- * lab's jump put back under the fault's DROP policy). The lab's objects stay as the learner mended them: a mend
- * of those could undo a fix that works (a VNI matched on the other node). Simulated nodes go away whole.
+ * A challenge solved (`challenge check`, or a room's grading before its next start): what its fault changed of
+ * the node, which the lab's down does not undo (FORWARD's policy, a sysctl, the fault's DROP rule in FORWARD),
+ * goes back now, as down would have put it back first (mendActiveChallenge) while the record was there: a
+ * learner may have solved it another way (the lab's jump put back under the fault's DROP policy). The lab's
+ * objects stay as the learner mended them: a mend of those could undo a fix that works (a VNI matched on the
+ * other node). On simulated nodes too: the lab lives on after a solve, and its nodes go away whole only with its
+ * down.
  */
 export async function mendMachineOfSolved(state: LabState, record: ChallengeRecord): Promise<void> {
-  // (on simulated nodes too: the lab lives on after a solve, and its nodes go away whole only with its down)
   const fault = faultToMend(state, record, { onSimulatedNodes: true });
   if (!fault) return;
   const lines = mendLines(state, fault, { machineOnly: true });
