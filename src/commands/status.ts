@@ -151,7 +151,15 @@ export async function statusCommand(lab: string | undefined, options: JsonOption
               `${onNode.length} pods: ${onNode[0]!.name} ${onNode[0]!.address} … ${onNode.at(-1)!.name} ${onNode.at(-1)!.address}`,
             ]
           : onNode.map((p) => `${p.name} ${p.address}`);
-      const running = node.running === null ? 'over ssh' : node.running ? 'running' : 'NOT RUNNING';
+      // (not probed: a machine over SSH, or a simulated node on the machine that shares this state directory)
+      const running =
+        node.running === null
+          ? row.machine
+            ? `on ${row.machine}`
+            : 'over ssh'
+          : node.running
+            ? 'running'
+            : 'NOT RUNNING';
       console.log(`  ${node.name} ${node.underlay} ${running}: ${pods.join(', ') || 'no pods'}`);
     }
     if (row.attached)
@@ -166,7 +174,9 @@ export async function statusCommand(lab: string | undefined, options: JsonOption
       );
     else if (!row.drift)
       console.log(
-        '  (live state not compared: only root may enter the nodes of a lab root brought up; sudo netlab status)',
+        row.machine
+          ? `  (live state not compared: its simulated nodes run on ${row.machine}, another machine that shares this state directory: run netlab status there)`
+          : '  (live state not compared: only root may enter the nodes of a lab root brought up; sudo netlab status)',
       );
     else if (row.drift.findings.length === 0 && row.drift.unreachable.length === 0)
       console.log('  live state matches what netlab made');

@@ -220,10 +220,14 @@ export async function verifyAndReport(
     ? { findings: [], unanswered: [] }
     : await diagnose(state.model, state.facts, transports, plan);
   const traces = passed ? [] : await traceFailures(state, results, plan);
+  // A lab that has drifted is not reported as working, even while its checks pass.
+  const ok = passed && findings.length === 0 && unanswered.length === 0;
   if (options.json) {
     (options.onJson ?? printJson)({
       lab: state.lab,
+      // the checks passed; ok: verify's verdict, its exit code's (what the plan made is there, every node answered)
       passed,
+      ok,
       checks: results.map((r) => ({ name: describeCheck(r.check), ...r })),
       evidence,
       ...(before.length ? { evidenceBefore: before } : {}),
@@ -265,6 +269,5 @@ export async function verifyAndReport(
       }
     }
   }
-  // A lab that has drifted is not reported as working, even while its checks pass.
-  return passed && findings.length === 0 && unanswered.length === 0 ? 0 : 1;
+  return ok ? 0 : 1;
 }

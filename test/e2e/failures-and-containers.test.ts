@@ -214,6 +214,11 @@ test('a lab whose simulated nodes run on another machine that shares the state d
     assert.ok(existsSync(file), 'the state is kept');
     const status = await netlab(state.dir, 'status', 'bridge');
     assert.match(status.stdout, /^bridge: up since \S+ \(simulated nodes on elsewhere, from /m, status.stdout);
+    assert.match(status.stdout, /^ {2}node-0 \S+ on elsewhere: a0 /m, 'not probed from here, and not over SSH');
+    assert.match(
+      status.stdout,
+      /^ {2}\(live state not compared: its simulated nodes run on elsewhere, another machine that shares this state directory: run netlab status there\)$/m,
+    );
   } finally {
     if (original !== undefined) writeFileSync(file, original);
     await netlab(state.dir, 'down', 'bridge');

@@ -367,6 +367,11 @@ test('verify exits 1 on drift while every check passes: a rule the lab did not m
       /node-0: the iptables chain NETLAB-FWD-vxlan has a rule the lab did not make: `-A NETLAB-FWD-vxlan -s 10\.99\.0\.0\/16 -j ACCEPT` \(step \d+/,
     );
     assert.equal(verify.exitCode, 1, verify.stdout + verify.stderr);
+    // As a tool reads it: the checks passed, and verify's verdict (its exit code's) is not ok.
+    const json = await netlab(state.dir, 'verify', 'vxlan', '--json');
+    assert.equal(json.exitCode, 1);
+    const read = JSON.parse(json.stdout) as { passed: boolean; ok: boolean; findings: unknown[] };
+    assert.deepEqual([read.passed, read.ok, read.findings.length], [true, false, 1], json.stdout);
   } finally {
     await netlab(state.dir, 'exec', 'node-0', '--', 'iptables', '-w', '-D', ...rule);
   }
