@@ -10,6 +10,7 @@ import { checkReachable } from '../exec/ssh.js';
 import type { Transports } from '../exec/transports.js';
 import { printJson, type JsonOption } from '../json-output.js';
 import type { TargetOptions } from '../exec/targets.js';
+import type { Holder } from '../state/targets.js';
 import { findUpLab, labIdFor, labNameOf, nodeRunning, otherTarget } from './common.js';
 import { challengeOfRun } from '../state/challenges.js';
 import { builtInUserNamespace, mayEnterNodes, otherMachine } from '../exec/userns.js';
@@ -29,10 +30,17 @@ async function driftOf(state: LabState): Promise<{ findings: Finding[]; unreacha
     if (nodeRunning(state, node.name) === false) unreachable.push(`${node.name}: the simulated node is not running`);
     else reachable[node.name] = transports[node.name]!;
   }
-  // The routers of a routed underlay that netlab made: a packet between networks needs them.
-  if (state.target.kind === 'simulated')
-    for (const [router, holder] of Object.entries(state.target.routers ?? {}))
-      if (!holderRunning(holder)) unreachable.push(`${router}: the simulated router is not running`);
+  // The routers of a routed underlay that netlab made (a packet between networks needs them), the underlay's own
+  // namespace (every node's eth1 is a cable to it) and the outside host: `up` builds a lab without them again.
+  if (state.target.kind === 'simulated') {
+    const { routers, underlay, outside } = state.target;
+    const held: (readonly [string, Holder | undefined])[] = [
+      ...Object.entries(routers ?? {}).map(([router, holder]) => [`${router}: the simulated router`, holder] as const),
+      ['the underlay: the simulated network', underlay],
+      ['the outside host: the simulated host', outside],
+    ];
+    for (const [what, holder] of held) if (holder && !holderRunning(holder)) unreachable.push(`${what} is not running`);
+  }
   if (state.target.kind === 'ssh') {
     try {
       await checkReachable({
@@ -164,11 +172,13 @@ export async function statusCommand(lab: string | undefined, options: JsonOption
     }
     if (row.attached)
       for (const line of row.attached.error.split('\n')) console.log(`  ${escapeControls(line.trim(), true)}`);
-    else if (row.challenge)
+    else if (row.challenge) {
       console.log(
         `  challenge ${row.challenge} is active: what differs from the plan is not shown (it would give the fault away); \`netlab challenge check\` grades the fix`,
       );
-    else if (!row.drift && row.status === 'creating')
+      // A node that does not answer is no fault to hide.
+      for (const u of row.drift?.unreachable ?? []) console.log(`  unreachable: ${escapeControls(u, true)}`);
+    } else if (!row.drift && row.status === 'creating')
       console.log(
         `  (live state not compared while the lab is being created; if no \`netlab up\` is running, \`netlab down ${row.lab}\` removes what it left)`,
       );

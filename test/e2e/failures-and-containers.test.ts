@@ -135,6 +135,12 @@ test('a lab whose simulated nodes are gone (the machine restarted) is built agai
       target: { underlay: { init: { pid: number } } };
     };
     process.kill(recorded.target.underlay.init.pid, 'SIGKILL');
+    // status says so, as up finds it (the bridge lab's steps name no underlay link: no drift would show it).
+    const status = await waitFor('status to see the underlay gone', async () => {
+      const seen = await netlab(state.dir, 'status', 'bridge');
+      return seen.exitCode === 1 && seen;
+    });
+    assert.match(status.stdout, /^ {4}unreachable: the underlay: the simulated network is not running$/m);
     const rebuilt = await netlab(state.dir, 'up', join(LABS, 'bridge.yaml'));
     assert.equal(rebuilt.exitCode, 0, rebuilt.stdout + rebuilt.stderr);
     assert.match(rebuilt.stdout, /^lab bridge was up, but its simulated nodes are not running \(the underlay; /m);
