@@ -9,7 +9,7 @@ import { defaultLabName, instanceNameProblem, labId, labIdProblem, labNameProble
 import { labIdOf, type Model } from '../model/lab.js';
 import type { NodeFacts } from '../model/plan.js';
 import { bundledLabNames, bundledLabsDir } from '../lab/bundled.js';
-import type { SimulatedTargetState } from '../state/targets.js';
+import type { Holder, SimulatedTargetState } from '../state/targets.js';
 import { DEFAULT_STATE_DIR, passwdEntry } from '../state/access.js';
 import { mayEnterNodes, otherMachine, userNamespaceProblem, withoutRoot } from '../exec/userns.js';
 import { holderRunning } from '../exec/simulated.js';
@@ -117,15 +117,24 @@ export function nodeRunning(state: LabState, node: string): boolean | null {
  */
 export function stoppedNodes(state: LabState): string[] {
   if (state.target.kind === 'ssh' || otherMachine(state.target)) return [];
-  // The underlay's holder too: its namespace gone, so is every node's underlay interface (a veth's other end).
-  const others = [
-    ...Object.entries(state.target.routers ?? {}),
-    ...(state.target.underlay ? [['the underlay', state.target.underlay] as const] : []),
-    ...(state.target.outside ? [['the outside host', state.target.outside] as const] : []),
-  ];
   return [
     ...state.model.nodes.map((n) => n.name).filter((n) => nodeRunning(state, n) === false),
-    ...others.filter(([, holder]) => !holderRunning(holder)).map(([name]) => name),
+    ...otherHolders(state.target)
+      .filter(({ holder }) => !holderRunning(holder))
+      .map(({ name }) => name),
+  ];
+}
+
+/**
+ * A simulated lab's holders besides its nodes', each named and said what it is: the routers of a routed underlay
+ * (a packet between networks needs them), the underlay's own namespace (its namespace gone, so is every node's
+ * underlay interface, a veth's other end) and the outside host. A lab without one of them is not whole.
+ */
+export function otherHolders(target: SimulatedTargetState): { name: string; what: string; holder: Holder }[] {
+  return [
+    ...Object.entries(target.routers ?? {}).map(([name, holder]) => ({ name, what: 'the simulated router', holder })),
+    ...(target.underlay ? [{ name: 'the underlay', what: 'the simulated network', holder: target.underlay }] : []),
+    ...(target.outside ? [{ name: 'the outside host', what: 'the simulated host', holder: target.outside }] : []),
   ];
 }
 

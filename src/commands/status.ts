@@ -10,8 +10,7 @@ import { checkReachable } from '../exec/ssh.js';
 import type { Transports } from '../exec/transports.js';
 import { printJson, type JsonOption } from '../json-output.js';
 import type { TargetOptions } from '../exec/targets.js';
-import type { Holder } from '../state/targets.js';
-import { findUpLab, labIdFor, labNameOf, nodeRunning, otherTarget } from './common.js';
+import { findUpLab, labIdFor, labNameOf, nodeRunning, otherHolders, otherTarget } from './common.js';
 import { challengeOfRun } from '../state/challenges.js';
 import { builtInUserNamespace, mayEnterNodes, otherMachine } from '../exec/userns.js';
 
@@ -30,17 +29,10 @@ async function driftOf(state: LabState): Promise<{ findings: Finding[]; unreacha
     if (nodeRunning(state, node.name) === false) unreachable.push(`${node.name}: the simulated node is not running`);
     else reachable[node.name] = transports[node.name]!;
   }
-  // The routers of a routed underlay that netlab made (a packet between networks needs them), the underlay's own
-  // namespace (every node's eth1 is a cable to it) and the outside host: `up` builds a lab without them again.
-  if (state.target.kind === 'simulated') {
-    const { routers, underlay, outside } = state.target;
-    const held: (readonly [string, Holder | undefined])[] = [
-      ...Object.entries(routers ?? {}).map(([router, holder]) => [`${router}: the simulated router`, holder] as const),
-      ['the underlay: the simulated network', underlay],
-      ['the outside host: the simulated host', outside],
-    ];
-    for (const [what, holder] of held) if (holder && !holderRunning(holder)) unreachable.push(`${what} is not running`);
-  }
+  // The lab's other holders, as `up` counts them (stoppedNodes): it builds a lab without one of them again.
+  if (state.target.kind === 'simulated')
+    for (const { name, what, holder } of otherHolders(state.target))
+      if (!holderRunning(holder)) unreachable.push(`${name}: ${what} is not running`);
   if (state.target.kind === 'ssh') {
     try {
       await checkReachable({
