@@ -426,12 +426,38 @@ function ruleFaults(declared: Extract<Created, { kind: 'rule' }>, position: numb
   return drafts;
 }
 
+/** The lab's jumps out of a built-in chain on a node, in plan order (FORWARD: its ACCEPT chain, then its policies). */
+function jumpsFrom(node: NodePlan, table: string, from: string): Extract<Change, { kind: 'jump' }>[] {
+  return node.steps.flatMap((s) =>
+    s.sets.filter(
+      (c): c is Extract<Change, { kind: 'jump' }> => c.kind === 'jump' && c.table === table && c.from === from,
+    ),
+  );
+}
+
+/**
+ * The lab's ACCEPT chain on a node: the chain of its first jump out of FORWARD, which accepts the cluster's
+ * forwarded traffic. It lets pod traffic through only where FORWARD's policy is DROP (Docker's, a hardened
+ * host's); under a node's default ACCEPT, taking out its jump or one of its rules changes nothing, so neither is a
+ * fault (forward-drop removes the jump with the policy DROP, drop-rule drops the traffic before it).
+ */
+function forwardAcceptChain(node: NodePlan): string | undefined {
+  return jumpsFrom(node, 'filter', 'FORWARD')[0]?.to;
+}
+
+/** Why a fault id a lab file names is none of the lab's, where netlab knows more than that it is not. */
+export function whyNoSuchFault(id: string): string | undefined {
+  const [kind, node, subject] = id.split(':');
+  const accepting =
+    (kind === 'jump-removed' && subject === 'FORWARD') ||
+    (kind === 'rule-removed' && subject?.startsWith('NETLAB-FWD-'));
+  if (!accepting || !node) return undefined;
+  return `the lab's ACCEPT chain (its jump from FORWARD and its rules) lets pod traffic through only where FORWARD's policy is DROP, and a node's is ACCEPT: taken out alone it breaks nothing; forward-drop:${node}:FORWARD takes out its jump with the policy DROP, drop-rule:${node}:FORWARD drops the pods' traffic before it`;
+}
+
 function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { node, comment, cidr }: Around): Draft[] {
   const { table, from, to, rule } = declared;
-  // The lab's jumps out of the same built-in chain, in plan order (FORWARD: its ACCEPT chain, then its policies).
-  const siblings = node.steps.flatMap((s) =>
-    s.sets.filter((c): c is typeof declared => c.kind === 'jump' && c.table === table && c.from === from),
-  );
+  const siblings = jumpsFrom(node, table, from);
   const first = siblings[0]?.to === to;
   // The lab's jumps carry its comment; -D needs the rule exactly as it was added (the declaration's).
   // One inserted first when its step runs has the ones inserted after it in the plan before it: mended, it goes
@@ -439,18 +465,18 @@ function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { node, comment
   // and kube-proxy's own jumps) is appended again, never put before them.
   const inserted = siblings.filter((s) => s.first);
   const putBack = declared.first ? ['-I', from, String(inserted.length - inserted.indexOf(declared))] : ['-A', from];
-  const drafts: Draft[] = [
-    {
-      kind: 'jump-removed',
-      // Named by its chain alone where it is the only one, as in every lab without policies.
-      subject: siblings.length > 1 && !first ? `${from}/${to}` : from,
-      describe: `the jump from ${from} to ${to} is removed`,
-      apply: [iptables(table, '-D', from, ...rule)],
-      mend: [iptables(table, ...putBack, ...rule)],
-    },
-  ];
-  // With FORWARD's policy ACCEPT (the default) the lab's ACCEPT chain changes nothing; with DROP
-  // (what Docker sets, and hardened hosts) the jump to it is what lets pod traffic through.
+  const removed: Draft = {
+    kind: 'jump-removed',
+    // Named by its chain alone where it is the only one, as in every lab without policies.
+    subject: siblings.length > 1 && !first ? `${from}/${to}` : from,
+    describe: `the jump from ${from} to ${to} is removed`,
+    apply: [iptables(table, '-D', from, ...rule)],
+    mend: [iptables(table, ...putBack, ...rule)],
+  };
+  if (!(table === 'filter' && from === 'FORWARD' && first)) return [removed];
+  // The jump to the lab's ACCEPT chain. With FORWARD's policy ACCEPT (a node's default) the chain changes
+  // nothing, and neither does its jump taken out alone (forwardAcceptChain); with DROP (what Docker sets, and
+  // hardened hosts) the jump to it is what lets pod traffic through.
   // The mend shown says ACCEPT, the policy of a fresh node; netlab itself puts back the
   // policy the fault replaced (setting), and only while it is still the fault's DROP.
   // The DROP rules put first in FORWARD carry the fault's comment: its mend deletes those
@@ -458,29 +484,21 @@ function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { node, comment
   // pods' traffic alone (from or to the cluster CIDR): what else the machine forwards (Docker's,
   // a VM's, another lab's) goes on.
   const drops = ['-s', '-d'].map((end) => [end, cidr, ...dropRule(comment)]);
-  if (table === 'filter' && from === 'FORWARD' && first)
-    drafts.push(
-      {
-        kind: 'drop-rule',
-        subject: from,
-        describe: `rules that drop the pods' traffic (from or to ${cidr}) are put first in FORWARD, before the jump to ${to}`,
-        // (each inserted first: the last inserted stands first, and FORWARD reads -s, then -d)
-        apply: [...drops].reverse().map((rule) => iptables(table, '-I', from, '1', ...rule)),
-        mend: drops.map((rule) => iptables(table, '-D', from, ...rule)),
-        onTheMachine: true,
-      },
-      withSetting(
-        {
-          kind: 'forward-drop',
-          subject: from,
-          describe: `FORWARD's policy is DROP and the jump to ${to} is removed`,
-          apply: [iptables(table, '-D', from, ...rule)],
-          mend: [iptables(table, ...putBack, ...rule)],
-        },
-        { kind: 'policy', chain: 'FORWARD', value: FAULT_VALUES.policy, mended: 'ACCEPT' },
-      ),
-    );
-  return drafts;
+  return [
+    {
+      kind: 'drop-rule',
+      subject: from,
+      describe: `rules that drop the pods' traffic (from or to ${cidr}) are put first in FORWARD, before the jump to ${to}`,
+      // (each inserted first: the last inserted stands first, and FORWARD reads -s, then -d)
+      apply: [...drops].reverse().map((rule) => iptables(table, '-I', from, '1', ...rule)),
+      mend: drops.map((rule) => iptables(table, '-D', from, ...rule)),
+      onTheMachine: true,
+    },
+    withSetting(
+      { ...removed, kind: 'forward-drop', describe: `FORWARD's policy is DROP and the jump to ${to} is removed` },
+      { kind: 'policy', chain: 'FORWARD', value: FAULT_VALUES.policy, mended: 'ACCEPT' },
+    ),
+  ];
 }
 
 function faultsFor(declared: Created | Change, around: Around, rulePosition: number): Draft[] {
@@ -568,6 +586,7 @@ function faultsFor(declared: Created | Change, around: Around, rulePosition: num
     case 'neighbour':
       return neighbourFaults(declared, around);
     case 'rule':
+      if (declared.table === 'filter' && declared.chain === forwardAcceptChain(around.node)) return [];
       return ruleFaults(declared, rulePosition);
     case 'jump':
       return jumpFaults(declared, around);

@@ -9,7 +9,7 @@ import { readInputFile } from './read.js';
 import { didYouMean } from '../model/suggest.js';
 import type { Model, ModelChallenge } from '../model/lab.js';
 import { resolveLab } from './resolve.js';
-import { faultIdsOf } from '../faults/faults.js';
+import { faultIdsOf, whyNoSuchFault } from '../faults/faults.js';
 import { labWarnings } from './warnings.js';
 import {
   describeSchemaIssues,
@@ -126,10 +126,16 @@ function checkFaults(model: Model, challenges: ModelChallenge[], file: string, l
         file,
         ...locate(path),
         path: path.join('.'),
-        message: `found ${shown(c.fault)}, which is no fault of this lab${didYouMean(c.fault, ids)}; ${allowed}`,
+        message: `found ${shown(c.fault)}, which is no fault of this lab${whyNot(c.fault, ids)}; ${allowed}`,
       },
     ];
   });
+}
+
+/** Why a fault a lab file names is none, where netlab knows (faults/faults.ts); else the closest of the lab's. */
+function whyNot(fault: string, ids: readonly string[]): string {
+  const why = whyNoSuchFault(fault);
+  return why ? `: ${why}` : didYouMean(fault, ids);
 }
 
 /** What the keys of the lab file's mappings of names are (`pods: { a0: ... }`: a pod name). */

@@ -66,8 +66,9 @@ test('faults: each kind makes and mends what its step made, exactly as the step 
   // Appended as the lab's ruleset wrote it (after Docker's and kube-proxy's own jumps), and appended again: put first,
   // it would stand before theirs, and take their Services' addresses.
   assert.deepEqual(jump.mend, [['iptables', '-w', '-t', 'nat', '-A', 'PREROUTING', ...rule]]);
-  // FORWARD's jump was inserted first: it goes back first.
-  assert.deepEqual(service.get('jump-removed:node-0:FORWARD')!.mend, [
+  // FORWARD's jump was inserted first: it goes back first (forward-drop takes it out with the policy DROP, and its
+  // mend shown then sets the policy a fresh node has).
+  assert.deepEqual(service.get('forward-drop:node-0:FORWARD')!.mend, [
     [
       'iptables',
       '-w',
@@ -81,6 +82,7 @@ test('faults: each kind makes and mends what its step made, exactly as the step 
       '-j',
       'NETLAB-FWD-service',
     ],
+    ['iptables', '-w', '-P', 'FORWARD', 'ACCEPT'],
   ]);
   assert.deepEqual(service.get('hairpin-off:node-0:veth-a0')!.mend, [
     ['bridge', 'link', 'set', 'dev', 'veth-a0', 'hairpin', 'on'],
@@ -88,7 +90,13 @@ test('faults: each kind makes and mends what its step made, exactly as the step 
   assert.deepEqual(service.get('sysctl-off:node-0:net.bridge.bridge-nf-call-iptables')!.apply, [
     ['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=0'],
   ]);
-  assert.ok(service.has('jump-removed:node-0:FORWARD'));
+  // The lab's ACCEPT chain lets pod traffic through only where FORWARD's policy is DROP, and a node's is ACCEPT: its
+  // jump or one of its rules taken out alone would break nothing, a challenge solved before it starts.
+  assert.ok(service.has('drop-rule:node-0:FORWARD'));
+  assert.deepEqual(
+    [...service.keys()].filter((id) => /^jump-removed:[^:]+:FORWARD$|^rule-removed:[^:]+:NETLAB-FWD-/.test(id)),
+    [],
+  );
 });
 
 test('faults: a deleted tunnel device, or one made again with another VNI or port, is mended by its steps in plan order', () => {

@@ -156,7 +156,7 @@ test("trace's walk through the policy chains, on the rules as iptables-save prin
 test('faults: the policy jump is named with its chain beside the lab ACCEPT jump; a pod chain rule can be removed', () => {
   const ids = new Set(faultIdsOf(model));
   for (const id of [
-    'jump-removed:node-1:FORWARD',
+    'forward-drop:node-1:FORWARD',
     'jump-removed:node-1:FORWARD/NL-POL-policy',
     'rule-removed:node-1:NL-PI-policy_db#1',
     'drop-rule:node-1:FORWARD',
@@ -214,7 +214,7 @@ test('mended, the lab ACCEPT jump goes back after the policies; drift names the 
   const { faultsOf } = await import('../../src/faults/faults.js');
   const { findingsOf } = await import('../../src/verify/diagnose.js');
   const faults = new Map(faultsOf(model, simulatedFacts(model), { plan }).map((f) => [f.id, f]));
-  assert.deepEqual(faults.get('jump-removed:node-1:FORWARD')!.mend[0]!.slice(0, 6), [
+  assert.deepEqual(faults.get('forward-drop:node-1:FORWARD')!.mend[0]!.slice(0, 6), [
     'iptables',
     '-w',
     '-I',
