@@ -4,16 +4,17 @@
 // - `netlab plan labs/vxlan.yaml`, with an empty state directory of its own, so that the lab goes
 //   through the parser: the command line's parsing of a command, and in the commands' bundle the
 //   lab parser and its schema, and the plan;
-// - `netlab up` and `netlab down` of that lab on simulated nodes, in a sandbox: a user namespace of
-//   its own (which an ordinary user may make: it has capabilities only over the namespaces it owns),
-//   with its own network, mount and PID namespaces.
-//   The lab's holders are made inside it and the kernel kills them all when the sandbox's first
-//   process ends (PID 1 of a PID namespace); a simulated lab changes nothing of the host but its
-//   state directory (a temporary one) and its processes. So the cache also holds what `up` and
-//   `down` compile: the runner, the node scripts, the simulated nodes, the preflight, the state's
-//   writes (4-13 ms of `up` of the bridge lab, BENCHMARKS.md). Where no user namespace can be made
-//   (a container that forbids it), or the lab cannot be made (a kernel without veth), the build's
-//   own process writes the caches from `plan` and `--help` alone;
+// - `netlab up` and `netlab down` of that lab on simulated nodes, in a sandbox (SANDBOX, below):
+//   network, mount and PID namespaces of its own (a user's in a user namespace, which an ordinary
+//   user may make). The lab's holders are made inside it, and the kernel kills them all when the
+//   sandbox's first process ends (PID 1 of a PID namespace), as the build does if it dies first. A
+//   simulated lab changes nothing of the host's network, routes, iptables or /run; the kernel loads
+//   the modules of its devices (bridge, veth, vxlan), as for any lab, and its state is in a
+//   temporary directory the build removes. So the cache also holds what `up` and `down` compile: the
+//   runner, the node scripts, the simulated nodes, the preflight, the state's writes (4-13 ms of
+//   `up` of the bridge lab, BENCHMARKS.md). Where no sandbox can be made (a container that forbids
+//   user namespaces), or the lab cannot be made (a kernel without veth), the build's own process
+//   writes the caches from `plan` and `--help`;
 // - `netlab --help`: the command line's help.
 // What other commands compile beyond that, V8 compiles when they run, as it would without a cache.
 // dist/bundle/code-cache.json records what ran, and where.
@@ -36,15 +37,24 @@ const {
 } = require('../bin/load.cjs');
 
 const LAB = join(__dirname, '..', 'labs', 'vxlan.yaml');
-/** Set in the sandbox's environment: this process runs in it. */
+/** Set in the sandbox's environment to the directory it works in: this process runs in the sandbox. */
 const IN_SANDBOX = 'NETLAB_CODE_CACHE_SANDBOX';
 /**
- * The sandbox: a user namespace where the builder keeps their uid (root stays root and runs `up` as root does; a user
- * runs it as netlab without sudo, in a user namespace of its own inside), with network, mount and PID namespaces of
- * its own (/proc its PID namespace's).
+ * The sandbox: network, mount and PID namespaces of its own (/proc its PID namespace's), so that the lab reaches
+ * nothing of the host's network and its processes end with the sandbox. A user makes them in a user namespace where
+ * they keep their uid, and runs `up` as netlab without sudo does (in a user namespace of its own inside). Root
+ * runs it as root does, in no user namespace: one that maps root alone could not read a checkout in a home
+ * directory others may not enter (the kernel grants its root nothing over files of uids it does not map), and one
+ * that maps every uid needs newuidmap (the uidmap package). setpriv's parent-death signal ends the sandbox, and
+ * with it the lab, if the build dies first.
  */
 const SANDBOX = [
-  process.getuid() === 0 ? '--map-root-user' : '--map-current-user',
+  'setpriv',
+  '--pdeathsig',
+  'KILL',
+  '--',
+  'unshare',
+  ...(process.getuid() === 0 ? [] : ['--map-current-user']),
   '--net',
   '--mount',
   '--pid',
@@ -68,31 +78,53 @@ function runsFor(inSandbox) {
   return [['plan', LAB], ...lab, ['--help']];
 }
 
+/**
+ * netlab's state for these runs, in a directory of their own (removed by the build's process, whatever happens in
+ * the sandbox). Root's is named (NETLAB_STATE_DIR); a user's is their default under a home of its own: a directory a
+ * user names is refused under one of another user's, and in the sandbox root's own directories (/, /tmp) belong to
+ * nobody the user namespace knows.
+ */
+function stateEnvironment(dir) {
+  process.env.NETLAB_STATE_DIR = join(dir, 'state');
+  if (process.getuid() === 0) return;
+  process.env.HOME = dir;
+  delete process.env.NETLAB_STATE_DIR;
+  delete process.env.XDG_STATE_HOME;
+}
+
 /** Writes the caches in the sandbox, if one can be made here; false where none could (it says why on stderr). */
 function inSandbox() {
-  const env = { ...process.env, [IN_SANDBOX]: '1' };
-  // Under sudo, netlab gives the files it writes back to the user: their uid is not mapped in the sandbox.
-  for (const name of ['SUDO_UID', 'SUDO_GID', 'SUDO_USER']) delete env[name];
-  const run = spawnSync('unshare', [...SANDBOX, process.execPath, __filename], {
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    encoding: 'utf8',
-    // (a build never waits for long: the lab is up and down in about a second)
-    timeout: 60_000,
-    killSignal: 'SIGKILL',
-  });
-  if (run.status === 0) return true;
-  const why = run.error?.message ?? (run.stderr.trim() || `exit ${run.status ?? run.signal}`);
-  process.stderr.write(`code-cache: no \`up\` in a sandbox (${why}); the caches hold \`plan\` and \`--help\` alone\n`);
-  return false;
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-code-cache-'));
+  try {
+    const env = { ...process.env, [IN_SANDBOX]: dir };
+    // Under sudo, netlab gives the files it writes back to the user: the state here is the build's own.
+    for (const name of ['SUDO_UID', 'SUDO_GID', 'SUDO_USER']) delete env[name];
+    const [program, ...args] = SANDBOX;
+    const run = spawnSync(program, [...args, process.execPath, __filename], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      encoding: 'utf8',
+      // (a build never waits for long: the lab is up and down in about a second)
+      timeout: 60_000,
+      killSignal: 'SIGKILL',
+    });
+    if (run.status === 0) return true;
+    const why = run.error?.message ?? (run.stderr.trim() || `exit ${run.status ?? run.signal}`);
+    process.stderr.write(
+      `code-cache: no \`up\` in a sandbox (${why}); the caches are made from \`plan\` and \`--help\`\n`,
+    );
+    return false;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function writeCodeCaches(inSandbox) {
   // An earlier build's caches would not be these bundles': every start would hash them to find that out.
   for (const bundle of [BUNDLE, COMMANDS_BUNDLE]) rmSync(cacheOf(bundle), { force: true });
-  const stateDir = mkdtempSync(join(tmpdir(), 'netlab-code-cache-'));
+  const dir = inSandbox ? process.env[IN_SANDBOX] : mkdtempSync(join(tmpdir(), 'netlab-code-cache-'));
   try {
-    process.env.NETLAB_STATE_DIR = stateDir;
+    stateEnvironment(dir);
     delete process.env.NETLAB_PROFILE;
     compileWithoutCaches();
     const { exports: netlab, script } = loadBundle(BUNDLE, { withCache: false });
@@ -112,7 +144,8 @@ async function writeCodeCaches(inSandbox) {
     const ran = runs.map((args) => args.map((arg) => (arg === LAB ? 'labs/vxlan.yaml' : arg)).join(' '));
     writeFileSync(RECORD, `${JSON.stringify({ ran, sandbox: inSandbox }, null, 2)}\n`);
   } finally {
-    rmSync(stateDir, { recursive: true, force: true });
+    // (the sandbox's directory is the build's process's to remove)
+    if (!inSandbox) rmSync(dir, { recursive: true, force: true });
   }
 }
 

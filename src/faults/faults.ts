@@ -14,6 +14,7 @@ import type { Model, TunnelSettings } from '../model/lab.js';
 import type { Change, Command, Created, NodeFacts, NodePlan, Plan, Step } from '../model/plan.js';
 import { applyOf, dnatRule, FAULT_VALUES, faultComment, iptables, ipIn as ip } from '../model/effects.js';
 import { buildPlan } from '../plan/build.js';
+import { acceptChainOf } from '../wiring/registry.js';
 import { ipOf } from '../net/ipv4.js';
 
 export type FaultKind =
@@ -66,6 +67,12 @@ export interface Fault {
    * node the lab has left (a `down` that stopped halfway, another controller's).
    */
   onTheMachine?: true;
+  /**
+   * Made and mended as any fault, but no lab file may name it, and `challenge faults` does not list it: alone it
+   * breaks nothing on a fresh node (the lab's ACCEPT chain in FORWARD, acceptChainOf). A challenge an older netlab
+   * started with it is still mended by it.
+   */
+  notOffered?: true;
 }
 
 /**
@@ -94,7 +101,10 @@ function withSetting(draft: Omit<Draft, 'setting'>, setting: NodeSetting): Draft
   };
 }
 
-type Draft = Pick<Fault, 'kind' | 'describe' | 'apply' | 'mend' | 'setting' | 'netns' | 'onTheMachine'> & {
+type Draft = Pick<
+  Fault,
+  'kind' | 'describe' | 'apply' | 'mend' | 'setting' | 'netns' | 'onTheMachine' | 'notOffered'
+> & {
   subject: string;
 };
 
@@ -110,6 +120,8 @@ interface Around {
   node: NodePlan;
   step: Step;
   index: StepIndex;
+  /** the lab's ACCEPT chain in FORWARD, if it has one (acceptChainOf) */
+  acceptChain: string | undefined;
 }
 
 /**
@@ -426,38 +438,36 @@ function ruleFaults(declared: Extract<Created, { kind: 'rule' }>, position: numb
   return drafts;
 }
 
-/** The lab's jumps out of a built-in chain on a node, in plan order (FORWARD: its ACCEPT chain, then its policies). */
-function jumpsFrom(node: NodePlan, table: string, from: string): Extract<Change, { kind: 'jump' }>[] {
-  return node.steps.flatMap((s) =>
-    s.sets.filter(
-      (c): c is Extract<Change, { kind: 'jump' }> => c.kind === 'jump' && c.table === table && c.from === from,
-    ),
-  );
-}
+/**
+ * The lab's ACCEPT chain (acceptChainOf) lets pod traffic through only where FORWARD's policy is DROP (Docker's,
+ * a hardened host's); under a node's default ACCEPT, taking out its jump or one of its rules changes nothing, so
+ * neither is offered as a fault (forward-drop takes out the jump with the policy DROP, drop-rule drops the traffic
+ * before it).
+ */
+const BREAKS_NOTHING_ALONE = { notOffered: true } as const;
 
 /**
- * The lab's ACCEPT chain on a node: the chain of its first jump out of FORWARD, which accepts the cluster's
- * forwarded traffic. It lets pod traffic through only where FORWARD's policy is DROP (Docker's, a hardened
- * host's); under a node's default ACCEPT, taking out its jump or one of its rules changes nothing, so neither is a
- * fault (forward-drop removes the jump with the policy DROP, drop-rule drops the traffic before it).
+ * Why a fault a lab file names is none of the lab's, where netlab knows more than that it is not: one of the ACCEPT
+ * chain's, offered only with the policy DROP. `ids`: the lab's faults (a node of the lab, with that fault).
  */
-function forwardAcceptChain(node: NodePlan): string | undefined {
-  return jumpsFrom(node, 'filter', 'FORWARD')[0]?.to;
-}
-
-/** Why a fault id a lab file names is none of the lab's, where netlab knows more than that it is not. */
-export function whyNoSuchFault(id: string): string | undefined {
+export function whyNoSuchFault(id: string, ids: readonly string[]): string | undefined {
   const [kind, node, subject] = id.split(':');
   const accepting =
     (kind === 'jump-removed' && subject === 'FORWARD') ||
     (kind === 'rule-removed' && subject?.startsWith('NETLAB-FWD-'));
-  if (!accepting || !node) return undefined;
+  if (!accepting || !ids.includes(`forward-drop:${node}:FORWARD`)) return undefined;
   return `the lab's ACCEPT chain (its jump from FORWARD and its rules) lets pod traffic through only where FORWARD's policy is DROP, and a node's is ACCEPT: taken out alone it breaks nothing; forward-drop:${node}:FORWARD takes out its jump with the policy DROP, drop-rule:${node}:FORWARD drops the pods' traffic before it`;
 }
 
-function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { node, comment, cidr }: Around): Draft[] {
+function jumpFaults(
+  declared: Extract<Change, { kind: 'jump' }>,
+  { node, comment, cidr, acceptChain }: Around,
+): Draft[] {
   const { table, from, to, rule } = declared;
-  const siblings = jumpsFrom(node, table, from);
+  // The lab's jumps out of the same built-in chain, in plan order (FORWARD: its ACCEPT chain, then its policies).
+  const siblings = node.steps.flatMap((s) =>
+    s.sets.filter((c): c is typeof declared => c.kind === 'jump' && c.table === table && c.from === from),
+  );
   const first = siblings[0]?.to === to;
   // The lab's jumps carry its comment; -D needs the rule exactly as it was added (the declaration's).
   // One inserted first when its step runs has the ones inserted after it in the plan before it: mended, it goes
@@ -473,10 +483,9 @@ function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { node, comment
     apply: [iptables(table, '-D', from, ...rule)],
     mend: [iptables(table, ...putBack, ...rule)],
   };
-  if (!(table === 'filter' && from === 'FORWARD' && first)) return [removed];
-  // The jump to the lab's ACCEPT chain. With FORWARD's policy ACCEPT (a node's default) the chain changes
-  // nothing, and neither does its jump taken out alone (forwardAcceptChain); with DROP (what Docker sets, and
-  // hardened hosts) the jump to it is what lets pod traffic through.
+  if (!(table === 'filter' && from === 'FORWARD' && to === acceptChain)) return [removed];
+  // The jump to the lab's ACCEPT chain: with DROP (what Docker sets, and hardened hosts) it is what lets pod
+  // traffic through; taken out alone, under a node's default ACCEPT, it breaks nothing (BREAKS_NOTHING_ALONE).
   // The mend shown says ACCEPT, the policy of a fresh node; netlab itself puts back the
   // policy the fault replaced (setting), and only while it is still the fault's DROP.
   // The DROP rules put first in FORWARD carry the fault's comment: its mend deletes those
@@ -485,6 +494,7 @@ function jumpFaults(declared: Extract<Change, { kind: 'jump' }>, { node, comment
   // a VM's, another lab's) goes on.
   const drops = ['-s', '-d'].map((end) => [end, cidr, ...dropRule(comment)]);
   return [
+    { ...removed, ...BREAKS_NOTHING_ALONE },
     {
       kind: 'drop-rule',
       subject: from,
@@ -586,7 +596,8 @@ function faultsFor(declared: Created | Change, around: Around, rulePosition: num
     case 'neighbour':
       return neighbourFaults(declared, around);
     case 'rule':
-      if (declared.table === 'filter' && declared.chain === forwardAcceptChain(around.node)) return [];
+      if (declared.table === 'filter' && declared.chain === around.acceptChain)
+        return ruleFaults(declared, rulePosition).map((draft) => ({ ...draft, ...BREAKS_NOTHING_ALONE }));
       return ruleFaults(declared, rulePosition);
     case 'jump':
       return jumpFaults(declared, around);
@@ -617,6 +628,7 @@ export function faultsOf(
   };
   const faults: Fault[] = [];
   const comment = faultComment(plan.lab, run);
+  const acceptChain = acceptChainOf(model);
   for (const node of plan.nodes) {
     // A rule's position in its chain (1-based), counted as the steps append them.
     const appended = new Map<string, number>();
@@ -631,7 +643,7 @@ export function faultsOf(
         }
         for (const { subject, ...fault } of faultsFor(
           declared,
-          { plan, replan, comment, cidr: model.clusterCidr, node, step, index },
+          { plan, replan, comment, cidr: model.clusterCidr, node, step, index, acceptChain },
           position,
         ))
           faults.push({
@@ -668,5 +680,5 @@ export function faultIdsOf(model: Model): string[] {
   const standIn: Record<string, NodeFacts> = Object.fromEntries(
     model.nodes.map((n, i) => [n.name, { address: `192.0.2.${i + 1}`, dev: 'eth1', mtu: 1500 }]),
   );
-  return faultsOf(model, standIn).map((f) => f.id);
+  return faultsOf(model, standIn).flatMap((f) => (f.notOffered ? [] : [f.id]));
 }

@@ -134,7 +134,7 @@ function checkFaults(model: Model, challenges: ModelChallenge[], file: string, l
 
 /** Why a fault a lab file names is none, where netlab knows (faults/faults.ts); else the closest of the lab's. */
 function whyNot(fault: string, ids: readonly string[]): string {
-  const why = whyNoSuchFault(fault);
+  const why = whyNoSuchFault(fault, ids);
   return why ? `: ${why}` : didYouMean(fault, ids);
 }
 

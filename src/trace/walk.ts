@@ -41,7 +41,7 @@ import {
   podAddressStopsAtRouter,
   routerAt,
 } from '../underlay/trace.js';
-import { tunnelHops, wiringOf } from '../wiring/registry.js';
+import { acceptChainOf, tunnelHops, wiringOf } from '../wiring/registry.js';
 import type { Ingress, TraceContext } from './context.js';
 import { bridge, mtuOf, tooBig, veth } from './devices.js';
 import { planned, plannedHint } from './hints.js';
@@ -264,13 +264,6 @@ export class TraceWalk implements TraceContext {
     );
   }
 
-  /** The chain the lab adds to FORWARD to accept the cluster's traffic, if one of its modules adds one. */
-  private acceptChain(): string | undefined {
-    return wiringOf(this.model)
-      .map((part) => part.netfilter?.acceptChain?.(this.model))
-      .find((chain) => chain !== undefined);
-  }
-
   /** A node forwards only with ip_forward on, and only what its FORWARD chain lets through. */
   private async forwarding(
     place: Place,
@@ -324,7 +317,7 @@ export class TraceWalk implements TraceContext {
     const { policy, rules } = await this.kernel.filterTable(place.node);
     const matches = (rule: SavedRule) => ruleMatches(rule, packet, inDev, outDev);
     const taken = chainVerdict(rules, 'FORWARD', policy, matches, FILTER_DECIDES);
-    const chain = this.acceptChain();
+    const chain = acceptChainOf(this.model);
     if (taken?.verdict !== 'drop') {
       const by = taken?.rule && (taken.rule.chain === chain ? chain : `\`${taken.rule.text}\``);
       const passes = { policy, ...(by ? { acceptedBy: by } : {}) };

@@ -52,6 +52,13 @@ export function wiringOf(
   ];
 }
 
+/** The chain the lab adds to FORWARD to accept the cluster's traffic, if one of its modules adds one. */
+export function acceptChainOf(model: Model): string | undefined {
+  return wiringOf(model)
+    .map((part) => part.netfilter?.acceptChain?.(model))
+    .find((chain) => chain !== undefined);
+}
+
 /** A trace's hops through a device of this `ip -d link` kind, if a wiring module makes such devices. */
 export function tunnelHops(linkKind: string | undefined): TunnelHops | undefined {
   return CROSS_NODE.find((w) => w.trace && w.trace.linkKind === linkKind)?.trace;

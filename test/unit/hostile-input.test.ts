@@ -127,9 +127,11 @@ test('fuzz: thousands of mutated labs give a lab or an input error, never an int
   const runs = Number(process.env.NETLAB_FUZZ_RUNS ?? 3000);
   console.log(`# fuzz: ${runs} runs, seed ${seed} (replay with NETLAB_FUZZ_SEED=${seed})`);
   const random = seededRandom(seed);
+  // The scale lab with 3 pods a node, not 250: planned and scripted, its 750 pods took most of the fuzz's time (22 s
+  // of it against 8 s, alone on this machine), for no input of their own; its counts and its fields stay.
   const sources = readdirSync(LABS)
     .filter((f) => f.endsWith('.yaml'))
-    .map((f) => readFileSync(join(LABS, f), 'utf8'));
+    .map((f) => readFileSync(join(LABS, f), 'utf8').replaceAll('{ pods: 250 }', '{ pods: 3 }'));
   let accepted = 0;
   for (let run = 0; run < runs; run++) {
     const text = mutate(sources[run % sources.length]!, random);
