@@ -9,12 +9,13 @@
 //   user may make). The lab's holders are made inside it, and the kernel kills them all when the
 //   sandbox's first process ends (PID 1 of a PID namespace), as the build does if it dies first. A
 //   simulated lab changes nothing of the host's network, routes, iptables or /run; the kernel loads
-//   the modules of its devices (bridge, veth, vxlan), as for any lab, and its state is in a
-//   temporary directory the build removes. So the cache also holds what `up` and `down` compile: the
+//   the modules of its devices and rules (bridge, veth, vxlan, iptables' and xt_comment), as for
+//   any lab, and its state is in a temporary directory the build removes. So the cache also holds what `up` and `down` compile: the
 //   runner, the node scripts, the simulated nodes, the preflight, the state's writes (4-13 ms of
 //   `up` of the bridge lab, BENCHMARKS.md). Where no sandbox can be made (a container that forbids
-//   user namespaces), or the lab cannot be made (a kernel without veth), the build's own process
-//   writes the caches from `plan` and `--help`;
+//   user namespaces, a container without the capability to make namespaces), or the lab cannot be
+//   made (a kernel without veth), the build's own process writes the caches from `plan` and
+//   `--help`, and the record says why;
 // - `netlab --help`: the command line's help.
 // What other commands compile beyond that, V8 compiles when they run, as it would without a cache.
 // dist/bundle/code-cache.json records what ran, and where.
@@ -92,7 +93,7 @@ function stateEnvironment(dir) {
   delete process.env.XDG_STATE_HOME;
 }
 
-/** Writes the caches in the sandbox, if one can be made here; false where none could (it says why on stderr). */
+/** Writes the caches in the sandbox, if one can be made here: undefined; else why not (said on stderr too). */
 function inSandbox() {
   const dir = mkdtempSync(join(tmpdir(), 'netlab-code-cache-'));
   try {
@@ -108,20 +109,24 @@ function inSandbox() {
       timeout: 60_000,
       killSignal: 'SIGKILL',
     });
-    if (run.status === 0) return true;
+    if (run.status === 0) return undefined;
     const why = run.error?.message ?? (run.stderr.trim() || `exit ${run.status ?? run.signal}`);
     process.stderr.write(
       `code-cache: no \`up\` in a sandbox (${why}); the caches are made from \`plan\` and \`--help\`\n`,
     );
-    return false;
+    return why;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function writeCodeCaches(inSandbox) {
-  // An earlier build's caches would not be these bundles': every start would hash them to find that out.
-  for (const bundle of [BUNDLE, COMMANDS_BUNDLE]) rmSync(cacheOf(bundle), { force: true });
+/** Writes the caches (and the record of how), in the sandbox or, where none could be made (`noSandbox`: why), here. */
+async function writeCodeCaches(inSandbox, noSandbox) {
+  // An earlier build's caches would not be these bundles': every start would hash them to find that out. A record
+  // and caches half written by a sandbox that was stopped are not this run's either.
+  for (const bundle of [BUNDLE, COMMANDS_BUNDLE])
+    for (const file of [cacheOf(bundle), `${cacheOf(bundle)}.tmp`]) rmSync(file, { force: true });
+  rmSync(RECORD, { force: true });
   const dir = inSandbox ? process.env[IN_SANDBOX] : mkdtempSync(join(tmpdir(), 'netlab-code-cache-'));
   try {
     stateEnvironment(dir);
@@ -142,7 +147,8 @@ async function writeCodeCaches(inSandbox) {
       renameSync(`${cacheOf(bundle)}.tmp`, cacheOf(bundle));
     }
     const ran = runs.map((args) => args.map((arg) => (arg === LAB ? 'labs/vxlan.yaml' : arg)).join(' '));
-    writeFileSync(RECORD, `${JSON.stringify({ ran, sandbox: inSandbox }, null, 2)}\n`);
+    const record = { ran, sandbox: inSandbox, ...(noSandbox ? { why: noSandbox } : {}) };
+    writeFileSync(RECORD, `${JSON.stringify(record, null, 2)}\n`);
   } finally {
     // (the sandbox's directory is the build's process's to remove)
     if (!inSandbox) rmSync(dir, { recursive: true, force: true });
@@ -155,9 +161,11 @@ if (process.env[IN_SANDBOX]) {
     process.stderr.write(`${error?.message}\n`);
     process.exitCode = 1;
   });
-} else if (!inSandbox()) {
-  writeCodeCaches(false).catch((error) => {
-    process.stderr.write(`code-cache: no code cache written, netlab will start 5-70 ms later: ${error?.message}\n`);
-    process.exitCode = 0;
-  });
+} else {
+  const noSandbox = inSandbox();
+  if (noSandbox !== undefined)
+    writeCodeCaches(false, noSandbox).catch((error) => {
+      process.stderr.write(`code-cache: no code cache written, netlab will start 5-70 ms later: ${error?.message}\n`);
+      process.exitCode = 0;
+    });
 }

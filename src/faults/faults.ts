@@ -446,16 +446,9 @@ function ruleFaults(declared: Extract<Created, { kind: 'rule' }>, position: numb
  */
 const BREAKS_NOTHING_ALONE = { notOffered: true } as const;
 
-/**
- * Why a fault a lab file names is none of the lab's, where netlab knows more than that it is not: one of the ACCEPT
- * chain's, offered only with the policy DROP. `ids`: the lab's faults (a node of the lab, with that fault).
- */
-export function whyNoSuchFault(id: string, ids: readonly string[]): string | undefined {
-  const [kind, node, subject] = id.split(':');
-  const accepting =
-    (kind === 'jump-removed' && subject === 'FORWARD') ||
-    (kind === 'rule-removed' && subject?.startsWith('NETLAB-FWD-'));
-  if (!accepting || !ids.includes(`forward-drop:${node}:FORWARD`)) return undefined;
+/** Why a fault is not offered (notOffered), for a lab file or a challenge that names it: the ACCEPT chain's. */
+export function whyNotOffered(fault: Pick<Fault, 'node'>): string {
+  const { node } = fault;
   return `the lab's ACCEPT chain (its jump from FORWARD and its rules) lets pod traffic through only where FORWARD's policy is DROP, and a node's is ACCEPT: taken out alone it breaks nothing; forward-drop:${node}:FORWARD takes out its jump with the policy DROP, drop-rule:${node}:FORWARD drops the pods' traffic before it`;
 }
 
@@ -672,13 +665,27 @@ function namedAsTheLabFile(model: Model, facts: Record<string, NodeFacts>, fault
 }
 
 /**
- * The ids of a lab's faults, planned with stand-in facts: an id names a node,
- * a kind and what the lab's steps make (a route's prefix, a device, a chain's
- * rule), never a node's underlay address, so it is the same on every target.
+ * A lab's faults, planned with stand-in facts: an id names a node, a kind and
+ * what the lab's steps make (a route's prefix, a device, a chain's rule), never
+ * a node's underlay address, so it is the same on every target.
  */
-export function faultIdsOf(model: Model): string[] {
+function faultsWithStandInFacts(model: Model): Fault[] {
   const standIn: Record<string, NodeFacts> = Object.fromEntries(
     model.nodes.map((n, i) => [n.name, { address: `192.0.2.${i + 1}`, dev: 'eth1', mtu: 1500 }]),
   );
-  return faultsOf(model, standIn).flatMap((f) => (f.notOffered ? [] : [f.id]));
+  return faultsOf(model, standIn);
+}
+
+/** The ids of the faults a lab file may name (faultsWithStandInFacts): those offered. */
+export function faultIdsOf(model: Model): string[] {
+  return faultsWithStandInFacts(model).flatMap((f) => (f.notOffered ? [] : [f.id]));
+}
+
+/** The faults a lab file may name, by id, and those it may not with why (whyNotOffered). */
+export function faultCatalogOf(model: Model): { ids: string[]; notOffered: Map<string, string> } {
+  const faults = faultsWithStandInFacts(model);
+  return {
+    ids: faults.flatMap((f) => (f.notOffered ? [] : [f.id])),
+    notOffered: new Map(faults.flatMap((f) => (f.notOffered ? [[f.id, whyNotOffered(f)]] : []))),
+  };
 }

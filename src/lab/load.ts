@@ -9,7 +9,7 @@ import { readInputFile } from './read.js';
 import { didYouMean } from '../model/suggest.js';
 import type { Model, ModelChallenge } from '../model/lab.js';
 import { resolveLab } from './resolve.js';
-import { faultIdsOf, whyNoSuchFault } from '../faults/faults.js';
+import { faultCatalogOf } from '../faults/faults.js';
 import { labWarnings } from './warnings.js';
 import {
   describeSchemaIssues,
@@ -110,7 +110,7 @@ function nodesAsList(nodes: unknown): Record<string, unknown> | undefined {
  * only when a challenge names one.
  */
 function checkFaults(model: Model, challenges: ModelChallenge[], file: string, locate: Locator): LabIssue[] {
-  const ids = faultIdsOf(model);
+  const { ids, notOffered } = faultCatalogOf(model);
   const known = new Set(ids);
   return challenges.flatMap((c, index) => {
     if (known.has(c.fault)) return [];
@@ -126,15 +126,15 @@ function checkFaults(model: Model, challenges: ModelChallenge[], file: string, l
         file,
         ...locate(path),
         path: path.join('.'),
-        message: `found ${shown(c.fault)}, which is no fault of this lab${whyNot(c.fault, ids)}; ${allowed}`,
+        message: `found ${shown(c.fault)}, which is no fault of this lab${whyNot(c.fault, ids, notOffered)}; ${allowed}`,
       },
     ];
   });
 }
 
-/** Why a fault a lab file names is none, where netlab knows (faults/faults.ts); else the closest of the lab's. */
-function whyNot(fault: string, ids: readonly string[]): string {
-  const why = whyNoSuchFault(fault, ids);
+/** Why a fault a lab file names is none: one the lab has but does not offer, and why; else the closest of the lab's. */
+function whyNot(fault: string, ids: readonly string[], notOffered: ReadonlyMap<string, string>): string {
+  const why = notOffered.get(fault);
   return why ? `: ${why}` : didYouMean(fault, ids);
 }
 

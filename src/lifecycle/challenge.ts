@@ -1,9 +1,9 @@
 // What a challenge does on the nodes, for `netlab challenge` and `netlab down`
 // alike: its fault, planned with the lab's own facts, and running the fault's
 // commands (to make it, or to mend it) on its node.
-import { escapeControls, RunError } from '../errors.js';
+import { escapeControls, RunError, UsageError } from '../errors.js';
 import { transportOf, transportsOf } from '../exec/transports.js';
-import { faultsOf, settingCommand, type Fault, type NodeSetting } from '../faults/faults.js';
+import { faultsOf, settingCommand, whyNotOffered, type Fault, type NodeSetting } from '../faults/faults.js';
 import { lockNodes } from '../exec/node-lock.js';
 import { scriptPrelude } from '../shell/prelude.js';
 import { lockHolder, tearDown } from './down.js';
@@ -94,6 +94,11 @@ export async function startFault(
   fault: Fault,
   record: Omit<ChallengeRecord, 'run' | 'hints' | 'revealed' | 'changed' | 'settingWas'>,
 ): Promise<void> {
+  // A lab an older netlab brought up may have a challenge whose fault breaks nothing (no lab file may name one now).
+  if (fault.notOffered)
+    throw new UsageError(
+      `challenge ${record.id}'s fault ${fault.id} breaks nothing on a fresh node: ${whyNotOffered(fault)}; nothing was changed. Bring the lab up again from a lab file whose challenge names one of those`,
+    );
   const made = await makeFault(state, fault);
   const saved: ChallengeRecord = {
     ...record,

@@ -122,6 +122,22 @@ test('faults: each kind makes and mends what its step made, exactly as the step 
   );
 });
 
+test('a challenge whose fault is not offered (one a lab brought up by an older netlab names) is refused at its start, before anything is made', async () => {
+  const { startFault } = await import('../../src/lifecycle/challenge.js');
+  const fault = faults('service').find((f) => f.id === 'jump-removed:node-0:FORWARD')!;
+  assert.equal(fault.notOffered, true);
+  // (the state is never read: the refusal comes first)
+  const { UsageError } = await import('../../src/errors.js');
+  await assert.rejects(
+    startFault({} as never, fault, { lab: 'service', id: 'open', started: new Date().toISOString() }),
+    (error: Error) =>
+      error instanceof UsageError &&
+      /^challenge open's fault jump-removed:node-0:FORWARD breaks nothing on a fresh node: .*forward-drop:node-0:FORWARD takes out its jump with the policy DROP.*; nothing was changed/.test(
+        error.message,
+      ),
+  );
+});
+
 test('faults: a deleted tunnel device, or one made again with another VNI or port, is mended by its steps in plan order', () => {
   const flannel = new Map(faults('flannel').map((f) => [f.id, f]));
   const deleted = flannel.get('link-deleted:node-1:flannel.1')!;
