@@ -94,7 +94,7 @@ function stateEnvironment(dir) {
 }
 
 /** Writes the caches in the sandbox, if one can be made here: undefined; else why not (said on stderr too). */
-function inSandbox() {
+function writeInSandbox() {
   const dir = mkdtempSync(join(tmpdir(), 'netlab-code-cache-'));
   try {
     const env = { ...process.env, [IN_SANDBOX]: dir };
@@ -162,7 +162,7 @@ if (process.env[IN_SANDBOX]) {
     process.exitCode = 1;
   });
 } else {
-  const noSandbox = inSandbox();
+  const noSandbox = writeInSandbox();
   if (noSandbox !== undefined)
     writeCodeCaches(false, noSandbox).catch((error) => {
       process.stderr.write(`code-cache: no code cache written, netlab will start 5-70 ms later: ${error?.message}\n`);

@@ -676,11 +676,6 @@ function faultsWithStandInFacts(model: Model): Fault[] {
   return faultsOf(model, standIn);
 }
 
-/** The ids of the faults a lab file may name (faultsWithStandInFacts): those offered. */
-export function faultIdsOf(model: Model): string[] {
-  return faultsWithStandInFacts(model).flatMap((f) => (f.notOffered ? [] : [f.id]));
-}
-
 /** The faults a lab file may name, by id, and those it may not with why (whyNotOffered). */
 export function faultCatalogOf(model: Model): { ids: string[]; notOffered: Map<string, string> } {
   const faults = faultsWithStandInFacts(model);
@@ -688,4 +683,9 @@ export function faultCatalogOf(model: Model): { ids: string[]; notOffered: Map<s
     ids: faults.flatMap((f) => (f.notOffered ? [] : [f.id])),
     notOffered: new Map(faults.flatMap((f) => (f.notOffered ? [[f.id, whyNotOffered(f)]] : []))),
   };
+}
+
+/** The ids of the faults a lab file may name: those offered (faultCatalogOf). */
+export function faultIdsOf(model: Model): string[] {
+  return faultCatalogOf(model).ids;
 }
