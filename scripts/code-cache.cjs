@@ -86,8 +86,10 @@ function runsFor(inSandbox) {
  * nobody the user namespace knows.
  */
 function stateEnvironment(dir) {
-  process.env.NETLAB_STATE_DIR = join(dir, 'state');
-  if (process.getuid() === 0) return;
+  if (process.getuid() === 0) {
+    process.env.NETLAB_STATE_DIR = join(dir, 'state');
+    return;
+  }
   process.env.HOME = dir;
   delete process.env.NETLAB_STATE_DIR;
   delete process.env.XDG_STATE_HOME;
